@@ -1,0 +1,4 @@
+//! placeholder
+pub struct CompiledPack;
+pub struct CompiledRule;
+pub fn compile() {}

@@ -1,0 +1,260 @@
+//! The policy pack as written in YAML. Every struct rejects unknown keys.
+//!
+//! This is the *document* model: what one file says. Inheritance ([`crate::resolve`]) merges
+//! documents into one, and [`crate::compile`] turns the merged document into matchers.
+
+use crate::model::{ActionType, Decision, Mode, Severity};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One policy pack document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackDocument {
+    /// Identity, inheritance and mode.
+    pub metadata: Metadata,
+    /// Path rules.
+    pub filesystem: FilesystemSection,
+    /// Command rules.
+    pub commands: CommandsSection,
+    /// Git rules.
+    pub git: GitSection,
+    /// MCP server rules.
+    pub mcp: McpSection,
+    /// Network domain rules.
+    pub network: NetworkSection,
+    /// What happens when no rule matches, per action type.
+    pub defaults: BTreeMap<ActionType, DefaultDecision>,
+    /// Ordered custom rules.
+    pub rules: Vec<RuleDocument>,
+    /// Embedded policy tests (same format as a policy test file's `cases`).
+    pub tests: Vec<TestCase>,
+}
+
+/// `metadata:`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metadata {
+    /// Stable identifier, e.g. `cavra-baseline`.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// What the pack is for.
+    pub description: String,
+    /// The pack's version.
+    pub version: String,
+    /// Parent packs: built-in ids or paths relative to this file.
+    pub inherits: Vec<String>,
+    /// The pack's mode; a request may override it.
+    pub mode: Option<Mode>,
+    /// Whether the pack must carry a trusted signature to be loaded.
+    pub require_signature: bool,
+}
+
+/// `filesystem:` path patterns per access and decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemSection {
+    /// Reads blocked.
+    pub block_read: Vec<String>,
+    /// Reads that need approval.
+    pub require_approval_read: Vec<String>,
+    /// Reads that warn.
+    pub warn_read: Vec<String>,
+    /// Reads explicitly allowed.
+    pub allow_read: Vec<String>,
+    /// Writes (and deletes) blocked.
+    pub block_write: Vec<String>,
+    /// Writes (and deletes) that need approval.
+    pub require_approval_write: Vec<String>,
+    /// Writes that warn.
+    pub warn_write: Vec<String>,
+    /// Writes explicitly allowed (also outside the repository root).
+    pub allow_write: Vec<String>,
+}
+
+/// `commands:` command globs and risk classes per decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsSection {
+    /// Commands allowed.
+    pub allow: Vec<String>,
+    /// Commands blocked.
+    pub block: Vec<String>,
+    /// Commands that need approval.
+    pub require_approval: Vec<String>,
+    /// Commands that warn.
+    pub warn: Vec<String>,
+    /// Risk classes blocked.
+    pub block_classes: Vec<String>,
+    /// Risk classes that need approval.
+    pub require_approval_classes: Vec<String>,
+    /// Risk classes that warn.
+    pub warn_classes: Vec<String>,
+}
+
+/// `git:`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitSection {
+    /// Branch globs that may not be pushed to directly.
+    pub block_push_branches: Vec<String>,
+    /// Force pushes are blocked.
+    pub block_force_push: bool,
+    /// Changes must reach protected branches through pull requests.
+    pub require_pull_request: bool,
+    /// Pull requests carry an AI attestation (`allow_with_attestation`).
+    pub require_ai_attestation: bool,
+}
+
+/// `mcp:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSection {
+    /// Servers not in `allowed_servers` are blocked (default true).
+    pub block_unknown_servers: bool,
+    /// Server name globs that are allowed.
+    pub allowed_servers: Vec<String>,
+    /// Server name globs that are blocked.
+    pub blocked_servers: Vec<String>,
+}
+
+impl Default for McpSection {
+    fn default() -> Self {
+        McpSection { block_unknown_servers: true, allowed_servers: Vec::new(), blocked_servers: Vec::new() }
+    }
+}
+
+/// `network:`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Domain globs allowed (`*.github.com`). When non-empty, other domains get the default.
+    pub allowed_domains: Vec<String>,
+    /// Domain globs blocked.
+    pub blocked_domains: Vec<String>,
+}
+
+/// One entry of `defaults:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultDecision {
+    /// The decision when no rule matches.
+    pub decision: Decision,
+    /// Who approves, when the decision is `require_approval`.
+    #[serde(default)]
+    pub approver_group: Option<String>,
+}
+
+/// One or many strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> Default for OneOrMany<T> {
+    fn default() -> Self {
+        OneOrMany::Many(Vec::new())
+    }
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// One entry of `rules:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDocument {
+    /// Stable id, unique in the pack (reported as the deciding `rule_id`).
+    pub id: String,
+    /// The action type(s) the rule applies to.
+    pub action: OneOrMany<ActionType>,
+    /// Path globs (file actions).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Command globs over canonical simple commands (execute_command).
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Risk classes (execute_command).
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// MCP server globs (mcp_tool_call).
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// MCP tool globs (mcp_tool_call).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Git operations (git_operation): push, commit, merge, …
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Branch globs the git operation targets (git_operation).
+    #[serde(default)]
+    pub branches: Vec<String>,
+    /// Domain globs (network_request).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Context conditions: every given condition must hold.
+    #[serde(default)]
+    pub when: Conditions,
+    /// Patterns (of the same kind as the rule's own) that the rule does not apply to.
+    #[serde(default)]
+    pub except: Vec<String>,
+    /// The decision when the rule matches.
+    pub decision: Decision,
+    /// Severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Why, shown to the agent and the approver.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who approves, when the decision is `require_approval`.
+    #[serde(default)]
+    pub approver_group: Option<String>,
+}
+
+/// Context conditions of a rule; each list holds globs, and an empty list always holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conditions {
+    /// Deployment environment (`prod`, `staging`, …).
+    pub environment: Vec<String>,
+    /// The branch the agent works on.
+    pub branch: Vec<String>,
+    /// The repository (`org/name`).
+    pub repository: Vec<String>,
+    /// The agent id.
+    pub agent: Vec<String>,
+    /// The actor.
+    pub actor: Vec<String>,
+    /// The tenant.
+    pub tenant: Vec<String>,
+}
+
+/// The expected outcome of a test case: one decision or any of several.
+pub type Expectation = OneOrMany<Decision>;
+
+/// One policy test case (conformance format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    /// What the case shows.
+    pub name: String,
+    /// The request: the JSON request fields (`action`, `target`, …).
+    pub request: serde_json::Map<String, serde_json::Value>,
+    /// The effective decision(s) accepted.
+    pub expect: Expectation,
+    /// The deciding rule id, when pinned.
+    #[serde(default)]
+    pub rule: Option<String>,
+}

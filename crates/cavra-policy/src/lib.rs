@@ -1,0 +1,22 @@
+//! cavra policy packs.
+//!
+//! - [`model`]: the shared words (action types, decisions, modes, severities);
+//! - [`document`]: the YAML schema, strict (unknown keys are errors);
+//! - [`load`]: parsing with file/line/column errors, semantic validation, inheritance;
+//! - [`builtin`]: the packs shipped inside the binary;
+//! - [`testfile`]: policy test files (the conformance format);
+//! - [`compile`]: the merged pack turned into matchers the engine queries.
+
+pub mod builtin;
+pub mod compile;
+pub mod document;
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod testfile;
+
+pub use compile::{compile, CompiledPack, CompiledRule};
+pub use document::PackDocument;
+pub use error::{PolicyError, SourceLocation};
+pub use load::{load_pack, load_pack_str, parse_document, ResolvedPack};
+pub use model::{ActionType, Decision, Mode, Severity};

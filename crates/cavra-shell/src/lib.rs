@@ -1,0 +1,228 @@
+//! Shell text to a typed command IR.
+//!
+//! cavra never matches a command line as one string. [`analyze`] parses the text with a real
+//! shell grammar (tree-sitter-bash), walks every place a command can run (lists, pipelines,
+//! subshells, groups, compound statements, functions, `$(…)`, backticks, `<(…)`), unwraps
+//! wrappers (`sh -c`, `sudo`, `env`, `xargs`, `find -exec`, …) recursively, and reports:
+//!
+//! - every simple command in a canonical form (quotes removed, executable directory dropped,
+//!   spacing normalised, flag spellings folded) that policy globs are matched against;
+//! - the file accesses the line implies (redirections and the file operands of common tools);
+//! - the `git push` operations it contains;
+//! - the risk classes it falls into.
+//!
+//! The work is bounded ([`Limits`]): hostile input never panics, hangs or grows memory without
+//! bound; input past a limit is reported as [`RiskClass::Unparseable`].
+
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Bounds on the work one analysis may do.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest accepted input, in bytes.
+    pub max_input_bytes: usize,
+    /// Deepest nesting of wrappers / `sh -c` strings / substitutions followed.
+    pub max_depth: usize,
+    /// Most simple commands reported before the analysis stops (and marks the input unparseable).
+    pub max_commands: usize,
+    /// Upper bound on parse time for one tree-sitter parse, in microseconds.
+    pub parse_timeout_micros: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input_bytes: 64 * 1024,
+            max_depth: 16,
+            max_commands: 512,
+            parse_timeout_micros: 200_000,
+        }
+    }
+}
+
+/// Risk classes a command line can fall into; policies refer to them in `*_classes` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskClass {
+    /// A shell or interpreter runs code that arrives at run time (`curl … | sh`, `bash <(curl …)`).
+    RemoteCodeExecution,
+    /// sudo, doas, su, pkexec, …
+    PrivilegeEscalation,
+    /// The command name (or `eval`/`sh -c` text) is not a literal.
+    DynamicCommand,
+    /// rm -r, find -delete, …
+    RecursiveDelete,
+    /// git push --force / -f / --force-with-lease / +refspec / --mirror.
+    ForcePush,
+    /// python -c, node -e, perl -e, ruby -e, …
+    InterpreterInlineCode,
+    /// curl, wget, nc, ssh, scp, rsync to a remote, …
+    NetworkEgress,
+    /// npm install, pip install, cargo install, apt-get install, …
+    PackageInstall,
+    /// The text could not be parsed completely, or a limit was hit.
+    Unparseable,
+}
+
+impl RiskClass {
+    /// Every class, in a stable order.
+    pub const ALL: [RiskClass; 9] = [
+        RiskClass::RemoteCodeExecution,
+        RiskClass::PrivilegeEscalation,
+        RiskClass::DynamicCommand,
+        RiskClass::RecursiveDelete,
+        RiskClass::ForcePush,
+        RiskClass::InterpreterInlineCode,
+        RiskClass::NetworkEgress,
+        RiskClass::PackageInstall,
+        RiskClass::Unparseable,
+    ];
+
+    /// The snake_case name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskClass::RemoteCodeExecution => "remote_code_execution",
+            RiskClass::PrivilegeEscalation => "privilege_escalation",
+            RiskClass::DynamicCommand => "dynamic_command",
+            RiskClass::RecursiveDelete => "recursive_delete",
+            RiskClass::ForcePush => "force_push",
+            RiskClass::InterpreterInlineCode => "interpreter_inline_code",
+            RiskClass::NetworkEgress => "network_egress",
+            RiskClass::PackageInstall => "package_install",
+            RiskClass::Unparseable => "unparseable",
+        }
+    }
+}
+
+impl fmt::Display for RiskClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name given is not a risk class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRiskClass(pub String);
+
+impl fmt::Display for UnknownRiskClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown risk class `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRiskClass {}
+
+impl FromStr for RiskClass {
+    type Err = UnknownRiskClass;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RiskClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownRiskClass(s.to_string()))
+    }
+}
+
+/// What a command is in the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandRole {
+    /// The command runs as itself and is judged by the command rules.
+    Executed,
+    /// A wrapper (`sudo`, `timeout`, `env`, `sh -c`, `xargs`, …) whose inner command is reported
+    /// separately. A wrapper is still matched against rules (so `sudo*` can be blocked), but when
+    /// no rule names it, it adds no default decision of its own.
+    Wrapper,
+}
+
+/// One simple command, as it would be executed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimpleCommand {
+    /// The words with quotes and backslashes removed. A word that is not a literal (holds an
+    /// expansion) keeps its source text, e.g. `$(echo rm)` or `"$HOME"/x`.
+    pub argv: Vec<String>,
+    /// Whether `argv[0]` is a literal name (no expansion anywhere in it).
+    pub name_is_literal: bool,
+    /// The canonical form policy globs are matched against: the executable's base name and the
+    /// arguments joined by single spaces, global options that do not change the meaning removed
+    /// (`git -C dir`), flag spellings folded (see [`SimpleCommand::variants`]).
+    pub canonical: String,
+    /// Other spellings of the same command that a pattern may be written in (`rm -rf x`,
+    /// `rm -fr x`, `rm -r -f x`, …). Always starts with [`SimpleCommand::canonical`].
+    pub variants: Vec<String>,
+    /// Executed or wrapper.
+    pub role: CommandRole,
+    /// The wrappers this command was found inside, outermost first (e.g. `["sudo", "sh -c"]`).
+    pub via: Vec<String>,
+    /// Risk classes of this command itself.
+    pub classes: BTreeSet<RiskClass>,
+    /// Byte range in the analysed text (for commands found in nested strings: the range of the
+    /// outermost word that held them).
+    pub span: (usize, usize),
+}
+
+/// How a derived file access touches the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessKind {
+    /// The file's content is read.
+    Read,
+    /// The file is created or modified.
+    Write,
+    /// The file is removed.
+    Delete,
+}
+
+/// A file access implied by a command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileAccess {
+    /// The path as written, quotes removed. A leading `~` or `$HOME` is kept as `~`.
+    pub path: String,
+    /// Whether the path is fully literal (no expansion other than a leading `~`/`$HOME`).
+    pub literal: bool,
+    /// Read, write or delete.
+    pub kind: AccessKind,
+    /// Index into [`CommandAnalysis::commands`] of the command it comes from.
+    pub command_index: usize,
+    /// Why it is an access, for explain output (`redirect >`, `operand of cat`, `sed -i`, …).
+    pub reason: String,
+}
+
+/// A `git push` found in the line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitPush {
+    /// The remote, when given.
+    pub remote: Option<String>,
+    /// The refspecs as written (after quote removal).
+    pub refspecs: Vec<String>,
+    /// The destination branch names the refspecs push to (`HEAD:main` → `main`,
+    /// `+feature` → `feature`, `refs/heads/x` → `x`).
+    pub branches: Vec<String>,
+    /// --force, -f, --force-with-lease, --force-if-includes, a `+` refspec, or --mirror.
+    pub force: bool,
+    /// --all or --mirror: every branch is pushed.
+    pub all_branches: bool,
+    /// Index into [`CommandAnalysis::commands`].
+    pub command_index: usize,
+}
+
+/// Everything cavra learns from one command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CommandAnalysis {
+    /// Every simple command that would run, in source order, wrappers and inner commands both.
+    pub commands: Vec<SimpleCommand>,
+    /// File accesses derived from redirections and known tools' operands.
+    pub file_accesses: Vec<FileAccess>,
+    /// `git push` operations.
+    pub git_pushes: Vec<GitPush>,
+    /// The union of all commands' classes plus line-level classes (pipelines into shells,
+    /// unparseable input).
+    pub classes: BTreeSet<RiskClass>,
+    /// Human-readable reasons the input was (partly) unparseable; empty when it parsed cleanly.
+    pub problems: Vec<String>,
+}
+
+mod analyze;
+pub use analyze::{analyze, analyze_with, canonicalize_pattern};
