@@ -1,1 +1,17 @@
-//! engine
+//! The cavra decision core.
+//!
+//! A pure function of (compiled pack, request, the caller's clock value and ids): no I/O, no
+//! global state. Every entry point — CLI, agent hooks, the API service, MCP, the CI gate —
+//! builds a [`Request`] and calls [`evaluate`]; nothing decides anywhere else.
+
+pub mod evaluate;
+pub mod paths;
+pub mod record;
+pub mod request;
+pub mod testing;
+
+pub use cavra_policy::{ActionType, CompiledPack, Decision, Mode, Severity};
+pub use evaluate::{evaluate, explain, normalize, Env, Explanation, Normalization, Subject};
+pub use paths::{NoSymlinks, PathResolver};
+pub use record::{DecisionRecord, RuleMatch};
+pub use request::Request;

@@ -1,0 +1,830 @@
+//! `evaluate`: a request and a compiled pack in, a decision record out.
+//!
+//! The request is first *normalised* into subjects: the file it names (in every form, and the
+//! symlink target), or, for a command line, every simple command, every file it touches, every
+//! `git push` in it and every risk class it has. Each subject is matched against the pack's
+//! rules; a subject no rule names gets the pack's default. Among all matches the strictest
+//! decides. The mode is applied last.
+
+use crate::paths::{NormalizedPath, PathContext, PathResolver};
+use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
+use crate::request::Request;
+use cavra_policy::compile::{ids, ConditionContext, PathForms, PatternHit, RuleOrigin};
+use cavra_policy::{ActionType, CompiledPack, CompiledRule, Decision, Mode, Severity};
+use cavra_shell::{AccessKind, CommandAnalysis, CommandRole, RiskClass};
+use serde::Serialize;
+
+/// What the caller supplies that the engine may not fetch itself: the time and the ids.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// The decision's timestamp (RFC 3339), read from the caller's clock.
+    pub timestamp: &'a str,
+    /// A fresh, unique decision id.
+    pub decision_id: &'a str,
+    /// Symlink resolution, when the caller can look at the disk.
+    pub resolver: &'a dyn PathResolver,
+}
+
+/// The approver group used when neither the rule nor the defaults name one.
+pub const DEFAULT_APPROVER_GROUP: &str = "Repository Owners";
+
+/// One thing a request was normalised into, matched on its own.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    /// A file access (from a file action, or derived from a command).
+    File {
+        /// read_file, write_file or delete_file.
+        access: ActionType,
+        /// The path as given.
+        written: String,
+        /// Its normalised forms.
+        path: NormalizedPath,
+        /// Whether the path is not fully known (it holds an expansion).
+        dynamic: bool,
+        /// Where it came from (`request`, `redirect > of echo …`, `symlink target of …`).
+        from: String,
+    },
+    /// A simple command of a command line.
+    Command {
+        /// Index into the analysis's commands.
+        index: usize,
+        /// Its canonical form.
+        canonical: String,
+        /// Executed or wrapper.
+        role: CommandRole,
+    },
+    /// A risk class of a command line.
+    Class {
+        /// The class.
+        class: RiskClass,
+    },
+    /// A git operation (given, or a `git push` found in a command line).
+    Git {
+        /// push, commit, …
+        operation: String,
+        /// Branches it targets.
+        branches: Vec<String>,
+        /// A force push.
+        force: bool,
+        /// Every branch (`--all`, `--mirror`).
+        all_branches: bool,
+        /// Where it came from.
+        from: String,
+    },
+    /// An MCP tool call.
+    Mcp {
+        /// Server.
+        server: String,
+        /// Tool.
+        tool: String,
+    },
+    /// A network request.
+    Network {
+        /// The lower-cased host.
+        host: String,
+    },
+    /// A pull request.
+    PullRequest,
+    /// A request that cannot be judged as given; it is blocked.
+    Invalid {
+        /// Why.
+        problem: String,
+    },
+}
+
+impl Subject {
+    /// A short description for records and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Subject::File { access, path, written, from, .. } => {
+                let shown = if path.display().is_empty() { written.as_str() } else { path.display() };
+                let verb = match access {
+                    ActionType::ReadFile => "read",
+                    ActionType::DeleteFile => "delete",
+                    _ => "write",
+                };
+                if from == "request" { format!("{verb} of {shown}") } else { format!("{verb} of {shown} ({from})") }
+            }
+            Subject::Command { canonical, .. } => format!("command `{canonical}`"),
+            Subject::Class { class } => format!("risk class {class}"),
+            Subject::Git { operation, branches, force, all_branches, .. } => {
+                let mut s = format!("git {operation}");
+                if *all_branches {
+                    s.push_str(" of every branch");
+                } else if !branches.is_empty() {
+                    s.push_str(&format!(" to {}", branches.join(", ")));
+                }
+                if *force {
+                    s.push_str(" (force)");
+                }
+                s
+            }
+            Subject::Mcp { server, tool } => format!("MCP tool {server}/{tool}"),
+            Subject::Network { host } => format!("network request to {host}"),
+            Subject::PullRequest => "pull request".to_string(),
+            Subject::Invalid { problem } => format!("invalid request: {problem}"),
+        }
+    }
+}
+
+/// How a request was understood: its subjects and, for commands, the shell analysis.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Normalization {
+    /// The subjects matched.
+    pub subjects: Vec<Subject>,
+    /// The shell analysis, for execute_command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<CommandAnalysis>,
+}
+
+/// Why a rule that could apply to a subject did not (explain output).
+#[derive(Debug, Clone, Serialize)]
+pub struct Consideration {
+    /// The rule.
+    pub rule_id: String,
+    /// The subject (index into the normalisation's subjects).
+    pub subject: usize,
+    /// `matched`, `no pattern matched`, `condition failed: environment`, `excepted by …`.
+    pub outcome: String,
+}
+
+/// A full explanation: the record, how the request was normalised, every rule considered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The decision.
+    pub record: DecisionRecord,
+    /// The normalisation.
+    pub normalization: Normalization,
+    /// Every rule that applied to a subject's action type, and what came of it.
+    pub considered: Vec<Consideration>,
+}
+
+/// Evaluates a request.
+pub fn evaluate(pack: &CompiledPack, request: &Request, env: &Env<'_>) -> DecisionRecord {
+    let normalization = normalize(pack, request, env.resolver);
+    decide(pack, request, env, &normalization)
+}
+
+/// Evaluates a request and explains how the decision was reached.
+pub fn explain(pack: &CompiledPack, request: &Request, env: &Env<'_>) -> Explanation {
+    let normalization = normalize(pack, request, env.resolver);
+    let record = decide(pack, request, env, &normalization);
+    let considered = consider(pack, request, &normalization);
+    Explanation { record, normalization, considered }
+}
+
+fn path_context(request: &Request) -> PathContext<'_> {
+    PathContext {
+        repo_root: request.repo_root.as_deref(),
+        cwd: request.cwd.as_deref(),
+        home: request.home.as_deref(),
+    }
+}
+
+fn file_subjects(
+    out: &mut Vec<Subject>,
+    ctx: &PathContext<'_>,
+    resolver: &dyn PathResolver,
+    access: ActionType,
+    written: &str,
+    dynamic: bool,
+    from: String,
+) {
+    let path = ctx.normalize(written);
+    let alias = path.absolute.as_deref().and_then(|abs| resolver.resolve(abs));
+    out.push(Subject::File { access, written: written.to_string(), path, dynamic, from: from.clone() });
+    if let Some(target) = alias {
+        // The resolved root, so that a symlinked repository root still yields relative forms.
+        let root = ctx.repo_root.map(|r| resolver.resolve(r).unwrap_or_else(|| r.to_string()));
+        let resolved_ctx = PathContext { repo_root: root.as_deref(), ..*ctx };
+        let resolved = resolved_ctx.normalize(&target);
+        out.push(Subject::File {
+            access,
+            written: target,
+            path: resolved,
+            dynamic,
+            from: format!("symlink target of {written}"),
+        });
+    }
+}
+
+/// Splits a git target such as `origin/main`, `refs/heads/main` or `HEAD:main` into the branch
+/// names it may mean. Both the whole target and the part after a remote are returned, so a
+/// protected-branch rule sees either.
+fn git_target_branches(target: &str) -> Vec<String> {
+    let target = target.trim();
+    if target.is_empty() {
+        return Vec::new();
+    }
+    let dst = target.rsplit_once(':').map(|(_, d)| d).unwrap_or(target);
+    let dst = dst.trim_start_matches('+');
+    let dst = dst.strip_prefix("refs/heads/").unwrap_or(dst);
+    let mut out = vec![dst.to_string()];
+    if let Some((_, rest)) = dst.split_once('/') {
+        let rest = rest.strip_prefix("refs/heads/").unwrap_or(rest);
+        if !rest.is_empty() && !out.iter().any(|b| b == rest) {
+            out.push(rest.to_string());
+        }
+    }
+    out
+}
+
+/// The host of a URL (or of a bare host name), lower-cased.
+fn url_host(target: &str) -> Option<String> {
+    let t = target.trim();
+    let rest = match t.split_once("://") {
+        Some((scheme, rest)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => rest,
+        Some(_) => return None,
+        None => t,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if let Some(inner) = host_port.strip_prefix('[') {
+        inner.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        None
+    } else {
+        Some(host)
+    }
+}
+
+/// Normalises a request into subjects.
+pub fn normalize(pack: &CompiledPack, request: &Request, resolver: &dyn PathResolver) -> Normalization {
+    let _ = pack;
+    let ctx = path_context(request);
+    let mut subjects = Vec::new();
+    let mut analysis = None;
+    let target = request.target.trim();
+    match request.action {
+        ActionType::ReadFile | ActionType::WriteFile | ActionType::DeleteFile => {
+            if target.is_empty() {
+                subjects.push(Subject::Invalid { problem: "a file action needs a target path".into() });
+            } else if target.contains('\0') {
+                subjects.push(Subject::Invalid { problem: "the path holds a NUL byte".into() });
+            } else {
+                file_subjects(&mut subjects, &ctx, resolver, request.action, target, false, "request".into());
+            }
+        }
+        ActionType::ExecuteCommand => {
+            if target.is_empty() {
+                subjects.push(Subject::Invalid { problem: "execute_command needs a command line".into() });
+            } else {
+                let a = cavra_shell::analyze(&request.target);
+                command_subjects(&mut subjects, &a, &ctx, resolver, request);
+                analysis = Some(a);
+            }
+        }
+        ActionType::GitOperation => {
+            let operation = request.operation.clone().unwrap_or_default().trim().to_ascii_lowercase();
+            if operation.is_empty() {
+                subjects.push(Subject::Invalid { problem: "git_operation needs an operation (push, commit, …)".into() });
+            } else {
+                let mut branches = git_target_branches(target);
+                if let Some(b) = request.branch.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+                    if !branches.iter().any(|x| x == b) {
+                        branches.push(b.to_string());
+                    }
+                }
+                let force = request.force.unwrap_or(false) || target.starts_with('+') || target.contains(":+");
+                subjects.push(Subject::Git { operation, branches, force, all_branches: false, from: "request".into() });
+            }
+        }
+        ActionType::McpToolCall => match (request.server.as_deref().map(str::trim), request.tool.as_deref().map(str::trim)) {
+            (Some(server), tool) if !server.is_empty() => subjects.push(Subject::Mcp {
+                server: server.to_string(),
+                tool: tool.unwrap_or("").to_string(),
+            }),
+            _ => subjects.push(Subject::Invalid { problem: "mcp_tool_call needs a server".into() }),
+        },
+        ActionType::NetworkRequest => match url_host(target) {
+            Some(host) => subjects.push(Subject::Network { host }),
+            None => subjects.push(Subject::Invalid { problem: format!("`{target}` is not a URL with a host") }),
+        },
+        ActionType::PullRequest => subjects.push(Subject::PullRequest),
+    }
+    Normalization { subjects, analysis }
+}
+
+fn command_subjects(
+    subjects: &mut Vec<Subject>,
+    analysis: &CommandAnalysis,
+    ctx: &PathContext<'_>,
+    resolver: &dyn PathResolver,
+    request: &Request,
+) {
+    for (index, command) in analysis.commands.iter().enumerate() {
+        subjects.push(Subject::Command { index, canonical: command.canonical.clone(), role: command.role });
+    }
+    for access in &analysis.file_accesses {
+        let action = match access.kind {
+            AccessKind::Read => ActionType::ReadFile,
+            AccessKind::Write => ActionType::WriteFile,
+            AccessKind::Delete => ActionType::DeleteFile,
+        };
+        let from = match analysis.commands.get(access.command_index) {
+            Some(c) => format!("{} in `{}`", access.reason, c.canonical),
+            None => access.reason.clone(),
+        };
+        file_subjects(subjects, ctx, resolver, action, &access.path, !access.literal, from);
+    }
+    for push in &analysis.git_pushes {
+        let mut branches = push.branches.clone();
+        if branches.is_empty() && !push.all_branches {
+            // `git push` with no refspec pushes the current branch.
+            if let Some(b) = request.branch.as_deref().filter(|b| !b.is_empty()) {
+                branches.push(b.to_string());
+            }
+        }
+        let from = analysis
+            .commands
+            .get(push.command_index)
+            .map(|c| format!("`{}`", c.canonical))
+            .unwrap_or_default();
+        subjects.push(Subject::Git {
+            operation: "push".into(),
+            branches,
+            force: push.force,
+            all_branches: push.all_branches,
+            from,
+        });
+    }
+    for class in &analysis.classes {
+        subjects.push(Subject::Class { class: *class });
+    }
+}
+
+/// A candidate match before the strictest is picked.
+struct Candidate<'p> {
+    rule_id: std::borrow::Cow<'p, str>,
+    decision: Decision,
+    severity: Severity,
+    reason: Option<String>,
+    approver_group: Option<String>,
+    pattern: Option<String>,
+    subject: usize,
+    explicit: bool,
+}
+
+fn condition_context(request: &Request) -> ConditionContext<'_> {
+    ConditionContext {
+        environment: request.environment.as_deref(),
+        branch: request.branch.as_deref(),
+        repository: request.repository.as_deref(),
+        agent: request.agent_id.as_deref(),
+        actor: request.actor.as_deref(),
+        tenant: request.tenant.as_deref(),
+    }
+}
+
+fn from_rule<'p>(rule: &'p CompiledRule, pattern: Option<&str>, subject: usize) -> Candidate<'p> {
+    Candidate {
+        rule_id: std::borrow::Cow::Borrowed(rule.id.as_str()),
+        decision: rule.decision,
+        severity: rule.severity,
+        reason: rule.reason.clone(),
+        approver_group: rule.approver_group.clone(),
+        pattern: pattern.map(str::to_string),
+        subject,
+        explicit: true,
+    }
+}
+
+fn builtin(rule_id: &'static str, decision: Decision, reason: String, subject: usize) -> Candidate<'static> {
+    Candidate {
+        rule_id: std::borrow::Cow::Borrowed(rule_id),
+        decision,
+        severity: match decision {
+            Decision::Block => Severity::High,
+            Decision::RequireApproval => Severity::Medium,
+            _ => Severity::Info,
+        },
+        reason: Some(reason),
+        approver_group: None,
+        pattern: None,
+        subject,
+        explicit: false,
+    }
+}
+
+fn default_for<'p>(
+    pack: &'p CompiledPack,
+    action: ActionType,
+    rule_id: &'static str,
+    fallback: Decision,
+    subject: usize,
+    what: &str,
+) -> Candidate<'p> {
+    let (decision, group) = match pack.defaults.get(&action) {
+        Some(d) => (d.decision, d.approver_group.clone()),
+        None => (fallback, None),
+    };
+    let mut c = builtin(rule_id, decision, format!("no rule matches {what}; the default for {action} is {decision}"), subject);
+    c.approver_group = group;
+    c
+}
+
+/// Collects the matches of every subject.
+fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) -> Vec<Candidate<'p>> {
+    let cond = condition_context(request);
+    let mut out: Vec<Candidate<'p>> = Vec::new();
+    let mut scratch = Vec::new();
+    let mut hits: Vec<PatternHit> = Vec::new();
+    let commands = norm.analysis.as_ref().map(|a| a.commands.as_slice()).unwrap_or(&[]);
+
+    for (si, subject) in norm.subjects.iter().enumerate() {
+        let before = out.len();
+        hits.clear();
+        match subject {
+            Subject::File { access, path, dynamic, written, .. } => {
+                let forms = PathForms {
+                    relative: path.relative.as_deref(),
+                    absolute: path.absolute.as_deref(),
+                    home: path.home.as_deref(),
+                };
+                if !dynamic {
+                    pack.path_hits(&forms, &mut scratch, &mut hits);
+                }
+                let shown = path.display();
+                push_hits(pack, &hits, *access, &cond, |rule| {
+                    [forms.relative, forms.absolute, forms.home].into_iter().flatten().any(|f| rule.is_excepted(f))
+                }, si, &mut out);
+                if out.len() == before {
+                    let is_write = *access != ActionType::ReadFile;
+                    if *dynamic && is_write {
+                        out.push(builtin(
+                            "filesystem.write.dynamic_path",
+                            Decision::RequireApproval,
+                            format!("the command writes to `{written}`, a path only known at run time"),
+                            si,
+                        ));
+                    } else if is_write && path.outside_repo() && !*dynamic {
+                        out.push(builtin(
+                            "filesystem.write.outside_repo",
+                            Decision::RequireApproval,
+                            format!("{} is outside the repository root", if shown.is_empty() { written } else { shown }),
+                            si,
+                        ));
+                    } else if !*dynamic {
+                        let id = if is_write { "filesystem.write.default" } else { "filesystem.read.default" };
+                        out.push(default_for(pack, *access, id, Decision::Allow, si, &subject.describe()));
+                    }
+                }
+            }
+            Subject::Command { index, role, .. } => {
+                if let Some(command) = commands.get(*index) {
+                    pack.command_hits(&command.variants, &mut scratch, &mut hits);
+                    hits.sort_by_key(|h| (h.rule, h.pattern));
+                    hits.dedup_by_key(|h| h.rule);
+                    push_hits(pack, &hits, ActionType::ExecuteCommand, &cond, |rule| {
+                        command.variants.iter().any(|v| rule.is_excepted(v))
+                    }, si, &mut out);
+                    if out.len() == before && *role == CommandRole::Executed {
+                        let mut c = default_for(
+                            pack,
+                            ActionType::ExecuteCommand,
+                            "commands.default",
+                            Decision::RequireApproval,
+                            si,
+                            &subject.describe(),
+                        );
+                        if c.approver_group.is_none() && c.decision == Decision::RequireApproval {
+                            c.approver_group = Some(DEFAULT_APPROVER_GROUP.into());
+                        }
+                        out.push(c);
+                    }
+                }
+            }
+            Subject::Class { class } => {
+                for &ri in pack.class_rules(*class) {
+                    if let Some(rule) = pack.rule(ri) {
+                        if rule.conditions.holds(&cond) {
+                            out.push(from_rule(rule, Some(class.as_str()), si));
+                        }
+                    }
+                }
+                // Text whose effect cannot be known is never simply allowed.
+                let floor = match class {
+                    RiskClass::DynamicCommand => Some(("commands.class.dynamic_command", "the command to run is only known at run time")),
+                    RiskClass::Unparseable => Some(("commands.class.unparseable", "the command line could not be parsed completely")),
+                    _ => None,
+                };
+                if let Some((id, why)) = floor {
+                    let mut c = builtin(id, Decision::RequireApproval, why.to_string(), si);
+                    c.approver_group = Some(DEFAULT_APPROVER_GROUP.into());
+                    out.push(c);
+                }
+            }
+            Subject::Git { operation, branches, force, all_branches, .. } => {
+                if *force && operation == "push" && pack.block_force_push {
+                    out.push(builtin(ids::GIT_FORCE_PUSH, Decision::Block, "force pushes are blocked".into(), si));
+                }
+                for rule in pack.rules.iter().filter(|r| r.actions.contains(ActionType::GitOperation)) {
+                    // Pushing every branch pushes the protected ones too.
+                    let applies = if *all_branches {
+                        rule.operations.is_empty() || rule.operations.iter().any(|o| o == operation)
+                    } else {
+                        rule.accepts_git(operation, branches)
+                    };
+                    if applies && rule.conditions.holds(&cond) && !branches.iter().any(|b| rule.is_excepted(b)) {
+                        out.push(from_rule(rule, None, si));
+                    }
+                }
+                if out.len() == before {
+                    out.push(default_for(pack, ActionType::GitOperation, "git.default", Decision::Allow, si, &subject.describe()));
+                }
+            }
+            Subject::Mcp { server, tool } => {
+                pack.server_hits(server, &mut scratch, &mut hits);
+                let mut known = false;
+                for hit in &hits {
+                    let Some(rule) = pack.rule(hit.rule) else { continue };
+                    if !rule.actions.contains(ActionType::McpToolCall) {
+                        continue;
+                    }
+                    let names_server = rule.patterns.get(hit.pattern).is_some_and(|p| p != "*");
+                    if rule.id == ids::MCP_ALLOWED || (names_server && matches!(rule.origin, RuleOrigin::Custom(_))) {
+                        known = true;
+                    }
+                    if rule.conditions.holds(&cond) && rule.accepts_tool(tool) && !rule.is_excepted(server) {
+                        out.push(from_rule(rule, rule.patterns.get(hit.pattern).map(String::as_str), si));
+                    }
+                }
+                if pack.block_unknown_servers && !known {
+                    out.push(builtin(
+                        ids::MCP_UNKNOWN,
+                        Decision::Block,
+                        format!("MCP server `{server}` is not in the pack's allowed servers"),
+                        si,
+                    ));
+                }
+                if out.len() == before {
+                    out.push(default_for(pack, ActionType::McpToolCall, "mcp.default", Decision::Allow, si, &subject.describe()));
+                }
+            }
+            Subject::Network { host } => {
+                pack.domain_hits(host, &mut scratch, &mut hits);
+                push_hits(pack, &hits, ActionType::NetworkRequest, &cond, |rule| rule.is_excepted(host), si, &mut out);
+                if out.len() == before {
+                    if pack.network_allowlist {
+                        let mut c = default_for(
+                            pack,
+                            ActionType::NetworkRequest,
+                            "network.domain.not_allowed",
+                            Decision::RequireApproval,
+                            si,
+                            &subject.describe(),
+                        );
+                        c.reason = Some(format!("{host} is not in the pack's allowed domains"));
+                        out.push(c);
+                    } else {
+                        out.push(default_for(pack, ActionType::NetworkRequest, "network.default", Decision::Allow, si, &subject.describe()));
+                    }
+                }
+            }
+            Subject::PullRequest => {
+                if pack.require_ai_attestation {
+                    out.push(builtin(
+                        ids::GIT_PR_ATTESTATION,
+                        Decision::AllowWithAttestation,
+                        "pull requests carry an AI attestation".into(),
+                        si,
+                    ));
+                    if let Some(last) = out.last_mut() {
+                        last.explicit = true;
+                        last.severity = Severity::Low;
+                    }
+                }
+                for rule in pack.rules.iter().filter(|r| r.actions.contains(ActionType::PullRequest)) {
+                    if rule.conditions.holds(&cond) {
+                        out.push(from_rule(rule, None, si));
+                    }
+                }
+                if out.len() == before {
+                    out.push(default_for(pack, ActionType::PullRequest, "pull_request.default", Decision::Allow, si, "the pull request"));
+                }
+            }
+            Subject::Invalid { problem } => {
+                out.push(builtin("request.invalid", Decision::Block, problem.clone(), si));
+            }
+        }
+    }
+    out
+}
+
+fn push_hits<'p>(
+    pack: &'p CompiledPack,
+    hits: &[PatternHit],
+    action: ActionType,
+    cond: &ConditionContext<'_>,
+    excepted: impl Fn(&CompiledRule) -> bool,
+    subject: usize,
+    out: &mut Vec<Candidate<'p>>,
+) {
+    let mut seen: Vec<usize> = Vec::new();
+    for hit in hits {
+        if seen.contains(&hit.rule) {
+            continue;
+        }
+        let Some(rule) = pack.rule(hit.rule) else { continue };
+        if !rule.actions.contains(action) || !rule.conditions.holds(cond) || excepted(rule) {
+            continue;
+        }
+        seen.push(hit.rule);
+        out.push(from_rule(rule, rule.patterns.get(hit.pattern).map(String::as_str), subject));
+    }
+}
+
+fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normalization) -> DecisionRecord {
+    let candidates = collect(pack, request, norm);
+    // The strictest decides; on a tie an explicit rule beats a default, then the first found.
+    let deciding = candidates.iter().enumerate().fold(None::<usize>, |best, (i, c)| match best {
+        None => Some(i),
+        Some(b) => {
+            let cur = &candidates[b];
+            let better = c.decision.strictness() > cur.decision.strictness()
+                || (c.decision.strictness() == cur.decision.strictness() && c.explicit && !cur.explicit);
+            Some(if better { i } else { b })
+        }
+    });
+
+    let describe = |c: &Candidate<'_>| {
+        norm.subjects.get(c.subject).map(Subject::describe).unwrap_or_default()
+    };
+    let matched_rules: Vec<RuleMatch> = candidates
+        .iter()
+        .map(|c| RuleMatch {
+            rule_id: c.rule_id.to_string(),
+            decision: c.decision,
+            severity: c.severity,
+            pattern: c.pattern.clone(),
+            subject: describe(c),
+            explicit: c.explicit,
+        })
+        .collect();
+
+    let (base, rule_id, severity, mut reason, approver_group, explicit) = match deciding.and_then(|i| candidates.get(i)) {
+        Some(c) => {
+            let reason = match (&c.reason, &c.pattern) {
+                (Some(r), _) => format!("{}: {r}", describe(c)),
+                (None, Some(p)) => format!("{} matches `{p}` ({} {})", describe(c), c.rule_id, c.decision),
+                (None, None) => format!("{} ({} {})", describe(c), c.rule_id, c.decision),
+            };
+            let group = match c.decision {
+                Decision::RequireApproval => {
+                    Some(c.approver_group.clone().unwrap_or_else(|| DEFAULT_APPROVER_GROUP.to_string()))
+                }
+                _ => c.approver_group.clone(),
+            };
+            (c.decision, c.rule_id.to_string(), c.severity, reason, group, c.explicit)
+        }
+        None => (Decision::Block, "request.invalid".to_string(), Severity::High, "nothing to evaluate".to_string(), None, false),
+    };
+
+    let mode = request.mode.unwrap_or(pack.mode);
+    let break_glass = match (&request.break_glass_actor, &request.break_glass_reason) {
+        (Some(a), Some(r)) if !a.trim().is_empty() && !r.trim().is_empty() => {
+            Some(BreakGlass { actor: a.trim().to_string(), reason: r.trim().to_string() })
+        }
+        _ => None,
+    };
+    let effective = match mode {
+        Mode::Enforce => base,
+        Mode::AuditOnly if base != Decision::Allow => {
+            reason = format!("{reason} [audit_only mode: recorded, not enforced; base decision {base}]");
+            Decision::AuditOnly
+        }
+        Mode::AuditOnly => base,
+        Mode::Strict if base == Decision::Allow => {
+            reason = format!("{reason} [strict mode: every allow needs approval]");
+            Decision::RequireApproval
+        }
+        Mode::Strict => base,
+        Mode::BreakGlass => match (&break_glass, base) {
+            (Some(bg), Decision::Block | Decision::RequireApproval) => {
+                reason = format!("{reason} [break glass by {} ({}): allowed with attestation]", bg.actor, bg.reason);
+                Decision::AllowWithAttestation
+            }
+            (None, Decision::Block | Decision::RequireApproval) => {
+                reason = format!("{reason} [break glass needs both an actor and a reason; nothing changed]");
+                base
+            }
+            _ => base,
+        },
+    };
+    let approver_group = if effective == Decision::RequireApproval {
+        approver_group.or_else(|| Some(DEFAULT_APPROVER_GROUP.to_string()))
+    } else {
+        approver_group
+    };
+
+    DecisionRecord {
+        decision_id: env.decision_id.to_string(),
+        correlation_id: request.correlation_id.clone().unwrap_or_else(|| env.decision_id.to_string()),
+        timestamp: env.timestamp.to_string(),
+        session_id: request.session_id.clone(),
+        agent_id: request.agent_id.clone(),
+        actor: request.actor.clone(),
+        tenant: request.tenant.clone(),
+        repository: request.repository.clone(),
+        environment: request.environment.clone(),
+        branch: request.branch.clone(),
+        action_type: request.action,
+        target: request.target.clone(),
+        requested_operation: request.operation.clone(),
+        policy_pack: pack.id.clone(),
+        policy_version: pack.version.clone(),
+        policy_digest: pack.digest.clone(),
+        rule_id,
+        severity,
+        reason,
+        approver_group,
+        mode,
+        base_decision: base,
+        decision: effective,
+        explicit,
+        break_glass: if mode == Mode::BreakGlass { break_glass } else { None },
+        evidence_refs: Vec::new(),
+        matched_rules,
+    }
+}
+
+/// Every rule that applies to a subject's action type, and what came of it.
+fn consider(pack: &CompiledPack, request: &Request, norm: &Normalization) -> Vec<Consideration> {
+    let cond = condition_context(request);
+    let candidates = collect(pack, request, norm);
+    let mut out = Vec::new();
+    for (si, subject) in norm.subjects.iter().enumerate() {
+        let action = match subject {
+            Subject::File { access, .. } => *access,
+            Subject::Command { .. } | Subject::Class { .. } => ActionType::ExecuteCommand,
+            Subject::Git { .. } => ActionType::GitOperation,
+            Subject::Mcp { .. } => ActionType::McpToolCall,
+            Subject::Network { .. } => ActionType::NetworkRequest,
+            Subject::PullRequest => ActionType::PullRequest,
+            Subject::Invalid { .. } => continue,
+        };
+        for rule in pack.rules.iter().filter(|r| r.actions.contains(action)) {
+            // Class rules only concern class subjects, pattern rules only the others.
+            let is_class_rule = matches!(rule.origin, RuleOrigin::Section(s) if s.ends_with("_classes"));
+            if is_class_rule != matches!(subject, Subject::Class { .. }) {
+                continue;
+            }
+            let matched = candidates.iter().any(|c| c.subject == si && c.rule_id == rule.id.as_str());
+            let outcome = if matched {
+                "matched".to_string()
+            } else if let Some(field) = rule.conditions.failing(&cond) {
+                format!("condition failed: {field}")
+            } else if let Some(p) = excepted(rule, subject) {
+                format!("excepted by `{p}`")
+            } else {
+                "no pattern matched".to_string()
+            };
+            out.push(Consideration { rule_id: rule.id.clone(), subject: si, outcome });
+        }
+        for c in candidates.iter().filter(|c| c.subject == si && !c.explicit) {
+            out.push(Consideration { rule_id: c.rule_id.to_string(), subject: si, outcome: "applied (built-in)".into() });
+        }
+    }
+    out
+}
+
+fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
+    match subject {
+        Subject::File { path, .. } => [path.relative.as_deref(), path.absolute.as_deref(), path.home.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|f| rule.excepted_by(f)),
+        Subject::Command { canonical, .. } => rule.excepted_by(canonical),
+        Subject::Mcp { server, .. } => rule.excepted_by(server),
+        Subject::Network { host } => rule.excepted_by(host),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_targets() {
+        assert_eq!(git_target_branches("origin/main"), vec!["origin/main", "main"]);
+        assert_eq!(git_target_branches("main"), vec!["main"]);
+        assert_eq!(git_target_branches("HEAD:refs/heads/main"), vec!["main"]);
+        assert_eq!(git_target_branches("origin/feature/x"), vec!["origin/feature/x", "feature/x"]);
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(url_host("https://API.Example.com:443/x?y").as_deref(), Some("api.example.com"));
+        assert_eq!(url_host("http://user:pw@h.io/").as_deref(), Some("h.io"));
+        assert_eq!(url_host("example.com/path").as_deref(), Some("example.com"));
+        assert_eq!(url_host("https://[::1]:8080/").as_deref(), Some("::1"));
+        assert_eq!(url_host("https:///nohost"), None);
+        assert_eq!(url_host(""), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! Path normalisation, without touching the file system.
+//!
+//! A path is matched in up to three forms: relative to the repository root, absolute, and
+//! under `~`. `.` and `..` are resolved lexically; symlinks are resolved by the caller's
+//! [`PathResolver`], since looking at the disk is I/O and the engine does none.
+
+/// Resolves symlinks for the engine. The engine never touches the disk itself; entry points
+/// that can (the CLI, hooks) pass a resolver backed by the file system.
+pub trait PathResolver {
+    /// The fully resolved form of an absolute path, when it differs from the path itself
+    /// (an existing symlink somewhere along it).
+    fn resolve(&self, absolute: &str) -> Option<String>;
+}
+
+/// A resolver that knows of no symlinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSymlinks;
+
+impl PathResolver for NoSymlinks {
+    fn resolve(&self, _absolute: &str) -> Option<String> {
+        None
+    }
+}
+
+/// One path in the forms rules are matched against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NormalizedPath {
+    /// Relative to the repository root; `None` when outside it (or when no root is known and
+    /// the path is absolute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relative: Option<String>,
+    /// Absolute and normalised, when it can be known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absolute: Option<String>,
+    /// `~/…`, when under the home folder (or written that way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+}
+
+impl NormalizedPath {
+    /// Whether the path lies outside the repository root.
+    pub fn outside_repo(&self) -> bool {
+        self.relative.is_none()
+    }
+
+    /// The most useful single form, for messages.
+    pub fn display(&self) -> &str {
+        self.relative
+            .as_deref()
+            .or(self.home.as_deref())
+            .or(self.absolute.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// Lexically normalises a path: collapses `//`, drops `.`, resolves `..` (never above `/` for an
+/// absolute path). For a relative path, leading `..` that cannot be resolved are kept.
+pub fn lexical(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute { format!("/{joined}") } else { joined }
+}
+
+/// The part of `absolute` below `root`, if any (`""` for the root itself).
+fn strip_root<'a>(absolute: &'a str, root: &str) -> Option<&'a str> {
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return absolute.strip_prefix('/');
+    }
+    let rest = absolute.strip_prefix(root)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// The context paths are normalised in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathContext<'a> {
+    /// Absolute repository root.
+    pub repo_root: Option<&'a str>,
+    /// Absolute working folder.
+    pub cwd: Option<&'a str>,
+    /// Absolute home folder.
+    pub home: Option<&'a str>,
+}
+
+impl PathContext<'_> {
+    /// Normalises `path` into its forms.
+    pub fn normalize(&self, path: &str) -> NormalizedPath {
+        let path = path.trim();
+        let root = self.repo_root.filter(|r| r.starts_with('/')).map(lexical);
+        let home = self.home.filter(|h| h.starts_with('/')).map(lexical);
+        let mut out = NormalizedPath::default();
+
+        let absolute = if path == "~" || path.starts_with("~/") {
+            let rest = path.strip_prefix('~').unwrap_or("");
+            out.home = Some(format!("~/{rest}"));
+            home.as_ref().map(|h| lexical(&format!("{h}/{rest}")))
+        } else if path.starts_with('/') {
+            Some(lexical(path))
+        } else {
+            let base = self.cwd.filter(|c| c.starts_with('/')).map(lexical).or_else(|| root.clone());
+            match base {
+                Some(base) => Some(lexical(&format!("{base}/{path}"))),
+                None => {
+                    // No root and no cwd: the path is taken as repository-relative, unless it
+                    // climbs out.
+                    let rel = lexical(path);
+                    if rel != ".." && !rel.starts_with("../") {
+                        out.relative = Some(rel);
+                    }
+                    None
+                }
+            }
+        };
+
+        if let Some(abs) = absolute {
+            if let Some(root) = &root {
+                if let Some(rel) = strip_root(&abs, root) {
+                    out.relative = Some(rel.to_string());
+                }
+            }
+            if out.home.is_none() {
+                if let Some(home) = &home {
+                    if let Some(rest) = strip_root(&abs, home) {
+                        out.home = Some(if rest.is_empty() { "~".to_string() } else { format!("~/{rest}") });
+                    }
+                }
+            }
+            out.absolute = Some(abs);
+        }
+        // The home form of a `~` path is lexical already; normalise `~/a/../b`.
+        if let Some(h) = out.home.take() {
+            let rest = h.strip_prefix("~/").unwrap_or("");
+            let rest = lexical(rest);
+            out.home = Some(if rest.is_empty() || rest.starts_with("..") { "~".into() } else { format!("~/{rest}") });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CTX: PathContext<'static> =
+        PathContext { repo_root: Some("/home/dev/repo"), cwd: None, home: Some("/home/dev") };
+
+    #[test]
+    fn absolute_inside_root_becomes_relative() {
+        let n = CTX.normalize("/home/dev/repo/.env");
+        assert_eq!(n.relative.as_deref(), Some(".env"));
+        assert_eq!(n.home.as_deref(), Some("~/repo/.env"));
+    }
+
+    #[test]
+    fn dot_dot_is_resolved() {
+        assert_eq!(CTX.normalize("src/../.env").relative.as_deref(), Some(".env"));
+        assert_eq!(CTX.normalize("./a/./b//c").relative.as_deref(), Some("a/b/c"));
+        let out = CTX.normalize("../../etc/passwd");
+        assert!(out.outside_repo());
+        assert_eq!(out.absolute.as_deref(), Some("/home/etc/passwd"));
+    }
+
+    #[test]
+    fn root_prefix_is_not_enough() {
+        assert!(CTX.normalize("/home/dev/repository/x").outside_repo());
+    }
+
+    #[test]
+    fn cwd_is_the_base_for_relative_paths() {
+        let ctx = PathContext { cwd: Some("/home/dev/repo/sub"), ..CTX };
+        assert_eq!(ctx.normalize("x.txt").relative.as_deref(), Some("sub/x.txt"));
+        assert_eq!(ctx.normalize("../.env").relative.as_deref(), Some(".env"));
+    }
+
+    #[test]
+    fn tilde_paths() {
+        let n = CTX.normalize("~/.ssh/id_rsa");
+        assert_eq!(n.home.as_deref(), Some("~/.ssh/id_rsa"));
+        assert_eq!(n.absolute.as_deref(), Some("/home/dev/.ssh/id_rsa"));
+        assert!(n.outside_repo());
+    }
+
+    #[test]
+    fn no_root_keeps_relative_paths() {
+        let ctx = PathContext::default();
+        assert_eq!(ctx.normalize("a/../b").relative.as_deref(), Some("b"));
+        assert!(ctx.normalize("../b").outside_repo());
+        assert!(ctx.normalize("/etc/passwd").outside_repo());
+    }
+
+    proptest! {
+        #[test]
+        fn lexical_is_idempotent(p in "[a-z./]{0,40}") {
+            let once = lexical(&p);
+            prop_assert_eq!(lexical(&once), once.clone());
+            prop_assert!(!once.split('/').any(|s| s == "."));
+        }
+
+        #[test]
+        fn inserting_dot_segments_changes_nothing(parts in proptest::collection::vec("[a-z]{1,6}", 1..6)) {
+            let plain = parts.join("/");
+            let noisy = parts.iter().map(|p| format!("./{p}/x/..")).collect::<Vec<_>>().join("//");
+            prop_assert_eq!(CTX.normalize(&plain), CTX.normalize(&noisy));
+        }
+
+        #[test]
+        fn absolute_and_relative_spellings_agree(parts in proptest::collection::vec("[a-z.]{1,6}", 1..6)) {
+            prop_assume!(parts.iter().all(|p| p != "." && p != ".."));
+            let rel = parts.join("/");
+            let abs = format!("/home/dev/repo/{rel}");
+            prop_assert_eq!(CTX.normalize(&rel).relative, CTX.normalize(&abs).relative);
+        }
+    }
+}
