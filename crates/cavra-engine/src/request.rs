@@ -106,3 +106,29 @@ impl Request {
         }
     }
 }
+
+impl Request {
+    /// A stable fingerprint of *what* is being done (not who, when or in which mode): the
+    /// action, its target, operation, MCP server/tool/arguments, force flag, and the folders the
+    /// target is resolved against. An approval is bound to this value, so it unlocks exactly
+    /// the action it was granted for.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let parts = serde_json::json!({
+            "action": self.action.as_str(),
+            "target": self.target.trim(),
+            "operation": self.operation,
+            "force": self.force.unwrap_or(false),
+            "server": self.server,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "repo_root": self.repo_root,
+            "cwd": self.cwd,
+            "tenant": self.tenant,
+            "repository": self.repository,
+        });
+        // serde_json keeps insertion order here (preserve_order), so the text is stable.
+        let digest = Sha256::digest(parts.to_string().as_bytes());
+        format!("sha256:{}", hex::encode(digest))
+    }
+}
