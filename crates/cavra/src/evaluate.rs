@@ -1,0 +1,238 @@
+//! `cavra evaluate` and the request arguments `cavra policy explain` shares with it.
+
+use crate::support::{self, Failure, FsResolver};
+use cavra_engine::{ActionType, Env, Mode, Request};
+use clap::Args;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// The longest JSON request accepted on stdin or from a file.
+const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A request given as arguments or as JSON.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The action: read_file, write_file, delete_file, execute_command, git_operation,
+    /// mcp_tool_call, pull_request, network_request.
+    #[arg(value_name = "ACTION", required_unless_present = "request")]
+    pub action: Option<ActionType>,
+    /// The target: a path, a command line, a git target (origin/main), a URL, a PR title.
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Read the request as JSON from FILE, or from stdin with `-`. Arguments given as well
+    /// override its fields.
+    #[arg(long, value_name = "FILE", conflicts_with = "action")]
+    pub request: Option<PathBuf>,
+    /// The policy: a path or a built-in id (default: .cavra/policy.yaml, else cavra-baseline).
+    #[arg(long, short = 'p', value_name = "PATH|ID")]
+    pub policy: Option<String>,
+    /// Override the mode: enforce, audit_only, strict, break_glass.
+    #[arg(long, value_name = "MODE")]
+    pub policy_mode: Option<Mode>,
+    /// The repository root (default: the git top level of the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// The folder relative paths and commands are resolved against (default: current folder).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Git operation (push, commit, merge, …).
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// A force push (git_operation).
+    #[arg(long)]
+    pub force: bool,
+    /// The branch the agent works on, or pushes to.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// MCP server.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// MCP tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// MCP capability.
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Who is acting.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Which agent.
+    #[arg(long)]
+    pub agent_id: Option<String>,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The repository (org/name).
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// The environment (prod, staging, …).
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// The agent session.
+    #[arg(long)]
+    pub session_id: Option<String>,
+    /// Break glass: who.
+    #[arg(long, value_name = "ACTOR")]
+    pub break_glass_actor: Option<String>,
+    /// Break glass: why (an incident reference).
+    #[arg(long, value_name = "REASON")]
+    pub break_glass_reason: Option<String>,
+}
+
+fn read_request_json(path: &PathBuf) -> Result<Request, Failure> {
+    let mut text = String::new();
+    let source = path.display().to_string();
+    let read = if source == "-" {
+        std::io::stdin()
+            .take(MAX_REQUEST_BYTES + 1)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_REQUEST_BYTES + 1).read_to_string(&mut text))
+    };
+    read.map_err(|e| {
+        Failure::Other(anyhow::anyhow!(
+            "cannot read the request from {source}: {e}"
+        ))
+    })?;
+    if text.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(Failure::Usage(format!(
+            "the request in {source} is larger than {MAX_REQUEST_BYTES} bytes"
+        )));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::Usage(format!("invalid request JSON in {source}: {e}")))
+}
+
+impl RequestArgs {
+    /// Builds the request, filling the folders from the environment where not given.
+    pub fn build(&self) -> Result<Request, Failure> {
+        let mut request = match (&self.request, self.action) {
+            (Some(path), _) => read_request_json(path)?,
+            (None, Some(action)) => Request::new(action, self.target.clone().unwrap_or_default()),
+            (None, None) => {
+                return Err(Failure::Usage(
+                    "give an ACTION and TARGET, or --request FILE".into(),
+                ));
+            }
+        };
+        let cwd = support::current_dir()?;
+        let set = |field: &mut Option<String>, value: &Option<String>| {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        };
+        set(&mut request.operation, &self.operation);
+        set(&mut request.branch, &self.branch);
+        set(&mut request.server, &self.server);
+        set(&mut request.tool, &self.tool);
+        set(&mut request.capability, &self.capability);
+        set(&mut request.actor, &self.actor);
+        set(&mut request.agent_id, &self.agent_id);
+        set(&mut request.tenant, &self.tenant);
+        set(&mut request.repository, &self.repository);
+        set(&mut request.environment, &self.environment);
+        set(&mut request.session_id, &self.session_id);
+        set(&mut request.break_glass_actor, &self.break_glass_actor);
+        set(&mut request.break_glass_reason, &self.break_glass_reason);
+        if self.force {
+            request.force = Some(true);
+        }
+        if let Some(mode) = self.policy_mode {
+            request.mode = Some(mode);
+        }
+        let absolute = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            }
+        };
+        if let Some(cwd_arg) = &self.cwd {
+            request.cwd = Some(absolute(cwd_arg).to_string_lossy().into_owned());
+        } else if request.cwd.is_none() {
+            request.cwd = Some(cwd.to_string_lossy().into_owned());
+        }
+        if let Some(root) = &self.repo_root {
+            request.repo_root = Some(absolute(root).to_string_lossy().into_owned());
+        } else if request.repo_root.is_none() {
+            let start = request
+                .cwd
+                .as_deref()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| cwd.clone());
+            request.repo_root = Some(
+                support::find_repo_root(&start)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        if request.home.is_none() {
+            request.home = support::home_dir();
+        }
+        if let Some(mode) = request.mode {
+            if mode == Mode::BreakGlass
+                && (request.break_glass_actor.is_none() || request.break_glass_reason.is_none())
+            {
+                eprintln!(
+                    "note: break_glass needs --break-glass-actor and --break-glass-reason; without both nothing changes"
+                );
+            }
+        }
+        Ok(request)
+    }
+
+    /// The policy reference for this request.
+    pub fn policy_reference(&self, request: &Request) -> String {
+        let root = request
+            .repo_root
+            .as_deref()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        support::policy_reference(self.policy.as_deref(), &root)
+    }
+}
+
+/// `cavra evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Print the full decision record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cavra evaluate`; returns the exit code of the decision.
+pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
+    let request = args.request.build()?;
+    let policy = support::load_policy(&args.request.policy_reference(&request))?;
+    let id = support::new_decision_id();
+    let timestamp = support::now_rfc3339();
+    let env = Env {
+        timestamp: &timestamp,
+        decision_id: &id,
+        resolver: &FsResolver,
+    };
+    let record = cavra_engine::evaluate(&policy.compiled, &request, &env);
+    if args.json {
+        support::print_json(&record)?;
+    } else {
+        let colour = support::stdout_is_terminal();
+        let mut line = format!(
+            "{}  {}  {}",
+            support::paint_decision(record.decision, colour),
+            record.rule_id,
+            record.reason
+        );
+        if let Some(group) = record
+            .approver_group
+            .as_deref()
+            .filter(|_| record.decision == cavra_engine::Decision::RequireApproval)
+        {
+            line.push_str(&format!(" (approver group: {group})"));
+        }
+        println!("{line}");
+    }
+    Ok(record.decision.exit_code())
+}

@@ -1,0 +1,551 @@
+//! `cavra policy list | validate | explain | test | compile | diff`.
+
+use crate::evaluate::RequestArgs;
+use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure, FsResolver};
+use cavra_engine::Env;
+use cavra_engine::testing::{TestReport, run_cases};
+use cavra_policy::compile::CompiledRule;
+use cavra_policy::testfile::parse_test_file;
+use cavra_policy::{CompiledPack, builtin, compile};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `cavra policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the built-in policy packs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate policy packs: schema, patterns, inheritance (errors name file, line, column).
+    Validate {
+        /// Pack files or built-in ids.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how a request is normalised and every rule that matched or was considered.
+    Explain(ExplainArgs),
+    /// Run policy test files (and packs' embedded tests); ends with `N passed, M failed`.
+    Test {
+        /// Test files, packs with `tests:`, or folders of them.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the resolved pack (inheritance merged) and its compiled rules as JSON.
+    Compile {
+        /// A pack file or built-in id.
+        #[arg(value_name = "PATH")]
+        path: String,
+    },
+    /// Semantic difference between two packs: rules added, removed, changed; settings changed.
+    Diff {
+        /// The old pack (file or built-in id).
+        a: String,
+        /// The new pack (file or built-in id).
+        b: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cavra policy explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a `policy` subcommand.
+pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
+    match command {
+        PolicyCommand::List { json } => list(*json),
+        PolicyCommand::Validate { paths, json } => validate(paths, *json),
+        PolicyCommand::Explain(args) => explain(args),
+        PolicyCommand::Test { files, json } => test(files, *json),
+        PolicyCommand::Compile { path } => compile_cmd(path),
+        PolicyCommand::Diff { a, b, json } => diff(a, b, *json),
+    }
+}
+
+fn list(json: bool) -> Result<i32, Failure> {
+    let packs = builtin::builtin_packs();
+    if json {
+        let rows: Vec<_> = packs
+            .iter()
+            .map(
+                |p| serde_json::json!({"id": p.id, "title": p.title, "description": p.description}),
+            )
+            .collect();
+        support::print_json(&rows)?;
+    } else {
+        let width = packs.iter().map(|p| p.id.len()).max().unwrap_or(0);
+        for p in packs {
+            println!("{:width$}  {} — {}", p.id, p.title, p.description);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct ValidateRow {
+    path: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rules: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for path in paths {
+        match support::load_policy(path) {
+            Ok(p) => rows.push(ValidateRow {
+                path: path.clone(),
+                ok: true,
+                id: Some(p.compiled.id.clone()),
+                version: Some(p.compiled.version.clone()),
+                digest: Some(p.compiled.digest.clone()),
+                rules: Some(p.compiled.rules.len()),
+                error: None,
+            }),
+            Err(Failure::Policy(e)) => {
+                failed += 1;
+                if !json {
+                    eprintln!("{:?}", support::policy_report(&e));
+                }
+                rows.push(ValidateRow {
+                    path: path.clone(),
+                    ok: false,
+                    id: None,
+                    version: None,
+                    digest: None,
+                    rules: None,
+                    error: Some(support::policy_line(&e)),
+                });
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if json {
+        support::print_json(&rows)?;
+    } else {
+        for row in rows.iter().filter(|r| r.ok) {
+            println!(
+                "ok  {}  ({} {}, {} rules, {})",
+                row.path,
+                row.id.as_deref().unwrap_or(""),
+                row.version.as_deref().unwrap_or(""),
+                row.rules.unwrap_or(0),
+                row.digest.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
+    let request = args.request.build()?;
+    let policy = support::load_policy(&args.request.policy_reference(&request))?;
+    let id = support::new_decision_id();
+    let timestamp = support::now_rfc3339();
+    let env = Env {
+        timestamp: &timestamp,
+        decision_id: &id,
+        resolver: &FsResolver,
+    };
+    let explanation = cavra_engine::explain(&policy.compiled, &request, &env);
+    if args.json {
+        support::print_json(&explanation)?;
+        return Ok(explanation.record.decision.exit_code());
+    }
+    let record = &explanation.record;
+    println!("request    {} {}", record.action_type, record.target);
+    println!(
+        "policy     {} {} ({})",
+        record.policy_pack, record.policy_version, policy.compiled.origin
+    );
+    if let Some(analysis) = &explanation.normalization.analysis {
+        println!("commands");
+        for (i, c) in analysis.commands.iter().enumerate() {
+            let role = match c.role {
+                cavra_shell::CommandRole::Executed => "",
+                cavra_shell::CommandRole::Wrapper => " [wrapper]",
+            };
+            let via = if c.via.is_empty() {
+                String::new()
+            } else {
+                format!(" via {}", c.via.join(" > "))
+            };
+            println!("  #{i} {}{role}{via}", c.canonical);
+        }
+        if !analysis.classes.is_empty() {
+            let classes: Vec<_> = analysis.classes.iter().map(|c| c.as_str()).collect();
+            println!("classes    {}", classes.join(", "));
+        }
+        for p in &analysis.problems {
+            println!("problem    {p}");
+        }
+    }
+    println!("subjects");
+    for (i, s) in explanation.normalization.subjects.iter().enumerate() {
+        println!("  [{i}] {}", s.describe());
+    }
+    println!("rules");
+    for c in &explanation.considered {
+        println!("  [{}] {:<44} {}", c.subject, c.rule_id, c.outcome);
+    }
+    println!("matched");
+    for m in &record.matched_rules {
+        let pattern = m
+            .pattern
+            .as_deref()
+            .map(|p| format!(" `{p}`"))
+            .unwrap_or_default();
+        println!(
+            "  {:<18} {}{pattern}  <- {}",
+            m.decision.as_str(),
+            m.rule_id,
+            m.subject
+        );
+    }
+    let mode = if record.mode == cavra_engine::Mode::Enforce {
+        String::new()
+    } else {
+        format!(" (mode {}, base {})", record.mode, record.base_decision)
+    };
+    println!(
+        "decision   {}{mode}  {}  {}",
+        record.decision, record.rule_id, record.reason
+    );
+    Ok(record.decision.exit_code())
+}
+
+/// Files named on the command line, with folders expanded to their `*.yaml`/`*.yml` files.
+fn expand(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(f)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            inside.sort();
+            out.extend(inside);
+        } else {
+            out.push(f.clone());
+        }
+    }
+    out
+}
+
+fn run_test_file(path: &Path) -> Result<TestReport, String> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: cannot read: {e}"))?;
+    let file = parse_test_file(&text, &origin).map_err(|e| e.to_string())?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    let resolved = file.resolve_policy(&base).map_err(|e| e.to_string())?;
+    let compiled: CompiledPack = compile(&resolved).map_err(|e| e.to_string())?;
+    // Test files describe requests on a repository that need not exist here: no disk lookups.
+    Ok(run_cases(
+        &compiled,
+        &origin,
+        &file.defaults,
+        &file.cases,
+        &cavra_engine::NoSymlinks,
+    ))
+}
+
+fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
+    let mut report = TestReport::default();
+    let mut load_errors = Vec::new();
+    for path in expand(files) {
+        match run_test_file(&path) {
+            Ok(r) => report.merge(r),
+            Err(e) => load_errors.push(e),
+        }
+    }
+    let failed = report.failures.len() + load_errors.len();
+    if json {
+        support::print_json(&serde_json::json!({
+            "passed": report.passed,
+            "failed": failed,
+            "failures": report.failures,
+            "errors": load_errors,
+        }))?;
+    } else {
+        for e in &load_errors {
+            println!("{e}");
+        }
+        for f in &report.failures {
+            let expected: Vec<&str> = f.expected.iter().map(|d| d.as_str()).collect();
+            let pinned = f
+                .expected_rule
+                .as_deref()
+                .map(|r| format!(" by {r}"))
+                .unwrap_or_default();
+            match &f.error {
+                Some(e) => println!("{}: {}: {e}", f.file, f.case),
+                None => println!(
+                    "{}: {}: expected {}{pinned}, got {} (rule {})",
+                    f.file,
+                    f.case,
+                    expected.join(" or "),
+                    f.got.map(|d| d.as_str()).unwrap_or("nothing"),
+                    f.rule.as_deref().unwrap_or("-")
+                ),
+            }
+        }
+        println!("{} passed, {} failed", report.passed, failed);
+    }
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
+}
+
+/// A compiled rule as shown by `compile` and compared by `diff`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RuleView {
+    id: String,
+    actions: Vec<String>,
+    decision: String,
+    severity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approver_group: Option<String>,
+    patterns: Vec<String>,
+}
+
+fn rule_views(pack: &CompiledPack) -> BTreeMap<String, RuleView> {
+    let mut out: BTreeMap<String, RuleView> = BTreeMap::new();
+    for r in &pack.rules {
+        let view = view(r);
+        // A custom rule over several pattern kinds is compiled into several entries with one
+        // id; it is one rule to the author.
+        out.entry(r.id.clone())
+            .and_modify(|v| v.patterns.extend(view.patterns.iter().cloned()))
+            .or_insert(view);
+    }
+    out
+}
+
+fn view(r: &CompiledRule) -> RuleView {
+    RuleView {
+        id: r.id.clone(),
+        actions: r.actions.iter().map(|a| a.as_str().to_string()).collect(),
+        decision: r.decision.as_str().to_string(),
+        severity: r.severity.as_str().to_string(),
+        reason: r.reason.clone(),
+        approver_group: r.approver_group.clone(),
+        patterns: r.patterns.clone(),
+    }
+}
+
+fn settings(pack: &CompiledPack) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    s.insert("mode".into(), pack.mode.to_string());
+    s.insert(
+        "git.block_force_push".into(),
+        pack.block_force_push.to_string(),
+    );
+    s.insert(
+        "git.require_pull_request".into(),
+        pack.require_pull_request.to_string(),
+    );
+    s.insert(
+        "git.require_ai_attestation".into(),
+        pack.require_ai_attestation.to_string(),
+    );
+    s.insert(
+        "mcp.block_unknown_servers".into(),
+        pack.block_unknown_servers.to_string(),
+    );
+    for (action, d) in &pack.defaults {
+        let group = d
+            .approver_group
+            .as_deref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default();
+        s.insert(
+            format!("defaults.{action}"),
+            format!("{}{group}", d.decision),
+        );
+    }
+    s
+}
+
+fn compile_cmd(path: &str) -> Result<i32, Failure> {
+    let policy = support::load_policy(path)?;
+    let pack = &policy.compiled;
+    support::print_json(&serde_json::json!({
+        "id": pack.id,
+        "title": pack.title,
+        "version": pack.version,
+        "digest": pack.digest,
+        "origin": pack.origin,
+        "chain": pack.chain,
+        "settings": settings(pack),
+        "rules": rule_views(pack).into_values().collect::<Vec<_>>(),
+        "pattern_count": pack.pattern_count(),
+        "document": policy.resolved.document,
+    }))?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct RuleChange {
+    id: String,
+    changes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PackDiff {
+    added: Vec<RuleView>,
+    removed: Vec<RuleView>,
+    changed: Vec<RuleChange>,
+    settings: Vec<String>,
+}
+
+fn diff_rules(a: &RuleView, b: &RuleView) -> Vec<String> {
+    let mut changes = Vec::new();
+    let field = |name: &str, x: &str, y: &str, changes: &mut Vec<String>| {
+        if x != y {
+            changes.push(format!("{name}: {x} -> {y}"));
+        }
+    };
+    field("decision", &a.decision, &b.decision, &mut changes);
+    field("severity", &a.severity, &b.severity, &mut changes);
+    field(
+        "actions",
+        &a.actions.join(","),
+        &b.actions.join(","),
+        &mut changes,
+    );
+    field(
+        "reason",
+        a.reason.as_deref().unwrap_or(""),
+        b.reason.as_deref().unwrap_or(""),
+        &mut changes,
+    );
+    field(
+        "approver_group",
+        a.approver_group.as_deref().unwrap_or(""),
+        b.approver_group.as_deref().unwrap_or(""),
+        &mut changes,
+    );
+    for p in b.patterns.iter().filter(|p| !a.patterns.contains(p)) {
+        changes.push(format!("+ pattern {p}"));
+    }
+    for p in a.patterns.iter().filter(|p| !b.patterns.contains(p)) {
+        changes.push(format!("- pattern {p}"));
+    }
+    changes
+}
+
+fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
+    let pa = support::load_policy(a)?;
+    let pb = support::load_policy(b)?;
+    let (ra, rb) = (rule_views(&pa.compiled), rule_views(&pb.compiled));
+    let added: Vec<RuleView> = rb
+        .iter()
+        .filter(|(k, _)| !ra.contains_key(*k))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let removed: Vec<RuleView> = ra
+        .iter()
+        .filter(|(k, _)| !rb.contains_key(*k))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let changed: Vec<RuleChange> = ra
+        .iter()
+        .filter_map(|(k, va)| {
+            let vb = rb.get(k)?;
+            let changes = diff_rules(va, vb);
+            (!changes.is_empty()).then(|| RuleChange {
+                id: k.clone(),
+                changes,
+            })
+        })
+        .collect();
+    let (sa, sb) = (settings(&pa.compiled), settings(&pb.compiled));
+    let mut setting_changes = Vec::new();
+    for key in sa.keys().chain(sb.keys().filter(|k| !sa.contains_key(*k))) {
+        let (x, y) = (
+            sa.get(key).map(String::as_str).unwrap_or("-"),
+            sb.get(key).map(String::as_str).unwrap_or("-"),
+        );
+        if x != y {
+            setting_changes.push(format!("{key}: {x} -> {y}"));
+        }
+    }
+    let d = PackDiff {
+        added,
+        removed,
+        changed,
+        settings: setting_changes,
+    };
+    let same =
+        d.added.is_empty() && d.removed.is_empty() && d.changed.is_empty() && d.settings.is_empty();
+    if json {
+        support::print_json(&d)?;
+    } else if same {
+        println!("no semantic difference");
+    } else {
+        for r in &d.added {
+            println!(
+                "+ rule {} ({} {}: {})",
+                r.id,
+                r.decision,
+                r.actions.join(","),
+                r.patterns.join(", ")
+            );
+        }
+        for r in &d.removed {
+            println!(
+                "- rule {} ({} {}: {})",
+                r.id,
+                r.decision,
+                r.actions.join(","),
+                r.patterns.join(", ")
+            );
+        }
+        for c in &d.changed {
+            println!("~ rule {}", c.id);
+            for change in &c.changes {
+                println!("    {change}");
+            }
+        }
+        for s in &d.settings {
+            println!("~ {s}");
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,222 @@
+//! What every subcommand needs: finding the repository, loading the policy, the clock and ids,
+//! a file-system symlink resolver, and turning errors into diagnostics and exit codes.
+
+use cavra_engine::PathResolver;
+use cavra_policy::{CompiledPack, PolicyError, ResolvedPack, compile, load_pack};
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use std::path::{Path, PathBuf};
+
+/// Exit code: the action may proceed / the command succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: a usage error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// The built-in pack used when no policy is given and the repository has none.
+pub const DEFAULT_PACK: &str = "cavra-baseline";
+
+/// A failure that ends a subcommand, with the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// A policy that cannot be used: printed as a rich diagnostic (exit 1).
+    Policy(Box<PolicyError>),
+    /// Bad arguments that clap could not catch (exit 2).
+    Usage(String),
+    /// Anything else (exit 1).
+    Other(anyhow::Error),
+}
+
+impl From<PolicyError> for Failure {
+    fn from(e: PolicyError) -> Self {
+        Failure::Policy(Box::new(e))
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl Failure {
+    /// Prints the failure to stderr and returns its exit code.
+    pub fn report(self) -> i32 {
+        match self {
+            Failure::Policy(e) => {
+                eprintln!("{:?}", policy_report(&e));
+                EXIT_ERROR
+            }
+            Failure::Usage(msg) => {
+                eprintln!("error: {msg}");
+                EXIT_USAGE
+            }
+            Failure::Other(e) => {
+                eprintln!("error: {e:#}");
+                EXIT_ERROR
+            }
+        }
+    }
+}
+
+/// A rich diagnostic for a policy error: file, line, column, the source line, the suggestion.
+pub fn policy_report(e: &PolicyError) -> Report {
+    let mut diag =
+        MietteDiagnostic::new(e.message.clone()).with_code(format!("cavra::policy::{:?}", e.kind));
+    if let Some(help) = &e.help {
+        diag = diag.with_help(help.clone());
+    }
+    let location = e.location.clone();
+    if let (Some(loc), Some(offset)) = (&location, location.as_ref().and_then(|l| l.offset)) {
+        diag = diag.with_label(LabeledSpan::at_offset(
+            offset,
+            format!("{}:{}:{}", loc.file, loc.line, loc.column),
+        ));
+    }
+    let report = Report::new(diag);
+    match (&location, &e.source_text) {
+        (Some(loc), Some(text)) if loc.offset.is_some() => {
+            report.with_source_code(NamedSource::new(loc.file.clone(), text.to_string()))
+        }
+        (Some(loc), _) => report.wrap_err(format!("{loc}")),
+        _ => report,
+    }
+}
+
+/// One line for a policy error, for places where a full diagnostic does not fit.
+pub fn policy_line(e: &PolicyError) -> String {
+    e.to_string()
+}
+
+/// The repository root for `start`: the nearest folder up from it holding `.git`, else `start`.
+pub fn find_repo_root(start: &Path) -> PathBuf {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        if d.join(".git").exists() {
+            return d.to_path_buf();
+        }
+        dir = d.parent();
+    }
+    start.to_path_buf()
+}
+
+/// The current folder, absolute.
+pub fn current_dir() -> Result<PathBuf, Failure> {
+    std::env::current_dir()
+        .map_err(|e| Failure::Other(anyhow::anyhow!("cannot read the current folder: {e}")))
+}
+
+/// A policy loaded and compiled, with where it came from.
+pub struct LoadedPolicy {
+    /// The resolved pack.
+    pub resolved: ResolvedPack,
+    /// The compiled pack.
+    pub compiled: CompiledPack,
+}
+
+/// Which policy applies: `--policy` (a path or a built-in id), else `CAVRA_POLICY`, else the
+/// repository's `.cavra/policy.yaml`, else the built-in baseline.
+pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
+    if let Some(p) = explicit.filter(|p| !p.trim().is_empty()) {
+        return p.to_string();
+    }
+    if let Ok(p) = std::env::var("CAVRA_POLICY") {
+        if !p.trim().is_empty() {
+            return p;
+        }
+    }
+    let local = repo_root.join(".cavra").join("policy.yaml");
+    if local.is_file() {
+        return local.to_string_lossy().into_owned();
+    }
+    DEFAULT_PACK.to_string()
+}
+
+/// Loads and compiles a policy by reference, relative paths against the current folder.
+pub fn load_policy(reference: &str) -> Result<LoadedPolicy, Failure> {
+    let base = current_dir()?;
+    let resolved = load_pack(reference, &base)?;
+    let compiled = compile(&resolved)?;
+    Ok(LoadedPolicy { resolved, compiled })
+}
+
+/// The current time, RFC 3339 with milliseconds, UTC.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// A fresh decision id (UUID v7: unique and time-ordered).
+pub fn new_decision_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsResolver;
+
+impl PathResolver for FsResolver {
+    fn resolve(&self, absolute: &str) -> Option<String> {
+        // Only paths with a symlink along them differ from their canonical form; the existing
+        // prefix is resolved so a link to a folder is seen even when the file itself is new.
+        let path = Path::new(absolute);
+        let mut existing = path;
+        let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name()?);
+            existing = existing.parent()?;
+        }
+        let mut canonical = std::fs::canonicalize(existing).ok()?;
+        for part in rest.iter().rev() {
+            canonical.push(part);
+        }
+        let canonical = canonical.to_string_lossy().into_owned();
+        (canonical != absolute).then_some(canonical)
+    }
+}
+
+/// The home folder, when known.
+pub fn home_dir() -> Option<String> {
+    std::env::var("HOME").ok().filter(|h| h.starts_with('/'))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.into()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Whether stdout is a terminal (for colour).
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// The decision word, coloured on a terminal.
+pub fn paint_decision(decision: cavra_engine::Decision, colour: bool) -> String {
+    use cavra_engine::Decision::*;
+    let word = decision.as_str();
+    if !colour {
+        return word.to_string();
+    }
+    let code = match decision {
+        Block => "1;31",
+        RequireApproval => "1;33",
+        Warn => "33",
+        AllowWithAttestation => "36",
+        AuditOnly => "35",
+        Allow => "32",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
+}
