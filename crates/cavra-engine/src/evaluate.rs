@@ -9,7 +9,7 @@
 use crate::paths::{NormalizedPath, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
 use crate::request::Request;
-use cavra_policy::compile::{ids, ConditionContext, PathForms, PatternHit, RuleOrigin};
+use cavra_policy::compile::{ConditionContext, PathForms, PatternHit, RuleOrigin, ids};
 use cavra_policy::{ActionType, CompiledPack, CompiledRule, Decision, Mode, Severity};
 use cavra_shell::{AccessKind, CommandAnalysis, CommandRole, RiskClass};
 use serde::Serialize;
@@ -97,18 +97,38 @@ impl Subject {
     /// A short description for records and messages.
     pub fn describe(&self) -> String {
         match self {
-            Subject::File { access, path, written, from, .. } => {
-                let shown = if path.display().is_empty() { written.as_str() } else { path.display() };
+            Subject::File {
+                access,
+                path,
+                written,
+                from,
+                ..
+            } => {
+                let shown = if path.display().is_empty() {
+                    written.as_str()
+                } else {
+                    path.display()
+                };
                 let verb = match access {
                     ActionType::ReadFile => "read",
                     ActionType::DeleteFile => "delete",
                     _ => "write",
                 };
-                if from == "request" { format!("{verb} of {shown}") } else { format!("{verb} of {shown} ({from})") }
+                if from == "request" {
+                    format!("{verb} of {shown}")
+                } else {
+                    format!("{verb} of {shown} ({from})")
+                }
             }
             Subject::Command { canonical, .. } => format!("command `{canonical}`"),
             Subject::Class { class } => format!("risk class {class}"),
-            Subject::Git { operation, branches, force, all_branches, .. } => {
+            Subject::Git {
+                operation,
+                branches,
+                force,
+                all_branches,
+                ..
+            } => {
                 let mut s = format!("git {operation}");
                 if *all_branches {
                     s.push_str(" of every branch");
@@ -171,7 +191,11 @@ pub fn explain(pack: &CompiledPack, request: &Request, env: &Env<'_>) -> Explana
     let normalization = normalize(pack, request, env.resolver);
     let record = decide(pack, request, env, &normalization);
     let considered = consider(pack, request, &normalization);
-    Explanation { record, normalization, considered }
+    Explanation {
+        record,
+        normalization,
+        considered,
+    }
 }
 
 fn path_context(request: &Request) -> PathContext<'_> {
@@ -192,12 +216,26 @@ fn file_subjects(
     from: String,
 ) {
     let path = ctx.normalize(written);
-    let alias = path.absolute.as_deref().and_then(|abs| resolver.resolve(abs));
-    out.push(Subject::File { access, written: written.to_string(), path, dynamic, from: from.clone() });
+    let alias = path
+        .absolute
+        .as_deref()
+        .and_then(|abs| resolver.resolve(abs));
+    out.push(Subject::File {
+        access,
+        written: written.to_string(),
+        path,
+        dynamic,
+        from: from.clone(),
+    });
     if let Some(target) = alias {
         // The resolved root, so that a symlinked repository root still yields relative forms.
-        let root = ctx.repo_root.map(|r| resolver.resolve(r).unwrap_or_else(|| r.to_string()));
-        let resolved_ctx = PathContext { repo_root: root.as_deref(), ..*ctx };
+        let root = ctx
+            .repo_root
+            .map(|r| resolver.resolve(r).unwrap_or_else(|| r.to_string()));
+        let resolved_ctx = PathContext {
+            repo_root: root.as_deref(),
+            ..*ctx
+        };
         let resolved = resolved_ctx.normalize(&target);
         out.push(Subject::File {
             access,
@@ -234,12 +272,22 @@ fn git_target_branches(target: &str) -> Vec<String> {
 fn url_host(target: &str) -> Option<String> {
     let t = target.trim();
     let rest = match t.split_once("://") {
-        Some((scheme, rest)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => rest,
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            rest
+        }
         Some(_) => return None,
         None => t,
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     let host = if let Some(inner) = host_port.strip_prefix('[') {
         inner.split(']').next().unwrap_or("")
     } else {
@@ -254,7 +302,11 @@ fn url_host(target: &str) -> Option<String> {
 }
 
 /// Normalises a request into subjects.
-pub fn normalize(pack: &CompiledPack, request: &Request, resolver: &dyn PathResolver) -> Normalization {
+pub fn normalize(
+    pack: &CompiledPack,
+    request: &Request,
+    resolver: &dyn PathResolver,
+) -> Normalization {
     let _ = pack;
     let ctx = path_context(request);
     let mut subjects = Vec::new();
@@ -263,16 +315,30 @@ pub fn normalize(pack: &CompiledPack, request: &Request, resolver: &dyn PathReso
     match request.action {
         ActionType::ReadFile | ActionType::WriteFile | ActionType::DeleteFile => {
             if target.is_empty() {
-                subjects.push(Subject::Invalid { problem: "a file action needs a target path".into() });
+                subjects.push(Subject::Invalid {
+                    problem: "a file action needs a target path".into(),
+                });
             } else if target.contains('\0') {
-                subjects.push(Subject::Invalid { problem: "the path holds a NUL byte".into() });
+                subjects.push(Subject::Invalid {
+                    problem: "the path holds a NUL byte".into(),
+                });
             } else {
-                file_subjects(&mut subjects, &ctx, resolver, request.action, target, false, "request".into());
+                file_subjects(
+                    &mut subjects,
+                    &ctx,
+                    resolver,
+                    request.action,
+                    target,
+                    false,
+                    "request".into(),
+                );
             }
         }
         ActionType::ExecuteCommand => {
             if target.is_empty() {
-                subjects.push(Subject::Invalid { problem: "execute_command needs a command line".into() });
+                subjects.push(Subject::Invalid {
+                    problem: "execute_command needs a command line".into(),
+                });
             } else {
                 let a = cavra_shell::analyze(&request.target);
                 command_subjects(&mut subjects, &a, &ctx, resolver, request);
@@ -280,30 +346,57 @@ pub fn normalize(pack: &CompiledPack, request: &Request, resolver: &dyn PathReso
             }
         }
         ActionType::GitOperation => {
-            let operation = request.operation.clone().unwrap_or_default().trim().to_ascii_lowercase();
+            let operation = request
+                .operation
+                .clone()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             if operation.is_empty() {
-                subjects.push(Subject::Invalid { problem: "git_operation needs an operation (push, commit, …)".into() });
+                subjects.push(Subject::Invalid {
+                    problem: "git_operation needs an operation (push, commit, …)".into(),
+                });
             } else {
                 let mut branches = git_target_branches(target);
-                if let Some(b) = request.branch.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+                if let Some(b) = request
+                    .branch
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|b| !b.is_empty())
+                {
                     if !branches.iter().any(|x| x == b) {
                         branches.push(b.to_string());
                     }
                 }
-                let force = request.force.unwrap_or(false) || target.starts_with('+') || target.contains(":+");
-                subjects.push(Subject::Git { operation, branches, force, all_branches: false, from: "request".into() });
+                let force = request.force.unwrap_or(false)
+                    || target.starts_with('+')
+                    || target.contains(":+");
+                subjects.push(Subject::Git {
+                    operation,
+                    branches,
+                    force,
+                    all_branches: false,
+                    from: "request".into(),
+                });
             }
         }
-        ActionType::McpToolCall => match (request.server.as_deref().map(str::trim), request.tool.as_deref().map(str::trim)) {
+        ActionType::McpToolCall => match (
+            request.server.as_deref().map(str::trim),
+            request.tool.as_deref().map(str::trim),
+        ) {
             (Some(server), tool) if !server.is_empty() => subjects.push(Subject::Mcp {
                 server: server.to_string(),
                 tool: tool.unwrap_or("").to_string(),
             }),
-            _ => subjects.push(Subject::Invalid { problem: "mcp_tool_call needs a server".into() }),
+            _ => subjects.push(Subject::Invalid {
+                problem: "mcp_tool_call needs a server".into(),
+            }),
         },
         ActionType::NetworkRequest => match url_host(target) {
             Some(host) => subjects.push(Subject::Network { host }),
-            None => subjects.push(Subject::Invalid { problem: format!("`{target}` is not a URL with a host") }),
+            None => subjects.push(Subject::Invalid {
+                problem: format!("`{target}` is not a URL with a host"),
+            }),
         },
         ActionType::PullRequest => subjects.push(Subject::PullRequest),
     }
@@ -318,7 +411,11 @@ fn command_subjects(
     request: &Request,
 ) {
     for (index, command) in analysis.commands.iter().enumerate() {
-        subjects.push(Subject::Command { index, canonical: command.canonical.clone(), role: command.role });
+        subjects.push(Subject::Command {
+            index,
+            canonical: command.canonical.clone(),
+            role: command.role,
+        });
     }
     for access in &analysis.file_accesses {
         let action = match access.kind {
@@ -330,7 +427,15 @@ fn command_subjects(
             Some(c) => format!("{} in `{}`", access.reason, c.canonical),
             None => access.reason.clone(),
         };
-        file_subjects(subjects, ctx, resolver, action, &access.path, !access.literal, from);
+        file_subjects(
+            subjects,
+            ctx,
+            resolver,
+            action,
+            &access.path,
+            !access.literal,
+            from,
+        );
     }
     for push in &analysis.git_pushes {
         let mut branches = push.branches.clone();
@@ -394,7 +499,12 @@ fn from_rule<'p>(rule: &'p CompiledRule, pattern: Option<&str>, subject: usize) 
     }
 }
 
-fn builtin(rule_id: &'static str, decision: Decision, reason: String, subject: usize) -> Candidate<'static> {
+fn builtin(
+    rule_id: &'static str,
+    decision: Decision,
+    reason: String,
+    subject: usize,
+) -> Candidate<'static> {
     Candidate {
         rule_id: std::borrow::Cow::Borrowed(rule_id),
         decision,
@@ -423,24 +533,43 @@ fn default_for<'p>(
         Some(d) => (d.decision, d.approver_group.clone()),
         None => (fallback, None),
     };
-    let mut c = builtin(rule_id, decision, format!("no rule matches {what}; the default for {action} is {decision}"), subject);
+    let mut c = builtin(
+        rule_id,
+        decision,
+        format!("no rule matches {what}; the default for {action} is {decision}"),
+        subject,
+    );
     c.approver_group = group;
     c
 }
 
 /// Collects the matches of every subject.
-fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) -> Vec<Candidate<'p>> {
+fn collect<'p>(
+    pack: &'p CompiledPack,
+    request: &Request,
+    norm: &Normalization,
+) -> Vec<Candidate<'p>> {
     let cond = condition_context(request);
     let mut out: Vec<Candidate<'p>> = Vec::new();
     let mut scratch = Vec::new();
     let mut hits: Vec<PatternHit> = Vec::new();
-    let commands = norm.analysis.as_ref().map(|a| a.commands.as_slice()).unwrap_or(&[]);
+    let commands = norm
+        .analysis
+        .as_ref()
+        .map(|a| a.commands.as_slice())
+        .unwrap_or(&[]);
 
     for (si, subject) in norm.subjects.iter().enumerate() {
         let before = out.len();
         hits.clear();
         match subject {
-            Subject::File { access, path, dynamic, written, .. } => {
+            Subject::File {
+                access,
+                path,
+                dynamic,
+                written,
+                ..
+            } => {
                 let forms = PathForms {
                     relative: path.relative.as_deref(),
                     absolute: path.absolute.as_deref(),
@@ -450,28 +579,55 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                     pack.path_hits(&forms, &mut scratch, &mut hits);
                 }
                 let shown = path.display();
-                push_hits(pack, &hits, *access, &cond, |rule| {
-                    [forms.relative, forms.absolute, forms.home].into_iter().flatten().any(|f| rule.is_excepted(f))
-                }, si, &mut out);
+                push_hits(
+                    pack,
+                    &hits,
+                    *access,
+                    &cond,
+                    |rule| {
+                        [forms.relative, forms.absolute, forms.home]
+                            .into_iter()
+                            .flatten()
+                            .any(|f| rule.is_excepted(f))
+                    },
+                    si,
+                    &mut out,
+                );
                 if out.len() == before {
                     let is_write = *access != ActionType::ReadFile;
                     if *dynamic && is_write {
                         out.push(builtin(
                             "filesystem.write.dynamic_path",
                             Decision::RequireApproval,
-                            format!("the command writes to `{written}`, a path only known at run time"),
+                            format!(
+                                "the command writes to `{written}`, a path only known at run time"
+                            ),
                             si,
                         ));
                     } else if is_write && path.outside_repo() && !*dynamic {
                         out.push(builtin(
                             "filesystem.write.outside_repo",
                             Decision::RequireApproval,
-                            format!("{} is outside the repository root", if shown.is_empty() { written } else { shown }),
+                            format!(
+                                "{} is outside the repository root",
+                                if shown.is_empty() { written } else { shown }
+                            ),
                             si,
                         ));
                     } else if !*dynamic {
-                        let id = if is_write { "filesystem.write.default" } else { "filesystem.read.default" };
-                        out.push(default_for(pack, *access, id, Decision::Allow, si, &subject.describe()));
+                        let id = if is_write {
+                            "filesystem.write.default"
+                        } else {
+                            "filesystem.read.default"
+                        };
+                        out.push(default_for(
+                            pack,
+                            *access,
+                            id,
+                            Decision::Allow,
+                            si,
+                            &subject.describe(),
+                        ));
                     }
                 }
             }
@@ -480,9 +636,15 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                     pack.command_hits(&command.variants, &mut scratch, &mut hits);
                     hits.sort_by_key(|h| (h.rule, h.pattern));
                     hits.dedup_by_key(|h| h.rule);
-                    push_hits(pack, &hits, ActionType::ExecuteCommand, &cond, |rule| {
-                        command.variants.iter().any(|v| rule.is_excepted(v))
-                    }, si, &mut out);
+                    push_hits(
+                        pack,
+                        &hits,
+                        ActionType::ExecuteCommand,
+                        &cond,
+                        |rule| command.variants.iter().any(|v| rule.is_excepted(v)),
+                        si,
+                        &mut out,
+                    );
                     if out.len() == before && *role == CommandRole::Executed {
                         let mut c = default_for(
                             pack,
@@ -509,8 +671,14 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                 }
                 // Text whose effect cannot be known is never simply allowed.
                 let floor = match class {
-                    RiskClass::DynamicCommand => Some(("commands.class.dynamic_command", "the command to run is only known at run time")),
-                    RiskClass::Unparseable => Some(("commands.class.unparseable", "the command line could not be parsed completely")),
+                    RiskClass::DynamicCommand => Some((
+                        "commands.class.dynamic_command",
+                        "the command to run is only known at run time",
+                    )),
+                    RiskClass::Unparseable => Some((
+                        "commands.class.unparseable",
+                        "the command line could not be parsed completely",
+                    )),
                     _ => None,
                 };
                 if let Some((id, why)) = floor {
@@ -519,39 +687,75 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                     out.push(c);
                 }
             }
-            Subject::Git { operation, branches, force, all_branches, .. } => {
+            Subject::Git {
+                operation,
+                branches,
+                force,
+                all_branches,
+                ..
+            } => {
                 if *force && operation == "push" && pack.block_force_push {
-                    out.push(builtin(ids::GIT_FORCE_PUSH, Decision::Block, "force pushes are blocked".into(), si));
+                    out.push(builtin(
+                        ids::GIT_FORCE_PUSH,
+                        Decision::Block,
+                        "force pushes are blocked".into(),
+                        si,
+                    ));
                 }
-                for rule in pack.rules.iter().filter(|r| r.actions.contains(ActionType::GitOperation)) {
+                for rule in pack
+                    .rules
+                    .iter()
+                    .filter(|r| r.actions.contains(ActionType::GitOperation))
+                {
                     // Pushing every branch pushes the protected ones too.
                     let applies = if *all_branches {
                         rule.operations.is_empty() || rule.operations.iter().any(|o| o == operation)
                     } else {
                         rule.accepts_git(operation, branches)
                     };
-                    if applies && rule.conditions.holds(&cond) && !branches.iter().any(|b| rule.is_excepted(b)) {
+                    if applies
+                        && rule.conditions.holds(&cond)
+                        && !branches.iter().any(|b| rule.is_excepted(b))
+                    {
                         out.push(from_rule(rule, None, si));
                     }
                 }
                 if out.len() == before {
-                    out.push(default_for(pack, ActionType::GitOperation, "git.default", Decision::Allow, si, &subject.describe()));
+                    out.push(default_for(
+                        pack,
+                        ActionType::GitOperation,
+                        "git.default",
+                        Decision::Allow,
+                        si,
+                        &subject.describe(),
+                    ));
                 }
             }
             Subject::Mcp { server, tool } => {
                 pack.server_hits(server, &mut scratch, &mut hits);
                 let mut known = false;
                 for hit in &hits {
-                    let Some(rule) = pack.rule(hit.rule) else { continue };
+                    let Some(rule) = pack.rule(hit.rule) else {
+                        continue;
+                    };
                     if !rule.actions.contains(ActionType::McpToolCall) {
                         continue;
                     }
                     let names_server = rule.patterns.get(hit.pattern).is_some_and(|p| p != "*");
-                    if rule.id == ids::MCP_ALLOWED || (names_server && matches!(rule.origin, RuleOrigin::Custom(_))) {
+                    if rule.id == ids::MCP_ALLOWED
+                        || (names_server && matches!(rule.origin, RuleOrigin::Custom(_)))
+                    {
                         known = true;
                     }
-                    if rule.conditions.holds(&cond) && rule.accepts_tool(tool) && !rule.is_excepted(server) {
-                        out.push(from_rule(rule, rule.patterns.get(hit.pattern).map(String::as_str), si));
+                    if rule.conditions.holds(&cond)
+                        && rule.accepts_tool(tool)
+                        && !rule.is_excepted(server)
+                    {
+                        out.push(from_rule(
+                            rule,
+                            rule.patterns.get(hit.pattern).map(String::as_str),
+                            si,
+                        ));
                     }
                 }
                 if pack.block_unknown_servers && !known {
@@ -563,12 +767,27 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                     ));
                 }
                 if out.len() == before {
-                    out.push(default_for(pack, ActionType::McpToolCall, "mcp.default", Decision::Allow, si, &subject.describe()));
+                    out.push(default_for(
+                        pack,
+                        ActionType::McpToolCall,
+                        "mcp.default",
+                        Decision::Allow,
+                        si,
+                        &subject.describe(),
+                    ));
                 }
             }
             Subject::Network { host } => {
                 pack.domain_hits(host, &mut scratch, &mut hits);
-                push_hits(pack, &hits, ActionType::NetworkRequest, &cond, |rule| rule.is_excepted(host), si, &mut out);
+                push_hits(
+                    pack,
+                    &hits,
+                    ActionType::NetworkRequest,
+                    &cond,
+                    |rule| rule.is_excepted(host),
+                    si,
+                    &mut out,
+                );
                 if out.len() == before {
                     if pack.network_allowlist {
                         let mut c = default_for(
@@ -582,7 +801,14 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                         c.reason = Some(format!("{host} is not in the pack's allowed domains"));
                         out.push(c);
                     } else {
-                        out.push(default_for(pack, ActionType::NetworkRequest, "network.default", Decision::Allow, si, &subject.describe()));
+                        out.push(default_for(
+                            pack,
+                            ActionType::NetworkRequest,
+                            "network.default",
+                            Decision::Allow,
+                            si,
+                            &subject.describe(),
+                        ));
                     }
                 }
             }
@@ -599,17 +825,33 @@ fn collect<'p>(pack: &'p CompiledPack, request: &Request, norm: &Normalization) 
                         last.severity = Severity::Low;
                     }
                 }
-                for rule in pack.rules.iter().filter(|r| r.actions.contains(ActionType::PullRequest)) {
+                for rule in pack
+                    .rules
+                    .iter()
+                    .filter(|r| r.actions.contains(ActionType::PullRequest))
+                {
                     if rule.conditions.holds(&cond) {
                         out.push(from_rule(rule, None, si));
                     }
                 }
                 if out.len() == before {
-                    out.push(default_for(pack, ActionType::PullRequest, "pull_request.default", Decision::Allow, si, "the pull request"));
+                    out.push(default_for(
+                        pack,
+                        ActionType::PullRequest,
+                        "pull_request.default",
+                        Decision::Allow,
+                        si,
+                        "the pull request",
+                    ));
                 }
             }
             Subject::Invalid { problem } => {
-                out.push(builtin("request.invalid", Decision::Block, problem.clone(), si));
+                out.push(builtin(
+                    "request.invalid",
+                    Decision::Block,
+                    problem.clone(),
+                    si,
+                ));
             }
         }
     }
@@ -630,30 +872,49 @@ fn push_hits<'p>(
         if seen.contains(&hit.rule) {
             continue;
         }
-        let Some(rule) = pack.rule(hit.rule) else { continue };
+        let Some(rule) = pack.rule(hit.rule) else {
+            continue;
+        };
         if !rule.actions.contains(action) || !rule.conditions.holds(cond) || excepted(rule) {
             continue;
         }
         seen.push(hit.rule);
-        out.push(from_rule(rule, rule.patterns.get(hit.pattern).map(String::as_str), subject));
+        out.push(from_rule(
+            rule,
+            rule.patterns.get(hit.pattern).map(String::as_str),
+            subject,
+        ));
     }
 }
 
-fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normalization) -> DecisionRecord {
+fn decide(
+    pack: &CompiledPack,
+    request: &Request,
+    env: &Env<'_>,
+    norm: &Normalization,
+) -> DecisionRecord {
     let candidates = collect(pack, request, norm);
     // The strictest decides; on a tie an explicit rule beats a default, then the first found.
-    let deciding = candidates.iter().enumerate().fold(None::<usize>, |best, (i, c)| match best {
-        None => Some(i),
-        Some(b) => {
-            let cur = &candidates[b];
-            let better = c.decision.strictness() > cur.decision.strictness()
-                || (c.decision.strictness() == cur.decision.strictness() && c.explicit && !cur.explicit);
-            Some(if better { i } else { b })
-        }
-    });
+    let deciding = candidates
+        .iter()
+        .enumerate()
+        .fold(None::<usize>, |best, (i, c)| match best {
+            None => Some(i),
+            Some(b) => {
+                let cur = &candidates[b];
+                let better = c.decision.strictness() > cur.decision.strictness()
+                    || (c.decision.strictness() == cur.decision.strictness()
+                        && c.explicit
+                        && !cur.explicit);
+                Some(if better { i } else { b })
+            }
+        });
 
     let describe = |c: &Candidate<'_>| {
-        norm.subjects.get(c.subject).map(Subject::describe).unwrap_or_default()
+        norm.subjects
+            .get(c.subject)
+            .map(Subject::describe)
+            .unwrap_or_default()
     };
     let matched_rules: Vec<RuleMatch> = candidates
         .iter()
@@ -667,35 +928,59 @@ fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normaliz
         })
         .collect();
 
-    let (base, rule_id, severity, mut reason, approver_group, explicit) = match deciding.and_then(|i| candidates.get(i)) {
-        Some(c) => {
-            let reason = match (&c.reason, &c.pattern) {
-                (Some(r), _) => format!("{}: {r}", describe(c)),
-                (None, Some(p)) => format!("{} matches `{p}` ({} {})", describe(c), c.rule_id, c.decision),
-                (None, None) => format!("{} ({} {})", describe(c), c.rule_id, c.decision),
-            };
-            let group = match c.decision {
-                Decision::RequireApproval => {
-                    Some(c.approver_group.clone().unwrap_or_else(|| DEFAULT_APPROVER_GROUP.to_string()))
-                }
-                _ => c.approver_group.clone(),
-            };
-            (c.decision, c.rule_id.to_string(), c.severity, reason, group, c.explicit)
-        }
-        None => (Decision::Block, "request.invalid".to_string(), Severity::High, "nothing to evaluate".to_string(), None, false),
-    };
+    let (base, rule_id, severity, mut reason, approver_group, explicit) =
+        match deciding.and_then(|i| candidates.get(i)) {
+            Some(c) => {
+                let reason = match (&c.reason, &c.pattern) {
+                    (Some(r), _) => format!("{}: {r}", describe(c)),
+                    (None, Some(p)) => format!(
+                        "{} matches `{p}` ({} {})",
+                        describe(c),
+                        c.rule_id,
+                        c.decision
+                    ),
+                    (None, None) => format!("{} ({} {})", describe(c), c.rule_id, c.decision),
+                };
+                let group = match c.decision {
+                    Decision::RequireApproval => Some(
+                        c.approver_group
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_APPROVER_GROUP.to_string()),
+                    ),
+                    _ => c.approver_group.clone(),
+                };
+                (
+                    c.decision,
+                    c.rule_id.to_string(),
+                    c.severity,
+                    reason,
+                    group,
+                    c.explicit,
+                )
+            }
+            None => (
+                Decision::Block,
+                "request.invalid".to_string(),
+                Severity::High,
+                "nothing to evaluate".to_string(),
+                None,
+                false,
+            ),
+        };
 
     let mode = request.mode.unwrap_or(pack.mode);
     let break_glass = match (&request.break_glass_actor, &request.break_glass_reason) {
-        (Some(a), Some(r)) if !a.trim().is_empty() && !r.trim().is_empty() => {
-            Some(BreakGlass { actor: a.trim().to_string(), reason: r.trim().to_string() })
-        }
+        (Some(a), Some(r)) if !a.trim().is_empty() && !r.trim().is_empty() => Some(BreakGlass {
+            actor: a.trim().to_string(),
+            reason: r.trim().to_string(),
+        }),
         _ => None,
     };
     let effective = match mode {
         Mode::Enforce => base,
         Mode::AuditOnly if base != Decision::Allow => {
-            reason = format!("{reason} [audit_only mode: recorded, not enforced; base decision {base}]");
+            reason =
+                format!("{reason} [audit_only mode: recorded, not enforced; base decision {base}]");
             Decision::AuditOnly
         }
         Mode::AuditOnly => base,
@@ -706,11 +991,16 @@ fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normaliz
         Mode::Strict => base,
         Mode::BreakGlass => match (&break_glass, base) {
             (Some(bg), Decision::Block | Decision::RequireApproval) => {
-                reason = format!("{reason} [break glass by {} ({}): allowed with attestation]", bg.actor, bg.reason);
+                reason = format!(
+                    "{reason} [break glass by {} ({}): allowed with attestation]",
+                    bg.actor, bg.reason
+                );
                 Decision::AllowWithAttestation
             }
             (None, Decision::Block | Decision::RequireApproval) => {
-                reason = format!("{reason} [break glass needs both an actor and a reason; nothing changed]");
+                reason = format!(
+                    "{reason} [break glass needs both an actor and a reason; nothing changed]"
+                );
                 base
             }
             _ => base,
@@ -724,7 +1014,10 @@ fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normaliz
 
     DecisionRecord {
         decision_id: env.decision_id.to_string(),
-        correlation_id: request.correlation_id.clone().unwrap_or_else(|| env.decision_id.to_string()),
+        correlation_id: request
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| env.decision_id.to_string()),
         timestamp: env.timestamp.to_string(),
         session_id: request.session_id.clone(),
         agent_id: request.agent_id.clone(),
@@ -747,7 +1040,11 @@ fn decide(pack: &CompiledPack, request: &Request, env: &Env<'_>, norm: &Normaliz
         base_decision: base,
         decision: effective,
         explicit,
-        break_glass: if mode == Mode::BreakGlass { break_glass } else { None },
+        break_glass: if mode == Mode::BreakGlass {
+            break_glass
+        } else {
+            None
+        },
         evidence_refs: Vec::new(),
         matched_rules,
     }
@@ -770,11 +1067,14 @@ fn consider(pack: &CompiledPack, request: &Request, norm: &Normalization) -> Vec
         };
         for rule in pack.rules.iter().filter(|r| r.actions.contains(action)) {
             // Class rules only concern class subjects, pattern rules only the others.
-            let is_class_rule = matches!(rule.origin, RuleOrigin::Section(s) if s.ends_with("_classes"));
+            let is_class_rule =
+                matches!(rule.origin, RuleOrigin::Section(s) if s.ends_with("_classes"));
             if is_class_rule != matches!(subject, Subject::Class { .. }) {
                 continue;
             }
-            let matched = candidates.iter().any(|c| c.subject == si && c.rule_id == rule.id.as_str());
+            let matched = candidates
+                .iter()
+                .any(|c| c.subject == si && c.rule_id == rule.id.as_str());
             let outcome = if matched {
                 "matched".to_string()
             } else if let Some(field) = rule.conditions.failing(&cond) {
@@ -784,10 +1084,18 @@ fn consider(pack: &CompiledPack, request: &Request, norm: &Normalization) -> Vec
             } else {
                 "no pattern matched".to_string()
             };
-            out.push(Consideration { rule_id: rule.id.clone(), subject: si, outcome });
+            out.push(Consideration {
+                rule_id: rule.id.clone(),
+                subject: si,
+                outcome,
+            });
         }
         for c in candidates.iter().filter(|c| c.subject == si && !c.explicit) {
-            out.push(Consideration { rule_id: c.rule_id.to_string(), subject: si, outcome: "applied (built-in)".into() });
+            out.push(Consideration {
+                rule_id: c.rule_id.to_string(),
+                subject: si,
+                outcome: "applied (built-in)".into(),
+            });
         }
     }
     out
@@ -795,10 +1103,14 @@ fn consider(pack: &CompiledPack, request: &Request, norm: &Normalization) -> Vec
 
 fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
     match subject {
-        Subject::File { path, .. } => [path.relative.as_deref(), path.absolute.as_deref(), path.home.as_deref()]
-            .into_iter()
-            .flatten()
-            .find_map(|f| rule.excepted_by(f)),
+        Subject::File { path, .. } => [
+            path.relative.as_deref(),
+            path.absolute.as_deref(),
+            path.home.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|f| rule.excepted_by(f)),
         Subject::Command { canonical, .. } => rule.excepted_by(canonical),
         Subject::Mcp { server, .. } => rule.excepted_by(server),
         Subject::Network { host } => rule.excepted_by(host),
@@ -812,15 +1124,24 @@ mod tests {
 
     #[test]
     fn git_targets() {
-        assert_eq!(git_target_branches("origin/main"), vec!["origin/main", "main"]);
+        assert_eq!(
+            git_target_branches("origin/main"),
+            vec!["origin/main", "main"]
+        );
         assert_eq!(git_target_branches("main"), vec!["main"]);
         assert_eq!(git_target_branches("HEAD:refs/heads/main"), vec!["main"]);
-        assert_eq!(git_target_branches("origin/feature/x"), vec!["origin/feature/x", "feature/x"]);
+        assert_eq!(
+            git_target_branches("origin/feature/x"),
+            vec!["origin/feature/x", "feature/x"]
+        );
     }
 
     #[test]
     fn hosts() {
-        assert_eq!(url_host("https://API.Example.com:443/x?y").as_deref(), Some("api.example.com"));
+        assert_eq!(
+            url_host("https://API.Example.com:443/x?y").as_deref(),
+            Some("api.example.com")
+        );
         assert_eq!(url_host("http://user:pw@h.io/").as_deref(), Some("h.io"));
         assert_eq!(url_host("example.com/path").as_deref(), Some("example.com"));
         assert_eq!(url_host("https://[::1]:8080/").as_deref(), Some("::1"));

@@ -11,7 +11,7 @@ pub mod request;
 pub mod testing;
 
 pub use cavra_policy::{ActionType, CompiledPack, Decision, Mode, Severity};
-pub use evaluate::{evaluate, explain, normalize, Env, Explanation, Normalization, Subject};
+pub use evaluate::{Env, Explanation, Normalization, Subject, evaluate, explain, normalize};
 pub use paths::{NoSymlinks, PathResolver};
 pub use record::{DecisionRecord, RuleMatch};
 pub use request::Request;

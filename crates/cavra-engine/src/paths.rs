@@ -72,7 +72,11 @@ pub fn lexical(path: &str) -> String {
         }
     }
     let joined = parts.join("/");
-    if absolute { format!("/{joined}") } else { joined }
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// The part of `absolute` below `root`, if any (`""` for the root itself).
@@ -115,7 +119,11 @@ impl PathContext<'_> {
         } else if path.starts_with('/') {
             Some(lexical(path))
         } else {
-            let base = self.cwd.filter(|c| c.starts_with('/')).map(lexical).or_else(|| root.clone());
+            let base = self
+                .cwd
+                .filter(|c| c.starts_with('/'))
+                .map(lexical)
+                .or_else(|| root.clone());
             match base {
                 Some(base) => Some(lexical(&format!("{base}/{path}"))),
                 None => {
@@ -139,7 +147,11 @@ impl PathContext<'_> {
             if out.home.is_none() {
                 if let Some(home) = &home {
                     if let Some(rest) = strip_root(&abs, home) {
-                        out.home = Some(if rest.is_empty() { "~".to_string() } else { format!("~/{rest}") });
+                        out.home = Some(if rest.is_empty() {
+                            "~".to_string()
+                        } else {
+                            format!("~/{rest}")
+                        });
                     }
                 }
             }
@@ -149,7 +161,11 @@ impl PathContext<'_> {
         if let Some(h) = out.home.take() {
             let rest = h.strip_prefix("~/").unwrap_or("");
             let rest = lexical(rest);
-            out.home = Some(if rest.is_empty() || rest.starts_with("..") { "~".into() } else { format!("~/{rest}") });
+            out.home = Some(if rest.is_empty() || rest.starts_with("..") {
+                "~".into()
+            } else {
+                format!("~/{rest}")
+            });
         }
         out
     }
@@ -160,8 +176,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CTX: PathContext<'static> =
-        PathContext { repo_root: Some("/home/dev/repo"), cwd: None, home: Some("/home/dev") };
+    const CTX: PathContext<'static> = PathContext {
+        repo_root: Some("/home/dev/repo"),
+        cwd: None,
+        home: Some("/home/dev"),
+    };
 
     #[test]
     fn absolute_inside_root_becomes_relative() {
@@ -172,8 +191,14 @@ mod tests {
 
     #[test]
     fn dot_dot_is_resolved() {
-        assert_eq!(CTX.normalize("src/../.env").relative.as_deref(), Some(".env"));
-        assert_eq!(CTX.normalize("./a/./b//c").relative.as_deref(), Some("a/b/c"));
+        assert_eq!(
+            CTX.normalize("src/../.env").relative.as_deref(),
+            Some(".env")
+        );
+        assert_eq!(
+            CTX.normalize("./a/./b//c").relative.as_deref(),
+            Some("a/b/c")
+        );
         let out = CTX.normalize("../../etc/passwd");
         assert!(out.outside_repo());
         assert_eq!(out.absolute.as_deref(), Some("/home/etc/passwd"));
@@ -186,8 +211,14 @@ mod tests {
 
     #[test]
     fn cwd_is_the_base_for_relative_paths() {
-        let ctx = PathContext { cwd: Some("/home/dev/repo/sub"), ..CTX };
-        assert_eq!(ctx.normalize("x.txt").relative.as_deref(), Some("sub/x.txt"));
+        let ctx = PathContext {
+            cwd: Some("/home/dev/repo/sub"),
+            ..CTX
+        };
+        assert_eq!(
+            ctx.normalize("x.txt").relative.as_deref(),
+            Some("sub/x.txt")
+        );
         assert_eq!(ctx.normalize("../.env").relative.as_deref(), Some(".env"));
     }
 

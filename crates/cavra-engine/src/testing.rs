@@ -1,6 +1,6 @@
 //! Running policy test cases (the conformance format) against a compiled pack.
 
-use crate::evaluate::{evaluate, Env};
+use crate::evaluate::{Env, evaluate};
 use crate::paths::PathResolver;
 use crate::request::Request;
 use cavra_policy::document::TestCase;
@@ -52,7 +52,8 @@ pub fn case_request(
     for (k, v) in &case.request {
         merged.insert(k.clone(), v.clone());
     }
-    serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| format!("invalid request: {e}"))
+    serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| format!("invalid request: {e}"))
 }
 
 /// Runs `cases` against `pack`.
@@ -83,14 +84,20 @@ pub fn run_cases(
             }
         };
         let id = format!("test-{i}");
-        let env = Env { timestamp: "1970-01-01T00:00:00Z", decision_id: &id, resolver };
+        let env = Env {
+            timestamp: "1970-01-01T00:00:00Z",
+            decision_id: &id,
+            resolver,
+        };
         let record = evaluate(pack, &request, &env);
         let decision_ok = expected.contains(&record.decision);
         let rule_ok = case.rule.as_deref().is_none_or(|r| r == record.rule_id);
         if decision_ok && rule_ok {
             report.passed += 1;
         } else {
-            report.failures.push(fail(Some(record.decision), Some(record.rule_id), None));
+            report
+                .failures
+                .push(fail(Some(record.decision), Some(record.rule_id), None));
         }
     }
     report
