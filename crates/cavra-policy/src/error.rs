@@ -70,6 +70,12 @@ impl PolicyError {
         self
     }
 
+    /// Adds the source text the location points into.
+    pub fn with_source(mut self, text: Arc<str>) -> Self {
+        self.source_text = Some(text);
+        self
+    }
+
     /// Adds a suggestion.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
