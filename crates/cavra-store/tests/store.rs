@@ -1,0 +1,213 @@
+//! The store: decisions and sessions, outcomes, and the approval life cycle with a test clock.
+
+use cavra_store::{
+    ApprovalState, DecisionFilter, NewApproval, NewDecision, Outcome, Store, StoreError,
+};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+fn t0() -> OffsetDateTime {
+    datetime!(2026-01-02 03:04:05 UTC)
+}
+
+fn decision(id: &str, session: &str, decision: &str, fp: &str) -> NewDecision {
+    NewDecision {
+        decision_id: id.into(),
+        session_id: Some(session.into()),
+        agent: Some("claude-code".into()),
+        cwd: Some("/repo".into()),
+        tool_use_id: Some(format!("toolu_{id}")),
+        action_type: "execute_command".into(),
+        decision: decision.into(),
+        rule_id: "commands.block".into(),
+        timestamp: "2026-01-02T03:04:05.000Z".into(),
+        fingerprint: fp.into(),
+        record: serde_json::json!({"decision_id": id, "decision": decision}),
+    }
+}
+
+fn new_approval(fp: &str, ttl: Duration) -> NewApproval {
+    NewApproval {
+        decision_id: "d1".into(),
+        fingerprint: fp.into(),
+        session_id: Some("s1".into()),
+        approver_group: "Platform".into(),
+        requested_by: "claude-code:s1".into(),
+        summary: "write_file iam/role.tf".into(),
+        ttl,
+    }
+}
+
+#[test]
+fn decisions_sessions_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    assert!(dir.path().join(".cavra/.gitignore").exists());
+    assert_eq!(s.schema_version().unwrap(), 1);
+    s.record_decision(&decision("d1", "s1", "allow", "fp1"))
+        .unwrap();
+    s.record_decision(&decision("d2", "s1", "block", "fp2"))
+        .unwrap();
+    s.record_decision(&decision("d3", "s2", "require_approval", "fp3"))
+        .unwrap();
+    let all = s.decisions(&DecisionFilter::default()).unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|d| d.decision_id.as_str())
+            .collect::<Vec<_>>(),
+        ["d3", "d2", "d1"]
+    );
+    let blocked = s
+        .decisions(&DecisionFilter {
+            decision: Some("block".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].record["decision_id"], "d2");
+    let s1 = s.session("s1").unwrap().unwrap();
+    assert_eq!((s1.decisions, s1.blocked, s1.approvals), (2, 1, 0));
+    assert_eq!(s.sessions().unwrap().len(), 2);
+    let o = s
+        .record_outcome(&Outcome {
+            tool_use_id: Some("toolu_d1".into()),
+            decision_id: None,
+            session_id: Some("s1".into()),
+            success: Some(true),
+            sha256: Some("sha256:abc".into()),
+            path: Some("/repo/a".into()),
+            timestamp: "2026-01-02T03:04:06.000Z".into(),
+        })
+        .unwrap();
+    assert_eq!(o.decision_id.as_deref(), Some("d1"));
+    assert_eq!(s.session("s1").unwrap().unwrap().outcomes, 1);
+    assert_eq!(s.decision("d2").unwrap().unwrap().fingerprint, "fp2");
+    assert!(s.decision("nope").unwrap().is_none());
+    // Reopening keeps everything and does not migrate twice.
+    drop(s);
+    let s = Store::open_repo(dir.path()).unwrap();
+    assert_eq!(s.decision_count().unwrap(), 3);
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn approval_unlocks_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("x.db")).unwrap();
+    let a = s
+        .create_approval(&new_approval("fp", Duration::from_secs(3600)), t0())
+        .unwrap();
+    assert_eq!(a.state, ApprovalState::Pending);
+    assert!(a.id.starts_with("apr_"));
+    // Nothing unlocks while pending.
+    assert!(s.consume_approval("fp", "hook", t0()).unwrap().is_none());
+    // The requester cannot approve.
+    let e = s.approve(&a.id, "claude-code:s1", "ok", t0()).unwrap_err();
+    assert!(matches!(e, StoreError::SelfApproval { .. }), "{e}");
+    // A reason is required.
+    assert!(matches!(
+        s.approve(&a.id, "alice", " ", t0()).unwrap_err(),
+        StoreError::Empty(_)
+    ));
+    let a = s
+        .approve(
+            &a.id,
+            "alice",
+            "reviewed the role",
+            t0() + time::Duration::minutes(1),
+        )
+        .unwrap();
+    assert_eq!(a.state, ApprovalState::Approved);
+    assert_eq!(a.decided_by.as_deref(), Some("alice"));
+    // Another fingerprint is not unlocked.
+    assert!(s.consume_approval("other", "hook", t0()).unwrap().is_none());
+    let used = s
+        .consume_approval("fp", "hook", t0() + time::Duration::minutes(2))
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.state, ApprovalState::Consumed);
+    assert!(
+        s.consume_approval("fp", "hook", t0() + time::Duration::minutes(3))
+            .unwrap()
+            .is_none()
+    );
+    let stored = s.approval(&a.id).unwrap().unwrap();
+    let states: Vec<_> = stored.history.iter().map(|h| h.state).collect();
+    assert_eq!(
+        states,
+        [
+            ApprovalState::Pending,
+            ApprovalState::Approved,
+            ApprovalState::Consumed
+        ]
+    );
+    // A consumed approval cannot be approved again.
+    assert!(matches!(
+        s.approve(&a.id, "bob", "again", t0()).unwrap_err(),
+        StoreError::WrongState { .. }
+    ));
+}
+
+#[test]
+fn denied_and_expired_unlock_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("x.db")).unwrap();
+    let d = s
+        .create_approval(&new_approval("fp-d", Duration::from_secs(3600)), t0())
+        .unwrap();
+    s.deny(&d.id, "alice", "no", t0()).unwrap();
+    assert!(s.consume_approval("fp-d", "hook", t0()).unwrap().is_none());
+    assert_eq!(
+        s.open_approval("fp-d", t0()).unwrap().unwrap().state,
+        ApprovalState::Denied
+    );
+
+    // Approved, then its expiry passes before use.
+    let e = s
+        .create_approval(&new_approval("fp-e", Duration::from_secs(60)), t0())
+        .unwrap();
+    s.approve(&e.id, "alice", "ok", t0()).unwrap();
+    assert!(
+        s.consume_approval("fp-e", "hook", t0() + time::Duration::minutes(2))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.approval(&e.id).unwrap().unwrap().state,
+        ApprovalState::Expired
+    );
+
+    // Pending past its expiry: cannot be approved; `expire` marks it.
+    let p = s
+        .create_approval(&new_approval("fp-p", Duration::from_secs(60)), t0())
+        .unwrap();
+    let late = t0() + time::Duration::minutes(5);
+    assert!(matches!(
+        s.approve(&p.id, "alice", "ok", late).unwrap_err(),
+        StoreError::Expired(_)
+    ));
+    assert_eq!(
+        s.approval(&p.id).unwrap().unwrap().state,
+        ApprovalState::Expired
+    );
+    let q = s
+        .create_approval(&new_approval("fp-q", Duration::from_secs(60)), t0())
+        .unwrap();
+    assert_eq!(s.expire(late).unwrap(), vec![q.id.clone()]);
+    assert_eq!(s.approvals(Some(ApprovalState::Expired)).unwrap().len(), 3);
+    assert!(s.approve("apr_missing", "a", "b", t0()).is_err());
+}
+
+#[test]
+fn state_words_round_trip() {
+    for st in ApprovalState::ALL {
+        assert_eq!(st.as_str().parse::<ApprovalState>().unwrap(), st);
+    }
+    assert!(
+        "nope"
+            .parse::<ApprovalState>()
+            .unwrap_err()
+            .contains("pending")
+    );
+}
