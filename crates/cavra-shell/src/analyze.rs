@@ -1,5 +1,36 @@
-//! The analysis. (Contract; implementation in progress.)
-use crate::{CommandAnalysis, Limits};
+//! The analysis: parse with tree-sitter-bash, walk every place a command can run, and unwrap
+//! wrappers.
+//!
+//! The walk over one syntax tree is iterative (an explicit work stack), so nesting depth in
+//! the input cannot overflow the call stack. Recursion happens only when a wrapper hands us new
+//! code (`sh -c '…'`, `sudo …`), and that recursion is bounded by [`Limits::max_depth`] (capped
+//! at [`HARD_MAX_DEPTH`]).
+
+use crate::canon;
+use crate::tools::{self, Inner, InnerKind, Stdin};
+use crate::words::{Word, node_text, word_from_node};
+use crate::{
+    AccessKind, CommandAnalysis, CommandRole, FileAccess, GitPush, Limits, RiskClass, SimpleCommand,
+};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
+
+/// Whatever the configured limit, wrapper recursion never goes deeper than this: each level
+/// costs a few stack frames, and the walker must not overflow the stack on hostile input.
+const HARD_MAX_DEPTH: usize = 64;
+
+/// Problems recorded at most, so a line full of syntax errors does not produce a huge report.
+const MAX_PROBLEMS: usize = 16;
+
+/// Files whose access means nothing for policy.
+fn ignored_path(p: &str) -> bool {
+    matches!(
+        p,
+        "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty" | "/dev/stdin"
+    ) || p.starts_with("/dev/fd/")
+}
 
 /// Analyses a command line with the default limits.
 pub fn analyze(text: &str) -> CommandAnalysis {
@@ -8,11 +39,752 @@ pub fn analyze(text: &str) -> CommandAnalysis {
 
 /// Analyses a command line with explicit limits.
 pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
-    todo!("{text}{limits:?}")
+    let mut a = Analyzer::new(limits);
+    if text.len() > limits.max_input_bytes {
+        a.problem(format!(
+            "input is {} bytes, more than the limit of {} bytes; not analysed",
+            text.len(),
+            limits.max_input_bytes
+        ));
+    } else {
+        let ctx = Ctx {
+            depth: 0,
+            via: Rc::new(Vec::new()),
+            span: None,
+            stdin: Stdin::Terminal,
+        };
+        a.analyze_code(text, &ctx);
+    }
+    a.finish()
 }
 
 /// Brings a policy command pattern into the canonical form commands are matched in (trimmed,
 /// runs of spaces collapsed, the first word's directory dropped), keeping glob characters.
 pub fn canonicalize_pattern(pattern: &str) -> String {
-    todo!("{pattern}")
+    canon::canonicalize_pattern(pattern)
+}
+
+/// Where in the line a piece of syntax sits.
+#[derive(Debug, Clone)]
+struct Ctx {
+    /// Wrapper / substitution nesting.
+    depth: usize,
+    /// Wrapper chain, outermost first.
+    via: Rc<Vec<String>>,
+    /// For code parsed out of a word: the outer word's range, used for every span inside.
+    span: Option<(usize, usize)>,
+    /// Standard input of the statement.
+    stdin: Stdin,
+}
+
+impl Ctx {
+    fn with_stdin(&self, stdin: Stdin) -> Ctx {
+        Ctx {
+            stdin,
+            ..self.clone()
+        }
+    }
+}
+
+enum Work<'t> {
+    /// Walk this node.
+    Visit(Node<'t>, Ctx),
+    /// The body of a redirected statement is done: record its redirections against the first
+    /// command it produced (`start` = number of commands before the body was walked).
+    Redirects(Node<'t>, Ctx, usize),
+}
+
+struct Analyzer<'l> {
+    limits: &'l Limits,
+    out: CommandAnalysis,
+    parser: Option<Parser>,
+    /// `max_commands` was reached: nothing more is recorded.
+    stopped: bool,
+    max_depth: usize,
+}
+
+impl<'l> Analyzer<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        let mut parser = Parser::new();
+        let parser = parser
+            .set_language(&tree_sitter_bash::LANGUAGE.into())
+            .ok()
+            .map(|()| parser);
+        Analyzer {
+            limits,
+            out: CommandAnalysis::default(),
+            parser,
+            stopped: false,
+            max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
+        }
+    }
+
+    fn finish(mut self) -> CommandAnalysis {
+        let mut classes: BTreeSet<RiskClass> = std::mem::take(&mut self.out.classes);
+        for c in &self.out.commands {
+            classes.extend(c.classes.iter().copied());
+        }
+        if !self.out.problems.is_empty() {
+            classes.insert(RiskClass::Unparseable);
+        }
+        self.out.classes = classes;
+        self.out
+    }
+
+    /// Records a reason the input is (partly) unparseable.
+    fn problem(&mut self, msg: String) {
+        self.out.classes.insert(RiskClass::Unparseable);
+        if self.out.problems.len() < MAX_PROBLEMS && !self.out.problems.contains(&msg) {
+            self.out.problems.push(msg);
+        }
+    }
+
+    fn parse(&mut self, text: &str) -> Option<Tree> {
+        let parser = self.parser.as_mut()?;
+        // A cancelled parse would otherwise be resumed by the next call.
+        parser.reset();
+        let start = Instant::now();
+        let timeout = Duration::from_micros(self.limits.parse_timeout_micros);
+        let mut cancel = |_: &ParseState| start.elapsed() > timeout;
+        let options = ParseOptions::new().progress_callback(&mut cancel);
+        let bytes = text.as_bytes();
+        parser.parse_with_options(
+            &mut |i, _| bytes.get(i..).unwrap_or_default(),
+            None,
+            Some(options),
+        )
+    }
+
+    /// Parses and walks shell code.
+    fn analyze_code(&mut self, text: &str, ctx: &Ctx) {
+        if self.stopped {
+            return;
+        }
+        if self.parser.is_none() {
+            self.problem("the bash grammar could not be loaded".to_string());
+            return;
+        }
+        let Some(tree) = self.parse(text) else {
+            self.problem(format!(
+                "parsing took longer than {} µs; not analysed",
+                self.limits.parse_timeout_micros
+            ));
+            return;
+        };
+        self.walk(tree.root_node(), text, ctx);
+    }
+
+    /// Walks one syntax tree. Iterative: see the module documentation.
+    fn walk(&mut self, root: Node<'_>, src: &str, ctx: &Ctx) {
+        let mut stack = vec![Work::Visit(root, ctx.clone())];
+        while let Some(item) = stack.pop() {
+            if self.stopped {
+                return;
+            }
+            match item {
+                Work::Visit(node, ctx) => self.visit(node, src, ctx, &mut stack),
+                Work::Redirects(node, ctx, start) => {
+                    self.redirects_done(node, src, &ctx, start, &mut stack)
+                }
+            }
+        }
+    }
+
+    fn span(&self, node: Node<'_>, ctx: &Ctx) -> (usize, usize) {
+        ctx.span.unwrap_or((node.start_byte(), node.end_byte()))
+    }
+
+    fn visit<'t>(&mut self, node: Node<'t>, src: &str, ctx: Ctx, stack: &mut Vec<Work<'t>>) {
+        if node.is_missing() {
+            let what = node.kind();
+            if !self.missing_is_benign(node) {
+                self.problem(format!(
+                    "incomplete input: missing `{what}` at byte {}",
+                    self.span(node, &ctx).0
+                ));
+            }
+            return;
+        }
+        match node.kind() {
+            "ERROR" => {
+                if !is_read_write_redirect_error(node, src) {
+                    let snippet: String = node_text(node, src).chars().take(40).collect();
+                    self.problem(format!(
+                        "syntax error at byte {}: `{}`",
+                        self.span(node, &ctx).0,
+                        snippet.escape_debug()
+                    ));
+                }
+                push_children(node, &ctx, stack);
+            }
+            "command" => self.command(node, src, &ctx, stack),
+            "redirected_statement" => self.redirected(node, src, &ctx, stack),
+            "pipeline" => self.pipeline(node, src, &ctx, stack),
+            "declaration_command" | "unset_command" => {
+                let words = plain_words(node, src);
+                self.simple(
+                    &words,
+                    &ctx.with_stdin(Stdin::Terminal),
+                    self.span(node, &ctx),
+                );
+                push_children(node, &ctx.with_stdin(Stdin::Terminal), stack);
+            }
+            "command_substitution" | "process_substitution" => {
+                if ctx.depth >= self.max_depth {
+                    self.problem(format!(
+                        "substitutions nested deeper than {}; not analysed further",
+                        self.max_depth
+                    ));
+                    return;
+                }
+                let inner = Ctx {
+                    depth: ctx.depth + 1,
+                    stdin: Stdin::Terminal,
+                    ..ctx
+                };
+                push_children(node, &inner, stack);
+            }
+            "heredoc_redirect" => {
+                // Statements after the here-document operator (`<<EOF | sh`, `<<EOF && x`)
+                // were routed by `redirected`; here only the body's substitutions remain.
+                let mut cursor = node.walk();
+                let bodies: Vec<Node<'t>> = node
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() == "heredoc_body" || c.kind().starts_with("heredoc"))
+                    .collect();
+                for b in bodies.into_iter().rev() {
+                    stack.push(Work::Visit(b, ctx.with_stdin(Stdin::Terminal)));
+                }
+            }
+            "comment"
+            | "word"
+            | "raw_string"
+            | "ansi_c_string"
+            | "string_content"
+            | "heredoc_content"
+            | "heredoc_start"
+            | "heredoc_end"
+            | "variable_name"
+            | "special_variable_name"
+            | "file_descriptor"
+            | "test_operator"
+            | "regex"
+            | "extglob_pattern" => {}
+            _ => push_children(node, &ctx, stack),
+        }
+    }
+
+    /// `x=1 > f` makes tree-sitter report a missing command name although bash accepts it.
+    fn missing_is_benign(&self, node: Node<'_>) -> bool {
+        let Some(parent) = node.parent() else {
+            return false;
+        };
+        parent.kind() == "command_name"
+            && parent.parent().is_some_and(|cmd| {
+                let mut cursor = cmd.walk();
+                let has_prefix = cmd
+                    .named_children(&mut cursor)
+                    .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"));
+                has_prefix
+            })
+    }
+
+    fn command<'t>(&mut self, node: Node<'t>, src: &str, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
+        let mut words = Vec::new();
+        let mut redirects = Vec::new();
+        let mut cursor = node.walk();
+        for (i, child) in node.children(&mut cursor).enumerate() {
+            let field = u32::try_from(i)
+                .ok()
+                .and_then(|i| node.field_name_for_child(i));
+            match field {
+                Some("name") => {
+                    if let Some(n) = child.named_child(0).filter(|n| !n.is_missing())
+                        && n.end_byte() > n.start_byte()
+                    {
+                        words.push(word_from_node(n, src));
+                    }
+                }
+                Some("argument") => words.push(word_from_node(child, src)),
+                Some("redirect") => redirects.push(child),
+                _ => {}
+            }
+        }
+        let stdin = stdin_from_redirects(&redirects, src).unwrap_or_else(|| ctx.stdin.clone());
+        let span = self.span(node, ctx);
+        let mut idx = self.simple(&words, &ctx.with_stdin(stdin), span);
+        if idx.is_none() && words.is_empty() && !redirects.is_empty() {
+            idx = self.null_command(ctx, span);
+        }
+        if let Some(idx) = idx {
+            for r in &redirects {
+                self.redirect_access(*r, src, idx);
+            }
+        }
+        push_children(node, &ctx.with_stdin(Stdin::Terminal), stack);
+    }
+
+    fn redirected<'t>(&mut self, node: Node<'t>, src: &str, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
+        let mut redirects = Vec::new();
+        let mut cursor = node.walk();
+        for (i, child) in node.children(&mut cursor).enumerate() {
+            let field = u32::try_from(i)
+                .ok()
+                .and_then(|i| node.field_name_for_child(i));
+            if field != Some("body") && child.is_named() && child.kind().ends_with("redirect") {
+                redirects.push(child);
+            }
+        }
+        let body = node.child_by_field_name("body");
+        let stdin = stdin_from_redirects(&redirects, src).unwrap_or_else(|| ctx.stdin.clone());
+        let body_ctx = ctx.with_stdin(stdin.clone());
+        // `cat <<EOF | sh`: tree-sitter puts the rest of the pipeline inside the here-document
+        // redirect; its first command reads what the body command writes.
+        let mut tails = Vec::new();
+        for r in &redirects {
+            if r.kind() != "heredoc_redirect" {
+                continue;
+            }
+            let mut c = r.walk();
+            for (i, child) in r.children(&mut c).enumerate() {
+                let field = u32::try_from(i)
+                    .ok()
+                    .and_then(|i| r.field_name_for_child(i));
+                if !child.is_named() || child.kind().starts_with("heredoc") {
+                    continue;
+                }
+                if matches!(child.kind(), "file_redirect" | "herestring_redirect") {
+                    continue;
+                }
+                if field == Some("right") {
+                    tails.push((child, ctx.clone()));
+                } else if field.is_none() || field == Some("argument") {
+                    if child.kind() == "pipeline" {
+                        let first = body.map(|b| producer_stdin(b, src, &stdin));
+                        tails.push((child, ctx.with_stdin(first.unwrap_or(Stdin::Terminal))));
+                    } else if field.is_none() {
+                        tails.push((child, ctx.clone()));
+                    }
+                }
+            }
+        }
+        for (t, c) in tails.into_iter().rev() {
+            stack.push(Work::Visit(t, c));
+        }
+        stack.push(Work::Redirects(node, ctx.clone(), self.out.commands.len()));
+        if let Some(b) = body {
+            stack.push(Work::Visit(b, body_ctx));
+        }
+    }
+
+    fn redirects_done<'t>(
+        &mut self,
+        node: Node<'t>,
+        src: &str,
+        ctx: &Ctx,
+        start: usize,
+        stack: &mut Vec<Work<'t>>,
+    ) {
+        let mut cursor = node.walk();
+        let redirects: Vec<Node<'t>> = node
+            .children(&mut cursor)
+            .enumerate()
+            .filter(|(i, c)| {
+                let field = u32::try_from(*i)
+                    .ok()
+                    .and_then(|i| node.field_name_for_child(i));
+                field != Some("body") && c.is_named() && c.kind().ends_with("redirect")
+            })
+            .map(|(_, c)| c)
+            .collect();
+        let idx = if self.out.commands.len() > start {
+            Some(start)
+        } else {
+            self.null_command(ctx, self.span(node, ctx))
+        };
+        if let Some(idx) = idx {
+            for r in &redirects {
+                self.redirect_access(*r, src, idx);
+            }
+        }
+        for r in redirects.into_iter().rev() {
+            stack.push(Work::Visit(r, ctx.with_stdin(Stdin::Terminal)));
+        }
+    }
+
+    /// A redirection without a command (`> file`) still runs: bash treats it as the null
+    /// command `:`. It is recorded as `:` so its file accesses have a command to belong to.
+    fn null_command(&mut self, ctx: &Ctx, span: (usize, usize)) -> Option<usize> {
+        let w = Word {
+            text: ":".to_string(),
+            literal: true,
+            path: ":".to_string(),
+            path_literal: true,
+            span,
+            has_subst: false,
+            is_procsub: false,
+        };
+        self.simple(&[w], ctx, span)
+    }
+
+    fn pipeline<'t>(&mut self, node: Node<'t>, src: &str, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
+        let mut cursor = node.walk();
+        let parts: Vec<Node<'t>> = node
+            .named_children(&mut cursor)
+            .filter(|c| c.kind() != "comment")
+            .collect();
+        let mut items = Vec::with_capacity(parts.len());
+        let mut prev: Option<Node<'t>> = None;
+        for p in parts {
+            let stdin = match prev {
+                None => ctx.stdin.clone(),
+                Some(producer) => producer_stdin(producer, src, &Stdin::Terminal),
+            };
+            items.push(Work::Visit(p, ctx.with_stdin(stdin)));
+            prev = Some(p);
+        }
+        stack.extend(items.into_iter().rev());
+    }
+
+    /// Records a file access from a redirection.
+    fn redirect_access(&mut self, r: Node<'_>, src: &str, idx: usize) {
+        if r.kind() != "file_redirect" {
+            return;
+        }
+        let mut op = String::new();
+        let mut dest: Option<Node<'_>> = None;
+        let mut cursor = r.walk();
+        for (i, child) in r.children(&mut cursor).enumerate() {
+            let field = u32::try_from(i)
+                .ok()
+                .and_then(|i| r.field_name_for_child(i));
+            match field {
+                Some("destination") => {
+                    if dest.is_none() {
+                        dest = Some(child);
+                    }
+                }
+                Some("descriptor") => {}
+                _ if !child.is_named() || child.kind() == "ERROR" => {
+                    op.push_str(node_text(child, src))
+                }
+                _ => {}
+            }
+        }
+        let Some(dest) = dest else { return };
+        let w = word_from_node(dest, src);
+        if w.is_procsub || w.has_subst && !w.literal && dest.kind() == "process_substitution" {
+            return;
+        }
+        let kinds: &[AccessKind] = match op.as_str() {
+            ">" | ">>" | ">|" | "&>" | "&>>" => &[AccessKind::Write],
+            "<" => &[AccessKind::Read],
+            "<>" => &[AccessKind::Read, AccessKind::Write],
+            // `>&word` / `<&word`: a descriptor copy when the word is a number or `-`.
+            ">&" | "<&" | "&>&" => {
+                if w.text == "-" || w.text.chars().all(|c| c.is_ascii_digit()) {
+                    return;
+                }
+                if op == "<&" {
+                    &[AccessKind::Read]
+                } else {
+                    &[AccessKind::Write]
+                }
+            }
+            _ => return,
+        };
+        if ignored_path(&w.path) {
+            return;
+        }
+        for &kind in kinds {
+            self.out.file_accesses.push(FileAccess {
+                path: w.path.clone(),
+                literal: w.path_literal,
+                kind,
+                command_index: idx,
+                reason: format!("redirect {op}"),
+            });
+        }
+    }
+
+    /// Records one simple command (and, recursively, what it wraps). Returns its index.
+    fn simple(&mut self, words: &[Word], ctx: &Ctx, span: (usize, usize)) -> Option<usize> {
+        let (first, args) = words.split_first()?;
+        if self.stopped {
+            return None;
+        }
+        if self.out.commands.len() >= self.limits.max_commands {
+            self.stopped = true;
+            self.problem(format!(
+                "more than {} commands; the rest was not analysed",
+                self.limits.max_commands
+            ));
+            return None;
+        }
+        let name_is_literal = first.literal;
+        let name = if name_is_literal {
+            canon::basename(&first.text).to_string()
+        } else {
+            first.text.clone()
+        };
+        let info = if name_is_literal {
+            tools::inspect(&name, args, &ctx.stdin)
+        } else {
+            tools::Info::default()
+        };
+        let mut classes = info.classes;
+        if !name_is_literal {
+            classes.insert(RiskClass::DynamicCommand);
+        }
+        let (canonical, variants) = canon::forms(&name, name_is_literal, args);
+        let mut argv = Vec::with_capacity(words.len());
+        argv.extend(words.iter().map(|w| w.text.clone()));
+        let idx = self.out.commands.len();
+        self.out.commands.push(SimpleCommand {
+            argv,
+            name_is_literal,
+            canonical,
+            variants,
+            role: if info.inner.is_empty() {
+                CommandRole::Executed
+            } else {
+                CommandRole::Wrapper
+            },
+            via: ctx.via.as_ref().clone(),
+            classes,
+            span,
+        });
+        for a in info.accesses {
+            if a.literal && ignored_path(&a.path) {
+                continue;
+            }
+            self.out.file_accesses.push(FileAccess {
+                path: a.path,
+                literal: a.literal,
+                kind: a.kind,
+                command_index: idx,
+                reason: a.reason,
+            });
+        }
+        if let Some(p) = info.push {
+            self.out.git_pushes.push(GitPush {
+                remote: p.remote,
+                refspecs: p.refspecs,
+                branches: p.branches,
+                force: p.force,
+                all_branches: p.all_branches,
+                command_index: idx,
+            });
+        }
+        for inner in info.inner {
+            self.inner(inner, args, ctx, span);
+        }
+        Some(idx)
+    }
+
+    fn inner(&mut self, inner: Inner, args: &[Word], ctx: &Ctx, span: (usize, usize)) {
+        if ctx.depth >= self.max_depth {
+            self.problem(format!(
+                "wrappers nested deeper than {}; not analysed further",
+                self.max_depth
+            ));
+            return;
+        }
+        let mut via = ctx.via.as_ref().clone();
+        via.push(inner.label);
+        let inner_span = if ctx.span.is_some() || inner.span == (0, 0) {
+            span
+        } else {
+            inner.span
+        };
+        let child = Ctx {
+            depth: ctx.depth + 1,
+            via: Rc::new(via),
+            span: ctx.span,
+            stdin: inner.stdin,
+        };
+        match inner.kind {
+            InnerKind::Words(start, end) => {
+                if let Some(ws) = args.get(start..end) {
+                    self.simple(ws, &child, inner_span);
+                }
+            }
+            InnerKind::Code(text) => {
+                let child = Ctx {
+                    span: Some(ctx.span.unwrap_or(inner_span)),
+                    ..child
+                };
+                self.analyze_code(&text, &child);
+            }
+        }
+    }
+}
+
+/// Pushes a node's named children for walking, in source order.
+fn push_children<'t>(node: Node<'t>, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
+    let mut cursor = node.walk();
+    let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+    stack.extend(
+        children
+            .into_iter()
+            .rev()
+            .map(|c| Work::Visit(c, ctx.clone())),
+    );
+}
+
+/// Words of `export A=1`, `local x`, `unset y`: the keyword and every argument.
+fn plain_words(node: Node<'_>, src: &str) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if child.kind() == "comment" || child.is_missing() {
+            continue;
+        }
+        if !child.is_named() {
+            let t = node_text(child, src);
+            if words.is_empty() && !t.is_empty() {
+                words.push(Word {
+                    text: t.to_string(),
+                    literal: true,
+                    path: t.to_string(),
+                    path_literal: true,
+                    span: (child.start_byte(), child.end_byte()),
+                    has_subst: false,
+                    is_procsub: false,
+                });
+            }
+            continue;
+        }
+        words.push(word_from_node(child, src));
+    }
+    words
+}
+
+/// `<>` is not in tree-sitter-bash's grammar; it shows up as an ERROR holding `>` right after
+/// a `<` inside a file redirect. bash accepts it, so it is not a syntax error for us.
+fn is_read_write_redirect_error(node: Node<'_>, src: &str) -> bool {
+    node.parent().is_some_and(|p| p.kind() == "file_redirect")
+        && node_text(node, src) == ">"
+        && node
+            .prev_sibling()
+            .is_some_and(|s| node_text(s, src) == "<")
+}
+
+/// Standard input given by here-documents and here-strings among `redirects`.
+fn stdin_from_redirects(redirects: &[Node<'_>], src: &str) -> Option<Stdin> {
+    let mut stdin = None;
+    for r in redirects {
+        match r.kind() {
+            "herestring_redirect" => {
+                let mut cursor = r.walk();
+                let word = r
+                    .named_children(&mut cursor)
+                    .find(|c| c.kind() != "file_descriptor");
+                if let Some(w) = word.map(|w| word_from_node(w, src)) {
+                    stdin = Some(Stdin::Code {
+                        text: w.text,
+                        literal: w.literal,
+                        subst: w.has_subst,
+                    });
+                }
+            }
+            "heredoc_redirect" => {
+                let mut cursor = r.walk();
+                let body = r
+                    .named_children(&mut cursor)
+                    .find(|c| c.kind() == "heredoc_body");
+                let Some(body) = body else { continue };
+                let mut c = body.walk();
+                let expands = body
+                    .named_children(&mut c)
+                    .any(|c| c.kind() != "heredoc_content");
+                let subst = crate::words::contains_kind(body, &["command_substitution"]);
+                let text = node_text(body, src);
+                // A here-document with `<<-` strips leading tabs; harmless to do always.
+                let text: String = text
+                    .lines()
+                    .map(|l| l.trim_start_matches('\t'))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                stdin = Some(Stdin::Code {
+                    text,
+                    literal: !expands,
+                    subst,
+                });
+            }
+            "file_redirect" => {
+                let t = node_text(*r, src);
+                if t.starts_with('<') && !t.starts_with("<&") {
+                    stdin = Some(Stdin::Trusted);
+                }
+            }
+            _ => {}
+        }
+    }
+    stdin
+}
+
+/// What a pipeline stage writes to the next stage's stdin: text known from the command line
+/// (`echo …`, `cat` of a here-document), known local content, or something decided at run time.
+fn producer_stdin(producer: Node<'_>, src: &str, own_stdin: &Stdin) -> Stdin {
+    let mut node = producer;
+    let mut own = own_stdin.clone();
+    if node.kind() == "redirected_statement" {
+        let mut cursor = node.walk();
+        let redirects: Vec<Node<'_>> = node
+            .named_children(&mut cursor)
+            .filter(|c| c.kind().ends_with("redirect"))
+            .collect();
+        if let Some(s) = stdin_from_redirects(&redirects, src) {
+            own = s;
+        }
+        match node.child_by_field_name("body") {
+            Some(b) => node = b,
+            None => return Stdin::Untrusted("redirect".to_string()),
+        }
+    }
+    if node.kind() != "command" {
+        return Stdin::Untrusted(node.kind().to_string());
+    }
+    let mut words = Vec::new();
+    let mut cursor = node.walk();
+    for (i, child) in node.children(&mut cursor).enumerate() {
+        let field = u32::try_from(i)
+            .ok()
+            .and_then(|i| node.field_name_for_child(i));
+        match field {
+            Some("name") => {
+                if let Some(n) = child.named_child(0) {
+                    words.push(word_from_node(n, src));
+                }
+            }
+            Some("argument") => words.push(word_from_node(child, src)),
+            _ => {}
+        }
+    }
+    let Some((name, args)) = words.split_first() else {
+        return Stdin::Untrusted(String::new());
+    };
+    if !name.literal || !args.iter().all(|w| w.literal) {
+        return Stdin::Untrusted(name.text.clone());
+    }
+    let base = canon::basename(&name.text);
+    match base {
+        "echo" => {
+            let text: Vec<&str> = args
+                .iter()
+                .map(|w| w.text.as_str())
+                .skip_while(|t| matches!(*t, "-n" | "-e" | "-E" | "-ne" | "-en"))
+                .collect();
+            Stdin::Code {
+                text: text.join(" "),
+                literal: true,
+                subst: false,
+            }
+        }
+        "printf" => Stdin::Trusted,
+        "cat" if args.is_empty() => own,
+        "cat" | "head" | "tail" | "tac" => Stdin::Trusted,
+        _ => Stdin::Untrusted(base.to_string()),
+    }
 }

@@ -225,4 +225,8 @@ pub struct CommandAnalysis {
 }
 
 mod analyze;
+mod canon;
+mod opts;
+mod tools;
+mod words;
 pub use analyze::{analyze, analyze_with, canonicalize_pattern};

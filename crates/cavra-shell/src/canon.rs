@@ -1,0 +1,215 @@
+//! Canonical command forms and their alternate spellings.
+
+use crate::words::Word;
+
+/// Most alternate spellings produced for one command (canonical included).
+const MAX_VARIANTS: usize = 8;
+
+/// The executable's base name: the directory is meaningless for policy (`/usr/bin/rm` is `rm`).
+pub(crate) fn basename(name: &str) -> &str {
+    match name.rsplit_once('/') {
+        Some((_, base)) if !base.is_empty() => base,
+        _ => name,
+    }
+}
+
+/// Git options placed before the subcommand that only choose where/how git runs, not what the
+/// subcommand does. The `bool` says whether the option takes the next word as its value.
+const GIT_NEUTRAL_GLOBALS: &[(&str, bool)] = &[
+    ("-C", true),
+    ("-c", true),
+    ("--git-dir", true),
+    ("--work-tree", true),
+    ("--namespace", true),
+    ("--config-env", true),
+    ("--exec-path", false),
+    ("--no-pager", false),
+    ("-P", false),
+    ("-p", false),
+    ("--paginate", false),
+    ("--no-replace-objects", false),
+    ("--bare", false),
+    ("--literal-pathspecs", false),
+    ("--glob-pathspecs", false),
+    ("--noglob-pathspecs", false),
+    ("--icase-pathspecs", false),
+    ("--no-optional-locks", false),
+];
+
+/// Index of git's subcommand in `args` (the words after `git`), skipping global options.
+pub(crate) fn git_subcommand_index(args: &[&str]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if !a.starts_with('-') {
+            return Some(i);
+        }
+        let (name, has_inline) = match a.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (*a, false),
+        };
+        let takes_value = GIT_NEUTRAL_GLOBALS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(false);
+        i += if takes_value && !has_inline { 2 } else { 1 };
+    }
+    None
+}
+
+/// Whether `tok` is a cluster of short flags (`-rf`): a dash then ASCII letters only.
+fn is_short_cluster(tok: &str) -> bool {
+    tok.len() >= 2
+        && tok.starts_with('-')
+        && !tok.starts_with("--")
+        && tok[1..].bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// `rm` flag spellings folded to their short form before variants are built.
+fn fold_rm_flag(tok: &str) -> &str {
+    match tok {
+        "--recursive" => "-r",
+        "--force" => "-f",
+        "-R" => "-r",
+        "--dir" => "-d",
+        "--verbose" => "-v",
+        "--interactive" => "-i",
+        _ => tok,
+    }
+}
+
+/// Canonical form and variants of a command whose name is `name` (already a base name when
+/// literal) and arguments `args`.
+pub(crate) fn forms(name: &str, name_literal: bool, args: &[Word]) -> (String, Vec<String>) {
+    let mut toks: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
+    if name_literal
+        && name == "git"
+        && let Some(i) = git_subcommand_index(&toks)
+    {
+        toks.drain(..i);
+    }
+    let original: Vec<&str> = toks.clone();
+    if name_literal && name == "rm" {
+        let mut ended = false;
+        for t in toks.iter_mut() {
+            if *t == "--" {
+                ended = true;
+            }
+            if !ended {
+                *t = fold_rm_flag(t);
+            }
+        }
+    }
+    let join = |ts: &[&str]| -> String {
+        let mut s = String::from(name);
+        for t in ts {
+            s.push(' ');
+            s.push_str(t);
+        }
+        s
+    };
+    let canonical = join(&toks);
+    let mut variants = vec![canonical.clone()];
+    let mut add = |v: String| {
+        if variants.len() < MAX_VARIANTS && !variants.contains(&v) {
+            variants.push(v);
+        }
+    };
+
+    // Only flags before `--` are flags.
+    let end = toks.iter().position(|t| *t == "--").unwrap_or(toks.len());
+    let cluster_idx: Vec<usize> = (0..end)
+        .filter(|&i| toks.get(i).is_some_and(|t| is_short_cluster(t)))
+        .collect();
+    if let Some(&first) = cluster_idx.first() {
+        let letters: Vec<char> = cluster_idx
+            .iter()
+            .filter_map(|&i| toks.get(i))
+            .flat_map(|t| t.chars().skip(1))
+            .collect();
+        let mut uniq: Vec<char> = Vec::new();
+        for c in &letters {
+            if !uniq.contains(c) {
+                uniq.push(*c);
+            }
+        }
+        // Split: every cluster becomes single flags in place.
+        let mut split: Vec<String> = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            if cluster_idx.contains(&i) {
+                split.extend(t.chars().skip(1).map(|c| format!("-{c}")));
+            } else {
+                split.push((*t).to_string());
+            }
+        }
+        let split_refs: Vec<&str> = split.iter().map(String::as_str).collect();
+        add(join(&split_refs));
+
+        let merged_with = |order: &[char]| -> String {
+            let cluster: String = std::iter::once('-').chain(order.iter().copied()).collect();
+            let mut out: Vec<&str> = Vec::new();
+            for (i, t) in toks.iter().enumerate() {
+                if i == first {
+                    out.push(cluster.as_str());
+                } else if !cluster_idx.contains(&i) {
+                    out.push(t);
+                }
+            }
+            join(&out)
+        };
+        add(merged_with(&uniq));
+        let mut sorted = uniq.clone();
+        sorted.sort_unstable();
+        add(merged_with(&sorted));
+        sorted.reverse();
+        add(merged_with(&sorted));
+    }
+    // The spelling as written, so a pattern using the long flags still matches.
+    add(join(&original));
+    (canonical, variants)
+}
+
+/// See [`crate::canonicalize_pattern`].
+pub(crate) fn canonicalize_pattern(pattern: &str) -> String {
+    let mut words = pattern.split_whitespace();
+    let Some(first) = words.next() else {
+        return String::new();
+    };
+    let mut out = basename(first).to_string();
+    for w in words {
+        out.push(' ');
+        out.push_str(w);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basenames() {
+        assert_eq!(basename("/usr/bin/terraform"), "terraform");
+        assert_eq!(basename("./x"), "x");
+        assert_eq!(basename("x"), "x");
+        assert_eq!(basename("dir/"), "dir/");
+    }
+
+    #[test]
+    fn patterns() {
+        assert_eq!(canonicalize_pattern("  /usr/bin/rm   -rf\t* "), "rm -rf *");
+        assert_eq!(canonicalize_pattern(""), "");
+        assert_eq!(canonicalize_pattern("terraform apply*"), "terraform apply*");
+    }
+
+    #[test]
+    fn git_globals() {
+        assert_eq!(git_subcommand_index(&["-C", "d", "push"]), Some(2));
+        assert_eq!(
+            git_subcommand_index(&["--git-dir=x", "-c", "a=b", "push"]),
+            Some(3)
+        );
+        assert_eq!(git_subcommand_index(&["--no-pager", "log"]), Some(1));
+        assert_eq!(git_subcommand_index(&["-C"]), None);
+    }
+}
