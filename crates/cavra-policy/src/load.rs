@@ -310,7 +310,11 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
 fn saphyr_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();
     match text.rsplit_once(" at line ") {
-        Some((head, tail)) if tail.contains(", column ") && tail.chars().all(|c| c.is_ascii_digit() || ", colum".contains(c)) => {
+        Some((head, tail))
+            if tail
+                .split_once(", column ")
+                .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.trim_end().parse::<u64>().is_ok()) =>
+        {
             head.to_string()
         }
         _ => text,
