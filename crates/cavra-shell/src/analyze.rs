@@ -217,7 +217,7 @@ impl<'l> Analyzer<'l> {
                 }
                 push_children(node, &ctx, stack);
             }
-            "command" => self.command(node, src, &ctx, stack),
+            "command" => self.command(node, src, &ctx, stack, Vec::new()),
             "redirected_statement" => self.redirected(node, src, &ctx, stack),
             "pipeline" => self.pipeline(node, src, &ctx, stack),
             "declaration_command" | "unset_command" => {
@@ -289,7 +289,16 @@ impl<'l> Analyzer<'l> {
             })
     }
 
-    fn command<'t>(&mut self, node: Node<'t>, src: &str, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
+    /// A simple command. `extra` are words tree-sitter attached to a trailing redirection
+    /// (`echo a > f b`: `b` is an argument of `echo`).
+    fn command<'t>(
+        &mut self,
+        node: Node<'t>,
+        src: &str,
+        ctx: &Ctx,
+        stack: &mut Vec<Work<'t>>,
+        extra: Vec<Word>,
+    ) {
         let mut words = Vec::new();
         let mut redirects = Vec::new();
         let mut cursor = node.walk();
@@ -310,6 +319,8 @@ impl<'l> Analyzer<'l> {
                 _ => {}
             }
         }
+        words.extend(extra_words(&redirects, src));
+        words.extend(extra);
         let stdin = stdin_from_redirects(&redirects, src).unwrap_or_else(|| ctx.stdin.clone());
         let span = self.span(node, ctx);
         let mut idx = self.simple(&words, &ctx.with_stdin(stdin), span);
@@ -372,8 +383,13 @@ impl<'l> Analyzer<'l> {
             stack.push(Work::Visit(t, c));
         }
         stack.push(Work::Redirects(node, ctx.clone(), self.out.commands.len()));
-        if let Some(b) = body {
-            stack.push(Work::Visit(b, body_ctx));
+        match body {
+            Some(b) if b.kind() == "command" => {
+                let extra = extra_words(&redirects, src);
+                self.command(b, src, &body_ctx, stack, extra);
+            }
+            Some(b) => stack.push(Work::Visit(b, body_ctx)),
+            None => {}
         }
     }
 
@@ -448,6 +464,18 @@ impl<'l> Analyzer<'l> {
 
     /// Records a file access from a redirection.
     fn redirect_access(&mut self, r: Node<'_>, src: &str, idx: usize) {
+        if r.kind() == "heredoc_redirect" {
+            // `cat <<EOF > out`: the file redirect sits inside the here-document redirect.
+            let mut cursor = r.walk();
+            let inner: Vec<Node<'_>> = r
+                .named_children(&mut cursor)
+                .filter(|c| c.kind() == "file_redirect")
+                .collect();
+            for i in inner {
+                self.redirect_access(i, src, idx);
+            }
+            return;
+        }
         if r.kind() != "file_redirect" {
             return;
         }
@@ -536,7 +564,20 @@ impl<'l> Analyzer<'l> {
         if !name_is_literal {
             classes.insert(RiskClass::DynamicCommand);
         }
-        let (canonical, variants) = canon::forms(&name, name_is_literal, args);
+        // Flags after the start of a wrapped command belong to that command.
+        let flag_limit = info
+            .inner
+            .iter()
+            .map(|i| match i.kind {
+                InnerKind::Words(start, _) => start,
+                InnerKind::Code(_) => args
+                    .iter()
+                    .position(|w| w.span.0 == i.span.0)
+                    .unwrap_or(args.len()),
+            })
+            .min()
+            .unwrap_or(args.len());
+        let (canonical, variants) = canon::forms(&name, name_is_literal, args, flag_limit);
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
@@ -618,6 +659,32 @@ impl<'l> Analyzer<'l> {
             }
         }
     }
+}
+
+/// Words after a redirection's target (`> f b c`): arguments of the command, which
+/// tree-sitter-bash files as further destinations of the redirection.
+fn extra_words(redirects: &[Node<'_>], src: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    for r in redirects {
+        let mut targets: Vec<Node<'_>> = Vec::new();
+        if r.kind() == "file_redirect" {
+            targets.push(*r);
+        } else if r.kind() == "heredoc_redirect" {
+            let mut cursor = r.walk();
+            targets.extend(
+                r.named_children(&mut cursor)
+                    .filter(|c| c.kind() == "file_redirect"),
+            );
+        }
+        for t in targets {
+            let mut cursor = t.walk();
+            let dests: Vec<Node<'_>> = t
+                .children_by_field_name("destination", &mut cursor)
+                .collect();
+            out.extend(dests.iter().skip(1).map(|d| word_from_node(*d, src)));
+        }
+    }
+    out
 }
 
 /// Pushes a node's named children for walking, in source order.

@@ -59,7 +59,8 @@ pub(crate) fn git_subcommand_index(args: &[&str]) -> Option<usize> {
 
 /// Whether `tok` is a cluster of short flags (`-rf`): a dash then ASCII letters only.
 fn is_short_cluster(tok: &str) -> bool {
-    tok.len() >= 2
+    // Long runs of letters are single-dash words (`-version`), not flag clusters.
+    (2..=6).contains(&tok.len())
         && tok.starts_with('-')
         && !tok.starts_with("--")
         && tok[1..].bytes().all(|b| b.is_ascii_alphabetic())
@@ -78,9 +79,23 @@ fn fold_rm_flag(tok: &str) -> &str {
     }
 }
 
+/// Tools whose options are single-dash words (`find -name`, `java -version`): their letters are
+/// not clusters of short flags, so no merged/split spellings are made for them.
+const SINGLE_DASH_LONG: &[&str] = &[
+    "find", "java", "javac", "terraform", "tofu", "go", "openssl", "gcc", "g++", "cc", "clang",
+    "clang++", "ffmpeg", "ffprobe", "xcodebuild", "keytool", "qemu-system-x86_64", "iptables",
+    "ip", "tc",
+];
+
 /// Canonical form and variants of a command whose name is `name` (already a base name when
-/// literal) and arguments `args`.
-pub(crate) fn forms(name: &str, name_literal: bool, args: &[Word]) -> (String, Vec<String>) {
+/// literal) and arguments `args`. Only arguments before `flag_limit` (where a wrapper's inner
+/// command starts) are considered flags of this command.
+pub(crate) fn forms(
+    name: &str,
+    name_literal: bool,
+    args: &[Word],
+    flag_limit: usize,
+) -> (String, Vec<String>) {
     let mut toks: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
     if name_literal
         && name == "git"
@@ -117,10 +132,18 @@ pub(crate) fn forms(name: &str, name_literal: bool, args: &[Word]) -> (String, V
     };
 
     // Only flags before `--` are flags.
-    let end = toks.iter().position(|t| *t == "--").unwrap_or(toks.len());
-    let cluster_idx: Vec<usize> = (0..end)
-        .filter(|&i| toks.get(i).is_some_and(|t| is_short_cluster(t)))
-        .collect();
+    let end = toks
+        .iter()
+        .position(|t| *t == "--")
+        .unwrap_or(toks.len())
+        .min(flag_limit);
+    let cluster_idx: Vec<usize> = if name_literal && SINGLE_DASH_LONG.contains(&name) {
+        Vec::new()
+    } else {
+        (0..end)
+            .filter(|&i| toks.get(i).is_some_and(|t| is_short_cluster(t)))
+            .collect()
+    };
     if let Some(&first) = cluster_idx.first() {
         let letters: Vec<char> = cluster_idx
             .iter()
