@@ -52,6 +52,7 @@ pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
             via: Rc::new(Vec::new()),
             span: None,
             stdin: Stdin::Terminal,
+            map: None,
         };
         a.analyze_code(text, &ctx);
     }
@@ -75,6 +76,9 @@ struct Ctx {
     span: Option<(usize, usize)>,
     /// Standard input of the statement.
     stdin: Stdin,
+    /// When line continuations were removed before parsing: their positions in the cleaned
+    /// text, to map spans back to the text as given.
+    map: Option<Rc<Vec<usize>>>,
 }
 
 impl Ctx {
@@ -165,13 +169,58 @@ impl<'l> Analyzer<'l> {
             return;
         }
         let Some(tree) = self.parse(text) else {
-            self.problem(format!(
-                "parsing took longer than {} µs; not analysed",
-                self.limits.parse_timeout_micros
-            ));
+            self.timeout_problem();
             return;
         };
-        self.walk(tree.root_node(), text, ctx);
+        // tree-sitter-bash treats a backslash-newline as blank space between words, but the
+        // shell removes it first: `terra\<newline>form` runs `terraform`. Remove them (outside
+        // single quotes, comments and quoted here-documents) and parse again.
+        let conts = line_continuations(tree.root_node(), text);
+        if conts.is_empty() {
+            self.walk_checked(&tree, text, ctx);
+            return;
+        }
+        let mut clean = String::with_capacity(text.len());
+        let mut map = Vec::with_capacity(conts.len());
+        let mut pos = 0;
+        for &c in &conts {
+            clean.push_str(text.get(pos..c).unwrap_or(""));
+            map.push(clean.len());
+            pos = c + 2;
+        }
+        clean.push_str(text.get(pos..).unwrap_or(""));
+        let Some(tree) = self.parse(&clean) else {
+            self.timeout_problem();
+            return;
+        };
+        let ctx = Ctx {
+            map: if ctx.span.is_none() {
+                Some(Rc::new(map))
+            } else {
+                ctx.map.clone()
+            },
+            ..ctx.clone()
+        };
+        self.walk_checked(&tree, &clean, &ctx);
+    }
+
+    fn timeout_problem(&mut self) {
+        self.problem(format!(
+            "parsing took longer than {} µs; not analysed",
+            self.limits.parse_timeout_micros
+        ));
+    }
+
+    /// Walks a tree and makes sure a tree with errors is reported even when the error sits
+    /// in a token the walk does not visit.
+    fn walk_checked(&mut self, tree: &Tree, src: &str, ctx: &Ctx) {
+        let before = self.out.problems.len();
+        self.walk(tree.root_node(), src, ctx);
+        if tree.root_node().has_error() && self.out.problems.len() == before && !self.stopped {
+            if let Some(msg) = first_error(tree.root_node(), src) {
+                self.problem(msg);
+            }
+        }
     }
 
     /// Walks one syntax tree. Iterative: see the module documentation.
@@ -191,13 +240,14 @@ impl<'l> Analyzer<'l> {
     }
 
     fn span(&self, node: Node<'_>, ctx: &Ctx) -> (usize, usize) {
-        ctx.span.unwrap_or((node.start_byte(), node.end_byte()))
+        ctx.span
+            .unwrap_or_else(|| map_span(ctx, (node.start_byte(), node.end_byte())))
     }
 
     fn visit<'t>(&mut self, node: Node<'t>, src: &str, ctx: Ctx, stack: &mut Vec<Work<'t>>) {
         if node.is_missing() {
             let what = node.kind();
-            if !self.missing_is_benign(node) {
+            if !missing_is_benign(node) {
                 self.problem(format!(
                     "incomplete input: missing `{what}` at byte {}",
                     self.span(node, &ctx).0
@@ -272,21 +322,6 @@ impl<'l> Analyzer<'l> {
             | "extglob_pattern" => {}
             _ => push_children(node, &ctx, stack),
         }
-    }
-
-    /// `x=1 > f` makes tree-sitter report a missing command name although bash accepts it.
-    fn missing_is_benign(&self, node: Node<'_>) -> bool {
-        let Some(parent) = node.parent() else {
-            return false;
-        };
-        parent.kind() == "command_name"
-            && parent.parent().is_some_and(|cmd| {
-                let mut cursor = cmd.walk();
-                let has_prefix = cmd
-                    .named_children(&mut cursor)
-                    .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"));
-                has_prefix
-            })
     }
 
     /// A simple command. `extra` are words tree-sitter attached to a trailing redirection
@@ -636,13 +671,14 @@ impl<'l> Analyzer<'l> {
         let inner_span = if ctx.span.is_some() || inner.span == (0, 0) {
             span
         } else {
-            inner.span
+            map_span(ctx, inner.span)
         };
         let child = Ctx {
             depth: ctx.depth + 1,
             via: Rc::new(via),
             span: ctx.span,
             stdin: inner.stdin,
+            map: ctx.map.clone(),
         };
         match inner.kind {
             InnerKind::Words(start, end) => {
@@ -687,10 +723,113 @@ fn extra_words(redirects: &[Node<'_>], src: &str) -> Vec<Word> {
     out
 }
 
+/// `x=1 > f` makes tree-sitter report a missing command name although bash accepts it.
+fn missing_is_benign(node: Node<'_>) -> bool {
+    let Some(parent) = node.parent() else {
+        return false;
+    };
+    parent.kind() == "command_name"
+        && parent.parent().is_some_and(|cmd| {
+            let mut cursor = cmd.walk();
+            let has_prefix = cmd
+                .named_children(&mut cursor)
+                .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"));
+            has_prefix
+        })
+}
+
+/// Maps a span in cleaned text (line continuations removed) back to the text as given.
+fn map_span(ctx: &Ctx, (s, e): (usize, usize)) -> (usize, usize) {
+    match &ctx.map {
+        None => (s, e),
+        Some(map) => {
+            let shift = |p: usize| p + 2 * map.partition_point(|&m| m <= p);
+            (shift(s), shift(e))
+        }
+    }
+}
+
+/// Byte positions of backslash-newline line continuations the shell removes before splitting
+/// words: not in single quotes, `$'…'`, comments or quoted here-documents, and not preceded by
+/// an escaped backslash.
+fn line_continuations(root: Node<'_>, src: &str) -> Vec<usize> {
+    let bytes = src.as_bytes();
+    let mut candidates = Vec::new();
+    let mut run = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' && run % 2 == 1 {
+            candidates.push(i - 1);
+        }
+        run = if b == b'\\' { run + 1 } else { 0 };
+    }
+    if candidates.is_empty() {
+        return candidates;
+    }
+    let mut protected: Vec<(usize, usize)> = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        match n.kind() {
+            "raw_string" | "ansi_c_string" | "comment" => {
+                protected.push((n.start_byte(), n.end_byte()));
+                continue;
+            }
+            "heredoc_redirect" => {
+                let mut cursor = n.walk();
+                let kids: Vec<Node<'_>> = n.named_children(&mut cursor).collect();
+                let quoted = kids.iter().any(|k| {
+                    k.kind() == "heredoc_start" && node_text(*k, src).contains(['\'', '"', '\\'])
+                });
+                if quoted {
+                    for k in kids.iter().filter(|k| k.kind() == "heredoc_body") {
+                        protected.push((k.start_byte(), k.end_byte()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut cursor = n.walk();
+        stack.extend(n.named_children(&mut cursor));
+    }
+    candidates
+        .into_iter()
+        .filter(|&c| !protected.iter().any(|&(s, e)| s <= c && c < e))
+        .collect()
+}
+
+/// A message for the first ERROR or MISSING node, searched iteratively.
+fn first_error(root: Node<'_>, src: &str) -> Option<String> {
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if n.is_missing() && !missing_is_benign(n) {
+            return Some(format!(
+                "incomplete input: missing `{}` at byte {}",
+                n.kind(),
+                n.start_byte()
+            ));
+        }
+        if n.is_error() && !is_read_write_redirect_error(n, src) {
+            let snippet: String = node_text(n, src).chars().take(40).collect();
+            return Some(format!(
+                "syntax error at byte {}: `{}`",
+                n.start_byte(),
+                snippet.escape_debug()
+            ));
+        }
+        let mut cursor = n.walk();
+        let kids: Vec<Node<'_>> = n.children(&mut cursor).collect();
+        stack.extend(kids.into_iter().rev());
+    }
+    None
+}
+
 /// Pushes a node's named children for walking, in source order.
 fn push_children<'t>(node: Node<'t>, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
     let mut cursor = node.walk();
-    let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+    // Unnamed children matter only when missing (`echo $(ls` lacks its `)`).
+    let children: Vec<Node<'t>> = node
+        .children(&mut cursor)
+        .filter(|c| c.is_named() || c.is_missing())
+        .collect();
     stack.extend(
         children
             .into_iter()

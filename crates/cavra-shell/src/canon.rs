@@ -82,9 +82,26 @@ fn fold_rm_flag(tok: &str) -> &str {
 /// Tools whose options are single-dash words (`find -name`, `java -version`): their letters are
 /// not clusters of short flags, so no merged/split spellings are made for them.
 const SINGLE_DASH_LONG: &[&str] = &[
-    "find", "java", "javac", "terraform", "tofu", "go", "openssl", "gcc", "g++", "cc", "clang",
-    "clang++", "ffmpeg", "ffprobe", "xcodebuild", "keytool", "qemu-system-x86_64", "iptables",
-    "ip", "tc",
+    "find",
+    "java",
+    "javac",
+    "terraform",
+    "tofu",
+    "go",
+    "openssl",
+    "gcc",
+    "g++",
+    "cc",
+    "clang",
+    "clang++",
+    "ffmpeg",
+    "ffprobe",
+    "xcodebuild",
+    "keytool",
+    "qemu-system-x86_64",
+    "iptables",
+    "ip",
+    "tc",
 ];
 
 /// Canonical form and variants of a command whose name is `name` (already a base name when

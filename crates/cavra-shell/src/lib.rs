@@ -230,3 +230,6 @@ mod opts;
 mod tools;
 mod words;
 pub use analyze::{analyze, analyze_with, canonicalize_pattern};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1002 @@
+//! Unit tests of the whole analysis, organised by construct.
+
+use crate::*;
+
+fn canon(a: &CommandAnalysis) -> Vec<&str> {
+    a.commands.iter().map(|c| c.canonical.as_str()).collect()
+}
+
+/// The command with canonical form `c`, which must exist.
+fn cmd<'a>(a: &'a CommandAnalysis, c: &str) -> &'a SimpleCommand {
+    match a.commands.iter().find(|x| x.canonical == c) {
+        Some(x) => x,
+        None => panic!("no command `{c}` in {:?}", canon(a)),
+    }
+}
+
+fn has(a: &CommandAnalysis, c: &str) -> bool {
+    a.commands.iter().any(|x| x.canonical == c)
+}
+
+fn class(text: &str, c: RiskClass) -> bool {
+    analyze(text).classes.contains(&c)
+}
+
+fn accesses(a: &CommandAnalysis) -> Vec<(AccessKind, &str)> {
+    a.file_accesses
+        .iter()
+        .map(|f| (f.kind, f.path.as_str()))
+        .collect()
+}
+
+/// `text` runs `terraform apply` somewhere; it must be found.
+fn runs_terraform_apply(text: &str) {
+    let a = analyze(text);
+    assert!(
+        has(&a, "terraform apply"),
+        "{text:?}: expected `terraform apply` in {:?}",
+        canon(&a)
+    );
+    assert!(a.problems.is_empty(), "{text:?}: {:?}", a.problems);
+}
+
+// ---- every place a command can run ----
+
+#[test]
+fn lists_and_operators() {
+    for t in [
+        "ls; terraform apply",
+        "false || terraform apply",
+        "true && terraform apply",
+        "ls | terraform apply",
+        "terraform apply &",
+        "ls & terraform apply",
+        "ls\nterraform apply",
+        "ls\n\nterraform apply # comment",
+        "! terraform apply",
+        "ls |& terraform apply",
+    ] {
+        runs_terraform_apply(t);
+    }
+    let a = analyze("ls\nterraform apply\npwd");
+    assert_eq!(canon(&a), ["ls", "terraform apply", "pwd"]);
+}
+
+#[test]
+fn compound_statements() {
+    for t in [
+        "(terraform apply)",
+        "{ terraform apply; }",
+        "if true; then terraform apply; fi",
+        "if terraform apply; then :; fi",
+        "if false; then :; elif true; then terraform apply; fi",
+        "if false; then :; else terraform apply; fi",
+        "while terraform apply; do :; done",
+        "until false; do terraform apply; done",
+        "for i in 1 2; do terraform apply; done",
+        "for ((i=0;i<1;i++)); do terraform apply; done",
+        "case x in x) terraform apply;; esac",
+        "f(){ terraform apply; }; f",
+        "function f { terraform apply; }",
+        "f() ( terraform apply )",
+        "( ( (terraform apply) ) )",
+    ] {
+        runs_terraform_apply(t);
+    }
+    let a = analyze("for i in 1; do rm -rf x; done");
+    assert!(
+        cmd(&a, "rm -rf x")
+            .classes
+            .contains(&RiskClass::RecursiveDelete)
+    );
+}
+
+#[test]
+fn substitutions() {
+    for t in [
+        "echo $(terraform apply)",
+        "echo `terraform apply`",
+        "cat <(terraform apply)",
+        "tee >(terraform apply)",
+        "echo \"result: $(terraform apply)\"",
+        "echo ${x:-$(terraform apply)}",
+        "echo $((1 + $(terraform apply)))",
+        "ls > \"$(terraform apply)\"",
+        "[[ $(terraform apply) == x ]]",
+        "[ \"$(terraform apply)\" = x ]",
+        "X=$(terraform apply) true",
+        "X=$(terraform apply)",
+        "export X=$(terraform apply)",
+        "local X=`terraform apply`",
+        "arr=( $(terraform apply) )",
+        "for i in $(terraform apply); do :; done",
+        "case $(terraform apply) in *) ;; esac",
+        "cat <<EOF\n$(terraform apply)\nEOF",
+        "cat <<< \"$(terraform apply)\"",
+        "echo $(echo $(echo $(terraform apply)))",
+    ] {
+        runs_terraform_apply(t);
+    }
+    let a = analyze("X=$(rm -rf /) true");
+    assert!(has(&a, "true"));
+    assert!(has(&a, "rm -rf /"));
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+    // A quoted here-document is data.
+    let a = analyze("cat <<'EOF'\n$(terraform apply)\nEOF");
+    assert!(!has(&a, "terraform apply"));
+}
+
+#[test]
+fn bare_assignment_is_not_a_command() {
+    let a = analyze("A=1 B=2");
+    assert!(a.commands.is_empty(), "{:?}", canon(&a));
+    let a = analyze("TF_LOG=1 terraform apply");
+    assert_eq!(canon(&a), ["terraform apply"]);
+    assert_eq!(a.commands[0].argv, ["terraform", "apply"]);
+}
+
+// ---- words ----
+
+#[test]
+fn quote_and_backslash_removal() {
+    for (t, want) in [
+        ("terra''form apply", "terraform apply"),
+        ("terra\"\"form apply", "terraform apply"),
+        ("\\terraform apply", "terraform apply"),
+        ("\"terraform\" 'apply'", "terraform apply"),
+        ("$'terraform' apply", "terraform apply"),
+        ("$'\\x74erraform' apply", "terraform apply"),
+        ("t\\erraform ap\\\nply", "terraform apply"),
+        ("terra\\\nform apply", "terraform apply"),
+        ("terraform \\\n  apply", "terraform apply"),
+        ("/usr/bin/terraform apply", "terraform apply"),
+        ("./bin/terraform    apply", "terraform apply"),
+        ("terraform\tapply", "terraform apply"),
+    ] {
+        let a = analyze(t);
+        assert_eq!(canon(&a), [want], "{t:?}");
+        assert!(a.commands[0].name_is_literal, "{t:?}");
+    }
+    let a = analyze("\\rm -rf x");
+    assert_eq!(a.commands[0].argv, ["rm", "-rf", "x"]);
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+    let a = analyze("\"kubectl\" delete ns prod");
+    assert_eq!(a.commands[0].argv, ["kubectl", "delete", "ns", "prod"]);
+    assert_eq!(a.commands[0].canonical, "kubectl delete ns prod");
+    let a = analyze("echo 'a b' \"c\\\"d\" e\\ f");
+    assert_eq!(a.commands[0].argv, ["echo", "a b", "c\"d", "e f"]);
+}
+
+#[test]
+fn line_continuations() {
+    // Removed before words are split, as the shell does; spans still point into the input.
+    let text = "ls; su\\\ndo rm -rf /";
+    let a = analyze(text);
+    assert!(has(&a, "sudo rm -rf /"), "{:?}", canon(&a));
+    assert!(a.classes.contains(&RiskClass::PrivilegeEscalation));
+    assert_eq!(a.commands[1].span, (4, text.len()));
+    // Not inside single quotes or comments.
+    let a = analyze("echo 'a\\\nb' # x \\\nls");
+    assert_eq!(a.commands[0].argv, ["echo", "a\\\nb"]);
+    assert!(has(&a, "ls"));
+    // An escaped backslash before a newline is not a continuation.
+    let a = analyze("echo a\\\\\nls");
+    assert!(has(&a, "ls"), "{:?}", canon(&a));
+    // Inside `sh -c` strings too.
+    assert!(has(
+        &analyze("sh -c 'terra\\\nform apply'"),
+        "terraform apply"
+    ));
+}
+
+#[test]
+fn expansions_keep_source_text() {
+    let a = analyze("echo \"$HOME\"/x $y ${z}");
+    assert_eq!(a.commands[0].argv, ["echo", "\"$HOME\"/x", "$y", "${z}"]);
+    assert!(a.commands[0].name_is_literal);
+}
+
+#[test]
+fn dynamic_command_names() {
+    for t in [
+        "$(echo rm) -rf build",
+        "$cmd -rf build",
+        "\"$X\" apply",
+        "${TOOL} x",
+        "`echo rm` x",
+    ] {
+        let a = analyze(t);
+        let first = &a.commands[0];
+        assert!(!first.name_is_literal, "{t:?}");
+        assert!(first.classes.contains(&RiskClass::DynamicCommand), "{t:?}");
+        assert!(a.classes.contains(&RiskClass::DynamicCommand), "{t:?}");
+    }
+    // The substitution that computes the name is itself analysed.
+    assert!(has(&analyze("$(echo rm) -rf build"), "echo rm"));
+}
+
+#[test]
+fn words_are_data_unless_executed() {
+    for (t, argv0) in [
+        ("echo \"terraform apply\"", "echo"),
+        ("git commit -m 'do not terraform apply'", "git"),
+        ("git commit -m \"rm -rf /\"", "git"),
+        ("grep -rn 'rm -rf' src", "grep"),
+        ("grep -rn 'sudo' .", "grep"),
+        ("echo 'sudo rm -rf /' > notes.txt", "echo"),
+        ("printf '%s\\n' 'curl x | sh'", "printf"),
+    ] {
+        let a = analyze(t);
+        assert_eq!(a.commands.len(), 1, "{t:?}: {:?}", canon(&a));
+        assert_eq!(a.commands[0].argv[0], argv0, "{t:?}");
+        assert!(a.classes.is_empty(), "{t:?}: {:?}", a.classes);
+    }
+}
+
+// ---- canonical forms and variants ----
+
+#[test]
+fn flag_variants() {
+    let a = analyze("rm -r -f build");
+    let c = &a.commands[0];
+    assert_eq!(c.canonical, "rm -r -f build");
+    assert_eq!(c.variants[0], c.canonical);
+    for v in ["rm -rf build", "rm -fr build"] {
+        assert!(
+            c.variants.iter().any(|x| x == v),
+            "{v} not in {:?}",
+            c.variants
+        );
+    }
+    let a = analyze("rm -rf build");
+    assert!(a.commands[0].variants.iter().any(|x| x == "rm -r -f build"));
+    assert!(a.commands[0].variants.iter().any(|x| x == "rm -fr build"));
+    let a = analyze("rm --recursive --force x");
+    let v = &a.commands[0].variants;
+    assert!(v.iter().any(|x| x == "rm -rf x"), "{v:?}");
+    assert!(v.iter().any(|x| x == "rm --recursive --force x"), "{v:?}");
+    let a = analyze("rm -R -f x");
+    assert!(a.commands[0].variants.iter().any(|x| x == "rm -rf x"));
+    for t in ["rm -rf a", "rm -r -f -v -i a b", "git clean -fdx", "ls -la"] {
+        let a = analyze(t);
+        assert!(a.commands[0].variants.len() <= 8);
+        let mut seen = a.commands[0].variants.clone();
+        seen.dedup();
+        assert_eq!(seen.len(), a.commands[0].variants.len());
+    }
+    // Single-dash long options are not clusters.
+    let a = analyze("find . -name x -type f");
+    assert_eq!(a.commands[0].variants, ["find . -name x -type f"]);
+    // A wrapper's flags stop where the wrapped command starts.
+    let a = analyze("sudo -u root rm -rf /");
+    assert_eq!(a.commands[0].variants, ["sudo -u root rm -rf /"]);
+}
+
+#[test]
+fn git_global_options_dropped() {
+    for t in [
+        "git -C repo push -f",
+        "git -c user.name=x push -f",
+        "git --git-dir=.git --work-tree . push -f",
+        "git --no-pager push -f",
+        "/usr/bin/git -C a -C b push -f",
+    ] {
+        let a = analyze(t);
+        assert_eq!(a.commands[0].canonical, "git push -f", "{t:?}");
+    }
+}
+
+#[test]
+fn pattern_canonicalisation() {
+    assert_eq!(
+        canonicalize_pattern("  terraform   apply*  "),
+        "terraform apply*"
+    );
+    assert_eq!(canonicalize_pattern("/usr/bin/rm -rf *"), "rm -rf *");
+    assert_eq!(
+        canonicalize_pattern("git\tpush --force*"),
+        "git push --force*"
+    );
+    assert_eq!(canonicalize_pattern("   "), "");
+}
+
+// ---- wrappers ----
+
+#[test]
+fn shell_c_strings() {
+    let a = analyze("sh -c 'terraform apply -auto-approve'");
+    let inner = cmd(&a, "terraform apply -auto-approve");
+    assert_eq!(inner.via, ["sh -c"]);
+    assert_eq!(inner.role, CommandRole::Executed);
+    assert_eq!(a.commands[0].role, CommandRole::Wrapper);
+    // The span of a nested command is the outer word's range.
+    assert_eq!(inner.span, (6, 37));
+    for t in [
+        "bash -c 'terraform apply'",
+        "bash -lc 'terraform apply'",
+        "bash -e -x -c 'terraform apply'",
+        "zsh -o pipefail -c 'terraform apply'",
+        "dash -c \"terraform apply\"",
+        "/bin/sh -c 'ls; terraform apply'",
+        "sh -c 'sh -c \"terraform apply\"'",
+        "bash -c 'echo $(terraform apply)'",
+        "bash <<< 'terraform apply'",
+        "bash <<EOF\nterraform apply\nEOF",
+        "echo terraform apply | sh",
+        "cat <<EOF | bash\nterraform apply\nEOF",
+    ] {
+        runs_terraform_apply(t);
+    }
+    let a = analyze("sh -c 'sh -c \"terraform apply\"'");
+    assert_eq!(cmd(&a, "terraform apply").via, ["sh -c", "sh -c"]);
+}
+
+#[test]
+fn privilege_escalation_wrappers() {
+    let a = analyze("sudo ls /root");
+    assert_eq!(a.commands[0].role, CommandRole::Wrapper);
+    assert!(
+        a.commands[0]
+            .classes
+            .contains(&RiskClass::PrivilegeEscalation)
+    );
+    assert_eq!(cmd(&a, "ls /root").via, ["sudo"]);
+
+    let a = analyze("sudo -u root sh -c \"rm -rf /\"");
+    let rm = cmd(&a, "rm -rf /");
+    assert_eq!(rm.via, ["sudo", "sh -c"]);
+    assert!(rm.classes.contains(&RiskClass::RecursiveDelete));
+    assert!(a.classes.contains(&RiskClass::PrivilegeEscalation));
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+
+    for t in [
+        "sudo terraform apply",
+        "sudo -E -n -- terraform apply",
+        "sudo -g wheel -u bob terraform apply",
+        "sudo A=1 terraform apply",
+        "doas -u root terraform apply",
+        "su -c 'terraform apply' root",
+        "su - root -c 'terraform apply'",
+        "pkexec terraform apply",
+        "runuser -u bob -- terraform apply",
+    ] {
+        runs_terraform_apply(t);
+        assert!(class(t, RiskClass::PrivilegeEscalation), "{t:?}");
+    }
+}
+
+#[test]
+fn command_wrappers() {
+    for t in [
+        "env -i A=1 terraform apply",
+        "env -u X -C /tmp terraform apply",
+        "env -S 'terraform apply'",
+        "command terraform apply",
+        "command -p terraform apply",
+        "builtin terraform apply",
+        "exec -a x terraform apply",
+        "nohup terraform apply &",
+        "timeout 10 nice -n 5 terraform apply",
+        "timeout -s KILL 5m terraform apply",
+        "nice -10 terraform apply",
+        "ionice -c 3 terraform apply",
+        "time terraform apply",
+        "time -p terraform apply",
+        "stdbuf -oL terraform apply",
+        "setsid terraform apply",
+        "flock /tmp/l terraform apply",
+        "flock /tmp/l -c 'terraform apply'",
+        "chroot /srv terraform apply",
+        "watch -n 5 terraform apply",
+        "xargs -I{} -n 1 -P 4 terraform apply",
+        "xargs -0 terraform apply",
+        "find . -exec terraform apply \\;",
+        "find . -execdir terraform apply \\;",
+        "parallel terraform apply ::: a b",
+        "ssh -p 22 host terraform apply",
+        "ssh host 'terraform apply'",
+        "eval terraform apply",
+        "eval 'terraform apply'",
+        "alias x='terraform apply'",
+        "trap 'terraform apply' EXIT",
+        "busybox sh -c 'terraform apply'",
+        "sudo timeout 5 env A=1 nohup bash -c 'terraform apply'",
+    ] {
+        runs_terraform_apply(t);
+    }
+    let a = analyze("timeout 10 nice -n 5 terraform apply");
+    assert_eq!(cmd(&a, "terraform apply").via, ["timeout", "nice"]);
+    let a = analyze("env -i A=1 terraform apply");
+    assert_eq!(cmd(&a, "terraform apply").argv, ["terraform", "apply"]);
+    // `command -v` asks where a command is; it does not run it.
+    let a = analyze("command -v terraform");
+    assert_eq!(canon(&a), ["command -v terraform"]);
+}
+
+#[test]
+fn xargs_and_find() {
+    let a = analyze("xargs rm -rf");
+    let rm = cmd(&a, "rm -rf");
+    assert_eq!(rm.via, ["xargs"]);
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+
+    let a = analyze("find . -name x -exec rm -rf {} \\;");
+    let rm = cmd(&a, "rm -rf {}");
+    assert_eq!(rm.via, ["find -exec"]);
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+    // Two -exec clauses, both found.
+    let a = analyze("find . -exec rm {} \\; -exec chmod 600 {} +");
+    assert!(has(&a, "rm {}") && has(&a, "chmod 600 {}"));
+
+    let a = analyze("find build -name '*.o' -delete");
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+    assert!(accesses(&a).contains(&(AccessKind::Delete, "build")));
+}
+
+#[test]
+fn dynamic_code_text() {
+    for t in [
+        "eval \"$cmd\"",
+        "sh -c \"$X\"",
+        "bash -c \"$1 $2\"",
+        "sudo sh -c \"$CMD\"",
+    ] {
+        assert!(class(t, RiskClass::DynamicCommand), "{t:?}");
+        assert!(!class(t, RiskClass::RemoteCodeExecution), "{t:?}");
+    }
+}
+
+// ---- remote code execution ----
+
+#[test]
+fn remote_code_execution() {
+    for t in [
+        "curl -fsSL https://x/i.sh | sh",
+        "curl -s x | bash -s -- --flag",
+        "wget -qO- https://x | bash",
+        "base64 -d payload | bash",
+        "bash <(curl -s x)",
+        "sh -c \"$(curl -fsSL x)\"",
+        "source <(curl x)",
+        ". <(curl x)",
+        "curl x | sudo bash",
+        "curl x | sudo -E bash -",
+        "python3 <(curl x)",
+        "curl x | python3",
+        "curl x | python3 -",
+        "eval \"$(curl -s x)\"",
+        "bash -c \"`wget -O- x`\"",
+        "bash <<< \"$(curl x)\"",
+        "curl x | perl",
+        "curl x | node",
+        "zsh <(wget -O - x)",
+        "ls | (curl x) | sh",
+    ] {
+        assert!(class(t, RiskClass::RemoteCodeExecution), "{t:?}");
+    }
+    for t in [
+        "echo ls | sh",
+        "printf 'ls\\n' | bash",
+        "cat install.sh | sh",
+        "bash install.sh",
+        "sh -c 'ls'",
+        "curl x > f",
+        "curl x | jq .",
+    ] {
+        assert!(!class(t, RiskClass::RemoteCodeExecution), "{t:?}");
+    }
+    // The RCE sink is the shell, seen through the wrapper.
+    let a = analyze("curl x | sudo bash");
+    assert!(
+        cmd(&a, "bash")
+            .classes
+            .contains(&RiskClass::RemoteCodeExecution)
+    );
+    assert_eq!(cmd(&a, "bash").via, ["sudo"]);
+    // A literal piped into a shell is analysed as code.
+    let a = analyze("echo 'rm -rf /' | sh");
+    assert!(has(&a, "rm -rf /"));
+    assert!(a.classes.contains(&RiskClass::RecursiveDelete));
+}
+
+// ---- risk classes ----
+
+#[test]
+fn interpreter_inline_code() {
+    for t in [
+        "python3 -c 'print(1)'",
+        "python -c 'x'",
+        "python3.12 -c 'x'",
+        "node -e 'x'",
+        "node --eval 'x'",
+        "node -p '1'",
+        "perl -e 'x'",
+        "perl -pe 's/a/b/' f",
+        "perl -E 'say 1'",
+        "ruby -e 'x'",
+        "php -r 'x'",
+        "deno eval 'x'",
+        "bun -e 'x'",
+        "Rscript -e 'x'",
+        "lua -e 'x'",
+        "osascript -e 'x'",
+        "sudo python3 -c 'x'",
+    ] {
+        assert!(class(t, RiskClass::InterpreterInlineCode), "{t:?}");
+    }
+    for t in ["python3 script.py", "node app.js", "python3 -m http.server"] {
+        assert!(!class(t, RiskClass::InterpreterInlineCode), "{t:?}");
+    }
+}
+
+#[test]
+fn network_egress() {
+    for t in [
+        "curl https://x",
+        "wget x",
+        "nc host 80",
+        "ncat host 80",
+        "netcat host 80",
+        "socat - TCP:host:80",
+        "ssh host",
+        "scp f host:/tmp",
+        "sftp host",
+        "rsync -a d host:/tmp",
+        "telnet host",
+        "ftp host",
+        "http GET x",
+        "aria2c x",
+    ] {
+        assert!(class(t, RiskClass::NetworkEgress), "{t:?}");
+    }
+    assert!(!class("rsync -a d /backup", RiskClass::NetworkEgress));
+}
+
+#[test]
+fn package_install() {
+    for t in [
+        "npm install left-pad",
+        "npm i -D x",
+        "npm ci",
+        "pnpm add x",
+        "yarn add x",
+        "yarn",
+        "bun add x",
+        "npx create-x",
+        "bunx x",
+        "pip install requests",
+        "pip3 install -r req.txt",
+        "pipx install x",
+        "python -m pip install x",
+        "python3 -m pip install --user x",
+        "uv pip install x",
+        "uv add x",
+        "poetry add x",
+        "cargo install ripgrep",
+        "cargo add serde",
+        "gem install rails",
+        "go install x@latest",
+        "go get x",
+        "apt install x",
+        "apt-get install -y x",
+        "sudo apt-get install -y x",
+        "dnf install x",
+        "yum install x",
+        "zypper install x",
+        "apk add x",
+        "brew install x",
+        "pacman -S x",
+        "pacman -Syu x",
+        "conda install x",
+    ] {
+        assert!(class(t, RiskClass::PackageInstall), "{t:?}");
+    }
+    for t in [
+        "npm test",
+        "npm run build",
+        "pip list",
+        "cargo build",
+        "apt list",
+        "go build",
+    ] {
+        assert!(!class(t, RiskClass::PackageInstall), "{t:?}");
+    }
+}
+
+#[test]
+fn recursive_delete() {
+    for t in [
+        "rm -rf x",
+        "rm -r x",
+        "rm -R x",
+        "rm --recursive x",
+        "rm -f -r x",
+        "rm -vfr x",
+        "sudo rm -rf /",
+        "bash -c 'rm -rf x'",
+        "find . -delete",
+        "xargs rm -r",
+    ] {
+        assert!(class(t, RiskClass::RecursiveDelete), "{t:?}");
+    }
+    for t in ["rm x", "rm -f x", "rm -- -r", "echo rm -rf x", "rmdir x"] {
+        assert!(!class(t, RiskClass::RecursiveDelete), "{t:?}");
+    }
+}
+
+// ---- unparseable and limits ----
+
+#[test]
+fn unparseable() {
+    for t in [
+        "echo 'oops",
+        "echo \"oops",
+        "if true; then ls",
+        "ls )",
+        "echo $(ls",
+        "sh -c 'echo \"unterminated'",
+    ] {
+        let a = analyze(t);
+        assert!(a.classes.contains(&RiskClass::Unparseable), "{t:?}");
+        assert!(!a.problems.is_empty(), "{t:?}");
+    }
+    let a = analyze("ls && echo ok");
+    assert!(a.problems.is_empty());
+    assert!(!a.classes.contains(&RiskClass::Unparseable));
+}
+
+#[test]
+fn limits() {
+    let limits = Limits {
+        max_input_bytes: 10,
+        ..Limits::default()
+    };
+    let a = analyze_with("echo 0123456789", &limits);
+    assert!(a.commands.is_empty());
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+    assert!(a.problems[0].contains("limit"));
+
+    let limits = Limits {
+        max_commands: 3,
+        ..Limits::default()
+    };
+    let a = analyze_with("a; b; c; d; e", &limits);
+    assert_eq!(a.commands.len(), 3);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+
+    let limits = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    let a = analyze_with("sudo sudo sudo sudo ls", &limits);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+    assert!(a.commands.len() <= 3);
+    let a = analyze_with("echo $(echo $(echo $(ls)))", &limits);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+
+    // A parse that cannot finish in time is reported, not waited for.
+    let limits = Limits {
+        parse_timeout_micros: 1,
+        ..Limits::default()
+    };
+    let big = "ls; ".repeat(10_000);
+    let a = analyze_with(&big, &limits);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+}
+
+#[test]
+fn deep_nesting_does_not_overflow() {
+    let n = 10_000;
+    let text = format!("{}ls{}", "( ".repeat(n), " )".repeat(n));
+    let a = analyze(&text);
+    assert!(has(&a, "ls") || a.classes.contains(&RiskClass::Unparseable));
+    // `((` opens arithmetic, as in bash; whatever the reading, no panic.
+    let text = format!("{}ls{}", "(".repeat(n), ")".repeat(n));
+    let _ = analyze(&text);
+    let text = format!("{}ls{}", "$(".repeat(n), ")".repeat(n));
+    let a = analyze(&text);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+    let text = format!("{}ls{}", "{ ".repeat(n), "; }".repeat(n));
+    let _ = analyze(&text);
+    let text = format!("{}ls", "sudo ".repeat(n));
+    let a = analyze(&text);
+    assert!(a.classes.contains(&RiskClass::Unparseable));
+    let text = format!("{}ls", "if true; then ".repeat(2000)) + &" fi;".repeat(2000);
+    let _ = analyze(&text);
+    let text = "sh -c '".repeat(1000);
+    let _ = analyze(&text);
+}
+
+// ---- file accesses ----
+
+#[test]
+fn redirections() {
+    let a = analyze("echo x > .github/workflows/ci.yml");
+    assert_eq!(
+        accesses(&a),
+        [(AccessKind::Write, ".github/workflows/ci.yml")]
+    );
+    assert_eq!(a.file_accesses[0].command_index, 0);
+    assert!(a.file_accesses[0].literal);
+    for (t, kind, path) in [
+        ("echo x >> log", AccessKind::Write, "log"),
+        ("echo x >| f", AccessKind::Write, "f"),
+        ("ls &> out", AccessKind::Write, "out"),
+        ("ls 2> err.txt", AccessKind::Write, "err.txt"),
+        ("grep KEY < .env", AccessKind::Read, ".env"),
+        ("> f", AccessKind::Write, "f"),
+        ("{ ls; pwd; } > out", AccessKind::Write, "out"),
+        ("cat <<EOF > out\nx\nEOF", AccessKind::Write, "out"),
+        ("ls | sort > sorted", AccessKind::Write, "sorted"),
+    ] {
+        let a = analyze(t);
+        assert!(
+            accesses(&a).contains(&(kind, path)),
+            "{t:?}: {:?}",
+            accesses(&a)
+        );
+        for f in &a.file_accesses {
+            assert!(f.command_index < a.commands.len());
+        }
+    }
+    let a = analyze("exec 3<> f");
+    assert!(accesses(&a).contains(&(AccessKind::Read, "f")));
+    assert!(accesses(&a).contains(&(AccessKind::Write, "f")));
+    assert!(a.problems.is_empty(), "{:?}", a.problems);
+    for t in [
+        "ls > /dev/null 2>&1",
+        "ls 2>/dev/stderr >/dev/stdout",
+        "ls >&2",
+        "ls 2>&-",
+        "ls > /dev/fd/3",
+        "read x < /dev/tty",
+    ] {
+        assert!(analyze(t).file_accesses.is_empty(), "{t:?}");
+    }
+    // Words after a redirection target are arguments.
+    let a = analyze("echo a > f b");
+    assert_eq!(a.commands[0].argv, ["echo", "a", "b"]);
+    // The redirect belongs to the command it is attached to.
+    let a = analyze("ls; cat x > out");
+    let f = a.file_accesses.iter().find(|f| f.path == "out");
+    assert_eq!(f.map(|f| f.command_index), Some(1));
+}
+
+#[test]
+fn paths_and_home() {
+    let a = analyze("cat ~/x $HOME/y ${HOME}/z \"$HOME/w\" $DIR/v");
+    let got: Vec<(&str, bool)> = a
+        .file_accesses
+        .iter()
+        .map(|f| (f.path.as_str(), f.literal))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("~/x", true),
+            ("~/y", true),
+            ("~/z", true),
+            ("~/w", true),
+            ("$DIR/v", false)
+        ]
+    );
+}
+
+#[test]
+fn tool_operands() {
+    let cases: &[(&str, &[(AccessKind, &str)])] = &[
+        ("cat .env | head -n 1", &[(AccessKind::Read, ".env")]),
+        ("head -n 1 .env", &[(AccessKind::Read, ".env")]),
+        ("tail -f -n 20 log", &[(AccessKind::Read, "log")]),
+        (
+            "grep -e x -f pats.txt file",
+            &[(AccessKind::Read, "pats.txt"), (AccessKind::Read, "file")],
+        ),
+        ("grep -rn KEY .env", &[(AccessKind::Read, ".env")]),
+        ("rg -n TOKEN secrets/", &[(AccessKind::Read, "secrets/")]),
+        (
+            "awk '{print $1}' data.csv",
+            &[(AccessKind::Read, "data.csv")],
+        ),
+        ("jq .a conf.json", &[(AccessKind::Read, "conf.json")]),
+        (
+            "jq --arg k v '.[$k]' c.json",
+            &[(AccessKind::Read, "c.json")],
+        ),
+        ("sed 's/a/b/' f", &[(AccessKind::Read, "f")]),
+        (
+            "sed -i s/a/b/ .github/workflows/ci.yml",
+            &[(AccessKind::Write, ".github/workflows/ci.yml")],
+        ),
+        ("sed -i '' -e s/a/b/ f", &[(AccessKind::Write, "f")]),
+        (
+            "sed --in-place=.bak 's/a/b/' f",
+            &[(AccessKind::Write, "f")],
+        ),
+        (
+            "cp /tmp/evil.yml .github/workflows/ci.yml",
+            &[
+                (AccessKind::Read, "/tmp/evil.yml"),
+                (AccessKind::Write, ".github/workflows/ci.yml"),
+            ],
+        ),
+        (
+            "cp -t dest a b",
+            &[
+                (AccessKind::Write, "dest"),
+                (AccessKind::Read, "a"),
+                (AccessKind::Read, "b"),
+            ],
+        ),
+        (
+            "mv a b",
+            &[(AccessKind::Delete, "a"), (AccessKind::Write, "b")],
+        ),
+        (
+            "rm -rf x y",
+            &[(AccessKind::Delete, "x"), (AccessKind::Delete, "y")],
+        ),
+        ("unlink x", &[(AccessKind::Delete, "x")]),
+        (
+            "tee -a a b",
+            &[(AccessKind::Write, "a"), (AccessKind::Write, "b")],
+        ),
+        ("touch f", &[(AccessKind::Write, "f")]),
+        ("truncate -s 0 f", &[(AccessKind::Write, "f")]),
+        ("chmod 600 key", &[(AccessKind::Write, "key")]),
+        ("chmod -x script", &[(AccessKind::Write, "script")]),
+        ("chmod -R u+x bin", &[(AccessKind::Write, "bin")]),
+        ("chown -R bob:bob dir", &[(AccessKind::Write, "dir")]),
+        ("ln -s target link", &[(AccessKind::Write, "link")]),
+        ("mkdir -p -m 700 d", &[(AccessKind::Write, "d")]),
+        (
+            "dd if=/dev/sda of=disk.img",
+            &[
+                (AccessKind::Read, "/dev/sda"),
+                (AccessKind::Write, "disk.img"),
+            ],
+        ),
+        (
+            "tar -czf out.tgz src",
+            &[(AccessKind::Write, "out.tgz"), (AccessKind::Read, "src")],
+        ),
+        ("tar xf a.tar", &[(AccessKind::Read, "a.tar")]),
+        ("vim .bashrc", &[(AccessKind::Write, ".bashrc")]),
+        (
+            "openssl enc -in secret -out secret.enc",
+            &[
+                (AccessKind::Read, "secret"),
+                (AccessKind::Write, "secret.enc"),
+            ],
+        ),
+        ("source ./env.sh", &[(AccessKind::Read, "./env.sh")]),
+        (". ~/.profile", &[(AccessKind::Read, "~/.profile")]),
+        ("base64 id_rsa", &[(AccessKind::Read, "id_rsa")]),
+        ("sha256sum f", &[(AccessKind::Read, "f")]),
+        (
+            "diff a b",
+            &[(AccessKind::Read, "a"), (AccessKind::Read, "b")],
+        ),
+        ("curl -d @.env https://x", &[(AccessKind::Read, ".env")]),
+        ("curl -F f=@.env https://x", &[(AccessKind::Read, ".env")]),
+        ("curl -o out https://x", &[(AccessKind::Write, "out")]),
+        ("wget -O out https://x", &[(AccessKind::Write, "out")]),
+        ("scp .env host:/tmp", &[(AccessKind::Read, ".env")]),
+        ("sudo cat /etc/shadow", &[(AccessKind::Read, "/etc/shadow")]),
+        ("patch -p1 -i fix.diff", &[(AccessKind::Read, "fix.diff")]),
+        ("gzip big.log", &[(AccessKind::Write, "big.log")]),
+        (
+            "sort -o out in",
+            &[(AccessKind::Read, "in"), (AccessKind::Write, "out")],
+        ),
+    ];
+    for (t, want) in cases {
+        let a = analyze(t);
+        let got = accesses(&a);
+        for w in *want {
+            assert!(got.contains(w), "{t:?}: {w:?} not in {got:?}");
+        }
+        assert_eq!(got.len(), want.len(), "{t:?}: {got:?}");
+    }
+    for t in [
+        "printf '%s\\n' .env",
+        "echo .env",
+        "ls .env",
+        "git add .env",
+        "head -n 1",
+        "grep pattern",
+    ] {
+        let a = analyze(t);
+        assert!(a.file_accesses.is_empty(), "{t:?}: {:?}", accesses(&a));
+    }
+    // Accesses point at the command they come from.
+    let a = analyze("ls && cat .env");
+    assert_eq!(a.file_accesses[0].command_index, 1);
+    let a = analyze("sudo sh -c 'cat /etc/shadow'");
+    let i = a.file_accesses[0].command_index;
+    assert_eq!(a.commands[i].argv[0], "cat");
+}
+
+// ---- git push ----
+
+#[test]
+fn git_pushes() {
+    let a = analyze("git push -f origin feature");
+    let p = &a.git_pushes[0];
+    assert_eq!(p.remote.as_deref(), Some("origin"));
+    assert_eq!(p.branches, ["feature"]);
+    assert!(p.force);
+    assert!(a.classes.contains(&RiskClass::ForcePush));
+
+    let a = analyze("git push origin main");
+    let p = &a.git_pushes[0];
+    assert!(!p.force && !p.all_branches);
+    assert_eq!(p.branches, ["main"]);
+    assert!(!a.classes.contains(&RiskClass::ForcePush));
+
+    let a = analyze("git push origin HEAD:main");
+    assert_eq!(a.git_pushes[0].branches, ["main"]);
+    assert_eq!(a.git_pushes[0].refspecs, ["HEAD:main"]);
+
+    let a = analyze("git push origin +main");
+    assert!(a.git_pushes[0].force);
+    assert_eq!(a.git_pushes[0].branches, ["main"]);
+
+    let a = analyze("git -C repo push --force-with-lease");
+    assert!(a.git_pushes[0].force);
+    assert!(a.git_pushes[0].branches.is_empty());
+    assert_eq!(a.git_pushes[0].remote, None);
+
+    let a = analyze("git push --mirror backup");
+    assert!(a.git_pushes[0].force && a.git_pushes[0].all_branches);
+    let a = analyze("git push --all origin");
+    assert!(a.git_pushes[0].all_branches && !a.git_pushes[0].force);
+    let a = analyze("git push -u origin refs/heads/dev");
+    assert_eq!(a.git_pushes[0].branches, ["dev"]);
+    let a = analyze("git push origin :old");
+    assert_eq!(a.git_pushes[0].branches, ["old"]);
+    let a = analyze("git push -o ci.skip origin main");
+    assert_eq!(a.git_pushes[0].remote.as_deref(), Some("origin"));
+    assert_eq!(a.git_pushes[0].branches, ["main"]);
+    let a = analyze("git push --force-with-lease=main:abc origin main");
+    assert!(a.git_pushes[0].force);
+    let a = analyze("git push -fu origin x");
+    assert!(a.git_pushes[0].force);
+    let a = analyze("git push");
+    assert_eq!(a.git_pushes.len(), 1);
+    assert!(a.git_pushes[0].branches.is_empty());
+
+    // Found through wrappers and substitutions, with the right index.
+    let a = analyze("ls; sudo -u git sh -c 'git push -f origin main'");
+    let p = &a.git_pushes[0];
+    assert!(p.force);
+    assert_eq!(a.commands[p.command_index].argv[0], "git");
+    assert_eq!(a.commands[p.command_index].via, ["sudo", "sh -c"]);
+
+    for t in [
+        "git pull -f",
+        "git fetch --all",
+        "git commit -m 'git push -f'",
+    ] {
+        assert!(analyze(t).git_pushes.is_empty(), "{t:?}");
+    }
+}
+
+#[test]
+fn spans_point_into_the_text() {
+    let text = "ls -l && echo $(pwd)";
+    let a = analyze(text);
+    for c in &a.commands {
+        assert!(c.span.0 <= c.span.1 && c.span.1 <= text.len());
+    }
+    assert_eq!(&text[a.commands[0].span.0..a.commands[0].span.1], "ls -l");
+    assert_eq!(&text[a.commands[2].span.0..a.commands[2].span.1], "pwd");
+}
+
+#[test]
+fn risk_class_names_round_trip() {
+    for c in RiskClass::ALL {
+        assert_eq!(c.as_str().parse::<RiskClass>(), Ok(c));
+    }
+    assert!("nope".parse::<RiskClass>().is_err());
+}
