@@ -52,7 +52,7 @@ pub fn find(id: &str) -> Option<&'static BuiltinPack> {
 mod tests {
     use super::*;
     use crate::load::{load_pack, parse_document};
-    use crate::testfile::{parse_test_file, PolicyRef};
+    use crate::testfile::{PolicyRef, parse_test_file};
     use std::path::Path;
 
     #[test]
@@ -83,26 +83,47 @@ mod tests {
     #[test]
     fn claude_code_keeps_the_baseline() {
         let resolved = load_pack("claude-code", Path::new(".")).expect("claude-code resolves");
-        assert_eq!(resolved.chain, vec!["builtin:cavra-baseline".to_string(), "builtin:claude-code".to_string()]);
+        assert_eq!(
+            resolved.chain,
+            vec![
+                "builtin:cavra-baseline".to_string(),
+                "builtin:claude-code".to_string()
+            ]
+        );
         let doc = &resolved.document;
         assert!(doc.filesystem.block_read.iter().any(|p| p == ".env"));
         assert!(doc.commands.block.iter().any(|p| p == "terraform apply*"));
         assert!(doc.mcp.block_unknown_servers);
         assert!(doc.git.block_force_push);
         assert!(doc.mcp.allowed_servers.iter().any(|s| s == "github"));
-        assert!(doc.rules.iter().any(|r| r.id == "baseline.secrets.env_files"));
-        assert!(doc.rules.iter().any(|r| r.id == "claude.github.repository_changes"));
+        assert!(
+            doc.rules
+                .iter()
+                .any(|r| r.id == "baseline.secrets.env_files")
+        );
+        assert!(
+            doc.rules
+                .iter()
+                .any(|r| r.id == "claude.github.repository_changes")
+        );
         // The merged pack's tests are the child's own.
-        assert!(doc.tests.iter().any(|t| t.name == "Claude settings are unwritable"));
+        assert!(
+            doc.tests
+                .iter()
+                .any(|t| t.name == "Claude settings are unwritable")
+        );
     }
 
     #[test]
     fn builtins_are_test_files_of_themselves() {
         for pack in builtin_packs() {
-            let file = parse_test_file(pack.yaml, &format!("builtin:{}", pack.id)).expect("parses as a test file");
+            let file = parse_test_file(pack.yaml, &format!("builtin:{}", pack.id))
+                .expect("parses as a test file");
             assert!(matches!(file.policy, PolicyRef::Inline(_)));
             assert!(!file.cases.is_empty());
-            let resolved = file.resolve_policy(Path::new("/nonexistent")).expect("resolves");
+            let resolved = file
+                .resolve_policy(Path::new("/nonexistent"))
+                .expect("resolves");
             assert_eq!(resolved.origin, format!("builtin:{}", pack.id));
         }
     }

@@ -61,7 +61,13 @@ pub struct PolicyError {
 impl PolicyError {
     /// An error with no location.
     pub fn new(kind: PolicyErrorKind, message: impl Into<String>) -> Self {
-        PolicyError { kind, message: message.into(), location: None, help: None, source_text: None }
+        PolicyError {
+            kind,
+            message: message.into(),
+            location: None,
+            help: None,
+            source_text: None,
+        }
     }
 
     /// Adds a location.

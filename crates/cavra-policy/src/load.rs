@@ -14,6 +14,10 @@
 //! Inheritance ([`load_pack`], [`load_pack_str`]) then loads the parents, detects cycles and
 //! merges the documents so that a child can only tighten what its parents say.
 
+// `PolicyError` carries its place, suggestion and source text so every caller can render a
+// diagnostic; it is returned only on the cold path, so its size is not worth boxing it.
+#![allow(clippy::result_large_err)]
+
 use crate::builtin;
 use crate::document::{PackDocument, RuleDocument};
 use crate::error::{PolicyError, PolicyErrorKind, SourceLocation};
@@ -69,7 +73,11 @@ pub fn load_pack(reference: &str, base_dir: &Path) -> Result<ResolvedPack, Polic
 }
 
 /// Parses, validates and resolves a pack from text.
-pub fn load_pack_str(text: &str, origin: &str, base_dir: &Path) -> Result<ResolvedPack, PolicyError> {
+pub fn load_pack_str(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<ResolvedPack, PolicyError> {
     let src = Source::new(text, origin);
     let (doc, tree) = parse_pack_source(&src)?;
     let key = match origin.strip_prefix("builtin:") {
@@ -78,8 +86,19 @@ pub fn load_pack_str(text: &str, origin: &str, base_dir: &Path) -> Result<Resolv
         // a real file, so a parent naming some file is never mistaken for it.
         None => file_key(Path::new(origin)).unwrap_or_else(|| format!("text:{origin}")),
     };
-    let base = if origin.starts_with("builtin:") { None } else { Some(base_dir.to_path_buf()) };
-    resolve_loaded(LoadedDoc { key, origin: origin.to_string(), src, tree, doc, base_dir: base })
+    let base = if origin.starts_with("builtin:") {
+        None
+    } else {
+        Some(base_dir.to_path_buf())
+    };
+    resolve_loaded(LoadedDoc {
+        key,
+        origin: origin.to_string(),
+        src,
+        tree,
+        doc,
+        base_dir: base,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,7 +114,10 @@ pub(crate) struct Source {
 
 impl Source {
     pub(crate) fn new(text: &str, origin: &str) -> Self {
-        Source { origin: origin.to_string(), text: Arc::from(text) }
+        Source {
+            origin: origin.to_string(),
+            text: Arc::from(text),
+        }
     }
 
     /// A [`SourceLocation`] for a serde-saphyr location (none when the parser did not know it).
@@ -107,12 +129,20 @@ impl Source {
             file: self.origin.clone(),
             line: usize::try_from(loc.line()).unwrap_or(usize::MAX),
             column: usize::try_from(loc.column()).unwrap_or(usize::MAX),
-            offset: loc.span().byte_offset().and_then(|o| usize::try_from(o).ok()),
+            offset: loc
+                .span()
+                .byte_offset()
+                .and_then(|o| usize::try_from(o).ok()),
         })
     }
 
     /// An error pointing at `loc` in this source.
-    pub(crate) fn error_at(&self, kind: PolicyErrorKind, message: impl Into<String>, loc: &Location) -> PolicyError {
+    pub(crate) fn error_at(
+        &self,
+        kind: PolicyErrorKind,
+        message: impl Into<String>,
+        loc: &Location,
+    ) -> PolicyError {
         let mut e = PolicyError::new(kind, message).with_source(self.text.clone());
         if let Some(l) = self.location(loc) {
             e = e.at(l);
@@ -123,7 +153,12 @@ impl Source {
     /// An error at the start of this source (for problems with the file as a whole).
     fn error_at_start(&self, kind: PolicyErrorKind, message: impl Into<String>) -> PolicyError {
         PolicyError::new(kind, message)
-            .at(SourceLocation { file: self.origin.clone(), line: 1, column: 1, offset: Some(0) })
+            .at(SourceLocation {
+                file: self.origin.clone(),
+                line: 1,
+                column: 1,
+                offset: Some(0),
+            })
             .with_source(self.text.clone())
     }
 }
@@ -230,13 +265,19 @@ impl Node {
     }
 
     fn is_scalar(&self) -> bool {
-        matches!(self, Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::Str(_))
+        matches!(
+            self,
+            Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::Str(_)
+        )
     }
 
     /// The value of a mapping entry.
     pub(crate) fn get(&self, key: &str) -> Option<&SNode> {
         match self {
-            Node::Map(entries) => entries.iter().find(|(k, _)| matches!(&k.value, Node::Str(s) if s == key)).map(|(_, v)| v),
+            Node::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Node::Str(s) if s == key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -311,9 +352,9 @@ fn saphyr_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();
     match text.rsplit_once(" at line ") {
         Some((head, tail))
-            if tail
-                .split_once(", column ")
-                .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.trim_end().parse::<u64>().is_ok()) =>
+            if tail.split_once(", column ").is_some_and(|(l, c)| {
+                l.parse::<u64>().is_ok() && c.trim_end().parse::<u64>().is_ok()
+            }) =>
         {
             head.to_string()
         }
@@ -322,7 +363,11 @@ fn saphyr_message(e: &serde_saphyr::Error) -> String {
 }
 
 /// Turns a serde-saphyr error into a located [`PolicyError`].
-pub(crate) fn saphyr_error(src: &Source, e: &serde_saphyr::Error, kind: PolicyErrorKind) -> PolicyError {
+pub(crate) fn saphyr_error(
+    src: &Source,
+    e: &serde_saphyr::Error,
+    kind: PolicyErrorKind,
+) -> PolicyError {
     let mut err = PolicyError::new(kind, saphyr_message(e)).with_source(src.text.clone());
     if let Some(l) = e.location().and_then(|l| src.location(&l)) {
         err = err.at(l);
@@ -335,13 +380,20 @@ pub(crate) fn parse_tree(src: &Source) -> Result<SNode, PolicyError> {
     if src.text.len() > MAX_POLICY_BYTES {
         return Err(PolicyError::new(
             PolicyErrorKind::Invalid,
-            format!("{}: the file is {} bytes; policies may be at most {MAX_POLICY_BYTES} bytes", src.origin, src.text.len()),
+            format!(
+                "{}: the file is {} bytes; policies may be at most {MAX_POLICY_BYTES} bytes",
+                src.origin,
+                src.text.len()
+            ),
         ));
     }
     let tree: SNode = serde_saphyr::from_str_with_options(&src.text, yaml_options())
         .map_err(|e| saphyr_error(src, &e, PolicyErrorKind::Syntax))?;
     if matches!(tree.value, Node::Null) {
-        return Err(src.error_at_start(PolicyErrorKind::Invalid, "the file is empty: expected a mapping with `metadata:` and rules"));
+        return Err(src.error_at_start(
+            PolicyErrorKind::Invalid,
+            "the file is empty: expected a mapping with `metadata:` and rules",
+        ));
     }
     Ok(tree)
 }
@@ -399,11 +451,19 @@ pub(crate) struct Field {
 }
 
 pub(crate) const fn opt(name: &'static str, shape: Shape) -> Field {
-    Field { name, shape, required: false }
+    Field {
+        name,
+        shape,
+        required: false,
+    }
 }
 
 pub(crate) const fn req(name: &'static str, shape: Shape) -> Field {
-    Field { name, shape, required: true }
+    Field {
+        name,
+        shape,
+        required: true,
+    }
 }
 
 // The words accepted in policies; a unit test keeps them equal to the model's `ALL` lists.
@@ -417,7 +477,14 @@ const ACTION_WORDS: &[&str] = &[
     "pull_request",
     "network_request",
 ];
-const DECISION_WORDS: &[&str] = &["allow", "block", "require_approval", "warn", "audit_only", "allow_with_attestation"];
+const DECISION_WORDS: &[&str] = &[
+    "allow",
+    "block",
+    "require_approval",
+    "warn",
+    "audit_only",
+    "allow_with_attestation",
+];
 const MODE_WORDS: &[&str] = &["enforce", "audit_only", "strict", "break_glass"];
 const SEVERITY_WORDS: &[&str] = &["info", "low", "medium", "high", "critical"];
 
@@ -465,10 +532,15 @@ const MCP_FIELDS: &[Field] = &[
     opt("blocked_servers", Shape::StrList),
 ];
 
-const NETWORK_FIELDS: &[Field] = &[opt("allowed_domains", Shape::StrList), opt("blocked_domains", Shape::StrList)];
+const NETWORK_FIELDS: &[Field] = &[
+    opt("allowed_domains", Shape::StrList),
+    opt("blocked_domains", Shape::StrList),
+];
 
-const DEFAULT_FIELDS: &[Field] =
-    &[req("decision", Shape::Word("decision", DECISION_WORDS)), opt("approver_group", Shape::OptStr)];
+const DEFAULT_FIELDS: &[Field] = &[
+    req("decision", Shape::Word("decision", DECISION_WORDS)),
+    opt("approver_group", Shape::OptStr),
+];
 
 const DEFAULT_SHAPE: Shape = Shape::Struct("defaults", DEFAULT_FIELDS);
 
@@ -520,7 +592,10 @@ const PACK_FIELDS: &[Field] = &[
     opt("git", Shape::Struct("git", GIT_FIELDS)),
     opt("mcp", Shape::Struct("mcp", MCP_FIELDS)),
     opt("network", Shape::Struct("network", NETWORK_FIELDS)),
-    opt("defaults", Shape::WordMap("action", ACTION_WORDS, &DEFAULT_SHAPE)),
+    opt(
+        "defaults",
+        Shape::WordMap("action", ACTION_WORDS, &DEFAULT_SHAPE),
+    ),
     opt("rules", Shape::List(&RULE_SHAPE)),
     opt("tests", Shape::List(&TEST_CASE_SHAPE)),
 ];
@@ -529,7 +604,10 @@ const PACK_FIELDS: &[Field] = &[
 pub(crate) const PACK_SHAPE: Shape = Shape::Struct("pack", PACK_FIELDS);
 
 /// The closest candidate to `word`, when one is close enough to be a likely typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let mut best: Option<(&'a str, f64)> = None;
     for c in candidates {
@@ -554,7 +632,11 @@ fn suggestion(word: &str, candidates: &[&str]) -> String {
 }
 
 fn join_path(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// A scalar's text, as it would be read into a string.
@@ -570,26 +652,49 @@ fn scalar_text(node: &Node) -> Option<String> {
 }
 
 fn wrong_type(src: &Source, node: &SNode, path: &str, expected: &str) -> PolicyError {
-    let shown = if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
+    let shown = if path.is_empty() {
+        "the document".to_string()
+    } else {
+        format!("`{path}`")
+    };
     src.error_at(
         PolicyErrorKind::InvalidValue,
-        format!("{shown} must be {expected}, found {}", node.value.kind_name()),
+        format!(
+            "{shown} must be {expected}, found {}",
+            node.value.kind_name()
+        ),
         &node.referenced,
     )
 }
 
-fn check_word(src: &Source, node: &SNode, path: &str, kind: &str, words: &[&str]) -> Result<(), PolicyError> {
+fn check_word(
+    src: &Source,
+    node: &SNode,
+    path: &str,
+    kind: &str,
+    words: &[&str],
+) -> Result<(), PolicyError> {
     match &node.value {
         Node::Str(s) if words.contains(&s.as_str()) => Ok(()),
         Node::Str(s) => Err(src
-            .error_at(PolicyErrorKind::InvalidValue, format!("`{path}`: unknown {kind} `{s}`"), &node.referenced)
+            .error_at(
+                PolicyErrorKind::InvalidValue,
+                format!("`{path}`: unknown {kind} `{s}`"),
+                &node.referenced,
+            )
             .with_help(suggestion(s, words))),
         other => Err(src
             .error_at(
                 PolicyErrorKind::InvalidValue,
                 match scalar_text(other) {
-                    Some(t) => format!("`{path}` must be a {kind} word, found {} `{t}`", other.kind_name()),
-                    None => format!("`{path}` must be a {kind} word, found {}", other.kind_name()),
+                    Some(t) => format!(
+                        "`{path}` must be a {kind} word, found {} `{t}`",
+                        other.kind_name()
+                    ),
+                    None => format!(
+                        "`{path}` must be a {kind} word, found {}",
+                        other.kind_name()
+                    ),
                 },
                 &node.referenced,
             )
@@ -598,7 +703,12 @@ fn check_word(src: &Source, node: &SNode, path: &str, kind: &str, words: &[&str]
 }
 
 /// Checks a tree against a shape, reporting the first problem at its place.
-pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str) -> Result<(), PolicyError> {
+pub(crate) fn check_shape(
+    src: &Source,
+    node: &SNode,
+    shape: &Shape,
+    path: &str,
+) -> Result<(), PolicyError> {
     match shape {
         Shape::Str => {
             if node.value.is_scalar() {
@@ -627,7 +737,12 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
                 }
                 Ok(())
             }
-            _ => Err(wrong_type(src, node, path, "a list of strings (`[]` for none)")),
+            _ => Err(wrong_type(
+                src,
+                node,
+                path,
+                "a list of strings (`[]` for none)",
+            )),
         },
         Shape::Word(kind, words) => check_word(src, node, path, kind, words),
         Shape::OptWord(kind, words) => match node.value {
@@ -652,7 +767,11 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
         },
         Shape::Struct(name, fields) => {
             let Node::Map(entries) = &node.value else {
-                let what = if path.is_empty() { "a mapping".to_string() } else { format!("a mapping ({name})") };
+                let what = if path.is_empty() {
+                    "a mapping".to_string()
+                } else {
+                    format!("a mapping ({name})")
+                };
                 return Err(wrong_type(src, node, path, &what));
             };
             for (key, value) in entries {
@@ -665,16 +784,28 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
                 };
                 let Some(field) = fields.iter().find(|f| f.name == k) else {
                     let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                    let place = if path.is_empty() { String::from("at the top level") } else { format!("in `{path}`") };
+                    let place = if path.is_empty() {
+                        String::from("at the top level")
+                    } else {
+                        format!("in `{path}`")
+                    };
                     return Err(src
-                        .error_at(PolicyErrorKind::UnknownKey, format!("unknown key `{k}` {place}"), &key.referenced)
+                        .error_at(
+                            PolicyErrorKind::UnknownKey,
+                            format!("unknown key `{k}` {place}"),
+                            &key.referenced,
+                        )
                         .with_help(suggestion(k, &names)));
                 };
                 check_shape(src, value, &field.shape, &join_path(path, k))?;
             }
             for field in fields.iter().filter(|f| f.required) {
                 if node.value.get(field.name).is_none() {
-                    let shown = if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
+                    let shown = if path.is_empty() {
+                        "the document".to_string()
+                    } else {
+                        format!("`{path}`")
+                    };
                     return Err(src.error_at(
                         PolicyErrorKind::InvalidValue,
                         format!("{shown} is missing the required key `{}`", field.name),
@@ -686,19 +817,31 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
         }
         Shape::WordMap(kind, words, value_shape) => {
             let Node::Map(entries) = &node.value else {
-                return Err(wrong_type(src, node, path, &format!("a mapping from {kind} to settings")));
+                return Err(wrong_type(
+                    src,
+                    node,
+                    path,
+                    &format!("a mapping from {kind} to settings"),
+                ));
             };
             for (key, value) in entries {
                 let Node::Str(k) = &key.value else {
                     return Err(src.error_at(
                         PolicyErrorKind::UnknownKey,
-                        format!("`{path}` keys must be {kind} words, found {}", key.value.kind_name()),
+                        format!(
+                            "`{path}` keys must be {kind} words, found {}",
+                            key.value.kind_name()
+                        ),
                         &key.referenced,
                     ));
                 };
                 if !words.contains(&k.as_str()) {
                     return Err(src
-                        .error_at(PolicyErrorKind::UnknownKey, format!("`{path}`: unknown {kind} `{k}`"), &key.referenced)
+                        .error_at(
+                            PolicyErrorKind::UnknownKey,
+                            format!("`{path}`: unknown {kind} `{k}`"),
+                            &key.referenced,
+                        )
                         .with_help(suggestion(k, words)));
                 }
                 check_shape(src, value, value_shape, &join_path(path, k))?;
@@ -722,13 +865,22 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
                 if !matches!(key.value, Node::Str(_)) {
                     return Err(src.error_at(
                         PolicyErrorKind::InvalidValue,
-                        format!("`{path}` keys must be strings, found {}", key.value.kind_name()),
+                        format!(
+                            "`{path}` keys must be strings, found {}",
+                            key.value.kind_name()
+                        ),
                         &key.referenced,
                     ));
                 }
             }
             if let Some(action) = node.value.get("action") {
-                check_word(src, action, &join_path(path, "action"), "action", ACTION_WORDS)?;
+                check_word(
+                    src,
+                    action,
+                    &join_path(path, "action"),
+                    "action",
+                    ACTION_WORDS,
+                )?;
             }
             if let Some(mode) = node.value.get("mode") {
                 check_word(src, mode, &join_path(path, "mode"), "mode", MODE_WORDS)?;
@@ -738,7 +890,12 @@ pub(crate) fn check_shape(src: &Source, node: &SNode, shape: &Shape, path: &str)
         Shape::PolicyRef => match &node.value {
             Node::Str(s) if !s.trim().is_empty() => Ok(()),
             Node::Map(_) => check_shape(src, node, &PACK_SHAPE, path),
-            _ => Err(wrong_type(src, node, path, "a pack reference (a path or a built-in id) or an inline pack (a mapping)")),
+            _ => Err(wrong_type(
+                src,
+                node,
+                path,
+                "a pack reference (a path or a built-in id) or an inline pack (a mapping)",
+            )),
         },
     }
 }
@@ -797,8 +954,16 @@ pub const GIT_OPERATIONS: &[&str] = &[
 
 /// Rule id prefixes the built-in section rules use; a custom rule may not take one, so that a
 /// decision's `rule_id` always says which part of the pack decided.
-const RESERVED_RULE_PREFIXES: &[&str] =
-    &["filesystem.", "commands.", "git.", "mcp.", "network.", "defaults.", "pull_request.", "request."];
+const RESERVED_RULE_PREFIXES: &[&str] = &[
+    "filesystem.",
+    "commands.",
+    "git.",
+    "mcp.",
+    "network.",
+    "defaults.",
+    "pull_request.",
+    "request.",
+];
 
 fn compile_glob(pattern: &str, kind: PatternKind) -> Result<(), globset::Error> {
     // The same builder settings as the compiler uses, so what validates here compiles there.
@@ -820,7 +985,13 @@ impl Validator<'_> {
         &locate(self.tree, path).referenced
     }
 
-    fn globs(&self, list: &[String], kind: PatternKind, path: &[Seg<'_>], shown: &str) -> Result<(), PolicyError> {
+    fn globs(
+        &self,
+        list: &[String],
+        kind: PatternKind,
+        path: &[Seg<'_>],
+        shown: &str,
+    ) -> Result<(), PolicyError> {
         for (i, pattern) in list.iter().enumerate() {
             let mut p = path.to_vec();
             p.push(Seg::Idx(i));
@@ -834,10 +1005,16 @@ impl Validator<'_> {
             if let Err(e) = compile_glob(pattern, kind) {
                 let why = match e.kind() {
                     globset::ErrorKind::UnclosedClass => "a `[` class is not closed".to_string(),
-                    globset::ErrorKind::UnopenedAlternates => "a `}` has no matching `{`".to_string(),
+                    globset::ErrorKind::UnopenedAlternates => {
+                        "a `}` has no matching `{`".to_string()
+                    }
                     globset::ErrorKind::UnclosedAlternates => "a `{` is not closed".to_string(),
-                    globset::ErrorKind::NestedAlternates => "`{…}` alternatives cannot be nested".to_string(),
-                    globset::ErrorKind::DanglingEscape => "the pattern ends with a lone `\\`".to_string(),
+                    globset::ErrorKind::NestedAlternates => {
+                        "`{…}` alternatives cannot be nested".to_string()
+                    }
+                    globset::ErrorKind::DanglingEscape => {
+                        "the pattern ends with a lone `\\`".to_string()
+                    }
                     _ => e.to_string(),
                 };
                 return Err(self.src.error_at(
@@ -855,10 +1032,17 @@ impl Validator<'_> {
             if cavra_shell::RiskClass::from_str(class).is_err() {
                 let mut p = path.to_vec();
                 p.push(Seg::Idx(i));
-                let names: Vec<&str> = cavra_shell::RiskClass::ALL.iter().map(|c| c.as_str()).collect();
+                let names: Vec<&str> = cavra_shell::RiskClass::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect();
                 return Err(self
                     .src
-                    .error_at(PolicyErrorKind::InvalidValue, format!("`{shown}[{i}]`: unknown risk class `{class}`"), self.at(&p))
+                    .error_at(
+                        PolicyErrorKind::InvalidValue,
+                        format!("`{shown}[{i}]`: unknown risk class `{class}`"),
+                        self.at(&p),
+                    )
                     .with_help(suggestion(class, &names)));
             }
         }
@@ -887,21 +1071,38 @@ impl Validator<'_> {
             ("warn_write", &fs.warn_write),
             ("allow_write", &fs.allow_write),
         ] {
-            self.globs(list, PatternKind::Path, &[Seg::Key("filesystem"), Seg::Key(key)], &format!("filesystem.{key}"))?;
+            self.globs(
+                list,
+                PatternKind::Path,
+                &[Seg::Key("filesystem"), Seg::Key(key)],
+                &format!("filesystem.{key}"),
+            )?;
         }
 
         let c = &doc.commands;
-        for (key, list) in
-            [("allow", &c.allow), ("block", &c.block), ("require_approval", &c.require_approval), ("warn", &c.warn)]
-        {
-            self.globs(list, PatternKind::Word, &[Seg::Key("commands"), Seg::Key(key)], &format!("commands.{key}"))?;
+        for (key, list) in [
+            ("allow", &c.allow),
+            ("block", &c.block),
+            ("require_approval", &c.require_approval),
+            ("warn", &c.warn),
+        ] {
+            self.globs(
+                list,
+                PatternKind::Word,
+                &[Seg::Key("commands"), Seg::Key(key)],
+                &format!("commands.{key}"),
+            )?;
         }
         for (key, list) in [
             ("block_classes", &c.block_classes),
             ("require_approval_classes", &c.require_approval_classes),
             ("warn_classes", &c.warn_classes),
         ] {
-            self.classes(list, &[Seg::Key("commands"), Seg::Key(key)], &format!("commands.{key}"))?;
+            self.classes(
+                list,
+                &[Seg::Key("commands"), Seg::Key(key)],
+                &format!("commands.{key}"),
+            )?;
         }
 
         self.globs(
@@ -910,20 +1111,39 @@ impl Validator<'_> {
             &[Seg::Key("git"), Seg::Key("block_push_branches")],
             "git.block_push_branches",
         )?;
-        for (key, list) in [("allowed_servers", &doc.mcp.allowed_servers), ("blocked_servers", &doc.mcp.blocked_servers)] {
-            self.globs(list, PatternKind::Word, &[Seg::Key("mcp"), Seg::Key(key)], &format!("mcp.{key}"))?;
+        for (key, list) in [
+            ("allowed_servers", &doc.mcp.allowed_servers),
+            ("blocked_servers", &doc.mcp.blocked_servers),
+        ] {
+            self.globs(
+                list,
+                PatternKind::Word,
+                &[Seg::Key("mcp"), Seg::Key(key)],
+                &format!("mcp.{key}"),
+            )?;
         }
-        for (key, list) in
-            [("allowed_domains", &doc.network.allowed_domains), ("blocked_domains", &doc.network.blocked_domains)]
-        {
-            self.globs(list, PatternKind::Word, &[Seg::Key("network"), Seg::Key(key)], &format!("network.{key}"))?;
+        for (key, list) in [
+            ("allowed_domains", &doc.network.allowed_domains),
+            ("blocked_domains", &doc.network.blocked_domains),
+        ] {
+            self.globs(
+                list,
+                PatternKind::Word,
+                &[Seg::Key("network"), Seg::Key(key)],
+                &format!("network.{key}"),
+            )?;
         }
 
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, rule) in doc.rules.iter().enumerate() {
             self.rule(i, rule)?;
             if let Some(first) = seen.insert(rule.id.as_str(), i) {
-                let first_at = locate(self.tree, &[Seg::Key("rules"), Seg::Idx(first), Seg::Key("id")]).referenced.line();
+                let first_at = locate(
+                    self.tree,
+                    &[Seg::Key("rules"), Seg::Idx(first), Seg::Key("id")],
+                )
+                .referenced
+                .line();
                 return Err(self
                     .src
                     .error_at(
@@ -931,12 +1151,22 @@ impl Validator<'_> {
                         format!("rule id `{}` is used twice", rule.id),
                         self.at(&[Seg::Key("rules"), Seg::Idx(i), Seg::Key("id")]),
                     )
-                    .with_help(format!("rule ids must be unique; the first `{}` is on line {first_at}", rule.id)));
+                    .with_help(format!(
+                        "rule ids must be unique; the first `{}` is on line {first_at}",
+                        rule.id
+                    )));
             }
         }
 
         for (i, case) in doc.tests.iter().enumerate() {
-            validate_case(self.src, self.tree, &[Seg::Key("tests"), Seg::Idx(i)], &format!("tests[{i}]"), case, false)?;
+            validate_case(
+                self.src,
+                self.tree,
+                &[Seg::Key("tests"), Seg::Idx(i)],
+                &format!("tests[{i}]"),
+                case,
+                false,
+            )?;
         }
         Ok(())
     }
@@ -955,11 +1185,16 @@ impl Validator<'_> {
         if id != rule.id || rule.id.chars().any(char::is_control) {
             return Err(self.src.error_at(
                 PolicyErrorKind::Invalid,
-                format!("`{shown}.id` may not start or end with blanks nor hold control characters"),
+                format!(
+                    "`{shown}.id` may not start or end with blanks nor hold control characters"
+                ),
                 self.at(&[base[0], base[1], Seg::Key("id")]),
             ));
         }
-        if let Some(prefix) = RESERVED_RULE_PREFIXES.iter().find(|p| rule.id.starts_with(**p)) {
+        if let Some(prefix) = RESERVED_RULE_PREFIXES
+            .iter()
+            .find(|p| rule.id.starts_with(**p))
+        {
             return Err(self
                 .src
                 .error_at(
@@ -967,17 +1202,29 @@ impl Validator<'_> {
                     format!("rule id `{}` uses the reserved prefix `{prefix}`", rule.id),
                     self.at(&[base[0], base[1], Seg::Key("id")]),
                 )
-                .with_help("built-in section rules use these prefixes; choose another id, e.g. `custom.…`"));
+                .with_help(
+                    "built-in section rules use these prefixes; choose another id, e.g. `custom.…`",
+                ));
         }
 
         let actions = rule.action.as_slice();
-        let file = actions.iter().any(|a| matches!(a, ActionType::ReadFile | ActionType::WriteFile | ActionType::DeleteFile));
+        let file = actions.iter().any(|a| {
+            matches!(
+                a,
+                ActionType::ReadFile | ActionType::WriteFile | ActionType::DeleteFile
+            )
+        });
         let command = actions.contains(&ActionType::ExecuteCommand);
         let mcp = actions.contains(&ActionType::McpToolCall);
         let git = actions.contains(&ActionType::GitOperation);
         let network = actions.contains(&ActionType::NetworkRequest);
         let fields: [(&str, &Vec<String>, bool, &str); 8] = [
-            ("paths", &rule.paths, file, "read_file, write_file or delete_file"),
+            (
+                "paths",
+                &rule.paths,
+                file,
+                "read_file, write_file or delete_file",
+            ),
             ("commands", &rule.commands, command, "execute_command"),
             ("classes", &rule.classes, command, "execute_command"),
             ("servers", &rule.servers, mcp, "mcp_tool_call"),
@@ -993,7 +1240,11 @@ impl Validator<'_> {
                     .src
                     .error_at(
                         PolicyErrorKind::Invalid,
-                        format!("rule `{}`: `{key}` does not apply to its action ({})", rule.id, acts.join(", ")),
+                        format!(
+                            "rule `{}`: `{key}` does not apply to its action ({})",
+                            rule.id,
+                            acts.join(", ")
+                        ),
                         self.at(&[base[0], base[1], Seg::Key(key)]),
                     )
                     .with_help(format!("`{key}` is for {needs}")));
@@ -1001,9 +1252,16 @@ impl Validator<'_> {
         }
 
         let w = &rule.when;
-        let has_condition = [&w.environment, &w.branch, &w.repository, &w.agent, &w.actor, &w.tenant]
-            .iter()
-            .any(|l| !l.is_empty());
+        let has_condition = [
+            &w.environment,
+            &w.branch,
+            &w.repository,
+            &w.agent,
+            &w.actor,
+            &w.tenant,
+        ]
+        .iter()
+        .any(|l| !l.is_empty());
         let has_pattern = fields.iter().any(|(_, list, _, _)| !list.is_empty());
         // Pull requests have no pattern of their own: a pull_request rule matches every pull
         // request (its conditions aside). Any other rule must say what it matches.
@@ -1020,13 +1278,43 @@ impl Validator<'_> {
         }
 
         let p = |key: &'static str| [base[0], base[1], Seg::Key(key)];
-        self.globs(&rule.paths, PatternKind::Path, &p("paths"), &format!("{shown}.paths"))?;
-        self.globs(&rule.commands, PatternKind::Word, &p("commands"), &format!("{shown}.commands"))?;
+        self.globs(
+            &rule.paths,
+            PatternKind::Path,
+            &p("paths"),
+            &format!("{shown}.paths"),
+        )?;
+        self.globs(
+            &rule.commands,
+            PatternKind::Word,
+            &p("commands"),
+            &format!("{shown}.commands"),
+        )?;
         self.classes(&rule.classes, &p("classes"), &format!("{shown}.classes"))?;
-        self.globs(&rule.servers, PatternKind::Word, &p("servers"), &format!("{shown}.servers"))?;
-        self.globs(&rule.tools, PatternKind::Word, &p("tools"), &format!("{shown}.tools"))?;
-        self.globs(&rule.branches, PatternKind::Word, &p("branches"), &format!("{shown}.branches"))?;
-        self.globs(&rule.domains, PatternKind::Word, &p("domains"), &format!("{shown}.domains"))?;
+        self.globs(
+            &rule.servers,
+            PatternKind::Word,
+            &p("servers"),
+            &format!("{shown}.servers"),
+        )?;
+        self.globs(
+            &rule.tools,
+            PatternKind::Word,
+            &p("tools"),
+            &format!("{shown}.tools"),
+        )?;
+        self.globs(
+            &rule.branches,
+            PatternKind::Word,
+            &p("branches"),
+            &format!("{shown}.branches"),
+        )?;
+        self.globs(
+            &rule.domains,
+            PatternKind::Word,
+            &p("domains"),
+            &format!("{shown}.domains"),
+        )?;
         for (j, op) in rule.operations.iter().enumerate() {
             if !GIT_OPERATIONS.contains(&op.as_str()) {
                 return Err(self
@@ -1047,7 +1335,12 @@ impl Validator<'_> {
             ("actor", &w.actor),
             ("tenant", &w.tenant),
         ] {
-            self.globs(list, PatternKind::Word, &[base[0], base[1], Seg::Key("when"), Seg::Key(key)], &format!("{shown}.when.{key}"))?;
+            self.globs(
+                list,
+                PatternKind::Word,
+                &[base[0], base[1], Seg::Key("when"), Seg::Key(key)],
+                &format!("{shown}.when.{key}"),
+            )?;
         }
 
         if !rule.except.is_empty() {
@@ -1055,7 +1348,10 @@ impl Validator<'_> {
             // compiler matches them against); classes and tools/operations have none.
             let kind = if !rule.paths.is_empty() {
                 Some(PatternKind::Path)
-            } else if [&rule.commands, &rule.servers, &rule.domains, &rule.branches].iter().any(|l| !l.is_empty()) {
+            } else if [&rule.commands, &rule.servers, &rule.domains, &rule.branches]
+                .iter()
+                .any(|l| !l.is_empty())
+            {
                 Some(PatternKind::Word)
             } else {
                 None
@@ -1093,17 +1389,29 @@ pub(crate) fn validate_case(
         locate(tree, &p).referenced
     };
     if case.name.trim().is_empty() {
-        return Err(src.error_at(PolicyErrorKind::InvalidValue, format!("`{shown}.name` is empty"), &at("name")));
+        return Err(src.error_at(
+            PolicyErrorKind::InvalidValue,
+            format!("`{shown}.name` is empty"),
+            &at("name"),
+        ));
     }
     if !default_action && !case.request.contains_key("action") {
         return Err(src
-            .error_at(PolicyErrorKind::InvalidValue, format!("`{shown}.request` has no `action`"), &at("request"))
+            .error_at(
+                PolicyErrorKind::InvalidValue,
+                format!("`{shown}.request` has no `action`"),
+                &at("request"),
+            )
             .with_help(format!("expected one of: {}", ACTION_WORDS.join(", "))));
     }
     Ok(())
 }
 
-pub(crate) fn validate_document(src: &Source, tree: &SNode, doc: &PackDocument) -> Result<(), PolicyError> {
+pub(crate) fn validate_document(
+    src: &Source,
+    tree: &SNode,
+    doc: &PackDocument,
+) -> Result<(), PolicyError> {
     Validator { src, tree }.validate(doc)
 }
 
@@ -1119,7 +1427,11 @@ enum Target {
 }
 
 fn builtin_ids() -> String {
-    builtin::builtin_packs().iter().map(|p| p.id).collect::<Vec<_>>().join(", ")
+    builtin::builtin_packs()
+        .iter()
+        .map(|p| p.id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn looks_like_path(reference: &str) -> bool {
@@ -1137,14 +1449,17 @@ fn resolve_reference(reference: &str, base_dir: Option<&Path>) -> Result<Target,
     let reference = reference.trim();
     if let Some(id) = reference.strip_prefix("builtin:") {
         return builtin::find(id).map(Target::Builtin).ok_or_else(|| {
-            PolicyError::new(PolicyErrorKind::NotFound, format!("no built-in pack `{id}`"))
-                .with_help(format!("built-in packs: {}", builtin_ids()))
+            PolicyError::new(
+                PolicyErrorKind::NotFound,
+                format!("no built-in pack `{id}`"),
+            )
+            .with_help(format!("built-in packs: {}", builtin_ids()))
         });
     }
-    if !looks_like_path(reference) {
-        if let Some(pack) = builtin::find(reference) {
-            return Ok(Target::Builtin(pack));
-        }
+    if !looks_like_path(reference)
+        && let Some(pack) = builtin::find(reference)
+    {
+        return Ok(Target::Builtin(pack));
     }
     let Some(base) = base_dir else {
         return Err(PolicyError::new(
@@ -1157,7 +1472,13 @@ fn resolve_reference(reference: &str, base_dir: Option<&Path>) -> Result<Target,
     if path.is_file() {
         return Ok(Target::File(path));
     }
-    let mut e = PolicyError::new(PolicyErrorKind::NotFound, format!("no policy pack `{reference}` (looked for {})", path.display()));
+    let mut e = PolicyError::new(
+        PolicyErrorKind::NotFound,
+        format!(
+            "no policy pack `{reference}` (looked for {})",
+            path.display()
+        ),
+    );
     e = if looks_like_path(reference) {
         e.with_help("paths are relative to the folder of the file that names them")
     } else {
@@ -1174,12 +1495,18 @@ fn resolve_reference(reference: &str, base_dir: Option<&Path>) -> Result<Target,
 pub(crate) fn read_policy_file(path: &Path) -> Result<String, PolicyError> {
     let shown = path.display().to_string();
     let io = |e: std::io::Error| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound { PolicyErrorKind::NotFound } else { PolicyErrorKind::Io };
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            PolicyErrorKind::NotFound
+        } else {
+            PolicyErrorKind::Io
+        };
         PolicyError::new(kind, format!("{shown}: {e}"))
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
-    let limit = u64::try_from(MAX_POLICY_BYTES).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(MAX_POLICY_BYTES)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     file.take(limit).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_POLICY_BYTES {
         return Err(PolicyError::new(
@@ -1188,13 +1515,21 @@ pub(crate) fn read_policy_file(path: &Path) -> Result<String, PolicyError> {
         ));
     }
     String::from_utf8(bytes).map_err(|e| {
-        PolicyError::new(PolicyErrorKind::Invalid, format!("{shown}: not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+        PolicyError::new(
+            PolicyErrorKind::Invalid,
+            format!(
+                "{shown}: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }
 
 /// The identity of a file for cycle detection: its canonical path.
 fn file_key(path: &Path) -> Option<String> {
-    std::fs::canonicalize(path).ok().map(|p| format!("file:{}", p.display()))
+    std::fs::canonicalize(path)
+        .ok()
+        .map(|p| format!("file:{}", p.display()))
 }
 
 /// One parsed document of an inheritance graph.
@@ -1217,7 +1552,14 @@ fn load_target(target: &Target) -> Result<LoadedDoc, PolicyError> {
         Target::Builtin(pack) => {
             let src = Source::new(pack.yaml, &format!("builtin:{}", pack.id));
             let (doc, tree) = parse_pack_source(&src)?;
-            Ok(LoadedDoc { key: format!("builtin:{}", pack.id), origin: src.origin.clone(), src, tree, doc, base_dir: None })
+            Ok(LoadedDoc {
+                key: format!("builtin:{}", pack.id),
+                origin: src.origin.clone(),
+                src,
+                tree,
+                doc,
+                base_dir: None,
+            })
         }
         Target::File(path) => {
             let text = read_policy_file(path)?;
@@ -1225,7 +1567,14 @@ fn load_target(target: &Target) -> Result<LoadedDoc, PolicyError> {
             let (doc, tree) = parse_pack_source(&src)?;
             let key = file_key(path).unwrap_or_else(|| format!("file:{}", path.display()));
             let base_dir = Some(path.parent().map(Path::to_path_buf).unwrap_or_default());
-            Ok(LoadedDoc { key, origin: src.origin.clone(), src, tree, doc, base_dir })
+            Ok(LoadedDoc {
+                key,
+                origin: src.origin.clone(),
+                src,
+                tree,
+                doc,
+                base_dir,
+            })
         }
     }
 }
@@ -1240,7 +1589,14 @@ pub(crate) fn resolve_inline(
     base_dir: &Path,
 ) -> Result<ResolvedPack, PolicyError> {
     let key = format!("inline:{origin}");
-    let loaded = LoadedDoc { key, origin: origin.to_string(), src, tree, doc, base_dir: Some(base_dir.to_path_buf()) };
+    let loaded = LoadedDoc {
+        key,
+        origin: origin.to_string(),
+        src,
+        tree,
+        doc,
+        base_dir: Some(base_dir.to_path_buf()),
+    };
     resolve_loaded(loaded)
 }
 
@@ -1253,7 +1609,11 @@ fn linearize(
 ) -> Result<(), PolicyError> {
     stack.push((doc.key.clone(), doc.origin.clone()));
     for (i, reference) in doc.doc.metadata.inherits.iter().enumerate() {
-        let entry = &locate(&doc.tree, &[Seg::Key("metadata"), Seg::Key("inherits"), Seg::Idx(i)]).referenced;
+        let entry = &locate(
+            &doc.tree,
+            &[Seg::Key("metadata"), Seg::Key("inherits"), Seg::Idx(i)],
+        )
+        .referenced;
         let place = |e: PolicyError| {
             let mut located = doc.src.error_at(e.kind, e.message.clone(), entry);
             located.help = e.help.clone();
@@ -1262,7 +1622,9 @@ fn linearize(
         let target = resolve_reference(reference, doc.base_dir.as_deref()).map_err(place)?;
         let key = match &target {
             Target::Builtin(p) => format!("builtin:{}", p.id),
-            Target::File(path) => file_key(path).unwrap_or_else(|| format!("file:{}", path.display())),
+            Target::File(path) => {
+                file_key(path).unwrap_or_else(|| format!("file:{}", path.display()))
+            }
         };
         if let Some(pos) = stack.iter().position(|(k, _)| *k == key) {
             let mut names: Vec<&str> = stack[pos..].iter().map(|(_, o)| o.as_str()).collect();
@@ -1330,7 +1692,8 @@ fn resolve_loaded(top: LoadedDoc) -> Result<ResolvedPack, PolicyError> {
             Some(parent) => merge(parent, &loaded.doc),
         });
     }
-    let document = merged.ok_or_else(|| PolicyError::new(PolicyErrorKind::Invalid, "nothing to resolve"))?;
+    let document =
+        merged.ok_or_else(|| PolicyError::new(PolicyErrorKind::Invalid, "nothing to resolve"))?;
     let digest = digest(&document)?;
     Ok(ResolvedPack {
         document,
@@ -1399,8 +1762,14 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
     concat(&mut p.allowed_servers, &c.allowed_servers);
     concat(&mut p.blocked_servers, &c.blocked_servers);
 
-    concat(&mut m.network.allowed_domains, &child.network.allowed_domains);
-    concat(&mut m.network.blocked_domains, &child.network.blocked_domains);
+    concat(
+        &mut m.network.allowed_domains,
+        &child.network.allowed_domains,
+    );
+    concat(
+        &mut m.network.blocked_domains,
+        &child.network.blocked_domains,
+    );
 
     for (action, d) in &child.defaults {
         match m.defaults.get_mut(action) {
@@ -1463,11 +1832,18 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 
 /// `sha256:<hex>` over the canonical JSON of a document.
 pub fn digest(document: &PackDocument) -> Result<String, PolicyError> {
-    let value = serde_json::to_value(document)
-        .map_err(|e| PolicyError::new(PolicyErrorKind::Invalid, format!("cannot serialize the pack: {e}")))?;
+    let value = serde_json::to_value(document).map_err(|e| {
+        PolicyError::new(
+            PolicyErrorKind::Invalid,
+            format!("cannot serialize the pack: {e}"),
+        )
+    })?;
     let mut text = String::new();
     canonical_json(&value, &mut text);
-    Ok(format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))))
+    Ok(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(text.as_bytes()))
+    ))
 }
 
 #[cfg(test)]
@@ -1477,9 +1853,24 @@ mod word_tables {
     #[test]
     fn word_tables_match_the_model() {
         let names = |all: &[&'static str]| all.to_vec();
-        assert_eq!(names(ACTION_WORDS), ActionType::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>());
-        assert_eq!(names(DECISION_WORDS), Decision::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>());
-        assert_eq!(names(MODE_WORDS), Mode::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>());
-        assert_eq!(names(SEVERITY_WORDS), Severity::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        assert_eq!(
+            names(ACTION_WORDS),
+            ActionType::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names(DECISION_WORDS),
+            Decision::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names(MODE_WORDS),
+            Mode::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names(SEVERITY_WORDS),
+            Severity::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()
+        );
     }
 }

@@ -2,11 +2,15 @@
 //! decisions (the format of `tests/data/conformance/*.yaml`). A pack document with embedded
 //! `tests:` is a test file too: its own tests against itself.
 
+// `PolicyError` carries its place, suggestion and source text so every caller can render a
+// diagnostic; it is returned only on the cold path, so its size is not worth boxing it.
+#![allow(clippy::result_large_err)]
+
 use crate::document::{PackDocument, TestCase};
 use crate::error::{PolicyError, PolicyErrorKind};
 use crate::load::{
-    self, check_shape, opt, parse_tree, req, saphyr_error, validate_case, validate_document, yaml_options,
-    Field, Node, ResolvedPack, SNode, Seg, Shape, Source, TEST_CASE_SHAPE,
+    self, Field, Node, ResolvedPack, SNode, Seg, Shape, Source, TEST_CASE_SHAPE, check_shape, opt,
+    parse_tree, req, saphyr_error, validate_case, validate_document, yaml_options,
 };
 use serde::de::{self, Deserialize, Deserializer};
 use std::path::Path;
@@ -107,7 +111,14 @@ pub fn parse_test_file(text: &str, origin: &str) -> Result<TestFile, PolicyError
     }
     let default_action = raw.defaults.contains_key("action");
     for (i, case) in raw.cases.iter().enumerate() {
-        validate_case(&src, &tree, &[Seg::Key("cases"), Seg::Idx(i)], &format!("cases[{i}]"), case, default_action)?;
+        validate_case(
+            &src,
+            &tree,
+            &[Seg::Key("cases"), Seg::Idx(i)],
+            &format!("cases[{i}]"),
+            case,
+            default_action,
+        )?;
     }
     Ok(TestFile {
         origin: origin.to_string(),
@@ -125,23 +136,34 @@ impl TestFile {
     /// holds a `/` or ends in `.yaml`/`.yml`, a path. An inline policy is resolved with its
     /// inheritance; its origin is `<test file>#policy` (or the file itself for a pack document).
     pub fn resolve_policy(&self, base_dir: &Path) -> Result<ResolvedPack, PolicyError> {
-        let src = Source { origin: self.origin.clone(), text: self.source_text.clone() };
+        let src = Source {
+            origin: self.origin.clone(),
+            text: self.source_text.clone(),
+        };
         // The file was validated when parsed; parsing it again only recovers the locations. A
         // TestFile built by hand (no text) gets no locations, and is validated below all the same.
         let tree = parse_tree(&src).ok();
         match &self.policy {
-            PolicyRef::Reference(reference) => load::load_pack(reference, base_dir).map_err(|mut e| {
-                if e.location.is_none() {
-                    if let Some(node) = tree.as_ref().and_then(|t| t.value.get("policy")) {
+            PolicyRef::Reference(reference) => {
+                load::load_pack(reference, base_dir).map_err(|mut e| {
+                    if e.location.is_none()
+                        && let Some(node) = tree.as_ref().and_then(|t| t.value.get("policy"))
+                    {
                         let located = src.error_at(e.kind, e.message.clone(), &node.referenced);
                         e.location = located.location;
                         e.source_text = located.source_text;
                     }
-                }
-                e
-            }),
+                    e
+                })
+            }
             PolicyRef::Inline(doc) => {
-                let unknown = || SNode::new(Node::Null, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN);
+                let unknown = || {
+                    SNode::new(
+                        Node::Null,
+                        serde_saphyr::Location::UNKNOWN,
+                        serde_saphyr::Location::UNKNOWN,
+                    )
+                };
                 let (root, origin) = match tree {
                     Some(t) if is_test_file(&t) => {
                         let root = t.value.get("policy").cloned().unwrap_or_else(unknown);
@@ -168,9 +190,16 @@ impl TestFile {
 
 /// Where a test case sits in its file (`None` when the file has no such case).
 pub fn case_location(file: &TestFile, index: usize) -> Option<crate::error::SourceLocation> {
-    let src = Source { origin: file.origin.clone(), text: file.source_text.clone() };
+    let src = Source {
+        origin: file.origin.clone(),
+        text: file.source_text.clone(),
+    };
     let tree = parse_tree(&src).ok()?;
-    let list = if is_test_file(&tree) { "cases" } else { "tests" };
+    let list = if is_test_file(&tree) {
+        "cases"
+    } else {
+        "tests"
+    };
     let node = tree.value.get(list)?.value.index(index)?;
     src.location(&node.referenced)
 }
