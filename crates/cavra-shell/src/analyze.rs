@@ -216,10 +216,12 @@ impl<'l> Analyzer<'l> {
     fn walk_checked(&mut self, tree: &Tree, src: &str, ctx: &Ctx) {
         let before = self.out.problems.len();
         self.walk(tree.root_node(), src, ctx);
-        if tree.root_node().has_error() && self.out.problems.len() == before && !self.stopped {
-            if let Some(msg) = first_error(tree.root_node(), src) {
-                self.problem(msg);
-            }
+        if tree.root_node().has_error()
+            && self.out.problems.len() == before
+            && !self.stopped
+            && let Some(msg) = first_error(tree.root_node(), src)
+        {
+            self.problem(msg);
         }
     }
 
@@ -522,11 +524,8 @@ impl<'l> Analyzer<'l> {
                 .ok()
                 .and_then(|i| r.field_name_for_child(i));
             match field {
-                Some("destination") => {
-                    if dest.is_none() {
-                        dest = Some(child);
-                    }
-                }
+                Some("destination") if dest.is_none() => dest = Some(child),
+                Some("destination") => {}
                 Some("descriptor") => {}
                 _ if !child.is_named() || child.kind() == "ERROR" => {
                     op.push_str(node_text(child, src))
@@ -731,10 +730,8 @@ fn missing_is_benign(node: Node<'_>) -> bool {
     parent.kind() == "command_name"
         && parent.parent().is_some_and(|cmd| {
             let mut cursor = cmd.walk();
-            let has_prefix = cmd
-                .named_children(&mut cursor)
-                .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"));
-            has_prefix
+            cmd.named_children(&mut cursor)
+                .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"))
         })
 }
 

@@ -807,10 +807,8 @@ fn git_push(args: &[Word]) -> Option<Push> {
                 push.all_branches = true;
             }
             "all" | "branches" => push.all_branches = true,
-            "repo" => {
-                if push.remote.is_none() {
-                    push.remote = value.as_ref().map(|v| v.text.clone());
-                }
+            "repo" if push.remote.is_none() => {
+                push.remote = value.as_ref().map(|v| v.text.clone());
             }
             _ => {}
         }

@@ -406,7 +406,7 @@ mod tests {
     fn home_paths() {
         assert_eq!(home_path("$HOME/x"), ("~/x".to_string(), true));
         assert_eq!(home_path("${HOME}/x"), ("~/x".to_string(), true));
-        assert_eq!(home_path("$HOMEX/x").1, false);
-        assert_eq!(home_path("$HOME/$x").1, false);
+        assert!(!home_path("$HOMEX/x").1);
+        assert!(!home_path("$HOME/$x").1);
     }
 }
