@@ -787,9 +787,15 @@ fn line_continuations(root: Node<'_>, src: &str) -> Vec<usize> {
         let mut cursor = n.walk();
         stack.extend(n.named_children(&mut cursor));
     }
+    // The protected nodes do not overlap, so the last one starting at or before a candidate is
+    // the only one that can hold it.
+    protected.sort_unstable();
     candidates
         .into_iter()
-        .filter(|&c| !protected.iter().any(|&(s, e)| s <= c && c < e))
+        .filter(|&c| {
+            let i = protected.partition_point(|&(s, _)| s <= c);
+            !(i > 0 && protected.get(i - 1).is_some_and(|&(_, e)| c < e))
+        })
         .collect()
 }
 
@@ -885,7 +891,7 @@ fn stdin_from_redirects(redirects: &[Node<'_>], src: &str) -> Option<Stdin> {
                     .find(|c| c.kind() != "file_descriptor");
                 if let Some(w) = word.map(|w| word_from_node(w, src)) {
                     stdin = Some(Stdin::Code {
-                        text: w.text,
+                        text: w.text.into(),
                         literal: w.literal,
                         subst: w.has_subst,
                     });
@@ -910,7 +916,7 @@ fn stdin_from_redirects(redirects: &[Node<'_>], src: &str) -> Option<Stdin> {
                     .collect::<Vec<_>>()
                     .join("\n");
                 stdin = Some(Stdin::Code {
-                    text,
+                    text: text.into(),
                     literal: !expands,
                     subst,
                 });
@@ -980,7 +986,7 @@ fn producer_stdin(producer: Node<'_>, src: &str, own_stdin: &Stdin) -> Stdin {
                 .skip_while(|t| matches!(*t, "-n" | "-e" | "-E" | "-ne" | "-en"))
                 .collect();
             Stdin::Code {
-                text: text.join(" "),
+                text: text.join(" ").into(),
                 literal: true,
                 subst: false,
             }

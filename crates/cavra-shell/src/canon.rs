@@ -161,6 +161,14 @@ pub(crate) fn forms(
             .filter(|&i| toks.get(i).is_some_and(|t| is_short_cluster(t)))
             .collect()
     };
+    // Membership by position; a hostile line can have tens of thousands of flags.
+    let mut is_cluster = vec![false; toks.len()];
+    for &i in &cluster_idx {
+        if let Some(slot) = is_cluster.get_mut(i) {
+            *slot = true;
+        }
+    }
+    let clustered = |i: usize| is_cluster.get(i).copied().unwrap_or(false);
     if let Some(&first) = cluster_idx.first() {
         let letters: Vec<char> = cluster_idx
             .iter()
@@ -176,7 +184,7 @@ pub(crate) fn forms(
         // Split: every cluster becomes single flags in place.
         let mut split: Vec<String> = Vec::new();
         for (i, t) in toks.iter().enumerate() {
-            if cluster_idx.contains(&i) {
+            if clustered(i) {
                 split.extend(t.chars().skip(1).map(|c| format!("-{c}")));
             } else {
                 split.push((*t).to_string());
@@ -191,7 +199,7 @@ pub(crate) fn forms(
             for (i, t) in toks.iter().enumerate() {
                 if i == first {
                     out.push(cluster.as_str());
-                } else if !cluster_idx.contains(&i) {
+                } else if !clustered(i) {
                     out.push(t);
                 }
             }

@@ -1000,3 +1000,41 @@ fn risk_class_names_round_trip() {
     }
     assert!("nope".parse::<RiskClass>().is_err());
 }
+
+#[test]
+fn hostile_inputs_stay_bounded() {
+    let max = Limits::default().max_input_bytes;
+    let fill = |unit: &str| unit.repeat(max / unit.len());
+    let inputs = [
+        fill("ls -a "),
+        fill("a;"),
+        fill("'a'\\\n"),
+        fill("$("),
+        fill("sudo "),
+        fill("sh -c '"),
+        fill("\\"),
+        fill("x${y:-"),
+        fill("[[ "),
+        fill("<<EOF "),
+        format!(
+            "{{ {} }} <<EOF\n{}\nEOF",
+            "ls; ".repeat(3000),
+            "x".repeat(30_000)
+        ),
+        format!("cat <<EOF | sh\n{}\nEOF", "echo $(ls) | sh\n".repeat(3000)),
+        fill("echo \"$(echo \""),
+    ];
+    for text in &inputs {
+        assert!(text.len() <= max);
+        let start = std::time::Instant::now();
+        let a = analyze(text);
+        let took = start.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{:?}… took {took:?}",
+            text.get(..20)
+        );
+        assert!(a.commands.len() <= Limits::default().max_commands);
+        assert!(a.problems.len() <= 16);
+    }
+}

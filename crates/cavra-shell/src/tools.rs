@@ -17,7 +17,8 @@ pub(crate) enum Stdin {
     Trusted,
     /// Text known from the command line: `echo TEXT |`, here-strings, here-documents.
     Code {
-        text: String,
+        /// Shared: the stdin is copied into the context of every node below the statement.
+        text: std::rc::Rc<str>,
         literal: bool,
         subst: bool,
     },
@@ -554,7 +555,7 @@ fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
                 }
             } else if is_shell_code {
                 info.inner.push(Inner {
-                    kind: InnerKind::Code(text.clone()),
+                    kind: InnerKind::Code(text.to_string()),
                     label: format!("{base} (stdin)"),
                     stdin: Stdin::Terminal,
                     span: (0, 0),
