@@ -476,6 +476,7 @@ impl<'l> Analyzer<'l> {
             span,
             has_subst: false,
             is_procsub: false,
+            glob: false,
         };
         self.simple(&[w], ctx, span)
     }
@@ -583,7 +584,8 @@ impl<'l> Analyzer<'l> {
             ));
             return None;
         }
-        let name_is_literal = first.literal;
+        // A glob in the name is replaced by file names before the command runs.
+        let name_is_literal = first.literal && !first.glob;
         let name = if name_is_literal {
             canon::basename(&first.text).to_string()
         } else {
@@ -860,6 +862,7 @@ fn plain_words(node: Node<'_>, src: &str) -> Vec<Word> {
                     span: (child.start_byte(), child.end_byte()),
                     has_subst: false,
                     is_procsub: false,
+                    glob: false,
                 });
             }
             continue;

@@ -163,6 +163,12 @@ fn quote_and_backslash_removal() {
     let a = analyze("\"kubectl\" delete ns prod");
     assert_eq!(a.commands[0].argv, ["kubectl", "delete", "ns", "prod"]);
     assert_eq!(a.commands[0].canonical, "kubectl delete ns prod");
+    // Quoted or escaped glob and brace characters are literal.
+    let a = analyze("'terr*form' x; \\{a,b} y");
+    assert!(a.commands.iter().all(|c| c.name_is_literal));
+    let a = analyze("cp f{,.bak}");
+    assert_eq!(a.commands[0].argv, ["cp", "f{,.bak}"]);
+    assert!(!a.file_accesses.iter().any(|f| f.literal));
     let a = analyze("echo 'a b' \"c\\\"d\" e\\ f");
     assert_eq!(a.commands[0].argv, ["echo", "a b", "c\"d", "e f"]);
 }
@@ -204,6 +210,9 @@ fn dynamic_command_names() {
         "\"$X\" apply",
         "${TOOL} x",
         "`echo rm` x",
+        "/usr/bin/terr*form apply",
+        "terrafor? apply",
+        "terra{form,} apply",
     ] {
         let a = analyze(t);
         let first = &a.commands[0];
@@ -211,6 +220,9 @@ fn dynamic_command_names() {
         assert!(first.classes.contains(&RiskClass::DynamicCommand), "{t:?}");
         assert!(a.classes.contains(&RiskClass::DynamicCommand), "{t:?}");
     }
+    // tree-sitter cannot parse a brace expansion in first position; that is reported.
+    let a = analyze("{terraform,apply}");
+    assert!(a.classes.contains(&RiskClass::Unparseable));
     // The substitution that computes the name is itself analysed.
     assert!(has(&analyze("$(echo rm) -rf build"), "echo rm"));
 }

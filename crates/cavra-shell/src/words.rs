@@ -34,6 +34,9 @@ pub(crate) struct Word {
     pub has_subst: bool,
     /// The whole word is a process substitution `<(…)` / `>(…)`.
     pub is_procsub: bool,
+    /// The word has an unquoted glob character (`*`, `?`, `[`): as a command name it is not a
+    /// literal, because the shell replaces it with matching file names.
+    pub glob: bool,
 }
 
 impl Word {
@@ -52,6 +55,7 @@ impl Word {
             span: parent.span,
             has_subst: parent.has_subst,
             is_procsub: false,
+            glob: parent.glob,
         }
     }
 }
@@ -84,7 +88,8 @@ pub(crate) fn node_text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
 /// Decodes a word node.
 pub(crate) fn word_from_node(node: Node<'_>, src: &str) -> Word {
     let mut segs = Vec::new();
-    collect_segs(node, src, &mut segs, 0);
+    let mut glob = false;
+    collect_segs(node, src, &mut segs, 0, &mut glob);
     let literal = segs.iter().all(|s| matches!(s, Seg::Lit(_)));
     let source = node_text(node, src);
     let text = if literal {
@@ -109,6 +114,7 @@ pub(crate) fn word_from_node(node: Node<'_>, src: &str) -> Word {
         span: (node.start_byte(), node.end_byte()),
         has_subst: contains_kind(node, &["command_substitution", "process_substitution"]),
         is_procsub: node.kind() == "process_substitution",
+        glob,
     }
 }
 
@@ -145,7 +151,7 @@ pub(crate) fn contains_kind(node: Node<'_>, kinds: &[&str]) -> bool {
     false
 }
 
-fn collect_segs(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
+fn collect_segs(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize, glob: &mut bool) {
     let text = node_text(node, src);
     if depth > MAX_WORD_DEPTH {
         out.push(Seg::Exp(text.to_string()));
@@ -158,22 +164,22 @@ fn collect_segs(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
             out.push(Seg::Lit(inner.to_string()));
         }
         "ansi_c_string" => out.push(Seg::Lit(decode_ansi_c(text))),
-        "string" => collect_string(node, src, out, depth),
+        "string" => collect_string(node, src, out, depth, glob),
         "translated_string" => {
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
-                collect_segs(child, src, out, depth + 1);
+                collect_segs(child, src, out, depth + 1, glob);
             }
         }
-        "concatenation" => collect_concat(node, src, out, depth),
+        "concatenation" => collect_concat(node, src, out, depth, glob),
+        // `{a,b}` / `{1..3}` expand to several words.
+        "brace_expression" => out.push(Seg::Exp(text.to_string())),
         k if EXPANSION_KINDS.contains(&k) => out.push(Seg::Exp(text.to_string())),
         _ => {
-            if node.named_child_count() == 0 {
-                out.push(Seg::Lit(unescape_unquoted(text)));
-            } else if contains_kind(node, EXPANSION_KINDS) {
+            if node.named_child_count() > 0 && contains_kind(node, EXPANSION_KINDS) {
                 out.push(Seg::Exp(text.to_string()));
             } else {
-                out.push(Seg::Lit(unescape_unquoted(text)));
+                out.push(unquoted_seg(text, glob));
             }
         }
     }
@@ -181,7 +187,7 @@ fn collect_segs(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
 
 /// Concatenations: unquoted pieces (and gaps between children) are unescaped together, because
 /// tree-sitter may split `\;` into two word nodes and the backslash belongs to the next byte.
-fn collect_concat(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
+fn collect_concat(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize, glob: &mut bool) {
     let mut pending = String::new();
     let mut pos = node.start_byte();
     let mut cursor = node.walk();
@@ -195,21 +201,62 @@ fn collect_concat(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
             pending.push_str(node_text(child, src));
         } else {
             if !pending.is_empty() {
-                out.push(Seg::Lit(unescape_unquoted(&pending)));
+                out.push(unquoted_seg(&pending, glob));
                 pending.clear();
             }
-            collect_segs(child, src, out, depth + 1);
+            collect_segs(child, src, out, depth + 1, glob);
         }
     }
     if let Some(gap) = src.get(pos..node.end_byte()) {
         pending.push_str(gap);
     }
     if !pending.is_empty() {
-        out.push(Seg::Lit(unescape_unquoted(&pending)));
+        out.push(unquoted_seg(&pending, glob));
     }
 }
 
-fn collect_string(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
+/// Unquoted text: brace expansion makes it non-literal; glob characters are noted.
+fn unquoted_seg(raw: &str, glob: &mut bool) -> Seg {
+    if has_brace_expansion(raw) {
+        return Seg::Exp(raw.to_string());
+    }
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' | '[' => *glob = true,
+            _ => {}
+        }
+    }
+    Seg::Lit(unescape_unquoted(raw))
+}
+
+/// `{a,b}` or `{1..3}` (unescaped), which the shell expands into several words.
+fn has_brace_expansion(raw: &str) -> bool {
+    let mut depth = 0usize;
+    let mut prev = '\0';
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+                prev = '\0';
+                continue;
+            }
+            '{' if prev != '$' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ',' if depth > 0 => return true,
+            '.' if depth > 0 && chars.peek() == Some(&'.') => return true,
+            _ => {}
+        }
+        prev = c;
+    }
+    false
+}
+
+fn collect_string(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize, glob: &mut bool) {
     let text = node_text(node, src);
     let mut start = node.start_byte();
     let mut end = node.end_byte();
@@ -239,7 +286,7 @@ fn collect_string(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize) {
                 out.push(Seg::Lit(unescape_double_quoted(&pending)));
                 pending.clear();
             }
-            collect_segs(child, src, out, depth + 1);
+            collect_segs(child, src, out, depth + 1, glob);
         }
         pos = ce.max(pos);
     }
