@@ -729,10 +729,15 @@ pub enum Verdict {
 
 /// The verdict for a decision record (PreToolUse).
 pub fn verdict_for(record: &DecisionRecord) -> Verdict {
-    let reason = format!(
-        "cavra: {} ({}, rule {})",
-        record.reason, record.decision, record.rule_id
-    );
+    // Engine reasons usually name the rule already; say it once.
+    let reason = if record.reason.contains(&record.rule_id) {
+        format!("cavra {}: {}", record.decision, record.reason)
+    } else {
+        format!(
+            "cavra {}: {} (rule {})",
+            record.decision, record.reason, record.rule_id
+        )
+    };
     match record.decision {
         Decision::Block => Verdict::Deny(reason),
         Decision::RequireApproval => {

@@ -4,8 +4,12 @@
 //! Exit codes: 0 the action may proceed (allow, warn, audit_only, allow_with_attestation) or
 //! the command succeeded; 1 error; 2 usage error; 3 require_approval; 4 block.
 
+mod demo;
 mod evaluate;
+mod hook;
+mod init;
 mod policy_cmd;
+mod store_cmds;
 mod support;
 
 use clap::{Parser, Subcommand};
@@ -28,12 +32,34 @@ enum Command {
     /// Work with policy packs: list, validate, explain, test, compile, diff.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Answer an agent's hook (stdin JSON) with cavra's decision; never fails open.
+    Hook(hook::HookArgs),
+    /// Install cavra's hooks for an agent in this repository (and a policy if there is none).
+    Init(init::InitArgs),
+    /// Agent sessions recorded in the local store.
+    #[command(subcommand)]
+    Session(store_cmds::SessionCommand),
+    /// Decisions recorded in the local store.
+    #[command(subcommand)]
+    Decision(store_cmds::DecisionCommand),
+    /// Approvals: list, approve, deny, expire.
+    #[command(subcommand)]
+    Approval(store_cmds::ApprovalCommand),
+    /// Self-contained demonstrations.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
 }
 
 fn run(cli: Cli) -> Result<i32, support::Failure> {
     match &cli.command {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Policy(command) => policy_cmd::run(command),
+        Command::Hook(args) => hook::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Session(command) => store_cmds::session(command),
+        Command::Decision(command) => store_cmds::decision(command),
+        Command::Approval(command) => store_cmds::approval(command),
+        Command::Demo(command) => demo::run(command),
     }
 }
 

@@ -1,0 +1,502 @@
+//! `cavra hook <agent>`: answers an agent's hook on stdin, and never fails open.
+//!
+//! Agents let the tool run when a hook crashes, exits with an unexpected code or times out. So
+//! everything here runs under `catch_unwind`, with a panic hook that prints nothing to stdout,
+//! with stdin capped at [`MAX_INPUT_BYTES`], and against a watchdog that answers deny on its
+//! own when the deadline passes. Every failure is answered with a deny that says what to fix.
+//!
+//! Every decision is written to the local store (redacted) before the answer is printed.
+
+use crate::support::{self, FsResolver};
+use cavra_agents::{Agent, Answer, Context, EventKind, HookEvent, Mapping, Verdict};
+use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
+use cavra_redact::Redactor;
+use cavra_store::{NewApproval, NewDecision, Outcome, Store};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The most stdin the hook reads; more is refused (deny).
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+/// The hook timeout `cavra init` registers, in seconds.
+pub const HOOK_TIMEOUT_SECS: u64 = 10;
+/// The default deadline, well inside [`HOOK_TIMEOUT_SECS`].
+pub const DEFAULT_DEADLINE_MS: u64 = 8000;
+/// How long an approval asked for in store mode stays valid, by default (minutes).
+pub const DEFAULT_APPROVAL_TTL_MINUTES: u64 = 24 * 60;
+
+/// What to do with require_approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApprovalMode {
+    /// Ask the person at the agent (Claude Code's `ask`).
+    Ask,
+    /// Headless: create a pending approval in the local store and deny with its id; once
+    /// approved, the same request is allowed once.
+    Store,
+}
+
+/// `cavra hook` arguments.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The agent whose hook format is on stdin.
+    #[arg(value_parser = parse_agent)]
+    pub agent: Agent,
+    /// What require_approval does: ask a person at the agent, or create a pending approval in
+    /// the local store (headless runs, CI).
+    #[arg(long, value_enum, default_value_t = ApprovalMode::Ask)]
+    pub approval_mode: ApprovalMode,
+    /// The policy: a path or a built-in id (default: CAVRA_POLICY, else the repository's
+    /// .cavra/policy.yaml; with neither, every tool call is denied).
+    #[arg(long, short = 'p', value_name = "PATH|ID")]
+    pub policy: Option<String>,
+    /// How long an approval created in store mode stays valid, in minutes.
+    #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_APPROVAL_TTL_MINUTES)]
+    pub approval_ttl: u64,
+    /// Answer deny if no decision is made within this many milliseconds (keep it below the
+    /// agent's hook timeout).
+    #[arg(long, value_name = "MS", env = "CAVRA_HOOK_DEADLINE_MS", default_value_t = DEFAULT_DEADLINE_MS)]
+    pub deadline_ms: u64,
+}
+
+fn parse_agent(s: &str) -> Result<Agent, String> {
+    s.parse::<Agent>().map_err(|e| e.to_string())
+}
+
+/// Guards the single answer: whoever takes it first (the hook or the watchdog) prints.
+static ANSWERED: Mutex<bool> = Mutex::new(false);
+
+fn emit(answer: &Answer) -> ! {
+    // A poisoned lock still guards the flag; the answer must go out either way.
+    let mut done = ANSWERED.lock().unwrap_or_else(|p| p.into_inner());
+    if !*done {
+        *done = true;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(answer.stdout.as_bytes());
+        if !answer.stdout.is_empty() {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+        if !answer.stderr.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{}", answer.stderr);
+            let _ = err.flush();
+        }
+        std::process::exit(answer.exit_code);
+    }
+    // The other side is answering and will exit the process.
+    drop(done);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Runs the hook. Never returns: the process exits with the agent's exit code.
+pub fn run(args: &HookArgs) -> ! {
+    let agent = args.agent;
+    // Panics print one line to stderr and nothing to stdout; catch_unwind turns them into a deny.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(std::io::stderr(), "cavra hook: internal error: {info}");
+    }));
+    let deadline = Duration::from_millis(args.deadline_ms.max(1));
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        emit(&cavra_agents::render_failure(
+            agent,
+            &format!(
+                "no decision within {} ms (the hook's deadline); check that .cavra/ is on a local disk and not locked by another process",
+                deadline.as_millis()
+            ),
+        ));
+    });
+    let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(args))) {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(message)) => cavra_agents::render_failure(agent, &message),
+        Err(_) => cavra_agents::render_failure(
+            agent,
+            "cavra hit an internal error (see the message above); run `cavra hook` by hand with this payload to reproduce, and report it",
+        ),
+    };
+    emit(&answer)
+}
+
+fn read_input() -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("could not read the hook input on stdin: {e}"))?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "the hook input is larger than {} KiB; cavra refuses inputs it will not read whole",
+            MAX_INPUT_BYTES / 1024
+        ));
+    }
+    if buf.iter().all(u8::is_ascii_whitespace) {
+        return Err("the hook input on stdin is empty; cavra expects the agent's hook JSON (is `cavra hook` registered as a command hook?)".into());
+    }
+    Ok(buf)
+}
+
+/// The answer for one hook call, or a failure message (answered as a deny).
+fn handle(args: &HookArgs) -> Result<Answer, String> {
+    let input = read_input()?;
+    let payload: Value = serde_json::from_slice(&input)
+        .map_err(|e| format!("the hook input is not valid JSON ({e}); cavra expects the {} hook JSON on stdin", args.agent))?;
+    let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
+    let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
+        Some(c) => PathBuf::from(c),
+        None => std::env::current_dir().map_err(|e| format!("no `cwd` in the hook input and the current folder is unreadable: {e}"))?,
+    };
+    let repo_root = support::find_repo_root(&cwd);
+    let ctx = Context {
+        cwd: cwd.to_string_lossy().into_owned(),
+        repo_root: repo_root.to_string_lossy().into_owned(),
+        home: support::home_dir(),
+    };
+    match event.kind {
+        EventKind::PreToolUse => pre_tool_use(args, &event, &ctx, &repo_root),
+        EventKind::PostToolUse => post_tool_use(&event, &ctx, &repo_root),
+    }
+}
+
+fn open_store(repo_root: &Path) -> Result<Store, String> {
+    Store::open_repo(repo_root).map_err(|e| {
+        format!("cannot open the decision store under {}/.cavra: {e}; decisions must be recorded before cavra answers", repo_root.display())
+    })
+}
+
+fn policy_reference(args: &HookArgs, repo_root: &Path) -> Result<String, String> {
+    if let Some(p) = args.policy.as_deref().filter(|p| !p.trim().is_empty()) {
+        return Ok(p.to_string());
+    }
+    if let Ok(p) = std::env::var("CAVRA_POLICY") {
+        if !p.trim().is_empty() {
+            return Ok(p);
+        }
+    }
+    let local = repo_root.join(".cavra").join("policy.yaml");
+    if local.is_file() {
+        return Ok(local.to_string_lossy().into_owned());
+    }
+    // Unlike `cavra evaluate`, the hook does not fall back to a built-in pack: a repository
+    // whose policy went missing must not silently change rules.
+    Err(format!(
+        "no policy: {} does not exist; run `cavra init {}` in the repository, or pass --policy builtin:cavra-baseline",
+        local.display(),
+        "<agent>"
+    ))
+}
+
+/// One evaluated request with what is stored about it.
+struct Decided {
+    request: Request,
+    record: DecisionRecord,
+}
+
+fn pre_tool_use(args: &HookArgs, event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<Answer, String> {
+    let reference = policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
+    let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
+    let resolved = cavra_policy::load_pack(&reference, &base)
+        .map_err(|e| format!("the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)", support::policy_line(&e)))?;
+    let pack = cavra_policy::compile(&resolved)
+        .map_err(|e| format!("the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)", support::policy_line(&e)))?;
+
+    let mapping = cavra_agents::map_tool(event, ctx);
+    let mut store = open_store(repo_root)?;
+    let now = time::OffsetDateTime::now_utc();
+    let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
+
+    let requests = match mapping {
+        Mapping::Requests(r) => r,
+        Mapping::Harmless { reason } => {
+            record_plain(&mut store, event, &pack, &timestamp, Decision::Allow, "agent.harmless_tool", &reason)?;
+            return Ok(cavra_agents::render(args.agent, event, &Verdict::NoDecision));
+        }
+        Mapping::Unknown { reason } => {
+            let record = record_plain(&mut store, event, &pack, &timestamp, Decision::Block, "agent.unknown_tool", &reason)?;
+            return Ok(cavra_agents::render(args.agent, event, &cavra_agents::verdict_for(&record)));
+        }
+    };
+
+    let mut decided: Vec<Decided> = Vec::with_capacity(requests.len());
+    for mut request in requests {
+        request.session_id = event.session_id.clone();
+        request.agent_id = Some(args.agent.as_str().to_string());
+        let decision_id = support::new_decision_id();
+        let env = Env { timestamp: &timestamp, decision_id: &decision_id, resolver: &FsResolver };
+        let mut record = cavra_engine::evaluate(&pack, &request, &env);
+        guard(&request, ctx, &mut record);
+        decided.push(Decided { request, record });
+    }
+    // The strictest decides the tool call; on a tie the first.
+    let Some(deciding) = decided
+        .iter()
+        .enumerate()
+        .fold(None::<usize>, |best, (i, d)| match best {
+            Some(b) if decided[b].record.decision.strictness() >= d.record.decision.strictness() => Some(b),
+            _ => Some(i),
+        })
+    else {
+        return Err("the tool call produced nothing to decide".into());
+    };
+
+    let mut verdict = cavra_agents::verdict_for(&decided[deciding].record);
+    if decided[deciding].record.decision == Decision::RequireApproval {
+        verdict = approvals(args, event, &mut store, &mut decided[deciding], now)?;
+    }
+    for d in &decided {
+        store_decision(&mut store, event, &d.request, &d.record)?;
+    }
+    Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// Built-in guards the policy cannot switch off: an agent may not approve its own requests
+/// through the CLI, nor rewrite cavra's own store and policy.
+fn guard(request: &Request, ctx: &Context, record: &mut DecisionRecord) {
+    let hit = match request.action {
+        ActionType::ExecuteCommand => {
+            let words: Vec<&str> = request.target.split(|c: char| c.is_whitespace() || ";&|()`$".contains(c)).collect();
+            words.windows(3).any(|w| {
+                w[0].rsplit('/').next() == Some("cavra") && w[1] == "approval" && matches!(w[2], "approve" | "deny")
+            })
+            .then_some(("cavra.self_approval", "an agent cannot approve or deny cavra approvals; a person must run `cavra approval` outside the agent"))
+        }
+        ActionType::WriteFile | ActionType::DeleteFile => {
+            let target = lexical(&Path::new(&ctx.cwd).join(&request.target));
+            let own = Path::new(&ctx.repo_root).join(cavra_store::STORE_DIR);
+            target.starts_with(&own).then_some((
+                "cavra.protected",
+                "the agent may not change cavra's own policy and decision store (.cavra/); a person edits the policy",
+            ))
+        }
+        _ => None,
+    };
+    if let Some((rule, why)) = hit {
+        record.base_decision = Decision::Block;
+        record.decision = Decision::Block;
+        record.rule_id = rule.to_string();
+        record.reason = why.to_string();
+        record.explicit = false;
+    }
+}
+
+/// Store mode: use an approval granted for exactly this action, or create (or point at) a
+/// pending one. Ask mode: use a granted approval if there is one, else ask.
+fn approvals(args: &HookArgs, event: &HookEvent, store: &mut Store, d: &mut Decided, now: time::OffsetDateTime) -> Result<Verdict, String> {
+    let fingerprint = d.request.fingerprint();
+    let by = requested_by(args.agent, event);
+    let granted = store.consume_approval(&fingerprint, &by, now).map_err(|e| e.to_string())?;
+    if let Some(a) = granted {
+        let who = a.decided_by.clone().unwrap_or_default();
+        let why = a.reason.clone().unwrap_or_default();
+        d.record.reason = format!("{} [approved once by {who} in {}: {why}]", d.record.reason, a.id);
+        d.record.decision = Decision::Allow;
+        d.record.explicit = true;
+        d.record.evidence_refs.push(format!("approval:{}", a.id));
+        return Ok(Verdict::Allow(format!("cavra: approved by {who} ({}): {why}; this approval is now used", a.id)));
+    }
+    if args.approval_mode == ApprovalMode::Ask {
+        return Ok(cavra_agents::verdict_for(&d.record));
+    }
+    let group = d.record.approver_group.clone().unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
+    let existing = store.open_approval(&fingerprint, now).map_err(|e| e.to_string())?;
+    let approval = match existing {
+        Some(a) if a.state == cavra_store::ApprovalState::Denied => {
+            d.record.evidence_refs.push(format!("approval:{}", a.id));
+            d.record.decision = Decision::Block;
+            return Ok(Verdict::Deny(format!(
+                "cavra: {} — approval {} was denied by {}: {}",
+                d.record.reason,
+                a.id,
+                a.decided_by.unwrap_or_default(),
+                a.reason.unwrap_or_default()
+            )));
+        }
+        Some(a) => a,
+        None => {
+            let summary = Redactor::builtin().redact_text(&format!("{}: {}", d.record.action_type, d.record.target)).value;
+            store
+                .create_approval(
+                    &NewApproval {
+                        decision_id: d.record.decision_id.clone(),
+                        fingerprint: fingerprint.clone(),
+                        session_id: event.session_id.clone(),
+                        approver_group: group.clone(),
+                        requested_by: by,
+                        summary,
+                        ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
+                    },
+                    now,
+                )
+                .map_err(|e| e.to_string())?
+        }
+    };
+    d.record.evidence_refs.push(format!("approval:{}", approval.id));
+    Ok(Verdict::Deny(format!(
+        "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
+         A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
+        d.record.reason,
+        id = approval.id,
+        exp = approval.expires_at,
+    )))
+}
+
+/// `a/b/../c` → `a/c`, without touching the disk.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn requested_by(agent: Agent, event: &HookEvent) -> String {
+    match &event.session_id {
+        Some(s) => format!("{agent}:{s}"),
+        None => agent.as_str().to_string(),
+    }
+}
+
+/// The stored form: the decision record with its target redacted, plus the redacted tool input
+/// and the list of what was masked.
+fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, String> {
+    let mut value = serde_json::to_value(record).map_err(|e| e.to_string())?;
+    let target = Redactor::builtin().redact_text(&record.target);
+    let mut reason = record.reason.clone();
+    if !target.findings.is_empty() {
+        // The reason often quotes the command; mask it the same way.
+        reason = Redactor::builtin().redact_text(&reason).value;
+    }
+    let input = Redactor::builtin().redact_json(&event.tool_input);
+    let mut redactions: Vec<Value> = target.findings.iter().map(|f| json!({"pointer": "/target", "rule": f.rule})).collect();
+    redactions.extend(input.findings.iter().map(|f| json!({"pointer": format!("/tool_input{}", f.pointer), "rule": f.rule})));
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("target".into(), Value::String(target.value));
+        obj.insert("reason".into(), Value::String(reason));
+        if let Some(rules) = obj.get_mut("matched_rules").and_then(Value::as_array_mut) {
+            for m in rules {
+                if let Some(subject) = m.get("subject").and_then(Value::as_str) {
+                    let masked = Redactor::builtin().redact_text(subject).value;
+                    m["subject"] = Value::String(masked);
+                }
+            }
+        }
+        obj.insert("tool_name".into(), Value::String(event.tool_name.clone()));
+        obj.insert("tool_use_id".into(), event.tool_use_id.clone().map(Value::String).unwrap_or(Value::Null));
+        obj.insert("tool_input".into(), input.value);
+        obj.insert("redactions".into(), Value::Array(redactions));
+    }
+    Ok(value)
+}
+
+fn store_decision(store: &mut Store, event: &HookEvent, request: &Request, record: &DecisionRecord) -> Result<(), String> {
+    let value = stored_record(event, record)?;
+    store
+        .record_decision(&NewDecision {
+            decision_id: record.decision_id.clone(),
+            session_id: event.session_id.clone(),
+            agent: Some(event.agent.as_str().to_string()),
+            cwd: event.cwd.clone(),
+            tool_use_id: event.tool_use_id.clone(),
+            action_type: record.action_type.as_str().to_string(),
+            decision: record.decision.as_str().to_string(),
+            rule_id: record.rule_id.clone(),
+            timestamp: record.timestamp.clone(),
+            fingerprint: request.fingerprint(),
+            record: value,
+        })
+        .map_err(|e| format!("could not record the decision ({e}); cavra answers only after recording"))
+}
+
+/// Records a decision that needed no evaluation (a harmless or an unknown tool).
+fn record_plain(
+    store: &mut Store,
+    event: &HookEvent,
+    pack: &cavra_policy::CompiledPack,
+    timestamp: &str,
+    decision: Decision,
+    rule_id: &str,
+    reason: &str,
+) -> Result<DecisionRecord, String> {
+    // Shaped like the engine's records so every stored decision reads the same.
+    let record = DecisionRecord {
+        decision_id: support::new_decision_id(),
+        correlation_id: event.tool_use_id.clone().unwrap_or_default(),
+        timestamp: timestamp.to_string(),
+        session_id: event.session_id.clone(),
+        agent_id: Some(event.agent.as_str().to_string()),
+        actor: None,
+        tenant: None,
+        repository: None,
+        environment: None,
+        branch: None,
+        action_type: ActionType::ExecuteCommand,
+        target: format!("tool {}", event.tool_name),
+        requested_operation: None,
+        policy_pack: pack.id.clone(),
+        policy_version: pack.version.clone(),
+        policy_digest: pack.digest.clone(),
+        rule_id: rule_id.to_string(),
+        severity: if decision == Decision::Block { cavra_engine::Severity::High } else { cavra_engine::Severity::Info },
+        reason: reason.to_string(),
+        approver_group: None,
+        mode: pack.mode,
+        base_decision: decision,
+        decision,
+        explicit: false,
+        break_glass: None,
+        evidence_refs: Vec::new(),
+        matched_rules: Vec::new(),
+    };
+    let mut fp_request = Request::new(ActionType::ExecuteCommand, record.target.clone());
+    fp_request.arguments = Some(event.tool_input.clone());
+    store_decision(store, event, &fp_request, &record)?;
+    Ok(record)
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<Answer, String> {
+    let success = event.tool_response.as_ref().and_then(|r| {
+        r.get("success")
+            .and_then(Value::as_bool)
+            .or_else(|| r.get("is_error").and_then(Value::as_bool).map(|e| !e))
+            .or_else(|| r.get("error").map(|e| e.is_null()))
+    });
+    let written = match cavra_agents::map_tool(event, ctx) {
+        Mapping::Requests(reqs) => reqs.into_iter().find(|r| r.action == ActionType::WriteFile).map(|r| Path::new(&ctx.cwd).join(&r.target)),
+        _ => None,
+    };
+    let sha256 = written.as_deref().and_then(sha256_file);
+    let mut store = open_store(repo_root)?;
+    let timestamp = cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    store
+        .record_outcome(&Outcome {
+            tool_use_id: event.tool_use_id.clone(),
+            decision_id: None,
+            session_id: event.session_id.clone(),
+            success,
+            sha256,
+            path: written.map(|p| p.to_string_lossy().into_owned()),
+            timestamp,
+        })
+        .map_err(|e| format!("could not record the outcome: {e}"))?;
+    Ok(cavra_agents::render(event.agent, event, &Verdict::NoDecision))
+}

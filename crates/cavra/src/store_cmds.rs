@@ -1,0 +1,256 @@
+//! `cavra session`, `cavra decision` and `cavra approval`: reading the local store and deciding
+//! approvals.
+
+use crate::support::{self, Failure};
+use anyhow::anyhow;
+use cavra_store::{ApprovalState, DecisionFilter, Store};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `cavra session …`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List agent sessions, most recent first.
+    List(JsonFlag),
+    /// Show one session: its counts and its decisions.
+    Show {
+        /// The session id.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `cavra decision …`
+#[derive(Debug, Subcommand)]
+pub enum DecisionCommand {
+    /// List recorded decisions, newest first.
+    List(DecisionListArgs),
+}
+
+/// `--json`
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra decision list` arguments.
+#[derive(Debug, Args)]
+pub struct DecisionListArgs {
+    /// Only this session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only this decision: allow, block, require_approval, warn, audit_only, allow_with_attestation.
+    #[arg(long, value_name = "DECISION")]
+    pub decision: Option<cavra_engine::Decision>,
+    /// At most this many.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print JSON (the full, redacted records).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra approval …`
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// List approvals, newest first.
+    List {
+        /// Only this state: pending, approved, denied, expired, break_glass, consumed.
+        #[arg(long, value_name = "STATE", value_parser = parse_state)]
+        state: Option<ApprovalState>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending approval: the same action is then allowed once.
+    Approve(DecideArgs),
+    /// Deny an approval: the action stays blocked.
+    Deny(DecideArgs),
+    /// Mark every approval past its expiry as expired.
+    Expire,
+}
+
+/// `cavra approval approve|deny` arguments.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The approval id (apr_…).
+    pub id: String,
+    /// Why (recorded in the approval's history).
+    #[arg(long)]
+    pub reason: String,
+    /// Who decides (default: CAVRA_ACTOR, else the login name). The requester cannot approve.
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+fn parse_state(s: &str) -> Result<ApprovalState, String> {
+    s.parse()
+}
+
+fn store_path() -> Result<PathBuf, Failure> {
+    let root = support::find_repo_root(&support::current_dir()?);
+    Ok(cavra_store::store_path(&root))
+}
+
+/// Opens the store if it exists; None when nothing was ever recorded here.
+fn existing_store() -> Result<Option<Store>, Failure> {
+    let path = store_path()?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    Store::open(&path).map(Some).map_err(|e| anyhow!("{e}").into())
+}
+
+fn store_error(e: cavra_store::StoreError) -> Failure {
+    Failure::Other(anyhow!("{e}"))
+}
+
+fn none_yet(json: bool) -> Result<i32, Failure> {
+    if json {
+        println!("[]");
+    } else {
+        println!("nothing recorded yet (no store at {})", store_path()?.display());
+    }
+    Ok(support::EXIT_OK)
+}
+
+/// Runs `cavra session …`.
+pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
+    let Some(store) = existing_store()? else {
+        return none_yet(matches!(cmd, SessionCommand::List(JsonFlag { json: true })));
+    };
+    match cmd {
+        SessionCommand::List(JsonFlag { json }) => {
+            let sessions = store.sessions().map_err(store_error)?;
+            if *json {
+                return support::print_json(&sessions).map(|_| support::EXIT_OK);
+            }
+            println!("{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}", "SESSION", "AGENT", "DECISIONS", "BLOCKED", "APPROVALS", "LAST SEEN");
+            for s in sessions {
+                println!(
+                    "{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}",
+                    s.id,
+                    s.agent.unwrap_or_default(),
+                    s.decisions,
+                    s.blocked,
+                    s.approvals,
+                    s.last_seen
+                );
+            }
+            Ok(support::EXIT_OK)
+        }
+        SessionCommand::Show { id, json } => {
+            let Some(s) = store.session(id).map_err(store_error)? else {
+                return Err(anyhow!("no session `{id}` in {}", store.path().display()).into());
+            };
+            let decisions = store
+                .decisions(&DecisionFilter { session_id: Some(id.clone()), ..Default::default() })
+                .map_err(store_error)?;
+            let outcomes = store.outcomes(Some(id)).map_err(store_error)?;
+            if json.json {
+                let value = serde_json::json!({ "session": s, "decisions": decisions, "outcomes": outcomes });
+                return support::print_json(&value).map(|_| support::EXIT_OK);
+            }
+            println!("session {}  agent {}  cwd {}", s.id, s.agent.as_deref().unwrap_or("-"), s.cwd.as_deref().unwrap_or("-"));
+            println!("first seen {}  last seen {}", s.first_seen, s.last_seen);
+            println!(
+                "{} decisions: {} blocked, {} routed for approval, {} warned; {} outcomes recorded",
+                s.decisions, s.blocked, s.approvals, s.warned, s.outcomes
+            );
+            print_decisions(decisions.iter().rev());
+            Ok(support::EXIT_OK)
+        }
+    }
+}
+
+fn print_decisions<'a>(decisions: impl Iterator<Item = &'a cavra_store::StoredDecision>) {
+    let colour = support::stdout_is_terminal();
+    for d in decisions {
+        let word = d.decision.parse::<cavra_engine::Decision>().map(|w| support::paint_decision(w, colour)).unwrap_or_else(|_| d.decision.clone());
+        let target = d.record.get("target").and_then(|t| t.as_str()).unwrap_or("");
+        println!("{}  {:<17} {:<16} {:<36} {}", d.timestamp, word, d.action_type, d.rule_id, target);
+    }
+}
+
+/// Runs `cavra decision list`.
+pub fn decision(cmd: &DecisionCommand) -> Result<i32, Failure> {
+    let DecisionCommand::List(args) = cmd;
+    let Some(store) = existing_store()? else {
+        return none_yet(args.json);
+    };
+    let decisions = store
+        .decisions(&DecisionFilter {
+            session_id: args.session.clone(),
+            decision: args.decision.map(|d| d.as_str().to_string()),
+            limit: args.limit,
+        })
+        .map_err(store_error)?;
+    if args.json {
+        return support::print_json(&decisions).map(|_| support::EXIT_OK);
+    }
+    print_decisions(decisions.iter());
+    Ok(support::EXIT_OK)
+}
+
+fn actor(explicit: Option<&str>) -> Result<String, Failure> {
+    explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var("CAVRA_ACTOR").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Failure::Usage("who is deciding? pass --actor NAME (or set CAVRA_ACTOR)".into()))
+}
+
+/// Runs `cavra approval …`.
+pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
+    let now = time::OffsetDateTime::now_utc();
+    if let ApprovalCommand::List { state, json } = cmd {
+        let Some(store) = existing_store()? else {
+            return none_yet(*json);
+        };
+        let approvals = store.approvals(*state).map_err(store_error)?;
+        if *json {
+            return support::print_json(&approvals).map(|_| support::EXIT_OK);
+        }
+        println!("{:<38} {:<11} {:<20} {:<26} {:<24} SUMMARY", "ID", "STATE", "APPROVER GROUP", "REQUESTED BY", "EXPIRES");
+        for a in approvals {
+            println!("{:<38} {:<11} {:<20} {:<26} {:<24} {}", a.id, a.state, a.approver_group, a.requested_by, a.expires_at, a.summary);
+        }
+        return Ok(support::EXIT_OK);
+    }
+    let Some(mut store) = existing_store()? else {
+        return Err(anyhow!("no approvals here: no store at {}", store_path()?.display()).into());
+    };
+    match cmd {
+        ApprovalCommand::Approve(args) | ApprovalCommand::Deny(args) => {
+            let who = actor(args.actor.as_deref())?;
+            let approve = matches!(cmd, ApprovalCommand::Approve(_));
+            let result = if approve {
+                store.approve(&args.id, &who, &args.reason, now)
+            } else {
+                store.deny(&args.id, &who, &args.reason, now)
+            };
+            let a = result.map_err(store_error)?;
+            if approve {
+                println!("approved {} by {who}: the same action is allowed once, until {}", a.id, a.expires_at);
+            } else {
+                println!("denied {} by {who}: the action stays blocked", a.id);
+            }
+            Ok(support::EXIT_OK)
+        }
+        ApprovalCommand::Expire => {
+            let ids = store.expire(now).map_err(store_error)?;
+            println!("{} approval(s) expired", ids.len());
+            for id in ids {
+                println!("  {id}");
+            }
+            Ok(support::EXIT_OK)
+        }
+        ApprovalCommand::List { .. } => Ok(support::EXIT_OK),
+    }
+}
