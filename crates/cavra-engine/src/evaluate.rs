@@ -958,6 +958,16 @@ fn decide(
                     c.explicit,
                 )
             }
+            // Only an execute_command line can yield no subject at all (a comment, a bare
+            // assignment): nothing known runs, but nothing is proven harmless either.
+            None if request.action == ActionType::ExecuteCommand => (
+                Decision::RequireApproval,
+                "commands.default".to_string(),
+                Severity::Medium,
+                "no command to run was found in the line".to_string(),
+                Some(DEFAULT_APPROVER_GROUP.to_string()),
+                false,
+            ),
             None => (
                 Decision::Block,
                 "request.invalid".to_string(),

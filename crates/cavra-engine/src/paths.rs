@@ -113,7 +113,7 @@ impl PathContext<'_> {
         let mut out = NormalizedPath::default();
 
         let absolute = if path == "~" || path.starts_with("~/") {
-            let rest = path.strip_prefix('~').unwrap_or("");
+            let rest = path.strip_prefix('~').unwrap_or("").trim_start_matches('/');
             out.home = Some(format!("~/{rest}"));
             home.as_ref().map(|h| lexical(&format!("{h}/{rest}")))
         } else if path.starts_with('/') {

@@ -7,6 +7,10 @@
 //! - [`testfile`]: policy test files (the conformance format);
 //! - [`compile`]: the merged pack turned into matchers the engine queries.
 
+// `PolicyError` carries its place and source text so that every caller can print a full
+// diagnostic; it is only built on the cold path of a bad pack, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod builtin;
 pub mod compile;
 pub mod document;
@@ -15,8 +19,8 @@ pub mod load;
 pub mod model;
 pub mod testfile;
 
-pub use compile::{compile, CompiledPack, CompiledRule};
+pub use compile::{CompiledPack, CompiledRule, compile};
 pub use document::PackDocument;
 pub use error::{PolicyError, SourceLocation};
-pub use load::{load_pack, load_pack_str, parse_document, ResolvedPack};
+pub use load::{ResolvedPack, load_pack, load_pack_str, parse_document};
 pub use model::{ActionType, Decision, Mode, Severity};

@@ -14,10 +14,6 @@
 //! Inheritance ([`load_pack`], [`load_pack_str`]) then loads the parents, detects cycles and
 //! merges the documents so that a child can only tighten what its parents say.
 
-// `PolicyError` carries its place, suggestion and source text so every caller can render a
-// diagnostic; it is returned only on the cold path, so its size is not worth boxing it.
-#![allow(clippy::result_large_err)]
-
 use crate::builtin;
 use crate::document::{PackDocument, RuleDocument};
 use crate::error::{PolicyError, PolicyErrorKind, SourceLocation};

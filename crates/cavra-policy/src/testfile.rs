@@ -2,10 +2,6 @@
 //! decisions (the format of `tests/data/conformance/*.yaml`). A pack document with embedded
 //! `tests:` is a test file too: its own tests against itself.
 
-// `PolicyError` carries its place, suggestion and source text so every caller can render a
-// diagnostic; it is returned only on the cold path, so its size is not worth boxing it.
-#![allow(clippy::result_large_err)]
-
 use crate::document::{PackDocument, TestCase};
 use crate::error::{PolicyError, PolicyErrorKind};
 use crate::load::{

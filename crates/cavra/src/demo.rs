@@ -2,9 +2,9 @@
 //! `cavra hook claude-code` (this binary, spawned), in a throw-away repository.
 
 use crate::support::{self, Failure};
-use anyhow::{anyhow, Context as _};
+use anyhow::{Context as _, anyhow};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -38,8 +38,16 @@ struct Step {
 
 fn steps(root: &str) -> Vec<Step> {
     vec![
-        Step { title: "a safe read", tool: "Read", input: json!({"file_path": format!("{root}/README.md")}) },
-        Step { title: "a secret read", tool: "Read", input: json!({"file_path": format!("{root}/.env")}) },
+        Step {
+            title: "a safe read",
+            tool: "Read",
+            input: json!({"file_path": format!("{root}/README.md")}),
+        },
+        Step {
+            title: "a secret read",
+            tool: "Read",
+            input: json!({"file_path": format!("{root}/.env")}),
+        },
         Step {
             title: "a workflow write",
             tool: "Write",
@@ -50,7 +58,11 @@ fn steps(root: &str) -> Vec<Step> {
             tool: "Edit",
             input: json!({"file_path": format!("{root}/iam/admin-role.tf"), "old_string": "ReadOnly", "new_string": "AdministratorAccess"}),
         },
-        Step { title: "the test suite", tool: "Bash", input: json!({"command": "npm test", "description": "run the tests"}) },
+        Step {
+            title: "the test suite",
+            tool: "Bash",
+            input: json!({"command": "npm test", "description": "run the tests"}),
+        },
         Step {
             title: "a smuggled apply",
             tool: "Bash",
@@ -65,7 +77,11 @@ fn steps(root: &str) -> Vec<Step> {
 }
 
 fn paint(text: &str, code: &str, colour: bool) -> String {
-    if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Runs the demo.
@@ -78,7 +94,14 @@ pub fn run(cmd: &DemoCommand) -> Result<i32, Failure> {
     setup_repo(&dir)?;
     let root = dir.to_string_lossy().into_owned();
 
-    println!("{}", paint("cavra demo: before the agent acts, cavra decides", "1", colour));
+    println!(
+        "{}",
+        paint(
+            "cavra demo: before the agent acts, cavra decides",
+            "1",
+            colour
+        )
+    );
     println!("repository: {root} (policy: .cavra/policy.yaml)\n");
     for (i, step) in steps(&root).iter().enumerate() {
         let payload = json!({
@@ -93,36 +116,70 @@ pub fn run(cmd: &DemoCommand) -> Result<i32, Failure> {
         });
         let (code, stdout, stderr) = call_hook(&exe, &dir, &payload)?;
         let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-        let decision = answer["hookSpecificOutput"]["permissionDecision"].as_str().unwrap_or(if code == 2 { "deny" } else { "none" });
-        let reason = answer["hookSpecificOutput"]["permissionDecisionReason"].as_str().map(str::to_string).unwrap_or_else(|| {
-            if stderr.trim().is_empty() { "nothing matched: Claude Code's own permission flow applies".into() } else { stderr.trim().to_string() }
-        });
+        let decision = answer["hookSpecificOutput"]["permissionDecision"]
+            .as_str()
+            .unwrap_or(if code == 2 { "deny" } else { "none" });
+        let reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if stderr.trim().is_empty() {
+                    "nothing matched: Claude Code's own permission flow applies".into()
+                } else {
+                    stderr.trim().to_string()
+                }
+            });
         let shown = match decision {
             "deny" => paint("DENY ", "1;31", colour),
             "ask" => paint("ASK  ", "1;33", colour),
             "allow" => paint("ALLOW", "1;32", colour),
             _ => paint("PASS ", "2", colour),
         };
-        let what = step.input.get("command").or_else(|| step.input.get("file_path")).and_then(Value::as_str).unwrap_or("");
-        println!("{}. {} — {} {}", i + 1, step.title, step.tool, what.strip_prefix(&format!("{root}/")).unwrap_or(what));
+        let what = step
+            .input
+            .get("command")
+            .or_else(|| step.input.get("file_path"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        println!(
+            "{}. {} — {} {}",
+            i + 1,
+            step.title,
+            step.tool,
+            what.strip_prefix(&format!("{root}/")).unwrap_or(what)
+        );
         println!("   {shown} {reason}  (exit {code})");
     }
 
     let store = cavra_store::Store::open_repo(&dir).map_err(|e| anyhow!("{e}"))?;
-    let s = store.session(&session).map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("the session was not recorded"))?;
+    let s = store
+        .session(&session)
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("the session was not recorded"))?;
     println!(
         "\nsession {}: {} decisions — {} blocked, {} routed for approval, {} warned",
         s.id, s.decisions, s.blocked, s.approvals, s.warned
     );
-    println!("evidence: {} (every decision, redacted, recorded before the hook answered)", store.path().display());
-    println!("look closer: cd {root} && {} session show {session}", exe.display());
+    println!(
+        "evidence: {} (every decision, redacted, recorded before the hook answered)",
+        store.path().display()
+    );
+    println!(
+        "look closer: cd {root} && {} session show {session}",
+        exe.display()
+    );
     Ok(support::EXIT_OK)
 }
 
 fn setup_repo(dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir.join(".cavra"))?;
     // A real repository when git is installed; a bare `.git` folder marks the root otherwise.
-    let git = Command::new("git").args(["init", "-q"]).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     if !git.map(|s| s.success()).unwrap_or(false) {
         std::fs::create_dir_all(dir.join(".git"))?;
     }
@@ -145,9 +202,13 @@ fn call_hook(exe: &Path, dir: &Path, payload: &Value) -> Result<(i32, String, St
         .spawn()
         .context("cannot start `cavra hook claude-code`")?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(payload.to_string().as_bytes()).context("cannot write the hook payload")?;
+        stdin
+            .write_all(payload.to_string().as_bytes())
+            .context("cannot write the hook payload")?;
     }
-    let out = child.wait_with_output().context("the hook did not finish")?;
+    let out = child
+        .wait_with_output()
+        .context("the hook did not finish")?;
     Ok((
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

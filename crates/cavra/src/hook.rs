@@ -13,7 +13,7 @@ use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
 use cavra_redact::Redactor;
 use cavra_store::{NewApproval, NewDecision, Outcome, Store};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -144,12 +144,18 @@ fn read_input() -> Result<Vec<u8>, String> {
 /// The answer for one hook call, or a failure message (answered as a deny).
 fn handle(args: &HookArgs) -> Result<Answer, String> {
     let input = read_input()?;
-    let payload: Value = serde_json::from_slice(&input)
-        .map_err(|e| format!("the hook input is not valid JSON ({e}); cavra expects the {} hook JSON on stdin", args.agent))?;
+    let payload: Value = serde_json::from_slice(&input).map_err(|e| {
+        format!(
+            "the hook input is not valid JSON ({e}); cavra expects the {} hook JSON on stdin",
+            args.agent
+        )
+    })?;
     let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
     let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
         Some(c) => PathBuf::from(c),
-        None => std::env::current_dir().map_err(|e| format!("no `cwd` in the hook input and the current folder is unreadable: {e}"))?,
+        None => std::env::current_dir().map_err(|e| {
+            format!("no `cwd` in the hook input and the current folder is unreadable: {e}")
+        })?,
     };
     let repo_root = support::find_repo_root(&cwd);
     let ctx = Context {
@@ -197,8 +203,14 @@ struct Decided {
     record: DecisionRecord,
 }
 
-fn pre_tool_use(args: &HookArgs, event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<Answer, String> {
-    let reference = policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
+fn pre_tool_use(
+    args: &HookArgs,
+    event: &HookEvent,
+    ctx: &Context,
+    repo_root: &Path,
+) -> Result<Answer, String> {
+    let reference =
+        policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
     let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
     let resolved = cavra_policy::load_pack(&reference, &base)
         .map_err(|e| format!("the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)", support::policy_line(&e)))?;
@@ -213,12 +225,36 @@ fn pre_tool_use(args: &HookArgs, event: &HookEvent, ctx: &Context, repo_root: &P
     let requests = match mapping {
         Mapping::Requests(r) => r,
         Mapping::Harmless { reason } => {
-            record_plain(&mut store, event, &pack, &timestamp, Decision::Allow, "agent.harmless_tool", &reason)?;
-            return Ok(cavra_agents::render(args.agent, event, &Verdict::NoDecision));
+            record_plain(
+                &mut store,
+                event,
+                &pack,
+                &timestamp,
+                Decision::Allow,
+                "agent.harmless_tool",
+                &reason,
+            )?;
+            return Ok(cavra_agents::render(
+                args.agent,
+                event,
+                &Verdict::NoDecision,
+            ));
         }
         Mapping::Unknown { reason } => {
-            let record = record_plain(&mut store, event, &pack, &timestamp, Decision::Block, "agent.unknown_tool", &reason)?;
-            return Ok(cavra_agents::render(args.agent, event, &cavra_agents::verdict_for(&record)));
+            let record = record_plain(
+                &mut store,
+                event,
+                &pack,
+                &timestamp,
+                Decision::Block,
+                "agent.unknown_tool",
+                &reason,
+            )?;
+            return Ok(cavra_agents::render(
+                args.agent,
+                event,
+                &cavra_agents::verdict_for(&record),
+            ));
         }
     };
 
@@ -227,19 +263,29 @@ fn pre_tool_use(args: &HookArgs, event: &HookEvent, ctx: &Context, repo_root: &P
         request.session_id = event.session_id.clone();
         request.agent_id = Some(args.agent.as_str().to_string());
         let decision_id = support::new_decision_id();
-        let env = Env { timestamp: &timestamp, decision_id: &decision_id, resolver: &FsResolver };
+        let env = Env {
+            timestamp: &timestamp,
+            decision_id: &decision_id,
+            resolver: &FsResolver,
+        };
         let mut record = cavra_engine::evaluate(&pack, &request, &env);
         guard(&request, ctx, &mut record);
         decided.push(Decided { request, record });
     }
     // The strictest decides the tool call; on a tie the first.
-    let Some(deciding) = decided
-        .iter()
-        .enumerate()
-        .fold(None::<usize>, |best, (i, d)| match best {
-            Some(b) if decided[b].record.decision.strictness() >= d.record.decision.strictness() => Some(b),
-            _ => Some(i),
-        })
+    let Some(deciding) =
+        decided
+            .iter()
+            .enumerate()
+            .fold(None::<usize>, |best, (i, d)| match best {
+                Some(b)
+                    if decided[b].record.decision.strictness()
+                        >= d.record.decision.strictness() =>
+                {
+                    Some(b)
+                }
+                _ => Some(i),
+            })
     else {
         return Err("the tool call produced nothing to decide".into());
     };
@@ -259,7 +305,10 @@ fn pre_tool_use(args: &HookArgs, event: &HookEvent, ctx: &Context, repo_root: &P
 fn guard(request: &Request, ctx: &Context, record: &mut DecisionRecord) {
     let hit = match request.action {
         ActionType::ExecuteCommand => {
-            let words: Vec<&str> = request.target.split(|c: char| c.is_whitespace() || ";&|()`$".contains(c)).collect();
+            let words: Vec<&str> = request
+                .target
+                .split(|c: char| c.is_whitespace() || ";&|()`$".contains(c))
+                .collect();
             words.windows(3).any(|w| {
                 w[0].rsplit('/').next() == Some("cavra") && w[1] == "approval" && matches!(w[2], "approve" | "deny")
             })
@@ -286,24 +335,44 @@ fn guard(request: &Request, ctx: &Context, record: &mut DecisionRecord) {
 
 /// Store mode: use an approval granted for exactly this action, or create (or point at) a
 /// pending one. Ask mode: use a granted approval if there is one, else ask.
-fn approvals(args: &HookArgs, event: &HookEvent, store: &mut Store, d: &mut Decided, now: time::OffsetDateTime) -> Result<Verdict, String> {
+fn approvals(
+    args: &HookArgs,
+    event: &HookEvent,
+    store: &mut Store,
+    d: &mut Decided,
+    now: time::OffsetDateTime,
+) -> Result<Verdict, String> {
     let fingerprint = d.request.fingerprint();
     let by = requested_by(args.agent, event);
-    let granted = store.consume_approval(&fingerprint, &by, now).map_err(|e| e.to_string())?;
+    let granted = store
+        .consume_approval(&fingerprint, &by, now)
+        .map_err(|e| e.to_string())?;
     if let Some(a) = granted {
         let who = a.decided_by.clone().unwrap_or_default();
         let why = a.reason.clone().unwrap_or_default();
-        d.record.reason = format!("{} [approved once by {who} in {}: {why}]", d.record.reason, a.id);
+        d.record.reason = format!(
+            "{} [approved once by {who} in {}: {why}]",
+            d.record.reason, a.id
+        );
         d.record.decision = Decision::Allow;
         d.record.explicit = true;
         d.record.evidence_refs.push(format!("approval:{}", a.id));
-        return Ok(Verdict::Allow(format!("cavra: approved by {who} ({}): {why}; this approval is now used", a.id)));
+        return Ok(Verdict::Allow(format!(
+            "cavra: approved by {who} ({}): {why}; this approval is now used",
+            a.id
+        )));
     }
     if args.approval_mode == ApprovalMode::Ask {
         return Ok(cavra_agents::verdict_for(&d.record));
     }
-    let group = d.record.approver_group.clone().unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
-    let existing = store.open_approval(&fingerprint, now).map_err(|e| e.to_string())?;
+    let group = d
+        .record
+        .approver_group
+        .clone()
+        .unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
+    let existing = store
+        .open_approval(&fingerprint, now)
+        .map_err(|e| e.to_string())?;
     let approval = match existing {
         Some(a) if a.state == cavra_store::ApprovalState::Denied => {
             d.record.evidence_refs.push(format!("approval:{}", a.id));
@@ -318,7 +387,9 @@ fn approvals(args: &HookArgs, event: &HookEvent, store: &mut Store, d: &mut Deci
         }
         Some(a) => a,
         None => {
-            let summary = Redactor::builtin().redact_text(&format!("{}: {}", d.record.action_type, d.record.target)).value;
+            let summary = Redactor::builtin()
+                .redact_text(&format!("{}: {}", d.record.action_type, d.record.target))
+                .value;
             store
                 .create_approval(
                     &NewApproval {
@@ -335,7 +406,9 @@ fn approvals(args: &HookArgs, event: &HookEvent, store: &mut Store, d: &mut Deci
                 .map_err(|e| e.to_string())?
         }
     };
-    d.record.evidence_refs.push(format!("approval:{}", approval.id));
+    d.record
+        .evidence_refs
+        .push(format!("approval:{}", approval.id));
     Ok(Verdict::Deny(format!(
         "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
          A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
@@ -379,8 +452,17 @@ fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, St
         reason = Redactor::builtin().redact_text(&reason).value;
     }
     let input = Redactor::builtin().redact_json(&event.tool_input);
-    let mut redactions: Vec<Value> = target.findings.iter().map(|f| json!({"pointer": "/target", "rule": f.rule})).collect();
-    redactions.extend(input.findings.iter().map(|f| json!({"pointer": format!("/tool_input{}", f.pointer), "rule": f.rule})));
+    let mut redactions: Vec<Value> = target
+        .findings
+        .iter()
+        .map(|f| json!({"pointer": "/target", "rule": f.rule}))
+        .collect();
+    redactions.extend(
+        input
+            .findings
+            .iter()
+            .map(|f| json!({"pointer": format!("/tool_input{}", f.pointer), "rule": f.rule})),
+    );
     if let Some(obj) = value.as_object_mut() {
         obj.insert("target".into(), Value::String(target.value));
         obj.insert("reason".into(), Value::String(reason));
@@ -393,14 +475,26 @@ fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, St
             }
         }
         obj.insert("tool_name".into(), Value::String(event.tool_name.clone()));
-        obj.insert("tool_use_id".into(), event.tool_use_id.clone().map(Value::String).unwrap_or(Value::Null));
+        obj.insert(
+            "tool_use_id".into(),
+            event
+                .tool_use_id
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        );
         obj.insert("tool_input".into(), input.value);
         obj.insert("redactions".into(), Value::Array(redactions));
     }
     Ok(value)
 }
 
-fn store_decision(store: &mut Store, event: &HookEvent, request: &Request, record: &DecisionRecord) -> Result<(), String> {
+fn store_decision(
+    store: &mut Store,
+    event: &HookEvent,
+    request: &Request,
+    record: &DecisionRecord,
+) -> Result<(), String> {
     let value = stored_record(event, record)?;
     store
         .record_decision(&NewDecision {
@@ -416,7 +510,9 @@ fn store_decision(store: &mut Store, event: &HookEvent, request: &Request, recor
             fingerprint: request.fingerprint(),
             record: value,
         })
-        .map_err(|e| format!("could not record the decision ({e}); cavra answers only after recording"))
+        .map_err(|e| {
+            format!("could not record the decision ({e}); cavra answers only after recording")
+        })
 }
 
 /// Records a decision that needed no evaluation (a harmless or an unknown tool).
@@ -448,7 +544,11 @@ fn record_plain(
         policy_version: pack.version.clone(),
         policy_digest: pack.digest.clone(),
         rule_id: rule_id.to_string(),
-        severity: if decision == Decision::Block { cavra_engine::Severity::High } else { cavra_engine::Severity::Info },
+        severity: if decision == Decision::Block {
+            cavra_engine::Severity::High
+        } else {
+            cavra_engine::Severity::Info
+        },
         reason: reason.to_string(),
         approver_group: None,
         mode: pack.mode,
@@ -481,12 +581,16 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
             .or_else(|| r.get("error").map(|e| e.is_null()))
     });
     let written = match cavra_agents::map_tool(event, ctx) {
-        Mapping::Requests(reqs) => reqs.into_iter().find(|r| r.action == ActionType::WriteFile).map(|r| Path::new(&ctx.cwd).join(&r.target)),
+        Mapping::Requests(reqs) => reqs
+            .into_iter()
+            .find(|r| r.action == ActionType::WriteFile)
+            .map(|r| Path::new(&ctx.cwd).join(&r.target)),
         _ => None,
     };
     let sha256 = written.as_deref().and_then(sha256_file);
     let mut store = open_store(repo_root)?;
-    let timestamp = cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    let timestamp =
+        cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
     store
         .record_outcome(&Outcome {
             tool_use_id: event.tool_use_id.clone(),
@@ -498,5 +602,9 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
             timestamp,
         })
         .map_err(|e| format!("could not record the outcome: {e}"))?;
-    Ok(cavra_agents::render(event.agent, event, &Verdict::NoDecision))
+    Ok(cavra_agents::render(
+        event.agent,
+        event,
+        &Verdict::NoDecision,
+    ))
 }

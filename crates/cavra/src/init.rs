@@ -7,10 +7,10 @@
 
 use crate::hook::HOOK_TIMEOUT_SECS;
 use crate::support::{self, Failure};
-use anyhow::{anyhow, Context as _};
+use anyhow::{Context as _, anyhow};
 use cavra_agents::Agent;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
 /// `cavra init` arguments.
@@ -42,9 +42,13 @@ const POLICY_HEADER: &str = "# Written by `cavra init` from the built-in pack";
 /// The hook command for an agent: this binary's absolute path, so the hook works whatever the
 /// agent's PATH is.
 fn hook_command(agent: Agent) -> Result<String, Failure> {
-    let exe = std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
     let exe = exe.to_string_lossy().into_owned();
-    let quoted = if exe.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
+    let quoted = if exe
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
         exe
     } else {
         format!("'{}'", exe.replace('\'', "'\\''"))
@@ -61,7 +65,9 @@ fn is_ours(command: &str, agent: Agent) -> bool {
             Some(end) => (&command[1..=end], &command[end + 2..]),
             None => return false,
         },
-        _ => command.split_once(char::is_whitespace).unwrap_or((command, "")),
+        _ => command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, "")),
     };
     let base = program.rsplit('/').next().unwrap_or("");
     let mut words = rest.split_whitespace();
@@ -85,15 +91,24 @@ fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
         if let Some(m) = matcher {
             g.insert("matcher".into(), json!(m));
         }
-        g.insert("hooks".into(), json!([{ "type": "command", "command": command, "timeout": timeout }]));
+        g.insert(
+            "hooks".into(),
+            json!([{ "type": "command", "command": command, "timeout": timeout }]),
+        );
         Value::Object(g)
     };
     match agent {
         Agent::ClaudeCode => Layout {
             file: root.join(".claude").join("settings.json"),
             entries: vec![
-                ("PreToolUse", claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS))),
-                ("PostToolUse", claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS))),
+                (
+                    "PreToolUse",
+                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
+                ),
+                (
+                    "PostToolUse",
+                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
+                ),
             ],
             grouped: true,
             versioned: false,
@@ -112,20 +127,32 @@ fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
         Agent::Gemini => Layout {
             file: root.join(".gemini").join("settings.json"),
             entries: vec![
-                ("BeforeTool", claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000))),
-                ("AfterTool", claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000))),
+                (
+                    "BeforeTool",
+                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
+                ),
+                (
+                    "AfterTool",
+                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
+                ),
             ],
             grouped: true,
             versioned: false,
         },
         Agent::Cursor => {
-            let entry = json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true });
+            let entry =
+                json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true });
             Layout {
                 file: root.join(".cursor").join("hooks.json"),
-                entries: ["beforeShellExecution", "beforeReadFile", "beforeMCPExecution", "preToolUse"]
-                    .into_iter()
-                    .map(|e| (e, entry.clone()))
-                    .collect(),
+                entries: [
+                    "beforeShellExecution",
+                    "beforeReadFile",
+                    "beforeMCPExecution",
+                    "preToolUse",
+                ]
+                .into_iter()
+                .map(|e| (e, entry.clone()))
+                .collect(),
                 grouped: false,
                 versioned: true,
             }
@@ -143,9 +170,18 @@ fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
 }
 
 fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
-    let cmd = |h: &Value| h.get("command").or_else(|| h.get("bash")).and_then(Value::as_str).map(str::to_string);
+    let cmd = |h: &Value| {
+        h.get("command")
+            .or_else(|| h.get("bash"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     if grouped {
-        entry.get("hooks").and_then(Value::as_array).map(|hs| hs.iter().filter_map(cmd).collect()).unwrap_or_default()
+        entry
+            .get("hooks")
+            .and_then(Value::as_array)
+            .map(|hs| hs.iter().filter_map(cmd).collect())
+            .unwrap_or_default()
     } else {
         cmd(entry).into_iter().collect()
     }
@@ -153,16 +189,29 @@ fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
 
 /// Adds our entries where missing. Returns the new settings.
 fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> {
-    let obj = root.as_object_mut().ok_or_else(|| anyhow!("{} is not a JSON object; fix or move it first", l.file.display()))?;
+    let obj = root.as_object_mut().ok_or_else(|| {
+        anyhow!(
+            "{} is not a JSON object; fix or move it first",
+            l.file.display()
+        )
+    })?;
     if l.versioned && !obj.contains_key("version") {
         obj.insert("version".into(), json!(1));
     }
     let hooks = obj.entry("hooks").or_insert_with(|| json!({}));
-    let hooks = hooks.as_object_mut().ok_or_else(|| anyhow!("`hooks` in {} is not an object", l.file.display()))?;
+    let hooks = hooks
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("`hooks` in {} is not an object", l.file.display()))?;
     for (event, entry) in &l.entries {
         let list = hooks.entry(event.to_string()).or_insert_with(|| json!([]));
-        let list = list.as_array_mut().ok_or_else(|| anyhow!("`hooks.{event}` in {} is not a list", l.file.display()))?;
-        let present = list.iter().any(|e| entry_commands(e, l.grouped).iter().any(|c| is_ours(c, agent)));
+        let list = list
+            .as_array_mut()
+            .ok_or_else(|| anyhow!("`hooks.{event}` in {} is not a list", l.file.display()))?;
+        let present = list.iter().any(|e| {
+            entry_commands(e, l.grouped)
+                .iter()
+                .any(|c| is_ours(c, agent))
+        });
         if !present {
             list.push(entry.clone());
         }
@@ -172,17 +221,29 @@ fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> 
 
 /// Removes our entries (and the containers they leave empty).
 fn uninstall(mut root: Value, l: &Layout, agent: Agent) -> Value {
-    let Some(obj) = root.as_object_mut() else { return root };
+    let Some(obj) = root.as_object_mut() else {
+        return root;
+    };
     if let Some(hooks) = obj.get_mut("hooks").and_then(Value::as_object_mut) {
         for (event, _) in &l.entries {
-            let Some(list) = hooks.get_mut(*event).and_then(Value::as_array_mut) else { continue };
+            let Some(list) = hooks.get_mut(*event).and_then(Value::as_array_mut) else {
+                continue;
+            };
             if l.grouped {
                 for group in list.iter_mut() {
                     if let Some(hs) = group.get_mut("hooks").and_then(Value::as_array_mut) {
-                        hs.retain(|h| !h.get("command").and_then(Value::as_str).is_some_and(|c| is_ours(c, agent)));
+                        hs.retain(|h| {
+                            !h.get("command")
+                                .and_then(Value::as_str)
+                                .is_some_and(|c| is_ours(c, agent))
+                        });
                     }
                 }
-                list.retain(|g| !g.get("hooks").and_then(Value::as_array).is_some_and(Vec::is_empty));
+                list.retain(|g| {
+                    !g.get("hooks")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                });
             } else {
                 list.retain(|e| !entry_commands(e, false).iter().any(|c| is_ours(c, agent)));
             }
@@ -223,8 +284,12 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     // The hook settings.
     let before = read_optional(&l.file)?;
     let current: Value = match &before {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text)
-            .with_context(|| format!("{} is not valid JSON; fix it first, cavra will not overwrite it", l.file.display()))?,
+        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).with_context(|| {
+            format!(
+                "{} is not valid JSON; fix it first, cavra will not overwrite it",
+                l.file.display()
+            )
+        })?,
         _ => json!({}),
     };
     let after = if args.uninstall {
@@ -238,24 +303,50 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         }
     } else {
         let v = install(current.clone(), &l, args.agent)?;
-        if v == current { before.clone() } else { Some(render_json(&v)?) }
+        if v == current {
+            before.clone()
+        } else {
+            Some(render_json(&v)?)
+        }
     };
-    changes.push(Change { path: l.file.clone(), before, after });
+    changes.push(Change {
+        path: l.file.clone(),
+        before,
+        after,
+    });
 
     // The policy.
     let policy_path = root.join(cavra_store::STORE_DIR).join("policy.yaml");
     let policy_before = read_optional(&policy_path)?;
-    let default_pack = if args.agent == Agent::ClaudeCode { "claude-code" } else { support::DEFAULT_PACK };
+    let default_pack = if args.agent == Agent::ClaudeCode {
+        "claude-code"
+    } else {
+        support::DEFAULT_PACK
+    };
     let pack_id = args.pack.as_deref().unwrap_or(default_pack);
     let pack = cavra_policy::builtin::find(pack_id).ok_or_else(|| {
-        let known: Vec<&str> = cavra_policy::builtin::builtin_packs().iter().map(|p| p.id).collect();
-        Failure::Usage(format!("no built-in pack `{pack_id}` (built-in packs: {})", known.join(", ")))
+        let known: Vec<&str> = cavra_policy::builtin::builtin_packs()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        Failure::Usage(format!(
+            "no built-in pack `{pack_id}` (built-in packs: {})",
+            known.join(", ")
+        ))
     })?;
-    let written = |p: &cavra_policy::builtin::BuiltinPack| format!("{POLICY_HEADER} `{}`; edit freely.\n{}", p.id, p.yaml);
+    let written = |p: &cavra_policy::builtin::BuiltinPack| {
+        format!("{POLICY_HEADER} `{}`; edit freely.\n{}", p.id, p.yaml)
+    };
     let policy_after = if args.uninstall {
         // Only a file init wrote, still exactly as written, is removed.
         match &policy_before {
-            Some(text) if cavra_policy::builtin::builtin_packs().iter().any(|p| *text == written(p)) => None,
+            Some(text)
+                if cavra_policy::builtin::builtin_packs()
+                    .iter()
+                    .any(|p| *text == written(p)) =>
+            {
+                None
+            }
             other => other.clone(),
         }
     } else if policy_before.is_some() {
@@ -263,7 +354,11 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     } else {
         Some(written(pack))
     };
-    changes.push(Change { path: policy_path, before: policy_before, after: policy_after });
+    changes.push(Change {
+        path: policy_path,
+        before: policy_before,
+        after: policy_after,
+    });
 
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
     if args.dry_run {
@@ -271,14 +366,21 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             println!("cavra init {}: nothing to change", args.agent);
         }
         for c in &changed {
-            print!("{}", diff(&c.path, &root, c.before.as_deref(), c.after.as_deref()));
+            print!(
+                "{}",
+                diff(&c.path, &root, c.before.as_deref(), c.after.as_deref())
+            );
         }
         return Ok(support::EXIT_OK);
     }
     for c in &changed {
         apply(c)?;
     }
-    let verb = if args.uninstall { "removed" } else { "installed" };
+    let verb = if args.uninstall {
+        "removed"
+    } else {
+        "installed"
+    };
     if changed.is_empty() {
         println!("cavra init {}: already {verb}; nothing changed", args.agent);
     } else {
@@ -291,7 +393,11 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             println!("{what} {}", relative(&c.path, &root));
         }
         if !args.uninstall {
-            println!("cavra now decides every {} tool call in {}", args.agent, root.display());
+            println!(
+                "cavra now decides every {} tool call in {}",
+                args.agent,
+                root.display()
+            );
         }
     }
     Ok(support::EXIT_OK)
@@ -309,15 +415,19 @@ fn apply(c: &Change) -> Result<(), Failure> {
     match &c.after {
         Some(text) => {
             if let Some(parent) = c.path.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
             }
             // Write beside and rename, so an interrupted init never leaves half a settings file.
             let tmp = c.path.with_extension("cavra-tmp");
-            std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &c.path).with_context(|| format!("cannot replace {}", c.path.display()))?;
+            std::fs::write(&tmp, text)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &c.path)
+                .with_context(|| format!("cannot replace {}", c.path.display()))?;
         }
         None => {
-            std::fs::remove_file(&c.path).with_context(|| format!("cannot remove {}", c.path.display()))?;
+            std::fs::remove_file(&c.path)
+                .with_context(|| format!("cannot remove {}", c.path.display()))?;
             // Remove the folders init created, when nothing else is in them.
             let mut dir = c.path.parent();
             while let Some(d) = dir {
@@ -332,7 +442,10 @@ fn apply(c: &Change) -> Result<(), Failure> {
 }
 
 fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A unified diff of two texts (whole-file hunks; these files are small).
@@ -344,13 +457,25 @@ fn diff(path: &Path, root: &Path, before: Option<&str>, after: Option<&str>) -> 
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let mut out = format!(
         "--- {}\n+++ {}\n@@ -1,{} +1,{} @@\n",
-        if before.is_some() { format!("a/{name}") } else { "/dev/null".into() },
-        if after.is_some() { format!("b/{name}") } else { "/dev/null".into() },
+        if before.is_some() {
+            format!("a/{name}")
+        } else {
+            "/dev/null".into()
+        },
+        if after.is_some() {
+            format!("b/{name}")
+        } else {
+            "/dev/null".into()
+        },
         a.len(),
         b.len()
     );
@@ -377,16 +502,30 @@ mod tests {
 
     #[test]
     fn ours() {
-        assert!(is_ours("/usr/local/bin/cavra hook claude-code", Agent::ClaudeCode));
+        assert!(is_ours(
+            "/usr/local/bin/cavra hook claude-code",
+            Agent::ClaudeCode
+        ));
         assert!(is_ours("'/opt/my tools/cavra' hook cursor", Agent::Cursor));
-        assert!(is_ours("cavra hook codex --approval-mode store", Agent::Codex));
+        assert!(is_ours(
+            "cavra hook codex --approval-mode store",
+            Agent::Codex
+        ));
         assert!(!is_ours("cavra hook codex", Agent::ClaudeCode));
         assert!(!is_ours("./lint.sh", Agent::ClaudeCode));
     }
 
     #[test]
     fn diff_marks_lines() {
-        let d = diff(Path::new("/r/f"), Path::new("/r"), Some("a\nb\n"), Some("a\nc\n"));
-        assert!(d.contains(" a\n") && d.contains("-b\n") && d.contains("+c\n"), "{d}");
+        let d = diff(
+            Path::new("/r/f"),
+            Path::new("/r"),
+            Some("a\nb\n"),
+            Some("a\nc\n"),
+        );
+        assert!(
+            d.contains(" a\n") && d.contains("-b\n") && d.contains("+c\n"),
+            "{d}"
+        );
     }
 }

@@ -101,7 +101,9 @@ fn existing_store() -> Result<Option<Store>, Failure> {
     if !path.exists() {
         return Ok(None);
     }
-    Store::open(&path).map(Some).map_err(|e| anyhow!("{e}").into())
+    Store::open(&path)
+        .map(Some)
+        .map_err(|e| anyhow!("{e}").into())
 }
 
 fn store_error(e: cavra_store::StoreError) -> Failure {
@@ -112,7 +114,10 @@ fn none_yet(json: bool) -> Result<i32, Failure> {
     if json {
         println!("[]");
     } else {
-        println!("nothing recorded yet (no store at {})", store_path()?.display());
+        println!(
+            "nothing recorded yet (no store at {})",
+            store_path()?.display()
+        );
     }
     Ok(support::EXIT_OK)
 }
@@ -128,7 +133,10 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
             if *json {
                 return support::print_json(&sessions).map(|_| support::EXIT_OK);
             }
-            println!("{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}", "SESSION", "AGENT", "DECISIONS", "BLOCKED", "APPROVALS", "LAST SEEN");
+            println!(
+                "{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}",
+                "SESSION", "AGENT", "DECISIONS", "BLOCKED", "APPROVALS", "LAST SEEN"
+            );
             for s in sessions {
                 println!(
                     "{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}",
@@ -147,14 +155,22 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
                 return Err(anyhow!("no session `{id}` in {}", store.path().display()).into());
             };
             let decisions = store
-                .decisions(&DecisionFilter { session_id: Some(id.clone()), ..Default::default() })
+                .decisions(&DecisionFilter {
+                    session_id: Some(id.clone()),
+                    ..Default::default()
+                })
                 .map_err(store_error)?;
             let outcomes = store.outcomes(Some(id)).map_err(store_error)?;
             if json.json {
                 let value = serde_json::json!({ "session": s, "decisions": decisions, "outcomes": outcomes });
                 return support::print_json(&value).map(|_| support::EXIT_OK);
             }
-            println!("session {}  agent {}  cwd {}", s.id, s.agent.as_deref().unwrap_or("-"), s.cwd.as_deref().unwrap_or("-"));
+            println!(
+                "session {}  agent {}  cwd {}",
+                s.id,
+                s.agent.as_deref().unwrap_or("-"),
+                s.cwd.as_deref().unwrap_or("-")
+            );
             println!("first seen {}  last seen {}", s.first_seen, s.last_seen);
             println!(
                 "{} decisions: {} blocked, {} routed for approval, {} warned; {} outcomes recorded",
@@ -169,9 +185,20 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
 fn print_decisions<'a>(decisions: impl Iterator<Item = &'a cavra_store::StoredDecision>) {
     let colour = support::stdout_is_terminal();
     for d in decisions {
-        let word = d.decision.parse::<cavra_engine::Decision>().map(|w| support::paint_decision(w, colour)).unwrap_or_else(|_| d.decision.clone());
-        let target = d.record.get("target").and_then(|t| t.as_str()).unwrap_or("");
-        println!("{}  {:<17} {:<16} {:<36} {}", d.timestamp, word, d.action_type, d.rule_id, target);
+        let word = d
+            .decision
+            .parse::<cavra_engine::Decision>()
+            .map(|w| support::paint_decision(w, colour))
+            .unwrap_or_else(|_| d.decision.clone());
+        let target = d
+            .record
+            .get("target")
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
+        println!(
+            "{}  {:<17} {:<16} {:<36} {}",
+            d.timestamp, word, d.action_type, d.rule_id, target
+        );
     }
 }
 
@@ -203,7 +230,9 @@ fn actor(explicit: Option<&str>) -> Result<String, Failure> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| Failure::Usage("who is deciding? pass --actor NAME (or set CAVRA_ACTOR)".into()))
+        .ok_or_else(|| {
+            Failure::Usage("who is deciding? pass --actor NAME (or set CAVRA_ACTOR)".into())
+        })
 }
 
 /// Runs `cavra approval …`.
@@ -217,9 +246,15 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
         if *json {
             return support::print_json(&approvals).map(|_| support::EXIT_OK);
         }
-        println!("{:<38} {:<11} {:<20} {:<26} {:<24} SUMMARY", "ID", "STATE", "APPROVER GROUP", "REQUESTED BY", "EXPIRES");
+        println!(
+            "{:<38} {:<11} {:<20} {:<26} {:<24} SUMMARY",
+            "ID", "STATE", "APPROVER GROUP", "REQUESTED BY", "EXPIRES"
+        );
         for a in approvals {
-            println!("{:<38} {:<11} {:<20} {:<26} {:<24} {}", a.id, a.state, a.approver_group, a.requested_by, a.expires_at, a.summary);
+            println!(
+                "{:<38} {:<11} {:<20} {:<26} {:<24} {}",
+                a.id, a.state, a.approver_group, a.requested_by, a.expires_at, a.summary
+            );
         }
         return Ok(support::EXIT_OK);
     }
@@ -237,7 +272,10 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
             };
             let a = result.map_err(store_error)?;
             if approve {
-                println!("approved {} by {who}: the same action is allowed once, until {}", a.id, a.expires_at);
+                println!(
+                    "approved {} by {who}: the same action is allowed once, until {}",
+                    a.id, a.expires_at
+                );
             } else {
                 println!("denied {} by {who}: the action stays blocked", a.id);
             }

@@ -1,0 +1,921 @@
+//! `cavra hook <agent>` driven as the agents drive it: the real binary, recorded payloads on
+//! stdin, the exact answer and exit code asserted; and what it leaves in the store.
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const CONFORMANCE_POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
+const CONFORMANCE_CASES: &str =
+    include_str!("../../../tests/data/conformance/hooks/claude-code.jsonl");
+
+fn cavra() -> Command {
+    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
+    cmd.env_remove("CAVRA_POLICY")
+        .env_remove("CAVRA_HOOK_DEADLINE_MS");
+    cmd
+}
+
+/// A scratch git repository whose `.cavra/policy.yaml` is the conformance policy.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join(".git")).expect(".git");
+    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
+    std::fs::write(dir.path().join(".cavra/policy.yaml"), CONFORMANCE_POLICY).expect("policy");
+    dir
+}
+
+fn root(dir: &tempfile::TempDir) -> String {
+    dir.path().to_string_lossy().into_owned()
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+    }
+}
+
+fn hook(agent: &str, dir: &Path, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
+    let out = cavra()
+        .arg("hook")
+        .arg(agent)
+        .args(extra)
+        .current_dir(dir)
+        .write_stdin(stdin.into())
+        .output()
+        .expect("hook runs");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn claude_payload(root: &str, tool: &str, input: Value) -> Value {
+    json!({
+        "session_id": "sess-test",
+        "transcript_path": "/home/dev/.claude/projects/x/t.jsonl",
+        "cwd": root,
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_input": input,
+        "tool_use_id": format!("toolu_{}", tool.len()),
+    })
+}
+
+fn claude(dir: &tempfile::TempDir, tool: &str, input: Value) -> Out {
+    hook(
+        "claude-code",
+        dir.path(),
+        claude_payload(&root(dir), tool, input).to_string(),
+        &[],
+    )
+}
+
+fn decision_of(out: &Out) -> &'static str {
+    if out.code == 2 {
+        return "deny";
+    }
+    assert_eq!(out.code, 0, "unexpected exit code; stderr: {}", out.stderr);
+    if out.stdout.trim().is_empty() {
+        return "none";
+    }
+    match out.json()["hookSpecificOutput"]["permissionDecision"].as_str() {
+        Some("deny") => "deny",
+        Some("ask") => "ask",
+        Some("allow") => "allow",
+        _ => "none",
+    }
+}
+
+#[test]
+fn claude_code_conformance_cases() {
+    let dir = project();
+    let mut checked = 0;
+    for line in CONFORMANCE_CASES.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value =
+            serde_json::from_str(&line.replace("__PROJECT__", &root(&dir))).expect("case");
+        let out = hook("claude-code", dir.path(), case["payload"].to_string(), &[]);
+        let got = decision_of(&out);
+        let want = case["expect"].as_str().expect("expect");
+        let ok = match want {
+            "allow_or_none" => got == "allow" || got == "none",
+            w => got == w,
+        };
+        assert!(
+            ok,
+            "{}: expected {want}, got {got} (exit {}, stdout {}, stderr {})",
+            case["name"], out.code, out.stdout, out.stderr
+        );
+        if got == "deny" {
+            // Blocked both ways: JSON deny and the reason on stderr for exit code 2.
+            assert_eq!(
+                out.json()["hookSpecificOutput"]["permissionDecision"],
+                "deny"
+            );
+            assert!(out.stderr.contains("cavra block"), "{}", out.stderr);
+        }
+        if want == "ask" {
+            let reason = out.json()["hookSpecificOutput"]["permissionDecisionReason"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            assert!(
+                reason.contains("approval needed from Repository Owners"),
+                "{reason}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}
+
+fn pre(decision: &str, reason: &str) -> Value {
+    json!({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": decision, "permissionDecisionReason": reason}})
+}
+
+#[test]
+fn every_claude_code_tool_exact_answers() {
+    let dir = project();
+    let r = root(&dir);
+    let deny = |out: &Out, reason: &str| {
+        assert_eq!(
+            (out.code, out.json()),
+            (2, pre("deny", reason)),
+            "stderr: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim(), reason);
+    };
+    let none = |out: &Out| {
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "", "")
+        )
+    };
+
+    let out = claude(
+        &dir,
+        "Bash",
+        json!({"command": "ls -la", "description": "list"}),
+    );
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            pre(
+                "allow",
+                "cavra allow: command `ls -la` matches `ls*` (commands.allow allow)"
+            )
+        )
+    );
+    deny(
+        &claude(&dir, "Read", json!({"file_path": format!("{r}/.env")})),
+        "cavra block: read of .env matches `.env` (filesystem.read.block block)",
+    );
+    none(&claude(
+        &dir,
+        "Read",
+        json!({"file_path": format!("{r}/src/main.rs")}),
+    ));
+    // Grep and Glob read the folder they search (the working folder by default).
+    none(&claude(&dir, "Grep", json!({"pattern": "TODO"})));
+    none(&claude(
+        &dir,
+        "Glob",
+        json!({"pattern": "**/*.rs", "path": format!("{r}/src")}),
+    ));
+    deny(
+        &claude(
+            &dir,
+            "Grep",
+            json!({"pattern": "KEY", "path": format!("{r}/.env")}),
+        ),
+        "cavra block: read of .env matches `.env` (filesystem.read.block block)",
+    );
+    let wf = "cavra block: write of .github/workflows/ci.yml matches `.github/workflows/**` (filesystem.write.block block)";
+    deny(
+        &claude(
+            &dir,
+            "Write",
+            json!({"file_path": format!("{r}/.github/workflows/ci.yml"), "content": "on: push"}),
+        ),
+        wf,
+    );
+    deny(
+        &claude(
+            &dir,
+            "Edit",
+            json!({"file_path": format!("{r}/.github/workflows/ci.yml"), "old_string": "a", "new_string": "b"}),
+        ),
+        wf,
+    );
+    deny(
+        &claude(
+            &dir,
+            "MultiEdit",
+            json!({"file_path": format!("{r}/.github/workflows/ci.yml"), "edits": [{"old_string": "a", "new_string": "b"}]}),
+        ),
+        wf,
+    );
+    let out = claude(
+        &dir,
+        "NotebookEdit",
+        json!({"notebook_path": format!("{r}/iam/policy.ipynb"), "new_source": "x"}),
+    );
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            pre(
+                "ask",
+                "cavra require_approval: write of iam/policy.ipynb matches `iam/**` (filesystem.write.require_approval require_approval); approval needed from Repository Owners"
+            )
+        )
+    );
+    none(&claude(
+        &dir,
+        "Write",
+        json!({"file_path": format!("{r}/src/lib.rs"), "content": "fn main() {}"}),
+    ));
+    // Network: no domain rules in this pack, so the default (allow) applies: no decision.
+    none(&claude(
+        &dir,
+        "WebFetch",
+        json!({"url": "https://docs.rs/regex", "prompt": "summarise"}),
+    ));
+    none(&claude(
+        &dir,
+        "WebSearch",
+        json!({"query": "rust sqlite wal"}),
+    ));
+    none(&claude(&dir, "TodoWrite", json!({"todos": []})));
+    deny(
+        &claude(
+            &dir,
+            "mcp__filesystem__write_file",
+            json!({"path": "/etc/hosts"}),
+        ),
+        "cavra block: MCP tool filesystem/write_file: MCP server `filesystem` is not in the pack's allowed servers (rule mcp.server.trust.block_unknown)",
+    );
+    let out = claude(&dir, "mcp__github__create_issue", json!({"title": "t"}));
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            pre(
+                "allow",
+                "cavra allow: MCP tool github/create_issue matches `github` (mcp.server.allowed allow)"
+            )
+        )
+    );
+    // Unknown tools fail closed, with a reason that says why.
+    let out = claude(&dir, "Teleport", json!({"to": "prod"}));
+    assert_eq!(decision_of(&out), "deny");
+    assert!(
+        out.stderr
+            .contains("does not know the claude-code tool `Teleport`"),
+        "{}",
+        out.stderr
+    );
+    // A tool call without what it needs cannot be judged: denied.
+    assert_eq!(
+        decision_of(&claude(&dir, "Bash", json!({"description": "nothing"}))),
+        "deny"
+    );
+}
+
+#[test]
+fn other_agents_exact_answers() {
+    let dir = project();
+    let r = root(&dir);
+    // Codex CLI: Claude-compatible JSON.
+    let out = hook(
+        "codex",
+        dir.path(),
+        json!({"session_id": "c1", "cwd": r, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "terraform apply"}}).to_string(),
+        &[],
+    );
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            2,
+            pre(
+                "deny",
+                "cavra block: command `terraform apply` matches `terraform apply*` (commands.block block)"
+            )
+        )
+    );
+    // Codex has no `ask`: require_approval is a deny that says how to route it.
+    let patch = "*** Begin Patch\n*** Add File: iam/new.tf\n+x\n*** End Patch\n";
+    let out = hook(
+        "codex",
+        dir.path(),
+        json!({"session_id": "c1", "cwd": r, "hook_event_name": "PreToolUse", "tool_name": "apply_patch", "tool_input": {"command": patch}}).to_string(),
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("approval needed from Repository Owners")
+            && out.stderr.contains("--approval-mode store"),
+        "{}",
+        out.stderr
+    );
+
+    // Cursor: permission JSON, one event per kind of action.
+    let cursor = |payload: Value| hook("cursor", dir.path(), payload.to_string(), &[]);
+    let base = json!({"conversation_id": "cur1", "generation_id": "g1", "workspace_roots": [r]});
+    let with = |mut extra: Value| {
+        for (k, v) in base.as_object().into_iter().flatten() {
+            extra[k] = v.clone();
+        }
+        extra
+    };
+    let out = cursor(with(
+        json!({"hook_event_name": "beforeShellExecution", "command": "npm test", "cwd": r}),
+    ));
+    assert_eq!((out.code, out.json()), (0, json!({"permission": "allow"})));
+    let out = cursor(with(
+        json!({"hook_event_name": "beforeShellExecution", "command": "make deploy", "cwd": r}),
+    ));
+    let reason = "cavra require_approval: command `make deploy`: no rule matches command `make deploy`; the default for execute_command is require_approval (rule commands.default); approval needed from Repository Owners";
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            json!({"permission": "ask", "user_message": reason, "agent_message": reason})
+        )
+    );
+    let out = cursor(with(
+        json!({"hook_event_name": "beforeReadFile", "file_path": format!("{r}/.env"), "content": "SECRET=1"}),
+    ));
+    let reason = "cavra block: read of .env matches `.env` (filesystem.read.block block)";
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            2,
+            json!({"permission": "deny", "user_message": reason, "agent_message": reason})
+        )
+    );
+    let out = cursor(with(
+        json!({"hook_event_name": "beforeMCPExecution", "tool_name": "query", "tool_input": "{\"sql\":\"select 1\"}", "command": "npx pg-mcp"}),
+    ));
+    assert_eq!(
+        (out.code, out.json()["permission"].clone()),
+        (2, json!("deny"))
+    );
+    let out = cursor(with(
+        json!({"hook_event_name": "preToolUse", "tool_name": "Write", "tool_input": {"file_path": format!("{r}/.github/workflows/x.yml")}}),
+    ));
+    assert_eq!(
+        (out.code, out.json()["permission"].clone()),
+        (2, json!("deny"))
+    );
+
+    // Gemini CLI: decision/reason JSON, exit 2 to block.
+    let gemini = |tool: &str, input: Value| {
+        hook(
+            "gemini",
+            dir.path(),
+            json!({"session_id": "g1", "transcript_path": "/t", "cwd": r, "hook_event_name": "BeforeTool", "timestamp": "2026-01-01T00:00:00Z", "tool_name": tool, "tool_input": input}).to_string(),
+            &[],
+        )
+    };
+    let out = gemini(
+        "run_shell_command",
+        json!({"command": "terraform plan && terraform apply -auto-approve"}),
+    );
+    let reason = "cavra block: command `terraform apply -auto-approve` matches `terraform apply*` (commands.block block)";
+    assert_eq!(
+        (out.code, out.json()),
+        (2, json!({"decision": "deny", "reason": reason}))
+    );
+    let out = gemini("run_shell_command", json!({"command": "git status"}));
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            json!({"decision": "allow", "reason": "cavra allow: command `git status` matches `git status*` (commands.allow allow)"})
+        )
+    );
+    let out = gemini(
+        "read_file",
+        json!({"absolute_path": format!("{r}/README.md")}),
+    );
+    assert_eq!((out.code, out.json()), (0, json!({})));
+
+    // GitHub Copilot: camelCase input, toolArgs as a JSON string, permissionDecision output.
+    let copilot = |tool: &str, args: Value| {
+        hook("copilot", dir.path(), json!({"timestamp": 1704614600000u64, "cwd": r, "toolName": tool, "toolArgs": args.to_string()}).to_string(), &[])
+    };
+    let out = copilot("bash", json!({"command": "terraform apply -auto-approve"}));
+    let reason = "cavra block: command `terraform apply -auto-approve` matches `terraform apply*` (commands.block block)";
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            json!({"permissionDecision": "deny", "permissionDecisionReason": reason})
+        )
+    );
+    let out = copilot("view", json!({"path": format!("{r}/README.md")}));
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+    let out = copilot(
+        "create",
+        json!({"path": format!("{r}/iam/x.tf"), "file_text": "x"}),
+    );
+    assert_eq!(
+        (out.code, out.json()["permissionDecision"].clone()),
+        (0, json!("deny"))
+    );
+}
+
+fn assert_denied_with(out: &Out, needle: &str) {
+    assert_eq!(out.code, 2, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert_eq!(
+        out.json()["hookSpecificOutput"]["permissionDecision"],
+        "deny"
+    );
+    let reason = out.json()["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        reason.contains(needle),
+        "reason {reason:?} lacks {needle:?}"
+    );
+    assert!(
+        out.stderr.contains(needle),
+        "stderr {:?} lacks {needle:?}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_input_is_denied_with_a_clear_message() {
+    let dir = project();
+    assert_denied_with(
+        &hook("claude-code", dir.path(), "{\"tool_name\": ", &[]),
+        "not valid JSON",
+    );
+    assert_denied_with(&hook("claude-code", dir.path(), "", &[]), "stdin is empty");
+    assert_denied_with(
+        &hook("claude-code", dir.path(), "  \n", &[]),
+        "stdin is empty",
+    );
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(10 * 1024 * 1024));
+    assert_denied_with(
+        &hook("claude-code", dir.path(), big, &[]),
+        "larger than 1024 KiB",
+    );
+    assert_denied_with(
+        &hook("claude-code", dir.path(), "[1, 2]", &[]),
+        "not a JSON object",
+    );
+    assert_denied_with(
+        &hook(
+            "claude-code",
+            dir.path(),
+            json!({"hook_event_name": "Teleport", "tool_name": "Bash"}).to_string(),
+            &[],
+        ),
+        "unsupported hook event `Teleport`",
+    );
+    assert_denied_with(
+        &hook(
+            "claude-code",
+            dir.path(),
+            json!({"hook_event_name": "PreToolUse"}).to_string(),
+            &[],
+        ),
+        "no tool_name",
+    );
+}
+
+#[test]
+fn missing_or_invalid_policy_is_denied() {
+    let dir = project();
+    let payload = claude_payload(&root(&dir), "Bash", json!({"command": "ls"})).to_string();
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "filesystem:\n  block_reed: [\".env\"]\n",
+    )
+    .expect("write");
+    let out = hook("claude-code", dir.path(), payload.clone(), &[]);
+    assert_denied_with(&out, "cannot be used");
+    assert!(
+        out.stderr.contains("block_reed") && out.stderr.contains("cavra policy validate"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "filesystem: [unclosed\n",
+    )
+    .expect("write");
+    assert_denied_with(
+        &hook("claude-code", dir.path(), payload.clone(), &[]),
+        "cannot be used",
+    );
+    std::fs::remove_file(dir.path().join(".cavra/policy.yaml")).expect("rm");
+    assert_denied_with(
+        &hook("claude-code", dir.path(), payload.clone(), &[]),
+        "run `cavra init claude-code`",
+    );
+    // An explicit policy works without the file.
+    let out = hook(
+        "claude-code",
+        dir.path(),
+        payload,
+        &["--policy", "builtin:cavra-baseline"],
+    );
+    assert_ne!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn deadline_answers_deny_when_the_hook_cannot_finish() {
+    let dir = project();
+    // stdin is held open and never written: the hook cannot decide; the watchdog must answer.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cavra"))
+        .args(["hook", "claude-code", "--deadline-ms", "300"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let _stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_denied_with(&out, "no decision within 300 ms");
+}
+
+fn store(dir: &tempfile::TempDir) -> cavra_store::Store {
+    cavra_store::Store::open_repo(dir.path()).expect("store")
+}
+
+#[test]
+fn decisions_are_recorded_redacted_and_outcomes_hashed() {
+    let dir = project();
+    let r = root(&dir);
+    let token = format!("ghp_{}", "Ab1".repeat(12));
+    let out = claude(
+        &dir,
+        "Bash",
+        json!({"command": format!("GITHUB_TOKEN={token} make deploy")}),
+    );
+    assert_eq!(decision_of(&out), "ask");
+    let out = claude(
+        &dir,
+        "Write",
+        json!({"file_path": format!("{r}/src/config.rs"), "content": "const DB: &str = \"postgres://app:S3cretPw@db/app\";"}),
+    );
+    assert_eq!(decision_of(&out), "none");
+    // The tool runs; PostToolUse records the outcome with the written file's hash.
+    std::fs::create_dir_all(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join("src/config.rs"), "hello").expect("write");
+    let mut post = claude_payload(
+        &r,
+        "Write",
+        json!({"file_path": format!("{r}/src/config.rs"), "content": "hello"}),
+    );
+    post["hook_event_name"] = json!("PostToolUse");
+    post["tool_response"] = json!({"filePath": format!("{r}/src/config.rs"), "success": true});
+    let out = hook("claude-code", dir.path(), post.to_string(), &[]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+
+    let s = store(&dir);
+    let text =
+        serde_json::to_string(&s.decisions(&Default::default()).expect("decisions")).expect("json");
+    assert!(!text.contains(&token), "token stored in clear");
+    assert!(!text.contains("S3cretPw"), "password stored in clear");
+    assert!(
+        text.contains("[REDACTED:github-token]") && text.contains("[REDACTED:url-password]"),
+        "{text}"
+    );
+    let outcomes = s.outcomes(Some("sess-test")).expect("outcomes");
+    assert_eq!(outcomes.len(), 1);
+    // sha256("hello")
+    assert_eq!(
+        outcomes[0].sha256.as_deref(),
+        Some("sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+    );
+    assert_eq!(outcomes[0].success, Some(true));
+    assert!(outcomes[0].decision_id.is_some());
+    let session = s.session("sess-test").expect("query").expect("session");
+    assert_eq!(
+        (session.decisions, session.approvals, session.outcomes),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn agents_cannot_approve_or_touch_cavra() {
+    let dir = project();
+    let r = root(&dir);
+    let out = claude(
+        &dir,
+        "Bash",
+        json!({"command": "cavra approval approve apr_123 --reason ok"}),
+    );
+    assert_eq!(decision_of(&out), "deny");
+    assert!(
+        out.stderr.contains("cannot approve or deny"),
+        "{}",
+        out.stderr
+    );
+    let out = claude(
+        &dir,
+        "Write",
+        json!({"file_path": format!("{r}/src/../.cavra/policy.yaml"), "content": "x"}),
+    );
+    assert_eq!(decision_of(&out), "deny");
+    assert!(out.stderr.contains(".cavra/"), "{}", out.stderr);
+}
+
+#[test]
+fn store_mode_approval_round_trip() {
+    let dir = project();
+    let r = root(&dir);
+    let payload = claude_payload(
+        &r,
+        "Write",
+        json!({"file_path": format!("{r}/iam/role.tf"), "content": "resource {}"}),
+    )
+    .to_string();
+    let store_mode = ["--approval-mode", "store"];
+
+    // 1. Denied, with the approval id and the exact command.
+    let out = hook("claude-code", dir.path(), payload.clone(), &store_mode);
+    assert_eq!(decision_of(&out), "deny");
+    let pending = store(&dir)
+        .approvals(Some(cavra_store::ApprovalState::Pending))
+        .expect("approvals");
+    assert_eq!(pending.len(), 1);
+    let id = pending[0].id.clone();
+    assert!(
+        out.stderr
+            .contains(&format!("cavra approval approve {id} --reason")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pending[0].requested_by, "claude-code:sess-test");
+    assert_eq!(pending[0].approver_group, "Repository Owners");
+
+    // A retry before approval points at the same pending approval.
+    let out = hook("claude-code", dir.path(), payload.clone(), &store_mode);
+    assert!(out.stderr.contains(&id), "{}", out.stderr);
+    assert_eq!(store(&dir).approvals(None).expect("approvals").len(), 1);
+
+    // 2. The requester cannot approve their own request.
+    cavra()
+        .args([
+            "approval",
+            "approve",
+            &id,
+            "--reason",
+            "mine",
+            "--actor",
+            "claude-code:sess-test",
+        ])
+        .current_dir(dir.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cannot approve it"));
+
+    // 3. Another actor approves.
+    cavra()
+        .args([
+            "approval",
+            "approve",
+            &id,
+            "--reason",
+            "reviewed the role",
+            "--actor",
+            "alice",
+        ])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("allowed once"));
+
+    // 4. The same request is allowed once …
+    let out = hook("claude-code", dir.path(), payload.clone(), &store_mode);
+    assert_eq!(decision_of(&out), "allow", "{}", out.stdout);
+    assert!(out.stdout.contains("approved by alice"), "{}", out.stdout);
+    // … a different request is not unlocked by it …
+    let other = claude_payload(
+        &r,
+        "Write",
+        json!({"file_path": format!("{r}/iam/other.tf"), "content": "x"}),
+    )
+    .to_string();
+    assert_eq!(
+        decision_of(&hook("claude-code", dir.path(), other, &store_mode)),
+        "deny"
+    );
+    // … and the second time it is denied again (a new approval is asked for).
+    let out = hook("claude-code", dir.path(), payload.clone(), &store_mode);
+    assert_eq!(decision_of(&out), "deny");
+    assert!(!out.stderr.contains(&id), "{}", out.stderr);
+
+    // JSON listing shows the history of the first approval.
+    let listed = cavra()
+        .args(["approval", "list", "--state", "consumed", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("list");
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["history"].as_array().map(Vec::len), Some(3));
+
+    // A denied approval keeps the action blocked.
+    let newest = store(&dir)
+        .approvals(Some(cavra_store::ApprovalState::Pending))
+        .expect("approvals");
+    let id2 = newest[0].id.clone();
+    cavra()
+        .args([
+            "approval",
+            "deny",
+            &id2,
+            "--reason",
+            "no admin roles",
+            "--actor",
+            "bob",
+        ])
+        .current_dir(dir.path())
+        .assert()
+        .success();
+    let out = hook("claude-code", dir.path(), payload, &store_mode);
+    assert_eq!(decision_of(&out), "deny");
+    assert!(
+        out.stderr.contains("was denied by bob: no admin roles"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn expired_approval_does_not_unlock() {
+    let dir = project();
+    let r = root(&dir);
+    let payload = claude_payload(&r, "Bash", json!({"command": "make deploy"}));
+    // The fingerprint the hook computes for this call.
+    let mut request =
+        cavra_engine::Request::new(cavra_engine::ActionType::ExecuteCommand, "make deploy");
+    request.repo_root = Some(r.clone());
+    request.cwd = Some(r.clone());
+    let fingerprint = request.fingerprint();
+    let mut s = store(&dir);
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let a = s
+        .create_approval(
+            &cavra_store::NewApproval {
+                decision_id: "d".into(),
+                fingerprint,
+                session_id: Some("sess-test".into()),
+                approver_group: "Repository Owners".into(),
+                requested_by: "claude-code:sess-test".into(),
+                summary: "execute_command: make deploy".into(),
+                ttl: std::time::Duration::from_secs(3600),
+            },
+            long_ago,
+        )
+        .expect("create");
+    s.approve(&a.id, "alice", "ok", long_ago + time::Duration::minutes(1))
+        .expect("approve");
+    drop(s);
+    let out = hook(
+        "claude-code",
+        dir.path(),
+        payload.to_string(),
+        &["--approval-mode", "store"],
+    );
+    assert_eq!(decision_of(&out), "deny");
+    assert!(!out.stderr.contains(&a.id));
+    assert_eq!(
+        store(&dir).approval(&a.id).expect("q").expect("a").state,
+        cavra_store::ApprovalState::Expired
+    );
+    // `cavra approval expire` reports nothing left to expire, and the list shows it expired.
+    cavra()
+        .args(["approval", "list", "--state", "expired"])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(&a.id));
+}
+
+#[test]
+fn killed_hooks_leave_the_store_intact() {
+    use std::io::Write;
+    let dir = project();
+    let r = root(&dir);
+    let bin: PathBuf = assert_cmd::cargo::cargo_bin("cavra");
+    let mut acknowledged = Vec::new();
+    let mut killed = 0;
+    for round in 0..6 {
+        // A burst of concurrent hook calls; every other one is SIGKILLed mid-flight.
+        let mut children = Vec::new();
+        for i in 0..8 {
+            let id = format!("toolu_{round}_{i}");
+            let payload = json!({"session_id": "burst", "cwd": r, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": format!("ls {id}")}, "tool_use_id": id});
+            let mut child = std::process::Command::new(&bin)
+                .args(["hook", "claude-code"])
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(payload.to_string().as_bytes())
+                .expect("write");
+            children.push((id, child));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3 + round * 4));
+        for (i, (id, mut child)) in children.into_iter().enumerate() {
+            if i % 2 == 1 {
+                let _ = child.kill();
+            }
+            let out = child.wait_with_output().expect("wait");
+            // Acknowledged: the hook answered the agent (here: allow, by `ls*`).
+            if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("\"allow\"") {
+                acknowledged.push(id);
+            } else {
+                killed += 1;
+            }
+        }
+    }
+    assert!(!acknowledged.is_empty(), "no hook finished");
+    let s = store(&dir);
+    assert_eq!(s.integrity_check().expect("check"), "ok");
+    let stored: Vec<String> = s
+        .decisions(&Default::default())
+        .expect("decisions")
+        .into_iter()
+        .filter_map(|d| d.tool_use_id)
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(id),
+            "acknowledged decision {id} missing from the store"
+        );
+    }
+    eprintln!(
+        "{} acknowledged, {killed} killed or unfinished, {} stored",
+        acknowledged.len(),
+        stored.len()
+    );
+}
+
+#[test]
+fn demo_runs_every_scene() {
+    let out = cavra()
+        .args(["demo", "before-the-agent-acts"])
+        .output()
+        .expect("demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "a safe read",
+        "PASS ",
+        "DENY  cavra block: read of .env",
+        "DENY  cavra block: write of .github/workflows/release.yml",
+        "ASK   cavra require_approval: write of iam/admin-role.tf",
+        "ALLOW cavra allow: command `npm test`",
+        "DENY  cavra block: command `terraform apply -auto-approve`",
+        "MCP server `filesystem` is not in the pack's allowed servers",
+        "7 decisions — 4 blocked, 1 routed for approval",
+        "evidence: ",
+    ] {
+        assert!(
+            text.contains(needle),
+            "demo output lacks {needle:?}:\n{text}"
+        );
+    }
+    // Plain output when not on a terminal.
+    assert!(!text.contains("\x1b["));
+}
