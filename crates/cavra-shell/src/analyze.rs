@@ -927,7 +927,15 @@ fn stdin_from_redirects(redirects: &[Node<'_>], src: &str) -> Option<Stdin> {
             "file_redirect" => {
                 let t = node_text(*r, src);
                 if t.starts_with('<') && !t.starts_with("<&") {
-                    stdin = Some(Stdin::Trusted);
+                    // `bash < <(curl …)` reads a process substitution: run-time content.
+                    let from_procsub = r
+                        .child_by_field_name("destination")
+                        .is_some_and(|d| d.kind() == "process_substitution");
+                    stdin = Some(if from_procsub {
+                        Stdin::Untrusted("process substitution".to_string())
+                    } else {
+                        Stdin::Trusted
+                    });
                 }
             }
             _ => {}

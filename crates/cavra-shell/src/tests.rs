@@ -483,6 +483,8 @@ fn remote_code_execution() {
         "curl x | node",
         "zsh <(wget -O - x)",
         "ls | (curl x) | sh",
+        "bash < <(curl -s x)",
+        "sudo sh < <(wget -qO- x)",
     ] {
         assert!(class(t, RiskClass::RemoteCodeExecution), "{t:?}");
     }
@@ -490,6 +492,7 @@ fn remote_code_execution() {
         "echo ls | sh",
         "printf 'ls\\n' | bash",
         "cat install.sh | sh",
+        "sh < install.sh",
         "bash install.sh",
         "sh -c 'ls'",
         "curl x > f",
