@@ -179,10 +179,11 @@ fn policy_reference(args: &HookArgs, repo_root: &Path) -> Result<String, String>
     if let Some(p) = args.policy.as_deref().filter(|p| !p.trim().is_empty()) {
         return Ok(p.to_string());
     }
-    if let Ok(p) = std::env::var("CAVRA_POLICY") {
-        if !p.trim().is_empty() {
-            return Ok(p);
-        }
+    if let Some(p) = std::env::var("CAVRA_POLICY")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+    {
+        return Ok(p);
     }
     let local = repo_root.join(".cavra").join("policy.yaml");
     if local.is_file() {

@@ -276,6 +276,22 @@ struct Change {
 
 /// Runs `cavra init`.
 pub fn run(args: &InitArgs) -> Result<i32, Failure> {
+    let default_pack = if args.agent == Agent::ClaudeCode {
+        "claude-code"
+    } else {
+        support::DEFAULT_PACK
+    };
+    let pack_id = args.pack.as_deref().unwrap_or(default_pack);
+    let pack = cavra_policy::builtin::find(pack_id).ok_or_else(|| {
+        let known: Vec<&str> = cavra_policy::builtin::builtin_packs()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        Failure::Usage(format!(
+            "no built-in pack `{pack_id}` (built-in packs: {})",
+            known.join(", ")
+        ))
+    })?;
     let root = support::find_repo_root(&support::current_dir()?);
     let command = hook_command(args.agent)?;
     let l = layout(args.agent, &root, &command);
@@ -318,22 +334,6 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     // The policy.
     let policy_path = root.join(cavra_store::STORE_DIR).join("policy.yaml");
     let policy_before = read_optional(&policy_path)?;
-    let default_pack = if args.agent == Agent::ClaudeCode {
-        "claude-code"
-    } else {
-        support::DEFAULT_PACK
-    };
-    let pack_id = args.pack.as_deref().unwrap_or(default_pack);
-    let pack = cavra_policy::builtin::find(pack_id).ok_or_else(|| {
-        let known: Vec<&str> = cavra_policy::builtin::builtin_packs()
-            .iter()
-            .map(|p| p.id)
-            .collect();
-        Failure::Usage(format!(
-            "no built-in pack `{pack_id}` (built-in packs: {})",
-            known.join(", ")
-        ))
-    })?;
     let written = |p: &cavra_policy::builtin::BuiltinPack| {
         format!("{POLICY_HEADER} `{}`; edit freely.\n{}", p.id, p.yaml)
     };

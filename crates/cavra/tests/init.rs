@@ -1,0 +1,273 @@
+//! `cavra init <agent>`: a fresh repository, a settings file with other hooks and keys, a
+//! second run, `--dry-run`, and `--uninstall` back to the original.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn cavra(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
+    cmd.env_remove("CAVRA_POLICY").current_dir(dir);
+    cmd
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join(".git")).expect(".git");
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+fn our_commands(settings: &Value, event: &str) -> Vec<String> {
+    settings["hooks"][event]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["hooks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|h| h["command"].as_str().map(str::to_string))
+        .filter(|c| c.ends_with("hook claude-code"))
+        .collect()
+}
+
+/// Everything under the repository except `.git`, as (path, content).
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                out.push((format!("{rel}/"), String::new()));
+                walk(base, &path, out);
+            } else {
+                out.push((rel, std::fs::read_to_string(&path).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn fresh_repository_then_second_run_then_uninstall() {
+    let dir = repo();
+    let before = snapshot(dir.path());
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("created .claude/settings.json"))
+        .stdout(contains("created .cavra/policy.yaml"));
+    let settings = read_json(&dir.path().join(".claude/settings.json"));
+    for event in ["PreToolUse", "PostToolUse"] {
+        let groups = settings["hooks"][event].as_array().expect("event list");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0]["matcher"], "*");
+        assert_eq!(groups[0]["hooks"][0]["type"], "command");
+        assert_eq!(groups[0]["hooks"][0]["timeout"], 10);
+        assert_eq!(our_commands(&settings, event).len(), 1);
+    }
+    let policy = std::fs::read_to_string(dir.path().join(".cavra/policy.yaml")).expect("policy");
+    assert!(policy.starts_with("# Written by `cavra init` from the built-in pack `claude-code`"));
+    // The written policy is valid and the installed hook works with it.
+    cavra(dir.path())
+        .args(["policy", "validate", ".cavra/policy.yaml"])
+        .assert()
+        .success();
+
+    // A second run changes nothing.
+    let after_first = snapshot(dir.path());
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("nothing changed"));
+    assert_eq!(snapshot(dir.path()), after_first);
+
+    // Uninstall: back to the original (no settings file, no policy, no empty folders).
+    cavra(dir.path())
+        .args(["init", "claude-code", "--uninstall"])
+        .assert()
+        .success();
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn merges_into_existing_settings_and_uninstalls_exactly() {
+    let dir = repo();
+    let original = json!({
+        "model": "claude-sonnet",
+        "permissions": {"allow": ["Bash(npm test:*)"], "deny": ["Read(./secrets/**)"]},
+        "hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "./scripts/lint-commands.sh"}]}],
+            "Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]
+        },
+        "env": {"FOO": "bar"}
+    });
+    std::fs::create_dir(dir.path().join(".claude")).expect("dir");
+    let original_text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&original).expect("json")
+    );
+    std::fs::write(dir.path().join(".claude/settings.json"), &original_text).expect("write");
+    // A policy the user already has is kept.
+    std::fs::create_dir(dir.path().join(".cavra")).expect("dir");
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "metadata: {id: mine, version: 1.0.0}\n",
+    )
+    .expect("write");
+
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("updated .claude/settings.json"));
+    let settings = read_json(&dir.path().join(".claude/settings.json"));
+    assert_eq!(settings["model"], "claude-sonnet");
+    assert_eq!(settings["permissions"], original["permissions"]);
+    assert_eq!(settings["env"], original["env"]);
+    assert_eq!(settings["hooks"]["Stop"], original["hooks"]["Stop"]);
+    let pre = settings["hooks"]["PreToolUse"].as_array().expect("pre");
+    assert_eq!(
+        pre[0], original["hooks"]["PreToolUse"][0],
+        "the user's hook stays first"
+    );
+    assert_eq!(pre.len(), 2);
+    assert_eq!(our_commands(&settings, "PreToolUse").len(), 1);
+    assert_eq!(our_commands(&settings, "PostToolUse").len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".cavra/policy.yaml")).expect("p"),
+        "metadata: {id: mine, version: 1.0.0}\n"
+    );
+
+    // Idempotent.
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("nothing changed"));
+    assert_eq!(
+        read_json(&dir.path().join(".claude/settings.json")),
+        settings
+    );
+
+    // Uninstall removes exactly what init added; the user's policy stays.
+    cavra(dir.path())
+        .args(["init", "claude-code", "--uninstall"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".claude/settings.json")).expect("s"),
+        original_text
+    );
+    assert!(dir.path().join(".cavra/policy.yaml").exists());
+}
+
+#[test]
+fn dry_run_prints_a_diff_and_changes_nothing() {
+    let dir = repo();
+    cavra(dir.path())
+        .args(["init", "claude-code", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains("--- /dev/null\n+++ b/.claude/settings.json"))
+        .stdout(contains("+    \"PreToolUse\": ["))
+        .stdout(contains("+++ b/.cavra/policy.yaml"));
+    assert_eq!(snapshot(dir.path()), Vec::<(String, String)>::new());
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success();
+    cavra(dir.path())
+        .args(["init", "claude-code", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains("nothing to change"));
+    cavra(dir.path())
+        .args(["init", "claude-code", "--uninstall", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains("+++ /dev/null"));
+    assert!(dir.path().join(".claude/settings.json").exists());
+}
+
+#[test]
+fn broken_settings_are_not_overwritten() {
+    let dir = repo();
+    std::fs::create_dir(dir.path().join(".claude")).expect("dir");
+    std::fs::write(dir.path().join(".claude/settings.json"), "{ not json").expect("write");
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .failure()
+        .stderr(contains("not valid JSON"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".claude/settings.json")).expect("s"),
+        "{ not json"
+    );
+    cavra(dir.path())
+        .args(["init", "claude-code", "--pack", "nope"])
+        .assert()
+        .failure()
+        .stderr(contains("no built-in pack `nope`"));
+}
+
+#[test]
+fn other_agents_install_and_uninstall() {
+    for (agent, file, event) in [
+        ("codex", ".codex/hooks.json", "PreToolUse"),
+        ("gemini", ".gemini/settings.json", "BeforeTool"),
+        ("cursor", ".cursor/hooks.json", "beforeShellExecution"),
+        ("copilot", ".github/hooks/cavra.json", "preToolUse"),
+    ] {
+        let dir = repo();
+        cavra(dir.path()).args(["init", agent]).assert().success();
+        let v = read_json(&dir.path().join(file));
+        let text = v["hooks"][event].to_string();
+        assert!(text.contains(&format!("hook {agent}")), "{agent}: {text}");
+        if agent == "cursor" {
+            assert_eq!(v["version"], 1);
+            for e in [
+                "beforeShellExecution",
+                "beforeReadFile",
+                "beforeMCPExecution",
+                "preToolUse",
+            ] {
+                assert_eq!(v["hooks"][e][0]["failClosed"], true, "{e}");
+            }
+        }
+        if agent == "copilot" {
+            assert_eq!(v["hooks"]["preToolUse"][0]["timeoutSec"], 10);
+        }
+        cavra(dir.path())
+            .args(["init", agent])
+            .assert()
+            .success()
+            .stdout(contains("nothing changed"));
+        cavra(dir.path())
+            .args(["init", agent, "--uninstall"])
+            .assert()
+            .success();
+        assert!(
+            !dir.path().join(file).exists(),
+            "{agent}: {file} left behind"
+        );
+        assert!(
+            !dir.path().join(".cavra").exists(),
+            "{agent}: .cavra left behind"
+        );
+    }
+}
