@@ -13,6 +13,7 @@
 //! [`Store::consume_approval`] marks it consumed in the same immediate transaction that finds
 //! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,6 +25,9 @@ use time::OffsetDateTime;
 
 /// The folder, under the repository root, that holds the policy and the store.
 pub const STORE_DIR: &str = ".cavra";
+/// The WAL size above which [`Store::maintain`] checkpoints and truncates it.
+pub const WAL_LIMIT_BYTES: u64 = 512 * 1024;
+
 /// The database file name inside [`STORE_DIR`].
 pub const DB_FILE: &str = "cavra.db";
 
@@ -459,12 +463,35 @@ impl Store {
         // FULL: every commit fsyncs the WAL, so an acknowledged decision is on disk.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each hook call is a short-lived process. Checkpointing on close would cost two more
+        // fsyncs on every call; instead the WAL is kept across processes and truncated by
+        // [`Store::maintain`] once it passes WAL_LIMIT_BYTES. SQLite's own auto-checkpoint is
+        // off: across processes it never gets to restart the log (each new process rebuilds the
+        // WAL index and sees every frame as not yet copied), so the file would only grow.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Copies the WAL into the database and truncates it once it is larger than
+    /// [`WAL_LIMIT_BYTES`], bounding what every later open reads. Cheap when there is nothing to
+    /// do (one `stat`).
+    pub fn maintain(&mut self) -> Result<bool> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size <= WAL_LIMIT_BYTES {
+            return Ok(false);
+        }
+        // Busy (another process reading) is not an error: the next call tries again.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(true)
     }
 
     /// The database path.
@@ -545,6 +572,8 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        // The record is durable here; keeping the log short is best effort.
+        let _ = self.maintain();
         Ok(())
     }
 

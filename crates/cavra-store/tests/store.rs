@@ -211,3 +211,27 @@ fn state_words_round_trip() {
             .contains("pending")
     );
 }
+
+#[test]
+fn the_wal_stays_bounded_across_processes() {
+    // Every hook call is a new connection that closes without checkpointing; the log must not
+    // grow without bound, and nothing may be lost.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    let wal = dir.path().join("x.db-wal");
+    let big = "x".repeat(20_000);
+    for i in 0..120 {
+        let mut s = Store::open(&path).unwrap();
+        let mut d = decision(&format!("d{i}"), "s", "allow", "fp");
+        d.record = serde_json::json!({ "pad": big });
+        s.record_decision(&d).unwrap();
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size <= cavra_store::WAL_LIMIT_BYTES + 256 * 1024,
+            "WAL grew to {size} bytes"
+        );
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.decision_count().unwrap(), 120);
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+}

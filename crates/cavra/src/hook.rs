@@ -204,22 +204,42 @@ struct Decided {
     record: DecisionRecord,
 }
 
+fn load_policy(args: &HookArgs, repo_root: &Path) -> Result<cavra_policy::CompiledPack, String> {
+    let reference =
+        policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
+    let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
+    let resolved = cavra_policy::load_pack(&reference, &base).map_err(|e| {
+        format!(
+            "the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)",
+            support::policy_line(&e)
+        )
+    })?;
+    cavra_policy::compile(&resolved).map_err(|e| {
+        format!(
+            "the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)",
+            support::policy_line(&e)
+        )
+    })
+}
+
 fn pre_tool_use(
     args: &HookArgs,
     event: &HookEvent,
     ctx: &Context,
     repo_root: &Path,
 ) -> Result<Answer, String> {
-    let reference =
-        policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
-    let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
-    let resolved = cavra_policy::load_pack(&reference, &base)
-        .map_err(|e| format!("the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)", support::policy_line(&e)))?;
-    let pack = cavra_policy::compile(&resolved)
-        .map_err(|e| format!("the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)", support::policy_line(&e)))?;
-
+    // The store opens while the policy loads: two independent halves of the latency.
+    let (store, pack) = std::thread::scope(|scope| {
+        let store = scope.spawn(|| open_store(repo_root));
+        let pack = load_policy(args, repo_root);
+        let store = store
+            .join()
+            .unwrap_or_else(|_| Err("opening the decision store panicked".into()));
+        (store, pack)
+    });
+    let pack = pack?;
+    let mut store = store?;
     let mapping = cavra_agents::map_tool(event, ctx);
-    let mut store = open_store(repo_root)?;
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
 
