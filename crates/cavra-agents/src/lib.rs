@@ -475,6 +475,28 @@ fn search(ctx: &Context, input: &Value, keys: &[&str]) -> Mapping {
     Mapping::Requests(vec![make(ctx, ActionType::ReadFile, path)])
 }
 
+/// Claude Code's `Grep` reads the contents of what it searches: the `path`, and when its
+/// `glob` filter names one file (`.env`, no wildcard), that file inside the path too.
+fn grep(ctx: &Context, input: &Value) -> Mapping {
+    let Mapping::Requests(mut requests) = search(ctx, input, &["path"]) else {
+        return Mapping::Unknown {
+            reason: "Grep could not be mapped".into(),
+        };
+    };
+    let literal = str_field(input, &["glob"])
+        .filter(|g| !g.contains(['*', '?', '[', '{']) && !g.contains(' '));
+    if let Some(name) = literal {
+        let base = str_field(input, &["path"]).unwrap_or(&ctx.cwd);
+        let joined = format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            name.trim_start_matches("./")
+        );
+        requests.push(make(ctx, ActionType::ReadFile, joined));
+    }
+    Mapping::Requests(requests)
+}
+
 fn command(ctx: &Context, input: &Value, keys: &[&str], tool: &str) -> Mapping {
     match str_field(input, keys) {
         Some(c) => Mapping::Requests(vec![make(ctx, ActionType::ExecuteCommand, c)]),
@@ -577,7 +599,8 @@ pub fn map_tool(event: &HookEvent, ctx: &Context) -> Mapping {
             &["file_path", "path"],
             name,
         ),
-        (_, "Grep" | "Glob" | "LS") => search(ctx, input, &["path"]),
+        (_, "Grep") => grep(ctx, input),
+        (_, "Glob" | "LS") => search(ctx, input, &["path"]),
         (_, "Write" | "Edit" | "MultiEdit") => file(
             ctx,
             ActionType::WriteFile,
@@ -930,6 +953,16 @@ mod tests {
             (r.action, r.target.as_str(), r.repo_root.as_deref()),
             (ActionType::ExecuteCommand, "ls -la", Some("/repo"))
         );
+        match map_tool(
+            &claude("Grep", json!({"pattern": "KEY", "glob": ".env"})),
+            &ctx(),
+        ) {
+            Mapping::Requests(v) => assert_eq!(
+                v.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(),
+                ["/repo/sub", "/repo/sub/.env"]
+            ),
+            other => panic!("{other:?}"),
+        }
         let r = one(map_tool(&claude("Grep", json!({"pattern": "x"})), &ctx()));
         assert_eq!(
             (r.action, r.target.as_str()),

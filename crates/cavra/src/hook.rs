@@ -113,7 +113,10 @@ pub fn run(args: &HookArgs) -> ! {
     });
     let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(args))) {
         Ok(Ok(answer)) => answer,
-        Ok(Err(message)) => cavra_agents::render_failure(agent, &message),
+        Ok(Err(message)) => {
+            record_failure(agent, &message);
+            cavra_agents::render_failure(agent, &message)
+        }
         Err(_) => cavra_agents::render_failure(
             agent,
             "cavra hit an internal error (see the message above); run `cavra hook` by hand with this payload to reproduce, and report it",
@@ -534,6 +537,56 @@ fn store_decision(
         .map_err(|e| {
             format!("could not record the decision ({e}); cavra answers only after recording")
         })
+}
+
+/// What store failures start with; they are not recorded in the store that just failed.
+const STORE_FAILURES: [&str; 2] = ["cannot open the decision store", "could not record"];
+
+/// Best effort: a call denied for bad input or a bad policy is evidence too. Recorded only
+/// where the repository already has a `.cavra/` folder, so a stray call creates nothing.
+fn record_failure(agent: Agent, message: &str) {
+    if STORE_FAILURES.iter().any(|p| message.starts_with(p)) {
+        return;
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return;
+    };
+    let root = support::find_repo_root(&cwd);
+    if !root.join(cavra_store::STORE_DIR).is_dir() {
+        return;
+    }
+    let Ok(mut store) = Store::open_repo(&root) else {
+        return;
+    };
+    let Ok(timestamp) = cavra_store::format_time(time::OffsetDateTime::now_utc()) else {
+        return;
+    };
+    let decision_id = support::new_decision_id();
+    let reason = Redactor::builtin().redact_text(message).value;
+    let record = json!({
+        "decision_id": decision_id,
+        "timestamp": timestamp,
+        "agent_id": agent.as_str(),
+        "action_type": "hook_input",
+        "target": "",
+        "decision": "block",
+        "rule_id": "hook.failure",
+        "reason": reason,
+        "explicit": false,
+    });
+    let _ = store.record_decision(&NewDecision {
+        decision_id,
+        session_id: None,
+        agent: Some(agent.as_str().to_string()),
+        cwd: Some(cwd.to_string_lossy().into_owned()),
+        tool_use_id: None,
+        action_type: "hook_input".into(),
+        decision: "block".into(),
+        rule_id: "hook.failure".into(),
+        timestamp,
+        fingerprint: String::new(),
+        record,
+    });
 }
 
 /// Records a decision that needed no evaluation (a harmless or an unknown tool).

@@ -498,6 +498,15 @@ fn bad_input_is_denied_with_a_clear_message() {
         ),
         "no tool_name",
     );
+    // Each of these denials is evidence too: recorded as hook.failure blocks.
+    let failures = store(&dir)
+        .decisions(&cavra_store::DecisionFilter {
+            decision: Some("block".into()),
+            ..Default::default()
+        })
+        .expect("decisions");
+    assert_eq!(failures.len(), 7);
+    assert!(failures.iter().all(|d| d.rule_id == "hook.failure"));
 }
 
 #[test]
