@@ -928,3 +928,60 @@ fn demo_runs_every_scene() {
     // Plain output when not on a terminal.
     assert!(!text.contains("\x1b["));
 }
+
+#[test]
+fn session_and_decision_commands_read_the_store() {
+    let dir = project();
+    let r = root(&dir);
+    // Nothing recorded yet: a clear message, and an empty JSON list.
+    cavra()
+        .args(["session", "list"])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("nothing recorded yet"));
+    cavra()
+        .args(["decision", "list", "--json"])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout("[]\n");
+    claude(&dir, "Bash", json!({"command": "npm test"}));
+    claude(&dir, "Read", json!({"file_path": format!("{r}/.env")}));
+    claude(&dir, "Bash", json!({"command": "terraform apply"}));
+    cavra()
+        .args(["session", "list"])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::is_match(r"sess-test\s+claude-code\s+3\s+2\s+0").expect("regex"));
+    cavra()
+        .args(["session", "show", "sess-test"])
+        .current_dir(dir.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "3 decisions: 2 blocked, 0 routed for approval",
+        ))
+        .stdout(predicates::str::contains("filesystem.read.block"));
+    let out = cavra()
+        .args(["decision", "list", "--decision", "block", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("list");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rules: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["rule_id"].as_str())
+        .collect();
+    assert_eq!(rules, ["commands.block", "filesystem.read.block"]);
+    assert_eq!(listed[0]["record"]["tool_name"], "Bash");
+    cavra()
+        .args(["session", "show", "nope"])
+        .current_dir(dir.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no session `nope`"));
+}
