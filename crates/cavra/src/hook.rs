@@ -41,7 +41,7 @@ pub enum ApprovalMode {
 /// `cavra hook` arguments.
 #[derive(Debug, Args)]
 pub struct HookArgs {
-    /// The agent whose hook format is on stdin.
+    /// The agent whose hook format is on stdin: claude-code, codex, cursor, gemini, copilot.
     #[arg(value_parser = parse_agent)]
     pub agent: Agent,
     /// What require_approval does: ask a person at the agent, or create a pending approval in
