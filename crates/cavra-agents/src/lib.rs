@@ -418,6 +418,15 @@ const HARMLESS: &[(&str, &str)] = &[
     ("KillShell", "stops a shell the agent started"),
     ("KillBash", "stops a shell the agent started"),
     (
+        "TaskOutput",
+        "reads the output of a background task the agent already started",
+    ),
+    ("TaskStop", "stops a background task the agent started"),
+    (
+        "Skill",
+        "loads a skill's instructions; whatever the skill then runs goes through Bash and the file tools, which are decided",
+    ),
+    (
         "WebSearch",
         "the query goes to the model provider's search; no page reaches this machine (fetches go through WebFetch, which is decided)",
     ),
