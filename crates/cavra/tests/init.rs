@@ -87,6 +87,42 @@ fn fresh_repository_then_second_run_then_uninstall() {
         .assert()
         .success();
 
+    // The installed command, run as Claude Code runs it, decides with the written policy.
+    let command = our_commands(&settings, "PreToolUse").remove(0);
+    let program = command
+        .strip_suffix(" hook claude-code")
+        .expect("hook command");
+    let root = dir.path().to_string_lossy().into_owned();
+    let payload = json!({"session_id": "s", "cwd": root, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "git push --force origin main"}, "tool_use_id": "t"});
+    let out = std::process::Command::new(program)
+        .args(["hook", "claude-code"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(payload.to_string().as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("hook runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir.path().join(".cavra")).ok();
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success();
+
     // A second run changes nothing.
     let after_first = snapshot(dir.path());
     cavra(dir.path())
