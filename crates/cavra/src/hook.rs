@@ -111,7 +111,12 @@ pub fn run(args: &HookArgs) -> ! {
             ),
         ));
     });
-    let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(args))) {
+    emit(&guarded(agent, || handle(args)))
+}
+
+/// The answer for a hook run: its own, or a deny for a failure or a panic.
+fn guarded(agent: Agent, f: impl FnOnce() -> Result<Answer, String>) -> Answer {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(answer)) => answer,
         Ok(Err(message)) => {
             record_failure(agent, &message);
@@ -121,8 +126,7 @@ pub fn run(args: &HookArgs) -> ! {
             agent,
             "cavra hit an internal error (see the message above); run `cavra hook` by hand with this payload to reproduce, and report it",
         ),
-    };
-    emit(&answer)
+    }
 }
 
 fn read_input() -> Result<Vec<u8>, String> {
@@ -681,4 +685,73 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
         event,
         &Verdict::NoDecision,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_answered_with_a_deny() {
+        for agent in Agent::ALL {
+            let answer = guarded(agent, || panic!("simulated bug"));
+            assert!(answer.stdout.contains("deny"), "{agent}: {answer:?}");
+            assert!(
+                answer.stderr.contains("internal error") || agent == Agent::Copilot,
+                "{agent}: {answer:?}"
+            );
+            assert!(
+                answer.stdout.contains("internal error"),
+                "{agent}: {answer:?}"
+            );
+            // Copilot honours the JSON deny at exit 0; every other agent gets exit 2.
+            let blocking = if agent == Agent::Copilot { 0 } else { 2 };
+            assert_eq!(answer.exit_code, blocking, "{agent}");
+        }
+    }
+
+    #[test]
+    fn guard_blocks_self_approval_and_writes_to_the_store() {
+        let ctx = Context {
+            cwd: "/r/sub".into(),
+            repo_root: "/r".into(),
+            home: None,
+        };
+        let pack_text = "metadata: {id: t, version: 1.0.0}\n";
+        let resolved = cavra_policy::load_pack_str(pack_text, "<t>", Path::new("/")).expect("pack");
+        let pack = cavra_policy::compile(&resolved).expect("compile");
+        let env = Env {
+            timestamp: "t",
+            decision_id: "d",
+            resolver: &cavra_engine::NoSymlinks,
+        };
+        for (action, target, rule) in [
+            (
+                ActionType::ExecuteCommand,
+                "cd x && /usr/bin/cavra approval approve apr_1 --reason ok",
+                Some("cavra.self_approval"),
+            ),
+            (ActionType::ExecuteCommand, "cavra approval list", None),
+            (
+                ActionType::WriteFile,
+                "../.cavra/cavra.db",
+                Some("cavra.protected"),
+            ),
+            (ActionType::WriteFile, "/r/.cavrax/file", None),
+        ] {
+            let mut request = Request::new(action, target);
+            request.repo_root = Some(ctx.repo_root.clone());
+            request.cwd = Some(ctx.cwd.clone());
+            let mut record = cavra_engine::evaluate(&pack, &request, &env);
+            guard(&request, &ctx, &mut record);
+            match rule {
+                Some(r) => assert_eq!(
+                    (record.decision, record.rule_id.as_str()),
+                    (Decision::Block, r),
+                    "{target}"
+                ),
+                None => assert!(!record.rule_id.starts_with("cavra."), "{target}"),
+            }
+        }
+    }
 }
