@@ -363,10 +363,9 @@ pub fn normalize(
                     .as_deref()
                     .map(str::trim)
                     .filter(|b| !b.is_empty())
+                    && !branches.iter().any(|x| x == b)
                 {
-                    if !branches.iter().any(|x| x == b) {
-                        branches.push(b.to_string());
-                    }
+                    branches.push(b.to_string());
                 }
                 let force = request.force.unwrap_or(false)
                     || target.starts_with('+')
@@ -663,10 +662,10 @@ fn collect<'p>(
             }
             Subject::Class { class } => {
                 for &ri in pack.class_rules(*class) {
-                    if let Some(rule) = pack.rule(ri) {
-                        if rule.conditions.holds(&cond) {
-                            out.push(from_rule(rule, Some(class.as_str()), si));
-                        }
+                    if let Some(rule) = pack.rule(ri)
+                        && rule.conditions.holds(&cond)
+                    {
+                        out.push(from_rule(rule, Some(class.as_str()), si));
                     }
                 }
                 // Text whose effect cannot be known is never simply allowed.

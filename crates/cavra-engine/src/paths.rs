@@ -139,21 +139,20 @@ impl PathContext<'_> {
         };
 
         if let Some(abs) = absolute {
-            if let Some(root) = &root {
-                if let Some(rel) = strip_root(&abs, root) {
-                    out.relative = Some(rel.to_string());
-                }
+            if let Some(root) = &root
+                && let Some(rel) = strip_root(&abs, root)
+            {
+                out.relative = Some(rel.to_string());
             }
-            if out.home.is_none() {
-                if let Some(home) = &home {
-                    if let Some(rest) = strip_root(&abs, home) {
-                        out.home = Some(if rest.is_empty() {
-                            "~".to_string()
-                        } else {
-                            format!("~/{rest}")
-                        });
-                    }
-                }
+            if out.home.is_none()
+                && let Some(home) = &home
+                && let Some(rest) = strip_root(&abs, home)
+            {
+                out.home = Some(if rest.is_empty() {
+                    "~".to_string()
+                } else {
+                    format!("~/{rest}")
+                });
             }
             out.absolute = Some(abs);
         }

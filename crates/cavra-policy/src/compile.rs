@@ -36,7 +36,10 @@ impl ActionSet {
 
     /// The actions in the set.
     pub fn iter(self) -> impl Iterator<Item = ActionType> {
-        ActionType::ALL.iter().copied().filter(move |a| self.contains(*a))
+        ActionType::ALL
+            .iter()
+            .copied()
+            .filter(move |a| self.contains(*a))
     }
 }
 
@@ -85,7 +88,9 @@ pub struct CompiledRule {
 impl CompiledRule {
     /// Whether an exception pattern covers `subject`.
     pub fn is_excepted(&self, subject: &str) -> bool {
-        self.except.as_ref().is_some_and(|m| m.set.is_match(subject))
+        self.except
+            .as_ref()
+            .is_some_and(|m| m.set.is_match(subject))
     }
 
     /// The exception pattern that covers `subject`, for explanations.
@@ -159,11 +164,13 @@ impl CompiledConditions {
             ("actor", &self.actor, ctx.actor),
             ("tenant", &self.tenant, ctx.tenant),
         ];
-        checks.into_iter().find_map(|(name, matcher, value)| match (matcher, value) {
-            (None, _) => None,
-            (Some(m), Some(v)) if m.set.is_match(v) => None,
-            _ => Some(name),
-        })
+        checks
+            .into_iter()
+            .find_map(|(name, matcher, value)| match (matcher, value) {
+                (None, _) => None,
+                (Some(m), Some(v)) if m.set.is_match(v) => None,
+                _ => Some(name),
+            })
     }
 
     /// Whether the rule has any condition at all.
@@ -186,7 +193,11 @@ struct Matcher {
 
 impl Matcher {
     fn first_match(&self, subject: &str) -> Option<&str> {
-        self.set.matches(subject).first().and_then(|i| self.texts.get(*i)).map(String::as_str)
+        self.set
+            .matches(subject)
+            .first()
+            .and_then(|i| self.texts.get(*i))
+            .map(String::as_str)
     }
 }
 
@@ -213,7 +224,10 @@ struct SharedSetBuilder {
 
 impl Default for SharedSetBuilder {
     fn default() -> Self {
-        SharedSetBuilder { builder: GlobSetBuilder::new(), owners: Vec::new() }
+        SharedSetBuilder {
+            builder: GlobSetBuilder::new(),
+            owners: Vec::new(),
+        }
     }
 }
 
@@ -225,9 +239,15 @@ impl SharedSetBuilder {
 
     fn build(self) -> Result<SharedSet, PolicyError> {
         let set = self.builder.build().map_err(|e| {
-            PolicyError::new(PolicyErrorKind::BadPattern, format!("cannot compile the pack's patterns: {e}"))
+            PolicyError::new(
+                PolicyErrorKind::BadPattern,
+                format!("cannot compile the pack's patterns: {e}"),
+            )
         })?;
-        Ok(SharedSet { set, owners: self.owners })
+        Ok(SharedSet {
+            set,
+            owners: self.owners,
+        })
     }
 }
 
@@ -408,7 +428,14 @@ impl Compiler {
         };
         let path = PatternKind::Path;
         let specs = [
-            section(ids::READ_BLOCK, read, Decision::Block, path, &fs.block_read, "filesystem.block_read"),
+            section(
+                ids::READ_BLOCK,
+                read,
+                Decision::Block,
+                path,
+                &fs.block_read,
+                "filesystem.block_read",
+            ),
             section(
                 ids::READ_APPROVAL,
                 read,
@@ -417,9 +444,30 @@ impl Compiler {
                 &fs.require_approval_read,
                 "filesystem.require_approval_read",
             ),
-            section(ids::READ_WARN, read, Decision::Warn, path, &fs.warn_read, "filesystem.warn_read"),
-            section(ids::READ_ALLOW, read, Decision::Allow, path, &fs.allow_read, "filesystem.allow_read"),
-            section(ids::WRITE_BLOCK, write, Decision::Block, path, &fs.block_write, "filesystem.block_write"),
+            section(
+                ids::READ_WARN,
+                read,
+                Decision::Warn,
+                path,
+                &fs.warn_read,
+                "filesystem.warn_read",
+            ),
+            section(
+                ids::READ_ALLOW,
+                read,
+                Decision::Allow,
+                path,
+                &fs.allow_read,
+                "filesystem.allow_read",
+            ),
+            section(
+                ids::WRITE_BLOCK,
+                write,
+                Decision::Block,
+                path,
+                &fs.block_write,
+                "filesystem.block_write",
+            ),
             section(
                 ids::WRITE_APPROVAL,
                 write,
@@ -428,8 +476,22 @@ impl Compiler {
                 &fs.require_approval_write,
                 "filesystem.require_approval_write",
             ),
-            section(ids::WRITE_WARN, write, Decision::Warn, path, &fs.warn_write, "filesystem.warn_write"),
-            section(ids::WRITE_ALLOW, write, Decision::Allow, path, &fs.allow_write, "filesystem.allow_write"),
+            section(
+                ids::WRITE_WARN,
+                write,
+                Decision::Warn,
+                path,
+                &fs.warn_write,
+                "filesystem.warn_write",
+            ),
+            section(
+                ids::WRITE_ALLOW,
+                write,
+                Decision::Allow,
+                path,
+                &fs.allow_write,
+                "filesystem.allow_write",
+            ),
         ];
         for spec in specs {
             self.add(spec, None, &Conditions::default(), &[], &[], &[])?;
@@ -439,7 +501,14 @@ impl Compiler {
         let exec: &[ActionType] = &[ExecuteCommand];
         let command = PatternKind::Command;
         let specs = [
-            section(ids::COMMANDS_BLOCK, exec, Decision::Block, command, &cmd.block, "commands.block"),
+            section(
+                ids::COMMANDS_BLOCK,
+                exec,
+                Decision::Block,
+                command,
+                &cmd.block,
+                "commands.block",
+            ),
             section(
                 ids::COMMANDS_APPROVAL,
                 exec,
@@ -448,28 +517,59 @@ impl Compiler {
                 &cmd.require_approval,
                 "commands.require_approval",
             ),
-            section(ids::COMMANDS_WARN, exec, Decision::Warn, command, &cmd.warn, "commands.warn"),
-            section(ids::COMMANDS_ALLOW, exec, Decision::Allow, command, &cmd.allow, "commands.allow"),
+            section(
+                ids::COMMANDS_WARN,
+                exec,
+                Decision::Warn,
+                command,
+                &cmd.warn,
+                "commands.warn",
+            ),
+            section(
+                ids::COMMANDS_ALLOW,
+                exec,
+                Decision::Allow,
+                command,
+                &cmd.allow,
+                "commands.allow",
+            ),
         ];
         for spec in specs {
             self.add(spec, None, &Conditions::default(), &[], &[], &[])?;
         }
         for (list, decision, origin) in [
-            (&cmd.block_classes, Decision::Block, "commands.block_classes"),
-            (&cmd.require_approval_classes, Decision::RequireApproval, "commands.require_approval_classes"),
+            (
+                &cmd.block_classes,
+                Decision::Block,
+                "commands.block_classes",
+            ),
+            (
+                &cmd.require_approval_classes,
+                Decision::RequireApproval,
+                "commands.require_approval_classes",
+            ),
             (&cmd.warn_classes, Decision::Warn, "commands.warn_classes"),
         ] {
             for class in list {
                 let one = std::slice::from_ref(class);
                 let id = format!("commands.class.{class}");
-                self.add(section(&id, exec, decision, PatternKind::Class, one, origin), None, &Conditions::default(), &[], &[], &[])?;
+                self.add(
+                    section(&id, exec, decision, PatternKind::Class, one, origin),
+                    None,
+                    &Conditions::default(),
+                    &[],
+                    &[],
+                    &[],
+                )?;
             }
         }
 
         let push: &[ActionType] = &[GitOperation];
         self.add(
             RuleSpec {
-                reason: Some("direct pushes to this branch are blocked; open a pull request".into()),
+                reason: Some(
+                    "direct pushes to this branch are blocked; open a pull request".into(),
+                ),
                 ..section(
                     ids::GIT_PROTECTED_PUSH,
                     push,
@@ -489,7 +589,14 @@ impl Compiler {
         let mcp: &[ActionType] = &[McpToolCall];
         let server = PatternKind::Server;
         self.add(
-            section(ids::MCP_BLOCKED, mcp, Decision::Block, server, &doc.mcp.blocked_servers, "mcp.blocked_servers"),
+            section(
+                ids::MCP_BLOCKED,
+                mcp,
+                Decision::Block,
+                server,
+                &doc.mcp.blocked_servers,
+                "mcp.blocked_servers",
+            ),
             None,
             &Conditions::default(),
             &[],
@@ -497,7 +604,14 @@ impl Compiler {
             &[],
         )?;
         self.add(
-            section(ids::MCP_ALLOWED, mcp, Decision::Allow, server, &doc.mcp.allowed_servers, "mcp.allowed_servers"),
+            section(
+                ids::MCP_ALLOWED,
+                mcp,
+                Decision::Allow,
+                server,
+                &doc.mcp.allowed_servers,
+                "mcp.allowed_servers",
+            ),
             None,
             &Conditions::default(),
             &[],
@@ -508,8 +622,22 @@ impl Compiler {
         let net: &[ActionType] = &[NetworkRequest];
         let domain = PatternKind::Domain;
         let net_specs = [
-            section(ids::NETWORK_BLOCKED, net, Decision::Block, domain, &doc.network.blocked_domains, "network.blocked_domains"),
-            section(ids::NETWORK_ALLOWED, net, Decision::Allow, domain, &doc.network.allowed_domains, "network.allowed_domains"),
+            section(
+                ids::NETWORK_BLOCKED,
+                net,
+                Decision::Block,
+                domain,
+                &doc.network.blocked_domains,
+                "network.blocked_domains",
+            ),
+            section(
+                ids::NETWORK_ALLOWED,
+                net,
+                Decision::Allow,
+                domain,
+                &doc.network.allowed_domains,
+                "network.allowed_domains",
+            ),
         ];
         for spec in net_specs {
             self.add(spec, None, &Conditions::default(), &[], &[], &[])?;
@@ -576,7 +704,9 @@ impl Compiler {
             patterns,
         };
         let except = match except_kind {
-            Some(kind) if !rule.except.is_empty() => Some(self.matcher(kind, &rule.except, &rule.id)?),
+            Some(kind) if !rule.except.is_empty() => {
+                Some(self.matcher(kind, &rule.except, &rule.id)?)
+            }
             _ => None,
         };
         if specs.is_empty() {
@@ -588,12 +718,26 @@ impl Compiler {
                 _ => (PatternKind::Path, "**"),
             };
             let everything = [everything.to_string()];
-            return self.add(base(kind, &everything), except, &rule.when, &rule.tools, &rule.operations, &rule.branches);
+            return self.add(
+                base(kind, &everything),
+                except,
+                &rule.when,
+                &rule.tools,
+                &rule.operations,
+                &rule.branches,
+            );
         }
         // A rule with several pattern kinds (e.g. paths and commands for a rule over two action
         // types) is one logical rule; each kind is registered under the same id.
         for (kind, patterns) in specs {
-            self.add(base(kind, patterns), except.clone(), &rule.when, &rule.tools, &rule.operations, &rule.branches)?;
+            self.add(
+                base(kind, patterns),
+                except.clone(),
+                &rule.when,
+                &rule.tools,
+                &rule.operations,
+                &rule.branches,
+            )?;
         }
         Ok(())
     }
@@ -612,7 +756,10 @@ impl Compiler {
         }
         let rule_index = self.rules.len();
         for (pattern_index, pattern) in spec.patterns.iter().enumerate() {
-            let hit = PatternHit { rule: rule_index, pattern: pattern_index };
+            let hit = PatternHit {
+                rule: rule_index,
+                pattern: pattern_index,
+            };
             match spec.kind {
                 PatternKind::Path => {
                     for (target, glob) in path_globs(pattern, &spec.id)? {
@@ -629,7 +776,10 @@ impl Compiler {
                 }
                 PatternKind::Class => {
                     let class = RiskClass::from_str(pattern).map_err(|e| {
-                        PolicyError::new(PolicyErrorKind::InvalidValue, format!("rule `{}`: {e}", spec.id))
+                        PolicyError::new(
+                            PolicyErrorKind::InvalidValue,
+                            format!("rule `{}`: {e}", spec.id),
+                        )
                     })?;
                     self.classes.entry(class).or_default().push(rule_index);
                 }
@@ -653,7 +803,11 @@ impl Compiler {
         };
         let tools = self.optional_matcher(tools, &spec.id)?;
         let branch_patterns: Vec<String> = if spec.kind == PatternKind::Branch {
-            spec.patterns.iter().filter(|p| !p.is_empty()).cloned().collect()
+            spec.patterns
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect()
         } else {
             branches.to_vec()
         };
@@ -662,7 +816,9 @@ impl Compiler {
             id: spec.id,
             actions: ActionSet::of(spec.actions),
             decision: spec.decision,
-            severity: spec.severity.unwrap_or_else(|| default_severity(spec.decision)),
+            severity: spec
+                .severity
+                .unwrap_or_else(|| default_severity(spec.decision)),
             reason: spec.reason,
             approver_group: spec.approver_group,
             origin: spec.origin,
@@ -676,20 +832,35 @@ impl Compiler {
         Ok(())
     }
 
-    fn optional_matcher(&self, patterns: &[String], rule: &str) -> Result<Option<Matcher>, PolicyError> {
+    fn optional_matcher(
+        &self,
+        patterns: &[String],
+        rule: &str,
+    ) -> Result<Option<Matcher>, PolicyError> {
         if patterns.is_empty() {
             return Ok(None);
         }
         self.matcher(PatternKind::Server, patterns, rule).map(Some)
     }
 
-    fn matcher(&self, kind: PatternKind, patterns: &[String], rule: &str) -> Result<Matcher, PolicyError> {
+    fn matcher(
+        &self,
+        kind: PatternKind,
+        patterns: &[String],
+        rule: &str,
+    ) -> Result<Matcher, PolicyError> {
         let mut builder = GlobSetBuilder::new();
         let mut texts = Vec::new();
         for pattern in patterns {
             let globs: Vec<globset::Glob> = match kind {
-                PatternKind::Path => path_globs(pattern, rule)?.into_iter().map(|(_, g)| g).collect(),
-                PatternKind::Command => vec![word_glob(&cavra_shell::canonicalize_pattern(pattern), rule)?],
+                PatternKind::Path => path_globs(pattern, rule)?
+                    .into_iter()
+                    .map(|(_, g)| g)
+                    .collect(),
+                PatternKind::Command => vec![word_glob(
+                    &cavra_shell::canonicalize_pattern(pattern),
+                    rule,
+                )?],
                 PatternKind::Domain => domain_globs(pattern, rule)?,
                 _ => vec![word_glob(pattern, rule)?],
             };
@@ -698,9 +869,9 @@ impl Compiler {
                 texts.push(pattern.clone());
             }
         }
-        let set = builder
-            .build()
-            .map_err(|e| PolicyError::new(PolicyErrorKind::BadPattern, format!("rule `{rule}`: {e}")))?;
+        let set = builder.build().map_err(|e| {
+            PolicyError::new(PolicyErrorKind::BadPattern, format!("rule `{rule}`: {e}"))
+        })?;
         Ok(Matcher { set, texts })
     }
 }
@@ -713,7 +884,10 @@ enum PathTarget {
 }
 
 fn bad_pattern(rule: &str, pattern: &str, e: impl std::fmt::Display) -> PolicyError {
-    PolicyError::new(PolicyErrorKind::BadPattern, format!("rule `{rule}`: bad pattern `{pattern}`: {e}"))
+    PolicyError::new(
+        PolicyErrorKind::BadPattern,
+        format!("rule `{rule}`: bad pattern `{pattern}`: {e}"),
+    )
 }
 
 /// A glob over a path: `*` stays inside one folder, `**` crosses folders.
@@ -769,7 +943,11 @@ fn path_globs(pattern: &str, rule: &str) -> Result<Vec<(PathTarget, globset::Glo
             (PathTarget::Relative, format!("**/{body}"))
         }
     };
-    let body = if body.len() > 1 { body.trim_end_matches('/').to_string() } else { body };
+    let body = if body.len() > 1 {
+        body.trim_end_matches('/').to_string()
+    } else {
+        body
+    };
     let mut globs = vec![(target, path_glob(&body, rule, written)?)];
     if !body.ends_with("/**") && body != "**" {
         globs.push((target, path_glob(&format!("{body}/**"), rule, written)?));
@@ -779,7 +957,12 @@ fn path_globs(pattern: &str, rule: &str) -> Result<Vec<(PathTarget, globset::Glo
 
 impl CompiledPack {
     /// Pattern hits of path rules for these forms of one path, in rule order.
-    pub fn path_hits(&self, forms: &PathForms<'_>, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
+    pub fn path_hits(
+        &self,
+        forms: &PathForms<'_>,
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
         if let Some(rel) = forms.relative {
             self.paths_relative.hits_into(rel, scratch, out);
         }
@@ -792,7 +975,12 @@ impl CompiledPack {
     }
 
     /// Pattern hits of command rules for any of a command's canonical variants.
-    pub fn command_hits(&self, variants: &[String], scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
+    pub fn command_hits(
+        &self,
+        variants: &[String],
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
         for variant in variants {
             self.commands.hits_into(variant, scratch, out);
         }
@@ -853,10 +1041,19 @@ mod tests {
 
     #[test]
     fn slash_patterns_are_anchored_and_star_stays_in_one_folder() {
-        assert!(globs_match(".github/workflows/**", ".github/workflows/ci.yml"));
-        assert!(!globs_match(".github/workflows/**", "x/.github/workflows/ci.yml"));
+        assert!(globs_match(
+            ".github/workflows/**",
+            ".github/workflows/ci.yml"
+        ));
+        assert!(!globs_match(
+            ".github/workflows/**",
+            "x/.github/workflows/ci.yml"
+        ));
         assert!(globs_match("iam/*", "iam/role.tf"));
-        assert!(globs_match("iam/*", "iam/sub/role.tf"), "a folder match covers its content");
+        assert!(
+            globs_match("iam/*", "iam/sub/role.tf"),
+            "a folder match covers its content"
+        );
         assert!(!globs_match("src/*.rs", "src/a/b.rs"));
         assert!(globs_match("./iam/", "iam/x"));
     }

@@ -121,7 +121,11 @@ pub struct McpSection {
 
 impl Default for McpSection {
     fn default() -> Self {
-        McpSection { block_unknown_servers: true, allowed_servers: Vec::new(), blocked_servers: Vec::new() }
+        McpSection {
+            block_unknown_servers: true,
+            allowed_servers: Vec::new(),
+            blocked_servers: Vec::new(),
+        }
     }
 }
 

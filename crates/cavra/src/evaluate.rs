@@ -170,14 +170,13 @@ impl RequestArgs {
         if request.home.is_none() {
             request.home = support::home_dir();
         }
-        if let Some(mode) = request.mode {
-            if mode == Mode::BreakGlass
-                && (request.break_glass_actor.is_none() || request.break_glass_reason.is_none())
-            {
-                eprintln!(
-                    "note: break_glass needs --break-glass-actor and --break-glass-reason; without both nothing changes"
-                );
-            }
+        if let Some(mode) = request.mode
+            && mode == Mode::BreakGlass
+            && (request.break_glass_actor.is_none() || request.break_glass_reason.is_none())
+        {
+            eprintln!(
+                "note: break_glass needs --break-glass-actor and --break-glass-reason; without both nothing changes"
+            );
         }
         Ok(request)
     }

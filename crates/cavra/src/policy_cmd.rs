@@ -31,7 +31,7 @@ pub enum PolicyCommand {
         json: bool,
     },
     /// Show how a request is normalised and every rule that matched or was considered.
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
     /// Run policy test files (and packs' embedded tests); ends with `N passed, M failed`.
     Test {
         /// Test files, packs with `tests:`, or folders of them.

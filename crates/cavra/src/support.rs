@@ -126,10 +126,10 @@ pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
     if let Some(p) = explicit.filter(|p| !p.trim().is_empty()) {
         return p.to_string();
     }
-    if let Ok(p) = std::env::var("CAVRA_POLICY") {
-        if !p.trim().is_empty() {
-            return p;
-        }
+    if let Ok(p) = std::env::var("CAVRA_POLICY")
+        && !p.trim().is_empty()
+    {
+        return p;
     }
     let local = repo_root.join(".cavra").join("policy.yaml");
     if local.is_file() {
@@ -192,9 +192,14 @@ pub fn home_dir() -> Option<String> {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    use std::io::Write;
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.into()))?;
-    println!("{text}");
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not an error of ours.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Failure::from),
+    }
 }
 
 /// Whether stdout is a terminal (for colour).

@@ -1,0 +1,34 @@
+//! Where the time of one cold decision goes: load, compile, evaluate.
+use std::time::Instant;
+fn main() {
+    let t0 = Instant::now();
+    let resolved =
+        cavra_policy::load_pack("cavra-baseline", std::path::Path::new(".")).expect("loads");
+    let t1 = Instant::now();
+    let compiled = cavra_policy::compile(&resolved).expect("compiles");
+    let t2 = Instant::now();
+    let r = cavra_engine::Request::new(cavra_engine::ActionType::ReadFile, ".env");
+    let env = cavra_engine::Env {
+        timestamp: "t",
+        decision_id: "d",
+        resolver: &cavra_engine::NoSymlinks,
+    };
+    let d = cavra_engine::evaluate(&compiled, &r, &env);
+    let t3 = Instant::now();
+    let r = cavra_engine::Request::new(
+        cavra_engine::ActionType::ExecuteCommand,
+        "ls && terraform apply",
+    );
+    let d2 = cavra_engine::evaluate(&compiled, &r, &env);
+    let t4 = Instant::now();
+    println!(
+        "load {:?} compile {:?} eval-file {:?} eval-cmd {:?} ({} {}) patterns {}",
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+        t4 - t3,
+        d.decision,
+        d2.decision,
+        compiled.pattern_count()
+    );
+}
