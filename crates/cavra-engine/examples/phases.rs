@@ -5,6 +5,12 @@ fn main() {
     let resolved =
         cavra_policy::load_pack("cavra-baseline", std::path::Path::new(".")).expect("loads");
     let t1 = Instant::now();
+    if std::env::args().nth(1).as_deref() == Some("loop") {
+        for _ in 0..300 {
+            std::hint::black_box(cavra_policy::compile(&resolved).expect("compiles"));
+        }
+        return;
+    }
     let compiled = cavra_policy::compile(&resolved).expect("compiles");
     let t2 = Instant::now();
     let r = cavra_engine::Request::new(cavra_engine::ActionType::ReadFile, ".env");

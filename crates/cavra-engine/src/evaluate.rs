@@ -9,7 +9,7 @@
 use crate::paths::{NormalizedPath, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
 use crate::request::Request;
-use cavra_policy::compile::{ConditionContext, PathForms, PatternHit, RuleOrigin, ids};
+use cavra_policy::compile::{ConditionContext, PathForms, PatternHit, RuleOrigin, ancestors, ids};
 use cavra_policy::{ActionType, CompiledPack, CompiledRule, Decision, Mode, Severity};
 use cavra_shell::{AccessKind, CommandAnalysis, CommandRole, RiskClass};
 use serde::Serialize;
@@ -587,6 +587,7 @@ fn collect<'p>(
                         [forms.relative, forms.absolute, forms.home]
                             .into_iter()
                             .flatten()
+                            .flat_map(ancestors)
                             .any(|f| rule.is_excepted(f))
                     },
                     si,
@@ -1119,6 +1120,7 @@ fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
         ]
         .into_iter()
         .flatten()
+        .flat_map(ancestors)
         .find_map(|f| rule.excepted_by(f)),
         Subject::Command { canonical, .. } => rule.excepted_by(canonical),
         Subject::Mcp { server, .. } => rule.excepted_by(server),

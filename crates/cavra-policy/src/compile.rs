@@ -211,53 +211,93 @@ pub struct PatternHit {
 }
 
 /// Globs of many rules in one set.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct SharedSet {
-    set: GlobSet,
+    globs: Vec<globset::Glob>,
     owners: Vec<PatternHit>,
+    /// Built on first use: a short-lived process (a hook call) only pays for the sets its one
+    /// request needs. Building a glob set is most of the cost of compiling a pack.
+    set: std::sync::OnceLock<Matching>,
 }
 
-struct SharedSetBuilder {
-    builder: GlobSetBuilder,
-    owners: Vec<PatternHit>,
+/// How a shared set matches once built.
+#[derive(Debug)]
+enum Matching {
+    /// One pass over all globs.
+    Set(GlobSet),
+    /// Glob by glob: only when the set as a whole cannot be built (a regex size limit); each
+    /// glob compiled on its own when the pack was compiled, so nothing is lost, only speed.
+    Each(Vec<globset::GlobMatcher>),
 }
 
-impl Default for SharedSetBuilder {
-    fn default() -> Self {
-        SharedSetBuilder {
-            builder: GlobSetBuilder::new(),
-            owners: Vec::new(),
+impl Clone for SharedSet {
+    fn clone(&self) -> Self {
+        SharedSet {
+            globs: self.globs.clone(),
+            owners: self.owners.clone(),
+            set: std::sync::OnceLock::new(),
         }
     }
 }
 
+#[derive(Default)]
+struct SharedSetBuilder {
+    globs: Vec<globset::Glob>,
+    owners: Vec<PatternHit>,
+}
+
 impl SharedSetBuilder {
     fn add(&mut self, glob: globset::Glob, hit: PatternHit) {
-        self.builder.add(glob);
+        self.globs.push(glob);
         self.owners.push(hit);
     }
 
     fn build(self) -> Result<SharedSet, PolicyError> {
-        let set = self.builder.build().map_err(|e| {
-            PolicyError::new(
-                PolicyErrorKind::BadPattern,
-                format!("cannot compile the pack's patterns: {e}"),
-            )
-        })?;
         Ok(SharedSet {
-            set,
+            globs: self.globs,
             owners: self.owners,
+            set: std::sync::OnceLock::new(),
         })
     }
 }
 
 impl SharedSet {
+    fn matching(&self) -> &Matching {
+        self.set.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            for glob in &self.globs {
+                builder.add(glob.clone());
+            }
+            match builder.build() {
+                Ok(set) => Matching::Set(set),
+                Err(_) => Matching::Each(
+                    self.globs
+                        .iter()
+                        .map(globset::Glob::compile_matcher)
+                        .collect(),
+                ),
+            }
+        })
+    }
+
     fn hits_into(&self, subject: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
         if self.owners.is_empty() {
             return;
         }
         let candidate = Candidate::new(subject);
-        self.set.matches_candidate_into(&candidate, scratch);
+        match self.matching() {
+            Matching::Set(set) => set.matches_candidate_into(&candidate, scratch),
+            Matching::Each(matchers) => {
+                scratch.clear();
+                scratch.extend(
+                    matchers
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| m.is_match_candidate(&candidate))
+                        .map(|(i, _)| i),
+                );
+            }
+        }
         out.extend(scratch.iter().filter_map(|i| self.owners.get(*i).copied()));
     }
 }
@@ -948,11 +988,25 @@ fn path_globs(pattern: &str, rule: &str) -> Result<Vec<(PathTarget, globset::Glo
     } else {
         body
     };
-    let mut globs = vec![(target, path_glob(&body, rule, written)?)];
-    if !body.ends_with("/**") && body != "**" {
-        globs.push((target, path_glob(&format!("{body}/**"), rule, written)?));
-    }
-    Ok(globs)
+    // "A pattern naming a folder covers what is inside it" is not compiled as a second `p/**`
+    // glob: such globs fall to globset's regex strategy and made compiling a pack cost
+    // milliseconds. Instead the path's ancestors are matched too (see `ancestors`).
+    Ok(vec![(target, path_glob(&body, rule, written)?)])
+}
+
+/// The path itself, then each folder above it (`a/b/c`, `a/b`, `a`): a path pattern that
+/// matches a folder covers everything inside it.
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let path = path.trim_end_matches('/');
+    let mut next = (!path.is_empty()).then_some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current
+            .rfind('/')
+            .map(|i| &current[..i])
+            .filter(|p| !p.is_empty() && *p != "~");
+        Some(current)
+    })
 }
 
 impl CompiledPack {
@@ -963,14 +1017,16 @@ impl CompiledPack {
         scratch: &mut Vec<usize>,
         out: &mut Vec<PatternHit>,
     ) {
-        if let Some(rel) = forms.relative {
-            self.paths_relative.hits_into(rel, scratch, out);
-        }
-        if let Some(abs) = forms.absolute {
-            self.paths_absolute.hits_into(abs, scratch, out);
-        }
-        if let Some(home) = forms.home {
-            self.paths_home.hits_into(home, scratch, out);
+        for (form, set) in [
+            (forms.relative, &self.paths_relative),
+            (forms.absolute, &self.paths_absolute),
+            (forms.home, &self.paths_home),
+        ] {
+            if let Some(path) = form {
+                for prefix in ancestors(path) {
+                    set.hits_into(prefix, scratch, out);
+                }
+            }
         }
     }
 
@@ -1021,7 +1077,7 @@ mod tests {
             .unwrap_or_default()
             .into_iter()
             .filter(|(t, _)| *t == PathTarget::Relative)
-            .any(|(_, g)| g.compile_matcher().is_match(path))
+            .any(|(_, g)| ancestors(path).any(|a| g.compile_matcher().is_match(a)))
     }
 
     #[test]
@@ -1056,6 +1112,20 @@ mod tests {
         );
         assert!(!globs_match("src/*.rs", "src/a/b.rs"));
         assert!(globs_match("./iam/", "iam/x"));
+    }
+
+    #[test]
+    fn ancestors_walk_up() {
+        assert_eq!(
+            ancestors("a/b/c").collect::<Vec<_>>(),
+            vec!["a/b/c", "a/b", "a"]
+        );
+        assert_eq!(ancestors("/x/y").collect::<Vec<_>>(), vec!["/x/y", "/x"]);
+        assert_eq!(
+            ancestors("~/.ssh/id").collect::<Vec<_>>(),
+            vec!["~/.ssh/id", "~/.ssh"]
+        );
+        assert_eq!(ancestors("").count(), 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod builtin;
+pub mod cache;
 pub mod compile;
 pub mod document;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod load;
 pub mod model;
 pub mod testfile;
 
+pub use cache::load_pack_cached;
 pub use compile::{CompiledPack, CompiledRule, compile};
 pub use document::PackDocument;
 pub use error::{PolicyError, SourceLocation};

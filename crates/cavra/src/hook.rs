@@ -215,7 +215,7 @@ fn load_policy(args: &HookArgs, repo_root: &Path) -> Result<cavra_policy::Compil
     let reference =
         policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
     let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
-    let resolved = cavra_policy::load_pack(&reference, &base).map_err(|e| {
+    let resolved = support::resolve_pack(&reference, &base).map_err(|e| {
         format!(
             "the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)",
             support::policy_line(&e)

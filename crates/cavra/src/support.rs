@@ -138,10 +138,52 @@ pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
     DEFAULT_PACK.to_string()
 }
 
+/// Where resolved packs are cached: `$CAVRA_CACHE_DIR`, else `$XDG_CACHE_HOME/cavra/packs`,
+/// else `~/.cache/cavra/packs`; none when `CAVRA_NO_CACHE` is set or no folder is known.
+fn pack_cache_dir() -> Option<PathBuf> {
+    if std::env::var_os("CAVRA_NO_CACHE").is_some() {
+        return None;
+    }
+    let non_empty = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    non_empty("CAVRA_CACHE_DIR")
+        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("cavra/packs")))
+        .or_else(|| non_empty("HOME").map(|d| d.join(".cache/cavra/packs")))
+}
+
+/// Names this build of cavra, so one build never uses entries another build wrote (the
+/// loader's meaning may differ between builds while a pack's text stays the same).
+fn cache_namespace() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok());
+    let stamp = exe
+        .map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            format!("{}-{}", m.len(), mtime.map(|d| d.as_nanos()).unwrap_or(0))
+        })
+        .unwrap_or_default();
+    format!("{}-{stamp}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Resolves a pack by reference, through the pack cache when there is one.
+pub fn resolve_pack(reference: &str, base: &Path) -> Result<ResolvedPack, PolicyError> {
+    match pack_cache_dir() {
+        Some(dir) => cavra_policy::load_pack_cached(reference, base, &dir, &cache_namespace()),
+        None => load_pack(reference, base),
+    }
+}
+
 /// Loads and compiles a policy by reference, relative paths against the current folder.
 pub fn load_policy(reference: &str) -> Result<LoadedPolicy, Failure> {
     let base = current_dir()?;
-    let resolved = load_pack(reference, &base)?;
+    let resolved = resolve_pack(reference, &base)?;
     let compiled = compile(&resolved)?;
     Ok(LoadedPolicy { resolved, compiled })
 }

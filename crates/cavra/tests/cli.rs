@@ -334,3 +334,50 @@ fn explain_shows_the_normalisation() {
         .stdout(predicate::str::contains("privilege_escalation"))
         .stdout(predicate::str::contains("commands.block"));
 }
+
+#[test]
+fn the_pack_cache_follows_every_edit() {
+    let r = repo();
+    let cache = tempfile::tempdir().expect("cache dir");
+    let pack = r.path().join("pack.yaml");
+    let run = |expect: i32| {
+        cavra()
+            .current_dir(r.path())
+            .env("CAVRA_CACHE_DIR", cache.path())
+            .args([
+                "evaluate",
+                "read_file",
+                "notes.txt",
+                "--policy",
+                "pack.yaml",
+            ])
+            .assert()
+            .code(expect);
+    };
+    std::fs::write(
+        &pack,
+        "metadata: {id: c, version: '1'}\nfilesystem: {block_read: ['notes.txt']}\n",
+    )
+    .expect("write");
+    run(4);
+    run(4);
+    assert!(
+        std::fs::read_dir(cache.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            >= 1,
+        "the cache was used"
+    );
+    std::fs::write(
+        &pack,
+        "metadata: {id: c, version: '1'}\nfilesystem: {block_read: ['other.txt']}\n",
+    )
+    .expect("write");
+    run(0);
+    std::fs::write(
+        &pack,
+        "metadata: {id: c, version: '1'}\nfilesystem: {block_reed: ['other.txt']}\n",
+    )
+    .expect("write");
+    run(1);
+}
