@@ -5,6 +5,15 @@ fn main() {
     let resolved =
         cavra_policy::load_pack("cavra-baseline", std::path::Path::new(".")).expect("loads");
     let t1 = Instant::now();
+    if std::env::args().nth(1).as_deref() == Some("shell") {
+        let line = "cd infra && terraform plan -out plan.bin && cat .env | grep KEY > out.txt && terraform apply -auto-approve";
+        let t = Instant::now();
+        for _ in 0..5000 {
+            std::hint::black_box(cavra_shell::analyze(std::hint::black_box(line)));
+        }
+        println!("analyze {:?} per line", t.elapsed() / 5000);
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("loop") {
         for _ in 0..300 {
             std::hint::black_box(cavra_policy::compile(&resolved).expect("compiles"));

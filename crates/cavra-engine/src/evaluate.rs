@@ -910,10 +910,17 @@ fn decide(
             }
         });
 
+    // Each subject is described once, however many rules matched it.
+    let mut descriptions: Vec<Option<String>> = vec![None; norm.subjects.len()];
+    for c in &candidates {
+        if let Some(slot) = descriptions.get_mut(c.subject).filter(|d| d.is_none()) {
+            *slot = norm.subjects.get(c.subject).map(Subject::describe);
+        }
+    }
     let describe = |c: &Candidate<'_>| {
-        norm.subjects
+        descriptions
             .get(c.subject)
-            .map(Subject::describe)
+            .and_then(|d| d.clone())
             .unwrap_or_default()
     };
     let matched_rules: Vec<RuleMatch> = candidates

@@ -98,6 +98,10 @@ enum Work<'t> {
     Redirects(Node<'t>, Ctx, usize),
 }
 
+thread_local! {
+    static CACHED_PARSER: std::cell::RefCell<Option<Parser>> = const { std::cell::RefCell::new(None) };
+}
+
 struct Analyzer<'l> {
     limits: &'l Limits,
     out: CommandAnalysis,
@@ -109,11 +113,17 @@ struct Analyzer<'l> {
 
 impl<'l> Analyzer<'l> {
     fn new(limits: &'l Limits) -> Self {
-        let mut parser = Parser::new();
-        let parser = parser
-            .set_language(&tree_sitter_bash::LANGUAGE.into())
-            .ok()
-            .map(|()| parser);
+        // Creating a parser and loading the grammar costs more than parsing a typical command
+        // line, so each thread keeps one for its next analysis.
+        let parser = CACHED_PARSER
+            .with(|cell| cell.borrow_mut().take())
+            .or_else(|| {
+                let mut parser = Parser::new();
+                parser
+                    .set_language(&tree_sitter_bash::LANGUAGE.into())
+                    .ok()
+                    .map(|()| parser)
+            });
         Analyzer {
             limits,
             out: CommandAnalysis::default(),
@@ -124,6 +134,11 @@ impl<'l> Analyzer<'l> {
     }
 
     fn finish(mut self) -> CommandAnalysis {
+        if let Some(mut parser) = self.parser.take() {
+            // Give the parser back for the next analysis on this thread, clean.
+            parser.reset();
+            CACHED_PARSER.with(|cell| *cell.borrow_mut() = Some(parser));
+        }
         let mut classes: BTreeSet<RiskClass> = std::mem::take(&mut self.out.classes);
         for c in &self.out.commands {
             classes.extend(c.classes.iter().copied());
