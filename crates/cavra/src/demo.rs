@@ -161,7 +161,7 @@ pub fn run(cmd: &DemoCommand) -> Result<i32, Failure> {
         s.id, s.decisions, s.blocked, s.approvals, s.warned
     );
     println!(
-        "evidence: {} (every decision, redacted, recorded before the hook answered)",
+        "recorded: {} (every decision, redacted, recorded before the hook answered)",
         store.path().display()
     );
     println!(

@@ -918,7 +918,7 @@ fn demo_runs_every_scene() {
         "DENY  cavra block: command `terraform apply -auto-approve`",
         "MCP server `filesystem` is not in the pack's allowed servers",
         "7 decisions — 4 blocked, 1 routed for approval",
-        "evidence: ",
+        "recorded: ",
     ] {
         assert!(
             text.contains(needle),
