@@ -268,6 +268,22 @@ fn git_target_branches(target: &str) -> Vec<String> {
     out
 }
 
+/// `HEAD` and `@` name the current branch: pushing them pushes it.
+fn resolve_head(branches: &mut Vec<String>, current: Option<&str>) {
+    let Some(current) = current else { return };
+    let mut named = false;
+    for b in branches.iter_mut() {
+        let bare = b.rsplit('/').next().unwrap_or(b);
+        if bare == "HEAD" || bare == "@" {
+            *b = current.to_string();
+            named = true;
+        }
+    }
+    if named {
+        branches.dedup();
+    }
+}
+
 /// The host of a URL (or of a bare host name), lower-cased.
 fn url_host(target: &str) -> Option<String> {
     let t = target.trim();
@@ -358,15 +374,20 @@ pub fn normalize(
                 });
             } else {
                 let mut branches = git_target_branches(target);
-                if let Some(b) = request
-                    .branch
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|b| !b.is_empty())
-                    && !branches.iter().any(|x| x == b)
+                // With no target, the operation is on the branch the agent works on.
+                if branches.is_empty()
+                    && let Some(b) = request
+                        .branch
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|b| !b.is_empty())
                 {
                     branches.push(b.to_string());
                 }
+                resolve_head(
+                    &mut branches,
+                    request.branch.as_deref().filter(|b| !b.is_empty()),
+                );
                 let force = request.force.unwrap_or(false)
                     || target.starts_with('+')
                     || target.contains(":+");
@@ -437,13 +458,15 @@ fn command_subjects(
         );
     }
     for push in &analysis.git_pushes {
+        let current = request.branch.as_deref().filter(|b| !b.is_empty());
         let mut branches = push.branches.clone();
         if branches.is_empty() && !push.all_branches {
             // `git push` with no refspec pushes the current branch.
-            if let Some(b) = request.branch.as_deref().filter(|b| !b.is_empty()) {
+            if let Some(b) = current {
                 branches.push(b.to_string());
             }
         }
+        resolve_head(&mut branches, current);
         let from = analysis
             .commands
             .get(push.command_index)
@@ -593,9 +616,21 @@ fn collect<'p>(
                     si,
                     &mut out,
                 );
+                if !dynamic && has_glob(written) {
+                    glob_hits(pack, *access, path, &cond, si, &mut scratch, &mut out);
+                }
                 if out.len() == before {
                     let is_write = *access != ActionType::ReadFile;
-                    if *dynamic && is_write {
+                    if *dynamic && !is_write && guards_reads(pack) {
+                        out.push(builtin(
+                            "filesystem.read.dynamic_path",
+                            Decision::RequireApproval,
+                            format!(
+                                "the command reads `{written}`, a path only known at run time, and the pack guards reads"
+                            ),
+                            si,
+                        ));
+                    } else if *dynamic && is_write {
                         out.push(builtin(
                             "filesystem.write.dynamic_path",
                             Decision::RequireApproval,
@@ -856,6 +891,139 @@ fn collect<'p>(
         }
     }
     out
+}
+
+/// Whether a path operand holds glob characters the shell would expand.
+fn has_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// Whether the pack restricts any read (so a read of an unknown path may matter).
+fn guards_reads(pack: &CompiledPack) -> bool {
+    pack.rules.iter().any(|r| {
+        r.actions.contains(ActionType::ReadFile)
+            && r.decision.strictness() > Decision::Warn.strictness()
+    })
+}
+
+/// A concrete name a glob can stand for: each wildcard replaced by one letter, a class by its
+/// first member, an alternation by its first branch.
+fn glob_witness(glob: &str) -> String {
+    let mut out = String::with_capacity(glob.len());
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                while chars.peek() == Some(&'*') {
+                    chars.next();
+                }
+                out.push('x');
+            }
+            '?' => out.push('x'),
+            '[' => {
+                let mut first = None;
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                    if first.is_none() && d != '!' && d != '^' {
+                        first = Some(d);
+                    }
+                }
+                out.push(first.unwrap_or('x'));
+            }
+            '{' => {
+                let mut depth = 1;
+                let mut taking = true;
+                for d in chars.by_ref() {
+                    match d {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        ',' if depth == 1 => taking = false,
+                        _ if taking => out.push(d),
+                        _ => {}
+                    }
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A file operand the shell expands as a glob (`cat .e*`) is judged by what it can expand to:
+/// a concrete path it names is matched against the pack, and each path pattern of the pack is
+/// turned into a concrete path and tested against the operand. Either way a hit is a match.
+fn glob_hits<'p>(
+    pack: &'p CompiledPack,
+    access: ActionType,
+    path: &NormalizedPath,
+    cond: &ConditionContext<'_>,
+    subject: usize,
+    scratch: &mut Vec<usize>,
+    out: &mut Vec<Candidate<'p>>,
+) {
+    let before = out.len();
+    let rel = path.relative.as_deref().map(glob_witness);
+    let abs = path.absolute.as_deref().map(glob_witness);
+    let home = path.home.as_deref().map(glob_witness);
+    let forms = PathForms {
+        relative: rel.as_deref(),
+        absolute: abs.as_deref(),
+        home: home.as_deref(),
+    };
+    let mut hits = Vec::new();
+    pack.path_hits(&forms, scratch, &mut hits);
+    push_hits(pack, &hits, access, cond, |_| false, subject, out);
+
+    let Some(operand) = path.relative.as_deref().or(path.absolute.as_deref()) else {
+        return;
+    };
+    let Ok(glob) = globset::GlobBuilder::new(operand)
+        .literal_separator(true)
+        .build()
+    else {
+        return;
+    };
+    let matcher = glob.compile_matcher();
+    let (dir, last) = operand.rsplit_once('/').unwrap_or(("", operand));
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(access) && r.conditions.holds(cond))
+    {
+        if out[before..].iter().any(|c| c.rule_id == rule.id.as_str()) {
+            continue;
+        }
+        for pattern in &rule.patterns {
+            let p = pattern.trim();
+            let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
+            let p = p.strip_prefix("**/").unwrap_or(p);
+            if p.starts_with('/') != operand.starts_with('/') || p.starts_with('~') {
+                continue;
+            }
+            let witness = glob_witness(p);
+            let candidate = if p.contains('/') || dir.is_empty() {
+                witness
+            } else {
+                format!("{dir}/{witness}")
+            };
+            // The shell's `*` and `?` do not match a leading dot.
+            let name = candidate.rsplit('/').next().unwrap_or("");
+            if name.starts_with('.') && !last.starts_with('.') {
+                continue;
+            }
+            if matcher.is_match(&candidate) {
+                out.push(from_rule(rule, Some(pattern), subject));
+                break;
+            }
+        }
+    }
 }
 
 fn push_hits<'p>(

@@ -1028,6 +1028,37 @@ impl CompiledPack {
                 }
             }
         }
+        // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
+        // outside the repository is still a secret. Anchored patterns stay in the repository.
+        if let (None, Some(abs)) = (forms.relative, forms.absolute) {
+            let before = out.len();
+            let outside = abs.trim_start_matches('/');
+            for prefix in ancestors(outside) {
+                self.paths_relative.hits_into(prefix, scratch, out);
+            }
+            let mut kept = before;
+            for i in before..out.len() {
+                let hit = out[i];
+                if self.is_name_pattern(hit) {
+                    out[kept] = hit;
+                    kept += 1;
+                }
+            }
+            out.truncate(kept);
+        }
+    }
+
+    /// Whether a path pattern hit comes from a pattern with no `/` (matches at any depth).
+    fn is_name_pattern(&self, hit: PatternHit) -> bool {
+        self.rules
+            .get(hit.rule)
+            .and_then(|r| r.patterns.get(hit.pattern))
+            .is_some_and(|p| {
+                let p = p.trim();
+                let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
+                let p = p.strip_prefix("**/").unwrap_or(p);
+                !p.contains('/') && !p.starts_with('~')
+            })
     }
 
     /// Pattern hits of command rules for any of a command's canonical variants.

@@ -57,6 +57,112 @@ pub(crate) fn git_subcommand_index(args: &[&str]) -> Option<usize> {
     None
 }
 
+/// Options of other infrastructure tools that may stand before the subcommand and only choose
+/// where the tool acts (which directory, namespace, profile, context), so that
+/// `kubectl -n prod delete pod x` is matched as `kubectl delete pod x`. The `bool` says whether
+/// the option takes the next word as its value (an inline `--opt=value` never does).
+const TOOL_NEUTRAL_GLOBALS: &[(&str, &[(&str, bool)])] = &[
+    ("terraform", &[("-chdir", false), ("-no-color", false)]),
+    ("tofu", &[("-chdir", false), ("-no-color", false)]),
+    (
+        "kubectl",
+        &[
+            ("-n", true),
+            ("--namespace", true),
+            ("--context", true),
+            ("--kubeconfig", true),
+            ("--cluster", true),
+            ("--user", true),
+            ("-s", true),
+            ("--server", true),
+            ("--as", true),
+            ("--as-group", true),
+            ("--token", true),
+            ("--request-timeout", true),
+            ("-v", true),
+            ("--v", true),
+            ("--insecure-skip-tls-verify", false),
+            ("-A", false),
+            ("--all-namespaces", false),
+        ],
+    ),
+    (
+        "helm",
+        &[
+            ("-n", true),
+            ("--namespace", true),
+            ("--kube-context", true),
+            ("--kubeconfig", true),
+            ("--debug", false),
+        ],
+    ),
+    (
+        "aws",
+        &[
+            ("--profile", true),
+            ("--region", true),
+            ("--output", true),
+            ("--endpoint-url", true),
+            ("--query", true),
+            ("--color", true),
+            ("--ca-bundle", true),
+            ("--cli-read-timeout", true),
+            ("--cli-connect-timeout", true),
+            ("--no-verify-ssl", false),
+            ("--no-paginate", false),
+            ("--no-cli-pager", false),
+            ("--no-sign-request", false),
+            ("--debug", false),
+        ],
+    ),
+    (
+        "gcloud",
+        &[
+            ("--project", true),
+            ("--account", true),
+            ("--configuration", true),
+            ("--verbosity", true),
+            ("--format", true),
+            ("--quiet", false),
+            ("-q", false),
+        ],
+    ),
+    (
+        "docker",
+        &[
+            ("-H", true),
+            ("--host", true),
+            ("--context", true),
+            ("-c", true),
+            ("--config", true),
+            ("-l", true),
+            ("--log-level", true),
+            ("-D", false),
+            ("--debug", false),
+        ],
+    ),
+];
+
+/// Index of the subcommand of `tool` in `args`, skipping the tool's neutral global options;
+/// `None` for tools without such options, or when an option before the subcommand is not a
+/// known neutral one (then nothing is dropped: cavra never guesses what an option means).
+pub(crate) fn tool_subcommand_index(tool: &str, args: &[&str]) -> Option<usize> {
+    let (_, globals) = TOOL_NEUTRAL_GLOBALS.iter().find(|(t, _)| *t == tool)?;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if !a.starts_with('-') {
+            return (i > 0).then_some(i);
+        }
+        let (name, has_inline) = match a.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (*a, false),
+        };
+        let (_, takes_value) = globals.iter().find(|(n, _)| *n == name)?;
+        i += if *takes_value && !has_inline { 2 } else { 1 };
+    }
+    None
+}
+
 /// Whether `tok` is a cluster of short flags (`-rf`): a dash then ASCII letters only.
 fn is_short_cluster(tok: &str) -> bool {
     // Long runs of letters are single-dash words (`-version`), not flag clusters.
@@ -118,6 +224,8 @@ pub(crate) fn forms(
         && name == "git"
         && let Some(i) = git_subcommand_index(&toks)
     {
+        toks.drain(..i);
+    } else if name_literal && let Some(i) = tool_subcommand_index(name, &toks) {
         toks.drain(..i);
     }
     let original: Vec<&str> = toks.clone();
@@ -248,6 +356,32 @@ mod tests {
         assert_eq!(canonicalize_pattern("  /usr/bin/rm   -rf\t* "), "rm -rf *");
         assert_eq!(canonicalize_pattern(""), "");
         assert_eq!(canonicalize_pattern("terraform apply*"), "terraform apply*");
+    }
+
+    #[test]
+    fn tool_globals() {
+        assert_eq!(
+            tool_subcommand_index("kubectl", &["-n", "prod", "delete", "pod"]),
+            Some(2)
+        );
+        assert_eq!(
+            tool_subcommand_index("kubectl", &["--context=x", "delete"]),
+            Some(1)
+        );
+        assert_eq!(
+            tool_subcommand_index("terraform", &["-chdir=infra", "apply"]),
+            Some(1)
+        );
+        assert_eq!(
+            tool_subcommand_index("aws", &["--profile", "p", "--region", "r", "iam", "x"]),
+            Some(4)
+        );
+        assert_eq!(
+            tool_subcommand_index("kubectl", &["--weird", "delete"]),
+            None
+        );
+        assert_eq!(tool_subcommand_index("kubectl", &["delete"]), None);
+        assert_eq!(tool_subcommand_index("ls", &["-la"]), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::support::{self, Failure, FsResolver};
 use cavra_engine::{ActionType, Env, Mode, Request};
 use clap::Args;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The longest JSON request accepted on stdin or from a file.
 const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -166,6 +166,11 @@ impl RequestArgs {
                     .to_string_lossy()
                     .into_owned(),
             );
+        }
+        if request.branch.is_none()
+            && let Some(root) = request.repo_root.as_deref()
+        {
+            request.branch = support::current_branch(Path::new(root));
         }
         if request.home.is_none() {
             request.home = support::home_dir();

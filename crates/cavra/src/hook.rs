@@ -287,8 +287,12 @@ fn pre_tool_use(
     };
 
     let mut decided: Vec<Decided> = Vec::with_capacity(requests.len());
+    let branch = support::current_branch(repo_root);
     for mut request in requests {
         request.session_id = event.session_id.clone();
+        if request.branch.is_none() {
+            request.branch.clone_from(&branch);
+        }
         request.agent_id = Some(args.agent.as_str().to_string());
         let decision_id = support::new_decision_id();
         let env = Env {

@@ -106,6 +106,31 @@ pub fn find_repo_root(start: &Path) -> PathBuf {
     start.to_path_buf()
 }
 
+/// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),
+/// when there is one: a plain `git push` or a push of `HEAD` pushes it.
+pub fn current_branch(root: &Path) -> Option<String> {
+    let dot_git = root.join(".git");
+    // In a worktree or submodule `.git` is a file pointing at the real folder.
+    let git_dir = if dot_git.is_file() {
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        }
+    } else {
+        dot_git
+    };
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let branch = head
+        .trim()
+        .strip_prefix("ref:")?
+        .trim()
+        .strip_prefix("refs/heads/")?;
+    (!branch.is_empty()).then(|| branch.to_string())
+}
+
 /// The current folder, absolute.
 pub fn current_dir() -> Result<PathBuf, Failure> {
     std::env::current_dir()
@@ -173,6 +198,8 @@ fn cache_namespace() -> String {
 }
 
 /// Resolves a pack by reference, through the pack cache when there is one.
+// `PolicyError` keeps its place and source for diagnostics; it is only built on the cold path.
+#[allow(clippy::result_large_err)]
 pub fn resolve_pack(reference: &str, base: &Path) -> Result<ResolvedPack, PolicyError> {
     match pack_cache_dir() {
         Some(dir) => cavra_policy::load_pack_cached(reference, base, &dir, &cache_namespace()),
