@@ -492,15 +492,20 @@ fn grep(ctx: &Context, input: &Value) -> Mapping {
             reason: "Grep could not be mapped".into(),
         };
     };
-    let literal = str_field(input, &["glob"])
-        .filter(|g| !g.contains(['*', '?', '[', '{']) && !g.contains(' '));
-    if let Some(name) = literal {
+    // The `glob` filter names the files whose content is searched: a read of every file it
+    // can match. Without a `/` it matches a name at any depth (ripgrep's rule); the engine
+    // judges a globbed path by what it can expand to.
+    if let Some(glob) = str_field(input, &["glob"])
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
         let base = str_field(input, &["path"]).unwrap_or(&ctx.cwd);
-        let joined = format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            name.trim_start_matches("./")
-        );
+        let glob = glob.trim_start_matches("./");
+        let joined = if glob.contains('/') {
+            format!("{}/{}", base.trim_end_matches('/'), glob)
+        } else {
+            format!("{}/**/{}", base.trim_end_matches('/'), glob)
+        };
         requests.push(make(ctx, ActionType::ReadFile, joined));
     }
     Mapping::Requests(requests)
@@ -968,7 +973,7 @@ mod tests {
         ) {
             Mapping::Requests(v) => assert_eq!(
                 v.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(),
-                ["/repo/sub", "/repo/sub/.env"]
+                ["/repo/sub", "/repo/sub/**/.env"]
             ),
             other => panic!("{other:?}"),
         }

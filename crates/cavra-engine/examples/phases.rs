@@ -16,12 +16,23 @@ fn main() {
     }
     if std::env::args().nth(1).as_deref() == Some("file") {
         let compiled = cavra_policy::compile(&resolved).expect("compiles");
-        let mut r = cavra_engine::Request::new(cavra_engine::ActionType::ReadFile, "/home/dev/repo/config/app/.env");
+        let mut r = cavra_engine::Request::new(
+            cavra_engine::ActionType::ReadFile,
+            "/home/dev/repo/config/app/.env",
+        );
         r.repo_root = Some("/home/dev/repo".into());
-        let env = cavra_engine::Env { timestamp: "t", decision_id: "d", resolver: &cavra_engine::NoSymlinks };
+        let env = cavra_engine::Env {
+            timestamp: "t",
+            decision_id: "d",
+            resolver: &cavra_engine::NoSymlinks,
+        };
         let t = Instant::now();
         for _ in 0..200_000 {
-            std::hint::black_box(cavra_engine::evaluate(&compiled, std::hint::black_box(&r), &env));
+            std::hint::black_box(cavra_engine::evaluate(
+                &compiled,
+                std::hint::black_box(&r),
+                &env,
+            ));
         }
         println!("file decision {:?}", t.elapsed() / 200_000);
         return;
