@@ -423,6 +423,58 @@ pub fn normalize(
     Normalization { subjects, analysis }
 }
 
+/// The working folder a command runs in, as far as `cd`/`pushd` earlier in the line tell.
+#[derive(Debug, Clone, PartialEq)]
+enum Folder {
+    /// No folder change before it.
+    Start,
+    /// Changed to this absolute folder.
+    Known(String),
+    /// Changed to a folder only known at run time.
+    Unknown,
+}
+
+/// The folder before each command. Subshell scoping is ignored on purpose: a path is then also
+/// judged from a folder it may not run in, which can only add matches, never hide one.
+fn folders_before_each_command(analysis: &CommandAnalysis, ctx: &PathContext<'_>) -> Vec<Folder> {
+    let mut current = Folder::Start;
+    let mut out = Vec::with_capacity(analysis.commands.len());
+    for command in &analysis.commands {
+        out.push(current.clone());
+        let Some((name, args)) = command.argv.split_first() else {
+            continue;
+        };
+        if name != "cd" && name != "pushd" {
+            continue;
+        }
+        let target = args
+            .iter()
+            .find(|a| !matches!(a.as_str(), "-L" | "-P" | "-e" | "-@" | "--"));
+        current = match target.map(String::as_str) {
+            None | Some("~") => match ctx.home {
+                Some(h) => Folder::Known(h.to_string()),
+                None => Folder::Unknown,
+            },
+            Some(t) if t.contains(['$', '`']) || t == "-" || !command.name_is_literal => {
+                Folder::Unknown
+            }
+            Some(t) => {
+                let base = match &current {
+                    Folder::Known(d) => Some(d.clone()),
+                    Folder::Start => ctx.cwd.or(ctx.repo_root).map(str::to_string),
+                    Folder::Unknown => None,
+                };
+                match (t.starts_with('/'), base) {
+                    (true, _) => Folder::Known(crate::paths::lexical(t)),
+                    (false, Some(b)) => Folder::Known(crate::paths::lexical(&format!("{b}/{t}"))),
+                    (false, None) => Folder::Unknown,
+                }
+            }
+        };
+    }
+    out
+}
+
 fn command_subjects(
     subjects: &mut Vec<Subject>,
     analysis: &CommandAnalysis,
@@ -437,6 +489,7 @@ fn command_subjects(
             role: command.role,
         });
     }
+    let folders = folders_before_each_command(analysis, ctx);
     for access in &analysis.file_accesses {
         let action = match access.kind {
             AccessKind::Read => ActionType::ReadFile,
@@ -454,8 +507,39 @@ fn command_subjects(
             action,
             &access.path,
             !access.literal,
-            from,
+            from.clone(),
         );
+        // After a `cd`, a relative path means something else: judge it from there too.
+        let relative = !access.path.starts_with('/') && !access.path.starts_with('~');
+        match folders.get(access.command_index) {
+            Some(Folder::Known(dir)) if relative && access.literal => {
+                let moved = PathContext {
+                    cwd: Some(dir.as_str()),
+                    ..*ctx
+                };
+                file_subjects(
+                    subjects,
+                    &moved,
+                    resolver,
+                    action,
+                    &access.path,
+                    false,
+                    format!("{from}, after cd {dir}"),
+                );
+            }
+            Some(Folder::Unknown) if relative => {
+                file_subjects(
+                    subjects,
+                    ctx,
+                    resolver,
+                    action,
+                    &access.path,
+                    true,
+                    format!("{from}, after a cd to a run-time folder"),
+                );
+            }
+            _ => {}
+        }
     }
     for push in &analysis.git_pushes {
         let current = request.branch.as_deref().filter(|b| !b.is_empty());
@@ -680,7 +764,10 @@ fn collect<'p>(
                         si,
                         &mut out,
                     );
-                    if out.len() == before && *role == CommandRole::Executed {
+                    if out.len() == before
+                        && *role == CommandRole::Executed
+                        && !is_neutral_builtin(&command.argv)
+                    {
                         let mut c = default_for(
                             pack,
                             ActionType::ExecuteCommand,
@@ -891,6 +978,54 @@ fn collect<'p>(
         }
     }
     out
+}
+
+/// Shell builtins that only change the shell's own state (folder, options, variables) and run
+/// nothing: when no rule names them they add no default of their own, so `cd src && npm test`
+/// is judged by `npm test`. Setting variables that change what later commands run or load
+/// (`PATH`, `LD_PRELOAD`, `BASH_ENV`, …) is not neutral.
+fn is_neutral_builtin(argv: &[String]) -> bool {
+    const RISKY_VARIABLES: &[&str] = &[
+        "PATH",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "BASH_ENV",
+        "ENV",
+        "PROMPT_COMMAND",
+        "IFS",
+        "PS4",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_EXEC_PATH",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "NODE_OPTIONS",
+        "PERL5OPT",
+        "RUBYOPT",
+    ];
+    let Some((name, args)) = argv.split_first() else {
+        return false;
+    };
+    match name.as_str() {
+        "cd" | "pushd" | "popd" | "dirs" | "pwd" | ":" | "true" | "shift" | "wait" | "umask"
+        | "type" | "hash" => true,
+        "set" => args.iter().all(|a| {
+            a.starts_with('-')
+                || a.starts_with('+')
+                || a == "pipefail"
+                || a == "errexit"
+                || a == "nounset"
+                || a == "xtrace"
+        }),
+        "export" | "declare" | "typeset" | "local" | "readonly" | "unset" => args.iter().all(|a| {
+            let var = a.split('=').next().unwrap_or(a);
+            a.starts_with('-') || !RISKY_VARIABLES.contains(&var)
+        }),
+        _ => false,
+    }
 }
 
 /// Whether a path operand holds glob characters the shell would expand.

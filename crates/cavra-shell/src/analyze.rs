@@ -465,8 +465,10 @@ impl<'l> Analyzer<'l> {
             })
             .map(|(_, c)| c)
             .collect();
+        // In `a && b > f` the redirection belongs to `b`, the statement's last command; for a
+        // group or loop it covers them all, and the last is the one that runs after any `cd`.
         let idx = if self.out.commands.len() > start {
-            Some(start)
+            Some(self.out.commands.len() - 1)
         } else {
             self.null_command(ctx, self.span(node, ctx))
         };
