@@ -1127,6 +1127,11 @@ fn glob_hits<'p>(
     };
     let matcher = glob.compile_matcher();
     let (dir, last) = operand.rsplit_once('/').unwrap_or(("", operand));
+    // A bare `*` names a whole folder's files, like reading the folder itself (`grep x src/*`
+    // as `grep -r x src`): it is judged as the folder is, not by every pattern it could reach.
+    if last == "*" || last == "**" {
+        return;
+    }
     for rule in pack
         .rules
         .iter()
