@@ -197,6 +197,42 @@ impl RequestArgs {
     }
 }
 
+/// A request built from the arguments, the policy that applies to it, and the id and time the
+/// decision is made under.
+pub struct Prepared {
+    /// The request.
+    pub request: Request,
+    /// The policy.
+    pub policy: support::LoadedPolicy,
+    decision_id: String,
+    timestamp: String,
+}
+
+impl Prepared {
+    /// The engine's environment: this decision's id and time, and the file system's symlinks.
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            timestamp: &self.timestamp,
+            decision_id: &self.decision_id,
+            resolver: &FsResolver,
+        }
+    }
+}
+
+impl RequestArgs {
+    /// Builds the request and loads its policy.
+    pub fn prepare(&self) -> Result<Prepared, Failure> {
+        let request = self.build()?;
+        let policy = support::load_policy(&self.policy_reference(&request))?;
+        Ok(Prepared {
+            request,
+            policy,
+            decision_id: support::new_decision_id(),
+            timestamp: support::now_rfc3339(),
+        })
+    }
+}
+
 /// `cavra evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -209,16 +245,12 @@ pub struct EvaluateArgs {
 
 /// Runs `cavra evaluate`; returns the exit code of the decision.
 pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
-    let request = args.request.build()?;
-    let policy = support::load_policy(&args.request.policy_reference(&request))?;
-    let id = support::new_decision_id();
-    let timestamp = support::now_rfc3339();
-    let env = Env {
-        timestamp: &timestamp,
-        decision_id: &id,
-        resolver: &FsResolver,
-    };
-    let record = cavra_engine::evaluate(&policy.compiled, &request, &env);
+    let prepared = args.request.prepare()?;
+    let record = cavra_engine::evaluate(
+        &prepared.policy.compiled,
+        &prepared.request,
+        &prepared.env(),
+    );
     if args.json {
         support::print_json(&record)?;
     } else {

@@ -1,8 +1,7 @@
 //! `cavra policy list | validate | explain | test | compile | diff`.
 
 use crate::evaluate::RequestArgs;
-use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure, FsResolver};
-use cavra_engine::Env;
+use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use cavra_engine::testing::{TestReport, run_cases};
 use cavra_policy::compile::CompiledRule;
 use cavra_policy::testfile::parse_test_file;
@@ -166,16 +165,9 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
 }
 
 fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
-    let request = args.request.build()?;
-    let policy = support::load_policy(&args.request.policy_reference(&request))?;
-    let id = support::new_decision_id();
-    let timestamp = support::now_rfc3339();
-    let env = Env {
-        timestamp: &timestamp,
-        decision_id: &id,
-        resolver: &FsResolver,
-    };
-    let explanation = cavra_engine::explain(&policy.compiled, &request, &env);
+    let prepared = args.request.prepare()?;
+    let policy = &prepared.policy;
+    let explanation = cavra_engine::explain(&policy.compiled, &prepared.request, &prepared.env());
     if args.json {
         support::print_json(&explanation)?;
         return Ok(explanation.record.decision.exit_code());
