@@ -57,6 +57,11 @@ impl NormalizedPath {
 /// absolute path). For a relative path, leading `..` that cannot be resolved are kept.
 pub fn lexical(path: &str) -> String {
     let absolute = path.starts_with('/');
+    // Most paths are normal already: copy them instead of splitting and joining.
+    let body = if absolute { &path[1..] } else { path };
+    if !body.is_empty() && body.split('/').all(|p| !matches!(p, "" | "." | "..")) {
+        return path.to_string();
+    }
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -156,8 +161,11 @@ impl PathContext<'_> {
             }
             out.absolute = Some(abs);
         }
-        // The home form of a `~` path is lexical already; normalise `~/a/../b`.
-        if let Some(h) = out.home.take() {
+        // A home form derived from the absolute path is normal already; one written with `~`
+        // may not be (`~/a/../b`).
+        if path.starts_with('~')
+            && let Some(h) = out.home.take()
+        {
             let rest = h.strip_prefix("~/").unwrap_or("");
             let rest = lexical(rest);
             out.home = Some(if rest.is_empty() || rest.starts_with("..") {
