@@ -12,6 +12,15 @@ fn main() {
             std::hint::black_box(cavra_shell::analyze(std::hint::black_box(line)));
         }
         println!("analyze {:?} per line", t.elapsed() / 5000);
+        let mut parser = tree_sitter::Parser::new();
+        parser
+            .set_language(&tree_sitter_bash::LANGUAGE.into())
+            .expect("grammar");
+        let t = Instant::now();
+        for _ in 0..5000 {
+            std::hint::black_box(parser.parse(std::hint::black_box(line), None));
+        }
+        println!("bare tree-sitter parse {:?} per line", t.elapsed() / 5000);
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("file") {
