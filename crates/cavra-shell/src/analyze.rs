@@ -353,11 +353,7 @@ impl<'l> Analyzer<'l> {
     ) {
         let mut words = Vec::new();
         let mut redirects = Vec::new();
-        let mut cursor = node.walk();
-        for (i, child) in node.children(&mut cursor).enumerate() {
-            let field = u32::try_from(i)
-                .ok()
-                .and_then(|i| node.field_name_for_child(i));
+        for (field, child) in fielded_children(node) {
             match field {
                 Some("name") => {
                     if let Some(n) = child.named_child(0).filter(|n| !n.is_missing())
@@ -389,11 +385,7 @@ impl<'l> Analyzer<'l> {
 
     fn redirected<'t>(&mut self, node: Node<'t>, src: &str, ctx: &Ctx, stack: &mut Vec<Work<'t>>) {
         let mut redirects = Vec::new();
-        let mut cursor = node.walk();
-        for (i, child) in node.children(&mut cursor).enumerate() {
-            let field = u32::try_from(i)
-                .ok()
-                .and_then(|i| node.field_name_for_child(i));
+        for (field, child) in fielded_children(node) {
             if field != Some("body") && child.is_named() && child.kind().ends_with("redirect") {
                 redirects.push(child);
             }
@@ -408,11 +400,7 @@ impl<'l> Analyzer<'l> {
             if r.kind() != "heredoc_redirect" {
                 continue;
             }
-            let mut c = r.walk();
-            for (i, child) in r.children(&mut c).enumerate() {
-                let field = u32::try_from(i)
-                    .ok()
-                    .and_then(|i| r.field_name_for_child(i));
+            for (field, child) in fielded_children(*r) {
                 if !child.is_named() || child.kind().starts_with("heredoc") {
                     continue;
                 }
@@ -453,15 +441,10 @@ impl<'l> Analyzer<'l> {
         start: usize,
         stack: &mut Vec<Work<'t>>,
     ) {
-        let mut cursor = node.walk();
-        let redirects: Vec<Node<'t>> = node
-            .children(&mut cursor)
-            .enumerate()
-            .filter(|(i, c)| {
-                let field = u32::try_from(*i)
-                    .ok()
-                    .and_then(|i| node.field_name_for_child(i));
-                field != Some("body") && c.is_named() && c.kind().ends_with("redirect")
+        let redirects: Vec<Node<'t>> = fielded_children(node)
+            .into_iter()
+            .filter(|(field, c)| {
+                *field != Some("body") && c.is_named() && c.kind().ends_with("redirect")
             })
             .map(|(_, c)| c)
             .collect();
@@ -536,11 +519,7 @@ impl<'l> Analyzer<'l> {
         }
         let mut op = String::new();
         let mut dest: Option<Node<'_>> = None;
-        let mut cursor = r.walk();
-        for (i, child) in r.children(&mut cursor).enumerate() {
-            let field = u32::try_from(i)
-                .ok()
-                .and_then(|i| r.field_name_for_child(i));
+        for (field, child) in fielded_children(r) {
             match field {
                 Some("destination") if dest.is_none() => dest = Some(child),
                 Some("destination") => {}
@@ -717,6 +696,22 @@ impl<'l> Analyzer<'l> {
 
 /// Words after a redirection's target (`> f b c`): arguments of the command, which
 /// tree-sitter-bash files as further destinations of the redirection.
+/// The children of `node` with their field names, read through one cursor: asking the node
+/// for each child's field name is a scan of the grammar's field map per child.
+fn fielded_children(node: Node<'_>) -> Vec<(Option<&'static str>, Node<'_>)> {
+    let mut out = Vec::with_capacity(node.child_count());
+    let mut cursor = node.walk();
+    if cursor.goto_first_child() {
+        loop {
+            out.push((cursor.field_name(), cursor.node()));
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    out
+}
+
 fn extra_words(redirects: &[Node<'_>], src: &str) -> Vec<Word> {
     let mut out = Vec::new();
     for r in redirects {
@@ -984,11 +979,7 @@ fn producer_stdin(producer: Node<'_>, src: &str, own_stdin: &Stdin) -> Stdin {
         return Stdin::Untrusted(node.kind().to_string());
     }
     let mut words = Vec::new();
-    let mut cursor = node.walk();
-    for (i, child) in node.children(&mut cursor).enumerate() {
-        let field = u32::try_from(i)
-            .ok()
-            .and_then(|i| node.field_name_for_child(i));
+    for (field, child) in fielded_children(node) {
         match field {
             Some("name") => {
                 if let Some(n) = child.named_child(0) {
