@@ -44,6 +44,33 @@ fn main() {
             ));
         }
         println!("file decision {:?}", t.elapsed() / 200_000);
+        let t = Instant::now();
+        for _ in 0..200_000 {
+            std::hint::black_box(cavra_engine::normalize(
+                &compiled,
+                std::hint::black_box(&r),
+                &cavra_engine::NoSymlinks,
+            ));
+        }
+        println!("  of which normalisation {:?}", t.elapsed() / 200_000);
+        let forms_rel = "config/app/.env";
+        let mut scratch = Vec::new();
+        let mut hits = Vec::new();
+        let t = Instant::now();
+        for _ in 0..200_000 {
+            hits.clear();
+            compiled.path_hits(
+                &cavra_policy::compile::PathForms {
+                    relative: Some(forms_rel),
+                    absolute: Some("/home/dev/repo/config/app/.env"),
+                    home: None,
+                },
+                &mut scratch,
+                &mut hits,
+            );
+            std::hint::black_box(&hits);
+        }
+        println!("  of which glob matching {:?}", t.elapsed() / 200_000);
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("loop") {
