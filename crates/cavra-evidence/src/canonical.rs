@@ -1,0 +1,257 @@
+//! Canonical JSON in the style of RFC 8785 (JSON Canonicalization Scheme).
+//!
+//! The canonical form of a [`serde_json::Value`] is produced as follows:
+//!
+//! * no insignificant whitespace;
+//! * object members sorted by their keys compared as sequences of UTF-16 code units
+//!   (RFC 8785 §3.2.3), regardless of the order held in the `Value`;
+//! * strings escaped as in RFC 8785 §3.2.2.2: `"` and `\` are escaped, the control
+//!   characters U+0008, U+0009, U+000A, U+000C and U+000D use their short escapes,
+//!   other characters below U+0020 use `\u00xx` with lowercase hex, and everything
+//!   else (including non-ASCII) is written as raw UTF-8;
+//! * integers (values held as `i64`/`u64`) are written in plain decimal, exactly as
+//!   `serde_json` writes them;
+//! * floating-point numbers are written with the ECMAScript `Number.prototype.toString`
+//!   algorithm required by RFC 8785 §3.2.2.3: the shortest digits that round-trip,
+//!   an integer form for integral values below 10^21 (`1.0` becomes `1`, `-0.0`
+//!   becomes `0`), plain decimals for exponents in `[-7, 21)` and `d.ddde±x` otherwise.
+//!   `serde_json::Value` cannot hold NaN or infinities, so every value has exactly one
+//!   canonical form and [`to_canonical`] never fails.
+//!
+//! Note that integers outside the IEEE 754 safe range (|n| > 2^53) are written exactly,
+//! which is stricter than (and therefore may differ from) an ECMAScript implementation.
+
+use serde_json::Value;
+
+/// Returns the canonical JSON text of `value` (see the module documentation).
+pub fn to_canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(value, &mut out);
+    out
+}
+
+/// Returns the canonical JSON bytes of `value`, i.e. [`to_canonical`] as UTF-8.
+pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
+    to_canonical(value).into_bytes()
+}
+
+fn write_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(Vec<u16>, &String, &Value)> = map
+                .iter()
+                .map(|(k, v)| (k.encode_utf16().collect(), k, v))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (_, k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_value(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_number(n: &serde_json::Number, out: &mut String) {
+    if let Some(i) = n.as_i64() {
+        out.push_str(&i.to_string());
+    } else if let Some(u) = n.as_u64() {
+        out.push_str(&u.to_string());
+    } else if let Some(f) = n.as_f64() {
+        write_f64(f, out);
+    } else {
+        // Unreachable without `arbitrary_precision`; fall back to serde_json's text.
+        out.push_str(&n.to_string());
+    }
+}
+
+/// ECMAScript `Number.prototype.toString` for finite doubles (RFC 8785 §3.2.2.3).
+fn write_f64(f: f64, out: &mut String) {
+    if !f.is_finite() {
+        // Not representable in JSON; serde_json never stores these in a Value.
+        out.push_str("null");
+        return;
+    }
+    if f == 0.0 {
+        out.push('0');
+        return;
+    }
+    if f < 0.0 {
+        out.push('-');
+    }
+    // Rust's `{:e}` gives the shortest round-tripping digits, e.g. "1.2345e-7".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (sci.as_str(), 0),
+    };
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let k = digits.len() as i64;
+    let n = exp + 1; // position of the decimal point relative to the digits
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        for _ in 0..(n - k) {
+            out.push('0');
+        }
+    } else if 0 < n && n <= 21 {
+        let (int, frac) = digits.split_at(n as usize);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-n) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push('e');
+        out.push(if n > 0 { '+' } else { '-' });
+        out.push_str(&(n - 1).abs().to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(x: f64) -> String {
+        to_canonical(&json!(x))
+    }
+
+    #[test]
+    fn sorts_keys_and_strips_whitespace() {
+        let v = json!({"b": 1, "a": [true, null, {"d": "x", "c": false}]});
+        assert_eq!(
+            to_canonical(&v),
+            r#"{"a":[true,null,{"c":false,"d":"x"}],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn rfc8785_key_sorting_example() {
+        // RFC 8785 §3.2.3 sorting example (keys only).
+        let v = json!({
+            "\u{20ac}": "Euro Sign",
+            "\r": "Carriage Return",
+            "\u{fb33}": "Hebrew Letter Dalet With Dagesh",
+            "1": "One",
+            "\u{1f600}": "Emoji: Grinning Face",
+            "\u{80}": "Control",
+            "\u{f6}": "Latin Small Letter O With Diaeresis"
+        });
+        let text = to_canonical(&v);
+        let order = [
+            "\"\\r\"",
+            "\"1\"",
+            "\"\u{80}\"",
+            "\"\u{f6}\"",
+            "\"\u{20ac}\"",
+            "\"\u{1f600}\"",
+            "\"\u{fb33}\"",
+        ];
+        let mut last = 0;
+        for key in order {
+            let pos = text.find(key).expect("key present");
+            assert!(pos >= last, "{key} out of order in {text}");
+            last = pos;
+        }
+    }
+
+    #[test]
+    fn escapes_strings() {
+        let v = json!("a\"b\\c\u{8}\t\n\u{c}\r\u{1}\u{1f}\u{7f}é€");
+        assert_eq!(
+            to_canonical(&v),
+            "\"a\\\"b\\\\c\\b\\t\\n\\f\\r\\u0001\\u001f\u{7f}é€\""
+        );
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(to_canonical(&json!(0)), "0");
+        assert_eq!(to_canonical(&json!(-17)), "-17");
+        assert_eq!(to_canonical(&json!(u64::MAX)), "18446744073709551615");
+        assert_eq!(to_canonical(&json!(i64::MIN)), "-9223372036854775808");
+    }
+
+    #[test]
+    fn floats_follow_ecmascript() {
+        assert_eq!(f(1.0), "1");
+        assert_eq!(f(-0.0), "0");
+        assert_eq!(f(0.5), "0.5");
+        assert_eq!(f(-1.25), "-1.25");
+        assert_eq!(f(1e21), "1e+21");
+        assert_eq!(f(1e20), "100000000000000000000");
+        assert_eq!(f(1e-6), "0.000001");
+        assert_eq!(f(1e-7), "1e-7");
+        assert_eq!(f(123456789.125), "123456789.125");
+        assert_eq!(f(1.5e300), "1.5e+300");
+        assert_eq!(f(4.5e-10), "4.5e-10");
+        // RFC 8785 Appendix B samples.
+        assert_eq!(f(f64::from_bits(0x3eb0c6f7a0b5ed8d)), "0.000001");
+        assert_eq!(
+            f(f64::from_bits(0x7fefffffffffffff)),
+            "1.7976931348623157e+308"
+        );
+        assert_eq!(f(f64::from_bits(0x0000000000000001)), "5e-324");
+        assert_eq!(f(f64::from_bits(0x4340000000000000)), "9007199254740992");
+        assert_eq!(f(f64::from_bits(0x444b1ae4d6e2ef50)), "1e+21");
+        assert_eq!(f(1e23), "1e+23");
+        assert_eq!(f(f64::from_bits(0x3fd3333333333333)), "0.3");
+    }
+
+    #[test]
+    fn ignores_input_order() {
+        let a: Value = serde_json::from_str(r#"{"z":1,"a":{"y":2,"b":3}}"#).expect("json");
+        let b: Value = serde_json::from_str(r#"{ "a" : { "b":3, "y":2 }, "z":1 }"#).expect("json");
+        assert_eq!(to_canonical(&a), to_canonical(&b));
+    }
+}
