@@ -274,8 +274,17 @@ fn parse_cursor(p: &Value) -> Result<HookEvent, AdapterError> {
                 "MCP",
                 object_or_json_string(p.get("tool_input")),
             );
-            // Cursor names the server by its launch command or URL; an explicit name wins.
+            // Newer Cursor versions name the tool `MCP:<server>:<tool>`; older ones name only the
+            // tool and the server by its launch command or URL. An explicit name wins.
+            let (named_server, tool) =
+                match tool.strip_prefix("MCP:").and_then(|r| r.split_once(':')) {
+                    Some((server, t)) if !server.is_empty() && !t.is_empty() => {
+                        (Some(server.to_string()), t.to_string())
+                    }
+                    _ => (None, tool.strip_prefix("MCP:").unwrap_or(&tool).to_string()),
+                };
             e.mcp_server = s(p, "server_name")
+                .or(named_server)
                 .or_else(|| s(p, "server"))
                 .or_else(|| s(p, "url"))
                 .or_else(|| s(p, "command"));
@@ -1051,6 +1060,13 @@ mod tests {
         assert_eq!(
             (r.server.as_deref(), r.arguments.clone()),
             (Some("npx srv"), Some(json!({"a": 1})))
+        );
+        // Newer Cursor versions name the server inside the tool name.
+        let e = parse_event(Agent::Cursor, &json!({"hook_event_name": "beforeMCPExecution", "tool_name": "MCP:github:create_issue", "tool_input": {"title": "t"}, "command": "npx srv", "workspace_roots": ["/repo"]})).expect("cursor mcp, named");
+        let r = one(map_tool(&e, &ctx()));
+        assert_eq!(
+            (r.server.as_deref(), r.tool.as_deref()),
+            (Some("github"), Some("create_issue"))
         );
         let e = parse_event(Agent::Copilot, &json!({"timestamp": 1, "cwd": "/repo", "toolName": "bash", "toolArgs": "{\"command\":\"ls\"}"})).expect("copilot");
         assert_eq!(one(map_tool(&e, &ctx())).target, "ls");
