@@ -182,12 +182,72 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
     if base == "git" {
+        git_accesses(args, &mut info);
         info.push = git_push(args);
         if info.push.as_ref().is_some_and(|p| p.force) {
             info.class(RiskClass::ForcePush);
         }
     }
     info
+}
+
+/// Files git reads or changes on the agent's behalf: `git show REV:PATH` and
+/// `git cat-file -p REV:PATH` print a file's committed content, `git diff|log|show|blame -- PATH`
+/// print it too, `git checkout|restore -- PATH` overwrite it, `git rm PATH` deletes it.
+fn git_accesses(args: &[Word], info: &mut Info) {
+    let words = texts(args);
+    let Some(sub) = crate::canon::git_subcommand_index(&words) else {
+        return;
+    };
+    let Some(name) = words.get(sub) else { return };
+    let rest = args.get(sub + 1..).unwrap_or(&[]);
+    let after_dashes = || {
+        rest.iter()
+            .skip_while(|w| w.text != "--")
+            .skip(1)
+            .collect::<Vec<&Word>>()
+    };
+    let reason = format!("git {name}");
+    match *name {
+        "show" | "cat-file" => {
+            for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
+                if let Some((_, path)) = w.text.split_once(':').filter(|(_, p)| !p.is_empty()) {
+                    info.access(
+                        AccessKind::Read,
+                        &Word::derived(w, path),
+                        format!("{reason} of a committed file"),
+                    );
+                }
+            }
+            for w in after_dashes() {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+        }
+        "diff" | "log" | "blame" | "annotate" | "whatchanged" => {
+            for w in after_dashes() {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+            if matches!(*name, "blame" | "annotate")
+                && let Some(w) = rest
+                    .iter()
+                    .rev()
+                    .find(|w| !w.text.starts_with('-') && w.text != "--")
+            {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+        }
+        "checkout" | "restore" => {
+            for w in after_dashes() {
+                info.access(AccessKind::Write, w, reason.clone());
+            }
+        }
+        "rm" => {
+            for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
+                info.access(AccessKind::Delete, w, reason.clone());
+            }
+        }
+        _ => {}
+    }
 }
 
 fn texts(args: &[Word]) -> Vec<&str> {
