@@ -862,7 +862,10 @@ fn tool_operands() {
         ("chmod -x script", &[(AccessKind::Write, "script")]),
         ("chmod -R u+x bin", &[(AccessKind::Write, "bin")]),
         ("chown -R bob:bob dir", &[(AccessKind::Write, "dir")]),
-        ("ln -s target link", &[(AccessKind::Write, "link")]),
+        (
+            "ln -s target link",
+            &[(AccessKind::Read, "target"), (AccessKind::Write, "link")],
+        ),
         ("mkdir -p -m 700 d", &[(AccessKind::Write, "d")]),
         (
             "dd if=/dev/sda of=disk.img",

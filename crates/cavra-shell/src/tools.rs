@@ -1187,9 +1187,8 @@ fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 for t in targets {
                     info.access(Write, t, format!("target directory of {base}"));
                 }
-                if base != "ln" {
-                    each(info, &ops, src_kind, &format!("source of {base}"));
-                }
+                // A link to a file is a way to read it under another name later in the line.
+                each(info, &ops, src_kind, &format!("source of {base}"));
                 return;
             }
             if let Some((&last, sources)) = ops.split_last() {
@@ -1198,12 +1197,11 @@ fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     if let Some(w) = get(last) {
                         let name = crate::canon::basename(&w.path).to_string();
                         info.access(Write, &Word::derived(w, &name), "link created by ln");
+                        info.access(Read, w, "source of ln");
                     }
                     return;
                 }
-                if base != "ln" {
-                    each(info, sources, src_kind, &format!("source of {base}"));
-                }
+                each(info, sources, src_kind, &format!("source of {base}"));
                 if let Some(w) = get(last) {
                     info.access(Write, w, format!("destination of {base}"));
                 }
