@@ -182,6 +182,7 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
     if base == "git" {
+        git_config_code(args, &mut info);
         git_accesses(args, &mut info);
         info.push = git_push(args);
         if info.push.as_ref().is_some_and(|p| p.force) {
@@ -189,6 +190,74 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
         }
     }
     info
+}
+
+/// Configuration that makes git run a program: `git -c core.pager='…' log` runs the pager
+/// through the shell, `-c alias.x='!…'` defines a shell alias. The value is analysed as code,
+/// so the common `git -c k=v` spelling cannot smuggle a command behind an allowed `git log`.
+fn git_config_code(args: &[Word], info: &mut Info) {
+    const RUNS_PROGRAM: &[&str] = &[
+        "core.pager",
+        "core.editor",
+        "core.sshcommand",
+        "core.fsmonitor",
+        "core.gitproxy",
+        "core.hookspath",
+        "sequence.editor",
+        "diff.external",
+        "credential.helper",
+        "gpg.program",
+        "uploadpack.packobjectshook",
+        "pager.",
+        "alias.",
+        ".textconv",
+        ".command",
+        ".clean",
+        ".smudge",
+        ".process",
+        ".cmd",
+        ".helper",
+    ];
+    let words = texts(args);
+    let end = crate::canon::git_subcommand_index(&words).unwrap_or(words.len());
+    let mut i = 0;
+    while i < end {
+        let (value_word, value) = match words.get(i).copied() {
+            Some("-c") => match args.get(i + 1) {
+                Some(w) => {
+                    i += 1;
+                    (w, w.text.as_str())
+                }
+                None => break,
+            },
+            Some(t) if t.starts_with("-c") && t.len() > 2 => match args.get(i) {
+                Some(w) => (w, &t[2..]),
+                None => break,
+            },
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i += 1;
+        let Some((key, program)) = value.split_once('=') else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if RUNS_PROGRAM.iter().any(|k| {
+            if k.ends_with('.') {
+                key.starts_with(k)
+            } else if k.starts_with('.') {
+                key.ends_with(k)
+            } else {
+                key == *k
+            }
+        }) {
+            let program = program.strip_prefix('!').unwrap_or(program);
+            let word = Word::derived(value_word, program);
+            info.code(&[&word], "git -c", Stdin::Terminal);
+        }
+    }
 }
 
 /// Files git reads or changes on the agent's behalf: `git show REV:PATH` and
