@@ -98,10 +98,6 @@ enum Work<'t> {
     Redirects(Node<'t>, Ctx, usize),
 }
 
-thread_local! {
-    static CACHED_PARSER: std::cell::RefCell<Option<Parser>> = const { std::cell::RefCell::new(None) };
-}
-
 struct Analyzer<'l> {
     limits: &'l Limits,
     out: CommandAnalysis,
@@ -113,17 +109,14 @@ struct Analyzer<'l> {
 
 impl<'l> Analyzer<'l> {
     fn new(limits: &'l Limits) -> Self {
-        // Creating a parser and loading the grammar costs more than parsing a typical command
-        // line, so each thread keeps one for its next analysis.
-        let parser = CACHED_PARSER
-            .with(|cell| cell.borrow_mut().take())
-            .or_else(|| {
-                let mut parser = Parser::new();
-                parser
-                    .set_language(&tree_sitter_bash::LANGUAGE.into())
-                    .ok()
-                    .map(|()| parser)
-            });
+        // A fresh parser per analysis: reusing one across analyses (a thread-local cache) saved
+        // nothing measurable and crashed intermittently, the parser keeping state from the
+        // previous parse's progress callback.
+        let mut parser = Parser::new();
+        let parser = parser
+            .set_language(&tree_sitter_bash::LANGUAGE.into())
+            .ok()
+            .map(|()| parser);
         Analyzer {
             limits,
             out: CommandAnalysis::default(),
@@ -134,11 +127,6 @@ impl<'l> Analyzer<'l> {
     }
 
     fn finish(mut self) -> CommandAnalysis {
-        if let Some(mut parser) = self.parser.take() {
-            // Give the parser back for the next analysis on this thread, clean.
-            parser.reset();
-            CACHED_PARSER.with(|cell| *cell.borrow_mut() = Some(parser));
-        }
         let mut classes: BTreeSet<RiskClass> = std::mem::take(&mut self.out.classes);
         for c in &self.out.commands {
             classes.extend(c.classes.iter().copied());
@@ -166,7 +154,23 @@ impl<'l> Analyzer<'l> {
         let timeout = Duration::from_micros(self.limits.parse_timeout_micros);
         let mut cancel = |_: &ParseState| start.elapsed() > timeout;
         let options = ParseOptions::new().progress_callback(&mut cancel);
-        let bytes = text.as_bytes();
+        // tree-sitter-bash's external scanner passes the lookahead code point to C's
+        // `isdigit`, which reads past its table for code points above 255 and can crash the
+        // process (found by the property tests). A crash would let the agent's tool run, so the
+        // parser only ever sees ASCII: every byte of a non-ASCII character becomes `x`. Bash
+        // treats such characters as ordinary word characters, as it does `x`, so the tree has
+        // the same shape, and every byte offset stays the same: words are read from the text
+        // as given.
+        let sanitized: Vec<u8>;
+        let bytes = if text.is_ascii() {
+            text.as_bytes()
+        } else {
+            sanitized = text
+                .bytes()
+                .map(|b| if b.is_ascii() { b } else { b'x' })
+                .collect();
+            &sanitized
+        };
         parser.parse_with_options(
             &mut |i, _| bytes.get(i..).unwrap_or_default(),
             None,

@@ -162,3 +162,28 @@ proptest! {
         prop_assert_eq!(&cavra_shell::canonicalize_pattern(c), c);
     }
 }
+
+/// Code points above 255 once reached C's `isdigit` in the bash grammar's scanner and could
+/// crash the process; the parser now sees only ASCII while words keep their text.
+#[test]
+fn high_code_points_never_reach_the_grammar() {
+    let prefixes = [
+        "", "echo ", "cat <<", "x=$((", "a[", "${", "<", ">", "2>", "&", "$'", "\"$", "case ", "1",
+    ];
+    for prefix in prefixes {
+        for ch in ['\u{10FFFF}', '\u{FFFD}', '\u{0660}', 'é', '\u{1F600}'] {
+            for tail in ["", "1", " x", "9>", "\n"] {
+                let text = format!("{prefix}{ch}{ch}{tail}");
+                let _ = cavra_shell::analyze(&text);
+            }
+        }
+    }
+    let a = cavra_shell::analyze("cat ./données/.env && echo 'ünïcode ✓'");
+    let argv: Vec<String> = a.commands.iter().map(|c| c.argv.join(" ")).collect();
+    assert_eq!(argv, ["cat ./données/.env", "echo ünïcode ✓"]);
+    assert!(
+        a.file_accesses.iter().any(|f| f.path == "./données/.env"),
+        "{:?}",
+        a.file_accesses
+    );
+}
