@@ -96,6 +96,7 @@ fn emit(answer: &Answer) -> ! {
 /// Runs the hook. Never returns: the process exits with the agent's exit code.
 pub fn run(args: &HookArgs) -> ! {
     let agent = args.agent;
+    install_crash_guard();
     // Panics print one line to stderr and nothing to stdout; catch_unwind turns them into a deny.
     std::panic::set_hook(Box::new(|info| {
         let _ = writeln!(std::io::stderr(), "cavra hook: internal error: {info}");
@@ -203,6 +204,39 @@ fn policy_reference(args: &HookArgs, repo_root: &Path) -> Result<String, String>
         local.display(),
         "<agent>"
     ))
+}
+
+/// A crash in native code (a C library's segmentation fault) cannot be caught as a panic,
+/// and an agent lets its tool run when a hook dies of a signal. So the fatal signals answer
+/// the one way every agent reads as a block: the reason on stderr and exit code 2. The
+/// handler only calls async-signal-safe functions, and runs on the alternate signal stack that
+/// Rust sets up, so a stack overflow is answered too.
+fn install_crash_guard() {
+    extern "C" fn on_fatal_signal(_signal: libc::c_int) {
+        const MESSAGE: &[u8] =
+            b"cavra blocked this tool call: cavra crashed while deciding (a fatal signal); nothing was decided, so nothing may run\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; MESSAGE is a static buffer.
+        unsafe {
+            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            libc::_exit(2);
+        }
+    }
+    for signal in [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+    ] {
+        // SAFETY: a zeroed sigaction is a valid start; the handler is an `extern "C" fn(c_int)`.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_fatal_signal as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
 }
 
 /// One evaluated request with what is stored about it.

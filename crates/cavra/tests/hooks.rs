@@ -573,6 +573,39 @@ fn deadline_answers_deny_when_the_hook_cannot_finish() {
     assert_denied_with(&out, "no decision within 300 ms");
 }
 
+#[test]
+fn a_crash_in_native_code_still_answers_deny() {
+    // A fatal signal (a C library's segmentation fault) cannot be caught as a panic; the
+    // agent would let the tool run if the hook died of it. The hook must answer exit 2.
+    for signal in ["SEGV", "BUS", "ABRT"] {
+        let dir = project();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cavra"))
+            .args(["hook", "claude-code", "--deadline-ms", "20000"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let _stdin = child.stdin.take();
+        // Long enough for the hook to have installed its handlers and block on stdin.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(2), "SIG{signal}: {:?}", out.status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("cavra blocked this tool call: cavra crashed"),
+            "SIG{signal}: {stderr}"
+        );
+    }
+}
+
 fn store(dir: &tempfile::TempDir) -> cavra_store::Store {
     cavra_store::Store::open_repo(dir.path()).expect("store")
 }
