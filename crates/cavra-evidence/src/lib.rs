@@ -5,16 +5,23 @@
 //! * [`merkle`]: RFC 6962 Merkle tree heads, inclusion and consistency proofs;
 //! * [`keys`]: Ed25519 key generation, PKCS#8 / SPKI PEM and fingerprint key ids;
 //! * [`dsse`]: DSSE v1 envelopes signed with Ed25519 and verified against trusted keys;
-//! * [`intoto`]: in-toto Statement v1 wrapped in DSSE.
+//! * [`intoto`]: in-toto Statement v1 wrapped in DSSE;
+//! * [`compact`]: the compact range of a growing tree and batch inclusion proofs;
+//! * [`checkpoint`]: signed checkpoints of a log (size, tree head, time, key);
+//! * [`trust`]: trust roots — keys with owner, status and validity — and signature checks
+//!   against them.
 //!
-//! The append-only log, checkpoints, trust-root files, bundles and the CLI are not part
-//! of this crate yet.
+//! Storing the log is `cavra-store`'s job; writing and verifying bundles on disk is
+//! `cavra-bundle`'s.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod canonical;
+pub mod checkpoint;
+pub mod compact;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
 pub mod merkle;
+pub mod trust;
