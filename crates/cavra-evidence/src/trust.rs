@@ -388,6 +388,19 @@ impl TrustRoot {
             }
             Err(e) => return Err(e.into()),
         };
+        // The hint is not trusted, but it must not lie either: a signature whose keyid names
+        // another key than the one that verified it is refused (so no byte of an envelope can
+        // change unnoticed).
+        let honest = envelope
+            .signatures
+            .iter()
+            .any(|s| verified.key_ids.iter().any(|id| *id == s.keyid));
+        if !honest {
+            return Err(TrustError::Invalid(format!(
+                "the signature's keyid {hint:?} does not name the key that made it ({})",
+                verified.key_ids.join(",")
+            )));
+        }
         let at_text = signed_at(&verified.payload)
             .ok_or_else(|| TrustError::Invalid("the signed payload carries no time".into()))?;
         let at = parse_time(&at_text)?;
@@ -506,25 +519,30 @@ mod tests {
             r.verify(&forged, "application/test", None, &at),
             Err(TrustError::Untrusted { .. })
         ));
-        // Signed by "new" but hinting "old": verified as "new".
+        // Signed by "new" but hinting "old": the hint is not believed, and a lying hint fails.
         let mislabelled = signed(2, "old", "2026-06-01T00:00:00Z");
+        assert!(matches!(
+            r.verify(&mislabelled, "application/test", None, &at),
+            Err(TrustError::Invalid(_))
+        ));
+        let honest = signed(2, "new", "2026-06-01T00:00:00Z");
         assert_eq!(
-            r.verify(&mislabelled, "application/test", None, &at)
+            r.verify(&honest, "application/test", None, &at)
                 .expect("ok")
                 .key_id,
             "new"
         );
         assert_eq!(
-            r.verify(&mislabelled, "application/test", Some("old"), &at),
+            r.verify(&honest, "application/test", Some("old"), &at),
             Err(TrustError::WrongKey("old".into()))
         );
-        let mut unsigned = mislabelled.clone();
+        let mut unsigned = honest.clone();
         unsigned.signatures.clear();
         assert_eq!(
             r.verify(&unsigned, "application/test", None, &at),
             Err(TrustError::MissingSignature)
         );
-        assert!(r.verify(&mislabelled, "application/other", None, &at).is_err());
+        assert!(r.verify(&honest, "application/other", None, &at).is_err());
     }
 
     #[test]

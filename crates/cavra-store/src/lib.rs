@@ -13,13 +13,24 @@
 //! [`Store::consume_approval`] marks it consumed in the same immediate transaction that finds
 //! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
 
+mod log;
+
+pub use log::{
+    ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
+    StoredCheckpoint,
+};
+
+use cavra_redact::Redactor;
+use log::Appender;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::json;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -27,6 +38,9 @@ use time::OffsetDateTime;
 pub const STORE_DIR: &str = ".cavra";
 /// The WAL size above which [`Store::maintain`] checkpoints and truncates it.
 pub const WAL_LIMIT_BYTES: u64 = 512 * 1024;
+
+/// `.cavra/.gitignore`: the store and the log key stay on this machine.
+const GITIGNORE: &str = "# the local decision store is evidence for this machine, not source\ncavra.db\ncavra.db-wal\ncavra.db-shm\n# the private key that signs this machine's evidence log\nkeys/\n";
 
 /// The database file name inside [`STORE_DIR`].
 pub const DB_FILE: &str = "cavra.db";
@@ -93,6 +107,9 @@ pub enum StoreError {
     /// The approval expired before it was decided.
     #[error("approval `{0}` has expired; the agent must ask again")]
     Expired(String),
+    /// Stored evidence is damaged (a hash, a checkpoint or the log state cannot be read).
+    #[error("damaged evidence log: {0}")]
+    Corrupt(String),
     /// A required text (reason, actor) was empty.
     #[error("{0} must not be empty")]
     Empty(&'static str),
@@ -412,13 +429,85 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX approvals_fingerprint ON approvals(fingerprint, state);
     CREATE INDEX approvals_state ON approvals(state);
     "#,
+    // 2: the evidence log, its checkpoints and the packs that decided.
+    r#"
+    CREATE TABLE log_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        log_id TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        frontier BLOB NOT NULL
+    );
+    INSERT INTO log_meta (id, log_id, size, frontier) VALUES (1, lower(hex(randomblob(16))), 0, x'');
+    CREATE TABLE log_entries (
+        idx INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ref_id TEXT,
+        session_id TEXT,
+        timestamp TEXT NOT NULL,
+        entry BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL
+    );
+    CREATE INDEX log_entries_session ON log_entries(session_id, idx);
+    CREATE INDEX log_entries_time ON log_entries(timestamp, idx);
+    CREATE INDEX log_entries_ref ON log_entries(ref_id);
+    CREATE TABLE checkpoints (
+        tree_size INTEGER PRIMARY KEY,
+        root_hash TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        envelope TEXT NOT NULL
+    );
+    CREATE TABLE policies (
+        digest TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        document TEXT NOT NULL,
+        first_used TEXT NOT NULL
+    );
+    "#,
 ];
+
+/// Borrows the store's log settings beside an open transaction (disjoint fields).
+macro_rules! appender {
+    ($store:ident) => {
+        Appender {
+            redactor: match &$store.redactor {
+                Some(r) => r.as_ref(),
+                None => Redactor::builtin(),
+            },
+            signer: &mut $store.signer_loader,
+            checkpoint_every: $store.checkpoint_every,
+        }
+    };
+}
+
+fn approval_event(a: &Approval, state: ApprovalState, actor: &str, reason: Option<&str>) -> Value {
+    json!({
+        "approval_id": a.id,
+        "decision_id": a.decision_id,
+        "fingerprint": a.fingerprint,
+        "session_id": a.session_id,
+        "approver_group": a.approver_group,
+        "requested_by": a.requested_by,
+        "expires_at": a.expires_at,
+        "summary": a.summary,
+        "state": state.as_str(),
+        "actor": actor,
+        "reason": reason,
+    })
+}
 
 /// The store.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    redactor: Option<Arc<Redactor>>,
+    signer_loader: Option<SignerLoader>,
+    checkpoint_every: u64,
 }
+
+/// Checkpoints are signed every this many entries unless [`Store::checkpoint_every`] says
+/// otherwise.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 64;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -437,8 +526,22 @@ impl Store {
         })?;
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
-            std::fs::write(&ignore, "# the local decision store is evidence for this machine, not source\ncavra.db\ncavra.db-wal\ncavra.db-shm\n")
-                .map_err(|source| StoreError::Io { path: ignore.clone(), source })?;
+            std::fs::write(&ignore, GITIGNORE).map_err(|source| StoreError::Io {
+                path: ignore.clone(),
+                source,
+            })?;
+        } else if let Ok(text) = std::fs::read_to_string(&ignore)
+            && !text.lines().any(|l| l.trim() == "keys/")
+        {
+            // Written by an older cavra: the log key must not be committed either.
+            let _ = std::fs::write(
+                &ignore,
+                format!(
+                    "{}{}keys/\n",
+                    text,
+                    if text.ends_with('\n') { "" } else { "\n" }
+                ),
+            );
         }
         Store::open(&dir.join(DB_FILE))
     }
@@ -473,6 +576,9 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            redactor: None,
+            signer_loader: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         };
         store.migrate()?;
         Ok(store)
@@ -492,6 +598,11 @@ impl Store {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(true)
+    }
+
+    /// Sets the redaction rules applied to every log entry (default: the built-in rules).
+    pub fn set_redactor(&mut self, redactor: Arc<Redactor>) {
+        self.redactor = Some(redactor);
     }
 
     /// The database path.
@@ -553,6 +664,25 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![d.decision_id, d.session_id, d.tool_use_id, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, record],
         )?;
+        appender!(self).append(
+            &tx,
+            EntryKind::Decision,
+            Some(&d.decision_id),
+            d.session_id.as_deref(),
+            &d.timestamp,
+            json!({
+                "decision_id": d.decision_id,
+                "session_id": d.session_id,
+                "agent": d.agent,
+                "cwd": d.cwd,
+                "tool_use_id": d.tool_use_id,
+                "action_type": d.action_type,
+                "decision": d.decision,
+                "rule_id": d.rule_id,
+                "fingerprint": d.fingerprint,
+                "record": d.record,
+            }),
+        )?;
         if let Some(sid) = &d.session_id {
             let blocked = i64::from(d.decision == "block");
             let approvals = i64::from(d.decision == "require_approval");
@@ -596,6 +726,21 @@ impl Store {
         tx.execute(
             "INSERT INTO outcomes (tool_use_id, decision_id, session_id, success, sha256, path, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![o.tool_use_id, decision_id, o.session_id, o.success, o.sha256, o.path, o.timestamp],
+        )?;
+        appender!(self).append(
+            &tx,
+            EntryKind::Outcome,
+            decision_id.as_deref(),
+            o.session_id.as_deref(),
+            &o.timestamp,
+            json!({
+                "tool_use_id": o.tool_use_id,
+                "decision_id": decision_id,
+                "session_id": o.session_id,
+                "success": o.success,
+                "sha256": o.sha256,
+                "path": o.path,
+            }),
         )?;
         if let Some(sid) = &o.session_id {
             tx.execute("UPDATE sessions SET outcomes = outcomes + 1, last_seen = max(last_seen, ?2) WHERE id = ?1", params![sid, o.timestamp])?;
@@ -697,12 +842,34 @@ impl Store {
             actor: a.requested_by.clone(),
             reason: None,
         }];
-        self.conn.execute(
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
             params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, requested_at, expires_at, a.summary, serde_json::to_string(&history)?],
         )?;
-        self.approval(&id)?.ok_or(StoreError::NoSuchApproval(id))
+        let created = tx
+            .query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                params![id],
+                approval_row,
+            )
+            .optional()?
+            .map(finish_approval)
+            .transpose()?
+            .ok_or_else(|| StoreError::NoSuchApproval(id.clone()))?;
+        appender!(self).append(
+            &tx,
+            EntryKind::Approval,
+            Some(&id),
+            a.session_id.as_deref(),
+            &requested_at,
+            approval_event(&created, ApprovalState::Pending, &a.requested_by, None),
+        )?;
+        tx.commit()?;
+        Ok(created)
     }
 
     /// One approval.
@@ -833,6 +1000,19 @@ impl Store {
                 "UPDATE approvals SET state = 'expired', history = ?2 WHERE id = ?1",
                 params![id, serde_json::to_string(&current.history)?],
             )?;
+            appender!(self).append(
+                &tx,
+                EntryKind::Approval,
+                Some(id),
+                current.session_id.as_deref(),
+                &now_s,
+                approval_event(
+                    &current,
+                    ApprovalState::Expired,
+                    "cavra",
+                    Some("expired before it was decided"),
+                ),
+            )?;
             tx.commit()?;
             return Err(StoreError::Expired(id.to_string()));
         }
@@ -847,6 +1027,14 @@ impl Store {
             "UPDATE approvals SET state = ?2, decided_by = ?3, decided_at = ?4, reason = ?5, history = ?6 WHERE id = ?1",
             params![id, to.as_str(), actor, now_s, reason, serde_json::to_string(&current.history)?],
         )?;
+        appender!(self).append(
+            &tx,
+            EntryKind::Approval,
+            Some(id),
+            current.session_id.as_deref(),
+            &now_s,
+            approval_event(&current, to, actor, Some(reason)),
+        )?;
         tx.commit()?;
         self.approval(id)?
             .ok_or_else(|| StoreError::NoSuchApproval(id.to_string()))
@@ -857,7 +1045,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids = expire_in(&tx, &format_time(now)?)?;
+        let ids = expire_in(&tx, &format_time(now)?, &mut appender!(self))?;
         tx.commit()?;
         Ok(ids)
     }
@@ -875,7 +1063,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        expire_in(&tx, &now_s)?;
+        expire_in(&tx, &now_s, &mut appender!(self))?;
         let row = tx
             .query_row(
                 &format!(
@@ -902,6 +1090,21 @@ impl Store {
             "UPDATE approvals SET state = 'consumed', history = ?2 WHERE id = ?1 AND state = 'approved'",
             params![approval.id, serde_json::to_string(&approval.history)?],
         )?;
+        if changed == 1 {
+            appender!(self).append(
+                &tx,
+                EntryKind::Approval,
+                Some(&approval.id),
+                approval.session_id.as_deref(),
+                &now_s,
+                approval_event(
+                    &approval,
+                    ApprovalState::Consumed,
+                    by,
+                    Some("used by the matching request"),
+                ),
+            )?;
+        }
         tx.commit()?;
         if changed != 1 {
             return Ok(None);
@@ -959,7 +1162,11 @@ fn push_history(
     });
 }
 
-fn expire_in(tx: &rusqlite::Transaction<'_>, now: &str) -> Result<Vec<String>> {
+fn expire_in(
+    tx: &rusqlite::Transaction<'_>,
+    now: &str,
+    log: &mut Appender<'_>,
+) -> Result<Vec<String>> {
     let overdue: Vec<ApprovalRow> = {
         let mut stmt = tx.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= ?1"
@@ -980,6 +1187,19 @@ fn expire_in(tx: &rusqlite::Transaction<'_>, now: &str) -> Result<Vec<String>> {
         tx.execute(
             "UPDATE approvals SET state = 'expired', history = ?2 WHERE id = ?1",
             params![a.id, serde_json::to_string(&a.history)?],
+        )?;
+        log.append(
+            tx,
+            EntryKind::Approval,
+            Some(&a.id),
+            a.session_id.as_deref(),
+            now,
+            approval_event(
+                &a,
+                ApprovalState::Expired,
+                "cavra",
+                Some("expires_at passed"),
+            ),
         )?;
         ids.push(a.id);
     }

@@ -44,7 +44,7 @@ fn decisions_sessions_outcomes() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open_repo(dir.path()).unwrap();
     assert!(dir.path().join(".cavra/.gitignore").exists());
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     s.record_decision(&decision("d1", "s1", "allow", "fp1"))
         .unwrap();
     s.record_decision(&decision("d2", "s1", "block", "fp2"))
