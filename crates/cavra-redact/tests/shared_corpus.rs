@@ -183,3 +183,14 @@ fn a_rule_whose_expression_cannot_compile_masks_the_whole_string() {
     // Text without the keyword never tries the rule.
     assert_eq!(r.redact_text("cargo test").value, "cargo test");
 }
+
+#[test]
+fn the_policy_docs_name_every_builtin_rule() {
+    let docs = include_str!("../../../docs/policy.md");
+    for id in cavra_redact::builtin_ids() {
+        assert!(
+            docs.contains(&format!("`{id}`")),
+            "docs/policy.md does not name `{id}`"
+        );
+    }
+}
