@@ -10,10 +10,12 @@ use crate::document::{Conditions, DefaultDecision, PackDocument, RuleDocument};
 use crate::error::{PolicyError, PolicyErrorKind};
 use crate::load::ResolvedPack;
 use crate::model::{ActionType, Decision, Mode, Severity};
+use cavra_redact::Redactor;
 use cavra_shell::RiskClass;
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A set of action types (a bit per [`ActionType`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -353,6 +355,21 @@ pub struct CompiledPack {
     servers: SharedSet,
     domains: SharedSet,
     classes: BTreeMap<RiskClass, Vec<usize>>,
+    /// The pack's redaction rule set, when its `redaction:` section says anything (else the
+    /// built-in set applies).
+    redactor: Option<Arc<Redactor>>,
+}
+
+impl CompiledPack {
+    /// The rule set that masks secrets in everything recorded under this pack: the built-in
+    /// rules (less any the pack disables) and the pack's own. A pack without a `redaction:`
+    /// section gets the process-wide [`Redactor::builtin`]; either way expressions compile
+    /// lazily, once per process.
+    pub fn redactor(&self) -> &Redactor {
+        self.redactor
+            .as_deref()
+            .unwrap_or_else(|| Redactor::builtin())
+    }
 }
 
 /// Well-known ids of section rules.
@@ -687,6 +704,15 @@ impl Compiler {
             self.add_custom(index, rule)?;
         }
 
+        let redactor = if doc.redaction.is_empty() {
+            None
+        } else {
+            let r =
+                Redactor::for_pack(&doc.redaction.disable, &doc.redaction.rules).map_err(|e| {
+                    PolicyError::new(PolicyErrorKind::Invalid, format!("redaction: {e}"))
+                })?;
+            Some(Arc::new(r))
+        };
         Ok(CompiledPack {
             id: doc.metadata.id.clone(),
             title: doc.metadata.title.clone(),
@@ -710,6 +736,7 @@ impl Compiler {
             servers: self.servers.build()?,
             domains: self.domains.build()?,
             classes: self.classes,
+            redactor,
         })
     }
 

@@ -29,6 +29,28 @@ pub struct PackDocument {
     pub rules: Vec<RuleDocument>,
     /// Embedded policy tests (same format as a policy test file's `cases`).
     pub tests: Vec<TestCase>,
+    /// Redaction rules added to (or built-ins disabled from) cavra's built-in set. Left out of
+    /// the serialized form when empty, so packs without it keep their digests.
+    #[serde(skip_serializing_if = "RedactionSection::is_empty")]
+    pub redaction: RedactionSection,
+}
+
+/// `redaction:` what is masked before anything is stored, beyond the built-in rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionSection {
+    /// Rules of the pack, applied after the built-in ones. An inheriting pack's rule with a
+    /// parent rule's id replaces it.
+    pub rules: Vec<cavra_redact::RuleSpec>,
+    /// Built-in rule ids that do not apply (for false positives that cannot be fixed otherwise).
+    pub disable: Vec<String>,
+}
+
+impl RedactionSection {
+    /// Whether the section adds and disables nothing (the built-in rules apply as they are).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.disable.is_empty()
+    }
 }
 
 /// `metadata:`

@@ -15,7 +15,7 @@
 //! merges the documents so that a child can only tighten what its parents say.
 
 use crate::builtin;
-use crate::document::{PackDocument, RuleDocument};
+use crate::document::{PackDocument, RedactionSection, RuleDocument};
 use crate::error::{PolicyError, PolicyErrorKind, SourceLocation};
 use crate::model::ActionType;
 #[cfg(test)]
@@ -419,6 +419,8 @@ pub(crate) enum Shape {
     Bool,
     /// A list of scalars.
     StrList,
+    /// A number or null.
+    OptNumber,
     /// One word of a fixed set (the name of the set, its words).
     Word(&'static str, &'static [&'static str]),
     /// One word or null.
@@ -570,6 +572,21 @@ const RULE_FIELDS: &[Field] = &[
 
 const RULE_SHAPE: Shape = Shape::Struct("rule", RULE_FIELDS);
 
+const REDACTION_RULE_FIELDS: &[Field] = &[
+    req("id", Shape::Str),
+    opt("description", Shape::Str),
+    req("regex", Shape::Str),
+    opt("keywords", Shape::StrList),
+    opt("min_entropy", Shape::OptNumber),
+];
+
+const REDACTION_RULE_SHAPE: Shape = Shape::Struct("redaction rule", REDACTION_RULE_FIELDS);
+
+const REDACTION_FIELDS: &[Field] = &[
+    opt("rules", Shape::List(&REDACTION_RULE_SHAPE)),
+    opt("disable", Shape::StrList),
+];
+
 /// The keys of one test case.
 pub(crate) const TEST_CASE_FIELDS: &[Field] = &[
     req("name", Shape::Str),
@@ -594,6 +611,7 @@ const PACK_FIELDS: &[Field] = &[
     ),
     opt("rules", Shape::List(&RULE_SHAPE)),
     opt("tests", Shape::List(&TEST_CASE_SHAPE)),
+    opt("redaction", Shape::Struct("redaction", REDACTION_FIELDS)),
 ];
 
 /// A whole pack document.
@@ -720,6 +738,10 @@ pub(crate) fn check_shape(
                 Err(wrong_type(src, node, path, "a string"))
             }
         }
+        Shape::OptNumber => match node.value {
+            Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::Null => Ok(()),
+            _ => Err(wrong_type(src, node, path, "a number")),
+        },
         Shape::Bool => match node.value {
             Node::Bool(_) => Ok(()),
             _ => Err(wrong_type(src, node, path, "`true` or `false`")),
@@ -1154,6 +1176,8 @@ impl Validator<'_> {
             }
         }
 
+        self.redaction(&doc.redaction)?;
+
         for (i, case) in doc.tests.iter().enumerate() {
             validate_case(
                 self.src,
@@ -1163,6 +1187,90 @@ impl Validator<'_> {
                 case,
                 false,
             )?;
+        }
+        Ok(())
+    }
+
+    /// `redaction:`: every rule well-formed with a compiling expression and an id of its own;
+    /// every disabled id a built-in rule.
+    fn redaction(&self, section: &RedactionSection) -> Result<(), PolicyError> {
+        use cavra_redact::RedactError;
+        let builtin = cavra_redact::builtin_ids();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, rule) in section.rules.iter().enumerate() {
+            let at = |key: &'static str| {
+                self.at(&[
+                    Seg::Key("redaction"),
+                    Seg::Key("rules"),
+                    Seg::Idx(i),
+                    Seg::Key(key),
+                ])
+            };
+            let shown = format!("redaction.rules[{i}]");
+            if let Err(e) = cavra_redact::check_rule(rule) {
+                let (key, kind) = match &e {
+                    RedactError::BadRegex { .. } => ("regex", PolicyErrorKind::BadPattern),
+                    RedactError::EmptyKeyword(_) => ("keywords", PolicyErrorKind::InvalidValue),
+                    RedactError::BadEntropy(_) => ("min_entropy", PolicyErrorKind::InvalidValue),
+                    _ => ("id", PolicyErrorKind::Invalid),
+                };
+                let message = match &e {
+                    // The regex crate's message spans lines (it draws the pattern); keep it.
+                    RedactError::BadRegex { source, .. } => format!(
+                        "`{shown}.regex`: the expression does not compile: {}",
+                        source.to_string().replace('\n', " ")
+                    ),
+                    other => format!("`{shown}`: {other}"),
+                };
+                return Err(self.src.error_at(kind, message, at(key)));
+            }
+            if rule.id == cavra_redact::SENSITIVE_KEY_RULE || builtin.contains(&rule.id) {
+                return Err(self
+                    .src
+                    .error_at(
+                        PolicyErrorKind::Invalid,
+                        format!("`{shown}.id`: `{}` is a built-in redaction rule", rule.id),
+                        at("id"),
+                    )
+                    .with_help("choose another id; to replace a built-in rule, add it to `redaction.disable` and give yours a new id"));
+            }
+            if let Some(first) = seen.insert(rule.id.as_str(), i) {
+                let first_at = locate(
+                    self.tree,
+                    &[
+                        Seg::Key("redaction"),
+                        Seg::Key("rules"),
+                        Seg::Idx(first),
+                        Seg::Key("id"),
+                    ],
+                )
+                .referenced
+                .line();
+                return Err(self
+                    .src
+                    .error_at(
+                        PolicyErrorKind::Invalid,
+                        format!("redaction rule id `{}` is used twice", rule.id),
+                        at("id"),
+                    )
+                    .with_help(format!(
+                        "redaction rule ids must be unique; the first `{}` is on line {first_at}",
+                        rule.id
+                    )));
+            }
+        }
+        for (i, id) in section.disable.iter().enumerate() {
+            if !builtin.contains(id) {
+                let names: Vec<&str> = builtin.iter().map(String::as_str).collect();
+                return Err(self
+                    .src
+                    .error_at(
+                        PolicyErrorKind::InvalidValue,
+                        format!("`redaction.disable[{i}]`: no built-in redaction rule `{id}`"),
+                        self.at(&[Seg::Key("redaction"), Seg::Key("disable"), Seg::Idx(i)]),
+                    )
+                    .with_help(suggestion(id, &names)));
+            }
         }
         Ok(())
     }
@@ -1715,7 +1823,9 @@ fn concat(list: &mut Vec<String>, child: &[String]) {
 }
 
 /// Merges a child over its (already merged) parents: lists concatenate, blocking booleans OR,
-/// defaults only tighten, metadata comes from the child, rules concatenate, tests are the child's.
+/// defaults only tighten, metadata comes from the child, rules concatenate, tests are the child's,
+/// redaction rules concatenate (a child's rule replaces its parent's of the same id) and
+/// disabled built-in redaction rules add up.
 pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
     let mut m = parent;
 
@@ -1789,6 +1899,16 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
 
     m.rules.extend(child.rules.iter().cloned());
     m.tests = child.tests.clone();
+
+    // Redaction rules: a child's rule replaces the parent's of the same id (in place), others
+    // are appended; disabled built-ins add up.
+    for rule in &child.redaction.rules {
+        match m.redaction.rules.iter_mut().find(|r| r.id == rule.id) {
+            Some(existing) => *existing = rule.clone(),
+            None => m.redaction.rules.push(rule.clone()),
+        }
+    }
+    concat(&mut m.redaction.disable, &child.redaction.disable);
     m
 }
 

@@ -10,6 +10,9 @@
 //! The output is the redacted value plus a list of [`Finding`]s (`{pointer, rule}`), where the
 //! pointer is an RFC 6901 JSON pointer to the string that held the secret (`""` for plain text).
 
+#[cfg(feature = "corpus")]
+pub mod corpus;
+
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +30,7 @@ pub struct RuleSpec {
     /// Stable id, reported in findings and in the mask (`github-token`).
     pub id: String,
     /// What it finds, for people.
+    #[serde(default)]
     pub description: String,
     /// The expression. A capture group named `secret` marks the part to mask; without one the
     /// whole match is masked.
@@ -76,7 +80,34 @@ pub enum RedactError {
     /// A rule has an empty id.
     #[error("a redaction rule has an empty id")]
     EmptyId,
+    /// A rule id holds characters other than ASCII letters, digits, `.`, `_` and `-`, or is
+    /// too long (it is written into masks as `[REDACTED:<id>]`).
+    #[error(
+        "redaction rule id `{0}` may only hold ASCII letters, digits, `.`, `_` and `-` (at most {MAX_ID_LEN} characters)"
+    )]
+    BadId(String),
+    /// A keyword is empty (it would match every text).
+    #[error("redaction rule `{0}`: a keyword is empty")]
+    EmptyKeyword(String),
+    /// `min_entropy` is not a number between 0 and 8.
+    #[error("redaction rule `{0}`: min_entropy must be between 0 and 8 (bits per character)")]
+    BadEntropy(String),
+    /// A custom rule takes the id of a built-in rule (or `sensitive-key`).
+    #[error(
+        "redaction rule id `{0}` is the id of a built-in rule; choose another id (and disable the built-in if it must not apply)"
+    )]
+    ReservedId(String),
+    /// `disable` names a rule that is not built in.
+    #[error("no built-in redaction rule `{0}` to disable")]
+    UnknownBuiltin(String),
 }
+
+/// The longest rule id accepted.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The id reported when the string value of a secret-naming JSON key (`"password": …`) is
+/// masked whole. It is not a rule of the list and cannot be disabled or reused.
+pub const SENSITIVE_KEY_RULE: &str = "sensitive-key";
 
 struct Compiled {
     spec: RuleSpec,
@@ -127,15 +158,15 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
     vec![
         spec(
             "private-key",
-            "PEM private key block",
-            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<secret>[\s\S]*?)-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----",
+            "PEM private key block (RSA, EC, DSA, OPENSSH, PKCS#8, encrypted, PGP); a block cut off before its END line is masked to the end",
+            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<secret>[\s\S]*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
             &["PRIVATE KEY"],
             None,
         ),
         spec(
             "aws-access-key-id",
             "AWS access key id",
-            r"\b(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16})\b",
+            r"(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16})",
             &[
                 "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA",
                 "A3T",
@@ -144,8 +175,8 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
         ),
         spec(
             "aws-secret-access-key",
-            "AWS secret access key",
-            r#"(?i)aws_?secret_?(?:access_?)?key(?:_id)?["']?\s*[:=]\s*["']?(?P<secret>[A-Za-z0-9/+=]{40})\b"#,
+            "AWS secret access key (assignments, `aws configure set`, credentials files)",
+            r#"(?i)aws_?secret_?(?:access_?)?key(?:_id)?["']?(?:\s*[:=]\s*|\s+)["']?(?P<secret>[A-Za-z0-9/+=]{40})"#,
             &["aws"],
             None,
         ),
@@ -159,49 +190,56 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
         spec(
             "gcp-api-key",
             "Google/GCP API key",
-            r"\b(?P<secret>AIza[0-9A-Za-z_-]{35})\b",
+            r"(?P<secret>AIza[0-9A-Za-z_-]{35})",
             &["AIza"],
             None,
         ),
         spec(
             "github-token",
             "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_)",
-            r"\b(?P<secret>gh[opusr]_[A-Za-z0-9]{36,255})\b",
+            r"(?P<secret>gh[opusr]_[A-Za-z0-9]{36,255})",
             &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
             None,
         ),
         spec(
             "github-fine-grained-pat",
             "GitHub fine-grained personal access token",
-            r"\b(?P<secret>github_pat_[A-Za-z0-9_]{22,255})\b",
+            r"(?P<secret>github_pat_[A-Za-z0-9_]{22,255})",
             &["github_pat_"],
             None,
         ),
         spec(
             "slack-token",
-            "Slack token (xoxb, xoxp, xoxa, xoxr, xoxs, xoxe)",
-            r"\b(?P<secret>xox[abposre](?:-[A-Za-z0-9]+){1,}-?[A-Za-z0-9]*)",
-            &["xox"],
+            "Slack token (xoxb, xoxp, xoxa, xoxr, xoxs, xoxe, xapp)",
+            r"(?P<secret>(?:xox[abposre]|xapp)(?:-[A-Za-z0-9]+){1,}-?[A-Za-z0-9]*)",
+            &["xox", "xapp-"],
+            None,
+        ),
+        spec(
+            "slack-webhook",
+            "Slack incoming webhook or workflow trigger URL",
+            r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9/_+-]{16,})",
+            &["hooks.slack.com"],
             None,
         ),
         spec(
             "stripe-secret-key",
             "Stripe live secret or restricted key",
-            r"\b(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{16,})\b",
+            r"(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{16,})",
             &["sk_live_", "rk_live_"],
             None,
         ),
         spec(
             "jwt",
             "JSON Web Token",
-            r"\b(?P<secret>eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,})",
+            r"(?P<secret>eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,})",
             &["eyJ"],
             None,
         ),
         spec(
             "url-password",
             "password in a URL (scheme://user:pass@host)",
-            r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\x22]+:(?P<secret>[^\s@/'\x22]+)@",
+            r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'\x22]*:(?P<secret>[^\s@/'\x22]+)@",
             &["://"],
             None,
         ),
@@ -210,6 +248,13 @@ pub fn builtin_rules() -> Vec<RuleSpec> {
             "Authorization header or Bearer token",
             r#"(?i)(?:\bauthorization\s*[:=]\s*["']?(?:bearer|basic|token|digest)?\s*|\bbearer\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})"#,
             &["authorization", "bearer"],
+            None,
+        ),
+        spec(
+            "basic-auth-flag",
+            "user:password given to curl or HTTPie as -u/--user/--proxy-user/-a/--auth",
+            r#"\b(?:curl|http|https|xh)\b[^\n;&|]*?\s(?:-u|--user|--proxy-user|-a|--auth)(?:\s+|=)?["']?[^\s:'"]*:(?P<secret>[^\s'"]+)"#,
+            &["curl", "http", "xh"],
             None,
         ),
         spec(
@@ -314,24 +359,117 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
+/// The ids of the built-in rules, in order.
+pub fn builtin_ids() -> Vec<String> {
+    Redactor::builtin().rules().map(|r| r.id.clone()).collect()
+}
+
+/// Checks a rule's id: non-empty, ASCII letters, digits, `.`, `_`, `-`, at most [`MAX_ID_LEN`].
+pub fn check_id(id: &str) -> Result<(), RedactError> {
+    if id.is_empty() {
+        return Err(RedactError::EmptyId);
+    }
+    if id.len() > MAX_ID_LEN
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(RedactError::BadId(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks everything about one rule except its expression: id, keywords, entropy bound.
+fn check_fields(spec: &RuleSpec) -> Result<(), RedactError> {
+    check_id(&spec.id)?;
+    if spec.keywords.iter().any(|k| k.trim().is_empty()) {
+        return Err(RedactError::EmptyKeyword(spec.id.clone()));
+    }
+    if spec
+        .min_entropy
+        .is_some_and(|e| !e.is_finite() || !(0.0..=8.0).contains(&e))
+    {
+        return Err(RedactError::BadEntropy(spec.id.clone()));
+    }
+    Ok(())
+}
+
+/// Compiles a rule's expression (or says why it does not compile).
+pub fn compile_regex(spec: &RuleSpec) -> Result<Regex, RedactError> {
+    Regex::new(&spec.regex).map_err(|e| RedactError::BadRegex {
+        id: spec.id.clone(),
+        source: Box::new(e),
+    })
+}
+
+/// Checks one rule as data, the way a policy pack's rules are checked when the pack loads:
+/// its id, keywords and entropy bound, and that its expression compiles.
+pub fn check_rule(spec: &RuleSpec) -> Result<(), RedactError> {
+    check_fields(spec)?;
+    compile_regex(spec).map(|_| ())
+}
+
+impl Compiled {
+    fn lazy(spec: RuleSpec) -> Compiled {
+        Compiled {
+            keywords_lower: spec
+                .keywords
+                .iter()
+                .map(|k| k.to_ascii_lowercase())
+                .collect(),
+            spec,
+            regex: OnceLock::new(),
+        }
+    }
+}
+
 impl Redactor {
+    /// The effective rule set of a policy pack: the built-in rules except those named in
+    /// `disable`, then the pack's own rules. Ids and fields are checked here; expressions
+    /// compile lazily, the first time one of a rule's keywords is seen (a pack's rules were
+    /// compiled once when the pack was validated). Should an expression fail to compile after
+    /// all, every string the rule is tried on is masked whole: redaction fails closed.
+    pub fn for_pack(disable: &[String], rules: &[RuleSpec]) -> Result<Redactor, RedactError> {
+        let builtin = builtin_rules();
+        for id in disable {
+            if !builtin.iter().any(|b| &b.id == id) {
+                return Err(RedactError::UnknownBuiltin(id.clone()));
+            }
+        }
+        let mut seen: std::collections::HashSet<String> =
+            builtin.iter().map(|b| b.id.clone()).collect();
+        seen.insert(SENSITIVE_KEY_RULE.to_string());
+        let mut out: Vec<Compiled> = builtin
+            .into_iter()
+            .filter(|b| !disable.contains(&b.id))
+            .map(Compiled::lazy)
+            .collect();
+        for spec in rules {
+            check_fields(spec)?;
+            if spec.id == SENSITIVE_KEY_RULE || Redactor::builtin().rules().any(|b| b.id == spec.id)
+            {
+                return Err(RedactError::ReservedId(spec.id.clone()));
+            }
+            if !seen.insert(spec.id.clone()) {
+                return Err(RedactError::DuplicateId(spec.id.clone()));
+            }
+            out.push(Compiled::lazy(spec.clone()));
+        }
+        Ok(Redactor { rules: out })
+    }
+
     /// Builds a rule set, checking every expression up front.
     pub fn new(rules: Vec<RuleSpec>) -> Result<Redactor, RedactError> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(rules.len());
         for spec in rules {
-            if spec.id.trim().is_empty() {
-                return Err(RedactError::EmptyId);
-            }
+            check_fields(&spec)?;
             if !seen.insert(spec.id.clone()) {
                 return Err(RedactError::DuplicateId(spec.id));
             }
             // Checked here so that a bad custom rule fails at load time, not on the first
             // secret; the compiled expression is kept.
-            let regex = Regex::new(&spec.regex).map_err(|e| RedactError::BadRegex {
-                id: spec.id.clone(),
-                source: Box::new(e),
-            })?;
+            let regex = compile_regex(&spec)?;
             let cell = OnceLock::new();
             let _ = cell.set(regex);
             let keywords_lower = spec
@@ -353,18 +491,7 @@ impl Redactor {
     pub fn builtin() -> &'static Redactor {
         static BUILTIN: OnceLock<Redactor> = OnceLock::new();
         BUILTIN.get_or_init(|| Redactor {
-            rules: builtin_rules()
-                .into_iter()
-                .map(|spec| Compiled {
-                    keywords_lower: spec
-                        .keywords
-                        .iter()
-                        .map(|k| k.to_ascii_lowercase())
-                        .collect(),
-                    spec,
-                    regex: OnceLock::new(),
-                })
-                .collect(),
+            rules: builtin_rules().into_iter().map(Compiled::lazy).collect(),
         })
     }
 
@@ -449,8 +576,16 @@ impl Redactor {
             {
                 continue;
             }
-            let Some(regex) = rule.regex() else { continue };
             let src = current.as_deref().unwrap_or(text);
+            let Some(regex) = rule.regex() else {
+                // Fail closed: a rule that cannot run masks the whole string.
+                findings.push(Finding {
+                    pointer: pointer.to_string(),
+                    rule: rule.spec.id.clone(),
+                });
+                current = Some(mask(&rule.spec.id));
+                break;
+            };
             let mut out = String::with_capacity(src.len());
             let mut last = 0;
             let mut hit = false;
@@ -493,8 +628,8 @@ impl Compiled {
         if let Some(r) = self.regex.get() {
             return Some(r);
         }
-        // Built-in expressions are covered by tests; a failure here would be a bug, and the
-        // rule is skipped rather than the process aborted.
+        // Built-in expressions are covered by tests and a pack's are checked when it loads; a
+        // failure here is answered by the caller masking the whole string.
         let compiled = Regex::new(&self.spec.regex).ok()?;
         Some(self.regex.get_or_init(|| compiled))
     }

@@ -358,10 +358,17 @@ fn pre_tool_use(
 
     let mut verdict = cavra_agents::verdict_for(&decided[deciding].record);
     if decided[deciding].record.decision == Decision::RequireApproval {
-        verdict = approvals(args, event, &mut store, &mut decided[deciding], now)?;
+        verdict = approvals(
+            args,
+            event,
+            &mut store,
+            pack.redactor(),
+            &mut decided[deciding],
+            now,
+        )?;
     }
     for d in &decided {
-        store_decision(&mut store, event, &d.request, &d.record)?;
+        store_decision(&mut store, pack.redactor(), event, &d.request, &d.record)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
 }
@@ -405,6 +412,7 @@ fn approvals(
     args: &HookArgs,
     event: &HookEvent,
     store: &mut Store,
+    redactor: &Redactor,
     d: &mut Decided,
     now: time::OffsetDateTime,
 ) -> Result<Verdict, String> {
@@ -453,7 +461,7 @@ fn approvals(
         }
         Some(a) => a,
         None => {
-            let summary = Redactor::builtin()
+            let summary = redactor
                 .redact_text(&format!("{}: {}", d.record.action_type, d.record.target))
                 .value;
             store
@@ -507,39 +515,16 @@ fn requested_by(agent: Agent, event: &HookEvent) -> String {
     }
 }
 
-/// The stored form: the decision record with its target redacted, plus the redacted tool input
-/// and the list of what was masked.
-fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, String> {
+/// The stored form: the decision record plus the tool name and input, redacted as a whole
+/// with the pack's rule set (target, reason, matched subjects, tool input: every string), and
+/// the list of what was masked as `{pointer, rule}` (RFC 6901 pointers into the stored form).
+fn stored_record(
+    redactor: &Redactor,
+    event: &HookEvent,
+    record: &DecisionRecord,
+) -> Result<Value, String> {
     let mut value = serde_json::to_value(record).map_err(|e| e.to_string())?;
-    let target = Redactor::builtin().redact_text(&record.target);
-    let mut reason = record.reason.clone();
-    if !target.findings.is_empty() {
-        // The reason often quotes the command; mask it the same way.
-        reason = Redactor::builtin().redact_text(&reason).value;
-    }
-    let input = Redactor::builtin().redact_json(&event.tool_input);
-    let mut redactions: Vec<Value> = target
-        .findings
-        .iter()
-        .map(|f| json!({"pointer": "/target", "rule": f.rule}))
-        .collect();
-    redactions.extend(
-        input
-            .findings
-            .iter()
-            .map(|f| json!({"pointer": format!("/tool_input{}", f.pointer), "rule": f.rule})),
-    );
     if let Some(obj) = value.as_object_mut() {
-        obj.insert("target".into(), Value::String(target.value));
-        obj.insert("reason".into(), Value::String(reason));
-        if let Some(rules) = obj.get_mut("matched_rules").and_then(Value::as_array_mut) {
-            for m in rules {
-                if let Some(subject) = m.get("subject").and_then(Value::as_str) {
-                    let masked = Redactor::builtin().redact_text(subject).value;
-                    m["subject"] = Value::String(masked);
-                }
-            }
-        }
         obj.insert("tool_name".into(), Value::String(event.tool_name.clone()));
         obj.insert(
             "tool_use_id".into(),
@@ -549,7 +534,16 @@ fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, St
                 .map(Value::String)
                 .unwrap_or(Value::Null),
         );
-        obj.insert("tool_input".into(), input.value);
+        obj.insert("tool_input".into(), event.tool_input.clone());
+    }
+    let redacted = redactor.redact_json(&value);
+    let mut value = redacted.value;
+    let redactions: Vec<Value> = redacted
+        .findings
+        .iter()
+        .map(|f| json!({"pointer": f.pointer, "rule": f.rule}))
+        .collect();
+    if let Some(obj) = value.as_object_mut() {
         obj.insert("redactions".into(), Value::Array(redactions));
     }
     Ok(value)
@@ -557,17 +551,19 @@ fn stored_record(event: &HookEvent, record: &DecisionRecord) -> Result<Value, St
 
 fn store_decision(
     store: &mut Store,
+    redactor: &Redactor,
     event: &HookEvent,
     request: &Request,
     record: &DecisionRecord,
 ) -> Result<(), String> {
-    let value = stored_record(event, record)?;
+    let value = stored_record(redactor, event, record)?;
+    let text = |s: &Option<String>| s.as_deref().map(|s| redactor.redact_text(s).value);
     store
         .record_decision(&NewDecision {
             decision_id: record.decision_id.clone(),
             session_id: event.session_id.clone(),
             agent: Some(event.agent.as_str().to_string()),
-            cwd: event.cwd.clone(),
+            cwd: text(&event.cwd),
             tool_use_id: event.tool_use_id.clone(),
             action_type: record.action_type.as_str().to_string(),
             decision: record.decision.as_str().to_string(),
@@ -677,7 +673,7 @@ fn record_plain(
     };
     let mut fp_request = Request::new(ActionType::ExecuteCommand, record.target.clone());
     fp_request.arguments = Some(event.tool_input.clone());
-    store_decision(store, event, &fp_request, &record)?;
+    store_decision(store, pack.redactor(), event, &fp_request, &record)?;
     Ok(record)
 }
 
@@ -714,7 +710,8 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
             session_id: event.session_id.clone(),
             success,
             sha256,
-            path: written.map(|p| p.to_string_lossy().into_owned()),
+            // The pack is not loaded after the tool ran; the built-in rules mask the path.
+            path: written.map(|p| Redactor::builtin().redact_text(&p.to_string_lossy()).value),
             timestamp,
         })
         .map_err(|e| format!("could not record the outcome: {e}"))?;

@@ -1018,3 +1018,211 @@ fn session_and_decision_commands_read_the_store() {
         .failure()
         .stderr(predicates::str::contains("no session `nope`"));
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The redaction corpus (`cavra_redact::corpus`) and one pack-defined rule, written through
+/// the hook the ways agents carry secrets (commands, file contents, URLs, MCP arguments,
+/// approval summaries, outcome paths): not one secret reaches the store, read as raw bytes
+/// (database and WAL) or through the store API.
+#[test]
+fn no_corpus_secret_reaches_the_store() {
+    use cavra_redact::corpus;
+    let dir = project();
+    let r = root(&dir);
+    let rules: String = corpus::custom_rule_yaml()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        format!("{CONFORMANCE_POLICY}redaction:\n  rules:\n{rules}"),
+    )
+    .expect("policy");
+    let cache = dir.path().join(".cavra/test-pack-cache");
+    let run = |tool: &str, input: Value, extra: &[&str], event: &str| {
+        let mut payload = claude_payload(&r, tool, input);
+        payload["hook_event_name"] = json!(event);
+        if event == "PostToolUse" {
+            payload["tool_response"] = json!({"success": true});
+        }
+        let out = cavra()
+            .arg("hook")
+            .arg("claude-code")
+            .args(extra)
+            .env("CAVRA_CACHE_DIR", &cache)
+            .current_dir(dir.path())
+            .write_stdin(payload.to_string())
+            .output()
+            .expect("hook runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stderr.contains("cannot be used") && !stderr.contains("could not record"),
+            "{stderr}"
+        );
+        out.status.code()
+    };
+
+    let mut cases = corpus::secrets();
+    cases.push(corpus::custom_case());
+    let store_mode = ["--approval-mode", "store"];
+    for (i, case) in cases.iter().enumerate() {
+        // A command (unlisted commands need approval: the pending approval's summary holds it).
+        run(
+            "Bash",
+            json!({"command": case.text}),
+            &store_mode,
+            "PreToolUse",
+        );
+        // A file's content.
+        run(
+            "Write",
+            json!({"file_path": format!("{r}/src/config_{i}.txt"), "content": case.text}),
+            &[],
+            "PreToolUse",
+        );
+        // An edit.
+        run(
+            "Edit",
+            json!({"file_path": format!("{r}/src/config_{i}.txt"), "old_string": "x", "new_string": case.text}),
+            &[],
+            "PreToolUse",
+        );
+        // URLs with credentials.
+        for url in case
+            .text
+            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .filter(|w| w.contains("://"))
+        {
+            run(
+                "WebFetch",
+                json!({"url": url, "prompt": "summarise"}),
+                &[],
+                "PreToolUse",
+            );
+        }
+        // An MCP call with the secret inside free text and as an argument whose name says it
+        // is a secret. (A bare value under a neutral name is caught only when its format is
+        // recognisable on its own: a password or an AWS secret key alone is not.)
+        run(
+            "mcp__github__create_issue",
+            json!({"repo": "org/repo", "title": "deploy notes", "body": case.text, "api_token": case.secrets[0]}),
+            &[],
+            "PreToolUse",
+        );
+    }
+    // A written file whose path holds a token: the outcome records the path.
+    let token = cases
+        .iter()
+        .find(|c| c.name == "github-ghp")
+        .map(|c| c.secrets[0].clone())
+        .expect("ghp case");
+    std::fs::create_dir_all(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join(format!("src/{token}.txt")), "x").expect("file");
+    run(
+        "Write",
+        json!({"file_path": format!("{r}/src/{token}.txt"), "content": "x"}),
+        &[],
+        "PostToolUse",
+    );
+
+    let secrets: Vec<(&str, &str)> = cases
+        .iter()
+        .flat_map(|c| c.secrets.iter().map(move |s| (c.name, s.as_str())))
+        .collect();
+    assert!(secrets.len() >= 60, "{}", secrets.len());
+
+    // Through the store API.
+    let s = store(&dir);
+    let decisions = s.decisions(&Default::default()).expect("decisions");
+    assert!(decisions.len() >= cases.len() * 4, "{}", decisions.len());
+    let approvals = s.approvals(None).expect("approvals");
+    assert!(!approvals.is_empty());
+    let outcomes = s.outcomes(None).expect("outcomes");
+    assert_eq!(outcomes.len(), 1);
+    let text = format!(
+        "{}\n{}\n{}",
+        serde_json::to_string(&decisions).expect("json"),
+        serde_json::to_string(&approvals).expect("json"),
+        serde_json::to_string(&outcomes).expect("json"),
+    );
+    for (name, secret) in &secrets {
+        if let Some(at) = text.find(secret) {
+            let from = text[..at]
+                .char_indices()
+                .rev()
+                .nth(200)
+                .map_or(0, |(i, _)| i);
+            panic!(
+                "{name}: secret in the store API output: …{}",
+                &text[from..at]
+            );
+        }
+    }
+    assert!(
+        text.contains("[REDACTED:acme-internal-token]"),
+        "the pack's rule applied"
+    );
+    // Findings are recorded as {pointer, rule} into the stored record.
+    let found: Vec<(String, String)> = decisions
+        .iter()
+        .flat_map(|d| {
+            d.record["redactions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| {
+                    (
+                        f["pointer"].as_str().unwrap_or("").to_string(),
+                        f["rule"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+        })
+        .collect();
+    for (pointer, rule) in [
+        ("/tool_input/command", "acme-internal-token"),
+        ("/tool_input/content", "private-key"),
+        ("/tool_input/url", "url-password"),
+        ("/tool_input/api_token", "sensitive-key"),
+        ("/target", "github-token"),
+    ] {
+        assert!(
+            found.iter().any(|(p, r)| p == pointer && r == rule),
+            "no finding {pointer} {rule}"
+        );
+    }
+    drop(s);
+
+    // As raw bytes: the database, its WAL and everything else cavra keeps under .cavra/.
+    let files: Vec<PathBuf> = files_under(&dir.path().join(".cavra"))
+        .into_iter()
+        .filter(|p| !p.ends_with("policy.yaml"))
+        .collect();
+    assert!(files.iter().any(|p| p.ends_with("cavra.db")), "{files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).expect("read");
+        for (name, secret) in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{name}: secret in {}",
+                file.display()
+            );
+        }
+    }
+}
