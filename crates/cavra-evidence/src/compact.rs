@@ -38,7 +38,7 @@ impl Frontier {
 
     /// Decodes `size` and the concatenated 32-byte subtree roots.
     pub fn from_bytes(size: u64, bytes: &[u8]) -> Result<Self, MerkleError> {
-        if bytes.len() % 32 != 0 {
+        if !bytes.len().is_multiple_of(32) {
             return Err(MerkleError::MalformedProof);
         }
         let roots = bytes

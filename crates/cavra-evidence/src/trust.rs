@@ -394,10 +394,10 @@ impl TrustRoot {
         let honest = envelope
             .signatures
             .iter()
-            .any(|s| verified.key_ids.iter().any(|id| *id == s.keyid));
+            .any(|s| verified.key_ids.contains(&s.keyid));
         if !honest {
             return Err(TrustError::Invalid(format!(
-                "the signature's keyid {hint:?} does not name the key that made it ({})",
+                "the signature names its key {hint:?}, but the trust root holds that key as {:?}; trust it under the id it signs with",
                 verified.key_ids.join(",")
             )));
         }

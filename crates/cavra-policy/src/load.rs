@@ -1946,8 +1946,9 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
     }
 }
 
-/// `sha256:<hex>` over the canonical JSON of a document.
-pub fn digest(document: &PackDocument) -> Result<String, PolicyError> {
+/// The canonical JSON of a merged document: the exact text whose SHA-256 is its [`digest`].
+/// Evidence bundles carry packs in this form, so anyone can recompute the digest.
+pub fn canonical_document(document: &PackDocument) -> Result<String, PolicyError> {
     let value = serde_json::to_value(document).map_err(|e| {
         PolicyError::new(
             PolicyErrorKind::Invalid,
@@ -1956,6 +1957,12 @@ pub fn digest(document: &PackDocument) -> Result<String, PolicyError> {
     })?;
     let mut text = String::new();
     canonical_json(&value, &mut text);
+    Ok(text)
+}
+
+/// `sha256:<hex>` over the canonical JSON of a document.
+pub fn digest(document: &PackDocument) -> Result<String, PolicyError> {
+    let text = canonical_document(document)?;
     Ok(format!(
         "sha256:{}",
         hex::encode(Sha256::digest(text.as_bytes()))

@@ -59,6 +59,15 @@ pub struct HookArgs {
     /// agent's hook timeout).
     #[arg(long, value_name = "MS", env = "CAVRA_HOOK_DEADLINE_MS", default_value_t = DEFAULT_DEADLINE_MS)]
     pub deadline_ms: u64,
+    /// Refuse (deny every tool call) unless every pack file of the policy carries a valid
+    /// signature (PACK.sig) by a key of the trust root. Also on with
+    /// CAVRA_REQUIRE_SIGNED_POLICY=1 or `metadata.require_signature: true`.
+    #[arg(long)]
+    pub require_signed_policy: bool,
+    /// The trust root for policy signatures (default: CAVRA_TRUST_ROOT, else
+    /// .cavra/trust-root.json).
+    #[arg(long, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -178,9 +187,31 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
 }
 
 fn open_store(repo_root: &Path) -> Result<Store, String> {
-    Store::open_repo(repo_root).map_err(|e| {
+    let mut store = Store::open_repo(repo_root).map_err(|e| {
         format!("cannot open the decision store under {}/.cavra: {e}; decisions must be recorded before cavra answers", repo_root.display())
-    })
+    })?;
+    crate::keyfiles::attach_log_key(&mut store, repo_root);
+    Ok(store)
+}
+
+/// Keeps the merged pack that decides in the store (once per digest), so that evidence
+/// bundles can carry the exact policy behind each decision.
+fn remember_policy(
+    store: &mut Store,
+    resolved: &cavra_policy::ResolvedPack,
+    timestamp: &str,
+) -> Result<(), String> {
+    if store
+        .has_policy(&resolved.digest)
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(());
+    }
+    let canonical =
+        cavra_policy::canonical_document(&resolved.document).map_err(|e| e.message.clone())?;
+    store
+        .record_policy(&resolved.digest, &resolved.origin, &canonical, timestamp)
+        .map_err(|e| format!("could not record the policy: {e}"))
 }
 
 fn policy_reference(args: &HookArgs, repo_root: &Path) -> Result<String, String> {
@@ -245,7 +276,10 @@ struct Decided {
     record: DecisionRecord,
 }
 
-fn load_policy(args: &HookArgs, repo_root: &Path) -> Result<cavra_policy::CompiledPack, String> {
+fn load_policy(
+    args: &HookArgs,
+    repo_root: &Path,
+) -> Result<(cavra_policy::CompiledPack, cavra_policy::ResolvedPack), String> {
     let reference =
         policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
     let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
@@ -255,12 +289,22 @@ fn load_policy(args: &HookArgs, repo_root: &Path) -> Result<cavra_policy::Compil
             support::policy_line(&e)
         )
     })?;
-    cavra_policy::compile(&resolved).map_err(|e| {
+    if args.require_signed_policy
+        || crate::policy_sig::required_by_environment()
+        || resolved.document.metadata.require_signature
+    {
+        let trust = crate::policy_sig::trust_root_for(args.trust_root.as_deref(), repo_root)?;
+        crate::policy_sig::verify_chain(&resolved.chain, &trust).map_err(|e| {
+            format!("signed policies are required and {e}; nothing runs until the policy is signed by a trusted key")
+        })?;
+    }
+    let compiled = cavra_policy::compile(&resolved).map_err(|e| {
         format!(
             "the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)",
             support::policy_line(&e)
         )
-    })
+    })?;
+    Ok((compiled, resolved))
 }
 
 fn pre_tool_use(
@@ -278,11 +322,12 @@ fn pre_tool_use(
             .unwrap_or_else(|_| Err("opening the decision store panicked".into()));
         (store, pack)
     });
-    let pack = pack?;
+    let (pack, resolved) = pack?;
     let mut store = store?;
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
+    remember_policy(&mut store, &resolved, &timestamp)?;
 
     let requests = match mapping {
         Mapping::Requests(r) => r,
@@ -596,6 +641,7 @@ fn record_failure(agent: Agent, message: &str) {
     let Ok(mut store) = Store::open_repo(&root) else {
         return;
     };
+    crate::keyfiles::attach_log_key(&mut store, &root);
     let Ok(timestamp) = cavra_store::format_time(time::OffsetDateTime::now_utc()) else {
         return;
     };

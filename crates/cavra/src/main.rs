@@ -6,11 +6,15 @@
 
 mod demo;
 mod evaluate;
+mod evidence_cmd;
 mod hook;
 mod init;
+mod keyfiles;
 mod policy_cmd;
+mod policy_sig;
 mod store_cmds;
 mod support;
+mod trust_package;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +51,15 @@ enum Command {
     /// Approvals: list, approve, deny, expire.
     #[command(subcommand)]
     Approval(store_cmds::ApprovalCommand),
+    /// Ed25519 key pairs for signing evidence, bundles and policy packs.
+    #[command(subcommand)]
+    Keys(evidence_cmd::KeysCommand),
+    /// Trust roots: the keys a verifier accepts (add, list, revoke, retire, export, import).
+    #[command(subcommand)]
+    Trust(evidence_cmd::TrustCommand),
+    /// The evidence log: verify it, checkpoint it, bundle it, verify bundles, export it.
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -61,6 +74,9 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Session(command) => store_cmds::session(command),
         Command::Decision(command) => store_cmds::decision(command),
         Command::Approval(command) => store_cmds::approval(command),
+        Command::Keys(command) => evidence_cmd::keys(command),
+        Command::Trust(command) => evidence_cmd::trust(command),
+        Command::Evidence(command) => evidence_cmd::evidence(command),
         Command::Demo(command) => demo::run(command),
     }
 }

@@ -46,6 +46,28 @@ pub enum PolicyCommand {
         #[arg(value_name = "PATH")]
         path: String,
     },
+    /// Sign a pack file: a detached DSSE signature over its canonical form, written to PATH.sig.
+    Sign {
+        /// The pack file.
+        path: PathBuf,
+        /// The private key (PKCS#8 PEM, from `cavra keys generate`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The key's id (default: the key file's name without extension).
+        #[arg(long, value_name = "ID")]
+        key_id: Option<String>,
+    },
+    /// Verify a pack file's signature (PATH.sig) against a trust root; exit 1 if it does not hold.
+    Verify {
+        /// The pack file.
+        path: PathBuf,
+        /// The trust root file.
+        #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+        trust_root: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Semantic difference between two packs: rules added, removed, changed; settings changed.
     Diff {
         /// The old pack (file or built-in id).
@@ -77,6 +99,56 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
         PolicyCommand::Test { files, json } => test(files, *json),
         PolicyCommand::Compile { path } => compile_cmd(path),
         PolicyCommand::Diff { a, b, json } => diff(a, b, *json),
+        PolicyCommand::Sign { path, key, key_id } => {
+            let signer = crate::keyfiles::signer(key, key_id.as_deref())?;
+            let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())?;
+            let out = crate::policy_sig::signature_path(path);
+            crate::evidence_cmd::write_atomic(&out, format!("{envelope}\n").as_bytes())?;
+            println!(
+                "signed {} with {}: {}",
+                path.display(),
+                signer.key_id,
+                out.display()
+            );
+            Ok(EXIT_OK)
+        }
+        PolicyCommand::Verify {
+            path,
+            trust_root,
+            json,
+        } => {
+            let text = std::fs::read_to_string(trust_root)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", trust_root.display()))?;
+            let trust = cavra_evidence::trust::TrustRoot::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", trust_root.display()))?;
+            let result = crate::policy_sig::verify(path, &trust);
+            if *json {
+                support::print_json(&serde_json::json!({
+                    "ok": result.is_ok(),
+                    "signed_by": result.as_ref().ok().map(|b| b.key_id.clone()),
+                    "error": result.as_ref().err(),
+                }))?;
+            }
+            match result {
+                Ok(by) => {
+                    if !*json {
+                        println!(
+                            "verified: {} signed by {} ({})",
+                            path.display(),
+                            by.key_id,
+                            by.status.as_str()
+                        );
+                    }
+                    Ok(EXIT_OK)
+                }
+                Err(e) => {
+                    if !*json {
+                        println!("NOT verified: {e}");
+                    }
+                    Ok(support::EXIT_ERROR)
+                }
+            }
+        }
     }
 }
 

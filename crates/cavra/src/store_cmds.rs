@@ -5,7 +5,7 @@ use crate::support::{self, Failure};
 use anyhow::anyhow;
 use cavra_store::{ApprovalState, DecisionFilter, Store};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `cavra session …`
 #[derive(Debug, Subcommand)]
@@ -101,9 +101,11 @@ fn existing_store() -> Result<Option<Store>, Failure> {
     if !path.exists() {
         return Ok(None);
     }
-    Store::open(&path)
-        .map(Some)
-        .map_err(|e| anyhow!("{e}").into())
+    let mut store = Store::open(&path).map_err(|e| anyhow!("{e}"))?;
+    if let Some(root) = path.parent().and_then(Path::parent) {
+        crate::keyfiles::attach_log_key(&mut store, root);
+    }
+    Ok(Some(store))
 }
 
 fn store_error(e: cavra_store::StoreError) -> Failure {

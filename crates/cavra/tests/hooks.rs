@@ -871,8 +871,9 @@ fn killed_hooks_leave_the_store_intact() {
     let bin: PathBuf = assert_cmd::cargo::cargo_bin("cavra");
     let mut acknowledged = Vec::new();
     let mut killed = 0;
-    for round in 0..6 {
-        // A burst of concurrent hook calls; every other one is SIGKILLed mid-flight.
+    for round in 0..12 {
+        // A burst of concurrent hook calls; every other one is SIGKILLed mid-flight, at a
+        // different point of its run each round.
         let mut children = Vec::new();
         for i in 0..8 {
             let id = format!("toolu_{round}_{i}");
@@ -893,7 +894,7 @@ fn killed_hooks_leave_the_store_intact() {
                 .expect("write");
             children.push((id, child));
         }
-        std::thread::sleep(std::time::Duration::from_millis(3 + round * 4));
+        std::thread::sleep(std::time::Duration::from_millis(1 + (round * 7) % 40));
         for (i, (id, mut child)) in children.into_iter().enumerate() {
             if i % 2 == 1 {
                 let _ = child.kill();
@@ -922,6 +923,35 @@ fn killed_hooks_leave_the_store_intact() {
             "acknowledged decision {id} missing from the store"
         );
     }
+    // The evidence log: every acknowledged decision has its entry, and the whole chain
+    // (hashes, positions, checkpoints, signatures) verifies.
+    let logged: Vec<String> = s
+        .log_entries(&Default::default())
+        .expect("log")
+        .into_iter()
+        .filter_map(|e| {
+            let v: Value = serde_json::from_slice(&e.bytes).ok()?;
+            v["body"]["tool_use_id"].as_str().map(str::to_string)
+        })
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            logged.contains(id),
+            "acknowledged decision {id} missing from the log"
+        );
+    }
+    assert_eq!(logged.len(), stored.len());
+    let out = cavra()
+        .args(["evidence", "log", "verify"])
+        .current_dir(dir.path())
+        .output()
+        .expect("verify runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!(
         "{} acknowledged, {killed} killed or unfinished, {} stored",
         acknowledged.len(),
@@ -1215,14 +1245,59 @@ fn no_corpus_secret_reaches_the_store() {
         .filter(|p| !p.ends_with("policy.yaml"))
         .collect();
     assert!(files.iter().any(|p| p.ends_with("cavra.db")), "{files:?}");
-    for file in &files {
-        let bytes = std::fs::read(file).expect("read");
-        for (name, secret) in &secrets {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{name}: secret in {}",
-                file.display()
-            );
+    let no_secret_in = |files: &[PathBuf]| {
+        for file in files {
+            let bytes = std::fs::read(file).expect("read");
+            for (name, secret) in &secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{name}: secret in {}",
+                    file.display()
+                );
+            }
         }
+    };
+    no_secret_in(&files);
+
+    // The evidence log (its entries are in the database checked above, and read back here),
+    // a signed bundle and every export format.
+    let log = s_entries(&dir);
+    assert!(log.len() >= decisions.len(), "{} entries", log.len());
+    let out = tempfile::tempdir().expect("out");
+    let key = out.path().join("keys");
+    cavra()
+        .args(["keys", "generate", "--key-id", "corpus", "--output"])
+        .arg(&key)
+        .assert()
+        .success();
+    cavra()
+        .args(["evidence", "bundle", "--output"])
+        .arg(out.path().join("bundle"))
+        .arg("--sign-key")
+        .arg(key.join("corpus.key"))
+        .current_dir(dir.path())
+        .assert()
+        .success();
+    let mut exported = files_under(&out.path().join("bundle"));
+    assert!(exported.len() >= 7, "{exported:?}");
+    for format in ["jsonl", "splunk-hec", "ocsf"] {
+        let file = out.path().join(format!("export.{format}"));
+        cavra()
+            .args(["evidence", "export", "--format", format, "--output"])
+            .arg(&file)
+            .current_dir(dir.path())
+            .assert()
+            .success();
+        exported.push(file);
     }
+    no_secret_in(&exported);
+    let bundled =
+        std::fs::read_to_string(out.path().join("bundle/entries.jsonl")).expect("entries");
+    assert!(bundled.contains("[REDACTED:acme-internal-token]"));
+}
+
+fn s_entries(dir: &tempfile::TempDir) -> Vec<cavra_store::LogEntry> {
+    store(dir)
+        .log_entries(&Default::default())
+        .expect("log entries")
 }

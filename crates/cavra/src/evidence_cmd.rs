@@ -1,0 +1,696 @@
+//! `cavra keys`, `cavra trust` and `cavra evidence`: key pairs, trust roots, the local evidence
+//! log, bundles, their verification and SIEM exports.
+
+use crate::keyfiles;
+use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
+use anyhow::{Context as _, anyhow};
+use cavra_bundle::{BundleOptions, ExportFormat, Selection, VerifyOptions};
+use cavra_evidence::trust::{KeyRecord, TrustRoot};
+use cavra_store::{EntryFilter, Store};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `cavra keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an Ed25519 key pair: DIR/ID.key (PKCS#8 PEM, mode 0600) and DIR/ID.pub.
+    Generate {
+        /// The key's id (names the files and the trust-root record).
+        #[arg(long, value_name = "ID")]
+        key_id: String,
+        /// Folder to write the two files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--trust-root FILE`
+#[derive(Debug, Args)]
+pub struct TrustRootArg {
+    /// The trust root file (JSON).
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: PathBuf,
+}
+
+/// `cavra trust …`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Add a public key to a trust root (the file is created if missing).
+    Add {
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// The key's id, as signatures name it.
+        #[arg(long, value_name = "ID")]
+        key_id: String,
+        /// The public key file (SPKI PEM, as written by `cavra keys generate`).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Who holds the private key.
+        #[arg(long, value_name = "NAME")]
+        owner: String,
+        /// Signatures dated before this are refused (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        valid_from: Option<String>,
+        /// Signatures dated after this are refused (RFC 3339; default: open-ended).
+        #[arg(long, value_name = "TIME")]
+        valid_until: Option<String>,
+    },
+    /// List the keys of a trust root with their status and validity.
+    List {
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: nothing it signed verifies any more.
+    Revoke {
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// The key.
+        #[arg(long, value_name = "ID")]
+        key_id: String,
+        /// Why (kept in the record).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Retire a key after a rotation: what it signed while valid still verifies.
+    Retire {
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// The key.
+        #[arg(long, value_name = "ID")]
+        key_id: String,
+        /// Why (kept in the record).
+        #[arg(long)]
+        reason: String,
+        /// When it stopped signing (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Write an offline trust package: the trust root and signed policy packs, with checksums,
+    /// signed, to carry into an air-gapped environment.
+    Export {
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// Policy pack files to include; each needs its signature beside it (PACK.sig).
+        #[arg(long = "policy", value_name = "PACK")]
+        policies: Vec<PathBuf>,
+        /// Signs the package (its key must be in the trust root).
+        #[arg(long, value_name = "FILE")]
+        sign_key: PathBuf,
+        /// The signing key's id (default: the key file's name without extension).
+        #[arg(long, value_name = "ID")]
+        key_id: Option<String>,
+        /// The package file to write.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Verify an offline trust package and install its trust root and policy packs.
+    Import {
+        /// The package file.
+        package: PathBuf,
+        /// The package's signing key fingerprint (sha256:…), told out of band; needed when
+        /// there is no trust root yet that holds the signing key.
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
+        /// The trust root to check the package against and to update (created if missing).
+        #[arg(long, value_name = "FILE")]
+        trust_root: PathBuf,
+        /// Where to write the packs and their signatures.
+        #[arg(long, value_name = "DIR")]
+        policies_dir: Option<PathBuf>,
+    },
+}
+
+/// `cavra evidence …`
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// The local evidence log: verify it.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Sign a checkpoint of the local log now (with the repository's log key).
+    Checkpoint {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a signed bundle of real log entries, with proofs, policies and approvals.
+    Bundle(BundleArgs),
+    /// Verify a bundle offline against a trust root (exit 1 on any failure).
+    Verify(VerifyArgs),
+    /// Export log entries for a SIEM (already redacted).
+    Export(ExportArgs),
+}
+
+/// `cavra evidence log …`
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Re-read the whole log: entry hashes, positions, checkpoints and their signatures.
+    Verify {
+        /// Check checkpoint signatures against this trust root (default: the repository's
+        /// own log key, .cavra/keys/log.pub).
+        #[arg(long, value_name = "FILE")]
+        trust_root: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry selection flags.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Only this agent session.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["since", "until"])]
+    pub session: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Entries before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// `cavra evidence bundle` arguments.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The bundle folder to create (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Sign the bundle with this private key (unsigned bundles only verify with --allow-unsigned).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// The signing key's id (default: the key file's name without extension).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// Days the bundle must be kept.
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    pub retention_days: u32,
+    /// Keep the bundle until the hold is lifted.
+    #[arg(long)]
+    pub legal_hold: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra evidence verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle folder.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub root: TrustRootArg,
+    /// Require the bundle to be signed by this key.
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// Require the retention record to keep the bundle at least this many days.
+    #[arg(long, value_name = "N")]
+    pub minimum_retention_days: Option<u32>,
+    /// Accept a bundle without a bundle signature (everything else is still checked).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra evidence export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// jsonl, splunk-hec or ocsf.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: ExportFormat,
+    /// The file to write (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+fn parse_time(s: &str, what: &str) -> Result<OffsetDateTime, Failure> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        Failure::Usage(format!(
+            "{what} {s:?} is not an RFC 3339 time (for example 2026-11-25T09:00:00Z)"
+        ))
+    })
+}
+
+fn store_time(s: &str, what: &str) -> Result<String, Failure> {
+    cavra_store::format_time(parse_time(s, what)?).map_err(|e| anyhow!("{e}").into())
+}
+
+fn filter_of(sel: &SelectionArgs) -> Result<EntryFilter, Failure> {
+    Ok(EntryFilter {
+        session_id: sel.session.clone(),
+        since: sel
+            .since
+            .as_deref()
+            .map(|s| store_time(s, "--since"))
+            .transpose()?,
+        until: sel
+            .until
+            .as_deref()
+            .map(|s| store_time(s, "--until"))
+            .transpose()?,
+        below: None,
+    })
+}
+
+fn repo_root() -> Result<PathBuf, Failure> {
+    Ok(support::find_repo_root(&support::current_dir()?))
+}
+
+/// Opens this repository's store, with its log key attached; an error if nothing was recorded.
+fn open_repo_store() -> Result<(PathBuf, Store), Failure> {
+    let root = repo_root()?;
+    let path = cavra_store::store_path(&root);
+    if !path.exists() {
+        return Err(anyhow!(
+            "no evidence here: {} does not exist (cavra records decisions once its hooks run; see `cavra init`)",
+            path.display()
+        )
+        .into());
+    }
+    let mut store = Store::open(&path).map_err(|e| anyhow!("{e}"))?;
+    keyfiles::attach_log_key(&mut store, &root);
+    Ok((root, store))
+}
+
+fn read_trust(path: &Path) -> Result<TrustRoot, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the trust root {}", path.display()))?;
+    TrustRoot::from_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()).into())
+}
+
+/// Writes a trust root atomically (temporary file, fsync, rename).
+fn write_trust(path: &Path, root: &TrustRoot) -> Result<(), Failure> {
+    write_atomic(path, root.to_json().as_bytes())
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `cavra keys …`
+pub fn keys(command: &KeysCommand) -> Result<i32, Failure> {
+    match command {
+        KeysCommand::Generate {
+            key_id,
+            output,
+            json,
+        } => {
+            let generated = keyfiles::generate(output, key_id)?;
+            if *json {
+                support::print_json(&generated)?;
+            } else {
+                println!("generated Ed25519 key {}", generated.key_id);
+                println!(
+                    "  private key: {} (mode 0600; keep it secret)",
+                    generated.private_key.display()
+                );
+                println!("  public key:  {}", generated.public_key.display());
+                println!("  fingerprint: {}", generated.fingerprint);
+                println!(
+                    "trust it with: cavra trust add --trust-root FILE --key-id {} --public-key {} --owner NAME",
+                    generated.key_id,
+                    generated.public_key.display()
+                );
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// `cavra trust …`
+pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
+    let now = OffsetDateTime::now_utc();
+    match command {
+        TrustCommand::Add {
+            root,
+            key_id,
+            public_key,
+            owner,
+            valid_from,
+            valid_until,
+        } => {
+            let mut trust = if root.trust_root.exists() {
+                read_trust(&root.trust_root)?
+            } else {
+                TrustRoot::default()
+            };
+            let key = keyfiles::read_public(public_key)?;
+            let from = valid_from
+                .as_deref()
+                .map(|t| parse_time(t, "--valid-from"))
+                .transpose()?
+                .unwrap_or(now);
+            let until = valid_until
+                .as_deref()
+                .map(|t| parse_time(t, "--valid-until"))
+                .transpose()?;
+            if until.is_some_and(|u| u <= from) {
+                return Err(Failure::Usage(
+                    "--valid-until must be after --valid-from".into(),
+                ));
+            }
+            let record = KeyRecord::new(key_id.clone(), owner.clone(), &key, from, until)
+                .map_err(|e| anyhow!("{e}"))?;
+            let fingerprint = record.fingerprint.clone();
+            trust.add(record).map_err(|e| anyhow!("{e}"))?;
+            write_trust(&root.trust_root, &trust)?;
+            println!(
+                "added {key_id} ({fingerprint}) to {}",
+                root.trust_root.display()
+            );
+            Ok(EXIT_OK)
+        }
+        TrustCommand::List { root, json } => {
+            let trust = read_trust(&root.trust_root)?;
+            if *json {
+                support::print_json(&trust.keys)?;
+            } else if trust.keys.is_empty() {
+                println!("no keys in {}", root.trust_root.display());
+            } else {
+                for k in &trust.keys {
+                    println!(
+                        "{:<20} {:<8} {}  owner {}  valid {} → {}{}",
+                        k.key_id,
+                        k.status.as_str(),
+                        k.fingerprint,
+                        k.owner,
+                        k.valid_from,
+                        k.valid_until.as_deref().unwrap_or("open"),
+                        k.status_reason
+                            .as_deref()
+                            .map(|r| format!("  ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        TrustCommand::Revoke {
+            root,
+            key_id,
+            reason,
+        } => {
+            let mut trust = read_trust(&root.trust_root)?;
+            trust
+                .revoke(key_id, reason, now)
+                .map_err(|e| anyhow!("{e}"))?;
+            write_trust(&root.trust_root, &trust)?;
+            println!("revoked {key_id}: nothing it signed verifies any more");
+            Ok(EXIT_OK)
+        }
+        TrustCommand::Retire {
+            root,
+            key_id,
+            reason,
+            at,
+        } => {
+            let at = at
+                .as_deref()
+                .map(|t| parse_time(t, "--at"))
+                .transpose()?
+                .unwrap_or(now);
+            let mut trust = read_trust(&root.trust_root)?;
+            let until = trust
+                .retire(key_id, reason, at)
+                .map_err(|e| anyhow!("{e}"))?
+                .valid_until
+                .clone()
+                .unwrap_or_default();
+            write_trust(&root.trust_root, &trust)?;
+            println!("retired {key_id}: what it signed until {until} still verifies");
+            Ok(EXIT_OK)
+        }
+        TrustCommand::Export {
+            root,
+            policies,
+            sign_key,
+            key_id,
+            output,
+        } => crate::trust_package::export(
+            &root.trust_root,
+            policies,
+            sign_key,
+            key_id.as_deref(),
+            output,
+        ),
+        TrustCommand::Import {
+            package,
+            fingerprint,
+            trust_root,
+            policies_dir,
+        } => crate::trust_package::import(
+            package,
+            fingerprint.as_deref(),
+            trust_root,
+            policies_dir.as_deref(),
+        ),
+    }
+}
+
+/// `cavra evidence …`
+pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
+    match command {
+        EvidenceCommand::Log(LogCommand::Verify { trust_root, json }) => {
+            let (root, store) = open_repo_store()?;
+            let trust = match trust_root {
+                Some(p) => read_trust(p)?,
+                None => own_log_trust(&root)?,
+            };
+            let report = store.verify_log(Some(&trust)).map_err(|e| anyhow!("{e}"))?;
+            if *json {
+                support::print_json(&report)?;
+            } else {
+                println!(
+                    "log {}: {} entries, {} checkpoints ({} signatures verified), tree head {}",
+                    report.log_id,
+                    report.entries,
+                    report.checkpoints,
+                    report.signatures_verified,
+                    report.root_hash
+                );
+                for p in &report.problems {
+                    println!("FAIL {p}");
+                }
+                println!(
+                    "{}",
+                    if report.ok() {
+                        "verified"
+                    } else {
+                        "NOT verified"
+                    }
+                );
+            }
+            Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+        }
+        EvidenceCommand::Checkpoint { json } => {
+            let (root, mut store) = open_repo_store()?;
+            let signer = keyfiles::log_key(&root)?;
+            let now =
+                cavra_store::format_time(OffsetDateTime::now_utc()).map_err(|e| anyhow!("{e}"))?;
+            let cp = store
+                .checkpoint_now(&signer, &now)
+                .map_err(|e| anyhow!("{e}"))?;
+            if *json {
+                println!("{}", cp.envelope);
+            } else {
+                println!(
+                    "checkpoint: {} entries, tree head {}, signed by {}",
+                    cp.checkpoint.tree_size, cp.checkpoint.root_hash, cp.checkpoint.key_id
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        EvidenceCommand::Bundle(args) => bundle(args),
+        EvidenceCommand::Verify(args) => verify(args),
+        EvidenceCommand::Export(args) => export(args),
+    }
+}
+
+/// A trust root holding only this repository's log key (what `evidence log verify` trusts
+/// when no trust root is given).
+fn own_log_trust(root: &Path) -> Result<TrustRoot, Failure> {
+    let signer = keyfiles::log_key(root)?;
+    let mut trust = TrustRoot::default();
+    let record = KeyRecord::new(
+        signer.key_id.clone(),
+        "this repository's log key",
+        &signer.key.verifying_key(),
+        OffsetDateTime::UNIX_EPOCH,
+        None,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    trust.add(record).map_err(|e| anyhow!("{e}"))?;
+    Ok(trust)
+}
+
+fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
+    let filter = filter_of(&args.selection)?;
+    let (root, mut store) = open_repo_store()?;
+    let sign = args
+        .sign_key
+        .as_deref()
+        .map(|p| keyfiles::signer(p, args.key_id.as_deref()))
+        .transpose()?;
+    if sign.is_none() && args.key_id.is_some() {
+        return Err(Failure::Usage("--key-id needs --sign-key".into()));
+    }
+    let log = keyfiles::log_key(&root)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} entries ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("bundling");
+    if args.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let written = cavra_bundle::write_bundle(
+        &mut store,
+        &args.output,
+        BundleOptions {
+            selection: Selection {
+                session_id: filter.session_id,
+                since: filter.since,
+                until: filter.until,
+            },
+            sign: sign.as_ref(),
+            log_signer: Some(&log),
+            retention_days: args.retention_days,
+            legal_hold: args.legal_hold,
+            created_at: OffsetDateTime::now_utc(),
+            progress: Some(&mut progress),
+        },
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    if args.json {
+        support::print_json(&written)?;
+    } else {
+        println!(
+            "wrote {}: {} entries of a log of {} (tree head {})",
+            written.dir.display(),
+            written.entries,
+            written.tree_size,
+            written.root_hash
+        );
+        let counts: Vec<String> = written
+            .decisions
+            .iter()
+            .map(|(d, n)| format!("{n} {d}"))
+            .collect();
+        if !counts.is_empty() {
+            println!("  decisions: {}", counts.join(", "));
+        }
+        match &written.signed_by {
+            Some(k) => println!(
+                "  signed by {k}; checkpoint signed by the log key {}",
+                log.key_id
+            ),
+            None => println!(
+                "  UNSIGNED (no --sign-key): it verifies only with --allow-unsigned; checkpoint signed by the log key {}",
+                log.key_id
+            ),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
+    let trust = read_trust(&args.root.trust_root)?;
+    if !args.bundle.is_dir() {
+        return Err(anyhow!("{} is not a bundle folder", args.bundle.display()).into());
+    }
+    let report = cavra_bundle::verify_bundle(
+        &args.bundle,
+        &trust,
+        &VerifyOptions {
+            key_id: args.key_id.clone(),
+            minimum_retention_days: args.minimum_retention_days,
+            allow_unsigned: args.allow_unsigned,
+        },
+    );
+    if args.json {
+        support::print_json(&serde_json::json!({
+            "ok": report.ok(),
+            "report": report,
+        }))?;
+    } else {
+        for c in &report.checks {
+            println!(
+                "{} {:<10} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        if report.ok() {
+            println!("verified: {} entries", report.entries);
+        } else {
+            println!("NOT verified: {} failure(s)", report.failures.len());
+        }
+    }
+    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn export(args: &ExportArgs) -> Result<i32, Failure> {
+    let filter = filter_of(&args.selection)?;
+    let (_, store) = open_repo_store()?;
+    let count = if args.output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        cavra_bundle::export_entries(&store, &filter, args.format, &mut lock)
+            .map_err(|e| anyhow!("{e}"))?
+    } else {
+        let tmp = args.output.with_extension("partial");
+        let file =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        let count = cavra_bundle::export_entries(&store, &filter, args.format, &mut w)
+            .map_err(|e| anyhow!("{e}"))?;
+        let file = w.into_inner().map_err(|e| anyhow!("{e}"))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &args.output)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+        eprintln!("exported {count} entries to {}", args.output.display());
+        count
+    };
+    if count == 0 {
+        return Err(anyhow!("no log entries match the selection").into());
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,145 @@
+//! Detached signatures of policy pack files (`PACK.sig`): a DSSE envelope over the pack's
+//! canonical form — the parsed document as canonical JSON — so reformatting or comments do
+//! not break a signature, and any change to what the pack says does.
+
+use anyhow::{Context as _, anyhow};
+use cavra_evidence::dsse::Envelope;
+use cavra_evidence::trust::{SignedBy, TrustRoot, format_time};
+use cavra_store::LogSigner;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// DSSE payload type of a pack signature.
+pub const PAYLOAD_TYPE: &str = "application/vnd.cavra.policy-signature+json";
+/// `format` of the signed payload.
+pub const FORMAT: &str = "cavra-policy-signature/v1";
+
+/// Where a pack's detached signature lives.
+pub fn signature_path(pack: &Path) -> PathBuf {
+    let mut name = pack.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// The pack file's id and canonical digest (`sha256:…`), from its text.
+pub fn canonical_digest(text: &str, origin: &str) -> anyhow::Result<(String, String)> {
+    let document = cavra_policy::parse_document(text, origin)
+        .map_err(|e| anyhow!("{}", crate::support::policy_line(&e)))?;
+    let canonical =
+        cavra_policy::canonical_document(&document).map_err(|e| anyhow!("{}", e.message))?;
+    Ok((
+        document.metadata.id.clone(),
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        ),
+    ))
+}
+
+/// Signs a pack file; returns the envelope JSON.
+pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(pack).with_context(|| format!("reading {}", pack.display()))?;
+    let (id, digest) = canonical_digest(&text, &pack.display().to_string())?;
+    let payload = json!({
+        "format": FORMAT,
+        "pack_id": id,
+        "digest": digest,
+        "signed_at": format_time(now),
+        "key_id": signer.key_id,
+    });
+    let mut env = Envelope::new(
+        PAYLOAD_TYPE,
+        &cavra_evidence::canonical::to_canonical_bytes(&payload),
+    );
+    env.add_signature(&signer.key, signer.key_id.clone())
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(env.to_json())
+}
+
+/// Why a pack's signature does not hold.
+pub fn verify(pack: &Path, trust: &TrustRoot) -> Result<SignedBy, String> {
+    let text = std::fs::read_to_string(pack).map_err(|e| format!("{}: {e}", pack.display()))?;
+    let sig_path = signature_path(pack);
+    let sig = std::fs::read_to_string(&sig_path).map_err(|_| {
+        format!(
+            "{} is not signed: no {} (sign it with `cavra policy sign`)",
+            pack.display(),
+            sig_path.display()
+        )
+    })?;
+    verify_text(&text, &pack.display().to_string(), &sig, trust)
+}
+
+/// Verifies a pack's text against its signature envelope.
+pub fn verify_text(
+    text: &str,
+    origin: &str,
+    signature: &str,
+    trust: &TrustRoot,
+) -> Result<SignedBy, String> {
+    let env = Envelope::from_json(signature)
+        .map_err(|e| format!("the signature of {origin} is unreadable: {e}"))?;
+    let at = |p: &[u8]| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(p).ok()?;
+        v.get("signed_at")?.as_str().map(str::to_string)
+    };
+    let by = trust
+        .verify(&env, PAYLOAD_TYPE, None, &at)
+        .map_err(|e| format!("the signature of {origin} does not hold: {e}"))?;
+    let payload: serde_json::Value = serde_json::from_slice(&by.payload)
+        .map_err(|e| format!("the signature of {origin} carries no payload: {e}"))?;
+    let (_, digest) = canonical_digest(text, origin).map_err(|e| format!("{e:#}"))?;
+    if payload.get("format").and_then(|v| v.as_str()) != Some(FORMAT)
+        || payload.get("digest").and_then(|v| v.as_str()) != Some(digest.as_str())
+    {
+        return Err(format!(
+            "{origin} was changed after it was signed (its canonical digest is {digest})"
+        ));
+    }
+    Ok(by)
+}
+
+/// Checks every file pack of an inheritance chain (built-in packs are part of the binary).
+pub fn verify_chain(chain: &[String], trust: &TrustRoot) -> Result<Vec<SignedBy>, String> {
+    let mut out = Vec::new();
+    for origin in chain {
+        if origin.starts_with("builtin:") {
+            continue;
+        }
+        if origin == "<inline>" {
+            return Err("an inline policy cannot be signed; use a pack file".into());
+        }
+        out.push(verify(Path::new(origin), trust)?);
+    }
+    Ok(out)
+}
+
+/// The trust root used to check packs: the explicit file, `CAVRA_TRUST_ROOT`, or
+/// `.cavra/trust-root.json` in the repository.
+pub fn trust_root_for(explicit: Option<&Path>, repo_root: &Path) -> Result<TrustRoot, String> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("CAVRA_TRUST_ROOT")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| repo_root.join(".cavra/trust-root.json"));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "signed policies are required but the trust root {} cannot be read ({e}); give --trust-root or set CAVRA_TRUST_ROOT",
+            path.display()
+        )
+    })?;
+    TrustRoot::from_json(&text).map_err(|e| format!("the trust root {}: {e}", path.display()))
+}
+
+/// Whether the environment requires signed policies (`CAVRA_REQUIRE_SIGNED_POLICY=1`).
+pub fn required_by_environment() -> bool {
+    std::env::var("CAVRA_REQUIRE_SIGNED_POLICY")
+        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        .unwrap_or(false)
+}
