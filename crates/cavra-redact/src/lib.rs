@@ -118,13 +118,65 @@ struct Compiled {
 /// A compiled rule set.
 pub struct Redactor {
     rules: Vec<Compiled>,
+    /// One automaton over every rule's keywords, built on first use.
+    gate: OnceLock<Gate>,
+}
+
+/// Which rules a text may concern: one pass of a case-insensitive Aho-Corasick automaton over
+/// all keywords, instead of lowercasing the text and searching it once per keyword.
+struct Gate {
+    automaton: Option<aho_corasick::AhoCorasick>,
+    /// Keyword (pattern) index → the rules that listed it.
+    rules_of: Vec<Vec<usize>>,
+}
+
+impl Gate {
+    fn build(rules: &[Compiled]) -> Gate {
+        let mut keywords: Vec<&str> = Vec::new();
+        let mut rules_of: Vec<Vec<usize>> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for k in &rule.keywords_lower {
+                match keywords.iter().position(|existing| *existing == k.as_str()) {
+                    Some(at) => rules_of[at].push(i),
+                    None => {
+                        keywords.push(k.as_str());
+                        rules_of.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&keywords)
+            .ok();
+        Gate {
+            automaton,
+            rules_of,
+        }
+    }
+
+    /// Marks in `active` every rule one of whose keywords occurs in `text`. Without an
+    /// automaton (it could not be built) every rule is marked: the gate fails open to
+    /// redaction, never closed.
+    fn mark(&self, text: &str, active: &mut [bool]) {
+        match &self.automaton {
+            Some(ac) => {
+                for m in ac.find_overlapping_iter(text) {
+                    for &r in &self.rules_of[m.pattern().as_usize()] {
+                        active[r] = true;
+                    }
+                }
+            }
+            None => active.iter_mut().for_each(|a| *a = true),
+        }
+    }
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redactor")
             .field("rules", &self.rules.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -455,7 +507,10 @@ impl Redactor {
             }
             out.push(Compiled::lazy(spec.clone()));
         }
-        Ok(Redactor { rules: out })
+        Ok(Redactor {
+            rules: out,
+            gate: OnceLock::new(),
+        })
     }
 
     /// Builds a rule set, checking every expression up front.
@@ -483,7 +538,10 @@ impl Redactor {
                 regex: cell,
             });
         }
-        Ok(Redactor { rules: out })
+        Ok(Redactor {
+            rules: out,
+            gate: OnceLock::new(),
+        })
     }
 
     /// The process-wide built-in rule set. Its expressions compile lazily, the first time one
@@ -492,6 +550,7 @@ impl Redactor {
         static BUILTIN: OnceLock<Redactor> = OnceLock::new();
         BUILTIN.get_or_init(|| Redactor {
             rules: builtin_rules().into_iter().map(Compiled::lazy).collect(),
+            gate: OnceLock::new(),
         })
     }
 
@@ -565,15 +624,12 @@ impl Redactor {
     }
 
     fn redact_str_at(&self, text: &str, pointer: &str, findings: &mut Vec<Finding>) -> String {
-        let lower = text.to_ascii_lowercase();
+        let gate = self.gate.get_or_init(|| Gate::build(&self.rules));
+        let mut active = vec![false; self.rules.len()];
+        gate.mark(text, &mut active);
         let mut current: Option<String> = None;
-        for rule in &self.rules {
-            if !rule.keywords_lower.is_empty()
-                && !rule
-                    .keywords_lower
-                    .iter()
-                    .any(|k| lower.contains(k.as_str()))
-            {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.keywords_lower.is_empty() && !active[i] {
                 continue;
             }
             let src = current.as_deref().unwrap_or(text);

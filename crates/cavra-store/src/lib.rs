@@ -655,54 +655,40 @@ impl Store {
 
     /// Records a decision and updates its session, durably, in one transaction.
     pub fn record_decision(&mut self, d: &NewDecision) -> Result<()> {
-        let record = serde_json::to_string(&d.record)?;
+        self.record_decisions(std::slice::from_ref(d))
+    }
+
+    /// Records several decisions in one transaction (one fsync for all: group commit). Either
+    /// all are recorded, or none.
+    pub fn record_decisions(&mut self, decisions: &[NewDecision]) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO decisions (decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![d.decision_id, d.session_id, d.tool_use_id, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, record],
-        )?;
-        appender!(self).append(
-            &tx,
-            EntryKind::Decision,
-            Some(&d.decision_id),
-            d.session_id.as_deref(),
-            &d.timestamp,
-            json!({
-                "decision_id": d.decision_id,
-                "session_id": d.session_id,
-                "agent": d.agent,
-                "cwd": d.cwd,
-                "tool_use_id": d.tool_use_id,
-                "action_type": d.action_type,
-                "decision": d.decision,
-                "rule_id": d.rule_id,
-                "fingerprint": d.fingerprint,
-                "record": d.record,
-            }),
-        )?;
-        if let Some(sid) = &d.session_id {
-            let blocked = i64::from(d.decision == "block");
-            let approvals = i64::from(d.decision == "require_approval");
-            let warned = i64::from(d.decision == "warn");
-            tx.execute(
-                "INSERT INTO sessions (id, agent, first_seen, last_seen, cwd, decisions, blocked, approvals, warned)
-                 VALUES (?1, ?2, ?3, ?3, ?4, 1, ?5, ?6, ?7)
-                 ON CONFLICT(id) DO UPDATE SET
-                    last_seen = max(last_seen, excluded.last_seen),
-                    agent = coalesce(sessions.agent, excluded.agent),
-                    cwd = coalesce(excluded.cwd, sessions.cwd),
-                    decisions = decisions + 1,
-                    blocked = blocked + excluded.blocked,
-                    approvals = approvals + excluded.approvals,
-                    warned = warned + excluded.warned",
-                params![sid, d.agent, d.timestamp, d.cwd, blocked, approvals, warned],
+        for d in decisions {
+            let record = serde_json::to_string(&d.record)?;
+            insert_decision(&tx, d, &record)?;
+            appender!(self).append(
+                &tx,
+                EntryKind::Decision,
+                Some(&d.decision_id),
+                d.session_id.as_deref(),
+                &d.timestamp,
+                json!({
+                    "decision_id": d.decision_id,
+                    "session_id": d.session_id,
+                    "agent": d.agent,
+                    "cwd": d.cwd,
+                    "tool_use_id": d.tool_use_id,
+                    "action_type": d.action_type,
+                    "decision": d.decision,
+                    "rule_id": d.rule_id,
+                    "fingerprint": d.fingerprint,
+                    "record": d.record,
+                }),
             )?;
         }
         tx.commit()?;
-        // The record is durable here; keeping the log short is best effort.
+        // The records are durable here; keeping the log short is best effort.
         let _ = self.maintain();
         Ok(())
     }
@@ -1160,6 +1146,35 @@ fn push_history(
         actor: actor.to_string(),
         reason: reason.map(str::to_string),
     });
+}
+
+/// The decision row and its session's counters.
+fn insert_decision(tx: &rusqlite::Transaction<'_>, d: &NewDecision, record: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO decisions (decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![d.decision_id, d.session_id, d.tool_use_id, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, record],
+    )?;
+    if let Some(sid) = &d.session_id {
+        let blocked = i64::from(d.decision == "block");
+        let approvals = i64::from(d.decision == "require_approval");
+        let warned = i64::from(d.decision == "warn");
+        tx.prepare_cached(
+            "INSERT INTO sessions (id, agent, first_seen, last_seen, cwd, decisions, blocked, approvals, warned)
+             VALUES (?1, ?2, ?3, ?3, ?4, 1, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET
+                last_seen = max(last_seen, excluded.last_seen),
+                agent = coalesce(sessions.agent, excluded.agent),
+                cwd = coalesce(excluded.cwd, sessions.cwd),
+                decisions = decisions + 1,
+                blocked = blocked + excluded.blocked,
+                approvals = approvals + excluded.approvals,
+                warned = warned + excluded.warned",
+        )?
+        .execute(params![sid, d.agent, d.timestamp, d.cwd, blocked, approvals, warned])?;
+    }
+    Ok(())
 }
 
 fn expire_in(

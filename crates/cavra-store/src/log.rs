@@ -154,11 +154,9 @@ fn any_bytes(v: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
 
 /// The log's state row inside a transaction.
 fn state(tx: &Transaction<'_>) -> Result<(String, Frontier)> {
-    let (log_id, size, bytes): (String, i64, Vec<u8>) = tx.query_row(
-        "SELECT log_id, size, frontier FROM log_meta WHERE id = 1",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (log_id, size, bytes): (String, i64, Vec<u8>) = tx
+        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let frontier = Frontier::from_bytes(size as u64, &bytes)
         .map_err(|e| StoreError::Corrupt(format!("stored log frontier: {e}")))?;
     Ok((log_id, frontier))
@@ -214,14 +212,13 @@ impl Appender<'_> {
         let bytes = to_canonical_bytes(&entry);
         let leaf = leaf_hash(&bytes);
         frontier.push(leaf);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO log_entries (idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![index as i64, kind.as_str(), ref_id, session_id, timestamp, bytes, leaf.as_slice()],
+        )?
+        .execute(params![index as i64, kind.as_str(), ref_id, session_id, timestamp, bytes, leaf.as_slice()],
         )?;
-        tx.execute(
-            "UPDATE log_meta SET size = ?1, frontier = ?2 WHERE id = 1",
-            params![frontier.size() as i64, frontier.to_bytes()],
-        )?;
+        tx.prepare_cached("UPDATE log_meta SET size = ?1, frontier = ?2 WHERE id = 1")?
+            .execute(params![frontier.size() as i64, frontier.to_bytes()])?;
         if frontier.size() % self.checkpoint_every == 0
             && let Some(load) = self.signer.as_mut()
         {

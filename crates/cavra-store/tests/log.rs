@@ -18,7 +18,12 @@ fn decision(i: usize, session: &str) -> NewDecision {
         cwd: Some("/repo".into()),
         tool_use_id: Some(format!("toolu_{i}")),
         action_type: "execute_command".into(),
-        decision: if i.is_multiple_of(3) { "block" } else { "allow" }.into(),
+        decision: if i.is_multiple_of(3) {
+            "block"
+        } else {
+            "allow"
+        }
+        .into(),
         rule_id: "commands.allow".into(),
         timestamp: format!("2026-01-02T03:04:{:02}.000Z", i % 60),
         fingerprint: format!("fp{i}"),
