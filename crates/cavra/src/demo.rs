@@ -164,11 +164,130 @@ pub fn run(cmd: &DemoCommand) -> Result<i32, Failure> {
         "recorded: {} (every decision, redacted, recorded before the hook answered)",
         store.path().display()
     );
+    drop(store);
+    evidence_scene(&exe, &dir, &session)?;
     println!(
         "look closer: cd {root} && {} session show {session}",
         exe.display()
     );
     Ok(support::EXIT_OK)
+}
+
+/// Runs `cavra` with arguments in `dir`; its stdout, or an error naming the command.
+fn cavra_in(exe: &Path, dir: &Path, args: &[&str]) -> Result<(i32, String), Failure> {
+    let out = Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .with_context(|| format!("cannot run `cavra {}`", args.join(" ")))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    ))
+}
+
+/// The session's evidence: the log verified, a signed bundle written and verified offline, and
+/// the same bundle with one byte changed refused.
+fn evidence_scene(exe: &Path, dir: &Path, session: &str) -> Result<(), Failure> {
+    let must = |(code, out): (i32, String), what: &str| -> Result<String, Failure> {
+        if code == 0 {
+            Ok(out)
+        } else {
+            Err(anyhow!("{what} failed: {out}").into())
+        }
+    };
+    let log = must(
+        cavra_in(exe, dir, &["evidence", "log", "verify"])?,
+        "evidence log verify",
+    )?;
+    println!(
+        "
+evidence log: {}",
+        log.lines().next().unwrap_or("").trim()
+    );
+    let keys = dir.join("auditor-keys");
+    let keys_s = keys.to_string_lossy().into_owned();
+    must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "keys", "generate", "--key-id", "auditor", "--output", &keys_s,
+            ],
+        )?,
+        "keys generate",
+    )?;
+    let trust = dir
+        .join("auditor-trust.json")
+        .to_string_lossy()
+        .into_owned();
+    let public = keys.join("auditor.pub").to_string_lossy().into_owned();
+    must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "trust",
+                "add",
+                "--trust-root",
+                &trust,
+                "--key-id",
+                "auditor",
+                "--public-key",
+                &public,
+                "--owner",
+                "security team",
+            ],
+        )?,
+        "trust add",
+    )?;
+    let bundle = dir.join("evidence-bundle");
+    let bundle_s = bundle.to_string_lossy().into_owned();
+    let private = keys.join("auditor.key").to_string_lossy().into_owned();
+    let written = must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "evidence",
+                "bundle",
+                "--session",
+                session,
+                "--output",
+                &bundle_s,
+                "--sign-key",
+                &private,
+            ],
+        )?,
+        "evidence bundle",
+    )?;
+    println!("bundle: {}", written.lines().next().unwrap_or("").trim());
+    let (code, _) = cavra_in(
+        exe,
+        dir,
+        &["evidence", "verify", &bundle_s, "--trust-root", &trust],
+    )?;
+    println!("verified offline against the auditor's trust root: exit {code}");
+    // One changed byte in the bundle's entries: verification must fail and say where.
+    let entries = bundle.join("entries.jsonl");
+    let mut bytes = std::fs::read(&entries)?;
+    if let Some(b) = bytes.iter_mut().find(|b| **b == b'b') {
+        *b = b'B';
+    }
+    std::fs::write(&entries, &bytes)?;
+    let (code, out) = cavra_in(
+        exe,
+        dir,
+        &["evidence", "verify", &bundle_s, "--trust-root", &trust],
+    )?;
+    let failure = out
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or("")
+        .trim_start_matches("FAIL")
+        .trim();
+    println!("after changing one byte of entries.jsonl: exit {code} — {failure}");
+    Ok(())
 }
 
 fn setup_repo(dir: &Path) -> Result<(), Failure> {

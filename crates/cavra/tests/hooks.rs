@@ -982,6 +982,12 @@ fn demo_runs_every_scene() {
         "MCP server `filesystem` is not in the pack's allowed servers",
         "7 decisions — 4 blocked, 1 routed for approval",
         "recorded: ",
+        "evidence log: log ",
+        ": 7 entries",
+        "bundle: wrote ",
+        "verified offline against the auditor's trust root: exit 0",
+        "after changing one byte of entries.jsonl: exit 1",
+        "checksum mismatch: entries.jsonl",
     ] {
         assert!(
             text.contains(needle),
