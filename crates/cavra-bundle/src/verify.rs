@@ -1,7 +1,7 @@
 //! Verifying a bundle offline against a trust root.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 
 use cavra_evidence::checkpoint::Checkpoint;
@@ -187,56 +187,269 @@ struct EntryScan {
     problems: Vec<String>,
 }
 
-fn scan_entries(path: &Path) -> std::io::Result<EntryScan> {
-    let f = std::fs::File::open(path)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut scan = EntryScan::default();
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
+impl EntryScan {
+    /// Takes one line of entries.jsonl (without its newline).
+    fn line(&mut self, number: u64, line: &[u8], terminated: bool) {
+        self.line_with_leaf(number, line, terminated, leaf_hash(line));
+    }
+
+    /// The same, with the line's leaf hash computed elsewhere.
+    fn line_with_leaf(&mut self, number: u64, line: &[u8], terminated: bool, leaf: Hash) {
+        if self.problems.len() > 100 {
+            return;
         }
-        number += 1;
-        if line.last() != Some(&b'\n') {
-            scan.problems.push(format!(
+        if !terminated {
+            self.problems.push(format!(
                 "entries.jsonl line {number}: no final newline (truncated?)"
             ));
-        } else {
-            line.pop();
         }
-        let leaf = leaf_hash(&line);
-        match serde_json::from_slice::<EntryHead>(&line) {
+        if let Some(head) = fast_head(line) {
+            self.leaves.push((head.index, leaf));
+            if head.kind == "decision" {
+                // No allocation for words and digests already seen (nearly all of them).
+                let word = head.decision.unwrap_or_default();
+                match self.decisions.get_mut(word) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.decisions.insert(word.to_string(), 1);
+                    }
+                }
+                if let Some(d) = head.policy_digest
+                    && !self.policies.contains(d)
+                {
+                    self.policies.insert(d.to_string());
+                }
+            }
+            return;
+        }
+        match serde_json::from_slice::<EntryHead>(line) {
             Ok(head) => {
                 let Some(index) = head.index else {
-                    scan.problems
+                    self.problems
                         .push(format!("entries.jsonl line {number}: no index"));
-                    continue;
+                    return;
                 };
-                scan.leaves.push((index, leaf));
+                self.leaves.push((index, leaf));
                 if head.kind == "decision" {
-                    *scan
+                    *self
                         .decisions
                         .entry(head.body.decision.unwrap_or_default())
                         .or_default() += 1;
                     if let Some(d) = head.body.record.and_then(|r| r.policy_digest) {
-                        scan.policies.insert(d);
+                        self.policies.insert(d);
                     }
                 }
             }
-            Err(e) => scan
+            Err(e) => self
                 .problems
                 .push(format!("entries.jsonl line {number}: not an entry ({e})")),
         }
-        if scan.problems.len() > 100 {
-            scan.problems
-                .push("too many problems; stopped reading".into());
-            break;
+        if self.problems.len() > 100 {
+            self.problems
+                .push("too many problems; stopped reading entries".into());
         }
     }
-    Ok(scan)
+}
+
+/// Reads entries.jsonl once. Each chunk goes to a thread that computes the file's SHA-256
+/// and to a thread that hashes its lines as Merkle leaves, while this thread splits lines and
+/// reads each line's head, one chunk behind: the work of a large bundle spread over the cores.
+fn scan_and_hash(path: &Path) -> std::io::Result<(EntryScan, String, u64)> {
+    scan_and_hash_in(path, 4 << 20)
+}
+
+fn scan_and_hash_in(path: &Path, chunk_size: u64) -> std::io::Result<(EntryScan, String, u64)> {
+    use std::sync::Arc;
+    type Job = (Arc<Vec<u8>>, Vec<(usize, usize)>);
+    let mut file = std::fs::File::open(path)?;
+    let (file_tx, file_rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(16);
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(16);
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Vec<Hash>>(16);
+    std::thread::scope(|scope| {
+        let file_hasher = scope.spawn(move || {
+            let mut h = Sha256::new();
+            let mut size = 0u64;
+            for chunk in file_rx {
+                h.update(chunk.as_slice());
+                size += chunk.len() as u64;
+            }
+            (hex::encode(h.finalize()), size)
+        });
+        scope.spawn(move || {
+            for (chunk, ranges) in job_rx {
+                let leaves = ranges
+                    .iter()
+                    .map(|&(a, b)| leaf_hash(&chunk[a..b]))
+                    .collect();
+                if done_tx.send(leaves).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut scan = EntryScan::default();
+        let mut carry: Vec<u8> = Vec::new();
+        let mut number = 0u64;
+        // Lines wait here, in file order, until their chunk's leaves are back: the leaf
+        // thread may run several chunks behind without stalling this one.
+        enum Pending {
+            Chunk(Job),
+            Line(Vec<u8>),
+        }
+        let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+        let flush =
+            |item: Pending, scan: &mut EntryScan, number: &mut u64| -> std::io::Result<()> {
+                match item {
+                    Pending::Chunk((chunk, ranges)) => {
+                        let leaves = done_rx
+                            .recv()
+                            .map_err(|_| std::io::Error::other("hashing entries failed"))?;
+                        for (&(a, b), leaf) in ranges.iter().zip(leaves) {
+                            *number += 1;
+                            scan.line_with_leaf(*number, &chunk[a..b], true, leaf);
+                        }
+                    }
+                    Pending::Line(line) => {
+                        *number += 1;
+                        scan.line(*number, &line, true);
+                    }
+                }
+                Ok(())
+            };
+        let result = (|| -> std::io::Result<()> {
+            loop {
+                // Read into fresh capacity: no 4 MiB memset per chunk.
+                let mut chunk = Vec::with_capacity(chunk_size as usize);
+                (&mut file).take(chunk_size).read_to_end(&mut chunk)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let chunk = Arc::new(chunk);
+                // The threads only go away if they panicked; the join below says so.
+                let _ = file_tx.send(Arc::clone(&chunk));
+                let mut ranges = Vec::new();
+                let mut carried_end = None;
+                let mut start = 0;
+                for nl in memchr::memchr_iter(b'\n', &chunk) {
+                    if start == 0 && !carry.is_empty() {
+                        carried_end = Some(nl);
+                    } else {
+                        ranges.push((start, nl));
+                    }
+                    start = nl + 1;
+                }
+                let _ = job_tx.send((Arc::clone(&chunk), ranges.clone()));
+                if let Some(end) = carried_end {
+                    // A line that began in the previous chunk ends here: it comes after the
+                    // previous chunk's lines and before this chunk's.
+                    carry.extend_from_slice(&chunk[..end]);
+                    pending.push_back(Pending::Line(std::mem::take(&mut carry)));
+                }
+                carry.extend_from_slice(&chunk[start..]);
+                pending.push_back(Pending::Chunk((chunk, ranges)));
+                while pending.len() > 12 {
+                    if let Some(item) = pending.pop_front() {
+                        flush(item, &mut scan, &mut number)?;
+                    }
+                }
+            }
+            while let Some(item) = pending.pop_front() {
+                flush(item, &mut scan, &mut number)?;
+            }
+            if !carry.is_empty() {
+                number += 1;
+                scan.line(number, &carry, false);
+            }
+            Ok(())
+        })();
+        drop(file_tx);
+        drop(job_tx);
+        let (sha, size) = file_hasher
+            .join()
+            .map_err(|_| std::io::Error::other("hashing entries.jsonl failed"))?;
+        result.map(|()| (scan, sha, size))
+    })
+}
+
+/// What the scan needs from an entry, read straight from its canonical bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FastHead<'a> {
+    pub index: u64,
+    pub kind: &'a str,
+    pub decision: Option<&'a str>,
+    pub policy_digest: Option<&'a str>,
+}
+
+/// Searchers built once: building one per line costs more than the search.
+struct Finders {
+    index: memchr::memmem::FinderRev<'static>,
+    decision: memchr::memmem::Finder<'static>,
+    policy: memchr::memmem::Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static F: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
+    F.get_or_init(|| Finders {
+        index: memchr::memmem::FinderRev::new(b",\"format\":\"cavra-log-entry/v1\",\"index\":"),
+        decision: memchr::memmem::Finder::new(b"\"decision\":\""),
+        policy: memchr::memmem::Finder::new(b"\"policy_digest\":\""),
+    })
+}
+
+/// A JSON string value starting at `at` (just after its opening quote) with no escapes.
+fn plain_string(line: &[u8], at: usize) -> Option<&str> {
+    let rest = line.get(at..)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Reads an entry's index, kind, decision and policy digest without parsing the whole JSON,
+/// relying on the writer's canonical form: keys sorted, no whitespace. Top-level keys after
+/// `body` are `format`, `index`, `kind`, `redactions`, `time`, so the last `,"index":` is the
+/// top-level one; the body's `decision` precedes any nested object, and the record's
+/// `policy_digest` precedes anything that could nest another. A line not in that shape gives
+/// None and is parsed in full. (A line that is not an authentic entry fails the Merkle proof
+/// whatever is read from it.)
+pub(crate) fn fast_head(line: &[u8]) -> Option<FastHead<'_>> {
+    if !line.starts_with(b"{\"body\":{") || !line.ends_with(b"\"}") {
+        return None;
+    }
+    let f = finders();
+    let at = f.index.rfind(line)? + 39;
+    let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let index: u64 = std::str::from_utf8(&line[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    let after = at + digits;
+    let kind_at = after
+        + line
+            .get(after..)?
+            .strip_prefix(b",\"kind\":\"")
+            .map(|_| 9)?;
+    let kind = plain_string(line, kind_at)?;
+    let (mut decision, mut policy_digest) = (None, None);
+    if kind == "decision" {
+        let body = &line[..at];
+        let d = f.decision.find(body)? + 12;
+        decision = Some(plain_string(line, d)?);
+        let mut digests = f.policy.find_iter(body);
+        if let Some(p) = digests.next() {
+            if digests.next().is_some() {
+                // Some nested value uses the same key: let the full parse tell them apart.
+                return None;
+            }
+            policy_digest = Some(plain_string(line, p + 17)?);
+        }
+    }
+    Some(FastHead {
+        index,
+        kind,
+        decision,
+        policy_digest,
+    })
 }
 
 /// Verifies the bundle in `dir` against `trust`. Never panics on hostile input; every problem
@@ -383,19 +596,31 @@ pub fn verify_bundle(dir: &Path, trust: &TrustRoot, options: &VerifyOptions) -> 
     }
     // entries.jsonl is hashed on one core while it is scanned for the Merkle check on the other.
     let entries_path = dir.join(files::ENTRIES);
-    let (digests, scan) = std::thread::scope(|scope| {
-        let scan = scope.spawn(|| scan_entries(&entries_path));
-        let mut digests = Vec::new();
-        for (path, f) in &listed {
-            if present.contains(path) {
-                digests.push((path.clone(), (*f).clone(), file_digest(&dir.join(path))));
-            }
+    let mut digests = Vec::new();
+    let mut scan = Err(std::io::Error::other("entries.jsonl is missing"));
+    for (path, f) in &listed {
+        if !present.contains(path) {
+            continue;
         }
-        let scan = scan
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("reading entries failed")));
-        (digests, scan)
-    });
+        if path == files::ENTRIES {
+            match scan_and_hash(&entries_path) {
+                Ok((s, sha, size)) => {
+                    digests.push((path.clone(), (*f).clone(), Ok((sha, size))));
+                    scan = Ok(s);
+                }
+                Err(e) => {
+                    digests.push((
+                        path.clone(),
+                        (*f).clone(),
+                        Err(std::io::Error::other(e.to_string())),
+                    ));
+                    scan = Err(e);
+                }
+            }
+        } else {
+            digests.push((path.clone(), (*f).clone(), file_digest(&dir.join(path))));
+        }
+    }
     for (path, expected, actual) in digests {
         match actual {
             Err(e) => {
@@ -624,4 +849,109 @@ pub fn verify_bundle(dir: &Path, trust: &TrustRoot, options: &VerifyOptions) -> 
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cavra_store::{EntryFilter, NewDecision, Outcome, Store};
+
+    /// The fast reader agrees with a full parse on entries the store writes, including ones
+    /// whose content nests the same key names and quotes.
+    #[test]
+    fn fast_head_agrees_with_a_full_parse() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut store = Store::open_repo(dir.path()).expect("store");
+        for (i, target) in [
+            "ls",
+            r#"echo '"decision":"allow"' ,"index":3"#,
+            "cat \"policy_digest\":\"sha256:x\"",
+        ]
+        .iter()
+        .enumerate()
+        {
+            store
+                .record_decision(&NewDecision {
+                    decision_id: format!("d{i}"),
+                    session_id: Some("s".into()),
+                    agent: Some("claude-code".into()),
+                    cwd: Some("/r/\"decision\":\"x".into()),
+                    tool_use_id: None,
+                    action_type: "execute_command".into(),
+                    decision: ["allow", "block", "warn"][i].into(),
+                    rule_id: "r".into(),
+                    timestamp: "2026-01-01T00:00:00.000Z".into(),
+                    fingerprint: "f".into(),
+                    record: serde_json::json!({
+                        "break_glass": {"actor": "a", "decision": "x"},
+                        "matched_rules": if i == 2 {
+                            serde_json::json!([{"decision": "allow"}])
+                        } else {
+                            serde_json::json!([{"decision": "allow", "policy_digest": "no"}])
+                        },
+                        "tool_input": if i == 2 {
+                            serde_json::json!({"index": 99, "kind": "k", "decision": "n"})
+                        } else {
+                            serde_json::json!({"index": 99, "kind": "k", "policy_digest": "nested", "decision": "n"})
+                        },
+                        "policy_digest": format!("sha256:{i:064}"),
+                        "target": target,
+                    }),
+                })
+                .expect("record");
+        }
+        store
+            .record_outcome(&Outcome {
+                tool_use_id: None,
+                decision_id: Some("d1".into()),
+                session_id: None,
+                success: Some(true),
+                sha256: None,
+                path: Some(",\"index\":7".into()),
+                timestamp: "2026-01-01T00:00:00.000Z".into(),
+            })
+            .expect("outcome");
+        let entries = store.log_entries(&EntryFilter::default()).expect("entries");
+        assert_eq!(entries.len(), 4);
+        let mut fast_count = 0;
+        for e in &entries {
+            let Some(fast) = fast_head(&e.bytes) else {
+                continue;
+            };
+            fast_count += 1;
+            let full: EntryHead = serde_json::from_slice(&e.bytes).expect("parse");
+            assert_eq!(Some(fast.index), full.index);
+            assert_eq!(fast.kind, full.kind);
+            if fast.kind == "decision" {
+                assert_eq!(fast.decision, full.body.decision.as_deref());
+                let record = full.body.record.expect("record");
+                assert_eq!(fast.policy_digest, record.policy_digest.as_deref());
+            }
+        }
+        // Records that nest `policy_digest` elsewhere take the slow path; the others, and the
+        // outcome, the fast one.
+        assert_eq!(fast_count, 2, "the third decision and the outcome");
+        assert!(fast_head(b"{\"index\":1}").is_none());
+
+        // Lines that span chunk boundaries are read the same at every chunk size.
+        let path = dir.path().join("entries.jsonl");
+        let mut text = Vec::new();
+        for e in &entries {
+            text.extend_from_slice(&e.bytes);
+            text.push(b'\n');
+        }
+        text.extend_from_slice(&entries[0].bytes); // a last line without its newline
+        std::fs::write(&path, &text).expect("write");
+        let (reference, sha, size) = scan_and_hash_in(&path, 1 << 20).expect("scan");
+        assert_eq!(reference.leaves.len(), 5);
+        assert_eq!(reference.problems.len(), 1, "{:?}", reference.problems);
+        for chunk in [1, 2, 7, 64, 333, 1000] {
+            let (scan, s2, n2) = scan_and_hash_in(&path, chunk).expect("scan");
+            assert_eq!(scan.leaves, reference.leaves, "chunk {chunk}");
+            assert_eq!(scan.decisions, reference.decisions, "chunk {chunk}");
+            assert_eq!(scan.policies, reference.policies, "chunk {chunk}");
+            assert_eq!(scan.problems, reference.problems, "chunk {chunk}");
+            assert_eq!((s2.as_str(), n2), (sha.as_str(), size), "chunk {chunk}");
+        }
+    }
 }
