@@ -45,7 +45,12 @@ pub fn decision(i: u64) -> NewDecision {
         cwd: Some("/home/dev/src/cavra".into()),
         tool_use_id: Some(format!("toolu_01{i:020}")),
         action_type: "execute_command".into(),
-        decision: if i.is_multiple_of(10) { "block" } else { "allow" }.into(),
+        decision: if i.is_multiple_of(10) {
+            "block"
+        } else {
+            "allow"
+        }
+        .into(),
         rule_id: "commands.allow".into(),
         timestamp: format!(
             "2026-11-25T{:02}:{:02}:{:02}.000Z",

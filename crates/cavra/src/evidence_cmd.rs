@@ -146,6 +146,35 @@ pub enum EvidenceCommand {
     Verify(VerifyArgs),
     /// Export log entries for a SIEM (already redacted).
     Export(ExportArgs),
+    /// Prove that one log entry is in the log: its inclusion proof against a fresh signed
+    /// checkpoint, to check offline with `check-proof`.
+    Prove {
+        /// The entry's index (from 0).
+        #[arg(long, value_name = "N")]
+        index: u64,
+        /// Write the proof here (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Prove that the log now extends an earlier signed checkpoint (nothing before it changed).
+    Consistency {
+        /// The earlier checkpoint's tree size.
+        #[arg(long, value_name = "SIZE")]
+        from: u64,
+        /// Write the proof here (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check an inclusion or consistency proof offline against a trust root (exit 1 if it fails).
+    CheckProof {
+        /// The proof file.
+        file: PathBuf,
+        #[command(flatten)]
+        root: TrustRootArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cavra evidence log …`
@@ -270,7 +299,7 @@ fn repo_root() -> Result<PathBuf, Failure> {
 }
 
 /// Opens this repository's store, with its log key attached; an error if nothing was recorded.
-fn open_repo_store() -> Result<(PathBuf, Store), Failure> {
+pub(crate) fn open_repo_store() -> Result<(PathBuf, Store), Failure> {
     let root = repo_root()?;
     let path = cavra_store::store_path(&root);
     if !path.exists() {
@@ -285,7 +314,7 @@ fn open_repo_store() -> Result<(PathBuf, Store), Failure> {
     Ok((root, store))
 }
 
-fn read_trust(path: &Path) -> Result<TrustRoot, Failure> {
+pub(crate) fn read_trust(path: &Path) -> Result<TrustRoot, Failure> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the trust root {}", path.display()))?;
     TrustRoot::from_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()).into())
@@ -534,6 +563,15 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
         EvidenceCommand::Bundle(args) => bundle(args),
         EvidenceCommand::Verify(args) => verify(args),
         EvidenceCommand::Export(args) => export(args),
+        EvidenceCommand::Prove { index, output } => {
+            crate::proof_cmd::prove(*index, output.as_deref())
+        }
+        EvidenceCommand::Consistency { from, output } => {
+            crate::proof_cmd::consistency(*from, output.as_deref())
+        }
+        EvidenceCommand::CheckProof { file, root, json } => {
+            crate::proof_cmd::check_proof(file, &root.trust_root, *json)
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod init;
 mod keyfiles;
 mod policy_cmd;
 mod policy_sig;
+mod proof_cmd;
 mod store_cmds;
 mod support;
 mod trust_package;

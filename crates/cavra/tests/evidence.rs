@@ -699,3 +699,100 @@ fn base64_encode(b: &[u8]) -> String {
     }
     s
 }
+
+#[test]
+fn inclusion_and_consistency_proofs_checked_offline() {
+    let dir = project_with_decisions();
+    let out = run(cavra()
+        .args(["evidence", "checkpoint"])
+        .current_dir(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("checkpoint: 4 entries"),
+        "{}",
+        out.stdout
+    );
+    let log_id = out
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("log-"))
+        .expect("key id")
+        .to_string();
+    hook(dir.path(), "Bash", json!({"command": "ls src"}), &[]);
+    hook(dir.path(), "Bash", json!({"command": "git status"}), &[]);
+    let trust = dir.path().join("trust.json");
+    let added = run(cavra()
+        .args(["trust", "add", "--trust-root"])
+        .arg(&trust)
+        .args([
+            "--key-id",
+            &log_id,
+            "--owner",
+            "me",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(dir.path().join(".cavra/keys/log.pub")));
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let check = |file: &Path| {
+        run(cavra()
+            .args(["evidence", "check-proof"])
+            .arg(file)
+            .arg("--trust-root")
+            .arg(&trust))
+    };
+
+    let inclusion = dir.path().join("inclusion.json");
+    let out = run(cavra()
+        .args(["evidence", "prove", "--index", "2", "--output"])
+        .arg(&inclusion)
+        .current_dir(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = check(&inclusion);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("entry 2 is in log"), "{}", out.stdout);
+    // The entry changed (terraform → terrafork): not in the signed tree.
+    let text = std::fs::read_to_string(&inclusion).expect("proof");
+    let mut v: Value = serde_json::from_str(&text).expect("json");
+    let entry = v["entry"]
+        .as_str()
+        .expect("entry")
+        .replace("terraform", "terrafork");
+    assert_ne!(entry, v["entry"].as_str().expect("entry"));
+    v["entry"] = json!(entry);
+    std::fs::write(&inclusion, v.to_string()).expect("write");
+    let out = check(&inclusion);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+
+    let consistency = dir.path().join("consistency.json");
+    let out = run(cavra()
+        .args(["evidence", "consistency", "--from", "4", "--output"])
+        .arg(&consistency)
+        .current_dir(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = check(&consistency);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("extends the tree of 4"),
+        "{}",
+        out.stdout
+    );
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&consistency).expect("p")).expect("json");
+    let h = v["hashes"][0].as_str().expect("hash").to_string();
+    let flipped = format!("{}{}", if h.starts_with('0') { "1" } else { "0" }, &h[1..]);
+    v["hashes"][0] = json!(flipped);
+    std::fs::write(&consistency, v.to_string()).expect("write");
+    assert_eq!(check(&consistency).code, 1);
+    // No checkpoint of that size: said so.
+    let out = run(cavra()
+        .args(["evidence", "consistency", "--from", "3"])
+        .current_dir(dir.path()));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no signed checkpoint of size 3"),
+        "{}",
+        out.stderr
+    );
+}
