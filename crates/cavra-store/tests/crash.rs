@@ -137,3 +137,63 @@ fn killed_appenders_lose_nothing_acknowledged() {
         acknowledged.len()
     );
 }
+
+/// A torn tail: the last commit's frames cut short in the WAL (as a power loss mid-write
+/// leaves them). The next open drops the incomplete commit — its frames fail SQLite's WAL
+/// checksums — and the log is whole without it: detected and truncated, never half-accepted.
+#[test]
+fn a_torn_tail_is_dropped_on_the_next_open() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let mut store = Store::open_repo(dir.path()).expect("open");
+        store.set_log_signer(Box::new(|| Ok(signer())));
+        store.checkpoint_every(1000);
+        for i in 0..5 {
+            store
+                .record_decision(&decision(&format!("t{i}")))
+                .expect("record");
+        }
+    }
+    let wal = dir.path().join(".cavra/cavra.db-wal");
+    let len = std::fs::metadata(&wal)
+        .expect("the WAL is kept between processes")
+        .len();
+    assert!(len > 4096, "{len}");
+    // Cut into the last commit's frames.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .expect("wal");
+    f.set_len(len - 700).expect("truncate");
+    drop(f);
+    let store = Store::open_repo(dir.path()).expect("reopen");
+    let ids: Vec<String> = store
+        .log_entries(&EntryFilter::default())
+        .expect("entries")
+        .into_iter()
+        .filter_map(|e| e.ref_id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["t0", "t1", "t2", "t3"],
+        "the torn commit is gone, the rest intact"
+    );
+    let (_, size, _) = store.log_state().expect("state");
+    assert_eq!(size, 4);
+    let mut trust = TrustRoot::default();
+    trust
+        .add(
+            KeyRecord::new(
+                "log",
+                "tests",
+                &signer().key.verifying_key(),
+                datetime!(2020-01-01 0:00 UTC),
+                None,
+            )
+            .expect("record"),
+        )
+        .expect("add");
+    let report = store.verify_log(Some(&trust)).expect("verify");
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(store.integrity_check().expect("check"), "ok");
+}
