@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Decide one action against a policy pack.
     Evaluate(evaluate::EvaluateArgs),
-    /// Work with policy packs: list, validate, explain, test, compile, diff.
+    /// Work with policy packs: list, validate, explain, test, compile, diff, sign, verify.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     /// Answer an agent's hook (stdin JSON) with cavra's decision; never fails open.
