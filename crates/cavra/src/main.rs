@@ -4,6 +4,7 @@
 //! Exit codes: 0 the action may proceed (allow, warn, audit_only, allow_with_attestation) or
 //! the command succeeded; 1 error; 2 usage error; 3 require_approval; 4 block.
 
+mod ci_cmd;
 mod demo;
 mod evaluate;
 mod evidence_cmd;
@@ -61,6 +62,9 @@ enum Command {
     /// The evidence log: verify it, checkpoint it, bundle it, verify bundles, export it.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
+    /// The CI gate: the branch's changes judged by the base policy and bound to evidence.
+    #[command(subcommand)]
+    Ci(ci_cmd::CiCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -78,6 +82,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Keys(command) => evidence_cmd::keys(command),
         Command::Trust(command) => evidence_cmd::trust(command),
         Command::Evidence(command) => evidence_cmd::evidence(command),
+        Command::Ci(command) => ci_cmd::run(command),
         Command::Demo(command) => demo::run(command),
     }
 }

@@ -1,0 +1,430 @@
+//! The CI gate: what changed between two refs, judged by the policy *as it is on the base ref*
+//! and bound to verified evidence that governed agent actions produced exactly that content.
+//!
+//! For every changed path:
+//! 1. the change is evaluated as a `write_file` (or `delete_file`) request against the base
+//!    ref's policy — a branch cannot loosen the policy that judges it, and a change to the
+//!    policy itself is judged like any other protected file;
+//! 2. with an evidence bundle (verified first: signature, key status, hashes, Merkle proof),
+//!    the path must be covered by a governed write that was allowed and whose recorded
+//!    post-write SHA-256 equals the file's content at head. No such write: `bypass`; a write
+//!    whose hash differs: `altered after decision`; a write that was blocked or never
+//!    approved: `blocked write`.
+//!
+//! Git is asked through the `git` command; nothing here writes to the repository.
+
+#![warn(missing_docs)]
+
+pub mod git;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cavra_bundle::{VerifyOptions, verify_bundle};
+use cavra_engine::{ActionType, Decision, Env, NoSymlinks, Request};
+use cavra_evidence::trust::TrustRoot;
+use serde::Serialize;
+
+pub use git::{Change, ChangeKind};
+
+/// Errors that stop the check before it can judge anything.
+#[derive(Debug, thiserror::Error)]
+pub enum CiError {
+    /// Git failed or said something unexpected.
+    #[error("{0}")]
+    Git(String),
+    /// The base policy cannot be used.
+    #[error("the policy on the base ref cannot be used: {0}")]
+    Policy(String),
+    /// The evidence cannot be read.
+    #[error("{0}")]
+    Evidence(String),
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The base policy blocks this change.
+    PolicyBlock,
+    /// The base policy routes this change to a person, and no approval covers it.
+    RequiresApproval,
+    /// The path changed with no governed write behind it.
+    Bypass,
+    /// A governed write exists, but the content at head is not what it wrote.
+    AlteredAfterDecision,
+    /// The only governed writes of this path were blocked or not approved.
+    BlockedWrite,
+    /// The evidence bundle does not verify.
+    EvidenceInvalid,
+}
+
+impl FindingKind {
+    /// The finding's word as reports print it (`bypass`, `altered after decision`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingKind::PolicyBlock => "blocked by policy",
+            FindingKind::RequiresApproval => "requires approval",
+            FindingKind::Bypass => "bypass",
+            FindingKind::AlteredAfterDecision => "altered after decision",
+            FindingKind::BlockedWrite => "blocked write",
+            FindingKind::EvidenceInvalid => "evidence invalid",
+        }
+    }
+}
+
+/// One problem with the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// The changed path (empty for bundle-wide findings).
+    pub path: String,
+    /// The rule or check that found it.
+    pub rule: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// How to run the check.
+pub struct CheckOptions<'a> {
+    /// The repository.
+    pub repo: &'a Path,
+    /// The base ref (the policy is read here).
+    pub base: &'a str,
+    /// The head ref.
+    pub head: &'a str,
+    /// The policy file, relative to the repository root, read at the base ref
+    /// (default `.cavra/policy.yaml`; the built-in baseline when the base has none).
+    pub policy_path: Option<&'a str>,
+    /// The evidence bundle folder.
+    pub evidence: Option<&'a Path>,
+    /// The trust root the bundle must verify against.
+    pub trust: Option<&'a TrustRoot>,
+    /// The check's time (for the decision records).
+    pub timestamp: &'a str,
+}
+
+/// One changed path and what was decided about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgedChange {
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// The base policy's decision.
+    pub decision: Decision,
+    /// The deciding rule.
+    pub rule_id: String,
+    /// Why.
+    pub reason: String,
+    /// The content's `sha256:…` at head (none for deletions and submodules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Whether governed evidence covers it.
+    pub covered: bool,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Base commit.
+    pub base: String,
+    /// Head commit.
+    pub head: String,
+    /// Where the judging policy came from, and its digest.
+    pub policy: String,
+    /// `sha256:…` of the judging policy.
+    pub policy_digest: String,
+    /// Every changed path.
+    pub changes: Vec<JudgedChange>,
+    /// Everything wrong, in path order.
+    pub findings: Vec<Finding>,
+    /// Entries in the evidence bundle, when one was given and verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_entries: Option<u64>,
+}
+
+impl CheckReport {
+    /// True when every check holds.
+    pub fn ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// A governed write recorded in the evidence: its decision and the content it left.
+#[derive(Debug, Clone)]
+struct Write {
+    decision: String,
+    sha256: Option<String>,
+}
+
+/// The governed writes in a verified bundle, by the path they wrote (as recorded: absolute).
+fn governed_writes(bundle: &Path) -> Result<Vec<(String, Write)>, CiError> {
+    let text = std::fs::read_to_string(bundle.join(cavra_bundle::files::ENTRIES))
+        .map_err(|e| CiError::Evidence(format!("reading the bundle's entries: {e}")))?;
+    let mut decisions: BTreeMap<String, String> = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for line in text.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let body = &entry["body"];
+        match entry["kind"].as_str() {
+            Some("decision") => {
+                if let (Some(id), Some(d)) =
+                    (body["decision_id"].as_str(), body["decision"].as_str())
+                {
+                    decisions.insert(id.to_string(), d.to_string());
+                }
+            }
+            Some("outcome") => {
+                if let Some(path) = body["path"].as_str() {
+                    outcomes.push((
+                        path.to_string(),
+                        body["decision_id"].as_str().map(str::to_string),
+                        body["sha256"].as_str().map(str::to_string),
+                        body["success"].as_bool(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .filter(|(_, _, _, success)| *success != Some(false))
+        .map(|(path, decision_id, sha256, _)| {
+            let decision = decision_id
+                .and_then(|id| decisions.get(&id).cloned())
+                .unwrap_or_else(|| "unknown".into());
+            (path, Write { decision, sha256 })
+        })
+        .collect())
+}
+
+/// Whether a recorded (absolute) path is the repository-relative `rel`.
+fn same_path(recorded: &str, rel: &str) -> bool {
+    recorded == rel || recorded.ends_with(&format!("/{rel}"))
+}
+
+fn may_proceed(word: &str) -> bool {
+    matches!(
+        word,
+        "allow" | "warn" | "audit_only" | "allow_with_attestation"
+    )
+}
+
+/// Runs the check.
+pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
+    let base = git::resolve(options.repo, options.base)?;
+    let head = git::resolve(options.repo, options.head)?;
+    let policy_path = options.policy_path.unwrap_or(".cavra/policy.yaml");
+
+    // The policy as it is on the base ref. File parents are not read from the working tree
+    // (the branch's version): only built-in parents resolve.
+    let empty = std::env::temp_dir().join(format!("cavra-ci-no-parents-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&empty);
+    let (resolved, origin) = match git::file_at(options.repo, &base, policy_path)? {
+        Some(text) => {
+            let origin = format!("{}:{policy_path}", &base[..12.min(base.len())]);
+            (
+                cavra_policy::load_pack_str(&text, &origin, &empty)
+                    .map_err(|e| CiError::Policy(format!("{}", e.message)))?,
+                origin,
+            )
+        }
+        None => (
+            cavra_policy::load_pack("cavra-baseline", &empty)
+                .map_err(|e| CiError::Policy(e.message.clone()))?,
+            "builtin:cavra-baseline (the base ref has no policy)".to_string(),
+        ),
+    };
+    let _ = std::fs::remove_dir(&empty);
+    let pack = cavra_policy::compile(&resolved).map_err(|e| CiError::Policy(e.message.clone()))?;
+
+    let changes = git::changes(options.repo, &base, &head)?;
+    let blobs: Vec<(usize, String)> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind != ChangeKind::Deleted && !c.is_submodule())
+        .map(|(i, c)| (i, c.new_blob.clone()))
+        .collect();
+    let digests = git::blob_digests(
+        options.repo,
+        &blobs.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+    )?;
+    let mut sha_of: BTreeMap<usize, String> = BTreeMap::new();
+    for ((i, _), d) in blobs.into_iter().zip(digests) {
+        sha_of.insert(i, d);
+    }
+
+    let mut findings = Vec::new();
+    let mut evidence_entries = None;
+    let writes = match (options.evidence, options.trust) {
+        (Some(dir), Some(trust)) => {
+            let report = verify_bundle(dir, trust, &VerifyOptions::default());
+            if report.ok() {
+                evidence_entries = Some(report.entries);
+                Some(governed_writes(dir)?)
+            } else {
+                for f in &report.failures {
+                    findings.push(Finding {
+                        kind: FindingKind::EvidenceInvalid,
+                        path: String::new(),
+                        rule: "evidence.verify".into(),
+                        message: f.clone(),
+                        fix: "produce the bundle with `cavra evidence bundle` from the agent's session and sign it with a trusted key".into(),
+                    });
+                }
+                None
+            }
+        }
+        (Some(_), None) => {
+            return Err(CiError::Evidence(
+                "--evidence needs --trust-root: a bundle is only evidence once its signature is checked".into(),
+            ));
+        }
+        _ => None,
+    };
+
+    let repo_root = options.repo.to_string_lossy().into_owned();
+    let mut judged = Vec::new();
+    for (i, change) in changes.into_iter().enumerate() {
+        let action = if change.kind == ChangeKind::Deleted {
+            ActionType::DeleteFile
+        } else {
+            ActionType::WriteFile
+        };
+        let mut request = Request::new(action, change.path.clone());
+        request.repo_root = Some(repo_root.clone());
+        request.cwd = Some(repo_root.clone());
+        let env = Env {
+            timestamp: options.timestamp,
+            decision_id: "ci-check",
+            resolver: &NoSymlinks,
+        };
+        let record = cavra_engine::evaluate(&pack, &request, &env);
+        match record.decision {
+            Decision::Block => findings.push(Finding {
+                kind: FindingKind::PolicyBlock,
+                path: change.path.clone(),
+                rule: record.rule_id.clone(),
+                message: record.reason.clone(),
+                fix: "revert this change; the base branch's policy does not allow it".into(),
+            }),
+            Decision::RequireApproval => findings.push(Finding {
+                kind: FindingKind::RequiresApproval,
+                path: change.path.clone(),
+                rule: record.rule_id.clone(),
+                message: format!(
+                    "{} (approver group: {})",
+                    record.reason,
+                    record.approver_group.as_deref().unwrap_or("Repository Owners")
+                ),
+                fix: "get the change approved through cavra (an approved, governed write in the evidence covers it)".into(),
+            }),
+            _ => {}
+        }
+        // Renamed files also removed their old path; the new content is what is bound.
+        let sha256 = sha_of.get(&i).cloned();
+        let mut covered = false;
+        if let Some(writes) = &writes {
+            let mine: Vec<&Write> = writes
+                .iter()
+                .filter(|(p, _)| same_path(p, &change.path))
+                .map(|(_, w)| w)
+                .collect();
+            if change.kind == ChangeKind::Deleted || change.is_submodule() {
+                // A deletion or a submodule bump leaves no content to bind: it counts as
+                // governed only through an allowed decision about that path.
+                covered = !mine.is_empty() && mine.iter().any(|w| may_proceed(&w.decision));
+            } else if let Some(sha) = &sha256 {
+                let allowed: Vec<&&Write> =
+                    mine.iter().filter(|w| may_proceed(&w.decision)).collect();
+                covered = allowed.iter().any(|w| w.sha256.as_deref() == Some(sha));
+                if !covered {
+                    let (kind, message, fix) = if !allowed.is_empty() {
+                        (
+                            FindingKind::AlteredAfterDecision,
+                            format!(
+                                "the content at head ({sha}) is not what the governed write left ({})",
+                                allowed
+                                    .iter()
+                                    .filter_map(|w| w.sha256.as_deref())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            "make the change through the agent (governed), or revert the edit made after the decision",
+                        )
+                    } else if !mine.is_empty() {
+                        (
+                            FindingKind::BlockedWrite,
+                            format!(
+                                "the governed write of this path was {}",
+                                mine.iter()
+                                    .map(|w| w.decision.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            "revert the change, or get it approved through cavra",
+                        )
+                    } else {
+                        (
+                            FindingKind::Bypass,
+                            "changed outside governed actions: no evidence of a governed write of this path".into(),
+                            "make the change through a governed agent session, or have it approved",
+                        )
+                    };
+                    findings.push(Finding {
+                        kind,
+                        path: change.path.clone(),
+                        rule: "evidence.binding".into(),
+                        message,
+                        fix: fix.into(),
+                    });
+                }
+            }
+            if !covered && (change.kind == ChangeKind::Deleted || change.is_submodule()) {
+                findings.push(Finding {
+                    kind: FindingKind::Bypass,
+                    path: change.path.clone(),
+                    rule: "evidence.binding".into(),
+                    message:
+                        "changed outside governed actions: no allowed governed action on this path"
+                            .into(),
+                    fix: "make the change through a governed agent session, or have it approved"
+                        .into(),
+                });
+            }
+        } else if options.evidence.is_none() {
+            findings.push(Finding {
+                kind: FindingKind::Bypass,
+                path: change.path.clone(),
+                rule: "evidence.binding".into(),
+                message: "no evidence bundle was given, so nothing shows this change was governed"
+                    .into(),
+                fix: "pass the session's bundle with --evidence DIR --trust-root FILE".into(),
+            });
+        }
+        judged.push(JudgedChange {
+            change,
+            decision: record.decision,
+            rule_id: record.rule_id,
+            reason: record.reason,
+            sha256,
+            covered,
+        });
+    }
+    findings.sort_by(|a, b| (a.path.as_str(), a.kind).cmp(&(b.path.as_str(), b.kind)));
+    Ok(CheckReport {
+        base,
+        head,
+        policy: origin,
+        policy_digest: pack.digest.clone(),
+        changes: judged,
+        findings,
+        evidence_entries,
+    })
+}

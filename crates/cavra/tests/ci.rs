@@ -1,0 +1,353 @@
+//! `cavra ci check` on real git repositories: an agent session through the real hook, its
+//! signed bundle, commits — and the ways a branch can differ from what was governed.
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
+
+fn cavra() -> Command {
+    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
+    cmd.env_remove("CAVRA_POLICY")
+        .env_remove("CAVRA_TRUST_ROOT")
+        .env_remove("CAVRA_REQUIRE_SIGNED_POLICY")
+        .env_remove("CAVRA_HOOK_DEADLINE_MS");
+    cmd
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Dev",
+            "-c",
+            "user.email=dev@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    outside: PathBuf,
+    key: PathBuf,
+    trust: PathBuf,
+}
+
+/// A repository on `main` with the conformance policy, an `agent` branch checked out, and a
+/// signing key the CI trusts.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path().join("repo");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(repo.join(".cavra")).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join(".cavra/policy.yaml"), POLICY).expect("policy");
+    // As the first hook run writes it; committed with the policy.
+    std::fs::write(
+        repo.join(".cavra/.gitignore"),
+        "cavra.db\ncavra.db-wal\ncavra.db-shm\nkeys/\n",
+    )
+    .expect("gitignore");
+    std::fs::write(repo.join("README.md"), "# service\n").expect("readme");
+    std::fs::create_dir_all(repo.join("docs")).expect("docs");
+    std::fs::write(repo.join("docs/old.md"), "old notes\n").expect("docs");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    git(&repo, &["checkout", "-q", "-b", "agent"]);
+    let out = cavra()
+        .args(["keys", "generate", "--key-id", "ci-2026", "--output"])
+        .arg(outside.join("keys"))
+        .output()
+        .expect("keys");
+    assert!(out.status.success());
+    let trust = outside.join("trust.json");
+    let out = cavra()
+        .args(["trust", "add", "--trust-root"])
+        .arg(&trust)
+        .args([
+            "--key-id",
+            "ci-2026",
+            "--owner",
+            "ci",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(outside.join("keys/ci-2026.pub"))
+        .output()
+        .expect("trust");
+    assert!(out.status.success());
+    Fixture {
+        key: outside.join("keys/ci-2026.key"),
+        trust,
+        repo,
+        outside,
+        _tmp: tmp,
+    }
+}
+
+fn hook(repo: &Path, event: &str, tool: &str, input: Value, id: &str) -> i32 {
+    let mut payload = json!({
+        "session_id": "agent-1",
+        "cwd": repo.to_string_lossy(),
+        "permission_mode": "default",
+        "hook_event_name": event,
+        "tool_name": tool,
+        "tool_input": input,
+        "tool_use_id": id,
+    });
+    if event == "PostToolUse" {
+        payload["tool_response"] = json!({"success": true});
+    }
+    cavra()
+        .args(["hook", "claude-code"])
+        .current_dir(repo)
+        .write_stdin(payload.to_string())
+        .output()
+        .expect("hook")
+        .status
+        .code()
+        .unwrap_or(-1)
+}
+
+/// The agent writes a file the governed way: asks, writes, reports.
+fn agent_writes(repo: &Path, rel: &str, content: &str, id: &str) -> i32 {
+    let path = repo.join(rel);
+    let input = json!({"file_path": path.to_string_lossy(), "content": content});
+    let code = hook(repo, "PreToolUse", "Write", input.clone(), id);
+    if code != 0 {
+        return code;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, content).expect("write");
+    hook(repo, "PostToolUse", "Write", input, id)
+}
+
+fn bundle(f: &Fixture, name: &str) -> PathBuf {
+    let dir = f.outside.join(name);
+    let out = cavra()
+        .args(["evidence", "bundle", "--session", "agent-1", "--output"])
+        .arg(&dir)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .current_dir(&f.repo)
+        .output()
+        .expect("bundle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+struct Checked {
+    code: i32,
+    text: String,
+    json: Value,
+}
+
+fn check(f: &Fixture, evidence: &Path) -> Checked {
+    let run = |format: &str| {
+        cavra()
+            .args([
+                "ci",
+                "check",
+                "--base",
+                "main",
+                "--head",
+                "HEAD",
+                "--format",
+                format,
+                "--evidence",
+            ])
+            .arg(evidence)
+            .arg("--trust-root")
+            .arg(&f.trust)
+            .current_dir(&f.repo)
+            .output()
+            .expect("ci check")
+    };
+    let text = run("text");
+    let json = run("json");
+    Checked {
+        code: text.status.code().unwrap_or(-1),
+        text: String::from_utf8_lossy(&text.stdout).into_owned()
+            + &String::from_utf8_lossy(&text.stderr),
+        json: serde_json::from_slice(&json.stdout).unwrap_or(Value::Null),
+    }
+}
+
+fn commit(repo: &Path, message: &str) {
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", message]);
+}
+
+#[test]
+fn a_governed_session_passes() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    assert_eq!(
+        agent_writes(&f.repo, "src/lib.rs", "pub fn f() {}\n", "t2"),
+        0
+    );
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() { run() }\n", "t3"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 0, "{}", c.text);
+    assert!(c.text.contains("passed"), "{}", c.text);
+    assert_eq!(c.json["ok"], true);
+    assert_eq!(c.json["changes"].as_array().expect("changes").len(), 2);
+    assert!(
+        c.json["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["covered"] == true)
+    );
+}
+
+#[test]
+fn hand_edits_later_edits_and_unevidenced_changes_fail() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    // Changed by hand, without the hook; then the agent's file edited after its decision; a
+    // file renamed and one deleted by hand.
+    std::fs::write(f.repo.join("NOTES.md"), "typed by hand\n").expect("write");
+    std::fs::write(f.repo.join("src/app.rs"), "fn main() { evil() }\n").expect("write");
+    git(&f.repo, &["mv", "README.md", "README.txt"]);
+    git(&f.repo, &["rm", "-q", "docs/old.md"]);
+    commit(&f.repo, "mixed");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 1, "{}", c.text);
+    for needle in [
+        "bypass: NOTES.md",
+        "altered after decision: src/app.rs",
+        "bypass: README.txt",
+        "bypass: docs/old.md",
+    ] {
+        assert!(c.text.contains(needle), "{needle} missing:\n{}", c.text);
+    }
+    let kinds: Vec<&str> = c.json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        kinds.contains(&"renamed") && kinds.contains(&"deleted") && kinds.contains(&"added"),
+        "{kinds:?}"
+    );
+    // Without evidence nothing is covered.
+    let out = cavra()
+        .args(["ci", "check", "--base", "main"])
+        .current_dir(&f.repo)
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_branch_cannot_loosen_the_policy_that_judges_it() {
+    let f = fixture();
+    // The branch drops the workflow protection from its own policy, then the agent writes a
+    // workflow (the hook, reading the loosened working-tree policy, lets it through).
+    let loosened = POLICY.replace("block_write: [\".github/workflows/**\"]", "block_write: []");
+    assert_ne!(loosened, POLICY);
+    std::fs::write(f.repo.join(".cavra/policy.yaml"), &loosened).expect("write");
+    assert_eq!(
+        agent_writes(&f.repo, ".github/workflows/release.yml", "on: push\n", "t1"),
+        0,
+        "the loosened policy allows it locally"
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "loosen and write a workflow");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 1, "{}", c.text);
+    assert!(
+        c.text
+            .contains("blocked by policy: .github/workflows/release.yml"),
+        "{}",
+        c.text
+    );
+    // The policy change itself was not governed either.
+    assert!(c.text.contains("bypass: .cavra/policy.yaml"), "{}", c.text);
+}
+
+#[test]
+fn untrusted_or_tampered_evidence_fails() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work");
+    assert_eq!(check(&f, &b).code, 0);
+    // One byte of the bundle changed.
+    let entries = b.join("entries.jsonl");
+    let mut bytes = std::fs::read(&entries).expect("read");
+    bytes[5] ^= 1;
+    std::fs::write(&entries, &bytes).expect("write");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 1);
+    assert!(
+        c.text.contains("evidence invalid") && c.text.contains("checksum mismatch: entries.jsonl"),
+        "{}",
+        c.text
+    );
+    bytes[5] ^= 1;
+    std::fs::write(&entries, &bytes).expect("restore");
+    // The signing key revoked.
+    let out = cavra()
+        .args([
+            "trust",
+            "revoke",
+            "--key-id",
+            "ci-2026",
+            "--reason",
+            "leaked",
+            "--trust-root",
+        ])
+        .arg(&f.trust)
+        .output()
+        .expect("revoke");
+    assert!(out.status.success());
+    let c = check(&f, &b);
+    assert_eq!(c.code, 1);
+    assert!(c.text.contains("key revoked: ci-2026"), "{}", c.text);
+    // --evidence without --trust-root is a usage error.
+    let out = cavra()
+        .args(["ci", "check", "--base", "main", "--evidence"])
+        .arg(&b)
+        .current_dir(&f.repo)
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(2));
+}
