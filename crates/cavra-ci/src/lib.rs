@@ -231,7 +231,7 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
             let origin = format!("{}:{policy_path}", &base[..12.min(base.len())]);
             (
                 cavra_policy::load_pack_str(&text, &origin, &empty)
-                    .map_err(|e| CiError::Policy(format!("{}", e.message)))?,
+                    .map_err(|e| CiError::Policy(e.message.clone()))?,
                 origin,
             )
         }
