@@ -204,9 +204,21 @@ fn governed_writes(bundle: &Path) -> Result<Vec<(String, Write)>, CiError> {
         .collect())
 }
 
-/// Whether a recorded (absolute) path is the repository-relative `rel`.
-fn same_path(recorded: &str, rel: &str) -> bool {
-    recorded == rel || recorded.ends_with(&format!("/{rel}"))
+/// The writes by every path suffix that starts a component (`/r/src/a.rs` → `src/a.rs`,
+/// `a.rs`, …), so that a repository-relative path finds the writes recorded under the
+/// agent's absolute path in one lookup.
+fn index_writes(writes: &[(String, Write)]) -> BTreeMap<&str, Vec<usize>> {
+    let mut by_suffix: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (path, _)) in writes.iter().enumerate() {
+        by_suffix.entry(path.as_str()).or_default().push(i);
+        for (at, _) in path.match_indices('/') {
+            let suffix = &path[at + 1..];
+            if !suffix.is_empty() {
+                by_suffix.entry(suffix).or_default().push(i);
+            }
+        }
+    }
+    by_suffix
 }
 
 fn may_proceed(word: &str) -> bool {
@@ -289,6 +301,7 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         _ => None,
     };
 
+    let by_suffix = writes.as_deref().map(index_writes).unwrap_or_default();
     let repo_root = options.repo.to_string_lossy().into_owned();
     let mut judged = Vec::new();
     for (i, change) in changes.into_iter().enumerate() {
@@ -331,11 +344,10 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         let sha256 = sha_of.get(&i).cloned();
         let mut covered = false;
         if let Some(writes) = &writes {
-            let mine: Vec<&Write> = writes
-                .iter()
-                .filter(|(p, _)| same_path(p, &change.path))
-                .map(|(_, w)| w)
-                .collect();
+            let mine: Vec<&Write> = by_suffix
+                .get(change.path.as_str())
+                .map(|ids| ids.iter().map(|&i| &writes[i].1).collect())
+                .unwrap_or_default();
             if change.kind == ChangeKind::Deleted || change.is_submodule() {
                 // A deletion or a submodule bump leaves no content to bind: it counts as
                 // governed only through an allowed decision about that path.
