@@ -738,29 +738,54 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
             .or_else(|| r.get("is_error").and_then(Value::as_bool).map(|e| !e))
             .or_else(|| r.get("error").map(|e| e.is_null()))
     });
-    let written = match cavra_agents::map_tool(event, ctx) {
-        Mapping::Requests(reqs) => reqs
-            .into_iter()
-            .find(|r| r.action == ActionType::WriteFile)
-            .map(|r| Path::new(&ctx.cwd).join(&r.target)),
-        _ => None,
-    };
-    let sha256 = written.as_deref().and_then(sha256_file);
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut shell = false;
+    if let Mapping::Requests(reqs) = cavra_agents::map_tool(event, ctx) {
+        for r in reqs {
+            match r.action {
+                ActionType::WriteFile => written.push(Path::new(&ctx.cwd).join(&r.target)),
+                ActionType::ExecuteCommand => shell = true,
+                _ => {}
+            }
+        }
+    }
+    if shell && let Some(command) = event.tool_input.get("command").and_then(Value::as_str) {
+        // Files a shell command wrote get their post-write hash too, so that the CI gate can
+        // bind them. Only literal paths: a path with an expansion cannot be named reliably.
+        for access in cavra_shell::analyze(command).file_accesses {
+            if access.kind == cavra_shell::AccessKind::Write
+                && access.literal
+                && !access.path.starts_with('~')
+                && access.path != "/dev/null"
+            {
+                written.push(Path::new(&ctx.cwd).join(&access.path));
+            }
+        }
+    }
+    written.dedup();
     let mut store = open_store(repo_root)?;
     let timestamp =
         cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
-    store
-        .record_outcome(&Outcome {
-            tool_use_id: event.tool_use_id.clone(),
-            decision_id: None,
-            session_id: event.session_id.clone(),
-            success,
-            sha256,
-            // The pack is not loaded after the tool ran; the built-in rules mask the path.
-            path: written.map(|p| Redactor::builtin().redact_text(&p.to_string_lossy()).value),
-            timestamp,
-        })
-        .map_err(|e| format!("could not record the outcome: {e}"))?;
+    let targets: Vec<Option<PathBuf>> = if written.is_empty() {
+        vec![None]
+    } else {
+        written.into_iter().map(Some).collect()
+    };
+    for target in targets {
+        let sha256 = target.as_deref().and_then(sha256_file);
+        store
+            .record_outcome(&Outcome {
+                tool_use_id: event.tool_use_id.clone(),
+                decision_id: None,
+                session_id: event.session_id.clone(),
+                success,
+                sha256,
+                // The pack is not loaded after the tool ran; the built-in rules mask the path.
+                path: target.map(|p| Redactor::builtin().redact_text(&p.to_string_lossy()).value),
+                timestamp: timestamp.clone(),
+            })
+            .map_err(|e| format!("could not record the outcome: {e}"))?;
+    }
     Ok(cavra_agents::render(
         event.agent,
         event,

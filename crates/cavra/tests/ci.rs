@@ -16,6 +16,13 @@ fn cavra() -> Command {
     cmd
 }
 
+/// The conformance policy, with `echo` allowed (the agent writes a file with a command).
+fn policy() -> String {
+    let p = POLICY.replace("allow: [\"ls*\",", "allow: [\"echo *\", \"ls*\",");
+    assert_ne!(p, POLICY);
+    p
+}
+
 fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
         .args([
@@ -54,7 +61,7 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(repo.join(".cavra")).expect("mkdir");
     std::fs::create_dir_all(&outside).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join(".cavra/policy.yaml"), POLICY).expect("policy");
+    std::fs::write(repo.join(".cavra/policy.yaml"), policy()).expect("policy");
     // As the first hook run writes it; committed with the policy.
     std::fs::write(
         repo.join(".cavra/.gitignore"),
@@ -213,13 +220,26 @@ fn a_governed_session_passes() {
         agent_writes(&f.repo, "src/app.rs", "fn main() { run() }\n", "t3"),
         0
     );
+    // A file written by a shell command: its post-write hash is recorded from the command.
+    let command = json!({"command": "echo generated > notes.txt"});
+    assert_eq!(
+        hook(&f.repo, "PreToolUse", "Bash", command.clone(), "t4"),
+        0
+    );
+    std::fs::write(f.repo.join("notes.txt"), "generated\n").expect("write");
+    assert_eq!(hook(&f.repo, "PostToolUse", "Bash", command, "t4"), 0);
     let b = bundle(&f, "bundle");
     commit(&f.repo, "agent work");
     let c = check(&f, &b);
     assert_eq!(c.code, 0, "{}", c.text);
     assert!(c.text.contains("passed"), "{}", c.text);
     assert_eq!(c.json["ok"], true);
-    assert_eq!(c.json["changes"].as_array().expect("changes").len(), 2);
+    assert_eq!(
+        c.json["changes"].as_array().expect("changes").len(),
+        3,
+        "{}",
+        c.json
+    );
     assert!(
         c.json["changes"]
             .as_array()
@@ -278,8 +298,8 @@ fn a_branch_cannot_loosen_the_policy_that_judges_it() {
     let f = fixture();
     // The branch drops the workflow protection from its own policy, then the agent writes a
     // workflow (the hook, reading the loosened working-tree policy, lets it through).
-    let loosened = POLICY.replace("block_write: [\".github/workflows/**\"]", "block_write: []");
-    assert_ne!(loosened, POLICY);
+    let loosened = policy().replace("block_write: [\".github/workflows/**\"]", "block_write: []");
+    assert_ne!(loosened, policy());
     std::fs::write(f.repo.join(".cavra/policy.yaml"), &loosened).expect("write");
     assert_eq!(
         agent_writes(&f.repo, ".github/workflows/release.yml", "on: push\n", "t1"),
