@@ -21,6 +21,13 @@ pub enum Format {
     Text,
     /// For machines.
     Json,
+    /// JUnit XML (GitLab test reports, most CI systems): one test case per changed path.
+    Junit,
+    /// GitHub Actions: `::error file=…::` annotations, and a markdown job summary written to
+    /// `$GITHUB_STEP_SUMMARY` when it is set.
+    Github,
+    /// GitLab code-quality report (JSON).
+    Gitlab,
 }
 
 /// `cavra ci check` arguments.
@@ -71,6 +78,21 @@ pub fn run(command: &CiCommand) -> Result<i32, Failure> {
     })
     .map_err(|e| anyhow!("{e}"))?;
     let text = match args.format {
+        Format::Junit => junit(&report),
+        Format::Github => {
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| anyhow!("writing $GITHUB_STEP_SUMMARY: {e}"))?;
+                f.write_all(markdown_summary(&report).as_bytes())
+                    .map_err(|e| anyhow!("writing $GITHUB_STEP_SUMMARY: {e}"))?;
+            }
+            github(&report)
+        }
+        Format::Gitlab => gitlab(&report)?,
         Format::Json => {
             let mut v = serde_json::to_value(&report).map_err(|e| anyhow!("{e}"))?;
             v["ok"] = serde_json::Value::Bool(report.ok());
@@ -115,4 +137,179 @@ pub fn run(command: &CiCommand) -> Result<i32, Failure> {
         None => print!("{text}"),
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one test case per changed path (failing with its findings), plus one for the
+/// evidence when it does not verify.
+fn junit(report: &cavra_ci::CheckReport) -> String {
+    let mut cases = String::new();
+    let mut failures = 0;
+    let bundle: Vec<&cavra_ci::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.path.is_empty())
+        .collect();
+    let mut case =
+        |name: &str, found: &[&cavra_ci::Finding]| {
+            cases.push_str(&format!(
+                "    <testcase classname=\"cavra.ci\" name=\"{}\"",
+                xml_escape(name)
+            ));
+            if found.is_empty() {
+                cases.push_str("/>\n");
+                return;
+            }
+            failures += 1;
+            cases.push_str(">\n");
+            for f in found {
+                cases.push_str(&format!(
+                "      <failure type=\"{}\" message=\"{}: {}\">{}\nrule: {}\nfix: {}</failure>\n",
+                xml_escape(f.kind.label()),
+                xml_escape(f.kind.label()),
+                xml_escape(if f.path.is_empty() { "(bundle)" } else { &f.path }),
+                xml_escape(&f.message),
+                xml_escape(&f.rule),
+                xml_escape(&f.fix)
+            ));
+            }
+            cases.push_str("    </testcase>\n");
+        };
+    case("evidence", &bundle);
+    for c in &report.changes {
+        let found: Vec<&cavra_ci::Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.path == c.change.path)
+            .collect();
+        case(&c.change.path, &found);
+    }
+    let tests = report.changes.len() + 1;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"cavra ci check\" tests=\"{tests}\" failures=\"{failures}\">\n  <testsuite name=\"cavra ci check {}..{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n{cases}  </testsuite>\n</testsuites>\n",
+        xml_escape(&report.base),
+        xml_escape(&report.head)
+    )
+}
+
+/// GitHub's workflow-command escaping for the message and for properties.
+fn gh_escape(s: &str, property: bool) -> String {
+    let mut out = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
+}
+
+/// GitHub annotations, one per finding (GitHub shows at most 10 errors per step; the rest
+/// are in the job summary and the log).
+fn github(report: &cavra_ci::CheckReport) -> String {
+    let mut s = String::new();
+    for f in &report.findings {
+        let title = gh_escape(&format!("cavra: {}", f.kind.label()), true);
+        let message = gh_escape(
+            &format!("{} (rule {}). Fix: {}", f.message, f.rule, f.fix),
+            false,
+        );
+        if f.path.is_empty() {
+            s.push_str(&format!("::error title={title}::{message}\n"));
+        } else {
+            s.push_str(&format!(
+                "::error file={},title={title}::{message}\n",
+                gh_escape(&f.path, true)
+            ));
+        }
+    }
+    s.push_str(&if report.ok() {
+        format!(
+            "cavra ci check passed: {} changed path(s) covered\n",
+            report.changes.len()
+        )
+    } else {
+        format!(
+            "cavra ci check FAILED: {} finding(s)\n",
+            report.findings.len()
+        )
+    });
+    s
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The job summary (markdown).
+fn markdown_summary(report: &cavra_ci::CheckReport) -> String {
+    let mut s = format!(
+        "## cavra ci check: {}\n\n{} changed path(s) between `{}` and `{}`, judged by `{}` ({}).\n\n",
+        if report.ok() { "passed" } else { "failed" },
+        report.changes.len(),
+        &report.base[..12.min(report.base.len())],
+        &report.head[..12.min(report.head.len())],
+        md_cell(&report.policy),
+        report.policy_digest
+    );
+    if report.findings.is_empty() {
+        s.push_str(
+            "Every change is allowed by the base policy and covered by governed evidence.\n",
+        );
+        return s;
+    }
+    s.push_str("| finding | path | rule | what | fix |\n|---|---|---|---|---|\n");
+    for f in &report.findings {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            f.kind.label(),
+            md_cell(&f.path).replace('`', "'"),
+            md_cell(&f.rule),
+            md_cell(&f.message),
+            md_cell(&f.fix)
+        ));
+    }
+    s
+}
+
+/// GitLab code quality: an array of issues with a fingerprint, severity and location.
+fn gitlab(report: &cavra_ci::CheckReport) -> Result<String, Failure> {
+    use sha2::{Digest, Sha256};
+    let issues: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let path = if f.path.is_empty() { ".cavra/evidence" } else { &f.path };
+            let fingerprint = hex::encode(Sha256::digest(
+                format!("{}\0{}\0{}", f.kind.label(), f.path, f.message).as_bytes(),
+            ));
+            serde_json::json!({
+                "description": format!("{}: {} — {} (fix: {})", f.kind.label(), path, f.message, f.fix),
+                "check_name": format!("cavra/{}", serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+                "fingerprint": fingerprint,
+                "severity": match f.kind {
+                    cavra_ci::FindingKind::RequiresApproval => "major",
+                    _ => "blocker",
+                },
+                "location": {"path": path, "lines": {"begin": 1}},
+            })
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&issues).map_err(|e| anyhow!("{e}"))? + "\n")
 }

@@ -284,6 +284,77 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
         kinds.contains(&"renamed") && kinds.contains(&"deleted") && kinds.contains(&"added"),
         "{kinds:?}"
     );
+    // The same findings for CI systems: JUnit XML, GitHub annotations and job summary, GitLab
+    // code quality.
+    let formatted = |format: &str, summary: Option<&Path>| {
+        let mut cmd = cavra();
+        cmd.args([
+            "ci",
+            "check",
+            "--base",
+            "main",
+            "--format",
+            format,
+            "--evidence",
+        ])
+        .arg(&b)
+        .arg("--trust-root")
+        .arg(&f.trust)
+        .current_dir(&f.repo);
+        match summary {
+            Some(p) => cmd.env("GITHUB_STEP_SUMMARY", p),
+            None => cmd.env_remove("GITHUB_STEP_SUMMARY"),
+        };
+        let out = cmd.output().expect("check");
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let xml = formatted("junit", None);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed JUnit XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("testsuite");
+    assert_eq!(suite.attribute("failures"), Some("4"), "{xml}");
+    let failing: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure")))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    for path in ["NOTES.md", "src/app.rs", "README.txt", "docs/old.md"] {
+        assert!(failing.contains(&path), "{path} not failing in {xml}");
+    }
+    let summary = f.outside.join("summary.md");
+    let gh = formatted("github", Some(&summary));
+    assert!(
+        gh.lines()
+            .any(|l| l.starts_with("::error file=NOTES.md,title=cavra%3A bypass::")),
+        "{gh}"
+    );
+    assert!(
+        gh.contains("::error file=src/app.rs,title=cavra%3A altered after decision::"),
+        "{gh}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("job summary");
+    assert!(
+        md.contains("## cavra ci check: failed") && md.contains("| bypass | `NOTES.md` |"),
+        "{md}"
+    );
+    let gl: Value = serde_json::from_str(&formatted("gitlab", None)).expect("code quality JSON");
+    let issues = gl.as_array().expect("array");
+    assert_eq!(issues.len(), 4);
+    let mut prints: Vec<&str> = issues
+        .iter()
+        .map(|i| i["fingerprint"].as_str().expect("fp"))
+        .collect();
+    prints.sort();
+    prints.dedup();
+    assert_eq!(prints.len(), 4);
+    assert!(
+        issues
+            .iter()
+            .all(|i| i["location"]["path"].is_string() && i["severity"] == "blocker")
+    );
     // Without evidence nothing is covered.
     let out = cavra()
         .args(["ci", "check", "--base", "main"])
