@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod git;
 
 use std::collections::BTreeMap;
@@ -144,6 +145,9 @@ pub struct CheckReport {
     /// Entries in the evidence bundle, when one was given and verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_entries: Option<u64>,
+    /// Decisions in the evidence by word.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub evidence_decisions: BTreeMap<String, u64>,
 }
 
 impl CheckReport {
@@ -274,11 +278,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
 
     let mut findings = Vec::new();
     let mut evidence_entries = None;
+    let mut evidence_decisions = BTreeMap::new();
     let writes = match (options.evidence, options.trust) {
         (Some(dir), Some(trust)) => {
             let report = verify_bundle(dir, trust, &VerifyOptions::default());
             if report.ok() {
                 evidence_entries = Some(report.entries);
+                evidence_decisions = report.decisions.clone();
                 Some(governed_writes(dir)?)
             } else {
                 for f in &report.failures {
@@ -438,5 +444,6 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         changes: judged,
         findings,
         evidence_entries,
+        evidence_decisions,
     })
 }

@@ -12,6 +12,59 @@ pub enum CiCommand {
     /// Check a branch: every changed path judged by the base ref's policy and bound to
     /// verified evidence of a governed write (exit 0 only when every check holds).
     Check(CheckArgs),
+    /// Attest a passing check: an in-toto statement about the head commit and the evidence
+    /// bundle (policy digest, decisions, approvals, break-glass events), DSSE-signed.
+    Attest(AttestArgs),
+    /// Check an attestation offline: signature and key status, the commit, the bundle digest.
+    VerifyAttestation(VerifyAttestationArgs),
+}
+
+/// `cavra ci attest` arguments.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The base ref.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The head ref (the attested commit).
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// The evidence bundle.
+    #[arg(long, value_name = "DIR")]
+    pub evidence: PathBuf,
+    /// The trust root the bundle must verify against.
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: PathBuf,
+    /// The policy file, relative to the repository root, read at the base ref.
+    #[arg(long, value_name = "PATH", default_value = ".cavra/policy.yaml")]
+    pub policy: String,
+    /// The private key that signs the attestation.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: PathBuf,
+    /// The signing key's id (default: the key file's name without extension).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// The attestation file to write.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `cavra ci verify-attestation` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    /// The attestation file.
+    pub file: PathBuf,
+    /// The trust root.
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: PathBuf,
+    /// The commit it must be about.
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// The bundle it must name.
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Report formats.
@@ -58,7 +111,97 @@ pub struct CheckArgs {
 
 /// Runs `cavra ci …`.
 pub fn run(command: &CiCommand) -> Result<i32, Failure> {
-    let CiCommand::Check(args) = command;
+    match command {
+        CiCommand::Check(args) => check(args),
+        CiCommand::Attest(args) => attest(args),
+        CiCommand::VerifyAttestation(args) => verify_attestation(args),
+    }
+}
+
+fn attest(args: &AttestArgs) -> Result<i32, Failure> {
+    let repo = support::find_repo_root(&support::current_dir()?);
+    let trust = read_trust(&args.trust_root)?;
+    let signer = crate::keyfiles::signer(&args.sign_key, args.key_id.as_deref())?;
+    let timestamp = support::now_rfc3339();
+    let report = cavra_ci::check(&cavra_ci::CheckOptions {
+        repo: &repo,
+        base: &args.base,
+        head: &args.head,
+        policy_path: Some(&args.policy),
+        evidence: Some(&args.evidence),
+        trust: Some(&trust),
+        timestamp: &timestamp,
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    if !report.ok() {
+        for f in &report.findings {
+            eprintln!("{}: {}  ({})", f.kind.label(), f.path, f.message);
+        }
+        return Err(anyhow!(
+            "not attested: the check has {} finding(s) (run `cavra ci check` for details)",
+            report.findings.len()
+        )
+        .into());
+    }
+    let signed_at = cavra_evidence::trust::format_time(time::OffsetDateTime::now_utc());
+    let env = cavra_ci::attest::attest(
+        &report,
+        &args.evidence,
+        &report.evidence_decisions,
+        &signer.key,
+        &signer.key_id,
+        &signed_at,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    write_atomic(&args.output, format!("{}\n", env.to_json()).as_bytes())?;
+    println!(
+        "attested {} ({} changed paths, policy {}) signed by {}: {}",
+        report.head,
+        report.changes.len(),
+        report.policy_digest,
+        signer.key_id,
+        args.output.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn verify_attestation(args: &VerifyAttestationArgs) -> Result<i32, Failure> {
+    let repo = support::find_repo_root(&support::current_dir()?);
+    let trust = read_trust(&args.trust_root)?;
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| anyhow!("reading {}: {e}", args.file.display()))?;
+    let result = cavra_evidence::dsse::Envelope::from_json(&text)
+        .map_err(|e| format!("not an attestation: {e}"))
+        .and_then(|env| {
+            cavra_ci::attest::verify_attestation(
+                &env,
+                &trust,
+                &repo,
+                &args.head,
+                args.evidence.as_deref(),
+            )
+        });
+    if args.json {
+        support::print_json(&serde_json::json!({
+            "ok": result.is_ok(),
+            "attestation": result.as_ref().ok(),
+            "error": result.as_ref().err(),
+        }))?;
+    } else {
+        match &result {
+            Ok(v) => println!(
+                "verified: commit {} attested by {} (policy {})",
+                v.head,
+                v.key_id,
+                v.predicate["policy_digest"].as_str().unwrap_or("?")
+            ),
+            Err(e) => println!("NOT verified: {e}"),
+        }
+    }
+    Ok(if result.is_ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn check(args: &CheckArgs) -> Result<i32, Failure> {
     let repo = support::find_repo_root(&support::current_dir()?);
     let trust = args.trust_root.as_deref().map(read_trust).transpose()?;
     if args.evidence.is_some() && trust.is_none() {

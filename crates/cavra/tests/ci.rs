@@ -250,6 +250,136 @@ fn a_governed_session_passes() {
 }
 
 #[test]
+fn pull_request_attestation() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work");
+    let att = f.outside.join("attestation.json");
+    let out = cavra()
+        .args([
+            "ci",
+            "attest",
+            "--base",
+            "main",
+            "--head",
+            "HEAD",
+            "--evidence",
+        ])
+        .arg(&b)
+        .arg("--trust-root")
+        .arg(&f.trust)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .arg("--output")
+        .arg(&att)
+        .current_dir(&f.repo)
+        .output()
+        .expect("attest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verify = |head: &str, evidence: Option<&Path>| {
+        let mut cmd = cavra();
+        cmd.args(["ci", "verify-attestation", "--json", "--head", head])
+            .arg(&att)
+            .arg("--trust-root")
+            .arg(&f.trust)
+            .current_dir(&f.repo);
+        if let Some(e) = evidence {
+            cmd.arg("--evidence").arg(e);
+        }
+        let out = cmd.output().expect("verify");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let (code, v) = verify("HEAD", Some(&b));
+    assert_eq!(code, 0, "{v}");
+    let p = &v["attestation"]["predicate"];
+    assert_eq!(p["changed_paths"], 1);
+    assert!(
+        p["policy_digest"]
+            .as_str()
+            .expect("digest")
+            .starts_with("sha256:")
+    );
+    assert_eq!(p["decisions"]["allow"], 1, "{p}");
+    // Another commit: the subject does not match.
+    std::fs::write(f.repo.join("later.txt"), "x\n").expect("write");
+    commit(&f.repo, "later");
+    let (code, v) = verify("HEAD", None);
+    assert_eq!(code, 1);
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("subject mismatch"),
+        "{v}"
+    );
+    assert_eq!(verify("HEAD~1", None).0, 0);
+    // Another bundle: the evidence digest does not match.
+    let other = bundle(&f, "other-bundle");
+    let (code, v) = verify("HEAD~1", Some(&other));
+    assert_eq!(code, 1);
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("evidence digest mismatch"),
+        "{v}"
+    );
+    // A failing check is not attested.
+    let out = cavra()
+        .args([
+            "ci",
+            "attest",
+            "--base",
+            "main",
+            "--head",
+            "HEAD",
+            "--evidence",
+        ])
+        .arg(&b)
+        .arg("--trust-root")
+        .arg(&f.trust)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .arg("--output")
+        .arg(f.outside.join("no.json"))
+        .current_dir(&f.repo)
+        .output()
+        .expect("attest");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bypass: later.txt"));
+    // The signing key revoked.
+    let out = cavra()
+        .args([
+            "trust",
+            "revoke",
+            "--key-id",
+            "ci-2026",
+            "--reason",
+            "leaked",
+            "--trust-root",
+        ])
+        .arg(&f.trust)
+        .output()
+        .expect("revoke");
+    assert!(out.status.success());
+    let (code, v) = verify("HEAD~1", None);
+    assert_eq!(code, 1);
+    assert!(
+        v["error"].as_str().expect("error").contains("key revoked"),
+        "{v}"
+    );
+}
+
+#[test]
 fn hand_edits_later_edits_and_unevidenced_changes_fail() {
     let f = fixture();
     assert_eq!(
