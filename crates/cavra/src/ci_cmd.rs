@@ -81,6 +81,9 @@ pub enum Format {
     Github,
     /// GitLab code-quality report (JSON).
     Gitlab,
+    /// SARIF 2.1.0 (GitHub code scanning): one rule per finding kind, results located on the
+    /// changed paths.
+    Sarif,
 }
 
 /// `cavra ci check` arguments.
@@ -236,6 +239,7 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             github(&report)
         }
         Format::Gitlab => gitlab(&report)?,
+        Format::Sarif => sarif(&report)?,
         Format::Json => {
             let mut v = serde_json::to_value(&report).map_err(|e| anyhow!("{e}"))?;
             v["ok"] = serde_json::Value::Bool(report.ok());
@@ -455,4 +459,119 @@ fn gitlab(report: &cavra_ci::CheckReport) -> Result<String, Failure> {
         })
         .collect();
     Ok(serde_json::to_string_pretty(&issues).map_err(|e| anyhow!("{e}"))? + "\n")
+}
+
+/// GitHub code scanning accepts at most this many results per run.
+const SARIF_MAX_RESULTS: usize = 25_000;
+
+const KINDS: [cavra_ci::FindingKind; 6] = [
+    cavra_ci::FindingKind::PolicyBlock,
+    cavra_ci::FindingKind::RequiresApproval,
+    cavra_ci::FindingKind::Bypass,
+    cavra_ci::FindingKind::AlteredAfterDecision,
+    cavra_ci::FindingKind::BlockedWrite,
+    cavra_ci::FindingKind::EvidenceInvalid,
+];
+
+fn kind_id(kind: cavra_ci::FindingKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn kind_help(kind: cavra_ci::FindingKind) -> (&'static str, &'static str) {
+    use cavra_ci::FindingKind::*;
+    match kind {
+        PolicyBlock => (
+            "The base branch's policy blocks this change.",
+            "Revert the change; a branch cannot loosen the policy that judges it.",
+        ),
+        RequiresApproval => (
+            "The base branch's policy routes this change to a person and no approval covers it.",
+            "Have the change approved through cavra so the evidence holds an approved write.",
+        ),
+        Bypass => (
+            "The path changed with no governed write behind it.",
+            "Make the change through a governed agent session, or have it approved.",
+        ),
+        AlteredAfterDecision => (
+            "The content at head is not what the governed write left.",
+            "Revert the edit made after the decision, or make it through the agent.",
+        ),
+        BlockedWrite => (
+            "The only governed writes of this path were blocked or not approved.",
+            "Revert the change, or get it approved through cavra.",
+        ),
+        EvidenceInvalid => (
+            "The evidence bundle does not verify.",
+            "Produce the bundle with `cavra evidence bundle` and sign it with a trusted key.",
+        ),
+    }
+}
+
+/// SARIF 2.1.0.
+fn sarif(report: &cavra_ci::CheckReport) -> Result<String, Failure> {
+    use sha2::{Digest, Sha256};
+    let rules: Vec<serde_json::Value> = KINDS
+        .iter()
+        .map(|&k| {
+            let (what, fix) = kind_help(k);
+            serde_json::json!({
+                "id": format!("cavra/{}", kind_id(k)),
+                "name": kind_id(k),
+                "shortDescription": {"text": k.label()},
+                "fullDescription": {"text": what},
+                "help": {"text": fix},
+                "defaultConfiguration": {"level": "error"},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .take(SARIF_MAX_RESULTS)
+        .map(|f| {
+            let index = KINDS.iter().position(|&k| k == f.kind).unwrap_or(0);
+            // Code scanning needs a file location; bundle-wide findings sit on the policy.
+            let uri = if f.path.is_empty() { ".cavra/policy.yaml" } else { &f.path };
+            let fingerprint = hex::encode(Sha256::digest(
+                format!("{}\0{}\0{}", kind_id(f.kind), f.path, f.rule).as_bytes(),
+            ));
+            serde_json::json!({
+                "ruleId": format!("cavra/{}", kind_id(f.kind)),
+                "ruleIndex": index,
+                "level": "error",
+                "message": {"text": format!("{}: {} — {} (rule {}). Fix: {}", f.kind.label(), if f.path.is_empty() { "(bundle)" } else { &f.path }, f.message, f.rule, f.fix)},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": 1},
+                }}],
+                "partialFingerprints": {"cavraFinding/v1": fingerprint},
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "cavra",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "automationDetails": {"id": format!("cavra-ci-check/{}", &report.head)},
+            "results": results,
+            "properties": {
+                "base": report.base,
+                "head": report.head,
+                "policy": report.policy,
+                "policyDigest": report.policy_digest,
+                "changedPaths": report.changes.len(),
+                "findings": report.findings.len(),
+                "truncated": report.findings.len() > SARIF_MAX_RESULTS,
+            },
+        }],
+    });
+    Ok(serde_json::to_string_pretty(&doc).map_err(|e| anyhow!("{e}"))? + "\n")
 }

@@ -470,6 +470,47 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
         md.contains("## cavra ci check: failed") && md.contains("| bypass | `NOTES.md` |"),
         "{md}"
     );
+    let sarif: Value = serde_json::from_str(&formatted("sarif", None)).expect("SARIF JSON");
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../tests/data/sarif/sarif-2.1.0.json"))
+            .expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "SARIF output violates the 2.1.0 schema: {errors:?}"
+    );
+    // The schema check can fail: a result without its message does not validate.
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]
+        .as_object_mut()
+        .expect("result")
+        .remove("message");
+    assert!(!validator.is_valid(&broken));
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 4);
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .expect("rules")
+            .len(),
+        6
+    );
+    let uris: Vec<&str> = results
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .expect("uri")
+        })
+        .collect();
+    assert!(
+        uris.contains(&"NOTES.md") && uris.contains(&"src/app.rs"),
+        "{uris:?}"
+    );
     let gl: Value = serde_json::from_str(&formatted("gitlab", None)).expect("code quality JSON");
     let issues = gl.as_array().expect("array");
     assert_eq!(issues.len(), 4);
