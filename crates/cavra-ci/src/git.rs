@@ -208,3 +208,37 @@ pub fn blob_digests(repo: &Path, blobs: &[String]) -> Result<Vec<String>, CiErro
     let _ = child.wait();
     Ok(out)
 }
+
+/// The author e-mail addresses of the commits in `base..head` that touched each path.
+pub fn authors_by_path(
+    repo: &Path,
+    base: &str,
+    head: &str,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>, CiError> {
+    let out = git(
+        repo,
+        &[
+            "-c",
+            "core.quotepath=off",
+            "log",
+            "--no-renames",
+            "--format=%x00%ae",
+            "--name-only",
+            &format!("{base}..{head}"),
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out);
+    let mut map: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    let mut author = String::new();
+    for line in text.lines() {
+        if let Some(a) = line.strip_prefix('\0') {
+            author = a.trim().to_ascii_lowercase();
+        } else if !line.trim().is_empty() {
+            map.entry(line.to_string())
+                .or_default()
+                .insert(author.clone());
+        }
+    }
+    Ok(map)
+}

@@ -106,6 +106,20 @@ pub struct CheckOptions<'a> {
     pub trust: Option<&'a TrustRoot>,
     /// The check's time (for the decision records).
     pub timestamp: &'a str,
+    /// Author e-mail addresses whose commits need no evidence: a path every commit of which
+    /// is by one of them is exempt from the evidence binding (never from the policy).
+    pub exempt_authors: &'a [String],
+}
+
+/// A path the evidence binding did not apply to, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exemption {
+    /// The path.
+    pub path: String,
+    /// The authors of every commit that touched it.
+    pub authors: Vec<String>,
+    /// The finding it would otherwise have had.
+    pub waived: FindingKind,
 }
 
 /// One changed path and what was decided about it.
@@ -145,6 +159,9 @@ pub struct CheckReport {
     /// Entries in the evidence bundle, when one was given and verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_entries: Option<u64>,
+    /// Paths exempted from the evidence binding by `exempt_authors`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exempted: Vec<Exemption>,
     /// Decisions in the evidence by word.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence_decisions: BTreeMap<String, u64>,
@@ -435,6 +452,33 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
             covered,
         });
     }
+    // Exemptions by author: only the evidence binding is waived, and only for paths whose
+    // every commit is by an exempt author.
+    let mut exempted = Vec::new();
+    if !options.exempt_authors.is_empty() {
+        let exempt: std::collections::BTreeSet<String> = options
+            .exempt_authors
+            .iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .collect();
+        let authors = git::authors_by_path(options.repo, &base, &head)?;
+        findings.retain(|f| {
+            let binding = matches!(
+                f.kind,
+                FindingKind::Bypass | FindingKind::AlteredAfterDecision | FindingKind::BlockedWrite
+            );
+            let by = authors.get(&f.path);
+            let waived = binding && by.is_some_and(|a| !a.is_empty() && a.is_subset(&exempt));
+            if waived {
+                exempted.push(Exemption {
+                    path: f.path.clone(),
+                    authors: by.map(|a| a.iter().cloned().collect()).unwrap_or_default(),
+                    waived: f.kind,
+                });
+            }
+            !waived
+        });
+    }
     findings.sort_by(|a, b| (a.path.as_str(), a.kind).cmp(&(b.path.as_str(), b.kind)));
     Ok(CheckReport {
         base,
@@ -443,6 +487,7 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         policy_digest: pack.digest.clone(),
         changes: judged,
         findings,
+        exempted,
         evidence_entries,
         evidence_decisions,
     })

@@ -104,6 +104,11 @@ pub struct CheckArgs {
     /// The policy file, relative to the repository root, read at the base ref.
     #[arg(long, value_name = "PATH", default_value = ".cavra/policy.yaml")]
     pub policy: String,
+    /// Commits by this author (e-mail) need no evidence: a path whose every commit in the
+    /// range is by an exempt author is not bound (the policy still judges it). Repeatable.
+    /// Author addresses are whatever the committer set; combine with signed-commit rules.
+    #[arg(long = "exempt-author", value_name = "EMAIL")]
+    pub exempt_authors: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -134,6 +139,7 @@ fn attest(args: &AttestArgs) -> Result<i32, Failure> {
         evidence: Some(&args.evidence),
         trust: Some(&trust),
         timestamp: &timestamp,
+        exempt_authors: &[],
     })
     .map_err(|e| anyhow!("{e}"))?;
     if !report.ok() {
@@ -221,6 +227,7 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
         evidence: args.evidence.as_deref(),
         trust: trust.as_ref(),
         timestamp: &timestamp,
+        exempt_authors: &args.exempt_authors,
     })
     .map_err(|e| anyhow!("{e}"))?;
     let text = match args.format {
@@ -256,6 +263,14 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             );
             if let Some(n) = report.evidence_entries {
                 s.push_str(&format!("evidence: verified bundle of {n} entries\n"));
+            }
+            for e in &report.exempted {
+                s.push_str(&format!(
+                    "exempt: {} (by {}; would be: {})\n",
+                    e.path,
+                    e.authors.join(", "),
+                    e.waived.label()
+                ));
             }
             for f in &report.findings {
                 let path = if f.path.is_empty() {

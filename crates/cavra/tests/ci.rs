@@ -613,3 +613,81 @@ fn untrusted_or_tampered_evidence_fails() {
         .expect("check");
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn git_as(dir: &Path, email: &str, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Someone",
+            "-c",
+            &format!("user.email={email}"),
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn human_commits_can_be_exempted_by_author_never_by_default() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work"); // by dev@example.com
+    // A person adds docs, touches the agent's file, and adds a workflow.
+    std::fs::write(f.repo.join("HUMAN.md"), "written by a person\n").expect("write");
+    std::fs::write(f.repo.join("src/app.rs"), "fn main() { tweak() }\n").expect("write");
+    std::fs::create_dir_all(f.repo.join(".github/workflows")).expect("mkdir");
+    std::fs::write(f.repo.join(".github/workflows/x.yml"), "on: push\n").expect("write");
+    git_as(&f.repo, "alice@example.com", &["add", "-A"]);
+    git_as(
+        &f.repo,
+        "alice@example.com",
+        &["commit", "-q", "-m", "human edits"],
+    );
+    let run = |extra: &[&str]| {
+        let out = cavra()
+            .args(["ci", "check", "--base", "main", "--evidence"])
+            .arg(&b)
+            .arg("--trust-root")
+            .arg(&f.trust)
+            .args(extra)
+            .current_dir(&f.repo)
+            .output()
+            .expect("check");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, 1);
+    assert!(text.contains("bypass: HUMAN.md"), "{text}");
+    let (code, text) = run(&["--exempt-author", "Alice@Example.com"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("exempt: HUMAN.md (by alice@example.com; would be: bypass)"),
+        "{text}"
+    );
+    assert!(!text.contains("bypass: HUMAN.md"), "{text}");
+    // The agent's file was also committed by the agent's author: not every commit is exempt.
+    assert!(
+        text.contains("altered after decision: src/app.rs"),
+        "{text}"
+    );
+    // The policy still judges a person's change.
+    assert!(
+        text.contains("blocked by policy: .github/workflows/x.yml"),
+        "{text}"
+    );
+}
