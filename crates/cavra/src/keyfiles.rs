@@ -94,6 +94,8 @@ pub fn read_private(path: &Path) -> anyhow::Result<SigningKey> {
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // Keys pasted into CI secrets often gain surrounding blank lines or CRLF endings.
+    let text = format!("{}\n", text.trim().replace("\r\n", "\n"));
     keys::private_key_from_pem(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
@@ -107,6 +109,7 @@ pub fn read_public(path: &Path) -> anyhow::Result<VerifyingKey> {
             path.display()
         );
     }
+    let text = format!("{}\n", text.trim().replace("\r\n", "\n"));
     keys::public_key_from_pem(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 

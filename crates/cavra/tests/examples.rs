@@ -1,0 +1,327 @@
+//! The example pipelines under examples/ are run, command by command, against a real scratch
+//! repository: an agent session through the hook, its signed bundle, the commits. Steps that
+//! install cavra or call other actions (`uses:`) are what the test stands in for.
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
+
+fn cavra() -> Command {
+    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
+    cmd.env_remove("CAVRA_POLICY")
+        .env_remove("CAVRA_TRUST_ROOT")
+        .env_remove("CAVRA_REQUIRE_SIGNED_POLICY")
+        .env_remove("CAVRA_HOOK_DEADLINE_MS");
+    cmd
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Dev",
+            "-c",
+            "user.email=dev@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Scratch {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    temp: PathBuf,
+    key_pem: String,
+    trust_json: String,
+    base: String,
+}
+
+/// main: the policy (signed), its signature, the trust root; agent: a governed write and the
+/// session's bundle in cavra-evidence/ (ignored by git), committed.
+fn scratch() -> Scratch {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path().join("repo");
+    let temp = tmp.path().join("runner-temp");
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir_all(repo.join(".cavra")).expect("mkdir");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    ok(cavra()
+        .args(["keys", "generate", "--key-id", "ci-2026", "--output"])
+        .arg(&keys));
+    let trust = repo.join(".cavra/trust-root.json");
+    ok(cavra()
+        .args(["trust", "add", "--trust-root"])
+        .arg(&trust)
+        .args([
+            "--key-id",
+            "ci-2026",
+            "--owner",
+            "ci",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(keys.join("ci-2026.pub")));
+    std::fs::write(repo.join(".cavra/policy.yaml"), POLICY).expect("policy");
+    ok(cavra()
+        .args(["policy", "sign"])
+        .arg(repo.join(".cavra/policy.yaml"))
+        .arg("--key")
+        .arg(keys.join("ci-2026.key")));
+    std::fs::write(
+        repo.join(".cavra/.gitignore"),
+        "cavra.db\ncavra.db-wal\ncavra.db-shm\nkeys/\n",
+    )
+    .expect("ignore");
+    std::fs::write(
+        repo.join(".gitignore"),
+        "cavra-evidence/\ncavra.sarif\ncavra-*.xml\ncavra-*.json\ngl-*.json\n",
+    )
+    .expect("ignore");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    git(&repo, &["checkout", "-q", "-b", "agent"]);
+    let file = repo.join("src/app.rs");
+    let input = json!({"file_path": file.to_string_lossy(), "content": "fn main() {}\n"});
+    for event in ["PreToolUse", "PostToolUse"] {
+        if event == "PostToolUse" {
+            std::fs::create_dir_all(repo.join("src")).expect("mkdir");
+            std::fs::write(&file, "fn main() {}\n").expect("write");
+        }
+        let payload = json!({"session_id": "s1", "cwd": repo.to_string_lossy(), "hook_event_name": event,
+            "tool_name": "Write", "tool_input": input, "tool_use_id": "t1", "tool_response": {"success": true}});
+        ok(cavra()
+            .args(["hook", "claude-code"])
+            .current_dir(&repo)
+            .write_stdin(payload.to_string()));
+    }
+    ok(cavra()
+        .args([
+            "evidence",
+            "bundle",
+            "--session",
+            "s1",
+            "--output",
+            "cavra-evidence",
+            "--sign-key",
+        ])
+        .arg(keys.join("ci-2026.key"))
+        .current_dir(&repo));
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "agent work"]);
+    Scratch {
+        key_pem: std::fs::read_to_string(keys.join("ci-2026.key")).expect("key"),
+        trust_json: std::fs::read_to_string(&trust).expect("trust"),
+        repo,
+        temp,
+        base,
+        _tmp: tmp,
+    }
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path),
+    )
+    .expect("example");
+    serde_saphyr::from_str(&text).expect("the example is valid YAML")
+}
+
+/// Runs shell steps the way the CI runner would (bash -e), carrying $GITHUB_ENV forward.
+/// Returns the exit code of each step.
+fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> Vec<i32> {
+    let bin = assert_cmd::cargo::cargo_bin("cavra");
+    let path = format!(
+        "{}:{}",
+        bin.parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let github_env = s.temp.join("github-env");
+    std::fs::write(&github_env, "").expect("env file");
+    let mut env = env.clone();
+    let mut codes = Vec::new();
+    for script in steps {
+        let out = std::process::Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", script])
+            .current_dir(&s.repo)
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", s.temp.to_string_lossy().as_ref())
+            .env("RUNNER_TEMP", &s.temp)
+            .env("GITHUB_ENV", &github_env)
+            .env("GITHUB_OUTPUT", s.temp.join("github-output"))
+            .env("GITHUB_STEP_SUMMARY", s.temp.join("summary.md"))
+            .envs(&env)
+            .output()
+            .expect("bash");
+        let code = out.status.code().unwrap_or(-1);
+        if code != 0 {
+            eprintln!(
+                "step failed ({code}): {script}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        codes.push(code);
+        for line in std::fs::read_to_string(&github_env)
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Some((k, v)) = line.split_once('=') {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    codes
+}
+
+/// The `run:` steps of a GitHub job (not the install step, not `uses:` steps) and its env,
+/// with `${{ … }}` values supplied by the test.
+fn github_job(
+    path: &str,
+    supplied: &BTreeMap<&str, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let doc = yaml(path);
+    let job = &doc["jobs"]["cavra"];
+    let mut env = BTreeMap::new();
+    for (k, v) in job["env"].as_object().expect("job env") {
+        let v = v.as_str().expect("env value").to_string();
+        let value = if v.contains("${{") {
+            supplied
+                .get(k.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("the test must supply {k}"))
+        } else {
+            v.clone()
+        };
+        assert!(
+            !value.contains("BEGIN PRIVATE KEY") || v.contains("secrets."),
+            "{k}: keys only from secrets"
+        );
+        env.insert(k.clone(), value);
+    }
+    let steps = job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s.get("uses").is_none() && s["id"] != "install")
+        .map(|s| s["run"].as_str().expect("run").to_string())
+        .collect();
+    (env, steps)
+}
+
+#[test]
+fn github_required_check() {
+    let s = scratch();
+    let head = git(&s.repo, &["rev-parse", "HEAD"]);
+    let supplied = BTreeMap::from([("BASE_SHA", s.base.clone()), ("HEAD_SHA", head)]);
+    let (env, steps) = github_job(
+        "examples/github-actions/cavra-required-check.yml",
+        &supplied,
+    );
+    assert!(steps.len() >= 3);
+    let codes = run_steps(&s, &env, &steps);
+    assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
+    let sarif: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.repo.join("cavra.sarif")).expect("sarif"))
+            .expect("json");
+    assert_eq!(sarif["version"], "2.1.0");
+    // A change made by hand fails the gate (the last step).
+    std::fs::write(s.repo.join("by-hand.txt"), "x\n").expect("write");
+    git(&s.repo, &["add", "-A"]);
+    git(&s.repo, &["commit", "-q", "-m", "by hand"]);
+    let head = git(&s.repo, &["rev-parse", "HEAD"]);
+    let supplied = BTreeMap::from([("BASE_SHA", s.base.clone()), ("HEAD_SHA", head)]);
+    let (env, steps) = github_job(
+        "examples/github-actions/cavra-required-check.yml",
+        &supplied,
+    );
+    let codes = run_steps(&s, &env, &steps);
+    assert_ne!(*codes.last().expect("gate"), 0, "{codes:?}");
+}
+
+#[test]
+fn github_enterprise_enforcement() {
+    let s = scratch();
+    let head = git(&s.repo, &["rev-parse", "HEAD"]);
+    let supplied = BTreeMap::from([
+        ("BASE_SHA", s.base.clone()),
+        ("HEAD_SHA", head),
+        ("CAVRA_TRUST_ROOT_JSON", s.trust_json.clone()),
+        ("CAVRA_CI_SIGNING_KEY", s.key_pem.clone()),
+    ]);
+    let (env, steps) = github_job(
+        "examples/github-actions/cavra-enterprise-enforcement.yml",
+        &supplied,
+    );
+    let codes = run_steps(&s, &env, &steps);
+    assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
+    assert!(s.repo.join("cavra-attestation.json").exists());
+    // The written key file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.temp.join("ci-2026.key"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0);
+}
+
+#[test]
+fn gitlab_required_check() {
+    let s = scratch();
+    let doc = yaml("examples/gitlab-ci/cavra-required-check.gitlab-ci.yml");
+    let job = &doc["cavra-check"];
+    let mut env: BTreeMap<String, String> = job["variables"]
+        .as_object()
+        .expect("variables")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
+        .collect();
+    env.insert("CI_MERGE_REQUEST_DIFF_BASE_SHA".into(), s.base.clone());
+    env.insert("CI_COMMIT_SHA".into(), git(&s.repo, &["rev-parse", "HEAD"]));
+    let steps: Vec<String> = job["script"]
+        .as_array()
+        .expect("script")
+        .iter()
+        .map(|l| l.as_str().expect("line").to_string())
+        .collect();
+    let codes = run_steps(&s, &env, &steps);
+    assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
+    for report in job["artifacts"]["reports"]
+        .as_object()
+        .expect("reports")
+        .values()
+    {
+        let file = s.repo.join(report.as_str().expect("path"));
+        assert!(file.exists(), "{} not written", file.display());
+    }
+    let xml = std::fs::read_to_string(s.repo.join("cavra-junit.xml")).expect("junit");
+    roxmltree::Document::parse(&xml).expect("well-formed JUnit");
+}
