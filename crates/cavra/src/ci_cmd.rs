@@ -127,21 +127,16 @@ pub fn run(command: &CiCommand) -> Result<i32, Failure> {
 }
 
 fn attest(args: &AttestArgs) -> Result<i32, Failure> {
-    let repo = support::find_repo_root(&support::current_dir()?);
     let trust = read_trust(&args.trust_root)?;
     let signer = crate::keyfiles::signer(&args.sign_key, args.key_id.as_deref())?;
-    let timestamp = support::now_rfc3339();
-    let report = cavra_ci::check(&cavra_ci::CheckOptions {
-        repo: &repo,
-        base: &args.base,
-        head: &args.head,
-        policy_path: Some(&args.policy),
-        evidence: Some(&args.evidence),
-        trust: Some(&trust),
-        timestamp: &timestamp,
-        exempt_authors: &[],
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    let report = run_check(
+        &args.base,
+        &args.head,
+        &args.policy,
+        Some(&args.evidence),
+        Some(&trust),
+        &[],
+    )?;
     if !report.ok() {
         for f in &report.findings {
             eprintln!("{}: {}  ({})", f.kind.label(), f.path, f.message);
@@ -210,26 +205,45 @@ fn verify_attestation(args: &VerifyAttestationArgs) -> Result<i32, Failure> {
     Ok(if result.is_ok() { EXIT_OK } else { EXIT_ERROR })
 }
 
-fn check(args: &CheckArgs) -> Result<i32, Failure> {
+/// Runs the check in the repository of the current folder.
+fn run_check(
+    base: &str,
+    head: &str,
+    policy: &str,
+    evidence: Option<&std::path::Path>,
+    trust: Option<&cavra_evidence::trust::TrustRoot>,
+    exempt_authors: &[String],
+) -> Result<cavra_ci::CheckReport, Failure> {
     let repo = support::find_repo_root(&support::current_dir()?);
+    let timestamp = support::now_rfc3339();
+    cavra_ci::check(&cavra_ci::CheckOptions {
+        repo: &repo,
+        base,
+        head,
+        policy_path: Some(policy),
+        evidence,
+        trust,
+        timestamp: &timestamp,
+        exempt_authors,
+    })
+    .map_err(|e| anyhow!("{e}").into())
+}
+
+fn check(args: &CheckArgs) -> Result<i32, Failure> {
     let trust = args.trust_root.as_deref().map(read_trust).transpose()?;
     if args.evidence.is_some() && trust.is_none() {
         return Err(Failure::Usage(
             "--evidence needs --trust-root: a bundle is only evidence once its signature is checked".into(),
         ));
     }
-    let timestamp = support::now_rfc3339();
-    let report = cavra_ci::check(&cavra_ci::CheckOptions {
-        repo: &repo,
-        base: &args.base,
-        head: &args.head,
-        policy_path: Some(&args.policy),
-        evidence: args.evidence.as_deref(),
-        trust: trust.as_ref(),
-        timestamp: &timestamp,
-        exempt_authors: &args.exempt_authors,
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    let report = run_check(
+        &args.base,
+        &args.head,
+        &args.policy,
+        args.evidence.as_deref(),
+        trust.as_ref(),
+        &args.exempt_authors,
+    )?;
     let text = match args.format {
         Format::Junit => junit(&report),
         Format::Github => {

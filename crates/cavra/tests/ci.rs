@@ -249,6 +249,30 @@ fn a_governed_session_passes() {
     );
 }
 
+/// `cavra ci attest --base main --head HEAD` with the fixture's bundle and key.
+fn attest(f: &Fixture, bundle: &Path, output: &Path) -> std::process::Output {
+    cavra()
+        .args([
+            "ci",
+            "attest",
+            "--base",
+            "main",
+            "--head",
+            "HEAD",
+            "--evidence",
+        ])
+        .arg(bundle)
+        .arg("--trust-root")
+        .arg(&f.trust)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .arg("--output")
+        .arg(output)
+        .current_dir(&f.repo)
+        .output()
+        .expect("attest")
+}
+
 #[test]
 fn pull_request_attestation() {
     let f = fixture();
@@ -259,26 +283,7 @@ fn pull_request_attestation() {
     let b = bundle(&f, "bundle");
     commit(&f.repo, "agent work");
     let att = f.outside.join("attestation.json");
-    let out = cavra()
-        .args([
-            "ci",
-            "attest",
-            "--base",
-            "main",
-            "--head",
-            "HEAD",
-            "--evidence",
-        ])
-        .arg(&b)
-        .arg("--trust-root")
-        .arg(&f.trust)
-        .arg("--sign-key")
-        .arg(&f.key)
-        .arg("--output")
-        .arg(&att)
-        .current_dir(&f.repo)
-        .output()
-        .expect("attest");
+    let out = attest(&f, &b, &att);
     assert!(
         out.status.success(),
         "{}",
@@ -334,26 +339,7 @@ fn pull_request_attestation() {
         "{v}"
     );
     // A failing check is not attested.
-    let out = cavra()
-        .args([
-            "ci",
-            "attest",
-            "--base",
-            "main",
-            "--head",
-            "HEAD",
-            "--evidence",
-        ])
-        .arg(&b)
-        .arg("--trust-root")
-        .arg(&f.trust)
-        .arg("--sign-key")
-        .arg(&f.key)
-        .arg("--output")
-        .arg(f.outside.join("no.json"))
-        .current_dir(&f.repo)
-        .output()
-        .expect("attest");
+    let out = attest(&f, &b, &f.outside.join("no.json"));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bypass: later.txt"));
     // The signing key revoked.
