@@ -242,3 +242,35 @@ pub fn authors_by_path(
     }
     Ok(map)
 }
+
+/// The `Cavra-Session` trailers of each commit in `base..head`: (commit, sessions).
+pub fn session_trailers(
+    repo: &Path,
+    base: &str,
+    head: &str,
+) -> Result<Vec<(String, Vec<String>)>, CiError> {
+    let out = git(
+        repo,
+        &[
+            "log",
+            "--format=%H%x00%(trailers:key=Cavra-Session,valueonly,separator=%x01)%x00",
+            &format!("{base}..{head}"),
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out);
+    let mut commits = Vec::new();
+    let mut fields = text.split('\0');
+    while let (Some(commit), Some(sessions)) = (fields.next(), fields.next()) {
+        let commit = commit.trim().to_string();
+        if commit.is_empty() {
+            continue;
+        }
+        let sessions: Vec<String> = sessions
+            .split('\x01')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        commits.push((commit, sessions));
+    }
+    Ok(commits)
+}

@@ -58,6 +58,8 @@ pub enum FindingKind {
     BlockedWrite,
     /// The evidence bundle does not verify.
     EvidenceInvalid,
+    /// A commit's `Cavra-Session` trailer names a session the evidence does not hold.
+    SessionNotInEvidence,
 }
 
 impl FindingKind {
@@ -70,6 +72,7 @@ impl FindingKind {
             FindingKind::AlteredAfterDecision => "altered after decision",
             FindingKind::BlockedWrite => "blocked write",
             FindingKind::EvidenceInvalid => "evidence invalid",
+            FindingKind::SessionNotInEvidence => "session not in evidence",
         }
     }
 }
@@ -141,6 +144,26 @@ pub struct JudgedChange {
     pub covered: bool,
 }
 
+/// A commit and the sessions it says it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitSessions {
+    /// The commit id.
+    pub commit: String,
+    /// `Cavra-Session` trailer values.
+    pub sessions: Vec<String>,
+}
+
+/// The sessions recorded in a bundle's entries.
+fn bundle_sessions(bundle: &Path) -> Result<std::collections::BTreeSet<String>, CiError> {
+    let text = std::fs::read_to_string(bundle.join(cavra_bundle::files::ENTRIES))
+        .map_err(|e| CiError::Evidence(format!("reading the bundle's entries: {e}")))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["body"]["session_id"].as_str().map(str::to_string))
+        .collect())
+}
+
 /// The whole result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
@@ -159,6 +182,8 @@ pub struct CheckReport {
     /// Entries in the evidence bundle, when one was given and verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_entries: Option<u64>,
+    /// Each commit of the range and the agent sessions its `Cavra-Session` trailers name.
+    pub commits: Vec<CommitSessions>,
     /// Paths exempted from the evidence binding by `exempt_authors`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exempted: Vec<Exemption>,
@@ -452,6 +477,33 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
             covered,
         });
     }
+    // Commits link to sessions through their trailers; a session the evidence lacks is a
+    // finding when evidence was given.
+    let commits: Vec<CommitSessions> = git::session_trailers(options.repo, &base, &head)?
+        .into_iter()
+        .map(|(commit, sessions)| CommitSessions { commit, sessions })
+        .collect();
+    if writes.is_some()
+        && let Some(dir) = options.evidence
+    {
+        let held = bundle_sessions(dir)?;
+        for c in &commits {
+            for s in &c.sessions {
+                if !held.contains(s) {
+                    findings.push(Finding {
+                        kind: FindingKind::SessionNotInEvidence,
+                        path: String::new(),
+                        rule: "evidence.sessions".into(),
+                        message: format!(
+                            "commit {} says it came from agent session {s}, which the evidence does not hold",
+                            &c.commit[..12.min(c.commit.len())]
+                        ),
+                        fix: format!("bundle that session too: cavra evidence bundle --session {s} …"),
+                    });
+                }
+            }
+        }
+    }
     // Exemptions by author: only the evidence binding is waived, and only for paths whose
     // every commit is by an exempt author.
     let mut exempted = Vec::new();
@@ -487,6 +539,7 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         policy_digest: pack.digest.clone(),
         changes: judged,
         findings,
+        commits,
         exempted,
         evidence_entries,
         evidence_decisions,

@@ -278,6 +278,13 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             if let Some(n) = report.evidence_entries {
                 s.push_str(&format!("evidence: verified bundle of {n} entries\n"));
             }
+            for c in report.commits.iter().filter(|c| !c.sessions.is_empty()) {
+                s.push_str(&format!(
+                    "commit {}: agent session {}\n",
+                    &c.commit[..12.min(c.commit.len())],
+                    c.sessions.join(", ")
+                ));
+            }
             for e in &report.exempted {
                 s.push_str(&format!(
                     "exempt: {} (by {}; would be: {})\n",
@@ -493,13 +500,14 @@ fn gitlab(report: &cavra_ci::CheckReport) -> Result<String, Failure> {
 /// GitHub code scanning accepts at most this many results per run.
 const SARIF_MAX_RESULTS: usize = 25_000;
 
-const KINDS: [cavra_ci::FindingKind; 6] = [
+const KINDS: [cavra_ci::FindingKind; 7] = [
     cavra_ci::FindingKind::PolicyBlock,
     cavra_ci::FindingKind::RequiresApproval,
     cavra_ci::FindingKind::Bypass,
     cavra_ci::FindingKind::AlteredAfterDecision,
     cavra_ci::FindingKind::BlockedWrite,
     cavra_ci::FindingKind::EvidenceInvalid,
+    cavra_ci::FindingKind::SessionNotInEvidence,
 ];
 
 fn kind_id(kind: cavra_ci::FindingKind) -> String {
@@ -535,6 +543,10 @@ fn kind_help(kind: cavra_ci::FindingKind) -> (&'static str, &'static str) {
         EvidenceInvalid => (
             "The evidence bundle does not verify.",
             "Produce the bundle with `cavra evidence bundle` and sign it with a trusted key.",
+        ),
+        SessionNotInEvidence => (
+            "A commit's Cavra-Session trailer names an agent session the evidence does not hold.",
+            "Bundle every session that made the branch's commits.",
         ),
     }
 }

@@ -181,7 +181,21 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
         home: support::home_dir(),
     };
     match event.kind {
-        EventKind::PreToolUse => pre_tool_use(args, &event, &ctx, &repo_root),
+        EventKind::PreToolUse => {
+            let answer = pre_tool_use(args, &event, &ctx, &repo_root)?;
+            // A commit the agent may make gets its session as a trailer (see `trailer`).
+            let allowed = answer.exit_code == 0 && !answer.stdout.contains("\"deny\"");
+            if allowed
+                && let (Some(session), Some(command)) = (
+                    event.session_id.as_deref(),
+                    event.tool_input.get("command").and_then(Value::as_str),
+                )
+                && crate::trailer::runs_git_commit(command)
+            {
+                crate::trailer::note_commit(&repo_root, session);
+            }
+            Ok(answer)
+        }
         EventKind::PostToolUse => post_tool_use(&event, &ctx, &repo_root),
     }
 }

@@ -360,6 +360,33 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         after: policy_after,
     });
 
+    // The prepare-commit-msg git hook that adds the Cavra-Session trailer to agent commits.
+    let mut note = None;
+    if let Some(git_hook) = git_hook_path(&root) {
+        let ours = git_hook_script()?;
+        let hook_before = read_optional(&git_hook)?;
+        let hook_after = match (&hook_before, args.uninstall) {
+            (Some(text), true) if *text == ours => None,
+            (other, true) => other.clone(),
+            (None, false) => Some(ours.clone()),
+            (Some(text), false) => {
+                if *text != ours && !text.contains(" trailer \"$@\"") {
+                    note = Some(format!(
+                        "{} exists and is not cavra's: add `{}` to it to get Cavra-Session trailers on agent commits",
+                        relative(&git_hook, &root),
+                        trailer_command()?
+                    ));
+                }
+                Some(text.clone())
+            }
+        };
+        changes.push(Change {
+            path: git_hook,
+            before: hook_before,
+            after: hook_after,
+        });
+    }
+
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
     if args.dry_run {
         if changed.is_empty() {
@@ -375,6 +402,14 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
     for c in &changed {
         apply(c)?;
+        if c.after.is_some() && c.path.ends_with("prepare-commit-msg") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&c.path, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} executable", c.path.display()))?;
+        }
+    }
+    if let Some(note) = &note {
+        eprintln!("note: {note}");
     }
     let verb = if args.uninstall {
         "removed"
@@ -401,6 +436,37 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         }
     }
     Ok(support::EXIT_OK)
+}
+
+/// Where git looks for the prepare-commit-msg hook (honours `core.hooksPath` and worktrees);
+/// None outside a git repository.
+fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--git-path", "hooks/prepare-commit-msg"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let p = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Some(if p.is_absolute() { p } else { root.join(p) })
+}
+
+fn trailer_command() -> Result<String, Failure> {
+    let hook = hook_command(Agent::ClaudeCode)?;
+    let exe = hook
+        .strip_suffix(" hook claude-code")
+        .unwrap_or(&hook)
+        .to_string();
+    Ok(format!("{exe} trailer \"$@\" || true"))
+}
+
+fn git_hook_script() -> Result<String, Failure> {
+    Ok(format!(
+        "#!/bin/sh\n# cavra: adds the Cavra-Session trailer to commits a governed agent makes (written by `cavra init`).\n{}\nexit 0\n",
+        trailer_command()?
+    ))
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, Failure> {

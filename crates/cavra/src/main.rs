@@ -16,6 +16,7 @@ mod policy_sig;
 mod proof_cmd;
 mod store_cmds;
 mod support;
+mod trailer;
 mod trust_package;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,9 @@ enum Command {
     /// The CI gate: the branch's changes judged by the base policy and bound to evidence.
     #[command(subcommand)]
     Ci(ci_cmd::CiCommand),
+    /// Add the Cavra-Session trailer to an agent's commit message (run by the
+    /// prepare-commit-msg git hook that `cavra init` installs; always exits 0).
+    Trailer(trailer::TrailerArgs),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -83,6 +87,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Trust(command) => evidence_cmd::trust(command),
         Command::Evidence(command) => evidence_cmd::evidence(command),
         Command::Ci(command) => ci_cmd::run(command),
+        Command::Trailer(args) => trailer::run(args),
         Command::Demo(command) => demo::run(command),
     }
 }

@@ -483,7 +483,7 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
             .as_array()
             .expect("rules")
             .len(),
-        6
+        7
     );
     let uris: Vec<&str> = results
         .iter()
@@ -676,4 +676,115 @@ fn human_commits_can_be_exempted_by_author_never_by_default() {
         text.contains("blocked by policy: .github/workflows/x.yml"),
         "{text}"
     );
+}
+
+#[test]
+fn agent_commits_carry_their_session_and_the_gate_links_them() {
+    let f = fixture();
+    // `cavra init` installs the prepare-commit-msg git hook (the settings file is not needed
+    // here; the hook payloads are sent by hand).
+    let out = cavra()
+        .args(["init", "claude-code"])
+        .current_dir(&f.repo)
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let git_hook = f.repo.join(".git/hooks/prepare-commit-msg");
+    assert!(git_hook.exists());
+    // Keep the init's settings out of the branch's diff for this test.
+    std::fs::remove_dir_all(f.repo.join(".claude")).expect("rm");
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    // The agent commits through the hook: allowed (git commit is not blocked by the policy?
+    // The conformance policy routes unknown commands to approval: the agent's UI asks, the
+    // user accepts, the command runs).
+    let command = json!({"command": "git commit -q -m 'agent work'"});
+    assert_eq!(hook(&f.repo, "PreToolUse", "Bash", command, "t2"), 0);
+    git(&f.repo, &["add", "src/app.rs"]);
+    git(&f.repo, &["commit", "-q", "-m", "agent work"]);
+    let message = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%B"])
+        .current_dir(&f.repo)
+        .output()
+        .expect("log");
+    let message = String::from_utf8_lossy(&message.stdout).into_owned();
+    assert!(message.contains("Cavra-Session: agent-1"), "{message}");
+    // A person's commit right after gets no trailer (the note was used once).
+    std::fs::write(f.repo.join("src/app.rs"), "fn main() {}\n// reviewed\n").expect("write");
+    git(&f.repo, &["commit", "-q", "-am", "review note"]);
+    let last = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%B"])
+        .current_dir(&f.repo)
+        .output()
+        .expect("log");
+    assert!(!String::from_utf8_lossy(&last.stdout).contains("Cavra-Session"));
+    git(&f.repo, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    let b = bundle(&f, "bundle");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 0, "{}", c.text);
+    assert!(c.text.contains("agent session agent-1"), "{}", c.text);
+    assert_eq!(c.json["commits"][0]["sessions"][0], "agent-1");
+    // A bundle of another session does not hold the session the commit names.
+    let other = f.outside.join("other");
+    let out = cavra()
+        .args(["evidence", "bundle", "--session", "nobody", "--output"])
+        .arg(&other)
+        .current_dir(&f.repo)
+        .output()
+        .expect("bundle");
+    assert!(!out.status.success(), "no entries for that session");
+    // A bundle of another session (which wrote nothing here) lacks the commit's session.
+    let payload = json!({"session_id": "other-session", "cwd": f.repo.to_string_lossy(),
+        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"},
+        "tool_use_id": "o1"});
+    let out = cavra()
+        .args(["hook", "claude-code"])
+        .current_dir(&f.repo)
+        .write_stdin(payload.to_string())
+        .output()
+        .expect("hook");
+    assert!(out.status.success());
+    let out = cavra()
+        .args([
+            "evidence",
+            "bundle",
+            "--session",
+            "other-session",
+            "--output",
+        ])
+        .arg(&other)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .current_dir(&f.repo)
+        .output()
+        .expect("bundle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = check(&f, &other);
+    assert_eq!(c.code, 1);
+    assert!(
+        c.text.contains("session not in evidence")
+            && c.text
+                .contains("session agent-1, which the evidence does not hold"),
+        "{}",
+        c.text
+    );
+    // `cavra init --uninstall` removes the git hook it wrote.
+    let out = cavra()
+        .args(["init", "claude-code", "--uninstall"])
+        .current_dir(&f.repo)
+        .output()
+        .expect("uninstall");
+    assert!(out.status.success());
+    assert!(!git_hook.exists());
 }
