@@ -60,6 +60,9 @@ pub enum FindingKind {
     EvidenceInvalid,
     /// A commit's `Cavra-Session` trailer names a session the evidence does not hold.
     SessionNotInEvidence,
+    /// The base policy requires a PR attestation (`git.require_ai_attestation`) and none
+    /// that verifies was given.
+    AttestationMissing,
 }
 
 impl FindingKind {
@@ -73,6 +76,7 @@ impl FindingKind {
             FindingKind::BlockedWrite => "blocked write",
             FindingKind::EvidenceInvalid => "evidence invalid",
             FindingKind::SessionNotInEvidence => "session not in evidence",
+            FindingKind::AttestationMissing => "attestation missing",
         }
     }
 }
@@ -112,6 +116,10 @@ pub struct CheckOptions<'a> {
     /// Author e-mail addresses whose commits need no evidence: a path every commit of which
     /// is by one of them is exempt from the evidence binding (never from the policy).
     pub exempt_authors: &'a [String],
+    /// The PR attestation (DSSE envelope JSON), checked when the base policy requires one.
+    pub attestation: Option<&'a str>,
+    /// Do not require the attestation (used by `attest` itself, which makes it).
+    pub skip_attestation: bool,
 }
 
 /// A path the evidence binding did not apply to, and why.
@@ -502,6 +510,28 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
                     });
                 }
             }
+        }
+    }
+    // The PR attestation, when the base policy asks for one.
+    if pack.require_ai_attestation && !options.skip_attestation {
+        let problem = match (options.attestation, options.trust) {
+            (None, _) => Some("the base policy requires a PR attestation (git.require_ai_attestation) and none was given".to_string()),
+            (Some(_), None) => Some("an attestation is only checked against a trust root; give --trust-root".to_string()),
+            (Some(text), Some(trust)) => match cavra_evidence::dsse::Envelope::from_json(text) {
+                Err(e) => Some(format!("the attestation is unreadable: {e}")),
+                Ok(env) => attest::verify_attestation(&env, trust, options.repo, &head, options.evidence)
+                    .err()
+                    .map(|e| format!("the attestation does not hold: {e}")),
+            },
+        };
+        if let Some(message) = problem {
+            findings.push(Finding {
+                kind: FindingKind::AttestationMissing,
+                path: String::new(),
+                rule: "git.pull_request.require_ai_attestation".into(),
+                message,
+                fix: "attest the change with `cavra ci attest` (a trusted key) and pass it with --attestation".into(),
+            });
         }
     }
     // Exemptions by author: only the evidence binding is waived, and only for paths whose

@@ -104,6 +104,10 @@ pub struct CheckArgs {
     /// The policy file, relative to the repository root, read at the base ref.
     #[arg(long, value_name = "PATH", default_value = ".cavra/policy.yaml")]
     pub policy: String,
+    /// The PR attestation (from `cavra ci attest`); required when the base policy sets
+    /// `git.require_ai_attestation`.
+    #[arg(long, value_name = "FILE")]
+    pub attestation: Option<PathBuf>,
     /// Commits by this author (e-mail) need no evidence: a path whose every commit in the
     /// range is by an exempt author is not bound (the policy still judges it). Repeatable.
     /// Author addresses are whatever the committer set; combine with signed-commit rules.
@@ -136,6 +140,8 @@ fn attest(args: &AttestArgs) -> Result<i32, Failure> {
         Some(&args.evidence),
         Some(&trust),
         &[],
+        None,
+        true,
     )?;
     if !report.ok() {
         for f in &report.findings {
@@ -206,6 +212,7 @@ fn verify_attestation(args: &VerifyAttestationArgs) -> Result<i32, Failure> {
 }
 
 /// Runs the check in the repository of the current folder.
+#[allow(clippy::too_many_arguments)]
 fn run_check(
     base: &str,
     head: &str,
@@ -213,6 +220,8 @@ fn run_check(
     evidence: Option<&std::path::Path>,
     trust: Option<&cavra_evidence::trust::TrustRoot>,
     exempt_authors: &[String],
+    attestation: Option<&str>,
+    skip_attestation: bool,
 ) -> Result<cavra_ci::CheckReport, Failure> {
     let repo = support::find_repo_root(&support::current_dir()?);
     let timestamp = support::now_rfc3339();
@@ -225,6 +234,8 @@ fn run_check(
         trust,
         timestamp: &timestamp,
         exempt_authors,
+        attestation,
+        skip_attestation,
     })
     .map_err(|e| anyhow!("{e}").into())
 }
@@ -236,6 +247,11 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             "--evidence needs --trust-root: a bundle is only evidence once its signature is checked".into(),
         ));
     }
+    let attestation = args
+        .attestation
+        .as_deref()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow!("reading {}: {e}", p.display())))
+        .transpose()?;
     let report = run_check(
         &args.base,
         &args.head,
@@ -243,6 +259,8 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
         args.evidence.as_deref(),
         trust.as_ref(),
         &args.exempt_authors,
+        attestation.as_deref(),
+        false,
     )?;
     let text = match args.format {
         Format::Junit => junit(&report),
@@ -500,7 +518,7 @@ fn gitlab(report: &cavra_ci::CheckReport) -> Result<String, Failure> {
 /// GitHub code scanning accepts at most this many results per run.
 const SARIF_MAX_RESULTS: usize = 25_000;
 
-const KINDS: [cavra_ci::FindingKind; 7] = [
+const KINDS: [cavra_ci::FindingKind; 8] = [
     cavra_ci::FindingKind::PolicyBlock,
     cavra_ci::FindingKind::RequiresApproval,
     cavra_ci::FindingKind::Bypass,
@@ -508,6 +526,7 @@ const KINDS: [cavra_ci::FindingKind; 7] = [
     cavra_ci::FindingKind::BlockedWrite,
     cavra_ci::FindingKind::EvidenceInvalid,
     cavra_ci::FindingKind::SessionNotInEvidence,
+    cavra_ci::FindingKind::AttestationMissing,
 ];
 
 fn kind_id(kind: cavra_ci::FindingKind) -> String {
@@ -543,6 +562,10 @@ fn kind_help(kind: cavra_ci::FindingKind) -> (&'static str, &'static str) {
         EvidenceInvalid => (
             "The evidence bundle does not verify.",
             "Produce the bundle with `cavra evidence bundle` and sign it with a trusted key.",
+        ),
+        AttestationMissing => (
+            "The base policy requires a pull-request attestation and none that verifies was given.",
+            "Attest the change with `cavra ci attest` and pass it with --attestation.",
         ),
         SessionNotInEvidence => (
             "A commit's Cavra-Session trailer names an agent session the evidence does not hold.",

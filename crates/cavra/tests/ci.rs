@@ -376,6 +376,12 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
     // Changed by hand, without the hook; then the agent's file edited after its decision; a
     // file renamed and one deleted by hand.
     std::fs::write(f.repo.join("NOTES.md"), "typed by hand\n").expect("write");
+    std::fs::create_dir_all(f.repo.join("assets")).expect("mkdir");
+    std::fs::write(
+        f.repo.join("assets/logo.bin"),
+        [0u8, 159, 146, 150, 0, 255, b'\n', 0],
+    )
+    .expect("write");
     std::fs::write(f.repo.join("src/app.rs"), "fn main() { evil() }\n").expect("write");
     git(&f.repo, &["mv", "README.md", "README.txt"]);
     git(&f.repo, &["rm", "-q", "docs/old.md"]);
@@ -387,6 +393,7 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
         "altered after decision: src/app.rs",
         "bypass: README.txt",
         "bypass: docs/old.md",
+        "bypass: assets/logo.bin",
     ] {
         assert!(c.text.contains(needle), "{needle} missing:\n{}", c.text);
     }
@@ -483,7 +490,7 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
             .as_array()
             .expect("rules")
             .len(),
-        7
+        8
     );
     let uris: Vec<&str> = results
         .iter()
@@ -787,4 +794,59 @@ fn agent_commits_carry_their_session_and_the_gate_links_them() {
         .expect("uninstall");
     assert!(out.status.success());
     assert!(!git_hook.exists());
+}
+
+#[test]
+fn an_attestation_is_checked_when_the_base_policy_requires_one() {
+    let f = fixture();
+    git(&f.repo, &["checkout", "-q", "main"]);
+    let requiring = format!("{}git:\n  require_ai_attestation: true\n", policy());
+    std::fs::write(f.repo.join(".cavra/policy.yaml"), requiring).expect("policy");
+    commit(&f.repo, "require attestations");
+    git(&f.repo, &["checkout", "-q", "-B", "agent", "main"]);
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work");
+    let c = check(&f, &b);
+    assert_eq!(c.code, 1);
+    assert!(c.text.contains("attestation missing"), "{}", c.text);
+    let att = f.outside.join("att.json");
+    let out = attest(&f, &b, &att);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let with = |file: &Path| {
+        cavra()
+            .args(["ci", "check", "--base", "main", "--evidence"])
+            .arg(&b)
+            .arg("--trust-root")
+            .arg(&f.trust)
+            .arg("--attestation")
+            .arg(file)
+            .current_dir(&f.repo)
+            .output()
+            .expect("check")
+    };
+    let out = with(&att);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // An attestation of another commit does not count.
+    std::fs::write(f.repo.join("src/app.rs"), "fn main() { 1 }\n").expect("write");
+    let out = with(&att);
+    assert!(
+        out.status.success(),
+        "the working tree is not what is checked"
+    );
+    git(&f.repo, &["commit", "-q", "--allow-empty", "-m", "later"]);
+    let out = with(&att);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("subject mismatch"));
 }
