@@ -438,7 +438,7 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
         .descendants()
         .find(|n| n.has_tag_name("testsuite"))
         .expect("testsuite");
-    assert_eq!(suite.attribute("failures"), Some("4"), "{xml}");
+    assert_eq!(suite.attribute("failures"), Some("5"), "{xml}");
     let failing: Vec<&str> = doc
         .descendants()
         .filter(|n| n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure")))
@@ -484,7 +484,7 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
         .remove("message");
     assert!(!validator.is_valid(&broken));
     let results = sarif["runs"][0]["results"].as_array().expect("results");
-    assert_eq!(results.len(), 4);
+    assert_eq!(results.len(), 5);
     assert_eq!(
         sarif["runs"][0]["tool"]["driver"]["rules"]
             .as_array()
@@ -506,14 +506,14 @@ fn hand_edits_later_edits_and_unevidenced_changes_fail() {
     );
     let gl: Value = serde_json::from_str(&formatted("gitlab", None)).expect("code quality JSON");
     let issues = gl.as_array().expect("array");
-    assert_eq!(issues.len(), 4);
+    assert_eq!(issues.len(), 5);
     let mut prints: Vec<&str> = issues
         .iter()
         .map(|i| i["fingerprint"].as_str().expect("fp"))
         .collect();
     prints.sort();
     prints.dedup();
-    assert_eq!(prints.len(), 4);
+    assert_eq!(prints.len(), 5);
     assert!(
         issues
             .iter()
