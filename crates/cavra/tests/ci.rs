@@ -220,6 +220,12 @@ fn a_governed_session_passes() {
         agent_writes(&f.repo, "src/app.rs", "fn main() { run() }\n", "t3"),
         0
     );
+    // An Edit of the agent's file: the edit applied, its post-edit hash recorded.
+    let edit = json!({"file_path": f.repo.join("src/app.rs").to_string_lossy(),
+        "old_string": "run()", "new_string": "run(); stop()"});
+    assert_eq!(hook(&f.repo, "PreToolUse", "Edit", edit.clone(), "t5"), 0);
+    std::fs::write(f.repo.join("src/app.rs"), "fn main() { run(); stop() }\n").expect("edit");
+    assert_eq!(hook(&f.repo, "PostToolUse", "Edit", edit, "t5"), 0);
     // A file written by a shell command: its post-write hash is recorded from the command.
     let command = json!({"command": "echo generated > notes.txt"});
     assert_eq!(
@@ -579,6 +585,33 @@ fn untrusted_or_tampered_evidence_fails() {
     );
     bytes[5] ^= 1;
     std::fs::write(&entries, &bytes).expect("restore");
+    // A trust root that does not hold the signing key.
+    let other_keys = f.outside.join("other-keys");
+    let out = cavra()
+        .args(["keys", "generate", "--key-id", "stranger", "--output"])
+        .arg(&other_keys)
+        .output()
+        .expect("keys");
+    assert!(out.status.success());
+    let stranger_trust = f.outside.join("stranger-trust.json");
+    let out = cavra()
+        .args(["trust", "add", "--trust-root"])
+        .arg(&stranger_trust)
+        .args(["--key-id", "stranger", "--owner", "x", "--public-key"])
+        .arg(other_keys.join("stranger.pub"))
+        .output()
+        .expect("trust");
+    assert!(out.status.success());
+    let out = cavra()
+        .args(["ci", "check", "--base", "main", "--evidence"])
+        .arg(&b)
+        .arg("--trust-root")
+        .arg(&stranger_trust)
+        .current_dir(&f.repo)
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("untrusted key"));
     // The signing key revoked.
     let out = cavra()
         .args([
