@@ -879,7 +879,13 @@ fn tool_operands() {
             &[(AccessKind::Write, "out.tgz"), (AccessKind::Read, "src")],
         ),
         ("tar xf a.tar", &[(AccessKind::Read, "a.tar")]),
-        ("vim .bashrc", &[(AccessKind::Write, ".bashrc")]),
+        (
+            "vim .bashrc",
+            &[
+                (AccessKind::Read, ".bashrc"),
+                (AccessKind::Write, ".bashrc"),
+            ],
+        ),
         (
             "openssl enc -in secret -out secret.enc",
             &[

@@ -489,13 +489,12 @@ fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
                 return;
             }
             // xargs feeds its stdin to the command as arguments, not as input.
-            let inner_stdin = if base == "xargs" {
-                Stdin::Terminal
-            } else {
-                stdin.clone()
-            };
+            if base == "xargs" {
+                xargs_inner(args, &p, all, stdin, info);
+                return;
+            }
             if let Some(i) = opts::first_operand(&p) {
-                info.words(args, i, all, base, inner_stdin);
+                info.words(args, i, all, base, stdin.clone());
             }
         }
         "timeout" | "chroot" | "taskset" | "chrt" | "flock" => {
@@ -665,6 +664,87 @@ fn script_operand(base: &str, w: &Word, stdin: &Stdin, info: &mut Info) {
         stdin_code(base, is_shell(base), stdin, info);
     } else {
         info.access(AccessKind::Read, w, format!("script run by {base}"));
+    }
+}
+
+/// Single-quotes a word for re-analysis as shell text.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `xargs CMD…`: the command runs with its standard input's items as further arguments (or,
+/// with `-I R`, each input line in place of `R`). When that input is text known from the command
+/// line (`echo .env | xargs cat`, `xargs … <<< "…"`), the commands xargs will run are
+/// analysed as written out; input known only at run time leaves the arguments unknown, and a
+/// shell or interpreter fed such arguments runs code from data.
+fn xargs_inner(args: &[Word], p: &[opts::Parsed], all: usize, stdin: &Stdin, info: &mut Info) {
+    let Some(first) = opts::first_operand(p) else {
+        return;
+    };
+    let inner: Vec<&Word> = args[first..all.min(args.len())].iter().collect();
+    let replace: Option<String> = opts::values(p, &["I", "replace"])
+        .into_iter()
+        .next()
+        .map(|w| w.text.clone());
+    let inner_base = inner
+        .first()
+        .map(|w| w.text.rsplit('/').next().unwrap_or("").to_string())
+        .unwrap_or_default();
+    let runs_code = is_shell(&inner_base)
+        || matches!(
+            inner_base.as_str(),
+            "eval" | "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua"
+        );
+    match stdin {
+        Stdin::Code {
+            text,
+            literal: true,
+            ..
+        } if inner.iter().all(|w| w.literal) => {
+            let span = match (inner.first(), inner.last()) {
+                (Some(a), Some(b)) => (a.span.0, b.span.1),
+                _ => (0, 0),
+            };
+            let mut commands = Vec::new();
+            match &replace {
+                Some(r) if !r.is_empty() => {
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        let words: Vec<String> = inner
+                            .iter()
+                            .map(|w| sh_quote(&w.text.replace(r.as_str(), line.trim())))
+                            .collect();
+                        commands.push(words.join(" "));
+                    }
+                }
+                _ => {
+                    let mut words: Vec<String> = inner.iter().map(|w| sh_quote(&w.text)).collect();
+                    words.extend(
+                        text.split_whitespace()
+                            .map(|item| sh_quote(item.trim_matches(|c| c == '\'' || c == '"'))),
+                    );
+                    commands.push(words.join(" "));
+                }
+            }
+            for command in commands.into_iter().take(64) {
+                info.inner.push(Inner {
+                    kind: InnerKind::Code(command),
+                    label: "xargs".into(),
+                    stdin: Stdin::Terminal,
+                    span,
+                });
+            }
+        }
+        Stdin::Terminal => info.words(args, first, all, "xargs", Stdin::Terminal),
+        _ => {
+            if runs_code {
+                // A shell or interpreter whose arguments come from data runs code from data.
+                info.class(RiskClass::DynamicCommand);
+                if matches!(stdin, Stdin::Untrusted(_)) {
+                    info.class(RiskClass::RemoteCodeExecution);
+                }
+            }
+            info.words(args, first, all, "xargs", Stdin::Terminal);
+        }
     }
 }
 
@@ -1316,6 +1396,24 @@ fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 .into_iter()
                 .filter(|&i| get(i).is_some_and(|w| !w.text.starts_with('+')))
                 .collect();
+            // An editor shows the file before it writes it: opening a secret reads it.
+            if matches!(
+                base,
+                "vi" | "vim"
+                    | "nvim"
+                    | "nano"
+                    | "emacs"
+                    | "code"
+                    | "subl"
+                    | "gedit"
+                    | "ed"
+                    | "pico"
+                    | "micro"
+                    | "hx"
+                    | "kak"
+            ) {
+                each(info, &ops, Read, &format!("file opened by {base}"));
+            }
             each(info, &ops, Write, &reason);
         }
         "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" => {
