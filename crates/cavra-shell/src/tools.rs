@@ -296,6 +296,16 @@ fn git_accesses(args: &[Word], info: &mut Info) {
             for w in after_dashes() {
                 info.access(AccessKind::Read, w, reason.clone());
             }
+            // `git diff --no-index A B` compares two files outside git's index: both are read.
+            if *name == "diff" && rest.iter().any(|w| w.text == "--no-index") {
+                for w in rest
+                    .iter()
+                    .filter(|w| !w.text.starts_with('-'))
+                    .take_while(|w| w.text != "--")
+                {
+                    info.access(AccessKind::Read, w, "git diff --no-index");
+                }
+            }
             if matches!(*name, "blame" | "annotate")
                 && let Some(w) = rest
                     .iter()
@@ -313,6 +323,26 @@ fn git_accesses(args: &[Word], info: &mut Info) {
         "rm" => {
             for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
                 info.access(AccessKind::Delete, w, reason.clone());
+            }
+        }
+        // Staging a file copies its content into the repository (and, once pushed, off the
+        // machine): the file is read. `git hash-object` reads its operands too.
+        "add" | "stage" | "hash-object" => {
+            let value_opts = ["--chmod", "--pathspec-from-file", "-t", "--path"];
+            let mut skip = false;
+            for w in rest {
+                if skip {
+                    skip = false;
+                    continue;
+                }
+                if value_opts.contains(&w.text.as_str()) {
+                    skip = true;
+                    continue;
+                }
+                if w.text.starts_with('-') {
+                    continue;
+                }
+                info.access(AccessKind::Read, w, format!("{reason} (staged content)"));
             }
         }
         _ => {}
