@@ -926,7 +926,6 @@ fn tool_operands() {
         "printf '%s\\n' .env",
         "echo .env",
         "ls .env",
-        "git add .env",
         "head -n 1",
         "grep pattern",
     ] {
