@@ -157,8 +157,20 @@ pub(crate) fn tool_subcommand_index(tool: &str, args: &[&str]) -> Option<usize> 
             Some((n, _)) => (n, true),
             None => (*a, false),
         };
-        let (_, takes_value) = globals.iter().find(|(n, _)| *n == name)?;
-        i += if *takes_value && !has_inline { 2 } else { 1 };
+        let found = globals.iter().find(|(n, _)| *n == name);
+        let (takes_value, has_inline) = match found {
+            Some((_, v)) => (*v, has_inline),
+            // A short option with its value attached: `-nprod`, `-sURL`.
+            None if !a.starts_with("--") && a.len() > 2 => {
+                let short = &a[..2];
+                match globals.iter().find(|(n, v)| *n == short && *v) {
+                    Some(_) => (true, true),
+                    None => return None,
+                }
+            }
+            None => return None,
+        };
+        i += if takes_value && !has_inline { 2 } else { 1 };
     }
     None
 }
@@ -366,6 +378,10 @@ mod tests {
         );
         assert_eq!(
             tool_subcommand_index("kubectl", &["--context=x", "delete"]),
+            Some(1)
+        );
+        assert_eq!(
+            tool_subcommand_index("kubectl", &["-nprod", "delete"]),
             Some(1)
         );
         assert_eq!(
