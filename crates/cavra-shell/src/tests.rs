@@ -833,19 +833,35 @@ fn tool_operands() {
             &[
                 (AccessKind::Read, "/tmp/evil.yml"),
                 (AccessKind::Write, ".github/workflows/ci.yml"),
+                // Were ci.yml a folder, the copy would land inside it.
+                (AccessKind::Write, ".github/workflows/ci.yml/evil.yml"),
+            ],
+        ),
+        (
+            "cp evil.yml .github/workflows/",
+            &[
+                (AccessKind::Read, "evil.yml"),
+                (AccessKind::Write, ".github/workflows/"),
+                (AccessKind::Write, ".github/workflows/evil.yml"),
             ],
         ),
         (
             "cp -t dest a b",
             &[
                 (AccessKind::Write, "dest"),
+                (AccessKind::Write, "dest/a"),
+                (AccessKind::Write, "dest/b"),
                 (AccessKind::Read, "a"),
                 (AccessKind::Read, "b"),
             ],
         ),
         (
             "mv a b",
-            &[(AccessKind::Delete, "a"), (AccessKind::Write, "b")],
+            &[
+                (AccessKind::Delete, "a"),
+                (AccessKind::Write, "b"),
+                (AccessKind::Write, "b/a"),
+            ],
         ),
         (
             "rm -rf x y",
@@ -864,7 +880,11 @@ fn tool_operands() {
         ("chown -R bob:bob dir", &[(AccessKind::Write, "dir")]),
         (
             "ln -s target link",
-            &[(AccessKind::Read, "target"), (AccessKind::Write, "link")],
+            &[
+                (AccessKind::Read, "target"),
+                (AccessKind::Write, "link"),
+                (AccessKind::Write, "link/target"),
+            ],
         ),
         ("mkdir -p -m 700 d", &[(AccessKind::Write, "d")]),
         (

@@ -1362,9 +1362,32 @@ fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 each(info, &ops, Write, "install -d");
                 return;
             }
+            // A destination that is a directory receives each source under its own name:
+            // `cp evil.yml .github/workflows/` writes `.github/workflows/evil.yml`. Whether a
+            // destination without a trailing slash is a directory is only known at run time,
+            // so both readings are checked.
+            let into_dir = |info: &mut Info, dest: &Word, sources: &[usize]| {
+                let dir = dest.path.trim_end_matches('/');
+                if dir.is_empty() {
+                    return;
+                }
+                for &i in sources {
+                    if let Some(src) = get(i) {
+                        let name = crate::canon::basename(src.path.trim_end_matches('/'));
+                        if !name.is_empty() && name != "." && name != ".." {
+                            info.access(
+                                Write,
+                                &Word::derived(dest, &format!("{dir}/{name}")),
+                                format!("destination of {base} (into the folder)"),
+                            );
+                        }
+                    }
+                }
+            };
             if !targets.is_empty() {
                 for t in targets {
                     info.access(Write, t, format!("target directory of {base}"));
+                    into_dir(info, t, &ops);
                 }
                 // A link to a file is a way to read it under another name later in the line.
                 each(info, &ops, src_kind, &format!("source of {base}"));
@@ -1383,6 +1406,7 @@ fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 each(info, sources, src_kind, &format!("source of {base}"));
                 if let Some(w) = get(last) {
                     info.access(Write, w, format!("destination of {base}"));
+                    into_dir(info, w, sources);
                 }
             }
         }
