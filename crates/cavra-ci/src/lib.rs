@@ -161,17 +161,6 @@ pub struct CommitSessions {
     pub sessions: Vec<String>,
 }
 
-/// The sessions recorded in a bundle's entries.
-fn bundle_sessions(bundle: &Path) -> Result<std::collections::BTreeSet<String>, CiError> {
-    let text = std::fs::read_to_string(bundle.join(cavra_bundle::files::ENTRIES))
-        .map_err(|e| CiError::Evidence(format!("reading the bundle's entries: {e}")))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|e| e["body"]["session_id"].as_str().map(str::to_string))
-        .collect())
-}
-
 /// The whole result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
@@ -214,17 +203,28 @@ struct Write {
     sha256: Option<String>,
 }
 
-/// The governed writes in a verified bundle, by the path they wrote (as recorded: absolute).
-fn governed_writes(bundle: &Path) -> Result<Vec<(String, Write)>, CiError> {
+/// What the binding needs from a verified bundle, read in one pass over its entries.
+struct BundleFacts {
+    /// The governed writes, by the path they wrote (as recorded: absolute).
+    writes: Vec<(String, Write)>,
+    /// The agent sessions the entries belong to.
+    sessions: std::collections::BTreeSet<String>,
+}
+
+fn read_bundle_facts(bundle: &Path) -> Result<BundleFacts, CiError> {
     let text = std::fs::read_to_string(bundle.join(cavra_bundle::files::ENTRIES))
         .map_err(|e| CiError::Evidence(format!("reading the bundle's entries: {e}")))?;
     let mut decisions: BTreeMap<String, String> = BTreeMap::new();
     let mut outcomes = Vec::new();
+    let mut sessions = std::collections::BTreeSet::new();
     for line in text.lines() {
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
         let body = &entry["body"];
+        if let Some(s) = body["session_id"].as_str() {
+            sessions.insert(s.to_string());
+        }
         match entry["kind"].as_str() {
             Some("decision") => {
                 if let (Some(id), Some(d)) =
@@ -233,29 +233,29 @@ fn governed_writes(bundle: &Path) -> Result<Vec<(String, Write)>, CiError> {
                     decisions.insert(id.to_string(), d.to_string());
                 }
             }
-            Some("outcome") => {
+            // A failed tool call wrote nothing.
+            Some("outcome") if body["success"].as_bool() != Some(false) => {
                 if let Some(path) = body["path"].as_str() {
                     outcomes.push((
                         path.to_string(),
                         body["decision_id"].as_str().map(str::to_string),
                         body["sha256"].as_str().map(str::to_string),
-                        body["success"].as_bool(),
                     ));
                 }
             }
             _ => {}
         }
     }
-    Ok(outcomes
+    let writes = outcomes
         .into_iter()
-        .filter(|(_, _, _, success)| *success != Some(false))
-        .map(|(path, decision_id, sha256, _)| {
+        .map(|(path, decision_id, sha256)| {
             let decision = decision_id
                 .and_then(|id| decisions.get(&id).cloned())
                 .unwrap_or_else(|| "unknown".into());
             (path, Write { decision, sha256 })
         })
-        .collect())
+        .collect();
+    Ok(BundleFacts { writes, sessions })
 }
 
 /// The writes by every path suffix that starts a component (`/r/src/a.rs` → `src/a.rs`,
@@ -329,13 +329,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
     let mut findings = Vec::new();
     let mut evidence_entries = None;
     let mut evidence_decisions = BTreeMap::new();
-    let writes = match (options.evidence, options.trust) {
+    let facts = match (options.evidence, options.trust) {
         (Some(dir), Some(trust)) => {
             let report = verify_bundle(dir, trust, &VerifyOptions::default());
             if report.ok() {
                 evidence_entries = Some(report.entries);
                 evidence_decisions = report.decisions.clone();
-                Some(governed_writes(dir)?)
+                Some(read_bundle_facts(dir)?)
             } else {
                 for f in &report.failures {
                     findings.push(Finding {
@@ -357,7 +357,8 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         _ => None,
     };
 
-    let by_suffix = writes.as_deref().map(index_writes).unwrap_or_default();
+    let writes = facts.as_ref().map(|f| f.writes.as_slice());
+    let by_suffix = writes.map(index_writes).unwrap_or_default();
     let repo_root = options.repo.to_string_lossy().into_owned();
     let mut judged = Vec::new();
     for (i, change) in changes.into_iter().enumerate() {
@@ -491,10 +492,8 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         .into_iter()
         .map(|(commit, sessions)| CommitSessions { commit, sessions })
         .collect();
-    if writes.is_some()
-        && let Some(dir) = options.evidence
-    {
-        let held = bundle_sessions(dir)?;
+    if let Some(facts) = &facts {
+        let held = &facts.sessions;
         for c in &commits {
             for s in &c.sessions {
                 if !held.contains(s) {

@@ -376,11 +376,7 @@ impl TrustRoot {
                     if self.get(required).is_none() {
                         return Err(TrustError::NoSuchKey(required.to_string()));
                     }
-                    let all = TrustRoot {
-                        format: self.format.clone(),
-                        keys: self.keys.clone(),
-                    };
-                    if all.verify(envelope, payload_type, None, signed_at).is_ok() {
+                    if self.verify(envelope, payload_type, None, signed_at).is_ok() {
                         return Err(TrustError::WrongKey(required.to_string()));
                     }
                 }

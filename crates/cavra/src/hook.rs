@@ -190,6 +190,8 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
                     event.session_id.as_deref(),
                     event.tool_input.get("command").and_then(Value::as_str),
                 )
+                // The cheap test first: a second shell parse only for lines that mention it.
+                && command.contains("commit")
                 && crate::trailer::runs_git_commit(command)
             {
                 crate::trailer::note_commit(&repo_root, session);
