@@ -1,0 +1,417 @@
+//! The records the service stores. Every record belongs to exactly one tenant; every query
+//! takes the tenant and never returns another tenant's rows.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use cavra_store::{ApprovalState, HistoryEntry};
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Its id (`[a-z0-9][a-z0-9_-]*`, chosen by the admin).
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// An API token as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The public lookup id (part of the token text).
+    pub id: String,
+    /// The tenant it acts in.
+    pub tenant: String,
+    /// Who it stands for.
+    pub subject: String,
+    /// Role words (`agent`, `approver`, `auditor`, `admin`).
+    pub roles: Vec<String>,
+    /// Approver groups its holder belongs to.
+    pub groups: Vec<String>,
+    /// Hex SHA-256 of the secret.
+    pub digest: String,
+    /// When it was created.
+    pub created_at: String,
+    /// After this it is refused; None: never expires.
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A decision to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDecision {
+    /// Decision id (globally unique).
+    pub decision_id: String,
+    /// Agent session.
+    pub session_id: Option<String>,
+    /// Agent id.
+    pub agent: Option<String>,
+    /// The authenticated caller that asked.
+    pub requested_by: String,
+    /// Action type word.
+    pub action_type: String,
+    /// Effective decision word.
+    pub decision: String,
+    /// Deciding rule.
+    pub rule_id: String,
+    /// The record's time (RFC 3339).
+    pub timestamp: String,
+    /// The action's fingerprint.
+    pub fingerprint: String,
+    /// Digest of the pack that decided.
+    pub policy_digest: String,
+    /// The full decision record, already redacted.
+    pub record: Value,
+}
+
+/// A stored decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredDecision {
+    /// Decision id.
+    pub decision_id: String,
+    /// Agent session.
+    pub session_id: Option<String>,
+    /// Agent id.
+    pub agent: Option<String>,
+    /// Who asked.
+    pub requested_by: String,
+    /// Action type.
+    pub action_type: String,
+    /// Effective decision.
+    pub decision: String,
+    /// Deciding rule.
+    pub rule_id: String,
+    /// Time.
+    pub timestamp: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Pack digest.
+    pub policy_digest: String,
+    /// The evidence log entry that records it.
+    pub log_index: Option<u64>,
+    /// The full (redacted) record.
+    pub record: Value,
+}
+
+/// Filters for listing decisions (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this decision word.
+    pub decision: Option<String>,
+    /// Only this action type.
+    pub action_type: Option<String>,
+    /// At or after this time.
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A session's summary, computed from its decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    /// Session id.
+    pub id: String,
+    /// Agent.
+    pub agent: Option<String>,
+    /// First decision.
+    pub first_seen: String,
+    /// Latest decision.
+    pub last_seen: String,
+    /// Decisions recorded.
+    pub decisions: i64,
+    /// Of which blocked.
+    pub blocked: i64,
+    /// Of which routed for approval.
+    pub approvals: i64,
+    /// Of which warned.
+    pub warned: i64,
+}
+
+/// How an approval may be used once granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantUse {
+    /// One retry of the exact action.
+    #[default]
+    Once,
+    /// Every retry of the exact action until it expires.
+    UntilExpiry,
+}
+
+impl GrantUse {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantUse::Once => "once",
+            GrantUse::UntilExpiry => "until_expiry",
+        }
+    }
+
+    /// Reads the stored word (anything else is `once`, the stricter reading).
+    pub fn parse(s: &str) -> GrantUse {
+        if s == "until_expiry" {
+            GrantUse::UntilExpiry
+        } else {
+            GrantUse::Once
+        }
+    }
+}
+
+/// An approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Its id (`apr_…`).
+    pub id: String,
+    /// The decision that asked for it.
+    pub decision_id: String,
+    /// The action fingerprint it unlocks.
+    pub fingerprint: String,
+    /// The agent session that asked.
+    pub session_id: Option<String>,
+    /// Who may decide it.
+    pub approver_group: String,
+    /// The authenticated caller that asked (never allowed to decide it).
+    pub requested_by: String,
+    /// When it was asked for.
+    pub requested_at: String,
+    /// After this it unlocks nothing (enforced in every query that grants).
+    pub expires_at: String,
+    /// Its state.
+    pub state: ApprovalState,
+    /// Who decided it.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// What is asked for, redacted.
+    pub summary: String,
+    /// Once or until expiry.
+    pub grant: GrantUse,
+    /// Times the grant was used.
+    pub uses: i64,
+    /// Every transition.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An approval to create with a decision.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    /// Its id.
+    pub id: String,
+    /// The action fingerprint.
+    pub fingerprint: String,
+    /// The session.
+    pub session_id: Option<String>,
+    /// Who may decide.
+    pub approver_group: String,
+    /// Who asks.
+    pub requested_by: String,
+    /// What is asked for, redacted.
+    pub summary: String,
+    /// When it expires.
+    pub expires_at: String,
+}
+
+/// Everything one decision writes, in one transaction with its evidence entries.
+#[derive(Debug, Clone)]
+pub struct DecisionWrite {
+    /// The decision.
+    pub decision: NewDecision,
+    /// A new approval it asks for.
+    pub new_approval: Option<NewApproval>,
+    /// A granted approval it uses: the write fails with [`crate::StoreError::Conflict`]
+    /// if that approval is no longer usable (decided elsewhere, used up, expired).
+    pub use_grant: Option<String>,
+}
+
+/// What recording a decision produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// The decision's evidence entry.
+    pub log_index: u64,
+    /// The approval created, when any.
+    pub approval_id: Option<String>,
+}
+
+/// A state change of an approval, applied only if the approval is still in one of `from`.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The new state.
+    pub to: ApprovalState,
+    /// The states it may leave.
+    pub from: Vec<ApprovalState>,
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When.
+    pub at: String,
+    /// A new expiry (break-glass shortens it).
+    pub expires_at: Option<String>,
+    /// How the grant may be used.
+    pub grant: Option<GrantUse>,
+    /// When set, the transition is refused if the approval was asked for by this caller.
+    pub not_requested_by: Option<String>,
+    /// When set, only approvals that have not expired at this time move.
+    pub unexpired_at: Option<String>,
+}
+
+/// What a transition did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// Done; the approval as it is now.
+    Done(Approval),
+    /// No such approval in this tenant.
+    NotFound,
+    /// The approval was not in a state it could leave (or the caller asked for it, or it
+    /// expired); the approval as it is.
+    Conflict(Approval),
+}
+
+/// A policy pack uploaded to a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredPack {
+    /// `sha256:…` of its canonical form.
+    pub digest: String,
+    /// Its `metadata.id`.
+    pub pack_id: String,
+    /// Its source text.
+    pub document: String,
+    /// Who signed it (the verified signature), when signed.
+    pub signed_by: Option<Value>,
+    /// When.
+    pub uploaded_at: String,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+}
+
+/// Which pack decides for a tenant (`scope` empty) or one repository of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    /// `""` for the whole tenant, else the repository.
+    pub scope: String,
+    /// The pack: a digest of an uploaded pack or `builtin:<id>`.
+    pub pack: String,
+    /// When.
+    pub assigned_at: String,
+    /// By whom.
+    pub assigned_by: String,
+}
+
+/// What kind of registry record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryKind {
+    /// An agent.
+    Agent,
+    /// An MCP server.
+    McpServer,
+}
+
+impl RegistryKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryKind::Agent => "agent",
+            RegistryKind::McpServer => "mcp_server",
+        }
+    }
+}
+
+/// A registry record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistryRecord {
+    /// Agent or MCP server.
+    pub kind: RegistryKind,
+    /// Its name (unique per tenant and kind).
+    pub name: String,
+    /// The record.
+    pub record: Value,
+    /// When it last changed.
+    pub updated_at: String,
+    /// Who changed it.
+    pub updated_by: String,
+}
+
+/// Filters for evidence entries (oldest first).
+#[derive(Debug, Clone, Default)]
+pub struct EntryQuery {
+    /// Only this kind (`decision`, `approval`, …).
+    pub kind: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only entries about this record (decision or approval id).
+    pub ref_id: Option<String>,
+    /// At or after this time.
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// Only entries with a larger index.
+    pub after_index: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// An evidence entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryRecord {
+    /// Its position in the tenant's log.
+    pub index: u64,
+    /// Kind.
+    pub kind: String,
+    /// The record it is about.
+    pub ref_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Time.
+    pub timestamp: String,
+    /// Hex leaf hash.
+    pub leaf_hash: String,
+    /// The canonical entry.
+    pub entry: Value,
+}
+
+/// A tenant log's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogHead {
+    /// The log's id.
+    pub log_id: String,
+    /// Entries.
+    pub size: u64,
+    /// Hex tree head.
+    pub root_hash: String,
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointRecord {
+    /// Entries covered.
+    pub tree_size: u64,
+    /// Hex tree head.
+    pub root_hash: String,
+    /// When signed.
+    pub timestamp: String,
+    /// Key id.
+    pub key_id: String,
+    /// The DSSE envelope (JSON).
+    pub envelope: String,
+}
+
+/// Pending approvals by tenant and group, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Tenant.
+    pub tenant: String,
+    /// Approver group.
+    pub approver_group: String,
+    /// Pending approvals.
+    pub pending: i64,
+}
