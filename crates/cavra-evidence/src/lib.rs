@@ -24,4 +24,5 @@ pub mod dsse;
 pub mod intoto;
 pub mod keys;
 pub mod merkle;
+pub mod pack_signature;
 pub mod trust;

@@ -3,18 +3,11 @@
 //! not break a signature, and any change to what the pack says does.
 
 use anyhow::{Context as _, anyhow};
-use cavra_evidence::dsse::Envelope;
 use cavra_evidence::trust::{SignedBy, TrustRoot, format_time};
 use cavra_store::LogSigner;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-
-/// DSSE payload type of a pack signature.
-pub const PAYLOAD_TYPE: &str = "application/vnd.cavra.policy-signature+json";
-/// `format` of the signed payload.
-pub const FORMAT: &str = "cavra-policy-signature/v1";
 
 /// Where a pack's detached signature lives.
 pub fn signature_path(pack: &Path) -> PathBuf {
@@ -43,20 +36,8 @@ pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> anyhow::Res
     let text =
         std::fs::read_to_string(pack).with_context(|| format!("reading {}", pack.display()))?;
     let (id, digest) = canonical_digest(&text, &pack.display().to_string())?;
-    let payload = json!({
-        "format": FORMAT,
-        "pack_id": id,
-        "digest": digest,
-        "signed_at": format_time(now),
-        "key_id": signer.key_id,
-    });
-    let mut env = Envelope::new(
-        PAYLOAD_TYPE,
-        &cavra_evidence::canonical::to_canonical_bytes(&payload),
-    );
-    env.add_signature(&signer.key, signer.key_id.clone())
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok(env.to_json())
+    cavra_evidence::pack_signature::sign(&id, &digest, &signer.key, &signer.key_id, &format_time(now))
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Why a pack's signature does not hold.
@@ -80,26 +61,8 @@ pub fn verify_text(
     signature: &str,
     trust: &TrustRoot,
 ) -> Result<SignedBy, String> {
-    let env = Envelope::from_json(signature)
-        .map_err(|e| format!("the signature of {origin} is unreadable: {e}"))?;
-    let at = |p: &[u8]| -> Option<String> {
-        let v: serde_json::Value = serde_json::from_slice(p).ok()?;
-        v.get("signed_at")?.as_str().map(str::to_string)
-    };
-    let by = trust
-        .verify(&env, PAYLOAD_TYPE, None, &at)
-        .map_err(|e| format!("the signature of {origin} does not hold: {e}"))?;
-    let payload: serde_json::Value = serde_json::from_slice(&by.payload)
-        .map_err(|e| format!("the signature of {origin} carries no payload: {e}"))?;
     let (_, digest) = canonical_digest(text, origin).map_err(|e| format!("{e:#}"))?;
-    if payload.get("format").and_then(|v| v.as_str()) != Some(FORMAT)
-        || payload.get("digest").and_then(|v| v.as_str()) != Some(digest.as_str())
-    {
-        return Err(format!(
-            "{origin} was changed after it was signed (its canonical digest is {digest})"
-        ));
-    }
-    Ok(by)
+    cavra_evidence::pack_signature::verify(signature, origin, &digest, trust)
 }
 
 /// Checks every file pack of an inheritance chain (built-in packs are part of the binary).

@@ -1,0 +1,346 @@
+//! Approvals: list, read, approve, deny, expire, break glass. Only members of an approval's
+//! group decide it; nobody decides their own request; expiry is enforced in the store's
+//! conditions, not just by the sweep; every change is an evidence entry.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cavra_identity::Role;
+use cavra_tenant_store::{Approval, ApprovalState, GrantUse, Transition, TransitionOutcome};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{Params, check_id, limit};
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Body, Problem};
+use crate::{AppState, format_time, now_text};
+
+/// Filters for listing approvals.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalQuery {
+    /// Only this state: pending, approved, denied, expired, break_glass, consumed.
+    pub state: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// List the tenant's approvals, newest first.
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Params(q): Params<ApprovalQuery>,
+) -> ApiResult<Json<Vec<Approval>>> {
+    let wanted = q
+        .state
+        .as_deref()
+        .map(|s| s.parse::<ApprovalState>().map_err(Problem::bad_request))
+        .transpose()?;
+    Ok(Json(
+        state
+            .db
+            .approvals(caller.tenant(), wanted, limit(q.limit))
+            .await?,
+    ))
+}
+
+/// One approval of the tenant.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Approval>> {
+    check_id(&id)?;
+    state
+        .db
+        .approval(caller.tenant(), &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("approval"))
+}
+
+/// A decision on an approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    /// Why (required).
+    pub reason: String,
+    /// For approvals: unlock one retry (`once`, the default) or every retry until expiry
+    /// (`until_expiry`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub grant: Option<GrantUse>,
+}
+
+/// Break glass on an approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassBody {
+    /// Why (required; recorded loudly).
+    pub reason: String,
+    /// How long the grant lasts, in minutes (capped by the service's maximum).
+    #[serde(default)]
+    pub minutes: Option<u64>,
+}
+
+/// Loads the approval and checks the caller may decide it as a member of `group_of`.
+async fn decidable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    group: Option<&str>,
+) -> ApiResult<Approval> {
+    check_id(id)?;
+    let a = state
+        .db
+        .approval(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| Problem::not_found("approval"))?;
+    let group = group.unwrap_or(&a.approver_group);
+    if !caller.0.in_group(group) {
+        return Err(Problem::forbidden(format!(
+            "only members of `{group}` can decide this approval"
+        )));
+    }
+    if a.requested_by == caller.subject() {
+        return Err(Problem::forbidden("nobody decides their own request"));
+    }
+    Ok(a)
+}
+
+fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<Approval>> {
+    match o {
+        TransitionOutcome::Done(a) => Ok(Json(a)),
+        TransitionOutcome::NotFound => Err(Problem::not_found("approval")),
+        TransitionOutcome::Conflict(a) => {
+            if a.requested_by == caller.subject() {
+                Err(Problem::forbidden("nobody decides their own request"))
+            } else if a.expires_at.as_str() <= now_text().as_str()
+                && matches!(a.state, ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass)
+            {
+                Err(Problem::conflict(format!(
+                    "approval {} expired at {}; it can no longer be {verb}",
+                    a.id, a.expires_at
+                )))
+            } else {
+                Err(Problem::conflict(format!(
+                    "approval {} is {}; it can no longer be {verb}",
+                    a.id, a.state
+                )))
+            }
+        }
+    }
+}
+
+fn reason(text: &str) -> ApiResult<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Problem::unprocessable("a reason is required"));
+    }
+    if t.len() > 2000 {
+        return Err(Problem::unprocessable("the reason is longer than 2000 bytes"));
+    }
+    Ok(t.to_string())
+}
+
+/// Approve a pending approval (members of its group only; not the requester).
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecideBody,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<DecideBody>,
+) -> ApiResult<Json<Approval>> {
+    caller.require(&[Role::Approver, Role::Admin], "approving")?;
+    let why = reason(&body.reason)?;
+    decidable(&state, &caller, &id, None).await?;
+    let now = now_text();
+    let t = Transition {
+        to: ApprovalState::Approved,
+        from: vec![ApprovalState::Pending],
+        actor: caller.subject().to_string(),
+        reason: Some(why),
+        at: now.clone(),
+        expires_at: None,
+        grant: Some(body.grant.unwrap_or_default()),
+        not_requested_by: Some(caller.subject().to_string()),
+        unexpired_at: Some(now),
+    };
+    outcome(
+        state.db.transition(caller.tenant(), &id, t).await?,
+        &caller,
+        "approved",
+    )
+}
+
+/// Deny a pending approval (members of its group only; not the requester).
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", request_body = DecideBody,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn deny(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<DecideBody>,
+) -> ApiResult<Json<Approval>> {
+    caller.require(&[Role::Approver, Role::Admin], "denying")?;
+    let why = reason(&body.reason)?;
+    decidable(&state, &caller, &id, None).await?;
+    let now = now_text();
+    let t = Transition {
+        to: ApprovalState::Denied,
+        from: vec![ApprovalState::Pending],
+        actor: caller.subject().to_string(),
+        reason: Some(why),
+        at: now.clone(),
+        expires_at: None,
+        grant: None,
+        not_requested_by: Some(caller.subject().to_string()),
+        unexpired_at: Some(now),
+    };
+    outcome(
+        state.db.transition(caller.tenant(), &id, t).await?,
+        &caller,
+        "denied",
+    )
+}
+
+/// Expire an approval now (withdraw a request, or end a grant early).
+#[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", request_body = DecideBody,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn expire(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<DecideBody>,
+) -> ApiResult<Json<Approval>> {
+    let why = reason(&body.reason)?;
+    check_id(&id)?;
+    let a = state
+        .db
+        .approval(caller.tenant(), &id)
+        .await?
+        .ok_or_else(|| Problem::not_found("approval"))?;
+    let may = caller.has_any(&[Role::Admin])
+        || (caller.has_any(&[Role::Approver]) && caller.0.in_group(&a.approver_group))
+        || a.requested_by == caller.subject();
+    if !may {
+        return Err(Problem::forbidden(format!(
+            "only the requester, members of `{}` or an admin can expire this approval",
+            a.approver_group
+        )));
+    }
+    let t = Transition {
+        to: ApprovalState::Expired,
+        from: vec![
+            ApprovalState::Pending,
+            ApprovalState::Approved,
+            ApprovalState::BreakGlass,
+        ],
+        actor: caller.subject().to_string(),
+        reason: Some(why),
+        at: now_text(),
+        expires_at: Some(now_text()),
+        grant: None,
+        not_requested_by: None,
+        unexpired_at: None,
+    };
+    outcome(
+        state.db.transition(caller.tenant(), &id, t).await?,
+        &caller,
+        "expired",
+    )
+}
+
+/// Break glass: grant a pending or denied approval at once, for a short time. Members of the
+/// break-glass group only; never the requester; recorded loudly.
+#[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", request_body = BreakGlassBody,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn break_glass(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<BreakGlassBody>,
+) -> ApiResult<Json<Approval>> {
+    let why = reason(&body.reason)?;
+    let group = state.config.break_glass.group.clone();
+    decidable(&state, &caller, &id, Some(&group)).await?;
+    let max = state.config.break_glass.max_minutes;
+    let minutes = body.minutes.unwrap_or(max.min(15));
+    if minutes == 0 || minutes > max {
+        return Err(Problem::unprocessable(format!(
+            "break glass lasts 1 to {max} minutes"
+        )));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let at = format_time(now);
+    let t = Transition {
+        to: ApprovalState::BreakGlass,
+        from: vec![ApprovalState::Pending, ApprovalState::Denied],
+        actor: caller.subject().to_string(),
+        reason: Some(format!("BREAK GLASS: {why}")),
+        at: at.clone(),
+        expires_at: Some(format_time(now + time::Duration::minutes(minutes as i64))),
+        grant: Some(GrantUse::Once),
+        not_requested_by: Some(caller.subject().to_string()),
+        unexpired_at: Some(at),
+    };
+    let result = outcome(
+        state.db.transition(caller.tenant(), &id, t).await?,
+        &caller,
+        "broken open",
+    );
+    if result.is_ok() {
+        eprintln!(
+            "cavra serve: BREAK GLASS on approval {id} in tenant {} by {} for {minutes} min: {why}",
+            caller.tenant(),
+            caller.subject()
+        );
+    }
+    result
+}
+
+/// What the sweep expired.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SweepResult {
+    /// Approval ids of the caller's tenant that expired.
+    pub expired: Vec<String>,
+}
+
+/// Expire every overdue approval now (the service also does this every few seconds).
+#[utoipa::path(post, path = "/v1/approvals/expire", tag = "approvals",
+    responses((status = 200, body = SweepResult), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn sweep(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<SweepResult>> {
+    caller.require(&[Role::Approver, Role::Admin], "expiring approvals")?;
+    let done = state.db.expire_due(&now_text()).await?;
+    Ok(Json(SweepResult {
+        expired: done
+            .into_iter()
+            .filter(|(t, _)| t == caller.tenant())
+            .map(|(_, id)| id)
+            .collect(),
+    }))
+}

@@ -1,0 +1,479 @@
+//! `POST /v1/decisions` evaluates and records; decisions and sessions are listed and read.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cavra_engine::{Decision, Env, Mode, NoSymlinks, Request, evaluate};
+use cavra_identity::Role;
+use cavra_tenant_store::{
+    Approval, ApprovalState, DecisionFilter, DecisionWrite, NewApproval, NewDecision,
+    SessionSummary, StoreError, StoredDecision,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{Params, check_id, limit};
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Body, Problem};
+use crate::routing::RouteInput;
+use crate::{AppState, format_time};
+
+/// A request to evaluate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// The action, in the same JSON form as `cavra evaluate --request`.
+    #[schema(value_type = Object)]
+    pub request: Request,
+    /// The pack to decide with: a built-in id or the digest of one of the tenant's packs.
+    /// Default: the pack assigned to the request's repository, else to the tenant, else the
+    /// service's default.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// The decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionResponse {
+    /// The effective decision.
+    #[schema(value_type = String)]
+    pub decision: Decision,
+    /// Whether the agent may go ahead.
+    pub may_proceed: bool,
+    /// The full decision record (redacted).
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+    /// The approval it asked for or used.
+    #[schema(value_type = Option<Object>)]
+    pub approval: Option<Approval>,
+    /// The action's fingerprint (an approval unlocks exactly this).
+    pub fingerprint: String,
+    /// Its entry in the tenant's evidence log.
+    pub log_index: u64,
+}
+
+/// The pack reference and compiled pack for a request.
+async fn pack_for(
+    state: &AppState,
+    tenant: &str,
+    explicit: Option<&str>,
+    repository: Option<&str>,
+) -> ApiResult<Arc<cavra_policy::CompiledPack>> {
+    let reference = match explicit {
+        Some(name) => name.to_string(),
+        None => {
+            let assignments = state.db.assignments(tenant).await?;
+            let pick = repository
+                .and_then(|r| assignments.iter().find(|a| a.scope == r))
+                .or_else(|| assignments.iter().find(|a| a.scope.is_empty()));
+            match pick {
+                Some(a) => a.pack.clone(),
+                None => format!("{}{}", crate::packs::BUILTIN, state.config.default_pack),
+            }
+        }
+    };
+    if let Some(builtin) = crate::packs::builtin_reference(&reference) {
+        return state.packs.builtin(&builtin).map_err(Problem::internal);
+    }
+    if let Some(p) = state.packs.get(&reference) {
+        // The cache is shared by tenants; the pack must still be this tenant's.
+        if state.db.pack(tenant, &reference).await?.is_some() {
+            return Ok(p);
+        }
+    }
+    match state.db.pack(tenant, &reference).await? {
+        Some(stored) => state
+            .packs
+            .uploaded(&stored.digest, &stored.document)
+            .map_err(Problem::internal),
+        None => Err(Problem::unprocessable(format!(
+            "no policy pack `{reference}` in this tenant (give a built-in id or the digest of one of the tenant's packs)"
+        ))),
+    }
+}
+
+/// Refuses request fields that would let an agent loosen its own policy.
+fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> ApiResult<()> {
+    if let Some(t) = &request.tenant
+        && t != caller.tenant()
+    {
+        return Err(Problem::forbidden(
+            "the request names another tenant than the caller's",
+        ));
+    }
+    request.tenant = Some(caller.tenant().to_string());
+    if let Some(mode) = request.mode
+        && !matches!(mode, Mode::Enforce | Mode::Strict)
+        && !caller.has_any(&[Role::Admin])
+    {
+        return Err(Problem::forbidden(format!(
+            "only an admin may ask for mode `{}`; agents may ask only for enforce or strict",
+            mode.as_str()
+        )));
+    }
+    if request.break_glass_actor.is_some() || request.break_glass_reason.is_some() {
+        let group = &state.config.break_glass.group;
+        if !caller.0.in_group(group) {
+            return Err(Problem::forbidden(format!(
+                "break glass needs membership of `{group}`"
+            )));
+        }
+        // The actor is who authenticated, never a name in the body.
+        request.break_glass_actor = Some(caller.subject().to_string());
+        if request
+            .break_glass_reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(Problem::unprocessable("break glass needs a reason"));
+        }
+        eprintln!(
+            "cavra serve: BREAK GLASS by {} in tenant {}: {}",
+            caller.subject(),
+            caller.tenant(),
+            request.break_glass_reason.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Evaluate and record a decision.
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", request_body = DecisionBody,
+    responses((status = 200, body = DecisionResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<DecisionBody>,
+) -> ApiResult<Json<DecisionResponse>> {
+    caller.require(&[Role::Agent, Role::Admin], "evaluating a request")?;
+    let started = Instant::now();
+    let mut request = body.request;
+    check_request(&caller, &state, &mut request)?;
+    let tenant = caller.tenant().to_string();
+    let pack = pack_for(
+        &state,
+        &tenant,
+        body.policy.as_deref(),
+        request.repository.as_deref(),
+    )
+    .await?;
+    let fingerprint = request.fingerprint();
+    let by = caller.subject().to_string();
+    // A grant used concurrently elsewhere makes the write fail; deciding again then sees it.
+    for _ in 0..3 {
+        let now = time::OffsetDateTime::now_utc();
+        let ts = format_time(now);
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let env = Env {
+            timestamp: &ts,
+            decision_id: &decision_id,
+            resolver: &NoSymlinks,
+        };
+        let mut record = evaluate(&pack, &request, &env);
+        let mut use_grant = None;
+        let mut new_approval = None;
+        let mut approval = None;
+        if record.decision == Decision::RequireApproval {
+            match state
+                .db
+                .approval_for(&tenant, &fingerprint, &by, &ts)
+                .await?
+            {
+                Some(a) if matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass) => {
+                    record.reason = format!(
+                        "{} [{} by {} in {}: {}]",
+                        record.reason,
+                        if a.state == ApprovalState::BreakGlass { "break glass" } else { "approved" },
+                        a.decided_by.as_deref().unwrap_or_default(),
+                        a.id,
+                        a.reason.as_deref().unwrap_or_default()
+                    );
+                    record.decision = Decision::Allow;
+                    record.explicit = true;
+                    record.evidence_refs.push(format!("approval:{}", a.id));
+                    use_grant = Some(a.id.clone());
+                    approval = Some(a);
+                }
+                Some(a) if a.state == ApprovalState::Denied => {
+                    record.reason = format!(
+                        "{} [approval {} was denied by {}: {}]",
+                        record.reason,
+                        a.id,
+                        a.decided_by.as_deref().unwrap_or_default(),
+                        a.reason.as_deref().unwrap_or_default()
+                    );
+                    record.decision = Decision::Block;
+                    record.evidence_refs.push(format!("approval:{}", a.id));
+                    approval = Some(a);
+                }
+                Some(a) => {
+                    record.approver_group = Some(a.approver_group.clone());
+                    record.evidence_refs.push(format!("approval:{}", a.id));
+                    approval = Some(a);
+                }
+                None => {
+                    let group = state.routing.route(&RouteInput {
+                        rule_id: &record.rule_id,
+                        action_type: record.action_type,
+                        severity: Some(record.severity),
+                        pack: &record.policy_pack,
+                        target: &record.target,
+                        pack_group: record.approver_group.as_deref(),
+                    });
+                    let id = format!("apr_{}", uuid::Uuid::now_v7().simple());
+                    let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
+                    let summary = pack
+                        .redactor()
+                        .redact_text(&format!("{}: {}", record.action_type, record.target))
+                        .value;
+                    record.approver_group = Some(group.clone());
+                    record.evidence_refs.push(format!("approval:{id}"));
+                    new_approval = Some(NewApproval {
+                        id,
+                        fingerprint: fingerprint.clone(),
+                        session_id: request.session_id.clone(),
+                        approver_group: group,
+                        requested_by: by.clone(),
+                        summary,
+                        expires_at: format_time(now + ttl),
+                    });
+                }
+            }
+        }
+        let value = serde_json::to_value(&record).map_err(Problem::internal)?;
+        let redacted = pack.redactor().redact_json(&value).value;
+        let write = DecisionWrite {
+            decision: NewDecision {
+                decision_id: decision_id.clone(),
+                session_id: request.session_id.clone(),
+                agent: request.agent_id.clone(),
+                requested_by: by.clone(),
+                action_type: record.action_type.as_str().to_string(),
+                decision: record.decision.as_str().to_string(),
+                rule_id: record.rule_id.clone(),
+                timestamp: ts.clone(),
+                fingerprint: fingerprint.clone(),
+                policy_digest: record.policy_digest.clone(),
+                record: redacted.clone(),
+            },
+            new_approval: new_approval.clone(),
+            use_grant: use_grant.clone(),
+        };
+        match state.db.record_decision(&tenant, write).await {
+            Ok(recorded) => {
+                if let Some(id) = &recorded.approval_id {
+                    approval = state.db.approval(&tenant, id).await?;
+                } else if use_grant.is_some()
+                    && let Some(a) = &approval
+                {
+                    approval = state.db.approval(&tenant, &a.id).await?;
+                }
+                state
+                    .metrics
+                    .decision(record.decision, started.elapsed().as_secs_f64());
+                return Ok(Json(DecisionResponse {
+                    decision: record.decision,
+                    may_proceed: record.decision.may_proceed(),
+                    record: redacted,
+                    approval,
+                    fingerprint,
+                    log_index: recorded.log_index,
+                }));
+            }
+            Err(StoreError::Conflict(_)) if use_grant.is_some() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Problem::conflict(
+        "the approval for this action kept changing while deciding; retry",
+    ))
+}
+
+/// Filters for listing decisions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionQuery {
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this decision word.
+    pub decision: Option<String>,
+    /// Only this action type.
+    pub action_type: Option<String>,
+    /// At or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// A stored decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    /// Decision id.
+    pub decision_id: String,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Agent.
+    pub agent: Option<String>,
+    /// Who asked.
+    pub requested_by: String,
+    /// Action type.
+    pub action_type: String,
+    /// Effective decision.
+    pub decision: String,
+    /// Deciding rule.
+    pub rule_id: String,
+    /// When.
+    pub timestamp: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Pack digest.
+    pub policy_digest: String,
+    /// Evidence entry.
+    pub log_index: Option<u64>,
+    /// The full record.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+}
+
+impl From<StoredDecision> for DecisionView {
+    fn from(d: StoredDecision) -> Self {
+        DecisionView {
+            decision_id: d.decision_id,
+            session_id: d.session_id,
+            agent: d.agent,
+            requested_by: d.requested_by,
+            action_type: d.action_type,
+            decision: d.decision,
+            rule_id: d.rule_id,
+            timestamp: d.timestamp,
+            fingerprint: d.fingerprint,
+            policy_digest: d.policy_digest,
+            log_index: d.log_index,
+            record: d.record,
+        }
+    }
+}
+
+/// List the tenant's decisions, newest first.
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(DecisionQuery),
+    responses((status = 200, body = Vec<DecisionView>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Params(q): Params<DecisionQuery>,
+) -> ApiResult<Json<Vec<DecisionView>>> {
+    if let Some(d) = &q.decision {
+        d.parse::<Decision>()
+            .map_err(|e| Problem::bad_request(e.to_string()))?;
+    }
+    let filter = DecisionFilter {
+        session_id: q.session_id,
+        decision: q.decision,
+        action_type: q.action_type,
+        since: q.since,
+        until: q.until,
+        limit: limit(q.limit),
+    };
+    let rows = state.db.decisions(caller.tenant(), &filter).await?;
+    Ok(Json(rows.into_iter().map(DecisionView::from).collect()))
+}
+
+/// One decision of the tenant.
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path, description = "decision id")),
+    responses((status = 200, body = DecisionView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DecisionView>> {
+    check_id(&id)?;
+    state
+        .db
+        .decision(caller.tenant(), &id)
+        .await?
+        .map(|d| Json(d.into()))
+        .ok_or_else(|| Problem::not_found("decision"))
+}
+
+/// A session's summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// Session id.
+    pub id: String,
+    /// Agent.
+    pub agent: Option<String>,
+    /// First decision.
+    pub first_seen: String,
+    /// Latest decision.
+    pub last_seen: String,
+    /// Decisions.
+    pub decisions: i64,
+    /// Blocked.
+    pub blocked: i64,
+    /// Routed for approval.
+    pub approvals: i64,
+    /// Warned.
+    pub warned: i64,
+}
+
+impl From<SessionSummary> for SessionView {
+    fn from(s: SessionSummary) -> Self {
+        SessionView {
+            id: s.id,
+            agent: s.agent,
+            first_seen: s.first_seen,
+            last_seen: s.last_seen,
+            decisions: s.decisions,
+            blocked: s.blocked,
+            approvals: s.approvals,
+            warned: s.warned,
+        }
+    }
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// The tenant's sessions, most recent first.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(LimitQuery),
+    responses((status = 200, body = Vec<SessionView>), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn sessions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Params(q): Params<LimitQuery>,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    let rows = state.db.sessions(caller.tenant(), limit(q.limit)).await?;
+    Ok(Json(rows.into_iter().map(SessionView::from).collect()))
+}
+
+/// One session of the tenant.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = SessionView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionView>> {
+    check_id(&id)?;
+    state
+        .db
+        .session(caller.tenant(), &id)
+        .await?
+        .map(|s| Json(s.into()))
+        .ok_or_else(|| Problem::not_found("session"))
+}

@@ -1,0 +1,190 @@
+//! Evidence: entry search, the log head, and inclusion proofs in the same file format as
+//! `cavra evidence prove` (checked offline with `cavra evidence check-proof`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cavra_evidence::canonical::to_canonical;
+use cavra_evidence::merkle::inclusion_proof;
+use cavra_tenant_store::{CheckpointRecord, EntryQuery, EntryRecord, LogHead};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{Params, limit};
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Problem};
+use crate::{AppState, now_text};
+
+/// Filters for evidence entries (oldest first).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EntryParams {
+    /// Only this kind: decision, approval, registry, policy_assignment.
+    pub kind: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only entries about this decision or approval id.
+    pub ref_id: Option<String>,
+    /// At or after this time.
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// Only entries after this index (paging).
+    pub after: Option<u64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// An evidence entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    /// Position in the tenant's log.
+    pub index: u64,
+    /// Kind.
+    pub kind: String,
+    /// What it is about.
+    pub ref_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// When.
+    pub timestamp: String,
+    /// Hex leaf hash.
+    pub leaf_hash: String,
+    /// The canonical entry.
+    #[schema(value_type = Object)]
+    pub entry: serde_json::Value,
+}
+
+impl From<EntryRecord> for EntryView {
+    fn from(e: EntryRecord) -> Self {
+        EntryView {
+            index: e.index,
+            kind: e.kind,
+            ref_id: e.ref_id,
+            session_id: e.session_id,
+            timestamp: e.timestamp,
+            leaf_hash: e.leaf_hash,
+            entry: e.entry,
+        }
+    }
+}
+
+/// Search the tenant's evidence entries.
+#[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", params(EntryParams),
+    responses((status = 200, body = Vec<EntryView>), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn entries(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Params(q): Params<EntryParams>,
+) -> ApiResult<Json<Vec<EntryView>>> {
+    let query = EntryQuery {
+        kind: q.kind,
+        session_id: q.session_id,
+        ref_id: q.ref_id,
+        since: q.since,
+        until: q.until,
+        after_index: q.after,
+        limit: limit(q.limit),
+    };
+    let rows = state.db.entries(caller.tenant(), &query).await?;
+    Ok(Json(rows.into_iter().map(EntryView::from).collect()))
+}
+
+/// The tenant log's head and newest checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadView {
+    /// Log id.
+    pub log_id: Option<String>,
+    /// Entries.
+    pub size: u64,
+    /// Hex tree head.
+    pub root_hash: Option<String>,
+    /// The newest signed checkpoint (DSSE envelope JSON).
+    pub checkpoint: Option<String>,
+    /// The key that signs checkpoints.
+    pub key_id: String,
+}
+
+/// The head of the tenant's evidence log.
+#[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence",
+    responses((status = 200, body = HeadView)),
+    security(("bearer" = [])))]
+pub async fn head(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<HeadView>> {
+    let head: Option<LogHead> = state.db.log_head(caller.tenant()).await?;
+    let cp = state.db.latest_checkpoint(caller.tenant()).await?;
+    Ok(Json(HeadView {
+        log_id: head.as_ref().map(|h| h.log_id.clone()),
+        size: head.as_ref().map(|h| h.size).unwrap_or(0),
+        root_hash: head.map(|h| h.root_hash),
+        checkpoint: cp.map(|c| c.envelope),
+        key_id: state.signing_key_id.clone(),
+    }))
+}
+
+/// An inclusion proof (`cavra-inclusion-proof/v1`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProofView {
+    /// Always `cavra-inclusion-proof/v1`.
+    pub format: String,
+    /// The entry's index.
+    pub index: u64,
+    /// The entry's canonical JSON.
+    pub entry: String,
+    /// The signed checkpoint the proof leads to.
+    pub checkpoint: String,
+    /// The proof's hashes (hex).
+    pub hashes: Vec<String>,
+}
+
+/// An inclusion proof of one entry against a signed checkpoint of the tenant's log.
+#[utoipa::path(get, path = "/v1/evidence/entries/{index}/proof", tag = "evidence",
+    params(("index" = u64, Path, description = "entry index")),
+    responses((status = 200, body = ProofView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn proof(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(index): Path<String>,
+) -> ApiResult<Json<ProofView>> {
+    let index: u64 = index
+        .parse()
+        .map_err(|_| Problem::bad_request("the entry index must be a whole number"))?;
+    let tenant = caller.tenant();
+    let head = state.db.log_head(tenant).await?;
+    if head.as_ref().is_none_or(|h| index >= h.size) {
+        return Err(Problem::not_found("evidence entry"));
+    }
+    let mut cp: Option<CheckpointRecord> = state.db.latest_checkpoint(tenant).await?;
+    if cp.as_ref().is_none_or(|c| c.tree_size <= index) {
+        cp = state.db.checkpoint_now(tenant, &now_text()).await?;
+    }
+    let cp = cp.ok_or_else(|| Problem::not_found("evidence entry"))?;
+    let leaves = state.db.leaf_hashes(tenant, cp.tree_size).await?;
+    let hashes = inclusion_proof(&leaves, index as usize).map_err(Problem::internal)?;
+    let entry = state
+        .db
+        .entries(
+            tenant,
+            &EntryQuery {
+                after_index: index.checked_sub(1),
+                limit: 1,
+                ..EntryQuery::default()
+            },
+        )
+        .await?
+        .into_iter()
+        .find(|e| e.index == index)
+        .ok_or_else(|| Problem::not_found("evidence entry"))?;
+    Ok(Json(ProofView {
+        format: "cavra-inclusion-proof/v1".into(),
+        index,
+        entry: to_canonical(&entry.entry),
+        checkpoint: cp.envelope,
+        hashes: hashes.iter().map(hex::encode).collect(),
+    }))
+}

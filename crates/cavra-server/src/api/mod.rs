@@ -1,0 +1,151 @@
+//! The HTTP routes. Every `/v1` route is authenticated and tenant-scoped; ids of another
+//! tenant's records are answered exactly like ids that do not exist.
+
+pub mod approvals;
+pub mod decisions;
+pub mod evidence;
+pub mod health;
+pub mod policies;
+pub mod registry;
+pub mod tenants;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// Query parameters whose rejections are problem documents.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
+    }
+}
+
+/// Checks an id taken from a path: printable, short, no separators that could mean anything
+/// to a store.
+pub fn check_id(id: &str) -> Result<(), Problem> {
+    let ok = !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(
+            "invalid id: use 1-200 characters of letters, digits, - _ . : @",
+        ))
+    }
+}
+
+/// The largest page a list returns.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A requested page size, capped.
+pub fn limit(requested: Option<usize>) -> usize {
+    requested.unwrap_or(100).clamp(1, MAX_LIMIT)
+}
+
+async fn count_problems(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        state.metrics.problem();
+    }
+    resp
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no-route",
+        "No such route",
+        "see /openapi.json for the routes this service has",
+    )
+}
+
+async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return axum::response::IntoResponse::into_response(Problem::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not take that method; see /openapi.json",
+        ));
+    }
+    resp
+}
+
+/// Every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    let v1 = Router::new()
+        .route(
+            "/decisions",
+            post(decisions::create).get(decisions::list),
+        )
+        .route("/decisions/{id}", get(decisions::get_one))
+        .route("/sessions", get(decisions::sessions))
+        .route("/sessions/{id}", get(decisions::session))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/expire", post(approvals::sweep))
+        .route("/approvals/{id}", get(approvals::get_one))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
+        .route("/approvals/{id}/expire", post(approvals::expire))
+        .route("/approvals/{id}/break-glass", post(approvals::break_glass))
+        .route("/registry/{kind}", get(registry::list))
+        .route(
+            "/registry/{kind}/{name}",
+            get(registry::get_one)
+                .put(registry::put_one)
+                .delete(registry::delete_one),
+        )
+        .route("/policies", get(policies::list).post(policies::upload))
+        .route("/policies/{digest}", get(policies::get_one))
+        .route(
+            "/policy-assignments",
+            get(policies::assignments).put(policies::assign),
+        )
+        .route("/evidence/entries", get(evidence::entries))
+        .route("/evidence/head", get(evidence::head))
+        .route("/evidence/entries/{index}/proof", get(evidence::proof))
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route("/tenants/{id}", get(tenants::get_one))
+        .route("/posture", get(tenants::posture));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .fallback(not_found)
+        .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn_with_state(state.clone(), count_problems))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,235 @@
+//! The registry: agents and MCP servers of a tenant. Anyone in the tenant reads; admins write.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cavra_identity::Role;
+use cavra_tenant_store::{RegistryKind, RegistryRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::check_id;
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Problem};
+use crate::{AppState, now_text};
+
+/// An MCP server's trust tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustTier {
+    /// Trusted.
+    Trusted,
+    /// Approved for use.
+    Approved,
+    /// Experimental: calls need approval.
+    Experimental,
+    /// Blocked.
+    Blocked,
+    /// Unknown.
+    Unknown,
+}
+
+/// Where an MCP server's registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationState {
+    /// Approved.
+    Approved,
+    /// Waiting.
+    Pending,
+    /// Denied.
+    Denied,
+}
+
+/// What kind of thing a tool touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Files.
+    Filesystem,
+    /// Shell commands.
+    Shell,
+    /// The network.
+    Network,
+    /// Cloud APIs.
+    Cloud,
+    /// Secrets.
+    Secrets,
+    /// Source repositories.
+    Repository,
+}
+
+/// An MCP server's registry record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerRecord {
+    /// Trust tier.
+    pub trust_tier: TrustTier,
+    /// Who owns it.
+    pub owner: String,
+    /// Registration state.
+    pub approval_state: RegistrationState,
+    /// Tools it may offer (empty: none named, every call needs approval).
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Capabilities it may use.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Tool name → capability, for tools whose annotations do not say.
+    #[serde(default)]
+    pub tool_capabilities: std::collections::BTreeMap<String, Capability>,
+    /// A description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An agent's registry record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRecord {
+    /// What agent (claude-code, codex, cursor, …).
+    pub kind: String,
+    /// Who owns it.
+    pub owner: String,
+    /// A description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether it may act (a disabled agent's tokens still authenticate; policies may use it).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A registry record as returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistryView {
+    /// `agent` or `mcp_server`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// The record.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+    /// Last change.
+    pub updated_at: String,
+    /// By whom.
+    pub updated_by: String,
+}
+
+impl From<RegistryRecord> for RegistryView {
+    fn from(r: RegistryRecord) -> Self {
+        RegistryView {
+            kind: r.kind.as_str().into(),
+            name: r.name,
+            record: r.record,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by,
+        }
+    }
+}
+
+fn kind(path: &str) -> ApiResult<RegistryKind> {
+    match path {
+        "agents" => Ok(RegistryKind::Agent),
+        "mcp-servers" => Ok(RegistryKind::McpServer),
+        _ => Err(Problem::not_found("registry (use agents or mcp-servers)")),
+    }
+}
+
+/// List registry records of one kind (`agents` or `mcp-servers`).
+#[utoipa::path(get, path = "/v1/registry/{kind}", tag = "registry",
+    params(("kind" = String, Path, description = "agents or mcp-servers")),
+    responses((status = 200, body = Vec<RegistryView>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(k): Path<String>,
+) -> ApiResult<Json<Vec<RegistryView>>> {
+    let k = kind(&k)?;
+    let rows = state.db.registry(caller.tenant(), k).await?;
+    Ok(Json(rows.into_iter().map(RegistryView::from).collect()))
+}
+
+/// One registry record.
+#[utoipa::path(get, path = "/v1/registry/{kind}/{name}", tag = "registry",
+    params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = RegistryView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((k, name)): Path<(String, String)>,
+) -> ApiResult<Json<RegistryView>> {
+    let k = kind(&k)?;
+    check_id(&name)?;
+    state
+        .db
+        .registry_entry(caller.tenant(), k, &name)
+        .await?
+        .map(|r| Json(r.into()))
+        .ok_or_else(|| Problem::not_found("registry record"))
+}
+
+/// Create or replace a registry record (admins). The body is an `McpServerRecord` or an
+/// `AgentRecord`, checked strictly.
+#[utoipa::path(put, path = "/v1/registry/{kind}/{name}", tag = "registry",
+    params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
+    request_body = Object,
+    responses((status = 200, body = RegistryView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((k, name)): Path<(String, String)>,
+    crate::problem::Body(body): crate::problem::Body<serde_json::Value>,
+) -> ApiResult<Json<RegistryView>> {
+    caller.require(&[Role::Admin], "changing the registry")?;
+    let k = kind(&k)?;
+    check_id(&name)?;
+    let record = match k {
+        RegistryKind::McpServer => serde_json::to_value(
+            serde_json::from_value::<McpServerRecord>(body)
+                .map_err(|e| Problem::unprocessable(format!("MCP server record: {e}")))?,
+        ),
+        RegistryKind::Agent => serde_json::to_value(
+            serde_json::from_value::<AgentRecord>(body)
+                .map_err(|e| Problem::unprocessable(format!("agent record: {e}")))?,
+        ),
+    }
+    .map_err(Problem::internal)?;
+    let r = RegistryRecord {
+        kind: k,
+        name,
+        record,
+        updated_at: now_text(),
+        updated_by: caller.subject().to_string(),
+    };
+    state.db.put_registry(caller.tenant(), &r).await?;
+    Ok(Json(r.into()))
+}
+
+/// Delete a registry record (admins).
+#[utoipa::path(delete, path = "/v1/registry/{kind}/{name}", tag = "registry",
+    params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((k, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(&[Role::Admin], "changing the registry")?;
+    let k = kind(&k)?;
+    check_id(&name)?;
+    if state.db.delete_registry(caller.tenant(), k, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("registry record"))
+    }
+}

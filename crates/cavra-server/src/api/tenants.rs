@@ -1,0 +1,192 @@
+//! Tenants (the operator tenant's admins only) and a tenant's own posture.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cavra_identity::Role;
+use cavra_tenant_store::{ApprovalState, DecisionFilter, Tenant};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::check_id;
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Body, Problem};
+
+fn operator(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    if caller.tenant() == state.config.operator_tenant && caller.has_any(&[Role::Admin]) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "managing tenants needs an admin of the operator tenant",
+        ))
+    }
+}
+
+/// A tenant as returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Created.
+    pub created_at: String,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        TenantView {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A tenant to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenantBody {
+    /// Id: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Whether `id` is a valid tenant id.
+pub fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Every tenant (operator admins).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+    responses((status = 200, body = Vec<TenantView>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TenantView>>> {
+    operator(&state, &caller)?;
+    Ok(Json(
+        state
+            .db
+            .tenants()
+            .await?
+            .into_iter()
+            .map(TenantView::from)
+            .collect(),
+    ))
+}
+
+/// Create a tenant (operator admins).
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenantBody,
+    responses((status = 201, body = TenantView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<NewTenantBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<TenantView>)> {
+    operator(&state, &caller)?;
+    if !valid_tenant_id(&body.id) {
+        return Err(Problem::unprocessable(
+            "a tenant id is 1-64 lowercase letters, digits, - or _",
+        ));
+    }
+    let name = body.name.unwrap_or_else(|| body.id.clone());
+    if !state.create_tenant(&body.id, &name).await? {
+        return Err(Problem::conflict(format!("tenant `{}` exists", body.id)));
+    }
+    let t = state
+        .db
+        .tenant(&body.id)
+        .await?
+        .ok_or_else(|| Problem::internal("a created tenant is missing"))?;
+    Ok((axum::http::StatusCode::CREATED, Json(t.into())))
+}
+
+/// One tenant: the caller's own, or any for operator admins.
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "tenant id")),
+    responses((status = 200, body = TenantView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantView>> {
+    check_id(&id)?;
+    if id != caller.tenant() && operator(&state, &caller).is_err() {
+        return Err(Problem::not_found("tenant"));
+    }
+    state
+        .db
+        .tenant(&id)
+        .await?
+        .map(|t| Json(t.into()))
+        .ok_or_else(|| Problem::not_found("tenant"))
+}
+
+/// A tenant's posture, from its own records only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Posture {
+    /// The tenant.
+    pub tenant: String,
+    /// Decisions by effective decision, over the newest `window` decisions.
+    #[schema(value_type = Object)]
+    pub decisions: std::collections::BTreeMap<String, u64>,
+    /// How many decisions the counts cover.
+    pub window: usize,
+    /// Pending approvals.
+    pub pending_approvals: usize,
+    /// Entries in the tenant's evidence log.
+    pub log_size: u64,
+}
+
+/// The caller's tenant posture.
+#[utoipa::path(get, path = "/v1/posture", tag = "tenants",
+    responses((status = 200, body = Posture)),
+    security(("bearer" = [])))]
+pub async fn posture(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Posture>> {
+    let tenant = caller.tenant();
+    let recent = state
+        .db
+        .decisions(
+            tenant,
+            &DecisionFilter {
+                limit: crate::api::MAX_LIMIT,
+                ..DecisionFilter::default()
+            },
+        )
+        .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for d in &recent {
+        *counts.entry(d.decision.clone()).or_insert(0u64) += 1;
+    }
+    let pending = state
+        .db
+        .approvals(tenant, Some(ApprovalState::Pending), crate::api::MAX_LIMIT)
+        .await?
+        .len();
+    let log_size = state.db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
+    Ok(Json(Posture {
+        tenant: tenant.to_string(),
+        decisions: counts,
+        window: recent.len(),
+        pending_approvals: pending,
+        log_size,
+    }))
+}

@@ -1,0 +1,187 @@
+//! Authentication of every request: `Authorization: Bearer <credential>` where the credential
+//! is a cavra API token (`cavra_<id>_<secret>`, checked against the stored SHA-256 of its
+//! secret) or, when OIDC is configured, a JWT from the identity provider.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use cavra_identity::{IdentityError, Principal, Role, TokenDigest, is_api_token, parse_bearer};
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// The caller's tenant.
+    pub fn tenant(&self) -> &str {
+        &self.0.tenant
+    }
+
+    /// The caller's subject.
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// Whether the caller holds any of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.0.has_role(*r))
+    }
+
+    /// Refuses unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), Problem> {
+        if self.has_any(roles) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "{what} needs the role {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )))
+        }
+    }
+}
+
+fn identity_problem(e: &IdentityError) -> Problem {
+    match e.http_status() {
+        401 => Problem::unauthorized(e.to_string()),
+        403 => Problem::forbidden(e.to_string()),
+        503 => Problem::unavailable(e.to_string()),
+        _ => Problem::internal(e),
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <token>`"))?;
+        let text = header
+            .to_str()
+            .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
+        let credential = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let principal = if is_api_token(credential) {
+            api_token(state, credential).await?
+        } else if let Some(oidc) = &state.oidc {
+            oidc.verify(credential)
+                .await
+                .map_err(|e| identity_problem(&e))?
+        } else {
+            return Err(Problem::unauthorized(
+                "the credential is not a cavra API token, and this service accepts no OIDC tokens",
+            ));
+        };
+        // A credential for a tenant the service does not know acts nowhere.
+        if !state.tenant_exists(&principal.tenant).await? {
+            return Err(Problem::forbidden(format!(
+                "tenant `{}` does not exist on this service",
+                principal.tenant
+            )));
+        }
+        Ok(Caller(principal))
+    }
+}
+
+async fn api_token(state: &Arc<AppState>, credential: &str) -> Result<Principal, Problem> {
+    let parts = parse_bearer(credential).map_err(|e| identity_problem(&e))?;
+    let stored = state.tokens.get(&parts.token_id, &state.db).await?;
+    let Some(stored) = stored else {
+        return Err(identity_problem(&IdentityError::InvalidApiToken));
+    };
+    let record = to_identity_record(&stored).map_err(Problem::internal)?;
+    let mut principal = record
+        .authenticate(&parts, OffsetDateTime::now_utc())
+        .map_err(|e| identity_problem(&e))?;
+    principal.subject = stored.subject.clone();
+    Ok(principal)
+}
+
+/// The identity crate's view of a stored token.
+pub fn to_identity_record(
+    t: &cavra_tenant_store::TokenRecord,
+) -> Result<cavra_identity::TokenRecord, String> {
+    let role: Role = t
+        .roles
+        .first()
+        .ok_or_else(|| format!("token {} has no role", t.id))?
+        .parse()
+        .map_err(|e| format!("token {}: {e}", t.id))?;
+    let parse = |s: &Option<String>| -> Result<Option<OffsetDateTime>, String> {
+        s.as_deref()
+            .map(|v| {
+                OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| format!("token {}: {e}", t.id))
+            })
+            .transpose()
+    };
+    Ok(cavra_identity::TokenRecord {
+        token_id: t.id.clone(),
+        tenant: t.tenant.clone(),
+        role,
+        approver_groups: t.groups.iter().cloned().collect::<BTreeSet<_>>(),
+        digest: TokenDigest::from_hex(&t.digest).map_err(|e| format!("token {}: {e}", t.id))?,
+        expires_at: parse(&t.expires_at)?,
+        revoked_at: parse(&t.revoked_at)?,
+    })
+}
+
+/// Token records cached briefly, so that a burst of requests does not read the database for
+/// each. Revocation through this replica evicts at once; on other replicas it takes effect
+/// within [`TokenCache::TTL`].
+#[derive(Default)]
+pub struct TokenCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<cavra_tenant_store::TokenRecord>)>>,
+}
+
+impl TokenCache {
+    /// How long a cached record is trusted.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// The record of `id`, from the cache or the database.
+    pub async fn get(
+        &self,
+        id: &str,
+        db: &cavra_tenant_store::Db,
+    ) -> Result<Option<cavra_tenant_store::TokenRecord>, Problem> {
+        if let Ok(map) = self.entries.lock()
+            && let Some((at, record)) = map.get(id)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(record.clone());
+        }
+        let record = db.token(id).await?;
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(id.to_string(), (std::time::Instant::now(), record.clone()));
+        }
+        Ok(record)
+    }
+
+    /// Forgets a record (after a revocation).
+    pub fn evict(&self, id: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(id);
+        }
+    }
+}

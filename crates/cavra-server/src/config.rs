@@ -1,0 +1,114 @@
+//! The service's configuration file (YAML), validated strictly: unknown keys are errors with
+//! their line and column.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::routing::RoutingRule;
+
+/// Where the service listens by default (loopback: exposing it is a deliberate choice).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+/// The service's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// `sqlite://PATH` (the default, `sqlite://cavra-server.db`) or `postgres://…`.
+    pub database_url: String,
+    /// The Ed25519 key (PKCS#8 PEM) that signs every tenant's log checkpoints. With SQLite and
+    /// no key given, one is created beside the database on first start; replicas on
+    /// PostgreSQL must all be given the same key.
+    pub signing_key: Option<PathBuf>,
+    /// OIDC bearer tokens, when accepted.
+    pub oidc: Option<cavra_identity::OidcConfig>,
+    /// The pack that decides when nothing is assigned: a built-in id.
+    pub default_pack: String,
+    /// Uploaded packs must carry a signature by a key of `trust_root`.
+    pub require_signed_packs: bool,
+    /// The trust root (JSON) that pack signatures are checked against.
+    pub trust_root: Option<PathBuf>,
+    /// How long an approval request stays open, in minutes.
+    pub approval_ttl_minutes: u64,
+    /// Break-glass settings.
+    pub break_glass: BreakGlassConfig,
+    /// Approval routing rules, first match wins; empty: the built-in defaults.
+    pub routing: Vec<RoutingRule>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The tenant whose admins manage tenants.
+    pub operator_tenant: String,
+    /// Seconds between sweeps that expire overdue approvals.
+    pub expiry_sweep_seconds: u64,
+}
+
+/// Break-glass settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakGlassConfig {
+    /// Only members of this group may break glass.
+    pub group: String,
+    /// The longest a break-glass grant lasts, in minutes.
+    pub max_minutes: u64,
+}
+
+impl Default for BreakGlassConfig {
+    fn default() -> Self {
+        BreakGlassConfig {
+            group: "Break Glass".into(),
+            max_minutes: 60,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.into(),
+            database_url: "sqlite://cavra-server.db".into(),
+            signing_key: None,
+            oidc: None,
+            default_pack: "cavra-baseline".into(),
+            require_signed_packs: true,
+            trust_root: None,
+            approval_ttl_minutes: 60,
+            break_glass: BreakGlassConfig::default(),
+            routing: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            operator_tenant: "operator".into(),
+            expiry_sweep_seconds: 5,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a configuration file; errors name the file, line and column.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<ServerConfig, String> {
+        let config: ServerConfig =
+            serde_saphyr::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        config.check().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.approval_ttl_minutes == 0 {
+            return Err("approval_ttl_minutes must be at least 1".into());
+        }
+        if self.break_glass.max_minutes == 0 || self.break_glass.max_minutes > 24 * 60 {
+            return Err("break_glass.max_minutes must be between 1 and 1440".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("max_body_bytes must be at least 1024".into());
+        }
+        if self.require_signed_packs && self.trust_root.is_none() {
+            // Not an error: with no trust root, uploads are refused with a clear message.
+        }
+        for (i, rule) in self.routing.iter().enumerate() {
+            rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
+        }
+        Ok(())
+    }
+}

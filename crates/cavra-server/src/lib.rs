@@ -1,0 +1,291 @@
+//! cavra's API service: one shared decision, approval, registry and evidence surface for many
+//! clients and tenants.
+//!
+//! Every request is authenticated ([`auth`]), scoped to the caller's tenant, and answered
+//! with JSON or an RFC 9457 problem document ([`problem`]). Decisions are evaluated by the
+//! same pure engine as the CLI and the hooks, and recorded with their evidence entries in one
+//! transaction of the tenant store (`cavra-tenant-store`: SQLite or PostgreSQL).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod metrics;
+pub mod openapi;
+pub mod packs;
+pub mod problem;
+pub mod routing;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use cavra_evidence::trust::TrustRoot;
+use cavra_identity::OidcVerifier;
+use cavra_tenant_store::{Db, LogSettings, LogSigner, Tenant};
+
+pub use config::ServerConfig;
+
+use crate::auth::TokenCache;
+use crate::metrics::Metrics;
+use crate::packs::PackCache;
+use crate::problem::Problem;
+use crate::routing::Routing;
+
+/// Everything a request handler shares.
+pub struct AppState {
+    /// The store.
+    pub db: Db,
+    /// The configuration.
+    pub config: ServerConfig,
+    /// OIDC verification, when configured.
+    pub oidc: Option<OidcVerifier>,
+    /// Token records, cached briefly.
+    pub tokens: TokenCache,
+    /// Compiled packs.
+    pub packs: PackCache,
+    /// Approval routing.
+    pub routing: Routing,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Pack signatures are checked against this.
+    pub trust: Option<TrustRoot>,
+    /// The key id that signs checkpoints.
+    pub signing_key_id: String,
+    known_tenants: Mutex<HashMap<String, Instant>>,
+}
+
+/// Errors starting the service.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The store.
+    #[error("store: {0}")]
+    Store(#[from] cavra_tenant_store::StoreError),
+    /// Listening.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Where.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The current time in the store's format.
+pub fn now_text() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// A time in the store's format (RFC 3339 UTC with milliseconds, which sorts as text).
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    cavra_store::format_time(t).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+}
+
+/// Loads the checkpoint signing key, creating it beside a SQLite database when none is given.
+pub fn load_signer(config: &ServerConfig) -> Result<LogSigner, StartError> {
+    let path: PathBuf = match (&config.signing_key, config.database_url.strip_prefix("sqlite://")) {
+        (Some(p), _) => p.clone(),
+        (None, Some(db)) => PathBuf::from(format!("{db}.log-key.pem")),
+        (None, None) => {
+            return Err(StartError::Config(
+                "give --signing-key (every replica on PostgreSQL must sign with the same key)"
+                    .into(),
+            ));
+        }
+    };
+    let key = if path.exists() {
+        let pem = std::fs::read_to_string(&path)
+            .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+        cavra_evidence::keys::private_key_from_pem(&pem)
+            .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+    } else if config.signing_key.is_none() {
+        create_key(&path)?
+    } else {
+        return Err(StartError::Config(format!(
+            "the signing key {} does not exist (create one with `cavra keys generate`)",
+            path.display()
+        )));
+    };
+    let key_id = format!(
+        "log-{}",
+        &cavra_evidence::keys::key_id(&key.verifying_key())[..12]
+    );
+    Ok(LogSigner { key_id, key })
+}
+
+fn create_key(path: &Path) -> Result<cavra_evidence::keys::SigningKey, StartError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut seed = [0u8; 32];
+    getrandom_seed(&mut seed)?;
+    let key = cavra_evidence::keys::from_seed(&seed);
+    let pem = cavra_evidence::keys::private_key_to_pem(&key)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StartError::Config(format!("{}: {e}", parent.display())))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+    f.write_all(pem.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+    Ok(key)
+}
+
+fn getrandom_seed(seed: &mut [u8; 32]) -> Result<(), StartError> {
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(seed))
+        .map_err(|e| StartError::Config(format!("no randomness for a key: {e}")))
+}
+
+impl AppState {
+    /// Opens the store (running migrations) and prepares everything else.
+    pub async fn new(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
+        config.check().map_err(StartError::Config)?;
+        let signer = load_signer(&config)?;
+        let signing_key_id = signer.key_id.clone();
+        let redactor = cavra_redact::Redactor::for_pack(&[], &[])
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let db = Db::open(
+            &config.database_url,
+            LogSettings {
+                signer: Arc::new(signer),
+                redactor: Arc::new(redactor),
+            },
+        )
+        .await?;
+        let oidc = config
+            .oidc
+            .clone()
+            .map(OidcVerifier::new)
+            .transpose()
+            .map_err(|e| StartError::Config(format!("oidc: {e}")))?;
+        let trust = config
+            .trust_root
+            .as_ref()
+            .map(|p| {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| StartError::Config(format!("{}: {e}", p.display())))?;
+                TrustRoot::from_json(&text)
+                    .map_err(|e| StartError::Config(format!("{}: {e}", p.display())))
+            })
+            .transpose()?;
+        let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
+        let packs = PackCache::default();
+        packs
+            .builtin(&format!("{}{}", packs::BUILTIN, config.default_pack))
+            .map_err(|e| StartError::Config(format!("default_pack: {e}")))?;
+        Ok(Arc::new(AppState {
+            db,
+            config,
+            oidc,
+            tokens: TokenCache::default(),
+            packs,
+            routing,
+            metrics: Metrics::default(),
+            trust,
+            signing_key_id,
+            known_tenants: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Whether `tenant` exists (cached for a minute once seen).
+    pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, Problem> {
+        if let Ok(map) = self.known_tenants.lock()
+            && map
+                .get(tenant)
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
+        {
+            return Ok(true);
+        }
+        let found = self.db.tenant(tenant).await?.is_some();
+        if found && let Ok(mut map) = self.known_tenants.lock() {
+            map.insert(tenant.to_string(), Instant::now());
+        }
+        Ok(found)
+    }
+
+    /// Creates a tenant (used by the CLI's bootstrap and the admin API).
+    pub async fn create_tenant(&self, id: &str, name: &str) -> Result<bool, Problem> {
+        Ok(self
+            .db
+            .create_tenant(&Tenant {
+                id: id.to_string(),
+                name: name.to_string(),
+                created_at: now_text(),
+            })
+            .await?)
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    api::router(state)
+}
+
+/// Runs the service until Ctrl-C / SIGTERM; `ready` is told the bound address.
+pub async fn serve(
+    config: ServerConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), StartError> {
+    let listen = config.listen.clone();
+    let sweep = Duration::from_secs(config.expiry_sweep_seconds.max(1));
+    let state = AppState::new(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: listen.clone(),
+        source,
+    })?;
+    ready(addr);
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweep);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweeper.db.expire_due(&now_text()).await {
+                eprintln!("cavra serve: expiring approvals failed: {e}");
+            }
+        }
+    });
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,183 @@
+//! Errors as RFC 9457 problem details, and a JSON body extractor whose every rejection is one.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+/// A problem details document (RFC 9457).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem of kind `slug` (`https://cavra.dev/problems/<slug>`).
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("https://cavra.dev/problems/{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+    }
+
+    /// 401: no or bad credentials.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 404: nothing by that id in the caller's tenant (whether or not it exists elsewhere).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("no {what} with that id"),
+        )
+    }
+
+    /// 409: the state changed meanwhile.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// 422: well-formed but not acceptable.
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "Invalid request",
+            detail,
+        )
+    }
+
+    /// 500: our fault. The detail is logged, not sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        eprintln!("cavra serve: internal error: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed; see its log",
+        )
+    }
+
+    /// 503: a dependency is down.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cavra\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<cavra_tenant_store::StoreError> for Problem {
+    fn from(e: cavra_tenant_store::StoreError) -> Self {
+        match e {
+            cavra_tenant_store::StoreError::Conflict(m) => Problem::conflict(m),
+            cavra_tenant_store::StoreError::Closed => Problem::unavailable("the store is shutting down"),
+            cavra_tenant_store::StoreError::Postgres(m) => {
+                Problem::unavailable(format!("the database failed: {}", first_line(&m)))
+            }
+            other => Problem::internal(other),
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// The handlers' result.
+pub type ApiResult<T> = Result<T, Problem>;
+
+/// A JSON body whose rejections are problem details: 415 without a JSON content type, 413
+/// over the size limit, 400 for malformed JSON, 422 for unknown fields or wrong types.
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => Problem::unprocessable(e.body_text()),
+                JsonRejection::JsonSyntaxError(e) => {
+                    Problem::bad_request(format!("malformed JSON: {}", e.body_text()))
+                }
+                JsonRejection::MissingJsonContentType(_) => Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "Unsupported media type",
+                    "send the body as application/json",
+                ),
+                JsonRejection::BytesRejection(e) => {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        Problem::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "too-large",
+                            "Body too large",
+                            "the request body is larger than the server accepts",
+                        )
+                    } else {
+                        Problem::bad_request(e.body_text())
+                    }
+                }
+                other => Problem::bad_request(other.body_text()),
+            }),
+        }
+    }
+}
