@@ -214,6 +214,14 @@ fn is_loopback(url: &reqwest::Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Make aws-lc-rs jsonwebtoken's process-wide crypto provider. jsonwebtoken picks it from its
+/// cargo features on first use and panics if another crate in the build also enabled
+/// `rust_crypto`; installing it explicitly keeps verification working (and on aws-lc-rs) then.
+pub(crate) fn install_crypto_provider() {
+    // Err means a provider is installed already, which is all this needs.
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+}
+
 /// The kind of public key, which decides the algorithms it may verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyKind {
@@ -309,6 +317,7 @@ impl OidcVerifier {
     /// A verifier for `config`. Does not contact the provider; the key set is fetched on first
     /// use (call [`OidcVerifier::refresh`] to fetch it up front).
     pub fn new(config: OidcConfig) -> Result<Self, IdentityError> {
+        install_crypto_provider();
         config.validate()?;
         let source = config.jwks_source()?;
         let client = match &source {
@@ -978,6 +987,21 @@ mod tests {
         );
         assert_eq!(lookup(&claims, "realm_access.missing"), None);
         assert_eq!(lookup(&claims, "a.b.c"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn header_parsing_never_panics(input in proptest::prelude::any::<String>()) {
+            let _ = parse_header(&input);
+        }
+
+        #[test]
+        fn header_parsing_never_panics_on_jwt_shaped_input(
+            header in proptest::prelude::any::<Vec<u8>>(),
+            rest in "[A-Za-z0-9_.-]{0,40}",
+        ) {
+            let _ = parse_header(&format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header)));
+        }
     }
 
     #[test]

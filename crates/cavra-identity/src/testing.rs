@@ -20,6 +20,11 @@ const RSA_TEST_KEYS: [&[u8]; 2] = [
     include_bytes!("../testdata/rsa-test-2.der"),
 ];
 
+/// Fixed ECDSA test keys (PKCS#8 DER) for P-256 and P-384, public test material like the RSA
+/// keys.
+const EC_P256_TEST_KEY: &[u8] = include_bytes!("../testdata/ec-p256-test.der");
+const EC_P384_TEST_KEY: &[u8] = include_bytes!("../testdata/ec-p384-test.der");
+
 /// Which vendored RSA test key to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RsaTestKey {
@@ -100,7 +105,21 @@ impl TestIssuer {
         self.push(kid, alg, EncodingKey::from_rsa_der(der))
     }
 
+    /// Add the vendored ECDSA key for `alg` under `kid`: P-256 for `ES256`, P-384 for `ES384`.
+    ///
+    /// # Panics
+    /// If `alg` is neither.
+    pub fn add_ec(&mut self, kid: &str, alg: Algorithm) -> &mut Self {
+        let der = match alg {
+            Algorithm::ES256 => EC_P256_TEST_KEY,
+            Algorithm::ES384 => EC_P384_TEST_KEY,
+            other => panic!("add_ec takes ES256 or ES384, not {other:?}"),
+        };
+        self.push(kid, alg, EncodingKey::from_ec_der(der))
+    }
+
     fn push(&mut self, kid: &str, alg: Algorithm, encoding: EncodingKey) -> &mut Self {
+        crate::oidc::install_crypto_provider();
         let jwk = Jwk::from_encoding_key(&encoding, alg).expect("public JWK of a test key");
         let mut jwk = serde_json::to_value(jwk).expect("JWK serialises");
         if let Value::Object(fields) = &mut jwk {
@@ -177,6 +196,7 @@ impl TestIssuer {
     /// # Panics
     /// If there is no key `signing_kid` or the algorithm does not suit it.
     pub fn mint_with_header(&self, signing_kid: &str, header: Header, claims: &Value) -> String {
+        crate::oidc::install_crypto_provider();
         let key = self.key(signing_kid);
         jsonwebtoken::encode(&header, claims, &key.encoding).expect("test token signs")
     }

@@ -639,3 +639,106 @@ async fn a_malformed_payload_after_a_valid_header_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn es256_and_es384_tokens_are_accepted() {
+    let mut issuer = issuer();
+    issuer
+        .add_ec("p256", Algorithm::ES256)
+        .add_ec("p384", Algorithm::ES384);
+    let server = JwksServer::start(issuer.jwks_json());
+    let verifier = OidcVerifier::new(config(&server.url())).expect("valid config");
+    for kid in ["p256", "p384"] {
+        let token = issuer.mint(kid, &issuer.claims("bot", "acme", &["agent"]));
+        verifier.verify(&token).await.expect(kid);
+    }
+    // ES384 naming the P-256 key does not fit it.
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some("p256".into());
+    let token = issuer.mint_with_header("p384", header, &issuer.claims("bot", "acme", &["agent"]));
+    refused(
+        &verifier,
+        &token,
+        IdentityError::AlgorithmMismatch {
+            alg: "ES384".into(),
+            kid: "p256".into(),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_checked_against_the_keys_that_fit() {
+    let (issuer, _server, verifier) = served();
+    let claims = issuer.claims("bot", "acme", &["agent"]);
+    let token = issuer.mint_with_header("ed-1", Header::new(Algorithm::EdDSA), &claims);
+    verifier
+        .verify(&token)
+        .await
+        .expect("the one Ed25519 key verifies it");
+
+    let mut forger = TestIssuer::new(ISSUER, AUDIENCE);
+    forger.add_ed25519("x");
+    let forged = forger.mint_with_header("x", Header::new(Algorithm::EdDSA), &claims);
+    refused(&verifier, &forged, IdentityError::BadSignature).await;
+
+    let mut es = TestIssuer::new(ISSUER, AUDIENCE);
+    es.add_ec("x", Algorithm::ES256);
+    let no_fitting_key = es.mint_with_header("x", Header::new(Algorithm::ES256), &claims);
+    refused(
+        &verifier,
+        &no_fitting_key,
+        IdentityError::AlgorithmMismatch {
+            alg: "ES256".into(),
+            kid: "-".into(),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_issuer_list_is_refused() {
+    let (issuer, _server, verifier) = served();
+    let claims = with(
+        issuer.claims("bot", "acme", &["agent"]),
+        "iss",
+        json!([ISSUER, "https://evil.test"]),
+    );
+    refused(
+        &verifier,
+        &issuer.mint("ed-1", &claims),
+        IdentityError::InvalidClaim("iss".into()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_on_a_cold_cache_share_one_fetch() {
+    let (issuer, server, verifier) = served();
+    let token = issuer.mint("ed-1", &issuer.claims("bot", "acme", &["agent"]));
+    let (a, b, c, d) = tokio::join!(
+        verifier.verify(&token),
+        verifier.verify(&token),
+        verifier.verify(&token),
+        verifier.verify(&token)
+    );
+    for result in [a, b, c, d] {
+        result.expect("valid token");
+    }
+    assert_eq!(server.fetch_count(), 1);
+}
+
+/// The server holds the verifier in shared state and awaits `verify` inside request handlers,
+/// which must be `Send`.
+#[test]
+fn the_verifier_is_shareable_and_its_futures_are_send() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    shareable::<OidcVerifier>();
+    shareable::<IdentityError>();
+    let verifier = OidcVerifier::new(config("/nonexistent/jwks.json")).expect("valid config");
+    let verify = verifier.verify("a.b.c");
+    send(&verify);
+    let refresh = verifier.refresh();
+    send(&refresh);
+}
