@@ -78,7 +78,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .or_else(|| text.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let principal = if is_api_token(credential) {
             api_token(state, credential).await?
         } else if let Some(oidc) = &state.oidc {
@@ -149,7 +151,12 @@ pub fn to_identity_record(
 /// within [`TokenCache::TTL`].
 #[derive(Default)]
 pub struct TokenCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<cavra_tenant_store::TokenRecord>)>>,
+    entries: std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (std::time::Instant, Option<cavra_tenant_store::TokenRecord>),
+        >,
+    >,
 }
 
 impl TokenCache {

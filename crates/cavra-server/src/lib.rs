@@ -87,7 +87,10 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 
 /// Loads the checkpoint signing key, creating it beside a SQLite database when none is given.
 pub fn load_signer(config: &ServerConfig) -> Result<LogSigner, StartError> {
-    let path: PathBuf = match (&config.signing_key, config.database_url.strip_prefix("sqlite://")) {
+    let path: PathBuf = match (
+        &config.signing_key,
+        config.database_url.strip_prefix("sqlite://"),
+    ) {
         (Some(p), _) => p.clone(),
         (None, Some(db)) => PathBuf::from(format!("{db}.log-key.pem")),
         (None, None) => {

@@ -86,14 +86,19 @@ impl Metrics {
             );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "cavra_decision_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "cavra_decision_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "cavra_decision_duration_seconds_sum {}",
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "cavra_decision_duration_seconds_count {count}");
-        out.push_str("# HELP cavra_approvals_pending Pending approvals, by tenant and approver group.\n");
+        out.push_str(
+            "# HELP cavra_approvals_pending Pending approvals, by tenant and approver group.\n",
+        );
         out.push_str("# TYPE cavra_approvals_pending gauge\n");
         for (tenant, group, n) in queue {
             let _ = writeln!(
@@ -115,7 +120,9 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -48,7 +48,10 @@ pub fn document_digest(text: &str, origin: &str) -> Result<(String, String), Str
     let canonical = cavra_policy::canonical_document(&document).map_err(|e| e.message)?;
     Ok((
         document.metadata.id.clone(),
-        format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes()))),
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        ),
     ))
 }
 
@@ -100,13 +103,14 @@ impl PackCache {
         require_signature: bool,
         trust: Option<&TrustRoot>,
     ) -> Result<CheckedUpload, UploadError> {
-        let (pack_id, digest) =
-            document_digest(text, "<upload>").map_err(UploadError::Invalid)?;
+        let (pack_id, digest) = document_digest(text, "<upload>").map_err(UploadError::Invalid)?;
         let signed_by = match (signature, trust) {
             (Some(sig), Some(trust)) => {
                 let by = cavra_evidence::pack_signature::verify(sig, &pack_id, &digest, trust)
                     .map_err(UploadError::Signature)?;
-                Some(serde_json::json!({"key_id": by.key_id, "status": format!("{:?}", by.status).to_lowercase()}))
+                Some(
+                    serde_json::json!({"key_id": by.key_id, "status": format!("{:?}", by.status).to_lowercase()}),
+                )
             }
             (Some(_), None) => {
                 return Err(UploadError::Signature(

@@ -35,7 +35,12 @@ impl Problem {
 
     /// 400: the request is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     /// 401: no or bad credentials.
@@ -123,7 +128,9 @@ impl From<cavra_tenant_store::StoreError> for Problem {
     fn from(e: cavra_tenant_store::StoreError) -> Self {
         match e {
             cavra_tenant_store::StoreError::Conflict(m) => Problem::conflict(m),
-            cavra_tenant_store::StoreError::Closed => Problem::unavailable("the store is shutting down"),
+            cavra_tenant_store::StoreError::Closed => {
+                Problem::unavailable("the store is shutting down")
+            }
             cavra_tenant_store::StoreError::Postgres(m) => {
                 Problem::unavailable(format!("the database failed: {}", first_line(&m)))
             }

@@ -103,7 +103,11 @@ fn compile(rules: &[RoutingRule]) -> Result<Vec<Compiled>, String> {
 
 /// The original system's routing defaults.
 pub fn default_rules() -> Vec<RoutingRule> {
-    let rule = |id: &str, rule_id: Option<&str>, target: Option<&str>, action: Option<ActionType>, group: &str| RoutingRule {
+    let rule = |id: &str,
+                rule_id: Option<&str>,
+                target: Option<&str>,
+                action: Option<ActionType>,
+                group: &str| RoutingRule {
         id: Some(id.into()),
         rule_id: rule_id.map(Into::into),
         action_type: action,
@@ -115,15 +119,69 @@ pub fn default_rules() -> Vec<RoutingRule> {
     vec![
         rule("iam-rule", Some("*iam*"), None, None, "IAM"),
         rule("iam-path", None, Some("*iam/*"), None, "IAM"),
-        rule("security-rule", Some("*security*"), None, None, "Platform Security"),
-        rule("security-path", None, Some("*security/*"), None, "Platform Security"),
-        rule("policy-path", None, Some("*polic*/*"), None, "Platform Security"),
-        rule("cloud-terraform", None, Some("terraform *"), Some(ActionType::ExecuteCommand), "Cloud Security"),
-        rule("cloud-kubectl", None, Some("kubectl *"), Some(ActionType::ExecuteCommand), "Cloud Security"),
-        rule("cloud-aws", None, Some("aws *"), Some(ActionType::ExecuteCommand), "Cloud Security"),
-        rule("cloud-gcloud", None, Some("gcloud *"), Some(ActionType::ExecuteCommand), "Cloud Security"),
-        rule("cloud-az", None, Some("az *"), Some(ActionType::ExecuteCommand), "Cloud Security"),
-        rule("mcp", None, None, Some(ActionType::McpToolCall), "AI Governance"),
+        rule(
+            "security-rule",
+            Some("*security*"),
+            None,
+            None,
+            "Platform Security",
+        ),
+        rule(
+            "security-path",
+            None,
+            Some("*security/*"),
+            None,
+            "Platform Security",
+        ),
+        rule(
+            "policy-path",
+            None,
+            Some("*polic*/*"),
+            None,
+            "Platform Security",
+        ),
+        rule(
+            "cloud-terraform",
+            None,
+            Some("terraform *"),
+            Some(ActionType::ExecuteCommand),
+            "Cloud Security",
+        ),
+        rule(
+            "cloud-kubectl",
+            None,
+            Some("kubectl *"),
+            Some(ActionType::ExecuteCommand),
+            "Cloud Security",
+        ),
+        rule(
+            "cloud-aws",
+            None,
+            Some("aws *"),
+            Some(ActionType::ExecuteCommand),
+            "Cloud Security",
+        ),
+        rule(
+            "cloud-gcloud",
+            None,
+            Some("gcloud *"),
+            Some(ActionType::ExecuteCommand),
+            "Cloud Security",
+        ),
+        rule(
+            "cloud-az",
+            None,
+            Some("az *"),
+            Some(ActionType::ExecuteCommand),
+            "Cloud Security",
+        ),
+        rule(
+            "mcp",
+            None,
+            None,
+            Some(ActionType::McpToolCall),
+            "AI Governance",
+        ),
     ]
 }
 
@@ -140,7 +198,10 @@ fn matches(c: &Compiled, input: &RouteInput<'_>) -> bool {
     if r.pack.as_deref().is_some_and(|p| p != input.pack) {
         return false;
     }
-    if c.rule_id.as_ref().is_some_and(|g| !g.is_match(input.rule_id)) {
+    if c.rule_id
+        .as_ref()
+        .is_some_and(|g| !g.is_match(input.rule_id))
+    {
         return false;
     }
     if c.target.as_ref().is_some_and(|g| !g.is_match(input.target)) {
@@ -163,7 +224,10 @@ impl Routing {
         if let Some(c) = self.operator.iter().find(|c| matches(c, input)) {
             return c.rule.approver_group.clone();
         }
-        if let Some(g) = input.pack_group.filter(|g| !g.trim().is_empty() && *g != REPOSITORY_OWNERS) {
+        if let Some(g) = input
+            .pack_group
+            .filter(|g| !g.trim().is_empty() && *g != REPOSITORY_OWNERS)
+        {
             return g.to_string();
         }
         if let Some(c) = self.defaults.iter().find(|c| matches(c, input)) {
@@ -177,7 +241,12 @@ impl Routing {
 mod tests {
     use super::*;
 
-    fn input<'a>(rule_id: &'a str, action: ActionType, target: &'a str, group: Option<&'a str>) -> RouteInput<'a> {
+    fn input<'a>(
+        rule_id: &'a str,
+        action: ActionType,
+        target: &'a str,
+        group: Option<&'a str>,
+    ) -> RouteInput<'a> {
         RouteInput {
             rule_id,
             action_type: action,
@@ -191,11 +260,51 @@ mod tests {
     #[test]
     fn defaults_follow_the_original_groups() {
         let r = Routing::new(&[]).unwrap();
-        assert_eq!(r.route(&input("filesystem.write.require_approval", ActionType::WriteFile, "infra/iam/admin.tf", None)), "IAM");
-        assert_eq!(r.route(&input("x", ActionType::WriteFile, "config/security/policy.yaml", None)), "Platform Security");
-        assert_eq!(r.route(&input("commands.default", ActionType::ExecuteCommand, "terraform apply", None)), "Cloud Security");
-        assert_eq!(r.route(&input("mcp.default", ActionType::McpToolCall, "github", None)), "AI Governance");
-        assert_eq!(r.route(&input("commands.default", ActionType::ExecuteCommand, "make deploy", None)), REPOSITORY_OWNERS);
+        assert_eq!(
+            r.route(&input(
+                "filesystem.write.require_approval",
+                ActionType::WriteFile,
+                "infra/iam/admin.tf",
+                None
+            )),
+            "IAM"
+        );
+        assert_eq!(
+            r.route(&input(
+                "x",
+                ActionType::WriteFile,
+                "config/security/policy.yaml",
+                None
+            )),
+            "Platform Security"
+        );
+        assert_eq!(
+            r.route(&input(
+                "commands.default",
+                ActionType::ExecuteCommand,
+                "terraform apply",
+                None
+            )),
+            "Cloud Security"
+        );
+        assert_eq!(
+            r.route(&input(
+                "mcp.default",
+                ActionType::McpToolCall,
+                "github",
+                None
+            )),
+            "AI Governance"
+        );
+        assert_eq!(
+            r.route(&input(
+                "commands.default",
+                ActionType::ExecuteCommand,
+                "make deploy",
+                None
+            )),
+            REPOSITORY_OWNERS
+        );
     }
 
     #[test]
@@ -210,12 +319,30 @@ mod tests {
             approver_group: "Release".into(),
         }];
         let r = Routing::new(&rules).unwrap();
-        let mut i = input("commands.default", ActionType::ExecuteCommand, "make deploy", None);
-        assert_eq!(r.route(&i), REPOSITORY_OWNERS, "severity below the rule's minimum");
+        let mut i = input(
+            "commands.default",
+            ActionType::ExecuteCommand,
+            "make deploy",
+            None,
+        );
+        assert_eq!(
+            r.route(&i),
+            REPOSITORY_OWNERS,
+            "severity below the rule's minimum"
+        );
         i.severity = Some(Severity::Critical);
         assert_eq!(r.route(&i), "Release");
-        let j = input("custom", ActionType::WriteFile, "infra/iam/x", Some("Data Owners"));
-        assert_eq!(r.route(&j), "Data Owners", "the pack's group beats the defaults");
+        let j = input(
+            "custom",
+            ActionType::WriteFile,
+            "infra/iam/x",
+            Some("Data Owners"),
+        );
+        assert_eq!(
+            r.route(&j),
+            "Data Owners",
+            "the pack's group beats the defaults"
+        );
     }
 
     #[test]

@@ -36,8 +36,14 @@ pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> anyhow::Res
     let text =
         std::fs::read_to_string(pack).with_context(|| format!("reading {}", pack.display()))?;
     let (id, digest) = canonical_digest(&text, &pack.display().to_string())?;
-    cavra_evidence::pack_signature::sign(&id, &digest, &signer.key, &signer.key_id, &format_time(now))
-        .map_err(|e| anyhow!("{e}"))
+    cavra_evidence::pack_signature::sign(
+        &id,
+        &digest,
+        &signer.key,
+        &signer.key_id,
+        &format_time(now),
+    )
+    .map_err(|e| anyhow!("{e}"))
 }
 
 /// Why a pack's signature does not hold.

@@ -123,7 +123,10 @@ fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<
             if a.requested_by == caller.subject() {
                 Err(Problem::forbidden("nobody decides their own request"))
             } else if a.expires_at.as_str() <= now_text().as_str()
-                && matches!(a.state, ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass)
+                && matches!(
+                    a.state,
+                    ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass
+                )
             {
                 Err(Problem::conflict(format!(
                     "approval {} expired at {}; it can no longer be {verb}",
@@ -145,7 +148,9 @@ fn reason(text: &str) -> ApiResult<String> {
         return Err(Problem::unprocessable("a reason is required"));
     }
     if t.len() > 2000 {
-        return Err(Problem::unprocessable("the reason is longer than 2000 bytes"));
+        return Err(Problem::unprocessable(
+            "the reason is longer than 2000 bytes",
+        ));
     }
     Ok(t.to_string())
 }

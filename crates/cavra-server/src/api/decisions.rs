@@ -168,12 +168,15 @@ pub async fn create(
         let now = time::OffsetDateTime::now_utc();
         let ts = format_time(now);
         let decision_id = uuid::Uuid::now_v7().to_string();
-        let env = Env {
-            timestamp: &ts,
-            decision_id: &decision_id,
-            resolver: &NoSymlinks,
+        // The engine's resolver is not Send; keep it out of the awaits below.
+        let mut record = {
+            let env = Env {
+                timestamp: &ts,
+                decision_id: &decision_id,
+                resolver: &NoSymlinks,
+            };
+            evaluate(&pack, &request, &env)
         };
-        let mut record = evaluate(&pack, &request, &env);
         let mut use_grant = None;
         let mut new_approval = None;
         let mut approval = None;
@@ -183,11 +186,17 @@ pub async fn create(
                 .approval_for(&tenant, &fingerprint, &by, &ts)
                 .await?
             {
-                Some(a) if matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass) => {
+                Some(a)
+                    if matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass) =>
+                {
                     record.reason = format!(
                         "{} [{} by {} in {}: {}]",
                         record.reason,
-                        if a.state == ApprovalState::BreakGlass { "break glass" } else { "approved" },
+                        if a.state == ApprovalState::BreakGlass {
+                            "break glass"
+                        } else {
+                            "approved"
+                        },
                         a.decided_by.as_deref().unwrap_or_default(),
                         a.id,
                         a.reason.as_deref().unwrap_or_default()

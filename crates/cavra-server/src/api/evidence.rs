@@ -111,10 +111,7 @@ pub struct HeadView {
 #[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence",
     responses((status = 200, body = HeadView)),
     security(("bearer" = [])))]
-pub async fn head(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> ApiResult<Json<HeadView>> {
+pub async fn head(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<HeadView>> {
     let head: Option<LogHead> = state.db.log_head(caller.tenant()).await?;
     let cp = state.db.latest_checkpoint(caller.tenant()).await?;
     Ok(Json(HeadView {

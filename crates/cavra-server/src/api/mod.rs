@@ -104,10 +104,7 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     let v1 = Router::new()
-        .route(
-            "/decisions",
-            post(decisions::create).get(decisions::list),
-        )
+        .route("/decisions", post(decisions::create).get(decisions::list))
         .route("/decisions/{id}", get(decisions::get_one))
         .route("/sessions", get(decisions::sessions))
         .route("/sessions/{id}", get(decisions::session))
@@ -145,7 +142,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(health::openapi))
         .fallback(not_found)
         .layer(middleware::from_fn(method_not_allowed))
-        .layer(middleware::from_fn_with_state(state.clone(), count_problems))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_problems,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -181,7 +181,12 @@ pub async fn posture(
         .approvals(tenant, Some(ApprovalState::Pending), crate::api::MAX_LIMIT)
         .await?
         .len();
-    let log_size = state.db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
+    let log_size = state
+        .db
+        .log_head(tenant)
+        .await?
+        .map(|h| h.size)
+        .unwrap_or(0);
     Ok(Json(Posture {
         tenant: tenant.to_string(),
         decisions: counts,
