@@ -14,6 +14,7 @@ mod keyfiles;
 mod policy_cmd;
 mod policy_sig;
 mod proof_cmd;
+mod server_cmd;
 mod store_cmds;
 mod support;
 mod trailer;
@@ -69,6 +70,17 @@ enum Command {
     /// Add the Cavra-Session trailer to an agent's commit message (run by the
     /// prepare-commit-msg git hook that `cavra init` installs; always exits 0).
     Trailer(trailer::TrailerArgs),
+    /// Run the API service (decisions, approvals, registry, packs, evidence for many clients).
+    Serve(server_cmd::ServeArgs),
+    /// The service's database: run its migrations.
+    #[command(subcommand)]
+    Db(server_cmd::DbCommand),
+    /// The service's tenants: create, list.
+    #[command(subcommand)]
+    Tenant(server_cmd::TenantCommand),
+    /// The service's API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(server_cmd::TokenCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -88,6 +100,10 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Evidence(command) => evidence_cmd::evidence(command),
         Command::Ci(command) => ci_cmd::run(command),
         Command::Trailer(args) => trailer::run(args),
+        Command::Serve(args) => server_cmd::serve(args),
+        Command::Db(command) => server_cmd::db(command),
+        Command::Tenant(command) => server_cmd::tenant(command),
+        Command::Token(command) => server_cmd::token(command),
         Command::Demo(command) => demo::run(command),
     }
 }

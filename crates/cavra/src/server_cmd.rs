@@ -1,0 +1,357 @@
+//! `cavra serve`, and the operator's bootstrap commands that talk to the service's database
+//! directly: `cavra db migrate`, `cavra tenant create|list`, `cavra token create|list|revoke`.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use cavra_identity::{IssuedToken, Role};
+use cavra_server::ServerConfig;
+use cavra_tenant_store::{Db, LogSettings, TokenRecord};
+use clap::{Args, Subcommand};
+
+use crate::support::{EXIT_OK, Failure};
+
+/// Where the service's database and configuration are.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// `sqlite://PATH` or `postgres://…` (default: the config file's, else sqlite://cavra-server.db).
+    #[arg(long, env = "CAVRA_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The service's configuration file (YAML).
+    #[arg(long, env = "CAVRA_SERVER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The checkpoint signing key (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// `cavra serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// `host:port` to listen on (default 127.0.0.1:7700).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The trust root that uploaded packs' signatures are checked against.
+    #[arg(long, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `cavra db …`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Run the service database's migrations (safe from several replicas at once).
+    Migrate(DbArgs),
+}
+
+/// `cavra tenant …`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Its id (lowercase letters, digits, - and _).
+        id: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List tenants.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// `cavra token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; prints it once (only its hash is stored).
+    Create {
+        /// The tenant it acts in.
+        #[arg(long)]
+        tenant: String,
+        /// agent, approver, auditor or admin.
+        #[arg(long)]
+        role: Role,
+        /// Who it stands for (default: the token's id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// An approver group its holder belongs to (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Days until it expires (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token id (the hex part after `cavra_`).
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
+    let mut config = match &db.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+            ServerConfig::from_yaml(&text, &path.display().to_string())
+                .map_err(|e| Failure::Usage(e))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(url) = &db.database_url {
+        config.database_url = url.clone();
+    }
+    if let Some(key) = &db.signing_key {
+        config.signing_key = Some(key.clone());
+    }
+    Ok(config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("cannot start the async runtime: {e}").into())
+}
+
+async fn open(config: &ServerConfig) -> Result<Db, Failure> {
+    let signer = cavra_server::load_signer(config).map_err(|e| anyhow!("{e}"))?;
+    let redactor = cavra_redact::Redactor::for_pack(&[], &[]).map_err(|e| anyhow!("{e}"))?;
+    Db::open(
+        &config.database_url,
+        LogSettings {
+            signer: std::sync::Arc::new(signer),
+            redactor: std::sync::Arc::new(redactor),
+        },
+    )
+    .await
+    .map_err(|e| anyhow!("{}: {e}", redact_url(&config.database_url)).into())
+}
+
+/// The URL without a password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `cavra serve`
+pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
+    let mut config = config(&args.db)?;
+    if let Some(l) = &args.listen {
+        config.listen = l.clone();
+    }
+    if let Some(t) = &args.trust_root {
+        config.trust_root = Some(t.clone());
+    }
+    let url = redact_url(&config.database_url);
+    runtime()?.block_on(async move {
+        cavra_server::serve(config, |addr| {
+            eprintln!("cavra serve: listening on http://{addr} ({url})");
+        })
+        .await
+        .map_err(|e| Failure::Other(anyhow!("{e}")))
+    })?;
+    Ok(EXIT_OK)
+}
+
+/// `cavra db …`
+pub fn db(command: &DbCommand) -> Result<i32, Failure> {
+    match command {
+        DbCommand::Migrate(args) => {
+            let config = config(args)?;
+            runtime()?.block_on(async {
+                let db = open(&config).await?;
+                let r = db.readiness().await.map_err(|e| anyhow!("{e}"))?;
+                println!(
+                    "{}: schema version {} ({})",
+                    redact_url(&config.database_url),
+                    r.schema_version,
+                    if r.migrations_current { "current" } else { "NOT current" }
+                );
+                Ok(EXIT_OK)
+            })
+        }
+    }
+}
+
+/// `cavra tenant …`
+pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
+    runtime()?.block_on(async {
+        match command {
+            TenantCommand::Create { id, name, db } => {
+                if !cavra_server::api::tenants::valid_tenant_id(id) {
+                    return Err(Failure::Usage(
+                        "a tenant id is 1-64 lowercase letters, digits, - or _".into(),
+                    ));
+                }
+                let db = open(&config(db)?).await?;
+                let created = db
+                    .create_tenant(&cavra_tenant_store::Tenant {
+                        id: id.clone(),
+                        name: name.clone().unwrap_or_else(|| id.clone()),
+                        created_at: cavra_server::now_text(),
+                    })
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                if created {
+                    println!("created tenant {id}");
+                } else {
+                    println!("tenant {id} exists");
+                }
+                Ok(EXIT_OK)
+            }
+            TenantCommand::List { json, db } => {
+                let db = open(&config(db)?).await?;
+                let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&tenants).map_err(|e| anyhow!("{e}"))?);
+                } else {
+                    for t in tenants {
+                        println!("{}\t{}\t{}", t.id, t.name, t.created_at);
+                    }
+                }
+                Ok(EXIT_OK)
+            }
+        }
+    })
+}
+
+/// `cavra token …`
+pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
+    runtime()?.block_on(async {
+        match command {
+            TokenCommand::Create {
+                tenant,
+                role,
+                subject,
+                groups,
+                expires_in_days,
+                json,
+                db,
+            } => {
+                let db = open(&config(db)?).await?;
+                if db.tenant(tenant).await.map_err(|e| anyhow!("{e}"))?.is_none() {
+                    return Err(Failure::Usage(format!(
+                        "no tenant `{tenant}`; create it first with `cavra tenant create {tenant}`"
+                    )));
+                }
+                let issued = IssuedToken::generate().map_err(|e| anyhow!("{e}"))?;
+                let now = time::OffsetDateTime::now_utc();
+                let expires_at = expires_in_days
+                    .map(|d| cavra_server::format_time(now + time::Duration::days(i64::from(d))));
+                let record = TokenRecord {
+                    id: issued.token_id.clone(),
+                    tenant: tenant.clone(),
+                    subject: subject
+                        .clone()
+                        .unwrap_or_else(|| format!("token:{}", issued.token_id)),
+                    roles: vec![role.as_str().to_string()],
+                    groups: groups.clone(),
+                    digest: issued.digest.to_hex(),
+                    created_at: cavra_server::format_time(now),
+                    expires_at: expires_at.clone(),
+                    revoked_at: None,
+                };
+                db.insert_token(&record).await.map_err(|e| anyhow!("{e}"))?;
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": record.id, "tenant": record.tenant, "subject": record.subject,
+                            "role": role.as_str(), "groups": record.groups,
+                            "expires_at": expires_at, "token": issued.plaintext(),
+                        })
+                    );
+                } else {
+                    eprintln!(
+                        "created {} token {} for {} in tenant {tenant} (shown once; only its hash is stored):",
+                        role.as_str(),
+                        record.id,
+                        record.subject
+                    );
+                    println!("{}", issued.plaintext());
+                }
+                Ok(EXIT_OK)
+            }
+            TokenCommand::List { tenant, json, db } => {
+                let db = open(&config(db)?).await?;
+                let tokens = db
+                    .tokens(tenant.as_deref())
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                let rows: Vec<_> = tokens
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "id": t.id, "tenant": t.tenant, "subject": t.subject, "roles": t.roles,
+                            "groups": t.groups, "created_at": t.created_at,
+                            "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+                        })
+                    })
+                    .collect();
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| anyhow!("{e}"))?);
+                } else {
+                    for t in &tokens {
+                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        println!(
+                            "{}\t{}\t{}\t{}\t{state}",
+                            t.id,
+                            t.tenant,
+                            t.roles.join(","),
+                            t.subject
+                        );
+                    }
+                }
+                Ok(EXIT_OK)
+            }
+            TokenCommand::Revoke { id, db } => {
+                let db = open(&config(db)?).await?;
+                let done = db
+                    .revoke_token(None, id, &cavra_server::now_text())
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                if done {
+                    println!("revoked token {id}");
+                    Ok(EXIT_OK)
+                } else {
+                    Err(Failure::Other(anyhow!("no active token {id}")))
+                }
+            }
+        }
+    })
+}
