@@ -11,6 +11,13 @@
 //!   replicas behave as one service.
 //!
 //! Every query takes the tenant: nothing here can return another tenant's rows.
+//!
+//! PostgreSQL URLs are libpq-style (`postgres://user@host:5432/db`, `postgresql://…`); the
+//! tables go in the first schema of the connection's `search_path`, so one database can hold
+//! several stores (`?options=-c%20search_path%3Dcavra`). Connections are made without TLS:
+//! the database is expected on a trusted network. The backend test suite
+//! (`tests/backend.rs`) runs every scenario on both backends, the PostgreSQL half against the
+//! server named by `CAVRA_TEST_POSTGRES_URL`, each test in a schema of its own.
 
 pub mod log;
 pub mod postgres;

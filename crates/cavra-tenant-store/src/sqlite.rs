@@ -1,7 +1,7 @@
 //! The SQLite backend: one writer thread with group commit, a pool of readers.
 //!
 //! Every write is a closure run on the writer thread inside its own savepoint of a shared
-//! transaction; the writer takes whatever writes are waiting (up to [`BATCH`]), commits them
+//! transaction; the writer takes whatever writes are waiting (up to `BATCH`), commits them
 //! together (`synchronous=FULL`: one fsync), and only then answers each caller. A failing
 //! write rolls back to its savepoint without disturbing the others in its batch.
 

@@ -94,9 +94,13 @@ fn pg_base_url() -> Option<String> {
     match std::env::var("CAVRA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
-                "\n***** CAVRA_TEST_POSTGRES_URL is not set: this PostgreSQL test did NOT run *****\n\
-                 ***** (CI sets postgres://postgres@127.0.0.1:5432/test)                   *****\n"
+            // Written to the stream itself, not through `eprintln!`, so that the test
+            // harness's output capture does not swallow it.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n***** CAVRA_TEST_POSTGRES_URL is not set: this PostgreSQL test did NOT run \
+                 (CI sets postgres://postgres@127.0.0.1:5432/test) *****"
             );
             None
         }
@@ -1518,4 +1522,85 @@ async fn pg_replicas_use_a_once_grant_once() {
     }
     // Each round: ask + created + approved + consumed + the one decision.
     assert_eq!(check_log(&f.db, "t").await, 25);
+}
+
+/// Both replicas sweep expiries at once: each approval expires once, with one entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_replicas_expire_each_approval_once() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    for i in 0..30u32 {
+        let tenant = ["t", "u", "v"][(i % 3) as usize];
+        f.db.record_decision(
+            tenant,
+            asking(
+                &format!("d{i}"),
+                &format!("apr_{i}"),
+                &format!("fp{i}"),
+                i,
+                100,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let sweeps: Vec<_> = (0..6)
+        .map(|k| {
+            let db = replicas[k % 2].clone();
+            tokio::spawn(async move { db.expire_due(&ts(200)).await })
+        })
+        .collect();
+    let mut expired = Vec::new();
+    for s in sweeps {
+        expired.extend(s.await.unwrap().expect("a sweep never fails on a race"));
+    }
+    expired.sort();
+    let mut expected: Vec<(String, String)> = (0..30u32)
+        .map(|i| {
+            (
+                ["t", "u", "v"][(i % 3) as usize].to_string(),
+                format!("apr_{i}"),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(
+        expired, expected,
+        "each approval reported once, by one sweep"
+    );
+    for tenant in ["t", "u", "v"] {
+        // 10 decisions, 10 creations, 10 expiries.
+        assert_eq!(check_log(&f.db, tenant).await, 30);
+    }
+}
+
+/// A database migrated by a newer cavra is refused rather than misread.
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let f = Fixture::sqlite().await;
+    let path = f.url.trim_start_matches("sqlite://").to_string();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Db::open(&f.url, settings()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let c = pg_connect(&f.url).await.unwrap();
+    c.batch_execute("INSERT INTO cavra_schema_migrations (version) VALUES (99)")
+        .await
+        .unwrap();
+    assert!(matches!(
+        Db::open(&f.url, settings()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let ready = f.db.readiness().await.unwrap();
+    assert_eq!(ready.schema_version, 99);
+    assert!(!ready.migrations_current);
 }
