@@ -11,8 +11,17 @@
 //!   replicas behave as one service.
 //!
 //! Every query takes the tenant: nothing here can return another tenant's rows.
+//!
+//! PostgreSQL URLs are libpq-style (`postgres://user@host:5432/db`, `postgresql://…`); the
+//! tables go in the first schema of the connection's `search_path`, so one database can hold
+//! several stores (`?options=-c%20search_path%3Dcavra`). Connections are made without TLS:
+//! the database is expected on a trusted network. The backend test suite
+//! (`tests/backend.rs`) runs every scenario on both backends, the PostgreSQL half against the
+//! server named by `CAVRA_TEST_POSTGRES_URL`, each test in a schema of its own.
 
 pub mod log;
+pub mod postgres;
+mod rules;
 pub mod sqlite;
 pub mod types;
 
@@ -29,7 +38,7 @@ pub enum StoreError {
     Url(String),
     /// SQLite failed.
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// PostgreSQL failed.
     #[error("postgres: {0}")]
     Postgres(String),
@@ -47,6 +56,23 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        // A duplicate key is a conflict with an earlier write (the same decision id twice),
+        // reported the same way on both backends.
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && matches!(
+                f.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            )
+        {
+            return StoreError::Conflict(e.to_string());
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         // The source chain carries the server's message; the top level alone is often just
@@ -54,6 +80,9 @@ impl From<tokio_postgres::Error> for StoreError {
         let mut msg = e.to_string();
         if let Some(db) = e.as_db_error() {
             msg = format!("{}: {}", db.code().code(), db.message());
+            if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
+                return StoreError::Conflict(msg);
+            }
         }
         StoreError::Postgres(msg)
     }
@@ -94,12 +123,15 @@ pub struct Readiness {
 pub enum Db {
     /// The embedded default.
     Sqlite(Arc<sqlite::SqliteDb>),
+    /// Several replicas on one database.
+    Postgres(Arc<postgres::PgDb>),
 }
 
 macro_rules! dispatch {
     ($self:ident . $m:ident ( $($a:expr),* )) => {
         match $self {
             Db::Sqlite(db) => db.$m($($a),*).await,
+            Db::Postgres(db) => db.$m($($a),*).await,
         }
     };
 }
@@ -110,6 +142,9 @@ impl Db {
         if let Some(path) = url.strip_prefix("sqlite://") {
             let db = sqlite::SqliteDb::open(std::path::Path::new(path), settings).await?;
             Ok(Db::Sqlite(Arc::new(db)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let db = postgres::PgDb::open(url, settings).await?;
+            Ok(Db::Postgres(Arc::new(db)))
         } else {
             Err(StoreError::Url(url.to_string()))
         }
@@ -119,6 +154,7 @@ impl Db {
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
         }
     }
 

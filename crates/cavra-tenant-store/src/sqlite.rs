@@ -1,7 +1,7 @@
 //! The SQLite backend: one writer thread with group commit, a pool of readers.
 //!
 //! Every write is a closure run on the writer thread inside its own savepoint of a shared
-//! transaction; the writer takes whatever writes are waiting (up to [`BATCH`]), commits them
+//! transaction; the writer takes whatever writes are waiting (up to `BATCH`), commits them
 //! together (`synchronous=FULL`: one fsync), and only then answers each caller. A failing
 //! write rolls back to its savepoint without disturbing the others in its batch.
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::log::{CHECKPOINT_EVERY, approval_body, build_entry, sign_checkpoint};
+use crate::rules::{apply_transition, apply_use, expiry_transition, pending_approval};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
 
@@ -326,6 +327,7 @@ fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Res
 }
 
 /// Appends one entry to `tenant`'s log; returns its index.
+#[allow(clippy::too_many_arguments)]
 fn append(
     conn: &Connection,
     settings: &LogSettings,
@@ -481,67 +483,6 @@ fn store_transition(
         approval_body(after, actor),
     )?;
     Ok(true)
-}
-
-/// Applies a transition's rules to `a` (shared by both backends' callers through
-/// [`crate::types::Transition`]); None when it may not move.
-pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval> {
-    if !t.from.contains(&a.state) {
-        return None;
-    }
-    if t.not_requested_by.as_deref() == Some(a.requested_by.as_str()) {
-        return None;
-    }
-    if let Some(now) = &t.unexpired_at
-        && a.expires_at.as_str() <= now.as_str()
-    {
-        return None;
-    }
-    let mut next = a.clone();
-    next.state = t.to;
-    if matches!(
-        t.to,
-        ApprovalState::Approved | ApprovalState::Denied | ApprovalState::BreakGlass
-    ) {
-        next.decided_by = Some(t.actor.clone());
-        next.decided_at = Some(t.at.clone());
-        next.reason = t.reason.clone();
-    }
-    if let Some(e) = &t.expires_at {
-        next.expires_at = e.clone();
-    }
-    if let Some(g) = t.grant {
-        next.grant = g;
-    }
-    next.history.push(HistoryEntry {
-        at: t.at.clone(),
-        state: t.to,
-        actor: t.actor.clone(),
-        reason: t.reason.clone(),
-    });
-    Some(next)
-}
-
-/// Applies the use of a grant at `now`; None when it is not usable.
-pub(crate) fn apply_use(a: &Approval, by: &str, now: &str) -> Option<Approval> {
-    if !matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass)
-        || a.expires_at.as_str() <= now
-        || a.requested_by != by
-    {
-        return None;
-    }
-    let mut next = a.clone();
-    next.uses += 1;
-    if a.grant == GrantUse::Once {
-        next.state = ApprovalState::Consumed;
-        next.history.push(HistoryEntry {
-            at: now.to_string(),
-            state: ApprovalState::Consumed,
-            actor: by.to_string(),
-            reason: Some("used by a retry of the approved action".into()),
-        });
-    }
-    Some(next)
 }
 
 fn decision_row(r: &Row<'_>) -> rusqlite::Result<(StoredDecision, String)> {
@@ -1349,25 +1290,6 @@ impl SqliteDb {
     }
 }
 
-/// The transition the expiry sweep applies.
-pub(crate) fn expiry_transition(now: &str) -> Transition {
-    Transition {
-        to: ApprovalState::Expired,
-        from: vec![
-            ApprovalState::Pending,
-            ApprovalState::Approved,
-            ApprovalState::BreakGlass,
-        ],
-        actor: "cavra".into(),
-        reason: Some("expired".into()),
-        at: now.to_string(),
-        expires_at: None,
-        grant: None,
-        not_requested_by: None,
-        unexpired_at: None,
-    }
-}
-
 const SESSION_SELECT: &str = "SELECT session_id, MAX(agent), MIN(timestamp), MAX(timestamp), COUNT(*), SUM(decision = 'block'), SUM(decision = 'require_approval'), SUM(decision = 'warn') FROM decisions";
 
 fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionSummary> {
@@ -1435,29 +1357,7 @@ fn record_decision_in(
     ])?;
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
-        let approval = Approval {
-            id: a.id.clone(),
-            decision_id: d.decision_id.clone(),
-            fingerprint: a.fingerprint.clone(),
-            session_id: a.session_id.clone(),
-            approver_group: a.approver_group.clone(),
-            requested_by: a.requested_by.clone(),
-            requested_at: d.timestamp.clone(),
-            expires_at: a.expires_at.clone(),
-            state: ApprovalState::Pending,
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-            summary: a.summary.clone(),
-            grant: GrantUse::Once,
-            uses: 0,
-            history: vec![HistoryEntry {
-                at: d.timestamp.clone(),
-                state: ApprovalState::Pending,
-                actor: a.requested_by.clone(),
-                reason: None,
-            }],
-        };
+        let approval = pending_approval(d, a);
         c.prepare_cached(&format!(
             "INSERT INTO approvals (tenant, {APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
         ))?

@@ -1,0 +1,1606 @@
+//! The same scenarios against both backends: SQLite (a temporary file) and PostgreSQL (a
+//! fresh schema per test, on the server `CAVRA_TEST_POSTGRES_URL` names), then races between
+//! two PostgreSQL "replicas" (two pools on one schema).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cavra_evidence::canonical::to_canonical_bytes;
+use cavra_evidence::checkpoint::{CHECKPOINT_PAYLOAD_TYPE, Checkpoint};
+use cavra_evidence::dsse::{Envelope, TrustedKeys};
+use cavra_evidence::merkle;
+use cavra_tenant_store::*;
+use serde_json::{Value, json};
+
+const KEY_ID: &str = "test-log-key";
+const SEED: [u8; 32] = [7; 32];
+
+fn settings() -> LogSettings {
+    let redactor = cavra_redact::Redactor::new(cavra_redact::builtin_rules())
+        .expect("the built-in redaction rules compile");
+    LogSettings {
+        signer: Arc::new(LogSigner {
+            key_id: KEY_ID.into(),
+            key: cavra_evidence::keys::from_seed(&SEED),
+        }),
+        redactor: Arc::new(redactor),
+    }
+}
+
+/// A time `n` seconds into 2026 (RFC 3339, sorts as text).
+fn ts(n: u32) -> String {
+    format!(
+        "2026-01-01T{:02}:{:02}:{:02}Z",
+        n / 3600,
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+/// Drops a test's PostgreSQL schema when the test ends, passed or not.
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of
+        // its own with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(c) = pg_connect(&base).await {
+                        let _ = c
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] PgSchema),
+}
+
+struct Fixture {
+    db: Db,
+    url: String,
+    _guard: Guard,
+}
+
+async fn pg_connect(
+    url: &str,
+) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn pg_base_url() -> Option<String> {
+    match std::env::var("CAVRA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Written to the stream itself, not through `eprintln!`, so that the test
+            // harness's output capture does not swallow it.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n***** CAVRA_TEST_POSTGRES_URL is not set: this PostgreSQL test did NOT run \
+                 (CI sets postgres://postgres@127.0.0.1:5432/test) *****"
+            );
+            None
+        }
+    }
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let db = Db::open(&url, settings()).await.expect("open sqlite");
+        Fixture {
+            db,
+            url,
+            _guard: Guard::Sqlite(dir),
+        }
+    }
+
+    /// A fresh, empty schema (not migrated yet) and the URL that uses it.
+    async fn pg_schema() -> Option<(String, PgSchema)> {
+        let base = pg_base_url()?;
+        let c = pg_connect(&base).await.expect("connect to PostgreSQL");
+        let name: String = c
+            .query_one(
+                "SELECT 'cavra_test_' || replace(gen_random_uuid()::text, '-', '')",
+                &[],
+            )
+            .await
+            .expect("schema name")
+            .get(0);
+        c.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        Some((url, PgSchema { base, name }))
+    }
+
+    async fn postgres() -> Option<Fixture> {
+        let (url, schema) = Fixture::pg_schema().await?;
+        let db = Db::open(&url, settings()).await.expect("open postgres");
+        Some(Fixture {
+            db,
+            url,
+            _guard: Guard::Postgres(schema),
+        })
+    }
+
+    /// Another replica on the same database.
+    async fn replica(&self) -> Db {
+        Db::open(&self.url, settings()).await.expect("open replica")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        name: format!("Tenant {id}"),
+        created_at: ts(0),
+    }
+}
+
+fn token(id: &str, tenant: &str) -> TokenRecord {
+    TokenRecord {
+        id: id.into(),
+        tenant: tenant.into(),
+        subject: format!("{id}-subject"),
+        roles: vec!["agent".into(), "approver".into()],
+        groups: vec!["sec".into()],
+        digest: format!("{:0>64}", id.len()),
+        created_at: ts(1),
+        expires_at: Some(ts(86_000)),
+        revoked_at: None,
+    }
+}
+
+fn decision(id: &str, session: Option<&str>, word: &str, at: u32) -> NewDecision {
+    NewDecision {
+        decision_id: id.into(),
+        session_id: session.map(str::to_string),
+        agent: Some("claude-code".into()),
+        requested_by: "agent-1".into(),
+        action_type: if word == "block" {
+            "shell"
+        } else {
+            "file_write"
+        }
+        .into(),
+        decision: word.into(),
+        rule_id: format!("rule-{word}"),
+        timestamp: ts(at),
+        fingerprint: format!("fp-{id}"),
+        policy_digest: "sha256:pack".into(),
+        record: json!({"decision_id": id, "decision": word}),
+    }
+}
+
+fn plain(d: NewDecision) -> DecisionWrite {
+    DecisionWrite {
+        decision: d,
+        new_approval: None,
+        use_grant: None,
+    }
+}
+
+/// A `require_approval` decision asking for approval `approval_id` of action `fp`,
+/// expiring at `expires`.
+fn asking(decision_id: &str, approval_id: &str, fp: &str, at: u32, expires: u32) -> DecisionWrite {
+    let mut d = decision(decision_id, Some("s-apr"), "require_approval", at);
+    d.fingerprint = fp.into();
+    DecisionWrite {
+        decision: d,
+        new_approval: Some(NewApproval {
+            id: approval_id.into(),
+            fingerprint: fp.into(),
+            session_id: Some("s-apr".into()),
+            approver_group: "sec".into(),
+            requested_by: "agent-1".into(),
+            summary: format!("write {fp}"),
+            expires_at: ts(expires),
+        }),
+        use_grant: None,
+    }
+}
+
+/// A retry of action `fp` by agent-1 that uses grant `approval_id`.
+fn using(decision_id: &str, approval_id: &str, fp: &str, at: u32) -> DecisionWrite {
+    let mut d = decision(decision_id, Some("s-apr"), "allow", at);
+    d.fingerprint = fp.into();
+    DecisionWrite {
+        decision: d,
+        new_approval: None,
+        use_grant: Some(approval_id.into()),
+    }
+}
+
+/// An approver's decision (never the requester's own, never of an expired approval).
+fn decide(to: ApprovalState, actor: &str, at: u32) -> Transition {
+    Transition {
+        to,
+        from: vec![ApprovalState::Pending],
+        actor: actor.into(),
+        reason: Some(format!("{actor} says {to}")),
+        at: ts(at),
+        expires_at: None,
+        grant: None,
+        not_requested_by: Some(actor.into()),
+        unexpired_at: Some(ts(at)),
+    }
+}
+
+fn all_entries() -> EntryQuery {
+    EntryQuery {
+        limit: 100_000,
+        ..EntryQuery::default()
+    }
+}
+
+fn all_decisions() -> DecisionFilter {
+    DecisionFilter {
+        limit: 100_000,
+        ..DecisionFilter::default()
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+/// Checks a tenant's log: dense indexes, each leaf the hash of its stored entry, the head's
+/// root the root of the leaves, and the newest checkpoint signed by the test key over a
+/// prefix of it. Returns the log's size.
+async fn check_log(db: &Db, tenant: &str) -> u64 {
+    let head = db
+        .log_head(tenant)
+        .await
+        .unwrap()
+        .expect("the log has a head");
+    let leaves = db.leaf_hashes(tenant, head.size).await.unwrap();
+    assert_eq!(leaves.len() as u64, head.size);
+    assert_eq!(hex::encode(merkle::root(&leaves)), head.root_hash);
+    let entries = db.entries(tenant, &all_entries()).await.unwrap();
+    assert_eq!(entries.len() as u64, head.size);
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.index, i as u64, "entries are dense and in order");
+        assert_eq!(e.entry["index"], json!(i));
+        assert_eq!(e.entry["tenant"], json!(tenant));
+        assert_eq!(e.entry["format"], json!("cavra-log-entry/v1"));
+        let leaf = merkle::leaf_hash(&to_canonical_bytes(&e.entry));
+        assert_eq!(e.leaf_hash, hex::encode(leaf));
+        assert_eq!(leaves[i], leaf);
+    }
+    if let Some(cp) = db.latest_checkpoint(tenant).await.unwrap() {
+        let signed = verify_checkpoint(&cp);
+        assert_eq!(signed.log_id, head.log_id);
+        assert!(signed.tree_size <= head.size);
+        assert_eq!(
+            hex::encode(merkle::root(&leaves[..signed.tree_size as usize])),
+            signed.root_hash
+        );
+    }
+    head.size
+}
+
+/// Verifies a checkpoint's envelope with the signer's public key and returns what it signs.
+fn verify_checkpoint(cp: &CheckpointRecord) -> Checkpoint {
+    let env = Envelope::from_json(&cp.envelope).expect("envelope JSON");
+    let mut trusted = TrustedKeys::new();
+    trusted.insert(
+        KEY_ID,
+        cavra_evidence::keys::from_seed(&SEED).verifying_key(),
+    );
+    let verified = env
+        .verify_typed(&trusted, CHECKPOINT_PAYLOAD_TYPE)
+        .expect("the checkpoint verifies with the log key");
+    let signed = Checkpoint::from_payload(&verified.payload).expect("checkpoint payload");
+    assert_eq!(signed.tree_size, cp.tree_size);
+    assert_eq!(signed.root_hash, cp.root_hash);
+    assert_eq!(signed.key_id, KEY_ID);
+    // Another key must not verify it.
+    let mut other = TrustedKeys::new();
+    other.insert(
+        KEY_ID,
+        cavra_evidence::keys::from_seed(&[8; 32]).verifying_key(),
+    );
+    assert!(env.verify_typed(&other, CHECKPOINT_PAYLOAD_TYPE).is_err());
+    signed
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios, each run on both backends
+
+mod scenarios {
+    use super::*;
+
+    pub async fn tenants(db: &Db) {
+        let ready = db.readiness().await.unwrap();
+        assert_eq!(ready.schema_version, SCHEMA_VERSION);
+        assert!(ready.migrations_current);
+        assert!(db.create_tenant(&tenant("beta")).await.unwrap());
+        assert!(db.create_tenant(&tenant("acme")).await.unwrap());
+        assert!(!db.create_tenant(&tenant("acme")).await.unwrap());
+        let ids: Vec<String> = db
+            .tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, ["acme", "beta"]);
+        assert_eq!(db.tenant("acme").await.unwrap(), Some(tenant("acme")));
+        assert_eq!(db.tenant("nope").await.unwrap(), None);
+    }
+
+    pub async fn tokens(db: &Db) {
+        db.insert_token(&token("tok_a1", "a")).await.unwrap();
+        db.insert_token(&token("tok_a2", "a")).await.unwrap();
+        db.insert_token(&token("tok_b1", "b")).await.unwrap();
+        assert!(is_conflict(&db.insert_token(&token("tok_a1", "b")).await));
+        assert_eq!(
+            db.token("tok_a1").await.unwrap(),
+            Some(token("tok_a1", "a"))
+        );
+        assert_eq!(db.token("tok_zz").await.unwrap(), None);
+        let ids = |v: Vec<TokenRecord>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(db.tokens(Some("a")).await.unwrap()),
+            ["tok_a1", "tok_a2"]
+        );
+        assert_eq!(ids(db.tokens(Some("b")).await.unwrap()), ["tok_b1"]);
+        assert_eq!(db.tokens(None).await.unwrap().len(), 3);
+        // Revoking is scoped by tenant: b cannot revoke a's token.
+        assert!(!db.revoke_token(Some("b"), "tok_a1", &ts(5)).await.unwrap());
+        assert_eq!(db.token("tok_a1").await.unwrap().unwrap().revoked_at, None);
+        assert!(db.revoke_token(Some("a"), "tok_a1", &ts(5)).await.unwrap());
+        assert!(!db.revoke_token(Some("a"), "tok_a1", &ts(6)).await.unwrap());
+        assert_eq!(
+            db.token("tok_a1").await.unwrap().unwrap().revoked_at,
+            Some(ts(5))
+        );
+        // An admin (no tenant) may revoke any.
+        assert!(db.revoke_token(None, "tok_b1", &ts(7)).await.unwrap());
+    }
+
+    pub async fn decisions(db: &Db) {
+        let r0 = db
+            .record_decision("t", plain(decision("d0", Some("s1"), "allow", 10)))
+            .await
+            .unwrap();
+        let r1 = db
+            .record_decision("t", plain(decision("d1", Some("s1"), "block", 20)))
+            .await
+            .unwrap();
+        let mut d2 = decision("d2", Some("s2"), "warn", 30);
+        // A secret the caller left in the record is masked in the evidence entry.
+        d2.record["command"] = json!("export AWS_KEY=AKIAJ4X7Q2M9ZK3LB8WP");
+        let r2 = db.record_decision("t", plain(d2)).await.unwrap();
+        assert_eq!(
+            (r0.log_index, r1.log_index, r2.log_index),
+            (0, 1, 2),
+            "each decision is an entry"
+        );
+        assert_eq!(r0.approval_id, None);
+        let stored = db.decision("t", "d1").await.unwrap().unwrap();
+        assert_eq!(stored.decision, "block");
+        assert_eq!(stored.action_type, "shell");
+        assert_eq!(stored.session_id.as_deref(), Some("s1"));
+        assert_eq!(stored.log_index, Some(1));
+        assert_eq!(
+            stored.record,
+            json!({"decision_id": "d1", "decision": "block"})
+        );
+        assert_eq!(db.decision("t", "nope").await.unwrap(), None);
+
+        let ids = |v: Vec<StoredDecision>| v.into_iter().map(|d| d.decision_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(db.decisions("t", &all_decisions()).await.unwrap()),
+            ["d2", "d1", "d0"],
+            "newest first"
+        );
+        let f = |f: DecisionFilter| DecisionFilter { limit: 100, ..f };
+        let by = |session: Option<&str>, word: Option<&str>, action: Option<&str>| {
+            f(DecisionFilter {
+                session_id: session.map(str::to_string),
+                decision: word.map(str::to_string),
+                action_type: action.map(str::to_string),
+                ..DecisionFilter::default()
+            })
+        };
+        assert_eq!(
+            ids(db
+                .decisions("t", &by(Some("s1"), None, None))
+                .await
+                .unwrap()),
+            ["d1", "d0"]
+        );
+        assert_eq!(
+            ids(db
+                .decisions("t", &by(None, Some("warn"), None))
+                .await
+                .unwrap()),
+            ["d2"]
+        );
+        assert_eq!(
+            ids(db
+                .decisions("t", &by(None, None, Some("shell")))
+                .await
+                .unwrap()),
+            ["d1"]
+        );
+        let window = f(DecisionFilter {
+            since: Some(ts(20)),
+            until: Some(ts(30)),
+            ..DecisionFilter::default()
+        });
+        assert_eq!(ids(db.decisions("t", &window).await.unwrap()), ["d1"]);
+        let one = DecisionFilter {
+            limit: 1,
+            ..DecisionFilter::default()
+        };
+        assert_eq!(ids(db.decisions("t", &one).await.unwrap()), ["d2"]);
+
+        // A duplicate decision id is a conflict, and nothing of it is kept: not the
+        // decision, not its log entry.
+        let dup = db
+            .record_decision("t", plain(decision("d1", Some("s9"), "allow", 40)))
+            .await;
+        assert!(is_conflict(&dup), "{dup:?}");
+        assert_eq!(check_log(db, "t").await, 3);
+        assert_eq!(
+            db.decision("t", "d1")
+                .await
+                .unwrap()
+                .unwrap()
+                .session_id
+                .as_deref(),
+            Some("s1")
+        );
+
+        let entries = db.entries("t", &all_entries()).await.unwrap();
+        let text = entries[2].entry.to_string();
+        assert!(!text.contains("AKIAJ4X7Q2M9ZK3LB8WP"), "{text}");
+        assert!(text.contains("[REDACTED:"), "{text}");
+        assert!(entries[2].entry.get("redactions").is_some());
+        assert_eq!(entries[0].kind, "decision");
+        assert_eq!(entries[0].ref_id.as_deref(), Some("d0"));
+    }
+
+    pub async fn sessions(db: &Db) {
+        for (i, (id, s, word)) in [
+            ("d0", Some("s1"), "allow"),
+            ("d1", Some("s1"), "block"),
+            ("d2", Some("s1"), "require_approval"),
+            ("d3", Some("s1"), "warn"),
+            ("d4", Some("s1"), "block"),
+            ("d5", Some("s2"), "allow"),
+            ("d6", None, "allow"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            db.record_decision("t", plain(decision(id, s, word, 10 + i as u32)))
+                .await
+                .unwrap();
+        }
+        let all = db.sessions("t", 10).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["s2", "s1"],
+            "most recent first; none without a session"
+        );
+        let s1 = db.session("t", "s1").await.unwrap().unwrap();
+        assert_eq!(
+            s1,
+            SessionSummary {
+                id: "s1".into(),
+                agent: Some("claude-code".into()),
+                first_seen: ts(10),
+                last_seen: ts(14),
+                decisions: 5,
+                blocked: 2,
+                approvals: 1,
+                warned: 1,
+            }
+        );
+        assert_eq!(db.sessions("t", 1).await.unwrap().len(), 1);
+        assert_eq!(db.session("t", "nope").await.unwrap(), None);
+    }
+
+    pub async fn approvals(db: &Db) {
+        let r = db
+            .record_decision("t", asking("d1", "apr_1", "fp1", 10, 1000))
+            .await
+            .unwrap();
+        assert_eq!(r.approval_id.as_deref(), Some("apr_1"));
+        assert_eq!(r.log_index, 0);
+        let a = db.approval("t", "apr_1").await.unwrap().unwrap();
+        assert_eq!(a.state, ApprovalState::Pending);
+        assert_eq!(a.decision_id, "d1");
+        assert_eq!(a.requested_at, ts(10));
+        assert_eq!(a.history.len(), 1);
+        assert_eq!(
+            db.approvals("t", Some(ApprovalState::Pending), 10)
+                .await
+                .unwrap(),
+            vec![a.clone()]
+        );
+        assert_eq!(
+            db.approval_for("t", "fp1", "agent-1", &ts(20))
+                .await
+                .unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            db.approval_for("t", "fp1", "someone-else", &ts(20))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(db.queue_depths().await.unwrap().contains(&QueueDepth {
+            tenant: "t".into(),
+            approver_group: "sec".into(),
+            pending: 1
+        }));
+
+        // The requester cannot decide their own request.
+        let own = db
+            .transition("t", "apr_1", decide(ApprovalState::Approved, "agent-1", 20))
+            .await
+            .unwrap();
+        assert_eq!(own, TransitionOutcome::Conflict(a.clone()));
+        // Approve.
+        let TransitionOutcome::Done(approved) = db
+            .transition("t", "apr_1", decide(ApprovalState::Approved, "alice", 30))
+            .await
+            .unwrap()
+        else {
+            panic!("alice can approve");
+        };
+        assert_eq!(approved.state, ApprovalState::Approved);
+        assert_eq!(approved.decided_by.as_deref(), Some("alice"));
+        assert_eq!(approved.decided_at, Some(ts(30)));
+        assert_eq!(approved.history.len(), 2);
+        assert_eq!(
+            db.approval("t", "apr_1").await.unwrap(),
+            Some(approved.clone())
+        );
+        // A second decision conflicts, whatever it is.
+        for to in [ApprovalState::Approved, ApprovalState::Denied] {
+            assert_eq!(
+                db.transition("t", "apr_1", decide(to, "bob", 40))
+                    .await
+                    .unwrap(),
+                TransitionOutcome::Conflict(approved.clone())
+            );
+        }
+        assert_eq!(
+            db.transition("t", "apr_nope", decide(ApprovalState::Denied, "bob", 40))
+                .await
+                .unwrap(),
+            TransitionOutcome::NotFound
+        );
+
+        // Deny another.
+        db.record_decision("t", asking("d2", "apr_2", "fp2", 50, 1000))
+            .await
+            .unwrap();
+        let TransitionOutcome::Done(denied) = db
+            .transition("t", "apr_2", decide(ApprovalState::Denied, "bob", 60))
+            .await
+            .unwrap()
+        else {
+            panic!("bob can deny");
+        };
+        assert_eq!(denied.state, ApprovalState::Denied);
+        assert_eq!(
+            db.approval_for("t", "fp2", "agent-1", &ts(70))
+                .await
+                .unwrap()
+                .map(|a| a.state),
+            Some(ApprovalState::Denied)
+        );
+
+        // An expired request cannot be approved.
+        db.record_decision("t", asking("d3", "apr_3", "fp3", 70, 80))
+            .await
+            .unwrap();
+        let late = db
+            .transition("t", "apr_3", decide(ApprovalState::Approved, "alice", 90))
+            .await
+            .unwrap();
+        assert!(
+            matches!(late, TransitionOutcome::Conflict(a) if a.state == ApprovalState::Pending)
+        );
+        assert_eq!(
+            db.approval_for("t", "fp3", "agent-1", &ts(90))
+                .await
+                .unwrap(),
+            None,
+            "an expired request bears on nothing"
+        );
+
+        let listed: Vec<String> = db
+            .approvals("t", None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(listed, ["apr_3", "apr_2", "apr_1"], "newest first");
+        assert_eq!(
+            db.approvals("t", Some(ApprovalState::Approved), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Exactly one entry per transition: created, then decided.
+        let about = |id: &str| EntryQuery {
+            ref_id: Some(id.into()),
+            limit: 100,
+            ..EntryQuery::default()
+        };
+        let e1 = db.entries("t", &about("apr_1")).await.unwrap();
+        let states: Vec<&Value> = e1.iter().map(|e| &e.entry["body"]["state"]).collect();
+        assert_eq!(states, [&json!("pending"), &json!("approved")]);
+        assert_eq!(e1[1].entry["body"]["actor"], json!("alice"));
+        assert_eq!(db.entries("t", &about("apr_3")).await.unwrap().len(), 1);
+        // 3 decisions + 3 creations + 2 decisions on them.
+        assert_eq!(check_log(db, "t").await, 8);
+    }
+
+    pub async fn grants(db: &Db) {
+        // Once: the first retry uses it up.
+        db.record_decision("t", asking("d1", "apr_1", "fp1", 10, 1000))
+            .await
+            .unwrap();
+        db.transition("t", "apr_1", decide(ApprovalState::Approved, "alice", 20))
+            .await
+            .unwrap();
+        let before = db.log_head("t").await.unwrap().unwrap().size;
+        // Only the requester may use it.
+        let mut stranger = using("d2x", "apr_1", "fp1", 25);
+        stranger.decision.requested_by = "agent-2".into();
+        assert!(is_conflict(&db.record_decision("t", stranger).await));
+        let used = db
+            .record_decision("t", using("d2", "apr_1", "fp1", 30))
+            .await
+            .unwrap();
+        assert_eq!(used.log_index, before + 1, "the use, then the decision");
+        let a = db.approval("t", "apr_1").await.unwrap().unwrap();
+        assert_eq!((a.state, a.uses), (ApprovalState::Consumed, 1));
+        let again = db
+            .record_decision("t", using("d3", "apr_1", "fp1", 40))
+            .await;
+        assert!(is_conflict(&again), "{again:?}");
+        assert_eq!(db.decision("t", "d3").await.unwrap(), None);
+        assert_eq!(db.decision("t", "d2x").await.unwrap(), None);
+        assert_eq!(
+            db.log_head("t").await.unwrap().unwrap().size,
+            before + 2,
+            "refused uses leave no entry"
+        );
+
+        // Until expiry: every retry until it expires.
+        db.record_decision("t", asking("d4", "apr_2", "fp2", 50, 200))
+            .await
+            .unwrap();
+        let mut t = decide(ApprovalState::Approved, "alice", 60);
+        t.grant = Some(GrantUse::UntilExpiry);
+        db.transition("t", "apr_2", t).await.unwrap();
+        for (i, at) in [70, 80, 90].into_iter().enumerate() {
+            db.record_decision("t", using(&format!("d5-{i}"), "apr_2", "fp2", at))
+                .await
+                .unwrap();
+        }
+        let a = db.approval("t", "apr_2").await.unwrap().unwrap();
+        assert_eq!(
+            (a.state, a.uses, a.grant),
+            (ApprovalState::Approved, 3, GrantUse::UntilExpiry)
+        );
+        assert!(is_conflict(
+            &db.record_decision("t", using("d6", "apr_2", "fp2", 200))
+                .await
+        ));
+        // A pending request is no grant.
+        db.record_decision("t", asking("d7", "apr_3", "fp3", 50, 1000))
+            .await
+            .unwrap();
+        assert!(is_conflict(
+            &db.record_decision("t", using("d8", "apr_3", "fp3", 60))
+                .await
+        ));
+        assert!(is_conflict(
+            &db.record_decision("t", using("d9", "apr_nope", "fp3", 60))
+                .await
+        ));
+        check_log(db, "t").await;
+    }
+
+    pub async fn expire_due(db: &Db) {
+        db.record_decision("t", asking("d1", "apr_pending", "fp1", 10, 100))
+            .await
+            .unwrap();
+        db.record_decision("u", asking("d2", "apr_granted", "fp2", 10, 100))
+            .await
+            .unwrap();
+        db.transition(
+            "u",
+            "apr_granted",
+            decide(ApprovalState::Approved, "alice", 20),
+        )
+        .await
+        .unwrap();
+        db.record_decision("t", asking("d3", "apr_later", "fp3", 10, 500))
+            .await
+            .unwrap();
+        db.record_decision("t", asking("d4", "apr_denied", "fp4", 10, 50))
+            .await
+            .unwrap();
+        db.transition("t", "apr_denied", decide(ApprovalState::Denied, "bob", 20))
+            .await
+            .unwrap();
+
+        let mut expired = db.expire_due(&ts(200)).await.unwrap();
+        expired.sort();
+        assert_eq!(
+            expired,
+            [
+                ("t".to_string(), "apr_pending".to_string()),
+                ("u".to_string(), "apr_granted".to_string())
+            ]
+        );
+        let a = db.approval("u", "apr_granted").await.unwrap().unwrap();
+        assert_eq!(a.state, ApprovalState::Expired);
+        let last = a.history.last().unwrap();
+        assert_eq!((last.actor.as_str(), &last.at), ("cavra", &ts(200)));
+        for (id, state) in [
+            ("apr_pending", ApprovalState::Expired),
+            ("apr_later", ApprovalState::Pending),
+            ("apr_denied", ApprovalState::Denied),
+        ] {
+            assert_eq!(db.approval("t", id).await.unwrap().unwrap().state, state);
+        }
+        assert!(db.expire_due(&ts(200)).await.unwrap().is_empty());
+        // The expiry is an entry in each tenant's own log.
+        let expiries = |t: &'static str| async move {
+            db.entries(t, &all_entries())
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.entry["body"]["state"] == json!("expired"))
+                .count()
+        };
+        assert_eq!((expiries("t").await, expiries("u").await), (1, 1));
+        check_log(db, "t").await;
+        check_log(db, "u").await;
+    }
+
+    fn agent(name: &str, v: i64) -> RegistryRecord {
+        RegistryRecord {
+            kind: RegistryKind::Agent,
+            name: name.into(),
+            record: json!({"owner": "team", "version": v}),
+            updated_at: ts(v as u32),
+            updated_by: "admin".into(),
+        }
+    }
+
+    pub async fn registry(db: &Db) {
+        db.put_registry("t", &agent("bot-b", 1)).await.unwrap();
+        db.put_registry("t", &agent("bot-a", 2)).await.unwrap();
+        let mcp = RegistryRecord {
+            kind: RegistryKind::McpServer,
+            name: "github".into(),
+            record: json!({"url": "https://mcp.example"}),
+            updated_at: ts(3),
+            updated_by: "admin".into(),
+        };
+        db.put_registry("t", &mcp).await.unwrap();
+        let names = |v: Vec<RegistryRecord>| v.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(db.registry("t", RegistryKind::Agent).await.unwrap()),
+            ["bot-a", "bot-b"]
+        );
+        assert_eq!(
+            db.registry("t", RegistryKind::McpServer).await.unwrap(),
+            vec![mcp.clone()]
+        );
+        // Replacing keeps one record.
+        db.put_registry("t", &agent("bot-b", 9)).await.unwrap();
+        assert_eq!(
+            db.registry_entry("t", RegistryKind::Agent, "bot-b")
+                .await
+                .unwrap(),
+            Some(agent("bot-b", 9))
+        );
+        assert_eq!(
+            db.registry("t", RegistryKind::Agent).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            db.registry_entry("t", RegistryKind::McpServer, "bot-b")
+                .await
+                .unwrap(),
+            None,
+            "kinds are separate"
+        );
+        assert!(
+            db.delete_registry("t", RegistryKind::Agent, "bot-b")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.delete_registry("t", RegistryKind::Agent, "bot-b")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            names(db.registry("t", RegistryKind::Agent).await.unwrap()),
+            ["bot-a"]
+        );
+        let q = EntryQuery {
+            kind: Some("registry".into()),
+            limit: 100,
+            ..EntryQuery::default()
+        };
+        assert_eq!(db.entries("t", &q).await.unwrap().len(), 4, "every change");
+        check_log(db, "t").await;
+    }
+
+    pub async fn packs_and_assignments(db: &Db) {
+        let pack = StoredPack {
+            digest: "sha256:aaa".into(),
+            pack_id: "acme-baseline".into(),
+            document: "apiVersion: cavra/v1\n".into(),
+            signed_by: Some(json!({"key_id": "k1"})),
+            uploaded_at: ts(1),
+            uploaded_by: "admin".into(),
+        };
+        let unsigned = StoredPack {
+            digest: "sha256:bbb".into(),
+            signed_by: None,
+            uploaded_at: ts(2),
+            ..pack.clone()
+        };
+        db.put_pack("t", &pack).await.unwrap();
+        db.put_pack("t", &unsigned).await.unwrap();
+        // Idempotent by digest: the first upload stays.
+        db.put_pack(
+            "t",
+            &StoredPack {
+                uploaded_by: "someone".into(),
+                ..pack.clone()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            db.packs("t").await.unwrap(),
+            vec![pack.clone(), unsigned.clone()]
+        );
+        assert_eq!(db.pack("t", "sha256:aaa").await.unwrap(), Some(pack));
+        assert_eq!(db.pack("t", "sha256:zzz").await.unwrap(), None);
+
+        let assign = |scope: &str, pack: &str, at: u32| Assignment {
+            scope: scope.into(),
+            pack: pack.into(),
+            assigned_at: ts(at),
+            assigned_by: "admin".into(),
+        };
+        db.assign("t", &assign("org/repo", "sha256:bbb", 3))
+            .await
+            .unwrap();
+        db.assign("t", &assign("", "builtin:baseline", 4))
+            .await
+            .unwrap();
+        db.assign("t", &assign("", "sha256:aaa", 5)).await.unwrap();
+        assert_eq!(
+            db.assignments("t").await.unwrap(),
+            vec![
+                assign("", "sha256:aaa", 5),
+                assign("org/repo", "sha256:bbb", 3)
+            ]
+        );
+        let q = EntryQuery {
+            kind: Some("policy_assignment".into()),
+            limit: 100,
+            ..EntryQuery::default()
+        };
+        let e = db.entries("t", &q).await.unwrap();
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[2].ref_id.as_deref(), Some("sha256:aaa"));
+        check_log(db, "t").await;
+    }
+
+    pub async fn entries(db: &Db) {
+        db.record_decision("t", plain(decision("d0", Some("s1"), "allow", 10)))
+            .await
+            .unwrap();
+        db.record_decision("t", asking("d1", "apr_1", "fp1", 20, 1000))
+            .await
+            .unwrap();
+        db.record_decision("t", plain(decision("d2", Some("s2"), "block", 30)))
+            .await
+            .unwrap();
+        db.put_registry("t", &agent("bot", 40)).await.unwrap();
+        // Entries: 0 d0, 1 d1, 2 apr_1, 3 d2, 4 registry.
+        let q = |f: fn(&mut EntryQuery)| {
+            let mut q = EntryQuery {
+                limit: 100,
+                ..EntryQuery::default()
+            };
+            f(&mut q);
+            q
+        };
+        let idx = |v: Vec<EntryRecord>| v.into_iter().map(|e| e.index).collect::<Vec<_>>();
+        assert_eq!(
+            idx(db.entries("t", &q(|_| {})).await.unwrap()),
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            idx(db
+                .entries("t", &q(|q| q.kind = Some("decision".into())))
+                .await
+                .unwrap()),
+            [0, 1, 3]
+        );
+        assert_eq!(
+            idx(db
+                .entries("t", &q(|q| q.session_id = Some("s-apr".into())))
+                .await
+                .unwrap()),
+            [1, 2]
+        );
+        assert_eq!(
+            idx(db
+                .entries("t", &q(|q| q.ref_id = Some("apr_1".into())))
+                .await
+                .unwrap()),
+            [2]
+        );
+        assert_eq!(
+            idx(db
+                .entries(
+                    "t",
+                    &q(|q| {
+                        q.since = Some(ts(20));
+                        q.until = Some(ts(40));
+                    })
+                )
+                .await
+                .unwrap()),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            idx(db
+                .entries("t", &q(|q| q.after_index = Some(2)))
+                .await
+                .unwrap()),
+            [3, 4]
+        );
+        assert_eq!(
+            idx(db
+                .entries(
+                    "t",
+                    &q(|q| {
+                        q.after_index = Some(0);
+                        q.limit = 2;
+                    })
+                )
+                .await
+                .unwrap()),
+            [1, 2]
+        );
+        let e = db.entries("t", &q(|_| {})).await.unwrap();
+        assert_eq!(e[2].kind, "approval");
+        assert_eq!(e[2].timestamp, ts(20));
+        assert_eq!(e[2].entry["body"]["approval_id"], json!("apr_1"));
+        assert_eq!(e[4].entry["kind"], json!("registry"));
+    }
+
+    pub async fn log_and_checkpoints(db: &Db) {
+        assert_eq!(db.log_head("t").await.unwrap(), None);
+        assert_eq!(db.checkpoint_now("t", &ts(1)).await.unwrap(), None);
+        assert_eq!(db.latest_checkpoint("t").await.unwrap(), None);
+        for i in 0..70u32 {
+            db.record_decision(
+                "t",
+                plain(decision(&format!("d{i}"), Some("s"), "allow", i)),
+            )
+            .await
+            .unwrap();
+        }
+        // One signed automatically at 64 entries.
+        let auto = db.latest_checkpoint("t").await.unwrap().unwrap();
+        assert_eq!(auto.tree_size, 64);
+        assert_eq!(auto.key_id, KEY_ID);
+        assert_eq!(check_log(db, "t").await, 70);
+        let head = db.log_head("t").await.unwrap().unwrap();
+        assert_eq!(head.log_id.len(), 32);
+        assert!(head.log_id.chars().all(|c| c.is_ascii_hexdigit()));
+        // And one on demand, of the whole log.
+        let now = db.checkpoint_now("t", &ts(5000)).await.unwrap().unwrap();
+        assert_eq!(now.tree_size, 70);
+        assert_eq!(now.root_hash, head.root_hash);
+        assert_eq!(db.latest_checkpoint("t").await.unwrap(), Some(now.clone()));
+        let signed = verify_checkpoint(&now);
+        assert_eq!(signed.timestamp, ts(5000));
+        assert_eq!(signed.log_id, head.log_id);
+        // A prefix of the leaves is the same prefix.
+        assert_eq!(db.leaf_hashes("t", 10).await.unwrap().len(), 10);
+        assert_eq!(
+            db.leaf_hashes("t", 10).await.unwrap()[..],
+            db.leaf_hashes("t", 70).await.unwrap()[..10]
+        );
+    }
+
+    /// Everything tenant A has, then every read as tenant B (even with A's ids): nothing.
+    pub async fn tenant_isolation(db: &Db) {
+        let (a, b) = ("tenant-a", "tenant-b");
+        db.create_tenant(&tenant(a)).await.unwrap();
+        db.create_tenant(&tenant(b)).await.unwrap();
+        db.insert_token(&token("tok_a", a)).await.unwrap();
+        db.record_decision(a, plain(decision("dA", Some("sA"), "block", 1)))
+            .await
+            .unwrap();
+        db.record_decision(a, asking("dA2", "aprA", "fpA", 2, 1000))
+            .await
+            .unwrap();
+        db.record_decision(a, asking("dA3", "aprA_granted", "fpA3", 3, 1000))
+            .await
+            .unwrap();
+        db.transition(
+            a,
+            "aprA_granted",
+            decide(ApprovalState::Approved, "alice", 4),
+        )
+        .await
+        .unwrap();
+        db.put_registry(a, &agent("botA", 5)).await.unwrap();
+        db.put_pack(
+            a,
+            &StoredPack {
+                digest: "sha256:A".into(),
+                pack_id: "a-pack".into(),
+                document: "doc".into(),
+                signed_by: None,
+                uploaded_at: ts(6),
+                uploaded_by: "admin".into(),
+            },
+        )
+        .await
+        .unwrap();
+        db.assign(
+            a,
+            &Assignment {
+                scope: String::new(),
+                pack: "sha256:A".into(),
+                assigned_at: ts(7),
+                assigned_by: "admin".into(),
+            },
+        )
+        .await
+        .unwrap();
+        db.checkpoint_now(a, &ts(8)).await.unwrap().unwrap();
+        let a_size = check_log(db, a).await;
+        let a_approval = db.approval(a, "aprA").await.unwrap().unwrap();
+        let a_granted = db.approval(a, "aprA_granted").await.unwrap().unwrap();
+
+        // Reads as B.
+        assert!(db.tokens(Some(b)).await.unwrap().is_empty());
+        assert!(db.decisions(b, &all_decisions()).await.unwrap().is_empty());
+        assert_eq!(db.decision(b, "dA").await.unwrap(), None);
+        assert!(db.sessions(b, 100).await.unwrap().is_empty());
+        assert_eq!(db.session(b, "sA").await.unwrap(), None);
+        assert!(db.approvals(b, None, 100).await.unwrap().is_empty());
+        assert!(
+            db.approvals(b, Some(ApprovalState::Pending), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(db.approval(b, "aprA").await.unwrap(), None);
+        assert_eq!(
+            db.approval_for(b, "fpA", "agent-1", &ts(10)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            db.approval_for(b, "fpA3", "agent-1", &ts(10))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            db.queue_depths()
+                .await
+                .unwrap()
+                .iter()
+                .all(|q| q.tenant != b)
+        );
+        assert!(
+            db.registry(b, RegistryKind::Agent)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            db.registry_entry(b, RegistryKind::Agent, "botA")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(db.packs(b).await.unwrap().is_empty());
+        assert_eq!(db.pack(b, "sha256:A").await.unwrap(), None);
+        assert!(db.assignments(b).await.unwrap().is_empty());
+        assert!(db.entries(b, &all_entries()).await.unwrap().is_empty());
+        let by_ref = EntryQuery {
+            ref_id: Some("dA".into()),
+            limit: 10,
+            ..EntryQuery::default()
+        };
+        assert!(db.entries(b, &by_ref).await.unwrap().is_empty());
+        assert_eq!(db.log_head(b).await.unwrap(), None);
+        assert!(db.leaf_hashes(b, 1000).await.unwrap().is_empty());
+        assert_eq!(db.latest_checkpoint(b).await.unwrap(), None);
+        assert_eq!(db.checkpoint_now(b, &ts(9)).await.unwrap(), None);
+
+        // Writes as B cannot reach A's rows either.
+        assert!(!db.revoke_token(Some(b), "tok_a", &ts(9)).await.unwrap());
+        assert!(
+            !db.delete_registry(b, RegistryKind::Agent, "botA")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            db.transition(b, "aprA", decide(ApprovalState::Approved, "mallory", 9))
+                .await
+                .unwrap(),
+            TransitionOutcome::NotFound
+        );
+        assert!(is_conflict(
+            &db.record_decision(b, using("dB-use", "aprA_granted", "fpA3", 9))
+                .await
+        ));
+        assert_eq!(db.approval(a, "aprA").await.unwrap(), Some(a_approval));
+        assert_eq!(
+            db.approval(a, "aprA_granted").await.unwrap(),
+            Some(a_granted)
+        );
+        assert!(
+            db.token("tok_a")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        assert!(
+            db.registry_entry(a, RegistryKind::Agent, "botA")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // B's log is its own: it starts at 0 under its own id.
+        let rb = db
+            .record_decision(b, plain(decision("dB", Some("sA"), "allow", 10)))
+            .await
+            .unwrap();
+        assert_eq!(rb.log_index, 0);
+        assert_ne!(
+            db.log_head(a).await.unwrap().unwrap().log_id,
+            db.log_head(b).await.unwrap().unwrap().log_id
+        );
+        assert_eq!(db.session(b, "sA").await.unwrap().unwrap().decisions, 1);
+        assert_eq!(db.session(a, "sA").await.unwrap().unwrap().decisions, 1);
+        assert_eq!(check_log(db, a).await, a_size);
+        assert_eq!(check_log(db, b).await, 1);
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::Fixture::sqlite().await;
+                    super::scenarios::$name(&f.db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(f) = super::Fixture::postgres().await else { return };
+                    super::scenarios::$name(&f.db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    tenants,
+    tokens,
+    decisions,
+    sessions,
+    approvals,
+    grants,
+    expire_due,
+    registry,
+    packs_and_assignments,
+    entries,
+    log_and_checkpoints,
+    tenant_isolation,
+);
+
+#[tokio::test]
+async fn unknown_urls_are_refused() {
+    for url in ["mysql://x", "/tmp/file.db", "sqlite:relative"] {
+        assert!(matches!(
+            Db::open(url, settings()).await,
+            Err(StoreError::Url(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn backends_name_themselves() {
+    assert_eq!(Fixture::sqlite().await.db.backend(), "sqlite");
+    if let Some(f) = Fixture::postgres().await {
+        assert_eq!(f.db.backend(), "postgres");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL replicas
+
+/// Several replicas starting at once on an empty schema: all open, the schema is applied
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_concurrent_migrations() {
+    let Some((url, schema)) = Fixture::pg_schema().await else {
+        return;
+    };
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Db::open(&url, settings()).await })
+        })
+        .collect();
+    let mut dbs = Vec::new();
+    for o in opens {
+        dbs.push(o.await.unwrap().expect("every replica opens"));
+    }
+    let c = pg_connect(&url).await.unwrap();
+    let versions: Vec<i64> = c
+        .query(
+            "SELECT version FROM cavra_schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    let tables: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 11, "ten tables and the migrations table");
+    for db in &dbs {
+        assert!(db.readiness().await.unwrap().migrations_current);
+    }
+    // Reopening migrates nothing more.
+    drop(dbs);
+    Db::open(&url, settings()).await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT COUNT(*) FROM cavra_schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, SCHEMA_VERSION);
+}
+
+/// 200 decisions recorded at once from two replicas into one tenant: one consistent log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_replicas_append_to_one_log() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let db = replicas[(i % 2) as usize].clone();
+            tokio::spawn(async move {
+                db.record_decision(
+                    "t",
+                    plain(decision(&format!("d{i}"), Some("s"), "allow", i)),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut indexes = BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap().expect("every decision is recorded");
+        assert!(indexes.insert(r.log_index), "no index is given twice");
+    }
+    assert_eq!(indexes, (0..200).collect::<BTreeSet<u64>>());
+    assert_eq!(check_log(&f.db, "t").await, 200);
+    assert_eq!(check_log(&replicas[1], "t").await, 200);
+    // Each decision points at the entry that records it.
+    let entries = f.db.entries("t", &all_entries()).await.unwrap();
+    for d in f.db.decisions("t", &all_decisions()).await.unwrap() {
+        let e = &entries[d.log_index.unwrap() as usize];
+        assert_eq!(e.ref_id.as_deref(), Some(d.decision_id.as_str()));
+    }
+    // Checkpoints at 64, 128 and 192, each over its prefix.
+    let cp = f.db.latest_checkpoint("t").await.unwrap().unwrap();
+    assert_eq!(cp.tree_size, 192);
+    let c = pg_connect(&f.url).await.unwrap();
+    let sizes: Vec<i64> = c
+        .query(
+            "SELECT tree_size FROM checkpoints WHERE tenant = 't' ORDER BY tree_size",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sizes, [64, 128, 192]);
+}
+
+/// 20 pending approvals; both replicas race to approve or deny each: every approval is
+/// decided exactly once, with exactly one entry for that decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_replicas_decide_each_approval_once() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    for i in 0..20u32 {
+        f.db.record_decision(
+            "t",
+            asking(
+                &format!("d{i}"),
+                &format!("apr_{i}"),
+                &format!("fp{i}"),
+                i,
+                10_000,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        for j in 0..6u32 {
+            let db = replicas[(j % 2) as usize].clone();
+            let to = if j % 3 == 0 {
+                ApprovalState::Denied
+            } else {
+                ApprovalState::Approved
+            };
+            tasks.push(tokio::spawn(async move {
+                let out = db
+                    .transition(
+                        "t",
+                        &format!("apr_{i}"),
+                        decide(to, &format!("approver-{j}"), 100 + j),
+                    )
+                    .await
+                    .expect("a transition either happens or conflicts");
+                (i, out)
+            }));
+        }
+    }
+    let mut done = [0u32; 20];
+    let mut winners: Vec<Option<Approval>> = vec![None; 20];
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        match out {
+            TransitionOutcome::Done(a) => {
+                done[i as usize] += 1;
+                winners[i as usize] = Some(a);
+            }
+            TransitionOutcome::Conflict(a) => {
+                assert_ne!(
+                    a.state,
+                    ApprovalState::Pending,
+                    "a conflict saw the decision"
+                )
+            }
+            TransitionOutcome::NotFound => panic!("apr_{i} exists"),
+        }
+    }
+    assert_eq!(done, [1; 20], "each approval decided exactly once");
+    for (i, winner) in winners.iter().enumerate() {
+        let id = format!("apr_{i}");
+        let stored = f.db.approval("t", &id).await.unwrap().unwrap();
+        assert_eq!(Some(&stored), winner.as_ref());
+        assert_eq!(stored.history.len(), 2);
+        let about = EntryQuery {
+            ref_id: Some(id),
+            limit: 100,
+            ..EntryQuery::default()
+        };
+        let e = f.db.entries("t", &about).await.unwrap();
+        assert_eq!(e.len(), 2, "created, then decided once");
+        assert_eq!(e[1].entry["body"]["state"], json!(stored.state.as_str()));
+        assert_eq!(
+            e[1].entry["body"]["actor"],
+            json!(stored.decided_by.as_deref().unwrap())
+        );
+    }
+    assert_eq!(check_log(&f.db, "t").await, 60);
+}
+
+/// A once-grant used at the same moment from both replicas: exactly one use succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_replicas_use_a_once_grant_once() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    for round in 0..5u32 {
+        let apr = format!("apr_{round}");
+        let fp = format!("fp{round}");
+        f.db.record_decision("t", asking(&format!("ask{round}"), &apr, &fp, 10, 10_000))
+            .await
+            .unwrap();
+        f.db.transition("t", &apr, decide(ApprovalState::Approved, "alice", 20))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8u32)
+            .map(|k| {
+                let db = replicas[(k % 2) as usize].clone();
+                let (apr, fp) = (apr.clone(), fp.clone());
+                tokio::spawn(async move {
+                    db.record_decision("t", using(&format!("use{round}-{k}"), &apr, &fp, 30))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(ok, 1, "round {round}: exactly one use");
+        let a = f.db.approval("t", &apr).await.unwrap().unwrap();
+        assert_eq!((a.state, a.uses), (ApprovalState::Consumed, 1));
+        let uses =
+            f.db.decisions("t", &all_decisions())
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|d| d.decision_id.starts_with(&format!("use{round}-")))
+                .count();
+        assert_eq!(uses, 1, "only the successful use is recorded");
+    }
+    // Each round: ask + created + approved + consumed + the one decision.
+    assert_eq!(check_log(&f.db, "t").await, 25);
+}
+
+/// Both replicas sweep expiries at once: each approval expires once, with one entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_replicas_expire_each_approval_once() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    for i in 0..30u32 {
+        let tenant = ["t", "u", "v"][(i % 3) as usize];
+        f.db.record_decision(
+            tenant,
+            asking(
+                &format!("d{i}"),
+                &format!("apr_{i}"),
+                &format!("fp{i}"),
+                i,
+                100,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let sweeps: Vec<_> = (0..6)
+        .map(|k| {
+            let db = replicas[k % 2].clone();
+            tokio::spawn(async move { db.expire_due(&ts(200)).await })
+        })
+        .collect();
+    let mut expired = Vec::new();
+    for s in sweeps {
+        expired.extend(s.await.unwrap().expect("a sweep never fails on a race"));
+    }
+    expired.sort();
+    let mut expected: Vec<(String, String)> = (0..30u32)
+        .map(|i| {
+            (
+                ["t", "u", "v"][(i % 3) as usize].to_string(),
+                format!("apr_{i}"),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(
+        expired, expected,
+        "each approval reported once, by one sweep"
+    );
+    for tenant in ["t", "u", "v"] {
+        // 10 decisions, 10 creations, 10 expiries.
+        assert_eq!(check_log(&f.db, tenant).await, 30);
+    }
+}
+
+/// A database migrated by a newer cavra is refused rather than misread.
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let f = Fixture::sqlite().await;
+    let path = f.url.trim_start_matches("sqlite://").to_string();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Db::open(&f.url, settings()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let c = pg_connect(&f.url).await.unwrap();
+    c.batch_execute("INSERT INTO cavra_schema_migrations (version) VALUES (99)")
+        .await
+        .unwrap();
+    assert!(matches!(
+        Db::open(&f.url, settings()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let ready = f.db.readiness().await.unwrap();
+    assert_eq!(ready.schema_version, 99);
+    assert!(!ready.migrations_current);
+}
