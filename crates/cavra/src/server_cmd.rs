@@ -120,7 +120,7 @@ fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
             ServerConfig::from_yaml(&text, &path.display().to_string())
-                .map_err(|e| Failure::Usage(e))?
+                .map_err(Failure::Usage)?
         }
         None => ServerConfig::default(),
     };
@@ -200,7 +200,11 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
                     "{}: schema version {} ({})",
                     redact_url(&config.database_url),
                     r.schema_version,
-                    if r.migrations_current { "current" } else { "NOT current" }
+                    if r.migrations_current {
+                        "current"
+                    } else {
+                        "NOT current"
+                    }
                 );
                 Ok(EXIT_OK)
             })
@@ -238,7 +242,10 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
                 let db = open(&config(db)?).await?;
                 let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
                 if *json {
-                    println!("{}", serde_json::to_string_pretty(&tenants).map_err(|e| anyhow!("{e}"))?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tenants).map_err(|e| anyhow!("{e}"))?
+                    );
                 } else {
                     for t in tenants {
                         println!("{}\t{}\t{}", t.id, t.name, t.created_at);
