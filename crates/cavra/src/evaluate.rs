@@ -44,7 +44,8 @@ pub struct RequestArgs {
     /// The branch the agent works on, or pushes to.
     #[arg(long)]
     pub branch: Option<String>,
-    /// MCP server.
+    /// MCP server name; or, as an http(s) URL, the API service that decides instead of this
+    /// process (token from CAVRA_TOKEN).
     #[arg(long)]
     pub server: Option<String>,
     /// MCP tool.
@@ -124,7 +125,13 @@ impl RequestArgs {
         };
         set(&mut request.operation, &self.operation);
         set(&mut request.branch, &self.branch);
-        set(&mut request.server, &self.server);
+        if let Some(server) = self
+            .server
+            .as_deref()
+            .filter(|s| !crate::client::is_service_url(s))
+        {
+            request.server = Some(server.to_string());
+        }
         set(&mut request.tool, &self.tool);
         set(&mut request.capability, &self.capability);
         set(&mut request.actor, &self.actor);
@@ -244,7 +251,52 @@ pub struct EvaluateArgs {
 }
 
 /// Runs `cavra evaluate`; returns the exit code of the decision.
+/// `cavra evaluate --server URL`: the service decides (and records) instead of this process.
+fn run_remote(args: &EvaluateArgs, base: &str) -> Result<i32, Failure> {
+    let request = args.request.build()?;
+    let mut body = serde_json::json!({ "request": request });
+    if let Some(policy) = &args.request.policy {
+        body["policy"] = serde_json::json!(policy);
+    }
+    let answer = crate::client::call(base, "POST", "/v1/decisions", Some(&body))?;
+    let decision: cavra_engine::Decision = answer
+        .get("decision")
+        .and_then(|d| d.as_str())
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{base} answered without a decision"))?;
+    if args.json {
+        support::print_json(&answer)?;
+    } else {
+        let record = &answer["record"];
+        let mut line = format!(
+            "{}  {}  {}",
+            support::paint_decision(decision, support::stdout_is_terminal()),
+            record["rule_id"].as_str().unwrap_or_default(),
+            record["reason"].as_str().unwrap_or_default()
+        );
+        if let Some(id) = answer["approval"]["id"].as_str() {
+            line.push_str(&format!(
+                " (approval {id}, {} for {})",
+                answer["approval"]["state"].as_str().unwrap_or_default(),
+                answer["approval"]["approver_group"]
+                    .as_str()
+                    .unwrap_or_default()
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(decision.exit_code())
+}
+
 pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
+    if let Some(base) = args
+        .request
+        .server
+        .as_deref()
+        .filter(|s| crate::client::is_service_url(s))
+    {
+        return run_remote(args, base);
+    }
     let prepared = args.request.prepare()?;
     let record = cavra_engine::evaluate(
         &prepared.policy.compiled,

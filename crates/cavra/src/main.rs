@@ -5,6 +5,7 @@
 //! the command succeeded; 1 error; 2 usage error; 3 require_approval; 4 block.
 
 mod ci_cmd;
+mod client;
 mod demo;
 mod evaluate;
 mod evidence_cmd;

@@ -119,8 +119,7 @@ fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-            ServerConfig::from_yaml(&text, &path.display().to_string())
-                .map_err(Failure::Usage)?
+            ServerConfig::from_yaml(&text, &path.display().to_string()).map_err(Failure::Usage)?
         }
         None => ServerConfig::default(),
     };

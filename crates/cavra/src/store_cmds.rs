@@ -64,6 +64,9 @@ pub enum ApprovalCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// The API service to ask instead of the local store (token from CAVRA_TOKEN).
+        #[arg(long, env = "CAVRA_SERVER", value_name = "URL")]
+        server: Option<String>,
     },
     /// Approve a pending approval: the same action is then allowed once.
     Approve(DecideArgs),
@@ -82,8 +85,12 @@ pub struct DecideArgs {
     #[arg(long)]
     pub reason: String,
     /// Who decides (default: CAVRA_ACTOR, else the login name). The requester cannot approve.
+    /// With --server the decider is the token's holder.
     #[arg(long)]
     pub actor: Option<String>,
+    /// The API service to decide on instead of the local store (token from CAVRA_TOKEN).
+    #[arg(long, env = "CAVRA_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 }
 
 fn parse_state(s: &str) -> Result<ApprovalState, String> {
@@ -240,7 +247,10 @@ fn actor(explicit: Option<&str>) -> Result<String, Failure> {
 /// Runs `cavra approval …`.
 pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
     let now = time::OffsetDateTime::now_utc();
-    if let ApprovalCommand::List { state, json } = cmd {
+    if let Some(code) = remote_approval(cmd)? {
+        return Ok(code);
+    }
+    if let ApprovalCommand::List { state, json, .. } = cmd {
         let Some(store) = existing_store()? else {
             return none_yet(*json);
         };
@@ -292,5 +302,58 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
             Ok(support::EXIT_OK)
         }
         ApprovalCommand::List { .. } => Ok(support::EXIT_OK),
+    }
+}
+
+/// `cavra approval … --server URL`: the same commands against the API service.
+fn remote_approval(cmd: &ApprovalCommand) -> Result<Option<i32>, Failure> {
+    match cmd {
+        ApprovalCommand::List {
+            state,
+            json,
+            server: Some(base),
+        } => {
+            let path = match state {
+                Some(s) => format!("/v1/approvals?state={}", s.as_str()),
+                None => "/v1/approvals".to_string(),
+            };
+            let answer = crate::client::call(base, "GET", &path, None)?;
+            if *json {
+                support::print_json(&answer)?;
+            } else {
+                for a in answer.as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        a["id"].as_str().unwrap_or_default(),
+                        a["state"].as_str().unwrap_or_default(),
+                        a["approver_group"].as_str().unwrap_or_default(),
+                        a["expires_at"].as_str().unwrap_or_default(),
+                        a["summary"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Some(support::EXIT_OK))
+        }
+        ApprovalCommand::Approve(args) | ApprovalCommand::Deny(args) if args.server.is_some() => {
+            let base = args.server.as_deref().unwrap_or_default();
+            let verb = if matches!(cmd, ApprovalCommand::Approve(_)) {
+                "approve"
+            } else {
+                "deny"
+            };
+            let answer = crate::client::call(
+                base,
+                "POST",
+                &format!("/v1/approvals/{}/{verb}", args.id),
+                Some(&serde_json::json!({ "reason": args.reason })),
+            )?;
+            println!(
+                "{} is {}",
+                answer["id"].as_str().unwrap_or_default(),
+                answer["state"].as_str().unwrap_or_default()
+            );
+            Ok(Some(support::EXIT_OK))
+        }
+        _ => Ok(None),
     }
 }
