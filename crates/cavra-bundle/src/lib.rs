@@ -26,7 +26,10 @@ mod write;
 
 pub use export::{ExportFormat, export_entries};
 pub use verify::{Check, VerifyOptions, VerifyReport, verify_bundle};
-pub use write::{BundleOptions, BundleSigner, Selection, WrittenBundle, write_bundle};
+pub use write::{
+    BundleOptions, BundleSigner, LogSource, Selection, WrittenBundle, write_bundle,
+    write_bundle_from,
+};
 
 /// `format` of manifest.json.
 pub const MANIFEST_FORMAT: &str = "cavra-evidence-bundle/v1";

@@ -8,7 +8,7 @@ use cavra_evidence::compact::batch_proof;
 use cavra_evidence::dsse::Envelope;
 use cavra_evidence::intoto::{Statement, Subject};
 use cavra_evidence::trust::format_time;
-use cavra_store::{EntryFilter, LogSigner, Store, StoredCheckpoint};
+use cavra_store::{EntryFilter, LogEntry, LogSigner, Store, StoredCheckpoint};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -29,6 +29,88 @@ pub struct Selection {
     /// Entries before this time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+}
+
+/// Where a bundle's entries, proofs, policies and approvals come from: the repository's
+/// local store, or one tenant's log in the API service.
+pub trait LogSource {
+    /// The log's id.
+    fn log_id(&self) -> Result<String, BundleError>;
+    /// A checkpoint covering the entries to bundle: signed now by `fresh` when given, else
+    /// the newest stored one.
+    fn checkpoint(
+        &mut self,
+        fresh: Option<&LogSigner>,
+        created_at: &str,
+    ) -> Result<StoredCheckpoint, BundleError>;
+    /// Calls `f` on each matching entry, in log order.
+    fn for_each_entry(
+        &self,
+        filter: &EntryFilter,
+        f: &mut dyn FnMut(LogEntry) -> Result<(), BundleError>,
+    ) -> Result<(), BundleError>;
+    /// The leaf hashes of the first `size` entries.
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, BundleError>;
+    /// The canonical JSON of the merged pack with this digest.
+    fn policy_document(&self, digest: &str) -> Result<Option<String>, BundleError>;
+    /// An approval as JSON (redacted again by the writer).
+    fn approval(&self, id: &str) -> Result<Option<Value>, BundleError>;
+}
+
+impl LogSource for Store {
+    fn log_id(&self) -> Result<String, BundleError> {
+        Ok(self.log_state()?.0)
+    }
+
+    fn checkpoint(
+        &mut self,
+        fresh: Option<&LogSigner>,
+        created_at: &str,
+    ) -> Result<StoredCheckpoint, BundleError> {
+        match fresh {
+            Some(signer) => Ok(self.checkpoint_now(signer, created_at)?),
+            None => self.checkpoints()?.pop().ok_or_else(|| {
+                BundleError::Selection(
+                    "the log has no signed checkpoint yet and no log key was given to sign one"
+                        .into(),
+                )
+            }),
+        }
+    }
+
+    fn for_each_entry(
+        &self,
+        filter: &EntryFilter,
+        f: &mut dyn FnMut(LogEntry) -> Result<(), BundleError>,
+    ) -> Result<(), BundleError> {
+        let mut failed = None;
+        Store::for_each_entry(self, filter, |e| {
+            if failed.is_none()
+                && let Err(err) = f(e)
+            {
+                failed = Some(err);
+            }
+            Ok(())
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, BundleError> {
+        Ok(Store::leaf_hashes(self, size)?)
+    }
+
+    fn policy_document(&self, digest: &str) -> Result<Option<String>, BundleError> {
+        Ok(self.policy(digest)?.map(|(_, document)| document))
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<Value>, BundleError> {
+        Store::approval(self, id)?
+            .map(|a| {
+                serde_json::to_value(&a)
+                    .map_err(|e| BundleError::Invalid(format!("approval {id}: {e}")))
+            })
+            .transpose()
+    }
 }
 
 /// A key that signs bundles (the same shape as the log's checkpoint key).
@@ -121,6 +203,15 @@ struct Notable {
 pub fn write_bundle(
     store: &mut Store,
     out: &Path,
+    options: BundleOptions<'_>,
+) -> Result<WrittenBundle, BundleError> {
+    write_bundle_from(store, out, options)
+}
+
+/// Writes a bundle from any [`LogSource`]; see [`write_bundle`].
+pub fn write_bundle_from(
+    store: &mut dyn LogSource,
+    out: &Path,
     mut options: BundleOptions<'_>,
 ) -> Result<WrittenBundle, BundleError> {
     if out.exists() {
@@ -136,16 +227,9 @@ pub fn write_bundle(
         }
     }
     let created_at = format_time(options.created_at);
-    let checkpoint: StoredCheckpoint = match options.log_signer {
-        Some(signer) => store.checkpoint_now(signer, &created_at)?,
-        None => store.checkpoints()?.pop().ok_or_else(|| {
-            BundleError::Selection(
-                "the log has no signed checkpoint yet and no log key was given to sign one".into(),
-            )
-        })?,
-    };
+    let checkpoint: StoredCheckpoint = store.checkpoint(options.log_signer, &created_at)?;
     let tree_size = checkpoint.checkpoint.tree_size;
-    let (log_id, _, _) = store.log_state()?;
+    let log_id = store.log_id()?;
 
     let name = out
         .file_name()
@@ -187,7 +271,7 @@ pub fn write_bundle(
 }
 
 fn assemble(
-    store: &mut Store,
+    store: &mut dyn LogSource,
     dir: &Path,
     options: &mut BundleOptions<'_>,
     checkpoint: &StoredCheckpoint,
@@ -219,7 +303,7 @@ fn assemble(
     let mut first_time: Option<String> = None;
     let mut last_time = String::new();
     let mut write_error = None;
-    store.for_each_entry(&filter, |e| {
+    store.for_each_entry(&filter, &mut |e| {
         if write_error.is_some() {
             return Ok(());
         }
@@ -341,7 +425,7 @@ fn assemble(
                 "an entry names a malformed policy digest {digest:?}"
             ))
         })?;
-        let (_, document) = store.policy(digest)?.ok_or_else(|| {
+        let document = store.policy_document(digest)?.ok_or_else(|| {
             BundleError::Invalid(format!(
                 "the policy {digest} that made some of these decisions is not in the store"
             ))
@@ -363,9 +447,7 @@ fn assemble(
     let redactor = cavra_redact::Redactor::builtin();
     let mut approvals = String::new();
     for id in &approval_ids {
-        if let Some(a) = store.approval(id)? {
-            let value = serde_json::to_value(&a)
-                .map_err(|e| BundleError::Invalid(format!("approval {id}: {e}")))?;
+        if let Some(value) = store.approval(id)? {
             let redacted = redactor.redact_json(&value).value;
             approvals.push_str(&cavra_evidence::canonical::to_canonical(&redacted));
             approvals.push('\n');

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bundle;
 pub mod config;
 pub mod metrics;
 pub mod openapi;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub trust: Option<TrustRoot>,
     /// The key id that signs checkpoints.
     pub signing_key_id: String,
+    /// The key that signs checkpoints and bundles.
+    pub signer: Arc<LogSigner>,
     known_tenants: Mutex<HashMap<String, Instant>>,
 }
 
@@ -155,14 +158,14 @@ impl AppState {
     /// Opens the store (running migrations) and prepares everything else.
     pub async fn new(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
         config.check().map_err(StartError::Config)?;
-        let signer = load_signer(&config)?;
+        let signer = Arc::new(load_signer(&config)?);
         let signing_key_id = signer.key_id.clone();
         let redactor = cavra_redact::Redactor::for_pack(&[], &[])
             .map_err(|e| StartError::Config(e.to_string()))?;
         let db = Db::open(
             &config.database_url,
             LogSettings {
-                signer: Arc::new(signer),
+                signer: signer.clone(),
                 redactor: Arc::new(redactor),
             },
         )
@@ -198,6 +201,7 @@ impl AppState {
             metrics: Metrics::default(),
             trust,
             signing_key_id,
+            signer,
             known_tenants: Mutex::new(HashMap::new()),
         }))
     }

@@ -1186,3 +1186,99 @@ async fn two_replicas_on_postgres_decide_each_approval_exactly_once() {
             .await;
     }
 }
+
+async fn download_bundle(
+    s: &Server,
+    token: &str,
+    query: &str,
+    into: &std::path::Path,
+) -> StatusCode {
+    let resp = s
+        .http
+        .get(format!("{}/v1/evidence/bundle{query}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    if status == StatusCode::OK {
+        let bytes = resp.bytes().await.unwrap();
+        tar::Archive::new(bytes.as_ref()).unpack(into).unwrap();
+    }
+    status
+}
+
+#[tokio::test]
+async fn tenant_bundles_hold_only_the_tenants_entries_and_verify_offline() {
+    let s = sqlite_server().await;
+    let a = s.token("a", "agent", "agent-a", &[]).await;
+    let b = s.token("b", "auditor", "auditor-b", &[]).await;
+    let b_agent = s.token("b", "agent", "agent-b", &[]).await;
+    for (t, target, session) in [
+        (&a, ".env", "sa"),
+        (&a, "src/x.rs", "sa"),
+        (&b_agent, "README.md", "sb"),
+        (&a, "terraform.tfstate", "sa2"),
+    ] {
+        s.call(
+            "POST",
+            "/v1/decisions",
+            Some(t),
+            Some(decide("read_file", target, session)),
+        )
+        .await;
+    }
+    let (_, head) = s.call("GET", "/v1/evidence/head", Some(&a), None).await;
+    let key =
+        cavra_evidence::keys::public_key_from_pem(head["public_key"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        head["fingerprint"],
+        json!(cavra_evidence::trust::fingerprint(&key))
+    );
+    let mut trust = cavra_evidence::trust::TrustRoot::default();
+    trust
+        .add(
+            cavra_evidence::trust::KeyRecord::new(
+                head["key_id"].as_str().unwrap(),
+                "service",
+                &key,
+                time::OffsetDateTime::UNIX_EPOCH,
+                None,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    assert_eq!(
+        download_bundle(&s, &a, "?session_id=sa", &out.path().join("a")).await,
+        StatusCode::OK
+    );
+    let dir = out.path().join("a/bundle");
+    let report = cavra_bundle::verify_bundle(&dir, &trust, &cavra_bundle::VerifyOptions::default());
+    assert!(report.ok(), "{report:?}");
+    let entries = std::fs::read_to_string(dir.join("entries.jsonl")).unwrap();
+    assert_eq!(entries.lines().count(), 2, "session sa only: {entries}");
+    assert!(
+        entries.lines().all(|l| l.contains("\"tenant\":\"a\"")) && !entries.contains("README.md")
+    );
+    // B's bundle: B's entry only, from B's own log.
+    assert_eq!(
+        download_bundle(&s, &b, "", &out.path().join("b")).await,
+        StatusCode::OK
+    );
+    let b_entries = std::fs::read_to_string(out.path().join("b/bundle/entries.jsonl")).unwrap();
+    assert_eq!(b_entries.lines().count(), 1);
+    assert!(b_entries.contains("README.md") && !b_entries.contains(".env"));
+    // A changed entry does not verify.
+    let tampered = entries.replacen("\"decision\":\"block\"", "\"decision\":\"allow\"", 1);
+    assert_ne!(tampered, entries);
+    std::fs::write(dir.join("entries.jsonl"), tampered).unwrap();
+    let report = cavra_bundle::verify_bundle(&dir, &trust, &cavra_bundle::VerifyOptions::default());
+    assert!(!report.ok());
+    // A selection with nothing in it is a clear 404.
+    assert_eq!(
+        download_bundle(&s, &a, "?session_id=none", &out.path().join("n")).await,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -93,3 +93,20 @@ pub(crate) fn approval_body(a: &crate::types::Approval, actor: &str) -> Value {
         "reason": a.reason,
     })
 }
+
+/// The body of a decision's entry: the same shape as the repository store's, so bundles,
+/// exports and the CI gate read both alike.
+pub(crate) fn decision_body(d: &crate::types::NewDecision) -> Value {
+    json!({
+        "decision_id": d.decision_id,
+        "session_id": d.session_id,
+        "agent": d.agent,
+        "requested_by": d.requested_by,
+        "action_type": d.action_type,
+        "decision": d.decision,
+        "rule_id": d.rule_id,
+        "fingerprint": d.fingerprint,
+        "policy_digest": d.policy_digest,
+        "record": d.record,
+    })
+}

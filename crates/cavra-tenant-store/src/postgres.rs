@@ -559,7 +559,7 @@ async fn record_decision_in(
         Some(&d.decision_id),
         d.session_id.as_deref(),
         &d.timestamp,
-        d.record.clone(),
+        crate::log::decision_body(d),
     )
     .await?;
     tx.execute(

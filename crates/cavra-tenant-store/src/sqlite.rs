@@ -1335,7 +1335,7 @@ fn record_decision_in(
         Some(&d.decision_id),
         d.session_id.as_deref(),
         &d.timestamp,
-        d.record.clone(),
+        crate::log::decision_body(d),
     )?;
     c.prepare_cached(&format!(
         "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"

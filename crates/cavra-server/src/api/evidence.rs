@@ -103,8 +103,13 @@ pub struct HeadView {
     pub root_hash: Option<String>,
     /// The newest signed checkpoint (DSSE envelope JSON).
     pub checkpoint: Option<String>,
-    /// The key that signs checkpoints.
+    /// The key that signs checkpoints and bundles.
     pub key_id: String,
+    /// Its public key (PEM), to add to a verifier's trust root after checking its fingerprint
+    /// out of band.
+    pub public_key: String,
+    /// The public key's fingerprint.
+    pub fingerprint: String,
 }
 
 /// The head of the tenant's evidence log.
@@ -120,6 +125,9 @@ pub async fn head(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResu
         root_hash: head.map(|h| h.root_hash),
         checkpoint: cp.map(|c| c.envelope),
         key_id: state.signing_key_id.clone(),
+        public_key: cavra_evidence::keys::public_key_to_pem(&state.signer.key.verifying_key())
+            .map_err(Problem::internal)?,
+        fingerprint: cavra_evidence::trust::fingerprint(&state.signer.key.verifying_key()),
     }))
 }
 
@@ -184,4 +192,63 @@ pub async fn proof(
         checkpoint: cp.envelope,
         hashes: hashes.iter().map(hex::encode).collect(),
     }))
+}
+
+/// Which entries a bundle holds.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BundleParams {
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// At or after this time.
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// Days the bundle must be kept (default 365).
+    pub retention_days: Option<u32>,
+}
+
+/// A signed evidence bundle of the tenant's log (a tar archive of the folder
+/// `cavra evidence verify` checks).
+#[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", params(BundleParams),
+    responses((status = 200, description = "tar archive holding bundle/", content_type = "application/x-tar"),
+              (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn bundle(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Params(q): Params<BundleParams>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let selection = cavra_bundle::Selection {
+        session_id: q.session_id,
+        since: q.since,
+        until: q.until,
+    };
+    let log = crate::bundle::TenantLog::load(
+        &state.db,
+        &state.packs,
+        caller.tenant(),
+        &selection,
+        &now_text(),
+    )
+    .await?;
+    let signer = state.signer.clone();
+    let days = q.retention_days.unwrap_or(365).clamp(1, 36500);
+    let tar = tokio::task::spawn_blocking(move || {
+        crate::bundle::bundle_tar(log, selection, &signer, days)
+    })
+    .await
+    .map_err(Problem::internal)??;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-tar"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"cavra-evidence-bundle.tar\"",
+            ),
+        ],
+        tar,
+    )
+        .into_response())
 }

@@ -130,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/evidence/entries", get(evidence::entries))
         .route("/evidence/head", get(evidence::head))
+        .route("/evidence/bundle", get(evidence::bundle))
         .route("/evidence/entries/{index}/proof", get(evidence::proof))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get_one))
