@@ -38,6 +38,15 @@ pub enum ApprovalMode {
     Store,
 }
 
+/// What the hook does when the API service cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServerFallback {
+    /// Decide with the local policy (and record locally).
+    Local,
+    /// Deny the tool call.
+    Deny,
+}
+
 /// `cavra hook` arguments.
 #[derive(Debug, Args)]
 pub struct HookArgs {
@@ -68,6 +77,14 @@ pub struct HookArgs {
     /// .cavra/trust-root.json).
     #[arg(long, value_name = "FILE")]
     pub trust_root: Option<PathBuf>,
+    /// The API service that decides (token from CAVRA_TOKEN); the local policy decides only
+    /// when it cannot be reached, as --server-fallback says.
+    #[arg(long, env = "CAVRA_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// When the service cannot be reached: decide with the local policy (`local`), or deny
+    /// (`deny`). A service that answers with an error (a bad token, say) is always a deny.
+    #[arg(long, env = "CAVRA_SERVER_FALLBACK", value_enum, default_value_t = ServerFallback::Local)]
+    pub server_fallback: ServerFallback,
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -383,12 +400,31 @@ fn pre_tool_use(
 
     let mut decided: Vec<Decided> = Vec::with_capacity(requests.len());
     let branch = support::current_branch(repo_root);
-    for mut request in requests {
+    let mut requests = requests;
+    for request in &mut requests {
         request.session_id = event.session_id.clone();
         if request.branch.is_none() {
             request.branch.clone_from(&branch);
         }
         request.agent_id = Some(args.agent.as_str().to_string());
+    }
+    if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
+        match decide_on_server(base, &requests, ctx) {
+            Ok(remote) => {
+                return answer_from_server(args, event, &mut store, pack.redactor(), base, remote);
+            }
+            Err(ServerFailure::Refused(message)) => return Err(message),
+            Err(ServerFailure::Unreachable(message)) => {
+                if args.server_fallback == ServerFallback::Deny {
+                    return Err(format!(
+                        "{message}; CAVRA_SERVER_FALLBACK=deny, so nothing runs until it answers"
+                    ));
+                }
+                eprintln!("cavra hook: {message}; deciding with the local policy");
+            }
+        }
+    }
+    for request in requests {
         let decision_id = support::new_decision_id();
         let env = Env {
             timestamp: &timestamp,
@@ -430,6 +466,128 @@ fn pre_tool_use(
     }
     for d in &decided {
         store_decision(&mut store, pack.redactor(), event, &d.request, &d.record)?;
+    }
+    Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// Why the service did not decide.
+enum ServerFailure {
+    /// It could not be reached, timed out or failed (5xx): the fallback applies.
+    Unreachable(String),
+    /// It answered with a refusal (4xx): always a deny.
+    Refused(String),
+}
+
+/// One request decided by the service.
+struct RemoteDecision {
+    request: Request,
+    record: DecisionRecord,
+    approval: Value,
+}
+
+/// Asks the service to decide (and record) each request.
+fn decide_on_server(
+    base: &str,
+    requests: &[Request],
+    ctx: &Context,
+) -> Result<Vec<RemoteDecision>, ServerFailure> {
+    let token = std::env::var("CAVRA_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            ServerFailure::Refused(format!(
+                "CAVRA_SERVER is {base} but CAVRA_TOKEN is not set; set it to an agent token of the service"
+            ))
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerFailure::Unreachable(format!("no async runtime: {e}")))?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ServerFailure::Unreachable(e.to_string()))?;
+        let url = format!("{}/v1/decisions", base.trim_end_matches('/'));
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let resp = http
+                .post(&url)
+                .bearer_auth(token.trim())
+                .json(&json!({ "request": request }))
+                .send()
+                .await
+                .map_err(|e| {
+                    ServerFailure::Unreachable(format!(
+                        "the cavra service at {base} cannot be reached ({e})"
+                    ))
+                })?;
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if status.is_server_error() {
+                return Err(ServerFailure::Unreachable(format!(
+                    "the cavra service at {base} failed ({status})"
+                )));
+            }
+            if !status.is_success() {
+                return Err(ServerFailure::Refused(format!(
+                    "the cavra service at {base} refused the request ({status}: {})",
+                    body["detail"].as_str().unwrap_or("no detail")
+                )));
+            }
+            let mut record: DecisionRecord = serde_json::from_value(body["record"].clone())
+                .map_err(|e| {
+                    ServerFailure::Refused(format!(
+                        "the cavra service at {base} answered without a decision record ({e})"
+                    ))
+                })?;
+            // The built-in guards hold whoever decides.
+            guard(request, ctx, &mut record);
+            out.push(RemoteDecision {
+                request: request.clone(),
+                record,
+                approval: body["approval"].clone(),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// The agent's answer from the service's decisions; each is also recorded locally.
+fn answer_from_server(
+    args: &HookArgs,
+    event: &HookEvent,
+    store: &mut Store,
+    redactor: &Redactor,
+    base: &str,
+    remote: Vec<RemoteDecision>,
+) -> Result<Answer, String> {
+    let deciding = remote
+        .iter()
+        .enumerate()
+        .fold(None::<usize>, |best, (i, d)| match best {
+            Some(b) if remote[b].record.decision.strictness() >= d.record.decision.strictness() => {
+                Some(b)
+            }
+            _ => Some(i),
+        })
+        .ok_or("the tool call produced nothing to decide")?;
+    let d = &remote[deciding];
+    let mut verdict = cavra_agents::verdict_for(&d.record);
+    if d.record.decision == Decision::RequireApproval
+        && args.approval_mode == ApprovalMode::Store
+        && let Some(id) = d.approval["id"].as_str()
+    {
+        let group = d.approval["approver_group"].as_str().unwrap_or_default();
+        verdict = Verdict::Deny(format!(
+            "cavra: {} — needs approval from {group}. Pending approval {id} on {base} (expires {}). \
+             A person in {group} approves it with: cavra approval approve {id} --reason \"…\" --server {base} ; then retry the same action (it is allowed once).",
+            d.record.reason,
+            d.approval["expires_at"].as_str().unwrap_or_default(),
+        ));
+    }
+    for d in &remote {
+        store_decision(store, redactor, event, &d.request, &d.record)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
 }

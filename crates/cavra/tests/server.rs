@@ -151,3 +151,188 @@ fn the_binary_serves_and_the_cli_is_its_client() {
     let again = eval(&agent, &["execute_command", "terraform import a b"]);
     assert_eq!(again.status.code(), Some(3), "and only once");
 }
+
+fn start_serve(db: &str) -> (Serve, String) {
+    let mut child = cavra(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let guard = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (guard, url)
+}
+
+fn hook(
+    project: &std::path::Path,
+    env: &[(&str, &str)],
+    tool: &str,
+    input: serde_json::Value,
+) -> (i32, String, String) {
+    let payload = serde_json::json!({
+        "session_id": "sess-srv", "transcript_path": "/tmp/t.jsonl", "cwd": project,
+        "permission_mode": "default", "hook_event_name": "PreToolUse",
+        "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_srv",
+    });
+    let mut c = assert_cmd::Command::cargo_bin("cavra").unwrap();
+    c.env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TOKEN")
+        .env_remove("CAVRA_SERVER_FALLBACK")
+        .env_remove("CAVRA_POLICY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c
+        .args(["hook", "claude-code"])
+        .current_dir(project)
+        .write_stdin(payload.to_string())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_hook_asks_the_service_and_falls_back_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let agent = token(
+        &db,
+        &[
+            "--tenant",
+            "acme",
+            "--role",
+            "agent",
+            "--subject",
+            "hook-bot",
+        ],
+    );
+    let auditor = token(&db, &["--tenant", "acme", "--role", "auditor"]);
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join(".git")).unwrap();
+    // The local policy, used only when the service cannot be reached.
+    std::fs::create_dir(project.path().join(".cavra")).unwrap();
+    std::fs::write(
+        project.path().join(".cavra/policy.yaml"),
+        "metadata:\n  id: local\n  title: L\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\n",
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db);
+    let env = [
+        ("CAVRA_SERVER", url.as_str()),
+        ("CAVRA_TOKEN", agent.as_str()),
+    ];
+
+    let (code, out, err) = hook(
+        project.path(),
+        &env,
+        "Read",
+        serde_json::json!({"file_path": ".env"}),
+    );
+    assert!(
+        out.contains("\"deny\"") && out.contains("filesystem.read.block"),
+        "{code} {out} {err}"
+    );
+    let (code, out, err) = hook(
+        project.path(),
+        &env,
+        "Bash",
+        serde_json::json!({"command": "terraform plan && terraform apply -auto-approve"}),
+    );
+    assert!(out.contains("\"deny\""), "{code} {out} {err}");
+    let (code, out, err) = hook(
+        project.path(),
+        &env,
+        "Read",
+        serde_json::json!({"file_path": "src/main.rs"}),
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(!out.contains("\"deny\""), "{out}");
+    // The service recorded them, for the tenant.
+    let listed = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_TOKEN", &auditor)
+        .args(["approval", "list", "--json", "--server", &url])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "the auditor reads the tenant");
+    let decisions = reqwest_free_get(&url, &auditor, "/v1/decisions");
+    assert_eq!(
+        decisions.as_array().map(|a| a.len()),
+        Some(3),
+        "{decisions}"
+    );
+    // A refused token is a deny, whatever the fallback.
+    let bad = [
+        ("CAVRA_SERVER", url.as_str()),
+        (
+            "CAVRA_TOKEN",
+            "cavra_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ),
+    ];
+    let (_, out, _) = hook(
+        project.path(),
+        &bad,
+        "Read",
+        serde_json::json!({"file_path": "src/main.rs"}),
+    );
+    assert!(out.contains("\"deny\"") && out.contains("refused"), "{out}");
+    // An unreachable service: the local policy decides, or nothing runs.
+    let gone = "http://127.0.0.1:9";
+    let (code, out, err) = hook(
+        project.path(),
+        &[("CAVRA_SERVER", gone), ("CAVRA_TOKEN", agent.as_str())],
+        "Read",
+        serde_json::json!({"file_path": "src/main.rs"}),
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        !out.contains("\"deny\"") && err.contains("local policy"),
+        "{out} {err}"
+    );
+    let (_, out, _) = hook(
+        project.path(),
+        &[
+            ("CAVRA_SERVER", gone),
+            ("CAVRA_TOKEN", agent.as_str()),
+            ("CAVRA_SERVER_FALLBACK", "deny"),
+        ],
+        "Read",
+        serde_json::json!({"file_path": "src/main.rs"}),
+    );
+    assert!(
+        out.contains("\"deny\"") && out.contains("cannot be reached"),
+        "{out}"
+    );
+}
+
+/// A GET over a plain TCP socket (the test needs no HTTP client of its own).
+fn reqwest_free_get(base: &str, token: &str, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // A chunked body: take the JSON between the first chunk size line and the end.
+    let start = body.find(['[', '{']).unwrap_or(0);
+    let end = body.rfind([']', '}']).map(|i| i + 1).unwrap_or(body.len());
+    serde_json::from_str(&body[start..end]).unwrap_or(serde_json::Value::Null)
+}
