@@ -57,7 +57,12 @@ pub struct AppState {
     /// The key that signs checkpoints and bundles.
     pub signer: Arc<LogSigner>,
     known_tenants: Mutex<HashMap<String, Instant>>,
+    assignments: Mutex<HashMap<String, (Instant, Arc<Vec<cavra_tenant_store::Assignment>>)>>,
 }
+
+/// How long a replica trusts its cached pack assignments (another replica's change takes
+/// effect within this; this replica's own at once).
+pub const ASSIGNMENT_CACHE: Duration = Duration::from_secs(2);
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +208,7 @@ impl AppState {
             signing_key_id,
             signer,
             known_tenants: Mutex::new(HashMap::new()),
+            assignments: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -220,6 +226,31 @@ impl AppState {
             map.insert(tenant.to_string(), Instant::now());
         }
         Ok(found)
+    }
+
+    /// The tenant's pack assignments (cached for [`ASSIGNMENT_CACHE`]).
+    pub async fn assignments(
+        &self,
+        tenant: &str,
+    ) -> Result<Arc<Vec<cavra_tenant_store::Assignment>>, Problem> {
+        if let Ok(map) = self.assignments.lock()
+            && let Some((at, list)) = map.get(tenant)
+            && at.elapsed() < ASSIGNMENT_CACHE
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.db.assignments(tenant).await?);
+        if let Ok(mut map) = self.assignments.lock() {
+            map.insert(tenant.to_string(), (Instant::now(), list.clone()));
+        }
+        Ok(list)
+    }
+
+    /// Forgets the tenant's cached assignments (after this replica changed them).
+    pub fn forget_assignments(&self, tenant: &str) {
+        if let Ok(mut map) = self.assignments.lock() {
+            map.remove(tenant);
+        }
     }
 
     /// Creates a tenant (used by the CLI's bootstrap and the admin API).

@@ -61,16 +61,19 @@ async fn pack_for(
     explicit: Option<&str>,
     repository: Option<&str>,
 ) -> ApiResult<Arc<cavra_policy::CompiledPack>> {
-    let reference = match explicit {
-        Some(name) => name.to_string(),
+    let (reference, assigned) = match explicit {
+        Some(name) => (name.to_string(), false),
         None => {
-            let assignments = state.db.assignments(tenant).await?;
+            let assignments = state.assignments(tenant).await?;
             let pick = repository
                 .and_then(|r| assignments.iter().find(|a| a.scope == r))
                 .or_else(|| assignments.iter().find(|a| a.scope.is_empty()));
             match pick {
-                Some(a) => a.pack.clone(),
-                None => format!("{}{}", crate::packs::BUILTIN, state.config.default_pack),
+                Some(a) => (a.pack.clone(), true),
+                None => (
+                    format!("{}{}", crate::packs::BUILTIN, state.config.default_pack),
+                    true,
+                ),
             }
         }
     };
@@ -78,8 +81,9 @@ async fn pack_for(
         return state.packs.builtin(&builtin).map_err(Problem::internal);
     }
     if let Some(p) = state.packs.get(&reference) {
-        // The cache is shared by tenants; the pack must still be this tenant's.
-        if state.db.pack(tenant, &reference).await?.is_some() {
+        // The cache is shared by tenants: a pack named in the body must be this tenant's
+        // own; an assigned pack was checked to be when it was assigned.
+        if assigned || state.db.pack(tenant, &reference).await?.is_some() {
             return Ok(p);
         }
     }

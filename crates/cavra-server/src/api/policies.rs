@@ -202,5 +202,6 @@ pub async fn assign(
         assigned_by: caller.subject().to_string(),
     };
     state.db.assign(caller.tenant(), &a).await?;
+    state.forget_assignments(caller.tenant());
     Ok(Json(assignment_view(a)))
 }
