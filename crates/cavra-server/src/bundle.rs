@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::packs::PackCache;
 use crate::problem::Problem;
 
+/// The most entries one downloaded bundle holds; larger selections are refused with advice to
+/// narrow them (the bundle is assembled in memory, and a download should stay quick).
+pub const MAX_BUNDLE_ENTRIES: usize = 50_000;
+
 /// One tenant's log, read for a bundle: only its own entries, leaves, packs and approvals.
 pub struct TenantLog {
     log_id: String,
@@ -87,6 +91,11 @@ impl TenantLog {
                     bytes,
                     leaf_hash: leaf,
                 });
+            }
+            if entries.len() > MAX_BUNDLE_ENTRIES {
+                return Err(Problem::unprocessable(format!(
+                    "the selection holds more than {MAX_BUNDLE_ENTRIES} entries; narrow it with session_id, since or until"
+                )));
             }
             if last + 1 >= tree_size {
                 break;

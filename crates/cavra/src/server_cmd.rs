@@ -178,10 +178,12 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
     }
     let url = redact_url(&config.database_url);
     runtime()?.block_on(async move {
-        cavra_server::serve(config, |addr| {
+        // On a worker, not on this thread: the runtime's workers share all the work.
+        tokio::spawn(cavra_server::serve(config, move |addr| {
             eprintln!("cavra serve: listening on http://{addr} ({url})");
-        })
+        }))
         .await
+        .map_err(|e| Failure::Other(anyhow!("the service stopped: {e}")))?
         .map_err(|e| Failure::Other(anyhow!("{e}")))
     })?;
     Ok(EXIT_OK)
