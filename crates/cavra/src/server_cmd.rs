@@ -140,7 +140,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 async fn open(config: &ServerConfig) -> Result<Db, Failure> {
-    let signer = cavra_server::load_signer(config).map_err(|e| anyhow!("{e}"))?;
+    // These commands write tenants and tokens, never evidence: without a configured key
+    // (PostgreSQL) a throwaway one stands in and signs nothing.
+    let signer = match cavra_server::load_signer(config) {
+        Ok(s) => s,
+        Err(_) if config.signing_key.is_none() => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
+            cavra_store::LogSigner {
+                key_id: "unused".into(),
+                key: cavra_evidence::keys::from_seed(&seed),
+            }
+        }
+        Err(e) => return Err(anyhow!("{e}").into()),
+    };
     let redactor = cavra_redact::Redactor::for_pack(&[], &[]).map_err(|e| anyhow!("{e}"))?;
     Db::open(
         &config.database_url,

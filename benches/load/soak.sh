@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Load and soak of `cavra serve`: a fresh database, one tenant, an agent token, the service
+# on loopback, wrk with 64 connections for DURATION, the service's resident memory sampled
+# every 30 s. Usage: benches/load/soak.sh [DURATION] [DATABASE_URL]
+#   benches/load/soak.sh 30s                      # SQLite in a temporary folder
+#   benches/load/soak.sh 10m                      # the 10-minute soak
+#   benches/load/soak.sh 30s postgres://postgres@127.0.0.1:5432/test
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${1:-30s}"
+work="$(mktemp -d)"
+db="${2:-sqlite://$work/server.db}"
+bin="${CAVRA_BIN:-target/release/cavra}"
+[ -x "$bin" ] || cargo build --release -p cavra
+export CAVRA_DATABASE_URL="$db"
+"$bin" keys generate --key-id service --output "$work/keys" >/dev/null
+export CAVRA_SIGNING_KEY="$work/keys/service.key"
+"$bin" tenant create load --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
+export CAVRA_TOKEN="$("$bin" token create --tenant load --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
+port=$((20000 + RANDOM % 20000))
+"$bin" serve --listen "127.0.0.1:$port" --signing-key "$work/keys/service.key" 2>"$work/serve.log" &
+serve=$!
+trap 'kill $serve 2>/dev/null; rm -rf "$work"' EXIT
+sleep 1
+(
+  while kill -0 $serve 2>/dev/null; do
+    echo "$(date +%T) rss_kb=$(awk '/VmRSS/{print $2}' /proc/$serve/status)"
+    sleep 30
+  done
+) &
+wrk -t2 -c64 -d"$duration" --latency -s benches/load/decisions.lua "http://127.0.0.1:$port/v1/decisions"
+echo "final rss_kb=$(awk '/VmRSS/{print $2}' /proc/$serve/status)"
