@@ -14,6 +14,7 @@
 //! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
 
 mod log;
+mod registry;
 
 pub use log::{
     ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
@@ -49,6 +50,8 @@ pub const DB_FILE: &str = "cavra.db";
 pub fn store_path(repo_root: &Path) -> PathBuf {
     repo_root.join(STORE_DIR).join(DB_FILE)
 }
+
+pub use registry::ToolPin;
 
 /// Everything that can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -462,6 +465,23 @@ const MIGRATIONS: &[&str] = &[
         origin TEXT NOT NULL,
         document TEXT NOT NULL,
         first_used TEXT NOT NULL
+    );
+    "#,
+    // 3: the local MCP registry (one JSON entry per server) and the tool fingerprints the MCP
+    // proxy has seen, for rug-pull detection.
+    r#"
+    CREATE TABLE mcp_servers (
+        name TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+    );
+    CREATE TABLE mcp_tool_pins (
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (server, tool)
     );
     "#,
 ];
