@@ -14,6 +14,7 @@ mod keyfiles;
 mod policy_cmd;
 mod policy_sig;
 mod proof_cmd;
+mod registry_cmd;
 mod store_cmds;
 mod support;
 mod trailer;
@@ -69,6 +70,9 @@ enum Command {
     /// Add the Cavra-Session trailer to an agent's commit message (run by the
     /// prepare-commit-msg git hook that `cavra init` installs; always exits 0).
     Trailer(trailer::TrailerArgs),
+    /// Registries cavra decides with (the MCP registry).
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -89,6 +93,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Ci(command) => ci_cmd::run(command),
         Command::Trailer(args) => trailer::run(args),
         Command::Demo(command) => demo::run(command),
+        Command::Registry(command) => registry_cmd::run(command),
     }
 }
 
