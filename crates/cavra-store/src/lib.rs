@@ -715,6 +715,17 @@ impl Store {
 
     /// Records a tool call's outcome. The decision it followed is looked up by tool call id.
     pub fn record_outcome(&mut self, o: &Outcome) -> Result<Outcome> {
+        self.record_outcome_with_result(o, None)
+    }
+
+    /// Records a tool call's outcome with what the tool returned (an MCP tool result). The
+    /// result goes into the log entry only, under `result`, through the log's redaction like
+    /// every entry.
+    pub fn record_outcome_with_result(
+        &mut self,
+        o: &Outcome,
+        result: Option<&Value>,
+    ) -> Result<Outcome> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -746,7 +757,16 @@ impl Store {
                 "success": o.success,
                 "sha256": o.sha256,
                 "path": o.path,
-            }),
+            })
+            .as_object()
+            .cloned()
+            .map(|mut entry| {
+                if let Some(r) = result {
+                    entry.insert("result".into(), r.clone());
+                }
+                Value::Object(entry)
+            })
+            .unwrap_or(Value::Null),
         )?;
         if let Some(sid) = &o.session_id {
             tx.execute("UPDATE sessions SET outcomes = outcomes + 1, last_seen = max(last_seen, ?2) WHERE id = ?1", params![sid, o.timestamp])?;

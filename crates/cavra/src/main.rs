@@ -11,6 +11,7 @@ mod evidence_cmd;
 mod hook;
 mod init;
 mod keyfiles;
+mod mcp_cmd;
 mod policy_cmd;
 mod policy_sig;
 mod proof_cmd;
@@ -70,6 +71,9 @@ enum Command {
     /// Add the Cavra-Session trailer to an agent's commit message (run by the
     /// prepare-commit-msg git hook that `cavra init` installs; always exits 0).
     Trailer(trailer::TrailerArgs),
+    /// MCP: cavra's own MCP server.
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
     /// Registries cavra decides with (the MCP registry).
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
@@ -94,6 +98,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Trailer(args) => trailer::run(args),
         Command::Demo(command) => demo::run(command),
         Command::Registry(command) => registry_cmd::run(command),
+        Command::Mcp(command) => mcp_cmd::run(command),
     }
 }
 

@@ -1,0 +1,114 @@
+//! `cavra mcp serve` and `cavra mcp proxy`: thin calls into `cavra-mcp`.
+
+use crate::support::{self, Failure};
+use anyhow::anyhow;
+use cavra_mcp::{Governor, GovernorConfig, KeyLoader};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `cavra mcp …`
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve cavra's tools over MCP (stdio by default).
+    Serve(ServeArgs),
+}
+
+/// What every MCP subcommand needs: the repository, policy, session and keys.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The policy (a path or a built-in id); default CAVRA_POLICY, else .cavra/policy.yaml,
+    /// else the built-in baseline.
+    #[arg(long, value_name = "PATH|ID")]
+    pub policy: Option<String>,
+    /// The repository root (default: the git top level of the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// The session decisions are recorded under (default: a fresh `mcp-…` id).
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Minutes a pending approval stays valid.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+    pub approval_ttl: u64,
+}
+
+/// `cavra mcp serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The key that signs evidence bundles written by the evidence_bundle tool (default: the
+    /// repository's log key).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// The bundle key's id (default: the key file's name).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+}
+
+/// Builds the governor for a subcommand.
+pub fn governor(
+    common: &CommonArgs,
+    agent: &str,
+    bundle_key: Option<cavra_store::LogSigner>,
+) -> Result<Governor, Failure> {
+    let cwd = support::current_dir()?;
+    let repo_root = match &common.repo_root {
+        Some(r) if r.is_absolute() => r.clone(),
+        Some(r) => cwd.join(r),
+        None => support::find_repo_root(&cwd),
+    };
+    let reference = support::policy_reference(common.policy.as_deref(), &repo_root);
+    let resolved = support::resolve_pack(&reference, &cwd)?;
+    let pack = cavra_policy::compile(&resolved)?;
+    let mut store = cavra_store::Store::open_repo(&repo_root).map_err(|e| {
+        anyhow!(
+            "cannot open the decision store under {}/.cavra: {e}",
+            repo_root.display()
+        )
+    })?;
+    crate::keyfiles::attach_log_key(&mut store, &repo_root);
+    let key_root = repo_root.clone();
+    let log_key: KeyLoader =
+        Arc::new(move || crate::keyfiles::log_key(&key_root).map_err(|e| format!("{e:#}")));
+    let session_id = common
+        .session_id
+        .clone()
+        .unwrap_or_else(|| format!("mcp-{}", uuid::Uuid::now_v7()));
+    Ok(Governor::new(GovernorConfig {
+        repo_root,
+        policy_reference: reference,
+        resolved,
+        pack,
+        store,
+        log_key,
+        bundle_key,
+        session_id,
+        agent: agent.to_string(),
+        approval_ttl: Duration::from_secs(common.approval_ttl.saturating_mul(60)),
+        resolver: Box::new(support::FsResolver),
+        home: support::home_dir(),
+    }))
+}
+
+/// Runs `cavra mcp …`.
+pub fn run(command: &McpCommand) -> Result<i32, Failure> {
+    match command {
+        McpCommand::Serve(args) => {
+            let bundle_key = args
+                .sign_key
+                .as_deref()
+                .map(|p| crate::keyfiles::signer(p, args.key_id.as_deref()))
+                .transpose()?;
+            let governor = governor(&args.common, "mcp", bundle_key)?;
+            let mut server = cavra_mcp::server::McpServer::new(governor);
+            let stdin = std::io::stdin();
+            let mut reader = stdin.lock();
+            let mut writer = std::io::stdout().lock();
+            cavra_mcp::stdio::serve(&mut server, &mut reader, &mut writer)
+                .map_err(|e| anyhow!("{e}"))?;
+            Ok(support::EXIT_OK)
+        }
+    }
+}
