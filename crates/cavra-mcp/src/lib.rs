@@ -16,6 +16,7 @@
 
 pub mod governor;
 pub mod jsonrpc;
+pub mod proxy;
 pub mod server;
 pub mod stdio;
 

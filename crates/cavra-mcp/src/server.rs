@@ -512,8 +512,10 @@ impl McpServer {
                 ));
             }
         };
-        let compiled =
-            loaded.and_then(|resolved| cavra_policy::compile(&resolved).map(|c| (resolved, c)));
+        let compiled = match loaded {
+            Ok(resolved) => cavra_policy::compile(&resolved).map(|c| (resolved, c)),
+            Err(e) => Err(e),
+        };
         Ok(match compiled {
             Ok((resolved, c)) => json!({
                 "valid": true, "error": null, "line": null, "column": null,

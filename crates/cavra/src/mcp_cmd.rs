@@ -13,6 +13,29 @@ use std::time::Duration;
 pub enum McpCommand {
     /// Serve cavra's tools over MCP (stdio by default).
     Serve(ServeArgs),
+    /// Sit between an agent and an MCP server: filter its tools, decide and record every call.
+    Proxy(ProxyArgs),
+}
+
+/// `cavra mcp proxy` arguments.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The upstream server's name, as in the MCP registry and the policy.
+    #[arg(long, value_name = "NAME")]
+    pub server_name: String,
+    /// What a tool whose description or schema changed since first seen gets: block (hidden,
+    /// calls refused until re-pinned) or warn (recorded and reported only).
+    #[arg(long, value_name = "ACTION", default_value = "block", value_parser = ["block", "warn"])]
+    pub on_tool_change: String,
+    /// Seconds a forwarded request may wait for the upstream before it is answered with an
+    /// error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub call_timeout: u64,
+    /// The upstream command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub upstream: Vec<String>,
 }
 
 /// What every MCP subcommand needs: the repository, policy, session and keys.
@@ -109,6 +132,32 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
             cavra_mcp::stdio::serve(&mut server, &mut reader, &mut writer)
                 .map_err(|e| anyhow!("{e}"))?;
             Ok(support::EXIT_OK)
+        }
+        McpCommand::Proxy(args) => {
+            let governor = governor(&args.common, "mcp-proxy", None)?;
+            let gate = cavra_mcp::proxy::Gate::new(
+                governor,
+                cavra_mcp::proxy::GateConfig {
+                    server_name: args.server_name.clone(),
+                    on_tool_change: if args.on_tool_change == "warn" {
+                        cavra_mcp::proxy::OnToolChange::Warn
+                    } else {
+                        cavra_mcp::proxy::OnToolChange::Block
+                    },
+                    call_timeout: Duration::from_secs(args.call_timeout.max(1)),
+                },
+            );
+            let Some((program, rest)) = args.upstream.split_first() else {
+                return Err(Failure::Usage(
+                    "give the upstream command after `--`".into(),
+                ));
+            };
+            let mut upstream = std::process::Command::new(program);
+            upstream.args(rest);
+            let stdin = std::io::BufReader::new(std::io::stdin());
+            let code = cavra_mcp::proxy::run_stdio(gate, upstream, stdin, std::io::stdout())
+                .map_err(|e| anyhow!("{e}"))?;
+            Ok(code)
         }
     }
 }

@@ -44,6 +44,14 @@ pub enum McpRegistryCommand {
         /// The server.
         server: String,
     },
+    /// Accept a tool's changed description: forget its pin, so `cavra mcp proxy` pins what it
+    /// sees next.
+    Unpin {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+    },
 }
 
 /// `cavra registry mcp add` arguments.
@@ -246,6 +254,19 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
                 )));
             }
             println!("removed MCP server {server}");
+            Ok(support::EXIT_OK)
+        }
+        McpRegistryCommand::Unpin { server, tool } => {
+            let mut store = open_store()?;
+            let removed = store
+                .unpin_tool(server, tool)
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            if !removed {
+                return Err(Failure::Other(anyhow!("no pin for {server}/{tool}")));
+            }
+            println!(
+                "unpinned {server}/{tool}; its next description is pinned when the proxy sees it"
+            );
             Ok(support::EXIT_OK)
         }
     }

@@ -292,3 +292,235 @@ fn malformed_unknown_and_oversized_messages_get_clear_errors_and_serving_goes_on
         "serve exits cleanly at the end of its input"
     );
 }
+
+const PROXY_POLICY: &str = r#"
+metadata: {id: proxy-test, version: "1"}
+mcp:
+  block_unknown_servers: true
+rules:
+  - id: no-shell-over-mcp
+    action: mcp_tool_call
+    servers: ["*"]
+    tools: ["run_command"]
+    decision: block
+    reason: shell through MCP is not allowed
+"#;
+
+/// A repository with the proxy policy and `files` registered (write_note is not among its
+/// allowed tools, so it needs approval).
+fn proxy_project() -> tempfile::TempDir {
+    let dir = project();
+    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
+    std::fs::write(dir.path().join(".cavra/policy.yaml"), PROXY_POLICY).expect("policy");
+    let (code, out) = cavra(
+        dir.path(),
+        &[
+            "registry",
+            "mcp",
+            "add",
+            "files",
+            "--trust",
+            "trusted",
+            "--approval",
+            "approved",
+            "--tool",
+            "add",
+            "--tool",
+            "read_file",
+            "--tool",
+            "run_command",
+            "--tool",
+            "crash",
+            "--tool",
+            "hang",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    dir
+}
+
+fn upstream_calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["tool"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn proxy_run(py: &str, dir: &Path, mode: &str, log: &Path, scenario: &str) -> Value {
+    let script = scripts().join("proxy_client.py");
+    run_py(
+        py,
+        &[
+            script.to_str().unwrap_or(""),
+            mode,
+            cavra_bin().to_str().unwrap_or(""),
+            dir.to_str().unwrap_or(""),
+            log.to_str().unwrap_or(""),
+            scenario,
+        ],
+        dir,
+    )
+}
+
+fn export(dir: &Path) -> Vec<Value> {
+    let out = dir.join("export.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let (code, text) = cavra(
+        dir,
+        &[
+            "evidence",
+            "export",
+            "--format",
+            "jsonl",
+            "--output",
+            out.to_str().unwrap_or(""),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn proxy_filters_decides_approves_and_records_in_front_of_a_python_sdk_server() {
+    let Some(py) = python() else { return };
+    for mode in ["legacy", "2026-07-28"] {
+        let dir = proxy_project();
+        let log = dir.path().join("upstream.log");
+        let seen = proxy_run(&py, dir.path(), mode, &log, "main");
+        let expected = if mode == "legacy" { "2025-11-25" } else { mode };
+        assert_eq!(seen["protocol_version"], expected);
+        // The blocked call and the calls waiting for approval never reached the upstream.
+        assert_eq!(
+            upstream_calls(&log),
+            ["add", "write_note", "read_file"],
+            "{mode}"
+        );
+
+        let entries = export(dir.path());
+        let decisions: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "decision").collect();
+        let rule_of = |tool: &str| -> Vec<String> {
+            decisions
+                .iter()
+                .filter(|e| e["body"]["record"]["target"] == format!("files/{tool}"))
+                .map(|e| e["body"]["rule_id"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(rule_of("run_command"), ["no-shell-over-mcp"]);
+        assert_eq!(
+            rule_of("write_note"),
+            [
+                "mcp.registry.tool_not_allowed",
+                "mcp.registry.tool_not_allowed",
+                "mcp.registry.tool_not_allowed"
+            ]
+        );
+        let outcomes: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "outcome").collect();
+        assert_eq!(outcomes.len(), 3, "one outcome per forwarded call");
+        let read = outcomes
+            .iter()
+            .find(|o| {
+                o["body"]["result"]
+                    .to_string()
+                    .contains("contents of notes.txt")
+            })
+            .expect("the read_file result is recorded");
+        assert!(
+            read["body"]["result"].to_string().contains("[REDACTED:"),
+            "{read}"
+        );
+        // The secret the upstream returned is nowhere in the store.
+        for f in std::fs::read_dir(dir.path().join(".cavra"))
+            .expect(".cavra")
+            .flatten()
+        {
+            if f.path().is_file() {
+                let bytes = std::fs::read(f.path()).unwrap_or_default();
+                let needle = b"A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "secret in {}",
+                    f.path().display()
+                );
+            }
+        }
+        let (code, out) = cavra(dir.path(), &["approval", "list", "--json"]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("consumed"),
+            "the approval was used once: {out}"
+        );
+    }
+}
+
+#[test]
+fn proxy_detects_a_changed_tool_description_and_survives_crashing_and_hanging_upstreams() {
+    let Some(py) = python() else { return };
+    let dir = proxy_project();
+    let log = dir.path().join("upstream.log");
+    // First sight pins every tool.
+    let seen = proxy_run(&py, dir.path(), "legacy", &log, "hang");
+    assert!(
+        seen["tools"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("add")))
+    );
+    assert_eq!(
+        upstream_calls(&log),
+        ["hang", "add"],
+        "served on after a hang"
+    );
+    let hang_outcome = export(dir.path())
+        .into_iter()
+        .filter(|e| e["kind"] == "outcome")
+        .find(|e| e["body"]["result"].to_string().contains("did not answer"));
+    assert!(
+        hang_outcome.is_some(),
+        "the hung call is recorded as failed"
+    );
+
+    // The same server now describes `add` differently: hidden and refused, and recorded.
+    std::fs::remove_file(&log).ok();
+    let seen = proxy_run(&py, dir.path(), "2026-07-28", &log, "changed");
+    assert!(
+        !seen["tools"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("add")))
+    );
+    assert!(
+        upstream_calls(&log).is_empty(),
+        "{:?}",
+        upstream_calls(&log)
+    );
+    let changed: Vec<Value> = export(dir.path())
+        .into_iter()
+        .filter(|e| e["kind"] == "decision" && e["body"]["rule_id"] == "mcp.tool.changed")
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .any(|e| e["body"]["record"]["mcp"]["event"] == "tool_changed"),
+        "the change itself is recorded"
+    );
+    assert!(changed.iter().any(|e| e["body"]["decision"] == "block"));
+    // A person accepts the new description: it is pinned afresh and allowed again.
+    let (code, out) = cavra(dir.path(), &["registry", "mcp", "unpin", "files", "add"]);
+    assert_eq!(code, 0, "{out}");
+
+    // An upstream that dies mid-call: the agent gets an error naming it, the proxy exits.
+    std::fs::remove_file(&log).ok();
+    proxy_run(&py, dir.path(), "legacy", &log, "crash");
+    assert_eq!(upstream_calls(&log), ["crash"]);
+    let crashed = export(dir.path())
+        .into_iter()
+        .filter(|e| e["kind"] == "outcome")
+        .any(|e| {
+            e["body"]["success"] == false && e["body"]["result"].to_string().contains("went away")
+        });
+    assert!(crashed, "the crashed call is recorded");
+}
