@@ -15,6 +15,7 @@
 //! expose.
 
 pub mod governor;
+pub mod http;
 pub mod jsonrpc;
 pub mod proxy;
 pub mod server;

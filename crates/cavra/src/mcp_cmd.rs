@@ -68,6 +68,13 @@ pub struct ServeArgs {
     /// The bundle key's id (default: the key file's name).
     #[arg(long, value_name = "ID")]
     pub key_id: Option<String>,
+    /// Serve streamable HTTP at this address instead of stdio (endpoint /mcp; loopback by
+    /// default; port 0 picks a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
+    pub http: Option<std::net::SocketAddr>,
+    /// An Origin allowed to call the HTTP endpoint besides its own loopback origins (repeat).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
 }
 
 /// Builds the governor for a subcommand.
@@ -126,6 +133,17 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
                 .transpose()?;
             let governor = governor(&args.common, "mcp", bundle_key)?;
             let mut server = cavra_mcp::server::McpServer::new(governor);
+            if let Some(bind) = args.http {
+                let config = cavra_mcp::http::HttpConfig {
+                    bind,
+                    allowed_origins: args.allow_origins.clone(),
+                };
+                cavra_mcp::http::serve(server, &config, |addr| {
+                    eprintln!("cavra mcp serve: listening on http://{addr}/mcp");
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+                return Ok(support::EXIT_OK);
+            }
             let stdin = std::io::stdin();
             let mut reader = stdin.lock();
             let mut writer = std::io::stdout().lock();

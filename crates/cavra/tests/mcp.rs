@@ -524,3 +524,66 @@ fn proxy_detects_a_changed_tool_description_and_survives_crashing_and_hanging_up
         });
     assert!(crashed, "the crashed call is recorded");
 }
+
+/// `cavra mcp serve --http` on a free loopback port; killed when dropped.
+struct HttpServe {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for HttpServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_http(dir: &Path) -> HttpServe {
+    let mut child = Command::new(cavra_bin())
+        .args(["mcp", "serve", "--http", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("CAVRA_NO_CACHE", "1")
+        .env_remove("CAVRA_POLICY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve --http starts");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("the listening line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    HttpServe { child, url }
+}
+
+#[test]
+fn python_sdk_client_uses_every_tool_over_streamable_http_in_both_eras() {
+    let Some(py) = python() else { return };
+    let script = scripts().join("serve_client.py");
+    let dir = project();
+    let server = serve_http(dir.path());
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28", "auto"] {
+        let seen = run_py(
+            &py,
+            &[script.to_str().unwrap_or(""), version, "http", &server.url],
+            dir.path(),
+        );
+        let expected = if version == "auto" {
+            "2026-07-28"
+        } else {
+            version
+        };
+        assert_eq!(seen["protocol_version"], expected);
+    }
+    let (code, out) = cavra(dir.path(), &["decision", "list", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let n = serde_json::from_str::<Value>(&out)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or(0);
+    assert!(n >= 16, "every client's decisions are recorded: {n}");
+}
