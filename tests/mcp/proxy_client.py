@@ -34,7 +34,10 @@ async def main(mode, cavra, repo, log, scenario):
     args = ["mcp", "proxy", "--server-name", "files", "--session-id", f"proxy-{scenario}-{mode}"]
     if scenario == "hang":
         args += ["--call-timeout", "2"]
-    args += ["--", sys.executable, os.path.join(HERE, "upstream_server.py")]
+    if os.environ.get("UPSTREAM_URL"):
+        args += ["--upstream-url", os.environ["UPSTREAM_URL"]]
+    else:
+        args += ["--", sys.executable, os.path.join(HERE, "upstream_server.py")]
     server = StdioServerParameters(command=cavra, args=args, cwd=repo, env=env)
     seen = {}
     async with Client(server, mode=mode, cache=None, read_timeout_seconds=60) as c:

@@ -72,4 +72,8 @@ def hang() -> str:
 
 
 if __name__ == "__main__":
-    app.run()
+    port = os.environ.get("UPSTREAM_HTTP_PORT")
+    if port:
+        app.run(transport="streamable-http", host="127.0.0.1", port=int(port))
+    else:
+        app.run()

@@ -33,8 +33,15 @@ pub struct ProxyArgs {
     /// error.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub call_timeout: u64,
+    /// An upstream reached over streamable HTTP (`http://host:port/mcp`) instead of a command.
+    #[arg(long, value_name = "URL", conflicts_with = "upstream")]
+    pub upstream_url: Option<String>,
     /// The upstream command and its arguments (after `--`).
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(
+        last = true,
+        value_name = "COMMAND",
+        required_unless_present = "upstream_url"
+    )]
     pub upstream: Vec<String>,
 }
 
@@ -165,6 +172,17 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
                     call_timeout: Duration::from_secs(args.call_timeout.max(1)),
                 },
             );
+            if let Some(url) = &args.upstream_url {
+                if !url.starts_with("http://") {
+                    return Err(Failure::Usage(format!(
+                        "--upstream-url {url}: only http:// upstreams are supported (TLS upstreams are not built in)"
+                    )));
+                }
+                let stdin = std::io::BufReader::new(std::io::stdin());
+                let code = cavra_mcp::proxy::run_http(gate, url.clone(), stdin, std::io::stdout())
+                    .map_err(|e| anyhow!("{e}"))?;
+                return Ok(code);
+            }
             let Some((program, rest)) = args.upstream.split_first() else {
                 return Err(Failure::Usage(
                     "give the upstream command after `--`".into(),

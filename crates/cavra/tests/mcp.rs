@@ -47,13 +47,20 @@ fn project() -> tempfile::TempDir {
 }
 
 fn run_py(py: &str, args: &[&str], cwd: &Path) -> Value {
-    let out = Command::new(py)
-        .args(args)
+    run_py_env(py, args, cwd, None)
+}
+
+fn run_py_env(py: &str, args: &[&str], cwd: &Path, env: Option<(&str, &str)>) -> Value {
+    let mut cmd = Command::new(py);
+    cmd.args(args)
         .current_dir(cwd)
         .env("CAVRA_NO_CACHE", "1")
         .env_remove("CAVRA_POLICY")
-        .output()
-        .expect("python runs");
+        .env_remove("UPSTREAM_URL");
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -349,8 +356,19 @@ fn upstream_calls(log: &Path) -> Vec<String> {
 }
 
 fn proxy_run(py: &str, dir: &Path, mode: &str, log: &Path, scenario: &str) -> Value {
+    proxy_run_env(py, dir, mode, log, scenario, None)
+}
+
+fn proxy_run_env(
+    py: &str,
+    dir: &Path,
+    mode: &str,
+    log: &Path,
+    scenario: &str,
+    upstream_url: Option<&str>,
+) -> Value {
     let script = scripts().join("proxy_client.py");
-    run_py(
+    run_py_env(
         py,
         &[
             script.to_str().unwrap_or(""),
@@ -361,6 +379,7 @@ fn proxy_run(py: &str, dir: &Path, mode: &str, log: &Path, scenario: &str) -> Va
             scenario,
         ],
         dir,
+        upstream_url.map(|u| ("UPSTREAM_URL", u)),
     )
 }
 
@@ -586,4 +605,101 @@ fn python_sdk_client_uses_every_tool_over_streamable_http_in_both_eras() {
         .and_then(|v| v.as_array().map(Vec::len))
         .unwrap_or(0);
     assert!(n >= 16, "every client's decisions are recorded: {n}");
+}
+
+/// The Python SDK upstream over streamable HTTP on a free loopback port; killed when dropped.
+struct HttpUpstream {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_upstream(py: &str, log: &Path) -> HttpUpstream {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new(py)
+        .arg(scripts().join("upstream_server.py"))
+        .env("UPSTREAM_LOG", log)
+        .env("UPSTREAM_HTTP_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("upstream starts");
+    // Wait until it listens (a readiness wait, bounded; nothing is asserted about time).
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    HttpUpstream {
+        child,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+    }
+}
+
+#[test]
+fn proxy_in_front_of_an_http_upstream_in_both_eras() {
+    let Some(py) = python() else { return };
+    let dir = proxy_project();
+    let log = dir.path().join("upstream.log");
+    let upstream = http_upstream(&py, &log);
+    for mode in ["legacy", "2026-07-28"] {
+        std::fs::remove_file(&log).ok();
+        let seen = proxy_run_env(&py, dir.path(), mode, &log, "main", Some(&upstream.url));
+        assert!(
+            !seen["tools"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("run_command")))
+        );
+        assert_eq!(
+            upstream_calls(&log),
+            ["add", "write_note", "read_file"],
+            "{mode}"
+        );
+    }
+    drop(upstream);
+    // The upstream gone: the agent is told it cannot be reached, and the proxy ends cleanly.
+    let mut child = Command::new(cavra_bin())
+        .args(["mcp", "proxy", "--server-name", "files", "--upstream-url"])
+        .arg(format!("http://127.0.0.1:{}/mcp", 1))
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proxy starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    writeln!(stdin, "{}", json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})).expect("write");
+    writeln!(stdin, "not json").expect("write");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("answer");
+    let first: Value = serde_json::from_str(&line).expect("JSON");
+    line.clear();
+    stdout.read_line(&mut line).expect("answer");
+    let second: Value = serde_json::from_str(&line).expect("JSON");
+    let answers = [first, second];
+    assert!(
+        answers.iter().any(|a| a["error"]["code"] == -32700),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a["id"] == 1
+            && a["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("could not be reached")),
+        "{answers:?}"
+    );
+    drop(stdin);
+    assert!(child.wait().expect("exits").success());
 }
