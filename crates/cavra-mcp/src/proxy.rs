@@ -92,6 +92,8 @@ pub struct Gate {
     capabilities: BTreeMap<String, ToolCapability>,
     changed: BTreeSet<String>,
     reported: BTreeSet<String>,
+    /// Results answered but not yet recorded (see [`Gate::record_answered`]).
+    answered: Vec<(String, String, bool, Value)>,
 }
 
 fn id_key(id: &Value) -> String {
@@ -158,6 +160,7 @@ impl Gate {
             capabilities: BTreeMap::new(),
             changed: BTreeSet::new(),
             reported: BTreeSet::new(),
+            answered: Vec::new(),
         }
     }
 
@@ -317,18 +320,11 @@ impl Gate {
                             (None, Some(e)) => (false, json!({"error": e})),
                             _ => (false, Value::Null),
                         };
-                        if let Err(e) = self.governor.record_result(
-                            &decision_id,
-                            Some(&call_id),
-                            success,
-                            &recorded,
-                        ) {
-                            // The call already ran; the agent gets its answer, the failure is
-                            // reported where the operator sees it.
-                            eprintln!(
-                                "cavra mcp proxy: could not record the result of {call_id}: {e}"
-                            );
-                        }
+                        // The agent gets the result first; it is recorded right after
+                        // (`record_answered`), before the next message is read, so the
+                        // record's commit is not on the call's path.
+                        self.answered
+                            .push((decision_id, call_id, success, recorded));
                         vec![Send::Agent(body)]
                     }
                     Pending::Other { .. } => vec![Send::Agent(body)],
@@ -344,6 +340,21 @@ impl Gate {
                     n["params"] = params;
                 }
                 vec![Send::Agent(n)]
+            }
+        }
+    }
+
+    /// Records the results of calls already answered. The transports call it after every
+    /// delivery, so no result stays unrecorded past the next message.
+    pub fn record_answered(&mut self) {
+        for (decision_id, call_id, success, result) in std::mem::take(&mut self.answered) {
+            if let Err(e) =
+                self.governor
+                    .record_result(&decision_id, Some(&call_id), success, &result)
+            {
+                // The call already ran and was answered; the failure is reported where the
+                // operator sees it.
+                eprintln!("cavra mcp proxy: could not record the result of {call_id}: {e}");
             }
         }
     }
@@ -623,7 +634,9 @@ pub fn run_stdio(
             Err(mpsc::RecvTimeoutError::Timeout) => gate.expire(Instant::now()),
         };
         deliver(&mut agent_out, &mut to_upstream, sends);
+        gate.record_answered();
     };
+    gate.record_answered();
     // Closing its input asks the upstream to finish; one that does not is stopped.
     drop(to_upstream);
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -664,8 +677,14 @@ pub fn run_http(
             Ok(Event::AgentOversized(n)) => vec![Send::Agent(crate::stdio::oversized_error(n))],
             Ok(Event::Upstream(bytes)) => gate.from_upstream(&bytes),
             Ok(Event::UpstreamFailed(id, why)) => gate.upstream_failed(&id, &why),
-            Ok(Event::AgentEnd) | Ok(Event::UpstreamEnd) => return Ok(0),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
+            Ok(Event::AgentEnd) | Ok(Event::UpstreamEnd) => {
+                gate.record_answered();
+                return Ok(0);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                gate.record_answered();
+                return Ok(0);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => gate.expire(Instant::now()),
         };
         for s in sends {
@@ -682,6 +701,7 @@ pub fn run_http(
                 }
             }
         }
+        gate.record_answered();
     }
 }
 

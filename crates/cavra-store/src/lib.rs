@@ -620,6 +620,16 @@ impl Store {
         Ok(true)
     }
 
+    /// How durable a commit is when it returns. `true` (the default): the WAL is fsynced, so a
+    /// record survives power loss. `false` (`synchronous=NORMAL`): a record survives the
+    /// process being killed but may be lost with the machine's power; for callers that trade
+    /// that for latency on a hot path, by explicit choice.
+    pub fn set_power_loss_durable(&mut self, durable: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        Ok(())
+    }
+
     /// Sets the redaction rules applied to every log entry (default: the built-in rules).
     pub fn set_redactor(&mut self, redactor: Arc<Redactor>) {
         self.redactor = Some(redactor);

@@ -36,6 +36,10 @@ pub struct ProxyArgs {
     /// An upstream reached over streamable HTTP (`http://host:port/mcp`) instead of a command.
     #[arg(long, value_name = "URL", conflicts_with = "upstream")]
     pub upstream_url: Option<String>,
+    /// How durable each record is before the call goes on: `full` (fsynced: survives power
+    /// loss) or `process` (survives the proxy being killed, not the machine losing power).
+    #[arg(long, value_name = "LEVEL", default_value = "full", value_parser = ["full", "process"])]
+    pub durability: String,
     /// The upstream command and its arguments (after `--`).
     #[arg(
         last = true,
@@ -159,7 +163,11 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
             Ok(support::EXIT_OK)
         }
         McpCommand::Proxy(args) => {
-            let governor = governor(&args.common, "mcp-proxy", None)?;
+            let mut governor = governor(&args.common, "mcp-proxy", None)?;
+            governor
+                .store()
+                .set_power_loss_durable(args.durability == "full")
+                .map_err(|e| anyhow!("{e}"))?;
             let gate = cavra_mcp::proxy::Gate::new(
                 governor,
                 cavra_mcp::proxy::GateConfig {
