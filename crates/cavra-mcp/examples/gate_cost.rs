@@ -60,7 +60,10 @@ fn main() {
         let t0 = Instant::now();
         let out = gate.from_agent(call.as_bytes());
         let t1 = Instant::now();
-        assert!(matches!(out.first(), Some(Send::Upstream(_))), "forwarded: {out:?}");
+        assert!(
+            matches!(out.first(), Some(Send::Upstream(_))),
+            "forwarded: {out:?}"
+        );
         let reply = json!({"jsonrpc": "2.0", "id": i, "result": {
             "content": [{"type": "text", "text": (i + 1).to_string()}], "isError": false}})
         .to_string();

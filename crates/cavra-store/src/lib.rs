@@ -754,29 +754,24 @@ impl Store {
             "INSERT INTO outcomes (tool_use_id, decision_id, session_id, success, sha256, path, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![o.tool_use_id, decision_id, o.session_id, o.success, o.sha256, o.path, o.timestamp],
         )?;
+        let mut entry = json!({
+            "tool_use_id": o.tool_use_id,
+            "decision_id": decision_id,
+            "session_id": o.session_id,
+            "success": o.success,
+            "sha256": o.sha256,
+            "path": o.path,
+        });
+        if let Some(r) = result {
+            entry["result"] = r.clone();
+        }
         appender!(self).append(
             &tx,
             EntryKind::Outcome,
             decision_id.as_deref(),
             o.session_id.as_deref(),
             &o.timestamp,
-            json!({
-                "tool_use_id": o.tool_use_id,
-                "decision_id": decision_id,
-                "session_id": o.session_id,
-                "success": o.success,
-                "sha256": o.sha256,
-                "path": o.path,
-            })
-            .as_object()
-            .cloned()
-            .map(|mut entry| {
-                if let Some(r) = result {
-                    entry.insert("result".into(), r.clone());
-                }
-                Value::Object(entry)
-            })
-            .unwrap_or(Value::Null),
+            entry,
         )?;
         if let Some(sid) = &o.session_id {
             tx.execute("UPDATE sessions SET outcomes = outcomes + 1, last_seen = max(last_seen, ?2) WHERE id = ?1", params![sid, o.timestamp])?;

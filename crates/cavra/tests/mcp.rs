@@ -474,6 +474,74 @@ fn proxy_filters_decides_approves_and_records_in_front_of_a_python_sdk_server() 
             out.contains("consumed"),
             "the approval was used once: {out}"
         );
+        // The proxied session bundles and verifies offline, results included.
+        let bundle = dir.path().join("bundle");
+        let session = format!("proxy-main-{mode}");
+        let (code, out) = cavra(
+            dir.path(),
+            &[
+                "evidence",
+                "bundle",
+                "--session",
+                &session,
+                "--json",
+                "--output",
+                bundle.to_str().unwrap_or(""),
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        let entries = std::fs::read_to_string(bundle.join("entries.jsonl")).unwrap_or_default();
+        assert!(
+            entries.contains("contents of notes.txt"),
+            "results are in the bundle"
+        );
+        let checkpoint =
+            std::fs::read_to_string(bundle.join("checkpoint.dsse.json")).unwrap_or_default();
+        let log_id = serde_json::from_str::<Value>(&checkpoint)
+            .ok()
+            .and_then(|v| find_log_key(&v))
+            .expect("the checkpoint names the log key");
+        let key = dir.path().join(".cavra/keys/log.pub");
+        let trust = dir.path().join("trust.json");
+        let (code, out) = cavra(
+            dir.path(),
+            &[
+                "trust",
+                "add",
+                "--trust-root",
+                trust.to_str().unwrap_or(""),
+                "--key-id",
+                &log_id,
+                "--public-key",
+                key.to_str().unwrap_or(""),
+                "--owner",
+                "test",
+                "--valid-from",
+                "2020-01-01T00:00:00Z",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = cavra(
+            dir.path(),
+            &[
+                "evidence",
+                "verify",
+                bundle.to_str().unwrap_or(""),
+                "--trust-root",
+                trust.to_str().unwrap_or(""),
+                "--allow-unsigned",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+fn find_log_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if s.starts_with("log-") => Some(s.clone()),
+        Value::Object(o) => o.values().find_map(find_log_key),
+        Value::Array(a) => a.iter().find_map(find_log_key),
+        _ => None,
     }
 }
 
