@@ -1,7 +1,7 @@
 """The latency `cavra mcp proxy` adds to a tools/call on loopback, against a direct call in the
 same run.
 
-usage: bench_proxy.py CAVRA REPO [CALLS]
+usage: bench_proxy.py CAVRA REPO [CALLS [DURABILITY]]
 A minimal upstream (echo_server.py: answers each tools/call at once) is driven over stdio
 directly and through the proxy, one call at a time after a warm-up; prints one JSON line with
 p50/p90/p99 of both and the added p50.
@@ -56,11 +56,14 @@ def measure(cmd, cwd, calls):
 def main():
     cavra, repo = sys.argv[1], sys.argv[2]
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    durability = sys.argv[4] if len(sys.argv) > 4 else "full"
     upstream = [sys.executable, os.path.join(HERE, "echo_server.py")]
     direct = measure(upstream, repo, calls)
-    proxied = measure([cavra, "mcp", "proxy", "--server-name", "echo", "--"] + upstream, repo, calls)
+    proxy = [cavra, "mcp", "proxy", "--server-name", "echo", "--durability", durability, "--"]
+    proxied = measure(proxy + upstream, repo, calls)
     print(json.dumps({
         "calls": calls,
+        "durability": durability,
         "direct": direct,
         "proxied": proxied,
         "added_p50_ms": round(proxied["p50_ms"] - direct["p50_ms"], 4),
