@@ -210,12 +210,29 @@ impl Gate {
         let Some(tool) = params
             .get("name")
             .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
             .map(str::to_string)
         else {
+            // Refused, and recorded like any other refused call.
+            let mut req = Request::new(ActionType::McpToolCall, format!("{server}/"));
+            req.server = Some(server.clone());
+            let context = json!({"via": "mcp proxy", "server": server, "event": "invalid_call",
+                "call_id": format!("{server}:{}", id_key(&id))});
+            let recorded = self.governor.decide_with(req, context, |record| {
+                record.base_decision = Decision::Block;
+                record.decision = Decision::Block;
+                record.rule_id = "mcp.call.invalid".to_string();
+                record.reason = "tools/call without a tool name".to_string();
+                record.explicit = false;
+            });
+            let message = match recorded {
+                Ok(_) => "tools/call needs a tool `name`".to_string(),
+                Err(e) => format!("tools/call needs a tool `name` (and recording it failed: {e})"),
+            };
             return vec![Send::Agent(jsonrpc::error(
                 id,
                 jsonrpc::INVALID_PARAMS,
-                "tools/call needs a tool `name`",
+                &message,
                 None,
             ))];
         };

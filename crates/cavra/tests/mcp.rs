@@ -771,3 +771,68 @@ fn proxy_in_front_of_an_http_upstream_in_both_eras() {
     drop(stdin);
     assert!(child.wait().expect("exits").success());
 }
+
+#[test]
+fn proxy_answers_bad_agent_messages_and_keeps_serving() {
+    let Some(py) = python() else { return };
+    let dir = project();
+    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "metadata: {id: p, version: \"1\"}\nmcp:\n  block_unknown_servers: true\n  allowed_servers: [echo]\n",
+    )
+    .expect("policy");
+    let mut child = Command::new(cavra_bin())
+        .args(["mcp", "proxy", "--server-name", "echo", "--"])
+        .arg(&py)
+        .arg(scripts().join("echo_server.py"))
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proxy starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut ask = |line: &str| -> Value {
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).expect("read");
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("not JSON ({e}): {answer:?}"))
+    };
+    let init = ask(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}).to_string());
+    assert_eq!(init["result"]["serverInfo"]["name"], "echo");
+    assert_eq!(ask("{broken")["error"]["code"], -32700);
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"p\":\"{}\"}}",
+        "x".repeat(5 << 20)
+    );
+    assert_eq!(ask(&big)["error"]["code"], -32600);
+    let nameless = ask(
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"arguments": {}}})
+            .to_string(),
+    );
+    assert_eq!(nameless["error"]["code"], -32602);
+    // Unknown methods go to the upstream, which answers them.
+    let unknown = ask(&json!({"jsonrpc": "2.0", "id": 4, "method": "resources/list"}).to_string());
+    assert_eq!(
+        (unknown["id"].clone(), unknown["error"]["code"].clone()),
+        (json!(4), json!(-32601))
+    );
+    let call = ask(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}).to_string());
+    assert_eq!(
+        call["result"]["structuredContent"]["result"], 5,
+        "still serving"
+    );
+    drop(stdin);
+    assert!(
+        child.wait().expect("exits").success(),
+        "the agent ending the session ends the proxy cleanly"
+    );
+    let (_, out) = cavra(dir.path(), &["decision", "list", "--json"]);
+    assert!(
+        out.contains("mcp.call.invalid"),
+        "the nameless call is recorded: {out}"
+    );
+}
