@@ -48,6 +48,7 @@ fn main() {
             server_name: "echo".into(),
             on_tool_change: OnToolChange::Block,
             call_timeout: Duration::from_secs(60),
+            defer_result_fsync: durable,
         },
     );
     let mut decide = Vec::with_capacity(calls);

@@ -47,6 +47,10 @@ pub struct GateConfig {
     pub on_tool_change: OnToolChange,
     /// How long a forwarded request may wait for the upstream.
     pub call_timeout: Duration,
+    /// Commit a call's result without its own fsync: the next decision's fsync (or, when the
+    /// proxy is idle for a tick, [`Gate::sync_if_needed`]) makes it durable against power loss.
+    /// Decisions are always committed with the store's own durability before forwarding.
+    pub defer_result_fsync: bool,
 }
 
 /// Something the gate wants sent.
@@ -94,6 +98,8 @@ pub struct Gate {
     reported: BTreeSet<String>,
     /// Results answered but not yet recorded (see [`Gate::record_answered`]).
     answered: Vec<(String, String, bool, Value)>,
+    /// Results committed without an fsync since the last one.
+    unsynced: bool,
 }
 
 fn id_key(id: &Value) -> String {
@@ -161,6 +167,7 @@ impl Gate {
             changed: BTreeSet::new(),
             reported: BTreeSet::new(),
             answered: Vec::new(),
+            unsynced: false,
         }
     }
 
@@ -273,6 +280,8 @@ impl Gate {
                 ))];
             }
         };
+        // The decision's commit synced the WAL, results committed before it included.
+        self.unsynced = false;
         if !governed.proceed {
             return vec![Send::Agent(jsonrpc::result(
                 id,
@@ -364,6 +373,13 @@ impl Gate {
     /// Records the results of calls already answered. The transports call it after every
     /// delivery, so no result stays unrecorded past the next message.
     pub fn record_answered(&mut self) {
+        if self.answered.is_empty() {
+            return;
+        }
+        let defer = self.config.defer_result_fsync;
+        if defer && let Err(e) = self.governor.store().set_power_loss_durable(false) {
+            eprintln!("cavra mcp proxy: {e}");
+        }
         for (decision_id, call_id, success, result) in std::mem::take(&mut self.answered) {
             if let Err(e) =
                 self.governor
@@ -373,6 +389,24 @@ impl Gate {
                 // operator sees it.
                 eprintln!("cavra mcp proxy: could not record the result of {call_id}: {e}");
             }
+        }
+        if defer {
+            self.unsynced = true;
+            if let Err(e) = self.governor.store().set_power_loss_durable(true) {
+                eprintln!("cavra mcp proxy: {e}");
+            }
+        }
+    }
+
+    /// Makes results committed without an fsync durable (called when the proxy is idle and
+    /// when it ends).
+    pub fn sync_if_needed(&mut self) {
+        if !self.unsynced {
+            return;
+        }
+        match self.governor.store().sync_durable() {
+            Ok(()) => self.unsynced = false,
+            Err(e) => eprintln!("cavra mcp proxy: could not sync the recorded results: {e}"),
         }
     }
 
@@ -648,12 +682,16 @@ pub fn run_stdio(
                 break 1;
             }
             Ok(Event::UpstreamFailed(id, why)) => gate.upstream_failed(&id, &why),
-            Err(mpsc::RecvTimeoutError::Timeout) => gate.expire(Instant::now()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                gate.sync_if_needed();
+                gate.expire(Instant::now())
+            }
         };
         deliver(&mut agent_out, &mut to_upstream, sends);
         gate.record_answered();
     };
     gate.record_answered();
+    gate.sync_if_needed();
     // Closing its input asks the upstream to finish; one that does not is stopped.
     drop(to_upstream);
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -696,13 +734,18 @@ pub fn run_http(
             Ok(Event::UpstreamFailed(id, why)) => gate.upstream_failed(&id, &why),
             Ok(Event::AgentEnd) | Ok(Event::UpstreamEnd) => {
                 gate.record_answered();
+                gate.sync_if_needed();
                 return Ok(0);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 gate.record_answered();
+                gate.sync_if_needed();
                 return Ok(0);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => gate.expire(Instant::now()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                gate.sync_if_needed();
+                gate.expire(Instant::now())
+            }
         };
         for s in sends {
             match s {

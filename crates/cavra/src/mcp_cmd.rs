@@ -36,8 +36,9 @@ pub struct ProxyArgs {
     /// An upstream reached over streamable HTTP (`http://host:port/mcp`) instead of a command.
     #[arg(long, value_name = "URL", conflicts_with = "upstream")]
     pub upstream_url: Option<String>,
-    /// How durable each record is before the call goes on: `full` (fsynced: survives power
-    /// loss) or `process` (survives the proxy being killed, not the machine losing power).
+    /// How durable records are: `full` (a decision is fsynced before the call is forwarded; a
+    /// result is synced with the next decision, or within a tenth of a second when idle) or
+    /// `process` (records survive the proxy being killed, not the machine losing power).
     #[arg(long, value_name = "LEVEL", default_value = "full", value_parser = ["full", "process"])]
     pub durability: String,
     /// The upstream command and its arguments (after `--`).
@@ -178,6 +179,7 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
                         cavra_mcp::proxy::OnToolChange::Block
                     },
                     call_timeout: Duration::from_secs(args.call_timeout.max(1)),
+                    defer_result_fsync: args.durability == "full",
                 },
             );
             if let Some(url) = &args.upstream_url {
