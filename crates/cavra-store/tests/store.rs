@@ -271,4 +271,26 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
     assert_eq!(again.digest, "sha256:aa");
     assert!(store.unpin_tool("s", "t").expect("unpin"));
     assert_eq!(store.tool_pin("s", "t").expect("pin"), None);
+
+    // Commits without their own fsync, then one sync: nothing changes but durability, and the
+    // evidence log still verifies.
+    store.set_power_loss_durable(false).expect("normal");
+    store
+        .record_decision(&cavra_store::NewDecision {
+            decision_id: "d-sync".into(),
+            session_id: Some("s".into()),
+            agent: None,
+            cwd: None,
+            tool_use_id: None,
+            action_type: "mcp_tool_call".into(),
+            decision: "allow".into(),
+            rule_id: "mcp.registry.allowed".into(),
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            fingerprint: "fp".into(),
+            record: serde_json::json!({"decision_id": "d-sync"}),
+        })
+        .expect("record");
+    store.sync_durable().expect("sync");
+    assert!(store.decision("d-sync").expect("read").is_some());
+    assert!(store.verify_log(None).expect("verify").ok());
 }
