@@ -46,11 +46,11 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-fn run_py(py: &str, args: &[&str], cwd: &Path) -> Value {
-    run_py_env(py, args, cwd, None)
+fn run_client(py: &str, args: &[&str], cwd: &Path) -> Value {
+    run_client_env(py, args, cwd, None)
 }
 
-fn run_py_env(py: &str, args: &[&str], cwd: &Path, env: Option<(&str, &str)>) -> Value {
+fn run_client_env(py: &str, args: &[&str], cwd: &Path, env: Option<(&str, &str)>) -> Value {
     let mut cmd = Command::new(py);
     cmd.args(args)
         .current_dir(cwd)
@@ -148,7 +148,7 @@ fn python_sdk_client_uses_every_tool_over_stdio_in_both_eras() {
     let script = scripts().join("serve_client.py");
     for version in ["2025-06-18", "2025-11-25", "2026-07-28", "auto"] {
         let dir = project();
-        let seen = run_py(
+        let seen = run_client(
             &py,
             &[
                 script.to_str().unwrap_or(""),
@@ -368,7 +368,7 @@ fn proxy_run_env(
     upstream_url: Option<&str>,
 ) -> Value {
     let script = scripts().join("proxy_client.py");
-    run_py_env(
+    run_client_env(
         py,
         &[
             script.to_str().unwrap_or(""),
@@ -654,7 +654,7 @@ fn python_sdk_client_uses_every_tool_over_streamable_http_in_both_eras() {
     let dir = project();
     let server = serve_http(dir.path());
     for version in ["2025-06-18", "2025-11-25", "2026-07-28", "auto"] {
-        let seen = run_py(
+        let seen = run_client(
             &py,
             &[script.to_str().unwrap_or(""), version, "http", &server.url],
             dir.path(),
@@ -835,4 +835,52 @@ fn proxy_answers_bad_agent_messages_and_keeps_serving() {
         out.contains("mcp.call.invalid"),
         "the nameless call is recorded: {out}"
     );
+}
+
+/// node with the TypeScript MCP client installed, or None (loudly) when node is absent.
+fn node() -> Option<String> {
+    match Command::new("node").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            eprintln!(
+                "\n\n*** SKIPPED: node is not installed, so the MCP tests with the TypeScript SDK did not run ***\n\n"
+            );
+            return None;
+        }
+    }
+    assert!(
+        scripts()
+            .join("node/node_modules/@modelcontextprotocol/client")
+            .is_dir(),
+        "the TypeScript MCP client is missing: npm ci --prefix tests/mcp/node"
+    );
+    Some("node".into())
+}
+
+#[test]
+fn typescript_sdk_client_over_stdio_and_http_in_both_eras() {
+    let Some(node) = node() else { return };
+    let script = scripts().join("node/serve_client.mjs");
+    let dir = project();
+    let server = serve_http(dir.path());
+    for mode in ["legacy", "2026-07-28"] {
+        for transport in ["stdio", "http"] {
+            let mut args = vec![
+                script.to_string_lossy().into_owned(),
+                mode.into(),
+                transport.into(),
+            ];
+            if transport == "stdio" {
+                args.push(cavra_bin().to_string_lossy().into_owned());
+                args.push(dir.path().to_string_lossy().into_owned());
+            } else {
+                args.push(server.url.clone());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let seen = run_client(&node, &args, dir.path());
+            let expected = if mode == "legacy" { "2025-11-25" } else { mode };
+            assert_eq!(seen["protocol_version"], expected, "{transport}");
+            assert_eq!(seen["decision"], "block");
+        }
+    }
 }
