@@ -108,6 +108,12 @@ impl Governor {
         &self.session_id
     }
 
+    /// Records later decisions under another session (the HTTP transport gives each MCP
+    /// session its own).
+    pub fn set_session_id(&mut self, session_id: String) {
+        self.session_id = session_id;
+    }
+
     /// The repository root.
     pub fn repo_root(&self) -> &Path {
         &self.repo_root

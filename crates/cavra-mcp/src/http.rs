@@ -86,6 +86,8 @@ pub struct HttpService {
     bound: SocketAddr,
     allowed_origins: Vec<String>,
     sessions: BTreeMap<String, &'static str>,
+    /// The cavra session of stateless requests; an MCP session `S` records under `BASE.S`.
+    base_session: String,
 }
 
 /// The MCP endpoint's path.
@@ -93,12 +95,14 @@ pub const ENDPOINT: &str = "/mcp";
 
 impl HttpService {
     /// A service for a server bound to `bound`.
-    pub fn new(server: McpServer, bound: SocketAddr, allowed_origins: Vec<String>) -> Self {
+    pub fn new(mut server: McpServer, bound: SocketAddr, allowed_origins: Vec<String>) -> Self {
+        let base_session = server.governor().session_id().to_string();
         HttpService {
             server,
             bound,
             allowed_origins,
             sessions: BTreeMap::new(),
+            base_session,
         }
     }
 
@@ -198,15 +202,15 @@ impl HttpService {
                         jsonrpc::error(id, jsonrpc::HEADER_MISMATCH, why, None),
                     );
                 }
-                self.answer(message)
+                self.answer(message, None)
             }
             Era::Unsupported(_) => {
-                let mut a = self.answer(message);
+                let mut a = self.answer(message, None);
                 a.status = 400;
                 a
             }
             Era::Handshake if method == "initialize" => {
-                let mut answer = self.answer(message);
+                let mut answer = self.answer(message, None);
                 if let Some(version) = self.server.negotiated() {
                     let session = format!("{}", uuid::Uuid::new_v4().simple());
                     self.sessions.insert(session.clone(), version);
@@ -245,12 +249,19 @@ impl HttpService {
                         ),
                     );
                 }
-                self.answer(message)
+                let session = session.to_string();
+                self.answer(message, Some(&session))
             }
         }
     }
 
-    fn answer(&mut self, message: Message) -> HttpAnswer {
+    /// Answers under the cavra session of the MCP session, if any.
+    fn answer(&mut self, message: Message, mcp_session: Option<&str>) -> HttpAnswer {
+        let session = match mcp_session {
+            Some(s) => format!("{}.{s}", self.base_session),
+            None => self.base_session.clone(),
+        };
+        self.server.governor().set_session_id(session);
         match self.server.handle(message) {
             Some(v) => HttpAnswer::json(200, v),
             None => HttpAnswer::empty(202),
