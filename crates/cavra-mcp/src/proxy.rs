@@ -26,6 +26,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The least time the upstream gets to answer a request that is not a tool call.
+pub const PROTOCOL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The rule id of a tool whose description or schema changed after it was first seen.
 pub const TOOL_CHANGED: &str = "mcp.tool.changed";
 
@@ -505,26 +508,37 @@ impl Gate {
     /// Answers every forwarded request older than the timeout with an error (recorded for
     /// tool calls); their late answers are dropped.
     pub fn expire(&mut self, now: Instant) -> Vec<Send> {
-        let timeout = self.config.call_timeout;
         let overdue: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, (_, p))| now.duration_since(p.since()) >= timeout)
+            .filter(|(_, (_, p))| now.duration_since(p.since()) >= self.timeout_of(p))
             .map(|(k, _)| k.clone())
             .collect();
-        let why = format!(
-            "the upstream MCP server `{}` did not answer within {} s",
-            self.config.server_name,
-            timeout.as_secs()
-        );
         let removed: Vec<(Value, Pending)> = overdue
             .into_iter()
             .filter_map(|k| self.pending.remove(&k))
             .collect();
         removed
             .into_iter()
-            .map(|(id, p)| self.fail(id, p, &why))
+            .map(|(id, p)| {
+                let why = format!(
+                    "the upstream MCP server `{}` did not answer within {} s",
+                    self.config.server_name,
+                    self.timeout_of(&p).as_secs()
+                );
+                self.fail(id, p, &why)
+            })
             .collect()
+    }
+
+    /// A tool call gets the call timeout; the protocol's own requests (initialize, lists) at
+    /// least [`PROTOCOL_TIMEOUT`], so a slow-starting upstream is not cut off by a short tool
+    /// timeout.
+    fn timeout_of(&self, p: &Pending) -> Duration {
+        match p {
+            Pending::Call { .. } => self.config.call_timeout,
+            _ => self.config.call_timeout.max(PROTOCOL_TIMEOUT),
+        }
     }
 
     /// Answers one forwarded request with an error (the upstream could not be reached for it).
@@ -777,7 +791,6 @@ fn routed_name(method: &str, params: &Value) -> Option<String> {
 
 fn http_sender(url: &str, timeout: Duration, rx: &mpsc::Receiver<Value>, tx: &mpsc::Sender<Event>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout + Duration::from_secs(1)))
         .http_status_as_error(false)
         .build()
         .into();
@@ -790,8 +803,18 @@ fn http_sender(url: &str, timeout: Duration, rx: &mpsc::Receiver<Value>, tx: &mp
             .and_then(Value::as_str)
             .map(str::to_string);
         let params = message.get("params").cloned().unwrap_or(Value::Null);
+        // A second past the gate's own timeout for this kind of request, so the gate answers
+        // first and the sender is free again soon after.
+        let limit = if method.as_deref() == Some("tools/call") {
+            timeout
+        } else {
+            timeout.max(PROTOCOL_TIMEOUT)
+        } + Duration::from_secs(1);
         let mut request = agent
             .post(url)
+            .config()
+            .timeout_global(Some(limit))
+            .build()
             .header("Content-Type", "application/json")
             .header("Accept", "application/json, text/event-stream");
         match jsonrpc::era(&params) {

@@ -29,8 +29,8 @@ pub struct ProxyArgs {
     /// calls refused until re-pinned) or warn (recorded and reported only).
     #[arg(long, value_name = "ACTION", default_value = "block", value_parser = ["block", "warn"])]
     pub on_tool_change: String,
-    /// Seconds a forwarded request may wait for the upstream before it is answered with an
-    /// error.
+    /// Seconds a forwarded tool call may wait for the upstream before it is answered with an
+    /// error (other requests wait at least 30 s).
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub call_timeout: u64,
     /// An upstream reached over streamable HTTP (`http://host:port/mcp`) instead of a command.
