@@ -71,7 +71,7 @@ enum Command {
     /// Add the Cavra-Session trailer to an agent's commit message (run by the
     /// prepare-commit-msg git hook that `cavra init` installs; always exits 0).
     Trailer(trailer::TrailerArgs),
-    /// MCP: cavra's own MCP server.
+    /// MCP: cavra's own MCP server (serve) and the gateway that governs an MCP server (proxy).
     #[command(subcommand)]
     Mcp(mcp_cmd::McpCommand),
     /// Registries cavra decides with (the MCP registry).
