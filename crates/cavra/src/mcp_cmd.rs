@@ -25,10 +25,6 @@ pub struct ProxyArgs {
     /// The upstream server's name, as in the MCP registry and the policy.
     #[arg(long, value_name = "NAME")]
     pub server_name: String,
-    /// What a tool whose description or schema changed since first seen gets: block (hidden,
-    /// calls refused until re-pinned) or warn (recorded and reported only).
-    #[arg(long, value_name = "ACTION", default_value = "block", value_parser = ["block", "warn"])]
-    pub on_tool_change: String,
     /// Seconds a forwarded tool call may wait for the upstream before it is answered with an
     /// error (other requests wait at least 30 s).
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
@@ -165,6 +161,11 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
         }
         McpCommand::Proxy(args) => {
             let mut governor = governor(&args.common, "mcp-proxy", None)?;
+            // The policy says what a changed tool gets (`mcp.on_tool_change`, default block).
+            let on_tool_change = match governor.pack().document.mcp.on_tool_change.as_deref() {
+                Some("warn") => cavra_mcp::proxy::OnToolChange::Warn,
+                _ => cavra_mcp::proxy::OnToolChange::Block,
+            };
             governor
                 .store()
                 .set_power_loss_durable(args.durability == "full")
@@ -173,11 +174,7 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
                 governor,
                 cavra_mcp::proxy::GateConfig {
                     server_name: args.server_name.clone(),
-                    on_tool_change: if args.on_tool_change == "warn" {
-                        cavra_mcp::proxy::OnToolChange::Warn
-                    } else {
-                        cavra_mcp::proxy::OnToolChange::Block
-                    },
+                    on_tool_change,
                     call_timeout: Duration::from_secs(args.call_timeout.max(1)),
                     defer_result_fsync: args.durability == "full",
                 },

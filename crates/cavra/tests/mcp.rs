@@ -884,3 +884,85 @@ fn typescript_sdk_client_over_stdio_and_http_in_both_eras() {
         }
     }
 }
+
+/// One raw session with `cavra mcp proxy` in front of echo_server.py: the tools listed, and
+/// the answer to one call of `add`.
+fn echo_session(py: &str, dir: &Path, variant: Option<&str>) -> (Vec<String>, Value) {
+    let mut cmd = Command::new(cavra_bin());
+    cmd.args(["mcp", "proxy", "--server-name", "echo", "--"])
+        .arg(py)
+        .arg(scripts().join("echo_server.py"))
+        .current_dir(dir)
+        .env("CAVRA_NO_CACHE", "1")
+        .env_remove("CAVRA_POLICY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(v) = variant {
+        cmd.env("ECHO_VARIANT", v);
+    }
+    let mut child = cmd.spawn().expect("proxy starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut ask = |msg: Value| -> Value {
+        writeln!(stdin, "{msg}").expect("write");
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+    };
+    ask(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}),
+    );
+    let tools: Vec<String> =
+        ask(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))["result"]["tools"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let call = ask(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}),
+    );
+    drop(stdin);
+    let _ = child.wait();
+    (tools, call)
+}
+
+#[test]
+fn the_policy_says_whether_a_changed_tool_is_blocked_or_only_recorded() {
+    let Some(py) = python() else { return };
+    for (setting, blocked) in [("warn", false), ("block", true)] {
+        let dir = project();
+        std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
+        std::fs::write(
+            dir.path().join(".cavra/policy.yaml"),
+            format!("metadata: {{id: p, version: \"1\"}}\nmcp:\n  block_unknown_servers: true\n  allowed_servers: [echo]\n  on_tool_change: {setting}\n"),
+        )
+        .expect("policy");
+        let (tools, call) = echo_session(&py, dir.path(), None);
+        assert_eq!(tools, ["add"]);
+        assert_eq!(call["result"]["structuredContent"]["result"], 2);
+        let (tools, call) = echo_session(&py, dir.path(), Some("changed"));
+        let (_, out) = cavra(dir.path(), &["decision", "list", "--json"]);
+        let decisions: Value = serde_json::from_str(&out).expect("JSON");
+        let changed: Vec<&Value> = decisions
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|d| d["rule_id"] == "mcp.tool.changed")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if blocked {
+            assert!(tools.is_empty(), "{tools:?}");
+            assert_eq!(call["result"]["isError"], true, "{call}");
+            assert!(changed.iter().any(|d| d["decision"] == "block"));
+        } else {
+            assert_eq!(tools, ["add"]);
+            assert_eq!(call["result"]["structuredContent"]["result"], 2, "{call}");
+            assert!(changed.iter().any(|d| d["decision"] == "warn"), "{out}");
+        }
+    }
+}
