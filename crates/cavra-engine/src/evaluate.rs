@@ -8,6 +8,7 @@
 
 use crate::paths::{NormalizedPath, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
+use crate::registry::{McpRegistry, ToolCapability};
 use crate::request::Request;
 use cavra_policy::compile::{ConditionContext, PathForms, PatternHit, RuleOrigin, ancestors, ids};
 use cavra_policy::{ActionType, CompiledPack, CompiledRule, Decision, Mode, Severity};
@@ -182,15 +183,38 @@ pub struct Explanation {
 
 /// Evaluates a request.
 pub fn evaluate(pack: &CompiledPack, request: &Request, env: &Env<'_>) -> DecisionRecord {
+    evaluate_with_registry(pack, request, env, None)
+}
+
+/// Evaluates a request, with an MCP registry when there is one: an MCP tool call then also
+/// gets the registry's verdict as a matched rule (`mcp.registry.*`), and a server the registry
+/// knows counts as known to the pack (`mcp.block_unknown_servers`). The strictest decides.
+/// Without a registry this is exactly [`evaluate`].
+pub fn evaluate_with_registry(
+    pack: &CompiledPack,
+    request: &Request,
+    env: &Env<'_>,
+    registry: Option<&McpRegistry>,
+) -> DecisionRecord {
     let normalization = normalize(pack, request, env.resolver);
-    decide(pack, request, env, &normalization)
+    decide(pack, request, env, &normalization, registry)
 }
 
 /// Evaluates a request and explains how the decision was reached.
 pub fn explain(pack: &CompiledPack, request: &Request, env: &Env<'_>) -> Explanation {
+    explain_with_registry(pack, request, env, None)
+}
+
+/// [`explain`] with an MCP registry (see [`evaluate_with_registry`]).
+pub fn explain_with_registry(
+    pack: &CompiledPack,
+    request: &Request,
+    env: &Env<'_>,
+    registry: Option<&McpRegistry>,
+) -> Explanation {
     let normalization = normalize(pack, request, env.resolver);
-    let record = decide(pack, request, env, &normalization);
-    let considered = consider(pack, request, &normalization);
+    let record = decide(pack, request, env, &normalization, registry);
+    let considered = consider(pack, request, &normalization, registry);
     Explanation {
         record,
         normalization,
@@ -654,6 +678,7 @@ fn collect<'p>(
     pack: &'p CompiledPack,
     request: &Request,
     norm: &Normalization,
+    registry: Option<&McpRegistry>,
 ) -> Vec<Candidate<'p>> {
     let cond = condition_context(request);
     let mut out: Vec<Candidate<'p>> = Vec::new();
@@ -879,6 +904,19 @@ fn collect<'p>(
                             si,
                         ));
                     }
+                }
+                if let Some(registry) = registry {
+                    known |= registry.server(server).is_some();
+                    let claimed = request
+                        .capability
+                        .as_deref()
+                        .and_then(|c| c.parse::<ToolCapability>().ok());
+                    let verdict = registry.check(server, tool, claimed);
+                    let mut c = builtin("mcp.registry", verdict.decision, verdict.reason, si);
+                    c.rule_id = std::borrow::Cow::Owned(verdict.rule_id);
+                    // The registry is configuration someone wrote down, not a fallback.
+                    c.explicit = true;
+                    out.push(c);
                 }
                 if pack.block_unknown_servers && !known {
                     out.push(builtin(
@@ -1200,8 +1238,9 @@ fn decide(
     request: &Request,
     env: &Env<'_>,
     norm: &Normalization,
+    registry: Option<&McpRegistry>,
 ) -> DecisionRecord {
-    let candidates = collect(pack, request, norm);
+    let candidates = collect(pack, request, norm, registry);
     // The strictest decides; on a tie an explicit rule beats a default, then the first found.
     let deciding = candidates
         .iter()
@@ -1376,9 +1415,14 @@ fn decide(
 }
 
 /// Every rule that applies to a subject's action type, and what came of it.
-fn consider(pack: &CompiledPack, request: &Request, norm: &Normalization) -> Vec<Consideration> {
+fn consider(
+    pack: &CompiledPack,
+    request: &Request,
+    norm: &Normalization,
+    registry: Option<&McpRegistry>,
+) -> Vec<Consideration> {
     let cond = condition_context(request);
-    let candidates = collect(pack, request, norm);
+    let candidates = collect(pack, request, norm, registry);
     let mut out = Vec::new();
     for (si, subject) in norm.subjects.iter().enumerate() {
         let action = match subject {

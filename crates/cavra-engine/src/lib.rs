@@ -7,11 +7,18 @@
 pub mod evaluate;
 pub mod paths;
 pub mod record;
+pub mod registry;
 pub mod request;
 pub mod testing;
 
 pub use cavra_policy::{ActionType, CompiledPack, Decision, Mode, Severity};
-pub use evaluate::{Env, Explanation, Normalization, Subject, evaluate, explain, normalize};
+pub use evaluate::{
+    Env, Explanation, Normalization, Subject, evaluate, evaluate_with_registry, explain,
+    explain_with_registry, normalize,
+};
 pub use paths::{NoSymlinks, PathResolver};
 pub use record::{DecisionRecord, RuleMatch};
+pub use registry::{
+    ApprovalState, McpRegistry, McpServerEntry, RegistryVerdict, ToolCapability, TrustTier,
+};
 pub use request::Request;

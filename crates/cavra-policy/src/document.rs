@@ -139,6 +139,10 @@ pub struct McpSection {
     pub allowed_servers: Vec<String>,
     /// Server name globs that are blocked.
     pub blocked_servers: Vec<String>,
+    /// What `cavra mcp proxy` does with a tool whose description or schema changed since it was
+    /// first seen: `block` (the default when absent) or `warn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_tool_change: Option<String>,
 }
 
 impl Default for McpSection {
@@ -147,6 +151,7 @@ impl Default for McpSection {
             block_unknown_servers: true,
             allowed_servers: Vec::new(),
             blocked_servers: Vec::new(),
+            on_tool_change: None,
         }
     }
 }

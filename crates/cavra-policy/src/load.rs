@@ -528,6 +528,10 @@ const MCP_FIELDS: &[Field] = &[
     opt("block_unknown_servers", Shape::Bool),
     opt("allowed_servers", Shape::StrList),
     opt("blocked_servers", Shape::StrList),
+    opt(
+        "on_tool_change",
+        Shape::OptWord("on_tool_change", &["block", "warn"]),
+    ),
 ];
 
 const NETWORK_FIELDS: &[Field] = &[
@@ -1867,6 +1871,11 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
     p.block_unknown_servers |= c.block_unknown_servers;
     concat(&mut p.allowed_servers, &c.allowed_servers);
     concat(&mut p.blocked_servers, &c.blocked_servers);
+    // The stricter wins: a child cannot turn a parent's `block` into `warn`.
+    p.on_tool_change = match (p.on_tool_change.take(), c.on_tool_change.clone()) {
+        (Some(a), Some(b)) if a == "block" || b == "block" => Some("block".into()),
+        (a, b) => b.or(a),
+    };
 
     concat(
         &mut m.network.allowed_domains,

@@ -369,3 +369,33 @@ fn digest_of_a_builtin_is_stable() {
         .digest;
     assert_eq!(one, two);
 }
+
+#[test]
+fn on_tool_change_is_checked_and_block_wins_when_inherited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "strict.yaml",
+        "metadata: {id: strict, version: \"1\"}\nmcp: {on_tool_change: block}\n",
+    );
+    write(
+        dir.path(),
+        "lax.yaml",
+        "metadata: {id: lax, version: \"1\"}\nmcp: {on_tool_change: warn}\n",
+    );
+    let lax = load_pack("lax.yaml", dir.path()).expect("lax loads");
+    assert_eq!(lax.document.mcp.on_tool_change.as_deref(), Some("warn"));
+    let child =
+        "metadata: {id: c, version: \"1\", inherits: [strict.yaml]}\nmcp: {on_tool_change: warn}\n";
+    let merged = load_pack_str(child, "child.yaml", dir.path()).expect("child loads");
+    assert_eq!(merged.document.mcp.on_tool_change.as_deref(), Some("block"));
+    let unset =
+        load_pack_str("metadata: {id: u, version: \"1\"}\n", "u.yaml", dir.path()).expect("loads");
+    assert_eq!(unset.document.mcp.on_tool_change, None);
+    let bad = load_pack_str(
+        "metadata: {id: b, version: \"1\"}\nmcp: {on_tool_change: sometimes}\n",
+        "b.yaml",
+        dir.path(),
+    );
+    assert!(bad.is_err(), "only block or warn");
+}

@@ -14,6 +14,7 @@
 //! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
 
 mod log;
+mod registry;
 
 pub use log::{
     ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
@@ -49,6 +50,8 @@ pub const DB_FILE: &str = "cavra.db";
 pub fn store_path(repo_root: &Path) -> PathBuf {
     repo_root.join(STORE_DIR).join(DB_FILE)
 }
+
+pub use registry::ToolPin;
 
 /// Everything that can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -464,6 +467,23 @@ const MIGRATIONS: &[&str] = &[
         first_used TEXT NOT NULL
     );
     "#,
+    // 3: the local MCP registry (one JSON entry per server) and the tool fingerprints the MCP
+    // proxy has seen, for rug-pull detection.
+    r#"
+    CREATE TABLE mcp_servers (
+        name TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+    );
+    CREATE TABLE mcp_tool_pins (
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (server, tool)
+    );
+    "#,
 ];
 
 /// Borrows the store's log settings beside an open transaction (disjoint fields).
@@ -600,6 +620,30 @@ impl Store {
         Ok(true)
     }
 
+    /// How durable a commit is when it returns. `true` (the default): the WAL is fsynced, so a
+    /// record survives power loss. `false` (`synchronous=NORMAL`): a record survives the
+    /// process being killed but may be lost with the machine's power; for callers that trade
+    /// that for latency on a hot path, by explicit choice.
+    pub fn set_power_loss_durable(&mut self, durable: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        Ok(())
+    }
+
+    /// Makes every commit made so far durable against power loss, with one fsync: a small write
+    /// committed with `synchronous=FULL` syncs the whole WAL, and with it the frames of earlier
+    /// commits that were made without their own fsync. (A checkpoint would not do: it skips the
+    /// sync when a reader in another process pins an old snapshot.)
+    pub fn sync_durable(&mut self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE log_meta SET size = size WHERE id = 1", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets the redaction rules applied to every log entry (default: the built-in rules).
     pub fn set_redactor(&mut self, redactor: Arc<Redactor>) {
         self.redactor = Some(redactor);
@@ -695,6 +739,17 @@ impl Store {
 
     /// Records a tool call's outcome. The decision it followed is looked up by tool call id.
     pub fn record_outcome(&mut self, o: &Outcome) -> Result<Outcome> {
+        self.record_outcome_with_result(o, None)
+    }
+
+    /// Records a tool call's outcome with what the tool returned (an MCP tool result). The
+    /// result goes into the log entry only, under `result`, through the log's redaction like
+    /// every entry.
+    pub fn record_outcome_with_result(
+        &mut self,
+        o: &Outcome,
+        result: Option<&Value>,
+    ) -> Result<Outcome> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -713,20 +768,24 @@ impl Store {
             "INSERT INTO outcomes (tool_use_id, decision_id, session_id, success, sha256, path, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![o.tool_use_id, decision_id, o.session_id, o.success, o.sha256, o.path, o.timestamp],
         )?;
+        let mut entry = json!({
+            "tool_use_id": o.tool_use_id,
+            "decision_id": decision_id,
+            "session_id": o.session_id,
+            "success": o.success,
+            "sha256": o.sha256,
+            "path": o.path,
+        });
+        if let Some(r) = result {
+            entry["result"] = r.clone();
+        }
         appender!(self).append(
             &tx,
             EntryKind::Outcome,
             decision_id.as_deref(),
             o.session_id.as_deref(),
             &o.timestamp,
-            json!({
-                "tool_use_id": o.tool_use_id,
-                "decision_id": decision_id,
-                "session_id": o.session_id,
-                "success": o.success,
-                "sha256": o.sha256,
-                "path": o.path,
-            }),
+            entry,
         )?;
         if let Some(sid) = &o.session_id {
             tx.execute("UPDATE sessions SET outcomes = outcomes + 1, last_seen = max(last_seen, ?2) WHERE id = ?1", params![sid, o.timestamp])?;

@@ -44,7 +44,7 @@ fn decisions_sessions_outcomes() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open_repo(dir.path()).unwrap();
     assert!(dir.path().join(".cavra/.gitignore").exists());
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     s.record_decision(&decision("d1", "s1", "allow", "fp1"))
         .unwrap();
     s.record_decision(&decision("d2", "s1", "block", "fp2"))
@@ -234,4 +234,63 @@ fn the_wal_stays_bounded_across_processes() {
     let s = Store::open(&path).unwrap();
     assert_eq!(s.decision_count().unwrap(), 120);
     assert_eq!(s.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
+    use cavra_engine::{ApprovalState, McpServerEntry, ToolCapability, TrustTier};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = cavra_store::Store::open(&dir.path().join("s.db")).expect("open");
+    assert!(store.mcp_registry().expect("registry").is_empty());
+    let mut e = McpServerEntry::new("github", TrustTier::Trusted, ApprovalState::Approved);
+    e.allowed_tools = vec!["list_*".into()];
+    e.capabilities = vec![ToolCapability::Repository];
+    e.owner = Some("platform".into());
+    store
+        .put_mcp_server(&e, Some("alice"), "2026-01-01T00:00:00.000Z")
+        .expect("put");
+    assert_eq!(store.mcp_server("github").expect("get"), Some(e.clone()));
+    e.trust_tier = TrustTier::Blocked;
+    store
+        .put_mcp_server(&e, Some("bob"), "2026-01-02T00:00:00.000Z")
+        .expect("replace");
+    let reg = store.mcp_registry().expect("registry");
+    assert_eq!(reg.servers.len(), 1);
+    assert_eq!(
+        reg.server("github").map(|s| s.trust_tier),
+        Some(TrustTier::Blocked)
+    );
+    assert!(store.remove_mcp_server("github").expect("rm"));
+    assert!(!store.remove_mcp_server("github").expect("rm again"));
+
+    let first = store.pin_tool("s", "t", "sha256:aa", "t1").expect("pin");
+    let again = store
+        .pin_tool("s", "t", "sha256:bb", "t2")
+        .expect("pin again");
+    assert_eq!(first, again);
+    assert_eq!(again.digest, "sha256:aa");
+    assert!(store.unpin_tool("s", "t").expect("unpin"));
+    assert_eq!(store.tool_pin("s", "t").expect("pin"), None);
+
+    // Commits without their own fsync, then one sync: nothing changes but durability, and the
+    // evidence log still verifies.
+    store.set_power_loss_durable(false).expect("normal");
+    store
+        .record_decision(&cavra_store::NewDecision {
+            decision_id: "d-sync".into(),
+            session_id: Some("s".into()),
+            agent: None,
+            cwd: None,
+            tool_use_id: None,
+            action_type: "mcp_tool_call".into(),
+            decision: "allow".into(),
+            rule_id: "mcp.registry.allowed".into(),
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            fingerprint: "fp".into(),
+            record: serde_json::json!({"decision_id": "d-sync"}),
+        })
+        .expect("record");
+    store.sync_durable().expect("sync");
+    assert!(store.decision("d-sync").expect("read").is_some());
+    assert!(store.verify_log(None).expect("verify").ok());
 }

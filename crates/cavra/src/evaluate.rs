@@ -298,10 +298,19 @@ pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
         return run_remote(args, base);
     }
     let prepared = args.request.prepare()?;
-    let record = cavra_engine::evaluate(
+    // An MCP tool call is also judged by the repository's MCP registry, when it has one.
+    let registry = match (&prepared.request.action, &prepared.request.repo_root) {
+        (cavra_engine::ActionType::McpToolCall, Some(root)) => {
+            crate::registry_cmd::local_registry(std::path::Path::new(root))
+                .map_err(|e| Failure::Other(anyhow::anyhow!(e)))?
+        }
+        _ => None,
+    };
+    let record = cavra_engine::evaluate_with_registry(
         &prepared.policy.compiled,
         &prepared.request,
         &prepared.env(),
+        registry.as_ref(),
     );
     if args.json {
         support::print_json(&record)?;

@@ -398,6 +398,13 @@ fn pre_tool_use(
         }
     };
 
+    // MCP tool calls are also judged by the repository's MCP registry, when it has one; a
+    // registry that cannot be read fails the call closed.
+    let registry = if requests.iter().any(|r| r.action == ActionType::McpToolCall) {
+        crate::registry_cmd::registry_of(&store)?
+    } else {
+        None
+    };
     let mut decided: Vec<Decided> = Vec::with_capacity(requests.len());
     let branch = support::current_branch(repo_root);
     let mut requests = requests;
@@ -431,7 +438,8 @@ fn pre_tool_use(
             decision_id: &decision_id,
             resolver: &FsResolver,
         };
-        let mut record = cavra_engine::evaluate(&pack, &request, &env);
+        let mut record =
+            cavra_engine::evaluate_with_registry(&pack, &request, &env, registry.as_ref());
         guard(&request, ctx, &mut record);
         decided.push(Decided { request, record });
     }

@@ -29,6 +29,106 @@ pub struct InitArgs {
     /// for Claude Code, cavra-baseline otherwise).
     #[arg(long, value_name = "ID")]
     pub pack: Option<String>,
+    /// Claude Code: also rewrite the project's .mcp.json so every stdio MCP server runs behind
+    /// `cavra mcp proxy` (its command, args and env kept; `--uninstall` restores them).
+    #[arg(long)]
+    pub wrap_mcp: bool,
+}
+
+/// The project's MCP configuration file (Claude Code).
+const MCP_JSON: &str = ".mcp.json";
+
+/// The program of a command line in .mcp.json that is this binary.
+fn cavra_exe() -> Result<String, Failure> {
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
+    Ok(exe.to_string_lossy().into_owned())
+}
+
+/// Whether a server entry is one `--wrap-mcp` wrote: `<…/cavra> mcp proxy … -- <command …>`.
+fn is_wrapped(server: &Value) -> bool {
+    let program = server.get("command").and_then(Value::as_str).unwrap_or("");
+    let args: Vec<&str> = server
+        .get("args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    program.rsplit('/').next() == Some("cavra")
+        && args.first() == Some(&"mcp")
+        && args.get(1) == Some(&"proxy")
+        && args.contains(&"--")
+}
+
+/// Puts every stdio server of an .mcp.json document behind the proxy (or, `undo`, takes it
+/// back out). Servers reached by URL are left as they are and named in the notes.
+fn wrap_mcp_servers(mut doc: Value, exe: &str, undo: bool) -> (Value, Vec<String>) {
+    let mut notes = Vec::new();
+    let Some(servers) = doc.get_mut("mcpServers").and_then(Value::as_object_mut) else {
+        return (doc, notes);
+    };
+    for (name, server) in servers.iter_mut() {
+        let Some(obj) = server.as_object_mut() else {
+            continue;
+        };
+        if undo {
+            if !is_wrapped(&Value::Object(obj.clone())) {
+                continue;
+            }
+            let args: Vec<Value> = obj
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let split = args.iter().position(|a| a == "--").map(|i| i + 1);
+            let original = split.map(|i| args[i..].to_vec()).unwrap_or_default();
+            let Some((command, rest)) = original.split_first() else {
+                continue;
+            };
+            obj.insert("command".into(), command.clone());
+            // An original `"args": []` comes back as no `args`: the same command.
+            if rest.is_empty() {
+                obj.remove("args");
+            } else {
+                obj.insert("args".into(), Value::Array(rest.to_vec()));
+            }
+            continue;
+        }
+        let Some(command) = obj
+            .get("command")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            if obj.contains_key("url") {
+                notes.push(format!(
+                    "MCP server `{name}` is reached by URL and was not wrapped; run `cavra mcp proxy --server-name {name} --upstream-url URL` as its command to govern it"
+                ));
+            }
+            continue;
+        };
+        if is_wrapped(server) {
+            continue;
+        }
+        let Some(obj) = server.as_object_mut() else {
+            continue;
+        };
+        let original_args: Vec<Value> = obj
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut args = vec![
+            json!("mcp"),
+            json!("proxy"),
+            json!("--server-name"),
+            json!(name),
+            json!("--"),
+            json!(command),
+        ];
+        args.extend(original_args);
+        obj.insert("command".into(), json!(exe));
+        obj.insert("args".into(), Value::Array(args));
+    }
+    (doc, notes)
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -387,6 +487,39 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         });
     }
 
+    // The project's MCP servers, behind the proxy.
+    if args.wrap_mcp && args.agent != Agent::ClaudeCode {
+        return Err(Failure::Usage(
+            "--wrap-mcp rewrites Claude Code's .mcp.json; use it with `cavra init claude-code`"
+                .into(),
+        ));
+    }
+    let mut notes = Vec::new();
+    let mcp_path = root.join(MCP_JSON);
+    if args.agent == Agent::ClaudeCode
+        && (args.wrap_mcp || args.uninstall)
+        && let Some(text) = read_optional(&mcp_path)?
+    {
+        let doc: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid JSON; fix it first, cavra will not overwrite it",
+                mcp_path.display()
+            )
+        })?;
+        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), &cavra_exe()?, args.uninstall);
+        notes.extend(wrap_notes);
+        let after = if wrapped == doc {
+            Some(text.clone())
+        } else {
+            Some(render_json(&wrapped)?)
+        };
+        changes.push(Change {
+            path: mcp_path,
+            before: Some(text),
+            after,
+        });
+    }
+
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
     if args.dry_run {
         if changed.is_empty() {
@@ -410,6 +543,9 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
     if let Some(note) = &note {
         eprintln!("note: {note}");
+    }
+    for n in &notes {
+        eprintln!("note: {n}");
     }
     let verb = if args.uninstall {
         "removed"

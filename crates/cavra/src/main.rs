@@ -12,10 +12,12 @@ mod evidence_cmd;
 mod hook;
 mod init;
 mod keyfiles;
+mod mcp_cmd;
 mod policy_cmd;
 mod policy_sig;
 mod proof_cmd;
 mod server_cmd;
+mod registry_cmd;
 mod store_cmds;
 mod support;
 mod trailer;
@@ -82,6 +84,12 @@ enum Command {
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
+    /// MCP: cavra's own MCP server (serve) and the gateway that governs an MCP server (proxy).
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
+    /// Registries cavra decides with (the MCP registry).
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -106,6 +114,8 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Demo(command) => demo::run(command),
+        Command::Registry(command) => registry_cmd::run(command),
+        Command::Mcp(command) => mcp_cmd::run(command),
     }
 }
 

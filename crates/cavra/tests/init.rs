@@ -307,3 +307,74 @@ fn other_agents_install_and_uninstall() {
         );
     }
 }
+
+#[test]
+fn wrap_mcp_puts_every_stdio_server_behind_the_proxy_and_uninstall_restores_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join(".git")).expect(".git");
+    let original = serde_json::json!({"mcpServers": {
+        "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"], "env": {"DEBUG": "1"}},
+        "plain": {"command": "my-server"},
+        "remote": {"type": "http", "url": "https://mcp.example/mcp"}
+    }});
+    let text = serde_json::to_string_pretty(&original).expect("json") + "\n";
+    std::fs::write(dir.path().join(".mcp.json"), &text).expect("write");
+    let run = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("cavra")
+            .expect("cavra")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let notes = run(&["init", "claude-code", "--wrap-mcp"]);
+    assert!(notes.contains("`remote` is reached by URL"), "{notes}");
+    let wrapped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".mcp.json")).expect("read"))
+            .expect("json");
+    let files = &wrapped["mcpServers"]["files"];
+    assert!(files["command"].as_str().unwrap_or("").ends_with("/cavra"));
+    assert_eq!(
+        files["args"],
+        serde_json::json!([
+            "mcp",
+            "proxy",
+            "--server-name",
+            "files",
+            "--",
+            "npx",
+            "-y",
+            "@modelcontextprotocol/server-filesystem",
+            "/tmp"
+        ])
+    );
+    assert_eq!(files["env"], serde_json::json!({"DEBUG": "1"}));
+    assert_eq!(
+        wrapped["mcpServers"]["plain"]["args"],
+        serde_json::json!(["mcp", "proxy", "--server-name", "plain", "--", "my-server"])
+    );
+    assert_eq!(
+        wrapped["mcpServers"]["remote"],
+        original["mcpServers"]["remote"]
+    );
+    // Idempotent.
+    run(&["init", "claude-code", "--wrap-mcp"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(dir.path().join(".mcp.json")).expect("read")
+        )
+        .expect("json"),
+        wrapped
+    );
+    run(&["init", "claude-code", "--uninstall"]);
+    let restored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".mcp.json")).expect("read"))
+            .expect("json");
+    assert_eq!(restored, original);
+}

@@ -1,0 +1,525 @@
+//! One place where the MCP server and the proxy decide, ask for approvals and record: the same
+//! engine call, the repository's MCP registry, the store's approvals, and redacted records
+//! written durably before anything is answered.
+
+use crate::McpError;
+use cavra_engine::{
+    ActionType, Decision, DecisionRecord, Env, Explanation, PathResolver, Request,
+    evaluate_with_registry, explain_with_registry,
+};
+use cavra_policy::{CompiledPack, ResolvedPack};
+use cavra_store::{Approval, ApprovalState, LogSigner, NewApproval, NewDecision, Outcome, Store};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Loads the repository's log key on demand (it signs checkpoints and, when no other key is
+/// given, evidence bundles).
+pub type KeyLoader = Arc<dyn Fn() -> Result<LogSigner, String> + Send + Sync>;
+
+/// What a governor is built from.
+pub struct GovernorConfig {
+    /// The repository root.
+    pub repo_root: PathBuf,
+    /// The reference the policy was loaded by (a path or a built-in id).
+    pub policy_reference: String,
+    /// The resolved policy.
+    pub resolved: ResolvedPack,
+    /// The compiled policy.
+    pub pack: CompiledPack,
+    /// The repository's store, with its log key attached.
+    pub store: Store,
+    /// The log key.
+    pub log_key: KeyLoader,
+    /// The key that signs evidence bundles; None: the log key signs them.
+    pub bundle_key: Option<LogSigner>,
+    /// The session decisions are recorded under.
+    pub session_id: String,
+    /// The agent (`mcp` for the server, `mcp-proxy` for the gateway).
+    pub agent: String,
+    /// How long a pending approval stays valid.
+    pub approval_ttl: Duration,
+    /// Symlink resolution.
+    pub resolver: Box<dyn PathResolver + Send>,
+    /// The user's home folder.
+    pub home: Option<String>,
+}
+
+/// A decided request: the record as stored, and what the caller may do.
+#[derive(Debug, Clone)]
+pub struct Governed {
+    /// The request (with the session, agent and folders filled in).
+    pub request: Request,
+    /// The decision record (approval notes included).
+    pub record: DecisionRecord,
+    /// The approval asked for or used, when any.
+    pub approval: Option<Approval>,
+    /// Whether the action may proceed now.
+    pub proceed: bool,
+    /// A message for the agent: why, and what to do next.
+    pub message: String,
+}
+
+/// Decides, asks for approvals and records.
+pub struct Governor {
+    repo_root: PathBuf,
+    policy_reference: String,
+    resolved: ResolvedPack,
+    pack: CompiledPack,
+    store: Store,
+    log_key: KeyLoader,
+    bundle_key: Option<LogSigner>,
+    session_id: String,
+    agent: String,
+    approval_ttl: Duration,
+    resolver: Box<dyn PathResolver + Send>,
+    home: Option<String>,
+    policy_recorded: bool,
+}
+
+fn now_string(now: OffsetDateTime) -> Result<String, McpError> {
+    Ok(cavra_store::format_time(now)?)
+}
+
+impl Governor {
+    /// A governor over this configuration.
+    pub fn new(config: GovernorConfig) -> Self {
+        Governor {
+            repo_root: config.repo_root,
+            policy_reference: config.policy_reference,
+            resolved: config.resolved,
+            pack: config.pack,
+            store: config.store,
+            log_key: config.log_key,
+            bundle_key: config.bundle_key,
+            session_id: config.session_id,
+            agent: config.agent,
+            approval_ttl: config.approval_ttl,
+            resolver: config.resolver,
+            home: config.home,
+            policy_recorded: false,
+        }
+    }
+
+    /// The session decisions are recorded under.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Records later decisions under another session (the HTTP transport gives each MCP
+    /// session its own).
+    pub fn set_session_id(&mut self, session_id: String) {
+        self.session_id = session_id;
+    }
+
+    /// The repository root.
+    pub fn repo_root(&self) -> &Path {
+        &self.repo_root
+    }
+
+    /// The policy in force: reference, origin, id, version, digest.
+    pub fn policy(&self) -> Value {
+        json!({
+            "reference": self.policy_reference,
+            "origin": self.resolved.origin,
+            "id": self.pack.id,
+            "version": self.pack.version,
+            "digest": self.pack.digest,
+            "chain": self.resolved.chain,
+        })
+    }
+
+    /// The compiled policy.
+    pub fn pack(&self) -> &CompiledPack {
+        &self.pack
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Fills in what the caller may not choose: the session, the agent, the repository.
+    fn complete(&self, mut request: Request) -> Request {
+        request.session_id = Some(self.session_id.clone());
+        request.agent_id = Some(self.agent.clone());
+        let root = self.repo_root.to_string_lossy().into_owned();
+        if request.repo_root.is_none() {
+            request.repo_root = Some(root.clone());
+        }
+        if request.cwd.is_none() {
+            request.cwd = Some(root);
+        }
+        if request.home.is_none() {
+            request.home.clone_from(&self.home);
+        }
+        request
+    }
+
+    fn registry(&self, request: &Request) -> Result<Option<cavra_engine::McpRegistry>, McpError> {
+        if request.action != ActionType::McpToolCall {
+            return Ok(None);
+        }
+        let registry = self.store.mcp_registry()?;
+        Ok((!registry.is_empty()).then_some(registry))
+    }
+
+    /// Evaluates without recording (for filtering tool lists and explaining).
+    pub fn evaluate_only(&self, request: Request) -> Result<DecisionRecord, McpError> {
+        let request = self.complete(request);
+        let registry = self.registry(&request)?;
+        let now = now_string(OffsetDateTime::now_utc())?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let env = Env {
+            timestamp: &now,
+            decision_id: &id,
+            resolver: self.resolver.as_ref(),
+        };
+        Ok(evaluate_with_registry(
+            &self.pack,
+            &request,
+            &env,
+            registry.as_ref(),
+        ))
+    }
+
+    /// Explains a request's decision without recording it.
+    pub fn explain(&self, request: Request) -> Result<Explanation, McpError> {
+        let request = self.complete(request);
+        let registry = self.registry(&request)?;
+        let now = now_string(OffsetDateTime::now_utc())?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let env = Env {
+            timestamp: &now,
+            decision_id: &id,
+            resolver: self.resolver.as_ref(),
+        };
+        Ok(explain_with_registry(
+            &self.pack,
+            &request,
+            &env,
+            registry.as_ref(),
+        ))
+    }
+
+    /// Decides a request and records it; a decision that needs approval uses an approval
+    /// granted for exactly this action, else points at (or creates) a pending one. `context`
+    /// (the MCP tool call, say) is stored with the record, redacted with it.
+    pub fn decide(&mut self, request: Request, context: Value) -> Result<Governed, McpError> {
+        self.decide_with(request, context, |_| {})
+    }
+
+    /// [`Governor::decide`] with a change to the record before approvals and recording (the
+    /// proxy's built-in checks, such as a changed tool description).
+    pub fn decide_with(
+        &mut self,
+        request: Request,
+        context: Value,
+        adjust: impl FnOnce(&mut DecisionRecord),
+    ) -> Result<Governed, McpError> {
+        let request = self.complete(request);
+        let registry = self.registry(&request)?;
+        let now = OffsetDateTime::now_utc();
+        let timestamp = now_string(now)?;
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        self.remember_policy(&timestamp)?;
+        let env = Env {
+            timestamp: &timestamp,
+            decision_id: &decision_id,
+            resolver: self.resolver.as_ref(),
+        };
+        let mut record = evaluate_with_registry(&self.pack, &request, &env, registry.as_ref());
+        adjust(&mut record);
+        let mut governed = Governed {
+            proceed: record.decision.exit_code() == 0,
+            message: format!(
+                "cavra {}: {} (rule {})",
+                record.decision, record.reason, record.rule_id
+            ),
+            request,
+            record,
+            approval: None,
+        };
+        if governed.record.decision == Decision::RequireApproval {
+            self.approvals(&mut governed, now)?;
+        }
+        self.record(&governed, &context)?;
+        Ok(governed)
+    }
+
+    fn requested_by(&self) -> String {
+        format!("{}:{}", self.agent, self.session_id)
+    }
+
+    fn approvals(&mut self, g: &mut Governed, now: OffsetDateTime) -> Result<(), McpError> {
+        let fingerprint = g.request.fingerprint();
+        let by = self.requested_by();
+        if let Some(a) = self.store.consume_approval(&fingerprint, &by, now)? {
+            let who = a.decided_by.clone().unwrap_or_default();
+            let why = a.reason.clone().unwrap_or_default();
+            g.record.reason = format!(
+                "{} [approved once by {who} in {}: {why}]",
+                g.record.reason, a.id
+            );
+            g.record.decision = Decision::Allow;
+            g.record.explicit = true;
+            g.record.evidence_refs.push(format!("approval:{}", a.id));
+            g.proceed = true;
+            g.message = format!(
+                "cavra: approved by {who} ({}): {why}; this approval is now used",
+                a.id
+            );
+            g.approval = Some(a);
+            return Ok(());
+        }
+        let approval = match self.store.open_approval(&fingerprint, now)? {
+            Some(a) if a.state == ApprovalState::Denied => {
+                g.record.evidence_refs.push(format!("approval:{}", a.id));
+                g.record.decision = Decision::Block;
+                g.proceed = false;
+                g.message = format!(
+                    "cavra: {} — approval {} was denied by {}: {}",
+                    g.record.reason,
+                    a.id,
+                    a.decided_by.clone().unwrap_or_default(),
+                    a.reason.clone().unwrap_or_default()
+                );
+                g.approval = Some(a);
+                return Ok(());
+            }
+            Some(a) => a,
+            None => self.new_approval(g, now)?,
+        };
+        g.record
+            .evidence_refs
+            .push(format!("approval:{}", approval.id));
+        let group = approval.approver_group.clone();
+        g.proceed = false;
+        g.message = format!(
+            "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
+             A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; \
+             then retry the same call (it is allowed once).",
+            g.record.reason,
+            id = approval.id,
+            exp = approval.expires_at,
+        );
+        g.approval = Some(approval);
+        Ok(())
+    }
+
+    fn new_approval(&mut self, g: &Governed, now: OffsetDateTime) -> Result<Approval, McpError> {
+        let redactor = self.pack.redactor();
+        let summary = redactor
+            .redact_text(&format!("{}: {}", g.record.action_type, g.record.target))
+            .value;
+        let group = g
+            .record
+            .approver_group
+            .clone()
+            .unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
+        Ok(self.store.create_approval(
+            &NewApproval {
+                decision_id: g.record.decision_id.clone(),
+                fingerprint: g.request.fingerprint(),
+                session_id: Some(self.session_id.clone()),
+                approver_group: group,
+                requested_by: self.requested_by(),
+                summary,
+                ttl: self.approval_ttl,
+            },
+            now,
+        )?)
+    }
+
+    /// Asks in advance for an approval of an action that needs one. An action that is allowed
+    /// needs none; a blocked one cannot be approved.
+    pub fn request_approval(
+        &mut self,
+        request: Request,
+        context: Value,
+    ) -> Result<Governed, McpError> {
+        self.decide(request, context)
+    }
+
+    /// An approval by id.
+    pub fn approval(&self, id: &str) -> Result<Option<Approval>, McpError> {
+        Ok(self.store.approval(id)?)
+    }
+
+    fn remember_policy(&mut self, timestamp: &str) -> Result<(), McpError> {
+        if self.policy_recorded {
+            return Ok(());
+        }
+        if !self.store.has_policy(&self.resolved.digest)? {
+            let canonical = cavra_policy::canonical_document(&self.resolved.document)
+                .map_err(|e| McpError::Invalid(e.message.clone()))?;
+            self.store.record_policy(
+                &self.resolved.digest,
+                &self.resolved.origin,
+                &canonical,
+                timestamp,
+            )?;
+        }
+        self.policy_recorded = true;
+        Ok(())
+    }
+
+    /// Records a decision with its context, redacted with the pack's rules.
+    fn record(&mut self, g: &Governed, context: &Value) -> Result<(), McpError> {
+        let redactor = self.pack.redactor();
+        let mut value = serde_json::to_value(&g.record)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("mcp".into(), context.clone());
+            if let Some(args) = &g.request.arguments {
+                obj.insert("arguments".into(), args.clone());
+            }
+            if let Some(cap) = &g.request.capability {
+                obj.insert("capability".into(), Value::String(cap.clone()));
+            }
+        }
+        let redacted = redactor.redact_json(&value);
+        let mut value = redacted.value;
+        let redactions: Vec<Value> = redacted
+            .findings
+            .iter()
+            .map(|f| json!({"pointer": f.pointer, "rule": f.rule}))
+            .collect();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("redactions".into(), Value::Array(redactions));
+        }
+        self.store.record_decision(&NewDecision {
+            decision_id: g.record.decision_id.clone(),
+            session_id: Some(self.session_id.clone()),
+            agent: Some(self.agent.clone()),
+            cwd: g
+                .request
+                .cwd
+                .as_deref()
+                .map(|c| redactor.redact_text(c).value),
+            tool_use_id: context
+                .get("call_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            action_type: g.record.action_type.as_str().to_string(),
+            decision: g.record.decision.as_str().to_string(),
+            rule_id: g.record.rule_id.clone(),
+            timestamp: g.record.timestamp.clone(),
+            fingerprint: g.request.fingerprint(),
+            record: value,
+        })?;
+        Ok(())
+    }
+
+    /// Records what a forwarded tool call returned (redacted by the log like every entry).
+    pub fn record_result(
+        &mut self,
+        decision_id: &str,
+        call_id: Option<&str>,
+        success: bool,
+        result: &Value,
+    ) -> Result<(), McpError> {
+        use sha2::{Digest, Sha256};
+        let redacted = self.pack.redactor().redact_json(result).value;
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(result.to_string().as_bytes()))
+        );
+        let timestamp = now_string(OffsetDateTime::now_utc())?;
+        self.store.record_outcome_with_result(
+            &Outcome {
+                tool_use_id: call_id.map(str::to_string),
+                decision_id: Some(decision_id.to_string()),
+                session_id: Some(self.session_id.clone()),
+                success: Some(success),
+                sha256: Some(digest),
+                path: None,
+                timestamp,
+            },
+            Some(&redacted),
+        )?;
+        Ok(())
+    }
+
+    /// The session's counts and its decisions, newest first.
+    pub fn session_summary(&self, session_id: Option<&str>) -> Result<Value, McpError> {
+        let id = session_id.unwrap_or(&self.session_id);
+        let session = self.store.session(id)?;
+        let decisions = self.store.decisions(&cavra_store::DecisionFilter {
+            session_id: Some(id.to_string()),
+            decision: None,
+            limit: Some(200),
+        })?;
+        let rows: Vec<Value> = decisions
+            .iter()
+            .map(|d| {
+                json!({
+                    "decision_id": d.decision_id,
+                    "timestamp": d.timestamp,
+                    "action_type": d.action_type,
+                    "decision": d.decision,
+                    "rule_id": d.rule_id,
+                    "target": d.record.get("target").cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let pending: Vec<Value> = self
+            .store
+            .approvals(Some(ApprovalState::Pending))?
+            .into_iter()
+            .filter(|a| a.session_id.as_deref() == Some(id))
+            .map(|a| json!({"approval_id": a.id, "summary": a.summary, "expires_at": a.expires_at}))
+            .collect();
+        Ok(json!({
+            "session_id": id,
+            "found": session.is_some(),
+            "decisions": session.as_ref().map(|s| s.decisions).unwrap_or(0),
+            "blocked": session.as_ref().map(|s| s.blocked).unwrap_or(0),
+            "approvals": session.as_ref().map(|s| s.approvals).unwrap_or(0),
+            "warned": session.as_ref().map(|s| s.warned).unwrap_or(0),
+            "outcomes": session.as_ref().map(|s| s.outcomes).unwrap_or(0),
+            "first_seen": session.as_ref().map(|s| s.first_seen.clone()),
+            "last_seen": session.as_ref().map(|s| s.last_seen.clone()),
+            "pending_approvals": pending,
+            "recent": rows,
+        }))
+    }
+
+    /// Writes a signed evidence bundle of a session to `out` (inside the repository).
+    pub fn evidence_bundle(
+        &mut self,
+        session_id: Option<&str>,
+        out: &Path,
+    ) -> Result<cavra_bundle::WrittenBundle, McpError> {
+        let log = (self.log_key)().map_err(McpError::Bundle)?;
+        let sign = match &self.bundle_key {
+            Some(k) => LogSigner {
+                key_id: k.key_id.clone(),
+                key: k.key.clone(),
+            },
+            None => LogSigner {
+                key_id: log.key_id.clone(),
+                key: log.key.clone(),
+            },
+        };
+        cavra_bundle::write_bundle(
+            &mut self.store,
+            out,
+            cavra_bundle::BundleOptions {
+                selection: cavra_bundle::Selection {
+                    session_id: Some(session_id.unwrap_or(&self.session_id).to_string()),
+                    since: None,
+                    until: None,
+                },
+                sign: Some(&sign),
+                log_signer: Some(&log),
+                retention_days: 365,
+                legal_hold: false,
+                created_at: OffsetDateTime::now_utc(),
+                progress: None,
+            },
+        )
+        .map_err(|e| McpError::Bundle(e.to_string()))
+    }
+}

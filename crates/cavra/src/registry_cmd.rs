@@ -1,0 +1,273 @@
+//! `cavra registry mcp add|list|check|remove`: the local MCP registry in `.cavra/cavra.db`.
+
+use crate::support::{self, Failure};
+use anyhow::anyhow;
+use cavra_engine::{ApprovalState, McpRegistry, McpServerEntry, ToolCapability, TrustTier};
+use cavra_store::Store;
+use clap::{Args, Subcommand};
+use std::path::Path;
+
+/// `cavra registry …`
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// The MCP registry: which MCP servers are known, trusted and allowed which tools.
+    #[command(subcommand)]
+    Mcp(McpRegistryCommand),
+}
+
+/// `cavra registry mcp …`
+#[derive(Debug, Subcommand)]
+pub enum McpRegistryCommand {
+    /// Register a server, or replace its entry.
+    Add(AddArgs),
+    /// List the registered servers.
+    List {
+        /// Print JSON (the registry as the engine reads it).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The registry's verdict on one tool call (exit 0 allow, 3 require_approval, 4 block).
+    Check {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+        /// The tool's capability, when the caller knows it.
+        #[arg(long, value_parser = parse_capability)]
+        capability: Option<ToolCapability>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a server from the registry (it is then unregistered: blocked).
+    Remove {
+        /// The server.
+        server: String,
+    },
+    /// Accept a tool's changed description: forget its pin, so `cavra mcp proxy` pins what it
+    /// sees next.
+    Unpin {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+    },
+}
+
+/// `cavra registry mcp add` arguments.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The server's name (as in `.mcp.json` and `mcp__NAME__tool`).
+    pub server: String,
+    /// Trust tier: trusted, approved, experimental, blocked, unknown.
+    #[arg(long, value_parser = parse_tier)]
+    pub trust: TrustTier,
+    /// Approval state: approved, pending, denied.
+    #[arg(long, value_parser = parse_state, default_value = "pending")]
+    pub approval: ApprovalState,
+    /// Who answers for the server.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// An allowed tool (repeat; `*` for every tool, `list_*` for a prefix). None: every call
+    /// needs approval.
+    #[arg(long = "tool", value_name = "TOOL")]
+    pub tools: Vec<String>,
+    /// An allowed capability (repeat): filesystem, shell, network, cloud, secrets, repository.
+    /// None: no restriction by capability.
+    #[arg(long = "capability", value_name = "CAPABILITY", value_parser = parse_capability)]
+    pub capabilities: Vec<ToolCapability>,
+    /// A tool's known capability, `TOOL=CAPABILITY` (repeat).
+    #[arg(long = "tool-capability", value_name = "TOOL=CAPABILITY", value_parser = parse_tool_capability)]
+    pub tool_capabilities: Vec<(String, ToolCapability)>,
+    /// Who makes the change (default: CAVRA_ACTOR, else the login name).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+fn parse_tier(s: &str) -> Result<TrustTier, String> {
+    s.parse()
+        .map_err(|e: cavra_engine::registry::UnknownWord| e.to_string())
+}
+
+fn parse_state(s: &str) -> Result<ApprovalState, String> {
+    s.parse()
+        .map_err(|e: cavra_engine::registry::UnknownWord| e.to_string())
+}
+
+fn parse_capability(s: &str) -> Result<ToolCapability, String> {
+    s.parse()
+        .map_err(|e: cavra_engine::registry::UnknownWord| e.to_string())
+}
+
+fn parse_tool_capability(s: &str) -> Result<(String, ToolCapability), String> {
+    let (tool, cap) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not TOOL=CAPABILITY"))?;
+    if tool.trim().is_empty() {
+        return Err(format!("`{s}` names no tool"));
+    }
+    Ok((tool.trim().to_string(), parse_capability(cap)?))
+}
+
+/// A server name: what MCP configurations and `mcp__server__tool` names can carry.
+fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The repository's MCP registry, when its store exists and has one; nothing is created.
+pub fn local_registry(repo_root: &Path) -> Result<Option<McpRegistry>, String> {
+    let path = cavra_store::store_path(repo_root);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = Store::open(&path).map_err(|e| format!("cannot open the decision store: {e}"))?;
+    registry_of(&store)
+}
+
+/// The store's MCP registry; None when no server is registered (the pack alone decides).
+pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, String> {
+    let registry = store
+        .mcp_registry()
+        .map_err(|e| format!("the MCP registry cannot be read ({e}); fix or re-add its entries"))?;
+    Ok((!registry.is_empty()).then_some(registry))
+}
+
+fn open_store() -> Result<Store, Failure> {
+    let root = support::find_repo_root(&support::current_dir()?);
+    Store::open_repo(&root).map_err(|e| Failure::Other(anyhow!("{e}")))
+}
+
+fn actor(given: Option<&str>) -> Option<String> {
+    given
+        .map(str::to_string)
+        .or_else(|| std::env::var("CAVRA_ACTOR").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|a| !a.trim().is_empty())
+}
+
+/// Runs `cavra registry …`.
+pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
+    let RegistryCommand::Mcp(command) = command;
+    match command {
+        McpRegistryCommand::Add(args) => {
+            if !valid_server_name(&args.server) {
+                return Err(Failure::Usage(format!(
+                    "server name `{}` must be 1-128 letters, digits, '-', '_' or '.'",
+                    args.server
+                )));
+            }
+            let mut entry = McpServerEntry::new(&args.server, args.trust, args.approval);
+            entry.owner = args.owner.clone();
+            entry.allowed_tools = args.tools.clone();
+            entry.capabilities = args.capabilities.clone();
+            entry.capabilities.sort();
+            entry.capabilities.dedup();
+            entry.tool_capabilities = args.tool_capabilities.iter().cloned().collect();
+            let mut store = open_store()?;
+            store
+                .put_mcp_server(
+                    &entry,
+                    actor(args.actor.as_deref()).as_deref(),
+                    &support::now_rfc3339(),
+                )
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            println!(
+                "registered MCP server {} ({}, approval {})",
+                entry.name, entry.trust_tier, entry.approval_state
+            );
+            Ok(support::EXIT_OK)
+        }
+        McpRegistryCommand::List { json } => {
+            let store = open_store()?;
+            let registry = store
+                .mcp_registry()
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            if *json {
+                support::print_json(&registry)?;
+                return Ok(support::EXIT_OK);
+            }
+            if registry.is_empty() {
+                println!("no MCP servers registered (cavra registry mcp add NAME --trust …)");
+            }
+            for e in registry.servers.values() {
+                let tools = if e.allowed_tools.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    e.allowed_tools.join(",")
+                };
+                let caps = if e.capabilities.is_empty() {
+                    "any".to_string()
+                } else {
+                    e.capabilities
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                println!(
+                    "{}  trust={}  approval={}  owner={}  tools={}  capabilities={}",
+                    e.name,
+                    e.trust_tier,
+                    e.approval_state,
+                    e.owner.as_deref().unwrap_or("-"),
+                    tools,
+                    caps
+                );
+            }
+            Ok(support::EXIT_OK)
+        }
+        McpRegistryCommand::Check {
+            server,
+            tool,
+            capability,
+            json,
+        } => {
+            let store = open_store()?;
+            let registry = store
+                .mcp_registry()
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            let verdict = registry.check(server, tool, *capability);
+            if *json {
+                support::print_json(&verdict)?;
+            } else {
+                println!(
+                    "{}  {}  {}",
+                    support::paint_decision(verdict.decision, support::stdout_is_terminal()),
+                    verdict.rule_id,
+                    verdict.reason
+                );
+            }
+            Ok(verdict.decision.exit_code())
+        }
+        McpRegistryCommand::Remove { server } => {
+            let mut store = open_store()?;
+            let removed = store
+                .remove_mcp_server(server)
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            if !removed {
+                return Err(Failure::Other(anyhow!(
+                    "no MCP server `{server}` is registered"
+                )));
+            }
+            println!("removed MCP server {server}");
+            Ok(support::EXIT_OK)
+        }
+        McpRegistryCommand::Unpin { server, tool } => {
+            let mut store = open_store()?;
+            let removed = store
+                .unpin_tool(server, tool)
+                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            if !removed {
+                return Err(Failure::Other(anyhow!("no pin for {server}/{tool}")));
+            }
+            println!(
+                "unpinned {server}/{tool}; its next description is pinned when the proxy sees it"
+            );
+            Ok(support::EXIT_OK)
+        }
+    }
+}
