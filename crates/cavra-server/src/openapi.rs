@@ -42,8 +42,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         crate::problem::Problem,
-        registry::McpServerRecord, registry::AgentRecord, registry::TrustTier,
-        registry::RegistrationState, registry::Capability,
+        registry::AgentRecord,
     ))
 )]
 pub struct ApiDoc;

@@ -1282,3 +1282,85 @@ async fn tenant_bundles_hold_only_the_tenants_entries_and_verify_offline() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn mcp_decisions_follow_the_tenants_registry() {
+    let s = sqlite_server().await;
+    let admin = s.token("a", "admin", "admin-a", &[]).await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let b_agent = s.token("b", "agent", "agent-b", &[]).await;
+    let put = |name: &str, body: Value| {
+        let path = format!("/v1/registry/mcp-servers/{name}");
+        let admin = admin.clone();
+        let s = &s;
+        async move { s.call("PUT", &path, Some(&admin), Some(body)).await }
+    };
+    let (st, v) = put("github", json!({"trust_tier": "trusted", "approval_state": "approved", "allowed_tools": ["search_*"], "capabilities": ["repository"]})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _) = put(
+        "labs",
+        json!({"trust_tier": "experimental", "approval_state": "approved", "allowed_tools": ["*"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = put(
+        "evil",
+        json!({"trust_tier": "blocked", "approval_state": "approved"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = put(
+        "x",
+        json!({"name": "y", "trust_tier": "trusted", "approval_state": "approved"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, v) = put(
+        "x",
+        json!({"trust_tier": "very", "approval_state": "approved"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let mcp = |server: &str, tool: &str| json!({"request": {"action": "mcp_tool_call", "target": format!("{server}/{tool}"), "server": server, "tool": tool, "capability": "repository"}});
+    for (server, tool, want, rule) in [
+        ("github", "search_code", "allow", None),
+        (
+            "github",
+            "delete_repo",
+            "require_approval",
+            Some("mcp.registry.tool_not_allowed"),
+        ),
+        (
+            "labs",
+            "anything",
+            "require_approval",
+            Some("mcp.registry.pending"),
+        ),
+        ("evil", "x", "block", Some("mcp.registry.blocked")),
+        ("nobody", "x", "block", None),
+    ] {
+        let (st, d) = s
+            .call(
+                "POST",
+                "/v1/decisions",
+                Some(&agent),
+                Some(mcp(server, tool)),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        assert_eq!(d["decision"], want, "{server}/{tool}: {d}");
+        if let Some(rule) = rule {
+            assert_eq!(d["record"]["rule_id"], rule, "{server}/{tool}: {d}");
+        }
+    }
+    // Tenant B has no registry: its own pack decides, A's trusted server is unknown to it.
+    let (_, d) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&b_agent),
+            Some(mcp("github", "search_code")),
+        )
+        .await;
+    assert_eq!(d["decision"], "block", "{d}");
+}

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use cavra_engine::{Decision, Env, Mode, NoSymlinks, Request, evaluate};
+use cavra_engine::registry::{McpRegistry, McpServerEntry};
+use cavra_engine::{ActionType, Decision, Env, Mode, NoSymlinks, Request, evaluate_with_registry};
 use cavra_identity::Role;
 use cavra_tenant_store::{
     Approval, ApprovalState, DecisionFilter, DecisionWrite, NewApproval, NewDecision,
@@ -98,6 +99,26 @@ async fn pack_for(
     }
 }
 
+/// The tenant's MCP registry, when it has any server (as the CLI uses the local registry
+/// whenever it has one).
+async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpRegistry>> {
+    let records = state
+        .db
+        .registry(tenant, cavra_tenant_store::RegistryKind::McpServer)
+        .await?;
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let mut entries = Vec::with_capacity(records.len());
+    for r in records {
+        let entry: McpServerEntry = serde_json::from_value(r.record).map_err(|e| {
+            Problem::internal(format!("stored MCP registry record {}: {e}", r.name))
+        })?;
+        entries.push(entry);
+    }
+    Ok(Some(McpRegistry::from_entries(entries)))
+}
+
 /// Refuses request fields that would let an agent loosen its own policy.
 fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> ApiResult<()> {
     if let Some(t) = &request.tenant
@@ -167,6 +188,11 @@ pub async fn create(
     .await?;
     let fingerprint = request.fingerprint();
     let by = caller.subject().to_string();
+    let registry = if request.action == ActionType::McpToolCall {
+        mcp_registry(&state, &tenant).await?
+    } else {
+        None
+    };
     // A grant used concurrently elsewhere makes the write fail; deciding again then sees it.
     for _ in 0..3 {
         let now = time::OffsetDateTime::now_utc();
@@ -179,7 +205,7 @@ pub async fn create(
                 decision_id: &decision_id,
                 resolver: &NoSymlinks,
             };
-            evaluate(&pack, &request, &env)
+            evaluate_with_registry(&pack, &request, &env, registry.as_ref())
         };
         let mut use_grant = None;
         let mut new_approval = None;

@@ -15,75 +15,9 @@ use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, now_text};
 
-/// An MCP server's trust tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TrustTier {
-    /// Trusted.
-    Trusted,
-    /// Approved for use.
-    Approved,
-    /// Experimental: calls need approval.
-    Experimental,
-    /// Blocked.
-    Blocked,
-    /// Unknown.
-    Unknown,
-}
-
-/// Where an MCP server's registration stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistrationState {
-    /// Approved.
-    Approved,
-    /// Waiting.
-    Pending,
-    /// Denied.
-    Denied,
-}
-
-/// What kind of thing a tool touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Capability {
-    /// Files.
-    Filesystem,
-    /// Shell commands.
-    Shell,
-    /// The network.
-    Network,
-    /// Cloud APIs.
-    Cloud,
-    /// Secrets.
-    Secrets,
-    /// Source repositories.
-    Repository,
-}
-
-/// An MCP server's registry record.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct McpServerRecord {
-    /// Trust tier.
-    pub trust_tier: TrustTier,
-    /// Who owns it.
-    pub owner: String,
-    /// Registration state.
-    pub approval_state: RegistrationState,
-    /// Tools it may offer (empty: none named, every call needs approval).
-    #[serde(default)]
-    pub allowed_tools: Vec<String>,
-    /// Capabilities it may use.
-    #[serde(default)]
-    pub capabilities: Vec<Capability>,
-    /// Tool name → capability, for tools whose annotations do not say.
-    #[serde(default)]
-    pub tool_capabilities: std::collections::BTreeMap<String, Capability>,
-    /// A description.
-    #[serde(default)]
-    pub description: Option<String>,
-}
+/// An MCP server's registry record: the engine's own entry, so the service decides MCP tool
+/// calls exactly as the CLI, the hook and the MCP proxy do. Its `name` is the path's.
+pub type McpServerRecord = cavra_engine::registry::McpServerEntry;
 
 /// An agent's registry record.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -193,10 +127,25 @@ pub async fn put_one(
     let k = kind(&k)?;
     check_id(&name)?;
     let record = match k {
-        RegistryKind::McpServer => serde_json::to_value(
-            serde_json::from_value::<McpServerRecord>(body)
-                .map_err(|e| Problem::unprocessable(format!("MCP server record: {e}")))?,
-        ),
+        RegistryKind::McpServer => {
+            let mut body = body;
+            if let Some(obj) = body.as_object_mut() {
+                match obj.get("name") {
+                    Some(n) if n.as_str() != Some(name.as_str()) => {
+                        return Err(Problem::unprocessable(
+                            "the record's name differs from the name in the path",
+                        ));
+                    }
+                    _ => {
+                        obj.insert("name".into(), serde_json::json!(name));
+                    }
+                }
+            }
+            serde_json::to_value(
+                serde_json::from_value::<McpServerRecord>(body)
+                    .map_err(|e| Problem::unprocessable(format!("MCP server record: {e}")))?,
+            )
+        }
         RegistryKind::Agent => serde_json::to_value(
             serde_json::from_value::<AgentRecord>(body)
                 .map_err(|e| Problem::unprocessable(format!("agent record: {e}")))?,
