@@ -129,7 +129,7 @@ impl<'s> Lexer<'s> {
     /// subset (or not a word).
     fn word(&mut self) -> Option<Word> {
         let start = self.pos;
-        let mut text = String::new();
+        let mut text = String::with_capacity(16);
         let mut glob = false;
         loop {
             match self.peek() {
@@ -154,9 +154,13 @@ impl<'s> Lexer<'s> {
                     self.pos = open + len + 1;
                 }
                 Some(b) if plain_byte(b) => {
-                    glob |= matches!(b, b'*' | b'?');
-                    text.push(char::from(b));
-                    self.pos += 1;
+                    let run = self.pos;
+                    while self.peek().is_some_and(plain_byte) {
+                        self.pos += 1;
+                    }
+                    let part = self.src.get(run..self.pos)?;
+                    glob |= part.contains(['*', '?']);
+                    text.push_str(part);
                 }
                 _ => break,
             }
