@@ -331,8 +331,7 @@ impl<'l> Analyzer<'l> {
     /// The fast front end's counterpart of [`Analyzer::walk`]: the same steps in the same
     /// order on the same tree shape. The walk's stack only ever delays a node's later siblings
     /// and a redirected statement's redirections until the nodes before them are done, which
-    /// plain recursion does too; the tree's depth is bounded by the line's operators, and
-    /// recursion on the left side (`a && b && …`) is bounded by `max_commands` below.
+    /// plain recursion does too; the fast front end keeps trees shallow (`fast::MAX_NESTING`).
     fn walk_fast(&mut self, line: &fast::Line, ctx: &Ctx) {
         for statement in line {
             self.fast_node(statement, ctx);

@@ -52,6 +52,11 @@ pub(crate) enum Node {
     },
 }
 
+/// Operators (each nests the statement's tree one level deeper) in one statement at most;
+/// longer chains go to tree-sitter, whose walk is iterative. Keeps the recursive walk and drop
+/// of [`Node`] shallow on hostile input (`a && a && …` 64 KiB long).
+const MAX_NESTING: usize = 64;
+
 /// A line in the subset: its `;`-separated statements in source order.
 pub(crate) type Line = Vec<Node>;
 
@@ -235,7 +240,12 @@ pub(crate) fn parse(src: &str) -> Option<Line> {
         lx.skip_blanks();
         let statement_start = lx.pos;
         let mut acc = Node::Command(command(&mut lx)?);
+        let mut nesting = 0usize;
         loop {
+            nesting += 1;
+            if nesting > MAX_NESTING {
+                return None;
+            }
             lx.skip_blanks();
             let redirects = redirects(&mut lx)?;
             if !redirects.is_empty() {
@@ -448,5 +458,13 @@ mod tests {
         ] {
             assert!(parse(t).is_none(), "{t:?} should not be in the subset");
         }
+    }
+
+    #[test]
+    fn long_chains_go_to_tree_sitter() {
+        let chain = |n: usize| vec!["ls"; n].join(" && ");
+        assert!(parse(&chain(MAX_NESTING)).is_some());
+        assert!(parse(&chain(MAX_NESTING + 2)).is_none());
+        assert!(parse(&vec!["ls > f"; 5000].join(" && ")).is_none());
     }
 }

@@ -1051,6 +1051,8 @@ fn hostile_inputs_stay_bounded() {
     let inputs = [
         fill("ls -a "),
         fill("a;"),
+        fill("a && "),
+        fill("a>f|"),
         fill("'a'\\\n"),
         fill("$("),
         fill("sudo "),
