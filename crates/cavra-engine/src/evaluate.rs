@@ -14,6 +14,7 @@ use cavra_policy::compile::{ConditionContext, PathForms, PatternHit, RuleOrigin,
 use cavra_policy::{ActionType, CompiledPack, CompiledRule, Decision, Mode, Severity};
 use cavra_shell::{AccessKind, CommandAnalysis, CommandRole, RiskClass};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// What the caller supplies that the engine may not fetch itself: the time and the ids.
 #[derive(Clone, Copy)]
@@ -593,14 +594,46 @@ fn command_subjects(
     }
 }
 
-/// A candidate match before the strictest is picked.
+/// Why a candidate decides, kept unrendered: only the deciding candidate's reason becomes
+/// text, so the others cost no formatting.
+enum Reason<'p> {
+    /// Text as it is (a rule's reason, a built-in floor's explanation).
+    Text(Cow<'p, str>),
+    /// `no rule matches {what}; the default for {action} is {decision}`, where `what` is the
+    /// subject's description unless given.
+    Default {
+        action: ActionType,
+        decision: Decision,
+        what: Option<&'static str>,
+    },
+}
+
+impl Reason<'_> {
+    /// The text, given the description of the candidate's subject.
+    fn render(&self, described: &str) -> Cow<'_, str> {
+        match self {
+            Reason::Text(t) => Cow::Borrowed(t.as_ref()),
+            Reason::Default {
+                action,
+                decision,
+                what,
+            } => Cow::Owned(format!(
+                "no rule matches {}; the default for {action} is {decision}",
+                what.unwrap_or(described)
+            )),
+        }
+    }
+}
+
+/// A candidate match before the strictest is picked. Everything is borrowed from the pack
+/// where it can be; the decision record copies what it keeps.
 struct Candidate<'p> {
-    rule_id: std::borrow::Cow<'p, str>,
+    rule_id: Cow<'p, str>,
     decision: Decision,
     severity: Severity,
-    reason: Option<String>,
-    approver_group: Option<String>,
-    pattern: Option<String>,
+    reason: Option<Reason<'p>>,
+    approver_group: Option<Cow<'p, str>>,
+    pattern: Option<&'p str>,
     subject: usize,
     explicit: bool,
 }
@@ -616,14 +649,21 @@ fn condition_context(request: &Request) -> ConditionContext<'_> {
     }
 }
 
-fn from_rule<'p>(rule: &'p CompiledRule, pattern: Option<&str>, subject: usize) -> Candidate<'p> {
+fn from_rule<'p>(
+    rule: &'p CompiledRule,
+    pattern: Option<&'p str>,
+    subject: usize,
+) -> Candidate<'p> {
     Candidate {
-        rule_id: std::borrow::Cow::Borrowed(rule.id.as_str()),
+        rule_id: Cow::Borrowed(rule.id.as_str()),
         decision: rule.decision,
         severity: rule.severity,
-        reason: rule.reason.clone(),
-        approver_group: rule.approver_group.clone(),
-        pattern: pattern.map(str::to_string),
+        reason: rule
+            .reason
+            .as_deref()
+            .map(|r| Reason::Text(Cow::Borrowed(r))),
+        approver_group: rule.approver_group.as_deref().map(Cow::Borrowed),
+        pattern,
         subject,
         explicit: true,
     }
@@ -632,18 +672,18 @@ fn from_rule<'p>(rule: &'p CompiledRule, pattern: Option<&str>, subject: usize) 
 fn builtin(
     rule_id: &'static str,
     decision: Decision,
-    reason: String,
+    reason: impl Into<Cow<'static, str>>,
     subject: usize,
 ) -> Candidate<'static> {
     Candidate {
-        rule_id: std::borrow::Cow::Borrowed(rule_id),
+        rule_id: Cow::Borrowed(rule_id),
         decision,
         severity: match decision {
             Decision::Block => Severity::High,
             Decision::RequireApproval => Severity::Medium,
             _ => Severity::Info,
         },
-        reason: Some(reason),
+        reason: Some(Reason::Text(reason.into())),
         approver_group: None,
         pattern: None,
         subject,
@@ -651,24 +691,26 @@ fn builtin(
     }
 }
 
+/// The pack's default for `action`. `what` names the subject in the reason when its
+/// description would not do.
 fn default_for<'p>(
     pack: &'p CompiledPack,
     action: ActionType,
     rule_id: &'static str,
     fallback: Decision,
     subject: usize,
-    what: &str,
+    what: Option<&'static str>,
 ) -> Candidate<'p> {
     let (decision, group) = match pack.defaults.get(&action) {
-        Some(d) => (d.decision, d.approver_group.clone()),
+        Some(d) => (d.decision, d.approver_group.as_deref().map(Cow::Borrowed)),
         None => (fallback, None),
     };
-    let mut c = builtin(
-        rule_id,
+    let mut c = builtin(rule_id, decision, "", subject);
+    c.reason = Some(Reason::Default {
+        action,
         decision,
-        format!("no rule matches {what}; the default for {action} is {decision}"),
-        subject,
-    );
+        what,
+    });
     c.approver_group = group;
     c
 }
@@ -764,14 +806,7 @@ fn collect<'p>(
                         } else {
                             "filesystem.read.default"
                         };
-                        out.push(default_for(
-                            pack,
-                            *access,
-                            id,
-                            Decision::Allow,
-                            si,
-                            &subject.describe(),
-                        ));
+                        out.push(default_for(pack, *access, id, Decision::Allow, si, None));
                     }
                 }
             }
@@ -799,10 +834,10 @@ fn collect<'p>(
                             "commands.default",
                             Decision::RequireApproval,
                             si,
-                            &subject.describe(),
+                            None,
                         );
                         if c.approver_group.is_none() && c.decision == Decision::RequireApproval {
-                            c.approver_group = Some(DEFAULT_APPROVER_GROUP.into());
+                            c.approver_group = Some(Cow::Borrowed(DEFAULT_APPROVER_GROUP));
                         }
                         out.push(c);
                     }
@@ -829,8 +864,8 @@ fn collect<'p>(
                     _ => None,
                 };
                 if let Some((id, why)) = floor {
-                    let mut c = builtin(id, Decision::RequireApproval, why.to_string(), si);
-                    c.approver_group = Some(DEFAULT_APPROVER_GROUP.into());
+                    let mut c = builtin(id, Decision::RequireApproval, why, si);
+                    c.approver_group = Some(Cow::Borrowed(DEFAULT_APPROVER_GROUP));
                     out.push(c);
                 }
             }
@@ -845,7 +880,7 @@ fn collect<'p>(
                     out.push(builtin(
                         ids::GIT_FORCE_PUSH,
                         Decision::Block,
-                        "force pushes are blocked".into(),
+                        "force pushes are blocked",
                         si,
                     ));
                 }
@@ -874,7 +909,7 @@ fn collect<'p>(
                         "git.default",
                         Decision::Allow,
                         si,
-                        &subject.describe(),
+                        None,
                     ));
                 }
             }
@@ -933,7 +968,7 @@ fn collect<'p>(
                         "mcp.default",
                         Decision::Allow,
                         si,
-                        &subject.describe(),
+                        None,
                     ));
                 }
             }
@@ -956,9 +991,11 @@ fn collect<'p>(
                             "network.domain.not_allowed",
                             Decision::RequireApproval,
                             si,
-                            &subject.describe(),
+                            None,
                         );
-                        c.reason = Some(format!("{host} is not in the pack's allowed domains"));
+                        c.reason = Some(Reason::Text(Cow::Owned(format!(
+                            "{host} is not in the pack's allowed domains"
+                        ))));
                         out.push(c);
                     } else {
                         out.push(default_for(
@@ -967,7 +1004,7 @@ fn collect<'p>(
                             "network.default",
                             Decision::Allow,
                             si,
-                            &subject.describe(),
+                            None,
                         ));
                     }
                 }
@@ -977,7 +1014,7 @@ fn collect<'p>(
                     out.push(builtin(
                         ids::GIT_PR_ATTESTATION,
                         Decision::AllowWithAttestation,
-                        "pull requests carry an AI attestation".into(),
+                        "pull requests carry an AI attestation",
                         si,
                     ));
                     if let Some(last) = out.last_mut() {
@@ -1001,7 +1038,7 @@ fn collect<'p>(
                         "pull_request.default",
                         Decision::Allow,
                         si,
-                        "the pull request",
+                        Some("the pull request"),
                     ));
                 }
             }
@@ -1276,7 +1313,7 @@ fn decide(
             rule_id: c.rule_id.to_string(),
             decision: c.decision,
             severity: c.severity,
-            pattern: c.pattern.clone(),
+            pattern: c.pattern.map(str::to_string),
             subject: describe(c),
             explicit: c.explicit,
         })
@@ -1286,7 +1323,10 @@ fn decide(
         match deciding.and_then(|i| candidates.get(i)) {
             Some(c) => {
                 let reason = match (&c.reason, &c.pattern) {
-                    (Some(r), _) => format!("{}: {r}", describe(c)),
+                    (Some(r), _) => {
+                        let described = describe(c);
+                        format!("{described}: {}", r.render(&described))
+                    }
                     (None, Some(p)) => format!(
                         "{} matches `{p}` ({} {})",
                         describe(c),
@@ -1298,10 +1338,11 @@ fn decide(
                 let group = match c.decision {
                     Decision::RequireApproval => Some(
                         c.approver_group
-                            .clone()
-                            .unwrap_or_else(|| DEFAULT_APPROVER_GROUP.to_string()),
+                            .as_deref()
+                            .unwrap_or(DEFAULT_APPROVER_GROUP)
+                            .to_string(),
                     ),
-                    _ => c.approver_group.clone(),
+                    _ => c.approver_group.as_deref().map(str::to_string),
                 };
                 (
                     c.decision,

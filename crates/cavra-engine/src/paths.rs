@@ -56,12 +56,40 @@ impl NormalizedPath {
 /// Lexically normalises a path: collapses `//`, drops `.`, resolves `..` (never above `/` for an
 /// absolute path). For a relative path, leading `..` that cannot be resolved are kept.
 pub fn lexical(path: &str) -> String {
-    let absolute = path.starts_with('/');
     // Most paths are normal already: copy them instead of splitting and joining.
-    let body = if absolute { &path[1..] } else { path };
-    if !body.is_empty() && body.split('/').all(|p| !matches!(p, "" | "." | "..")) {
+    if is_normal(path) {
         return path.to_string();
     }
+    resolve(path)
+}
+
+/// [`lexical`] without a copy when the path is normal already.
+fn lexical_cow(path: &str) -> std::borrow::Cow<'_, str> {
+    if is_normal(path) {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        std::borrow::Cow::Owned(resolve(path))
+    }
+}
+
+/// [`lexical`] of a path built for the purpose, reusing it when it is normal already.
+fn lexical_owned(path: String) -> String {
+    if is_normal(&path) {
+        path
+    } else {
+        resolve(&path)
+    }
+}
+
+/// No empty, `.` or `..` component (and not empty, and not just `/`).
+fn is_normal(path: &str) -> bool {
+    let body = path.strip_prefix('/').unwrap_or(path);
+    !body.is_empty() && body.split('/').all(|p| !matches!(p, "" | "." | ".."))
+}
+
+/// The component-wise resolution behind [`lexical`].
+fn resolve(path: &str) -> String {
+    let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -113,24 +141,33 @@ impl PathContext<'_> {
     /// Normalises `path` into its forms.
     pub fn normalize(&self, path: &str) -> NormalizedPath {
         let path = path.trim();
-        let root = self.repo_root.filter(|r| r.starts_with('/')).map(lexical);
-        let home = self.home.filter(|h| h.starts_with('/')).map(lexical);
+        let root = self
+            .repo_root
+            .filter(|r| r.starts_with('/'))
+            .map(lexical_cow);
+        let home = self.home.filter(|h| h.starts_with('/')).map(lexical_cow);
         let mut out = NormalizedPath::default();
 
         let absolute = if path == "~" || path.starts_with("~/") {
             let rest = path.strip_prefix('~').unwrap_or("").trim_start_matches('/');
             out.home = Some(format!("~/{rest}"));
-            home.as_ref().map(|h| lexical(&format!("{h}/{rest}")))
+            home.as_ref().map(|h| lexical_owned(format!("{h}/{rest}")))
         } else if path.starts_with('/') {
             Some(lexical(path))
         } else {
             let base = self
                 .cwd
                 .filter(|c| c.starts_with('/'))
-                .map(lexical)
+                .map(lexical_cow)
                 .or_else(|| root.clone());
             match base {
-                Some(base) => Some(lexical(&format!("{base}/{path}"))),
+                Some(base) => {
+                    let mut joined = String::with_capacity(base.len() + 1 + path.len());
+                    joined.push_str(&base);
+                    joined.push('/');
+                    joined.push_str(path);
+                    Some(lexical_owned(joined))
+                }
                 None => {
                     // No root and no cwd: the path is taken as repository-relative, unless it
                     // climbs out.

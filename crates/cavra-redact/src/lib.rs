@@ -145,8 +145,12 @@ impl Gate {
                 }
             }
         }
+        // A contiguous NFA, not the DFA the builder picks for few patterns: a hook process
+        // builds the gate once and searches one short payload, and building the DFA was about
+        // 6 % of a whole hook call; the matches are the same.
         let automaton = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .build(&keywords)
             .ok();
         Gate {

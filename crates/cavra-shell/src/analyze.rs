@@ -7,6 +7,7 @@
 //! at [`HARD_MAX_DEPTH`]).
 
 use crate::canon;
+use crate::fast;
 use crate::tools::{self, Inner, InnerKind, Stdin};
 use crate::words::{Word, node_text, word_from_node};
 use crate::{
@@ -39,7 +40,47 @@ pub fn analyze(text: &str) -> CommandAnalysis {
 
 /// Analyses a command line with explicit limits.
 pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
+    let (out, used_fast_path) = run(text, limits, true);
+    // Every line the fast front end reads is checked against the tree-sitter walk in debug
+    // builds (all tests), so a divergence between the two cannot go unnoticed.
+    #[cfg(debug_assertions)]
+    if used_fast_path {
+        let (reference, _) = run(text, limits, false);
+        // An unoptimised tree-sitter may run out of time on a huge line the fast path reads.
+        let timed_out = reference
+            .problems
+            .iter()
+            .any(|p| p.starts_with("parsing took longer"));
+        if out != reference && !timed_out {
+            let shown: String = text.chars().take(200).collect();
+            panic!(
+                "the fast front end and tree-sitter disagree on {shown:?}:\nfast: {:?}\ntree-sitter: {:?}",
+                DebugShort(&out),
+                DebugShort(&reference)
+            );
+        }
+    }
+    let _ = used_fast_path;
+    out
+}
+
+/// An analysis in a panic message, cut short.
+#[cfg(debug_assertions)]
+struct DebugShort<'a>(&'a CommandAnalysis);
+
+#[cfg(debug_assertions)]
+impl std::fmt::Debug for DebugShort<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let full = format!("{:?}", self.0);
+        let cut: String = full.chars().take(3000).collect();
+        f.write_str(&cut)
+    }
+}
+
+/// One analysis; `fast` allows the fast front end. Also says whether it was used.
+pub(crate) fn run(text: &str, limits: &Limits, fast: bool) -> (CommandAnalysis, bool) {
     let mut a = Analyzer::new(limits);
+    a.fast = fast;
     if text.len() > limits.max_input_bytes {
         a.problem(format!(
             "input is {} bytes, more than the limit of {} bytes; not analysed",
@@ -56,7 +97,8 @@ pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
         };
         a.analyze_code(text, &ctx);
     }
-    a.finish()
+    let used = a.used_fast;
+    (a.finish(), used)
 }
 
 /// Brings a policy command pattern into the canonical form commands are matched in (trimmed,
@@ -101,7 +143,12 @@ enum Work<'t> {
 struct Analyzer<'l> {
     limits: &'l Limits,
     out: CommandAnalysis,
-    parser: Option<Parser>,
+    /// Created on first use: a line the fast front end reads never needs one.
+    parser: Option<Option<Parser>>,
+    /// Lines in the fast front end's subset skip tree-sitter.
+    fast: bool,
+    /// The fast front end read at least one piece of code.
+    used_fast: bool,
     /// `max_commands` was reached: nothing more is recorded.
     stopped: bool,
     max_depth: usize,
@@ -109,18 +156,12 @@ struct Analyzer<'l> {
 
 impl<'l> Analyzer<'l> {
     fn new(limits: &'l Limits) -> Self {
-        // A fresh parser per analysis: reusing one across analyses (a thread-local cache) saved
-        // nothing measurable and crashed intermittently, the parser keeping state from the
-        // previous parse's progress callback.
-        let mut parser = Parser::new();
-        let parser = parser
-            .set_language(&tree_sitter_bash::LANGUAGE.into())
-            .ok()
-            .map(|()| parser);
         Analyzer {
             limits,
             out: CommandAnalysis::default(),
-            parser,
+            parser: None,
+            fast: true,
+            used_fast: false,
             stopped: false,
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
         }
@@ -146,12 +187,28 @@ impl<'l> Analyzer<'l> {
         }
     }
 
+    /// The parser, created on first use. A fresh parser per analysis: reusing one across
+    /// analyses (a thread-local cache) saved nothing measurable and crashed intermittently, the
+    /// parser keeping state from the previous parse's progress callback.
+    fn parser(&mut self) -> Option<&mut Parser> {
+        self.parser
+            .get_or_insert_with(|| {
+                let mut parser = Parser::new();
+                parser
+                    .set_language(&tree_sitter_bash::LANGUAGE.into())
+                    .ok()
+                    .map(|()| parser)
+            })
+            .as_mut()
+    }
+
     fn parse(&mut self, text: &str) -> Option<Tree> {
-        let parser = self.parser.as_mut()?;
+        let limits = self.limits;
+        let parser = self.parser()?;
         // A cancelled parse would otherwise be resumed by the next call.
         parser.reset();
         let start = Instant::now();
-        let timeout = Duration::from_micros(self.limits.parse_timeout_micros);
+        let timeout = Duration::from_micros(limits.parse_timeout_micros);
         let mut cancel = |_: &ParseState| start.elapsed() > timeout;
         let options = ParseOptions::new().progress_callback(&mut cancel);
         // tree-sitter-bash's external scanner passes the lookahead code point to C's
@@ -183,7 +240,14 @@ impl<'l> Analyzer<'l> {
         if self.stopped {
             return;
         }
-        if self.parser.is_none() {
+        if self.fast
+            && let Some(line) = fast::parse(text)
+        {
+            self.used_fast = true;
+            self.walk_fast(&line, ctx);
+            return;
+        }
+        if self.parser().is_none() {
             self.problem("the bash grammar could not be loaded".to_string());
             return;
         }
@@ -261,8 +325,77 @@ impl<'l> Analyzer<'l> {
     }
 
     fn span(&self, node: Node<'_>, ctx: &Ctx) -> (usize, usize) {
-        ctx.span
-            .unwrap_or_else(|| map_span(ctx, (node.start_byte(), node.end_byte())))
+        span_of((node.start_byte(), node.end_byte()), ctx)
+    }
+
+    /// The fast front end's counterpart of [`Analyzer::walk`]: the same steps in the same
+    /// order on the same tree shape. The walk's stack only ever delays a node's later siblings
+    /// and a redirected statement's redirections until the nodes before them are done, which
+    /// plain recursion does too; the fast front end keeps trees shallow (`fast::MAX_NESTING`).
+    fn walk_fast(&mut self, line: &fast::Line, ctx: &Ctx) {
+        for statement in line {
+            self.fast_node(statement, ctx);
+        }
+    }
+
+    fn fast_node(&mut self, node: &fast::Node, ctx: &Ctx) {
+        if self.stopped {
+            return;
+        }
+        match node {
+            fast::Node::Command(c) => {
+                self.simple(&c.words, ctx, span_of(c.span, ctx));
+            }
+            fast::Node::List(left, right) => {
+                self.fast_node(left, ctx);
+                self.fast_node(right, ctx);
+            }
+            fast::Node::Pipeline(stages) => {
+                let mut prev: Option<&fast::Node> = None;
+                for stage in stages {
+                    let stdin = match prev {
+                        None => ctx.stdin.clone(),
+                        Some(p) => fast_producer_stdin(p),
+                    };
+                    self.fast_node(stage, &ctx.with_stdin(stdin));
+                    prev = Some(stage);
+                }
+            }
+            fast::Node::Redirected {
+                body,
+                redirects,
+                span,
+            } => {
+                let stdin = fast_stdin(redirects).unwrap_or_else(|| ctx.stdin.clone());
+                let body_ctx = ctx.with_stdin(stdin);
+                let start = self.out.commands.len();
+                match body.as_ref() {
+                    fast::Node::Command(c) if redirects.iter().any(|r| r.dests.len() > 1) => {
+                        let mut words = c.words.clone();
+                        for r in redirects {
+                            words.extend(r.dests.iter().skip(1).cloned());
+                        }
+                        self.simple(&words, &body_ctx, span_of(c.span, &body_ctx));
+                    }
+                    other => self.fast_node(other, &body_ctx),
+                }
+                if self.stopped {
+                    return;
+                }
+                let idx = if self.out.commands.len() > start {
+                    Some(self.out.commands.len() - 1)
+                } else {
+                    self.null_command(ctx, span_of(*span, ctx))
+                };
+                if let Some(idx) = idx {
+                    for r in redirects {
+                        if let Some(dest) = r.dests.first() {
+                            self.file_redirect_access(r.op, dest, idx);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn visit<'t>(&mut self, node: Node<'t>, src: &str, ctx: Ctx, stack: &mut Vec<Work<'t>>) {
@@ -539,7 +672,12 @@ impl<'l> Analyzer<'l> {
         if w.is_procsub || w.has_subst && !w.literal && dest.kind() == "process_substitution" {
             return;
         }
-        let kinds: &[AccessKind] = match op.as_str() {
+        self.file_redirect_access(&op, &w, idx);
+    }
+
+    /// Records the file access of a file redirection `op` to `w`.
+    fn file_redirect_access(&mut self, op: &str, w: &Word, idx: usize) {
+        let kinds: &[AccessKind] = match op {
             ">" | ">>" | ">|" | "&>" | "&>>" => &[AccessKind::Write],
             "<" => &[AccessKind::Read],
             "<>" => &[AccessKind::Read, AccessKind::Write],
@@ -751,6 +889,41 @@ fn missing_is_benign(node: Node<'_>) -> bool {
             cmd.named_children(&mut cursor)
                 .any(|c| matches!(c.kind(), "variable_assignment" | "file_redirect"))
         })
+}
+
+/// A syntax range as a command's span: the outer word's range for code parsed out of a word,
+/// else the range mapped back to the text as given.
+fn span_of(range: (usize, usize), ctx: &Ctx) -> (usize, usize) {
+    ctx.span.unwrap_or_else(|| map_span(ctx, range))
+}
+
+/// [`stdin_from_redirects`] for the fast front end's redirections: only `<` (with no
+/// descriptor, as tree-sitter's text test has it) gives a stdin, local content.
+fn fast_stdin(redirects: &[fast::Redirect]) -> Option<Stdin> {
+    redirects
+        .iter()
+        .rev()
+        .find(|r| !r.descriptor && r.op == "<")
+        .map(|_| Stdin::Trusted)
+}
+
+/// [`producer_stdin`] for a fast front end node.
+fn fast_producer_stdin(node: &fast::Node) -> Stdin {
+    let (node, own) = match node {
+        fast::Node::Redirected {
+            body, redirects, ..
+        } => (
+            body.as_ref(),
+            fast_stdin(redirects).unwrap_or(Stdin::Terminal),
+        ),
+        other => (other, Stdin::Terminal),
+    };
+    match node {
+        fast::Node::Command(c) => stdin_from_producer_words(&c.words, own),
+        fast::Node::Pipeline(_) => Stdin::Untrusted("pipeline".to_string()),
+        fast::Node::List(..) => Stdin::Untrusted("list".to_string()),
+        fast::Node::Redirected { .. } => Stdin::Untrusted("redirected_statement".to_string()),
+    }
 }
 
 /// Maps a span in cleaned text (line continuations removed) back to the text as given.
@@ -994,6 +1167,11 @@ fn producer_stdin(producer: Node<'_>, src: &str, own_stdin: &Stdin) -> Stdin {
             _ => {}
         }
     }
+    stdin_from_producer_words(&words, own)
+}
+
+/// [`producer_stdin`] once the producer's words are known.
+fn stdin_from_producer_words(words: &[Word], own: Stdin) -> Stdin {
     let Some((name, args)) = words.split_first() else {
         return Stdin::Untrusted(String::new());
     };

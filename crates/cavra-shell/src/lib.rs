@@ -226,6 +226,7 @@ pub struct CommandAnalysis {
 
 mod analyze;
 mod canon;
+mod fast;
 mod opts;
 mod tools;
 mod words;
