@@ -57,8 +57,11 @@ pub struct AppState {
     /// The key that signs checkpoints and bundles.
     pub signer: Arc<LogSigner>,
     known_tenants: Mutex<HashMap<String, Instant>>,
-    assignments: Mutex<HashMap<String, (Instant, Arc<Vec<cavra_tenant_store::Assignment>>)>>,
+    assignments: Mutex<HashMap<String, (Instant, Assignments)>>,
 }
+
+/// A tenant's pack assignments, shared.
+pub type Assignments = Arc<Vec<cavra_tenant_store::Assignment>>;
 
 /// How long a replica trusts its cached pack assignments (another replica's change takes
 /// effect within this; this replica's own at once).
@@ -232,7 +235,7 @@ impl AppState {
     pub async fn assignments(
         &self,
         tenant: &str,
-    ) -> Result<Arc<Vec<cavra_tenant_store::Assignment>>, Problem> {
+    ) -> Result<Assignments, Problem> {
         if let Ok(map) = self.assignments.lock()
             && let Some((at, list)) = map.get(tenant)
             && at.elapsed() < ASSIGNMENT_CACHE
