@@ -232,10 +232,7 @@ impl AppState {
     }
 
     /// The tenant's pack assignments (cached for [`ASSIGNMENT_CACHE`]).
-    pub async fn assignments(
-        &self,
-        tenant: &str,
-    ) -> Result<Assignments, Problem> {
+    pub async fn assignments(&self, tenant: &str) -> Result<Assignments, Problem> {
         if let Ok(map) = self.assignments.lock()
             && let Some((at, list)) = map.get(tenant)
             && at.elapsed() < ASSIGNMENT_CACHE

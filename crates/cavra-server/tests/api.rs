@@ -1369,18 +1369,26 @@ async fn mcp_decisions_follow_the_tenants_registry() {
 async fn every_route_the_router_has_is_documented() {
     // The router's routes, read from its source, so a route added without documentation fails.
     let source = include_str!("../src/api/mod.rs");
-    let doc = serde_json::to_value(<cavra_server::openapi::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+    let doc = serde_json::to_value(<cavra_server::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let mut seen = 0;
-    let (nested, top) = source.split_once("Router::new()\n        .nest(").expect("router layout");
+    let (nested, top) = source
+        .split_once("Router::new()\n        .nest(")
+        .expect("router layout");
     for (part, prefix) in [(nested, "/v1"), (top, "")] {
         for piece in part.split(".route(").skip(1) {
             let path = piece.split('"').nth(1).unwrap();
             let full = format!("{prefix}{path}");
-            let item = paths.get(&full).unwrap_or_else(|| panic!("{full} is served but not documented"));
+            let item = paths
+                .get(&full)
+                .unwrap_or_else(|| panic!("{full} is served but not documented"));
             for m in ["get", "post", "put", "delete"] {
                 if piece.contains(&format!("{m}(")) {
-                    assert!(item.get(m).is_some(), "{m} {full} is served but not documented");
+                    assert!(
+                        item.get(m).is_some(),
+                        "{m} {full} is served but not documented"
+                    );
                 }
             }
             seen += 1;
