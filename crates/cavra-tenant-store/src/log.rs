@@ -24,6 +24,83 @@ pub(crate) struct BuiltEntry {
     pub(crate) leaf: Hash,
 }
 
+/// An entry's body redacted and in canonical form, prepared outside the writer (which then
+/// only splices it into the entry), so that the one writer does as little as it can.
+pub(crate) struct PreparedBody {
+    canonical: Vec<u8>,
+    findings: Vec<cavra_redact::Finding>,
+}
+
+/// The body of an entry, as given or prepared.
+pub(crate) enum EntryBody {
+    /// A value, redacted and canonicalised when the entry is built.
+    Plain(Value),
+    /// Already redacted and canonical.
+    Prepared(PreparedBody),
+}
+
+impl From<Value> for EntryBody {
+    fn from(v: Value) -> Self {
+        EntryBody::Plain(v)
+    }
+}
+
+/// Redacts and canonicalises a body ahead of the write.
+pub(crate) fn prepare_body(redactor: &Redactor, body: &Value) -> PreparedBody {
+    let redacted = redactor.redact_json(body);
+    PreparedBody {
+        canonical: to_canonical_bytes(&redacted.value),
+        findings: redacted.findings,
+    }
+}
+
+/// The entry [`build_entry`] would build from the original body, spliced from the prepared
+/// one: the canonical form sorts the keys `body`, `format`, `index`, `kind`, `redactions`,
+/// `tenant`, `time`, and a finding's pointer is the same with `/body` in front. None when a
+/// top-level string would itself need masking (then the entry is built the long way).
+fn splice_entry(
+    redactor: &Redactor,
+    tenant: &str,
+    index: u64,
+    kind: &str,
+    timestamp: &str,
+    p: &PreparedBody,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    for s in [tenant, kind, timestamp] {
+        if !redactor.redact_text(s).findings.is_empty() {
+            return Ok(None);
+        }
+    }
+    let text = |s: &str| to_canonical_bytes(&Value::String(s.to_string()));
+    let mut out = Vec::with_capacity(p.canonical.len() + 160);
+    out.extend_from_slice(b"{\"body\":");
+    out.extend_from_slice(&p.canonical);
+    out.extend_from_slice(b",\"format\":");
+    out.extend_from_slice(&text(ENTRY_FORMAT));
+    out.extend_from_slice(b",\"index\":");
+    out.extend_from_slice(index.to_string().as_bytes());
+    out.extend_from_slice(b",\"kind\":");
+    out.extend_from_slice(&text(kind));
+    if !p.findings.is_empty() {
+        let mut findings = serde_json::to_value(&p.findings)?;
+        if let Some(list) = findings.as_array_mut() {
+            for f in list {
+                if let Some(ptr) = f.get("pointer").and_then(Value::as_str) {
+                    f["pointer"] = Value::String(format!("/body{ptr}"));
+                }
+            }
+        }
+        out.extend_from_slice(b",\"redactions\":");
+        out.extend_from_slice(&to_canonical_bytes(&findings));
+    }
+    out.extend_from_slice(b",\"tenant\":");
+    out.extend_from_slice(&text(tenant));
+    out.extend_from_slice(b",\"time\":");
+    out.extend_from_slice(&text(timestamp));
+    out.push(b'}');
+    Ok(Some(out))
+}
+
 /// Builds entry `index` of a tenant's log: the canonical JSON (redacted once more, whatever
 /// the caller left in) and its leaf hash.
 pub(crate) fn build_entry(
@@ -32,8 +109,18 @@ pub(crate) fn build_entry(
     index: u64,
     kind: &str,
     timestamp: &str,
-    body: Value,
+    body: EntryBody,
 ) -> Result<BuiltEntry, serde_json::Error> {
+    let body = match body {
+        EntryBody::Plain(v) => v,
+        EntryBody::Prepared(p) => {
+            if let Some(bytes) = splice_entry(redactor, tenant, index, kind, timestamp, &p)? {
+                let leaf = leaf_hash(&bytes);
+                return Ok(BuiltEntry { bytes, leaf });
+            }
+            serde_json::from_slice(&p.canonical)?
+        }
+    };
     let mut entry = Map::new();
     entry.insert("format".into(), json!(ENTRY_FORMAT));
     entry.insert("index".into(), json!(index));
@@ -109,4 +196,75 @@ pub(crate) fn decision_body(d: &crate::types::NewDecision) -> Value {
         "policy_digest": d.policy_digest,
         "record": d.record,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::for_pack(&[], &[]).expect("built-in rules")
+    }
+
+    #[test]
+    fn a_spliced_entry_is_exactly_the_built_one() {
+        let r = redactor();
+        let bodies = [
+            json!({"decision": "allow", "record": {"target": "src/main.rs", "n": 3, "x": null}}),
+            json!({"record": {"target": "curl -H 'Authorization: Bearer ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' x", "password": "hunter2"}}),
+            json!({"quote": "\"\\\u{1}é", "list": [1, 2.5, "AKIAIOSFODNN7EXAMPLE"]}),
+            json!({}),
+        ];
+        for body in bodies {
+            for (tenant, kind, time) in [
+                ("acme", "decision", "2026-01-01T00:00:00.000Z"),
+                ("t_1-x", "approval", "t"),
+            ] {
+                let plain =
+                    build_entry(&r, tenant, 7, kind, time, EntryBody::Plain(body.clone())).unwrap();
+                let prepared = build_entry(
+                    &r,
+                    tenant,
+                    7,
+                    kind,
+                    time,
+                    EntryBody::Prepared(prepare_body(&r, &body)),
+                )
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&plain.bytes),
+                    String::from_utf8_lossy(&prepared.bytes),
+                    "{body}"
+                );
+                assert_eq!(plain.leaf, prepared.leaf);
+            }
+        }
+    }
+
+    #[test]
+    fn a_top_level_secret_takes_the_long_way() {
+        let r = redactor();
+        let body = json!({"a": 1});
+        let tenant = "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let plain = build_entry(
+            &r,
+            tenant,
+            0,
+            "decision",
+            "t",
+            EntryBody::Plain(body.clone()),
+        )
+        .unwrap();
+        let prepared = build_entry(
+            &r,
+            tenant,
+            0,
+            "decision",
+            "t",
+            EntryBody::Prepared(prepare_body(&r, &body)),
+        )
+        .unwrap();
+        assert_eq!(plain.bytes, prepared.bytes);
+        assert!(!String::from_utf8_lossy(&plain.bytes).contains(tenant));
+    }
 }

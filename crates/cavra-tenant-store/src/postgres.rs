@@ -18,10 +18,9 @@ use std::time::Duration;
 
 use cavra_evidence::compact::Frontier;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use serde_json::Value;
 use tokio_postgres::{NoTls, Row};
 
-use crate::log::{CHECKPOINT_EVERY, approval_body, build_entry, sign_checkpoint};
+use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
 use crate::rules::{apply_transition, apply_use, expiry_transition, pending_approval};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
@@ -235,7 +234,7 @@ async fn append(
     ref_id: Option<&str>,
     session_id: Option<&str>,
     timestamp: &str,
-    body: Value,
+    body: impl Into<EntryBody>,
 ) -> Result<u64> {
     let lock = tx
         .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = $1 FOR UPDATE")
@@ -262,7 +261,14 @@ async fn append(
     let mut frontier = Frontier::from_bytes(size as u64, &bytes)
         .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
     let index = frontier.size();
-    let built = build_entry(&settings.redactor, tenant, index, kind, timestamp, body)?;
+    let built = build_entry(
+        &settings.redactor,
+        tenant,
+        index,
+        kind,
+        timestamp,
+        body.into(),
+    )?;
     frontier.push(built.leaf);
     tx.execute(
         &tx.prepare_cached(
@@ -530,6 +536,7 @@ async fn record_decision_in(
     settings: &LogSettings,
     tenant: &str,
     w: DecisionWrite,
+    prepared: crate::log::PreparedBody,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -559,7 +566,7 @@ async fn record_decision_in(
         Some(&d.decision_id),
         d.session_id.as_deref(),
         &d.timestamp,
-        crate::log::decision_body(d),
+        EntryBody::Prepared(prepared),
     )
     .await?;
     tx.execute(
@@ -747,9 +754,14 @@ impl PgDb {
     }
 
     pub(crate) async fn record_decision(&self, tenant: &str, w: DecisionWrite) -> Result<Recorded> {
+        // Redacted and canonical before the transaction takes the log's lock.
+        let prepared = crate::log::prepare_body(
+            &self.settings.redactor,
+            &crate::log::decision_body(&w.decision),
+        );
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let recorded = record_decision_in(&tx, &self.settings, tenant, w).await?;
+        let recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
         tx.commit().await?;
         Ok(recorded)
     }

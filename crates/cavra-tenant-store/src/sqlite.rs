@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log::{CHECKPOINT_EVERY, approval_body, build_entry, sign_checkpoint};
+use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
 use crate::rules::{apply_transition, apply_use, expiry_transition, pending_approval};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
@@ -145,6 +145,7 @@ type Job = Box<dyn FnOnce(&Connection, &LogSettings) -> Finish + Send>;
 /// The SQLite backend.
 pub struct SqliteDb {
     path: PathBuf,
+    redactor: std::sync::Arc<cavra_redact::Redactor>,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -204,6 +205,7 @@ impl SqliteDb {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("opening the store: {e}")))??;
+        let redactor = settings.redactor.clone();
         let (tx, rx) = mpsc::channel::<Job>(8192);
         std::thread::Builder::new()
             .name("cavra-sqlite-writer".into())
@@ -211,6 +213,7 @@ impl SqliteDb {
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
         Ok(SqliteDb {
             path,
+            redactor,
             writer: tx,
             readers: Mutex::new(readers),
         })
@@ -336,7 +339,7 @@ fn append(
     ref_id: Option<&str>,
     session_id: Option<&str>,
     timestamp: &str,
-    body: Value,
+    body: impl Into<EntryBody>,
 ) -> Result<u64> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO log_meta (tenant, log_id, size, frontier) VALUES (?1, lower(hex(randomblob(16))), 0, x'')",
@@ -348,7 +351,14 @@ fn append(
     let mut frontier = Frontier::from_bytes(size as u64, &bytes)
         .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
     let index = frontier.size();
-    let built = build_entry(&settings.redactor, tenant, index, kind, timestamp, body)?;
+    let built = build_entry(
+        &settings.redactor,
+        tenant,
+        index,
+        kind,
+        timestamp,
+        body.into(),
+    )?;
     frontier.push(built.leaf);
     conn.prepare_cached(
         "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -699,8 +709,13 @@ impl SqliteDb {
         w: DecisionWrite,
     ) -> Result<Recorded> {
         let tenant = tenant.to_string();
-        self.write(move |c, settings| atomic(c, |c| record_decision_in(c, settings, &tenant, w)))
-            .await
+        // Redacted and canonical here, on the caller's thread: the one writer only splices.
+        let prepared =
+            crate::log::prepare_body(&self.redactor, &crate::log::decision_body(&w.decision));
+        self.write(move |c, settings| {
+            atomic(c, |c| record_decision_in(c, settings, &tenant, w, prepared))
+        })
+        .await
     }
 
     pub(crate) async fn decisions(
@@ -1310,6 +1325,7 @@ fn record_decision_in(
     settings: &LogSettings,
     tenant: &str,
     w: DecisionWrite,
+    prepared: crate::log::PreparedBody,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -1335,7 +1351,7 @@ fn record_decision_in(
         Some(&d.decision_id),
         d.session_id.as_deref(),
         &d.timestamp,
-        crate::log::decision_body(d),
+        EntryBody::Prepared(prepared),
     )?;
     c.prepare_cached(&format!(
         "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
