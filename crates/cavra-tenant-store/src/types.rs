@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 pub use cavra_store::{ApprovalState, HistoryEntry};
 
@@ -68,7 +69,7 @@ pub struct NewDecision {
 }
 
 /// A stored decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StoredDecision {
     /// Decision id.
     pub decision_id: String,
@@ -93,6 +94,7 @@ pub struct StoredDecision {
     /// The evidence log entry that records it.
     pub log_index: Option<u64>,
     /// The full (redacted) record.
+    #[schema(value_type = Object)]
     pub record: Value,
 }
 
@@ -114,7 +116,7 @@ pub struct DecisionFilter {
 }
 
 /// A session's summary, computed from its decisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SessionSummary {
     /// Session id.
     pub id: String,
@@ -165,7 +167,7 @@ impl GrantUse {
 }
 
 /// An approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Approval {
     /// Its id (`apr_…`).
     pub id: String,
@@ -183,7 +185,8 @@ pub struct Approval {
     pub requested_at: String,
     /// After this it unlocks nothing (enforced in every query that grants).
     pub expires_at: String,
-    /// Its state.
+    /// Its state: pending, approved, denied, expired, break_glass, consumed.
+    #[schema(value_type = String)]
     pub state: ApprovalState,
     /// Who decided it.
     pub decided_by: Option<String>,
@@ -194,10 +197,12 @@ pub struct Approval {
     /// What is asked for, redacted.
     pub summary: String,
     /// Once or until expiry.
+    #[schema(value_type = String)]
     pub grant: GrantUse,
     /// Times the grant was used.
     pub uses: i64,
     /// Every transition.
+    #[schema(value_type = Vec<Object>)]
     pub history: Vec<HistoryEntry>,
 }
 
@@ -361,7 +366,7 @@ pub struct EntryQuery {
 }
 
 /// An evidence entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EntryRecord {
     /// Its position in the tenant's log.
     pub index: u64,
@@ -376,6 +381,7 @@ pub struct EntryRecord {
     /// Hex leaf hash.
     pub leaf_hash: String,
     /// The canonical entry.
+    #[schema(value_type = Object)]
     pub entry: Value,
 }
 

@@ -28,7 +28,7 @@ pub struct ApprovalQuery {
 
 /// List the tenant's approvals, newest first.
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = Vec<Approval>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -50,7 +50,7 @@ pub async fn list(
 
 /// One approval of the tenant.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
@@ -158,7 +158,7 @@ fn reason(text: &str) -> ApiResult<String> {
 /// Approve a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approve(
@@ -192,7 +192,7 @@ pub async fn approve(
 /// Deny a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn deny(
@@ -226,7 +226,7 @@ pub async fn deny(
 /// Expire an approval now (withdraw a request, or end a grant early).
 #[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn expire(
@@ -277,7 +277,7 @@ pub async fn expire(
 /// break-glass group only; never the requester; recorded loudly.
 #[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", request_body = BreakGlassBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn break_glass(

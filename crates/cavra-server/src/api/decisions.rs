@@ -47,7 +47,6 @@ pub struct DecisionResponse {
     #[schema(value_type = Object)]
     pub record: serde_json::Value,
     /// The approval it asked for or used.
-    #[schema(value_type = Option<Object>)]
     pub approval: Option<Approval>,
     /// The action's fingerprint (an approval unlocks exactly this).
     pub fingerprint: String,
@@ -350,64 +349,15 @@ pub struct DecisionQuery {
     pub limit: Option<usize>,
 }
 
-/// A stored decision.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionView {
-    /// Decision id.
-    pub decision_id: String,
-    /// Session.
-    pub session_id: Option<String>,
-    /// Agent.
-    pub agent: Option<String>,
-    /// Who asked.
-    pub requested_by: String,
-    /// Action type.
-    pub action_type: String,
-    /// Effective decision.
-    pub decision: String,
-    /// Deciding rule.
-    pub rule_id: String,
-    /// When.
-    pub timestamp: String,
-    /// Fingerprint.
-    pub fingerprint: String,
-    /// Pack digest.
-    pub policy_digest: String,
-    /// Evidence entry.
-    pub log_index: Option<u64>,
-    /// The full record.
-    #[schema(value_type = Object)]
-    pub record: serde_json::Value,
-}
-
-impl From<StoredDecision> for DecisionView {
-    fn from(d: StoredDecision) -> Self {
-        DecisionView {
-            decision_id: d.decision_id,
-            session_id: d.session_id,
-            agent: d.agent,
-            requested_by: d.requested_by,
-            action_type: d.action_type,
-            decision: d.decision,
-            rule_id: d.rule_id,
-            timestamp: d.timestamp,
-            fingerprint: d.fingerprint,
-            policy_digest: d.policy_digest,
-            log_index: d.log_index,
-            record: d.record,
-        }
-    }
-}
-
 /// List the tenant's decisions, newest first.
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(DecisionQuery),
-    responses((status = 200, body = Vec<DecisionView>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Params(q): Params<DecisionQuery>,
-) -> ApiResult<Json<Vec<DecisionView>>> {
+) -> ApiResult<Json<Vec<StoredDecision>>> {
     if let Some(d) = &q.decision {
         d.parse::<Decision>()
             .map_err(|e| Problem::bad_request(e.to_string()))?;
@@ -421,61 +371,25 @@ pub async fn list(
         limit: limit(q.limit),
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
-    Ok(Json(rows.into_iter().map(DecisionView::from).collect()))
+    Ok(Json(rows))
 }
 
 /// One decision of the tenant.
 #[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path, description = "decision id")),
-    responses((status = 200, body = DecisionView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<DecisionView>> {
+) -> ApiResult<Json<StoredDecision>> {
     check_id(&id)?;
     state
         .db
         .decision(caller.tenant(), &id)
         .await?
-        .map(|d| Json(d.into()))
+        .map(Json)
         .ok_or_else(|| Problem::not_found("decision"))
-}
-
-/// A session's summary.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
-    /// Session id.
-    pub id: String,
-    /// Agent.
-    pub agent: Option<String>,
-    /// First decision.
-    pub first_seen: String,
-    /// Latest decision.
-    pub last_seen: String,
-    /// Decisions.
-    pub decisions: i64,
-    /// Blocked.
-    pub blocked: i64,
-    /// Routed for approval.
-    pub approvals: i64,
-    /// Warned.
-    pub warned: i64,
-}
-
-impl From<SessionSummary> for SessionView {
-    fn from(s: SessionSummary) -> Self {
-        SessionView {
-            id: s.id,
-            agent: s.agent,
-            first_seen: s.first_seen,
-            last_seen: s.last_seen,
-            decisions: s.decisions,
-            blocked: s.blocked,
-            approvals: s.approvals,
-            warned: s.warned,
-        }
-    }
 }
 
 /// Paging.
@@ -488,31 +402,31 @@ pub struct LimitQuery {
 
 /// The tenant's sessions, most recent first.
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(LimitQuery),
-    responses((status = 200, body = Vec<SessionView>), (status = 401, body = Problem)),
+    responses((status = 200, body = Vec<SessionSummary>), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sessions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Params(q): Params<LimitQuery>,
-) -> ApiResult<Json<Vec<SessionView>>> {
+) -> ApiResult<Json<Vec<SessionSummary>>> {
     let rows = state.db.sessions(caller.tenant(), limit(q.limit)).await?;
-    Ok(Json(rows.into_iter().map(SessionView::from).collect()))
+    Ok(Json(rows))
 }
 
 /// One session of the tenant.
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "session id")),
-    responses((status = 200, body = SessionView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = SessionSummary), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn session(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<SessionView>> {
+) -> ApiResult<Json<SessionSummary>> {
     check_id(&id)?;
     state
         .db
         .session(caller.tenant(), &id)
         .await?
-        .map(|s| Json(s.into()))
+        .map(Json)
         .ok_or_else(|| Problem::not_found("session"))
 }

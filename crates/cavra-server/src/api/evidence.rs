@@ -36,49 +36,15 @@ pub struct EntryParams {
     pub limit: Option<usize>,
 }
 
-/// An evidence entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryView {
-    /// Position in the tenant's log.
-    pub index: u64,
-    /// Kind.
-    pub kind: String,
-    /// What it is about.
-    pub ref_id: Option<String>,
-    /// Session.
-    pub session_id: Option<String>,
-    /// When.
-    pub timestamp: String,
-    /// Hex leaf hash.
-    pub leaf_hash: String,
-    /// The canonical entry.
-    #[schema(value_type = Object)]
-    pub entry: serde_json::Value,
-}
-
-impl From<EntryRecord> for EntryView {
-    fn from(e: EntryRecord) -> Self {
-        EntryView {
-            index: e.index,
-            kind: e.kind,
-            ref_id: e.ref_id,
-            session_id: e.session_id,
-            timestamp: e.timestamp,
-            leaf_hash: e.leaf_hash,
-            entry: e.entry,
-        }
-    }
-}
-
 /// Search the tenant's evidence entries.
 #[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", params(EntryParams),
-    responses((status = 200, body = Vec<EntryView>), (status = 400, body = Problem)),
+    responses((status = 200, body = Vec<EntryRecord>), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn entries(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Params(q): Params<EntryParams>,
-) -> ApiResult<Json<Vec<EntryView>>> {
+) -> ApiResult<Json<Vec<EntryRecord>>> {
     let query = EntryQuery {
         kind: q.kind,
         session_id: q.session_id,
@@ -89,7 +55,7 @@ pub async fn entries(
         limit: limit(q.limit),
     };
     let rows = state.db.entries(caller.tenant(), &query).await?;
-    Ok(Json(rows.into_iter().map(EntryView::from).collect()))
+    Ok(Json(rows))
 }
 
 /// The tenant log's head and newest checkpoint.
