@@ -83,20 +83,7 @@ fn the_binary_serves_and_the_cli_is_its_client() {
         "secrets never listed: {listed}"
     );
 
-    let mut child = cavra(&db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _guard = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (_guard, url) = start_serve(&db);
 
     let eval = |token: &str, args: &[&str]| {
         let mut c = Command::new(cargo_bin("cavra"));
