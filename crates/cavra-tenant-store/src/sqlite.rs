@@ -145,6 +145,8 @@ type Job = Box<dyn FnOnce(&Connection, &LogSettings) -> Finish + Send>;
 /// The SQLite backend.
 pub struct SqliteDb {
     path: PathBuf,
+    /// Dropped with the store, which stops the checkpoint thread.
+    _stop_checkpoints: std::sync::mpsc::Sender<()>,
     redactor: std::sync::Arc<cavra_redact::Redactor>,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
@@ -207,12 +209,23 @@ impl SqliteDb {
         .map_err(|e| StoreError::Corrupt(format!("opening the store: {e}")))??;
         let redactor = settings.redactor.clone();
         let (tx, rx) = mpsc::channel::<Job>(8192);
+        // Checkpoints copy the WAL into the database file; run in the writer they would stall
+        // every commit behind them. A thread of its own checkpoints (PASSIVE: never blocking
+        // the writer or readers) instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = connect(&path)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("cavra-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpointer: {e}")))?;
         std::thread::Builder::new()
             .name("cavra-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, settings))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
         Ok(SqliteDb {
             path,
+            _stop_checkpoints: stop_checkpoints,
             redactor,
             writer: tx,
             readers: Mutex::new(readers),
@@ -275,6 +288,18 @@ impl SqliteDb {
                 c.pragma_update(None, "query_only", "ON")?;
                 Ok(c)
             }
+        }
+    }
+}
+
+/// Checkpoints the WAL every half second until the store is dropped (a checkpoint that finds
+/// nothing to do costs a few reads).
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_millis(500))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("cavra: checkpointing the store's WAL failed: {e}");
         }
     }
 }
