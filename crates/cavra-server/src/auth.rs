@@ -149,14 +149,12 @@ pub fn to_identity_record(
 /// Token records cached briefly, so that a burst of requests does not read the database for
 /// each. Revocation through this replica evicts at once; on other replicas it takes effect
 /// within [`TokenCache::TTL`].
-#[derive(Default)]
-pub struct TokenCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<
-            String,
-            (std::time::Instant, Option<cavra_tenant_store::TokenRecord>),
-        >,
-    >,
+pub struct TokenCache(crate::cache::TtlCache<Option<cavra_tenant_store::TokenRecord>>);
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache(crate::cache::TtlCache::new(Self::TTL))
+    }
 }
 
 impl TokenCache {
@@ -169,26 +167,16 @@ impl TokenCache {
         id: &str,
         db: &cavra_tenant_store::Db,
     ) -> Result<Option<cavra_tenant_store::TokenRecord>, Problem> {
-        if let Ok(map) = self.entries.lock()
-            && let Some((at, record)) = map.get(id)
-            && at.elapsed() < Self::TTL
-        {
-            return Ok(record.clone());
+        if let Some(record) = self.0.get(id) {
+            return Ok(record);
         }
         let record = db.token(id).await?;
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(id.to_string(), (std::time::Instant::now(), record.clone()));
-        }
+        self.0.put(id, record.clone());
         Ok(record)
     }
 
     /// Forgets a record (after a revocation).
     pub fn evict(&self, id: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.remove(id);
-        }
+        self.0.evict(id);
     }
 }

@@ -103,9 +103,6 @@ impl ServerConfig {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
-        if self.require_signed_packs && self.trust_root.is_none() {
-            // Not an error: with no trust root, uploads are refused with a clear message.
-        }
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
         }

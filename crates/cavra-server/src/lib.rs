@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod bundle;
+pub mod cache;
 pub mod config;
 pub mod metrics;
 pub mod openapi;
@@ -16,10 +17,9 @@ pub mod packs;
 pub mod problem;
 pub mod routing;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use cavra_evidence::trust::TrustRoot;
@@ -29,6 +29,7 @@ use cavra_tenant_store::{Db, LogSettings, LogSigner, Tenant};
 pub use config::ServerConfig;
 
 use crate::auth::TokenCache;
+use crate::cache::TtlCache;
 use crate::metrics::Metrics;
 use crate::packs::PackCache;
 use crate::problem::Problem;
@@ -56,8 +57,8 @@ pub struct AppState {
     pub signing_key_id: String,
     /// The key that signs checkpoints and bundles.
     pub signer: Arc<LogSigner>,
-    known_tenants: Mutex<HashMap<String, Instant>>,
-    assignments: Mutex<HashMap<String, (Instant, Assignments)>>,
+    known_tenants: TtlCache<()>,
+    assignments: TtlCache<Assignments>,
 }
 
 /// A tenant's pack assignments, shared.
@@ -210,47 +211,36 @@ impl AppState {
             trust,
             signing_key_id,
             signer,
-            known_tenants: Mutex::new(HashMap::new()),
-            assignments: Mutex::new(HashMap::new()),
+            known_tenants: TtlCache::new(Duration::from_secs(60)),
+            assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))
     }
 
     /// Whether `tenant` exists (cached for a minute once seen).
     pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, Problem> {
-        if let Ok(map) = self.known_tenants.lock()
-            && map
-                .get(tenant)
-                .is_some_and(|at| at.elapsed() < Duration::from_secs(60))
-        {
+        if self.known_tenants.get(tenant).is_some() {
             return Ok(true);
         }
         let found = self.db.tenant(tenant).await?.is_some();
-        if found && let Ok(mut map) = self.known_tenants.lock() {
-            map.insert(tenant.to_string(), Instant::now());
+        if found {
+            self.known_tenants.put(tenant, ());
         }
         Ok(found)
     }
 
     /// The tenant's pack assignments (cached for [`ASSIGNMENT_CACHE`]).
     pub async fn assignments(&self, tenant: &str) -> Result<Assignments, Problem> {
-        if let Ok(map) = self.assignments.lock()
-            && let Some((at, list)) = map.get(tenant)
-            && at.elapsed() < ASSIGNMENT_CACHE
-        {
-            return Ok(list.clone());
+        if let Some(list) = self.assignments.get(tenant) {
+            return Ok(list);
         }
         let list = Arc::new(self.db.assignments(tenant).await?);
-        if let Ok(mut map) = self.assignments.lock() {
-            map.insert(tenant.to_string(), (Instant::now(), list.clone()));
-        }
+        self.assignments.put(tenant, list.clone());
         Ok(list)
     }
 
     /// Forgets the tenant's cached assignments (after this replica changed them).
     pub fn forget_assignments(&self, tenant: &str) {
-        if let Ok(mut map) = self.assignments.lock() {
-            map.remove(tenant);
-        }
+        self.assignments.evict(tenant);
     }
 
     /// Creates a tenant (used by the CLI's bootstrap and the admin API).

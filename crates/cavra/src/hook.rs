@@ -507,58 +507,35 @@ fn decide_on_server(
                 "CAVRA_SERVER is {base} but CAVRA_TOKEN is not set; set it to an agent token of the service"
             ))
         })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ServerFailure::Unreachable(format!("no async runtime: {e}")))?;
-    runtime.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|e| ServerFailure::Unreachable(e.to_string()))?;
-        let url = format!("{}/v1/decisions", base.trim_end_matches('/'));
-        let mut out = Vec::with_capacity(requests.len());
-        for request in requests {
-            let resp = http
-                .post(&url)
-                .bearer_auth(token.trim())
-                .json(&json!({ "request": request }))
-                .send()
-                .await
-                .map_err(|e| {
-                    ServerFailure::Unreachable(format!(
-                        "the cavra service at {base} cannot be reached ({e})"
-                    ))
-                })?;
-            let status = resp.status();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            if status.is_server_error() {
-                return Err(ServerFailure::Unreachable(format!(
-                    "the cavra service at {base} failed ({status})"
-                )));
-            }
-            if !status.is_success() {
-                return Err(ServerFailure::Refused(format!(
-                    "the cavra service at {base} refused the request ({status}: {})",
-                    body["detail"].as_str().unwrap_or("no detail")
-                )));
-            }
-            let mut record: DecisionRecord = serde_json::from_value(body["record"].clone())
-                .map_err(|e| {
-                    ServerFailure::Refused(format!(
-                        "the cavra service at {base} answered without a decision record ({e})"
-                    ))
-                })?;
-            // The built-in guards hold whoever decides.
-            guard(request, ctx, &mut record);
-            out.push(RemoteDecision {
-                request: request.clone(),
-                record,
-                approval: body["approval"].clone(),
-            });
-        }
-        Ok(out)
-    })
+    let mut out = Vec::with_capacity(requests.len());
+    for request in requests {
+        let body = crate::client::send(
+            base,
+            &token,
+            "POST",
+            "/v1/decisions",
+            Some(&json!({ "request": request })),
+            Duration::from_secs(3),
+        )
+        .map_err(|e| match e {
+            crate::client::CallError::Unreachable(m) => ServerFailure::Unreachable(m),
+            crate::client::CallError::Refused(m) => ServerFailure::Refused(m),
+        })?;
+        let mut record: DecisionRecord =
+            serde_json::from_value(body["record"].clone()).map_err(|e| {
+                ServerFailure::Refused(format!(
+                    "the cavra service at {base} answered without a decision record ({e})"
+                ))
+            })?;
+        // The built-in guards hold whoever decides.
+        guard(request, ctx, &mut record);
+        out.push(RemoteDecision {
+            request: request.clone(),
+            record,
+            approval: body["approval"].clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// The agent's answer from the service's decisions; each is also recorded locally.
