@@ -98,7 +98,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

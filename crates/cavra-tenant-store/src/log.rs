@@ -183,6 +183,21 @@ pub(crate) fn approval_body(a: &crate::types::Approval, actor: &str) -> Value {
 
 /// The body of a decision's entry: the same shape as the repository store's, so bundles,
 /// exports and the CI gate read both alike.
+/// The decision record held in a decision entry (`body.record`).
+pub(crate) fn entry_record(entry: &[u8]) -> Result<Value, String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        body: Body,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        record: Value,
+    }
+    serde_json::from_slice::<Entry>(entry)
+        .map(|e| e.body.record)
+        .map_err(|e| format!("its log entry holds no record: {e}"))
+}
+
 pub(crate) fn decision_body(d: &crate::types::NewDecision) -> Value {
     json!({
         "decision_id": d.decision_id,

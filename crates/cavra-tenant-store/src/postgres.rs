@@ -34,7 +34,8 @@ pub const MIGRATION_LOCK: i64 = 0x6361_7672_6100_0001;
 
 /// Text columns compare and sort bytewise (`COLLATE "C"`), as in SQLite, so RFC 3339
 /// times and ids order the same on both backends whatever the database's locale.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT COLLATE "C" PRIMARY KEY,
     name TEXT NOT NULL,
@@ -148,7 +149,13 @@ CREATE TABLE checkpoints (
     envelope TEXT NOT NULL,
     PRIMARY KEY (tenant, tree_size)
 );
-"#];
+"#,
+    // Version 2: a decision's record is its log entry's body.record, kept once (in the log).
+    r#"
+ALTER TABLE decisions DROP COLUMN record;
+ALTER TABLE decisions ALTER COLUMN log_index SET NOT NULL;
+"#,
+];
 
 /// The PostgreSQL backend.
 pub struct PgDb {
@@ -428,13 +435,16 @@ async fn store_transition(
     Ok(true)
 }
 
-const DECISION_COLUMNS: &str = "decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index, record";
+/// The decisions table's columns, as written.
+const DECISION_COLUMNS: &str = "decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index";
+/// A decision as read: its columns (`d`) and its log entry (`e`), in [`decision_row`]'s order.
+const DECISION_SELECT: &str = "SELECT d.decision_id, d.session_id, d.agent, d.requested_by, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, d.policy_digest, d.log_index, e.entry FROM decisions d JOIN log_entries e ON e.tenant = d.tenant AND e.idx = d.log_index";
 
 fn decision_row(r: &Row) -> Result<StoredDecision> {
     let decision_id: String = r.try_get(0)?;
-    let record: String = r.try_get(11)?;
+    let entry: Vec<u8> = r.try_get(11)?;
     Ok(StoredDecision {
-        record: serde_json::from_str(&record)
+        record: crate::log::entry_record(&entry)
             .map_err(|e| StoreError::Corrupt(format!("decision {decision_id}: {e}")))?,
         session_id: r.try_get(1)?,
         agent: r.try_get(2)?,
@@ -571,7 +581,7 @@ async fn record_decision_in(
     .await?;
     tx.execute(
         &tx.prepare_cached(&format!(
-            "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .await?,
         &[
@@ -587,7 +597,6 @@ async fn record_decision_in(
             &d.fingerprint,
             &d.policy_digest,
             &(log_index as i64),
-            &serde_json::to_string(&d.record)?,
         ],
     )
     .await?;
@@ -776,7 +785,7 @@ impl PgDb {
         // is prepared once per connection.
         let st = c
             .prepare_cached(&format!(
-                "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant = $1 AND ($2::text IS NULL OR session_id = $2) AND ($3::text IS NULL OR decision = $3) AND ($4::text IS NULL OR action_type = $4) AND ($5::text IS NULL OR timestamp >= $5) AND ($6::text IS NULL OR timestamp < $6) ORDER BY seq DESC LIMIT $7"
+                "{DECISION_SELECT} WHERE d.tenant = $1 AND ($2::text IS NULL OR d.session_id = $2) AND ($3::text IS NULL OR d.decision = $3) AND ($4::text IS NULL OR d.action_type = $4) AND ($5::text IS NULL OR d.timestamp >= $5) AND ($6::text IS NULL OR d.timestamp < $6) ORDER BY d.seq DESC LIMIT $7"
             ))
             .await?;
         c.query(
@@ -801,7 +810,7 @@ impl PgDb {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
-                "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant = $1 AND decision_id = $2"
+                "{DECISION_SELECT} WHERE d.tenant = $1 AND d.decision_id = $2"
             ))
             .await?;
         c.query_opt(&st, &[&tenant, &id])

@@ -25,6 +25,12 @@ mod trust_package;
 
 use clap::{Parser, Subcommand};
 
+// The service's request threads and its store writer allocate and free concurrently; glibc's
+// malloc spent about a fifth of `cavra serve`'s CPU under load in its arena locks and
+// consolidation (perf, docs/benchmarks.md). mimalloc keeps per-thread heaps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Before the agent acts, cavra decides.
 #[derive(Debug, Parser)]
 #[command(name = "cavra", version, about, long_about = None)]
