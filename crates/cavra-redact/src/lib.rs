@@ -16,6 +16,7 @@ pub mod corpus;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 /// What a masked secret is replaced with: `[REDACTED:<rule id>]`.
@@ -369,29 +370,46 @@ const SENSITIVE_KEYWORDS: [&str; 12] = [
 
 /// Whether a JSON object key names a secret (its string value is masked whole).
 pub fn is_sensitive_key(key: &str) -> bool {
-    let k: String = key
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "passphrase",
-        "apikey",
-        "accesskey",
-        "privatekey",
-        "credential",
-        "authorization",
-        "clientsecret",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-        && !k.ends_with("count")
-        && !k.ends_with("type")
-        && !k.ends_with("name")
+    // Called for every key of every record redacted (the service's hot path): the key's
+    // letters and digits, lowercased, go to a stack buffer instead of a new String.
+    let mut buf = [0u8; 128];
+    let mut len = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        if len == buf.len() {
+            return is_sensitive_normalised(
+                &key.bytes()
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(|b| b.to_ascii_lowercase())
+                    .collect::<Vec<u8>>(),
+            );
+        }
+        buf[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    is_sensitive_normalised(&buf[..len])
+}
+
+/// [`is_sensitive_key`] on a key already reduced to lowercase letters and digits.
+fn is_sensitive_normalised(k: &[u8]) -> bool {
+    const WORDS: [&[u8]; 11] = [
+        b"token",
+        b"secret",
+        b"password",
+        b"passwd",
+        b"passphrase",
+        b"apikey",
+        b"accesskey",
+        b"privatekey",
+        b"credential",
+        b"authorization",
+        b"clientsecret",
+    ];
+    WORDS
+        .iter()
+        .any(|w| k.windows(w.len()).any(|window| window == *w))
+        && !k.ends_with(b"count")
+        && !k.ends_with(b"type")
+        && !k.ends_with(b"name")
 }
 
 /// Shannon entropy in bits per character.
@@ -604,7 +622,8 @@ impl Redactor {
                     .map(|(i, v)| {
                         let len = pointer.len();
                         pointer.push('/');
-                        pointer.push_str(&i.to_string());
+                        // Writing to a String cannot fail.
+                        let _ = write!(pointer, "{i}");
                         let out = self.walk(v, pointer, sensitive, findings);
                         pointer.truncate(len);
                         out
@@ -616,7 +635,7 @@ impl Redactor {
                 for (k, v) in map {
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    push_pointer_token(pointer, k);
                     let child = self.walk(v, pointer, sensitive || is_sensitive_key(k), findings);
                     pointer.truncate(len);
                     out.insert(k.clone(), child);
@@ -629,8 +648,17 @@ impl Redactor {
 
     fn redact_str_at(&self, text: &str, pointer: &str, findings: &mut Vec<Finding>) -> String {
         let gate = self.gate.get_or_init(|| Gate::build(&self.rules));
-        let mut active = vec![false; self.rules.len()];
-        gate.mark(text, &mut active);
+        // Every string of every record comes through here: a rule set of ordinary size marks
+        // its rules on the stack.
+        let mut on_stack = [false; 64];
+        let mut on_heap = Vec::new();
+        let active: &mut [bool] = if self.rules.len() <= on_stack.len() {
+            &mut on_stack[..self.rules.len()]
+        } else {
+            on_heap.resize(self.rules.len(), false);
+            &mut on_heap
+        };
+        gate.mark(text, active);
         let mut current: Option<String> = None;
         for (i, rule) in self.rules.iter().enumerate() {
             if !rule.keywords_lower.is_empty() && !active[i] {
@@ -692,6 +720,21 @@ impl Compiled {
         // failure here is answered by the caller masking the whole string.
         let compiled = Regex::new(&self.spec.regex).ok()?;
         Some(self.regex.get_or_init(|| compiled))
+    }
+}
+
+/// Appends a JSON Pointer reference token (RFC 6901: `~` as `~0`, `/` as `~1`).
+fn push_pointer_token(pointer: &mut String, key: &str) {
+    if !key.contains(['~', '/']) {
+        pointer.push_str(key);
+        return;
+    }
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 

@@ -68,3 +68,54 @@ proptest! {
         prop_assert_eq!(out.value, text);
     }
 }
+
+/// The definition `is_sensitive_key` had before it stopped allocating: letters and digits,
+/// lowercased, containing a secret word, not ending in count/type/name.
+fn sensitive_key_reference(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "apikey",
+        "accesskey",
+        "privatekey",
+        "credential",
+        "authorization",
+        "clientsecret",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        && !k.ends_with("count")
+        && !k.ends_with("type")
+        && !k.ends_with("name")
+}
+
+proptest! {
+    #[test]
+    fn sensitive_keys_as_defined(key in "(?s).{0,20}(to_ken|Secret|PASS-word|api_key|credential|count|type|name|ü|é)?.{0,150}") {
+        prop_assert_eq!(cavra_redact::is_sensitive_key(&key), sensitive_key_reference(&key));
+    }
+
+    #[test]
+    fn finding_pointers_escape_keys(key in "[a-z~/]{1,6}", s in secret()) {
+        let v = serde_json::json!({ key.clone(): [s] });
+        let out = Redactor::builtin().redact_json(&v);
+        let escaped = key.replace('~', "~0").replace('/', "~1");
+        prop_assert_eq!(out.findings[0].pointer.clone(), format!("/{escaped}/0"));
+    }
+}
+
+#[test]
+fn long_keys_are_checked_whole() {
+    let long = format!("{}_password", "x".repeat(300));
+    assert!(cavra_redact::is_sensitive_key(&long));
+    assert!(!cavra_redact::is_sensitive_key(&format!("{long}_count")));
+    assert!(!cavra_redact::is_sensitive_key(&"y".repeat(300)));
+}

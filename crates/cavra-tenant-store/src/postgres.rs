@@ -762,11 +762,15 @@ impl PgDb {
         Ok(c.execute(&st, &[&at, &id, &tenant]).await? == 1)
     }
 
-    pub(crate) async fn record_decision(&self, tenant: &str, w: DecisionWrite) -> Result<Recorded> {
+    pub(crate) async fn record_decision(
+        &self,
+        tenant: &str,
+        mut w: DecisionWrite,
+    ) -> Result<Recorded> {
         // Redacted and canonical before the transaction takes the log's lock.
         let prepared = crate::log::prepare_body(
             &self.settings.redactor,
-            &crate::log::decision_body(&w.decision),
+            &crate::log::decision_body(&mut w.decision),
         );
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

@@ -218,6 +218,9 @@ fn connect(path: &Path) -> Result<Connection> {
     }
     // Durable before acknowledged: the writer answers only after its commit is on disk.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Each write in a group commit runs in its own savepoint, whose undo pages would
+    // otherwise go to a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -794,12 +797,12 @@ impl SqliteDb {
     pub(crate) async fn record_decision(
         self: &std::sync::Arc<Self>,
         tenant: &str,
-        w: DecisionWrite,
+        mut w: DecisionWrite,
     ) -> Result<Recorded> {
         let tenant = tenant.to_string();
         // Redacted and canonical here, on the caller's thread: the one writer only splices.
         let prepared =
-            crate::log::prepare_body(&self.redactor, &crate::log::decision_body(&w.decision));
+            crate::log::prepare_body(&self.redactor, &crate::log::decision_body(&mut w.decision));
         self.write(move |c, settings| {
             atomic(c, |c| record_decision_in(c, settings, &tenant, w, prepared))
         })
