@@ -119,3 +119,25 @@ fn long_keys_are_checked_whole() {
     assert!(!cavra_redact::is_sensitive_key(&format!("{long}_count")));
     assert!(!cavra_redact::is_sensitive_key(&"y".repeat(300)));
 }
+
+#[test]
+fn a_pack_includes_the_builtin_rules_unless_it_disables_one() {
+    let builtin = Redactor::builtin();
+    let plain = Redactor::for_pack(&[], &[]).unwrap();
+    let extra = Redactor::for_pack(
+        &[],
+        &[cavra_redact::RuleSpec {
+            id: "acme-key".into(),
+            description: String::new(),
+            regex: r"acme_[a-z0-9]{20}".into(),
+            keywords: vec!["acme_".into()],
+            min_entropy: None,
+        }],
+    )
+    .unwrap();
+    let fewer = Redactor::for_pack(&["github-token".to_string()], &[]).unwrap();
+    assert!(plain.includes(builtin) && builtin.includes(&plain));
+    assert!(extra.includes(builtin));
+    assert!(!builtin.includes(&extra));
+    assert!(!fewer.includes(builtin));
+}

@@ -1396,3 +1396,70 @@ async fn every_route_the_router_has_is_documented() {
     }
     assert!(seen >= 25, "{seen} routes read");
 }
+
+/// A secret in a request never reaches the answer, the stored decision or the log, whether
+/// the pack's rules include the built-in ones (one redaction pass) or disable one of them
+/// (the store's own rules still apply); and what is answered is what was stored.
+#[tokio::test]
+async fn secrets_in_requests_reach_neither_answers_nor_the_log() {
+    let s = sqlite_server().await;
+    let admin = s.token("a", "admin", "admin-r", &[]).await;
+    let agent = s.token("a", "agent", "agent-r", &[]).await;
+    let secret = format!("ghp_{}", "Ab1".repeat(12));
+    let command = format!("printf %s {secret} | gh auth login --with-token");
+    let custom_secret = "acme_0123456789abcdefghij";
+    let lax = format!(
+        "metadata:\n  id: lax\n  title: L\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\nredaction:\n  disable: [github-token]\n  rules:\n    - id: acme-key\n      regex: 'acme_[a-z0-9]{{20}}'\n      keywords: [acme_]\n"
+    );
+    let (st, p) = s
+        .call(
+            "POST",
+            "/v1/policies",
+            Some(&admin),
+            Some(json!({"document": lax})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let lax_digest = p["digest"].as_str().unwrap().to_string();
+    for pack in [None, Some(lax_digest.as_str())] {
+        // The pack's own rule knows the custom secret; only that pack's requests carry one.
+        let mut body = decide("execute_command", &command, "sess-r");
+        if let Some(p) = pack {
+            body = decide(
+                "execute_command",
+                &format!("{command} # {custom_secret}"),
+                "sess-r",
+            );
+            body["policy"] = json!(p);
+        }
+        let (st, d) = s
+            .call("POST", "/v1/decisions", Some(&agent), Some(body))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        let answered = d["record"].to_string();
+        assert!(!answered.contains(&secret), "answer leaks: {answered}");
+        assert!(answered.contains("[REDACTED:github-token]"), "{answered}");
+        if pack.is_some() {
+            assert!(
+                !answered.contains(custom_secret),
+                "pack rule ignored: {answered}"
+            );
+        }
+        let id = d["record"]["decision_id"].as_str().unwrap();
+        let (st, stored) = s
+            .call("GET", &format!("/v1/decisions/{id}"), Some(&admin), None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{stored}");
+        assert_eq!(stored["record"], d["record"], "answered and stored differ");
+    }
+    let (st, entries) = s
+        .call("GET", "/v1/evidence/entries?limit=100", Some(&admin), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{entries}");
+    let text = entries.to_string();
+    assert!(text.contains("github-token"), "{text}");
+    assert!(
+        !text.contains(&secret) && !text.contains(custom_secret),
+        "log leaks: {text}"
+    );
+}

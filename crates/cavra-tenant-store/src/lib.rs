@@ -199,9 +199,21 @@ impl Db {
     }
 
     /// Records a decision, the approval it asks for or the grant it uses, and their
-    /// evidence entries, in one transaction.
+    /// evidence entries, in one transaction. The record is redacted with the store's rules.
     pub async fn record_decision(&self, tenant: &str, write: DecisionWrite) -> Result<Recorded> {
-        dispatch!(self.record_decision(tenant, write))
+        dispatch!(self.record_decision(tenant, write, None))
+    }
+
+    /// [`Db::record_decision`], redacting the record with `rules` (a policy pack's) as well
+    /// as the store's own: in one pass when `rules` already hold every rule of the store's,
+    /// else one pass with each. [`Recorded::record`] is the record as stored.
+    pub async fn record_decision_redacted(
+        &self,
+        tenant: &str,
+        write: DecisionWrite,
+        rules: &cavra_redact::Redactor,
+    ) -> Result<Recorded> {
+        dispatch!(self.record_decision(tenant, write, Some(rules)))
     }
 
     /// Decisions of a tenant, newest first.

@@ -54,6 +54,38 @@ pub(crate) fn prepare_body(redactor: &Redactor, body: &Value) -> PreparedBody {
     }
 }
 
+/// Redacts a decision body with `extra` rules (a pack's) and the store's `own`, and
+/// canonicalises it; also gives back the redacted body. One pass when `extra` holds every
+/// rule of `own` (a pack that disables no built-in rule), else one pass with each.
+pub(crate) fn prepare_decision_body(
+    own: &Redactor,
+    extra: Option<&Redactor>,
+    body: &Value,
+) -> (PreparedBody, Value) {
+    let (value, findings) = match extra {
+        Some(extra) if extra.includes(own) => {
+            let r = extra.redact_json(body);
+            (r.value, r.findings)
+        }
+        Some(extra) => {
+            let first = extra.redact_json(body);
+            let second = own.redact_json(&first.value);
+            let mut findings = first.findings;
+            findings.extend(second.findings);
+            (second.value, findings)
+        }
+        None => {
+            let r = own.redact_json(body);
+            (r.value, r.findings)
+        }
+    };
+    let prepared = PreparedBody {
+        canonical: to_canonical_bytes(&value),
+        findings,
+    };
+    (prepared, value)
+}
+
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared
 /// one: the canonical form sorts the keys `body`, `format`, `index`, `kind`, `redactions`,
 /// `tenant`, `time`, and a finding's pointer is the same with `/body` in front. None when a

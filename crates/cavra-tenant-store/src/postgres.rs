@@ -645,6 +645,7 @@ async fn record_decision_in(
     Ok(Recorded {
         log_index,
         approval_id,
+        record: serde_json::Value::Null,
     })
 }
 
@@ -766,16 +767,19 @@ impl PgDb {
         &self,
         tenant: &str,
         mut w: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
     ) -> Result<Recorded> {
         // Redacted and canonical before the transaction takes the log's lock.
-        let prepared = crate::log::prepare_body(
+        let (prepared, mut body) = crate::log::prepare_decision_body(
             &self.settings.redactor,
+            rules,
             &crate::log::decision_body(&mut w.decision),
         );
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
+        let mut recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
         tx.commit().await?;
+        recorded.record = body["record"].take();
         Ok(recorded)
     }
 

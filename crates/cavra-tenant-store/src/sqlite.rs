@@ -798,15 +798,22 @@ impl SqliteDb {
         self: &std::sync::Arc<Self>,
         tenant: &str,
         mut w: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
     ) -> Result<Recorded> {
         let tenant = tenant.to_string();
         // Redacted and canonical here, on the caller's thread: the one writer only splices.
-        let prepared =
-            crate::log::prepare_body(&self.redactor, &crate::log::decision_body(&mut w.decision));
-        self.write(move |c, settings| {
-            atomic(c, |c| record_decision_in(c, settings, &tenant, w, prepared))
-        })
-        .await
+        let (prepared, mut body) = crate::log::prepare_decision_body(
+            &self.redactor,
+            rules,
+            &crate::log::decision_body(&mut w.decision),
+        );
+        let mut recorded = self
+            .write(move |c, settings| {
+                atomic(c, |c| record_decision_in(c, settings, &tenant, w, prepared))
+            })
+            .await?;
+        recorded.record = body["record"].take();
+        Ok(recorded)
     }
 
     pub(crate) async fn decisions(
@@ -1501,6 +1508,7 @@ fn record_decision_in(
     Ok(Recorded {
         log_index,
         approval_id,
+        record: Value::Null,
     })
 }
 

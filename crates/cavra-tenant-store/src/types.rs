@@ -242,6 +242,8 @@ pub struct DecisionWrite {
 pub struct Recorded {
     /// The decision's evidence entry.
     pub log_index: u64,
+    /// The decision record as stored: redacted, the body's `record` of that entry.
+    pub record: serde_json::Value,
     /// The approval created, when any.
     pub approval_id: Option<String>,
 }

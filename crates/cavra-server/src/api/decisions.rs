@@ -282,8 +282,9 @@ pub async fn create(
                 }
             }
         }
+        // The store redacts the record (with the pack's rules and its own) on its way into
+        // the log and gives back what it stored, which is what the caller sees.
         let value = serde_json::to_value(&record).map_err(Problem::internal)?;
-        let redacted = pack.redactor().redact_json(&value).value;
         let write = DecisionWrite {
             decision: NewDecision {
                 decision_id: decision_id.clone(),
@@ -296,12 +297,16 @@ pub async fn create(
                 timestamp: ts.clone(),
                 fingerprint: fingerprint.clone(),
                 policy_digest: record.policy_digest.clone(),
-                record: redacted.clone(),
+                record: value,
             },
             new_approval: new_approval.clone(),
             use_grant: use_grant.clone(),
         };
-        match state.db.record_decision(&tenant, write).await {
+        match state
+            .db
+            .record_decision_redacted(&tenant, write, pack.redactor())
+            .await
+        {
             Ok(recorded) => {
                 if let Some(id) = &recorded.approval_id {
                     approval = state.db.approval(&tenant, id).await?;
@@ -316,7 +321,7 @@ pub async fn create(
                 return Ok(Json(DecisionResponse {
                     decision: record.decision,
                     may_proceed: record.decision.may_proceed(),
-                    record: redacted,
+                    record: recorded.record,
                     approval,
                     fingerprint,
                     log_index: recorded.log_index,
