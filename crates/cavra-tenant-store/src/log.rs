@@ -45,15 +45,6 @@ impl From<Value> for EntryBody {
     }
 }
 
-/// Redacts and canonicalises a body ahead of the write.
-pub(crate) fn prepare_body(redactor: &Redactor, body: &Value) -> PreparedBody {
-    let redacted = redactor.redact_json(body);
-    PreparedBody {
-        canonical: to_canonical_bytes(&redacted.value),
-        findings: redacted.findings,
-    }
-}
-
 /// Redacts a decision body with `extra` rules (a pack's) and the store's `own`, and
 /// canonicalises it; also gives back the redacted body. One pass when `extra` holds every
 /// rule of `own` (a pack that disables no built-in rule), else one pass with each.
@@ -278,7 +269,7 @@ mod tests {
                     7,
                     kind,
                     time,
-                    EntryBody::Prepared(prepare_body(&r, &body)),
+                    EntryBody::Prepared(prepare_decision_body(&r, None, &body).0),
                 )
                 .unwrap();
                 assert_eq!(
@@ -311,7 +302,7 @@ mod tests {
             0,
             "decision",
             "t",
-            EntryBody::Prepared(prepare_body(&r, &body)),
+            EntryBody::Prepared(prepare_decision_body(&r, None, &body).0),
         )
         .unwrap();
         assert_eq!(plain.bytes, prepared.bytes);
