@@ -1408,9 +1408,7 @@ async fn secrets_in_requests_reach_neither_answers_nor_the_log() {
     let secret = format!("ghp_{}", "Ab1".repeat(12));
     let command = format!("printf %s {secret} | gh auth login --with-token");
     let custom_secret = "acme_0123456789abcdefghij";
-    let lax = format!(
-        "metadata:\n  id: lax\n  title: L\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\nredaction:\n  disable: [github-token]\n  rules:\n    - id: acme-key\n      regex: 'acme_[a-z0-9]{{20}}'\n      keywords: [acme_]\n"
-    );
+    let lax = "metadata:\n  id: lax\n  title: L\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\nredaction:\n  disable: [github-token]\n  rules:\n    - id: acme-key\n      regex: 'acme_[a-z0-9]{20}'\n      keywords: [acme_]\n";
     let (st, p) = s
         .call(
             "POST",
