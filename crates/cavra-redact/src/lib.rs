@@ -601,18 +601,26 @@ impl Redactor {
     /// Masks every secret in a JSON value: in every string (keys are kept), and the whole
     /// string value of any key that names a secret (`"password": "…"`).
     pub fn redact_json(&self, value: &Value) -> Redacted<Value> {
-        let mut findings = Vec::new();
-        let value = self.walk(value, &mut String::new(), false, &mut findings);
+        let mut value = value.clone();
+        let findings = self.redact_json_in_place(&mut value);
         Redacted { value, findings }
+    }
+
+    /// [`Redactor::redact_json`] on a value the caller owns: only the strings that change
+    /// are replaced, nothing else is copied. Returns the findings.
+    pub fn redact_json_in_place(&self, value: &mut Value) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        self.walk(value, &mut String::new(), false, &mut findings);
+        findings
     }
 
     fn walk(
         &self,
-        value: &Value,
+        value: &mut Value,
         pointer: &mut String,
         sensitive: bool,
         findings: &mut Vec<Finding>,
-    ) -> Value {
+    ) {
         match value {
             Value::String(s) => {
                 if sensitive && !s.is_empty() && !is_mask(s) {
@@ -620,43 +628,46 @@ impl Redactor {
                         pointer: pointer.clone(),
                         rule: "sensitive-key".into(),
                     });
-                    Value::String(mask("sensitive-key"))
-                } else {
-                    Value::String(self.redact_str_at(s, pointer, findings))
+                    *s = mask("sensitive-key");
+                } else if let Some(masked) = self.redact_changed(s, pointer, findings) {
+                    *s = masked;
                 }
             }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let len = pointer.len();
-                        pointer.push('/');
-                        // Writing to a String cannot fail.
-                        let _ = write!(pointer, "{i}");
-                        let out = self.walk(v, pointer, sensitive, findings);
-                        pointer.truncate(len);
-                        out
-                    })
-                    .collect(),
-            ),
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    // Writing to a String cannot fail.
+                    let _ = write!(pointer, "{i}");
+                    self.walk(v, pointer, sensitive, findings);
+                    pointer.truncate(len);
+                }
+            }
             Value::Object(map) => {
-                let mut out = serde_json::Map::with_capacity(map.len());
-                for (k, v) in map {
+                for (k, v) in map.iter_mut() {
                     let len = pointer.len();
                     pointer.push('/');
                     push_pointer_token(pointer, k);
-                    let child = self.walk(v, pointer, sensitive || is_sensitive_key(k), findings);
+                    self.walk(v, pointer, sensitive || is_sensitive_key(k), findings);
                     pointer.truncate(len);
-                    out.insert(k.clone(), child);
                 }
-                Value::Object(out)
             }
-            other => other.clone(),
+            _ => {}
         }
     }
 
     fn redact_str_at(&self, text: &str, pointer: &str, findings: &mut Vec<Finding>) -> String {
+        self.redact_changed(text, pointer, findings)
+            .unwrap_or_else(|| text.to_string())
+    }
+
+    /// The text with its secrets masked, or None when it has none.
+    fn redact_changed(
+        &self,
+        text: &str,
+        pointer: &str,
+        findings: &mut Vec<Finding>,
+    ) -> Option<String> {
         let gate = self.gate.get_or_init(|| Gate::build(&self.rules));
         // Every string of every record comes through here: a rule set of ordinary size marks
         // its rules on the stack.
@@ -717,7 +728,7 @@ impl Redactor {
                 current = Some(out);
             }
         }
-        current.unwrap_or_else(|| text.to_string())
+        current
     }
 }
 

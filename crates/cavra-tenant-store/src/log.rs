@@ -51,25 +51,18 @@ impl From<Value> for EntryBody {
 pub(crate) fn prepare_decision_body(
     own: &Redactor,
     extra: Option<&Redactor>,
-    body: &Value,
+    mut body: Value,
 ) -> (PreparedBody, Value) {
-    let (value, findings) = match extra {
-        Some(extra) if extra.includes(own) => {
-            let r = extra.redact_json(body);
-            (r.value, r.findings)
-        }
+    let findings = match extra {
+        Some(extra) if extra.includes(own) => extra.redact_json_in_place(&mut body),
         Some(extra) => {
-            let first = extra.redact_json(body);
-            let second = own.redact_json(&first.value);
-            let mut findings = first.findings;
-            findings.extend(second.findings);
-            (second.value, findings)
+            let mut findings = extra.redact_json_in_place(&mut body);
+            findings.extend(own.redact_json_in_place(&mut body));
+            findings
         }
-        None => {
-            let r = own.redact_json(body);
-            (r.value, r.findings)
-        }
+        None => own.redact_json_in_place(&mut body),
     };
+    let value = body;
     let prepared = PreparedBody {
         canonical: to_canonical_bytes(&value),
         findings,
@@ -269,7 +262,7 @@ mod tests {
                     7,
                     kind,
                     time,
-                    EntryBody::Prepared(prepare_decision_body(&r, None, &body).0),
+                    EntryBody::Prepared(prepare_decision_body(&r, None, body.clone()).0),
                 )
                 .unwrap();
                 assert_eq!(
@@ -302,7 +295,7 @@ mod tests {
             0,
             "decision",
             "t",
-            EntryBody::Prepared(prepare_decision_body(&r, None, &body).0),
+            EntryBody::Prepared(prepare_decision_body(&r, None, body.clone()).0),
         )
         .unwrap();
         assert_eq!(plain.bytes, prepared.bytes);

@@ -773,7 +773,7 @@ impl PgDb {
         let (prepared, mut body) = crate::log::prepare_decision_body(
             &self.settings.redactor,
             rules,
-            &crate::log::decision_body(&mut w.decision),
+            crate::log::decision_body(&mut w.decision),
         );
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

@@ -852,7 +852,7 @@ impl SqliteDb {
         let (prepared, mut body) = crate::log::prepare_decision_body(
             &self.redactor,
             rules,
-            &crate::log::decision_body(&mut w.decision),
+            crate::log::decision_body(&mut w.decision),
         );
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
