@@ -53,13 +53,18 @@ fn write_value(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<(Vec<u16>, &String, &Value)> = map
-                .iter()
-                .map(|(k, v)| (k.encode_utf16().collect(), k, v))
-                .collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // RFC 8785 orders keys by UTF-16 code units. That is the order of the UTF-8 bytes
+            // unless a key has a character above U+FFFF (a surrogate pair, 0xD800..) and
+            // another one in U+E000..U+FFFF at the same place; below U+E000 the orders agree,
+            // so keys without such characters (nearly all keys) sort without converting.
+            if map.keys().all(|k| k.chars().all(|c| (c as u32) < 0xE000)) {
+                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            } else {
+                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
             out.push('{');
-            for (i, (_, k, v)) in entries.into_iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -74,6 +79,12 @@ fn write_value(value: &Value, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    // Most strings need no escape at all: copied whole.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -253,5 +264,61 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"z":1,"a":{"y":2,"b":3}}"#).expect("json");
         let b: Value = serde_json::from_str(r#"{ "a" : { "b":3, "y":2 }, "z":1 }"#).expect("json");
         assert_eq!(to_canonical(&a), to_canonical(&b));
+    }
+
+    /// The RFC 8785 order, as written before the byte-order fast path.
+    fn reference(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(Vec<u16>, &String, &Value)> = map
+                    .iter()
+                    .map(|(k, v)| (k.encode_utf16().collect(), k, v))
+                    .collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let inner: Vec<String> = entries
+                    .into_iter()
+                    .map(|(_, k, v)| {
+                        let mut key = String::new();
+                        write_string(k, &mut key);
+                        format!("{key}:{}", reference(v))
+                    })
+                    .collect();
+                format!("{{{}}}", inner.join(","))
+            }
+            Value::String(s) => {
+                let mut out = String::from("\"");
+                for c in s.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\u{8}' => out.push_str("\\b"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\u{c}' => out.push_str("\\f"),
+                        '\r' => out.push_str("\\r"),
+                        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+                out
+            }
+            other => to_canonical(other),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_paths_match_the_utf16_order_and_escapes(
+            keys in proptest::collection::vec("(?s).{0,6}|[a-z_]{1,8}|[\u{e000}-\u{ffff}\u{10000}-\u{10ffff}a]{1,3}", 0..8),
+            text in "(?s).{0,20}",
+        ) {
+            let mut map = serde_json::Map::new();
+            for k in keys {
+                map.insert(k, Value::String(text.clone()));
+            }
+            let v = Value::Object(map);
+            proptest::prop_assert_eq!(to_canonical(&v), reference(&v));
+        }
     }
 }
