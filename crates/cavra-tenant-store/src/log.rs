@@ -26,6 +26,7 @@ pub(crate) struct BuiltEntry {
 
 /// An entry's body redacted and in canonical form, prepared outside the writer (which then
 /// only splices it into the entry), so that the one writer does as little as it can.
+#[derive(Clone)]
 pub(crate) struct PreparedBody {
     canonical: Vec<u8>,
     findings: Vec<cavra_redact::Finding>,

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, for several service replicas on one database.
 //!
-//! Every write is one transaction on a pooled connection. What makes replicas behave as one
-//! service:
+//! Every write is one transaction on a pooled connection; a tenant's plain decisions (no
+//! approval asked or used) are group-committed by that tenant's appender task, many in one
+//! transaction with one lock of the log head. What makes replicas behave as one service:
 //!
 //! - appends to a tenant's log lock that log's `log_meta` row (`SELECT … FOR UPDATE`) in the
 //!   same transaction as the record they describe, so indexes are dense and the stored
@@ -15,6 +16,7 @@
 //! writes never wait on each other in a cycle.
 
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 use cavra_evidence::compact::Frontier;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -161,6 +163,18 @@ ALTER TABLE decisions ALTER COLUMN log_index SET NOT NULL;
 pub struct PgDb {
     pool: Pool,
     settings: LogSettings,
+    /// Per tenant, the queue of its group-committing appender (see [`PgDb::record_decision`]).
+    appenders: std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<Pending>>>,
+}
+
+/// Decisions appended together at most.
+const BATCH: usize = 512;
+
+/// A plain decision waiting for its tenant's next group commit.
+struct Pending {
+    decision: NewDecision,
+    prepared: crate::log::PreparedBody,
+    reply: oneshot::Sender<Result<u64>>,
 }
 
 /// Applies the migrations the database lacks, holding the migration lock so replicas
@@ -222,11 +236,226 @@ impl PgDb {
         let mut client = pool.get().await?;
         migrate(&mut client).await?;
         drop(client);
-        Ok(PgDb { pool, settings })
+        Ok(PgDb {
+            pool,
+            settings,
+            appenders: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
         Ok(self.pool.get().await?)
+    }
+
+    /// The queue of `tenant`'s appender, started on first use.
+    fn appender(&self, tenant: &str) -> mpsc::Sender<Pending> {
+        let mut map = self.appenders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(tenant).filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(8192);
+        tokio::spawn(append_loop(
+            self.pool.clone(),
+            self.settings.clone(),
+            tenant.to_string(),
+            rx,
+        ));
+        map.insert(tenant.to_string(), tx.clone());
+        tx
+    }
+}
+
+/// One tenant's appender: takes every decision waiting (up to [`BATCH`]) and appends them in
+/// one transaction; each caller is answered after the commit. Across replicas the log head's
+/// row lock still orders the groups. Should a group fail (a duplicate decision id, say), its
+/// decisions are appended one by one, so that only the one at fault fails.
+async fn append_loop(
+    pool: Pool,
+    settings: LogSettings,
+    tenant: String,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let (items, replies): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|p| ((p.decision, p.prepared), p.reply))
+            .unzip();
+        match append_group(&pool, &settings, &tenant, &items).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) if items.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for (item, reply) in items.iter().zip(replies) {
+                    let result =
+                        match append_group(&pool, &settings, &tenant, std::slice::from_ref(item))
+                            .await
+                        {
+                            Ok(mut r) => r.pop().unwrap_or(Err(StoreError::Closed)),
+                            Err(e) => Err(e),
+                        };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Appends a group of plain decisions and their log entries in one transaction; answers per
+/// decision (one whose entry cannot be built is left out with its error). A database error
+/// fails the whole group and nothing of it is committed.
+async fn append_group(
+    pool: &Pool,
+    settings: &LogSettings,
+    tenant: &str,
+    items: &[(NewDecision, crate::log::PreparedBody)],
+) -> Result<Vec<Result<u64>>> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let (log_id, mut frontier) = lock_log_head(&tx, tenant).await?;
+    let mut entries = EntryColumns::default();
+    let mut decisions = DecisionColumns::default();
+    let mut checkpoints = Vec::new();
+    let mut results = Vec::with_capacity(items.len());
+    for (d, prepared) in items {
+        let index = frontier.size();
+        let built = match build_entry(
+            &settings.redactor,
+            tenant,
+            index,
+            "decision",
+            &d.timestamp,
+            EntryBody::Prepared(prepared.clone()),
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                results.push(Err(e.into()));
+                continue;
+            }
+        };
+        frontier.push(built.leaf);
+        if frontier.size() % CHECKPOINT_EVERY == 0 {
+            checkpoints.push(sign_checkpoint(
+                &log_id,
+                &frontier,
+                &d.timestamp,
+                &settings.signer,
+            ));
+        }
+        entries.push(index, d, built);
+        decisions.push(index, d);
+        results.push(Ok(index));
+    }
+    if !entries.idx.is_empty() {
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) SELECT $1, idx, 'decision', ref_id, session_id, ts, entry, leaf FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS u(idx, ref_id, session_id, ts, entry, leaf)",
+            )
+            .await?,
+            &[
+                &tenant,
+                &entries.idx,
+                &entries.ref_id,
+                &entries.session_id,
+                &entries.timestamp,
+                &entries.entry,
+                &entries.leaf,
+            ],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached(&format!(
+                "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])"
+            ))
+            .await?,
+            &[
+                &tenant,
+                &decisions.decision_id,
+                &decisions.session_id,
+                &decisions.agent,
+                &decisions.requested_by,
+                &decisions.action_type,
+                &decisions.decision,
+                &decisions.rule_id,
+                &decisions.timestamp,
+                &decisions.fingerprint,
+                &decisions.policy_digest,
+                &decisions.log_index,
+            ],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached("UPDATE log_meta SET size = $1, frontier = $2 WHERE tenant = $3")
+                .await?,
+            &[&(frontier.size() as i64), &frontier.to_bytes(), &tenant],
+        )
+        .await?;
+        for cp in &checkpoints {
+            insert_checkpoint(&tx, tenant, cp).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Log entry columns of a group, as arrays for one `INSERT … SELECT … UNNEST`.
+#[derive(Default)]
+struct EntryColumns {
+    idx: Vec<i64>,
+    ref_id: Vec<String>,
+    session_id: Vec<Option<String>>,
+    timestamp: Vec<String>,
+    entry: Vec<Vec<u8>>,
+    leaf: Vec<Vec<u8>>,
+}
+
+impl EntryColumns {
+    fn push(&mut self, index: u64, d: &NewDecision, built: crate::log::BuiltEntry) {
+        self.idx.push(index as i64);
+        self.ref_id.push(d.decision_id.clone());
+        self.session_id.push(d.session_id.clone());
+        self.timestamp.push(d.timestamp.clone());
+        self.leaf.push(built.leaf.to_vec());
+        self.entry.push(built.bytes);
+    }
+}
+
+/// Decision columns of a group, in [`DECISION_COLUMNS`] order.
+#[derive(Default)]
+struct DecisionColumns {
+    decision_id: Vec<String>,
+    session_id: Vec<Option<String>>,
+    agent: Vec<Option<String>>,
+    requested_by: Vec<String>,
+    action_type: Vec<String>,
+    decision: Vec<String>,
+    rule_id: Vec<String>,
+    timestamp: Vec<String>,
+    fingerprint: Vec<String>,
+    policy_digest: Vec<String>,
+    log_index: Vec<i64>,
+}
+
+impl DecisionColumns {
+    fn push(&mut self, index: u64, d: &NewDecision) {
+        self.decision_id.push(d.decision_id.clone());
+        self.session_id.push(d.session_id.clone());
+        self.agent.push(d.agent.clone());
+        self.requested_by.push(d.requested_by.clone());
+        self.action_type.push(d.action_type.clone());
+        self.decision.push(d.decision.clone());
+        self.rule_id.push(d.rule_id.clone());
+        self.timestamp.push(d.timestamp.clone());
+        self.fingerprint.push(d.fingerprint.clone());
+        self.policy_digest.push(d.policy_digest.clone());
+        self.log_index.push(index as i64);
     }
 }
 
@@ -243,30 +472,7 @@ async fn append(
     timestamp: &str,
     body: impl Into<EntryBody>,
 ) -> Result<u64> {
-    let lock = tx
-        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = $1 FOR UPDATE")
-        .await?;
-    let row = match tx.query_opt(&lock, &[&tenant]).await? {
-        Some(row) => row,
-        None => {
-            // The log's first entry: create its head (another replica may do so at the same
-            // moment; whichever commits first wins and the other waits for its row lock).
-            tx.execute(
-                &tx.prepare_cached(
-                    "INSERT INTO log_meta (tenant, log_id, size, frontier) VALUES ($1, replace(gen_random_uuid()::text, '-', ''), 0, '\\x'::bytea) ON CONFLICT (tenant) DO NOTHING",
-                )
-                .await?,
-                &[&tenant],
-            )
-            .await?;
-            tx.query_one(&lock, &[&tenant]).await?
-        }
-    };
-    let log_id: String = row.try_get(0)?;
-    let size: i64 = row.try_get(1)?;
-    let bytes: Vec<u8> = row.try_get(2)?;
-    let mut frontier = Frontier::from_bytes(size as u64, &bytes)
-        .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
+    let (log_id, mut frontier) = lock_log_head(tx, tenant).await?;
     let index = frontier.size();
     let built = build_entry(
         &settings.redactor,
@@ -309,6 +515,39 @@ async fn append(
         .await?;
     }
     Ok(index)
+}
+
+/// Locks `tenant`'s log head (creating it for the first entry) until `tx` ends; returns the
+/// log's id and frontier.
+async fn lock_log_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+) -> Result<(String, Frontier)> {
+    let lock = tx
+        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = $1 FOR UPDATE")
+        .await?;
+    let row = match tx.query_opt(&lock, &[&tenant]).await? {
+        Some(row) => row,
+        None => {
+            // The log's first entry: create its head (another replica may do so at the same
+            // moment; whichever commits first wins and the other waits for its row lock).
+            tx.execute(
+                &tx.prepare_cached(
+                    "INSERT INTO log_meta (tenant, log_id, size, frontier) VALUES ($1, replace(gen_random_uuid()::text, '-', ''), 0, '\\x'::bytea) ON CONFLICT (tenant) DO NOTHING",
+                )
+                .await?,
+                &[&tenant],
+            )
+            .await?;
+            tx.query_one(&lock, &[&tenant]).await?
+        }
+    };
+    let log_id: String = row.try_get(0)?;
+    let size: i64 = row.try_get(1)?;
+    let bytes: Vec<u8> = row.try_get(2)?;
+    let frontier = Frontier::from_bytes(size as u64, &bytes)
+        .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
+    Ok((log_id, frontier))
 }
 
 async fn insert_checkpoint(
@@ -775,10 +1014,31 @@ impl PgDb {
             rules,
             crate::log::decision_body(&mut w.decision),
         );
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let mut recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
-        tx.commit().await?;
+        let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
+            // A plain decision: appended with whatever else of this tenant is waiting, in
+            // one transaction under one lock of the log head (one commit for the group).
+            let (reply, answer) = oneshot::channel();
+            let pending = Pending {
+                decision: w.decision,
+                prepared,
+                reply,
+            };
+            self.appender(tenant)
+                .send(pending)
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            Recorded {
+                log_index: answer.await.map_err(|_| StoreError::Closed)??,
+                approval_id: None,
+                record: serde_json::Value::Null,
+            }
+        } else {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
+            tx.commit().await?;
+            recorded
+        };
         recorded.record = body["record"].take();
         Ok(recorded)
     }

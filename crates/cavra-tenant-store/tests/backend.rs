@@ -1634,3 +1634,43 @@ async fn the_sqlite_wal_stays_bounded_under_load() {
     assert!(wal <= 16 * 1024 * 1024, "the WAL grew to {wal} bytes");
     assert_eq!(check_log(&f.db, "t").await, 8_000);
 }
+
+/// On PostgreSQL a tenant's concurrent plain decisions are appended in groups; one that
+/// cannot be stored (a duplicate id) fails alone, the others of its group are stored, and the
+/// log stays one consistent log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_bad_decision_fails_alone_in_its_group() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    f.db.record_decision("t", plain(decision("dup", None, "allow", 1)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let db = f.db.clone();
+        let id = if i == 30 {
+            "dup".to_string()
+        } else {
+            format!("g{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            db.record_decision("t", plain(decision(&id, Some("s"), "allow", 2)))
+                .await
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("only the duplicate may fail: {e}"),
+        }
+    }
+    assert_eq!(conflicts, 1);
+    assert_eq!(check_log(&f.db, "t").await, 60);
+    assert_eq!(
+        f.db.decisions("t", &all_decisions()).await.unwrap().len(),
+        60
+    );
+}
