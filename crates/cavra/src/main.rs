@@ -10,6 +10,7 @@ mod demo;
 mod evaluate;
 mod evidence_cmd;
 mod hook;
+mod hook_daemon;
 mod init;
 mod keyfiles;
 mod mcp_cmd;
@@ -46,7 +47,8 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     /// Answer an agent's hook (stdin JSON) with cavra's decision; never fails open.
-    Hook(hook::HookArgs),
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Hook(hook::HookCommand),
     /// Install cavra's hooks for an agent in this repository (and a policy if there is none).
     Init(init::InitArgs),
     /// Agent sessions recorded in the local store.
@@ -99,7 +101,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
     match &cli.command {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Policy(command) => policy_cmd::run(command),
-        Command::Hook(args) => hook::run(args),
+        Command::Hook(cmd) => hook::command(cmd),
         Command::Init(args) => init::run(args),
         Command::Session(command) => store_cmds::session(command),
         Command::Decision(command) => store_cmds::decision(command),
