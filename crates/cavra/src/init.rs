@@ -33,6 +33,11 @@ pub struct InitArgs {
     /// `cavra mcp proxy` (its command, args and env kept; `--uninstall` restores them).
     #[arg(long)]
     pub wrap_mcp: bool,
+    /// Register the hook without `--daemon`: every call loads the policy and opens the store
+    /// in its own process (slower, no background server). Re-running init without it adds
+    /// `--daemon` back.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// The project's MCP configuration file (Claude Code).
@@ -141,7 +146,7 @@ const POLICY_HEADER: &str = "# Written by `cavra init` from the built-in pack";
 
 /// The hook command for an agent: this binary's absolute path, so the hook works whatever the
 /// agent's PATH is.
-fn hook_command(agent: Agent) -> Result<String, Failure> {
+fn hook_command(agent: Agent, daemon: bool) -> Result<String, Failure> {
     let exe =
         std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
     let exe = exe.to_string_lossy().into_owned();
@@ -153,7 +158,50 @@ fn hook_command(agent: Agent) -> Result<String, Failure> {
     } else {
         format!("'{}'", exe.replace('\'', "'\\''"))
     };
-    Ok(format!("{quoted} hook {agent}"))
+    Ok(format!(
+        "{quoted} hook {agent}{}",
+        if daemon { " --daemon" } else { "" }
+    ))
+}
+
+/// Our command with `--daemon` added or removed as asked, everything else kept (the program
+/// path and flags a person added).
+fn with_daemon_flag(command: &str, daemon: bool) -> String {
+    let has = command.split_whitespace().any(|w| w == "--daemon");
+    match (has, daemon) {
+        (false, true) => format!("{} --daemon", command.trim_end()),
+        (true, false) => command
+            .split(' ')
+            .filter(|w| *w != "--daemon")
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => command.to_string(),
+    }
+}
+
+/// Brings our entries already in a list up to date (`--daemon` on or off), in place.
+fn upgrade_ours(list: &mut [Value], grouped: bool, agent: Agent, daemon: bool) {
+    let fix = |h: &mut Value| {
+        let Some(obj) = h.as_object_mut() else {
+            return;
+        };
+        for key in ["command", "bash"] {
+            if let Some(Value::String(c)) = obj.get_mut(key)
+                && is_ours(c, agent)
+            {
+                *c = with_daemon_flag(c, daemon);
+            }
+        }
+    };
+    for entry in list {
+        if grouped {
+            if let Some(hs) = entry.get_mut("hooks").and_then(Value::as_array_mut) {
+                hs.iter_mut().for_each(fix);
+            }
+        } else {
+            fix(entry);
+        }
+    }
 }
 
 /// Whether a hook command is one of ours: `<…/cavra> hook <agent> …`.
@@ -287,8 +335,8 @@ fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
     }
 }
 
-/// Adds our entries where missing. Returns the new settings.
-fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> {
+/// Adds our entries where missing and brings ours up to date. Returns the new settings.
+fn install(mut root: Value, l: &Layout, agent: Agent, daemon: bool) -> Result<Value, Failure> {
     let obj = root.as_object_mut().ok_or_else(|| {
         anyhow!(
             "{} is not a JSON object; fix or move it first",
@@ -312,7 +360,9 @@ fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> 
                 .iter()
                 .any(|c| is_ours(c, agent))
         });
-        if !present {
+        if present {
+            upgrade_ours(list, l.grouped, agent, daemon);
+        } else {
             list.push(entry.clone());
         }
     }
@@ -393,7 +443,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         ))
     })?;
     let root = support::find_repo_root(&support::current_dir()?);
-    let command = hook_command(args.agent)?;
+    let command = hook_command(args.agent, !args.no_daemon)?;
     let l = layout(args.agent, &root, &command);
     let mut changes = Vec::new();
 
@@ -418,7 +468,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             Some(render_json(&v)?)
         }
     } else {
-        let v = install(current.clone(), &l, args.agent)?;
+        let v = install(current.clone(), &l, args.agent, !args.no_daemon)?;
         if v == current {
             before.clone()
         } else {
@@ -590,7 +640,7 @@ fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
 }
 
 fn trailer_command() -> Result<String, Failure> {
-    let hook = hook_command(Agent::ClaudeCode)?;
+    let hook = hook_command(Agent::ClaudeCode, false)?;
     let exe = hook
         .strip_suffix(" hook claude-code")
         .unwrap_or(&hook)

@@ -492,6 +492,8 @@ impl Resources for State {
 struct Shared {
     state: Mutex<State>,
     in_flight: AtomicUsize,
+    /// Decisions being made (what idleness is about; `status` calls do not count).
+    deciding: AtomicUsize,
     calls: AtomicU64,
     last_call: Mutex<Instant>,
     stop: AtomicBool,
@@ -580,11 +582,15 @@ fn serve_connection(shared: &Shared, mut stream: UnixStream) {
         Ok(Request::Decide(d)) => match from_request(d) {
             Err(why) => Reply::NotServed(why),
             Ok((args, env, input)) => {
+                shared.deciding.fetch_add(1, Ordering::SeqCst);
                 let answer = {
                     let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
                     hook::answer(&args, Ok(&input), &env, &mut *state)
                 };
                 shared.calls.fetch_add(1, Ordering::Relaxed);
+                // Only decisions keep the server alive; `status` does not.
+                *shared.last_call.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                shared.deciding.fetch_sub(1, Ordering::SeqCst);
                 Reply::Answer {
                     exit_code: answer.exit_code,
                     stdout: answer.stdout.into_bytes(),
@@ -646,7 +652,7 @@ fn reason_to_stop(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .elapsed();
-    (idle >= shared.idle && shared.in_flight.load(Ordering::SeqCst) == 0).then_some("idle")
+    (idle >= shared.idle && shared.deciding.load(Ordering::SeqCst) == 0).then_some("idle")
 }
 
 /// Serves the repository until a reason to stop. Returns at once (quietly) when another
@@ -682,6 +688,7 @@ pub fn serve(paths: Paths) -> std::io::Result<()> {
             other: None,
         }),
         in_flight: AtomicUsize::new(0),
+        deciding: AtomicUsize::new(0),
         calls: AtomicU64::new(0),
         last_call: Mutex::new(Instant::now()),
         stop: AtomicBool::new(false),
@@ -696,12 +703,10 @@ pub fn serve(paths: Paths) -> std::io::Result<()> {
     let handle = |stream: UnixStream| {
         let shared = shared.clone();
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        *shared.last_call.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         let spawned = std::thread::Builder::new().spawn({
             let shared = shared.clone();
             move || {
                 serve_connection(&shared, stream);
-                *shared.last_call.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             }
         });
