@@ -93,6 +93,10 @@ pub struct HookArgs {
     /// process; when it cannot be reached the hook decides in process, exactly as without.
     #[arg(long)]
     pub daemon: bool,
+    /// Answer deny with this message and exit (how the slim `cavra-hook` client renders its
+    /// fail-closed answers in the agent's format).
+    #[arg(long, hide = true, value_name = "MESSAGE")]
+    pub fail_closed: Option<String>,
 }
 
 /// What a hook decision reads from its surroundings besides stdin: the current folder and the
@@ -111,7 +115,7 @@ impl HookEnv {
     /// Whether a variable can change a hook decision: every `CAVRA_*`, and what the home
     /// folder and the pack cache's place derive from.
     pub fn wanted(name: &str) -> bool {
-        name.starts_with("CAVRA_") || name == "HOME" || name == "XDG_CACHE_HOME"
+        crate::hook_daemon::client_core::wanted_var(name)
     }
 
     /// This process's folder and environment.
@@ -276,6 +280,9 @@ pub fn emit(answer: &Answer) -> ! {
 /// Runs the hook. Never returns: the process exits with the agent's exit code.
 pub fn run(args: &HookArgs) -> ! {
     let agent = args.agent;
+    if let Some(message) = &args.fail_closed {
+        emit(&cavra_agents::render_failure(agent, message));
+    }
     install_crash_guard();
     // Panics print one line to stderr and nothing to stdout; catch_unwind turns them into a deny.
     std::panic::set_hook(Box::new(|info| {
@@ -285,10 +292,7 @@ pub fn run(args: &HookArgs) -> ! {
     std::thread::spawn(move || {
         std::thread::sleep(deadline);
         let message = if WAITING_ON_SERVER.load(Ordering::SeqCst) {
-            format!(
-                "no decision within {} ms: this repository's hook server took the call and did not answer; stop it with `cavra hook daemon stop` (the next call starts a fresh one), or drop --daemon from the hook command",
-                deadline.as_millis()
-            )
+            crate::hook_daemon::client_core::deadline_message(deadline.as_millis())
         } else {
             format!(
                 "no decision within {} ms (the hook's deadline); check that .cavra/ is on a local disk and not locked by another process",

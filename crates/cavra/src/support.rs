@@ -96,14 +96,8 @@ pub fn policy_line(e: &PolicyError) -> String {
 
 /// The repository root for `start`: the nearest folder up from it holding `.git`, else `start`.
 pub fn find_repo_root(start: &Path) -> PathBuf {
-    let mut dir = Some(start);
-    while let Some(d) = dir {
-        if d.join(".git").exists() {
-            return d.to_path_buf();
-        }
-        dir = d.parent();
-    }
-    start.to_path_buf()
+    // One implementation, shared with the slim `cavra-hook` client.
+    crate::hook_daemon::client_core::find_repo_root(start)
 }
 
 /// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),

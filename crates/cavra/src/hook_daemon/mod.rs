@@ -21,7 +21,11 @@
 //! (`CAVRA_HOOK_DAEMON_IDLE_SECS`, default 600), when `.cavra/` disappears, when its own
 //! executable changes, or on `cavra hook daemon stop`.
 
+pub mod client_core;
 pub mod wire;
+
+pub use client_core::Paths;
+use client_core::euid;
 
 use crate::hook::{self, HookArgs, HookEnv, LoadedPack, Resources};
 use cavra_agents::{Agent, Answer};
@@ -32,7 +36,7 @@ use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -44,9 +48,6 @@ use wire::{DecideRequest, Reply, Request};
 pub const DEFAULT_IDLE_SECS: u64 = 600;
 /// A connected peer gets this long to send its request and read the reply.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Unix socket paths are limited to 108 bytes with the terminating NUL.
-const MAX_SOCKET_PATH: usize = 107;
-
 /// `cavra hook daemon …`: see or stop this repository's hook server.
 #[derive(Debug, Subcommand)]
 pub enum DaemonCommand {
@@ -61,68 +62,6 @@ pub enum DaemonCommand {
         #[arg(long)]
         root: Option<PathBuf>,
     },
-}
-
-/// Where one repository's server listens and locks.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    /// The canonical repository root.
-    pub root: PathBuf,
-    /// The socket.
-    pub socket: PathBuf,
-    /// The lock file held by the running server.
-    pub lock: PathBuf,
-}
-
-/// FNV-1a, 64 bits: a stable name for a root (a collision only costs a fallback, since the
-/// server serves any repository correctly and the client checks nothing else by it).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// The user's private folder for sockets: created 0700 if missing; refused unless it is a
-/// real folder (not a link) owned by the user and closed to everyone else.
-fn socket_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| Path::new(d).is_absolute()) {
-        Some(d) => PathBuf::from(d).join("cavra"),
-        None => PathBuf::from(format!("/tmp/cavra-{}", euid())),
-    };
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(_) => return None,
-    }
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    (meta.is_dir() && meta.uid() == euid() && meta.mode() & 0o077 == 0).then_some(dir)
-}
-
-impl Paths {
-    /// The paths for a repository root (canonicalised here), or none when there is no
-    /// private folder or the socket path would be too long.
-    pub fn for_root(root: &Path) -> Option<Paths> {
-        let root = std::fs::canonicalize(root).ok()?;
-        let dir = socket_dir()?;
-        let name = format!("hook-{:016x}", fnv1a(root.as_os_str().as_bytes()));
-        let socket = dir.join(format!("{name}.sock"));
-        if socket.as_os_str().len() > MAX_SOCKET_PATH {
-            return None;
-        }
-        Some(Paths {
-            root,
-            socket,
-            lock: dir.join(format!("{name}.lock")),
-        })
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,12 +104,7 @@ fn decide_request(args: &HookArgs, input: &[u8], env: &HookEnv) -> DecideRequest
 
 /// A deny for a server that took the call and then failed it.
 fn broken(agent: Agent, what: &str) -> Answer {
-    cavra_agents::render_failure(
-        agent,
-        &format!(
-            "this repository's hook server took the call and then {what}; nothing was decided, so nothing may run. Stop it with `cavra hook daemon stop` (the next call starts a fresh one), or drop --daemon from the hook command"
-        ),
-    )
+    cavra_agents::render_failure(agent, &client_core::broken_message(what))
 }
 
 /// Asks this repository's hook server. `None`: the server did not take the call (none runs,
@@ -550,6 +484,7 @@ fn from_request(d: DecideRequest) -> Result<(HookArgs, HookEnv, Vec<u8>), String
             _ => return Err("unknown server fallback".into()),
         },
         daemon: true,
+        fail_closed: None,
     };
     let env = HookEnv {
         cwd: d.cwd.map(|b| PathBuf::from(OsString::from_vec(b))),
