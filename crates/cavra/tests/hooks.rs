@@ -1349,6 +1349,27 @@ impl Served {
         }
     }
 
+    /// The same call through the slim `cavra-hook` client.
+    fn slim(&self, agent: &str, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
+        let out = Command::cargo_bin("cavra-hook")
+            .expect("the cavra-hook binary is built")
+            .env_remove("CAVRA_POLICY")
+            .env_remove("CAVRA_HOOK_DEADLINE_MS")
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+            .current_dir(self.dir.path())
+            .arg(agent)
+            .args(extra)
+            .write_stdin(stdin.into())
+            .output()
+            .expect("cavra-hook runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     fn status(&self) -> String {
         let out = self
             .cmd()
@@ -1463,6 +1484,12 @@ fn the_server_answers_byte_for_byte_as_in_process() {
             (local.code, &local.stdout, &local.stderr),
             "{agent}: {payload}"
         );
+        let slim = s.slim(agent, payload.clone(), &[]);
+        assert_eq!(
+            (slim.code, &slim.stdout, &slim.stderr),
+            (local.code, &local.stdout, &local.stderr),
+            "cavra-hook {agent}: {payload}"
+        );
     }
     // Store mode too (a pending approval's id differs per call; the shape must not).
     let ask = claude_payload(
@@ -1485,10 +1512,31 @@ fn the_server_answers_byte_for_byte_as_in_process() {
         served.stdout
     );
     // Every one of them was answered by the server, not by a fallback.
-    assert_eq!(s.calls() - before, payloads.len() as u64 + 1);
+    assert_eq!(s.calls() - before, 2 * payloads.len() as u64 + 1);
     // An oversize input never reaches the server and is denied as in process.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    assert_denied_with(&s.hook("claude-code", big, &[]), "larger than 1024 KiB");
+    assert_denied_with(
+        &s.hook("claude-code", big.clone(), &[]),
+        "larger than 1024 KiB",
+    );
+    assert_denied_with(&s.slim("claude-code", big, &[]), "larger than 1024 KiB");
+    // Options cavra-hook does not read itself go to `cavra hook`, which answers as ever.
+    let payload = claude_payload(&r, "Bash", json!({"command": "ls"})).to_string();
+    let out = s.slim("claude-code", payload.clone(), &["--bogus"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
+    let out = s.slim(
+        "claude-code",
+        payload.clone(),
+        &["--policy=builtin:cavra-baseline"],
+    );
+    let local = hook(
+        "claude-code",
+        s.dir.path(),
+        payload,
+        &["--policy", "builtin:cavra-baseline"],
+    );
+    assert_eq!((out.code, &out.stdout), (local.code, &local.stdout));
     s.stop();
     assert!(s.status().contains("not running"), "{}", s.status());
 }
@@ -1621,6 +1669,23 @@ fn a_killed_server_or_a_stale_socket_falls_back_in_process() {
             (want.code, &want.stdout, &want.stderr)
         );
     }
+    s.wait_running();
+    let pid2 = s.field("pid").expect("pid");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid2])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for (payload, want) in [(&blocked, &want_blocked), (&allowed, &want_allowed)] {
+        let out = s.slim("claude-code", payload.clone(), &[]);
+        assert_eq!(
+            (out.code, &out.stdout, &out.stderr),
+            (want.code, &want.stdout, &want.stderr)
+        );
+    }
     // The fallback started a fresh server over the stale socket.
     s.wait_running();
     assert_ne!(s.field("pid").expect("pid"), pid);
@@ -1654,13 +1719,23 @@ fn a_server_that_hangs_or_breaks_is_a_deny() {
         "{}",
         out.stderr
     );
+    let slim = s.slim("claude-code", allowed.clone(), &["--deadline-ms", "400"]);
+    assert_eq!(
+        (slim.code, &slim.stdout, &slim.stderr),
+        (out.code, &out.stdout, &out.stderr)
+    );
     // Reads the call and hangs up without an answer (a fresh socket: the old one still
     // holds the call above in its queue).
     drop(listener);
     std::fs::remove_file(&socket).expect("rm socket");
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
     let server = std::thread::spawn(move || {
-        for reply in [None, Some(b"\x05\x00\x00\x00CVH1\x09".to_vec())] {
+        for reply in [
+            None,
+            Some(b"\x05\x00\x00\x00CVH1\x09".to_vec()),
+            None,
+            Some(b"\x05\x00\x00\x00CVH1\x09".to_vec()),
+        ] {
             let (mut conn, _) = listener.accept().expect("accept");
             let mut len = [0u8; 4];
             use std::io::{Read, Write};
@@ -1676,7 +1751,15 @@ fn a_server_that_hangs_or_breaks_is_a_deny() {
         &s.hook("claude-code", allowed.clone(), &[]),
         "broke the connection before answering",
     );
-    assert_denied_with(&s.hook("claude-code", allowed, &[]), "answered garbage");
+    assert_denied_with(
+        &s.hook("claude-code", allowed.clone(), &[]),
+        "answered garbage",
+    );
+    assert_denied_with(
+        &s.slim("claude-code", allowed.clone(), &[]),
+        "broke the connection before answering",
+    );
+    assert_denied_with(&s.slim("claude-code", allowed, &[]), "answered garbage");
     server.join().expect("fake server");
 }
 
