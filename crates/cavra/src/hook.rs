@@ -732,7 +732,7 @@ fn decide_on_server(
     for request in requests {
         let body = crate::client::send(
             base,
-            &token,
+            token,
             "POST",
             "/v1/decisions",
             Some(&json!({ "request": request })),

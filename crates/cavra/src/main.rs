@@ -121,7 +121,23 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
     }
 }
 
+/// `cavra hook <agent> …` alone: the command an agent runs on every tool call.
+#[derive(Debug, Parser)]
+#[command(name = "cavra hook")]
+struct HookOnly {
+    #[command(flatten)]
+    args: hook::HookArgs,
+}
+
 fn main() {
+    // The hook runs on every tool call: parse only its own arguments rather than building the
+    // whole CLI. Anything else under `hook` (`daemon …`, `--help`, a mistake) takes the full
+    // parser below, which also gives the usual messages.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "hook")
+        && let Ok(only) = HookOnly::try_parse_from(std::env::args_os().skip(1))
+    {
+        hook::run(&only.args)
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,

@@ -291,8 +291,13 @@ fn try_lock(path: &Path) -> Option<std::fs::File> {
 /// made from; an entry is used only while every source still hashes the same.
 #[derive(Default)]
 pub struct PolicyCache {
-    entries: HashMap<(String, PathBuf), (Vec<(String, [u8; 32])>, Arc<LoadedPack>)>,
+    entries: HashMap<PolicyKey, CachedPolicy>,
 }
+
+/// A policy reference and the folder it is resolved from.
+type PolicyKey = (String, PathBuf);
+/// Each source's origin and SHA-256, and the pack compiled from them.
+type CachedPolicy = (Vec<(String, [u8; 32])>, Arc<LoadedPack>);
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
@@ -563,8 +568,11 @@ fn status_text(shared: &Shared) -> String {
     )
 }
 
+/// An executable's identity: device, inode, size, modification time.
+type ExeStamp = (u64, u64, u64, i64, i64);
+
 /// The executable's identity, to notice an upgrade.
-fn exe_stamp(exe: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+fn exe_stamp(exe: &Path) -> Option<ExeStamp> {
     let m = std::fs::metadata(exe).ok()?;
     Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
@@ -572,7 +580,7 @@ fn exe_stamp(exe: &Path) -> Option<(u64, u64, u64, i64, i64)> {
 /// Why the server should stop now, if it should.
 fn reason_to_stop(
     shared: &Shared,
-    exe: &Option<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>,
+    exe: &Option<(PathBuf, Option<ExeStamp>)>,
 ) -> Option<&'static str> {
     if shared.stop.load(Ordering::SeqCst) {
         return Some("asked to stop");
