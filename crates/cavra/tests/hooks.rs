@@ -1826,3 +1826,48 @@ fn the_socket_folder_is_private_and_the_server_stops_by_itself() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_server_exits_when_its_executable_is_replaced() {
+    let s = Served::new();
+    // A copy of cavra, so that replacing it touches nothing else.
+    let bin = tempfile::tempdir().expect("bin dir");
+    let exe = bin.path().join("cavra");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("cavra"), &exe).expect("copy cavra");
+    let payload =
+        claude_payload(&root(&s.dir), "Read", json!({"file_path": "README.md"})).to_string();
+    let out = std::process::Command::new(&exe)
+        .args(["hook", "claude-code", "--daemon"])
+        .env("XDG_RUNTIME_DIR", s.runtime.path())
+        .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+        .env_remove("CAVRA_POLICY")
+        .current_dir(s.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(payload.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("hook runs");
+    assert_eq!(out.status.code(), Some(0));
+    s.wait_running();
+    // An upgrade replaces the file (a new inode under the same path): the server exits and
+    // the next call starts the new one.
+    let new = bin.path().join("cavra.new");
+    std::fs::write(&new, "#!/bin/sh\nexit 1\n").expect("write");
+    std::fs::rename(&new, &exe).expect("rename");
+    let started = std::time::Instant::now();
+    while s.status().contains(": running") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the server outlived its executable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
