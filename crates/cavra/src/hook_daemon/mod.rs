@@ -131,14 +131,17 @@ pub fn ask(args: &HookArgs, input: &[u8], env: &HookEnv) -> Option<Answer> {
         Err(_) => return None,
     };
     let deadline = Duration::from_millis(args.deadline_ms.max(1));
-    let _ = stream.set_read_timeout(Some(deadline));
-    let _ = stream.set_write_timeout(Some(deadline));
+    // The watchdog answers at the deadline (it started with the process); these only make
+    // sure that no read or write outlives it.
+    let _ = stream.set_read_timeout(Some(deadline + Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(deadline + Duration::from_secs(1)));
     let frame = Request::Decide(decide_request(args, input, env)).encode();
+    hook::WAITING_ON_SERVER.store(true, Ordering::SeqCst);
     if wire::write_frame(&mut stream, &frame).is_err() {
         // The server closed without reading the request: it cannot have decided it.
+        hook::WAITING_ON_SERVER.store(false, Ordering::SeqCst);
         return None;
     }
-    hook::WAITING_ON_SERVER.store(true, Ordering::SeqCst);
     let reply = match wire::read_frame(&mut stream) {
         Ok(body) => body,
         Err(wire::WireError::Io(e)) => {
