@@ -221,12 +221,12 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
         DaemonCommand::Status => {
             let paths = root_of(None)?;
             match call(&paths, &Request::Status) {
-                Some(Reply::Status(text)) => println!("{text}"),
-                _ => println!(
+                Some(Reply::Status(text)) => say(&text),
+                _ => say(&format!(
                     "hook server for {}: not running\nsocket: {}",
                     paths.root.display(),
                     paths.socket.display()
-                ),
+                )),
             }
             Ok(0)
         }
@@ -238,7 +238,10 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
                     let started = Instant::now();
                     while started.elapsed() < Duration::from_secs(10) {
                         if try_lock(&paths.lock).is_some() {
-                            println!("hook server for {}: stopped", paths.root.display());
+                            say(&format!(
+                                "hook server for {}: stopped",
+                                paths.root.display()
+                            ));
                             return Ok(0);
                         }
                         std::thread::sleep(Duration::from_millis(10));
@@ -249,7 +252,10 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
                     )))
                 }
                 _ => {
-                    println!("hook server for {}: not running", paths.root.display());
+                    say(&format!(
+                        "hook server for {}: not running",
+                        paths.root.display()
+                    ));
                     Ok(0)
                 }
             }
@@ -260,6 +266,13 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
             Ok(0)
         }
     }
+}
+
+/// Prints a line on stdout; a reader that stopped early (`| head`) is not an error.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// One call on the server for the CLI, or none when it does not run.
