@@ -523,6 +523,9 @@ pub struct Store {
     redactor: Option<Arc<Redactor>>,
     signer_loader: Option<SignerLoader>,
     checkpoint_every: u64,
+    /// Whether recording a decision also bounds the WAL ([`Store::maintain`]) before it
+    /// returns; a long-lived caller turns this off and maintains between calls.
+    maintain_on_commit: bool,
 }
 
 /// Checkpoints are signed every this many entries unless [`Store::checkpoint_every`] says
@@ -599,6 +602,7 @@ impl Store {
             redactor: None,
             signer_loader: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            maintain_on_commit: true,
         };
         store.migrate()?;
         Ok(store)
@@ -733,8 +737,17 @@ impl Store {
         }
         tx.commit()?;
         // The records are durable here; keeping the log short is best effort.
-        let _ = self.maintain();
+        if self.maintain_on_commit {
+            let _ = self.maintain();
+        }
         Ok(())
+    }
+
+    /// Whether recording a decision also truncates a long WAL before returning (the default).
+    /// The hook server turns it off and calls [`Store::maintain`] after it has answered, so
+    /// that the checkpoint's fsyncs are not on an agent's wait.
+    pub fn set_maintain_on_commit(&mut self, on: bool) {
+        self.maintain_on_commit = on;
     }
 
     /// Records a tool call's outcome. The decision it followed is looked up by tool call id.

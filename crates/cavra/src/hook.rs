@@ -14,9 +14,12 @@ use cavra_redact::Redactor;
 use cavra_store::{NewApproval, NewDecision, Outcome, Store};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The most stdin the hook reads; more is refused (deny).
@@ -85,6 +88,156 @@ pub struct HookArgs {
     /// (`deny`). A service that answers with an error (a bad token, say) is always a deny.
     #[arg(long, env = "CAVRA_SERVER_FALLBACK", value_enum, default_value_t = ServerFallback::Local)]
     pub server_fallback: ServerFallback,
+    /// Ask this repository's hook server (started on first use, stopped after
+    /// CAVRA_HOOK_DAEMON_IDLE_SECS idle) instead of loading the policy and store in this
+    /// process; when it cannot be reached the hook decides in process, exactly as without.
+    #[arg(long)]
+    pub daemon: bool,
+    /// Answer deny with this message and exit (how the slim `cavra-hook` client renders its
+    /// fail-closed answers in the agent's format).
+    #[arg(long, hide = true, value_name = "MESSAGE")]
+    pub fail_closed: Option<String>,
+}
+
+/// What a hook decision reads from its surroundings besides stdin: the current folder and the
+/// environment variables that can change it. The in-process hook takes them from its own
+/// process; the hook server from the client's request, so that both decide alike whatever
+/// environment the server itself was started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEnv {
+    /// The current folder, or why it could not be read.
+    pub cwd: Result<PathBuf, String>,
+    /// The variables in [`HookEnv::wanted`], by name.
+    pub vars: BTreeMap<String, OsString>,
+}
+
+impl HookEnv {
+    /// Whether a variable can change a hook decision: every `CAVRA_*`, and what the home
+    /// folder and the pack cache's place derive from.
+    pub fn wanted(name: &str) -> bool {
+        crate::hook_daemon::client_core::wanted_var(name)
+    }
+
+    /// This process's folder and environment.
+    pub fn from_process() -> HookEnv {
+        HookEnv {
+            cwd: std::env::current_dir().map_err(|e| e.to_string()),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    let k = k.into_string().ok()?;
+                    HookEnv::wanted(&k).then_some((k, v))
+                })
+                .collect(),
+        }
+    }
+
+    /// A variable as `std::env::var_os` gives it.
+    pub fn var_os(&self, name: &str) -> Option<&OsStr> {
+        self.vars.get(name).map(OsString::as_os_str)
+    }
+
+    /// A variable as `std::env::var` gives it: only when set and valid UTF-8.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.var_os(name).and_then(OsStr::to_str)
+    }
+
+    /// The home folder, when known (as [`support::home_dir`]).
+    fn home(&self) -> Option<String> {
+        self.var("HOME")
+            .filter(|h| h.starts_with('/'))
+            .map(str::to_string)
+    }
+}
+
+/// A policy loaded for the hook: compiled, with what it was resolved from.
+pub struct LoadedPack {
+    /// The compiled pack that decides.
+    pub compiled: cavra_policy::CompiledPack,
+    /// The resolved pack (recorded in the store once per digest).
+    pub resolved: cavra_policy::ResolvedPack,
+}
+
+/// Where a hook decision gets its store and policy. The in-process hook opens both for the
+/// one call; the hook server keeps them between calls.
+pub trait Resources {
+    /// The repository's store and the policy, for a PreToolUse decision.
+    fn store_and_policy(
+        &mut self,
+        args: &HookArgs,
+        env: &HookEnv,
+        repo_root: &Path,
+    ) -> (Result<&mut Store, String>, Result<Arc<LoadedPack>, String>);
+    /// The repository's store alone.
+    fn store(&mut self, repo_root: &Path) -> Result<&mut Store, String>;
+}
+
+/// The in-process hook's resources: opened for one call, closed when the process exits.
+#[derive(Default)]
+pub struct OneShot {
+    store: Option<Store>,
+}
+
+impl Resources for OneShot {
+    fn store_and_policy(
+        &mut self,
+        args: &HookArgs,
+        env: &HookEnv,
+        repo_root: &Path,
+    ) -> (Result<&mut Store, String>, Result<Arc<LoadedPack>, String>) {
+        // The store opens while the policy loads: two independent halves of the latency.
+        let (store, pack) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| open_store(repo_root));
+            let pack = load_policy(args, env, repo_root, None);
+            let store = store
+                .join()
+                .unwrap_or_else(|_| Err("opening the decision store panicked".into()));
+            (store, pack)
+        });
+        let store = match store {
+            Ok(s) => Ok(self.store.insert(s)),
+            Err(e) => Err(e),
+        };
+        (store, pack)
+    }
+
+    fn store(&mut self, repo_root: &Path) -> Result<&mut Store, String> {
+        let store = open_store(repo_root)?;
+        Ok(self.store.insert(store))
+    }
+}
+
+/// `cavra hook`: answer an agent's hook, or manage this repository's hook server.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HookCommand {
+    /// `cavra hook daemon status|stop`.
+    #[command(subcommand)]
+    pub sub: Option<HookSub>,
+    /// The hook's own arguments.
+    #[command(flatten)]
+    pub args: Option<HookArgs>,
+}
+
+/// Subcommands of `cavra hook`.
+#[derive(Debug, clap::Subcommand)]
+pub enum HookSub {
+    /// This repository's hook server (`--daemon`): status, stop.
+    #[command(subcommand)]
+    Daemon(crate::hook_daemon::DaemonCommand),
+}
+
+/// Runs `cavra hook …`.
+pub fn command(cmd: &HookCommand) -> Result<i32, crate::support::Failure> {
+    match &cmd.sub {
+        Some(HookSub::Daemon(d)) => crate::hook_daemon::command(d),
+        None => match &cmd.args {
+            Some(args) => run(args),
+            // clap requires the agent when no subcommand is given; kept for exhaustiveness.
+            None => Err(crate::support::Failure::Usage(
+                "name the agent: cavra hook <agent>".into(),
+            )),
+        },
+    }
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -94,7 +247,12 @@ fn parse_agent(s: &str) -> Result<Agent, String> {
 /// Guards the single answer: whoever takes it first (the hook or the watchdog) prints.
 static ANSWERED: Mutex<bool> = Mutex::new(false);
 
-fn emit(answer: &Answer) -> ! {
+/// Set while the client waits on the hook server, so that the watchdog's deny names it.
+pub static WAITING_ON_SERVER: AtomicBool = AtomicBool::new(false);
+
+/// Prints the answer and exits with its code, unless the other side (hook or watchdog)
+/// already did.
+pub fn emit(answer: &Answer) -> ! {
     // A poisoned lock still guards the flag; the answer must go out either way.
     let mut done = ANSWERED.lock().unwrap_or_else(|p| p.into_inner());
     if !*done {
@@ -122,6 +280,9 @@ fn emit(answer: &Answer) -> ! {
 /// Runs the hook. Never returns: the process exits with the agent's exit code.
 pub fn run(args: &HookArgs) -> ! {
     let agent = args.agent;
+    if let Some(message) = &args.fail_closed {
+        emit(&cavra_agents::render_failure(agent, message));
+    }
     install_crash_guard();
     // Panics print one line to stderr and nothing to stdout; catch_unwind turns them into a deny.
     std::panic::set_hook(Box::new(|info| {
@@ -130,23 +291,57 @@ pub fn run(args: &HookArgs) -> ! {
     let deadline = Duration::from_millis(args.deadline_ms.max(1));
     std::thread::spawn(move || {
         std::thread::sleep(deadline);
-        emit(&cavra_agents::render_failure(
-            agent,
-            &format!(
+        let message = if WAITING_ON_SERVER.load(Ordering::SeqCst) {
+            crate::hook_daemon::client_core::deadline_message(deadline.as_millis())
+        } else {
+            format!(
                 "no decision within {} ms (the hook's deadline); check that .cavra/ is on a local disk and not locked by another process",
                 deadline.as_millis()
-            ),
-        ));
+            )
+        };
+        emit(&cavra_agents::render_failure(agent, &message));
     });
-    emit(&guarded(agent, || handle(args)))
+    let input = read_input();
+    let env = HookEnv::from_process();
+    if args.daemon
+        && let Ok(bytes) = &input
+        && let Some(answer) = crate::hook_daemon::ask(args, bytes, &env)
+    {
+        emit(&answer);
+    }
+    emit(&answer(
+        args,
+        input.as_deref(),
+        &env,
+        &mut OneShot::default(),
+    ))
+}
+
+/// The answer for one hook call, from its arguments, its input (stdin as read, or why it
+/// could not be) and its environment: the same function in process and in the hook server.
+pub fn answer(
+    args: &HookArgs,
+    input: Result<&[u8], &String>,
+    env: &HookEnv,
+    res: &mut dyn Resources,
+) -> Answer {
+    guarded(args.agent, env, res, |res| {
+        let input = input.map_err(String::clone)?;
+        handle(args, input, env, res)
+    })
 }
 
 /// The answer for a hook run: its own, or a deny for a failure or a panic.
-fn guarded(agent: Agent, f: impl FnOnce() -> Result<Answer, String>) -> Answer {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+fn guarded(
+    agent: Agent,
+    env: &HookEnv,
+    res: &mut dyn Resources,
+    f: impl FnOnce(&mut dyn Resources) -> Result<Answer, String>,
+) -> Answer {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *res))) {
         Ok(Ok(answer)) => answer,
         Ok(Err(message)) => {
-            record_failure(agent, &message);
+            record_failure(agent, &message, env, res);
             cavra_agents::render_failure(agent, &message)
         }
         Err(_) => cavra_agents::render_failure(
@@ -156,7 +351,8 @@ fn guarded(agent: Agent, f: impl FnOnce() -> Result<Answer, String>) -> Answer {
     }
 }
 
-fn read_input() -> Result<Vec<u8>, String> {
+/// Reads stdin, at most [`MAX_INPUT_BYTES`]; more is an error.
+pub fn read_input() -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()
@@ -169,16 +365,26 @@ fn read_input() -> Result<Vec<u8>, String> {
             MAX_INPUT_BYTES / 1024
         ));
     }
-    if buf.iter().all(u8::is_ascii_whitespace) {
-        return Err("the hook input on stdin is empty; cavra expects the agent's hook JSON (is `cavra hook` registered as a command hook?)".into());
-    }
     Ok(buf)
 }
 
 /// The answer for one hook call, or a failure message (answered as a deny).
-fn handle(args: &HookArgs) -> Result<Answer, String> {
-    let input = read_input()?;
-    let payload: Value = serde_json::from_slice(&input).map_err(|e| {
+fn handle(
+    args: &HookArgs,
+    input: &[u8],
+    env: &HookEnv,
+    res: &mut dyn Resources,
+) -> Result<Answer, String> {
+    if input.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "the hook input is larger than {} KiB; cavra refuses inputs it will not read whole",
+            MAX_INPUT_BYTES / 1024
+        ));
+    }
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err("the hook input on stdin is empty; cavra expects the agent's hook JSON (is `cavra hook` registered as a command hook?)".into());
+    }
+    let payload: Value = serde_json::from_slice(input).map_err(|e| {
         format!(
             "the hook input is not valid JSON ({e}); cavra expects the {} hook JSON on stdin",
             args.agent
@@ -187,7 +393,7 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
     let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
     let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
         Some(c) => PathBuf::from(c),
-        None => std::env::current_dir().map_err(|e| {
+        None => env.cwd.clone().map_err(|e| {
             format!("no `cwd` in the hook input and the current folder is unreadable: {e}")
         })?,
     };
@@ -195,11 +401,11 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
     let ctx = Context {
         cwd: cwd.to_string_lossy().into_owned(),
         repo_root: repo_root.to_string_lossy().into_owned(),
-        home: support::home_dir(),
+        home: env.home(),
     };
     match event.kind {
         EventKind::PreToolUse => {
-            let answer = pre_tool_use(args, &event, &ctx, &repo_root)?;
+            let answer = pre_tool_use(args, env, res, &event, &ctx, &repo_root)?;
             // A commit the agent may make gets its session as a trailer (see `trailer`).
             let allowed = answer.exit_code == 0 && !answer.stdout.contains("\"deny\"");
             if allowed
@@ -215,11 +421,12 @@ fn handle(args: &HookArgs) -> Result<Answer, String> {
             }
             Ok(answer)
         }
-        EventKind::PostToolUse => post_tool_use(&event, &ctx, &repo_root),
+        EventKind::PostToolUse => post_tool_use(res, &event, &ctx, &repo_root),
     }
 }
 
-fn open_store(repo_root: &Path) -> Result<Store, String> {
+/// Opens the repository's store with its log key, or says why not (a deny).
+pub fn open_store(repo_root: &Path) -> Result<Store, String> {
     let mut store = Store::open_repo(repo_root).map_err(|e| {
         format!("cannot open the decision store under {}/.cavra: {e}; decisions must be recorded before cavra answers", repo_root.display())
     })?;
@@ -247,15 +454,12 @@ fn remember_policy(
         .map_err(|e| format!("could not record the policy: {e}"))
 }
 
-fn policy_reference(args: &HookArgs, repo_root: &Path) -> Result<String, String> {
+fn policy_reference(args: &HookArgs, env: &HookEnv, repo_root: &Path) -> Result<String, String> {
     if let Some(p) = args.policy.as_deref().filter(|p| !p.trim().is_empty()) {
         return Ok(p.to_string());
     }
-    if let Some(p) = std::env::var("CAVRA_POLICY")
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-    {
-        return Ok(p);
+    if let Some(p) = env.var("CAVRA_POLICY").filter(|p| !p.trim().is_empty()) {
+        return Ok(p.to_string());
     }
     let local = repo_root.join(".cavra").join("policy.yaml");
     if local.is_file() {
@@ -309,24 +513,41 @@ struct Decided {
     record: DecisionRecord,
 }
 
-fn load_policy(
+/// Loads and compiles the policy that decides. With a cache (the hook server), a pack whose
+/// every source still has the same content is not parsed and compiled again; a signed-policy
+/// requirement always takes the full path, since signatures and trust roots can change too.
+pub fn load_policy(
     args: &HookArgs,
+    env: &HookEnv,
     repo_root: &Path,
-) -> Result<(cavra_policy::CompiledPack, cavra_policy::ResolvedPack), String> {
-    let reference =
-        policy_reference(args, repo_root).map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
-    let base = std::env::current_dir().unwrap_or_else(|_| repo_root.to_path_buf());
-    let resolved = support::resolve_pack(&reference, &base).map_err(|e| {
+    cache: Option<&mut crate::hook_daemon::PolicyCache>,
+) -> Result<Arc<LoadedPack>, String> {
+    let reference = policy_reference(args, env, repo_root)
+        .map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
+    let base = env.cwd.clone().unwrap_or_else(|_| repo_root.to_path_buf());
+    let signing_required = args.require_signed_policy
+        || crate::policy_sig::required_by_value(env.var("CAVRA_REQUIRE_SIGNED_POLICY"));
+    let mut cache = cache;
+    if !signing_required
+        && let Some(cache) = cache.as_deref_mut()
+        && let Some(hit) = cache.get(&reference, &base)
+    {
+        return Ok(hit);
+    }
+    let cache_dir = support::pack_cache_dir_in(|name| env.var_os(name).map(OsStr::to_os_string));
+    let resolved = support::resolve_pack_with_cache(&reference, &base, cache_dir).map_err(|e| {
         format!(
             "the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)",
             support::policy_line(&e)
         )
     })?;
-    if args.require_signed_policy
-        || crate::policy_sig::required_by_environment()
-        || resolved.document.metadata.require_signature
-    {
-        let trust = crate::policy_sig::trust_root_for(args.trust_root.as_deref(), repo_root)?;
+    let signed = signing_required || resolved.document.metadata.require_signature;
+    if signed {
+        let trust = crate::policy_sig::trust_root_in(
+            args.trust_root.as_deref(),
+            env.var_os("CAVRA_TRUST_ROOT"),
+            repo_root,
+        )?;
         crate::policy_sig::verify_chain(&resolved.chain, &trust).map_err(|e| {
             format!("signed policies are required and {e}; nothing runs until the policy is signed by a trusted key")
         })?;
@@ -337,38 +558,37 @@ fn load_policy(
             support::policy_line(&e)
         )
     })?;
-    Ok((compiled, resolved))
+    let loaded = Arc::new(LoadedPack { compiled, resolved });
+    if !signed && let Some(cache) = cache {
+        cache.put(&reference, &base, loaded.clone());
+    }
+    Ok(loaded)
 }
 
 fn pre_tool_use(
     args: &HookArgs,
+    env: &HookEnv,
+    res: &mut dyn Resources,
     event: &HookEvent,
     ctx: &Context,
     repo_root: &Path,
 ) -> Result<Answer, String> {
-    // The store opens while the policy loads: two independent halves of the latency.
-    let (store, pack) = std::thread::scope(|scope| {
-        let store = scope.spawn(|| open_store(repo_root));
-        let pack = load_policy(args, repo_root);
-        let store = store
-            .join()
-            .unwrap_or_else(|_| Err("opening the decision store panicked".into()));
-        (store, pack)
-    });
-    let (pack, resolved) = pack?;
-    let mut store = store?;
+    let (store, loaded) = res.store_and_policy(args, env, repo_root);
+    let loaded = loaded?;
+    let store = store?;
+    let (pack, resolved) = (&loaded.compiled, &loaded.resolved);
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
-    remember_policy(&mut store, &resolved, &timestamp)?;
+    remember_policy(store, resolved, &timestamp)?;
 
     let requests = match mapping {
         Mapping::Requests(r) => r,
         Mapping::Harmless { reason } => {
             record_plain(
-                &mut store,
+                store,
                 event,
-                &pack,
+                pack,
                 &timestamp,
                 Decision::Allow,
                 "agent.harmless_tool",
@@ -382,9 +602,9 @@ fn pre_tool_use(
         }
         Mapping::Unknown { reason } => {
             let record = record_plain(
-                &mut store,
+                store,
                 event,
-                &pack,
+                pack,
                 &timestamp,
                 Decision::Block,
                 "agent.unknown_tool",
@@ -401,7 +621,7 @@ fn pre_tool_use(
     // MCP tool calls are also judged by the repository's MCP registry, when it has one; a
     // registry that cannot be read fails the call closed.
     let registry = if requests.iter().any(|r| r.action == ActionType::McpToolCall) {
-        crate::registry_cmd::registry_of(&store)?
+        crate::registry_cmd::registry_of(store)?
     } else {
         None
     };
@@ -416,9 +636,9 @@ fn pre_tool_use(
         request.agent_id = Some(args.agent.as_str().to_string());
     }
     if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
-        match decide_on_server(base, &requests, ctx) {
+        match decide_on_server(env, base, &requests, ctx) {
             Ok(remote) => {
-                return answer_from_server(args, event, &mut store, pack.redactor(), base, remote);
+                return answer_from_server(args, event, store, pack.redactor(), base, remote);
             }
             Err(ServerFailure::Refused(message)) => return Err(message),
             Err(ServerFailure::Unreachable(message)) => {
@@ -439,7 +659,7 @@ fn pre_tool_use(
             resolver: &FsResolver,
         };
         let mut record =
-            cavra_engine::evaluate_with_registry(&pack, &request, &env, registry.as_ref());
+            cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
         guard(&request, ctx, &mut record);
         decided.push(Decided { request, record });
     }
@@ -466,14 +686,14 @@ fn pre_tool_use(
         verdict = approvals(
             args,
             event,
-            &mut store,
+            store,
             pack.redactor(),
             &mut decided[deciding],
             now,
         )?;
     }
     for d in &decided {
-        store_decision(&mut store, pack.redactor(), event, &d.request, &d.record)?;
+        store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
 }
@@ -495,12 +715,13 @@ struct RemoteDecision {
 
 /// Asks the service to decide (and record) each request.
 fn decide_on_server(
+    env: &HookEnv,
     base: &str,
     requests: &[Request],
     ctx: &Context,
 ) -> Result<Vec<RemoteDecision>, ServerFailure> {
-    let token = std::env::var("CAVRA_TOKEN")
-        .ok()
+    let token = env
+        .var("CAVRA_TOKEN")
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
             ServerFailure::Refused(format!(
@@ -511,7 +732,7 @@ fn decide_on_server(
     for request in requests {
         let body = crate::client::send(
             base,
-            &token,
+            token,
             "POST",
             "/v1/decisions",
             Some(&json!({ "request": request })),
@@ -786,21 +1007,20 @@ const STORE_FAILURES: [&str; 2] = ["cannot open the decision store", "could not 
 
 /// Best effort: a call denied for bad input or a bad policy is evidence too. Recorded only
 /// where the repository already has a `.cavra/` folder, so a stray call creates nothing.
-fn record_failure(agent: Agent, message: &str) {
+fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Resources) {
     if STORE_FAILURES.iter().any(|p| message.starts_with(p)) {
         return;
     }
-    let Ok(cwd) = std::env::current_dir() else {
+    let Ok(cwd) = env.cwd.clone() else {
         return;
     };
     let root = support::find_repo_root(&cwd);
     if !root.join(cavra_store::STORE_DIR).is_dir() {
         return;
     }
-    let Ok(mut store) = Store::open_repo(&root) else {
+    let Ok(store) = res.store(&root) else {
         return;
     };
-    crate::keyfiles::attach_log_key(&mut store, &root);
     let Ok(timestamp) = cavra_store::format_time(time::OffsetDateTime::now_utc()) else {
         return;
     };
@@ -890,7 +1110,12 @@ fn sha256_file(path: &Path) -> Option<String> {
     Some(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
-fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<Answer, String> {
+fn post_tool_use(
+    res: &mut dyn Resources,
+    event: &HookEvent,
+    ctx: &Context,
+    repo_root: &Path,
+) -> Result<Answer, String> {
     let success = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
             .and_then(Value::as_bool)
@@ -922,7 +1147,7 @@ fn post_tool_use(event: &HookEvent, ctx: &Context, repo_root: &Path) -> Result<A
         }
     }
     written.dedup();
-    let mut store = open_store(repo_root)?;
+    let store = res.store(repo_root)?;
     let timestamp =
         cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
     let targets: Vec<Option<PathBuf>> = if written.is_empty() {
@@ -959,7 +1184,13 @@ mod tests {
     #[test]
     fn a_panic_is_answered_with_a_deny() {
         for agent in Agent::ALL {
-            let answer = guarded(agent, || panic!("simulated bug"));
+            let env = HookEnv {
+                cwd: Err("none".into()),
+                vars: BTreeMap::new(),
+            };
+            let answer = guarded(agent, &env, &mut OneShot::default(), |_| {
+                panic!("simulated bug")
+            });
             assert!(answer.stdout.contains("deny"), "{agent}: {answer:?}");
             assert!(
                 answer.stderr.contains("internal error") || agent == Agent::Copilot,

@@ -33,6 +33,11 @@ pub struct InitArgs {
     /// `cavra mcp proxy` (its command, args and env kept; `--uninstall` restores them).
     #[arg(long)]
     pub wrap_mcp: bool,
+    /// Register the hook without `--daemon`: every call loads the policy and opens the store
+    /// in its own process (slower, no background server). Re-running init without it adds
+    /// `--daemon` back.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// The project's MCP configuration file (Claude Code).
@@ -139,39 +144,140 @@ fn parse_agent(s: &str) -> Result<Agent, String> {
 /// only when unchanged.
 const POLICY_HEADER: &str = "# Written by `cavra init` from the built-in pack";
 
-/// The hook command for an agent: this binary's absolute path, so the hook works whatever the
-/// agent's PATH is.
-fn hook_command(agent: Agent) -> Result<String, Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
-    let exe = exe.to_string_lossy().into_owned();
-    let quoted = if exe
+/// A program path as a shell word (quoted when it holds anything unusual).
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy().into_owned();
+    if text
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
     {
-        exe
+        text
     } else {
-        format!("'{}'", exe.replace('\'', "'\\''"))
-    };
-    Ok(format!("{quoted} hook {agent}"))
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
-/// Whether a hook command is one of ours: `<…/cavra> hook <agent> …`.
-fn is_ours(command: &str, agent: Agent) -> bool {
+/// This binary, as a shell word.
+fn this_exe() -> Result<String, Failure> {
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
+    Ok(shell_word(&exe))
+}
+
+/// The slim hook client beside this binary, as a shell word, when it is there.
+fn slim_exe() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let slim = exe.parent()?.join("cavra-hook");
+    slim.is_file().then(|| shell_word(&slim))
+}
+
+/// The hook command for an agent, with this binary's absolute path so the hook works whatever
+/// the agent's PATH is. With the hook server (`daemon`): the slim `cavra-hook` client when it
+/// sits beside this binary (it starts in a fraction of the time), else `cavra hook … --daemon`.
+fn hook_command(agent: Agent, daemon: bool) -> Result<String, Failure> {
+    let exe = this_exe()?;
+    Ok(match (daemon, slim_exe()) {
+        (true, Some(slim)) => format!("{slim} {agent}"),
+        (true, None) => format!("{exe} hook {agent} --daemon"),
+        (false, _) => format!("{exe} hook {agent}"),
+    })
+}
+
+/// A command's program (as written, quotes kept), its unquoted text, and the rest.
+fn split_program(command: &str) -> Option<(&str, &str, &str)> {
     let command = command.trim_start();
     // The program may be quoted (a path with spaces).
-    let (program, rest) = match command.chars().next() {
-        Some(q @ ('\'' | '"')) => match command[1..].find(q) {
-            Some(end) => (&command[1..=end], &command[end + 2..]),
-            None => return false,
-        },
-        _ => command
-            .split_once(char::is_whitespace)
-            .unwrap_or((command, "")),
-    };
+    match command.chars().next() {
+        Some(q @ ('\'' | '"')) => {
+            let end = command[1..].find(q)?;
+            Some((
+                &command[..end + 2],
+                &command[1..=end],
+                command.get(end + 2..).unwrap_or(""),
+            ))
+        }
+        _ => {
+            let (p, rest) = command
+                .split_once(char::is_whitespace)
+                .unwrap_or((command, ""));
+            Some((p, p, rest))
+        }
+    }
+}
+
+/// Our hook command taken apart: (program as written, whether it is the slim client, the
+/// options after the agent other than `--daemon`); none when the command is not ours.
+fn parse_ours(command: &str, agent: Agent) -> Option<(String, bool, Vec<String>)> {
+    let (written, program, rest) = split_program(command)?;
     let base = program.rsplit('/').next().unwrap_or("");
     let mut words = rest.split_whitespace();
-    base == "cavra" && words.next() == Some("hook") && words.next() == Some(agent.as_str())
+    let ours = match base {
+        "cavra" => words.next() == Some("hook") && words.next() == Some(agent.as_str()),
+        "cavra-hook" => words.next() == Some(agent.as_str()),
+        _ => false,
+    };
+    if !ours {
+        return None;
+    }
+    let options = words
+        .filter(|w| *w != "--daemon")
+        .map(str::to_string)
+        .collect();
+    Some((written.to_string(), base == "cavra-hook", options))
+}
+
+/// Our command in the form asked for (hook server or not; the slim client when there is
+/// one), keeping the program path while the form's program stays, and every option a person
+/// added.
+fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
+    let (program, is_slim, options) = parse_ours(command, agent)?;
+    let options: String = options.iter().map(|o| format!(" {o}")).collect();
+    let big = || {
+        if is_slim {
+            this_exe().ok()
+        } else {
+            Some(program.clone())
+        }
+    };
+    Some(match (daemon, slim_exe()) {
+        (true, Some(slim)) => {
+            let slim = if is_slim { program.clone() } else { slim };
+            format!("{slim} {agent}{options}")
+        }
+        (true, None) => format!("{} hook {agent}{options} --daemon", big()?),
+        (false, _) => format!("{} hook {agent}{options}", big()?),
+    })
+}
+
+/// Brings our entries already in a list up to date (`--daemon` on or off), in place.
+fn upgrade_ours(list: &mut [Value], grouped: bool, agent: Agent, daemon: bool) {
+    let fix = |h: &mut Value| {
+        let Some(obj) = h.as_object_mut() else {
+            return;
+        };
+        for key in ["command", "bash"] {
+            if let Some(Value::String(c)) = obj.get_mut(key)
+                && let Some(new) = upgraded(c, agent, daemon)
+            {
+                *c = new;
+            }
+        }
+    };
+    for entry in list {
+        if grouped {
+            if let Some(hs) = entry.get_mut("hooks").and_then(Value::as_array_mut) {
+                hs.iter_mut().for_each(fix);
+            }
+        } else {
+            fix(entry);
+        }
+    }
+}
+
+/// Whether a hook command is one of ours: `<…/cavra> hook <agent> …` or
+/// `<…/cavra-hook> <agent> …`.
+fn is_ours(command: &str, agent: Agent) -> bool {
+    parse_ours(command, agent).is_some()
 }
 
 /// Where each agent keeps its hooks, and what we register there.
@@ -287,8 +393,8 @@ fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
     }
 }
 
-/// Adds our entries where missing. Returns the new settings.
-fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> {
+/// Adds our entries where missing and brings ours up to date. Returns the new settings.
+fn install(mut root: Value, l: &Layout, agent: Agent, daemon: bool) -> Result<Value, Failure> {
     let obj = root.as_object_mut().ok_or_else(|| {
         anyhow!(
             "{} is not a JSON object; fix or move it first",
@@ -312,7 +418,9 @@ fn install(mut root: Value, l: &Layout, agent: Agent) -> Result<Value, Failure> 
                 .iter()
                 .any(|c| is_ours(c, agent))
         });
-        if !present {
+        if present {
+            upgrade_ours(list, l.grouped, agent, daemon);
+        } else {
             list.push(entry.clone());
         }
     }
@@ -393,7 +501,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         ))
     })?;
     let root = support::find_repo_root(&support::current_dir()?);
-    let command = hook_command(args.agent)?;
+    let command = hook_command(args.agent, !args.no_daemon)?;
     let l = layout(args.agent, &root, &command);
     let mut changes = Vec::new();
 
@@ -418,7 +526,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             Some(render_json(&v)?)
         }
     } else {
-        let v = install(current.clone(), &l, args.agent)?;
+        let v = install(current.clone(), &l, args.agent, !args.no_daemon)?;
         if v == current {
             before.clone()
         } else {
@@ -590,7 +698,7 @@ fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
 }
 
 fn trailer_command() -> Result<String, Failure> {
-    let hook = hook_command(Agent::ClaudeCode)?;
+    let hook = hook_command(Agent::ClaudeCode, false)?;
     let exe = hook
         .strip_suffix(" hook claude-code")
         .unwrap_or(&hook)

@@ -10,6 +10,7 @@ mod demo;
 mod evaluate;
 mod evidence_cmd;
 mod hook;
+mod hook_daemon;
 mod init;
 mod keyfiles;
 mod mcp_cmd;
@@ -52,7 +53,8 @@ enum Command {
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     /// Answer an agent's hook (stdin JSON) with cavra's decision; never fails open.
-    Hook(hook::HookArgs),
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Hook(hook::HookCommand),
     /// Install cavra's hooks for an agent in this repository (and a policy if there is none).
     Init(init::InitArgs),
     /// Agent sessions recorded in the local store.
@@ -105,7 +107,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
     match &cli.command {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Policy(command) => policy_cmd::run(command),
-        Command::Hook(args) => hook::run(args),
+        Command::Hook(cmd) => hook::command(cmd),
         Command::Init(args) => init::run(args),
         Command::Session(command) => store_cmds::session(command),
         Command::Decision(command) => store_cmds::decision(command),
@@ -125,7 +127,23 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
     }
 }
 
+/// `cavra hook <agent> …` alone: the command an agent runs on every tool call.
+#[derive(Debug, Parser)]
+#[command(name = "cavra hook")]
+struct HookOnly {
+    #[command(flatten)]
+    args: hook::HookArgs,
+}
+
 fn main() {
+    // The hook runs on every tool call: parse only its own arguments rather than building the
+    // whole CLI. Anything else under `hook` (`daemon …`, `--help`, a mistake) takes the full
+    // parser below, which also gives the usual messages.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "hook")
+        && let Ok(only) = HookOnly::try_parse_from(std::env::args_os().skip(1))
+    {
+        hook::run(&only.args)
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,

@@ -86,16 +86,17 @@ pub fn verify_chain(chain: &[String], trust: &TrustRoot) -> Result<Vec<SignedBy>
     Ok(out)
 }
 
-/// The trust root used to check packs: the explicit file, `CAVRA_TRUST_ROOT`, or
+/// The trust root used to check packs: the explicit file, `CAVRA_TRUST_ROOT` (its value
+/// given: the hook server decides with its client's environment), or
 /// `.cavra/trust-root.json` in the repository.
-pub fn trust_root_for(explicit: Option<&Path>, repo_root: &Path) -> Result<TrustRoot, String> {
+pub fn trust_root_in(
+    explicit: Option<&Path>,
+    env_trust_root: Option<&std::ffi::OsStr>,
+    repo_root: &Path,
+) -> Result<TrustRoot, String> {
     let path = explicit
         .map(Path::to_path_buf)
-        .or_else(|| {
-            std::env::var_os("CAVRA_TRUST_ROOT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
+        .or_else(|| env_trust_root.filter(|v| !v.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| repo_root.join(".cavra/trust-root.json"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -106,9 +107,7 @@ pub fn trust_root_for(explicit: Option<&Path>, repo_root: &Path) -> Result<Trust
     TrustRoot::from_json(&text).map_err(|e| format!("the trust root {}: {e}", path.display()))
 }
 
-/// Whether the environment requires signed policies (`CAVRA_REQUIRE_SIGNED_POLICY=1`).
-pub fn required_by_environment() -> bool {
-    std::env::var("CAVRA_REQUIRE_SIGNED_POLICY")
-        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
-        .unwrap_or(false)
+/// Whether this value of `CAVRA_REQUIRE_SIGNED_POLICY` requires signed policies.
+pub fn required_by_value(value: Option<&str>) -> bool {
+    value.is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }

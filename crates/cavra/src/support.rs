@@ -96,14 +96,8 @@ pub fn policy_line(e: &PolicyError) -> String {
 
 /// The repository root for `start`: the nearest folder up from it holding `.git`, else `start`.
 pub fn find_repo_root(start: &Path) -> PathBuf {
-    let mut dir = Some(start);
-    while let Some(d) = dir {
-        if d.join(".git").exists() {
-            return d.to_path_buf();
-        }
-        dir = d.parent();
-    }
-    start.to_path_buf()
+    // One implementation, shared with the slim `cavra-hook` client.
+    crate::hook_daemon::client_core::find_repo_root(start)
 }
 
 /// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),
@@ -166,14 +160,16 @@ pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
 /// Where resolved packs are cached: `$CAVRA_CACHE_DIR`, else `$XDG_CACHE_HOME/cavra/packs`,
 /// else `~/.cache/cavra/packs`; none when `CAVRA_NO_CACHE` is set or no folder is known.
 fn pack_cache_dir() -> Option<PathBuf> {
-    if std::env::var_os("CAVRA_NO_CACHE").is_some() {
+    pack_cache_dir_in(|name| std::env::var_os(name))
+}
+
+/// [`pack_cache_dir`] with the environment given as a lookup (the hook server decides with
+/// its client's environment, not its own).
+pub fn pack_cache_dir_in(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    if var("CAVRA_NO_CACHE").is_some() {
         return None;
     }
-    let non_empty = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let non_empty = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     non_empty("CAVRA_CACHE_DIR")
         .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("cavra/packs")))
         .or_else(|| non_empty("HOME").map(|d| d.join(".cache/cavra/packs")))
@@ -201,7 +197,17 @@ fn cache_namespace() -> String {
 // `PolicyError` keeps its place and source for diagnostics; it is only built on the cold path.
 #[allow(clippy::result_large_err)]
 pub fn resolve_pack(reference: &str, base: &Path) -> Result<ResolvedPack, PolicyError> {
-    match pack_cache_dir() {
+    resolve_pack_with_cache(reference, base, pack_cache_dir())
+}
+
+/// [`resolve_pack`] with the pack cache's folder given (none: no cache).
+#[allow(clippy::result_large_err)]
+pub fn resolve_pack_with_cache(
+    reference: &str,
+    base: &Path,
+    cache_dir: Option<PathBuf>,
+) -> Result<ResolvedPack, PolicyError> {
+    match cache_dir {
         Some(dir) => cavra_policy::load_pack_cached(reference, base, &dir, &cache_namespace()),
         None => load_pack(reference, base),
     }

@@ -1307,3 +1307,567 @@ fn s_entries(dir: &tempfile::TempDir) -> Vec<cavra_store::LogEntry> {
         .log_entries(&Default::default())
         .expect("log entries")
 }
+
+// ---------------------------------------------------------------------------------------------
+// `cavra hook <agent> --daemon`: the per-repository hook server.
+
+/// A project whose hook servers live in a private runtime folder of the test; every server
+/// started is stopped when this is dropped (and exits on its own after 20 s idle anyway).
+struct Served {
+    dir: tempfile::TempDir,
+    runtime: tempfile::TempDir,
+}
+
+impl Served {
+    fn new() -> Served {
+        Served {
+            dir: project(),
+            runtime: tempfile::tempdir().expect("runtime dir"),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = cavra();
+        cmd.env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn hook(&self, agent: &str, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
+        let out = self
+            .cmd()
+            .args(["hook", agent, "--daemon"])
+            .args(extra)
+            .write_stdin(stdin.into())
+            .output()
+            .expect("hook runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The same call through the slim `cavra-hook` client.
+    fn slim(&self, agent: &str, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
+        let out = Command::cargo_bin("cavra-hook")
+            .expect("the cavra-hook binary is built")
+            .env_remove("CAVRA_POLICY")
+            .env_remove("CAVRA_HOOK_DEADLINE_MS")
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+            .current_dir(self.dir.path())
+            .arg(agent)
+            .args(extra)
+            .write_stdin(stdin.into())
+            .output()
+            .expect("cavra-hook runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn status(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["hook", "daemon", "status"])
+            .output()
+            .expect("status runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        self.status()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+    }
+
+    fn socket(&self) -> PathBuf {
+        PathBuf::from(self.field("socket").expect("status names the socket"))
+    }
+
+    fn calls(&self) -> u64 {
+        self.field("calls")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until a server answers `status` (the first `--daemon` call starts one).
+    fn wait_running(&self) {
+        let started = std::time::Instant::now();
+        while !self.status().contains(": running") {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "no hook server started: {}",
+                self.status()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn start(&self) {
+        let payload = claude_payload(&root(&self.dir), "Read", json!({"file_path": "README.md"}));
+        self.hook("claude-code", payload.to_string(), &[]);
+        self.wait_running();
+    }
+
+    fn stop(&self) {
+        self.cmd()
+            .args(["hook", "daemon", "stop"])
+            .assert()
+            .success();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["hook", "daemon", "stop"]).output();
+    }
+}
+
+/// Every payload the in-process tests use, for the agent that sends it.
+fn all_payloads(r: &str) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = CONFORMANCE_CASES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let case: Value = serde_json::from_str(&line.replace("__PROJECT__", r)).expect("case");
+            ("claude-code", case["payload"].to_string())
+        })
+        .collect();
+    let claude =
+        |tool: &str, input: Value| ("claude-code", claude_payload(r, tool, input).to_string());
+    out.extend([
+        claude("Bash", json!({"command": "terraform apply"})),
+        claude("Bash", json!({"command": "cavra approval approve apr_1 --reason ok"})),
+        claude("Write", json!({"file_path": format!("{r}/.cavra/policy.yaml"), "content": "x"})),
+        claude("Read", json!({"file_path": format!("{r}/.env")})),
+        claude("Edit", json!({"file_path": format!("{r}/iam/x.tf"), "old_string": "a", "new_string": "b"})),
+        claude("WebFetch", json!({"url": "https://example.com", "prompt": "x"})),
+        claude("TodoWrite", json!({"todos": []})),
+        claude("SomeNewTool", json!({})),
+        claude("mcp__db__query", json!({"sql": "select 1"})),
+        ("codex", json!({"session_id": "c1", "cwd": r, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "terraform apply"}}).to_string()),
+        ("cursor", json!({"conversation_id": "cur1", "generation_id": "g1", "workspace_roots": [r], "hook_event_name": "beforeShellExecution", "command": "make deploy", "cwd": r}).to_string()),
+        ("cursor", json!({"hook_event_name": "beforeReadFile", "file_path": format!("{r}/.env"), "content": "SECRET=1"}).to_string()),
+        ("gemini", json!({"session_id": "g1", "transcript_path": "/t", "cwd": r, "hook_event_name": "BeforeTool", "timestamp": "2026-01-01T00:00:00Z", "tool_name": "run_shell_command", "tool_input": {"command": "git status"}}).to_string()),
+        ("copilot", json!({"timestamp": 1704614600000u64, "cwd": r, "toolName": "bash", "toolArgs": json!({"command": "terraform apply -auto-approve"}).to_string()}).to_string()),
+        ("copilot", json!({"timestamp": 1704614600000u64, "cwd": r, "toolName": "create", "toolArgs": json!({"path": format!("{r}/iam/x.tf"), "file_text": "x"}).to_string()}).to_string()),
+        // After the tool ran.
+        ("claude-code", json!({"session_id": "s", "cwd": r, "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_input": {"command": "echo hi > out.txt"}, "tool_response": {"success": true}, "tool_use_id": "toolu_x"}).to_string()),
+        // Bad input: the same denies as in process.
+        ("claude-code", "{\"tool_name\": ".to_string()),
+        ("claude-code", String::new()),
+        ("claude-code", "  \n".to_string()),
+        ("claude-code", "[1, 2]".to_string()),
+        ("claude-code", json!({"hook_event_name": "Teleport", "tool_name": "Bash"}).to_string()),
+        ("claude-code", json!({"hook_event_name": "PreToolUse"}).to_string()),
+    ]);
+    out
+}
+
+#[test]
+fn the_server_answers_byte_for_byte_as_in_process() {
+    let s = Served::new();
+    let r = root(&s.dir);
+    s.start();
+    let before = s.calls();
+    let payloads = all_payloads(&r);
+    for (agent, payload) in &payloads {
+        let local = hook(agent, s.dir.path(), payload.clone(), &[]);
+        let served = s.hook(agent, payload.clone(), &[]);
+        assert_eq!(
+            (served.code, &served.stdout, &served.stderr),
+            (local.code, &local.stdout, &local.stderr),
+            "{agent}: {payload}"
+        );
+        let slim = s.slim(agent, payload.clone(), &[]);
+        assert_eq!(
+            (slim.code, &slim.stdout, &slim.stderr),
+            (local.code, &local.stdout, &local.stderr),
+            "cavra-hook {agent}: {payload}"
+        );
+    }
+    // Store mode too (a pending approval's id differs per call; the shape must not).
+    let ask = claude_payload(
+        &r,
+        "Edit",
+        json!({"file_path": format!("{r}/iam/y.tf"), "old_string": "a", "new_string": "b"}),
+    )
+    .to_string();
+    let local = hook(
+        "claude-code",
+        s.dir.path(),
+        ask.clone(),
+        &["--approval-mode", "store"],
+    );
+    let served = s.hook("claude-code", ask, &["--approval-mode", "store"]);
+    assert_eq!((served.code, local.code), (2, 2));
+    assert!(
+        served.stdout.contains("Pending approval apr_"),
+        "{}",
+        served.stdout
+    );
+    // Every one of them was answered by the server, not by a fallback.
+    assert_eq!(s.calls() - before, 2 * payloads.len() as u64 + 1);
+    // An oversize input never reaches the server and is denied as in process.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    assert_denied_with(
+        &s.hook("claude-code", big.clone(), &[]),
+        "larger than 1024 KiB",
+    );
+    assert_denied_with(&s.slim("claude-code", big, &[]), "larger than 1024 KiB");
+    // Options cavra-hook does not read itself go to `cavra hook`, which answers as ever.
+    let payload = claude_payload(&r, "Bash", json!({"command": "ls"})).to_string();
+    let out = s.slim("claude-code", payload.clone(), &["--bogus"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
+    let out = s.slim(
+        "claude-code",
+        payload.clone(),
+        &["--policy=builtin:cavra-baseline"],
+    );
+    let local = hook(
+        "claude-code",
+        s.dir.path(),
+        payload,
+        &["--policy", "builtin:cavra-baseline"],
+    );
+    assert_eq!((out.code, &out.stdout), (local.code, &local.stdout));
+    s.stop();
+    assert!(s.status().contains("not running"), "{}", s.status());
+}
+
+#[test]
+fn the_record_is_stored_before_the_answer_and_policy_edits_apply_next_call() {
+    let s = Served::new();
+    let r = root(&s.dir);
+    s.start();
+    let marker = |n: u32| {
+        claude_payload(&r, "Bash", json!({"command": format!("echo marker-{n}")})).to_string()
+    };
+    let out = s.hook("claude-code", marker(1), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let recorded = store(&s.dir)
+        .decisions(&cavra_store::DecisionFilter::default())
+        .expect("decisions");
+    assert!(
+        recorded
+            .iter()
+            .any(|d| d.record.to_string().contains("echo marker-1")),
+        "the served decision is in the store when the client returns"
+    );
+    // A policy edit decides the very next call.
+    let policy = s.dir.path().join(".cavra/policy.yaml");
+    let original = std::fs::read_to_string(&policy).expect("policy");
+    std::fs::write(
+        &policy,
+        original.replace(
+            "block: [\"terraform apply*\"]",
+            "block: [\"terraform apply*\", \"echo marker*\"]",
+        ),
+    )
+    .expect("write");
+    let out = s.hook("claude-code", marker(2), &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stdout.contains("echo marker*"), "{}", out.stdout);
+    let local = hook("claude-code", s.dir.path(), marker(2), &[]);
+    assert_eq!((out.code, &out.stdout), (local.code, &local.stdout));
+    // A broken policy is a deny at once, and the fix takes effect at once.
+    std::fs::write(&policy, "filesystem: [unclosed\n").expect("write");
+    assert_denied_with(&s.hook("claude-code", marker(3), &[]), "cannot be used");
+    std::fs::write(&policy, &original).expect("write");
+    assert_eq!(s.hook("claude-code", marker(4), &[]).code, 0);
+    // The store replaced under the server: it opens the new one.
+    std::fs::remove_file(s.dir.path().join(".cavra/cavra.db")).expect("rm db");
+    let _ = std::fs::remove_file(s.dir.path().join(".cavra/cavra.db-wal"));
+    let _ = std::fs::remove_file(s.dir.path().join(".cavra/cavra.db-shm"));
+    assert_eq!(s.hook("claude-code", marker(5), &[]).code, 0);
+    let recorded = store(&s.dir)
+        .decisions(&cavra_store::DecisionFilter::default())
+        .expect("decisions");
+    assert!(
+        recorded
+            .iter()
+            .any(|d| d.record.to_string().contains("echo marker-5"))
+    );
+}
+
+#[test]
+fn concurrent_calls_are_all_answered_and_recorded() {
+    let s = Served::new();
+    let r = root(&s.dir);
+    s.start();
+    let before = s.calls();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = &s;
+                let r = &r;
+                scope.spawn(move || {
+                    let cmd = if i % 2 == 0 {
+                        "terraform apply".to_string()
+                    } else {
+                        format!("echo parallel-{i}")
+                    };
+                    let out = s.hook(
+                        "claude-code",
+                        claude_payload(r, "Bash", json!({"command": cmd})).to_string(),
+                        &[],
+                    );
+                    assert_eq!(
+                        out.code,
+                        if i % 2 == 0 { 2 } else { 0 },
+                        "{i}: {}",
+                        out.stderr
+                    );
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+    });
+    assert_eq!(s.calls() - before, 8);
+    let recorded = store(&s.dir)
+        .decisions(&cavra_store::DecisionFilter::default())
+        .expect("decisions");
+    for i in [1, 3, 5, 7] {
+        assert!(
+            recorded
+                .iter()
+                .any(|d| d.record.to_string().contains(&format!("echo parallel-{i}")))
+        );
+    }
+}
+
+#[test]
+fn a_killed_server_or_a_stale_socket_falls_back_in_process() {
+    let s = Served::new();
+    let r = root(&s.dir);
+    let blocked = claude_payload(&r, "Bash", json!({"command": "terraform apply"})).to_string();
+    let allowed = claude_payload(&r, "Bash", json!({"command": "echo fine"})).to_string();
+    let want_blocked = hook("claude-code", s.dir.path(), blocked.clone(), &[]);
+    let want_allowed = hook("claude-code", s.dir.path(), allowed.clone(), &[]);
+    s.start();
+    let socket = s.socket();
+    let pid = s.field("pid").expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(socket.exists(), "a killed server leaves its socket behind");
+    for (payload, want) in [(&blocked, &want_blocked), (&allowed, &want_allowed)] {
+        let out = s.hook("claude-code", payload.clone(), &[]);
+        assert_eq!(
+            (out.code, &out.stdout, &out.stderr),
+            (want.code, &want.stdout, &want.stderr)
+        );
+    }
+    s.wait_running();
+    let pid2 = s.field("pid").expect("pid");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid2])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for (payload, want) in [(&blocked, &want_blocked), (&allowed, &want_allowed)] {
+        let out = s.slim("claude-code", payload.clone(), &[]);
+        assert_eq!(
+            (out.code, &out.stdout, &out.stderr),
+            (want.code, &want.stdout, &want.stderr)
+        );
+    }
+    // The fallback started a fresh server over the stale socket.
+    s.wait_running();
+    assert_ne!(s.field("pid").expect("pid"), pid);
+    s.stop();
+    // A stale socket file with nobody listening.
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+    assert!(socket.exists());
+    let out = s.hook("claude-code", blocked.clone(), &[]);
+    assert_eq!(
+        (out.code, &out.stdout),
+        (want_blocked.code, &want_blocked.stdout)
+    );
+    s.wait_running();
+    s.stop();
+}
+
+#[test]
+fn a_server_that_hangs_or_breaks_is_a_deny() {
+    let s = Served::new();
+    let r = root(&s.dir);
+    let allowed = claude_payload(&r, "Bash", json!({"command": "echo fine"})).to_string();
+    let socket = s.socket();
+    // Takes the call and never answers: deny at the client's deadline, never allow.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let started = std::time::Instant::now();
+    let out = s.hook("claude-code", allowed.clone(), &["--deadline-ms", "400"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_denied_with(&out, "no decision within 400 ms");
+    assert!(
+        out.stderr.contains("cavra hook daemon stop"),
+        "{}",
+        out.stderr
+    );
+    let slim = s.slim("claude-code", allowed.clone(), &["--deadline-ms", "400"]);
+    assert_eq!(
+        (slim.code, &slim.stdout, &slim.stderr),
+        (out.code, &out.stdout, &out.stderr)
+    );
+    // Reads the call and hangs up without an answer (a fresh socket: the old one still
+    // holds the call above in its queue).
+    drop(listener);
+    std::fs::remove_file(&socket).expect("rm socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let server = std::thread::spawn(move || {
+        for reply in [
+            None,
+            Some(b"\x05\x00\x00\x00CVH1\x09".to_vec()),
+            None,
+            Some(b"\x05\x00\x00\x00CVH1\x09".to_vec()),
+        ] {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut len = [0u8; 4];
+            use std::io::{Read, Write};
+            conn.read_exact(&mut len).expect("len");
+            let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+            conn.read_exact(&mut body).expect("body");
+            if let Some(r) = reply {
+                conn.write_all(&r).expect("write");
+            }
+        }
+    });
+    assert_denied_with(
+        &s.hook("claude-code", allowed.clone(), &[]),
+        "broke the connection before answering",
+    );
+    assert_denied_with(
+        &s.hook("claude-code", allowed.clone(), &[]),
+        "answered garbage",
+    );
+    assert_denied_with(
+        &s.slim("claude-code", allowed.clone(), &[]),
+        "broke the connection before answering",
+    );
+    assert_denied_with(&s.slim("claude-code", allowed, &[]), "answered garbage");
+    server.join().expect("fake server");
+}
+
+#[test]
+fn the_socket_folder_is_private_and_the_server_stops_by_itself() {
+    let s = Served::new();
+    s.start();
+    let socket = s.socket();
+    let folder = socket.parent().expect("folder");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(folder)
+        .expect("folder")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
+    // `.cavra/` gone: the server exits.
+    let pid = s.field("pid").expect("pid");
+    std::fs::remove_dir_all(s.dir.path().join(".cavra")).expect("rm .cavra");
+    let started = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| !st.contains(") Z "))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the server outlived .cavra/"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!socket.exists());
+
+    // A folder others can open is refused: no server, the hook decides in process.
+    let other = Served::new();
+    let shared = other.runtime.path().join("cavra");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let payload = claude_payload(
+        &root(&other.dir),
+        "Bash",
+        json!({"command": "terraform apply"}),
+    )
+    .to_string();
+    let out = other.hook("claude-code", payload, &[]);
+    assert_eq!(out.code, 2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(std::fs::read_dir(&shared).expect("read").count(), 0);
+
+    // Idle: the server exits after CAVRA_HOOK_DAEMON_IDLE_SECS without calls.
+    let idle = Served::new();
+    let payload =
+        claude_payload(&root(&idle.dir), "Read", json!({"file_path": "README.md"})).to_string();
+    idle.cmd()
+        .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "1")
+        .args(["hook", "claude-code", "--daemon"])
+        .write_stdin(payload)
+        .output()
+        .expect("hook runs");
+    idle.wait_running();
+    let started = std::time::Instant::now();
+    while idle.status().contains(": running") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "the idle server still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_server_exits_when_its_executable_is_replaced() {
+    let s = Served::new();
+    // A copy of cavra, so that replacing it touches nothing else.
+    let bin = tempfile::tempdir().expect("bin dir");
+    let exe = bin.path().join("cavra");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("cavra"), &exe).expect("copy cavra");
+    let payload =
+        claude_payload(&root(&s.dir), "Read", json!({"file_path": "README.md"})).to_string();
+    let out = std::process::Command::new(&exe)
+        .args(["hook", "claude-code", "--daemon"])
+        .env("XDG_RUNTIME_DIR", s.runtime.path())
+        .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+        .env_remove("CAVRA_POLICY")
+        .current_dir(s.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(payload.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("hook runs");
+    assert_eq!(out.status.code(), Some(0));
+    s.wait_running();
+    // An upgrade replaces the file (a new inode under the same path): the server exits and
+    // the next call starts the new one.
+    let new = bin.path().join("cavra.new");
+    std::fs::write(&new, "#!/bin/sh\nexit 1\n").expect("write");
+    std::fs::rename(&new, &exe).expect("rename");
+    let started = std::time::Instant::now();
+    while s.status().contains(": running") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the server outlived its executable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -29,7 +29,7 @@ fn our_commands(settings: &Value, event: &str) -> Vec<String> {
         .flatten()
         .flat_map(|g| g["hooks"].as_array().cloned().unwrap_or_default())
         .filter_map(|h| h["command"].as_str().map(str::to_string))
-        .filter(|c| c.ends_with("hook claude-code"))
+        .filter(|c| c.ends_with("/cavra-hook claude-code"))
         .collect()
 }
 
@@ -89,14 +89,17 @@ fn fresh_repository_then_second_run_then_uninstall() {
 
     // The installed command, run as Claude Code runs it, decides with the written policy.
     let command = our_commands(&settings, "PreToolUse").remove(0);
-    let program = command
-        .strip_suffix(" hook claude-code")
-        .expect("hook command");
+    // The slim client beside cavra, which asks the repository's hook server.
+    let program = command.strip_suffix(" claude-code").expect("hook command");
     let root = dir.path().to_string_lossy().into_owned();
     let payload = json!({"session_id": "s", "cwd": root, "hook_event_name": "PreToolUse", "tool_name": "Bash",
         "tool_input": {"command": "git push --force origin main"}, "tool_use_id": "t"});
+    // The hook server it starts lives in a private folder of this test and is stopped below.
+    let runtime = tempfile::tempdir().expect("runtime dir");
     let out = std::process::Command::new(program)
-        .args(["hook", "claude-code"])
+        .args(["claude-code"])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "5")
         .current_dir(dir.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -117,6 +120,11 @@ fn fresh_repository_then_second_run_then_uninstall() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    cavra(dir.path())
+        .args(["hook", "daemon", "stop"])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .assert()
+        .success();
     std::fs::remove_dir_all(dir.path().join(".cavra")).ok();
     cavra(dir.path())
         .args(["init", "claude-code"])
@@ -377,4 +385,128 @@ fn wrap_mcp_puts_every_stdio_server_behind_the_proxy_and_uninstall_restores_them
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(".mcp.json")).expect("read"))
             .expect("json");
     assert_eq!(restored, original);
+}
+
+#[test]
+fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
+    let dir = repo();
+    let settings = dir.path().join(".claude/settings.json");
+    let commands = |event: &str| -> Vec<String> {
+        read_json(&settings)["hooks"][event]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["hooks"].as_array().cloned().unwrap_or_default())
+            .filter_map(|h| h["command"].as_str().map(str::to_string))
+            .collect()
+    };
+    // An older init registered the hook without --daemon (as --no-daemon still does).
+    cavra(dir.path())
+        .args(["init", "claude-code", "--no-daemon"])
+        .assert()
+        .success();
+    let old = commands("PreToolUse");
+    assert_eq!(old.len(), 1);
+    assert!(old[0].ends_with(" hook claude-code"), "{old:?}");
+    // A flag a person added to our entry is kept through the upgrade.
+    let text = std::fs::read_to_string(&settings).expect("read");
+    std::fs::write(
+        &settings,
+        text.replacen(
+            "hook claude-code\"",
+            "hook claude-code --approval-mode store\"",
+            1,
+        ),
+    )
+    .expect("write");
+
+    // A cavra without the slim client beside it registers `cavra hook … --daemon`, upgrading
+    // our entries in place: no second entry, the person's option kept.
+    let alone = tempfile::tempdir().expect("temp dir");
+    let lone_cavra = alone.path().join("cavra");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("cavra"), &lone_cavra).expect("copy cavra");
+    let lone = |args: &[&str]| {
+        let out = std::process::Command::new(&lone_cavra)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CAVRA_POLICY")
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    lone(&["init", "claude-code"]);
+    let pre = commands("PreToolUse");
+    assert_eq!(pre.len(), 1, "{pre:?}");
+    // The program stays the one the entry named; the option a person added stays.
+    assert_eq!(pre[0], format!("{} --approval-mode store --daemon", old[0]));
+    let post = commands("PostToolUse");
+    assert_eq!(post.len(), 1, "{post:?}");
+    assert!(
+        post[0].ends_with("/cavra hook claude-code --daemon"),
+        "{post:?}"
+    );
+    assert!(lone(&["init", "claude-code"]).contains("nothing changed"));
+
+    // With the slim client beside cavra, init moves our entries to it, still in place.
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success();
+    let pre = commands("PreToolUse");
+    assert_eq!(pre.len(), 1, "{pre:?}");
+    assert!(
+        pre[0].ends_with("/cavra-hook claude-code --approval-mode store"),
+        "{pre:?}"
+    );
+    let post = commands("PostToolUse");
+    assert_eq!(post.len(), 1, "{post:?}");
+    assert!(post[0].ends_with("/cavra-hook claude-code"), "{post:?}");
+    // Idempotent.
+    let after = snapshot(dir.path());
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("nothing changed"));
+    assert_eq!(snapshot(dir.path()), after);
+
+    // --no-daemon takes the flag off again, and keeps the rest.
+    cavra(dir.path())
+        .args(["init", "claude-code", "--no-daemon"])
+        .assert()
+        .success();
+    assert!(
+        commands("PreToolUse")[0].ends_with("/cavra hook claude-code --approval-mode store"),
+        "{:?}",
+        commands("PreToolUse")
+    );
+    assert!(commands("PostToolUse")[0].ends_with("/cavra hook claude-code"));
+
+    // Other agents get --daemon too; uninstall removes exactly what was added.
+    for agent in ["codex", "gemini", "cursor", "copilot"] {
+        cavra(dir.path()).args(["init", agent]).assert().success();
+    }
+    let cursor = read_json(&dir.path().join(".cursor/hooks.json"));
+    assert!(
+        cursor["hooks"]["preToolUse"][0]["command"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/cavra-hook cursor")),
+        "{cursor}"
+    );
+    let copilot = read_json(&dir.path().join(".github/hooks/cavra.json"));
+    assert!(
+        copilot["hooks"]["preToolUse"][0]["bash"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/cavra-hook copilot")),
+        "{copilot}"
+    );
+    for agent in ["claude-code", "codex", "gemini", "cursor", "copilot"] {
+        cavra(dir.path())
+            .args(["init", agent, "--uninstall"])
+            .assert()
+            .success();
+    }
+    assert!(!settings.exists());
+    assert!(!dir.path().join(".cursor/hooks.json").exists());
 }
