@@ -35,6 +35,16 @@ struct Out {
     stderr: String,
 }
 
+impl From<std::process::Output> for Out {
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Out {
     fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim())
@@ -51,11 +61,7 @@ fn hook(agent: &str, dir: &Path, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> O
         .write_stdin(stdin.into())
         .output()
         .expect("hook runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 fn claude_payload(root: &str, tool: &str, input: Value) -> Value {
@@ -565,11 +571,7 @@ fn deadline_answers_deny_when_the_hook_cannot_finish() {
     let started = std::time::Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let out = Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let out = Out::from(out);
     assert_denied_with(&out, "no decision within 300 ms");
 }
 
@@ -1342,11 +1344,7 @@ impl Served {
             .write_stdin(stdin.into())
             .output()
             .expect("hook runs");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(out)
     }
 
     /// The same call through the slim `cavra-hook` client.
@@ -1363,11 +1361,7 @@ impl Served {
             .write_stdin(stdin.into())
             .output()
             .expect("cavra-hook runs");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(out)
     }
 
     fn status(&self) -> String {
