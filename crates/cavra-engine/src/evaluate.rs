@@ -514,6 +514,21 @@ fn command_subjects(
             role: command.role,
         });
     }
+    // A command that reaches the network is also judged as a request to every host its
+    // literal URL operands name (`curl http://169.254.169.254/…` meets the blocked domains).
+    for command in &analysis.commands {
+        if !command.classes.contains(&RiskClass::NetworkEgress) {
+            continue;
+        }
+        for word in command.argv.iter().skip(1) {
+            if !word.contains("://") || word.contains('$') || word.contains('`') {
+                continue;
+            }
+            if let Some(host) = url_host(word) {
+                subjects.push(Subject::Network { host });
+            }
+        }
+    }
     let folders = folders_before_each_command(analysis, ctx);
     for access in &analysis.file_accesses {
         let action = match access.kind {
