@@ -90,3 +90,15 @@ pub struct DecisionRecord {
     /// Every rule that matched, with the sub-request it matched.
     pub matched_rules: Vec<RuleMatch>,
 }
+
+impl DecisionRecord {
+    /// Turns a decision that needed approval into an explicit allow because of approval `id`
+    /// (`how`: "approved once", "approved", "break glass"), saying so in the reason and
+    /// referencing the approval as evidence.
+    pub fn allow_by_approval(&mut self, how: &str, id: &str, by: &str, why: &str) {
+        self.reason = format!("{} [{how} by {by} in {id}: {why}]", self.reason);
+        self.decision = Decision::Allow;
+        self.explicit = true;
+        self.evidence_refs.push(format!("approval:{id}"));
+    }
+}

@@ -168,25 +168,21 @@ impl Governor {
 
     /// Evaluates without recording (for filtering tool lists and explaining).
     pub fn evaluate_only(&self, request: Request) -> Result<DecisionRecord, McpError> {
-        let request = self.complete(request);
-        let registry = self.registry(&request)?;
-        let now = now_string(OffsetDateTime::now_utc())?;
-        let id = uuid::Uuid::now_v7().to_string();
-        let env = Env {
-            timestamp: &now,
-            decision_id: &id,
-            resolver: self.resolver.as_ref(),
-        };
-        Ok(evaluate_with_registry(
-            &self.pack,
-            &request,
-            &env,
-            registry.as_ref(),
-        ))
+        self.unrecorded(request, evaluate_with_registry)
     }
 
     /// Explains a request's decision without recording it.
     pub fn explain(&self, request: Request) -> Result<Explanation, McpError> {
+        self.unrecorded(request, explain_with_registry)
+    }
+
+    /// Runs `f` on the completed request with a fresh timestamp and decision id, recording
+    /// nothing.
+    fn unrecorded<T>(
+        &self,
+        request: Request,
+        f: impl FnOnce(&CompiledPack, &Request, &Env<'_>, Option<&cavra_engine::McpRegistry>) -> T,
+    ) -> Result<T, McpError> {
         let request = self.complete(request);
         let registry = self.registry(&request)?;
         let now = now_string(OffsetDateTime::now_utc())?;
@@ -196,12 +192,7 @@ impl Governor {
             decision_id: &id,
             resolver: self.resolver.as_ref(),
         };
-        Ok(explain_with_registry(
-            &self.pack,
-            &request,
-            &env,
-            registry.as_ref(),
-        ))
+        Ok(f(&self.pack, &request, &env, registry.as_ref()))
     }
 
     /// Decides a request and records it; a decision that needs approval uses an approval
@@ -259,13 +250,8 @@ impl Governor {
         if let Some(a) = self.store.consume_approval(&fingerprint, &by, now)? {
             let who = a.decided_by.clone().unwrap_or_default();
             let why = a.reason.clone().unwrap_or_default();
-            g.record.reason = format!(
-                "{} [approved once by {who} in {}: {why}]",
-                g.record.reason, a.id
-            );
-            g.record.decision = Decision::Allow;
-            g.record.explicit = true;
-            g.record.evidence_refs.push(format!("approval:{}", a.id));
+            g.record
+                .allow_by_approval("approved once", &a.id, &who, &why);
             g.proceed = true;
             g.message = format!(
                 "cavra: approved by {who} ({}): {why}; this approval is now used",

@@ -391,12 +391,7 @@ async fn append_group(
             ],
         )
         .await?;
-        tx.execute(
-            &tx.prepare_cached("UPDATE log_meta SET size = $1, frontier = $2 WHERE tenant = $3")
-                .await?,
-            &[&(frontier.size() as i64), &frontier.to_bytes(), &tenant],
-        )
-        .await?;
+        store_log_head(&tx, tenant, &frontier).await?;
         for cp in &checkpoints {
             insert_checkpoint(&tx, tenant, cp).await?;
         }
@@ -500,12 +495,7 @@ async fn append(
         ],
     )
     .await?;
-    tx.execute(
-        &tx.prepare_cached("UPDATE log_meta SET size = $1, frontier = $2 WHERE tenant = $3")
-            .await?,
-        &[&(frontier.size() as i64), &frontier.to_bytes(), &tenant],
-    )
-    .await?;
+    store_log_head(tx, tenant, &frontier).await?;
     if frontier.size() % CHECKPOINT_EVERY == 0 {
         insert_checkpoint(
             tx,
@@ -515,6 +505,21 @@ async fn append(
         .await?;
     }
     Ok(index)
+}
+
+/// Writes `tenant`'s log head after appends (its row is locked by [`lock_log_head`]).
+async fn store_log_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+    frontier: &Frontier,
+) -> Result<()> {
+    tx.execute(
+        &tx.prepare_cached("UPDATE log_meta SET size = $1, frontier = $2 WHERE tenant = $3")
+            .await?,
+        &[&(frontier.size() as i64), &frontier.to_bytes(), &tenant],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Locks `tenant`'s log head (creating it for the first entry) until `tx` ends; returns the

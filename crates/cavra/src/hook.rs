@@ -849,13 +849,8 @@ fn approvals(
     if let Some(a) = granted {
         let who = a.decided_by.clone().unwrap_or_default();
         let why = a.reason.clone().unwrap_or_default();
-        d.record.reason = format!(
-            "{} [approved once by {who} in {}: {why}]",
-            d.record.reason, a.id
-        );
-        d.record.decision = Decision::Allow;
-        d.record.explicit = true;
-        d.record.evidence_refs.push(format!("approval:{}", a.id));
+        d.record
+            .allow_by_approval("approved once", &a.id, &who, &why);
         return Ok(Verdict::Allow(format!(
             "cavra: approved by {who} ({}): {why}; this approval is now used",
             a.id

@@ -218,21 +218,16 @@ pub async fn create(
                 Some(a)
                     if matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass) =>
                 {
-                    record.reason = format!(
-                        "{} [{} by {} in {}: {}]",
-                        record.reason,
+                    record.allow_by_approval(
                         if a.state == ApprovalState::BreakGlass {
                             "break glass"
                         } else {
                             "approved"
                         },
+                        &a.id,
                         a.decided_by.as_deref().unwrap_or_default(),
-                        a.id,
-                        a.reason.as_deref().unwrap_or_default()
+                        a.reason.as_deref().unwrap_or_default(),
                     );
-                    record.decision = Decision::Allow;
-                    record.explicit = true;
-                    record.evidence_refs.push(format!("approval:{}", a.id));
                     use_grant = Some(a.id.clone());
                     approval = Some(a);
                 }
