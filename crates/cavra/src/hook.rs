@@ -636,7 +636,7 @@ fn pre_tool_use(
         request.agent_id = Some(args.agent.as_str().to_string());
     }
     if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
-        match decide_on_server(env, base, &requests, ctx) {
+        match decide_on_server(env, base, &requests) {
             Ok(remote) => {
                 return answer_from_server(args, event, store, pack.redactor(), base, remote);
             }
@@ -658,9 +658,7 @@ fn pre_tool_use(
             decision_id: &decision_id,
             resolver: &FsResolver,
         };
-        let mut record =
-            cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
-        guard(&request, ctx, &mut record);
+        let record = cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
         decided.push(Decided { request, record });
     }
     // The strictest decides the tool call; on a tie the first.
@@ -718,7 +716,6 @@ fn decide_on_server(
     env: &HookEnv,
     base: &str,
     requests: &[Request],
-    ctx: &Context,
 ) -> Result<Vec<RemoteDecision>, ServerFailure> {
     let token = env
         .var("CAVRA_TOKEN")
@@ -742,14 +739,12 @@ fn decide_on_server(
             crate::client::CallError::Unreachable(m) => ServerFailure::Unreachable(m),
             crate::client::CallError::Refused(m) => ServerFailure::Refused(m),
         })?;
-        let mut record: DecisionRecord =
+        let record: DecisionRecord =
             serde_json::from_value(body["record"].clone()).map_err(|e| {
                 ServerFailure::Refused(format!(
                     "the cavra service at {base} answered without a decision record ({e})"
                 ))
             })?;
-        // The built-in guards hold whoever decides.
-        guard(request, ctx, &mut record);
         out.push(RemoteDecision {
             request: request.clone(),
             record,
@@ -796,39 +791,6 @@ fn answer_from_server(
         store_decision(store, redactor, event, &d.request, &d.record)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
-}
-
-/// Built-in guards the policy cannot switch off: an agent may not approve its own requests
-/// through the CLI, nor rewrite cavra's own store and policy.
-fn guard(request: &Request, ctx: &Context, record: &mut DecisionRecord) {
-    let hit = match request.action {
-        ActionType::ExecuteCommand => {
-            let words: Vec<&str> = request
-                .target
-                .split(|c: char| c.is_whitespace() || ";&|()`$".contains(c))
-                .collect();
-            words.windows(3).any(|w| {
-                w[0].rsplit('/').next() == Some("cavra") && w[1] == "approval" && matches!(w[2], "approve" | "deny")
-            })
-            .then_some(("cavra.self_approval", "an agent cannot approve or deny cavra approvals; a person must run `cavra approval` outside the agent"))
-        }
-        ActionType::WriteFile | ActionType::DeleteFile => {
-            let target = lexical(&Path::new(&ctx.cwd).join(&request.target));
-            let own = Path::new(&ctx.repo_root).join(cavra_store::STORE_DIR);
-            target.starts_with(&own).then_some((
-                "cavra.protected",
-                "the agent may not change cavra's own policy and decision store (.cavra/); a person edits the policy",
-            ))
-        }
-        _ => None,
-    };
-    if let Some((rule, why)) = hit {
-        record.base_decision = Decision::Block;
-        record.decision = Decision::Block;
-        record.rule_id = rule.to_string();
-        record.reason = why.to_string();
-        record.explicit = false;
-    }
 }
 
 /// Store mode: use an approval granted for exactly this action, or create (or point at) a
@@ -910,22 +872,6 @@ fn approvals(
         id = approval.id,
         exp = approval.expires_at,
     )))
-}
-
-/// `a/b/../c` → `a/c`, without touching the disk.
-fn lexical(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn requested_by(agent: Agent, event: &HookEvent) -> String {
@@ -1198,51 +1144,6 @@ mod tests {
             // Copilot honours the JSON deny at exit 0; every other agent gets exit 2.
             let blocking = if agent == Agent::Copilot { 0 } else { 2 };
             assert_eq!(answer.exit_code, blocking, "{agent}");
-        }
-    }
-
-    #[test]
-    fn guard_blocks_self_approval_and_writes_to_the_store() {
-        let ctx = Context {
-            cwd: "/r/sub".into(),
-            repo_root: "/r".into(),
-            home: None,
-        };
-        let pack_text = "metadata: {id: t, version: 1.0.0}\n";
-        let resolved = cavra_policy::load_pack_str(pack_text, "<t>", Path::new("/")).expect("pack");
-        let pack = cavra_policy::compile(&resolved).expect("compile");
-        let env = Env {
-            timestamp: "t",
-            decision_id: "d",
-            resolver: &cavra_engine::NoSymlinks,
-        };
-        for (action, target, rule) in [
-            (
-                ActionType::ExecuteCommand,
-                "cd x && /usr/bin/cavra approval approve apr_1 --reason ok",
-                Some("cavra.self_approval"),
-            ),
-            (ActionType::ExecuteCommand, "cavra approval list", None),
-            (
-                ActionType::WriteFile,
-                "../.cavra/cavra.db",
-                Some("cavra.protected"),
-            ),
-            (ActionType::WriteFile, "/r/.cavrax/file", None),
-        ] {
-            let mut request = Request::new(action, target);
-            request.repo_root = Some(ctx.repo_root.clone());
-            request.cwd = Some(ctx.cwd.clone());
-            let mut record = cavra_engine::evaluate(&pack, &request, &env);
-            guard(&request, &ctx, &mut record);
-            match rule {
-                Some(r) => assert_eq!(
-                    (record.decision, record.rule_id.as_str()),
-                    (Decision::Block, r),
-                    "{target}"
-                ),
-                None => assert!(!record.rule_id.starts_with("cavra."), "{target}"),
-            }
         }
     }
 }
