@@ -96,3 +96,34 @@ async fn break_glass_inside_a_request_needs_the_role_as_well_as_the_group() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
 }
+
+#[tokio::test]
+async fn the_actor_is_the_credentials_subject_never_a_name_in_the_body() {
+    let s = sqlite_server().await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let mut body = decide("read_file", "src/main.rs", "sess-id");
+    body["request"]["actor"] = json!("release-bot");
+    let (st, v) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(body.clone()))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (_, list) = s.call("GET", "/v1/decisions", Some(&agent), None).await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(0),
+        "nothing recorded: {list}"
+    );
+
+    // Without an actor, or naming itself, the record says the credential's subject.
+    for actor in [None, Some("agent-a")] {
+        let mut body = decide("read_file", "src/main.rs", "sess-id");
+        if let Some(a) = actor {
+            body["request"]["actor"] = json!(a);
+        }
+        let (st, v) = s
+            .call("POST", "/v1/decisions", Some(&agent), Some(body))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["record"]["actor"], "agent-a", "{v}");
+    }
+}
