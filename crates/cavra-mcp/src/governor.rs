@@ -8,7 +8,7 @@ use cavra_engine::{
     evaluate_with_registry, explain_with_registry,
 };
 use cavra_policy::{CompiledPack, ResolvedPack};
-use cavra_store::{Approval, ApprovalState, LogSigner, NewApproval, NewDecision, Outcome, Store};
+use cavra_store::{Approval, ApprovalState, LogSigner, NewDecision, Outcome, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -244,79 +244,54 @@ impl Governor {
         format!("{}:{}", self.agent, self.session_id)
     }
 
+    /// Uses, points at or asks for the approval of a decision that needs one, bound to its
+    /// full context (the runtime's resolution, as in the hook and the service).
     fn approvals(&mut self, g: &mut Governed, now: OffsetDateTime) -> Result<(), McpError> {
-        let fingerprint = g.request.fingerprint();
-        let by = self.requested_by();
-        if let Some(a) = self.store.consume_approval(&fingerprint, &by, now)? {
-            let who = a.decided_by.clone().unwrap_or_default();
-            let why = a.reason.clone().unwrap_or_default();
-            g.record
-                .allow_by_approval("approved once", &a.id, &who, &why);
-            g.proceed = true;
-            g.message = format!(
-                "cavra: approved by {who} ({}): {why}; this approval is now used",
-                a.id
-            );
-            g.approval = Some(a);
-            return Ok(());
-        }
-        let approval = match self.store.open_approval(&fingerprint, now)? {
-            Some(a) if a.state == ApprovalState::Denied => {
-                g.record.evidence_refs.push(format!("approval:{}", a.id));
-                g.record.decision = Decision::Block;
-                g.proceed = false;
+        use cavra_runtime::local::{Asking, Outcome, resolve_in_store};
+        let asking = Asking {
+            requested_by: self.requested_by(),
+            session_id: Some(self.session_id.clone()),
+            ttl: self.approval_ttl,
+            create: true,
+            summary: self
+                .pack
+                .redactor()
+                .redact_text(&format!("{}: {}", g.record.action_type, g.record.target))
+                .value,
+        };
+        let outcome = resolve_in_store(&mut self.store, &g.request, &mut g.record, &asking, now)?;
+        match outcome {
+            Outcome::Used(a) => {
+                g.proceed = true;
                 g.message = format!(
-                    "cavra: {} — approval {} was denied by {}: {}",
-                    g.record.reason,
-                    a.id,
+                    "cavra: approved by {} ({}): {}; this approval is now used",
                     a.decided_by.clone().unwrap_or_default(),
+                    a.id,
                     a.reason.clone().unwrap_or_default()
                 );
                 g.approval = Some(a);
-                return Ok(());
             }
-            Some(a) => a,
-            None => self.new_approval(g, now)?,
-        };
-        g.record
-            .evidence_refs
-            .push(format!("approval:{}", approval.id));
-        let group = approval.approver_group.clone();
-        g.proceed = false;
-        g.message = format!(
-            "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
-             A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; \
-             then retry the same call (it is allowed once).",
-            g.record.reason,
-            id = approval.id,
-            exp = approval.expires_at,
-        );
-        g.approval = Some(approval);
+            Outcome::Denied(a) => {
+                g.proceed = false;
+                g.message = format!("cavra: {}", g.record.reason);
+                g.approval = Some(a);
+            }
+            Outcome::Pending(a) | Outcome::Created(a) => {
+                let group = a.approver_group.clone();
+                g.proceed = false;
+                g.message = format!(
+                    "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
+                     A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; \
+                     then retry the same call (it is allowed once).",
+                    g.record.reason,
+                    id = a.id,
+                    exp = a.expires_at,
+                );
+                g.approval = Some(a);
+            }
+            Outcome::None => {}
+        }
         Ok(())
-    }
-
-    fn new_approval(&mut self, g: &Governed, now: OffsetDateTime) -> Result<Approval, McpError> {
-        let redactor = self.pack.redactor();
-        let summary = redactor
-            .redact_text(&format!("{}: {}", g.record.action_type, g.record.target))
-            .value;
-        let group = g
-            .record
-            .approver_group
-            .clone()
-            .unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
-        Ok(self.store.create_approval(
-            &NewApproval {
-                decision_id: g.record.decision_id.clone(),
-                fingerprint: g.request.fingerprint(),
-                session_id: Some(self.session_id.clone()),
-                approver_group: group,
-                requested_by: self.requested_by(),
-                summary,
-                ttl: self.approval_ttl,
-            },
-            now,
-        )?)
     }
 
     /// Asks in advance for an approval of an action that needs one. An action that is allowed

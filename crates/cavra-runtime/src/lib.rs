@@ -6,13 +6,15 @@
 //! - [`approvals`]: an approval is bound to the full context of the decision it was asked for
 //!   ([`approvals::approval_fingerprint`]), and one pure step ([`approvals::resolve`]) says what
 //!   an approval found for a decision does to it: used, denied, still pending, or to be asked
-//!   for. Entry points keep only their storage calls around it.
+//!   for. Entry points keep only their storage calls around it; [`local`] holds those calls
+//!   for the repository's own store (the hook and the MCP governor).
 //!
-//! Pure like the engine: no I/O, no clock, no global state.
+//! Apart from [`local`], pure like the engine: no I/O, no clock, no global state.
 
 #![warn(missing_docs)]
 
 pub mod approvals;
+pub mod local;
 
 use cavra_engine::Decision;
 

@@ -11,7 +11,7 @@ use crate::support::{self, FsResolver};
 use cavra_agents::{Agent, Answer, Context, EventKind, HookEvent, Mapping, Verdict};
 use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
 use cavra_redact::Redactor;
-use cavra_store::{NewApproval, NewDecision, Outcome, Store};
+use cavra_store::{NewDecision, Outcome, Store};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -662,20 +662,7 @@ fn pre_tool_use(
         decided.push(Decided { request, record });
     }
     // The strictest decides the tool call; on a tie the first.
-    let Some(deciding) =
-        decided
-            .iter()
-            .enumerate()
-            .fold(None::<usize>, |best, (i, d)| match best {
-                Some(b)
-                    if decided[b].record.decision.strictness()
-                        >= d.record.decision.strictness() =>
-                {
-                    Some(b)
-                }
-                _ => Some(i),
-            })
-    else {
+    let Some(deciding) = cavra_runtime::strictest(&decided, |d| d.record.decision) else {
         return Err("the tool call produced nothing to decide".into());
     };
 
@@ -763,15 +750,7 @@ fn answer_from_server(
     base: &str,
     remote: Vec<RemoteDecision>,
 ) -> Result<Answer, String> {
-    let deciding = remote
-        .iter()
-        .enumerate()
-        .fold(None::<usize>, |best, (i, d)| match best {
-            Some(b) if remote[b].record.decision.strictness() >= d.record.decision.strictness() => {
-                Some(b)
-            }
-            _ => Some(i),
-        })
+    let deciding = cavra_runtime::strictest(&remote, |d| d.record.decision)
         .ok_or("the tool call produced nothing to decide")?;
     let d = &remote[deciding];
     let mut verdict = cavra_agents::verdict_for(&d.record);
@@ -793,8 +772,9 @@ fn answer_from_server(
     Ok(cavra_agents::render(args.agent, event, &verdict))
 }
 
-/// Store mode: use an approval granted for exactly this action, or create (or point at) a
-/// pending one. Ask mode: use a granted approval if there is one, else ask.
+/// Store mode: use an approval granted for exactly this action in exactly this context, or
+/// create (or point at) a pending one. Ask mode: use a granted approval if there is one, else
+/// ask. The lookup and its effect on the record are the runtime's, as for every entry point.
 fn approvals(
     args: &HookArgs,
     event: &HookEvent,
@@ -803,75 +783,39 @@ fn approvals(
     d: &mut Decided,
     now: time::OffsetDateTime,
 ) -> Result<Verdict, String> {
-    let fingerprint = d.request.fingerprint();
-    let by = requested_by(args.agent, event);
-    let granted = store
-        .consume_approval(&fingerprint, &by, now)
-        .map_err(|e| e.to_string())?;
-    if let Some(a) = granted {
-        let who = a.decided_by.clone().unwrap_or_default();
-        let why = a.reason.clone().unwrap_or_default();
-        d.record
-            .allow_by_approval("approved once", &a.id, &who, &why);
-        return Ok(Verdict::Allow(format!(
-            "cavra: approved by {who} ({}): {why}; this approval is now used",
-            a.id
-        )));
-    }
-    if args.approval_mode == ApprovalMode::Ask {
-        return Ok(cavra_agents::verdict_for(&d.record));
-    }
-    let group = d
-        .record
-        .approver_group
-        .clone()
-        .unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
-    let existing = store
-        .open_approval(&fingerprint, now)
-        .map_err(|e| e.to_string())?;
-    let approval = match existing {
-        Some(a) if a.state == cavra_store::ApprovalState::Denied => {
-            d.record.evidence_refs.push(format!("approval:{}", a.id));
-            d.record.decision = Decision::Block;
-            return Ok(Verdict::Deny(format!(
-                "cavra: {} — approval {} was denied by {}: {}",
-                d.record.reason,
-                a.id,
-                a.decided_by.unwrap_or_default(),
-                a.reason.unwrap_or_default()
-            )));
-        }
-        Some(a) => a,
-        None => {
-            let summary = redactor
-                .redact_text(&format!("{}: {}", d.record.action_type, d.record.target))
-                .value;
-            store
-                .create_approval(
-                    &NewApproval {
-                        decision_id: d.record.decision_id.clone(),
-                        fingerprint: fingerprint.clone(),
-                        session_id: event.session_id.clone(),
-                        approver_group: group.clone(),
-                        requested_by: by,
-                        summary,
-                        ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
-                    },
-                    now,
-                )
-                .map_err(|e| e.to_string())?
-        }
+    let asking = cavra_runtime::local::Asking {
+        requested_by: requested_by(args.agent, event),
+        session_id: event.session_id.clone(),
+        ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
+        create: args.approval_mode == ApprovalMode::Store,
+        summary: redactor
+            .redact_text(&format!("{}: {}", d.record.action_type, d.record.target))
+            .value,
     };
-    d.record
-        .evidence_refs
-        .push(format!("approval:{}", approval.id));
-    Ok(Verdict::Deny(format!(
-        "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
-         A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
-        d.record.reason,
-        id = approval.id,
-        exp = approval.expires_at,
-    )))
+    let outcome =
+        cavra_runtime::local::resolve_in_store(store, &d.request, &mut d.record, &asking, now)
+            .map_err(|e| e.to_string())?;
+    use cavra_runtime::local::Outcome;
+    Ok(match outcome {
+        Outcome::Used(a) => Verdict::Allow(format!(
+            "cavra: approved by {} ({}): {}; this approval is now used",
+            a.decided_by.unwrap_or_default(),
+            a.id,
+            a.reason.unwrap_or_default()
+        )),
+        Outcome::Denied(_) => Verdict::Deny(format!("cavra: {}", d.record.reason)),
+        Outcome::Pending(a) | Outcome::Created(a) => {
+            let group = &a.approver_group;
+            Verdict::Deny(format!(
+                "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
+                 A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
+                d.record.reason,
+                id = a.id,
+                exp = a.expires_at,
+            ))
+        }
+        Outcome::None => cavra_agents::verdict_for(&d.record),
+    })
 }
 
 fn requested_by(agent: Agent, event: &HookEvent) -> String {
