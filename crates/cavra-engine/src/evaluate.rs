@@ -53,6 +53,10 @@ pub enum Subject {
         index: usize,
         /// Its canonical form.
         canonical: String,
+        /// Its canonical form as a match key (words as path components, see
+        /// [`cavra_shell::match_key`]).
+        #[serde(skip)]
+        match_key: String,
         /// Executed or wrapper.
         role: CommandRole,
     },
@@ -511,6 +515,7 @@ fn command_subjects(
         subjects.push(Subject::Command {
             index,
             canonical: command.canonical.clone(),
+            match_key: command.match_keys.first().cloned().unwrap_or_default(),
             role: command.role,
         });
     }
@@ -827,7 +832,7 @@ fn collect<'p>(
             }
             Subject::Command { index, role, .. } => {
                 if let Some(command) = commands.get(*index) {
-                    pack.command_hits(&command.variants, &mut scratch, &mut hits);
+                    pack.command_hits(&command.match_keys, &mut scratch, &mut hits);
                     hits.sort_by_key(|h| (h.rule, h.pattern));
                     hits.dedup_by_key(|h| h.rule);
                     push_hits(
@@ -835,7 +840,7 @@ fn collect<'p>(
                         &hits,
                         ActionType::ExecuteCommand,
                         &cond,
-                        |rule| command.variants.iter().any(|v| rule.is_excepted(v)),
+                        |rule| command.match_keys.iter().any(|v| rule.is_excepted(v)),
                         si,
                         &mut out,
                     );
@@ -1537,7 +1542,7 @@ fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
         .flatten()
         .flat_map(ancestors)
         .find_map(|f| rule.excepted_by(f)),
-        Subject::Command { canonical, .. } => rule.excepted_by(canonical),
+        Subject::Command { match_key, .. } => rule.excepted_by(match_key),
         Subject::Mcp { server, .. } => rule.excepted_by(server),
         Subject::Network { host } => rule.excepted_by(host),
         _ => None,
