@@ -313,37 +313,11 @@ fn resolve_head(branches: &mut Vec<String>, current: Option<&str>) {
     }
 }
 
-/// The host of a URL (or of a bare host name), lower-cased.
+/// The host of a URL (or of a bare host name) in normal form: every spelling a resolver
+/// accepts (number forms of IPv4, IPv4-mapped IPv6, trailing dots, userinfo, percent-encoding)
+/// is one host, so network rules see one spelling ([`cavra_shell::destination_host`]).
 fn url_host(target: &str) -> Option<String> {
-    let t = target.trim();
-    let rest = match t.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            rest
-        }
-        Some(_) => return None,
-        None => t,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let host = if let Some(inner) = host_port.strip_prefix('[') {
-        inner.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        None
-    } else {
-        Some(host)
-    }
+    cavra_shell::destination_host(target)
 }
 
 /// Normalises a request into subjects.
@@ -525,13 +499,30 @@ fn command_subjects(
         if !command.classes.contains(&RiskClass::NetworkEgress) {
             continue;
         }
-        for word in command.argv.iter().skip(1) {
-            if !word.contains("://") || word.contains('$') || word.contains('`') {
-                continue;
+        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
+        let program = command
+            .argv
+            .first()
+            .map(|n| n.rsplit('/').next().unwrap_or(n))
+            .unwrap_or("");
+        let args: Vec<&str> = command
+            .argv
+            .iter()
+            .skip(1)
+            .filter(literal)
+            .map(String::as_str)
+            .collect();
+        // Fetchers take hosts without a scheme, proxies and address overrides too.
+        let mut hosts = cavra_shell::fetcher_destinations(program, &args);
+        for word in args.iter().filter(|w| w.contains("://")) {
+            if let Some(host) = url_host(word)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
             }
-            if let Some(host) = url_host(word) {
-                subjects.push(Subject::Network { host });
-            }
+        }
+        for host in hosts {
+            subjects.push(Subject::Network { host });
         }
     }
     let folders = folders_before_each_command(analysis, ctx);

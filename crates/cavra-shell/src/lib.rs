@@ -232,11 +232,13 @@ pub struct CommandAnalysis {
 mod analyze;
 mod canon;
 mod fast;
+mod net;
 mod opts;
 mod pattern;
 mod tools;
 mod words;
 pub use analyze::{analyze, analyze_with, canonicalize_pattern};
+pub use net::{destination_host, fetcher_destinations};
 pub use pattern::{command_pattern_globs, command_pattern_warnings, match_key};
 
 #[cfg(test)]
