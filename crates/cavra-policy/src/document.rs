@@ -46,6 +46,36 @@ pub struct RedactionSection {
     pub disable: Vec<String>,
 }
 
+impl PackDocument {
+    /// Warnings about command patterns whose meaning may surprise (see
+    /// [`cavra_shell::command_pattern_warnings`]), each prefixed with where the pattern stands.
+    pub fn command_pattern_warnings(&self) -> Vec<String> {
+        let c = &self.commands;
+        let sections = [
+            ("commands.allow", &c.allow),
+            ("commands.block", &c.block),
+            ("commands.require_approval", &c.require_approval),
+            ("commands.warn", &c.warn),
+        ];
+        let mut out = Vec::new();
+        for (section, patterns) in sections {
+            for p in patterns {
+                for w in cavra_shell::command_pattern_warnings(p) {
+                    out.push(format!("{section}: {w}"));
+                }
+            }
+        }
+        for rule in &self.rules {
+            for p in &rule.commands {
+                for w in cavra_shell::command_pattern_warnings(p) {
+                    out.push(format!("rule `{}`: {w}", rule.id));
+                }
+            }
+        }
+        out
+    }
+}
+
 impl RedactionSection {
     /// Whether the section adds and disables nothing (the built-in rules apply as they are).
     pub fn is_empty(&self) -> bool {
