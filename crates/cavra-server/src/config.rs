@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub operator_tenant: String,
     /// Seconds between sweeps that expire overdue approvals.
     pub expiry_sweep_seconds: u64,
+    /// Per-field input limits.
+    pub limits: crate::limits::Limits,
 }
 
 /// Break-glass settings.
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             operator_tenant: "operator".into(),
             expiry_sweep_seconds: 5,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -103,6 +106,7 @@ impl ServerConfig {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
+        self.limits.check()?;
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
         }

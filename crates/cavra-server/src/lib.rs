@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod packs;

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// An agent's request that the baseline pack routes for approval; returns the approval id.
 async fn pending_approval(s: &Server, agent: &str) -> String {
@@ -126,4 +126,159 @@ async fn the_actor_is_the_credentials_subject_never_a_name_in_the_body() {
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(v["record"]["actor"], "agent-a", "{v}");
     }
+}
+
+/// Bad identifiers and oversized fields, the same answer on every backend, nothing written.
+async fn bad_input_is_refused_before_the_database(s: &Server) {
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"session_id": "a\u{0}b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NUL",
+        ),
+        (
+            json!({"agent_id": "a\u{1}b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.agent_id",
+        ),
+        (
+            json!({"repository": "org/r\u{7f}"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.repository",
+        ),
+        (
+            json!({"environment": "prod\n"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.environment",
+        ),
+        (
+            json!({"target": "x".repeat(1 << 20)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+        ),
+        (
+            json!({"target": "x".repeat(5000)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.target",
+        ),
+        (
+            json!({"session_id": "s".repeat(300)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.session_id",
+        ),
+        (
+            json!({"target": "a\u{0}b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NUL",
+        ),
+    ];
+    for (fields, want, names) in cases {
+        let mut body = decide("read_file", "src/main.rs", "sess-in");
+        for (k, v) in fields.as_object().unwrap() {
+            body["request"][k] = v.clone();
+        }
+        let (st, v) = s
+            .call("POST", "/v1/decisions", Some(&agent), Some(body))
+            .await;
+        assert_eq!(st, want, "{fields:.80}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains(names),
+            "{v}"
+        );
+    }
+    // MCP arguments: NUL anywhere, a key included.
+    let body = json!({"request": {"action": "mcp_tool_call", "target": "github/search", "server": "github",
+        "tool": "search", "arguments": {"q\u{0}": "x"}}});
+    let (st, v) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(body))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Query values and times.
+    for (q, want) in [
+        (
+            "/v1/decisions?session_id=a%00b",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/evidence/entries?ref_id=a%00b",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/decisions?since=yesterday", StatusCode::BAD_REQUEST),
+        (
+            "/v1/evidence/entries?until=2026-13-01",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/decisions?since=2026-01-01T00:00:00%2B02:00",
+            StatusCode::OK,
+        ),
+    ] {
+        let (st, v) = s.call("GET", q, Some(&agent), None).await;
+        assert_eq!(st, want, "{q}: {v}");
+    }
+    // Reasons are capped too.
+    let approver = s.token("a", "approver", "appr", &["Break Glass"]).await;
+    let id = pending_approval(s, &agent).await;
+    let (st, v) = s
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/deny"),
+            Some(&approver),
+            Some(json!({"reason": "r".repeat(3000)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("reason"), "{v}");
+    // Nothing of the refused requests was recorded: only the approval request.
+    let (_, list) = s.call("GET", "/v1/decisions", Some(&agent), None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_alike_on_sqlite() {
+    let s = sqlite_server().await;
+    bad_input_is_refused_before_the_database(&s).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_alike_on_postgres() {
+    let Some(s) = postgres_with(|_| {}).await else {
+        return;
+    };
+    bad_input_is_refused_before_the_database(&s).await;
+}
+
+#[tokio::test]
+async fn field_limits_are_configurable() {
+    let s = sqlite_with(|c| {
+        c.limits.target_bytes = 16;
+        c.limits.list_items = 2;
+    })
+    .await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide("read_file", "src/a-long-path.rs", "s")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    for _ in 0..3 {
+        let (st, v) = s
+            .call(
+                "POST",
+                "/v1/decisions",
+                Some(&agent),
+                Some(decide("read_file", "src/a.rs", "s")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let (_, list) = s
+        .call("GET", "/v1/decisions?limit=1000", Some(&agent), None)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 }

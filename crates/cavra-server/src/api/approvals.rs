@@ -11,7 +11,7 @@ use cavra_tenant_store::{Approval, ApprovalState, GrantUse, Transition, Transiti
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, check_id, limit};
+use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::{AppState, format_time, now_text};
@@ -22,7 +22,7 @@ use crate::{AppState, format_time, now_text};
 pub struct ApprovalQuery {
     /// Only this state: pending, approved, denied, expired, break_glass, consumed.
     pub state: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
@@ -43,7 +43,7 @@ pub async fn list(
     Ok(Json(
         state
             .db
-            .approvals(caller.tenant(), wanted, limit(q.limit))
+            .approvals(caller.tenant(), wanted, state.config.limits.page(q.limit))
             .await?,
     ))
 }
@@ -142,19 +142,6 @@ fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<
     }
 }
 
-fn reason(text: &str) -> ApiResult<String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(Problem::unprocessable("a reason is required"));
-    }
-    if t.len() > 2000 {
-        return Err(Problem::unprocessable(
-            "the reason is longer than 2000 bytes",
-        ));
-    }
-    Ok(t.to_string())
-}
-
 /// Approve a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
@@ -168,7 +155,7 @@ pub async fn approve(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "approving")?;
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     decidable(&state, &caller, &id, None).await?;
     let now = now_text();
     let t = Transition {
@@ -202,7 +189,7 @@ pub async fn deny(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "denying")?;
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     decidable(&state, &caller, &id, None).await?;
     let now = now_text();
     let t = Transition {
@@ -235,7 +222,7 @@ pub async fn expire(
     Path(id): Path<String>,
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     check_id(&id)?;
     let a = state
         .db
@@ -291,7 +278,7 @@ pub async fn break_glass(
     // approve at all (the role) *and* membership of the break-glass group. A group alone is
     // not enough, since an identity provider hands a person's groups to every role they hold.
     caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
     decidable(&state, &caller, &id, Some(&group)).await?;
     let max = state.config.break_glass.max_minutes;
