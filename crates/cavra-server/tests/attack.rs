@@ -282,3 +282,132 @@ async fn field_limits_are_configurable() {
         .await;
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 }
+
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = sqlite_server().await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let (st, _) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide("read_file", "a.rs", "s")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for entry in std::fs::read_dir(s.dir.path()).expect("dir") {
+        let entry = entry.expect("entry");
+        let mode = entry.metadata().expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{:?} is {mode:o}", entry.file_name());
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_header_is_read_strictly() {
+    let s = sqlite_server().await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let other = s.token("b", "admin", "admin-b", &[]).await;
+    let url = format!("{}/v1/decisions", s.base);
+    // The scheme name is case-insensitive.
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = s
+            .http
+            .get(&url)
+            .header("authorization", format!("{scheme} {agent}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    // Two credentials: neither acts.
+    let r = s
+        .http
+        .get(&url)
+        .header("authorization", format!("Bearer {agent}"))
+        .header("authorization", format!("Bearer {other}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["detail"].as_str().unwrap().contains("exactly one"), "{v}");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused_and_listed_as_expired() {
+    let s = sqlite_server().await;
+    let past = "2020-01-01T00:00:00.000Z".to_string();
+    let t = s.token_expiring("a", "agent", "old", &[], Some(past)).await;
+    let (st, _) = s.call("GET", "/v1/decisions", Some(&t), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let listed = s.state.db.tokens(Some("a")).await.expect("tokens");
+    let old = listed.iter().find(|r| r.subject == "old").expect("listed");
+    assert_eq!(old.state(time::OffsetDateTime::now_utc()), "expired");
+}
+
+#[tokio::test]
+async fn a_requester_acting_on_a_decided_approval_gets_the_state_conflict() {
+    let s = sqlite_server().await;
+    // One person holding the agent and approver roles (as with OIDC) is modelled by one
+    // subject with two tokens.
+    let agent = s.token("a", "agent", "dana", &[]).await;
+    let dana_approver = s
+        .token(
+            "a",
+            "approver",
+            "dana",
+            &["Cloud Security", "Repository Owners"],
+        )
+        .await;
+    let approver = s
+        .token(
+            "a",
+            "approver",
+            "erin",
+            &["Cloud Security", "Repository Owners"],
+        )
+        .await;
+    let id = pending_approval(&s, &agent).await;
+    let deny = format!("/v1/approvals/{id}/deny");
+    let approve = format!("/v1/approvals/{id}/approve");
+    // Pending: the requester cannot decide it.
+    let (st, v) = s
+        .call(
+            "POST",
+            &approve,
+            Some(&dana_approver),
+            Some(json!({"reason": "mine"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = s
+        .call(
+            "POST",
+            &deny,
+            Some(&approver),
+            Some(json!({"reason": "no"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Denied: the requester's approve and expire meet the state, like anyone's.
+    let (st, v) = s
+        .call(
+            "POST",
+            &approve,
+            Some(&dana_approver),
+            Some(json!({"reason": "mine"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, v) = s
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/expire"),
+            Some(&agent),
+            Some(json!({"reason": "withdraw"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+}

@@ -96,6 +96,7 @@ async fn decidable(
     caller: &Caller,
     id: &str,
     group: Option<&str>,
+    from: &[ApprovalState],
 ) -> ApiResult<Approval> {
     check_id(id)?;
     let a = state
@@ -109,18 +110,27 @@ async fn decidable(
             "only members of `{group}` can decide this approval"
         )));
     }
-    if a.requested_by == caller.subject() {
+    // While the approval can still take this step, its requester is refused; once it has
+    // moved on, the store's answer (409, the state conflict) is the same for everyone.
+    if a.requested_by == caller.subject() && from.contains(&a.state) {
         return Err(Problem::forbidden("nobody decides their own request"));
     }
     Ok(a)
 }
 
-fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<Approval>> {
+fn outcome(
+    o: TransitionOutcome,
+    caller: &Caller,
+    verb: &str,
+    from: &[ApprovalState],
+) -> ApiResult<Json<Approval>> {
     match o {
         TransitionOutcome::Done(a) => Ok(Json(a)),
         TransitionOutcome::NotFound => Err(Problem::not_found("approval")),
         TransitionOutcome::Conflict(a) => {
-            if a.requested_by == caller.subject() {
+            // The requester is refused only while the approval could still be decided;
+            // once it has moved on, the answer is the state conflict, as for anyone.
+            if a.requested_by == caller.subject() && from.contains(&a.state) {
                 Err(Problem::forbidden("nobody decides their own request"))
             } else if a.expires_at.as_str() <= now_text().as_str()
                 && matches!(
@@ -156,11 +166,12 @@ pub async fn approve(
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "approving")?;
     let why = state.config.limits.reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Approved,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -173,6 +184,7 @@ pub async fn approve(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "approved",
+        &from,
     )
 }
 
@@ -190,11 +202,12 @@ pub async fn deny(
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "denying")?;
     let why = state.config.limits.reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Denied,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -207,6 +220,7 @@ pub async fn deny(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "denied",
+        &from,
     )
 }
 
@@ -257,6 +271,7 @@ pub async fn expire(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "expired",
+        &[],
     )
 }
 
@@ -280,7 +295,8 @@ pub async fn break_glass(
     caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
     let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
-    decidable(&state, &caller, &id, Some(&group)).await?;
+    let from = [ApprovalState::Pending, ApprovalState::Denied];
+    decidable(&state, &caller, &id, Some(&group), &from).await?;
     let max = state.config.break_glass.max_minutes;
     let minutes = body.minutes.unwrap_or(max.min(15));
     if minutes == 0 || minutes > max {
@@ -292,7 +308,7 @@ pub async fn break_glass(
     let at = format_time(now);
     let t = Transition {
         to: ApprovalState::BreakGlass,
-        from: vec![ApprovalState::Pending, ApprovalState::Denied],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(format!("BREAK GLASS: {why}")),
         at: at.clone(),
@@ -305,6 +321,7 @@ pub async fn break_glass(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "broken open",
+        &from,
     );
     if result.is_ok() {
         eprintln!(
