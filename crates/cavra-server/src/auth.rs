@@ -104,8 +104,35 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 principal.tenant
             )));
         }
+        rate_limit(state, &principal)?;
         Ok(Caller(principal))
     }
+}
+
+/// Counts the request against its credential's and its tenant's rates, when limited.
+fn rate_limit(state: &AppState, principal: &Principal) -> Result<(), Problem> {
+    let limits = &state.config.rate_limits;
+    let burst = limits.burst_seconds.unwrap_or(1.0);
+    let now = std::time::Instant::now();
+    if let Some(rate) = limits.per_token_per_second {
+        let key = match &principal.method {
+            cavra_identity::AuthMethod::ApiToken { token_id } => format!("token:{token_id}"),
+            cavra_identity::AuthMethod::Oidc { issuer } => {
+                format!("oidc:{issuer}:{}", principal.subject)
+            }
+        };
+        state
+            .limiter
+            .take(&key, rate, burst, now)
+            .map_err(|secs| Problem::too_many(secs, "this credential's request rate"))?;
+    }
+    if let Some(rate) = limits.per_tenant_per_second {
+        state
+            .limiter
+            .take(&format!("tenant:{}", principal.tenant), rate, burst, now)
+            .map_err(|secs| Problem::too_many(secs, "this tenant's request rate"))?;
+    }
+    Ok(())
 }
 
 /// The credential of `Bearer <credential>`; the scheme name is case-insensitive (RFC 9110

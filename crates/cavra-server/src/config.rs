@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub expiry_sweep_seconds: u64,
     /// Per-field input limits.
     pub limits: crate::limits::Limits,
+    /// Request rate limits (off by default).
+    pub rate_limits: crate::rate::RateLimits,
 }
 
 /// Break-glass settings.
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             operator_tenant: "operator".into(),
             expiry_sweep_seconds: 5,
             limits: crate::limits::Limits::default(),
+            rate_limits: crate::rate::RateLimits::default(),
         }
     }
 }
@@ -107,6 +110,7 @@ impl ServerConfig {
             return Err("max_body_bytes must be at least 1024".into());
         }
         self.limits.check()?;
+        self.rate_limits.check()?;
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
         }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packs;
 pub mod problem;
+pub mod rate;
 pub mod routing;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ pub struct AppState {
     pub signing_key_id: String,
     /// The key that signs checkpoints and bundles.
     pub signer: Arc<LogSigner>,
+    /// Per-credential and per-tenant request rates.
+    pub limiter: crate::rate::Limiter,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -212,6 +215,7 @@ impl AppState {
             trust,
             signing_key_id,
             signer,
+            limiter: crate::rate::Limiter::default(),
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))

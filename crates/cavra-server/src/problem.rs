@@ -20,6 +20,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
+    /// Seconds to wait before retrying (sent as `Retry-After`, not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -30,7 +33,20 @@ impl Problem {
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429: over a rate limit; retry after `seconds`.
+    pub fn too_many(seconds: u64, what: &str) -> Self {
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            format!("over {what}; retry after {seconds} s"),
+        );
+        p.retry_after = Some(seconds);
+        p
     }
 
     /// 400: the request is malformed.
@@ -114,6 +130,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

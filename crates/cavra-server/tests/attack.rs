@@ -411,3 +411,49 @@ async fn a_requester_acting_on_a_decided_approval_gets_the_state_conflict() {
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
 }
+
+#[tokio::test]
+async fn rate_limits_per_token_and_per_tenant_answer_429_with_retry_after() {
+    let s = sqlite_with(|c| {
+        c.rate_limits.per_token_per_second = Some(3.0);
+        c.rate_limits.per_tenant_per_second = Some(5.0);
+    })
+    .await;
+    let one = s.token("a", "auditor", "one", &[]).await;
+    let two = s.token("a", "auditor", "two", &[]).await;
+    let other_tenant = s.token("b", "auditor", "three", &[]).await;
+    let get = |t: String| {
+        let http = s.http.clone();
+        let url = format!("{}/v1/decisions", s.base);
+        async move { http.get(url).bearer_auth(t).send().await.expect("send") }
+    };
+    for _ in 0..3 {
+        assert_eq!(get(one.clone()).await.status(), StatusCode::OK);
+    }
+    let r = get(one.clone()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Another token of the tenant has its own allowance, until the tenant's is used up.
+    assert_eq!(get(two.clone()).await.status(), StatusCode::OK);
+    assert_eq!(get(two.clone()).await.status(), StatusCode::OK);
+    let r = get(two.clone()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // Another tenant is not affected.
+    assert_eq!(get(other_tenant).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_rate_limits_nothing_is_throttled() {
+    let s = sqlite_server().await;
+    let t = s.token("a", "auditor", "one", &[]).await;
+    for _ in 0..50 {
+        let (st, v) = s.call("GET", "/v1/decisions?limit=1", Some(&t), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+}
