@@ -199,14 +199,16 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 /// character anywhere.
 pub struct Body<T>(pub T);
 
-impl<S, T> FromRequest<S> for Body<T>
+impl<T> FromRequest<std::sync::Arc<crate::AppState>> for Body<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        req: Request,
+        state: &std::sync::Arc<crate::AppState>,
+    ) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -215,7 +217,23 @@ where
                 "send the body as application/json",
             ));
         }
-        let bytes = match axum::body::Bytes::from_request(req, state).await {
+        // A peer that sends its body slowly holds a connection and a buffer: it gets a
+        // bounded time to finish.
+        let wait =
+            std::time::Duration::from_secs(state.config.connections.body_read_timeout_seconds);
+        let read = tokio::time::timeout(wait, axum::body::Bytes::from_request(req, state)).await;
+        let Ok(read) = read else {
+            return Err(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "Request timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    wait.as_secs()
+                ),
+            ));
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(Problem::new(

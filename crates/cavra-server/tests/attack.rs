@@ -457,3 +457,73 @@ async fn without_rate_limits_nothing_is_throttled() {
         assert_eq!(st, StatusCode::OK, "{v}");
     }
 }
+
+/// Opens a connection that sends half a request head and then nothing.
+async fn half_sent(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    c.write_all(b"GET /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bear")
+        .await
+        .expect("write");
+    c
+}
+
+#[tokio::test]
+async fn slow_peers_are_cut_off_and_cannot_hold_more_than_the_connection_cap() {
+    use tokio::io::AsyncReadExt as _;
+    let s = sqlite_with(|c| {
+        c.connections.header_read_timeout_seconds = 1;
+        c.connections.max_connections = 8;
+    })
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        slow.push(half_sent(s.addr).await);
+    }
+    // The cap is reached: a well-behaved client waits in the backlog, and is served once the
+    // header timeout has closed the slow peers.
+    let started = std::time::Instant::now();
+    let (st, _) = s.call("GET", "/healthz", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    for mut c in slow {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("the service closes a slow peer")
+            .unwrap_or(0);
+        // Closed, with at most a 408 head before the close.
+        if n > 0 {
+            assert!(
+                String::from_utf8_lossy(&buf[..n]).contains("408"),
+                "{:?}",
+                &buf[..n]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_a_408() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = sqlite_with(|c| c.connections.body_read_timeout_seconds = 1).await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"request\":"
+    );
+    c.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
