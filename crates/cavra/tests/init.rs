@@ -510,3 +510,85 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     assert!(!settings.exists());
     assert!(!dir.path().join(".cursor/hooks.json").exists());
 }
+
+/// `.cavra/.gitignore` exists right after init, before any hook call, and keeps the store,
+/// keys and evidence bundles out of git.
+#[test]
+fn init_writes_the_gitignore_at_once() {
+    let dir = repo();
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("created .cavra/.gitignore"));
+    let ignore = std::fs::read_to_string(dir.path().join(".cavra/.gitignore")).expect("ignore");
+    for p in [
+        "cavra.db",
+        "cavra.db-wal",
+        "cavra.db-shm",
+        "keys/",
+        "evidence/",
+    ] {
+        assert!(ignore.lines().any(|l| l == p), "{p} missing: {ignore}");
+    }
+    // An older, incomplete one is completed, not replaced.
+    std::fs::write(dir.path().join(".cavra/.gitignore"), "# mine\ncavra.db\n").expect("older");
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("updated .cavra/.gitignore"));
+    let ignore = std::fs::read_to_string(dir.path().join(".cavra/.gitignore")).expect("ignore");
+    assert!(ignore.starts_with("# mine\ncavra.db\n"), "{ignore}");
+    assert!(ignore.lines().any(|l| l == "evidence/"), "{ignore}");
+}
+
+/// Uninstalling one agent keeps what the others still use; the last one, or `--all`, takes
+/// the shared parts too.
+#[test]
+fn uninstall_keeps_shared_parts_while_another_agent_uses_them() {
+    let dir = repo();
+    let before = snapshot(dir.path());
+    for agent in ["claude-code", "codex", "cursor"] {
+        cavra(dir.path()).args(["init", agent]).assert().success();
+    }
+    let policy = dir.path().join(".cavra/policy.yaml");
+    let git_hook = dir.path().join(".git/hooks/prepare-commit-msg");
+    cavra(dir.path())
+        .args(["init", "claude-code", "--uninstall"])
+        .assert()
+        .success()
+        .stderr(contains("still used by codex, cursor"));
+    assert!(!dir.path().join(".claude/settings.json").exists());
+    assert!(policy.exists(), "the policy codex and cursor use is kept");
+    assert!(dir.path().join(".cavra/.gitignore").exists());
+    assert!(dir.path().join(".codex/hooks.json").exists());
+    assert!(dir.path().join(".cursor/hooks.json").exists());
+    let git_hook_kept = git_hook.exists();
+    cavra(dir.path())
+        .args(["init", "codex", "--uninstall"])
+        .assert()
+        .success()
+        .stderr(contains("still used by cursor"));
+    assert!(policy.exists());
+    assert_eq!(git_hook.exists(), git_hook_kept);
+    // The last agent takes the shared parts with it.
+    cavra(dir.path())
+        .args(["init", "cursor", "--uninstall"])
+        .assert()
+        .success();
+    assert_eq!(snapshot(dir.path()), before);
+
+    // --all removes everything at once.
+    for agent in ["gemini", "copilot", "claude-code"] {
+        cavra(dir.path()).args(["init", agent]).assert().success();
+    }
+    cavra(dir.path())
+        .args(["init", "--uninstall", "--all"])
+        .assert()
+        .success();
+    assert_eq!(snapshot(dir.path()), before);
+    // --all only uninstalls, and an agent is needed otherwise.
+    cavra(dir.path()).args(["init", "--all"]).assert().code(2);
+    cavra(dir.path()).args(["init"]).assert().code(2);
+}
