@@ -391,6 +391,11 @@ fn handle(
         )
     })?;
     let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
+    if event.kind == EventKind::Lifecycle {
+        // A prompt, a stop, a session start: nothing to decide or record, and a deny here
+        // would block the person's prompt or keep the agent from stopping.
+        return Ok(cavra_agents::render_neutral(args.agent, &event.event_name));
+    }
     let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
         Some(c) => PathBuf::from(c),
         None => env.cwd.clone().map_err(|e| {
@@ -402,9 +407,10 @@ fn handle(
         cwd: cwd.to_string_lossy().into_owned(),
         repo_root: repo_root.to_string_lossy().into_owned(),
         home: env.home(),
+        known_mcp_servers: Vec::new(),
     };
     match event.kind {
-        EventKind::PreToolUse => {
+        EventKind::PreToolUse | EventKind::PermissionRequest => {
             let answer = pre_tool_use(args, env, res, &event, &ctx, &repo_root)?;
             // A commit the agent may make gets its session as a trailer (see `trailer`).
             let allowed = answer.exit_code == 0 && !answer.stdout.contains("\"deny\"");
@@ -421,7 +427,10 @@ fn handle(
             }
             Ok(answer)
         }
-        EventKind::PostToolUse => post_tool_use(res, &event, &ctx, &repo_root),
+        EventKind::PostToolUse | EventKind::PostToolUseFailure => {
+            post_tool_use(res, &event, &ctx, &repo_root)
+        }
+        EventKind::Lifecycle => Ok(cavra_agents::render_neutral(args.agent, &event.event_name)),
     }
 }
 
@@ -577,6 +586,17 @@ fn pre_tool_use(
     let loaded = loaded?;
     let store = store?;
     let (pack, resolved) = (&loaded.compiled, &loaded.resolved);
+    // A flattened MCP tool name that reads more than one way is split by the servers cavra
+    // knows: the registry's and the pack's. Loaded only for such names.
+    let known;
+    let ctx = if cavra_agents::needs_known_servers(event) {
+        let mut with_servers = ctx.clone();
+        with_servers.known_mcp_servers = known_mcp_servers(store, pack)?;
+        known = with_servers;
+        &known
+    } else {
+        ctx
+    };
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
@@ -601,13 +621,34 @@ fn pre_tool_use(
             ));
         }
         Mapping::Unknown { reason } => {
+            // Never allowed silently: the pack says whether a person approves or it is blocked.
+            let decision = pack.document.agents.unknown_tool_decision();
+            let reason = format!(
+                "{reason}; the pack's agents.unknown_tool decides such calls ({decision}); report the tool, or deny it in the agent's own settings"
+            );
+            let record = record_plain(
+                store,
+                event,
+                pack,
+                &timestamp,
+                decision,
+                "agents.unknown_tool",
+                &reason,
+            )?;
+            return Ok(cavra_agents::render(
+                args.agent,
+                event,
+                &cavra_agents::verdict_for(&record),
+            ));
+        }
+        Mapping::Invalid { reason } => {
             let record = record_plain(
                 store,
                 event,
                 pack,
                 &timestamp,
                 Decision::Block,
-                "agent.unknown_tool",
+                "agents.invalid_input",
                 &reason,
             )?;
             return Ok(cavra_agents::render(
@@ -1047,6 +1088,28 @@ fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Reso
     });
 }
 
+/// The MCP server names cavra knows: the registry's entries and the literal (glob-free)
+/// names in the pack's `mcp.allowed_servers` and `mcp.blocked_servers`.
+fn known_mcp_servers(
+    store: &Store,
+    pack: &cavra_policy::CompiledPack,
+) -> Result<Vec<String>, String> {
+    let mut known: Vec<String> = crate::registry_cmd::registry_of(store)?
+        .map(|r| r.servers.keys().cloned().collect())
+        .unwrap_or_default();
+    let mcp = &pack.document.mcp;
+    known.extend(
+        mcp.allowed_servers
+            .iter()
+            .chain(&mcp.blocked_servers)
+            .filter(|s| !s.contains(['*', '?', '[', '{']))
+            .cloned(),
+    );
+    known.sort();
+    known.dedup();
+    Ok(known)
+}
+
 /// Records a decision that needed no evaluation (a harmless or an unknown tool).
 fn record_plain(
     store: &mut Store,
@@ -1111,12 +1174,18 @@ fn post_tool_use(
     ctx: &Context,
     repo_root: &Path,
 ) -> Result<Answer, String> {
-    let success = event.tool_response.as_ref().and_then(|r| {
+    let reported = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
             .and_then(Value::as_bool)
             .or_else(|| r.get("is_error").and_then(Value::as_bool).map(|e| !e))
             .or_else(|| r.get("error").map(|e| e.is_null()))
     });
+    // A failure event (PostToolUseFailure) is a failed outcome whatever its payload says.
+    let success = if event.kind == EventKind::PostToolUseFailure {
+        Some(false)
+    } else {
+        reported
+    };
     let mut written: Vec<PathBuf> = Vec::new();
     let mut shell = false;
     if let Mapping::Requests(reqs) = cavra_agents::map_tool(event, ctx) {
@@ -1207,6 +1276,7 @@ mod tests {
             cwd: "/r/sub".into(),
             repo_root: "/r".into(),
             home: None,
+            known_mcp_servers: Vec::new(),
         };
         let pack_text = "metadata: {id: t, version: 1.0.0}\n";
         let resolved = cavra_policy::load_pack_str(pack_text, "<t>", Path::new("/")).expect("pack");
