@@ -273,8 +273,9 @@ pub async fn expire(
     )
 }
 
-/// Break glass: grant a pending or denied approval at once, for a short time. Members of the
-/// break-glass group only; never the requester; recorded loudly.
+/// Break glass: grant a pending or denied approval at once, for a short time. Approvers (or
+/// admins) who are also members of the break-glass group only; never the requester; recorded
+/// loudly.
 #[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", request_body = BreakGlassBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -286,6 +287,10 @@ pub async fn break_glass(
     Path(id): Path<String>,
     Body(body): Body<BreakGlassBody>,
 ) -> ApiResult<Json<Approval>> {
+    // Break glass is an approval that skips the approver group: it needs the authority to
+    // approve at all (the role) *and* membership of the break-glass group. A group alone is
+    // not enough, since an identity provider hands a person's groups to every role they hold.
+    caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
     let why = reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
     decidable(&state, &caller, &id, Some(&group)).await?;

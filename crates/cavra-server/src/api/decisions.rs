@@ -128,6 +128,18 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
         ));
     }
     request.tenant = Some(caller.tenant().to_string());
+    // Identity comes from the credential, never the body: a pack's `when: {actor: …}` must
+    // see who authenticated, and the record must say so. Naming the caller itself is
+    // harmless; naming anyone else is an attempt to act as them.
+    if let Some(claimed) = &request.actor
+        && claimed != caller.subject()
+    {
+        return Err(Problem::forbidden(format!(
+            "the request names the actor `{claimed}`, but the credential is `{}`; the actor is always the authenticated caller",
+            caller.subject()
+        )));
+    }
+    request.actor = Some(caller.subject().to_string());
     if let Some(mode) = request.mode
         && !matches!(mode, Mode::Enforce | Mode::Strict)
         && !caller.has_any(&[Role::Admin])
@@ -139,9 +151,11 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
     }
     if request.break_glass_actor.is_some() || request.break_glass_reason.is_some() {
         let group = &state.config.break_glass.group;
-        if !caller.0.in_group(group) {
+        // The role and the group, as on the approvals route: groups alone come with every
+        // role a person holds at the identity provider.
+        if !caller.has_any(&[Role::Approver, Role::Admin]) || !caller.0.in_group(group) {
             return Err(Problem::forbidden(format!(
-                "break glass needs membership of `{group}`"
+                "break glass needs the approver or admin role and membership of `{group}`"
             )));
         }
         // The actor is who authenticated, never a name in the body.

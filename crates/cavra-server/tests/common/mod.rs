@@ -1,0 +1,177 @@
+//! Shared helpers for the service's integration tests: a real server on loopback (SQLite in a
+//! temporary folder, or PostgreSQL in a schema of its own when `CAVRA_TEST_POSTGRES_URL` is
+//! set), tokens stored in its database, and a JSON HTTP client.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use cavra_identity::IssuedToken;
+use cavra_server::{AppState, ServerConfig};
+use cavra_tenant_store::TokenRecord;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A running service.
+pub struct Server {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<AppState>,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// A SQLite configuration in `dir` that accepts unsigned packs.
+pub fn sqlite_config(dir: &std::path::Path) -> ServerConfig {
+    ServerConfig {
+        database_url: format!("sqlite://{}", dir.join("server.db").display()),
+        require_signed_packs: false,
+        max_body_bytes: 64 * 1024,
+        ..ServerConfig::default()
+    }
+}
+
+/// Starts the service in-process with `config`, creating tenants `a`, `b` and `operator`.
+pub async fn start(config: ServerConfig, dir: tempfile::TempDir) -> Server {
+    let state = AppState::new(config).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = cavra_server::app(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    for t in ["a", "b", "operator"] {
+        state.create_tenant(t, t).await.expect("tenant");
+    }
+    Server {
+        base: format!("http://{addr}"),
+        addr,
+        state,
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+/// A service on SQLite, configured by `tweak`.
+pub async fn sqlite_with(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = sqlite_config(dir.path());
+    tweak(&mut cfg);
+    start(cfg, dir).await
+}
+
+/// A service on SQLite with the test defaults.
+pub async fn sqlite_server() -> Server {
+    sqlite_with(|_| {}).await
+}
+
+/// A PostgreSQL URL for a fresh schema, when `CAVRA_TEST_POSTGRES_URL` is set.
+pub async fn pg_url() -> Option<String> {
+    let base = match std::env::var("CAVRA_TEST_POSTGRES_URL") {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            eprintln!("NOTE: CAVRA_TEST_POSTGRES_URL is not set; the PostgreSQL half did not run");
+            return None;
+        }
+    };
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect postgres");
+    tokio::spawn(conn);
+    let name = format!("cavra_attack_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .await
+        .expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{name}"))
+}
+
+/// A service on PostgreSQL (a fresh schema), configured by `tweak`; `None` without a database.
+pub async fn postgres_with(tweak: impl FnOnce(&mut ServerConfig)) -> Option<Server> {
+    let url = pg_url().await?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = sqlite_config(dir.path());
+    cfg.database_url = url;
+    cfg.signing_key = Some(dir.path().join("log-key.pem"));
+    let key = cavra_evidence::keys::from_seed(&[7u8; 32]);
+    std::fs::write(
+        dir.path().join("log-key.pem"),
+        cavra_evidence::keys::private_key_to_pem(&key).expect("pem"),
+    )
+    .expect("key");
+    tweak(&mut cfg);
+    Some(start(cfg, dir).await)
+}
+
+impl Server {
+    /// Stores a token and returns its plaintext.
+    pub async fn token(&self, tenant: &str, role: &str, subject: &str, groups: &[&str]) -> String {
+        self.token_expiring(tenant, role, subject, groups, None)
+            .await
+    }
+
+    /// Stores a token with an expiry and returns its plaintext.
+    pub async fn token_expiring(
+        &self,
+        tenant: &str,
+        role: &str,
+        subject: &str,
+        groups: &[&str],
+        expires_at: Option<String>,
+    ) -> String {
+        let issued = IssuedToken::generate().expect("token");
+        self.state
+            .db
+            .insert_token(&TokenRecord {
+                id: issued.token_id.clone(),
+                tenant: tenant.into(),
+                subject: subject.into(),
+                roles: vec![role.into()],
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                digest: issued.digest.to_hex(),
+                created_at: cavra_server::now_text(),
+                expires_at,
+                revoked_at: None,
+            })
+            .await
+            .expect("insert token");
+        issued.plaintext().to_string()
+    }
+
+    /// One JSON request; the answer's status and body (JSON, or the text as a string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "GET" => self.http.get(&url),
+            "POST" => self.http.post(&url),
+            "PUT" => self.http.put(&url),
+            "DELETE" => self.http.delete(&url),
+            other => panic!("method {other}"),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+}
+
+/// A decision request body.
+pub fn decide(action: &str, target: &str, session: &str) -> Value {
+    json!({"request": {"action": action, "target": target, "session_id": session, "agent_id": "claude-code"}})
+}
