@@ -141,6 +141,16 @@ pub fn render_failure(agent: Agent, message: &str) -> Answer {
     )
 }
 
+/// Claude Code's answer that lets a call run with a rewritten input (`updatedInput`), such as
+/// a search with the protected files excluded.
+pub fn render_rewritten(reason: &str, updated_input: &Value) -> Answer {
+    Answer::json(
+        json!({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "permissionDecisionReason": reason, "updatedInput": updated_input}}),
+        0,
+        String::new(),
+    )
+}
+
 /// `PermissionRequest` (Claude Code, Codex): allow or deny the permission the agent is about
 /// to ask for; anything else leaves the agent's own dialog to the person.
 fn render_permission_request(agent: Agent, verdict: &Verdict) -> Answer {

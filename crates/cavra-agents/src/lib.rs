@@ -16,14 +16,19 @@
 mod answer;
 mod events;
 mod mapping;
+mod protected;
 pub mod tools;
 
 pub use answer::{
-    Answer, EXIT_BLOCK, Verdict, render, render_failure, render_neutral, supports_ask, verdict_for,
+    Answer, EXIT_BLOCK, Verdict, render, render_failure, render_neutral, render_rewritten,
+    supports_ask, verdict_for,
 };
 pub use events::{EventKind, HookEvent, parse_event};
 pub use mapping::{
     Context, Mapping, map_tool, mcp_name, needs_known_servers, patch_files, split_mcp_name,
+};
+pub use protected::{
+    FolderSearch, exclude_from_search, filter_reaches, folder_search, pattern_inside, witness,
 };
 
 use std::fmt;

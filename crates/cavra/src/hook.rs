@@ -676,6 +676,21 @@ fn pre_tool_use(
         }
         request.agent_id = Some(args.agent.as_str().to_string());
     }
+    // A content search over a folder reads the protected files inside it too (15.6): Claude
+    // Code's Grep is rewritten to leave them out, any other search is judged by them as well.
+    let mut excluded: Option<(Value, Vec<String>)> = None;
+    if let Some(search) = cavra_agents::folder_search(event, ctx)
+        && let Some(template) = requests.first()
+    {
+        let protected = protected_in_search(pack, &search, ctx, template, &timestamp);
+        if !protected.is_empty() {
+            let globs: Vec<String> = protected.iter().map(|(g, _)| g.clone()).collect();
+            match cavra_agents::exclude_from_search(event, &search, &globs) {
+                Some(input) => excluded = Some((input, globs)),
+                None => requests.extend(protected.into_iter().map(|(_, r)| r)),
+            }
+        }
+    }
     if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
         match decide_on_server(env, base, &requests, ctx) {
             Ok(remote) => {
@@ -736,7 +751,74 @@ fn pre_tool_use(
     for d in &decided {
         store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
     }
+    if let Some((input, globs)) = excluded
+        && matches!(
+            verdict,
+            Verdict::NoDecision | Verdict::Allow(_) | Verdict::Warn(_)
+        )
+    {
+        let reason = format!(
+            "cavra: the search leaves out the protected files it would read ({}); recorded",
+            globs.join(", ")
+        );
+        record_plain(
+            store,
+            event,
+            pack,
+            &timestamp,
+            Decision::Allow,
+            "agents.search_excludes_protected",
+            &reason,
+        )?;
+        return Ok(cavra_agents::render_rewritten(&reason, &input));
+    }
     Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// The protected read patterns of the pack that can match inside a searched folder, each as
+/// the glob relative to the folder and the witness read decided block or require_approval.
+fn protected_in_search(
+    pack: &cavra_policy::CompiledPack,
+    search: &cavra_agents::FolderSearch,
+    ctx: &Context,
+    template: &Request,
+    timestamp: &str,
+) -> Vec<(String, Request)> {
+    let mut out: Vec<(String, Request)> = Vec::new();
+    let approval = Decision::RequireApproval.strictness();
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(ActionType::ReadFile) && r.decision.strictness() >= approval)
+    {
+        for pattern in &rule.patterns {
+            let Some(inside) = cavra_agents::pattern_inside(pattern, &search.folder, ctx) else {
+                continue;
+            };
+            if out.iter().any(|(g, _)| *g == inside)
+                || search
+                    .filter
+                    .as_deref()
+                    .is_some_and(|f| !cavra_agents::filter_reaches(f, &inside))
+            {
+                continue;
+            }
+            let mut request = template.clone();
+            request.action = ActionType::ReadFile;
+            request.target = cavra_agents::witness(&search.folder, &inside);
+            let decision_id = support::new_decision_id();
+            let env = Env {
+                timestamp,
+                decision_id: &decision_id,
+                resolver: &FsResolver,
+            };
+            let record = cavra_engine::evaluate_with_registry(pack, &request, &env, None);
+            if record.decision.strictness() >= approval {
+                out.push((inside, request));
+            }
+        }
+    }
+    out
 }
 
 /// Why the service did not decide.

@@ -192,8 +192,28 @@ fn every_claude_code_tool_exact_answers() {
         "Read",
         json!({"file_path": format!("{r}/src/main.rs")}),
     ));
-    // Grep and Glob read the folder they search (the working folder by default).
-    none(&claude(&dir, "Grep", json!({"pattern": "TODO"})));
+    // Grep and Glob read the folder they search (the working folder by default). A content
+    // search over a folder holding protected files would read them too (15.6): Claude Code's
+    // Grep is rewritten (updatedInput) to leave them out, and that is recorded.
+    let out = claude(&dir, "Grep", json!({"pattern": "TODO"}));
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            json!({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "permissionDecisionReason": "cavra: the search leaves out the protected files it would read (**/.env); recorded", "updatedInput": {"pattern": "TODO", "glob": "!**/.env"}}})
+        )
+    );
+    // With a filter that cannot reach them, the search is left as it is.
+    none(&claude(
+        &dir,
+        "Grep",
+        json!({"pattern": "TODO", "glob": "*.rs"}),
+    ));
+    // A filter that reaches them is a read of them.
+    deny(
+        &claude(&dir, "Grep", json!({"pattern": "KEY", "glob": ".e*"})),
+        "cavra block: read of **/.e* matches `.env` (filesystem.read.block block)",
+    );
     none(&claude(
         &dir,
         "Glob",
@@ -418,6 +438,19 @@ fn other_agents_exact_answers() {
     let out = gemini(
         "read_file",
         json!({"absolute_path": format!("{r}/README.md")}),
+    );
+    assert_eq!((out.code, out.json()), (0, json!({})));
+    // A content search over a folder holding protected files is judged by them where the
+    // input cannot be rewritten (15.6).
+    let out = gemini("grep_search", json!({"pattern": "KEY", "dir_path": r}));
+    assert_eq!(
+        (out.code, out.json()["decision"].clone()),
+        (2, json!("deny"))
+    );
+    assert!(out.stderr.contains(".env"), "{}", out.stderr);
+    let out = gemini(
+        "grep_search",
+        json!({"pattern": "KEY", "dir_path": r, "include_pattern": "*.rs"}),
     );
     assert_eq!((out.code, out.json()), (0, json!({})));
 
