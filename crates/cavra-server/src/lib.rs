@@ -61,6 +61,8 @@ pub struct AppState {
     pub signer: Arc<LogSigner>,
     /// Per-credential and per-tenant request rates.
     pub limiter: crate::rate::Limiter,
+    /// Permits for assembling evidence bundles (`limits.concurrent_bundles`).
+    pub bundles: Arc<tokio::sync::Semaphore>,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -201,6 +203,9 @@ impl AppState {
             .transpose()?;
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
         let packs = PackCache::default();
+        let bundles = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.concurrent_bundles,
+        ));
         packs
             .builtin(&format!("{}{}", packs::BUILTIN, config.default_pack))
             .map_err(|e| StartError::Config(format!("default_pack: {e}")))?;
@@ -216,6 +221,7 @@ impl AppState {
             signing_key_id,
             signer,
             limiter: crate::rate::Limiter::default(),
+            bundles,
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))

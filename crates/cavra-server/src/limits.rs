@@ -25,6 +25,12 @@ pub struct Limits {
     pub arguments_bytes: usize,
     /// The most items one list answer holds.
     pub list_items: usize,
+    /// The most entries one downloaded evidence bundle holds (a bundle is assembled in
+    /// memory; larger selections are refused, after counting, before any is read).
+    pub bundle_entries: usize,
+    /// Bundles assembled at once; a request beyond is answered 429 with `Retry-After`, so
+    /// the memory bundles take is bounded by this times `bundle_entries`.
+    pub concurrent_bundles: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +42,8 @@ impl Default for Limits {
             id_bytes: 256,
             arguments_bytes: 64 * 1024,
             list_items: 1000,
+            bundle_entries: 50_000,
+            concurrent_bundles: 2,
         }
     }
 }
@@ -50,6 +58,8 @@ impl Limits {
             ("id_bytes", self.id_bytes),
             ("arguments_bytes", self.arguments_bytes),
             ("list_items", self.list_items),
+            ("bundle_entries", self.bundle_entries),
+            ("concurrent_bundles", self.concurrent_bundles),
         ];
         for (name, value) in fields {
             if value == 0 {

@@ -362,6 +362,13 @@ impl Db {
         dispatch!(self.entries(tenant, query))
     }
 
+    /// How many entries `query` selects (its `after_index` included, its `limit` ignored),
+    /// counting no further than `cap + 1`: enough to refuse a selection over `cap` without
+    /// reading it.
+    pub async fn count_entries(&self, tenant: &str, query: &EntryQuery, cap: u64) -> Result<u64> {
+        dispatch!(self.count_entries(tenant, query, cap))
+    }
+
     /// The head of a tenant's log (None: the tenant has no entries yet).
     pub async fn log_head(&self, tenant: &str) -> Result<Option<LogHead>> {
         dispatch!(self.log_head(tenant))

@@ -1287,6 +1287,43 @@ impl SqliteDb {
         .await
     }
 
+    pub(crate) async fn count_entries(
+        self: &std::sync::Arc<Self>,
+        tenant: &str,
+        q: &EntryQuery,
+        cap: u64,
+    ) -> Result<u64> {
+        let tenant = tenant.to_string();
+        let q = q.clone();
+        self.read(move |c| {
+            let mut sql = String::from("SELECT 1 FROM log_entries WHERE tenant = ?");
+            let mut args: Vec<rusqlite::types::Value> = vec![tenant.into()];
+            for (col, op, v) in [
+                ("kind", "=", &q.kind),
+                ("session_id", "=", &q.session_id),
+                ("ref_id", "=", &q.ref_id),
+                ("timestamp", ">=", &q.since),
+                ("timestamp", "<", &q.until),
+            ] {
+                if let Some(v) = v {
+                    sql.push_str(&format!(" AND {col} {op} ?"));
+                    args.push(v.clone().into());
+                }
+            }
+            if let Some(after) = q.after_index {
+                sql.push_str(" AND idx > ?");
+                args.push((after as i64).into());
+            }
+            let bounded = format!(
+                "SELECT COUNT(*) FROM ({sql} LIMIT {})",
+                cap.saturating_add(1).min(i64::MAX as u64)
+            );
+            let n: i64 = c.query_row(&bounded, params_from_iter(args.iter()), |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     pub(crate) async fn entries(
         self: &std::sync::Arc<Self>,
         tenant: &str,

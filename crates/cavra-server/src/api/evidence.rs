@@ -191,12 +191,19 @@ pub async fn bundle(
         since: query_time("since", q.since)?,
         until: query_time("until", q.until)?,
     };
+    // Each bundle is assembled in memory: only so many at once, the rest told when to retry.
+    let _permit = state
+        .bundles
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Problem::too_many(5, "the bundles the service assembles at once"))?;
     let log = crate::bundle::TenantLog::load(
         &state.db,
         &state.packs,
         caller.tenant(),
         &selection,
         &now_text(),
+        state.config.limits.bundle_entries,
     )
     .await?;
     let signer = state.signer.clone();
