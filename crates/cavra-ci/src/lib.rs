@@ -388,7 +388,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
                 path: change.path.clone(),
                 rule: record.rule_id.clone(),
                 message: record.reason.clone(),
-                fix: "revert this change; the base branch's policy does not allow it".into(),
+                fix: if record.rule_id.starts_with("cavra.") {
+                    // A built-in guard: no pack allows an agent this change, so a person
+                    // makes it and the gate is passed by the repository's own review.
+                    "an agent may never make this change (a built-in guard); a person makes it and merges it past this check through the repository's review".into()
+                } else {
+                    "revert this change; the base branch's policy does not allow it".into()
+                },
             }),
             Decision::RequireApproval => findings.push(Finding {
                 kind: FindingKind::RequiresApproval,

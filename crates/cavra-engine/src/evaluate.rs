@@ -6,6 +6,7 @@
 //! rules; a subject no rule names gets the pack's default. Among all matches the strictest
 //! decides. The mode is applied last.
 
+use crate::guards;
 use crate::paths::{NormalizedPath, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
 use crate::registry::{McpRegistry, ToolCapability};
@@ -53,6 +54,10 @@ pub enum Subject {
         index: usize,
         /// Its canonical form.
         canonical: String,
+        /// Its canonical form as a match key (words as path components, see
+        /// [`cavra_shell::match_key`]).
+        #[serde(skip)]
+        match_key: String,
         /// Executed or wrapper.
         role: CommandRole,
     },
@@ -309,37 +314,11 @@ fn resolve_head(branches: &mut Vec<String>, current: Option<&str>) {
     }
 }
 
-/// The host of a URL (or of a bare host name), lower-cased.
+/// The host of a URL (or of a bare host name) in normal form: every spelling a resolver
+/// accepts (number forms of IPv4, IPv4-mapped IPv6, trailing dots, userinfo, percent-encoding)
+/// is one host, so network rules see one spelling ([`cavra_shell::destination_host`]).
 fn url_host(target: &str) -> Option<String> {
-    let t = target.trim();
-    let rest = match t.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            rest
-        }
-        Some(_) => return None,
-        None => t,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let host = if let Some(inner) = host_port.strip_prefix('[') {
-        inner.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        None
-    } else {
-        Some(host)
-    }
+    cavra_shell::destination_host(target)
 }
 
 /// Normalises a request into subjects.
@@ -511,6 +490,7 @@ fn command_subjects(
         subjects.push(Subject::Command {
             index,
             canonical: command.canonical.clone(),
+            match_key: command.match_keys.first().cloned().unwrap_or_default(),
             role: command.role,
         });
     }
@@ -520,13 +500,30 @@ fn command_subjects(
         if !command.classes.contains(&RiskClass::NetworkEgress) {
             continue;
         }
-        for word in command.argv.iter().skip(1) {
-            if !word.contains("://") || word.contains('$') || word.contains('`') {
-                continue;
+        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
+        let program = command
+            .argv
+            .first()
+            .map(|n| n.rsplit('/').next().unwrap_or(n))
+            .unwrap_or("");
+        let args: Vec<&str> = command
+            .argv
+            .iter()
+            .skip(1)
+            .filter(literal)
+            .map(String::as_str)
+            .collect();
+        // Fetchers take hosts without a scheme, proxies and address overrides too.
+        let mut hosts = cavra_shell::fetcher_destinations(program, &args);
+        for word in args.iter().filter(|w| w.contains("://")) {
+            if let Some(host) = url_host(word)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
             }
-            if let Some(host) = url_host(word) {
-                subjects.push(Subject::Network { host });
-            }
+        }
+        for host in hosts {
+            subjects.push(Subject::Network { host });
         }
     }
     let folders = folders_before_each_command(analysis, ctx);
@@ -651,6 +648,8 @@ struct Candidate<'p> {
     pattern: Option<&'p str>,
     subject: usize,
     explicit: bool,
+    /// A built-in guard ([`crate::guards`]): it decides whatever else matched, in any mode.
+    guard: bool,
 }
 
 fn condition_context(request: &Request) -> ConditionContext<'_> {
@@ -681,6 +680,7 @@ fn from_rule<'p>(
         pattern,
         subject,
         explicit: true,
+        guard: false,
     }
 }
 
@@ -703,7 +703,15 @@ fn builtin(
         pattern: None,
         subject,
         explicit: false,
+        guard: false,
     }
+}
+
+/// A candidate of a built-in guard.
+fn guard(rule_id: &'static str, reason: String, subject: usize) -> Candidate<'static> {
+    let mut c = builtin(rule_id, Decision::Block, reason, subject);
+    c.guard = true;
+    c
 }
 
 /// The pack's default for `action`. `what` names the subject in the reason when its
@@ -827,7 +835,7 @@ fn collect<'p>(
             }
             Subject::Command { index, role, .. } => {
                 if let Some(command) = commands.get(*index) {
-                    pack.command_hits(&command.variants, &mut scratch, &mut hits);
+                    pack.command_hits(&command.match_keys, &mut scratch, &mut hits);
                     hits.sort_by_key(|h| (h.rule, h.pattern));
                     hits.dedup_by_key(|h| h.rule);
                     push_hits(
@@ -835,7 +843,7 @@ fn collect<'p>(
                         &hits,
                         ActionType::ExecuteCommand,
                         &cond,
-                        |rule| command.variants.iter().any(|v| rule.is_excepted(v)),
+                        |rule| command.match_keys.iter().any(|v| rule.is_excepted(v)),
                         si,
                         &mut out,
                     );
@@ -1066,6 +1074,53 @@ fn collect<'p>(
                 ));
             }
         }
+        // The built-in guards come last, so that the pack's own matches read first.
+        match subject {
+            Subject::File {
+                access,
+                path,
+                dynamic,
+                written,
+                ..
+            } => {
+                let root = request.repo_root.as_deref().map(crate::paths::lexical);
+                if let Some(why) =
+                    guards::protected_file(*access, path, written, *dynamic, root.as_deref())
+                {
+                    out.push(guard(guards::PROTECTED, why, si));
+                }
+            }
+            Subject::Command { index, .. }
+                if commands
+                    .get(*index)
+                    .is_some_and(|c| guards::is_self_approval(&c.argv)) =>
+            {
+                out.push(guard(
+                    guards::SELF_APPROVAL,
+                    guards::SELF_APPROVAL_REASON.to_string(),
+                    si,
+                ));
+            }
+            _ => {}
+        }
+    }
+    // Text can become a command in ways no parse sees (`python -c '…'`, a string piped to a
+    // shell): a line that names a self-approval anywhere is one.
+    if request.action == ActionType::ExecuteCommand
+        && !out.iter().any(|c| c.rule_id == guards::SELF_APPROVAL)
+        && guards::mentions_self_approval(&request.target)
+        && !norm.subjects.is_empty()
+    {
+        let si = norm
+            .subjects
+            .iter()
+            .position(|s| matches!(s, Subject::Command { .. }))
+            .unwrap_or(0);
+        out.push(guard(
+            guards::SELF_APPROVAL,
+            guards::SELF_APPROVAL_REASON.to_string(),
+            si,
+        ));
     }
     out
 }
@@ -1293,21 +1348,25 @@ fn decide(
     registry: Option<&McpRegistry>,
 ) -> DecisionRecord {
     let candidates = collect(pack, request, norm, registry);
-    // The strictest decides; on a tie an explicit rule beats a default, then the first found.
-    let deciding = candidates
-        .iter()
-        .enumerate()
-        .fold(None::<usize>, |best, (i, c)| match best {
-            None => Some(i),
-            Some(b) => {
-                let cur = &candidates[b];
-                let better = c.decision.strictness() > cur.decision.strictness()
-                    || (c.decision.strictness() == cur.decision.strictness()
-                        && c.explicit
-                        && !cur.explicit);
-                Some(if better { i } else { b })
-            }
-        });
+    // A built-in guard decides whatever else matched. Otherwise the strictest decides; on a
+    // tie an explicit rule beats a default, then the first found.
+    let guarded = candidates.iter().position(|c| c.guard);
+    let deciding = guarded.or_else(|| {
+        candidates
+            .iter()
+            .enumerate()
+            .fold(None::<usize>, |best, (i, c)| match best {
+                None => Some(i),
+                Some(b) => {
+                    let cur = &candidates[b];
+                    let better = c.decision.strictness() > cur.decision.strictness()
+                        || (c.decision.strictness() == cur.decision.strictness()
+                            && c.explicit
+                            && !cur.explicit);
+                    Some(if better { i } else { b })
+                }
+            })
+    });
 
     // Each subject is described once, however many rules matched it.
     let mut descriptions: Vec<Option<String>> = vec![None; norm.subjects.len()];
@@ -1397,6 +1456,8 @@ fn decide(
         _ => None,
     };
     let effective = match mode {
+        // No mode turns a guard off: they protect the means of deciding.
+        _ if guarded.is_some() => base,
         Mode::Enforce => base,
         Mode::AuditOnly if base != Decision::Allow => {
             reason =
@@ -1537,7 +1598,7 @@ fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
         .flatten()
         .flat_map(ancestors)
         .find_map(|f| rule.excepted_by(f)),
-        Subject::Command { canonical, .. } => rule.excepted_by(canonical),
+        Subject::Command { match_key, .. } => rule.excepted_by(match_key),
         Subject::Mcp { server, .. } => rule.excepted_by(server),
         Subject::Network { host } => rule.excepted_by(host),
         _ => None,

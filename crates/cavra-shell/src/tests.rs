@@ -1429,3 +1429,29 @@ mod fast_front_end_properties {
         }
     }
 }
+
+// ---- build targets ----
+
+#[test]
+fn each_make_target_is_its_own_command() {
+    let a = analyze("make -j4 test deploy-prod V=1");
+    assert!(has(&a, "make test -j4 V=1"), "{:?}", canon(&a));
+    assert!(has(&a, "make deploy-prod -j4 V=1"), "{:?}", canon(&a));
+    assert_eq!(a.commands[0].role, CommandRole::Wrapper);
+    let a = analyze("make -j 4 test");
+    assert!(has(&a, "make test -j 4"), "{:?}", canon(&a));
+    assert!(!has(&a, "make 4 -j"), "{:?}", canon(&a));
+    let a = analyze("make test");
+    assert_eq!(canon(&a), ["make test"]);
+    assert_eq!(a.commands[0].role, CommandRole::Executed);
+    let a = analyze("just build deploy");
+    assert!(has(&a, "just deploy"), "{:?}", canon(&a));
+}
+
+#[test]
+fn match_keys_keep_words_apart() {
+    let a = analyze("git commit -m 'a b/c'");
+    assert_eq!(a.commands[0].match_keys[0], "git/commit/-m/a b\0c");
+    let a = analyze("'git log' x");
+    assert_eq!(a.commands[0].match_keys[0], "git log/x");
+}

@@ -378,6 +378,7 @@ fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
     match base {
         b if is_shell(b) => shell(b, args, stdin, info),
         "busybox" => info.words(args, 0, all, "busybox", stdin.clone()),
+        "make" | "gmake" | "just" => build_targets(base, args, info),
         "eval" => {
             let ws: Vec<&Word> = args.iter().collect();
             info.code(&ws, "eval", stdin.clone());
@@ -694,6 +695,103 @@ fn script_operand(base: &str, w: &Word, stdin: &Stdin, info: &mut Info) {
         stdin_code(base, is_shell(base), stdin, info);
     } else {
         info.access(AccessKind::Read, w, format!("script run by {base}"));
+    }
+}
+
+/// `make a b` / `just a b` runs each target (recipe) in turn: every one is its own request,
+/// so an allowed `make test` cannot carry `deploy-prod` along. With two or more targets (or
+/// options before the one target) the command becomes a wrapper of `make TARGET [options]` per
+/// target, each judged on its own. Variable assignments (`CC=clang`) and options stay with
+/// every target.
+fn build_targets(base: &str, args: &[Word], info: &mut Info) {
+    let spec = if base == "just" {
+        Spec {
+            short_val: "df",
+            long_val: &[
+                "justfile",
+                "working-directory",
+                "shell",
+                "shell-arg",
+                "dotenv-filename",
+                "dotenv-path",
+                "color",
+                "chooser",
+                "command-color",
+                "list-heading",
+                "list-prefix",
+            ],
+            stop_at_operand: false,
+        }
+    } else {
+        Spec {
+            short_val: "CfIoWE",
+            long_val: &[
+                "directory",
+                "file",
+                "makefile",
+                "include-dir",
+                "old-file",
+                "assume-old",
+                "what-if",
+                "new-file",
+                "assume-new",
+                "eval",
+            ],
+            stop_at_operand: false,
+        }
+    };
+    let parsed = opts::parse(args, &spec);
+    let mut targets: Vec<usize> = Vec::new();
+    let mut previous_takes_count = false;
+    for p in &parsed {
+        match p {
+            Parsed::Operand(i) => {
+                let Some(w) = args.get(*i) else { continue };
+                // `-j 4`, `-l 2`: make's optional counts are the next word when it is a number.
+                let is_count = previous_takes_count
+                    && !w.text.is_empty()
+                    && w.text.bytes().all(|b| b.is_ascii_digit());
+                if !is_count && !is_assignment(&w.text) {
+                    targets.push(*i);
+                }
+                previous_takes_count = false;
+            }
+            Parsed::Opt(name, value) => {
+                previous_takes_count = base != "just"
+                    && value.is_none()
+                    && matches!(name.as_str(), "j" | "l" | "jobs" | "load-average");
+            }
+        }
+    }
+    // One target written first is already in the form patterns name (`make test -j4`).
+    if targets.is_empty() || (targets.len() == 1 && targets[0] == 0) {
+        return;
+    }
+    if args.iter().any(|w| !w.literal) {
+        info.class(RiskClass::DynamicCommand);
+        return;
+    }
+    let shared: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !targets.contains(i))
+        .map(|(_, w)| sh_quote(&w.text))
+        .collect();
+    for &t in &targets {
+        let Some(target) = args.get(t) else { continue };
+        // Target first: GNU make and just accept options anywhere, and patterns name the
+        // target right after the program (`make test *`).
+        let mut text = format!("{base} {}", sh_quote(&target.text));
+        for s in &shared {
+            text.push(' ');
+            text.push_str(s);
+        }
+        info.inner.push(Inner {
+            kind: InnerKind::Code(text),
+            label: format!("{base} target"),
+            stdin: Stdin::Terminal,
+            span: target.span,
+        });
     }
 }
 

@@ -206,6 +206,26 @@ pub struct SqliteDb {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Creates the database file readable by its owner only (0600) when it does not exist yet:
+/// it holds every tenant's decisions and token digests. SQLite gives its `-wal` and `-shm`
+/// files the main file's permissions.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -252,6 +272,7 @@ impl SqliteDb {
                     StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+            create_private(&p)?;
             let mut conn = connect(&p)?;
             migrate(&mut conn)?;
             let mut readers = Vec::with_capacity(READERS);

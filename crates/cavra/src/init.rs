@@ -173,23 +173,57 @@ fn this_exe() -> Result<String, Failure> {
     Ok(shell_word(&exe))
 }
 
-/// The slim hook client beside this binary, as a shell word, when it is there.
-fn slim_exe() -> Option<String> {
-    let exe = std::env::current_exe().ok()?;
-    let slim = exe.parent()?.join("cavra-hook");
-    slim.is_file().then(|| shell_word(&slim))
+/// Whether the slim hook client sits beside this binary (release builds and `cargo install`
+/// ship both, so where one is found through PATH the other is too).
+fn slim_beside() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("cavra-hook")))
+        .is_some_and(|slim| slim.is_file())
 }
 
-/// The hook command for an agent, with this binary's absolute path so the hook works whatever
-/// the agent's PATH is. With the hook server (`daemon`): the slim `cavra-hook` client when it
-/// sits beside this binary (it starts in a fraction of the time), else `cavra hook … --daemon`.
-fn hook_command(agent: Agent, daemon: bool) -> Result<String, Failure> {
-    let exe = this_exe()?;
-    Ok(match (daemon, slim_exe()) {
-        (true, Some(slim)) => format!("{slim} {agent}"),
-        (true, None) => format!("{exe} hook {agent} --daemon"),
-        (false, _) => format!("{exe} hook {agent}"),
-    })
+/// Where a program is found through PATH, as a shell resolves it.
+fn on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The hook command for an agent, by program name: the settings it goes into are committed,
+/// so it must start on a teammate's machine, in CI and in a cloud agent, where cavra lives
+/// elsewhere (a machine-local absolute path would not start there, and agents treat a hook
+/// that cannot start as non-blocking). With the hook server (`daemon`): the slim `cavra-hook`
+/// client when it ships beside this binary (it starts in a fraction of the time), else
+/// `cavra hook … --daemon`.
+fn hook_command(agent: Agent, daemon: bool) -> String {
+    match (daemon, slim_beside()) {
+        (true, true) => format!("cavra-hook {agent}"),
+        (true, false) => format!("cavra hook {agent} --daemon"),
+        (false, _) => format!("cavra hook {agent}"),
+    }
+}
+
+/// What to tell the person about the hook command: it must resolve through PATH where the
+/// agent runs.
+fn path_warning(command: &str) -> Option<String> {
+    let program = command.split_whitespace().next()?;
+    if on_path(program).is_some() {
+        return None;
+    }
+    let here = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "the folder that holds cavra".into());
+    Some(format!(
+        "warning: `{program}` is not on PATH, so the agent cannot start the hook `{command}` (agents run a hook that cannot start as if it allowed the call); install cavra (`scripts/install`, or `cargo install --path crates/cavra`) or add {here} to PATH, here and wherever the agent runs"
+    ))
 }
 
 /// A command's program (as written, quotes kept), its unquoted text, and the rest.
@@ -236,25 +270,15 @@ fn parse_ours(command: &str, agent: Agent) -> Option<(String, bool, Vec<String>)
 }
 
 /// Our command in the form asked for (hook server or not; the slim client when there is
-/// one), keeping the program path while the form's program stays, and every option a person
-/// added.
+/// one), by program name (an older entry's absolute path is dropped: see [`hook_command`]),
+/// keeping every option a person added.
 fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
-    let (program, is_slim, options) = parse_ours(command, agent)?;
+    let (_, _, options) = parse_ours(command, agent)?;
     let options: String = options.iter().map(|o| format!(" {o}")).collect();
-    let big = || {
-        if is_slim {
-            this_exe().ok()
-        } else {
-            Some(program.clone())
-        }
-    };
-    Some(match (daemon, slim_exe()) {
-        (true, Some(slim)) => {
-            let slim = if is_slim { program.clone() } else { slim };
-            format!("{slim} {agent}{options}")
-        }
-        (true, None) => format!("{} hook {agent}{options} --daemon", big()?),
-        (false, _) => format!("{} hook {agent}{options}", big()?),
+    Some(match (daemon, slim_beside()) {
+        (true, true) => format!("cavra-hook {agent}{options}"),
+        (true, false) => format!("cavra hook {agent}{options} --daemon"),
+        (false, _) => format!("cavra hook {agent}{options}"),
     })
 }
 
@@ -499,7 +523,7 @@ fn settings_change(
     uninstall: bool,
     daemon: bool,
 ) -> Result<Change, Failure> {
-    let command = hook_command(agent, daemon)?;
+    let command = hook_command(agent, daemon);
     let l = layout(agent, root, &command);
     let before = read_optional(&l.file)?;
     let current: Value = match &before {
@@ -771,6 +795,20 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     for n in &notes {
         eprintln!("note: {n}");
     }
+    if !args.uninstall {
+        let agent = targets[0];
+        let command = hook_command(agent, !args.no_daemon);
+        if let Some(warning) = path_warning(&command) {
+            eprintln!("{warning}");
+        }
+        let settings_file = layout(agent, &root, &command).file;
+        let hooks_changed = changed.iter().any(|c| c.path == settings_file);
+        if agent == Agent::Codex && hooks_changed {
+            eprintln!(
+                "note: Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
+            );
+        }
+    }
     let verb = if args.uninstall {
         "removed"
     } else {
@@ -824,13 +862,10 @@ fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
     Some(if p.is_absolute() { p } else { root.join(p) })
 }
 
+/// The git hook is not committed (it lives in `.git/hooks`), so it names this binary by its
+/// absolute path.
 fn trailer_command() -> Result<String, Failure> {
-    let hook = hook_command(Agent::ClaudeCode, false)?;
-    let exe = hook
-        .strip_suffix(" hook claude-code")
-        .unwrap_or(&hook)
-        .to_string();
-    Ok(format!("{exe} trailer \"$@\" || true"))
+    Ok(format!("{} trailer \"$@\" || true", this_exe()?))
 }
 
 fn git_hook_script() -> Result<String, Failure> {

@@ -354,6 +354,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                     .tokens(tenant.as_deref())
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
+                let now = time::OffsetDateTime::now_utc();
                 let rows: Vec<_> = tokens
                     .iter()
                     .map(|t| {
@@ -361,6 +362,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                             "id": t.id, "tenant": t.tenant, "subject": t.subject, "roles": t.roles,
                             "groups": t.groups, "created_at": t.created_at,
                             "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+                            "state": t.state(now),
                         })
                     })
                     .collect();
@@ -368,7 +370,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                     println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| anyhow!("{e}"))?);
                 } else {
                     for t in &tokens {
-                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        let state = t.state(now);
                         println!(
                             "{}\t{}\t{}\t{}\t{state}",
                             t.id,

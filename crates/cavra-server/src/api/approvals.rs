@@ -11,7 +11,7 @@ use cavra_tenant_store::{Approval, ApprovalState, GrantUse, Transition, Transiti
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, check_id, limit};
+use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::{AppState, format_time, now_text};
@@ -23,7 +23,7 @@ use crate::{AppState, format_time, now_text};
 pub struct ApprovalQuery {
     /// Only this state: pending, approved, denied, expired, break_glass, consumed.
     pub state: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
@@ -44,7 +44,7 @@ pub async fn list(
     Ok(Json(
         state
             .db
-            .approvals(caller.tenant(), wanted, limit(q.limit))
+            .approvals(caller.tenant(), wanted, state.config.limits.page(q.limit))
             .await?,
     ))
 }
@@ -97,6 +97,7 @@ async fn decidable(
     caller: &Caller,
     id: &str,
     group: Option<&str>,
+    from: &[ApprovalState],
 ) -> ApiResult<Approval> {
     check_id(id)?;
     let a = state
@@ -110,18 +111,27 @@ async fn decidable(
             "only members of `{group}` can decide this approval"
         )));
     }
-    if a.requested_by == caller.subject() {
+    // While the approval can still take this step, its requester is refused; once it has
+    // moved on, the store's answer (409, the state conflict) is the same for everyone.
+    if a.requested_by == caller.subject() && from.contains(&a.state) {
         return Err(Problem::forbidden("nobody decides their own request"));
     }
     Ok(a)
 }
 
-fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<Approval>> {
+fn outcome(
+    o: TransitionOutcome,
+    caller: &Caller,
+    verb: &str,
+    from: &[ApprovalState],
+) -> ApiResult<Json<Approval>> {
     match o {
         TransitionOutcome::Done(a) => Ok(Json(a)),
         TransitionOutcome::NotFound => Err(Problem::not_found("approval")),
         TransitionOutcome::Conflict(a) => {
-            if a.requested_by == caller.subject() {
+            // The requester is refused only while the approval could still be decided;
+            // once it has moved on, the answer is the state conflict, as for anyone.
+            if a.requested_by == caller.subject() && from.contains(&a.state) {
                 Err(Problem::forbidden("nobody decides their own request"))
             } else if a.expires_at.as_str() <= now_text().as_str()
                 && matches!(
@@ -143,19 +153,6 @@ fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<
     }
 }
 
-fn reason(text: &str) -> ApiResult<String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(Problem::unprocessable("a reason is required"));
-    }
-    if t.len() > 2000 {
-        return Err(Problem::unprocessable(
-            "the reason is longer than 2000 bytes",
-        ));
-    }
-    Ok(t.to_string())
-}
-
 /// Approve a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", operation_id = "approvals_approve", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
@@ -169,12 +166,13 @@ pub async fn approve(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "approving")?;
-    let why = reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let why = state.config.limits.reason(&body.reason)?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Approved,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -187,6 +185,7 @@ pub async fn approve(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "approved",
+        &from,
     )
 }
 
@@ -203,12 +202,13 @@ pub async fn deny(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "denying")?;
-    let why = reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let why = state.config.limits.reason(&body.reason)?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Denied,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -221,6 +221,7 @@ pub async fn deny(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "denied",
+        &from,
     )
 }
 
@@ -236,7 +237,7 @@ pub async fn expire(
     Path(id): Path<String>,
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     check_id(&id)?;
     let a = state
         .db
@@ -271,6 +272,7 @@ pub async fn expire(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "expired",
+        &[],
     )
 }
 
@@ -292,9 +294,10 @@ pub async fn break_glass(
     // approve at all (the role) *and* membership of the break-glass group. A group alone is
     // not enough, since an identity provider hands a person's groups to every role they hold.
     caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
-    decidable(&state, &caller, &id, Some(&group)).await?;
+    let from = [ApprovalState::Pending, ApprovalState::Denied];
+    decidable(&state, &caller, &id, Some(&group), &from).await?;
     let max = state.config.break_glass.max_minutes;
     let minutes = body.minutes.unwrap_or(max.min(15));
     if minutes == 0 || minutes > max {
@@ -306,7 +309,7 @@ pub async fn break_glass(
     let at = format_time(now);
     let t = Transition {
         to: ApprovalState::BreakGlass,
-        from: vec![ApprovalState::Pending, ApprovalState::Denied],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(format!("BREAK GLASS: {why}")),
         at: at.clone(),
@@ -319,6 +322,7 @@ pub async fn break_glass(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "broken open",
+        &from,
     );
     if result.is_ok() {
         eprintln!(

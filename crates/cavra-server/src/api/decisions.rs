@@ -15,7 +15,7 @@ use cavra_tenant_store::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, check_id, limit};
+use crate::api::{Params, check_id, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
@@ -120,6 +120,7 @@ async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpReg
 
 /// Refuses request fields that would let an agent loosen its own policy.
 fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> ApiResult<()> {
+    state.config.limits.check_request(request)?;
     if let Some(t) = &request.tenant
         && t != caller.tenant()
     {
@@ -360,7 +361,7 @@ pub struct DecisionQuery {
     pub since: Option<String>,
     /// Before this time.
     pub until: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
@@ -381,9 +382,9 @@ pub async fn list(
         session_id: q.session_id,
         decision: q.decision,
         action_type: q.action_type,
-        since: q.since,
-        until: q.until,
-        limit: limit(q.limit),
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
+        limit: state.config.limits.page(q.limit),
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
     Ok(Json(rows))
@@ -412,7 +413,7 @@ pub async fn get_one(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
@@ -425,7 +426,10 @@ pub async fn sessions(
     caller: Caller,
     Params(q): Params<LimitQuery>,
 ) -> ApiResult<Json<Vec<SessionSummary>>> {
-    let rows = state.db.sessions(caller.tenant(), limit(q.limit)).await?;
+    let rows = state
+        .db
+        .sessions(caller.tenant(), state.config.limits.page(q.limit))
+        .await?;
     Ok(Json(rows))
 }
 

@@ -11,7 +11,7 @@ use cavra_tenant_store::{CheckpointRecord, EntryQuery, EntryRecord, LogHead};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, limit};
+use crate::api::{Params, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, now_text};
@@ -33,7 +33,7 @@ pub struct EntryParams {
     pub until: Option<String>,
     /// Only entries after this index (paging).
     pub after: Option<u64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
@@ -50,10 +50,10 @@ pub async fn entries(
         kind: q.kind,
         session_id: q.session_id,
         ref_id: q.ref_id,
-        since: q.since,
-        until: q.until,
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
         after_index: q.after,
-        limit: limit(q.limit),
+        limit: state.config.limits.page(q.limit),
     };
     let rows = state.db.entries(caller.tenant(), &query).await?;
     Ok(Json(rows))
@@ -190,8 +190,8 @@ pub async fn bundle(
     use axum::response::IntoResponse as _;
     let selection = cavra_bundle::Selection {
         session_id: q.session_id,
-        since: q.since,
-        until: q.until,
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
     };
     let log = crate::bundle::TenantLog::load(
         &state.db,

@@ -167,7 +167,7 @@ pub async fn posture(
         .decisions(
             tenant,
             &DecisionFilter {
-                limit: crate::api::MAX_LIMIT,
+                limit: state.config.limits.list_items,
                 ..DecisionFilter::default()
             },
         )
@@ -178,7 +178,11 @@ pub async fn posture(
     }
     let pending = state
         .db
-        .approvals(tenant, Some(ApprovalState::Pending), crate::api::MAX_LIMIT)
+        .approvals(
+            tenant,
+            Some(ApprovalState::Pending),
+            state.config.limits.list_items,
+        )
         .await?
         .len();
     let log_size = state
