@@ -193,7 +193,7 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
 }
 
 /// Evaluate and record a decision.
-#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_create", request_body = DecisionBody,
     responses((status = 200, body = DecisionResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -346,6 +346,7 @@ pub async fn create(
 
 /// Filters for listing decisions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     /// Only this session.
@@ -363,7 +364,7 @@ pub struct DecisionQuery {
 }
 
 /// List the tenant's decisions, newest first.
-#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(DecisionQuery),
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
     responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -388,7 +389,7 @@ pub async fn list(
 }
 
 /// One decision of the tenant.
-#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path, description = "decision id")),
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "decisions_get_one", params(("id" = String, Path, description = "decision id")),
     responses((status = 200, body = StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -407,6 +408,7 @@ pub async fn get_one(
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
@@ -414,7 +416,7 @@ pub struct LimitQuery {
 }
 
 /// The tenant's sessions, most recent first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(LimitQuery),
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", operation_id = "sessions_sessions", params(LimitQuery),
     responses((status = 200, body = Vec<SessionSummary>), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sessions(
@@ -430,7 +432,7 @@ pub async fn sessions(
 }
 
 /// One session of the tenant.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "sessions_session", params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = SessionSummary), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn session(
