@@ -1973,3 +1973,46 @@ fn the_server_exits_when_its_executable_is_replaced() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// 17.2: an MCP call's arguments are requests too. An allowed filesystem server still cannot
+/// read `.env` or write a workflow through its tools, a fetch server cannot reach a blocked
+/// address, and an unknown server's path-shaped argument is judged as the read it names.
+#[test]
+fn mcp_arguments_are_decided_as_the_requests_they_stand_for() {
+    let dir = project();
+    let r = root(&dir);
+    let policy = "metadata: {id: t, version: \"1\", inherits: [cavra-baseline]}\nmcp: {allowed_servers: [filesystem, fetch, acme]}\nfilesystem: {block_read: [\".env\"], block_write: [\".github/workflows/**\"]}\nnetwork: {blocked_domains: [evil.example]}\n";
+    std::fs::write(dir.path().join(".cavra/policy.yaml"), policy).expect("policy");
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    assert!(out.stderr.contains("read of .env"), "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__filesystem__move_file",
+        json!({"source": format!("{r}/x.yml"), "destination": format!("{r}/.github/workflows/x.yml")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__fetch__fetch",
+        json!({"url": "https://evil.example/exfil"}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__acme__summarise",
+        json!({"file": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    // The ordinary use of the same tools is allowed.
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/README.md")}),
+    );
+    assert_ne!(decision_of(&out), "deny", "{} {}", out.stdout, out.stderr);
+}
