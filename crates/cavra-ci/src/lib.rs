@@ -310,7 +310,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
     let _ = std::fs::remove_dir(&empty);
     let pack = cavra_policy::compile(&resolved).map_err(|e| CiError::Policy(e.message.clone()))?;
 
-    let changes = git::changes(options.repo, &base, &head)?;
+    // cavra's own local state (the store, keys, evidence bundles under `.cavra/evidence/`, the
+    // `.gitignore` that keeps them out) is not source: committing it changes no code, and a
+    // bundle cannot carry evidence of its own writing.
+    let changes: Vec<_> = git::changes(options.repo, &base, &head)?
+        .into_iter()
+        .filter(|c| !cavra_store::is_local_state(&c.path))
+        .collect();
     let blobs: Vec<(usize, String)> = changes
         .iter()
         .enumerate()

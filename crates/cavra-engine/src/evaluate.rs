@@ -54,6 +54,10 @@ pub enum Subject {
         index: usize,
         /// Its canonical form.
         canonical: String,
+        /// Its canonical form as a match key (words as path components, see
+        /// [`cavra_shell::match_key`]).
+        #[serde(skip)]
+        match_key: String,
         /// Executed or wrapper.
         role: CommandRole,
     },
@@ -310,37 +314,11 @@ fn resolve_head(branches: &mut Vec<String>, current: Option<&str>) {
     }
 }
 
-/// The host of a URL (or of a bare host name), lower-cased.
+/// The host of a URL (or of a bare host name) in normal form: every spelling a resolver
+/// accepts (number forms of IPv4, IPv4-mapped IPv6, trailing dots, userinfo, percent-encoding)
+/// is one host, so network rules see one spelling ([`cavra_shell::destination_host`]).
 fn url_host(target: &str) -> Option<String> {
-    let t = target.trim();
-    let rest = match t.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            rest
-        }
-        Some(_) => return None,
-        None => t,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let host = if let Some(inner) = host_port.strip_prefix('[') {
-        inner.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        None
-    } else {
-        Some(host)
-    }
+    cavra_shell::destination_host(target)
 }
 
 /// Normalises a request into subjects.
@@ -512,6 +490,7 @@ fn command_subjects(
         subjects.push(Subject::Command {
             index,
             canonical: command.canonical.clone(),
+            match_key: command.match_keys.first().cloned().unwrap_or_default(),
             role: command.role,
         });
     }
@@ -521,13 +500,30 @@ fn command_subjects(
         if !command.classes.contains(&RiskClass::NetworkEgress) {
             continue;
         }
-        for word in command.argv.iter().skip(1) {
-            if !word.contains("://") || word.contains('$') || word.contains('`') {
-                continue;
+        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
+        let program = command
+            .argv
+            .first()
+            .map(|n| n.rsplit('/').next().unwrap_or(n))
+            .unwrap_or("");
+        let args: Vec<&str> = command
+            .argv
+            .iter()
+            .skip(1)
+            .filter(literal)
+            .map(String::as_str)
+            .collect();
+        // Fetchers take hosts without a scheme, proxies and address overrides too.
+        let mut hosts = cavra_shell::fetcher_destinations(program, &args);
+        for word in args.iter().filter(|w| w.contains("://")) {
+            if let Some(host) = url_host(word)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
             }
-            if let Some(host) = url_host(word) {
-                subjects.push(Subject::Network { host });
-            }
+        }
+        for host in hosts {
+            subjects.push(Subject::Network { host });
         }
     }
     let folders = folders_before_each_command(analysis, ctx);
@@ -839,7 +835,7 @@ fn collect<'p>(
             }
             Subject::Command { index, role, .. } => {
                 if let Some(command) = commands.get(*index) {
-                    pack.command_hits(&command.variants, &mut scratch, &mut hits);
+                    pack.command_hits(&command.match_keys, &mut scratch, &mut hits);
                     hits.sort_by_key(|h| (h.rule, h.pattern));
                     hits.dedup_by_key(|h| h.rule);
                     push_hits(
@@ -847,7 +843,7 @@ fn collect<'p>(
                         &hits,
                         ActionType::ExecuteCommand,
                         &cond,
-                        |rule| command.variants.iter().any(|v| rule.is_excepted(v)),
+                        |rule| command.match_keys.iter().any(|v| rule.is_excepted(v)),
                         si,
                         &mut out,
                     );
@@ -1602,7 +1598,7 @@ fn excepted<'r>(rule: &'r CompiledRule, subject: &Subject) -> Option<&'r str> {
         .flatten()
         .flat_map(ancestors)
         .find_map(|f| rule.excepted_by(f)),
-        Subject::Command { canonical, .. } => rule.excepted_by(canonical),
+        Subject::Command { match_key, .. } => rule.excepted_by(match_key),
         Subject::Mcp { server, .. } => rule.excepted_by(server),
         Subject::Network { host } => rule.excepted_by(host),
         _ => None,

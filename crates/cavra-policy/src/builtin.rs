@@ -92,7 +92,7 @@ mod tests {
         );
         let doc = &resolved.document;
         assert!(doc.filesystem.block_read.iter().any(|p| p == ".env"));
-        assert!(doc.commands.block.iter().any(|p| p == "terraform apply*"));
+        assert!(doc.commands.block.iter().any(|p| p == "terraform apply *"));
         assert!(doc.mcp.block_unknown_servers);
         assert!(doc.git.block_force_push);
         assert!(doc.mcp.allowed_servers.iter().any(|s| s == "github"));

@@ -838,8 +838,9 @@ impl Compiler {
                     }
                 }
                 PatternKind::Command => {
-                    let canonical = cavra_shell::canonicalize_pattern(pattern);
-                    self.commands.add(word_glob(&canonical, &spec.id)?, hit);
+                    for glob in command_globs(pattern, &spec.id)? {
+                        self.commands.add(glob, hit);
+                    }
                 }
                 PatternKind::Class => {
                     let class = RiskClass::from_str(pattern).map_err(|e| {
@@ -924,10 +925,7 @@ impl Compiler {
                     .into_iter()
                     .map(|(_, g)| g)
                     .collect(),
-                PatternKind::Command => vec![word_glob(
-                    &cavra_shell::canonicalize_pattern(pattern),
-                    rule,
-                )?],
+                PatternKind::Command => command_globs(pattern, rule)?,
                 PatternKind::Domain => domain_globs(pattern, rule)?,
                 _ => vec![word_glob(pattern, rule)?],
             };
@@ -975,6 +973,22 @@ fn word_glob(glob: &str, rule: &str) -> Result<globset::Glob, PolicyError> {
         .empty_alternates(true)
         .build()
         .map_err(|e| bad_pattern(rule, glob, e))
+}
+
+/// Command pattern globs over match keys (see [`cavra_shell::command_pattern_globs`]): words
+/// are path components there, so `*` never crosses a word boundary.
+fn command_globs(pattern: &str, rule: &str) -> Result<Vec<globset::Glob>, PolicyError> {
+    cavra_shell::command_pattern_globs(pattern)
+        .iter()
+        .map(|g| {
+            GlobBuilder::new(g)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .empty_alternates(true)
+                .build()
+                .map_err(|e| bad_pattern(rule, pattern, e))
+        })
+        .collect()
 }
 
 /// Domain globs: `example.com` covers the domain and its subdomains; `*.example.com` only
@@ -1088,7 +1102,8 @@ impl CompiledPack {
             })
     }
 
-    /// Pattern hits of command rules for any of a command's canonical variants.
+    /// Pattern hits of command rules for any of a command's match keys
+    /// ([`cavra_shell::SimpleCommand::match_keys`] or [`cavra_shell::match_key`]).
     pub fn command_hits(
         &self,
         variants: &[String],

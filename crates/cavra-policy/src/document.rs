@@ -33,6 +33,38 @@ pub struct PackDocument {
     /// the serialized form when empty, so packs without it keep their digests.
     #[serde(skip_serializing_if = "RedactionSection::is_empty")]
     pub redaction: RedactionSection,
+    /// How agent hooks treat tools cavra cannot judge. Left out of the serialized form when
+    /// empty, so packs without it keep their digests.
+    #[serde(skip_serializing_if = "AgentsSection::is_empty")]
+    pub agents: AgentsSection,
+}
+
+/// `agents:` settings for the agent hooks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsSection {
+    /// The decision for a tool call cavra cannot judge (a tool the agent's table does not
+    /// list, a tool that runs code cavra cannot read, an MCP tool name whose server cannot be
+    /// told): `require_approval` (the default when absent) or `block`. Never an allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_tool: Option<Decision>,
+}
+
+impl AgentsSection {
+    /// Whether the section says nothing (the defaults apply).
+    pub fn is_empty(&self) -> bool {
+        self.unknown_tool.is_none()
+    }
+
+    /// The decision for a tool cavra cannot judge: the pack's setting, else
+    /// `require_approval`. A value other than `block` or `require_approval` (which
+    /// validation rejects) is read as `require_approval`, never as an allow.
+    pub fn unknown_tool_decision(&self) -> Decision {
+        match self.unknown_tool {
+            Some(Decision::Block) => Decision::Block,
+            _ => Decision::RequireApproval,
+        }
+    }
 }
 
 /// `redaction:` what is masked before anything is stored, beyond the built-in rules.
@@ -44,6 +76,36 @@ pub struct RedactionSection {
     pub rules: Vec<cavra_redact::RuleSpec>,
     /// Built-in rule ids that do not apply (for false positives that cannot be fixed otherwise).
     pub disable: Vec<String>,
+}
+
+impl PackDocument {
+    /// Warnings about command patterns whose meaning may surprise (see
+    /// [`cavra_shell::command_pattern_warnings`]), each prefixed with where the pattern stands.
+    pub fn command_pattern_warnings(&self) -> Vec<String> {
+        let c = &self.commands;
+        let sections = [
+            ("commands.allow", &c.allow),
+            ("commands.block", &c.block),
+            ("commands.require_approval", &c.require_approval),
+            ("commands.warn", &c.warn),
+        ];
+        let mut out = Vec::new();
+        for (section, patterns) in sections {
+            for p in patterns {
+                for w in cavra_shell::command_pattern_warnings(p) {
+                    out.push(format!("{section}: {w}"));
+                }
+            }
+        }
+        for rule in &self.rules {
+            for p in &rule.commands {
+                for w in cavra_shell::command_pattern_warnings(p) {
+                    out.push(format!("rule `{}`: {w}", rule.id));
+                }
+            }
+        }
+        out
+    }
 }
 
 impl RedactionSection {

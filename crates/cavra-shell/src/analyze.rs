@@ -751,7 +751,8 @@ impl<'l> Analyzer<'l> {
             })
             .min()
             .unwrap_or(args.len());
-        let (canonical, variants) = canon::forms(&name, name_is_literal, args, flag_limit);
+        let (canonical, variants, match_keys) =
+            canon::forms(&name, name_is_literal, args, flag_limit);
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
@@ -760,6 +761,7 @@ impl<'l> Analyzer<'l> {
             name_is_literal,
             canonical,
             variants,
+            match_keys,
             role: if info.inner.is_empty() {
                 CommandRole::Executed
             } else {

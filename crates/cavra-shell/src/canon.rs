@@ -230,7 +230,7 @@ pub(crate) fn forms(
     name_literal: bool,
     args: &[Word],
     flag_limit: usize,
-) -> (String, Vec<String>) {
+) -> (String, Vec<String>, Vec<String>) {
     let mut toks: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
     if name_literal
         && name == "git"
@@ -260,11 +260,22 @@ pub(crate) fn forms(
         }
         s
     };
+    let key = |ts: &[&str]| -> String {
+        let mut k = String::new();
+        crate::pattern::push_key_word(&mut k, name, true);
+        for t in ts {
+            crate::pattern::push_key_word(&mut k, t, false);
+        }
+        k
+    };
     let canonical = join(&toks);
     let mut variants = vec![canonical.clone()];
-    let mut add = |v: String| {
+    let mut keys = vec![key(&toks)];
+    let mut add = |ts: &[&str]| {
+        let v = join(ts);
         if variants.len() < MAX_VARIANTS && !variants.contains(&v) {
             variants.push(v);
+            keys.push(key(ts));
         }
     };
 
@@ -311,9 +322,9 @@ pub(crate) fn forms(
             }
         }
         let split_refs: Vec<&str> = split.iter().map(String::as_str).collect();
-        add(join(&split_refs));
+        add(&split_refs);
 
-        let merged_with = |order: &[char]| -> String {
+        let merged_with = |order: &[char], add: &mut dyn FnMut(&[&str])| {
             let cluster: String = std::iter::once('-').chain(order.iter().copied()).collect();
             let mut out: Vec<&str> = Vec::new();
             for (i, t) in toks.iter().enumerate() {
@@ -323,18 +334,18 @@ pub(crate) fn forms(
                     out.push(t);
                 }
             }
-            join(&out)
+            add(&out);
         };
-        add(merged_with(&uniq));
+        merged_with(&uniq, &mut add);
         let mut sorted = uniq.clone();
         sorted.sort_unstable();
-        add(merged_with(&sorted));
+        merged_with(&sorted, &mut add);
         sorted.reverse();
-        add(merged_with(&sorted));
+        merged_with(&sorted, &mut add);
     }
     // The spelling as written, so a pattern using the long flags still matches.
-    add(join(&original));
-    (canonical, variants)
+    add(&original);
+    (canonical, variants, keys)
 }
 
 /// See [`crate::canonicalize_pattern`].

@@ -152,6 +152,11 @@ pub struct SimpleCommand {
     /// Other spellings of the same command that a pattern may be written in (`rm -rf x`,
     /// `rm -fr x`, `rm -r -f x`, …). Always starts with [`SimpleCommand::canonical`].
     pub variants: Vec<String>,
+    /// The same spellings as [`SimpleCommand::variants`], word by word, in the form command
+    /// patterns are matched against (see [`command_pattern_globs`]): words joined by `/`, a `/`
+    /// inside a word written as NUL, so no glob reaches across a word boundary.
+    #[serde(skip)]
+    pub match_keys: Vec<String>,
     /// Executed or wrapper.
     pub role: CommandRole,
     /// The wrappers this command was found inside, outermost first (e.g. `["sudo", "sh -c"]`).
@@ -227,10 +232,14 @@ pub struct CommandAnalysis {
 mod analyze;
 mod canon;
 mod fast;
+mod net;
 mod opts;
+mod pattern;
 mod tools;
 mod words;
 pub use analyze::{analyze, analyze_with, canonicalize_pattern};
+pub use net::{destination_host, fetcher_destinations};
+pub use pattern::{command_pattern_globs, command_pattern_warnings, match_key};
 
 #[cfg(test)]
 mod tests;

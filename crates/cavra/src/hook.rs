@@ -391,6 +391,11 @@ fn handle(
         )
     })?;
     let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
+    if event.kind == EventKind::Lifecycle {
+        // A prompt, a stop, a session start: nothing to decide or record, and a deny here
+        // would block the person's prompt or keep the agent from stopping.
+        return Ok(cavra_agents::render_neutral(args.agent, &event.event_name));
+    }
     let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
         Some(c) => PathBuf::from(c),
         None => env.cwd.clone().map_err(|e| {
@@ -402,9 +407,10 @@ fn handle(
         cwd: cwd.to_string_lossy().into_owned(),
         repo_root: repo_root.to_string_lossy().into_owned(),
         home: env.home(),
+        known_mcp_servers: Vec::new(),
     };
     match event.kind {
-        EventKind::PreToolUse => {
+        EventKind::PreToolUse | EventKind::PermissionRequest => {
             let answer = pre_tool_use(args, env, res, &event, &ctx, &repo_root)?;
             // A commit the agent may make gets its session as a trailer (see `trailer`).
             let allowed = answer.exit_code == 0 && !answer.stdout.contains("\"deny\"");
@@ -421,7 +427,10 @@ fn handle(
             }
             Ok(answer)
         }
-        EventKind::PostToolUse => post_tool_use(res, &event, &ctx, &repo_root),
+        EventKind::PostToolUse | EventKind::PostToolUseFailure => {
+            post_tool_use(res, &event, &ctx, &repo_root)
+        }
+        EventKind::Lifecycle => Ok(cavra_agents::render_neutral(args.agent, &event.event_name)),
     }
 }
 
@@ -577,6 +586,17 @@ fn pre_tool_use(
     let loaded = loaded?;
     let store = store?;
     let (pack, resolved) = (&loaded.compiled, &loaded.resolved);
+    // A flattened MCP tool name that reads more than one way is split by the servers cavra
+    // knows: the registry's and the pack's. Loaded only for such names.
+    let known;
+    let ctx = if cavra_agents::needs_known_servers(event) {
+        let mut with_servers = ctx.clone();
+        with_servers.known_mcp_servers = known_mcp_servers(store, pack)?;
+        known = with_servers;
+        &known
+    } else {
+        ctx
+    };
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
@@ -601,13 +621,34 @@ fn pre_tool_use(
             ));
         }
         Mapping::Unknown { reason } => {
+            // Never allowed silently: the pack says whether a person approves or it is blocked.
+            let decision = pack.document.agents.unknown_tool_decision();
+            let reason = format!(
+                "{reason}; the pack's agents.unknown_tool decides such calls ({decision}); report the tool, or deny it in the agent's own settings"
+            );
+            let record = record_plain(
+                store,
+                event,
+                pack,
+                &timestamp,
+                decision,
+                "agents.unknown_tool",
+                &reason,
+            )?;
+            return Ok(cavra_agents::render(
+                args.agent,
+                event,
+                &cavra_agents::verdict_for(&record),
+            ));
+        }
+        Mapping::Invalid { reason } => {
             let record = record_plain(
                 store,
                 event,
                 pack,
                 &timestamp,
                 Decision::Block,
-                "agent.unknown_tool",
+                "agents.invalid_input",
                 &reason,
             )?;
             return Ok(cavra_agents::render(
@@ -634,6 +675,29 @@ fn pre_tool_use(
             request.branch.clone_from(&branch);
         }
         request.agent_id = Some(args.agent.as_str().to_string());
+    }
+    // An MCP call's arguments are requests too (the filesystem server's path, the fetch
+    // server's URL, …), decided with the call (17.2).
+    let derived: Vec<Request> = requests
+        .iter()
+        .filter(|r| r.action == ActionType::McpToolCall)
+        .flat_map(cavra_mcp::catalogue::derived_requests)
+        .collect();
+    requests.extend(derived);
+    // A content search over a folder reads the protected files inside it too (15.6): Claude
+    // Code's Grep is rewritten to leave them out, any other search is judged by them as well.
+    let mut excluded: Option<(Value, Vec<String>)> = None;
+    if let Some(search) = cavra_agents::folder_search(event, ctx)
+        && let Some(template) = requests.first()
+    {
+        let protected = protected_in_search(pack, &search, ctx, template, &timestamp);
+        if !protected.is_empty() {
+            let globs: Vec<String> = protected.iter().map(|(g, _)| g.clone()).collect();
+            match cavra_agents::exclude_from_search(event, &search, &globs) {
+                Some(input) => excluded = Some((input, globs)),
+                None => requests.extend(protected.into_iter().map(|(_, r)| r)),
+            }
+        }
     }
     if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
         match decide_on_server(env, base, &requests) {
@@ -680,7 +744,74 @@ fn pre_tool_use(
     for d in &decided {
         store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
     }
+    if let Some((input, globs)) = excluded
+        && matches!(
+            verdict,
+            Verdict::NoDecision | Verdict::Allow(_) | Verdict::Warn(_)
+        )
+    {
+        let reason = format!(
+            "cavra: the search leaves out the protected files it would read ({}); recorded",
+            globs.join(", ")
+        );
+        record_plain(
+            store,
+            event,
+            pack,
+            &timestamp,
+            Decision::Allow,
+            "agents.search_excludes_protected",
+            &reason,
+        )?;
+        return Ok(cavra_agents::render_rewritten(&reason, &input));
+    }
     Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// The protected read patterns of the pack that can match inside a searched folder, each as
+/// the glob relative to the folder and the witness read decided block or require_approval.
+fn protected_in_search(
+    pack: &cavra_policy::CompiledPack,
+    search: &cavra_agents::FolderSearch,
+    ctx: &Context,
+    template: &Request,
+    timestamp: &str,
+) -> Vec<(String, Request)> {
+    let mut out: Vec<(String, Request)> = Vec::new();
+    let approval = Decision::RequireApproval.strictness();
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(ActionType::ReadFile) && r.decision.strictness() >= approval)
+    {
+        for pattern in &rule.patterns {
+            let Some(inside) = cavra_agents::pattern_inside(pattern, &search.folder, ctx) else {
+                continue;
+            };
+            if out.iter().any(|(g, _)| *g == inside)
+                || search
+                    .filter
+                    .as_deref()
+                    .is_some_and(|f| !cavra_agents::filter_reaches(f, &inside))
+            {
+                continue;
+            }
+            let mut request = template.clone();
+            request.action = ActionType::ReadFile;
+            request.target = cavra_agents::witness(&search.folder, &inside);
+            let decision_id = support::new_decision_id();
+            let env = Env {
+                timestamp,
+                decision_id: &decision_id,
+                resolver: &FsResolver,
+            };
+            let record = cavra_engine::evaluate_with_registry(pack, &request, &env, None);
+            if record.decision.strictness() >= approval {
+                out.push((inside, request));
+            }
+        }
+    }
+    out
 }
 
 /// Why the service did not decide.
@@ -937,6 +1068,28 @@ fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Reso
     });
 }
 
+/// The MCP server names cavra knows: the registry's entries and the literal (glob-free)
+/// names in the pack's `mcp.allowed_servers` and `mcp.blocked_servers`.
+fn known_mcp_servers(
+    store: &Store,
+    pack: &cavra_policy::CompiledPack,
+) -> Result<Vec<String>, String> {
+    let mut known: Vec<String> = crate::registry_cmd::registry_of(store)?
+        .map(|r| r.servers.keys().cloned().collect())
+        .unwrap_or_default();
+    let mcp = &pack.document.mcp;
+    known.extend(
+        mcp.allowed_servers
+            .iter()
+            .chain(&mcp.blocked_servers)
+            .filter(|s| !s.contains(['*', '?', '[', '{']))
+            .cloned(),
+    );
+    known.sort();
+    known.dedup();
+    Ok(known)
+}
+
 /// Records a decision that needed no evaluation (a harmless or an unknown tool).
 fn record_plain(
     store: &mut Store,
@@ -1001,12 +1154,18 @@ fn post_tool_use(
     ctx: &Context,
     repo_root: &Path,
 ) -> Result<Answer, String> {
-    let success = event.tool_response.as_ref().and_then(|r| {
+    let reported = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
             .and_then(Value::as_bool)
             .or_else(|| r.get("is_error").and_then(Value::as_bool).map(|e| !e))
             .or_else(|| r.get("error").map(|e| e.is_null()))
     });
+    // A failure event (PostToolUseFailure) is a failed outcome whatever its payload says.
+    let success = if event.kind == EventKind::PostToolUseFailure {
+        Some(false)
+    } else {
+        reported
+    };
     let mut written: Vec<PathBuf> = Vec::new();
     let mut shell = false;
     if let Mapping::Requests(reqs) = cavra_agents::map_tool(event, ctx) {

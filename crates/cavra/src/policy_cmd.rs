@@ -185,6 +185,9 @@ struct ValidateRow {
     rules: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Patterns that load but may not mean what their author expects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
@@ -200,6 +203,7 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
                 digest: Some(p.compiled.digest.clone()),
                 rules: Some(p.compiled.rules.len()),
                 error: None,
+                warnings: p.resolved.document.command_pattern_warnings(),
             }),
             Err(Failure::Policy(e)) => {
                 failed += 1;
@@ -214,6 +218,7 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
                     digest: None,
                     rules: None,
                     error: Some(support::policy_line(&e)),
+                    warnings: Vec::new(),
                 });
             }
             Err(other) => return Err(other),
@@ -231,6 +236,9 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
                 row.rules.unwrap_or(0),
                 row.digest.as_deref().unwrap_or("")
             );
+            for w in &row.warnings {
+                eprintln!("warning: {}: {w}", row.path);
+            }
         }
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })

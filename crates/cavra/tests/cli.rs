@@ -248,6 +248,31 @@ fn policy_errors_name_file_line_and_column() {
 }
 
 #[test]
+fn validate_warns_on_a_pattern_ending_inside_a_word() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("words.yaml");
+    std::fs::write(
+        &file,
+        "metadata: {id: words, version: '1'}\ncommands:\n  allow: ['cat*', 'git diff *']\n",
+    )
+    .expect("write");
+    cavra()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("commands.allow: `cat*`"))
+        .stderr(predicate::str::contains("write `cat *`"))
+        .stderr(predicate::str::contains("git diff").not());
+    // The built-in packs say what they mean.
+    cavra()
+        .args(["policy", "validate", "cavra-baseline", "claude-code"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+}
+
+#[test]
 fn policy_list_validate_compile() {
     cavra()
         .args(["policy", "list"])

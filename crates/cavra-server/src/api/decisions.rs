@@ -15,7 +15,7 @@ use cavra_tenant_store::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, check_id, limit};
+use crate::api::{Params, check_id, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
@@ -134,6 +134,7 @@ async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpReg
 
 /// Refuses request fields that would let an agent loosen its own policy.
 fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> ApiResult<()> {
+    state.config.limits.check_request(request)?;
     if let Some(t) = &request.tenant
         && t != caller.tenant()
     {
@@ -192,7 +193,7 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
 }
 
 /// Evaluate and record a decision.
-#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_create", request_body = DecisionBody,
     responses((status = 200, body = DecisionResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -345,6 +346,7 @@ pub async fn create(
 
 /// Filters for listing decisions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     /// Only this session.
@@ -357,12 +359,12 @@ pub struct DecisionQuery {
     pub since: Option<String>,
     /// Before this time.
     pub until: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
 /// List the tenant's decisions, newest first.
-#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(DecisionQuery),
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
     responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -378,16 +380,16 @@ pub async fn list(
         session_id: q.session_id,
         decision: q.decision,
         action_type: q.action_type,
-        since: q.since,
-        until: q.until,
-        limit: limit(q.limit),
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
+        limit: state.config.limits.page(q.limit),
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
     Ok(Json(rows))
 }
 
 /// One decision of the tenant.
-#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path, description = "decision id")),
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "decisions_get_one", params(("id" = String, Path, description = "decision id")),
     responses((status = 200, body = StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -406,14 +408,15 @@ pub async fn get_one(
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
 /// The tenant's sessions, most recent first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(LimitQuery),
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", operation_id = "sessions_sessions", params(LimitQuery),
     responses((status = 200, body = Vec<SessionSummary>), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sessions(
@@ -421,12 +424,15 @@ pub async fn sessions(
     caller: Caller,
     Params(q): Params<LimitQuery>,
 ) -> ApiResult<Json<Vec<SessionSummary>>> {
-    let rows = state.db.sessions(caller.tenant(), limit(q.limit)).await?;
+    let rows = state
+        .db
+        .sessions(caller.tenant(), state.config.limits.page(q.limit))
+        .await?;
     Ok(Json(rows))
 }
 
 /// One session of the tenant.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "sessions_session", params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = SessionSummary), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn session(

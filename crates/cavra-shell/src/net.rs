@@ -1,0 +1,413 @@
+//! Network destinations, brought to one spelling before network rules see them.
+//!
+//! A resolver accepts many spellings of one address: `http://2852039166/`, `0xa9.0xfe.0xa9.0xfe`,
+//! `0251.0376.0251.0376`, `169.254.43518`, `[::ffff:a9fe:a9fe]`, `169.254.169.254.`,
+//! `x@169.254.169.254`, `%31%36%39.254.169.254`. Every one of them is the host `169.254.169.254`
+//! here, so a pack that blocks the address blocks all of them. The host parsing is the WHATWG
+//! URL standard's (the `url` crate): percent-decoding, IDNA mapping of names and the IPv4
+//! number forms, which are what `inet_aton` — and so curl, wget and browsers — accept.
+
+use std::net::Ipv6Addr;
+use url::{Host, Url};
+
+/// Longest target looked at; longer text is not a host anyone resolves.
+const MAX_TARGET: usize = 4096;
+
+/// The host a URL (any scheme) or a scheme-less `host[:port][/path]` names, in normal form:
+/// names lower-cased, IDNA-mapped and without a trailing dot; IPv4 addresses in dotted
+/// decimal whatever number forms they were written in; IPv4-mapped IPv6 addresses as their
+/// IPv4 address; other IPv6 addresses in their shortest form, without brackets. `None` when
+/// the text names no host.
+pub fn destination_host(target: &str) -> Option<String> {
+    let t = target.trim();
+    if t.is_empty() || t.len() > MAX_TARGET {
+        return None;
+    }
+    let rest = match t.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            rest
+        }
+        Some(_) => return None,
+        None => t,
+    };
+    // `scheme:///path` and a bare `/path` name no host (the URL standard would skip the
+    // slashes and read the path's first segment as one).
+    if rest.starts_with(['/', '\\']) {
+        return None;
+    }
+    // The host is parsed as in an `http` URL whatever the scheme: curl and wget resolve the
+    // host of `gopher://`, `dict://` or `ftp://` the same way.
+    let mut text = String::with_capacity(rest.len() + 7);
+    text.push_str("http://");
+    text.push_str(rest);
+    match Url::parse(&text) {
+        Ok(url) => match url.host()? {
+            Host::Domain(d) => domain(d),
+            Host::Ipv4(a) => Some(a.to_string()),
+            Host::Ipv6(a) => Some(ipv6(a)),
+        },
+        // Text the URL standard rejects (an out-of-range number, a forbidden character) is
+        // still handed to a resolver by some tools: keep its host as written, lower-cased.
+        Err(_) => literal_host(rest),
+    }
+}
+
+fn domain(d: &str) -> Option<String> {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
+}
+
+fn ipv6(a: Ipv6Addr) -> String {
+    match a.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => a.to_string(),
+    }
+}
+
+/// The authority's host as written (userinfo and port dropped), for text the URL parser rejects
+/// as a whole (a bad port, say); the host alone is still normalised when it can be.
+fn literal_host(rest: &str) -> Option<String> {
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let host = if let Some(inner) = host_port.strip_prefix('[') {
+        let inner = inner.split(']').next().unwrap_or("");
+        return match inner.parse::<Ipv6Addr>() {
+            Ok(a) => Some(ipv6(a)),
+            Err(_) => domain(inner),
+        };
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    match Url::parse(&format!("http://{host}/"))
+        .ok()
+        .as_ref()
+        .and_then(Url::host)
+    {
+        Some(Host::Domain(d)) => domain(d),
+        Some(Host::Ipv4(a)) => Some(a.to_string()),
+        Some(Host::Ipv6(a)) => Some(ipv6(a)),
+        None => domain(host),
+    }
+}
+
+/// Splits `a:b:c` on colons outside `[…]` (an IPv6 address keeps its colons).
+fn colon_fields(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// curl options that take the next word as their value (short letters, long names).
+const CURL_SHORT_VAL: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+const CURL_LONG_VAL: &[&str] = &[
+    "url",
+    "proxy",
+    "preproxy",
+    "resolve",
+    "connect-to",
+    "output",
+    "user-agent",
+    "cookie",
+    "cookie-jar",
+    "continue-at",
+    "data",
+    "data-raw",
+    "data-binary",
+    "data-urlencode",
+    "data-ascii",
+    "json",
+    "dump-header",
+    "referer",
+    "cert",
+    "key",
+    "cacert",
+    "capath",
+    "form",
+    "form-string",
+    "header",
+    "config",
+    "max-time",
+    "connect-timeout",
+    "ftp-port",
+    "quote",
+    "range",
+    "telnet-option",
+    "upload-file",
+    "user",
+    "proxy-user",
+    "write-out",
+    "request",
+    "speed-limit",
+    "speed-time",
+    "time-cond",
+    "interface",
+    "dns-servers",
+    "doh-url",
+    "output-dir",
+    "retry",
+    "max-filesize",
+    "limit-rate",
+    "socks4",
+    "socks4a",
+    "socks5",
+    "socks5-hostname",
+    "noproxy",
+    "proxy-header",
+    "unix-socket",
+    "abstract-unix-socket",
+    "variable",
+    "expand-url",
+    "trace",
+    "trace-ascii",
+    "stderr",
+    "local-port",
+    "retry-delay",
+    "retry-max-time",
+];
+
+/// wget options that take the next word as their value.
+const WGET_SHORT_VAL: &str = "oaOeiBtTwQPUlARDIX";
+const WGET_LONG_VAL: &[&str] = &[
+    "output-document",
+    "output-file",
+    "append-output",
+    "execute",
+    "input-file",
+    "base",
+    "tries",
+    "timeout",
+    "wait",
+    "quota",
+    "directory-prefix",
+    "user-agent",
+    "level",
+    "accept",
+    "reject",
+    "domains",
+    "include-directories",
+    "exclude-directories",
+    "header",
+    "post-data",
+    "post-file",
+    "body-data",
+    "body-file",
+    "method",
+    "user",
+    "password",
+    "http-user",
+    "http-password",
+    "referer",
+    "load-cookies",
+    "save-cookies",
+    "certificate",
+    "private-key",
+    "ca-certificate",
+    "bind-address",
+    "limit-rate",
+];
+
+/// The hosts a fetcher will contact, in normal form: `curl`'s and `wget`'s URL operands (with or
+/// without a scheme), `--url`, proxies (`-x`, `--proxy`, `--preproxy`, `--socks5…`, wget's
+/// `-e http_proxy=…`), and the addresses `--resolve HOST:PORT:ADDR` and
+/// `--connect-to H1:P1:HOST:PORT` send the connection to. `args` are the words after the
+/// program name; words that are not literals (hold `$`, `` ` ``) are skipped by the caller.
+pub fn fetcher_destinations(program: &str, args: &[&str]) -> Vec<String> {
+    let (short_val, long_val) = match program {
+        "curl" => (CURL_SHORT_VAL, CURL_LONG_VAL),
+        "wget" | "wget2" => (WGET_SHORT_VAL, WGET_LONG_VAL),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut push = |text: &str| {
+        if let Some(h) = destination_host(text)
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    };
+    let mut i = 0;
+    let mut only_operands = false;
+    while let Some(&a) = args.get(i) {
+        i += 1;
+        if only_operands || a == "-" || !a.starts_with('-') {
+            push(a);
+            continue;
+        }
+        if a == "--" {
+            only_operands = true;
+            continue;
+        }
+        let (name, value) = if let Some(long) = a.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None if long_val.contains(&long) => {
+                    let v = args.get(i).copied();
+                    i += 1;
+                    (long, v)
+                }
+                None => (long, None),
+            }
+        } else {
+            // A short cluster: the first letter that takes a value ends it.
+            let mut found = None;
+            for (pos, c) in a.char_indices().skip(1) {
+                if short_val.contains(c) {
+                    let rest = &a[pos + c.len_utf8()..];
+                    let v = if rest.is_empty() {
+                        let v = args.get(i).copied();
+                        i += 1;
+                        v
+                    } else {
+                        Some(rest)
+                    };
+                    found = Some((&a[pos..pos + c.len_utf8()], v));
+                    break;
+                }
+            }
+            match found {
+                Some(f) => f,
+                None => continue,
+            }
+        };
+        let Some(value) = value else { continue };
+        match (program, name) {
+            ("curl", "url" | "x" | "proxy" | "preproxy")
+            | ("curl", "socks4" | "socks4a" | "socks5" | "socks5-hostname") => push(value),
+            ("curl", "resolve") => {
+                // HOST:PORT:ADDR[,ADDR]… (a leading `+` marks a timeout entry).
+                let fields = colon_fields(value.trim_start_matches('+'));
+                if let Some(addrs) = fields.get(2..) {
+                    for addr in addrs.join(":").split(',') {
+                        push(addr);
+                    }
+                }
+            }
+            ("curl", "connect-to") => {
+                if let Some(host) = colon_fields(value).get(2)
+                    && !host.is_empty()
+                {
+                    push(host);
+                }
+            }
+            (_, "e" | "execute") => {
+                let setting = value.replace('-', "_").to_ascii_lowercase();
+                for key in ["http_proxy=", "https_proxy=", "ftp_proxy="] {
+                    if let Some(v) = setting.strip_prefix(key) {
+                        push(&value[value.len() - v.len()..]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(t: &str) -> Option<String> {
+        destination_host(t)
+    }
+
+    #[test]
+    fn spellings_of_one_address() {
+        for t in [
+            "http://169.254.169.254/latest",
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://0xA9.0xFE.0xA9.0xFE/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://169.16689662/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://169.254.169.254./",
+            "http://x@169.254.169.254/",
+            "http://user:pw@169.254.169.254:80/",
+            "http://%31%36%39.254.169.254/",
+            "169.254.169.254/latest/meta-data",
+            "169.254.169.254",
+            "2852039166",
+            "gopher://169.254.169.254:80/_x",
+            "HTTP://169.254.169.254",
+        ] {
+            assert_eq!(host(t).as_deref(), Some("169.254.169.254"), "{t}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            host("https://API.Example.com:443/x?y").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            host("http://metadata.google.internal./").as_deref(),
+            Some("metadata.google.internal")
+        );
+        assert_eq!(host("example.com/path").as_deref(), Some("example.com"));
+        assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
+        assert_eq!(host("https:///nohost"), None);
+        assert_eq!(host(""), None);
+    }
+
+    #[test]
+    fn fetchers() {
+        let d = |p: &str, a: &[&str]| fetcher_destinations(p, a);
+        assert_eq!(d("curl", &["-s", "169.254.169.254/x"]), ["169.254.169.254"]);
+        assert_eq!(
+            d("curl", &["-o", "out.txt", "https://a.io"]),
+            ["a.io"],
+            "an option's value is no destination"
+        );
+        assert_eq!(
+            d("curl", &["-x", "0xa9fea9fe:80", "http://a.io"]),
+            ["169.254.169.254", "a.io"]
+        );
+        assert_eq!(
+            d(
+                "curl",
+                &["--resolve", "a.io:80:169.254.169.254", "http://a.io"]
+            ),
+            ["169.254.169.254", "a.io"]
+        );
+        assert_eq!(
+            d(
+                "curl",
+                &["--connect-to", "a.io:80:[::ffff:a9fe:a9fe]:80", "a.io"]
+            ),
+            ["169.254.169.254", "a.io"]
+        );
+        assert_eq!(
+            d("wget", &["-e", "http_proxy=169.254.169.254", "http://a.io"]),
+            ["169.254.169.254", "a.io"]
+        );
+        assert_eq!(d("wget", &["-qO-", "2852039166"]), ["169.254.169.254"]);
+    }
+}
