@@ -144,8 +144,14 @@ pub fn verify_attestation(
         .find_map(|s| s.digest.get("gitCommit").cloned())
         .ok_or("the statement names no commit")?;
     if attested != commit {
+        // Name the ref only when it is not the commit itself ("X is X" says nothing).
+        let head_is = if head == commit {
+            "the head is".to_string()
+        } else {
+            format!("the head {head} is")
+        };
         return Err(format!(
-            "subject mismatch: the attestation is for commit {attested}, {head} is {commit}"
+            "subject mismatch: the attestation is for commit {attested}, {head_is} {commit}"
         ));
     }
     if let Some(dir) = bundle {

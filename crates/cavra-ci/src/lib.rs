@@ -310,7 +310,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
     let _ = std::fs::remove_dir(&empty);
     let pack = cavra_policy::compile(&resolved).map_err(|e| CiError::Policy(e.message.clone()))?;
 
-    let changes = git::changes(options.repo, &base, &head)?;
+    // cavra's own local state (the store, keys, evidence bundles under `.cavra/evidence/`, the
+    // `.gitignore` that keeps them out) is not source: committing it changes no code, and a
+    // bundle cannot carry evidence of its own writing.
+    let changes: Vec<_> = git::changes(options.repo, &base, &head)?
+        .into_iter()
+        .filter(|c| !cavra_store::is_local_state(&c.path))
+        .collect();
     let blobs: Vec<(usize, String)> = changes
         .iter()
         .enumerate()
@@ -382,7 +388,13 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
                 path: change.path.clone(),
                 rule: record.rule_id.clone(),
                 message: record.reason.clone(),
-                fix: "revert this change; the base branch's policy does not allow it".into(),
+                fix: if record.rule_id.starts_with("cavra.") {
+                    // A built-in guard: no pack allows an agent this change, so a person
+                    // makes it and the gate is passed by the repository's own review.
+                    "an agent may never make this change (a built-in guard); a person makes it and merges it past this check through the repository's review".into()
+                } else {
+                    "revert this change; the base branch's policy does not allow it".into()
+                },
             }),
             Decision::RequireApproval => findings.push(Finding {
                 kind: FindingKind::RequiresApproval,

@@ -6,6 +6,7 @@
 //! rules; a subject no rule names gets the pack's default. Among all matches the strictest
 //! decides. The mode is applied last.
 
+use crate::guards;
 use crate::paths::{NormalizedPath, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
 use crate::registry::{McpRegistry, ToolCapability};
@@ -647,6 +648,8 @@ struct Candidate<'p> {
     pattern: Option<&'p str>,
     subject: usize,
     explicit: bool,
+    /// A built-in guard ([`crate::guards`]): it decides whatever else matched, in any mode.
+    guard: bool,
 }
 
 fn condition_context(request: &Request) -> ConditionContext<'_> {
@@ -677,6 +680,7 @@ fn from_rule<'p>(
         pattern,
         subject,
         explicit: true,
+        guard: false,
     }
 }
 
@@ -699,7 +703,15 @@ fn builtin(
         pattern: None,
         subject,
         explicit: false,
+        guard: false,
     }
+}
+
+/// A candidate of a built-in guard.
+fn guard(rule_id: &'static str, reason: String, subject: usize) -> Candidate<'static> {
+    let mut c = builtin(rule_id, Decision::Block, reason, subject);
+    c.guard = true;
+    c
 }
 
 /// The pack's default for `action`. `what` names the subject in the reason when its
@@ -1062,6 +1074,53 @@ fn collect<'p>(
                 ));
             }
         }
+        // The built-in guards come last, so that the pack's own matches read first.
+        match subject {
+            Subject::File {
+                access,
+                path,
+                dynamic,
+                written,
+                ..
+            } => {
+                let root = request.repo_root.as_deref().map(crate::paths::lexical);
+                if let Some(why) =
+                    guards::protected_file(*access, path, written, *dynamic, root.as_deref())
+                {
+                    out.push(guard(guards::PROTECTED, why, si));
+                }
+            }
+            Subject::Command { index, .. }
+                if commands
+                    .get(*index)
+                    .is_some_and(|c| guards::is_self_approval(&c.argv)) =>
+            {
+                out.push(guard(
+                    guards::SELF_APPROVAL,
+                    guards::SELF_APPROVAL_REASON.to_string(),
+                    si,
+                ));
+            }
+            _ => {}
+        }
+    }
+    // Text can become a command in ways no parse sees (`python -c '…'`, a string piped to a
+    // shell): a line that names a self-approval anywhere is one.
+    if request.action == ActionType::ExecuteCommand
+        && !out.iter().any(|c| c.rule_id == guards::SELF_APPROVAL)
+        && guards::mentions_self_approval(&request.target)
+        && !norm.subjects.is_empty()
+    {
+        let si = norm
+            .subjects
+            .iter()
+            .position(|s| matches!(s, Subject::Command { .. }))
+            .unwrap_or(0);
+        out.push(guard(
+            guards::SELF_APPROVAL,
+            guards::SELF_APPROVAL_REASON.to_string(),
+            si,
+        ));
     }
     out
 }
@@ -1289,21 +1348,25 @@ fn decide(
     registry: Option<&McpRegistry>,
 ) -> DecisionRecord {
     let candidates = collect(pack, request, norm, registry);
-    // The strictest decides; on a tie an explicit rule beats a default, then the first found.
-    let deciding = candidates
-        .iter()
-        .enumerate()
-        .fold(None::<usize>, |best, (i, c)| match best {
-            None => Some(i),
-            Some(b) => {
-                let cur = &candidates[b];
-                let better = c.decision.strictness() > cur.decision.strictness()
-                    || (c.decision.strictness() == cur.decision.strictness()
-                        && c.explicit
-                        && !cur.explicit);
-                Some(if better { i } else { b })
-            }
-        });
+    // A built-in guard decides whatever else matched. Otherwise the strictest decides; on a
+    // tie an explicit rule beats a default, then the first found.
+    let guarded = candidates.iter().position(|c| c.guard);
+    let deciding = guarded.or_else(|| {
+        candidates
+            .iter()
+            .enumerate()
+            .fold(None::<usize>, |best, (i, c)| match best {
+                None => Some(i),
+                Some(b) => {
+                    let cur = &candidates[b];
+                    let better = c.decision.strictness() > cur.decision.strictness()
+                        || (c.decision.strictness() == cur.decision.strictness()
+                            && c.explicit
+                            && !cur.explicit);
+                    Some(if better { i } else { b })
+                }
+            })
+    });
 
     // Each subject is described once, however many rules matched it.
     let mut descriptions: Vec<Option<String>> = vec![None; norm.subjects.len()];
@@ -1393,6 +1456,8 @@ fn decide(
         _ => None,
     };
     let effective = match mode {
+        // No mode turns a guard off: they protect the means of deciding.
+        _ if guarded.is_some() => base,
         Mode::Enforce => base,
         Mode::AuditOnly if base != Decision::Allow => {
             reason =

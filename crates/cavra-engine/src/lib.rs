@@ -5,6 +5,7 @@
 //! builds a [`Request`] and calls [`evaluate`]; nothing decides anywhere else.
 
 pub mod evaluate;
+pub mod guards;
 pub mod paths;
 pub mod record;
 pub mod registry;

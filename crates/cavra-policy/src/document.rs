@@ -33,6 +33,38 @@ pub struct PackDocument {
     /// the serialized form when empty, so packs without it keep their digests.
     #[serde(skip_serializing_if = "RedactionSection::is_empty")]
     pub redaction: RedactionSection,
+    /// How agent hooks treat tools cavra cannot judge. Left out of the serialized form when
+    /// empty, so packs without it keep their digests.
+    #[serde(skip_serializing_if = "AgentsSection::is_empty")]
+    pub agents: AgentsSection,
+}
+
+/// `agents:` settings for the agent hooks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsSection {
+    /// The decision for a tool call cavra cannot judge (a tool the agent's table does not
+    /// list, a tool that runs code cavra cannot read, an MCP tool name whose server cannot be
+    /// told): `require_approval` (the default when absent) or `block`. Never an allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_tool: Option<Decision>,
+}
+
+impl AgentsSection {
+    /// Whether the section says nothing (the defaults apply).
+    pub fn is_empty(&self) -> bool {
+        self.unknown_tool.is_none()
+    }
+
+    /// The decision for a tool cavra cannot judge: the pack's setting, else
+    /// `require_approval`. A value other than `block` or `require_approval` (which
+    /// validation rejects) is read as `require_approval`, never as an allow.
+    pub fn unknown_tool_decision(&self) -> Decision {
+        match self.unknown_tool {
+            Some(Decision::Block) => Decision::Block,
+            _ => Decision::RequireApproval,
+        }
+    }
 }
 
 /// `redaction:` what is masked before anything is stored, beyond the built-in rules.

@@ -539,6 +539,11 @@ const NETWORK_FIELDS: &[Field] = &[
     opt("blocked_domains", Shape::StrList),
 ];
 
+const AGENTS_FIELDS: &[Field] = &[opt(
+    "unknown_tool",
+    Shape::OptWord("unknown_tool", &["block", "require_approval"]),
+)];
+
 const DEFAULT_FIELDS: &[Field] = &[
     req("decision", Shape::Word("decision", DECISION_WORDS)),
     opt("approver_group", Shape::OptStr),
@@ -616,6 +621,7 @@ const PACK_FIELDS: &[Field] = &[
     opt("rules", Shape::List(&RULE_SHAPE)),
     opt("tests", Shape::List(&TEST_CASE_SHAPE)),
     opt("redaction", Shape::Struct("redaction", REDACTION_FIELDS)),
+    opt("agents", Shape::Struct("agents", AGENTS_FIELDS)),
 ];
 
 /// A whole pack document.
@@ -1885,6 +1891,16 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
         &mut m.network.blocked_domains,
         &child.network.blocked_domains,
     );
+
+    // The stricter wins: a child cannot turn a parent's `block` into `require_approval`.
+    m.agents.unknown_tool = match (m.agents.unknown_tool.take(), child.agents.unknown_tool) {
+        (Some(a), Some(b)) => Some(if a.strictness() >= b.strictness() {
+            a
+        } else {
+            b
+        }),
+        (a, b) => b.or(a),
+    };
 
     for (action, d) in &child.defaults {
         match m.defaults.get_mut(action) {

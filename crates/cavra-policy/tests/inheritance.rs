@@ -399,3 +399,42 @@ fn on_tool_change_is_checked_and_block_wins_when_inherited() {
     );
     assert!(bad.is_err(), "only block or warn");
 }
+
+#[test]
+fn agents_unknown_tool_defaults_to_approval_never_allows_and_block_wins_when_inherited() {
+    use cavra_policy::model::Decision;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "strict.yaml",
+        "metadata: {id: strict, version: \"1\"}\nagents: {unknown_tool: block}\n",
+    );
+    let unset =
+        load_pack_str("metadata: {id: u, version: \"1\"}\n", "u.yaml", dir.path()).expect("loads");
+    assert_eq!(unset.document.agents.unknown_tool, None);
+    assert_eq!(
+        unset.document.agents.unknown_tool_decision(),
+        Decision::RequireApproval
+    );
+    let child = "metadata: {id: c, version: \"1\", inherits: [strict.yaml]}\nagents: {unknown_tool: require_approval}\n";
+    let merged = load_pack_str(child, "child.yaml", dir.path()).expect("child loads");
+    assert_eq!(
+        merged.document.agents.unknown_tool_decision(),
+        Decision::Block
+    );
+    for word in ["allow", "warn", "audit_only", "sometimes"] {
+        let bad = load_pack_str(
+            &format!("metadata: {{id: b, version: \"1\"}}\nagents: {{unknown_tool: {word}}}\n"),
+            "b.yaml",
+            dir.path(),
+        );
+        assert!(
+            bad.is_err(),
+            "{word} must be refused: only block or require_approval"
+        );
+    }
+    // A pack without the section keeps its digest (the section is not serialized when empty).
+    let again =
+        load_pack_str("metadata: {id: u, version: \"1\"}\n", "u.yaml", dir.path()).expect("loads");
+    assert_eq!(unset.digest, again.digest);
+}

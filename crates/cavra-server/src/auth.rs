@@ -66,21 +66,26 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
+        let mut headers = parts
             .headers
-            .get(axum::http::header::AUTHORIZATION)
+            .get_all(axum::http::header::AUTHORIZATION)
+            .iter();
+        let header = headers
+            .next()
             .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <token>`"))?;
+        // Two credentials in one request: which one acts would depend on which component
+        // reads first (a proxy, this service), so neither does.
+        if headers.next().is_some() {
+            return Err(Problem::unauthorized(
+                "send exactly one Authorization header; this request has several",
+            ));
+        }
         let text = header
             .to_str()
             .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
-        let credential = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Problem::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        let credential = bearer_credential(text).ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
         let principal = if is_api_token(credential) {
             api_token(state, credential).await?
         } else if let Some(oidc) = &state.oidc {
@@ -99,8 +104,45 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 principal.tenant
             )));
         }
+        rate_limit(state, &principal)?;
         Ok(Caller(principal))
     }
+}
+
+/// Counts the request against its credential's and its tenant's rates, when limited.
+fn rate_limit(state: &AppState, principal: &Principal) -> Result<(), Problem> {
+    let limits = &state.config.rate_limits;
+    let burst = limits.burst_seconds.unwrap_or(1.0);
+    let now = std::time::Instant::now();
+    if let Some(rate) = limits.per_token_per_second {
+        let key = match &principal.method {
+            cavra_identity::AuthMethod::ApiToken { token_id } => format!("token:{token_id}"),
+            cavra_identity::AuthMethod::Oidc { issuer } => {
+                format!("oidc:{issuer}:{}", principal.subject)
+            }
+        };
+        state
+            .limiter
+            .take(&key, rate, burst, now)
+            .map_err(|secs| Problem::too_many(secs, "this credential's request rate"))?;
+    }
+    if let Some(rate) = limits.per_tenant_per_second {
+        state
+            .limiter
+            .take(&format!("tenant:{}", principal.tenant), rate, burst, now)
+            .map_err(|secs| Problem::too_many(secs, "this tenant's request rate"))?;
+    }
+    Ok(())
+}
+
+/// The credential of `Bearer <credential>`; the scheme name is case-insensitive (RFC 9110
+/// §11.1).
+fn bearer_credential(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(rest.trim()).filter(|c| !c.is_empty())
 }
 
 async fn api_token(state: &Arc<AppState>, credential: &str) -> Result<Principal, Problem> {
@@ -178,5 +220,20 @@ impl TokenCache {
     /// Forgets a record (after a revocation).
     pub fn evict(&self, id: &str) {
         self.0.evict(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credential;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_credential() {
+        for h in ["Bearer abc", "bearer abc", "BEARER abc", "BeArEr  abc "] {
+            assert_eq!(bearer_credential(h), Some("abc"), "{h}");
+        }
+        for h in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", ""] {
+            assert_eq!(bearer_credential(h), None, "{h}");
+        }
     }
 }

@@ -14,10 +14,6 @@ use serde_json::Value;
 use crate::packs::PackCache;
 use crate::problem::Problem;
 
-/// The most entries one downloaded bundle holds; larger selections are refused with advice to
-/// narrow them (the bundle is assembled in memory, and a download should stay quick).
-pub const MAX_BUNDLE_ENTRIES: usize = 50_000;
-
 /// One tenant's log, read for a bundle: only its own entries, leaves, packs and approvals.
 pub struct TenantLog {
     log_id: String,
@@ -28,6 +24,12 @@ pub struct TenantLog {
     approvals: HashMap<String, Value>,
 }
 
+fn too_many_entries(max: usize) -> Problem {
+    Problem::unprocessable(format!(
+        "the selection holds more than {max} entries (the service's limits.bundle_entries); narrow it with session_id, since or until"
+    ))
+}
+
 impl TenantLog {
     /// Reads what a bundle of `selection` needs from `tenant`'s log, checkpointing it first.
     pub async fn load(
@@ -36,7 +38,25 @@ impl TenantLog {
         tenant: &str,
         selection: &Selection,
         now: &str,
+        max_entries: usize,
     ) -> Result<TenantLog, Problem> {
+        // Counted first (and no further than one past the cap), so an oversized selection is
+        // refused before anything of it is read into memory.
+        let selected = db
+            .count_entries(
+                tenant,
+                &EntryQuery {
+                    session_id: selection.session_id.clone(),
+                    since: selection.since.clone(),
+                    until: selection.until.clone(),
+                    ..EntryQuery::default()
+                },
+                max_entries as u64,
+            )
+            .await?;
+        if selected > max_entries as u64 {
+            return Err(too_many_entries(max_entries));
+        }
         let Some(cp) = db.checkpoint_now(tenant, now).await? else {
             return Err(Problem::not_found(
                 "evidence (the tenant has no entries yet)",
@@ -92,10 +112,8 @@ impl TenantLog {
                     leaf_hash: leaf,
                 });
             }
-            if entries.len() > MAX_BUNDLE_ENTRIES {
-                return Err(Problem::unprocessable(format!(
-                    "the selection holds more than {MAX_BUNDLE_ENTRIES} entries; narrow it with session_id, since or until"
-                )));
+            if entries.len() > max_entries {
+                return Err(too_many_entries(max_entries));
             }
             if last + 1 >= tree_size {
                 break;

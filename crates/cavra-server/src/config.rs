@@ -42,6 +42,39 @@ pub struct ServerConfig {
     pub operator_tenant: String,
     /// Seconds between sweeps that expire overdue approvals.
     pub expiry_sweep_seconds: u64,
+    /// Per-field input limits.
+    pub limits: crate::limits::Limits,
+    /// Request rate limits (off by default).
+    pub rate_limits: crate::rate::RateLimits,
+    /// Connection limits and read timeouts.
+    pub connections: ConnectionLimits,
+}
+
+/// How many connections the service holds and how long a peer may take to send a request:
+/// what an unauthenticated peer can make the service hold is bounded by these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// Open connections at most; further peers wait in the listen backlog.
+    pub max_connections: usize,
+    /// Seconds a peer has to send a request's headers (also how long an idle keep-alive
+    /// connection is kept).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a peer has to send a request's body once its headers are in (408 after).
+    pub body_read_timeout_seconds: u64,
+    /// The largest request head (request line and headers) read, in bytes (at least 8192).
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            max_header_bytes: 32 * 1024,
+        }
+    }
 }
 
 /// Break-glass settings.
@@ -79,6 +112,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             operator_tenant: "operator".into(),
             expiry_sweep_seconds: 5,
+            limits: crate::limits::Limits::default(),
+            rate_limits: crate::rate::RateLimits::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -102,6 +138,18 @@ impl ServerConfig {
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
+        }
+        self.limits.check()?;
+        self.rate_limits.check()?;
+        let c = &self.connections;
+        if c.max_connections == 0 {
+            return Err("connections.max_connections must be at least 1".into());
+        }
+        if c.header_read_timeout_seconds == 0 || c.body_read_timeout_seconds == 0 {
+            return Err("connections: read timeouts must be at least 1 second".into());
+        }
+        if c.max_header_bytes < 8192 {
+            return Err("connections.max_header_bytes must be at least 8192".into());
         }
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;

@@ -11,10 +11,12 @@ pub mod auth;
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod packs;
 pub mod problem;
+pub mod rate;
 pub mod routing;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +59,10 @@ pub struct AppState {
     pub signing_key_id: String,
     /// The key that signs checkpoints and bundles.
     pub signer: Arc<LogSigner>,
+    /// Per-credential and per-tenant request rates.
+    pub limiter: crate::rate::Limiter,
+    /// Permits for assembling evidence bundles (`limits.concurrent_bundles`).
+    pub bundles: Arc<tokio::sync::Semaphore>,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -197,6 +203,9 @@ impl AppState {
             .transpose()?;
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
         let packs = PackCache::default();
+        let bundles = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.concurrent_bundles,
+        ));
         packs
             .builtin(&format!("{}{}", packs::BUILTIN, config.default_pack))
             .map_err(|e| StartError::Config(format!("default_pack: {e}")))?;
@@ -211,6 +220,8 @@ impl AppState {
             trust,
             signing_key_id,
             signer,
+            limiter: crate::rate::Limiter::default(),
+            bundles,
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))
@@ -290,13 +301,70 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen,
-            source,
-        })
+    let limits = state.config.connections.clone();
+    serve_on(listener, app(state), &limits, shutdown()).await;
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (for up to 30 s). At most `limits.max_connections` connections are open at once (further
+/// peers wait in the kernel's listen backlog, costing the service nothing); a peer must send a
+/// request's head within `header_read_timeout_seconds` and at most `max_header_bytes` of it,
+/// so a slow or silent peer holds a bounded buffer for a bounded time.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: &config::ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment rather than spin.
+                    eprintln!("cavra serve: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                |req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+            ));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {},
+        _ = tokio::time::sleep(Duration::from_secs(30)) => {
+            eprintln!("cavra serve: requests still in flight after 30 s; stopping");
+        }
+    }
 }
 
 async fn shutdown() {

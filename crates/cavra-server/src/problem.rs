@@ -20,6 +20,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
+    /// Seconds to wait before retrying (sent as `Retry-After`, not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -30,7 +33,20 @@ impl Problem {
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429: over a rate limit; retry after `seconds`.
+    pub fn too_many(seconds: u64, what: &str) -> Self {
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            format!("over {what}; retry after {seconds} s"),
+        );
+        p.retry_after = Some(seconds);
+        p
     }
 
     /// 400: the request is malformed.
@@ -114,6 +130,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -131,8 +151,18 @@ impl From<cavra_tenant_store::StoreError> for Problem {
             cavra_tenant_store::StoreError::Closed => {
                 Problem::unavailable("the store is shutting down")
             }
+            // The database's own text never leaves the service: it names tables, columns
+            // and values, and says nothing a client can act on.
+            cavra_tenant_store::StoreError::InvalidInput(m) => {
+                eprintln!(
+                    "cavra serve: the database refused a value: {}",
+                    first_line(&m)
+                );
+                Problem::unprocessable("a value in the request cannot be stored")
+            }
             cavra_tenant_store::StoreError::Postgres(m) => {
-                Problem::unavailable(format!("the database failed: {}", first_line(&m)))
+                eprintln!("cavra serve: the database failed: {}", first_line(&m));
+                Problem::unavailable("the database is unavailable; retry")
             }
             other => Problem::internal(other),
         }
@@ -146,19 +176,83 @@ fn first_line(s: &str) -> &str {
 /// The handlers' result.
 pub type ApiResult<T> = Result<T, Problem>;
 
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 /// A JSON body whose rejections are problem details: 415 without a JSON content type, 413
-/// over the size limit, 400 for malformed JSON, 422 for unknown fields or wrong types.
+/// over the size limit, 400 for malformed JSON, 422 for unknown fields, wrong types or a NUL
+/// character anywhere.
 pub struct Body<T>(pub T);
 
-impl<S, T> FromRequest<S> for Body<T>
+impl<T> FromRequest<std::sync::Arc<crate::AppState>> for Body<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+    async fn from_request(
+        req: Request,
+        state: &std::sync::Arc<crate::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        if !json_content_type(req.headers()) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ));
+        }
+        // A peer that sends its body slowly holds a connection and a buffer: it gets a
+        // bounded time to finish.
+        let wait =
+            std::time::Duration::from_secs(state.config.connections.body_read_timeout_seconds);
+        let read = tokio::time::timeout(wait, axum::body::Bytes::from_request(req, state)).await;
+        let Ok(read) = read else {
+            return Err(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "Request timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    wait.as_secs()
+                ),
+            ));
+        };
+        let bytes = match read {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "Body too large",
+                    "the request body is larger than the server accepts",
+                ));
+            }
+            Err(e) => return Err(Problem::bad_request(e.body_text())),
+        };
+        // No text the service stores may hold a NUL (PostgreSQL cannot, and both backends
+        // must answer alike), so one anywhere in a body is refused before anything reads it.
+        if crate::limits::json_has_nul(&bytes) {
+            return Err(Problem::unprocessable(
+                "the body holds a NUL character (\\u0000); no field accepts one",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Body(v)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(e) => Problem::unprocessable(e.body_text()),

@@ -40,8 +40,83 @@ pub const STORE_DIR: &str = ".cavra";
 /// The WAL size above which [`Store::maintain`] checkpoints and truncates it.
 pub const WAL_LIMIT_BYTES: u64 = 512 * 1024;
 
-/// `.cavra/.gitignore`: the store and the log key stay on this machine.
-const GITIGNORE: &str = "# the local decision store is evidence for this machine, not source\ncavra.db\ncavra.db-wal\ncavra.db-shm\n# the private key that signs this machine's evidence log\nkeys/\n";
+/// What cavra keeps under [`STORE_DIR`] for this machine only, as `.gitignore` patterns: the
+/// decision store (evidence for this machine, not source), the private key that signs its
+/// evidence log, and evidence bundles written under `.cavra/evidence/` (CI artifacts).
+pub const LOCAL_STATE: &[&str] = &[
+    "cavra.db",
+    "cavra.db-wal",
+    "cavra.db-shm",
+    "cavra.db-journal",
+    "keys/",
+    "evidence/",
+];
+
+/// The `.gitignore` cavra writes in [`STORE_DIR`]: [`LOCAL_STATE`], with why.
+pub const GITIGNORE: &str = "# cavra's local state: the decision store, the key that signs its log, evidence bundles\ncavra.db\ncavra.db-wal\ncavra.db-shm\ncavra.db-journal\nkeys/\nevidence/\n";
+
+/// Whether a repository-relative path (`/`-separated) is cavra's own local state or the
+/// `.gitignore` that keeps it out of git: never source, so the CI gate does not judge it.
+pub fn is_local_state(path: &str) -> bool {
+    let Some(rest) = path
+        .strip_prefix(STORE_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    rest == ".gitignore"
+        || LOCAL_STATE
+            .iter()
+            .any(|entry| match entry.strip_suffix('/') {
+                Some(dir) => rest.strip_prefix(dir).is_some_and(|r| r.starts_with('/')),
+                None => rest == *entry,
+            })
+}
+
+/// The `.gitignore` of [`STORE_DIR`] as it should be: [`GITIGNORE`] when there is none, else
+/// `existing` with the missing [`LOCAL_STATE`] patterns appended (kept as is when complete).
+pub fn completed_gitignore(existing: Option<&str>) -> String {
+    let Some(text) = existing else {
+        return GITIGNORE.to_string();
+    };
+    let mut updated = text.to_string();
+    for p in LOCAL_STATE {
+        if !text.lines().any(|l| l.trim() == *p) {
+            if !updated.is_empty() && !updated.ends_with('\n') {
+                updated.push('\n');
+            }
+            updated.push_str(p);
+            updated.push('\n');
+        }
+    }
+    updated
+}
+
+/// Writes `<dir>/.gitignore` (dir is a repository's [`STORE_DIR`]) so that [`LOCAL_STATE`]
+/// is never committed, completing one written by an older cavra or by hand (see
+/// [`completed_gitignore`]). Returns whether the file changed.
+pub fn ensure_gitignore(dir: &Path) -> Result<bool> {
+    let ignore = dir.join(".gitignore");
+    let io = |source| StoreError::Io {
+        path: ignore.clone(),
+        source,
+    };
+    let existing = match std::fs::read_to_string(&ignore) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let wanted = completed_gitignore(existing.as_deref());
+    if existing.as_deref() == Some(wanted.as_str()) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    std::fs::write(&ignore, wanted).map_err(io)?;
+    Ok(true)
+}
 
 /// The database file name inside [`STORE_DIR`].
 pub const DB_FILE: &str = "cavra.db";
@@ -547,25 +622,8 @@ impl Store {
             path: dir.clone(),
             source,
         })?;
-        let ignore = dir.join(".gitignore");
-        if !ignore.exists() {
-            std::fs::write(&ignore, GITIGNORE).map_err(|source| StoreError::Io {
-                path: ignore.clone(),
-                source,
-            })?;
-        } else if let Ok(text) = std::fs::read_to_string(&ignore)
-            && !text.lines().any(|l| l.trim() == "keys/")
-        {
-            // Written by an older cavra: the log key must not be committed either.
-            let _ = std::fs::write(
-                &ignore,
-                format!(
-                    "{}{}keys/\n",
-                    text,
-                    if text.ends_with('\n') { "" } else { "\n" }
-                ),
-            );
-        }
+        // Best effort: a read-only .gitignore must not stop a decision from being recorded.
+        let _ = ensure_gitignore(&dir);
         Store::open(&dir.join(DB_FILE))
     }
 
@@ -1328,4 +1386,52 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         warned: r.get(8)?,
         outcomes: r.get(9)?,
     })
+}
+
+#[cfg(test)]
+mod local_state_tests {
+    use super::*;
+
+    #[test]
+    fn local_state_paths_are_recognised_and_nothing_else() {
+        for p in [
+            ".cavra/cavra.db",
+            ".cavra/cavra.db-wal",
+            ".cavra/keys/log.key",
+            ".cavra/evidence/latest/manifest.json",
+            ".cavra/.gitignore",
+        ] {
+            assert!(is_local_state(p), "{p}");
+        }
+        for p in [
+            ".cavra/policy.yaml",
+            ".cavra/policy.yaml.sig",
+            ".cavra/trust-root.json",
+            ".cavra/keys",
+            ".cavra/evidence",
+            ".cavra/cavra.db.bak",
+            "src/.cavra/cavra.db",
+            "cavra.db",
+            ".cavra-other/cavra.db",
+            ".cavra/keysx/a",
+        ] {
+            assert!(!is_local_state(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn gitignore_is_written_then_completed_never_duplicated() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cavra = dir.path().join(STORE_DIR);
+        assert!(ensure_gitignore(&cavra).expect("write"));
+        assert!(!ensure_gitignore(&cavra).expect("again"));
+        let ignore = cavra.join(".gitignore");
+        std::fs::write(&ignore, "# mine\ncavra.db\nkeys/").expect("older");
+        assert!(ensure_gitignore(&cavra).expect("complete"));
+        let text = std::fs::read_to_string(&ignore).expect("read");
+        assert!(text.starts_with("# mine\ncavra.db\nkeys/\n"), "{text}");
+        for p in LOCAL_STATE {
+            assert_eq!(text.lines().filter(|l| l == p).count(), 1, "{p}: {text}");
+        }
+    }
 }

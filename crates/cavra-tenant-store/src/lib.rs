@@ -48,6 +48,11 @@ pub enum StoreError {
     /// A write conflicted with another (a grant already used, a duplicate id).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database refused a value as data it cannot hold (PostgreSQL's class 22, "data
+    /// exception": a NUL in text, an invalid escape in JSON, a number out of range). The
+    /// request's fault, not the database's; the message is for the log only.
+    #[error("the database refused a value: {0}")]
+    InvalidInput(String),
     /// The writer stopped.
     #[error("the store is shut down")]
     Closed,
@@ -55,6 +60,10 @@ pub enum StoreError {
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
 }
+
+/// What a duplicate key is reported as, on both backends (the database's own text names its
+/// tables and constraints, which clients have no use for).
+const DUPLICATE: &str = "a record with that id already exists";
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -67,7 +76,7 @@ impl From<rusqlite::Error> for StoreError {
                     | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             )
         {
-            return StoreError::Conflict(e.to_string());
+            return StoreError::Conflict(DUPLICATE.into());
         }
         StoreError::Sqlite(e)
     }
@@ -81,7 +90,10 @@ impl From<tokio_postgres::Error> for StoreError {
         if let Some(db) = e.as_db_error() {
             msg = format!("{}: {}", db.code().code(), db.message());
             if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
-                return StoreError::Conflict(msg);
+                return StoreError::Conflict(DUPLICATE.into());
+            }
+            if db.code().code().starts_with("22") {
+                return StoreError::InvalidInput(msg);
             }
         }
         StoreError::Postgres(msg)
@@ -348,6 +360,13 @@ impl Db {
     /// Evidence entries of a tenant, oldest first.
     pub async fn entries(&self, tenant: &str, query: &EntryQuery) -> Result<Vec<EntryRecord>> {
         dispatch!(self.entries(tenant, query))
+    }
+
+    /// How many entries `query` selects (its `after_index` included, its `limit` ignored),
+    /// counting no further than `cap + 1`: enough to refuse a selection over `cap` without
+    /// reading it.
+    pub async fn count_entries(&self, tenant: &str, query: &EntryQuery, cap: u64) -> Result<u64> {
+        dispatch!(self.count_entries(tenant, query, cap))
     }
 
     /// The head of a tenant's log (None: the tenant has no entries yet).

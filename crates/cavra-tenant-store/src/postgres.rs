@@ -1429,6 +1429,39 @@ impl PgDb {
             .collect()
     }
 
+    pub(crate) async fn count_entries(
+        &self,
+        tenant: &str,
+        q: &EntryQuery,
+        cap: u64,
+    ) -> Result<u64> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM log_entries WHERE tenant = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR session_id = $3) AND ($4::text IS NULL OR ref_id = $4) AND ($5::text IS NULL OR timestamp >= $5) AND ($6::text IS NULL OR timestamp < $6) AND ($7::bigint IS NULL OR idx > $7) LIMIT $8) AS selected",
+            )
+            .await?;
+        let after = q.after_index.map(|i| i as i64);
+        let limit = cap.saturating_add(1).min(i64::MAX as u64) as i64;
+        let row = c
+            .query_one(
+                &st,
+                &[
+                    &tenant,
+                    &q.kind,
+                    &q.session_id,
+                    &q.ref_id,
+                    &q.since,
+                    &q.until,
+                    &after,
+                    &limit,
+                ],
+            )
+            .await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(n as u64)
+    }
+
     pub(crate) async fn entries(&self, tenant: &str, q: &EntryQuery) -> Result<Vec<EntryRecord>> {
         let c = self.client().await?;
         let st = c

@@ -206,6 +206,26 @@ pub struct SqliteDb {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Creates the database file readable by its owner only (0600) when it does not exist yet:
+/// it holds every tenant's decisions and token digests. SQLite gives its `-wal` and `-shm`
+/// files the main file's permissions.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -252,6 +272,7 @@ impl SqliteDb {
                     StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+            create_private(&p)?;
             let mut conn = connect(&p)?;
             migrate(&mut conn)?;
             let mut readers = Vec::with_capacity(READERS);
@@ -1262,6 +1283,43 @@ impl SqliteDb {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(crate) async fn count_entries(
+        self: &std::sync::Arc<Self>,
+        tenant: &str,
+        q: &EntryQuery,
+        cap: u64,
+    ) -> Result<u64> {
+        let tenant = tenant.to_string();
+        let q = q.clone();
+        self.read(move |c| {
+            let mut sql = String::from("SELECT 1 FROM log_entries WHERE tenant = ?");
+            let mut args: Vec<rusqlite::types::Value> = vec![tenant.into()];
+            for (col, op, v) in [
+                ("kind", "=", &q.kind),
+                ("session_id", "=", &q.session_id),
+                ("ref_id", "=", &q.ref_id),
+                ("timestamp", ">=", &q.since),
+                ("timestamp", "<", &q.until),
+            ] {
+                if let Some(v) = v {
+                    sql.push_str(&format!(" AND {col} {op} ?"));
+                    args.push(v.clone().into());
+                }
+            }
+            if let Some(after) = q.after_index {
+                sql.push_str(" AND idx > ?");
+                args.push((after as i64).into());
+            }
+            let bounded = format!(
+                "SELECT COUNT(*) FROM ({sql} LIMIT {})",
+                cap.saturating_add(1).min(i64::MAX as u64)
+            );
+            let n: i64 = c.query_row(&bounded, params_from_iter(args.iter()), |r| r.get(0))?;
+            Ok(n as u64)
         })
         .await
     }

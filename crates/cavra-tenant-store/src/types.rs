@@ -41,6 +41,27 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
+impl TokenRecord {
+    /// `revoked`, `expired` (at or after `expires_at` as of `now`) or `active`: what a listing
+    /// shows, the same test authentication applies. An expiry that does not read as an
+    /// RFC 3339 time counts as expired (authentication refuses such a token too).
+    pub fn state(&self, now: time::OffsetDateTime) -> &'static str {
+        if self.revoked_at.is_some() {
+            return "revoked";
+        }
+        match &self.expires_at {
+            None => "active",
+            Some(at) => match time::OffsetDateTime::parse(
+                at,
+                &time::format_description::well_known::Rfc3339,
+            ) {
+                Ok(t) if t > now => "active",
+                _ => "expired",
+            },
+        }
+    }
+}
+
 /// A decision to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDecision {
@@ -422,4 +443,34 @@ pub struct QueueDepth {
     pub approver_group: String,
     /// Pending approvals.
     pub pending: i64,
+}
+
+#[cfg(test)]
+mod token_state_tests {
+    use super::TokenRecord;
+
+    #[test]
+    fn a_token_past_its_expiry_is_listed_as_expired() {
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let mut t = TokenRecord {
+            id: "t".into(),
+            tenant: "a".into(),
+            subject: "s".into(),
+            roles: vec!["agent".into()],
+            groups: vec![],
+            digest: String::new(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(t.state(now), "active");
+        t.expires_at = Some("2026-06-01T12:00:01.000Z".into());
+        assert_eq!(t.state(now), "active");
+        t.expires_at = Some("2026-06-01T12:00:00.000Z".into());
+        assert_eq!(t.state(now), "expired");
+        t.expires_at = Some("soon".into());
+        assert_eq!(t.state(now), "expired");
+        t.revoked_at = Some("2026-05-01T00:00:00.000Z".into());
+        assert_eq!(t.state(now), "revoked");
+    }
 }

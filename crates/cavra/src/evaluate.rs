@@ -110,7 +110,14 @@ impl RequestArgs {
     pub fn build(&self) -> Result<Request, Failure> {
         let mut request = match (&self.request, self.action) {
             (Some(path), _) => read_request_json(path)?,
-            (None, Some(action)) => Request::new(action, self.target.clone().unwrap_or_default()),
+            (None, Some(action)) => match &self.target {
+                Some(target) => Request::new(action, target.clone()),
+                None => {
+                    return Err(Failure::Usage(format!(
+                        "{action} needs a TARGET (a path, command line, git target, URL or name), or give --request FILE"
+                    )));
+                }
+            },
             (None, None) => {
                 return Err(Failure::Usage(
                     "give an ACTION and TARGET, or --request FILE".into(),

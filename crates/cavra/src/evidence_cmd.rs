@@ -45,15 +45,22 @@ pub enum TrustCommand {
         #[command(flatten)]
         root: TrustRootArg,
         /// The key's id, as signatures name it.
-        #[arg(long, value_name = "ID")]
-        key_id: String,
+        #[arg(long, value_name = "ID", required_unless_present = "log_key")]
+        key_id: Option<String>,
         /// The public key file (SPKI PEM, as written by `cavra keys generate`).
-        #[arg(long, value_name = "FILE")]
-        public_key: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "log_key")]
+        public_key: Option<PathBuf>,
+        /// Add this repository's log key (.cavra/keys/log.pub, under its own id), which signs
+        /// the log's checkpoints: what `evidence check-proof` and unsigned bundles are checked
+        /// against.
+        #[arg(long, conflicts_with_all = ["key_id", "public_key"])]
+        log_key: bool,
         /// Who holds the private key.
         #[arg(long, value_name = "NAME")]
         owner: String,
-        /// Signatures dated before this are refused (RFC 3339; default: now).
+        /// Signatures dated before this are refused (RFC 3339; default: when the public key
+        /// file was written, whole seconds, or now if later — so a key added after it has
+        /// signed, such as a repository's log key, still verifies what it signed since).
         #[arg(long, value_name = "TIME")]
         valid_from: Option<String>,
         /// Signatures dated after this are refused (RFC 3339; default: open-ended).
@@ -236,8 +243,10 @@ pub struct BundleArgs {
 pub struct VerifyArgs {
     /// The bundle folder.
     pub bundle: PathBuf,
-    #[command(flatten)]
-    pub root: TrustRootArg,
+    /// The trust root file (JSON). Needed unless --allow-unsigned, which without it checks the
+    /// checkpoint against this repository's own log key (.cavra/keys/log.pub).
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: Option<PathBuf>,
     /// Require the bundle to be signed by this key.
     #[arg(long, value_name = "ID")]
     pub key_id: Option<String>,
@@ -385,21 +394,46 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             root,
             key_id,
             public_key,
+            log_key,
             owner,
             valid_from,
             valid_until,
         } => {
+            let (key_id, public_key) = match (key_id, public_key, log_key) {
+                (Some(id), Some(file), false) => (id.clone(), file.clone()),
+                (None, None, true) => {
+                    let root = support::find_repo_root(&support::current_dir()?);
+                    let file = root
+                        .join(cavra_store::STORE_DIR)
+                        .join("keys")
+                        .join(keyfiles::LOG_PUB_FILE);
+                    if !file.is_file() {
+                        return Err(anyhow!(
+                            "no log key at {} yet (it is made with the first recorded decision)",
+                            file.display()
+                        )
+                        .into());
+                    }
+                    let id = keyfiles::log_key_id(&keyfiles::read_public(&file)?);
+                    (id, file)
+                }
+                _ => {
+                    return Err(Failure::Usage(
+                        "give --key-id and --public-key, or --log-key".into(),
+                    ));
+                }
+            };
+            let (key_id, public_key) = (&key_id, &public_key);
             let mut trust = if root.trust_root.exists() {
                 read_trust(&root.trust_root)?
             } else {
                 TrustRoot::default()
             };
             let key = keyfiles::read_public(public_key)?;
-            let from = valid_from
-                .as_deref()
-                .map(|t| parse_time(t, "--valid-from"))
-                .transpose()?
-                .unwrap_or(now);
+            let from = match valid_from.as_deref() {
+                Some(t) => parse_time(t, "--valid-from")?,
+                None => written_at(public_key).map_or(now, |t| t.min(now)),
+            };
             let until = valid_until
                 .as_deref()
                 .map(|t| parse_time(t, "--valid-until"))
@@ -575,6 +609,16 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
     }
 }
 
+/// When a file was last written, in whole seconds (signature times are whole seconds).
+fn written_at(path: &Path) -> Option<OffsetDateTime> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let secs = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()
+}
+
 /// A trust root holding only this repository's log key (what `evidence log verify` trusts
 /// when no trust root is given).
 fn own_log_trust(root: &Path) -> Result<TrustRoot, Failure> {
@@ -669,7 +713,32 @@ fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
 }
 
 fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
-    let trust = read_trust(&args.root.trust_root)?;
+    let trust = match (&args.trust_root, args.allow_unsigned) {
+        (Some(path), _) => read_trust(path)?,
+        (None, true) => {
+            let root = support::find_repo_root(&support::current_dir()?);
+            let public = root
+                .join(cavra_store::STORE_DIR)
+                .join("keys")
+                .join(keyfiles::LOG_PUB_FILE);
+            if !public.is_file() {
+                return Err(Failure::Usage(format!(
+                    "no --trust-root, and no log key of this repository at {} to check the checkpoint with: give --trust-root FILE",
+                    public.display()
+                )));
+            }
+            eprintln!(
+                "note: no --trust-root: the checkpoint is checked against this repository's log key ({})",
+                public.display()
+            );
+            own_log_trust(&root)?
+        }
+        (None, false) => {
+            return Err(Failure::Usage(
+                "--trust-root FILE is needed to check the bundle's signature (or --allow-unsigned for an unsigned bundle of this repository)".into(),
+            ));
+        }
+    };
     if !args.bundle.is_dir() {
         return Err(anyhow!("{} is not a bundle folder", args.bundle.display()).into());
     }

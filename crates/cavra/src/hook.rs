@@ -391,6 +391,11 @@ fn handle(
         )
     })?;
     let event = cavra_agents::parse_event(args.agent, &payload).map_err(|e| e.to_string())?;
+    if event.kind == EventKind::Lifecycle {
+        // A prompt, a stop, a session start: nothing to decide or record, and a deny here
+        // would block the person's prompt or keep the agent from stopping.
+        return Ok(cavra_agents::render_neutral(args.agent, &event.event_name));
+    }
     let cwd = match event.cwd.as_deref().filter(|c| Path::new(c).is_absolute()) {
         Some(c) => PathBuf::from(c),
         None => env.cwd.clone().map_err(|e| {
@@ -402,9 +407,10 @@ fn handle(
         cwd: cwd.to_string_lossy().into_owned(),
         repo_root: repo_root.to_string_lossy().into_owned(),
         home: env.home(),
+        known_mcp_servers: Vec::new(),
     };
     match event.kind {
-        EventKind::PreToolUse => {
+        EventKind::PreToolUse | EventKind::PermissionRequest => {
             let answer = pre_tool_use(args, env, res, &event, &ctx, &repo_root)?;
             // A commit the agent may make gets its session as a trailer (see `trailer`).
             let allowed = answer.exit_code == 0 && !answer.stdout.contains("\"deny\"");
@@ -421,7 +427,10 @@ fn handle(
             }
             Ok(answer)
         }
-        EventKind::PostToolUse => post_tool_use(res, &event, &ctx, &repo_root),
+        EventKind::PostToolUse | EventKind::PostToolUseFailure => {
+            post_tool_use(res, &event, &ctx, &repo_root)
+        }
+        EventKind::Lifecycle => Ok(cavra_agents::render_neutral(args.agent, &event.event_name)),
     }
 }
 
@@ -577,6 +586,17 @@ fn pre_tool_use(
     let loaded = loaded?;
     let store = store?;
     let (pack, resolved) = (&loaded.compiled, &loaded.resolved);
+    // A flattened MCP tool name that reads more than one way is split by the servers cavra
+    // knows: the registry's and the pack's. Loaded only for such names.
+    let known;
+    let ctx = if cavra_agents::needs_known_servers(event) {
+        let mut with_servers = ctx.clone();
+        with_servers.known_mcp_servers = known_mcp_servers(store, pack)?;
+        known = with_servers;
+        &known
+    } else {
+        ctx
+    };
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
@@ -601,13 +621,34 @@ fn pre_tool_use(
             ));
         }
         Mapping::Unknown { reason } => {
+            // Never allowed silently: the pack says whether a person approves or it is blocked.
+            let decision = pack.document.agents.unknown_tool_decision();
+            let reason = format!(
+                "{reason}; the pack's agents.unknown_tool decides such calls ({decision}); report the tool, or deny it in the agent's own settings"
+            );
+            let record = record_plain(
+                store,
+                event,
+                pack,
+                &timestamp,
+                decision,
+                "agents.unknown_tool",
+                &reason,
+            )?;
+            return Ok(cavra_agents::render(
+                args.agent,
+                event,
+                &cavra_agents::verdict_for(&record),
+            ));
+        }
+        Mapping::Invalid { reason } => {
             let record = record_plain(
                 store,
                 event,
                 pack,
                 &timestamp,
                 Decision::Block,
-                "agent.unknown_tool",
+                "agents.invalid_input",
                 &reason,
             )?;
             return Ok(cavra_agents::render(
@@ -635,8 +676,31 @@ fn pre_tool_use(
         }
         request.agent_id = Some(args.agent.as_str().to_string());
     }
+    // An MCP call's arguments are requests too (the filesystem server's path, the fetch
+    // server's URL, …), decided with the call (17.2).
+    let derived: Vec<Request> = requests
+        .iter()
+        .filter(|r| r.action == ActionType::McpToolCall)
+        .flat_map(cavra_mcp::catalogue::derived_requests)
+        .collect();
+    requests.extend(derived);
+    // A content search over a folder reads the protected files inside it too (15.6): Claude
+    // Code's Grep is rewritten to leave them out, any other search is judged by them as well.
+    let mut excluded: Option<(Value, Vec<String>)> = None;
+    if let Some(search) = cavra_agents::folder_search(event, ctx)
+        && let Some(template) = requests.first()
+    {
+        let protected = protected_in_search(pack, &search, ctx, template, &timestamp);
+        if !protected.is_empty() {
+            let globs: Vec<String> = protected.iter().map(|(g, _)| g.clone()).collect();
+            match cavra_agents::exclude_from_search(event, &search, &globs) {
+                Some(input) => excluded = Some((input, globs)),
+                None => requests.extend(protected.into_iter().map(|(_, r)| r)),
+            }
+        }
+    }
     if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
-        match decide_on_server(env, base, &requests, ctx) {
+        match decide_on_server(env, base, &requests) {
             Ok(remote) => {
                 return answer_from_server(args, event, store, pack.redactor(), base, remote);
             }
@@ -658,9 +722,7 @@ fn pre_tool_use(
             decision_id: &decision_id,
             resolver: &FsResolver,
         };
-        let mut record =
-            cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
-        guard(&request, ctx, &mut record);
+        let record = cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
         decided.push(Decided { request, record });
     }
     // The strictest decides the tool call; on a tie the first.
@@ -695,7 +757,74 @@ fn pre_tool_use(
     for d in &decided {
         store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
     }
+    if let Some((input, globs)) = excluded
+        && matches!(
+            verdict,
+            Verdict::NoDecision | Verdict::Allow(_) | Verdict::Warn(_)
+        )
+    {
+        let reason = format!(
+            "cavra: the search leaves out the protected files it would read ({}); recorded",
+            globs.join(", ")
+        );
+        record_plain(
+            store,
+            event,
+            pack,
+            &timestamp,
+            Decision::Allow,
+            "agents.search_excludes_protected",
+            &reason,
+        )?;
+        return Ok(cavra_agents::render_rewritten(&reason, &input));
+    }
     Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// The protected read patterns of the pack that can match inside a searched folder, each as
+/// the glob relative to the folder and the witness read decided block or require_approval.
+fn protected_in_search(
+    pack: &cavra_policy::CompiledPack,
+    search: &cavra_agents::FolderSearch,
+    ctx: &Context,
+    template: &Request,
+    timestamp: &str,
+) -> Vec<(String, Request)> {
+    let mut out: Vec<(String, Request)> = Vec::new();
+    let approval = Decision::RequireApproval.strictness();
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(ActionType::ReadFile) && r.decision.strictness() >= approval)
+    {
+        for pattern in &rule.patterns {
+            let Some(inside) = cavra_agents::pattern_inside(pattern, &search.folder, ctx) else {
+                continue;
+            };
+            if out.iter().any(|(g, _)| *g == inside)
+                || search
+                    .filter
+                    .as_deref()
+                    .is_some_and(|f| !cavra_agents::filter_reaches(f, &inside))
+            {
+                continue;
+            }
+            let mut request = template.clone();
+            request.action = ActionType::ReadFile;
+            request.target = cavra_agents::witness(&search.folder, &inside);
+            let decision_id = support::new_decision_id();
+            let env = Env {
+                timestamp,
+                decision_id: &decision_id,
+                resolver: &FsResolver,
+            };
+            let record = cavra_engine::evaluate_with_registry(pack, &request, &env, None);
+            if record.decision.strictness() >= approval {
+                out.push((inside, request));
+            }
+        }
+    }
+    out
 }
 
 /// Why the service did not decide.
@@ -718,7 +847,6 @@ fn decide_on_server(
     env: &HookEnv,
     base: &str,
     requests: &[Request],
-    ctx: &Context,
 ) -> Result<Vec<RemoteDecision>, ServerFailure> {
     let token = env
         .var("CAVRA_TOKEN")
@@ -742,14 +870,12 @@ fn decide_on_server(
             crate::client::CallError::Unreachable(m) => ServerFailure::Unreachable(m),
             crate::client::CallError::Refused(m) => ServerFailure::Refused(m),
         })?;
-        let mut record: DecisionRecord =
+        let record: DecisionRecord =
             serde_json::from_value(body["record"].clone()).map_err(|e| {
                 ServerFailure::Refused(format!(
                     "the cavra service at {base} answered without a decision record ({e})"
                 ))
             })?;
-        // The built-in guards hold whoever decides.
-        guard(request, ctx, &mut record);
         out.push(RemoteDecision {
             request: request.clone(),
             record,
@@ -796,39 +922,6 @@ fn answer_from_server(
         store_decision(store, redactor, event, &d.request, &d.record)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
-}
-
-/// Built-in guards the policy cannot switch off: an agent may not approve its own requests
-/// through the CLI, nor rewrite cavra's own store and policy.
-fn guard(request: &Request, ctx: &Context, record: &mut DecisionRecord) {
-    let hit = match request.action {
-        ActionType::ExecuteCommand => {
-            let words: Vec<&str> = request
-                .target
-                .split(|c: char| c.is_whitespace() || ";&|()`$".contains(c))
-                .collect();
-            words.windows(3).any(|w| {
-                w[0].rsplit('/').next() == Some("cavra") && w[1] == "approval" && matches!(w[2], "approve" | "deny")
-            })
-            .then_some(("cavra.self_approval", "an agent cannot approve or deny cavra approvals; a person must run `cavra approval` outside the agent"))
-        }
-        ActionType::WriteFile | ActionType::DeleteFile => {
-            let target = lexical(&Path::new(&ctx.cwd).join(&request.target));
-            let own = Path::new(&ctx.repo_root).join(cavra_store::STORE_DIR);
-            target.starts_with(&own).then_some((
-                "cavra.protected",
-                "the agent may not change cavra's own policy and decision store (.cavra/); a person edits the policy",
-            ))
-        }
-        _ => None,
-    };
-    if let Some((rule, why)) = hit {
-        record.base_decision = Decision::Block;
-        record.decision = Decision::Block;
-        record.rule_id = rule.to_string();
-        record.reason = why.to_string();
-        record.explicit = false;
-    }
 }
 
 /// Store mode: use an approval granted for exactly this action, or create (or point at) a
@@ -910,22 +1003,6 @@ fn approvals(
         id = approval.id,
         exp = approval.expires_at,
     )))
-}
-
-/// `a/b/../c` → `a/c`, without touching the disk.
-fn lexical(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn requested_by(agent: Agent, event: &HookEvent) -> String {
@@ -1047,6 +1124,28 @@ fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Reso
     });
 }
 
+/// The MCP server names cavra knows: the registry's entries and the literal (glob-free)
+/// names in the pack's `mcp.allowed_servers` and `mcp.blocked_servers`.
+fn known_mcp_servers(
+    store: &Store,
+    pack: &cavra_policy::CompiledPack,
+) -> Result<Vec<String>, String> {
+    let mut known: Vec<String> = crate::registry_cmd::registry_of(store)?
+        .map(|r| r.servers.keys().cloned().collect())
+        .unwrap_or_default();
+    let mcp = &pack.document.mcp;
+    known.extend(
+        mcp.allowed_servers
+            .iter()
+            .chain(&mcp.blocked_servers)
+            .filter(|s| !s.contains(['*', '?', '[', '{']))
+            .cloned(),
+    );
+    known.sort();
+    known.dedup();
+    Ok(known)
+}
+
 /// Records a decision that needed no evaluation (a harmless or an unknown tool).
 fn record_plain(
     store: &mut Store,
@@ -1111,12 +1210,18 @@ fn post_tool_use(
     ctx: &Context,
     repo_root: &Path,
 ) -> Result<Answer, String> {
-    let success = event.tool_response.as_ref().and_then(|r| {
+    let reported = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
             .and_then(Value::as_bool)
             .or_else(|| r.get("is_error").and_then(Value::as_bool).map(|e| !e))
             .or_else(|| r.get("error").map(|e| e.is_null()))
     });
+    // A failure event (PostToolUseFailure) is a failed outcome whatever its payload says.
+    let success = if event.kind == EventKind::PostToolUseFailure {
+        Some(false)
+    } else {
+        reported
+    };
     let mut written: Vec<PathBuf> = Vec::new();
     let mut shell = false;
     if let Mapping::Requests(reqs) = cavra_agents::map_tool(event, ctx) {
@@ -1198,51 +1303,6 @@ mod tests {
             // Copilot honours the JSON deny at exit 0; every other agent gets exit 2.
             let blocking = if agent == Agent::Copilot { 0 } else { 2 };
             assert_eq!(answer.exit_code, blocking, "{agent}");
-        }
-    }
-
-    #[test]
-    fn guard_blocks_self_approval_and_writes_to_the_store() {
-        let ctx = Context {
-            cwd: "/r/sub".into(),
-            repo_root: "/r".into(),
-            home: None,
-        };
-        let pack_text = "metadata: {id: t, version: 1.0.0}\n";
-        let resolved = cavra_policy::load_pack_str(pack_text, "<t>", Path::new("/")).expect("pack");
-        let pack = cavra_policy::compile(&resolved).expect("compile");
-        let env = Env {
-            timestamp: "t",
-            decision_id: "d",
-            resolver: &cavra_engine::NoSymlinks,
-        };
-        for (action, target, rule) in [
-            (
-                ActionType::ExecuteCommand,
-                "cd x && /usr/bin/cavra approval approve apr_1 --reason ok",
-                Some("cavra.self_approval"),
-            ),
-            (ActionType::ExecuteCommand, "cavra approval list", None),
-            (
-                ActionType::WriteFile,
-                "../.cavra/cavra.db",
-                Some("cavra.protected"),
-            ),
-            (ActionType::WriteFile, "/r/.cavrax/file", None),
-        ] {
-            let mut request = Request::new(action, target);
-            request.repo_root = Some(ctx.repo_root.clone());
-            request.cwd = Some(ctx.cwd.clone());
-            let mut record = cavra_engine::evaluate(&pack, &request, &env);
-            guard(&request, &ctx, &mut record);
-            match rule {
-                Some(r) => assert_eq!(
-                    (record.decision, record.rule_id.as_str()),
-                    (Decision::Block, r),
-                    "{target}"
-                ),
-                None => assert!(!record.rule_id.starts_with("cavra."), "{target}"),
-            }
         }
     }
 }

@@ -1,9 +1,14 @@
 //! `cavra init <agent>`: writes `.cavra/policy.yaml` (from a built-in pack, unless one exists)
 //! and registers `cavra hook <agent>` in the agent's hook settings, merging into what is there.
 //!
+//! Also writes `.cavra/.gitignore` at once, so the store, keys and evidence bundles are never
+//! committed, whether or not a hook has run yet.
+//!
 //! Idempotent (a second run changes nothing), `--dry-run` prints the diff, and `--uninstall`
-//! removes exactly what init added: its hook entries, the settings file when nothing else is
-//! left in it, and the policy file when it is still the pack as written.
+//! removes exactly what init added for that agent: its hook entries and the settings file when
+//! nothing else is left in it. The parts every agent shares (the policy file while it is still
+//! the pack as written, the git hook, the `.gitignore`) stay while another agent's cavra hooks
+//! remain; `--uninstall --all` removes every agent's hooks and then those too.
 
 use crate::hook::HOOK_TIMEOUT_SECS;
 use crate::support::{self, Failure};
@@ -17,14 +22,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The agent: claude-code, codex, cursor, gemini, copilot.
-    #[arg(value_parser = parse_agent)]
-    pub agent: Agent,
+    #[arg(value_parser = parse_agent, required_unless_present = "all")]
+    pub agent: Option<Agent>,
     /// Print what would change, as a diff, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Remove what `cavra init` added.
+    /// Remove this agent's hooks. The shared parts (the policy file init wrote, the git hook,
+    /// `.cavra/.gitignore`) go too once no other agent's cavra hooks remain.
     #[arg(long)]
     pub uninstall: bool,
+    /// With --uninstall: remove every agent's hooks and the shared parts.
+    #[arg(long, requires = "uninstall", conflicts_with = "agent")]
+    pub all: bool,
     /// The built-in pack written to .cavra/policy.yaml when there is none (default: claude-code
     /// for Claude Code, cavra-baseline otherwise).
     #[arg(long, value_name = "ID")]
@@ -164,23 +173,57 @@ fn this_exe() -> Result<String, Failure> {
     Ok(shell_word(&exe))
 }
 
-/// The slim hook client beside this binary, as a shell word, when it is there.
-fn slim_exe() -> Option<String> {
-    let exe = std::env::current_exe().ok()?;
-    let slim = exe.parent()?.join("cavra-hook");
-    slim.is_file().then(|| shell_word(&slim))
+/// Whether the slim hook client sits beside this binary (release builds and `cargo install`
+/// ship both, so where one is found through PATH the other is too).
+fn slim_beside() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("cavra-hook")))
+        .is_some_and(|slim| slim.is_file())
 }
 
-/// The hook command for an agent, with this binary's absolute path so the hook works whatever
-/// the agent's PATH is. With the hook server (`daemon`): the slim `cavra-hook` client when it
-/// sits beside this binary (it starts in a fraction of the time), else `cavra hook … --daemon`.
-fn hook_command(agent: Agent, daemon: bool) -> Result<String, Failure> {
-    let exe = this_exe()?;
-    Ok(match (daemon, slim_exe()) {
-        (true, Some(slim)) => format!("{slim} {agent}"),
-        (true, None) => format!("{exe} hook {agent} --daemon"),
-        (false, _) => format!("{exe} hook {agent}"),
-    })
+/// Where a program is found through PATH, as a shell resolves it.
+fn on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The hook command for an agent, by program name: the settings it goes into are committed,
+/// so it must start on a teammate's machine, in CI and in a cloud agent, where cavra lives
+/// elsewhere (a machine-local absolute path would not start there, and agents treat a hook
+/// that cannot start as non-blocking). With the hook server (`daemon`): the slim `cavra-hook`
+/// client when it ships beside this binary (it starts in a fraction of the time), else
+/// `cavra hook … --daemon`.
+fn hook_command(agent: Agent, daemon: bool) -> String {
+    match (daemon, slim_beside()) {
+        (true, true) => format!("cavra-hook {agent}"),
+        (true, false) => format!("cavra hook {agent} --daemon"),
+        (false, _) => format!("cavra hook {agent}"),
+    }
+}
+
+/// What to tell the person about the hook command: it must resolve through PATH where the
+/// agent runs.
+fn path_warning(command: &str) -> Option<String> {
+    let program = command.split_whitespace().next()?;
+    if on_path(program).is_some() {
+        return None;
+    }
+    let here = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "the folder that holds cavra".into());
+    Some(format!(
+        "warning: `{program}` is not on PATH, so the agent cannot start the hook `{command}` (agents run a hook that cannot start as if it allowed the call); install cavra (`scripts/install`, or `cargo install --path crates/cavra`) or add {here} to PATH, here and wherever the agent runs"
+    ))
 }
 
 /// A command's program (as written, quotes kept), its unquoted text, and the rest.
@@ -227,25 +270,15 @@ fn parse_ours(command: &str, agent: Agent) -> Option<(String, bool, Vec<String>)
 }
 
 /// Our command in the form asked for (hook server or not; the slim client when there is
-/// one), keeping the program path while the form's program stays, and every option a person
-/// added.
+/// one), by program name (an older entry's absolute path is dropped: see [`hook_command`]),
+/// keeping every option a person added.
 fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
-    let (program, is_slim, options) = parse_ours(command, agent)?;
+    let (_, _, options) = parse_ours(command, agent)?;
     let options: String = options.iter().map(|o| format!(" {o}")).collect();
-    let big = || {
-        if is_slim {
-            this_exe().ok()
-        } else {
-            Some(program.clone())
-        }
-    };
-    Some(match (daemon, slim_exe()) {
-        (true, Some(slim)) => {
-            let slim = if is_slim { program.clone() } else { slim };
-            format!("{slim} {agent}{options}")
-        }
-        (true, None) => format!("{} hook {agent}{options} --daemon", big()?),
-        (false, _) => format!("{} hook {agent}{options}", big()?),
+    Some(match (daemon, slim_beside()) {
+        (true, true) => format!("cavra-hook {agent}{options}"),
+        (true, false) => format!("cavra hook {agent}{options} --daemon"),
+        (false, _) => format!("cavra hook {agent}{options}"),
     })
 }
 
@@ -483,8 +516,99 @@ struct Change {
 }
 
 /// Runs `cavra init`.
+/// The hook settings of one agent, as they are and as this run leaves them.
+fn settings_change(
+    agent: Agent,
+    root: &Path,
+    uninstall: bool,
+    daemon: bool,
+) -> Result<Change, Failure> {
+    let command = hook_command(agent, daemon);
+    let l = layout(agent, root, &command);
+    let before = read_optional(&l.file)?;
+    let current: Value = match &before {
+        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).with_context(|| {
+            format!(
+                "{} is not valid JSON; fix it first, cavra will not overwrite it",
+                l.file.display()
+            )
+        })?,
+        _ => json!({}),
+    };
+    let after = if uninstall {
+        let v = self::uninstall(current.clone(), &l, agent);
+        if v == current {
+            before.clone()
+        } else if v.as_object().is_some_and(Map::is_empty) {
+            None
+        } else {
+            Some(render_json(&v)?)
+        }
+    } else {
+        let v = install(current.clone(), &l, agent, daemon)?;
+        if v == current {
+            before.clone()
+        } else {
+            Some(render_json(&v)?)
+        }
+    };
+    Ok(Change {
+        path: l.file,
+        before,
+        after,
+    })
+}
+
+/// Whether an agent's hook settings in this repository hold a cavra hook. A file that cannot
+/// be read or parsed counts as holding one: its hooks may still call cavra, so the shared
+/// policy must not be taken from under them.
+pub(crate) fn installed(agent: Agent, root: &Path) -> bool {
+    let l = layout(agent, root, "");
+    let text = match std::fs::read_to_string(&l.file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+        return true;
+    };
+    l.entries.iter().any(|(event, _)| {
+        doc["hooks"][*event].as_array().is_some_and(|list| {
+            list.iter().any(|e| {
+                entry_commands(e, l.grouped)
+                    .iter()
+                    .any(|c| is_ours(c, agent))
+            })
+        })
+    })
+}
+
+/// Runs `cavra init`.
 pub fn run(args: &InitArgs) -> Result<i32, Failure> {
-    let default_pack = if args.agent == Agent::ClaudeCode {
+    let targets: Vec<Agent> = match (args.agent, args.all) {
+        (Some(agent), false) => vec![agent],
+        (None, true) if args.uninstall => Agent::ALL.to_vec(),
+        (None, true) => {
+            return Err(Failure::Usage(
+                "--all goes with --uninstall (install agents one at a time)".into(),
+            ));
+        }
+        (Some(_), true) => {
+            return Err(Failure::Usage("give an agent or --all, not both".into()));
+        }
+        (None, false) => {
+            return Err(Failure::Usage(
+                "which agent? claude-code, codex, cursor, gemini or copilot (or --uninstall --all)"
+                    .into(),
+            ));
+        }
+    };
+    let label = if args.all {
+        "--all".to_string()
+    } else {
+        targets[0].to_string()
+    };
+    let default_pack = if targets == [Agent::ClaudeCode] {
         "claude-code"
     } else {
         support::DEFAULT_PACK
@@ -501,51 +625,37 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         ))
     })?;
     let root = support::find_repo_root(&support::current_dir()?);
-    let command = hook_command(args.agent, !args.no_daemon)?;
-    let l = layout(args.agent, &root, &command);
     let mut changes = Vec::new();
 
     // The hook settings.
-    let before = read_optional(&l.file)?;
-    let current: Value = match &before {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).with_context(|| {
-            format!(
-                "{} is not valid JSON; fix it first, cavra will not overwrite it",
-                l.file.display()
-            )
-        })?,
-        _ => json!({}),
-    };
-    let after = if args.uninstall {
-        let v = uninstall(current.clone(), &l, args.agent);
-        if v == current {
-            before.clone()
-        } else if v.as_object().is_some_and(Map::is_empty) {
-            None
-        } else {
-            Some(render_json(&v)?)
-        }
+    for agent in &targets {
+        changes.push(settings_change(
+            *agent,
+            &root,
+            args.uninstall,
+            !args.no_daemon,
+        )?);
+    }
+    // The shared parts stay while another agent's cavra hooks remain.
+    let still_used_by: Vec<Agent> = if args.uninstall {
+        Agent::ALL
+            .iter()
+            .copied()
+            .filter(|a| !targets.contains(a) && installed(*a, &root))
+            .collect()
     } else {
-        let v = install(current.clone(), &l, args.agent, !args.no_daemon)?;
-        if v == current {
-            before.clone()
-        } else {
-            Some(render_json(&v)?)
-        }
+        Vec::new()
     };
-    changes.push(Change {
-        path: l.file.clone(),
-        before,
-        after,
-    });
+    let remove_shared = args.uninstall && still_used_by.is_empty();
 
     // The policy.
-    let policy_path = root.join(cavra_store::STORE_DIR).join("policy.yaml");
+    let store_dir = root.join(cavra_store::STORE_DIR);
+    let policy_path = store_dir.join("policy.yaml");
     let policy_before = read_optional(&policy_path)?;
     let written = |p: &cavra_policy::builtin::BuiltinPack| {
         format!("{POLICY_HEADER} `{}`; edit freely.\n{}", p.id, p.yaml)
     };
-    let policy_after = if args.uninstall {
+    let policy_after = if remove_shared {
         // Only a file init wrote, still exactly as written, is removed.
         match &policy_before {
             Some(text)
@@ -557,15 +667,37 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             }
             other => other.clone(),
         }
-    } else if policy_before.is_some() {
+    } else if policy_before.is_some() || args.uninstall {
         policy_before.clone()
     } else {
         Some(written(pack))
     };
+    let policy_removed = policy_before.is_some() && policy_after.is_none();
     changes.push(Change {
         path: policy_path,
         before: policy_before,
         after: policy_after,
+    });
+
+    // `.cavra/.gitignore`, at once: the store, keys and bundles must never be committed, even
+    // when `.cavra/` is committed before the first hook call. It goes on uninstall only with
+    // the rest, as written, and when no local state is left for it to keep out of git.
+    let ignore_path = store_dir.join(".gitignore");
+    let ignore_before = read_optional(&ignore_path)?;
+    let ignore_after = if !args.uninstall {
+        Some(cavra_store::completed_gitignore(ignore_before.as_deref()))
+    } else if remove_shared
+        && ignore_before.as_deref() == Some(cavra_store::GITIGNORE)
+        && only_ignore_left(&store_dir, policy_removed)
+    {
+        None
+    } else {
+        ignore_before.clone()
+    };
+    changes.push(Change {
+        path: ignore_path,
+        before: ignore_before,
+        after: ignore_after,
     });
 
     // The prepare-commit-msg git hook that adds the Cavra-Session trailer to agent commits.
@@ -574,7 +706,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         let ours = git_hook_script()?;
         let hook_before = read_optional(&git_hook)?;
         let hook_after = match (&hook_before, args.uninstall) {
-            (Some(text), true) if *text == ours => None,
+            (Some(text), true) if *text == ours && remove_shared => None,
             (other, true) => other.clone(),
             (None, false) => Some(ours.clone()),
             (Some(text), false) => {
@@ -594,9 +726,17 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             after: hook_after,
         });
     }
+    if !still_used_by.is_empty() {
+        let names: Vec<&str> = still_used_by.iter().map(|a| a.as_str()).collect();
+        note = Some(format!(
+            "kept .cavra/policy.yaml and the git hook: still used by {} (remove those with `cavra init <agent> --uninstall`, or everything with `cavra init --uninstall --all`)",
+            names.join(", ")
+        ));
+    }
 
     // The project's MCP servers, behind the proxy.
-    if args.wrap_mcp && args.agent != Agent::ClaudeCode {
+    let claude = targets.contains(&Agent::ClaudeCode);
+    if args.wrap_mcp && targets != [Agent::ClaudeCode] {
         return Err(Failure::Usage(
             "--wrap-mcp rewrites Claude Code's .mcp.json; use it with `cavra init claude-code`"
                 .into(),
@@ -604,7 +744,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
     let mut notes = Vec::new();
     let mcp_path = root.join(MCP_JSON);
-    if args.agent == Agent::ClaudeCode
+    if claude
         && (args.wrap_mcp || args.uninstall)
         && let Some(text) = read_optional(&mcp_path)?
     {
@@ -631,7 +771,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
     if args.dry_run {
         if changed.is_empty() {
-            println!("cavra init {}: nothing to change", args.agent);
+            println!("cavra init {label}: nothing to change");
         }
         for c in &changed {
             print!(
@@ -655,13 +795,27 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     for n in &notes {
         eprintln!("note: {n}");
     }
+    if !args.uninstall {
+        let agent = targets[0];
+        let command = hook_command(agent, !args.no_daemon);
+        if let Some(warning) = path_warning(&command) {
+            eprintln!("{warning}");
+        }
+        let settings_file = layout(agent, &root, &command).file;
+        let hooks_changed = changed.iter().any(|c| c.path == settings_file);
+        if agent == Agent::Codex && hooks_changed {
+            eprintln!(
+                "note: Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
+            );
+        }
+    }
     let verb = if args.uninstall {
         "removed"
     } else {
         "installed"
     };
     if changed.is_empty() {
-        println!("cavra init {}: already {verb}; nothing changed", args.agent);
+        println!("cavra init {label}: already {verb}; nothing changed");
     } else {
         for c in &changed {
             let what = match (&c.before, &c.after) {
@@ -673,13 +827,24 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         }
         if !args.uninstall {
             println!(
-                "cavra now decides every {} tool call in {}",
-                args.agent,
+                "cavra now decides every {label} tool call in {}",
                 root.display()
             );
         }
     }
     Ok(support::EXIT_OK)
+}
+
+/// Whether `.cavra/` holds nothing but the `.gitignore` (and the policy, when this run removes
+/// it): no store, key or bundle the ignore file still has to keep out of git.
+fn only_ignore_left(store_dir: &Path, policy_removed: bool) -> bool {
+    let Ok(entries) = std::fs::read_dir(store_dir) else {
+        return true;
+    };
+    entries.flatten().all(|e| {
+        let name = e.file_name();
+        name == ".gitignore" || (policy_removed && name == "policy.yaml")
+    })
 }
 
 /// Where git looks for the prepare-commit-msg hook (honours `core.hooksPath` and worktrees);
@@ -697,13 +862,10 @@ fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
     Some(if p.is_absolute() { p } else { root.join(p) })
 }
 
+/// The git hook is not committed (it lives in `.git/hooks`), so it names this binary by its
+/// absolute path.
 fn trailer_command() -> Result<String, Failure> {
-    let hook = hook_command(Agent::ClaudeCode, false)?;
-    let exe = hook
-        .strip_suffix(" hook claude-code")
-        .unwrap_or(&hook)
-        .to_string();
-    Ok(format!("{exe} trailer \"$@\" || true"))
+    Ok(format!("{} trailer \"$@\" || true", this_exe()?))
 }
 
 fn git_hook_script() -> Result<String, Failure> {

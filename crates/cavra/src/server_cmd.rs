@@ -139,21 +139,41 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| anyhow!("cannot start the async runtime: {e}").into())
 }
 
+/// A key that signs nothing: these commands write tenants and tokens, never evidence.
+fn throwaway_signer() -> Result<cavra_store::LogSigner, Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
+    Ok(cavra_store::LogSigner {
+        key_id: "unused".into(),
+        key: cavra_evidence::keys::from_seed(&seed),
+    })
+}
+
+/// Opens the database for a command that only reads: it must exist already (a mistyped
+/// `--database-url` is an error, not a new empty database), and no signing key is created.
+async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).is_file()
+    {
+        return Err(anyhow!(
+            "no database at {path} (check --database-url; `cavra db migrate` or `cavra serve` creates one)"
+        )
+        .into());
+    }
+    open_with(config, throwaway_signer()?).await
+}
+
 async fn open(config: &ServerConfig) -> Result<Db, Failure> {
-    // These commands write tenants and tokens, never evidence: without a configured key
-    // (PostgreSQL) a throwaway one stands in and signs nothing.
+    // Without a configured key (PostgreSQL) a throwaway one stands in and signs nothing.
     let signer = match cavra_server::load_signer(config) {
         Ok(s) => s,
-        Err(_) if config.signing_key.is_none() => {
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
-            cavra_store::LogSigner {
-                key_id: "unused".into(),
-                key: cavra_evidence::keys::from_seed(&seed),
-            }
-        }
+        Err(_) if config.signing_key.is_none() => throwaway_signer()?,
         Err(e) => return Err(anyhow!("{e}").into()),
     };
+    open_with(config, signer).await
+}
+
+async fn open_with(config: &ServerConfig, signer: cavra_store::LogSigner) -> Result<Db, Failure> {
     let redactor = cavra_redact::Redactor::for_pack(&[], &[]).map_err(|e| anyhow!("{e}"))?;
     Db::open(
         &config.database_url,
@@ -253,7 +273,7 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
                 Ok(EXIT_OK)
             }
             TenantCommand::List { json, db } => {
-                let db = open(&config(db)?).await?;
+                let db = open_existing(&config(db)?).await?;
                 let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
                 if *json {
                     println!(
@@ -329,11 +349,12 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                 Ok(EXIT_OK)
             }
             TokenCommand::List { tenant, json, db } => {
-                let db = open(&config(db)?).await?;
+                let db = open_existing(&config(db)?).await?;
                 let tokens = db
                     .tokens(tenant.as_deref())
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
+                let now = time::OffsetDateTime::now_utc();
                 let rows: Vec<_> = tokens
                     .iter()
                     .map(|t| {
@@ -341,6 +362,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                             "id": t.id, "tenant": t.tenant, "subject": t.subject, "roles": t.roles,
                             "groups": t.groups, "created_at": t.created_at,
                             "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+                            "state": t.state(now),
                         })
                     })
                     .collect();
@@ -348,7 +370,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                     println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| anyhow!("{e}"))?);
                 } else {
                     for t in &tokens {
-                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        let state = t.state(now);
                         println!(
                             "{}\t{}\t{}\t{}\t{state}",
                             t.id,

@@ -263,9 +263,15 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
             "ID", "STATE", "APPROVER GROUP", "REQUESTED BY", "EXPIRES"
         );
         for a in approvals {
+            // Display impls need not honour widths: pad the text, not the value.
             println!(
                 "{:<38} {:<11} {:<20} {:<26} {:<24} {}",
-                a.id, a.state, a.approver_group, a.requested_by, a.expires_at, a.summary
+                a.id.to_string(),
+                a.state.to_string(),
+                a.approver_group.to_string(),
+                a.requested_by.to_string(),
+                a.expires_at.to_string(),
+                a.summary
             );
         }
         return Ok(support::EXIT_OK);

@@ -883,3 +883,51 @@ fn an_attestation_is_checked_when_the_base_policy_requires_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("subject mismatch"));
 }
+
+/// cavra's own state committed by mistake (the store, the bundle at the documented
+/// `.cavra/evidence/latest`) is not judged: only the source change is.
+#[test]
+fn cavras_own_state_files_are_never_reported() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let out = cavra()
+        .args([
+            "evidence",
+            "bundle",
+            "--session",
+            "agent-1",
+            "--output",
+            ".cavra/evidence/latest",
+            "--sign-key",
+        ])
+        .arg(&f.key)
+        .current_dir(&f.repo)
+        .output()
+        .expect("bundle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The fixture's .gitignore predates `evidence/`; force the state in as a careless commit would.
+    git(
+        &f.repo,
+        &["add", "-f", ".cavra/evidence", ".cavra/cavra.db", "src"],
+    );
+    git(
+        &f.repo,
+        &["commit", "-q", "-m", "agent work and cavra state"],
+    );
+    let c = check(&f, &f.repo.join(".cavra/evidence/latest"));
+    assert_eq!(c.code, 0, "{}", c.text);
+    let paths: Vec<&str> = c.json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["src/app.rs"], "{}", c.json);
+}

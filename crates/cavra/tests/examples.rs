@@ -1,13 +1,14 @@
 //! The example pipelines under examples/ are run, command by command, against a real scratch
-//! repository: an agent session through the hook, its signed bundle, the commits. Steps that
-//! install cavra or call other actions (`uses:`) are what the test stands in for.
+//! repository set up as the README says (`cavra init claude-code`, the pack it writes, a key
+//! from `cavra keys generate` in the committed trust root): an agent session through the hook,
+//! its signed bundle, the commits. A governed change passes; a change made by hand fails,
+//! naming its path. Steps that install cavra or call other actions (`uses:`) are what the test
+//! stands in for.
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
 
 fn cavra() -> Command {
     let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
@@ -59,8 +60,9 @@ struct Scratch {
     base: String,
 }
 
-/// main: the policy (signed), its signature, the trust root; agent: a governed write and the
-/// session's bundle in cavra-evidence/ (ignored by git), committed.
+/// main: `cavra init claude-code` (the default pack, signed), the trust root; agent: a
+/// governed write and the session's bundle in cavra-evidence/ (the CI artifact; ignored by
+/// git), committed.
 fn scratch() -> Scratch {
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = tmp.path().join("repo");
@@ -86,17 +88,12 @@ fn scratch() -> Scratch {
             "--public-key",
         ])
         .arg(keys.join("ci-2026.pub")));
-    std::fs::write(repo.join(".cavra/policy.yaml"), POLICY).expect("policy");
+    ok(cavra().args(["init", "claude-code"]).current_dir(&repo));
     ok(cavra()
         .args(["policy", "sign"])
         .arg(repo.join(".cavra/policy.yaml"))
         .arg("--key")
         .arg(keys.join("ci-2026.key")));
-    std::fs::write(
-        repo.join(".cavra/.gitignore"),
-        "cavra.db\ncavra.db-wal\ncavra.db-shm\nkeys/\n",
-    )
-    .expect("ignore");
     std::fs::write(
         repo.join(".gitignore"),
         "cavra-evidence/\ncavra.sarif\ncavra-*.xml\ncavra-*.json\ngl-*.json\n",
@@ -155,8 +152,8 @@ fn yaml(path: &str) -> Value {
 }
 
 /// Runs shell steps the way the CI runner would (bash -e), carrying $GITHUB_ENV forward.
-/// Returns the exit code of each step.
-fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> Vec<i32> {
+/// Returns the exit code of each step and what the last step printed.
+fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> (Vec<i32>, String) {
     let bin = assert_cmd::cargo::cargo_bin("cavra");
     let path = format!(
         "{}:{}",
@@ -167,6 +164,7 @@ fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> V
     std::fs::write(&github_env, "").expect("env file");
     let mut env = env.clone();
     let mut codes = Vec::new();
+    let mut last = String::new();
     for script in steps {
         let out = std::process::Command::new("bash")
             .args(["-e", "-o", "pipefail", "-c", script])
@@ -190,6 +188,11 @@ fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> V
             );
         }
         codes.push(code);
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         for line in std::fs::read_to_string(&github_env)
             .unwrap_or_default()
             .lines()
@@ -199,7 +202,7 @@ fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> V
             }
         }
     }
-    codes
+    (codes, last)
 }
 
 /// The `run:` steps of a GitHub job (not the install step, not `uses:` steps) and its env,
@@ -241,14 +244,19 @@ fn github_job(
 fn github_required_check() {
     let s = scratch();
     let head = git(&s.repo, &["rev-parse", "HEAD"]);
-    let supplied = BTreeMap::from([("BASE_SHA", s.base.clone()), ("HEAD_SHA", head)]);
+    let supplied = BTreeMap::from([
+        ("BASE_SHA", s.base.clone()),
+        ("HEAD_SHA", head),
+        ("CAVRA_CI_SIGNING_KEY", s.key_pem.clone()),
+    ]);
     let (env, steps) = github_job(
         "examples/github-actions/cavra-required-check.yml",
         &supplied,
     );
     assert!(steps.len() >= 3);
-    let codes = run_steps(&s, &env, &steps);
+    let (codes, _) = run_steps(&s, &env, &steps);
     assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
+    assert!(s.repo.join("cavra-attestation.json").exists());
     let sarif: Value =
         serde_json::from_str(&std::fs::read_to_string(s.repo.join("cavra.sarif")).expect("sarif"))
             .expect("json");
@@ -258,13 +266,26 @@ fn github_required_check() {
     git(&s.repo, &["add", "-A"]);
     git(&s.repo, &["commit", "-q", "-m", "by hand"]);
     let head = git(&s.repo, &["rev-parse", "HEAD"]);
-    let supplied = BTreeMap::from([("BASE_SHA", s.base.clone()), ("HEAD_SHA", head)]);
+    let supplied = BTreeMap::from([
+        ("BASE_SHA", s.base.clone()),
+        ("HEAD_SHA", head),
+        ("CAVRA_CI_SIGNING_KEY", s.key_pem.clone()),
+    ]);
     let (env, steps) = github_job(
         "examples/github-actions/cavra-required-check.yml",
         &supplied,
     );
-    let codes = run_steps(&s, &env, &steps);
+    let (codes, gate) = run_steps(&s, &env, &steps);
     assert_ne!(*codes.last().expect("gate"), 0, "{codes:?}");
+    assert!(gate.contains("by-hand.txt"), "{gate}");
+}
+
+/// Commits a change made without the agent (no hook call, no evidence).
+fn hand_made_change(s: &Scratch) -> String {
+    std::fs::write(s.repo.join("by-hand.txt"), "x\n").expect("write");
+    git(&s.repo, &["add", "-A"]);
+    git(&s.repo, &["commit", "-q", "-m", "by hand"]);
+    git(&s.repo, &["rev-parse", "HEAD"])
 }
 
 #[test]
@@ -281,9 +302,24 @@ fn github_enterprise_enforcement() {
         "examples/github-actions/cavra-enterprise-enforcement.yml",
         &supplied,
     );
-    let codes = run_steps(&s, &env, &steps);
+    let (codes, _) = run_steps(&s, &env, &steps);
     assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
     assert!(s.repo.join("cavra-attestation.json").exists());
+    // A change made by hand fails the gate, naming the path.
+    let head = hand_made_change(&s);
+    let supplied = BTreeMap::from([
+        ("BASE_SHA", s.base.clone()),
+        ("HEAD_SHA", head),
+        ("CAVRA_TRUST_ROOT_JSON", s.trust_json.clone()),
+        ("CAVRA_CI_SIGNING_KEY", s.key_pem.clone()),
+    ]);
+    let (env, steps) = github_job(
+        "examples/github-actions/cavra-enterprise-enforcement.yml",
+        &supplied,
+    );
+    let (codes, gate) = run_steps(&s, &env, &steps);
+    assert_ne!(*codes.last().expect("gate"), 0, "{codes:?}");
+    assert!(gate.contains("by-hand.txt"), "{gate}");
     // The written key file is private.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(s.temp.join("ci-2026.key"))
@@ -304,6 +340,16 @@ fn gitlab_required_check() {
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
         .collect();
+    // A File-type CI/CD variable: GitLab hands the job the path of a file holding the key.
+    let key_file = s.temp.join("ci-signing-key");
+    std::fs::write(&key_file, &s.key_pem).expect("key");
+    // Private, as a runner keeps a secret file (cavra refuses a key others can read).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    env.insert(
+        "CAVRA_CI_SIGNING_KEY".into(),
+        key_file.to_string_lossy().into_owned(),
+    );
     env.insert("CI_MERGE_REQUEST_DIFF_BASE_SHA".into(), s.base.clone());
     env.insert("CI_COMMIT_SHA".into(), git(&s.repo, &["rev-parse", "HEAD"]));
     let steps: Vec<String> = job["script"]
@@ -312,7 +358,7 @@ fn gitlab_required_check() {
         .iter()
         .map(|l| l.as_str().expect("line").to_string())
         .collect();
-    let codes = run_steps(&s, &env, &steps);
+    let (codes, _) = run_steps(&s, &env, &steps);
     assert!(codes.iter().all(|&c| c == 0), "{codes:?}");
     for report in job["artifacts"]["reports"]
         .as_object()
@@ -324,4 +370,9 @@ fn gitlab_required_check() {
     }
     let xml = std::fs::read_to_string(s.repo.join("cavra-junit.xml")).expect("junit");
     roxmltree::Document::parse(&xml).expect("well-formed JUnit");
+    // A change made by hand fails the gate, naming the path.
+    env.insert("CI_COMMIT_SHA".into(), hand_made_change(&s));
+    let (codes, gate) = run_steps(&s, &env, &steps);
+    assert_ne!(*codes.last().expect("gate"), 0, "{codes:?}");
+    assert!(gate.contains("by-hand.txt"), "{gate}");
 }

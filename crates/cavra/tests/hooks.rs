@@ -192,8 +192,28 @@ fn every_claude_code_tool_exact_answers() {
         "Read",
         json!({"file_path": format!("{r}/src/main.rs")}),
     ));
-    // Grep and Glob read the folder they search (the working folder by default).
-    none(&claude(&dir, "Grep", json!({"pattern": "TODO"})));
+    // Grep and Glob read the folder they search (the working folder by default). A content
+    // search over a folder holding protected files would read them too (15.6): Claude Code's
+    // Grep is rewritten (updatedInput) to leave them out, and that is recorded.
+    let out = claude(&dir, "Grep", json!({"pattern": "TODO"}));
+    assert_eq!(
+        (out.code, out.json()),
+        (
+            0,
+            json!({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "permissionDecisionReason": "cavra: the search leaves out the protected files it would read (**/.env); recorded", "updatedInput": {"pattern": "TODO", "glob": "!**/.env"}}})
+        )
+    );
+    // With a filter that cannot reach them, the search is left as it is.
+    none(&claude(
+        &dir,
+        "Grep",
+        json!({"pattern": "TODO", "glob": "*.rs"}),
+    ));
+    // A filter that reaches them is a read of them.
+    deny(
+        &claude(&dir, "Grep", json!({"pattern": "KEY", "glob": ".e*"})),
+        "cavra block: read of **/.e* matches `.env` (filesystem.read.block block)",
+    );
     none(&claude(
         &dir,
         "Glob",
@@ -283,14 +303,16 @@ fn every_claude_code_tool_exact_answers() {
             )
         )
     );
-    // Unknown tools fail closed, with a reason that says why.
+    // Unknown tools are never allowed silently: the pack's agents.unknown_tool decides
+    // (default require_approval, so Claude Code asks), with a reason that says why.
     let out = claude(&dir, "Teleport", json!({"to": "prod"}));
-    assert_eq!(decision_of(&out), "deny");
+    assert_eq!(decision_of(&out), "ask");
     assert!(
-        out.stderr
-            .contains("does not know the claude-code tool `Teleport`"),
+        out.stdout
+            .contains("does not know the claude-code tool `Teleport`")
+            && out.stdout.contains("agents.unknown_tool"),
         "{}",
-        out.stderr
+        out.stdout
     );
     // A tool call without what it needs cannot be judged: denied.
     assert_eq!(
@@ -418,6 +440,19 @@ fn other_agents_exact_answers() {
         json!({"absolute_path": format!("{r}/README.md")}),
     );
     assert_eq!((out.code, out.json()), (0, json!({})));
+    // A content search over a folder holding protected files is judged by them where the
+    // input cannot be rewritten (15.6).
+    let out = gemini("grep_search", json!({"pattern": "KEY", "dir_path": r}));
+    assert_eq!(
+        (out.code, out.json()["decision"].clone()),
+        (2, json!("deny"))
+    );
+    assert!(out.stderr.contains(".env"), "{}", out.stderr);
+    let out = gemini(
+        "grep_search",
+        json!({"pattern": "KEY", "dir_path": r, "include_pattern": "*.rs"}),
+    );
+    assert_eq!((out.code, out.json()), (0, json!({})));
 
     // GitHub Copilot: camelCase input, toolArgs as a JSON string, permissionDecision output.
     let copilot = |tool: &str, args: Value| {
@@ -434,13 +469,86 @@ fn other_agents_exact_answers() {
     );
     let out = copilot("view", json!({"path": format!("{r}/README.md")}));
     assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+    // Copilot takes `ask`: require_approval asks the person.
     let out = copilot(
         "create",
         json!({"path": format!("{r}/iam/x.tf"), "file_text": "x"}),
     );
     assert_eq!(
         (out.code, out.json()["permissionDecision"].clone()),
+        (0, json!("ask"))
+    );
+    let out = copilot(
+        "create",
+        json!({"path": format!("{r}/.github/workflows/x.yml"), "file_text": "x"}),
+    );
+    assert_eq!(
+        (out.code, out.json()["permissionDecision"].clone()),
         (0, json!("deny"))
+    );
+    // Gemini CLI takes `ask` too (its own confirmation prompt shows the reason).
+    let out = gemini(
+        "write_file",
+        json!({"file_path": format!("{r}/iam/x.tf"), "content": "x"}),
+    );
+    assert_eq!(
+        (out.code, out.json()["decision"].clone()),
+        (0, json!("ask"))
+    );
+
+    // Codex: an explicit allow is no output (Codex fails a hook that says allow without
+    // updatedInput), a deny is exit 2 with the JSON deny.
+    let out = hook(
+        "codex",
+        dir.path(),
+        json!({"session_id": "c1", "cwd": r, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "git status"}}).to_string(),
+        &[],
+    );
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+
+    // Lifecycle events are answered neutrally in each agent's shape, never denied.
+    for (agent, payload, stdout) in [
+        (
+            "claude-code",
+            json!({"session_id": "s", "cwd": r, "hook_event_name": "UserPromptSubmit", "prompt": "hello"}),
+            "",
+        ),
+        (
+            "codex",
+            json!({"session_id": "s", "cwd": r, "hook_event_name": "Stop", "stop_hook_active": false}),
+            "",
+        ),
+        (
+            "gemini",
+            json!({"session_id": "s", "cwd": r, "hook_event_name": "SessionStart", "source": "startup"}),
+            "{}",
+        ),
+        (
+            "cursor",
+            json!({"conversation_id": "c", "workspace_roots": [r], "hook_event_name": "beforeSubmitPrompt", "prompt": "hi"}),
+            r#"{"continue":true}"#,
+        ),
+        (
+            "copilot",
+            json!({"timestamp": 1, "cwd": r, "prompt": "hi"}),
+            "",
+        ),
+    ] {
+        let out = hook(agent, dir.path(), payload.to_string(), &[]);
+        assert_eq!((out.code, out.stdout.trim_end()), (0, stdout), "{agent}");
+    }
+
+    // PermissionRequest is decided and answered in its own shape.
+    let out = hook(
+        "claude-code",
+        dir.path(),
+        json!({"session_id": "s", "cwd": r, "hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": {"command": "terraform apply -auto-approve"}}).to_string(),
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.json()["hookSpecificOutput"]["decision"]["behavior"],
+        json!("deny")
     );
 }
 
@@ -1561,13 +1669,13 @@ fn the_record_is_stored_before_the_answer_and_policy_edits_apply_next_call() {
         &policy,
         original.replace(
             "block: [\"terraform apply*\"]",
-            "block: [\"terraform apply*\", \"echo marker*\"]",
+            "block: [\"terraform apply*\", \"echo *\"]",
         ),
     )
     .expect("write");
     let out = s.hook("claude-code", marker(2), &[]);
     assert_eq!(out.code, 2, "{}", out.stdout);
-    assert!(out.stdout.contains("echo marker*"), "{}", out.stdout);
+    assert!(out.stdout.contains("echo *"), "{}", out.stdout);
     let local = hook("claude-code", s.dir.path(), marker(2), &[]);
     assert_eq!((out.code, &out.stdout), (local.code, &local.stdout));
     // A broken policy is a deny at once, and the fix takes effect at once.
@@ -1864,4 +1972,47 @@ fn the_server_exits_when_its_executable_is_replaced() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// 17.2: an MCP call's arguments are requests too. An allowed filesystem server still cannot
+/// read `.env` or write a workflow through its tools, a fetch server cannot reach a blocked
+/// address, and an unknown server's path-shaped argument is judged as the read it names.
+#[test]
+fn mcp_arguments_are_decided_as_the_requests_they_stand_for() {
+    let dir = project();
+    let r = root(&dir);
+    let policy = "metadata: {id: t, version: \"1\", inherits: [cavra-baseline]}\nmcp: {allowed_servers: [filesystem, fetch, acme]}\nfilesystem: {block_read: [\".env\"], block_write: [\".github/workflows/**\"]}\nnetwork: {blocked_domains: [evil.example]}\n";
+    std::fs::write(dir.path().join(".cavra/policy.yaml"), policy).expect("policy");
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    assert!(out.stderr.contains("read of .env"), "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__filesystem__move_file",
+        json!({"source": format!("{r}/x.yml"), "destination": format!("{r}/.github/workflows/x.yml")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__fetch__fetch",
+        json!({"url": "https://evil.example/exfil"}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__acme__summarise",
+        json!({"file": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    // The ordinary use of the same tools is allowed.
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/README.md")}),
+    );
+    assert_ne!(decision_of(&out), "deny", "{} {}", out.stdout, out.stderr);
 }

@@ -29,7 +29,7 @@ fn our_commands(settings: &Value, event: &str) -> Vec<String> {
         .flatten()
         .flat_map(|g| g["hooks"].as_array().cloned().unwrap_or_default())
         .filter_map(|h| h["command"].as_str().map(str::to_string))
-        .filter(|c| c.ends_with("/cavra-hook claude-code"))
+        .filter(|c| c.ends_with("cavra-hook claude-code"))
         .collect()
 }
 
@@ -64,12 +64,15 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
 fn fresh_repository_then_second_run_then_uninstall() {
     let dir = repo();
     let before = snapshot(dir.path());
+    // The test's PATH does not hold the built binaries: init says so.
     cavra(dir.path())
         .args(["init", "claude-code"])
+        .env("PATH", "/usr/bin:/bin")
         .assert()
         .success()
         .stdout(contains("created .claude/settings.json"))
-        .stdout(contains("created .cavra/policy.yaml"));
+        .stdout(contains("created .cavra/policy.yaml"))
+        .stderr(contains("`cavra-hook` is not on PATH"));
     let settings = read_json(&dir.path().join(".claude/settings.json"));
     for event in ["PreToolUse", "PostToolUse"] {
         let groups = settings["hooks"][event].as_array().expect("event list");
@@ -87,17 +90,29 @@ fn fresh_repository_then_second_run_then_uninstall() {
         .assert()
         .success();
 
-    // The installed command, run as Claude Code runs it, decides with the written policy.
+    // The installed command names the slim client (which asks the repository's hook server)
+    // by name, resolved through PATH: the settings are committed and must work on a
+    // teammate's machine, in CI and in a cloud agent, where cavra lives elsewhere.
     let command = our_commands(&settings, "PreToolUse").remove(0);
-    // The slim client beside cavra, which asks the repository's hook server.
-    let program = command.strip_suffix(" claude-code").expect("hook command");
+    assert_eq!(command, "cavra-hook claude-code");
+    let bin_dir = assert_cmd::cargo::cargo_bin("cavra")
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Run as Claude Code runs it (through the shell, with PATH), it decides with the policy.
     let root = dir.path().to_string_lossy().into_owned();
     let payload = json!({"session_id": "s", "cwd": root, "hook_event_name": "PreToolUse", "tool_name": "Bash",
         "tool_input": {"command": "git push --force origin main"}, "tool_use_id": "t"});
     // The hook server it starts lives in a private folder of this test and is stopped below.
     let runtime = tempfile::tempdir().expect("runtime dir");
-    let out = std::process::Command::new(program)
-        .args(["claude-code"])
+    let out = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .env("PATH", &path)
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "5")
         .current_dir(dir.path())
@@ -278,7 +293,14 @@ fn other_agents_install_and_uninstall() {
         ("copilot", ".github/hooks/cavra.json", "preToolUse"),
     ] {
         let dir = repo();
-        cavra(dir.path()).args(["init", agent]).assert().success();
+        let init = cavra(dir.path()).args(["init", agent]).assert().success();
+        // Codex runs a repository's hooks only once trusted in /hooks: init says so.
+        let stderr = String::from_utf8_lossy(&init.get_output().stderr).into_owned();
+        assert_eq!(
+            stderr.contains("open /hooks and trust"),
+            agent == "codex",
+            "{agent}: {stderr}"
+        );
         let v = read_json(&dir.path().join(file));
         let text = v["hooks"][event].to_string();
         assert!(text.contains(&format!("hook {agent}")), "{agent}: {text}");
@@ -443,7 +465,7 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     let post = commands("PostToolUse");
     assert_eq!(post.len(), 1, "{post:?}");
     assert!(
-        post[0].ends_with("/cavra hook claude-code --daemon"),
+        post[0].ends_with("cavra hook claude-code --daemon"),
         "{post:?}"
     );
     assert!(lone(&["init", "claude-code"]).contains("nothing changed"));
@@ -456,12 +478,12 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     let pre = commands("PreToolUse");
     assert_eq!(pre.len(), 1, "{pre:?}");
     assert!(
-        pre[0].ends_with("/cavra-hook claude-code --approval-mode store"),
+        pre[0].ends_with("cavra-hook claude-code --approval-mode store"),
         "{pre:?}"
     );
     let post = commands("PostToolUse");
     assert_eq!(post.len(), 1, "{post:?}");
-    assert!(post[0].ends_with("/cavra-hook claude-code"), "{post:?}");
+    assert!(post[0].ends_with("cavra-hook claude-code"), "{post:?}");
     // Idempotent.
     let after = snapshot(dir.path());
     cavra(dir.path())
@@ -477,11 +499,11 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
         .assert()
         .success();
     assert!(
-        commands("PreToolUse")[0].ends_with("/cavra hook claude-code --approval-mode store"),
+        commands("PreToolUse")[0].ends_with("cavra hook claude-code --approval-mode store"),
         "{:?}",
         commands("PreToolUse")
     );
-    assert!(commands("PostToolUse")[0].ends_with("/cavra hook claude-code"));
+    assert!(commands("PostToolUse")[0].ends_with("cavra hook claude-code"));
 
     // Other agents get --daemon too; uninstall removes exactly what was added.
     for agent in ["codex", "gemini", "cursor", "copilot"] {
@@ -491,14 +513,14 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     assert!(
         cursor["hooks"]["preToolUse"][0]["command"]
             .as_str()
-            .is_some_and(|c| c.ends_with("/cavra-hook cursor")),
+            .is_some_and(|c| c.ends_with("cavra-hook cursor")),
         "{cursor}"
     );
     let copilot = read_json(&dir.path().join(".github/hooks/cavra.json"));
     assert!(
         copilot["hooks"]["preToolUse"][0]["bash"]
             .as_str()
-            .is_some_and(|c| c.ends_with("/cavra-hook copilot")),
+            .is_some_and(|c| c.ends_with("cavra-hook copilot")),
         "{copilot}"
     );
     for agent in ["claude-code", "codex", "gemini", "cursor", "copilot"] {
@@ -509,4 +531,115 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     }
     assert!(!settings.exists());
     assert!(!dir.path().join(".cursor/hooks.json").exists());
+}
+
+/// `.cavra/.gitignore` exists right after init, before any hook call, and keeps the store,
+/// keys and evidence bundles out of git.
+#[test]
+fn init_writes_the_gitignore_at_once() {
+    let dir = repo();
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("created .cavra/.gitignore"));
+    let ignore = std::fs::read_to_string(dir.path().join(".cavra/.gitignore")).expect("ignore");
+    for p in [
+        "cavra.db",
+        "cavra.db-wal",
+        "cavra.db-shm",
+        "keys/",
+        "evidence/",
+    ] {
+        assert!(ignore.lines().any(|l| l == p), "{p} missing: {ignore}");
+    }
+    // An older, incomplete one is completed, not replaced.
+    std::fs::write(dir.path().join(".cavra/.gitignore"), "# mine\ncavra.db\n").expect("older");
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success()
+        .stdout(contains("updated .cavra/.gitignore"));
+    let ignore = std::fs::read_to_string(dir.path().join(".cavra/.gitignore")).expect("ignore");
+    assert!(ignore.starts_with("# mine\ncavra.db\n"), "{ignore}");
+    assert!(ignore.lines().any(|l| l == "evidence/"), "{ignore}");
+}
+
+/// Uninstalling one agent keeps what the others still use; the last one, or `--all`, takes
+/// the shared parts too.
+#[test]
+fn uninstall_keeps_shared_parts_while_another_agent_uses_them() {
+    let dir = repo();
+    let before = snapshot(dir.path());
+    for agent in ["claude-code", "codex", "cursor"] {
+        cavra(dir.path()).args(["init", agent]).assert().success();
+    }
+    let policy = dir.path().join(".cavra/policy.yaml");
+    let git_hook = dir.path().join(".git/hooks/prepare-commit-msg");
+    cavra(dir.path())
+        .args(["init", "claude-code", "--uninstall"])
+        .assert()
+        .success()
+        .stderr(contains("still used by codex, cursor"));
+    assert!(!dir.path().join(".claude/settings.json").exists());
+    assert!(policy.exists(), "the policy codex and cursor use is kept");
+    assert!(dir.path().join(".cavra/.gitignore").exists());
+    assert!(dir.path().join(".codex/hooks.json").exists());
+    assert!(dir.path().join(".cursor/hooks.json").exists());
+    let git_hook_kept = git_hook.exists();
+    cavra(dir.path())
+        .args(["init", "codex", "--uninstall"])
+        .assert()
+        .success()
+        .stderr(contains("still used by cursor"));
+    assert!(policy.exists());
+    assert_eq!(git_hook.exists(), git_hook_kept);
+    // The last agent takes the shared parts with it.
+    cavra(dir.path())
+        .args(["init", "cursor", "--uninstall"])
+        .assert()
+        .success();
+    assert_eq!(snapshot(dir.path()), before);
+
+    // --all removes everything at once.
+    for agent in ["gemini", "copilot", "claude-code"] {
+        cavra(dir.path()).args(["init", agent]).assert().success();
+    }
+    cavra(dir.path())
+        .args(["init", "--uninstall", "--all"])
+        .assert()
+        .success();
+    assert_eq!(snapshot(dir.path()), before);
+    // --all only uninstalls, and an agent is needed otherwise.
+    cavra(dir.path()).args(["init", "--all"]).assert().code(2);
+    cavra(dir.path()).args(["init"]).assert().code(2);
+}
+
+/// Settings written by an older init name cavra by an absolute path that exists only on that
+/// machine; a re-run rewrites our entries to the name resolved through PATH, keeping the
+/// options a person added, and recognises them as ours.
+#[test]
+fn machine_local_paths_are_replaced_by_the_program_name() {
+    let dir = repo();
+    std::fs::create_dir_all(dir.path().join(".claude")).expect("mkdir");
+    let old = json!({"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [{"type": "command", "command": "/home/someone/.cargo/bin/cavra hook claude-code --approval-mode store", "timeout": 10}]}]}});
+    std::fs::write(
+        dir.path().join(".claude/settings.json"),
+        serde_json::to_string_pretty(&old).expect("json"),
+    )
+    .expect("write");
+    cavra(dir.path())
+        .args(["init", "claude-code"])
+        .assert()
+        .success();
+    let settings = read_json(&dir.path().join(".claude/settings.json"));
+    let pre: Vec<String> = settings["hooks"]["PreToolUse"][0]["hooks"]
+        .as_array()
+        .expect("hooks")
+        .iter()
+        .filter_map(|h| h["command"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(pre, ["cavra-hook claude-code --approval-mode store"]);
+    let text = serde_json::to_string(&settings).expect("json");
+    assert!(!text.contains("/home/someone"), "{text}");
 }

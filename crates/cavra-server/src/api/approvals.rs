@@ -11,23 +11,24 @@ use cavra_tenant_store::{Approval, ApprovalState, GrantUse, Transition, Transiti
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, check_id, limit};
+use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::{AppState, format_time, now_text};
 
 /// Filters for listing approvals.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
     /// Only this state: pending, approved, denied, expired, break_glass, consumed.
     pub state: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
 /// List the tenant's approvals, newest first.
-#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", operation_id = "approvals_list", params(ApprovalQuery),
     responses((status = 200, body = Vec<Approval>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -43,13 +44,13 @@ pub async fn list(
     Ok(Json(
         state
             .db
-            .approvals(caller.tenant(), wanted, limit(q.limit))
+            .approvals(caller.tenant(), wanted, state.config.limits.page(q.limit))
             .await?,
     ))
 }
 
 /// One approval of the tenant.
-#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path, description = "approval id")),
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", operation_id = "approvals_get_one", params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -96,6 +97,7 @@ async fn decidable(
     caller: &Caller,
     id: &str,
     group: Option<&str>,
+    from: &[ApprovalState],
 ) -> ApiResult<Approval> {
     check_id(id)?;
     let a = state
@@ -109,18 +111,27 @@ async fn decidable(
             "only members of `{group}` can decide this approval"
         )));
     }
-    if a.requested_by == caller.subject() {
+    // While the approval can still take this step, its requester is refused; once it has
+    // moved on, the store's answer (409, the state conflict) is the same for everyone.
+    if a.requested_by == caller.subject() && from.contains(&a.state) {
         return Err(Problem::forbidden("nobody decides their own request"));
     }
     Ok(a)
 }
 
-fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<Approval>> {
+fn outcome(
+    o: TransitionOutcome,
+    caller: &Caller,
+    verb: &str,
+    from: &[ApprovalState],
+) -> ApiResult<Json<Approval>> {
     match o {
         TransitionOutcome::Done(a) => Ok(Json(a)),
         TransitionOutcome::NotFound => Err(Problem::not_found("approval")),
         TransitionOutcome::Conflict(a) => {
-            if a.requested_by == caller.subject() {
+            // The requester is refused only while the approval could still be decided;
+            // once it has moved on, the answer is the state conflict, as for anyone.
+            if a.requested_by == caller.subject() && from.contains(&a.state) {
                 Err(Problem::forbidden("nobody decides their own request"))
             } else if a.expires_at.as_str() <= now_text().as_str()
                 && matches!(
@@ -142,21 +153,8 @@ fn outcome(o: TransitionOutcome, caller: &Caller, verb: &str) -> ApiResult<Json<
     }
 }
 
-fn reason(text: &str) -> ApiResult<String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(Problem::unprocessable("a reason is required"));
-    }
-    if t.len() > 2000 {
-        return Err(Problem::unprocessable(
-            "the reason is longer than 2000 bytes",
-        ));
-    }
-    Ok(t.to_string())
-}
-
 /// Approve a pending approval (members of its group only; not the requester).
-#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", operation_id = "approvals_approve", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -168,12 +166,13 @@ pub async fn approve(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "approving")?;
-    let why = reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let why = state.config.limits.reason(&body.reason)?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Approved,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -186,11 +185,12 @@ pub async fn approve(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "approved",
+        &from,
     )
 }
 
 /// Deny a pending approval (members of its group only; not the requester).
-#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", operation_id = "approvals_deny", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -202,12 +202,13 @@ pub async fn deny(
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
     caller.require(&[Role::Approver, Role::Admin], "denying")?;
-    let why = reason(&body.reason)?;
-    decidable(&state, &caller, &id, None).await?;
+    let why = state.config.limits.reason(&body.reason)?;
+    let from = [ApprovalState::Pending];
+    decidable(&state, &caller, &id, None, &from).await?;
     let now = now_text();
     let t = Transition {
         to: ApprovalState::Denied,
-        from: vec![ApprovalState::Pending],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(why),
         at: now.clone(),
@@ -220,11 +221,12 @@ pub async fn deny(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "denied",
+        &from,
     )
 }
 
 /// Expire an approval now (withdraw a request, or end a grant early).
-#[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", operation_id = "approvals_expire", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -235,7 +237,7 @@ pub async fn expire(
     Path(id): Path<String>,
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     check_id(&id)?;
     let a = state
         .db
@@ -270,13 +272,14 @@ pub async fn expire(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "expired",
+        &[],
     )
 }
 
 /// Break glass: grant a pending or denied approval at once, for a short time. Approvers (or
 /// admins) who are also members of the break-glass group only; never the requester; recorded
 /// loudly.
-#[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", request_body = BreakGlassBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", operation_id = "approvals_break_glass", request_body = BreakGlassBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -291,9 +294,10 @@ pub async fn break_glass(
     // approve at all (the role) *and* membership of the break-glass group. A group alone is
     // not enough, since an identity provider hands a person's groups to every role they hold.
     caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
-    let why = reason(&body.reason)?;
+    let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
-    decidable(&state, &caller, &id, Some(&group)).await?;
+    let from = [ApprovalState::Pending, ApprovalState::Denied];
+    decidable(&state, &caller, &id, Some(&group), &from).await?;
     let max = state.config.break_glass.max_minutes;
     let minutes = body.minutes.unwrap_or(max.min(15));
     if minutes == 0 || minutes > max {
@@ -305,7 +309,7 @@ pub async fn break_glass(
     let at = format_time(now);
     let t = Transition {
         to: ApprovalState::BreakGlass,
-        from: vec![ApprovalState::Pending, ApprovalState::Denied],
+        from: from.to_vec(),
         actor: caller.subject().to_string(),
         reason: Some(format!("BREAK GLASS: {why}")),
         at: at.clone(),
@@ -318,6 +322,7 @@ pub async fn break_glass(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
         "broken open",
+        &from,
     );
     if result.is_ok() {
         eprintln!(
@@ -337,7 +342,7 @@ pub struct SweepResult {
 }
 
 /// Expire every overdue approval now (the service also does this every few seconds).
-#[utoipa::path(post, path = "/v1/approvals/expire", tag = "approvals",
+#[utoipa::path(post, path = "/v1/approvals/expire", tag = "approvals", operation_id = "approvals_sweep",
     responses((status = 200, body = SweepResult), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sweep(

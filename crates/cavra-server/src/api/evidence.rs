@@ -11,13 +11,14 @@ use cavra_tenant_store::{CheckpointRecord, EntryQuery, EntryRecord, LogHead};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, limit};
+use crate::api::{Params, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, now_text};
 
 /// Filters for evidence entries (oldest first).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryParams {
     /// Only this kind: decision, approval, registry, policy_assignment.
@@ -32,12 +33,12 @@ pub struct EntryParams {
     pub until: Option<String>,
     /// Only entries after this index (paging).
     pub after: Option<u64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
 /// Search the tenant's evidence entries.
-#[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", params(EntryParams),
+#[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", operation_id = "evidence_entries", params(EntryParams),
     responses((status = 200, body = Vec<EntryRecord>), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn entries(
@@ -49,10 +50,10 @@ pub async fn entries(
         kind: q.kind,
         session_id: q.session_id,
         ref_id: q.ref_id,
-        since: q.since,
-        until: q.until,
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
         after_index: q.after,
-        limit: limit(q.limit),
+        limit: state.config.limits.page(q.limit),
     };
     let rows = state.db.entries(caller.tenant(), &query).await?;
     Ok(Json(rows))
@@ -79,7 +80,7 @@ pub struct HeadView {
 }
 
 /// The head of the tenant's evidence log.
-#[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence",
+#[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence", operation_id = "evidence_head",
     responses((status = 200, body = HeadView)),
     security(("bearer" = [])))]
 pub async fn head(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<HeadView>> {
@@ -113,7 +114,7 @@ pub struct ProofView {
 }
 
 /// An inclusion proof of one entry against a signed checkpoint of the tenant's log.
-#[utoipa::path(get, path = "/v1/evidence/entries/{index}/proof", tag = "evidence",
+#[utoipa::path(get, path = "/v1/evidence/entries/{index}/proof", tag = "evidence", operation_id = "evidence_proof",
     params(("index" = u64, Path, description = "entry index")),
     responses((status = 200, body = ProofView), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -162,6 +163,7 @@ pub async fn proof(
 
 /// Which entries a bundle holds.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BundleParams {
     /// Only this session.
@@ -176,8 +178,8 @@ pub struct BundleParams {
 
 /// A signed evidence bundle of the tenant's log (a tar archive of the folder
 /// `cavra evidence verify` checks).
-#[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", params(BundleParams),
-    responses((status = 200, description = "tar archive holding bundle/", content_type = "application/x-tar"),
+#[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", operation_id = "evidence_bundle", params(BundleParams),
+    responses((status = 200, description = "tar archive holding bundle/", body = Vec<u8>, content_type = "application/x-tar"),
               (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn bundle(
@@ -188,15 +190,22 @@ pub async fn bundle(
     use axum::response::IntoResponse as _;
     let selection = cavra_bundle::Selection {
         session_id: q.session_id,
-        since: q.since,
-        until: q.until,
+        since: query_time("since", q.since)?,
+        until: query_time("until", q.until)?,
     };
+    // Each bundle is assembled in memory: only so many at once, the rest told when to retry.
+    let _permit = state
+        .bundles
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Problem::too_many(5, "the bundles the service assembles at once"))?;
     let log = crate::bundle::TenantLog::load(
         &state.db,
         &state.packs,
         caller.tenant(),
         &selection,
         &now_text(),
+        state.config.limits.bundle_entries,
     )
     .await?;
     let signer = state.signer.clone();

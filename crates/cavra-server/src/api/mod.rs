@@ -26,19 +26,44 @@ use crate::problem::Problem;
 /// Query parameters whose rejections are problem documents.
 pub struct Params<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for Params<T>
+impl<T> FromRequestParts<Arc<AppState>> for Params<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        // Every query value is an identifier, a number or a time: printable and short, on
+        // both backends alike (a NUL reaches PostgreSQL as an error, SQLite as a mismatch).
+        if let Ok(pairs) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+            for (key, value) in &pairs.0 {
+                crate::limits::identifier(key, value, state.config.limits.id_bytes)?;
+            }
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
             .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
     }
+}
+
+/// A `since`/`until` query time: RFC 3339, given back in the store's form (UTC with
+/// milliseconds) so that it compares with stored times as text.
+pub fn query_time(field: &str, value: Option<String>) -> Result<Option<String>, Problem> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                .map(|t| crate::format_time(t.to_offset(time::UtcOffset::UTC)))
+                .map_err(|e| {
+                    Problem::bad_request(format!(
+                        "`{field}` is not an RFC 3339 time such as 2026-01-31T09:00:00Z: {e}"
+                    ))
+                })
+        })
+        .transpose()
 }
 
 /// Checks an id taken from a path: printable, short, no separators that could mean anything
@@ -56,14 +81,6 @@ pub fn check_id(id: &str) -> Result<(), Problem> {
             "invalid id: use 1-200 characters of letters, digits, - _ . : @",
         ))
     }
-}
-
-/// The largest page a list returns.
-pub const MAX_LIMIT: usize = 1000;
-
-/// A requested page size, capped.
-pub fn limit(requested: Option<usize>) -> usize {
-    requested.unwrap_or(100).clamp(1, MAX_LIMIT)
 }
 
 async fn count_problems(

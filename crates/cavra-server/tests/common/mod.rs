@@ -39,8 +39,9 @@ pub async fn start(config: ServerConfig, dir: tempfile::TempDir) -> Server {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = cavra_server::app(state.clone());
+    let limits = state.config.connections.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        cavra_server::serve_on(listener, app, &limits, std::future::pending()).await;
     });
     for t in ["a", "b", "operator"] {
         state.create_tenant(t, t).await.expect("tenant");

@@ -1,0 +1,360 @@
+//! Built-in guards: rules no pack can switch off, applied by [`crate::evaluate`] like any other
+//! rule, so that every entry point (hook, `cavra evaluate`, MCP, the API service, the CI gate)
+//! applies them and `explain` shows them.
+//!
+//! - [`SELF_APPROVAL`]: an agent may not approve or deny cavra approvals (`cavra approval
+//!   approve|deny`), wherever in a command line that appears.
+//! - [`PROTECTED`]: an agent may not write, move or delete what decides about it: cavra's own
+//!   folder, the agents' hook settings, git's hooks and configuration ([`PROTECTED_PATHS`]).
+//!   Deleting or moving a folder above one of them, or writing through a glob that can reach
+//!   one (`**`, `.c*/**`), counts as touching it.
+//!
+//! A guard decides `block` whatever the pack's mode (audit_only, break_glass): they protect the
+//! means of deciding, which a mode must not be able to turn off.
+
+use crate::paths::NormalizedPath;
+use cavra_policy::ActionType;
+
+/// Rule id of the self-approval guard.
+pub const SELF_APPROVAL: &str = "cavra.self_approval";
+/// Rule id of the protected-paths guard.
+pub const PROTECTED: &str = "cavra.protected";
+
+/// One protected path (or folder, when it ends in `/**`), relative to the repository root, or to
+/// the home folder when it starts with `~/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtectedPath {
+    /// The path; `/**` at the end protects the folder and everything in it.
+    pub pattern: &'static str,
+    /// What it is, for the decision's reason.
+    pub what: &'static str,
+}
+
+/// Everything an agent could change to stop being governed. Repository entries are protected at
+/// any depth when named directly (a nested project's `.claude/` too); folders above them count at
+/// the repository root and in the home folder.
+pub const PROTECTED_PATHS: &[ProtectedPath] = &[
+    ProtectedPath {
+        pattern: ".cavra/**",
+        what: "cavra's own policy, keys and decision store",
+    },
+    ProtectedPath {
+        pattern: ".claude/**",
+        what: "Claude Code's settings and hooks",
+    },
+    ProtectedPath {
+        pattern: ".codex/hooks.json",
+        what: "Codex's hook settings",
+    },
+    ProtectedPath {
+        pattern: ".codex/config.toml",
+        what: "Codex's configuration",
+    },
+    ProtectedPath {
+        pattern: ".gemini/settings.json",
+        what: "Gemini CLI's settings and hooks",
+    },
+    ProtectedPath {
+        pattern: ".cursor/hooks.json",
+        what: "Cursor's hook settings",
+    },
+    ProtectedPath {
+        pattern: ".github/hooks/**",
+        what: "GitHub Copilot's hook settings",
+    },
+    ProtectedPath {
+        pattern: ".git/hooks/**",
+        what: "git's hooks (git runs them as the person, outside any agent hook)",
+    },
+    ProtectedPath {
+        pattern: ".git/config",
+        what: "git's configuration (hooksPath, aliases and filters run programs)",
+    },
+    ProtectedPath {
+        pattern: ".git/modules/**/hooks/**",
+        what: "a submodule's git hooks",
+    },
+    ProtectedPath {
+        pattern: ".git/modules/**/config",
+        what: "a submodule's git configuration",
+    },
+    ProtectedPath {
+        pattern: "~/.claude/settings.json",
+        what: "Claude Code's user settings and hooks",
+    },
+    ProtectedPath {
+        pattern: "~/.codex/hooks.json",
+        what: "Codex's user hook settings",
+    },
+    ProtectedPath {
+        pattern: "~/.codex/config.toml",
+        what: "Codex's user configuration",
+    },
+    ProtectedPath {
+        pattern: "~/.gemini/settings.json",
+        what: "Gemini CLI's user settings and hooks",
+    },
+    ProtectedPath {
+        pattern: "~/.cursor/hooks.json",
+        what: "Cursor's user hook settings",
+    },
+    ProtectedPath {
+        pattern: "~/.cache/cavra/**",
+        what: "cavra's cache of resolved policy packs",
+    },
+];
+
+/// Why a file access hits [`PROTECTED`], or `None`.
+pub(crate) fn protected_file(
+    access: ActionType,
+    path: &NormalizedPath,
+    written: &str,
+    dynamic: bool,
+    repo_root: Option<&str>,
+) -> Option<String> {
+    if !matches!(access, ActionType::WriteFile | ActionType::DeleteFile) || dynamic {
+        return None;
+    }
+    let glob = written.contains(['*', '?', '[']);
+    // A deleted (or moved-away) folder takes what is under it along; so does a glob write.
+    let subtree = access == ActionType::DeleteFile || glob;
+    let verb = if access == ActionType::DeleteFile {
+        "delete or move"
+    } else {
+        "change"
+    };
+    let hit = |p: &ProtectedPath| {
+        Some(format!(
+            "the agent may not {verb} {} ({}); a person changes it outside the agent",
+            p.pattern, p.what
+        ))
+    };
+    let relative = path.relative.as_deref().map(components);
+    let home = path.home.as_deref().map(components);
+    // The home form below `~`.
+    let home_rest: Option<Vec<&str>> = home.as_ref().map(|h| h.iter().skip(1).copied().collect());
+    let absolute = path.absolute.as_deref().map(components);
+    for p in PROTECTED_PATHS {
+        let (in_home, anchored) = match p.pattern.strip_prefix("~/") {
+            Some(rest) => (true, components(rest)),
+            None => (false, components(p.pattern)),
+        };
+        // Named directly, at any depth (not for globs: `src/**` is not every `.claude/`).
+        if !glob {
+            let mut anywhere = vec!["**"];
+            anywhere.extend_from_slice(&anchored);
+            let forms: &[Option<&Vec<&str>>] = if in_home {
+                &[home_rest.as_ref()]
+            } else {
+                &[relative.as_ref(), absolute.as_ref(), home.as_ref()]
+            };
+            let pattern = if in_home { &anchored } else { &anywhere };
+            if forms.iter().flatten().any(|f| overlaps(f, pattern, false)) {
+                return hit(p);
+            }
+        }
+        // Anchored: a folder above it (deleted), or a glob that can reach it.
+        let form = if in_home {
+            home_rest.as_ref()
+        } else {
+            relative.as_ref()
+        };
+        if (subtree || glob)
+            && let Some(form) = form
+            && overlaps(form, &anchored, subtree)
+        {
+            return hit(p);
+        }
+    }
+    // Deleting a folder that holds the repository (`rm -rf ..`, `rm -rf /`) deletes all of it.
+    if access == ActionType::DeleteFile
+        && !glob
+        && let (Some(abs), Some(root)) = (absolute.as_ref(), repo_root.map(components))
+        && root.len() >= abs.len()
+        && root.iter().zip(abs.iter()).all(|(r, a)| r == a)
+    {
+        return Some(
+            "the agent may not delete or move a folder that holds the repository and with it .cavra/ (cavra's own policy and decision store)"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// The non-empty components of a path (`~` kept as the first one of a home form).
+fn components(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// Whether some concrete path is matched by both `given` (components of a path the agent wrote,
+/// possibly with shell wildcards) and `pattern` (literal components and `**`). With `subtree`,
+/// `given` also stands for everything below it. `**` in either matches any number of
+/// components. Dynamic programming, so the cost is the product of the lengths.
+fn overlaps(given: &[&str], pattern: &[&str], subtree: bool) -> bool {
+    let (n, m) = (given.len(), pattern.len());
+    // table[i][j]: whether given[i..] and pattern[j..] overlap.
+    let mut table = vec![vec![false; m + 1]; n + 1];
+    for i in (0..=n).rev() {
+        for j in (0..=m).rev() {
+            table[i][j] = if i == n && j == m {
+                true
+            } else if i < n && given[i] == "**" {
+                table[i + 1][j] || (j < m && table[i][j + 1])
+            } else if j < m && pattern[j] == "**" {
+                table[i][j + 1] || (i < n && table[i + 1][j])
+            } else if i == n {
+                subtree
+            } else if j == m {
+                false
+            } else {
+                component_matches(given[i], pattern[j]) && table[i + 1][j + 1]
+            };
+        }
+    }
+    table[0][0]
+}
+
+/// Whether a shell word component (maybe with `*`, `?`, `[…]`) can name `literal`. The shell's
+/// wildcards do not match a leading dot.
+fn component_matches(word: &str, literal: &str) -> bool {
+    if !word.contains(['*', '?', '[']) {
+        return word == literal;
+    }
+    if literal.starts_with('.') && !word.starts_with('.') {
+        return false;
+    }
+    globset::GlobBuilder::new(word)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher().is_match(literal))
+        // A word globset cannot read is taken as able to name anything.
+        .unwrap_or(true)
+}
+
+/// Whether a simple command is `cavra approval approve|deny` (global options allowed between).
+pub(crate) fn is_self_approval(argv: &[String]) -> bool {
+    let Some(program) = argv.first() else {
+        return false;
+    };
+    if program.rsplit('/').next() != Some("cavra") {
+        return false;
+    }
+    let mut words = argv[1..].iter().filter(|w| !w.starts_with('-'));
+    words.next().map(String::as_str) == Some("approval")
+        && matches!(words.next().map(String::as_str), Some("approve" | "deny"))
+}
+
+/// Whether a command line's text names `cavra approval approve|deny` anywhere, quoted or not
+/// (inside `python -c '…'`, an `eval`, a string piped to a shell): a backstop to the parsed
+/// commands, since text can become a command in ways no parse sees.
+pub(crate) fn mentions_self_approval(line: &str) -> bool {
+    if !line.contains("approval") {
+        return false;
+    }
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || ";&|()`$'\"\\{}<>=".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(3).any(|w| {
+        w[0].rsplit('/').next() == Some("cavra")
+            && w[1] == "approval"
+            && matches!(w[2], "approve" | "deny")
+    })
+}
+
+/// The reason given for [`SELF_APPROVAL`].
+pub(crate) const SELF_APPROVAL_REASON: &str = "an agent cannot approve or deny cavra approvals; a person must run `cavra approval` outside the agent";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::PathContext;
+
+    fn check(access: ActionType, written: &str) -> bool {
+        let ctx = PathContext {
+            repo_root: Some("/r"),
+            cwd: Some("/r/sub"),
+            home: Some("/home/u"),
+        };
+        let path = ctx.normalize(written);
+        protected_file(access, &path, written, false, Some("/r")).is_some()
+    }
+
+    #[test]
+    fn protected_paths_and_what_contains_them() {
+        use ActionType::{DeleteFile, ReadFile, WriteFile};
+        for (access, written, expected) in [
+            (WriteFile, "../.cavra/cavra.db", true),
+            (WriteFile, "/r/.cavra/policy.yaml", true),
+            (WriteFile, "/r/.cavrax/file", false),
+            (ReadFile, "/r/.cavra/policy.yaml", false),
+            (WriteFile, "/r/.claude/settings.local.json", true),
+            (WriteFile, "/r/.claude", true),
+            (DeleteFile, "/r/.claude", true),
+            (WriteFile, "/r/.gemini/settings.json", true),
+            (WriteFile, "/r/.gemini/other.json", false),
+            (WriteFile, "/r/.git/hooks/pre-commit", true),
+            (WriteFile, "/r/.git/config", true),
+            (WriteFile, "/r/.git/modules/lib/hooks/post-checkout", true),
+            (WriteFile, "/r/.git/HEAD", false),
+            (WriteFile, "/r/.github/hooks/cavra.json", true),
+            (WriteFile, "/r/.github/workflows/ci.yml", false),
+            (WriteFile, "/r/vendor/x/.claude/settings.json", true),
+            (WriteFile, "~/.claude/settings.json", true),
+            (WriteFile, "/home/u/.codex/config.toml", true),
+            (WriteFile, "~/.codex/sessions/x", false),
+            // Folders above a protected path.
+            (DeleteFile, "/r/.git", true),
+            (DeleteFile, "/r/.github", true),
+            (DeleteFile, "/r", true),
+            (DeleteFile, "/r/..", true),
+            (DeleteFile, "/", true),
+            (DeleteFile, "/r/src", false),
+            (DeleteFile, "/home/u/.gemini", true),
+            (DeleteFile, "/home/u/.cache", true),
+            (DeleteFile, "/home/u/projects", false),
+            // Writing into a folder names the file (`cp x .` also writes `./x`).
+            (WriteFile, "/r", false),
+            (WriteFile, "/r/.git", false),
+            // Globs.
+            (WriteFile, "/r/**", true),
+            (WriteFile, "/r/.c*/policy.yaml", true),
+            (DeleteFile, "/r/.*", true),
+            (DeleteFile, "/r/*", false),
+            (WriteFile, "/r/src/**", false),
+            (DeleteFile, "/r/src/*", false),
+            (DeleteFile, "/r/.git/h*", true),
+        ] {
+            assert_eq!(check(access, written), expected, "{access} {written}");
+        }
+    }
+
+    #[test]
+    fn self_approval_in_argv_and_text() {
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(is_self_approval(&argv("cavra approval approve apr_1")));
+        assert!(is_self_approval(&argv(
+            "/usr/bin/cavra --json approval deny apr_1"
+        )));
+        assert!(!is_self_approval(&argv("cavra approval list")));
+        assert!(!is_self_approval(&argv("xcavra approval approve a")));
+        assert!(mentions_self_approval(
+            "python3 -c \"import os; os.system('cavra approval approve apr_1')\""
+        ));
+        assert!(mentions_self_approval("x=$(cavra approval deny a)"));
+        assert!(!mentions_self_approval(
+            "cavra approval list --state pending"
+        ));
+    }
+
+    #[test]
+    fn overlap_is_symmetric_in_stars() {
+        assert!(overlaps(&["**"], &[".cavra", "**"], false));
+        assert!(overlaps(&["a", "**"], &["**", "b"], false));
+        assert!(!overlaps(&["src", "*"], &[".cavra", "**"], true));
+        let long: Vec<&str> = std::iter::repeat_n("**", 2000).collect();
+        assert!(overlaps(&long, &["**", ".cavra", "**"], true));
+    }
+}
