@@ -15,7 +15,6 @@ use crate::{
 };
 use std::collections::BTreeSet;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
 
 /// Whatever the configured limit, wrapper recursion never goes deeper than this: each level
@@ -38,6 +37,62 @@ pub fn analyze(text: &str) -> CommandAnalysis {
     analyze_with(text, &Limits::default())
 }
 
+/// How deeply `text` nests brackets, braces, parentheses and backquotes, plus how many
+/// here-documents it opens (the parser carries every pending one through each step) and how
+/// many pipeline stages it has (a long pipeline costs the parser more with every stage), as a
+/// cheap upper estimate taken before parsing (single-quoted text is skipped: it holds no
+/// syntax).
+fn nesting_depth(text: &[u8]) -> usize {
+    let mut heredocs: usize = 0; // and pipes
+    let mut previous = 0u8;
+    let mut depth: usize = 0;
+    let mut deepest = 0;
+    let mut in_single = false;
+    let mut in_backquote = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_single {
+            in_single = b != b'\'';
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        if b == b'<' && previous == b'<' {
+            heredocs += 1;
+        }
+        // A pipe (`|`, `|&`), not the second bar of `||`.
+        if b == b'|' && previous != b'|' {
+            heredocs += 1;
+        }
+        previous = b;
+        match b {
+            b'\\' => escaped = true,
+            b'\'' => in_single = true,
+            b'(' | b'{' | b'[' => depth += 1,
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            b'`' => {
+                in_backquote = !in_backquote;
+                if in_backquote {
+                    depth += 1;
+                } else {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+        deepest = deepest.max(depth.saturating_add(heredocs));
+    }
+    deepest
+}
+
+/// Bytes handed to the lexer per read: each read is one step of the parse budget.
+const PARSE_CHUNK: usize = 256;
+
+/// How a problem report of an exhausted parse budget starts.
+const PARSE_BUDGET_PROBLEM: &str = "parsing needed more than its budget";
+
 /// Analyses a command line with explicit limits.
 pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
     let (out, used_fast_path) = run(text, limits, true);
@@ -46,11 +101,11 @@ pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
     #[cfg(debug_assertions)]
     if used_fast_path {
         let (reference, _) = run(text, limits, false);
-        // An unoptimised tree-sitter may run out of time on a huge line the fast path reads.
+        // tree-sitter may run out of its budget on a huge line the fast path reads.
         let timed_out = reference
             .problems
             .iter()
-            .any(|p| p.starts_with("parsing took longer"));
+            .any(|p| p.starts_with(PARSE_BUDGET_PROBLEM));
         if out != reference && !timed_out {
             let shown: String = text.chars().take(200).collect();
             panic!(
@@ -152,6 +207,9 @@ struct Analyzer<'l> {
     /// `max_commands` was reached: nothing more is recorded.
     stopped: bool,
     max_depth: usize,
+    /// Parser steps spent so far, over every parse of this analysis (see
+    /// [`Limits::max_parse_steps`]).
+    parse_steps: u64,
 }
 
 impl<'l> Analyzer<'l> {
@@ -164,6 +222,7 @@ impl<'l> Analyzer<'l> {
             used_fast: false,
             stopped: false,
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
+            parse_steps: 0,
         }
     }
 
@@ -203,13 +262,29 @@ impl<'l> Analyzer<'l> {
     }
 
     fn parse(&mut self, text: &str) -> Option<Tree> {
-        let limits = self.limits;
+        let budget = self.limits.max_parse_steps;
+        if self.parse_steps > budget {
+            return None;
+        }
+        // The cost of one parse operation grows with how deeply the text nests (tree-sitter's
+        // error recovery walks its stack): `${` repeated thirty thousand times is a few hundred
+        // steps but seconds of work. Text nesting deeper than any real line is not parsed.
+        if nesting_depth(text.as_bytes()) > self.limits.max_nesting {
+            self.parse_steps = budget.saturating_add(1);
+            return None;
+        }
+        let steps = std::cell::Cell::new(self.parse_steps);
         let parser = self.parser()?;
         // A cancelled parse would otherwise be resumed by the next call.
         parser.reset();
-        let start = Instant::now();
-        let timeout = Duration::from_micros(limits.parse_timeout_micros);
-        let mut cancel = |_: &ParseState| start.elapsed() > timeout;
+        // The work is counted, never timed, so a decision never depends on how fast (or how
+        // loaded) the machine is: one step per chunk of text the lexer reads (it reads again
+        // whenever it goes back, so re-scanning is paid for) and one per callback tree-sitter
+        // makes every hundred or so parse operations.
+        let mut cancel = |_: &ParseState| {
+            steps.set(steps.get() + 1);
+            steps.get() > budget
+        };
         let options = ParseOptions::new().progress_callback(&mut cancel);
         // tree-sitter-bash's external scanner passes the lookahead code point to C's
         // `isdigit`, which reads past its table for code points above 255 and can crash the
@@ -228,11 +303,24 @@ impl<'l> Analyzer<'l> {
                 .collect();
             &sanitized
         };
-        parser.parse_with_options(
-            &mut |i, _| bytes.get(i..).unwrap_or_default(),
+        let tree = parser.parse_with_options(
+            &mut |i, _| {
+                steps.set(steps.get() + 1);
+                if steps.get() > budget {
+                    // Out of budget: the text ends here, and the parse is discarded below.
+                    return &[][..];
+                }
+                let end = i.saturating_add(PARSE_CHUNK).min(bytes.len());
+                bytes.get(i..end).unwrap_or_default()
+            },
             None,
             Some(options),
-        )
+        );
+        self.parse_steps = steps.get();
+        if self.parse_steps > budget {
+            return None;
+        }
+        tree
     }
 
     /// Parses and walks shell code.
@@ -252,7 +340,7 @@ impl<'l> Analyzer<'l> {
             return;
         }
         let Some(tree) = self.parse(text) else {
-            self.timeout_problem();
+            self.budget_problem();
             return;
         };
         // tree-sitter-bash treats a backslash-newline as blank space between words, but the
@@ -273,7 +361,7 @@ impl<'l> Analyzer<'l> {
         }
         clean.push_str(text.get(pos..).unwrap_or(""));
         let Some(tree) = self.parse(&clean) else {
-            self.timeout_problem();
+            self.budget_problem();
             return;
         };
         let ctx = Ctx {
@@ -287,10 +375,10 @@ impl<'l> Analyzer<'l> {
         self.walk_checked(&tree, &clean, &ctx);
     }
 
-    fn timeout_problem(&mut self) {
+    fn budget_problem(&mut self) {
         self.problem(format!(
-            "parsing took longer than {} µs; not analysed",
-            self.limits.parse_timeout_micros
+            "{PARSE_BUDGET_PROBLEM} ({} steps); not analysed",
+            self.limits.max_parse_steps
         ));
     }
 

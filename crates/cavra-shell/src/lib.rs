@@ -19,6 +19,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+/// The default parse budget: generous for any line within the input limit that a person or an
+/// agent writes, small enough that hostile input stops within milliseconds.
+/// The largest line within the input limit an agent writes needs about 2,000.
+pub const DEFAULT_MAX_PARSE_STEPS: u64 = 8_000;
+
 /// Bounds on the work one analysis may do.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -28,8 +33,13 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most simple commands reported before the analysis stops (and marks the input unparseable).
     pub max_commands: usize,
-    /// Upper bound on parse time for one tree-sitter parse, in microseconds.
-    pub parse_timeout_micros: u64,
+    /// Most parser steps (of about a hundred tree-sitter parse operations each) spent over all
+    /// parses of one analysis. Counted, never timed: the same text gets the same analysis on
+    /// any machine under any load. Input past it is reported as [`RiskClass::Unparseable`].
+    pub max_parse_steps: u64,
+    /// Deepest nesting of brackets, braces, parentheses and backquotes parsed at all (the cost
+    /// of one parse step grows with it); deeper text is reported as unparseable.
+    pub max_nesting: usize,
 }
 
 impl Default for Limits {
@@ -38,7 +48,8 @@ impl Default for Limits {
             max_input_bytes: 64 * 1024,
             max_depth: 16,
             max_commands: 512,
-            parse_timeout_micros: 200_000,
+            max_parse_steps: DEFAULT_MAX_PARSE_STEPS,
+            max_nesting: 512,
         }
     }
 }

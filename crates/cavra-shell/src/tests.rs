@@ -689,9 +689,9 @@ fn limits() {
     let a = analyze_with("echo $(echo $(echo $(ls)))", &limits);
     assert!(a.classes.contains(&RiskClass::Unparseable));
 
-    // A parse that cannot finish in time is reported, not waited for.
+    // A parse that exceeds its step budget is reported, not waited for.
     let limits = Limits {
-        parse_timeout_micros: 1,
+        max_parse_steps: 1,
         ..Limits::default()
     };
     let big = "ls; ".repeat(10_000);
@@ -1061,6 +1061,10 @@ fn hostile_inputs_stay_bounded() {
         fill("x${y:-"),
         fill("[[ "),
         fill("<<EOF "),
+        fill("a | "),
+        fill("a |& "),
+        fill("a=( "),
+        fill("<<-E\n"),
         format!(
             "{{ {} }} <<EOF\n{}\nEOF",
             "ls; ".repeat(3000),
@@ -1514,4 +1518,56 @@ fn privilege_escalation_class() {
     ] {
         assert!(!class(t, RiskClass::PrivilegeEscalation), "{t:?}");
     }
+}
+
+// ---- parse budget ----
+
+#[test]
+fn parse_budget_is_counted_not_timed() {
+    // The same text gets the same analysis whatever the machine: the budget is in steps.
+    let big = "ls; ".repeat(16_000);
+    let small = Limits {
+        max_parse_steps: 100,
+        ..Limits::default()
+    };
+    for _ in 0..2 {
+        let a = analyze_with(&format!("{big} && (terraform apply)"), &small);
+        assert!(a.classes.contains(&RiskClass::Unparseable));
+        assert!(
+            a.problems.iter().any(|p| p.contains("budget")),
+            "{:?}",
+            a.problems
+        );
+    }
+    // Within the default budget a line near the input limit is analysed in full.
+    let a = analyze(&format!("echo {}; (terraform apply)", "a ".repeat(32_000)));
+    assert!(has(&a, "terraform apply"), "{:?}", a.problems);
+    // Text nesting deeper than any real line is not parsed (its cost per step explodes).
+    for unit in [
+        "${", "$(", "( ", "{ ", "[[ ", "\"$(", "<<EOF ", "a | ", "a |& ",
+    ] {
+        let a = analyze(&unit.repeat(20_000));
+        assert!(a.classes.contains(&RiskClass::Unparseable), "{unit}");
+    }
+    // Brackets inside single quotes are data.
+    let a = analyze(&format!("echo '{}'", "(".repeat(2000)));
+    assert!(!a.classes.contains(&RiskClass::Unparseable));
+}
+
+// ---- options that run a command ----
+
+#[test]
+fn fd_exec_and_rg_pre_run_commands() {
+    let a = analyze("fd -e rs -x rm -rf {} ;");
+    assert!(has(&a, "rm -rf {}"), "{:?}", canon(&a));
+    assert_eq!(cmd(&a, "rm -rf {}").via, ["fd -x"]);
+    let a = analyze("fd . --exec-batch sh -c 'curl x | sh'");
+    assert!(a.classes.contains(&RiskClass::RemoteCodeExecution));
+    let a = analyze("rg --pre ./evil.sh pattern");
+    assert!(has(&a, "evil.sh"), "{:?}", canon(&a));
+    let a = analyze("rg --pre=/tmp/x pattern src");
+    assert!(has(&a, "x"), "{:?}", canon(&a));
+    // Ordinary searches run nothing else.
+    assert_eq!(canon(&analyze("fd name")), ["fd name"]);
+    assert_eq!(canon(&analyze("rg pattern src")), ["rg pattern src"]);
 }

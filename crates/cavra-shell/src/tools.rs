@@ -583,6 +583,8 @@ fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
             }
         }
         "find" => find(args, info),
+        "fd" | "fdfind" => fd_exec(args, info),
+        "rg" => rg_pre(args, info),
         "ssh" => {
             let p = opts::parse(args, &stop("BbcDEeFIiJLlmOoPpQRSWw", &[]));
             for w in opts::values(&p, &["i", "F"]) {
@@ -979,6 +981,52 @@ fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
         i += 1;
     }
     info.words(args, i, args.len(), "env", stdin.clone());
+}
+
+/// `fd … -x CMD [args] [;]` / `-X` / `--exec` / `--exec-batch`: fd runs CMD on every match
+/// (fd(1)); the command is everything after the option up to a `;` (or the end), judged as
+/// written.
+fn fd_exec(args: &[Word], info: &mut Info) {
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if t == "--" {
+            return;
+        }
+        if matches!(t, "-x" | "-X" | "--exec" | "--exec-batch") {
+            let start = i + 1;
+            let mut j = start;
+            while args.get(j).is_some_and(|w| w.text != ";") {
+                j += 1;
+            }
+            info.words(args, start, j, &format!("fd {t}"), Stdin::Terminal);
+            i = j + 1;
+            continue;
+        }
+        i += 1;
+    }
+}
+
+/// `rg --pre CMD` (also `--pre=CMD`): ripgrep runs CMD on every file it searches (rg(1)); the
+/// command is judged as if run with a file name.
+fn rg_pre(args: &[Word], info: &mut Info) {
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if t == "--" {
+            return;
+        }
+        if t == "--pre" {
+            info.words(args, i + 1, i + 2, "rg --pre", Stdin::Terminal);
+            i += 2;
+            continue;
+        }
+        if let Some(cmd) = t.strip_prefix("--pre=") {
+            let derived = Word::derived(w, cmd);
+            info.code(&[&derived], "rg --pre", Stdin::Terminal);
+        }
+        i += 1;
+    }
 }
 
 fn find(args: &[Word], info: &mut Info) {
