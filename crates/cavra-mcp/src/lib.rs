@@ -14,6 +14,7 @@
 //! relay and rewrite raw messages of both eras, which an SDK's typed client/server does not
 //! expose.
 
+pub mod catalogue;
 pub mod governor;
 pub mod http;
 pub mod jsonrpc;

@@ -291,6 +291,32 @@ impl Gate {
                 tool_error(&governed.message, modern),
             ))];
         }
+        // What the arguments stand for (a path read, a URL fetched, a command run) is decided
+        // and recorded too; the first that may not proceed stops the call (17.2).
+        for derived in crate::catalogue::derived_requests(&governed.request) {
+            let context = json!({"via": "mcp proxy", "server": server, "tool": tool,
+                "call_id": call_id, "argument_of": governed.record.decision_id});
+            match self.governor.decide(derived, context) {
+                Ok(g) if g.proceed => {}
+                Ok(g) => {
+                    return vec![Send::Agent(jsonrpc::result(
+                        id,
+                        tool_error(&g.message, modern),
+                    ))];
+                }
+                Err(e) => {
+                    return vec![Send::Agent(jsonrpc::result(
+                        id,
+                        tool_error(
+                            &format!(
+                                "cavra could not decide or record this call's arguments ({e}); it was not forwarded"
+                            ),
+                            modern,
+                        ),
+                    ))];
+                }
+            }
+        }
         self.pending.insert(
             id_key(&id),
             (

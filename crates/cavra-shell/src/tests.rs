@@ -1455,3 +1455,63 @@ fn match_keys_keep_words_apart() {
     let a = analyze("'git log' x");
     assert_eq!(a.commands[0].match_keys[0], "git log/x");
 }
+
+// ---- privilege escalation ----
+
+#[test]
+fn privilege_escalation_class() {
+    for t in [
+        "chmod u+s ./bin/tool",
+        "chmod g+s dir",
+        "chmod +s /tmp/sh",
+        "chmod a+rs,o-w x",
+        "chmod 4755 x",
+        "chmod 2775 x",
+        "chmod -R 6755 x",
+        "install -m 4755 sh /tmp/sh",
+        "install --mode=u+s sh /tmp/sh",
+        "setcap cap_setuid+ep /tmp/python3",
+        "nsenter -t 1 -m -u -i -n -p sh",
+        "nsenter --target 1 --all",
+        "nsenter --target=1 -a",
+        "nsenter -at1 sh",
+        "docker run -v /:/host -it alpine chroot /host",
+        "docker run --volume=/:/host alpine",
+        "docker run -v //:/host alpine",
+        "docker run --mount type=bind,source=/,target=/host alpine",
+        "docker run --privileged alpine",
+        "docker -H unix:///var/run/docker.sock run --pid=host alpine",
+        "docker container run --cap-add=SYS_ADMIN alpine",
+        "docker run -v /var/run/docker.sock:/var/run/docker.sock docker",
+        "docker run -v /etc:/h/etc alpine",
+        "podman run --privileged fedora",
+        "podman run --security-opt seccomp=unconfined fedora",
+        "docker exec --privileged c sh",
+        "run0 id",
+        "machinectl shell root@",
+        "pkexec id",
+        "doas sh",
+        "systemd-run -t sh",
+    ] {
+        assert!(class(t, RiskClass::PrivilegeEscalation), "{t:?}");
+    }
+    for t in [
+        "chmod 755 x",
+        "chmod u+x script.sh",
+        "chmod -R go-w .",
+        "chmod 0644 f",
+        "chmod u-s x",
+        "install -m 755 a b",
+        "nsenter -t 4242 -n ip a",
+        "docker run -v $PWD:/src -w /src rust cargo test",
+        "docker run -v /home/dev/repo:/src alpine ls",
+        "docker run --rm alpine echo --privileged",
+        "docker run -p 8080:80 nginx",
+        "docker build -t x .",
+        "podman ps",
+        "machinectl list",
+        "systemd-run --user --scope make",
+    ] {
+        assert!(!class(t, RiskClass::PrivilegeEscalation), "{t:?}");
+    }
+}

@@ -676,6 +676,14 @@ fn pre_tool_use(
         }
         request.agent_id = Some(args.agent.as_str().to_string());
     }
+    // An MCP call's arguments are requests too (the filesystem server's path, the fetch
+    // server's URL, …), decided with the call (17.2).
+    let derived: Vec<Request> = requests
+        .iter()
+        .filter(|r| r.action == ActionType::McpToolCall)
+        .flat_map(cavra_mcp::catalogue::derived_requests)
+        .collect();
+    requests.extend(derived);
     // A content search over a folder reads the protected files inside it too (15.6): Claude
     // Code's Grep is rewritten to leave them out, any other search is judged by them as well.
     let mut excluded: Option<(Value, Vec<String>)> = None;

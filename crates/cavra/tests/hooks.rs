@@ -1669,13 +1669,13 @@ fn the_record_is_stored_before_the_answer_and_policy_edits_apply_next_call() {
         &policy,
         original.replace(
             "block: [\"terraform apply*\"]",
-            "block: [\"terraform apply*\", \"echo marker*\"]",
+            "block: [\"terraform apply*\", \"echo *\"]",
         ),
     )
     .expect("write");
     let out = s.hook("claude-code", marker(2), &[]);
     assert_eq!(out.code, 2, "{}", out.stdout);
-    assert!(out.stdout.contains("echo marker*"), "{}", out.stdout);
+    assert!(out.stdout.contains("echo *"), "{}", out.stdout);
     let local = hook("claude-code", s.dir.path(), marker(2), &[]);
     assert_eq!((out.code, &out.stdout), (local.code, &local.stdout));
     // A broken policy is a deny at once, and the fix takes effect at once.
@@ -1972,4 +1972,47 @@ fn the_server_exits_when_its_executable_is_replaced() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// 17.2: an MCP call's arguments are requests too. An allowed filesystem server still cannot
+/// read `.env` or write a workflow through its tools, a fetch server cannot reach a blocked
+/// address, and an unknown server's path-shaped argument is judged as the read it names.
+#[test]
+fn mcp_arguments_are_decided_as_the_requests_they_stand_for() {
+    let dir = project();
+    let r = root(&dir);
+    let policy = "metadata: {id: t, version: \"1\", inherits: [cavra-baseline]}\nmcp: {allowed_servers: [filesystem, fetch, acme]}\nfilesystem: {block_read: [\".env\"], block_write: [\".github/workflows/**\"]}\nnetwork: {blocked_domains: [evil.example]}\n";
+    std::fs::write(dir.path().join(".cavra/policy.yaml"), policy).expect("policy");
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    assert!(out.stderr.contains("read of .env"), "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__filesystem__move_file",
+        json!({"source": format!("{r}/x.yml"), "destination": format!("{r}/.github/workflows/x.yml")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__fetch__fetch",
+        json!({"url": "https://evil.example/exfil"}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    let out = claude(
+        &dir,
+        "mcp__acme__summarise",
+        json!({"file": format!("{r}/.env")}),
+    );
+    assert_eq!(decision_of(&out), "deny", "{}", out.stderr);
+    // The ordinary use of the same tools is allowed.
+    let out = claude(
+        &dir,
+        "mcp__filesystem__read_text_file",
+        json!({"path": format!("{r}/README.md")}),
+    );
+    assert_ne!(decision_of(&out), "deny", "{} {}", out.stdout, out.stderr);
 }

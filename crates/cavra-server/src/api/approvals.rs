@@ -18,6 +18,7 @@ use crate::{AppState, format_time, now_text};
 
 /// Filters for listing approvals.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
     /// Only this state: pending, approved, denied, expired, break_glass, consumed.
@@ -27,7 +28,7 @@ pub struct ApprovalQuery {
 }
 
 /// List the tenant's approvals, newest first.
-#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", operation_id = "approvals_list", params(ApprovalQuery),
     responses((status = 200, body = Vec<Approval>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -49,7 +50,7 @@ pub async fn list(
 }
 
 /// One approval of the tenant.
-#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", params(("id" = String, Path, description = "approval id")),
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", operation_id = "approvals_get_one", params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -153,7 +154,7 @@ fn outcome(
 }
 
 /// Approve a pending approval (members of its group only; not the requester).
-#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", operation_id = "approvals_approve", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -189,7 +190,7 @@ pub async fn approve(
 }
 
 /// Deny a pending approval (members of its group only; not the requester).
-#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", operation_id = "approvals_deny", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -225,7 +226,7 @@ pub async fn deny(
 }
 
 /// Expire an approval now (withdraw a request, or end a grant early).
-#[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", request_body = DecideBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", operation_id = "approvals_expire", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -278,7 +279,7 @@ pub async fn expire(
 /// Break glass: grant a pending or denied approval at once, for a short time. Approvers (or
 /// admins) who are also members of the break-glass group only; never the requester; recorded
 /// loudly.
-#[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", request_body = BreakGlassBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", operation_id = "approvals_break_glass", request_body = BreakGlassBody,
     params(("id" = String, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -341,7 +342,7 @@ pub struct SweepResult {
 }
 
 /// Expire every overdue approval now (the service also does this every few seconds).
-#[utoipa::path(post, path = "/v1/approvals/expire", tag = "approvals",
+#[utoipa::path(post, path = "/v1/approvals/expire", tag = "approvals", operation_id = "approvals_sweep",
     responses((status = 200, body = SweepResult), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sweep(

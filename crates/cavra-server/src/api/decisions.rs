@@ -20,6 +20,20 @@ use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
 use crate::{AppState, format_time};
+use cavra_runtime::approvals::{
+    Found, GrantState, Resolution, approval_fingerprint, note_new, resolve,
+};
+
+/// The store's approval state as the runtime reads it (`None`: not one that decides).
+fn grant_state(state: ApprovalState) -> Option<GrantState> {
+    match state {
+        ApprovalState::Pending => Some(GrantState::Pending),
+        ApprovalState::Approved => Some(GrantState::Approved),
+        ApprovalState::BreakGlass => Some(GrantState::BreakGlass),
+        ApprovalState::Denied => Some(GrantState::Denied),
+        ApprovalState::Expired | ApprovalState::Consumed => None,
+    }
+}
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,7 +193,7 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
 }
 
 /// Evaluate and record a decision.
-#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_create", request_body = DecisionBody,
     responses((status = 200, body = DecisionResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -200,7 +214,6 @@ pub async fn create(
         request.repository.as_deref(),
     )
     .await?;
-    let fingerprint = request.fingerprint();
     let by = caller.subject().to_string();
     let registry = if request.action == ActionType::McpToolCall {
         mcp_registry(&state, &tenant).await?
@@ -224,62 +237,46 @@ pub async fn create(
         let mut use_grant = None;
         let mut new_approval = None;
         let mut approval = None;
+        // An approval is bound to the whole context of the decision (see cavra-runtime):
+        // looked up by that key, and applied by the one resolution step every entry point uses.
+        let mut fingerprint = request.fingerprint();
         if record.decision == Decision::RequireApproval {
-            match state
+            let group = state.routing.route(&RouteInput {
+                rule_id: &record.rule_id,
+                action_type: record.action_type,
+                severity: Some(record.severity),
+                pack: &record.policy_pack,
+                target: &record.target,
+                pack_group: record.approver_group.as_deref(),
+            });
+            fingerprint = approval_fingerprint(&request, &record, &group);
+            let found = state
                 .db
                 .approval_for(&tenant, &fingerprint, &by, &ts)
-                .await?
-            {
-                Some(a)
-                    if matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass) =>
-                {
-                    record.allow_by_approval(
-                        if a.state == ApprovalState::BreakGlass {
-                            "break glass"
-                        } else {
-                            "approved"
-                        },
-                        &a.id,
-                        a.decided_by.as_deref().unwrap_or_default(),
-                        a.reason.as_deref().unwrap_or_default(),
-                    );
-                    use_grant = Some(a.id.clone());
-                    approval = Some(a);
+                .await?;
+            let view = found.as_ref().and_then(|a| {
+                Some(Found {
+                    id: &a.id,
+                    state: grant_state(a.state)?,
+                    approver_group: &a.approver_group,
+                    decided_by: a.decided_by.as_deref(),
+                    reason: a.reason.as_deref(),
+                })
+            });
+            match resolve(&mut record, view, &group) {
+                Resolution::Use { id } => {
+                    use_grant = Some(id);
+                    approval = found;
                 }
-                Some(a) if a.state == ApprovalState::Denied => {
-                    record.reason = format!(
-                        "{} [approval {} was denied by {}: {}]",
-                        record.reason,
-                        a.id,
-                        a.decided_by.as_deref().unwrap_or_default(),
-                        a.reason.as_deref().unwrap_or_default()
-                    );
-                    record.decision = Decision::Block;
-                    record.evidence_refs.push(format!("approval:{}", a.id));
-                    approval = Some(a);
-                }
-                Some(a) => {
-                    record.approver_group = Some(a.approver_group.clone());
-                    record.evidence_refs.push(format!("approval:{}", a.id));
-                    approval = Some(a);
-                }
-                None => {
-                    let group = state.routing.route(&RouteInput {
-                        rule_id: &record.rule_id,
-                        action_type: record.action_type,
-                        severity: Some(record.severity),
-                        pack: &record.policy_pack,
-                        target: &record.target,
-                        pack_group: record.approver_group.as_deref(),
-                    });
+                Resolution::Denied { .. } | Resolution::Pending { .. } => approval = found,
+                Resolution::Ask { group } => {
                     let id = format!("apr_{}", uuid::Uuid::now_v7().simple());
                     let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
                     let summary = pack
                         .redactor()
                         .redact_text(&format!("{}: {}", record.action_type, record.target))
                         .value;
-                    record.approver_group = Some(group.clone());
-                    record.evidence_refs.push(format!("approval:{id}"));
+                    note_new(&mut record, &id);
                     new_approval = Some(NewApproval {
                         id,
                         fingerprint: fingerprint.clone(),
@@ -290,6 +287,7 @@ pub async fn create(
                         expires_at: format_time(now + ttl),
                     });
                 }
+                Resolution::NotNeeded => {}
             }
         }
         // The store redacts the record (with the pack's rules and its own) on its way into
@@ -348,6 +346,7 @@ pub async fn create(
 
 /// Filters for listing decisions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     /// Only this session.
@@ -365,7 +364,7 @@ pub struct DecisionQuery {
 }
 
 /// List the tenant's decisions, newest first.
-#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(DecisionQuery),
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
     responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -390,7 +389,7 @@ pub async fn list(
 }
 
 /// One decision of the tenant.
-#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path, description = "decision id")),
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "decisions_get_one", params(("id" = String, Path, description = "decision id")),
     responses((status = 200, body = StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -409,6 +408,7 @@ pub async fn get_one(
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
@@ -416,7 +416,7 @@ pub struct LimitQuery {
 }
 
 /// The tenant's sessions, most recent first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(LimitQuery),
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", operation_id = "sessions_sessions", params(LimitQuery),
     responses((status = 200, body = Vec<SessionSummary>), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn sessions(
@@ -432,7 +432,7 @@ pub async fn sessions(
 }
 
 /// One session of the tenant.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "sessions_session", params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = SessionSummary), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn session(

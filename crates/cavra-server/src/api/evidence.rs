@@ -17,6 +17,7 @@ use crate::{AppState, now_text};
 
 /// Filters for evidence entries (oldest first).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryParams {
     /// Only this kind: decision, approval, registry, policy_assignment.
@@ -36,7 +37,7 @@ pub struct EntryParams {
 }
 
 /// Search the tenant's evidence entries.
-#[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", params(EntryParams),
+#[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", operation_id = "evidence_entries", params(EntryParams),
     responses((status = 200, body = Vec<EntryRecord>), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn entries(
@@ -78,7 +79,7 @@ pub struct HeadView {
 }
 
 /// The head of the tenant's evidence log.
-#[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence",
+#[utoipa::path(get, path = "/v1/evidence/head", tag = "evidence", operation_id = "evidence_head",
     responses((status = 200, body = HeadView)),
     security(("bearer" = [])))]
 pub async fn head(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<HeadView>> {
@@ -112,7 +113,7 @@ pub struct ProofView {
 }
 
 /// An inclusion proof of one entry against a signed checkpoint of the tenant's log.
-#[utoipa::path(get, path = "/v1/evidence/entries/{index}/proof", tag = "evidence",
+#[utoipa::path(get, path = "/v1/evidence/entries/{index}/proof", tag = "evidence", operation_id = "evidence_proof",
     params(("index" = u64, Path, description = "entry index")),
     responses((status = 200, body = ProofView), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -164,6 +165,7 @@ pub async fn proof(
 
 /// Which entries a bundle holds.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BundleParams {
     /// Only this session.
@@ -178,8 +180,8 @@ pub struct BundleParams {
 
 /// A signed evidence bundle of the tenant's log (a tar archive of the folder
 /// `cavra evidence verify` checks).
-#[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", params(BundleParams),
-    responses((status = 200, description = "tar archive holding bundle/", content_type = "application/x-tar"),
+#[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", operation_id = "evidence_bundle", params(BundleParams),
+    responses((status = 200, description = "tar archive holding bundle/", body = Vec<u8>, content_type = "application/x-tar"),
               (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn bundle(

@@ -20,7 +20,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "operations_healthz", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -41,7 +41,7 @@ pub struct Ready {
 }
 
 /// The database answers, its migrations are current and the signing key is loaded.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "operations_readyz",
     responses((status = 200, body = Ready), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Problem> {
     let r = state
@@ -65,7 +65,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, P
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "operations_metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let queue = match state.db.queue_depths().await {
@@ -83,7 +83,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "operations_openapi",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi() -> impl IntoResponse {
     Json(crate::openapi::ApiDoc::openapi())

@@ -58,7 +58,7 @@ fn view(p: StoredPack, with_document: bool) -> PackView {
 
 /// Upload a policy pack (admins). It must validate, inherit only built-in packs and, unless
 /// the service is configured otherwise, carry a signature by a key of the service's trust root.
-#[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = UploadBody,
+#[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "policies_upload", request_body = UploadBody,
     responses((status = 200, body = PackView), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn upload(
@@ -92,7 +92,7 @@ pub async fn upload(
 }
 
 /// The tenant's packs.
-#[utoipa::path(get, path = "/v1/policies", tag = "policies",
+#[utoipa::path(get, path = "/v1/policies", tag = "policies", operation_id = "policies_list",
     responses((status = 200, body = Vec<PackView>)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -104,7 +104,7 @@ pub async fn list(
 }
 
 /// One of the tenant's packs, with its text.
-#[utoipa::path(get, path = "/v1/policies/{digest}", tag = "policies",
+#[utoipa::path(get, path = "/v1/policies/{digest}", tag = "policies", operation_id = "policies_get_one",
     params(("digest" = String, Path, description = "sha256:…")),
     responses((status = 200, body = PackView), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -156,7 +156,7 @@ fn assignment_view(a: Assignment) -> AssignmentView {
 }
 
 /// The tenant's pack assignments.
-#[utoipa::path(get, path = "/v1/policy-assignments", tag = "policies",
+#[utoipa::path(get, path = "/v1/policy-assignments", tag = "policies", operation_id = "policies_assignments",
     responses((status = 200, body = Vec<AssignmentView>)),
     security(("bearer" = [])))]
 pub async fn assignments(
@@ -169,7 +169,7 @@ pub async fn assignments(
 
 /// Assign a pack to the tenant or one repository (admins). The pack must be built in or the
 /// tenant's own.
-#[utoipa::path(put, path = "/v1/policy-assignments", tag = "policies", request_body = AssignBody,
+#[utoipa::path(put, path = "/v1/policy-assignments", tag = "policies", operation_id = "policies_assign", request_body = AssignBody,
     responses((status = 200, body = AssignmentView), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn assign(

@@ -76,7 +76,7 @@ fn kind(path: &str) -> ApiResult<RegistryKind> {
 }
 
 /// List registry records of one kind (`agents` or `mcp-servers`).
-#[utoipa::path(get, path = "/v1/registry/{kind}", tag = "registry",
+#[utoipa::path(get, path = "/v1/registry/{kind}", tag = "registry", operation_id = "registry_list",
     params(("kind" = String, Path, description = "agents or mcp-servers")),
     responses((status = 200, body = Vec<RegistryView>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -91,7 +91,7 @@ pub async fn list(
 }
 
 /// One registry record.
-#[utoipa::path(get, path = "/v1/registry/{kind}/{name}", tag = "registry",
+#[utoipa::path(get, path = "/v1/registry/{kind}/{name}", tag = "registry", operation_id = "registry_get_one",
     params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
     responses((status = 200, body = RegistryView), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -112,7 +112,7 @@ pub async fn get_one(
 
 /// Create or replace a registry record (admins). The body is an `McpServerRecord` or an
 /// `AgentRecord`, checked strictly.
-#[utoipa::path(put, path = "/v1/registry/{kind}/{name}", tag = "registry",
+#[utoipa::path(put, path = "/v1/registry/{kind}/{name}", tag = "registry", operation_id = "registry_put_one",
     params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
     request_body = Object,
     responses((status = 200, body = RegistryView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
@@ -164,7 +164,7 @@ pub async fn put_one(
 }
 
 /// Delete a registry record (admins).
-#[utoipa::path(delete, path = "/v1/registry/{kind}/{name}", tag = "registry",
+#[utoipa::path(delete, path = "/v1/registry/{kind}/{name}", tag = "registry", operation_id = "registry_delete_one",
     params(("kind" = String, Path, description = "agents or mcp-servers"), ("name" = String, Path, description = "name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]

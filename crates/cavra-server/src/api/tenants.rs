@@ -70,7 +70,7 @@ pub fn valid_tenant_id(id: &str) -> bool {
 }
 
 /// Every tenant (operator admins).
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", operation_id = "tenants_list",
     responses((status = 200, body = Vec<TenantView>), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -90,7 +90,7 @@ pub async fn list(
 }
 
 /// Create a tenant (operator admins).
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenantBody,
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", operation_id = "tenants_create", request_body = NewTenantBody,
     responses((status = 201, body = TenantView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -117,7 +117,7 @@ pub async fn create(
 }
 
 /// One tenant: the caller's own, or any for operator admins.
-#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "tenant id")),
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", operation_id = "tenants_get_one", params(("id" = String, Path, description = "tenant id")),
     responses((status = 200, body = TenantView), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -154,7 +154,7 @@ pub struct Posture {
 }
 
 /// The caller's tenant posture.
-#[utoipa::path(get, path = "/v1/posture", tag = "tenants",
+#[utoipa::path(get, path = "/v1/posture", tag = "tenants", operation_id = "tenants_posture",
     responses((status = 200, body = Posture)),
     security(("bearer" = [])))]
 pub async fn posture(
