@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packs;
 pub mod problem;
+pub mod proofs;
 pub mod rate;
 pub mod routing;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub signer: Arc<LogSigner>,
     /// Per-credential and per-tenant request rates.
     pub limiter: crate::rate::Limiter,
+    /// Subtree hashes reused by inclusion proofs.
+    pub subtrees: crate::proofs::SubtreeCache,
     /// Permits for assembling evidence bundles (`limits.concurrent_bundles`).
     pub bundles: Arc<tokio::sync::Semaphore>,
     known_tenants: TtlCache<()>,
@@ -222,6 +225,7 @@ impl AppState {
             signer,
             limiter: crate::rate::Limiter::default(),
             bundles,
+            subtrees: crate::proofs::SubtreeCache::default(),
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))

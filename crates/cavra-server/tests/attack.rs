@@ -527,3 +527,72 @@ async fn a_body_that_does_not_arrive_in_time_is_a_408() {
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+/// Proofs from the subtree cache verify against the checkpoint they come with, as the log
+/// grows past cached subtrees.
+async fn cached_proofs_verify(s: &Server) {
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let mut written = 0;
+    for round in [70usize, 200] {
+        while written < round {
+            let (st, v) = s
+                .call(
+                    "POST",
+                    "/v1/decisions",
+                    Some(&agent),
+                    Some(decide("read_file", &format!("f{written}"), "s")),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            written += 1;
+        }
+        for index in [0u64, 3, 63, 64, 69, (round - 1) as u64] {
+            let (st, proof) = s
+                .call(
+                    "GET",
+                    &format!("/v1/evidence/entries/{index}/proof"),
+                    Some(&agent),
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{proof}");
+            let env =
+                cavra_evidence::dsse::Envelope::from_json(proof["checkpoint"].as_str().unwrap())
+                    .unwrap();
+            let payload: Value = serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap();
+            let root: [u8; 32] = hex::decode(payload["root_hash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let leaf =
+                cavra_evidence::merkle::leaf_hash(proof["entry"].as_str().unwrap().as_bytes());
+            let hashes: Vec<[u8; 32]> = proof["hashes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    hex::decode(h.as_str().unwrap())
+                        .unwrap()
+                        .try_into()
+                        .unwrap()
+                })
+                .collect();
+            let size = payload["tree_size"].as_u64().unwrap();
+            cavra_evidence::merkle::verify_inclusion(&leaf, index, size, &hashes, &root)
+                .unwrap_or_else(|e| panic!("index {index} of {size}: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn proofs_from_the_subtree_cache_verify_on_sqlite() {
+    cached_proofs_verify(&sqlite_server().await).await;
+}
+
+#[tokio::test]
+async fn proofs_from_the_subtree_cache_verify_on_postgres() {
+    let Some(s) = postgres_with(|_| {}).await else {
+        return;
+    };
+    cached_proofs_verify(&s).await;
+}

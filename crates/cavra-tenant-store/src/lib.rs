@@ -376,7 +376,13 @@ impl Db {
 
     /// The first `size` leaf hashes of a tenant's log.
     pub async fn leaf_hashes(&self, tenant: &str, size: u64) -> Result<Vec<[u8; 32]>> {
-        dispatch!(self.leaf_hashes(tenant, size))
+        dispatch!(self.leaf_range(tenant, 0, size))
+    }
+
+    /// The leaf hashes of entries `start..end` of a tenant's log, as far as it reaches (a gap
+    /// inside is an error).
+    pub async fn leaf_range(&self, tenant: &str, start: u64, end: u64) -> Result<Vec<[u8; 32]>> {
+        dispatch!(self.leaf_range(tenant, start, end))
     }
 
     /// Signs a checkpoint of a tenant's whole log now (None: the tenant has no entries).

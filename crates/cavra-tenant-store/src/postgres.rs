@@ -1521,22 +1521,29 @@ impl PgDb {
         }))
     }
 
-    pub(crate) async fn leaf_hashes(&self, tenant: &str, size: u64) -> Result<Vec<[u8; 32]>> {
+    pub(crate) async fn leaf_range(
+        &self,
+        tenant: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<[u8; 32]>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
-                "SELECT idx, leaf_hash FROM log_entries WHERE tenant = $1 AND idx < $2 ORDER BY idx",
+                "SELECT idx, leaf_hash FROM log_entries WHERE tenant = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
             )
             .await?;
-        let rows = c.query(&st, &[&tenant, &(size as i64)]).await?;
+        let rows = c
+            .query(&st, &[&tenant, &(start as i64), &(end as i64)])
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let idx: i64 = r.try_get(0)?;
             let leaf: Vec<u8> = r.try_get(1)?;
-            if idx as usize != out.len() {
+            if idx as u64 != start + out.len() as u64 {
                 return Err(StoreError::Corrupt(format!(
                     "log entry {} is missing",
-                    out.len()
+                    start + out.len() as u64
                 )));
             }
             out.push(

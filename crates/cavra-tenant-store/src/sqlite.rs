@@ -1408,24 +1408,28 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn leaf_hashes(
+    pub(crate) async fn leaf_range(
         self: &std::sync::Arc<Self>,
         tenant: &str,
-        size: u64,
+        start: u64,
+        end: u64,
     ) -> Result<Vec<[u8; 32]>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT idx, leaf_hash FROM log_entries WHERE tenant = ?1 AND idx < ?2 ORDER BY idx",
+                "SELECT idx, leaf_hash FROM log_entries WHERE tenant = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
             )?;
-            let rows = st.query_map(params![tenant, size as i64], |r| {
+            let rows = st.query_map(params![tenant, start as i64, end as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?;
-            let mut out = Vec::with_capacity(size as usize);
+            let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
             for row in rows {
                 let (idx, leaf) = row?;
-                if idx as usize != out.len() {
-                    return Err(StoreError::Corrupt(format!("log entry {} is missing", out.len())));
+                if idx as u64 != start + out.len() as u64 {
+                    return Err(StoreError::Corrupt(format!(
+                        "log entry {} is missing",
+                        start + out.len() as u64
+                    )));
                 }
                 out.push(
                     <[u8; 32]>::try_from(leaf.as_slice())

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use cavra_evidence::canonical::to_canonical;
-use cavra_evidence::merkle::inclusion_proof;
 use cavra_tenant_store::{CheckpointRecord, EntryQuery, EntryRecord, LogHead};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -136,8 +135,11 @@ pub async fn proof(
         cp = state.db.checkpoint_now(tenant, &now_text()).await?;
     }
     let cp = cp.ok_or_else(|| Problem::not_found("evidence entry"))?;
-    let leaves = state.db.leaf_hashes(tenant, cp.tree_size).await?;
-    let hashes = inclusion_proof(&leaves, index as usize).map_err(Problem::internal)?;
+    let log_id = head.map(|h| h.log_id).unwrap_or_default();
+    let hashes = state
+        .subtrees
+        .proof(&state.db, tenant, &log_id, index, cp.tree_size)
+        .await?;
     let entry = state
         .db
         .entries(
