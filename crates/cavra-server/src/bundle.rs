@@ -30,8 +30,37 @@ fn too_many_entries(max: usize) -> Problem {
     ))
 }
 
+/// Refuses a selection of more than `max_entries` of `tenant`'s log entries. Counted (no further
+/// than one past the cap) before anything of it is read, and before a bundle permit is taken,
+/// so an oversized request is answered at once whatever else is being assembled.
+pub async fn check_selection_size(
+    db: &Db,
+    tenant: &str,
+    selection: &Selection,
+    max_entries: usize,
+) -> Result<(), Problem> {
+    let selected = db
+        .count_entries(
+            tenant,
+            &EntryQuery {
+                session_id: selection.session_id.clone(),
+                since: selection.since.clone(),
+                until: selection.until.clone(),
+                ..EntryQuery::default()
+            },
+            max_entries as u64,
+        )
+        .await?;
+    if selected > max_entries as u64 {
+        return Err(too_many_entries(max_entries));
+    }
+    Ok(())
+}
+
 impl TenantLog {
     /// Reads what a bundle of `selection` needs from `tenant`'s log, checkpointing it first.
+    /// The caller has checked the selection's size ([`check_selection_size`]); `max_entries`
+    /// still bounds what is read, should the log grow in between.
     pub async fn load(
         db: &Db,
         packs: &PackCache,
@@ -40,23 +69,6 @@ impl TenantLog {
         now: &str,
         max_entries: usize,
     ) -> Result<TenantLog, Problem> {
-        // Counted first (and no further than one past the cap), so an oversized selection is
-        // refused before anything of it is read into memory.
-        let selected = db
-            .count_entries(
-                tenant,
-                &EntryQuery {
-                    session_id: selection.session_id.clone(),
-                    since: selection.since.clone(),
-                    until: selection.until.clone(),
-                    ..EntryQuery::default()
-                },
-                max_entries as u64,
-            )
-            .await?;
-        if selected > max_entries as u64 {
-            return Err(too_many_entries(max_entries));
-        }
         let Some(cp) = db.checkpoint_now(tenant, now).await? else {
             return Err(Problem::not_found(
                 "evidence (the tenant has no entries yet)",

@@ -195,6 +195,13 @@ pub async fn bundle(
         since: query_time("since", q.since)?,
         until: query_time("until", q.until)?,
     };
+    crate::bundle::check_selection_size(
+        &state.db,
+        caller.tenant(),
+        &selection,
+        state.config.limits.bundle_entries,
+    )
+    .await?;
     // Each bundle is assembled in memory: only so many at once, the rest told when to retry.
     let _permit = state
         .bundles
