@@ -8,6 +8,7 @@
 
 use crate::canon;
 use crate::fast;
+use crate::knowledge::{self, Knowledge};
 use crate::tools::{self, Inner, InnerKind, Stdin};
 use crate::words::{Word, node_text, word_from_node};
 use crate::{
@@ -95,12 +96,18 @@ const PARSE_BUDGET_PROBLEM: &str = "parsing needed more than its budget";
 
 /// Analyses a command line with explicit limits.
 pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
-    let (out, used_fast_path) = run(text, limits, true);
+    analyze_with_knowledge(text, limits, Knowledge::builtin())
+}
+
+/// Analyses a command line with explicit limits and a knowledge base (the built-in one plus a
+/// pack's `knowledge:` entries).
+pub fn analyze_with_knowledge(text: &str, limits: &Limits, kb: &Knowledge) -> CommandAnalysis {
+    let (out, used_fast_path) = run(text, limits, kb, true);
     // Every line the fast front end reads is checked against the tree-sitter walk in debug
     // builds (all tests), so a divergence between the two cannot go unnoticed.
     #[cfg(debug_assertions)]
     if used_fast_path {
-        let (reference, _) = run(text, limits, false);
+        let (reference, _) = run(text, limits, kb, false);
         // tree-sitter may run out of its budget on a huge line the fast path reads.
         let timed_out = reference
             .problems
@@ -133,8 +140,13 @@ impl std::fmt::Debug for DebugShort<'_> {
 }
 
 /// One analysis; `fast` allows the fast front end. Also says whether it was used.
-pub(crate) fn run(text: &str, limits: &Limits, fast: bool) -> (CommandAnalysis, bool) {
-    let mut a = Analyzer::new(limits);
+pub(crate) fn run(
+    text: &str,
+    limits: &Limits,
+    kb: &Knowledge,
+    fast: bool,
+) -> (CommandAnalysis, bool) {
+    let mut a = Analyzer::new(limits, kb);
     a.fast = fast;
     if text.len() > limits.max_input_bytes {
         a.problem(format!(
@@ -197,6 +209,8 @@ enum Work<'t> {
 
 struct Analyzer<'l> {
     limits: &'l Limits,
+    /// What programs do with their arguments.
+    kb: &'l Knowledge,
     out: CommandAnalysis,
     /// Created on first use: a line the fast front end reads never needs one.
     parser: Option<Option<Parser>>,
@@ -213,9 +227,10 @@ struct Analyzer<'l> {
 }
 
 impl<'l> Analyzer<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, kb: &'l Knowledge) -> Self {
         Analyzer {
             limits,
+            kb,
             out: CommandAnalysis::default(),
             parser: None,
             fast: true,
@@ -817,8 +832,15 @@ impl<'l> Analyzer<'l> {
         } else {
             first.text.clone()
         };
+        // `git push --forc` is `--force` to git: abbreviations are read as the option meant.
+        let expanded = if name_is_literal {
+            knowledge::expand_abbreviations(self.kb, &name, args)
+        } else {
+            std::borrow::Cow::Borrowed(args)
+        };
+        let args: &[Word] = &expanded;
         let info = if name_is_literal {
-            tools::inspect(&name, args, &ctx.stdin)
+            tools::inspect(self.kb, &name, args, &ctx.stdin)
         } else {
             tools::Info::default()
         };
@@ -841,6 +863,12 @@ impl<'l> Analyzer<'l> {
             .unwrap_or(args.len());
         let (canonical, variants, match_keys) =
             canon::forms(&name, name_is_literal, args, flag_limit);
+        let known_program = name_is_literal
+            && (self.kb.knows(&name)
+                || !info.inner.is_empty()
+                || !info.accesses.is_empty()
+                || !classes.is_empty()
+                || info.push.is_some());
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
@@ -855,6 +883,7 @@ impl<'l> Analyzer<'l> {
             } else {
                 CommandRole::Wrapper
             },
+            known_program,
             via: ctx.via.as_ref().clone(),
             classes,
             span,

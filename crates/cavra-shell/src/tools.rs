@@ -2,6 +2,7 @@
 //! they perform, and the command they wrap.
 
 use crate::opts::{self, Parsed, Spec};
+use crate::knowledge::Knowledge;
 use crate::words::Word;
 use crate::{AccessKind, RiskClass};
 use std::collections::BTreeSet;
@@ -74,7 +75,7 @@ pub(crate) struct Info {
 }
 
 impl Info {
-    fn access(&mut self, kind: AccessKind, w: &Word, reason: impl Into<String>) {
+    pub(crate) fn access(&mut self, kind: AccessKind, w: &Word, reason: impl Into<String>) {
         self.accesses.push(Access {
             kind,
             path: w.path.clone(),
@@ -83,12 +84,19 @@ impl Info {
         });
     }
 
-    fn class(&mut self, c: RiskClass) {
+    pub(crate) fn class(&mut self, c: RiskClass) {
         self.classes.insert(c);
     }
 
     /// The words `args[start..end]` are a command run by this one.
-    fn words(&mut self, args: &[Word], start: usize, end: usize, label: &str, stdin: Stdin) {
+    pub(crate) fn words(
+        &mut self,
+        args: &[Word],
+        start: usize,
+        end: usize,
+        label: &str,
+        stdin: Stdin,
+    ) {
         let end = end.min(args.len());
         if start >= end {
             return;
@@ -107,7 +115,7 @@ impl Info {
 
     /// `text` is shell code run by this command. Code that is not a literal cannot be analysed:
     /// it is dynamic, and remote code execution when it comes from a substitution.
-    fn code(&mut self, words: &[&Word], label: &str, stdin: Stdin) {
+    pub(crate) fn code(&mut self, words: &[&Word], label: &str, stdin: Stdin) {
         let (Some(first), Some(last)) = (words.first(), words.last()) else {
             return;
         };
@@ -175,10 +183,12 @@ fn interpreter(base: &str) -> Option<(Spec, &'static [&'static str])> {
     })
 }
 
-/// Analyses one simple command with a literal name. `base` is the executable's base name.
-pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
+/// Analyses one simple command with a literal name. `base` is the executable's base name;
+/// what the knowledge base says about it is applied too.
+pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) -> Info {
     let mut info = Info::default();
     wrappers(base, args, stdin, &mut info);
+    crate::knowledge::apply(kb, base, args, stdin, &mut info);
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
     if base == "git" {
@@ -583,8 +593,6 @@ fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
             }
         }
         "find" => find(args, info),
-        "fd" | "fdfind" => fd_exec(args, info),
-        "rg" => rg_pre(args, info),
         "ssh" => {
             let p = opts::parse(args, &stop("BbcDEeFIiJLlmOoPpQRSWw", &[]));
             for w in opts::values(&p, &["i", "F"]) {
@@ -879,7 +887,7 @@ fn xargs_inner(args: &[Word], p: &[opts::Parsed], all: usize, stdin: &Stdin, inf
 }
 
 /// A shell or interpreter runs its standard input as code.
-fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
+pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
     match stdin {
         Stdin::Untrusted(_) => info.class(RiskClass::RemoteCodeExecution),
         Stdin::Code {
@@ -981,52 +989,6 @@ fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
         i += 1;
     }
     info.words(args, i, args.len(), "env", stdin.clone());
-}
-
-/// `fd … -x CMD [args] [;]` / `-X` / `--exec` / `--exec-batch`: fd runs CMD on every match
-/// (fd(1)); the command is everything after the option up to a `;` (or the end), judged as
-/// written.
-fn fd_exec(args: &[Word], info: &mut Info) {
-    let mut i = 0;
-    while let Some(w) = args.get(i) {
-        let t = w.text.as_str();
-        if t == "--" {
-            return;
-        }
-        if matches!(t, "-x" | "-X" | "--exec" | "--exec-batch") {
-            let start = i + 1;
-            let mut j = start;
-            while args.get(j).is_some_and(|w| w.text != ";") {
-                j += 1;
-            }
-            info.words(args, start, j, &format!("fd {t}"), Stdin::Terminal);
-            i = j + 1;
-            continue;
-        }
-        i += 1;
-    }
-}
-
-/// `rg --pre CMD` (also `--pre=CMD`): ripgrep runs CMD on every file it searches (rg(1)); the
-/// command is judged as if run with a file name.
-fn rg_pre(args: &[Word], info: &mut Info) {
-    let mut i = 0;
-    while let Some(w) = args.get(i) {
-        let t = w.text.as_str();
-        if t == "--" {
-            return;
-        }
-        if t == "--pre" {
-            info.words(args, i + 1, i + 2, "rg --pre", Stdin::Terminal);
-            i += 2;
-            continue;
-        }
-        if let Some(cmd) = t.strip_prefix("--pre=") {
-            let derived = Word::derived(w, cmd);
-            info.code(&[&derived], "rg --pre", Stdin::Terminal);
-        }
-        i += 1;
-    }
 }
 
 fn find(args: &[Word], info: &mut Info) {
