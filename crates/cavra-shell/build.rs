@@ -9,7 +9,7 @@
 #[allow(dead_code)]
 mod entry;
 
-use entry::{Effect, ProgramEntry, Text};
+use entry::{Effect, EnvironmentEntry, ProgramEntry, Text};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,7 +19,10 @@ use std::path::Path;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KnowledgeFile {
+    #[serde(default)]
     programs: Vec<ProgramEntry>,
+    #[serde(default)]
+    environment: Vec<EnvironmentEntry>,
 }
 
 fn text(s: &str) -> String {
@@ -75,6 +78,18 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
     );
 }
 
+fn emit_environment(entry: &EnvironmentEntry, origin: &str, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "    EnvironmentEntry {{ names: {}, source: {}, effect: {}, options_of: {}, origin: {} }},",
+        texts(&entry.names),
+        text(&entry.source),
+        effect(entry.effect),
+        texts(&entry.options_of),
+        text(origin),
+    );
+}
+
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
     println!("cargo:rerun-if-changed=knowledge");
@@ -85,6 +100,7 @@ fn main() {
         .collect();
     files.sort();
     let mut out = String::from("pub(super) static ENTRIES: &[ProgramEntry] = &[\n");
+    let mut environment = String::from("pub(super) static ENVIRONMENT: &[EnvironmentEntry] = &[\n");
     let mut names: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut count = 0usize;
     for path in &files {
@@ -94,8 +110,8 @@ fn main() {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let origin = format!("knowledge/{name}");
-        let yaml = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let yaml =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file: KnowledgeFile = serde_saphyr::from_str(&yaml)
             .unwrap_or_else(|e| panic!("crates/cavra-shell/{origin}: {e}"));
         for (i, entry) in file.programs.iter().enumerate() {
@@ -108,8 +124,16 @@ fn main() {
             }
             count += 1;
         }
+        for (i, entry) in file.environment.iter().enumerate() {
+            if let Err((field, message)) = entry.check() {
+                panic!("crates/cavra-shell/{origin}: environment[{i}].{field}: {message}");
+            }
+            emit_environment(entry, &origin, &mut environment);
+        }
     }
     out.push_str("];\n\n");
+    environment.push_str("];\n\n");
+    out.push_str(&environment);
     out.push_str(
         "/// Indices into [`ENTRIES`] of the entries for a program name (or alias).\n\
          pub(super) fn indices(program: &str) -> &'static [usize] {\n    match program {\n",

@@ -9,14 +9,24 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(entries) = cavra_policy::parse_knowledge(text, "fuzz.yaml") else {
+    let Ok(section) = cavra_policy::parse_knowledge(text, "fuzz.yaml") else {
         return;
     };
-    for e in &entries {
+    for e in &section.programs {
         assert_eq!(e.check(), Ok(()), "{}", e.describe());
     }
-    let kb = cavra_shell::Knowledge::with_entries(entries);
+    for e in &section.environment {
+        assert_eq!(e.check(), Ok(()), "{}", e.describe());
+    }
+    let kb = section.compile("fuzz.yaml");
     let limits = cavra_shell::Limits::default();
+    for e in section.environment.iter().take(8) {
+        for name in e.names.iter().take(4) {
+            let var = name.replace('*', "X");
+            let line = format!("{var}='rm -rf x' git status; export {var}=\"$(id)\"; env {var}=v ls");
+            let _ = cavra_shell::analyze_with_knowledge(&line, &limits, &kb);
+        }
+    }
     for e in kb.pack_entries().iter().take(8) {
         let sub = e.subcommands.first().map(|s| s.as_ref()).unwrap_or("");
         for opt in e.options.iter().take(4) {

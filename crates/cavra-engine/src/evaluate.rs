@@ -1341,9 +1341,17 @@ fn glob_hits<'p>(
     };
     let matcher = glob.compile_matcher();
     let (dir, last) = operand.rsplit_once('/').unwrap_or(("", operand));
+    // `DIR/**` is everything under a folder (a moved folder, a recursive search, a reset of
+    // the working tree): every rule whose pattern is anchored under it applies (`mv .github gh`
+    // writes `.github/workflows/…`). Name patterns (`.env`, `**/secrets.*`) could be anywhere
+    // and are not assumed to be inside.
+    if last == "**" {
+        folder_hits(pack, access, path, cond, subject, out, before);
+        return;
+    }
     // A bare `*` names a whole folder's files, like reading the folder itself (`grep x src/*`
     // as `grep -r x src`): it is judged as the folder is, not by every pattern it could reach.
-    if last == "*" || last == "**" {
+    if last == "*" {
         return;
     }
     for rule in pack
@@ -1406,6 +1414,49 @@ fn push_hits<'p>(
             rule.patterns.get(hit.pattern).map(String::as_str),
             subject,
         ));
+    }
+}
+
+/// Rules with a pattern anchored under the folder `path` (written `DIR/**`) for `access`.
+fn folder_hits<'p>(
+    pack: &'p CompiledPack,
+    access: ActionType,
+    path: &NormalizedPath,
+    cond: &ConditionContext<'_>,
+    subject: usize,
+    out: &mut Vec<Candidate<'p>>,
+    before: usize,
+) {
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(access) && r.conditions.holds(cond))
+    {
+        if out[before..].iter().any(|c| c.rule_id == rule.id.as_str()) {
+            continue;
+        }
+        let hit = rule.patterns.iter().find(|pattern| {
+            let p = pattern.trim();
+            let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
+            let form = if p.starts_with('/') {
+                path.absolute.as_deref()
+            } else if let Some(rest) = p.strip_prefix("~/") {
+                return path.home.as_deref().is_some_and(|h| {
+                    let h = h.strip_prefix("~/").unwrap_or(h);
+                    guards::overlaps(&guards::components(h), &guards::components(rest), true)
+                });
+            } else if p.starts_with("**") || !p.contains('/') {
+                None
+            } else {
+                path.relative.as_deref()
+            };
+            form.is_some_and(|f| {
+                guards::overlaps(&guards::components(f), &guards::components(p), true)
+            })
+        });
+        if let Some(pattern) = hit {
+            out.push(from_rule(rule, Some(pattern.as_str()), subject));
+        }
     }
 }
 

@@ -57,7 +57,10 @@ fn derived_commands_meet_the_rules_of_their_literal_form() {
 #[test]
 fn a_pack_adds_what_its_own_tools_do() {
     let p = pack(PACK);
-    assert_eq!(run(&p, "taskrunner build --verbose").decision, Decision::Allow);
+    assert_eq!(
+        run(&p, "taskrunner build --verbose").decision,
+        Decision::Allow
+    );
     let r = run(&p, "taskrunner build --ho 'terraform apply'");
     assert_eq!(r.decision, Decision::Block, "{}", r.reason);
     assert_eq!(r.rule_id, "commands.block");
@@ -76,7 +79,10 @@ fn an_unknown_program_given_a_blocked_command_needs_approval() {
     assert_eq!(r.rule_id, "commands.unknown_program_runs_blocked");
     assert!(r.reason.contains("terraform apply"), "{}", r.reason);
     assert!(r.reason.contains("commands.block"), "{}", r.reason);
-    assert_eq!(run(&p, "mytool exec terraform plan").decision, Decision::Allow);
+    assert_eq!(
+        run(&p, "mytool exec terraform plan").decision,
+        Decision::Allow
+    );
     // A program the knowledge base knows prints its arguments.
     assert_eq!(run(&p, "echo terraform apply").decision, Decision::Allow);
 }
@@ -84,7 +90,10 @@ fn an_unknown_program_given_a_blocked_command_needs_approval() {
 #[test]
 fn explain_names_the_knowledge_entry() {
     let p = pack(PACK);
-    let mut r = Request::new(ActionType::ExecuteCommand, "git fetch --upload-pack='terraform apply'");
+    let mut r = Request::new(
+        ActionType::ExecuteCommand,
+        "git fetch --upload-pack='terraform apply'",
+    );
     r.repo_root = Some("/home/dev/repo".into());
     let explanation = cavra_engine::explain(&p, &r, &env());
     let analysis = explanation.normalization.analysis.expect("a command line");

@@ -750,13 +750,9 @@ impl Compiler {
             knowledge: if doc.knowledge.is_empty() {
                 None
             } else {
-                Some(Arc::new(cavra_shell::Knowledge::with_entries(
-                    doc.knowledge
-                        .programs
-                        .iter()
-                        .map(|e| e.clone().with_origin(format!("pack {}", pack.origin)))
-                        .collect(),
-                )))
+                Some(Arc::new(
+                    doc.knowledge.compile(&format!("pack {}", pack.origin)),
+                ))
             },
         })
     }

@@ -1904,6 +1904,9 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
     m.knowledge
         .programs
         .extend(child.knowledge.programs.iter().cloned());
+    m.knowledge
+        .environment
+        .extend(child.knowledge.environment.iter().cloned());
 
     // The stricter wins: a child cannot turn a parent's `block` into `require_approval`.
     m.agents.unknown_tool = match (m.agents.unknown_tool.take(), child.agents.unknown_tool) {

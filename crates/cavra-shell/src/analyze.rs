@@ -224,6 +224,9 @@ struct Analyzer<'l> {
     /// Parser steps spent so far, over every parse of this analysis (see
     /// [`Limits::max_parse_steps`]).
     parse_steps: u64,
+    /// Environment assignments written before the command [`Analyzer::simple`] records next
+    /// (`GIT_SSH_COMMAND=… git fetch`); taken by it.
+    pending_env: Vec<(String, Word)>,
 }
 
 impl<'l> Analyzer<'l> {
@@ -238,6 +241,7 @@ impl<'l> Analyzer<'l> {
             stopped: false,
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
             parse_steps: 0,
+            pending_env: Vec::new(),
         }
     }
 
@@ -593,6 +597,7 @@ impl<'l> Analyzer<'l> {
     ) {
         let mut words = Vec::new();
         let mut redirects = Vec::new();
+        let mut assignments = Vec::new();
         for (field, child) in fielded_children(node) {
             match field {
                 Some("name") => {
@@ -604,6 +609,11 @@ impl<'l> Analyzer<'l> {
                 }
                 Some("argument") => words.push(word_from_node(child, src)),
                 Some("redirect") => redirects.push(child),
+                None if child.kind() == "variable_assignment" => {
+                    if let Some(a) = assignment(child, src) {
+                        assignments.push(a);
+                    }
+                }
                 _ => {}
             }
         }
@@ -611,6 +621,8 @@ impl<'l> Analyzer<'l> {
         words.extend(extra);
         let stdin = stdin_from_redirects(&redirects, src).unwrap_or_else(|| ctx.stdin.clone());
         let span = self.span(node, ctx);
+        // `NAME=value cmd`: the values are in the command's environment.
+        self.pending_env = assignments;
         let mut idx = self.simple(&words, &ctx.with_stdin(stdin), span);
         if idx.is_none() && words.is_empty() && !redirects.is_empty() {
             idx = self.null_command(ctx, span);
@@ -813,6 +825,7 @@ impl<'l> Analyzer<'l> {
 
     /// Records one simple command (and, recursively, what it wraps). Returns its index.
     fn simple(&mut self, words: &[Word], ctx: &Ctx, span: (usize, usize)) -> Option<usize> {
+        let env = std::mem::take(&mut self.pending_env);
         let (first, args) = words.split_first()?;
         if self.stopped {
             return None;
@@ -839,11 +852,15 @@ impl<'l> Analyzer<'l> {
             std::borrow::Cow::Borrowed(args)
         };
         let args: &[Word] = &expanded;
-        let info = if name_is_literal {
+        let mut info = if name_is_literal {
             tools::inspect(self.kb, &name, args, &ctx.stdin)
         } else {
             tools::Info::default()
         };
+        if !env.is_empty() {
+            let list: Vec<(&str, &Word)> = env.iter().map(|(n, w)| (n.as_str(), w)).collect();
+            knowledge::assignments(self.kb, &list, &mut info);
+        }
         let mut classes = info.classes;
         if !name_is_literal {
             classes.insert(RiskClass::DynamicCommand);
@@ -995,6 +1012,25 @@ fn extra_words(redirects: &[Node<'_>], src: &str) -> Vec<Word> {
         }
     }
     out
+}
+
+/// A `NAME=value` assignment node: the name and the value as a word (empty when absent).
+fn assignment(node: Node<'_>, src: &str) -> Option<(String, Word)> {
+    let name = node_text(node.child_by_field_name("name")?, src).to_string();
+    let value = match node.child_by_field_name("value") {
+        Some(v) => word_from_node(v, src),
+        None => Word {
+            text: String::new(),
+            literal: true,
+            path: String::new(),
+            path_literal: true,
+            span: (node.end_byte(), node.end_byte()),
+            has_subst: false,
+            is_procsub: false,
+            glob: false,
+        },
+    };
+    Some((name, value))
 }
 
 /// `x=1 > f` makes tree-sitter report a missing command name although bash accepts it.

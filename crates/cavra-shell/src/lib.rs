@@ -247,6 +247,8 @@ pub struct CommandAnalysis {
 mod analyze;
 mod canon;
 mod fast;
+mod folders;
+mod gitconfig;
 pub mod knowledge;
 mod net;
 mod opts;

@@ -807,8 +807,18 @@ fn tool_operands() {
             "grep -e x -f pats.txt file",
             &[(AccessKind::Read, "pats.txt"), (AccessKind::Read, "file")],
         ),
-        ("grep -rn KEY .env", &[(AccessKind::Read, ".env")]),
-        ("rg -n TOKEN secrets/", &[(AccessKind::Read, "secrets/")]),
+        // A recursive search also reads every file under a folder operand (`X/**`).
+        (
+            "grep -rn KEY .env",
+            &[(AccessKind::Read, ".env"), (AccessKind::Read, ".env/**")],
+        ),
+        (
+            "rg -n TOKEN secrets/",
+            &[
+                (AccessKind::Read, "secrets/"),
+                (AccessKind::Read, "secrets/**"),
+            ],
+        ),
         (
             "awk '{print $1}' data.csv",
             &[(AccessKind::Read, "data.csv")],
@@ -861,6 +871,9 @@ fn tool_operands() {
                 (AccessKind::Delete, "a"),
                 (AccessKind::Write, "b"),
                 (AccessKind::Write, "b/a"),
+                // A moved folder takes everything under it along.
+                (AccessKind::Delete, "a/**"),
+                (AccessKind::Write, "b/**"),
             ],
         ),
         (

@@ -1,7 +1,7 @@
 //! Applying knowledge-base entries to one simple command's arguments.
 
 use super::{Abbreviations, Effect, Knowledge, OptionEntry, ProgramEntry};
-use crate::tools::{Info, Stdin, stdin_code};
+use crate::tools::{Info, Inner, InnerKind, Stdin, sh_quote, stdin_code};
 use crate::words::Word;
 use crate::{AccessKind, RiskClass};
 use std::borrow::Cow;
@@ -107,8 +107,19 @@ fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) ->
                 None => (long, None),
             };
             let full = resolve(entry, name);
+            // An abbreviation is written out for patterns and the shell analysis; an ambiguous
+            // one only when none of its candidates has an effect (those are judged below, each
+            // of them), as the shortest candidate (`--forc`: `--force`).
+            let effect_candidate = full.len() > 1
+                && entry.options.iter().any(|o| {
+                    o.names
+                        .iter()
+                        .filter_map(|n| long_name(entry, n))
+                        .any(|n| full.contains(&n))
+                });
             if let Some(first) = full.first()
                 && *first != name
+                && !effect_candidate
             {
                 let dashes = if t.starts_with("--") { "--" } else { "-" };
                 let text = match inline {
@@ -136,7 +147,11 @@ fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) ->
                 None if takes_value => args.get(i + 1).filter(|_| i + 1 < end).cloned(),
                 None => None,
             };
-            let mut next = i + if inline.is_none() && takes_value { 2 } else { 1 };
+            let mut next = i + if inline.is_none() && takes_value {
+                2
+            } else {
+                1
+            };
             for option in options {
                 let words = (option.effect == Effect::CommandWords).then(|| {
                     let from = i + 1;
@@ -217,7 +232,12 @@ fn words_end(args: &[Word], from: usize, end: usize, option: &OptionEntry) -> us
 
 /// The part of `args` an entry describes: `(start, end)`, or `None` when the entry is for a
 /// subcommand the command does not run.
-fn range(kb: &Knowledge, entry: &ProgramEntry, base: &str, args: &[Word]) -> Option<(usize, usize)> {
+fn range(
+    kb: &Knowledge,
+    entry: &ProgramEntry,
+    base: &str,
+    args: &[Word],
+) -> Option<(usize, usize)> {
     let sub = subcommand_index(kb, base, args);
     if entry.subcommands.is_empty() {
         // A program with subcommands: its own options stand before the subcommand.
@@ -296,7 +316,14 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         let found = scan(entry, args, start, end);
         for hit in &found.hits {
             let label = format!("{base} {} [{known}]", hit.written);
-            effect(hit.option.effect, &label, hit.value.as_ref(), hit.words, args, info);
+            effect(
+                hit.option.effect,
+                &label,
+                hit.value.as_ref(),
+                hit.words,
+                args,
+                info,
+            );
         }
         if let Some(e) = entry.operands {
             let label = format!("{base} operand [{known}]");
@@ -307,9 +334,17 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                     }
                 }
                 Effect::Command => {
-                    let words: Vec<&Word> =
-                        found.operands.iter().filter_map(|&i| args.get(i)).collect();
-                    info.code(&words, &label, Stdin::Terminal);
+                    // Each operand is a command line (`hyperfine 'a' 'b'`); several operands
+                    // may also be one command given as words (`tmux new cmd args`).
+                    for &i in &found.operands {
+                        if let Some(w) = args.get(i) {
+                            info.code(&[w], &label, Stdin::Terminal);
+                        }
+                    }
+                    if let (Some(&first), true) = (found.operands.first(), found.operands.len() > 1)
+                    {
+                        info.words(args, first, end, &label, Stdin::Terminal);
+                    }
                 }
                 _ => {
                     for &i in &found.operands {
@@ -357,5 +392,88 @@ fn effect(
             }
         }
         Effect::Network => info.class(RiskClass::NetworkEgress),
+    }
+}
+
+/// Environment assignments made for a command (`NAME=value cmd`, `export NAME=value`,
+/// `env NAME=value cmd`): what their values make programs do goes into `info`, each named by
+/// the entry that says so. git configuration set through the environment is judged as `git -c`.
+pub(crate) fn assignments(kb: &Knowledge, list: &[(&str, &Word)], info: &mut Info) {
+    for (name, value) in list {
+        for entry in kb.environment_for(name) {
+            let label = if entry.origin.is_empty() {
+                format!("{name}= [knowledge: {name}]")
+            } else {
+                format!("{name}= [knowledge: {name} ({})]", entry.origin)
+            };
+            if let Some(e) = entry.effect {
+                // less runs `|cmd %s` and `||cmd %s` input preprocessors: the bars only say
+                // how the output is read.
+                let stripped = value.text.trim_start_matches('|');
+                let command = (e == Effect::Command && stripped.len() != value.text.len())
+                    .then(|| Word::derived(value, stripped));
+                effect(
+                    e,
+                    &label,
+                    Some(command.as_ref().unwrap_or(value)),
+                    None,
+                    &[],
+                    info,
+                );
+            }
+            if let Some((program, sub)) = entry.options_of.split_first() {
+                options_value(kb, program, sub, value, &label, info);
+            }
+        }
+    }
+    crate::gitconfig::environment(list, info);
+}
+
+/// A variable whose value is options of `program sub…` (`GOFLAGS`, `MAKEFLAGS`): the options
+/// are judged as the knowledge base judges them on that program's command line.
+fn options_value(
+    kb: &Knowledge,
+    program: &str,
+    sub: &[super::Text],
+    value: &Word,
+    label: &str,
+    info: &mut Info,
+) {
+    if !value.literal {
+        info.class(RiskClass::DynamicCommand);
+        return;
+    }
+    let mut words: Vec<Word> = sub.iter().map(|s| Word::derived(value, s)).collect();
+    words.extend(
+        value
+            .text
+            .split_whitespace()
+            .map(|t| Word::derived(value, t)),
+    );
+    let words = expand_abbreviations(kb, program, &words).into_owned();
+    let mut derived = Info::default();
+    apply(kb, program, &words, &Stdin::Terminal, &mut derived);
+    info.classes.extend(derived.classes);
+    info.accesses.extend(derived.accesses);
+    for inner in derived.inner {
+        // The words live in the value, not in the command's arguments: hand them on as text.
+        let kind = match inner.kind {
+            InnerKind::Words(start, end) => InnerKind::Code(
+                words
+                    .get(start..end)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|w| sh_quote(&w.text))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            code => code,
+        };
+        info.inner.push(Inner {
+            kind,
+            label: format!("{} ({label})", inner.label),
+            stdin: inner.stdin,
+            span: value.span,
+        });
     }
 }

@@ -166,7 +166,8 @@ impl ProgramEntry {
                 && s.len() <= MAX_NAME
                 && !s.starts_with('-')
                 && s.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@' | ':' | '[')
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '-' | '_' | '.' | '+' | '@' | ':' | '[')
                 });
             if ok {
                 Ok(())
@@ -193,7 +194,11 @@ impl ProgramEntry {
                     .into(),
             ));
         }
-        if let Some(c) = self.short_with_value.chars().find(|c| !c.is_ascii_alphanumeric()) {
+        if let Some(c) = self
+            .short_with_value
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric())
+        {
             return Err((
                 "short_with_value".into(),
                 format!("`{c}` is not an option letter"),
@@ -209,7 +214,10 @@ impl ProgramEntry {
         }
         for (i, o) in self.options.iter().enumerate() {
             if o.names.is_empty() {
-                return Err((format!("options[{i}].names"), "an option needs a name".into()));
+                return Err((
+                    format!("options[{i}].names"),
+                    "an option needs a name".into(),
+                ));
             }
             for (j, n) in o.names.iter().enumerate() {
                 let field = format!("options[{i}].names[{j}]");
@@ -223,7 +231,11 @@ impl ProgramEntry {
                             field,
                             format!(
                                 "`{n}` is not an option: `-x` (one letter) or `--name`{}",
-                                if self.single_dash_long { " or `-name`" } else { "" }
+                                if self.single_dash_long {
+                                    " or `-name`"
+                                } else {
+                                    ""
+                                }
                             ),
                         ));
                     }
@@ -239,7 +251,10 @@ impl ProgramEntry {
                 return Err((format!("options[{i}].until"), "`until` is a word".into()));
             }
         }
-        if self.stdin.is_some_and(|e| e != Effect::Command && e != Effect::Code) {
+        if self
+            .stdin
+            .is_some_and(|e| e != Effect::Command && e != Effect::Code)
+        {
             return Err((
                 "stdin".into(),
                 "the standard input can be `command` or `code`".into(),
@@ -254,5 +269,102 @@ impl ProgramEntry {
             }
         }
         Ok(())
+    }
+}
+
+/// An environment variable that makes programs run code: its value is judged as what it
+/// names (`GIT_SSH_COMMAND=…` a command line, `LD_PRELOAD=…` code cavra cannot read,
+/// `GOFLAGS=…` options of `go build`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentEntry {
+    /// Variable names; one `*` stands for any text (`CARGO_TARGET_*_RUNNER`).
+    pub names: List<Text>,
+    /// Where the behaviour is documented (manual page or documentation URL and version).
+    pub source: Text,
+    /// What the value is: `command`, `code`, `read` or `write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// The value is options of this program (and subcommand): `[go, build]` for `GOFLAGS`,
+    /// judged as the knowledge base judges those options on the command line.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub options_of: List<Text>,
+    /// Where the entry is written; set by the loader.
+    #[serde(default, skip)]
+    pub origin: Text,
+}
+
+/// Whether `name` is an environment variable name (letters, digits, `_`, not starting with a
+/// digit), with at most one `*` standing for any text.
+fn is_variable_pattern(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.matches('*').count() <= 1
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+}
+
+impl EnvironmentEntry {
+    /// Whether the entry names variable `name`.
+    pub fn names_variable(&self, name: &str) -> bool {
+        self.names.iter().any(|n| match n.split_once('*') {
+            Some((head, tail)) => {
+                name.len() >= head.len() + tail.len()
+                    && name.starts_with(head)
+                    && name.ends_with(tail)
+            }
+            None => n == name,
+        })
+    }
+
+    /// Checks the entry; the error names the field (relative to the entry) and the problem.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.names.is_empty() {
+            return Err((
+                "names".into(),
+                "an entry names at least one variable".into(),
+            ));
+        }
+        for (i, n) in self.names.iter().enumerate() {
+            if !is_variable_pattern(n) {
+                return Err((
+                    format!("names[{i}]"),
+                    format!("`{n}` is not a variable name (letters, digits, _, one * at most)"),
+                ));
+            }
+        }
+        if self.source.trim().is_empty() {
+            return Err((
+                "source".into(),
+                "every entry names its source (manual page or documentation URL and version)"
+                    .into(),
+            ));
+        }
+        for (i, w) in self.options_of.iter().enumerate() {
+            let ok = !w.is_empty()
+                && w.len() <= MAX_NAME
+                && !w.starts_with('-')
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+            if !ok {
+                return Err((
+                    format!("options_of[{i}]"),
+                    format!("`{w}` is not a program or subcommand name"),
+                ));
+            }
+        }
+        match (self.effect, self.options_of.is_empty()) {
+            (Some(Effect::CommandWords | Effect::Network), _) => Err((
+                "effect".into(),
+                "a variable's value is a `command`, `code`, or a file `read` or `write`".into(),
+            )),
+            (Some(_), true) | (None, false) => Ok(()),
+            _ => Err((
+                "effect".into(),
+                "give either `effect` or `options_of`".into(),
+            )),
+        }
     }
 }

@@ -13,14 +13,17 @@
 mod apply;
 mod entry;
 
-pub use entry::{Abbreviations, CLASS_NAMES, Effect, List, MAX_NAME, OptionEntry, ProgramEntry, Text};
-pub(crate) use apply::{apply, expand_abbreviations};
+pub(crate) use apply::{apply, assignments, expand_abbreviations};
+pub use entry::{
+    Abbreviations, CLASS_NAMES, Effect, EnvironmentEntry, List, MAX_NAME, OptionEntry,
+    ProgramEntry, Text,
+};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 mod builtin {
-    use super::{Abbreviations, Effect, OptionEntry, ProgramEntry};
+    use super::{Abbreviations, Effect, EnvironmentEntry, OptionEntry, ProgramEntry};
     use std::borrow::Cow;
     include!(concat!(env!("OUT_DIR"), "/knowledge.rs"));
 }
@@ -35,6 +38,8 @@ pub struct Knowledge {
     extra: Vec<ProgramEntry>,
     /// Program name (and alias) to indices into `extra`.
     index: HashMap<String, Vec<usize>>,
+    /// The pack's environment entries.
+    environment: Vec<EnvironmentEntry>,
 }
 
 impl Knowledge {
@@ -44,9 +49,12 @@ impl Knowledge {
         EMPTY.get_or_init(Knowledge::default)
     }
 
-    /// The built-in knowledge base plus `entries` (a pack's `knowledge:` section, checked by
-    /// the policy loader).
-    pub fn with_entries(entries: Vec<ProgramEntry>) -> Knowledge {
+    /// The built-in knowledge base plus `entries` and `environment` (a pack's `knowledge:`
+    /// section, checked by the policy loader).
+    pub fn with_entries(
+        entries: Vec<ProgramEntry>,
+        environment: Vec<EnvironmentEntry>,
+    ) -> Knowledge {
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, e) in entries.iter().enumerate() {
             for name in std::iter::once(&e.program).chain(e.aliases.iter()) {
@@ -56,7 +64,24 @@ impl Knowledge {
         Knowledge {
             extra: entries,
             index,
+            environment,
         }
+    }
+
+    /// The built-in environment entries, in file order.
+    pub fn builtin_environment() -> &'static [EnvironmentEntry] {
+        builtin::ENVIRONMENT
+    }
+
+    /// Every entry naming environment variable `name`: built-in first, then the pack's.
+    pub fn environment_for<'k>(
+        &'k self,
+        name: &'k str,
+    ) -> impl Iterator<Item = &'k EnvironmentEntry> {
+        builtin::ENVIRONMENT
+            .iter()
+            .chain(self.environment.iter())
+            .filter(move |e| e.names_variable(name))
     }
 
     /// The built-in entries, in file order.
@@ -90,6 +115,29 @@ impl Knowledge {
     pub fn knows(&self, program: &str) -> bool {
         !builtin::indices(program).is_empty()
             || (!self.index.is_empty() && self.index.contains_key(program))
+    }
+}
+
+impl EnvironmentEntry {
+    /// How explain output names the entry: `GIT_SSH_COMMAND (knowledge/environment.yaml)`.
+    pub fn describe(&self) -> String {
+        let mut s = self
+            .names
+            .first()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        if !self.origin.is_empty() {
+            s.push_str(" (");
+            s.push_str(&self.origin);
+            s.push(')');
+        }
+        s
+    }
+
+    /// Sets where the entry is written (the loader calls it).
+    pub fn with_origin(mut self, origin: impl Into<Cow<'static, str>>) -> EnvironmentEntry {
+        self.origin = origin.into();
+        self
     }
 }
 

@@ -8,8 +8,13 @@ fn canon(a: &CommandAnalysis) -> Vec<&str> {
     a.commands.iter().map(|c| c.canonical.as_str()).collect()
 }
 
+/// Whether the analysis holds command `c`, word for word (a program word holding a space
+/// would print the same canonical text).
 fn has(a: &CommandAnalysis, c: &str) -> bool {
-    a.commands.iter().any(|x| x.canonical == c)
+    let words = c.split(' ').count();
+    a.commands
+        .iter()
+        .any(|x| x.canonical == c && x.argv.len() == words)
 }
 
 fn accesses(a: &CommandAnalysis) -> Vec<(AccessKind, &str)> {
@@ -27,19 +32,35 @@ fn options_that_run_a_command_are_analysed_as_that_command() {
         ("rg --pre ./evil.sh pattern", "./evil.sh"),
         ("rg --pre=/tmp/x pattern src", "/tmp/x"),
         ("git difftool -x 'terraform apply' HEAD", "terraform apply"),
-        ("git difftool --ext='terraform apply' HEAD", "terraform apply"),
+        (
+            "git difftool --ext='terraform apply' HEAD",
+            "terraform apply",
+        ),
         ("git fetch --upload-pack='sh -c id' origin", "id"),
-        ("git -C sub push --rec='terraform apply' origin x", "terraform apply"),
+        (
+            "git -C sub push --rec='terraform apply' origin x",
+            "terraform apply",
+        ),
         ("go test -exec 'terraform apply' ./...", "terraform apply"),
         ("go test --toolexec=/tmp/wrap ./...", "/tmp/wrap"),
         ("strace -f -e trace=open terraform apply", "terraform apply"),
         ("tmux new -d -s w 'terraform apply'", "terraform apply"),
-        ("gdb -batch -ex run --args terraform apply", "terraform apply"),
-        ("xvfb-run -a -s '-screen 0 1x1x8' terraform apply", "terraform apply"),
+        (
+            "gdb -batch -ex run --args terraform apply",
+            "terraform apply",
+        ),
+        (
+            "xvfb-run -a -s '-screen 0 1x1x8' terraform apply",
+            "terraform apply",
+        ),
     ] {
         let a = analyze(line);
         let want = crate::canon::basename(inner.split(' ').next().unwrap_or(inner)).to_string()
-            + inner.split_once(' ').map(|(_, r)| format!(" {r}")).as_deref().unwrap_or("");
+            + inner
+                .split_once(' ')
+                .map(|(_, r)| format!(" {r}"))
+                .as_deref()
+                .unwrap_or("");
         assert!(has(&a, &want), "{line}: {:?}", canon(&a));
     }
 }
@@ -57,7 +78,8 @@ fn the_knowledge_entry_is_named_where_the_command_came_from() {
     let read = a.file_accesses.first().expect("a read");
     assert_eq!(read.path, ".env");
     assert!(
-        read.reason.contains("knowledge: git commit (knowledge/git.yaml)"),
+        read.reason
+            .contains("knowledge: git commit (knowledge/git.yaml)"),
         "{}",
         read.reason
     );
@@ -68,7 +90,11 @@ fn options_that_read_or_write_files() {
     for (line, kind, path) in [
         ("git commit --fil=.env", AccessKind::Read, ".env"),
         ("git tag -a v1 -F notes.txt", AccessKind::Read, "notes.txt"),
-        ("git blame --contents x.rs src/a.rs", AccessKind::Read, "x.rs"),
+        (
+            "git blame --contents x.rs src/a.rs",
+            AccessKind::Read,
+            "x.rs",
+        ),
         ("git log --output=out.txt", AccessKind::Write, "out.txt"),
         ("git diff --out out.txt", AccessKind::Write, "out.txt"),
         ("date -f dates.txt", AccessKind::Read, "dates.txt"),
@@ -97,7 +123,10 @@ fn abbreviations_are_read_as_the_option_the_program_acts_on() {
         assert!(a.classes.contains(&RiskClass::ForcePush), "{line}");
         assert_eq!(a.git_pushes.first().map(|p| p.force), Some(true), "{line}");
     }
-    assert_eq!(canon(&analyze("git push --forc origin x")), ["git push --force origin x"]);
+    assert_eq!(
+        canon(&analyze("git push --forc origin x")),
+        ["git push --force origin x"]
+    );
     // Programs whose parser wants the full name (fd's clap, ripgrep) get no abbreviations.
     let a = analyze("rg --pr ./evil.sh pattern");
     assert!(!has(&a, "evil.sh"), "{:?}", canon(&a));
@@ -132,7 +161,11 @@ fn input_and_operands_that_are_commands() {
     assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
     let a = analyze("screen -dmS job terraform apply");
     assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
-    assert!(analyze("dig example.com").classes.contains(&RiskClass::NetworkEgress));
+    assert!(
+        analyze("dig example.com")
+            .classes
+            .contains(&RiskClass::NetworkEgress)
+    );
 }
 
 #[test]
@@ -189,11 +222,11 @@ fn a_pack_entry_extends_the_built_in_base() {
     }
     .with_origin("pack p.yaml");
     assert_eq!(entry.check(), Ok(()));
-    let kb = Knowledge::with_entries(vec![entry]);
+    let kb = Knowledge::with_entries(vec![entry], Vec::new());
     let limits = Limits::default();
     let a = analyze_with_knowledge("taskrunner --ho 'terraform apply'", &limits, &kb);
     assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
-    assert!(a.commands.iter().all(|c| c.known_program));
+    assert!(a.commands.first().is_some_and(|c| c.known_program));
     // The built-in entries still apply beside the pack's.
     let a = analyze_with_knowledge("fd -x terraform apply", &limits, &kb);
     assert!(has(&a, "terraform apply"));
@@ -214,4 +247,83 @@ fn every_built_in_entry_checks_and_names_its_source() {
         assert!(Knowledge::builtin().knows(&e.program));
     }
     assert!(!Knowledge::builtin().knows("no-such-program"));
+}
+
+#[test]
+fn environment_values_are_judged_as_what_they_name() {
+    for line in [
+        "GIT_SSH_COMMAND='terraform apply' git fetch",
+        "export GIT_PAGER='terraform apply'; git log",
+        "env -u HOME PAGER='terraform apply' git log",
+        "sudo -u dev EDITOR='terraform apply' git commit",
+        "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.pager GIT_CONFIG_VALUE_0='terraform apply' git log",
+        "GIT_CONFIG_PARAMETERS=\"'alias.x'='!terraform apply'\" git x",
+        "LESSOPEN='|terraform apply %s' less x",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER='terraform apply' cargo test",
+    ] {
+        let a = analyze(line);
+        // Two words: the program and its subcommand (not one word holding a space).
+        assert!(
+            a.commands
+                .iter()
+                .any(|c| c.argv.first().is_some_and(|p| p == "terraform")
+                    && c.canonical.starts_with("terraform apply")),
+            "{line}: {:?}",
+            canon(&a)
+        );
+    }
+    let a = analyze("GIT_SSH_COMMAND='terraform apply' git fetch");
+    let derived = a
+        .commands
+        .iter()
+        .find(|c| c.canonical == "terraform apply")
+        .expect("derived");
+    assert_eq!(
+        derived.via,
+        ["GIT_SSH_COMMAND= [knowledge: GIT_SSH_COMMAND (knowledge/environment.yaml)]"]
+    );
+    for line in [
+        "LD_PRELOAD=/tmp/x.so git status",
+        "export NODE_OPTIONS='--require x.js'; npm test",
+        "git -c include.path=/tmp/x log",
+        "git --exec-path=/tmp/bin status",
+        "MAKEFLAGS='--eval=x:;id' make test",
+    ] {
+        assert!(
+            analyze(line)
+                .classes
+                .contains(&RiskClass::InterpreterInlineCode),
+            "{line}"
+        );
+    }
+    // Options in the environment are read as the program reads them.
+    let a = analyze("GOFLAGS='-count=1 -toolexec=/tmp/wrap' go test ./...");
+    assert!(has(&a, "wrap"), "{:?}", canon(&a));
+    let a = analyze("PYTEST_ADDOPTS='--junitxml=out.xml' pytest");
+    assert!(accesses(&a).contains(&(AccessKind::Write, "out.xml")));
+    // Values only known at run time cannot be judged.
+    for line in [
+        "GIT_SSH_COMMAND=\"$X\" git fetch",
+        "git --config-env=core.pager=P log",
+        "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.pager git log",
+    ] {
+        assert!(
+            analyze(line).classes.contains(&RiskClass::DynamicCommand),
+            "{line}"
+        );
+    }
+    // Ordinary settings derive nothing.
+    for line in [
+        "RUST_LOG=debug cargo test",
+        "GOFLAGS=-mod=mod go test ./...",
+        "MAKEFLAGS=-j4 make test",
+        "GIT_PAGER=cat git log",
+        "git -c color.ui=always log",
+        "git -c protocol.allow=never fetch",
+        "export CI=1",
+    ] {
+        let a = analyze(line);
+        assert!(a.classes.is_empty(), "{line}: {:?}", a.classes);
+        assert!(!has(&a, "terraform apply"));
+    }
 }
