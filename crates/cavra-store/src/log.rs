@@ -92,6 +92,19 @@ pub struct LogEntry {
     pub leaf_hash: Hash,
 }
 
+impl LogEntry {
+    /// Whether the entry's bytes still hash to its stored leaf hash (the entry alone; the
+    /// tree, its checkpoints and their signatures are [`Store::verify_log`]'s).
+    pub fn hash_matches(&self) -> bool {
+        leaf_hash(&self.bytes) == self.leaf_hash
+    }
+
+    /// The entry as JSON, when it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
+}
+
 /// A stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -267,6 +280,28 @@ impl Store {
             out.push(e);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// The entries about one decision or approval id (its `ref_id`), in log order.
+    pub fn log_entries_about(&self, ref_id: &str) -> Result<Vec<LogEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idx, kind, ref_id, session_id, timestamp, entry, leaf_hash FROM log_entries
+             WHERE ref_id = ?1 ORDER BY idx",
+        )?;
+        let mut rows = stmt.query(params![ref_id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(LogEntry {
+                index: r.get::<_, i64>(0)? as u64,
+                kind: r.get(1)?,
+                ref_id: r.get(2)?,
+                session_id: r.get(3)?,
+                timestamp: r.get(4)?,
+                bytes: any_bytes(r.get_ref(5)?),
+                leaf_hash: hash_from(&any_bytes(r.get_ref(6)?))?,
+            });
+        }
         Ok(out)
     }
 

@@ -268,6 +268,40 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
     }
 }
 
+/// What `cavra doctor` sees of a repository's hook server: it asks over the socket and
+/// creates nothing (no socket folder, no lock file).
+pub fn look(root: &Path) -> cavra_doctor::HookServerState {
+    use cavra_doctor::HookServerState;
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return HookServerState::Unavailable(format!("{} cannot be resolved", root.display()));
+    };
+    let dir = client_core::socket_dir_path(std::env::var_os("XDG_RUNTIME_DIR"));
+    let Some(paths) = Paths::in_dir(root, &dir) else {
+        return HookServerState::Unavailable(format!(
+            "the socket path under {} is longer than {} bytes",
+            dir.display(),
+            client_core::MAX_SOCKET_PATH
+        ));
+    };
+    if dir.exists() && !client_core::is_private_dir(&dir) {
+        return HookServerState::Unavailable(format!(
+            "{} is not a private folder of yours (mode 0700, owned by you, not a link)",
+            dir.display()
+        ));
+    }
+    if !paths.socket.exists() {
+        return HookServerState::NotRunning {
+            socket: paths.socket,
+        };
+    }
+    match call(&paths, &Request::Status) {
+        Some(Reply::Status(text)) => HookServerState::Running(text),
+        _ => HookServerState::Stale {
+            socket: paths.socket,
+        },
+    }
+}
+
 /// Prints a line on stdout; a reader that stopped early (`| head`) is not an error.
 fn say(text: &str) {
     use std::io::Write;
