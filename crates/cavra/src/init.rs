@@ -47,6 +47,10 @@ pub struct InitArgs {
     /// `--daemon` back.
     #[arg(long)]
     pub no_daemon: bool,
+    /// Print what changed (or, with --dry-run, would change) as JSON: each file with
+    /// `created`, `updated` or `removed` (and its diff with --dry-run), and the notes.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The project's MCP configuration file (Claude Code).
@@ -664,6 +668,25 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
 
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
+    let what = |c: &Change| match (&c.before, &c.after) {
+        (None, Some(_)) => "created",
+        (Some(_), None) => "removed",
+        _ => "updated",
+    };
+    if args.dry_run && args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| {
+                json!({
+                    "path": relative(&c.path, &root),
+                    "change": what(c),
+                    "diff": diff(&c.path, &root, c.before.as_deref(), c.after.as_deref()),
+                })
+            })
+            .collect();
+        support::print_json(&json!({ "agent": label, "dry_run": true, "changes": files }))?;
+        return Ok(support::EXIT_OK);
+    }
     if args.dry_run {
         if changed.is_empty() {
             println!("cavra init {label}: nothing to change");
@@ -684,25 +707,41 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
                 .with_context(|| format!("cannot make {} executable", c.path.display()))?;
         }
     }
-    if let Some(note) = &note {
-        eprintln!("note: {note}");
-    }
-    for n in &notes {
-        eprintln!("note: {n}");
-    }
+    let mut notes: Vec<String> = note.into_iter().chain(notes).collect();
+    let mut warnings = Vec::new();
     if !args.uninstall {
         let agent = targets[0];
         let command = hook_command(agent, !args.no_daemon);
-        if let Some(warning) = path_warning(&command) {
-            eprintln!("{warning}");
-        }
+        warnings.extend(path_warning(&command));
         let settings_file = layout(agent, &root, &command).file;
         let hooks_changed = changed.iter().any(|c| c.path == settings_file);
         if agent == Agent::Codex && hooks_changed {
-            eprintln!(
-                "note: Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
-            );
+            notes.push(format!(
+                "Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
+            ));
         }
+    }
+    // Notes and warnings go to stderr either way, so a person running with --json sees them.
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    if args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| json!({ "path": relative(&c.path, &root), "change": what(c) }))
+            .collect();
+        support::print_json(&json!({
+            "agent": label,
+            "uninstall": args.uninstall,
+            "root": root,
+            "changes": files,
+            "notes": notes,
+            "warnings": warnings,
+        }))?;
+        return Ok(support::EXIT_OK);
     }
     let verb = if args.uninstall {
         "removed"
@@ -713,12 +752,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         println!("cavra init {label}: already {verb}; nothing changed");
     } else {
         for c in &changed {
-            let what = match (&c.before, &c.after) {
-                (None, Some(_)) => "created",
-                (Some(_), None) => "removed",
-                _ => "updated",
-            };
-            println!("{what} {}", relative(&c.path, &root));
+            println!("{} {}", what(c), relative(&c.path, &root));
         }
         if !args.uninstall {
             println!(

@@ -56,6 +56,9 @@ pub enum PolicyCommand {
         /// The key's id (default: the key file's name without extension).
         #[arg(long, value_name = "ID")]
         key_id: Option<String>,
+        /// Print what was signed as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify a pack file's signature (PATH.sig) against a trust root; exit 1 if it does not hold.
     Verify {
@@ -105,18 +108,26 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
         PolicyCommand::Test { files, json } => test(files, *json),
         PolicyCommand::Compile { path } => compile_cmd(path),
         PolicyCommand::Diff { a, b, json } => diff(a, b, *json),
-        PolicyCommand::Sign { path, key, key_id } => {
+        PolicyCommand::Sign {
+            path,
+            key,
+            key_id,
+            json,
+        } => {
             let signer = crate::keyfiles::signer(key, key_id.as_deref())?;
             let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())?;
             let out = crate::policy_sig::signature_path(path);
             crate::evidence_cmd::write_atomic(&out, format!("{envelope}\n").as_bytes())?;
-            println!(
-                "signed {} with {}: {}",
-                path.display(),
-                signer.key_id,
-                out.display()
-            );
-            Ok(EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::json!({ "signed": path, "key_id": signer.key_id, "signature": out }),
+                &format!(
+                    "signed {} with {}: {}",
+                    path.display(),
+                    signer.key_id,
+                    out.display()
+                ),
+            )
         }
         PolicyCommand::Verify {
             path,
