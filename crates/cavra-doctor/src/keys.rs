@@ -32,7 +32,7 @@ pub fn trust_root_path(setup: &Setup) -> Option<PathBuf> {
 pub fn read_trust_root(setup: &Setup) -> Option<Result<TrustRoot, String>> {
     let path = trust_root_path(setup)?;
     Some(
-        std::fs::read_to_string(path)
+        std::fs::read_to_string(&path)
             .map_err(|e| format!("{}: {e}", path.display()))
             .and_then(|text| {
                 TrustRoot::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))

@@ -117,7 +117,7 @@ fn log_trust(setup: &Setup) -> Option<TrustRoot> {
         }
     }
     let record = KeyRecord::new(
-        "log",
+        cavra_store::log_key_id(&log_key),
         "this repository's log key",
         &log_key,
         OffsetDateTime::UNIX_EPOCH,

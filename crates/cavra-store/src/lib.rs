@@ -18,7 +18,7 @@ mod registry;
 
 pub use log::{
     ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
-    StoredCheckpoint,
+    StoredCheckpoint, log_key_id,
 };
 
 use cavra_redact::Redactor;

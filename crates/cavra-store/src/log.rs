@@ -30,6 +30,12 @@ use crate::{Result, Store, StoreError};
 /// The `format` of a log entry.
 pub const ENTRY_FORMAT: &str = "cavra-log-entry/v1";
 
+/// The key id a repository's log key signs under: `log-` and its fingerprint's first 12 hex
+/// digits (so a trust root holding it must use this id).
+pub fn log_key_id(key: &cavra_evidence::keys::VerifyingKey) -> String {
+    format!("log-{}", &cavra_evidence::keys::key_id(key)[..12])
+}
+
 /// The key that signs checkpoints.
 pub struct LogSigner {
     /// Key id (as in the trust root).

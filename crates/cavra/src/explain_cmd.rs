@@ -107,8 +107,10 @@ fn print(e: &RecordedExplanation, stored: &Value) {
                 rule.severity,
                 rule.actions.join(", ")
             );
-            for p in &rule.patterns {
-                println!("           pattern `{p}`");
+            if !rule.patterns.is_empty() {
+                let patterns: Vec<String> =
+                    rule.patterns.iter().map(|p| format!("`{p}`")).collect();
+                println!("           patterns {}", patterns.join(", "));
             }
             if let Some(reason) = &rule.reason {
                 println!("           reason: {reason}");

@@ -31,11 +31,12 @@ fn decided(target: &str) -> (tempfile::TempDir, String) {
     }
     let payload = json!({"session_id": "s1", "cwd": dir.path(), "hook_event_name": "PreToolUse",
         "tool_name": "Read", "tool_input": {"file_path": dir.path().join(target)}, "tool_use_id": "t1"});
+    // Blocked: Claude Code reads exit code 2 as a block.
     cavra(dir.path())
         .args(["hook", "claude-code"])
         .write_stdin(payload.to_string())
         .assert()
-        .success();
+        .code(2);
     let out = cavra(dir.path())
         .args(["decision", "list", "--json"])
         .output()

@@ -52,11 +52,12 @@ fn agent_writes(dir: &Path, file: &str) {
     let payload = json!({"session_id": "s1", "cwd": dir, "hook_event_name": "PreToolUse",
         "tool_name": "Write", "tool_input": {"file_path": dir.join(file), "content": "x"},
         "tool_use_id": format!("t-{file}")});
+    // Held for approval: denied for now (exit code 2), a pending approval recorded.
     cavra(dir)
         .args(["hook", "claude-code", "--approval-mode", "store"])
         .write_stdin(payload.to_string())
         .assert()
-        .success();
+        .code(2);
 }
 
 #[test]
@@ -305,11 +306,12 @@ fn read_only_commands_change_nothing_in_a_repository_with_a_store() {
         .success();
     let payload = json!({"session_id": "s1", "cwd": d, "hook_event_name": "PreToolUse",
         "tool_name": "Read", "tool_input": {"file_path": d.join(".env")}, "tool_use_id": "t1"});
+    // Blocked: exit code 2, as Claude Code reads a block.
     cavra(d)
         .args(["hook", "claude-code"])
         .write_stdin(payload.to_string())
         .assert()
-        .success();
+        .code(2);
     let runtime = tempfile::tempdir().expect("runtime");
     let typo = format!("sqlite://{}/typo.db", d.display());
     assert_read_only(d, runtime.path(), &typo);
