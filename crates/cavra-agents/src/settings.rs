@@ -207,7 +207,8 @@ mod tests {
         assert_eq!(found[0].1.len(), 1);
         assert_eq!(found[1].0, "PostToolUse");
         assert!(found[1].1.is_empty());
-        let copilot = json!({"version": 1, "hooks": {"preToolUse": [{"bash": "cavra hook copilot"}]}});
+        let copilot =
+            json!({"version": 1, "hooks": {"preToolUse": [{"bash": "cavra hook copilot"}]}});
         assert_eq!(registered(&copilot, Agent::Copilot)[0].1.len(), 1);
     }
 }

@@ -53,8 +53,15 @@ pub fn check_hooks(setup: &Setup, out: &mut Vec<Finding>) -> Vec<Installed> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 out.push(
-                    Finding::new(check, Status::Fail, format!("{} cannot be read: {e}", settings.file))
-                        .fix(format!("make {} readable by the user the agent runs as", settings.file)),
+                    Finding::new(
+                        check,
+                        Status::Fail,
+                        format!("{} cannot be read: {e}", settings.file),
+                    )
+                    .fix(format!(
+                        "make {} readable by the user the agent runs as",
+                        settings.file
+                    )),
                 );
                 continue;
             }
@@ -86,10 +93,8 @@ pub fn check_hooks(setup: &Setup, out: &mut Vec<Finding>) -> Vec<Installed> {
             .filter(|(_, found)| found.is_empty())
             .map(|(event, _)| *event)
             .collect();
-        let commands: Vec<CavraHookCommand> = per_event
-            .into_iter()
-            .flat_map(|(_, found)| found)
-            .collect();
+        let commands: Vec<CavraHookCommand> =
+            per_event.into_iter().flat_map(|(_, found)| found).collect();
         if commands.is_empty() {
             continue;
         }
@@ -271,7 +276,10 @@ mod tests {
         assert_eq!(resolve("cavra", dir.path(), Some(&path)), None);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        assert_eq!(resolve("cavra", dir.path(), Some(&path)), Some(program.clone()));
+        assert_eq!(
+            resolve("cavra", dir.path(), Some(&path)),
+            Some(program.clone())
+        );
         assert_eq!(resolve("cavra", dir.path(), None), None);
         assert_eq!(
             resolve("bin/cavra", dir.path(), None),

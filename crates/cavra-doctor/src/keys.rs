@@ -149,8 +149,12 @@ fn check_trust_root(setup: &Setup, out: &mut Vec<Finding>) {
         Ok(trust) => trust,
         Err(why) => {
             out.push(
-                Finding::new("trust_root", Status::Fail, format!("the trust root cannot be used: {why}"))
-                    .fix("restore it from its source, or rebuild it with `cavra trust add`"),
+                Finding::new(
+                    "trust_root",
+                    Status::Fail,
+                    format!("the trust root cannot be used: {why}"),
+                )
+                .fix("restore it from its source, or rebuild it with `cavra trust add`"),
             );
             return;
         }
@@ -181,7 +185,8 @@ fn check_trust_root(setup: &Setup, out: &mut Vec<Finding>) {
                         k.key_id,
                         k.valid_until.as_deref().unwrap_or("")
                     ));
-                } else if until.is_some_and(|u| u - now < time::Duration::days(EXPIRY_WARNING_DAYS)) {
+                } else if until.is_some_and(|u| u - now < time::Duration::days(EXPIRY_WARNING_DAYS))
+                {
                     problems.push(format!(
                         "{}: expires at {}",
                         k.key_id,

@@ -140,11 +140,8 @@ pub trait Probes {
     /// Asks the repository's hook server for its status, creating nothing.
     fn hook_server(&self, repo_root: &Path) -> HookServerState;
     /// Asks the API service at `url` who the token's holder is (`GET /v1/whoami`).
-    fn service_identity(
-        &self,
-        url: &str,
-        token: &str,
-    ) -> Result<serde_json::Value, ServiceProblem>;
+    fn service_identity(&self, url: &str, token: &str)
+    -> Result<serde_json::Value, ServiceProblem>;
 }
 
 /// What doctor looks at, as the caller found it.

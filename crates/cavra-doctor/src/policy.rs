@@ -14,7 +14,10 @@ fn reference(setup: &Setup, installed: &[Installed]) -> Option<String> {
         return Some(p.to_string());
     }
     let named = installed.iter().flat_map(|i| &i.commands).find_map(|c| {
-        let at = c.options.iter().position(|o| o == "--policy" || o == "-p")?;
+        let at = c
+            .options
+            .iter()
+            .position(|o| o == "--policy" || o == "-p")?;
         c.options.get(at + 1).cloned()
     });
     if named.is_some() {
@@ -120,7 +123,9 @@ fn check_signatures(setup: &Setup, resolved: &cavra_policy::ResolvedPack, out: &
             let (status, summary) = if required {
                 (
                     Status::Fail,
-                    format!("{origin} is not signed and the pack requires a signature: every hook call is denied"),
+                    format!(
+                        "{origin} is not signed and the pack requires a signature: every hook call is denied"
+                    ),
                 )
             } else {
                 (Status::Info, format!("{origin} is not signed"))
@@ -138,7 +143,10 @@ fn check_signatures(setup: &Setup, resolved: &cavra_policy::ResolvedPack, out: &
                     Finding::new(
                         "policy.signature",
                         Status::Info,
-                        format!("{origin} carries a signature ({}), not checked here", sig.display()),
+                        format!(
+                            "{origin} carries a signature ({}), not checked here",
+                            sig.display()
+                        ),
                     )
                     .fix("give --trust-root FILE (or CAVRA_TRUST_ROOT) to check it"),
                 );
@@ -150,7 +158,8 @@ fn check_signatures(setup: &Setup, resolved: &cavra_policy::ResolvedPack, out: &
         let verified = std::fs::read_to_string(&path)
             .map_err(|e| format!("{origin}: {e}"))
             .and_then(|text| {
-                let document = cavra_policy::parse_document(&text, origin).map_err(|e| e.to_string())?;
+                let document =
+                    cavra_policy::parse_document(&text, origin).map_err(|e| e.to_string())?;
                 cavra_policy::load::digest(&document).map_err(|e| e.to_string())
             })
             .and_then(|digest| {

@@ -169,14 +169,22 @@ pub fn check_approvals(store: &Store, now: OffsetDateTime, out: &mut Vec<Finding
         Ok(p) => p,
         Err(e) => {
             out.push(
-                Finding::new("approvals", Status::Fail, format!("approvals cannot be read: {e}"))
-                    .fix("run `cavra approval list` to see the error in full"),
+                Finding::new(
+                    "approvals",
+                    Status::Fail,
+                    format!("approvals cannot be read: {e}"),
+                )
+                .fix("run `cavra approval list` to see the error in full"),
             );
             return;
         }
     };
     if pending.is_empty() {
-        out.push(Finding::new("approvals", Status::Ok, "no approval is pending"));
+        out.push(Finding::new(
+            "approvals",
+            Status::Ok,
+            "no approval is pending",
+        ));
         return;
     }
     let expired = |expires: &str| cavra_store::parse_time(expires).is_ok_and(|t| t <= now);
@@ -188,7 +196,11 @@ pub fn check_approvals(store: &Store, now: OffsetDateTime, out: &mut Vec<Finding
                 a.id,
                 a.approver_group,
                 a.requested_by,
-                if expired(&a.expires_at) { "expired at" } else { "expires" },
+                if expired(&a.expires_at) {
+                    "expired at"
+                } else {
+                    "expires"
+                },
                 a.expires_at,
                 a.summary
             )

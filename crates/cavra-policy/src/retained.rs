@@ -3,9 +3,9 @@
 //! their author wrote them.
 
 use crate::compile::{CompiledPack, CompiledRule};
+use crate::document::PackDocument;
 use crate::error::{PolicyError, PolicyErrorKind};
 use crate::load::{ResolvedPack, digest};
-use crate::document::PackDocument;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

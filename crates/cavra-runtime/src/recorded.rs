@@ -174,7 +174,10 @@ pub fn explain_recorded(
     };
     let stored = parse(recorded.stored)?;
     let mut problems = Vec::new();
-    let approved = stored.evidence_refs.iter().any(|r| r.starts_with("approval:"));
+    let approved = stored
+        .evidence_refs
+        .iter()
+        .any(|r| r.starts_with("approval:"));
 
     // The evidence log's entry is the tamper-evident copy: it is what gets explained.
     let (record, evidence) = match recorded.logged {

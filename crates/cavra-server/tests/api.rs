@@ -368,7 +368,10 @@ async fn isolation_matrix(s: &Server, m: &Minter) {
         "{me}"
     );
     let (_, me_a) = s.call("GET", "/v1/whoami", Some(&a_admin), None).await;
-    assert_eq!((me_a["tenant"].as_str(), me_a["roles"].clone()), (Some("a"), json!(["admin"])));
+    assert_eq!(
+        (me_a["tenant"].as_str(), me_a["roles"].clone()),
+        (Some("a"), json!(["admin"]))
+    );
     let (st, _) = s.call("GET", "/v1/whoami", None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // A's entries are all A's and B's all B's.

@@ -601,7 +601,9 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
                 Some(p) => Some(read_trust(p)?),
                 None => own_log_trust(&root)?,
             };
-            let report = store.verify_log(trust.as_ref()).map_err(|e| anyhow!("{e}"))?;
+            let report = store
+                .verify_log(trust.as_ref())
+                .map_err(|e| anyhow!("{e}"))?;
             if *json {
                 support::print_json(&report)?;
             } else {

@@ -385,7 +385,11 @@ fn uninstall(mut root: Value, l: &Layout, agent: Agent) -> Value {
                         .is_some_and(Vec::is_empty)
                 });
             } else {
-                list.retain(|e| !cavra_agents::settings::entry_commands(e, false).iter().any(|c| is_ours(c, agent)));
+                list.retain(|e| {
+                    !cavra_agents::settings::entry_commands(e, false)
+                        .iter()
+                        .any(|c| is_ours(c, agent))
+                });
             }
             if list.is_empty() {
                 hooks.remove(*event);

@@ -133,8 +133,8 @@ pub fn local_registry(repo_root: &Path) -> Result<Option<McpRegistry>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let store = Store::open_read_only(&path)
-        .map_err(|e| format!("cannot open the decision store: {e}"))?;
+    let store =
+        Store::open_read_only(&path).map_err(|e| format!("cannot open the decision store: {e}"))?;
     registry_of(&store)
 }
 

@@ -309,9 +309,16 @@ fn pull_request_attestation() {
         .current_dir(&f.repo)
         .output()
         .expect("attest --json");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).expect("attest --json prints JSON");
-    assert!(summary["changed_paths"].as_u64().is_some_and(|n| n >= 1), "{summary}");
+    assert!(
+        summary["changed_paths"].as_u64().is_some_and(|n| n >= 1),
+        "{summary}"
+    );
     assert_eq!(summary["written"], again.to_string_lossy().as_ref());
     assert!(again.is_file());
     let verify = |head: &str, evidence: Option<&Path>| {

@@ -222,10 +222,7 @@ fn a_healthy_set_up_passes_and_text_output_names_each_check() {
     finding(&report, "service", "info");
     assert!(findings(&report, "agents.unknown_tool").is_empty());
     for f in report["findings"].as_array().expect("findings") {
-        assert!(
-            f["status"] == "ok" || f["status"] == "info",
-            "healthy: {f}"
-        );
+        assert!(f["status"] == "ok" || f["status"] == "info", "healthy: {f}");
     }
 
     // The same as text: one line per finding, and the fix under it.
@@ -275,11 +272,17 @@ fn broken_or_partial_hook_settings_are_named_with_their_fix() {
 
     s.init();
     // Settings that are not JSON.
-    s.write(".claude/settings.json", "{\n  \"hooks\": {\n    \"PreToolUse\": [\n");
+    s.write(
+        ".claude/settings.json",
+        "{\n  \"hooks\": {\n    \"PreToolUse\": [\n",
+    );
     let (code, report) = s.doctor();
     assert_eq!(code, 1);
     let f = finding(&report, "hooks.claude-code", "fail");
-    assert!(text(f).contains(".claude/settings.json:4:"), "line and column: {f}");
+    assert!(
+        text(f).contains(".claude/settings.json:4:"),
+        "line and column: {f}"
+    );
     assert!(text(f).contains("correct the JSON"), "{f}");
 
     // The hook on one event only: the results of tool calls go unrecorded.
@@ -293,7 +296,10 @@ fn broken_or_partial_hook_settings_are_named_with_their_fix() {
     assert_eq!(code, 3, "{report:#}");
     let f = finding(&report, "hooks.claude-code", "warn");
     assert!(text(f).contains("not on PostToolUse"), "{f}");
-    assert_eq!(f["fix"], "run `cavra init claude-code` to register the missing events");
+    assert_eq!(
+        f["fix"],
+        "run `cavra init claude-code` to register the missing events"
+    );
     // Registered without the hook server: doctor says it is not used.
     assert!(text(finding(&report, "hook_server", "info")).contains("not used"));
 }
@@ -348,17 +354,34 @@ fn a_signed_pack_verifies_until_it_is_changed() {
     s.init();
     s.run(&["keys", "generate", "--key-id", "team", "--output", "keys"]);
     s.run(&[
-        "trust", "add", "--trust-root", "trust.json", "--key-id", "team", "--public-key",
-        "keys/team.pub", "--owner", "Team", "--valid-from", "2020-01-01T00:00:00Z",
+        "trust",
+        "add",
+        "--trust-root",
+        "trust.json",
+        "--key-id",
+        "team",
+        "--public-key",
+        "keys/team.pub",
+        "--owner",
+        "Team",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
     ]);
-    s.run(&["policy", "sign", ".cavra/policy.yaml", "--key", "keys/team.key"]);
+    s.run(&[
+        "policy",
+        "sign",
+        ".cavra/policy.yaml",
+        "--key",
+        "keys/team.key",
+    ]);
     let (_, report) = s.doctor_with(&["--trust-root", "trust.json"], &[]);
     assert!(text(finding(&report, "policy.signature", "ok")).contains("signed by team"));
     // Changed after signing.
     let policy = s.root().join(".cavra/policy.yaml");
-    let changed = std::fs::read_to_string(&policy)
-        .expect("policy")
-        .replacen("title: ", "title: Changed ", 1);
+    let changed =
+        std::fs::read_to_string(&policy)
+            .expect("policy")
+            .replacen("title: ", "title: Changed ", 1);
     std::fs::write(&policy, changed).expect("write");
     let (code, report) = s.doctor_with(&["--trust-root", "trust.json"], &[]);
     assert_eq!(code, 1, "{report:#}");
@@ -451,9 +474,20 @@ fn keys_and_trust_root_problems_are_named_with_their_fix() {
     // A trust root whose key expired, which does not hold the log key.
     s.run(&["keys", "generate", "--key-id", "old", "--output", "keys"]);
     s.run(&[
-        "trust", "add", "--trust-root", "trust.json", "--key-id", "old", "--public-key",
-        "keys/old.pub", "--owner", "Team", "--valid-from", "2020-01-01T00:00:00Z",
-        "--valid-until", "2021-01-01T00:00:00Z",
+        "trust",
+        "add",
+        "--trust-root",
+        "trust.json",
+        "--key-id",
+        "old",
+        "--public-key",
+        "keys/old.pub",
+        "--owner",
+        "Team",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--valid-until",
+        "2021-01-01T00:00:00Z",
     ]);
     let (code, report) = s.doctor_with(&["--trust-root", "trust.json"], &[]);
     assert_eq!(code, 3, "{report:#}");
@@ -465,10 +499,24 @@ fn keys_and_trust_root_problems_are_named_with_their_fix() {
 
     // Revoked keys are listed as such; once the log key is added, that finding is ok.
     s.run(&[
-        "trust", "revoke", "--trust-root", "trust.json", "--key-id", "old", "--reason",
+        "trust",
+        "revoke",
+        "--trust-root",
+        "trust.json",
+        "--key-id",
+        "old",
+        "--reason",
         "laptop lost",
     ]);
-    s.run(&["trust", "add", "--trust-root", "trust.json", "--log-key", "--owner", "Repo"]);
+    s.run(&[
+        "trust",
+        "add",
+        "--trust-root",
+        "trust.json",
+        "--log-key",
+        "--owner",
+        "Repo",
+    ]);
     let (_, report) = s.doctor_with(&[], &[("CAVRA_TRUST_ROOT", "trust.json")]);
     let f = finding(&report, "trust_root", "ok");
     assert!(text(f).contains("old: revoked (laptop lost)"), "{f}");
@@ -518,7 +566,10 @@ fn tools_unknown_to_cavra_are_reported() {
     let (code, report) = s.doctor();
     assert_eq!(code, 3, "{report:#}");
     let f = finding(&report, "agents.unknown_tool", "warn");
-    assert!(text(f).contains("claude-code: `FrobnicateWidgets` — 1 call(s)"), "{f}");
+    assert!(
+        text(f).contains("claude-code: `FrobnicateWidgets` — 1 call(s)"),
+        "{f}"
+    );
     assert!(text(f).contains("agents.unknown_tool"), "{f}");
 }
 
@@ -558,13 +609,26 @@ fn the_service_is_reached_and_says_who_you_are() {
             .args(args)
             .output()
             .expect("cavra");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     admin(&["tenant", "create", "acme"]);
     let created: Value = serde_json::from_str(&admin(&[
-        "token", "create", "--json", "--tenant", "acme", "--role", "approver", "--subject",
-        "carol", "--group", "Release Managers",
+        "token",
+        "create",
+        "--json",
+        "--tenant",
+        "acme",
+        "--role",
+        "approver",
+        "--subject",
+        "carol",
+        "--group",
+        "Release Managers",
     ]))
     .expect("token JSON");
     let token = created["token"].as_str().expect("token").to_string();
@@ -577,7 +641,9 @@ fn the_service_is_reached_and_says_who_you_are() {
     let stderr = child.stderr.take().expect("stderr");
     let _guard = Serve(child);
     let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).expect("address");
+    BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("address");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -593,7 +659,10 @@ fn the_service_is_reached_and_says_who_you_are() {
         &[],
         &[
             ("CAVRA_SERVER", &url),
-            ("CAVRA_TOKEN", "cavra_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            (
+                "CAVRA_TOKEN",
+                "cavra_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
         ],
     );
     assert_eq!(code, 1);
@@ -630,6 +699,9 @@ fn a_running_hook_server_is_seen_and_no_ci_gate_is_pointed_out() {
     assert!(text(f).contains("used by the hooks of claude-code"), "{f}");
     assert!(text(f).contains("pid: "), "{f}");
     let f = finding(&report, "ci", "info");
-    assert!(text(f).contains("examples/github-actions/cavra-required-check.yml"), "{f}");
+    assert!(
+        text(f).contains("examples/github-actions/cavra-required-check.yml"),
+        "{f}"
+    );
     s.run(&["hook", "daemon", "stop"]);
 }

@@ -9,7 +9,12 @@ use std::path::Path;
 
 fn cavra(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    for var in ["CAVRA_POLICY", "CAVRA_SERVER", "CAVRA_TOKEN", "CAVRA_TRUST_ROOT"] {
+    for var in [
+        "CAVRA_POLICY",
+        "CAVRA_SERVER",
+        "CAVRA_TOKEN",
+        "CAVRA_TRUST_ROOT",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("CAVRA_NO_CACHE", "1").current_dir(dir);
@@ -81,7 +86,10 @@ fn a_hook_decision_is_explained_exactly_as_decided() {
     assert_eq!(e["evidence"], "matches");
     assert_eq!(e["replay"]["status"], "identical", "{e:#}");
     let rule = e["record"]["rule_id"].as_str().expect("rule");
-    assert_eq!(e["deciding_rule"]["id"], rule, "the rule as written in the kept pack");
+    assert_eq!(
+        e["deciding_rule"]["id"], rule,
+        "the rule as written in the kept pack"
+    );
     assert!(
         e["deciding_rule"]["patterns"]
             .as_array()
@@ -117,9 +125,10 @@ fn a_hook_decision_is_explained_exactly_as_decided() {
 
     // The pack that applies now changes; the decision is still explained by the one that decided.
     let policy = dir.path().join(".cavra/policy.yaml");
-    let edited = std::fs::read_to_string(&policy)
-        .expect("policy")
-        .replacen("title: ", "title: Edited ", 1);
+    let edited =
+        std::fs::read_to_string(&policy)
+            .expect("policy")
+            .replacen("title: ", "title: Edited ", 1);
     std::fs::write(&policy, edited).expect("edit");
     let (code, e) = explain(dir.path(), &id);
     assert_eq!(code, 0, "{e:#}");
@@ -145,11 +154,17 @@ fn a_changed_or_missing_kept_pack_is_detected() {
     assert!(e["problems"].to_string().contains("was changed"), "{e:#}");
     assert_eq!(e["replay"]["status"], "not_possible");
 
-    sql(dir.path(), &format!("DELETE FROM policies WHERE digest = '{digest}'"));
+    sql(
+        dir.path(),
+        &format!("DELETE FROM policies WHERE digest = '{digest}'"),
+    );
     let (code, e) = explain(dir.path(), &id);
     assert_eq!(code, 1);
     assert_eq!(e["pack"]["status"], "missing");
-    assert!(e["problems"].to_string().contains("no longer kept"), "{e:#}");
+    assert!(
+        e["problems"].to_string().contains("no longer kept"),
+        "{e:#}"
+    );
     // What was recorded is still shown.
     assert_eq!(e["record"]["decision"], "block");
     assert!(!e["matched"].as_array().expect("matched").is_empty());
@@ -169,7 +184,11 @@ fn a_record_changed_behind_the_evidence_log_is_detected() {
     assert_eq!(e["evidence"], "differs");
     // The log's record is the one explained.
     assert_eq!(e["record"]["decision"], "block");
-    assert!(e["problems"].to_string().contains("differs from its evidence log entry"));
+    assert!(
+        e["problems"]
+            .to_string()
+            .contains("differs from its evidence log entry")
+    );
 }
 
 #[test]
@@ -187,7 +206,10 @@ fn a_decision_whose_world_changed_replays_otherwise_and_says_so() {
     let (code, e) = explain(dir.path(), &id);
     assert_eq!(code, 1, "{e:#}");
     assert_eq!(e["replay"]["status"], "differs");
-    assert!(e["replay"]["differences"].to_string().contains("decision"), "{e:#}");
+    assert!(
+        e["replay"]["differences"].to_string().contains("decision"),
+        "{e:#}"
+    );
     assert!(e["problems"].to_string().contains("changed since"), "{e:#}");
 }
 

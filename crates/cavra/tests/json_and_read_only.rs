@@ -64,15 +64,25 @@ fn agent_writes(dir: &Path, file: &str) {
 fn every_mutating_command_prints_json() {
     let dir = repo();
     let d = dir.path();
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/claude-code/sample-policy.yaml");
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/claude-code/sample-policy.yaml");
 
     // init, as a dry run and for real; the policy then asks before migrations are written.
-    let planned = json_of(d, &["init", "claude-code", "--no-daemon", "--dry-run", "--json"]);
+    let planned = json_of(
+        d,
+        &["init", "claude-code", "--no-daemon", "--dry-run", "--json"],
+    );
     assert_eq!(planned["dry_run"], true);
-    assert!(planned["changes"].to_string().contains(".claude/settings.json"));
+    assert!(
+        planned["changes"]
+            .to_string()
+            .contains(".claude/settings.json")
+    );
     let done = json_of(d, &["init", "claude-code", "--no-daemon", "--json"]);
-    assert!(done["changes"].to_string().contains("\"created\""), "{done}");
+    assert!(
+        done["changes"].to_string().contains("\"created\""),
+        "{done}"
+    );
     std::fs::copy(&sample, d.join(".cavra/policy.yaml")).expect("policy");
 
     // Approvals: approve, deny, expire.
@@ -88,64 +98,141 @@ fn every_mutating_command_prints_json() {
     assert_eq!(ids.len(), 2, "{pending}");
     let approved = json_of(
         d,
-        &["approval", "approve", &ids[0], "--reason", "reviewed", "--json"],
+        &[
+            "approval", "approve", &ids[0], "--reason", "reviewed", "--json",
+        ],
     );
     assert_eq!(approved["state"], "approved");
-    let denied = json_of(d, &["approval", "deny", &ids[1], "--reason", "no", "--json"]);
+    let denied = json_of(
+        d,
+        &["approval", "deny", &ids[1], "--reason", "no", "--json"],
+    );
     assert_eq!(denied["state"], "denied");
     let expired = json_of(d, &["approval", "expire", "--json"]);
     assert!(expired["expired"].is_array());
 
     // Keys, trust roots, pack signatures, trust packages.
-    let key = json_of(d, &["keys", "generate", "--key-id", "team", "--output", "k", "--json"]);
+    let key = json_of(
+        d,
+        &[
+            "keys", "generate", "--key-id", "team", "--output", "k", "--json",
+        ],
+    );
     assert_eq!(key["key_id"], "team");
     let added = json_of(
         d,
         &[
-            "trust", "add", "--trust-root", "t.json", "--key-id", "team", "--public-key",
-            "k/team.pub", "--owner", "Team", "--valid-from", "2020-01-01T00:00:00Z", "--json",
+            "trust",
+            "add",
+            "--trust-root",
+            "t.json",
+            "--key-id",
+            "team",
+            "--public-key",
+            "k/team.pub",
+            "--owner",
+            "Team",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--json",
         ],
     );
     assert_eq!(added["key_id"], "team");
     assert_eq!(added["status"], "active");
     let signed = json_of(
         d,
-        &["policy", "sign", ".cavra/policy.yaml", "--key", "k/team.key", "--json"],
+        &[
+            "policy",
+            "sign",
+            ".cavra/policy.yaml",
+            "--key",
+            "k/team.key",
+            "--json",
+        ],
     );
     assert_eq!(signed["key_id"], "team");
     assert!(d.join(".cavra/policy.yaml.sig").is_file());
     let package = json_of(
         d,
         &[
-            "trust", "export", "--trust-root", "t.json", "--policy", ".cavra/policy.yaml",
-            "--sign-key", "k/team.key", "--output", "package.json", "--json",
+            "trust",
+            "export",
+            "--trust-root",
+            "t.json",
+            "--policy",
+            ".cavra/policy.yaml",
+            "--sign-key",
+            "k/team.key",
+            "--output",
+            "package.json",
+            "--json",
         ],
     );
     assert_eq!(package["signed_by"], "team");
     let imported = json_of(
         d,
         &[
-            "trust", "import", "package.json", "--trust-root", "t.json", "--policies-dir",
-            "imported", "--json",
+            "trust",
+            "import",
+            "package.json",
+            "--trust-root",
+            "t.json",
+            "--policies-dir",
+            "imported",
+            "--json",
         ],
     );
     assert_eq!(imported["signed_by"], "team");
-    json_of(d, &["keys", "generate", "--key-id", "old", "--output", "k", "--json"]);
     json_of(
         d,
         &[
-            "trust", "add", "--trust-root", "t.json", "--key-id", "old", "--public-key",
-            "k/old.pub", "--owner", "Team", "--json",
+            "keys", "generate", "--key-id", "old", "--output", "k", "--json",
+        ],
+    );
+    json_of(
+        d,
+        &[
+            "trust",
+            "add",
+            "--trust-root",
+            "t.json",
+            "--key-id",
+            "old",
+            "--public-key",
+            "k/old.pub",
+            "--owner",
+            "Team",
+            "--json",
         ],
     );
     let retired = json_of(
         d,
-        &["trust", "retire", "--trust-root", "t.json", "--key-id", "old", "--reason", "rotated", "--json"],
+        &[
+            "trust",
+            "retire",
+            "--trust-root",
+            "t.json",
+            "--key-id",
+            "old",
+            "--reason",
+            "rotated",
+            "--json",
+        ],
     );
     assert_eq!(retired["status"], "retired");
     let revoked = json_of(
         d,
-        &["trust", "revoke", "--trust-root", "t.json", "--key-id", "old", "--reason", "lost", "--json"],
+        &[
+            "trust",
+            "revoke",
+            "--trust-root",
+            "t.json",
+            "--key-id",
+            "old",
+            "--reason",
+            "lost",
+            "--json",
+        ],
     );
     assert_eq!(revoked["status"], "revoked");
 
@@ -158,25 +245,50 @@ fn every_mutating_command_prints_json() {
     assert!(bundle.is_object());
     let exported = json_of(
         d,
-        &["evidence", "export", "--format", "jsonl", "--output", "e.jsonl", "--json"],
+        &[
+            "evidence", "export", "--format", "jsonl", "--output", "e.jsonl", "--json",
+        ],
     );
-    assert!(exported["entries"].as_u64().is_some_and(|n| n > 0), "{exported}");
+    assert!(
+        exported["entries"].as_u64().is_some_and(|n| n > 0),
+        "{exported}"
+    );
     let proof = json_of(
         d,
-        &["evidence", "prove", "--index", "0", "--output", "p.json", "--json"],
+        &[
+            "evidence", "prove", "--index", "0", "--output", "p.json", "--json",
+        ],
     );
     assert_eq!(proof["index"], 0);
     let from = size.to_string();
     let consistency = json_of(
         d,
-        &["evidence", "consistency", "--from", &from, "--output", "c.json", "--json"],
+        &[
+            "evidence",
+            "consistency",
+            "--from",
+            &from,
+            "--output",
+            "c.json",
+            "--json",
+        ],
     );
     assert!(consistency["written"].is_string());
 
     // The MCP registry.
     let registered = json_of(
         d,
-        &["registry", "mcp", "add", "github", "--trust", "trusted", "--approval", "approved", "--json"],
+        &[
+            "registry",
+            "mcp",
+            "add",
+            "github",
+            "--trust",
+            "trusted",
+            "--approval",
+            "approved",
+            "--json",
+        ],
     );
     assert_eq!(registered["name"], "github");
     let removed = json_of(d, &["registry", "mcp", "remove", "github", "--json"]);
@@ -198,14 +310,30 @@ fn service_administration_prints_json() {
     let d = dir.path();
     let migrated = json_of(d, &["db", "migrate", "--database-url", &url, "--json"]);
     assert_eq!(migrated["current"], true);
-    let tenant = json_of(d, &["tenant", "create", "acme", "--database-url", &url, "--json"]);
+    let tenant = json_of(
+        d,
+        &["tenant", "create", "acme", "--database-url", &url, "--json"],
+    );
     assert_eq!(tenant["created"], true);
     let token = json_of(
         d,
-        &["token", "create", "--tenant", "acme", "--role", "agent", "--database-url", &url, "--json"],
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "agent",
+            "--database-url",
+            &url,
+            "--json",
+        ],
     );
     let id = token["id"].as_str().expect("id").to_string();
-    let revoked = json_of(d, &["token", "revoke", &id, "--database-url", &url, "--json"]);
+    let revoked = json_of(
+        d,
+        &["token", "revoke", &id, "--database-url", &url, "--json"],
+    );
     assert_eq!(revoked["revoked"], true);
 }
 

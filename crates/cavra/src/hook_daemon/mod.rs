@@ -265,7 +265,11 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
         DaemonCommand::Stop { json } => {
             let paths = root_of(None)?;
             let stopped = |was_running: bool| -> Result<i32, Failure> {
-                let text = if was_running { "stopped" } else { "not running" };
+                let text = if was_running {
+                    "stopped"
+                } else {
+                    "not running"
+                };
                 crate::support::done(
                     *json,
                     &serde_json::json!({ "root": paths.root, "was_running": was_running }),
