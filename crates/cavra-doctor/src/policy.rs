@@ -52,8 +52,14 @@ pub fn check_policy(setup: &Setup, installed: &[Installed], out: &mut Vec<Findin
         ));
         return;
     };
+    // A bad pack is the cold path here; its error carries place and source for the message.
     let loaded = cavra_policy::load_pack(&reference, &setup.repo_root)
-        .and_then(|resolved| cavra_policy::compile(&resolved).map(|c| (resolved, c)));
+        .map_err(|e| e.to_string())
+        .and_then(|resolved| {
+            cavra_policy::compile(&resolved)
+                .map(|c| (resolved, c))
+                .map_err(|e| e.to_string())
+        });
     let (resolved, compiled) = match loaded {
         Ok(pair) => pair,
         Err(e) => {

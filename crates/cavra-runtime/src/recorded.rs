@@ -232,7 +232,10 @@ pub fn explain_recorded(
             pack_state.origin = Some(origin.to_string());
             if sha256_digest(canonical) == record.policy_digest {
                 pack_state.status = PackStatus::Retained;
-                match from_canonical(canonical, origin).and_then(|r| cavra_policy::compile(&r)) {
+                let pack = from_canonical(canonical, origin)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| cavra_policy::compile(&r).map_err(|e| e.to_string()));
+                match pack {
                     Ok(pack) => compiled = Some(pack),
                     Err(e) => problems.push(format!("the kept pack does not compile: {e}")),
                 }
