@@ -9,12 +9,16 @@
 //!   for. Entry points keep only their storage calls around it; [`local`] holds those calls
 //!   for the repository's own store (the hook and the MCP governor).
 //!
+//! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
+//!   under its digest and the request recorded with it (`cavra policy explain --decision`).
+//!
 //! Apart from [`local`], pure like the engine: no I/O, no clock, no global state.
 
 #![warn(missing_docs)]
 
 pub mod approvals;
 pub mod local;
+pub mod recorded;
 
 use cavra_engine::Decision;
 

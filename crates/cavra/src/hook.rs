@@ -742,7 +742,7 @@ fn pre_tool_use(
         )?;
     }
     for d in &decided {
-        store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
+        store_decision(store, pack.redactor(), event, &d.request, &d.record, true)?;
     }
     if let Some((input, globs)) = excluded
         && matches!(
@@ -898,7 +898,7 @@ fn answer_from_server(
         ));
     }
     for d in &remote {
-        store_decision(store, redactor, event, &d.request, &d.record)?;
+        store_decision(store, redactor, event, &d.request, &d.record, true)?;
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
 }
@@ -959,13 +959,24 @@ fn requested_by(agent: Agent, event: &HookEvent) -> String {
 /// The stored form: the decision record plus the tool name and input, redacted as a whole
 /// with the pack's rule set (target, reason, matched subjects, tool input: every string), and
 /// the list of what was masked as `{pointer, rule}` (RFC 6901 pointers into the stored form).
+///
+/// `decided_request` is the request the engine decided, kept (redacted like the rest) so that
+/// `cavra policy explain --decision` can decide it again under the kept pack and show every
+/// rule considered; none for records no rule of the policy decided (agent rules).
 fn stored_record(
     redactor: &Redactor,
     event: &HookEvent,
     record: &DecisionRecord,
+    decided_request: Option<&Request>,
 ) -> Result<Value, String> {
     let mut value = serde_json::to_value(record).map_err(|e| e.to_string())?;
     if let Some(obj) = value.as_object_mut() {
+        if let Some(request) = decided_request {
+            obj.insert(
+                "request".into(),
+                serde_json::to_value(request).map_err(|e| e.to_string())?,
+            );
+        }
         obj.insert("tool_name".into(), Value::String(event.tool_name.clone()));
         obj.insert(
             "tool_use_id".into(),
@@ -990,14 +1001,17 @@ fn stored_record(
     Ok(value)
 }
 
+/// Records one decision; `policy_decided` says whether the policy's rules decided `request`
+/// (then it is kept with the record, see [`stored_record`]).
 fn store_decision(
     store: &mut Store,
     redactor: &Redactor,
     event: &HookEvent,
     request: &Request,
     record: &DecisionRecord,
+    policy_decided: bool,
 ) -> Result<(), String> {
-    let value = stored_record(redactor, event, record)?;
+    let value = stored_record(redactor, event, record, policy_decided.then_some(request))?;
     let text = |s: &Option<String>| s.as_deref().map(|s| redactor.redact_text(s).value);
     store
         .record_decision(&NewDecision {
@@ -1136,7 +1150,7 @@ fn record_plain(
     };
     let mut fp_request = Request::new(ActionType::ExecuteCommand, record.target.clone());
     fp_request.arguments = Some(event.tool_input.clone());
-    store_decision(store, pack.redactor(), event, &fp_request, &record)?;
+    store_decision(store, pack.redactor(), event, &fp_request, &record, false)?;
     Ok(record)
 }
 
