@@ -233,7 +233,7 @@ pub fn now_rfc3339() -> String {
 
 /// A fresh decision id (UUID v7: unique and time-ordered).
 pub fn new_decision_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    cavra_runtime::new_decision_id()
 }
 
 /// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
