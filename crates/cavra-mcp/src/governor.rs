@@ -235,7 +235,7 @@ impl Governor {
             context: &stored,
             requested_by: self.requested_by(),
             approval_ttl: self.approval_ttl,
-            create_approval: true,
+            ask: cavra_runtime::local::Ask::Approver,
             service: None,
         };
         let mut runtime = cavra_runtime::decide::Governor {
@@ -257,7 +257,11 @@ impl Governor {
         });
         let approval = match governed.approval {
             ApprovalNote::Local(
-                Outcome::Used(a) | Outcome::Denied(a) | Outcome::Pending(a) | Outcome::Created(a),
+                Outcome::Used(a)
+                | Outcome::Denied(a)
+                | Outcome::Pending(a)
+                | Outcome::Created(a)
+                | Outcome::Asked(a),
             ) => Some(a),
             _ => None,
         };

@@ -4,7 +4,7 @@
 //! registry; the strictest of the requests decides; approvals; every request recorded,
 //! redacted, before the caller answers.
 
-use crate::local::{Asking, Outcome, resolve_in_store};
+use crate::local::{Ask, Asking, Outcome, resolve_in_store};
 use crate::record::{self, Caller, Context};
 use crate::service::{self, CallError};
 use crate::{RuntimeError, strictest};
@@ -50,9 +50,8 @@ pub struct Call<'a> {
     pub requested_by: String,
     /// How long a new approval stays valid.
     pub approval_ttl: Duration,
-    /// Whether a missing approval is asked for in the store (headless runs) or left to the
-    /// agent's person.
-    pub create_approval: bool,
+    /// Where a missing approval is asked for.
+    pub ask: Ask,
     /// The service that decides, when one is named.
     pub service: Option<&'a Service>,
 }
@@ -153,7 +152,8 @@ pub fn approval_verdict(outcome: &Outcome, record: &DecisionRecord) -> Option<(b
                 ),
             ))
         }
-        Outcome::None => None,
+        // The agent's prompt asks: the record's own decision (ask) stands.
+        Outcome::Asked(_) | Outcome::None => None,
     }
 }
 
@@ -238,7 +238,7 @@ impl Governor<'_> {
                 requested_by: call.requested_by.clone(),
                 session_id: call.caller.session_id.clone(),
                 ttl: call.approval_ttl,
-                create: call.create_approval,
+                ask: call.ask.clone(),
                 summary: summary(self.pack.redactor(), &d.record),
             };
             outcome = resolve_in_store(self.store, &d.request, &mut d.record, &asking, now)?;

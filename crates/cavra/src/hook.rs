@@ -12,6 +12,7 @@ use cavra_agents::{Agent, Answer, Context, EventKind, HookEvent, Mapping, Verdic
 use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
 use cavra_redact::Redactor;
 use cavra_runtime::decide::{ApprovalNote, Call, Fallback, Governor, Service};
+use cavra_runtime::local::Ask;
 use cavra_runtime::record::{Caller, Context as StoredContext};
 use cavra_store::{NewDecision, Outcome, Store};
 use clap::{Args, ValueEnum};
@@ -66,7 +67,8 @@ pub struct HookArgs {
     /// .cavra/policy.yaml; with neither, every tool call is denied).
     #[arg(long, short = 'p', value_name = "PATH|ID")]
     pub policy: Option<String>,
-    /// How long an approval created in store mode stays valid, in minutes.
+    /// How long an approval stays valid, in minutes: one created in store mode, or the
+    /// question recorded in ask mode (unanswered by then, it closes as declined or abandoned).
     #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_APPROVAL_TTL_MINUTES)]
     pub approval_ttl: u64,
     /// Answer deny if no decision is made within this many milliseconds (keep it below the
@@ -430,7 +432,7 @@ fn handle(
             Ok(answer)
         }
         EventKind::PostToolUse | EventKind::PostToolUseFailure => {
-            post_tool_use(res, &event, &ctx, &repo_root)
+            post_tool_use(res, &event, &ctx, &repo_root, env)
         }
         EventKind::Lifecycle => Ok(cavra_agents::render_neutral(args.agent, &event.event_name)),
     }
@@ -687,7 +689,17 @@ fn pre_tool_use(
         context: &context,
         requested_by: requested_by(args.agent, event),
         approval_ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
-        create_approval: args.approval_mode == ApprovalMode::Store,
+        ask: match args.approval_mode {
+            ApprovalMode::Store => Ask::Approver,
+            // The question put to the person at the agent's prompt is recorded too, where the
+            // agent's answer can carry one (Codex's cannot: it is a deny there).
+            ApprovalMode::Ask if cavra_agents::supports_ask(args.agent, &event.event_name) => {
+                Ask::AgentPrompt {
+                    tool_use_id: event.tool_use_id.clone(),
+                }
+            }
+            ApprovalMode::Ask => Ask::Nowhere,
+        },
         service: service.as_ref(),
     };
     let mut governor = Governor {
@@ -945,6 +957,7 @@ fn post_tool_use(
     event: &HookEvent,
     ctx: &Context,
     repo_root: &Path,
+    env: &HookEnv,
 ) -> Result<Answer, String> {
     let reported = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
@@ -1006,11 +1019,41 @@ fn post_tool_use(
             })
             .map_err(|e| format!("could not record the outcome: {e}"))?;
     }
+    close_prompt_approvals(store, event, env)?;
     Ok(cavra_agents::render(
         event.agent,
         event,
         &Verdict::NoDecision,
     ))
+}
+
+/// Ask mode: the tool ran, so the person at the agent's prompt approved it — its pending
+/// agent-prompt approval is closed as approved by them (the user this hook runs as, where
+/// known) and used by the call. Questions whose result never came are closed at their expiry
+/// as declined or abandoned, here and wherever the store expires approvals.
+fn close_prompt_approvals(
+    store: &mut Store,
+    event: &HookEvent,
+    env: &HookEnv,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    if event.kind == EventKind::PostToolUse
+        && let Some(id) = event.tool_use_id.as_deref()
+    {
+        let person = env
+            .var("USER")
+            .or_else(|| env.var("LOGNAME"))
+            .filter(|u| !u.trim().is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the person at the {} prompt", event.agent));
+        store
+            .answered_at_prompt(id, &person, now)
+            .map_err(|e| format!("could not record the prompt's answer: {e}"))?;
+    }
+    store
+        .expire(now)
+        .map_err(|e| format!("could not expire approvals: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
