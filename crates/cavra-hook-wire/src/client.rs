@@ -1,7 +1,7 @@
 //! What both hook clients need to find this repository's hook server: the repository root,
 //! the private socket folder and the socket's name. `std` and `libc` only, so that the slim
-//! `cavra-hook` binary includes it as it is (`#[path]`) and stays small: its start-up is most
-//! of what an agent waits for on each tool call.
+//! `cavra-hook` binary stays small: its start-up is most of what an agent waits for on each
+//! tool call.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
