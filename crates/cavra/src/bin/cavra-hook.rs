@@ -4,8 +4,7 @@
 //! time starting (relocating and paging in a large static executable) than the server spends
 //! deciding. This binary is `std`, `libc` and the small `cavra-hook-wire` crate only. It asks
 //! the server; every other case goes to `cavra hook <agent> … --daemon` beside it, which
-//! decides in process exactly as without
-//! the server and starts one for next time:
+//! decides in process exactly as without the server and starts one for next time:
 //!
 //! - options it does not know, or `--server` (the API service): `cavra` runs instead (exec,
 //!   stdin untouched);
