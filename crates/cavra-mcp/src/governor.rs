@@ -4,8 +4,8 @@
 
 use crate::McpError;
 use cavra_engine::{
-    ActionType, Decision, DecisionRecord, Env, Explanation, PathResolver, Request,
-    evaluate_with_registry, explain_with_registry,
+    ActionType, DecisionRecord, Env, Explanation, PathResolver, Request, evaluate_with_registry,
+    explain_with_registry,
 };
 use cavra_policy::{CompiledPack, ResolvedPack};
 use cavra_runtime::decide::{ApprovalNote, Call, Decided};
@@ -256,14 +256,15 @@ impl Governor {
             )
         });
         let approval = match governed.approval {
-            ApprovalNote::Local(
+            ApprovalNote::Local(outcome) => match *outcome {
                 Outcome::Used(a)
                 | Outcome::Denied(a)
                 | Outcome::Pending(a)
                 | Outcome::Created(a)
-                | Outcome::Asked(a),
-            ) => Some(a),
-            _ => None,
+                | Outcome::Asked(a) => Some(a),
+                Outcome::None => None,
+            },
+            ApprovalNote::Service { .. } => None,
         };
         let Decided { request, record } = governed
             .decided

@@ -69,7 +69,7 @@ pub struct Decided {
 #[derive(Debug, Clone)]
 pub enum ApprovalNote {
     /// Decided locally: what the store said.
-    Local(Outcome),
+    Local(Box<Outcome>),
     /// Decided by the service at `base`: its approval object (null when none).
     Service {
         /// The service's URL.
@@ -256,7 +256,7 @@ impl Governor<'_> {
         Ok(Governed {
             decided,
             deciding,
-            approval: ApprovalNote::Local(outcome),
+            approval: ApprovalNote::Local(Box::new(outcome)),
             fell_back,
         })
     }

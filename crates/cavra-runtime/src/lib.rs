@@ -15,6 +15,8 @@
 //! - [`record`]: the stored record (redacted as a whole, with what was masked), recording, and
 //!   the pack that decided kept once per digest.
 //! - [`service`]: one call to the API service, telling an outage from a refusal.
+//! - [`policy`]: which pack applies to a request, the pack cache, and the signature
+//!   requirement checked against the trust root ([`signature`]).
 //!
 //! [`strictest`] and [`approvals`] are pure like the engine (no I/O, no clock, no global
 //! state); the other modules do the storage and network calls around them.
@@ -24,8 +26,10 @@
 pub mod approvals;
 pub mod decide;
 pub mod local;
+pub mod policy;
 pub mod record;
 pub mod service;
+pub mod signature;
 
 use cavra_engine::Decision;
 

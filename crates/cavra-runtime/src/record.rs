@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn the_stored_form_redacts_record_and_context_and_lists_what_was_masked() {
         let pack = pack();
-        let mut request = Request::new(ActionType::ReadFile, ".env".into());
+        let mut request = Request::new(ActionType::ReadFile, ".env");
         request.cwd = Some("/r".into());
         request.repo_root = Some("/r".into());
         let env = Env {
@@ -210,9 +210,7 @@ mod tests {
         assert!(!stored.to_string().contains("hunter2hunter2"), "{stored}");
         let masked = stored["redactions"].as_array().expect("list");
         assert!(
-            masked
-                .iter()
-                .any(|f| f["pointer"] == "/tool_input/note"),
+            masked.iter().any(|f| f["pointer"] == "/tool_input/note"),
             "{stored}"
         );
     }

@@ -103,10 +103,22 @@ impl Store {
         };
         const APPROVED: &str = "approved in the agent's permission prompt";
         const USED: &str = "the tool call ran after the prompt";
-        push_history(&mut a, &now_s, ApprovalState::Approved, person, Some(APPROVED));
+        push_history(
+            &mut a,
+            &now_s,
+            ApprovalState::Approved,
+            person,
+            Some(APPROVED),
+        );
         let approved = approval_event(&a, ApprovalState::Approved, person, Some(APPROVED));
         let requester = a.requested_by.clone();
-        push_history(&mut a, &now_s, ApprovalState::Consumed, &requester, Some(USED));
+        push_history(
+            &mut a,
+            &now_s,
+            ApprovalState::Consumed,
+            &requester,
+            Some(USED),
+        );
         let used = approval_event(&a, ApprovalState::Consumed, &requester, Some(USED));
         tx.execute(
             "UPDATE approvals SET state = 'consumed', decided_by = ?2, decided_at = ?3, reason = ?4, history = ?5 WHERE id = ?1 AND state = 'pending'",

@@ -332,11 +332,14 @@ fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
             ApprovalState::Consumed
         ]
     );
-    assert_eq!(s.consume_approval("fp", "claude-code:s1", t0()).unwrap(), None);
+    assert_eq!(
+        s.consume_approval("fp", "claude-code:s1", t0()).unwrap(),
+        None
+    );
     // Unanswered: closed at expiry as declined or abandoned.
     let (late, _) = s.ask_at_prompt(&a, Some("tu3"), t0()).unwrap();
     let expired = s.expire(t0() + time::Duration::hours(1)).unwrap();
-    assert_eq!(expired, [late.id.clone()]);
+    assert_eq!(expired, std::slice::from_ref(&late.id));
     let late = s.approval(&late.id).unwrap().unwrap();
     assert_eq!(late.state, ApprovalState::Expired);
     let reason = late.history.last().and_then(|h| h.reason.clone()).unwrap();

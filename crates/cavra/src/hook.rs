@@ -153,13 +153,7 @@ impl HookEnv {
     }
 }
 
-/// A policy loaded for the hook: compiled, with what it was resolved from.
-pub struct LoadedPack {
-    /// The compiled pack that decides.
-    pub compiled: cavra_policy::CompiledPack,
-    /// The resolved pack (recorded in the store once per digest).
-    pub resolved: cavra_policy::ResolvedPack,
-}
+pub use cavra_runtime::policy::LoadedPack;
 
 /// Where a hook decision gets its store and policy. The in-process hook opens both for the
 /// one call; the hook server keeps them between calls.
@@ -447,26 +441,6 @@ pub fn open_store(repo_root: &Path) -> Result<Store, String> {
     Ok(store)
 }
 
-fn policy_reference(args: &HookArgs, env: &HookEnv, repo_root: &Path) -> Result<String, String> {
-    if let Some(p) = args.policy.as_deref().filter(|p| !p.trim().is_empty()) {
-        return Ok(p.to_string());
-    }
-    if let Some(p) = env.var("CAVRA_POLICY").filter(|p| !p.trim().is_empty()) {
-        return Ok(p.to_string());
-    }
-    let local = repo_root.join(".cavra").join("policy.yaml");
-    if local.is_file() {
-        return Ok(local.to_string_lossy().into_owned());
-    }
-    // Unlike `cavra evaluate`, the hook does not fall back to a built-in pack: a repository
-    // whose policy went missing must not silently change rules.
-    Err(format!(
-        "no policy: {} does not exist; run `cavra init {}` in the repository, or pass --policy builtin:cavra-baseline",
-        local.display(),
-        "<agent>"
-    ))
-}
-
 /// A crash in native code (a C library's segmentation fault) cannot be caught as a panic,
 /// and an agent lets its tool run when a hook dies of a signal. So the fatal signals answer
 /// the one way every agent reads as a block: the reason on stderr and exit code 2. The
@@ -500,20 +474,33 @@ fn install_crash_guard() {
     }
 }
 
-/// Loads and compiles the policy that decides. With a cache (the hook server), a pack whose
-/// every source still has the same content is not parsed and compiled again; a signed-policy
-/// requirement always takes the full path, since signatures and trust roots can change too.
+/// Loads and compiles the policy that decides (the runtime's loader, with the hook's
+/// environment). With a cache (the hook server), a pack whose every source still has the same
+/// content is not parsed and compiled again; a signed-policy requirement always takes the full
+/// path, since signatures and trust roots can change too. Unlike `cavra evaluate`, the hook
+/// has no built-in fallback: a repository whose policy went missing must not silently change
+/// rules.
 pub fn load_policy(
     args: &HookArgs,
     env: &HookEnv,
     repo_root: &Path,
     cache: Option<&mut crate::hook_daemon::PolicyCache>,
 ) -> Result<Arc<LoadedPack>, String> {
-    let reference = policy_reference(args, env, repo_root)
-        .map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
     let base = env.cwd.clone().unwrap_or_else(|_| repo_root.to_path_buf());
-    let signing_required = args.require_signed_policy
-        || crate::policy_sig::required_by_value(env.var("CAVRA_REQUIRE_SIGNED_POLICY"));
+    let var = |name: &str| env.var_os(name).map(OsStr::to_os_string);
+    let source = cavra_runtime::policy::Source {
+        explicit: args.policy.as_deref(),
+        repo_root,
+        base: &base,
+        builtin_fallback: false,
+        require_signed: args.require_signed_policy,
+        trust_root: args.trust_root.as_deref(),
+        var: &var,
+    };
+    let reference = source
+        .reference()
+        .map_err(|e| e.to_string().replace("<agent>", args.agent.as_str()))?;
+    let signing_required = source.signing_required();
     let mut cache = cache;
     if !signing_required
         && let Some(cache) = cache.as_deref_mut()
@@ -521,31 +508,8 @@ pub fn load_policy(
     {
         return Ok(hit);
     }
-    let cache_dir = support::pack_cache_dir_in(|name| env.var_os(name).map(OsStr::to_os_string));
-    let resolved = support::resolve_pack_with_cache(&reference, &base, cache_dir).map_err(|e| {
-        format!(
-            "the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)",
-            support::policy_line(&e)
-        )
-    })?;
-    let signed = signing_required || resolved.document.metadata.require_signature;
-    if signed {
-        let trust = crate::policy_sig::trust_root_in(
-            args.trust_root.as_deref(),
-            env.var_os("CAVRA_TRUST_ROOT"),
-            repo_root,
-        )?;
-        crate::policy_sig::verify_chain(&resolved.chain, &trust).map_err(|e| {
-            format!("signed policies are required and {e}; nothing runs until the policy is signed by a trusted key")
-        })?;
-    }
-    let compiled = cavra_policy::compile(&resolved).map_err(|e| {
-        format!(
-            "the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)",
-            support::policy_line(&e)
-        )
-    })?;
-    let loaded = Arc::new(LoadedPack { compiled, resolved });
+    let loaded = Arc::new(source.load(&reference).map_err(|e| e.to_string())?);
+    let signed = signing_required || loaded.resolved.document.metadata.require_signature;
     if !signed && let Some(cache) = cache {
         cache.put(&reference, &base, loaded.clone());
     }
@@ -741,7 +705,11 @@ fn pre_tool_use(
             event,
             &caller,
             &timestamp,
-            plain(Decision::Allow, "agents.search_excludes_protected", reason.clone()),
+            plain(
+                Decision::Allow,
+                "agents.search_excludes_protected",
+                reason.clone(),
+            ),
         )?;
         return Ok(cavra_agents::render_rewritten(&reason, &input));
     }

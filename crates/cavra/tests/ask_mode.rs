@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{claude_decision, cavra, evidence, hook, json, project, run};
+use support::{cavra, claude_decision, evidence, hook, json, project, run};
 
 const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
 
@@ -48,7 +48,13 @@ fn logged(dir: &std::path::Path, id: &str) -> Vec<(String, String)> {
 fn an_ask_is_pending_until_the_tool_result_closes_it_as_approved_by_the_user() {
     let dir = project(POLICY);
     let user = [("USER", "alice")];
-    let ask = hook(dir.path(), "claude-code", &event(dir.path(), "PreToolUse", "toolu_1"), &[], &user);
+    let ask = hook(
+        dir.path(),
+        "claude-code",
+        &event(dir.path(), "PreToolUse", "toolu_1"),
+        &[],
+        &user,
+    );
     assert_eq!(claude_decision(&ask), "ask", "{ask:?}");
 
     // The question is a pending approval, routed to the agent's prompt, with its expiry.
@@ -61,28 +67,62 @@ fn an_ask_is_pending_until_the_tool_result_closes_it_as_approved_by_the_user() {
     assert_eq!(a["tool_use_id"], "toolu_1");
     assert_eq!(a["requested_by"], "claude-code:sess-ask");
     assert_eq!(a["session_id"], "sess-ask");
-    assert!(a["expires_at"].as_str().is_some_and(|t| t > a["requested_at"].as_str().unwrap_or("")));
+    assert!(
+        a["expires_at"]
+            .as_str()
+            .is_some_and(|t| t > a["requested_at"].as_str().unwrap_or(""))
+    );
     // The decision record points at it.
     let decisions = json(dir.path(), &["decision", "list"]);
-    assert!(decisions.to_string().contains(&format!("approval:{id}")), "{decisions}");
+    assert!(
+        decisions.to_string().contains(&format!("approval:{id}")),
+        "{decisions}"
+    );
 
-    // The same call asked again (its PermissionRequest) keeps the one approval.
-    let again = hook(dir.path(), "claude-code", &event(dir.path(), "PermissionRequest", "toolu_1"), &[], &user);
-    assert_eq!(claude_decision(&again), "ask", "{again:?}");
-    assert_eq!(json(dir.path(), &["approval", "list"]).as_array().map(Vec::len), Some(1));
+    // The same call asked about again (its PermissionRequest, answered with no decision so
+    // that the agent's own dialog asks) keeps the one approval.
+    let again = hook(
+        dir.path(),
+        "claude-code",
+        &event(dir.path(), "PermissionRequest", "toolu_1"),
+        &[],
+        &user,
+    );
+    assert_eq!(claude_decision(&again), "none", "{again:?}");
+    assert_eq!(
+        json(dir.path(), &["approval", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     // An approver cannot answer it for the person at the prompt.
     let refused = run(
-        cavra(dir.path()).args(["approval", "approve", &id, "--reason", "ok", "--actor", "bob"]),
+        cavra(dir.path()).args([
+            "approval", "approve", &id, "--reason", "ok", "--actor", "bob",
+        ]),
         b"",
     );
     assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("permission prompt"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("permission prompt"),
+        "{}",
+        refused.stderr
+    );
 
     // The tool ran: the person approved it in the prompt.
-    let post = hook(dir.path(), "claude-code", &event(dir.path(), "PostToolUse", "toolu_1"), &[], &user);
+    let post = hook(
+        dir.path(),
+        "claude-code",
+        &event(dir.path(), "PostToolUse", "toolu_1"),
+        &[],
+        &user,
+    );
     assert_eq!(post.code, 0, "{post:?}");
-    assert_eq!(json(dir.path(), &["approval", "list", "--state", "pending"]), json!([]));
+    assert_eq!(
+        json(dir.path(), &["approval", "list", "--state", "pending"]),
+        json!([])
+    );
     let closed = json(dir.path(), &["approval", "list", "--state", "consumed"]);
     let closed = &closed[0];
     assert_eq!(closed["id"], json!(id));
@@ -91,7 +131,12 @@ fn an_ask_is_pending_until_the_tool_result_closes_it_as_approved_by_the_user() {
         .as_array()
         .expect("history")
         .iter()
-        .map(|h| (h["state"].as_str().unwrap_or(""), h["actor"].as_str().unwrap_or("")))
+        .map(|h| {
+            (
+                h["state"].as_str().unwrap_or(""),
+                h["actor"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         history,
@@ -102,11 +147,20 @@ fn an_ask_is_pending_until_the_tool_result_closes_it_as_approved_by_the_user() {
         ]
     );
     // Each step is in the evidence log.
-    let states: Vec<String> = logged(dir.path(), &id).into_iter().map(|(s, _)| s).collect();
+    let states: Vec<String> = logged(dir.path(), &id)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     assert_eq!(states, ["pending", "approved", "consumed"]);
 
     // It unlocks nothing: the same command later is asked about again, under a new approval.
-    let later = hook(dir.path(), "claude-code", &event(dir.path(), "PreToolUse", "toolu_2"), &[], &user);
+    let later = hook(
+        dir.path(),
+        "claude-code",
+        &event(dir.path(), "PreToolUse", "toolu_2"),
+        &[],
+        &user,
+    );
     assert_eq!(claude_decision(&later), "ask", "{later:?}");
     let pending = json(dir.path(), &["approval", "list", "--state", "pending"]);
     assert_eq!(pending.as_array().map(Vec::len), Some(1));
@@ -136,17 +190,32 @@ fn an_ask_that_is_never_answered_closes_as_declined_or_abandoned_at_expiry() {
 
     let expired = json(dir.path(), &["approval", "list", "--state", "expired"]);
     assert_eq!(expired[0]["id"], json!(id), "{expired}");
-    let last = expired[0]["history"].as_array().and_then(|h| h.last()).cloned();
-    let reason = last.as_ref().and_then(|h| h["reason"].as_str()).unwrap_or("");
+    let last = expired[0]["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned();
+    let reason = last
+        .as_ref()
+        .and_then(|h| h["reason"].as_str())
+        .unwrap_or("");
     assert!(reason.contains("declined or abandoned"), "{last:?}");
     // A late result for it changes nothing: it stays expired.
-    let late = hook(dir.path(), "claude-code", &event(dir.path(), "PostToolUse", "toolu_9"), &[], &[]);
+    let late = hook(
+        dir.path(),
+        "claude-code",
+        &event(dir.path(), "PostToolUse", "toolu_9"),
+        &[],
+        &[],
+    );
     assert_eq!(late.code, 0, "{late:?}");
     assert_eq!(
         json(dir.path(), &["approval", "list", "--state", "expired"])[0]["id"],
         json!(id)
     );
-    let states: Vec<String> = logged(dir.path(), &id).into_iter().map(|(s, _)| s).collect();
+    let states: Vec<String> = logged(dir.path(), &id)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     assert_eq!(states, ["pending", "expired"]);
 }
 
