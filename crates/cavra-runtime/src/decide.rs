@@ -251,6 +251,7 @@ impl Governor<'_> {
                 call.context,
                 &d.request,
                 &d.record,
+                true,
             )?;
         }
         Ok(Governed {
@@ -280,6 +281,7 @@ impl Governor<'_> {
                 call.context,
                 &d.request,
                 &d.record,
+                true,
             )?;
         }
         Ok(Governed {

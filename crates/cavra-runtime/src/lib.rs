@@ -17,6 +17,8 @@
 //! - [`service`]: one call to the API service, telling an outage from a refusal.
 //! - [`policy`]: which pack applies to a request, the pack cache, and the signature
 //!   requirement checked against the trust root ([`signature`]).
+//! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
+//!   under its digest and the request recorded with it (`cavra policy explain --decision`).
 //!
 //! [`strictest`] and [`approvals`] are pure like the engine (no I/O, no clock, no global
 //! state); the other modules do the storage and network calls around them.
@@ -28,6 +30,7 @@ pub mod decide;
 pub mod local;
 pub mod policy;
 pub mod record;
+pub mod recorded;
 pub mod service;
 pub mod signature;
 

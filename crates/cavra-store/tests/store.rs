@@ -346,3 +346,56 @@ fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
     assert!(reason.contains("declined or abandoned"), "{reason}");
     assert_eq!(s.answered_at_prompt("tu3", "alice", t0()).unwrap(), None);
 }
+
+/// Every file under `dir`, for checking that a read creates nothing.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn read_only_open_reads_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No store: an error, and no folder or file appears.
+    let missing = cavra_store::store_path(dir.path());
+    assert!(Store::open_read_only(&missing).is_err());
+    assert!(files_under(dir.path()).is_empty());
+
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    s.record_decision(&decision("d1", "s1", "block", "fp1"))
+        .unwrap();
+    drop(s);
+    // With the write-ahead log kept between processes, and once it is folded into the file
+    // and gone: both read the decision, and neither adds a file.
+    for fold in [false, true] {
+        if fold {
+            let c = rusqlite::Connection::open(&missing).unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+            drop(c);
+            for side in ["-wal", "-shm"] {
+                let mut p = missing.clone().into_os_string();
+                p.push(side);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let before = files_under(dir.path());
+        let ro = Store::open_read_only(&missing).unwrap();
+        let got = ro.decision("d1").unwrap().expect("recorded decision");
+        assert_eq!(got.decision, "block");
+        assert!(ro.verify_log(None).unwrap().ok());
+        drop(ro);
+        assert_eq!(files_under(dir.path()), before, "fold {fold}");
+    }
+}

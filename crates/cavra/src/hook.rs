@@ -781,6 +781,7 @@ fn record_plain(
         &context(event),
         &request,
         &record,
+        false,
     )
     .map_err(|e| e.to_string())?;
     Ok(record)

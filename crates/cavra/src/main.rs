@@ -7,8 +7,10 @@
 mod ci_cmd;
 mod client;
 mod demo;
+mod doctor_cmd;
 mod evaluate;
 mod evidence_cmd;
+mod explain_cmd;
 mod hook;
 mod hook_daemon;
 mod init;
@@ -99,6 +101,9 @@ enum Command {
     /// Registries cavra decides with (the MCP registry).
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Check this repository's cavra set-up and say how to fix what is wrong (read-only).
+    /// Exit 0: nothing worse than info; 3: warnings; 1: something is broken.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -123,6 +128,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Demo(command) => demo::run(command),
+        Command::Doctor(args) => doctor_cmd::run(args),
         Command::Registry(command) => registry_cmd::run(command),
         Command::Mcp(command) => mcp_cmd::run(command),
     }

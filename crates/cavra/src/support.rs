@@ -275,3 +275,14 @@ pub fn paint_decision(decision: cavra_engine::Decision, colour: bool) -> String 
     };
     format!("\x1b[{code}m{word}\x1b[0m")
 }
+
+/// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every
+/// mutating command reports through here, so scripts never have to parse prose.
+pub fn done(json: bool, value: &serde_json::Value, text: &str) -> Result<i32, Failure> {
+    if json {
+        print_json(value)?;
+    } else {
+        println!("{text}");
+    }
+    Ok(EXIT_OK)
+}
