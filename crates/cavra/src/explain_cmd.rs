@@ -46,10 +46,13 @@ pub fn explain_decision(id: &str, json: bool) -> Result<i32, Failure> {
     let digest = stored.record["policy_digest"].as_str().unwrap_or_default();
     let kept = store.policy(digest).map_err(|e| anyhow!("{e}"))?;
     // The pack that applies now, loaded without the pack cache (this command writes nothing).
-    let current =
-        support::resolve_pack_with_cache(&support::policy_reference(None, &root), &root, None)
-            .ok()
-            .map(|p| p.digest);
+    let current = cavra_runtime::policy::resolve_pack_with_cache(
+        &support::policy_reference(None, &root),
+        &root,
+        None,
+    )
+    .ok()
+    .map(|p| p.digest);
     let explanation = explain_recorded(
         Recorded {
             stored: &stored.record,

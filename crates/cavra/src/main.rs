@@ -17,7 +17,6 @@ mod init;
 mod keyfiles;
 mod mcp_cmd;
 mod policy_cmd;
-mod policy_sig;
 mod proof_cmd;
 mod registry_cmd;
 mod server_cmd;
@@ -26,6 +25,8 @@ mod support;
 mod trailer;
 mod trust_package;
 
+// Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
+use cavra_runtime::signature as policy_sig;
 use clap::{Parser, Subcommand};
 
 // The service's request threads and its store writer allocate and free concurrently; glibc's

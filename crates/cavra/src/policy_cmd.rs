@@ -115,7 +115,8 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
             json,
         } => {
             let signer = crate::keyfiles::signer(key, key_id.as_deref())?;
-            let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())?;
+            let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())
+                .map_err(|e| anyhow::anyhow!(e))?;
             let out = crate::policy_sig::signature_path(path);
             crate::evidence_cmd::write_atomic(&out, format!("{envelope}\n").as_bytes())?;
             support::done(

@@ -140,10 +140,7 @@ pub fn local_registry(repo_root: &Path) -> Result<Option<McpRegistry>, String> {
 
 /// The store's MCP registry; None when no server is registered (the pack alone decides).
 pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, String> {
-    let registry = store
-        .mcp_registry()
-        .map_err(|e| format!("the MCP registry cannot be read ({e}); fix or re-add its entries"))?;
-    Ok((!registry.is_empty()).then_some(registry))
+    cavra_runtime::decide::registry_of(store).map_err(|e| e.to_string())
 }
 
 fn open_store() -> Result<Store, Failure> {

@@ -1093,7 +1093,8 @@ fn demo_runs_every_scene() {
         "8 decisions — 4 blocked, 1 routed for approval",
         "recorded: ",
         "evidence log: log ",
-        ": 8 entries",
+        // The eight decisions and the ask recorded as a pending approval (ask mode).
+        ": 9 entries",
         "bundle: wrote ",
         "verified offline against the auditor's trust root: exit 0",
         "after changing one byte of entries.jsonl: exit 1",

@@ -21,8 +21,8 @@
 //! (`CAVRA_HOOK_DAEMON_IDLE_SECS`, default 600), when `.cavra/` disappears, when its own
 //! executable changes, or on `cavra hook daemon stop`.
 
-pub mod client_core;
-pub mod wire;
+pub use cavra_hook_wire::client as client_core;
+use cavra_hook_wire::wire;
 
 pub use client_core::Paths;
 use client_core::euid;

@@ -1,7 +1,7 @@
 //! What both hook clients need to find this repository's hook server: the repository root,
 //! the private socket folder and the socket's name. `std` and `libc` only, so that the slim
-//! `cavra-hook` binary includes it as it is (`#[path]`) and stays small: its start-up is most
-//! of what an agent waits for on each tool call.
+//! `cavra-hook` binary stays small: its start-up is most of what an agent waits for on each
+//! tool call.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -106,9 +106,10 @@ impl Paths {
 }
 
 /// Whether an environment variable can change a hook decision (sent to the server): every
-/// `CAVRA_*`, and what the home folder and the pack cache's place derive from.
+/// `CAVRA_*`, what the home folder and the pack cache's place derive from, and the user.
 pub fn wanted_var(name: &str) -> bool {
-    name.starts_with("CAVRA_") || name == "HOME" || name == "XDG_CACHE_HOME"
+    // USER and LOGNAME name the person who answers the agent's prompt (ask mode).
+    matches!(name, "HOME" | "XDG_CACHE_HOME" | "USER" | "LOGNAME") || name.starts_with("CAVRA_")
 }
 
 /// The deny message when the server took the call and did not answer by the deadline.
