@@ -6,8 +6,8 @@
 
 use crate::log::EntryKind;
 use crate::{
-    APPROVAL_COLUMNS, Appender, Approval, ApprovalRoute, ApprovalState, NewApproval, Redactor,
-    Result, Store, StoreError, approval_event, approval_row, expire_in, finish_approval,
+    APPROVAL_COLUMNS, Appender, Approval, ApprovalRoute, ApprovalRow, ApprovalState, NewApproval,
+    Redactor, Result, Store, StoreError, approval_event, approval_row, expire_in, finish_approval,
     format_time, push_history,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -24,6 +24,20 @@ pub(crate) fn expiry_reason(a: &Approval) -> &'static str {
             "the agent gives no tool call id to match its result with; closed at expiry as declined or abandoned"
         }
     }
+}
+
+/// The row of the pending agent-prompt approval of a tool call, if any.
+fn pending_row(conn: &rusqlite::Connection, tool_use_id: &str) -> Result<Option<ApprovalRow>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
+                 ORDER BY requested_at, id LIMIT 1"
+            ),
+            params![tool_use_id],
+            approval_row,
+        )
+        .optional()?)
 }
 
 impl Store {
@@ -47,18 +61,9 @@ impl Store {
 
     /// The pending agent-prompt approval of a tool call, if any.
     pub fn pending_at_prompt(&self, tool_use_id: &str) -> Result<Option<Approval>> {
-        let row = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
-                     ORDER BY requested_at, id LIMIT 1"
-                ),
-                params![tool_use_id],
-                approval_row,
-            )
-            .optional()?;
-        row.map(finish_approval).transpose()
+        pending_row(&self.conn, tool_use_id)?
+            .map(finish_approval)
+            .transpose()
     }
 
     /// A tool result arrived: when `tool_use_id` names a call whose person was asked in the
@@ -98,16 +103,7 @@ impl Store {
             checkpoint_every: self.checkpoint_every,
         };
         let row = match tool_use_id {
-            Some(id) => tx
-                .query_row(
-                    &format!(
-                        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
-                         ORDER BY requested_at, id LIMIT 1"
-                    ),
-                    params![id],
-                    approval_row,
-                )
-                .optional()?,
+            Some(id) => pending_row(&tx, id)?,
             None => None,
         };
         let Some(row) = row else {
