@@ -225,7 +225,7 @@ pub fn explain_recorded(
     let mut compiled = None;
     match recorded.pack {
         None => problems.push(format!(
-            "the pack that decided ({} {}, {}) is no longer kept in this store; the rule and matches below are as recorded",
+            "the pack that decided ({} {}, {}) is not kept in this store (it was removed, or the API service decided with its own pack); the rule and matches below are as recorded",
             record.policy_pack, record.policy_version, record.policy_digest
         )),
         Some((origin, canonical)) => {

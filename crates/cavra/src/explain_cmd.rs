@@ -91,7 +91,7 @@ fn print(e: &RecordedExplanation, stored: &Value) {
     let kept = match e.pack.status {
         PackStatus::Retained => "kept in the store, unaltered",
         PackStatus::Altered => "kept in the store, ALTERED since",
-        PackStatus::Missing => "NO LONGER KEPT in the store",
+        PackStatus::Missing => "NOT KEPT in this store",
     };
     let now = match e.pack.current_is_same {
         Some(true) => "; it is the pack that applies now",

@@ -162,7 +162,7 @@ fn a_changed_or_missing_kept_pack_is_detected() {
     assert_eq!(code, 1);
     assert_eq!(e["pack"]["status"], "missing");
     assert!(
-        e["problems"].to_string().contains("no longer kept"),
+        e["problems"].to_string().contains("not kept in this store"),
         "{e:#}"
     );
     // What was recorded is still shown.

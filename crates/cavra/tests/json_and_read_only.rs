@@ -291,6 +291,21 @@ fn every_mutating_command_prints_json() {
         ],
     );
     assert_eq!(registered["name"], "github");
+    // A pin as `cavra mcp proxy` leaves it when it first sees a tool.
+    cavra_store::Store::open_repo(d)
+        .expect("store")
+        .pin_tool(
+            "github",
+            "list_repos",
+            "sha256:00",
+            "2026-01-01T00:00:00.000Z",
+        )
+        .expect("pin");
+    let unpinned = json_of(
+        d,
+        &["registry", "mcp", "unpin", "github", "list_repos", "--json"],
+    );
+    assert_eq!(unpinned["unpinned"], true);
     let removed = json_of(d, &["registry", "mcp", "remove", "github", "--json"]);
     assert_eq!(removed["removed"], true);
 
