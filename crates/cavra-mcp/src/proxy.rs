@@ -92,9 +92,7 @@ impl Pending {
         match self {
             Pending::List { since, .. }
             | Pending::Call { since, .. }
-            | Pending::Other { since } => {
-                *since
-            }
+            | Pending::Other { since } => *since,
         }
     }
 }
@@ -243,7 +241,10 @@ impl Gate {
             json!({"via": "mcp proxy", "server": server, "tool": tool, "call_id": call_id});
         if !listed {
             let message = self.refuse_unlisted(req, context);
-            return vec![Send::Agent(jsonrpc::result(id, tool_error(&message, modern)))];
+            return vec![Send::Agent(jsonrpc::result(
+                id,
+                tool_error(&message, modern),
+            ))];
         }
         let decided = self.governor.decide_with(req, context, |record| {
             if changed {

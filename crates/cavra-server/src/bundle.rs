@@ -32,7 +32,7 @@ pub struct TenantLog {
 }
 
 /// Entries read from the store at a time.
-const PAGE: usize = 32;
+const PAGE: usize = 16;
 
 fn too_many_entries(max: usize) -> Problem {
     Problem::unprocessable(format!(
@@ -182,9 +182,8 @@ impl LogSource for TenantLog {
                 limit: PAGE,
                 ..EntryQuery::default()
             };
-            let page = self.block_on(async {
-                Ok(self.state.db.entries(&self.tenant, &query).await?)
-            })?;
+            let page =
+                self.block_on(async { Ok(self.state.db.entries(&self.tenant, &query).await?) })?;
             let Some(last) = page.last().map(|e| e.index) else {
                 return Ok(());
             };

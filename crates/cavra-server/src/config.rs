@@ -186,9 +186,7 @@ impl ServerConfig {
         }
         for (i, a) in self.act_for_others.iter().enumerate() {
             if a.tenant.trim().is_empty() || a.subject.trim().is_empty() {
-                return Err(format!(
-                    "act_for_others[{i}]: give both tenant and subject"
-                ));
+                return Err(format!("act_for_others[{i}]: give both tenant and subject"));
             }
         }
         for (i, rule) in self.routing.iter().enumerate() {

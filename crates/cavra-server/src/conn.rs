@@ -112,7 +112,11 @@ mod tests {
         let (_c, mut c_closed) = r.admit();
         assert!(a_closed.try_recv().is_err(), "room was left by b");
         let (_d, _) = r.admit();
-        assert_eq!(a_closed.try_recv(), Ok(()), "a is the oldest unauthenticated");
+        assert_eq!(
+            a_closed.try_recv(),
+            Ok(()),
+            "a is the oldest unauthenticated"
+        );
         assert!(b_closed.try_recv().is_err() && c_closed.try_recv().is_err());
         assert_eq!(r.len(), 2);
         a.closed();

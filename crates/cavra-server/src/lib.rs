@@ -326,7 +326,8 @@ pub async fn serve_on(
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let unauthenticated = conn::Unauthenticated::new(limits.max_unauthenticated.min(limits.max_connections));
+    let unauthenticated =
+        conn::Unauthenticated::new(limits.max_unauthenticated.min(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

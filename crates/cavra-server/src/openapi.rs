@@ -45,7 +45,11 @@ fn problem_response(description: &str, retry_after: bool) -> RefOr<Response> {
         builder = builder.header(
             "Retry-After",
             HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
                 .description(Some("Seconds to wait before retrying"))
                 .build(),
         );

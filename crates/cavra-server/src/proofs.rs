@@ -2,16 +2,17 @@
 //! subtrees that hold none of the proved leaves, and each of those splits into at most
 //! `log n` power-of-two subtrees `[start, start + 2^k)`, which never change once their leaves
 //! exist. Their hashes are stored in the database (`log_subtrees`, both backends: shared by
-//! replicas, kept across restarts) and kept in memory; only a subtree seen by no one yet is
-//! read, as its leaves, in aligned chunks, and then stored. A proof of a warm log reads
-//! O(log n) stored hashes (O(k log n) for a batch of k leaves) and at most two blocks of
-//! MIN_KEPT leaves: the one around the proved leaf and the one at the log's right edge.
+//! replicas, kept across restarts) and kept in memory; a subtree no proof has needed yet is
+//! computed from its halves, down to blocks of 64 leaves read from the log, and stored. A
+//! proof of a warm log reads O(log n) stored hashes (O(k log n) for a batch of k leaves) and
+//! at most two blocks of 64 leaves: the one around the proved leaf and the one at the log's
+//! right edge.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cavra_evidence::merkle::{Hash, node_hash};
+use cavra_evidence::merkle::{Hash, node_hash, root};
 use cavra_tenant_store::Db;
 use cavra_tenant_store::subtrees::SubtreeHash;
 
@@ -20,11 +21,6 @@ use crate::problem::Problem;
 /// Subtrees smaller than this are computed from their leaves each time, not stored (a few
 /// KiB of leaves, read with their chunk).
 const MIN_KEPT: u64 = 64;
-
-/// A missing subtree of at most this many leaves is computed from its leaves in one read
-/// (128 KiB of hashes); a larger one from its halves. This bounds what one proof holds in
-/// memory whatever the log's size.
-const CHUNK: u64 = 4096;
 
 /// How many subtree hashes are kept in memory at most; past this the memory cache starts
 /// over (the database still holds them, so forgetting costs one query).
@@ -137,25 +133,30 @@ impl Walk<'_> {
     }
 
     /// The leaves `[start, start + size)` of an aligned power-of-two subtree of at most
-    /// CHUNK leaves. A subtree too small to be stored is read with the aligned block of
-    /// MIN_KEPT leaves around it (the pieces near one leaf or at the log's right edge share
-    /// one), a larger one exactly; the last block read is reused.
+    /// MIN_KEPT leaves, read with the aligned block of MIN_KEPT leaves that holds it (the
+    /// pieces near one leaf, or at the log's right edge, share one block; the last block read
+    /// is reused). A complete block's hash is kept too, so no later proof reads it again.
     async fn leaves(&mut self, start: u64, size: u64) -> Result<&[Hash], Problem> {
-        let block = size.max(MIN_KEPT);
-        let first = start - start % block;
-        let covered = self.chunk.as_ref().is_some_and(|(f, leaves)| {
-            *f <= start && start + size <= *f + leaves.len() as u64
-        });
-        if !covered {
-            let read = self.db.leaf_range(self.tenant, first, first + block).await?;
+        let first = start - start % MIN_KEPT;
+        if self.chunk.as_ref().is_none_or(|(f, _)| *f != first) {
+            let read = self
+                .db
+                .leaf_range(self.tenant, first, first + MIN_KEPT)
+                .await?;
             self.cache
                 .leaves_read
                 .fetch_add(read.len() as u64, Ordering::Relaxed);
+            if read.len() as u64 == MIN_KEPT && self.remembered(first, MIN_KEPT).is_none() {
+                self.remember(first, MIN_KEPT, root(&read), true);
+            }
             self.chunk = Some((first, read));
         }
-        let (f, chunk) = self.chunk.as_ref().ok_or_else(|| Problem::internal("chunk"))?;
+        let (f, block) = self
+            .chunk
+            .as_ref()
+            .ok_or_else(|| Problem::internal("block"))?;
         let (from, to) = ((start - f) as usize, (start - f + size) as usize);
-        chunk.get(from..to).ok_or_else(|| {
+        block.get(from..to).ok_or_else(|| {
             Problem::internal(format!(
                 "tenant {}: the log holds fewer than {} entries",
                 self.tenant,
@@ -164,8 +165,9 @@ impl Walk<'_> {
         })
     }
 
-    /// The hash of the aligned power-of-two subtree `[start, start + size)`, from memory, the
-    /// database, or its leaves (storing what was computed).
+    /// The hash of the aligned power-of-two subtree `[start, start + size)`: from memory, the
+    /// database (unless `looked_up` there already), or its halves, down to blocks of MIN_KEPT
+    /// leaves read from the log. What is computed is kept and stored.
     async fn subtree(&mut self, start: u64, size: u64, looked_up: bool) -> Result<Hash, Problem> {
         if size >= MIN_KEPT {
             if let Some(h) = self.remembered(start, size) {
@@ -183,27 +185,9 @@ impl Walk<'_> {
                 return Ok(h);
             }
         }
-        if size <= CHUNK {
-            let leaves = self.leaves(start, size).await?.to_vec();
-            // Bottom-up, keeping every level's subtrees that are worth storing.
-            let mut level = leaves;
-            let mut width = 1u64;
-            while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|pair| node_hash(&pair[0], &pair[1]))
-                    .collect();
-                width *= 2;
-                if width >= MIN_KEPT {
-                    for (i, h) in level.iter().enumerate() {
-                        self.remember(start + i as u64 * width, width, *h, true);
-                    }
-                }
-            }
-            return level
-                .first()
-                .copied()
-                .ok_or_else(|| Problem::internal("empty subtree"));
+        if size <= MIN_KEPT {
+            // (A whole block's hash is kept by `leaves`.)
+            return Ok(root(self.leaves(start, size).await?));
         }
         let half = size / 2;
         let left = Box::pin(self.subtree(start, half, false)).await?;
@@ -294,9 +278,10 @@ impl SubtreeCache {
         size: u64,
         indices: &[u64],
     ) -> Result<Vec<Hash>, Problem> {
-        if indices.windows(2).any(|w| w[0] >= w[1]) || indices.last().is_some_and(|&i| i >= size)
-        {
-            return Err(Problem::internal("batch proof indices out of order or range"));
+        if indices.windows(2).any(|w| w[0] >= w[1]) || indices.last().is_some_and(|&i| i >= size) {
+            return Err(Problem::internal(
+                "batch proof indices out of order or range",
+            ));
         }
         self.walk(db, tenant, log_id)
             .ranges(&batch_ranges(size, indices))
@@ -307,7 +292,7 @@ impl SubtreeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cavra_evidence::merkle::{inclusion_proof, leaf_hash, root};
+    use cavra_evidence::merkle::{inclusion_proof, leaf_hash};
 
     fn mth_of(leaves: &[Hash], start: u64, size: u64) -> Hash {
         let parts = pieces(start, size);
@@ -341,7 +326,12 @@ mod tests {
     fn batch_ranges_give_the_same_hashes_as_the_batch_proof() {
         let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
         for size in [1u64, 2, 3, 64, 65, 129, 300] {
-            for picks in [vec![], vec![0], vec![size - 1], (0..size).step_by(5).collect()] {
+            for picks in [
+                vec![],
+                vec![0],
+                vec![size - 1],
+                (0..size).step_by(5).collect(),
+            ] {
                 let want =
                     cavra_evidence::compact::batch_proof(&leaves[..size as usize], &picks).unwrap();
                 let got: Vec<Hash> = batch_ranges(size, &picks)

@@ -143,7 +143,10 @@ async fn a_claimed_actor_needs_the_configuration_and_the_packs_consent() {
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
         assert!(
-            v["detail"].as_str().unwrap_or("").contains("act_for_others"),
+            v["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("act_for_others"),
             "{v}"
         );
     }

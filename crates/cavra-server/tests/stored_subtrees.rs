@@ -70,7 +70,12 @@ async fn verified_proof(s: &Server, token: &str, index: u64) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .map(|h| {
+            hex::decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
         .collect();
     let size = payload["tree_size"].as_u64().unwrap();
     cavra_evidence::merkle::verify_inclusion(&leaf, index, size, &hashes, &root)

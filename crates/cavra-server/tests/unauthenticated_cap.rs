@@ -38,7 +38,11 @@ async fn get(c: &mut TcpStream, path: &str, token: &str) -> String {
             .await
             .expect("an answer in time")
             .expect("read");
-        assert!(n > 0, "closed before answering: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).to_string();
         if let Some(end) = text.find("\r\n\r\n") {
@@ -70,7 +74,11 @@ async fn a_flood_of_unauthenticated_peers_keeps_neither_new_nor_authenticated_cl
 
     // A connection that authenticated before the flood.
     let mut kept = TcpStream::connect(s.addr).await.expect("connect");
-    assert!(get(&mut kept, "/v1/evidence/head", &auditor).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        get(&mut kept, "/v1/evidence/head", &auditor)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
     // An unauthenticated one from before the flood.
     let mut early = half_sent(s.addr).await.expect("connect");
 
@@ -95,7 +103,11 @@ async fn a_flood_of_unauthenticated_peers_keeps_neither_new_nor_authenticated_cl
         .await
         .expect("a new client is served while the flood holds its connections");
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(get(&mut kept, "/v1/evidence/head", &auditor).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        get(&mut kept, "/v1/evidence/head", &auditor)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
 
     // The oldest unauthenticated peer was closed to make room.
     let mut buf = [0u8; 64];

@@ -117,8 +117,7 @@ impl Db {
                          ON CONFLICT DO NOTHING",
                     )
                     .await?;
-                c.execute(&st, &[&tenant, &starts, &sizes, &values])
-                    .await?;
+                c.execute(&st, &[&tenant, &starts, &sizes, &values]).await?;
                 Ok(())
             }
         }

@@ -110,9 +110,12 @@ impl Session {
         loop {
             let mut line = String::new();
             let n = self.stdout.read_line(&mut line).expect("read");
-            assert!(n > 0, "the proxy closed its output before answering {method}");
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            assert!(
+                n > 0,
+                "the proxy closed its output before answering {method}"
+            );
+            let v: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
             if v.get("id") == Some(&json!(id)) && v.get("method").is_none() {
                 return v;
             }
@@ -148,7 +151,11 @@ fn text_of(answer: &Value) -> String {
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    std::fs::write(dir.path().join(".env"), "API_TOKEN=s3cr3t-value-from-dotenv\n").expect(".env");
+    std::fs::write(
+        dir.path().join(".env"),
+        "API_TOKEN=s3cr3t-value-from-dotenv\n",
+    )
+    .expect(".env");
     std::fs::write(dir.path().join("notes.txt"), "ordinary notes\n").expect("notes");
     let (code, out) = cavra(
         dir.path(),
@@ -175,7 +182,11 @@ fn dotenv_is_unreadable_through_the_official_filesystem_server_and_notes_are_rea
     let mut s = Session::start(
         &root,
         "fs-read",
-        &["node", server.to_str().expect("path"), root.to_str().expect("root")],
+        &[
+            "node",
+            server.to_str().expect("path"),
+            root.to_str().expect("root"),
+        ],
     );
     // Before any tools/list: the proxy lists the tools itself and checks the pin.
     let secret = s.call(2, "read_text_file", json!({"path": root.join(".env")}));
@@ -218,7 +229,11 @@ fn a_changed_tool_is_refused_even_when_the_session_never_lists_tools() {
     let mut s = Session::start(
         &root,
         "fs-pin-1",
-        &["node", server.to_str().expect("path"), root.to_str().expect("root")],
+        &[
+            "node",
+            server.to_str().expect("path"),
+            root.to_str().expect("root"),
+        ],
     );
     let first = s.call(2, "read_text_file", json!({"path": root.join("notes.txt")}));
     assert_ne!(first["result"]["isError"], true, "{first}");
@@ -233,7 +248,11 @@ fn a_changed_tool_is_refused_even_when_the_session_never_lists_tools() {
     let mut s = Session::start(
         &root,
         "fs-pin-2",
-        &["node", server.to_str().expect("path"), root.to_str().expect("root")],
+        &[
+            "node",
+            server.to_str().expect("path"),
+            root.to_str().expect("root"),
+        ],
     );
     let refused = s.call(2, "read_text_file", json!({"path": root.join("notes.txt")}));
     assert_eq!(refused["result"]["isError"], true, "{refused}");

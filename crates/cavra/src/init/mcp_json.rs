@@ -101,7 +101,6 @@ pub(super) fn wrap_mcp_servers(mut doc: Value, undo: bool) -> (Value, Vec<String
     (doc, notes)
 }
 
-
 fn obj_command(server: &mut Value, program: &str) {
     if let Some(obj) = server.as_object_mut() {
         obj.insert("command".into(), json!(program));
@@ -124,7 +123,17 @@ mod tests {
         assert_eq!(wrapped["mcpServers"]["files"]["command"], "cavra");
         assert_eq!(
             wrapped["mcpServers"]["files"]["args"],
-            json!(["mcp", "proxy", "--server-name", "files", "--", "npx", "-y", "pkg", "/tmp"])
+            json!([
+                "mcp",
+                "proxy",
+                "--server-name",
+                "files",
+                "--",
+                "npx",
+                "-y",
+                "pkg",
+                "/tmp"
+            ])
         );
         assert_eq!(wrapped["mcpServers"]["old"]["command"], "cavra");
         assert_eq!(
