@@ -168,6 +168,10 @@ fn project() -> tempfile::TempDir {
             "trusted",
             "--approval",
             "approved",
+            "--tool",
+            "read_text_file",
+            "--tool",
+            "list_directory",
         ],
     );
     assert_eq!(code, 0, "{out}");
