@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load and soak of `cavra serve`: a fresh database, one tenant, an agent token, the service
 # on loopback, wrk with 64 connections for DURATION, the service's resident memory sampled
-# every 30 s. Usage: benches/load/soak.sh [DURATION] [DATABASE_URL]
+# every 30 s. Usage: [TENANTS=N] benches/load/soak.sh [DURATION] [DATABASE_URL]
+# With TENANTS=N (default 1) there are N tenants, each with its own agent token, used in turn.
 #   benches/load/soak.sh 30s                      # SQLite in a temporary folder
 #   benches/load/soak.sh 10m                      # the 10-minute soak
 #   benches/load/soak.sh 30s postgres://postgres@127.0.0.1:5432/test
@@ -15,8 +16,13 @@ bin="${CAVRA_BIN:-target/release/cavra}"
 export CAVRA_DATABASE_URL="$db"
 "$bin" keys generate --key-id service --output "$work/keys" >/dev/null
 export CAVRA_SIGNING_KEY="$work/keys/service.key"
-"$bin" tenant create load --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
-export CAVRA_TOKEN="$("$bin" token create --tenant load --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
+tokens=""
+for n in $(seq 1 "${TENANTS:-1}"); do
+  tenant=load; [ "$n" = 1 ] || tenant="load$n"
+  "$bin" tenant create "$tenant" --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
+  tokens="$tokens $("$bin" token create --tenant "$tenant" --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
+done
+export CAVRA_TOKENS="$tokens"
 port=$((20000 + RANDOM % 20000))
 "$bin" serve --listen "127.0.0.1:$port" --signing-key "$work/keys/service.key" 2>"$work/serve.log" &
 serve=$!

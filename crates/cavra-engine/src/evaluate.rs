@@ -327,7 +327,6 @@ pub fn normalize(
     request: &Request,
     resolver: &dyn PathResolver,
 ) -> Normalization {
-    let _ = pack;
     let ctx = path_context(request);
     let mut subjects = Vec::new();
     let mut analysis = None;
@@ -360,7 +359,11 @@ pub fn normalize(
                     problem: "execute_command needs a command line".into(),
                 });
             } else {
-                let a = cavra_shell::analyze(&request.target);
+                let a = cavra_shell::analyze_with_knowledge(
+                    &request.target,
+                    &cavra_shell::Limits::default(),
+                    pack.knowledge(),
+                );
                 command_subjects(&mut subjects, &a, &ctx, resolver, request);
                 analysis = Some(a);
             }
@@ -606,6 +609,65 @@ fn command_subjects(
     }
 }
 
+/// The most argument positions of an unknown program tried as the start of a command.
+const MAX_ARGUMENT_COMMANDS: usize = 32;
+
+/// A program the knowledge base does not describe may run its arguments (`mytool run
+/// terraform apply`, `mytool --cmd 'rm -rf /'`): when its arguments, from some word on (or one
+/// argument split into words), form a command a rule blocks, the command needs approval, with
+/// that reason. Programs the knowledge base describes are judged by what they do instead.
+fn unknown_program_runs_blocked<'p>(
+    pack: &'p CompiledPack,
+    command: &cavra_shell::SimpleCommand,
+    cond: &ConditionContext<'_>,
+    si: usize,
+    scratch: &mut Vec<usize>,
+) -> Option<Candidate<'p>> {
+    let program = command.argv.first()?;
+    let args = command.argv.get(1..)?;
+    let mut tries: Vec<Vec<&str>> = Vec::new();
+    for (i, word) in args.iter().enumerate().take(MAX_ARGUMENT_COMMANDS) {
+        if word.starts_with('-') || word.contains(['$', '`']) {
+            continue;
+        }
+        if word.contains(char::is_whitespace) {
+            tries.push(word.split_whitespace().collect());
+        }
+        tries.push(args[i..].iter().map(String::as_str).collect());
+    }
+    let mut hits = Vec::new();
+    for words in tries {
+        let Some((first, rest)) = words.split_first() else {
+            continue;
+        };
+        let name = first.rsplit('/').next().unwrap_or(first);
+        let key = cavra_shell::match_key(std::iter::once(name).chain(rest.iter().copied()));
+        hits.clear();
+        pack.command_hits(std::slice::from_ref(&key), scratch, &mut hits);
+        let blocking = hits.iter().find_map(|h| {
+            pack.rule(h.rule)
+                .filter(|r| r.decision == Decision::Block && r.conditions.holds(cond))
+                .map(|r| (r, r.patterns.get(h.pattern)))
+        });
+        if let Some((rule, pattern)) = blocking {
+            let mut c = builtin(
+                "commands.unknown_program_runs_blocked",
+                Decision::RequireApproval,
+                format!(
+                    "`{program}` is not a program cavra knows, and its arguments hold `{}`, which rule `{}`{} blocks",
+                    words.join(" "),
+                    rule.id,
+                    pattern.map(|p| format!(" (`{p}`)")).unwrap_or_default()
+                ),
+                si,
+            );
+            c.approver_group = Some(Cow::Borrowed(DEFAULT_APPROVER_GROUP));
+            return Some(c);
+        }
+    }
+    None
+}
+
 /// Why a candidate decides, kept unrendered: only the deciding candidate's reason becomes
 /// text, so the others cost no formatting.
 enum Reason<'p> {
@@ -847,6 +909,13 @@ fn collect<'p>(
                         si,
                         &mut out,
                     );
+                    if command.name_is_literal
+                        && !command.known_program
+                        && let Some(c) =
+                            unknown_program_runs_blocked(pack, command, &cond, si, &mut scratch)
+                    {
+                        out.push(c);
+                    }
                     if out.len() == before
                         && *role == CommandRole::Executed
                         && !is_neutral_builtin(&command.argv)
@@ -1187,8 +1256,9 @@ fn guards_reads(pack: &CompiledPack) -> bool {
 }
 
 /// A concrete name a glob can stand for: each wildcard replaced by one letter, a class by its
-/// first member, an alternation by its first branch.
-fn glob_witness(glob: &str) -> String {
+/// first member, an alternation by its first branch, an escaped character by itself. (Also
+/// what the agent hook uses to name a protected file inside a searched folder.)
+pub fn glob_witness(glob: &str) -> String {
     let mut out = String::with_capacity(glob.len());
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
@@ -1228,6 +1298,11 @@ fn glob_witness(glob: &str) -> String {
                         _ if taking => out.push(d),
                         _ => {}
                     }
+                }
+            }
+            '\\' => {
+                if let Some(d) = chars.next() {
+                    out.push(d);
                 }
             }
             other => out.push(other),
@@ -1272,9 +1347,17 @@ fn glob_hits<'p>(
     };
     let matcher = glob.compile_matcher();
     let (dir, last) = operand.rsplit_once('/').unwrap_or(("", operand));
+    // `DIR/**` is everything under a folder (a moved folder, a recursive search, a reset of
+    // the working tree): every rule whose pattern is anchored under it applies (`mv .github gh`
+    // writes `.github/workflows/…`). Name patterns (`.env`, `**/secrets.*`) could be anywhere
+    // and are not assumed to be inside.
+    if last == "**" {
+        folder_hits(pack, access, path, cond, subject, out, before);
+        return;
+    }
     // A bare `*` names a whole folder's files, like reading the folder itself (`grep x src/*`
     // as `grep -r x src`): it is judged as the folder is, not by every pattern it could reach.
-    if last == "*" || last == "**" {
+    if last == "*" {
         return;
     }
     for rule in pack
@@ -1337,6 +1420,49 @@ fn push_hits<'p>(
             rule.patterns.get(hit.pattern).map(String::as_str),
             subject,
         ));
+    }
+}
+
+/// Rules with a pattern anchored under the folder `path` (written `DIR/**`) for `access`.
+fn folder_hits<'p>(
+    pack: &'p CompiledPack,
+    access: ActionType,
+    path: &NormalizedPath,
+    cond: &ConditionContext<'_>,
+    subject: usize,
+    out: &mut Vec<Candidate<'p>>,
+    before: usize,
+) {
+    for rule in pack
+        .rules
+        .iter()
+        .filter(|r| r.actions.contains(access) && r.conditions.holds(cond))
+    {
+        if out[before..].iter().any(|c| c.rule_id == rule.id.as_str()) {
+            continue;
+        }
+        let hit = rule.patterns.iter().find(|pattern| {
+            let p = pattern.trim();
+            let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
+            let form = if p.starts_with('/') {
+                path.absolute.as_deref()
+            } else if let Some(rest) = p.strip_prefix("~/") {
+                return path.home.as_deref().is_some_and(|h| {
+                    let h = h.strip_prefix("~/").unwrap_or(h);
+                    guards::overlaps(&guards::components(h), &guards::components(rest), true)
+                });
+            } else if p.starts_with("**") || !p.contains('/') {
+                None
+            } else {
+                path.relative.as_deref()
+            };
+            form.is_some_and(|f| {
+                guards::overlaps(&guards::components(f), &guards::components(p), true)
+            })
+        });
+        if let Some(pattern) = hit {
+            out.push(from_rule(rule, Some(pattern.as_str()), subject));
+        }
     }
 }
 

@@ -182,7 +182,7 @@ pub(crate) fn protected_file(
 }
 
 /// The non-empty components of a path (`~` kept as the first one of a home form).
-fn components(path: &str) -> Vec<&str> {
+pub(crate) fn components(path: &str) -> Vec<&str> {
     path.split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect()
@@ -192,7 +192,7 @@ fn components(path: &str) -> Vec<&str> {
 /// possibly with shell wildcards) and `pattern` (literal components and `**`). With `subtree`,
 /// `given` also stands for everything below it. `**` in either matches any number of
 /// components. Dynamic programming, so the cost is the product of the lengths.
-fn overlaps(given: &[&str], pattern: &[&str], subtree: bool) -> bool {
+pub(crate) fn overlaps(given: &[&str], pattern: &[&str], subtree: bool) -> bool {
     let (n, m) = (given.len(), pattern.len());
     // table[i][j]: whether given[i..] and pattern[j..] overlap.
     let mut table = vec![vec![false; m + 1]; n + 1];

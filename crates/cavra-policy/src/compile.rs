@@ -358,9 +358,19 @@ pub struct CompiledPack {
     /// The pack's redaction rule set, when its `redaction:` section says anything (else the
     /// built-in set applies).
     redactor: Option<Arc<Redactor>>,
+    /// The built-in knowledge base plus the pack's `knowledge:` entries, when it has any.
+    knowledge: Option<Arc<cavra_shell::Knowledge>>,
 }
 
 impl CompiledPack {
+    /// What programs do with their arguments under this pack: the built-in knowledge base,
+    /// plus the pack's `knowledge:` entries.
+    pub fn knowledge(&self) -> &cavra_shell::Knowledge {
+        self.knowledge
+            .as_deref()
+            .unwrap_or_else(|| cavra_shell::Knowledge::builtin())
+    }
+
     /// The rule set that masks secrets in everything recorded under this pack: the built-in
     /// rules (less any the pack disables) and the pack's own. A pack without a `redaction:`
     /// section gets the process-wide [`Redactor::builtin`]; either way expressions compile
@@ -737,6 +747,13 @@ impl Compiler {
             domains: self.domains.build()?,
             classes: self.classes,
             redactor,
+            knowledge: if doc.knowledge.is_empty() {
+                None
+            } else {
+                Some(Arc::new(
+                    doc.knowledge.compile(&format!("pack {}", pack.origin)),
+                ))
+            },
         })
     }
 

@@ -3,6 +3,7 @@
 //! This is the *document* model: what one file says. Inheritance ([`crate::resolve`]) merges
 //! documents into one, and [`crate::compile`] turns the merged document into matchers.
 
+pub use crate::knowledge::KnowledgeSection;
 use crate::model::{ActionType, Decision, Mode, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +42,10 @@ pub struct PackDocument {
     /// packs without it keep their digests.
     #[serde(skip_serializing_if = "IdentitySection::is_empty")]
     pub identity: IdentitySection,
+    /// What programs do with their arguments, added to the built-in knowledge base. Left out
+    /// of the serialized form when empty, so packs without it keep their digests.
+    #[serde(skip_serializing_if = "KnowledgeSection::is_empty")]
+    pub knowledge: KnowledgeSection,
 }
 
 /// `identity:` whose name the service decides under.

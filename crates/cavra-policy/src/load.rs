@@ -625,6 +625,7 @@ const PACK_FIELDS: &[Field] = &[
     opt("redaction", Shape::Struct("redaction", REDACTION_FIELDS)),
     opt("agents", Shape::Struct("agents", AGENTS_FIELDS)),
     opt("identity", Shape::Struct("identity", IDENTITY_FIELDS)),
+    opt("knowledge", crate::knowledge::SECTION_SHAPE),
 ];
 
 /// A whole pack document.
@@ -1190,6 +1191,13 @@ impl Validator<'_> {
         }
 
         self.redaction(&doc.redaction)?;
+        crate::knowledge::validate_section(
+            self.src,
+            self.tree,
+            &[Seg::Key("knowledge")],
+            "knowledge.",
+            &doc.knowledge,
+        )?;
 
         for (i, case) in doc.tests.iter().enumerate() {
             validate_case(
@@ -1894,6 +1902,14 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
         &mut m.network.blocked_domains,
         &child.network.blocked_domains,
     );
+
+    // Knowledge only adds what programs do: a child's entries apply beside its parents'.
+    m.knowledge
+        .programs
+        .extend(child.knowledge.programs.iter().cloned());
+    m.knowledge
+        .environment
+        .extend(child.knowledge.environment.iter().cloned());
 
     // The stricter wins: a child cannot turn a parent's `block` into `require_approval`.
     m.agents.unknown_tool = match (m.agents.unknown_tool.take(), child.agents.unknown_tool) {

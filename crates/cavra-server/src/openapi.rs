@@ -109,7 +109,7 @@ impl Modify for LimitResponses {
         registry::list, registry::get_one, registry::put_one, registry::delete_one,
         policies::upload, policies::list, policies::get_one, policies::assignments, policies::assign,
         evidence::entries, evidence::head, evidence::proof, evidence::bundle,
-        tenants::list, tenants::create, tenants::get_one, tenants::posture,
+        tenants::list, tenants::create, tenants::get_one, tenants::posture, tenants::whoami,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

@@ -8,6 +8,7 @@
 
 use crate::canon;
 use crate::fast;
+use crate::knowledge::{self, Knowledge};
 use crate::tools::{self, Inner, InnerKind, Stdin};
 use crate::words::{Word, node_text, word_from_node};
 use crate::{
@@ -95,12 +96,18 @@ const PARSE_BUDGET_PROBLEM: &str = "parsing needed more than its budget";
 
 /// Analyses a command line with explicit limits.
 pub fn analyze_with(text: &str, limits: &Limits) -> CommandAnalysis {
-    let (out, used_fast_path) = run(text, limits, true);
+    analyze_with_knowledge(text, limits, Knowledge::builtin())
+}
+
+/// Analyses a command line with explicit limits and a knowledge base (the built-in one plus a
+/// pack's `knowledge:` entries).
+pub fn analyze_with_knowledge(text: &str, limits: &Limits, kb: &Knowledge) -> CommandAnalysis {
+    let (out, used_fast_path) = run(text, limits, kb, true);
     // Every line the fast front end reads is checked against the tree-sitter walk in debug
     // builds (all tests), so a divergence between the two cannot go unnoticed.
     #[cfg(debug_assertions)]
     if used_fast_path {
-        let (reference, _) = run(text, limits, false);
+        let (reference, _) = run(text, limits, kb, false);
         // tree-sitter may run out of its budget on a huge line the fast path reads.
         let timed_out = reference
             .problems
@@ -133,8 +140,13 @@ impl std::fmt::Debug for DebugShort<'_> {
 }
 
 /// One analysis; `fast` allows the fast front end. Also says whether it was used.
-pub(crate) fn run(text: &str, limits: &Limits, fast: bool) -> (CommandAnalysis, bool) {
-    let mut a = Analyzer::new(limits);
+pub(crate) fn run(
+    text: &str,
+    limits: &Limits,
+    kb: &Knowledge,
+    fast: bool,
+) -> (CommandAnalysis, bool) {
+    let mut a = Analyzer::new(limits, kb);
     a.fast = fast;
     if text.len() > limits.max_input_bytes {
         a.problem(format!(
@@ -197,6 +209,8 @@ enum Work<'t> {
 
 struct Analyzer<'l> {
     limits: &'l Limits,
+    /// What programs do with their arguments.
+    kb: &'l Knowledge,
     out: CommandAnalysis,
     /// Created on first use: a line the fast front end reads never needs one.
     parser: Option<Option<Parser>>,
@@ -210,12 +224,16 @@ struct Analyzer<'l> {
     /// Parser steps spent so far, over every parse of this analysis (see
     /// [`Limits::max_parse_steps`]).
     parse_steps: u64,
+    /// Environment assignments written before the command [`Analyzer::simple`] records next
+    /// (`GIT_SSH_COMMAND=… git fetch`); taken by it.
+    pending_env: Vec<(String, Word)>,
 }
 
 impl<'l> Analyzer<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, kb: &'l Knowledge) -> Self {
         Analyzer {
             limits,
+            kb,
             out: CommandAnalysis::default(),
             parser: None,
             fast: true,
@@ -223,6 +241,7 @@ impl<'l> Analyzer<'l> {
             stopped: false,
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
             parse_steps: 0,
+            pending_env: Vec::new(),
         }
     }
 
@@ -578,6 +597,7 @@ impl<'l> Analyzer<'l> {
     ) {
         let mut words = Vec::new();
         let mut redirects = Vec::new();
+        let mut assignments = Vec::new();
         for (field, child) in fielded_children(node) {
             match field {
                 Some("name") => {
@@ -589,6 +609,11 @@ impl<'l> Analyzer<'l> {
                 }
                 Some("argument") => words.push(word_from_node(child, src)),
                 Some("redirect") => redirects.push(child),
+                None if child.kind() == "variable_assignment" => {
+                    if let Some(a) = assignment(child, src) {
+                        assignments.push(a);
+                    }
+                }
                 _ => {}
             }
         }
@@ -596,6 +621,8 @@ impl<'l> Analyzer<'l> {
         words.extend(extra);
         let stdin = stdin_from_redirects(&redirects, src).unwrap_or_else(|| ctx.stdin.clone());
         let span = self.span(node, ctx);
+        // `NAME=value cmd`: the values are in the command's environment.
+        self.pending_env = assignments;
         let mut idx = self.simple(&words, &ctx.with_stdin(stdin), span);
         if idx.is_none() && words.is_empty() && !redirects.is_empty() {
             idx = self.null_command(ctx, span);
@@ -798,6 +825,7 @@ impl<'l> Analyzer<'l> {
 
     /// Records one simple command (and, recursively, what it wraps). Returns its index.
     fn simple(&mut self, words: &[Word], ctx: &Ctx, span: (usize, usize)) -> Option<usize> {
+        let env = std::mem::take(&mut self.pending_env);
         let (first, args) = words.split_first()?;
         if self.stopped {
             return None;
@@ -817,11 +845,22 @@ impl<'l> Analyzer<'l> {
         } else {
             first.text.clone()
         };
-        let info = if name_is_literal {
-            tools::inspect(&name, args, &ctx.stdin)
+        // `git push --forc` is `--force` to git: abbreviations are read as the option meant.
+        let expanded = if name_is_literal {
+            knowledge::expand_abbreviations(self.kb, &name, args)
+        } else {
+            std::borrow::Cow::Borrowed(args)
+        };
+        let args: &[Word] = &expanded;
+        let mut info = if name_is_literal {
+            tools::inspect(self.kb, &name, args, &ctx.stdin)
         } else {
             tools::Info::default()
         };
+        if !env.is_empty() {
+            let list: Vec<(&str, &Word)> = env.iter().map(|(n, w)| (n.as_str(), w)).collect();
+            knowledge::assignments(self.kb, &list, &mut info);
+        }
         let mut classes = info.classes;
         if !name_is_literal {
             classes.insert(RiskClass::DynamicCommand);
@@ -841,6 +880,12 @@ impl<'l> Analyzer<'l> {
             .unwrap_or(args.len());
         let (canonical, variants, match_keys) =
             canon::forms(&name, name_is_literal, args, flag_limit);
+        let known_program = name_is_literal
+            && (self.kb.knows(&name)
+                || !info.inner.is_empty()
+                || !info.accesses.is_empty()
+                || !classes.is_empty()
+                || info.push.is_some());
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
@@ -855,6 +900,7 @@ impl<'l> Analyzer<'l> {
             } else {
                 CommandRole::Wrapper
             },
+            known_program,
             via: ctx.via.as_ref().clone(),
             classes,
             span,
@@ -966,6 +1012,25 @@ fn extra_words(redirects: &[Node<'_>], src: &str) -> Vec<Word> {
         }
     }
     out
+}
+
+/// A `NAME=value` assignment node: the name and the value as a word (empty when absent).
+fn assignment(node: Node<'_>, src: &str) -> Option<(String, Word)> {
+    let name = node_text(node.child_by_field_name("name")?, src).to_string();
+    let value = match node.child_by_field_name("value") {
+        Some(v) => word_from_node(v, src),
+        None => Word {
+            text: String::new(),
+            literal: true,
+            path: String::new(),
+            path_literal: true,
+            span: (node.end_byte(), node.end_byte()),
+            has_subst: false,
+            is_procsub: false,
+            glob: false,
+        },
+    };
+    Some((name, value))
 }
 
 /// `x=1 > f` makes tree-sitter report a missing command name although bash accepts it.

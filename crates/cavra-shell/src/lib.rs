@@ -170,6 +170,10 @@ pub struct SimpleCommand {
     pub match_keys: Vec<String>,
     /// Executed or wrapper.
     pub role: CommandRole,
+    /// Whether cavra knows what the program does with its arguments (the knowledge base or
+    /// the shell analysis describes it). An unknown program given a command line as arguments
+    /// may run it.
+    pub known_program: bool,
     /// The wrappers this command was found inside, outermost first (e.g. `["sudo", "sh -c"]`).
     pub via: Vec<String>,
     /// Risk classes of this command itself.
@@ -243,12 +247,16 @@ pub struct CommandAnalysis {
 mod analyze;
 mod canon;
 mod fast;
+mod folders;
+mod gitconfig;
+pub mod knowledge;
 mod net;
 mod opts;
 mod pattern;
 mod tools;
 mod words;
-pub use analyze::{analyze, analyze_with, canonicalize_pattern};
+pub use analyze::{analyze, analyze_with, analyze_with_knowledge, canonicalize_pattern};
+pub use knowledge::{Knowledge, ProgramEntry};
 pub use net::{destination_host, fetcher_destinations};
 pub use pattern::{command_pattern_globs, command_pattern_warnings, match_key};
 

@@ -807,8 +807,18 @@ fn tool_operands() {
             "grep -e x -f pats.txt file",
             &[(AccessKind::Read, "pats.txt"), (AccessKind::Read, "file")],
         ),
-        ("grep -rn KEY .env", &[(AccessKind::Read, ".env")]),
-        ("rg -n TOKEN secrets/", &[(AccessKind::Read, "secrets/")]),
+        // A recursive search also reads every file under a folder operand (`X/**`).
+        (
+            "grep -rn KEY .env",
+            &[(AccessKind::Read, ".env"), (AccessKind::Read, ".env/**")],
+        ),
+        (
+            "rg -n TOKEN secrets/",
+            &[
+                (AccessKind::Read, "secrets/"),
+                (AccessKind::Read, "secrets/**"),
+            ],
+        ),
         (
             "awk '{print $1}' data.csv",
             &[(AccessKind::Read, "data.csv")],
@@ -861,6 +871,9 @@ fn tool_operands() {
                 (AccessKind::Delete, "a"),
                 (AccessKind::Write, "b"),
                 (AccessKind::Write, "b/a"),
+                // A moved folder takes everything under it along.
+                (AccessKind::Delete, "a/**"),
+                (AccessKind::Write, "b/**"),
             ],
         ),
         (
@@ -1093,8 +1106,8 @@ fn hostile_inputs_stay_bounded() {
 /// Both front ends on `text`; panics when they differ. Returns whether the fast one was used.
 fn same_as_tree_sitter(text: &str) -> bool {
     let limits = Limits::default();
-    let (fast, used) = crate::analyze::run(text, &limits, true);
-    let (reference, _) = crate::analyze::run(text, &limits, false);
+    let (fast, used) = crate::analyze::run(text, &limits, crate::Knowledge::builtin(), true);
+    let (reference, _) = crate::analyze::run(text, &limits, crate::Knowledge::builtin(), false);
     if fast != reference {
         let show = |a: &CommandAnalysis| {
             let mut lines: Vec<String> = a.commands.iter().map(|c| format!("{c:?}")).collect();
@@ -1560,7 +1573,10 @@ fn parse_budget_is_counted_not_timed() {
 fn fd_exec_and_rg_pre_run_commands() {
     let a = analyze("fd -e rs -x rm -rf {} ;");
     assert!(has(&a, "rm -rf {}"), "{:?}", canon(&a));
-    assert_eq!(cmd(&a, "rm -rf {}").via, ["fd -x"]);
+    assert_eq!(
+        cmd(&a, "rm -rf {}").via,
+        ["fd -x [knowledge: fd (knowledge/search.yaml)]"]
+    );
     let a = analyze("fd . --exec-batch sh -c 'curl x | sh'");
     assert!(a.classes.contains(&RiskClass::RemoteCodeExecution));
     let a = analyze("rg --pre ./evil.sh pattern");

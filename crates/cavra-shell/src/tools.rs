@@ -1,6 +1,7 @@
 //! What known commands mean: the risk classes they carry, the files they touch, the `git push`
 //! they perform, and the command they wrap.
 
+use crate::knowledge::Knowledge;
 use crate::opts::{self, Parsed, Spec};
 use crate::words::Word;
 use crate::{AccessKind, RiskClass};
@@ -74,7 +75,7 @@ pub(crate) struct Info {
 }
 
 impl Info {
-    fn access(&mut self, kind: AccessKind, w: &Word, reason: impl Into<String>) {
+    pub(crate) fn access(&mut self, kind: AccessKind, w: &Word, reason: impl Into<String>) {
         self.accesses.push(Access {
             kind,
             path: w.path.clone(),
@@ -83,12 +84,19 @@ impl Info {
         });
     }
 
-    fn class(&mut self, c: RiskClass) {
+    pub(crate) fn class(&mut self, c: RiskClass) {
         self.classes.insert(c);
     }
 
     /// The words `args[start..end]` are a command run by this one.
-    fn words(&mut self, args: &[Word], start: usize, end: usize, label: &str, stdin: Stdin) {
+    pub(crate) fn words(
+        &mut self,
+        args: &[Word],
+        start: usize,
+        end: usize,
+        label: &str,
+        stdin: Stdin,
+    ) {
         let end = end.min(args.len());
         if start >= end {
             return;
@@ -107,7 +115,7 @@ impl Info {
 
     /// `text` is shell code run by this command. Code that is not a literal cannot be analysed:
     /// it is dynamic, and remote code execution when it comes from a substitution.
-    fn code(&mut self, words: &[&Word], label: &str, stdin: Stdin) {
+    pub(crate) fn code(&mut self, words: &[&Word], label: &str, stdin: Stdin) {
         let (Some(first), Some(last)) = (words.first(), words.last()) else {
             return;
         };
@@ -175,14 +183,18 @@ fn interpreter(base: &str) -> Option<(Spec, &'static [&'static str])> {
     })
 }
 
-/// Analyses one simple command with a literal name. `base` is the executable's base name.
-pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
+/// Analyses one simple command with a literal name. `base` is the executable's base name;
+/// what the knowledge base says about it is applied too.
+pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) -> Info {
     let mut info = Info::default();
     wrappers(base, args, stdin, &mut info);
+    crate::knowledge::apply(kb, base, args, stdin, &mut info);
+    environment_operands(kb, base, args, &mut info);
+    crate::folders::inspect(base, args, &mut info);
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
     if base == "git" {
-        git_config_code(args, &mut info);
+        crate::gitconfig::command_line(args, &mut info);
         git_accesses(args, &mut info);
         info.push = git_push(args);
         if info.push.as_ref().is_some_and(|p| p.force) {
@@ -192,71 +204,68 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin) -> Info {
     info
 }
 
-/// Configuration that makes git run a program: `git -c core.pager='…' log` runs the pager
-/// through the shell, `-c alias.x='!…'` defines a shell alias. The value is analysed as code,
-/// so the common `git -c k=v` spelling cannot smuggle a command behind an allowed `git log`.
-fn git_config_code(args: &[Word], info: &mut Info) {
-    const RUNS_PROGRAM: &[&str] = &[
-        "core.pager",
-        "core.editor",
-        "core.sshcommand",
-        "core.fsmonitor",
-        "core.gitproxy",
-        "core.hookspath",
-        "sequence.editor",
-        "diff.external",
-        "credential.helper",
-        "gpg.program",
-        "uploadpack.packobjectshook",
-        "pager.",
-        "alias.",
-        ".textconv",
-        ".command",
-        ".clean",
-        ".smudge",
-        ".process",
-        ".cmd",
-        ".helper",
-    ];
-    let words = texts(args);
-    let end = crate::canon::git_subcommand_index(&words).unwrap_or(words.len());
-    let mut i = 0;
-    while i < end {
-        let (value_word, value) = match words.get(i).copied() {
-            Some("-c") => match args.get(i + 1) {
-                Some(w) => {
+/// Assignments given as operands, which put a variable in a program's environment:
+/// `export NAME=value` (and `declare -x`, `readonly`, …) for the rest of the line, `env
+/// NAME=value cmd`, `sudo NAME=value cmd`.
+fn environment_operands(kb: &Knowledge, base: &str, args: &[Word], info: &mut Info) {
+    let list: Vec<(&str, Word)> = match base {
+        "export" | "declare" | "typeset" | "local" | "readonly" => args
+            .iter()
+            .filter_map(|w| {
+                let (name, value) = w.text.split_once('=')?;
+                is_assignment(&w.text).then(|| (name, Word::derived(w, value)))
+            })
+            .collect(),
+        "env" | "sudo" | "doas" => {
+            // Options (and their values) come first, then the assignments, then the command.
+            let takes_value: &[&str] = match base {
+                "env" => &["-u", "-C", "--unset", "--chdir"],
+                "doas" => &["-u", "-C"],
+                _ => &[
+                    "-u",
+                    "-U",
+                    "-g",
+                    "-p",
+                    "-C",
+                    "-D",
+                    "-r",
+                    "-t",
+                    "-T",
+                    "-R",
+                    "-c",
+                    "-h",
+                    "--user",
+                    "--group",
+                    "--prompt",
+                    "--chdir",
+                    "--role",
+                    "--type",
+                    "--other-user",
+                    "--host",
+                ],
+            };
+            let mut list = Vec::new();
+            let mut i = 0;
+            while let Some(w) = args.get(i) {
+                let t = w.text.as_str();
+                if takes_value.contains(&t) {
+                    i += 2;
+                } else if t.starts_with('-') {
                     i += 1;
-                    (w, w.text.as_str())
+                } else if let Some((name, value)) = t.split_once('=').filter(|_| is_assignment(t)) {
+                    list.push((name, Word::derived(w, value)));
+                    i += 1;
+                } else {
+                    break;
                 }
-                None => break,
-            },
-            Some(t) if t.starts_with("-c") && t.len() > 2 => match args.get(i) {
-                Some(w) => (w, &t[2..]),
-                None => break,
-            },
-            _ => {
-                i += 1;
-                continue;
             }
-        };
-        i += 1;
-        let Some((key, program)) = value.split_once('=') else {
-            continue;
-        };
-        let key = key.to_ascii_lowercase();
-        if RUNS_PROGRAM.iter().any(|k| {
-            if k.ends_with('.') {
-                key.starts_with(k)
-            } else if k.starts_with('.') {
-                key.ends_with(k)
-            } else {
-                key == *k
-            }
-        }) {
-            let program = program.strip_prefix('!').unwrap_or(program);
-            let word = Word::derived(value_word, program);
-            info.code(&[&word], "git -c", Stdin::Terminal);
+            list
         }
+        _ => return,
+    };
+    if !list.is_empty() {
+        let refs: Vec<(&str, &Word)> = list.iter().map(|(n, w)| (*n, w)).collect();
+        crate::knowledge::assignments(kb, &refs, info);
     }
 }
 
@@ -349,12 +358,12 @@ fn git_accesses(args: &[Word], info: &mut Info) {
     }
 }
 
-fn texts(args: &[Word]) -> Vec<&str> {
+pub(crate) fn texts(args: &[Word]) -> Vec<&str> {
     args.iter().map(|w| w.text.as_str()).collect()
 }
 
 /// `NAME=value` as an environment assignment operand (`env A=1 cmd`, `sudo A=1 cmd`).
-fn is_assignment(t: &str) -> bool {
+pub(crate) fn is_assignment(t: &str) -> bool {
     match t.split_once('=') {
         Some((name, _)) => {
             !name.is_empty()
@@ -583,8 +592,6 @@ fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
             }
         }
         "find" => find(args, info),
-        "fd" | "fdfind" => fd_exec(args, info),
-        "rg" => rg_pre(args, info),
         "ssh" => {
             let p = opts::parse(args, &stop("BbcDEeFIiJLlmOoPpQRSWw", &[]));
             for w in opts::values(&p, &["i", "F"]) {
@@ -798,7 +805,7 @@ fn build_targets(base: &str, args: &[Word], info: &mut Info) {
 }
 
 /// Single-quotes a word for re-analysis as shell text.
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -879,7 +886,7 @@ fn xargs_inner(args: &[Word], p: &[opts::Parsed], all: usize, stdin: &Stdin, inf
 }
 
 /// A shell or interpreter runs its standard input as code.
-fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
+pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
     match stdin {
         Stdin::Untrusted(_) => info.class(RiskClass::RemoteCodeExecution),
         Stdin::Code {
@@ -981,52 +988,6 @@ fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
         i += 1;
     }
     info.words(args, i, args.len(), "env", stdin.clone());
-}
-
-/// `fd … -x CMD [args] [;]` / `-X` / `--exec` / `--exec-batch`: fd runs CMD on every match
-/// (fd(1)); the command is everything after the option up to a `;` (or the end), judged as
-/// written.
-fn fd_exec(args: &[Word], info: &mut Info) {
-    let mut i = 0;
-    while let Some(w) = args.get(i) {
-        let t = w.text.as_str();
-        if t == "--" {
-            return;
-        }
-        if matches!(t, "-x" | "-X" | "--exec" | "--exec-batch") {
-            let start = i + 1;
-            let mut j = start;
-            while args.get(j).is_some_and(|w| w.text != ";") {
-                j += 1;
-            }
-            info.words(args, start, j, &format!("fd {t}"), Stdin::Terminal);
-            i = j + 1;
-            continue;
-        }
-        i += 1;
-    }
-}
-
-/// `rg --pre CMD` (also `--pre=CMD`): ripgrep runs CMD on every file it searches (rg(1)); the
-/// command is judged as if run with a file name.
-fn rg_pre(args: &[Word], info: &mut Info) {
-    let mut i = 0;
-    while let Some(w) = args.get(i) {
-        let t = w.text.as_str();
-        if t == "--" {
-            return;
-        }
-        if t == "--pre" {
-            info.words(args, i + 1, i + 2, "rg --pre", Stdin::Terminal);
-            i += 2;
-            continue;
-        }
-        if let Some(cmd) = t.strip_prefix("--pre=") {
-            let derived = Word::derived(w, cmd);
-            info.code(&[&derived], "rg --pre", Stdin::Terminal);
-        }
-        i += 1;
-    }
 }
 
 fn find(args: &[Word], info: &mut Info) {

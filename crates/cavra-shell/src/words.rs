@@ -171,7 +171,8 @@ fn collect_segs(node: Node<'_>, src: &str, out: &mut Vec<Seg>, depth: usize, glo
                 collect_segs(child, src, out, depth + 1, glob);
             }
         }
-        "concatenation" => collect_concat(node, src, out, depth, glob),
+        // `NAME='value'` (as `export`/`declare` take it) is a name, `=`, and a word.
+        "concatenation" | "variable_assignment" => collect_concat(node, src, out, depth, glob),
         // `{a,b}` / `{1..3}` expand to several words.
         "brace_expression" => out.push(Seg::Exp(text.to_string())),
         k if EXPANSION_KINDS.contains(&k) => out.push(Seg::Exp(text.to_string())),

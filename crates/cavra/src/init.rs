@@ -51,6 +51,10 @@ pub struct InitArgs {
     /// `--daemon` back.
     #[arg(long)]
     pub no_daemon: bool,
+    /// Print what changed (or, with --dry-run, would change) as JSON: each file with
+    /// `created`, `updated` or `removed` (and its diff with --dry-run), and the notes.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -134,55 +138,12 @@ fn path_warning(command: &str) -> Option<String> {
     ))
 }
 
-/// A command's program (as written, quotes kept), its unquoted text, and the rest.
-fn split_program(command: &str) -> Option<(&str, &str, &str)> {
-    let command = command.trim_start();
-    // The program may be quoted (a path with spaces).
-    match command.chars().next() {
-        Some(q @ ('\'' | '"')) => {
-            let end = command[1..].find(q)?;
-            Some((
-                &command[..end + 2],
-                &command[1..=end],
-                command.get(end + 2..).unwrap_or(""),
-            ))
-        }
-        _ => {
-            let (p, rest) = command
-                .split_once(char::is_whitespace)
-                .unwrap_or((command, ""));
-            Some((p, p, rest))
-        }
-    }
-}
-
-/// Our hook command taken apart: (program as written, whether it is the slim client, the
-/// options after the agent other than `--daemon`); none when the command is not ours.
-fn parse_ours(command: &str, agent: Agent) -> Option<(String, bool, Vec<String>)> {
-    let (written, program, rest) = split_program(command)?;
-    let base = program.rsplit('/').next().unwrap_or("");
-    let mut words = rest.split_whitespace();
-    let ours = match base {
-        "cavra" => words.next() == Some("hook") && words.next() == Some(agent.as_str()),
-        "cavra-hook" => words.next() == Some(agent.as_str()),
-        _ => false,
-    };
-    if !ours {
-        return None;
-    }
-    let options = words
-        .filter(|w| *w != "--daemon")
-        .map(str::to_string)
-        .collect();
-    Some((written.to_string(), base == "cavra-hook", options))
-}
-
 /// Our command in the form asked for (hook server or not; the slim client when there is
 /// one), by program name (an older entry's absolute path is dropped: see [`hook_command`]),
 /// keeping every option a person added.
 fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
-    let (_, _, options) = parse_ours(command, agent)?;
-    let options: String = options.iter().map(|o| format!(" {o}")).collect();
+    let ours = cavra_agents::settings::parse_hook_command(command, agent)?;
+    let options: String = ours.options.iter().map(|o| format!(" {o}")).collect();
     Some(match (daemon, slim_beside()) {
         (true, true) => format!("cavra-hook {agent}{options}"),
         (true, false) => format!("cavra hook {agent}{options} --daemon"),
@@ -218,7 +179,7 @@ fn upgrade_ours(list: &mut [Value], grouped: bool, agent: Agent, daemon: bool) {
 /// Whether a hook command is one of ours: `<…/cavra> hook <agent> …` or
 /// `<…/cavra-hook> <agent> …`.
 fn is_ours(command: &str, agent: Agent) -> bool {
-    parse_ours(command, agent).is_some()
+    cavra_agents::settings::parse_hook_command(command, agent).is_some()
 }
 
 /// Where each agent keeps its hooks, and what we register there.
@@ -244,93 +205,31 @@ fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
         );
         Value::Object(g)
     };
-    match agent {
-        Agent::ClaudeCode => Layout {
-            file: root.join(".claude").join("settings.json"),
-            entries: vec![
-                (
-                    "PreToolUse",
-                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
-                ),
-                (
-                    "PostToolUse",
-                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
-                ),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+    // Every event of an agent gets the same entry; which events, and where, is
+    // `cavra_agents::settings` (shared with `cavra doctor`).
+    let entry = match agent {
+        Agent::ClaudeCode => claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
         // Codex matchers are regular expressions: no matcher matches every tool.
-        Agent::Codex => Layout {
-            file: root.join(".codex").join("hooks.json"),
-            entries: vec![
-                ("PreToolUse", claude_group(None, json!(HOOK_TIMEOUT_SECS))),
-                ("PostToolUse", claude_group(None, json!(HOOK_TIMEOUT_SECS))),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+        Agent::Codex => claude_group(None, json!(HOOK_TIMEOUT_SECS)),
         // Gemini CLI timeouts are in milliseconds.
-        Agent::Gemini => Layout {
-            file: root.join(".gemini").join("settings.json"),
-            entries: vec![
-                (
-                    "BeforeTool",
-                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
-                ),
-                (
-                    "AfterTool",
-                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
-                ),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+        Agent::Gemini => claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
         Agent::Cursor => {
-            let entry =
-                json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true });
-            Layout {
-                file: root.join(".cursor").join("hooks.json"),
-                entries: [
-                    "beforeShellExecution",
-                    "beforeReadFile",
-                    "beforeMCPExecution",
-                    "preToolUse",
-                ]
-                .into_iter()
-                .map(|e| (e, entry.clone()))
-                .collect(),
-                grouped: false,
-                versioned: true,
-            }
+            json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true })
         }
         Agent::Copilot => {
-            let entry = json!({ "type": "command", "bash": command, "cwd": ".", "timeoutSec": HOOK_TIMEOUT_SECS });
-            Layout {
-                file: root.join(".github").join("hooks").join("cavra.json"),
-                entries: vec![("preToolUse", entry.clone()), ("postToolUse", entry)],
-                grouped: false,
-                versioned: true,
-            }
+            json!({ "type": "command", "bash": command, "cwd": ".", "timeoutSec": HOOK_TIMEOUT_SECS })
         }
-    }
-}
-
-fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
-    let cmd = |h: &Value| {
-        h.get("command")
-            .or_else(|| h.get("bash"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
     };
-    if grouped {
-        entry
-            .get("hooks")
-            .and_then(Value::as_array)
-            .map(|hs| hs.iter().filter_map(cmd).collect())
-            .unwrap_or_default()
-    } else {
-        cmd(entry).into_iter().collect()
+    let settings = cavra_agents::settings::hook_settings(agent);
+    Layout {
+        file: root.join(settings.file),
+        entries: settings
+            .events
+            .iter()
+            .map(|event| (*event, entry.clone()))
+            .collect(),
+        grouped: settings.grouped,
+        versioned: settings.versioned,
     }
 }
 
@@ -355,7 +254,7 @@ fn install(mut root: Value, l: &Layout, agent: Agent, daemon: bool) -> Result<Va
             .as_array_mut()
             .ok_or_else(|| anyhow!("`hooks.{event}` in {} is not a list", l.file.display()))?;
         let present = list.iter().any(|e| {
-            entry_commands(e, l.grouped)
+            cavra_agents::settings::entry_commands(e, l.grouped)
                 .iter()
                 .any(|c| is_ours(c, agent))
         });
@@ -394,7 +293,11 @@ fn uninstall(mut root: Value, l: &Layout, agent: Agent) -> Value {
                         .is_some_and(Vec::is_empty)
                 });
             } else {
-                list.retain(|e| !entry_commands(e, false).iter().any(|c| is_ours(c, agent)));
+                list.retain(|e| {
+                    !cavra_agents::settings::entry_commands(e, false)
+                        .iter()
+                        .any(|c| is_ours(c, agent))
+                });
             }
             if list.is_empty() {
                 hooks.remove(*event);
@@ -483,7 +386,7 @@ pub(crate) fn installed(agent: Agent, root: &Path) -> bool {
     l.entries.iter().any(|(event, _)| {
         doc["hooks"][*event].as_array().is_some_and(|list| {
             list.iter().any(|e| {
-                entry_commands(e, l.grouped)
+                cavra_agents::settings::entry_commands(e, l.grouped)
                     .iter()
                     .any(|c| is_ours(c, agent))
             })
@@ -683,6 +586,25 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
 
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
+    let what = |c: &Change| match (&c.before, &c.after) {
+        (None, Some(_)) => "created",
+        (Some(_), None) => "removed",
+        _ => "updated",
+    };
+    if args.dry_run && args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| {
+                json!({
+                    "path": relative(&c.path, &root),
+                    "change": what(c),
+                    "diff": diff(&c.path, &root, c.before.as_deref(), c.after.as_deref()),
+                })
+            })
+            .collect();
+        support::print_json(&json!({ "agent": label, "dry_run": true, "changes": files }))?;
+        return Ok(support::EXIT_OK);
+    }
     if args.dry_run {
         if changed.is_empty() {
             println!("cavra init {label}: nothing to change");
@@ -703,25 +625,41 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
                 .with_context(|| format!("cannot make {} executable", c.path.display()))?;
         }
     }
-    if let Some(note) = &note {
-        eprintln!("note: {note}");
-    }
-    for n in &notes {
-        eprintln!("note: {n}");
-    }
+    let mut notes: Vec<String> = note.into_iter().chain(notes).collect();
+    let mut warnings = Vec::new();
     if !args.uninstall {
         let agent = targets[0];
         let command = hook_command(agent, !args.no_daemon);
-        if let Some(warning) = path_warning(&command) {
-            eprintln!("{warning}");
-        }
+        warnings.extend(path_warning(&command));
         let settings_file = layout(agent, &root, &command).file;
         let hooks_changed = changed.iter().any(|c| c.path == settings_file);
         if agent == Agent::Codex && hooks_changed {
-            eprintln!(
-                "note: Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
-            );
+            notes.push(format!(
+                "Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
+            ));
         }
+    }
+    // Notes and warnings go to stderr either way, so a person running with --json sees them.
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    if args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| json!({ "path": relative(&c.path, &root), "change": what(c) }))
+            .collect();
+        support::print_json(&json!({
+            "agent": label,
+            "uninstall": args.uninstall,
+            "root": root,
+            "changes": files,
+            "notes": notes,
+            "warnings": warnings,
+        }))?;
+        return Ok(support::EXIT_OK);
     }
     let verb = if args.uninstall {
         "removed"
@@ -732,12 +670,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         println!("cavra init {label}: already {verb}; nothing changed");
     } else {
         for c in &changed {
-            let what = match (&c.before, &c.after) {
-                (None, Some(_)) => "created",
-                (Some(_), None) => "removed",
-                _ => "updated",
-            };
-            println!("{what} {}", relative(&c.path, &root));
+            println!("{} {}", what(c), relative(&c.path, &root));
         }
         if !args.uninstall {
             println!(

@@ -318,6 +318,22 @@ fn the_guards_decide_alike_in_every_entry_point() {
     want.sort();
     assert_eq!(service_rules, want, "the service's records");
     assert_eq!(local, want, "the hook's records of the service's decisions");
+    // The very same decisions: one id, decision and rule each, on both sides.
+    let served_decisions = decided(&http_get(&url, &auditor, "/v1/decisions"));
+    let out = cavra(served.path())
+        .args(["decision", "list", "--json"])
+        .output()
+        .expect("decision list");
+    let local_decisions = decided(&serde_json::from_slice(&out.stdout).unwrap_or(Value::Null));
+    assert_eq!(
+        served_decisions.len(),
+        cases().len(),
+        "{served_decisions:?}"
+    );
+    assert_eq!(
+        local_decisions, served_decisions,
+        "the hook with --server records the service's own decisions"
+    );
 
     // The CI gate: a change to an agent's hook settings is the guard's block.
     git(dir.path(), &["add", ".cavra/policy.yaml"]);
@@ -345,14 +361,46 @@ fn the_guards_decide_alike_in_every_entry_point() {
     assert_ne!(out.status.code(), Some(0));
 }
 
+/// Every (decision id, decision, rule id) in a value, sorted, each once.
+fn decided(v: &Value) -> Vec<(String, String, String)> {
+    fn walk(v: &Value, out: &mut Vec<(String, String, String)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(id), Some(d), Some(r)) = (
+                    m.get("decision_id").and_then(Value::as_str),
+                    m.get("decision").and_then(Value::as_str),
+                    m.get("rule_id").and_then(Value::as_str),
+                ) {
+                    out.push((id.to_string(), d.to_string(), r.to_string()));
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// `GET /v1/decisions` over a plain socket: the rule ids the service recorded.
 fn http_get_rules(base: &str, token: &str) -> Vec<String> {
+    let mut rules = Vec::new();
+    collect_rules(&http_get(base, token, "/v1/decisions"), &mut rules);
+    rules
+}
+
+/// A GET of the service over a plain socket, its JSON body.
+fn http_get(base: &str, token: &str, path: &str) -> Value {
     use std::io::Read;
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     write!(
         s,
-        "GET /v1/decisions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
     .expect("send");
     let mut text = String::new();
@@ -361,8 +409,33 @@ fn http_get_rules(base: &str, token: &str) -> Vec<String> {
     // A chunked body: the JSON between the first chunk size line and the end.
     let start = body.find(['[', '{']).unwrap_or(0);
     let end = body.rfind([']', '}']).map(|i| i + 1).unwrap_or(body.len());
-    let v: Value = serde_json::from_str(&body[start..end]).unwrap_or(Value::Null);
-    let mut rules = Vec::new();
-    collect_rules(&v, &mut rules);
-    rules
+    serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)
+}
+
+/// One policy loader for every entry point that records: a pack that requires signatures is
+/// refused unsigned by the hook and by the MCP governor alike (the MCP governor did not check
+/// signatures before it loaded its policy through the runtime).
+#[test]
+fn an_unsigned_pack_that_requires_signatures_is_refused_by_the_hook_and_mcp_alike() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "metadata: {id: local, version: '1', inherits: [cavra-baseline], require_signature: true}\n",
+    )
+    .expect("policy");
+    let (code, out) = hook(dir.path(), &[], "Bash", &json!({"command": "ls"}));
+    assert!(out.contains("\"deny\""), "hook: {code} {out}");
+    assert!(out.contains("trust root"), "hook: {out}");
+
+    let mcp = cavra(dir.path())
+        .args(["mcp", "serve"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mcp serve");
+    let stderr = String::from_utf8_lossy(&mcp.stderr);
+    assert_ne!(mcp.status.code(), Some(0), "mcp serve: {stderr}");
+    assert!(
+        stderr.contains("signed policies are required") && stderr.contains("trust root"),
+        "mcp serve: {stderr}"
+    );
 }

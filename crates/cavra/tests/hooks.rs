@@ -1093,7 +1093,8 @@ fn demo_runs_every_scene() {
         "8 decisions — 4 blocked, 1 routed for approval",
         "recorded: ",
         "evidence log: log ",
-        ": 8 entries",
+        // The eight decisions and the ask recorded as a pending approval (ask mode).
+        ": 9 entries",
         "bundle: wrote ",
         "verified offline against the auditor's trust root: exit 0",
         "after changing one byte of entries.jsonl: exit 1",
@@ -1810,6 +1811,16 @@ fn a_server_that_hangs_or_breaks_is_a_deny() {
     let r = root(&s.dir);
     let allowed = claude_payload(&r, "Bash", json!({"command": "echo fine"})).to_string();
     let socket = s.socket();
+    // `hook daemon status` only looks (it makes no socket folder): make the folder a server
+    // would, private.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(socket.parent().expect("socket folder"))
+            .expect("socket folder");
+    }
     // Takes the call and never answers: deny at the client's deadline, never allow.
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
     let started = std::time::Instant::now();

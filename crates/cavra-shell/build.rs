@@ -1,0 +1,149 @@
+//! Compiles the built-in knowledge base (`knowledge/*.yaml`) into static tables.
+//!
+//! Each file is read with the same entry type (and the same checks) a pack's `knowledge:`
+//! section is loaded with; a file that does not read or check fails the build, naming the
+//! file and the entry. The output is plain Rust data, so a process never parses YAML to know
+//! what a program does, and a lookup is one `match` on the program name.
+
+#[path = "src/knowledge/entry.rs"]
+#[allow(dead_code)]
+mod entry;
+
+use entry::{Effect, EnvironmentEntry, ProgramEntry, Text};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One knowledge file: the same shape as a pack's `knowledge:` section.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnowledgeFile {
+    #[serde(default)]
+    programs: Vec<ProgramEntry>,
+    #[serde(default)]
+    environment: Vec<EnvironmentEntry>,
+}
+
+fn text(s: &str) -> String {
+    format!("Cow::Borrowed({s:?})")
+}
+
+fn texts(list: &[Text]) -> String {
+    let items: Vec<String> = list.iter().map(|s| text(s)).collect();
+    format!("Cow::Borrowed(&[{}])", items.join(", "))
+}
+
+fn effect(e: Option<Effect>) -> String {
+    match e {
+        Some(e) => format!("Some(Effect::{e:?})"),
+        None => "None".to_string(),
+    }
+}
+
+fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
+    let mut options = String::new();
+    for o in entry.options.iter() {
+        let until = match &o.until {
+            Some(u) => format!("Some({})", text(u)),
+            None => "None".to_string(),
+        };
+        let _ = write!(
+            options,
+            "OptionEntry {{ names: {}, effect: Effect::{:?}, until: {until} }}, ",
+            texts(&o.names),
+            o.effect
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, source: {}, \
+         abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_end_at_operand: {}, \
+         short_with_value: {}, long_with_value: {}, long_options: {}, \
+         options: Cow::Borrowed(&[{options}]), operands: {}, stdin: {}, classes: {}, origin: {} }},",
+        text(&entry.program),
+        texts(&entry.aliases),
+        texts(&entry.subcommands),
+        text(&entry.source),
+        entry.abbreviations,
+        entry.single_dash_long,
+        entry.options_end_at_operand,
+        text(&entry.short_with_value),
+        texts(&entry.long_with_value),
+        texts(&entry.long_options),
+        effect(entry.operands),
+        effect(entry.stdin),
+        texts(&entry.classes),
+        text(origin),
+    );
+}
+
+fn emit_environment(entry: &EnvironmentEntry, origin: &str, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "    EnvironmentEntry {{ names: {}, source: {}, effect: {}, options_of: {}, origin: {} }},",
+        texts(&entry.names),
+        text(&entry.source),
+        effect(entry.effect),
+        texts(&entry.options_of),
+        text(origin),
+    );
+}
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    println!("cargo:rerun-if-changed=knowledge");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut out = String::from("pub(super) static ENTRIES: &[ProgramEntry] = &[\n");
+    let mut environment = String::from("pub(super) static ENVIRONMENT: &[EnvironmentEntry] = &[\n");
+    let mut names: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut count = 0usize;
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let origin = format!("knowledge/{name}");
+        let yaml =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file: KnowledgeFile = serde_saphyr::from_str(&yaml)
+            .unwrap_or_else(|e| panic!("crates/cavra-shell/{origin}: {e}"));
+        for (i, entry) in file.programs.iter().enumerate() {
+            if let Err((field, message)) = entry.check() {
+                panic!("crates/cavra-shell/{origin}: programs[{i}].{field}: {message}");
+            }
+            emit(entry, &origin, &mut out);
+            for n in std::iter::once(&entry.program).chain(entry.aliases.iter()) {
+                names.entry(n.to_string()).or_default().push(count);
+            }
+            count += 1;
+        }
+        for (i, entry) in file.environment.iter().enumerate() {
+            if let Err((field, message)) = entry.check() {
+                panic!("crates/cavra-shell/{origin}: environment[{i}].{field}: {message}");
+            }
+            emit_environment(entry, &origin, &mut environment);
+        }
+    }
+    out.push_str("];\n\n");
+    environment.push_str("];\n\n");
+    out.push_str(&environment);
+    out.push_str(
+        "/// Indices into [`ENTRIES`] of the entries for a program name (or alias).\n\
+         pub(super) fn indices(program: &str) -> &'static [usize] {\n    match program {\n",
+    );
+    for (name, idx) in &names {
+        let list: Vec<String> = idx.iter().map(usize::to_string).collect();
+        let _ = writeln!(out, "        {name:?} => &[{}],", list.join(", "));
+    }
+    out.push_str("        _ => &[],\n    }\n}\n");
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|e| panic!("OUT_DIR: {e}")))
+        .join("knowledge.rs");
+    std::fs::write(&dest, out).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
+}

@@ -1,0 +1,272 @@
+//! Commands that touch whole folders: a moved or renamed folder takes everything under it
+//! along, a folder copied or moved into place brings everything under it, git's working-tree
+//! resets rewrite every file, and a recursive search reads every file under its folders.
+//!
+//! These are reported as accesses of `FOLDER/**` (`**` for the whole working tree), beside
+//! the accesses of the operands themselves; the engine judges such a path against every rule
+//! whose pattern lies under the folder (`mv .github gh` is a write of `.github/workflows/…`),
+//! and the built-in guard against the paths it protects.
+
+use crate::AccessKind;
+use crate::opts::{self, Spec};
+use crate::tools::{Info, texts};
+use crate::words::Word;
+
+/// `FOLDER/**` for a word (`**` for `.`, `./` and `:/`).
+fn subtree(w: &Word) -> Word {
+    let dir = w.path.trim_end_matches('/');
+    let text = if dir.is_empty() && w.path.starts_with('/') {
+        "/**".to_string()
+    } else if matches!(dir, "" | "." | ":") {
+        "**".to_string()
+    } else {
+        format!("{dir}/**")
+    };
+    Word::derived(w, &text)
+}
+
+/// The whole working tree, for commands that rewrite or remove every file in it.
+fn everything(args: &[Word], info: &mut Info, kind: AccessKind, reason: &str) {
+    if let Some(first) = args.first() {
+        let mut w = Word::derived(first, "**");
+        w.path = "**".to_string();
+        w.path_literal = true;
+        info.access(kind, &w, reason);
+    }
+}
+
+/// Applies to one simple command with base name `base`.
+pub(crate) fn inspect(base: &str, args: &[Word], info: &mut Info) {
+    match base {
+        "mv" | "cp" => moves(base, args, info),
+        "rename" | "prename" | "file-rename" => {
+            for w in args.iter().filter(|w| !w.text.starts_with('-')) {
+                info.access(
+                    AccessKind::Delete,
+                    &subtree(w),
+                    format!("renamed by {base}"),
+                );
+            }
+        }
+        "grep" | "egrep" | "fgrep" | "zgrep" => {
+            let recursive = args.iter().any(|w| {
+                let t = w.text.as_str();
+                t == "--recursive"
+                    || t == "--dereference-recursive"
+                    || t == "--directories=recurse"
+                    || (t.starts_with('-') && !t.starts_with("--") && t.contains(['r', 'R']))
+            });
+            if recursive {
+                searched_folders(base, args, "efmABCdD", info);
+            }
+        }
+        "rg" | "ag" | "ack" => searched_folders(base, args, "efmABCgtTjMrEd", info),
+        "find" => find(args, info),
+        "git" => git(args, info),
+        _ => {}
+    }
+}
+
+/// `mv SRC… DEST` (and `cp -r`): a source folder leaves with everything under it, and the
+/// destination receives everything the sources held.
+fn moves(base: &str, args: &[Word], info: &mut Info) {
+    let p = opts::parse(
+        args,
+        &Spec {
+            short_val: "St",
+            long_val: &["target-directory", "suffix"],
+            stop_at_operand: false,
+        },
+    );
+    if base == "cp" && !opts::has(&p, &["r", "R", "a", "recursive", "archive"]) {
+        return;
+    }
+    let ops: Vec<&Word> = opts::operands(&p)
+        .into_iter()
+        .filter_map(|i| args.get(i))
+        .collect();
+    let targets = opts::values(&p, &["t", "target-directory"]);
+    let (sources, dests): (&[&Word], Vec<&Word>) = if targets.is_empty() {
+        match ops.split_last() {
+            Some((last, sources)) if !sources.is_empty() => (sources, vec![*last]),
+            _ => return,
+        }
+    } else {
+        (&ops, targets)
+    };
+    if base == "mv" {
+        for s in sources {
+            info.access(
+                AccessKind::Delete,
+                &subtree(s),
+                "folder moved away by mv (everything under it)",
+            );
+        }
+    }
+    for d in dests {
+        info.access(
+            AccessKind::Write,
+            &subtree(d),
+            format!("destination of {base} (everything a moved folder holds)"),
+        );
+    }
+}
+
+/// A recursive search reads every file under the folders it is given.
+fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &mut Info) {
+    let p = opts::parse(
+        args,
+        &Spec {
+            short_val,
+            long_val: &[
+                "regexp",
+                "file",
+                "glob",
+                "type",
+                "max-count",
+                "context",
+                "include",
+                "exclude",
+                "exclude-dir",
+                "pre",
+                "pre-glob",
+                "type-not",
+                "iglob",
+                "max-depth",
+            ],
+            stop_at_operand: false,
+        },
+    );
+    let skip = usize::from(!opts::has(&p, &["e", "f", "regexp", "file"]));
+    for i in opts::operands(&p).into_iter().skip(skip) {
+        if let Some(w) = args.get(i) {
+            info.access(
+                AccessKind::Read,
+                &subtree(w),
+                format!("searched by {base} (every file under it)"),
+            );
+        }
+    }
+}
+
+/// `find DIR … -exec CMD {} ;` runs a command on every file under DIR: each is read.
+fn find(args: &[Word], info: &mut Info) {
+    let runs = args
+        .iter()
+        .any(|w| matches!(w.text.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir"));
+    if !runs {
+        return;
+    }
+    for w in args
+        .iter()
+        .take_while(|w| !(w.text.starts_with('-') || w.text == "(" || w.text == "!"))
+    {
+        info.access(
+            AccessKind::Read,
+            &subtree(w),
+            "files found by find and handed to -exec",
+        );
+    }
+}
+
+/// git commands that rewrite or remove files across the working tree.
+fn git(args: &[Word], info: &mut Info) {
+    let words = texts(args);
+    let Some(sub) = crate::canon::git_subcommand_index(&words) else {
+        return;
+    };
+    let rest = args.get(sub + 1..).unwrap_or(&[]);
+    let has = |names: &[&str]| {
+        rest.iter().take_while(|w| w.text != "--").any(|w| {
+            let t = w.text.as_str();
+            names.contains(&t)
+                || names.iter().any(|n| {
+                    n.len() == 2
+                        && !t.starts_with("--")
+                        && t.starts_with('-')
+                        && t.contains(&n[1..])
+                })
+        })
+    };
+    let operands: Vec<&Word> = rest.iter().filter(|w| !w.text.starts_with('-')).collect();
+    match words.get(sub).copied() {
+        Some("mv") => {
+            if let Some((dest, sources)) = operands.split_last() {
+                for s in sources {
+                    info.access(AccessKind::Delete, &subtree(s), "folder moved by git mv");
+                }
+                info.access(AccessKind::Write, &subtree(dest), "destination of git mv");
+            }
+        }
+        Some("stash") => {
+            let listing = operands.first().is_some_and(|s| {
+                matches!(
+                    s.text.as_str(),
+                    "list" | "show" | "drop" | "clear" | "branch" | "create"
+                )
+            });
+            if !listing && has(&["-u", "--include-untracked", "-a", "--all"]) {
+                everything(
+                    args,
+                    info,
+                    AccessKind::Delete,
+                    "git stash -u (untracked files leave the working tree)",
+                );
+            }
+        }
+        Some("clean") if has(&["-f", "--force"]) && !has(&["-n", "--dry-run"]) => {
+            everything(
+                args,
+                info,
+                AccessKind::Delete,
+                "git clean (removes untracked files)",
+            );
+        }
+        Some("reset") if has(&["--hard", "--merge", "--keep"]) => {
+            everything(
+                args,
+                info,
+                AccessKind::Write,
+                "git reset --hard (rewrites every tracked file)",
+            );
+        }
+        Some("switch") if has(&["--orphan", "-f", "--force", "--discard-changes"]) => {
+            everything(
+                args,
+                info,
+                AccessKind::Write,
+                "git switch (rewrites the working tree)",
+            );
+        }
+        Some(name @ ("checkout" | "restore")) => {
+            if name == "checkout" && has(&["-f", "--force", "--orphan"]) {
+                everything(
+                    args,
+                    info,
+                    AccessKind::Write,
+                    "git checkout -f (rewrites the working tree)",
+                );
+            }
+            // Pathspecs: after `--`, or (restore) every operand, or (checkout) `.`-like ones.
+            let after: Vec<&Word> = rest.iter().skip_while(|w| w.text != "--").skip(1).collect();
+            let specs: Vec<&Word> = if !after.is_empty() {
+                after
+            } else if name == "restore" {
+                operands
+            } else {
+                operands
+                    .into_iter()
+                    .filter(|w| matches!(w.text.as_str(), "." | "./" | ":/" | "*"))
+                    .collect()
+            };
+            for w in specs {
+                info.access(
+                    AccessKind::Write,
+                    &subtree(w),
+                    format!("git {name} of a pathspec (every file under it)"),
+                );
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,479 @@
+//! Applying knowledge-base entries to one simple command's arguments.
+
+use super::{Abbreviations, Effect, Knowledge, OptionEntry, ProgramEntry};
+use crate::tools::{Info, Inner, InnerKind, Stdin, sh_quote, stdin_code};
+use crate::words::Word;
+use crate::{AccessKind, RiskClass};
+use std::borrow::Cow;
+use std::str::FromStr;
+
+/// The long name of an option spelling (`--exec` → `exec`; `-exec` when the program's long
+/// options take one dash), or `None` for a short option (`-x`).
+fn long_name<'n>(entry: &ProgramEntry, spelling: &'n str) -> Option<&'n str> {
+    if let Some(long) = spelling.strip_prefix("--") {
+        return Some(long);
+    }
+    let bare = spelling.strip_prefix('-')?;
+    (entry.single_dash_long || bare.chars().count() > 1).then_some(bare)
+}
+
+/// The letter of a short option spelling (`-x` → `x`).
+fn short_letter(entry: &ProgramEntry, spelling: &str) -> Option<char> {
+    if entry.single_dash_long || spelling.starts_with("--") {
+        return None;
+    }
+    let mut chars = spelling.strip_prefix('-')?.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// Every long option name the entry knows (the table abbreviations must be unique in).
+fn long_table(entry: &ProgramEntry) -> Vec<&str> {
+    let mut all: Vec<&str> = entry
+        .options
+        .iter()
+        .flat_map(|o| o.names.iter().filter_map(|n| long_name(entry, n)))
+        .collect();
+    all.extend(entry.long_with_value.iter().map(|n| n.as_ref()));
+    all.extend(entry.long_options.iter().map(|n| n.as_ref()));
+    all
+}
+
+/// The full long names `name` stands for: itself when it is one, else (for programs that
+/// accept abbreviations) every long name it is a prefix of. An ambiguous prefix keeps all its
+/// candidates: the program either refuses it or picks one of them, so every one is judged.
+fn resolve<'e>(entry: &'e ProgramEntry, name: &str) -> Vec<&'e str> {
+    let table = long_table(entry);
+    if let Some(exact) = table.iter().find(|n| **n == name) {
+        return vec![*exact];
+    }
+    if entry.abbreviations != Abbreviations::UniquePrefix || name.is_empty() {
+        return Vec::new();
+    }
+    let mut hits: Vec<&str> = table.into_iter().filter(|n| n.starts_with(name)).collect();
+    hits.sort_by_key(|n| n.len());
+    hits.dedup();
+    hits
+}
+
+/// What the scan of one entry's arguments found.
+#[derive(Default)]
+struct Found<'e> {
+    /// Options with an effect: the option, its spelling as written, where its value or words
+    /// are (`value`: index of the value word or an inline value; `words`: a range).
+    hits: Vec<Hit<'e>>,
+    /// Indices of the operands.
+    operands: Vec<usize>,
+    /// Abbreviated long options as their full spelling: index and new text.
+    expanded: Vec<(usize, String)>,
+}
+
+struct Hit<'e> {
+    option: &'e OptionEntry,
+    written: String,
+    value: Option<Word>,
+    words: Option<(usize, usize)>,
+}
+
+/// Scans `args[start..end]` as `entry` describes.
+fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) -> Found<'e> {
+    let mut found = Found::default();
+    let mut i = start;
+    let mut only_operands = false;
+    while i < end {
+        let Some(w) = args.get(i) else { break };
+        let t = w.text.as_str();
+        if only_operands || t == "-" || !t.starts_with('-') || t.len() < 2 || !w.literal {
+            found.operands.push(i);
+            only_operands |= entry.options_end_at_operand;
+            i += 1;
+            continue;
+        }
+        if t == "--" {
+            only_operands = true;
+            i += 1;
+            continue;
+        }
+        let as_long = match t.strip_prefix("--") {
+            Some(long) => Some(long),
+            None if entry.single_dash_long => t.strip_prefix('-'),
+            None => None,
+        };
+        if let Some(long) = as_long {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let full = resolve(entry, name);
+            // An abbreviation is written out for patterns and the shell analysis; an ambiguous
+            // one only when none of its candidates has an effect (those are judged below, each
+            // of them), as the shortest candidate (`--forc`: `--force`).
+            let effect_candidate = full.len() > 1
+                && entry.options.iter().any(|o| {
+                    o.names
+                        .iter()
+                        .filter_map(|n| long_name(entry, n))
+                        .any(|n| full.contains(&n))
+                });
+            if let Some(first) = full.first()
+                && *first != name
+                && !effect_candidate
+            {
+                let dashes = if t.starts_with("--") { "--" } else { "-" };
+                let text = match inline {
+                    Some(v) => format!("{dashes}{first}={v}"),
+                    None => format!("{dashes}{first}"),
+                };
+                found.expanded.push((i, text));
+            }
+            let options: Vec<&OptionEntry> = entry
+                .options
+                .iter()
+                .filter(|o| {
+                    o.names
+                        .iter()
+                        .filter_map(|n| long_name(entry, n))
+                        .any(|n| full.contains(&n))
+                })
+                .collect();
+            let takes_value = options.iter().any(|o| o.effect.takes_value())
+                || full
+                    .iter()
+                    .any(|n| entry.long_with_value.iter().any(|v| v == n));
+            let value = match inline {
+                Some(v) => Some(Word::derived(w, v)),
+                None if takes_value => args.get(i + 1).filter(|_| i + 1 < end).cloned(),
+                None => None,
+            };
+            let mut next = i + if inline.is_none() && takes_value {
+                2
+            } else {
+                1
+            };
+            for option in options {
+                let words = (option.effect == Effect::CommandWords).then(|| {
+                    let from = i + 1;
+                    let to = words_end(args, from, end, option);
+                    next = next.max(to + 1);
+                    (from, to)
+                });
+                found.hits.push(Hit {
+                    option,
+                    written: format!("{}{name}", if t.starts_with("--") { "--" } else { "-" }),
+                    value: value.clone(),
+                    words,
+                });
+            }
+            i = next;
+            continue;
+        }
+        // A cluster of short options: `-e rs`, `-xv`, `-n1`.
+        let mut next = i + 1;
+        for (pos, c) in t.char_indices().skip(1) {
+            let rest = t.get(pos + c.len_utf8()..).unwrap_or("");
+            let value = || {
+                if rest.is_empty() {
+                    args.get(i + 1).filter(|_| i + 1 < end).cloned()
+                } else {
+                    Some(Word::derived(w, rest))
+                }
+            };
+            let option = entry
+                .options
+                .iter()
+                .find(|o| o.names.iter().any(|n| short_letter(entry, n) == Some(c)));
+            if let Some(option) = option {
+                let mut hit = Hit {
+                    option,
+                    written: format!("-{c}"),
+                    value: None,
+                    words: None,
+                };
+                if option.effect == Effect::CommandWords {
+                    let to = words_end(args, i + 1, end, option);
+                    hit.words = Some((i + 1, to));
+                    next = to + 1;
+                } else if option.effect.takes_value() {
+                    hit.value = value();
+                    if rest.is_empty() {
+                        next = i + 2;
+                    }
+                }
+                let stops = option.effect == Effect::CommandWords || option.effect.takes_value();
+                found.hits.push(hit);
+                if stops {
+                    break;
+                }
+                continue;
+            }
+            if entry.short_with_value.contains(c) {
+                if rest.is_empty() {
+                    next = i + 2;
+                }
+                break;
+            }
+        }
+        i = next;
+    }
+    found
+}
+
+/// Where the words of a `command_words` option end: at its `until` word, else at `end`.
+fn words_end(args: &[Word], from: usize, end: usize, option: &OptionEntry) -> usize {
+    match option.until.as_deref() {
+        Some(until) => (from..end)
+            .find(|&j| args.get(j).is_some_and(|w| w.text == until))
+            .unwrap_or(end),
+        None => end,
+    }
+}
+
+/// The part of `args` an entry describes: `(start, end)`, or `None` when the entry is for a
+/// subcommand the command does not run.
+fn range(
+    kb: &Knowledge,
+    entry: &ProgramEntry,
+    base: &str,
+    args: &[Word],
+) -> Option<(usize, usize)> {
+    let sub = subcommand_index(kb, base, args);
+    if entry.subcommands.is_empty() {
+        // A program with subcommands: its own options stand before the subcommand.
+        let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
+        let end = if has_subcommands {
+            sub.unwrap_or(args.len())
+        } else {
+            args.len()
+        };
+        return Some((0, end));
+    }
+    let sub = sub?;
+    let name = args.get(sub)?;
+    entry
+        .subcommands
+        .iter()
+        .any(|s| *s == name.text)
+        .then_some((sub + 1, args.len()))
+}
+
+/// Index of the subcommand word: git's own rules for git, else the first operand after the
+/// program's own options (as its program-level entry spells them).
+fn subcommand_index(kb: &Knowledge, base: &str, args: &[Word]) -> Option<usize> {
+    if base == "git" {
+        let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
+        return crate::canon::git_subcommand_index(&texts);
+    }
+    match kb.entries_for(base).find(|e| e.subcommands.is_empty()) {
+        Some(program) => scan(program, args, 0, args.len()).operands.first().copied(),
+        None => args.iter().position(|w| !w.text.starts_with('-')),
+    }
+}
+
+/// Abbreviated long options written in full (`git push --forc` → `--force`), for programs
+/// whose option parser accepts unique prefixes, so patterns and the analysis see the option
+/// the program will act on. The words are returned as they are when nothing changes.
+pub(crate) fn expand_abbreviations<'a>(
+    kb: &Knowledge,
+    base: &str,
+    args: &'a [Word],
+) -> Cow<'a, [Word]> {
+    let mut out: Option<Vec<Word>> = None;
+    for entry in kb.entries_for(base) {
+        if entry.abbreviations != Abbreviations::UniquePrefix {
+            continue;
+        }
+        let Some((start, end)) = range(kb, entry, base, args) else {
+            continue;
+        };
+        for (i, text) in scan(entry, args, start, end).expanded {
+            let words = out.get_or_insert_with(|| args.to_vec());
+            if let Some(w) = words.get_mut(i) {
+                *w = Word::derived(w, &text);
+            }
+        }
+    }
+    match out {
+        Some(words) => Cow::Owned(words),
+        None => Cow::Borrowed(args),
+    }
+}
+
+/// Applies every entry for `base` to the command's arguments: the commands, code, files,
+/// network use and classes they imply go into `info`.
+pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
+    for entry in kb.entries_for(base) {
+        let Some((start, end)) = range(kb, entry, base, args) else {
+            continue;
+        };
+        let known = format!("knowledge: {}", entry.describe());
+        for class in entry.classes.iter() {
+            if let Ok(c) = RiskClass::from_str(class) {
+                info.class(c);
+            }
+        }
+        let found = scan(entry, args, start, end);
+        for hit in &found.hits {
+            let label = format!("{base} {} [{known}]", hit.written);
+            effect(
+                hit.option.effect,
+                &label,
+                hit.value.as_ref(),
+                hit.words,
+                args,
+                info,
+            );
+        }
+        if let Some(e) = entry.operands {
+            let label = format!("{base} operand [{known}]");
+            match e {
+                Effect::CommandWords => {
+                    if let Some(&first) = found.operands.first() {
+                        info.words(args, first, end, &label, stdin.clone());
+                    }
+                }
+                Effect::Command => {
+                    // Each operand is a command line (`hyperfine 'a' 'b'`); several operands
+                    // may also be one command given as words (`tmux new cmd args`).
+                    for &i in &found.operands {
+                        if let Some(w) = args.get(i) {
+                            info.code(&[w], &label, Stdin::Terminal);
+                        }
+                    }
+                    if let (Some(&first), true) = (found.operands.first(), found.operands.len() > 1)
+                    {
+                        info.words(args, first, end, &label, Stdin::Terminal);
+                    }
+                }
+                _ => {
+                    for &i in &found.operands {
+                        effect(e, &label, args.get(i), None, args, info);
+                    }
+                }
+            }
+        }
+        match entry.stdin {
+            Some(Effect::Command) => stdin_code(base, true, stdin, info),
+            Some(Effect::Code) => stdin_code(base, false, stdin, info),
+            _ => {}
+        }
+    }
+}
+
+fn effect(
+    e: Effect,
+    label: &str,
+    value: Option<&Word>,
+    words: Option<(usize, usize)>,
+    args: &[Word],
+    info: &mut Info,
+) {
+    match e {
+        Effect::Command => {
+            if let Some(v) = value {
+                info.code(&[v], label, Stdin::Terminal);
+            }
+        }
+        Effect::CommandWords => {
+            if let Some((from, to)) = words {
+                info.words(args, from, to, label, Stdin::Terminal);
+            }
+        }
+        Effect::Code => info.class(RiskClass::InterpreterInlineCode),
+        Effect::Read => {
+            if let Some(v) = value {
+                info.access(AccessKind::Read, v, label);
+            }
+        }
+        Effect::Write => {
+            if let Some(v) = value {
+                info.access(AccessKind::Write, v, label);
+            }
+        }
+        Effect::Network => info.class(RiskClass::NetworkEgress),
+    }
+}
+
+/// Environment assignments made for a command (`NAME=value cmd`, `export NAME=value`,
+/// `env NAME=value cmd`): what their values make programs do goes into `info`, each named by
+/// the entry that says so. git configuration set through the environment is judged as `git -c`.
+pub(crate) fn assignments(kb: &Knowledge, list: &[(&str, &Word)], info: &mut Info) {
+    for (name, value) in list {
+        for entry in kb.environment_for(name) {
+            let label = if entry.origin.is_empty() {
+                format!("{name}= [knowledge: {name}]")
+            } else {
+                format!("{name}= [knowledge: {name} ({})]", entry.origin)
+            };
+            if let Some(e) = entry.effect {
+                // less runs `|cmd %s` and `||cmd %s` input preprocessors: the bars only say
+                // how the output is read.
+                let stripped = value.text.trim_start_matches('|');
+                let command = (e == Effect::Command && stripped.len() != value.text.len())
+                    .then(|| Word::derived(value, stripped));
+                effect(
+                    e,
+                    &label,
+                    Some(command.as_ref().unwrap_or(value)),
+                    None,
+                    &[],
+                    info,
+                );
+            }
+            if let Some((program, sub)) = entry.options_of.split_first() {
+                options_value(kb, program, sub, value, &label, info);
+            }
+        }
+    }
+    crate::gitconfig::environment(list, info);
+}
+
+/// A variable whose value is options of `program sub…` (`GOFLAGS`, `MAKEFLAGS`): the options
+/// are judged as the knowledge base judges them on that program's command line.
+fn options_value(
+    kb: &Knowledge,
+    program: &str,
+    sub: &[super::Text],
+    value: &Word,
+    label: &str,
+    info: &mut Info,
+) {
+    if !value.literal {
+        info.class(RiskClass::DynamicCommand);
+        return;
+    }
+    let mut words: Vec<Word> = sub.iter().map(|s| Word::derived(value, s)).collect();
+    words.extend(
+        value
+            .text
+            .split_whitespace()
+            .map(|t| Word::derived(value, t)),
+    );
+    let words = expand_abbreviations(kb, program, &words).into_owned();
+    let mut derived = Info::default();
+    apply(kb, program, &words, &Stdin::Terminal, &mut derived);
+    info.classes.extend(derived.classes);
+    info.accesses.extend(derived.accesses);
+    for inner in derived.inner {
+        // The words live in the value, not in the command's arguments: hand them on as text.
+        let kind = match inner.kind {
+            InnerKind::Words(start, end) => InnerKind::Code(
+                words
+                    .get(start..end)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|w| sh_quote(&w.text))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            code => code,
+        };
+        info.inner.push(Inner {
+            kind,
+            label: format!("{} ({label})", inner.label),
+            stdin: inner.stdin,
+            span: value.span,
+        });
+    }
+}

@@ -1,0 +1,370 @@
+//! One knowledge-base entry: what a program (or one of its subcommands) does with its options,
+//! operands and standard input, as written in `crates/cavra-shell/knowledge/*.yaml` and in a
+//! pack's `knowledge:` section.
+//!
+//! This file is also compiled into the crate's build script (which turns the built-in YAML
+//! files into static tables), so it depends on nothing but `std` and `serde`.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Text that is either compiled in (the built-in knowledge base) or loaded (a pack's entries).
+pub type Text = Cow<'static, str>;
+
+/// A list that is either compiled in or loaded.
+pub type List<T> = Cow<'static, [T]>;
+
+/// What an option's value, the words after an option, the operands or the standard input are
+/// to the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// A command line the program runs (through a shell or split into words): judged like the
+    /// same command written literally.
+    Command,
+    /// The following words (up to `until`, or the end) are a command and its arguments.
+    CommandWords,
+    /// Code in the program's own language (a debugger command, a makefile fragment, a test
+    /// script): cavra cannot read it, so it is inline code (`interpreter_inline_code`).
+    Code,
+    /// A file the program reads.
+    Read,
+    /// A file the program creates or changes.
+    Write,
+    /// The program reaches the network (`network_egress`).
+    Network,
+}
+
+impl Effect {
+    /// Whether an option with this effect takes a value (the rest take the following words or
+    /// nothing).
+    pub fn takes_value(self) -> bool {
+        matches!(
+            self,
+            Effect::Command | Effect::Code | Effect::Read | Effect::Write
+        )
+    }
+
+    /// Every effect with its name as written in YAML.
+    pub const NAMES: [(&'static str, Effect); 6] = [
+        ("command", Effect::Command),
+        ("command_words", Effect::CommandWords),
+        ("code", Effect::Code),
+        ("read", Effect::Read),
+        ("write", Effect::Write),
+        ("network", Effect::Network),
+    ];
+}
+
+/// Which abbreviations of long options the program's option parser accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Abbreviations {
+    /// Only the full name (clap, lexopt, hand-written parsers).
+    #[default]
+    None,
+    /// Any prefix that names one long option (GNU `getopt_long`, git's parse-options,
+    /// Python's argparse, npm's nopt): `--ex` is `--exec` when no other option starts `ex`.
+    UniquePrefix,
+}
+
+/// One option with an effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionEntry {
+    /// Its spellings: `-x`, `--exec` (and `-exec` for programs whose long options take one
+    /// dash).
+    pub names: List<Text>,
+    /// What its value (or the words after it) is.
+    pub effect: Effect,
+    /// For `command_words`: the word that ends the command (`;` for `fd -x`); without it the
+    /// command runs to the end of the line's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Text>,
+}
+
+/// What one program, or one of its subcommands, does with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramEntry {
+    /// The program's base name (`fd`, `git`).
+    pub program: Text,
+    /// Other names the same program is installed under (`fdfind`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub aliases: List<Text>,
+    /// The subcommands this entry describes (`[push]`, `[new-session, new]`); empty: the
+    /// program's own options, whatever the subcommand.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub subcommands: List<Text>,
+    /// Where the behaviour is documented: the manual page or documentation URL and the
+    /// version it describes.
+    pub source: Text,
+    /// Which abbreviations of long options the program accepts.
+    #[serde(default)]
+    pub abbreviations: Abbreviations,
+    /// Long options take one dash (`-exec`, Go's flag package, find, gdb).
+    #[serde(default)]
+    pub single_dash_long: bool,
+    /// Options end at the first operand (a wrapper's command follows it).
+    #[serde(default)]
+    pub options_end_at_operand: bool,
+    /// Short option letters (without effect) that take a value, so values are never taken
+    /// for operands or options.
+    #[serde(default)]
+    pub short_with_value: Text,
+    /// Long options (without effect, without dashes) that take the next word as value.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub long_with_value: List<Text>,
+    /// Every other long option (without dashes): with the options above, the table an
+    /// abbreviation must be unique in.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub long_options: List<Text>,
+    /// Options with an effect.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub options: List<OptionEntry>,
+    /// What the operands are (`command_words`: the first operand starts a command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operands: Option<Effect>,
+    /// What the standard input is (`command`: shell code, as `at` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Effect>,
+    /// Risk classes the program (or subcommand) always carries (`network_egress` for `dig`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub classes: List<Text>,
+    /// Where the entry is written (`knowledge/search.yaml`, or the pack); set by the loader.
+    #[serde(default, skip)]
+    pub origin: Text,
+}
+
+fn is_empty<T: Clone>(list: &List<T>) -> bool {
+    list.is_empty()
+}
+
+/// The risk class names an entry may carry (the policy names of `RiskClass`).
+pub const CLASS_NAMES: [&str; 9] = [
+    "remote_code_execution",
+    "privilege_escalation",
+    "dynamic_command",
+    "recursive_delete",
+    "force_push",
+    "interpreter_inline_code",
+    "network_egress",
+    "package_install",
+    "unparseable",
+];
+
+/// The longest program, subcommand or option name accepted.
+pub const MAX_NAME: usize = 128;
+
+impl ProgramEntry {
+    /// Checks what the YAML schema cannot: names are words, options are spelled with dashes,
+    /// `until` only where words are taken, classes exist. The message names the offending
+    /// field (relative to the entry) and value.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        fn word(field: &str, s: &str) -> Result<(), (String, String)> {
+            let ok = !s.is_empty()
+                && s.len() <= MAX_NAME
+                && !s.starts_with('-')
+                && s.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '-' | '_' | '.' | '+' | '@' | ':' | '[')
+                });
+            if ok {
+                Ok(())
+            } else {
+                Err((
+                    field.to_string(),
+                    format!(
+                        "`{s}` is not a program, subcommand or option name (letters, digits, - _ . + @ :)"
+                    ),
+                ))
+            }
+        }
+        word("program", &self.program)?;
+        for (i, a) in self.aliases.iter().enumerate() {
+            word(&format!("aliases[{i}]"), a)?;
+        }
+        for (i, s) in self.subcommands.iter().enumerate() {
+            word(&format!("subcommands[{i}]"), s)?;
+        }
+        if self.source.trim().is_empty() {
+            return Err((
+                "source".into(),
+                "every entry names its source (manual page or documentation URL and version)"
+                    .into(),
+            ));
+        }
+        if let Some(c) = self
+            .short_with_value
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric())
+        {
+            return Err((
+                "short_with_value".into(),
+                format!("`{c}` is not an option letter"),
+            ));
+        }
+        for (field, list) in [
+            ("long_with_value", &self.long_with_value),
+            ("long_options", &self.long_options),
+        ] {
+            for (i, name) in list.iter().enumerate() {
+                word(&format!("{field}[{i}]"), name)?;
+            }
+        }
+        for (i, o) in self.options.iter().enumerate() {
+            if o.names.is_empty() {
+                return Err((
+                    format!("options[{i}].names"),
+                    "an option needs a name".into(),
+                ));
+            }
+            for (j, n) in o.names.iter().enumerate() {
+                let field = format!("options[{i}].names[{j}]");
+                let bare = n.strip_prefix("--").or_else(|| n.strip_prefix('-'));
+                match bare {
+                    Some(b) if n.starts_with("--") || self.single_dash_long || b.len() == 1 => {
+                        word(&field, b)?
+                    }
+                    _ => {
+                        return Err((
+                            field,
+                            format!(
+                                "`{n}` is not an option: `-x` (one letter) or `--name`{}",
+                                if self.single_dash_long {
+                                    " or `-name`"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+            if o.until.is_some() && o.effect != Effect::CommandWords {
+                return Err((
+                    format!("options[{i}].until"),
+                    "`until` ends the words of a `command_words` option only".into(),
+                ));
+            }
+            if o.until.as_deref().is_some_and(str::is_empty) {
+                return Err((format!("options[{i}].until"), "`until` is a word".into()));
+            }
+        }
+        if self
+            .stdin
+            .is_some_and(|e| e != Effect::Command && e != Effect::Code)
+        {
+            return Err((
+                "stdin".into(),
+                "the standard input can be `command` or `code`".into(),
+            ));
+        }
+        for (i, c) in self.classes.iter().enumerate() {
+            if !CLASS_NAMES.contains(&c.as_ref()) {
+                return Err((
+                    format!("classes[{i}]"),
+                    format!("`{c}` is not a risk class ({})", CLASS_NAMES.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An environment variable that makes programs run code: its value is judged as what it
+/// names (`GIT_SSH_COMMAND=…` a command line, `LD_PRELOAD=…` code cavra cannot read,
+/// `GOFLAGS=…` options of `go build`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentEntry {
+    /// Variable names; one `*` stands for any text (`CARGO_TARGET_*_RUNNER`).
+    pub names: List<Text>,
+    /// Where the behaviour is documented (manual page or documentation URL and version).
+    pub source: Text,
+    /// What the value is: `command`, `code`, `read` or `write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// The value is options of this program (and subcommand): `[go, build]` for `GOFLAGS`,
+    /// judged as the knowledge base judges those options on the command line.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub options_of: List<Text>,
+    /// Where the entry is written; set by the loader.
+    #[serde(default, skip)]
+    pub origin: Text,
+}
+
+/// Whether `name` is an environment variable name (letters, digits, `_`, not starting with a
+/// digit), with at most one `*` standing for any text.
+fn is_variable_pattern(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.matches('*').count() <= 1
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+}
+
+impl EnvironmentEntry {
+    /// Whether the entry names variable `name`.
+    pub fn names_variable(&self, name: &str) -> bool {
+        self.names.iter().any(|n| match n.split_once('*') {
+            Some((head, tail)) => {
+                name.len() >= head.len() + tail.len()
+                    && name.starts_with(head)
+                    && name.ends_with(tail)
+            }
+            None => n == name,
+        })
+    }
+
+    /// Checks the entry; the error names the field (relative to the entry) and the problem.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.names.is_empty() {
+            return Err((
+                "names".into(),
+                "an entry names at least one variable".into(),
+            ));
+        }
+        for (i, n) in self.names.iter().enumerate() {
+            if !is_variable_pattern(n) {
+                return Err((
+                    format!("names[{i}]"),
+                    format!("`{n}` is not a variable name (letters, digits, _, one * at most)"),
+                ));
+            }
+        }
+        if self.source.trim().is_empty() {
+            return Err((
+                "source".into(),
+                "every entry names its source (manual page or documentation URL and version)"
+                    .into(),
+            ));
+        }
+        for (i, w) in self.options_of.iter().enumerate() {
+            let ok = !w.is_empty()
+                && w.len() <= MAX_NAME
+                && !w.starts_with('-')
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+            if !ok {
+                return Err((
+                    format!("options_of[{i}]"),
+                    format!("`{w}` is not a program or subcommand name"),
+                ));
+            }
+        }
+        match (self.effect, self.options_of.is_empty()) {
+            (Some(Effect::CommandWords | Effect::Network), _) => Err((
+                "effect".into(),
+                "a variable's value is a `command`, `code`, or a file `read` or `write`".into(),
+            )),
+            (Some(_), true) | (None, false) => Ok(()),
+            _ => Err((
+                "effect".into(),
+                "give either `effect` or `options_of`".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! What the knowledge base derives, through the whole analysis.
+
+use crate::knowledge::{Effect, Knowledge, OptionEntry, ProgramEntry};
+use crate::{AccessKind, CommandAnalysis, Limits, RiskClass, analyze, analyze_with_knowledge};
+use std::borrow::Cow;
+
+fn canon(a: &CommandAnalysis) -> Vec<&str> {
+    a.commands.iter().map(|c| c.canonical.as_str()).collect()
+}
+
+/// Whether the analysis holds command `c`, word for word (a program word holding a space
+/// would print the same canonical text).
+fn has(a: &CommandAnalysis, c: &str) -> bool {
+    let words = c.split(' ').count();
+    a.commands
+        .iter()
+        .any(|x| x.canonical == c && x.argv.len() == words)
+}
+
+fn accesses(a: &CommandAnalysis) -> Vec<(AccessKind, &str)> {
+    a.file_accesses
+        .iter()
+        .map(|f| (f.kind, f.path.as_str()))
+        .collect()
+}
+
+#[test]
+fn options_that_run_a_command_are_analysed_as_that_command() {
+    for (line, inner) in [
+        ("fd -e rs -x rm -rf {} ;", "rm -rf {}"),
+        ("fd . --exec-batch terraform apply", "terraform apply"),
+        ("rg --pre ./evil.sh pattern", "./evil.sh"),
+        ("rg --pre=/tmp/x pattern src", "/tmp/x"),
+        ("git difftool -x 'terraform apply' HEAD", "terraform apply"),
+        (
+            "git difftool --ext='terraform apply' HEAD",
+            "terraform apply",
+        ),
+        ("git fetch --upload-pack='sh -c id' origin", "id"),
+        (
+            "git -C sub push --rec='terraform apply' origin x",
+            "terraform apply",
+        ),
+        ("go test -exec 'terraform apply' ./...", "terraform apply"),
+        ("go test --toolexec=/tmp/wrap ./...", "/tmp/wrap"),
+        ("strace -f -e trace=open terraform apply", "terraform apply"),
+        ("tmux new -d -s w 'terraform apply'", "terraform apply"),
+        (
+            "gdb -batch -ex run --args terraform apply",
+            "terraform apply",
+        ),
+        (
+            "xvfb-run -a -s '-screen 0 1x1x8' terraform apply",
+            "terraform apply",
+        ),
+    ] {
+        let a = analyze(line);
+        let want = crate::canon::basename(inner.split(' ').next().unwrap_or(inner)).to_string()
+            + inner
+                .split_once(' ')
+                .map(|(_, r)| format!(" {r}"))
+                .as_deref()
+                .unwrap_or("");
+        assert!(has(&a, &want), "{line}: {:?}", canon(&a));
+    }
+}
+
+#[test]
+fn the_knowledge_entry_is_named_where_the_command_came_from() {
+    let a = analyze("fd -e rs -x rm -rf {} ;");
+    let inner = a
+        .commands
+        .iter()
+        .find(|c| c.canonical == "rm -rf {}")
+        .expect("derived");
+    assert_eq!(inner.via, ["fd -x [knowledge: fd (knowledge/search.yaml)]"]);
+    let a = analyze("git commit -F .env");
+    let read = a.file_accesses.first().expect("a read");
+    assert_eq!(read.path, ".env");
+    assert!(
+        read.reason
+            .contains("knowledge: git commit (knowledge/git.yaml)"),
+        "{}",
+        read.reason
+    );
+}
+
+#[test]
+fn options_that_read_or_write_files() {
+    for (line, kind, path) in [
+        ("git commit --fil=.env", AccessKind::Read, ".env"),
+        ("git tag -a v1 -F notes.txt", AccessKind::Read, "notes.txt"),
+        (
+            "git blame --contents x.rs src/a.rs",
+            AccessKind::Read,
+            "x.rs",
+        ),
+        ("git log --output=out.txt", AccessKind::Write, "out.txt"),
+        ("git diff --out out.txt", AccessKind::Write, "out.txt"),
+        ("date -f dates.txt", AccessKind::Read, "dates.txt"),
+        ("date --fi=dates.txt", AccessKind::Read, "dates.txt"),
+        ("du --files0-from=list", AccessKind::Read, "list"),
+        ("tree -o listing.txt", AccessKind::Write, "listing.txt"),
+        ("sort --out=sorted names", AccessKind::Write, "sorted"),
+        ("grep --fil=pats -r src", AccessKind::Read, "pats"),
+        ("go build -o bin/app ./cmd", AccessKind::Write, "bin/app"),
+    ] {
+        let a = analyze(line);
+        assert!(
+            accesses(&a).contains(&(kind, path)),
+            "{line}: {:?}",
+            accesses(&a)
+        );
+    }
+}
+
+#[test]
+fn abbreviations_are_read_as_the_option_the_program_acts_on() {
+    // git's parse-options: `--forc` is `--force` (a force push), `--force-w` is
+    // `--force-with-lease`; the canonical form names the full option for patterns.
+    for line in ["git push --forc origin x", "git push --force-w origin x"] {
+        let a = analyze(line);
+        assert!(a.classes.contains(&RiskClass::ForcePush), "{line}");
+        assert_eq!(a.git_pushes.first().map(|p| p.force), Some(true), "{line}");
+    }
+    assert_eq!(
+        canon(&analyze("git push --forc origin x")),
+        ["git push --force origin x"]
+    );
+    // Programs whose parser wants the full name (fd's clap, ripgrep) get no abbreviations.
+    let a = analyze("rg --pr ./evil.sh pattern");
+    assert!(!has(&a, "evil.sh"), "{:?}", canon(&a));
+    // Operands and words after `--` are never options.
+    let a = analyze("git commit -m x -- --fil=.env");
+    assert!(!accesses(&a).contains(&(AccessKind::Read, ".env")));
+}
+
+#[test]
+fn code_in_the_programs_own_language_is_inline_code() {
+    for line in [
+        "make test --eval='x:; id'",
+        "make test --ev='x:; id'",
+        "ctest -S dash.cmake",
+        "gdb -batch -ex 'shell id' ./app",
+        "vim -c ':!id' notes.txt",
+    ] {
+        assert!(
+            analyze(line)
+                .classes
+                .contains(&RiskClass::InterpreterInlineCode),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn input_and_operands_that_are_commands() {
+    let a = analyze("echo 'terraform apply' | at now");
+    assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
+    let a = analyze("hyperfine --warmup 3 'terraform apply' 'ls'");
+    assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
+    let a = analyze("screen -dmS job terraform apply");
+    assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
+    assert!(
+        analyze("dig example.com")
+            .classes
+            .contains(&RiskClass::NetworkEgress)
+    );
+}
+
+#[test]
+fn ordinary_runs_derive_nothing() {
+    for line in [
+        "git diff",
+        "git log -p --output-indicator-new=+",
+        "git commit -m 'a && b; c'",
+        "git fetch --prune origin",
+        "go test -run TestX -count=1 ./...",
+        "make test -j4",
+        "ctest --output-on-failure",
+        "rg -n TODO src",
+        "fd -e rs",
+        "date -u +%Y",
+        "tree -L 2",
+    ] {
+        let a = analyze(line);
+        assert_eq!(a.commands.len(), 1, "{line}: {:?}", canon(&a));
+        assert!(a.classes.is_empty(), "{line}: {:?}", a.classes);
+    }
+}
+
+#[test]
+fn unknown_programs_are_marked_and_known_ones_not() {
+    let a = analyze("mytool run terraform apply && echo done && git status");
+    let known: Vec<bool> = a.commands.iter().map(|c| c.known_program).collect();
+    assert_eq!(known, [false, true, true]);
+    assert!(analyze("cat x").commands.iter().all(|c| c.known_program));
+}
+
+#[test]
+fn a_pack_entry_extends_the_built_in_base() {
+    let entry = ProgramEntry {
+        program: Cow::Borrowed("taskrunner"),
+        aliases: Cow::Borrowed(&[]),
+        subcommands: Cow::Borrowed(&[]),
+        source: Cow::Borrowed("taskrunner(1)"),
+        abbreviations: crate::knowledge::Abbreviations::UniquePrefix,
+        single_dash_long: false,
+        options_end_at_operand: false,
+        short_with_value: Cow::Borrowed(""),
+        long_with_value: Cow::Borrowed(&[]),
+        long_options: Cow::Owned(vec![Cow::Borrowed("verbose")]),
+        options: Cow::Owned(vec![OptionEntry {
+            names: Cow::Owned(vec![Cow::Borrowed("--hook")]),
+            effect: Effect::Command,
+            until: None,
+        }]),
+        operands: None,
+        stdin: None,
+        classes: Cow::Borrowed(&[]),
+        origin: Cow::Borrowed(""),
+    }
+    .with_origin("pack p.yaml");
+    assert_eq!(entry.check(), Ok(()));
+    let kb = Knowledge::with_entries(vec![entry], Vec::new());
+    let limits = Limits::default();
+    let a = analyze_with_knowledge("taskrunner --ho 'terraform apply'", &limits, &kb);
+    assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
+    assert!(a.commands.first().is_some_and(|c| c.known_program));
+    // The built-in entries still apply beside the pack's.
+    let a = analyze_with_knowledge("fd -x terraform apply", &limits, &kb);
+    assert!(has(&a, "terraform apply"));
+    // Without the entry the program is unknown and the words stay arguments.
+    let a = analyze("taskrunner --ho 'terraform apply'");
+    assert!(!has(&a, "terraform apply"));
+    assert!(!a.commands.iter().any(|c| c.known_program));
+}
+
+#[test]
+fn every_built_in_entry_checks_and_names_its_source() {
+    let entries = Knowledge::builtin_entries();
+    assert!(entries.len() > 60, "{}", entries.len());
+    for e in entries {
+        assert_eq!(e.check(), Ok(()), "{}", e.describe());
+        assert!(e.origin.starts_with("knowledge/"), "{}", e.describe());
+        assert!(!e.source.trim().is_empty());
+        assert!(Knowledge::builtin().knows(&e.program));
+    }
+    assert!(!Knowledge::builtin().knows("no-such-program"));
+}
+
+#[test]
+fn environment_values_are_judged_as_what_they_name() {
+    for line in [
+        "GIT_SSH_COMMAND='terraform apply' git fetch",
+        "export GIT_PAGER='terraform apply'; git log",
+        "env -u HOME PAGER='terraform apply' git log",
+        "sudo -u dev EDITOR='terraform apply' git commit",
+        "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.pager GIT_CONFIG_VALUE_0='terraform apply' git log",
+        "GIT_CONFIG_PARAMETERS=\"'alias.x'='!terraform apply'\" git x",
+        "LESSOPEN='|terraform apply %s' less x",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER='terraform apply' cargo test",
+    ] {
+        let a = analyze(line);
+        // Two words: the program and its subcommand (not one word holding a space).
+        assert!(
+            a.commands
+                .iter()
+                .any(|c| c.argv.first().is_some_and(|p| p == "terraform")
+                    && c.canonical.starts_with("terraform apply")),
+            "{line}: {:?}",
+            canon(&a)
+        );
+    }
+    let a = analyze("GIT_SSH_COMMAND='terraform apply' git fetch");
+    let derived = a
+        .commands
+        .iter()
+        .find(|c| c.canonical == "terraform apply")
+        .expect("derived");
+    assert_eq!(
+        derived.via,
+        ["GIT_SSH_COMMAND= [knowledge: GIT_SSH_COMMAND (knowledge/environment.yaml)]"]
+    );
+    for line in [
+        "LD_PRELOAD=/tmp/x.so git status",
+        "export NODE_OPTIONS='--require x.js'; npm test",
+        "git -c include.path=/tmp/x log",
+        "git --exec-path=/tmp/bin status",
+        "MAKEFLAGS='--eval=x:;id' make test",
+    ] {
+        assert!(
+            analyze(line)
+                .classes
+                .contains(&RiskClass::InterpreterInlineCode),
+            "{line}"
+        );
+    }
+    // Options in the environment are read as the program reads them.
+    let a = analyze("GOFLAGS='-count=1 -toolexec=/tmp/wrap' go test ./...");
+    assert!(has(&a, "wrap"), "{:?}", canon(&a));
+    let a = analyze("PYTEST_ADDOPTS='--junitxml=out.xml' pytest");
+    assert!(accesses(&a).contains(&(AccessKind::Write, "out.xml")));
+    // Values only known at run time cannot be judged.
+    for line in [
+        "GIT_SSH_COMMAND=\"$X\" git fetch",
+        "git --config-env=core.pager=P log",
+        "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.pager git log",
+    ] {
+        assert!(
+            analyze(line).classes.contains(&RiskClass::DynamicCommand),
+            "{line}"
+        );
+    }
+    // Ordinary settings derive nothing.
+    for line in [
+        "RUST_LOG=debug cargo test",
+        "GOFLAGS=-mod=mod go test ./...",
+        "MAKEFLAGS=-j4 make test",
+        "GIT_PAGER=cat git log",
+        "git -c color.ui=always log",
+        "git -c protocol.allow=never fetch",
+        "export CI=1",
+    ] {
+        let a = analyze(line);
+        assert!(a.classes.is_empty(), "{line}: {:?}", a.classes);
+        assert!(!has(&a, "terraform apply"));
+    }
+}
