@@ -243,7 +243,19 @@ impl Governor<'_> {
             };
             outcome = resolve_in_store(self.store, &d.request, &mut d.record, &asking, now)?;
         }
-        for d in &decided {
+        self.record_all(&decided, call)?;
+        Ok(Governed {
+            decided,
+            deciding,
+            approval: ApprovalNote::Local(Box::new(outcome)),
+            fell_back,
+        })
+    }
+
+    /// Records every decided request (the policy decided each), redacted with the local pack's
+    /// rules.
+    fn record_all(&mut self, decided: &[Decided], call: &Call<'_>) -> Result<(), RuntimeError> {
+        for d in decided {
             record::record_decision(
                 self.store,
                 self.pack.redactor(),
@@ -254,15 +266,10 @@ impl Governor<'_> {
                 true,
             )?;
         }
-        Ok(Governed {
-            decided,
-            deciding,
-            approval: ApprovalNote::Local(Box::new(outcome)),
-            fell_back,
-        })
+        Ok(())
     }
 
-    /// Records the service's decisions locally too, redacted with the local pack's rules.
+    /// Records the service's decisions locally too.
     fn record_remote(
         &mut self,
         service: &Service,
@@ -273,17 +280,7 @@ impl Governor<'_> {
             strictest(&remote, |(d, _)| d.record.decision).ok_or(RuntimeError::Nothing)?;
         let approval = remote[deciding].1.clone();
         let decided: Vec<Decided> = remote.into_iter().map(|(d, _)| d).collect();
-        for d in &decided {
-            record::record_decision(
-                self.store,
-                self.pack.redactor(),
-                call.caller,
-                call.context,
-                &d.request,
-                &d.record,
-                true,
-            )?;
-        }
+        self.record_all(&decided, call)?;
         Ok(Governed {
             decided,
             deciding,

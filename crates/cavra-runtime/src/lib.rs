@@ -17,7 +17,6 @@
 //! - [`service`]: one call to the API service, telling an outage from a refusal.
 //! - [`policy`]: which pack applies to a request, the pack cache, and the signature
 //!   requirement checked against the trust root ([`signature`]).
-//!
 //! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
 //!   under its digest and the request recorded with it (`cavra policy explain --decision`).
 //!

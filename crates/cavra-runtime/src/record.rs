@@ -26,16 +26,23 @@ pub struct Caller {
 /// call (`tool_name`/`tool_input` for the hook, `mcp`/`arguments` for the MCP governor).
 pub type Context = Vec<(String, Value)>;
 
-/// The stored form of `record`: its fields, then `context`'s, redacted as a whole with
-/// `redactor` (every string: target, reason, matched subjects, tool input), then `redactions`,
-/// the list of what was masked as `{pointer, rule}` (RFC 6901 pointers into the stored form).
+/// The stored form of `record`: its fields, then `request` (the request the engine decided,
+/// kept so that `cavra policy explain --decision` can decide it again under the kept pack;
+/// none for decisions no rule of the policy made), then `context`'s fields, redacted as a
+/// whole with `redactor` (every string: target, reason, matched subjects, request, tool
+/// input), then `redactions`, the list of what was masked as `{pointer, rule}` (RFC 6901
+/// pointers into the stored form).
 pub fn stored_form(
     redactor: &Redactor,
     record: &DecisionRecord,
+    request: Option<&Request>,
     context: &Context,
 ) -> Result<Value, RuntimeError> {
     let mut value = serde_json::to_value(record)?;
     if let Some(obj) = value.as_object_mut() {
+        if let Some(request) = request {
+            obj.insert("request".into(), serde_json::to_value(request)?);
+        }
         for (key, field) in context {
             obj.insert(key.clone(), field.clone());
         }
@@ -53,12 +60,9 @@ pub fn stored_form(
     Ok(value)
 }
 
-/// Records one decided request in the store, redacted, with the caller and context.
-///
-/// With `keep_request` (the policy's rules decided `request`), the request itself is kept in
-/// the stored form, redacted like the rest, so that `cavra policy explain --decision` can decide
-/// it again under the kept pack and show every rule considered; records no rule of the policy
-/// decided (a harmless or unknown tool) keep none.
+/// Records one decision in the store, redacted, with the caller and context. `request` gives
+/// the record's fingerprint; `policy_decided` says whether the policy's rules decided it (then
+/// the request is kept with the record, see [`stored_form`]).
 pub fn record_decision(
     store: &mut Store,
     redactor: &Redactor,
@@ -66,16 +70,9 @@ pub fn record_decision(
     context: &Context,
     request: &Request,
     record: &DecisionRecord,
-    keep_request: bool,
+    policy_decided: bool,
 ) -> Result<(), RuntimeError> {
-    let value = if keep_request {
-        let mut with_request = Vec::with_capacity(context.len() + 1);
-        with_request.push(("request".to_string(), serde_json::to_value(request)?));
-        with_request.extend(context.iter().cloned());
-        stored_form(redactor, record, &with_request)?
-    } else {
-        stored_form(redactor, record, context)?
-    };
+    let value = stored_form(redactor, record, policy_decided.then_some(request), context)?;
     store
         .record_decision(&NewDecision {
             decision_id: record.decision_id.clone(),
@@ -207,19 +204,21 @@ mod tests {
                 json!({"note": "password=hunter2hunter2"}),
             ),
         ];
-        let stored = stored_form(pack.redactor(), &record, &context).expect("stored");
+        let stored =
+            stored_form(pack.redactor(), &record, Some(&request), &context).expect("stored");
         let keys: Vec<&str> = stored
             .as_object()
             .expect("object")
             .keys()
             .map(String::as_str)
             .collect();
-        // The record's fields first, then the context in order, then the redactions.
+        // The record's fields first, then the request, the context in order, the redactions.
         assert_eq!(keys[0], "decision_id");
         assert_eq!(
-            &keys[keys.len() - 3..],
-            ["tool_name", "tool_input", "redactions"]
+            &keys[keys.len() - 4..],
+            ["request", "tool_name", "tool_input", "redactions"]
         );
+        assert_eq!(stored["request"]["target"], ".env");
         assert!(!stored.to_string().contains("hunter2hunter2"), "{stored}");
         let masked = stored["redactions"].as_array().expect("list");
         assert!(

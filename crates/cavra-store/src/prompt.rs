@@ -6,9 +6,9 @@
 
 use crate::log::EntryKind;
 use crate::{
-    APPROVAL_COLUMNS, Appender, Approval, ApprovalRoute, ApprovalState, NewApproval, Redactor,
-    Result, Store, StoreError, approval_event, approval_row, finish_approval, format_time,
-    push_history,
+    APPROVAL_COLUMNS, Appender, Approval, ApprovalRoute, ApprovalRow, ApprovalState, NewApproval,
+    Redactor, Result, Store, StoreError, approval_event, approval_row, expire_in, finish_approval,
+    format_time, push_history,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -24,6 +24,20 @@ pub(crate) fn expiry_reason(a: &Approval) -> &'static str {
             "the agent gives no tool call id to match its result with; closed at expiry as declined or abandoned"
         }
     }
+}
+
+/// The row of the pending agent-prompt approval of a tool call, if any.
+fn pending_row(conn: &rusqlite::Connection, tool_use_id: &str) -> Result<Option<ApprovalRow>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
+                 ORDER BY requested_at, id LIMIT 1"
+            ),
+            params![tool_use_id],
+            approval_row,
+        )
+        .optional()?)
 }
 
 impl Store {
@@ -47,26 +61,19 @@ impl Store {
 
     /// The pending agent-prompt approval of a tool call, if any.
     pub fn pending_at_prompt(&self, tool_use_id: &str) -> Result<Option<Approval>> {
-        let row = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
-                     ORDER BY requested_at, id LIMIT 1"
-                ),
-                params![tool_use_id],
-                approval_row,
-            )
-            .optional()?;
-        row.map(finish_approval).transpose()
+        pending_row(&self.conn, tool_use_id)?
+            .map(finish_approval)
+            .transpose()
     }
 
-    /// The agent ran the tool call it asked its person about: its pending agent-prompt
-    /// approval is closed as approved by `person` in the prompt and used by that call (two
-    /// entries in the log). `None` when no such approval is pending.
+    /// A tool result arrived: when `tool_use_id` names a call whose person was asked in the
+    /// agent's prompt, its pending agent-prompt approval is closed as approved by `person` and
+    /// used by that call (two entries in the log; the call ran, so this holds even past its
+    /// expiry); then every approval past its expiry is closed. Most results close nothing, and
+    /// cost one read without taking the write lock. Returns the approval closed as approved.
     pub fn answered_at_prompt(
         &mut self,
-        tool_use_id: &str,
+        tool_use_id: Option<&str>,
         person: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Approval>> {
@@ -75,24 +82,18 @@ impl Store {
             return Err(StoreError::Empty("the person"));
         }
         let now_s = format_time(now)?;
+        let due: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM approvals WHERE (state IN ('pending', 'approved') AND expires_at <= ?1)
+                 OR (route = 'agent_prompt' AND state = 'pending' AND tool_use_id = ?2))",
+            params![now_s, tool_use_id],
+            |r| r.get(0),
+        )?;
+        if !due {
+            return Ok(None);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row = tx
-            .query_row(
-                &format!(
-                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tool_use_id = ?1 AND route = 'agent_prompt' AND state = 'pending'
-                     ORDER BY requested_at, id LIMIT 1"
-                ),
-                params![tool_use_id],
-                approval_row,
-            )
-            .optional()?;
-        let Some(row) = row else {
-            tx.commit()?;
-            return Ok(None);
-        };
-        let mut a = finish_approval(row)?;
         let mut log = Appender {
             redactor: match &self.redactor {
                 Some(r) => r.as_ref(),
@@ -101,6 +102,16 @@ impl Store {
             signer: &mut self.signer_loader,
             checkpoint_every: self.checkpoint_every,
         };
+        let row = match tool_use_id {
+            Some(id) => pending_row(&tx, id)?,
+            None => None,
+        };
+        let Some(row) = row else {
+            expire_in(&tx, &now_s, &mut log)?;
+            tx.commit()?;
+            return Ok(None);
+        };
+        let mut a = finish_approval(row)?;
         const APPROVED: &str = "approved in the agent's permission prompt";
         const USED: &str = "the tool call ran after the prompt";
         push_history(
@@ -134,6 +145,7 @@ impl Store {
                 event,
             )?;
         }
+        expire_in(&tx, &now_s, &mut log)?;
         tx.commit()?;
         a.state = ApprovalState::Consumed;
         a.decided_by = Some(person.to_string());

@@ -296,6 +296,67 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
     assert!(store.verify_log(None).expect("verify").ok());
 }
 
+/// A question put to the person at the agent's prompt: recorded, closed by the tool's result,
+/// never answered by an approver and never unlocking anything.
+#[test]
+fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    let a = new_approval("fp", Duration::from_secs(600));
+    let (asked, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    assert!(created);
+    assert_eq!(asked.route, ApprovalRoute::AgentPrompt);
+    assert_eq!(asked.state, ApprovalState::Pending);
+    // Asked again for the same tool call: the same approval.
+    let (again, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    assert!(!created);
+    assert_eq!(again.id, asked.id);
+    // Approver lookups do not see it: it neither blocks nor unlocks the fingerprint.
+    assert_eq!(s.open_approval("fp", t0()).unwrap(), None);
+    assert!(matches!(
+        s.approve(&asked.id, "bob", "ok", t0()),
+        Err(StoreError::AnsweredAtPrompt(_))
+    ));
+    // Another tool call's result closes nothing.
+    assert_eq!(
+        s.answered_at_prompt(Some("tu2"), "alice", t0()).unwrap(),
+        None
+    );
+    let closed = s
+        .answered_at_prompt(Some("tu1"), "alice", t0())
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.state, ApprovalState::Consumed);
+    assert_eq!(closed.decided_by.as_deref(), Some("alice"));
+    let stored = s.approval(&asked.id).unwrap().unwrap();
+    assert_eq!(stored, closed);
+    assert_eq!(
+        stored.history.iter().map(|h| h.state).collect::<Vec<_>>(),
+        [
+            ApprovalState::Pending,
+            ApprovalState::Approved,
+            ApprovalState::Consumed
+        ]
+    );
+    assert_eq!(
+        s.consume_approval("fp", "claude-code:s1", t0()).unwrap(),
+        None
+    );
+    // Unanswered: closed at expiry as declined or abandoned.
+    let (late, _) = s.ask_at_prompt(&a, Some("tu3"), t0()).unwrap();
+    // Another call's result an hour later closes it.
+    let later = t0() + time::Duration::hours(1);
+    assert_eq!(s.answered_at_prompt(None, "alice", later).unwrap(), None);
+    let late = s.approval(&late.id).unwrap().unwrap();
+    assert_eq!(late.state, ApprovalState::Expired);
+    let reason = late.history.last().and_then(|h| h.reason.clone()).unwrap();
+    assert!(reason.contains("declined or abandoned"), "{reason}");
+    assert_eq!(
+        s.answered_at_prompt(Some("tu3"), "alice", t0()).unwrap(),
+        None
+    );
+}
+
 /// Every file under `dir`, for checking that a read creates nothing.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -347,55 +408,4 @@ fn read_only_open_reads_and_creates_nothing() {
         drop(ro);
         assert_eq!(files_under(dir.path()), before, "fold {fold}");
     }
-}
-
-/// A question put to the person at the agent's prompt: recorded, closed by the tool's result,
-/// never answered by an approver and never unlocking anything.
-#[test]
-fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open_repo(dir.path()).unwrap();
-    let a = new_approval("fp", Duration::from_secs(600));
-    let (asked, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
-    assert!(created);
-    assert_eq!(asked.route, ApprovalRoute::AgentPrompt);
-    assert_eq!(asked.state, ApprovalState::Pending);
-    // Asked again for the same tool call: the same approval.
-    let (again, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
-    assert!(!created);
-    assert_eq!(again.id, asked.id);
-    // Approver lookups do not see it: it neither blocks nor unlocks the fingerprint.
-    assert_eq!(s.open_approval("fp", t0()).unwrap(), None);
-    assert!(matches!(
-        s.approve(&asked.id, "bob", "ok", t0()),
-        Err(StoreError::AnsweredAtPrompt(_))
-    ));
-    // Another tool call's result closes nothing.
-    assert_eq!(s.answered_at_prompt("tu2", "alice", t0()).unwrap(), None);
-    let closed = s.answered_at_prompt("tu1", "alice", t0()).unwrap().unwrap();
-    assert_eq!(closed.state, ApprovalState::Consumed);
-    assert_eq!(closed.decided_by.as_deref(), Some("alice"));
-    let stored = s.approval(&asked.id).unwrap().unwrap();
-    assert_eq!(stored, closed);
-    assert_eq!(
-        stored.history.iter().map(|h| h.state).collect::<Vec<_>>(),
-        [
-            ApprovalState::Pending,
-            ApprovalState::Approved,
-            ApprovalState::Consumed
-        ]
-    );
-    assert_eq!(
-        s.consume_approval("fp", "claude-code:s1", t0()).unwrap(),
-        None
-    );
-    // Unanswered: closed at expiry as declined or abandoned.
-    let (late, _) = s.ask_at_prompt(&a, Some("tu3"), t0()).unwrap();
-    let expired = s.expire(t0() + time::Duration::hours(1)).unwrap();
-    assert_eq!(expired, std::slice::from_ref(&late.id));
-    let late = s.approval(&late.id).unwrap().unwrap();
-    assert_eq!(late.state, ApprovalState::Expired);
-    let reason = late.history.last().and_then(|h| h.reason.clone()).unwrap();
-    assert!(reason.contains("declined or abandoned"), "{reason}");
-    assert_eq!(s.answered_at_prompt("tu3", "alice", t0()).unwrap(), None);
 }

@@ -1005,23 +1005,20 @@ fn close_prompt_approvals(
     event: &HookEvent,
     env: &HookEnv,
 ) -> Result<(), String> {
-    let now = time::OffsetDateTime::now_utc();
-    if event.kind == EventKind::PostToolUse
-        && let Some(id) = event.tool_use_id.as_deref()
-    {
-        let person = env
-            .var("USER")
-            .or_else(|| env.var("LOGNAME"))
-            .filter(|u| !u.trim().is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the person at the {} prompt", event.agent));
-        store
-            .answered_at_prompt(id, &person, now)
-            .map_err(|e| format!("could not record the prompt's answer: {e}"))?;
-    }
+    let person = env
+        .var("USER")
+        .or_else(|| env.var("LOGNAME"))
+        .filter(|u| !u.trim().is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the person at the {} prompt", event.agent));
+    // A failed call may have been declined in the prompt: only a result closes as approved.
+    let ran = match event.kind {
+        EventKind::PostToolUse => event.tool_use_id.as_deref(),
+        _ => None,
+    };
     store
-        .expire(now)
-        .map_err(|e| format!("could not expire approvals: {e}"))?;
+        .answered_at_prompt(ran, &person, time::OffsetDateTime::now_utc())
+        .map_err(|e| format!("could not record the prompt's answer: {e}"))?;
     Ok(())
 }
 

@@ -2,11 +2,14 @@
 //! entry point: `cavra evaluate`, the agent hook, the MCP governor (`cavra mcp serve`), the API
 //! service (`cavra serve`, also as the hook's `--server`) and the CI gate (`cavra ci check`).
 
+mod support;
+
 use assert_cmd::cargo::cargo_bin;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use support::{cavra, git};
 
 /// The actions checked, as the hook's tools give them, and the rule that must decide.
 fn cases() -> Vec<(
@@ -41,39 +44,9 @@ fn cases() -> Vec<(
     ]
 }
 
-fn cavra(dir: &Path) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.current_dir(dir)
-        .env("CAVRA_NO_CACHE", "1")
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_SERVER_FALLBACK");
-    c
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@e.invalid"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 /// A repository whose policy is the baseline, as the service's default.
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tmp");
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
-    std::fs::write(
-        dir.path().join(".cavra/policy.yaml"),
-        "metadata: {id: local, version: '1', inherits: [cavra-baseline]}\n",
-    )
-    .expect("policy");
-    dir
+    support::project("metadata: {id: local, version: '1', inherits: [cavra-baseline]}\n")
 }
 
 fn hook(dir: &Path, env: &[(&str, &str)], tool: &str, input: &Value) -> (i32, String) {
@@ -81,28 +54,8 @@ fn hook(dir: &Path, env: &[(&str, &str)], tool: &str, input: &Value) -> (i32, St
         "session_id": "sess-guards", "cwd": dir, "hook_event_name": "PreToolUse",
         "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_guards",
     });
-    let mut c = cavra(dir);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c
-        .args(["hook", "claude-code"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hook");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(payload.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("hook runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let out = support::hook(dir, "claude-code", &payload, &[], env);
+    (out.code, out.stdout)
 }
 
 /// The rule ids of the local store's recorded decisions, newest last.

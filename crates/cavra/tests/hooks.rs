@@ -1,9 +1,13 @@
 //! `cavra hook <agent>` driven as the agents drive it: the real binary, recorded payloads on
 //! stdin, the exact answer and exit code asserted; and what it leaves in the store.
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use support::Out;
+use support::claude_decision as decision_of;
 
 const CONFORMANCE_POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
 const CONFORMANCE_CASES: &str =
@@ -27,29 +31,6 @@ fn project() -> tempfile::TempDir {
 
 fn root(dir: &tempfile::TempDir) -> String {
     dir.path().to_string_lossy().into_owned()
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<std::process::Output> for Out {
-    fn from(out: std::process::Output) -> Out {
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
-    }
 }
 
 fn hook(agent: &str, dir: &Path, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
@@ -84,22 +65,6 @@ fn claude(dir: &tempfile::TempDir, tool: &str, input: Value) -> Out {
         claude_payload(&root(dir), tool, input).to_string(),
         &[],
     )
-}
-
-fn decision_of(out: &Out) -> &'static str {
-    if out.code == 2 {
-        return "deny";
-    }
-    assert_eq!(out.code, 0, "unexpected exit code; stderr: {}", out.stderr);
-    if out.stdout.trim().is_empty() {
-        return "none";
-    }
-    match out.json()["hookSpecificOutput"]["permissionDecision"].as_str() {
-        Some("deny") => "deny",
-        Some("ask") => "ask",
-        Some("allow") => "allow",
-        _ => "none",
-    }
 }
 
 #[test]
