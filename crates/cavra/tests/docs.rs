@@ -199,9 +199,80 @@ fn run_block(dir: &Path, block: &[String]) {
     }
 }
 
+/// The address the docs give the API service (`cavra serve`'s default).
+const DOCS_SERVICE_ADDR: &str = "127.0.0.1:7700";
+
+/// The comment that marks a line starting a server in the foreground.
+const RUNS_UNTIL_STOPPED: &str = "runs until stopped";
+
+/// The API service a document starts, as a reader would in a second terminal. A pasted line
+/// `cavra serve …  # …, runs until stopped` is run in the background instead, on a free
+/// loopback port (`--listen` appended; every `127.0.0.1:7700` of the document is rewritten to
+/// that address), with its output in `.home/cavra-serve.log`, and the document goes on once
+/// `/readyz` answers. Whatever the document started is killed when this is dropped — also when
+/// an assertion fails.
+struct ServiceGuard {
+    /// `127.0.0.1:PORT`, free when chosen.
+    addr: String,
+    /// Where the started servers' process ids are written, one per line.
+    pid_file: PathBuf,
+    /// Where their output goes.
+    log_file: PathBuf,
+}
+
+impl ServiceGuard {
+    fn new(home: &Path) -> ServiceGuard {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        ServiceGuard {
+            addr: format!("127.0.0.1:{port}"),
+            pid_file: home.join("cavra-serve.pid"),
+            log_file: home.join("cavra-serve.log"),
+        }
+    }
+
+    /// The shell text that starts `line` in the background and waits for it to be ready, if
+    /// `line` carries the marker; an error if the marker is on anything but `cavra serve`.
+    fn start_line(&self, line: &str) -> Result<Option<String>, String> {
+        let Some((command, comment)) = line.split_once('#') else {
+            return Ok(None);
+        };
+        if !comment.contains(RUNS_UNTIL_STOPPED) {
+            return Ok(None);
+        }
+        if !command.trim_start().starts_with("cavra serve") {
+            return Err(format!(
+                "\"{RUNS_UNTIL_STOPPED}\" marks a `cavra serve` line; this runner cannot start: {line}"
+            ));
+        }
+        let (addr, pid, log) = (&self.addr, self.pid_file.display(), self.log_file.display());
+        Ok(Some(format!(
+            "{command} --listen {addr} </dev/null >>'{log}' 2>&1 & echo $! >>'{pid}'\n\
+             for __i in $(seq 1 300); do curl -sf http://{addr}/readyz >/dev/null && break; sleep 0.1; done\n\
+             curl -sf http://{addr}/readyz >/dev/null || {{ cat '{log}' >&2; false; }}",
+            command = command.trim_end()
+        )))
+    }
+}
+
+impl Drop for ServiceGuard {
+    fn drop(&mut self) {
+        let Ok(pids) = std::fs::read_to_string(&self.pid_file) else {
+            return;
+        };
+        for pid in pids.split_whitespace() {
+            let _ = std::process::Command::new("kill").arg(pid).status();
+        }
+    }
+}
+
 /// Runs the pasted blocks of one document in `dir`, in order, in one shell — as a reader pastes
 /// them into one terminal, so what a line exports or creates the next sees. Each line must
-/// exit with the code its comment promises (`# block, exit 4`), else 0.
+/// exit with the code its comment promises (`# block, exit 4`), else 0. A line that starts the
+/// API service in the foreground is marked `# runs until stopped` and run as [`ServiceGuard`]
+/// says.
 fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
     let bin = assert_cmd::cargo::cargo_bin("cavra");
     let path = format!(
@@ -211,11 +282,17 @@ fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
     );
     let home = dir.join(".home");
     std::fs::create_dir_all(&home).expect("home");
+    let service = ServiceGuard::new(&home);
     let mut script = String::new();
     for block in blocks {
         for (i, line) in block.lines.iter().enumerate() {
-            let want = expected_exit(line);
-            script.push_str(line);
+            let line = line.replace(DOCS_SERVICE_ADDR, &service.addr);
+            let want = expected_exit(&line);
+            match service.start_line(&line) {
+                Ok(Some(start)) => script.push_str(&start),
+                Ok(None) => script.push_str(&line),
+                Err(e) => panic!("{name}:{}: {e}", block.line),
+            }
             script.push('\n');
             script.push_str(&format!(
                 "__code=$?; if [ \"$__code\" != {want} ]; then echo \"{name}:{}: command {} of the block exited $__code; its comment promises {want}\" >&2; exit 97; fi\n",
@@ -376,4 +453,46 @@ fn block_lines_and_promised_exit_codes_are_read_as_meant() {
         "a description of failure is not a promise"
     );
     assert_eq!(expected_exit("cavra x"), 0);
+}
+
+#[test]
+fn only_a_marked_cavra_serve_line_is_started_in_the_background() {
+    let home = tempfile::tempdir().expect("tmp");
+    let service = ServiceGuard::new(home.path());
+    let started = service
+        .start_line("cavra serve --database-url sqlite://x.db   # listens; runs until stopped")
+        .expect("a marked serve line")
+        .expect("is started");
+    assert!(
+        started.starts_with(&format!(
+            "cavra serve --database-url sqlite://x.db --listen {} </dev/null",
+            service.addr
+        )),
+        "{started}"
+    );
+    assert!(started.contains("/readyz"), "the document waits for it");
+    assert_eq!(
+        service.start_line("cavra serve   # 127.0.0.1:7700"),
+        Ok(None),
+        "unmarked: run as written"
+    );
+    assert_eq!(service.start_line("cavra doctor"), Ok(None));
+    let wrong = service
+        .start_line("cavra mcp serve --http   # runs until stopped")
+        .expect_err("the runner starts only the API service");
+    assert!(wrong.contains("cavra mcp serve"), "{wrong}");
+}
+
+#[test]
+fn the_service_guard_stops_what_the_document_started() {
+    let home = tempfile::tempdir().expect("tmp");
+    let service = ServiceGuard::new(home.path());
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep");
+    std::fs::write(&service.pid_file, format!("{}\n", child.id())).expect("pid file");
+    drop(service);
+    let status = child.wait().expect("waits");
+    assert!(!status.success(), "killed, not finished: {status:?}");
 }
