@@ -267,18 +267,17 @@ fn check_service(setup: &Setup, probes: &dyn Probes, out: &mut Vec<Finding>) {
 
 /// CI files that run the gate.
 fn check_ci(root: &Path, out: &mut Vec<Finding>) {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    for dir in [".github/workflows"] {
-        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
-            let mut files: Vec<PathBuf> = entries
+    // GitHub Actions workflows, then GitLab's one file.
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
+        .map(|entries| {
+            entries
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-                .collect();
-            files.sort();
-            candidates.extend(files);
-        }
-    }
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
     candidates.push(root.join(".gitlab-ci.yml"));
     let gated: Vec<String> = candidates
         .iter()

@@ -26,7 +26,7 @@ pub mod testfile;
 
 pub use cache::load_pack_cached;
 pub use compile::{CompiledPack, CompiledRule, compile};
-pub use document::{AgentsSection, PackDocument};
+pub use document::{AgentsSection, IdentitySection, PackDocument};
 pub use error::{PolicyError, SourceLocation};
 pub use knowledge::parse_knowledge;
 pub use load::{ResolvedPack, canonical_document, load_pack, load_pack_str, parse_document};

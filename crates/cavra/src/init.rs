@@ -18,6 +18,10 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
+mod mcp_json;
+
+use mcp_json::{MCP_JSON, PROXY_PROGRAM, wrap_mcp_servers};
+
 /// `cavra init` arguments.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -51,102 +55,6 @@ pub struct InitArgs {
     /// `created`, `updated` or `removed` (and its diff with --dry-run), and the notes.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The project's MCP configuration file (Claude Code).
-const MCP_JSON: &str = ".mcp.json";
-
-/// The program of a command line in .mcp.json that is this binary.
-fn cavra_exe() -> Result<String, Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
-    Ok(exe.to_string_lossy().into_owned())
-}
-
-/// Whether a server entry is one `--wrap-mcp` wrote: `<…/cavra> mcp proxy … -- <command …>`.
-fn is_wrapped(server: &Value) -> bool {
-    let program = server.get("command").and_then(Value::as_str).unwrap_or("");
-    let args: Vec<&str> = server
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    program.rsplit('/').next() == Some("cavra")
-        && args.first() == Some(&"mcp")
-        && args.get(1) == Some(&"proxy")
-        && args.contains(&"--")
-}
-
-/// Puts every stdio server of an .mcp.json document behind the proxy (or, `undo`, takes it
-/// back out). Servers reached by URL are left as they are and named in the notes.
-fn wrap_mcp_servers(mut doc: Value, exe: &str, undo: bool) -> (Value, Vec<String>) {
-    let mut notes = Vec::new();
-    let Some(servers) = doc.get_mut("mcpServers").and_then(Value::as_object_mut) else {
-        return (doc, notes);
-    };
-    for (name, server) in servers.iter_mut() {
-        let Some(obj) = server.as_object_mut() else {
-            continue;
-        };
-        if undo {
-            if !is_wrapped(&Value::Object(obj.clone())) {
-                continue;
-            }
-            let args: Vec<Value> = obj
-                .get("args")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let split = args.iter().position(|a| a == "--").map(|i| i + 1);
-            let original = split.map(|i| args[i..].to_vec()).unwrap_or_default();
-            let Some((command, rest)) = original.split_first() else {
-                continue;
-            };
-            obj.insert("command".into(), command.clone());
-            // An original `"args": []` comes back as no `args`: the same command.
-            if rest.is_empty() {
-                obj.remove("args");
-            } else {
-                obj.insert("args".into(), Value::Array(rest.to_vec()));
-            }
-            continue;
-        }
-        let Some(command) = obj
-            .get("command")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            if obj.contains_key("url") {
-                notes.push(format!(
-                    "MCP server `{name}` is reached by URL and was not wrapped; run `cavra mcp proxy --server-name {name} --upstream-url URL` as its command to govern it"
-                ));
-            }
-            continue;
-        };
-        if is_wrapped(server) {
-            continue;
-        }
-        let Some(obj) = server.as_object_mut() else {
-            continue;
-        };
-        let original_args: Vec<Value> = obj
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut args = vec![
-            json!("mcp"),
-            json!("proxy"),
-            json!("--server-name"),
-            json!(name),
-            json!("--"),
-            json!(command),
-        ];
-        args.extend(original_args);
-        obj.insert("command".into(), json!(exe));
-        obj.insert("args".into(), Value::Array(args));
-    }
-    (doc, notes)
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -657,8 +565,14 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
                 mcp_path.display()
             )
         })?;
-        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), &cavra_exe()?, args.uninstall);
+        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), args.uninstall);
         notes.extend(wrap_notes);
+        if !args.uninstall
+            && wrapped != doc
+            && let Some(w) = path_warning(&format!("{PROXY_PROGRAM} mcp proxy"))
+        {
+            notes.push(w);
+        }
         let after = if wrapped == doc {
             Some(text.clone())
         } else {
