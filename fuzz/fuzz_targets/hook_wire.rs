@@ -3,13 +3,8 @@
 //! decodes must encode back to a frame that decodes to the same value.
 #![no_main]
 
-// The frame writer is the clients' and the server's, not fuzzed here.
-#[allow(dead_code)]
-#[path = "../../crates/cavra/src/hook_daemon/wire.rs"]
-mod wire;
-
+use cavra_hook_wire::wire::{read_frame, Reply, Request};
 use libfuzzer_sys::fuzz_target;
-use wire::{read_frame, Reply, Request};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = Request::decode(data) {

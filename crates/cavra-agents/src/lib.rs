@@ -17,6 +17,7 @@ mod answer;
 mod events;
 mod mapping;
 mod protected;
+pub mod settings;
 pub mod tools;
 
 pub use answer::{

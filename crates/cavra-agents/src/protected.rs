@@ -88,60 +88,14 @@ pub fn pattern_inside(pattern: &str, folder: &str, ctx: &Context) -> Option<Stri
 }
 
 /// A concrete path under `folder` that `inside` (from [`pattern_inside`]) matches: each
-/// wildcard replaced by a letter, a class by its first member, alternatives by the first one.
+/// wildcard replaced by a letter, a class by its first member, alternatives by the first one
+/// (the engine's [`cavra_engine::evaluate::glob_witness`]).
 pub fn witness(folder: &str, inside: &str) -> String {
-    let mut out = String::with_capacity(folder.len() + inside.len() + 1);
-    out.push_str(folder.trim_end_matches('/'));
-    out.push('/');
-    let mut chars = inside.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => {
-                while chars.peek() == Some(&'*') {
-                    chars.next();
-                }
-                out.push('x');
-            }
-            '?' => out.push('x'),
-            '[' => {
-                let mut first = None;
-                for n in chars.by_ref() {
-                    if n == ']' {
-                        break;
-                    }
-                    if first.is_none() && n != '!' && n != '^' {
-                        first = Some(n);
-                    }
-                }
-                out.push(first.unwrap_or('x'));
-            }
-            '{' => {
-                let mut depth = 1;
-                let mut taking = true;
-                for n in chars.by_ref() {
-                    match n {
-                        '{' => depth += 1,
-                        '}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        ',' if depth == 1 => taking = false,
-                        _ if taking => out.push(n),
-                        _ => {}
-                    }
-                }
-            }
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    format!(
+        "{}/{}",
+        folder.trim_end_matches('/'),
+        cavra_engine::evaluate::glob_witness(inside)
+    )
 }
 
 /// Whether a search's own file filter (`*.rs`, `.e*`, `config/**`) can reach files that the

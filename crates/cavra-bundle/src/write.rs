@@ -51,6 +51,20 @@ pub trait LogSource {
     ) -> Result<(), BundleError>;
     /// The leaf hashes of the first `size` entries.
     fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, BundleError>;
+    /// The batch inclusion proof of `indices` (strictly increasing) in the tree of the first
+    /// `size` entries. By default built from all `size` leaf hashes; a source that keeps
+    /// subtree hashes answers without holding every leaf.
+    fn batch_proof(&self, size: u64, indices: &[u64]) -> Result<Vec<[u8; 32]>, BundleError> {
+        let leaves = self.leaf_hashes(size)?;
+        if leaves.len() as u64 != size {
+            return Err(BundleError::Invalid(format!(
+                "the log holds {} entries but the checkpoint covers {size}; run `cavra evidence log verify`",
+                leaves.len()
+            )));
+        }
+        batch_proof(&leaves, indices)
+            .map_err(|e| BundleError::Invalid(format!("cannot build the inclusion proof: {e}")))
+    }
     /// The canonical JSON of the merged pack with this digest.
     fn policy_document(&self, digest: &str) -> Result<Option<String>, BundleError>;
     /// An approval as JSON (redacted again by the writer).
@@ -385,15 +399,7 @@ fn assemble(
     });
 
     // proof.json
-    let leaves = store.leaf_hashes(tree_size)?;
-    if leaves.len() as u64 != tree_size {
-        return Err(BundleError::Invalid(format!(
-            "the log holds {} entries but the checkpoint covers {tree_size}; run `cavra evidence log verify`",
-            leaves.len()
-        )));
-    }
-    let proof = batch_proof(&leaves, &indices)
-        .map_err(|e| BundleError::Invalid(format!("cannot build the inclusion proof: {e}")))?;
+    let proof = store.batch_proof(tree_size, &indices)?;
     let proof_json = json!({
         "format": "cavra-batch-proof/v1",
         "tree_size": tree_size,

@@ -289,9 +289,12 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
     let policy_path = options.policy_path.unwrap_or(".cavra/policy.yaml");
 
     // The policy as it is on the base ref. File parents are not read from the working tree
-    // (the branch's version): only built-in parents resolve.
-    let empty = std::env::temp_dir().join(format!("cavra-ci-no-parents-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&empty);
+    // (the branch's version): only built-in parents resolve, since relative parents are looked
+    // for in a folder that does not exist (a check creates nothing, not even that folder).
+    let empty = std::env::temp_dir().join(format!(
+        "cavra-ci-no-parents-{}-does-not-exist",
+        std::process::id()
+    ));
     let (resolved, origin) = match git::file_at(options.repo, &base, policy_path)? {
         Some(text) => {
             let origin = format!("{}:{policy_path}", &base[..12.min(base.len())]);

@@ -1256,8 +1256,9 @@ fn guards_reads(pack: &CompiledPack) -> bool {
 }
 
 /// A concrete name a glob can stand for: each wildcard replaced by one letter, a class by its
-/// first member, an alternation by its first branch.
-fn glob_witness(glob: &str) -> String {
+/// first member, an alternation by its first branch, an escaped character by itself. (Also
+/// what the agent hook uses to name a protected file inside a searched folder.)
+pub fn glob_witness(glob: &str) -> String {
     let mut out = String::with_capacity(glob.len());
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
@@ -1297,6 +1298,11 @@ fn glob_witness(glob: &str) -> String {
                         _ if taking => out.push(d),
                         _ => {}
                     }
+                }
+            }
+            '\\' => {
+                if let Some(d) = chars.next() {
+                    out.push(d);
                 }
             }
             other => out.push(other),

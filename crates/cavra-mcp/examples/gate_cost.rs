@@ -51,6 +51,13 @@ fn main() {
             defer_result_fsync: durable,
         },
     );
+    // The session lists its tools first, as agents do: each call is then checked against the
+    // listed definition's pin.
+    let list = json!({"jsonrpc": "2.0", "id": "list", "method": "tools/list", "params": {}});
+    gate.from_agent(list.to_string().as_bytes());
+    let listed = json!({"jsonrpc": "2.0", "id": "list", "result": {"tools": [{"name": "add",
+        "description": "Adds two numbers", "inputSchema": {"type": "object"}}]}});
+    gate.from_upstream(listed.to_string().as_bytes());
     let mut decide = Vec::with_capacity(calls);
     let mut answer = Vec::with_capacity(calls);
     let mut record = Vec::with_capacity(calls);

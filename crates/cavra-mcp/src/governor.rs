@@ -4,11 +4,14 @@
 
 use crate::McpError;
 use cavra_engine::{
-    ActionType, Decision, DecisionRecord, Env, Explanation, PathResolver, Request,
-    evaluate_with_registry, explain_with_registry,
+    ActionType, DecisionRecord, Env, Explanation, PathResolver, Request, evaluate_with_registry,
+    explain_with_registry,
 };
 use cavra_policy::{CompiledPack, ResolvedPack};
-use cavra_store::{Approval, ApprovalState, LogSigner, NewDecision, Outcome, Store};
+use cavra_runtime::decide::{ApprovalNote, Call, Decided};
+use cavra_runtime::local::Outcome;
+use cavra_runtime::record::{Caller, Context as StoredContext};
+use cavra_store::{Approval, ApprovalState, LogSigner, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,7 +79,6 @@ pub struct Governor {
     approval_ttl: Duration,
     resolver: Box<dyn PathResolver + Send>,
     home: Option<String>,
-    policy_recorded: bool,
 }
 
 fn now_string(now: OffsetDateTime) -> Result<String, McpError> {
@@ -99,7 +101,6 @@ impl Governor {
             approval_ttl: config.approval_ttl,
             resolver: config.resolver,
             home: config.home,
-            policy_recorded: false,
         }
     }
 
@@ -203,7 +204,8 @@ impl Governor {
     }
 
     /// [`Governor::decide`] with a change to the record before approvals and recording (the
-    /// proxy's built-in checks, such as a changed tool description).
+    /// proxy's built-in checks, such as a changed tool description). The runtime decides,
+    /// resolves approvals and records, as for every entry point.
     pub fn decide_with(
         &mut self,
         request: Request,
@@ -211,87 +213,75 @@ impl Governor {
         adjust: impl FnOnce(&mut DecisionRecord),
     ) -> Result<Governed, McpError> {
         let request = self.complete(request);
-        let registry = self.registry(&request)?;
-        let now = OffsetDateTime::now_utc();
-        let timestamp = now_string(now)?;
-        let decision_id = uuid::Uuid::now_v7().to_string();
-        self.remember_policy(&timestamp)?;
-        let env = Env {
-            timestamp: &timestamp,
-            decision_id: &decision_id,
+        let caller = Caller {
+            agent: self.agent.clone(),
+            session_id: Some(self.session_id.clone()),
+            cwd: request.cwd.clone(),
+            tool_use_id: context
+                .get("call_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        // Stored beside the record: the MCP call, and the arguments and capability decided.
+        let mut stored: StoredContext = vec![("mcp".into(), context)];
+        if let Some(args) = &request.arguments {
+            stored.push(("arguments".into(), args.clone()));
+        }
+        if let Some(cap) = &request.capability {
+            stored.push(("capability".into(), Value::String(cap.clone())));
+        }
+        let call = Call {
+            caller: &caller,
+            context: &stored,
+            requested_by: self.requested_by(),
+            approval_ttl: self.approval_ttl,
+            ask: cavra_runtime::local::Ask::Approver,
+            service: None,
+        };
+        let mut runtime = cavra_runtime::decide::Governor {
+            store: &mut self.store,
+            pack: &self.pack,
+            resolved: &self.resolved,
             resolver: self.resolver.as_ref(),
         };
-        let mut record = evaluate_with_registry(&self.pack, &request, &env, registry.as_ref());
-        adjust(&mut record);
-        let mut governed = Governed {
-            proceed: record.decision.exit_code() == 0,
-            message: format!(
-                "cavra {}: {} (rule {})",
-                record.decision, record.reason, record.rule_id
-            ),
+        let governed = runtime.decide(vec![request], &call, OffsetDateTime::now_utc(), adjust)?;
+        let (proceed, message) = governed.approval_verdict().unwrap_or_else(|| {
+            let record = governed.record();
+            (
+                record.decision.exit_code() == 0,
+                format!(
+                    "cavra {}: {} (rule {})",
+                    record.decision, record.reason, record.rule_id
+                ),
+            )
+        });
+        let approval = match governed.approval {
+            ApprovalNote::Local(outcome) => match *outcome {
+                Outcome::Used(a)
+                | Outcome::Denied(a)
+                | Outcome::Pending(a)
+                | Outcome::Created(a)
+                | Outcome::Asked(a) => Some(a),
+                Outcome::None => None,
+            },
+            ApprovalNote::Service { .. } => None,
+        };
+        let Decided { request, record } = governed
+            .decided
+            .into_iter()
+            .next()
+            .ok_or(cavra_runtime::RuntimeError::Nothing)?;
+        Ok(Governed {
             request,
             record,
-            approval: None,
-        };
-        if governed.record.decision == Decision::RequireApproval {
-            self.approvals(&mut governed, now)?;
-        }
-        self.record(&governed, &context)?;
-        Ok(governed)
+            approval,
+            proceed,
+            message,
+        })
     }
 
     fn requested_by(&self) -> String {
         format!("{}:{}", self.agent, self.session_id)
-    }
-
-    /// Uses, points at or asks for the approval of a decision that needs one, bound to its
-    /// full context (the runtime's resolution, as in the hook and the service).
-    fn approvals(&mut self, g: &mut Governed, now: OffsetDateTime) -> Result<(), McpError> {
-        use cavra_runtime::local::{Asking, Outcome, resolve_in_store};
-        let asking = Asking {
-            requested_by: self.requested_by(),
-            session_id: Some(self.session_id.clone()),
-            ttl: self.approval_ttl,
-            create: true,
-            summary: self
-                .pack
-                .redactor()
-                .redact_text(&format!("{}: {}", g.record.action_type, g.record.target))
-                .value,
-        };
-        let outcome = resolve_in_store(&mut self.store, &g.request, &mut g.record, &asking, now)?;
-        match outcome {
-            Outcome::Used(a) => {
-                g.proceed = true;
-                g.message = format!(
-                    "cavra: approved by {} ({}): {}; this approval is now used",
-                    a.decided_by.clone().unwrap_or_default(),
-                    a.id,
-                    a.reason.clone().unwrap_or_default()
-                );
-                g.approval = Some(a);
-            }
-            Outcome::Denied(a) => {
-                g.proceed = false;
-                g.message = format!("cavra: {}", g.record.reason);
-                g.approval = Some(a);
-            }
-            Outcome::Pending(a) | Outcome::Created(a) => {
-                let group = a.approver_group.clone();
-                g.proceed = false;
-                g.message = format!(
-                    "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
-                     A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; \
-                     then retry the same call (it is allowed once).",
-                    g.record.reason,
-                    id = a.id,
-                    exp = a.expires_at,
-                );
-                g.approval = Some(a);
-            }
-            Outcome::None => {}
-        }
-        Ok(())
     }
 
     /// Asks in advance for an approval of an action that needs one. An action that is allowed
@@ -307,70 +297,6 @@ impl Governor {
     /// An approval by id.
     pub fn approval(&self, id: &str) -> Result<Option<Approval>, McpError> {
         Ok(self.store.approval(id)?)
-    }
-
-    fn remember_policy(&mut self, timestamp: &str) -> Result<(), McpError> {
-        if self.policy_recorded {
-            return Ok(());
-        }
-        if !self.store.has_policy(&self.resolved.digest)? {
-            let canonical = cavra_policy::canonical_document(&self.resolved.document)
-                .map_err(|e| McpError::Invalid(e.message.clone()))?;
-            self.store.record_policy(
-                &self.resolved.digest,
-                &self.resolved.origin,
-                &canonical,
-                timestamp,
-            )?;
-        }
-        self.policy_recorded = true;
-        Ok(())
-    }
-
-    /// Records a decision with its context, redacted with the pack's rules.
-    fn record(&mut self, g: &Governed, context: &Value) -> Result<(), McpError> {
-        let redactor = self.pack.redactor();
-        let mut value = serde_json::to_value(&g.record)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("mcp".into(), context.clone());
-            if let Some(args) = &g.request.arguments {
-                obj.insert("arguments".into(), args.clone());
-            }
-            if let Some(cap) = &g.request.capability {
-                obj.insert("capability".into(), Value::String(cap.clone()));
-            }
-        }
-        let redacted = redactor.redact_json(&value);
-        let mut value = redacted.value;
-        let redactions: Vec<Value> = redacted
-            .findings
-            .iter()
-            .map(|f| json!({"pointer": f.pointer, "rule": f.rule}))
-            .collect();
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("redactions".into(), Value::Array(redactions));
-        }
-        self.store.record_decision(&NewDecision {
-            decision_id: g.record.decision_id.clone(),
-            session_id: Some(self.session_id.clone()),
-            agent: Some(self.agent.clone()),
-            cwd: g
-                .request
-                .cwd
-                .as_deref()
-                .map(|c| redactor.redact_text(c).value),
-            tool_use_id: context
-                .get("call_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            action_type: g.record.action_type.as_str().to_string(),
-            decision: g.record.decision.as_str().to_string(),
-            rule_id: g.record.rule_id.clone(),
-            timestamp: g.record.timestamp.clone(),
-            fingerprint: g.request.fingerprint(),
-            record: value,
-        })?;
-        Ok(())
     }
 
     /// Records what a forwarded tool call returned (redacted by the log like every entry).
@@ -389,7 +315,7 @@ impl Governor {
         );
         let timestamp = now_string(OffsetDateTime::now_utc())?;
         self.store.record_outcome_with_result(
-            &Outcome {
+            &cavra_store::Outcome {
                 tool_use_id: call_id.map(str::to_string),
                 decision_id: Some(decision_id.to_string()),
                 session_id: Some(self.session_id.clone()),

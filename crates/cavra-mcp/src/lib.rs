@@ -51,6 +51,9 @@ pub enum McpError {
     /// A record could not be serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The runtime could not decide or record.
+    #[error("{0}")]
+    Runtime(#[from] cavra_runtime::RuntimeError),
 }
 
 impl McpError {

@@ -7,10 +7,15 @@
 //!   forwarded); require_approval → a pending approval and an error naming it (allowed once on
 //!   retry after a person approved); allow → forwarded, and what came back is recorded.
 //! - Every tool's description and schemas are hashed when first seen; a later change (a "rug
-//!   pull") is recorded and, unless told to only warn, the tool is blocked.
+//!   pull") is recorded and, unless told to only warn, the tool is blocked. The check runs on
+//!   every `tools/call`, also before the session's first `tools/list` (see [`pins`]).
 //!
 //! The [`Gate`] holds the decisions and is independent of the transport; [`run_stdio`] drives
 //! it between the agent's stdio and an upstream process.
+
+mod pins;
+
+pub use pins::{TOOL_UNLISTED, tool_digest};
 
 use crate::McpError;
 use crate::governor::Governor;
@@ -19,7 +24,6 @@ use crate::stdio::{Line, read_line, write_message};
 use cavra_engine::registry::capability_from_tool;
 use cavra_engine::{ActionType, Decision, Request, ToolCapability};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -69,6 +73,8 @@ pub enum Send {
 enum Pending {
     List {
         since: Instant,
+        /// Asked for a page after the first.
+        paged: bool,
     },
     Call {
         since: Instant,
@@ -84,9 +90,9 @@ enum Pending {
 impl Pending {
     fn since(&self) -> Instant {
         match self {
-            Pending::List { since } | Pending::Call { since, .. } | Pending::Other { since } => {
-                *since
-            }
+            Pending::List { since, .. }
+            | Pending::Call { since, .. }
+            | Pending::Other { since } => *since,
         }
     }
 }
@@ -103,52 +109,19 @@ pub struct Gate {
     answered: Vec<(String, String, bool, Value)>,
     /// Results committed without an fsync since the last one.
     unsynced: bool,
+    /// The tools the upstream last listed, by name (None: not listed in this session yet, or
+    /// announced changed since).
+    definitions: Option<BTreeMap<String, Value>>,
+    /// Calls waiting for the proxy's own listing.
+    held: Vec<(Value, Value, bool)>,
+    /// The proxy's own `tools/list`, when one is under way.
+    listing: Option<pins::Listing>,
+    /// Requests the proxy sent of its own (for their ids).
+    own_requests: u64,
 }
 
 fn id_key(id: &Value) -> String {
     id.to_string()
-}
-
-/// The digest a tool is pinned by: its name, description, schemas and annotations, as
-/// canonical JSON (keys sorted).
-pub fn tool_digest(tool: &Value) -> String {
-    let pick = |k: &str| tool.get(k).cloned().unwrap_or(Value::Null);
-    let basis = json!({
-        "name": pick("name"),
-        "description": pick("description"),
-        "inputSchema": pick("inputSchema"),
-        "outputSchema": pick("outputSchema"),
-        "annotations": pick("annotations"),
-    });
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(canonical(&basis).as_bytes()))
-    )
-}
-
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        Value::String((*k).clone()),
-                        canonical(o.get(*k).unwrap_or(&Value::Null))
-                    )
-                })
-                .collect();
-            format!("{{{}}}", parts.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
 }
 
 fn tool_error(text: &str, modern: bool) -> Value {
@@ -171,6 +144,10 @@ impl Gate {
             reported: BTreeSet::new(),
             answered: Vec::new(),
             unsynced: false,
+            definitions: None,
+            held: Vec::new(),
+            listing: None,
+            own_requests: 0,
         }
     }
 
@@ -192,8 +169,9 @@ impl Gate {
                 match method.as_str() {
                     "tools/call" => self.call(id, params, modern),
                     "tools/list" => {
+                        let paged = params.get("cursor").is_some_and(|c| !c.is_null());
                         self.pending
-                            .insert(id_key(&id), (id.clone(), Pending::List { since }));
+                            .insert(id_key(&id), (id.clone(), Pending::List { since, paged }));
                         vec![Send::Upstream(request(id, &method, params))]
                     }
                     _ => {
@@ -246,6 +224,10 @@ impl Gate {
                 None,
             ))];
         };
+        if let Some(sends) = self.hold_until_listed(&id, &params, modern) {
+            return sends;
+        }
+        let listed = self.check_listed(&tool);
         let arguments = params.get("arguments").cloned();
         let mut req = Request::new(ActionType::McpToolCall, format!("{server}/{tool}"));
         req.server = Some(server.clone());
@@ -257,6 +239,13 @@ impl Gate {
             self.changed.contains(&tool) && self.config.on_tool_change == OnToolChange::Block;
         let context =
             json!({"via": "mcp proxy", "server": server, "tool": tool, "call_id": call_id});
+        if !listed {
+            let message = self.refuse_unlisted(req, context);
+            return vec![Send::Agent(jsonrpc::result(
+                id,
+                tool_error(&message, modern),
+            ))];
+        }
         let decided = self.governor.decide_with(req, context, |record| {
             if changed {
                 record.base_decision = Decision::Block;
@@ -346,18 +335,26 @@ impl Gate {
         };
         match message {
             Message::Response { id, mut body } => {
+                if self.is_own_listing(&id) {
+                    return self.own_listing_answered(&body);
+                }
                 let Some((_, pending)) = self.pending.remove(&id_key(&id)) else {
                     // Late (timed out) or unknown: the agent was already answered.
                     return Vec::new();
                 };
                 match pending {
-                    Pending::List { .. } => {
+                    Pending::List { paged, .. } => {
+                        let complete = !paged
+                            && body
+                                .get("result")
+                                .is_some_and(|r| r.get("nextCursor").is_none_or(Value::is_null));
                         if let Some(tools) = body
                             .get_mut("result")
                             .and_then(|r| r.get_mut("tools"))
                             .and_then(Value::as_array_mut)
                         {
                             let listed = std::mem::take(tools);
+                            self.listed_by_agent(&listed, complete);
                             *tools = self.filter_tools(listed);
                         }
                         vec![Send::Agent(body)]
@@ -390,6 +387,10 @@ impl Gate {
                 vec![Send::Agent(request(id, &method, params))]
             }
             Message::Notification { method, params } => {
+                if method == "notifications/tools/list_changed" {
+                    // The next call waits for a fresh listing to be checked against.
+                    self.definitions = None;
+                }
                 let mut n = json!({"jsonrpc": "2.0", "method": method});
                 if !params.is_null() {
                     n["params"] = params;
@@ -470,67 +471,6 @@ impl Gate {
         kept
     }
 
-    fn check_pin(&mut self, name: &str, tool: &Value) {
-        let server = self.config.server_name.clone();
-        let digest = tool_digest(tool);
-        let now = match cavra_store::format_time(time::OffsetDateTime::now_utc()) {
-            Ok(n) => n,
-            Err(_) => return,
-        };
-        let pin = match self.governor.store().pin_tool(&server, name, &digest, &now) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!(
-                    "cavra mcp proxy: cannot pin tool {server}/{name} ({e}); treated as changed"
-                );
-                self.changed.insert(name.to_string());
-                return;
-            }
-        };
-        if pin.digest == digest {
-            return;
-        }
-        self.changed.insert(name.to_string());
-        if !self.reported.insert(name.to_string()) {
-            return;
-        }
-        let block = self.config.on_tool_change == OnToolChange::Block;
-        eprintln!(
-            "cavra mcp proxy: tool {server}/{name} changed since {} (pinned {}, now {}){}",
-            pin.first_seen,
-            pin.digest,
-            digest,
-            if block { "; blocked" } else { "" }
-        );
-        let mut req = Request::new(ActionType::McpToolCall, format!("{server}/{name}"));
-        req.server = Some(server.clone());
-        req.tool = Some(name.to_string());
-        let context = json!({
-            "via": "mcp proxy", "event": "tool_changed", "server": server, "tool": name,
-            "pinned_digest": pin.digest, "first_seen": pin.first_seen, "digest": digest,
-            "description": tool.get("description").cloned().unwrap_or(Value::Null),
-        });
-        let reason = format!(
-            "tool `{name}` of `{server}` changed its description or schema since {} (pinned {}, now {})",
-            pin.first_seen, pin.digest, digest
-        );
-        let recorded = self.governor.decide_with(req, context, |record| {
-            let decision = if block {
-                Decision::Block
-            } else {
-                Decision::Warn
-            };
-            record.base_decision = decision;
-            record.decision = decision;
-            record.rule_id = TOOL_CHANGED.to_string();
-            record.reason = reason;
-            record.explicit = false;
-        });
-        if let Err(e) = recorded {
-            eprintln!("cavra mcp proxy: could not record the change of {server}/{name}: {e}");
-        }
-    }
-
     /// Answers every forwarded request older than the timeout with an error (recorded for
     /// tool calls); their late answers are dropped.
     pub fn expire(&mut self, now: Instant) -> Vec<Send> {
@@ -544,7 +484,7 @@ impl Gate {
             .into_iter()
             .filter_map(|k| self.pending.remove(&k))
             .collect();
-        removed
+        let mut sends: Vec<Send> = removed
             .into_iter()
             .map(|(id, p)| {
                 let why = format!(
@@ -554,7 +494,10 @@ impl Gate {
                 );
                 self.fail(id, p, &why)
             })
-            .collect()
+            .collect();
+        let listing_timeout = self.config.call_timeout.max(PROTOCOL_TIMEOUT);
+        sends.extend(self.expire_listing(now, listing_timeout));
+        sends
     }
 
     /// A tool call gets the call timeout; the protocol's own requests (initialize, lists) at
@@ -569,6 +512,9 @@ impl Gate {
 
     /// Answers one forwarded request with an error (the upstream could not be reached for it).
     pub fn upstream_failed(&mut self, id: &Value, why: &str) -> Vec<Send> {
+        if self.is_own_listing(id) {
+            return self.fail_held(why);
+        }
         match self.pending.remove(&id_key(id)) {
             Some((id, p)) => vec![self.fail(id, p, why)],
             None => Vec::new(),
@@ -578,9 +524,12 @@ impl Gate {
     /// Answers every forwarded request with an error because the upstream is gone.
     pub fn upstream_gone(&mut self, why: &str) -> Vec<Send> {
         let all = std::mem::take(&mut self.pending);
-        all.into_values()
+        let mut sends: Vec<Send> = all
+            .into_values()
             .map(|(id, p)| self.fail(id, p, why))
-            .collect()
+            .collect();
+        sends.extend(self.fail_held(why));
+        sends
     }
 
     fn fail(&mut self, id: Value, pending: Pending, why: &str) -> Send {

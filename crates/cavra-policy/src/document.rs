@@ -38,10 +38,38 @@ pub struct PackDocument {
     /// empty, so packs without it keep their digests.
     #[serde(skip_serializing_if = "AgentsSection::is_empty")]
     pub agents: AgentsSection,
+    /// Whose name a decision is made under. Left out of the serialized form when empty, so
+    /// packs without it keep their digests.
+    #[serde(skip_serializing_if = "IdentitySection::is_empty")]
+    pub identity: IdentitySection,
     /// What programs do with their arguments, added to the built-in knowledge base. Left out
     /// of the serialized form when empty, so packs without it keep their digests.
     #[serde(skip_serializing_if = "KnowledgeSection::is_empty")]
     pub knowledge: KnowledgeSection,
+}
+
+/// `identity:` whose name the service decides under.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySection {
+    /// Whether a service account that the API service's configuration allows to act for
+    /// others (`act_for_others`) may name the actor in a request: its `when: {actor: …}`
+    /// conditions then see the named actor, and the record keeps the credential's subject as
+    /// `actor` and the name as `claimed_actor`. Absent or false: such a request is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_claimed_actor: Option<bool>,
+}
+
+impl IdentitySection {
+    /// Whether the section says nothing (the defaults apply).
+    pub fn is_empty(&self) -> bool {
+        self.accept_claimed_actor.is_none()
+    }
+
+    /// Whether the pack accepts an actor claimed by an account allowed to act for others.
+    pub fn accepts_claimed_actor(&self) -> bool {
+        self.accept_claimed_actor == Some(true)
+    }
 }
 
 /// `agents:` settings for the agent hooks.

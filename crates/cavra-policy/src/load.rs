@@ -544,6 +544,8 @@ const AGENTS_FIELDS: &[Field] = &[opt(
     Shape::OptWord("unknown_tool", &["block", "require_approval"]),
 )];
 
+const IDENTITY_FIELDS: &[Field] = &[opt("accept_claimed_actor", Shape::Bool)];
+
 const DEFAULT_FIELDS: &[Field] = &[
     req("decision", Shape::Word("decision", DECISION_WORDS)),
     opt("approver_group", Shape::OptStr),
@@ -622,6 +624,7 @@ const PACK_FIELDS: &[Field] = &[
     opt("tests", Shape::List(&TEST_CASE_SHAPE)),
     opt("redaction", Shape::Struct("redaction", REDACTION_FIELDS)),
     opt("agents", Shape::Struct("agents", AGENTS_FIELDS)),
+    opt("identity", Shape::Struct("identity", IDENTITY_FIELDS)),
     opt("knowledge", crate::knowledge::SECTION_SHAPE),
 ];
 
@@ -1917,6 +1920,12 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
         }),
         (a, b) => b.or(a),
     };
+
+    // An inheriting pack that says whether it accepts claimed actors decides for itself;
+    // one that says nothing keeps its parent's choice.
+    if child.identity.accept_claimed_actor.is_some() {
+        m.identity.accept_claimed_actor = child.identity.accept_claimed_actor;
+    }
 
     for (action, d) in &child.defaults {
         match m.defaults.get_mut(action) {

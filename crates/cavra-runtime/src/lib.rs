@@ -1,6 +1,10 @@
 //! The runtime: everything that happens after the engine has decided one request, written once
-//! and called by every entry point (the agent hook, the MCP governor, the API service).
+//! and called by every entry point (the agent hook, the hook server, the MCP governor, the API
+//! service).
 //!
+//! - [`decide`]: the one decide entry of the entry points that record in the repository's
+//!   store ([`decide::Governor::decide`]): the API service first when one is named, and its
+//!   fallback; the local policy with the MCP registry; approvals; recording.
 //! - [`strictest`]: a tool call mapped to several requests is decided by the strictest of their
 //!   decisions (the first on a tie).
 //! - [`approvals`]: an approval is bound to the full context of the decision it was asked for
@@ -8,15 +12,60 @@
 //!   an approval found for a decision does to it: used, denied, still pending, or to be asked
 //!   for. Entry points keep only their storage calls around it; [`local`] holds those calls
 //!   for the repository's own store (the hook and the MCP governor).
+//! - [`record`]: the stored record (redacted as a whole, with what was masked), recording, and
+//!   the pack that decided kept once per digest.
+//! - [`service`]: one call to the API service, telling an outage from a refusal.
+//! - [`policy`]: which pack applies to a request, the pack cache, and the signature
+//!   requirement checked against the trust root ([`signature`]).
+//! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
+//!   under its digest and the request recorded with it (`cavra policy explain --decision`).
 //!
-//! Apart from [`local`], pure like the engine: no I/O, no clock, no global state.
+//! [`strictest`] and [`approvals`] are pure like the engine (no I/O, no clock, no global
+//! state); the other modules do the storage and network calls around them.
 
 #![warn(missing_docs)]
 
 pub mod approvals;
+pub mod decide;
 pub mod local;
+pub mod policy;
+pub mod record;
+pub mod recorded;
+pub mod service;
+pub mod signature;
 
 use cavra_engine::Decision;
+
+/// Why the runtime could not decide or record; every entry point answers it with a deny.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A decision could not be written: nothing is answered before it is.
+    #[error("could not record the decision ({0}); cavra answers only after recording")]
+    Record(#[source] cavra_store::StoreError),
+    /// Any other store call failed (approvals, the policy record).
+    #[error("{0}")]
+    Store(#[from] cavra_store::StoreError),
+    /// The repository's MCP registry cannot be read.
+    #[error("the MCP registry cannot be read ({0}); fix or re-add its entries")]
+    Registry(String),
+    /// The pack cannot be put in canonical form.
+    #[error("{0}")]
+    Policy(String),
+    /// The API service refused, or cannot be reached and the fallback is deny.
+    #[error("{0}")]
+    Refused(String),
+    /// The call mapped to no request at all.
+    #[error("the tool call produced nothing to decide")]
+    Nothing,
+    /// A record could not be serialised.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A fresh decision id (UUID v7: unique and time-ordered).
+pub fn new_decision_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// The index of the strictest decision among `items` (the first on a tie), or `None` when
 /// there are none.

@@ -7,7 +7,22 @@ use cavra_store::{Approval, ApprovalState, NewApproval, Store, StoreError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Who asks, and whether a missing approval is asked for.
+/// Where a missing approval is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// Nowhere: the record's decision stands (an agent that cannot ask its person).
+    Nowhere,
+    /// A pending approval in the store, for a member of the approver group (headless runs).
+    Approver,
+    /// The agent's own permission prompt (ask mode): a pending approval routed to the person
+    /// there records the question; the agent's tool result or expiry closes it.
+    AgentPrompt {
+        /// The agent's id of the tool call, which its result carries too.
+        tool_use_id: Option<String>,
+    },
+}
+
+/// Who asks, and where a missing approval is asked for.
 #[derive(Debug, Clone)]
 pub struct Asking {
     /// The requester (`agent:session`); only they can use a grant.
@@ -16,9 +31,8 @@ pub struct Asking {
     pub session_id: Option<String>,
     /// How long a new approval stays valid.
     pub ttl: Duration,
-    /// Whether to create a pending approval when there is none (headless runs); otherwise the
-    /// agent asks its person and nothing is stored.
-    pub create: bool,
+    /// Where a missing approval is asked for.
+    pub ask: Ask,
     /// What is asked for, redacted, for the approver's list.
     pub summary: String,
 }
@@ -32,9 +46,11 @@ pub enum Outcome {
     Denied(Approval),
     /// An approval is pending (or granted to another requester).
     Pending(Approval),
-    /// A pending approval was created.
+    /// A pending approval was created, for the approver group.
     Created(Approval),
-    /// None exists and none was created (`create` off).
+    /// The person at the agent's prompt is asked; this pending approval records it.
+    Asked(Approval),
+    /// None exists and none was asked for ([`Ask::Nowhere`]).
     None,
 }
 
@@ -68,21 +84,28 @@ pub fn resolve_in_store(
         Resolution::Use { .. } => granted.map_or(Outcome::None, Outcome::Used),
         Resolution::Denied { .. } => open.map_or(Outcome::None, Outcome::Denied),
         Resolution::Pending { .. } => open.map_or(Outcome::None, Outcome::Pending),
-        Resolution::Ask { group } if asking.create => {
-            let created = store.create_approval(
-                &NewApproval {
-                    decision_id: record.decision_id.clone(),
-                    fingerprint,
-                    session_id: asking.session_id.clone(),
-                    approver_group: group,
-                    requested_by: asking.requested_by.clone(),
-                    summary: asking.summary.clone(),
-                    ttl: asking.ttl,
-                },
-                now,
-            )?;
-            note_new(record, &created.id);
-            Outcome::Created(created)
+        Resolution::Ask { group } if asking.ask != Ask::Nowhere => {
+            let new = NewApproval {
+                decision_id: record.decision_id.clone(),
+                fingerprint,
+                session_id: asking.session_id.clone(),
+                approver_group: group,
+                requested_by: asking.requested_by.clone(),
+                summary: asking.summary.clone(),
+                ttl: asking.ttl,
+            };
+            match &asking.ask {
+                Ask::AgentPrompt { tool_use_id } => {
+                    let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref(), now)?;
+                    note_new(record, &asked.id);
+                    Outcome::Asked(asked)
+                }
+                _ => {
+                    let created = store.create_approval(&new, now)?;
+                    note_new(record, &created.id);
+                    Outcome::Created(created)
+                }
+            }
         }
         Resolution::Ask { .. } | Resolution::NotNeeded => Outcome::None,
     })

@@ -105,6 +105,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             )));
         }
         rate_limit(state, &principal)?;
+        if let Some(tag) = parts.extensions.get::<crate::conn::ConnectionTag>() {
+            tag.authenticated();
+        }
         Ok(Caller(principal))
     }
 }

@@ -2,6 +2,7 @@
 //! writes (so `cavra evidence verify` checks them offline), delivered as a tar archive.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cavra_bundle::{BundleError, BundleOptions, LogSource, Selection};
 use cavra_evidence::canonical::to_canonical_bytes;
@@ -11,18 +12,27 @@ use cavra_store::{EntryFilter, LogEntry, LogSigner, StoredCheckpoint};
 use cavra_tenant_store::{Db, EntryQuery};
 use serde_json::Value;
 
+use crate::AppState;
 use crate::packs::PackCache;
 use crate::problem::Problem;
 
-/// One tenant's log, read for a bundle: only its own entries, leaves, packs and approvals.
+/// One tenant's log, read for a bundle as it is written: entries page by page, the batch proof
+/// from stored subtree hashes, packs and approvals one at a time. Nothing of the selection is
+/// held in memory beyond one page of entries and the selected indices, so a bundle's cost in
+/// memory does not grow with the log or the selection. Its methods block on the service's
+/// runtime: call them from a blocking thread (`spawn_blocking`), as [`write_bundle`] is.
 pub struct TenantLog {
+    state: Arc<AppState>,
+    runtime: tokio::runtime::Handle,
+    tenant: String,
     log_id: String,
     checkpoint: StoredCheckpoint,
-    entries: Vec<LogEntry>,
-    leaves: Vec<[u8; 32]>,
-    policies: HashMap<String, String>,
-    approvals: HashMap<String, Value>,
+    max_entries: usize,
+    over_cap: std::cell::Cell<bool>,
 }
+
+/// Entries read from the store at a time.
+const PAGE: usize = 16;
 
 fn too_many_entries(max: usize) -> Problem {
     Problem::unprocessable(format!(
@@ -58,23 +68,22 @@ pub async fn check_selection_size(
 }
 
 impl TenantLog {
-    /// Reads what a bundle of `selection` needs from `tenant`'s log, checkpointing it first.
-    /// The caller has checked the selection's size ([`check_selection_size`]); `max_entries`
-    /// still bounds what is read, should the log grow in between.
-    pub async fn load(
-        db: &Db,
-        packs: &PackCache,
+    /// Checkpoints `tenant`'s log (the bundle covers what it holds now) and prepares to read
+    /// it. The caller has checked the selection's size ([`check_selection_size`]);
+    /// `max_entries` still bounds what is read, should the log grow in between.
+    pub async fn open(
+        state: Arc<AppState>,
         tenant: &str,
-        selection: &Selection,
         now: &str,
         max_entries: usize,
     ) -> Result<TenantLog, Problem> {
-        let Some(cp) = db.checkpoint_now(tenant, now).await? else {
+        let Some(cp) = state.db.checkpoint_now(tenant, now).await? else {
             return Err(Problem::not_found(
                 "evidence (the tenant has no entries yet)",
             ));
         };
-        let head = db
+        let head = state
+            .db
             .log_head(tenant)
             .await?
             .ok_or_else(|| Problem::not_found("evidence"))?;
@@ -82,93 +91,27 @@ impl TenantLog {
             .and_then(|e| e.payload_bytes())
             .map_err(Problem::internal)?;
         let checkpoint = Checkpoint::from_payload(&payload).map_err(Problem::internal)?;
-        let tree_size = checkpoint.tree_size;
-        let mut entries = Vec::new();
-        let mut after = None;
-        loop {
-            let page = db
-                .entries(
-                    tenant,
-                    &EntryQuery {
-                        session_id: selection.session_id.clone(),
-                        since: selection.since.clone(),
-                        until: selection.until.clone(),
-                        after_index: after,
-                        limit: 1000,
-                        ..EntryQuery::default()
-                    },
-                )
-                .await?;
-            let Some(last) = page.last().map(|e| e.index) else {
-                break;
-            };
-            for e in page {
-                if e.index >= tree_size {
-                    continue;
-                }
-                let bytes = to_canonical_bytes(&e.entry);
-                let leaf = cavra_evidence::merkle::leaf_hash(&bytes);
-                if hex::encode(leaf) != e.leaf_hash {
-                    return Err(Problem::internal(format!(
-                        "tenant {tenant}: entry {} does not match its leaf hash",
-                        e.index
-                    )));
-                }
-                entries.push(LogEntry {
-                    index: e.index,
-                    kind: e.kind,
-                    ref_id: e.ref_id,
-                    session_id: e.session_id,
-                    timestamp: e.timestamp,
-                    bytes,
-                    leaf_hash: leaf,
-                });
-            }
-            if entries.len() > max_entries {
-                return Err(too_many_entries(max_entries));
-            }
-            if last + 1 >= tree_size {
-                break;
-            }
-            after = Some(last);
-        }
-        let leaves = db.leaf_hashes(tenant, tree_size).await?;
-        let mut approvals = HashMap::new();
-        let mut digests = std::collections::BTreeSet::new();
-        for e in &entries {
-            let v: Value = serde_json::from_slice(&e.bytes).unwrap_or_default();
-            match e.kind.as_str() {
-                "approval" => {
-                    if let Some(id) = v["body"]["approval_id"].as_str()
-                        && !approvals.contains_key(id)
-                        && let Some(a) = db.approval(tenant, id).await?
-                    {
-                        approvals.insert(
-                            id.to_string(),
-                            serde_json::to_value(&a).map_err(Problem::internal)?,
-                        );
-                    }
-                }
-                "decision" => {
-                    if let Some(d) = v["body"]["policy_digest"].as_str() {
-                        digests.insert(d.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-        let policies = policy_documents(db, packs, tenant, &digests).await?;
         Ok(TenantLog {
+            state,
+            runtime: tokio::runtime::Handle::current(),
+            tenant: tenant.to_string(),
             log_id: head.log_id,
             checkpoint: StoredCheckpoint {
                 checkpoint,
                 envelope: cp.envelope,
             },
-            entries,
-            leaves,
-            policies,
-            approvals,
+            max_entries,
+            over_cap: std::cell::Cell::new(false),
         })
+    }
+
+    fn block_on<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, Problem>>,
+    ) -> Result<T, BundleError> {
+        self.runtime
+            .block_on(f)
+            .map_err(|p| BundleError::Invalid(p.detail))
     }
 }
 
@@ -215,7 +158,7 @@ impl LogSource for TenantLog {
         _fresh: Option<&LogSigner>,
         _created_at: &str,
     ) -> Result<StoredCheckpoint, BundleError> {
-        // Signed by the store when the log was read, so that entries and checkpoint agree.
+        // Signed by the store when the log was opened; every entry read is below its size.
         Ok(self.checkpoint.clone())
     }
 
@@ -224,38 +167,108 @@ impl LogSource for TenantLog {
         filter: &EntryFilter,
         f: &mut dyn FnMut(LogEntry) -> Result<(), BundleError>,
     ) -> Result<(), BundleError> {
-        for e in &self.entries {
-            if filter.below.is_some_and(|b| e.index >= b) {
-                continue;
+        let below = filter
+            .below
+            .unwrap_or(self.checkpoint.checkpoint.tree_size)
+            .min(self.checkpoint.checkpoint.tree_size);
+        let mut after = None;
+        let mut seen = 0usize;
+        loop {
+            let query = EntryQuery {
+                session_id: filter.session_id.clone(),
+                since: filter.since.clone(),
+                until: filter.until.clone(),
+                after_index: after,
+                limit: PAGE,
+                ..EntryQuery::default()
+            };
+            let page =
+                self.block_on(async { Ok(self.state.db.entries(&self.tenant, &query).await?) })?;
+            let Some(last) = page.last().map(|e| e.index) else {
+                return Ok(());
+            };
+            for e in page {
+                if e.index >= below {
+                    return Ok(());
+                }
+                seen += 1;
+                if seen > self.max_entries {
+                    self.over_cap.set(true);
+                    return Err(BundleError::Selection(format!(
+                        "more than {} entries",
+                        self.max_entries
+                    )));
+                }
+                let bytes = to_canonical_bytes(&e.entry);
+                let leaf = cavra_evidence::merkle::leaf_hash(&bytes);
+                if hex::encode(leaf) != e.leaf_hash {
+                    return Err(BundleError::Invalid(format!(
+                        "tenant {}: entry {} does not match its leaf hash",
+                        self.tenant, e.index
+                    )));
+                }
+                f(LogEntry {
+                    index: e.index,
+                    kind: e.kind,
+                    ref_id: e.ref_id,
+                    session_id: e.session_id,
+                    timestamp: e.timestamp,
+                    bytes,
+                    leaf_hash: leaf,
+                })?;
             }
-            f(e.clone())?;
+            after = Some(last);
         }
-        Ok(())
     }
 
     fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, BundleError> {
-        Ok(self.leaves.iter().take(size as usize).copied().collect())
+        self.block_on(async { Ok(self.state.db.leaf_hashes(&self.tenant, size).await?) })
+    }
+
+    fn batch_proof(&self, size: u64, indices: &[u64]) -> Result<Vec<[u8; 32]>, BundleError> {
+        self.block_on(self.state.subtrees.batch_proof(
+            &self.state.db,
+            &self.tenant,
+            &self.log_id,
+            size,
+            indices,
+        ))
     }
 
     fn policy_document(&self, digest: &str) -> Result<Option<String>, BundleError> {
-        Ok(self.policies.get(digest).cloned())
+        let wanted = std::collections::BTreeSet::from([digest.to_string()]);
+        let mut found = self.block_on(policy_documents(
+            &self.state.db,
+            &self.state.packs,
+            &self.tenant,
+            &wanted,
+        ))?;
+        Ok(found.remove(digest))
     }
 
     fn approval(&self, id: &str) -> Result<Option<Value>, BundleError> {
-        Ok(self.approvals.get(id).cloned())
+        let found = self.block_on(async { Ok(self.state.db.approval(&self.tenant, id).await?) })?;
+        found
+            .map(|a| {
+                serde_json::to_value(&a)
+                    .map_err(|e| BundleError::Invalid(format!("approval {id}: {e}")))
+            })
+            .transpose()
     }
 }
 
-/// Writes the bundle (signed with `signer`) and returns it as a tar archive.
-pub fn bundle_tar(
+/// Writes the bundle of `selection` from `log` (signed with `signer`) into a new temporary
+/// folder, which holds `bundle/`. Blocks: call it from a blocking thread.
+pub fn write_bundle(
     mut log: TenantLog,
     selection: Selection,
     signer: &LogSigner,
     retention_days: u32,
-) -> Result<Vec<u8>, Problem> {
+) -> Result<tempfile::TempDir, Problem> {
     let dir = tempfile::tempdir().map_err(Problem::internal)?;
     let out = dir.path().join("bundle");
-    cavra_bundle::write_bundle_from(
+    let max = log.max_entries;
+    let result = cavra_bundle::write_bundle_from(
         &mut log,
         &out,
         BundleOptions {
@@ -267,15 +280,94 @@ pub fn bundle_tar(
             created_at: time::OffsetDateTime::now_utc(),
             progress: None,
         },
-    )
-    .map_err(|e| match e {
-        BundleError::Selection(m) => Problem::not_found(&format!("evidence to bundle ({m})")),
-        other => Problem::internal(other),
-    })?;
-    let mut archive = tar::Builder::new(Vec::new());
-    archive.mode(tar::HeaderMode::Deterministic);
-    archive
-        .append_dir_all("bundle", &out)
-        .map_err(Problem::internal)?;
-    archive.into_inner().map_err(Problem::internal)
+    );
+    match result {
+        Ok(_) => Ok(dir),
+        Err(_) if log.over_cap.get() => Err(too_many_entries(max)),
+        Err(BundleError::Selection(m)) => {
+            Err(Problem::not_found(&format!("evidence to bundle ({m})")))
+        }
+        Err(other) => Err(Problem::internal(other)),
+    }
+}
+
+/// A `Write` that hands what is written to an HTTP response body in chunks, waiting while the
+/// client is behind (the channel holds a few chunks): memory stays at a few chunks whatever the
+/// bundle's size. A client that went away fails the next write, which stops the archive.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+}
+
+/// Bytes per chunk of a streamed bundle.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES));
+        self.tx
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = CHUNK_BYTES - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The response body chunks of a streamed bundle.
+pub struct Chunks(tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Streams `dir/bundle` as a tar archive: the receiving half is the response body, filled
+/// by a blocking thread as the client reads. A failure part-way ends the body early (the
+/// archive then lacks its end marker, which tar readers report).
+pub fn stream_tar(dir: tempfile::TempDir, on_done: impl FnOnce() + Send + 'static) -> Chunks {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ChunkWriter {
+            buf: Vec::with_capacity(CHUNK_BYTES),
+            tx: tx.clone(),
+        };
+        let mut archive = tar::Builder::new(&mut writer);
+        archive.mode(tar::HeaderMode::Deterministic);
+        let result = archive
+            .append_dir_all("bundle", dir.path().join("bundle"))
+            .and_then(|_| archive.finish());
+        drop(archive);
+        let result = result.and_then(|_| std::io::Write::flush(&mut writer));
+        if let Err(e) = result
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            let _ = tx.blocking_send(Err(e));
+        }
+        drop(dir);
+        on_done();
+    });
+    Chunks(rx)
 }

@@ -48,6 +48,30 @@ pub struct ServerConfig {
     pub rate_limits: crate::rate::RateLimits,
     /// Connection limits and read timeouts.
     pub connections: ConnectionLimits,
+    /// Service accounts that may name another actor in a decision request (`actor` in the
+    /// body), for packs that accept it (`identity.accept_claimed_actor`). Anyone else naming
+    /// an actor other than themselves is refused (403).
+    pub act_for_others: Vec<ActingAccount>,
+}
+
+/// A credential allowed to act for others: its tenant and subject (an API token's subject or
+/// an OIDC token's `sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActingAccount {
+    /// The tenant.
+    pub tenant: String,
+    /// The credential's subject.
+    pub subject: String,
+}
+
+impl ServerConfig {
+    /// Whether the credential (`tenant`, `subject`) may name another actor.
+    pub fn may_act_for_others(&self, tenant: &str, subject: &str) -> bool {
+        self.act_for_others
+            .iter()
+            .any(|a| a.tenant == tenant && a.subject == subject)
+    }
 }
 
 /// How many connections the service holds and how long a peer may take to send a request:
@@ -57,6 +81,10 @@ pub struct ServerConfig {
 pub struct ConnectionLimits {
     /// Open connections at most; further peers wait in the listen backlog.
     pub max_connections: usize,
+    /// Open connections that have not yet sent a request with a valid credential, at most
+    /// (`max_connections` when that is lower); a new peer beyond this closes the oldest of
+    /// them.
+    pub max_unauthenticated: usize,
     /// Seconds a peer has to send a request's headers (also how long an idle keep-alive
     /// connection is kept).
     pub header_read_timeout_seconds: u64,
@@ -70,6 +98,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             max_connections: 1024,
+            max_unauthenticated: 256,
             header_read_timeout_seconds: 10,
             body_read_timeout_seconds: 30,
             max_header_bytes: 32 * 1024,
@@ -115,6 +144,7 @@ impl Default for ServerConfig {
             limits: crate::limits::Limits::default(),
             rate_limits: crate::rate::RateLimits::default(),
             connections: ConnectionLimits::default(),
+            act_for_others: Vec::new(),
         }
     }
 }
@@ -145,11 +175,19 @@ impl ServerConfig {
         if c.max_connections == 0 {
             return Err("connections.max_connections must be at least 1".into());
         }
+        if c.max_unauthenticated == 0 {
+            return Err("connections.max_unauthenticated must be at least 1".into());
+        }
         if c.header_read_timeout_seconds == 0 || c.body_read_timeout_seconds == 0 {
             return Err("connections: read timeouts must be at least 1 second".into());
         }
         if c.max_header_bytes < 8192 {
             return Err("connections.max_header_bytes must be at least 8192".into());
+        }
+        for (i, a) in self.act_for_others.iter().enumerate() {
+            if a.tenant.trim().is_empty() || a.subject.trim().is_empty() {
+                return Err(format!("act_for_others[{i}]: give both tenant and subject"));
+            }
         }
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;

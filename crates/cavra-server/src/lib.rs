@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -314,7 +315,9 @@ pub async fn serve(
 /// (for up to 30 s). At most `limits.max_connections` connections are open at once (further
 /// peers wait in the kernel's listen backlog, costing the service nothing); a peer must send a
 /// request's head within `header_read_timeout_seconds` and at most `max_header_bytes` of it,
-/// so a slow or silent peer holds a bounded buffer for a bounded time.
+/// so a slow or silent peer holds a bounded buffer for a bounded time; and at most
+/// `limits.max_unauthenticated` connections that have not yet authenticated are open (the
+/// oldest is closed for a newcomer, see [`conn`]), so such peers cannot crowd out clients.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -323,6 +326,8 @@ pub async fn serve_on(
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let unauthenticated =
+        conn::Unauthenticated::new(limits.max_unauthenticated.min(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -351,14 +356,25 @@ pub async fn serve_on(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let (tag, evicted) = unauthenticated.admit();
+        let request_tag = tag.clone();
         let service =
             hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
                 app.clone(),
-                |req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+                move |req: axum::http::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(request_tag.clone());
+                    req
+                },
             ));
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let _ = conn.await;
+            // Closed early (dropped) when a newer unauthenticated peer needs its place.
+            tokio::select! {
+                _ = conn => {},
+                Ok(()) = evicted => {},
+            }
+            tag.closed();
             drop(permit);
         });
     }

@@ -25,11 +25,12 @@ pub struct Limits {
     pub arguments_bytes: usize,
     /// The most items one list answer holds.
     pub list_items: usize,
-    /// The most entries one downloaded evidence bundle holds (a bundle is assembled in
-    /// memory; larger selections are refused, after counting, before any is read).
+    /// The most entries one downloaded evidence bundle holds (larger selections are refused,
+    /// after counting, before any is read): bounds a bundle's disk, time and index list.
     pub bundle_entries: usize,
-    /// Bundles assembled at once; a request beyond is answered 429 with `Retry-After`, so
-    /// the memory bundles take is bounded by this times `bundle_entries`.
+    /// Bundles served at once (each streamed, but holding a thread, a temporary folder and
+    /// database reads while its client reads); a request beyond is answered 429 with
+    /// `Retry-After`.
     pub concurrent_bundles: usize,
 }
 

@@ -2,6 +2,9 @@
 //! route the router serves is in it.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{approvals, decisions, evidence, health, policies, registry, tenants};
@@ -25,11 +28,80 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers any operation may get from the service's limits, declared where they apply:
+/// 408 and 413 on every operation that takes a body (its read timeout and size limits), 429
+/// with `Retry-After` on every authenticated operation (the per-credential and per-tenant
+/// rate limits; also the bundle permits).
+struct LimitResponses;
+
+fn problem_response(description: &str, retry_after: bool) -> RefOr<Response> {
+    let mut builder = ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    if retry_after {
+        builder = builder.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    RefOr::T(builder.build())
+}
+
+impl Modify for LimitResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                if op.request_body.is_some() {
+                    responses.entry("408".into()).or_insert_with(|| {
+                        problem_response(
+                            "The body did not arrive within `connections.body_read_timeout_seconds`",
+                            false,
+                        )
+                    });
+                    responses.entry("413".into()).or_insert_with(|| {
+                        problem_response(
+                            "The body, or a field of it, is larger than the service accepts (`max_body_bytes`, `limits:`)",
+                            false,
+                        )
+                    });
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses.insert(
+                        "429".into(),
+                        problem_response(
+                            "Over a rate limit (`rate_limits:`) or, for bundles, `limits.concurrent_bundles`; retry after `Retry-After` seconds",
+                            true,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cavra API", description = "Shared decisions, approvals, registry, policy packs and evidence for AI coding agents."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &LimitResponses),
     paths(
         decisions::create, decisions::list, decisions::get_one, decisions::sessions, decisions::session,
         approvals::list, approvals::get_one, approvals::approve, approvals::deny, approvals::expire,
@@ -37,7 +109,7 @@ impl Modify for BearerAuth {
         registry::list, registry::get_one, registry::put_one, registry::delete_one,
         policies::upload, policies::list, policies::get_one, policies::assignments, policies::assign,
         evidence::entries, evidence::head, evidence::proof, evidence::bundle,
-        tenants::list, tenants::create, tenants::get_one, tenants::posture,
+        tenants::list, tenants::create, tenants::get_one, tenants::posture, tenants::whoami,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

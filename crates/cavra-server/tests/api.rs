@@ -356,6 +356,24 @@ async fn isolation_matrix(s: &Server, m: &Minter) {
     let (_, posture) = s.call("GET", "/v1/posture", Some(&b_auditor), None).await;
     assert_eq!(posture["decisions"], json!({"allow": 1}), "{posture}");
     assert_eq!(posture["pending_approvals"], 0);
+    // Who each credential is: its own tenant, roles and approver groups.
+    let (st, me) = s.call("GET", "/v1/whoami", Some(&b_approver), None).await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    assert_eq!(me["tenant"], "b", "{me}");
+    assert_eq!(me["roles"], json!(["approver"]), "{me}");
+    assert!(
+        me["approver_groups"]
+            .as_array()
+            .is_some_and(|g| g.contains(&json!("IAM"))),
+        "{me}"
+    );
+    let (_, me_a) = s.call("GET", "/v1/whoami", Some(&a_admin), None).await;
+    assert_eq!(
+        (me_a["tenant"].as_str(), me_a["roles"].clone()),
+        (Some("a"), json!(["admin"]))
+    );
+    let (st, _) = s.call("GET", "/v1/whoami", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
     // A's entries are all A's and B's all B's.
     let (_, entries) = s
         .call("GET", "/v1/evidence/entries", Some(&a_agent), None)

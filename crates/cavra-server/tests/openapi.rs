@@ -116,3 +116,35 @@ fn a_real_validator_accepts_the_document_and_a_client_generates_from_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn limit_answers_are_declared_where_they_apply() {
+    let doc = document();
+    let mut secured = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let at = format!("{method} {path}");
+            let responses = &op["responses"];
+            if op.get("requestBody").is_some() {
+                for status in ["408", "413"] {
+                    assert!(
+                        responses.get(status).is_some(),
+                        "{at} takes a body but does not declare {status}"
+                    );
+                }
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                secured += 1;
+                let too_many = &responses["429"];
+                assert!(too_many.is_object(), "{at} does not declare 429");
+                assert!(
+                    too_many["headers"]["Retry-After"].is_object(),
+                    "{at}: 429 without Retry-After"
+                );
+            }
+        }
+    }
+    assert!(secured > 20, "{secured} authenticated operations");
+    let decide = &doc["paths"]["/v1/decisions"]["post"]["responses"];
+    assert!(decide["408"].is_object() && decide["413"].is_object() && decide["429"].is_object());
+}

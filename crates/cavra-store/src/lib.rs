@@ -14,11 +14,13 @@
 //! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
 
 mod log;
+mod prompt;
+mod read_only;
 mod registry;
 
 pub use log::{
     ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
-    StoredCheckpoint,
+    StoredCheckpoint, log_key_id,
 };
 
 use cavra_redact::Redactor;
@@ -159,6 +161,17 @@ pub enum StoreError {
         /// Newest version known here.
         known: i64,
     },
+    /// The database predates this cavra's schema; the next write (any hook call) migrates it,
+    /// but a read-only open does not.
+    #[error(
+        "the store schema is version {found}, older than this cavra's ({known}); the next recorded decision upgrades it"
+    )]
+    Outdated {
+        /// Version in the file.
+        found: i64,
+        /// Newest version known here.
+        known: i64,
+    },
     /// No approval with this id.
     #[error("no approval with id `{0}`")]
     NoSuchApproval(String),
@@ -185,6 +198,11 @@ pub enum StoreError {
     /// The approval expired before it was decided.
     #[error("approval `{0}` has expired; the agent must ask again")]
     Expired(String),
+    /// The approval is answered by the person at the agent's prompt, not by an approver.
+    #[error(
+        "approval `{0}` was asked in the agent's own permission prompt; the person there answers it (the agent's tool result closes it)"
+    )]
+    AnsweredAtPrompt(String),
     /// Stored evidence is damaged (a hash, a checkpoint or the log state cannot be read).
     #[error("damaged evidence log: {0}")]
     Corrupt(String),
@@ -275,6 +293,39 @@ impl FromStr for ApprovalState {
     }
 }
 
+/// Who answers an approval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalRoute {
+    /// A member of the approver group, with `cavra approval approve|deny`.
+    #[default]
+    Approver,
+    /// The person at the agent's own permission prompt (the hook's ask mode): the agent's
+    /// tool result closes it as approved, and no result before expiry closes it as declined
+    /// or abandoned. It records the question and its answer; it unlocks nothing.
+    AgentPrompt,
+}
+
+impl ApprovalRoute {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalRoute::Approver => "approver",
+            ApprovalRoute::AgentPrompt => "agent_prompt",
+        }
+    }
+}
+
+impl FromStr for ApprovalRoute {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [ApprovalRoute::Approver, ApprovalRoute::AgentPrompt]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown approval route `{s}`"))
+    }
+}
+
 /// One entry of an approval's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -320,6 +371,12 @@ pub struct Approval {
     pub summary: String,
     /// Every transition.
     pub history: Vec<HistoryEntry>,
+    /// Who answers it.
+    #[serde(default)]
+    pub route: ApprovalRoute,
+    /// The agent's id of the tool call asked about (agent-prompt approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
 }
 
 /// A decision to record. `record` is the full decision record, already redacted.
@@ -559,6 +616,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (server, tool)
     );
     "#,
+    // 4: who answers an approval (an approver, or the person at the agent's prompt), and the
+    // tool call an agent-prompt approval asks about.
+    r#"
+    ALTER TABLE approvals ADD COLUMN route TEXT NOT NULL DEFAULT 'approver';
+    ALTER TABLE approvals ADD COLUMN tool_use_id TEXT;
+    CREATE INDEX approvals_tool_use ON approvals(tool_use_id, state);
+    "#,
 ];
 
 /// Borrows the store's log settings beside an open transaction (disjoint fields).
@@ -576,7 +640,7 @@ macro_rules! appender {
 }
 
 fn approval_event(a: &Approval, state: ApprovalState, actor: &str, reason: Option<&str>) -> Value {
-    json!({
+    let mut event = json!({
         "approval_id": a.id,
         "decision_id": a.decision_id,
         "fingerprint": a.fingerprint,
@@ -588,7 +652,13 @@ fn approval_event(a: &Approval, state: ApprovalState, actor: &str, reason: Optio
         "state": state.as_str(),
         "actor": actor,
         "reason": reason,
-    })
+    });
+    // Approver-routed events keep the shape they have always had in the log.
+    if a.route == ApprovalRoute::AgentPrompt {
+        event["route"] = json!(a.route.as_str());
+        event["tool_use_id"] = json!(a.tool_use_id);
+    }
+    event
 }
 
 /// The store.
@@ -946,8 +1016,18 @@ impl Store {
             .optional()?)
     }
 
-    /// Asks for an approval (state pending).
+    /// Asks for an approval (state pending), answered by a member of the approver group.
     pub fn create_approval(&mut self, a: &NewApproval, now: OffsetDateTime) -> Result<Approval> {
+        self.insert_approval(a, ApprovalRoute::Approver, None, now)
+    }
+
+    fn insert_approval(
+        &mut self,
+        a: &NewApproval,
+        route: ApprovalRoute,
+        tool_use_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Approval> {
         let requested_at = format_time(now)?;
         let ttl = time::Duration::try_from(a.ttl).map_err(|e| StoreError::Time(e.to_string()))?;
         let expires_at = format_time(now + ttl)?;
@@ -962,9 +1042,9 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-            params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, requested_at, expires_at, a.summary, serde_json::to_string(&history)?],
+            "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history, route, tool_use_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
+            params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, requested_at, expires_at, a.summary, serde_json::to_string(&history)?, route.as_str(), tool_use_id],
         )?;
         let created = tx
             .query_row(
@@ -1011,8 +1091,9 @@ impl Store {
             .collect()
     }
 
-    /// The latest approval for a fingerprint that still says something: pending or denied and
-    /// not expired. (Approved ones are used through [`Store::consume_approval`].)
+    /// The latest approver-routed approval for a fingerprint that still says something: pending
+    /// or denied and not expired. (Approved ones are used through [`Store::consume_approval`];
+    /// agent-prompt approvals record a question and unlock nothing.)
     pub fn open_approval(
         &self,
         fingerprint: &str,
@@ -1024,7 +1105,7 @@ impl Store {
             .query_row(
                 &format!(
                     "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ?1 AND state IN ('pending', 'denied', 'approved')
-                     AND expires_at > ?2 ORDER BY requested_at DESC, id DESC LIMIT 1"
+                     AND route = 'approver' AND expires_at > ?2 ORDER BY requested_at DESC, id DESC LIMIT 1"
                 ),
                 params![fingerprint, now],
                 approval_row,
@@ -1085,6 +1166,9 @@ impl Store {
             .optional()?
             .ok_or_else(|| StoreError::NoSuchApproval(id.to_string()))?;
         let mut current = finish_approval(current)?;
+        if current.route == ApprovalRoute::AgentPrompt {
+            return Err(StoreError::AnsweredAtPrompt(id.to_string()));
+        }
         let wanted = if to == ApprovalState::Approved {
             "approved"
         } else {
@@ -1183,8 +1267,8 @@ impl Store {
         let row = tx
             .query_row(
                 &format!(
-                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ?1 AND state = 'approved' AND expires_at > ?2
-                     ORDER BY decided_at, id LIMIT 1"
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ?1 AND state = 'approved' AND route = 'approver'
+                     AND expires_at > ?2 ORDER BY decided_at, id LIMIT 1"
                 ),
                 params![fingerprint, now_s],
                 approval_row,
@@ -1230,9 +1314,10 @@ impl Store {
     }
 }
 
-const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, history";
+const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, history, route, tool_use_id";
 
-type ApprovalRow = (Approval, String, String);
+/// An approval row with its state, history and route still as stored text.
+type ApprovalRow = (Approval, String, String, String);
 
 fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
     Ok((
@@ -1251,14 +1336,18 @@ fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
             reason: r.get(11)?,
             summary: r.get(12)?,
             history: Vec::new(),
+            route: ApprovalRoute::Approver,
+            tool_use_id: r.get(15)?,
         },
         r.get(8)?,
         r.get(13)?,
+        r.get(14)?,
     ))
 }
 
-fn finish_approval((mut a, state, history): ApprovalRow) -> Result<Approval> {
+fn finish_approval((mut a, state, history, route): ApprovalRow) -> Result<Approval> {
     a.state = state.parse().map_err(StoreError::Time)?;
+    a.route = route.parse().map_err(StoreError::Time)?;
     a.history = serde_json::from_str(&history)?;
     Ok(a)
 }
@@ -1322,13 +1411,8 @@ fn expire_in(
     let mut ids = Vec::new();
     for row in overdue {
         let mut a = finish_approval(row)?;
-        push_history(
-            &mut a,
-            now,
-            ApprovalState::Expired,
-            "cavra",
-            Some("expires_at passed"),
-        );
+        let reason = prompt::expiry_reason(&a);
+        push_history(&mut a, now, ApprovalState::Expired, "cavra", Some(reason));
         tx.execute(
             "UPDATE approvals SET state = 'expired', history = ?2 WHERE id = ?1",
             params![a.id, serde_json::to_string(&a.history)?],
@@ -1339,12 +1423,7 @@ fn expire_in(
             Some(&a.id),
             a.session_id.as_deref(),
             now,
-            approval_event(
-                &a,
-                ApprovalState::Expired,
-                "cavra",
-                Some("expires_at passed"),
-            ),
+            approval_event(&a, ApprovalState::Expired, "cavra", Some(reason)),
         )?;
         ids.push(a.id);
     }

@@ -30,6 +30,12 @@ use crate::{Result, Store, StoreError};
 /// The `format` of a log entry.
 pub const ENTRY_FORMAT: &str = "cavra-log-entry/v1";
 
+/// The key id a repository's log key signs under: `log-` and its fingerprint's first 12 hex
+/// digits (so a trust root holding it must use this id).
+pub fn log_key_id(key: &cavra_evidence::keys::VerifyingKey) -> String {
+    format!("log-{}", &cavra_evidence::keys::key_id(key)[..12])
+}
+
 /// The key that signs checkpoints.
 pub struct LogSigner {
     /// Key id (as in the trust root).
@@ -90,6 +96,19 @@ pub struct LogEntry {
     pub bytes: Vec<u8>,
     /// The stored leaf hash.
     pub leaf_hash: Hash,
+}
+
+impl LogEntry {
+    /// Whether the entry's bytes still hash to its stored leaf hash (the entry alone; the
+    /// tree, its checkpoints and their signatures are [`Store::verify_log`]'s).
+    pub fn hash_matches(&self) -> bool {
+        leaf_hash(&self.bytes) == self.leaf_hash
+    }
+
+    /// The entry as JSON, when it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
 }
 
 /// A stored checkpoint.
@@ -267,6 +286,28 @@ impl Store {
             out.push(e);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// The entries about one decision or approval id (its `ref_id`), in log order.
+    pub fn log_entries_about(&self, ref_id: &str) -> Result<Vec<LogEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idx, kind, ref_id, session_id, timestamp, entry, leaf_hash FROM log_entries
+             WHERE ref_id = ?1 ORDER BY idx",
+        )?;
+        let mut rows = stmt.query(params![ref_id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(LogEntry {
+                index: r.get::<_, i64>(0)? as u64,
+                kind: r.get(1)?,
+                ref_id: r.get(2)?,
+                session_id: r.get(3)?,
+                timestamp: r.get(4)?,
+                bytes: any_bytes(r.get_ref(5)?),
+                leaf_hash: hash_from(&any_bytes(r.get_ref(6)?))?,
+            });
+        }
         Ok(out)
     }
 

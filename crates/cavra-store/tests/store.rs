@@ -1,7 +1,8 @@
 //! The store: decisions and sessions, outcomes, and the approval life cycle with a test clock.
 
 use cavra_store::{
-    ApprovalState, DecisionFilter, NewApproval, NewDecision, Outcome, Store, StoreError,
+    ApprovalRoute, ApprovalState, DecisionFilter, NewApproval, NewDecision, Outcome, Store,
+    StoreError,
 };
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -44,7 +45,7 @@ fn decisions_sessions_outcomes() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open_repo(dir.path()).unwrap();
     assert!(dir.path().join(".cavra/.gitignore").exists());
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     s.record_decision(&decision("d1", "s1", "allow", "fp1"))
         .unwrap();
     s.record_decision(&decision("d2", "s1", "block", "fp2"))
@@ -293,4 +294,118 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
     store.sync_durable().expect("sync");
     assert!(store.decision("d-sync").expect("read").is_some());
     assert!(store.verify_log(None).expect("verify").ok());
+}
+
+/// A question put to the person at the agent's prompt: recorded, closed by the tool's result,
+/// never answered by an approver and never unlocking anything.
+#[test]
+fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    let a = new_approval("fp", Duration::from_secs(600));
+    let (asked, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    assert!(created);
+    assert_eq!(asked.route, ApprovalRoute::AgentPrompt);
+    assert_eq!(asked.state, ApprovalState::Pending);
+    // Asked again for the same tool call: the same approval.
+    let (again, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    assert!(!created);
+    assert_eq!(again.id, asked.id);
+    // Approver lookups do not see it: it neither blocks nor unlocks the fingerprint.
+    assert_eq!(s.open_approval("fp", t0()).unwrap(), None);
+    assert!(matches!(
+        s.approve(&asked.id, "bob", "ok", t0()),
+        Err(StoreError::AnsweredAtPrompt(_))
+    ));
+    // Another tool call's result closes nothing.
+    assert_eq!(
+        s.answered_at_prompt(Some("tu2"), "alice", t0()).unwrap(),
+        None
+    );
+    let closed = s
+        .answered_at_prompt(Some("tu1"), "alice", t0())
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.state, ApprovalState::Consumed);
+    assert_eq!(closed.decided_by.as_deref(), Some("alice"));
+    let stored = s.approval(&asked.id).unwrap().unwrap();
+    assert_eq!(stored, closed);
+    assert_eq!(
+        stored.history.iter().map(|h| h.state).collect::<Vec<_>>(),
+        [
+            ApprovalState::Pending,
+            ApprovalState::Approved,
+            ApprovalState::Consumed
+        ]
+    );
+    assert_eq!(
+        s.consume_approval("fp", "claude-code:s1", t0()).unwrap(),
+        None
+    );
+    // Unanswered: closed at expiry as declined or abandoned.
+    let (late, _) = s.ask_at_prompt(&a, Some("tu3"), t0()).unwrap();
+    // Another call's result an hour later closes it.
+    let later = t0() + time::Duration::hours(1);
+    assert_eq!(s.answered_at_prompt(None, "alice", later).unwrap(), None);
+    let late = s.approval(&late.id).unwrap().unwrap();
+    assert_eq!(late.state, ApprovalState::Expired);
+    let reason = late.history.last().and_then(|h| h.reason.clone()).unwrap();
+    assert!(reason.contains("declined or abandoned"), "{reason}");
+    assert_eq!(
+        s.answered_at_prompt(Some("tu3"), "alice", t0()).unwrap(),
+        None
+    );
+}
+
+/// Every file under `dir`, for checking that a read creates nothing.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn read_only_open_reads_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No store: an error, and no folder or file appears.
+    let missing = cavra_store::store_path(dir.path());
+    assert!(Store::open_read_only(&missing).is_err());
+    assert!(files_under(dir.path()).is_empty());
+
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    s.record_decision(&decision("d1", "s1", "block", "fp1"))
+        .unwrap();
+    drop(s);
+    // With the write-ahead log kept between processes, and once it is folded into the file
+    // and gone: both read the decision, and neither adds a file.
+    for fold in [false, true] {
+        if fold {
+            let c = rusqlite::Connection::open(&missing).unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+            drop(c);
+            for side in ["-wal", "-shm"] {
+                let mut p = missing.clone().into_os_string();
+                p.push(side);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let before = files_under(dir.path());
+        let ro = Store::open_read_only(&missing).unwrap();
+        let got = ro.decision("d1").unwrap().expect("recorded decision");
+        assert_eq!(got.decision, "block");
+        assert!(ro.verify_log(None).unwrap().ok());
+        drop(ro);
+        assert_eq!(files_under(dir.path()), before, "fold {fold}");
+    }
 }

@@ -23,6 +23,7 @@ pub mod log;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
+pub mod subtrees;
 pub mod types;
 
 use std::sync::Arc;
@@ -110,7 +111,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

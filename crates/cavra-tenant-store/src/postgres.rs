@@ -157,6 +157,17 @@ CREATE TABLE checkpoints (
 ALTER TABLE decisions DROP COLUMN record;
 ALTER TABLE decisions ALTER COLUMN log_index SET NOT NULL;
 "#,
+    // Version 3: hashes of complete power-of-two subtrees of each tenant's log (see
+    // `crate::subtrees`).
+    r#"
+CREATE TABLE log_subtrees (
+    tenant TEXT COLLATE "C" NOT NULL,
+    start BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (tenant, start, size)
+);
+"#,
 ];
 
 /// The PostgreSQL backend.
@@ -243,7 +254,7 @@ impl PgDb {
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client> {
         Ok(self.pool.get().await?)
     }
 

@@ -191,6 +191,18 @@ ALTER TABLE decisions_v2 RENAME TO decisions;
 CREATE INDEX decisions_tenant ON decisions(tenant, seq);
 CREATE INDEX decisions_session ON decisions(tenant, session_id, seq);
 "#,
+    // Version 3: hashes of complete power-of-two subtrees of each tenant's log, so that an
+    // inclusion or batch proof reads O(log n) stored hashes instead of every leaf (see
+    // `crate::subtrees`). Derived data: losing a row only costs a recomputation.
+    r#"
+CREATE TABLE log_subtrees (
+    tenant TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (tenant, start, size)
+) WITHOUT ROWID;
+"#,
 ];
 
 type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -313,7 +325,7 @@ impl SqliteDb {
 
     /// Runs `f` on the writer thread; answers once it is committed. `f` undoes its own
     /// partial work when it fails (one statement, or [`atomic`]).
-    async fn write<R: Send + 'static>(
+    pub(crate) async fn write<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &LogSettings) -> Result<R> + Send + 'static,
     ) -> Result<R> {
@@ -365,7 +377,7 @@ impl SqliteDb {
     }
 
     /// Runs `f` on a reader connection off the async threads.
-    async fn read<R: Send + 'static>(
+    pub(crate) async fn read<R: Send + 'static>(
         self: &std::sync::Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {

@@ -1226,6 +1226,40 @@ mod scenarios {
         assert_eq!(check_log(db, a).await, a_size);
         assert_eq!(check_log(db, b).await, 1);
     }
+
+    /// Subtree hashes: stored once (a second store of the same subtree keeps the first),
+    /// read back in the order asked, per tenant, and only aligned power-of-two subtrees.
+    pub async fn subtrees(db: &Db) {
+        for t in ["acme", "beta"] {
+            db.create_tenant(&tenant(t)).await.unwrap();
+        }
+        let (h1, h2) = ([1u8; 32], [2u8; 32]);
+        db.store_subtrees("acme", &[(0, 64, h1), (64, 64, h2)])
+            .await
+            .unwrap();
+        db.store_subtrees("acme", &[(0, 64, [9u8; 32])])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.stored_subtrees("acme", &[(64, 64), (0, 128), (0, 64)])
+                .await
+                .unwrap(),
+            [Some(h2), None, Some(h1)]
+        );
+        assert_eq!(
+            db.stored_subtrees("beta", &[(0, 64)]).await.unwrap(),
+            [None]
+        );
+        assert_eq!(db.stored_subtree_count("acme").await.unwrap(), 2);
+        for bad in [(32, 64), (0, 48)] {
+            assert!(
+                db.store_subtrees("acme", &[(bad.0, bad.1, h1)])
+                    .await
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 }
 
 macro_rules! on_both_backends {
@@ -1264,6 +1298,7 @@ on_both_backends!(
     entries,
     log_and_checkpoints,
     tenant_isolation,
+    subtrees,
 );
 
 #[tokio::test]
@@ -1324,7 +1359,7 @@ async fn pg_concurrent_migrations() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 11, "ten tables and the migrations table");
+    assert_eq!(tables, 12, "eleven tables and the migrations table");
     for db in &dbs {
         assert!(db.readiness().await.unwrap().migrations_current);
     }

@@ -46,6 +46,9 @@ pub struct AttestArgs {
     /// The attestation file to write.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Print what was attested as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cavra ci verify-attestation` arguments.
@@ -164,15 +167,24 @@ fn attest(args: &AttestArgs) -> Result<i32, Failure> {
     )
     .map_err(|e| anyhow!("{e}"))?;
     write_atomic(&args.output, format!("{}\n", env.to_json()).as_bytes())?;
-    println!(
-        "attested {} ({} changed paths, policy {}) signed by {}: {}",
-        report.head,
-        report.changes.len(),
-        report.policy_digest,
-        signer.key_id,
-        args.output.display()
-    );
-    Ok(EXIT_OK)
+    crate::support::done(
+        args.json,
+        &serde_json::json!({
+            "attested": report.head,
+            "changed_paths": report.changes.len(),
+            "policy_digest": report.policy_digest,
+            "key_id": signer.key_id,
+            "written": args.output,
+        }),
+        &format!(
+            "attested {} ({} changed paths, policy {}) signed by {}: {}",
+            report.head,
+            report.changes.len(),
+            report.policy_digest,
+            signer.key_id,
+            args.output.display()
+        ),
+    )
 }
 
 fn verify_attestation(args: &VerifyAttestationArgs) -> Result<i32, Failure> {

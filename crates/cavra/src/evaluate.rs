@@ -14,7 +14,9 @@ const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
 pub struct RequestArgs {
     /// The action: read_file, write_file, delete_file, execute_command, git_operation,
     /// mcp_tool_call, pull_request, network_request.
-    #[arg(value_name = "ACTION", required_unless_present = "request")]
+    // Required unless --request (checked when the request is built, so that `policy explain
+    // --decision` can do without both).
+    #[arg(value_name = "ACTION")]
     pub action: Option<ActionType>,
     /// The target: a path, a command line, a git target (origin/main), a URL, a PR title.
     #[arg(value_name = "TARGET")]

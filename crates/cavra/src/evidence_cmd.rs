@@ -66,6 +66,9 @@ pub enum TrustCommand {
         /// Signatures dated after this are refused (RFC 3339; default: open-ended).
         #[arg(long, value_name = "TIME")]
         valid_until: Option<String>,
+        /// Print the added key's record as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the keys of a trust root with their status and validity.
     List {
@@ -85,6 +88,9 @@ pub enum TrustCommand {
         /// Why (kept in the record).
         #[arg(long)]
         reason: String,
+        /// Print the key's record as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Retire a key after a rotation: what it signed while valid still verifies.
     Retire {
@@ -99,6 +105,9 @@ pub enum TrustCommand {
         /// When it stopped signing (RFC 3339; default: now).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Print the key's record as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write an offline trust package: the trust root and signed policy packs, with checksums,
     /// signed, to carry into an air-gapped environment.
@@ -117,6 +126,9 @@ pub enum TrustCommand {
         /// The package file to write.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify an offline trust package and install its trust root and policy packs.
     Import {
@@ -132,6 +144,9 @@ pub enum TrustCommand {
         /// Where to write the packs and their signatures.
         #[arg(long, value_name = "DIR")]
         policies_dir: Option<PathBuf>,
+        /// Print what was imported as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -162,6 +177,9 @@ pub enum EvidenceCommand {
         /// Write the proof here (default: standard output).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// With --output: print what was written as JSON (the proof itself is JSON).
+        #[arg(long)]
+        json: bool,
     },
     /// Prove that the log now extends an earlier signed checkpoint (nothing before it changed).
     Consistency {
@@ -171,6 +189,9 @@ pub enum EvidenceCommand {
         /// Write the proof here (default: standard output).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// With --output: print what was written as JSON (the proof itself is JSON).
+        #[arg(long)]
+        json: bool,
     },
     /// Check an inclusion or consistency proof offline against a trust root (exit 1 if it fails).
     CheckProof {
@@ -272,6 +293,9 @@ pub struct ExportArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// With a file: print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_time(s: &str, what: &str) -> Result<OffsetDateTime, Failure> {
@@ -398,6 +422,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             owner,
             valid_from,
             valid_until,
+            json,
         } => {
             let (key_id, public_key) = match (key_id, public_key, log_key) {
                 (Some(id), Some(file), false) => (id.clone(), file.clone()),
@@ -446,13 +471,17 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             let record = KeyRecord::new(key_id.clone(), owner.clone(), &key, from, until)
                 .map_err(|e| anyhow!("{e}"))?;
             let fingerprint = record.fingerprint.clone();
+            let added = serde_json::to_value(&record).map_err(|e| anyhow!("{e}"))?;
             trust.add(record).map_err(|e| anyhow!("{e}"))?;
             write_trust(&root.trust_root, &trust)?;
-            println!(
-                "added {key_id} ({fingerprint}) to {}",
-                root.trust_root.display()
-            );
-            Ok(EXIT_OK)
+            support::done(
+                *json,
+                &added,
+                &format!(
+                    "added {key_id} ({fingerprint}) to {}",
+                    root.trust_root.display()
+                ),
+            )
         }
         TrustCommand::List { root, json } => {
             let trust = read_trust(&root.trust_root)?;
@@ -483,20 +512,25 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             root,
             key_id,
             reason,
+            json,
         } => {
             let mut trust = read_trust(&root.trust_root)?;
             trust
                 .revoke(key_id, reason, now)
                 .map_err(|e| anyhow!("{e}"))?;
             write_trust(&root.trust_root, &trust)?;
-            println!("revoked {key_id}: nothing it signed verifies any more");
-            Ok(EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::to_value(trust.get(key_id)).map_err(|e| anyhow!("{e}"))?,
+                &format!("revoked {key_id}: nothing it signed verifies any more"),
+            )
         }
         TrustCommand::Retire {
             root,
             key_id,
             reason,
             at,
+            json,
         } => {
             let at = at
                 .as_deref()
@@ -511,8 +545,11 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
                 .clone()
                 .unwrap_or_default();
             write_trust(&root.trust_root, &trust)?;
-            println!("retired {key_id}: what it signed until {until} still verifies");
-            Ok(EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::to_value(trust.get(key_id)).map_err(|e| anyhow!("{e}"))?,
+                &format!("retired {key_id}: what it signed until {until} still verifies"),
+            )
         }
         TrustCommand::Export {
             root,
@@ -520,23 +557,27 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             sign_key,
             key_id,
             output,
+            json,
         } => crate::trust_package::export(
             &root.trust_root,
             policies,
             sign_key,
             key_id.as_deref(),
             output,
+            *json,
         ),
         TrustCommand::Import {
             package,
             fingerprint,
             trust_root,
             policies_dir,
+            json,
         } => crate::trust_package::import(
             package,
             fingerprint.as_deref(),
             trust_root,
             policies_dir.as_deref(),
+            *json,
         ),
     }
 }
@@ -545,12 +586,24 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
 pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
     match command {
         EvidenceCommand::Log(LogCommand::Verify { trust_root, json }) => {
-            let (root, store) = open_repo_store()?;
+            // Verifying only reads: the store opened read-only, no key created.
+            let root = repo_root()?;
+            let path = cavra_store::store_path(&root);
+            if !path.exists() {
+                return Err(anyhow!(
+                    "no evidence here: {} does not exist (cavra records decisions once its hooks run; see `cavra init`)",
+                    path.display()
+                )
+                .into());
+            }
+            let store = Store::open_read_only(&path).map_err(|e| anyhow!("{e}"))?;
             let trust = match trust_root {
-                Some(p) => read_trust(p)?,
+                Some(p) => Some(read_trust(p)?),
                 None => own_log_trust(&root)?,
             };
-            let report = store.verify_log(Some(&trust)).map_err(|e| anyhow!("{e}"))?;
+            let report = store
+                .verify_log(trust.as_ref())
+                .map_err(|e| anyhow!("{e}"))?;
             if *json {
                 support::print_json(&report)?;
             } else {
@@ -597,11 +650,13 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
         EvidenceCommand::Bundle(args) => bundle(args),
         EvidenceCommand::Verify(args) => verify(args),
         EvidenceCommand::Export(args) => export(args),
-        EvidenceCommand::Prove { index, output } => {
-            crate::proof_cmd::prove(*index, output.as_deref())
-        }
-        EvidenceCommand::Consistency { from, output } => {
-            crate::proof_cmd::consistency(*from, output.as_deref())
+        EvidenceCommand::Prove {
+            index,
+            output,
+            json,
+        } => crate::proof_cmd::prove(*index, output.as_deref(), *json),
+        EvidenceCommand::Consistency { from, output, json } => {
+            crate::proof_cmd::consistency(*from, output.as_deref(), *json)
         }
         EvidenceCommand::CheckProof { file, root, json } => {
             crate::proof_cmd::check_proof(file, &root.trust_root, *json)
@@ -620,20 +675,30 @@ fn written_at(path: &Path) -> Option<OffsetDateTime> {
 }
 
 /// A trust root holding only this repository's log key (what `evidence log verify` trusts
-/// when no trust root is given).
-fn own_log_trust(root: &Path) -> Result<TrustRoot, Failure> {
-    let signer = keyfiles::log_key(root)?;
+/// when no trust root is given), read from `.cavra/keys` — a verifier creates no key; none
+/// when the repository has no log key yet.
+fn own_log_trust(root: &Path) -> Result<Option<TrustRoot>, Failure> {
+    let dir = root.join(cavra_store::STORE_DIR).join(keyfiles::KEYS_DIR);
+    let public = dir.join(keyfiles::LOG_PUB_FILE);
+    let private = dir.join(keyfiles::LOG_KEY_FILE);
+    let key = if public.is_file() {
+        keyfiles::read_public(&public)?
+    } else if private.is_file() {
+        keyfiles::read_private(&private)?.verifying_key()
+    } else {
+        return Ok(None);
+    };
     let mut trust = TrustRoot::default();
     let record = KeyRecord::new(
-        signer.key_id.clone(),
+        keyfiles::log_key_id(&key),
         "this repository's log key",
-        &signer.key.verifying_key(),
+        &key,
         OffsetDateTime::UNIX_EPOCH,
         None,
     )
     .map_err(|e| anyhow!("{e}"))?;
     trust.add(record).map_err(|e| anyhow!("{e}"))?;
-    Ok(trust)
+    Ok(Some(trust))
 }
 
 fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
@@ -731,7 +796,7 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
                 "note: no --trust-root: the checkpoint is checked against this repository's log key ({})",
                 public.display()
             );
-            own_log_trust(&root)?
+            own_log_trust(&root)?.ok_or_else(|| anyhow!("no log key at {}", public.display()))?
         }
         (None, false) => {
             return Err(Failure::Usage(
@@ -793,11 +858,21 @@ fn export(args: &ExportArgs) -> Result<i32, Failure> {
         file.sync_all()?;
         std::fs::rename(&tmp, &args.output)
             .with_context(|| format!("writing {}", args.output.display()))?;
-        eprintln!("exported {count} entries to {}", args.output.display());
         count
     };
     if count == 0 {
         return Err(anyhow!("no log entries match the selection").into());
+    }
+    if args.output.as_os_str() == "-" {
+        return Ok(EXIT_OK);
+    }
+    if args.json {
+        support::print_json(&serde_json::json!({
+            "written": args.output,
+            "entries": count,
+        }))?;
+    } else {
+        eprintln!("exported {count} entries to {}", args.output.display());
     }
     Ok(EXIT_OK)
 }

@@ -11,6 +11,9 @@ use crate::support::{self, FsResolver};
 use cavra_agents::{Agent, Answer, Context, EventKind, HookEvent, Mapping, Verdict};
 use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
 use cavra_redact::Redactor;
+use cavra_runtime::decide::{ApprovalNote, Call, Fallback, Governor, Service};
+use cavra_runtime::local::Ask;
+use cavra_runtime::record::{Caller, Context as StoredContext};
 use cavra_store::{NewDecision, Outcome, Store};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
@@ -64,7 +67,8 @@ pub struct HookArgs {
     /// .cavra/policy.yaml; with neither, every tool call is denied).
     #[arg(long, short = 'p', value_name = "PATH|ID")]
     pub policy: Option<String>,
-    /// How long an approval created in store mode stays valid, in minutes.
+    /// How long an approval stays valid, in minutes: one created in store mode, or the
+    /// question recorded in ask mode (unanswered by then, it closes as declined or abandoned).
     #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_APPROVAL_TTL_MINUTES)]
     pub approval_ttl: u64,
     /// Answer deny if no decision is made within this many milliseconds (keep it below the
@@ -149,13 +153,7 @@ impl HookEnv {
     }
 }
 
-/// A policy loaded for the hook: compiled, with what it was resolved from.
-pub struct LoadedPack {
-    /// The compiled pack that decides.
-    pub compiled: cavra_policy::CompiledPack,
-    /// The resolved pack (recorded in the store once per digest).
-    pub resolved: cavra_policy::ResolvedPack,
-}
+pub use cavra_runtime::policy::LoadedPack;
 
 /// Where a hook decision gets its store and policy. The in-process hook opens both for the
 /// one call; the hook server keeps them between calls.
@@ -428,7 +426,7 @@ fn handle(
             Ok(answer)
         }
         EventKind::PostToolUse | EventKind::PostToolUseFailure => {
-            post_tool_use(res, &event, &ctx, &repo_root)
+            post_tool_use(res, &event, &ctx, &repo_root, env)
         }
         EventKind::Lifecycle => Ok(cavra_agents::render_neutral(args.agent, &event.event_name)),
     }
@@ -441,46 +439,6 @@ pub fn open_store(repo_root: &Path) -> Result<Store, String> {
     })?;
     crate::keyfiles::attach_log_key(&mut store, repo_root);
     Ok(store)
-}
-
-/// Keeps the merged pack that decides in the store (once per digest), so that evidence
-/// bundles can carry the exact policy behind each decision.
-fn remember_policy(
-    store: &mut Store,
-    resolved: &cavra_policy::ResolvedPack,
-    timestamp: &str,
-) -> Result<(), String> {
-    if store
-        .has_policy(&resolved.digest)
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(());
-    }
-    let canonical =
-        cavra_policy::canonical_document(&resolved.document).map_err(|e| e.message.clone())?;
-    store
-        .record_policy(&resolved.digest, &resolved.origin, &canonical, timestamp)
-        .map_err(|e| format!("could not record the policy: {e}"))
-}
-
-fn policy_reference(args: &HookArgs, env: &HookEnv, repo_root: &Path) -> Result<String, String> {
-    if let Some(p) = args.policy.as_deref().filter(|p| !p.trim().is_empty()) {
-        return Ok(p.to_string());
-    }
-    if let Some(p) = env.var("CAVRA_POLICY").filter(|p| !p.trim().is_empty()) {
-        return Ok(p.to_string());
-    }
-    let local = repo_root.join(".cavra").join("policy.yaml");
-    if local.is_file() {
-        return Ok(local.to_string_lossy().into_owned());
-    }
-    // Unlike `cavra evaluate`, the hook does not fall back to a built-in pack: a repository
-    // whose policy went missing must not silently change rules.
-    Err(format!(
-        "no policy: {} does not exist; run `cavra init {}` in the repository, or pass --policy builtin:cavra-baseline",
-        local.display(),
-        "<agent>"
-    ))
 }
 
 /// A crash in native code (a C library's segmentation fault) cannot be caught as a panic,
@@ -516,26 +474,33 @@ fn install_crash_guard() {
     }
 }
 
-/// One evaluated request with what is stored about it.
-struct Decided {
-    request: Request,
-    record: DecisionRecord,
-}
-
-/// Loads and compiles the policy that decides. With a cache (the hook server), a pack whose
-/// every source still has the same content is not parsed and compiled again; a signed-policy
-/// requirement always takes the full path, since signatures and trust roots can change too.
+/// Loads and compiles the policy that decides (the runtime's loader, with the hook's
+/// environment). With a cache (the hook server), a pack whose every source still has the same
+/// content is not parsed and compiled again; a signed-policy requirement always takes the full
+/// path, since signatures and trust roots can change too. Unlike `cavra evaluate`, the hook
+/// has no built-in fallback: a repository whose policy went missing must not silently change
+/// rules.
 pub fn load_policy(
     args: &HookArgs,
     env: &HookEnv,
     repo_root: &Path,
     cache: Option<&mut crate::hook_daemon::PolicyCache>,
 ) -> Result<Arc<LoadedPack>, String> {
-    let reference = policy_reference(args, env, repo_root)
-        .map_err(|m| m.replace("<agent>", args.agent.as_str()))?;
     let base = env.cwd.clone().unwrap_or_else(|_| repo_root.to_path_buf());
-    let signing_required = args.require_signed_policy
-        || crate::policy_sig::required_by_value(env.var("CAVRA_REQUIRE_SIGNED_POLICY"));
+    let var = |name: &str| env.var_os(name).map(OsStr::to_os_string);
+    let source = cavra_runtime::policy::Source {
+        explicit: args.policy.as_deref(),
+        repo_root,
+        base: &base,
+        builtin_fallback: false,
+        require_signed: args.require_signed_policy,
+        trust_root: args.trust_root.as_deref(),
+        var: &var,
+    };
+    let reference = source
+        .reference()
+        .map_err(|e| e.to_string().replace("<agent>", args.agent.as_str()))?;
+    let signing_required = source.signing_required();
     let mut cache = cache;
     if !signing_required
         && let Some(cache) = cache.as_deref_mut()
@@ -543,31 +508,8 @@ pub fn load_policy(
     {
         return Ok(hit);
     }
-    let cache_dir = support::pack_cache_dir_in(|name| env.var_os(name).map(OsStr::to_os_string));
-    let resolved = support::resolve_pack_with_cache(&reference, &base, cache_dir).map_err(|e| {
-        format!(
-            "the policy {reference} cannot be used: {}; fix it (`cavra policy validate {reference}`)",
-            support::policy_line(&e)
-        )
-    })?;
-    let signed = signing_required || resolved.document.metadata.require_signature;
-    if signed {
-        let trust = crate::policy_sig::trust_root_in(
-            args.trust_root.as_deref(),
-            env.var_os("CAVRA_TRUST_ROOT"),
-            repo_root,
-        )?;
-        crate::policy_sig::verify_chain(&resolved.chain, &trust).map_err(|e| {
-            format!("signed policies are required and {e}; nothing runs until the policy is signed by a trusted key")
-        })?;
-    }
-    let compiled = cavra_policy::compile(&resolved).map_err(|e| {
-        format!(
-            "the policy {reference} cannot be compiled: {}; fix it (`cavra policy validate {reference}`)",
-            support::policy_line(&e)
-        )
-    })?;
-    let loaded = Arc::new(LoadedPack { compiled, resolved });
+    let loaded = Arc::new(source.load(&reference).map_err(|e| e.to_string())?);
+    let signed = signing_required || loaded.resolved.document.metadata.require_signature;
     if !signed && let Some(cache) = cache {
         cache.put(&reference, &base, loaded.clone());
     }
@@ -600,19 +542,22 @@ fn pre_tool_use(
     let mapping = cavra_agents::map_tool(event, ctx);
     let now = time::OffsetDateTime::now_utc();
     let timestamp = cavra_store::format_time(now).map_err(|e| e.to_string())?;
-    remember_policy(store, resolved, &timestamp)?;
-
+    let caller = caller(event);
+    let plain = |decision: Decision, rule_id: &'static str, reason: String| Plain {
+        decision,
+        rule_id,
+        reason,
+    };
     let requests = match mapping {
         Mapping::Requests(r) => r,
         Mapping::Harmless { reason } => {
             record_plain(
                 store,
+                &loaded,
                 event,
-                pack,
+                &caller,
                 &timestamp,
-                Decision::Allow,
-                "agent.harmless_tool",
-                &reason,
+                plain(Decision::Allow, "agent.harmless_tool", reason),
             )?;
             return Ok(cavra_agents::render(
                 args.agent,
@@ -628,12 +573,11 @@ fn pre_tool_use(
             );
             let record = record_plain(
                 store,
+                &loaded,
                 event,
-                pack,
+                &caller,
                 &timestamp,
-                decision,
-                "agents.unknown_tool",
-                &reason,
+                plain(decision, "agents.unknown_tool", reason),
             )?;
             return Ok(cavra_agents::render(
                 args.agent,
@@ -644,12 +588,11 @@ fn pre_tool_use(
         Mapping::Invalid { reason } => {
             let record = record_plain(
                 store,
+                &loaded,
                 event,
-                pack,
+                &caller,
                 &timestamp,
-                Decision::Block,
-                "agents.invalid_input",
-                &reason,
+                plain(Decision::Block, "agents.invalid_input", reason),
             )?;
             return Ok(cavra_agents::render(
                 args.agent,
@@ -659,14 +602,6 @@ fn pre_tool_use(
         }
     };
 
-    // MCP tool calls are also judged by the repository's MCP registry, when it has one; a
-    // registry that cannot be read fails the call closed.
-    let registry = if requests.iter().any(|r| r.action == ActionType::McpToolCall) {
-        crate::registry_cmd::registry_of(store)?
-    } else {
-        None
-    };
-    let mut decided: Vec<Decided> = Vec::with_capacity(requests.len());
     let branch = support::current_branch(repo_root);
     let mut requests = requests;
     for request in &mut requests {
@@ -699,52 +634,62 @@ fn pre_tool_use(
             }
         }
     }
-    if let Some(base) = args.server.as_deref().filter(|s| !s.trim().is_empty()) {
-        match decide_on_server(env, base, &requests) {
-            Ok(remote) => {
-                return answer_from_server(args, event, store, pack.redactor(), base, remote);
-            }
-            Err(ServerFailure::Refused(message)) => return Err(message),
-            Err(ServerFailure::Unreachable(message)) => {
-                if args.server_fallback == ServerFallback::Deny {
-                    return Err(format!(
-                        "{message}; CAVRA_SERVER_FALLBACK=deny, so nothing runs until it answers"
-                    ));
+    let service = args
+        .server
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|base| Service {
+            base: base.to_string(),
+            token: env.var("CAVRA_TOKEN").map(str::to_string),
+            fallback: match args.server_fallback {
+                ServerFallback::Local => Fallback::Local,
+                ServerFallback::Deny => Fallback::Deny,
+            },
+            timeout: Duration::from_secs(3),
+        });
+    let context = context(event);
+    let call = Call {
+        caller: &caller,
+        context: &context,
+        requested_by: requested_by(args.agent, event),
+        approval_ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
+        ask: match args.approval_mode {
+            ApprovalMode::Store => Ask::Approver,
+            // The question put to the person at the agent's prompt is recorded too, where the
+            // agent's answer can carry one (Codex's cannot: it is a deny there).
+            ApprovalMode::Ask if cavra_agents::supports_ask(args.agent, &event.event_name) => {
+                Ask::AgentPrompt {
+                    tool_use_id: event.tool_use_id.clone(),
                 }
-                eprintln!("cavra hook: {message}; deciding with the local policy");
             }
-        }
-    }
-    for request in requests {
-        let decision_id = support::new_decision_id();
-        let env = Env {
-            timestamp: &timestamp,
-            decision_id: &decision_id,
-            resolver: &FsResolver,
-        };
-        let record = cavra_engine::evaluate_with_registry(pack, &request, &env, registry.as_ref());
-        decided.push(Decided { request, record });
-    }
-    // The strictest decides the tool call; on a tie the first.
-    let Some(deciding) = cavra_runtime::strictest(&decided, |d| d.record.decision) else {
-        return Err("the tool call produced nothing to decide".into());
+            ApprovalMode::Ask => Ask::Nowhere,
+        },
+        service: service.as_ref(),
     };
-
-    let mut verdict = cavra_agents::verdict_for(&decided[deciding].record);
-    if decided[deciding].record.decision == Decision::RequireApproval {
-        verdict = approvals(
-            args,
-            event,
-            store,
-            pack.redactor(),
-            &mut decided[deciding],
-            now,
-        )?;
+    let mut governor = Governor {
+        store: &mut *store,
+        pack,
+        resolved,
+        resolver: &FsResolver,
+    };
+    let governed = governor
+        .decide(requests, &call, now, |_| {})
+        .map_err(|e| e.to_string())?;
+    if let Some(why) = &governed.fell_back {
+        eprintln!("cavra hook: {why}; deciding with the local policy");
     }
-    for d in &decided {
-        store_decision(store, pack.redactor(), event, &d.request, &d.record)?;
-    }
-    if let Some((input, globs)) = excluded
+    // In ask mode a pending approval of the service's is the person's to answer at the agent.
+    let from_service = matches!(governed.approval, ApprovalNote::Service { .. });
+    let verdict = match governed.approval_verdict() {
+        Some(_) if from_service && args.approval_mode != ApprovalMode::Store => {
+            cavra_agents::verdict_for(governed.record())
+        }
+        Some((true, message)) => Verdict::Allow(message),
+        Some((false, message)) => Verdict::Deny(message),
+        None => cavra_agents::verdict_for(governed.record()),
+    };
+    if !from_service
+        && let Some((input, globs)) = excluded
         && matches!(
             verdict,
             Verdict::NoDecision | Verdict::Allow(_) | Verdict::Warn(_)
@@ -756,16 +701,90 @@ fn pre_tool_use(
         );
         record_plain(
             store,
+            &loaded,
             event,
-            pack,
+            &caller,
             &timestamp,
-            Decision::Allow,
-            "agents.search_excludes_protected",
-            &reason,
+            plain(
+                Decision::Allow,
+                "agents.search_excludes_protected",
+                reason.clone(),
+            ),
         )?;
         return Ok(cavra_agents::render_rewritten(&reason, &input));
     }
     Ok(cavra_agents::render(args.agent, event, &verdict))
+}
+
+/// Who calls, as stored beside the hook's records.
+fn caller(event: &HookEvent) -> Caller {
+    Caller {
+        agent: event.agent.as_str().to_string(),
+        session_id: event.session_id.clone(),
+        cwd: event.cwd.clone(),
+        tool_use_id: event.tool_use_id.clone(),
+    }
+}
+
+/// What the hook stores beside each record: the tool's name, call id and input.
+fn context(event: &HookEvent) -> StoredContext {
+    vec![
+        ("tool_name".into(), Value::String(event.tool_name.clone())),
+        (
+            "tool_use_id".into(),
+            event
+                .tool_use_id
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        ),
+        ("tool_input".into(), event.tool_input.clone()),
+    ]
+}
+
+/// A decision the hook makes without evaluating a request.
+struct Plain {
+    decision: Decision,
+    rule_id: &'static str,
+    reason: String,
+}
+
+/// Records a decision that needed no evaluation (a harmless or an unknown tool, bad input).
+fn record_plain(
+    store: &mut Store,
+    loaded: &LoadedPack,
+    event: &HookEvent,
+    caller: &Caller,
+    timestamp: &str,
+    plain: Plain,
+) -> Result<DecisionRecord, String> {
+    let pack = &loaded.compiled;
+    cavra_runtime::record::remember_policy(store, &loaded.resolved, timestamp)
+        .map_err(|e| e.to_string())?;
+    let (request, record) = cavra_runtime::record::plain_record(
+        pack,
+        caller,
+        cavra_runtime::record::Plain {
+            decision: plain.decision,
+            rule_id: plain.rule_id,
+            reason: &plain.reason,
+            target: format!("tool {}", event.tool_name),
+            arguments: event.tool_input.clone(),
+            correlation_id: event.tool_use_id.clone().unwrap_or_default(),
+        },
+        timestamp,
+    );
+    cavra_runtime::record::record_decision(
+        store,
+        pack.redactor(),
+        caller,
+        &context(event),
+        &request,
+        &record,
+        false,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(record)
 }
 
 /// The protected read patterns of the pack that can match inside a searched folder, each as
@@ -814,208 +833,11 @@ fn protected_in_search(
     out
 }
 
-/// Why the service did not decide.
-enum ServerFailure {
-    /// It could not be reached, timed out or failed (5xx): the fallback applies.
-    Unreachable(String),
-    /// It answered with a refusal (4xx): always a deny.
-    Refused(String),
-}
-
-/// One request decided by the service.
-struct RemoteDecision {
-    request: Request,
-    record: DecisionRecord,
-    approval: Value,
-}
-
-/// Asks the service to decide (and record) each request.
-fn decide_on_server(
-    env: &HookEnv,
-    base: &str,
-    requests: &[Request],
-) -> Result<Vec<RemoteDecision>, ServerFailure> {
-    let token = env
-        .var("CAVRA_TOKEN")
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| {
-            ServerFailure::Refused(format!(
-                "CAVRA_SERVER is {base} but CAVRA_TOKEN is not set; set it to an agent token of the service"
-            ))
-        })?;
-    let mut out = Vec::with_capacity(requests.len());
-    for request in requests {
-        let body = crate::client::send(
-            base,
-            token,
-            "POST",
-            "/v1/decisions",
-            Some(&json!({ "request": request })),
-            Duration::from_secs(3),
-        )
-        .map_err(|e| match e {
-            crate::client::CallError::Unreachable(m) => ServerFailure::Unreachable(m),
-            crate::client::CallError::Refused(m) => ServerFailure::Refused(m),
-        })?;
-        let record: DecisionRecord =
-            serde_json::from_value(body["record"].clone()).map_err(|e| {
-                ServerFailure::Refused(format!(
-                    "the cavra service at {base} answered without a decision record ({e})"
-                ))
-            })?;
-        out.push(RemoteDecision {
-            request: request.clone(),
-            record,
-            approval: body["approval"].clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// The agent's answer from the service's decisions; each is also recorded locally.
-fn answer_from_server(
-    args: &HookArgs,
-    event: &HookEvent,
-    store: &mut Store,
-    redactor: &Redactor,
-    base: &str,
-    remote: Vec<RemoteDecision>,
-) -> Result<Answer, String> {
-    let deciding = cavra_runtime::strictest(&remote, |d| d.record.decision)
-        .ok_or("the tool call produced nothing to decide")?;
-    let d = &remote[deciding];
-    let mut verdict = cavra_agents::verdict_for(&d.record);
-    if d.record.decision == Decision::RequireApproval
-        && args.approval_mode == ApprovalMode::Store
-        && let Some(id) = d.approval["id"].as_str()
-    {
-        let group = d.approval["approver_group"].as_str().unwrap_or_default();
-        verdict = Verdict::Deny(format!(
-            "cavra: {} — needs approval from {group}. Pending approval {id} on {base} (expires {}). \
-             A person in {group} approves it with: cavra approval approve {id} --reason \"…\" --server {base} ; then retry the same action (it is allowed once).",
-            d.record.reason,
-            d.approval["expires_at"].as_str().unwrap_or_default(),
-        ));
-    }
-    for d in &remote {
-        store_decision(store, redactor, event, &d.request, &d.record)?;
-    }
-    Ok(cavra_agents::render(args.agent, event, &verdict))
-}
-
-/// Store mode: use an approval granted for exactly this action in exactly this context, or
-/// create (or point at) a pending one. Ask mode: use a granted approval if there is one, else
-/// ask. The lookup and its effect on the record are the runtime's, as for every entry point.
-fn approvals(
-    args: &HookArgs,
-    event: &HookEvent,
-    store: &mut Store,
-    redactor: &Redactor,
-    d: &mut Decided,
-    now: time::OffsetDateTime,
-) -> Result<Verdict, String> {
-    let asking = cavra_runtime::local::Asking {
-        requested_by: requested_by(args.agent, event),
-        session_id: event.session_id.clone(),
-        ttl: Duration::from_secs(args.approval_ttl.saturating_mul(60)),
-        create: args.approval_mode == ApprovalMode::Store,
-        summary: redactor
-            .redact_text(&format!("{}: {}", d.record.action_type, d.record.target))
-            .value,
-    };
-    let outcome =
-        cavra_runtime::local::resolve_in_store(store, &d.request, &mut d.record, &asking, now)
-            .map_err(|e| e.to_string())?;
-    use cavra_runtime::local::Outcome;
-    Ok(match outcome {
-        Outcome::Used(a) => Verdict::Allow(format!(
-            "cavra: approved by {} ({}): {}; this approval is now used",
-            a.decided_by.unwrap_or_default(),
-            a.id,
-            a.reason.unwrap_or_default()
-        )),
-        Outcome::Denied(_) => Verdict::Deny(format!("cavra: {}", d.record.reason)),
-        Outcome::Pending(a) | Outcome::Created(a) => {
-            let group = &a.approver_group;
-            Verdict::Deny(format!(
-                "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
-                 A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
-                d.record.reason,
-                id = a.id,
-                exp = a.expires_at,
-            ))
-        }
-        Outcome::None => cavra_agents::verdict_for(&d.record),
-    })
-}
-
 fn requested_by(agent: Agent, event: &HookEvent) -> String {
     match &event.session_id {
         Some(s) => format!("{agent}:{s}"),
         None => agent.as_str().to_string(),
     }
-}
-
-/// The stored form: the decision record plus the tool name and input, redacted as a whole
-/// with the pack's rule set (target, reason, matched subjects, tool input: every string), and
-/// the list of what was masked as `{pointer, rule}` (RFC 6901 pointers into the stored form).
-fn stored_record(
-    redactor: &Redactor,
-    event: &HookEvent,
-    record: &DecisionRecord,
-) -> Result<Value, String> {
-    let mut value = serde_json::to_value(record).map_err(|e| e.to_string())?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("tool_name".into(), Value::String(event.tool_name.clone()));
-        obj.insert(
-            "tool_use_id".into(),
-            event
-                .tool_use_id
-                .clone()
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-        );
-        obj.insert("tool_input".into(), event.tool_input.clone());
-    }
-    let redacted = redactor.redact_json(&value);
-    let mut value = redacted.value;
-    let redactions: Vec<Value> = redacted
-        .findings
-        .iter()
-        .map(|f| json!({"pointer": f.pointer, "rule": f.rule}))
-        .collect();
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("redactions".into(), Value::Array(redactions));
-    }
-    Ok(value)
-}
-
-fn store_decision(
-    store: &mut Store,
-    redactor: &Redactor,
-    event: &HookEvent,
-    request: &Request,
-    record: &DecisionRecord,
-) -> Result<(), String> {
-    let value = stored_record(redactor, event, record)?;
-    let text = |s: &Option<String>| s.as_deref().map(|s| redactor.redact_text(s).value);
-    store
-        .record_decision(&NewDecision {
-            decision_id: record.decision_id.clone(),
-            session_id: event.session_id.clone(),
-            agent: Some(event.agent.as_str().to_string()),
-            cwd: text(&event.cwd),
-            tool_use_id: event.tool_use_id.clone(),
-            action_type: record.action_type.as_str().to_string(),
-            decision: record.decision.as_str().to_string(),
-            rule_id: record.rule_id.clone(),
-            timestamp: record.timestamp.clone(),
-            fingerprint: request.fingerprint(),
-            record: value,
-        })
-        .map_err(|e| {
-            format!("could not record the decision ({e}); cavra answers only after recording")
-        })
 }
 
 /// What store failures start with; they are not recorded in the store that just failed.
@@ -1074,7 +896,8 @@ fn known_mcp_servers(
     store: &Store,
     pack: &cavra_policy::CompiledPack,
 ) -> Result<Vec<String>, String> {
-    let mut known: Vec<String> = crate::registry_cmd::registry_of(store)?
+    let mut known: Vec<String> = cavra_runtime::decide::registry_of(store)
+        .map_err(|e| e.to_string())?
         .map(|r| r.servers.keys().cloned().collect())
         .unwrap_or_default();
     let mcp = &pack.document.mcp;
@@ -1090,56 +913,6 @@ fn known_mcp_servers(
     Ok(known)
 }
 
-/// Records a decision that needed no evaluation (a harmless or an unknown tool).
-fn record_plain(
-    store: &mut Store,
-    event: &HookEvent,
-    pack: &cavra_policy::CompiledPack,
-    timestamp: &str,
-    decision: Decision,
-    rule_id: &str,
-    reason: &str,
-) -> Result<DecisionRecord, String> {
-    // Shaped like the engine's records so every stored decision reads the same.
-    let record = DecisionRecord {
-        decision_id: support::new_decision_id(),
-        correlation_id: event.tool_use_id.clone().unwrap_or_default(),
-        timestamp: timestamp.to_string(),
-        session_id: event.session_id.clone(),
-        agent_id: Some(event.agent.as_str().to_string()),
-        actor: None,
-        tenant: None,
-        repository: None,
-        environment: None,
-        branch: None,
-        action_type: ActionType::ExecuteCommand,
-        target: format!("tool {}", event.tool_name),
-        requested_operation: None,
-        policy_pack: pack.id.clone(),
-        policy_version: pack.version.clone(),
-        policy_digest: pack.digest.clone(),
-        rule_id: rule_id.to_string(),
-        severity: if decision == Decision::Block {
-            cavra_engine::Severity::High
-        } else {
-            cavra_engine::Severity::Info
-        },
-        reason: reason.to_string(),
-        approver_group: None,
-        mode: pack.mode,
-        base_decision: decision,
-        decision,
-        explicit: false,
-        break_glass: None,
-        evidence_refs: Vec::new(),
-        matched_rules: Vec::new(),
-    };
-    let mut fp_request = Request::new(ActionType::ExecuteCommand, record.target.clone());
-    fp_request.arguments = Some(event.tool_input.clone());
-    store_decision(store, pack.redactor(), event, &fp_request, &record)?;
-    Ok(record)
-}
-
 fn sha256_file(path: &Path) -> Option<String> {
     use sha2::{Digest, Sha256};
     let mut file = std::fs::File::open(path).ok()?;
@@ -1153,6 +926,7 @@ fn post_tool_use(
     event: &HookEvent,
     ctx: &Context,
     repo_root: &Path,
+    env: &HookEnv,
 ) -> Result<Answer, String> {
     let reported = event.tool_response.as_ref().and_then(|r| {
         r.get("success")
@@ -1214,11 +988,38 @@ fn post_tool_use(
             })
             .map_err(|e| format!("could not record the outcome: {e}"))?;
     }
+    close_prompt_approvals(store, event, env)?;
     Ok(cavra_agents::render(
         event.agent,
         event,
         &Verdict::NoDecision,
     ))
+}
+
+/// Ask mode: the tool ran, so the person at the agent's prompt approved it — its pending
+/// agent-prompt approval is closed as approved by them (the user this hook runs as, where
+/// known) and used by the call. Questions whose result never came are closed at their expiry
+/// as declined or abandoned, here and wherever the store expires approvals.
+fn close_prompt_approvals(
+    store: &mut Store,
+    event: &HookEvent,
+    env: &HookEnv,
+) -> Result<(), String> {
+    let person = env
+        .var("USER")
+        .or_else(|| env.var("LOGNAME"))
+        .filter(|u| !u.trim().is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the person at the {} prompt", event.agent));
+    // A failed call may have been declined in the prompt: only a result closes as approved.
+    let ran = match event.kind {
+        EventKind::PostToolUse => event.tool_use_id.as_deref(),
+        _ => None,
+    };
+    store
+        .answered_at_prompt(ran, &person, time::OffsetDateTime::now_utc())
+        .map_err(|e| format!("could not record the prompt's answer: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]

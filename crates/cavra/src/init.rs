@@ -18,6 +18,10 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
+mod mcp_json;
+
+use mcp_json::{MCP_JSON, PROXY_PROGRAM, wrap_mcp_servers};
+
 /// `cavra init` arguments.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -47,102 +51,10 @@ pub struct InitArgs {
     /// `--daemon` back.
     #[arg(long)]
     pub no_daemon: bool,
-}
-
-/// The project's MCP configuration file (Claude Code).
-const MCP_JSON: &str = ".mcp.json";
-
-/// The program of a command line in .mcp.json that is this binary.
-fn cavra_exe() -> Result<String, Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
-    Ok(exe.to_string_lossy().into_owned())
-}
-
-/// Whether a server entry is one `--wrap-mcp` wrote: `<…/cavra> mcp proxy … -- <command …>`.
-fn is_wrapped(server: &Value) -> bool {
-    let program = server.get("command").and_then(Value::as_str).unwrap_or("");
-    let args: Vec<&str> = server
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    program.rsplit('/').next() == Some("cavra")
-        && args.first() == Some(&"mcp")
-        && args.get(1) == Some(&"proxy")
-        && args.contains(&"--")
-}
-
-/// Puts every stdio server of an .mcp.json document behind the proxy (or, `undo`, takes it
-/// back out). Servers reached by URL are left as they are and named in the notes.
-fn wrap_mcp_servers(mut doc: Value, exe: &str, undo: bool) -> (Value, Vec<String>) {
-    let mut notes = Vec::new();
-    let Some(servers) = doc.get_mut("mcpServers").and_then(Value::as_object_mut) else {
-        return (doc, notes);
-    };
-    for (name, server) in servers.iter_mut() {
-        let Some(obj) = server.as_object_mut() else {
-            continue;
-        };
-        if undo {
-            if !is_wrapped(&Value::Object(obj.clone())) {
-                continue;
-            }
-            let args: Vec<Value> = obj
-                .get("args")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let split = args.iter().position(|a| a == "--").map(|i| i + 1);
-            let original = split.map(|i| args[i..].to_vec()).unwrap_or_default();
-            let Some((command, rest)) = original.split_first() else {
-                continue;
-            };
-            obj.insert("command".into(), command.clone());
-            // An original `"args": []` comes back as no `args`: the same command.
-            if rest.is_empty() {
-                obj.remove("args");
-            } else {
-                obj.insert("args".into(), Value::Array(rest.to_vec()));
-            }
-            continue;
-        }
-        let Some(command) = obj
-            .get("command")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            if obj.contains_key("url") {
-                notes.push(format!(
-                    "MCP server `{name}` is reached by URL and was not wrapped; run `cavra mcp proxy --server-name {name} --upstream-url URL` as its command to govern it"
-                ));
-            }
-            continue;
-        };
-        if is_wrapped(server) {
-            continue;
-        }
-        let Some(obj) = server.as_object_mut() else {
-            continue;
-        };
-        let original_args: Vec<Value> = obj
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut args = vec![
-            json!("mcp"),
-            json!("proxy"),
-            json!("--server-name"),
-            json!(name),
-            json!("--"),
-            json!(command),
-        ];
-        args.extend(original_args);
-        obj.insert("command".into(), json!(exe));
-        obj.insert("args".into(), Value::Array(args));
-    }
-    (doc, notes)
+    /// Print what changed (or, with --dry-run, would change) as JSON: each file with
+    /// `created`, `updated` or `removed` (and its diff with --dry-run), and the notes.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_agent(s: &str) -> Result<Agent, String> {
@@ -226,55 +138,12 @@ fn path_warning(command: &str) -> Option<String> {
     ))
 }
 
-/// A command's program (as written, quotes kept), its unquoted text, and the rest.
-fn split_program(command: &str) -> Option<(&str, &str, &str)> {
-    let command = command.trim_start();
-    // The program may be quoted (a path with spaces).
-    match command.chars().next() {
-        Some(q @ ('\'' | '"')) => {
-            let end = command[1..].find(q)?;
-            Some((
-                &command[..end + 2],
-                &command[1..=end],
-                command.get(end + 2..).unwrap_or(""),
-            ))
-        }
-        _ => {
-            let (p, rest) = command
-                .split_once(char::is_whitespace)
-                .unwrap_or((command, ""));
-            Some((p, p, rest))
-        }
-    }
-}
-
-/// Our hook command taken apart: (program as written, whether it is the slim client, the
-/// options after the agent other than `--daemon`); none when the command is not ours.
-fn parse_ours(command: &str, agent: Agent) -> Option<(String, bool, Vec<String>)> {
-    let (written, program, rest) = split_program(command)?;
-    let base = program.rsplit('/').next().unwrap_or("");
-    let mut words = rest.split_whitespace();
-    let ours = match base {
-        "cavra" => words.next() == Some("hook") && words.next() == Some(agent.as_str()),
-        "cavra-hook" => words.next() == Some(agent.as_str()),
-        _ => false,
-    };
-    if !ours {
-        return None;
-    }
-    let options = words
-        .filter(|w| *w != "--daemon")
-        .map(str::to_string)
-        .collect();
-    Some((written.to_string(), base == "cavra-hook", options))
-}
-
 /// Our command in the form asked for (hook server or not; the slim client when there is
 /// one), by program name (an older entry's absolute path is dropped: see [`hook_command`]),
 /// keeping every option a person added.
 fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
-    let (_, _, options) = parse_ours(command, agent)?;
-    let options: String = options.iter().map(|o| format!(" {o}")).collect();
+    let ours = cavra_agents::settings::parse_hook_command(command, agent)?;
+    let options: String = ours.options.iter().map(|o| format!(" {o}")).collect();
     Some(match (daemon, slim_beside()) {
         (true, true) => format!("cavra-hook {agent}{options}"),
         (true, false) => format!("cavra hook {agent}{options} --daemon"),
@@ -310,7 +179,7 @@ fn upgrade_ours(list: &mut [Value], grouped: bool, agent: Agent, daemon: bool) {
 /// Whether a hook command is one of ours: `<…/cavra> hook <agent> …` or
 /// `<…/cavra-hook> <agent> …`.
 fn is_ours(command: &str, agent: Agent) -> bool {
-    parse_ours(command, agent).is_some()
+    cavra_agents::settings::parse_hook_command(command, agent).is_some()
 }
 
 /// Where each agent keeps its hooks, and what we register there.
@@ -336,93 +205,31 @@ fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
         );
         Value::Object(g)
     };
-    match agent {
-        Agent::ClaudeCode => Layout {
-            file: root.join(".claude").join("settings.json"),
-            entries: vec![
-                (
-                    "PreToolUse",
-                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
-                ),
-                (
-                    "PostToolUse",
-                    claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
-                ),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+    // Every event of an agent gets the same entry; which events, and where, is
+    // `cavra_agents::settings` (shared with `cavra doctor`).
+    let entry = match agent {
+        Agent::ClaudeCode => claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
         // Codex matchers are regular expressions: no matcher matches every tool.
-        Agent::Codex => Layout {
-            file: root.join(".codex").join("hooks.json"),
-            entries: vec![
-                ("PreToolUse", claude_group(None, json!(HOOK_TIMEOUT_SECS))),
-                ("PostToolUse", claude_group(None, json!(HOOK_TIMEOUT_SECS))),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+        Agent::Codex => claude_group(None, json!(HOOK_TIMEOUT_SECS)),
         // Gemini CLI timeouts are in milliseconds.
-        Agent::Gemini => Layout {
-            file: root.join(".gemini").join("settings.json"),
-            entries: vec![
-                (
-                    "BeforeTool",
-                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
-                ),
-                (
-                    "AfterTool",
-                    claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
-                ),
-            ],
-            grouped: true,
-            versioned: false,
-        },
+        Agent::Gemini => claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
         Agent::Cursor => {
-            let entry =
-                json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true });
-            Layout {
-                file: root.join(".cursor").join("hooks.json"),
-                entries: [
-                    "beforeShellExecution",
-                    "beforeReadFile",
-                    "beforeMCPExecution",
-                    "preToolUse",
-                ]
-                .into_iter()
-                .map(|e| (e, entry.clone()))
-                .collect(),
-                grouped: false,
-                versioned: true,
-            }
+            json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true })
         }
         Agent::Copilot => {
-            let entry = json!({ "type": "command", "bash": command, "cwd": ".", "timeoutSec": HOOK_TIMEOUT_SECS });
-            Layout {
-                file: root.join(".github").join("hooks").join("cavra.json"),
-                entries: vec![("preToolUse", entry.clone()), ("postToolUse", entry)],
-                grouped: false,
-                versioned: true,
-            }
+            json!({ "type": "command", "bash": command, "cwd": ".", "timeoutSec": HOOK_TIMEOUT_SECS })
         }
-    }
-}
-
-fn entry_commands(entry: &Value, grouped: bool) -> Vec<String> {
-    let cmd = |h: &Value| {
-        h.get("command")
-            .or_else(|| h.get("bash"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
     };
-    if grouped {
-        entry
-            .get("hooks")
-            .and_then(Value::as_array)
-            .map(|hs| hs.iter().filter_map(cmd).collect())
-            .unwrap_or_default()
-    } else {
-        cmd(entry).into_iter().collect()
+    let settings = cavra_agents::settings::hook_settings(agent);
+    Layout {
+        file: root.join(settings.file),
+        entries: settings
+            .events
+            .iter()
+            .map(|event| (*event, entry.clone()))
+            .collect(),
+        grouped: settings.grouped,
+        versioned: settings.versioned,
     }
 }
 
@@ -447,7 +254,7 @@ fn install(mut root: Value, l: &Layout, agent: Agent, daemon: bool) -> Result<Va
             .as_array_mut()
             .ok_or_else(|| anyhow!("`hooks.{event}` in {} is not a list", l.file.display()))?;
         let present = list.iter().any(|e| {
-            entry_commands(e, l.grouped)
+            cavra_agents::settings::entry_commands(e, l.grouped)
                 .iter()
                 .any(|c| is_ours(c, agent))
         });
@@ -486,7 +293,11 @@ fn uninstall(mut root: Value, l: &Layout, agent: Agent) -> Value {
                         .is_some_and(Vec::is_empty)
                 });
             } else {
-                list.retain(|e| !entry_commands(e, false).iter().any(|c| is_ours(c, agent)));
+                list.retain(|e| {
+                    !cavra_agents::settings::entry_commands(e, false)
+                        .iter()
+                        .any(|c| is_ours(c, agent))
+                });
             }
             if list.is_empty() {
                 hooks.remove(*event);
@@ -575,7 +386,7 @@ pub(crate) fn installed(agent: Agent, root: &Path) -> bool {
     l.entries.iter().any(|(event, _)| {
         doc["hooks"][*event].as_array().is_some_and(|list| {
             list.iter().any(|e| {
-                entry_commands(e, l.grouped)
+                cavra_agents::settings::entry_commands(e, l.grouped)
                     .iter()
                     .any(|c| is_ours(c, agent))
             })
@@ -754,8 +565,14 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
                 mcp_path.display()
             )
         })?;
-        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), &cavra_exe()?, args.uninstall);
+        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), args.uninstall);
         notes.extend(wrap_notes);
+        if !args.uninstall
+            && wrapped != doc
+            && let Some(w) = path_warning(&format!("{PROXY_PROGRAM} mcp proxy"))
+        {
+            notes.push(w);
+        }
         let after = if wrapped == doc {
             Some(text.clone())
         } else {
@@ -769,6 +586,25 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     }
 
     let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
+    let what = |c: &Change| match (&c.before, &c.after) {
+        (None, Some(_)) => "created",
+        (Some(_), None) => "removed",
+        _ => "updated",
+    };
+    if args.dry_run && args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| {
+                json!({
+                    "path": relative(&c.path, &root),
+                    "change": what(c),
+                    "diff": diff(&c.path, &root, c.before.as_deref(), c.after.as_deref()),
+                })
+            })
+            .collect();
+        support::print_json(&json!({ "agent": label, "dry_run": true, "changes": files }))?;
+        return Ok(support::EXIT_OK);
+    }
     if args.dry_run {
         if changed.is_empty() {
             println!("cavra init {label}: nothing to change");
@@ -789,25 +625,41 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
                 .with_context(|| format!("cannot make {} executable", c.path.display()))?;
         }
     }
-    if let Some(note) = &note {
-        eprintln!("note: {note}");
-    }
-    for n in &notes {
-        eprintln!("note: {n}");
-    }
+    let mut notes: Vec<String> = note.into_iter().chain(notes).collect();
+    let mut warnings = Vec::new();
     if !args.uninstall {
         let agent = targets[0];
         let command = hook_command(agent, !args.no_daemon);
-        if let Some(warning) = path_warning(&command) {
-            eprintln!("{warning}");
-        }
+        warnings.extend(path_warning(&command));
         let settings_file = layout(agent, &root, &command).file;
         let hooks_changed = changed.iter().any(|c| c.path == settings_file);
         if agent == Agent::Codex && hooks_changed {
-            eprintln!(
-                "note: Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
-            );
+            notes.push(format!(
+                "Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
+            ));
         }
+    }
+    // Notes and warnings go to stderr either way, so a person running with --json sees them.
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    if args.json {
+        let files: Vec<Value> = changed
+            .iter()
+            .map(|c| json!({ "path": relative(&c.path, &root), "change": what(c) }))
+            .collect();
+        support::print_json(&json!({
+            "agent": label,
+            "uninstall": args.uninstall,
+            "root": root,
+            "changes": files,
+            "notes": notes,
+            "warnings": warnings,
+        }))?;
+        return Ok(support::EXIT_OK);
     }
     let verb = if args.uninstall {
         "removed"
@@ -818,12 +670,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         println!("cavra init {label}: already {verb}; nothing changed");
     } else {
         for c in &changed {
-            let what = match (&c.before, &c.after) {
-                (None, Some(_)) => "created",
-                (Some(_), None) => "removed",
-                _ => "updated",
-            };
-            println!("{what} {}", relative(&c.path, &root));
+            println!("{} {}", what(c), relative(&c.path, &root));
         }
         if !args.uninstall {
             println!(

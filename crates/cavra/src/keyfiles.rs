@@ -134,7 +134,7 @@ pub fn signer(path: &Path, key_id: Option<&str>) -> anyhow::Result<LogSigner> {
 
 /// The key id of a repository's log key: `log-` and the fingerprint's first 12 hex digits.
 pub fn log_key_id(key: &VerifyingKey) -> String {
-    format!("log-{}", &keys::key_id(key)[..12])
+    cavra_store::log_key_id(key)
 }
 
 /// The repository's log key, created on first use (`.cavra/keys/log.key`, 0600, and

@@ -7,15 +7,16 @@
 mod ci_cmd;
 mod client;
 mod demo;
+mod doctor_cmd;
 mod evaluate;
 mod evidence_cmd;
+mod explain_cmd;
 mod hook;
 mod hook_daemon;
 mod init;
 mod keyfiles;
 mod mcp_cmd;
 mod policy_cmd;
-mod policy_sig;
 mod proof_cmd;
 mod registry_cmd;
 mod server_cmd;
@@ -24,6 +25,8 @@ mod support;
 mod trailer;
 mod trust_package;
 
+// Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
+use cavra_runtime::signature as policy_sig;
 use clap::{Parser, Subcommand};
 
 // The service's request threads and its store writer allocate and free concurrently; glibc's
@@ -98,6 +101,9 @@ enum Command {
     /// Registries cavra decides with (the MCP registry).
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Check this repository's cavra set-up and say how to fix what is wrong (read-only).
+    /// Exit 0: nothing worse than info; 3: warnings; 1: something is broken.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -122,6 +128,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Demo(command) => demo::run(command),
+        Command::Doctor(args) => doctor_cmd::run(args),
         Command::Registry(command) => registry_cmd::run(command),
         Command::Mcp(command) => mcp_cmd::run(command),
     }

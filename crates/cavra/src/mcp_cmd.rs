@@ -97,9 +97,12 @@ pub fn governor(
         Some(r) => cwd.join(r),
         None => support::find_repo_root(&cwd),
     };
-    let reference = support::policy_reference(common.policy.as_deref(), &repo_root);
-    let resolved = support::resolve_pack(&reference, &cwd)?;
-    let pack = cavra_policy::compile(&resolved)?;
+    // The runtime's loader, as for the hook: a pack (or CAVRA_REQUIRE_SIGNED_POLICY) that
+    // requires signatures is checked against the trust root here too.
+    let source = support::policy_source(common.policy.as_deref(), &repo_root, &cwd);
+    let reference = source.reference().map_err(support::load_failure)?;
+    let loaded = source.load(&reference).map_err(support::load_failure)?;
+    let (resolved, pack) = (loaded.resolved, loaded.compiled);
     let mut store = cavra_store::Store::open_repo(&repo_root).map_err(|e| {
         anyhow!(
             "cannot open the decision store under {}/.cavra: {e}",

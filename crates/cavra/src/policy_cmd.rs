@@ -3,7 +3,7 @@
 use crate::evaluate::RequestArgs;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use cavra_engine::testing::{TestReport, run_cases};
-use cavra_policy::compile::CompiledRule;
+use cavra_policy::retained::{RuleView, rule_views};
 use cavra_policy::testfile::parse_test_file;
 use cavra_policy::{CompiledPack, builtin, compile};
 use clap::{Args, Subcommand};
@@ -56,6 +56,9 @@ pub enum PolicyCommand {
         /// The key's id (default: the key file's name without extension).
         #[arg(long, value_name = "ID")]
         key_id: Option<String>,
+        /// Print what was signed as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify a pack file's signature (PATH.sig) against a trust root; exit 1 if it does not hold.
     Verify {
@@ -83,6 +86,12 @@ pub enum PolicyCommand {
 /// `cavra policy explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
+    /// Explain a recorded decision (an id from `cavra decision list`) exactly as it was
+    /// decided: the pack kept under its digest, the deciding rule, every rule considered.
+    /// Exit 0 when the explanation is exact, 1 when it cannot be (the pack gone or changed,
+    /// the record not matching the evidence log, a replay that differs).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["action", "request"])]
+    pub decision: Option<String>,
     #[command(flatten)]
     pub request: RequestArgs,
     /// Print JSON.
@@ -99,18 +108,27 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
         PolicyCommand::Test { files, json } => test(files, *json),
         PolicyCommand::Compile { path } => compile_cmd(path),
         PolicyCommand::Diff { a, b, json } => diff(a, b, *json),
-        PolicyCommand::Sign { path, key, key_id } => {
+        PolicyCommand::Sign {
+            path,
+            key,
+            key_id,
+            json,
+        } => {
             let signer = crate::keyfiles::signer(key, key_id.as_deref())?;
-            let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())?;
+            let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())
+                .map_err(|e| anyhow::anyhow!(e))?;
             let out = crate::policy_sig::signature_path(path);
             crate::evidence_cmd::write_atomic(&out, format!("{envelope}\n").as_bytes())?;
-            println!(
-                "signed {} with {}: {}",
-                path.display(),
-                signer.key_id,
-                out.display()
-            );
-            Ok(EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::json!({ "signed": path, "key_id": signer.key_id, "signature": out }),
+                &format!(
+                    "signed {} with {}: {}",
+                    path.display(),
+                    signer.key_id,
+                    out.display()
+                ),
+            )
         }
         PolicyCommand::Verify {
             path,
@@ -245,6 +263,9 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
 }
 
 fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
+    if let Some(id) = &args.decision {
+        return crate::explain_cmd::explain_decision(id, args.json);
+    }
     let prepared = args.request.prepare()?;
     let policy = &prepared.policy;
     let explanation = cavra_engine::explain(&policy.compiled, &prepared.request, &prepared.env());
@@ -400,45 +421,6 @@ fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
         println!("{} passed, {} failed", report.passed, failed);
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
-}
-
-/// A compiled rule as shown by `compile` and compared by `diff`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct RuleView {
-    id: String,
-    actions: Vec<String>,
-    decision: String,
-    severity: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    approver_group: Option<String>,
-    patterns: Vec<String>,
-}
-
-fn rule_views(pack: &CompiledPack) -> BTreeMap<String, RuleView> {
-    let mut out: BTreeMap<String, RuleView> = BTreeMap::new();
-    for r in &pack.rules {
-        let view = view(r);
-        // A custom rule over several pattern kinds is compiled into several entries with one
-        // id; it is one rule to the author.
-        out.entry(r.id.clone())
-            .and_modify(|v| v.patterns.extend(view.patterns.iter().cloned()))
-            .or_insert(view);
-    }
-    out
-}
-
-fn view(r: &CompiledRule) -> RuleView {
-    RuleView {
-        id: r.id.clone(),
-        actions: r.actions.iter().map(|a| a.as_str().to_string()).collect(),
-        decision: r.decision.as_str().to_string(),
-        severity: r.severity.as_str().to_string(),
-        reason: r.reason.clone(),
-        approver_group: r.approver_group.clone(),
-        patterns: r.patterns.clone(),
-    }
 }
 
 fn settings(pack: &CompiledPack) -> BTreeMap<String, String> {

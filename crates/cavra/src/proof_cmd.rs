@@ -36,12 +36,22 @@ struct ProofFile {
     hashes: Vec<String>,
 }
 
-fn write_out(output: Option<&Path>, proof: &ProofFile) -> Result<(), Failure> {
+/// Writes the proof to `output`, or prints it (it is JSON itself). With `json` and a file, what
+/// was written is printed as JSON.
+fn write_out(output: Option<&Path>, proof: &ProofFile, json: bool) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(proof).map_err(|e| anyhow!("{e}"))? + "\n";
     match output {
         Some(path) => {
             write_atomic(path, text.as_bytes())?;
-            eprintln!("wrote {}", path.display());
+            if json {
+                crate::support::print_json(&serde_json::json!({
+                    "written": path,
+                    "format": proof.format,
+                    "index": proof.index,
+                }))?;
+            } else {
+                eprintln!("wrote {}", path.display());
+            }
         }
         None => print!("{text}"),
     }
@@ -53,7 +63,7 @@ fn now() -> Result<String, Failure> {
 }
 
 /// `cavra evidence prove --index N`
-pub fn prove(index: u64, output: Option<&Path>) -> Result<i32, Failure> {
+pub fn prove(index: u64, output: Option<&Path>, json: bool) -> Result<i32, Failure> {
     let (root, mut store) = crate::evidence_cmd::open_repo_store()?;
     let signer = keyfiles::log_key(&root)?;
     let cp = store
@@ -86,12 +96,13 @@ pub fn prove(index: u64, output: Option<&Path>) -> Result<i32, Failure> {
             checkpoint: cp.envelope,
             hashes: proof.iter().map(hex::encode).collect(),
         },
+        json,
     )?;
     Ok(EXIT_OK)
 }
 
 /// `cavra evidence consistency --from SIZE`
-pub fn consistency(from: u64, output: Option<&Path>) -> Result<i32, Failure> {
+pub fn consistency(from: u64, output: Option<&Path>, json: bool) -> Result<i32, Failure> {
     let (root, mut store) = crate::evidence_cmd::open_repo_store()?;
     let old = store
         .checkpoints()
@@ -119,6 +130,7 @@ pub fn consistency(from: u64, output: Option<&Path>) -> Result<i32, Failure> {
             checkpoint: new.envelope,
             hashes: proof.iter().map(hex::encode).collect(),
         },
+        json,
     )?;
     Ok(EXIT_OK)
 }

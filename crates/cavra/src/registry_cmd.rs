@@ -43,6 +43,9 @@ pub enum McpRegistryCommand {
     Remove {
         /// The server.
         server: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Accept a tool's changed description: forget its pin, so `cavra mcp proxy` pins what it
     /// sees next.
@@ -51,6 +54,9 @@ pub enum McpRegistryCommand {
         server: String,
         /// The tool.
         tool: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -82,6 +88,9 @@ pub struct AddArgs {
     /// Who makes the change (default: CAVRA_ACTOR, else the login name).
     #[arg(long)]
     pub actor: Option<String>,
+    /// Print the registered entry as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_tier(s: &str) -> Result<TrustTier, String> {
@@ -124,21 +133,32 @@ pub fn local_registry(repo_root: &Path) -> Result<Option<McpRegistry>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let store = Store::open(&path).map_err(|e| format!("cannot open the decision store: {e}"))?;
+    let store =
+        Store::open_read_only(&path).map_err(|e| format!("cannot open the decision store: {e}"))?;
     registry_of(&store)
 }
 
 /// The store's MCP registry; None when no server is registered (the pack alone decides).
 pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, String> {
-    let registry = store
-        .mcp_registry()
-        .map_err(|e| format!("the MCP registry cannot be read ({e}); fix or re-add its entries"))?;
-    Ok((!registry.is_empty()).then_some(registry))
+    cavra_runtime::decide::registry_of(store).map_err(|e| e.to_string())
 }
 
 fn open_store() -> Result<Store, Failure> {
     let root = support::find_repo_root(&support::current_dir()?);
     Store::open_repo(&root).map_err(|e| Failure::Other(anyhow!("{e}")))
+}
+
+/// The registry for the commands that only read it: empty when nothing was recorded here
+/// (nothing is created to find out).
+fn read_registry() -> Result<McpRegistry, Failure> {
+    let root = support::find_repo_root(&support::current_dir()?);
+    let path = cavra_store::store_path(&root);
+    if !path.exists() {
+        return Ok(McpRegistry::default());
+    }
+    Store::open_read_only(&path)
+        .and_then(|store| store.mcp_registry())
+        .map_err(|e| Failure::Other(anyhow!("{e}")))
 }
 
 fn actor(given: Option<&str>) -> Option<String> {
@@ -175,17 +195,17 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
                     &support::now_rfc3339(),
                 )
                 .map_err(|e| Failure::Other(anyhow!("{e}")))?;
-            println!(
-                "registered MCP server {} ({}, approval {})",
-                entry.name, entry.trust_tier, entry.approval_state
-            );
-            Ok(support::EXIT_OK)
+            support::done(
+                args.json,
+                &serde_json::to_value(&entry).map_err(|e| anyhow!("{e}"))?,
+                &format!(
+                    "registered MCP server {} ({}, approval {})",
+                    entry.name, entry.trust_tier, entry.approval_state
+                ),
+            )
         }
         McpRegistryCommand::List { json } => {
-            let store = open_store()?;
-            let registry = store
-                .mcp_registry()
-                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            let registry = read_registry()?;
             if *json {
                 support::print_json(&registry)?;
                 return Ok(support::EXIT_OK);
@@ -226,10 +246,7 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
             capability,
             json,
         } => {
-            let store = open_store()?;
-            let registry = store
-                .mcp_registry()
-                .map_err(|e| Failure::Other(anyhow!("{e}")))?;
+            let registry = read_registry()?;
             let verdict = registry.check(server, tool, *capability);
             if *json {
                 support::print_json(&verdict)?;
@@ -243,7 +260,7 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
             }
             Ok(verdict.decision.exit_code())
         }
-        McpRegistryCommand::Remove { server } => {
+        McpRegistryCommand::Remove { server, json } => {
             let mut store = open_store()?;
             let removed = store
                 .remove_mcp_server(server)
@@ -253,10 +270,13 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
                     "no MCP server `{server}` is registered"
                 )));
             }
-            println!("removed MCP server {server}");
-            Ok(support::EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::json!({ "server": server, "removed": true }),
+                &format!("removed MCP server {server}"),
+            )
         }
-        McpRegistryCommand::Unpin { server, tool } => {
+        McpRegistryCommand::Unpin { server, tool, json } => {
             let mut store = open_store()?;
             let removed = store
                 .unpin_tool(server, tool)
@@ -264,10 +284,13 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
             if !removed {
                 return Err(Failure::Other(anyhow!("no pin for {server}/{tool}")));
             }
-            println!(
-                "unpinned {server}/{tool}; its next description is pinned when the proxy sees it"
-            );
-            Ok(support::EXIT_OK)
+            support::done(
+                *json,
+                &serde_json::json!({ "server": server, "tool": tool, "unpinned": true }),
+                &format!(
+                    "unpinned {server}/{tool}; its next description is pinned when the proxy sees it"
+                ),
+            )
         }
     }
 }

@@ -9,7 +9,7 @@ use cavra_server::ServerConfig;
 use cavra_tenant_store::{Db, LogSettings, TokenRecord};
 use clap::{Args, Subcommand};
 
-use crate::support::{EXIT_OK, Failure};
+use crate::support::{self, EXIT_OK, Failure};
 
 /// Where the service's database and configuration are.
 #[derive(Debug, Args)]
@@ -42,7 +42,13 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Run the service database's migrations (safe from several replicas at once).
-    Migrate(DbArgs),
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print the schema version reached as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cavra tenant …`
@@ -55,6 +61,9 @@ pub enum TenantCommand {
         /// A display name.
         #[arg(long)]
         name: Option<String>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -109,6 +118,9 @@ pub enum TokenCommand {
     Revoke {
         /// The token id (the hex part after `cavra_`).
         id: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -225,22 +237,29 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
 /// `cavra db …`
 pub fn db(command: &DbCommand) -> Result<i32, Failure> {
     match command {
-        DbCommand::Migrate(args) => {
+        DbCommand::Migrate { db: args, json } => {
             let config = config(args)?;
             runtime()?.block_on(async {
                 let db = open(&config).await?;
                 let r = db.readiness().await.map_err(|e| anyhow!("{e}"))?;
-                println!(
-                    "{}: schema version {} ({})",
-                    redact_url(&config.database_url),
-                    r.schema_version,
-                    if r.migrations_current {
-                        "current"
-                    } else {
-                        "NOT current"
-                    }
-                );
-                Ok(EXIT_OK)
+                let url = redact_url(&config.database_url);
+                support::done(
+                    *json,
+                    &serde_json::json!({
+                        "database": url,
+                        "schema_version": r.schema_version,
+                        "current": r.migrations_current,
+                    }),
+                    &format!(
+                        "{url}: schema version {} ({})",
+                        r.schema_version,
+                        if r.migrations_current {
+                            "current"
+                        } else {
+                            "NOT current"
+                        }
+                    ),
+                )
             })
         }
     }
@@ -250,7 +269,7 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
 pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
     runtime()?.block_on(async {
         match command {
-            TenantCommand::Create { id, name, db } => {
+            TenantCommand::Create { id, name, json, db } => {
                 if !cavra_server::api::tenants::valid_tenant_id(id) {
                     return Err(Failure::Usage(
                         "a tenant id is 1-64 lowercase letters, digits, - or _".into(),
@@ -265,12 +284,15 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
                     })
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
-                if created {
-                    println!("created tenant {id}");
-                } else {
-                    println!("tenant {id} exists");
-                }
-                Ok(EXIT_OK)
+                support::done(
+                    *json,
+                    &serde_json::json!({ "id": id, "created": created }),
+                    &if created {
+                        format!("created tenant {id}")
+                    } else {
+                        format!("tenant {id} exists")
+                    },
+                )
             }
             TenantCommand::List { json, db } => {
                 let db = open_existing(&config(db)?).await?;
@@ -382,15 +404,18 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                 }
                 Ok(EXIT_OK)
             }
-            TokenCommand::Revoke { id, db } => {
+            TokenCommand::Revoke { id, json, db } => {
                 let db = open(&config(db)?).await?;
                 let done = db
                     .revoke_token(None, id, &cavra_server::now_text())
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if done {
-                    println!("revoked token {id}");
-                    Ok(EXIT_OK)
+                    support::done(
+                        *json,
+                        &serde_json::json!({ "id": id, "revoked": true }),
+                        &format!("revoked token {id}"),
+                    )
                 } else {
                     Err(Failure::Other(anyhow!("no active token {id}")))
                 }

@@ -73,7 +73,7 @@ pub enum ApprovalCommand {
     /// Deny an approval: the action stays blocked.
     Deny(DecideArgs),
     /// Mark every approval past its expiry as expired.
-    Expire,
+    Expire(JsonFlag),
 }
 
 /// `cavra approval approve|deny` arguments.
@@ -91,6 +91,9 @@ pub struct DecideArgs {
     /// The API service to decide on instead of the local store (token from CAVRA_TOKEN).
     #[arg(long, env = "CAVRA_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// Print the approval as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_state(s: &str) -> Result<ApprovalState, String> {
@@ -115,6 +118,18 @@ fn existing_store() -> Result<Option<Store>, Failure> {
     Ok(Some(store))
 }
 
+/// Opens the store only to read it (listings): creates nothing, not even its `-wal` file;
+/// None when nothing was ever recorded here.
+fn readable_store() -> Result<Option<Store>, Failure> {
+    let path = store_path()?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    Store::open_read_only(&path)
+        .map(Some)
+        .map_err(|e| anyhow!("{e}").into())
+}
+
 fn store_error(e: cavra_store::StoreError) -> Failure {
     Failure::Other(anyhow!("{e}"))
 }
@@ -133,7 +148,7 @@ fn none_yet(json: bool) -> Result<i32, Failure> {
 
 /// Runs `cavra session …`.
 pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
-    let Some(store) = existing_store()? else {
+    let Some(store) = readable_store()? else {
         return none_yet(matches!(cmd, SessionCommand::List(JsonFlag { json: true })));
     };
     match cmd {
@@ -214,7 +229,7 @@ fn print_decisions<'a>(decisions: impl Iterator<Item = &'a cavra_store::StoredDe
 /// Runs `cavra decision list`.
 pub fn decision(cmd: &DecisionCommand) -> Result<i32, Failure> {
     let DecisionCommand::List(args) = cmd;
-    let Some(store) = existing_store()? else {
+    let Some(store) = readable_store()? else {
         return none_yet(args.json);
     };
     let decisions = store
@@ -251,7 +266,7 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
         return Ok(code);
     }
     if let ApprovalCommand::List { state, json, .. } = cmd {
-        let Some(store) = existing_store()? else {
+        let Some(store) = readable_store()? else {
             return none_yet(*json);
         };
         let approvals = store.approvals(*state).map_err(store_error)?;
@@ -289,6 +304,9 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
                 store.deny(&args.id, &who, &args.reason, now)
             };
             let a = result.map_err(store_error)?;
+            if args.json {
+                return support::print_json(&a).map(|_| support::EXIT_OK);
+            }
             if approve {
                 println!(
                     "approved {} by {who}: the same action is allowed once, until {}",
@@ -299,8 +317,12 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
             }
             Ok(support::EXIT_OK)
         }
-        ApprovalCommand::Expire => {
+        ApprovalCommand::Expire(JsonFlag { json }) => {
             let ids = store.expire(now).map_err(store_error)?;
+            if *json {
+                return support::print_json(&serde_json::json!({ "expired": ids }))
+                    .map(|_| support::EXIT_OK);
+            }
             println!("{} approval(s) expired", ids.len());
             for id in ids {
                 println!("  {id}");
@@ -353,6 +375,10 @@ fn remote_approval(cmd: &ApprovalCommand) -> Result<Option<i32>, Failure> {
                 &format!("/v1/approvals/{}/{verb}", args.id),
                 Some(&serde_json::json!({ "reason": args.reason })),
             )?;
+            if args.json {
+                support::print_json(&answer)?;
+                return Ok(Some(support::EXIT_OK));
+            }
             println!(
                 "{} is {}",
                 answer["id"].as_str().unwrap_or_default(),

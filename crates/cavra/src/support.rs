@@ -2,7 +2,7 @@
 //! a file-system symlink resolver, and turning errors into diagnostics and exit codes.
 
 use cavra_engine::PathResolver;
-use cavra_policy::{CompiledPack, PolicyError, ResolvedPack, compile, load_pack};
+use cavra_policy::{CompiledPack, PolicyError, ResolvedPack, compile};
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 /// The built-in pack used when no policy is given and the repository has none.
-pub const DEFAULT_PACK: &str = "cavra-baseline";
+pub use cavra_runtime::policy::DEFAULT_PACK;
 
 /// A failure that ends a subcommand, with the exit code it maps to.
 #[derive(Debug)]
@@ -140,77 +140,52 @@ pub struct LoadedPolicy {
 }
 
 /// Which policy applies: `--policy` (a path or a built-in id), else `CAVRA_POLICY`, else the
-/// repository's `.cavra/policy.yaml`, else the built-in baseline.
+/// repository's `.cavra/policy.yaml`, else the built-in baseline (the runtime's rule).
 pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
-    if let Some(p) = explicit.filter(|p| !p.trim().is_empty()) {
-        return p.to_string();
-    }
-    if let Ok(p) = std::env::var("CAVRA_POLICY")
-        && !p.trim().is_empty()
-    {
-        return p;
-    }
-    let local = repo_root.join(".cavra").join("policy.yaml");
-    if local.is_file() {
-        return local.to_string_lossy().into_owned();
-    }
-    DEFAULT_PACK.to_string()
+    policy_source(explicit, repo_root, repo_root)
+        .reference()
+        .unwrap_or_else(|_| DEFAULT_PACK.to_string())
 }
 
-/// Where resolved packs are cached: `$CAVRA_CACHE_DIR`, else `$XDG_CACHE_HOME/cavra/packs`,
-/// else `~/.cache/cavra/packs`; none when `CAVRA_NO_CACHE` is set or no folder is known.
-fn pack_cache_dir() -> Option<PathBuf> {
-    pack_cache_dir_in(|name| std::env::var_os(name))
-}
-
-/// [`pack_cache_dir`] with the environment given as a lookup (the hook server decides with
-/// its client's environment, not its own).
-pub fn pack_cache_dir_in(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
-    if var("CAVRA_NO_CACHE").is_some() {
-        return None;
+/// The runtime's policy source for a CLI command: this process's environment, the built-in
+/// baseline when nothing else applies.
+pub fn policy_source<'a>(
+    explicit: Option<&'a str>,
+    repo_root: &'a Path,
+    base: &'a Path,
+) -> cavra_runtime::policy::Source<'a> {
+    cavra_runtime::policy::Source {
+        explicit,
+        repo_root,
+        base,
+        builtin_fallback: true,
+        require_signed: false,
+        trust_root: None,
+        var: &cavra_runtime::policy::process_env,
     }
-    let non_empty = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    non_empty("CAVRA_CACHE_DIR")
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("cavra/packs")))
-        .or_else(|| non_empty("HOME").map(|d| d.join(".cache/cavra/packs")))
 }
 
-/// Names this build of cavra, so one build never uses entries another build wrote (the
-/// loader's meaning may differ between builds while a pack's text stays the same).
-fn cache_namespace() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::metadata(p).ok());
-    let stamp = exe
-        .map(|m| {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            format!("{}-{}", m.len(), mtime.map(|d| d.as_nanos()).unwrap_or(0))
-        })
-        .unwrap_or_default();
-    format!("{}-{stamp}", env!("CARGO_PKG_VERSION"))
+/// A policy that cannot be used, as the failure that reports it (with its source line when
+/// the pack itself is at fault).
+pub fn load_failure(e: cavra_runtime::policy::LoadError) -> Failure {
+    use cavra_runtime::policy::LoadError;
+    match e {
+        LoadError::Unusable { error, .. } | LoadError::Uncompilable { error, .. } => {
+            Failure::Policy(error)
+        }
+        other => Failure::Other(anyhow::anyhow!("{other}")),
+    }
 }
 
 /// Resolves a pack by reference, through the pack cache when there is one.
 // `PolicyError` keeps its place and source for diagnostics; it is only built on the cold path.
 #[allow(clippy::result_large_err)]
 pub fn resolve_pack(reference: &str, base: &Path) -> Result<ResolvedPack, PolicyError> {
-    resolve_pack_with_cache(reference, base, pack_cache_dir())
-}
-
-/// [`resolve_pack`] with the pack cache's folder given (none: no cache).
-#[allow(clippy::result_large_err)]
-pub fn resolve_pack_with_cache(
-    reference: &str,
-    base: &Path,
-    cache_dir: Option<PathBuf>,
-) -> Result<ResolvedPack, PolicyError> {
-    match cache_dir {
-        Some(dir) => cavra_policy::load_pack_cached(reference, base, &dir, &cache_namespace()),
-        None => load_pack(reference, base),
-    }
+    cavra_runtime::policy::resolve_pack_with_cache(
+        reference,
+        base,
+        cavra_runtime::policy::pack_cache_dir_in(cavra_runtime::policy::process_env),
+    )
 }
 
 /// Loads and compiles a policy by reference, relative paths against the current folder.
@@ -233,7 +208,7 @@ pub fn now_rfc3339() -> String {
 
 /// A fresh decision id (UUID v7: unique and time-ordered).
 pub fn new_decision_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    cavra_runtime::new_decision_id()
 }
 
 /// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
@@ -299,4 +274,15 @@ pub fn paint_decision(decision: cavra_engine::Decision, colour: bool) -> String 
         Allow => "32",
     };
     format!("\x1b[{code}m{word}\x1b[0m")
+}
+
+/// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every
+/// mutating command reports through here, so scripts never have to parse prose.
+pub fn done(json: bool, value: &serde_json::Value, text: &str) -> Result<i32, Failure> {
+    if json {
+        print_json(value)?;
+    } else {
+        println!("{text}");
+    }
+    Ok(EXIT_OK)
 }

@@ -9,7 +9,7 @@
 use crate::evidence_cmd::write_atomic;
 use crate::keyfiles;
 use crate::policy_sig;
-use crate::support::{EXIT_OK, Failure};
+use crate::support::Failure;
 use anyhow::{Context as _, anyhow};
 use cavra_evidence::dsse::Envelope;
 use cavra_evidence::trust::{KeyStatus, TrustRoot, format_time};
@@ -56,6 +56,7 @@ pub fn export(
     sign_key: &Path,
     key_id: Option<&str>,
     output: &Path,
+    json: bool,
 ) -> Result<i32, Failure> {
     let text = std::fs::read_to_string(trust_path)
         .with_context(|| format!("reading {}", trust_path.display()))?;
@@ -118,15 +119,24 @@ pub fn export(
     env.add_signature(&signer.key, signer.key_id.clone())
         .map_err(|e| anyhow!("{e}"))?;
     write_atomic(output, format!("{}\n", env.to_json()).as_bytes())?;
-    println!(
-        "wrote {}: {} keys, {} signed pack(s), signed by {} ({})",
-        output.display(),
-        package.trust_root.keys.len(),
-        package.policies.len(),
-        signer.key_id,
-        cavra_evidence::trust::fingerprint(&signer.key.verifying_key())
-    );
-    Ok(EXIT_OK)
+    let fingerprint = cavra_evidence::trust::fingerprint(&signer.key.verifying_key());
+    crate::support::done(
+        json,
+        &serde_json::json!({
+            "written": output,
+            "keys": package.trust_root.keys.len(),
+            "policies": package.policies.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "signed_by": signer.key_id,
+            "fingerprint": fingerprint,
+        }),
+        &format!(
+            "wrote {}: {} keys, {} signed pack(s), signed by {} ({fingerprint})",
+            output.display(),
+            package.trust_root.keys.len(),
+            package.policies.len(),
+            signer.key_id,
+        ),
+    )
 }
 
 /// `cavra trust import`
@@ -135,6 +145,7 @@ pub fn import(
     fingerprint: Option<&str>,
     trust_path: &Path,
     policies_dir: Option<&Path>,
+    json: bool,
 ) -> Result<i32, Failure> {
     let text = std::fs::read_to_string(package_path)
         .with_context(|| format!("reading {}", package_path.display()))?;
@@ -220,16 +231,26 @@ pub fn import(
             write_atomic(&policy_sig::signature_path(&path), p.signature.as_bytes())?;
         }
     }
-    println!(
-        "imported {} (signed by {}): {} keys in {}, {} signed pack(s){}",
-        package_path.display(),
-        by.key_id,
-        merged.keys.len(),
-        trust_path.display(),
-        package.policies.len(),
-        policies_dir
-            .map(|d| format!(" written to {}", d.display()))
-            .unwrap_or_default()
-    );
-    Ok(EXIT_OK)
+    crate::support::done(
+        json,
+        &serde_json::json!({
+            "imported": package_path,
+            "signed_by": by.key_id,
+            "trust_root": trust_path,
+            "keys": merged.keys.len(),
+            "policies": package.policies.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "policies_dir": policies_dir,
+        }),
+        &format!(
+            "imported {} (signed by {}): {} keys in {}, {} signed pack(s){}",
+            package_path.display(),
+            by.key_id,
+            merged.keys.len(),
+            trust_path.display(),
+            package.policies.len(),
+            policies_dir
+                .map(|d| format!(" written to {}", d.display()))
+                .unwrap_or_default()
+        ),
+    )
 }

@@ -295,6 +295,32 @@ fn pull_request_attestation() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The same with --json: what was attested, for scripts.
+    let again = f.outside.join("attestation-again.json");
+    let out = cavra()
+        .args(["ci", "attest", "--json", "--base", "main", "--evidence"])
+        .arg(&b)
+        .arg("--trust-root")
+        .arg(&f.trust)
+        .arg("--sign-key")
+        .arg(&f.key)
+        .arg("--output")
+        .arg(&again)
+        .current_dir(&f.repo)
+        .output()
+        .expect("attest --json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("attest --json prints JSON");
+    assert!(
+        summary["changed_paths"].as_u64().is_some_and(|n| n >= 1),
+        "{summary}"
+    );
+    assert_eq!(summary["written"], again.to_string_lossy().as_ref());
+    assert!(again.is_file());
     let verify = |head: &str, evidence: Option<&Path>| {
         let mut cmd = cavra();
         cmd.args(["ci", "verify-attestation", "--json", "--head", head])

@@ -78,28 +78,78 @@ fn the_cavra_package_runs_the_cli_by_default_and_installs_both_binaries() {
     assert_eq!(bins, ["cavra", "cavra-hook"]);
 }
 
-/// The ```sh blocks of a markdown file, each as its lines (continuations joined).
-fn sh_blocks(markdown: &str) -> Vec<Vec<String>> {
+/// How a shell block in the docs is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// ```` ```sh ````: commands to paste, run line by line by the tests below.
+    Pasted,
+    /// ```` ```sh illustration ````: a form to read (placeholders such as `<id>`, optional parts
+    /// in brackets, servers that run until stopped); not run.
+    Illustration,
+}
+
+/// One shell block: where it starts (1-based line of its fence), how it is meant, its lines
+/// (continuations joined, blank lines dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Block {
+    line: usize,
+    kind: Kind,
+    lines: Vec<String>,
+}
+
+/// The shell blocks of a markdown file; an error names a ```sh fence with a word this runner
+/// does not know (so a typo cannot hide a block from it).
+fn doc_blocks(markdown: &str) -> Result<Vec<Block>, String> {
     let mut blocks = Vec::new();
-    let mut current: Option<Vec<String>> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```sh") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(lines), text) => {
-                if let Some(last) = lines.last_mut()
+    let mut current: Option<Block> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let text = line.trim_end();
+        match &mut current {
+            None => {
+                let Some(info) = text.strip_prefix("```sh") else {
+                    continue;
+                };
+                let kind = match info.trim() {
+                    "" => Kind::Pasted,
+                    "illustration" => Kind::Illustration,
+                    other if info.starts_with(' ') => {
+                        return Err(format!(
+                            "line {}: ```sh {other}: a pasted block is ```sh, one not run is ```sh illustration",
+                            i + 1
+                        ));
+                    }
+                    _ => continue, // ```shell-session and the like are other languages
+                };
+                current = Some(Block {
+                    line: i + 1,
+                    kind,
+                    lines: Vec::new(),
+                });
+            }
+            Some(_) if text == "```" => blocks.extend(current.take()),
+            Some(block) => {
+                if let Some(last) = block.lines.last_mut()
                     && last.ends_with('\\')
                 {
                     last.pop();
                     last.push_str(text);
                 } else if !text.trim().is_empty() {
-                    lines.push(text.to_string());
+                    block.lines.push(text.to_string());
                 }
             }
-            (None, _) => {}
         }
     }
-    blocks
+    Ok(blocks)
+}
+
+/// The ```sh blocks of a markdown file meant to be pasted, each as its lines.
+fn sh_blocks(markdown: &str) -> Vec<Vec<String>> {
+    doc_blocks(markdown)
+        .expect("shell blocks")
+        .into_iter()
+        .filter(|b| b.kind == Kind::Pasted)
+        .map(|b| b.lines)
+        .collect()
 }
 
 /// The exit code a line's comment promises (`# block, exit 4`: a decision, then its exit
@@ -149,6 +199,128 @@ fn run_block(dir: &Path, block: &[String]) {
     }
 }
 
+/// Runs the pasted blocks of one document in `dir`, in order, in one shell — as a reader pastes
+/// them into one terminal, so what a line exports or creates the next sees. Each line must
+/// exit with the code its comment promises (`# block, exit 4`), else 0.
+fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
+    let bin = assert_cmd::cargo::cargo_bin("cavra");
+    let path = format!(
+        "{}:{}",
+        bin.parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = dir.join(".home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mut script = String::new();
+    for block in blocks {
+        for (i, line) in block.lines.iter().enumerate() {
+            let want = expected_exit(line);
+            script.push_str(line);
+            script.push('\n');
+            script.push_str(&format!(
+                "__code=$?; if [ \"$__code\" != {want} ]; then echo \"{name}:{}: command {} of the block exited $__code; its comment promises {want}\" >&2; exit 97; fi\n",
+                block.line,
+                i + 1
+            ));
+        }
+    }
+    let out = std::process::Command::new("bash")
+        .args(["+e", "-o", "pipefail", "-c", &script])
+        .current_dir(dir)
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .env("CAVRA_SRC", workspace())
+        .env("CAVRA_NO_CACHE", "1")
+        .env("XDG_RUNTIME_DIR", &home)
+        .env("CAVRA_ACTOR", "alice")
+        .env_remove("CAVRA_POLICY")
+        .env_remove("CAVRA_TRUST_ROOT")
+        .env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TOKEN")
+        .env_remove("CAVRA_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{name}: a pasted block does not run as written\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What the docs assume of the reader's repository: a git repository where `cavra init
+/// claude-code` ran and the agent has read a file (so there is a store and an evidence log).
+fn worked_in_repo() -> tempfile::TempDir {
+    let dir = scratch_git_repo();
+    let d = dir.path();
+    std::fs::write(d.join("README.md"), "# a project\n").expect("README");
+    let cavra = || {
+        let mut c = assert_cmd::Command::cargo_bin("cavra").expect("cavra");
+        c.current_dir(d)
+            .env("HOME", d.join(".home"))
+            .env("CAVRA_NO_CACHE", "1")
+            .env_remove("CAVRA_POLICY");
+        c
+    };
+    cavra()
+        .args(["init", "claude-code", "--no-daemon"])
+        .assert()
+        .success();
+    let payload = serde_json::json!({"session_id": "s1", "cwd": d, "hook_event_name": "PreToolUse",
+        "tool_name": "Read", "tool_input": {"file_path": d.join("README.md")}, "tool_use_id": "t1"});
+    cavra()
+        .args(["hook", "claude-code"])
+        .write_stdin(payload.to_string())
+        .assert()
+        .success();
+    dir
+}
+
+/// README.md and every docs/*.md, in a fixed order.
+fn documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(workspace().join("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    docs.insert(0, workspace().join("README.md"));
+    // Benchmarks are measurements: minutes each, on a quiet machine, by hand.
+    docs.retain(|d| !d.ends_with("docs/benchmarks.md"));
+    docs
+}
+
+/// Every ```sh block of README.md and docs/*.md runs as written in a scratch git repository
+/// (one per document, its blocks in order in one shell). The README's quick start is the
+/// exception: `.ci/run` runs it from the repository root (tested above).
+#[test]
+fn every_pasted_block_of_the_readme_and_docs_runs() {
+    let quick_start = readme_quick_start();
+    let mut ran = 0;
+    for doc in documents() {
+        let name = doc
+            .strip_prefix(workspace())
+            .unwrap_or(&doc)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(&doc).expect("document");
+        let blocks = doc_blocks(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pasted: Vec<&Block> = blocks
+            .iter()
+            .filter(|b| b.kind == Kind::Pasted && b.lines != quick_start)
+            .collect();
+        if pasted.is_empty() {
+            continue;
+        }
+        let dir = worked_in_repo();
+        run_doc(dir.path(), &name, &pasted);
+        ran += pasted.len();
+    }
+    assert!(ran >= 10, "only {ran} blocks ran");
+}
+
 fn scratch_git_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let out = std::process::Command::new("git")
@@ -172,6 +344,18 @@ fn the_claude_code_example_runs_as_written() {
     let policy =
         std::fs::read_to_string(dir.path().join(".cavra/policy.yaml")).expect("policy copied");
     assert!(policy.contains("id: team-claude-code"));
+}
+
+#[test]
+fn blocks_are_pasted_or_illustrations_and_nothing_else() {
+    let md = "```sh illustration\ncavra approval approve <id>\n```\n```sh\ncavra doctor\n```\n```shell-session\n$ x\n```\n";
+    let blocks = doc_blocks(md).expect("blocks");
+    assert_eq!(blocks.len(), 2);
+    assert_eq!((blocks[0].kind, blocks[0].line), (Kind::Illustration, 1));
+    assert_eq!((blocks[1].kind, blocks[1].line), (Kind::Pasted, 4));
+    assert_eq!(sh_blocks(md), [vec!["cavra doctor".to_string()]]);
+    let typo = doc_blocks("```sh ilustration\nx\n```\n").expect_err("a typo is an error");
+    assert!(typo.contains("line 1"), "{typo}");
 }
 
 #[test]

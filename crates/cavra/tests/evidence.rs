@@ -252,8 +252,9 @@ fn bundle_of_real_decisions_verifies_and_every_tampering_is_named() {
     let report: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(report["entries"], 4);
     assert!(report["problems"].as_array().expect("problems").is_empty());
-    // The log key is private and ignored by git.
-    assert!(dir.path().join(".cavra/keys/log.key").exists());
+    // Verifying creates no key; the log key (made when the first checkpoint is signed, below)
+    // is private and ignored by git.
+    assert!(!dir.path().join(".cavra/keys/log.key").exists());
     let ignore = std::fs::read_to_string(dir.path().join(".cavra/.gitignore")).expect("ignore");
     assert!(ignore.lines().any(|l| l == "keys/"));
 
@@ -277,6 +278,9 @@ fn bundle_of_real_decisions_verifies_and_every_tampering_is_named() {
     let written: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(written["entries"], 4);
     assert_eq!(written["decisions"]["block"], 2, "{written}");
+    use std::os::unix::fs::PermissionsExt;
+    let log_key = std::fs::metadata(dir.path().join(".cavra/keys/log.key")).expect("log key");
+    assert_eq!(log_key.permissions().mode() & 0o777, 0o600);
     let summary = std::fs::read_to_string(bundle.join("summary.md")).expect("summary");
     assert!(summary.contains("terraform apply"), "{summary}");
     assert!(summary.contains(".env"), "{summary}");

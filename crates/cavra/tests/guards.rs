@@ -2,11 +2,14 @@
 //! entry point: `cavra evaluate`, the agent hook, the MCP governor (`cavra mcp serve`), the API
 //! service (`cavra serve`, also as the hook's `--server`) and the CI gate (`cavra ci check`).
 
+mod support;
+
 use assert_cmd::cargo::cargo_bin;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use support::{cavra, git};
 
 /// The actions checked, as the hook's tools give them, and the rule that must decide.
 fn cases() -> Vec<(
@@ -41,39 +44,9 @@ fn cases() -> Vec<(
     ]
 }
 
-fn cavra(dir: &Path) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.current_dir(dir)
-        .env("CAVRA_NO_CACHE", "1")
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_SERVER_FALLBACK");
-    c
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@e.invalid"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 /// A repository whose policy is the baseline, as the service's default.
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tmp");
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
-    std::fs::write(
-        dir.path().join(".cavra/policy.yaml"),
-        "metadata: {id: local, version: '1', inherits: [cavra-baseline]}\n",
-    )
-    .expect("policy");
-    dir
+    support::project("metadata: {id: local, version: '1', inherits: [cavra-baseline]}\n")
 }
 
 fn hook(dir: &Path, env: &[(&str, &str)], tool: &str, input: &Value) -> (i32, String) {
@@ -81,28 +54,8 @@ fn hook(dir: &Path, env: &[(&str, &str)], tool: &str, input: &Value) -> (i32, St
         "session_id": "sess-guards", "cwd": dir, "hook_event_name": "PreToolUse",
         "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_guards",
     });
-    let mut c = cavra(dir);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c
-        .args(["hook", "claude-code"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hook");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(payload.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("hook runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let out = support::hook(dir, "claude-code", &payload, &[], env);
+    (out.code, out.stdout)
 }
 
 /// The rule ids of the local store's recorded decisions, newest last.
@@ -318,6 +271,22 @@ fn the_guards_decide_alike_in_every_entry_point() {
     want.sort();
     assert_eq!(service_rules, want, "the service's records");
     assert_eq!(local, want, "the hook's records of the service's decisions");
+    // The very same decisions: one id, decision and rule each, on both sides.
+    let served_decisions = decided(&http_get(&url, &auditor, "/v1/decisions"));
+    let out = cavra(served.path())
+        .args(["decision", "list", "--json"])
+        .output()
+        .expect("decision list");
+    let local_decisions = decided(&serde_json::from_slice(&out.stdout).unwrap_or(Value::Null));
+    assert_eq!(
+        served_decisions.len(),
+        cases().len(),
+        "{served_decisions:?}"
+    );
+    assert_eq!(
+        local_decisions, served_decisions,
+        "the hook with --server records the service's own decisions"
+    );
 
     // The CI gate: a change to an agent's hook settings is the guard's block.
     git(dir.path(), &["add", ".cavra/policy.yaml"]);
@@ -345,14 +314,46 @@ fn the_guards_decide_alike_in_every_entry_point() {
     assert_ne!(out.status.code(), Some(0));
 }
 
+/// Every (decision id, decision, rule id) in a value, sorted, each once.
+fn decided(v: &Value) -> Vec<(String, String, String)> {
+    fn walk(v: &Value, out: &mut Vec<(String, String, String)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(id), Some(d), Some(r)) = (
+                    m.get("decision_id").and_then(Value::as_str),
+                    m.get("decision").and_then(Value::as_str),
+                    m.get("rule_id").and_then(Value::as_str),
+                ) {
+                    out.push((id.to_string(), d.to_string(), r.to_string()));
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// `GET /v1/decisions` over a plain socket: the rule ids the service recorded.
 fn http_get_rules(base: &str, token: &str) -> Vec<String> {
+    let mut rules = Vec::new();
+    collect_rules(&http_get(base, token, "/v1/decisions"), &mut rules);
+    rules
+}
+
+/// A GET of the service over a plain socket, its JSON body.
+fn http_get(base: &str, token: &str, path: &str) -> Value {
     use std::io::Read;
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     write!(
         s,
-        "GET /v1/decisions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
     .expect("send");
     let mut text = String::new();
@@ -361,8 +362,33 @@ fn http_get_rules(base: &str, token: &str) -> Vec<String> {
     // A chunked body: the JSON between the first chunk size line and the end.
     let start = body.find(['[', '{']).unwrap_or(0);
     let end = body.rfind([']', '}']).map(|i| i + 1).unwrap_or(body.len());
-    let v: Value = serde_json::from_str(&body[start..end]).unwrap_or(Value::Null);
-    let mut rules = Vec::new();
-    collect_rules(&v, &mut rules);
-    rules
+    serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)
+}
+
+/// One policy loader for every entry point that records: a pack that requires signatures is
+/// refused unsigned by the hook and by the MCP governor alike (the MCP governor did not check
+/// signatures before it loaded its policy through the runtime).
+#[test]
+fn an_unsigned_pack_that_requires_signatures_is_refused_by_the_hook_and_mcp_alike() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join(".cavra/policy.yaml"),
+        "metadata: {id: local, version: '1', inherits: [cavra-baseline], require_signature: true}\n",
+    )
+    .expect("policy");
+    let (code, out) = hook(dir.path(), &[], "Bash", &json!({"command": "ls"}));
+    assert!(out.contains("\"deny\""), "hook: {code} {out}");
+    assert!(out.contains("trust root"), "hook: {out}");
+
+    let mcp = cavra(dir.path())
+        .args(["mcp", "serve"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mcp serve");
+    let stderr = String::from_utf8_lossy(&mcp.stderr);
+    assert_ne!(mcp.status.code(), Some(0), "mcp serve: {stderr}");
+    assert!(
+        stderr.contains("signed policies are required") && stderr.contains("trust root"),
+        "mcp serve: {stderr}"
+    );
 }

@@ -1,9 +1,13 @@
 //! `cavra hook <agent>` driven as the agents drive it: the real binary, recorded payloads on
 //! stdin, the exact answer and exit code asserted; and what it leaves in the store.
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use support::Out;
+use support::claude_decision as decision_of;
 
 const CONFORMANCE_POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
 const CONFORMANCE_CASES: &str =
@@ -27,29 +31,6 @@ fn project() -> tempfile::TempDir {
 
 fn root(dir: &tempfile::TempDir) -> String {
     dir.path().to_string_lossy().into_owned()
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<std::process::Output> for Out {
-    fn from(out: std::process::Output) -> Out {
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
-    }
 }
 
 fn hook(agent: &str, dir: &Path, stdin: impl Into<Vec<u8>>, extra: &[&str]) -> Out {
@@ -84,22 +65,6 @@ fn claude(dir: &tempfile::TempDir, tool: &str, input: Value) -> Out {
         claude_payload(&root(dir), tool, input).to_string(),
         &[],
     )
-}
-
-fn decision_of(out: &Out) -> &'static str {
-    if out.code == 2 {
-        return "deny";
-    }
-    assert_eq!(out.code, 0, "unexpected exit code; stderr: {}", out.stderr);
-    if out.stdout.trim().is_empty() {
-        return "none";
-    }
-    match out.json()["hookSpecificOutput"]["permissionDecision"].as_str() {
-        Some("deny") => "deny",
-        Some("ask") => "ask",
-        Some("allow") => "allow",
-        _ => "none",
-    }
 }
 
 #[test]
@@ -1093,7 +1058,8 @@ fn demo_runs_every_scene() {
         "8 decisions — 4 blocked, 1 routed for approval",
         "recorded: ",
         "evidence log: log ",
-        ": 8 entries",
+        // The eight decisions and the ask recorded as a pending approval (ask mode).
+        ": 9 entries",
         "bundle: wrote ",
         "verified offline against the auditor's trust root: exit 0",
         "after changing one byte of entries.jsonl: exit 1",
@@ -1810,6 +1776,16 @@ fn a_server_that_hangs_or_breaks_is_a_deny() {
     let r = root(&s.dir);
     let allowed = claude_payload(&r, "Bash", json!({"command": "echo fine"})).to_string();
     let socket = s.socket();
+    // `hook daemon status` only looks (it makes no socket folder): make the folder a server
+    // would, private.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(socket.parent().expect("socket folder"))
+            .expect("socket folder");
+    }
     // Takes the call and never answers: deny at the client's deadline, never allow.
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
     let started = std::time::Instant::now();

@@ -132,8 +132,14 @@ async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpReg
     Ok(Some(McpRegistry::from_entries(entries)))
 }
 
-/// Refuses request fields that would let an agent loosen its own policy.
-fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> ApiResult<()> {
+/// Refuses request fields that would let an agent loosen its own policy. Returns the actor
+/// the body names when it is not the caller and the caller is configured to act for others
+/// (`act_for_others`); whether the deciding pack accepts it is checked once the pack is known.
+fn check_request(
+    caller: &Caller,
+    state: &AppState,
+    request: &mut Request,
+) -> ApiResult<Option<String>> {
     state.config.limits.check_request(request)?;
     if let Some(t) = &request.tenant
         && t != caller.tenant()
@@ -146,13 +152,20 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
     // Identity comes from the credential, never the body: a pack's `when: {actor: …}` must
     // see who authenticated, and the record must say so. Naming the caller itself is
     // harmless; naming anyone else is an attempt to act as them.
+    let mut claimed_actor = None;
     if let Some(claimed) = &request.actor
         && claimed != caller.subject()
     {
-        return Err(Problem::forbidden(format!(
-            "the request names the actor `{claimed}`, but the credential is `{}`; the actor is always the authenticated caller",
-            caller.subject()
-        )));
+        if !state
+            .config
+            .may_act_for_others(caller.tenant(), caller.subject())
+        {
+            return Err(Problem::forbidden(format!(
+                "the request names the actor `{claimed}`, but the credential is `{}`; the actor is always the authenticated caller (only accounts listed in the service's act_for_others may name another)",
+                caller.subject()
+            )));
+        }
+        claimed_actor = Some(claimed.clone());
     }
     request.actor = Some(caller.subject().to_string());
     if let Some(mode) = request.mode
@@ -189,7 +202,7 @@ fn check_request(caller: &Caller, state: &AppState, request: &mut Request) -> Ap
             request.break_glass_reason.as_deref().unwrap_or_default()
         );
     }
-    Ok(())
+    Ok(claimed_actor)
 }
 
 /// Evaluate and record a decision.
@@ -205,7 +218,7 @@ pub async fn create(
     caller.require(&[Role::Agent, Role::Admin], "evaluating a request")?;
     let started = Instant::now();
     let mut request = body.request;
-    check_request(&caller, &state, &mut request)?;
+    let claimed_actor = check_request(&caller, &state, &mut request)?;
     let tenant = caller.tenant().to_string();
     let pack = pack_for(
         &state,
@@ -214,6 +227,18 @@ pub async fn create(
         request.repository.as_deref(),
     )
     .await?;
+    // An account allowed to act for others: the pack must accept it too, and then its
+    // conditions on `actor` see the named actor (the record keeps both).
+    if let Some(claimed) = &claimed_actor {
+        if !pack.document.identity.accepts_claimed_actor() {
+            return Err(Problem::forbidden(format!(
+                "the request names the actor `{claimed}`; `{}` may act for others, but the pack `{}` does not accept a claimed actor (identity.accept_claimed_actor)",
+                caller.subject(),
+                pack.document.metadata.id
+            )));
+        }
+        request.actor = Some(claimed.clone());
+    }
     let by = caller.subject().to_string();
     let registry = if request.action == ActionType::McpToolCall {
         mcp_registry(&state, &tenant).await?
@@ -292,7 +317,12 @@ pub async fn create(
         }
         // The store redacts the record (with the pack's rules and its own) on its way into
         // the log and gives back what it stored, which is what the caller sees.
-        let value = serde_json::to_value(&record).map_err(Problem::internal)?;
+        let mut value = serde_json::to_value(&record).map_err(Problem::internal)?;
+        if let Some(claimed) = &claimed_actor {
+            // Who authenticated stays the actor of record; the name is what it claimed.
+            value["actor"] = serde_json::Value::String(by.clone());
+            value["claimed_actor"] = serde_json::Value::String(claimed.clone());
+        }
         let write = DecisionWrite {
             decision: NewDecision {
                 decision_id: decision_id.clone(),

@@ -202,28 +202,29 @@ pub async fn bundle(
         state.config.limits.bundle_entries,
     )
     .await?;
-    // Each bundle is assembled in memory: only so many at once, the rest told when to retry.
-    let _permit = state
+    // A bundle is written to a temporary folder and streamed from there (memory stays at a
+    // page of entries and a few chunks), but each costs a blocking thread, disk and database
+    // reads for as long as its client takes: only so many at once, the rest told when to retry.
+    let permit = state
         .bundles
         .clone()
         .try_acquire_owned()
         .map_err(|_| Problem::too_many(5, "the bundles the service assembles at once"))?;
-    let log = crate::bundle::TenantLog::load(
-        &state.db,
-        &state.packs,
+    let log = crate::bundle::TenantLog::open(
+        state.clone(),
         caller.tenant(),
-        &selection,
         &now_text(),
         state.config.limits.bundle_entries,
     )
     .await?;
     let signer = state.signer.clone();
     let days = q.retention_days.unwrap_or(365).clamp(1, 36500);
-    let tar = tokio::task::spawn_blocking(move || {
-        crate::bundle::bundle_tar(log, selection, &signer, days)
+    let dir = tokio::task::spawn_blocking(move || {
+        crate::bundle::write_bundle(log, selection, &signer, days)
     })
     .await
     .map_err(Problem::internal)??;
+    let chunks = crate::bundle::stream_tar(dir, move || drop(permit));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/x-tar"),
@@ -232,7 +233,7 @@ pub async fn bundle(
                 "attachment; filename=\"cavra-evidence-bundle.tar\"",
             ),
         ],
-        tar,
+        axum::body::Body::from_stream(chunks),
     )
         .into_response())
 }

@@ -75,10 +75,19 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             .collect(),
         Err(_) => Vec::new(),
     };
+    let mut text = state.metrics.render(&queue);
+    text.push_str(
+        "# HELP cavra_proof_leaves_read_total Leaf hashes read from the database to build proofs (stored subtree hashes spare the rest).\n",
+    );
+    text.push_str("# TYPE cavra_proof_leaves_read_total counter\n");
+    text.push_str(&format!(
+        "cavra_proof_leaves_read_total {}\n",
+        state.subtrees.leaves_read()
+    ));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&queue),
+        text,
     )
 }
 

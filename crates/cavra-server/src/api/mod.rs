@@ -151,7 +151,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/evidence/entries/{index}/proof", get(evidence::proof))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get_one))
-        .route("/posture", get(tenants::posture));
+        .route("/posture", get(tenants::posture))
+        .route("/whoami", get(tenants::whoami));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))

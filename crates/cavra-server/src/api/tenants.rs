@@ -199,3 +199,40 @@ pub async fn posture(
         log_size,
     }))
 }
+
+/// Who the caller is here: what `cavra doctor` shows as "who you are there".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The stable subject (`token:<id>`, or the OIDC subject).
+    pub subject: String,
+    /// The tenant every request of this credential is scoped to.
+    pub tenant: String,
+    /// The roles this credential holds.
+    pub roles: Vec<String>,
+    /// The approver groups this credential belongs to.
+    pub approver_groups: Vec<String>,
+    /// How it was verified: `api_token` or `oidc`.
+    pub method: String,
+}
+
+/// The caller's own identity (any authenticated caller).
+#[utoipa::path(get, path = "/v1/whoami", tag = "tenants", operation_id = "tenants_whoami",
+    responses((status = 200, body = WhoAmI), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
+    let principal = &caller.0;
+    Json(WhoAmI {
+        subject: principal.subject.clone(),
+        tenant: principal.tenant.clone(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
+        approver_groups: principal.approver_groups.iter().cloned().collect(),
+        method: match &principal.method {
+            cavra_identity::AuthMethod::ApiToken { .. } => "api_token".into(),
+            cavra_identity::AuthMethod::Oidc { .. } => "oidc".into(),
+        },
+    })
+}

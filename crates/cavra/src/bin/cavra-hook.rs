@@ -2,9 +2,9 @@
 //!
 //! `cavra hook <agent> --daemon` does the same, but the all-in-one `cavra` binary spends more
 //! time starting (relocating and paging in a large static executable) than the server spends
-//! deciding. This binary is `std` and `libc` only. It asks the server; every other case goes
-//! to `cavra hook <agent> … --daemon` beside it, which decides in process exactly as without
-//! the server and starts one for next time:
+//! deciding. This binary is `std`, `libc` and the small `cavra-hook-wire` crate only. It asks
+//! the server; every other case goes to `cavra hook <agent> … --daemon` beside it, which
+//! decides in process exactly as without the server and starts one for next time:
 //!
 //! - options it does not know, or `--server` (the API service): `cavra` runs instead (exec,
 //!   stdin untouched);
@@ -15,12 +15,8 @@
 //!   `cavra hook <agent> --fail-closed MESSAGE` (or, if that cannot run, the reason on stderr
 //!   and exit code 2, which every agent reads as a block).
 
-#[path = "../hook_daemon/client_core.rs"]
-#[allow(dead_code)]
-mod client_core;
-#[path = "../hook_daemon/wire.rs"]
-#[allow(dead_code)]
-mod wire;
+use cavra_hook_wire::client as client_core;
+use cavra_hook_wire::wire;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

@@ -21,8 +21,8 @@
 //! (`CAVRA_HOOK_DAEMON_IDLE_SECS`, default 600), when `.cavra/` disappears, when its own
 //! executable changes, or on `cavra hook daemon stop`.
 
-pub mod client_core;
-pub mod wire;
+pub use cavra_hook_wire::client as client_core;
+use cavra_hook_wire::wire;
 
 pub use client_core::Paths;
 use client_core::euid;
@@ -52,9 +52,17 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Subcommand)]
 pub enum DaemonCommand {
     /// Whether this repository's hook server runs: pid, calls served, socket.
-    Status,
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop this repository's hook server (the next `--daemon` call starts a new one).
-    Stop,
+    Stop {
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the hook server in the foreground (what `--daemon` starts in the background).
     #[command(hide = true)]
     Run {
@@ -218,31 +226,63 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
         })
     };
     match cmd {
-        DaemonCommand::Status => {
-            let paths = root_of(None)?;
-            match call(&paths, &Request::Status) {
-                Some(Reply::Status(text)) => say(&text),
-                _ => say(&format!(
-                    "hook server for {}: not running\nsocket: {}",
-                    paths.root.display(),
-                    paths.socket.display()
+        DaemonCommand::Status { json } => {
+            // Only looks: no socket folder is made to find out.
+            use cavra_doctor::HookServerState;
+            let root = crate::support::find_repo_root(&crate::support::current_dir()?);
+            let state = look(&root);
+            if *json {
+                let value = match &state {
+                    HookServerState::Running(text) => {
+                        serde_json::json!({ "root": root, "running": true, "status": text })
+                    }
+                    HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
+                        serde_json::json!({ "root": root, "running": false, "socket": socket })
+                    }
+                    HookServerState::Unavailable(why) => {
+                        serde_json::json!({ "root": root, "running": false, "unavailable": why })
+                    }
+                };
+                crate::support::print_json(&value)?;
+                return Ok(0);
+            }
+            match state {
+                HookServerState::Running(text) => say(&text),
+                HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
+                    say(&format!(
+                        "hook server for {}: not running\nsocket: {}",
+                        root.display(),
+                        socket.display()
+                    ))
+                }
+                HookServerState::Unavailable(why) => say(&format!(
+                    "hook server for {}: not running; it cannot run here: {why}",
+                    root.display()
                 )),
             }
             Ok(0)
         }
-        DaemonCommand::Stop => {
+        DaemonCommand::Stop { json } => {
             let paths = root_of(None)?;
+            let stopped = |was_running: bool| -> Result<i32, Failure> {
+                let text = if was_running {
+                    "stopped"
+                } else {
+                    "not running"
+                };
+                crate::support::done(
+                    *json,
+                    &serde_json::json!({ "root": paths.root, "was_running": was_running }),
+                    &format!("hook server for {}: {text}", paths.root.display()),
+                )
+            };
             match call(&paths, &Request::Stop) {
                 Some(Reply::Stopping) => {
                     // Stopped means exited: its lock is released when the process is gone.
                     let started = Instant::now();
                     while started.elapsed() < Duration::from_secs(10) {
                         if try_lock(&paths.lock).is_some() {
-                            say(&format!(
-                                "hook server for {}: stopped",
-                                paths.root.display()
-                            ));
-                            return Ok(0);
+                            return stopped(true);
                         }
                         std::thread::sleep(Duration::from_millis(10));
                     }
@@ -251,13 +291,7 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
                         paths.root.display()
                     )))
                 }
-                _ => {
-                    say(&format!(
-                        "hook server for {}: not running",
-                        paths.root.display()
-                    ));
-                    Ok(0)
-                }
+                _ => stopped(false),
             }
         }
         DaemonCommand::Run { root } => {
@@ -265,6 +299,40 @@ pub fn command(cmd: &DaemonCommand) -> Result<i32, crate::support::Failure> {
             serve(paths).map_err(|e| Failure::Other(anyhow::anyhow!("hook server: {e}")))?;
             Ok(0)
         }
+    }
+}
+
+/// What `cavra doctor` sees of a repository's hook server: it asks over the socket and
+/// creates nothing (no socket folder, no lock file).
+pub fn look(root: &Path) -> cavra_doctor::HookServerState {
+    use cavra_doctor::HookServerState;
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return HookServerState::Unavailable(format!("{} cannot be resolved", root.display()));
+    };
+    let dir = client_core::socket_dir_path(std::env::var_os("XDG_RUNTIME_DIR"));
+    let Some(paths) = Paths::in_dir(root, &dir) else {
+        return HookServerState::Unavailable(format!(
+            "the socket path under {} is longer than {} bytes",
+            dir.display(),
+            client_core::MAX_SOCKET_PATH
+        ));
+    };
+    if dir.exists() && !client_core::is_private_dir(&dir) {
+        return HookServerState::Unavailable(format!(
+            "{} is not a private folder of yours (mode 0700, owned by you, not a link)",
+            dir.display()
+        ));
+    }
+    if !paths.socket.exists() {
+        return HookServerState::NotRunning {
+            socket: paths.socket,
+        };
+    }
+    match call(&paths, &Request::Status) {
+        Some(Reply::Status(text)) => HookServerState::Running(text),
+        _ => HookServerState::Stale {
+            socket: paths.socket,
+        },
     }
 }
 

@@ -4,8 +4,8 @@
 //!
 //! The bytes come from a socket, so the decoder treats them as untrusted: every length is
 //! checked against what is left, a frame is capped at [`MAX_FRAME`], and decoding returns an
-//! error, never panics (a proptest and the `hook_wire` fuzz target hold it to that). This file
-//! depends on `std` and `thiserror` only, so the fuzz target can include it as it is.
+//! error, never panics (a proptest and the `hook_wire` fuzz target hold it to that). This module
+//! depends on `std` and `thiserror` only.
 
 use std::io::{Read, Write};
 

@@ -2,7 +2,6 @@
 //! canonical form — the parsed document as canonical JSON — so reformatting or comments do
 //! not break a signature, and any change to what the pack says does.
 
-use anyhow::{Context as _, anyhow};
 use cavra_evidence::trust::{SignedBy, TrustRoot, format_time};
 use cavra_store::LogSigner;
 use sha2::{Digest, Sha256};
@@ -17,11 +16,9 @@ pub fn signature_path(pack: &Path) -> PathBuf {
 }
 
 /// The pack file's id and canonical digest (`sha256:…`), from its text.
-pub fn canonical_digest(text: &str, origin: &str) -> anyhow::Result<(String, String)> {
-    let document = cavra_policy::parse_document(text, origin)
-        .map_err(|e| anyhow!("{}", crate::support::policy_line(&e)))?;
-    let canonical =
-        cavra_policy::canonical_document(&document).map_err(|e| anyhow!("{}", e.message))?;
+pub fn canonical_digest(text: &str, origin: &str) -> Result<(String, String), String> {
+    let document = cavra_policy::parse_document(text, origin).map_err(|e| e.to_string())?;
+    let canonical = cavra_policy::canonical_document(&document).map_err(|e| e.message.clone())?;
     Ok((
         document.metadata.id.clone(),
         format!(
@@ -32,9 +29,9 @@ pub fn canonical_digest(text: &str, origin: &str) -> anyhow::Result<(String, Str
 }
 
 /// Signs a pack file; returns the envelope JSON.
-pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> anyhow::Result<String> {
+pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> Result<String, String> {
     let text =
-        std::fs::read_to_string(pack).with_context(|| format!("reading {}", pack.display()))?;
+        std::fs::read_to_string(pack).map_err(|e| format!("reading {}: {e}", pack.display()))?;
     let (id, digest) = canonical_digest(&text, &pack.display().to_string())?;
     cavra_evidence::pack_signature::sign(
         &id,
@@ -43,7 +40,7 @@ pub fn sign(pack: &Path, signer: &LogSigner, now: OffsetDateTime) -> anyhow::Res
         &signer.key_id,
         &format_time(now),
     )
-    .map_err(|e| anyhow!("{e}"))
+    .map_err(|e| e.to_string())
 }
 
 /// Why a pack's signature does not hold.
@@ -67,7 +64,7 @@ pub fn verify_text(
     signature: &str,
     trust: &TrustRoot,
 ) -> Result<SignedBy, String> {
-    let (_, digest) = canonical_digest(text, origin).map_err(|e| format!("{e:#}"))?;
+    let (_, digest) = canonical_digest(text, origin)?;
     cavra_evidence::pack_signature::verify(signature, origin, &digest, trust)
 }
 

@@ -1,7 +1,7 @@
 //! What both hook clients need to find this repository's hook server: the repository root,
 //! the private socket folder and the socket's name. `std` and `libc` only, so that the slim
-//! `cavra-hook` binary includes it as it is (`#[path]`) and stays small: its start-up is most
-//! of what an agent waits for on each tool call.
+//! `cavra-hook` binary stays small: its start-up is most of what an agent waits for on each
+//! tool call.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -57,17 +57,27 @@ pub fn find_repo_root(start: &Path) -> PathBuf {
 /// created 0700 if missing; refused unless it is a real folder (not a link) owned by the
 /// user and closed to everyone else.
 pub fn socket_dir(xdg_runtime_dir: Option<OsString>) -> Option<PathBuf> {
-    let dir = match xdg_runtime_dir.filter(|d| Path::new(d).is_absolute()) {
-        Some(d) => PathBuf::from(d).join("cavra"),
-        None => PathBuf::from(format!("/tmp/cavra-{}", euid())),
-    };
+    let dir = socket_dir_path(xdg_runtime_dir);
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(_) => return None,
     }
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    (meta.is_dir() && meta.uid() == euid() && meta.mode() & 0o077 == 0).then_some(dir)
+    is_private_dir(&dir).then_some(dir)
+}
+
+/// Where the private socket folder is, without creating it (for looking only).
+pub fn socket_dir_path(xdg_runtime_dir: Option<OsString>) -> PathBuf {
+    match xdg_runtime_dir.filter(|d| Path::new(d).is_absolute()) {
+        Some(d) => PathBuf::from(d).join("cavra"),
+        None => PathBuf::from(format!("/tmp/cavra-{}", euid())),
+    }
+}
+
+/// Whether `dir` is a real folder (not a link) owned by the user and closed to everyone else.
+pub fn is_private_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|meta| meta.is_dir() && meta.uid() == euid() && meta.mode() & 0o077 == 0)
 }
 
 impl Paths {
@@ -76,6 +86,12 @@ impl Paths {
     pub fn for_root(root: &Path) -> Option<Paths> {
         let root = std::fs::canonicalize(root).ok()?;
         let dir = socket_dir(std::env::var_os("XDG_RUNTIME_DIR"))?;
+        Paths::in_dir(root, &dir)
+    }
+
+    /// The paths for a canonical repository root in a given socket folder, or none when the
+    /// socket path would be too long.
+    pub fn in_dir(root: PathBuf, dir: &Path) -> Option<Paths> {
         let name = format!("hook-{:016x}", fnv1a(root.as_os_str().as_bytes()));
         let socket = dir.join(format!("{name}.sock"));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -90,9 +106,10 @@ impl Paths {
 }
 
 /// Whether an environment variable can change a hook decision (sent to the server): every
-/// `CAVRA_*`, and what the home folder and the pack cache's place derive from.
+/// `CAVRA_*`, what the home folder and the pack cache's place derive from, and the user.
 pub fn wanted_var(name: &str) -> bool {
-    name.starts_with("CAVRA_") || name == "HOME" || name == "XDG_CACHE_HOME"
+    // USER and LOGNAME name the person who answers the agent's prompt (ask mode).
+    matches!(name, "HOME" | "XDG_CACHE_HOME" | "USER" | "LOGNAME") || name.starts_with("CAVRA_")
 }
 
 /// The deny message when the server took the call and did not answer by the deadline.

@@ -1,0 +1,344 @@
+//! One decide entry for the entry points that record in the repository's store (the agent
+//! hook, the hook server, the MCP governor): the API service first when one is named (and its
+//! fallback when it cannot be reached), else the local policy with the repository's MCP
+//! registry; the strictest of the requests decides; approvals; every request recorded,
+//! redacted, before the caller answers.
+
+use crate::local::{Ask, Asking, Outcome, resolve_in_store};
+use crate::record::{self, Caller, Context};
+use crate::service::{self, CallError};
+use crate::{RuntimeError, strictest};
+use cavra_engine::{
+    ActionType, CompiledPack, Decision, DecisionRecord, Env, McpRegistry, PathResolver, Request,
+};
+use cavra_policy::ResolvedPack;
+use cavra_store::Store;
+use serde_json::{Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What the caller does when the service cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Decide with the local policy (and record locally).
+    Local,
+    /// Deny.
+    Deny,
+}
+
+/// The API service that decides instead of the local policy.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Its base URL.
+    pub base: String,
+    /// The agent token (`CAVRA_TOKEN`); none is a refusal, never a fallback.
+    pub token: Option<String>,
+    /// What happens when it cannot be reached.
+    pub fallback: Fallback,
+    /// How long one call may take.
+    pub timeout: Duration,
+}
+
+/// One call to decide: who makes it, what is stored beside its records, and how approvals
+/// are handled.
+pub struct Call<'a> {
+    /// Who calls, from where (stored with each record).
+    pub caller: &'a Caller,
+    /// What the entry point saw of the call, stored with each record.
+    pub context: &'a Context,
+    /// The requester an approval is asked for and usable by (`agent:session`).
+    pub requested_by: String,
+    /// How long a new approval stays valid.
+    pub approval_ttl: Duration,
+    /// Where a missing approval is asked for.
+    pub ask: Ask,
+    /// The service that decides, when one is named.
+    pub service: Option<&'a Service>,
+}
+
+/// One decided request.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The request as decided.
+    pub request: Request,
+    /// Its record (approval notes included).
+    pub record: DecisionRecord,
+}
+
+/// Where the approval of the deciding request stands.
+#[derive(Debug, Clone)]
+pub enum ApprovalNote {
+    /// Decided locally: what the store said.
+    Local(Box<Outcome>),
+    /// Decided by the service at `base`: its approval object (null when none).
+    Service {
+        /// The service's URL.
+        base: String,
+        /// The approval it asked for or used.
+        approval: Value,
+    },
+}
+
+/// A decided call.
+#[derive(Debug, Clone)]
+pub struct Governed {
+    /// Every request, decided and recorded.
+    pub decided: Vec<Decided>,
+    /// The index of the strictest (the first on a tie): it decides the call.
+    pub deciding: usize,
+    /// Its approval.
+    pub approval: ApprovalNote,
+    /// Set when a service was named but could not be reached, so the local policy decided:
+    /// why.
+    pub fell_back: Option<String>,
+}
+
+impl Governed {
+    /// The deciding record.
+    pub fn record(&self) -> &DecisionRecord {
+        &self.decided[self.deciding].record
+    }
+
+    /// What an approval made of the call, when it changed anything: whether it may proceed,
+    /// and the message for the agent. `None`: the record's own decision stands.
+    pub fn approval_verdict(&self) -> Option<(bool, String)> {
+        let record = self.record();
+        match &self.approval {
+            ApprovalNote::Local(outcome) => approval_verdict(outcome, record),
+            ApprovalNote::Service { base, approval } => {
+                let id = approval["id"].as_str()?;
+                if record.decision != Decision::RequireApproval {
+                    return None;
+                }
+                let group = approval["approver_group"].as_str().unwrap_or_default();
+                Some((
+                    false,
+                    format!(
+                        "cavra: {} — needs approval from {group}. Pending approval {id} on {base} (expires {}). \
+                         A person in {group} approves it with: cavra approval approve {id} --reason \"…\" --server {base} ; then retry the same action (it is allowed once).",
+                        record.reason,
+                        approval["expires_at"].as_str().unwrap_or_default(),
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// What a local approval outcome makes of a decision that needed one (see
+/// [`Governed::approval_verdict`]).
+pub fn approval_verdict(outcome: &Outcome, record: &DecisionRecord) -> Option<(bool, String)> {
+    match outcome {
+        Outcome::Used(a) => Some((
+            true,
+            format!(
+                "cavra: approved by {} ({}): {}; this approval is now used",
+                a.decided_by.as_deref().unwrap_or_default(),
+                a.id,
+                a.reason.as_deref().unwrap_or_default()
+            ),
+        )),
+        Outcome::Denied(_) => Some((false, format!("cavra: {}", record.reason))),
+        Outcome::Pending(a) | Outcome::Created(a) => {
+            let group = &a.approver_group;
+            Some((
+                false,
+                format!(
+                    "cavra: {} — needs approval from {group}. Pending approval {id} (expires {exp}). \
+                     A person in {group} approves it with: cavra approval approve {id} --reason \"…\" ; then retry the same action (it is allowed once).",
+                    record.reason,
+                    id = a.id,
+                    exp = a.expires_at,
+                ),
+            ))
+        }
+        // The agent's prompt asks: the record's own decision (ask) stands.
+        Outcome::Asked(_) | Outcome::None => None,
+    }
+}
+
+/// The repository's MCP registry, when it has entries; one that cannot be read fails the call
+/// closed.
+pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, RuntimeError> {
+    let registry = store
+        .mcp_registry()
+        .map_err(|e| RuntimeError::Registry(e.to_string()))?;
+    Ok((!registry.is_empty()).then_some(registry))
+}
+
+/// Decides with the repository's store and policy.
+pub struct Governor<'a> {
+    /// The repository's store: approvals, the registry, the records.
+    pub store: &'a mut Store,
+    /// The policy that decides.
+    pub pack: &'a CompiledPack,
+    /// What it was resolved from (kept in the store once per digest).
+    pub resolved: &'a ResolvedPack,
+    /// Symlink resolution.
+    pub resolver: &'a dyn PathResolver,
+}
+
+impl Governor<'_> {
+    /// Decides `requests` as one call (see the module documentation). `adjust` changes the
+    /// deciding record before approvals and recording (the MCP proxy's own checks).
+    pub fn decide(
+        &mut self,
+        requests: Vec<Request>,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+        adjust: impl FnOnce(&mut DecisionRecord),
+    ) -> Result<Governed, RuntimeError> {
+        let timestamp = cavra_store::format_time(now)?;
+        record::remember_policy(self.store, self.resolved, &timestamp)?;
+        let mut fell_back = None;
+        if let Some(service) = call.service {
+            match decide_on_service(service, &requests) {
+                Ok(remote) => return self.record_remote(service, remote, call),
+                Err(CallError::Refused(message)) => return Err(RuntimeError::Refused(message)),
+                Err(CallError::Unreachable(message)) => {
+                    if service.fallback == Fallback::Deny {
+                        return Err(RuntimeError::Refused(format!(
+                            "{message}; CAVRA_SERVER_FALLBACK=deny, so nothing runs until it answers"
+                        )));
+                    }
+                    fell_back = Some(message);
+                }
+            }
+        }
+        // MCP tool calls are also judged by the repository's MCP registry, when it has one.
+        let registry = if requests.iter().any(|r| r.action == ActionType::McpToolCall) {
+            registry_of(self.store)?
+        } else {
+            None
+        };
+        let mut decided: Vec<Decided> = requests
+            .into_iter()
+            .map(|request| {
+                let decision_id = crate::new_decision_id();
+                let env = Env {
+                    timestamp: &timestamp,
+                    decision_id: &decision_id,
+                    resolver: self.resolver,
+                };
+                let record = cavra_engine::evaluate_with_registry(
+                    self.pack,
+                    &request,
+                    &env,
+                    registry.as_ref(),
+                );
+                Decided { request, record }
+            })
+            .collect();
+        let deciding = strictest(&decided, |d| d.record.decision).ok_or(RuntimeError::Nothing)?;
+        adjust(&mut decided[deciding].record);
+        let mut outcome = Outcome::None;
+        if decided[deciding].record.decision == Decision::RequireApproval {
+            let d = &mut decided[deciding];
+            let asking = Asking {
+                requested_by: call.requested_by.clone(),
+                session_id: call.caller.session_id.clone(),
+                ttl: call.approval_ttl,
+                ask: call.ask.clone(),
+                summary: summary(self.pack.redactor(), &d.record),
+            };
+            outcome = resolve_in_store(self.store, &d.request, &mut d.record, &asking, now)?;
+        }
+        self.record_all(&decided, call)?;
+        Ok(Governed {
+            decided,
+            deciding,
+            approval: ApprovalNote::Local(Box::new(outcome)),
+            fell_back,
+        })
+    }
+
+    /// Records every decided request (the policy decided each), redacted with the local pack's
+    /// rules.
+    fn record_all(&mut self, decided: &[Decided], call: &Call<'_>) -> Result<(), RuntimeError> {
+        for d in decided {
+            record::record_decision(
+                self.store,
+                self.pack.redactor(),
+                call.caller,
+                call.context,
+                &d.request,
+                &d.record,
+                true,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the service's decisions locally too.
+    fn record_remote(
+        &mut self,
+        service: &Service,
+        remote: Vec<(Decided, Value)>,
+        call: &Call<'_>,
+    ) -> Result<Governed, RuntimeError> {
+        let deciding =
+            strictest(&remote, |(d, _)| d.record.decision).ok_or(RuntimeError::Nothing)?;
+        let approval = remote[deciding].1.clone();
+        let decided: Vec<Decided> = remote.into_iter().map(|(d, _)| d).collect();
+        self.record_all(&decided, call)?;
+        Ok(Governed {
+            decided,
+            deciding,
+            approval: ApprovalNote::Service {
+                base: service.base.clone(),
+                approval,
+            },
+            fell_back: None,
+        })
+    }
+}
+
+/// What an approval asks for, redacted, for the approver's list (`execute_command: make deploy`).
+pub fn summary(redactor: &cavra_redact::Redactor, record: &DecisionRecord) -> String {
+    redactor
+        .redact_text(&format!("{}: {}", record.action_type, record.target))
+        .value
+}
+
+/// Asks the service to decide (and record) each request; each comes back with its approval
+/// object (null when none).
+fn decide_on_service(
+    service: &Service,
+    requests: &[Request],
+) -> Result<Vec<(Decided, Value)>, CallError> {
+    let base = &service.base;
+    let token = service
+        .token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            CallError::Refused(format!(
+                "CAVRA_SERVER is {base} but CAVRA_TOKEN is not set; set it to an agent token of the service"
+            ))
+        })?;
+    let mut out = Vec::with_capacity(requests.len());
+    for request in requests {
+        let body = service::send(
+            base,
+            token,
+            "POST",
+            "/v1/decisions",
+            Some(&json!({ "request": request })),
+            service.timeout,
+        )?;
+        let record: DecisionRecord =
+            serde_json::from_value(body["record"].clone()).map_err(|e| {
+                CallError::Refused(format!(
+                    "the cavra service at {base} answered without a decision record ({e})"
+                ))
+            })?;
+        out.push((
+            Decided {
+                request: request.clone(),
+                record,
+            },
+            body["approval"].clone(),
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,134 @@
+//! The API service as the decider (`cavra hook --server`, the CLI's `--server`): one call
+//! to it, and the line between a service that cannot be reached (the fallback applies) and
+//! one that refuses (always a deny).
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// Why a call to the service failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// It could not be reached, timed out or failed on its side (5xx).
+    Unreachable(String),
+    /// It answered with a refusal (4xx), or with something that is not the service's answer.
+    Refused(String),
+}
+
+/// Whether `value` names an API service (an http or https URL) rather than an MCP server.
+pub fn is_service_url(value: &str) -> bool {
+    value.starts_with("http://") || value.starts_with("https://")
+}
+
+/// Sends one request to the service at `base` with `token`; returns its JSON answer.
+pub fn send(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> Result<Value, CallError> {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CallError::Unreachable(format!("no async runtime: {e}")))?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let mut req = match method {
+            "POST" => http.post(&url),
+            _ => http.get(&url),
+        }
+        .bearer_auth(token.trim());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            CallError::Unreachable(format!(
+                "the cavra service at {base} cannot be reached ({e})"
+            ))
+        })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        if status.is_server_error() {
+            return Err(CallError::Unreachable(format!(
+                "the cavra service at {base} failed ({status})"
+            )));
+        }
+        let value: Value = serde_json::from_str(&text).map_err(|_| {
+            CallError::Refused(format!(
+                "{base} answered {status} with something that is not JSON"
+            ))
+        })?;
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(CallError::Refused(format!(
+                "the cavra service at {base} refused the request ({status}: {})",
+                value
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no detail")
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A one-shot HTTP server on loopback answering `status` with `body`.
+    fn answer_once(status: &str, body: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let status = status.to_string();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn a_refusal_is_not_an_outage_and_an_outage_is_not_a_refusal() {
+        let t = Duration::from_secs(5);
+        let ok = answer_once("200 OK", r#"{"a":1}"#);
+        assert_eq!(
+            send(&ok, "t", "GET", "/x", None, t),
+            Ok(serde_json::json!({"a": 1}))
+        );
+        let refused = answer_once("403 Forbidden", r#"{"detail":"bad token"}"#);
+        match send(&refused, "t", "GET", "/x", None, t) {
+            Err(CallError::Refused(m)) => assert!(m.contains("bad token"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let failed = answer_once("503 Service Unavailable", "{}");
+        assert!(matches!(
+            send(&failed, "t", "GET", "/x", None, t),
+            Err(CallError::Unreachable(_))
+        ));
+        // Nothing listens on a port just released.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        assert!(matches!(
+            send(&base, "t", "GET", "/x", None, t),
+            Err(CallError::Unreachable(_))
+        ));
+    }
+}
