@@ -913,6 +913,13 @@ fn known_mcp_servers(
     Ok(known)
 }
 
+/// Whether a written path names one file whose content can be hashed: not `/dev/null`, and not
+/// `FOLDER/**` or `**`, which stand for a folder (or the working tree) moved or rewritten as a
+/// whole.
+fn names_one_file(path: &str) -> bool {
+    path != "/dev/null" && path != "**" && !path.ends_with("/**")
+}
+
 fn sha256_file(path: &Path) -> Option<String> {
     use sha2::{Digest, Sha256};
     let mut file = std::fs::File::open(path).ok()?;
@@ -945,7 +952,9 @@ fn post_tool_use(
     if let Mapping::Requests(reqs) = cavra_agents::map_tool(event, ctx) {
         for r in reqs {
             match r.action {
-                ActionType::WriteFile => written.push(Path::new(&ctx.cwd).join(&r.target)),
+                ActionType::WriteFile if names_one_file(&r.target) => {
+                    written.push(Path::new(&ctx.cwd).join(&r.target))
+                }
                 ActionType::ExecuteCommand => shell = true,
                 _ => {}
             }
@@ -958,7 +967,7 @@ fn post_tool_use(
             if access.kind == cavra_shell::AccessKind::Write
                 && access.literal
                 && !access.path.starts_with('~')
-                && access.path != "/dev/null"
+                && names_one_file(&access.path)
             {
                 written.push(Path::new(&ctx.cwd).join(&access.path));
             }

@@ -740,6 +740,36 @@ fn decisions_are_recorded_redacted_and_outcomes_hashed() {
     );
 }
 
+/// A folder moved as a whole is a write of everything under it when deciding, but after the
+/// tool ran there is no one file to hash: the outcome names the files the command wrote and
+/// never `FOLDER/**`.
+#[test]
+fn outcomes_of_a_folder_move_name_only_files() {
+    let dir = project();
+    let r = root(&dir);
+    std::fs::create_dir_all(dir.path().join("docs")).expect("docs");
+    std::fs::write(dir.path().join("notes.txt"), "hi").expect("write");
+    let mut post = claude_payload(
+        &r,
+        "Bash",
+        json!({"command": "mv docs manual && cp notes.txt manual/notes.txt && git reset --hard"}),
+    );
+    post["hook_event_name"] = json!("PostToolUse");
+    post["tool_response"] = json!({"success": true});
+    let out = hook("claude-code", dir.path(), post.to_string(), &[]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{}", out.stderr);
+    let outcomes = store(&dir).outcomes(Some("sess-test")).expect("outcomes");
+    let paths: Vec<&str> = outcomes.iter().filter_map(|o| o.path.as_deref()).collect();
+    assert!(
+        paths.iter().all(|p| !p.ends_with("**")),
+        "a folder recorded as a written file: {paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.ends_with("manual/notes.txt")),
+        "{paths:?}"
+    );
+}
+
 #[test]
 fn agents_cannot_approve_or_touch_cavra() {
     let dir = project();
