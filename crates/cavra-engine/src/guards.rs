@@ -135,10 +135,32 @@ pub(crate) fn protected_file(
     let home_rest: Option<Vec<&str>> = home.as_ref().map(|h| h.iter().skip(1).copied().collect());
     let absolute = path.absolute.as_deref().map(components);
     for p in PROTECTED_PATHS {
-        let (in_home, anchored) = match p.pattern.strip_prefix("~/") {
-            Some(rest) => (true, components(rest)),
-            None => (false, components(p.pattern)),
+        let (in_home, rest) = match p.pattern.strip_prefix("~/") {
+            Some(rest) => (true, rest),
+            None => (false, p.pattern),
         };
+        // Every write is checked against every protected path, so the usual case (a literal
+        // file path, nothing below it) is ruled out before any allocation: a literal path can
+        // only be named by a pattern whose every literal component it holds.
+        if !glob && !subtree {
+            let holds_literals = |form: &Vec<&str>| {
+                rest.split('/')
+                    .filter(|c| !c.is_empty() && *c != "." && *c != "**")
+                    .all(|c| form.contains(&c))
+            };
+            let candidate = if in_home {
+                home_rest.as_ref().is_some_and(holds_literals)
+            } else {
+                [relative.as_ref(), absolute.as_ref(), home.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(holds_literals)
+            };
+            if !candidate {
+                continue;
+            }
+        }
+        let anchored = components(rest);
         // Named directly, at any depth (not for globs: `src/**` is not every `.claude/`).
         if !glob {
             let mut anywhere = vec!["**"];
@@ -280,6 +302,54 @@ mod tests {
         };
         let path = ctx.normalize(written);
         protected_file(access, &path, written, false, Some("/r")).is_some()
+    }
+
+    /// The full check of a literal write against every protected path, with no early
+    /// rule-out: what `protected_file` must agree with.
+    fn named_by_a_protected_path(path: &NormalizedPath) -> bool {
+        let relative = path.relative.as_deref().map(components);
+        let absolute = path.absolute.as_deref().map(components);
+        let home = path.home.as_deref().map(components);
+        let home_rest: Option<Vec<&str>> =
+            home.as_ref().map(|h| h.iter().skip(1).copied().collect());
+        PROTECTED_PATHS
+            .iter()
+            .any(|p| match p.pattern.strip_prefix("~/") {
+                Some(rest) => home_rest
+                    .as_ref()
+                    .is_some_and(|f| overlaps(f, &components(rest), false)),
+                None => {
+                    let mut anywhere = vec!["**"];
+                    anywhere.extend(components(p.pattern));
+                    [&relative, &absolute, &home]
+                        .into_iter()
+                        .flatten()
+                        .any(|f| overlaps(f, &anywhere, false))
+                }
+            })
+    }
+
+    proptest::proptest! {
+        /// Ruling out protected paths early (before the pattern tables) changes no answer for
+        /// literal writes, inside and outside the repository and the home folder.
+        #[test]
+        fn the_early_rule_out_changes_no_answer(
+            start in proptest::sample::select(vec!["", "/r/", "/home/u/", "~/", "../", "/"]),
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    ".cavra", ".claude", ".codex", ".gemini", ".cursor", ".github", ".git",
+                    ".cache", "cavra", "hooks", "modules", "lib", "config", "config.toml",
+                    "hooks.json", "settings.json", "settings.local.json", "src", "..", ".",
+                ]),
+                1..7,
+            ),
+        ) {
+            let written = format!("{start}{}", parts.join("/"));
+            let ctx = PathContext { repo_root: Some("/r"), cwd: Some("/r/sub"), home: Some("/home/u") };
+            let path = ctx.normalize(&written);
+            let guarded = protected_file(ActionType::WriteFile, &path, &written, false, Some("/r")).is_some();
+            proptest::prop_assert_eq!(guarded, named_by_a_protected_path(&path), "{}", written);
+        }
     }
 
     #[test]
