@@ -133,25 +133,8 @@ fn print(e: &RecordedExplanation, stored: &Value) {
             }
         ),
     }
-    println!("matched");
-    for m in &e.matched {
-        let pattern = m
-            .pattern
-            .as_deref()
-            .map(|p| format!(" `{p}`"))
-            .unwrap_or_default();
-        println!(
-            "  {:<18} {}{pattern}  <- {}",
-            m.decision.as_str(),
-            m.rule_id,
-            m.subject
-        );
-    }
-    let mode = if r.mode == cavra_engine::Mode::Enforce {
-        String::new()
-    } else {
-        format!(" (mode {}, base {})", r.mode, r.base_decision)
-    };
+    crate::policy_cmd::print_matched(&e.matched);
+    let mode = crate::policy_cmd::mode_note(r);
     println!("decided    {}{mode}  {}", r.decision, r.reason);
     for reference in &r.evidence_refs {
         println!("           {reference}");

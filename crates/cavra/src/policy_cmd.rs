@@ -309,25 +309,8 @@ fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
     for c in &explanation.considered {
         println!("  [{}] {:<44} {}", c.subject, c.rule_id, c.outcome);
     }
-    println!("matched");
-    for m in &record.matched_rules {
-        let pattern = m
-            .pattern
-            .as_deref()
-            .map(|p| format!(" `{p}`"))
-            .unwrap_or_default();
-        println!(
-            "  {:<18} {}{pattern}  <- {}",
-            m.decision.as_str(),
-            m.rule_id,
-            m.subject
-        );
-    }
-    let mode = if record.mode == cavra_engine::Mode::Enforce {
-        String::new()
-    } else {
-        format!(" (mode {}, base {})", record.mode, record.base_decision)
-    };
+    print_matched(&record.matched_rules);
+    let mode = mode_note(record);
     println!(
         "decision   {}{mode}  {}  {}",
         record.decision, record.rule_id, record.reason
@@ -602,4 +585,32 @@ fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The `matched` section of an explanation: each rule that matched, its pattern and the
+/// sub-request it matched (`policy explain` and `policy explain --decision`).
+pub(crate) fn print_matched(matched: &[cavra_engine::RuleMatch]) {
+    println!("matched");
+    for m in matched {
+        let pattern = m
+            .pattern
+            .as_deref()
+            .map(|p| format!(" `{p}`"))
+            .unwrap_or_default();
+        println!(
+            "  {:<18} {}{pattern}  <- {}",
+            m.decision.as_str(),
+            m.rule_id,
+            m.subject
+        );
+    }
+}
+
+/// ` (mode M, base D)` when the pack's mode changed the decision's standing, else nothing.
+pub(crate) fn mode_note(record: &cavra_engine::DecisionRecord) -> String {
+    if record.mode == cavra_engine::Mode::Enforce {
+        String::new()
+    } else {
+        format!(" (mode {}, base {})", record.mode, record.base_decision)
+    }
 }
