@@ -5,6 +5,10 @@
 use crate::Agent;
 use serde_json::Value;
 
+/// The hook timeout `cavra init` registers, in seconds (the hook's own deadline stays well
+/// inside it).
+pub const HOOK_TIMEOUT_SECS: u64 = 10;
+
 /// An agent's hook settings file and what cavra registers in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookSettings {

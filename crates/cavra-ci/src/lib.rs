@@ -11,12 +11,15 @@
 //!    whose hash differs: `altered after decision`; a write that was blocked or never
 //!    approved: `blocked write`.
 //!
-//! Git is asked through the `git` command; nothing here writes to the repository.
+//! Git is asked through the `git` command; the gate writes nothing to the repository. [`trailer`]
+//! links an agent's commits to its session (`Cavra-Session`), which the gate reads back.
 
 #![warn(missing_docs)]
 
 pub mod attest;
 pub mod git;
+pub mod render;
+pub mod trailer;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -16,6 +16,7 @@
 pub mod builtin;
 pub mod cache;
 pub mod compile;
+pub mod diff;
 pub mod document;
 pub mod error;
 pub mod knowledge;

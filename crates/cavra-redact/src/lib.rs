@@ -771,9 +771,40 @@ fn is_mask(s: &str) -> bool {
     s.starts_with("[REDACTED:") && s.ends_with(']')
 }
 
+/// A connection URL without its password (`scheme://user:***@host/…`), for messages and logs;
+/// a URL with no password is returned as it is.
+pub fn url_without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_loses_its_password_and_nothing_else() {
+        assert_eq!(
+            url_without_password("postgres://cavra:s3cr@t@db:5432/cavra"),
+            "postgres://cavra:***@db:5432/cavra"
+        );
+        assert_eq!(
+            url_without_password("postgres://cavra@db/cavra"),
+            "postgres://cavra@db/cavra"
+        );
+        assert_eq!(
+            url_without_password("sqlite:///tmp/x.db"),
+            "sqlite:///tmp/x.db"
+        );
+    }
 
     #[test]
     fn builtin_rules_compile() {

@@ -166,6 +166,18 @@ pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, RuntimeError> {
     Ok((!registry.is_empty()).then_some(registry))
 }
 
+/// The MCP registry of the repository at `repo_root`, when its store exists and has one;
+/// nothing is created to find out (`cavra evaluate` reads it, read-only).
+pub fn local_registry(repo_root: &std::path::Path) -> Result<Option<McpRegistry>, RuntimeError> {
+    let path = cavra_store::store_path(repo_root);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = Store::open_read_only(&path)
+        .map_err(|e| RuntimeError::Registry(format!("cannot open the decision store: {e}")))?;
+    registry_of(&store)
+}
+
 /// Decides with the repository's store and policy.
 pub struct Governor<'a> {
     /// The repository's store: approvals, the registry, the records.

@@ -17,6 +17,11 @@
 //! - [`service`]: one call to the API service, telling an outage from a refusal.
 //! - [`policy`]: which pack applies to a request, the pack cache, and the signature
 //!   requirement checked against the trust root ([`signature`]).
+//! - [`repo`]: what the entry points read around a request (the branch checked out, the home
+//!   folder, symlinks) and files written whole or not at all.
+//! - [`keyfiles`]: Ed25519 key files on disk and the repository's log key; [`trust_package`]:
+//!   a trust root and signed packs in one signed file for air-gapped machines.
+//! - [`testfiles`]: policy test files run against their packs (`cavra policy test`).
 //! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
 //!   under its digest and the request recorded with it (`cavra policy explain --decision`).
 //!
@@ -27,12 +32,16 @@
 
 pub mod approvals;
 pub mod decide;
+pub mod keyfiles;
 pub mod local;
 pub mod policy;
 pub mod record;
 pub mod recorded;
+pub mod repo;
 pub mod service;
 pub mod signature;
+pub mod testfiles;
+pub mod trust_package;
 
 use cavra_engine::Decision;
 
@@ -60,6 +69,16 @@ pub enum RuntimeError {
     /// A record could not be serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// The current time, RFC 3339 with milliseconds, UTC (the engine's decision timestamps).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// A fresh decision id (UUID v7: unique and time-ordered).

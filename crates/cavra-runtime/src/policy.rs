@@ -95,7 +95,21 @@ pub struct Source<'a> {
     pub var: &'a dyn Fn(&str) -> Option<OsString>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    /// The source a CLI command reads: this process's environment, and the built-in baseline
+    /// when nothing else applies.
+    pub fn cli(explicit: Option<&'a str>, repo_root: &'a Path, base: &'a Path) -> Source<'a> {
+        Source {
+            explicit,
+            repo_root,
+            base,
+            builtin_fallback: true,
+            require_signed: false,
+            trust_root: None,
+            var: &process_env,
+        }
+    }
+
     fn text(&self, name: &str) -> Option<String> {
         (self.var)(name)
             .and_then(|v| v.into_string().ok())

@@ -12,15 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use common::*;
 use reqwest::StatusCode;
 
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Entries in the log, and the bytes of each one's target.
 const ENTRIES: usize = 240;
 const TARGET_BYTES: usize = 60_000;

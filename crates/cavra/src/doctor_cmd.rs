@@ -28,7 +28,7 @@ struct CliProbes;
 
 impl Probes for CliProbes {
     fn hook_server(&self, repo_root: &Path) -> cavra_doctor::HookServerState {
-        crate::hook_daemon::look(repo_root)
+        cavra_agent_hook::daemon::look(repo_root)
     }
 
     fn service_identity(

@@ -243,7 +243,7 @@ impl RequestArgs {
         Ok(Prepared {
             request,
             policy,
-            decision_id: support::new_decision_id(),
+            decision_id: cavra_runtime::new_decision_id(),
             timestamp: support::now_rfc3339(),
         })
     }
@@ -310,8 +310,8 @@ pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
     // An MCP tool call is also judged by the repository's MCP registry, when it has one.
     let registry = match (&prepared.request.action, &prepared.request.repo_root) {
         (cavra_engine::ActionType::McpToolCall, Some(root)) => {
-            crate::registry_cmd::local_registry(std::path::Path::new(root))
-                .map_err(|e| Failure::Other(anyhow::anyhow!(e)))?
+            cavra_runtime::decide::local_registry(std::path::Path::new(root))
+                .map_err(|e| Failure::Other(e.into()))?
         }
         _ => None,
     };

@@ -1,11 +1,12 @@
 //! `cavra keys`, `cavra trust` and `cavra evidence`: key pairs, trust roots, the local evidence
 //! log, bundles, their verification and SIEM exports.
 
-use crate::keyfiles;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use anyhow::{Context as _, anyhow};
 use cavra_bundle::{BundleOptions, ExportFormat, Selection, VerifyOptions};
 use cavra_evidence::trust::{KeyRecord, TrustRoot};
+use cavra_runtime::keyfiles;
+use cavra_runtime::trust_package::{self, TrustPackageError};
 use cavra_store::{EntryFilter, Store};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -358,26 +359,9 @@ fn write_trust(path: &Path, root: &TrustRoot) -> Result<(), Failure> {
     write_atomic(path, root.to_json().as_bytes())
 }
 
+/// Writes a file whole or not at all (the runtime's [`cavra_runtime::repo::write_atomic`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(cavra_runtime::repo::write_atomic(path, bytes)?)
 }
 
 /// `cavra keys …`
@@ -558,7 +542,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             key_id,
             output,
             json,
-        } => crate::trust_package::export(
+        } => trust_export(
             &root.trust_root,
             policies,
             sign_key,
@@ -572,7 +556,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             trust_root,
             policies_dir,
             json,
-        } => crate::trust_package::import(
+        } => trust_import(
             package,
             fingerprint.as_deref(),
             trust_root,
@@ -580,6 +564,79 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             *json,
         ),
     }
+}
+
+/// A trust package that cannot be written or imported, as the failure that reports it.
+fn package_failure(e: TrustPackageError) -> Failure {
+    match e {
+        TrustPackageError::NoAnchor(_) => Failure::Usage(e.to_string()),
+        other => Failure::Other(other.into()),
+    }
+}
+
+/// `cavra trust export`
+fn trust_export(
+    trust_path: &Path,
+    policies: &[PathBuf],
+    sign_key: &Path,
+    key_id: Option<&str>,
+    output: &Path,
+    json: bool,
+) -> Result<i32, Failure> {
+    let done = trust_package::export(trust_path, policies, sign_key, key_id, output)
+        .map_err(package_failure)?;
+    support::done(
+        json,
+        &serde_json::json!({
+            "written": output,
+            "keys": done.keys,
+            "policies": done.policies,
+            "signed_by": done.signed_by,
+            "fingerprint": done.fingerprint,
+        }),
+        &format!(
+            "wrote {}: {} keys, {} signed pack(s), signed by {} ({})",
+            output.display(),
+            done.keys,
+            done.policies.len(),
+            done.signed_by,
+            done.fingerprint,
+        ),
+    )
+}
+
+/// `cavra trust import`
+fn trust_import(
+    package_path: &Path,
+    fingerprint: Option<&str>,
+    trust_path: &Path,
+    policies_dir: Option<&Path>,
+    json: bool,
+) -> Result<i32, Failure> {
+    let done = trust_package::import(package_path, fingerprint, trust_path, policies_dir)
+        .map_err(package_failure)?;
+    support::done(
+        json,
+        &serde_json::json!({
+            "imported": package_path,
+            "signed_by": done.signed_by,
+            "trust_root": trust_path,
+            "keys": done.keys,
+            "policies": done.policies,
+            "policies_dir": policies_dir,
+        }),
+        &format!(
+            "imported {} (signed by {}): {} keys in {}, {} signed pack(s){}",
+            package_path.display(),
+            done.signed_by,
+            done.keys,
+            trust_path.display(),
+            done.policies.len(),
+            policies_dir
+                .map(|d| format!(" written to {}", d.display()))
+                .unwrap_or_default()
+        ),
+    )
 }
 
 /// `cavra evidence …`
@@ -599,7 +656,7 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
             let store = Store::open_read_only(&path).map_err(|e| anyhow!("{e}"))?;
             let trust = match trust_root {
                 Some(p) => Some(read_trust(p)?),
-                None => own_log_trust(&root)?,
+                None => keyfiles::own_log_trust(&root)?,
             };
             let report = store
                 .verify_log(trust.as_ref())
@@ -672,33 +729,6 @@ fn written_at(path: &Path) -> Option<OffsetDateTime> {
         .ok()?
         .as_secs();
     OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()
-}
-
-/// A trust root holding only this repository's log key (what `evidence log verify` trusts
-/// when no trust root is given), read from `.cavra/keys` — a verifier creates no key; none
-/// when the repository has no log key yet.
-fn own_log_trust(root: &Path) -> Result<Option<TrustRoot>, Failure> {
-    let dir = root.join(cavra_store::STORE_DIR).join(keyfiles::KEYS_DIR);
-    let public = dir.join(keyfiles::LOG_PUB_FILE);
-    let private = dir.join(keyfiles::LOG_KEY_FILE);
-    let key = if public.is_file() {
-        keyfiles::read_public(&public)?
-    } else if private.is_file() {
-        keyfiles::read_private(&private)?.verifying_key()
-    } else {
-        return Ok(None);
-    };
-    let mut trust = TrustRoot::default();
-    let record = KeyRecord::new(
-        keyfiles::log_key_id(&key),
-        "this repository's log key",
-        &key,
-        OffsetDateTime::UNIX_EPOCH,
-        None,
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    trust.add(record).map_err(|e| anyhow!("{e}"))?;
-    Ok(Some(trust))
 }
 
 fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
@@ -796,7 +826,8 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
                 "note: no --trust-root: the checkpoint is checked against this repository's log key ({})",
                 public.display()
             );
-            own_log_trust(&root)?.ok_or_else(|| anyhow!("no log key at {}", public.display()))?
+            keyfiles::own_log_trust(&root)?
+                .ok_or_else(|| anyhow!("no log key at {}", public.display()))?
         }
         (None, false) => {
             return Err(Failure::Usage(

@@ -1,26 +1,12 @@
-//! `cavra init <agent>`: writes `.cavra/policy.yaml` (from a built-in pack, unless one exists)
-//! and registers `cavra hook <agent>` in the agent's hook settings, merging into what is there.
-//!
-//! Also writes `.cavra/.gitignore` at once, so the store, keys and evidence bundles are never
-//! committed, whether or not a hook has run yet.
-//!
-//! Idempotent (a second run changes nothing), `--dry-run` prints the diff, and `--uninstall`
-//! removes exactly what init added for that agent: its hook entries and the settings file when
-//! nothing else is left in it. The parts every agent shares (the policy file while it is still
-//! the pack as written, the git hook, the `.gitignore`) stay while another agent's cavra hooks
-//! remain; `--uninstall --all` removes every agent's hooks and then those too.
+//! `cavra init <agent>`: registers cavra's hook for an agent in this repository (and a policy
+//! if there is none); `--dry-run` prints the diff, `--uninstall` removes exactly what init
+//! added. The plan and the file changes are `cavra-install`'s; this prints them.
 
-use crate::hook::HOOK_TIMEOUT_SECS;
 use crate::support::{self, Failure};
-use anyhow::{Context as _, anyhow};
 use cavra_agents::Agent;
+use cavra_install::{Change, InitOptions, InstallError, Programs};
 use clap::Args;
-use serde_json::{Map, Value, json};
-use std::path::{Path, PathBuf};
-
-mod mcp_json;
-
-use mcp_json::{MCP_JSON, PROXY_PROGRAM, wrap_mcp_servers};
+use serde_json::{Value, json};
 
 /// `cavra init` arguments.
 #[derive(Debug, Args)]
@@ -61,337 +47,10 @@ fn parse_agent(s: &str) -> Result<Agent, String> {
     s.parse::<Agent>().map_err(|e| e.to_string())
 }
 
-/// The first line of a policy file written by init; uninstall removes only such files, and
-/// only when unchanged.
-const POLICY_HEADER: &str = "# Written by `cavra init` from the built-in pack";
-
-/// A program path as a shell word (quoted when it holds anything unusual).
-fn shell_word(path: &Path) -> String {
-    let text = path.to_string_lossy().into_owned();
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
+impl From<InstallError> for Failure {
+    fn from(e: InstallError) -> Self {
+        Failure::Other(e.into())
     }
-}
-
-/// This binary, as a shell word.
-fn this_exe() -> Result<String, Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| anyhow!("cannot find the cavra binary's path: {e}"))?;
-    Ok(shell_word(&exe))
-}
-
-/// Whether the slim hook client sits beside this binary (release builds and `cargo install`
-/// ship both, so where one is found through PATH the other is too).
-fn slim_beside() -> bool {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("cavra-hook")))
-        .is_some_and(|slim| slim.is_file())
-}
-
-/// Where a program is found through PATH, as a shell resolves it.
-fn on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(program))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// The hook command for an agent, by program name: the settings it goes into are committed,
-/// so it must start on a teammate's machine, in CI and in a cloud agent, where cavra lives
-/// elsewhere (a machine-local absolute path would not start there, and agents treat a hook
-/// that cannot start as non-blocking). With the hook server (`daemon`): the slim `cavra-hook`
-/// client when it ships beside this binary (it starts in a fraction of the time), else
-/// `cavra hook … --daemon`.
-fn hook_command(agent: Agent, daemon: bool) -> String {
-    match (daemon, slim_beside()) {
-        (true, true) => format!("cavra-hook {agent}"),
-        (true, false) => format!("cavra hook {agent} --daemon"),
-        (false, _) => format!("cavra hook {agent}"),
-    }
-}
-
-/// What to tell the person about the hook command: it must resolve through PATH where the
-/// agent runs.
-fn path_warning(command: &str) -> Option<String> {
-    let program = command.split_whitespace().next()?;
-    if on_path(program).is_some() {
-        return None;
-    }
-    let here = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|p| p.display().to_string()))
-        .unwrap_or_else(|| "the folder that holds cavra".into());
-    Some(format!(
-        "warning: `{program}` is not on PATH, so the agent cannot start the hook `{command}` (agents run a hook that cannot start as if it allowed the call); install cavra (`scripts/install`, or `cargo install --path crates/cavra`) or add {here} to PATH, here and wherever the agent runs"
-    ))
-}
-
-/// Our command in the form asked for (hook server or not; the slim client when there is
-/// one), by program name (an older entry's absolute path is dropped: see [`hook_command`]),
-/// keeping every option a person added.
-fn upgraded(command: &str, agent: Agent, daemon: bool) -> Option<String> {
-    let ours = cavra_agents::settings::parse_hook_command(command, agent)?;
-    let options: String = ours.options.iter().map(|o| format!(" {o}")).collect();
-    Some(match (daemon, slim_beside()) {
-        (true, true) => format!("cavra-hook {agent}{options}"),
-        (true, false) => format!("cavra hook {agent}{options} --daemon"),
-        (false, _) => format!("cavra hook {agent}{options}"),
-    })
-}
-
-/// Brings our entries already in a list up to date (`--daemon` on or off), in place.
-fn upgrade_ours(list: &mut [Value], grouped: bool, agent: Agent, daemon: bool) {
-    let fix = |h: &mut Value| {
-        let Some(obj) = h.as_object_mut() else {
-            return;
-        };
-        for key in ["command", "bash"] {
-            if let Some(Value::String(c)) = obj.get_mut(key)
-                && let Some(new) = upgraded(c, agent, daemon)
-            {
-                *c = new;
-            }
-        }
-    };
-    for entry in list {
-        if grouped {
-            if let Some(hs) = entry.get_mut("hooks").and_then(Value::as_array_mut) {
-                hs.iter_mut().for_each(fix);
-            }
-        } else {
-            fix(entry);
-        }
-    }
-}
-
-/// Whether a hook command is one of ours: `<…/cavra> hook <agent> …` or
-/// `<…/cavra-hook> <agent> …`.
-fn is_ours(command: &str, agent: Agent) -> bool {
-    cavra_agents::settings::parse_hook_command(command, agent).is_some()
-}
-
-/// Where each agent keeps its hooks, and what we register there.
-struct Layout {
-    file: PathBuf,
-    /// (event name, the entry we add).
-    entries: Vec<(&'static str, Value)>,
-    /// Claude-style files nest entries in `{matcher, hooks: [...]}` groups.
-    grouped: bool,
-    /// Cursor and Copilot files carry `"version": 1`.
-    versioned: bool,
-}
-
-fn layout(agent: Agent, root: &Path, command: &str) -> Layout {
-    let claude_group = |matcher: Option<&str>, timeout: Value| {
-        let mut g = Map::new();
-        if let Some(m) = matcher {
-            g.insert("matcher".into(), json!(m));
-        }
-        g.insert(
-            "hooks".into(),
-            json!([{ "type": "command", "command": command, "timeout": timeout }]),
-        );
-        Value::Object(g)
-    };
-    // Every event of an agent gets the same entry; which events, and where, is
-    // `cavra_agents::settings` (shared with `cavra doctor`).
-    let entry = match agent {
-        Agent::ClaudeCode => claude_group(Some("*"), json!(HOOK_TIMEOUT_SECS)),
-        // Codex matchers are regular expressions: no matcher matches every tool.
-        Agent::Codex => claude_group(None, json!(HOOK_TIMEOUT_SECS)),
-        // Gemini CLI timeouts are in milliseconds.
-        Agent::Gemini => claude_group(Some(".*"), json!(HOOK_TIMEOUT_SECS * 1000)),
-        Agent::Cursor => {
-            json!({ "command": command, "timeout": HOOK_TIMEOUT_SECS, "failClosed": true })
-        }
-        Agent::Copilot => {
-            json!({ "type": "command", "bash": command, "cwd": ".", "timeoutSec": HOOK_TIMEOUT_SECS })
-        }
-    };
-    let settings = cavra_agents::settings::hook_settings(agent);
-    Layout {
-        file: root.join(settings.file),
-        entries: settings
-            .events
-            .iter()
-            .map(|event| (*event, entry.clone()))
-            .collect(),
-        grouped: settings.grouped,
-        versioned: settings.versioned,
-    }
-}
-
-/// Adds our entries where missing and brings ours up to date. Returns the new settings.
-fn install(mut root: Value, l: &Layout, agent: Agent, daemon: bool) -> Result<Value, Failure> {
-    let obj = root.as_object_mut().ok_or_else(|| {
-        anyhow!(
-            "{} is not a JSON object; fix or move it first",
-            l.file.display()
-        )
-    })?;
-    if l.versioned && !obj.contains_key("version") {
-        obj.insert("version".into(), json!(1));
-    }
-    let hooks = obj.entry("hooks").or_insert_with(|| json!({}));
-    let hooks = hooks
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("`hooks` in {} is not an object", l.file.display()))?;
-    for (event, entry) in &l.entries {
-        let list = hooks.entry(event.to_string()).or_insert_with(|| json!([]));
-        let list = list
-            .as_array_mut()
-            .ok_or_else(|| anyhow!("`hooks.{event}` in {} is not a list", l.file.display()))?;
-        let present = list.iter().any(|e| {
-            cavra_agents::settings::entry_commands(e, l.grouped)
-                .iter()
-                .any(|c| is_ours(c, agent))
-        });
-        if present {
-            upgrade_ours(list, l.grouped, agent, daemon);
-        } else {
-            list.push(entry.clone());
-        }
-    }
-    Ok(root)
-}
-
-/// Removes our entries (and the containers they leave empty).
-fn uninstall(mut root: Value, l: &Layout, agent: Agent) -> Value {
-    let Some(obj) = root.as_object_mut() else {
-        return root;
-    };
-    if let Some(hooks) = obj.get_mut("hooks").and_then(Value::as_object_mut) {
-        for (event, _) in &l.entries {
-            let Some(list) = hooks.get_mut(*event).and_then(Value::as_array_mut) else {
-                continue;
-            };
-            if l.grouped {
-                for group in list.iter_mut() {
-                    if let Some(hs) = group.get_mut("hooks").and_then(Value::as_array_mut) {
-                        hs.retain(|h| {
-                            !h.get("command")
-                                .and_then(Value::as_str)
-                                .is_some_and(|c| is_ours(c, agent))
-                        });
-                    }
-                }
-                list.retain(|g| {
-                    !g.get("hooks")
-                        .and_then(Value::as_array)
-                        .is_some_and(Vec::is_empty)
-                });
-            } else {
-                list.retain(|e| {
-                    !cavra_agents::settings::entry_commands(e, false)
-                        .iter()
-                        .any(|c| is_ours(c, agent))
-                });
-            }
-            if list.is_empty() {
-                hooks.remove(*event);
-            }
-        }
-        if hooks.is_empty() {
-            obj.remove("hooks");
-        }
-    }
-    if l.versioned && obj.len() == 1 && obj.get("version") == Some(&json!(1)) {
-        obj.remove("version");
-    }
-    root
-}
-
-fn render_json(v: &Value) -> Result<String, Failure> {
-    let mut text = serde_json::to_string_pretty(v).map_err(|e| anyhow!(e))?;
-    text.push('\n');
-    Ok(text)
-}
-
-/// A planned change to one file: None means the file is (or becomes) absent.
-struct Change {
-    path: PathBuf,
-    before: Option<String>,
-    after: Option<String>,
-}
-
-/// Runs `cavra init`.
-/// The hook settings of one agent, as they are and as this run leaves them.
-fn settings_change(
-    agent: Agent,
-    root: &Path,
-    uninstall: bool,
-    daemon: bool,
-) -> Result<Change, Failure> {
-    let command = hook_command(agent, daemon);
-    let l = layout(agent, root, &command);
-    let before = read_optional(&l.file)?;
-    let current: Value = match &before {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).with_context(|| {
-            format!(
-                "{} is not valid JSON; fix it first, cavra will not overwrite it",
-                l.file.display()
-            )
-        })?,
-        _ => json!({}),
-    };
-    let after = if uninstall {
-        let v = self::uninstall(current.clone(), &l, agent);
-        if v == current {
-            before.clone()
-        } else if v.as_object().is_some_and(Map::is_empty) {
-            None
-        } else {
-            Some(render_json(&v)?)
-        }
-    } else {
-        let v = install(current.clone(), &l, agent, daemon)?;
-        if v == current {
-            before.clone()
-        } else {
-            Some(render_json(&v)?)
-        }
-    };
-    Ok(Change {
-        path: l.file,
-        before,
-        after,
-    })
-}
-
-/// Whether an agent's hook settings in this repository hold a cavra hook. A file that cannot
-/// be read or parsed counts as holding one: its hooks may still call cavra, so the shared
-/// policy must not be taken from under them.
-pub(crate) fn installed(agent: Agent, root: &Path) -> bool {
-    let l = layout(agent, root, "");
-    let text = match std::fs::read_to_string(&l.file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
-        Err(_) => return true,
-    };
-    let Ok(doc) = serde_json::from_str::<Value>(&text) else {
-        return true;
-    };
-    l.entries.iter().any(|(event, _)| {
-        doc["hooks"][*event].as_array().is_some_and(|list| {
-            list.iter().any(|e| {
-                cavra_agents::settings::entry_commands(e, l.grouped)
-                    .iter()
-                    .any(|c| is_ours(c, agent))
-            })
-        })
-    })
 }
 
 /// Runs `cavra init`.
@@ -435,170 +94,36 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             known.join(", ")
         ))
     })?;
-    let root = support::find_repo_root(&support::current_dir()?);
-    let mut changes = Vec::new();
-
-    // The hook settings.
-    for agent in &targets {
-        changes.push(settings_change(
-            *agent,
-            &root,
-            args.uninstall,
-            !args.no_daemon,
-        )?);
-    }
-    // The shared parts stay while another agent's cavra hooks remain.
-    let still_used_by: Vec<Agent> = if args.uninstall {
-        Agent::ALL
-            .iter()
-            .copied()
-            .filter(|a| !targets.contains(a) && installed(*a, &root))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let remove_shared = args.uninstall && still_used_by.is_empty();
-
-    // The policy.
-    let store_dir = root.join(cavra_store::STORE_DIR);
-    let policy_path = store_dir.join("policy.yaml");
-    let policy_before = read_optional(&policy_path)?;
-    let written = |p: &cavra_policy::builtin::BuiltinPack| {
-        format!("{POLICY_HEADER} `{}`; edit freely.\n{}", p.id, p.yaml)
-    };
-    let policy_after = if remove_shared {
-        // Only a file init wrote, still exactly as written, is removed.
-        match &policy_before {
-            Some(text)
-                if cavra_policy::builtin::builtin_packs()
-                    .iter()
-                    .any(|p| *text == written(p)) =>
-            {
-                None
-            }
-            other => other.clone(),
-        }
-    } else if policy_before.is_some() || args.uninstall {
-        policy_before.clone()
-    } else {
-        Some(written(pack))
-    };
-    let policy_removed = policy_before.is_some() && policy_after.is_none();
-    changes.push(Change {
-        path: policy_path,
-        before: policy_before,
-        after: policy_after,
-    });
-
-    // `.cavra/.gitignore`, at once: the store, keys and bundles must never be committed, even
-    // when `.cavra/` is committed before the first hook call. It goes on uninstall only with
-    // the rest, as written, and when no local state is left for it to keep out of git.
-    let ignore_path = store_dir.join(".gitignore");
-    let ignore_before = read_optional(&ignore_path)?;
-    let ignore_after = if !args.uninstall {
-        Some(cavra_store::completed_gitignore(ignore_before.as_deref()))
-    } else if remove_shared
-        && ignore_before.as_deref() == Some(cavra_store::GITIGNORE)
-        && only_ignore_left(&store_dir, policy_removed)
-    {
-        None
-    } else {
-        ignore_before.clone()
-    };
-    changes.push(Change {
-        path: ignore_path,
-        before: ignore_before,
-        after: ignore_after,
-    });
-
-    // The prepare-commit-msg git hook that adds the Cavra-Session trailer to agent commits.
-    let mut note = None;
-    if let Some(git_hook) = git_hook_path(&root) {
-        let ours = git_hook_script()?;
-        let hook_before = read_optional(&git_hook)?;
-        let hook_after = match (&hook_before, args.uninstall) {
-            (Some(text), true) if *text == ours && remove_shared => None,
-            (other, true) => other.clone(),
-            (None, false) => Some(ours.clone()),
-            (Some(text), false) => {
-                if *text != ours && !text.contains(" trailer \"$@\"") {
-                    note = Some(format!(
-                        "{} exists and is not cavra's: add `{}` to it to get Cavra-Session trailers on agent commits",
-                        relative(&git_hook, &root),
-                        trailer_command()?
-                    ));
-                }
-                Some(text.clone())
-            }
-        };
-        changes.push(Change {
-            path: git_hook,
-            before: hook_before,
-            after: hook_after,
-        });
-    }
-    if !still_used_by.is_empty() {
-        let names: Vec<&str> = still_used_by.iter().map(|a| a.as_str()).collect();
-        note = Some(format!(
-            "kept .cavra/policy.yaml and the git hook: still used by {} (remove those with `cavra init <agent> --uninstall`, or everything with `cavra init --uninstall --all`)",
-            names.join(", ")
-        ));
-    }
-
-    // The project's MCP servers, behind the proxy.
-    let claude = targets.contains(&Agent::ClaudeCode);
     if args.wrap_mcp && targets != [Agent::ClaudeCode] {
         return Err(Failure::Usage(
             "--wrap-mcp rewrites Claude Code's .mcp.json; use it with `cavra init claude-code`"
                 .into(),
         ));
     }
-    let mut notes = Vec::new();
-    let mcp_path = root.join(MCP_JSON);
-    if claude
-        && (args.wrap_mcp || args.uninstall)
-        && let Some(text) = read_optional(&mcp_path)?
-    {
-        let doc: Value = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not valid JSON; fix it first, cavra will not overwrite it",
-                mcp_path.display()
-            )
-        })?;
-        let (wrapped, wrap_notes) = wrap_mcp_servers(doc.clone(), args.uninstall);
-        notes.extend(wrap_notes);
-        if !args.uninstall
-            && wrapped != doc
-            && let Some(w) = path_warning(&format!("{PROXY_PROGRAM} mcp proxy"))
-        {
-            notes.push(w);
-        }
-        let after = if wrapped == doc {
-            Some(text.clone())
-        } else {
-            Some(render_json(&wrapped)?)
-        };
-        changes.push(Change {
-            path: mcp_path,
-            before: Some(text),
-            after,
-        });
-    }
-
-    let changed: Vec<&Change> = changes.iter().filter(|c| c.before != c.after).collect();
-    let what = |c: &Change| match (&c.before, &c.after) {
-        (None, Some(_)) => "created",
-        (Some(_), None) => "removed",
-        _ => "updated",
-    };
+    let root = support::find_repo_root(&support::current_dir()?);
+    let programs = Programs::of_this_process()?;
+    let plan = cavra_install::plan(
+        &root,
+        &InitOptions {
+            agents: targets.clone(),
+            uninstall: args.uninstall,
+            pack,
+            wrap_mcp: args.wrap_mcp,
+            daemon: !args.no_daemon,
+        },
+        &programs,
+    )?;
+    let changed: Vec<&Change> = plan.changes.iter().filter(|c| c.changes()).collect();
+    let diff =
+        |c: &Change| cavra_install::diff(&c.path, &root, c.before.as_deref(), c.after.as_deref());
     if args.dry_run && args.json {
         let files: Vec<Value> = changed
             .iter()
             .map(|c| {
                 json!({
-                    "path": relative(&c.path, &root),
-                    "change": what(c),
-                    "diff": diff(&c.path, &root, c.before.as_deref(), c.after.as_deref()),
+                    "path": cavra_install::relative(&c.path, &root),
+                    "change": c.what(),
+                    "diff": diff(c),
                 })
             })
             .collect();
@@ -610,28 +135,20 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
             println!("cavra init {label}: nothing to change");
         }
         for c in &changed {
-            print!(
-                "{}",
-                diff(&c.path, &root, c.before.as_deref(), c.after.as_deref())
-            );
+            print!("{}", diff(c));
         }
         return Ok(support::EXIT_OK);
     }
     for c in &changed {
-        apply(c)?;
-        if c.after.is_some() && c.path.ends_with("prepare-commit-msg") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&c.path, std::fs::Permissions::from_mode(0o755))
-                .with_context(|| format!("cannot make {} executable", c.path.display()))?;
-        }
+        cavra_install::apply(c)?;
     }
-    let mut notes: Vec<String> = note.into_iter().chain(notes).collect();
+    let mut notes = plan.notes.clone();
     let mut warnings = Vec::new();
     if !args.uninstall {
         let agent = targets[0];
-        let command = hook_command(agent, !args.no_daemon);
-        warnings.extend(path_warning(&command));
-        let settings_file = layout(agent, &root, &command).file;
+        let command = programs.hook_command(agent, !args.no_daemon);
+        warnings.extend(cavra_install::path_warning(&command, programs.exe.parent()));
+        let settings_file = cavra_install::settings_file(agent, &root);
         let hooks_changed = changed.iter().any(|c| c.path == settings_file);
         if agent == Agent::Codex && hooks_changed {
             notes.push(format!(
@@ -649,7 +166,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     if args.json {
         let files: Vec<Value> = changed
             .iter()
-            .map(|c| json!({ "path": relative(&c.path, &root), "change": what(c) }))
+            .map(|c| json!({ "path": cavra_install::relative(&c.path, &root), "change": c.what() }))
             .collect();
         support::print_json(&json!({
             "agent": label,
@@ -670,7 +187,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         println!("cavra init {label}: already {verb}; nothing changed");
     } else {
         for c in &changed {
-            println!("{} {}", what(c), relative(&c.path, &root));
+            println!("{} {}", c.what(), cavra_install::relative(&c.path, &root));
         }
         if !args.uninstall {
             println!(
@@ -680,171 +197,4 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         }
     }
     Ok(support::EXIT_OK)
-}
-
-/// Whether `.cavra/` holds nothing but the `.gitignore` (and the policy, when this run removes
-/// it): no store, key or bundle the ignore file still has to keep out of git.
-fn only_ignore_left(store_dir: &Path, policy_removed: bool) -> bool {
-    let Ok(entries) = std::fs::read_dir(store_dir) else {
-        return true;
-    };
-    entries.flatten().all(|e| {
-        let name = e.file_name();
-        name == ".gitignore" || (policy_removed && name == "policy.yaml")
-    })
-}
-
-/// Where git looks for the prepare-commit-msg hook (honours `core.hooksPath` and worktrees);
-/// None outside a git repository.
-fn git_hook_path(root: &Path) -> Option<std::path::PathBuf> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--git-path", "hooks/prepare-commit-msg"])
-        .current_dir(root)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let p = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    Some(if p.is_absolute() { p } else { root.join(p) })
-}
-
-/// The git hook is not committed (it lives in `.git/hooks`), so it names this binary by its
-/// absolute path.
-fn trailer_command() -> Result<String, Failure> {
-    Ok(format!("{} trailer \"$@\" || true", this_exe()?))
-}
-
-fn git_hook_script() -> Result<String, Failure> {
-    Ok(format!(
-        "#!/bin/sh\n# cavra: adds the Cavra-Session trailer to commits a governed agent makes (written by `cavra init`).\n{}\nexit 0\n",
-        trailer_command()?
-    ))
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>, Failure> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow!("cannot read {}: {e}", path.display()).into()),
-    }
-}
-
-fn apply(c: &Change) -> Result<(), Failure> {
-    match &c.after {
-        Some(text) => {
-            if let Some(parent) = c.path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            // Write beside and rename, so an interrupted init never leaves half a settings file.
-            let tmp = c.path.with_extension("cavra-tmp");
-            std::fs::write(&tmp, text)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &c.path)
-                .with_context(|| format!("cannot replace {}", c.path.display()))?;
-        }
-        None => {
-            std::fs::remove_file(&c.path)
-                .with_context(|| format!("cannot remove {}", c.path.display()))?;
-            // Remove the folders init created, when nothing else is in them.
-            let mut dir = c.path.parent();
-            while let Some(d) = dir {
-                if std::fs::remove_dir(d).is_err() {
-                    break;
-                }
-                dir = d.parent();
-            }
-        }
-    }
-    Ok(())
-}
-
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A unified diff of two texts (whole-file hunks; these files are small).
-fn diff(path: &Path, root: &Path, before: Option<&str>, after: Option<&str>) -> String {
-    let name = relative(path, root);
-    let a: Vec<&str> = before.map(|t| t.lines().collect()).unwrap_or_default();
-    let b: Vec<&str> = after.map(|t| t.lines().collect()).unwrap_or_default();
-    // Longest common subsequence, then walk it.
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut out = format!(
-        "--- {}\n+++ {}\n@@ -1,{} +1,{} @@\n",
-        if before.is_some() {
-            format!("a/{name}")
-        } else {
-            "/dev/null".into()
-        },
-        if after.is_some() {
-            format!("b/{name}")
-        } else {
-            "/dev/null".into()
-        },
-        a.len(),
-        b.len()
-    );
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push_str(&format!(" {}\n", a[i]));
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+{}\n", b[j]));
-            j += 1;
-        } else {
-            out.push_str(&format!("-{}\n", a[i]));
-            i += 1;
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ours() {
-        assert!(is_ours(
-            "/usr/local/bin/cavra hook claude-code",
-            Agent::ClaudeCode
-        ));
-        assert!(is_ours("'/opt/my tools/cavra' hook cursor", Agent::Cursor));
-        assert!(is_ours(
-            "cavra hook codex --approval-mode store",
-            Agent::Codex
-        ));
-        assert!(!is_ours("cavra hook codex", Agent::ClaudeCode));
-        assert!(!is_ours("./lint.sh", Agent::ClaudeCode));
-    }
-
-    #[test]
-    fn diff_marks_lines() {
-        let d = diff(
-            Path::new("/r/f"),
-            Path::new("/r"),
-            Some("a\nb\n"),
-            Some("a\nc\n"),
-        );
-        assert!(
-            d.contains(" a\n") && d.contains("-b\n") && d.contains("+c\n"),
-            "{d}"
-        );
-    }
 }

@@ -11,10 +11,8 @@ mod doctor_cmd;
 mod evaluate;
 mod evidence_cmd;
 mod explain_cmd;
-mod hook;
-mod hook_daemon;
+mod hook_cmd;
 mod init;
-mod keyfiles;
 mod mcp_cmd;
 mod policy_cmd;
 mod proof_cmd;
@@ -23,7 +21,6 @@ mod server_cmd;
 mod store_cmds;
 mod support;
 mod trailer;
-mod trust_package;
 
 // Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
 use cavra_runtime::signature as policy_sig;
@@ -57,7 +54,7 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Answer an agent's hook (stdin JSON) with cavra's decision; never fails open.
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-    Hook(hook::HookCommand),
+    Hook(hook_cmd::HookCommand),
     /// Install cavra's hooks for an agent in this repository (and a policy if there is none).
     Init(init::InitArgs),
     /// Agent sessions recorded in the local store.
@@ -113,7 +110,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
     match &cli.command {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Policy(command) => policy_cmd::run(command),
-        Command::Hook(cmd) => hook::command(cmd),
+        Command::Hook(cmd) => hook_cmd::command(cmd),
         Command::Init(args) => init::run(args),
         Command::Session(command) => store_cmds::session(command),
         Command::Decision(command) => store_cmds::decision(command),
@@ -139,7 +136,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
 #[command(name = "cavra hook")]
 struct HookOnly {
     #[command(flatten)]
-    args: hook::HookArgs,
+    args: hook_cmd::HookArgs,
 }
 
 fn main() {
@@ -149,7 +146,7 @@ fn main() {
     if std::env::args_os().nth(1).is_some_and(|a| a == "hook")
         && let Ok(only) = HookOnly::try_parse_from(std::env::args_os().skip(1))
     {
-        hook::run(&only.args)
+        hook_cmd::run(&only.args)
     }
     let cli = Cli::parse();
     let code = match run(cli) {

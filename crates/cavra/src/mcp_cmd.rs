@@ -99,7 +99,7 @@ pub fn governor(
     };
     // The runtime's loader, as for the hook: a pack (or CAVRA_REQUIRE_SIGNED_POLICY) that
     // requires signatures is checked against the trust root here too.
-    let source = support::policy_source(common.policy.as_deref(), &repo_root, &cwd);
+    let source = cavra_runtime::policy::Source::cli(common.policy.as_deref(), &repo_root, &cwd);
     let reference = source.reference().map_err(support::load_failure)?;
     let loaded = source.load(&reference).map_err(support::load_failure)?;
     let (resolved, pack) = (loaded.resolved, loaded.compiled);
@@ -109,10 +109,10 @@ pub fn governor(
             repo_root.display()
         )
     })?;
-    crate::keyfiles::attach_log_key(&mut store, &repo_root);
+    cavra_runtime::keyfiles::attach_log_key(&mut store, &repo_root);
     let key_root = repo_root.clone();
     let log_key: KeyLoader =
-        Arc::new(move || crate::keyfiles::log_key(&key_root).map_err(|e| format!("{e:#}")));
+        Arc::new(move || cavra_runtime::keyfiles::log_key(&key_root).map_err(|e| format!("{e:#}")));
     let session_id = common
         .session_id
         .clone()
@@ -140,7 +140,7 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
             let bundle_key = args
                 .sign_key
                 .as_deref()
-                .map(|p| crate::keyfiles::signer(p, args.key_id.as_deref()))
+                .map(|p| cavra_runtime::keyfiles::signer(p, args.key_id.as_deref()))
                 .transpose()?;
             let governor = governor(&args.common, "mcp", bundle_key)?;
             let mut server = cavra_mcp::server::McpServer::new(governor);

@@ -2,14 +2,10 @@
 
 use crate::evaluate::RequestArgs;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
-use cavra_engine::testing::{TestReport, run_cases};
-use cavra_policy::retained::{RuleView, rule_views};
-use cavra_policy::testfile::parse_test_file;
-use cavra_policy::{CompiledPack, builtin, compile};
+use cavra_policy::builtin;
+use cavra_policy::retained::rule_views;
 use clap::{Args, Subcommand};
-use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `cavra policy …`
 #[derive(Debug, Subcommand)]
@@ -114,7 +110,7 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
             key_id,
             json,
         } => {
-            let signer = crate::keyfiles::signer(key, key_id.as_deref())?;
+            let signer = cavra_runtime::keyfiles::signer(key, key_id.as_deref())?;
             let envelope = crate::policy_sig::sign(path, &signer, time::OffsetDateTime::now_utc())
                 .map_err(|e| anyhow::anyhow!(e))?;
             let out = crate::policy_sig::signature_path(path);
@@ -189,7 +185,7 @@ fn list(json: bool) -> Result<i32, Failure> {
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
+#[derive(serde::Serialize)]
 struct ValidateRow {
     path: String,
     ok: bool,
@@ -235,7 +231,7 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
                     version: None,
                     digest: None,
                     rules: None,
-                    error: Some(support::policy_line(&e)),
+                    error: Some(e.to_string()),
                     warnings: Vec::new(),
                 });
             }
@@ -318,58 +314,8 @@ fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
     Ok(record.decision.exit_code())
 }
 
-/// Files named on the command line, with folders expanded to their `*.yaml`/`*.yml` files.
-fn expand(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for f in files {
-        if f.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(f)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            inside.sort();
-            out.extend(inside);
-        } else {
-            out.push(f.clone());
-        }
-    }
-    out
-}
-
-fn run_test_file(path: &Path) -> Result<TestReport, String> {
-    let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: cannot read: {e}"))?;
-    let file = parse_test_file(&text, &origin).map_err(|e| e.to_string())?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base
-    };
-    let resolved = file.resolve_policy(&base).map_err(|e| e.to_string())?;
-    let compiled: CompiledPack = compile(&resolved).map_err(|e| e.to_string())?;
-    // Test files describe requests on a repository that need not exist here: no disk lookups.
-    Ok(run_cases(
-        &compiled,
-        &origin,
-        &file.defaults,
-        &file.cases,
-        &cavra_engine::NoSymlinks,
-    ))
-}
-
 fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
-    let mut report = TestReport::default();
-    let mut load_errors = Vec::new();
-    for path in expand(files) {
-        match run_test_file(&path) {
-            Ok(r) => report.merge(r),
-            Err(e) => load_errors.push(e),
-        }
-    }
+    let (report, load_errors) = cavra_runtime::testfiles::run_test_files(files);
     let failed = report.failures.len() + load_errors.len();
     if json {
         support::print_json(&serde_json::json!({
@@ -406,39 +352,6 @@ fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
     Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
 }
 
-fn settings(pack: &CompiledPack) -> BTreeMap<String, String> {
-    let mut s = BTreeMap::new();
-    s.insert("mode".into(), pack.mode.to_string());
-    s.insert(
-        "git.block_force_push".into(),
-        pack.block_force_push.to_string(),
-    );
-    s.insert(
-        "git.require_pull_request".into(),
-        pack.require_pull_request.to_string(),
-    );
-    s.insert(
-        "git.require_ai_attestation".into(),
-        pack.require_ai_attestation.to_string(),
-    );
-    s.insert(
-        "mcp.block_unknown_servers".into(),
-        pack.block_unknown_servers.to_string(),
-    );
-    for (action, d) in &pack.defaults {
-        let group = d
-            .approver_group
-            .as_deref()
-            .map(|g| format!(" ({g})"))
-            .unwrap_or_default();
-        s.insert(
-            format!("defaults.{action}"),
-            format!("{}{group}", d.decision),
-        );
-    }
-    s
-}
-
 fn compile_cmd(path: &str) -> Result<i32, Failure> {
     let policy = support::load_policy(path)?;
     let pack = &policy.compiled;
@@ -449,7 +362,7 @@ fn compile_cmd(path: &str) -> Result<i32, Failure> {
         "digest": pack.digest,
         "origin": pack.origin,
         "chain": pack.chain,
-        "settings": settings(pack),
+        "settings": cavra_policy::diff::settings(pack),
         "rules": rule_views(pack).into_values().collect::<Vec<_>>(),
         "pattern_count": pack.pattern_count(),
         "document": policy.resolved.document,
@@ -457,122 +370,25 @@ fn compile_cmd(path: &str) -> Result<i32, Failure> {
     Ok(EXIT_OK)
 }
 
-#[derive(Serialize)]
-struct RuleChange {
-    id: String,
-    changes: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct PackDiff {
-    added: Vec<RuleView>,
-    removed: Vec<RuleView>,
-    changed: Vec<RuleChange>,
-    settings: Vec<String>,
-}
-
-fn diff_rules(a: &RuleView, b: &RuleView) -> Vec<String> {
-    let mut changes = Vec::new();
-    let field = |name: &str, x: &str, y: &str, changes: &mut Vec<String>| {
-        if x != y {
-            changes.push(format!("{name}: {x} -> {y}"));
-        }
-    };
-    field("decision", &a.decision, &b.decision, &mut changes);
-    field("severity", &a.severity, &b.severity, &mut changes);
-    field(
-        "actions",
-        &a.actions.join(","),
-        &b.actions.join(","),
-        &mut changes,
-    );
-    field(
-        "reason",
-        a.reason.as_deref().unwrap_or(""),
-        b.reason.as_deref().unwrap_or(""),
-        &mut changes,
-    );
-    field(
-        "approver_group",
-        a.approver_group.as_deref().unwrap_or(""),
-        b.approver_group.as_deref().unwrap_or(""),
-        &mut changes,
-    );
-    for p in b.patterns.iter().filter(|p| !a.patterns.contains(p)) {
-        changes.push(format!("+ pattern {p}"));
-    }
-    for p in a.patterns.iter().filter(|p| !b.patterns.contains(p)) {
-        changes.push(format!("- pattern {p}"));
-    }
-    changes
-}
-
 fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
     let pa = support::load_policy(a)?;
     let pb = support::load_policy(b)?;
-    let (ra, rb) = (rule_views(&pa.compiled), rule_views(&pb.compiled));
-    let added: Vec<RuleView> = rb
-        .iter()
-        .filter(|(k, _)| !ra.contains_key(*k))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let removed: Vec<RuleView> = ra
-        .iter()
-        .filter(|(k, _)| !rb.contains_key(*k))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let changed: Vec<RuleChange> = ra
-        .iter()
-        .filter_map(|(k, va)| {
-            let vb = rb.get(k)?;
-            let changes = diff_rules(va, vb);
-            (!changes.is_empty()).then(|| RuleChange {
-                id: k.clone(),
-                changes,
-            })
-        })
-        .collect();
-    let (sa, sb) = (settings(&pa.compiled), settings(&pb.compiled));
-    let mut setting_changes = Vec::new();
-    for key in sa.keys().chain(sb.keys().filter(|k| !sa.contains_key(*k))) {
-        let (x, y) = (
-            sa.get(key).map(String::as_str).unwrap_or("-"),
-            sb.get(key).map(String::as_str).unwrap_or("-"),
-        );
-        if x != y {
-            setting_changes.push(format!("{key}: {x} -> {y}"));
-        }
-    }
-    let d = PackDiff {
-        added,
-        removed,
-        changed,
-        settings: setting_changes,
-    };
-    let same =
-        d.added.is_empty() && d.removed.is_empty() && d.changed.is_empty() && d.settings.is_empty();
+    let d = cavra_policy::diff::diff(&pa.compiled, &pb.compiled);
     if json {
         support::print_json(&d)?;
-    } else if same {
+    } else if d.is_empty() {
         println!("no semantic difference");
     } else {
-        for r in &d.added {
-            println!(
-                "+ rule {} ({} {}: {})",
-                r.id,
-                r.decision,
-                r.actions.join(","),
-                r.patterns.join(", ")
-            );
-        }
-        for r in &d.removed {
-            println!(
-                "- rule {} ({} {}: {})",
-                r.id,
-                r.decision,
-                r.actions.join(","),
-                r.patterns.join(", ")
-            );
+        for (sign, rules) in [("+", &d.added), ("-", &d.removed)] {
+            for r in rules {
+                println!(
+                    "{sign} rule {} ({} {}: {})",
+                    r.id,
+                    r.decision,
+                    r.actions.join(","),
+                    r.patterns.join(", ")
+                );
+            }
         }
         for c in &d.changed {
             println!("~ rule {}", c.id);

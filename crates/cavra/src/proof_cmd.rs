@@ -3,12 +3,12 @@
 //! anywhere, offline, against a trust root.
 
 use crate::evidence_cmd::{read_trust, write_atomic};
-use crate::keyfiles;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use anyhow::{Context as _, anyhow};
 use cavra_evidence::checkpoint::Checkpoint;
 use cavra_evidence::dsse::Envelope;
 use cavra_evidence::merkle::{self, Hash};
+use cavra_runtime::keyfiles;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

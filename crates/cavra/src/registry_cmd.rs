@@ -5,7 +5,6 @@ use anyhow::anyhow;
 use cavra_engine::{ApprovalState, McpRegistry, McpServerEntry, ToolCapability, TrustTier};
 use cavra_store::Store;
 use clap::{Args, Subcommand};
-use std::path::Path;
 
 /// `cavra registry …`
 #[derive(Debug, Subcommand)]
@@ -125,22 +124,6 @@ fn valid_server_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// The repository's MCP registry, when its store exists and has one; nothing is created.
-pub fn local_registry(repo_root: &Path) -> Result<Option<McpRegistry>, String> {
-    let path = cavra_store::store_path(repo_root);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let store =
-        Store::open_read_only(&path).map_err(|e| format!("cannot open the decision store: {e}"))?;
-    registry_of(&store)
-}
-
-/// The store's MCP registry; None when no server is registered (the pack alone decides).
-pub fn registry_of(store: &Store) -> Result<Option<McpRegistry>, String> {
-    cavra_runtime::decide::registry_of(store).map_err(|e| e.to_string())
 }
 
 fn open_store() -> Result<Store, Failure> {

@@ -153,11 +153,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// A key that signs nothing: these commands write tenants and tokens, never evidence.
 fn throwaway_signer() -> Result<cavra_store::LogSigner, Failure> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
     Ok(cavra_store::LogSigner {
         key_id: "unused".into(),
-        key: cavra_evidence::keys::from_seed(&seed),
+        key: cavra_runtime::keyfiles::fresh_key()?,
     })
 }
 
@@ -195,21 +193,13 @@ async fn open_with(config: &ServerConfig, signer: cavra_store::LogSigner) -> Res
         },
     )
     .await
-    .map_err(|e| anyhow!("{}: {e}", redact_url(&config.database_url)).into())
-}
-
-/// The URL without a password.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    .map_err(|e| {
+        anyhow!(
+            "{}: {e}",
+            cavra_redact::url_without_password(&config.database_url)
+        )
+        .into()
+    })
 }
 
 /// `cavra serve`
@@ -221,7 +211,7 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
     if let Some(t) = &args.trust_root {
         config.trust_root = Some(t.clone());
     }
-    let url = redact_url(&config.database_url);
+    let url = cavra_redact::url_without_password(&config.database_url);
     runtime()?.block_on(async move {
         // On a worker, not on this thread: the runtime's workers share all the work.
         tokio::spawn(cavra_server::serve(config, move |addr| {
@@ -242,7 +232,7 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
             runtime()?.block_on(async {
                 let db = open(&config).await?;
                 let r = db.readiness().await.map_err(|e| anyhow!("{e}"))?;
-                let url = redact_url(&config.database_url);
+                let url = cavra_redact::url_without_password(&config.database_url);
                 support::done(
                     *json,
                     &serde_json::json!({

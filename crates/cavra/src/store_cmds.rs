@@ -113,7 +113,7 @@ fn existing_store() -> Result<Option<Store>, Failure> {
     }
     let mut store = Store::open(&path).map_err(|e| anyhow!("{e}"))?;
     if let Some(root) = path.parent().and_then(Path::parent) {
-        crate::keyfiles::attach_log_key(&mut store, root);
+        cavra_runtime::keyfiles::attach_log_key(&mut store, root);
     }
     Ok(Some(store))
 }

@@ -1,7 +1,6 @@
 //! What every subcommand needs: finding the repository, loading the policy, the clock and ids,
 //! a file-system symlink resolver, and turning errors into diagnostics and exit codes.
 
-use cavra_engine::PathResolver;
 use cavra_policy::{CompiledPack, PolicyError, ResolvedPack, compile};
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
 use std::path::{Path, PathBuf};
@@ -36,6 +35,12 @@ impl From<PolicyError> for Failure {
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::Other(e)
+    }
+}
+
+impl From<cavra_runtime::keyfiles::KeyFileError> for Failure {
+    fn from(e: cavra_runtime::keyfiles::KeyFileError) -> Self {
+        Failure::Other(e.into())
     }
 }
 
@@ -89,41 +94,13 @@ pub fn policy_report(e: &PolicyError) -> Report {
     }
 }
 
-/// One line for a policy error, for places where a full diagnostic does not fit.
-pub fn policy_line(e: &PolicyError) -> String {
-    e.to_string()
-}
-
 /// The repository root for `start`: the nearest folder up from it holding `.git`, else `start`.
 pub fn find_repo_root(start: &Path) -> PathBuf {
     // One implementation, shared with the slim `cavra-hook` client.
-    crate::hook_daemon::client_core::find_repo_root(start)
+    cavra_hook_wire::client::find_repo_root(start)
 }
 
-/// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),
-/// when there is one: a plain `git push` or a push of `HEAD` pushes it.
-pub fn current_branch(root: &Path) -> Option<String> {
-    let dot_git = root.join(".git");
-    // In a worktree or submodule `.git` is a file pointing at the real folder.
-    let git_dir = if dot_git.is_file() {
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-        if dir.is_absolute() {
-            dir
-        } else {
-            root.join(dir)
-        }
-    } else {
-        dot_git
-    };
-    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
-    let branch = head
-        .trim()
-        .strip_prefix("ref:")?
-        .trim()
-        .strip_prefix("refs/heads/")?;
-    (!branch.is_empty()).then(|| branch.to_string())
-}
+pub use cavra_runtime::repo::{FsResolver, current_branch, home_dir};
 
 /// The current folder, absolute.
 pub fn current_dir() -> Result<PathBuf, Failure> {
@@ -142,27 +119,9 @@ pub struct LoadedPolicy {
 /// Which policy applies: `--policy` (a path or a built-in id), else `CAVRA_POLICY`, else the
 /// repository's `.cavra/policy.yaml`, else the built-in baseline (the runtime's rule).
 pub fn policy_reference(explicit: Option<&str>, repo_root: &Path) -> String {
-    policy_source(explicit, repo_root, repo_root)
+    cavra_runtime::policy::Source::cli(explicit, repo_root, repo_root)
         .reference()
         .unwrap_or_else(|_| DEFAULT_PACK.to_string())
-}
-
-/// The runtime's policy source for a CLI command: this process's environment, the built-in
-/// baseline when nothing else applies.
-pub fn policy_source<'a>(
-    explicit: Option<&'a str>,
-    repo_root: &'a Path,
-    base: &'a Path,
-) -> cavra_runtime::policy::Source<'a> {
-    cavra_runtime::policy::Source {
-        explicit,
-        repo_root,
-        base,
-        builtin_fallback: true,
-        require_signed: false,
-        trust_root: None,
-        var: &cavra_runtime::policy::process_env,
-    }
 }
 
 /// A policy that cannot be used, as the failure that reports it (with its source line when
@@ -196,49 +155,7 @@ pub fn load_policy(reference: &str) -> Result<LoadedPolicy, Failure> {
     Ok(LoadedPolicy { resolved, compiled })
 }
 
-/// The current time, RFC 3339 with milliseconds, UTC.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&format)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
-
-/// A fresh decision id (UUID v7: unique and time-ordered).
-pub fn new_decision_id() -> String {
-    cavra_runtime::new_decision_id()
-}
-
-/// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FsResolver;
-
-impl PathResolver for FsResolver {
-    fn resolve(&self, absolute: &str) -> Option<String> {
-        // Only paths with a symlink along them differ from their canonical form; the existing
-        // prefix is resolved so a link to a folder is seen even when the file itself is new.
-        let path = Path::new(absolute);
-        let mut existing = path;
-        let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
-        while !existing.exists() {
-            rest.push(existing.file_name()?);
-            existing = existing.parent()?;
-        }
-        let mut canonical = std::fs::canonicalize(existing).ok()?;
-        for part in rest.iter().rev() {
-            canonical.push(part);
-        }
-        let canonical = canonical.to_string_lossy().into_owned();
-        (canonical != absolute).then_some(canonical)
-    }
-}
-
-/// The home folder, when known.
-pub fn home_dir() -> Option<String> {
-    std::env::var("HOME").ok().filter(|h| h.starts_with('/'))
-}
+pub use cavra_runtime::now_rfc3339;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {

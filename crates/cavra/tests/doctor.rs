@@ -10,6 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+mod support;
+
 /// A scratch repository with its own PATH folder (links to the built binaries), runtime
 /// folder (hook server sockets) and home.
 struct Scratch {
@@ -77,22 +79,10 @@ impl Scratch {
     }
 
     fn cavra(&self) -> Command {
-        let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-        for var in [
-            "CAVRA_POLICY",
-            "CAVRA_TRUST_ROOT",
-            "CAVRA_SERVER",
-            "CAVRA_TOKEN",
-            "CAVRA_SERVER_FALLBACK",
-            "CAVRA_HOOK_DEADLINE_MS",
-        ] {
-            cmd.env_remove(var);
-        }
+        let mut cmd = Command::from_std(support::cavra(self.root()));
         cmd.env("PATH", self.path())
             .env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("HOME", self.home.path())
-            .env("CAVRA_NO_CACHE", "1")
-            .current_dir(self.root());
+            .env("HOME", self.home.path());
         cmd
     }
 

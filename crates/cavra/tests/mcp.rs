@@ -7,9 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn cavra_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cavra"))
-}
+mod support;
+use support::{cavra_bin, cavra_text as cavra};
 
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp")
@@ -69,24 +68,6 @@ fn run_client_env(py: &str, args: &[&str], cwd: &Path, env: Option<(&str, &str)>
     );
     let last = stdout.lines().last().unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
-
-fn cavra(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(cavra_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("CAVRA_NO_CACHE", "1")
-        .env_remove("CAVRA_POLICY")
-        .output()
-        .expect("cavra runs");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The bundle the evidence_bundle tool wrote verifies offline against the log key.

@@ -12,9 +12,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-fn cavra_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cavra"))
-}
+mod support;
+use support::{cavra_bin, cavra_text as cavra};
 
 /// The server's entry point; the test fails (it never skips) when it is not installed.
 fn filesystem_server() -> PathBuf {
@@ -27,24 +26,6 @@ fn filesystem_server() -> PathBuf {
         entry.display()
     );
     entry
-}
-
-fn cavra(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(cavra_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("CAVRA_NO_CACHE", "1")
-        .env_remove("CAVRA_POLICY")
-        .output()
-        .expect("cavra runs");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// A JSON-RPC session with `cavra mcp proxy` over its stdio.

@@ -176,3 +176,13 @@ impl Server {
 pub fn decide(action: &str, target: &str, session: &str) -> Value {
     json!({"request": {"action": action, "target": target, "session_id": session, "agent_id": "claude-code"}})
 }
+
+/// This process's resident memory in KiB (`VmRSS`): what the memory-ceiling tests watch.
+pub fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}

@@ -6,21 +6,47 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The built `cavra` binary.
+pub fn cavra_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cavra"))
+}
+
+/// The caller's settings that would change what cavra decides or where it asks; every command
+/// the tests run goes without them.
+pub const UNSET: [&str; 6] = [
+    "CAVRA_POLICY",
+    "CAVRA_TRUST_ROOT",
+    "CAVRA_SERVER",
+    "CAVRA_TOKEN",
+    "CAVRA_SERVER_FALLBACK",
+    "CAVRA_HOOK_DEADLINE_MS",
+];
+
 /// `cavra`, run in `dir`, with none of the caller's `CAVRA_*` settings that change decisions
-/// and no pack cache.
+/// ([`UNSET`]) and no pack cache.
 pub fn cavra(dir: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("cavra"));
-    c.current_dir(dir)
-        .env("CAVRA_NO_CACHE", "1")
-        .env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_SERVER_FALLBACK")
-        .env_remove("CAVRA_HOOK_DEADLINE_MS");
+    let mut c = Command::new(cavra_bin());
+    c.current_dir(dir).env("CAVRA_NO_CACHE", "1");
+    for var in UNSET {
+        c.env_remove(var);
+    }
     c
+}
+
+/// `cavra <args…>` in `dir`: its exit code and what it printed, stdout then stderr.
+pub fn cavra_text(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = cavra(dir).args(args).output().expect("cavra runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Runs `git` in `dir` with a fixed identity; panics when it fails.

@@ -4,12 +4,12 @@
 use serde_json::{Value, json};
 
 /// The project's MCP configuration file (Claude Code).
-pub(super) const MCP_JSON: &str = ".mcp.json";
+pub const MCP_JSON: &str = ".mcp.json";
 
 /// The program the wrapped servers run: `cavra`, found through PATH. .mcp.json is committed,
 /// so a machine-local absolute path would not start on a teammate's machine, in CI or in a
 /// cloud agent (and an MCP server that cannot start is simply missing, not governed).
-pub(super) const PROXY_PROGRAM: &str = "cavra";
+pub const PROXY_PROGRAM: &str = "cavra";
 
 /// Whether a server entry is one `--wrap-mcp` wrote: `<…/cavra> mcp proxy … -- <command …>`.
 fn is_wrapped(server: &Value) -> bool {
@@ -27,7 +27,7 @@ fn is_wrapped(server: &Value) -> bool {
 
 /// Puts every stdio server of an .mcp.json document behind the proxy (or, `undo`, takes it
 /// back out). Servers reached by URL are left as they are and named in the notes.
-pub(super) fn wrap_mcp_servers(mut doc: Value, undo: bool) -> (Value, Vec<String>) {
+pub fn wrap_mcp_servers(mut doc: Value, undo: bool) -> (Value, Vec<String>) {
     let mut notes = Vec::new();
     let Some(servers) = doc.get_mut("mcpServers").and_then(Value::as_object_mut) else {
         return (doc, notes);

@@ -1,0 +1,144 @@
+//! What the entry points read from the repository and the file system around a request: the
+//! branch checked out, the home folder, symlinks resolved by asking the file system, and files
+//! written whole or not at all.
+
+use cavra_engine::PathResolver;
+use std::path::{Path, PathBuf};
+
+/// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),
+/// when there is one: a plain `git push` or a push of `HEAD` pushes it.
+pub fn current_branch(root: &Path) -> Option<String> {
+    let dot_git = root.join(".git");
+    // In a worktree or submodule `.git` is a file pointing at the real folder.
+    let git_dir = if dot_git.is_file() {
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        }
+    } else {
+        dot_git
+    };
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let branch = head
+        .trim()
+        .strip_prefix("ref:")?
+        .trim()
+        .strip_prefix("refs/heads/")?;
+    (!branch.is_empty()).then(|| branch.to_string())
+}
+
+/// The home folder of this process, when known (an absolute `HOME`).
+pub fn home_dir() -> Option<String> {
+    std::env::var("HOME").ok().filter(|h| h.starts_with('/'))
+}
+
+/// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsResolver;
+
+impl PathResolver for FsResolver {
+    fn resolve(&self, absolute: &str) -> Option<String> {
+        // Only paths with a symlink along them differ from their canonical form; the existing
+        // prefix is resolved so a link to a folder is seen even when the file itself is new.
+        let path = Path::new(absolute);
+        let mut existing = path;
+        let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name()?);
+            existing = existing.parent()?;
+        }
+        let mut canonical = std::fs::canonicalize(existing).ok()?;
+        for part in rest.iter().rev() {
+            canonical.push(part);
+        }
+        let canonical = canonical.to_string_lossy().into_owned();
+        (canonical != absolute).then_some(canonical)
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, synced, then
+/// renamed over it (the folder is created when missing). A reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let named = |what: &Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("writing {}: {e}", what.display()))
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(|e| named(&tmp, e))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).map_err(|e| named(path, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_branch_comes_from_head_and_a_worktree_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        assert_eq!(current_branch(root), None);
+        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
+        std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/feature/x\n").expect("write");
+        assert_eq!(current_branch(root).as_deref(), Some("feature/x"));
+        // A detached HEAD names no branch.
+        std::fs::write(root.join(".git/HEAD"), "0123456789abcdef\n").expect("write");
+        assert_eq!(current_branch(root), None);
+        // A worktree: `.git` is a file naming the real folder, relative to the root.
+        let wt = root.join("wt");
+        std::fs::create_dir_all(root.join("gitdir")).expect("mkdir");
+        std::fs::write(root.join("gitdir/HEAD"), "ref: refs/heads/side\n").expect("write");
+        std::fs::create_dir_all(&wt).expect("mkdir");
+        std::fs::write(wt.join(".git"), "gitdir: ../gitdir\n").expect("write");
+        assert_eq!(current_branch(&wt).as_deref(), Some("side"));
+    }
+
+    #[test]
+    fn a_symlinked_folder_resolves_even_for_a_new_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = std::fs::canonicalize(dir.path()).expect("canonical");
+        std::fs::create_dir_all(real.join("target")).expect("mkdir");
+        std::os::unix::fs::symlink(real.join("target"), real.join("link")).expect("symlink");
+        let through = real.join("link/new.txt");
+        assert_eq!(
+            FsResolver.resolve(&through.to_string_lossy()),
+            Some(real.join("target/new.txt").to_string_lossy().into_owned())
+        );
+        // A path with no link along it resolves to nothing (it is its own canonical form).
+        assert_eq!(
+            FsResolver.resolve(&real.join("target/x").to_string_lossy()),
+            None
+        );
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_whole_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sub/file.json");
+        write_atomic(&path, b"one").expect("first write");
+        write_atomic(&path, b"two").expect("second write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("file.json")]);
+    }
+}
