@@ -398,17 +398,23 @@ mod tests {
 
     #[test]
     fn markup_in_a_finding_cannot_break_out_of_its_format() {
+        // A bundle-wide finding (no path) is the `evidence` test case's failure.
         let r = report(vec![finding(
-            FindingKind::PolicyBlock,
-            ".github/workflows/<x>&.yml",
-            "line one\n::error::forged",
+            FindingKind::EvidenceInvalid,
+            "",
+            "bad <x>& entry\n::error::forged",
         )]);
         let xml = junit(&r);
+        assert!(xml.contains("failures=\"1\""), "{xml}");
         assert!(xml.contains("&lt;x&gt;&amp;"), "{xml}");
         assert!(!xml.contains("<x>"), "{xml}");
         let gh = github(&r);
-        // A newline in a message would start a new workflow command.
-        assert_eq!(gh.matches("::error").count(), 1, "{gh}");
+        // A newline in a message would start a new workflow command on its own line.
+        assert_eq!(
+            gh.lines().filter(|l| l.starts_with("::")).count(),
+            1,
+            "{gh}"
+        );
         assert!(text(&r).contains("FAILED: 1 finding(s)"));
     }
 

@@ -175,7 +175,7 @@ mod tests {
             "metadata: {id: t, version: '1'}\nfilesystem: {block_read: ['.env'], block_write: ['ci/**']}\n",
         );
         let b = pack(
-            "metadata: {id: t, version: '2'}\nmode: strict\nfilesystem: {block_read: ['.env', '**/*.pem']}\ncommands: {block: ['rm -rf*']}\n",
+            "metadata: {id: t, version: '2', mode: strict}\nfilesystem: {block_read: ['.env', '**/*.pem']}\ncommands: {block: ['rm -rf*']}\n",
         );
         let d = diff(&a, &b);
         assert!(d.added.iter().any(|r| r.id == "commands.block"), "{d:?}");
