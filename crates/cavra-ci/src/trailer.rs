@@ -130,11 +130,7 @@ mod tests {
         ] {
             assert!(runs_git_commit(yes), "{yes}");
         }
-        for no in [
-            "git status",
-            "echo git commit",
-            "git log --grep commit",
-        ] {
+        for no in ["git status", "echo git commit", "git log --grep commit"] {
             assert!(!runs_git_commit(no), "{no}");
         }
     }

@@ -135,4 +135,3 @@ pub fn merge(parent: PackDocument, child: &PackDocument) -> PackDocument {
     concat(&mut m.redaction.disable, &child.redaction.disable);
     m
 }
-

@@ -35,11 +35,10 @@ mod tree;
 mod validate;
 
 pub use merge::merge;
-pub use validate::GIT_OPERATIONS;
 pub(crate) use schema::*;
 pub(crate) use tree::*;
+pub use validate::GIT_OPERATIONS;
 pub(crate) use validate::*;
-
 
 /// The largest policy (or policy test) file accepted, in bytes. Policies are small; anything
 /// larger is refused before parsing so a hostile file cannot make the parser work for long.
@@ -483,4 +482,3 @@ mod word_tables {
         );
     }
 }
-

@@ -190,7 +190,8 @@ pub(crate) const REDACTION_RULE_FIELDS: &[Field] = &[
     opt("min_entropy", Shape::OptNumber),
 ];
 
-pub(crate) const REDACTION_RULE_SHAPE: Shape = Shape::Struct("redaction rule", REDACTION_RULE_FIELDS);
+pub(crate) const REDACTION_RULE_SHAPE: Shape =
+    Shape::Struct("redaction rule", REDACTION_RULE_FIELDS);
 
 pub(crate) const REDACTION_FIELDS: &[Field] = &[
     opt("rules", Shape::List(&REDACTION_RULE_SHAPE)),
@@ -530,4 +531,3 @@ pub(crate) fn check_shape(
         },
     }
 }
-

@@ -53,7 +53,11 @@ impl Source {
     }
 
     /// An error at the start of this source (for problems with the file as a whole).
-    pub(crate) fn error_at_start(&self, kind: PolicyErrorKind, message: impl Into<String>) -> PolicyError {
+    pub(crate) fn error_at_start(
+        &self,
+        kind: PolicyErrorKind,
+        message: impl Into<String>,
+    ) -> PolicyError {
         PolicyError::new(kind, message)
             .at(SourceLocation {
                 file: self.origin.clone(),
@@ -309,4 +313,3 @@ pub(crate) fn parse_pack_source(src: &Source) -> Result<(PackDocument, SNode), P
     validate_document(src, &tree, &doc)?;
     Ok((doc, tree))
 }
-

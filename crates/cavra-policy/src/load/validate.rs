@@ -610,4 +610,3 @@ pub(crate) fn validate_document(
 ) -> Result<(), PolicyError> {
     Validator { src, tree }.validate(doc)
 }
-

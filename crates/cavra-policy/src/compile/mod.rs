@@ -1,0 +1,593 @@
+//! A resolved pack turned into matchers.
+//!
+//! Every section entry and every custom rule becomes a [`CompiledRule`]. The patterns of all
+//! rules of one kind (repository paths, absolute paths, home paths, commands, MCP servers,
+//! domains) are compiled into one `GlobSet` each, so a lookup costs one pass over the
+//! candidate no matter how many rules the pack has; the rule that owns each pattern is kept
+//! beside the set.
+
+use crate::document::{Conditions, DefaultDecision, PackDocument, RuleDocument};
+use crate::error::{PolicyError, PolicyErrorKind};
+use crate::load::ResolvedPack;
+use crate::model::{ActionType, Decision, Mode, Severity};
+use cavra_redact::Redactor;
+use cavra_shell::RiskClass;
+use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+mod compiler;
+
+pub use compiler::{ancestors, compile};
+
+/// A set of action types (a bit per [`ActionType`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionSet(u16);
+
+impl ActionSet {
+    /// The set holding exactly these actions.
+    pub fn of(actions: &[ActionType]) -> Self {
+        ActionSet(actions.iter().fold(0, |bits, a| bits | Self::bit(*a)))
+    }
+
+    fn bit(action: ActionType) -> u16 {
+        1 << (action as u16)
+    }
+
+    /// Whether the set holds `action`.
+    pub fn contains(self, action: ActionType) -> bool {
+        self.0 & Self::bit(action) != 0
+    }
+
+    /// The actions in the set.
+    pub fn iter(self) -> impl Iterator<Item = ActionType> {
+        ActionType::ALL
+            .iter()
+            .copied()
+            .filter(move |a| self.contains(*a))
+    }
+}
+
+/// Where a compiled rule came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleOrigin {
+    /// A built-in section entry such as `filesystem.block_read`.
+    Section(&'static str),
+    /// The n-th entry of `rules:` (0-based).
+    Custom(usize),
+    /// A default (no rule matched) or a floor cavra always applies.
+    Builtin,
+}
+
+/// One rule, ready to be matched.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    /// The rule id reported when it decides (`filesystem.read.block`, a custom id, …).
+    pub id: String,
+    /// The action types it applies to.
+    pub actions: ActionSet,
+    /// Its decision.
+    pub decision: Decision,
+    /// Its severity.
+    pub severity: Severity,
+    /// Its reason, when the pack gives one.
+    pub reason: Option<String>,
+    /// Who approves, when the pack names a group.
+    pub approver_group: Option<String>,
+    /// Where it came from.
+    pub origin: RuleOrigin,
+    /// The patterns as written in the pack (paths, commands, classes, servers, domains, …).
+    pub patterns: Vec<String>,
+    /// Context conditions.
+    pub conditions: CompiledConditions,
+    /// Exceptions, matched against the same subject as the rule's patterns.
+    except: Option<Matcher>,
+    /// For custom MCP rules: tool globs (empty: any tool).
+    tools: Option<Matcher>,
+    /// For custom git rules: operations (empty: any operation).
+    pub operations: Vec<String>,
+    /// For custom git rules: branch globs (empty: any branch).
+    branches: Option<Matcher>,
+}
+
+impl CompiledRule {
+    /// Whether an exception pattern covers `subject`.
+    pub fn is_excepted(&self, subject: &str) -> bool {
+        self.except
+            .as_ref()
+            .is_some_and(|m| m.set.is_match(subject))
+    }
+
+    /// The exception pattern that covers `subject`, for explanations.
+    pub fn excepted_by(&self, subject: &str) -> Option<&str> {
+        self.except.as_ref().and_then(|m| m.first_match(subject))
+    }
+
+    /// Whether the rule's tool globs (if any) accept `tool`.
+    pub fn accepts_tool(&self, tool: &str) -> bool {
+        self.tools.as_ref().is_none_or(|m| m.set.is_match(tool))
+    }
+
+    /// Whether the rule names branches at all.
+    pub fn has_branch_patterns(&self) -> bool {
+        self.branches.is_some()
+    }
+
+    /// Whether the rule's operation list and branch globs (if any) accept this git operation.
+    /// A rule with branch globs needs at least one of `branches` to match.
+    pub fn accepts_git(&self, operation: &str, branches: &[String]) -> bool {
+        let op_ok = self.operations.is_empty() || self.operations.iter().any(|o| o == operation);
+        let branch_ok = match &self.branches {
+            None => true,
+            Some(m) => branches.iter().any(|b| m.set.is_match(b.as_str())),
+        };
+        op_ok && branch_ok
+    }
+}
+
+/// Compiled context conditions; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct CompiledConditions {
+    environment: Option<Matcher>,
+    branch: Option<Matcher>,
+    repository: Option<Matcher>,
+    agent: Option<Matcher>,
+    actor: Option<Matcher>,
+    tenant: Option<Matcher>,
+}
+
+/// The request context conditions are checked against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConditionContext<'a> {
+    /// Deployment environment.
+    pub environment: Option<&'a str>,
+    /// Branch.
+    pub branch: Option<&'a str>,
+    /// Repository.
+    pub repository: Option<&'a str>,
+    /// Agent id.
+    pub agent: Option<&'a str>,
+    /// Actor.
+    pub actor: Option<&'a str>,
+    /// Tenant.
+    pub tenant: Option<&'a str>,
+}
+
+impl CompiledConditions {
+    /// Whether every condition holds. A condition on a field the request does not carry fails.
+    pub fn holds(&self, ctx: &ConditionContext<'_>) -> bool {
+        self.failing(ctx).is_none()
+    }
+
+    /// The first condition that fails, by field name.
+    pub fn failing(&self, ctx: &ConditionContext<'_>) -> Option<&'static str> {
+        let checks: [(&'static str, &Option<Matcher>, Option<&str>); 6] = [
+            ("environment", &self.environment, ctx.environment),
+            ("branch", &self.branch, ctx.branch),
+            ("repository", &self.repository, ctx.repository),
+            ("agent", &self.agent, ctx.agent),
+            ("actor", &self.actor, ctx.actor),
+            ("tenant", &self.tenant, ctx.tenant),
+        ];
+        checks
+            .into_iter()
+            .find_map(|(name, matcher, value)| match (matcher, value) {
+                (None, _) => None,
+                (Some(m), Some(v)) if m.set.is_match(v) => None,
+                _ => Some(name),
+            })
+    }
+
+    /// Whether the rule has any condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.environment.is_none()
+            && self.branch.is_none()
+            && self.repository.is_none()
+            && self.agent.is_none()
+            && self.actor.is_none()
+            && self.tenant.is_none()
+    }
+}
+
+/// A glob set with the source text of each glob.
+#[derive(Debug, Clone)]
+struct Matcher {
+    set: GlobSet,
+    texts: Vec<String>,
+}
+
+impl Matcher {
+    fn first_match(&self, subject: &str) -> Option<&str> {
+        self.set
+            .matches(subject)
+            .first()
+            .and_then(|i| self.texts.get(*i))
+            .map(String::as_str)
+    }
+}
+
+/// A pattern hit: which rule, and which of its patterns (as written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternHit {
+    /// Index into [`CompiledPack::rules`].
+    pub rule: usize,
+    /// Index into that rule's `patterns`.
+    pub pattern: usize,
+}
+
+/// Globs of many rules in one set.
+#[derive(Debug)]
+struct SharedSet {
+    globs: Vec<globset::Glob>,
+    owners: Vec<PatternHit>,
+    /// Built on first use: a short-lived process (a hook call) only pays for the sets its one
+    /// request needs. Building a glob set is most of the cost of compiling a pack.
+    set: std::sync::OnceLock<Matching>,
+}
+
+/// How a shared set matches once built.
+#[derive(Debug)]
+enum Matching {
+    /// One pass over all globs.
+    Set(GlobSet),
+    /// Glob by glob: only when the set as a whole cannot be built (a regex size limit); each
+    /// glob compiled on its own when the pack was compiled, so nothing is lost, only speed.
+    Each(Vec<globset::GlobMatcher>),
+}
+
+impl Clone for SharedSet {
+    fn clone(&self) -> Self {
+        SharedSet {
+            globs: self.globs.clone(),
+            owners: self.owners.clone(),
+            set: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SharedSetBuilder {
+    globs: Vec<globset::Glob>,
+    owners: Vec<PatternHit>,
+}
+
+impl SharedSetBuilder {
+    fn add(&mut self, glob: globset::Glob, hit: PatternHit) {
+        self.globs.push(glob);
+        self.owners.push(hit);
+    }
+
+    fn build(self) -> Result<SharedSet, PolicyError> {
+        Ok(SharedSet {
+            globs: self.globs,
+            owners: self.owners,
+            set: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+impl SharedSet {
+    fn matching(&self) -> &Matching {
+        self.set.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            for glob in &self.globs {
+                builder.add(glob.clone());
+            }
+            match builder.build() {
+                Ok(set) => Matching::Set(set),
+                Err(_) => Matching::Each(
+                    self.globs
+                        .iter()
+                        .map(globset::Glob::compile_matcher)
+                        .collect(),
+                ),
+            }
+        })
+    }
+
+    fn hits_into(&self, subject: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
+        if self.owners.is_empty() {
+            return;
+        }
+        let candidate = Candidate::new(subject);
+        match self.matching() {
+            Matching::Set(set) => set.matches_candidate_into(&candidate, scratch),
+            Matching::Each(matchers) => {
+                scratch.clear();
+                scratch.extend(
+                    matchers
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| m.is_match_candidate(&candidate))
+                        .map(|(i, _)| i),
+                );
+            }
+        }
+        out.extend(scratch.iter().filter_map(|i| self.owners.get(*i).copied()));
+    }
+}
+
+/// The forms of one path a path rule may be matched against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathForms<'a> {
+    /// Relative to the repository root (`None` when the path is outside it).
+    pub relative: Option<&'a str>,
+    /// Absolute, normalised.
+    pub absolute: Option<&'a str>,
+    /// `~/…` when the path is under the home folder.
+    pub home: Option<&'a str>,
+}
+
+/// A pack ready for the engine.
+#[derive(Debug, Clone)]
+pub struct CompiledPack {
+    /// `metadata.id`.
+    pub id: String,
+    /// `metadata.title`.
+    pub title: String,
+    /// `metadata.version`.
+    pub version: String,
+    /// `sha256:…` of the merged document.
+    pub digest: String,
+    /// Where the pack came from.
+    pub origin: String,
+    /// The packs merged, parents first.
+    pub chain: Vec<String>,
+    /// The pack's mode (a request may override it).
+    pub mode: Mode,
+    /// Every rule, section rules first (in a fixed order), then custom rules in pack order.
+    pub rules: Vec<CompiledRule>,
+    /// `defaults:` per action type.
+    pub defaults: BTreeMap<ActionType, DefaultDecision>,
+    /// `git.block_force_push`.
+    pub block_force_push: bool,
+    /// `git.require_pull_request`.
+    pub require_pull_request: bool,
+    /// `git.require_ai_attestation`.
+    pub require_ai_attestation: bool,
+    /// `mcp.block_unknown_servers`.
+    pub block_unknown_servers: bool,
+    /// Whether `network.allowed_domains` is non-empty (other domains then get the default).
+    pub network_allowlist: bool,
+    /// The merged document, for `policy compile` / `diff` and digests.
+    pub document: PackDocument,
+    paths_relative: SharedSet,
+    paths_absolute: SharedSet,
+    paths_home: SharedSet,
+    commands: SharedSet,
+    servers: SharedSet,
+    domains: SharedSet,
+    classes: BTreeMap<RiskClass, Vec<usize>>,
+    /// The pack's redaction rule set, when its `redaction:` section says anything (else the
+    /// built-in set applies).
+    redactor: Option<Arc<Redactor>>,
+    /// The built-in knowledge base plus the pack's `knowledge:` entries, when it has any.
+    knowledge: Option<Arc<cavra_shell::Knowledge>>,
+}
+
+impl CompiledPack {
+    /// What programs do with their arguments under this pack: the built-in knowledge base,
+    /// plus the pack's `knowledge:` entries.
+    pub fn knowledge(&self) -> &cavra_shell::Knowledge {
+        self.knowledge
+            .as_deref()
+            .unwrap_or_else(|| cavra_shell::Knowledge::builtin())
+    }
+
+    /// The rule set that masks secrets in everything recorded under this pack: the built-in
+    /// rules (less any the pack disables) and the pack's own. A pack without a `redaction:`
+    /// section gets the process-wide [`Redactor::builtin`]; either way expressions compile
+    /// lazily, once per process.
+    pub fn redactor(&self) -> &Redactor {
+        self.redactor
+            .as_deref()
+            .unwrap_or_else(|| Redactor::builtin())
+    }
+}
+
+/// Well-known ids of section rules.
+pub mod ids {
+    /// `filesystem.block_read`.
+    pub const READ_BLOCK: &str = "filesystem.read.block";
+    /// `filesystem.require_approval_read`.
+    pub const READ_APPROVAL: &str = "filesystem.read.require_approval";
+    /// `filesystem.warn_read`.
+    pub const READ_WARN: &str = "filesystem.read.warn";
+    /// `filesystem.allow_read`.
+    pub const READ_ALLOW: &str = "filesystem.read.allow";
+    /// `filesystem.block_write`.
+    pub const WRITE_BLOCK: &str = "filesystem.write.block";
+    /// `filesystem.require_approval_write`.
+    pub const WRITE_APPROVAL: &str = "filesystem.write.require_approval";
+    /// `filesystem.warn_write`.
+    pub const WRITE_WARN: &str = "filesystem.write.warn";
+    /// `filesystem.allow_write`.
+    pub const WRITE_ALLOW: &str = "filesystem.write.allow";
+    /// `commands.allow`.
+    pub const COMMANDS_ALLOW: &str = "commands.allow";
+    /// `commands.block`.
+    pub const COMMANDS_BLOCK: &str = "commands.block";
+    /// `commands.require_approval`.
+    pub const COMMANDS_APPROVAL: &str = "commands.require_approval";
+    /// `commands.warn`.
+    pub const COMMANDS_WARN: &str = "commands.warn";
+    /// `git.block_push_branches`.
+    pub const GIT_PROTECTED_PUSH: &str = "git.protected_branch.block_direct_push";
+    /// `git.block_force_push`.
+    pub const GIT_FORCE_PUSH: &str = "git.force_push.block";
+    /// `git.require_ai_attestation` on pull requests.
+    pub const GIT_PR_ATTESTATION: &str = "git.pull_request.require_ai_attestation";
+    /// `mcp.blocked_servers`.
+    pub const MCP_BLOCKED: &str = "mcp.server.blocked";
+    /// `mcp.allowed_servers`.
+    pub const MCP_ALLOWED: &str = "mcp.server.allowed";
+    /// `mcp.block_unknown_servers` for a server not allowed.
+    pub const MCP_UNKNOWN: &str = "mcp.server.trust.block_unknown";
+    /// `network.blocked_domains`.
+    pub const NETWORK_BLOCKED: &str = "network.domain.block";
+    /// `network.allowed_domains`.
+    pub const NETWORK_ALLOWED: &str = "network.domain.allow";
+}
+
+impl CompiledPack {
+    /// Pattern hits of path rules for these forms of one path, in rule order.
+    pub fn path_hits(
+        &self,
+        forms: &PathForms<'_>,
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
+        for (form, set) in [
+            (forms.relative, &self.paths_relative),
+            (forms.absolute, &self.paths_absolute),
+            (forms.home, &self.paths_home),
+        ] {
+            if let Some(path) = form {
+                for prefix in ancestors(path) {
+                    set.hits_into(prefix, scratch, out);
+                }
+            }
+        }
+        // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
+        // outside the repository is still a secret. Anchored patterns stay in the repository.
+        if let (None, Some(abs)) = (forms.relative, forms.absolute) {
+            let before = out.len();
+            let outside = abs.trim_start_matches('/');
+            for prefix in ancestors(outside) {
+                self.paths_relative.hits_into(prefix, scratch, out);
+            }
+            let mut kept = before;
+            for i in before..out.len() {
+                let hit = out[i];
+                if self.is_name_pattern(hit) {
+                    out[kept] = hit;
+                    kept += 1;
+                }
+            }
+            out.truncate(kept);
+        }
+    }
+
+    /// Whether a path pattern hit comes from a pattern with no `/` (matches at any depth).
+    fn is_name_pattern(&self, hit: PatternHit) -> bool {
+        self.rules
+            .get(hit.rule)
+            .and_then(|r| r.patterns.get(hit.pattern))
+            .is_some_and(|p| {
+                let p = p.trim();
+                let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
+                let p = p.strip_prefix("**/").unwrap_or(p);
+                !p.contains('/') && !p.starts_with('~')
+            })
+    }
+
+    /// Pattern hits of command rules for any of a command's match keys
+    /// ([`cavra_shell::SimpleCommand::match_keys`] or [`cavra_shell::match_key`]).
+    pub fn command_hits(
+        &self,
+        variants: &[String],
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
+        for variant in variants {
+            self.commands.hits_into(variant, scratch, out);
+        }
+    }
+
+    /// Pattern hits of MCP server rules.
+    pub fn server_hits(&self, server: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
+        self.servers.hits_into(server, scratch, out);
+    }
+
+    /// Pattern hits of domain rules (the host is lower-cased by the caller).
+    pub fn domain_hits(&self, host: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
+        self.domains.hits_into(host, scratch, out);
+    }
+
+    /// Rules that name a risk class.
+    pub fn class_rules(&self, class: RiskClass) -> &[usize] {
+        self.classes.get(&class).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The rule at `index`.
+    pub fn rule(&self, index: usize) -> Option<&CompiledRule> {
+        self.rules.get(index)
+    }
+
+    /// The number of patterns compiled, for diagnostics and benchmarks.
+    pub fn pattern_count(&self) -> usize {
+        self.rules.iter().map(|r| r.patterns.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compiler::{PathTarget, domain_globs, path_globs};
+    use super::*;
+
+    fn globs_match(pattern: &str, path: &str) -> bool {
+        path_globs(pattern, "t")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(t, _)| *t == PathTarget::Relative)
+            .any(|(_, g)| ancestors(path).any(|a| g.compile_matcher().is_match(a)))
+    }
+
+    #[test]
+    fn name_patterns_match_at_any_depth() {
+        assert!(globs_match(".env", ".env"));
+        assert!(globs_match(".env", "config/.env"));
+        assert!(!globs_match(".env", "config/.envrc"));
+        assert!(globs_match("*.pem", "a/b/key.pem"));
+        assert!(globs_match(".terraform", "infra/.terraform/plugins/x"));
+    }
+
+    #[test]
+    fn double_star_crosses_folders_and_matches_root() {
+        assert!(globs_match("**/secrets.*", "secrets.yaml"));
+        assert!(globs_match("**/secrets.*", "config/deep/secrets.json"));
+    }
+
+    #[test]
+    fn slash_patterns_are_anchored_and_star_stays_in_one_folder() {
+        assert!(globs_match(
+            ".github/workflows/**",
+            ".github/workflows/ci.yml"
+        ));
+        assert!(!globs_match(
+            ".github/workflows/**",
+            "x/.github/workflows/ci.yml"
+        ));
+        assert!(globs_match("iam/*", "iam/role.tf"));
+        assert!(
+            globs_match("iam/*", "iam/sub/role.tf"),
+            "a folder match covers its content"
+        );
+        assert!(!globs_match("src/*.rs", "src/a/b.rs"));
+        assert!(globs_match("./iam/", "iam/x"));
+    }
+
+    #[test]
+    fn ancestors_walk_up() {
+        assert_eq!(
+            ancestors("a/b/c").collect::<Vec<_>>(),
+            vec!["a/b/c", "a/b", "a"]
+        );
+        assert_eq!(ancestors("/x/y").collect::<Vec<_>>(), vec!["/x/y", "/x"]);
+        assert_eq!(
+            ancestors("~/.ssh/id").collect::<Vec<_>>(),
+            vec!["~/.ssh/id", "~/.ssh"]
+        );
+        assert_eq!(ancestors("").count(), 0);
+    }
+
+    #[test]
+    fn domains_cover_subdomains() {
+        let globs = domain_globs("example.com", "t").unwrap_or_default();
+        let m = |h: &str| globs.iter().any(|g| g.compile_matcher().is_match(h));
+        assert!(m("example.com"));
+        assert!(m("api.example.com"));
+        assert!(!m("badexample.com"));
+    }
+}

@@ -1,0 +1,635 @@
+//! The files a known tool reads, writes or deletes, from its options and operands.
+
+use super::*;
+
+/// The files a known tool reads, writes or deletes.
+pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
+    use AccessKind::{Delete, Read, Write};
+    let get = |i: usize| args.get(i);
+    let reason = format!("operand of {base}");
+    let all_ops = |spec: Spec| {
+        let p = opts::parse(args, &spec);
+        let ops = opts::operands(&p);
+        (p, ops)
+    };
+    let plain = |short_val: &'static str| Spec {
+        short_val,
+        long_val: &[],
+        stop_at_operand: false,
+    };
+    let each = |info: &mut Info, ops: &[usize], kind: AccessKind, why: &str| {
+        for &i in ops {
+            if let Some(w) = get(i) {
+                info.access(kind, w, why);
+            }
+        }
+    };
+    match base {
+        "cat" | "tac" | "less" | "more" | "wc" | "nl" | "od" | "hexdump" | "strings" | "base64"
+        | "base32" | "basenc" | "md5sum" | "sha1sum" | "sha224sum" | "sha256sum" | "sha384sum"
+        | "sha512sum" | "b2sum" | "cksum" | "sum" | "cut" | "paste" | "diff" | "cmp" | "comm"
+        | "file" | "stat" | "head" | "tail" | "xxd" | "uniq" | "sort" | "bat" | "strings2"
+        | "fold" | "fmt" | "rev" | "expand" | "unexpand" | "column" | "tr" | "shasum" | "iconv"
+        | "zcat" | "bzcat" | "xzcat" | "zless" => {
+            let short = match base {
+                "tac" => "s",
+                "head" | "tail" => "ncs",
+                "less" => "bhjkoOpPtTxyz",
+                "nl" => "bdfhilnsvw",
+                "od" => "AjNtw",
+                "hexdump" => "efns",
+                "strings" => "nteT",
+                "base64" | "base32" | "basenc" => "w",
+                "cut" => "bcdf",
+                "paste" => "d",
+                "diff" => "CUIFLSWxX",
+                "cmp" => "in",
+                "file" => "mfFeP",
+                "stat" => "ct",
+                "xxd" => "cglso",
+                "uniq" => "fsw",
+                "sort" => "ktoST",
+                "fold" | "fmt" => "wgp",
+                "column" => "cstoNEHRW",
+                "shasum" => "a",
+                "iconv" => "fto",
+                _ => "",
+            };
+            let (p, ops) = all_ops(Spec {
+                short_val: short,
+                long_val: &[
+                    "lines",
+                    "bytes",
+                    "format",
+                    "printf",
+                    "output",
+                    "key",
+                    "field-separator",
+                    "delimiter",
+                    "fields",
+                    "characters",
+                    "width",
+                    "from-code",
+                    "to-code",
+                ],
+                stop_at_operand: false,
+            });
+            if base == "tr" {
+                return;
+            }
+            // `uniq IN OUT` and `xxd IN OUT` write their second operand.
+            if matches!(base, "uniq" | "xxd") && ops.len() >= 2 {
+                each(info, ops.get(..1).unwrap_or(&[]), Read, &reason);
+                each(info, ops.get(1..2).unwrap_or(&[]), Write, &reason);
+            } else {
+                each(info, &ops, Read, &reason);
+            }
+            for w in opts::values(&p, &["o", "output"]) {
+                if matches!(base, "sort" | "iconv") {
+                    info.access(Write, w, format!("{base} -o"));
+                }
+            }
+            for w in opts::values(&p, &["files0-from", "X", "exclude-from", "f"]) {
+                if matches!(base, "wc" | "diff" | "file" | "du") {
+                    info.access(Read, w, format!("{base} option"));
+                }
+            }
+        }
+        "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack" | "zgrep" => {
+            let (short, long): (&str, &[&str]) = if base == "rg" {
+                (
+                    "efmABCgtTjMrEd",
+                    &[
+                        "regexp",
+                        "file",
+                        "glob",
+                        "type",
+                        "max-count",
+                        "replace",
+                        "context",
+                    ],
+                )
+            } else {
+                (
+                    "efmABCdD",
+                    &[
+                        "regexp",
+                        "file",
+                        "max-count",
+                        "context",
+                        "include",
+                        "exclude",
+                        "exclude-from",
+                    ],
+                )
+            };
+            let (p, ops) = all_ops(Spec {
+                short_val: short,
+                long_val: long,
+                stop_at_operand: false,
+            });
+            for w in opts::values(&p, &["f", "file", "exclude-from"]) {
+                info.access(Read, w, format!("pattern file of {base}"));
+            }
+            let skip = usize::from(!opts::has(&p, &["e", "f", "regexp", "file"]));
+            each(info, ops.get(skip..).unwrap_or(&[]), Read, &reason);
+        }
+        "awk" | "gawk" | "mawk" | "nawk" => {
+            let (p, ops) = all_ops(Spec {
+                short_val: "fvF",
+                long_val: &["file", "assign", "field-separator"],
+                stop_at_operand: true,
+            });
+            let progs = opts::values(&p, &["f", "file"]);
+            for w in &progs {
+                info.access(Read, w, format!("program of {base}"));
+            }
+            let skip = usize::from(progs.is_empty());
+            let files: Vec<usize> = ops
+                .iter()
+                .skip(skip)
+                .copied()
+                .filter(|&i| get(i).is_some_and(|w| !is_assignment(&w.text)))
+                .collect();
+            each(info, &files, Read, &reason);
+        }
+        "jq" | "gojq" | "jaq" => {
+            // Some jq options take two values; walk by hand.
+            let mut i = 0;
+            let mut filter_seen = false;
+            let mut from_file = false;
+            while let Some(w) = get(i) {
+                let t = w.text.as_str();
+                match t {
+                    "--arg" | "--argjson" => i += 3,
+                    "--slurpfile" | "--rawfile" => {
+                        if let Some(f) = get(i + 2) {
+                            info.access(Read, f, format!("{t} of {base}"));
+                        }
+                        i += 3;
+                    }
+                    "--indent" | "--tab-size" => i += 2,
+                    "-f" | "--from-file" => {
+                        if let Some(f) = get(i + 1) {
+                            info.access(Read, f, format!("program of {base}"));
+                        }
+                        from_file = true;
+                        i += 2;
+                    }
+                    "--args" | "--jsonargs" => break,
+                    _ if t.starts_with('-') && t.len() > 1 => i += 1,
+                    _ => {
+                        if filter_seen || from_file {
+                            info.access(Read, w, &reason);
+                        }
+                        filter_seen = true;
+                        i += 1;
+                    }
+                }
+            }
+        }
+        "yq" => {
+            let (p, ops) = all_ops(plain("opIes"));
+            let mut ops = ops.as_slice();
+            if let Some(first) = ops.first().and_then(|&i| get(i))
+                && matches!(first.text.as_str(), "e" | "eval" | "ea" | "eval-all")
+            {
+                ops = ops.get(1..).unwrap_or(&[]);
+            }
+            let kind = if opts::has(&p, &["i", "inplace"]) {
+                Write
+            } else {
+                Read
+            };
+            each(info, ops.get(1..).unwrap_or(&[]), kind, &reason);
+        }
+        "sed" | "gsed" => {
+            // `-i` takes an optional attached suffix, so it is a flag here; `-i ''` (BSD) is
+            // skipped below.
+            let (p, ops) = all_ops(Spec {
+                short_val: "efl",
+                long_val: &["expression", "file", "line-length"],
+                stop_at_operand: false,
+            });
+            let in_place = p
+                .iter()
+                .any(|x| matches!(x, Parsed::Opt(n, _) if n == "i" || n == "in-place"))
+                || args
+                    .iter()
+                    .any(|w| w.text.starts_with("-i") || w.text.starts_with("--in-place"));
+            for w in opts::values(&p, &["f", "file"]) {
+                info.access(Read, w, "sed script");
+            }
+            let mut files: Vec<usize> = ops;
+            if in_place
+                && let Some(&f) = files.first()
+                && get(f).is_some_and(|w| w.text.is_empty())
+            {
+                files.remove(0);
+            }
+            let skip = usize::from(!opts::has(&p, &["e", "f", "expression", "file"]));
+            let files = files.get(skip..).unwrap_or(&[]);
+            if in_place {
+                each(info, files, Write, "sed -i");
+            } else {
+                each(info, files, Read, &reason);
+            }
+        }
+        "tar" | "bsdtar" | "gtar" => tar(args, info),
+        "zip" => {
+            let (_, ops) = all_ops(plain("bnPt"));
+            each(
+                info,
+                ops.get(..1).unwrap_or(&[]),
+                Write,
+                "archive written by zip",
+            );
+            each(info, ops.get(1..).unwrap_or(&[]), Read, &reason);
+        }
+        "unzip" => {
+            let (p, ops) = all_ops(plain("dP"));
+            each(
+                info,
+                ops.get(..1).unwrap_or(&[]),
+                Read,
+                "archive read by unzip",
+            );
+            for w in opts::values(&p, &["d"]) {
+                info.access(Write, w, "unzip -d");
+            }
+        }
+        "gzip" | "gunzip" | "bzip2" | "bunzip2" | "xz" | "unxz" | "zstd" | "unzstd" | "lz4"
+        | "compress" | "uncompress" => {
+            let (p, ops) = all_ops(plain("S"));
+            let kind = if opts::has(&p, &["c", "stdout", "l", "list", "t", "test", "k", "keep"]) {
+                Read
+            } else {
+                Write
+            };
+            each(info, &ops, kind, &reason);
+        }
+        "cp" | "mv" | "install" | "ln" => {
+            let (p, ops) = all_ops(Spec {
+                short_val: if base == "install" { "gmoSt" } else { "St" },
+                long_val: &["target-directory", "suffix", "group", "mode", "owner"],
+                stop_at_operand: false,
+            });
+            let src_kind = match base {
+                "mv" => Delete,
+                _ => Read,
+            };
+            let targets = opts::values(&p, &["t", "target-directory"]);
+            if base == "install" && opts::has(&p, &["d", "directory"]) {
+                each(info, &ops, Write, "install -d");
+                return;
+            }
+            // A destination that is a directory receives each source under its own name:
+            // `cp evil.yml .github/workflows/` writes `.github/workflows/evil.yml`. Whether a
+            // destination without a trailing slash is a directory is only known at run time,
+            // so both readings are checked.
+            let into_dir = |info: &mut Info, dest: &Word, sources: &[usize]| {
+                let dir = dest.path.trim_end_matches('/');
+                if dir.is_empty() {
+                    return;
+                }
+                for &i in sources {
+                    if let Some(src) = get(i) {
+                        let name = crate::canon::basename(src.path.trim_end_matches('/'));
+                        if !name.is_empty() && name != "." && name != ".." {
+                            info.access(
+                                Write,
+                                &Word::derived(dest, &format!("{dir}/{name}")),
+                                format!("destination of {base} (into the folder)"),
+                            );
+                        }
+                    }
+                }
+            };
+            if !targets.is_empty() {
+                for t in targets {
+                    info.access(Write, t, format!("target directory of {base}"));
+                    into_dir(info, t, &ops);
+                }
+                // A link to a file is a way to read it under another name later in the line.
+                each(info, &ops, src_kind, &format!("source of {base}"));
+                return;
+            }
+            if let Some((&last, sources)) = ops.split_last() {
+                if sources.is_empty() && base == "ln" {
+                    // `ln -s target` creates a link named after the target in `.`.
+                    if let Some(w) = get(last) {
+                        let name = crate::canon::basename(&w.path).to_string();
+                        info.access(Write, &Word::derived(w, &name), "link created by ln");
+                        info.access(Read, w, "source of ln");
+                    }
+                    return;
+                }
+                each(info, sources, src_kind, &format!("source of {base}"));
+                if let Some(w) = get(last) {
+                    info.access(Write, w, format!("destination of {base}"));
+                    into_dir(info, w, sources);
+                }
+            }
+        }
+        "rm" | "unlink" | "shred" | "rmdir" | "srm" => {
+            let (_, ops) = all_ops(plain(if base == "shred" { "ns" } else { "" }));
+            each(info, &ops, Delete, &reason);
+        }
+        "tee" | "touch" | "truncate" | "mkdir" | "mkfifo" | "vi" | "vim" | "nvim" | "nano"
+        | "emacs" | "code" | "subl" | "gedit" | "ed" | "pico" | "micro" | "hx" | "kak"
+        | "patch" | "sponge" => {
+            let short = match base {
+                "touch" => "drt",
+                "truncate" => "sr",
+                "mkdir" | "mkfifo" => "m",
+                "vi" | "vim" | "nvim" => "cSuUwWsTir",
+                "patch" => "BDFdgiopYzr",
+                _ => "",
+            };
+            let (p, ops) = all_ops(Spec {
+                short_val: short,
+                long_val: &["reference", "size", "mode", "input", "output", "directory"],
+                stop_at_operand: false,
+            });
+            if matches!(base, "touch" | "truncate") {
+                for w in opts::values(&p, &["r", "reference"]) {
+                    info.access(Read, w, format!("reference of {base}"));
+                }
+            }
+            if base == "patch" {
+                for w in opts::values(&p, &["i", "input"]) {
+                    info.access(Read, w, "patch input");
+                }
+                for w in opts::values(&p, &["o", "output"]) {
+                    info.access(Write, w, "patch output");
+                }
+                each(info, ops.get(..1).unwrap_or(&[]), Write, "file patched");
+                each(info, ops.get(1..2).unwrap_or(&[]), Read, "patch input");
+                return;
+            }
+            let ops: Vec<usize> = ops
+                .into_iter()
+                .filter(|&i| get(i).is_some_and(|w| !w.text.starts_with('+')))
+                .collect();
+            // An editor shows the file before it writes it: opening a secret reads it.
+            if matches!(
+                base,
+                "vi" | "vim"
+                    | "nvim"
+                    | "nano"
+                    | "emacs"
+                    | "code"
+                    | "subl"
+                    | "gedit"
+                    | "ed"
+                    | "pico"
+                    | "micro"
+                    | "hx"
+                    | "kak"
+            ) {
+                each(info, &ops, Read, &format!("file opened by {base}"));
+            }
+            each(info, &ops, Write, &reason);
+        }
+        "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" => {
+            let mut ops = Vec::new();
+            let mut only_ops = false;
+            let mut reference = false;
+            for (i, w) in args.iter().enumerate() {
+                let t = w.text.as_str();
+                if only_ops {
+                    ops.push(i);
+                } else if t == "--" {
+                    only_ops = true;
+                } else if t.starts_with("--reference") {
+                    reference = true;
+                } else if base == "chmod"
+                    && t.len() > 1
+                    && t.starts_with('-')
+                    && t[1..].chars().all(|c| "rwxXstugo,+-=".contains(c))
+                {
+                    // `chmod -x file`: a mode, not an option.
+                    ops.push(i);
+                } else if (t.starts_with('-') || (base == "chattr" && t.starts_with('+')))
+                    && t.len() > 1
+                {
+                    if base == "chattr" {
+                        ops.push(i);
+                    }
+                } else {
+                    ops.push(i);
+                }
+            }
+            let skip = usize::from(!reference);
+            each(info, ops.get(skip..).unwrap_or(&[]), Write, &reason);
+        }
+        "dd" => {
+            for w in args {
+                if let Some(f) = w.text.strip_prefix("if=") {
+                    info.access(Read, &Word::derived(w, f), "dd if=");
+                } else if let Some(f) = w.text.strip_prefix("of=") {
+                    info.access(Write, &Word::derived(w, f), "dd of=");
+                }
+            }
+        }
+        "openssl" => {
+            let mut it = args.iter().peekable();
+            while let Some(w) = it.next() {
+                let kind = match w.text.as_str() {
+                    "-in" | "-key" | "-inkey" | "-kfile" | "-signkey" | "-CAkey" => Read,
+                    "-out" => Write,
+                    _ => continue,
+                };
+                if let Some(v) = it.next() {
+                    info.access(kind, v, format!("openssl {}", w.text));
+                }
+            }
+        }
+        "scp" | "rsync" => {
+            let (p, ops) = all_ops(Spec {
+                short_val: if base == "scp" { "cFiJloPSDX" } else { "efBT" },
+                long_val: &[
+                    "rsh",
+                    "exclude",
+                    "include",
+                    "filter",
+                    "files-from",
+                    "temp-dir",
+                ],
+                stop_at_operand: false,
+            });
+            for w in opts::values(&p, &["i", "F", "files-from"]) {
+                info.access(Read, w, format!("{base} option"));
+            }
+            if let Some((&last, sources)) = ops.split_last() {
+                for &s in sources {
+                    if let Some(w) = get(s).filter(|w| !is_remote(&w.text)) {
+                        info.access(Read, w, format!("source of {base}"));
+                    }
+                }
+                if !sources.is_empty()
+                    && let Some(w) = get(last).filter(|w| !is_remote(&w.text))
+                {
+                    info.access(Write, w, format!("destination of {base}"));
+                }
+            }
+        }
+        "curl" => {
+            let (p, _) = all_ops(Spec {
+                short_val: "oTdFKbcHXuAeEwxmrUYyz",
+                long_val: &[
+                    "output",
+                    "upload-file",
+                    "data",
+                    "data-binary",
+                    "data-urlencode",
+                    "data-ascii",
+                    "form",
+                    "config",
+                    "cookie",
+                    "cookie-jar",
+                    "header",
+                    "request",
+                    "user",
+                    "json",
+                    "key",
+                    "cert",
+                    "cacert",
+                    "dump-header",
+                    "trace",
+                    "stderr",
+                    "url",
+                ],
+                stop_at_operand: false,
+            });
+            for w in opts::values(&p, &["o", "output", "c", "cookie-jar", "dump-header"]) {
+                info.access(Write, w, "curl output");
+            }
+            for w in opts::values(&p, &["T", "upload-file", "K", "config", "key", "cert"]) {
+                info.access(Read, w, "curl upload/config");
+            }
+            for w in opts::values(
+                &p,
+                &[
+                    "d",
+                    "data",
+                    "data-binary",
+                    "data-urlencode",
+                    "data-ascii",
+                    "json",
+                    "F",
+                    "form",
+                ],
+            ) {
+                // `@file` / `name=@file` / `name=<file` send the file's content.
+                let t = w.text.as_str();
+                let file = t
+                    .split_once("=@")
+                    .map(|(_, f)| f)
+                    .or_else(|| t.split_once("=<").map(|(_, f)| f))
+                    .or_else(|| t.strip_prefix('@'));
+                if let Some(f) = file.map(|f| f.split(';').next().unwrap_or(f))
+                    && !f.is_empty()
+                    && f != "-"
+                {
+                    info.access(Read, &Word::derived(w, f), "curl upload");
+                }
+            }
+        }
+        "wget" => {
+            let (p, _) = all_ops(Spec {
+                short_val: "OoaiP",
+                long_val: &["output-document", "post-file", "body-file", "input-file"],
+                stop_at_operand: false,
+            });
+            for w in opts::values(&p, &["O", "output-document", "o", "a"]) {
+                if w.text != "-" {
+                    info.access(Write, w, "wget output");
+                }
+            }
+            for w in opts::values(&p, &["post-file", "body-file", "i", "input-file"]) {
+                info.access(Read, w, "wget input");
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn tar(args: &[Word], info: &mut Info) {
+    use AccessKind::{Read, Write};
+    // Old-style `tar czf archive dir`: the first word is a bundle of letters without a dash.
+    let mut mode = ' ';
+    let mut archive: Option<Word> = None;
+    let mut rest: &[Word] = args;
+    if let Some(first) = args.first()
+        && !first.text.starts_with('-')
+        && !first.text.is_empty()
+        && first.text.chars().all(|c| c.is_ascii_alphabetic())
+    {
+        let letters = first.text.clone();
+        let mut next = 1;
+        for c in letters.chars() {
+            match c {
+                'c' | 'r' | 'u' | 'x' | 't' | 'A' | 'd' => mode = c,
+                'f' => {
+                    archive = args.get(next).cloned();
+                    next += 1;
+                }
+                'C' | 'T' | 'b' | 'K' | 'N' | 'V' | 'X' | 'g' => next += 1,
+                _ => {}
+            }
+        }
+        rest = args.get(next..).unwrap_or(&[]);
+    }
+    let p = opts::parse(
+        rest,
+        &Spec {
+            short_val: "fCTbKNVXgIH",
+            long_val: &[
+                "file",
+                "directory",
+                "files-from",
+                "exclude-from",
+                "use-compress-program",
+            ],
+            stop_at_operand: false,
+        },
+    );
+    for item in &p {
+        if let Parsed::Opt(n, v) = item {
+            match n.as_str() {
+                "c" | "create" => mode = 'c',
+                "r" | "append" => mode = 'r',
+                "u" | "update" => mode = 'u',
+                "x" | "extract" | "get" => mode = 'x',
+                "t" | "list" => mode = 't',
+                "f" | "file" => archive = v.clone(),
+                "T" | "files-from" | "X" | "exclude-from" => {
+                    if let Some(w) = v {
+                        info.access(Read, w, "tar list file");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let creating = matches!(mode, 'c' | 'r' | 'u');
+    if let Some(a) = archive.filter(|a| a.text != "-") {
+        if creating {
+            info.access(Write, &a, "archive written by tar");
+        } else {
+            info.access(Read, &a, "archive read by tar");
+        }
+    }
+    if creating {
+        for i in opts::operands(&p) {
+            if let Some(w) = rest.get(i) {
+                info.access(Read, w, "input of tar");
+            }
+        }
+    } else if mode == 'x' {
+        for w in opts::values(&p, &["C", "directory"]) {
+            info.access(Write, w, "tar extraction directory");
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Risk classes that follow from a command's name and arguments (privilege escalation, host
+//! power, remote code, package installs), and `git push` read as a push.
+
+use super::*;
+
+/// Risk classes that follow from the command name and its arguments alone.
+pub(crate) fn classes(base: &str, args: &[Word], info: &mut Info) {
+    let t = texts(args);
+    if escalates(base, &t) {
+        info.class(RiskClass::PrivilegeEscalation);
+    }
+    if base == "rm" {
+        let p = opts::parse(args, &Spec::default());
+        if opts::has(&p, &["r", "R", "recursive"]) {
+            info.class(RiskClass::RecursiveDelete);
+        }
+    }
+    let egress = match base {
+        "curl" | "wget" | "nc" | "ncat" | "netcat" | "socat" | "ssh" | "scp" | "sftp"
+        | "telnet" | "ftp" | "http" | "https" | "aria2c" | "xh" | "lftp" => true,
+        "rsync" => args.iter().any(|w| is_remote(&w.text)),
+        _ => false,
+    };
+    if egress {
+        info.class(RiskClass::NetworkEgress);
+    }
+    if package_install(base, &t) {
+        info.class(RiskClass::PackageInstall);
+    }
+}
+
+/// Whether the command gains privileges the agent does not have: it runs something as another
+/// user (sudo, doas, su, pkexec, run0, machinectl shell, a system `systemd-run`), marks a file
+/// set-user/group-ID or gives it capabilities (`chmod u+s`, `chmod 4755`, `install -m 4755`,
+/// `setcap`), enters the init process's namespaces (`nsenter -t 1`), or starts a container with
+/// the host's power (`--privileged`, host PID namespace, dangerous capabilities, the host's root
+/// or control sockets mounted in).
+pub(crate) fn escalates(base: &str, t: &[&str]) -> bool {
+    match base {
+        "sudo" | "doas" | "su" | "pkexec" | "runuser" | "sudoedit" | "run0" | "setcap" => true,
+        "machinectl" => t
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .is_some_and(|sub| matches!(*sub, "shell" | "login")),
+        // Without --user it asks the system manager, which runs the unit as root.
+        "systemd-run" => !t.contains(&"--user"),
+        "chmod" => chmod_sets_id(t),
+        "install" => option_values(t, &["-m"], &["--mode"])
+            .iter()
+            .any(|m| mode_sets_id(m)),
+        "nsenter" => nsenter_init(t),
+        "docker" | "podman" | "nerdctl" => {
+            let sub = crate::canon::tool_subcommand_index("docker", t).unwrap_or(0);
+            let mut rest = t.get(sub..).unwrap_or(&[]);
+            if rest.first() == Some(&"container") {
+                rest = rest.get(1..).unwrap_or(&[]);
+            }
+            rest.first()
+                .is_some_and(|s| matches!(*s, "run" | "create" | "exec"))
+                && container_escalates(rest)
+        }
+        _ => false,
+    }
+}
+
+/// Values of an option given as `-m V`, `-mV`, `--mode V` or `--mode=V`.
+pub(crate) fn option_values<'a>(t: &[&'a str], short: &[&str], long: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(a) = t.get(i) {
+        i += 1;
+        if *a == "--" {
+            break;
+        }
+        if let Some((name, v)) = a.split_once('=')
+            && (long.contains(&name) || short.contains(&name))
+        {
+            out.push(v);
+            continue;
+        }
+        if long.contains(a) || short.contains(a) {
+            if let Some(v) = t.get(i) {
+                out.push(*v);
+                i += 1;
+            }
+            continue;
+        }
+        for s in short {
+            if let Some(v) = a.strip_prefix(s)
+                && !v.is_empty()
+                && !a.starts_with("--")
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// A chmod/install mode that sets the set-user-ID or set-group-ID bit: symbolic (`u+s`,
+/// `g=rwxs`, `+s`, `a+rs,o-w`) or octal with the 4000/2000 bits (`4755`, `2775`, `06755`).
+pub(crate) fn mode_sets_id(mode: &str) -> bool {
+    if !mode.is_empty() && mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        let value = mode
+            .bytes()
+            .fold(0u32, |v, b| (v << 3) | u32::from(b - b'0'));
+        return mode.len() >= 4 && value & 0o6000 != 0;
+    }
+    mode.split(',').any(|clause| {
+        // `[ugoa]*([-+=][rwxXst]*)+`: an operator that adds, followed by `s`.
+        let mut adding = false;
+        for c in clause.chars() {
+            match c {
+                '+' | '=' => adding = true,
+                '-' => adding = false,
+                's' if adding => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+}
+
+pub(crate) fn chmod_sets_id(t: &[&str]) -> bool {
+    // The mode is the first word that is not an option; `-s`-like words that are modes
+    // (`-s`, `+s`) are modes to chmod too, so every word is checked except known options.
+    t.iter()
+        .filter(|a| {
+            !matches!(
+                **a,
+                "-R" | "-v"
+                    | "-c"
+                    | "-f"
+                    | "--recursive"
+                    | "--verbose"
+                    | "--changes"
+                    | "--silent"
+                    | "--quiet"
+                    | "--"
+            ) && !a.starts_with("--reference")
+        })
+        .take(1)
+        .any(|m| mode_sets_id(m))
+}
+
+/// `nsenter -t 1`, `--target 1`, `--target=1`, `-t1`, `-at 1`: the init process's namespaces.
+pub(crate) fn nsenter_init(t: &[&str]) -> bool {
+    let mut i = 0;
+    while let Some(a) = t.get(i) {
+        i += 1;
+        let value = if *a == "--target" || *a == "-t" {
+            t.get(i).copied()
+        } else if let Some(v) = a.strip_prefix("--target=") {
+            Some(v)
+        } else if a.starts_with('-') && !a.starts_with("--") {
+            match a.find('t') {
+                Some(p) if p + 1 < a.len() => a.get(p + 1..),
+                Some(_) => t.get(i).copied(),
+                None => None,
+            }
+        } else {
+            None
+        };
+        if value == Some("1") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Host paths that hand a container the machine: its root, system configuration, kernel
+/// interfaces, devices and the container engine's own control socket.
+pub(crate) fn is_host_power_path(p: &str) -> bool {
+    let mut norm = String::new();
+    for part in p.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        norm.push('/');
+        norm.push_str(part);
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    if norm.is_empty() {
+        return true;
+    }
+    const POWER: &[&str] = &[
+        "/etc",
+        "/root",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/boot",
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/run/podman/podman.sock",
+        "/run/containerd",
+        "/var/lib/docker",
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+    ];
+    POWER
+        .iter()
+        .any(|x| norm == *x || norm.starts_with(&format!("{x}/")))
+}
+
+/// `docker run|create|exec …` options that give the container the host's power.
+pub(crate) fn container_escalates(rest: &[&str]) -> bool {
+    let mut i = 1;
+    while let Some(a) = rest.get(i) {
+        i += 1;
+        if !a.starts_with('-') {
+            // The image: what follows is the container's command.
+            return false;
+        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None if a.starts_with("-v") && a.len() > 2 => ("-v", Some(&a[2..])),
+            None => (*a, None),
+        };
+        let takes_value = matches!(
+            name,
+            "-v" | "--volume"
+                | "--mount"
+                | "--pid"
+                | "--cap-add"
+                | "--userns"
+                | "--security-opt"
+                | "--device"
+                | "--ipc"
+                | "--uts"
+                | "--cgroupns"
+                | "-e"
+                | "--env"
+                | "-u"
+                | "--user"
+                | "-w"
+                | "--workdir"
+                | "--name"
+                | "-p"
+                | "--publish"
+                | "--network"
+                | "--net"
+                | "--entrypoint"
+                | "-l"
+                | "--label"
+                | "--env-file"
+                | "--platform"
+                | "--hostname"
+                | "-h"
+        );
+        let value = match inline {
+            Some(v) => Some(v),
+            None if takes_value => {
+                let v = rest.get(i).copied();
+                i += 1;
+                v
+            }
+            None => None,
+        };
+        let v = value.unwrap_or("");
+        let hit = match name {
+            "--privileged" => inline.is_none_or(|v| v != "false"),
+            "--pid" | "--userns" | "--ipc" | "--uts" | "--cgroupns" => v == "host",
+            "--cap-add" => v.split(',').any(|c| {
+                let c = c.trim().to_ascii_uppercase();
+                let c = c.strip_prefix("CAP_").unwrap_or(&c);
+                matches!(
+                    c,
+                    "ALL" | "SYS_ADMIN" | "SYS_PTRACE" | "SYS_MODULE" | "DAC_READ_SEARCH"
+                        | "SYS_RAWIO" | "SETUID" | "SETGID" | "DAC_OVERRIDE"
+                )
+            }),
+            "--security-opt" => v.contains("unconfined") || v.contains("no-new-privileges=false"),
+            "-v" | "--volume" => is_host_power_path(v.split(':').next().unwrap_or("")),
+            "--mount" => v.split(',').any(|kv| {
+                matches!(kv.split_once('='), Some(("source" | "src", p)) if is_host_power_path(p))
+            }),
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+/// `host:path`, `user@host:path` or `rsync://…`, as used by scp and rsync.
+pub(crate) fn is_remote(t: &str) -> bool {
+    if t.starts_with('-') {
+        return false;
+    }
+    if t.contains("://") {
+        return true;
+    }
+    match t.split_once(':') {
+        Some((host, _)) => !host.is_empty() && !host.contains('/'),
+        None => false,
+    }
+}
+
+pub(crate) fn package_install(base: &str, t: &[&str]) -> bool {
+    let ops: Vec<&str> = t.iter().copied().filter(|a| !a.starts_with('-')).collect();
+    let sub = ops.first().copied().unwrap_or("");
+    let sub2 = ops.get(1).copied().unwrap_or("");
+    match base {
+        "npx" | "bunx" | "pnpx" => true,
+        "npm" => matches!(
+            sub,
+            "install" | "i" | "add" | "ci" | "in" | "ins" | "inst" | "isntall" | "exec" | "x"
+        ),
+        "pnpm" => matches!(sub, "install" | "i" | "add" | "dlx"),
+        "yarn" => ops.is_empty() || matches!(sub, "install" | "add" | "dlx"),
+        "bun" => matches!(sub, "install" | "i" | "add" | "a" | "x"),
+        "pipx" => matches!(sub, "install" | "run" | "inject"),
+        b if b == "pip"
+            || (b.starts_with("pip") && b[3..].chars().all(|c| c.is_ascii_digit() || c == '.')) =>
+        {
+            sub == "install"
+        }
+        b if is_python(b) => t
+            .iter()
+            .position(|a| *a == "-m")
+            .and_then(|i| t.get(i + 1..))
+            .is_some_and(|rest| {
+                rest.first().is_some_and(|m| m.starts_with("pip")) && rest.contains(&"install")
+            }),
+        "uv" => {
+            (sub == "pip" && sub2 == "install")
+                || sub == "add"
+                || (sub == "tool" && sub2 == "install")
+        }
+        "poetry" => matches!(sub, "add" | "install"),
+        "cargo" => matches!(sub, "install" | "add" | "binstall"),
+        "gem" => sub == "install",
+        "go" => matches!(sub, "install" | "get"),
+        "apt" | "apt-get" | "dnf" | "yum" | "zypper" | "brew" | "conda" | "mamba" | "snap"
+        | "flatpak" | "port" | "pkg" => matches!(sub, "install" | "in" | "add" | "reinstall"),
+        "apk" => sub == "add",
+        "pacman" | "yay" | "paru" => t.iter().any(|a| {
+            a.starts_with("-S") && !a.starts_with("-Ss") && !a.starts_with("-Si") || *a == "--sync"
+        }),
+        _ => false,
+    }
+}
+
+/// `git [globals] push …`.
+pub(crate) fn git_push(args: &[Word]) -> Option<Push> {
+    let t = texts(args);
+    let sub = crate::canon::git_subcommand_index(&t)?;
+    if t.get(sub) != Some(&"push") {
+        return None;
+    }
+    let rest = args.get(sub + 1..)?;
+    let p = opts::parse(
+        rest,
+        &Spec {
+            short_val: "o",
+            long_val: &["push-option", "repo", "receive-pack", "exec"],
+            stop_at_operand: false,
+        },
+    );
+    let mut push = Push::default();
+    for item in &p {
+        let Parsed::Opt(name, value) = item else {
+            continue;
+        };
+        match name.as_str() {
+            "f" | "force" | "force-with-lease" | "force-if-includes" => push.force = true,
+            "mirror" => {
+                push.force = true;
+                push.all_branches = true;
+            }
+            "all" | "branches" => push.all_branches = true,
+            "repo" if push.remote.is_none() => {
+                push.remote = value.as_ref().map(|v| v.text.clone());
+            }
+            _ => {}
+        }
+    }
+    let ops = opts::operands(&p);
+    let mut ops = ops.iter().filter_map(|&i| rest.get(i));
+    if let Some(r) = ops.next() {
+        push.remote = Some(r.text.clone());
+    }
+    for r in ops {
+        let spec = r.text.clone();
+        let body = match spec.strip_prefix('+') {
+            Some(b) => {
+                push.force = true;
+                b
+            }
+            None => spec.as_str(),
+        };
+        let dst = match body.split_once(':') {
+            Some((src, "")) => src,
+            Some((_, dst)) => dst,
+            None => body,
+        };
+        let dst = dst.strip_prefix("refs/heads/").unwrap_or(dst);
+        if !dst.is_empty() {
+            push.branches.push(dst.to_string());
+        }
+        push.refspecs.push(spec);
+    }
+    Some(push)
+}

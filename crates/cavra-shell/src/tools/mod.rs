@@ -1,0 +1,392 @@
+//! What known commands mean: the risk classes they carry, the files they touch, the `git push`
+//! they perform, and the command they wrap.
+
+use crate::knowledge::Knowledge;
+use crate::opts::{self, Parsed, Spec};
+use crate::words::Word;
+use crate::{AccessKind, RiskClass};
+use std::collections::BTreeSet;
+
+mod accesses;
+mod classes;
+mod inner;
+
+use accesses::*;
+use classes::*;
+use inner::*;
+pub(crate) use inner::{sh_quote, stdin_code};
+
+/// Where a command's standard input comes from, as far as it matters for code execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stdin {
+    /// Nothing known (terminal, inherited, a file).
+    Terminal,
+    /// A pipe from a producer whose output is not known before run time (`curl …`).
+    Untrusted(String),
+    /// A pipe from a producer of known, local content (`cat script.sh`, `printf …`).
+    Trusted,
+    /// Text known from the command line: `echo TEXT |`, here-strings, here-documents.
+    Code {
+        /// Shared: the stdin is copied into the context of every node below the statement.
+        text: std::rc::Rc<str>,
+        literal: bool,
+        subst: bool,
+    },
+}
+
+/// What a wrapper runs.
+#[derive(Debug, Clone)]
+pub(crate) enum InnerKind {
+    /// A command given as words: `args[start..end]`.
+    Words(usize, usize),
+    /// Shell code given as text.
+    Code(String),
+}
+
+/// A command run by a wrapper.
+#[derive(Debug, Clone)]
+pub(crate) struct Inner {
+    pub kind: InnerKind,
+    /// How the wrapper appears in `via` (`sudo`, `sh -c`, `find -exec`, …).
+    pub label: String,
+    /// The inner command's standard input.
+    pub stdin: Stdin,
+    /// Source range of the words that hold the inner command.
+    pub span: (usize, usize),
+}
+
+/// A file access before it is tied to a command index.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub kind: AccessKind,
+    pub path: String,
+    pub literal: bool,
+    pub reason: String,
+}
+
+/// A `git push` before it is tied to a command index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Push {
+    pub remote: Option<String>,
+    pub refspecs: Vec<String>,
+    pub branches: Vec<String>,
+    pub force: bool,
+    pub all_branches: bool,
+}
+
+/// Everything learnt from one simple command's name and arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Info {
+    pub classes: BTreeSet<RiskClass>,
+    pub accesses: Vec<Access>,
+    pub push: Option<Push>,
+    pub inner: Vec<Inner>,
+}
+
+impl Info {
+    pub(crate) fn access(&mut self, kind: AccessKind, w: &Word, reason: impl Into<String>) {
+        self.accesses.push(Access {
+            kind,
+            path: w.path.clone(),
+            literal: w.path_literal,
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn class(&mut self, c: RiskClass) {
+        self.classes.insert(c);
+    }
+
+    /// The words `args[start..end]` are a command run by this one.
+    pub(crate) fn words(
+        &mut self,
+        args: &[Word],
+        start: usize,
+        end: usize,
+        label: &str,
+        stdin: Stdin,
+    ) {
+        let end = end.min(args.len());
+        if start >= end {
+            return;
+        }
+        let span = match (args.get(start), args.get(end - 1)) {
+            (Some(a), Some(b)) => (a.span.0, b.span.1),
+            _ => (0, 0),
+        };
+        self.inner.push(Inner {
+            kind: InnerKind::Words(start, end),
+            label: label.to_string(),
+            stdin,
+            span,
+        });
+    }
+
+    /// `text` is shell code run by this command. Code that is not a literal cannot be analysed:
+    /// it is dynamic, and remote code execution when it comes from a substitution.
+    pub(crate) fn code(&mut self, words: &[&Word], label: &str, stdin: Stdin) {
+        let (Some(first), Some(last)) = (words.first(), words.last()) else {
+            return;
+        };
+        if words.iter().all(|w| w.literal) {
+            let text = words
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.inner.push(Inner {
+                kind: InnerKind::Code(text),
+                label: label.to_string(),
+                stdin,
+                span: (first.span.0, last.span.1),
+            });
+        } else {
+            self.class(RiskClass::DynamicCommand);
+            if words.iter().any(|w| w.has_subst) {
+                self.class(RiskClass::RemoteCodeExecution);
+            }
+        }
+    }
+}
+
+/// Shells whose `-c` string and stdin are shell code.
+pub(crate) fn is_shell(base: &str) -> bool {
+    matches!(
+        base,
+        "sh" | "bash" | "zsh" | "dash" | "ksh" | "mksh" | "ash" | "fish" | "rbash" | "yash"
+    )
+}
+
+fn is_python(base: &str) -> bool {
+    let rest = base
+        .strip_prefix("python")
+        .or_else(|| base.strip_prefix("pypy"));
+    rest.is_some_and(|r| r.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// Interpreters: option spelling, the options that carry inline code.
+fn interpreter(base: &str) -> Option<(Spec, &'static [&'static str])> {
+    let spec = |short_val, long_val| Spec {
+        short_val,
+        long_val,
+        stop_at_operand: true,
+    };
+    Some(match base {
+        b if is_python(b) => (spec("cmWX", &[]), &["c"][..]),
+        "perl" => (spec("eE", &[]), &["e", "E"][..]),
+        "ruby" => (spec("eIrCE", &[]), &["e"][..]),
+        "node" | "nodejs" => (
+            spec(
+                "epr",
+                &["eval", "print", "require", "import", "loader", "input-type"],
+            ),
+            &["e", "p", "eval", "print"][..],
+        ),
+        "php" => (spec("rfcdzBRFE", &[]), &["r", "B", "R", "E"][..]),
+        "bun" => (
+            spec("ep", &["eval", "print"]),
+            &["e", "p", "eval", "print"][..],
+        ),
+        "Rscript" | "lua" | "luajit" | "osascript" => (spec("el", &[]), &["e"][..]),
+        _ => return None,
+    })
+}
+
+/// Analyses one simple command with a literal name. `base` is the executable's base name;
+/// what the knowledge base says about it is applied too.
+pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) -> Info {
+    let mut info = Info::default();
+    wrappers(base, args, stdin, &mut info);
+    crate::knowledge::apply(kb, base, args, stdin, &mut info);
+    environment_operands(kb, base, args, &mut info);
+    crate::folders::inspect(base, args, &mut info);
+    classes(base, args, &mut info);
+    accesses(base, args, &mut info);
+    if base == "git" {
+        crate::gitconfig::command_line(args, &mut info);
+        git_accesses(args, &mut info);
+        info.push = git_push(args);
+        if info.push.as_ref().is_some_and(|p| p.force) {
+            info.class(RiskClass::ForcePush);
+        }
+    }
+    info
+}
+
+/// Assignments given as operands, which put a variable in a program's environment:
+/// `export NAME=value` (and `declare -x`, `readonly`, …) for the rest of the line, `env
+/// NAME=value cmd`, `sudo NAME=value cmd`.
+fn environment_operands(kb: &Knowledge, base: &str, args: &[Word], info: &mut Info) {
+    let list: Vec<(&str, Word)> = match base {
+        "export" | "declare" | "typeset" | "local" | "readonly" => args
+            .iter()
+            .filter_map(|w| {
+                let (name, value) = w.text.split_once('=')?;
+                is_assignment(&w.text).then(|| (name, Word::derived(w, value)))
+            })
+            .collect(),
+        "env" | "sudo" | "doas" => {
+            // Options (and their values) come first, then the assignments, then the command.
+            let takes_value: &[&str] = match base {
+                "env" => &["-u", "-C", "--unset", "--chdir"],
+                "doas" => &["-u", "-C"],
+                _ => &[
+                    "-u",
+                    "-U",
+                    "-g",
+                    "-p",
+                    "-C",
+                    "-D",
+                    "-r",
+                    "-t",
+                    "-T",
+                    "-R",
+                    "-c",
+                    "-h",
+                    "--user",
+                    "--group",
+                    "--prompt",
+                    "--chdir",
+                    "--role",
+                    "--type",
+                    "--other-user",
+                    "--host",
+                ],
+            };
+            let mut list = Vec::new();
+            let mut i = 0;
+            while let Some(w) = args.get(i) {
+                let t = w.text.as_str();
+                if takes_value.contains(&t) {
+                    i += 2;
+                } else if t.starts_with('-') {
+                    i += 1;
+                } else if let Some((name, value)) = t.split_once('=').filter(|_| is_assignment(t)) {
+                    list.push((name, Word::derived(w, value)));
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            list
+        }
+        _ => return,
+    };
+    if !list.is_empty() {
+        let refs: Vec<(&str, &Word)> = list.iter().map(|(n, w)| (*n, w)).collect();
+        crate::knowledge::assignments(kb, &refs, info);
+    }
+}
+
+/// Files git reads or changes on the agent's behalf: `git show REV:PATH` and
+/// `git cat-file -p REV:PATH` print a file's committed content, `git diff|log|show|blame -- PATH`
+/// print it too, `git checkout|restore -- PATH` overwrite it, `git rm PATH` deletes it.
+fn git_accesses(args: &[Word], info: &mut Info) {
+    let words = texts(args);
+    let Some(sub) = crate::canon::git_subcommand_index(&words) else {
+        return;
+    };
+    let Some(name) = words.get(sub) else { return };
+    let rest = args.get(sub + 1..).unwrap_or(&[]);
+    let after_dashes = || {
+        rest.iter()
+            .skip_while(|w| w.text != "--")
+            .skip(1)
+            .collect::<Vec<&Word>>()
+    };
+    let reason = format!("git {name}");
+    match *name {
+        "show" | "cat-file" => {
+            for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
+                if let Some((_, path)) = w.text.split_once(':').filter(|(_, p)| !p.is_empty()) {
+                    info.access(
+                        AccessKind::Read,
+                        &Word::derived(w, path),
+                        format!("{reason} of a committed file"),
+                    );
+                }
+            }
+            for w in after_dashes() {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+        }
+        "diff" | "log" | "blame" | "annotate" | "whatchanged" => {
+            for w in after_dashes() {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+            // `git diff --no-index A B` compares two files outside git's index: both are read.
+            if *name == "diff" && rest.iter().any(|w| w.text == "--no-index") {
+                for w in rest
+                    .iter()
+                    .filter(|w| !w.text.starts_with('-'))
+                    .take_while(|w| w.text != "--")
+                {
+                    info.access(AccessKind::Read, w, "git diff --no-index");
+                }
+            }
+            if matches!(*name, "blame" | "annotate")
+                && let Some(w) = rest
+                    .iter()
+                    .rev()
+                    .find(|w| !w.text.starts_with('-') && w.text != "--")
+            {
+                info.access(AccessKind::Read, w, reason.clone());
+            }
+        }
+        "checkout" | "restore" => {
+            for w in after_dashes() {
+                info.access(AccessKind::Write, w, reason.clone());
+            }
+        }
+        "rm" => {
+            for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
+                info.access(AccessKind::Delete, w, reason.clone());
+            }
+        }
+        // Staging a file copies its content into the repository (and, once pushed, off the
+        // machine): the file is read. `git hash-object` reads its operands too.
+        "add" | "stage" | "hash-object" => {
+            let value_opts = ["--chmod", "--pathspec-from-file", "-t", "--path"];
+            let mut skip = false;
+            for w in rest {
+                if skip {
+                    skip = false;
+                    continue;
+                }
+                if value_opts.contains(&w.text.as_str()) {
+                    skip = true;
+                    continue;
+                }
+                if w.text.starts_with('-') {
+                    continue;
+                }
+                info.access(AccessKind::Read, w, format!("{reason} (staged content)"));
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn texts(args: &[Word]) -> Vec<&str> {
+    args.iter().map(|w| w.text.as_str()).collect()
+}
+
+/// `NAME=value` as an environment assignment operand (`env A=1 cmd`, `sudo A=1 cmd`).
+pub(crate) fn is_assignment(t: &str) -> bool {
+    match t.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+fn stop(short_val: &'static str, long_val: &'static [&'static str]) -> Spec {
+    Spec {
+        short_val,
+        long_val,
+        stop_at_operand: true,
+    }
+}
