@@ -777,4 +777,111 @@ mod tests {
             "{d}"
         );
     }
+
+    fn programs() -> Programs {
+        Programs {
+            exe: PathBuf::from("/opt/cavra tools/cavra"),
+            slim_beside: false,
+        }
+    }
+
+    fn options(agent: Agent, uninstall: bool) -> InitOptions<'static> {
+        InitOptions {
+            agents: vec![agent],
+            uninstall,
+            pack: cavra_policy::builtin::find("cavra-baseline").expect("baseline"),
+            wrap_mcp: false,
+            daemon: true,
+        }
+    }
+
+    fn apply_all(plan: &Plan) {
+        for c in plan.changes.iter().filter(|c| c.changes()) {
+            apply(c).expect("apply");
+        }
+    }
+
+    #[test]
+    fn install_then_uninstall_leaves_the_repository_as_it_was() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".claude")).expect("mkdir");
+        let theirs = "{\"permissions\": {\"allow\": [\"Bash(ls)\"]}}\n";
+        std::fs::write(root.join(".claude/settings.json"), theirs).expect("write");
+        let planned = plan(root, &options(Agent::ClaudeCode, false), &programs()).expect("plan");
+        let what: Vec<(String, &str)> = planned
+            .changes
+            .iter()
+            .filter(|c| c.changes())
+            .map(|c| (relative(&c.path, root), c.what()))
+            .collect();
+        assert!(
+            what.contains(&(".claude/settings.json".into(), "updated")),
+            "{what:?}"
+        );
+        assert!(
+            what.contains(&(".cavra/policy.yaml".into(), "created")),
+            "{what:?}"
+        );
+        assert!(
+            what.contains(&(".cavra/.gitignore".into(), "created")),
+            "{what:?}"
+        );
+        apply_all(&planned);
+        let settings = std::fs::read_to_string(root.join(".claude/settings.json")).expect("read");
+        assert!(
+            settings.contains("cavra hook claude-code --daemon"),
+            "{settings}"
+        );
+        assert!(
+            settings.contains("Bash(ls)"),
+            "their settings are kept: {settings}"
+        );
+        assert!(installed(Agent::ClaudeCode, root));
+        // A second run changes nothing.
+        let again = plan(root, &options(Agent::ClaudeCode, false), &programs()).expect("plan");
+        assert!(
+            again.changes.iter().all(|c| !c.changes()),
+            "{:?}",
+            again.changes
+        );
+        // Uninstall removes exactly what was added.
+        apply_all(&plan(root, &options(Agent::ClaudeCode, true), &programs()).expect("plan"));
+        let after: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(".claude/settings.json")).expect("read"),
+        )
+        .expect("json");
+        let before: serde_json::Value = serde_json::from_str(theirs).expect("json");
+        assert_eq!(after, before);
+        assert!(!root.join(".cavra").exists(), "nothing of cavra's is left");
+    }
+
+    #[test]
+    fn a_settings_file_cavra_cannot_merge_into_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".cursor")).expect("mkdir");
+        std::fs::write(root.join(".cursor/hooks.json"), "[1, 2]").expect("write");
+        let e = plan(root, &options(Agent::Cursor, false), &programs()).expect_err("a list");
+        assert!(matches!(e, InstallError::Unmergeable(_)), "{e}");
+        std::fs::write(root.join(".cursor/hooks.json"), "{not json").expect("write");
+        let e = plan(root, &options(Agent::Cursor, false), &programs()).expect_err("not JSON");
+        assert!(e.to_string().contains("is not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn the_git_hook_names_this_binary_quoted_and_never_blocks() {
+        let script = programs().git_hook_script();
+        assert!(
+            script.contains("'/opt/cavra tools/cavra' trailer \"$@\" || true"),
+            "{script}"
+        );
+        assert!(script.ends_with("exit 0\n"), "{script}");
+        let slim = Programs {
+            slim_beside: true,
+            ..programs()
+        };
+        assert_eq!(slim.hook_command(Agent::Codex, true), "cavra-hook codex");
+        assert_eq!(slim.hook_command(Agent::Codex, false), "cavra hook codex");
+    }
 }
