@@ -17,7 +17,7 @@
 //! a person would run it.
 
 use crate::report::{AgentInfo, Finding, FindingKind, Report, StepResult};
-use crate::standin::{StandIn, ToolCall, tool_result_text, tool_use_id};
+use crate::standin::{StandIn, ToolCall, Wire, tool_result_text, tool_use_id};
 use crate::transcript::{self, TranscriptCall};
 use crate::ValidateError;
 use cavra_agents::Agent;
@@ -677,6 +677,7 @@ pub fn run(
         }
     };
     let stand_in = StandIn::start(
+        Wire::Anthropic,
         steps.iter().map(|s| s.call.clone()).collect(),
         Arc::new(between),
     )

@@ -1,9 +1,10 @@
-//! A stand-in for the Anthropic Messages API on loopback.
+//! A stand-in for an agent's model API on loopback: the Anthropic Messages API (Claude Code,
+//! `ANTHROPIC_BASE_URL`), the OpenAI Responses API (Codex, a custom model provider's
+//! `base_url`) or the Gemini API (Gemini CLI, `GOOGLE_GEMINI_BASE_URL`).
 //!
-//! Claude Code is pointed at it with `ANTHROPIC_BASE_URL`. Each `POST /v1/messages` carries the
-//! whole conversation so far; the number of `tool_result` blocks in it is the step the agent is
-//! at, and the stand-in answers with that step's scripted tool call (streamed as server-sent
-//! events, a `tool_use` block), or with the final text once the script is done. Before it
+//! Each model request carries the whole conversation so far; the number of tool results in it
+//! is the step the agent is at, and the stand-in answers with that step's scripted tool call
+//! (streamed as server-sent events), or with the final text once the script is done. Before it
 //! answers a step for the first time it runs the caller's `between` action (an approver
 //! deciding, a monitor checking the hook, a drill disturbing the session) — the agent is then
 //! waiting for its model, so the action happens exactly between two tool calls.
@@ -33,6 +34,49 @@ pub struct ToolCall {
 /// What runs before step `n` is answered the first time, with the request that asked for it.
 pub type Between = dyn Fn(usize, &Value) + Send + Sync;
 
+/// The model API the stand-in speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Anthropic Messages (`POST /v1/messages`, `tool_use` / `tool_result` blocks).
+    Anthropic,
+    /// OpenAI Responses (`POST …/responses`, `function_call` / `function_call_output` items).
+    OpenAiResponses,
+    /// Gemini (`POST …:streamGenerateContent`, `functionCall` / `functionResponse` parts).
+    Gemini,
+}
+
+impl Wire {
+    /// Whether a request line asks the model for a turn.
+    fn is_turn(self, line: &str) -> bool {
+        match self {
+            Wire::Anthropic => line.starts_with("POST /v1/messages") && !line.contains("count_tokens"),
+            Wire::OpenAiResponses => line.starts_with("POST ") && line.contains("/responses"),
+            Wire::Gemini => line.starts_with("POST ") && line.contains("generateContent"),
+        }
+    }
+
+    /// How many tool results a turn request holds: the step the agent is at.
+    pub fn step(self, body: &Value) -> usize {
+        match self {
+            Wire::Anthropic => tool_results(body),
+            Wire::OpenAiResponses => body["input"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["type"] == "function_call_output")
+                .count(),
+            Wire::Gemini => body["contents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["parts"].as_array())
+                .flatten()
+                .filter(|p| p.get("functionResponse").is_some())
+                .count(),
+        }
+    }
+}
+
 /// A running stand-in; it stops taking connections when dropped.
 pub struct StandIn {
     port: u16,
@@ -42,7 +86,11 @@ pub struct StandIn {
 
 impl StandIn {
     /// Binds 127.0.0.1 on a free port and serves `script` from a thread.
-    pub fn start(script: Vec<ToolCall>, between: Arc<Between>) -> std::io::Result<StandIn> {
+    pub fn start(
+        wire: Wire,
+        script: Vec<ToolCall>,
+        between: Arc<Between>,
+    ) -> std::io::Result<StandIn> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -56,7 +104,7 @@ impl StandIn {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                serve(&stream, &script, between.as_ref(), &mut reached, &log);
+                serve(wire, &stream, &script, between.as_ref(), &mut reached, &log);
             }
         });
         Ok(StandIn { port, seen, stop })
@@ -82,6 +130,7 @@ impl Drop for StandIn {
 }
 
 fn serve(
+    wire: Wire,
     mut stream: &TcpStream,
     script: &[ToolCall],
     between: &Between,
@@ -92,23 +141,36 @@ fn serve(
         return;
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (content_type, payload) =
-        if line.starts_with("POST /v1/messages") && !line.contains("count_tokens") {
-            let step = tool_results(&body);
-            while *reached <= step {
-                between(*reached, &body);
-                *reached += 1;
-            }
-            let model = body["model"].as_str().unwrap_or("claude").to_string();
-            if let Ok(mut l) = log.lock() {
-                l.push(body);
-            }
-            ("text/event-stream", answer(step, script.get(step), &model))
-        } else if line.contains("count_tokens") {
-            ("application/json", json!({"input_tokens": 1}).to_string())
-        } else {
-            ("application/json", json!({}).to_string())
-        };
+    let (content_type, payload) = if wire.is_turn(&line) {
+        let step = wire.step(&body);
+        while *reached <= step {
+            between(*reached, &body);
+            *reached += 1;
+        }
+        let model = body["model"].as_str().unwrap_or("model").to_string();
+        if let Ok(mut l) = log.lock() {
+            l.push(body);
+        }
+        let call = script.get(step);
+        match wire {
+            Wire::Anthropic => ("text/event-stream", answer(step, call, &model)),
+            Wire::OpenAiResponses => ("text/event-stream", answer_responses(step, call)),
+            Wire::Gemini if line.contains("streamGenerateContent") => (
+                "text/event-stream",
+                format!("data: {}\r\n\r\n", answer_gemini(call)),
+            ),
+            Wire::Gemini => ("application/json", answer_gemini(call).to_string()),
+        }
+    } else if line.contains("count_tokens") {
+        ("application/json", json!({"input_tokens": 1}).to_string())
+    } else if line.contains("countTokens") {
+        ("application/json", json!({"totalTokens": 1}).to_string())
+    } else if wire == Wire::OpenAiResponses {
+        // Codex lists models; none here beyond the configured one.
+        ("application/json", json!({"data": []}).to_string())
+    } else {
+        ("application/json", json!({}).to_string())
+    };
     let head = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         payload.len()
@@ -207,6 +269,46 @@ fn answer(step: usize, call: Option<&ToolCall>, model: &str) -> String {
     out
 }
 
+/// The streamed Responses API answer for step `step` (Codex).
+fn answer_responses(step: usize, call: Option<&ToolCall>) -> String {
+    let mut out = String::new();
+    sse(
+        &mut out,
+        "response.created",
+        json!({"type": "response.created", "response": {"id": format!("resp_{step}")}}),
+    );
+    let item = match call {
+        Some(call) => json!({"type": "function_call", "id": format!("fc_{step}"),
+            "call_id": tool_use_id(step), "name": call.name, "arguments": call.input.to_string()}),
+        None => json!({"type": "message", "role": "assistant", "id": format!("msg_{step}"),
+            "content": [{"type": "output_text", "text": "validation session done"}]}),
+    };
+    sse(
+        &mut out,
+        "response.output_item.done",
+        json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+    );
+    sse(
+        &mut out,
+        "response.completed",
+        json!({"type": "response.completed", "response": {"id": format!("resp_{step}"),
+            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0}}}}),
+    );
+    out
+}
+
+/// The Gemini API answer for a step (Gemini CLI): one candidate with the call or the text.
+fn answer_gemini(call: Option<&ToolCall>) -> Value {
+    let part = match call {
+        Some(call) => json!({"functionCall": {"name": call.name, "args": call.input}}),
+        None => json!({"text": "validation session done"}),
+    };
+    json!({"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}})
+}
+
 /// Reads one bounded line (without its line ending); none past [`MAX_LINE`].
 fn read_line(reader: &mut impl BufRead) -> Option<String> {
     let mut buf = Vec::new();
@@ -278,10 +380,35 @@ mod tests {
     }
 
     #[test]
+    fn each_wire_counts_its_own_tool_results() {
+        let responses = json!({"input": [{"type": "message"}, {"type": "function_call"},
+            {"type": "function_call_output", "call_id": "toolu_validate_00"}]});
+        assert_eq!(Wire::OpenAiResponses.step(&responses), 1);
+        let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "x"}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "x"}}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "y"}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "y"}}]}]});
+        assert_eq!(Wire::Gemini.step(&gemini), 2);
+        let call = ToolCall {
+            name: "exec_command".into(),
+            input: json!({"cmd": "ls"}),
+        };
+        let r = answer_responses(0, Some(&call));
+        assert!(r.contains("\"call_id\":\"toolu_validate_00\""), "{r}");
+        assert!(r.contains("response.completed"), "{r}");
+        assert_eq!(
+            answer_gemini(Some(&call))["candidates"][0]["content"]["parts"][0]["functionCall"]["name"],
+            "exec_command"
+        );
+    }
+
+    #[test]
     fn between_runs_once_per_step_before_the_answer() {
         let ran: Arc<Mutex<Vec<usize>>> = Arc::default();
         let r = ran.clone();
         let s = StandIn::start(
+            Wire::Anthropic,
             vec![ToolCall {
                 name: "Read".into(),
                 input: json!({}),
