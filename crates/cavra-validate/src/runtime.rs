@@ -187,21 +187,21 @@ fn script(root: &Path) -> Vec<Scripted> {
         s(
             "approval: denied with a pending id",
             "Write",
-            json!({"file_path": p(".claude/commands/validate.md"), "content": "Validate.\n"}),
+            json!({"file_path": p("iam/admin-role.tf"), "content": "# role\n"}),
             false,
             &["require_approval"],
         ),
         s(
             "approval: approved, retried and allowed",
             "Write",
-            json!({"file_path": p(".claude/commands/validate.md"), "content": "Validate.\n"}),
+            json!({"file_path": p("iam/admin-role.tf"), "content": "# role\n"}),
             true,
             &["require_approval", "allow"],
         ),
         s(
             "approval: allowed once",
             "Write",
-            json!({"file_path": p(".claude/commands/validate.md"), "content": "Validate.\n"}),
+            json!({"file_path": p("iam/admin-role.tf"), "content": "# role\n"}),
             false,
             &["require_approval"],
         ),
@@ -815,11 +815,11 @@ pub fn run(
         !workflow,
         format!(".github/workflows/ci.yml exists: {workflow}"),
     ));
-    let approved_file = repo.join(".claude/commands/validate.md").is_file();
+    let approved_file = std::fs::read_to_string(repo.join("iam/admin-role.tf")).ok();
     results.push(on_disk(
         "on disk: the approved write happened",
-        approved_file,
-        format!(".claude/commands/validate.md exists: {approved_file}"),
+        approved_file.as_deref() == Some("# role\n"),
+        format!("iam/admin-role.tf: {approved_file:?}"),
     ));
     let mcp_notes = calls
         .iter()
@@ -920,18 +920,8 @@ pub fn run(
         ));
     }
     if bundled {
-        let check = env.run(
-            &cavra,
-            &[
-                "ci", "check", "--base", "main", "--head", BRANCH, "--evidence", &bundle_dir,
-                "--trust-root", &trust, "--format", "json",
-            ],
-        )?;
-        results.push(on_disk(
-            "CI gate on the branch",
-            check.status.success(),
-            first_line(&text(&check)),
-        ));
+        // The pull request's gate: the attestation of the branch first (the base policy
+        // requires one), then the check with it, as CI runs them.
         let attestation = output.join("attestation.json");
         let att = attestation.to_string_lossy().into_owned();
         let attest = env.run(
@@ -959,7 +949,23 @@ pub fn run(
             if verified {
                 attestation.display().to_string()
             } else {
-                first_line(&text(&attest))
+                last_line(&text(&attest))
+            },
+        ));
+        let check = env.run(
+            &cavra,
+            &[
+                "ci", "check", "--base", "main", "--head", BRANCH, "--evidence", &bundle_dir,
+                "--trust-root", &trust, "--attestation", &att,
+            ],
+        )?;
+        results.push(on_disk(
+            "pull request: CI gate on the branch",
+            check.status.success(),
+            if check.status.success() {
+                last_line(&text(&check))
+            } else {
+                text(&check).trim().to_string()
             },
         ));
     }
@@ -1032,6 +1038,16 @@ fn strike(drill: Drill, env: &Env) -> Result<(), ValidateError> {
             "# validation project\nchanged outside the agent\n",
         ),
     }
+}
+
+fn last_line(s: &str) -> String {
+    s.trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }
 
 fn first_line(s: &str) -> String {
