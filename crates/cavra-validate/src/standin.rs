@@ -51,7 +51,10 @@ impl Wire {
         match self {
             Wire::Anthropic => line.starts_with("POST /v1/messages") && !line.contains("count_tokens"),
             Wire::OpenAiResponses => line.starts_with("POST ") && line.contains("/responses"),
-            Wire::Gemini => line.starts_with("POST ") && line.contains("generateContent"),
+            Wire::Gemini => {
+                line.starts_with("POST ")
+                    && (line.contains(":generateContent") || line.contains(":streamGenerateContent"))
+            }
         }
     }
 
@@ -141,7 +144,16 @@ fn serve(
         return;
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (content_type, payload) = if wire.is_turn(&line) {
+    let (content_type, payload) = if wire == Wire::Gemini && wants_json(&body) {
+        // Gemini CLI's side questions (its model router, its checks) ask for JSON, not a
+        // turn: an empty object, and the session's step is left alone.
+        (
+            "application/json",
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "{}"}]},
+                "finishReason": "STOP", "index": 0}]})
+            .to_string(),
+        )
+    } else if wire.is_turn(&line) {
         let step = wire.step(&body);
         while *reached <= step {
             between(*reached, &body);
@@ -177,6 +189,14 @@ fn serve(
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(payload.as_bytes());
+}
+
+/// Whether a Gemini request asks for a JSON answer rather than a conversation turn.
+fn wants_json(body: &Value) -> bool {
+    let config = &body["generationConfig"];
+    config["responseMimeType"] == "application/json"
+        || config.get("responseJsonSchema").is_some()
+        || config.get("responseSchema").is_some()
 }
 
 /// How many tool results the conversation holds: the step the agent is at.
@@ -390,6 +410,14 @@ mod tests {
             {"role": "model", "parts": [{"functionCall": {"name": "y"}}]},
             {"role": "user", "parts": [{"functionResponse": {"name": "y"}}]}]});
         assert_eq!(Wire::Gemini.step(&gemini), 2);
+        assert!(Wire::Gemini.is_turn(
+            "POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1"
+        ));
+        assert!(Wire::Gemini.is_turn("POST /v1beta/models/m:generateContent HTTP/1.1"));
+        assert!(!Wire::Gemini.is_turn("POST /v1beta/models/m:countTokens HTTP/1.1"));
+        assert!(wants_json(
+            &json!({"generationConfig": {"responseMimeType": "application/json"}})
+        ));
         let call = ToolCall {
             name: "exec_command".into(),
             input: json!({"cmd": "ls"}),

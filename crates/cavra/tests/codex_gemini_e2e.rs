@@ -11,6 +11,10 @@
 //!
 //! Checked three ways: on disk (the allowed write happened, the denied ones did not), in
 //! cavra's records, and in what the model was sent back (cavra's reason, never the secret).
+//!
+//! Codex: `exec_command` is its shell tool here (with the fallback model metadata of a custom
+//! provider it offers no `apply_patch`). Gemini CLI: `--model` is named, so no model router asks
+//! the stand-in side questions.
 
 use cavra_validate::standin::{StandIn, ToolCall, Wire};
 use serde_json::{Value, json};
@@ -62,6 +66,7 @@ fn project(root: &Path, agent: &str) -> (PathBuf, PathBuf, String) {
         .expect("git");
     assert!(git.status.success());
     std::fs::write(repo.join(".env"), format!("{SECRET}\n")).expect(".env");
+    std::fs::write(repo.join("prod.tfvars"), format!("{SECRET}\n")).expect("tfvars");
     std::fs::write(repo.join("README.md"), "# project\n").expect("readme");
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_cavra"));
     let path = format!(
@@ -254,7 +259,8 @@ fn gemini_cli_runs_real_tools_through_cavra_hooks() {
                 "write_file",
                 json!({"file_path": format!("{root}/.github/workflows/ci.yml"), "content": "on: push\n"}),
             ),
-            call("read_file", json!({"file_path": format!("{root}/.env")})),
+            // (Gemini CLI refuses `.env` by itself, before any hook: "Path not in workspace".)
+            call("read_file", json!({"file_path": format!("{root}/prod.tfvars")})),
             call(
                 "run_shell_command",
                 json!({"command": "terraform apply -auto-approve"}),
@@ -267,7 +273,16 @@ fn gemini_cli_runs_real_tools_through_cavra_hooks() {
     sandboxed(&mut cmd, &repo, &home, &path);
     let out = cmd
         .arg(&gemini)
-        .args(["-p", "Run the steps.", "--output-format", "json", "--yolo"])
+        // A named model: no model router asking the stand-in side questions.
+        .args([
+            "-p",
+            "Run the steps.",
+            "--output-format",
+            "json",
+            "--yolo",
+            "--model",
+            "gemini-2.5-flash",
+        ])
         .env("GEMINI_API_KEY", "loopback")
         .env("GOOGLE_GEMINI_BASE_URL", stand_in.base_url())
         .env("GEMINI_CLI_NO_RELAUNCH", "true")
@@ -284,7 +299,7 @@ fn gemini_cli_runs_real_tools_through_cavra_hooks() {
     let list = decisions(&repo, &home, &path);
     assert_eq!(decided(&list, "allowed.txt"), "allow");
     assert_eq!(decided(&list, ".github/workflows/ci.yml"), "block");
-    assert_eq!(decided(&list, ".env"), "block");
+    assert_eq!(decided(&list, "prod.tfvars"), "block");
     assert_eq!(decided(&list, "terraform apply"), "block");
     let sent = serde_json::to_string(&stand_in.requests()).expect("json");
     assert!(sent.contains("cavra"), "{sent}");
