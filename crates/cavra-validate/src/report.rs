@@ -286,8 +286,7 @@ mod tests {
         assert_eq!(v.key_id, "v1");
 
         // One byte of the payload changed: refused.
-        let mut forged: serde_json::Value =
-            serde_json::from_str(&env.to_json()).expect("json");
+        let mut forged: serde_json::Value = serde_json::from_str(&env.to_json()).expect("json");
         let payload = forged["payload"].as_str().expect("payload").to_string();
         let mut bytes = payload.into_bytes();
         bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };

@@ -16,10 +16,10 @@
 //! Every cavra step is run through the cavra binary itself (`config.cavra`), as the hooks and
 //! a person would run it.
 
+use crate::ValidateError;
 use crate::report::{AgentInfo, Finding, FindingKind, Report, StepResult};
 use crate::standin::{StandIn, ToolCall, Wire, tool_result_text, tool_use_id};
 use crate::transcript::{self, TranscriptCall};
-use crate::ValidateError;
 use cavra_agents::Agent;
 use cavra_evidence::keys::SigningKey;
 use serde_json::{Value, json};
@@ -119,7 +119,13 @@ fn script(root: &Path) -> Vec<Scripted> {
     };
     const ALLOW: &[&str] = &["allow", "warn", "audit_only", "allow_with_attestation"];
     vec![
-        s("read allowed", "Read", json!({"file_path": p("README.md")}), true, ALLOW),
+        s(
+            "read allowed",
+            "Read",
+            json!({"file_path": p("README.md")}),
+            true,
+            ALLOW,
+        ),
         s(
             "write allowed",
             "Write",
@@ -134,7 +140,13 @@ fn script(root: &Path) -> Vec<Scripted> {
             false,
             &["block"],
         ),
-        s("read of .env blocked", "Read", json!({"file_path": p(".env")}), false, &["block"]),
+        s(
+            "read of .env blocked",
+            "Read",
+            json!({"file_path": p(".env")}),
+            false,
+            &["block"],
+        ),
         s(
             "high-risk shell command blocked",
             "Bash",
@@ -373,12 +385,9 @@ fn without_cavra_hooks(doc: &mut Value) {
         for group in list.iter_mut() {
             if let Some(hooks) = group.get_mut("hooks").and_then(Value::as_array_mut) {
                 hooks.retain(|h| {
-                    h.get("command")
-                        .and_then(Value::as_str)
-                        .is_none_or(|c| {
-                            cavra_agents::settings::parse_hook_command(c, Agent::ClaudeCode)
-                                .is_none()
-                        })
+                    h.get("command").and_then(Value::as_str).is_none_or(|c| {
+                        cavra_agents::settings::parse_hook_command(c, Agent::ClaudeCode).is_none()
+                    })
                 });
             }
         }
@@ -593,7 +602,8 @@ pub fn run(
     write(&repo.join(".cavra/policy.yaml"), &validation_pack())?;
     let settings_path = repo.join(".claude/settings.json");
     let mut settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(&settings_path).map_err(io(settings_path.display().to_string()))?,
+        &std::fs::read_to_string(&settings_path)
+            .map_err(io(settings_path.display().to_string()))?,
     )
     .map_err(|e| ValidateError::Setup(format!(".claude/settings.json: {e}")))?;
     headless_hooks(&mut settings);
@@ -604,8 +614,16 @@ pub fn run(
     env.ok(
         &cavra,
         &[
-            "registry", "mcp", "add", MCP_SERVER, "--trust", "trusted", "--approval", "approved",
-            "--tool", "read_text_file",
+            "registry",
+            "mcp",
+            "add",
+            MCP_SERVER,
+            "--trust",
+            "trusted",
+            "--approval",
+            "approved",
+            "--tool",
+            "read_text_file",
         ],
     )?;
     env.git(&["add", "-A"])?;
@@ -715,9 +733,11 @@ pub fn run(
         ))
     })?;
     let session_id = result["session_id"].as_str().map(str::to_string);
-    let between = std::mem::take(&mut *state.lock().map_err(|_| {
-        ValidateError::Agent("the stand-in's state was poisoned".into())
-    })?);
+    let between = std::mem::take(
+        &mut *state
+            .lock()
+            .map_err(|_| ValidateError::Agent("the stand-in's state was poisoned".into()))?,
+    );
     let model_saw = serde_json::to_string(&stand_in.requests()).unwrap_or_default();
     drop(stand_in);
 
@@ -727,7 +747,9 @@ pub fn run(
     let transcript_path = session_id
         .as_deref()
         .and_then(|s| transcript::find_claude_transcript(&home, s));
-    let transcript_bytes = transcript_path.as_deref().and_then(|p| std::fs::read(p).ok());
+    let transcript_bytes = transcript_path
+        .as_deref()
+        .and_then(|p| std::fs::read(p).ok());
     let calls = transcript_bytes
         .as_deref()
         .map(|b| transcript::parse(&String::from_utf8_lossy(b)))
@@ -829,7 +851,10 @@ pub fn run(
     results.push(on_disk(
         "MCP server answered through the proxy",
         mcp_notes.contains("notes"),
-        format!("read_text_file notes.txt returned {} bytes", mcp_notes.len()),
+        format!(
+            "read_text_file notes.txt returned {} bytes",
+            mcp_notes.len()
+        ),
     ));
 
     // The secret reached neither the agent nor its model nor the records.
@@ -896,8 +921,16 @@ pub fn run(
         let out = env.run(
             &cavra,
             &[
-                "evidence", "bundle", "--session", sid, "--output", &bundle_dir, "--sign-key",
-                &key_path, "--key-id", &config.key_id,
+                "evidence",
+                "bundle",
+                "--session",
+                sid,
+                "--output",
+                &bundle_dir,
+                "--sign-key",
+                &key_path,
+                "--key-id",
+                &config.key_id,
             ],
         )?;
         let verified = out.status.success()
@@ -927,9 +960,22 @@ pub fn run(
         let attest = env.run(
             &cavra,
             &[
-                "ci", "attest", "--base", "main", "--head", BRANCH, "--evidence", &bundle_dir,
-                "--trust-root", &trust, "--sign-key", &key_path, "--key-id", &config.key_id,
-                "--output", &att,
+                "ci",
+                "attest",
+                "--base",
+                "main",
+                "--head",
+                BRANCH,
+                "--evidence",
+                &bundle_dir,
+                "--trust-root",
+                &trust,
+                "--sign-key",
+                &key_path,
+                "--key-id",
+                &config.key_id,
+                "--output",
+                &att,
             ],
         )?;
         let verified = attest.status.success()
@@ -937,8 +983,15 @@ pub fn run(
                 .run(
                     &cavra,
                     &[
-                        "ci", "verify-attestation", &att, "--head", BRANCH, "--trust-root",
-                        &trust, "--evidence", &bundle_dir,
+                        "ci",
+                        "verify-attestation",
+                        &att,
+                        "--head",
+                        BRANCH,
+                        "--trust-root",
+                        &trust,
+                        "--evidence",
+                        &bundle_dir,
                     ],
                 )?
                 .status
@@ -955,8 +1008,18 @@ pub fn run(
         let check = env.run(
             &cavra,
             &[
-                "ci", "check", "--base", "main", "--head", BRANCH, "--evidence", &bundle_dir,
-                "--trust-root", &trust, "--attestation", &att,
+                "ci",
+                "check",
+                "--base",
+                "main",
+                "--head",
+                BRANCH,
+                "--evidence",
+                &bundle_dir,
+                "--trust-root",
+                &trust,
+                "--attestation",
+                &att,
             ],
         )?;
         results.push(on_disk(
@@ -1022,7 +1085,10 @@ fn strike(drill: Drill, env: &Env) -> Result<(), ValidateError> {
             )
             .map_err(|e| ValidateError::Setup(e.to_string()))?;
             without_cavra_hooks(&mut doc);
-            write(&path, &serde_json::to_string_pretty(&doc).unwrap_or_default())
+            write(
+                &path,
+                &serde_json::to_string_pretty(&doc).unwrap_or_default(),
+            )
         }
         Drill::BreakHook => {
             for name in ["cavra", "cavra-hook"] {
@@ -1051,7 +1117,12 @@ fn last_line(s: &str) -> String {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().chars().take(300).collect()
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }
 
 /// A short form of a tool input for a finding.
@@ -1111,11 +1182,7 @@ fn check_step(
 
 /// Every path changed since the base commit (committed on any branch, staged, unstaged or
 /// untracked) whose content no governed write produced.
-fn ungoverned_changes(
-    env: &Env,
-    repo: &Path,
-    outcomes: &[cavra_store::Outcome],
-) -> Vec<Finding> {
+fn ungoverned_changes(env: &Env, repo: &Path, outcomes: &[cavra_store::Outcome]) -> Vec<Finding> {
     let lines = |args: &[&str]| -> Vec<String> {
         env.run(Path::new("git"), args)
             .ok()
@@ -1209,7 +1276,12 @@ mod tests {
         );
         let mut doc = settings();
         without_cavra_hooks(&mut doc);
-        assert!(doc["hooks"]["PreToolUse"].as_array().expect("list").is_empty());
+        assert!(
+            doc["hooks"]["PreToolUse"]
+                .as_array()
+                .expect("list")
+                .is_empty()
+        );
         assert_eq!(
             doc["hooks"]["PostToolUse"][0]["hooks"][0]["command"],
             "./other-hook"

@@ -49,11 +49,14 @@ impl Wire {
     /// Whether a request line asks the model for a turn.
     fn is_turn(self, line: &str) -> bool {
         match self {
-            Wire::Anthropic => line.starts_with("POST /v1/messages") && !line.contains("count_tokens"),
+            Wire::Anthropic => {
+                line.starts_with("POST /v1/messages") && !line.contains("count_tokens")
+            }
             Wire::OpenAiResponses => line.starts_with("POST ") && line.contains("/responses"),
             Wire::Gemini => {
                 line.starts_with("POST ")
-                    && (line.contains(":generateContent") || line.contains(":streamGenerateContent"))
+                    && (line.contains(":generateContent")
+                        || line.contains(":streamGenerateContent"))
             }
         }
     }
@@ -393,10 +396,16 @@ mod tests {
             input: json!({"file_path": "/r/a"}),
         };
         let a = answer(3, Some(&call), "m");
-        assert!(a.contains("\"tool_use\"") && a.contains("toolu_validate_03"), "{a}");
+        assert!(
+            a.contains("\"tool_use\"") && a.contains("toolu_validate_03"),
+            "{a}"
+        );
         assert!(a.contains(r#"\"file_path\":\"/r/a\""#), "{a}");
         let end = answer(4, None, "m");
-        assert!(end.contains("end_turn") && !end.contains("tool_use\""), "{end}");
+        assert!(
+            end.contains("end_turn") && !end.contains("tool_use\""),
+            "{end}"
+        );
     }
 
     #[test]

@@ -128,8 +128,10 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
             DrillArg::OutsideWrite => Drill::OutsideWrite,
         }),
     };
-    let outcome = runtime::run(&config, &key, &mut |phase| eprintln!("cavra validate: {phase}"))
-        .map_err(|e| Failure::Other(e.into()))?;
+    let outcome = runtime::run(&config, &key, &mut |phase| {
+        eprintln!("cavra validate: {phase}")
+    })
+    .map_err(|e| Failure::Other(e.into()))?;
     if args.json {
         support::print_json(&serde_json::json!({
             "report": outcome.report,
@@ -143,7 +145,11 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
 }
 
 fn exit_of(report: &Report) -> i32 {
-    if report.passed() { EXIT_OK } else { EXIT_FAILED }
+    if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }
 
 fn print_report(report: &Report) {
@@ -155,7 +161,12 @@ fn print_report(report: &Report) {
         println!("drill: {d}");
     }
     for s in &report.steps {
-        println!("  [{}] {}: {}", if s.ok { "ok" } else { "FAIL" }, s.name, s.detail);
+        println!(
+            "  [{}] {}: {}",
+            if s.ok { "ok" } else { "FAIL" },
+            s.name,
+            s.detail
+        );
     }
     for f in &report.findings {
         println!("  finding {}: {}", f.kind.as_str(), f.detail);
@@ -171,8 +182,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
     let trust = cavra_evidence::trust::TrustRoot::from_json(&read(&args.trust_root)?)
         .with_context(|| format!("{}", args.trust_root.display()))
         .map_err(Failure::Other)?;
-    match cavra_validate::report::verify(&read(&args.report)?, &trust, args.evidence.as_deref())
-    {
+    match cavra_validate::report::verify(&read(&args.report)?, &trust, args.evidence.as_deref()) {
         Ok(v) => {
             if args.json {
                 support::print_json(&v)?;
@@ -184,7 +194,9 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
         }
         Err(e) => {
             if args.json {
-                support::print_json(&serde_json::json!({"verified": false, "error": e.to_string()}))?;
+                support::print_json(
+                    &serde_json::json!({"verified": false, "error": e.to_string()}),
+                )?;
             } else {
                 eprintln!("not verified: {e}");
             }

@@ -55,7 +55,11 @@ fn gemini_entry() -> PathBuf {
 fn project(root: &Path, agent: &str) -> (PathBuf, PathBuf, String) {
     let repo = root.join("repo");
     let home = root.join("home");
-    for d in [repo.join(".github/workflows"), home.clone(), root.join("run")] {
+    for d in [
+        repo.join(".github/workflows"),
+        home.clone(),
+        root.join("run"),
+    ] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let repo = repo.canonicalize().expect("canonical");
@@ -78,7 +82,11 @@ fn project(root: &Path, agent: &str) -> (PathBuf, PathBuf, String) {
         .args(["init", agent])
         .output()
         .expect("init");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (repo, home, path)
 }
 
@@ -115,7 +123,11 @@ fn decisions(repo: &Path, home: &Path, path: &str) -> Vec<(String, String, Value
         .args(["decision", "list", "--json"])
         .output()
         .expect("decision list");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     list.as_array()
         .cloned()
@@ -123,7 +135,10 @@ fn decisions(repo: &Path, home: &Path, path: &str) -> Vec<(String, String, Value
         .into_iter()
         .map(|d| {
             (
-                d["record"]["target"].as_str().unwrap_or_default().to_string(),
+                d["record"]["target"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 d["decision"].as_str().unwrap_or_default().to_string(),
                 d,
             )
@@ -225,7 +240,10 @@ fn codex_runs_real_commands_through_cavra_hooks() {
     let sent = serde_json::to_string(&stand_in.requests()).expect("json");
     assert!(sent.contains("cavra"), "{sent}");
     assert!(!sent.contains("e2e-secret"), "the secret reached the model");
-    assert!(!show(&out).contains("e2e-secret"), "the secret reached the output");
+    assert!(
+        !show(&out).contains("e2e-secret"),
+        "the secret reached the output"
+    );
 }
 
 #[test]

@@ -62,7 +62,11 @@ fn keys(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(dir.join("keys"))
         .output()
         .expect("keys");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let trust = dir.join("trust.json");
     let out = cavra()
         .args(["trust", "add", "--trust-root"])
@@ -79,7 +83,11 @@ fn keys(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(dir.join("keys/validation.pub"))
         .output()
         .expect("trust");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (dir.join("keys/validation.key"), trust)
 }
 
