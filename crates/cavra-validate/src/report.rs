@@ -84,6 +84,9 @@ pub struct Report {
     pub cavra_version: String,
     /// The agent's session id (cavra's records carry it).
     pub session_id: Option<String>,
+    /// The digest (`sha256:…`) of the policy pack the session was decided by, from cavra's
+    /// records.
+    pub policy_digest: Option<String>,
     /// The drill run, when one was (a known bypass injected to prove detection).
     pub drill: Option<String>,
     /// Each step, in order.
@@ -249,6 +252,7 @@ mod tests {
             },
             cavra_version: "0.1.0".into(),
             session_id: Some("s1".into()),
+            policy_digest: Some("sha256:00".into()),
             drill: None,
             steps: vec![StepResult {
                 name: "read allowed".into(),

@@ -1052,6 +1052,9 @@ pub fn run(
         },
         cavra_version: env!("CARGO_PKG_VERSION").into(),
         session_id,
+        policy_digest: decisions
+            .iter()
+            .find_map(|d| d.record["policy_digest"].as_str().map(str::to_string)),
         drill: config.drill.map(|d| d.as_str().to_string()),
         steps: results,
         findings,

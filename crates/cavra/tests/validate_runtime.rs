@@ -175,6 +175,13 @@ fn a_correct_set_up_passes_and_its_signed_report_verifies() {
     assert_eq!(r.code, 0, "{:#}\n{}", r.report, r.stderr);
     assert_eq!(r.report["result"], "passed");
     assert_eq!(findings(&r), vec![]);
+    assert!(
+        r.report["policy_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{}",
+        r.report
+    );
     let names: Vec<&str> = r.report["steps"]
         .as_array()
         .expect("steps")
