@@ -239,6 +239,7 @@ struct Env {
     home: PathBuf,
     runtime: PathBuf,
     bin: PathBuf,
+    tmp: PathBuf,
     path: String,
 }
 
@@ -265,6 +266,9 @@ impl Env {
             .env("HOME", &self.home)
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            // The agent's scratch files (Claude Code keeps a folder per session there) stay in
+            // the work folder.
+            .env("TMPDIR", &self.tmp)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
             .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "30")
@@ -546,7 +550,8 @@ pub fn run(
     let runtime = work.join("run");
     let remote = work.join("remote.git");
     let bin = work.join("bin");
-    for d in [&repo, &home, &runtime, &bin] {
+    let tmp = work.join("tmp");
+    for d in [&repo, &home, &runtime, &bin, &tmp] {
         std::fs::create_dir_all(d).map_err(io(d.display().to_string()))?;
     }
     // cavra (and the slim hook client beside it) reach the hooks through PATH, as after an
@@ -567,6 +572,7 @@ pub fn run(
         home: home.clone(),
         runtime: runtime.clone(),
         bin: bin.clone(),
+        tmp,
         path: format!(
             "{}:{}",
             bin.display(),

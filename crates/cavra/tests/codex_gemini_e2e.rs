@@ -103,6 +103,8 @@ fn sandboxed(cmd: &mut Command, repo: &Path, home: &Path, path: &str) {
         .env("HOME", home)
         .env("PATH", path)
         .env("XDG_RUNTIME_DIR", home.parent().expect("root").join("run"))
+        // Gemini CLI writes its error reports to the temporary folder: the scratch one.
+        .env("TMPDIR", home.parent().expect("root").join("tmp"))
         .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "10")
         .env_remove("CAVRA_POLICY")
         .env_remove("CAVRA_SERVER")
