@@ -239,11 +239,11 @@ fn the_wal_stays_bounded_across_processes() {
 
 #[test]
 fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
-    use cavra_engine::{ApprovalState, McpServerEntry, ToolCapability, TrustTier};
+    use cavra_engine::{ServerApproval, McpServerEntry, ToolCapability, TrustTier};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = cavra_store::Store::open(&dir.path().join("s.db")).expect("open");
     assert!(store.mcp_registry().expect("registry").is_empty());
-    let mut e = McpServerEntry::new("github", TrustTier::Trusted, ApprovalState::Approved);
+    let mut e = McpServerEntry::new("github", TrustTier::Trusted, ServerApproval::Approved);
     e.allowed_tools = vec!["list_*".into()];
     e.capabilities = vec![ToolCapability::Repository];
     e.owner = Some("platform".into());

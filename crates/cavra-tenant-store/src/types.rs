@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 pub use cavra_store::{ApprovalState, HistoryEntry};
 
@@ -90,7 +89,8 @@ pub struct NewDecision {
 }
 
 /// A stored decision.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredDecision {
     /// Decision id.
     pub decision_id: String,
@@ -115,7 +115,7 @@ pub struct StoredDecision {
     /// The evidence log entry that records it.
     pub log_index: Option<u64>,
     /// The full (redacted) record.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: Value,
 }
 
@@ -137,7 +137,8 @@ pub struct DecisionFilter {
 }
 
 /// A session's summary, computed from its decisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
     /// Session id.
     pub id: String,
@@ -188,7 +189,8 @@ impl GrantUse {
 }
 
 /// An approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     /// Its id (`apr_…`).
     pub id: String,
@@ -207,7 +209,7 @@ pub struct Approval {
     /// After this it unlocks nothing (enforced in every query that grants).
     pub expires_at: String,
     /// Its state: pending, approved, denied, expired, break_glass, consumed.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: ApprovalState,
     /// Who decided it.
     pub decided_by: Option<String>,
@@ -218,12 +220,12 @@ pub struct Approval {
     /// What is asked for, redacted.
     pub summary: String,
     /// Once or until expiry.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub grant: GrantUse,
     /// Times the grant was used.
     pub uses: i64,
     /// Every transition.
-    #[schema(value_type = Vec<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub history: Vec<HistoryEntry>,
 }
 
@@ -389,7 +391,8 @@ pub struct EntryQuery {
 }
 
 /// An evidence entry.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryRecord {
     /// Its position in the tenant's log.
     pub index: u64,
@@ -404,7 +407,7 @@ pub struct EntryRecord {
     /// Hex leaf hash.
     pub leaf_hash: String,
     /// The canonical entry.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub entry: Value,
 }
 
