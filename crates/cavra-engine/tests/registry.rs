@@ -3,8 +3,8 @@
 
 use cavra_engine::registry::ids;
 use cavra_engine::{
-    ActionType, ServerApproval, CompiledPack, Decision, DecisionRecord, Env, McpRegistry,
-    McpServerEntry, NoSymlinks, Request, ToolCapability, TrustTier, evaluate,
+    ActionType, CompiledPack, Decision, DecisionRecord, Env, McpRegistry, McpServerEntry,
+    NoSymlinks, Request, ServerApproval, ToolCapability, TrustTier, evaluate,
     evaluate_with_registry,
 };
 use cavra_policy::{compile, load_pack_str};

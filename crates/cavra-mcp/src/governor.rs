@@ -290,8 +290,8 @@ impl Governor {
         let session = self.store.session(id)?;
         let decisions = self.store.decisions(&cavra_store::DecisionFilter {
             session_id: Some(id.to_string()),
-            decision: None,
             limit: Some(200),
+            ..Default::default()
         })?;
         let rows: Vec<Value> = decisions
             .iter()

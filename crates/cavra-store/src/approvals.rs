@@ -2,7 +2,12 @@
 
 use super::*;
 
-pub(crate) fn approval_event(a: &Approval, state: ApprovalState, actor: &str, reason: Option<&str>) -> Value {
+pub(crate) fn approval_event(
+    a: &Approval,
+    state: ApprovalState,
+    actor: &str,
+    reason: Option<&str>,
+) -> Value {
     let mut event = json!({
         "approval_id": a.id,
         "decision_id": a.decision_id,
@@ -30,7 +35,7 @@ impl Store {
         self.insert_approval(a, ApprovalRoute::Approver, None, now)
     }
 
-    fn insert_approval(
+    pub(crate) fn insert_approval(
         &mut self,
         a: &NewApproval,
         route: ApprovalRoute,
@@ -322,7 +327,6 @@ impl Store {
         Ok(Some(approval))
     }
 }
-}
 
 pub(crate) const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, history, route, tool_use_id";
 
@@ -377,7 +381,6 @@ pub(crate) fn push_history(
     });
 }
 
-
 pub(crate) fn expire_in(
     tx: &rusqlite::Transaction<'_>,
     now: &str,
@@ -411,4 +414,3 @@ pub(crate) fn expire_in(
     }
     Ok(ids)
 }
-

@@ -134,13 +134,21 @@ impl Store {
     /// Decisions, newest first.
     pub fn decisions(&self, filter: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record
              FROM decisions WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR decision = ?2)
-             ORDER BY seq DESC LIMIT ?3",
+             AND (?3 IS NULL OR action_type = ?3) AND (?4 IS NULL OR timestamp >= ?4) AND (?5 IS NULL OR timestamp < ?5)
+             ORDER BY seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
-            params![filter.session_id, filter.decision, limit],
+            params![
+                filter.session_id,
+                filter.decision.map(Decision::as_str),
+                filter.action_type.map(ActionType::as_str),
+                filter.since,
+                filter.until,
+                limit
+            ],
             decision_row,
         )?;
         rows.map(|r| r.map_err(StoreError::from).and_then(finish_decision))
@@ -191,17 +199,21 @@ impl Store {
 }
 
 /// The decision row and its session's counters.
-pub(crate) fn insert_decision(tx: &rusqlite::Transaction<'_>, d: &NewDecision, record: &str) -> Result<()> {
+pub(crate) fn insert_decision(
+    tx: &rusqlite::Transaction<'_>,
+    d: &NewDecision,
+    record: &str,
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO decisions (decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![d.decision_id, d.session_id, d.tool_use_id, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, record],
+    .execute(params![d.decision_id, d.session_id, d.tool_use_id, d.action_type.as_str(), d.decision.as_str(), d.rule_id, d.timestamp, d.fingerprint, record],
     )?;
     if let Some(sid) = &d.session_id {
-        let blocked = i64::from(d.decision == "block");
-        let approvals = i64::from(d.decision == "require_approval");
-        let warned = i64::from(d.decision == "warn");
+        let blocked = i64::from(d.decision == Decision::Block);
+        let approvals = i64::from(d.decision == Decision::RequireApproval);
+        let warned = i64::from(d.decision == Decision::Warn);
         tx.prepare_cached(
             "INSERT INTO sessions (id, agent, first_seen, last_seen, cwd, decisions, blocked, approvals, warned)
              VALUES (?1, ?2, ?3, ?3, ?4, 1, ?5, ?6, ?7)
@@ -219,15 +231,14 @@ pub(crate) fn insert_decision(tx: &rusqlite::Transaction<'_>, d: &NewDecision, r
     Ok(())
 }
 
-
 pub(crate) fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredDecision, String)> {
     Ok((
         StoredDecision {
             decision_id: r.get(0)?,
             session_id: r.get(1)?,
             tool_use_id: r.get(2)?,
-            action_type: r.get(3)?,
-            decision: r.get(4)?,
+            action_type: word(r, 3)?,
+            decision: word(r, 4)?,
             rule_id: r.get(5)?,
             timestamp: r.get(6)?,
             fingerprint: r.get(7)?,
@@ -235,6 +246,19 @@ pub(crate) fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredDec
         },
         r.get(8)?,
     ))
+}
+
+/// A column holding one of the engine's words (a decision, an action type); another word is
+/// damage, reported as the column's conversion error.
+pub(crate) fn word<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 pub(crate) fn finish_decision((mut d, text): (StoredDecision, String)) -> Result<StoredDecision> {
@@ -256,4 +280,3 @@ pub(crate) fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         outcomes: r.get(9)?,
     })
 }
-

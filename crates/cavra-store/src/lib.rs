@@ -41,14 +41,14 @@ pub use log::{
     StoredCheckpoint, log_key_id,
 };
 
-use cavra_redact::Redactor;
 use approvals::*;
+use cavra_redact::Redactor;
 use decisions::*;
 use log::Appender;
 pub use model::*;
-use schema::MIGRATIONS;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use schema::MIGRATIONS;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::json;
@@ -403,7 +403,6 @@ impl Store {
             .collect::<std::result::Result<_, _>>()?;
         Ok(rows.join("\n"))
     }
-
 }
 
 #[cfg(test)]

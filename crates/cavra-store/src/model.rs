@@ -1,6 +1,7 @@
 //! The local store's records: decisions, sessions, outcomes and approvals, as recorded and read.
 
 use super::*;
+pub use cavra_engine::{ActionType, Decision};
 
 /// Formats a time as fixed-width RFC 3339 UTC with milliseconds, so that text order is time
 /// order (queries compare these strings).
@@ -180,10 +181,10 @@ pub struct NewDecision {
     pub cwd: Option<String>,
     /// The agent's tool call id.
     pub tool_use_id: Option<String>,
-    /// Action type word.
-    pub action_type: String,
-    /// Effective decision word.
-    pub decision: String,
+    /// What the decision was about.
+    pub action_type: Subject,
+    /// The effective decision.
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// The record's timestamp (RFC 3339).
@@ -203,10 +204,10 @@ pub struct StoredDecision {
     pub session_id: Option<String>,
     /// Tool call id.
     pub tool_use_id: Option<String>,
-    /// Action type.
-    pub action_type: String,
-    /// Effective decision.
-    pub decision: String,
+    /// What the decision was about.
+    pub action_type: Subject,
+    /// The effective decision.
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// Timestamp.
@@ -261,14 +262,71 @@ pub struct Outcome {
     pub timestamp: String,
 }
 
-/// Filters for [`Store::decisions`].
+/// What a decision in the repository's store is about: an action, in the engine's words, or
+/// the hook's own input, recorded (blocked) when the hook could not read what the agent sent
+/// and so has no action to name. Stored and shown as its word (`execute_command`,
+/// `hook_input`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// An action the engine decided.
+    Action(ActionType),
+    /// Input the hook could not read.
+    HookInput,
+}
+
+impl Subject {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Action(a) => a.as_str(),
+            Subject::HookInput => "hook_input",
+        }
+    }
+}
+
+impl From<ActionType> for Subject {
+    fn from(a: ActionType) -> Self {
+        Subject::Action(a)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Subject {
+    type Err = <ActionType as FromStr>::Err;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if s == "hook_input" {
+            return Ok(Subject::HookInput);
+        }
+        s.parse().map(Subject::Action)
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Filters for listing decisions, newest first: the same filter for the repository's store
+/// ([`Store::decisions`]) and the service's tenant store.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionFilter {
     /// Only this session.
     pub session_id: Option<String>,
-    /// Only this decision word.
-    pub decision: Option<String>,
-    /// At most this many (newest first); None: all.
+    /// Only this decision.
+    pub decision: Option<Decision>,
+    /// Only this kind of action.
+    pub action_type: Option<ActionType>,
+    /// At or after this time (RFC 3339 UTC, compared as stored text).
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// At most this many; None: all.
     pub limit: Option<usize>,
 }
 
@@ -290,4 +348,3 @@ pub struct NewApproval {
     /// How long it stays valid.
     pub ttl: Duration,
 }
-

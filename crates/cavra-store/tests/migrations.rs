@@ -5,7 +5,9 @@
 //! migrated schema must be the one a fresh store gets (a migration edited after its release
 //! would make the two differ).
 
-use cavra_store::{ApprovalRoute, ApprovalState, DecisionFilter, NewDecision, Store};
+use cavra_store::{
+    ActionType, ApprovalRoute, ApprovalState, Decision, DecisionFilter, NewDecision, Store,
+};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -76,7 +78,10 @@ fn schema_of(path: &Path) -> Vec<(String, String, Option<String>)> {
 fn every_released_schema_migrates_with_its_data() {
     let dir = tempfile::tempdir().expect("tmp");
     let fresh = dir.path().join("fresh.db");
-    let current = Store::open(&fresh).expect("fresh").schema_version().expect("v");
+    let current = Store::open(&fresh)
+        .expect("fresh")
+        .schema_version()
+        .expect("v");
     assert_eq!(
         RELEASED.len() as i64 + 1,
         current,
@@ -97,11 +102,16 @@ fn every_released_schema_migrates_with_its_data() {
         assert_eq!(d.session_id.as_deref(), Some("s1"));
         assert_eq!(d.tool_use_id.as_deref(), Some("toolu_1"));
         assert_eq!(d.rule_id, "secrets.read");
+        assert_eq!(d.decision, Decision::Block);
+        assert_eq!(d.action_type, ActionType::ReadFile.into());
         assert_eq!(d.fingerprint, "sha256:f1");
         assert_eq!(d.record["target"], ".env", "v{version}");
 
         let session = store.session("s1").expect("read").expect("session");
-        assert_eq!((session.decisions, session.blocked, session.outcomes), (1, 1, 1));
+        assert_eq!(
+            (session.decisions, session.blocked, session.outcomes),
+            (1, 1, 1)
+        );
         let outcomes = store.outcomes(Some("s1")).expect("outcomes");
         assert_eq!(outcomes.len(), 1);
         assert_eq!(outcomes[0].success, Some(false));
@@ -153,8 +163,8 @@ fn new_decision(id: &str) -> NewDecision {
         agent: Some("claude-code".into()),
         cwd: Some("/repo".into()),
         tool_use_id: Some(format!("toolu_{id}")),
-        action_type: "execute_command".into(),
-        decision: "allow".into(),
+        action_type: ActionType::ExecuteCommand.into(),
+        decision: Decision::Allow,
         rule_id: "default".into(),
         timestamp: "2026-01-02T03:05:00.000Z".into(),
         fingerprint: "sha256:f2".into(),

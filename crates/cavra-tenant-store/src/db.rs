@@ -103,14 +103,23 @@ impl Directory for Db {
 }
 
 impl Decisions for Db {
-    async fn record_decision_with(&self, tenant: &str, write: DecisionWrite, rules: Option<&cavra_redact::Redactor>) -> Result<Recorded> {
+    async fn record_decision_with(
+        &self,
+        tenant: &str,
+        write: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Recorded> {
         match self {
             Db::Sqlite(db) => db.record_decision_with(tenant, write, rules).await,
             Db::Postgres(db) => db.record_decision_with(tenant, write, rules).await,
         }
     }
 
-    async fn decisions(&self, tenant: &str, filter: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+    async fn decisions(
+        &self,
+        tenant: &str,
+        filter: &DecisionFilter,
+    ) -> Result<Vec<StoredDecision>> {
         match self {
             Db::Sqlite(db) => db.decisions(tenant, filter).await,
             Db::Postgres(db) => db.decisions(tenant, filter).await,
@@ -140,7 +149,12 @@ impl Decisions for Db {
 }
 
 impl Approvals for Db {
-    async fn approvals(&self, tenant: &str, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>> {
+    async fn approvals(
+        &self,
+        tenant: &str,
+        state: Option<ApprovalState>,
+        limit: usize,
+    ) -> Result<Vec<Approval>> {
         match self {
             Db::Sqlite(db) => db.approvals(tenant, state, limit).await,
             Db::Postgres(db) => db.approvals(tenant, state, limit).await,
@@ -154,10 +168,22 @@ impl Approvals for Db {
         }
     }
 
-    async fn approval_for(&self, tenant: &str, fingerprint: &str, requested_by: &str, now: &str) -> Result<Option<Approval>> {
+    async fn approval_for(
+        &self,
+        tenant: &str,
+        fingerprint: &str,
+        requested_by: &str,
+        now: &str,
+    ) -> Result<Option<Approval>> {
         match self {
-            Db::Sqlite(db) => db.approval_for(tenant, fingerprint, requested_by, now).await,
-            Db::Postgres(db) => db.approval_for(tenant, fingerprint, requested_by, now).await,
+            Db::Sqlite(db) => {
+                db.approval_for(tenant, fingerprint, requested_by, now)
+                    .await
+            }
+            Db::Postgres(db) => {
+                db.approval_for(tenant, fingerprint, requested_by, now)
+                    .await
+            }
         }
     }
 
@@ -198,7 +224,12 @@ impl Configuration for Db {
         }
     }
 
-    async fn registry_entry(&self, tenant: &str, kind: RegistryKind, name: &str) -> Result<Option<RegistryRecord>> {
+    async fn registry_entry(
+        &self,
+        tenant: &str,
+        kind: RegistryKind,
+        name: &str,
+    ) -> Result<Option<RegistryRecord>> {
         match self {
             Db::Sqlite(db) => db.registry_entry(tenant, kind, name).await,
             Db::Postgres(db) => db.registry_entry(tenant, kind, name).await,
@@ -291,7 +322,11 @@ impl Evidence for Db {
         }
     }
 
-    async fn stored_subtrees(&self, tenant: &str, ranges: &[SubtreeRange]) -> Result<Vec<Option<[u8; 32]>>> {
+    async fn stored_subtrees(
+        &self,
+        tenant: &str,
+        ranges: &[SubtreeRange],
+    ) -> Result<Vec<Option<[u8; 32]>>> {
         match self {
             Db::Sqlite(db) => db.stored_subtrees(tenant, ranges).await,
             Db::Postgres(db) => db.stored_subtrees(tenant, ranges).await,

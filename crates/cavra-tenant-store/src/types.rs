@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use cavra_store::{ApprovalState, HistoryEntry};
+pub use cavra_engine::{ActionType, Decision};
+pub use cavra_store::{ApprovalState, DecisionFilter, HistoryEntry};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,10 +73,10 @@ pub struct NewDecision {
     pub agent: Option<String>,
     /// The authenticated caller that asked.
     pub requested_by: String,
-    /// Action type word.
-    pub action_type: String,
-    /// Effective decision word.
-    pub decision: String,
+    /// What kind of action.
+    pub action_type: ActionType,
+    /// The effective decision.
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// The record's time (RFC 3339).
@@ -100,10 +101,12 @@ pub struct StoredDecision {
     pub agent: Option<String>,
     /// Who asked.
     pub requested_by: String,
-    /// Action type.
-    pub action_type: String,
-    /// Effective decision.
-    pub decision: String,
+    /// What kind of action.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub action_type: ActionType,
+    /// The effective decision.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// Time.
@@ -117,23 +120,6 @@ pub struct StoredDecision {
     /// The full (redacted) record.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: Value,
-}
-
-/// Filters for listing decisions (newest first).
-#[derive(Debug, Clone, Default)]
-pub struct DecisionFilter {
-    /// Only this session.
-    pub session_id: Option<String>,
-    /// Only this decision word.
-    pub decision: Option<String>,
-    /// Only this action type.
-    pub action_type: Option<String>,
-    /// At or after this time.
-    pub since: Option<String>,
-    /// Before this time.
-    pub until: Option<String>,
-    /// At most this many.
-    pub limit: usize,
 }
 
 /// A session's summary, computed from its decisions.

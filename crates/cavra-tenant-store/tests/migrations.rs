@@ -26,7 +26,6 @@ const POSTGRES_RELEASED: &[(i64, &str)] = &[
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
 const LATER: &str = "2026-01-01T00:00:05.000Z";
-const HISTORY: &str = r#"[{"at":"2026-01-01T00:00:00.000Z","state":"pending","actor":"agent-1"}]"#;
 
 fn settings() -> LogSettings {
     let redactor = cavra_redact::Redactor::new(cavra_redact::builtin_rules())
@@ -111,10 +110,18 @@ async fn check_migrated(db: &Db, label: &str) {
         .await
         .expect("decision")
         .expect("d1");
-    assert_eq!(d.record, record(), "{label}: the record reads from its log entry");
+    assert_eq!(
+        d.record,
+        record(),
+        "{label}: the record reads from its log entry"
+    );
     assert_eq!(d.log_index, Some(0));
     assert_eq!(d.rule_id, "secrets.read");
-    let session = db.session("acme", "s1").await.expect("session").expect("s1");
+    let session = db
+        .session("acme", "s1")
+        .await
+        .expect("session")
+        .expect("s1");
     assert_eq!((session.decisions, session.blocked), (1, 1), "{label}");
 
     let a = db
@@ -133,7 +140,10 @@ async fn check_migrated(db: &Db, label: &str) {
         .expect("claude");
     assert_eq!(r.record, json!({"owner": "platform"}));
     assert_eq!(db.packs("acme").await.expect("packs").len(), 1);
-    assert_eq!(db.assignments("acme").await.expect("assignments")[0].pack, "sha256:p");
+    assert_eq!(
+        db.assignments("acme").await.expect("assignments")[0].pack,
+        "sha256:p"
+    );
 
     let head = db.log_head("acme").await.expect("head").expect("a head");
     assert_eq!(head.size, 1, "{label}");
@@ -149,8 +159,8 @@ async fn check_migrated(db: &Db, label: &str) {
                     session_id: Some("s1".into()),
                     agent: Some("claude-code".into()),
                     requested_by: "agent-1".into(),
-                    action_type: "shell".into(),
-                    decision: "allow".into(),
+                    action_type: ActionType::ExecuteCommand,
+                    decision: Decision::Allow,
                     rule_id: "default".into(),
                     timestamp: LATER.into(),
                     fingerprint: "fp2".into(),
@@ -168,7 +178,11 @@ async fn check_migrated(db: &Db, label: &str) {
     let leaves = db.leaf_hashes("acme", head.size).await.expect("leaves");
     assert_eq!(leaves.len(), 2);
     assert_eq!(leaves[0], old_entry().1);
-    assert_eq!(hex::encode(merkle::root(&leaves)), head.root_hash, "{label}");
+    assert_eq!(
+        hex::encode(merkle::root(&leaves)),
+        head.root_hash,
+        "{label}"
+    );
     let entries = db
         .entries(
             "acme",
@@ -284,7 +298,7 @@ impl PgSchema {
         format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
     }
 
-    /// Columns and indexes, with the schema's own name taken out of index definitions.
+    /// Columns and indexes, with the schema's own name taken out of defaults and definitions.
     async fn shape(&self) -> Vec<String> {
         let c = pg_connect(&self.base).await;
         let mut out = Vec::new();
@@ -297,7 +311,8 @@ impl PgSchema {
             .expect("columns")
         {
             let cols: Vec<String> = (0..6).map(|i| r.get::<_, String>(i)).collect();
-            out.push(cols.join(" "));
+            // A serial column's default names its sequence with the schema.
+            out.push(cols.join(" ").replace(&format!("{}.", self.name), ""));
         }
         for r in c
             .query(
@@ -329,7 +344,9 @@ impl Drop for PgSchema {
                 .build()
             {
                 rt.block_on(async {
-                    if let Ok((c, conn)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+                    if let Ok((c, conn)) =
+                        tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                    {
                         tokio::spawn(conn);
                         let _ = c
                             .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))

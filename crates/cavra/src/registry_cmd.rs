@@ -2,7 +2,7 @@
 
 use crate::support::{self, Failure};
 use anyhow::anyhow;
-use cavra_engine::{ServerApproval, McpRegistry, McpServerEntry, ToolCapability, TrustTier};
+use cavra_engine::{McpRegistry, McpServerEntry, ServerApproval, ToolCapability, TrustTier};
 use cavra_store::Store;
 use clap::{Args, Subcommand};
 use std::path::Path;

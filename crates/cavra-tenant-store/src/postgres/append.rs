@@ -2,8 +2,6 @@
 
 use super::*;
 
-}
-
 /// Appends one entry to `tenant`'s log inside `tx`; returns its index. The log head's row
 /// stays locked until `tx` ends, so appends of one tenant are serialised across replicas.
 #[allow(clippy::too_many_arguments)]

@@ -50,12 +50,7 @@ impl Approvals for PgDb {
             .transpose()
     }
 
-    async fn transition(
-        &self,
-        tenant: &str,
-        id: &str,
-        t: Transition,
-    ) -> Result<TransitionOutcome> {
+    async fn transition(&self, tenant: &str, id: &str, t: Transition) -> Result<TransitionOutcome> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let Some(current) = load_approval(&tx, tenant, id).await? else {
@@ -130,5 +125,4 @@ impl Approvals for PgDb {
             })
             .collect()
     }
-
 }

@@ -36,11 +36,7 @@ impl Configuration for PgDb {
         Ok(())
     }
 
-    async fn registry(
-        &self,
-        tenant: &str,
-        kind: RegistryKind,
-    ) -> Result<Vec<RegistryRecord>> {
+    async fn registry(&self, tenant: &str, kind: RegistryKind) -> Result<Vec<RegistryRecord>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -73,12 +69,7 @@ impl Configuration for PgDb {
             .transpose()
     }
 
-    async fn delete_registry(
-        &self,
-        tenant: &str,
-        kind: RegistryKind,
-        name: &str,
-    ) -> Result<bool> {
+    async fn delete_registry(&self, tenant: &str, kind: RegistryKind, name: &str) -> Result<bool> {
         let c = self.client().await?;
         let st = c
             .prepare_cached("DELETE FROM registry WHERE tenant = $1 AND kind = $2 AND name = $3")
@@ -183,5 +174,4 @@ impl Configuration for PgDb {
             })
             .collect()
     }
-
 }

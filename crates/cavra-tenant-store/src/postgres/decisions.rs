@@ -45,11 +45,7 @@ impl Decisions for PgDb {
         Ok(recorded)
     }
 
-    async fn decisions(
-        &self,
-        tenant: &str,
-        f: &DecisionFilter,
-    ) -> Result<Vec<StoredDecision>> {
+    async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         let c = self.client().await?;
         // One statement for every combination of filters (an absent filter is NULL), so it
         // is prepared once per connection.
@@ -63,11 +59,12 @@ impl Decisions for PgDb {
             &[
                 &tenant,
                 &f.session_id,
-                &f.decision,
-                &f.action_type,
+                &f.decision.map(Decision::as_str),
+                &f.action_type.map(ActionType::as_str),
                 &f.since,
                 &f.until,
-                &(f.limit.max(1) as i64),
+                // NULL: no limit.
+                &f.limit.map(|l| l.max(1) as i64),
             ],
         )
         .await?
@@ -117,7 +114,6 @@ impl Decisions for PgDb {
             .map(session_row)
             .transpose()
     }
-
 }
 
 async fn record_decision_in(
@@ -169,8 +165,8 @@ async fn record_decision_in(
             &d.session_id,
             &d.agent,
             &d.requested_by,
-            &d.action_type,
-            &d.decision,
+            &d.action_type.as_str(),
+            &d.decision.as_str(),
             &d.rule_id,
             &d.timestamp,
             &d.fingerprint,

@@ -86,12 +86,7 @@ impl Directory for PgDb {
             .collect()
     }
 
-    async fn revoke_token(
-        &self,
-        tenant: Option<&str>,
-        id: &str,
-        at: &str,
-    ) -> Result<bool> {
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -100,5 +95,4 @@ impl Directory for PgDb {
             .await?;
         Ok(c.execute(&st, &[&at, &id, &tenant]).await? == 1)
     }
-
 }

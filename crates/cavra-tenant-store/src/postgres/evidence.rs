@@ -4,12 +4,7 @@ use super::*;
 use crate::subtrees::{SubtreeHash, SubtreeRange, to_hash};
 
 impl Evidence for PgDb {
-    async fn count_entries(
-        &self,
-        tenant: &str,
-        q: &EntryQuery,
-        cap: u64,
-    ) -> Result<u64> {
+    async fn count_entries(&self, tenant: &str, q: &EntryQuery, cap: u64) -> Result<u64> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -96,12 +91,7 @@ impl Evidence for PgDb {
         }))
     }
 
-    async fn leaf_range(
-        &self,
-        tenant: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<[u8; 32]>> {
+    async fn leaf_range(&self, tenant: &str, start: u64, end: u64) -> Result<Vec<[u8; 32]>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -129,11 +119,7 @@ impl Evidence for PgDb {
         Ok(out)
     }
 
-    async fn checkpoint_now(
-        &self,
-        tenant: &str,
-        at: &str,
-    ) -> Result<Option<CheckpointRecord>> {
+    async fn checkpoint_now(&self, tenant: &str, at: &str) -> Result<Option<CheckpointRecord>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // Locked so that no append moves the head between reading and signing it.

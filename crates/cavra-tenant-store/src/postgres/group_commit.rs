@@ -166,8 +166,8 @@ pub(super) struct DecisionColumns {
     session_id: Vec<Option<String>>,
     agent: Vec<Option<String>>,
     requested_by: Vec<String>,
-    action_type: Vec<String>,
-    decision: Vec<String>,
+    action_type: Vec<&'static str>,
+    decision: Vec<&'static str>,
     rule_id: Vec<String>,
     timestamp: Vec<String>,
     fingerprint: Vec<String>,
@@ -181,11 +181,12 @@ impl DecisionColumns {
         self.session_id.push(d.session_id.clone());
         self.agent.push(d.agent.clone());
         self.requested_by.push(d.requested_by.clone());
-        self.action_type.push(d.action_type.clone());
-        self.decision.push(d.decision.clone());
+        self.action_type.push(d.action_type.as_str());
+        self.decision.push(d.decision.as_str());
         self.rule_id.push(d.rule_id.clone());
         self.timestamp.push(d.timestamp.clone());
         self.fingerprint.push(d.fingerprint.clone());
         self.policy_digest.push(d.policy_digest.clone());
         self.log_index.push(index as i64);
     }
+}

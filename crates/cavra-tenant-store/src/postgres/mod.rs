@@ -31,7 +31,6 @@ mod group_commit;
 mod rows;
 mod schema;
 
-
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,9 +38,8 @@ use cavra_evidence::compact::Frontier;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Row};
 
-use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
-use crate::rules::{apply_transition, apply_use, expiry_transition, pending_approval};
 use crate::backend::*;
+use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
 
@@ -55,7 +53,6 @@ use append::*;
 use group_commit::*;
 use rows::*;
 use schema::MIGRATIONS;
-
 
 /// The PostgreSQL backend.
 pub struct PgDb {

@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 pub(super) const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, grant_use, uses, history";
 
 pub(super) fn approval_row(r: &Row) -> Result<Approval> {
@@ -109,6 +108,18 @@ pub(super) const DECISION_COLUMNS: &str = "decision_id, session_id, agent, reque
 /// A decision as read: its columns (`d`) and its log entry (`e`), in [`decision_row`]'s order.
 pub(super) const DECISION_SELECT: &str = "SELECT d.decision_id, d.session_id, d.agent, d.requested_by, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, d.policy_digest, d.log_index, e.entry FROM decisions d JOIN log_entries e ON e.tenant = d.tenant AND e.idx = d.log_index";
 
+/// A column holding one of the engine's words (a decision, an action type) of record `id`;
+/// another word is damage.
+pub(super) fn word<T>(r: &Row, idx: usize, id: &str) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: &str = r.try_get(idx)?;
+    text.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("{id}: {e}")))
+}
+
 pub(super) fn decision_row(r: &Row) -> Result<StoredDecision> {
     let decision_id: String = r.try_get(0)?;
     let entry: Vec<u8> = r.try_get(11)?;
@@ -118,8 +129,8 @@ pub(super) fn decision_row(r: &Row) -> Result<StoredDecision> {
         session_id: r.try_get(1)?,
         agent: r.try_get(2)?,
         requested_by: r.try_get(3)?,
-        action_type: r.try_get(4)?,
-        decision: r.try_get(5)?,
+        action_type: word(r, 4, &decision_id)?,
+        decision: word(r, 5, &decision_id)?,
         rule_id: r.try_get(6)?,
         timestamp: r.try_get(7)?,
         fingerprint: r.try_get(8)?,
@@ -151,7 +162,8 @@ pub(super) fn token_row(r: &Row) -> Result<TokenRecord> {
     })
 }
 
-pub(super) const PACK_COLUMNS: &str = "digest, pack_id, document, signed_by, uploaded_at, uploaded_by";
+pub(super) const PACK_COLUMNS: &str =
+    "digest, pack_id, document, signed_by, uploaded_at, uploaded_by";
 
 pub(super) fn pack_row(r: &Row) -> Result<StoredPack> {
     let digest: String = r.try_get(0)?;
@@ -209,4 +221,3 @@ pub(super) fn frontier_of(size: i64, bytes: &[u8]) -> Result<Frontier> {
     Frontier::from_bytes(size as u64, bytes)
         .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))
 }
-

@@ -2,7 +2,6 @@
 //! the migration lock and never edited once released (tests/migrations.rs creates each
 //! released schema and migrates it).
 
-
 /// Text columns compare and sort bytewise (`COLLATE "C"`), as in SQLite, so RFC 3339
 /// times and ids order the same on both backends whatever the database's locale.
 pub(super) const MIGRATIONS: &[&str] = &[

@@ -22,11 +22,7 @@ impl Approvals for SqliteDb {
         .await
     }
 
-    async fn approval(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<Approval>> {
+    async fn approval(&self, tenant: &str, id: &str) -> Result<Option<Approval>> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |c| load_approval(c, &tenant, &id)).await
     }
@@ -57,12 +53,7 @@ impl Approvals for SqliteDb {
         .await
     }
 
-    async fn transition(
-        &self,
-        tenant: &str,
-        id: &str,
-        t: Transition,
-    ) -> Result<TransitionOutcome> {
+    async fn transition(&self, tenant: &str, id: &str, t: Transition) -> Result<TransitionOutcome> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.write(move |c, settings| {
             atomic(c, |c| {
@@ -82,10 +73,7 @@ impl Approvals for SqliteDb {
         .await
     }
 
-    async fn expire_due(
-        &self,
-        now: &str,
-    ) -> Result<Vec<(String, String)>> {
+    async fn expire_due(&self, now: &str) -> Result<Vec<(String, String)>> {
         let now = now.to_string();
         self.write(move |c, settings| {
             atomic(c, |c| {

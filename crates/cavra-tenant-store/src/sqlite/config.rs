@@ -3,11 +3,7 @@
 use super::*;
 
 impl Configuration for SqliteDb {
-    async fn put_registry(
-        &self,
-        tenant: &str,
-        r: &RegistryRecord,
-    ) -> Result<()> {
+    async fn put_registry(&self, tenant: &str, r: &RegistryRecord) -> Result<()> {
         let (tenant, r) = (tenant.to_string(), r.clone());
         self.write(move |c, settings| {
             atomic(c, |c| {
@@ -38,11 +34,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn registry(
-        &self,
-        tenant: &str,
-        kind: RegistryKind,
-    ) -> Result<Vec<RegistryRecord>> {
+    async fn registry(&self, tenant: &str, kind: RegistryKind) -> Result<Vec<RegistryRecord>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -99,12 +91,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn delete_registry(
-        &self,
-        tenant: &str,
-        kind: RegistryKind,
-        name: &str,
-    ) -> Result<bool> {
+    async fn delete_registry(&self, tenant: &str, kind: RegistryKind, name: &str) -> Result<bool> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
         self.write(move |c, _| {
             Ok(c.prepare_cached(
@@ -116,11 +103,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn put_pack(
-        &self,
-        tenant: &str,
-        p: &StoredPack,
-    ) -> Result<()> {
+    async fn put_pack(&self, tenant: &str, p: &StoredPack) -> Result<()> {
         let (tenant, p) = (tenant.to_string(), p.clone());
         self.write(move |c, _| {
             c.prepare_cached(
@@ -140,10 +123,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn packs(
-        &self,
-        tenant: &str,
-    ) -> Result<Vec<StoredPack>> {
+    async fn packs(&self, tenant: &str) -> Result<Vec<StoredPack>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -155,11 +135,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn pack(
-        &self,
-        tenant: &str,
-        digest: &str,
-    ) -> Result<Option<StoredPack>> {
+    async fn pack(&self, tenant: &str, digest: &str) -> Result<Option<StoredPack>> {
         let (tenant, digest) = (tenant.to_string(), digest.to_string());
         self.read(move |c| {
             let row = c
@@ -173,11 +149,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn assign(
-        &self,
-        tenant: &str,
-        a: &Assignment,
-    ) -> Result<()> {
+    async fn assign(&self, tenant: &str, a: &Assignment) -> Result<()> {
         let (tenant, a) = (tenant.to_string(), a.clone());
         self.write(move |c, settings| {
             atomic(c, |c| {
@@ -201,10 +173,7 @@ impl Configuration for SqliteDb {
         .await
     }
 
-    async fn assignments(
-        &self,
-        tenant: &str,
-    ) -> Result<Vec<Assignment>> {
+    async fn assignments(&self, tenant: &str) -> Result<Vec<Assignment>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(

@@ -25,29 +25,26 @@ impl Decisions for SqliteDb {
         Ok(recorded)
     }
 
-    async fn decisions(
-        &self,
-        tenant: &str,
-        f: &DecisionFilter,
-    ) -> Result<Vec<StoredDecision>> {
+    async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         let tenant = tenant.to_string();
         let f = f.clone();
         self.read(move |c| {
             let mut sql = format!("{DECISION_SELECT} WHERE d.tenant = ?");
             let mut args: Vec<String> = vec![tenant];
             for (col, op, v) in [
-                ("session_id", "=", &f.session_id),
-                ("decision", "=", &f.decision),
-                ("action_type", "=", &f.action_type),
-                ("timestamp", ">=", &f.since),
-                ("timestamp", "<", &f.until),
+                ("session_id", "=", f.session_id.as_deref()),
+                ("decision", "=", f.decision.map(Decision::as_str)),
+                ("action_type", "=", f.action_type.map(ActionType::as_str)),
+                ("timestamp", ">=", f.since.as_deref()),
+                ("timestamp", "<", f.until.as_deref()),
             ] {
                 if let Some(v) = v {
                     sql.push_str(&format!(" AND d.{col} {op} ?"));
-                    args.push(v.clone());
+                    args.push(v.to_string());
                 }
             }
-            sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {}", f.limit.max(1)));
+            let limit = f.limit.map_or(-1, |l| l.max(1) as i64);
+            sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {limit}"));
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map(params_from_iter(args.iter()), decision_row)?;
             rows.map(|r| finish_decision(r?)).collect()
@@ -55,11 +52,7 @@ impl Decisions for SqliteDb {
         .await
     }
 
-    async fn decision(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<StoredDecision>> {
+    async fn decision(&self, tenant: &str, id: &str) -> Result<Option<StoredDecision>> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |c| {
             let row = c
@@ -73,11 +66,7 @@ impl Decisions for SqliteDb {
         .await
     }
 
-    async fn sessions(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<SessionSummary>> {
+    async fn sessions(&self, tenant: &str, limit: usize) -> Result<Vec<SessionSummary>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
@@ -89,11 +78,7 @@ impl Decisions for SqliteDb {
         .await
     }
 
-    async fn session(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<SessionSummary>> {
+    async fn session(&self, tenant: &str, id: &str) -> Result<Option<SessionSummary>> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |c| {
             Ok(c.prepare_cached(&format!(
@@ -105,7 +90,6 @@ impl Decisions for SqliteDb {
         .await
     }
 }
-
 
 fn record_decision_in(
     c: &Connection,
@@ -149,8 +133,8 @@ fn record_decision_in(
         d.session_id,
         d.agent,
         d.requested_by,
-        d.action_type,
-        d.decision,
+        d.action_type.as_str(),
+        d.decision.as_str(),
         d.rule_id,
         d.timestamp,
         d.fingerprint,
@@ -200,4 +184,3 @@ fn record_decision_in(
         record: Value::Null,
     })
 }
-

@@ -71,10 +71,7 @@ impl Directory for SqliteDb {
         .await
     }
 
-    async fn token(
-        &self,
-        id: &str,
-    ) -> Result<Option<TokenRecord>> {
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
         let id = id.to_string();
         self.read(move |c| {
             let row = c
@@ -88,10 +85,7 @@ impl Directory for SqliteDb {
         .await
     }
 
-    async fn tokens(
-        &self,
-        tenant: Option<&str>,
-    ) -> Result<Vec<TokenRecord>> {
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRecord>> {
         let tenant = tenant.map(str::to_string);
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
@@ -103,12 +97,7 @@ impl Directory for SqliteDb {
         .await
     }
 
-    async fn revoke_token(
-        &self,
-        tenant: Option<&str>,
-        id: &str,
-        at: &str,
-    ) -> Result<bool> {
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
         let (tenant, id, at) = (tenant.map(str::to_string), id.to_string(), at.to_string());
         self.write(move |c, _| {
             Ok(c.prepare_cached(

@@ -4,12 +4,7 @@ use super::*;
 use crate::subtrees::{SubtreeHash, SubtreeRange, to_hash};
 
 impl Evidence for SqliteDb {
-    async fn count_entries(
-        &self,
-        tenant: &str,
-        q: &EntryQuery,
-        cap: u64,
-    ) -> Result<u64> {
+    async fn count_entries(&self, tenant: &str, q: &EntryQuery, cap: u64) -> Result<u64> {
         let tenant = tenant.to_string();
         let q = q.clone();
         self.read(move |c| {
@@ -41,11 +36,7 @@ impl Evidence for SqliteDb {
         .await
     }
 
-    async fn entries(
-        &self,
-        tenant: &str,
-        q: &EntryQuery,
-    ) -> Result<Vec<EntryRecord>> {
+    async fn entries(&self, tenant: &str, q: &EntryQuery) -> Result<Vec<EntryRecord>> {
         let tenant = tenant.to_string();
         let q = q.clone();
         self.read(move |c| {
@@ -101,10 +92,7 @@ impl Evidence for SqliteDb {
         .await
     }
 
-    async fn log_head(
-        &self,
-        tenant: &str,
-    ) -> Result<Option<LogHead>> {
+    async fn log_head(&self, tenant: &str) -> Result<Option<LogHead>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let row: Option<(String, i64, Vec<u8>)> = c
@@ -125,12 +113,7 @@ impl Evidence for SqliteDb {
         .await
     }
 
-    async fn leaf_range(
-        &self,
-        tenant: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<[u8; 32]>> {
+    async fn leaf_range(&self, tenant: &str, start: u64, end: u64) -> Result<Vec<[u8; 32]>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -158,11 +141,7 @@ impl Evidence for SqliteDb {
         .await
     }
 
-    async fn checkpoint_now(
-        &self,
-        tenant: &str,
-        at: &str,
-    ) -> Result<Option<CheckpointRecord>> {
+    async fn checkpoint_now(&self, tenant: &str, at: &str) -> Result<Option<CheckpointRecord>> {
         let (tenant, at) = (tenant.to_string(), at.to_string());
         self.write(move |c, settings| {
             let row: Option<(String, i64, Vec<u8>)> = c
@@ -181,10 +160,7 @@ impl Evidence for SqliteDb {
         .await
     }
 
-    async fn latest_checkpoint(
-        &self,
-        tenant: &str,
-    ) -> Result<Option<CheckpointRecord>> {
+    async fn latest_checkpoint(&self, tenant: &str) -> Result<Option<CheckpointRecord>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             Ok(c.prepare_cached(
@@ -203,7 +179,6 @@ impl Evidence for SqliteDb {
         })
         .await
     }
-}
 
     async fn stored_subtrees(
         &self,

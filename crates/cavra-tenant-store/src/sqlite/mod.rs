@@ -28,8 +28,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
 use crate::backend::*;
+use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
 
@@ -179,11 +179,11 @@ impl SqliteDb {
             .spawn(move || writer_loop(conn, rx, settings))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
         Ok(SqliteDb {
-            path,
+            path: path.clone(),
             redactor,
             writer: tx,
             readers: std::sync::Arc::new(Readers {
-                path: path.clone(),
+                path,
                 pool: Mutex::new(readers),
             }),
         })

@@ -31,7 +31,9 @@ pub(super) fn approval_row(r: &Row<'_>) -> rusqlite::Result<(Approval, String, S
     ))
 }
 
-pub(super) fn finish_approval((mut a, state, history): (Approval, String, String)) -> Result<Approval> {
+pub(super) fn finish_approval(
+    (mut a, state, history): (Approval, String, String),
+) -> Result<Approval> {
     a.state = state
         .parse()
         .map_err(|e: String| StoreError::Corrupt(format!("approval {}: {e}", a.id)))?;
@@ -104,8 +106,8 @@ pub(super) fn decision_row(r: &Row<'_>) -> rusqlite::Result<(StoredDecision, Vec
             session_id: r.get(1)?,
             agent: r.get(2)?,
             requested_by: r.get(3)?,
-            action_type: r.get(4)?,
-            decision: r.get(5)?,
+            action_type: word(r, 4)?,
+            decision: word(r, 5)?,
             rule_id: r.get(6)?,
             timestamp: r.get(7)?,
             fingerprint: r.get(8)?,
@@ -115,6 +117,19 @@ pub(super) fn decision_row(r: &Row<'_>) -> rusqlite::Result<(StoredDecision, Vec
         },
         r.get(11)?,
     ))
+}
+
+/// A column holding one of the engine's words (a decision, an action type); another word is
+/// damage, reported as the column's conversion error.
+pub(super) fn word<T>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// Completes a decision read with its record, taken from its log entry.
@@ -147,7 +162,9 @@ pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<(TokenRecord, String, S
     ))
 }
 
-pub(super) fn finish_token((mut t, roles, groups): (TokenRecord, String, String)) -> Result<TokenRecord> {
+pub(super) fn finish_token(
+    (mut t, roles, groups): (TokenRecord, String, String),
+) -> Result<TokenRecord> {
     t.roles = serde_json::from_str(&roles)
         .map_err(|e| StoreError::Corrupt(format!("token {} roles: {e}", t.id)))?;
     t.groups = serde_json::from_str(&groups)
