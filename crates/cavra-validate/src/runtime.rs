@@ -1144,16 +1144,6 @@ fn summary(input: &Value) -> String {
     first_line(&input.to_string())
 }
 
-/// How strict a decision word is (higher: stricter).
-fn strictness(word: &str) -> u8 {
-    match word {
-        "block" => 3,
-        "require_approval" => 2,
-        "warn" | "audit_only" | "allow_with_attestation" => 1,
-        _ => 0,
-    }
-}
-
 fn check_step(
     i: usize,
     step: &Scripted,
@@ -1164,13 +1154,11 @@ fn check_step(
     let recorded = decisions
         .iter()
         .filter(|d| d.tool_use_id.as_deref() == Some(id.as_str()))
-        .max_by_key(|d| strictness(&d.decision))
-        .map(|d| d.decision.clone());
+        .max_by_key(|d| d.decision.strictness())
+        .map(|d| d.decision.as_str());
     let call = calls.iter().find(|c| c.id == id);
     let proceeded = call.map(|c| c.result.is_some() && !c.is_error);
-    let ok = recorded
-        .as_deref()
-        .is_some_and(|d| step.decisions.contains(&d))
+    let ok = recorded.is_some_and(|d| step.decisions.contains(&d))
         && proceeded == Some(step.proceeds);
     StepResult {
         name: step.name.into(),
@@ -1179,7 +1167,7 @@ fn check_step(
             "{} {}: cavra decided {}, the agent's call {}",
             step.call.name,
             summary(&step.call.input),
-            recorded.as_deref().unwrap_or("nothing"),
+            recorded.unwrap_or("nothing"),
             match proceeded {
                 Some(true) => "ran",
                 Some(false) => "was denied",
