@@ -21,6 +21,7 @@ mod server_cmd;
 mod store_cmds;
 mod support;
 mod trailer;
+mod validate_cmd;
 
 // Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
 use cavra_runtime::signature as policy_sig;
@@ -101,6 +102,10 @@ enum Command {
     /// Check this repository's cavra set-up and say how to fix what is wrong (read-only).
     /// Exit 0: nothing worse than info; 3: warnings; 1: something is broken.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Validation with the real agents: `runtime` drives a scripted session through Claude Code
+    /// and signs a report; `verify` checks a report offline.
+    #[command(subcommand)]
+    Validate(validate_cmd::ValidateCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -125,6 +130,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Demo(command) => demo::run(command),
+        Command::Validate(command) => validate_cmd::run(command),
         Command::Doctor(args) => doctor_cmd::run(args),
         Command::Registry(command) => registry_cmd::run(command),
         Command::Mcp(command) => mcp_cmd::run(command),
