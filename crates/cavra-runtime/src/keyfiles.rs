@@ -204,6 +204,28 @@ pub fn log_key(repo_root: &Path) -> Result<LogSigner, KeyFileError> {
     })
 }
 
+/// Where the repository's log key's public half is (`.cavra/keys/log.pub`).
+pub fn log_public_path(repo_root: &Path) -> PathBuf {
+    repo_root
+        .join(cavra_store::STORE_DIR)
+        .join(KEYS_DIR)
+        .join(LOG_PUB_FILE)
+}
+
+/// The repository's log key as a trust root entry needs it: its id and its public key file;
+/// an error when no decision was recorded yet (the key is made with the first).
+pub fn log_public_key(repo_root: &Path) -> Result<(String, PathBuf), KeyFileError> {
+    let file = log_public_path(repo_root);
+    if !file.is_file() {
+        return Err(KeyFileError::Invalid(format!(
+            "no log key at {} yet (it is made with the first recorded decision)",
+            file.display()
+        )));
+    }
+    let id = log_key_id(&read_public(&file)?);
+    Ok((id, file))
+}
+
 /// Lets `store` sign checkpoints with the repository's log key, read only when one is due.
 pub fn attach_log_key(store: &mut cavra_store::Store, repo_root: &Path) {
     let root = repo_root.to_path_buf();

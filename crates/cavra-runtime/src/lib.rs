@@ -41,6 +41,7 @@ pub mod repo;
 pub mod service;
 pub mod signature;
 pub mod testfiles;
+pub mod trust_file;
 pub mod trust_package;
 
 use cavra_engine::Decision;

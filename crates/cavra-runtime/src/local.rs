@@ -1,5 +1,6 @@
-//! Approvals against the repository's local store (the hook and the MCP governor): the store
-//! calls around [`crate::approvals::resolve`], written once.
+//! The repository's local store: opened to record or only to read, and approvals against it
+//! (the hook and the MCP governor): the store calls around [`crate::approvals::resolve`],
+//! written once.
 
 use crate::approvals::{Found, GrantState, Resolution, approval_fingerprint, note_new, resolve};
 use cavra_engine::{DecisionRecord, Request};
@@ -120,4 +121,26 @@ fn view(a: &Approval, state: GrantState) -> Found<'_> {
         decided_by: a.decided_by.as_deref(),
         reason: a.reason.as_deref(),
     }
+}
+
+/// The repository's store opened to record, its log key attached (read only when a
+/// checkpoint is due); `None` when nothing was ever recorded there (nothing is created).
+pub fn open_existing(repo_root: &std::path::Path) -> Result<Option<Store>, StoreError> {
+    let path = cavra_store::store_path(repo_root);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut store = Store::open(&path)?;
+    crate::keyfiles::attach_log_key(&mut store, repo_root);
+    Ok(Some(store))
+}
+
+/// The repository's store opened only to read (listings, verification): creates nothing, not
+/// even its `-wal` file; `None` when nothing was ever recorded there.
+pub fn open_readable(repo_root: &std::path::Path) -> Result<Option<Store>, StoreError> {
+    let path = cavra_store::store_path(repo_root);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Store::open_read_only(&path).map(Some)
 }

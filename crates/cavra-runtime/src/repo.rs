@@ -35,6 +35,49 @@ pub fn home_dir() -> Option<String> {
     std::env::var("HOME").ok().filter(|h| h.starts_with('/'))
 }
 
+/// Fills what a request built on this machine leaves open: its folder (`cwd_arg`, made
+/// absolute against `cwd`, else `cwd`), its repository root (`repo_root_arg`, else
+/// `find_root` from its folder), the branch checked out there and the home folder. What the
+/// request already names is kept, except where an argument overrides it.
+pub fn complete_request(
+    request: &mut cavra_engine::Request,
+    cwd: &Path,
+    cwd_arg: Option<&Path>,
+    repo_root_arg: Option<&Path>,
+    find_root: impl FnOnce(&Path) -> PathBuf,
+) {
+    let absolute = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+    };
+    if let Some(cwd_arg) = cwd_arg {
+        request.cwd = Some(absolute(cwd_arg).to_string_lossy().into_owned());
+    } else if request.cwd.is_none() {
+        request.cwd = Some(cwd.to_string_lossy().into_owned());
+    }
+    if let Some(root) = repo_root_arg {
+        request.repo_root = Some(absolute(root).to_string_lossy().into_owned());
+    } else if request.repo_root.is_none() {
+        let start = request
+            .cwd
+            .as_deref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cwd.to_path_buf());
+        request.repo_root = Some(find_root(&start).to_string_lossy().into_owned());
+    }
+    if request.branch.is_none()
+        && let Some(root) = request.repo_root.as_deref()
+    {
+        request.branch = current_branch(Path::new(root));
+    }
+    if request.home.is_none() {
+        request.home = home_dir();
+    }
+}
+
 /// Resolves symlinks by asking the file system. Paths that do not exist resolve to nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FsResolver;
@@ -107,6 +150,38 @@ mod tests {
         std::fs::create_dir_all(&wt).expect("mkdir");
         std::fs::write(wt.join(".git"), "gitdir: ../gitdir\n").expect("write");
         assert_eq!(current_branch(&wt).as_deref(), Some("side"));
+    }
+
+    #[test]
+    fn a_request_is_completed_from_its_folder_and_arguments_override() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
+        std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n").expect("write");
+        let mut request = cavra_engine::Request::new(cavra_engine::ActionType::ReadFile, "x");
+        complete_request(&mut request, root, Some(Path::new("sub")), None, |start| {
+            assert_eq!(start, root.join("sub"));
+            root.to_path_buf()
+        });
+        assert_eq!(
+            request.cwd,
+            Some(root.join("sub").to_string_lossy().into_owned())
+        );
+        assert_eq!(request.repo_root, Some(root.to_string_lossy().into_owned()));
+        assert_eq!(request.branch.as_deref(), Some("main"));
+        // A root given as an argument wins, and the root finder is not asked.
+        let mut request = cavra_engine::Request::new(cavra_engine::ActionType::ReadFile, "x");
+        request.branch = Some("kept".into());
+        complete_request(
+            &mut request,
+            root,
+            None,
+            Some(Path::new("/elsewhere")),
+            |_| unreachable!("a given root is not searched for"),
+        );
+        assert_eq!(request.cwd, Some(root.to_string_lossy().into_owned()));
+        assert_eq!(request.repo_root.as_deref(), Some("/elsewhere"));
+        assert_eq!(request.branch.as_deref(), Some("kept"));
     }
 
     #[test]

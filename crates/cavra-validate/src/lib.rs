@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod demo;
 pub mod report;
 pub mod runtime;
 pub mod standin;

@@ -2,78 +2,17 @@
 //! `cavra hook claude-code` (this binary, spawned), in a throw-away repository.
 
 use crate::support::{self, Failure};
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
+use cavra_validate::demo::{call_hook, cavra_in, setup_repo, steps};
 use clap::Subcommand;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// `cavra demo …`
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
     /// An agent session in a temporary repository: every tool call decided before it runs.
     BeforeTheAgentActs,
-}
-
-const DEMO_POLICY: &str = "\
-metadata: {id: cavra-demo, title: cavra demo, version: 1.0.0}
-filesystem:
-  block_read: [\".env\", \".env.*\"]
-  block_write: [\".github/workflows/**\"]
-  require_approval_write: [\"iam/**\"]
-commands:
-  allow: [\"ls*\", \"git status*\", \"npm test*\"]
-  block: [\"terraform apply*\"]
-mcp:
-  block_unknown_servers: true
-  allowed_servers: [github]
-";
-
-struct Step {
-    title: &'static str,
-    tool: &'static str,
-    input: Value,
-}
-
-fn steps(root: &str) -> Vec<Step> {
-    vec![
-        Step {
-            title: "a safe read",
-            tool: "Read",
-            input: json!({"file_path": format!("{root}/README.md")}),
-        },
-        Step {
-            title: "a secret read",
-            tool: "Read",
-            input: json!({"file_path": format!("{root}/.env")}),
-        },
-        Step {
-            title: "a workflow write",
-            tool: "Write",
-            input: json!({"file_path": format!("{root}/.github/workflows/release.yml"), "content": "on: push\njobs: {}\n"}),
-        },
-        Step {
-            title: "an IAM change",
-            tool: "Edit",
-            input: json!({"file_path": format!("{root}/iam/admin-role.tf"), "old_string": "ReadOnly", "new_string": "AdministratorAccess"}),
-        },
-        Step {
-            title: "the test suite",
-            tool: "Bash",
-            input: json!({"command": "npm test", "description": "run the tests"}),
-        },
-        Step {
-            title: "a smuggled apply",
-            tool: "Bash",
-            input: json!({"command": "terraform plan && terraform apply -auto-approve", "description": "plan"}),
-        },
-        Step {
-            title: "an unknown MCP server",
-            tool: "mcp__filesystem__read_file",
-            input: json!({"path": "/etc/passwd"}),
-        },
-    ]
 }
 
 fn paint(text: &str, code: &str, colour: bool) -> String {
@@ -171,19 +110,6 @@ pub fn run(cmd: &DemoCommand) -> Result<i32, Failure> {
         exe.display()
     );
     Ok(support::EXIT_OK)
-}
-
-/// Runs `cavra` with arguments in `dir`; its stdout, or an error naming the command.
-fn cavra_in(exe: &Path, dir: &Path, args: &[&str]) -> Result<(i32, String), Failure> {
-    let out = Command::new(exe)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .with_context(|| format!("cannot run `cavra {}`", args.join(" ")))?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    ))
 }
 
 /// The session's evidence: the log verified, a signed bundle written and verified offline, and
@@ -288,49 +214,4 @@ evidence log: {}",
         .trim();
     println!("after changing one byte of entries.jsonl: exit {code} — {failure}");
     Ok(())
-}
-
-fn setup_repo(dir: &Path) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir.join(".cavra"))?;
-    // A real repository when git is installed; a bare `.git` folder marks the root otherwise.
-    let git = Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !git.map(|s| s.success()).unwrap_or(false) {
-        std::fs::create_dir_all(dir.join(".git"))?;
-    }
-    std::fs::write(dir.join(".cavra/policy.yaml"), DEMO_POLICY)?;
-    std::fs::write(dir.join("README.md"), "# demo service\n")?;
-    std::fs::write(dir.join(".env"), "DATABASE_PASSWORD=not-a-real-secret\n")?;
-    std::fs::create_dir_all(dir.join(".github/workflows"))?;
-    std::fs::create_dir_all(dir.join("iam"))?;
-    std::fs::write(dir.join("iam/admin-role.tf"), "policy = \"ReadOnly\"\n")?;
-    Ok(())
-}
-
-fn call_hook(exe: &Path, dir: &Path, payload: &Value) -> Result<(i32, String, String), Failure> {
-    let mut child = Command::new(exe)
-        .args(["hook", "claude-code"])
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start `cavra hook claude-code`")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(payload.to_string().as_bytes())
-            .context("cannot write the hook payload")?;
-    }
-    let out = child
-        .wait_with_output()
-        .context("the hook did not finish")?;
-    Ok((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }

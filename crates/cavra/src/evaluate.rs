@@ -4,7 +4,7 @@ use crate::support::{self, Failure, FsResolver};
 use cavra_engine::{ActionType, Env, Mode, Request};
 use clap::Args;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The longest JSON request accepted on stdin or from a file.
 const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -157,40 +157,13 @@ impl RequestArgs {
         if let Some(mode) = self.policy_mode {
             request.mode = Some(mode);
         }
-        let absolute = |p: &PathBuf| {
-            if p.is_absolute() {
-                p.clone()
-            } else {
-                cwd.join(p)
-            }
-        };
-        if let Some(cwd_arg) = &self.cwd {
-            request.cwd = Some(absolute(cwd_arg).to_string_lossy().into_owned());
-        } else if request.cwd.is_none() {
-            request.cwd = Some(cwd.to_string_lossy().into_owned());
-        }
-        if let Some(root) = &self.repo_root {
-            request.repo_root = Some(absolute(root).to_string_lossy().into_owned());
-        } else if request.repo_root.is_none() {
-            let start = request
-                .cwd
-                .as_deref()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| cwd.clone());
-            request.repo_root = Some(
-                support::find_repo_root(&start)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
-        if request.branch.is_none()
-            && let Some(root) = request.repo_root.as_deref()
-        {
-            request.branch = support::current_branch(Path::new(root));
-        }
-        if request.home.is_none() {
-            request.home = support::home_dir();
-        }
+        cavra_runtime::repo::complete_request(
+            &mut request,
+            &cwd,
+            self.cwd.as_deref(),
+            self.repo_root.as_deref(),
+            support::find_repo_root,
+        );
         if let Some(mode) = request.mode
             && mode == Mode::BreakGlass
             && (request.break_glass_actor.is_none() || request.break_glass_reason.is_none())

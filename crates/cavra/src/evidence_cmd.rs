@@ -4,8 +4,9 @@
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use anyhow::{Context as _, anyhow};
 use cavra_bundle::{BundleOptions, ExportFormat, Selection, VerifyOptions};
-use cavra_evidence::trust::{KeyRecord, TrustRoot};
+use cavra_evidence::trust::TrustRoot;
 use cavra_runtime::keyfiles;
+use cavra_runtime::trust_file::{self, TrustFileError};
 use cavra_runtime::trust_package::{self, TrustPackageError};
 use cavra_store::{EntryFilter, Store};
 use clap::{Args, Subcommand};
@@ -335,28 +336,24 @@ fn repo_root() -> Result<PathBuf, Failure> {
 /// Opens this repository's store, with its log key attached; an error if nothing was recorded.
 pub(crate) fn open_repo_store() -> Result<(PathBuf, Store), Failure> {
     let root = repo_root()?;
-    let path = cavra_store::store_path(&root);
-    if !path.exists() {
-        return Err(anyhow!(
-            "no evidence here: {} does not exist (cavra records decisions once its hooks run; see `cavra init`)",
-            path.display()
-        )
-        .into());
+    match cavra_runtime::local::open_existing(&root).map_err(|e| anyhow!("{e}"))? {
+        Some(store) => Ok((root, store)),
+        None => Err(no_evidence(&root)),
     }
-    let mut store = Store::open(&path).map_err(|e| anyhow!("{e}"))?;
-    keyfiles::attach_log_key(&mut store, &root);
-    Ok((root, store))
 }
 
+/// The failure of a command that needs recorded evidence in a repository that has none.
+fn no_evidence(root: &Path) -> Failure {
+    anyhow!(
+        "no evidence here: {} does not exist (cavra records decisions once its hooks run; see `cavra init`)",
+        cavra_store::store_path(root).display()
+    )
+    .into()
+}
+
+/// Reads a trust root file (the runtime's [`trust_file::read`]).
 pub(crate) fn read_trust(path: &Path) -> Result<TrustRoot, Failure> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the trust root {}", path.display()))?;
-    TrustRoot::from_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()).into())
-}
-
-/// Writes a trust root atomically (temporary file, fsync, rename).
-fn write_trust(path: &Path, root: &TrustRoot) -> Result<(), Failure> {
-    write_atomic(path, root.to_json().as_bytes())
+    Ok(trust_file::read(path)?)
 }
 
 /// Writes a file whole or not at all (the runtime's [`cavra_runtime::repo::write_atomic`]).
@@ -411,20 +408,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             let (key_id, public_key) = match (key_id, public_key, log_key) {
                 (Some(id), Some(file), false) => (id.clone(), file.clone()),
                 (None, None, true) => {
-                    let root = support::find_repo_root(&support::current_dir()?);
-                    let file = root
-                        .join(cavra_store::STORE_DIR)
-                        .join("keys")
-                        .join(keyfiles::LOG_PUB_FILE);
-                    if !file.is_file() {
-                        return Err(anyhow!(
-                            "no log key at {} yet (it is made with the first recorded decision)",
-                            file.display()
-                        )
-                        .into());
-                    }
-                    let id = keyfiles::log_key_id(&keyfiles::read_public(&file)?);
-                    (id, file)
+                    keyfiles::log_public_key(&support::find_repo_root(&support::current_dir()?))?
                 }
                 _ => {
                     return Err(Failure::Usage(
@@ -432,32 +416,29 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
                     ));
                 }
             };
-            let (key_id, public_key) = (&key_id, &public_key);
-            let mut trust = if root.trust_root.exists() {
-                read_trust(&root.trust_root)?
-            } else {
-                TrustRoot::default()
-            };
-            let key = keyfiles::read_public(public_key)?;
-            let from = match valid_from.as_deref() {
-                Some(t) => parse_time(t, "--valid-from")?,
-                None => written_at(public_key).map_or(now, |t| t.min(now)),
-            };
-            let until = valid_until
+            let valid_from = valid_from
+                .as_deref()
+                .map(|t| parse_time(t, "--valid-from"))
+                .transpose()?;
+            let valid_until = valid_until
                 .as_deref()
                 .map(|t| parse_time(t, "--valid-until"))
                 .transpose()?;
-            if until.is_some_and(|u| u <= from) {
-                return Err(Failure::Usage(
-                    "--valid-until must be after --valid-from".into(),
-                ));
-            }
-            let record = KeyRecord::new(key_id.clone(), owner.clone(), &key, from, until)
-                .map_err(|e| anyhow!("{e}"))?;
+            let new = trust_file::NewKey {
+                key_id: &key_id,
+                public_key: &public_key,
+                owner,
+                valid_from,
+                valid_until,
+            };
+            let record = trust_file::add_key(&root.trust_root, &new, now).map_err(|e| match e {
+                TrustFileError::EmptyWindow => {
+                    Failure::Usage("--valid-until must be after --valid-from".into())
+                }
+                e => e.into(),
+            })?;
             let fingerprint = record.fingerprint.clone();
             let added = serde_json::to_value(&record).map_err(|e| anyhow!("{e}"))?;
-            trust.add(record).map_err(|e| anyhow!("{e}"))?;
-            write_trust(&root.trust_root, &trust)?;
             support::done(
                 *json,
                 &added,
@@ -498,14 +479,10 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             reason,
             json,
         } => {
-            let mut trust = read_trust(&root.trust_root)?;
-            trust
-                .revoke(key_id, reason, now)
-                .map_err(|e| anyhow!("{e}"))?;
-            write_trust(&root.trust_root, &trust)?;
+            let record = trust_file::revoke_key(&root.trust_root, key_id, reason, now)?;
             support::done(
                 *json,
-                &serde_json::to_value(trust.get(key_id)).map_err(|e| anyhow!("{e}"))?,
+                &serde_json::to_value(&record).map_err(|e| anyhow!("{e}"))?,
                 &format!("revoked {key_id}: nothing it signed verifies any more"),
             )
         }
@@ -521,17 +498,11 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
                 .map(|t| parse_time(t, "--at"))
                 .transpose()?
                 .unwrap_or(now);
-            let mut trust = read_trust(&root.trust_root)?;
-            let until = trust
-                .retire(key_id, reason, at)
-                .map_err(|e| anyhow!("{e}"))?
-                .valid_until
-                .clone()
-                .unwrap_or_default();
-            write_trust(&root.trust_root, &trust)?;
+            let record = trust_file::retire_key(&root.trust_root, key_id, reason, at)?;
+            let until = record.valid_until.clone().unwrap_or_default();
             support::done(
                 *json,
-                &serde_json::to_value(trust.get(key_id)).map_err(|e| anyhow!("{e}"))?,
+                &serde_json::to_value(&record).map_err(|e| anyhow!("{e}"))?,
                 &format!("retired {key_id}: what it signed until {until} still verifies"),
             )
         }
@@ -645,15 +616,9 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
         EvidenceCommand::Log(LogCommand::Verify { trust_root, json }) => {
             // Verifying only reads: the store opened read-only, no key created.
             let root = repo_root()?;
-            let path = cavra_store::store_path(&root);
-            if !path.exists() {
-                return Err(anyhow!(
-                    "no evidence here: {} does not exist (cavra records decisions once its hooks run; see `cavra init`)",
-                    path.display()
-                )
-                .into());
-            }
-            let store = Store::open_read_only(&path).map_err(|e| anyhow!("{e}"))?;
+            let store = cavra_runtime::local::open_readable(&root)
+                .map_err(|e| anyhow!("{e}"))?
+                .ok_or_else(|| no_evidence(&root))?;
             let trust = match trust_root {
                 Some(p) => Some(read_trust(p)?),
                 None => keyfiles::own_log_trust(&root)?,
@@ -719,16 +684,6 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
             crate::proof_cmd::check_proof(file, &root.trust_root, *json)
         }
     }
-}
-
-/// When a file was last written, in whole seconds (signature times are whole seconds).
-fn written_at(path: &Path) -> Option<OffsetDateTime> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    let secs = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()
 }
 
 fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
@@ -812,10 +767,7 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
         (Some(path), _) => read_trust(path)?,
         (None, true) => {
             let root = support::find_repo_root(&support::current_dir()?);
-            let public = root
-                .join(cavra_store::STORE_DIR)
-                .join("keys")
-                .join(keyfiles::LOG_PUB_FILE);
+            let public = keyfiles::log_public_path(&root);
             if !public.is_file() {
                 return Err(Failure::Usage(format!(
                     "no --trust-root, and no log key of this repository at {} to check the checkpoint with: give --trust-root FILE",

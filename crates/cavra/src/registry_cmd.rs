@@ -135,13 +135,12 @@ fn open_store() -> Result<Store, Failure> {
 /// (nothing is created to find out).
 fn read_registry() -> Result<McpRegistry, Failure> {
     let root = support::find_repo_root(&support::current_dir()?);
-    let path = cavra_store::store_path(&root);
-    if !path.exists() {
-        return Ok(McpRegistry::default());
+    match cavra_runtime::local::open_readable(&root) {
+        Ok(None) => Ok(McpRegistry::default()),
+        Ok(Some(store)) => store.mcp_registry(),
+        Err(e) => Err(e),
     }
-    Store::open_read_only(&path)
-        .and_then(|store| store.mcp_registry())
-        .map_err(|e| Failure::Other(anyhow!("{e}")))
+    .map_err(|e| Failure::Other(anyhow!("{e}")))
 }
 
 fn actor(given: Option<&str>) -> Option<String> {

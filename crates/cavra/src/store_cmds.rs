@@ -5,7 +5,7 @@ use crate::support::{self, Failure};
 use anyhow::anyhow;
 use cavra_store::{ApprovalState, DecisionFilter, Store};
 use clap::{Args, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `cavra session …`
 #[derive(Debug, Subcommand)]
@@ -107,27 +107,14 @@ fn store_path() -> Result<PathBuf, Failure> {
 
 /// Opens the store if it exists; None when nothing was ever recorded here.
 fn existing_store() -> Result<Option<Store>, Failure> {
-    let path = store_path()?;
-    if !path.exists() {
-        return Ok(None);
-    }
-    let mut store = Store::open(&path).map_err(|e| anyhow!("{e}"))?;
-    if let Some(root) = path.parent().and_then(Path::parent) {
-        cavra_runtime::keyfiles::attach_log_key(&mut store, root);
-    }
-    Ok(Some(store))
+    let root = support::find_repo_root(&support::current_dir()?);
+    cavra_runtime::local::open_existing(&root).map_err(store_error)
 }
 
-/// Opens the store only to read it (listings): creates nothing, not even its `-wal` file;
-/// None when nothing was ever recorded here.
+/// Opens the store only to read it (listings); None when nothing was ever recorded here.
 fn readable_store() -> Result<Option<Store>, Failure> {
-    let path = store_path()?;
-    if !path.exists() {
-        return Ok(None);
-    }
-    Store::open_read_only(&path)
-        .map(Some)
-        .map_err(|e| anyhow!("{e}").into())
+    let root = support::find_repo_root(&support::current_dir()?);
+    cavra_runtime::local::open_readable(&root).map_err(store_error)
 }
 
 fn store_error(e: cavra_store::StoreError) -> Failure {

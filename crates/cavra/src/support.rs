@@ -44,6 +44,18 @@ impl From<cavra_runtime::keyfiles::KeyFileError> for Failure {
     }
 }
 
+impl From<cavra_runtime::trust_file::TrustFileError> for Failure {
+    fn from(e: cavra_runtime::trust_file::TrustFileError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl From<cavra_validate::ValidateError> for Failure {
+    fn from(e: cavra_validate::ValidateError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Failure::Other(e.into())
@@ -100,7 +112,7 @@ pub fn find_repo_root(start: &Path) -> PathBuf {
     cavra_hook_wire::client::find_repo_root(start)
 }
 
-pub use cavra_runtime::repo::{FsResolver, current_branch, home_dir};
+pub use cavra_runtime::repo::{FsResolver, home_dir};
 
 /// The current folder, absolute.
 pub fn current_dir() -> Result<PathBuf, Failure> {

@@ -96,15 +96,7 @@ pub fn run(command: &ValidateCommand) -> Result<i32, Failure> {
 }
 
 fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
-    let key = cavra_runtime::keyfiles::read_private(&args.sign_key)?;
-    let key_id = match &args.key_id {
-        Some(id) => id.clone(),
-        None => args
-            .sign_key
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .ok_or_else(|| Failure::Usage("pass --key-id: the key file has no name".into()))?,
-    };
+    let signer = cavra_runtime::keyfiles::signer(&args.sign_key, args.key_id.as_deref())?;
     let cavra = std::env::current_exe()
         .map_err(|e| Failure::Other(anyhow!("cannot find the cavra binary's path: {e}")))?;
     let absolute = |p: &PathBuf| -> Result<PathBuf, Failure> {
@@ -120,7 +112,7 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
         workdir: args.workdir.as_ref().map(absolute).transpose()?,
         output: absolute(&args.output)?,
         sign_key: absolute(&args.sign_key)?,
-        key_id,
+        key_id: signer.key_id,
         trust_root: absolute(&args.trust_root)?,
         drill: args.drill.map(|d| match d {
             DrillArg::RemoveHook => Drill::RemoveHook,
@@ -128,7 +120,7 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
             DrillArg::OutsideWrite => Drill::OutsideWrite,
         }),
     };
-    let outcome = runtime::run(&config, &key, &mut |phase| {
+    let outcome = runtime::run(&config, &signer.key, &mut |phase| {
         eprintln!("cavra validate: {phase}")
     })
     .map_err(|e| Failure::Other(e.into()))?;
@@ -174,15 +166,10 @@ fn print_report(report: &Report) {
 }
 
 fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
-    let read = |p: &PathBuf| {
-        std::fs::read_to_string(p)
-            .with_context(|| format!("reading {}", p.display()))
-            .map_err(Failure::Other)
-    };
-    let trust = cavra_evidence::trust::TrustRoot::from_json(&read(&args.trust_root)?)
-        .with_context(|| format!("{}", args.trust_root.display()))
-        .map_err(Failure::Other)?;
-    match cavra_validate::report::verify(&read(&args.report)?, &trust, args.evidence.as_deref()) {
+    let trust = crate::evidence_cmd::read_trust(&args.trust_root)?;
+    let report = std::fs::read_to_string(&args.report)
+        .with_context(|| format!("reading {}", args.report.display()))?;
+    match cavra_validate::report::verify(&report, &trust, args.evidence.as_deref()) {
         Ok(v) => {
             if args.json {
                 support::print_json(&v)?;
