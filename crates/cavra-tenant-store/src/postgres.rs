@@ -168,12 +168,14 @@ CREATE TABLE log_subtrees (
     PRIMARY KEY (tenant, start, size)
 );
 "#,
+    // Version 4: the connectors' outbox (see `crate::outbox`).
+    crate::postgres_outbox::MIGRATION,
 ];
 
 /// The PostgreSQL backend.
 pub struct PgDb {
     pool: Pool,
-    settings: LogSettings,
+    pub(crate) settings: LogSettings,
     /// Per tenant, the queue of its group-committing appender (see [`PgDb::record_decision`]).
     appenders: std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<Pending>>>,
 }
@@ -185,6 +187,8 @@ const BATCH: usize = 512;
 struct Pending {
     decision: NewDecision,
     prepared: crate::log::PreparedBody,
+    /// Its outbox event, written in the same group transaction.
+    event: Option<crate::outbox::NewEvent>,
     reply: oneshot::Sender<Result<u64>>,
 }
 
@@ -290,7 +294,7 @@ async fn append_loop(
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let (items, replies): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .map(|p| ((p.decision, p.prepared), p.reply))
+            .map(|p| ((p.decision, p.prepared, p.event), p.reply))
             .unzip();
         match append_group(&pool, &settings, &tenant, &items).await {
             Ok(results) => {
@@ -326,7 +330,11 @@ async fn append_group(
     pool: &Pool,
     settings: &LogSettings,
     tenant: &str,
-    items: &[(NewDecision, crate::log::PreparedBody)],
+    items: &[(
+        NewDecision,
+        crate::log::PreparedBody,
+        Option<crate::outbox::NewEvent>,
+    )],
 ) -> Result<Vec<Result<u64>>> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
@@ -335,7 +343,8 @@ async fn append_group(
     let mut decisions = DecisionColumns::default();
     let mut checkpoints = Vec::new();
     let mut results = Vec::with_capacity(items.len());
-    for (d, prepared) in items {
+    let mut events = Vec::new();
+    for (d, prepared, event) in items {
         let index = frontier.size();
         let built = match build_entry(
             &settings.redactor,
@@ -362,6 +371,9 @@ async fn append_group(
         }
         entries.push(index, d, built);
         decisions.push(index, d);
+        if let Some(e) = event {
+            events.push((e, index));
+        }
         results.push(Ok(index));
     }
     if !entries.idx.is_empty() {
@@ -406,6 +418,7 @@ async fn append_group(
         for cp in &checkpoints {
             insert_checkpoint(&tx, tenant, cp).await?;
         }
+        crate::postgres_outbox::insert_events(&tx, tenant, &events).await?;
     }
     tx.commit().await?;
     Ok(results)
@@ -468,7 +481,7 @@ impl DecisionColumns {
 /// Appends one entry to `tenant`'s log inside `tx`; returns its index. The log head's row
 /// stays locked until `tx` ends, so appends of one tenant are serialised across replicas.
 #[allow(clippy::too_many_arguments)]
-async fn append(
+pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
     settings: &LogSettings,
     tenant: &str,
@@ -586,6 +599,8 @@ async fn insert_checkpoint(
         ],
     )
     .await?;
+    crate::postgres_outbox::insert_event(tx, tenant, &crate::outbox::checkpoint_event(c), None)
+        .await?;
     Ok(())
 }
 
@@ -676,7 +691,7 @@ async fn store_transition(
         .last()
         .map(|h| h.at.clone())
         .unwrap_or_else(|| after.requested_at.clone());
-    append(
+    let index = append(
         tx,
         settings,
         tenant,
@@ -687,6 +702,8 @@ async fn store_transition(
         approval_body(after, actor),
     )
     .await?;
+    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    crate::postgres_outbox::insert_event(tx, tenant, &event, Some(index)).await?;
     Ok(true)
 }
 
@@ -802,6 +819,7 @@ async fn record_decision_in(
     tenant: &str,
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -855,6 +873,10 @@ async fn record_decision_in(
         ],
     )
     .await?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::postgres_outbox::insert_event(tx, tenant, e, Some(log_index)).await?;
+    }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
         let approval = pending_approval(d, a);
@@ -884,7 +906,7 @@ async fn record_decision_in(
             ],
         )
         .await?;
-        append(
+        let index = append(
             tx,
             settings,
             tenant,
@@ -895,6 +917,12 @@ async fn record_decision_in(
             approval_body(&approval, &approval.requested_by),
         )
         .await?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;
         approval_id = Some(approval.id);
     }
     Ok(Recorded {
@@ -1030,6 +1058,7 @@ impl PgDb {
             rules,
             crate::log::decision_body(&mut w.decision),
         );
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
         let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
             // A plain decision: appended with whatever else of this tenant is waiting, in
             // one transaction under one lock of the log head (one commit for the group).
@@ -1037,6 +1066,7 @@ impl PgDb {
             let pending = Pending {
                 decision: w.decision,
                 prepared,
+                event,
                 reply,
             };
             self.appender(tenant)
@@ -1051,7 +1081,8 @@ impl PgDb {
         } else {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
+            let recorded =
+                record_decision_in(&tx, &self.settings, tenant, w, prepared, event).await?;
             tx.commit().await?;
             recorded
         };

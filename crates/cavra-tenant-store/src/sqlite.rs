@@ -203,6 +203,8 @@ CREATE TABLE log_subtrees (
     PRIMARY KEY (tenant, start, size)
 ) WITHOUT ROWID;
 "#,
+    // Version 4: the connectors' outbox (see `crate::outbox`).
+    crate::sqlite_outbox::MIGRATION,
 ];
 
 type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -459,7 +461,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
 }
 
 /// Runs `f` so that, if it fails, whatever it changed is undone (its own savepoint).
-fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+pub(crate) fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
     conn.prepare_cached("SAVEPOINT inner")?.execute([])?;
     match f(conn) {
         Ok(v) => {
@@ -475,7 +477,7 @@ fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Res
 
 /// Appends one entry to `tenant`'s log; returns its index.
 #[allow(clippy::too_many_arguments)]
-fn append(
+pub(crate) fn append(
     conn: &Connection,
     settings: &LogSettings,
     tenant: &str,
@@ -541,6 +543,7 @@ fn insert_checkpoint(conn: &Connection, tenant: &str, c: &CheckpointRecord) -> R
         c.key_id,
         c.envelope
     ])?;
+    crate::sqlite_outbox::insert_event(conn, tenant, &crate::outbox::checkpoint_event(c), None)?;
     Ok(())
 }
 
@@ -626,7 +629,7 @@ fn store_transition(
         .last()
         .map(|h| h.at.clone())
         .unwrap_or_else(|| after.requested_at.clone());
-    append(
+    let index = append(
         conn,
         settings,
         tenant,
@@ -636,6 +639,8 @@ fn store_transition(
         &at,
         approval_body(after, actor),
     )?;
+    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;
     Ok(true)
 }
 
@@ -864,9 +869,13 @@ impl SqliteDb {
             rules,
             crate::log::decision_body(&mut w.decision),
         );
+        // The outbox event, when the outcome makes one, is built here too.
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
-            .write_direct(move |c, settings| record_decision_in(c, settings, &tenant, w, prepared))
+            .write_direct(move |c, settings| {
+                record_decision_in(c, settings, &tenant, w, prepared, event)
+            })
             .await?;
         recorded.record = body["record"].take();
         Ok(recorded)
@@ -1521,6 +1530,7 @@ fn record_decision_in(
     tenant: &str,
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -1565,6 +1575,10 @@ fn record_decision_in(
         d.policy_digest,
         log_index as i64,
     ])?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::sqlite_outbox::insert_event(c, tenant, e, Some(log_index))?;
+    }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
         let approval = pending_approval(d, a);
@@ -1590,7 +1604,7 @@ fn record_decision_in(
             approval.uses,
             serde_json::to_string(&approval.history)?,
         ])?;
-        append(
+        let index = append(
             c,
             settings,
             tenant,
@@ -1600,6 +1614,12 @@ fn record_decision_in(
             &d.timestamp,
             approval_body(&approval, &approval.requested_by),
         )?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
         approval_id = Some(approval.id);
     }
     Ok(Recorded {
