@@ -44,13 +44,12 @@ pub fn decision(i: u64) -> NewDecision {
         agent: Some("claude-code".into()),
         cwd: Some("/home/dev/src/cavra".into()),
         tool_use_id: Some(format!("toolu_01{i:020}")),
-        action_type: "execute_command".into(),
+        action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: if i.is_multiple_of(10) {
-            "block"
+            cavra_store::Decision::Block
         } else {
-            "allow"
-        }
-        .into(),
+            cavra_store::Decision::Allow
+        },
         rule_id: "commands.allow".into(),
         timestamp: format!(
             "2026-11-25T{:02}:{:02}:{:02}.000Z",

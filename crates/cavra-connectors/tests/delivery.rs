@@ -21,8 +21,9 @@ use cavra_connectors::worker::{Progress, build_destinations};
 use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
 use cavra_tenant_store::outbox::{DeliveryFilter, DeliveryState};
 use cavra_tenant_store::{
-    ApprovalState, Db, DecisionWrite, EntryQuery, LogSettings, LogSigner, NewApproval, NewDecision,
-    Transition, TransitionOutcome, outbox,
+    ActionType, ApprovalState, Approvals, Db, Decision, DecisionWrite, Decisions, EntryQuery,
+    Evidence, LogSettings, LogSigner, NewApproval, NewDecision, Transition, TransitionOutcome,
+    outbox,
 };
 use serde_json::{Value, json};
 
@@ -122,10 +123,10 @@ async fn postgres() -> Option<Store> {
     })
 }
 
-/// A decision of `tenant` with outcome `word`, whose target holds `target`.
-async fn decide(db: &Db, tenant: &str, id: &str, word: &str, target: &str) {
+/// A decision of `tenant` with outcome `decision`, whose target holds `target`.
+async fn decide(db: &Db, tenant: &str, id: &str, decision: Decision, target: &str) {
     let record = json!({
-        "decision_id": id, "decision": word, "severity": "high", "repository": "acme/app",
+        "decision_id": id, "decision": decision.as_str(), "severity": "high", "repository": "acme/app",
         "policy_pack": "cavra-baseline", "target": target, "reason": format!("because {target}"),
         "timestamp": "2026-01-01T00:00:00.000Z",
     });
@@ -137,8 +138,8 @@ async fn decide(db: &Db, tenant: &str, id: &str, word: &str, target: &str) {
                 session_id: Some("s1".into()),
                 agent: Some("claude-code".into()),
                 requested_by: "agent-1".into(),
-                action_type: "shell".into(),
-                decision: word.into(),
+                action_type: ActionType::ExecuteCommand,
+                decision,
                 rule_id: "r1".into(),
                 timestamp: "2026-01-01T00:00:00.000Z".into(),
                 fingerprint: format!("fp-{id}"),
@@ -541,8 +542,8 @@ async fn hec_with_retries_and_acknowledgement(store: Store) {
         &clock,
         "w1",
     );
-    decide(&store.db, "acme", "dec-1", "block", "rm -rf build").await;
-    decide(&store.db, "acme", "dec-2", "allow", "ls").await;
+    decide(&store.db, "acme", "dec-1", Decision::Block, "rm -rf build").await;
+    decide(&store.db, "acme", "dec-2", Decision::Allow, "ls").await;
 
     let p = drain(&mut w).await;
     assert_eq!(p.routed, 1, "an allow makes no event: {p:?}");
@@ -639,7 +640,7 @@ async fn a_refused_token_makes_a_dead_letter_of_that_tenant_only() {
         .trim_start_matches('\n')
     );
     let mut w = worker(&store.db, &yaml, &clock, "w1");
-    decide(&store.db, "acme", "dec-a", "block", "x").await;
+    decide(&store.db, "acme", "dec-a", Decision::Block, "x").await;
     let p = drain(&mut w).await;
     assert_eq!((p.attempted, p.dead), (1, 1), "{p:?}");
     assert_eq!(r.refused.lock().unwrap().as_slice(), ["bad token"]);
@@ -690,7 +691,7 @@ async fn retry_after_breaker_and_dead_letters() {
     );
     let clock = Manual::default();
     let mut w = worker(&store.db, &yaml, &clock, "w1");
-    decide(&store.db, "acme", "dec-1", "warn", "x").await;
+    decide(&store.db, "acme", "dec-1", Decision::Warn, "x").await;
 
     let p = w.step().await.unwrap();
     assert_eq!((p.routed, p.attempted), (1, 1));
@@ -801,7 +802,7 @@ async fn resets_refusals_and_timeouts_are_retried() {
     );
     let clock = Manual::default();
     let mut w = worker(&store.db, &yaml, &clock, "w1");
-    decide(&store.db, "acme", "dec-1", "block", "x").await;
+    decide(&store.db, "acme", "dec-1", Decision::Block, "x").await;
     let p = w.step().await.unwrap();
     assert_eq!((p.routed, p.attempted, p.delivered), (1, 3, 0), "{p:?}");
     for (name, status) in [
@@ -835,7 +836,7 @@ async fn two_workers_deliver_each_event_once(store: Store) {
     let mut w1 = worker_with(&store.db, &yaml, &clock, "w1", 4);
     let mut w2 = worker_with(&other, &yaml, &clock, "w2", 4);
     for i in 0..60 {
-        decide(&store.db, "acme", &format!("dec-{i}"), "block", "x").await;
+        decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
     }
     let (a, b) = tokio::join!(
         tokio::spawn(async move { drain(&mut w1).await }),
@@ -896,7 +897,14 @@ async fn no_secret_reaches_any_receiver() {
     let mut w = worker(&store.db, &yaml, &clock, "w1");
     let cases = cavra_redact::corpus::secrets();
     for (i, case) in cases.iter().enumerate() {
-        decide(&store.db, "acme", &format!("dec-{i}"), "block", &case.text).await;
+        decide(
+            &store.db,
+            "acme",
+            &format!("dec-{i}"),
+            Decision::Block,
+            &case.text,
+        )
+        .await;
         // An approval asked, then denied with the secret in the approver's reason.
         let mut write = DecisionWrite {
             decision: NewDecision {
@@ -904,8 +912,8 @@ async fn no_secret_reaches_any_receiver() {
                 session_id: None,
                 agent: None,
                 requested_by: "agent-1".into(),
-                action_type: "shell".into(),
-                decision: "require_approval".into(),
+                action_type: ActionType::ExecuteCommand,
+                decision: Decision::RequireApproval,
                 rule_id: "r".into(),
                 timestamp: "2026-01-01T00:00:00.000Z".into(),
                 fingerprint: format!("fp-ask-{i}"),

@@ -239,7 +239,7 @@ pub fn check_unknown_tools(store: &Store, out: &mut Vec<Finding>) {
         let text = |k: &str| d.record[k].as_str().unwrap_or("?").to_string();
         let entry = tools
             .entry((text("agent_id"), text("tool_name")))
-            .or_insert((0, d.timestamp.clone(), d.decision.clone()));
+            .or_insert((0, d.timestamp.clone(), d.decision.as_str().to_string()));
         entry.0 += 1;
     }
     let details = tools

@@ -20,6 +20,6 @@ pub use evaluate::{
 pub use paths::{NoSymlinks, PathResolver};
 pub use record::{DecisionRecord, RuleMatch};
 pub use registry::{
-    ApprovalState, McpRegistry, McpServerEntry, RegistryVerdict, ToolCapability, TrustTier,
+    McpRegistry, McpServerEntry, RegistryVerdict, ServerApproval, ToolCapability, TrustTier,
 };
 pub use request::Request;

@@ -106,7 +106,7 @@ word_enum!(
 
 word_enum!(
     /// Where the server's own approval stands.
-    ApprovalState, "approval state", {
+    ServerApproval, "approval state", {
         /// Approved by its owner or a reviewer.
         Approved => "approved",
         /// Asked for, not yet decided.
@@ -146,7 +146,7 @@ pub struct McpServerEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// Where its approval stands.
-    pub approval_state: ApprovalState,
+    pub approval_state: ServerApproval,
     /// The tools it may be asked to run: exact names, `*` for every tool, or a trailing `*` as
     /// a prefix (`list_*`). Empty: no tool is allowed without approval.
     #[serde(default)]
@@ -166,7 +166,7 @@ impl McpServerEntry {
     pub fn new(
         name: impl Into<String>,
         trust_tier: TrustTier,
-        approval_state: ApprovalState,
+        approval_state: ServerApproval,
     ) -> Self {
         McpServerEntry {
             name: name.into(),
@@ -269,7 +269,7 @@ impl McpRegistry {
                 None,
             );
         }
-        if entry.approval_state == ApprovalState::Denied {
+        if entry.approval_state == ServerApproval::Denied {
             return verdict(
                 ids::BLOCKED,
                 Decision::Block,
@@ -277,7 +277,7 @@ impl McpRegistry {
                 None,
             );
         }
-        if entry.approval_state == ApprovalState::Pending {
+        if entry.approval_state == ServerApproval::Pending {
             return verdict(
                 ids::PENDING,
                 Decision::RequireApproval,
@@ -500,7 +500,7 @@ pub fn capability_from_tool(tool: &serde_json::Value) -> Option<ToolCapability> 
 mod tests {
     use super::*;
 
-    fn entry(tier: TrustTier, state: ApprovalState) -> McpServerEntry {
+    fn entry(tier: TrustTier, state: ServerApproval) -> McpServerEntry {
         let mut e = McpServerEntry::new("github", tier, state);
         e.allowed_tools = vec!["list_*".into(), "create_issue".into()];
         e
@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn the_order_of_the_checks() {
-        let r = reg(entry(TrustTier::Trusted, ApprovalState::Approved));
+        let r = reg(entry(TrustTier::Trusted, ServerApproval::Approved));
         assert_eq!(r.check("gitlab", "x", None).rule_id, ids::UNREGISTERED);
         assert_eq!(r.check("gitlab", "x", None).decision, Decision::Block);
         assert_eq!(
@@ -530,17 +530,17 @@ mod tests {
         );
 
         // Blocked beats pending beats tools.
-        let r = reg(entry(TrustTier::Blocked, ApprovalState::Pending));
+        let r = reg(entry(TrustTier::Blocked, ServerApproval::Pending));
         assert_eq!(r.check("github", "list_repos", None).rule_id, ids::BLOCKED);
-        let r = reg(entry(TrustTier::Trusted, ApprovalState::Denied));
+        let r = reg(entry(TrustTier::Trusted, ServerApproval::Denied));
         assert_eq!(
             r.check("github", "list_repos", None).decision,
             Decision::Block
         );
-        let r = reg(entry(TrustTier::Trusted, ApprovalState::Pending));
+        let r = reg(entry(TrustTier::Trusted, ServerApproval::Pending));
         assert_eq!(r.check("github", "delete_repo", None).rule_id, ids::PENDING);
         for tier in [TrustTier::Experimental, TrustTier::Unknown] {
-            let r = reg(entry(tier, ApprovalState::Approved));
+            let r = reg(entry(tier, ServerApproval::Approved));
             let v = r.check("github", "list_repos", None);
             assert_eq!(
                 (v.rule_id.as_str(), v.decision),
@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn capabilities_restrict_when_declared() {
-        let mut e = entry(TrustTier::Approved, ApprovalState::Approved);
+        let mut e = entry(TrustTier::Approved, ServerApproval::Approved);
         e.allowed_tools = vec!["*".into()];
         e.capabilities = vec![ToolCapability::Repository];
         e.tool_capabilities
@@ -578,20 +578,20 @@ mod tests {
         let r = reg(McpServerEntry::new(
             "s",
             TrustTier::Trusted,
-            ApprovalState::Approved,
+            ServerApproval::Approved,
         ));
         assert_eq!(
             r.check("s", "anything", None).rule_id,
             ids::TOOL_NOT_ALLOWED
         );
-        let mut e = McpServerEntry::new("s", TrustTier::Trusted, ApprovalState::Approved);
+        let mut e = McpServerEntry::new("s", TrustTier::Trusted, ServerApproval::Approved);
         e.allowed_tools = vec!["*".into()];
         assert_eq!(
             reg(e).check("s", "anything", None).decision,
             Decision::Allow
         );
         // A bare `*` prefix pattern is only the wildcard, never an empty prefix.
-        let mut e = McpServerEntry::new("s", TrustTier::Trusted, ApprovalState::Approved);
+        let mut e = McpServerEntry::new("s", TrustTier::Trusted, ServerApproval::Approved);
         e.allowed_tools = vec!["list_".into()];
         assert!(!e.allows_tool("list_x"));
     }
@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn serde_round_trip_and_words() {
-        let mut e = entry(TrustTier::Experimental, ApprovalState::Pending);
+        let mut e = entry(TrustTier::Experimental, ServerApproval::Pending);
         e.owner = Some("platform".into());
         e.capabilities = vec![ToolCapability::Network];
         let r = reg(e);

@@ -3,8 +3,8 @@
 
 use cavra_engine::registry::ids;
 use cavra_engine::{
-    ActionType, ApprovalState, CompiledPack, Decision, DecisionRecord, Env, McpRegistry,
-    McpServerEntry, NoSymlinks, Request, ToolCapability, TrustTier, evaluate,
+    ActionType, CompiledPack, Decision, DecisionRecord, Env, McpRegistry, McpServerEntry,
+    NoSymlinks, Request, ServerApproval, ToolCapability, TrustTier, evaluate,
     evaluate_with_registry,
 };
 use cavra_policy::{compile, load_pack_str};
@@ -51,14 +51,14 @@ fn decide(
 }
 
 fn registry() -> McpRegistry {
-    let mut fs = McpServerEntry::new("files", TrustTier::Approved, ApprovalState::Approved);
+    let mut fs = McpServerEntry::new("files", TrustTier::Approved, ServerApproval::Approved);
     fs.allowed_tools = vec!["*".into()];
     fs.capabilities = vec![ToolCapability::Filesystem];
-    let mut exp = McpServerEntry::new("shiny", TrustTier::Experimental, ApprovalState::Approved);
+    let mut exp = McpServerEntry::new("shiny", TrustTier::Experimental, ServerApproval::Approved);
     exp.allowed_tools = vec!["*".into()];
-    let mut gh = McpServerEntry::new("github", TrustTier::Trusted, ApprovalState::Approved);
+    let mut gh = McpServerEntry::new("github", TrustTier::Trusted, ServerApproval::Approved);
     gh.allowed_tools = vec!["list_*".into(), "delete_branch".into()];
-    let bad = McpServerEntry::new("evil", TrustTier::Blocked, ApprovalState::Approved);
+    let bad = McpServerEntry::new("evil", TrustTier::Blocked, ServerApproval::Approved);
     McpRegistry::from_entries([fs, exp, gh, bad])
 }
 

@@ -8,8 +8,7 @@ use cavra_engine::{
     explain_with_registry,
 };
 use cavra_policy::{CompiledPack, ResolvedPack};
-use cavra_runtime::decide::{ApprovalNote, Call, Decided};
-use cavra_runtime::local::Outcome;
+use cavra_runtime::decide::Call;
 use cavra_runtime::record::{Caller, Context as StoredContext};
 use cavra_store::{Approval, ApprovalState, LogSigner, Store};
 use serde_json::{Value, json};
@@ -50,20 +49,9 @@ pub struct GovernorConfig {
     pub home: Option<String>,
 }
 
-/// A decided request: the record as stored, and what the caller may do.
-#[derive(Debug, Clone)]
-pub struct Governed {
-    /// The request (with the session, agent and folders filled in).
-    pub request: Request,
-    /// The decision record (approval notes included).
-    pub record: DecisionRecord,
-    /// The approval asked for or used, when any.
-    pub approval: Option<Approval>,
-    /// Whether the action may proceed now.
-    pub proceed: bool,
-    /// A message for the agent: why, and what to do next.
-    pub message: String,
-}
+/// A decided request: the runtime's decided call (one request here), from which the caller
+/// takes the record, the approval and its answer ([`Governed::verdict`]).
+pub use cavra_runtime::decide::Governed;
 
 /// Decides, asks for approvals and records.
 pub struct Governor {
@@ -244,40 +232,7 @@ impl Governor {
             resolved: &self.resolved,
             resolver: self.resolver.as_ref(),
         };
-        let governed = runtime.decide(vec![request], &call, OffsetDateTime::now_utc(), adjust)?;
-        let (proceed, message) = governed.approval_verdict().unwrap_or_else(|| {
-            let record = governed.record();
-            (
-                record.decision.exit_code() == 0,
-                format!(
-                    "cavra {}: {} (rule {})",
-                    record.decision, record.reason, record.rule_id
-                ),
-            )
-        });
-        let approval = match governed.approval {
-            ApprovalNote::Local(outcome) => match *outcome {
-                Outcome::Used(a)
-                | Outcome::Denied(a)
-                | Outcome::Pending(a)
-                | Outcome::Created(a)
-                | Outcome::Asked(a) => Some(a),
-                Outcome::None => None,
-            },
-            ApprovalNote::Service { .. } => None,
-        };
-        let Decided { request, record } = governed
-            .decided
-            .into_iter()
-            .next()
-            .ok_or(cavra_runtime::RuntimeError::Nothing)?;
-        Ok(Governed {
-            request,
-            record,
-            approval,
-            proceed,
-            message,
-        })
+        Ok(runtime.decide(vec![request], &call, OffsetDateTime::now_utc(), adjust)?)
     }
 
     fn requested_by(&self) -> String {
@@ -335,8 +290,8 @@ impl Governor {
         let session = self.store.session(id)?;
         let decisions = self.store.decisions(&cavra_store::DecisionFilter {
             session_id: Some(id.to_string()),
-            decision: None,
             limit: Some(200),
+            ..Default::default()
         })?;
         let rows: Vec<Value> = decisions
             .iter()

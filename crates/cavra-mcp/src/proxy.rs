@@ -274,24 +274,27 @@ impl Gate {
         };
         // The decision's commit synced the WAL, results committed before it included.
         self.unsynced = false;
-        if !governed.proceed {
+        let (proceed, message) = governed.verdict();
+        if !proceed {
             return vec![Send::Agent(jsonrpc::result(
                 id,
-                tool_error(&governed.message, modern),
+                tool_error(&message, modern),
             ))];
         }
         // What the arguments stand for (a path read, a URL fetched, a command run) is decided
         // and recorded too; the first that may not proceed stops the call (17.2).
-        for derived in crate::catalogue::derived_requests(&governed.request) {
+        for derived in crate::catalogue::derived_requests(governed.request()) {
             let context = json!({"via": "mcp proxy", "server": server, "tool": tool,
-                "call_id": call_id, "argument_of": governed.record.decision_id});
+                "call_id": call_id, "argument_of": governed.record().decision_id});
             match self.governor.decide(derived, context) {
-                Ok(g) if g.proceed => {}
                 Ok(g) => {
-                    return vec![Send::Agent(jsonrpc::result(
-                        id,
-                        tool_error(&g.message, modern),
-                    ))];
+                    let (proceed, message) = g.verdict();
+                    if !proceed {
+                        return vec![Send::Agent(jsonrpc::result(
+                            id,
+                            tool_error(&message, modern),
+                        ))];
+                    }
                 }
                 Err(e) => {
                     return vec![Send::Agent(jsonrpc::result(
@@ -312,7 +315,7 @@ impl Gate {
                 id.clone(),
                 Pending::Call {
                     since: Instant::now(),
-                    decision_id: governed.record.decision_id.clone(),
+                    decision_id: governed.record().decision_id.clone(),
                     call_id,
                     modern,
                 },

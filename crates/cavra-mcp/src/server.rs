@@ -387,30 +387,31 @@ impl McpServer {
         let governed = self
             .governor
             .decide(request, json!({"via": "mcp serve", "tool": tool}))?;
-        let r = &governed.record;
-        let mut message = governed.message.clone();
+        let r = governed.record();
+        let (proceed, mut message) = governed.verdict();
+        let approval = governed.approval();
         if asking {
-            message = match (r.decision, &governed.approval) {
+            message = match (r.decision, approval) {
                 (cavra_engine::Decision::Block, _) => format!(
                     "the action is blocked ({}); a block cannot be approved: {}",
                     r.rule_id, r.reason
                 ),
-                (_, Some(a)) if governed.proceed => format!(
+                (_, Some(a)) if proceed => format!(
                     "approval {} was granted and is now used for this action",
                     a.id
                 ),
-                (_, Some(_)) => governed.message.clone(),
+                (_, Some(_)) => message,
                 _ => format!("no approval is needed: the action is {}", r.decision),
             };
         }
         Ok(json!({
             "decision": r.decision.as_str(),
-            "may_proceed": governed.proceed,
+            "may_proceed": proceed,
             "rule_id": r.rule_id,
             "reason": r.reason,
             "message": message,
             "decision_id": r.decision_id,
-            "approval_id": governed.approval.as_ref().map(|a| a.id.clone()),
+            "approval_id": approval.map(|a| a.id.clone()),
             "approver_group": r.approver_group,
             "policy": {"id": r.policy_pack, "version": r.policy_version, "digest": r.policy_digest},
             "matched_rules": r.matched_rules,

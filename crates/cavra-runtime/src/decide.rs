@@ -12,7 +12,7 @@ use cavra_engine::{
     ActionType, CompiledPack, Decision, DecisionRecord, Env, McpRegistry, PathResolver, Request,
 };
 use cavra_policy::ResolvedPack;
-use cavra_store::Store;
+use cavra_store::{Approval, Store};
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -56,7 +56,9 @@ pub struct Call<'a> {
     pub service: Option<&'a Service>,
 }
 
-/// One decided request.
+/// One decided request: the request as completed and its record. A call decides one request
+/// or several derived from it (a command's parts, an MCP call's arguments), so a call's result
+/// ([`Governed`]) holds a list of these.
 #[derive(Debug, Clone)]
 pub struct Decided {
     /// The request as decided.
@@ -79,7 +81,13 @@ pub enum ApprovalNote {
     },
 }
 
-/// A decided call.
+/// A decided call, as every entry point that records in the repository's store gets it (the
+/// hook, the hook server, the MCP server and proxy): each request with its record, which one
+/// decides, its approval and whether the service was bypassed. What the caller answers is
+/// derived from it ([`Governed::verdict`]), not kept beside it. The other shapes of a decided
+/// request live where a boundary needs them: the tenant store's `DecisionWrite`/`Recorded`
+/// (what one transaction writes, what it produced) and the API service's `DecisionResponse`
+/// (the wire view).
 #[derive(Debug, Clone)]
 pub struct Governed {
     /// Every request, decided and recorded.
@@ -97,6 +105,44 @@ impl Governed {
     /// The deciding record.
     pub fn record(&self) -> &DecisionRecord {
         &self.decided[self.deciding].record
+    }
+
+    /// The deciding request.
+    pub fn request(&self) -> &Request {
+        &self.decided[self.deciding].request
+    }
+
+    /// Whether the call may proceed now, and the message for the agent: what an approval made
+    /// of the call when it changed anything ([`Governed::approval_verdict`]), else the deciding
+    /// record's own decision. (The hook words its answer per agent instead, from the same
+    /// parts.)
+    pub fn verdict(&self) -> (bool, String) {
+        self.approval_verdict().unwrap_or_else(|| {
+            let record = self.record();
+            (
+                record.decision.exit_code() == 0,
+                format!(
+                    "cavra {}: {} (rule {})",
+                    record.decision, record.reason, record.rule_id
+                ),
+            )
+        })
+    }
+
+    /// The approval the repository's store asked for or used, when any. (A service's approval
+    /// is the JSON it answered, in [`ApprovalNote::Service`].)
+    pub fn approval(&self) -> Option<&Approval> {
+        match &self.approval {
+            ApprovalNote::Local(outcome) => match outcome.as_ref() {
+                Outcome::Used(a)
+                | Outcome::Denied(a)
+                | Outcome::Pending(a)
+                | Outcome::Created(a)
+                | Outcome::Asked(a) => Some(a),
+                Outcome::None => None,
+            },
+            ApprovalNote::Service { .. } => None,
+        }
     }
 
     /// What an approval made of the call, when it changed anything: whether it may proceed,

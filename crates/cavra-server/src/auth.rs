@@ -2,6 +2,7 @@
 //! is a cavra API token (`cavra_<id>_<secret>`, checked against the stored SHA-256 of its
 //! secret) or, when OIDC is configured, a JWT from the identity provider.
 
+use cavra_tenant_store::Directory;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Signed evidence bundles of one tenant's log, in exactly the format `cavra evidence bundle`
 //! writes (so `cavra evidence verify` checks them offline), delivered as a tar archive.
 
+use cavra_tenant_store::{Approvals, Configuration, Evidence};
 use std::collections::HashMap;
 use std::sync::Arc;
 

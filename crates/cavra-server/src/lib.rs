@@ -21,6 +21,8 @@ pub mod proofs;
 pub mod rate;
 pub mod routing;
 
+use cavra_tenant_store::Directory;
+use cavra_tenant_store::{Approvals, Configuration};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

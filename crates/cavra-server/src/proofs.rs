@@ -8,6 +8,7 @@
 //! at most two blocks of 64 leaves: the one around the proved leaf and the one at the log's
 //! right edge.
 
+use cavra_tenant_store::Evidence;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

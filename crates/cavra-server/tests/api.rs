@@ -3,6 +3,7 @@
 //! API tokens and with OIDC JWTs from a JWKS served on loopback, the approval life cycle, bad
 //! input, the OpenAPI document, metrics, and two replicas deciding approvals concurrently.
 
+use cavra_tenant_store::{Approvals, Directory, Evidence};
 use std::sync::Arc;
 
 use cavra_identity::IssuedToken;

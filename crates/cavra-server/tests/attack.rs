@@ -4,6 +4,7 @@
 
 mod common;
 
+use cavra_tenant_store::Directory;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

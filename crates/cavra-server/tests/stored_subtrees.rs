@@ -5,6 +5,7 @@
 
 mod common;
 
+use cavra_tenant_store::Evidence;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;

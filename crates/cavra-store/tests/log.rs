@@ -17,13 +17,12 @@ fn decision(i: usize, session: &str) -> NewDecision {
         agent: Some("claude-code".into()),
         cwd: Some("/repo".into()),
         tool_use_id: Some(format!("toolu_{i}")),
-        action_type: "execute_command".into(),
+        action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: if i.is_multiple_of(3) {
-            "block"
+            cavra_store::Decision::Block
         } else {
-            "allow"
-        }
-        .into(),
+            cavra_store::Decision::Allow
+        },
         rule_id: "commands.allow".into(),
         timestamp: format!("2026-01-02T03:04:{:02}.000Z", i % 60),
         fingerprint: format!("fp{i}"),

@@ -19,8 +19,8 @@ fn decision(id: &str, session: &str, decision: &str, fp: &str) -> NewDecision {
         agent: Some("claude-code".into()),
         cwd: Some("/repo".into()),
         tool_use_id: Some(format!("toolu_{id}")),
-        action_type: "execute_command".into(),
-        decision: decision.into(),
+        action_type: cavra_store::ActionType::ExecuteCommand.into(),
+        decision: decision.parse().expect("a decision word"),
         rule_id: "commands.block".into(),
         timestamp: "2026-01-02T03:04:05.000Z".into(),
         fingerprint: fp.into(),
@@ -61,7 +61,7 @@ fn decisions_sessions_outcomes() {
     );
     let blocked = s
         .decisions(&DecisionFilter {
-            decision: Some("block".into()),
+            decision: Some(cavra_store::Decision::Block),
             ..Default::default()
         })
         .unwrap();
@@ -239,11 +239,11 @@ fn the_wal_stays_bounded_across_processes() {
 
 #[test]
 fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
-    use cavra_engine::{ApprovalState, McpServerEntry, ToolCapability, TrustTier};
+    use cavra_engine::{McpServerEntry, ServerApproval, ToolCapability, TrustTier};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = cavra_store::Store::open(&dir.path().join("s.db")).expect("open");
     assert!(store.mcp_registry().expect("registry").is_empty());
-    let mut e = McpServerEntry::new("github", TrustTier::Trusted, ApprovalState::Approved);
+    let mut e = McpServerEntry::new("github", TrustTier::Trusted, ServerApproval::Approved);
     e.allowed_tools = vec!["list_*".into()];
     e.capabilities = vec![ToolCapability::Repository];
     e.owner = Some("platform".into());
@@ -283,8 +283,8 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
             agent: None,
             cwd: None,
             tool_use_id: None,
-            action_type: "mcp_tool_call".into(),
-            decision: "allow".into(),
+            action_type: cavra_store::ActionType::McpToolCall.into(),
+            decision: cavra_store::Decision::Allow,
             rule_id: "mcp.registry.allowed".into(),
             timestamp: "2026-01-01T00:00:00.000Z".into(),
             fingerprint: "fp".into(),
@@ -403,7 +403,7 @@ fn read_only_open_reads_and_creates_nothing() {
         let before = files_under(dir.path());
         let ro = Store::open_read_only(&missing).unwrap();
         let got = ro.decision("d1").unwrap().expect("recorded decision");
-        assert_eq!(got.decision, "block");
+        assert_eq!(got.decision, cavra_store::Decision::Block);
         assert!(ro.verify_log(None).unwrap().ok());
         drop(ro);
         assert_eq!(files_under(dir.path()), before, "fold {fold}");

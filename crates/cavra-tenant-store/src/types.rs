@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
-pub use cavra_store::{ApprovalState, HistoryEntry};
+pub use cavra_engine::{ActionType, Decision};
+pub use cavra_store::{ApprovalState, DecisionFilter, HistoryEntry};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,10 +73,10 @@ pub struct NewDecision {
     pub agent: Option<String>,
     /// The authenticated caller that asked.
     pub requested_by: String,
-    /// Action type word.
-    pub action_type: String,
-    /// Effective decision word.
-    pub decision: String,
+    /// What kind of action.
+    pub action_type: ActionType,
+    /// The effective decision.
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// The record's time (RFC 3339).
@@ -90,7 +90,8 @@ pub struct NewDecision {
 }
 
 /// A stored decision.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredDecision {
     /// Decision id.
     pub decision_id: String,
@@ -100,10 +101,12 @@ pub struct StoredDecision {
     pub agent: Option<String>,
     /// Who asked.
     pub requested_by: String,
-    /// Action type.
-    pub action_type: String,
-    /// Effective decision.
-    pub decision: String,
+    /// What kind of action.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub action_type: ActionType,
+    /// The effective decision.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
     /// Time.
@@ -115,29 +118,13 @@ pub struct StoredDecision {
     /// The evidence log entry that records it.
     pub log_index: Option<u64>,
     /// The full (redacted) record.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: Value,
 }
 
-/// Filters for listing decisions (newest first).
-#[derive(Debug, Clone, Default)]
-pub struct DecisionFilter {
-    /// Only this session.
-    pub session_id: Option<String>,
-    /// Only this decision word.
-    pub decision: Option<String>,
-    /// Only this action type.
-    pub action_type: Option<String>,
-    /// At or after this time.
-    pub since: Option<String>,
-    /// Before this time.
-    pub until: Option<String>,
-    /// At most this many.
-    pub limit: usize,
-}
-
 /// A session's summary, computed from its decisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
     /// Session id.
     pub id: String,
@@ -188,7 +175,8 @@ impl GrantUse {
 }
 
 /// An approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     /// Its id (`apr_…`).
     pub id: String,
@@ -207,7 +195,7 @@ pub struct Approval {
     /// After this it unlocks nothing (enforced in every query that grants).
     pub expires_at: String,
     /// Its state: pending, approved, denied, expired, break_glass, consumed.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: ApprovalState,
     /// Who decided it.
     pub decided_by: Option<String>,
@@ -218,12 +206,12 @@ pub struct Approval {
     /// What is asked for, redacted.
     pub summary: String,
     /// Once or until expiry.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub grant: GrantUse,
     /// Times the grant was used.
     pub uses: i64,
     /// Every transition.
-    #[schema(value_type = Vec<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub history: Vec<HistoryEntry>,
 }
 
@@ -389,7 +377,8 @@ pub struct EntryQuery {
 }
 
 /// An evidence entry.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryRecord {
     /// Its position in the tenant's log.
     pub index: u64,
@@ -404,7 +393,7 @@ pub struct EntryRecord {
     /// Hex leaf hash.
     pub leaf_hash: String,
     /// The canonical entry.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub entry: Value,
 }
 

@@ -187,12 +187,11 @@ fn decision(id: &str, session: Option<&str>, word: &str, at: u32) -> NewDecision
         agent: Some("claude-code".into()),
         requested_by: "agent-1".into(),
         action_type: if word == "block" {
-            "shell"
+            ActionType::ExecuteCommand
         } else {
-            "file_write"
-        }
-        .into(),
-        decision: word.into(),
+            ActionType::WriteFile
+        },
+        decision: word.parse().expect("a decision word"),
         rule_id: format!("rule-{word}"),
         timestamp: ts(at),
         fingerprint: format!("fp-{id}"),
@@ -264,7 +263,7 @@ fn all_entries() -> EntryQuery {
 
 fn all_decisions() -> DecisionFilter {
     DecisionFilter {
-        limit: 100_000,
+        limit: Some(100_000),
         ..DecisionFilter::default()
     }
 }
@@ -408,8 +407,8 @@ mod scenarios {
         );
         assert_eq!(r0.approval_id, None);
         let stored = db.decision("t", "d1").await.unwrap().unwrap();
-        assert_eq!(stored.decision, "block");
-        assert_eq!(stored.action_type, "shell");
+        assert_eq!(stored.decision, Decision::Block);
+        assert_eq!(stored.action_type, ActionType::ExecuteCommand);
         assert_eq!(stored.session_id.as_deref(), Some("s1"));
         assert_eq!(stored.log_index, Some(1));
         assert_eq!(
@@ -424,12 +423,15 @@ mod scenarios {
             ["d2", "d1", "d0"],
             "newest first"
         );
-        let f = |f: DecisionFilter| DecisionFilter { limit: 100, ..f };
+        let f = |f: DecisionFilter| DecisionFilter {
+            limit: Some(100),
+            ..f
+        };
         let by = |session: Option<&str>, word: Option<&str>, action: Option<&str>| {
             f(DecisionFilter {
                 session_id: session.map(str::to_string),
-                decision: word.map(str::to_string),
-                action_type: action.map(str::to_string),
+                decision: word.map(|w| w.parse().expect("a decision word")),
+                action_type: action.map(|a| a.parse().expect("an action type")),
                 ..DecisionFilter::default()
             })
         };
@@ -449,7 +451,7 @@ mod scenarios {
         );
         assert_eq!(
             ids(db
-                .decisions("t", &by(None, None, Some("shell")))
+                .decisions("t", &by(None, None, Some("execute_command")))
                 .await
                 .unwrap()),
             ["d1"]
@@ -461,7 +463,7 @@ mod scenarios {
         });
         assert_eq!(ids(db.decisions("t", &window).await.unwrap()), ["d1"]);
         let one = DecisionFilter {
-            limit: 1,
+            limit: Some(1),
             ..DecisionFilter::default()
         };
         assert_eq!(ids(db.decisions("t", &one).await.unwrap()), ["d2"]);

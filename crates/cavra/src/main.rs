@@ -25,6 +25,7 @@ mod store_cmds;
 mod support;
 mod trailer;
 mod trust_package;
+mod validate_cmd;
 
 // Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
 use cavra_runtime::signature as policy_sig;
@@ -108,6 +109,10 @@ enum Command {
     /// Check this repository's cavra set-up and say how to fix what is wrong (read-only).
     /// Exit 0: nothing worse than info; 3: warnings; 1: something is broken.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Validation with the real agents: `runtime` drives a scripted session through Claude Code
+    /// and signs a report; `verify` checks a report offline.
+    #[command(subcommand)]
+    Validate(validate_cmd::ValidateCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -133,6 +138,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Token(command) => server_cmd::token(command),
         Command::Connector(command) => connector_cmd::run(command),
         Command::Demo(command) => demo::run(command),
+        Command::Validate(command) => validate_cmd::run(command),
         Command::Doctor(args) => doctor_cmd::run(args),
         Command::Registry(command) => registry_cmd::run(command),
         Command::Mcp(command) => mcp_cmd::run(command),

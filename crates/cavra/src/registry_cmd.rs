@@ -2,7 +2,7 @@
 
 use crate::support::{self, Failure};
 use anyhow::anyhow;
-use cavra_engine::{ApprovalState, McpRegistry, McpServerEntry, ToolCapability, TrustTier};
+use cavra_engine::{McpRegistry, McpServerEntry, ServerApproval, ToolCapability, TrustTier};
 use cavra_store::Store;
 use clap::{Args, Subcommand};
 use std::path::Path;
@@ -70,7 +70,7 @@ pub struct AddArgs {
     pub trust: TrustTier,
     /// Approval state: approved, pending, denied.
     #[arg(long, value_parser = parse_state, default_value = "pending")]
-    pub approval: ApprovalState,
+    pub approval: ServerApproval,
     /// Who answers for the server.
     #[arg(long)]
     pub owner: Option<String>,
@@ -98,7 +98,7 @@ fn parse_tier(s: &str) -> Result<TrustTier, String> {
         .map_err(|e: cavra_engine::registry::UnknownWord| e.to_string())
 }
 
-fn parse_state(s: &str) -> Result<ApprovalState, String> {
+fn parse_state(s: &str) -> Result<ServerApproval, String> {
     s.parse()
         .map_err(|e: cavra_engine::registry::UnknownWord| e.to_string())
 }

@@ -1,6 +1,7 @@
 //! `cavra serve`, and the operator's bootstrap commands that talk to the service's database
 //! directly: `cavra db migrate`, `cavra tenant create|list`, `cavra token create|list|revoke`.
 
+use cavra_tenant_store::{Directory, TenantStore};
 use std::path::PathBuf;
 
 use anyhow::anyhow;

@@ -209,11 +209,7 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
 fn print_decisions<'a>(decisions: impl Iterator<Item = &'a cavra_store::StoredDecision>) {
     let colour = support::stdout_is_terminal();
     for d in decisions {
-        let word = d
-            .decision
-            .parse::<cavra_engine::Decision>()
-            .map(|w| support::paint_decision(w, colour))
-            .unwrap_or_else(|_| d.decision.clone());
+        let word = support::paint_decision(d.decision, colour);
         let target = d
             .record
             .get("target")
@@ -235,8 +231,9 @@ pub fn decision(cmd: &DecisionCommand) -> Result<i32, Failure> {
     let decisions = store
         .decisions(&DecisionFilter {
             session_id: args.session.clone(),
-            decision: args.decision.map(|d| d.as_str().to_string()),
+            decision: args.decision,
             limit: args.limit,
+            ..Default::default()
         })
         .map_err(store_error)?;
     if args.json {

@@ -580,7 +580,7 @@ fn bad_input_is_denied_with_a_clear_message() {
     // Each of these denials is evidence too: recorded as hook.failure blocks.
     let failures = store(&dir)
         .decisions(&cavra_store::DecisionFilter {
-            decision: Some("block".into()),
+            decision: Some(cavra_store::Decision::Block),
             ..Default::default()
         })
         .expect("decisions");

@@ -299,7 +299,7 @@ impl Gate {
             record.reason = why;
             record.explicit = false;
         }) {
-            Ok(g) => g.message,
+            Ok(g) => g.verdict().1,
             Err(e) => format!("{reason} (and recording it failed: {e})"),
         }
     }

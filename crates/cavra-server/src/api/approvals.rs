@@ -2,6 +2,7 @@
 //! group decide it; nobody decides their own request; expiry is enforced in the store's
 //! conditions, not just by the sweep; every change is an evidence entry.
 
+use cavra_tenant_store::Approvals;
 use std::sync::Arc;
 
 use axum::Json;

@@ -1,5 +1,6 @@
 //! `POST /v1/decisions` evaluates and records; decisions and sessions are listed and read.
 
+use cavra_tenant_store::{Approvals, Configuration, Decisions};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -329,8 +330,8 @@ pub async fn create(
                 session_id: request.session_id.clone(),
                 agent: request.agent_id.clone(),
                 requested_by: by.clone(),
-                action_type: record.action_type.as_str().to_string(),
-                decision: record.decision.as_str().to_string(),
+                action_type: record.action_type,
+                decision: record.decision,
                 rule_id: record.rule_id.clone(),
                 timestamp: ts.clone(),
                 fingerprint: fingerprint.clone(),
@@ -402,17 +403,24 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<DecisionQuery>,
 ) -> ApiResult<Json<Vec<StoredDecision>>> {
-    if let Some(d) = &q.decision {
-        d.parse::<Decision>()
-            .map_err(|e| Problem::bad_request(e.to_string()))?;
-    }
+    let word = |e: cavra_policy::model::UnknownWord| Problem::bad_request(e.to_string());
     let filter = DecisionFilter {
         session_id: q.session_id,
-        decision: q.decision,
-        action_type: q.action_type,
+        decision: q
+            .decision
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(word)?,
+        action_type: q
+            .action_type
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(word)?,
         since: query_time("since", q.since)?,
         until: query_time("until", q.until)?,
-        limit: state.config.limits.page(q.limit),
+        limit: Some(state.config.limits.page(q.limit)),
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
     Ok(Json(rows))

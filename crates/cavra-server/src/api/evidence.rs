@@ -1,6 +1,7 @@
 //! Evidence: entry search, the log head, and inclusion proofs in the same file format as
 //! `cavra evidence prove` (checked offline with `cavra evidence check-proof`).
 
+use cavra_tenant_store::Evidence;
 use std::sync::Arc;
 
 use axum::Json;

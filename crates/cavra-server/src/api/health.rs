@@ -1,5 +1,6 @@
 //! Unauthenticated operational routes: liveness, readiness, metrics and the OpenAPI document.
 
+use cavra_tenant_store::{Approvals, TenantStore};
 use std::sync::Arc;
 
 use axum::Json;

@@ -1,5 +1,6 @@
 //! Policy packs: upload (signed), list, read by digest, assign to the tenant or a repository.
 
+use cavra_tenant_store::Configuration;
 use std::sync::Arc;
 
 use axum::Json;

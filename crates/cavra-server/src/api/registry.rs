@@ -1,5 +1,6 @@
 //! The registry: agents and MCP servers of a tenant. Anyone in the tenant reads; admins write.
 
+use cavra_tenant_store::Configuration;
 use std::sync::Arc;
 
 use axum::Json;

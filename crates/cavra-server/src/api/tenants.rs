@@ -1,5 +1,6 @@
 //! Tenants (the operator tenant's admins only) and a tenant's own posture.
 
+use cavra_tenant_store::{Approvals, Decisions, Directory, Evidence};
 use std::sync::Arc;
 
 use axum::Json;
@@ -172,14 +173,16 @@ pub async fn posture(
         .decisions(
             tenant,
             &DecisionFilter {
-                limit: state.config.limits.list_items,
+                limit: Some(state.config.limits.list_items),
                 ..DecisionFilter::default()
             },
         )
         .await?;
     let mut counts = std::collections::BTreeMap::new();
     for d in &recent {
-        *counts.entry(d.decision.clone()).or_insert(0u64) += 1;
+        *counts
+            .entry(d.decision.as_str().to_string())
+            .or_insert(0u64) += 1;
     }
     let pending = state
         .db

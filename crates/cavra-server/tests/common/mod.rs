@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use cavra_tenant_store::Directory;
 use std::sync::Arc;
 
 use cavra_identity::IssuedToken;

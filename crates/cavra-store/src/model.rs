@@ -1,0 +1,350 @@
+//! The local store's records: decisions, sessions, outcomes and approvals, as recorded and read.
+
+use super::*;
+pub use cavra_engine::{ActionType, Decision};
+
+/// Formats a time as fixed-width RFC 3339 UTC with milliseconds, so that text order is time
+/// order (queries compare these strings).
+pub fn format_time(t: OffsetDateTime) -> Result<String> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).map_err(|e| StoreError::Time(e.to_string()))
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Time(format!("`{s}`: {e}")))
+}
+
+/// The state of an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waiting for a decision.
+    Pending,
+    /// Approved; unlocks one matching request before it expires.
+    Approved,
+    /// Denied; unlocks nothing.
+    Denied,
+    /// Past `expires_at` before it was used; unlocks nothing.
+    Expired,
+    /// Approved under break glass (recorded by other entry points).
+    BreakGlass,
+    /// Used once; unlocks nothing more.
+    Consumed,
+}
+
+impl ApprovalState {
+    /// Every state.
+    pub const ALL: [ApprovalState; 6] = [
+        ApprovalState::Pending,
+        ApprovalState::Approved,
+        ApprovalState::Denied,
+        ApprovalState::Expired,
+        ApprovalState::BreakGlass,
+        ApprovalState::Consumed,
+    ];
+
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Denied => "denied",
+            ApprovalState::Expired => "expired",
+            ApprovalState::BreakGlass => "break_glass",
+            ApprovalState::Consumed => "consumed",
+        }
+    }
+}
+
+impl fmt::Display for ApprovalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ApprovalState {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        ApprovalState::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown approval state `{s}` (expected one of: {})",
+                    ApprovalState::ALL.map(|x| x.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// Who answers an approval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalRoute {
+    /// A member of the approver group, with `cavra approval approve|deny`.
+    #[default]
+    Approver,
+    /// The person at the agent's own permission prompt (the hook's ask mode): the agent's
+    /// tool result closes it as approved, and no result before expiry closes it as declined
+    /// or abandoned. It records the question and its answer; it unlocks nothing.
+    AgentPrompt,
+}
+
+impl ApprovalRoute {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalRoute::Approver => "approver",
+            ApprovalRoute::AgentPrompt => "agent_prompt",
+        }
+    }
+}
+
+impl FromStr for ApprovalRoute {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [ApprovalRoute::Approver, ApprovalRoute::AgentPrompt]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown approval route `{s}`"))
+    }
+}
+
+/// One entry of an approval's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: String,
+    /// The state entered.
+    pub state: ApprovalState,
+    /// Who (or `cavra` for automatic transitions).
+    pub actor: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Its id (`apr_…`).
+    pub id: String,
+    /// The decision that asked for it.
+    pub decision_id: String,
+    /// The action fingerprint it unlocks.
+    pub fingerprint: String,
+    /// The agent session that asked.
+    pub session_id: Option<String>,
+    /// Who may approve.
+    pub approver_group: String,
+    /// Who asked (the agent and session).
+    pub requested_by: String,
+    /// When it was asked for.
+    pub requested_at: String,
+    /// After this it unlocks nothing.
+    pub expires_at: String,
+    /// Its state.
+    pub state: ApprovalState,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// What is asked for, redacted, for the approver (`execute_command: make deploy`).
+    pub summary: String,
+    /// Every transition.
+    pub history: Vec<HistoryEntry>,
+    /// Who answers it.
+    #[serde(default)]
+    pub route: ApprovalRoute,
+    /// The agent's id of the tool call asked about (agent-prompt approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+}
+
+/// A decision to record. `record` is the full decision record, already redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDecision {
+    /// Decision id.
+    pub decision_id: String,
+    /// Agent session.
+    pub session_id: Option<String>,
+    /// Agent (`claude-code`).
+    pub agent: Option<String>,
+    /// The agent's working folder.
+    pub cwd: Option<String>,
+    /// The agent's tool call id.
+    pub tool_use_id: Option<String>,
+    /// What the decision was about.
+    pub action_type: Subject,
+    /// The effective decision.
+    pub decision: Decision,
+    /// Deciding rule.
+    pub rule_id: String,
+    /// The record's timestamp (RFC 3339).
+    pub timestamp: String,
+    /// Action fingerprint.
+    pub fingerprint: String,
+    /// The full (redacted) decision record.
+    pub record: Value,
+}
+
+/// A stored decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredDecision {
+    /// Decision id.
+    pub decision_id: String,
+    /// Agent session.
+    pub session_id: Option<String>,
+    /// Tool call id.
+    pub tool_use_id: Option<String>,
+    /// What the decision was about.
+    pub action_type: Subject,
+    /// The effective decision.
+    pub decision: Decision,
+    /// Deciding rule.
+    pub rule_id: String,
+    /// Timestamp.
+    pub timestamp: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// The full (redacted) record.
+    pub record: Value,
+}
+
+/// A session's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// Session id.
+    pub id: String,
+    /// Agent.
+    pub agent: Option<String>,
+    /// First decision.
+    pub first_seen: String,
+    /// Latest decision.
+    pub last_seen: String,
+    /// Working folder.
+    pub cwd: Option<String>,
+    /// Decisions recorded.
+    pub decisions: i64,
+    /// Of which blocked.
+    pub blocked: i64,
+    /// Of which routed for approval.
+    pub approvals: i64,
+    /// Of which warned.
+    pub warned: i64,
+    /// Outcomes recorded (PostToolUse).
+    pub outcomes: i64,
+}
+
+/// A tool call's outcome (PostToolUse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Tool call id.
+    pub tool_use_id: Option<String>,
+    /// The decision it followed, when known.
+    pub decision_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Whether the tool reported success (None: not reported).
+    pub success: Option<bool>,
+    /// For writes: `sha256:…` of the file after the write.
+    pub sha256: Option<String>,
+    /// The file written, when any.
+    pub path: Option<String>,
+    /// When.
+    pub timestamp: String,
+}
+
+/// What a decision in the repository's store is about: an action, in the engine's words, or
+/// the hook's own input, recorded (blocked) when the hook could not read what the agent sent
+/// and so has no action to name. Stored and shown as its word (`execute_command`,
+/// `hook_input`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// An action the engine decided.
+    Action(ActionType),
+    /// Input the hook could not read.
+    HookInput,
+}
+
+impl Subject {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Action(a) => a.as_str(),
+            Subject::HookInput => "hook_input",
+        }
+    }
+}
+
+impl From<ActionType> for Subject {
+    fn from(a: ActionType) -> Self {
+        Subject::Action(a)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Subject {
+    type Err = <ActionType as FromStr>::Err;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if s == "hook_input" {
+            return Ok(Subject::HookInput);
+        }
+        s.parse().map(Subject::Action)
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Filters for listing decisions, newest first: the same filter for the repository's store
+/// ([`Store::decisions`]) and the service's tenant store.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this decision.
+    pub decision: Option<Decision>,
+    /// Only this kind of action.
+    pub action_type: Option<ActionType>,
+    /// At or after this time (RFC 3339 UTC, compared as stored text).
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+    /// At most this many; None: all.
+    pub limit: Option<usize>,
+}
+
+/// What is needed to ask for an approval.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    /// The decision that asked.
+    pub decision_id: String,
+    /// The action fingerprint.
+    pub fingerprint: String,
+    /// The session.
+    pub session_id: Option<String>,
+    /// Who may approve.
+    pub approver_group: String,
+    /// Who asks.
+    pub requested_by: String,
+    /// What is asked for, redacted.
+    pub summary: String,
+    /// How long it stays valid.
+    pub ttl: Duration,
+}

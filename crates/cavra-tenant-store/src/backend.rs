@@ -1,0 +1,320 @@
+//! The contract every backend keeps, one trait per responsibility.
+//!
+//! The SQLite and PostgreSQL backends implement each trait, so the compiler checks that they
+//! offer the same operations with the same types; the backend test suite (`tests/backend.rs`)
+//! runs the same scenarios through [`crate::Db`] on both. [`crate::Db`] chooses the backend at
+//! run time and implements the traits too, by a `match` per call: a closed set of two backends
+//! dispatched statically, so the decision path pays no boxed future per call (as a
+//! `dyn`-compatible async trait would need).
+//!
+//! Every method takes the tenant (except the few that serve the whole service, named so):
+//! nothing here can return another tenant's rows.
+
+use std::future::Future;
+
+use crate::subtrees::{SubtreeHash, SubtreeRange};
+use crate::types::*;
+use crate::{Readiness, Result, StoreError};
+
+/// The whole store: every responsibility, plus what identifies the backend.
+pub trait TenantStore:
+    Directory + Decisions + Approvals + Configuration + Evidence + Send + Sync
+{
+    /// Which backend (`sqlite` or `postgres`), for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Whether the database answers and its schema is current.
+    fn readiness(&self) -> impl Future<Output = Result<Readiness>> + Send;
+}
+
+/// Tenants and their API tokens.
+pub trait Directory {
+    /// Creates a tenant; false if it exists.
+    fn create_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every tenant.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
+
+    /// One tenant.
+    fn tenant(&self, id: &str) -> impl Future<Output = Result<Option<Tenant>>> + Send;
+
+    /// Stores a new token record.
+    fn insert_token(&self, token: &TokenRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// A token by its public id (any tenant: authentication finds the tenant through it).
+    fn token(&self, id: &str) -> impl Future<Output = Result<Option<TokenRecord>>> + Send;
+
+    /// Tokens of a tenant (all tenants: None).
+    fn tokens(&self, tenant: Option<&str>)
+    -> impl Future<Output = Result<Vec<TokenRecord>>> + Send;
+
+    /// Revokes a token (of `tenant`, when given); false if there is none to revoke.
+    fn revoke_token(
+        &self,
+        tenant: Option<&str>,
+        id: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Decisions and the sessions they make up.
+pub trait Decisions {
+    /// Records a decision, the approval it asks for or the grant it uses, and their evidence
+    /// entries, in one transaction. The record is redacted with the store's rules and, when
+    /// given, `rules` (a policy pack's): in one pass when `rules` already hold every rule of
+    /// the store's, else one pass with each. [`Recorded::record`] is the record as stored.
+    fn record_decision_with(
+        &self,
+        tenant: &str,
+        write: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// [`Decisions::record_decision_with`] with the store's redaction rules only.
+    fn record_decision(
+        &self,
+        tenant: &str,
+        write: DecisionWrite,
+    ) -> impl Future<Output = Result<Recorded>> + Send {
+        self.record_decision_with(tenant, write, None)
+    }
+
+    /// [`Decisions::record_decision_with`] with a pack's rules as well as the store's.
+    fn record_decision_redacted(
+        &self,
+        tenant: &str,
+        write: DecisionWrite,
+        rules: &cavra_redact::Redactor,
+    ) -> impl Future<Output = Result<Recorded>> + Send {
+        self.record_decision_with(tenant, write, Some(rules))
+    }
+
+    /// Decisions of a tenant, newest first.
+    fn decisions(
+        &self,
+        tenant: &str,
+        filter: &DecisionFilter,
+    ) -> impl Future<Output = Result<Vec<StoredDecision>>> + Send;
+
+    /// One decision of a tenant.
+    fn decision(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredDecision>>> + Send;
+
+    /// Sessions of a tenant, most recent first.
+    fn sessions(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<SessionSummary>>> + Send;
+
+    /// One session of a tenant.
+    fn session(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<SessionSummary>>> + Send;
+}
+
+/// Approvals after they are asked for (a decision asks for one in
+/// [`Decisions::record_decision_with`]).
+pub trait Approvals {
+    /// Approvals of a tenant (in one state), newest first.
+    fn approvals(
+        &self,
+        tenant: &str,
+        state: Option<ApprovalState>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Approval>>> + Send;
+
+    /// One approval of a tenant.
+    fn approval(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// The approval that bears on a retry of the action `fingerprint` by `requested_by` at
+    /// `now`: a usable grant (approved or break-glass, unexpired), else an open request
+    /// (pending or denied, unexpired), newest first.
+    fn approval_for(
+        &self,
+        tenant: &str,
+        fingerprint: &str,
+        requested_by: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// Moves an approval to a new state if it is still in one of `t.from`, recording the
+    /// change as an evidence entry in the same transaction.
+    fn transition(
+        &self,
+        tenant: &str,
+        id: &str,
+        t: Transition,
+    ) -> impl Future<Output = Result<TransitionOutcome>> + Send;
+
+    /// Expires every pending or granted approval past its expiry (all tenants); returns
+    /// (tenant, approval id) of each.
+    fn expire_due(&self, now: &str) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
+    /// Pending approvals by tenant and group (all tenants), for the metrics.
+    fn queue_depths(&self) -> impl Future<Output = Result<Vec<QueueDepth>>> + Send;
+}
+
+/// What decides for a tenant: the registry, policy packs and their assignments.
+pub trait Configuration {
+    /// Creates or replaces a registry record.
+    fn put_registry(
+        &self,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Registry records of one kind.
+    fn registry(
+        &self,
+        tenant: &str,
+        kind: RegistryKind,
+    ) -> impl Future<Output = Result<Vec<RegistryRecord>>> + Send;
+
+    /// One registry record.
+    fn registry_entry(
+        &self,
+        tenant: &str,
+        kind: RegistryKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<RegistryRecord>>> + Send;
+
+    /// Deletes a registry record; false if there was none.
+    fn delete_registry(
+        &self,
+        tenant: &str,
+        kind: RegistryKind,
+        name: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores an uploaded pack (idempotent by digest).
+    fn put_pack(&self, tenant: &str, pack: &StoredPack) -> impl Future<Output = Result<()>> + Send;
+
+    /// The packs of a tenant.
+    fn packs(&self, tenant: &str) -> impl Future<Output = Result<Vec<StoredPack>>> + Send;
+
+    /// One pack of a tenant.
+    fn pack(
+        &self,
+        tenant: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Option<StoredPack>>> + Send;
+
+    /// Assigns a pack to the tenant (`scope` empty) or one of its repositories.
+    fn assign(
+        &self,
+        tenant: &str,
+        assignment: &Assignment,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The assignments of a tenant.
+    fn assignments(&self, tenant: &str) -> impl Future<Output = Result<Vec<Assignment>>> + Send;
+}
+
+/// A tenant's evidence log.
+pub trait Evidence {
+    /// Evidence entries of a tenant, oldest first.
+    fn entries(
+        &self,
+        tenant: &str,
+        query: &EntryQuery,
+    ) -> impl Future<Output = Result<Vec<EntryRecord>>> + Send;
+
+    /// How many entries `query` selects (its `after_index` included, its `limit` ignored),
+    /// counting no further than `cap + 1`: enough to refuse a selection over `cap` without
+    /// reading it.
+    fn count_entries(
+        &self,
+        tenant: &str,
+        query: &EntryQuery,
+        cap: u64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The head of a tenant's log (None: the tenant has no entries yet).
+    fn log_head(&self, tenant: &str) -> impl Future<Output = Result<Option<LogHead>>> + Send;
+
+    /// The leaf hashes of entries `start..end` of a tenant's log, as far as it reaches (a gap
+    /// inside is an error).
+    fn leaf_range(
+        &self,
+        tenant: &str,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
+
+    /// The first `size` leaf hashes of a tenant's log.
+    fn leaf_hashes(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send {
+        self.leaf_range(tenant, 0, size)
+    }
+
+    /// Signs a checkpoint of a tenant's whole log now (None: the tenant has no entries).
+    fn checkpoint_now(
+        &self,
+        tenant: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Option<CheckpointRecord>>> + Send;
+
+    /// The newest checkpoint of a tenant's log.
+    fn latest_checkpoint(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<CheckpointRecord>>> + Send;
+
+    /// The stored hashes of `ranges` of `tenant`'s log, in the same order (None: not stored).
+    /// See [`crate::subtrees`].
+    fn stored_subtrees(
+        &self,
+        tenant: &str,
+        ranges: &[SubtreeRange],
+    ) -> impl Future<Output = Result<Vec<Option<[u8; 32]>>>> + Send;
+
+    /// Stores subtree hashes already checked by [`Evidence::store_subtrees`] (a hash already
+    /// stored is kept).
+    fn insert_subtrees(
+        &self,
+        tenant: &str,
+        hashes: &[SubtreeHash],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores subtree hashes of `tenant`'s log (a hash already stored is kept). The caller
+    /// computed each from leaves the log holds; only complete, aligned power-of-two subtrees
+    /// are accepted.
+    fn store_subtrees(
+        &self,
+        tenant: &str,
+        hashes: &[SubtreeHash],
+    ) -> impl Future<Output = Result<()>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            for &(start, size, _) in hashes {
+                if !size.is_power_of_two() || start % size != 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "[{start}, {start}+{size}) is not an aligned power-of-two subtree"
+                    )));
+                }
+            }
+            if hashes.is_empty() {
+                return Ok(());
+            }
+            self.insert_subtrees(tenant, hashes).await
+        }
+    }
+
+    /// How many subtree hashes of `tenant`'s log are stored (for operators and tests).
+    fn stored_subtree_count(&self, tenant: &str) -> impl Future<Output = Result<u64>> + Send;
+}

@@ -1,0 +1,239 @@
+//! Decisions and the sessions they make up, with the approval a decision asks for or uses.
+
+use super::*;
+use crate::rules::{apply_use, pending_approval};
+
+impl Decisions for PgDb {
+    async fn record_decision_with(
+        &self,
+        tenant: &str,
+        mut w: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Recorded> {
+        // Redacted and canonical before the transaction takes the log's lock.
+        let (prepared, mut body) = crate::log::prepare_decision_body(
+            &self.settings.redactor,
+            rules,
+            crate::log::decision_body(&mut w.decision),
+        );
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
+        let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
+            // A plain decision: appended with whatever else of this tenant is waiting, in
+            // one transaction under one lock of the log head (one commit for the group).
+            let (reply, answer) = oneshot::channel();
+            let pending = Pending {
+                decision: w.decision,
+                prepared,
+                event,
+                reply,
+            };
+            self.appender(tenant)
+                .send(pending)
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            Recorded {
+                log_index: answer.await.map_err(|_| StoreError::Closed)??,
+                approval_id: None,
+                record: serde_json::Value::Null,
+            }
+        } else {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let recorded =
+                record_decision_in(&tx, &self.settings, tenant, w, prepared, event).await?;
+            tx.commit().await?;
+            recorded
+        };
+        recorded.record = body["record"].take();
+        Ok(recorded)
+    }
+
+    async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+        let c = self.client().await?;
+        // One statement for every combination of filters (an absent filter is NULL), so it
+        // is prepared once per connection.
+        let st = c
+            .prepare_cached(&format!(
+                "{DECISION_SELECT} WHERE d.tenant = $1 AND ($2::text IS NULL OR d.session_id = $2) AND ($3::text IS NULL OR d.decision = $3) AND ($4::text IS NULL OR d.action_type = $4) AND ($5::text IS NULL OR d.timestamp >= $5) AND ($6::text IS NULL OR d.timestamp < $6) ORDER BY d.seq DESC LIMIT $7"
+            ))
+            .await?;
+        c.query(
+            &st,
+            &[
+                &tenant,
+                &f.session_id,
+                &f.decision.map(Decision::as_str),
+                &f.action_type.map(ActionType::as_str),
+                &f.since,
+                &f.until,
+                // NULL: no limit.
+                &f.limit.map(|l| l.max(1) as i64),
+            ],
+        )
+        .await?
+        .iter()
+        .map(decision_row)
+        .collect()
+    }
+
+    async fn decision(&self, tenant: &str, id: &str) -> Result<Option<StoredDecision>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "{DECISION_SELECT} WHERE d.tenant = $1 AND d.decision_id = $2"
+            ))
+            .await?;
+        c.query_opt(&st, &[&tenant, &id])
+            .await?
+            .as_ref()
+            .map(decision_row)
+            .transpose()
+    }
+
+    async fn sessions(&self, tenant: &str, limit: usize) -> Result<Vec<SessionSummary>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "{SESSION_SELECT} WHERE tenant = $1 AND session_id IS NOT NULL GROUP BY session_id ORDER BY MAX(timestamp) DESC LIMIT $2"
+            ))
+            .await?;
+        c.query(&st, &[&tenant, &(limit.max(1) as i64)])
+            .await?
+            .iter()
+            .map(session_row)
+            .collect()
+    }
+
+    async fn session(&self, tenant: &str, id: &str) -> Result<Option<SessionSummary>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "{SESSION_SELECT} WHERE tenant = $1 AND session_id = $2 GROUP BY session_id"
+            ))
+            .await?;
+        c.query_opt(&st, &[&tenant, &id])
+            .await?
+            .as_ref()
+            .map(session_row)
+            .transpose()
+    }
+}
+
+async fn record_decision_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    settings: &LogSettings,
+    tenant: &str,
+    w: DecisionWrite,
+    prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
+) -> Result<Recorded> {
+    let d = &w.decision;
+    if let Some(id) = &w.use_grant {
+        let current = load_approval(tx, tenant, id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
+        let next = apply_use(&current, &d.requested_by, &d.timestamp).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "approval {id} is no longer usable ({})",
+                current.state
+            ))
+        })?;
+        // The compare-and-set is what keeps two replicas from both using a once-grant: the
+        // second one's update finds the approval consumed (or its uses moved) and changes
+        // nothing.
+        if !store_transition(tx, settings, tenant, &current, &next, &d.requested_by).await? {
+            return Err(StoreError::Conflict(format!(
+                "approval {id} changed meanwhile"
+            )));
+        }
+    }
+    let log_index = append(
+        tx,
+        settings,
+        tenant,
+        "decision",
+        Some(&d.decision_id),
+        d.session_id.as_deref(),
+        &d.timestamp,
+        EntryBody::Prepared(prepared),
+    )
+    .await?;
+    tx.execute(
+        &tx.prepare_cached(&format!(
+            "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .await?,
+        &[
+            &tenant,
+            &d.decision_id,
+            &d.session_id,
+            &d.agent,
+            &d.requested_by,
+            &d.action_type.as_str(),
+            &d.decision.as_str(),
+            &d.rule_id,
+            &d.timestamp,
+            &d.fingerprint,
+            &d.policy_digest,
+            &(log_index as i64),
+        ],
+    )
+    .await?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::postgres_outbox::insert_event(tx, tenant, e, Some(log_index)).await?;
+    }
+    let mut approval_id = None;
+    if let Some(a) = &w.new_approval {
+        let approval = pending_approval(d, a);
+        tx.execute(
+            &tx.prepare_cached(&format!(
+                "INSERT INTO approvals (tenant, {APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ))
+            .await?,
+            &[
+                &tenant,
+                &approval.id,
+                &approval.decision_id,
+                &approval.fingerprint,
+                &approval.session_id,
+                &approval.approver_group,
+                &approval.requested_by,
+                &approval.requested_at,
+                &approval.expires_at,
+                &approval.state.as_str(),
+                &approval.decided_by,
+                &approval.decided_at,
+                &approval.reason,
+                &approval.summary,
+                &approval.grant.as_str(),
+                &approval.uses,
+                &serde_json::to_string(&approval.history)?,
+            ],
+        )
+        .await?;
+        let index = append(
+            tx,
+            settings,
+            tenant,
+            "approval",
+            Some(&approval.id),
+            approval.session_id.as_deref(),
+            &d.timestamp,
+            approval_body(&approval, &approval.requested_by),
+        )
+        .await?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;
+        approval_id = Some(approval.id);
+    }
+    Ok(Recorded {
+        log_index,
+        approval_id,
+        record: serde_json::Value::Null,
+    })
+}

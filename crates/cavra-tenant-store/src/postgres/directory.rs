@@ -1,0 +1,98 @@
+//! Tenants and their API tokens.
+
+use super::*;
+
+impl Directory for PgDb {
+    async fn create_tenant(&self, t: &Tenant) -> Result<bool> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            )
+            .await?;
+        Ok(c.execute(&st, &[&t.id, &t.name, &t.created_at]).await? == 1)
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached("SELECT id, name, created_at FROM tenants ORDER BY id")
+            .await?;
+        c.query(&st, &[]).await?.iter().map(tenant_row).collect()
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached("SELECT id, name, created_at FROM tenants WHERE id = $1")
+            .await?;
+        c.query_opt(&st, &[&id])
+            .await?
+            .as_ref()
+            .map(tenant_row)
+            .transpose()
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .await?;
+        c.execute(
+            &st,
+            &[
+                &t.id,
+                &t.tenant,
+                &t.subject,
+                &serde_json::to_string(&t.roles)?,
+                &serde_json::to_string(&t.groups)?,
+                &t.digest,
+                &t.created_at,
+                &t.expires_at,
+                &t.revoked_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+            ))
+            .await?;
+        c.query_opt(&st, &[&id])
+            .await?
+            .as_ref()
+            .map(token_row)
+            .transpose()
+    }
+
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at, id"
+            ))
+            .await?;
+        c.query(&st, &[&tenant])
+            .await?
+            .iter()
+            .map(token_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND ($3::text IS NULL OR tenant = $3) AND revoked_at IS NULL",
+            )
+            .await?;
+        Ok(c.execute(&st, &[&at, &id, &tenant]).await? == 1)
+    }
+}

@@ -1,0 +1,201 @@
+//! Decisions and the sessions they make up, with the approval a decision asks for or uses.
+
+use super::*;
+use crate::rules::{apply_use, pending_approval};
+
+impl Decisions for SqliteDb {
+    async fn record_decision_with(
+        &self,
+        tenant: &str,
+        mut w: DecisionWrite,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Recorded> {
+        let tenant = tenant.to_string();
+        // Redacted and canonical here, on the caller's thread: the one writer only splices.
+        let (prepared, mut body) = crate::log::prepare_decision_body(
+            &self.redactor,
+            rules,
+            crate::log::decision_body(&mut w.decision),
+        );
+        // The outbox event, when the outcome makes one, is built here too.
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
+        // record_decision_in makes its checks (a grant still usable) before it writes.
+        let mut recorded = self
+            .write_direct(move |c, settings| {
+                record_decision_in(c, settings, &tenant, w, prepared, event)
+            })
+            .await?;
+        recorded.record = body["record"].take();
+        Ok(recorded)
+    }
+
+    async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+        let tenant = tenant.to_string();
+        let f = f.clone();
+        self.read(move |c| {
+            let mut sql = format!("{DECISION_SELECT} WHERE d.tenant = ?");
+            let mut args: Vec<String> = vec![tenant];
+            for (col, op, v) in [
+                ("session_id", "=", f.session_id.as_deref()),
+                ("decision", "=", f.decision.map(Decision::as_str)),
+                ("action_type", "=", f.action_type.map(ActionType::as_str)),
+                ("timestamp", ">=", f.since.as_deref()),
+                ("timestamp", "<", f.until.as_deref()),
+            ] {
+                if let Some(v) = v {
+                    sql.push_str(&format!(" AND d.{col} {op} ?"));
+                    args.push(v.to_string());
+                }
+            }
+            let limit = f.limit.map_or(-1, |l| l.max(1) as i64);
+            sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {limit}"));
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(params_from_iter(args.iter()), decision_row)?;
+            rows.map(|r| finish_decision(r?)).collect()
+        })
+        .await
+    }
+
+    async fn decision(&self, tenant: &str, id: &str) -> Result<Option<StoredDecision>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "{DECISION_SELECT} WHERE d.tenant = ?1 AND d.decision_id = ?2"
+                ))?
+                .query_row(params![tenant, id], decision_row)
+                .optional()?;
+            row.map(finish_decision).transpose()
+        })
+        .await
+    }
+
+    async fn sessions(&self, tenant: &str, limit: usize) -> Result<Vec<SessionSummary>> {
+        let tenant = tenant.to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "{SESSION_SELECT} WHERE tenant = ?1 AND session_id IS NOT NULL GROUP BY session_id ORDER BY MAX(timestamp) DESC LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![tenant, limit.max(1) as i64], session_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn session(&self, tenant: &str, id: &str) -> Result<Option<SessionSummary>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "{SESSION_SELECT} WHERE tenant = ?1 AND session_id = ?2 GROUP BY session_id"
+            ))?
+            .query_row(params![tenant, id], session_row)
+            .optional()?)
+        })
+        .await
+    }
+}
+
+fn record_decision_in(
+    c: &Connection,
+    settings: &LogSettings,
+    tenant: &str,
+    w: DecisionWrite,
+    prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
+) -> Result<Recorded> {
+    let d = &w.decision;
+    if let Some(id) = &w.use_grant {
+        let current = load_approval(c, tenant, id)?
+            .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
+        let next = apply_use(&current, &d.requested_by, &d.timestamp).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "approval {id} is no longer usable ({})",
+                current.state
+            ))
+        })?;
+        if !store_transition(c, settings, tenant, &current, &next, &d.requested_by)? {
+            return Err(StoreError::Conflict(format!(
+                "approval {id} changed meanwhile"
+            )));
+        }
+    }
+    let log_index = append(
+        c,
+        settings,
+        tenant,
+        "decision",
+        Some(&d.decision_id),
+        d.session_id.as_deref(),
+        &d.timestamp,
+        EntryBody::Prepared(prepared),
+    )?;
+    c.prepare_cached(&format!(
+        "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?
+    .execute(params![
+        tenant,
+        d.decision_id,
+        d.session_id,
+        d.agent,
+        d.requested_by,
+        d.action_type.as_str(),
+        d.decision.as_str(),
+        d.rule_id,
+        d.timestamp,
+        d.fingerprint,
+        d.policy_digest,
+        log_index as i64,
+    ])?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::sqlite_outbox::insert_event(c, tenant, e, Some(log_index))?;
+    }
+    let mut approval_id = None;
+    if let Some(a) = &w.new_approval {
+        let approval = pending_approval(d, a);
+        c.prepare_cached(&format!(
+            "INSERT INTO approvals (tenant, {APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))?
+        .execute(params![
+            tenant,
+            approval.id,
+            approval.decision_id,
+            approval.fingerprint,
+            approval.session_id,
+            approval.approver_group,
+            approval.requested_by,
+            approval.requested_at,
+            approval.expires_at,
+            approval.state.as_str(),
+            approval.decided_by,
+            approval.decided_at,
+            approval.reason,
+            approval.summary,
+            approval.grant.as_str(),
+            approval.uses,
+            serde_json::to_string(&approval.history)?,
+        ])?;
+        let index = append(
+            c,
+            settings,
+            tenant,
+            "approval",
+            Some(&approval.id),
+            approval.session_id.as_deref(),
+            &d.timestamp,
+            approval_body(&approval, &approval.requested_by),
+        )?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
+        approval_id = Some(approval.id);
+    }
+    Ok(Recorded {
+        log_index,
+        approval_id,
+        record: Value::Null,
+    })
+}

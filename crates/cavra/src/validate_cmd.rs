@@ -1,0 +1,206 @@
+//! `cavra validate`: parses its flags, runs `cavra-validate`, prints the result.
+
+use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
+use anyhow::{Context as _, anyhow};
+use cavra_validate::report::Report;
+use cavra_validate::runtime::{self, Config, Drill};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit code of a validation that ran and found something (as a gate blocks).
+pub const EXIT_FAILED: i32 = 4;
+
+/// `cavra validate …`
+#[derive(Debug, Subcommand)]
+pub enum ValidateCommand {
+    /// Run a scripted session through real Claude Code on this machine, look for bypasses, and
+    /// write a signed validation report. Exit 0: passed; 4: failed (steps or findings);
+    /// 1: could not run.
+    Runtime(RuntimeArgs),
+    /// Verify a validation report offline against a trust root. Exit 0: verified and passed;
+    /// 4: verified, and it says failed; 1: it does not verify.
+    Verify(VerifyArgs),
+}
+
+/// A known bypass to inject, proving the detection finds it (the report then fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DrillArg {
+    /// Take cavra's hooks out of .claude/settings.json mid-session.
+    RemoveHook,
+    /// Make the hook command unable to start mid-session (cavra leaves PATH).
+    BreakHook,
+    /// Change a file in the repository mid-session, outside the agent.
+    OutsideWrite,
+}
+
+/// `cavra validate runtime` arguments.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Claude Code's binary.
+    #[arg(long, value_name = "PATH", default_value = "claude")]
+    pub claude: PathBuf,
+    /// The filesystem MCP server's entry point
+    /// (node_modules/@modelcontextprotocol/server-filesystem/dist/index.js).
+    #[arg(long, value_name = "FILE")]
+    pub mcp_server: PathBuf,
+    /// The node program that runs the MCP server.
+    #[arg(long, value_name = "PATH", default_value = "node")]
+    pub node: PathBuf,
+    /// The private key that signs the evidence bundle, the attestation and the report.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: PathBuf,
+    /// The signing key's id (default: the key file's name without extension).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// The trust root that holds the signing key.
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: PathBuf,
+    /// Where the report, the bundle, the attestation and the agent's transcript go (new or
+    /// empty).
+    #[arg(long, value_name = "DIR", default_value = "cavra-validation")]
+    pub output: PathBuf,
+    /// Keep the scratch repository, the agent's home and the remote here (new or empty;
+    /// default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Inject a known bypass mid-session to prove it is detected.
+    #[arg(long, value_enum, value_name = "DRILL")]
+    pub drill: Option<DrillArg>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra validate verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The report (report.json in the output folder).
+    pub report: PathBuf,
+    /// The trust root to verify it against.
+    #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+    pub trust_root: PathBuf,
+    /// The evidence bundle: checked to be the one the report names.
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cavra validate …`.
+pub fn run(command: &ValidateCommand) -> Result<i32, Failure> {
+    match command {
+        ValidateCommand::Runtime(args) => runtime_cmd(args),
+        ValidateCommand::Verify(args) => verify_cmd(args),
+    }
+}
+
+fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
+    let key = crate::keyfiles::read_private(&args.sign_key).map_err(Failure::Other)?;
+    let key_id = match &args.key_id {
+        Some(id) => id.clone(),
+        None => args
+            .sign_key
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .ok_or_else(|| Failure::Usage("pass --key-id: the key file has no name".into()))?,
+    };
+    let cavra = std::env::current_exe()
+        .map_err(|e| Failure::Other(anyhow!("cannot find the cavra binary's path: {e}")))?;
+    let absolute = |p: &PathBuf| -> Result<PathBuf, Failure> {
+        std::path::absolute(p)
+            .with_context(|| format!("{}", p.display()))
+            .map_err(Failure::Other)
+    };
+    let config = Config {
+        cavra,
+        claude: args.claude.clone(),
+        mcp_server: absolute(&args.mcp_server)?,
+        node: args.node.clone(),
+        workdir: args.workdir.as_ref().map(absolute).transpose()?,
+        output: absolute(&args.output)?,
+        sign_key: absolute(&args.sign_key)?,
+        key_id,
+        trust_root: absolute(&args.trust_root)?,
+        drill: args.drill.map(|d| match d {
+            DrillArg::RemoveHook => Drill::RemoveHook,
+            DrillArg::BreakHook => Drill::BreakHook,
+            DrillArg::OutsideWrite => Drill::OutsideWrite,
+        }),
+    };
+    let outcome = runtime::run(&config, &key, &mut |phase| {
+        eprintln!("cavra validate: {phase}")
+    })
+    .map_err(|e| Failure::Other(e.into()))?;
+    if args.json {
+        support::print_json(&serde_json::json!({
+            "report": outcome.report,
+            "written": outcome.report_path,
+        }))?;
+    } else {
+        print_report(&outcome.report);
+        println!("report: {}", outcome.report_path.display());
+    }
+    Ok(exit_of(&outcome.report))
+}
+
+fn exit_of(report: &Report) -> i32 {
+    if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn print_report(report: &Report) {
+    println!(
+        "{} {} — validation {}",
+        report.agent.name, report.agent.version, report.result
+    );
+    if let Some(d) = &report.drill {
+        println!("drill: {d}");
+    }
+    for s in &report.steps {
+        println!(
+            "  [{}] {}: {}",
+            if s.ok { "ok" } else { "FAIL" },
+            s.name,
+            s.detail
+        );
+    }
+    for f in &report.findings {
+        println!("  finding {}: {}", f.kind.as_str(), f.detail);
+    }
+}
+
+fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p)
+            .with_context(|| format!("reading {}", p.display()))
+            .map_err(Failure::Other)
+    };
+    let trust = cavra_evidence::trust::TrustRoot::from_json(&read(&args.trust_root)?)
+        .with_context(|| format!("{}", args.trust_root.display()))
+        .map_err(Failure::Other)?;
+    match cavra_validate::report::verify(&read(&args.report)?, &trust, args.evidence.as_deref()) {
+        Ok(v) => {
+            if args.json {
+                support::print_json(&v)?;
+            } else {
+                println!("verified: signed by {}", v.key_id);
+                print_report(&v.report);
+            }
+            Ok(exit_of(&v.report))
+        }
+        Err(e) => {
+            if args.json {
+                support::print_json(
+                    &serde_json::json!({"verified": false, "error": e.to_string()}),
+                )?;
+            } else {
+                eprintln!("not verified: {e}");
+            }
+            Ok(EXIT_ERROR)
+        }
+    }
+}
