@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// body), for packs that accept it (`identity.accept_claimed_actor`). Anyone else naming
     /// an actor other than themselves is refused (403).
     pub act_for_others: Vec<ActingAccount>,
+    /// Connectors: where each tenant's events (blocks, approvals, checkpoints, …) are
+    /// delivered (see docs/connectors.md). Secrets by reference only.
+    pub connectors: cavra_connectors::ConnectorsConfig,
 }
 
 /// A credential allowed to act for others: its tenant and subject (an API token's subject or
@@ -145,6 +148,7 @@ impl Default for ServerConfig {
             rate_limits: crate::rate::RateLimits::default(),
             connections: ConnectionLimits::default(),
             act_for_others: Vec::new(),
+            connectors: cavra_connectors::ConnectorsConfig::default(),
         }
     }
 }
@@ -192,6 +196,7 @@ impl ServerConfig {
         for (i, rule) in self.routing.iter().enumerate() {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
         }
+        self.connectors.check().map_err(|e| e.to_string())?;
         Ok(())
     }
 }

@@ -308,9 +308,41 @@ pub async fn serve(
             }
         }
     });
+    // The connectors' worker: delivers the outbox of every tenant (see cavra-connectors).
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    if !state.config.connectors.0.is_empty() {
+        let worker = connector_worker(&state)?;
+        tokio::spawn(worker.run(worker_stopped));
+    }
     let limits = state.config.connections.clone();
     serve_on(listener, app(state), &limits, shutdown()).await;
+    let _ = stop_worker.send(true);
     Ok(())
+}
+
+/// The connectors' worker of this replica: its destinations built (secrets resolved, a
+/// missing one is an error naming the connector), envelopes redacted with the store's rules
+/// and signed with the log key.
+pub fn connector_worker(state: &AppState) -> Result<cavra_connectors::Worker, StartError> {
+    use cavra_connectors::retry::{SystemClock, SystemJitter};
+    let connectors = &state.config.connectors;
+    let destinations = cavra_connectors::worker::build_destinations(connectors)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let redactor = cavra_redact::Redactor::for_pack(&[], &[])
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(cavra_connectors::Worker::new(
+        state.db.clone(),
+        connectors,
+        destinations,
+        Arc::new(redactor),
+        Some(Arc::new(cavra_connectors::event::EnvelopeSigner {
+            key_id: state.signer.key_id.clone(),
+            key: state.signer.key.clone(),
+        })),
+        Arc::new(SystemClock),
+        Box::new(SystemJitter::new()),
+        cavra_connectors::WorkerSettings::default(),
+    ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish

@@ -7,7 +7,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{approvals, decisions, evidence, health, policies, registry, tenants};
+use crate::api::{approvals, connectors, decisions, evidence, health, policies, registry, tenants};
 
 struct BearerAuth;
 
@@ -110,6 +110,8 @@ impl Modify for LimitResponses {
         policies::upload, policies::list, policies::get_one, policies::assignments, policies::assign,
         evidence::entries, evidence::head, evidence::proof, evidence::bundle,
         tenants::list, tenants::create, tenants::get_one, tenants::posture, tenants::whoami,
+        connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
+        connectors::dead_letters, connectors::retry,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

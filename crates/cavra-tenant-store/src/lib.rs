@@ -24,9 +24,12 @@
 pub mod backend;
 mod db;
 pub mod log;
+pub mod outbox;
 pub mod postgres;
+mod postgres_outbox;
 mod rules;
 pub mod sqlite;
+mod sqlite_outbox;
 pub mod subtrees;
 pub mod types;
 
@@ -117,7 +120,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

@@ -1361,7 +1361,10 @@ async fn pg_concurrent_migrations() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 12, "eleven tables and the migrations table");
+    assert_eq!(
+        tables, 14,
+        "eleven tables, the connectors' two (outbox events and deliveries) and the migrations table"
+    );
     for db in &dbs {
         assert!(db.readiness().await.unwrap().migrations_current);
     }

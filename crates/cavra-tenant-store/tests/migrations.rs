@@ -18,10 +18,12 @@ use serde_json::{Value, json};
 const SQLITE_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/sqlite-v1.sql")),
     (2, include_str!("data/schema/sqlite-v2.sql")),
+    (3, include_str!("data/schema/sqlite-v3.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
     (2, include_str!("data/schema/postgres-v2.sql")),
+    (3, include_str!("data/schema/postgres-v3.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";

@@ -6,6 +6,7 @@
 
 mod ci_cmd;
 mod client;
+mod connector_cmd;
 mod demo;
 mod doctor_cmd;
 mod evaluate;
@@ -93,6 +94,9 @@ enum Command {
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
+    /// The service's connectors: list, test, deliveries, retry, dead-letters (admins).
+    #[command(subcommand)]
+    Connector(connector_cmd::ConnectorCommand),
     /// MCP: cavra's own MCP server (serve) and the gateway that governs an MCP server (proxy).
     #[command(subcommand)]
     Mcp(mcp_cmd::McpCommand),
@@ -129,6 +133,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Db(command) => server_cmd::db(command),
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
+        Command::Connector(command) => connector_cmd::run(command),
         Command::Demo(command) => demo::run(command),
         Command::Validate(command) => validate_cmd::run(command),
         Command::Doctor(args) => doctor_cmd::run(args),

@@ -2,6 +2,7 @@
 //! tenant's records are answered exactly like ids that do not exist.
 
 pub mod approvals;
+pub mod connectors;
 pub mod decisions;
 pub mod evidence;
 pub mod health;
@@ -152,6 +153,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get_one))
         .route("/posture", get(tenants::posture))
+        .route("/connectors", get(connectors::list))
+        .route("/connectors/deliveries", get(connectors::deliveries))
+        .route(
+            "/connectors/deliveries/{event_id}",
+            get(connectors::delivery),
+        )
+        .route("/connectors/dead-letters", get(connectors::dead_letters))
+        .route("/connectors/retry", post(connectors::retry))
+        .route("/connectors/{name}/test", post(connectors::test))
         .route("/whoami", get(tenants::whoami));
     Router::new()
         .nest("/v1", v1)

@@ -152,6 +152,11 @@ pub struct Posture {
     pub pending_approvals: usize,
     /// Entries in the tenant's evidence log.
     pub log_size: u64,
+    /// Connector deliveries of this tenant given up on (counted up to `limits.list_items`).
+    pub dead_letters: usize,
+    /// What stands in the way of this tenant's readiness, in words: one line per connector
+    /// with dead letters. Another tenant's failures never appear here.
+    pub blockers: Vec<String>,
 }
 
 /// The caller's tenant posture.
@@ -194,12 +199,35 @@ pub async fn posture(
         .await?
         .map(|h| h.size)
         .unwrap_or(0);
+    let dead = state
+        .db
+        .deliveries(
+            tenant,
+            &cavra_tenant_store::outbox::DeliveryFilter {
+                state: Some(cavra_tenant_store::outbox::DeliveryState::Dead),
+                limit: state.config.limits.list_items,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut by_connector = std::collections::BTreeMap::<&str, usize>::new();
+    for d in &dead {
+        *by_connector.entry(d.destination.as_str()).or_default() += 1;
+    }
+    let blockers = by_connector
+        .iter()
+        .map(|(name, n)| {
+            format!("connector {name}: {n} dead letter(s); see `cavra connector dead-letters`, retry with `cavra connector retry`")
+        })
+        .collect();
     Ok(Json(Posture {
         tenant: tenant.to_string(),
         decisions: counts,
         window: recent.len(),
         pending_approvals: pending,
         log_size,
+        dead_letters: dead.len(),
+        blockers,
     }))
 }
 

@@ -5,7 +5,7 @@ use super::*;
 /// Appends one entry to `tenant`'s log inside `tx`; returns its index. The log head's row
 /// stays locked until `tx` ends, so appends of one tenant are serialised across replicas.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn append(
+pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
     settings: &LogSettings,
     tenant: &str,
@@ -123,5 +123,7 @@ pub(super) async fn insert_checkpoint(
         ],
     )
     .await?;
+    crate::postgres_outbox::insert_event(tx, tenant, &crate::outbox::checkpoint_event(c), None)
+        .await?;
     Ok(())
 }

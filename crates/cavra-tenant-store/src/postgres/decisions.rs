@@ -16,6 +16,7 @@ impl Decisions for PgDb {
             rules,
             crate::log::decision_body(&mut w.decision),
         );
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
         let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
             // A plain decision: appended with whatever else of this tenant is waiting, in
             // one transaction under one lock of the log head (one commit for the group).
@@ -23,6 +24,7 @@ impl Decisions for PgDb {
             let pending = Pending {
                 decision: w.decision,
                 prepared,
+                event,
                 reply,
             };
             self.appender(tenant)
@@ -37,7 +39,8 @@ impl Decisions for PgDb {
         } else {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let recorded = record_decision_in(&tx, &self.settings, tenant, w, prepared).await?;
+            let recorded =
+                record_decision_in(&tx, &self.settings, tenant, w, prepared, event).await?;
             tx.commit().await?;
             recorded
         };
@@ -122,6 +125,7 @@ async fn record_decision_in(
     tenant: &str,
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -175,6 +179,10 @@ async fn record_decision_in(
         ],
     )
     .await?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::postgres_outbox::insert_event(tx, tenant, e, Some(log_index)).await?;
+    }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
         let approval = pending_approval(d, a);
@@ -204,7 +212,7 @@ async fn record_decision_in(
             ],
         )
         .await?;
-        append(
+        let index = append(
             tx,
             settings,
             tenant,
@@ -215,6 +223,12 @@ async fn record_decision_in(
             approval_body(&approval, &approval.requested_by),
         )
         .await?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;
         approval_id = Some(approval.id);
     }
     Ok(Recorded {

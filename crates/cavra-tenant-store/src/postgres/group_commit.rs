@@ -16,7 +16,7 @@ pub(super) async fn append_loop(
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let (items, replies): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .map(|p| ((p.decision, p.prepared), p.reply))
+            .map(|p| ((p.decision, p.prepared, p.event), p.reply))
             .unzip();
         match append_group(&pool, &settings, &tenant, &items).await {
             Ok(results) => {
@@ -52,7 +52,11 @@ pub(super) async fn append_group(
     pool: &Pool,
     settings: &LogSettings,
     tenant: &str,
-    items: &[(NewDecision, crate::log::PreparedBody)],
+    items: &[(
+        NewDecision,
+        crate::log::PreparedBody,
+        Option<crate::outbox::NewEvent>,
+    )],
 ) -> Result<Vec<Result<u64>>> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
@@ -61,7 +65,8 @@ pub(super) async fn append_group(
     let mut decisions = DecisionColumns::default();
     let mut checkpoints = Vec::new();
     let mut results = Vec::with_capacity(items.len());
-    for (d, prepared) in items {
+    let mut events = Vec::new();
+    for (d, prepared, event) in items {
         let index = frontier.size();
         let built = match build_entry(
             &settings.redactor,
@@ -88,6 +93,9 @@ pub(super) async fn append_group(
         }
         entries.push(index, d, built);
         decisions.push(index, d);
+        if let Some(e) = event {
+            events.push((e, index));
+        }
         results.push(Ok(index));
     }
     if !entries.idx.is_empty() {
@@ -132,6 +140,7 @@ pub(super) async fn append_group(
         for cp in &checkpoints {
             insert_checkpoint(&tx, tenant, cp).await?;
         }
+        crate::postgres_outbox::insert_events(&tx, tenant, &events).await?;
     }
     tx.commit().await?;
     Ok(results)

@@ -50,6 +50,8 @@ const POOL_SIZE: usize = 16;
 /// replica so that only one migrates at a time.
 pub const MIGRATION_LOCK: i64 = 0x6361_7672_6100_0001;
 use append::*;
+// The outbox (crate::postgres_outbox) appends its delivery evidence to the log too.
+pub(crate) use append::append;
 use group_commit::*;
 use rows::*;
 use schema::MIGRATIONS;
@@ -57,7 +59,7 @@ use schema::MIGRATIONS;
 /// The PostgreSQL backend.
 pub struct PgDb {
     pool: Pool,
-    settings: LogSettings,
+    pub(crate) settings: LogSettings,
     /// Per tenant, the queue of its group-committing appender (see [`PgDb::record_decision`]).
     appenders: std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<Pending>>>,
 }
@@ -69,6 +71,8 @@ const BATCH: usize = 512;
 struct Pending {
     decision: NewDecision,
     prepared: crate::log::PreparedBody,
+    /// Its outbox event, written in the same group transaction.
+    event: Option<crate::outbox::NewEvent>,
     reply: oneshot::Sender<Result<u64>>,
 }
 

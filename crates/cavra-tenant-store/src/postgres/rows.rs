@@ -89,7 +89,7 @@ pub(super) async fn store_transition(
         .last()
         .map(|h| h.at.clone())
         .unwrap_or_else(|| after.requested_at.clone());
-    append(
+    let index = append(
         tx,
         settings,
         tenant,
@@ -100,6 +100,8 @@ pub(super) async fn store_transition(
         approval_body(after, actor),
     )
     .await?;
+    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    crate::postgres_outbox::insert_event(tx, tenant, &event, Some(index)).await?;
     Ok(true)
 }
 

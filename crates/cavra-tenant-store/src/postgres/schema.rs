@@ -136,4 +136,6 @@ CREATE TABLE log_subtrees (
     PRIMARY KEY (tenant, start, size)
 );
 "#,
+    // Version 4: the connectors' outbox (see `crate::outbox`).
+    crate::postgres_outbox::MIGRATION,
 ];

@@ -17,9 +17,13 @@ impl Decisions for SqliteDb {
             rules,
             crate::log::decision_body(&mut w.decision),
         );
+        // The outbox event, when the outcome makes one, is built here too.
+        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
-            .write_direct(move |c, settings| record_decision_in(c, settings, &tenant, w, prepared))
+            .write_direct(move |c, settings| {
+                record_decision_in(c, settings, &tenant, w, prepared, event)
+            })
             .await?;
         recorded.record = body["record"].take();
         Ok(recorded)
@@ -97,6 +101,7 @@ fn record_decision_in(
     tenant: &str,
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
     if let Some(id) = &w.use_grant {
@@ -141,6 +146,10 @@ fn record_decision_in(
         d.policy_digest,
         log_index as i64,
     ])?;
+    // In the decision's transaction: the event exists exactly when the decision does.
+    if let Some(e) = &event {
+        crate::sqlite_outbox::insert_event(c, tenant, e, Some(log_index))?;
+    }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
         let approval = pending_approval(d, a);
@@ -166,7 +175,7 @@ fn record_decision_in(
             approval.uses,
             serde_json::to_string(&approval.history)?,
         ])?;
-        append(
+        let index = append(
             c,
             settings,
             tenant,
@@ -176,6 +185,12 @@ fn record_decision_in(
             &d.timestamp,
             approval_body(&approval, &approval.requested_by),
         )?;
+        let e = crate::outbox::approval_event(
+            &approval,
+            approval_body(&approval, &approval.requested_by),
+            &d.timestamp,
+        );
+        crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
         approval_id = Some(approval.id);
     }
     Ok(Recorded {

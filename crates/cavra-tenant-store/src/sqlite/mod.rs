@@ -333,7 +333,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
 }
 
 /// Runs `f` so that, if it fails, whatever it changed is undone (its own savepoint).
-fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+pub(crate) fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
     conn.prepare_cached("SAVEPOINT inner")?.execute([])?;
     match f(conn) {
         Ok(v) => {
@@ -349,7 +349,7 @@ fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Res
 
 /// Appends one entry to `tenant`'s log; returns its index.
 #[allow(clippy::too_many_arguments)]
-fn append(
+pub(crate) fn append(
     conn: &Connection,
     settings: &LogSettings,
     tenant: &str,
@@ -415,5 +415,6 @@ fn insert_checkpoint(conn: &Connection, tenant: &str, c: &CheckpointRecord) -> R
         c.key_id,
         c.envelope
     ])?;
+    crate::sqlite_outbox::insert_event(conn, tenant, &crate::outbox::checkpoint_event(c), None)?;
     Ok(())
 }

@@ -86,7 +86,7 @@ pub(super) fn store_transition(
         .last()
         .map(|h| h.at.clone())
         .unwrap_or_else(|| after.requested_at.clone());
-    append(
+    let index = append(
         conn,
         settings,
         tenant,
@@ -96,6 +96,8 @@ pub(super) fn store_transition(
         &at,
         approval_body(after, actor),
     )?;
+    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;
     Ok(true)
 }
 

@@ -178,4 +178,6 @@ CREATE TABLE log_subtrees (
     PRIMARY KEY (tenant, start, size)
 ) WITHOUT ROWID;
 "#,
+    // Version 4: the connectors' outbox (see `crate::outbox`).
+    crate::sqlite_outbox::MIGRATION,
 ];

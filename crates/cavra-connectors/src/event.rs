@@ -1,0 +1,205 @@
+//! The events connectors deliver, and the envelope every destination receives.
+//!
+//! The envelope (JSON) is the same for every kind; kinds wrap it (an HEC event, an OCSF
+//! object's `unmapped`) or send it as is (queues):
+//!
+//! ```json
+//! {"format": "cavra-event/v1", "id": "evt_…", "type": "decision.block", "tenant": "acme",
+//!  "time": "2026-…Z", "subject": "dec_…", "log_index": 12, "destination": "siem",
+//!  "idempotency_key": "…", "data": {…},
+//!  "signature": {"key_id": "…", "alg": "ed25519", "sig": "<base64>"}}
+//! ```
+//!
+//! `signature` signs the canonical JSON (RFC 8785 style, as the evidence log) of the envelope
+//! without `signature`, with the service's log key: a receiver holding the service's public
+//! key (`/v1/evidence/head`) can tell a cavra event from a forged one ([`verify_envelope`]).
+//! The whole envelope passes the store's redaction before it is signed and sent.
+
+use base64::Engine as _;
+use cavra_evidence::canonical::to_canonical_bytes;
+use cavra_tenant_store::outbox::OutboxEvent;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// The envelope's `format`.
+pub const ENVELOPE_FORMAT: &str = "cavra-event/v1";
+
+/// The event types, by family. `*` families in routing (`approval.*`) match every type that
+/// starts with the family and a dot.
+pub struct EventType;
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: &'static [&'static str] = &[
+        "decision.block",
+        "decision.require_approval",
+        "decision.warn",
+        "decision.break_glass",
+        "approval.requested",
+        "approval.approved",
+        "approval.denied",
+        "approval.expired",
+        "approval.break_glass",
+        "approval.consumed",
+        "evidence.checkpoint",
+        "connector.failure",
+        "connector.test",
+    ];
+
+    /// Checks a routing pattern: an exact type, `family.*` or `*`.
+    pub fn check_pattern(p: &str) -> Result<(), String> {
+        if p == "*" || Self::ALL.contains(&p) {
+            return Ok(());
+        }
+        if let Some(family) = p.strip_suffix(".*")
+            && Self::ALL
+                .iter()
+                .any(|t| t.split('.').next() == Some(family))
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "`{p}` is not an event type, a family (`approval.*`) or `*`; types: {}",
+            Self::ALL.join(", ")
+        ))
+    }
+
+    /// Whether `kind` matches pattern `p`.
+    pub fn matches(p: &str, kind: &str) -> bool {
+        if p == "*" {
+            return true;
+        }
+        match p.strip_suffix(".*") {
+            Some(family) => kind
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => p == kind,
+        }
+    }
+}
+
+/// The key every receiver that deduplicates gets for one event at one destination: stable
+/// across retries and replicas, different for each destination.
+pub fn idempotency_key(tenant: &str, event_id: &str, destination: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [tenant, event_id, destination] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Signs envelopes: the service's log key.
+pub struct EnvelopeSigner {
+    /// Key id (as in `/v1/evidence/head`).
+    pub key_id: String,
+    /// The key.
+    pub key: ed25519_dalek::SigningKey,
+}
+
+/// Builds the envelope of `event` for `destination`: redacted with `redactor`, then signed.
+pub fn envelope(
+    event: &OutboxEvent,
+    destination: &str,
+    redactor: &cavra_redact::Redactor,
+    signer: Option<&EnvelopeSigner>,
+) -> Value {
+    let mut v = json!({
+        "format": ENVELOPE_FORMAT,
+        "id": event.id,
+        "type": event.kind,
+        "tenant": event.tenant,
+        "time": event.created_at,
+        "subject": event.ref_id,
+        "log_index": event.log_index,
+        "destination": destination,
+        "idempotency_key": idempotency_key(&event.tenant, &event.id, destination),
+        "data": event.payload,
+    });
+    // Whatever the store let through (an approver's free-text reason), nothing the rules
+    // know as a secret leaves.
+    redactor.redact_json_in_place(&mut v);
+    if let Some(s) = signer {
+        let sig = s.key.sign(&to_canonical_bytes(&v));
+        v["signature"] = json!({
+            "key_id": s.key_id,
+            "alg": "ed25519",
+            "sig": base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
+        });
+    }
+    v
+}
+
+/// Checks an envelope's signature with `key`.
+pub fn verify_envelope(envelope: &Value, key: &ed25519_dalek::VerifyingKey) -> Result<(), String> {
+    let mut v = envelope.clone();
+    let sig = v
+        .as_object_mut()
+        .and_then(|o| o.remove("signature"))
+        .ok_or("the envelope is not signed")?;
+    let bytes = sig
+        .get("sig")
+        .and_then(Value::as_str)
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .ok_or("the signature is not base64")?;
+    let sig = ed25519_dalek::Signature::from_slice(&bytes).map_err(|e| e.to_string())?;
+    key.verify(&to_canonical_bytes(&v), &sig)
+        .map_err(|_| "the signature does not verify".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> OutboxEvent {
+        OutboxEvent {
+            tenant: "acme".into(),
+            id: "evt_1".into(),
+            kind: "decision.block".into(),
+            ref_id: Some("dec_1".into()),
+            log_index: Some(3),
+            only_destination: None,
+            not_destination: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            payload: json!({"reason": "password=hunter2 in argv", "severity": "high"}),
+        }
+    }
+
+    #[test]
+    fn patterns_match_types_and_families() {
+        assert!(EventType::matches("*", "decision.block"));
+        assert!(EventType::matches("approval.*", "approval.approved"));
+        assert!(!EventType::matches("approval.*", "approvals.x"));
+        assert!(!EventType::matches("decision.block", "decision.blocked"));
+        assert!(EventType::check_pattern("evidence.*").is_ok());
+        assert!(EventType::check_pattern("nothing.*").is_err());
+        assert!(EventType::check_pattern("decision.blok").is_err());
+    }
+
+    #[test]
+    fn keys_differ_by_destination_and_are_stable() {
+        let a = idempotency_key("acme", "evt_1", "siem");
+        assert_eq!(a, idempotency_key("acme", "evt_1", "siem"));
+        assert_ne!(a, idempotency_key("acme", "evt_1", "queue"));
+        assert_ne!(a, idempotency_key("acm", "eevt_1", "siem"));
+    }
+
+    #[test]
+    fn an_envelope_is_redacted_then_signed() {
+        let key = cavra_evidence::keys::from_seed(&[9; 32]);
+        let signer = EnvelopeSigner {
+            key_id: "k".into(),
+            key: key.clone(),
+        };
+        let redactor = cavra_redact::Redactor::builtin();
+        let env = envelope(&event(), "siem", redactor, Some(&signer));
+        assert!(!env.to_string().contains("hunter2"), "{env}");
+        assert_eq!(env["type"], "decision.block");
+        assert_eq!(env["destination"], "siem");
+        verify_envelope(&env, &key.verifying_key()).unwrap();
+        let mut forged = env.clone();
+        forged["data"]["severity"] = json!("low");
+        assert!(verify_envelope(&forged, &key.verifying_key()).is_err());
+    }
+}

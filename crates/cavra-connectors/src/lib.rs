@@ -1,0 +1,63 @@
+//! cavra's connectors: how the events of a tenant's outbox reach the systems outside.
+//!
+//! The store writes an event in the same transaction as the record that causes it (a
+//! decision that blocks, warns or asks for approval, an approval's transition, a signed
+//! checkpoint): an event exists exactly when its cause does. From there, everything is here:
+//!
+//! - [`config`]: the connectors of each tenant (service configuration), with routing filters
+//!   (event types, decision, severity, pack, repository) and secrets only by reference
+//!   ([`secret`]); a configuration holding an inline secret is refused, naming the field.
+//! - [`route`]: which of a tenant's connectors an event goes to.
+//! - [`worker`]: claims events and routes them into one delivery per destination, then claims
+//!   due deliveries (leases, so several replicas deliver each once) and sends them through
+//!   their [`sink::Sink`]; every payload is redacted with the store's rules before it leaves
+//!   and signed with the service's key; every attempt is an entry of the tenant's evidence
+//!   log. Failures back off exponentially with full jitter ([`retry`]), `Retry-After` is
+//!   honoured, a circuit breaker per destination stops hammering one that is down, and after
+//!   the attempt or age limit a delivery becomes a dead letter.
+//! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement) and
+//!   [`ocsf`] (OCSF events over HTTPS).
+//!
+//! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
+//! logic is tested without sleeping.
+
+pub mod config;
+pub mod event;
+pub mod hec;
+mod http;
+pub mod ocsf;
+pub mod retry;
+pub mod route;
+pub mod secret;
+pub mod sink;
+pub mod worker;
+
+pub use config::{ConnectorConfig, ConnectorsConfig};
+pub use worker::{Worker, WorkerSettings};
+
+/// Errors of the connectors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The configuration is not valid; the message names the connector and field.
+    #[error("connector configuration: {0}")]
+    Config(String),
+    /// A secret reference could not be resolved.
+    #[error("secret {reference}: {reason}")]
+    Secret {
+        /// The reference (`env:NAME`, `file:/path`), never the secret.
+        reference: String,
+        /// Why.
+        reason: String,
+    },
+    /// A destination could not be set up (client, stream).
+    #[error("connector {name}: {reason}")]
+    Setup {
+        /// The connector.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] cavra_tenant_store::StoreError),
+}

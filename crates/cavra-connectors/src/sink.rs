@@ -1,0 +1,94 @@
+//! What a destination kind implements: send one envelope, say how it went.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+/// One envelope on its way to one destination.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The tenant.
+    pub tenant: String,
+    /// The event.
+    pub event_id: String,
+    /// Its type.
+    pub event_kind: String,
+    /// The destination.
+    pub destination: String,
+    /// The key receivers deduplicate on.
+    pub idempotency_key: String,
+    /// The envelope (redacted, signed).
+    pub envelope: Value,
+}
+
+/// How an attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The destination acknowledged the event.
+    Delivered,
+    /// It failed in a way another attempt may fix (a 5xx, a timeout, a reset, a 429); the
+    /// destination may have said when to come back.
+    Retry {
+        /// `Retry-After`, in milliseconds.
+        after_ms: Option<u64>,
+    },
+    /// It failed in a way another attempt will not fix (the destination refused the event
+    /// as malformed or unauthorised): a dead letter at once, kept for an operator's retry.
+    Permanent,
+}
+
+/// An attempt's result, as recorded in the evidence log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// How it went.
+    pub verdict: Verdict,
+    /// A status word or code (`200`, `503`, `timeout`, `connection refused`, `nack`).
+    pub status: String,
+    /// What was sent, in one line, without secrets (`POST https://…/services/collector/event
+    /// 1234 bytes`).
+    pub request: String,
+    /// The start of the answer (redacted again before it is recorded).
+    pub response: String,
+}
+
+/// The most of a response kept in the delivery record.
+pub const RESPONSE_EXCERPT: usize = 512;
+
+/// Cuts `text` to [`RESPONSE_EXCERPT`] bytes at a character boundary.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= RESPONSE_EXCERPT {
+        return text.to_string();
+    }
+    let mut end = RESPONSE_EXCERPT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A boxed future of an attempt.
+pub type Attempt<'a> = Pin<Box<dyn Future<Output = Sent> + Send + 'a>>;
+
+/// A destination.
+pub trait Sink: Send + Sync {
+    /// The kind (`splunk_hec`, `ocsf_https`).
+    fn kind(&self) -> &'static str;
+
+    /// Sends one envelope; never panics, every failure is a [`Sent`].
+    fn send<'a>(&'a self, msg: &'a Outgoing) -> Attempt<'a>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_at_a_character() {
+        assert_eq!(excerpt("ok"), "ok");
+        let long = "é".repeat(400);
+        let e = excerpt(&long);
+        assert!(e.len() <= RESPONSE_EXCERPT + '…'.len_utf8());
+        assert!(e.ends_with('…'));
+    }
+}

@@ -1,0 +1,457 @@
+//! The delivery worker: routes new outbox events into deliveries, then delivers what is due.
+//!
+//! Each step claims rows with a lease (`owner`, until `now + lease_ms`): workers of several
+//! replicas take different rows, and rows whose worker died are taken over when its lease
+//! ends. A delivery is sent at least once; receivers that deduplicate on the idempotency key
+//! (NATS `Nats-Msg-Id`, HTTP `Idempotency-Key`) see it once.
+//!
+//! Every attempt, whatever its outcome, is appended to the tenant's evidence log as a
+//! `delivery` entry (see [`attempt_entry`]), in the same transaction as the delivery's new
+//! state. A dead letter also writes a `connector.failure` event, which goes to the tenant's
+//! other connectors (never back to the one that failed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cavra_redact::Redactor;
+use cavra_tenant_store::Db;
+use cavra_tenant_store::outbox::{AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::ConnectorError;
+use crate::config::{ConnectorConfig, ConnectorsConfig, Kind};
+use crate::event::{EnvelopeSigner, envelope, idempotency_key};
+use crate::retry::{Breaker, Clock, Gate, Jitter, Next, after_failure, rfc3339};
+use crate::route::Router;
+use crate::sink::{Outgoing, Sent, Sink, Verdict};
+
+/// How a worker claims.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Who claims (unique per worker: a replica's id and a random part).
+    pub owner: String,
+    /// Rows claimed at once.
+    pub batch: usize,
+    /// How long a claim holds, in milliseconds: longer than the slowest attempt (a
+    /// connector's timeout, or its acknowledgement wait).
+    pub lease_ms: i64,
+    /// How long to wait when there is nothing to do.
+    pub idle: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            owner: format!(
+                "worker-{:016x}",
+                crate::retry::SystemJitter::new().upto(u64::MAX)
+            ),
+            batch: 256,
+            lease_ms: 120_000,
+            idle: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A configured destination and how to send to it.
+#[derive(Clone)]
+pub struct Destination {
+    /// Its configuration.
+    pub config: ConnectorConfig,
+    /// How to send.
+    pub sink: Arc<dyn Sink>,
+}
+
+/// Builds the destination of each configured connector, resolving its secrets: a connector
+/// that cannot be built (a secret missing) is an error naming it, at start.
+pub fn build_destinations(config: &ConnectorsConfig) -> Result<Vec<Destination>, ConnectorError> {
+    config
+        .0
+        .iter()
+        .map(|c| {
+            let sink: Arc<dyn Sink> = match c.kind() {
+                Some(Kind::SplunkHec) => Arc::new(crate::hec::Hec::new(c)?),
+                Some(Kind::OcsfHttps) => Arc::new(crate::ocsf::Ocsf::new(c)?),
+                None => {
+                    return Err(ConnectorError::Config(format!(
+                        "connector {}: no kind",
+                        c.name
+                    )));
+                }
+            };
+            Ok(Destination {
+                config: c.clone(),
+                sink,
+            })
+        })
+        .collect()
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Events routed.
+    pub routed: usize,
+    /// Attempts made.
+    pub attempted: usize,
+    /// Of which delivered.
+    pub delivered: usize,
+    /// Deliveries given back because their destination's circuit is open.
+    pub deferred: usize,
+    /// Dead letters made.
+    pub dead: usize,
+}
+
+/// The delivery worker.
+pub struct Worker {
+    db: Db,
+    router: Router,
+    destinations: HashMap<(String, String), Destination>,
+    redactor: Arc<Redactor>,
+    signer: Option<Arc<EnvelopeSigner>>,
+    clock: Arc<dyn Clock>,
+    jitter: Box<dyn Jitter>,
+    breakers: HashMap<(String, String), Breaker>,
+    settings: WorkerSettings,
+}
+
+/// The `delivery` evidence entry of an attempt: the delivery audit record.
+#[allow(clippy::too_many_arguments)]
+pub fn attempt_entry(
+    d: &ClaimedDelivery,
+    kind: &str,
+    attempt: u32,
+    sent: &Sent,
+    latency_ms: u64,
+    outcome: &AttemptOutcome,
+    key: &str,
+) -> Value {
+    let (word, next) = match outcome {
+        AttemptOutcome::Delivered => ("delivered", None),
+        AttemptOutcome::Retry { next_at_ms } => ("retry", Some(rfc3339(*next_at_ms))),
+        AttemptOutcome::Dead => ("dead_letter", None),
+    };
+    json!({
+        "event_id": d.event.id,
+        "event_type": d.event.kind,
+        "event_log_index": d.event.log_index,
+        "destination": d.delivery.destination,
+        "connector_kind": kind,
+        "attempt": attempt,
+        "outcome": word,
+        "status": sent.status,
+        "latency_ms": latency_ms,
+        "idempotency_key": key,
+        "request": sent.request,
+        "response": sent.response,
+        "next_attempt_at": next,
+    })
+}
+
+impl Worker {
+    /// A worker over `db` for the connectors `destinations` (see [`build_destinations`]).
+    /// `redactor` is the store's: every envelope passes it before it leaves; `signer` signs
+    /// envelopes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Db,
+        config: &ConnectorsConfig,
+        destinations: Vec<Destination>,
+        redactor: Arc<Redactor>,
+        signer: Option<Arc<EnvelopeSigner>>,
+        clock: Arc<dyn Clock>,
+        jitter: Box<dyn Jitter>,
+        settings: WorkerSettings,
+    ) -> Worker {
+        Worker {
+            db,
+            router: Router::new(config),
+            destinations: destinations
+                .into_iter()
+                .map(|d| ((d.config.tenant.clone(), d.config.name.clone()), d))
+                .collect(),
+            redactor,
+            signer,
+            clock,
+            jitter,
+            breakers: HashMap::new(),
+            settings,
+        }
+    }
+
+    /// Routes what is new, then delivers what is due: one step.
+    pub async fn step(&mut self) -> Result<Progress, ConnectorError> {
+        let mut p = Progress {
+            routed: self.route().await?,
+            ..Progress::default()
+        };
+        self.deliver(&mut p).await?;
+        Ok(p)
+    }
+
+    /// Runs steps until `stop` turns true; waits `idle` after a step that did nothing, and
+    /// after an error (reported on standard error; the rows stay for the next step).
+    pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let idle = match self.step().await {
+                Ok(p) => p.routed == 0 && p.attempted == 0,
+                Err(e) => {
+                    eprintln!("cavra: connectors: {e}");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.idle) => {}
+                    changed = stop.changed() => {
+                        // The sender is gone: nobody can stop this worker any more, and
+                        // nobody needs it.
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims unrouted events and creates their deliveries; returns how many it routed.
+    pub async fn route(&mut self) -> Result<usize, ConnectorError> {
+        let now = self.clock.now_ms();
+        let events = self
+            .db
+            .claim_unrouted(
+                &self.settings.owner,
+                now,
+                self.settings.lease_ms,
+                self.settings.batch,
+            )
+            .await?;
+        let at = rfc3339(now);
+        let mut tasks = JoinSet::new();
+        for e in events {
+            let destinations = self.router.destinations(&e);
+            let (db, owner, at) = (self.db.clone(), self.settings.owner.clone(), at.clone());
+            tasks.spawn(async move {
+                db.route_event(&e.tenant, &e.id, &owner, destinations, now, &at)
+                    .await
+            });
+        }
+        let mut routed = 0;
+        while let Some(r) = tasks.join_next().await {
+            if r.map_err(|e| ConnectorError::Setup {
+                name: "router".into(),
+                reason: e.to_string(),
+            })?? {
+                routed += 1;
+            }
+        }
+        Ok(routed)
+    }
+
+    /// Claims due deliveries and attempts each whose circuit lets it through.
+    async fn deliver(&mut self, p: &mut Progress) -> Result<(), ConnectorError> {
+        let now = self.clock.now_ms();
+        let claimed = self
+            .db
+            .claim_deliveries(
+                &self.settings.owner,
+                now,
+                self.settings.lease_ms,
+                self.settings.batch,
+            )
+            .await?;
+        let mut sends = JoinSet::new();
+        for d in claimed {
+            let key = (d.delivery.tenant.clone(), d.delivery.destination.clone());
+            let Some(dest) = self.destinations.get(&key).cloned() else {
+                // Its connector was removed from the configuration: nowhere to send it.
+                let sent = Sent {
+                    verdict: Verdict::Permanent,
+                    status: "no such connector".into(),
+                    request: String::new(),
+                    response: String::new(),
+                };
+                self.finish(d, None, sent, 0, p).await?;
+                continue;
+            };
+            let gate = self
+                .breakers
+                .entry(key)
+                .or_default()
+                .gate(&dest.config.breaker, now);
+            if let Gate::Wait(until) = gate {
+                self.db
+                    .release_delivery(
+                        &d.delivery.tenant,
+                        &d.delivery.event_id,
+                        &d.delivery.destination,
+                        &self.settings.owner,
+                        until,
+                    )
+                    .await?;
+                p.deferred += 1;
+                continue;
+            }
+            let msg = Outgoing {
+                tenant: d.delivery.tenant.clone(),
+                event_id: d.event.id.clone(),
+                event_kind: d.event.kind.clone(),
+                destination: d.delivery.destination.clone(),
+                idempotency_key: idempotency_key(
+                    &d.delivery.tenant,
+                    &d.event.id,
+                    &d.delivery.destination,
+                ),
+                envelope: envelope(
+                    &d.event,
+                    &d.delivery.destination,
+                    &self.redactor,
+                    self.signer.as_deref(),
+                ),
+            };
+            sends.spawn(async move {
+                let started = Instant::now();
+                let sent = dest.sink.send(&msg).await;
+                let latency = started.elapsed().as_millis().min(u64::MAX as u128) as u64;
+                (d, dest, sent, latency)
+            });
+        }
+        let mut records = JoinSet::new();
+        while let Some(done) = sends.join_next().await {
+            let (d, dest, sent, latency) = done.map_err(|e| ConnectorError::Setup {
+                name: "delivery".into(),
+                reason: e.to_string(),
+            })?;
+            let record = self.outcome(d, Some(&dest), sent, latency, p);
+            let db = self.db.clone();
+            records.spawn(async move { db.record_attempt(record).await });
+        }
+        while let Some(r) = records.join_next().await {
+            r.map_err(|e| ConnectorError::Setup {
+                name: "delivery".into(),
+                reason: e.to_string(),
+            })??;
+        }
+        Ok(())
+    }
+
+    /// Records one attempt now (the removed-connector case).
+    async fn finish(
+        &mut self,
+        d: ClaimedDelivery,
+        dest: Option<&Destination>,
+        sent: Sent,
+        latency: u64,
+        p: &mut Progress,
+    ) -> Result<(), ConnectorError> {
+        let record = self.outcome(d, dest, sent, latency, p);
+        self.db.record_attempt(record).await?;
+        Ok(())
+    }
+
+    /// Decides what an attempt leaves the delivery as, updates the breaker, and builds the
+    /// record.
+    fn outcome(
+        &mut self,
+        d: ClaimedDelivery,
+        dest: Option<&Destination>,
+        sent: Sent,
+        latency: u64,
+        p: &mut Progress,
+    ) -> AttemptRecord {
+        let now = self.clock.now_ms();
+        let attempt = d.delivery.attempts.saturating_add(1);
+        let key = (d.delivery.tenant.clone(), d.delivery.destination.clone());
+        let outcome = match (&sent.verdict, dest) {
+            (Verdict::Delivered, _) => {
+                if let Some(b) = self.breakers.get_mut(&key) {
+                    b.success();
+                }
+                AttemptOutcome::Delivered
+            }
+            (_, None) => AttemptOutcome::Dead,
+            (verdict, Some(dest)) => {
+                let (permanent, after) = match verdict {
+                    Verdict::Retry { after_ms } => (false, *after_ms),
+                    _ => (true, None),
+                };
+                if !permanent {
+                    self.breakers
+                        .entry(key)
+                        .or_default()
+                        .failure(&dest.config.breaker, now);
+                }
+                match after_failure(
+                    &dest.config.retry,
+                    attempt,
+                    d.delivery.created_ms,
+                    now,
+                    permanent,
+                    after,
+                    self.jitter.as_mut(),
+                ) {
+                    Next::RetryAt(t) => AttemptOutcome::Retry { next_at_ms: t },
+                    Next::Dead => AttemptOutcome::Dead,
+                }
+            }
+        };
+        p.attempted += 1;
+        match outcome {
+            AttemptOutcome::Delivered => p.delivered += 1,
+            AttemptOutcome::Dead => p.dead += 1,
+            AttemptOutcome::Retry { .. } => {}
+        }
+        let kind = dest.map(|d| d.sink.kind()).unwrap_or("none");
+        let ikey = idempotency_key(&d.delivery.tenant, &d.event.id, &d.delivery.destination);
+        let entry = attempt_entry(&d, kind, attempt, &sent, latency, &outcome, &ikey);
+        let at = rfc3339(now);
+        let error = match sent.verdict {
+            Verdict::Delivered => None,
+            _ => Some(
+                self.redactor
+                    .redact_text(&format!("{}: {}", sent.status, sent.response))
+                    .value,
+            ),
+        };
+        let follow_up = (outcome == AttemptOutcome::Dead && d.event.kind != "connector.failure")
+            .then(|| {
+                let mut e = NewEvent::new(
+                    "connector.failure",
+                    Some(d.event.id.clone()),
+                    &at,
+                    json!({
+                        "destination": d.delivery.destination,
+                        "connector_kind": kind,
+                        "event_id": d.event.id,
+                        "event_type": d.event.kind,
+                        "attempts": attempt,
+                        "status": sent.status,
+                        "error": error,
+                    }),
+                );
+                // Reported to the tenant's other connectors, never back to the one that
+                // failed (and a failure's own failure makes no further event).
+                e.not_destination = Some(d.delivery.destination.clone());
+                e
+            });
+        AttemptRecord {
+            tenant: d.delivery.tenant.clone(),
+            event_id: d.event.id.clone(),
+            destination: d.delivery.destination.clone(),
+            owner: self.settings.owner.clone(),
+            attempt,
+            outcome,
+            at,
+            status: sent.status.clone(),
+            error,
+            entry,
+            follow_up,
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The connectors' outbox: events written in the same transaction as the record that causes
+//! them (a decision, an approval transition, a signed checkpoint), then routed to each
+//! destination of the tenant as one delivery row per (event, destination), which delivery
+//! workers claim with a lease. Both backends keep the same tables (`connector_events`,
+//! `connector_deliveries`); the routing and delivery logic lives in `cavra-connectors`.
+//!
+//! Times that workers compare (`next_at`, `lease_until`, `created_ms`) are milliseconds since
+//! the Unix epoch, as the worker's clock gives them, so that a claim is one index range scan
+//! on both backends.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::types::Approval;
+
+/// Decisions that make an event: the outcomes someone downstream acts on. Allows (and
+/// `audit_only`, `allow_with_attestation`) make none, so the decision path of an allowed
+/// action pays nothing for the outbox.
+const EVENTFUL_DECISIONS: &[&str] = &["block", "require_approval", "warn"];
+
+/// An event to write to the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Its id (`evt_` and a random UUID), unique in the tenant.
+    pub id: String,
+    /// Its type (`decision.block`, `approval.approved`, …).
+    pub kind: String,
+    /// The record it is about (decision, approval id), when any.
+    pub ref_id: Option<String>,
+    /// Deliver to this destination only (test events), else routed by the tenant's routes.
+    pub only_destination: Option<String>,
+    /// Never deliver to this destination (a connector failure is not reported to the
+    /// connector that failed).
+    pub not_destination: Option<String>,
+    /// When it happened (RFC 3339).
+    pub created_at: String,
+    /// What it says, already redacted by the store's rules.
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// A new event with a fresh id.
+    pub fn new(kind: impl Into<String>, ref_id: Option<String>, at: &str, payload: Value) -> Self {
+        NewEvent {
+            id: new_event_id(),
+            kind: kind.into(),
+            ref_id,
+            only_destination: None,
+            not_destination: None,
+            created_at: at.to_string(),
+            payload,
+        }
+    }
+}
+
+/// A fresh event id.
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// Its id.
+    pub id: String,
+    /// Its type.
+    pub kind: String,
+    /// The record it is about.
+    pub ref_id: Option<String>,
+    /// The evidence entry that records its cause, when any.
+    pub log_index: Option<u64>,
+    /// Deliver to this destination only.
+    pub only_destination: Option<String>,
+    /// Never deliver to this destination.
+    pub not_destination: Option<String>,
+    /// When it happened.
+    pub created_at: String,
+    /// What it says (redacted).
+    pub payload: Value,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet delivered; tried again at `next_at`.
+    Pending,
+    /// The destination acknowledged it.
+    Delivered,
+    /// Given up after the attempt or age limit: a dead letter.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// Reads the stored word.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "dead" => Some(DeliveryState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// One event's delivery to one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// The tenant.
+    pub tenant: String,
+    /// The event.
+    pub event_id: String,
+    /// The event's type.
+    pub event_kind: String,
+    /// The destination (a connector's name in the tenant).
+    pub destination: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is due next (ms since the epoch).
+    pub next_at_ms: i64,
+    /// When it was routed (ms since the epoch): the age limit counts from here.
+    pub created_ms: i64,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+    /// The last attempt's status (`200`, `timeout`, `connection refused`, …).
+    pub last_status: Option<String>,
+    /// The last attempt's error, redacted.
+    pub last_error: Option<String>,
+}
+
+/// A delivery claimed by a worker, with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// Its event.
+    pub event: OutboxEvent,
+}
+
+/// What an attempt leaves the delivery as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Acknowledged.
+    Delivered,
+    /// Failed; due again at this time (ms since the epoch).
+    Retry {
+        /// When.
+        next_at_ms: i64,
+    },
+    /// Failed for the last time: a dead letter.
+    Dead,
+}
+
+/// One delivery attempt, as the worker reports it: the delivery row moves (when the worker
+/// still holds its lease) and the attempt becomes an entry of the tenant's evidence log,
+/// in one transaction.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The event.
+    pub event_id: String,
+    /// The destination.
+    pub destination: String,
+    /// The worker that holds the lease.
+    pub owner: String,
+    /// This attempt's number (1 for the first).
+    pub attempt: u32,
+    /// What it leaves the delivery as.
+    pub outcome: AttemptOutcome,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The status in a word or code.
+    pub status: String,
+    /// The error, when it failed (redacted).
+    pub error: Option<String>,
+    /// The evidence entry's body (the delivery audit record); redacted again as it is
+    /// appended.
+    pub entry: Value,
+    /// An event to write with it (a dead letter's `connector.failure`).
+    pub follow_up: Option<NewEvent>,
+}
+
+/// What recording an attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptWritten {
+    /// The attempt's evidence entry.
+    pub log_index: u64,
+    /// Whether the delivery row moved (false: the worker's lease had passed to another, and
+    /// only the evidence entry was written).
+    pub applied: bool,
+}
+
+/// Filters for listing deliveries (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Only in this state.
+    pub state: Option<DeliveryState>,
+    /// Only to this destination.
+    pub destination: Option<String>,
+    /// Only of this event.
+    pub event_id: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The event a decision made at `at` makes, if its outcome is one connectors report: built
+/// from the decision entry's body (already redacted), before the write, so that the writer
+/// only inserts it.
+pub fn decision_event(body: &Value, at: &str) -> Option<NewEvent> {
+    let decision = body.get("decision").and_then(Value::as_str)?;
+    let record = body.get("record").unwrap_or(&Value::Null);
+    let break_glass = record.get("break_glass").filter(|b| !b.is_null());
+    let kind = if break_glass.is_some() {
+        "decision.break_glass".to_string()
+    } else if EVENTFUL_DECISIONS.contains(&decision) {
+        format!("decision.{decision}")
+    } else {
+        return None;
+    };
+    let field = |k: &str| record.get(k).cloned().unwrap_or(Value::Null);
+    let payload = json!({
+        "decision_id": body.get("decision_id"),
+        "decision": decision,
+        "session_id": body.get("session_id"),
+        "agent": body.get("agent"),
+        "requested_by": body.get("requested_by"),
+        "action_type": body.get("action_type"),
+        "rule_id": body.get("rule_id"),
+        "fingerprint": body.get("fingerprint"),
+        "policy_digest": body.get("policy_digest"),
+        "pack": field("policy_pack"),
+        "severity": field("severity"),
+        "repository": field("repository"),
+        "environment": field("environment"),
+        "branch": field("branch"),
+        "target": field("target"),
+        "reason": field("reason"),
+        "approver_group": field("approver_group"),
+        "break_glass": break_glass,
+    });
+    let id = body
+        .get("decision_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(NewEvent::new(kind, id, at, payload))
+}
+
+/// The event an approval's transition (or creation) makes: `approval.requested` for a new
+/// one, else `approval.<state>`.
+pub fn approval_event(a: &Approval, body: Value, at: &str) -> NewEvent {
+    let kind = match a.state {
+        cavra_store::ApprovalState::Pending => "approval.requested".to_string(),
+        other => format!("approval.{}", other.as_str()),
+    };
+    NewEvent::new(kind, Some(a.id.clone()), at, body)
+}
+
+/// The event a signed checkpoint makes.
+pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> NewEvent {
+    NewEvent::new(
+        "evidence.checkpoint",
+        None,
+        &c.timestamp,
+        json!({
+            "tree_size": c.tree_size,
+            "root_hash": c.root_hash,
+            "key_id": c.key_id,
+            "timestamp": c.timestamp,
+        }),
+    )
+}
+
+macro_rules! on_backend {
+    ($self:ident . $m:ident ( $($a:expr),* )) => {
+        match $self {
+            crate::Db::Sqlite(db) => db.$m($($a),*).await,
+            crate::Db::Postgres(db) => db.$m($($a),*).await,
+        }
+    };
+}
+
+/// The outbox, on either backend. Claims and routing span every tenant (a worker serves
+/// them all); everything else takes the tenant.
+impl crate::Db {
+    /// Writes an event of `tenant` outside a decision (a test event, a report), with an
+    /// evidence entry `(kind, body)` recording it when given; returns that entry's index.
+    pub async fn enqueue_event(
+        &self,
+        tenant: &str,
+        event: NewEvent,
+        entry: Option<(String, Value)>,
+    ) -> crate::Result<Option<u64>> {
+        on_backend!(self.enqueue_event(tenant, event, entry))
+    }
+
+    /// Claims up to `limit` events not yet routed (every tenant), oldest first, for
+    /// `lease_ms`: another worker takes them over only after the lease ends.
+    pub async fn claim_unrouted(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> crate::Result<Vec<OutboxEvent>> {
+        on_backend!(self.claim_unrouted(owner, now_ms, lease_ms, limit))
+    }
+
+    /// Creates one pending delivery per destination for an event `owner` has claimed, and
+    /// marks it routed, in one transaction; false when the claim was lost.
+    pub async fn route_event(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        owner: &str,
+        destinations: Vec<String>,
+        now_ms: i64,
+        at: &str,
+    ) -> crate::Result<bool> {
+        on_backend!(self.route_event(tenant, event_id, owner, destinations, now_ms, at))
+    }
+
+    /// Claims up to `limit` due deliveries (every tenant) for `lease_ms`, with their events.
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> crate::Result<Vec<ClaimedDelivery>> {
+        on_backend!(self.claim_deliveries(owner, now_ms, lease_ms, limit))
+    }
+
+    /// Gives a claimed delivery back without an attempt (its destination's circuit is
+    /// open), due again at `next_at_ms`.
+    pub async fn release_delivery(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        destination: &str,
+        owner: &str,
+        next_at_ms: i64,
+    ) -> crate::Result<bool> {
+        on_backend!(self.release_delivery(tenant, event_id, destination, owner, next_at_ms))
+    }
+
+    /// Records a delivery attempt: the evidence entry always, the delivery's new state when
+    /// the worker still holds its lease, in one transaction.
+    pub async fn record_attempt(&self, attempt: AttemptRecord) -> crate::Result<AttemptWritten> {
+        on_backend!(self.record_attempt(attempt))
+    }
+
+    /// Deliveries of a tenant, newest first.
+    pub async fn deliveries(
+        &self,
+        tenant: &str,
+        filter: &DeliveryFilter,
+    ) -> crate::Result<Vec<Delivery>> {
+        on_backend!(self.deliveries(tenant, filter))
+    }
+
+    /// One outbox event of a tenant.
+    pub async fn event(&self, tenant: &str, id: &str) -> crate::Result<Option<OutboxEvent>> {
+        on_backend!(self.event(tenant, id))
+    }
+
+    /// Puts a tenant's dead letters (of one event, one destination, or all) back to pending
+    /// with a fresh attempt count and age; returns how many.
+    pub async fn retry_dead(
+        &self,
+        tenant: &str,
+        event_id: Option<&str>,
+        destination: Option<&str>,
+        now_ms: i64,
+        at: &str,
+    ) -> crate::Result<u64> {
+        on_backend!(self.retry_dead(tenant, event_id, destination, now_ms, at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision_event_at(body: &Value) -> Option<NewEvent> {
+        decision_event(body, "2026-01-01T00:00:00.000Z")
+    }
+
+    fn body(decision: &str, record: Value) -> Value {
+        json!({"decision_id": "d1", "decision": decision, "requested_by": "alice", "record": record})
+    }
+
+    #[test]
+    fn only_reportable_outcomes_make_events() {
+        for d in ["allow", "audit_only", "allow_with_attestation"] {
+            assert!(decision_event_at(&body(d, json!({}))).is_none(), "{d}");
+        }
+        for d in ["block", "require_approval", "warn"] {
+            let e = decision_event_at(&body(d, json!({"severity": "high"}))).expect(d);
+            assert_eq!(e.kind, format!("decision.{d}"));
+            assert_eq!(e.payload["severity"], "high");
+            assert_eq!(e.ref_id.as_deref(), Some("d1"));
+        }
+        let e = decision_event_at(&body(
+            "allow",
+            json!({"break_glass": {"actor": "bob", "reason": "outage"}}),
+        ))
+        .expect("break glass");
+        assert_eq!(e.kind, "decision.break_glass");
+        assert_ne!(
+            decision_event_at(&body("block", json!({}))).map(|e| e.id),
+            decision_event_at(&body("block", json!({}))).map(|e| e.id),
+            "every event has an id of its own"
+        );
+    }
+
+    #[test]
+    fn delivery_states_read_back() {
+        for s in [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Dead,
+        ] {
+            assert_eq!(DeliveryState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(DeliveryState::parse("lost"), None);
+    }
+}

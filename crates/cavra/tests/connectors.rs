@@ -1,0 +1,334 @@
+//! Connectors through the real binaries: `cavra serve` with connectors configured, a decision
+//! that blocks delivered to an OCSF receiver on loopback (written here, checking what it
+//! gets), `cavra connector list|test|deliveries|dead-letters|retry` as an admin, the dead
+//! letters of a failing connector as blockers of that tenant's posture, and a configuration
+//! holding an inline secret refused with the field named.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cavra(db: &str) -> Command {
+    let mut c = Command::new(cargo_bin("cavra"));
+    c.env("CAVRA_DATABASE_URL", db)
+        .env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TOKEN")
+        .env_remove("CAVRA_SERVER_CONFIG");
+    c
+}
+
+fn token(db: &str, args: &[&str]) -> String {
+    let out = cavra(db)
+        .args(["token", "create", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// An OCSF receiver on loopback: `/ocsf` accepts API Activity objects carrying a cavra
+/// envelope, `/fail` answers 500. Returns its base URL and what `/ocsf` accepted.
+fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = got.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new()
+                .route(
+                    "/ocsf",
+                    post(move |body: axum::body::Bytes| {
+                        let store = store.clone();
+                        async move {
+                            let Ok(o) = serde_json::from_slice::<Value>(&body) else {
+                                return axum::http::StatusCode::BAD_REQUEST;
+                            };
+                            if o["class_uid"] != 6003
+                                || o["unmapped"]["cavra"]["format"] != "cavra-event/v1"
+                            {
+                                return axum::http::StatusCode::BAD_REQUEST;
+                            }
+                            store.lock().unwrap().push(o);
+                            axum::http::StatusCode::OK
+                        }
+                    }),
+                )
+                .route(
+                    "/fail",
+                    post(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+                );
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("http://{addr}"), got)
+}
+
+fn start_serve(db: &str, config: &std::path::Path) -> (Serve, String) {
+    let mut child = cavra(db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let guard = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (guard, url)
+}
+
+fn connector(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_TOKEN", token)
+        .env_remove("CAVRA_SERVER")
+        .arg("connector")
+        .args(args)
+        .args(["--server", url])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn get(url: &str, token: &str, path: &str) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn the_service_delivers_and_the_cli_shows_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let agent = token(&db, &["--tenant", "acme", "--role", "agent"]);
+    let admin = token(
+        &db,
+        &["--tenant", "acme", "--role", "admin", "--subject", "ops"],
+    );
+    let (base, got) = receiver();
+    let config = dir.path().join("cavra-server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connectors:
+  - name: lake
+    tenant: acme
+    ocsf_https: {{url: \"{base}/ocsf\"}}
+  - name: broken
+    tenant: acme
+    events: [\"decision.*\"]
+    retry: {{max_attempts: 1}}
+    ocsf_https: {{url: \"{base}/fail\"}}
+"
+        ),
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db, &config);
+
+    let blocked = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_TOKEN", &agent)
+        .args(["evaluate", "read_file", ".env", "--server", &url])
+        .output()
+        .unwrap();
+    assert_eq!(blocked.status.code(), Some(4));
+
+    // The worker delivers in the background: wait for the lake's delivery.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let (code, out, err) = connector(
+            &url,
+            &admin,
+            &["deliveries", "--json", "--destination", "lake"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let list: Value = serde_json::from_str(&out).unwrap();
+        if list
+            .as_array()
+            .is_some_and(|l| l.iter().any(|d| d["state"] == "delivered"))
+        {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let block = delivered
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["event_type"] == "decision.block")
+        .unwrap_or_else(|| panic!("{delivered}"));
+    let event_id = block["event_id"].as_str().unwrap().to_string();
+    let env = got.lock().unwrap()[0]["unmapped"]["cavra"].clone();
+    assert_eq!(env["id"], event_id.as_str());
+    assert_eq!(env["tenant"], "acme");
+    // Signed with the service's log key, which /v1/evidence/head publishes.
+    let head = get(&url, &admin, "/v1/evidence/head");
+    let key =
+        cavra_evidence::keys::public_key_from_pem(head["public_key"].as_str().unwrap()).unwrap();
+    cavra_connectors::event::verify_envelope(&env, &key).unwrap();
+
+    // The attempts of that event, as evidence entries.
+    let (code, out, _) = connector(
+        &url,
+        &admin,
+        &["deliveries", "--event", &event_id, "--json"],
+    );
+    assert_eq!(code, 0);
+    let detail: Value = serde_json::from_str(&out).unwrap();
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert!(
+        attempts.iter().any(
+            |a| a["attempt"]["destination"] == "lake" && a["attempt"]["outcome"] == "delivered"
+        )
+    );
+    assert!(attempts.iter().any(
+        |a| a["attempt"]["destination"] == "broken" && a["attempt"]["outcome"] == "dead_letter"
+    ));
+
+    // A test event, signed, followed to its delivery record.
+    let (code, out, err) = connector(&url, &admin, &["test", "lake", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let test: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(test["deliveries"][0]["state"], "delivered");
+    assert_eq!(
+        test["attempts"][0]["attempt"]["event_type"],
+        "connector.test"
+    );
+    let sent = got
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|o| o["unmapped"]["cavra"]["type"] == "connector.test")
+        .cloned()
+        .expect("the test event reached the receiver");
+    cavra_connectors::event::verify_envelope(&sent["unmapped"]["cavra"], &key).unwrap();
+    let (code, out, _) = connector(&url, &admin, &["test", "broken"]);
+    assert_eq!(code, 1, "a failing connector's test fails: {out}");
+    assert!(out.contains("dead_letter"), "{out}");
+
+    // Dead letters: listed, and blockers of this tenant's posture.
+    let (code, out, _) = connector(&url, &admin, &["dead-letters", "--json"]);
+    assert_eq!(code, 0);
+    let dead: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        dead.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["destination"] == "broken")
+    );
+    assert!(dead.as_array().unwrap().len() >= 2);
+    let posture = get(&url, &admin, "/v1/posture");
+    assert!(posture["dead_letters"].as_u64().unwrap() >= 2);
+    assert!(
+        posture["blockers"][0]
+            .as_str()
+            .unwrap()
+            .contains("connector broken"),
+        "{posture}"
+    );
+    let (code, out, _) = connector(
+        &url,
+        &admin,
+        &["retry", "--destination", "broken", "--json"],
+    );
+    assert_eq!(code, 0);
+    let retried: Value = serde_json::from_str(&out).unwrap();
+    assert!(retried["retried"].as_u64().unwrap() >= 2, "{retried}");
+
+    // The listing shows kinds and destinations; only admins see it.
+    let (code, out, _) = connector(&url, &admin, &["list", "--json"]);
+    assert_eq!(code, 0);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["name"], "lake");
+    assert_eq!(list[0]["kind"], "ocsf_https");
+    assert_eq!(list[0]["destination"], format!("{base}/ocsf"));
+    let (code, _, err) = connector(&url, &agent, &["list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("403"), "{err}");
+}
+
+#[test]
+fn an_inline_secret_in_the_configuration_is_refused_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let config = dir.path().join("cavra-server.yaml");
+    let secret = "5f0c2d7e-0000-4a4a-9b9b-abcdefabcdef";
+    std::fs::write(
+        &config,
+        format!(
+            "connectors:
+  - name: siem
+    tenant: acme
+    splunk_hec: {{url: \"https://splunk.internal:8088\", token: \"{secret}\"}}
+"
+        ),
+    )
+    .unwrap();
+    let out = cavra(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("connectors[0] (siem).splunk_hec.token"),
+        "{err}"
+    );
+    assert!(err.contains("inline secret"), "{err}");
+    assert!(!err.contains(secret), "the secret is not echoed: {err}");
+}
