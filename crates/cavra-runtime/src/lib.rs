@@ -14,7 +14,8 @@
 //!   for the repository's own store (the hook and the MCP governor).
 //! - [`record`]: the stored record (redacted as a whole, with what was masked), recording, and
 //!   the pack that decided kept once per digest.
-//! - [`service`]: one call to the API service, telling an outage from a refusal.
+//! - [`service`]: one call to the API service, telling an outage from a refusal, and the
+//!   readiness probe that container orchestrators run (`cavra healthcheck`).
 //! - [`policy`]: which pack applies to a request, the pack cache, and the signature
 //!   requirement checked against the trust root ([`signature`]).
 //! - [`repo`]: what the entry points read around a request (the branch checked out, the home

@@ -1,6 +1,6 @@
 //! The API service as the decider (`cavra hook --server`, the CLI's `--server`): one call
 //! to it, and the line between a service that cannot be reached (the fallback applies) and
-//! one that refuses (always a deny).
+//! one that refuses (always a deny); and the readiness probe an orchestrator runs against it.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -80,6 +80,91 @@ pub fn send(
     })
 }
 
+/// Where `cavra healthcheck` asks by default: the readiness route at `cavra serve`'s default
+/// address (inside a container the service listens on all addresses, loopback included).
+pub const DEFAULT_READYZ_URL: &str = "http://127.0.0.1:7700/readyz";
+
+/// Why the service is not ready, as a readiness probe (`cavra healthcheck`) tells it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The URL is not an http(s) URL.
+    #[error("{0} is not an http:// or https:// URL")]
+    Url(String),
+    /// Nothing answered (refused, timed out, name not resolved).
+    #[error("{url} cannot be reached: {reason}")]
+    Unreachable {
+        /// The URL asked.
+        url: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// The service answered, but not ready (503 while the database is away or behind).
+    #[error("{url} answered {status}: {detail}")]
+    Answered {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The problem's `detail`, or the body's start when it is not a problem document.
+        detail: String,
+    },
+}
+
+/// Asks the service's readiness route `url` once: its JSON answer when it says ready (200),
+/// else why not. One attempt within `timeout`: the orchestrator's probe does the retrying.
+pub fn readiness(url: &str, timeout: Duration) -> Result<Value, NotReady> {
+    if !is_service_url(url) {
+        return Err(NotReady::Url(url.to_string()));
+    }
+    let unreachable = |reason: String| NotReady::Unreachable {
+        url: url.to_string(),
+        reason,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| unreachable(format!("no async runtime: {e}")))?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let resp = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| unreachable(e.to_string()))?;
+        let value: Option<Value> = serde_json::from_str(&text).ok();
+        match value {
+            Some(v) if status.is_success() => Ok(v),
+            _ => Err(NotReady::Answered {
+                url: url.to_string(),
+                status: status.as_u16(),
+                detail: value
+                    .as_ref()
+                    .and_then(|v| v.get("detail"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| text.chars().take(200).collect()),
+            }),
+        }
+    })
+}
+
+/// An error with its causes (reqwest's own message alone says only "error sending request").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +215,42 @@ mod tests {
             send(&base, "t", "GET", "/x", None, t),
             Err(CallError::Unreachable(_))
         ));
+    }
+
+    #[test]
+    fn readiness_is_a_200_with_json_and_anything_else_says_why_not() {
+        let t = Duration::from_secs(5);
+        let ready = answer_once("200 OK", r#"{"status":"ready","schema_version":9}"#);
+        let v = readiness(&format!("{ready}/readyz"), t).expect("ready");
+        assert_eq!(v["schema_version"], 9);
+        let behind = answer_once(
+            "503 Service Unavailable",
+            r#"{"title":"Service Unavailable","detail":"the database does not answer: x"}"#,
+        );
+        match readiness(&format!("{behind}/readyz"), t) {
+            Err(NotReady::Answered { status, detail, .. }) => {
+                assert_eq!(status, 503);
+                assert_eq!(detail, "the database does not answer: x");
+            }
+            other => panic!("{other:?}"),
+        }
+        let html = answer_once("200 OK", "<html>not the service</html>");
+        assert!(matches!(
+            readiness(&html, t),
+            Err(NotReady::Answered { status: 200, .. })
+        ));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/readyz", closed.local_addr().expect("addr"));
+        drop(closed);
+        match readiness(&url, t) {
+            Err(NotReady::Unreachable { reason, .. }) => {
+                assert!(reason.to_lowercase().contains("refused"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            readiness("127.0.0.1:7700/readyz", t),
+            Err(NotReady::Url("127.0.0.1:7700/readyz".into()))
+        );
     }
 }

@@ -85,6 +85,9 @@ enum Command {
     Trailer(trailer::TrailerArgs),
     /// Run the API service (decisions, approvals, registry, packs, evidence for many clients).
     Serve(server_cmd::ServeArgs),
+    /// Ask the API service whether it is ready (its /readyz): exit 0 ready, 1 not. The
+    /// container image's health probe.
+    Healthcheck(server_cmd::HealthcheckArgs),
     /// The service's database: run its migrations.
     #[command(subcommand)]
     Db(server_cmd::DbCommand),
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Ci(command) => ci_cmd::run(command),
         Command::Trailer(args) => trailer::run(args),
         Command::Serve(args) => server_cmd::serve(args),
+        Command::Healthcheck(args) => server_cmd::healthcheck(args),
         Command::Db(command) => server_cmd::db(command),
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),

@@ -1,5 +1,6 @@
 //! `cavra serve`, and the operator's bootstrap commands that talk to the service's database
-//! directly: `cavra db migrate`, `cavra tenant create|list`, `cavra token create|list|revoke`.
+//! directly: `cavra db migrate`, `cavra tenant create|list`, `cavra token create|list|revoke`;
+//! and `cavra healthcheck`, the probe a container runs against the service.
 
 use cavra_tenant_store::{Directory, TenantStore};
 use std::path::PathBuf;
@@ -21,8 +22,8 @@ pub struct DbArgs {
     /// The service's configuration file (YAML).
     #[arg(long, env = "CAVRA_SERVER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The checkpoint signing key (PKCS#8 PEM).
-    #[arg(long, value_name = "FILE")]
+    /// The checkpoint signing key (PKCS#8 PEM); in a container, the mounted secret's path.
+    #[arg(long, env = "CAVRA_SIGNING_KEY", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
 }
 
@@ -37,6 +38,22 @@ pub struct ServeArgs {
     pub trust_root: Option<PathBuf>,
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+/// `cavra healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The service's readiness route.
+    #[arg(long, env = "CAVRA_HEALTHCHECK_URL", value_name = "URL",
+          default_value = cavra_runtime::service::DEFAULT_READYZ_URL)]
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout_seconds: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cavra db …`
@@ -223,6 +240,26 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Other(anyhow!("{e}")))
     })?;
     Ok(EXIT_OK)
+}
+
+/// `cavra healthcheck`: exit 0 when the service says ready, 1 when it does not or cannot be
+/// reached.
+pub fn healthcheck(args: &HealthcheckArgs) -> Result<i32, Failure> {
+    let timeout = std::time::Duration::from_secs(args.timeout_seconds);
+    match cavra_runtime::service::readiness(&args.url, timeout) {
+        Ok(answer) => support::done(
+            args.json,
+            &serde_json::json!({ "url": args.url, "ready": true, "answer": answer }),
+            &format!("ready: {}", args.url),
+        ),
+        Err(not_ready) if args.json => {
+            support::print_json(&serde_json::json!({
+                "url": args.url, "ready": false, "reason": not_ready.to_string(),
+            }))?;
+            Ok(support::EXIT_ERROR)
+        }
+        Err(not_ready) => Err(Failure::Other(anyhow!("not ready: {not_ready}"))),
+    }
 }
 
 /// `cavra db …`

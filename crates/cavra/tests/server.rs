@@ -1,5 +1,6 @@
 //! The real `cavra` binary as service and client: tenant and token bootstrap, `cavra serve` on
-//! loopback, `cavra evaluate --server`, `cavra approval list|approve --server`.
+//! loopback, `cavra evaluate --server`, `cavra approval list|approve --server`, and
+//! `cavra healthcheck` against it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -322,4 +323,61 @@ fn reqwest_free_get(base: &str, token: &str, path: &str) -> serde_json::Value {
     let start = body.find(['[', '{']).unwrap_or(0);
     let end = body.rfind([']', '}']).map(|i| i + 1).unwrap_or(body.len());
     serde_json::from_str(&body[start..end]).unwrap_or(serde_json::Value::Null)
+}
+
+/// `cavra healthcheck` (the container's probe) says ready only while the service answers
+/// `/readyz`, in text and JSON, and not ready (exit 1, with why) once it is gone.
+#[test]
+fn healthcheck_follows_the_services_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (serve, url) = start_serve(&db);
+    let readyz = format!("{url}/readyz");
+    let probe = |args: &[&str]| {
+        let out = Command::new(cargo_bin("cavra"))
+            .env_remove("CAVRA_HEALTHCHECK_URL")
+            .arg("healthcheck")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = probe(&["--url", &readyz]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), format!("ready: {readyz}"));
+    let (code, stdout, _) = probe(&["--url", &readyz, "--json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["answer"]["status"], "ready");
+    assert_eq!(v["answer"]["database"], "sqlite");
+    // The URL also comes from the environment, as a container's HEALTHCHECK sets nothing else.
+    let out = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_HEALTHCHECK_URL", &readyz)
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    drop(serve);
+    let (code, stdout, stderr) = probe(&["--url", &readyz, "--timeout-seconds", "2"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stderr.contains("not ready") && stderr.contains("cannot be reached"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = probe(&["--url", &readyz, "--json"]);
+    assert_eq!(code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ready"], false);
+    assert!(v["reason"].as_str().unwrap().contains(&readyz), "{v}");
+    let (code, _, stderr) = probe(&["--url", "127.0.0.1:7700/readyz"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not an http"), "{stderr}");
+    let (code, _, _) = probe(&["--timeout-seconds", "0"]);
+    assert_eq!(code, Some(2), "a usage error");
 }
