@@ -24,11 +24,11 @@ fn chart() -> PathBuf {
     workspace().join("deploy/helm/cavra")
 }
 
-/// `program` when it runs (`--version`), else None after saying why (or a failure when the
-/// tools are required).
-fn tool(program: &Path, install: &str) -> Option<PathBuf> {
+/// `program` when it runs (`program version_arg`), else None after saying why (or a failure
+/// when the tools are required).
+fn tool(program: &Path, version_arg: &str, install: &str) -> Option<PathBuf> {
     let runs = Command::new(program)
-        .arg("--version")
+        .arg(version_arg)
         .output()
         .is_ok_and(|o| o.status.success());
     if runs {
@@ -52,6 +52,7 @@ fn helm() -> Option<PathBuf> {
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("helm"));
     tool(
         &fetched.unwrap_or_else(|| PathBuf::from("helm")),
+        "version",
         "run scripts/fetch-helm",
     )
 }
@@ -59,6 +60,7 @@ fn helm() -> Option<PathBuf> {
 fn python_tool(name: &str) -> Option<PathBuf> {
     tool(
         Path::new(name),
+        "--version",
         "python3 -m pip install -r tests/deploy/requirements.txt",
     )
 }
