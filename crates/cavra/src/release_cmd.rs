@@ -469,7 +469,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
 }
 
 fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
-    let (_, signer) = signer(&args.signing)?;
+    let (trust, signer) = signer(&args.signing)?;
     let metadata = std::fs::read(&args.metadata)
         .map_err(|e| anyhow!("reading {}: {e}", args.metadata.display()))?;
     let lock = std::fs::read_to_string(&args.lock)
@@ -486,6 +486,10 @@ fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
         &signer,
     )
     .map_err(failure)?;
+    // What verifiers will check, checked before anything is written (a key not yet valid at
+    // the commit's time, say).
+    cavra_release::archive::verify(&built.bytes, &trust)
+        .map_err(|e| anyhow!("the archive would not verify: {e}"))?;
     let path = cavra_release::archive::write(&built, &args.output).map_err(failure)?;
     if args.json {
         support::print_json(&json!({"archive": path, "built": built}))?;

@@ -36,8 +36,8 @@ pub struct ReleaseKept {
     pub event_type: String,
     /// The outbox event.
     pub event_id: String,
-    /// The evidence entry.
-    pub log_index: u64,
+    /// The evidence entry that keeps the record.
+    pub log_index: Option<u64>,
     /// The key that signed the record.
     pub signed_by: String,
 }
