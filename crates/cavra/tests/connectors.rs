@@ -358,8 +358,17 @@ fn a_release_record_is_delivered_and_the_service_trust_root_compared() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = format!("sqlite://{}", d.join("s.db").display());
-    assert!(cavra(&db).args(["tenant", "create", "acme"]).status().unwrap().success());
-    let admin = token(&db, &["--tenant", "acme", "--role", "admin", "--subject", "ops"]);
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let admin = token(
+        &db,
+        &["--tenant", "acme", "--role", "admin", "--subject", "ops"],
+    );
     let agent = token(&db, &["--tenant", "acme", "--role", "agent"]);
     let p = |x: &str| d.join(x).display().to_string();
     let run_ok = |args: &[&str]| {
@@ -367,11 +376,27 @@ fn a_release_record_is_delivered_and_the_service_trust_root_compared() {
         assert_eq!(code, 0, "{args:?}: {out}{err}");
         out
     };
-    run_ok(&["keys", "generate", "--key-id", "release-2026", "--output", &p("keys")]);
     run_ok(&[
-        "trust", "add", "--trust-root", &p("trust.json"), "--key-id", "release-2026",
-        "--owner", "release", "--valid-from", "2020-01-01T00:00:00Z",
-        "--public-key", &p("keys/release-2026.pub"),
+        "keys",
+        "generate",
+        "--key-id",
+        "release-2026",
+        "--output",
+        &p("keys"),
+    ]);
+    run_ok(&[
+        "trust",
+        "add",
+        "--trust-root",
+        &p("trust.json"),
+        "--key-id",
+        "release-2026",
+        "--owner",
+        "release",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--public-key",
+        &p("keys/release-2026.pub"),
     ]);
     let (base, got) = receiver();
     let config = d.join("cavra-server.yaml");
@@ -395,18 +420,49 @@ connectors:
     std::fs::create_dir_all(&repo).unwrap();
     for args in [
         &["init", "-q", "-b", "main"][..],
-        &["-c", "user.name=t", "-c", "user.email=t@e.invalid", "commit", "-q", "--allow-empty", "-m", "one"][..],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e.invalid",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "one",
+        ][..],
     ] {
-        assert!(Command::new("git").args(args).current_dir(&repo).status().unwrap().success());
+        assert!(
+            Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .status()
+                .unwrap()
+                .success()
+        );
     }
     std::fs::write(d.join("cavra.tar.gz"), b"artefact").unwrap();
     let record = |version: &str, who: &str| {
         let tok = if who == "admin" { &admin } else { &agent };
-        cli(tok, &repo, &[
-            "release", "record", "--version", version, "--artifact", &p("cavra.tar.gz"),
-            "--sign-key", &p("keys/release-2026.key"), "--trust-root", &p("trust.json"),
-            "--server", &url, "--json",
-        ])
+        cli(
+            tok,
+            &repo,
+            &[
+                "release",
+                "record",
+                "--version",
+                version,
+                "--artifact",
+                &p("cavra.tar.gz"),
+                "--sign-key",
+                &p("keys/release-2026.key"),
+                "--trust-root",
+                &p("trust.json"),
+                "--server",
+                &url,
+                "--json",
+            ],
+        )
     };
     // Only admins record releases.
     let (code, _, err) = record("0.9.0", "agent");
@@ -436,22 +492,75 @@ connectors:
     assert_eq!(env["subject"], "1.0.0");
 
     // A record the service's trust root does not vouch for is refused (422) and kept nowhere.
-    run_ok(&["keys", "generate", "--key-id", "intruder", "--output", &p("keys")]);
     run_ok(&[
-        "trust", "add", "--trust-root", &p("other.json"), "--key-id", "intruder",
-        "--owner", "x", "--valid-from", "2020-01-01T00:00:00Z", "--public-key", &p("keys/intruder.pub"),
+        "keys",
+        "generate",
+        "--key-id",
+        "intruder",
+        "--output",
+        &p("keys"),
     ]);
-    let (code, _, err) = cli(&admin, &repo, &[
-        "release", "record", "--version", "6.6.6", "--artifact", &p("cavra.tar.gz"),
-        "--sign-key", &p("keys/intruder.key"), "--trust-root", &p("other.json"), "--server", &url,
+    run_ok(&[
+        "trust",
+        "add",
+        "--trust-root",
+        &p("other.json"),
+        "--key-id",
+        "intruder",
+        "--owner",
+        "x",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--public-key",
+        &p("keys/intruder.pub"),
     ]);
+    let (code, _, err) = cli(
+        &admin,
+        &repo,
+        &[
+            "release",
+            "record",
+            "--version",
+            "6.6.6",
+            "--artifact",
+            &p("cavra.tar.gz"),
+            "--sign-key",
+            &p("keys/intruder.key"),
+            "--trust-root",
+            &p("other.json"),
+            "--server",
+            &url,
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("422") || err.contains("does not verify"), "{err}");
+    assert!(
+        err.contains("422") || err.contains("does not verify"),
+        "{err}"
+    );
 
     // The service reports its trust root: in sync with the file it was started with, drift
     // against another.
-    run_ok(&["trust", "status", "--trust-root", &p("trust.json"), "--server", &url]);
-    let (code, out, err) = cli(&admin, d, &["trust", "status", "--trust-root", &p("other.json"), "--server", &url, "--json"]);
+    run_ok(&[
+        "trust",
+        "status",
+        "--trust-root",
+        &p("trust.json"),
+        "--server",
+        &url,
+    ]);
+    let (code, out, err) = cli(
+        &admin,
+        d,
+        &[
+            "trust",
+            "status",
+            "--trust-root",
+            &p("other.json"),
+            "--server",
+            &url,
+            "--json",
+        ],
+    );
     assert_eq!(code, 3, "{out}{err}");
     let status: Value = serde_json::from_str(&out).unwrap();
     let kinds: Vec<&str> = status["status"]["drift"]
@@ -460,5 +569,8 @@ connectors:
         .iter()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"missing_in_use") && kinds.contains(&"missing_there"), "{status}");
+    assert!(
+        kinds.contains(&"missing_in_use") && kinds.contains(&"missing_there"),
+        "{status}"
+    );
 }

@@ -138,7 +138,11 @@ fn record_verify_and_roll_back_a_release() {
         &f.out,
         &["release", "verify", s(&art), "--trust-root", s(&f.trust)],
     );
-    assert!(verified.stdout.contains("verified: release archive 0.1.0"), "{}", verified.stdout);
+    assert!(
+        verified.stdout.contains("verified: release archive 0.1.0"),
+        "{}",
+        verified.stdout
+    );
 
     let record = |version: &str| {
         run(
@@ -159,7 +163,11 @@ fn record_verify_and_roll_back_a_release() {
     };
     let out = record("0.1.0");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("3 commit(s), 3 without a CI check"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("3 commit(s), 3 without a CI check"),
+        "{}",
+        out.stdout
+    );
     let rec = f.repo.join(".cavra/releases/0.1.0.release.json");
     assert!(rec.exists());
     // Recorded once: the same version again is refused and the record stays.
@@ -183,7 +191,10 @@ fn record_verify_and_roll_back_a_release() {
     )
     .json();
     assert_eq!(v["result"]["record"]["kind"], "release");
-    assert_eq!(v["result"]["artifacts_checked"][0], art.file_name().unwrap().to_str().unwrap());
+    assert_eq!(
+        v["result"]["artifacts_checked"][0],
+        art.file_name().unwrap().to_str().unwrap()
+    );
 
     // A changed artefact fails, naming it.
     let copy = f.out.join("copy");
@@ -231,7 +242,11 @@ fn record_verify_and_roll_back_a_release() {
         &f.repo,
         &["release", "verify", path, "--trust-root", s(&f.trust)],
     );
-    assert!(out.stdout.contains("rollback 0.2.0 -> 0.1.0 by alice"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("rollback 0.2.0 -> 0.1.0 by alice"),
+        "{}",
+        out.stdout
+    );
     // Against a trust root without the key: refused.
     let empty = f.out.join("empty-trust.json");
     std::fs::write(&empty, r#"{"format": "cavra-trust-root/v1", "keys": []}"#).unwrap();
@@ -283,7 +298,13 @@ fn an_offline_bundle_installs_on_a_site_that_only_knows_the_fingerprint() {
     let site_trust = site.path().join("etc/trust.json");
     // No trust root, no fingerprint: nothing to check against (usage, exit 2).
     let out = run(
-        cavra(site.path()).args(["offline", "verify", s(&bundle), "--trust-root", s(&site_trust)]),
+        cavra(site.path()).args([
+            "offline",
+            "verify",
+            s(&bundle),
+            "--trust-root",
+            s(&site_trust),
+        ]),
         b"",
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
@@ -332,17 +353,41 @@ fn an_offline_bundle_installs_on_a_site_that_only_knows_the_fingerprint() {
     assert!(site.path().join("opt/bin/cavra-hook").exists());
     // The site's trust root now holds the key: verify needs no fingerprint, and it is in sync
     // with the package (exit 0); a key revoked on the site is drift (exit 3).
-    ok(site.path(), &["offline", "verify", s(&bundle), "--trust-root", s(&site_trust)]);
+    ok(
+        site.path(),
+        &[
+            "offline",
+            "verify",
+            s(&bundle),
+            "--trust-root",
+            s(&site_trust),
+        ],
+    );
     let status = ok(
         site.path(),
-        &["trust", "status", "--trust-root", s(&site_trust), "--package", s(&package), "--json"],
+        &[
+            "trust",
+            "status",
+            "--trust-root",
+            s(&site_trust),
+            "--package",
+            s(&package),
+            "--json",
+        ],
     )
     .json();
     assert_eq!(status["in_sync"], true, "{status}");
     // A key only the site trusts is drift (exit 3), named.
     ok(
         site.path(),
-        &["keys", "generate", "--key-id", "site-local", "--output", s(&site.path().join("keys"))],
+        &[
+            "keys",
+            "generate",
+            "--key-id",
+            "site-local",
+            "--output",
+            s(&site.path().join("keys")),
+        ],
     );
     ok(
         site.path(),
@@ -360,17 +405,44 @@ fn an_offline_bundle_installs_on_a_site_that_only_knows_the_fingerprint() {
         ],
     );
     let out = run(
-        cavra(site.path()).args(["trust", "status", "--trust-root", s(&site_trust), "--package", s(&package)]),
+        cavra(site.path()).args([
+            "trust",
+            "status",
+            "--trust-root",
+            s(&site_trust),
+            "--package",
+            s(&package),
+        ]),
         b"",
     );
     assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("drift:") && out.stdout.contains("site-local"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("drift:") && out.stdout.contains("site-local"),
+        "{}",
+        out.stdout
+    );
     ok(
         site.path(),
-        &["trust", "revoke", "--trust-root", s(&site_trust), "--key-id", "release-2026", "--reason", "drill"],
+        &[
+            "trust",
+            "revoke",
+            "--trust-root",
+            s(&site_trust),
+            "--key-id",
+            "release-2026",
+            "--reason",
+            "drill",
+        ],
     );
     let out = run(
-        cavra(site.path()).args(["trust", "status", "--trust-root", s(&site_trust), "--package", s(&package)]),
+        cavra(site.path()).args([
+            "trust",
+            "status",
+            "--trust-root",
+            s(&site_trust),
+            "--package",
+            s(&package),
+        ]),
         b"",
     );
     // The package no longer verifies under a trust root that revoked its signer: an error,
