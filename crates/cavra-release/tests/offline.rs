@@ -212,7 +212,6 @@ fn tampered_unsigned_or_untrusted_bundles_are_refused() {
         &both,
         &other.signer,
     )
-    .err()
-    .expect("not an OCI archive");
+    .expect_err("not an OCI archive");
     assert!(err.to_string().contains("images/not-oci.tar"), "{err}");
 }
