@@ -16,8 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cavra_evidence::dsse::Envelope;
-use cavra_evidence::intoto::{PAYLOAD_TYPE, Statement, Subject};
+use cavra_evidence::intoto::{Statement, Subject};
 use cavra_evidence::trust::TrustRoot;
 use cavra_runtime::keyfiles::LogSigner;
 use serde::Serialize;
@@ -165,12 +164,7 @@ pub fn build(inputs: &Inputs, signer: &LogSigner) -> Result<Built, ReleaseError>
             "key_id": signer.key_id,
         }),
     );
-    statement
-        .validate()
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
-    let mut env = Envelope::new(PAYLOAD_TYPE, &statement.to_canonical_bytes());
-    env.add_signature(&signer.key, signer.key_id.clone())
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
+    let env = crate::sign_statement(&statement, signer)?;
     files.insert(
         SUMS.into(),
         Entry {
@@ -248,26 +242,12 @@ pub fn verify(bytes: &[u8], trust: &TrustRoot) -> Result<Verified, ReleaseError>
     let envelope = files
         .get(SUMS_SIGNATURE)
         .ok_or_else(|| verify_failed(format!("unsigned: {SUMS_SIGNATURE} is missing")))?;
-    let envelope = Envelope::from_json(&String::from_utf8_lossy(&envelope.bytes))
-        .map_err(|e| verify_failed(format!("{SUMS_SIGNATURE}: {e}")))?;
-    let at = |p: &[u8]| -> Option<String> {
-        let s: Statement = serde_json::from_slice(p).ok()?;
-        s.predicate.get("signed_at")?.as_str().map(str::to_string)
-    };
-    let by = trust
-        .verify(&envelope, PAYLOAD_TYPE, None, &at)
-        .map_err(|e| verify_failed(format!("{SUMS_SIGNATURE}: signature: {e}")))?;
-    let statement: Statement = serde_json::from_slice(&by.payload)
-        .map_err(|e| verify_failed(format!("{SUMS_SIGNATURE}: {e}")))?;
-    statement
-        .validate()
-        .map_err(|e| verify_failed(format!("{SUMS_SIGNATURE}: {e}")))?;
-    if statement.predicate_type != PREDICATE_TYPE {
-        return Err(verify_failed(format!(
-            "{SUMS_SIGNATURE}: predicate type {:?} is not {PREDICATE_TYPE}",
-            statement.predicate_type
-        )));
-    }
+    let (signed_by, statement) = crate::open_statement(
+        &String::from_utf8_lossy(&envelope.bytes),
+        &format!("{SUMS_SIGNATURE}: "),
+        trust,
+        &[PREDICATE_TYPE],
+    )?;
     let signed = |name: &str| {
         statement
             .subject
@@ -313,7 +293,7 @@ pub fn verify(bytes: &[u8], trust: &TrustRoot) -> Result<Verified, ReleaseError>
     Ok(Verified {
         version: text("version"),
         target: text("target"),
-        signed_by: by.key_id,
+        signed_by,
         signed_at: text("signed_at"),
         files: listed.into_iter().collect(),
         folder,

@@ -109,3 +109,54 @@ pub(crate) fn package_error(
         other => verify_failed(format!("{label}: {other}")),
     }
 }
+
+/// Signs `statement` (validated first) into a DSSE envelope with `signer`'s key and id.
+pub(crate) fn sign_statement(
+    statement: &cavra_evidence::intoto::Statement,
+    signer: &cavra_runtime::keyfiles::LogSigner,
+) -> Result<cavra_evidence::dsse::Envelope, ReleaseError> {
+    statement
+        .validate()
+        .map_err(|e| ReleaseError::Input(e.to_string()))?;
+    let mut env = cavra_evidence::dsse::Envelope::new(
+        cavra_evidence::intoto::PAYLOAD_TYPE,
+        &statement.to_canonical_bytes(),
+    );
+    env.add_signature(&signer.key, signer.key_id.clone())
+        .map_err(|e| ReleaseError::Input(e.to_string()))?;
+    Ok(env)
+}
+
+/// Opens a signed statement: the envelope in `text` verified against `trust` as of the
+/// `signed_at` its predicate names, the statement valid and of one of `predicate_types`.
+/// Returns the signing key's id and the statement. Failures are prefixed with `label`.
+pub(crate) fn open_statement(
+    text: &str,
+    label: &str,
+    trust: &cavra_evidence::trust::TrustRoot,
+    predicate_types: &[&str],
+) -> Result<(String, cavra_evidence::intoto::Statement), ReleaseError> {
+    use cavra_evidence::intoto::Statement;
+    let envelope = cavra_evidence::dsse::Envelope::from_json(text)
+        .map_err(|e| verify_failed(format!("{label}{e}")))?;
+    let at = |p: &[u8]| -> Option<String> {
+        let s: Statement = serde_json::from_slice(p).ok()?;
+        s.predicate.get("signed_at")?.as_str().map(str::to_string)
+    };
+    let by = trust
+        .verify(&envelope, cavra_evidence::intoto::PAYLOAD_TYPE, None, &at)
+        .map_err(|e| verify_failed(format!("{label}signature: {e}")))?;
+    let statement: Statement = serde_json::from_slice(&by.payload)
+        .map_err(|e| verify_failed(format!("{label}not a statement: {e}")))?;
+    statement
+        .validate()
+        .map_err(|e| verify_failed(format!("{label}{e}")))?;
+    if !predicate_types.contains(&statement.predicate_type.as_str()) {
+        return Err(verify_failed(format!(
+            "{label}predicate type {:?} is not {}",
+            statement.predicate_type,
+            predicate_types.join(" or ")
+        )));
+    }
+    Ok((by.key_id, statement))
+}

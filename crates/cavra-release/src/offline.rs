@@ -19,8 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cavra_evidence::dsse::Envelope;
-use cavra_evidence::intoto::{PAYLOAD_TYPE, Statement, Subject};
+use cavra_evidence::intoto::{Statement, Subject};
 use cavra_evidence::trust::TrustRoot;
 use cavra_runtime::keyfiles::LogSigner;
 use cavra_runtime::trust_package::{self, TrustPackageError};
@@ -149,12 +148,7 @@ pub fn bundle(
         PREDICATE_TYPE,
         json!({"signed_at": inputs.signed_at, "key_id": signer.key_id}),
     );
-    statement
-        .validate()
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
-    let mut env = Envelope::new(PAYLOAD_TYPE, &statement.to_canonical_bytes());
-    env.add_signature(&signer.key, signer.key_id.clone())
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
+    let env = crate::sign_statement(&statement, signer)?;
     add(
         &mut files,
         SIGNATURE.into(),
@@ -215,26 +209,12 @@ fn check(
     let envelope = files
         .get(SIGNATURE)
         .ok_or_else(|| verify_failed(format!("unsigned: {SIGNATURE} is missing")))?;
-    let envelope = Envelope::from_json(&String::from_utf8_lossy(&envelope.bytes))
-        .map_err(|e| verify_failed(format!("{SIGNATURE}: {e}")))?;
-    let at = |p: &[u8]| -> Option<String> {
-        let s: Statement = serde_json::from_slice(p).ok()?;
-        s.predicate.get("signed_at")?.as_str().map(str::to_string)
-    };
-    let by = trust
-        .verify(&envelope, PAYLOAD_TYPE, None, &at)
-        .map_err(|e| verify_failed(format!("{SIGNATURE}: signature: {e}")))?;
-    let statement: Statement = serde_json::from_slice(&by.payload)
-        .map_err(|e| verify_failed(format!("{SIGNATURE}: {e}")))?;
-    statement
-        .validate()
-        .map_err(|e| verify_failed(format!("{SIGNATURE}: {e}")))?;
-    if statement.predicate_type != PREDICATE_TYPE {
-        return Err(verify_failed(format!(
-            "{SIGNATURE}: predicate type {:?} is not {PREDICATE_TYPE}",
-            statement.predicate_type
-        )));
-    }
+    let (signed_by, statement) = crate::open_statement(
+        &String::from_utf8_lossy(&envelope.bytes),
+        &format!("{SIGNATURE}: "),
+        &trust,
+        &[PREDICATE_TYPE],
+    )?;
     let mut digests = BTreeMap::new();
     for s in &statement.subject {
         let want = s.digest.get("sha256").cloned().unwrap_or_default();
@@ -305,7 +285,7 @@ fn check(
     }
     Ok(Checked {
         summary: Summary {
-            signed_by: by.key_id,
+            signed_by,
             signed_at: statement.predicate["signed_at"]
                 .as_str()
                 .unwrap_or_default()

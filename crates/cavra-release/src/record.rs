@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use cavra_evidence::dsse::Envelope;
-use cavra_evidence::intoto::{PAYLOAD_TYPE, Statement, Subject};
+use cavra_evidence::intoto::{Statement, Subject};
 use cavra_evidence::trust::TrustRoot;
 use cavra_runtime::keyfiles::LogSigner;
 use serde::{Deserialize, Serialize};
@@ -163,13 +163,7 @@ fn artifact_subjects(artifacts: &[PathBuf]) -> Result<Vec<Subject>, ReleaseError
 }
 
 fn sign(statement: Statement, signer: &LogSigner) -> Result<Signed, ReleaseError> {
-    statement
-        .validate()
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
-    let mut envelope = Envelope::new(PAYLOAD_TYPE, &statement.to_canonical_bytes());
-    envelope
-        .add_signature(&signer.key, signer.key_id.clone())
-        .map_err(|e| ReleaseError::Input(e.to_string()))?;
+    let envelope = crate::sign_statement(&statement, signer)?;
     Ok(Signed {
         envelope,
         statement,
@@ -406,20 +400,8 @@ pub fn verify(
     trust: &TrustRoot,
     artifacts: &[PathBuf],
 ) -> Result<Verified, ReleaseError> {
-    let envelope = Envelope::from_json(text)
-        .map_err(|e| verify_failed(format!("not a signed record: {e}")))?;
-    let at = |p: &[u8]| -> Option<String> {
-        let s: Statement = serde_json::from_slice(p).ok()?;
-        s.predicate.get("signed_at")?.as_str().map(str::to_string)
-    };
-    let by = trust
-        .verify(&envelope, PAYLOAD_TYPE, None, &at)
-        .map_err(|e| verify_failed(format!("signature: {e}")))?;
-    let statement: Statement = serde_json::from_slice(&by.payload)
-        .map_err(|e| verify_failed(format!("not a statement: {e}")))?;
-    statement
-        .validate()
-        .map_err(|e| verify_failed(e.to_string()))?;
+    let (signed_by, statement) =
+        crate::open_statement(text, "", trust, &[RELEASE_PREDICATE, ROLLBACK_PREDICATE])?;
     let bad = |e: serde_json::Error| verify_failed(format!("the predicate: {e}"));
     let record = match statement.predicate_type.as_str() {
         RELEASE_PREDICATE => {
@@ -428,11 +410,7 @@ pub fn verify(
         ROLLBACK_PREDICATE => {
             Record::Rollback(serde_json::from_value(statement.predicate.clone()).map_err(bad)?)
         }
-        other => {
-            return Err(verify_failed(format!(
-                "predicate type {other:?} is neither {RELEASE_PREDICATE} nor {ROLLBACK_PREDICATE}"
-            )));
-        }
+        other => return Err(verify_failed(format!("predicate type {other:?}"))),
     };
     let mut artifacts_checked = Vec::new();
     for path in artifacts {
@@ -454,7 +432,7 @@ pub fn verify(
         artifacts_checked.push(name);
     }
     Ok(Verified {
-        signed_by: by.key_id,
+        signed_by,
         subjects: statement.subject,
         record,
         artifacts_checked,
