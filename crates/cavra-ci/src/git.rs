@@ -75,6 +75,21 @@ pub fn resolve(repo: &Path, reference: &str) -> Result<String, CiError> {
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
+/// The commits reachable from `to` but not from `from` (every commit reachable from `to` when
+/// there is no `from`), newest first: the commits a release made at `to` adds.
+pub fn commits(repo: &Path, from: Option<&str>, to: &str) -> Result<Vec<String>, CiError> {
+    let to = resolve(repo, to)?;
+    let range = match from {
+        Some(f) => format!("{}..{to}", resolve(repo, f)?),
+        None => to,
+    };
+    let out = git(repo, &["rev-list", &range])?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 /// Every change from `base` to `head` (renames detected), parsed from `git diff --raw -z`.
 pub fn changes(repo: &Path, base: &str, head: &str) -> Result<Vec<Change>, CiError> {
     let out = git(

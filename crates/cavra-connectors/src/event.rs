@@ -43,6 +43,8 @@ impl EventType {
         "approval.break_glass",
         "approval.consumed",
         "evidence.checkpoint",
+        "release.recorded",
+        "release.rolled_back",
         "connector.failure",
         "connector.test",
     ];

@@ -3,7 +3,7 @@
 
 use cavra_evidence::keys::{self, SigningKey, VerifyingKey};
 use cavra_evidence::trust::{KeyRecord, TrustRoot};
-use cavra_store::LogSigner;
+pub use cavra_store::LogSigner;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -162,6 +162,36 @@ pub fn signer(path: &Path, key_id: Option<&str>) -> Result<LogSigner, KeyFileErr
             })?,
     };
     Ok(LogSigner { key_id, key })
+}
+
+/// A signer from `--sign-key FILE [--key-id ID]` that must be an active key of `trust` whose
+/// public half the trust root holds: what signs a trust package, a release record or an
+/// offline bundle, so that what it signs verifies where that trust root is trusted.
+pub fn trusted_signer(
+    trust: &TrustRoot,
+    path: &Path,
+    key_id: Option<&str>,
+) -> Result<LogSigner, KeyFileError> {
+    let signer = signer(path, key_id)?;
+    match trust.get(&signer.key_id) {
+        Some(k) if k.status == cavra_evidence::trust::KeyStatus::Active => {
+            let key = k
+                .verifying_key()
+                .map_err(|e| KeyFileError::Invalid(e.to_string()))?;
+            if key != signer.key.verifying_key() {
+                return Err(KeyFileError::Invalid(format!(
+                    "{} is not the private half of the trusted key {}",
+                    path.display(),
+                    signer.key_id
+                )));
+            }
+            Ok(signer)
+        }
+        _ => Err(KeyFileError::Invalid(format!(
+            "the signing key {} must be an active key of the trust root",
+            signer.key_id
+        ))),
+    }
 }
 
 /// The key id of a repository's log key: `log-` and the fingerprint's first 12 hex digits.

@@ -106,26 +106,11 @@ pub fn export(
     let text = read(trust_path)?;
     let trust = TrustRoot::from_json(&text)
         .map_err(|e| invalid(format!("{}: {e}", trust_path.display())))?;
-    let signer = crate::keyfiles::signer(sign_key, key_id)?;
-    match trust.get(&signer.key_id) {
-        Some(k) if k.status == KeyStatus::Active => {
-            let key = k.verifying_key().map_err(invalid)?;
-            if key != signer.key.verifying_key() {
-                return Err(invalid(format!(
-                    "{} is not the private half of the trusted key {}",
-                    sign_key.display(),
-                    signer.key_id
-                )));
-            }
-        }
-        _ => {
-            return Err(invalid(format!(
-                "the signing key {} must be an active key of {}",
-                signer.key_id,
-                trust_path.display()
-            )));
-        }
-    }
+    let signer =
+        crate::keyfiles::trusted_signer(&trust, sign_key, key_id).map_err(|e| match e {
+            KeyFileError::Invalid(m) => invalid(format!("{m} ({})", trust_path.display())),
+            other => TrustPackageError::Key(other),
+        })?;
     let mut packaged: Vec<PackagedPolicy> = Vec::new();
     for p in policies {
         let content = read(p)?;
@@ -169,41 +154,37 @@ pub fn export(
     })
 }
 
-/// What an import merged and wrote.
+/// A package whose signature held against the anchors it was checked with, and whose packs
+/// all verify against its trust root.
 #[derive(Debug)]
-pub struct Imported {
+pub struct Opened {
     /// The key that signed the package.
     pub signed_by: String,
-    /// How many keys the merged trust root holds.
-    pub keys: usize,
-    /// The packs' file names, in order.
-    pub policies: Vec<String>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+    /// The trust root it distributes.
+    pub trust_root: TrustRoot,
+    /// Its packs: file name, content and signature.
+    pub policies: Vec<(String, String, String)>,
+    /// The local trust root the package was checked against (empty when there was none).
+    local: TrustRoot,
 }
 
-/// Checks the package at `package_path` against the trust root at `trust_path` (or, with
-/// `fingerprint`, the package's key of that fingerprint, told out of band), then merges its
-/// keys into that trust root — new keys added, a key revoked locally staying revoked, status
-/// changes in the package applied — and writes its packs and their signatures into
-/// `policies_dir`. Every pack must verify against the package's trust root.
-pub fn import(
-    package_path: &Path,
+/// Checks the package in `text` against `local` (or, with `fingerprint`, the package's key of
+/// that fingerprint, told out of band) and every pack against the package's trust root;
+/// `trust_path` only names the local trust root in messages. Nothing is written.
+pub fn open_text(
+    text: &str,
     fingerprint: Option<&str>,
+    local: TrustRoot,
     trust_path: &Path,
-    policies_dir: Option<&Path>,
-) -> Result<Imported, TrustPackageError> {
-    let text = read(package_path)?;
+) -> Result<Opened, TrustPackageError> {
     let env =
-        Envelope::from_json(&text).map_err(|e| invalid(format!("not a trust package: {e}")))?;
+        Envelope::from_json(text).map_err(|e| invalid(format!("not a trust package: {e}")))?;
     // Read the payload only to find the out-of-band key; nothing in it is trusted yet.
     let unverified: Package = serde_json::from_slice(&env.payload_bytes().map_err(invalid)?)
         .map_err(|e| invalid(format!("not a trust package: {e}")))?;
-    let mut anchors = if trust_path.exists() {
-        let t = std::fs::read_to_string(trust_path)?;
-        TrustRoot::from_json(&t).map_err(|e| invalid(format!("{}: {e}", trust_path.display())))?
-    } else {
-        TrustRoot::default()
-    };
-    let local = anchors.clone();
+    let mut anchors = local.clone();
     if let Some(fp) = fingerprint {
         let record = unverified
             .trust_root
@@ -243,8 +224,67 @@ pub fn import(
         }
         signature::verify_text(&p.content, &p.name, &p.signature, &incoming).map_err(invalid)?;
     }
-    let mut merged = local;
-    for k in &incoming.keys {
+    Ok(Opened {
+        signed_by: by.key_id,
+        created_at: package.created_at,
+        trust_root: incoming,
+        policies: package
+            .policies
+            .into_iter()
+            .map(|p| (p.name, p.content, p.signature))
+            .collect(),
+        local,
+    })
+}
+
+/// Reads the trust root at `trust_path`, or an empty one when there is no file.
+pub fn local_trust_root(trust_path: &Path) -> Result<TrustRoot, TrustPackageError> {
+    if trust_path.exists() {
+        let t = read(trust_path)?;
+        TrustRoot::from_json(&t).map_err(|e| invalid(format!("{}: {e}", trust_path.display())))
+    } else {
+        Ok(TrustRoot::default())
+    }
+}
+
+/// What an import merged and wrote.
+#[derive(Debug)]
+pub struct Imported {
+    /// The key that signed the package.
+    pub signed_by: String,
+    /// How many keys the merged trust root holds.
+    pub keys: usize,
+    /// The packs' file names, in order.
+    pub policies: Vec<String>,
+}
+
+/// Checks the package at `package_path` against the trust root at `trust_path` (or, with
+/// `fingerprint`, the package's key of that fingerprint, told out of band), then merges its
+/// keys into that trust root — new keys added, a key revoked locally staying revoked, status
+/// changes in the package applied — and writes its packs and their signatures into
+/// `policies_dir`. Every pack must verify against the package's trust root.
+pub fn import(
+    package_path: &Path,
+    fingerprint: Option<&str>,
+    trust_path: &Path,
+    policies_dir: Option<&Path>,
+) -> Result<Imported, TrustPackageError> {
+    let text = read(package_path)?;
+    let opened = open_text(
+        &text,
+        fingerprint,
+        local_trust_root(trust_path)?,
+        trust_path,
+    )?;
+    install(opened, trust_path, policies_dir)
+}
+
+/// The trust root an import of `opened` would write: the local trust root with the package's
+/// keys merged in — new keys added, a key revoked locally staying revoked, status changes in the
+/// package applied. Fails when the package's key differs from one trusted under the same id.
+pub fn merged(opened: &Opened) -> Result<TrustRoot, TrustPackageError> {
+    let mut merged = opened.local.clone();
+    for k in &opened.trust_root.keys {
         match merged.keys.iter_mut().find(|m| m.key_id == k.key_id) {
             None => merged.add(k.clone()).map_err(invalid)?,
             Some(m) => {
@@ -260,18 +300,32 @@ pub fn import(
             }
         }
     }
+    Ok(merged)
+}
+
+/// Merges an opened package's keys into the trust root at `trust_path` ([`merged`]) and writes
+/// its packs into `policies_dir` (see [`import`]).
+pub fn install(
+    opened: Opened,
+    trust_path: &Path,
+    policies_dir: Option<&Path>,
+) -> Result<Imported, TrustPackageError> {
+    let merged = merged(&opened)?;
+    if let Some(dir) = trust_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     write_atomic(trust_path, merged.to_json().as_bytes())?;
     if let Some(dir) = policies_dir {
         std::fs::create_dir_all(dir)?;
-        for p in &package.policies {
-            let path = dir.join(&p.name);
-            write_atomic(&path, p.content.as_bytes())?;
-            write_atomic(&signature::signature_path(&path), p.signature.as_bytes())?;
+        for (name, content, sig) in &opened.policies {
+            let path = dir.join(name);
+            write_atomic(&path, content.as_bytes())?;
+            write_atomic(&signature::signature_path(&path), sig.as_bytes())?;
         }
     }
     Ok(Imported {
-        signed_by: by.key_id,
+        signed_by: opened.signed_by,
         keys: merged.keys.len(),
-        policies: package.policies.into_iter().map(|p| p.name).collect(),
+        policies: opened.policies.into_iter().map(|p| p.0).collect(),
     })
 }

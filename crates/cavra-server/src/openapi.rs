@@ -7,7 +7,9 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{approvals, connectors, decisions, evidence, health, policies, registry, tenants};
+use crate::api::{
+    approvals, connectors, decisions, evidence, health, policies, registry, releases, tenants,
+};
 
 struct BearerAuth;
 
@@ -112,6 +114,7 @@ impl Modify for LimitResponses {
         tenants::list, tenants::create, tenants::get_one, tenants::posture, tenants::whoami,
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
+        releases::record, releases::trust,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

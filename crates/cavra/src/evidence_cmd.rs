@@ -150,6 +150,9 @@ pub enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the trust root in use with the distributed trust package and with what each
+    /// service replica uses, and report drift. Exit 0: in sync; 3: drift; 1: error.
+    Status(crate::release_cmd::TrustStatusArgs),
 }
 
 /// `cavra evidence …`
@@ -521,6 +524,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             output,
             *json,
         ),
+        TrustCommand::Status(args) => crate::release_cmd::trust_status(args),
         TrustCommand::Import {
             package,
             fingerprint,

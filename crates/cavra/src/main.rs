@@ -18,6 +18,7 @@ mod mcp_cmd;
 mod policy_cmd;
 mod proof_cmd;
 mod registry_cmd;
+mod release_cmd;
 mod server_cmd;
 mod store_cmds;
 mod support;
@@ -71,7 +72,8 @@ enum Command {
     /// Ed25519 key pairs for signing evidence, bundles and policy packs.
     #[command(subcommand)]
     Keys(evidence_cmd::KeysCommand),
-    /// Trust roots: the keys a verifier accepts (add, list, revoke, retire, export, import).
+    /// Trust roots: the keys a verifier accepts (add, list, revoke, retire, export, import,
+    /// status).
     #[command(subcommand)]
     Trust(evidence_cmd::TrustCommand),
     /// The evidence log: verify it, checkpoint it, bundle it, verify bundles, export it.
@@ -113,6 +115,12 @@ enum Command {
     /// and signs a report; `verify` checks a report offline.
     #[command(subcommand)]
     Validate(validate_cmd::ValidateCommand),
+    /// Releases: signed release and rollback records, the release archive, offline checks.
+    #[command(subcommand)]
+    Release(release_cmd::ReleaseCommand),
+    /// Air-gapped installs: signed offline bundles (bundle, verify, install).
+    #[command(subcommand)]
+    Offline(release_cmd::OfflineCommand),
     /// Self-contained demonstrations.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -138,6 +146,8 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Connector(command) => connector_cmd::run(command),
+        Command::Release(command) => release_cmd::run(command),
+        Command::Offline(command) => release_cmd::offline(command),
         Command::Demo(command) => demo::run(command),
         Command::Validate(command) => validate_cmd::run(command),
         Command::Doctor(args) => doctor_cmd::run(args),

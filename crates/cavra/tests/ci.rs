@@ -957,3 +957,92 @@ fn cavras_own_state_files_are_never_reported() {
         .collect();
     assert_eq!(paths, ["src/app.rs"], "{}", c.json);
 }
+
+/// A release record binds the commit a passing check attested: the attestation verified, its
+/// evidence bundle named by digest; the base commit, which no attestation covers, listed as
+/// unchecked, and refused with --require-checks.
+#[test]
+fn a_release_record_binds_the_attested_commit_and_its_evidence() {
+    let f = fixture();
+    assert_eq!(
+        agent_writes(&f.repo, "src/app.rs", "fn main() {}\n", "t1"),
+        0
+    );
+    let b = bundle(&f, "bundle");
+    commit(&f.repo, "agent work");
+    let att = f.outside.join("attestation.json");
+    let out = attest(&f, &b, &att);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let artefact = f.outside.join("cavra.tar.gz");
+    std::fs::write(&artefact, "release bytes").expect("artefact");
+    let record = |extra: &[&str]| {
+        cavra()
+            .args([
+                "release",
+                "record",
+                "--version",
+                "1.0.0",
+                "--json",
+                "--artifact",
+            ])
+            .arg(&artefact)
+            .arg("--attestation")
+            .arg(&att)
+            .arg("--sign-key")
+            .arg(&f.key)
+            .arg("--trust-root")
+            .arg(&f.trust)
+            .arg("--output")
+            .arg(f.outside.join("release.json"))
+            .args(extra)
+            .current_dir(&f.repo)
+            .output()
+            .expect("release record")
+    };
+    let strict = record(&["--require-checks"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&strict.stderr).contains("no passing CI check"),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    let out = record(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let head = String::from_utf8_lossy(
+        &std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&f.repo)
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let commits = v["predicate"]["commits"].as_array().expect("commits");
+    let checked = commits
+        .iter()
+        .find(|c| c["commit"] == head.as_str())
+        .expect("the head is in the release");
+    let check = &checked["checks"][0];
+    assert_eq!(check["signed_by"], "ci-2026");
+    let manifest = std::fs::read(b.join("manifest.json")).expect("manifest");
+    use sha2::Digest as _;
+    assert_eq!(
+        check["evidence_bundle_manifest_sha256"],
+        hex::encode(sha2::Sha256::digest(&manifest))
+    );
+    assert_eq!(
+        v["predicate"]["unchecked"].as_array().map(Vec::len),
+        Some(1),
+        "{v}"
+    );
+}

@@ -332,3 +332,245 @@ fn an_inline_secret_in_the_configuration_is_refused_by_field() {
     assert!(err.contains("inline secret"), "{err}");
     assert!(!err.contains(secret), "the secret is not echoed: {err}");
 }
+
+/// `cavra <args>` with `token` and no caller settings; exit code, stdout, stderr.
+fn cli(token: &str, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_TOKEN", token)
+        .env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TRUST_ROOT")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A signed release record sent with `--server` is checked against the service's trust root,
+/// kept in the tenant's log and delivered as `release.recorded`; `cavra trust status --server`
+/// compares the service's trust root with the one in use.
+#[test]
+fn a_release_record_is_delivered_and_the_service_trust_root_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = format!("sqlite://{}", d.join("s.db").display());
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let admin = token(
+        &db,
+        &["--tenant", "acme", "--role", "admin", "--subject", "ops"],
+    );
+    let agent = token(&db, &["--tenant", "acme", "--role", "agent"]);
+    let p = |x: &str| d.join(x).display().to_string();
+    let run_ok = |args: &[&str]| {
+        let (code, out, err) = cli(&admin, d, args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    run_ok(&[
+        "keys",
+        "generate",
+        "--key-id",
+        "release-2026",
+        "--output",
+        &p("keys"),
+    ]);
+    run_ok(&[
+        "trust",
+        "add",
+        "--trust-root",
+        &p("trust.json"),
+        "--key-id",
+        "release-2026",
+        "--owner",
+        "release",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--public-key",
+        &p("keys/release-2026.pub"),
+    ]);
+    let (base, got) = receiver();
+    let config = d.join("cavra-server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "trust_root: \"{}\"
+connectors:
+  - name: lake
+    tenant: acme
+    events: [\"release.*\"]
+    ocsf_https: {{url: \"{base}/ocsf\"}}
+",
+            p("trust.json")
+        ),
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db, &config);
+
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e.invalid",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "one",
+        ][..],
+    ] {
+        assert!(
+            Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    std::fs::write(d.join("cavra.tar.gz"), b"artefact").unwrap();
+    let record = |version: &str, who: &str| {
+        let tok = if who == "admin" { &admin } else { &agent };
+        cli(
+            tok,
+            &repo,
+            &[
+                "release",
+                "record",
+                "--version",
+                version,
+                "--artifact",
+                &p("cavra.tar.gz"),
+                "--sign-key",
+                &p("keys/release-2026.key"),
+                "--trust-root",
+                &p("trust.json"),
+                "--server",
+                &url,
+                "--json",
+            ],
+        )
+    };
+    // Only admins record releases.
+    let (code, _, err) = record("0.9.0", "agent");
+    assert_eq!(code, 1);
+    assert!(err.contains("403"), "{err}");
+    let (code, out, err) = record("1.0.0", "admin");
+    assert_eq!(code, 0, "{out}{err}");
+    let sent: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sent["service"]["event_type"], "release.recorded");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let env = loop {
+        if let Some(o) = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|o| o["unmapped"]["cavra"]["type"] == "release.recorded")
+        {
+            break o["unmapped"]["cavra"].clone();
+        }
+        assert!(Instant::now() < deadline, "release.recorded not delivered");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(env["data"]["version"], "1.0.0");
+    assert_eq!(env["data"]["artifacts"][0]["name"], "cavra.tar.gz");
+    assert_eq!(env["data"]["signed_by"], "release-2026");
+    assert_eq!(env["subject"], "1.0.0");
+
+    // A record the service's trust root does not vouch for is refused (422) and kept nowhere.
+    run_ok(&[
+        "keys",
+        "generate",
+        "--key-id",
+        "intruder",
+        "--output",
+        &p("keys"),
+    ]);
+    run_ok(&[
+        "trust",
+        "add",
+        "--trust-root",
+        &p("other.json"),
+        "--key-id",
+        "intruder",
+        "--owner",
+        "x",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--public-key",
+        &p("keys/intruder.pub"),
+    ]);
+    let (code, _, err) = cli(
+        &admin,
+        &repo,
+        &[
+            "release",
+            "record",
+            "--version",
+            "6.6.6",
+            "--artifact",
+            &p("cavra.tar.gz"),
+            "--sign-key",
+            &p("keys/intruder.key"),
+            "--trust-root",
+            &p("other.json"),
+            "--server",
+            &url,
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("422") || err.contains("does not verify"),
+        "{err}"
+    );
+
+    // The service reports its trust root: in sync with the file it was started with, drift
+    // against another.
+    run_ok(&[
+        "trust",
+        "status",
+        "--trust-root",
+        &p("trust.json"),
+        "--server",
+        &url,
+    ]);
+    let (code, out, err) = cli(
+        &admin,
+        d,
+        &[
+            "trust",
+            "status",
+            "--trust-root",
+            &p("other.json"),
+            "--server",
+            &url,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = status["status"]["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"missing_in_use") && kinds.contains(&"missing_there"),
+        "{status}"
+    );
+}

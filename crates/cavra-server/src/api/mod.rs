@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod health;
 pub mod policies;
 pub mod registry;
+pub mod releases;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -162,6 +163,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connectors/dead-letters", get(connectors::dead_letters))
         .route("/connectors/retry", post(connectors::retry))
         .route("/connectors/{name}/test", post(connectors::test))
+        .route("/releases", post(releases::record))
+        .route("/trust", get(releases::trust))
         .route("/whoami", get(tenants::whoami));
     Router::new()
         .nest("/v1", v1)
