@@ -29,6 +29,8 @@ enum Arg {
     Url(&'static str),
     /// A command line run.
     Command(&'static str),
+    /// A pull (merge) request opened, named by this argument (its title).
+    PullRequest(&'static str),
 }
 
 /// A tool of a server family and the arguments that make its requests.
@@ -106,6 +108,14 @@ const FAMILIES: &[Family] = &[
                 "start_process",
             ],
             &[Arg::Command("command")],
+        )],
+    },
+    Family {
+        servers: &["github", "*github*", "gitlab", "*gitlab*"],
+        source: "github/github-mcp-server (pkg/github/pullrequests.go), @modelcontextprotocol/server-gitlab",
+        tools: &[tool(
+            &["create_pull_request", "create_merge_request"],
+            &[Arg::PullRequest("title")],
         )],
     },
 ];
@@ -238,12 +248,23 @@ pub fn derived_requests(base: &Request) -> Vec<Request> {
                 Arg::Delete(k) => (ActionType::DeleteFile, k),
                 Arg::Url(k) => (ActionType::NetworkRequest, k),
                 Arg::Command(k) => (ActionType::ExecuteCommand, k),
+                Arg::PullRequest(k) => (ActionType::PullRequest, k),
             };
             let values = strings(args.get(key).or_else(|| {
                 // Shell servers also name it `cmd`.
                 (key == "command").then(|| args.get("cmd")).flatten()
             }));
-            out.extend(values.into_iter().map(|v| derived(base, action, v)));
+            // A pull request is about its head branch (`head`, GitLab's `source_branch`).
+            let head = strings(args.get("head").or_else(|| args.get("source_branch")));
+            out.extend(values.into_iter().map(|v| {
+                let mut r = derived(base, action, v);
+                if action == ActionType::PullRequest
+                    && let Some(h) = head.first()
+                {
+                    r.branch = Some((*h).to_string());
+                }
+                r
+            }));
         }
         return out;
     }
@@ -321,6 +342,26 @@ mod tests {
             .iter()
             .map(|r| (r.action, r.target.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn forge_servers_open_pull_requests() {
+        use ActionType::*;
+        let r = derived_requests(&call(
+            "github",
+            "create_pull_request",
+            json!({"owner": "o", "repo": "r", "title": "Add x", "head": "feat", "base": "main"}),
+        ));
+        assert_eq!(shown(&r), [(PullRequest, "Add x")]);
+        assert_eq!(r[0].branch.as_deref(), Some("feat"));
+        let r = derived_requests(&call(
+            "gitlab",
+            "create_merge_request",
+            json!({"title": "Add y"}),
+        ));
+        assert_eq!(shown(&r), [(PullRequest, "Add y")]);
+        // Reading pull requests is not opening one.
+        assert!(derived_requests(&call("github", "list_pull_requests", json!({}))).is_empty());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::knowledge::{self, Knowledge};
 use crate::tools::{self, Inner, InnerKind, Stdin};
 use crate::words::{Word, node_text, word_from_node};
 use crate::{
-    AccessKind, CommandAnalysis, CommandRole, FileAccess, GitPush, Limits, RiskClass, SimpleCommand,
+    AccessKind, CommandAnalysis, CommandRole, FileAccess, GitPush, Limits, PullRequestOpen,
+    RiskClass, SimpleCommand,
 };
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -842,7 +843,8 @@ impl<'l> Analyzer<'l> {
                 || !info.inner.is_empty()
                 || !info.accesses.is_empty()
                 || !classes.is_empty()
-                || info.push.is_some());
+                || info.push.is_some()
+                || info.pull_request);
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
@@ -883,6 +885,11 @@ impl<'l> Analyzer<'l> {
                 all_branches: p.all_branches,
                 command_index: idx,
             });
+        }
+        if info.pull_request {
+            self.out
+                .pull_requests
+                .push(PullRequestOpen { command_index: idx });
         }
         for inner in info.inner {
             self.inner(inner, args, ctx, span);

@@ -228,6 +228,13 @@ pub struct GitPush {
     pub command_index: usize,
 }
 
+/// A pull (merge) request the line opens on a forge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRequestOpen {
+    /// Index into [`CommandAnalysis::commands`] of the command that opens it.
+    pub command_index: usize,
+}
+
 /// Everything cavra learns from one command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CommandAnalysis {
@@ -237,6 +244,9 @@ pub struct CommandAnalysis {
     pub file_accesses: Vec<FileAccess>,
     /// `git push` operations.
     pub git_pushes: Vec<GitPush>,
+    /// Pull (merge) requests opened: `gh pr create`, `glab mr create`, `hub pull-request`,
+    /// `git push -o merge_request.create`.
+    pub pull_requests: Vec<PullRequestOpen>,
     /// The union of all commands' classes plus line-level classes (pipelines into shells,
     /// unparseable input).
     pub classes: BTreeSet<RiskClass>,

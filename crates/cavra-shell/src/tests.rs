@@ -973,6 +973,45 @@ fn tool_operands() {
     assert_eq!(a.commands[i].argv[0], "cat");
 }
 
+// ---- pull requests ----
+
+#[test]
+fn forge_clis_and_push_options_open_pull_requests() {
+    for line in [
+        "gh pr create --title x --body y",
+        "gh pr new -B main",
+        "gh pr -R o/r create --fill",
+        "/usr/bin/gh pr create",
+        "glab mr create --fill",
+        "glab -R o/r mr new",
+        "hub pull-request -m x",
+        "hub -C repo pull-request",
+        "git push -o merge_request.create origin feat",
+        "git push --push-option=merge_request.create origin feat",
+        "git add . && git commit -m x && gh pr create --fill",
+        "sh -c 'gh pr create --fill'",
+    ] {
+        let a = analyze(line);
+        assert_eq!(a.pull_requests.len(), 1, "{line}: {:?}", a.pull_requests);
+    }
+    for line in [
+        "gh pr list",
+        "gh pr view 12",
+        "gh pr checkout create",
+        "gh issue create",
+        "glab mr list",
+        "hub pr list",
+        "git push origin feat",
+        "git push -o ci.skip origin feat",
+        "echo gh pr create",
+    ] {
+        assert!(analyze(line).pull_requests.is_empty(), "{line}");
+    }
+    // The command that opens it is the one named.
+    let a = analyze("git status && gh pr create --fill");
+    assert_eq!(a.commands[a.pull_requests[0].command_index].argv[0], "gh");
+}
+
 // ---- git push ----
 
 #[test]

@@ -193,6 +193,19 @@ fn script(root: &Path) -> Vec<Scripted> {
             ALLOW,
         ),
         s(
+            // The pull request as the forge's push option opens one (GitLab's
+            // `merge_request.create`): a real push to the local remote, so nothing reaches a
+            // forge, decided as the `pull_request` it stands for (the attestation it needs).
+            "pull request opened (git push -o merge_request.create)",
+            "Bash",
+            json!({
+                "command": format!("git push -o merge_request.create origin {BRANCH}"),
+                "description": "open a merge request"
+            }),
+            true,
+            &["allow_with_attestation"],
+        ),
+        s(
             "MCP read through cavra mcp proxy",
             &format!("mcp__{MCP_SERVER}__read_text_file"),
             json!({"path": p("notes.txt")}),
@@ -231,7 +244,7 @@ fn script(root: &Path) -> Vec<Scripted> {
 }
 
 /// The step whose denial carries the pending approval id; the approver acts before the next.
-const APPROVAL_STEP: usize = 11;
+const APPROVAL_STEP: usize = 12;
 
 /// What ran between tool calls, for the report.
 #[derive(Default)]
@@ -395,6 +408,13 @@ pub fn run(
         .arg(&remote)
         .output()
         .map_err(io("git init --bare"))?;
+    // The remote takes push options, as a forge does (the pull-request step sends one).
+    Command::new("git")
+        .arg("-C")
+        .arg(&remote)
+        .args(["config", "receive.advertisePushOptions", "true"])
+        .output()
+        .map_err(io("git config receive.advertisePushOptions"))?;
     env.git(&["remote", "add", "origin", &remote.to_string_lossy()])?;
     write(&repo.join("README.md"), "# validation project\n")?;
     write(&repo.join("notes.txt"), "ordinary notes\n")?;

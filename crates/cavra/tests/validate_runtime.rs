@@ -193,6 +193,7 @@ fn a_correct_set_up_passes_and_its_signed_report_verifies() {
         "high-risk shell command blocked",
         "git commit carries the session trailer",
         "the remote has the pushed branch",
+        "pull request opened (git push -o merge_request.create)",
         "MCP read of .env refused",
         "approval: allowed once",
         "evidence bundle written and verified",

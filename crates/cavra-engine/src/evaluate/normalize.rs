@@ -382,6 +382,10 @@ pub(crate) fn command_subjects(
             from,
         });
     }
+    // A pull request opened from the line is decided as the `pull_request` action is.
+    if !analysis.pull_requests.is_empty() {
+        subjects.push(Subject::PullRequest);
+    }
     for class in &analysis.classes {
         subjects.push(Subject::Class { class: *class });
     }

@@ -372,6 +372,14 @@ pub(crate) fn git_push(args: &[Word]) -> Option<Push> {
                 push.all_branches = true;
             }
             "all" | "branches" => push.all_branches = true,
+            // GitLab opens a merge request for the pushed branch when asked by push option.
+            "o" | "push-option"
+                if value
+                    .as_ref()
+                    .is_some_and(|v| v.text.starts_with("merge_request.create")) =>
+            {
+                push.opens_pull_request = true;
+            }
             "repo" if push.remote.is_none() => {
                 push.remote = value.as_ref().map(|v| v.text.clone());
             }
@@ -404,4 +412,37 @@ pub(crate) fn git_push(args: &[Word]) -> Option<Push> {
         push.refspecs.push(spec);
     }
     Some(push)
+}
+
+/// Whether the command opens a pull (merge) request on a forge: `gh pr create` (or `new`),
+/// `glab mr create` (or `new`), `hub pull-request`. Only the forge CLIs' own spellings; a push
+/// that asks GitLab to open one is found by [`git_push`].
+pub(crate) fn opens_pull_request(base: &str, args: &[Word]) -> bool {
+    // The options these CLIs accept before the subcommand words that take a value.
+    let takes_value: &[&str] = match base {
+        "gh" | "glab" => &["-R", "--repo"],
+        "hub" => &["-C", "-c"],
+        _ => return false,
+    };
+    let mut words = Vec::new();
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if takes_value.contains(&t) {
+            i += 2;
+            continue;
+        }
+        if !t.starts_with('-') {
+            words.push(t);
+            if words.len() == 2 {
+                break;
+            }
+        }
+        i += 1;
+    }
+    match (base, words.as_slice()) {
+        ("gh", ["pr", sub, ..]) | ("glab", ["mr", sub, ..]) => matches!(*sub, "create" | "new"),
+        ("hub", ["pull-request", ..]) => true,
+        _ => false,
+    }
 }

@@ -72,6 +72,8 @@ pub(crate) struct Push {
     pub branches: Vec<String>,
     pub force: bool,
     pub all_branches: bool,
+    /// `-o merge_request.create`: the forge opens a merge request for the pushed branch.
+    pub opens_pull_request: bool,
 }
 
 /// Everything learnt from one simple command's name and arguments.
@@ -80,6 +82,8 @@ pub(crate) struct Info {
     pub classes: BTreeSet<RiskClass>,
     pub accesses: Vec<Access>,
     pub push: Option<Push>,
+    /// The command opens a pull (merge) request (`gh pr create`, `glab mr create`, …).
+    pub pull_request: bool,
     pub inner: Vec<Inner>,
 }
 
@@ -209,6 +213,9 @@ pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) 
         if info.push.as_ref().is_some_and(|p| p.force) {
             info.class(RiskClass::ForcePush);
         }
+        info.pull_request = info.push.as_ref().is_some_and(|p| p.opens_pull_request);
+    } else {
+        info.pull_request = opens_pull_request(base, args);
     }
     info
 }
