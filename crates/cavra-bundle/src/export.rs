@@ -39,11 +39,15 @@ fn epoch_millis(time: &str) -> Option<i64> {
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// A string field, or empty.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
 /// The OCSF object of a log entry: API Activity, as the OCSF connector sends (one mapping,
 /// [`cavra_ocsf`]), with the entry in `unmapped.cavra`.
 fn ocsf(entry: &Value) -> Value {
     let body = &entry["body"];
-    let text = |v: &Value| v.as_str().unwrap_or("");
     let kind = text(&entry["kind"]);
     let decision = if kind == "decision" {
         text(&body["decision"])

@@ -142,7 +142,7 @@ async fn main() {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker_task = if a.worker {
-        let w = Worker::new(
+        let mut w = Worker::new(
             db.clone(),
             &config,
             build_destinations(&config).expect("destinations"),

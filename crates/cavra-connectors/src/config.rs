@@ -458,7 +458,9 @@ fn check_server_url(
         return Err(ConnectorError::Config(format!("{field}: no host")));
     }
     let s = u.scheme();
-    if s == secure || (s == plain && is_loopback(&u)) {
+    // Not `is_loopback`: for these schemes the URL crate keeps the host as an opaque name
+    // (`127.0.0.1` is a domain to it), so the name is read here.
+    if s == secure || (s == plain && u.host_str().is_some_and(host_is_loopback)) {
         return Ok(u);
     }
     if s == plain {
@@ -1022,5 +1024,72 @@ mod tests {
         assert!(one(&loopback).is_ok());
         let none = "- {name: x, tenant: acme}";
         assert!(one(none).unwrap_err().contains("give its kind"));
+    }
+
+    #[test]
+    fn broker_urls_are_secure_unless_loopback() {
+        for (url, ok) in [
+            ("nats://127.0.0.1:4222", true),
+            ("nats://localhost:4222", true),
+            ("nats://[::1]:4222", true),
+            ("tls://nats.internal:4222", true),
+            ("nats://nats.internal:4222", false),
+            ("http://nats.internal:4222", false),
+            ("tls://user:pw@nats.internal:4222", false),
+        ] {
+            let r = check_server_url("u", url, "tls", "nats");
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+        }
+        let yaml = "- {name: q, tenant: acme, amqp: {url: \"amqp://10.0.0.1:5672/%2f\"}}";
+        assert!(one(yaml).unwrap_err().contains("loopback only"));
+        let yaml =
+            "- {name: q, tenant: acme, amqp: {url: \"amqp://127.0.0.1:5672/%2f\", exchange: \"\"}}";
+        assert!(one(yaml).unwrap_err().contains("amqp.queue"));
+    }
+
+    #[test]
+    fn smtp_recipients_and_allow_lists() {
+        let smtp = |tenant: &str, to: &str, allowed: &str| {
+            format!(
+                "- name: mail\n  tenant: {tenant}\n  smtp: {{host: smtp.example, from: a@cavra.example, to: [{to}], allowed_recipients: [{allowed}]}}\n"
+            )
+        };
+        assert!(one(&smtp("acme", "ops@acme.example", "\"@acme.example\"")).is_ok());
+        assert!(one(&smtp("acme", "OPS@Acme.Example", "ops@acme.example")).is_ok());
+        let err = one(&smtp("acme", "ops@globex.example", "\"@acme.example\"")).unwrap_err();
+        assert!(err.contains("smtp.to[0]"), "{err}");
+        let err = one(&smtp("acme", "ops@acme.example", "nobody")).unwrap_err();
+        assert!(err.contains("allowed_recipients[0]"), "{err}");
+        // Two tenants sharing an address, or a domain and an address in it.
+        for (a, b) in [
+            ("ops@acme.example", "ops@acme.example"),
+            ("\"@acme.example\"", "x@acme.example"),
+            ("\"@acme.example\"", "\"@ACME.example\""),
+        ] {
+            let to_b = b.trim_matches('"').trim_start_matches('@');
+            let to_b = if to_b.contains('@') {
+                to_b.to_string()
+            } else {
+                format!("x@{to_b}")
+            };
+            let yaml = format!(
+                "{}{}",
+                smtp("acme", "ops@acme.example", a),
+                smtp("globex", &to_b, b)
+            );
+            let err = one(&yaml).unwrap_err();
+            assert!(err.contains("one tenant only"), "{a} {b}: {err}");
+        }
+        // Two tenants may mail different people of one domain.
+        let yaml = format!(
+            "{}{}",
+            smtp("acme", "a@mail.example", "a@mail.example"),
+            smtp("globex", "b@mail.example", "b@mail.example")
+        );
+        assert!(one(&yaml).is_ok());
+        let err = one(&smtp("acme", "ops@acme.example", "\"@acme.example\"")
+            .replace("host: smtp.example", "host: smtp.example, tls: none"))
+        .unwrap_err();
+        assert!(err.contains("loopback relay only"), "{err}");
     }
 }

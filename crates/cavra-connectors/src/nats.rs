@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use async_nats::jetstream::context::{Publish, PublishErrorKind};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
 
 use crate::ConnectorError;
 use crate::config::{ConnectorConfig, NatsConfig};
@@ -171,7 +172,7 @@ impl Nats {
             Ok(js) => js,
             Err(why) => return failed("connect failed", why),
         };
-        let publish = Publish::build()
+        let publish = PublishMessage::build()
             .payload(body.into())
             .message_id(&msg.idempotency_key)
             .header("Content-Type", "application/json");

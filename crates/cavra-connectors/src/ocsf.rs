@@ -22,11 +22,15 @@ pub struct Ocsf {
     authorization: Option<Secret>,
 }
 
+/// A string field, or empty.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
 /// The OCSF object of an envelope (see [`cavra_ocsf`]): the whole envelope, signature
 /// included, travels in `unmapped.cavra`.
 pub fn object(envelope: &Value) -> Value {
     let data = &envelope["data"];
-    let text = |v: &Value| v.as_str().unwrap_or("");
     cavra_ocsf::api_activity(
         &cavra_ocsf::Activity {
             uid: text(&envelope["id"]),

@@ -197,8 +197,9 @@ impl Worker {
 
     /// Prepares every destination (connects, creates or checks a stream or an exchange):
     /// returns the connectors that could not be, with why. None is fatal: a destination
-    /// that is down now is connected again by its next attempt.
-    pub async fn prepare(&self) -> Vec<(String, String, String)> {
+    /// that is down now is connected again by its next attempt. (`&mut`: a worker is `Send`,
+    /// not `Sync`, and [`Worker::run`] awaits this.)
+    pub async fn prepare(&mut self) -> Vec<(String, String, String)> {
         let mut failed = Vec::new();
         for ((tenant, name), d) in &self.destinations {
             if let Err(why) = d.sink.prepare().await {

@@ -15,15 +15,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cavra_connectors::event::{EnvelopeSigner, verify_envelope};
-use cavra_connectors::retry::{Clock, Jitter};
-use cavra_connectors::worker::{Progress, build_destinations};
-use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
+use cavra_connectors::event::verify_envelope;
+use cavra_connectors::worker::Progress;
 use cavra_tenant_store::outbox::{DeliveryFilter, DeliveryState};
 use cavra_tenant_store::{
     ActionType, ApprovalState, Approvals, Db, Decision, DecisionWrite, Decisions, EntryQuery,
-    Evidence, LogSettings, LogSigner, NewApproval, NewDecision, Transition, TransitionOutcome,
-    outbox,
+    Evidence, NewApproval, NewDecision, Transition, TransitionOutcome,
 };
 use serde_json::{Value, json};
 

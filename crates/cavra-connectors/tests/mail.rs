@@ -203,16 +203,50 @@ async fn smtp_server(pki: &TestPki, mode: Mode, login: Option<(&str, &str)>) -> 
 // ---------------------------------------------------------------------------------------
 // Reading a message
 
+/// Decodes quoted-printable text (RFC 2045 6.7): `=XX` octets and `=` soft line breaks.
+fn quoted_printable(text: &str) -> Option<Vec<u8>> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            if b.get(i + 1..i + 3) == Some(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 /// The decoded body of the attachment named `name` in a MIME message.
 fn attachment(data: &str, name: &str) -> Option<Vec<u8>> {
-    let at = data.find(&format!("filename=\"{name}\""))?;
+    part(data, &format!("filename=\"{name}\""))
+}
+
+/// The decoded body of the first MIME part whose headers hold `marker`.
+fn part(data: &str, marker: &str) -> Option<Vec<u8>> {
+    let at = data.find(marker)?;
     let rest = &data[at..];
-    let body_start = rest.find("\r\n\r\n")? + 4;
-    let body = &rest[body_start..];
-    let end = body.find("\r\n--").unwrap_or(body.len());
-    base64::engine::general_purpose::STANDARD
-        .decode(body[..end].replace("\r\n", ""))
-        .ok()
+    let header_end = rest.find("\r\n\r\n")?;
+    let headers = &rest[..header_end];
+    let body = &rest[header_end + 4..];
+    let body = &body[..body.find("\r\n--").unwrap_or(body.len())];
+    if headers.contains("Content-Transfer-Encoding: base64") {
+        base64::engine::general_purpose::STANDARD
+            .decode(body.replace("\r\n", ""))
+            .ok()
+    } else if headers.contains("Content-Transfer-Encoding: quoted-printable") {
+        quoted_printable(body)
+    } else {
+        Some(body.as_bytes().to_vec())
+    }
 }
 
 fn smtp_yaml(
@@ -314,7 +348,8 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
         assert!(m.data.contains("text/plain"));
         assert!(m.data.contains("text/html"));
         let env: Value = serde_json::from_slice(
-            &attachment(&m.data, "cavra-event.json").expect("the envelope is attached"),
+            &attachment(&m.data, "cavra-event.json")
+                .unwrap_or_else(|| panic!("the envelope is attached: {}", m.data)),
         )
         .expect("JSON");
         verify_envelope(&env, &signing_key().verifying_key()).expect("signed");
@@ -337,7 +372,10 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
         .iter()
         .find(|m| m.to[0].ends_with("acme.example"))
         .expect("acme's");
-    assert!(!acme.data.contains("<b>now</b>"), "{}", acme.data);
+    let html = String::from_utf8(part(&acme.data, "Content-Type: text/html").expect("HTML"))
+        .expect("UTF-8");
+    assert!(html.contains("rm -rf / &lt;b&gt;now&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>now</b>"), "{html}");
 
     let d = only_delivery(&store.db, "acme", "mail").await;
     let list = attempts(&store.db, "acme", &d.event_id).await;

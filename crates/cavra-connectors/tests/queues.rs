@@ -177,7 +177,7 @@ async fn nats_stream_checked_at_start_and_server_down_retried() {
     let missing = unique("CAVRA_MISSING");
     let yaml = nats_yaml("acme", &url, &missing, "cavratest.m")
         .replace("duplicate_window_seconds: 600", "create_stream: false");
-    let w = worker(&store.db, &yaml, &clock, "w1");
+    let mut w = worker(&store.db, &yaml, &clock, "w1");
     let failed = w.prepare().await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].2.contains(&missing), "{failed:?}");
@@ -190,7 +190,7 @@ async fn nats_stream_checked_at_start_and_server_down_retried() {
     })
     .await
     .expect("create a stream");
-    let w = worker(
+    let mut w = worker(
         &store.db,
         &nats_yaml("acme", &url, &other, "cavratest.o"),
         &clock,
