@@ -206,11 +206,7 @@ async fn nats_stream_checked_at_start_and_server_down_retried() {
     );
     js.delete_stream(&other).await.expect("clean up");
 
-    // Nothing listens on the port of a socket just closed.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = closed_port();
     let mut w = worker(
         &store.db,
         &nats_yaml(

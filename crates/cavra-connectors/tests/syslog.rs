@@ -202,11 +202,8 @@ async fn untrusted_or_down_receivers_are_retried() {
     );
     assert!(r.frames.lock().unwrap().is_empty());
 
-    // Down: nothing listens on the port of a socket just closed.
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // Down.
+    let down = closed_port();
     let store = sqlite().await;
     let mut w = worker(&store.db, &yaml(down, &pki.ca_file), &clock, "w1");
     decide(&store.db, "acme", "dec_1", Decision::Block, "rm -rf /").await;

@@ -316,3 +316,9 @@ pub fn not_run(var: &str, what: &str) {
         "\n***** {var} is not set: {what} did NOT run *****"
     );
 }
+
+/// A loopback port nothing listens on: that of a socket just closed (a destination down).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
