@@ -250,7 +250,6 @@ fn part(data: &str, marker: &str) -> Option<Vec<u8>> {
 }
 
 fn smtp_yaml(
-    name: &str,
     tenant: &str,
     port: u16,
     tls: &str,
@@ -264,7 +263,7 @@ fn smtp_yaml(
         .unwrap_or_default();
     format!(
         "
-- name: {name}
+- name: mail
   tenant: {tenant}
   events: [\"decision.*\"]
   timeout_ms: 5000
@@ -295,7 +294,6 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
     let yaml = format!(
         "{}{}",
         smtp_yaml(
-            "mail",
             "acme",
             port,
             "starttls",
@@ -305,7 +303,6 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
             "\"@acme.example\""
         ),
         smtp_yaml(
-            "mail",
             "globex",
             port,
             "starttls",
@@ -390,7 +387,6 @@ async fn implicit_tls_with_a_report_attached() {
     let pki = TestPki::new();
     let (server, port) = smtp_server(&pki, Mode::Implicit, None).await;
     let yaml = smtp_yaml(
-        "mail",
         "acme",
         port,
         "implicit",
@@ -441,7 +437,6 @@ async fn allow_lists_keep_tenants_apart() {
     let ca = &pki.ca_file;
 
     let off_list = smtp_yaml(
-        "mail",
         "acme",
         port,
         "implicit",
@@ -461,7 +456,6 @@ async fn allow_lists_keep_tenants_apart() {
     let shared = format!(
         "{}{}",
         smtp_yaml(
-            "mail",
             "acme",
             port,
             "implicit",
@@ -471,7 +465,6 @@ async fn allow_lists_keep_tenants_apart() {
             "\"@acme.example\""
         ),
         smtp_yaml(
-            "mail",
             "globex",
             port,
             "implicit",
@@ -492,7 +485,6 @@ async fn allow_lists_keep_tenants_apart() {
 
     // A configuration that skipped the check (built in code): the sink still refuses.
     let mut config = ConnectorsConfig::from_yaml(&smtp_yaml(
-        "mail",
         "acme",
         port,
         "implicit",
@@ -520,7 +512,6 @@ async fn allow_lists_keep_tenants_apart() {
     );
 
     let good = ConnectorsConfig::from_yaml(&smtp_yaml(
-        "mail",
         "acme",
         port,
         "implicit",
@@ -551,7 +542,6 @@ async fn refused_login_and_untrusted_certificate() {
     let store = sqlite().await;
     let clock = Manual::default();
     let yaml = smtp_yaml(
-        "mail",
         "acme",
         port,
         "starttls",
@@ -572,7 +562,6 @@ async fn refused_login_and_untrusted_certificate() {
     let other = TestPki::new();
     let store = sqlite().await;
     let yaml = smtp_yaml(
-        "mail",
         "acme",
         port,
         "starttls",
