@@ -453,17 +453,17 @@ async fn allow_lists_keep_tenants_apart() {
         "{err}"
     );
 
+    let acme = smtp_yaml(
+        "acme",
+        port,
+        "implicit",
+        ca,
+        None,
+        "ops@acme.example",
+        "\"@acme.example\"",
+    );
     let shared = format!(
-        "{}{}",
-        smtp_yaml(
-            "acme",
-            port,
-            "implicit",
-            ca,
-            None,
-            "ops@acme.example",
-            "\"@acme.example\""
-        ),
+        "{acme}{}",
         smtp_yaml(
             "globex",
             port,
@@ -484,16 +484,7 @@ async fn allow_lists_keep_tenants_apart() {
     );
 
     // A configuration that skipped the check (built in code): the sink still refuses.
-    let mut config = ConnectorsConfig::from_yaml(&smtp_yaml(
-        "acme",
-        port,
-        "implicit",
-        ca,
-        None,
-        "ops@acme.example",
-        "\"@acme.example\"",
-    ))
-    .expect("config");
+    let mut config = ConnectorsConfig::from_yaml(&acme).expect("config");
     config.0[0].smtp.as_mut().expect("smtp").to = vec!["sec@globex.example".into()];
     let dests = build_destinations(&config).expect("destinations");
     let msg = |tenant: &str| Outgoing {
@@ -511,16 +502,7 @@ async fn allow_lists_keep_tenants_apart() {
         "{sent:?}"
     );
 
-    let good = ConnectorsConfig::from_yaml(&smtp_yaml(
-        "acme",
-        port,
-        "implicit",
-        ca,
-        None,
-        "ops@acme.example",
-        "\"@acme.example\"",
-    ))
-    .expect("config");
+    let good = ConnectorsConfig::from_yaml(&acme).expect("config");
     let dests = build_destinations(&good).expect("destinations");
     let sent = dests[0].sink.send(&msg("globex")).await;
     assert_eq!(sent.verdict, Verdict::Permanent, "{sent:?}");
