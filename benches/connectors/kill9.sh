@@ -74,7 +74,7 @@ echo "$(date +%T) service killed -9"
 wait "$burst_pid"
 echo "$(date +%T) burst over: $(cat "$work/burst.out")"
 committed=$(q "SELECT count(*) FROM connector_events WHERE tenant='load'")
-decisions=$(q "SELECT count(*) FROM decisions_v2")
+decisions=$(q "SELECT count(*) FROM decisions")
 echo "committed: decisions=$decisions events=$committed"
 sleep "$down"
 start_nats
@@ -89,8 +89,8 @@ while :; do
   sleep 1
 done
 messages=$(stream_messages)
-duplicates=$(q "SELECT count(*) FROM log_entries_v2 WHERE kind='delivery' AND CAST(entry AS TEXT) LIKE '%duplicate of seq%'")
-attempts=$(q "SELECT count(*) FROM log_entries_v2 WHERE kind='delivery'")
+duplicates=$(q "SELECT count(*) FROM log_entries WHERE kind='delivery' AND CAST(entry AS TEXT) LIKE '%duplicate of seq%'")
+attempts=$(q "SELECT count(*) FROM log_entries WHERE kind='delivery'")
 dead=$(q "SELECT count(*) FROM connector_deliveries WHERE state='dead'")
 echo "$(date +%T) result: committed_events=$committed delivered=$delivered stream_messages=$messages attempts=$attempts duplicate_acks=$duplicates dead_letters=$dead"
 if [ "$messages" -eq "$committed" ] && [ "$delivered" -eq "$committed" ] && [ "$dead" -eq 0 ]; then
