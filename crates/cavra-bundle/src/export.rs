@@ -15,7 +15,7 @@ pub enum ExportFormat {
     Jsonl,
     /// Splunk HTTP Event Collector events (`{"time", "source", "sourcetype", "event"}`), one per line.
     SplunkHec,
-    /// OCSF 1.1 API Activity events (class 6003), one per line.
+    /// OCSF 1.1.0 API Activity events (class 6003, `datetime` profile), one per line.
     Ocsf,
 }
 
@@ -39,62 +39,50 @@ fn epoch_millis(time: &str) -> Option<i64> {
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// OCSF disposition for a decision word.
-fn disposition(decision: &str) -> (u8, &'static str) {
-    match decision {
-        "allow" | "allow_with_attestation" => (1, "Allowed"),
-        "block" => (2, "Blocked"),
-        "require_approval" => (14, "Delayed"),
-        "warn" => (19, "Alert"),
-        "audit_only" => (17, "Logged"),
-        _ => (99, "Other"),
-    }
+/// A string field, or empty.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
+/// The OCSF object of a log entry: API Activity, as the OCSF connector sends (one mapping,
+/// [`cavra_ocsf`]), with the entry in `unmapped.cavra`.
 fn ocsf(entry: &Value) -> Value {
     let body = &entry["body"];
-    let time = entry["time"].as_str().and_then(epoch_millis).unwrap_or(0);
-    let kind = entry["kind"].as_str().unwrap_or("");
-    let decision = body["decision"].as_str().unwrap_or("");
-    let (disposition_id, disposition_name) = if kind == "decision" {
-        disposition(decision)
+    let kind = text(&entry["kind"]);
+    let decision = if kind == "decision" {
+        text(&body["decision"])
     } else {
-        (99, "Other")
+        ""
     };
-    let blocked = decision == "block";
-    // API Activity (6003), activity "Other" (99): an agent's tool call decided by policy.
-    json!({
-        "class_uid": 6003,
-        "class_name": "API Activity",
-        "category_uid": 6,
-        "category_name": "Application Activity",
-        "activity_id": 99,
-        "activity_name": kind,
-        "type_uid": 600399,
-        "time": time,
-        "severity_id": if blocked { 3 } else { 1 },
-        "status_id": if blocked { 2 } else { 1 },
-        "status": if blocked { "Failure" } else { "Success" },
-        "disposition_id": disposition_id,
-        "disposition": disposition_name,
-        "message": body["record"]["reason"].as_str().or(body["reason"].as_str()).unwrap_or(""),
-        "actor": {
-            "app_name": body["agent"].as_str().unwrap_or(""),
-            "session": {"uid": body["session_id"].as_str().unwrap_or("")},
+    cavra_ocsf::api_activity(
+        &cavra_ocsf::Activity {
+            uid: "",
+            kind,
+            time: text(&entry["time"]),
+            decision,
+            severity: body["record"]["severity"]
+                .as_str()
+                .or(body["severity"].as_str())
+                .unwrap_or(""),
+            message: body["record"]["reason"]
+                .as_str()
+                .or(body["reason"].as_str())
+                .unwrap_or(""),
+            agent: text(&body["agent"]),
+            user: text(&body["requested_by"]),
+            session: text(&body["session_id"]),
+            operation: text(&body["action_type"]),
+            request_uid: body["decision_id"]
+                .as_str()
+                .or(body["approval_id"].as_str())
+                .unwrap_or(""),
+            target: text(&body["record"]["target"]),
+            tenant: "",
+            log_name: "cavra evidence log",
+            sequence: entry["index"].as_u64(),
         },
-        "api": {
-            "operation": body["action_type"].as_str().unwrap_or(kind),
-            "request": {"uid": body["decision_id"].as_str().or(body["approval_id"].as_str()).unwrap_or("")},
-        },
-        "resources": [{"name": body["record"]["target"].as_str().unwrap_or(""), "type": body["action_type"].as_str().unwrap_or("")}],
-        "metadata": {
-            "version": "1.1.0",
-            "product": {"name": "cavra", "vendor_name": "cavra", "version": env!("CARGO_PKG_VERSION")},
-            "log_name": "cavra evidence log",
-            "sequence": entry["index"],
-        },
-        "unmapped": {"cavra": entry},
-    })
+        entry,
+    )
 }
 
 /// Writes the matching entries to `out` in `format`; returns how many.

@@ -1,5 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
-//! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`).
+//! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`).
 //!
 //! ```yaml
 //! connectors:
@@ -66,6 +67,18 @@ pub struct ConnectorConfig {
     /// OCSF events over HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsf_https: Option<OcsfConfig>,
+    /// NATS JetStream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_jetstream: Option<NatsConfig>,
+    /// AMQP 0-9-1 (RabbitMQ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amqp: Option<AmqpConfig>,
+    /// E-mail over SMTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<SmtpConfig>,
+    /// Syslog (RFC 5424) over TLS (RFC 5425).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syslog_tls: Option<SyslogConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -181,6 +194,189 @@ pub struct OcsfConfig {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+/// NATS JetStream: each envelope is published to `<subject_prefix>.<tenant>.<event type>`
+/// with `Nats-Msg-Id` set to the idempotency key, and counts as delivered once the stream
+/// acknowledges it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// The server (`tls://host:4222`; `nats://` for loopback only).
+    pub url: String,
+    /// The stream the subjects belong to; created at start when missing (see
+    /// `create_stream`), otherwise checked to hold the subjects.
+    #[serde(default = "default_nats_stream")]
+    pub stream: String,
+    /// The subjects' prefix (`cavra.events` gives `cavra.events.acme.decision.block`).
+    #[serde(default = "default_nats_prefix")]
+    pub subject_prefix: String,
+    /// Create the stream when it does not exist (file storage, the subjects
+    /// `<subject_prefix>.>` and `duplicate_window_seconds`). When false, a missing stream is
+    /// an error at start.
+    #[serde(default = "default_true")]
+    pub create_stream: bool,
+    /// The created stream's duplicate window: `Nats-Msg-Id` deduplicates within it. Keep
+    /// it longer than a delivery can be retried for.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_seconds: u64,
+    /// A token (by reference), when the server wants one.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// A user name, with `password`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The user's password (by reference).
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// A PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_nats_stream() -> String {
+    "CAVRA_EVENTS".into()
+}
+
+fn default_nats_prefix() -> String {
+    "cavra.events".into()
+}
+
+fn default_duplicate_window() -> u64 {
+    24 * 3600
+}
+
+/// AMQP 0-9-1 (RabbitMQ): each envelope is published persistent (delivery mode 2) to
+/// `exchange` with routing key `<routing_key_prefix>.<tenant>.<event type>`, `message-id` set
+/// to the idempotency key, and counts as delivered once the broker confirms it (publisher
+/// confirms) having routed it to a queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// The broker and virtual host (`amqps://host:5671/%2f`; `amqp://` for loopback only),
+    /// without credentials.
+    pub url: String,
+    /// The user name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The password (by reference).
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// The exchange (a durable topic exchange, declared at start). Empty: the default
+    /// exchange, where the routing key is a queue's name.
+    #[serde(default = "default_amqp_exchange")]
+    pub exchange: String,
+    /// The routing keys' prefix.
+    #[serde(default = "default_amqp_prefix")]
+    pub routing_key_prefix: String,
+    /// A durable queue declared at start and bound to `<routing_key_prefix>.#`, when the
+    /// destination's queues are not managed elsewhere.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// A PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_amqp_exchange() -> String {
+    "cavra.events".into()
+}
+
+fn default_amqp_prefix() -> String {
+    "cavra".into()
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// `STARTTLS` after the greeting (port 587); refused if the server does not offer it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS: loopback only (a local relay).
+    None,
+}
+
+/// E-mail over SMTP: each event is one message (plain text and HTML, with the envelope
+/// attached as JSON, and a report's files when the event carries them) to recipients that
+/// must all be on the tenant's allow-list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The server's host name (also the name its certificate must carry).
+    pub host: String,
+    /// The port (default: 587 for `starttls`, 465 for `implicit`, 25 for `none`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is secured.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: SmtpTls,
+    /// The user name for authentication, with `password`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The password (by reference).
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// The sender (`cavra <cavra@example.com>`).
+    pub from: String,
+    /// The recipients of every message.
+    pub to: Vec<String>,
+    /// The tenant's allow-list: addresses (`ops@acme.example`) or whole domains
+    /// (`@acme.example`). Every recipient is checked against it at delivery; a message
+    /// with one recipient off the list is not sent at all.
+    pub allowed_recipients: Vec<String>,
+    /// The subject's prefix (`[cavra]`).
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// A PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+fn default_subject_prefix() -> String {
+    "[cavra]".into()
+}
+
+/// Syslog over TLS: each envelope is one RFC 5424 message, framed with octet counting
+/// (RFC 5425) on a TLS connection kept open between events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// The receiver's host name (also the name its certificate must carry).
+    pub host: String,
+    /// The port (RFC 5425's 6514 by default).
+    #[serde(default = "default_syslog_port")]
+    pub port: u16,
+    /// The facility (RFC 5424 numbers 0-23; default 13, log audit).
+    #[serde(default = "default_facility")]
+    pub facility: u8,
+    /// `APP-NAME` (default `cavra`).
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// A PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_syslog_port() -> u16 {
+    6514
+}
+
+fn default_facility() -> u8 {
+    13
+}
+
+fn default_app_name() -> String {
+    "cavra".into()
+}
+
 /// Which kind a connector is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -188,16 +384,101 @@ pub enum Kind {
     SplunkHec,
     /// OCSF over HTTPS.
     OcsfHttps,
+    /// NATS JetStream.
+    NatsJetstream,
+    /// AMQP 0-9-1.
+    Amqp,
+    /// SMTP.
+    Smtp,
+    /// Syslog over TLS.
+    SyslogTls,
 }
 
 impl Kind {
+    /// Every kind's configuration key.
+    pub const KEYS: &'static str = "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls";
+
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::SplunkHec => "splunk_hec",
             Kind::OcsfHttps => "ocsf_https",
+            Kind::NatsJetstream => "nats_jetstream",
+            Kind::Amqp => "amqp",
+            Kind::Smtp => "smtp",
+            Kind::SyslogTls => "syslog_tls",
         }
     }
+}
+
+/// Checks an e-mail address (`name <a@b>` or `a@b`) well enough to refuse typos; lettre
+/// parses it fully when the message is built.
+fn mailbox_address(text: &str) -> Option<String> {
+    let addr = match (text.rfind('<'), text.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &text[a + 1..b],
+        _ => text,
+    }
+    .trim();
+    let (local, domain) = addr.split_once('@')?;
+    (!local.is_empty() && domain.contains('.') && !domain.contains('@') && !addr.contains(' '))
+        .then(|| addr.to_ascii_lowercase())
+}
+
+/// Whether `address` is on `allowed` (addresses, or `@domain` for a whole domain), case
+/// insensitively.
+pub fn recipient_allowed(allowed: &[String], address: &str) -> bool {
+    let Some(addr) = mailbox_address(address) else {
+        return false;
+    };
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        match a.strip_prefix('@') {
+            Some(domain) => addr.rsplit_once('@').is_some_and(|(_, d)| d == domain),
+            None => a == addr,
+        }
+    })
+}
+
+/// Checks a queue server's URL: it parses, holds no user information, and uses the secure
+/// scheme unless it points at loopback.
+fn check_server_url(
+    field: &str,
+    text: &str,
+    secure: &str,
+    plain: &str,
+) -> Result<url::Url, ConnectorError> {
+    let u = url::Url::parse(text)
+        .map_err(|e| ConnectorError::Config(format!("{field}: not a URL ({e})")))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(ConnectorError::Config(format!(
+            "{field} holds credentials, which are refused inline: give them by reference in the connector's secret field"
+        )));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(ConnectorError::Config(format!("{field}: no host")));
+    }
+    let s = u.scheme();
+    // Not `is_loopback`: for these schemes the URL crate keeps the host as an opaque name
+    // (`127.0.0.1` is a domain to it), so the name is read here.
+    if s == secure || (s == plain && u.host_str().is_some_and(host_is_loopback)) {
+        return Ok(u);
+    }
+    if s == plain {
+        return Err(ConnectorError::Config(format!(
+            "{field}: plain {plain}:// is accepted for loopback only; use {secure}://"
+        )));
+    }
+    Err(ConnectorError::Config(format!(
+        "{field}: scheme {s} is not {secure} (or {plain} on loopback)"
+    )))
+}
+
+fn host_is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// Checks a name or tenant id.
@@ -248,20 +529,45 @@ fn is_loopback(u: &url::Url) -> bool {
 impl ConnectorConfig {
     /// Its kind (the one kind key set; [`ConnectorsConfig::check`] makes sure there is one).
     pub fn kind(&self) -> Option<Kind> {
-        match (&self.splunk_hec, &self.ocsf_https) {
-            (Some(_), None) => Some(Kind::SplunkHec),
-            (None, Some(_)) => Some(Kind::OcsfHttps),
+        let set = self.kinds_set();
+        match set.as_slice() {
+            [one] => Some(*one),
             _ => None,
         }
+    }
+
+    /// Every kind key that is set (one, in a valid configuration).
+    fn kinds_set(&self) -> Vec<Kind> {
+        [
+            (self.splunk_hec.is_some(), Kind::SplunkHec),
+            (self.ocsf_https.is_some(), Kind::OcsfHttps),
+            (self.nats_jetstream.is_some(), Kind::NatsJetstream),
+            (self.amqp.is_some(), Kind::Amqp),
+            (self.smtp.is_some(), Kind::Smtp),
+            (self.syslog_tls.is_some(), Kind::SyslogTls),
+        ]
+        .into_iter()
+        .filter_map(|(set, k)| set.then_some(k))
+        .collect()
     }
 
     /// Where it sends, for listings and records: scheme, host, port and path (no query,
     /// which may carry a token).
     pub fn destination(&self) -> String {
-        let url = match (&self.splunk_hec, &self.ocsf_https) {
-            (Some(h), _) => &h.url,
-            (_, Some(o)) => &o.url,
-            _ => return String::new(),
+        let url = if let Some(h) = &self.splunk_hec {
+            &h.url
+        } else if let Some(o) = &self.ocsf_https {
+            &o.url
+        } else if let Some(n) = &self.nats_jetstream {
+            &n.url
+        } else if let Some(a) = &self.amqp {
+            &a.url
+        } else if let Some(m) = &self.smtp {
+            return format!("smtp://{}:{}", m.host, m.port());
+        } else if let Some(s) = &self.syslog_tls {
+            return format!("syslog+tls://{}:{}", s.host, s.port);
+        } else {
+            return String::new();
         };
         url::Url::parse(url)
             .map(|u| crate::http::shown(&u))
@@ -287,6 +593,20 @@ impl ConnectorConfig {
         {
             out.push(("ocsf_https.authorization", a));
         }
+        if let Some(n) = &self.nats_jetstream {
+            if let Some(t) = &n.token {
+                out.push(("nats_jetstream.token", t));
+            }
+            if let Some(p) = &n.password {
+                out.push(("nats_jetstream.password", p));
+            }
+        }
+        if let Some(p) = self.amqp.as_ref().and_then(|a| a.password.as_ref()) {
+            out.push(("amqp.password", p));
+        }
+        if let Some(p) = self.smtp.as_ref().and_then(|m| m.password.as_ref()) {
+            out.push(("smtp.password", p));
+        }
         out
     }
 
@@ -298,17 +618,18 @@ impl ConnectorConfig {
                 self.tenant
             )));
         }
-        let kinds = [self.splunk_hec.is_some(), self.ocsf_https.is_some()];
-        match kinds.iter().filter(|k| **k).count() {
+        match self.kinds_set().len() {
             1 => {}
             0 => {
                 return Err(ConnectorError::Config(format!(
-                    "{at}: give its kind: one of splunk_hec, ocsf_https"
+                    "{at}: give its kind: one of {}",
+                    Kind::KEYS
                 )));
             }
             _ => {
                 return Err(ConnectorError::Config(format!(
-                    "{at}: give one kind only (splunk_hec, ocsf_https)"
+                    "{at}: give one kind only ({})",
+                    Kind::KEYS
                 )));
             }
         }
@@ -355,7 +676,130 @@ impl ConnectorConfig {
         if let Some(o) = &self.ocsf_https {
             check_url(&format!("{at}.ocsf_https.url"), &o.url)?;
         }
+        if let Some(n) = &self.nats_jetstream {
+            self.check_nats(at, n)?;
+        }
+        if let Some(a) = &self.amqp {
+            check_server_url(&format!("{at}.amqp.url"), &a.url, "amqps", "amqp")?;
+            if a.user.is_some() != a.password.is_some() {
+                return Err(err("amqp: give user and password together".into()));
+            }
+            if a.exchange.is_empty() && a.queue.is_none() {
+                return Err(err(
+                    "amqp.queue: the default exchange (an empty exchange) sends to a queue: name it"
+                        .into(),
+                ));
+            }
+            if a.routing_key_prefix.is_empty() || a.routing_key_prefix.len() > 128 {
+                return Err(err("amqp.routing_key_prefix: 1 to 128 characters".into()));
+            }
+        }
+        if let Some(m) = &self.smtp {
+            self.check_smtp(at, m)?;
+        }
+        if let Some(s) = &self.syslog_tls {
+            if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {
+                return Err(err("syslog_tls.host: a host name or address".into()));
+            }
+            if s.facility > 23 {
+                return Err(err("syslog_tls.facility: 0 to 23 (RFC 5424)".into()));
+            }
+            let printable = |t: &str| t.bytes().all(|b| (33..=126).contains(&b));
+            if s.app_name.is_empty() || s.app_name.len() > 48 || !printable(&s.app_name) {
+                return Err(err(
+                    "syslog_tls.app_name: 1 to 48 printable ASCII characters, no spaces (RFC 5424 APP-NAME)"
+                        .into(),
+                ));
+            }
+        }
         self.check_no_hidden_secret(at)
+    }
+
+    fn check_nats(&self, at: &str, n: &NatsConfig) -> Result<(), ConnectorError> {
+        let err = |m: &str| ConnectorError::Config(format!("{at}.nats_jetstream.{m}"));
+        check_server_url(&format!("{at}.nats_jetstream.url"), &n.url, "tls", "nats")?;
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !token(&n.stream) {
+            return Err(err("stream: letters, digits, `_` and `-`"));
+        }
+        if n.subject_prefix.is_empty()
+            || !n.subject_prefix.split('.').all(token)
+            || n.subject_prefix.len() > 128
+        {
+            return Err(err(
+                "subject_prefix: dot-separated tokens of letters, digits, `_` and `-` (no wildcards)",
+            ));
+        }
+        if n.duplicate_window_seconds == 0 {
+            return Err(err("duplicate_window_seconds: at least 1"));
+        }
+        if n.user.is_some() != n.password.is_some() {
+            return Err(err("user: give user and password together"));
+        }
+        if n.token.is_some() && n.user.is_some() {
+            return Err(err("token: give a token or a user and password, not both"));
+        }
+        Ok(())
+    }
+
+    fn check_smtp(&self, at: &str, m: &SmtpConfig) -> Result<(), ConnectorError> {
+        let err = |f: String| ConnectorError::Config(format!("{at}.smtp.{f}"));
+        if m.host.is_empty() || m.host.contains(['/', ' ', '@', ':']) {
+            return Err(err(
+                "host: a host name or address (the port goes in port)".into()
+            ));
+        }
+        if m.tls == SmtpTls::None && !host_is_loopback(&m.host) {
+            return Err(err(
+                "tls: none is accepted for a loopback relay only; use starttls or implicit".into(),
+            ));
+        }
+        if m.user.is_some() != m.password.is_some() {
+            return Err(err("user: give user and password together".into()));
+        }
+        if m.user.is_some() && m.tls == SmtpTls::None {
+            return Err(err(
+                "password: credentials are never sent without TLS; use starttls or implicit".into(),
+            ));
+        }
+        if mailbox_address(&m.from).is_none() {
+            return Err(err(format!("from: `{}` is not an e-mail address", m.from)));
+        }
+        if m.to.is_empty() {
+            return Err(err("to: at least one recipient".into()));
+        }
+        if m.allowed_recipients.is_empty() {
+            return Err(err(
+                "allowed_recipients: the tenant's allow-list is required (addresses or @domain)"
+                    .into(),
+            ));
+        }
+        for (i, a) in m.allowed_recipients.iter().enumerate() {
+            let ok = match a.strip_prefix('@') {
+                Some(d) => d.contains('.') && !d.contains(['@', ' ']),
+                None => mailbox_address(a).is_some(),
+            };
+            if !ok {
+                return Err(err(format!(
+                    "allowed_recipients[{i}]: `{a}` is neither an address nor @domain"
+                )));
+            }
+        }
+        for (i, r) in m.to.iter().enumerate() {
+            if mailbox_address(r).is_none() {
+                return Err(err(format!("to[{i}]: `{r}` is not an e-mail address")));
+            }
+            if !recipient_allowed(&m.allowed_recipients, r) {
+                return Err(err(format!(
+                    "to[{i}]: `{r}` is not on the tenant's allowed_recipients"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Any plain field the store's redaction rules would mask is an inline secret in the
@@ -386,6 +830,17 @@ impl ConnectorConfig {
     }
 }
 
+impl SmtpConfig {
+    /// The port: the one given, or the usual one for the TLS mode.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        })
+    }
+}
+
 impl ConnectorsConfig {
     /// Reads the connectors from YAML (a list); errors name the line and column.
     pub fn from_yaml(text: &str) -> Result<ConnectorsConfig, ConnectorError> {
@@ -412,6 +867,48 @@ impl ConnectorsConfig {
                     "{at}: tenant {} has another connector of that name",
                     c.tenant
                 )));
+            }
+        }
+        self.check_allow_lists_disjoint()
+    }
+
+    /// An address or domain on one tenant's e-mail allow-list may be on no other tenant's:
+    /// so a recipient one tenant may mail is never another tenant's.
+    fn check_allow_lists_disjoint(&self) -> Result<(), ConnectorError> {
+        let lists: Vec<(usize, &ConnectorConfig, &SmtpConfig)> = self
+            .0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.smtp.as_ref().map(|m| (i, c, m)))
+            .collect();
+        let domain_of = |a: &str| -> Option<String> {
+            match a.trim().strip_prefix('@') {
+                Some(d) => Some(d.to_ascii_lowercase()),
+                None => {
+                    mailbox_address(a).and_then(|m| m.rsplit_once('@').map(|(_, d)| d.to_string()))
+                }
+            }
+        };
+        for (x, (i, a, ma)) in lists.iter().enumerate() {
+            for (j, b, mb) in &lists[x + 1..] {
+                if a.tenant == b.tenant {
+                    continue;
+                }
+                for ea in &ma.allowed_recipients {
+                    for eb in &mb.allowed_recipients {
+                        let whole = |e: &str| e.trim().starts_with('@');
+                        let overlap = match (whole(ea), whole(eb)) {
+                            (false, false) => mailbox_address(ea) == mailbox_address(eb),
+                            _ => domain_of(ea).is_some() && domain_of(ea) == domain_of(eb),
+                        };
+                        if overlap {
+                            return Err(ConnectorError::Config(format!(
+                                "connectors[{j}] ({}).smtp.allowed_recipients: `{eb}` overlaps `{ea}` on tenant {}'s list (connectors[{i}] ({})): a recipient belongs to one tenant only",
+                                b.name, a.tenant, a.name
+                            )));
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -527,5 +1024,72 @@ mod tests {
         assert!(one(&loopback).is_ok());
         let none = "- {name: x, tenant: acme}";
         assert!(one(none).unwrap_err().contains("give its kind"));
+    }
+
+    #[test]
+    fn broker_urls_are_secure_unless_loopback() {
+        for (url, ok) in [
+            ("nats://127.0.0.1:4222", true),
+            ("nats://localhost:4222", true),
+            ("nats://[::1]:4222", true),
+            ("tls://nats.internal:4222", true),
+            ("nats://nats.internal:4222", false),
+            ("http://nats.internal:4222", false),
+            ("tls://user:pw@nats.internal:4222", false),
+        ] {
+            let r = check_server_url("u", url, "tls", "nats");
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+        }
+        let yaml = "- {name: q, tenant: acme, amqp: {url: \"amqp://10.0.0.1:5672/%2f\"}}";
+        assert!(one(yaml).unwrap_err().contains("loopback only"));
+        let yaml =
+            "- {name: q, tenant: acme, amqp: {url: \"amqp://127.0.0.1:5672/%2f\", exchange: \"\"}}";
+        assert!(one(yaml).unwrap_err().contains("amqp.queue"));
+    }
+
+    #[test]
+    fn smtp_recipients_and_allow_lists() {
+        let smtp = |tenant: &str, to: &str, allowed: &str| {
+            format!(
+                "- name: mail\n  tenant: {tenant}\n  smtp: {{host: smtp.example, from: a@cavra.example, to: [{to}], allowed_recipients: [{allowed}]}}\n"
+            )
+        };
+        assert!(one(&smtp("acme", "ops@acme.example", "\"@acme.example\"")).is_ok());
+        assert!(one(&smtp("acme", "OPS@Acme.Example", "ops@acme.example")).is_ok());
+        let err = one(&smtp("acme", "ops@globex.example", "\"@acme.example\"")).unwrap_err();
+        assert!(err.contains("smtp.to[0]"), "{err}");
+        let err = one(&smtp("acme", "ops@acme.example", "nobody")).unwrap_err();
+        assert!(err.contains("allowed_recipients[0]"), "{err}");
+        // Two tenants sharing an address, or a domain and an address in it.
+        for (a, b) in [
+            ("ops@acme.example", "ops@acme.example"),
+            ("\"@acme.example\"", "x@acme.example"),
+            ("\"@acme.example\"", "\"@ACME.example\""),
+        ] {
+            let to_b = b.trim_matches('"').trim_start_matches('@');
+            let to_b = if to_b.contains('@') {
+                to_b.to_string()
+            } else {
+                format!("x@{to_b}")
+            };
+            let yaml = format!(
+                "{}{}",
+                smtp("acme", "ops@acme.example", a),
+                smtp("globex", &to_b, b)
+            );
+            let err = one(&yaml).unwrap_err();
+            assert!(err.contains("one tenant only"), "{a} {b}: {err}");
+        }
+        // Two tenants may mail different people of one domain.
+        let yaml = format!(
+            "{}{}",
+            smtp("acme", "a@mail.example", "a@mail.example"),
+            smtp("globex", "b@mail.example", "b@mail.example")
+        );
+        assert!(one(&yaml).is_ok());
+        let err = one(&smtp("acme", "ops@acme.example", "\"@acme.example\"")
+            .replace("host: smtp.example", "host: smtp.example, tls: none"))
+        .unwrap_err();
+        assert!(err.contains("loopback relay only"), "{err}");
     }
 }

@@ -15,21 +15,28 @@
 //!   log. Failures back off exponentially with full jitter ([`retry`]), `Retry-After` is
 //!   honoured, a circuit breaker per destination stops hammering one that is down, and after
 //!   the attempt or age limit a delivery becomes a dead letter.
-//! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement) and
-//!   [`ocsf`] (OCSF events over HTTPS).
+//! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement),
+//!   [`ocsf`] (OCSF events over HTTPS), [`syslog`] (RFC 5424 over TLS, RFC 5425 framing),
+//!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms) and [`smtp`]
+//!   (e-mail with per-tenant recipient allow-lists).
 //!
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
 
+pub mod amqp;
 pub mod config;
 pub mod event;
 pub mod hec;
 mod http;
+pub mod nats;
 pub mod ocsf;
 pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod sink;
+pub mod smtp;
+pub mod syslog;
+mod tls;
 pub mod worker;
 
 pub use config::{ConnectorConfig, ConnectorsConfig};

@@ -1,9 +1,10 @@
-//! OCSF over HTTPS: each envelope becomes one OCSF 1.1 API Activity object (class 6003),
+//! OCSF over HTTPS: each envelope becomes one OCSF 1.1.0 API Activity object (class 6003,
+//! [`cavra_ocsf`], valid for the version and the `datetime` profile it declares),
 //! POSTed as JSON with an `Idempotency-Key` header (the event's key for this destination)
 //! and, when configured, an `Authorization` header taken from a secret reference. The whole
 //! envelope, signature included, travels in `unmapped.cavra`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ConnectorError;
 use crate::config::ConnectorConfig;
@@ -12,7 +13,7 @@ use crate::secret::Secret;
 use crate::sink::{Attempt, Outgoing, Sent, Sink, excerpt};
 
 /// The OCSF version the objects declare.
-pub const OCSF_VERSION: &str = "1.1.0";
+pub use cavra_ocsf::OCSF_VERSION;
 
 /// An OCSF-over-HTTPS destination.
 pub struct Ocsf {
@@ -21,83 +22,35 @@ pub struct Ocsf {
     authorization: Option<Secret>,
 }
 
-/// OCSF disposition of a decision word.
-fn disposition(decision: &str) -> (u8, &'static str) {
-    match decision {
-        "allow" | "allow_with_attestation" => (1, "Allowed"),
-        "block" => (2, "Blocked"),
-        "require_approval" => (14, "Delayed"),
-        "warn" => (19, "Alert"),
-        "audit_only" => (17, "Logged"),
-        _ => (99, "Other"),
-    }
+/// A string field, or empty.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
-/// OCSF `severity_id` of a rule severity.
-fn severity_id(s: &str) -> u8 {
-    match s {
-        "info" => 1,
-        "low" => 2,
-        "medium" => 3,
-        "high" => 4,
-        "critical" => 5,
-        _ => 0,
-    }
-}
-
-/// The OCSF object of an envelope.
+/// The OCSF object of an envelope (see [`cavra_ocsf`]): the whole envelope, signature
+/// included, travels in `unmapped.cavra`.
 pub fn object(envelope: &Value) -> Value {
     let data = &envelope["data"];
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let kind = text(&envelope["type"]);
-    let time = envelope["time"]
-        .as_str()
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .unwrap_or(0);
-    let decision = text(&data["decision"]);
-    let (disposition_id, disposition_name) = disposition(&decision);
-    let blocked = decision == "block";
-    let agent = data["agent"].as_str().unwrap_or("cavra");
-    json!({
-        "class_uid": 6003,
-        "class_name": "API Activity",
-        "category_uid": 6,
-        "category_name": "Application Activity",
-        "activity_id": 99,
-        "activity_name": kind,
-        "type_uid": 600399,
-        "type_name": "API Activity: Other",
-        "time": time,
-        "severity_id": severity_id(data["severity"].as_str().unwrap_or("")),
-        "status_id": if blocked { 2 } else { 1 },
-        "status": if blocked { "Failure" } else { "Success" },
-        "disposition_id": disposition_id,
-        "disposition": disposition_name,
-        "message": text(&data["reason"]),
-        "actor": {
-            "user": {"name": text(&data["requested_by"])},
-            "app_name": agent,
-            "session": {"uid": text(&data["session_id"])},
+    cavra_ocsf::api_activity(
+        &cavra_ocsf::Activity {
+            uid: text(&envelope["id"]),
+            kind: text(&envelope["type"]),
+            time: text(&envelope["time"]),
+            decision: text(&data["decision"]),
+            severity: text(&data["severity"]),
+            message: text(&data["reason"]),
+            agent: text(&data["agent"]),
+            user: text(&data["requested_by"]),
+            session: text(&data["session_id"]),
+            operation: text(&data["action_type"]),
+            request_uid: text(&envelope["subject"]),
+            target: text(&data["target"]),
+            tenant: text(&envelope["tenant"]),
+            log_name: "",
+            sequence: envelope["log_index"].as_u64(),
         },
-        "api": {
-            "operation": data["action_type"].as_str().unwrap_or(&kind),
-            "request": {"uid": text(&envelope["subject"])},
-        },
-        // Where the call came from: the agent that asked cavra.
-        "src_endpoint": {"name": agent},
-        "resources": [{"name": text(&data["target"]), "type": text(&data["action_type"])}],
-        "metadata": {
-            "version": OCSF_VERSION,
-            "uid": text(&envelope["id"]),
-            "product": {"name": "cavra", "vendor_name": "cavra", "version": env!("CARGO_PKG_VERSION")},
-            "tenant_uid": text(&envelope["tenant"]),
-            "sequence": envelope["log_index"],
-        },
-        "unmapped": {"cavra": envelope},
-    })
+        envelope,
+    )
 }
 
 impl Ocsf {
@@ -163,6 +116,7 @@ impl Sink for Ocsf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_decision_maps_to_api_activity() {
@@ -176,7 +130,7 @@ mod tests {
         let o = object(&env);
         assert_eq!(o["class_uid"], 6003);
         assert_eq!(o["time"], 1_767_225_601_500i64);
-        assert_eq!(o["disposition_id"], 2);
+        assert_eq!(o["status_id"], 2);
         assert_eq!(o["severity_id"], 4);
         assert_eq!(o["src_endpoint"]["name"], "claude-code");
         assert_eq!(o["api"]["request"]["uid"], "dec_1");

@@ -77,7 +77,18 @@ pub trait Sink: Send + Sync {
 
     /// Sends one envelope; never panics, every failure is a [`Sent`].
     fn send<'a>(&'a self, msg: &'a Outgoing) -> Attempt<'a>;
+
+    /// Connects and sets up what the destination needs (a NATS stream, an AMQP exchange)
+    /// before the first event, so a misconfiguration shows at start. A failure here is
+    /// reported, not fatal: the destination may come up later, and each attempt connects
+    /// again until it does.
+    fn prepare(&self) -> Prepared<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
+
+/// A boxed future of [`Sink::prepare`]: why it failed, when it did.
+pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 #[cfg(test)]
 mod tests {

@@ -74,6 +74,10 @@ pub fn build_destinations(config: &ConnectorsConfig) -> Result<Vec<Destination>,
             let sink: Arc<dyn Sink> = match c.kind() {
                 Some(Kind::SplunkHec) => Arc::new(crate::hec::Hec::new(c)?),
                 Some(Kind::OcsfHttps) => Arc::new(crate::ocsf::Ocsf::new(c)?),
+                Some(Kind::NatsJetstream) => Arc::new(crate::nats::Nats::new(c)?),
+                Some(Kind::Amqp) => Arc::new(crate::amqp::Amqp::new(c)?),
+                Some(Kind::Smtp) => Arc::new(crate::smtp::Smtp::new(c)?),
+                Some(Kind::SyslogTls) => Arc::new(crate::syslog::Syslog::new(c)?),
                 None => {
                     return Err(ConnectorError::Config(format!(
                         "connector {}: no kind",
@@ -191,9 +195,30 @@ impl Worker {
         Ok(p)
     }
 
+    /// Prepares every destination (connects, creates or checks a stream or an exchange):
+    /// returns the connectors that could not be, with why. None is fatal: a destination
+    /// that is down now is connected again by its next attempt. (`&mut`: a worker is `Send`,
+    /// not `Sync`, and [`Worker::run`] awaits this.)
+    pub async fn prepare(&mut self) -> Vec<(String, String, String)> {
+        let mut failed = Vec::new();
+        for ((tenant, name), d) in &self.destinations {
+            if let Err(why) = d.sink.prepare().await {
+                failed.push((tenant.clone(), name.clone(), why));
+            }
+        }
+        failed.sort();
+        failed
+    }
+
     /// Runs steps until `stop` turns true; waits `idle` after a step that did nothing, and
-    /// after an error (reported on standard error; the rows stay for the next step).
+    /// after an error (reported on standard error; the rows stay for the next step). It
+    /// first prepares the destinations ([`Worker::prepare`]), reporting those that failed.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        for (tenant, name, why) in self.prepare().await {
+            eprintln!(
+                "cavra: connectors: {tenant}/{name} is not ready ({why}); its deliveries will retry"
+            );
+        }
         loop {
             if *stop.borrow() {
                 return;

@@ -15,252 +15,18 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cavra_connectors::event::{EnvelopeSigner, verify_envelope};
-use cavra_connectors::retry::{Clock, Jitter};
-use cavra_connectors::worker::{Progress, build_destinations};
-use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
+use cavra_connectors::event::verify_envelope;
+use cavra_connectors::worker::Progress;
 use cavra_tenant_store::outbox::{DeliveryFilter, DeliveryState};
 use cavra_tenant_store::{
     ActionType, ApprovalState, Approvals, Db, Decision, DecisionWrite, Decisions, EntryQuery,
-    Evidence, LogSettings, LogSigner, NewApproval, NewDecision, Transition, TransitionOutcome,
-    outbox,
+    Evidence, NewApproval, NewDecision, Transition, TransitionOutcome,
 };
 use serde_json::{Value, json};
 
-// ---------------------------------------------------------------------------------------
-// The store
+mod support;
 
-fn settings() -> LogSettings {
-    LogSettings {
-        signer: Arc::new(LogSigner {
-            key_id: "log-key".into(),
-            key: cavra_evidence::keys::from_seed(&[7; 32]),
-        }),
-        redactor: Arc::new(
-            cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("built-in rules"),
-        ),
-    }
-}
-
-struct Store {
-    db: Db,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    _schema: Option<PgSchema>,
-}
-
-struct PgSchema {
-    base: String,
-    name: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(async {
-                    if let Ok((c, conn)) =
-                        tokio_postgres::connect(&base, tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = c
-                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                            .await;
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
-async fn sqlite() -> Store {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    Store {
-        db: Db::open(&url, settings()).await.expect("open sqlite"),
-        url,
-        _dir: Some(dir),
-        _schema: None,
-    }
-}
-
-async fn postgres() -> Option<Store> {
-    let Ok(base) = std::env::var("CAVRA_TEST_POSTGRES_URL") else {
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n***** CAVRA_TEST_POSTGRES_URL is not set: this PostgreSQL test did NOT run *****"
-        );
-        return None;
-    };
-    let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL");
-    tokio::spawn(conn);
-    let name: String = c
-        .query_one(
-            "SELECT 'cavra_conn_' || replace(gen_random_uuid()::text, '-', '')",
-            &[],
-        )
-        .await
-        .expect("schema name")
-        .get(0);
-    c.batch_execute(&format!("CREATE SCHEMA {name}"))
-        .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-    Some(Store {
-        db: Db::open(&url, settings()).await.expect("open postgres"),
-        url,
-        _dir: None,
-        _schema: Some(PgSchema { base, name }),
-    })
-}
-
-/// A decision of `tenant` with outcome `decision`, whose target holds `target`.
-async fn decide(db: &Db, tenant: &str, id: &str, decision: Decision, target: &str) {
-    let record = json!({
-        "decision_id": id, "decision": decision.as_str(), "severity": "high", "repository": "acme/app",
-        "policy_pack": "cavra-baseline", "target": target, "reason": format!("because {target}"),
-        "timestamp": "2026-01-01T00:00:00.000Z",
-    });
-    db.record_decision(
-        tenant,
-        DecisionWrite {
-            decision: NewDecision {
-                decision_id: id.into(),
-                session_id: Some("s1".into()),
-                agent: Some("claude-code".into()),
-                requested_by: "agent-1".into(),
-                action_type: ActionType::ExecuteCommand,
-                decision,
-                rule_id: "r1".into(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
-                fingerprint: format!("fp-{id}"),
-                policy_digest: "sha256:p".into(),
-                record,
-            },
-            new_approval: None,
-            use_grant: None,
-        },
-    )
-    .await
-    .expect("record decision");
-}
-
-// ---------------------------------------------------------------------------------------
-// Clock, jitter, worker
-
-#[derive(Clone, Default)]
-struct Manual(Arc<AtomicI64>);
-
-impl Manual {
-    fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for Manual {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// No jitter: a retry is due at once (or when `Retry-After` says).
-struct Zero;
-impl Jitter for Zero {
-    fn upto(&mut self, _: u64) -> u64 {
-        0
-    }
-}
-
-fn signing_key() -> ed25519_dalek::SigningKey {
-    cavra_evidence::keys::from_seed(&[7; 32])
-}
-
-fn worker(db: &Db, yaml: &str, clock: &Manual, owner: &str) -> Worker {
-    worker_with(db, yaml, clock, owner, 64)
-}
-
-fn worker_with(db: &Db, yaml: &str, clock: &Manual, owner: &str, batch: usize) -> Worker {
-    let config = ConnectorsConfig::from_yaml(yaml).expect("connectors configuration");
-    let destinations = build_destinations(&config).expect("destinations");
-    Worker::new(
-        db.clone(),
-        &config,
-        destinations,
-        Arc::new(cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("rules")),
-        Some(Arc::new(EnvelopeSigner {
-            key_id: "log-key".into(),
-            key: signing_key(),
-        })),
-        Arc::new(clock.clone()),
-        Box::new(Zero),
-        WorkerSettings {
-            owner: owner.into(),
-            batch,
-            lease_ms: 60_000,
-            idle: std::time::Duration::from_millis(10),
-        },
-    )
-}
-
-/// Steps until a step does nothing; returns the sum.
-async fn drain(w: &mut Worker) -> Progress {
-    let mut total = Progress::default();
-    for _ in 0..100 {
-        let p = w.step().await.expect("step");
-        total.routed += p.routed;
-        total.attempted += p.attempted;
-        total.delivered += p.delivered;
-        total.deferred += p.deferred;
-        total.dead += p.dead;
-        if p.routed == 0 && p.attempted == 0 && p.deferred == 0 {
-            break;
-        }
-    }
-    total
-}
-
-async fn only_delivery(db: &Db, tenant: &str, destination: &str) -> outbox::Delivery {
-    let list = db
-        .deliveries(
-            tenant,
-            &DeliveryFilter {
-                destination: Some(destination.into()),
-                limit: 10,
-                ..DeliveryFilter::default()
-            },
-        )
-        .await
-        .expect("deliveries");
-    assert_eq!(list.len(), 1, "{list:?}");
-    list.into_iter().next().expect("one")
-}
-
-/// The `delivery` evidence entries of an event, oldest first (their bodies).
-async fn attempts(db: &Db, tenant: &str, event_id: &str) -> Vec<Value> {
-    db.entries(
-        tenant,
-        &EntryQuery {
-            kind: Some("delivery".into()),
-            ref_id: Some(event_id.into()),
-            limit: 100,
-            ..EntryQuery::default()
-        },
-    )
-    .await
-    .expect("entries")
-    .into_iter()
-    .map(|e| e.entry["body"].clone())
-    .collect()
-}
+use support::*;
 
 // ---------------------------------------------------------------------------------------
 // Receivers
@@ -500,12 +266,6 @@ async fn resetting() -> String {
     format!("http://{addr}")
 }
 
-fn secret_file(dir: &tempfile::TempDir, value: &str) -> String {
-    let p = dir.path().join("hec-token");
-    std::fs::write(&p, format!("{value}\n")).expect("write secret");
-    format!("file:{}", p.display())
-}
-
 fn hec_yaml(tenant: &str, url: &str, token_ref: &str) -> String {
     format!(
         "
@@ -538,7 +298,7 @@ async fn hec_with_retries_and_acknowledgement(store: Store) {
     clock.set(1_000);
     let mut w = worker(
         &store.db,
-        &hec_yaml("acme", &url, &secret_file(&dir, HEC_TOKEN)),
+        &hec_yaml("acme", &url, &secret_file(&dir, "hec-token", HEC_TOKEN)),
         &clock,
         "w1",
     );
@@ -631,7 +391,7 @@ async fn a_refused_token_makes_a_dead_letter_of_that_tenant_only() {
     let clock = Manual::default();
     let yaml = format!(
         "{}{}",
-        hec_yaml("acme", &url, &secret_file(&dir, "wrong-token")),
+        hec_yaml("acme", &url, &secret_file(&dir, "hec-token", "wrong-token")),
         hec_yaml(
             "globex",
             &url,
@@ -891,7 +651,7 @@ async fn no_secret_reaches_any_receiver() {
   tenant: acme
   ocsf_https: {{url: \"{ou}/ocsf\"}}
 ",
-        hec_yaml("acme", &hu, &secret_file(&dir, HEC_TOKEN)).trim_end()
+        hec_yaml("acme", &hu, &secret_file(&dir, "hec-token", HEC_TOKEN)).trim_end()
     );
     let clock = Manual::default();
     let mut w = worker(&store.db, &yaml, &clock, "w1");

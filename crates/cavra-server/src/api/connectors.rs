@@ -28,7 +28,7 @@ fn admin(caller: &Caller) -> ApiResult<()> {
 pub struct ConnectorView {
     /// Its name in the tenant.
     pub name: String,
-    /// `splunk_hec` or `ocsf_https`.
+    /// `splunk_hec`, `ocsf_https`, `syslog_tls`, `nats_jetstream`, `amqp` or `smtp`.
     pub kind: String,
     /// The event types it receives (empty: all).
     pub events: Vec<String>,

@@ -1,0 +1,273 @@
+//! Throughput and latency of the durable outbox delivering to NATS JetStream while decisions
+//! continue (docs/benchmarks.md, "Connectors"). In one process: writers record decisions in a
+//! tenant store (each blocked decision's event written in its transaction) for `--seconds`,
+//! the real delivery worker publishes the events to a JetStream stream, and a NATS subscriber
+//! on the same subjects times each event from its decision's commit to its arrival.
+//!
+//! ```sh
+//! cargo run --release -p cavra-connectors --example nats_throughput -- \
+//!     --nats nats://127.0.0.1:4222 --seconds 20 --writers 64 --worker on --decision block
+//! ```
+//!
+//! `--worker off` records the same decisions with no delivery running (the decision path's
+//! baseline); `--decision allow` records decisions that make no event (no outbox row).
+//! `--db URL` takes a database (default: SQLite in a temporary folder). Prints one JSON line.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cavra_connectors::retry::{Clock as _, SystemClock, SystemJitter};
+use cavra_connectors::worker::build_destinations;
+use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
+use cavra_tenant_store::{
+    ActionType, Db, Decision, DecisionWrite, Decisions, LogSettings, LogSigner, NewDecision,
+};
+use serde_json::{Value, json};
+
+struct Args {
+    nats: String,
+    seconds: u64,
+    writers: usize,
+    worker: bool,
+    block: bool,
+    db: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        nats: "nats://127.0.0.1:4222".into(),
+        seconds: 20,
+        writers: 64,
+        worker: true,
+        block: true,
+        db: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--nats" => a.nats = v,
+            "--seconds" => a.seconds = v.parse().unwrap_or(a.seconds),
+            "--writers" => a.writers = v.parse().unwrap_or(a.writers),
+            "--worker" => a.worker = v == "on",
+            "--decision" => a.block = v == "block",
+            "--db" => a.db = Some(v),
+            other => {
+                eprintln!("unknown flag {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url =
+        a.db.clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let signer = Arc::new(LogSigner {
+        key_id: "bench".into(),
+        key: cavra_evidence::keys::from_seed(&[3; 32]),
+    });
+    let redactor =
+        Arc::new(cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("rules"));
+    let db = Db::open(
+        &url,
+        LogSettings {
+            signer: signer.clone(),
+            redactor: redactor.clone(),
+        },
+    )
+    .await
+    .expect("open the store");
+
+    let run = format!("{}x{}", std::process::id(), SystemClock.now_ms());
+    let stream = format!("CAVRA_BENCH_{run}");
+    let prefix = format!("cavrabench.r{run}");
+    let yaml = format!(
+        "- name: queue\n  tenant: bench\n  events: [\"decision.*\"]\n  nats_jetstream:\n    url: {}\n    stream: {stream}\n    subject_prefix: {prefix}\n    duplicate_window_seconds: 600\n",
+        a.nats
+    );
+    let config = ConnectorsConfig::from_yaml(&yaml).expect("configuration");
+
+    // The subscriber: arrival time of each event, by its decision id.
+    let client = async_nats::connect(a.nats.as_str()).await.expect("NATS");
+    let mut sub = client
+        .subscribe(format!("{prefix}.>"))
+        .await
+        .expect("subscribe");
+    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let received = Arc::new(AtomicU64::new(0));
+    {
+        let (committed, latencies, received) =
+            (committed.clone(), latencies.clone(), received.clone());
+        tokio::spawn(async move {
+            use futures_util::StreamExt as _;
+            while let Some(m) = sub.next().await {
+                let at = Instant::now();
+                received.fetch_add(1, Ordering::Relaxed);
+                let Ok(env) = serde_json::from_slice::<Value>(&m.payload) else {
+                    continue;
+                };
+                let id = env["subject"].as_str().unwrap_or("").to_string();
+                if let Some(t) = committed.lock().unwrap().remove(&id) {
+                    latencies
+                        .lock()
+                        .unwrap()
+                        .push(at.duration_since(t).as_secs_f64() * 1000.0);
+                }
+            }
+        });
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker_task = if a.worker {
+        let mut w = Worker::new(
+            db.clone(),
+            &config,
+            build_destinations(&config).expect("destinations"),
+            redactor.clone(),
+            Some(Arc::new(cavra_connectors::event::EnvelopeSigner {
+                key_id: "bench".into(),
+                key: cavra_evidence::keys::from_seed(&[3; 32]),
+            })),
+            Arc::new(SystemClock),
+            Box::new(SystemJitter::new()),
+            WorkerSettings::default(),
+        );
+        let failed = w.prepare().await;
+        assert!(failed.is_empty(), "{failed:?}");
+        Some(tokio::spawn(w.run(stop_rx)))
+    } else {
+        None
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let decided = Arc::new(AtomicU64::new(0));
+    let decision_ms: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for wi in 0..a.writers {
+        let (db, stop, decided, decision_ms, committed) = (
+            db.clone(),
+            stop.clone(),
+            decided.clone(),
+            decision_ms.clone(),
+            committed.clone(),
+        );
+        let block = a.block;
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut mine = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = format!("dec_{wi}_{n}");
+                let decision = if block {
+                    Decision::Block
+                } else {
+                    Decision::Allow
+                };
+                let ts = now_rfc3339();
+                let record = json!({
+                    "decision_id": id, "decision": decision.as_str(), "severity": "high",
+                    "repository": "bench/app", "policy_pack": "cavra-baseline",
+                    "target": ".env", "reason": "secrets file", "timestamp": ts,
+                });
+                let t = Instant::now();
+                db.record_decision(
+                    "bench",
+                    DecisionWrite {
+                        decision: NewDecision {
+                            decision_id: id.clone(),
+                            session_id: Some("s1".into()),
+                            agent: Some("claude-code".into()),
+                            requested_by: "agent-1".into(),
+                            action_type: ActionType::ReadFile,
+                            decision,
+                            rule_id: "r1".into(),
+                            timestamp: ts,
+                            fingerprint: format!("fp-{id}"),
+                            policy_digest: "sha256:p".into(),
+                            record,
+                        },
+                        new_approval: None,
+                        use_grant: None,
+                    },
+                )
+                .await
+                .expect("record a decision");
+                let done = Instant::now();
+                mine.push(done.duration_since(t).as_secs_f64() * 1000.0);
+                if block {
+                    committed.lock().unwrap().insert(id, done);
+                }
+                decided.fetch_add(1, Ordering::Relaxed);
+            }
+            decision_ms.lock().unwrap().extend(mine);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        let _ = w.await;
+    }
+    let load_secs = started.elapsed().as_secs_f64();
+    let received_during = received.load(Ordering::Relaxed);
+    let decisions = decided.load(Ordering::Relaxed);
+    // Then let the backlog drain (at most 120 s), for the end-to-end figures.
+    let mut drained_at = load_secs;
+    if a.worker && a.block {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while received.load(Ordering::Relaxed) < decisions && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drained_at = started.elapsed().as_secs_f64();
+    }
+    let _ = stop_tx.send(true);
+    if let Some(t) = worker_task {
+        let _ = t.await;
+    }
+    let mut d = decision_ms.lock().unwrap().clone();
+    d.sort_by(f64::total_cmp);
+    let mut e = latencies.lock().unwrap().clone();
+    e.sort_by(f64::total_cmp);
+    let total_received = received.load(Ordering::Relaxed);
+    let out = json!({
+        "store": url.split("://").next(),
+        "worker": a.worker, "decision": if a.block { "block" } else { "allow" },
+        "writers": a.writers, "seconds": load_secs,
+        "decisions": decisions, "decisions_per_s": decisions as f64 / load_secs,
+        "decision_ms": {"p50": percentile(&d, 0.5), "p90": percentile(&d, 0.9), "p99": percentile(&d, 0.99)},
+        "events_received_during_load": received_during,
+        "events_per_s_during_load": received_during as f64 / load_secs,
+        "events_received": total_received,
+        "events_per_s_overall": if drained_at > 0.0 { total_received as f64 / drained_at } else { 0.0 },
+        "drained_after_s": drained_at,
+        "end_to_end_ms": {"n": e.len(), "p50": percentile(&e, 0.5), "p90": percentile(&e, 0.9), "p99": percentile(&e, 0.99), "max": e.last()},
+    });
+    println!("{out}");
+    if a.worker && a.block {
+        let js = async_nats::jetstream::new(client);
+        let _ = js.delete_stream(&stream).await;
+    }
+}
