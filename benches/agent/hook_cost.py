@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hook cost as the agent sees it: one Claude Code session of N tool calls (default 50) run
-twice — with cavra's hooks (`cavra init claude-code`, as a user has them) and without any
-hooks — and the per-call p50 of each, measured two ways:
+three times — without hooks, with the same hooks each running `true` (the agent's own cost of
+running a hook), and with cavra's hooks (`cavra init claude-code`, as a user has them) — and
+the per-call p50 of each, measured two ways:
 
 * the agent's own timing: the transcript's timestamps of each `tool_use` and its `tool_result`
   (the call as Claude Code ran it, its PreToolUse and PostToolUse hooks included);
@@ -150,6 +151,16 @@ def session(claude, bin_dir, calls, hooks):
         subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
         if hooks:
             subprocess.run(["cavra", "init", "claude-code"], cwd=repo, env=env, check=True, capture_output=True)
+        if hooks == "empty":
+            # The same events and matchers, each running `true`: the agent's own cost of
+            # running a hook, which cavra's figure includes.
+            settings = repo / ".claude" / "settings.json"
+            doc = json.loads(settings.read_text())
+            for groups in doc.get("hooks", {}).values():
+                for group in groups:
+                    for hook in group.get("hooks", []):
+                        hook["command"] = "true"
+            settings.write_text(json.dumps(doc, indent=2))
         stand_in = StandIn(calls, str(repo))
         env.update(ANTHROPIC_BASE_URL=stand_in.url, ANTHROPIC_API_KEY="sk-loopback",
                    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1",
@@ -158,10 +169,10 @@ def session(claude, bin_dir, calls, hooks):
         out = subprocess.run([str(claude), "-p", "Read the files.", "--output-format", "json"],
                              cwd=repo, env=env, capture_output=True, text=True, timeout=900)
         wall = time.monotonic() - started
-        if hooks:
+        if hooks == "cavra":
             subprocess.run(["cavra", "hook", "daemon", "stop"], cwd=repo, env=env, capture_output=True)
         if out.returncode != 0:
-            sys.exit(f"claude -p failed ({'with' if hooks else 'without'} hooks): {out.stdout}\n{out.stderr}")
+            sys.exit(f"claude -p failed (hooks: {hooks or 'none'}): {out.stdout}\n{out.stderr}")
         result = json.loads(out.stdout)
         agent = transcript_ms(home, result.get("session_id", ""))
         wrapper = stand_in.wrapper_ms()
@@ -186,19 +197,23 @@ def main():
     if not (bin_dir / "cavra").is_file():
         sys.exit(f"no cavra in {bin_dir}")
     claude = Path(a.claude) if a.claude else default_claude()
-    without = session(claude, bin_dir, a.calls, hooks=False)
-    with_hooks = session(claude, bin_dir, a.calls, hooks=True)
-    figures = {"load_average": os.getloadavg(), "without_hooks": without, "with_cavra_hooks": with_hooks,
-               "hook_cost_p50_ms": round(with_hooks["agent_p50_ms"] - without["agent_p50_ms"], 2)}
+    without = session(claude, bin_dir, a.calls, hooks=None)
+    empty = session(claude, bin_dir, a.calls, hooks="empty")
+    with_hooks = session(claude, bin_dir, a.calls, hooks="cavra")
+    figures = {"load_average": os.getloadavg(), "without_hooks": without, "with_empty_hooks": empty,
+               "with_cavra_hooks": with_hooks,
+               "hook_cost_p50_ms": round(with_hooks["agent_p50_ms"] - without["agent_p50_ms"], 2),
+               "cavra_over_empty_hooks_p50_ms": round(with_hooks["agent_p50_ms"] - empty["agent_p50_ms"], 2)}
     if a.json:
         print(json.dumps(figures, indent=2))
         return
     print(f"load average: {figures['load_average']}")
     print("| session | calls | agent's p50 per call (ms) | wrapper p50 per call (ms) | wall (s) |")
     print("|---|---|---|---|---|")
-    for name, f in (("no hooks", without), ("cavra's hooks", with_hooks)):
+    for name, f in (("no hooks", without), ("the same hooks running `true`", empty), ("cavra's hooks", with_hooks)):
         print(f"| {name} | {f['calls']} | {f['agent_p50_ms']} | {f['wrapper_p50_ms']} | {f['wall_s']} |")
     print(f"hook cost as the agent sees it (p50 difference): {figures['hook_cost_p50_ms']} ms per call")
+    print(f"cavra's part (over hooks running `true`): {figures['cavra_over_empty_hooks_p50_ms']} ms per call")
 
 
 if __name__ == "__main__":

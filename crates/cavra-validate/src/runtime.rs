@@ -246,6 +246,9 @@ fn script(root: &Path) -> Vec<Scripted> {
 /// The step whose denial carries the pending approval id; the approver acts before the next.
 const APPROVAL_STEP: usize = 12;
 
+/// The step that reads `notes.txt` through the MCP proxy (its answer is checked).
+const MCP_READ_STEP: usize = 10;
+
 /// What ran between tool calls, for the report.
 #[derive(Default)]
 struct Between {
@@ -675,7 +678,7 @@ pub fn run(
     ));
     let mcp_notes = calls
         .iter()
-        .find(|c| c.id == tool_use_id(9))
+        .find(|c| c.id == tool_use_id(MCP_READ_STEP))
         .and_then(|c| c.result.clone())
         .unwrap_or_default();
     results.push(on_disk(

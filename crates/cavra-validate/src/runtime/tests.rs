@@ -72,3 +72,17 @@ fn the_pending_id_is_read_from_the_denial() {
     );
     assert_eq!(approval_id("no id here"), None);
 }
+
+#[test]
+fn the_step_constants_name_their_steps() {
+    let steps = script(Path::new("/repo"));
+    assert_eq!(
+        steps[MCP_READ_STEP].name,
+        "MCP read through cavra mcp proxy"
+    );
+    assert_eq!(
+        steps[APPROVAL_STEP].name,
+        "approval: denied with a pending id"
+    );
+    assert_eq!(steps[DRILL_STEP].name, "git branch");
+}
