@@ -358,7 +358,7 @@ impl GlobSet {
             // path ending in `..` has none (as `Path::file_name`), so its answer can differ
             // from what its globs say (`*.` does not match `a/..`). Ask it, to answer the same.
             let candidate = globset::Candidate::new(subject);
-            self.whole().matches_into(&candidate, |i| Some(i), into);
+            self.whole().matches_into(&candidate, Some, into);
             return;
         }
         if let Some(hits) = self.exact.get(s) {
