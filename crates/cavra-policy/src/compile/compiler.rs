@@ -11,13 +11,7 @@ pub fn compile(pack: &ResolvedPack) -> Result<CompiledPack, PolicyError> {
 #[derive(Default)]
 pub(crate) struct Compiler {
     rules: Vec<CompiledRule>,
-    paths_relative: SharedSet,
-    paths_absolute: SharedSet,
-    paths_home: SharedSet,
-    commands: SharedSet,
-    servers: SharedSet,
-    domains: SharedSet,
-    classes: BTreeMap<RiskClass, Vec<usize>>,
+    sets: PatternSets,
 }
 
 /// What kind of subject a pattern list describes.
@@ -316,13 +310,7 @@ impl Compiler {
             block_unknown_servers: doc.mcp.block_unknown_servers,
             network_allowlist: !doc.network.allowed_domains.is_empty(),
             document: doc.clone(),
-            paths_relative: self.paths_relative,
-            paths_absolute: self.paths_absolute,
-            paths_home: self.paths_home,
-            commands: self.commands,
-            servers: self.servers,
-            domains: self.domains,
-            classes: self.classes,
+            sets: self.sets,
             redactor,
             knowledge: if doc.knowledge.is_empty() {
                 None
@@ -426,16 +414,16 @@ impl Compiler {
                 PatternKind::Path => {
                     for (target, glob) in path_globs(pattern) {
                         let set = match target {
-                            PathTarget::Relative => &mut self.paths_relative,
-                            PathTarget::Absolute => &mut self.paths_absolute,
-                            PathTarget::Home => &mut self.paths_home,
+                            PathTarget::Relative => &mut self.sets.paths_relative,
+                            PathTarget::Absolute => &mut self.sets.paths_absolute,
+                            PathTarget::Home => &mut self.sets.paths_home,
                         };
                         set.add(&glob, true, hit).map_err(bad)?;
                     }
                 }
                 PatternKind::Command => {
                     for glob in cavra_shell::command_pattern_globs(pattern) {
-                        self.commands.add(&glob, true, hit).map_err(bad)?;
+                        self.sets.commands.add(&glob, true, hit).map_err(bad)?;
                     }
                 }
                 PatternKind::Class => {
@@ -445,12 +433,12 @@ impl Compiler {
                             format!("rule `{}`: {e}", spec.id),
                         )
                     })?;
-                    self.classes.entry(class).or_default().push(rule_index);
+                    self.sets.classes.entry(class).or_default().push(rule_index);
                 }
-                PatternKind::Server => self.servers.add(pattern, false, hit).map_err(bad)?,
+                PatternKind::Server => self.sets.servers.add(pattern, false, hit).map_err(bad)?,
                 PatternKind::Domain => {
                     for glob in domain_globs(pattern) {
-                        self.domains.add(&glob, false, hit).map_err(bad)?;
+                        self.sets.domains.add(&glob, false, hit).map_err(bad)?;
                     }
                 }
                 // Git rules are few and are checked one by one (operation and branches together).

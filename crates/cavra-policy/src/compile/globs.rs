@@ -207,9 +207,10 @@ struct Whole {
 }
 
 impl DelegatedSet {
-    fn of(globs: &[globset::Glob]) -> Self {
+    fn of(globs: impl Iterator<Item = globset::Glob>) -> Self {
+        let globs: Vec<globset::Glob> = globs.collect();
         let mut builder = globset::GlobSetBuilder::new();
-        for glob in globs {
+        for glob in &globs {
             builder.add(glob.clone());
         }
         match builder.build() {
@@ -321,28 +322,19 @@ impl GlobSet {
     }
 
     fn delegated(&self) -> &DelegatedSet {
-        self.delegated.built.get_or_init(|| {
-            let globs: Vec<globset::Glob> = self
-                .delegated
-                .globs
-                .iter()
-                .map(|(_, g)| g.clone())
-                .collect();
-            DelegatedSet::of(&globs)
-        })
+        let globs = || self.delegated.globs.iter().map(|(_, g)| g.clone());
+        self.delegated
+            .built
+            .get_or_init(|| DelegatedSet::of(globs()))
     }
 
     fn whole(&self) -> &DelegatedSet {
-        self.whole.built.get_or_init(|| {
-            // Every text was built once already, when it was added.
-            let globs: Vec<globset::Glob> = self
-                .whole
-                .texts
-                .iter()
-                .filter_map(|(text, sep)| builder(text, *sep).build().ok())
-                .collect();
-            DelegatedSet::of(&globs)
-        })
+        // Every text was built once already, when it was added.
+        let globs = || {
+            let texts = self.whole.texts.iter();
+            texts.filter_map(|(text, sep)| builder(text, *sep).build().ok())
+        };
+        self.whole.built.get_or_init(|| DelegatedSet::of(globs()))
     }
 
     /// The indices of the globs matching `subject`, ascending, into `into` (cleared first).

@@ -243,6 +243,18 @@ impl SharedSet {
     }
 }
 
+/// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
+#[derive(Debug, Clone, Default)]
+struct PatternSets {
+    paths_relative: SharedSet,
+    paths_absolute: SharedSet,
+    paths_home: SharedSet,
+    commands: SharedSet,
+    servers: SharedSet,
+    domains: SharedSet,
+    classes: BTreeMap<RiskClass, Vec<usize>>,
+}
+
 /// The forms of one path a path rule may be matched against.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PathForms<'a> {
@@ -287,13 +299,7 @@ pub struct CompiledPack {
     pub network_allowlist: bool,
     /// The merged document, for `policy compile` / `diff` and digests.
     pub document: PackDocument,
-    paths_relative: SharedSet,
-    paths_absolute: SharedSet,
-    paths_home: SharedSet,
-    commands: SharedSet,
-    servers: SharedSet,
-    domains: SharedSet,
-    classes: BTreeMap<RiskClass, Vec<usize>>,
+    sets: PatternSets,
     /// The pack's redaction rule set, when its `redaction:` section says anything (else the
     /// built-in set applies).
     redactor: Option<Arc<Redactor>>,
@@ -374,9 +380,9 @@ impl CompiledPack {
         out: &mut Vec<PatternHit>,
     ) {
         for (form, set) in [
-            (forms.relative, &self.paths_relative),
-            (forms.absolute, &self.paths_absolute),
-            (forms.home, &self.paths_home),
+            (forms.relative, &self.sets.paths_relative),
+            (forms.absolute, &self.sets.paths_absolute),
+            (forms.home, &self.sets.paths_home),
         ] {
             if let Some(path) = form {
                 for prefix in ancestors(path) {
@@ -390,7 +396,7 @@ impl CompiledPack {
             let before = out.len();
             let outside = abs.trim_start_matches('/');
             for prefix in ancestors(outside) {
-                self.paths_relative.hits_into(prefix, scratch, out);
+                self.sets.paths_relative.hits_into(prefix, scratch, out);
             }
             let mut kept = before;
             for i in before..out.len() {
@@ -426,23 +432,27 @@ impl CompiledPack {
         out: &mut Vec<PatternHit>,
     ) {
         for variant in variants {
-            self.commands.hits_into(variant, scratch, out);
+            self.sets.commands.hits_into(variant, scratch, out);
         }
     }
 
     /// Pattern hits of MCP server rules.
     pub fn server_hits(&self, server: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
-        self.servers.hits_into(server, scratch, out);
+        self.sets.servers.hits_into(server, scratch, out);
     }
 
     /// Pattern hits of domain rules (the host is lower-cased by the caller).
     pub fn domain_hits(&self, host: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
-        self.domains.hits_into(host, scratch, out);
+        self.sets.domains.hits_into(host, scratch, out);
     }
 
     /// Rules that name a risk class.
     pub fn class_rules(&self, class: RiskClass) -> &[usize] {
-        self.classes.get(&class).map(Vec::as_slice).unwrap_or(&[])
+        self.sets
+            .classes
+            .get(&class)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The rule at `index`.
