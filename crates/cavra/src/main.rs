@@ -164,19 +164,32 @@ struct HookOnly {
     args: hook_cmd::HookArgs,
 }
 
+/// `cavra evaluate …` alone, for the same reason.
+#[derive(Debug, Parser)]
+#[command(name = "cavra evaluate")]
+struct EvaluateOnly {
+    #[command(flatten)]
+    args: evaluate::EvaluateArgs,
+}
+
 fn main() {
-    // The hook runs on every tool call: parse only its own arguments rather than building the
-    // whole CLI. Anything else under `hook` (`daemon …`, `--help`, a mistake) takes the full
-    // parser below, which also gives the usual messages.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "hook")
+    // The hook runs on every tool call, and `evaluate` is the other command run once per
+    // action: parse only their own arguments rather than building the whole CLI (most of a
+    // short process's parsing). Anything else (`hook daemon …`, `--help`, a mistake) takes the
+    // full parser below, which also gives the usual messages.
+    let first = std::env::args_os().nth(1);
+    if first.as_deref().is_some_and(|a| a == "hook")
         && let Ok(only) = HookOnly::try_parse_from(std::env::args_os().skip(1))
     {
         hook_cmd::run(&only.args)
     }
-    let cli = Cli::parse();
-    let code = match run(cli) {
-        Ok(code) => code,
-        Err(failure) => failure.report(),
+    let code = if first.as_deref().is_some_and(|a| a == "evaluate")
+        && let Ok(only) = EvaluateOnly::try_parse_from(std::env::args_os().skip(1))
+    {
+        evaluate::run(&only.args)
+    } else {
+        run(Cli::parse())
     };
+    let code = code.unwrap_or_else(|failure| failure.report());
     std::process::exit(code);
 }

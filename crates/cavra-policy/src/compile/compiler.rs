@@ -11,13 +11,7 @@ pub fn compile(pack: &ResolvedPack) -> Result<CompiledPack, PolicyError> {
 #[derive(Default)]
 pub(crate) struct Compiler {
     rules: Vec<CompiledRule>,
-    paths_relative: SharedSetBuilder,
-    paths_absolute: SharedSetBuilder,
-    paths_home: SharedSetBuilder,
-    commands: SharedSetBuilder,
-    servers: SharedSetBuilder,
-    domains: SharedSetBuilder,
-    classes: BTreeMap<RiskClass, Vec<usize>>,
+    sets: PatternSets,
 }
 
 /// What kind of subject a pattern list describes.
@@ -316,13 +310,7 @@ impl Compiler {
             block_unknown_servers: doc.mcp.block_unknown_servers,
             network_allowlist: !doc.network.allowed_domains.is_empty(),
             document: doc.clone(),
-            paths_relative: self.paths_relative.build()?,
-            paths_absolute: self.paths_absolute.build()?,
-            paths_home: self.paths_home.build()?,
-            commands: self.commands.build()?,
-            servers: self.servers.build()?,
-            domains: self.domains.build()?,
-            classes: self.classes,
+            sets: self.sets,
             redactor,
             knowledge: if doc.knowledge.is_empty() {
                 None
@@ -421,19 +409,21 @@ impl Compiler {
                 rule: rule_index,
                 pattern: pattern_index,
             };
+            let bad = |e| bad_pattern(&spec.id, pattern, e);
             match spec.kind {
                 PatternKind::Path => {
-                    for (target, glob) in path_globs(pattern, &spec.id)? {
-                        match target {
-                            PathTarget::Relative => self.paths_relative.add(glob, hit),
-                            PathTarget::Absolute => self.paths_absolute.add(glob, hit),
-                            PathTarget::Home => self.paths_home.add(glob, hit),
-                        }
+                    for (target, glob) in path_globs(pattern) {
+                        let set = match target {
+                            PathTarget::Relative => &mut self.sets.paths_relative,
+                            PathTarget::Absolute => &mut self.sets.paths_absolute,
+                            PathTarget::Home => &mut self.sets.paths_home,
+                        };
+                        set.add(&glob, true, hit).map_err(bad)?;
                     }
                 }
                 PatternKind::Command => {
-                    for glob in command_globs(pattern, &spec.id)? {
-                        self.commands.add(glob, hit);
+                    for glob in cavra_shell::command_pattern_globs(pattern) {
+                        self.sets.commands.add(&glob, true, hit).map_err(bad)?;
                     }
                 }
                 PatternKind::Class => {
@@ -443,12 +433,12 @@ impl Compiler {
                             format!("rule `{}`: {e}", spec.id),
                         )
                     })?;
-                    self.classes.entry(class).or_default().push(rule_index);
+                    self.sets.classes.entry(class).or_default().push(rule_index);
                 }
-                PatternKind::Server => self.servers.add(word_glob(pattern, &spec.id)?, hit),
+                PatternKind::Server => self.sets.servers.add(pattern, false, hit).map_err(bad)?,
                 PatternKind::Domain => {
-                    for glob in domain_globs(pattern, &spec.id)? {
-                        self.domains.add(glob, hit);
+                    for glob in domain_globs(pattern) {
+                        self.sets.domains.add(&glob, false, hit).map_err(bad)?;
                     }
                 }
                 // Git rules are few and are checked one by one (operation and branches together).
@@ -511,26 +501,30 @@ impl Compiler {
         patterns: &[String],
         rule: &str,
     ) -> Result<Matcher, PolicyError> {
-        let mut builder = GlobSetBuilder::new();
+        let mut set = globs::GlobSet::default();
         let mut texts = Vec::new();
         for pattern in patterns {
-            let globs: Vec<globset::Glob> = match kind {
-                PatternKind::Path => path_globs(pattern, rule)?
+            let globs: Vec<(String, bool)> = match kind {
+                PatternKind::Path => path_globs(pattern)
                     .into_iter()
-                    .map(|(_, g)| g)
+                    .map(|(_, g)| (g, true))
                     .collect(),
-                PatternKind::Command => command_globs(pattern, rule)?,
-                PatternKind::Domain => domain_globs(pattern, rule)?,
-                _ => vec![word_glob(pattern, rule)?],
+                PatternKind::Command => cavra_shell::command_pattern_globs(pattern)
+                    .into_iter()
+                    .map(|g| (g, true))
+                    .collect(),
+                PatternKind::Domain => domain_globs(pattern)
+                    .into_iter()
+                    .map(|g| (g, false))
+                    .collect(),
+                _ => vec![(pattern.clone(), false)],
             };
-            for glob in globs {
-                builder.add(glob);
+            for (glob, literal_separator) in globs {
+                set.add(&glob, literal_separator)
+                    .map_err(|e| bad_pattern(rule, pattern, e))?;
                 texts.push(pattern.clone());
             }
         }
-        let set = builder.build().map_err(|e| {
-            PolicyError::new(PolicyErrorKind::BadPattern, format!("rule `{rule}`: {e}"))
-        })?;
         Ok(Matcher { set, texts })
     }
 }
@@ -549,55 +543,15 @@ pub(crate) fn bad_pattern(rule: &str, pattern: &str, e: impl std::fmt::Display) 
     )
 }
 
-/// A glob over a path: `*` stays inside one folder, `**` crosses folders.
-pub(crate) fn path_glob(
-    glob: &str,
-    rule: &str,
-    written: &str,
-) -> Result<globset::Glob, PolicyError> {
-    GlobBuilder::new(glob)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
-        .map_err(|e| bad_pattern(rule, written, e))
-}
-
-/// A glob over a word (command, server, branch, …): `*` matches anything, `/` included.
-pub(crate) fn word_glob(glob: &str, rule: &str) -> Result<globset::Glob, PolicyError> {
-    GlobBuilder::new(glob)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
-        .map_err(|e| bad_pattern(rule, glob, e))
-}
-
-/// Command pattern globs over match keys (see [`cavra_shell::command_pattern_globs`]): words
-/// are path components there, so `*` never crosses a word boundary.
-pub(crate) fn command_globs(pattern: &str, rule: &str) -> Result<Vec<globset::Glob>, PolicyError> {
-    cavra_shell::command_pattern_globs(pattern)
-        .iter()
-        .map(|g| {
-            GlobBuilder::new(g)
-                .literal_separator(true)
-                .backslash_escape(true)
-                .empty_alternates(true)
-                .build()
-                .map_err(|e| bad_pattern(rule, pattern, e))
-        })
-        .collect()
-}
-
 /// Domain globs: `example.com` covers the domain and its subdomains; `*.example.com` only
 /// subdomains. Matched against the lower-cased host.
-pub(crate) fn domain_globs(pattern: &str, rule: &str) -> Result<Vec<globset::Glob>, PolicyError> {
+pub(crate) fn domain_globs(pattern: &str) -> Vec<String> {
     let p = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
-    let mut out = vec![word_glob(&p, rule)?];
-    if !p.starts_with('*') {
-        out.push(word_glob(&format!("*.{p}"), rule)?);
+    if p.starts_with('*') {
+        return vec![p];
     }
-    Ok(out)
+    let sub = format!("*.{p}");
+    vec![p, sub]
 }
 
 /// Path pattern semantics (gitignore-like):
@@ -605,11 +559,7 @@ pub(crate) fn domain_globs(pattern: &str, rule: &str) -> Result<Vec<globset::Glo
 /// - a pattern with no `/` matches a name at any depth, and everything below such a folder;
 /// - any other pattern is anchored at the repository root (a leading `./` is dropped);
 /// - a pattern naming a folder also covers what is inside it.
-pub(crate) fn path_globs(
-    pattern: &str,
-    rule: &str,
-) -> Result<Vec<(PathTarget, globset::Glob)>, PolicyError> {
-    let written = pattern;
+pub(crate) fn path_globs(pattern: &str) -> Vec<(PathTarget, String)> {
     let trimmed = pattern.trim();
     let (target, body) = if trimmed.starts_with('/') {
         (PathTarget::Absolute, trimmed.to_string())
@@ -633,7 +583,7 @@ pub(crate) fn path_globs(
     // "A pattern naming a folder covers what is inside it" is not compiled as a second `p/**`
     // glob: such globs fall to globset's regex strategy and made compiling a pack cost
     // milliseconds. Instead the path's ancestors are matched too (see `ancestors`).
-    Ok(vec![(target, path_glob(&body, rule, written)?)])
+    vec![(target, body)]
 }
 
 /// The path itself, then each folder above it (`a/b/c`, `a/b`, `a`): a path pattern that

@@ -12,12 +12,12 @@ use crate::load::ResolvedPack;
 use crate::model::{ActionType, Decision, Mode, Severity};
 use cavra_redact::Redactor;
 use cavra_shell::RiskClass;
-use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
 mod compiler;
+mod globs;
 
 pub use compiler::{ancestors, compile};
 
@@ -193,16 +193,15 @@ impl CompiledConditions {
 /// A glob set with the source text of each glob.
 #[derive(Debug, Clone)]
 struct Matcher {
-    set: GlobSet,
+    set: globs::GlobSet,
     texts: Vec<String>,
 }
 
 impl Matcher {
     fn first_match(&self, subject: &str) -> Option<&str> {
         self.set
-            .matches(subject)
-            .first()
-            .and_then(|i| self.texts.get(*i))
+            .first_match(subject)
+            .and_then(|i| self.texts.get(i))
             .map(String::as_str)
     }
 }
@@ -216,96 +215,44 @@ pub struct PatternHit {
     pub pattern: usize,
 }
 
-/// Globs of many rules in one set.
-#[derive(Debug)]
+/// Globs of many rules in one set, each with the rule pattern it came from.
+#[derive(Debug, Clone, Default)]
 struct SharedSet {
-    globs: Vec<globset::Glob>,
+    set: globs::GlobSet,
     owners: Vec<PatternHit>,
-    /// Built on first use: a short-lived process (a hook call) only pays for the sets its one
-    /// request needs. Building a glob set is most of the cost of compiling a pack.
-    set: std::sync::OnceLock<Matching>,
-}
-
-/// How a shared set matches once built.
-#[derive(Debug)]
-enum Matching {
-    /// One pass over all globs.
-    Set(GlobSet),
-    /// Glob by glob: only when the set as a whole cannot be built (a regex size limit); each
-    /// glob compiled on its own when the pack was compiled, so nothing is lost, only speed.
-    Each(Vec<globset::GlobMatcher>),
-}
-
-impl Clone for SharedSet {
-    fn clone(&self) -> Self {
-        SharedSet {
-            globs: self.globs.clone(),
-            owners: self.owners.clone(),
-            set: std::sync::OnceLock::new(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct SharedSetBuilder {
-    globs: Vec<globset::Glob>,
-    owners: Vec<PatternHit>,
-}
-
-impl SharedSetBuilder {
-    fn add(&mut self, glob: globset::Glob, hit: PatternHit) {
-        self.globs.push(glob);
-        self.owners.push(hit);
-    }
-
-    fn build(self) -> Result<SharedSet, PolicyError> {
-        Ok(SharedSet {
-            globs: self.globs,
-            owners: self.owners,
-            set: std::sync::OnceLock::new(),
-        })
-    }
 }
 
 impl SharedSet {
-    fn matching(&self) -> &Matching {
-        self.set.get_or_init(|| {
-            let mut builder = GlobSetBuilder::new();
-            for glob in &self.globs {
-                builder.add(glob.clone());
-            }
-            match builder.build() {
-                Ok(set) => Matching::Set(set),
-                Err(_) => Matching::Each(
-                    self.globs
-                        .iter()
-                        .map(globset::Glob::compile_matcher)
-                        .collect(),
-                ),
-            }
-        })
+    fn add(
+        &mut self,
+        glob: &str,
+        literal_separator: bool,
+        hit: PatternHit,
+    ) -> Result<(), globset::Error> {
+        self.set.add(glob, literal_separator)?;
+        self.owners.push(hit);
+        Ok(())
     }
 
     fn hits_into(&self, subject: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
         if self.owners.is_empty() {
             return;
         }
-        let candidate = Candidate::new(subject);
-        match self.matching() {
-            Matching::Set(set) => set.matches_candidate_into(&candidate, scratch),
-            Matching::Each(matchers) => {
-                scratch.clear();
-                scratch.extend(
-                    matchers
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, m)| m.is_match_candidate(&candidate))
-                        .map(|(i, _)| i),
-                );
-            }
-        }
+        self.set.matches_into(subject, scratch);
         out.extend(scratch.iter().filter_map(|i| self.owners.get(*i).copied()));
     }
+}
+
+/// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
+#[derive(Debug, Clone, Default)]
+struct PatternSets {
+    paths_relative: SharedSet,
+    paths_absolute: SharedSet,
+    paths_home: SharedSet,
+    commands: SharedSet,
+    servers: SharedSet,
+    domains: SharedSet,
+    classes: BTreeMap<RiskClass, Vec<usize>>,
 }
 
 /// The forms of one path a path rule may be matched against.
@@ -352,13 +299,7 @@ pub struct CompiledPack {
     pub network_allowlist: bool,
     /// The merged document, for `policy compile` / `diff` and digests.
     pub document: PackDocument,
-    paths_relative: SharedSet,
-    paths_absolute: SharedSet,
-    paths_home: SharedSet,
-    commands: SharedSet,
-    servers: SharedSet,
-    domains: SharedSet,
-    classes: BTreeMap<RiskClass, Vec<usize>>,
+    sets: PatternSets,
     /// The pack's redaction rule set, when its `redaction:` section says anything (else the
     /// built-in set applies).
     redactor: Option<Arc<Redactor>>,
@@ -439,9 +380,9 @@ impl CompiledPack {
         out: &mut Vec<PatternHit>,
     ) {
         for (form, set) in [
-            (forms.relative, &self.paths_relative),
-            (forms.absolute, &self.paths_absolute),
-            (forms.home, &self.paths_home),
+            (forms.relative, &self.sets.paths_relative),
+            (forms.absolute, &self.sets.paths_absolute),
+            (forms.home, &self.sets.paths_home),
         ] {
             if let Some(path) = form {
                 for prefix in ancestors(path) {
@@ -455,7 +396,7 @@ impl CompiledPack {
             let before = out.len();
             let outside = abs.trim_start_matches('/');
             for prefix in ancestors(outside) {
-                self.paths_relative.hits_into(prefix, scratch, out);
+                self.sets.paths_relative.hits_into(prefix, scratch, out);
             }
             let mut kept = before;
             for i in before..out.len() {
@@ -491,23 +432,27 @@ impl CompiledPack {
         out: &mut Vec<PatternHit>,
     ) {
         for variant in variants {
-            self.commands.hits_into(variant, scratch, out);
+            self.sets.commands.hits_into(variant, scratch, out);
         }
     }
 
     /// Pattern hits of MCP server rules.
     pub fn server_hits(&self, server: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
-        self.servers.hits_into(server, scratch, out);
+        self.sets.servers.hits_into(server, scratch, out);
     }
 
     /// Pattern hits of domain rules (the host is lower-cased by the caller).
     pub fn domain_hits(&self, host: &str, scratch: &mut Vec<usize>, out: &mut Vec<PatternHit>) {
-        self.domains.hits_into(host, scratch, out);
+        self.sets.domains.hits_into(host, scratch, out);
     }
 
     /// Rules that name a risk class.
     pub fn class_rules(&self, class: RiskClass) -> &[usize] {
-        self.classes.get(&class).map(Vec::as_slice).unwrap_or(&[])
+        self.sets
+            .classes
+            .get(&class)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The rule at `index`.
@@ -527,11 +472,13 @@ mod tests {
     use super::*;
 
     fn globs_match(pattern: &str, path: &str) -> bool {
-        path_globs(pattern, "t")
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(t, _)| *t == PathTarget::Relative)
-            .any(|(_, g)| ancestors(path).any(|a| g.compile_matcher().is_match(a)))
+        let mut set = globs::GlobSet::default();
+        for (target, glob) in path_globs(pattern) {
+            if target == PathTarget::Relative {
+                set.add(&glob, true).expect("valid");
+            }
+        }
+        ancestors(path).any(|a| set.is_match(a))
     }
 
     #[test]
@@ -584,8 +531,11 @@ mod tests {
 
     #[test]
     fn domains_cover_subdomains() {
-        let globs = domain_globs("example.com", "t").unwrap_or_default();
-        let m = |h: &str| globs.iter().any(|g| g.compile_matcher().is_match(h));
+        let mut set = globs::GlobSet::default();
+        for glob in domain_globs("example.com") {
+            set.add(&glob, false).expect("valid");
+        }
+        let m = |h: &str| set.is_match(h);
         assert!(m("example.com"));
         assert!(m("api.example.com"));
         assert!(!m("badexample.com"));
