@@ -585,13 +585,10 @@ fn alias_bomb_is_stopped() {
             "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
         ));
     }
-    let started = std::time::Instant::now();
+    // Expanded, this is 10^12 scalars: a loader that did not stop it would never return (and
+    // the run would fail on its time limit), so reaching the error at all is the proof. No
+    // wall-clock assertion: it would fail on a loaded machine, not on a wrong loader.
     let e = err(&text);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
     assert!(
         matches!(
             e.kind,
