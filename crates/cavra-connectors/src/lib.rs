@@ -23,6 +23,16 @@
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
 
+/// Writes one line to the service's standard error, ignoring a failure to write: `eprintln!`
+/// panics when stderr is closed (a supervisor that stopped reading), and a log line must never
+/// take a request or the delivery worker down with it.
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod amqp;
 pub mod config;
 pub mod event;

@@ -215,7 +215,7 @@ impl Worker {
     /// first prepares the destinations ([`Worker::prepare`]), reporting those that failed.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         for (tenant, name, why) in self.prepare().await {
-            eprintln!(
+            log_line!(
                 "cavra: connectors: {tenant}/{name} is not ready ({why}); its deliveries will retry"
             );
         }
@@ -226,7 +226,7 @@ impl Worker {
             let idle = match self.step().await {
                 Ok(p) => p.routed == 0 && p.attempted == 0,
                 Err(e) => {
-                    eprintln!("cavra: connectors: {e}");
+                    log_line!("cavra: connectors: {e}");
                     true
                 }
             };

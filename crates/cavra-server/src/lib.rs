@@ -6,6 +6,16 @@
 //! same pure engine as the CLI and the hooks, and recorded with their evidence entries in one
 //! transaction of the tenant store (`cavra-tenant-store`: SQLite or PostgreSQL).
 
+/// Writes one line to the service's standard error, ignoring a failure to write: `eprintln!`
+/// panics when stderr is closed (a supervisor that stopped reading), and a log line must never
+/// take a request or the delivery worker down with it.
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod api;
 pub mod auth;
 pub mod bundle;
@@ -304,7 +314,7 @@ pub async fn serve(
         loop {
             tick.tick().await;
             if let Err(e) = sweeper.db.expire_due(&now_text()).await {
-                eprintln!("cavra serve: expiring approvals failed: {e}");
+                log_line!("cavra serve: expiring approvals failed: {e}");
             }
         }
     });
@@ -382,7 +392,7 @@ pub async fn serve_on(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of descriptors and the like: wait a moment rather than spin.
-                    eprintln!("cavra serve: accept failed: {e}");
+                    log_line!("cavra serve: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -416,7 +426,7 @@ pub async fn serve_on(
     tokio::select! {
         _ = graceful.shutdown() => {},
         _ = tokio::time::sleep(Duration::from_secs(30)) => {
-            eprintln!("cavra serve: requests still in flight after 30 s; stopping");
+            log_line!("cavra serve: requests still in flight after 30 s; stopping");
         }
     }
 }

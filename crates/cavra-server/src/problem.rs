@@ -101,7 +101,7 @@ impl Problem {
 
     /// 500: our fault. The detail is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        eprintln!("cavra serve: internal error: {detail}");
+        log_line!("cavra serve: internal error: {detail}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -154,14 +154,14 @@ impl From<cavra_tenant_store::StoreError> for Problem {
             // The database's own text never leaves the service: it names tables, columns
             // and values, and says nothing a client can act on.
             cavra_tenant_store::StoreError::InvalidInput(m) => {
-                eprintln!(
+                log_line!(
                     "cavra serve: the database refused a value: {}",
                     first_line(&m)
                 );
                 Problem::unprocessable("a value in the request cannot be stored")
             }
             cavra_tenant_store::StoreError::Postgres(m) => {
-                eprintln!("cavra serve: the database failed: {}", first_line(&m));
+                log_line!("cavra serve: the database failed: {}", first_line(&m));
                 Problem::unavailable("the database is unavailable; retry")
             }
             other => Problem::internal(other),

@@ -574,3 +574,144 @@ connectors:
         "{status}"
     );
 }
+
+/// A POST with a bearer token; returns the status and the JSON body.
+fn post(url: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{url}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    })
+}
+
+/// Break glass notifies (issue 16): breaking glass on a pending approval reaches the
+/// connector routed for it, signed, naming who broke it and why, while a connector routed
+/// only for other events gets nothing. The service's stderr is closed after its first line,
+/// as a supervisor that stops reading would: the loud log line of a break glass must not
+/// take the request down.
+#[test]
+fn break_glass_is_delivered_to_the_connector_routed_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let agent = token(
+        &db,
+        &["--tenant", "acme", "--role", "agent", "--subject", "bot"],
+    );
+    let breaker = token(
+        &db,
+        &[
+            "--tenant",
+            "acme",
+            "--role",
+            "approver",
+            "--subject",
+            "oncall",
+            "--group",
+            "Break Glass",
+        ],
+    );
+    let (base, got) = receiver();
+    let config = dir.path().join("cavra-server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connectors:
+  - name: pager
+    tenant: acme
+    events: [\"approval.break_glass\"]
+    ocsf_https: {{url: \"{base}/ocsf\"}}
+  - name: quiet
+    tenant: acme
+    events: [\"release.*\"]
+    ocsf_https: {{url: \"{base}/fail\"}}
+"
+        ),
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db, &config);
+
+    let (status, decided) = post(
+        &url,
+        &agent,
+        "/v1/decisions",
+        serde_json::json!({"request": {"action": "execute_command", "target": "make deploy-prod",
+            "session_id": "s-bg", "agent_id": "claude-code"}}),
+    );
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["decision"], "require_approval", "{decided}");
+    let id = decided["approval"]["id"].as_str().unwrap().to_string();
+
+    let (status, broken) = post(
+        &url,
+        &breaker,
+        &format!("/v1/approvals/{id}/break-glass"),
+        serde_json::json!({"reason": "INC-7 production down", "minutes": 5}),
+    );
+    assert_eq!(status, 200, "{broken}");
+    assert_eq!(broken["state"], "break_glass");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let found = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|o| o["unmapped"]["cavra"].clone())
+            .find(|e| e["type"] == "approval.break_glass");
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "break glass never reached the connector routed for it"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(event["subject"], id.as_str(), "{event}");
+    assert_eq!(event["tenant"], "acme");
+    let text = event["data"].to_string();
+    assert!(text.contains("oncall"), "who broke glass: {event}");
+    assert!(text.contains("INC-7 production down"), "why: {event}");
+    let head = get(&url, &breaker, "/v1/evidence/head");
+    let key =
+        cavra_evidence::keys::public_key_from_pem(head["public_key"].as_str().unwrap()).unwrap();
+    cavra_connectors::event::verify_envelope(&event, &key).unwrap();
+    // Only what the pager is routed for reached it; the quiet connector has no deliveries.
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .all(|o| o["unmapped"]["cavra"]["type"] == "approval.break_glass")
+    );
+    let admin = token(
+        &db,
+        &["--tenant", "acme", "--role", "admin", "--subject", "ops"],
+    );
+    let (code, out, err) = connector(
+        &url,
+        &admin,
+        &["deliveries", "--json", "--destination", "quiet"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+}

@@ -326,7 +326,7 @@ pub async fn break_glass(
         &from,
     );
     if result.is_ok() {
-        eprintln!(
+        log_line!(
             "cavra serve: BREAK GLASS on approval {id} in tenant {} by {} for {minutes} min: {why}",
             caller.tenant(),
             caller.subject()

@@ -196,7 +196,7 @@ fn check_request(
         {
             return Err(Problem::unprocessable("break glass needs a reason"));
         }
-        eprintln!(
+        log_line!(
             "cavra serve: BREAK GLASS by {} in tenant {}: {}",
             caller.subject(),
             caller.tenant(),
