@@ -496,3 +496,31 @@ fn the_service_guard_stops_what_the_document_started() {
     let status = child.wait().expect("waits");
     assert!(!status.success(), "killed, not finished: {status:?}");
 }
+
+/// A merge that left its conflict markers in a tracked file (it happened once, in
+/// docs/benchmarks.md) fails here rather than reaching a reader. Markdown uses `=======`
+/// as a heading underline only under a text line, so only the three together count.
+#[test]
+fn no_tracked_file_holds_merge_conflict_markers() {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(workspace())
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success());
+    let mut found = Vec::new();
+    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Ok(text) = std::fs::read_to_string(workspace().join(&name)) else {
+            continue; // binary or removed in the work tree
+        };
+        let has = |prefix: &str| {
+            text.lines()
+                .any(|l| l.starts_with(prefix) && (l.len() == 7 || l.as_bytes()[7] == b' '))
+        };
+        if has("<<<<<<<") && has(">>>>>>>") && text.lines().any(|l| l == "=======") {
+            found.push(name);
+        }
+    }
+    assert!(found.is_empty(), "merge conflict markers in {found:?}");
+}
