@@ -339,6 +339,61 @@ pub fn approvals(approvals: &[cavra_store::Approval]) -> String {
     out
 }
 
+/// The service's deliveries (`GET /v1/connectors/deliveries`, dead letters): a line each.
+pub fn deliveries(list: &Value) -> String {
+    let mut out = String::new();
+    for d in list.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\tattempts {}\t{}",
+            d["event_id"].as_str().unwrap_or_default(),
+            d["event_type"].as_str().unwrap_or_default(),
+            d["destination"].as_str().unwrap_or_default(),
+            d["state"].as_str().unwrap_or_default(),
+            d["attempts"],
+            d["last_status"].as_str().unwrap_or("-"),
+        );
+    }
+    out
+}
+
+/// One event's deliveries and every attempt (`GET /v1/connectors/deliveries/ID`).
+pub fn delivery_detail(detail: &Value) -> String {
+    let mut out = deliveries(&detail["deliveries"]);
+    for a in detail["attempts"].as_array().into_iter().flatten() {
+        let at = &a["attempt"];
+        let _ = writeln!(
+            out,
+            "  #{} {} → {}: {} ({}), {} ms [evidence entry {}]",
+            at["attempt"],
+            a["time"].as_str().unwrap_or_default(),
+            at["destination"].as_str().unwrap_or_default(),
+            at["outcome"].as_str().unwrap_or_default(),
+            at["status"].as_str().unwrap_or_default(),
+            at["latency_ms"],
+            a["index"],
+        );
+    }
+    out
+}
+
+/// The service's approvals (`GET /v1/approvals`): a line each.
+pub fn service_approvals(list: &Value) -> String {
+    let mut out = String::new();
+    for a in list.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            a["id"].as_str().unwrap_or_default(),
+            a["state"].as_str().unwrap_or_default(),
+            a["approver_group"].as_str().unwrap_or_default(),
+            a["expires_at"].as_str().unwrap_or_default(),
+            a["summary"].as_str().unwrap_or_default()
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +446,30 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_service_answers_read_as_a_line_each() {
+        let list = serde_json::json!([{"event_id": "e1", "event_type": "decision", "destination": "siem",
+            "state": "delivered", "attempts": 2, "last_status": "200"}]);
+        assert_eq!(
+            deliveries(&list),
+            "e1\tdecision\tsiem\tdelivered\tattempts 2\t200\n"
+        );
+        let detail = serde_json::json!({"deliveries": list, "attempts": [{"time": "t",
+            "index": 7, "attempt": {"attempt": 1, "destination": "siem", "outcome": "ok",
+            "status": "200", "latency_ms": 12}}]});
+        assert!(
+            delivery_detail(&detail)
+                .ends_with("  #1 t → siem: ok (200), 12 ms [evidence entry 7]\n")
+        );
+        let approvals = serde_json::json!([{"id": "apr_1", "state": "pending",
+            "approver_group": "sre", "expires_at": "x", "summary": "deploy"}]);
+        assert_eq!(
+            service_approvals(&approvals),
+            "apr_1\tpending\tsre\tx\tdeploy\n"
+        );
+        assert_eq!(deliveries(&Value::Null), "");
     }
 
     #[test]

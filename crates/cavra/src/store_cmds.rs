@@ -275,16 +275,7 @@ fn remote_approval(cmd: &ApprovalCommand) -> Result<Option<i32>, Failure> {
             if *json {
                 support::print_json(&answer)?;
             } else {
-                for a in answer.as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        a["id"].as_str().unwrap_or_default(),
-                        a["state"].as_str().unwrap_or_default(),
-                        a["approver_group"].as_str().unwrap_or_default(),
-                        a["expires_at"].as_str().unwrap_or_default(),
-                        a["summary"].as_str().unwrap_or_default()
-                    );
-                }
+                print!("{}", cavra_runtime::text::service_approvals(&answer));
             }
             Ok(Some(support::EXIT_OK))
         }
