@@ -162,7 +162,7 @@ fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
     Ok(config)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -189,6 +189,15 @@ async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
         .into());
     }
     open_with(config, throwaway_signer()?).await
+}
+
+/// Opens an existing database by URL alone, to read it.
+pub(crate) async fn open_url(url: &str) -> Result<Db, Failure> {
+    let config = ServerConfig {
+        database_url: url.to_string(),
+        ..ServerConfig::default()
+    };
+    open_existing(&config).await
 }
 
 async fn open(config: &ServerConfig) -> Result<Db, Failure> {
