@@ -11,7 +11,10 @@
 //!
 //! `--worker off` records the same decisions with no delivery running (the decision path's
 //! baseline); `--decision allow` records decisions that make no event (no outbox row).
-//! `--db URL` takes a database (default: SQLite in a temporary folder). Prints one JSON line.
+//! `--db URL` takes a database (default: SQLite in a temporary folder). `--rate N` paces the
+//! writers to N decisions per second in all (open loop; default 0: as fast as they can), so
+//! that the decision latency with and without delivery is compared at the same load.
+//! `--batch N` sets the worker's claim size. Prints one JSON line.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +36,8 @@ struct Args {
     worker: bool,
     block: bool,
     db: Option<String>,
+    rate: f64,
+    batch: usize,
 }
 
 fn args() -> Args {
@@ -43,6 +48,8 @@ fn args() -> Args {
         worker: true,
         block: true,
         db: None,
+        rate: 0.0,
+        batch: WorkerSettings::default().batch,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +61,8 @@ fn args() -> Args {
             "--worker" => a.worker = v == "on",
             "--decision" => a.block = v == "block",
             "--db" => a.db = Some(v),
+            "--rate" => a.rate = v.parse().unwrap_or(a.rate),
+            "--batch" => a.batch = v.parse().unwrap_or(a.batch),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -153,7 +162,10 @@ async fn main() {
             })),
             Arc::new(SystemClock),
             Box::new(SystemJitter::new()),
-            WorkerSettings::default(),
+            WorkerSettings {
+                batch: a.batch,
+                ..WorkerSettings::default()
+            },
         );
         let failed = w.prepare().await;
         assert!(failed.is_empty(), "{failed:?}");
@@ -176,10 +188,23 @@ async fn main() {
             committed.clone(),
         );
         let block = a.block;
+        // Each writer's share of the rate, as a fixed schedule (a late decision does not
+        // push the next ones back).
+        let every = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.writers as f64 / a.rate));
+        let offset = wi as f64 / a.writers as f64;
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
             let mut mine = Vec::new();
+            let mut tick = every.map(|e| {
+                let mut i =
+                    tokio::time::interval_at(tokio::time::Instant::now() + e.mul_f64(offset), e);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                i
+            });
             while !stop.load(Ordering::Relaxed) {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 n += 1;
                 let id = format!("dec_{wi}_{n}");
                 let decision = if block {
@@ -255,7 +280,7 @@ async fn main() {
     let out = json!({
         "store": url.split("://").next(),
         "worker": a.worker, "decision": if a.block { "block" } else { "allow" },
-        "writers": a.writers, "seconds": load_secs,
+        "writers": a.writers, "rate": a.rate, "batch": a.batch, "seconds": load_secs,
         "decisions": decisions, "decisions_per_s": decisions as f64 / load_secs,
         "decision_ms": {"p50": percentile(&d, 0.5), "p90": percentile(&d, 0.9), "p99": percentile(&d, 0.99)},
         "events_received_during_load": received_during,

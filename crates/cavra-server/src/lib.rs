@@ -319,6 +319,19 @@ pub async fn serve(
             }
         }
     });
+    // The outbox's retention, with or without connectors: events are written either way.
+    let purger = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(cavra_connectors::retention::SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+            let days = purger.config.connector_retention_days;
+            if let Err(e) = cavra_connectors::retention::purge(&purger.db, days, now).await {
+                log_line!("cavra serve: purging the connectors' outbox failed: {e}");
+            }
+        }
+    });
     // The connectors' worker: delivers the outbox of every tenant (see cavra-connectors).
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     if !state.config.connectors.0.is_empty() {
