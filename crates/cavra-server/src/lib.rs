@@ -16,6 +16,7 @@ macro_rules! log_line {
     }};
 }
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod bundle;
