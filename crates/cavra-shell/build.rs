@@ -50,23 +50,26 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         };
         let _ = write!(
             options,
-            "OptionEntry {{ names: {}, effect: Effect::{:?}, until: {until} }}, ",
+            "OptionEntry {{ names: {}, effect: {}, classes: {}, until: {until} }}, ",
             texts(&o.names),
-            o.effect
+            effect(o.effect),
+            texts(&o.classes),
         );
     }
     let _ = writeln!(
         out,
         "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, source: {}, \
-         abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_end_at_operand: {}, \
+         abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_anywhere: {}, options_end_at_operand: {}, \
          short_with_value: {}, long_with_value: {}, long_options: {}, \
-         options: Cow::Borrowed(&[{options}]), operands: {}, stdin: {}, classes: {}, origin: {} }},",
+         options: Cow::Borrowed(&[{options}]), operands: {}, stdin: {}, classes: {}, \
+         version_selector: {}, neutral_options: {}, nested: {}, canonical_subcommand: {}, origin: {} }},",
         text(&entry.program),
         texts(&entry.aliases),
         texts(&entry.subcommands),
         text(&entry.source),
         entry.abbreviations,
         entry.single_dash_long,
+        entry.options_anywhere,
         entry.options_end_at_operand,
         text(&entry.short_with_value),
         texts(&entry.long_with_value),
@@ -74,6 +77,13 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         effect(entry.operands),
         effect(entry.stdin),
         texts(&entry.classes),
+        text(&entry.version_selector),
+        texts(&entry.neutral_options),
+        entry.nested,
+        match &entry.canonical_subcommand {
+            Some(c) => format!("Some({})", text(c)),
+            None => "None".to_string(),
+        },
         text(origin),
     );
 }
@@ -102,6 +112,8 @@ fn main() {
     let mut out = String::from("pub(super) static ENTRIES: &[ProgramEntry] = &[\n");
     let mut environment = String::from("pub(super) static ENVIRONMENT: &[EnvironmentEntry] = &[\n");
     let mut names: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // Names with an entry that says what an argument does (not only how words are spelled).
+    let mut known: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut count = 0usize;
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
@@ -121,6 +133,9 @@ fn main() {
             emit(entry, &origin, &mut out);
             for n in std::iter::once(&entry.program).chain(entry.aliases.iter()) {
                 names.entry(n.to_string()).or_default().push(count);
+                if !entry.spelling_only() {
+                    known.insert(n.to_string());
+                }
             }
             count += 1;
         }
@@ -142,7 +157,13 @@ fn main() {
         let list: Vec<String> = idx.iter().map(usize::to_string).collect();
         let _ = writeln!(out, "        {name:?} => &[{}],", list.join(", "));
     }
-    out.push_str("        _ => &[],\n    }\n}\n");
+    out.push_str("        _ => &[],\n    }\n}\n\n");
+    out.push_str(
+        "/// Whether an entry for the program (or alias) says what an argument does.\n\
+         pub(super) fn known(program: &str) -> bool {\n    matches!(\n        program,\n",
+    );
+    let list: Vec<String> = known.iter().map(|n| format!("{n:?}")).collect();
+    let _ = writeln!(out, "        {}\n    )\n}}", list.join("\n            | "));
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|e| panic!("OUT_DIR: {e}")))
         .join("knowledge.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));

@@ -5,7 +5,7 @@
 use crate::answer::{LoadedPack, Resources};
 use crate::options::{ApprovalMode, HookEnv, HookOptions, ServerFallback};
 use cavra_agents::{Agent, Answer, Context, HookEvent, Mapping, Verdict};
-use cavra_engine::{ActionType, Decision, DecisionRecord, Env, Request};
+use cavra_engine::{ActionType, Decision, DecisionRecord, Request};
 use cavra_runtime::decide::{ApprovalNote, Call, Fallback, Governor, Service};
 use cavra_runtime::local::Ask;
 use cavra_runtime::record::{Caller, Context as StoredContext};
@@ -318,12 +318,14 @@ fn protected_in_search(
             request.action = ActionType::ReadFile;
             request.target = cavra_agents::witness(&search.folder, &inside);
             let decision_id = cavra_runtime::new_decision_id();
-            let env = Env {
+            let record = cavra_runtime::decide::decide_one(
+                pack,
+                &request,
+                None,
                 timestamp,
-                decision_id: &decision_id,
-                resolver: &FsResolver,
-            };
-            let record = cavra_engine::evaluate_with_registry(pack, &request, &env, None);
+                &decision_id,
+                &FsResolver,
+            );
             if record.decision.strictness() >= approval {
                 out.push((inside, request));
             }

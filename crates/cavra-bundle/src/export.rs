@@ -85,6 +85,31 @@ fn ocsf(entry: &Value) -> Value {
     )
 }
 
+/// Writes the matching entries to the file `path` in `format`, whole or not at all: into
+/// `PATH.partial` beside it, synced, then renamed over `path`. Returns how many.
+pub fn export_to_file(
+    store: &Store,
+    filter: &EntryFilter,
+    format: ExportFormat,
+    path: &std::path::Path,
+) -> Result<u64, BundleError> {
+    let tmp = path.with_extension("partial");
+    let writing = |p: &std::path::Path| {
+        let p = p.to_path_buf();
+        move |source| BundleError::Write { path: p, source }
+    };
+    let file = std::fs::File::create(&tmp).map_err(writing(&tmp))?;
+    let mut w = std::io::BufWriter::new(file);
+    let count = export_entries(store, filter, format, &mut w)?;
+    let file = w.into_inner().map_err(|e| BundleError::Write {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(writing(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(writing(path))?;
+    Ok(count)
+}
+
 /// Writes the matching entries to `out` in `format`; returns how many.
 pub fn export_entries(
     store: &Store,

@@ -21,10 +21,11 @@
 #![warn(missing_docs)]
 
 mod export;
+mod text;
 mod verify;
 mod write;
 
-pub use export::{ExportFormat, export_entries};
+pub use export::{ExportFormat, export_entries, export_to_file};
 pub use verify::{Check, VerifyOptions, VerifyReport, verify_bundle};
 pub use write::{
     BundleOptions, BundleSigner, LogSource, Selection, WrittenBundle, write_bundle,
@@ -71,6 +72,14 @@ pub enum BundleError {
         path: std::path::PathBuf,
         /// The error.
         #[source]
+        source: std::io::Error,
+    },
+    /// Writing an export failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
         source: std::io::Error,
     },
     /// The selection is unusable or there is nothing to bundle.

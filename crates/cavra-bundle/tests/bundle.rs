@@ -1,8 +1,8 @@
 //! Bundles written from a real store and verified offline; any change makes verification fail.
 
 use cavra_bundle::{
-    BundleOptions, ExportFormat, Selection, VerifyOptions, export_entries, verify_bundle,
-    write_bundle,
+    BundleOptions, ExportFormat, Selection, VerifyOptions, export_entries, export_to_file,
+    verify_bundle, write_bundle,
 };
 use cavra_evidence::keys;
 use cavra_evidence::trust::{KeyRecord, TrustRoot};
@@ -403,6 +403,30 @@ fn export_formats() {
         }
         assert!(text.contains(check), "{format:?}");
     }
+}
+
+#[test]
+fn an_export_file_is_written_whole_and_a_failed_one_names_its_file() {
+    let (dir, _) = setup();
+    let s = Store::open_repo(dir.path()).expect("open");
+    let out = dir.path().join("export.jsonl");
+    let n = export_to_file(&s, &EntryFilter::default(), ExportFormat::Jsonl, &out).expect("export");
+    assert_eq!(n, 31);
+    let mut direct = Vec::new();
+    export_entries(
+        &s,
+        &EntryFilter::default(),
+        ExportFormat::Jsonl,
+        &mut direct,
+    )
+    .expect("export");
+    assert_eq!(std::fs::read(&out).expect("written"), direct);
+    assert!(!out.with_extension("partial").exists());
+    let nowhere = dir.path().join("no-such-folder").join("export.jsonl");
+    let e = export_to_file(&s, &EntryFilter::default(), ExportFormat::Jsonl, &nowhere)
+        .expect_err("no folder");
+    assert!(e.to_string().starts_with("writing "), "{e}");
+    assert!(e.to_string().contains("export.partial"), "{e}");
 }
 
 proptest! {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cavra_bundle::{VerifyOptions, verify_bundle};
-use cavra_engine::{ActionType, Decision, Env, NoSymlinks, Request};
+use cavra_engine::{ActionType, Decision, NoSymlinks, Request};
 use cavra_evidence::trust::TrustRoot;
 use serde::Serialize;
 
@@ -382,12 +382,14 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         let mut request = Request::new(action, change.path.clone());
         request.repo_root = Some(repo_root.clone());
         request.cwd = Some(repo_root.clone());
-        let env = Env {
-            timestamp: options.timestamp,
-            decision_id: "ci-check",
-            resolver: &NoSymlinks,
-        };
-        let record = cavra_engine::evaluate(&pack, &request, &env);
+        let record = cavra_runtime::decide::decide_one(
+            &pack,
+            &request,
+            None,
+            options.timestamp,
+            "ci-check",
+            &NoSymlinks,
+        );
         match record.decision {
             Decision::Block => findings.push(Finding {
                 kind: FindingKind::PolicyBlock,

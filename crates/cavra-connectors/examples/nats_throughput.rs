@@ -11,7 +11,10 @@
 //!
 //! `--worker off` records the same decisions with no delivery running (the decision path's
 //! baseline); `--decision allow` records decisions that make no event (no outbox row).
-//! `--db URL` takes a database (default: SQLite in a temporary folder). Prints one JSON line.
+//! `--db URL` takes a database (default: SQLite in a temporary folder). `--rate N` paces the
+//! writers to N decisions per second in all (open loop; default 0: as fast as they can), so
+//! that the decision latency with and without delivery is compared at the same load.
+//! `--batch N` sets the worker's claim size. Prints one JSON line.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +36,8 @@ struct Args {
     worker: bool,
     block: bool,
     db: Option<String>,
+    rate: f64,
+    batch: usize,
 }
 
 fn args() -> Args {
@@ -43,6 +48,8 @@ fn args() -> Args {
         worker: true,
         block: true,
         db: None,
+        rate: 0.0,
+        batch: WorkerSettings::default().batch,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +61,8 @@ fn args() -> Args {
             "--worker" => a.worker = v == "on",
             "--decision" => a.block = v == "block",
             "--db" => a.db = Some(v),
+            "--rate" => a.rate = v.parse().unwrap_or(a.rate),
+            "--batch" => a.batch = v.parse().unwrap_or(a.batch),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -69,6 +78,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
+}
+
+/// This process's CPU time so far (user and system), in seconds, from /proc/self/stat (in
+/// clock ticks of 1/100 s, as Linux reports them on x86-64): CPU per event does not depend on
+/// what else runs on the machine, as wall-clock figures do.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn now_rfc3339() -> String {
@@ -153,7 +175,10 @@ async fn main() {
             })),
             Arc::new(SystemClock),
             Box::new(SystemJitter::new()),
-            WorkerSettings::default(),
+            WorkerSettings {
+                batch: a.batch,
+                ..WorkerSettings::default()
+            },
         );
         let failed = w.prepare().await;
         assert!(failed.is_empty(), "{failed:?}");
@@ -163,6 +188,7 @@ async fn main() {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_start = cpu_seconds();
     let decided = Arc::new(AtomicU64::new(0));
     let decision_ms: Arc<Mutex<Vec<f64>>> = Arc::default();
     let started = Instant::now();
@@ -176,10 +202,23 @@ async fn main() {
             committed.clone(),
         );
         let block = a.block;
+        // Each writer's share of the rate, as a fixed schedule (a late decision does not
+        // push the next ones back).
+        let every = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.writers as f64 / a.rate));
+        let offset = wi as f64 / a.writers as f64;
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
             let mut mine = Vec::new();
+            let mut tick = every.map(|e| {
+                let mut i =
+                    tokio::time::interval_at(tokio::time::Instant::now() + e.mul_f64(offset), e);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                i
+            });
             while !stop.load(Ordering::Relaxed) {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 n += 1;
                 let id = format!("dec_{wi}_{n}");
                 let decision = if block {
@@ -232,6 +271,7 @@ async fn main() {
         let _ = w.await;
     }
     let load_secs = started.elapsed().as_secs_f64();
+    let cpu_load = cpu_seconds() - cpu_start;
     let received_during = received.load(Ordering::Relaxed);
     let decisions = decided.load(Ordering::Relaxed);
     // Then let the backlog drain (at most 120 s), for the end-to-end figures.
@@ -255,7 +295,7 @@ async fn main() {
     let out = json!({
         "store": url.split("://").next(),
         "worker": a.worker, "decision": if a.block { "block" } else { "allow" },
-        "writers": a.writers, "seconds": load_secs,
+        "writers": a.writers, "rate": a.rate, "batch": a.batch, "seconds": load_secs,
         "decisions": decisions, "decisions_per_s": decisions as f64 / load_secs,
         "decision_ms": {"p50": percentile(&d, 0.5), "p90": percentile(&d, 0.9), "p99": percentile(&d, 0.99)},
         "events_received_during_load": received_during,
@@ -263,6 +303,9 @@ async fn main() {
         "events_received": total_received,
         "events_per_s_overall": if drained_at > 0.0 { total_received as f64 / drained_at } else { 0.0 },
         "drained_after_s": drained_at,
+        "cpu_s_during_load": cpu_load,
+        "cpu_us_per_decision_during_load": cpu_load * 1e6 / decisions.max(1) as f64,
+        "cpu_s_until_drained": cpu_seconds() - cpu_start,
         "end_to_end_ms": {"n": e.len(), "p50": percentile(&e, 0.5), "p90": percentile(&e, 0.9), "p99": percentile(&e, 0.99), "max": e.last()},
     });
     println!("{out}");

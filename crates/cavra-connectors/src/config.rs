@@ -31,6 +31,7 @@ use serde_json::Value;
 use crate::ConnectorError;
 use crate::event::EventType;
 use crate::secret::SecretRef;
+use crate::template::Templates;
 
 /// Every connector of every tenant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -61,6 +62,10 @@ pub struct ConnectorConfig {
     /// How long one attempt may take, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Texts rendered from each event (see [`crate::template`]): `text` for every kind,
+    /// `subject` for e-mail.
+    #[serde(default, skip_serializing_if = "Templates::is_empty")]
+    pub template: Templates,
     /// Splunk HTTP Event Collector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub splunk_hec: Option<HecConfig>,
@@ -636,6 +641,12 @@ impl ConnectorConfig {
         for (i, pattern) in self.events.iter().enumerate() {
             EventType::check_pattern(pattern).map_err(|m| err(format!("events[{i}]: {m}")))?;
         }
+        if self.template.subject.is_some() && self.smtp.is_none() {
+            return Err(err(
+                "template.subject: only e-mail (smtp) connectors have a subject; use template.text"
+                    .into(),
+            ));
+        }
         for (i, g) in self.filter.repository.iter().enumerate() {
             globset::Glob::new(g).map_err(|e| err(format!("filter.repository[{i}]: {e}")))?;
         }
@@ -955,6 +966,47 @@ mod tests {
             vec![Severity::High, Severity::Critical]
         );
         assert_eq!(c.0[0].retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn templates_are_parsed_with_the_configuration() {
+        let with =
+            |t: &str| HEC.replace("  splunk_hec:", &format!("  template:\n{t}  splunk_hec:"));
+        let c = one(&with("    text: \"{{data.severity}}: {{data.reason}}\"\n")).unwrap();
+        assert_eq!(
+            c.0[0].template.text.as_ref().map(|t| t.source()),
+            Some("{{data.severity}}: {{data.reason}}")
+        );
+        // Where the bad value is: line 7 of the YAML, and what is wrong with it.
+        let err = one(&with("    text: \"{{data.severity}} {{data.sevrity}}\"\n")).unwrap_err();
+        assert!(err.contains("line 7"), "{err}");
+        assert!(err.contains("column"), "{err}");
+        assert!(
+            err.contains("data.sevrity") && err.contains("character 19"),
+            "{err}"
+        );
+        let err = one(&with("    text: \"{{data.reason\"\n")).unwrap_err();
+        assert!(
+            err.contains("line 7") && err.contains("not closed"),
+            "{err}"
+        );
+        let err = one(&with("    txt: \"x\"\n")).unwrap_err();
+        assert!(err.contains("txt") && err.contains("line 7"), "{err}");
+        // A subject is an e-mail's only.
+        let err = one(&with("    subject: \"{{type}}\"\n")).unwrap_err();
+        assert!(
+            err.contains("connectors[0] (siem).template.subject"),
+            "{err}"
+        );
+        // A secret pasted into a template is an inline secret like any other.
+        let err = one(&with(
+            "    text: \"ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {{type}}\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("template.text") && !err.contains("ghp_aaaa"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -107,6 +107,24 @@ pub fn envelope(
     redactor: &cavra_redact::Redactor,
     signer: Option<&EnvelopeSigner>,
 ) -> Value {
+    envelope_with(
+        event,
+        destination,
+        redactor,
+        signer,
+        &crate::template::Templates::default(),
+    )
+}
+
+/// [`envelope`] with the connector's templates rendered into it before it is signed: `text`
+/// (the `text` template) and `headline` (the `subject` template, for e-mail).
+pub fn envelope_with(
+    event: &OutboxEvent,
+    destination: &str,
+    redactor: &cavra_redact::Redactor,
+    signer: Option<&EnvelopeSigner>,
+    templates: &crate::template::Templates,
+) -> Value {
     let mut v = json!({
         "format": ENVELOPE_FORMAT,
         "id": event.id,
@@ -122,6 +140,15 @@ pub fn envelope(
     // Whatever the store let through (an approver's free-text reason), nothing the rules
     // know as a secret leaves.
     redactor.redact_json_in_place(&mut v);
+    // Rendered from the redacted envelope, and redacted again as they are rendered.
+    use crate::template::{MAX_SUBJECT_CHARS, MAX_TEXT_BYTES};
+    if let Some(t) = &templates.text {
+        v["text"] = Value::String(t.render(&v, redactor, false, MAX_TEXT_BYTES));
+    }
+    if let Some(t) = &templates.subject {
+        let line = t.render(&v, redactor, true, MAX_TEXT_BYTES);
+        v["headline"] = Value::String(line.chars().take(MAX_SUBJECT_CHARS).collect());
+    }
     if let Some(s) = signer {
         let sig = s.key.sign(&to_canonical_bytes(&v));
         v["signature"] = json!({

@@ -15,6 +15,10 @@
 //!   log. Failures back off exponentially with full jitter ([`retry`]), `Retry-After` is
 //!   honoured, a circuit breaker per destination stops hammering one that is down, and after
 //!   the attempt or age limit a delivery becomes a dead letter.
+//! - [`template`]: texts a connector adds to what it sends (`template.text`, an e-mail's
+//!   `template.subject`), placeholders only, parsed with the configuration, rendered redacted.
+//! - [`retention`]: finished deliveries and their events are removed after the configured
+//!   number of days.
 //! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement),
 //!   [`ocsf`] (OCSF events over HTTPS), [`syslog`] (RFC 5424 over TLS, RFC 5425 framing),
 //!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms) and [`smtp`]
@@ -40,12 +44,14 @@ pub mod hec;
 mod http;
 pub mod nats;
 pub mod ocsf;
+pub mod retention;
 pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod sink;
 pub mod smtp;
 pub mod syslog;
+pub mod template;
 mod tls;
 pub mod worker;
 

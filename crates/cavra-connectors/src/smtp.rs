@@ -145,14 +145,29 @@ impl Smtp {
             .as_str()
             .or(env["subject"].as_str())
             .unwrap_or("");
-        let subject = format!(
-            "{} {} ({}): {}",
-            self.config.subject_prefix, msg.event_kind, msg.tenant, headline
-        );
+        // The connector's subject template, rendered into the signed envelope.
+        let subject = match env["headline"].as_str() {
+            Some(line) => format!("{} {line}", self.config.subject_prefix),
+            None => format!(
+                "{} {} ({}): {}",
+                self.config.subject_prefix, msg.event_kind, msg.tenant, headline
+            ),
+        };
         let rows = summary(env);
-        let plain: String = rows.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        let opening = env["text"].as_str().unwrap_or("");
+        let mut plain = String::new();
+        if !opening.is_empty() {
+            plain.push_str(opening);
+            plain.push_str("\n\n");
+        }
+        plain.extend(rows.iter().map(|(k, v)| format!("{k}: {v}\n")));
+        let opening_html = if opening.is_empty() {
+            String::new()
+        } else {
+            format!("<p>{}</p>", html_escape(opening).replace('\n', "<br>"))
+        };
         let html = format!(
-            "<!DOCTYPE html><html><body><h2>{}</h2><table>{}</table><p>The signed event is attached (cavra-event.json).</p></body></html>",
+            "<!DOCTYPE html><html><body><h2>{}</h2>{opening_html}<table>{}</table><p>The signed event is attached (cavra-event.json).</p></body></html>",
             html_escape(&format!("{} ({})", msg.event_kind, msg.tenant)),
             rows.iter()
                 .map(|(k, v)| format!(

@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use cavra_redact::Redactor;
 use cavra_tenant_store::Db;
-use cavra_tenant_store::outbox::{AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent};
+use cavra_tenant_store::outbox::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent, Release, Route,
+};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::ConnectorError;
 use crate::config::{ConnectorConfig, ConnectorsConfig, Kind};
-use crate::event::{EnvelopeSigner, envelope, idempotency_key};
+use crate::event::{EnvelopeSigner, envelope_with, idempotency_key};
 use crate::retry::{Breaker, Clock, Gate, Jitter, Next, after_failure, rfc3339};
 use crate::route::Router;
 use crate::sink::{Outgoing, Sent, Sink, Verdict};
@@ -111,7 +113,8 @@ pub struct Progress {
 /// The delivery worker.
 pub struct Worker {
     db: Db,
-    router: Router,
+    /// The routing, as the store runs it inside a claim.
+    route: Route,
     destinations: HashMap<(String, String), Destination>,
     redactor: Arc<Redactor>,
     signer: Option<Arc<EnvelopeSigner>>,
@@ -171,7 +174,10 @@ impl Worker {
     ) -> Worker {
         Worker {
             db,
-            router: Router::new(config),
+            route: {
+                let router = Router::new(config);
+                Arc::new(move |e: &cavra_tenant_store::outbox::OutboxEvent| router.destinations(e))
+            },
             destinations: destinations
                 .into_iter()
                 .map(|d| ((d.config.tenant.clone(), d.config.name.clone()), d))
@@ -185,13 +191,26 @@ impl Worker {
         }
     }
 
-    /// Routes what is new, then delivers what is due: one step.
+    /// Routes what is new and claims it with what is due (one write), delivers it, and
+    /// records every attempt of the batch (one more write): one step.
     pub async fn step(&mut self) -> Result<Progress, ConnectorError> {
+        let now = self.clock.now_ms();
+        let claim = self
+            .db
+            .claim(
+                &self.settings.owner,
+                now,
+                self.settings.lease_ms,
+                self.settings.batch,
+                &rfc3339(now),
+                self.route.clone(),
+            )
+            .await?;
         let mut p = Progress {
-            routed: self.route().await?,
+            routed: claim.routed,
             ..Progress::default()
         };
-        self.deliver(&mut p).await?;
+        self.deliver(claim.deliveries, &mut p).await?;
         Ok(p)
     }
 
@@ -245,52 +264,16 @@ impl Worker {
         }
     }
 
-    /// Claims unrouted events and creates their deliveries; returns how many it routed.
-    pub async fn route(&mut self) -> Result<usize, ConnectorError> {
+    /// Attempts each claimed delivery whose circuit lets it through (all at once), then
+    /// records the attempts in one write and gives the others back in another.
+    async fn deliver(
+        &mut self,
+        claimed: Vec<ClaimedDelivery>,
+        p: &mut Progress,
+    ) -> Result<(), ConnectorError> {
         let now = self.clock.now_ms();
-        let events = self
-            .db
-            .claim_unrouted(
-                &self.settings.owner,
-                now,
-                self.settings.lease_ms,
-                self.settings.batch,
-            )
-            .await?;
-        let at = rfc3339(now);
-        let mut tasks = JoinSet::new();
-        for e in events {
-            let destinations = self.router.destinations(&e);
-            let (db, owner, at) = (self.db.clone(), self.settings.owner.clone(), at.clone());
-            tasks.spawn(async move {
-                db.route_event(&e.tenant, &e.id, &owner, destinations, now, &at)
-                    .await
-            });
-        }
-        let mut routed = 0;
-        while let Some(r) = tasks.join_next().await {
-            if r.map_err(|e| ConnectorError::Setup {
-                name: "router".into(),
-                reason: e.to_string(),
-            })?? {
-                routed += 1;
-            }
-        }
-        Ok(routed)
-    }
-
-    /// Claims due deliveries and attempts each whose circuit lets it through.
-    async fn deliver(&mut self, p: &mut Progress) -> Result<(), ConnectorError> {
-        let now = self.clock.now_ms();
-        let claimed = self
-            .db
-            .claim_deliveries(
-                &self.settings.owner,
-                now,
-                self.settings.lease_ms,
-                self.settings.batch,
-            )
-            .await?;
+        let mut records = Vec::new();
+        let mut releases = Vec::new();
         let mut sends = JoinSet::new();
         for d in claimed {
             let key = (d.delivery.tenant.clone(), d.delivery.destination.clone());
@@ -302,7 +285,7 @@ impl Worker {
                     request: String::new(),
                     response: String::new(),
                 };
-                self.finish(d, None, sent, 0, p).await?;
+                records.push(self.outcome(d, None, sent, 0, p));
                 continue;
             };
             let gate = self
@@ -311,15 +294,12 @@ impl Worker {
                 .or_default()
                 .gate(&dest.config.breaker, now);
             if let Gate::Wait(until) = gate {
-                self.db
-                    .release_delivery(
-                        &d.delivery.tenant,
-                        &d.delivery.event_id,
-                        &d.delivery.destination,
-                        &self.settings.owner,
-                        until,
-                    )
-                    .await?;
+                releases.push(Release {
+                    tenant: d.delivery.tenant,
+                    event_id: d.delivery.event_id,
+                    destination: d.delivery.destination,
+                    next_at_ms: until,
+                });
                 p.deferred += 1;
                 continue;
             }
@@ -333,11 +313,12 @@ impl Worker {
                     &d.event.id,
                     &d.delivery.destination,
                 ),
-                envelope: envelope(
+                envelope: envelope_with(
                     &d.event,
                     &d.delivery.destination,
                     &self.redactor,
                     self.signer.as_deref(),
+                    &dest.config.template,
                 ),
             };
             sends.spawn(async move {
@@ -347,36 +328,17 @@ impl Worker {
                 (d, dest, sent, latency)
             });
         }
-        let mut records = JoinSet::new();
         while let Some(done) = sends.join_next().await {
             let (d, dest, sent, latency) = done.map_err(|e| ConnectorError::Setup {
                 name: "delivery".into(),
                 reason: e.to_string(),
             })?;
-            let record = self.outcome(d, Some(&dest), sent, latency, p);
-            let db = self.db.clone();
-            records.spawn(async move { db.record_attempt(record).await });
+            records.push(self.outcome(d, Some(&dest), sent, latency, p));
         }
-        while let Some(r) = records.join_next().await {
-            r.map_err(|e| ConnectorError::Setup {
-                name: "delivery".into(),
-                reason: e.to_string(),
-            })??;
-        }
-        Ok(())
-    }
-
-    /// Records one attempt now (the removed-connector case).
-    async fn finish(
-        &mut self,
-        d: ClaimedDelivery,
-        dest: Option<&Destination>,
-        sent: Sent,
-        latency: u64,
-        p: &mut Progress,
-    ) -> Result<(), ConnectorError> {
-        let record = self.outcome(d, dest, sent, latency, p);
-        self.db.record_attempt(record).await?;
+        self.db.record_attempts(records).await?;
+        self.db
+            .release_deliveries(&self.settings.owner, releases)
+            .await?;
         Ok(())
     }
 

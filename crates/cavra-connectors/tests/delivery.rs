@@ -764,3 +764,51 @@ async fn no_secret_reaches_any_receiver() {
         }
     }
 }
+
+/// A connector's `text` template is rendered from the event into the envelope before it is
+/// signed (the receiver verifies the signature over it), its values redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_renders_into_the_signed_envelope() {
+    let store = sqlite().await;
+    let r = Receiver::new(vec![]);
+    let url = serve(r.clone()).await;
+    let yaml = format!(
+        "
+- name: lake
+  tenant: acme
+  template:
+    text: \"{{{{data.requested_by}}}} was stopped in {{{{data.repository}}}}: {{{{data.reason}}}} [{{{{data.branch}}}}]\"
+  ocsf_https: {{url: \"{url}/ocsf\"}}
+"
+    );
+    let clock = Manual::default();
+    let mut w = worker(&store.db, &yaml, &clock, "w1");
+    let secret = "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    decide(
+        &store.db,
+        "acme",
+        "dec-1",
+        Decision::Block,
+        &format!("curl -H {secret}"),
+    )
+    .await;
+    let p = drain(&mut w).await;
+    assert_eq!(p.delivered, 1, "{p:?}");
+    assert!(
+        r.refused.lock().unwrap().is_empty(),
+        "{:?}",
+        r.refused.lock().unwrap()
+    );
+    let got = r.accepted();
+    let env = &got[0]["unmapped"]["cavra"];
+    let text = env["text"].as_str().expect("the rendered text");
+    assert!(
+        text.starts_with("agent-1 was stopped in acme/app: because curl -H "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(" []"),
+        "a field the event lacks renders as nothing: {text}"
+    );
+    assert!(!text.contains(secret), "{text}");
+}

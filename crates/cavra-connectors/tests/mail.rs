@@ -560,3 +560,58 @@ async fn refused_login_and_untrusted_certificate() {
     assert_eq!(d.state, DeliveryState::Pending);
     assert!(server.mails.lock().unwrap().is_empty());
 }
+
+/// The connector's templates make the subject and open the message; a value's line break
+/// cannot add a header, and the HTML part escapes the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_make_the_subject_and_open_the_message() {
+    let pki = TestPki::new();
+    let (server, port) = smtp_server(&pki, Mode::Implicit, None).await;
+    let yaml = smtp_yaml(
+        "acme",
+        port,
+        "implicit",
+        &pki.ca_file,
+        None,
+        "ops@acme.example",
+        "ops@acme.example",
+    )
+    .replace(
+        "  smtp:",
+        "  template:\n    subject: \"{{data.severity}}: {{data.requested_by}} stopped: {{data.target}}\"\n    text: \"Rule {{data.rule_id}} blocked {{data.target}}\"\n  smtp:",
+    );
+    let store = sqlite().await;
+    let clock = Manual::default();
+    let mut w = worker(&store.db, &yaml, &clock, "w1");
+    decide(
+        &store.db,
+        "acme",
+        "dec_t",
+        Decision::Block,
+        "x\r\nBcc: thief@evil.example <i>",
+    )
+    .await;
+    let p = drain(&mut w).await;
+    assert_eq!(p.delivered, 1, "{p:?}");
+    let mails = server.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.to, vec!["ops@acme.example".to_string()]);
+    assert!(
+        m.data
+            .contains("Subject: [cavra] high: agent-1 stopped: x  Bcc: thief@evil.example <i>"),
+        "{}",
+        m.data
+    );
+    let head = m.data.split("\r\n\r\n").next().unwrap_or("");
+    assert!(!head.contains("\nBcc:"), "no header of the value's: {head}");
+    let plain = String::from_utf8(part(&m.data, "Content-Type: text/plain").expect("plain"))
+        .expect("UTF-8");
+    assert!(plain.starts_with("Rule r1 blocked x"), "{plain}");
+    let html =
+        String::from_utf8(part(&m.data, "Content-Type: text/html").expect("HTML")).expect("UTF-8");
+    assert!(
+        html.contains("<p>Rule r1 blocked x") && html.contains("&lt;i&gt;"),
+        "{html}"
+    );
+}

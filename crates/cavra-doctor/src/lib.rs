@@ -97,6 +97,42 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
+impl Report {
+    /// The report as `cavra doctor` prints it: a line a finding with its details and fix,
+    /// then the counts; `colour` paints the status words for a terminal.
+    pub fn to_text(&self, colour: bool) -> String {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let mut out = String::new();
+        let _ = writeln!(out, "cavra doctor: {}", self.repository);
+        for f in &self.findings {
+            let word = f.status.as_str().to_uppercase();
+            let word = match (colour, f.status) {
+                (true, Status::Fail) => format!("\x1b[1;31m{word:<4}\x1b[0m"),
+                (true, Status::Warn) => format!("\x1b[33m{word:<4}\x1b[0m"),
+                (true, Status::Ok) => format!("\x1b[32m{word:<4}\x1b[0m"),
+                _ => format!("{word:<4}"),
+            };
+            let _ = writeln!(out, "{word}  {:<20} {}", f.check, f.summary);
+            for d in &f.details {
+                let _ = writeln!(out, "      {:<20}   {d}", "");
+            }
+            if let Some(fix) = &f.fix {
+                let _ = writeln!(out, "      {:<20} fix: {fix}", "");
+            }
+        }
+        let count = |s: Status| self.findings.iter().filter(|f| f.status == s).count();
+        let _ = writeln!(
+            out,
+            "{} failed, {} warning(s), {} ok",
+            count(Status::Fail),
+            count(Status::Warn),
+            count(Status::Ok)
+        );
+        out
+    }
+}
+
 /// The exit code for the worst finding: 0 nothing worse than info, 3 at least one warning
 /// (a person should look, as with `require_approval`), 1 at least one failure.
 pub fn exit_code(worst: Status) -> i32 {
@@ -124,6 +160,42 @@ pub enum HookServerState {
     },
     /// It cannot run: no private socket folder, or the path is too long.
     Unavailable(String),
+}
+
+impl HookServerState {
+    /// What `cavra hook daemon status --json` prints for the server of `root`.
+    pub fn to_json(&self, root: &std::path::Path) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            HookServerState::Running(text) => {
+                json!({ "root": root, "running": true, "status": text })
+            }
+            HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
+                json!({ "root": root, "running": false, "socket": socket })
+            }
+            HookServerState::Unavailable(why) => {
+                json!({ "root": root, "running": false, "unavailable": why })
+            }
+        }
+    }
+
+    /// What `cavra hook daemon status` prints for the server of `root`.
+    pub fn to_text(&self, root: &std::path::Path) -> String {
+        match self {
+            HookServerState::Running(text) => text.clone(),
+            HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
+                format!(
+                    "hook server for {}: not running\nsocket: {}",
+                    root.display(),
+                    socket.display()
+                )
+            }
+            HookServerState::Unavailable(why) => format!(
+                "hook server for {}: not running; it cannot run here: {why}",
+                root.display()
+            ),
+        }
+    }
 }
 
 /// Why the service could not say who the caller is.
@@ -318,6 +390,56 @@ fn relative(path: &Path, root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_lists_each_finding_with_its_details_and_fix_then_the_counts() {
+        let report = Report {
+            repository: "/r".into(),
+            worst: Status::Fail,
+            exit_code: 1,
+            findings: vec![
+                Finding::new("policy", Status::Ok, "loads"),
+                Finding::new("hooks", Status::Fail, "none installed")
+                    .details(vec!["no .claude/settings.json".into()])
+                    .fix("cavra init claude-code"),
+            ],
+        };
+        let text = report.to_text(false);
+        assert_eq!(
+            text,
+            format!(
+                "cavra doctor: /r\nOK    {:<20} loads\nFAIL  {:<20} none installed\n      {:<20}   no .claude/settings.json\n      {:<20} fix: cavra init claude-code\n1 failed, 0 warning(s), 1 ok\n",
+                "policy", "hooks", "", ""
+            )
+        );
+        assert!(
+            report
+                .to_text(true)
+                .contains("\x1b[1;31mFAIL\x1b[0m  hooks")
+        );
+    }
+
+    #[test]
+    fn a_hook_server_state_says_whether_it_runs_and_where() {
+        let root = std::path::Path::new("/r");
+        let stale = HookServerState::Stale {
+            socket: PathBuf::from("/run/s"),
+        };
+        assert_eq!(
+            stale.to_json(root),
+            serde_json::json!({"root": "/r", "running": false, "socket": "/run/s"})
+        );
+        assert_eq!(
+            stale.to_text(root),
+            "hook server for /r: not running\nsocket: /run/s"
+        );
+        let running = HookServerState::Running("pid 7".into());
+        assert_eq!(running.to_json(root)["running"], true);
+        assert_eq!(running.to_text(root), "pid 7");
+        let no = HookServerState::Unavailable("no folder".into());
+        assert_eq!(no.to_json(root)["unavailable"], "no folder");
+        assert!(no.to_text(root).ends_with("it cannot run here: no folder"));
+    }
 
     #[test]
     fn exit_code_follows_the_worst_finding() {

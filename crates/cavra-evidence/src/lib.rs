@@ -8,6 +8,7 @@
 //! * [`intoto`]: in-toto Statement v1 wrapped in DSSE;
 //! * [`compact`]: the compact range of a growing tree and batch inclusion proofs;
 //! * [`checkpoint`]: signed checkpoints of a log (size, tree head, time, key);
+//! * [`proof_file`]: inclusion and consistency proof files, checked offline;
 //! * [`trust`]: trust roots — keys with owner, status and validity — and signature checks
 //!   against them.
 //!
@@ -25,4 +26,5 @@ pub mod intoto;
 pub mod keys;
 pub mod merkle;
 pub mod pack_signature;
+pub mod proof_file;
 pub mod trust;

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod choice;
 pub mod mcp_json;
 
 use cavra_agents::Agent;

@@ -4,8 +4,7 @@
 
 use crate::McpError;
 use cavra_engine::{
-    ActionType, DecisionRecord, Env, Explanation, PathResolver, Request, evaluate_with_registry,
-    explain_with_registry,
+    ActionType, DecisionRecord, Env, Explanation, PathResolver, Request, explain_with_registry,
 };
 use cavra_policy::{CompiledPack, ResolvedPack};
 use cavra_runtime::decide::Call;
@@ -157,7 +156,17 @@ impl Governor {
 
     /// Evaluates without recording (for filtering tool lists and explaining).
     pub fn evaluate_only(&self, request: Request) -> Result<DecisionRecord, McpError> {
-        self.unrecorded(request, evaluate_with_registry)
+        // The runtime's decide step, as every entry point takes it.
+        self.unrecorded(request, |pack, request, env, registry| {
+            cavra_runtime::decide::decide_one(
+                pack,
+                request,
+                registry,
+                env.timestamp,
+                env.decision_id,
+                env.resolver,
+            )
+        })
     }
 
     /// Explains a request's decision without recording it.

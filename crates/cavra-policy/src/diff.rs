@@ -37,6 +37,39 @@ impl PackDiff {
             && self.changed.is_empty()
             && self.settings.is_empty()
     }
+
+    /// The difference as `cavra policy diff` prints it: `+`/`-` a rule added or removed, `~`
+    /// a rule or setting changed (with each change indented below the rule).
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        if self.is_empty() {
+            return "no semantic difference\n".into();
+        }
+        // Writing to a String cannot fail.
+        let mut out = String::new();
+        for (sign, rules) in [("+", &self.added), ("-", &self.removed)] {
+            for r in rules {
+                let _ = writeln!(
+                    out,
+                    "{sign} rule {} ({} {}: {})",
+                    r.id,
+                    r.decision,
+                    r.actions.join(","),
+                    r.patterns.join(", ")
+                );
+            }
+        }
+        for c in &self.changed {
+            let _ = writeln!(out, "~ rule {}", c.id);
+            for change in &c.changes {
+                let _ = writeln!(out, "    {change}");
+            }
+        }
+        for s in &self.settings {
+            let _ = writeln!(out, "~ {s}");
+        }
+        out
+    }
 }
 
 /// The pack-wide settings by key: the mode, the git and MCP switches, the defaults per action.
@@ -167,6 +200,7 @@ mod tests {
     fn the_same_pack_differs_in_nothing() {
         let a = pack("metadata: {id: t, version: '1'}\nfilesystem: {block_read: ['.env']}\n");
         assert!(diff(&a, &a).is_empty());
+        assert_eq!(diff(&a, &a).to_text(), "no semantic difference\n");
     }
 
     #[test]
@@ -192,6 +226,17 @@ mod tests {
         assert!(
             d.settings.contains(&"mode: enforce -> strict".to_string()),
             "{d:?}"
+        );
+        let text = d.to_text();
+        assert!(
+            text.contains("\n~ rule filesystem.read.block\n    + pattern **/*.pem\n"),
+            "{text}"
+        );
+        assert!(text.contains("~ mode: enforce -> strict\n"), "{text}");
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("+ rule commands.block (block execute_command: rm -rf*"),
+            "{text}"
         );
     }
 }

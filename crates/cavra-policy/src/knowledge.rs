@@ -55,7 +55,8 @@ const EFFECT_WORDS: [&str; 6] = {
 
 const OPTION_FIELDS: &[Field] = &[
     req("names", Shape::StrList),
-    req("effect", Shape::Word("effect", &EFFECT_WORDS)),
+    opt("effect", Shape::OptWord("effect", &EFFECT_WORDS)),
+    opt("classes", Shape::StrList),
     opt("until", Shape::OptStr),
 ];
 
@@ -71,6 +72,7 @@ const ENTRY_FIELDS: &[Field] = &[
         Shape::Word("abbreviations", &["none", "unique_prefix"]),
     ),
     opt("single_dash_long", Shape::Bool),
+    opt("options_anywhere", Shape::Bool),
     opt("options_end_at_operand", Shape::Bool),
     opt("short_with_value", Shape::Str),
     opt("long_with_value", Shape::StrList),
@@ -79,6 +81,10 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("operands", Shape::OptWord("effect", &EFFECT_WORDS)),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),
+    opt("version_selector", Shape::Str),
+    opt("neutral_options", Shape::StrList),
+    opt("nested", Shape::Bool),
+    opt("canonical_subcommand", Shape::OptStr),
 ];
 
 const ENTRY_SHAPE: Shape = Shape::Struct("knowledge entry", ENTRY_FIELDS);
@@ -238,6 +244,39 @@ mod tests {
         let text = "environment:\n  - names: [GIT SSH]\n    source: git(1)\n    effect: command\n";
         let e = parse_knowledge(text, "k.yaml").expect_err("not a variable name");
         assert_eq!(e.location.as_ref().map(|l| l.line), Some(2), "{e}");
+    }
+
+    #[test]
+    fn options_with_classes_and_spelling_fields_load_and_are_checked() {
+        let text = "programs:\n  - program: runas\n    source: runas(1)\n    options_anywhere: true\n    long_with_value: [user, dir]\n    neutral_options: [--dir]\n    version_selector: '+'\n    options:\n      - {names: [--user], classes: [privilege_escalation]}\n    operands: command_words\n  - program: runas\n    subcommands: [job, jobs]\n    source: runas(1)\n    nested: true\n    canonical_subcommand: job\n";
+        let section = parse_knowledge(text, "k.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let kb = section.compile("k.yaml");
+        let a = cavra_shell::analyze_with_knowledge(
+            "runas +v2 --dir x jobs --dir y run --user=root sh",
+            &cavra_shell::Limits::default(),
+            &kb,
+        );
+        assert!(
+            a.classes
+                .contains(&cavra_shell::RiskClass::PrivilegeEscalation)
+        );
+        assert_eq!(
+            a.commands.first().map(|c| c.canonical.as_str()),
+            Some("runas job run --user=root sh")
+        );
+        let text =
+            "programs:\n  - program: x\n    source: x(1)\n    options:\n      - {names: [--y]}\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("an option needs an effect or classes");
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(5), "{e}");
+        let text = "programs:\n  - program: x\n    source: x(1)\n    options:\n      - {names: [--y], classes: [root]}\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("no such class");
+        assert!(e.message.contains("options[0].classes[0]"), "{e}");
+        let text = "programs:\n  - program: x\n    source: x(1)\n    nested: true\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("nested without subcommands");
+        assert!(e.message.contains("nested"), "{e}");
+        let text = "programs:\n  - program: x\n    source: x(1)\n    version_selector: ab\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("a selector is one character");
+        assert!(e.message.contains("version_selector"), "{e}");
     }
 
     #[test]

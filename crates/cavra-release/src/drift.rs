@@ -75,6 +75,37 @@ impl Status {
     pub fn in_sync(&self) -> bool {
         self.drift.is_empty()
     }
+
+    /// The comparison as `cavra trust status` prints it: each side's keys and digest, then
+    /// `in sync` or each difference.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "trust root in use: {} key(s), {}",
+            self.in_use.keys,
+            self.in_use.digest.as_deref().unwrap_or("-")
+        );
+        for s in &self.compared {
+            let _ = writeln!(
+                out,
+                "  {}: {} key(s), {}",
+                s.name,
+                s.keys,
+                s.digest.as_deref().unwrap_or("no trust root")
+            );
+        }
+        if self.in_sync() {
+            let _ = writeln!(out, "in sync");
+        } else {
+            for f in &self.drift {
+                let _ = writeln!(out, "drift: {} {}: {}", f.side, f.key_id, f.detail);
+            }
+        }
+        out
+    }
 }
 
 /// `sha256:` of the trust root's keys in canonical JSON, sorted by key id: the same keys with
@@ -246,6 +277,25 @@ mod tests {
         );
         assert!(s.in_sync(), "{:?}", s.drift);
         assert_eq!(s.in_use.digest, s.compared[0].digest);
+        let digest = s.in_use.digest.clone().unwrap_or_default();
+        assert_eq!(
+            s.to_text(),
+            format!(
+                "trust root in use: 2 key(s), {digest}\n  package: 2 key(s), {digest}\nin sync\n"
+            )
+        );
+        let missing = compare(
+            &a,
+            &[Side {
+                name: "replica".into(),
+                root: None,
+            }],
+        );
+        let text = missing.to_text();
+        assert!(
+            text.contains("\n  replica: 0 key(s), no trust root\ndrift: replica "),
+            "{text}"
+        );
     }
 
     #[test]

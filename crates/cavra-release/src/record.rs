@@ -42,6 +42,16 @@ pub fn record_file_name(version: &str) -> String {
     format!("{version}.release.json")
 }
 
+/// The default file name of the rollback record from `from` to `to` signed at `signed_at`
+/// (its letters and digits stamp the name, so rollbacks between the same versions differ).
+pub fn rollback_file_name(from: &str, to: &str, signed_at: &str) -> String {
+    let stamp: String = signed_at
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("rollback-{from}-to-{to}-{stamp}.json")
+}
+
 /// A CI check that passed on a commit of the release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
@@ -437,4 +447,18 @@ pub fn verify(
         record,
         artifacts_checked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_file_names_follow_the_versions_and_the_rollback_time() {
+        assert_eq!(record_file_name("1.2.0"), "1.2.0.release.json");
+        assert_eq!(
+            rollback_file_name("1.2.0", "1.1.0", "2026-12-04T10:00:00.123Z"),
+            "rollback-1.2.0-to-1.1.0-20261204T100000123Z.json"
+        );
+    }
 }

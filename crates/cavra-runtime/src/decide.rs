@@ -224,6 +224,48 @@ pub fn local_registry(repo_root: &std::path::Path) -> Result<Option<McpRegistry>
     registry_of(&store)
 }
 
+/// The engine's decision of one request under `pack` at `timestamp`, as `decision_id`, with
+/// the MCP `registry` when one is given (the caller gives it for MCP tool calls): the one
+/// decide step of every entry point. [`Governor::decide`] takes it for the hook, the hook
+/// server and the MCP governor (through [`decide_all`]); `cavra evaluate`, the CI gate and the
+/// API service, which record elsewhere or not at all, take it directly.
+pub fn decide_one(
+    pack: &CompiledPack,
+    request: &Request,
+    registry: Option<&McpRegistry>,
+    timestamp: &str,
+    decision_id: &str,
+    resolver: &dyn PathResolver,
+) -> DecisionRecord {
+    let env = Env {
+        timestamp,
+        decision_id,
+        resolver,
+    };
+    cavra_engine::evaluate_with_registry(pack, request, &env, registry)
+}
+
+/// Decides every request of one call ([`decide_one`], each under a fresh decision id) and
+/// says which decides the call: the strictest (the first on a tie). `Err`: no request.
+pub fn decide_all(
+    pack: &CompiledPack,
+    requests: Vec<Request>,
+    registry: Option<&McpRegistry>,
+    timestamp: &str,
+    resolver: &dyn PathResolver,
+) -> Result<(Vec<Decided>, usize), RuntimeError> {
+    let decided: Vec<Decided> = requests
+        .into_iter()
+        .map(|request| {
+            let decision_id = crate::new_decision_id();
+            let record = decide_one(pack, &request, registry, timestamp, &decision_id, resolver);
+            Decided { request, record }
+        })
+        .collect();
+    let deciding = strictest(&decided, |d| d.record.decision).ok_or(RuntimeError::Nothing)?;
+    Ok((decided, deciding))
+}
+
 /// Decides with the repository's store and policy.
 pub struct Governor<'a> {
     /// The repository's store: approvals, the registry, the records.
@@ -269,25 +311,13 @@ impl Governor<'_> {
         } else {
             None
         };
-        let mut decided: Vec<Decided> = requests
-            .into_iter()
-            .map(|request| {
-                let decision_id = crate::new_decision_id();
-                let env = Env {
-                    timestamp: &timestamp,
-                    decision_id: &decision_id,
-                    resolver: self.resolver,
-                };
-                let record = cavra_engine::evaluate_with_registry(
-                    self.pack,
-                    &request,
-                    &env,
-                    registry.as_ref(),
-                );
-                Decided { request, record }
-            })
-            .collect();
-        let deciding = strictest(&decided, |d| d.record.decision).ok_or(RuntimeError::Nothing)?;
+        let (mut decided, deciding) = decide_all(
+            self.pack,
+            requests,
+            registry.as_ref(),
+            &timestamp,
+            self.resolver,
+        )?;
         adjust(&mut decided[deciding].record);
         let mut outcome = Outcome::None;
         if decided[deciding].record.decision == Decision::RequireApproval {
@@ -399,4 +429,84 @@ fn decide_on_service(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cavra_engine::NoSymlinks;
+
+    fn pack() -> CompiledPack {
+        let resolved = cavra_policy::load_pack_str(
+            "metadata: {id: t, version: '1'}\nfilesystem: {block_read: ['.env']}\n",
+            "t.yaml",
+            std::path::Path::new("/"),
+        )
+        .expect("pack");
+        cavra_policy::compile(&resolved).expect("compile")
+    }
+
+    fn request(action: ActionType, target: &str) -> Request {
+        let mut r = Request::new(action, target);
+        r.repo_root = Some("/r".into());
+        r.cwd = Some("/r".into());
+        r
+    }
+
+    #[test]
+    fn one_request_is_decided_exactly_as_the_engine_decides_it() {
+        let pack = pack();
+        for r in [
+            request(ActionType::ReadFile, ".env"),
+            request(ActionType::WriteFile, ".claude/settings.json"),
+            request(
+                ActionType::ExecuteCommand,
+                "cavra approval approve apr_1 --reason ok",
+            ),
+        ] {
+            let env = Env {
+                timestamp: "2026-01-01T00:00:00.000Z",
+                decision_id: "d",
+                resolver: &NoSymlinks,
+            };
+            let engine = cavra_engine::evaluate_with_registry(&pack, &r, &env, None);
+            let runtime = decide_one(&pack, &r, None, env.timestamp, "d", &NoSymlinks);
+            assert_eq!(
+                serde_json::to_value(&runtime).expect("json"),
+                serde_json::to_value(&engine).expect("json")
+            );
+        }
+    }
+
+    #[test]
+    fn the_strictest_request_decides_a_call_and_a_built_in_guard_applies() {
+        let pack = pack();
+        let requests = vec![
+            request(ActionType::ReadFile, "README.md"),
+            request(ActionType::WriteFile, ".claude/settings.json"),
+            request(ActionType::ReadFile, ".env"),
+        ];
+        let (decided, deciding) = decide_all(
+            &pack,
+            requests,
+            None,
+            "2026-01-01T00:00:00.000Z",
+            &NoSymlinks,
+        )
+        .expect("decided");
+        assert_eq!(decided.len(), 3);
+        // Two blocks: the first decides.
+        assert_eq!(deciding, 1);
+        assert_eq!(decided[1].record.rule_id, "cavra.protected");
+        assert_eq!(decided[2].record.decision, Decision::Block);
+        let ids: std::collections::HashSet<_> = decided
+            .iter()
+            .map(|d| d.record.decision_id.clone())
+            .collect();
+        assert_eq!(ids.len(), 3, "each request has its own decision id");
+        assert!(matches!(
+            decide_all(&pack, Vec::new(), None, "t", &NoSymlinks),
+            Err(RuntimeError::Nothing)
+        ));
+    }
 }

@@ -70,6 +70,20 @@ pub struct GeneratedKey {
     pub fingerprint: String,
 }
 
+impl GeneratedKey {
+    /// What `cavra keys generate` prints: the files, the fingerprint, and how to trust the key.
+    pub fn to_text(&self) -> String {
+        format!(
+            "generated Ed25519 key {id}\n  private key: {} (mode 0600; keep it secret)\n  public key:  {}\n  fingerprint: {}\ntrust it with: cavra trust add --trust-root FILE --key-id {id} --public-key {} --owner NAME\n",
+            self.private_key.display(),
+            self.public_key.display(),
+            self.fingerprint,
+            self.public_key.display(),
+            id = self.key_id,
+        )
+    }
+}
+
 /// Whether a key id can name files: letters, digits, `-`, `_`, `.`, not starting with `.`.
 fn usable_key_id(key_id: &str) -> bool {
     !key_id.is_empty()
@@ -317,6 +331,18 @@ mod tests {
         // The signer's id defaults to the file's stem.
         let signer = signer(&made.private_key, None).expect("signer");
         assert_eq!(signer.key_id, "ci-2026");
+        let text = made.to_text();
+        assert!(
+            text.starts_with("generated Ed25519 key ci-2026\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "--key-id ci-2026 --public-key {} --owner NAME\n",
+                made.public_key.display()
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //! - [`keyfiles`]: Ed25519 key files on disk and the repository's log key; [`trust_package`]:
 //!   a trust root and signed packs in one signed file for air-gapped machines.
 //! - [`testfiles`]: policy test files run against their packs (`cavra policy test`).
+//! - [`text`]: the lines people read of an explanation (`cavra policy explain`).
+//! - [`proofs`]: inclusion and consistency proofs of the local evidence log.
 //! - [`recorded`]: a recorded decision explained exactly as it was decided, from the pack kept
 //!   under its digest and the request recorded with it (`cavra policy explain --decision`).
 //!
@@ -36,12 +38,14 @@ pub mod decide;
 pub mod keyfiles;
 pub mod local;
 pub mod policy;
+pub mod proofs;
 pub mod record;
 pub mod recorded;
 pub mod repo;
 pub mod service;
 pub mod signature;
 pub mod testfiles;
+pub mod text;
 pub mod trust_file;
 pub mod trust_package;
 

@@ -144,3 +144,155 @@ pub fn open_readable(repo_root: &std::path::Path) -> Result<Option<Store>, Store
     }
     Store::open_read_only(&path).map(Some)
 }
+
+/// Why a recorded decision could not be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// Nothing was ever recorded in the repository.
+    #[error("no decision `{id}`: nothing is recorded in this repository (no {})", path.display())]
+    NothingRecorded {
+        /// The decision asked for.
+        id: String,
+        /// Where the store would be.
+        path: std::path::PathBuf,
+    },
+    /// The store holds no such decision.
+    #[error("no decision `{id}` in {} (`cavra decision list` shows the ids)", path.display())]
+    Unknown {
+        /// The decision asked for.
+        id: String,
+        /// The store.
+        path: std::path::PathBuf,
+    },
+    /// The store could not be opened.
+    #[error("{}: {error}", path.display())]
+    Open {
+        /// The store.
+        path: std::path::PathBuf,
+        /// Why.
+        error: StoreError,
+    },
+    /// The store could not be read.
+    #[error("{0}")]
+    Store(StoreError),
+    /// The stored record is not a decision record.
+    #[error("decision `{id}`: {error}")]
+    NotARecord {
+        /// The decision.
+        id: String,
+        /// Why.
+        error: crate::recorded::NotARecord,
+    },
+}
+
+/// Explains decision `id` of the repository's store, read-only, as
+/// [`crate::recorded::explain_recorded`] does: from its record, its evidence log entry, the
+/// pack kept under its digest, and the digest of the pack that applies now (loaded without
+/// the pack cache: nothing is written). Also returns the stored record.
+pub fn explain_stored(
+    repo_root: &std::path::Path,
+    id: &str,
+    resolver: &dyn cavra_engine::PathResolver,
+) -> Result<(crate::recorded::RecordedExplanation, serde_json::Value), ExplainError> {
+    use crate::recorded::{Recorded, explain_recorded};
+    use serde_json::Value;
+    let path = cavra_store::store_path(repo_root);
+    if !path.exists() {
+        return Err(ExplainError::NothingRecorded {
+            id: id.to_string(),
+            path,
+        });
+    }
+    let store = Store::open_read_only(&path).map_err(|error| ExplainError::Open {
+        path: path.clone(),
+        error,
+    })?;
+    let stored = store
+        .decision(id)
+        .map_err(ExplainError::Store)?
+        .ok_or_else(|| ExplainError::Unknown {
+            id: id.to_string(),
+            path: path.clone(),
+        })?;
+    let entry = store
+        .log_entries_about(id)
+        .map_err(ExplainError::Store)?
+        .into_iter()
+        .find(|e| e.kind == cavra_store::EntryKind::Decision.as_str());
+    let logged: Option<(Value, bool)> = entry.as_ref().map(|e| {
+        let body = e
+            .json()
+            .and_then(|v| v.get("body").and_then(|b| b.get("record")).cloned())
+            .unwrap_or(Value::Null);
+        (body, e.hash_matches())
+    });
+    let digest = stored.record["policy_digest"].as_str().unwrap_or_default();
+    let kept = store.policy(digest).map_err(ExplainError::Store)?;
+    let reference = crate::policy::Source::cli(None, repo_root, repo_root)
+        .reference()
+        .unwrap_or_else(|_| crate::policy::DEFAULT_PACK.to_string());
+    let current = crate::policy::resolve_pack_with_cache(&reference, repo_root, None)
+        .ok()
+        .map(|p| p.digest);
+    let explanation = explain_recorded(
+        Recorded {
+            stored: &stored.record,
+            logged: logged.as_ref().map(|(v, intact)| (v, *intact)),
+            pack: kept.as_ref().map(|(o, d)| (o.as_str(), d.as_str())),
+            current_digest: current.as_deref(),
+        },
+        resolver,
+    )
+    .map_err(|error| ExplainError::NotARecord {
+        id: id.to_string(),
+        error,
+    })?;
+    Ok((explanation, stored.record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cavra_engine::{ActionType, Env, NoSymlinks};
+
+    #[test]
+    fn a_recorded_decision_is_explained_and_unknown_ids_say_where_they_were_looked_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            explain_stored(dir.path(), "d1", &NoSymlinks),
+            Err(ExplainError::NothingRecorded { .. })
+        ));
+        let resolved = cavra_policy::load_pack_str(
+            "metadata: {id: t, version: '1'}\nrules:\n  - id: r\n    action: read_file\n    paths: ['**/.env']\n    decision: block\n",
+            "t.yaml",
+            std::path::Path::new("/"),
+        )
+        .expect("pack");
+        let pack = cavra_policy::compile(&resolved).expect("compile");
+        let request = Request::new(ActionType::ReadFile, ".env");
+        let env = Env {
+            timestamp: "2026-01-01T00:00:00.000Z",
+            decision_id: "d1",
+            resolver: &NoSymlinks,
+        };
+        let record = cavra_engine::evaluate::evaluate(&pack, &request, &env);
+        let mut store = Store::open_repo(dir.path()).expect("store");
+        crate::record::record_decision(
+            &mut store,
+            pack.redactor(),
+            &crate::record::Caller::default(),
+            &Vec::new(),
+            &request,
+            &record,
+            true,
+        )
+        .expect("recorded");
+        drop(store);
+        let (explained, stored) = explain_stored(dir.path(), "d1", &NoSymlinks).expect("explained");
+        assert_eq!(explained.record.decision_id, "d1");
+        assert_eq!(explained.record.rule_id, "r");
+        assert_eq!(stored["decision_id"], "d1");
+        let unknown = explain_stored(dir.path(), "d2", &NoSymlinks).expect_err("unknown");
+        assert!(unknown.to_string().starts_with("no decision `d2` in "));
+    }
+}

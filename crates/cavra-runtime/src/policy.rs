@@ -223,6 +223,76 @@ pub fn resolve_pack_with_cache(
     }
 }
 
+/// One pack checked by `cavra policy validate`: what it is when it loads, why not when not,
+/// and the patterns that load but may not mean what their author expects.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Validated {
+    /// The path or built-in id given.
+    pub path: String,
+    /// Whether it loads and compiles.
+    pub ok: bool,
+    /// Its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// How many rules it compiles to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<usize>,
+    /// Why it does not load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Patterns that load but may not mean what their author expects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Validated {
+    /// A pack that loaded.
+    pub fn valid(path: &str, resolved: &ResolvedPack, compiled: &CompiledPack) -> Self {
+        Validated {
+            path: path.to_string(),
+            ok: true,
+            id: Some(compiled.id.clone()),
+            version: Some(compiled.version.clone()),
+            digest: Some(compiled.digest.clone()),
+            rules: Some(compiled.rules.len()),
+            error: None,
+            warnings: resolved.document.command_pattern_warnings(),
+        }
+    }
+
+    /// A pack that did not.
+    pub fn invalid(path: &str, error: &PolicyError) -> Self {
+        Validated {
+            path: path.to_string(),
+            ok: false,
+            id: None,
+            version: None,
+            digest: None,
+            rules: None,
+            error: Some(error.to_string()),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The line printed for a pack that loaded: `ok  PATH  (ID VERSION, N rules, DIGEST)`.
+    pub fn ok_line(&self) -> String {
+        format!(
+            "ok  {}  ({} {}, {} rules, {})",
+            self.path,
+            self.id.as_deref().unwrap_or(""),
+            self.version.as_deref().unwrap_or(""),
+            self.rules.unwrap_or(0),
+            self.digest.as_deref().unwrap_or("")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +320,36 @@ mod tests {
             trust_root: None,
             var,
         }
+    }
+
+    #[test]
+    fn a_validated_pack_names_itself_and_a_broken_one_says_why() {
+        let resolved = cavra_policy::load_pack_str(
+            "metadata: {id: t, version: '2'}\nfilesystem: {block_read: ['.env']}\n",
+            "t.yaml",
+            Path::new("/"),
+        )
+        .expect("pack");
+        let compiled = cavra_policy::compile(&resolved).expect("compile");
+        let ok = Validated::valid("t.yaml", &resolved, &compiled);
+        assert_eq!(
+            ok.ok_line(),
+            format!(
+                "ok  t.yaml  (t 2, {} rules, {})",
+                compiled.rules.len(),
+                compiled.digest
+            )
+        );
+        let error = cavra_policy::load_pack_str("metadata: [", "bad.yaml", Path::new("/"))
+            .expect_err("broken");
+        let bad = Validated::invalid("bad.yaml", &error);
+        let json = serde_json::to_value(&bad).expect("json");
+        assert_eq!(json["ok"], false);
+        assert!(
+            json.get("id").is_none() && json.get("warnings").is_none(),
+            "{json}"
+        );
+        assert_eq!(json["error"], error.to_string());
     }
 
     #[test]

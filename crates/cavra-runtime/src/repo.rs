@@ -35,6 +35,74 @@ pub fn home_dir() -> Option<String> {
     std::env::var("HOME").ok().filter(|h| h.starts_with('/'))
 }
 
+/// Who acts when a person runs a command that records their name (approving, registering an
+/// MCP server): `explicit`, else `CAVRA_ACTOR`, else the login name (`USER`, `LOGNAME`), as
+/// `var` reads them; trimmed, and none when all are empty.
+pub fn actor(explicit: Option<&str>, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    explicit
+        .map(str::to_string)
+        .or_else(|| var("CAVRA_ACTOR"))
+        .or_else(|| var("USER"))
+        .or_else(|| var("LOGNAME"))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+}
+
+/// The environment variable `name` of this process, for [`actor`].
+pub fn process_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The longest JSON request accepted from a file or stdin.
+pub const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a request file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestFileError {
+    /// The file (or stdin) could not be read.
+    #[error("cannot read the request from {source_name}: {error}")]
+    Read {
+        /// The file, or `-`.
+        source_name: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Longer than [`MAX_REQUEST_BYTES`].
+    #[error("the request in {0} is larger than {MAX_REQUEST_BYTES} bytes")]
+    TooLarge(String),
+    /// Not a request.
+    #[error("invalid request JSON in {source_name}: {error}")]
+    Invalid {
+        /// The file, or `-`.
+        source_name: String,
+        /// What the parser said.
+        error: serde_json::Error,
+    },
+}
+
+/// Reads a request as JSON from `path`, or from stdin when it is `-`, refusing more than
+/// [`MAX_REQUEST_BYTES`].
+pub fn read_request(path: &Path) -> Result<cavra_engine::Request, RequestFileError> {
+    use std::io::Read;
+    let mut text = String::new();
+    let source_name = path.display().to_string();
+    let read = if source_name == "-" {
+        std::io::stdin()
+            .take(MAX_REQUEST_BYTES + 1)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_REQUEST_BYTES + 1).read_to_string(&mut text))
+    };
+    if let Err(error) = read {
+        return Err(RequestFileError::Read { source_name, error });
+    }
+    if text.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(RequestFileError::TooLarge(source_name));
+    }
+    serde_json::from_str(&text).map_err(|error| RequestFileError::Invalid { source_name, error })
+}
+
 /// Fills what a request built on this machine leaves open: its folder (`cwd_arg`, made
 /// absolute against `cwd`, else `cwd`), its repository root (`repo_root_arg`, else
 /// `find_root` from its folder), the branch checked out there and the home folder. What the
@@ -130,6 +198,63 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_request_file_is_read_whole_and_refused_when_too_large_or_not_a_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("r.json");
+        std::fs::write(&good, r#"{"action":"read_file","target":".env"}"#).expect("write");
+        let request = read_request(&good).expect("reads");
+        assert_eq!(request.target, ".env");
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{").expect("write");
+        assert!(matches!(
+            read_request(&bad),
+            Err(RequestFileError::Invalid { .. })
+        ));
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; MAX_REQUEST_BYTES as usize + 1]).expect("write");
+        assert!(matches!(
+            read_request(&big),
+            Err(RequestFileError::TooLarge(_))
+        ));
+        let absent = dir.path().join("absent.json");
+        let e = read_request(&absent).expect_err("absent");
+        assert!(
+            e.to_string().starts_with("cannot read the request from "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_actor_is_the_flag_then_cavra_actor_then_the_login_name_trimmed() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let all = env(&[
+            ("CAVRA_ACTOR", "ci-bot"),
+            ("USER", "ann"),
+            ("LOGNAME", "bo"),
+        ]);
+        assert_eq!(actor(Some(" eve "), all).as_deref(), Some("eve"));
+        assert_eq!(actor(None, all).as_deref(), Some("ci-bot"));
+        assert_eq!(
+            actor(None, env(&[("USER", "ann"), ("LOGNAME", "bo")])).as_deref(),
+            Some("ann")
+        );
+        assert_eq!(
+            actor(None, env(&[("LOGNAME", "bo")])).as_deref(),
+            Some("bo")
+        );
+        assert_eq!(actor(None, env(&[("USER", "  ")])), None);
+        assert_eq!(actor(None, env(&[])), None);
+    }
+
     use super::*;
 
     #[test]

@@ -66,6 +66,40 @@ pub fn run_test_files(files: &[PathBuf]) -> (TestReport, Vec<String>) {
     (report, load_errors)
 }
 
+/// The report as `cavra policy test` prints it: each file that could not be loaded, each
+/// failed case with what was expected and what was decided, then `N passed, M failed`.
+pub fn to_text(report: &TestReport, load_errors: &[String]) -> String {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let mut out = String::new();
+    for e in load_errors {
+        let _ = writeln!(out, "{e}");
+    }
+    for f in &report.failures {
+        let expected: Vec<&str> = f.expected.iter().map(|d| d.as_str()).collect();
+        let pinned = f
+            .expected_rule
+            .as_deref()
+            .map(|r| format!(" by {r}"))
+            .unwrap_or_default();
+        let _ = match &f.error {
+            Some(e) => writeln!(out, "{}: {}: {e}", f.file, f.case),
+            None => writeln!(
+                out,
+                "{}: {}: expected {}{pinned}, got {} (rule {})",
+                f.file,
+                f.case,
+                expected.join(" or "),
+                f.got.map(|d| d.as_str()).unwrap_or("nothing"),
+                f.rule.as_deref().unwrap_or("-")
+            ),
+        };
+    }
+    let failed = report.failures.len() + load_errors.len();
+    let _ = writeln!(out, "{} passed, {} failed", report.passed, failed);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +122,14 @@ mod tests {
         assert_eq!(report.failures.len(), 1);
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("a.yml"), "{errors:?}");
+        let text = to_text(&report, &errors);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], errors[0]);
+        assert!(
+            lines[1].ends_with(": wrong: expected allow, got block (rule filesystem.read.block)"),
+            "{text}"
+        );
+        assert_eq!(lines[2], "1 passed, 2 failed");
     }
 }

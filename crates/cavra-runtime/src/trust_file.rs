@@ -140,6 +140,34 @@ pub fn retire_key(
     Ok(record)
 }
 
+/// What `cavra trust list` prints of the trust root at `path`: a line a key with its status,
+/// fingerprint, owner and validity.
+pub fn list_text(trust: &TrustRoot, path: &Path) -> String {
+    use std::fmt::Write as _;
+    if trust.keys.is_empty() {
+        return format!("no keys in {}\n", path.display());
+    }
+    // Writing to a String cannot fail.
+    let mut out = String::new();
+    for k in &trust.keys {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {}  owner {}  valid {} → {}{}",
+            k.key_id,
+            k.status.as_str(),
+            k.fingerprint,
+            k.owner,
+            k.valid_from,
+            k.valid_until.as_deref().unwrap_or("open"),
+            k.status_reason
+                .as_deref()
+                .map(|r| format!("  ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +202,16 @@ mod tests {
         revoke_key(&path, "ci", "lost", now).expect("revoked");
         let trust = read(&path).expect("read back");
         assert_eq!(trust.keys.len(), 1);
+        let listed = list_text(&trust, &path);
+        assert!(
+            listed.starts_with(&format!("{:<20} {:<8} sha256:", "ci", "revoked")),
+            "{listed}"
+        );
+        assert!(listed.ends_with("→ open  (lost)\n"), "{listed}");
+        assert_eq!(
+            list_text(&TrustRoot::default(), &path),
+            format!("no keys in {}\n", path.display())
+        );
         assert!(matches!(
             retire_key(&path, "ci", "rotated", now),
             Err(TrustFileError::Change(TrustError::Revoked(_)))

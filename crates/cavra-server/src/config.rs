@@ -55,6 +55,9 @@ pub struct ServerConfig {
     /// Connectors: where each tenant's events (blocks, approvals, checkpoints, …) are
     /// delivered (see docs/connectors.md). Secrets by reference only.
     pub connectors: cavra_connectors::ConnectorsConfig,
+    /// Days after which delivered and dead connector deliveries, and events with no delivery
+    /// left, are removed from the outbox (swept hourly; pending ones never are).
+    pub connector_retention_days: u32,
 }
 
 /// A credential allowed to act for others: its tenant and subject (an API token's subject or
@@ -149,6 +152,7 @@ impl Default for ServerConfig {
             connections: ConnectionLimits::default(),
             act_for_others: Vec::new(),
             connectors: cavra_connectors::ConnectorsConfig::default(),
+            connector_retention_days: 30,
         }
     }
 }
@@ -197,6 +201,24 @@ impl ServerConfig {
             rule.check().map_err(|e| format!("routing[{i}]: {e}"))?;
         }
         self.connectors.check().map_err(|e| e.to_string())?;
+        if self.connector_retention_days == 0 {
+            return Err("connector_retention_days must be at least 1".into());
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_retention_defaults_to_30_days_and_is_at_least_one() {
+        let c = ServerConfig::from_yaml("listen: 127.0.0.1:7700\n", "t.yaml").unwrap();
+        assert_eq!(c.connector_retention_days, 30);
+        let c = ServerConfig::from_yaml("connector_retention_days: 7\n", "t.yaml").unwrap();
+        assert_eq!(c.connector_retention_days, 7);
+        let e = ServerConfig::from_yaml("connector_retention_days: 0\n", "t.yaml").unwrap_err();
+        assert!(e.contains("connector_retention_days"), "{e}");
     }
 }

@@ -16,6 +16,7 @@ macro_rules! log_line {
     }};
 }
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod bundle;
@@ -315,6 +316,19 @@ pub async fn serve(
             tick.tick().await;
             if let Err(e) = sweeper.db.expire_due(&now_text()).await {
                 log_line!("cavra serve: expiring approvals failed: {e}");
+            }
+        }
+    });
+    // The outbox's retention, with or without connectors: events are written either way.
+    let purger = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(cavra_connectors::retention::SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+            let days = purger.config.connector_retention_days;
+            if let Err(e) = cavra_connectors::retention::purge(&purger.db, days, now).await {
+                log_line!("cavra serve: purging the connectors' outbox failed: {e}");
             }
         }
     });

@@ -803,6 +803,12 @@ impl<'l> Analyzer<'l> {
         } else {
             first.text.clone()
         };
+        // `cargo +nightly test` is `cargo test` run by another installed version.
+        let args = if name_is_literal {
+            knowledge::drop_version_selector(self.kb, &name, args)
+        } else {
+            args
+        };
         // `git push --forc` is `--force` to git: abbreviations are read as the option meant.
         let expanded = if name_is_literal {
             knowledge::expand_abbreviations(self.kb, &name, args)
@@ -837,7 +843,7 @@ impl<'l> Analyzer<'l> {
             .min()
             .unwrap_or(args.len());
         let (canonical, variants, match_keys) =
-            canon::forms(&name, name_is_literal, args, flag_limit);
+            canon::forms(self.kb, &name, name_is_literal, args, flag_limit);
         let known_program = name_is_literal
             && (self.kb.knows(&name)
                 || !info.inner.is_empty()

@@ -1,5 +1,6 @@
 //! Canonical command forms and their alternate spellings.
 
+use crate::knowledge::Knowledge;
 use crate::words::Word;
 
 /// Most alternate spellings produced for one command (canonical included).
@@ -226,6 +227,7 @@ const SINGLE_DASH_LONG: &[&str] = &[
 /// literal) and arguments `args`. Only arguments before `flag_limit` (where a wrapper's inner
 /// command starts) are considered flags of this command.
 pub(crate) fn forms(
+    kb: &Knowledge,
     name: &str,
     name_literal: bool,
     args: &[Word],
@@ -239,6 +241,11 @@ pub(crate) fn forms(
         toks.drain(..i);
     } else if name_literal && let Some(i) = tool_subcommand_index(name, &toks) {
         toks.drain(..i);
+    }
+    // Subcommands as words: neutral options before a (nested) subcommand word dropped,
+    // subcommand spellings written as the knowledge base spells them.
+    if name_literal && let Some(words) = crate::knowledge::canonical_words(kb, name, &toks) {
+        toks = words;
     }
     let original: Vec<&str> = toks.clone();
     if name_literal && name == "rm" {

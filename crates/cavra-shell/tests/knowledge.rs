@@ -8,11 +8,12 @@ use cavra_shell::{AccessKind, CommandAnalysis, RiskClass, analyze};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
-/// One long option with an effect: its entry, its name without dashes, its effect.
+/// One long option with an effect or classes: its entry, its name without dashes, its effect
+/// (none for an option that only carries classes).
 struct Case {
     entry: &'static ProgramEntry,
     name: String,
-    effect: Effect,
+    effect: Option<Effect>,
 }
 
 fn dashes(entry: &ProgramEntry) -> &'static str {
@@ -68,15 +69,15 @@ fn long_names_of(entry: &ProgramEntry) -> Vec<String> {
 }
 
 /// The command line that uses `spelling` with a value that shows what was derived.
-fn line(entry: &ProgramEntry, spelling: &str, effect: Effect) -> String {
+fn line(entry: &ProgramEntry, spelling: &str, effect: Option<Effect>) -> String {
     let sub = entry
         .subcommands
         .first()
         .map(|s| format!(" {s}"))
         .unwrap_or_default();
     let value = match effect {
-        Effect::Command => "'terraform apply'",
-        Effect::CommandWords => "terraform apply",
+        Some(Effect::Command) => "'terraform apply'",
+        Some(Effect::CommandWords) => "terraform apply",
         _ => "kb-probe-file",
     };
     format!("{}{sub} {}{spelling} {value}", entry.program, dashes(entry))
@@ -100,7 +101,12 @@ fn derived(a: &CommandAnalysis) -> BTreeSet<String> {
             out.insert(format!("{kind} kb-probe-file"));
         }
     }
-    for c in [RiskClass::InterpreterInlineCode, RiskClass::NetworkEgress] {
+    for c in [
+        RiskClass::InterpreterInlineCode,
+        RiskClass::NetworkEgress,
+        RiskClass::PrivilegeEscalation,
+        RiskClass::PackageInstall,
+    ] {
         if a.classes.contains(&c) {
             out.insert(c.as_str().to_string());
         }
@@ -152,8 +158,8 @@ proptest! {
                 // The option's own effect is gone (what the program does with the value as
                 // an operand, such as an editor opening it, may remain).
                 let marker = match c.effect {
-                    Effect::Command | Effect::CommandWords => Some("runs terraform apply"),
-                    Effect::Code => Some("interpreter_inline_code"),
+                    Some(Effect::Command | Effect::CommandWords) => Some("runs terraform apply"),
+                    Some(Effect::Code) => Some("interpreter_inline_code"),
                     _ => None,
                 };
                 if let Some(m) = marker.filter(|_| prefix != c.name) {

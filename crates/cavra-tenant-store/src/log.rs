@@ -71,6 +71,20 @@ pub(crate) fn prepare_decision_body(
     (prepared, value)
 }
 
+/// Redacts a body with the store's rules and makes it canonical, outside the writer.
+pub(crate) fn prepare_body(own: &Redactor, body: Value) -> PreparedBody {
+    prepare_decision_body(own, None, body).0
+}
+
+/// An entry to append with others of its tenant's log in one go.
+pub(crate) struct NewEntry<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) ref_id: Option<&'a str>,
+    pub(crate) session_id: Option<&'a str>,
+    pub(crate) timestamp: &'a str,
+    pub(crate) body: EntryBody,
+}
+
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared
 /// one: the canonical form sorts the keys `body`, `format`, `index`, `kind`, `redactions`,
 /// `tenant`, `time`, and a finding's pointer is the same with `/body` in front. None when a

@@ -204,6 +204,76 @@ pub struct AttemptWritten {
     pub applied: bool,
 }
 
+/// The connectors' routing, as the store calls it inside a claim: the destinations (connector
+/// names of the event's tenant) an event goes to.
+pub type Route = std::sync::Arc<dyn Fn(&OutboxEvent) -> Vec<String> + Send + Sync>;
+
+/// What a claim took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claim {
+    /// Events routed by it.
+    pub routed: usize,
+    /// The deliveries it leased: first those of the events it routed (in event order), then
+    /// due ones (by due time).
+    pub deliveries: Vec<ClaimedDelivery>,
+}
+
+/// A claimed delivery given back without an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The tenant.
+    pub tenant: String,
+    /// The event.
+    pub event_id: String,
+    /// The destination.
+    pub destination: String,
+    /// When it is due again (ms since the epoch).
+    pub next_at_ms: i64,
+}
+
+/// What one [`crate::Db::purge_outbox`] call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished deliveries.
+    pub deliveries: u64,
+    /// Events with no delivery left.
+    pub events: u64,
+}
+
+/// A delivery just routed and leased, as a claim returns it.
+pub(crate) fn fresh_delivery(
+    e: &OutboxEvent,
+    destination: String,
+    now_ms: i64,
+    at: &str,
+) -> ClaimedDelivery {
+    ClaimedDelivery {
+        delivery: Delivery {
+            tenant: e.tenant.clone(),
+            event_id: e.id.clone(),
+            event_kind: e.kind.clone(),
+            destination,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_at_ms: now_ms,
+            created_ms: now_ms,
+            updated_at: at.to_string(),
+            last_status: None,
+            last_error: None,
+        },
+        event: e.clone(),
+    }
+}
+
+/// What an outcome leaves a delivery row as: its state and due time.
+pub(crate) fn outcome_row(o: &AttemptOutcome) -> (DeliveryState, i64) {
+    match o {
+        AttemptOutcome::Delivered => (DeliveryState::Delivered, 0),
+        AttemptOutcome::Retry { next_at_ms } => (DeliveryState::Pending, *next_at_ms),
+        AttemptOutcome::Dead => (DeliveryState::Dead, 0),
+    }
+}
+
 /// Filters for listing deliveries (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -307,60 +377,60 @@ impl crate::Db {
         on_backend!(self.enqueue_event(tenant, event, entry))
     }
 
-    /// Claims up to `limit` events not yet routed (every tenant), oldest first, for
-    /// `lease_ms`: another worker takes them over only after the lease ends.
-    pub async fn claim_unrouted(
+    /// Routes and claims in one write: takes up to `limit` events not yet routed (every
+    /// tenant, oldest first), creates one delivery per destination `route` gives each (the
+    /// connectors' routing, run inside the write) already leased to `owner` for `lease_ms`,
+    /// and marks them routed; then, while under `limit` deliveries, claims due ones (retries,
+    /// those whose lease ran out) the same way. Another worker takes a claimed delivery over
+    /// only after its lease ends.
+    pub async fn claim(
         &self,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-    ) -> crate::Result<Vec<OutboxEvent>> {
-        on_backend!(self.claim_unrouted(owner, now_ms, lease_ms, limit))
-    }
-
-    /// Creates one pending delivery per destination for an event `owner` has claimed, and
-    /// marks it routed, in one transaction; false when the claim was lost.
-    pub async fn route_event(
-        &self,
-        tenant: &str,
-        event_id: &str,
-        owner: &str,
-        destinations: Vec<String>,
-        now_ms: i64,
         at: &str,
-    ) -> crate::Result<bool> {
-        on_backend!(self.route_event(tenant, event_id, owner, destinations, now_ms, at))
+        route: Route,
+    ) -> crate::Result<Claim> {
+        on_backend!(self.claim(owner, now_ms, lease_ms, limit, at, route))
     }
 
-    /// Claims up to `limit` due deliveries (every tenant) for `lease_ms`, with their events.
-    pub async fn claim_deliveries(
+    /// Gives claimed deliveries back without an attempt (their destination's circuit is
+    /// open), each due again at its `next_at_ms`, in one write; returns how many `owner`
+    /// still held.
+    pub async fn release_deliveries(
         &self,
         owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> crate::Result<Vec<ClaimedDelivery>> {
-        on_backend!(self.claim_deliveries(owner, now_ms, lease_ms, limit))
+        releases: Vec<Release>,
+    ) -> crate::Result<u64> {
+        if releases.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self.release_deliveries(owner, releases))
     }
 
-    /// Gives a claimed delivery back without an attempt (its destination's circuit is
-    /// open), due again at `next_at_ms`.
-    pub async fn release_delivery(
+    /// Records the attempts of a batch in one transaction: each attempt's evidence entry
+    /// always (appended in the order given), each delivery's new state when the worker
+    /// still holds its lease, and the follow-up events. The entries' bodies are redacted
+    /// and made canonical before the write, off the SQLite writer.
+    pub async fn record_attempts(
         &self,
-        tenant: &str,
-        event_id: &str,
-        destination: &str,
-        owner: &str,
-        next_at_ms: i64,
-    ) -> crate::Result<bool> {
-        on_backend!(self.release_delivery(tenant, event_id, destination, owner, next_at_ms))
+        attempts: Vec<AttemptRecord>,
+    ) -> crate::Result<Vec<AttemptWritten>> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self.record_attempts(attempts))
     }
 
-    /// Records a delivery attempt: the evidence entry always, the delivery's new state when
-    /// the worker still holds its lease, in one transaction.
-    pub async fn record_attempt(&self, attempt: AttemptRecord) -> crate::Result<AttemptWritten> {
-        on_backend!(self.record_attempt(attempt))
+    /// Removes, for every tenant, at most `chunk` finished deliveries (delivered or dead)
+    /// that last changed before `before` (RFC 3339 in the store's format, which sorts as
+    /// text), then at most `chunk` events created before it that have no delivery left
+    /// (routed long ago, or never routed because no connector took them): the outbox's
+    /// retention. Each call is one short write; call again while it removes anything, so
+    /// that decisions are never held up behind one long delete.
+    pub async fn purge_outbox(&self, before: &str, chunk: usize) -> crate::Result<Purged> {
+        on_backend!(self.purge_outbox(before, chunk))
     }
 
     /// Deliveries of a tenant, newest first.

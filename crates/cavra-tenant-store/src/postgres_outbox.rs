@@ -5,8 +5,9 @@
 
 use tokio_postgres::Row;
 
+use crate::log::{EntryBody, NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
-use crate::postgres::{PgDb, append};
+use crate::postgres::{PgDb, append, append_many};
 use crate::{Result, StoreError};
 
 /// The outbox's tables (migration 4).
@@ -180,177 +181,260 @@ impl PgDb {
         Ok(index)
     }
 
-    pub(crate) async fn claim_unrouted(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn claim(
         &self,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-    ) -> Result<Vec<OutboxEvent>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(&format!(
-                "UPDATE connector_events SET lease_owner = $1, lease_until = $2 WHERE seq IN (SELECT seq FROM connector_events WHERE NOT routed AND lease_until <= $3 ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING seq, {EVENT_COLUMNS}"
-            ))
-            .await?;
-        let rows = c
+        at: &str,
+        route: Route,
+    ) -> Result<Claim> {
+        let until = now_ms + lease_ms;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // No lease on the events themselves: they are routed in this same transaction, and
+        // SKIP LOCKED gives each replica's claim different ones.
+        let rows = tx
             .query(
-                &st,
-                &[&owner, &(now_ms + lease_ms), &now_ms, &(limit as i64)],
+                &tx.prepare_cached(&format!(
+                    "UPDATE connector_events SET routed = TRUE, lease_owner = NULL, lease_until = 0 WHERE seq IN (SELECT seq FROM connector_events WHERE NOT routed ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING seq, {EVENT_COLUMNS}"
+                ))
+                .await?,
+                &[&(limit as i64)],
             )
             .await?;
-        let mut out = rows
+        let mut events = rows
             .iter()
             .map(|r| Ok((r.try_get::<_, i64>(0)?, event_row(r, 1)?)))
             .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|(seq, _)| *seq);
-        Ok(out.into_iter().map(|(_, e)| e).collect())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn route_event(
-        &self,
-        tenant: &str,
-        event_id: &str,
-        owner: &str,
-        destinations: Vec<String>,
-        now_ms: i64,
-        at: &str,
-    ) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let row = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT kind FROM connector_events WHERE tenant = $1 AND id = $2 AND NOT routed AND lease_owner = $3 FOR UPDATE",
-                )
-                .await?,
-                &[&tenant, &event_id, &owner],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let kind: String = row.try_get(0)?;
-        if !destinations.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(&format!(
-                    "INSERT INTO connector_deliveries ({DELIVERY_COLUMNS}) SELECT $1, $2, $3, d, 'pending', 0, $4, $4, $5, NULL, NULL FROM UNNEST($6::text[]) AS d ON CONFLICT DO NOTHING"
-                ))
-                .await?,
-                &[&tenant, &event_id, &kind, &now_ms, &at, &destinations],
-            )
-            .await?;
+        events.sort_by_key(|(seq, _)| *seq);
+        let mut fresh = Vec::new();
+        for (_, e) in &events {
+            for d in route(e) {
+                fresh.push(fresh_delivery(e, d, now_ms, at));
+            }
         }
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE connector_events SET routed = TRUE, lease_owner = NULL, lease_until = 0 WHERE tenant = $1 AND id = $2",
-            )
-            .await?,
-            &[&tenant, &event_id],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    pub(crate) async fn claim_deliveries(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ClaimedDelivery>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(
-                "WITH claimed AS (UPDATE connector_deliveries d SET lease_owner = $1, lease_until = $2 FROM (SELECT tenant, event_id, destination FROM connector_deliveries WHERE state = 'pending' AND next_at <= $3 AND lease_until <= $3 ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) c WHERE d.tenant = c.tenant AND d.event_id = c.event_id AND d.destination = c.destination RETURNING d.tenant, d.event_id, d.event_kind, d.destination, d.state, d.attempts, d.next_at, d.created_ms, d.updated_at, d.last_status, d.last_error) SELECT claimed.*, e.tenant, e.id, e.kind, e.ref_id, e.log_index, e.only_destination, e.not_destination, e.created_at, e.payload FROM claimed JOIN connector_events e ON e.tenant = claimed.tenant AND e.id = claimed.event_id ORDER BY claimed.next_at"
-            )
-            .await?;
-        let rows = c
-            .query(
-                &st,
-                &[&owner, &(now_ms + lease_ms), &now_ms, &(limit as i64)],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClaimedDelivery {
+        let mut claim = Claim {
+            routed: events.len(),
+            deliveries: Vec::with_capacity(fresh.len()),
+        };
+        if !fresh.is_empty() {
+            let col = |f: fn(&Delivery) -> &str| -> Vec<&str> {
+                fresh.iter().map(|c| f(&c.delivery)).collect()
+            };
+            let inserted = tx
+                .query(
+                    &tx.prepare_cached(&format!(
+                        "INSERT INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) SELECT t, e, k, d, 'pending', 0, $5, $5, $6, NULL, NULL, $7, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, e, k, d) ON CONFLICT DO NOTHING RETURNING tenant, event_id, destination"
+                    ))
+                    .await?,
+                    &[
+                        &col(|d| &d.tenant),
+                        &col(|d| &d.event_id),
+                        &col(|d| &d.event_kind),
+                        &col(|d| &d.destination),
+                        &now_ms,
+                        &at,
+                        &owner,
+                        &until,
+                    ],
+                )
+                .await?;
+            let mut made = std::collections::HashSet::with_capacity(inserted.len());
+            for r in &inserted {
+                made.insert((
+                    r.try_get::<_, String>(0)?,
+                    r.try_get::<_, String>(1)?,
+                    r.try_get::<_, String>(2)?,
+                ));
+            }
+            claim.deliveries.extend(fresh.into_iter().filter(|c| {
+                let d = &c.delivery;
+                made.contains(&(d.tenant.clone(), d.event_id.clone(), d.destination.clone()))
+            }));
+        }
+        let rest = limit.saturating_sub(claim.deliveries.len());
+        if rest > 0 {
+            let rows = tx
+                .query(
+                    &tx.prepare_cached(
+                        "WITH claimed AS (UPDATE connector_deliveries d SET lease_owner = $1, lease_until = $2 FROM (SELECT tenant, event_id, destination FROM connector_deliveries WHERE state = 'pending' AND next_at <= $3 AND lease_until <= $3 ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) c WHERE d.tenant = c.tenant AND d.event_id = c.event_id AND d.destination = c.destination RETURNING d.tenant, d.event_id, d.event_kind, d.destination, d.state, d.attempts, d.next_at, d.created_ms, d.updated_at, d.last_status, d.last_error) SELECT claimed.*, e.tenant, e.id, e.kind, e.ref_id, e.log_index, e.only_destination, e.not_destination, e.created_at, e.payload FROM claimed JOIN connector_events e ON e.tenant = claimed.tenant AND e.id = claimed.event_id ORDER BY claimed.next_at",
+                    )
+                    .await?,
+                    &[&owner, &until, &now_ms, &(rest as i64)],
+                )
+                .await?;
+            for r in &rows {
+                claim.deliveries.push(ClaimedDelivery {
                     delivery: delivery_row(r)?,
                     event: event_row(r, 11)?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(claim)
     }
 
-    pub(crate) async fn release_delivery(
+    pub(crate) async fn release_deliveries(
         &self,
-        tenant: &str,
-        event_id: &str,
-        destination: &str,
         owner: &str,
-        next_at_ms: i64,
-    ) -> Result<bool> {
+        releases: Vec<Release>,
+    ) -> Result<u64> {
         let c = self.client().await?;
+        let col = |f: fn(&Release) -> &str| -> Vec<&str> { releases.iter().map(f).collect() };
+        let next: Vec<i64> = releases.iter().map(|r| r.next_at_ms).collect();
         let st = c
             .prepare_cached(
-                "UPDATE connector_deliveries SET next_at = $1, lease_owner = NULL, lease_until = 0 WHERE tenant = $2 AND event_id = $3 AND destination = $4 AND lease_owner = $5 AND state = 'pending'",
+                "UPDATE connector_deliveries d SET next_at = u.n, lease_owner = NULL, lease_until = 0 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(t, e, dst, n) WHERE d.tenant = u.t AND d.event_id = u.e AND d.destination = u.dst AND d.lease_owner = $5 AND d.state = 'pending'",
             )
             .await?;
         Ok(c.execute(
             &st,
-            &[&next_at_ms, &tenant, &event_id, &destination, &owner],
+            &[
+                &col(|r| &r.tenant),
+                &col(|r| &r.event_id),
+                &col(|r| &r.destination),
+                &next,
+                &owner,
+            ],
         )
-        .await?
-            == 1)
+        .await?)
     }
 
-    pub(crate) async fn record_attempt(&self, a: AttemptRecord) -> Result<AttemptWritten> {
-        let (state, next_at) = match a.outcome {
-            AttemptOutcome::Delivered => (DeliveryState::Delivered, 0i64),
-            AttemptOutcome::Retry { next_at_ms } => (DeliveryState::Pending, next_at_ms),
-            AttemptOutcome::Dead => (DeliveryState::Dead, 0),
-        };
+    pub(crate) async fn record_attempts(
+        &self,
+        mut attempts: Vec<AttemptRecord>,
+    ) -> Result<Vec<AttemptWritten>> {
+        let bodies: Vec<PreparedBody> = attempts
+            .iter_mut()
+            .map(|a| prepare_body(&self.settings.redactor, std::mem::take(&mut a.entry)))
+            .collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        // The delivery row first, then the log head: the order every write takes.
-        let applied = tx
-            .execute(
+        // The delivery rows first, then the log heads (in tenant order): the order every
+        // write takes, so two workers never wait on each other in a cycle.
+        let (
+            mut t,
+            mut e,
+            mut dst,
+            mut owner,
+            mut state,
+            mut n,
+            mut next,
+            mut at,
+            mut status,
+            mut error,
+        ) = (
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
+        for a in &attempts {
+            let (s, next_at) = outcome_row(&a.outcome);
+            t.push(a.tenant.as_str());
+            e.push(a.event_id.as_str());
+            dst.push(a.destination.as_str());
+            owner.push(a.owner.as_str());
+            state.push(s.as_str());
+            n.push(a.attempt as i64);
+            next.push(next_at);
+            at.push(a.at.as_str());
+            status.push(a.status.as_str());
+            error.push(a.error.as_deref());
+        }
+        let moved = tx
+            .query(
                 &tx.prepare_cached(
-                    "UPDATE connector_deliveries SET state = $1, attempts = $2, next_at = $3, updated_at = $4, last_status = $5, last_error = $6, lease_owner = NULL, lease_until = 0 WHERE tenant = $7 AND event_id = $8 AND destination = $9 AND lease_owner = $10 AND state = 'pending'",
+                    "UPDATE connector_deliveries d SET state = u.s, attempts = u.n, next_at = u.next, updated_at = u.at, last_status = u.status, last_error = u.error, lease_owner = NULL, lease_until = 0 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[]) AS u(t, e, dst, o, s, n, next, at, status, error) WHERE d.tenant = u.t AND d.event_id = u.e AND d.destination = u.dst AND d.lease_owner = u.o AND d.state = 'pending' RETURNING d.tenant, d.event_id, d.destination",
                 )
                 .await?,
-                &[
-                    &state.as_str(),
-                    &(a.attempt as i64),
-                    &next_at,
-                    &a.at,
-                    &a.status,
-                    &a.error,
-                    &a.tenant,
-                    &a.event_id,
-                    &a.destination,
-                    &a.owner,
-                ],
+                &[&t, &e, &dst, &owner, &state, &n, &next, &at, &status, &error],
             )
-            .await?
-            == 1;
-        let log_index = append(
-            &tx,
-            &self.settings,
-            &a.tenant,
-            "delivery",
-            Some(&a.event_id),
-            None,
-            &a.at,
-            a.entry.clone(),
-        )
-        .await?;
-        if applied && let Some(f) = &a.follow_up {
-            insert_event(&tx, &a.tenant, f, Some(log_index)).await?;
+            .await?;
+        let mut applied = std::collections::HashSet::with_capacity(moved.len());
+        for r in &moved {
+            applied.insert((
+                r.try_get::<_, String>(0)?,
+                r.try_get::<_, String>(1)?,
+                r.try_get::<_, String>(2)?,
+            ));
+        }
+        let mut indexes = vec![0u64; attempts.len()];
+        let mut tenants: Vec<&str> = t.clone();
+        tenants.sort_unstable();
+        tenants.dedup();
+        for tenant in tenants {
+            let (mine, entries): (Vec<usize>, Vec<NewEntry<'_>>) = attempts
+                .iter()
+                .zip(&bodies)
+                .enumerate()
+                .filter(|(_, (a, _))| a.tenant == tenant)
+                .map(|(i, (a, body))| {
+                    (
+                        i,
+                        NewEntry {
+                            kind: "delivery",
+                            ref_id: Some(&a.event_id),
+                            session_id: None,
+                            timestamp: &a.at,
+                            body: EntryBody::Prepared(body.clone()),
+                        },
+                    )
+                })
+                .unzip();
+            let got = append_many(&tx, &self.settings, tenant, entries).await?;
+            for (i, index) in mine.into_iter().zip(got) {
+                indexes[i] = index;
+            }
+        }
+        let mut out = Vec::with_capacity(attempts.len());
+        for (a, log_index) in attempts.iter().zip(indexes) {
+            let applied =
+                applied.contains(&(a.tenant.clone(), a.event_id.clone(), a.destination.clone()));
+            if applied && let Some(f) = &a.follow_up {
+                insert_event(&tx, &a.tenant, f, Some(log_index)).await?;
+            }
+            out.push(AttemptWritten { log_index, applied });
         }
         tx.commit().await?;
-        Ok(AttemptWritten { log_index, applied })
+        Ok(out)
+    }
+
+    pub(crate) async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let chunk = chunk as i64;
+        // SKIP LOCKED: rows a worker is claiming or recording right now are left for the
+        // next purge; an event being routed is never deleted under its new deliveries.
+        let deliveries = tx
+            .execute(
+                &tx.prepare_cached(
+                    "DELETE FROM connector_deliveries WHERE ctid IN (SELECT ctid FROM connector_deliveries WHERE state IN ('delivered', 'dead') AND updated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                )
+                .await?,
+                &[&before, &chunk],
+            )
+            .await?;
+        let events = tx
+            .execute(
+                &tx.prepare_cached(
+                    "DELETE FROM connector_events WHERE seq IN (SELECT seq FROM connector_events e WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.id) ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                )
+                .await?,
+                &[&before, &chunk],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Purged { deliveries, events })
     }
 
     pub(crate) async fn deliveries(

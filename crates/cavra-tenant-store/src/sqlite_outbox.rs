@@ -6,8 +6,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use crate::log::{EntryBody, NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
-use crate::sqlite::{SqliteDb, append, atomic};
+use crate::sqlite::{SqliteDb, append, append_many, atomic};
 use crate::{LogSettings, Result, StoreError};
 
 /// The outbox's tables (migration 4).
@@ -122,49 +123,73 @@ fn load_event(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Outbox
     .transpose()
 }
 
-/// Writes an attempt: the delivery row moves if `a.owner` still holds its lease, and the
-/// attempt is appended to the tenant's log either way (it happened).
-fn write_attempt(
+/// Writes the attempts of a batch: each delivery row moves if `a.owner` still holds its
+/// lease, every attempt is appended to its tenant's log either way (it happened), and the
+/// follow-up events of those that moved are inserted.
+fn write_attempts(
     conn: &Connection,
     settings: &LogSettings,
-    a: &AttemptRecord,
-) -> Result<AttemptWritten> {
-    let (state, next_at) = match a.outcome {
-        AttemptOutcome::Delivered => (DeliveryState::Delivered, 0),
-        AttemptOutcome::Retry { next_at_ms } => (DeliveryState::Pending, next_at_ms),
-        AttemptOutcome::Dead => (DeliveryState::Dead, 0),
-    };
-    let applied = conn
-        .prepare_cached(
-            "UPDATE connector_deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4, last_status = ?5, last_error = ?6, lease_owner = NULL, lease_until = 0 WHERE tenant = ?7 AND event_id = ?8 AND destination = ?9 AND lease_owner = ?10 AND state = 'pending'",
-        )?
-        .execute(params![
-            state.as_str(),
-            a.attempt as i64,
-            next_at,
-            a.at,
-            a.status,
-            a.error,
-            a.tenant,
-            a.event_id,
-            a.destination,
-            a.owner,
-        ])?
-        == 1;
-    let log_index = append(
-        conn,
-        settings,
-        &a.tenant,
-        "delivery",
-        Some(&a.event_id),
-        None,
-        &a.at,
-        a.entry.clone(),
+    attempts: Vec<(AttemptRecord, PreparedBody)>,
+) -> Result<Vec<AttemptWritten>> {
+    let mut update = conn.prepare_cached(
+        "UPDATE connector_deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4, last_status = ?5, last_error = ?6, lease_owner = NULL, lease_until = 0 WHERE tenant = ?7 AND event_id = ?8 AND destination = ?9 AND lease_owner = ?10 AND state = 'pending'",
     )?;
-    if applied && let Some(f) = &a.follow_up {
-        insert_event(conn, &a.tenant, f, Some(log_index))?;
+    let mut applied = Vec::with_capacity(attempts.len());
+    for (a, _) in &attempts {
+        let (state, next_at) = outcome_row(&a.outcome);
+        applied.push(
+            update.execute(params![
+                state.as_str(),
+                a.attempt as i64,
+                next_at,
+                a.at,
+                a.status,
+                a.error,
+                a.tenant,
+                a.event_id,
+                a.destination,
+                a.owner,
+            ])? == 1,
+        );
     }
-    Ok(AttemptWritten { log_index, applied })
+    // One append per tenant, in the order given.
+    let mut indexes = vec![0u64; attempts.len()];
+    let mut tenants: Vec<&str> = attempts.iter().map(|(a, _)| a.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let (mine, entries): (Vec<usize>, Vec<NewEntry<'_>>) = attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| a.tenant == tenant)
+            .map(|(i, (a, body))| {
+                (
+                    i,
+                    NewEntry {
+                        kind: "delivery",
+                        ref_id: Some(&a.event_id),
+                        session_id: None,
+                        timestamp: &a.at,
+                        body: EntryBody::Prepared(body.clone()),
+                    },
+                )
+            })
+            .unzip();
+        for (i, index) in mine
+            .into_iter()
+            .zip(append_many(conn, settings, tenant, entries)?)
+        {
+            indexes[i] = index;
+        }
+    }
+    let mut out = Vec::with_capacity(attempts.len());
+    for (((a, _), applied), log_index) in attempts.iter().zip(applied).zip(indexes) {
+        if applied && let Some(f) = &a.follow_up {
+            insert_event(conn, &a.tenant, f, Some(log_index))?;
+        }
+        out.push(AttemptWritten { log_index, applied });
+    }
+    Ok(out)
 }
 
 impl SqliteDb {
@@ -197,139 +222,154 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn claim_unrouted(
+    pub(crate) async fn claim(
         self: &std::sync::Arc<Self>,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-    ) -> Result<Vec<OutboxEvent>> {
-        let owner = owner.to_string();
-        self.write(move |c, _| {
-            let mut st = c.prepare_cached(&format!(
-                "UPDATE connector_events SET lease_owner = ?1, lease_until = ?2 WHERE seq IN (SELECT seq FROM connector_events WHERE routed = 0 AND lease_until <= ?3 ORDER BY seq LIMIT ?4) RETURNING seq, {EVENT_COLUMNS}"
-            ))?;
-            let rows = st.query_map(
-                params![owner, now_ms + lease_ms, now_ms, limit as i64],
-                |r| {
-                    let seq: i64 = r.get(0)?;
-                    let (e, p) = event_row_at(r, 1)?;
-                    Ok((seq, e, p))
-                },
-            )?;
-            let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            // RETURNING gives no order; routing goes oldest first.
-            out.sort_by_key(|(seq, _, _)| *seq);
-            out.into_iter().map(|(_, e, p)| finish_event((e, p))).collect()
-        })
-        .await
-    }
-
-    pub(crate) async fn route_event(
-        self: &std::sync::Arc<Self>,
-        tenant: &str,
-        event_id: &str,
-        owner: &str,
-        destinations: Vec<String>,
-        now_ms: i64,
         at: &str,
-    ) -> Result<bool> {
-        let (tenant, event_id, owner, at) = (
-            tenant.to_string(),
-            event_id.to_string(),
-            owner.to_string(),
-            at.to_string(),
-        );
+        route: Route,
+    ) -> Result<Claim> {
+        let (owner, at) = (owner.to_string(), at.to_string());
         self.write(move |c, _| {
             atomic(c, |c| {
-                let kind: Option<String> = c
-                    .prepare_cached(
-                        "SELECT kind FROM connector_events WHERE tenant = ?1 AND id = ?2 AND routed = 0 AND lease_owner = ?3",
-                    )?
-                    .query_row(params![tenant, event_id, owner], |r| r.get(0))
-                    .optional()?;
-                let Some(kind) = kind else {
-                    return Ok(false);
+                let until = now_ms + lease_ms;
+                let mut events = {
+                    // No lease on the events themselves: they are routed in this same write.
+                    let mut st = c.prepare_cached(&format!(
+                        "UPDATE connector_events SET routed = 1, lease_owner = NULL, lease_until = 0 WHERE seq IN (SELECT seq FROM connector_events WHERE routed = 0 ORDER BY seq LIMIT ?1) RETURNING seq, {EVENT_COLUMNS}"
+                    ))?;
+                    let rows = st.query_map(params![limit as i64], |r| {
+                        let seq: i64 = r.get(0)?;
+                        let (e, p) = event_row_at(r, 1)?;
+                        Ok((seq, e, p))
+                    })?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()?
                 };
-                for d in &destinations {
-                    c.prepare_cached(&format!(
-                        "INSERT OR IGNORE INTO connector_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, NULL, NULL)"
-                    ))?
-                    .execute(params![tenant, event_id, kind, d, now_ms, at])?;
+                // RETURNING gives no order; deliveries go oldest first.
+                events.sort_by_key(|(seq, _, _)| *seq);
+                let mut claim = Claim {
+                    routed: events.len(),
+                    deliveries: Vec::with_capacity(events.len()),
+                };
+                let mut insert = c.prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, NULL, NULL, ?7, ?8)"
+                ))?;
+                for row in events {
+                    let e = finish_event((row.1, row.2))?;
+                    for d in route(&e) {
+                        if insert.execute(params![e.tenant, e.id, e.kind, d, now_ms, at, owner, until])? == 1 {
+                            claim.deliveries.push(fresh_delivery(&e, d, now_ms, &at));
+                        }
+                    }
                 }
-                c.prepare_cached(
-                    "UPDATE connector_events SET routed = 1, lease_owner = NULL, lease_until = 0 WHERE tenant = ?1 AND id = ?2",
-                )?
-                .execute(params![tenant, event_id])?;
-                Ok(true)
+                let rest = limit.saturating_sub(claim.deliveries.len());
+                if rest > 0 {
+                    claim.deliveries.extend(claim_due(c, &owner, now_ms, until, rest)?);
+                }
+                Ok(claim)
             })
         })
         .await
     }
 
-    pub(crate) async fn claim_deliveries(
+    pub(crate) async fn release_deliveries(
         self: &std::sync::Arc<Self>,
         owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ClaimedDelivery>> {
+        releases: Vec<Release>,
+    ) -> Result<u64> {
         let owner = owner.to_string();
         self.write(move |c, _| {
-            let claimed = {
-                let mut st = c.prepare_cached(&format!(
-                    "UPDATE connector_deliveries SET lease_owner = ?1, lease_until = ?2 WHERE rowid IN (SELECT rowid FROM connector_deliveries WHERE state = 'pending' AND next_at <= ?3 AND lease_until <= ?3 ORDER BY next_at LIMIT ?4) RETURNING {DELIVERY_COLUMNS}"
-                ))?;
-                let rows = st.query_map(
-                    params![owner, now_ms + lease_ms, now_ms, limit as i64],
-                    delivery_row,
+            atomic(c, |c| {
+                let mut st = c.prepare_cached(
+                    "UPDATE connector_deliveries SET next_at = ?1, lease_owner = NULL, lease_until = 0 WHERE tenant = ?2 AND event_id = ?3 AND destination = ?4 AND lease_owner = ?5 AND state = 'pending'",
                 )?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            };
-            let mut out = Vec::with_capacity(claimed.len());
-            for row in claimed {
-                let delivery = finish_delivery(row)?;
-                let event = load_event(c, &delivery.tenant, &delivery.event_id)?.ok_or_else(
-                    || StoreError::Corrupt(format!("delivery of a missing event {}", delivery.event_id)),
-                )?;
-                out.push(ClaimedDelivery { delivery, event });
-            }
-            out.sort_by_key(|d| d.delivery.next_at_ms);
-            Ok(out)
+                let mut n = 0;
+                for r in &releases {
+                    n += st.execute(params![r.next_at_ms, r.tenant, r.event_id, r.destination, owner])? as u64;
+                }
+                Ok(n)
+            })
         })
         .await
     }
 
-    pub(crate) async fn release_delivery(
+    pub(crate) async fn record_attempts(
         self: &std::sync::Arc<Self>,
-        tenant: &str,
-        event_id: &str,
-        destination: &str,
-        owner: &str,
-        next_at_ms: i64,
-    ) -> Result<bool> {
-        let (tenant, event_id, destination, owner) = (
-            tenant.to_string(),
-            event_id.to_string(),
-            destination.to_string(),
-            owner.to_string(),
-        );
-        self.write(move |c, _| {
-            Ok(c.prepare_cached(
-                "UPDATE connector_deliveries SET next_at = ?1, lease_owner = NULL, lease_until = 0 WHERE tenant = ?2 AND event_id = ?3 AND destination = ?4 AND lease_owner = ?5 AND state = 'pending'",
-            )?
-            .execute(params![next_at_ms, tenant, event_id, destination, owner])?
-                == 1)
-        })
-        .await
-    }
-
-    pub(crate) async fn record_attempt(
-        self: &std::sync::Arc<Self>,
-        a: AttemptRecord,
-    ) -> Result<AttemptWritten> {
-        self.write(move |c, settings| atomic(c, |c| write_attempt(c, settings, &a)))
+        attempts: Vec<AttemptRecord>,
+    ) -> Result<Vec<AttemptWritten>> {
+        // Redacted and canonical here, on the caller's thread: the one writer only splices.
+        let attempts: Vec<(AttemptRecord, PreparedBody)> = attempts
+            .into_iter()
+            .map(|mut a| {
+                let body = prepare_body(&self.redactor, std::mem::take(&mut a.entry));
+                (a, body)
+            })
+            .collect();
+        self.write(move |c, settings| atomic(c, |c| write_attempts(c, settings, attempts)))
             .await
+    }
+
+    pub(crate) async fn purge_outbox(
+        self: &std::sync::Arc<Self>,
+        before: &str,
+        chunk: usize,
+    ) -> Result<Purged> {
+        // The rows to remove are found on a reader (a scan that would otherwise hold the one
+        // writer, and the decisions behind it), then removed by id on the writer, each
+        // condition checked again there.
+        let cut = before.to_string();
+        let rows: Vec<i64> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT rowid FROM connector_deliveries WHERE state IN ('delivered', 'dead') AND updated_at < ?1 LIMIT ?2",
+                )?;
+                let ids = st.query_map(params![cut, chunk as i64], |r| r.get(0))?;
+                Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await?;
+        let cut = before.to_string();
+        let deliveries = self
+            .write(move |c, _| {
+                atomic(c, |c| {
+                    let mut st = c.prepare_cached(
+                        "DELETE FROM connector_deliveries WHERE rowid = ?1 AND state IN ('delivered', 'dead') AND updated_at < ?2",
+                    )?;
+                    let mut n = 0u64;
+                    for id in rows {
+                        n += st.execute(params![id, cut])? as u64;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        let cut = before.to_string();
+        let seqs: Vec<i64> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT seq FROM connector_events e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.id) ORDER BY seq LIMIT ?2",
+                )?;
+                let ids = st.query_map(params![cut, chunk as i64], |r| r.get(0))?;
+                Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await?;
+        let cut = before.to_string();
+        let events = self
+            .write(move |c, _| {
+                atomic(c, |c| {
+                    let mut st = c.prepare_cached(
+                        "DELETE FROM connector_events WHERE seq = ?1 AND created_at < ?2 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = connector_events.tenant AND d.event_id = connector_events.id)",
+                    )?;
+                    let mut n = 0u64;
+                    for seq in seqs {
+                        n += st.execute(params![seq, cut])? as u64;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        Ok(Purged { deliveries, events })
     }
 
     pub(crate) async fn deliveries(
@@ -392,6 +432,34 @@ impl SqliteDb {
         })
         .await
     }
+}
+
+/// Leases up to `limit` due deliveries (every tenant) to `owner` until `until`, with their
+/// events, by due time.
+fn claim_due(
+    c: &Connection,
+    owner: &str,
+    now_ms: i64,
+    until: i64,
+    limit: usize,
+) -> Result<Vec<ClaimedDelivery>> {
+    let claimed = {
+        let mut st = c.prepare_cached(&format!(
+            "UPDATE connector_deliveries SET lease_owner = ?1, lease_until = ?2 WHERE rowid IN (SELECT rowid FROM connector_deliveries WHERE state = 'pending' AND next_at <= ?3 AND lease_until <= ?3 ORDER BY next_at LIMIT ?4) RETURNING {DELIVERY_COLUMNS}"
+        ))?;
+        let rows = st.query_map(params![owner, until, now_ms, limit as i64], delivery_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut out = Vec::with_capacity(claimed.len());
+    for row in claimed {
+        let delivery = finish_delivery(row)?;
+        let event = load_event(c, &delivery.tenant, &delivery.event_id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("delivery of a missing event {}", delivery.event_id))
+        })?;
+        out.push(ClaimedDelivery { delivery, event });
+    }
+    out.sort_by_key(|d| d.delivery.next_at_ms);
+    Ok(out)
 }
 
 /// [`event_row`] with its columns starting at `at`.

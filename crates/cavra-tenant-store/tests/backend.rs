@@ -1264,6 +1264,386 @@ mod scenarios {
     }
 }
 
+/// The outbox's batches: one claim routes new events (the routing runs inside it) into
+/// deliveries already leased to the claimer, so another worker gets none of them; one write
+/// records a whole batch of attempts (entries appended in order under one head, a checkpoint
+/// signed inside the batch when the log crosses one, a lost lease leaving only that row
+/// alone, a dead letter's follow-up event written), and one gives deferred deliveries back.
+mod outbox_scenarios {
+    use super::*;
+    use cavra_tenant_store::outbox::*;
+
+    fn route() -> Route {
+        Arc::new(|e: &OutboxEvent| {
+            if e.tenant == "a" {
+                vec!["x".to_string(), "y".to_string()]
+            } else {
+                vec!["x".to_string()]
+            }
+        })
+    }
+
+    fn attempt(d: &Delivery, owner: &str, outcome: AttemptOutcome) -> AttemptRecord {
+        AttemptRecord {
+            tenant: d.tenant.clone(),
+            event_id: d.event_id.clone(),
+            destination: d.destination.clone(),
+            owner: owner.into(),
+            attempt: d.attempts + 1,
+            outcome,
+            at: ts(100),
+            status: "200".into(),
+            error: None,
+            entry: json!({"event_id": d.event_id, "destination": d.destination, "note": "password=hunter2"}),
+            follow_up: None,
+        }
+    }
+
+    /// Retention: finished deliveries (delivered, dead) that last changed before the cut
+    /// and the events left with no delivery are removed, a chunk at a time; pending
+    /// deliveries, their events, newer rows and the evidence entries stay.
+    pub async fn outbox_retention(db: &Db) {
+        for i in 0..5 {
+            db.record_decision("a", plain(decision(&format!("a{i}"), None, "block", i)))
+                .await
+                .unwrap();
+        }
+        let only_x: Route = Arc::new(|_: &OutboxEvent| vec!["x".to_string()]);
+        let claim = db
+            .claim(
+                "w1",
+                1_000,
+                60_000,
+                100,
+                "2026-01-01T00:00:00.000Z",
+                only_x.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(claim.deliveries.len(), 5);
+        let mut records = Vec::new();
+        for (i, c) in claim.deliveries.iter().enumerate() {
+            let (outcome, at) = match i {
+                0 => (AttemptOutcome::Delivered, "2026-01-02T00:00:00.000Z"),
+                1 => (AttemptOutcome::Dead, "2026-01-02T00:00:00.000Z"),
+                2 => (
+                    AttemptOutcome::Retry { next_at_ms: 1 },
+                    "2026-01-02T00:00:00.000Z",
+                ),
+                _ => (AttemptOutcome::Delivered, "2026-03-01T00:00:00.000Z"),
+            };
+            let mut r = attempt(&c.delivery, "w1", outcome);
+            r.at = at.into();
+            records.push(r);
+        }
+        db.record_attempts(records).await.unwrap();
+        let entries_before = db.entries("a", &all_entries()).await.unwrap().len();
+
+        let cut = "2026-02-01T00:00:00.000Z";
+        let first = db.purge_outbox(cut, 1).await.unwrap();
+        assert_eq!(
+            first,
+            Purged {
+                deliveries: 1,
+                events: 1
+            },
+            "a chunk of one row of each"
+        );
+        let second = db.purge_outbox(cut, 100).await.unwrap();
+        assert_eq!(
+            second,
+            Purged {
+                deliveries: 1,
+                events: 1
+            }
+        );
+        assert_eq!(db.purge_outbox(cut, 100).await.unwrap(), Purged::default());
+
+        let left = db
+            .deliveries(
+                "a",
+                &DeliveryFilter {
+                    limit: 100,
+                    ..DeliveryFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let states: Vec<_> = left.iter().map(|d| (d.event_id.clone(), d.state)).collect();
+        assert_eq!(
+            left.len(),
+            3,
+            "the pending one and the two finished after the cut: {states:?}"
+        );
+        assert_eq!(
+            left.iter()
+                .filter(|d| d.state == DeliveryState::Pending)
+                .count(),
+            1
+        );
+        for c in &claim.deliveries[..2] {
+            assert!(db.event("a", &c.event.id).await.unwrap().is_none());
+        }
+        for c in &claim.deliveries[2..] {
+            assert!(
+                db.event("a", &c.event.id).await.unwrap().is_some(),
+                "an event with a delivery left stays"
+            );
+        }
+        assert_eq!(
+            db.entries("a", &all_entries()).await.unwrap().len(),
+            entries_before,
+            "the evidence stays"
+        );
+        // An event no connector took (nothing routed it) goes once it is older than the cut.
+        db.record_decision("a", plain(decision("late", None, "block", 10)))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.purge_outbox("2026-01-01T00:00:05Z", 100).await.unwrap(),
+            Purged::default()
+        );
+        assert_eq!(
+            db.purge_outbox(cut, 100).await.unwrap(),
+            Purged {
+                deliveries: 0,
+                events: 1
+            }
+        );
+    }
+
+    pub async fn outbox_batches(db: &Db) {
+        // 40 decisions of tenant a (40 entries), 1 of tenant b; blocks make events.
+        for i in 0..40 {
+            db.record_decision("a", plain(decision(&format!("a{i}"), None, "block", i)))
+                .await
+                .unwrap();
+        }
+        db.record_decision("b", plain(decision("b0", None, "block", 1)))
+            .await
+            .unwrap();
+
+        let claim = db
+            .claim("w1", 1_000, 60_000, 100, "t", route())
+            .await
+            .unwrap();
+        assert_eq!(claim.routed, 41);
+        assert_eq!(
+            claim.deliveries.len(),
+            81,
+            "a's events go to x and y, b's to x"
+        );
+        assert_eq!(claim.deliveries[0].event.ref_id.as_deref(), Some("a0"));
+        assert_eq!(
+            (
+                claim.deliveries[0].delivery.destination.as_str(),
+                claim.deliveries[1].delivery.destination.as_str()
+            ),
+            ("x", "y"),
+            "in event order, each event's destinations together"
+        );
+        let other = db
+            .claim("w2", 1_000, 60_000, 100, "t", route())
+            .await
+            .unwrap();
+        assert_eq!(
+            other,
+            Claim::default(),
+            "routed and leased to w1 in the same write"
+        );
+        let pending = db
+            .deliveries(
+                "a",
+                &DeliveryFilter {
+                    state: Some(DeliveryState::Pending),
+                    limit: 1000,
+                    ..DeliveryFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 80);
+
+        // One batch: a's 80 (the log crosses entry 64 inside it), one of them dead with a
+        // follow-up, one retried, one whose lease w1 no longer holds (written as w2).
+        let mut records = Vec::new();
+        for (i, c) in claim.deliveries.iter().enumerate() {
+            let d = &c.delivery;
+            let (owner, outcome) = match i {
+                0 => ("w1", AttemptOutcome::Dead),
+                1 => ("w1", AttemptOutcome::Retry { next_at_ms: 5_000 }),
+                2 => ("w2", AttemptOutcome::Delivered),
+                _ => ("w1", AttemptOutcome::Delivered),
+            };
+            let mut r = attempt(d, owner, outcome);
+            if i == 0 {
+                r.follow_up = Some(NewEvent::new(
+                    "connector.failure",
+                    Some(d.event_id.clone()),
+                    "t",
+                    json!({"destination": "x"}),
+                ));
+            }
+            records.push(r);
+        }
+        let written = db.record_attempts(records).await.unwrap();
+        assert_eq!(written.len(), 81);
+        let a_indexes: Vec<u64> = claim
+            .deliveries
+            .iter()
+            .zip(&written)
+            .filter(|(c, _)| c.delivery.tenant == "a")
+            .map(|(_, w)| w.log_index)
+            .collect();
+        assert_eq!(
+            a_indexes,
+            (40..120).collect::<Vec<u64>>(),
+            "appended in order after the decisions"
+        );
+        assert_eq!(
+            written.iter().map(|w| w.applied).collect::<Vec<_>>(),
+            (0..81).map(|i| i != 2).collect::<Vec<_>>(),
+            "only the row whose lease was lost stays"
+        );
+        assert_eq!(
+            written[80].log_index, 1,
+            "b's attempt is entry 1 of b's log"
+        );
+        assert_eq!(check_log(db, "a").await, 120);
+        assert_eq!(check_log(db, "b").await, 2);
+        let cp = db
+            .latest_checkpoint("a")
+            .await
+            .unwrap()
+            .expect("a checkpoint");
+        assert_eq!(cp.tree_size, 64, "signed inside the batch");
+        let entry = db
+            .entries(
+                "a",
+                &EntryQuery {
+                    kind: Some("delivery".into()),
+                    limit: 1,
+                    ..EntryQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            !entry[0].entry.to_string().contains("hunter2"),
+            "attempt entries are redacted"
+        );
+
+        let state = |s| DeliveryFilter {
+            state: Some(s),
+            limit: 1000,
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(
+            db.deliveries("a", &state(DeliveryState::Delivered))
+                .await
+                .unwrap()
+                .len(),
+            77
+        );
+        assert_eq!(
+            db.deliveries("a", &state(DeliveryState::Dead))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            db.deliveries("b", &state(DeliveryState::Delivered))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // The follow-up (and the checkpoint's event) are new events: the next claim routes
+        // them; the retry is due at 5 s, the lost-lease row when w1's lease ends.
+        let next = db
+            .claim("w1", 2_000, 60_000, 100, "t", route())
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = next
+            .deliveries
+            .iter()
+            .map(|c| c.event.kind.as_str())
+            .collect();
+        assert!(kinds.contains(&"connector.failure"), "{kinds:?}");
+        assert!(kinds.contains(&"evidence.checkpoint"), "{kinds:?}");
+        assert!(next.deliveries.iter().all(|c| c.delivery.attempts == 0));
+        let due = db
+            .claim("w1", 5_000, 60_000, 100, "t", route())
+            .await
+            .unwrap();
+        assert_eq!(due.routed, 0);
+        assert_eq!(due.deliveries.len(), 1, "the retry");
+        assert_eq!(
+            (
+                due.deliveries[0].delivery.attempts,
+                due.deliveries[0].delivery.next_at_ms
+            ),
+            (1, 5_000)
+        );
+        assert_eq!(due.deliveries[0].event.ref_id.as_deref(), Some("a0"));
+
+        // Deferred deliveries go back in one write, due when given.
+        let releases = due
+            .deliveries
+            .iter()
+            .map(|c| Release {
+                tenant: c.delivery.tenant.clone(),
+                event_id: c.delivery.event_id.clone(),
+                destination: c.delivery.destination.clone(),
+                next_at_ms: 9_000,
+            })
+            .collect();
+        assert_eq!(
+            db.release_deliveries(
+                "w2",
+                vec![Release {
+                    tenant: "a".into(),
+                    event_id: "nope".into(),
+                    destination: "x".into(),
+                    next_at_ms: 0
+                }]
+            )
+            .await
+            .unwrap(),
+            0
+        );
+        assert_eq!(db.release_deliveries("w1", releases).await.unwrap(), 1);
+        assert!(
+            db.claim("w1", 8_999, 60_000, 100, "t", route())
+                .await
+                .unwrap()
+                .deliveries
+                .is_empty()
+        );
+        assert_eq!(
+            db.claim("w2", 9_000, 60_000, 100, "t", route())
+                .await
+                .unwrap()
+                .deliveries
+                .len(),
+            1
+        );
+        // w1's lease on the lost-lease row ends at 61 s: then it is due again.
+        let late = db
+            .claim("w3", 61_000, 60_000, 100, "t", route())
+            .await
+            .unwrap();
+        assert!(
+            late.deliveries
+                .iter()
+                .any(|c| c.delivery.event_id == claim.deliveries[2].delivery.event_id),
+            "a lease that ran out lets another worker take the row"
+        );
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1274,6 +1654,16 @@ macro_rules! on_both_backends {
                     super::scenarios::$name(&f.db).await;
                 }
             )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_batches() {
+                let f = super::Fixture::sqlite().await;
+                super::outbox_scenarios::outbox_batches(&f.db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_retention() {
+                let f = super::Fixture::sqlite().await;
+                super::outbox_scenarios::outbox_retention(&f.db).await;
+            }
         }
         mod on_postgres {
             $(
@@ -1283,6 +1673,16 @@ macro_rules! on_both_backends {
                     super::scenarios::$name(&f.db).await;
                 }
             )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_batches() {
+                let Some(f) = super::Fixture::postgres().await else { return };
+                super::outbox_scenarios::outbox_batches(&f.db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_retention() {
+                let Some(f) = super::Fixture::postgres().await else { return };
+                super::outbox_scenarios::outbox_retention(&f.db).await;
+            }
         }
     };
 }

@@ -151,6 +151,250 @@ pub fn call_hook(
     ))
 }
 
+/// The text in `code`'s colour on a terminal, else as it is.
+fn paint(text: &str, code: &str, colour: bool) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Writes one line of the demo's output.
+fn put(out: &mut dyn Write, line: &str) -> Result<(), ValidateError> {
+    writeln!(out, "{line}").map_err(io("writing the demo's output"))
+}
+
+fn demo(what: impl std::fmt::Display) -> ValidateError {
+    ValidateError::Demo(what.to_string())
+}
+
+/// What the hook answered one step: Claude Code's decision word and its reason. No decision
+/// is a deny when the hook exited 2, else Claude Code's own permission flow (`none`).
+pub fn answer_of(code: i32, stdout: &str, stderr: &str) -> (String, String) {
+    let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    let decision = answer["hookSpecificOutput"]["permissionDecision"]
+        .as_str()
+        .unwrap_or(if code == 2 { "deny" } else { "none" });
+    let reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if stderr.trim().is_empty() {
+                "nothing matched: Claude Code's own permission flow applies".into()
+            } else {
+                stderr.trim().to_string()
+            }
+        });
+    (decision.to_string(), reason)
+}
+
+/// Runs the demo with the `cavra` binary `exe` in a fresh repository under the temporary
+/// folder, writing what happens to `out` (`colour`: for a terminal).
+pub fn run(exe: &Path, out: &mut dyn Write, colour: bool) -> Result<(), ValidateError> {
+    let session = format!("demo-{}", uuid::Uuid::now_v7().simple());
+    let dir = std::env::temp_dir().join(format!("cavra-{session}"));
+    setup_repo(&dir)?;
+    let root = dir.to_string_lossy().into_owned();
+    put(
+        out,
+        &paint(
+            "cavra demo: before the agent acts, cavra decides",
+            "1",
+            colour,
+        ),
+    )?;
+    put(
+        out,
+        &format!("repository: {root} (policy: .cavra/policy.yaml)\n"),
+    )?;
+    for (i, step) in steps(&root).iter().enumerate() {
+        let payload = json!({
+            "session_id": session,
+            "transcript_path": format!("{root}/.claude/transcript.jsonl"),
+            "cwd": root,
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": step.tool,
+            "tool_input": step.input,
+            "tool_use_id": format!("toolu_demo_{i}"),
+        });
+        let (code, stdout, stderr) = call_hook(exe, &dir, &payload)?;
+        let (decision, reason) = answer_of(code, &stdout, &stderr);
+        let shown = match decision.as_str() {
+            "deny" => paint("DENY ", "1;31", colour),
+            "ask" => paint("ASK  ", "1;33", colour),
+            "allow" => paint("ALLOW", "1;32", colour),
+            _ => paint("PASS ", "2", colour),
+        };
+        let what = step
+            .input
+            .get("command")
+            .or_else(|| step.input.get("file_path"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        put(
+            out,
+            &format!(
+                "{}. {} — {} {}",
+                i + 1,
+                step.title,
+                step.tool,
+                what.strip_prefix(&format!("{root}/")).unwrap_or(what)
+            ),
+        )?;
+        put(out, &format!("   {shown} {reason}  (exit {code})"))?;
+    }
+
+    let store = cavra_store::Store::open_repo(&dir).map_err(demo)?;
+    let s = store
+        .session(&session)
+        .map_err(demo)?
+        .ok_or_else(|| demo("the session was not recorded"))?;
+    put(
+        out,
+        &format!(
+            "\nsession {}: {} decisions — {} blocked, {} routed for approval, {} warned",
+            s.id, s.decisions, s.blocked, s.approvals, s.warned
+        ),
+    )?;
+    put(
+        out,
+        &format!(
+            "recorded: {} (every decision, redacted, recorded before the hook answered)",
+            store.path().display()
+        ),
+    )?;
+    drop(store);
+    evidence_scene(exe, &dir, &session, out)?;
+    put(
+        out,
+        &format!(
+            "look closer: cd {root} && {} session show {session}",
+            exe.display()
+        ),
+    )
+}
+
+/// The session's evidence: the log verified, a signed bundle written and verified offline, and
+/// the same bundle with one byte changed refused.
+fn evidence_scene(
+    exe: &Path,
+    dir: &Path,
+    session: &str,
+    out: &mut dyn Write,
+) -> Result<(), ValidateError> {
+    let must = |(code, out): (i32, String), what: &str| -> Result<String, ValidateError> {
+        if code == 0 {
+            Ok(out)
+        } else {
+            Err(demo(format!("{what} failed: {out}")))
+        }
+    };
+    let log = must(
+        cavra_in(exe, dir, &["evidence", "log", "verify"])?,
+        "evidence log verify",
+    )?;
+    put(
+        out,
+        &format!(
+            "\nevidence log: {}",
+            log.lines().next().unwrap_or("").trim()
+        ),
+    )?;
+    let keys = dir.join("auditor-keys");
+    let keys_s = keys.to_string_lossy().into_owned();
+    must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "keys", "generate", "--key-id", "auditor", "--output", &keys_s,
+            ],
+        )?,
+        "keys generate",
+    )?;
+    let trust = dir
+        .join("auditor-trust.json")
+        .to_string_lossy()
+        .into_owned();
+    let public = keys.join("auditor.pub").to_string_lossy().into_owned();
+    must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "trust",
+                "add",
+                "--trust-root",
+                &trust,
+                "--key-id",
+                "auditor",
+                "--public-key",
+                &public,
+                "--owner",
+                "security team",
+            ],
+        )?,
+        "trust add",
+    )?;
+    let bundle = dir.join("evidence-bundle");
+    let bundle_s = bundle.to_string_lossy().into_owned();
+    let private = keys.join("auditor.key").to_string_lossy().into_owned();
+    let written = must(
+        cavra_in(
+            exe,
+            dir,
+            &[
+                "evidence",
+                "bundle",
+                "--session",
+                session,
+                "--output",
+                &bundle_s,
+                "--sign-key",
+                &private,
+            ],
+        )?,
+        "evidence bundle",
+    )?;
+    put(
+        out,
+        &format!("bundle: {}", written.lines().next().unwrap_or("").trim()),
+    )?;
+    let (code, _) = cavra_in(
+        exe,
+        dir,
+        &["evidence", "verify", &bundle_s, "--trust-root", &trust],
+    )?;
+    put(
+        out,
+        &format!("verified offline against the auditor's trust root: exit {code}"),
+    )?;
+    // One changed byte in the bundle's entries: verification must fail and say where.
+    let entries = bundle.join("entries.jsonl");
+    let mut bytes = std::fs::read(&entries).map_err(demo)?;
+    if let Some(b) = bytes.iter_mut().find(|b| **b == b'b') {
+        *b = b'B';
+    }
+    std::fs::write(&entries, &bytes).map_err(demo)?;
+    let (code, said) = cavra_in(
+        exe,
+        dir,
+        &["evidence", "verify", &bundle_s, "--trust-root", &trust],
+    )?;
+    let failure = said
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or("")
+        .trim_start_matches("FAIL")
+        .trim();
+    put(
+        out,
+        &format!("after changing one byte of entries.jsonl: exit {code} — {failure}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +422,28 @@ mod tests {
                 assert!(path.is_file(), "{file}");
             }
         }
+    }
+
+    #[test]
+    fn a_hook_answer_reads_as_its_decision_and_reason() {
+        let asked = r#"{"hookSpecificOutput":{"permissionDecision":"ask","permissionDecisionReason":"needs approval"}}"#;
+        assert_eq!(
+            answer_of(0, asked, ""),
+            ("ask".to_string(), "needs approval".to_string())
+        );
+        // No JSON: exit 2 is a deny with stderr's reason; exit 0 leaves the agent's own flow.
+        assert_eq!(
+            answer_of(2, "", " blocked by x \n"),
+            ("deny".to_string(), "blocked by x".to_string())
+        );
+        assert_eq!(
+            answer_of(0, "", ""),
+            (
+                "none".to_string(),
+                "nothing matched: Claude Code's own permission flow applies".to_string()
+            )
+        );
+        assert_eq!(paint("DENY", "1;31", true), "\x1b[1;31mDENY\x1b[0m");
+        assert_eq!(paint("DENY", "1;31", false), "DENY");
     }
 }

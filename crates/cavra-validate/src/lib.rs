@@ -47,6 +47,9 @@ pub enum ValidateError {
     /// cavra's records could not be read.
     #[error("cavra's records: {0}")]
     Records(String),
+    /// A step of the demo failed (the message says which).
+    #[error("{0}")]
+    Demo(String),
     /// The report could not be signed.
     #[error(transparent)]
     Report(#[from] report::ReportError),

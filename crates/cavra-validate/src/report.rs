@@ -111,6 +111,30 @@ impl Report {
     pub fn passed(&self) -> bool {
         self.steps.iter().all(|s| s.ok) && self.findings.is_empty()
     }
+
+    /// The report as `cavra validate` prints it: the agent and result, the drill, each step,
+    /// each finding.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} {} — validation {}",
+            self.agent.name, self.agent.version, self.result
+        );
+        if let Some(d) = &self.drill {
+            let _ = writeln!(out, "drill: {d}");
+        }
+        for s in &self.steps {
+            let word = if s.ok { "ok" } else { "FAIL" };
+            let _ = writeln!(out, "  [{word}] {}: {}", s.name, s.detail);
+        }
+        for f in &self.findings {
+            let _ = writeln!(out, "  finding {}: {}", f.kind.as_str(), f.detail);
+        }
+        out
+    }
 }
 
 /// Errors of signing or verifying a report.
@@ -278,6 +302,16 @@ mod tests {
         )
         .expect("add");
         t
+    }
+
+    #[test]
+    fn the_text_names_the_agent_the_result_and_each_step() {
+        let mut r = report("v1");
+        r.drill = Some("remove-hook".into());
+        assert_eq!(
+            r.to_text(),
+            "claude-code 2.1.332 — validation passed\ndrill: remove-hook\n  [ok] read allowed: allow\n"
+        );
     }
 
     #[test]

@@ -82,34 +82,11 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 }
 
 fn print_deliveries(list: &Value) {
-    for d in list.as_array().into_iter().flatten() {
-        println!(
-            "{}\t{}\t{}\t{}\tattempts {}\t{}",
-            d["event_id"].as_str().unwrap_or_default(),
-            d["event_type"].as_str().unwrap_or_default(),
-            d["destination"].as_str().unwrap_or_default(),
-            d["state"].as_str().unwrap_or_default(),
-            d["attempts"],
-            d["last_status"].as_str().unwrap_or("-"),
-        );
-    }
+    print!("{}", cavra_runtime::text::deliveries(list));
 }
 
 fn print_detail(detail: &Value) {
-    print_deliveries(&detail["deliveries"]);
-    for a in detail["attempts"].as_array().into_iter().flatten() {
-        let at = &a["attempt"];
-        println!(
-            "  #{} {} → {}: {} ({}), {} ms [evidence entry {}]",
-            at["attempt"],
-            a["time"].as_str().unwrap_or_default(),
-            at["destination"].as_str().unwrap_or_default(),
-            at["outcome"].as_str().unwrap_or_default(),
-            at["status"].as_str().unwrap_or_default(),
-            at["latency_ms"],
-            a["index"],
-        );
-    }
+    print!("{}", cavra_runtime::text::delivery_detail(detail));
 }
 
 /// `cavra connector …`

@@ -1,7 +1,7 @@
 //! `cavra doctor`: parses its flags, runs the checks of `cavra-doctor`, prints the findings.
 
 use crate::support::{self, Failure};
-use cavra_doctor::{Probes, Report, ServiceProblem, Setup, Status};
+use cavra_doctor::{Probes, ServiceProblem, Setup};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -70,35 +70,7 @@ pub fn run(args: &DoctorArgs) -> Result<i32, Failure> {
     if args.json {
         support::print_json(&report)?;
     } else {
-        print(&report);
+        print!("{}", report.to_text(support::stdout_is_terminal()));
     }
     Ok(report.exit_code)
-}
-
-fn print(report: &Report) {
-    let colour = support::stdout_is_terminal();
-    println!("cavra doctor: {}", report.repository);
-    for f in &report.findings {
-        let word = f.status.as_str().to_uppercase();
-        let word = match (colour, f.status) {
-            (true, Status::Fail) => format!("\x1b[1;31m{word:<4}\x1b[0m"),
-            (true, Status::Warn) => format!("\x1b[33m{word:<4}\x1b[0m"),
-            (true, Status::Ok) => format!("\x1b[32m{word:<4}\x1b[0m"),
-            _ => format!("{word:<4}"),
-        };
-        println!("{word}  {:<20} {}", f.check, f.summary);
-        for d in &f.details {
-            println!("      {:<20}   {d}", "");
-        }
-        if let Some(fix) = &f.fix {
-            println!("      {:<20} fix: {fix}", "");
-        }
-    }
-    let count = |s: Status| report.findings.iter().filter(|f| f.status == s).count();
-    println!(
-        "{} failed, {} warning(s), {} ok",
-        count(Status::Fail),
-        count(Status::Warn),
-        count(Status::Ok)
-    );
 }

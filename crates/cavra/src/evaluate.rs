@@ -3,11 +3,7 @@
 use crate::support::{self, Failure, FsResolver};
 use cavra_engine::{ActionType, Env, Mode, Request};
 use clap::Args;
-use std::io::Read;
 use std::path::PathBuf;
-
-/// The longest JSON request accepted on stdin or from a file.
-const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A request given as arguments or as JSON.
 #[derive(Debug, Args)]
@@ -82,29 +78,12 @@ pub struct RequestArgs {
     pub break_glass_reason: Option<String>,
 }
 
-fn read_request_json(path: &PathBuf) -> Result<Request, Failure> {
-    let mut text = String::new();
-    let source = path.display().to_string();
-    let read = if source == "-" {
-        std::io::stdin()
-            .take(MAX_REQUEST_BYTES + 1)
-            .read_to_string(&mut text)
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_REQUEST_BYTES + 1).read_to_string(&mut text))
-    };
-    read.map_err(|e| {
-        Failure::Other(anyhow::anyhow!(
-            "cannot read the request from {source}: {e}"
-        ))
-    })?;
-    if text.len() as u64 > MAX_REQUEST_BYTES {
-        return Err(Failure::Usage(format!(
-            "the request in {source} is larger than {MAX_REQUEST_BYTES} bytes"
-        )));
-    }
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::Usage(format!("invalid request JSON in {source}: {e}")))
+fn read_request_json(path: &std::path::Path) -> Result<Request, Failure> {
+    use cavra_runtime::repo::RequestFileError;
+    cavra_runtime::repo::read_request(path).map_err(|e| match e {
+        RequestFileError::Read { .. } => Failure::Other(e.into()),
+        other => Failure::Usage(other.to_string()),
+    })
 }
 
 impl RequestArgs {
@@ -288,11 +267,14 @@ pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
         }
         _ => None,
     };
-    let record = cavra_engine::evaluate_with_registry(
+    let env = prepared.env();
+    let record = cavra_runtime::decide::decide_one(
         &prepared.policy.compiled,
         &prepared.request,
-        &prepared.env(),
         registry.as_ref(),
+        env.timestamp,
+        env.decision_id,
+        env.resolver,
     );
     if args.json {
         support::print_json(&record)?;

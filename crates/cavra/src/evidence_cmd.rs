@@ -2,7 +2,7 @@
 //! log, bundles, their verification and SIEM exports.
 
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use cavra_bundle::{BundleOptions, ExportFormat, Selection, VerifyOptions};
 use cavra_evidence::trust::TrustRoot;
 use cavra_runtime::keyfiles;
@@ -376,18 +376,7 @@ pub fn keys(command: &KeysCommand) -> Result<i32, Failure> {
             if *json {
                 support::print_json(&generated)?;
             } else {
-                println!("generated Ed25519 key {}", generated.key_id);
-                println!(
-                    "  private key: {} (mode 0600; keep it secret)",
-                    generated.private_key.display()
-                );
-                println!("  public key:  {}", generated.public_key.display());
-                println!("  fingerprint: {}", generated.fingerprint);
-                println!(
-                    "trust it with: cavra trust add --trust-root FILE --key-id {} --public-key {} --owner NAME",
-                    generated.key_id,
-                    generated.public_key.display()
-                );
+                print!("{}", generated.to_text());
             }
             Ok(EXIT_OK)
         }
@@ -455,24 +444,8 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
             let trust = read_trust(&root.trust_root)?;
             if *json {
                 support::print_json(&trust.keys)?;
-            } else if trust.keys.is_empty() {
-                println!("no keys in {}", root.trust_root.display());
             } else {
-                for k in &trust.keys {
-                    println!(
-                        "{:<20} {:<8} {}  owner {}  valid {} → {}{}",
-                        k.key_id,
-                        k.status.as_str(),
-                        k.fingerprint,
-                        k.owner,
-                        k.valid_from,
-                        k.valid_until.as_deref().unwrap_or("open"),
-                        k.status_reason
-                            .as_deref()
-                            .map(|r| format!("  ({r})"))
-                            .unwrap_or_default()
-                    );
-                }
+                print!("{}", trust_file::list_text(&trust, &root.trust_root));
             }
             Ok(EXIT_OK)
         }
@@ -737,31 +710,7 @@ fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
     if args.json {
         support::print_json(&written)?;
     } else {
-        println!(
-            "wrote {}: {} entries of a log of {} (tree head {})",
-            written.dir.display(),
-            written.entries,
-            written.tree_size,
-            written.root_hash
-        );
-        let counts: Vec<String> = written
-            .decisions
-            .iter()
-            .map(|(d, n)| format!("{n} {d}"))
-            .collect();
-        if !counts.is_empty() {
-            println!("  decisions: {}", counts.join(", "));
-        }
-        match &written.signed_by {
-            Some(k) => println!(
-                "  signed by {k}; checkpoint signed by the log key {}",
-                log.key_id
-            ),
-            None => println!(
-                "  UNSIGNED (no --sign-key): it verifies only with --allow-unsigned; checkpoint signed by the log key {}",
-                log.key_id
-            ),
-        }
+        print!("{}", written.to_text(&log.key_id));
     }
     Ok(EXIT_OK)
 }
@@ -809,19 +758,7 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
             "report": report,
         }))?;
     } else {
-        for c in &report.checks {
-            println!(
-                "{} {:<10} {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            );
-        }
-        if report.ok() {
-            println!("verified: {} entries", report.entries);
-        } else {
-            println!("NOT verified: {} failure(s)", report.failures.len());
-        }
+        print!("{}", report.to_text());
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }
@@ -835,17 +772,8 @@ fn export(args: &ExportArgs) -> Result<i32, Failure> {
         cavra_bundle::export_entries(&store, &filter, args.format, &mut lock)
             .map_err(|e| anyhow!("{e}"))?
     } else {
-        let tmp = args.output.with_extension("partial");
-        let file =
-            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        let count = cavra_bundle::export_entries(&store, &filter, args.format, &mut w)
-            .map_err(|e| anyhow!("{e}"))?;
-        let file = w.into_inner().map_err(|e| anyhow!("{e}"))?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &args.output)
-            .with_context(|| format!("writing {}", args.output.display()))?;
-        count
+        cavra_bundle::export_to_file(&store, &filter, args.format, &args.output)
+            .map_err(|e| anyhow!("{e}"))?
     };
     if count == 0 {
         return Err(anyhow!("no log entries match the selection").into());

@@ -163,37 +163,12 @@ fn daemon_command(cmd: &DaemonCommand) -> Result<i32, Failure> {
     match cmd {
         DaemonCommand::Status { json } => {
             // Only looks: no socket folder is made to find out.
-            use cavra_doctor::HookServerState;
             let root = support::find_repo_root(&support::current_dir()?);
             let state = daemon::look(&root);
             if *json {
-                let value = match &state {
-                    HookServerState::Running(text) => {
-                        serde_json::json!({ "root": root, "running": true, "status": text })
-                    }
-                    HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
-                        serde_json::json!({ "root": root, "running": false, "socket": socket })
-                    }
-                    HookServerState::Unavailable(why) => {
-                        serde_json::json!({ "root": root, "running": false, "unavailable": why })
-                    }
-                };
-                support::print_json(&value)?;
-                return Ok(0);
-            }
-            match state {
-                HookServerState::Running(text) => say(&text),
-                HookServerState::NotRunning { socket } | HookServerState::Stale { socket } => {
-                    say(&format!(
-                        "hook server for {}: not running\nsocket: {}",
-                        root.display(),
-                        socket.display()
-                    ))
-                }
-                HookServerState::Unavailable(why) => say(&format!(
-                    "hook server for {}: not running; it cannot run here: {why}",
-                    root.display()
-                )),
+                support::print_json(&state.to_json(&root))?;
+            } else {
+                say(&state.to_text(&root));
             }
             Ok(0)
         }

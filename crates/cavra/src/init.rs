@@ -55,45 +55,15 @@ impl From<InstallError> for Failure {
 
 /// Runs `cavra init`.
 pub fn run(args: &InitArgs) -> Result<i32, Failure> {
-    let targets: Vec<Agent> = match (args.agent, args.all) {
-        (Some(agent), false) => vec![agent],
-        (None, true) if args.uninstall => Agent::ALL.to_vec(),
-        (None, true) => {
-            return Err(Failure::Usage(
-                "--all goes with --uninstall (install agents one at a time)".into(),
-            ));
-        }
-        (Some(_), true) => {
-            return Err(Failure::Usage("give an agent or --all, not both".into()));
-        }
-        (None, false) => {
-            return Err(Failure::Usage(
-                "which agent? claude-code, codex, cursor, gemini or copilot (or --uninstall --all)"
-                    .into(),
-            ));
-        }
-    };
+    let targets = cavra_install::choice::targets(args.agent, args.all, args.uninstall)
+        .map_err(Failure::Usage)?;
     let label = if args.all {
         "--all".to_string()
     } else {
         targets[0].to_string()
     };
-    let default_pack = if targets == [Agent::ClaudeCode] {
-        "claude-code"
-    } else {
-        support::DEFAULT_PACK
-    };
-    let pack_id = args.pack.as_deref().unwrap_or(default_pack);
-    let pack = cavra_policy::builtin::find(pack_id).ok_or_else(|| {
-        let known: Vec<&str> = cavra_policy::builtin::builtin_packs()
-            .iter()
-            .map(|p| p.id)
-            .collect();
-        Failure::Usage(format!(
-            "no built-in pack `{pack_id}` (built-in packs: {})",
-            known.join(", ")
-        ))
-    })?;
+    let pack = cavra_install::choice::pack(&targets, args.pack.as_deref(), support::DEFAULT_PACK)
+        .map_err(Failure::Usage)?;
     if args.wrap_mcp && targets != [Agent::ClaudeCode] {
         return Err(Failure::Usage(
             "--wrap-mcp rewrites Claude Code's .mcp.json; use it with `cavra init claude-code`"
@@ -150,11 +120,11 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         warnings.extend(cavra_install::path_warning(&command, programs.exe.parent()));
         let settings_file = cavra_install::settings_file(agent, &root);
         let hooks_changed = changed.iter().any(|c| c.path == settings_file);
-        if agent == Agent::Codex && hooks_changed {
-            notes.push(format!(
-                "Codex runs a repository's hooks only once you trust them: start Codex here, open /hooks and trust `{command}` (Codex asks again whenever the hook command changes)"
-            ));
-        }
+        notes.extend(cavra_install::choice::after_install_note(
+            agent,
+            &command,
+            hooks_changed,
+        ));
     }
     // Notes and warnings go to stderr either way, so a person running with --json sees them.
     for n in &notes {

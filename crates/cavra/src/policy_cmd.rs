@@ -4,6 +4,7 @@ use crate::evaluate::RequestArgs;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use cavra_policy::builtin;
 use cavra_policy::retained::rule_views;
+use cavra_runtime::policy::Validated;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -185,55 +186,18 @@ fn list(json: bool) -> Result<i32, Failure> {
     Ok(EXIT_OK)
 }
 
-#[derive(serde::Serialize)]
-struct ValidateRow {
-    path: String,
-    ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    digest: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rules: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    /// Patterns that load but may not mean what their author expects.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<String>,
-}
-
 fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
     let mut rows = Vec::new();
     let mut failed = 0;
     for path in paths {
         match support::load_policy(path) {
-            Ok(p) => rows.push(ValidateRow {
-                path: path.clone(),
-                ok: true,
-                id: Some(p.compiled.id.clone()),
-                version: Some(p.compiled.version.clone()),
-                digest: Some(p.compiled.digest.clone()),
-                rules: Some(p.compiled.rules.len()),
-                error: None,
-                warnings: p.resolved.document.command_pattern_warnings(),
-            }),
+            Ok(p) => rows.push(Validated::valid(path, &p.resolved, &p.compiled)),
             Err(Failure::Policy(e)) => {
                 failed += 1;
                 if !json {
                     eprintln!("{:?}", support::policy_report(&e));
                 }
-                rows.push(ValidateRow {
-                    path: path.clone(),
-                    ok: false,
-                    id: None,
-                    version: None,
-                    digest: None,
-                    rules: None,
-                    error: Some(e.to_string()),
-                    warnings: Vec::new(),
-                });
+                rows.push(Validated::invalid(path, &e));
             }
             Err(other) => return Err(other),
         }
@@ -242,14 +206,7 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
         support::print_json(&rows)?;
     } else {
         for row in rows.iter().filter(|r| r.ok) {
-            println!(
-                "ok  {}  ({} {}, {} rules, {})",
-                row.path,
-                row.id.as_deref().unwrap_or(""),
-                row.version.as_deref().unwrap_or(""),
-                row.rules.unwrap_or(0),
-                row.digest.as_deref().unwrap_or("")
-            );
+            println!("{}", row.ok_line());
             for w in &row.warnings {
                 eprintln!("warning: {}: {w}", row.path);
             }
@@ -269,49 +226,11 @@ fn explain(args: &ExplainArgs) -> Result<i32, Failure> {
         support::print_json(&explanation)?;
         return Ok(explanation.record.decision.exit_code());
     }
-    let record = &explanation.record;
-    println!("request    {} {}", record.action_type, record.target);
-    println!(
-        "policy     {} {} ({})",
-        record.policy_pack, record.policy_version, policy.compiled.origin
+    print!(
+        "{}",
+        cavra_runtime::text::explanation(&explanation, &policy.compiled.origin)
     );
-    if let Some(analysis) = &explanation.normalization.analysis {
-        println!("commands");
-        for (i, c) in analysis.commands.iter().enumerate() {
-            let role = match c.role {
-                cavra_shell::CommandRole::Executed => "",
-                cavra_shell::CommandRole::Wrapper => " [wrapper]",
-            };
-            let via = if c.via.is_empty() {
-                String::new()
-            } else {
-                format!(" via {}", c.via.join(" > "))
-            };
-            println!("  #{i} {}{role}{via}", c.canonical);
-        }
-        if !analysis.classes.is_empty() {
-            let classes: Vec<_> = analysis.classes.iter().map(|c| c.as_str()).collect();
-            println!("classes    {}", classes.join(", "));
-        }
-        for p in &analysis.problems {
-            println!("problem    {p}");
-        }
-    }
-    println!("subjects");
-    for (i, s) in explanation.normalization.subjects.iter().enumerate() {
-        println!("  [{i}] {}", s.describe());
-    }
-    println!("rules");
-    for c in &explanation.considered {
-        println!("  [{}] {:<44} {}", c.subject, c.rule_id, c.outcome);
-    }
-    print_matched(&record.matched_rules);
-    let mode = mode_note(record);
-    println!(
-        "decision   {}{mode}  {}  {}",
-        record.decision, record.rule_id, record.reason
-    );
-    Ok(record.decision.exit_code())
+    Ok(explanation.record.decision.exit_code())
 }
 
 fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
@@ -325,29 +244,10 @@ fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
             "errors": load_errors,
         }))?;
     } else {
-        for e in &load_errors {
-            println!("{e}");
-        }
-        for f in &report.failures {
-            let expected: Vec<&str> = f.expected.iter().map(|d| d.as_str()).collect();
-            let pinned = f
-                .expected_rule
-                .as_deref()
-                .map(|r| format!(" by {r}"))
-                .unwrap_or_default();
-            match &f.error {
-                Some(e) => println!("{}: {}: {e}", f.file, f.case),
-                None => println!(
-                    "{}: {}: expected {}{pinned}, got {} (rule {})",
-                    f.file,
-                    f.case,
-                    expected.join(" or "),
-                    f.got.map(|d| d.as_str()).unwrap_or("nothing"),
-                    f.rule.as_deref().unwrap_or("-")
-                ),
-            }
-        }
-        println!("{} passed, {} failed", report.passed, failed);
+        print!(
+            "{}",
+            cavra_runtime::testfiles::to_text(&report, &load_errors)
+        );
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
 }
@@ -376,57 +276,8 @@ fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
     let d = cavra_policy::diff::diff(&pa.compiled, &pb.compiled);
     if json {
         support::print_json(&d)?;
-    } else if d.is_empty() {
-        println!("no semantic difference");
     } else {
-        for (sign, rules) in [("+", &d.added), ("-", &d.removed)] {
-            for r in rules {
-                println!(
-                    "{sign} rule {} ({} {}: {})",
-                    r.id,
-                    r.decision,
-                    r.actions.join(","),
-                    r.patterns.join(", ")
-                );
-            }
-        }
-        for c in &d.changed {
-            println!("~ rule {}", c.id);
-            for change in &c.changes {
-                println!("    {change}");
-            }
-        }
-        for s in &d.settings {
-            println!("~ {s}");
-        }
+        print!("{}", d.to_text());
     }
     Ok(EXIT_OK)
-}
-
-/// The `matched` section of an explanation: each rule that matched, its pattern and the
-/// sub-request it matched (`policy explain` and `policy explain --decision`).
-pub(crate) fn print_matched(matched: &[cavra_engine::RuleMatch]) {
-    println!("matched");
-    for m in matched {
-        let pattern = m
-            .pattern
-            .as_deref()
-            .map(|p| format!(" `{p}`"))
-            .unwrap_or_default();
-        println!(
-            "  {:<18} {}{pattern}  <- {}",
-            m.decision.as_str(),
-            m.rule_id,
-            m.subject
-        );
-    }
-}
-
-/// ` (mode M, base D)` when the pack's mode changed the decision's standing, else nothing.
-pub(crate) fn mode_note(record: &cavra_engine::DecisionRecord) -> String {
-    if record.mode == cavra_engine::Mode::Enforce {
-        String::new()
-    } else {
-        format!(" (mode {}, base {})", record.mode, record.base_decision)
-    }
 }

@@ -143,14 +143,6 @@ fn read_registry() -> Result<McpRegistry, Failure> {
     .map_err(|e| Failure::Other(anyhow!("{e}")))
 }
 
-fn actor(given: Option<&str>) -> Option<String> {
-    given
-        .map(str::to_string)
-        .or_else(|| std::env::var("CAVRA_ACTOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|a| !a.trim().is_empty())
-}
-
 /// Runs `cavra registry …`.
 pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
     let RegistryCommand::Mcp(command) = command;
@@ -173,7 +165,11 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
             store
                 .put_mcp_server(
                     &entry,
-                    actor(args.actor.as_deref()).as_deref(),
+                    cavra_runtime::repo::actor(
+                        args.actor.as_deref(),
+                        cavra_runtime::repo::process_var,
+                    )
+                    .as_deref(),
                     &support::now_rfc3339(),
                 )
                 .map_err(|e| Failure::Other(anyhow!("{e}")))?;

@@ -376,16 +376,10 @@ fn rollback_cmd(args: &RollbackArgs) -> Result<i32, Failure> {
         &signer,
     )
     .map_err(failure)?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        let stamp: String = signed_at
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        dir.join(format!(
-            "rollback-{}-to-{}-{stamp}.json",
-            args.from, args.to
-        ))
-    });
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| dir.join(record::rollback_file_name(&args.from, &args.to, &signed_at)));
     let text = signed.to_file_text();
     write(&output, text.as_bytes())?;
     let sent = notify(args.notify.server.as_deref(), &text)?;
@@ -652,26 +646,7 @@ pub fn trust_status(args: &TrustStatusArgs) -> Result<i32, Failure> {
     if args.json {
         support::print_json(&json!({"in_sync": status.in_sync(), "status": status}))?;
     } else {
-        println!(
-            "trust root in use: {} key(s), {}",
-            status.in_use.keys,
-            status.in_use.digest.as_deref().unwrap_or("-")
-        );
-        for s in &status.compared {
-            println!(
-                "  {}: {} key(s), {}",
-                s.name,
-                s.keys,
-                s.digest.as_deref().unwrap_or("no trust root")
-            );
-        }
-        if status.in_sync() {
-            println!("in sync");
-        } else {
-            for f in &status.drift {
-                println!("drift: {} {}: {}", f.side, f.key_id, f.detail);
-            }
-        }
+        print!("{}", status.to_text());
     }
     Ok(if status.in_sync() {
         EXIT_OK

@@ -6,9 +6,10 @@ use cavra_tenant_store::{Directory, TenantStore};
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use cavra_identity::{IssuedToken, Role};
+use cavra_identity::Role;
 use cavra_server::ServerConfig;
-use cavra_tenant_store::{Db, LogSettings, TokenRecord};
+use cavra_server::admin::{self, AdminError};
+use cavra_tenant_store::Db;
 use clap::{Args, Subcommand};
 
 use crate::support::{self, EXIT_OK, Failure};
@@ -145,21 +146,19 @@ pub enum TokenCommand {
 }
 
 fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
-    let mut config = match &db.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-            ServerConfig::from_yaml(&text, &path.display().to_string()).map_err(Failure::Usage)?
-        }
-        None => ServerConfig::default(),
-    };
-    if let Some(url) = &db.database_url {
-        config.database_url = url.clone();
+    admin::config(
+        db.config.as_deref(),
+        db.database_url.as_deref(),
+        db.signing_key.as_deref(),
+    )
+    .map_err(failure)
+}
+
+fn failure(e: AdminError) -> Failure {
+    match e {
+        AdminError::Usage(m) => Failure::Usage(m),
+        other => Failure::Other(anyhow!("{other}")),
     }
-    if let Some(key) = &db.signing_key {
-        config.signing_key = Some(key.clone());
-    }
-    Ok(config)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -169,55 +168,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| anyhow!("cannot start the async runtime: {e}").into())
 }
 
-/// A key that signs nothing: these commands write tenants and tokens, never evidence.
-fn throwaway_signer() -> Result<cavra_store::LogSigner, Failure> {
-    Ok(cavra_store::LogSigner {
-        key_id: "unused".into(),
-        key: cavra_runtime::keyfiles::fresh_key()?,
-    })
-}
-
-/// Opens the database for a command that only reads: it must exist already (a mistyped
-/// `--database-url` is an error, not a new empty database), and no signing key is created.
-async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
-    if let Some(path) = config.database_url.strip_prefix("sqlite://")
-        && !std::path::Path::new(path).is_file()
-    {
-        return Err(anyhow!(
-            "no database at {path} (check --database-url; `cavra db migrate` or `cavra serve` creates one)"
-        )
-        .into());
-    }
-    open_with(config, throwaway_signer()?).await
-}
-
 async fn open(config: &ServerConfig) -> Result<Db, Failure> {
-    // Without a configured key (PostgreSQL) a throwaway one stands in and signs nothing.
-    let signer = match cavra_server::load_signer(config) {
-        Ok(s) => s,
-        Err(_) if config.signing_key.is_none() => throwaway_signer()?,
-        Err(e) => return Err(anyhow!("{e}").into()),
-    };
-    open_with(config, signer).await
+    admin::open(config).await.map_err(failure)
 }
 
-async fn open_with(config: &ServerConfig, signer: cavra_store::LogSigner) -> Result<Db, Failure> {
-    let redactor = cavra_redact::Redactor::for_pack(&[], &[]).map_err(|e| anyhow!("{e}"))?;
-    Db::open(
-        &config.database_url,
-        LogSettings {
-            signer: std::sync::Arc::new(signer),
-            redactor: std::sync::Arc::new(redactor),
-        },
-    )
-    .await
-    .map_err(|e| {
-        anyhow!(
-            "{}: {e}",
-            cavra_redact::url_without_password(&config.database_url)
-        )
-        .into()
-    })
+async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
+    admin::open_existing(config).await.map_err(failure)
 }
 
 /// `cavra serve`
@@ -355,36 +311,24 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                 db,
             } => {
                 let db = open(&config(db)?).await?;
-                if db.tenant(tenant).await.map_err(|e| anyhow!("{e}"))?.is_none() {
-                    return Err(Failure::Usage(format!(
-                        "no tenant `{tenant}`; create it first with `cavra tenant create {tenant}`"
-                    )));
-                }
-                let issued = IssuedToken::generate().map_err(|e| anyhow!("{e}"))?;
-                let now = time::OffsetDateTime::now_utc();
-                let expires_at = expires_in_days
-                    .map(|d| cavra_server::format_time(now + time::Duration::days(i64::from(d))));
-                let record = TokenRecord {
-                    id: issued.token_id.clone(),
-                    tenant: tenant.clone(),
-                    subject: subject
-                        .clone()
-                        .unwrap_or_else(|| format!("token:{}", issued.token_id)),
-                    roles: vec![role.as_str().to_string()],
-                    groups: groups.clone(),
-                    digest: issued.digest.to_hex(),
-                    created_at: cavra_server::format_time(now),
-                    expires_at: expires_at.clone(),
-                    revoked_at: None,
+                let new = admin::NewToken {
+                    tenant,
+                    role: *role,
+                    subject: subject.as_deref(),
+                    groups,
+                    expires_in_days: *expires_in_days,
                 };
-                db.insert_token(&record).await.map_err(|e| anyhow!("{e}"))?;
+                let (record, issued) =
+                    admin::create_token(&db, &new, time::OffsetDateTime::now_utc())
+                        .await
+                        .map_err(failure)?;
                 if *json {
                     println!(
                         "{}",
                         serde_json::json!({
                             "id": record.id, "tenant": record.tenant, "subject": record.subject,
                             "role": role.as_str(), "groups": record.groups,
-                            "expires_at": expires_at, "token": issued.plaintext(),
+                            "expires_at": record.expires_at, "token": issued.plaintext(),
                         })
                     );
                 } else {

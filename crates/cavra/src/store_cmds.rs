@@ -144,21 +144,7 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
             if *json {
                 return support::print_json(&sessions).map(|_| support::EXIT_OK);
             }
-            println!(
-                "{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}",
-                "SESSION", "AGENT", "DECISIONS", "BLOCKED", "APPROVALS", "LAST SEEN"
-            );
-            for s in sessions {
-                println!(
-                    "{:<38} {:<12} {:>9} {:>7} {:>9} {:<24}",
-                    s.id,
-                    s.agent.unwrap_or_default(),
-                    s.decisions,
-                    s.blocked,
-                    s.approvals,
-                    s.last_seen
-                );
-            }
+            print!("{}", cavra_runtime::text::sessions(&sessions));
             Ok(support::EXIT_OK)
         }
         SessionCommand::Show { id, json } => {
@@ -176,36 +162,10 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
                 let value = serde_json::json!({ "session": s, "decisions": decisions, "outcomes": outcomes });
                 return support::print_json(&value).map(|_| support::EXIT_OK);
             }
-            println!(
-                "session {}  agent {}  cwd {}",
-                s.id,
-                s.agent.as_deref().unwrap_or("-"),
-                s.cwd.as_deref().unwrap_or("-")
-            );
-            println!("first seen {}  last seen {}", s.first_seen, s.last_seen);
-            println!(
-                "{} decisions: {} blocked, {} routed for approval, {} warned; {} outcomes recorded",
-                s.decisions, s.blocked, s.approvals, s.warned, s.outcomes
-            );
-            print_decisions(decisions.iter().rev());
+            let colour = support::stdout_is_terminal();
+            print!("{}", cavra_runtime::text::session(&s, &decisions, colour));
             Ok(support::EXIT_OK)
         }
-    }
-}
-
-fn print_decisions<'a>(decisions: impl Iterator<Item = &'a cavra_store::StoredDecision>) {
-    let colour = support::stdout_is_terminal();
-    for d in decisions {
-        let word = support::paint_decision(d.decision, colour);
-        let target = d
-            .record
-            .get("target")
-            .and_then(|t| t.as_str())
-            .unwrap_or("");
-        println!(
-            "{}  {:<17} {:<16} {:<36} {}",
-            d.timestamp, word, d.action_type, d.rule_id, target
-        );
     }
 }
 
@@ -226,21 +186,18 @@ pub fn decision(cmd: &DecisionCommand) -> Result<i32, Failure> {
     if args.json {
         return support::print_json(&decisions).map(|_| support::EXIT_OK);
     }
-    print_decisions(decisions.iter());
+    let colour = support::stdout_is_terminal();
+    print!(
+        "{}",
+        cavra_runtime::text::decisions(decisions.iter(), colour)
+    );
     Ok(support::EXIT_OK)
 }
 
 fn actor(explicit: Option<&str>) -> Result<String, Failure> {
-    explicit
-        .map(str::to_string)
-        .or_else(|| std::env::var("CAVRA_ACTOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .map(|a| a.trim().to_string())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            Failure::Usage("who is deciding? pass --actor NAME (or set CAVRA_ACTOR)".into())
-        })
+    cavra_runtime::repo::actor(explicit, cavra_runtime::repo::process_var).ok_or_else(|| {
+        Failure::Usage("who is deciding? pass --actor NAME (or set CAVRA_ACTOR)".into())
+    })
 }
 
 /// Runs `cavra approval …`.
@@ -257,22 +214,7 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
         if *json {
             return support::print_json(&approvals).map(|_| support::EXIT_OK);
         }
-        println!(
-            "{:<38} {:<11} {:<20} {:<26} {:<24} SUMMARY",
-            "ID", "STATE", "APPROVER GROUP", "REQUESTED BY", "EXPIRES"
-        );
-        for a in approvals {
-            // Display impls need not honour widths: pad the text, not the value.
-            println!(
-                "{:<38} {:<11} {:<20} {:<26} {:<24} {}",
-                a.id.to_string(),
-                a.state.to_string(),
-                a.approver_group.to_string(),
-                a.requested_by.to_string(),
-                a.expires_at.to_string(),
-                a.summary
-            );
-        }
+        print!("{}", cavra_runtime::text::approvals(&approvals));
         return Ok(support::EXIT_OK);
     }
     let Some(mut store) = existing_store()? else {
@@ -333,16 +275,7 @@ fn remote_approval(cmd: &ApprovalCommand) -> Result<Option<i32>, Failure> {
             if *json {
                 support::print_json(&answer)?;
             } else {
-                for a in answer.as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        a["id"].as_str().unwrap_or_default(),
-                        a["state"].as_str().unwrap_or_default(),
-                        a["approver_group"].as_str().unwrap_or_default(),
-                        a["expires_at"].as_str().unwrap_or_default(),
-                        a["summary"].as_str().unwrap_or_default()
-                    );
-                }
+                print!("{}", cavra_runtime::text::service_approvals(&answer));
             }
             Ok(Some(support::EXIT_OK))
         }

@@ -187,23 +187,7 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// The decision word, coloured on a terminal.
-pub fn paint_decision(decision: cavra_engine::Decision, colour: bool) -> String {
-    use cavra_engine::Decision::*;
-    let word = decision.as_str();
-    if !colour {
-        return word.to_string();
-    }
-    let code = match decision {
-        Block => "1;31",
-        RequireApproval => "1;33",
-        Warn => "33",
-        AllowWithAttestation => "36",
-        AuditOnly => "35",
-        Allow => "32",
-    };
-    format!("\x1b[{code}m{word}\x1b[0m")
-}
+pub use cavra_runtime::text::paint_decision;
 
 /// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every
 /// mutating command reports through here, so scripts never have to parse prose.

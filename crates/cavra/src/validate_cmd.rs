@@ -130,7 +130,7 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
             "written": outcome.report_path,
         }))?;
     } else {
-        print_report(&outcome.report);
+        print!("{}", outcome.report.to_text());
         println!("report: {}", outcome.report_path.display());
     }
     Ok(exit_of(&outcome.report))
@@ -144,27 +144,6 @@ fn exit_of(report: &Report) -> i32 {
     }
 }
 
-fn print_report(report: &Report) {
-    println!(
-        "{} {} — validation {}",
-        report.agent.name, report.agent.version, report.result
-    );
-    if let Some(d) = &report.drill {
-        println!("drill: {d}");
-    }
-    for s in &report.steps {
-        println!(
-            "  [{}] {}: {}",
-            if s.ok { "ok" } else { "FAIL" },
-            s.name,
-            s.detail
-        );
-    }
-    for f in &report.findings {
-        println!("  finding {}: {}", f.kind.as_str(), f.detail);
-    }
-}
-
 fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
     let trust = crate::evidence_cmd::read_trust(&args.trust_root)?;
     let report = std::fs::read_to_string(&args.report)
@@ -175,7 +154,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
                 support::print_json(&v)?;
             } else {
                 println!("verified: signed by {}", v.key_id);
-                print_report(&v.report);
+                print!("{}", v.report.to_text());
             }
             Ok(exit_of(&v.report))
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Path, State};
 use cavra_engine::registry::{McpRegistry, McpServerEntry};
-use cavra_engine::{ActionType, Decision, Env, Mode, NoSymlinks, Request, evaluate_with_registry};
+use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
 use cavra_tenant_store::{
     Approval, ApprovalState, DecisionFilter, DecisionWrite, NewApproval, NewDecision,
@@ -252,14 +252,14 @@ pub async fn create(
         let ts = format_time(now);
         let decision_id = uuid::Uuid::now_v7().to_string();
         // The engine's resolver is not Send; keep it out of the awaits below.
-        let mut record = {
-            let env = Env {
-                timestamp: &ts,
-                decision_id: &decision_id,
-                resolver: &NoSymlinks,
-            };
-            evaluate_with_registry(&pack, &request, &env, registry.as_ref())
-        };
+        let mut record = cavra_runtime::decide::decide_one(
+            &pack,
+            &request,
+            registry.as_ref(),
+            &ts,
+            &decision_id,
+            &NoSymlinks,
+        );
         let mut use_grant = None;
         let mut new_approval = None;
         let mut approval = None;

@@ -138,7 +138,9 @@ fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) ->
                         .any(|n| full.contains(&n))
                 })
                 .collect();
-            let takes_value = options.iter().any(|o| o.effect.takes_value())
+            let takes_value = options
+                .iter()
+                .any(|o| o.effect.is_some_and(Effect::takes_value))
                 || full
                     .iter()
                     .any(|n| entry.long_with_value.iter().any(|v| v == n));
@@ -153,7 +155,7 @@ fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) ->
                 1
             };
             for option in options {
-                let words = (option.effect == Effect::CommandWords).then(|| {
+                let words = (option.effect == Some(Effect::CommandWords)).then(|| {
                     let from = i + 1;
                     let to = words_end(args, from, end, option);
                     next = next.max(to + 1);
@@ -191,17 +193,20 @@ fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) ->
                     value: None,
                     words: None,
                 };
-                if option.effect == Effect::CommandWords {
+                // An option with classes only takes a value when its letter says so.
+                let takes_value = option.effect.is_some_and(Effect::takes_value)
+                    || (option.effect.is_none() && entry.short_with_value.contains(c));
+                if option.effect == Some(Effect::CommandWords) {
                     let to = words_end(args, i + 1, end, option);
                     hit.words = Some((i + 1, to));
                     next = to + 1;
-                } else if option.effect.takes_value() {
+                } else if takes_value {
                     hit.value = value();
                     if rest.is_empty() {
                         next = i + 2;
                     }
                 }
-                let stops = option.effect == Effect::CommandWords || option.effect.takes_value();
+                let stops = option.effect == Some(Effect::CommandWords) || takes_value;
                 found.hits.push(hit);
                 if stops {
                     break;
@@ -242,7 +247,7 @@ fn range(
     if entry.subcommands.is_empty() {
         // A program with subcommands: its own options stand before the subcommand.
         let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
-        let end = if has_subcommands {
+        let end = if has_subcommands && !entry.options_anywhere {
             sub.unwrap_or(args.len())
         } else {
             args.len()
@@ -269,6 +274,146 @@ fn subcommand_index(kb: &Knowledge, base: &str, args: &[Word]) -> Option<usize> 
         Some(program) => scan(program, args, 0, args.len()).operands.first().copied(),
         None => args.iter().position(|w| !w.text.starts_with('-')),
     }
+}
+
+/// The arguments without a version selector (`cargo +nightly test` is `cargo test`), for
+/// programs whose entry names one: the selector only chooses which installed version runs.
+pub(crate) fn drop_version_selector<'a>(
+    kb: &Knowledge,
+    base: &str,
+    args: &'a [Word],
+) -> &'a [Word] {
+    let Some(first) = args.first() else {
+        return args;
+    };
+    // Selectors are punctuation (`+`): most first words are ruled out without a lookup.
+    let selects = first.literal
+        && first.text.len() > 1
+        && !first
+            .text
+            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '/')
+        && kb.entries_for(base).any(|e| {
+            !e.version_selector.is_empty() && first.text.starts_with(e.version_selector.as_ref())
+        });
+    if selects { &args[1..] } else { args }
+}
+
+/// Whether `word` is one of `entries`' neutral options, and how many words it spans (2 when
+/// its value is the next word).
+fn neutral_span<'e>(entries: impl Iterator<Item = &'e ProgramEntry>, word: &str) -> Option<usize> {
+    let (name, inline) = match word.split_once('=') {
+        Some((n, _)) => (n, true),
+        None => (word, false),
+    };
+    for e in entries {
+        if e.neutral_options.iter().any(|n| n == name) {
+            let takes_value = match name.strip_prefix("--") {
+                Some(long) => e.long_with_value.iter().any(|v| v == long),
+                None if e.single_dash_long => e
+                    .long_with_value
+                    .iter()
+                    .any(|v| Some(v.as_ref()) == name.strip_prefix('-')),
+                None => name
+                    .strip_prefix('-')
+                    .and_then(|l| l.chars().next())
+                    .is_some_and(|c| e.short_with_value.contains(c)),
+            };
+            return Some(if takes_value && !inline { 2 } else { 1 });
+        }
+        // A short option with its value attached: `-Ro/r`, `-fprod.yml`.
+        if !e.single_dash_long
+            && !word.starts_with("--")
+            && word.len() > 2
+            && let Some(short) = word.get(..2)
+            && e.neutral_options.iter().any(|n| n == short)
+            && short[1..]
+                .chars()
+                .next()
+                .is_some_and(|c| e.short_with_value.contains(c))
+        {
+            return Some(1);
+        }
+    }
+    None
+}
+
+/// Skips neutral options from `i` (`span` says whether a word is one, and how many words it
+/// takes): the index of the next word that is not one, or `None` when an option that is not
+/// neutral stands there (nothing is guessed).
+fn skip_neutral(
+    span: impl Fn(&str) -> Option<usize>,
+    toks: &[&str],
+    mut i: usize,
+) -> Option<usize> {
+    while let Some(t) = toks.get(i) {
+        if !t.starts_with('-') || *t == "-" {
+            return Some(i);
+        }
+        i += span(t)?;
+    }
+    Some(i)
+}
+
+/// The words of a command as command patterns see them (issue 15: subcommands matched as
+/// words): neutral options standing before a subcommand word dropped (`gh -R o/r pr merge 1`
+/// is `gh pr merge 1`, `docker compose -f x.yml run web` is `docker compose run web`), and
+/// subcommands written as the entry spells them (`npm run-script x` is `npm run x`). `None`
+/// when nothing changes; nothing is allocated then.
+pub(crate) fn canonical_words<'a>(
+    kb: &'a Knowledge,
+    base: &str,
+    toks: &[&'a str],
+) -> Option<Vec<&'a str>> {
+    let spelling = |e: &ProgramEntry| {
+        e.nested || !e.neutral_options.is_empty() || e.canonical_subcommand.is_some()
+    };
+    if !kb.entries_for(base).any(spelling) {
+        return None;
+    }
+    let level0 = |e: &&ProgramEntry| e.subcommands.is_empty();
+    let sub = skip_neutral(
+        |w| neutral_span(kb.entries_for(base).filter(level0), w),
+        toks,
+        0,
+    )?;
+    let word: &'a str = toks.get(sub)?;
+    let level1 = |e: &&ProgramEntry| e.subcommands.iter().any(|s| s == word);
+    let spelled: &'a str = kb
+        .entries_for(base)
+        .filter(level1)
+        .find_map(|e| e.canonical_subcommand.as_deref())
+        .unwrap_or(word);
+    let mut rest = sub + 1;
+    let mut second: Option<&'a str> = None;
+    if kb.entries_for(base).filter(level1).any(|e| e.nested) {
+        // The subcommand's neutral options, and the program's own where it reads them
+        // anywhere, may stand before the next word.
+        let next = skip_neutral(
+            |w| {
+                neutral_span(
+                    kb.entries_for(base)
+                        .filter(|e| level1(e) || (level0(e) && e.options_anywhere)),
+                    w,
+                )
+            },
+            toks,
+            rest,
+        );
+        if let Some(next) = next.filter(|&n| n > rest)
+            && let Some(w) = toks.get(next)
+        {
+            second = Some(w);
+            rest = next + 1;
+        }
+    }
+    if sub == 0 && second.is_none() && spelled == word {
+        return None;
+    }
+    let mut out: Vec<&'a str> = Vec::with_capacity(toks.len());
+    out.push(spelled);
+    out.extend(second);
+    out.extend_from_slice(toks.get(rest..).unwrap_or_default());
+    Some(out)
 }
 
 /// Abbreviated long options written in full (`git push --forc` → `--force`), for programs
@@ -315,15 +460,14 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         }
         let found = scan(entry, args, start, end);
         for hit in &found.hits {
+            for class in hit.option.classes.iter() {
+                if let Ok(c) = RiskClass::from_str(class) {
+                    info.class(c);
+                }
+            }
+            let Some(e) = hit.option.effect else { continue };
             let label = format!("{base} {} [{known}]", hit.written);
-            effect(
-                hit.option.effect,
-                &label,
-                hit.value.as_ref(),
-                hit.words,
-                args,
-                info,
-            );
+            effect(e, &label, hit.value.as_ref(), hit.words, args, info);
         }
         if let Some(e) = entry.operands {
             let label = format!("{base} operand [{known}]");

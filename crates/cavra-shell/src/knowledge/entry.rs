@@ -68,15 +68,21 @@ pub enum Abbreviations {
     UniquePrefix,
 }
 
-/// One option with an effect.
+/// One option with an effect, or with risk classes of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptionEntry {
     /// Its spellings: `-x`, `--exec` (and `-exec` for programs whose long options take one
     /// dash).
     pub names: List<Text>,
-    /// What its value (or the words after it) is.
-    pub effect: Effect,
+    /// What its value (or the words after it) is; none for an option that only carries
+    /// `classes` (its value, if any, is named in `short_with_value`/`long_with_value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// Risk classes the command carries when the option is given (`unshare -r`:
+    /// `privilege_escalation`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub classes: List<Text>,
     /// For `command_words`: the word that ends the command (`;` for `fd -x`); without it the
     /// command runs to the end of the line's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +111,11 @@ pub struct ProgramEntry {
     /// Long options take one dash (`-exec`, Go's flag package, find, gdb).
     #[serde(default)]
     pub single_dash_long: bool,
+    /// The program's own options (an entry without `subcommands`) are read anywhere on the
+    /// line, after the subcommand too (npm's nopt, clap's and cobra's global options), not
+    /// only before it as git's and tmux's.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub options_anywhere: bool,
     /// Options end at the first operand (a wrapper's command follows it).
     #[serde(default)]
     pub options_end_at_operand: bool,
@@ -131,6 +142,27 @@ pub struct ProgramEntry {
     /// Risk classes the program (or subcommand) always carries (`network_egress` for `dig`).
     #[serde(default, skip_serializing_if = "is_empty")]
     pub classes: List<Text>,
+    /// A first argument starting with this text selects which installed version of the
+    /// program runs (`+` for rustup's `cargo +nightly test`): it is dropped before the
+    /// arguments are read, so the command is judged as the same command without it.
+    #[serde(default, skip_serializing_if = "is_empty_text")]
+    pub version_selector: Text,
+    /// Options that only choose where or how the program (or subcommand) acts — a folder, a
+    /// context, a project file, quieter output — dropped from the canonical form when they
+    /// stand before the (next) subcommand word, so `gh -R o/r pr merge` is matched as
+    /// `gh pr merge`. Whether one takes a value is read from `short_with_value` and
+    /// `long_with_value`. Any other option there stops the dropping (nothing is guessed).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub neutral_options: List<Text>,
+    /// The subcommands this entry describes take a subcommand word of their own (`gh pr
+    /// merge`, `docker compose run`, `kubectl config set-context`, `npm run SCRIPT`): the
+    /// entry's `neutral_options` may stand before it too.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nested: bool,
+    /// How the canonical form spells the subcommands of this entry (`run` for `npm
+    /// run-script`, `npm rum`), so one pattern names them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_subcommand: Option<Text>,
     /// Where the entry is written (`knowledge/search.yaml`, or the pack); set by the loader.
     #[serde(default, skip)]
     pub origin: Text,
@@ -138,6 +170,14 @@ pub struct ProgramEntry {
 
 fn is_empty<T: Clone>(list: &List<T>) -> bool {
     list.is_empty()
+}
+
+fn is_empty_text(t: &Text) -> bool {
+    t.is_empty()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The risk class names an entry may carry (the policy names of `RiskClass`).
@@ -157,6 +197,20 @@ pub const CLASS_NAMES: [&str; 9] = [
 pub const MAX_NAME: usize = 128;
 
 impl ProgramEntry {
+    /// Whether the entry only says how the program's words are spelled (neutral options,
+    /// nested subcommands, subcommand spellings, a version selector), not what any argument
+    /// does: such an entry alone does not make a program known.
+    pub fn spelling_only(&self) -> bool {
+        self.options.is_empty()
+            && self.operands.is_none()
+            && self.stdin.is_none()
+            && self.classes.is_empty()
+            && (self.nested
+                || !self.neutral_options.is_empty()
+                || self.canonical_subcommand.is_some()
+                || !self.version_selector.is_empty())
+    }
+
     /// Checks what the YAML schema cannot: names are words, options are spelled with dashes,
     /// `until` only where words are taken, classes exist. The message names the offending
     /// field (relative to the entry) and value.
@@ -241,7 +295,21 @@ impl ProgramEntry {
                     }
                 }
             }
-            if o.until.is_some() && o.effect != Effect::CommandWords {
+            if o.effect.is_none() && o.classes.is_empty() {
+                return Err((
+                    format!("options[{i}]"),
+                    "an option has an `effect`, `classes`, or both".into(),
+                ));
+            }
+            for (j, c) in o.classes.iter().enumerate() {
+                if !CLASS_NAMES.contains(&c.as_ref()) {
+                    return Err((
+                        format!("options[{i}].classes[{j}]"),
+                        format!("`{c}` is not a risk class ({})", CLASS_NAMES.join(", ")),
+                    ));
+                }
+            }
+            if o.until.is_some() && o.effect != Some(Effect::CommandWords) {
                 return Err((
                     format!("options[{i}].until"),
                     "`until` ends the words of a `command_words` option only".into(),
@@ -250,6 +318,56 @@ impl ProgramEntry {
             if o.until.as_deref().is_some_and(str::is_empty) {
                 return Err((format!("options[{i}].until"), "`until` is a word".into()));
             }
+        }
+        for (i, n) in self.neutral_options.iter().enumerate() {
+            let field = format!("neutral_options[{i}]");
+            let bare = n.strip_prefix("--").or_else(|| n.strip_prefix('-'));
+            match bare {
+                Some(b) if n.starts_with("--") || self.single_dash_long || b.len() == 1 => {
+                    word(&field, b)?
+                }
+                _ => {
+                    return Err((
+                        field,
+                        format!("`{n}` is not an option: `-x` (one letter) or `--name`"),
+                    ));
+                }
+            }
+        }
+        if self.version_selector.len() > 1
+            || self
+                .version_selector
+                .chars()
+                .any(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
+        {
+            return Err((
+                "version_selector".into(),
+                format!(
+                    "`{}` is not a selector: one punctuation character such as `+`",
+                    self.version_selector
+                ),
+            ));
+        }
+        if self.options_anywhere && !self.subcommands.is_empty() {
+            return Err((
+                "options_anywhere".into(),
+                "`options_anywhere` is for the program's own options: an entry without `subcommands`".into(),
+            ));
+        }
+        if self.nested && self.subcommands.is_empty() {
+            return Err((
+                "nested".into(),
+                "`nested` says the entry's subcommands take one of their own: name them in `subcommands`".into(),
+            ));
+        }
+        if let Some(c) = &self.canonical_subcommand {
+            if self.subcommands.is_empty() {
+                return Err((
+                    "canonical_subcommand".into(),
+                    "`canonical_subcommand` spells the entry's `subcommands`: name them".into(),
+                ));
+            }
+            word("canonical_subcommand", c)?;
         }
         if self
             .stdin

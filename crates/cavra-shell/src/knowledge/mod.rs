@@ -13,7 +13,9 @@
 mod apply;
 mod entry;
 
-pub(crate) use apply::{apply, assignments, expand_abbreviations};
+pub(crate) use apply::{
+    apply, assignments, canonical_words, drop_version_selector, expand_abbreviations,
+};
 pub use entry::{
     Abbreviations, CLASS_NAMES, Effect, EnvironmentEntry, List, MAX_NAME, OptionEntry,
     ProgramEntry, Text,
@@ -113,8 +115,12 @@ impl Knowledge {
     /// Whether the knowledge base says anything about `program`: an unknown program is one
     /// whose arguments cavra cannot tell from a command it runs.
     pub fn knows(&self, program: &str) -> bool {
-        !builtin::indices(program).is_empty()
-            || (!self.index.is_empty() && self.index.contains_key(program))
+        builtin::known(program)
+            || (!self.index.is_empty()
+                && self.index.get(program).is_some_and(|ix| {
+                    ix.iter()
+                        .any(|&i| self.extra.get(i).is_some_and(|e| !e.spelling_only()))
+                }))
     }
 }
 

@@ -29,31 +29,39 @@ pub(crate) fn classes(base: &str, args: &[Word], info: &mut Info) {
     }
 }
 
-/// Whether the command gains privileges the agent does not have: it runs something as another
-/// user (sudo, doas, su, pkexec, run0, machinectl shell, a system `systemd-run`), marks a file
-/// set-user/group-ID or gives it capabilities (`chmod u+s`, `chmod 4755`, `install -m 4755`,
-/// `setcap`), enters the init process's namespaces (`nsenter -t 1`), or starts a container with
-/// the host's power (`--privileged`, host PID namespace, dangerous capabilities, the host's root
-/// or control sockets mounted in).
+/// Whether the command gains privileges the agent does not have through an option's value: it
+/// marks a file set-user/group-ID (`chmod u+s`, `chmod 4755`, `install -m 4755`), enters the
+/// init process's namespaces (`nsenter -t 1`), runs a unit
+/// through the system manager (`systemd-run` without `--user`), or starts a container with the
+/// host's power (`--privileged`, host PID namespace, dangerous capabilities, the host's root or
+/// control sockets mounted in). Programs that always gain privileges (`sudo`, `doas`, `su`,
+/// `pkexec`, `run0`, `setcap`, `chroot`, `machinectl shell`, …) and options that do
+/// (`unshare -r`, `setpriv --reuid`, `capsh --uid`) are data: `knowledge/privilege.yaml`.
 pub(crate) fn escalates(base: &str, t: &[&str]) -> bool {
     match base {
-        "sudo" | "doas" | "su" | "pkexec" | "runuser" | "sudoedit" | "run0" | "setcap" => true,
-        "machinectl" => t
-            .iter()
-            .find(|a| !a.starts_with('-'))
-            .is_some_and(|sub| matches!(*sub, "shell" | "login")),
         // Without --user it asks the system manager, which runs the unit as root.
         "systemd-run" => !t.contains(&"--user"),
         "chmod" => chmod_sets_id(t),
+        "nsenter" => nsenter_init(t),
         "install" => option_values(t, &["-m"], &["--mode"])
             .iter()
             .any(|m| mode_sets_id(m)),
-        "nsenter" => nsenter_init(t),
+        "docker-compose" | "podman-compose" => t
+            .iter()
+            .position(|w| *w == "run")
+            .is_some_and(|run| container_escalates(t.get(run..).unwrap_or(&[]))),
         "docker" | "podman" | "nerdctl" => {
             let sub = crate::canon::tool_subcommand_index("docker", t).unwrap_or(0);
             let mut rest = t.get(sub..).unwrap_or(&[]);
             if rest.first() == Some(&"container") {
                 rest = rest.get(1..).unwrap_or(&[]);
+            }
+            // `docker compose [project options] run …` takes the same volume, capability and
+            // user options for the one-off container it starts.
+            if rest.first() == Some(&"compose")
+                && let Some(run) = rest.iter().position(|w| *w == "run")
+            {
+                rest = rest.get(run..).unwrap_or(&[]);
             }
             rest.first()
                 .is_some_and(|s| matches!(*s, "run" | "create" | "exec"))
@@ -299,12 +307,15 @@ pub(crate) fn is_remote(t: &str) -> bool {
     }
 }
 
+/// Package installs whose spelling needs more than a subcommand word (`pip3.12 install`,
+/// `python -m pip install`, `pacman -S`); runners that fetch packages (`npx`, `pipx run`,
+/// `uvx`) and plain install subcommands of other managers (`composer install`) are data:
+/// `knowledge/packages.yaml`.
 pub(crate) fn package_install(base: &str, t: &[&str]) -> bool {
     let ops: Vec<&str> = t.iter().copied().filter(|a| !a.starts_with('-')).collect();
     let sub = ops.first().copied().unwrap_or("");
     let sub2 = ops.get(1).copied().unwrap_or("");
     match base {
-        "npx" | "bunx" | "pnpx" => true,
         "npm" => matches!(
             sub,
             "install" | "i" | "add" | "ci" | "in" | "ins" | "inst" | "isntall" | "exec" | "x"
@@ -312,7 +323,6 @@ pub(crate) fn package_install(base: &str, t: &[&str]) -> bool {
         "pnpm" => matches!(sub, "install" | "i" | "add" | "dlx"),
         "yarn" => ops.is_empty() || matches!(sub, "install" | "add" | "dlx"),
         "bun" => matches!(sub, "install" | "i" | "add" | "a" | "x"),
-        "pipx" => matches!(sub, "install" | "run" | "inject"),
         b if b == "pip"
             || (b.starts_with("pip") && b[3..].chars().all(|c| c.is_ascii_digit() || c == '.')) =>
         {

@@ -55,6 +55,68 @@ pub(crate) async fn append(
     Ok(index)
 }
 
+/// Appends entries to `tenant`'s log inside `tx` in order, under one lock of its head and
+/// with one insert (the delivery attempts of a batch); returns their indexes.
+pub(crate) async fn append_many(
+    tx: &deadpool_postgres::Transaction<'_>,
+    settings: &LogSettings,
+    tenant: &str,
+    entries: Vec<crate::log::NewEntry<'_>>,
+) -> Result<Vec<u64>> {
+    let (log_id, mut frontier) = lock_log_head(tx, tenant).await?;
+    let n = entries.len();
+    let (mut idx, mut kind, mut ref_id, mut session_id, mut ts, mut entry, mut leaf) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut checkpoints = Vec::new();
+    for e in entries {
+        let index = frontier.size();
+        let built = build_entry(
+            &settings.redactor,
+            tenant,
+            index,
+            e.kind,
+            e.timestamp,
+            e.body,
+        )?;
+        frontier.push(built.leaf);
+        if frontier.size() % CHECKPOINT_EVERY == 0 {
+            checkpoints.push(sign_checkpoint(
+                &log_id,
+                &frontier,
+                e.timestamp,
+                &settings.signer,
+            ));
+        }
+        idx.push(index as i64);
+        kind.push(e.kind);
+        ref_id.push(e.ref_id);
+        session_id.push(e.session_id);
+        ts.push(e.timestamp);
+        entry.push(built.bytes);
+        leaf.push(built.leaf.to_vec());
+    }
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])",
+        )
+        .await?,
+        &[&tenant, &idx, &kind, &ref_id, &session_id, &ts, &entry, &leaf],
+    )
+    .await?;
+    store_log_head(tx, tenant, &frontier).await?;
+    for cp in &checkpoints {
+        insert_checkpoint(tx, tenant, cp).await?;
+    }
+    Ok(idx.into_iter().map(|i| i as u64).collect())
+}
+
 /// Writes `tenant`'s log head after appends (its row is locked by [`lock_log_head`]).
 pub(super) async fn store_log_head(
     tx: &deadpool_postgres::Transaction<'_>,

@@ -51,7 +51,7 @@ const POOL_SIZE: usize = 16;
 pub const MIGRATION_LOCK: i64 = 0x6361_7672_6100_0001;
 use append::*;
 // The outbox (crate::postgres_outbox) appends its delivery evidence to the log too.
-pub(crate) use append::append;
+pub(crate) use append::{append, append_many};
 use group_commit::*;
 use rows::*;
 use schema::MIGRATIONS;

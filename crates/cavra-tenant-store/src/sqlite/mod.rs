@@ -53,7 +53,7 @@ type Job = Box<dyn FnOnce(&Connection, &LogSettings) -> (Option<String>, Finish)
 /// The SQLite backend.
 pub struct SqliteDb {
     path: PathBuf,
-    redactor: std::sync::Arc<cavra_redact::Redactor>,
+    pub(crate) redactor: std::sync::Arc<cavra_redact::Redactor>,
     writer: mpsc::Sender<Job>,
     readers: std::sync::Arc<Readers>,
 }
@@ -359,15 +359,7 @@ pub(crate) fn append(
     timestamp: &str,
     body: impl Into<EntryBody>,
 ) -> Result<u64> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO log_meta (tenant, log_id, size, frontier) VALUES (?1, lower(hex(randomblob(16))), 0, x'')",
-    )?
-    .execute(params![tenant])?;
-    let (log_id, size, bytes): (String, i64, Vec<u8>) = conn
-        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = ?1")?
-        .query_row(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let mut frontier = Frontier::from_bytes(size as u64, &bytes)
-        .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
+    let (log_id, mut frontier) = log_head(conn, tenant)?;
     let index = frontier.size();
     let built = build_entry(
         &settings.redactor,
@@ -401,6 +393,68 @@ pub(crate) fn append(
         )?;
     }
     Ok(index)
+}
+
+/// `tenant`'s log id and frontier (creating the log for its first entry).
+fn log_head(conn: &Connection, tenant: &str) -> Result<(String, Frontier)> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO log_meta (tenant, log_id, size, frontier) VALUES (?1, lower(hex(randomblob(16))), 0, x'')",
+    )?
+    .execute(params![tenant])?;
+    let (log_id, size, bytes): (String, i64, Vec<u8>) = conn
+        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = ?1")?
+        .query_row(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let frontier = Frontier::from_bytes(size as u64, &bytes)
+        .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?;
+    Ok((log_id, frontier))
+}
+
+/// Appends entries to `tenant`'s log in order, reading and writing its head once (the
+/// delivery attempts of a batch); returns their indexes.
+pub(crate) fn append_many(
+    conn: &Connection,
+    settings: &LogSettings,
+    tenant: &str,
+    entries: Vec<crate::log::NewEntry<'_>>,
+) -> Result<Vec<u64>> {
+    let (log_id, mut frontier) = log_head(conn, tenant)?;
+    let mut indexes = Vec::with_capacity(entries.len());
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in entries {
+        let index = frontier.size();
+        let built = build_entry(
+            &settings.redactor,
+            tenant,
+            index,
+            e.kind,
+            e.timestamp,
+            e.body,
+        )?;
+        frontier.push(built.leaf);
+        insert.execute(params![
+            tenant,
+            index as i64,
+            e.kind,
+            e.ref_id,
+            e.session_id,
+            e.timestamp,
+            built.bytes,
+            built.leaf.as_slice()
+        ])?;
+        if frontier.size() % CHECKPOINT_EVERY == 0 {
+            insert_checkpoint(
+                conn,
+                tenant,
+                &sign_checkpoint(&log_id, &frontier, e.timestamp, &settings.signer),
+            )?;
+        }
+        indexes.push(index);
+    }
+    conn.prepare_cached("UPDATE log_meta SET size = ?1, frontier = ?2 WHERE tenant = ?3")?
+        .execute(params![frontier.size() as i64, frontier.to_bytes(), tenant])?;
+    Ok(indexes)
 }
 
 fn insert_checkpoint(conn: &Connection, tenant: &str, c: &CheckpointRecord) -> Result<()> {

@@ -1,0 +1,262 @@
+//! The operator's bootstrap work on the service's database, without the service running
+//! (`cavra db migrate`, `cavra tenant …`, `cavra token …`): its configuration read, the
+//! database opened to write or only to read, and API tokens issued.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cavra_identity::{IssuedToken, Role};
+use cavra_tenant_store::{Db, Directory, LogSettings, LogSigner, TokenRecord};
+
+use crate::ServerConfig;
+
+/// Why an operator's command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The configuration or an argument is wrong (a usage error: the message says what).
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration file cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A command that only reads names a SQLite database that does not exist.
+    #[error(
+        "no database at {0} (check --database-url; `cavra db migrate` or `cavra serve` creates one)"
+    )]
+    NoDatabase(String),
+    /// The database cannot be opened or migrated (its URL shown without a password).
+    #[error("{url}: {error}")]
+    Open {
+        /// The database URL, without its password.
+        url: String,
+        /// Why.
+        error: String,
+    },
+    /// Anything else (a key, randomness, a store call), with its message.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Other(e.to_string())
+}
+
+/// The service's configuration: the file's (else the defaults), then the database URL and
+/// signing key given on the command line or in the environment.
+pub fn config(
+    file: Option<&Path>,
+    database_url: Option<&str>,
+    signing_key: Option<&Path>,
+) -> Result<ServerConfig, AdminError> {
+    let mut config = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| AdminError::Read {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            ServerConfig::from_yaml(&text, &path.display().to_string())
+                .map_err(AdminError::Usage)?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(url) = database_url {
+        config.database_url = url.to_string();
+    }
+    if let Some(key) = signing_key {
+        config.signing_key = Some(key.to_path_buf());
+    }
+    Ok(config)
+}
+
+/// A key that signs nothing: these commands write tenants and tokens, never evidence.
+fn throwaway_signer() -> Result<LogSigner, AdminError> {
+    Ok(LogSigner {
+        key_id: "unused".into(),
+        key: cavra_runtime::keyfiles::fresh_key().map_err(other)?,
+    })
+}
+
+/// Opens (creating and migrating) the database to write. Without a configured key
+/// (PostgreSQL) a throwaway one stands in and signs nothing.
+pub async fn open(config: &ServerConfig) -> Result<Db, AdminError> {
+    let signer = match crate::load_signer(config) {
+        Ok(s) => s,
+        Err(_) if config.signing_key.is_none() => throwaway_signer()?,
+        Err(e) => return Err(other(e)),
+    };
+    open_with(config, signer).await
+}
+
+/// Opens the database for a command that only reads: it must exist already (a mistyped
+/// `--database-url` is an error, not a new empty database), and no signing key is created.
+pub async fn open_existing(config: &ServerConfig) -> Result<Db, AdminError> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && !Path::new(path).is_file()
+    {
+        return Err(AdminError::NoDatabase(path.to_string()));
+    }
+    open_with(config, throwaway_signer()?).await
+}
+
+async fn open_with(config: &ServerConfig, signer: LogSigner) -> Result<Db, AdminError> {
+    let redactor = cavra_redact::Redactor::for_pack(&[], &[]).map_err(other)?;
+    Db::open(
+        &config.database_url,
+        LogSettings {
+            signer: Arc::new(signer),
+            redactor: Arc::new(redactor),
+        },
+    )
+    .await
+    .map_err(|e| AdminError::Open {
+        url: cavra_redact::url_without_password(&config.database_url),
+        error: e.to_string(),
+    })
+}
+
+/// An API token to issue.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// The tenant it acts in (it must exist).
+    pub tenant: &'a str,
+    /// Its role.
+    pub role: Role,
+    /// Who it stands for (default: `token:ID`).
+    pub subject: Option<&'a str>,
+    /// The approver groups its holder belongs to.
+    pub groups: &'a [String],
+    /// Days until it expires (none: never).
+    pub expires_in_days: Option<u32>,
+}
+
+/// Issues an API token at `now`: stores its record (only the secret's hash) and returns the
+/// record with the token, whose secret is shown once.
+pub async fn create_token(
+    db: &Db,
+    new: &NewToken<'_>,
+    now: time::OffsetDateTime,
+) -> Result<(TokenRecord, IssuedToken), AdminError> {
+    let tenant = new.tenant;
+    if db.tenant(tenant).await.map_err(other)?.is_none() {
+        return Err(AdminError::Usage(format!(
+            "no tenant `{tenant}`; create it first with `cavra tenant create {tenant}`"
+        )));
+    }
+    let issued = IssuedToken::generate().map_err(other)?;
+    let record = token_record(new, &issued, now);
+    db.insert_token(&record).await.map_err(other)?;
+    Ok((record, issued))
+}
+
+/// The stored record of `issued`.
+fn token_record(
+    new: &NewToken<'_>,
+    issued: &IssuedToken,
+    now: time::OffsetDateTime,
+) -> TokenRecord {
+    let expires_at = new
+        .expires_in_days
+        .map(|d| crate::format_time(now + time::Duration::days(i64::from(d))));
+    TokenRecord {
+        id: issued.token_id.clone(),
+        tenant: new.tenant.to_string(),
+        subject: new
+            .subject
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("token:{}", issued.token_id)),
+        roles: vec![new.role.as_str().to_string()],
+        groups: new.groups.to_vec(),
+        digest: issued.digest.to_hex(),
+        created_at: crate::format_time(now),
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_command_line_overrides_the_file_and_a_bad_file_is_a_usage_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("server.yaml");
+        std::fs::write(&file, "database_url: sqlite:///from-file.db\n").expect("write");
+        let from_file = config(Some(&file), None, None).expect("config");
+        assert_eq!(from_file.database_url, "sqlite:///from-file.db");
+        let given = config(
+            Some(&file),
+            Some("sqlite:///given.db"),
+            Some(Path::new("k.pem")),
+        )
+        .expect("config");
+        assert_eq!(given.database_url, "sqlite:///given.db");
+        assert_eq!(given.signing_key.as_deref(), Some(Path::new("k.pem")));
+        std::fs::write(&file, "no_such_setting: 1\n").expect("write");
+        assert!(matches!(
+            config(Some(&file), None, None),
+            Err(AdminError::Usage(_))
+        ));
+        assert!(matches!(
+            config(Some(&dir.path().join("absent.yaml")), None, None),
+            Err(AdminError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn a_token_record_holds_the_hash_its_role_and_its_expiry() {
+        let issued = IssuedToken::generate().expect("token");
+        let now = datetime!(2026-03-01 12:00 UTC);
+        let groups = vec!["sre".to_string()];
+        let new = NewToken {
+            tenant: "acme",
+            role: Role::Approver,
+            subject: None,
+            groups: &groups,
+            expires_in_days: Some(2),
+        };
+        let record = token_record(&new, &issued, now);
+        assert_eq!(record.subject, format!("token:{}", issued.token_id));
+        assert_eq!(record.roles, ["approver"]);
+        assert_eq!(record.digest, issued.digest.to_hex());
+        assert!(!record.digest.contains(issued.plaintext()));
+        assert_eq!(record.created_at, "2026-03-01T12:00:00.000Z");
+        assert_eq!(
+            record.expires_at.as_deref(),
+            Some("2026-03-03T12:00:00.000Z")
+        );
+        assert_eq!(record.state(now), "active");
+    }
+
+    #[tokio::test]
+    async fn a_reading_command_never_creates_a_database_and_a_token_needs_its_tenant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let config = config(None, Some(&url), None).expect("config");
+        assert!(matches!(
+            open_existing(&config).await,
+            Err(AdminError::NoDatabase(_))
+        ));
+        let db = open(&config).await.expect("opens");
+        let none = create_token(
+            &db,
+            &NewToken {
+                tenant: "nobody",
+                role: Role::Agent,
+                subject: None,
+                groups: &[],
+                expires_in_days: None,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await;
+        assert!(matches!(none, Err(AdminError::Usage(m)) if m.starts_with("no tenant `nobody`")));
+        assert!(open_existing(&config).await.is_ok());
+    }
+}
