@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load and soak of `cavra serve`: a fresh database, one tenant, an agent token, the service
 # on loopback, wrk with 64 connections for DURATION, the service's resident memory sampled
-# every 30 s. Usage: [TENANTS=N] benches/load/soak.sh [DURATION] [DATABASE_URL]
+# every 30 s, and the service's CPU time per request. Needs wrk (Debian: apt-get install wrk).
+# Usage: [TENANTS=N] benches/load/soak.sh [DURATION] [DATABASE_URL]
 # With TENANTS=N (default 1) there are N tenants, each with its own agent token, used in turn.
 #   benches/load/soak.sh 30s                      # SQLite in a temporary folder
 #   benches/load/soak.sh 10m                      # the 10-minute soak
@@ -34,5 +35,10 @@ sleep 1
     sleep 30
   done
 ) &
-wrk -t2 -c64 -d"$duration" --latency -s benches/load/decisions.lua "http://127.0.0.1:$port/v1/decisions"
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
+before=$(cpu $serve)
+wrk -t2 -c64 -d"$duration" --latency -s benches/load/decisions.lua "http://127.0.0.1:$port/v1/decisions" | tee "$work/wrk.out"
+after=$(cpu $serve)
+requests=$(awk '/requests in/{print $1}' "$work/wrk.out")
+echo "service CPU per request: $(( (after - before) * 1000000 / $(getconf CLK_TCK) / requests )) us"
 echo "final rss_kb=$(awk '/VmRSS/{print $2}' /proc/$serve/status)"
