@@ -17,6 +17,7 @@ macro_rules! log_line {
 }
 
 pub mod admin;
+pub mod aispm;
 pub mod api;
 pub mod auth;
 pub mod bundle;

@@ -132,6 +132,101 @@ pub(crate) fn command_line(args: &[Word], info: &mut Info) {
     }
 }
 
+/// `git config …` (git-config(1), git 2.47.0): a setting it writes is judged like the same
+/// setting given with `git -c` (`git config core.pager 'CMD'` is a command git will run), and
+/// the file it writes is a write of that file where it is not the repository's own
+/// configuration (`--file F`, `--global`: `~/.gitconfig`, `--system`: `/etc/gitconfig`).
+/// `--edit` hands the whole file to an editor: a write of it, `.git/config` included. Reads
+/// (`--get`, `--list`, `get`, `list`) and settings of other keys derive nothing.
+pub(crate) fn config_command(args: &[Word], info: &mut Info) {
+    const READS: &[&str] = &[
+        "--get",
+        "--get-all",
+        "--get-regexp",
+        "--get-urlmatch",
+        "--get-color",
+        "--get-colorbool",
+        "-l",
+        "--list",
+        "get",
+        "list",
+    ];
+    const WITH_VALUE: &[&str] = &[
+        "-f",
+        "--file",
+        "--blob",
+        "--type",
+        "--default",
+        "--comment",
+        "--value",
+    ];
+    let mut file: Option<Word> = None;
+    let mut read = false;
+    let mut edit = false;
+    let mut operands: Vec<&Word> = Vec::new();
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        i += 1;
+        let t = w.text.as_str();
+        if !w.literal && t.starts_with('-') {
+            // An option cavra cannot read: what the command writes is not known.
+            info.class(RiskClass::DynamicCommand);
+            continue;
+        }
+        let (name, inline) = match t.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (t, None),
+        };
+        if WITH_VALUE.contains(&name) {
+            let value = match inline {
+                Some(v) => Some(Word::derived(w, v)),
+                None => {
+                    i += 1;
+                    args.get(i - 1).cloned()
+                }
+            };
+            if matches!(name, "-f" | "--file") {
+                file = value;
+            }
+            continue;
+        }
+        match name {
+            "--global" => file = Some(Word::derived(w, "~/.gitconfig")),
+            "--system" => file = Some(Word::derived(w, "/etc/gitconfig")),
+            "-e" | "--edit" => edit = true,
+            _ if READS.contains(&name) && (name.starts_with('-') || operands.is_empty()) => {
+                read = true
+            }
+            "edit" if operands.is_empty() => edit = true,
+            // `git config set KEY VALUE` (git 2.46): the verb is not the key.
+            "set" if operands.is_empty() => {}
+            _ if name.starts_with('-') => {}
+            _ => operands.push(w),
+        }
+    }
+    if edit {
+        let target = file.or_else(|| args.first().map(|w| Word::derived(w, ".git/config")));
+        if let Some(target) = target {
+            info.access(crate::AccessKind::Write, &target, "git config --edit");
+        }
+        return;
+    }
+    if read {
+        return;
+    }
+    let (Some(key), Some(value)) = (operands.first(), operands.get(1)) else {
+        return;
+    };
+    if !key.literal {
+        info.class(RiskClass::DynamicCommand);
+        return;
+    }
+    setting(&key.text, Some(value), "git config", info);
+    if let Some(f) = file {
+        info.access(crate::AccessKind::Write, &f, "git config");
+    }
+}
+
 /// The pieces of `GIT_CONFIG_PARAMETERS`: `'key'='value'` items, each part single-quoted
 /// (git's own sq_quote), separated by spaces; a key may come without `=value`.
 fn parameters(text: &str) -> Vec<(String, Option<String>)> {

@@ -193,6 +193,17 @@ pub(crate) fn sign_checkpoint(
     }
 }
 
+/// The body of a pack upload's entry: which pack, and who signed it (the signature the
+/// service verified), so the log alone tells signed packs from unsigned ones.
+pub(crate) fn pack_body(p: &crate::types::StoredPack) -> Value {
+    json!({
+        "digest": p.digest,
+        "pack_id": p.pack_id,
+        "signed_by": p.signed_by,
+        "uploaded_by": p.uploaded_by,
+    })
+}
+
 /// The body of an approval transition's entry.
 pub(crate) fn approval_body(a: &crate::types::Approval, actor: &str) -> Value {
     json!({

@@ -316,23 +316,60 @@ impl SqliteDb {
         before: &str,
         chunk: usize,
     ) -> Result<Purged> {
-        let before = before.to_string();
-        self.write(move |c, _| {
-            atomic(c, |c| {
-                let deliveries = c
-                    .prepare_cached(
-                        "DELETE FROM connector_deliveries WHERE rowid IN (SELECT rowid FROM connector_deliveries WHERE state IN ('delivered', 'dead') AND updated_at < ?1 LIMIT ?2)",
-                    )?
-                    .execute(params![before, chunk as i64])? as u64;
-                let events = c
-                    .prepare_cached(
-                        "DELETE FROM connector_events WHERE seq IN (SELECT seq FROM connector_events e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.id) ORDER BY seq LIMIT ?2)",
-                    )?
-                    .execute(params![before, chunk as i64])? as u64;
-                Ok(Purged { deliveries, events })
+        // The rows to remove are found on a reader (a scan that would otherwise hold the one
+        // writer, and the decisions behind it), then removed by id on the writer, each
+        // condition checked again there.
+        let cut = before.to_string();
+        let rows: Vec<i64> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT rowid FROM connector_deliveries WHERE state IN ('delivered', 'dead') AND updated_at < ?1 LIMIT ?2",
+                )?;
+                let ids = st.query_map(params![cut, chunk as i64], |r| r.get(0))?;
+                Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
             })
-        })
-        .await
+            .await?;
+        let cut = before.to_string();
+        let deliveries = self
+            .write(move |c, _| {
+                atomic(c, |c| {
+                    let mut st = c.prepare_cached(
+                        "DELETE FROM connector_deliveries WHERE rowid = ?1 AND state IN ('delivered', 'dead') AND updated_at < ?2",
+                    )?;
+                    let mut n = 0u64;
+                    for id in rows {
+                        n += st.execute(params![id, cut])? as u64;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        let cut = before.to_string();
+        let seqs: Vec<i64> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT seq FROM connector_events e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.id) ORDER BY seq LIMIT ?2",
+                )?;
+                let ids = st.query_map(params![cut, chunk as i64], |r| r.get(0))?;
+                Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await?;
+        let cut = before.to_string();
+        let events = self
+            .write(move |c, _| {
+                atomic(c, |c| {
+                    let mut st = c.prepare_cached(
+                        "DELETE FROM connector_events WHERE seq = ?1 AND created_at < ?2 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = connector_events.tenant AND d.event_id = connector_events.id)",
+                    )?;
+                    let mut n = 0u64;
+                    for seq in seqs {
+                        n += st.execute(params![seq, cut])? as u64;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        Ok(Purged { deliveries, events })
     }
 
     pub(crate) async fn deliveries(

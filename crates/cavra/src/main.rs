@@ -4,6 +4,7 @@
 //! Exit codes: 0 the action may proceed (allow, warn, audit_only, allow_with_attestation) or
 //! the command succeeded; 1 error; 2 usage error; 3 require_approval; 4 block.
 
+mod aispm_cmd;
 mod ci_cmd;
 mod client;
 mod connector_cmd;
@@ -99,6 +100,9 @@ enum Command {
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
+    /// AISPM: a tenant's posture from its evidence (the service, its database, or a bundle).
+    #[command(subcommand)]
+    Aispm(aispm_cmd::AispmCommand),
     /// The service's connectors: list, test, deliveries, retry, dead-letters (admins).
     #[command(subcommand)]
     Connector(connector_cmd::ConnectorCommand),
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
         Command::Connector(command) => connector_cmd::run(command),
+        Command::Aispm(command) => aispm_cmd::run(command),
         Command::Release(command) => release_cmd::run(command),
         Command::Offline(command) => release_cmd::offline(command),
         Command::Demo(command) => demo::run(command),

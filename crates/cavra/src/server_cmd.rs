@@ -161,7 +161,7 @@ fn failure(e: AdminError) -> Failure {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,6 +174,15 @@ async fn open(config: &ServerConfig) -> Result<Db, Failure> {
 
 async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
     admin::open_existing(config).await.map_err(failure)
+}
+
+/// Opens an existing database by URL alone, to read it.
+pub(crate) async fn open_url(url: &str) -> Result<Db, Failure> {
+    let config = ServerConfig {
+        database_url: url.to_string(),
+        ..ServerConfig::default()
+    };
+    open_existing(&config).await
 }
 
 /// `cavra serve`

@@ -280,6 +280,24 @@ fn the_service_delivers_and_the_cli_shows_every_attempt() {
             .contains("connector broken"),
         "{posture}"
     );
+    // The AISPM posture finds them in the evidence log: the last attempt of each delivery.
+    let out = Command::new(cargo_bin("cavra"))
+        .env("CAVRA_TOKEN", &admin)
+        .args(["aispm", "posture", "--json", "--server", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let aispm: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let broken = &aispm["connectors"]["destinations"]["broken"];
+    assert!(broken["dead_letters"].as_u64().unwrap() >= 2, "{aispm}");
+    assert!(
+        aispm["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "connector_health" && f["value"].as_f64().unwrap() < 1.0),
+        "{aispm}"
+    );
     let (code, out, _) = connector(
         &url,
         &admin,

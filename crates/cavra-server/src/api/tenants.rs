@@ -157,6 +157,11 @@ pub struct Posture {
     /// What stands in the way of this tenant's readiness, in words: one line per connector
     /// with dead letters. Another tenant's failures never appear here.
     pub blockers: Vec<String>,
+    /// The AISPM posture, computed from this tenant's evidence log alone (factors, weights,
+    /// contributions, score); `cavra aispm posture --from-bundle` gives the same figures
+    /// from a bundle of the whole log. See docs/aispm.md.
+    #[schema(value_type = Object)]
+    pub aispm: cavra_aispm::Posture,
 }
 
 /// The caller's tenant posture.
@@ -220,7 +225,9 @@ pub async fn posture(
             format!("connector {name}: {n} dead letter(s); see `cavra connector dead-letters`, retry with `cavra connector retry`")
         })
         .collect();
+    let aispm = crate::aispm::tenant_posture(&state.db, tenant).await?;
     Ok(Json(Posture {
+        aispm,
         tenant: tenant.to_string(),
         decisions: counts,
         window: recent.len(),

@@ -340,6 +340,66 @@ fn subcommands_are_words_past_neutral_options() {
 }
 
 #[test]
+fn configuration_commands_are_judged_by_what_they_set() {
+    for line in [
+        "git config core.pager 'terraform apply'",
+        "git config --global core.sshCommand 'terraform apply'",
+        "git config --local --add alias.x '!terraform apply'",
+        "git config set core.fsmonitor 'terraform apply'",
+        "git -C . config --replace-all core.editor 'terraform apply'",
+        "npm config set script-shell 'terraform apply'",
+        "npm config set --location=project script-shell='terraform apply'",
+        "pnpm config set script-shell 'terraform apply'",
+    ] {
+        let a = analyze(line);
+        assert!(has(&a, "terraform apply"), "{line}: {:?}", canon(&a));
+    }
+    for line in [
+        "git config include.path /tmp/x",
+        "git config core.hooksPath .githooks",
+        "npm config set node-options='--require ./x.js'",
+    ] {
+        assert!(
+            analyze(line)
+                .classes
+                .contains(&RiskClass::InterpreterInlineCode),
+            "{line}"
+        );
+    }
+    // The file written, where it is not the repository's own configuration.
+    assert_eq!(
+        accesses(&analyze("git config --file .git/config user.name x")),
+        [(AccessKind::Write, ".git/config")]
+    );
+    assert_eq!(
+        accesses(&analyze("git config --edit")),
+        [(AccessKind::Write, ".git/config")]
+    );
+    assert_eq!(
+        accesses(&analyze("git config --global user.name x")),
+        [(AccessKind::Write, "~/.gitconfig")]
+    );
+    assert_eq!(
+        accesses(&analyze(
+            "npm config set --location project registry https://r.example"
+        )),
+        [(AccessKind::Write, ".npmrc")]
+    );
+    // Reads and ordinary settings derive nothing.
+    for line in [
+        "git config --get core.pager",
+        "git config get core.pager",
+        "git config --list",
+        "git config user.name 'A B'",
+        "npm config get registry",
+    ] {
+        let a = analyze(line);
+        assert_eq!(canon(&a).len(), 1, "{line}: {:?}", canon(&a));
+        assert!(a.classes.is_empty() && a.file_accesses.is_empty(), "{line}");
+    }
+}
+
+#[test]
 fn spelling_entries_alone_do_not_make_a_program_known() {
     // docker-compose's entry only names its neutral options: the program stays unknown, so a
     // command line among its arguments still needs approval.

@@ -206,8 +206,17 @@ pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) 
     crate::folders::inspect(base, args, &mut info);
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
+    if base == "npm" || base == "pnpm" {
+        npm_config(kb, args, &mut info);
+    }
     if base == "git" {
         crate::gitconfig::command_line(args, &mut info);
+        let words = texts(args);
+        if let Some(sub) = crate::canon::git_subcommand_index(&words)
+            && words.get(sub) == Some(&"config")
+        {
+            crate::gitconfig::config_command(args.get(sub + 1..).unwrap_or(&[]), &mut info);
+        }
         git_accesses(args, &mut info);
         info.push = git_push(args);
         if info.push.as_ref().is_some_and(|p| p.force) {
@@ -282,6 +291,83 @@ fn environment_operands(kb: &Knowledge, base: &str, args: &[Word], info: &mut In
     if !list.is_empty() {
         let refs: Vec<(&str, &Word)> = list.iter().map(|(n, w)| (*n, w)).collect();
         crate::knowledge::assignments(kb, &refs, info);
+    }
+}
+
+/// `npm config set KEY VALUE` / `KEY=VALUE` (and pnpm's, which writes the same files): a key
+/// is the option of every later npm run, judged as `npm_config_KEY` in the environment is
+/// (`script-shell`, `node-options`, …), and the file is written: `.npmrc` with
+/// `--location=project`, `~/.npmrc` by default (npm config, npm 10.9,
+/// <https://docs.npmjs.com/cli/v10/commands/npm-config>). `npm config edit` writes the file.
+fn npm_config(kb: &Knowledge, args: &[Word], info: &mut Info) {
+    let words: Vec<&Word> = args.iter().filter(|w| !w.text.starts_with('-')).collect();
+    let (Some(first), Some(verb)) = (words.first(), words.get(1)) else {
+        return;
+    };
+    if !matches!(first.text.as_str(), "config" | "c")
+        || !matches!(verb.text.as_str(), "set" | "edit")
+    {
+        return;
+    }
+    let mut location = "user";
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        i += 1;
+        match w.text.as_str() {
+            "-g" | "--global" => location = "global",
+            "--location" | "-L" => {
+                location = match args.get(i).map(|v| v.text.as_str()) {
+                    Some("project") => "project",
+                    Some("global") => "global",
+                    _ => "user",
+                };
+                i += 1;
+            }
+            t => {
+                if let Some(v) = t.strip_prefix("--location=") {
+                    location = match v {
+                        "project" => "project",
+                        "global" => "global",
+                        _ => "user",
+                    };
+                }
+            }
+        }
+    }
+    let file = match location {
+        "project" => Some(".npmrc"),
+        "user" => Some("~/.npmrc"),
+        _ => None,
+    };
+    if let Some(f) = file {
+        info.access(
+            AccessKind::Write,
+            &Word::derived(verb, f),
+            format!("npm config {}", verb.text),
+        );
+    }
+    if verb.text != "set" {
+        return;
+    }
+    // `KEY=VALUE` pairs, or one `KEY VALUE`.
+    let rest: Vec<&Word> = words.iter().skip(2).copied().collect();
+    let mut pairs: Vec<(String, Word)> = Vec::new();
+    if rest.iter().all(|w| w.text.contains('=')) {
+        for w in &rest {
+            if let Some((k, v)) = w.text.split_once('=') {
+                pairs.push((k.to_string(), Word::derived(w, v)));
+            }
+        }
+    } else if let (Some(k), Some(v)) = (rest.first(), rest.get(1)) {
+        pairs.push((k.text.clone(), (*v).clone()));
+    }
+    let names: Vec<(String, &Word)> = pairs
+        .iter()
+        .map(|(k, v)| (format!("npm_config_{}", k.replace('-', "_")), v))
+        .collect();
+    let list: Vec<(&str, &Word)> = names.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    if !list.is_empty() {
+        crate::knowledge::assignments(kb, &list, info);
     }
 }
 

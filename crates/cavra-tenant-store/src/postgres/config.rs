@@ -78,25 +78,43 @@ impl Configuration for PgDb {
     }
 
     async fn put_pack(&self, tenant: &str, p: &StoredPack) -> Result<()> {
-        let c = self.client().await?;
-        let st = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let st = tx
             .prepare_cached(&format!(
                 "INSERT INTO policy_packs (tenant, {PACK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, digest) DO NOTHING"
             ))
             .await?;
-        c.execute(
-            &st,
-            &[
-                &tenant,
-                &p.digest,
-                &p.pack_id,
-                &p.document,
-                &p.signed_by.as_ref().map(|v| v.to_string()),
+        let inserted = tx
+            .execute(
+                &st,
+                &[
+                    &tenant,
+                    &p.digest,
+                    &p.pack_id,
+                    &p.document,
+                    &p.signed_by.as_ref().map(|v| v.to_string()),
+                    &p.uploaded_at,
+                    &p.uploaded_by,
+                ],
+            )
+            .await?;
+        // The upload is evidence (with its verified signer) the first time only: a pack
+        // uploaded again is the same pack.
+        if inserted == 1 {
+            append(
+                &tx,
+                &self.settings,
+                tenant,
+                "policy_pack",
+                Some(&p.digest),
+                None,
                 &p.uploaded_at,
-                &p.uploaded_by,
-            ],
-        )
-        .await?;
+                crate::log::pack_body(p),
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -105,20 +105,36 @@ impl Configuration for SqliteDb {
 
     async fn put_pack(&self, tenant: &str, p: &StoredPack) -> Result<()> {
         let (tenant, p) = (tenant.to_string(), p.clone());
-        self.write(move |c, _| {
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO policy_packs (tenant, digest, pack_id, document, signed_by, uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                tenant,
-                p.digest,
-                p.pack_id,
-                p.document,
-                p.signed_by.as_ref().map(|v| v.to_string()),
-                p.uploaded_at,
-                p.uploaded_by
-            ])?;
-            Ok(())
+        self.write(move |c, settings| {
+            atomic(c, |c| {
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO policy_packs (tenant, digest, pack_id, document, signed_by, uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![
+                        tenant,
+                        p.digest,
+                        p.pack_id,
+                        p.document,
+                        p.signed_by.as_ref().map(|v| v.to_string()),
+                        p.uploaded_at,
+                        p.uploaded_by
+                    ])?;
+                // The upload is evidence (with its verified signer) the first time only.
+                if inserted == 1 {
+                    append(
+                        c,
+                        settings,
+                        &tenant,
+                        "policy_pack",
+                        Some(&p.digest),
+                        None,
+                        &p.uploaded_at,
+                        crate::log::pack_body(&p),
+                    )?;
+                }
+                Ok(())
+            })
         })
         .await
     }
