@@ -1262,6 +1262,104 @@ mod scenarios {
             );
         }
     }
+
+    /// Many writers at once, so that group commits mix them: plain decisions of three tenants,
+    /// decisions asking for approvals (two entries each) and registry writes (appends made by
+    /// another kind of write), every one stored; then plain decisions racing with ones that
+    /// reuse an id (refused; on SQLite such a write fails its whole group, which is rolled
+    /// back). Every write acknowledged is stored, no refused one is, and each tenant's log is
+    /// whole: dense, its head the root of its leaves, its checkpoints over its prefixes.
+    pub async fn concurrent_mixed_writes(db: &Db) {
+        let tenants = ["t", "u", "v"];
+        let mut tasks = Vec::new();
+        for w in 0..24u32 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..30u32 {
+                    let tenant = tenants[((w + i) % 3) as usize];
+                    let id = format!("{tenant}-{w}-{i}");
+                    match (w + i) % 10 {
+                        0 => db
+                            .put_registry(tenant, &agent(&id, i64::from(i)))
+                            .await
+                            .map(|_| ()),
+                        1 => db
+                            .record_decision(
+                                tenant,
+                                asking(&id, &format!("apr-{id}"), &format!("fp-{id}"), i, 9_000),
+                            )
+                            .await
+                            .map(|_| ()),
+                        _ => db
+                            .record_decision(tenant, plain(decision(&id, Some("s"), "allow", i)))
+                            .await
+                            .map(|_| ()),
+                    }
+                    .unwrap_or_else(|e| panic!("{id}: {e}"));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // 720 writes, 72 of each kind 0 and 1 (by (w + i) % 10), a third per tenant.
+        for t in tenants {
+            assert_eq!(check_log(db, t).await, 240 + 24, "tenant {t}");
+            assert_eq!(db.decisions(t, &all_decisions()).await.unwrap().len(), 216);
+            assert_eq!(db.registry(t, RegistryKind::Agent).await.unwrap().len(), 24);
+        }
+
+        for t in tenants {
+            db.record_decision(t, plain(decision(&format!("{t}-dup"), None, "allow", 1)))
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for w in 0..24u32 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..20u32 {
+                    let tenant = tenants[((w + i) % 3) as usize];
+                    // Every fifth writer reuses an id now and then.
+                    let id = if w % 5 == 0 && i % 7 == 3 {
+                        format!("{tenant}-dup")
+                    } else {
+                        format!("{tenant}-again-{w}-{i}")
+                    };
+                    let r = db
+                        .record_decision(tenant, plain(decision(&id, Some("s"), "allow", i)))
+                        .await;
+                    outcomes.push((tenant, id, r.is_ok()));
+                }
+                outcomes
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.extend(t.await.unwrap());
+        }
+        for t in tenants {
+            let size = check_log(db, t).await;
+            let ids: BTreeSet<String> = db
+                .decisions(t, &all_decisions())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.decision_id)
+                .collect();
+            let mut added = 0;
+            for (_, id, ok) in outcomes.iter().filter(|(tenant, _, _)| *tenant == t) {
+                if id.contains("-again-") {
+                    assert_eq!(ids.contains(id), *ok, "{id}");
+                    added += u64::from(*ok);
+                } else {
+                    assert!(!ok, "{id} reused an id and was stored");
+                }
+            }
+            assert_eq!(size, 265 + added, "tenant {t}");
+        }
+    }
 }
 
 /// The outbox's batches: one claim routes new events (the routing runs inside it) into
@@ -1701,6 +1799,7 @@ on_both_backends!(
     log_and_checkpoints,
     tenant_isolation,
     subtrees,
+    concurrent_mixed_writes,
 );
 
 #[tokio::test]

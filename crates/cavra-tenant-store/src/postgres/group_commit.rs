@@ -99,48 +99,62 @@ pub(super) async fn append_group(
         results.push(Ok(index));
     }
     if !entries.idx.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(
+        // The group's statements go out together, in this order, and are answered in it:
+        // tokio-postgres pipelines the queries of one connection that are polled at once, so
+        // they cost one round trip instead of one each. The statements are prepared once per
+        // connection (cached), so preparing them costs no round trip either.
+        let insert_entries = tx
+            .prepare_cached(
                 "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) SELECT $1, idx, 'decision', ref_id, session_id, ts, entry, leaf FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS u(idx, ref_id, session_id, ts, entry, leaf)",
             )
-            .await?,
-            &[
-                &tenant,
-                &entries.idx,
-                &entries.ref_id,
-                &entries.session_id,
-                &entries.timestamp,
-                &entries.entry,
-                &entries.leaf,
-            ],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached(&format!(
+            .await?;
+        let insert_decisions = tx
+            .prepare_cached(&format!(
                 "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])"
             ))
-            .await?,
-            &[
-                &tenant,
-                &decisions.decision_id,
-                &decisions.session_id,
-                &decisions.agent,
-                &decisions.requested_by,
-                &decisions.action_type,
-                &decisions.decision,
-                &decisions.rule_id,
-                &decisions.timestamp,
-                &decisions.fingerprint,
-                &decisions.policy_digest,
-                &decisions.log_index,
-            ],
-        )
-        .await?;
-        store_log_head(&tx, tenant, &frontier).await?;
-        for cp in &checkpoints {
-            insert_checkpoint(&tx, tenant, cp).await?;
-        }
-        crate::postgres_outbox::insert_events(&tx, tenant, &events).await?;
+            .await?;
+        let entry_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &tenant,
+            &entries.idx,
+            &entries.ref_id,
+            &entries.session_id,
+            &entries.timestamp,
+            &entries.entry,
+            &entries.leaf,
+        ];
+        let decision_params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+            &tenant,
+            &decisions.decision_id,
+            &decisions.session_id,
+            &decisions.agent,
+            &decisions.requested_by,
+            &decisions.action_type,
+            &decisions.decision,
+            &decisions.rule_id,
+            &decisions.timestamp,
+            &decisions.fingerprint,
+            &decisions.policy_digest,
+            &decisions.log_index,
+        ];
+        let (entries_done, decisions_done, head_done, checkpoints_done, events_done) = tokio::join!(
+            tx.execute(&insert_entries, &entry_params),
+            tx.execute(&insert_decisions, &decision_params),
+            store_log_head(&tx, tenant, &frontier),
+            async {
+                for cp in &checkpoints {
+                    insert_checkpoint(&tx, tenant, cp).await?;
+                }
+                Ok::<_, StoreError>(())
+            },
+            crate::postgres_outbox::insert_events(&tx, tenant, &events),
+        );
+        // After a failing statement the others fail too (the transaction is aborted): the
+        // first failure in statement order is the one that says why.
+        entries_done?;
+        decisions_done?;
+        head_done?;
+        checkpoints_done?;
+        events_done?;
     }
     tx.commit().await?;
     Ok(results)

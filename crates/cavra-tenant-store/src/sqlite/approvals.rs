@@ -63,7 +63,7 @@ impl Approvals for SqliteDb {
                 let Some(next) = apply_transition(&current, &t) else {
                     return Ok(TransitionOutcome::Conflict(current));
                 };
-                if store_transition(c, settings, &tenant, &current, &next, &t.actor)? {
+                if store_transition_now(c, settings, &tenant, &current, &next, &t.actor)? {
                     Ok(TransitionOutcome::Done(next))
                 } else {
                     Ok(TransitionOutcome::Conflict(current))
@@ -91,7 +91,7 @@ impl Approvals for SqliteDb {
                     };
                     let t = expiry_transition(&now);
                     if let Some(next) = apply_transition(&current, &t)
-                        && store_transition(c, settings, &tenant, &current, &next, "cavra")?
+                        && store_transition_now(c, settings, &tenant, &current, &next, "cavra")?
                     {
                         out.push((tenant, id));
                     }

@@ -21,8 +21,8 @@ impl Decisions for SqliteDb {
         let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
-            .write_direct(move |c, settings| {
-                record_decision_in(c, settings, &tenant, w, prepared, event)
+            .write_direct(move |c, settings, heads| {
+                record_decision_in(c, settings, heads, &tenant, w, prepared, event)
             })
             .await?;
         recorded.record = body["record"].take();
@@ -98,6 +98,7 @@ impl Decisions for SqliteDb {
 fn record_decision_in(
     c: &Connection,
     settings: &LogSettings,
+    heads: &mut Heads,
     tenant: &str,
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
@@ -113,15 +114,16 @@ fn record_decision_in(
                 current.state
             ))
         })?;
-        if !store_transition(c, settings, tenant, &current, &next, &d.requested_by)? {
+        if !store_transition(c, settings, heads, tenant, &current, &next, &d.requested_by)? {
             return Err(StoreError::Conflict(format!(
                 "approval {id} changed meanwhile"
             )));
         }
     }
-    let log_index = append(
+    let log_index = append_with(
         c,
         settings,
+        heads,
         tenant,
         "decision",
         Some(&d.decision_id),
@@ -175,9 +177,10 @@ fn record_decision_in(
             approval.uses,
             serde_json::to_string(&approval.history)?,
         ])?;
-        let index = append(
+        let index = append_with(
             c,
             settings,
+            heads,
             tenant,
             "approval",
             Some(&approval.id),

@@ -52,9 +52,12 @@ pub(super) fn load_approval(conn: &Connection, tenant: &str, id: &str) -> Result
     row.map(finish_approval).transpose()
 }
 
+/// Applies an approval's transition (compare-and-set on its state and uses) and appends its
+/// entry with the log head in `heads`; false when the approval changed meanwhile.
 pub(super) fn store_transition(
     conn: &Connection,
     settings: &LogSettings,
+    heads: &mut Heads,
     tenant: &str,
     before: &Approval,
     after: &Approval,
@@ -86,9 +89,10 @@ pub(super) fn store_transition(
         .last()
         .map(|h| h.at.clone())
         .unwrap_or_else(|| after.requested_at.clone());
-    let index = append(
+    let index = append_with(
         conn,
         settings,
+        heads,
         tenant,
         "approval",
         Some(&after.id),
@@ -99,6 +103,22 @@ pub(super) fn store_transition(
     let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
     crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;
     Ok(true)
+}
+
+/// [`store_transition`] for a write that is not direct: the log head is read and written in
+/// place.
+pub(super) fn store_transition_now(
+    conn: &Connection,
+    settings: &LogSettings,
+    tenant: &str,
+    before: &Approval,
+    after: &Approval,
+    actor: &str,
+) -> Result<bool> {
+    let mut heads = Heads::default();
+    let changed = store_transition(conn, settings, &mut heads, tenant, before, after, actor)?;
+    heads.store(conn)?;
+    Ok(changed)
 }
 
 pub(super) fn decision_row(r: &Row<'_>) -> rusqlite::Result<(StoredDecision, Vec<u8>)> {

@@ -50,7 +50,7 @@ async fn a_direct_write_failing_halfway_rolls_back_its_group() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let failing = db.write_direct(|c, _| {
+    let failing = db.write_direct(|c, _, _| {
         insert_tenant(c, "half")?;
         Err::<(), _>(StoreError::Corrupt("failed halfway".into()))
     });
@@ -61,7 +61,8 @@ async fn a_direct_write_failing_halfway_rolls_back_its_group() {
     assert!(bystander.is_err(), "the group was rolled back");
     assert_eq!(tenant_ids(&db), vec!["first".to_string()]);
     // A direct write failing before it changes anything leaves its group alone.
-    let clean = db.write_direct(|_, _| Err::<(), _>(StoreError::Conflict("checked first".into())));
+    let clean =
+        db.write_direct(|_, _, _| Err::<(), _>(StoreError::Conflict("checked first".into())));
     let next = db.write(|c, _| insert_tenant(c, "next"));
     let (clean, next) = tokio::join!(clean, next);
     assert!(matches!(clean, Err(StoreError::Conflict(_))));
