@@ -148,6 +148,40 @@ pub fn resolve(record: &mut DecisionRecord, found: Option<Found<'_>>, group: &st
     }
 }
 
+/// A new approval's terms, for a store that asks for one itself with its own write (the API
+/// service): its id, already noted in the record, the group it is routed to, what the
+/// approver reads (redacted) and until when it may be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    /// The approval's id.
+    pub id: String,
+    /// The approver group.
+    pub group: String,
+    /// What is asked for, redacted (`execute_command: make deploy`).
+    pub summary: String,
+    /// After this it can no longer be decided or used.
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// The terms of the approval [`Resolution::Ask`] asks for at `now`, open for `ttl`; the record
+/// notes it.
+pub fn ask(
+    record: &mut DecisionRecord,
+    group: String,
+    redactor: &cavra_redact::Redactor,
+    now: time::OffsetDateTime,
+    ttl: time::Duration,
+) -> Ask {
+    let id = cavra_store::new_approval_id();
+    note_new(record, &id);
+    Ask {
+        summary: crate::decide::summary(redactor, record),
+        id,
+        group,
+        expires_at: now + ttl,
+    }
+}
+
 /// Notes a newly asked-for approval in the record.
 pub fn note_new(record: &mut DecisionRecord, id: &str) {
     record.evidence_refs.push(format!("approval:{id}"));
@@ -292,6 +326,36 @@ rules:
             resolve(&mut allowed, Some(found(GrantState::Approved)), group),
             Resolution::NotNeeded
         );
+    }
+
+    #[test]
+    fn an_ask_has_its_id_in_the_record_a_redacted_summary_and_an_expiry() {
+        let pack = pack();
+        let mut record = decided(&pack, &base());
+        let now = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let asked = ask(
+            &mut record,
+            "Repository Owners".into(),
+            pack.redactor(),
+            now,
+            time::Duration::minutes(30),
+        );
+        assert!(asked.id.starts_with("apr_"), "{}", asked.id);
+        assert_eq!(record.evidence_refs, [format!("approval:{}", asked.id)]);
+        assert_eq!(asked.group, "Repository Owners");
+        assert_eq!(asked.summary, "execute_command: make deploy");
+        assert_eq!(
+            asked.expires_at,
+            time::macros::datetime!(2026-03-01 12:30 UTC)
+        );
+        let again = ask(
+            &mut record,
+            "g".into(),
+            pack.redactor(),
+            now,
+            time::Duration::ZERO,
+        );
+        assert_ne!(again.id, asked.id, "every ask has an id of its own");
     }
 
     fn field() -> impl Strategy<Value = Option<String>> {

@@ -45,7 +45,7 @@ impl Store {
         let requested_at = format_time(now)?;
         let ttl = time::Duration::try_from(a.ttl).map_err(|e| StoreError::Time(e.to_string()))?;
         let expires_at = format_time(now + ttl)?;
-        let id = format!("apr_{}", uuid::Uuid::now_v7().simple());
+        let id = new_approval_id();
         let history = vec![HistoryEntry {
             at: requested_at.clone(),
             state: ApprovalState::Pending,

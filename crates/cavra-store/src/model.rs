@@ -3,6 +3,11 @@
 use super::*;
 pub use cavra_engine::{ActionType, Decision};
 
+/// A new approval's id (`apr_` and a UUID v7, which sorts by time), in both stores.
+pub fn new_approval_id() -> String {
+    format!("apr_{}", uuid::Uuid::now_v7().simple())
+}
+
 /// Formats a time as fixed-width RFC 3339 UTC with milliseconds, so that text order is time
 /// order (queries compare these strings).
 pub fn format_time(t: OffsetDateTime) -> Result<String> {

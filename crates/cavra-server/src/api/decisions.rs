@@ -21,9 +21,7 @@ use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
 use crate::{AppState, format_time};
-use cavra_runtime::approvals::{
-    Found, GrantState, Resolution, approval_fingerprint, note_new, resolve,
-};
+use cavra_runtime::approvals::{Found, GrantState, Resolution, approval_fingerprint, ask, resolve};
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -285,18 +283,16 @@ pub async fn create(
                 }
                 Resolution::Denied { .. } | Resolution::Pending { .. } => approval = found,
                 Resolution::Ask { group } => {
-                    let id = format!("apr_{}", uuid::Uuid::now_v7().simple());
                     let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
-                    let summary = cavra_runtime::decide::summary(pack.redactor(), &record);
-                    note_new(&mut record, &id);
+                    let asked = ask(&mut record, group, pack.redactor(), now, ttl);
                     new_approval = Some(NewApproval {
-                        id,
+                        id: asked.id,
                         fingerprint: fingerprint.clone(),
                         session_id: request.session_id.clone(),
-                        approver_group: group,
+                        approver_group: asked.group,
                         requested_by: by.clone(),
-                        summary,
-                        expires_at: format_time(now + ttl),
+                        summary: asked.summary,
+                        expires_at: format_time(asked.expires_at),
                     });
                 }
                 Resolution::NotNeeded => {}
