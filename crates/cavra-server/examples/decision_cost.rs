@@ -24,7 +24,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use cavra_server::{AppState, ServerConfig};
-use cavra_tenant_store::{Directory, TokenRecord};
 use tower::Service;
 
 // The allocator of the `cavra` binary, so that the counts are those of the service.
@@ -83,22 +82,19 @@ fn main() {
         };
         let state = AppState::new(config).await.expect("state");
         state.create_tenant("acme", "acme").await.expect("tenant");
-        let issued = cavra_identity::IssuedToken::generate().expect("token");
-        state
-            .db
-            .insert_token(&TokenRecord {
-                id: issued.token_id.clone(),
-                tenant: "acme".into(),
-                subject: "agent".into(),
-                roles: vec!["agent".into()],
-                groups: vec![],
-                digest: issued.digest.to_hex(),
-                created_at: cavra_server::now_text(),
-                expires_at: None,
-                revoked_at: None,
-            })
-            .await
-            .expect("insert token");
+        let (_, issued) = cavra_server::admin::create_token(
+            &state.db,
+            &cavra_server::admin::NewToken {
+                tenant: "acme",
+                role: cavra_identity::Role::Agent,
+                subject: Some("agent"),
+                groups: &[],
+                expires_in_days: None,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("token");
         let token: Arc<str> = issued.plaintext().into();
         let app = cavra_server::app(state);
         // The warm-up request, in both runs.
