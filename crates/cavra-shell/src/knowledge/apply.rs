@@ -235,45 +235,136 @@ fn words_end(args: &[Word], from: usize, end: usize, option: &OptionEntry) -> us
     }
 }
 
+/// Whether `entry` describes the level reached by `path` (the subcommand words so far): the
+/// program's own options for an empty path, else the last word under the ones before it.
+fn at_level(entry: &ProgramEntry, path: &[&str]) -> bool {
+    match path.split_last() {
+        None => entry.subcommands.is_empty(),
+        Some((last, above)) => {
+            entry.under.len() == above.len()
+                && entry.under.iter().zip(above).all(|(u, w)| u == w)
+                && entry.subcommands.iter().any(|s| s == last)
+        }
+    }
+}
+
+/// Whether the word ending `path` takes a subcommand word of its own: an entry says it is
+/// `nested`, or entries are written for the words under it.
+fn takes_subcommand(kb: &Knowledge, base: &str, path: &[&str]) -> bool {
+    !path.is_empty()
+        && kb.entries_for(base).any(|e| {
+            (e.nested && at_level(e, path))
+                || (e.under.len() == path.len() && e.under.iter().zip(path).all(|(u, w)| u == w))
+        })
+}
+
+/// Indices in `args` of the subcommand words, outermost first: the first operand after the
+/// program's own options, then, while the knowledge base says a word takes a subcommand of
+/// its own, the first operand after that word's options.
+fn subcommand_path(kb: &Knowledge, base: &str, args: &[Word]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let Some(first) = subcommand_index(kb, base, args) else {
+        return out;
+    };
+    out.push(first);
+    let mut words: Vec<&str> = vec![args.get(first).map_or("", |w| w.text.as_str())];
+    while takes_subcommand(kb, base, &words) && out.len() < MAX_DEPTH {
+        let from = out.last().map_or(0, |i| i + 1);
+        let next = match kb.entries_for(base).find(|e| at_level(e, &words)) {
+            Some(entry) => scan(entry, args, from, args.len())
+                .operands
+                .first()
+                .copied(),
+            None => {
+                (from..args.len()).find(|&i| args.get(i).is_some_and(|w| !w.text.starts_with('-')))
+            }
+        };
+        let Some(next) = next else { break };
+        out.push(next);
+        words.push(args.get(next).map_or("", |w| w.text.as_str()));
+    }
+    out
+}
+
+/// Deepest subcommand path followed (`kubectl config set-credentials` is 2 deep).
+const MAX_DEPTH: usize = 8;
+
 /// The part of `args` an entry describes: `(start, end)`, or `None` when the entry is for a
-/// subcommand the command does not run.
+/// subcommand the command does not run. `path` is [`subcommand_path`]; `has_subcommands`
+/// whether any entry of the program names a subcommand.
 fn range(
-    kb: &Knowledge,
     entry: &ProgramEntry,
-    base: &str,
+    path: &[usize],
+    has_subcommands: bool,
     args: &[Word],
 ) -> Option<(usize, usize)> {
-    let sub = subcommand_index(kb, base, args);
     if entry.subcommands.is_empty() {
         // A program with subcommands: its own options stand before the subcommand.
-        let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
         let end = if has_subcommands && !entry.options_anywhere {
-            sub.unwrap_or(args.len())
+            path.first().copied().unwrap_or(args.len())
         } else {
             args.len()
         };
         return Some((0, end));
     }
-    let sub = sub?;
-    let name = args.get(sub)?;
-    entry
-        .subcommands
+    let depth = entry.under.len();
+    let sub = *path.get(depth)?;
+    let above_matches = entry
+        .under
         .iter()
-        .any(|s| *s == name.text)
+        .zip(path)
+        .all(|(u, &i)| args.get(i).is_some_and(|w| w.text == **u));
+    let name = args.get(sub)?;
+    (above_matches && entry.subcommands.iter().any(|s| *s == name.text))
         .then_some((sub + 1, args.len()))
 }
 
-/// Index of the subcommand word: git's own rules for git, else the first operand after the
-/// program's own options (as its program-level entry spells them).
+/// Index of the subcommand word: the first operand after the program's own options (as its
+/// program-level entry spells them; where that entry lists every option that takes a value,
+/// as git's does, any other option is skipped as one word).
 fn subcommand_index(kb: &Knowledge, base: &str, args: &[Word]) -> Option<usize> {
-    if base == "git" {
+    let mut program = kb
+        .entries_for(base)
+        .filter(|e| e.subcommands.is_empty())
+        .peekable();
+    if program.peek().is_none() {
+        return args.iter().position(|w| !w.text.starts_with('-'));
+    }
+    if kb
+        .entries_for(base)
+        .any(|e| e.subcommands.is_empty() && e.complete_options)
+    {
         let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
-        return crate::canon::git_subcommand_index(&texts);
+        return program_words_start(kb, base, &texts);
     }
-    match kb.entries_for(base).find(|e| e.subcommands.is_empty()) {
-        Some(program) => scan(program, args, 0, args.len()).operands.first().copied(),
-        None => args.iter().position(|w| !w.text.starts_with('-')),
+    // Each entry may know other options that take a value: the one that skips the most
+    // words read the most of them (`cargo --config X build`: `X` is a value, not `build`).
+    program
+        .filter_map(|e| scan(e, args, 0, args.len()).operands.first().copied())
+        .max()
+}
+
+/// Index of the first word after the program's own options that only choose where or how it
+/// acts (`git -C dir`, `kubectl -n prod`, `docker --context c`), or `None` when an option
+/// the knowledge base does not know as one stands before it (nothing is guessed), or no word
+/// follows. Where the program's entry lists every option that takes a value
+/// (`complete_options`), any other option is skipped as one word.
+pub(crate) fn program_words_start(kb: &Knowledge, base: &str, toks: &[&str]) -> Option<usize> {
+    let complete = kb
+        .entries_for(base)
+        .any(|e| e.subcommands.is_empty() && e.complete_options);
+    let mut i = 0;
+    while let Some(t) = toks.get(i) {
+        if !t.starts_with('-') || *t == "-" {
+            return Some(i);
+        }
+        match neutral_span(kb.entries_for(base).filter(|e| e.subcommands.is_empty()), t) {
+            Some(n) => i += n,
+            None if complete && *t != "--" => i += 1,
+            None => return None,
+        }
     }
+    None
 }
 
 /// The arguments without a version selector (`cargo +nightly test` is `cargo test`), for
@@ -337,83 +428,274 @@ fn neutral_span<'e>(entries: impl Iterator<Item = &'e ProgramEntry>, word: &str)
     None
 }
 
-/// Skips neutral options from `i` (`span` says whether a word is one, and how many words it
-/// takes): the index of the next word that is not one, or `None` when an option that is not
-/// neutral stands there (nothing is guessed).
-fn skip_neutral(
-    span: impl Fn(&str) -> Option<usize>,
-    toks: &[&str],
-    mut i: usize,
-) -> Option<usize> {
-    while let Some(t) = toks.get(i) {
-        if !t.starts_with('-') || *t == "-" {
-            return Some(i);
-        }
-        i += span(t)?;
-    }
-    Some(i)
+/// The words of a command as command patterns see them, and the other readings of them.
+pub(crate) struct CanonicalWords<'a> {
+    /// The words (the program name not included).
+    pub words: Vec<&'a str>,
+    /// Other readings of the words where an option cavra does not know stands before a word
+    /// that may be a subcommand (`gh pr --weird merge 12`: `merge` is the subcommand, or the
+    /// option's value): each with another candidate word put in the subcommand's place.
+    pub readings: Vec<Vec<&'a str>>,
 }
 
+/// Most other readings made for one command.
+const MAX_READINGS: usize = 2;
+
 /// The words of a command as command patterns see them (issue 15: subcommands matched as
-/// words): neutral options standing before a subcommand word dropped (`gh -R o/r pr merge 1`
-/// is `gh pr merge 1`, `docker compose -f x.yml run web` is `docker compose run web`), and
-/// subcommands written as the entry spells them (`npm run-script x` is `npm run x`). `None`
-/// when nothing changes; nothing is allocated then.
+/// words, at every depth): options that only choose where or how a program (or subcommand)
+/// acts dropped before each subcommand word (`gh -R o/r pr merge 1` is `gh pr merge 1`,
+/// `docker compose -f x.yml run web` is `docker compose run web`), subcommands written as
+/// the entry spells them (`npm run-script x` is `npm run x`), and, where an option cavra does
+/// not know stands where a subcommand word is expected, the other readings of the words after
+/// it. `None` when nothing changes and there is no other reading; nothing is allocated then.
 pub(crate) fn canonical_words<'a>(
     kb: &'a Knowledge,
     base: &str,
     toks: &[&'a str],
-) -> Option<Vec<&'a str>> {
-    let spelling = |e: &ProgramEntry| {
-        e.nested || !e.neutral_options.is_empty() || e.canonical_subcommand.is_some()
-    };
-    if !kb.entries_for(base).any(spelling) {
+) -> Option<CanonicalWords<'a>> {
+    canonical_words_at(kb, base, toks, 0)
+}
+
+/// [`canonical_words`], `depth` readings deep: each reading is read again (its words past the
+/// uncertain one may be subcommand words too), at most [`MAX_READING_DEPTH`] deep.
+fn canonical_words_at<'a>(
+    kb: &'a Knowledge,
+    base: &str,
+    toks: &[&'a str],
+    depth: usize,
+) -> Option<CanonicalWords<'a>> {
+    // Commands without options and without subcommand spellings keep their words.
+    let has_option = toks.iter().any(|t| t.starts_with('-') && t.len() > 1);
+    let described = kb.entries_for(base).next().is_some();
+    if !has_option
+        && !kb
+            .entries_for(base)
+            .any(|e| e.canonical_subcommand.is_some())
+    {
         return None;
     }
-    let level0 = |e: &&ProgramEntry| e.subcommands.is_empty();
-    let sub = skip_neutral(
-        |w| neutral_span(kb.entries_for(base).filter(level0), w),
-        toks,
-        0,
-    )?;
-    let word: &'a str = toks.get(sub)?;
-    let level1 = |e: &&ProgramEntry| e.subcommands.iter().any(|s| s == word);
-    let spelled: &'a str = kb
-        .entries_for(base)
-        .filter(level1)
-        .find_map(|e| e.canonical_subcommand.as_deref())
-        .unwrap_or(word);
-    let mut rest = sub + 1;
-    let mut second: Option<&'a str> = None;
-    if kb.entries_for(base).filter(level1).any(|e| e.nested) {
-        // The subcommand's neutral options, and the program's own where it reads them
-        // anywhere, may stand before the next word.
-        let next = skip_neutral(
-            |w| {
-                neutral_span(
-                    kb.entries_for(base)
-                        .filter(|e| level1(e) || (level0(e) && e.options_anywhere)),
-                    w,
-                )
-            },
-            toks,
-            rest,
-        );
-        if let Some(next) = next.filter(|&n| n > rest)
-            && let Some(w) = toks.get(next)
-        {
-            second = Some(w);
-            rest = next + 1;
+    if !described {
+        // A program cavra knows nothing about: its leading plain words may be subcommand
+        // words, and an option between them and a further word makes that word uncertain.
+        let lead = toks.iter().take_while(|t| subcommand_like(t)).count();
+        if lead == 0 {
+            return None;
         }
+        let readings = readings(toks, lead, toks.get(..lead).unwrap_or_default(), &[]);
+        return (!readings.is_empty()).then(|| CanonicalWords {
+            words: toks.to_vec(),
+            readings,
+        });
     }
-    if sub == 0 && second.is_none() && spelled == word {
+    // A program described without subcommands (`find`, `rg`): its words are operands.
+    if !kb
+        .entries_for(base)
+        .any(|e| !e.subcommands.is_empty() || !e.neutral_options.is_empty() || e.complete_options)
+    {
         return None;
     }
     let mut out: Vec<&'a str> = Vec::with_capacity(toks.len());
-    out.push(spelled);
-    out.extend(second);
-    out.extend_from_slice(toks.get(rest..).unwrap_or_default());
-    Some(out)
+    let mut path: Vec<&'a str> = Vec::new();
+    let mut pos = 0;
+    let mut changed = false;
+    let mut readings_at: Option<usize> = None;
+    // Options moved after the subcommand word they stood before.
+    let mut kept: Vec<&'a str> = Vec::new();
+    loop {
+        let complete = kb
+            .entries_for(base)
+            .any(|e| e.complete_options && at_level(e, &path));
+        let level = |e: &&ProgramEntry| {
+            at_level(e, &path) || (e.options_anywhere && e.subcommands.is_empty())
+        };
+        let mut i = pos;
+        let mut unknown = false;
+        let mut level_kept: Vec<&'a str> = Vec::new();
+        while let Some(t) = toks.get(i) {
+            if !t.starts_with('-') || *t == "-" {
+                break;
+            }
+            match neutral_span(kb.entries_for(base).filter(level), t) {
+                Some(n) => i += n,
+                None if complete && *t != "--" => i += 1,
+                None => match known_span(kb.entries_for(base).filter(level), t) {
+                    // An option the entry knows but that changes what the command does
+                    // stays, after the subcommand word (`cargo --config X build` is
+                    // `cargo build --config X`).
+                    Some(n) => {
+                        level_kept.extend(toks.get(i..i + n).unwrap_or_default());
+                        i += n;
+                    }
+                    None => {
+                        unknown = true;
+                        break;
+                    }
+                },
+            }
+        }
+        let expects_word = path.is_empty() || takes_subcommand(kb, base, &path);
+        if unknown {
+            // Where a subcommand word is expected, or past a word no entry describes (whether
+            // it takes one is not known), the word after the option is uncertain.
+            let described_level =
+                path.is_empty() || kb.entries_for(base).any(|e| at_level(e, &path));
+            if expects_word || !described_level {
+                readings_at = Some(pos);
+            }
+            break;
+        }
+        if !expects_word {
+            break;
+        }
+        let Some(word) = toks.get(i).copied() else {
+            break;
+        };
+        if i > pos {
+            changed = true;
+        }
+        kept.append(&mut level_kept);
+        path.push(word);
+        let spelled: &'a str = kb
+            .entries_for(base)
+            .filter(|e| at_level(e, &path))
+            .find_map(|e| e.canonical_subcommand.as_deref())
+            .unwrap_or(word);
+        changed |= spelled != word;
+        out.push(spelled);
+        pos = i + 1;
+        if path.len() >= MAX_DEPTH {
+            break;
+        }
+    }
+    let rest = toks.get(pos..).unwrap_or_default();
+    // Past the last word the knowledge base describes, a word no entry describes may take a
+    // subcommand of its own: an option after it makes the next word uncertain too.
+    if readings_at.is_none()
+        && !path.is_empty()
+        && !kb.entries_for(base).any(|e| at_level(e, &path))
+        && rest.first().is_some_and(|t| t.starts_with('-'))
+    {
+        readings_at = Some(pos);
+    }
+    let mut words = out.clone();
+    words.extend_from_slice(&kept);
+    words.extend_from_slice(rest);
+    let mut all: Vec<Vec<&'a str>> = Vec::new();
+    if let Some(at) = readings_at {
+        for r in readings(toks, at, &out, &kept) {
+            // The reading's own subcommand words (`gh --weird pr merge`: `pr`, then `merge`).
+            match (depth < MAX_READING_DEPTH)
+                .then(|| canonical_words_at(kb, base, &r, depth + 1))
+                .flatten()
+            {
+                Some(again) => {
+                    all.push(again.words);
+                    all.extend(again.readings);
+                }
+                None => all.push(r),
+            }
+        }
+    }
+    all.retain(|r| *r != words);
+    all.dedup();
+    all.truncate(MAX_ALL_READINGS);
+    (changed || !all.is_empty()).then_some(CanonicalWords {
+        words,
+        readings: all,
+    })
+}
+
+/// How many times a reading is read again.
+const MAX_READING_DEPTH: usize = 2;
+
+/// Whether `word` is an option one of `entries` knows (as one with an effect, one that takes a
+/// value, or one that takes none), and how many words it spans.
+fn known_span<'e>(entries: impl Iterator<Item = &'e ProgramEntry>, word: &str) -> Option<usize> {
+    let (name, inline) = match word.split_once('=') {
+        Some((n, _)) => (n, true),
+        None => (word, false),
+    };
+    for e in entries {
+        if let Some(long) = long_name(e, name) {
+            let named = |o: &&OptionEntry| o.names.iter().any(|n| long_name(e, n) == Some(long));
+            let takes = e.long_with_value.iter().any(|v| v == long)
+                || e.options
+                    .iter()
+                    .filter(named)
+                    .any(|o| o.effect.is_some_and(Effect::takes_value) || !o.settings.is_empty());
+            if takes
+                || e.long_options.iter().any(|v| v == long)
+                || e.options.iter().any(|o| named(&o))
+            {
+                return Some(if takes && !inline { 2 } else { 1 });
+            }
+        } else if let Some(c) = word.strip_prefix('-').and_then(|r| r.chars().next()) {
+            let named = |o: &&OptionEntry| o.names.iter().any(|n| short_letter(e, n) == Some(c));
+            let takes = e.short_with_value.contains(c)
+                || e.options
+                    .iter()
+                    .filter(named)
+                    .any(|o| o.effect.is_some_and(Effect::takes_value) || !o.settings.is_empty());
+            if takes || e.options.iter().any(|o| named(&o)) {
+                return Some(if takes && word.len() == 2 { 2 } else { 1 });
+            }
+        }
+    }
+    None
+}
+
+/// Whether a word can be a subcommand name (`merge`, `set-credentials`): a letter, then
+/// letters, digits, `-`, `_` or `:`. Paths, numbers and options cannot.
+fn subcommand_like(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
+}
+
+/// Most readings kept for one command (besides its main one).
+const MAX_ALL_READINGS: usize = 4;
+
+/// The other readings of `toks` where an option stands at `at`: each of the next plain words
+/// (at most [`MAX_READINGS`]) put right after `head` (the subcommand words before `at`), the
+/// rest as written.
+fn readings<'a>(
+    toks: &[&'a str],
+    at: usize,
+    head: &[&'a str],
+    kept: &[&'a str],
+) -> Vec<Vec<&'a str>> {
+    let rest = toks.get(at..).unwrap_or_default();
+    if !rest
+        .first()
+        .is_some_and(|t| t.starts_with('-') && *t != "--")
+    {
+        return Vec::new();
+    }
+    let candidates: Vec<usize> = rest
+        .iter()
+        .take_while(|t| **t != "--")
+        .enumerate()
+        .filter(|(_, t)| subcommand_like(t))
+        .map(|(j, _)| j)
+        .take(MAX_READINGS)
+        .collect();
+    candidates
+        .into_iter()
+        .map(|j| {
+            let mut r: Vec<&'a str> = Vec::with_capacity(head.len() + rest.len());
+            r.extend_from_slice(head);
+            r.extend(rest.get(j).copied());
+            r.extend_from_slice(kept);
+            r.extend(
+                rest.iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k != j)
+                    .map(|(_, t)| *t),
+            );
+            r
+        })
+        .collect()
 }
 
 /// Abbreviated long options written in full (`git push --forc` → `--force`), for programs
@@ -425,11 +707,19 @@ pub(crate) fn expand_abbreviations<'a>(
     args: &'a [Word],
 ) -> Cow<'a, [Word]> {
     let mut out: Option<Vec<Word>> = None;
+    if !kb
+        .entries_for(base)
+        .any(|e| e.abbreviations == Abbreviations::UniquePrefix)
+    {
+        return Cow::Borrowed(args);
+    }
+    let path = subcommand_path(kb, base, args);
+    let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
     for entry in kb.entries_for(base) {
         if entry.abbreviations != Abbreviations::UniquePrefix {
             continue;
         }
-        let Some((start, end)) = range(kb, entry, base, args) else {
+        let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
         for (i, text) in scan(entry, args, start, end).expanded {
@@ -448,8 +738,13 @@ pub(crate) fn expand_abbreviations<'a>(
 /// Applies every entry for `base` to the command's arguments: the commands, code, files,
 /// network use and classes they imply go into `info`.
 pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
+    if kb.entries_for(base).next().is_none() {
+        return;
+    }
+    let path = subcommand_path(kb, base, args);
+    let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
     for entry in kb.entries_for(base) {
-        let Some((start, end)) = range(kb, entry, base, args) else {
+        let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
         let known = format!("knowledge: {}", entry.describe());
@@ -465,17 +760,69 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                     info.class(c);
                 }
             }
-            let Some(e) = hit.option.effect else { continue };
             let label = format!("{base} {} [{known}]", hit.written);
+            if !hit.option.settings.is_empty()
+                && let Some(v) = &hit.value
+                && let Some((key, value)) = split_setting(&v.text)
+            {
+                setting(&hit.option.settings, key, value, v, &label, info);
+                continue;
+            }
+            let Some(e) = hit.option.effect else { continue };
             effect(e, &label, hit.value.as_ref(), hit.words, args, info);
+        }
+        if !entry.settings.is_empty()
+            && let Some(first) = found.operands.first().and_then(|&i| args.get(i))
+        {
+            let label = format!("{base} operand [{known}]");
+            let pair = split_setting(&first.text)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string(), first))
+                .or_else(|| {
+                    let value = found.operands.get(1).and_then(|&i| args.get(i))?;
+                    Some((first.text.clone(), value.text.clone(), value))
+                });
+            if let Some((key, value, word)) = pair {
+                setting(&entry.settings, &key, &value, word, &label, info);
+            }
         }
         if let Some(e) = entry.operands {
             let label = format!("{base} operand [{known}]");
             match e {
                 Effect::CommandWords => {
-                    if let Some(&first) = found.operands.first() {
-                        info.words(args, first, end, &label, stdin.clone());
+                    let split = found.operands.first().and_then(|&i| {
+                        let sep = entry.environment_separator.as_ref();
+                        let w = args.get(i)?;
+                        let (_, cmd) = w.text.split_once(sep).filter(|_| !sep.is_empty())?;
+                        Some((i, cmd, w))
+                    });
+                    match split {
+                        // `hatch run test:pytest -x`: the command is `pytest -x`.
+                        Some((i, cmd, w)) => {
+                            let mut text = sh_quote(cmd);
+                            let rest = args.get(i + 1..end).unwrap_or_default();
+                            for r in rest {
+                                text.push(' ');
+                                text.push_str(&sh_quote(&r.text));
+                            }
+                            let all_literal = w.literal && rest.iter().all(|r| r.literal);
+                            let joined = Word {
+                                literal: all_literal,
+                                ..Word::derived(w, &text)
+                            };
+                            info.code(&[&joined], &label, stdin.clone());
+                        }
+                        None => {
+                            if let Some(&first) = found.operands.first() {
+                                info.words(args, first, end, &label, stdin.clone());
+                            }
+                        }
                     }
+                }
+                Effect::CommandLine => {
+                    let words: Vec<&Word> =
+                        found.operands.iter().filter_map(|&i| args.get(i)).collect();
+                    info.code(&words, &label, Stdin::Terminal);
                 }
                 Effect::Command => {
                     // Each operand is a command line (`hyperfine 'a' 'b'`); several operands
@@ -502,6 +849,73 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             Some(Effect::Code) => stdin_code(base, false, stdin, info),
             _ => {}
         }
+    }
+}
+
+/// A setting written `KEY=VALUE` or `KEY VALUE` (ssh's `-o`): the key and the value, or
+/// `None` when the text is not one. An `=` or a space inside quotes belongs to the key
+/// (`target.'cfg(target_os = "linux")'.runner=…`).
+fn split_setting(text: &str) -> Option<(&str, &str)> {
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '=') | (None, ' ' | '\t') => {
+                let key = text.get(..i)?.trim();
+                let value = text.get(i..)?.trim_start();
+                let value = value.strip_prefix('=').unwrap_or(value).trim();
+                return (!key.is_empty()).then_some((key, value));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A setting's value as the program reads it: TOML (cargo's `--config`) writes a string in
+/// quotes and a command as an array of strings (`['sh', '-c', 'x']`); other text is as written.
+fn setting_value(value: &str) -> String {
+    let v = value.trim();
+    let unquote = |s: &str| -> String {
+        let s = s.trim();
+        for q in ['"', '\''] {
+            if let Some(inner) = s.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+                return inner.to_string();
+            }
+        }
+        s.to_string()
+    };
+    if let Some(inner) = v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner
+            .split(',')
+            .map(|item| sh_quote(&unquote(item)))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    unquote(v)
+}
+
+/// The effects of setting `key` to `value` (written in `word`), as `settings` say.
+fn setting(
+    settings: &[super::Setting],
+    key: &str,
+    value: &str,
+    word: &Word,
+    label: &str,
+    info: &mut Info,
+) {
+    for s in settings.iter().filter(|s| s.names_key(key)) {
+        let v = Word::derived(word, &setting_value(value));
+        effect(
+            s.effect,
+            &format!("{label} {key}"),
+            Some(&v),
+            None,
+            &[],
+            info,
+        );
     }
 }
 
@@ -533,6 +947,18 @@ fn effect(
         Effect::Write => {
             if let Some(v) = value {
                 info.access(AccessKind::Write, v, label);
+            }
+        }
+        Effect::WriteFolder => {
+            if let Some(v) = value {
+                info.access(AccessKind::Write, v, label);
+                info.access(AccessKind::Write, &crate::folders::subtree(v), label);
+            }
+        }
+        // A command line given as one value: as `command`.
+        Effect::CommandLine => {
+            if let Some(v) = value {
+                info.code(&[v], label, Stdin::Terminal);
             }
         }
         Effect::Network => info.class(RiskClass::NetworkEgress),

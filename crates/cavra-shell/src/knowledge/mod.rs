@@ -15,17 +15,18 @@ mod entry;
 
 pub(crate) use apply::{
     apply, assignments, canonical_words, drop_version_selector, expand_abbreviations,
+    program_words_start,
 };
 pub use entry::{
     Abbreviations, CLASS_NAMES, Effect, EnvironmentEntry, List, MAX_NAME, OptionEntry,
-    ProgramEntry, Text,
+    ProgramEntry, Setting, Text,
 };
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 mod builtin {
-    use super::{Abbreviations, Effect, EnvironmentEntry, OptionEntry, ProgramEntry};
+    use super::{Abbreviations, Effect, EnvironmentEntry, OptionEntry, ProgramEntry, Setting};
     use std::borrow::Cow;
     include!(concat!(env!("OUT_DIR"), "/knowledge.rs"));
 }
