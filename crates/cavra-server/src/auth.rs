@@ -124,6 +124,9 @@ fn rate_limit(state: &AppState, principal: &Principal) -> Result<(), Problem> {
             cavra_identity::AuthMethod::Oidc { issuer } => {
                 format!("oidc:{issuer}:{}", principal.subject)
             }
+            cavra_identity::AuthMethod::Integration { integration, user } => {
+                format!("integration:{integration}:{user}")
+            }
         };
         state
             .limiter
