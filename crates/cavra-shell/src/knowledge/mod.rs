@@ -12,15 +12,14 @@
 
 mod apply;
 mod entry;
+mod subcommands;
 
-pub(crate) use apply::{
-    apply, assignments, canonical_words, drop_version_selector, expand_abbreviations,
-    program_words_start,
-};
+pub(crate) use apply::{apply, assignments, drop_version_selector, expand_abbreviations};
 pub use entry::{
     Abbreviations, CLASS_NAMES, Effect, EnvironmentEntry, List, MAX_NAME, OptionEntry,
     ProgramEntry, Setting, Text,
 };
+pub(crate) use subcommands::{canonical_words, program_words_start};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
