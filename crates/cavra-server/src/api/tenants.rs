@@ -1,5 +1,6 @@
 //! Tenants (the operator tenant's admins only) and a tenant's own posture.
 
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::{Approvals, Decisions, Directory, Evidence};
 use std::sync::Arc;
 
