@@ -94,7 +94,7 @@ enum Command {
     /// The service's database: run its migrations.
     #[command(subcommand)]
     Db(server_cmd::DbCommand),
-    /// The service's tenants: create, list.
+    /// The service's tenants: create, list, entitle (status, expiry, features, limits), entitlement.
     #[command(subcommand)]
     Tenant(server_cmd::TenantCommand),
     /// The service's API tokens: create, list, revoke.

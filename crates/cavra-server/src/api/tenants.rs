@@ -6,13 +6,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use cavra_identity::Role;
-use cavra_tenant_store::{ApprovalState, DecisionFilter, Tenant};
+use cavra_tenant_store::{ApprovalState, DecisionFilter, Entitlement, Tenant};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::check_id;
 use crate::auth::Caller;
+use crate::entitlement::EntitlementView;
 use crate::problem::{ApiResult, Body, Problem};
 
 fn operator(state: &AppState, caller: &Caller) -> ApiResult<()> {
@@ -136,6 +137,57 @@ pub async fn get_one(
         .await?
         .map(|t| Json(t.into()))
         .ok_or_else(|| Problem::not_found("tenant"))
+}
+
+/// A tenant's entitlement (operator admins): its status, expiry, features and limits, and
+/// the status in force now.
+#[utoipa::path(get, path = "/v1/tenants/{id}/entitlement", tag = "tenants", operation_id = "tenants_entitlement", params(("id" = String, Path, description = "tenant id")),
+    responses((status = 200, body = EntitlementView), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn entitlement(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
+    operator(&state, &caller)?;
+    check_id(&id)?;
+    let found = state
+        .db
+        .entitlement(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("tenant"))?;
+    Ok(Json(EntitlementView::new(
+        &id,
+        found,
+        time::OffsetDateTime::now_utc(),
+    )))
+}
+
+/// Replace a tenant's entitlement (operator admins). Takes effect at once on this replica and
+/// within `ENTITLEMENT_CACHE` (2 s) on the others.
+#[utoipa::path(put, path = "/v1/tenants/{id}/entitlement", tag = "tenants", operation_id = "tenants_entitle", params(("id" = String, Path, description = "tenant id")),
+    request_body = Entitlement,
+    responses((status = 200, body = EntitlementView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn entitle(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Entitlement>,
+) -> ApiResult<Json<EntitlementView>> {
+    operator(&state, &caller)?;
+    check_id(&id)?;
+    crate::entitlement::check(&state.config.operator_tenant, &id, &body)
+        .map_err(Problem::unprocessable)?;
+    if !state.db.set_entitlement(&id, &body).await? {
+        return Err(Problem::not_found("tenant"));
+    }
+    state.forget_entitlement(&id);
+    Ok(Json(EntitlementView::new(
+        &id,
+        body,
+        time::OffsetDateTime::now_utc(),
+    )))
 }
 
 /// A tenant's posture, from its own records only.
