@@ -166,15 +166,16 @@ async fn scenario(s: Server) {
     }
 
     // Features gate their routes.
-    entitle(&s, &op, json!({"status": "active", "features": []})).await;
-    let (st, body) = s
-        .call(
+    let break_glass = || {
+        s.call(
             "POST",
             "/v1/approvals/apr-x/break-glass",
             Some(&approver),
             Some(json!({"reason": "prod down"})),
         )
-        .await;
+    };
+    entitle(&s, &op, json!({"status": "active", "features": []})).await;
+    let (st, body) = break_glass().await;
     refused(st, &body, "feature-not-entitled");
     let (st, body) = s
         .call("GET", "/v1/evidence/bundle", Some(&auditor), None)
@@ -186,14 +187,7 @@ async fn scenario(s: Server) {
         json!({"status": "active", "features": ["evidence_bundle"]}),
     )
     .await;
-    let (st, body) = s
-        .call(
-            "POST",
-            "/v1/approvals/apr-x/break-glass",
-            Some(&approver),
-            Some(json!({"reason": "prod down"})),
-        )
-        .await;
+    let (st, body) = break_glass().await;
     refused(st, &body, "feature-not-entitled");
     let resp = s
         .http

@@ -164,12 +164,24 @@ fn hook(
     tool: &str,
     input: serde_json::Value,
 ) -> (i32, String, String) {
+    hook_by("cavra", &["hook", "claude-code"], project, env, tool, input)
+}
+
+/// One PreToolUse call through `bin args…` (`cavra hook claude-code`, `cavra-hook claude-code`).
+fn hook_by(
+    bin: &str,
+    args: &[&str],
+    project: &std::path::Path,
+    env: &[(&str, &str)],
+    tool: &str,
+    input: serde_json::Value,
+) -> (i32, String, String) {
     let payload = serde_json::json!({
         "session_id": "sess-srv", "transcript_path": "/tmp/t.jsonl", "cwd": project,
         "permission_mode": "default", "hook_event_name": "PreToolUse",
         "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_srv",
     });
-    let mut c = assert_cmd::Command::cargo_bin("cavra").unwrap();
+    let mut c = assert_cmd::Command::cargo_bin(bin).unwrap();
     c.env_remove("CAVRA_SERVER")
         .env_remove("CAVRA_TOKEN")
         .env_remove("CAVRA_SERVER_FALLBACK")
@@ -178,7 +190,7 @@ fn hook(
         c.env(k, v);
     }
     let out = c
-        .args(["hook", "claude-code"])
+        .args(args)
         .current_dir(project)
         .write_stdin(payload.to_string())
         .output()
@@ -339,23 +351,15 @@ fn a_suspended_tenants_hook_is_denied_with_the_reason() {
     .unwrap();
     let (_serve, url) = start_serve(&db);
     let slim_hook = || {
-        let payload = serde_json::json!({
-            "session_id": "sess-ent", "transcript_path": "/tmp/t.jsonl", "cwd": project.path(),
-            "permission_mode": "default", "hook_event_name": "PreToolUse",
-            "tool_name": "Read", "tool_input": {"file_path": "src/main.rs"}, "tool_use_id": "toolu_ent",
-        });
-        let out = assert_cmd::Command::cargo_bin("cavra-hook")
-            .unwrap()
-            .env_remove("CAVRA_SERVER")
-            .env_remove("CAVRA_SERVER_FALLBACK")
-            .env_remove("CAVRA_POLICY")
-            .env("CAVRA_TOKEN", &agent)
-            .args(["claude-code", "--server", &url])
-            .current_dir(project.path())
-            .write_stdin(payload.to_string())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        hook_by(
+            "cavra-hook",
+            &["claude-code", "--server", &url],
+            project.path(),
+            &[("CAVRA_TOKEN", agent.as_str())],
+            "Read",
+            serde_json::json!({"file_path": "src/main.rs"}),
+        )
+        .1
     };
     let entitle = |token: &str, args: &[&str]| {
         Command::new(cargo_bin("cavra"))
