@@ -1,6 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
 //! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
-//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`).
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`).
 //!
 //! ```yaml
 //! connectors:
@@ -84,6 +84,9 @@ pub struct ConnectorConfig {
     /// Syslog (RFC 5424) over TLS (RFC 5425).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syslog_tls: Option<SyslogConfig>,
+    /// Slack: approval requests with buttons, blocks and break glass as alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<crate::slack::SlackConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -397,11 +400,14 @@ pub enum Kind {
     Smtp,
     /// Syslog over TLS.
     SyslogTls,
+    /// Slack.
+    Slack,
 }
 
 impl Kind {
     /// Every kind's configuration key.
-    pub const KEYS: &'static str = "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls";
+    pub const KEYS: &'static str =
+        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
@@ -412,6 +418,7 @@ impl Kind {
             Kind::Amqp => "amqp",
             Kind::Smtp => "smtp",
             Kind::SyslogTls => "syslog_tls",
+            Kind::Slack => "slack",
         }
     }
 }
@@ -497,7 +504,7 @@ fn valid_id(s: &str) -> bool {
 
 /// Checks a destination URL: it parses, holds no user information (a password in a URL is
 /// an inline secret), and is `https` unless it points at loopback.
-fn check_url(field: &str, text: &str) -> Result<url::Url, ConnectorError> {
+pub(crate) fn check_url(field: &str, text: &str) -> Result<url::Url, ConnectorError> {
     let u = url::Url::parse(text)
         .map_err(|e| ConnectorError::Config(format!("{field}: not a URL ({e})")))?;
     if !u.username().is_empty() || u.password().is_some() {
@@ -550,6 +557,7 @@ impl ConnectorConfig {
             (self.amqp.is_some(), Kind::Amqp),
             (self.smtp.is_some(), Kind::Smtp),
             (self.syslog_tls.is_some(), Kind::SyslogTls),
+            (self.slack.is_some(), Kind::Slack),
         ]
         .into_iter()
         .filter_map(|(set, k)| set.then_some(k))
@@ -571,6 +579,11 @@ impl ConnectorConfig {
             return format!("smtp://{}:{}", m.host, m.port());
         } else if let Some(s) = &self.syslog_tls {
             return format!("syslog+tls://{}:{}", s.host, s.port);
+        } else if let Some(s) = &self.slack {
+            return match (&s.bot_token, &s.channel) {
+                (Some(_), Some(c)) => format!("{} #{c}", s.api_url.trim_end_matches('/')),
+                _ => "slack incoming webhook".into(),
+            };
         } else {
             return String::new();
         };
@@ -611,6 +624,9 @@ impl ConnectorConfig {
         }
         if let Some(p) = self.smtp.as_ref().and_then(|m| m.password.as_ref()) {
             out.push(("smtp.password", p));
+        }
+        if let Some(s) = &self.slack {
+            out.extend(s.secrets());
         }
         out
     }
@@ -707,6 +723,9 @@ impl ConnectorConfig {
         }
         if let Some(m) = &self.smtp {
             self.check_smtp(at, m)?;
+        }
+        if let Some(s) = &self.slack {
+            s.check(at)?;
         }
         if let Some(s) = &self.syslog_tls {
             if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {

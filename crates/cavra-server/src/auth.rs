@@ -29,6 +29,24 @@ impl Caller {
         &self.0.subject
     }
 
+    /// `principal` as the caller of a request by `method`, if its tenant admits it: a
+    /// principal of a tenant the service does not know acts nowhere; one of a suspended or
+    /// expired tenant only reads, and only an auditor's (see [`crate::entitlement`]).
+    pub async fn admit(
+        state: &AppState,
+        principal: Principal,
+        method: &axum::http::Method,
+    ) -> Result<Caller, Problem> {
+        let Some(gate) = state.tenant_gate(&principal.tenant).await? else {
+            return Err(Problem::forbidden(format!(
+                "tenant `{}` does not exist on this service",
+                principal.tenant
+            )));
+        };
+        gate.admit(method, &principal)?;
+        Ok(Caller(principal, gate))
+    }
+
     /// The caller's tenant's entitlement: its features and limits.
     pub fn entitlement(&self) -> &crate::entitlement::Gate {
         &self.1
@@ -103,20 +121,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "the credential is not a cavra API token, and this service accepts no OIDC tokens",
             ));
         };
-        // A credential for a tenant the service does not know acts nowhere; one of a
-        // suspended or expired tenant only reads, and only an auditor's.
-        let Some(gate) = state.tenant_gate(&principal.tenant).await? else {
-            return Err(Problem::forbidden(format!(
-                "tenant `{}` does not exist on this service",
-                principal.tenant
-            )));
-        };
-        gate.admit(&parts.method, &principal)?;
-        rate_limit(state, &principal)?;
+        let caller = Caller::admit(state, principal, &parts.method).await?;
+        rate_limit(state, &caller.0)?;
         if let Some(tag) = parts.extensions.get::<crate::conn::ConnectionTag>() {
             tag.authenticated();
         }
-        Ok(Caller(principal, gate))
+        Ok(caller)
     }
 }
 
@@ -130,6 +140,9 @@ fn rate_limit(state: &AppState, principal: &Principal) -> Result<(), Problem> {
             cavra_identity::AuthMethod::ApiToken { token_id } => format!("token:{token_id}"),
             cavra_identity::AuthMethod::Oidc { issuer } => {
                 format!("oidc:{issuer}:{}", principal.subject)
+            }
+            cavra_identity::AuthMethod::Integration { integration, user } => {
+                format!("integration:{integration}:{user}")
             }
         };
         state

@@ -82,6 +82,8 @@ pub struct AppState {
     pub subtrees: crate::proofs::SubtreeCache,
     /// Permits for assembling evidence bundles (`limits.concurrent_bundles`).
     pub bundles: Arc<tokio::sync::Semaphore>,
+    /// The Slack apps whose button presses this service takes (signing secrets resolved).
+    pub slack: cavra_connectors::slack::SlackApps,
     entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
@@ -226,6 +228,8 @@ impl AppState {
             })
             .transpose()?;
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
+        let slack = cavra_connectors::slack::SlackApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -246,6 +250,7 @@ impl AppState {
             signer,
             limiter: crate::rate::Limiter::default(),
             bundles,
+            slack,
             subtrees: crate::proofs::SubtreeCache::default(),
             entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),

@@ -339,6 +339,38 @@ pub fn approval_event(a: &Approval, body: Value, at: &str) -> NewEvent {
     NewEvent::new(kind, Some(a.id.clone()), at, body)
 }
 
+/// The `approval.requested` event of an approval created with a decision: the approval's
+/// body, with what the approver needs to judge it taken from the decision's event (`event`,
+/// already redacted): the rule, its reason, the action and target, the repository. A chat
+/// message or ticket shows these without reading the store.
+pub fn requested_event(
+    a: &Approval,
+    body: Value,
+    at: &str,
+    decision: Option<&NewEvent>,
+) -> NewEvent {
+    let mut e = approval_event(a, body, at);
+    if let (Some(d), Some(obj)) = (decision, e.payload.as_object_mut()) {
+        for k in [
+            "rule_id",
+            "action_type",
+            "target",
+            "reason",
+            "repository",
+            "environment",
+            "branch",
+            "severity",
+            "pack",
+            "agent",
+        ] {
+            if let Some(v) = d.payload.get(k).filter(|v| !v.is_null()) {
+                obj.entry(k).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    e
+}
+
 /// The event a signed checkpoint makes.
 pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> NewEvent {
     NewEvent::new(
@@ -375,6 +407,20 @@ impl crate::Db {
         entry: Option<(String, Value)>,
     ) -> crate::Result<Option<u64>> {
         on_backend!(self.enqueue_event(tenant, event, entry))
+    }
+
+    /// Appends one evidence entry `(kind, body)` of `tenant` about `ref_id`, with no event:
+    /// what happened at an integration's endpoint (a chat button press refused, say), which
+    /// must be in the log but is nobody's delivery. Returns its index.
+    pub async fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: Value,
+    ) -> crate::Result<u64> {
+        on_backend!(self.append_entry(tenant, kind, ref_id, at, body))
     }
 
     /// Routes and claims in one write: takes up to `limit` events not yet routed (every

@@ -152,6 +152,21 @@ fn delivery_row(r: &Row) -> Result<Delivery> {
 }
 
 impl PgDb {
+    pub(crate) async fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: serde_json::Value,
+    ) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let index = append(&tx, &self.settings, tenant, kind, ref_id, None, at, body).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
     pub(crate) async fn enqueue_event(
         &self,
         tenant: &str,

@@ -193,6 +193,33 @@ fn write_attempts(
 }
 
 impl SqliteDb {
+    pub(crate) async fn append_entry(
+        self: &std::sync::Arc<Self>,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: Value,
+    ) -> Result<u64> {
+        let (tenant, kind, at) = (tenant.to_string(), kind.to_string(), at.to_string());
+        let ref_id = ref_id.map(str::to_string);
+        self.write(move |c, settings| {
+            atomic(c, |c| {
+                append(
+                    c,
+                    settings,
+                    &tenant,
+                    &kind,
+                    ref_id.as_deref(),
+                    None,
+                    &at,
+                    body.clone(),
+                )
+            })
+        })
+        .await
+    }
+
     pub(crate) async fn enqueue_event(
         self: &std::sync::Arc<Self>,
         tenant: &str,

@@ -323,6 +323,7 @@ pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
         method: match &principal.method {
             cavra_identity::AuthMethod::ApiToken { .. } => "api_token".into(),
             cavra_identity::AuthMethod::Oidc { .. } => "oidc".into(),
+            cavra_identity::AuthMethod::Integration { .. } => "integration".into(),
         },
     })
 }
