@@ -32,6 +32,7 @@ pub mod packs;
 pub mod problem;
 pub mod proofs;
 pub mod rate;
+pub mod readiness;
 pub mod routing;
 
 use cavra_tenant_store::Directory;

@@ -57,6 +57,23 @@ pub struct HealthcheckArgs {
     pub json: bool,
 }
 
+/// `cavra readiness`.
+#[derive(Debug, Args)]
+pub struct ReadinessArgs {
+    /// The API service (token from CAVRA_TOKEN, an admin's or auditor's): its tenant's gate.
+    /// Without it, the gate of the database's tenants.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Only this tenant (with the database).
+    #[arg(long, conflicts_with = "server")]
+    pub tenant: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
 /// `cavra db …`
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -297,6 +314,34 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
             })
         }
     }
+}
+
+/// `cavra readiness`: exit 0 ready, 1 while blockers remain.
+pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
+    let report: cavra_server::readiness::Readiness = match &args.server {
+        Some(url) => {
+            serde_json::from_value(crate::client::call(url, "GET", "/v1/readiness", None)?)
+                .map_err(|e| anyhow!("the service's readiness report does not read: {e}"))?
+        }
+        None => runtime()?.block_on(async {
+            let config = config(&args.db)?;
+            let db = open_existing(&config).await?;
+            let now = time::OffsetDateTime::now_utc();
+            cavra_server::readiness::check_database(&db, &config, args.tenant.as_deref(), now)
+                .await
+                .map_err(failure)
+        })?,
+    };
+    if args.json {
+        support::print_json(&report)?;
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ready() {
+        EXIT_OK
+    } else {
+        support::EXIT_ERROR
+    })
 }
 
 /// `cavra tenant …`

@@ -159,6 +159,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(tenants::entitlement).put(tenants::entitle),
         )
         .route("/posture", get(tenants::posture))
+        .route("/readiness", get(tenants::readiness))
         .route("/connectors", get(connectors::list))
         .route("/connectors/deliveries", get(connectors::deliveries))
         .route(

@@ -256,26 +256,13 @@ pub async fn posture(
         .await?
         .map(|h| h.size)
         .unwrap_or(0);
-    let dead = state
-        .db
-        .deliveries(
-            tenant,
-            &cavra_tenant_store::outbox::DeliveryFilter {
-                state: Some(cavra_tenant_store::outbox::DeliveryState::Dead),
-                limit: state.config.limits.list_items,
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut by_connector = std::collections::BTreeMap::<&str, usize>::new();
-    for d in &dead {
-        *by_connector.entry(d.destination.as_str()).or_default() += 1;
-    }
-    let blockers = by_connector
-        .iter()
-        .map(|(name, n)| {
-            format!("connector {name}: {n} dead letter(s); see `cavra connector dead-letters`, retry with `cavra connector retry`")
-        })
+    // One blocker per connector with dead letters: the readiness gate's own validator.
+    let dead =
+        crate::readiness::dead_letters(&state.db, tenant, state.config.limits.list_items).await?;
+    let dead_letters = dead.iter().map(|b| b.count).sum();
+    let blockers = dead
+        .into_iter()
+        .map(|b| format!("{}; {}", b.problem, b.fix))
         .collect();
     let aispm = crate::aispm::tenant_posture(&state.db, tenant).await?;
     Ok(Json(Posture {
@@ -285,9 +272,31 @@ pub async fn posture(
         window: recent.len(),
         pending_approvals: pending,
         log_size,
-        dead_letters: dead.len(),
+        dead_letters,
         blockers,
     }))
+}
+
+/// The readiness gate for the caller's tenant (admins and auditors): its blockers, and those
+/// of the service's trusted keys, each with the validator that found it and the fix.
+#[utoipa::path(get, path = "/v1/readiness", tag = "tenants", operation_id = "tenants_readiness",
+    responses((status = 200, body = crate::readiness::Readiness), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn readiness(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<crate::readiness::Readiness>> {
+    caller.require(&[Role::Admin, Role::Auditor], "the readiness gate")?;
+    Ok(Json(
+        crate::readiness::check(
+            &state.db,
+            &[caller.tenant().to_string()],
+            state.trust.as_ref(),
+            time::OffsetDateTime::now_utc(),
+            state.config.limits.list_items,
+        )
+        .await?,
+    ))
 }
 
 /// Who the caller is here: what `cavra doctor` shows as "who you are there".
