@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use cavra_redact::Redactor;
 use cavra_tenant_store::Db;
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent, Release, Route,
 };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cavra_evidence::trust::{KeyStatus, TrustRoot};
 use cavra_tenant_store::outbox::{DeliveryFilter, DeliveryState};
-use cavra_tenant_store::{ApprovalState, Approvals, Db, StoreError};
+use cavra_tenant_store::{ApprovalState, Approvals, Db, Outbox, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use cavra_evidence::trust::{KeyRecord, TrustRoot};
 use cavra_server::readiness::{self, APPROVALS_PAST_EXPIRY, DEAD_LETTERS, KEYS_EXPIRING};
+use cavra_tenant_store::Outbox as _;
 use cavra_tenant_store::outbox::{AttemptOutcome, AttemptRecord, OutboxEvent, Route};
 use common::{Server, decide};
 use reqwest::StatusCode;

@@ -151,8 +151,8 @@ fn delivery_row(r: &Row) -> Result<Delivery> {
     })
 }
 
-impl PgDb {
-    pub(crate) async fn append_entry(
+impl crate::backend::Outbox for PgDb {
+    async fn append_entry(
         &self,
         tenant: &str,
         kind: &str,
@@ -167,7 +167,7 @@ impl PgDb {
         Ok(index)
     }
 
-    pub(crate) async fn enqueue_event(
+    async fn enqueue_event(
         &self,
         tenant: &str,
         event: NewEvent,
@@ -197,7 +197,7 @@ impl PgDb {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn claim(
+    async fn claim(
         &self,
         owner: &str,
         now_ms: i64,
@@ -292,11 +292,7 @@ impl PgDb {
         Ok(claim)
     }
 
-    pub(crate) async fn release_deliveries(
-        &self,
-        owner: &str,
-        releases: Vec<Release>,
-    ) -> Result<u64> {
+    async fn release_deliveries(&self, owner: &str, releases: Vec<Release>) -> Result<u64> {
         let c = self.client().await?;
         let col = |f: fn(&Release) -> &str| -> Vec<&str> { releases.iter().map(f).collect() };
         let next: Vec<i64> = releases.iter().map(|r| r.next_at_ms).collect();
@@ -318,7 +314,7 @@ impl PgDb {
         .await?)
     }
 
-    pub(crate) async fn record_attempts(
+    async fn record_attempts(
         &self,
         mut attempts: Vec<AttemptRecord>,
     ) -> Result<Vec<AttemptWritten>> {
@@ -424,7 +420,7 @@ impl PgDb {
         Ok(out)
     }
 
-    pub(crate) async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
+    async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let chunk = chunk as i64;
@@ -452,11 +448,7 @@ impl PgDb {
         Ok(Purged { deliveries, events })
     }
 
-    pub(crate) async fn deliveries(
-        &self,
-        tenant: &str,
-        f: &DeliveryFilter,
-    ) -> Result<Vec<Delivery>> {
+    async fn deliveries(&self, tenant: &str, f: &DeliveryFilter) -> Result<Vec<Delivery>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
@@ -479,7 +471,7 @@ impl PgDb {
         rows.iter().map(delivery_row).collect()
     }
 
-    pub(crate) async fn event(&self, tenant: &str, id: &str) -> Result<Option<OutboxEvent>> {
+    async fn event(&self, tenant: &str, id: &str) -> Result<Option<OutboxEvent>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
@@ -493,7 +485,7 @@ impl PgDb {
             .transpose()
     }
 
-    pub(crate) async fn retry_dead(
+    async fn retry_dead(
         &self,
         tenant: &str,
         event_id: Option<&str>,

@@ -15,6 +15,7 @@ use axum::http::HeaderMap;
 use cavra_connectors::slack::{Press, Refusal, SlackApp, escape};
 use cavra_identity::{AuthMethod, Principal, Role};
 use cavra_tenant_store::GrantUse;
+use cavra_tenant_store::Outbox;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
