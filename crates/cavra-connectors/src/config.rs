@@ -1,6 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
 //! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
-//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`).
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`).
 //!
 //! ```yaml
 //! connectors:
@@ -87,6 +87,9 @@ pub struct ConnectorConfig {
     /// Slack: approval requests with buttons, blocks and break glass as alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack: Option<crate::slack::SlackConfig>,
+    /// Microsoft Teams: Adaptive Cards through a Workflows webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<crate::teams::TeamsConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -402,12 +405,14 @@ pub enum Kind {
     SyslogTls,
     /// Slack.
     Slack,
+    /// Microsoft Teams.
+    Teams,
 }
 
 impl Kind {
     /// Every kind's configuration key.
     pub const KEYS: &'static str =
-        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack";
+        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
@@ -419,6 +424,7 @@ impl Kind {
             Kind::Smtp => "smtp",
             Kind::SyslogTls => "syslog_tls",
             Kind::Slack => "slack",
+            Kind::Teams => "teams",
         }
     }
 }
@@ -558,6 +564,7 @@ impl ConnectorConfig {
             (self.smtp.is_some(), Kind::Smtp),
             (self.syslog_tls.is_some(), Kind::SyslogTls),
             (self.slack.is_some(), Kind::Slack),
+            (self.teams.is_some(), Kind::Teams),
         ]
         .into_iter()
         .filter_map(|(set, k)| set.then_some(k))
@@ -584,6 +591,8 @@ impl ConnectorConfig {
                 (Some(_), Some(c)) => format!("{} #{c}", s.api_url.trim_end_matches('/')),
                 _ => "slack incoming webhook".into(),
             };
+        } else if self.teams.is_some() {
+            return "teams workflows webhook".into();
         } else {
             return String::new();
         };
@@ -627,6 +636,9 @@ impl ConnectorConfig {
         }
         if let Some(s) = &self.slack {
             out.extend(s.secrets());
+        }
+        if let Some(t) = &self.teams {
+            out.extend(t.secrets());
         }
         out
     }
@@ -726,6 +738,9 @@ impl ConnectorConfig {
         }
         if let Some(s) = &self.slack {
             s.check(at)?;
+        }
+        if let Some(t) = &self.teams {
+            t.check(at)?;
         }
         if let Some(s) = &self.syslog_tls {
             if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {

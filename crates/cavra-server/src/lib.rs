@@ -85,6 +85,8 @@ pub struct AppState {
     pub bundles: Arc<tokio::sync::Semaphore>,
     /// The Slack apps whose button presses this service takes (signing secrets resolved).
     pub slack: cavra_connectors::slack::SlackApps,
+    /// The Teams outgoing webhooks whose messages this service takes.
+    pub teams: cavra_connectors::teams::TeamsApps,
     entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
@@ -231,6 +233,8 @@ impl AppState {
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
         let slack = cavra_connectors::slack::SlackApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let teams = cavra_connectors::teams::TeamsApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -252,6 +256,7 @@ impl AppState {
             limiter: crate::rate::Limiter::default(),
             bundles,
             slack,
+            teams,
             subtrees: crate::proofs::SubtreeCache::default(),
             entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
