@@ -87,6 +87,8 @@ pub struct AppState {
     pub slack: cavra_connectors::slack::SlackApps,
     /// The Teams outgoing webhooks whose messages this service takes.
     pub teams: cavra_connectors::teams::TeamsApps,
+    /// The ServiceNow instances whose change requests' approvals this service takes.
+    pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
     entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
@@ -235,6 +237,8 @@ impl AppState {
             .map_err(|e| StartError::Config(e.to_string()))?;
         let teams = cavra_connectors::teams::TeamsApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let servicenow = cavra_connectors::servicenow::ServiceNowApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -257,6 +261,7 @@ impl AppState {
             bundles,
             slack,
             teams,
+            servicenow,
             subtrees: crate::proofs::SubtreeCache::default(),
             entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
