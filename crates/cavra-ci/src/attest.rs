@@ -113,6 +113,18 @@ pub struct VerifiedAttestation {
     pub predicate: Value,
 }
 
+impl VerifiedAttestation {
+    /// What people read.
+    pub fn to_text(&self) -> String {
+        format!(
+            "verified: commit {} attested by {} (policy {})\n",
+            self.head,
+            self.key_id,
+            self.predicate["policy_digest"].as_str().unwrap_or("?")
+        )
+    }
+}
+
 /// Checks an attestation offline: signature and key status against the trust root, the
 /// subject commit against `head`, and (with a bundle) the bundle's manifest digest.
 pub fn verify_attestation(

@@ -3,6 +3,54 @@
 
 use crate::CheckReport;
 
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+    /// JUnit XML (GitLab test reports, most CI systems): one test case per changed path.
+    Junit,
+    /// GitHub Actions: `::error file=…::` annotations, and a markdown job summary written to
+    /// `$GITHUB_STEP_SUMMARY` when it is set.
+    Github,
+    /// GitLab code-quality report (JSON).
+    Gitlab,
+    /// SARIF 2.1.0 (GitHub code scanning): one rule per finding kind, results located on the
+    /// changed paths.
+    Sarif,
+}
+
+/// The report in `format` (for [`Format::Github`], the annotations; the job summary is
+/// [`markdown_summary`], which [`append_step_summary`] writes).
+pub fn render(report: &CheckReport, format: Format) -> Result<String, serde_json::Error> {
+    Ok(match format {
+        Format::Text => text(report),
+        Format::Json => {
+            let mut v = serde_json::to_value(report)?;
+            v["ok"] = serde_json::Value::Bool(report.ok());
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        Format::Junit => junit(report),
+        Format::Github => github(report),
+        Format::Gitlab => gitlab(report)?,
+        Format::Sarif => sarif(report)?,
+    })
+}
+
+/// Appends the report's markdown summary to the file GitHub Actions names in
+/// `$GITHUB_STEP_SUMMARY` (`path`), as a job's steps each add theirs.
+pub fn append_step_summary(report: &CheckReport, path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(markdown_summary(report).as_bytes())
+}
+
 /// The report for a person: the range, the evidence, each finding with its rule and fix.
 pub fn text(report: &CheckReport) -> String {
     let mut s = format!(
@@ -441,5 +489,39 @@ mod tests {
             serde_json::from_str(&super::gitlab(&r).expect("gitlab")).expect("gitlab json");
         assert_eq!(gitlab[0]["fingerprint"], again[0]["fingerprint"]);
         assert_eq!(gitlab[0]["location"]["path"], "src/a.rs");
+    }
+
+    #[test]
+    fn each_format_renders_and_json_says_whether_the_check_holds() {
+        let failing = report(vec![finding(FindingKind::PolicyBlock, ".env", "blocked")]);
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&failing, Format::Json).expect("json")).expect("parses");
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["findings"][0]["path"], ".env");
+        assert_eq!(
+            render(&failing, Format::Text).expect("text"),
+            text(&failing)
+        );
+        assert_eq!(
+            render(&failing, Format::Junit).expect("junit"),
+            junit(&failing)
+        );
+        assert_eq!(
+            render(&failing, Format::Github).expect("github"),
+            github(&failing)
+        );
+        for format in [Format::Gitlab, Format::Sarif] {
+            let out = render(&failing, format).expect("renders");
+            serde_json::from_str::<serde_json::Value>(&out).expect("JSON");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let summary = dir.path().join("summary.md");
+        std::fs::write(&summary, "earlier step\n").expect("write");
+        append_step_summary(&failing, &summary).expect("append");
+        let text = std::fs::read_to_string(&summary).expect("read");
+        assert_eq!(
+            text,
+            format!("earlier step\n{}", markdown_summary(&failing))
+        );
     }
 }

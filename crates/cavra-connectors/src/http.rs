@@ -79,6 +79,28 @@ pub(crate) async fn body(mut resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The [`Sent`] of a request whose answer's status is the verdict (2xx delivered, see
+/// [`verdict`]), with the start of the answer as the response.
+pub(crate) async fn answered(
+    request: String,
+    result: Result<reqwest::Response, reqwest::Error>,
+) -> Sent {
+    match result {
+        Ok(resp) => {
+            let status = resp.status();
+            let after = retry_after(resp.headers());
+            let text = body(resp).await;
+            Sent {
+                verdict: verdict(status, after),
+                status: status.as_u16().to_string(),
+                request,
+                response: excerpt(&text),
+            }
+        }
+        Err(e) => no_answer(request, &e),
+    }
+}
+
 /// The [`Sent`] of a request that got no answer: a timeout, a refused or reset connection, a
 /// TLS failure. All are worth another try.
 pub(crate) fn no_answer(request: String, e: &reqwest::Error) -> Sent {

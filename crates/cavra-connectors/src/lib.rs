@@ -21,8 +21,11 @@
 //!   number of days.
 //! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement),
 //!   [`ocsf`] (OCSF events over HTTPS), [`syslog`] (RFC 5424 over TLS, RFC 5425 framing),
-//!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms) and [`smtp`]
-//!   (e-mail with per-tenant recipient allow-lists).
+//!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms), [`smtp`]
+//!   (e-mail with per-tenant recipient allow-lists), [`slack`] (approval requests with
+//!   buttons whose presses come back verified) and [`teams`] (Adaptive Cards through a
+//!   Workflows webhook, commands through a verified outgoing webhook); [`chat`] holds what
+//!   the chat kinds share.
 //!
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
@@ -38,6 +41,7 @@ macro_rules! log_line {
 }
 
 pub mod amqp;
+pub mod chat;
 pub mod config;
 pub mod event;
 pub mod hec;
@@ -49,8 +53,10 @@ pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod sink;
+pub mod slack;
 pub mod smtp;
 pub mod syslog;
+pub mod teams;
 pub mod template;
 mod tls;
 pub mod worker;

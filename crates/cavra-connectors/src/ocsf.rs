@@ -10,7 +10,7 @@ use crate::ConnectorError;
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::Secret;
-use crate::sink::{Attempt, Outgoing, Sent, Sink, excerpt};
+use crate::sink::{Attempt, Outgoing, Sent, Sink};
 
 /// The OCSF version the objects declare.
 pub use cavra_ocsf::OCSF_VERSION;
@@ -86,20 +86,7 @@ impl Ocsf {
         if let Some(a) = &self.authorization {
             r = r.header(reqwest::header::AUTHORIZATION, a.expose());
         }
-        match r.body(body).send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                let after = http::retry_after(resp.headers());
-                let text = http::body(resp).await;
-                Sent {
-                    verdict: http::verdict(status, after),
-                    status: status.as_u16().to_string(),
-                    request,
-                    response: excerpt(&text),
-                }
-            }
-            Err(e) => http::no_answer(request, &e),
-        }
+        http::answered(request, r.body(body).send().await).await
     }
 }
 

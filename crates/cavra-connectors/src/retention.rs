@@ -5,6 +5,7 @@
 //! the evidence log) stay whatever happens to the rows.
 
 use cavra_tenant_store::Db;
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::Purged;
 
 use crate::ConnectorError;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use cavra_redact::Redactor;
 use cavra_tenant_store::Db;
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent, Release, Route,
 };
@@ -80,6 +81,8 @@ pub fn build_destinations(config: &ConnectorsConfig) -> Result<Vec<Destination>,
                 Some(Kind::Amqp) => Arc::new(crate::amqp::Amqp::new(c)?),
                 Some(Kind::Smtp) => Arc::new(crate::smtp::Smtp::new(c)?),
                 Some(Kind::SyslogTls) => Arc::new(crate::syslog::Syslog::new(c)?),
+                Some(Kind::Slack) => Arc::new(crate::slack::Slack::new(c)?),
+                Some(Kind::Teams) => Arc::new(crate::teams::Teams::new(c)?),
                 None => {
                     return Err(ConnectorError::Config(format!(
                         "connector {}: no kind",

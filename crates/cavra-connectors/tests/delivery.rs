@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use cavra_connectors::event::verify_envelope;
 use cavra_connectors::worker::Progress;
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::{DeliveryFilter, DeliveryState};
 use cavra_tenant_store::{
     ActionType, ApprovalState, Approvals, Db, Decision, DecisionWrite, Decisions, EntryQuery,

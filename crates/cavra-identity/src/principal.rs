@@ -74,6 +74,14 @@ pub enum AuthMethod {
         /// The `iss` of the verified token.
         issuer: String,
     },
+    /// A request signed by an integration (a Slack app's button press), whose user is mapped
+    /// to this principal by the service's configuration.
+    Integration {
+        /// The integration (`slack`) and connector (`slack/chat`).
+        integration: String,
+        /// The user there (`U0123ABCD`).
+        user: String,
+    },
 }
 
 /// The authenticated caller of one request.

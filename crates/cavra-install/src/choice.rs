@@ -51,6 +51,50 @@ pub fn after_install_note(agent: Agent, command: &str, hooks_changed: bool) -> O
     })
 }
 
+/// What a person is told once a plan is applied: the plan's `notes`, and after installing
+/// `agent` the next step in the agent (when its hooks changed) and a warning when the
+/// registered command would not be found. Returns the notes and the warnings.
+pub fn after_apply(
+    notes: &[String],
+    changed: &[&crate::Change],
+    agent: Option<Agent>,
+    programs: &crate::Programs,
+    root: &std::path::Path,
+    daemon: bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut notes = notes.to_vec();
+    let mut warnings = Vec::new();
+    if let Some(agent) = agent {
+        let command = programs.hook_command(agent, daemon);
+        warnings.extend(crate::path_warning(&command, programs.exe.parent()));
+        let settings_file = crate::settings_file(agent, root);
+        let hooks_changed = changed.iter().any(|c| c.path == settings_file);
+        notes.extend(after_install_note(agent, &command, hooks_changed));
+    }
+    (notes, warnings)
+}
+
+/// The changed files as `--json` lists them (path relative to `root`, what changed, and with
+/// `diffs` the diff).
+pub fn changes_json(
+    changed: &[&crate::Change],
+    root: &std::path::Path,
+    diffs: bool,
+) -> Vec<serde_json::Value> {
+    changed
+        .iter()
+        .map(|c| {
+            let path = crate::relative(&c.path, root);
+            if diffs {
+                let diff = crate::diff(&c.path, root, c.before.as_deref(), c.after.as_deref());
+                serde_json::json!({ "path": path, "change": c.what(), "diff": diff })
+            } else {
+                serde_json::json!({ "path": path, "change": c.what() })
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +132,40 @@ mod tests {
         assert!(after_install_note(Agent::Codex, "cavra hook codex", true).is_some());
         assert!(after_install_note(Agent::Codex, "cavra hook codex", false).is_none());
         assert!(after_install_note(Agent::ClaudeCode, "x", true).is_none());
+    }
+
+    #[test]
+    fn after_installing_codex_the_person_is_told_to_trust_the_hook() {
+        let root = std::path::Path::new("/r");
+        let programs = crate::Programs {
+            exe: "/opt/cavra/bin/cavra".into(),
+            slim_beside: true,
+        };
+        let settings = crate::Change {
+            path: crate::settings_file(Agent::Codex, root),
+            before: None,
+            after: Some("{}\n".into()),
+        };
+        let planned = ["planned".to_string()];
+        let (notes, warnings) = after_apply(
+            &planned,
+            &[&settings],
+            Some(Agent::Codex),
+            &programs,
+            root,
+            true,
+        );
+        assert_eq!(notes[0], "planned");
+        assert!(notes[1].contains("/hooks"), "{notes:?}");
+        assert!(warnings.iter().all(|w| w.contains("is not on PATH")));
+        // Uninstalling: the plan's notes only.
+        let (notes, warnings) = after_apply(&planned, &[&settings], None, &programs, root, true);
+        assert_eq!((notes.as_slice(), warnings.len()), (&planned[..], 0));
+        let rows = changes_json(&[&settings], root, false);
+        assert_eq!(rows[0]["change"], "created");
+        assert_eq!(rows[0]["path"], crate::relative(&settings.path, root));
+        assert!(rows[0].get("diff").is_none());
+        let with = changes_json(&[&settings], root, true);
+        assert!(with[0]["diff"].as_str().is_some_and(|d| d.contains("+{}")));
     }
 }

@@ -48,6 +48,40 @@ pub struct GovernorConfig {
     pub home: Option<String>,
 }
 
+/// What a governor for a repository is opened from (the flags of `cavra mcp serve|proxy`).
+pub struct OpenOptions<'a> {
+    /// The repository root.
+    pub repo_root: PathBuf,
+    /// The folder relative policy paths are read against.
+    pub cwd: &'a Path,
+    /// The policy named (a path or a built-in id); default: the runtime's rule.
+    pub policy: Option<&'a str>,
+    /// The session to record under; default: a fresh `mcp-…` id.
+    pub session_id: Option<&'a str>,
+    /// The agent (`mcp` for the server, `mcp-proxy` for the gateway).
+    pub agent: &'a str,
+    /// How long a pending approval stays valid.
+    pub approval_ttl: Duration,
+    /// The key that signs evidence bundles; None: the log key signs them.
+    pub bundle_key: Option<LogSigner>,
+}
+
+/// Why a governor could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The policy cannot be loaded (as the hook would refuse it).
+    #[error(transparent)]
+    Policy(#[from] cavra_runtime::policy::LoadError),
+    /// The repository's store cannot be opened.
+    #[error("cannot open the decision store under {}/.cavra: {error}", root.display())]
+    Store {
+        /// The repository root.
+        root: PathBuf,
+        /// Why.
+        error: cavra_store::StoreError,
+    },
+}
+
 /// A decided request: the runtime's decided call (one request here), from which the caller
 /// takes the record, the approval and its answer ([`Governed::verdict`]).
 pub use cavra_runtime::decide::Governed;
@@ -89,6 +123,43 @@ impl Governor {
             resolver: config.resolver,
             home: config.home,
         }
+    }
+
+    /// Opens a governor for a repository: its policy loaded by the runtime's loader, as for
+    /// the hook (so a pack, or CAVRA_REQUIRE_SIGNED_POLICY, that requires signatures is
+    /// checked against the trust root here too), its store with the log key attached.
+    pub fn open(options: OpenOptions<'_>) -> Result<Self, OpenError> {
+        let repo_root = options.repo_root;
+        let source = cavra_runtime::policy::Source::cli(options.policy, &repo_root, options.cwd);
+        let reference = source.reference()?;
+        let loaded = source.load(&reference)?;
+        let mut store = Store::open_repo(&repo_root).map_err(|error| OpenError::Store {
+            root: repo_root.clone(),
+            error,
+        })?;
+        cavra_runtime::keyfiles::attach_log_key(&mut store, &repo_root);
+        let key_root = repo_root.clone();
+        let log_key: KeyLoader = Arc::new(move || {
+            cavra_runtime::keyfiles::log_key(&key_root).map_err(|e| format!("{e:#}"))
+        });
+        let session_id = options
+            .session_id
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("mcp-{}", uuid::Uuid::now_v7()));
+        Ok(Governor::new(GovernorConfig {
+            repo_root,
+            policy_reference: reference,
+            resolved: loaded.resolved,
+            pack: loaded.compiled,
+            store,
+            log_key,
+            bundle_key: options.bundle_key,
+            session_id,
+            agent: options.agent.to_string(),
+            approval_ttl: options.approval_ttl,
+            resolver: Box::new(cavra_runtime::repo::FsResolver),
+            home: cavra_runtime::repo::home_dir(),
+        }))
     }
 
     /// The session decisions are recorded under.

@@ -22,7 +22,7 @@ pub mod proxy;
 pub mod server;
 pub mod stdio;
 
-pub use governor::{Governed, Governor, GovernorConfig, KeyLoader};
+pub use governor::{Governed, Governor, GovernorConfig, KeyLoader, OpenError, OpenOptions};
 
 /// Everything that can fail in the MCP server and proxy.
 #[derive(Debug, thiserror::Error)]

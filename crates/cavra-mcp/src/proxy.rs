@@ -45,6 +45,16 @@ pub enum OnToolChange {
     Warn,
 }
 
+impl OnToolChange {
+    /// What the pack says (`mcp.on_tool_change`; default block).
+    pub fn of_pack(pack: &cavra_policy::CompiledPack) -> Self {
+        match pack.document.mcp.on_tool_change.as_deref() {
+            Some("warn") => OnToolChange::Warn,
+            _ => OnToolChange::Block,
+        }
+    }
+}
+
 /// How the gate behaves.
 #[derive(Debug, Clone)]
 pub struct GateConfig {

@@ -68,6 +68,20 @@ pub struct Built {
     pub bytes: Vec<u8>,
 }
 
+impl Built {
+    /// What people read once the archive is written at `path`: its sum, then what it holds.
+    pub fn to_text(&self, path: &Path) -> String {
+        format!(
+            "{}  {}\nrelease archive of {} files signed by {} at {}\n",
+            self.sha256,
+            path.display(),
+            self.files.len(),
+            self.signed_by,
+            self.signed_at
+        )
+    }
+}
+
 fn folder_name(version: &str, target: &str) -> String {
     format!("cavra-{version}-{target}")
 }
@@ -215,6 +229,20 @@ pub struct Verified {
     /// The files' contents by name (relative to the folder).
     #[serde(skip)]
     pub contents: Files,
+}
+
+impl Verified {
+    /// What people read.
+    pub fn to_text(&self) -> String {
+        format!(
+            "verified: release archive {} {} ({} files) signed by {} at {}\n",
+            self.version,
+            self.target,
+            self.files.len(),
+            self.signed_by,
+            self.signed_at
+        )
+    }
 }
 
 /// Verifies an archive offline against `trust`: the signature over the sums, every file against

@@ -72,6 +72,18 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ReleaseError> {
     })
 }
 
+/// Writes a record or bundle file whole or not at all, creating its folder first.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|error| ReleaseError::Io {
+            what: "creating",
+            path: dir.to_path_buf(),
+            error,
+        })?;
+    }
+    write(path, bytes)
+}
+
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
     cavra_runtime::repo::write_atomic(path, bytes).map_err(|error| ReleaseError::Io {
         what: "writing",

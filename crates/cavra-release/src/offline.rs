@@ -66,6 +66,31 @@ pub struct Summary {
     pub trust_package_signed_by: String,
 }
 
+impl Summary {
+    /// What people read of a bundle written to `output`.
+    pub fn written_text(&self, output: &Path) -> String {
+        format!(
+            "offline bundle of {} files ({}) signed by {}: {}\n",
+            self.files.len(),
+            self.releases.join(", "),
+            self.signed_by,
+            output.display()
+        )
+    }
+
+    /// What people read of a bundle that verified.
+    pub fn to_text(&self) -> String {
+        format!(
+            "verified: offline bundle of {} files ({}) signed by {} at {}; trust package signed by {}\n",
+            self.files.len(),
+            self.releases.join(", "),
+            self.signed_by,
+            self.signed_at,
+            self.trust_package_signed_by
+        )
+    }
+}
+
 fn file_name(path: &Path) -> Result<String, ReleaseError> {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -324,6 +349,20 @@ pub struct Installed {
     pub written: Vec<PathBuf>,
     /// The trust root written.
     pub trust_root: PathBuf,
+}
+
+impl Installed {
+    /// What people read of an install under `prefix`: the bundle verified, then what was
+    /// written.
+    pub fn to_text(&self, prefix: &Path) -> String {
+        format!(
+            "{}installed {} files under {}; trust root {}\n",
+            self.bundle.to_text(),
+            self.written.len(),
+            prefix.display(),
+            self.trust_root.display()
+        )
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), ReleaseError> {

@@ -149,6 +149,26 @@ impl Signed {
     pub fn to_file_text(&self) -> String {
         format!("{}\n", self.envelope.to_json())
     }
+
+    /// How many commits of a release record no CI check covers.
+    pub fn unchecked(&self) -> usize {
+        self.statement.predicate["unchecked"]
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
+    /// The sentence `cavra release record` prints for this record, written to `output`.
+    pub fn release_text(&self, version: &str, signed_by: &str, output: &Path) -> String {
+        let commits = self.statement.predicate["commits"]
+            .as_array()
+            .map_or(0, Vec::len);
+        format!(
+            "recorded release {version} ({} artefact(s), {commits} commit(s), {} without a CI check) signed by {signed_by}: {}",
+            self.statement.subject.len(),
+            self.unchecked(),
+            output.display()
+        )
+    }
 }
 
 fn artifact_subjects(artifacts: &[PathBuf]) -> Result<Vec<Subject>, ReleaseError> {
@@ -400,6 +420,31 @@ pub struct Verified {
     pub record: Record,
     /// The artefacts checked against their recorded digests.
     pub artifacts_checked: Vec<String>,
+}
+
+impl Verified {
+    /// What people read: the record verified, and each artefact checked.
+    pub fn to_text(&self) -> String {
+        let mut out = match &self.record {
+            Record::Release(p) => format!(
+                "verified: release {} (commit {}, {} commit(s), {} without a CI check) signed by {} at {}\n",
+                p.version,
+                p.commit,
+                p.commits.len(),
+                p.unchecked.len(),
+                self.signed_by,
+                p.signed_at
+            ),
+            Record::Rollback(p) => format!(
+                "verified: rollback {} -> {} by {} ({}) signed by {} at {}\n",
+                p.from, p.to, p.actor, p.reason, self.signed_by, p.signed_at
+            ),
+        };
+        for a in &self.artifacts_checked {
+            out.push_str(&format!("  artefact {a}: digest matches\n"));
+        }
+        out
+    }
 }
 
 /// Verifies a record offline: the signature against `trust` (key status and validity at the

@@ -42,6 +42,22 @@ pub enum GrantState {
     Denied,
 }
 
+impl GrantState {
+    /// A stored approval's state as far as deciding is concerned: `None` for one that decides
+    /// nothing any more (expired, or a once-use grant already used). Both stores keep the same
+    /// states, so the service and the local store read them alike.
+    pub fn of(state: cavra_store::ApprovalState) -> Option<Self> {
+        use cavra_store::ApprovalState as S;
+        match state {
+            S::Pending => Some(GrantState::Pending),
+            S::Approved => Some(GrantState::Approved),
+            S::BreakGlass => Some(GrantState::BreakGlass),
+            S::Denied => Some(GrantState::Denied),
+            S::Expired | S::Consumed => None,
+        }
+    }
+}
+
 /// What the store found for a decision's approval fingerprint (unexpired, not used up).
 #[derive(Debug, Clone, Copy)]
 pub struct Found<'a> {
@@ -304,6 +320,73 @@ rules:
             }
             prop_assume!(asked != granted);
             prop_assert!(!usable(&pack, &grants, &asked));
+        }
+
+        /// One resolution step for every state a store can hold: a grant allows (and is used),
+        /// a denial blocks, a pending approval waits, a grant of another group or none at all
+        /// asks; a decision that needs no approval is left exactly as it was.
+        #[test]
+        fn resolution_follows_the_stored_state_and_group(
+            state in prop::sample::select(vec![
+                cavra_store::ApprovalState::Pending,
+                cavra_store::ApprovalState::Approved,
+                cavra_store::ApprovalState::BreakGlass,
+                cavra_store::ApprovalState::Denied,
+                cavra_store::ApprovalState::Expired,
+                cavra_store::ApprovalState::Consumed,
+            ]),
+            found_at_all in any::<bool>(),
+            same_group in any::<bool>(),
+            needs_approval in any::<bool>(),
+        ) {
+            let pack = pack();
+            let request = if needs_approval {
+                base()
+            } else {
+                Request::new(ActionType::ReadFile, "README.md")
+            };
+            let mut record = decided(&pack, &request);
+            let before = record.clone();
+            let group = "Repository Owners";
+            let stored_group = if same_group { group } else { "Someone Else" };
+            let found = GrantState::of(state).filter(|_| found_at_all).map(|s| Found {
+                id: "apr_1",
+                state: s,
+                approver_group: stored_group,
+                decided_by: Some("alice"),
+                reason: Some("why"),
+            });
+            let resolution = resolve(&mut record, found, group);
+            if !needs_approval {
+                prop_assert_eq!(resolution, Resolution::NotNeeded);
+                prop_assert_eq!(record, before);
+                return Ok(());
+            }
+            prop_assert_eq!(record.approver_group.as_deref(), Some(group));
+            let applies = found.is_some() && same_group;
+            let noted = record.evidence_refs.iter().any(|r| r == "approval:apr_1");
+            match (applies, found.map(|f| f.state)) {
+                (true, Some(GrantState::Approved | GrantState::BreakGlass)) => {
+                    prop_assert_eq!(resolution, Resolution::Use { id: "apr_1".into() });
+                    prop_assert_eq!(record.decision, Decision::Allow);
+                    prop_assert!(noted);
+                }
+                (true, Some(GrantState::Denied)) => {
+                    prop_assert_eq!(resolution, Resolution::Denied { id: "apr_1".into() });
+                    prop_assert_eq!(record.decision, Decision::Block);
+                    prop_assert!(noted);
+                }
+                (true, Some(GrantState::Pending)) => {
+                    prop_assert_eq!(resolution, Resolution::Pending { id: "apr_1".into() });
+                    prop_assert_eq!(record.decision, Decision::RequireApproval);
+                    prop_assert!(noted);
+                }
+                _ => {
+                    prop_assert_eq!(resolution, Resolution::Ask { group: group.into() });
+                    prop_assert_eq!(record.decision, Decision::RequireApproval);
+                    prop_assert!(!noted);
+                }
+            }
         }
 
         /// The same request in the same context always finds its grant.

@@ -123,6 +123,53 @@ fn view(a: &Approval, state: GrantState) -> Found<'_> {
     }
 }
 
+/// A time given by a person (a flag) that is not RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag} {value:?} is not an RFC 3339 time (for example 2026-11-25T09:00:00Z)")]
+pub struct BadTime {
+    /// The flag it was given with (`--since`).
+    pub flag: String,
+    /// What was given.
+    pub value: String,
+}
+
+/// Reads a time given with `flag` (RFC 3339).
+pub fn parse_time(value: &str, flag: &str) -> Result<OffsetDateTime, BadTime> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        BadTime {
+            flag: flag.to_string(),
+            value: value.to_string(),
+        }
+    })
+}
+
+/// The evidence log's entries of one session, or from `since` until `until` (RFC 3339, as
+/// given with `--since` and `--until`; the store compares its own fixed format).
+pub fn entry_filter(
+    session: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<cavra_store::EntryFilter, BadTime> {
+    let store_time = |value: Option<&str>, flag: &str| {
+        value
+            .map(|v| {
+                let t = parse_time(v, flag)?;
+                // Only a year past 9999 does not format, and RFC 3339 cannot name one.
+                cavra_store::format_time(t).map_err(|_| BadTime {
+                    flag: flag.to_string(),
+                    value: v.to_string(),
+                })
+            })
+            .transpose()
+    };
+    Ok(cavra_store::EntryFilter {
+        session_id: session.map(str::to_string),
+        since: store_time(since, "--since")?,
+        until: store_time(until, "--until")?,
+        below: None,
+    })
+}
+
 /// The repository's store opened to record, its log key attached (read only when a
 /// checkpoint is due); `None` when nothing was ever recorded there (nothing is created).
 pub fn open_existing(repo_root: &std::path::Path) -> Result<Option<Store>, StoreError> {
@@ -294,5 +341,20 @@ mod tests {
         assert_eq!(stored["decision_id"], "d1");
         let unknown = explain_stored(dir.path(), "d2", &NoSymlinks).expect_err("unknown");
         assert!(unknown.to_string().starts_with("no decision `d2` in "));
+    }
+
+    #[test]
+    fn an_entry_filter_reads_rfc3339_and_names_the_flag_of_a_bad_time() {
+        let f = entry_filter(Some("s1"), Some("2026-11-25T09:00:00+01:00"), None).expect("ok");
+        assert_eq!(f.session_id.as_deref(), Some("s1"));
+        assert_eq!(f.since.as_deref(), Some("2026-11-25T08:00:00.000Z"));
+        assert_eq!((f.until, f.below), (None, None));
+        let bad = entry_filter(None, None, Some("yesterday")).expect_err("not a time");
+        assert_eq!(bad.flag, "--until");
+        assert_eq!(
+            bad.to_string(),
+            "--until \"yesterday\" is not an RFC 3339 time (for example 2026-11-25T09:00:00Z)"
+        );
+        assert!(parse_time("2026-13-01T00:00:00Z", "--at").is_err());
     }
 }

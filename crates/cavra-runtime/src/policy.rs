@@ -293,6 +293,40 @@ impl Validated {
     }
 }
 
+/// `cavra policy compile`: the resolved pack (inheritance merged) and its compiled rules.
+pub fn compiled_view(resolved: &ResolvedPack, pack: &CompiledPack) -> serde_json::Value {
+    serde_json::json!({
+        "id": pack.id,
+        "title": pack.title,
+        "version": pack.version,
+        "digest": pack.digest,
+        "origin": pack.origin,
+        "chain": pack.chain,
+        "settings": cavra_policy::diff::settings(pack),
+        "rules": cavra_policy::retained::rule_views(pack).into_values().collect::<Vec<_>>(),
+        "pattern_count": pack.pattern_count(),
+        "document": resolved.document,
+    })
+}
+
+/// `cavra policy list`: the built-in packs, as JSON rows (id, title, description).
+pub fn builtin_rows() -> Vec<serde_json::Value> {
+    cavra_policy::builtin::builtin_packs()
+        .iter()
+        .map(|p| serde_json::json!({"id": p.id, "title": p.title, "description": p.description}))
+        .collect()
+}
+
+/// `cavra policy list`: the built-in packs, a line each (`ID  TITLE — DESCRIPTION`).
+pub fn builtin_text() -> String {
+    let packs = cavra_policy::builtin::builtin_packs();
+    let width = packs.iter().map(|p| p.id.len()).max().unwrap_or(0);
+    packs
+        .iter()
+        .map(|p| format!("{:width$}  {} — {}\n", p.id, p.title, p.description))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

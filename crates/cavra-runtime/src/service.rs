@@ -165,6 +165,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Follows one event's deliveries (`get` reads `GET /v1/connectors/deliveries/ID`) until each
+/// is delivered or given up, or `wait` has passed. Returns the last detail read and whether
+/// every delivery was delivered.
+pub fn follow_deliveries<E>(
+    mut get: impl FnMut() -> Result<Value, E>,
+    wait: Duration,
+) -> Result<(Value, bool), E> {
+    let deadline = std::time::Instant::now() + wait;
+    let all = |detail: &Value, pred: &dyn Fn(&Value) -> bool| {
+        detail["deliveries"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(pred))
+    };
+    loop {
+        let detail = get()?;
+        if all(&detail, &|d| d["state"] != "pending") || std::time::Instant::now() >= deadline {
+            let delivered = all(&detail, &|d| d["state"] == "delivered");
+            return Ok((detail, delivered));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +275,29 @@ mod tests {
             readiness("127.0.0.1:7700/readyz", t),
             Err(NotReady::Url("127.0.0.1:7700/readyz".into()))
         );
+    }
+
+    #[test]
+    fn following_deliveries_stops_when_each_is_settled_and_says_whether_all_were_delivered() {
+        let mut reads = vec![
+            serde_json::json!({"deliveries": [{"state": "delivered"}, {"state": "dead"}]}),
+            serde_json::json!({"deliveries": [{"state": "delivered"}, {"state": "pending"}]}),
+        ];
+        let (last, delivered) = follow_deliveries(
+            || Ok::<_, ()>(reads.pop().expect("read again only while pending")),
+            Duration::from_secs(60),
+        )
+        .expect("read");
+        assert!(!delivered, "a dead letter is not delivered");
+        assert_eq!(last["deliveries"][1]["state"], "dead");
+        let done = serde_json::json!({"deliveries": [{"state": "delivered"}]});
+        let (_, delivered) =
+            follow_deliveries(|| Ok::<_, ()>(done.clone()), Duration::ZERO).expect("read");
+        assert!(delivered);
+        // Nothing to follow yet, and no time left: not delivered.
+        let none = serde_json::json!({"deliveries": []});
+        let (_, delivered) =
+            follow_deliveries(|| Ok::<_, ()>(none.clone()), Duration::ZERO).expect("read");
+        assert!(!delivered);
     }
 }

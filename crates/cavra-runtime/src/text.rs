@@ -243,6 +243,98 @@ pub fn paint_decision(decision: cavra_engine::Decision, colour: bool) -> String 
     format!("\x1b[{code}m{word}\x1b[0m")
 }
 
+/// One decision on one line: the word (coloured on a terminal), the rule, the reason.
+pub fn decision_line(
+    decision: cavra_engine::Decision,
+    rule_id: &str,
+    reason: &str,
+    colour: bool,
+) -> String {
+    format!("{}  {rule_id}  {reason}", paint_decision(decision, colour))
+}
+
+/// `cavra evaluate`: the decision's line, with the approver group when it needs approval.
+pub fn evaluated(record: &DecisionRecord, colour: bool) -> String {
+    let mut line = decision_line(record.decision, &record.rule_id, &record.reason, colour);
+    if let Some(group) = record
+        .approver_group
+        .as_deref()
+        .filter(|_| record.decision == cavra_engine::Decision::RequireApproval)
+    {
+        let _ = write!(line, " (approver group: {group})");
+    }
+    line
+}
+
+/// `cavra evaluate --server`: the service's answer (`POST /v1/decisions`) on one line, with
+/// the approval it asked for or used.
+pub fn service_decision(decision: cavra_engine::Decision, answer: &Value, colour: bool) -> String {
+    let record = &answer["record"];
+    let mut line = decision_line(
+        decision,
+        record["rule_id"].as_str().unwrap_or_default(),
+        record["reason"].as_str().unwrap_or_default(),
+        colour,
+    );
+    if let Some(id) = answer["approval"]["id"].as_str() {
+        let _ = write!(
+            line,
+            " (approval {id}, {} for {})",
+            answer["approval"]["state"].as_str().unwrap_or_default(),
+            answer["approval"]["approver_group"]
+                .as_str()
+                .unwrap_or_default()
+        );
+    }
+    line
+}
+
+/// `cavra registry mcp list`: a line a registered MCP server.
+pub fn registry(registry: &cavra_engine::McpRegistry) -> String {
+    if registry.is_empty() {
+        return "no MCP servers registered (cavra registry mcp add NAME --trust …)\n".into();
+    }
+    let mut out = String::new();
+    for e in registry.servers.values() {
+        let tools = if e.allowed_tools.is_empty() {
+            "(none)".to_string()
+        } else {
+            e.allowed_tools.join(",")
+        };
+        let caps = if e.capabilities.is_empty() {
+            "any".to_string()
+        } else {
+            let words: Vec<_> = e.capabilities.iter().map(|c| c.as_str()).collect();
+            words.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{}  trust={}  approval={}  owner={}  tools={tools}  capabilities={caps}",
+            e.name,
+            e.trust_tier,
+            e.approval_state,
+            e.owner.as_deref().unwrap_or("-"),
+        );
+    }
+    out
+}
+
+/// The service's connectors (`GET /v1/connectors`): a line each.
+pub fn connectors(list: &Value) -> String {
+    let mut out = String::new();
+    for c in list.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\tdead letters {}",
+            c["name"].as_str().unwrap_or_default(),
+            c["kind"].as_str().unwrap_or_default(),
+            c["destination"].as_str().unwrap_or_default(),
+            c["dead_letters"],
+        );
+    }
+    out
+}
+
 /// `cavra session list`: a table of the sessions.
 pub fn sessions(sessions: &[cavra_store::Session]) -> String {
     let mut out = String::new();
@@ -335,6 +427,27 @@ pub fn approvals(approvals: &[cavra_store::Approval]) -> String {
             a.expires_at.to_string(),
             a.summary
         );
+    }
+    out
+}
+
+/// `cavra approval approve|deny`: what the decision did.
+pub fn decided_approval(a: &cavra_store::Approval, approved: bool, who: &str) -> String {
+    if approved {
+        format!(
+            "approved {} by {who}: the same action is allowed once, until {}\n",
+            a.id, a.expires_at
+        )
+    } else {
+        format!("denied {} by {who}: the action stays blocked\n", a.id)
+    }
+}
+
+/// `cavra approval expire`: how many expired, and their ids.
+pub fn expired(ids: &[String]) -> String {
+    let mut out = format!("{} approval(s) expired\n", ids.len());
+    for id in ids {
+        let _ = writeln!(out, "  {id}");
     }
     out
 }
@@ -520,6 +633,38 @@ mod tests {
         assert!(
             last.starts_with("decision   audit_only (mode audit_only, base block)  no-force"),
             "{last}"
+        );
+    }
+
+    #[test]
+    fn the_registry_and_approval_lines_say_what_people_need() {
+        use cavra_engine::{McpRegistry, McpServerEntry, ServerApproval, TrustTier};
+        let empty = registry(&McpRegistry::default());
+        assert!(empty.starts_with("no MCP servers registered"), "{empty}");
+        let mut e = McpServerEntry::new("github", TrustTier::Trusted, ServerApproval::Approved);
+        e.allowed_tools = vec!["list_*".into()];
+        let listed = registry(&McpRegistry::from_entries(vec![e]));
+        assert_eq!(
+            listed,
+            "github  trust=trusted  approval=approved  owner=-  tools=list_*  capabilities=any\n"
+        );
+        assert_eq!(expired(&[]), "0 approval(s) expired\n");
+        assert_eq!(
+            expired(&["apr_1".into(), "apr_2".into()]),
+            "2 approval(s) expired\n  apr_1\n  apr_2\n"
+        );
+        let record = explained("enforce", "git push --force origin main").record;
+        assert_eq!(
+            evaluated(&record, false),
+            "block  no-force  command `git push --force origin main`: no force pushes"
+        );
+        let answer = serde_json::json!({
+            "record": {"rule_id": "r", "reason": "why"},
+            "approval": {"id": "apr_1", "state": "pending", "approver_group": "sre"},
+        });
+        assert_eq!(
+            service_decision(cavra_engine::Decision::RequireApproval, &answer, false),
+            "require_approval  r  why (approval apr_1, pending for sre)"
         );
     }
 }

@@ -92,6 +92,31 @@ pub struct Exported {
     pub fingerprint: String,
 }
 
+impl Exported {
+    /// What `cavra trust export --json` prints for a package written to `output`.
+    pub fn to_json(&self, output: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "written": output,
+            "keys": self.keys,
+            "policies": self.policies,
+            "signed_by": self.signed_by,
+            "fingerprint": self.fingerprint,
+        })
+    }
+
+    /// What people read of a package written to `output`.
+    pub fn to_text(&self, output: &Path) -> String {
+        format!(
+            "wrote {}: {} keys, {} signed pack(s), signed by {} ({})",
+            output.display(),
+            self.keys,
+            self.policies.len(),
+            self.signed_by,
+            self.fingerprint,
+        )
+    }
+}
+
 /// Writes a package of the trust root at `trust_path` and the signed `policies` to `output`,
 /// signed by the private key at `sign_key` (its id `key_id`, else the file's stem), which must
 /// be an active key of that trust root. Every pack must verify against it here: only packs that
@@ -256,6 +281,45 @@ pub struct Imported {
     pub keys: usize,
     /// The packs' file names, in order.
     pub policies: Vec<String>,
+}
+
+impl Imported {
+    /// What `cavra trust import --json` prints.
+    pub fn to_json(
+        &self,
+        package: &Path,
+        trust_root: &Path,
+        policies_dir: Option<&Path>,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "imported": package,
+            "signed_by": self.signed_by,
+            "trust_root": trust_root,
+            "keys": self.keys,
+            "policies": self.policies,
+            "policies_dir": policies_dir,
+        })
+    }
+
+    /// What people read.
+    pub fn to_text(
+        &self,
+        package: &Path,
+        trust_root: &Path,
+        policies_dir: Option<&Path>,
+    ) -> String {
+        format!(
+            "imported {} (signed by {}): {} keys in {}, {} signed pack(s){}",
+            package.display(),
+            self.signed_by,
+            self.keys,
+            trust_root.display(),
+            self.policies.len(),
+            policies_dir
+                .map(|d| format!(" written to {}", d.display()))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// Checks the package at `package_path` against the trust root at `trust_path` (or, with

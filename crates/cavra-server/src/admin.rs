@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cavra_identity::{IssuedToken, Role};
-use cavra_tenant_store::{Db, Directory, LogSettings, LogSigner, TokenRecord};
+use cavra_tenant_store::{Db, Directory, LogSettings, LogSigner, TenantStore, TokenRecord};
 
 use crate::ServerConfig;
 
@@ -178,6 +178,155 @@ fn token_record(
     }
 }
 
+/// What `cavra db migrate` reached.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migrated {
+    /// The database, its URL without a password.
+    pub database: String,
+    /// The schema version reached.
+    pub schema_version: i64,
+    /// Whether it is the one this build expects.
+    pub current: bool,
+}
+
+impl Migrated {
+    /// The sentence people read.
+    pub fn to_text(&self) -> String {
+        let state = if self.current {
+            "current"
+        } else {
+            "NOT current"
+        };
+        format!(
+            "{}: schema version {} ({state})",
+            self.database, self.schema_version
+        )
+    }
+}
+
+/// Opens (creating and migrating) the database and says which schema version it reached.
+pub async fn migrate(config: &ServerConfig) -> Result<Migrated, AdminError> {
+    let db = open(config).await?;
+    let r = db.readiness().await.map_err(other)?;
+    Ok(Migrated {
+        database: cavra_redact::url_without_password(&config.database_url),
+        schema_version: r.schema_version,
+        current: r.migrations_current,
+    })
+}
+
+/// A usage error unless `id` can name a tenant.
+pub fn check_tenant_id(id: &str) -> Result<(), AdminError> {
+    if crate::api::tenants::valid_tenant_id(id) {
+        Ok(())
+    } else {
+        Err(AdminError::Usage(
+            "a tenant id is 1-64 lowercase letters, digits, - or _".into(),
+        ))
+    }
+}
+
+/// Creates a tenant (named by its id unless `name` is given); `false` when it exists already.
+pub async fn create_tenant(db: &Db, id: &str, name: Option<&str>) -> Result<bool, AdminError> {
+    check_tenant_id(id)?;
+    db.create_tenant(&cavra_tenant_store::Tenant {
+        id: id.to_string(),
+        name: name.unwrap_or(id).to_string(),
+        created_at: crate::now_text(),
+    })
+    .await
+    .map_err(other)
+}
+
+/// The tenants, one tab-separated line each (id, name, created).
+pub fn tenants_text(tenants: &[cavra_tenant_store::Tenant]) -> String {
+    tenants
+        .iter()
+        .map(|t| format!("{}\t{}\t{}\n", t.id, t.name, t.created_at))
+        .collect()
+}
+
+/// A token as `cavra token create --json` shows it: the record, and its secret, once.
+pub fn issued_json(record: &TokenRecord, role: Role, issued: &IssuedToken) -> serde_json::Value {
+    serde_json::json!({
+        "id": record.id, "tenant": record.tenant, "subject": record.subject,
+        "role": role.as_str(), "groups": record.groups,
+        "expires_at": record.expires_at, "token": issued.plaintext(),
+    })
+}
+
+/// A token as `cavra token list` shows it (never its secret or hash).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenView {
+    /// The public id.
+    pub id: String,
+    /// The tenant it acts in.
+    pub tenant: String,
+    /// Who it stands for.
+    pub subject: String,
+    /// Its role words.
+    pub roles: Vec<String>,
+    /// Its approver groups.
+    pub groups: Vec<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// When it expires.
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`, at the time of listing.
+    pub state: &'static str,
+}
+
+/// The tokens (of one tenant, or all), as they stand at `now`.
+pub async fn tokens(
+    db: &Db,
+    tenant: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<Vec<TokenView>, AdminError> {
+    let records = db.tokens(tenant).await.map_err(other)?;
+    Ok(records
+        .into_iter()
+        .map(|t| TokenView {
+            state: t.state(now),
+            id: t.id,
+            tenant: t.tenant,
+            subject: t.subject,
+            roles: t.roles,
+            groups: t.groups,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        })
+        .collect())
+}
+
+/// The tokens, one tab-separated line each (id, tenant, roles, subject, state).
+pub fn tokens_text(tokens: &[TokenView]) -> String {
+    tokens
+        .iter()
+        .map(|t| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                t.id,
+                t.tenant,
+                t.roles.join(","),
+                t.subject,
+                t.state
+            )
+        })
+        .collect()
+}
+
+/// Revokes an active token by its id; an error when there is none.
+pub async fn revoke_token(db: &Db, id: &str) -> Result<(), AdminError> {
+    match db.revoke_token(None, id, &crate::now_text()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AdminError::Other(format!("no active token {id}"))),
+        Err(e) => Err(other(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +407,47 @@ mod tests {
         .await;
         assert!(matches!(none, Err(AdminError::Usage(m)) if m.starts_with("no tenant `nobody`")));
         assert!(open_existing(&config).await.is_ok());
+    }
+
+    #[test]
+    fn listings_are_a_line_each_and_a_bad_tenant_id_is_a_usage_error() {
+        let migrated = Migrated {
+            database: "sqlite:///x.db".into(),
+            schema_version: 7,
+            current: false,
+        };
+        assert_eq!(
+            migrated.to_text(),
+            "sqlite:///x.db: schema version 7 (NOT current)"
+        );
+        assert!(matches!(
+            check_tenant_id("Acme!"),
+            Err(AdminError::Usage(_))
+        ));
+        assert!(check_tenant_id("acme-1").is_ok());
+        let tenants = [cavra_tenant_store::Tenant {
+            id: "acme".into(),
+            name: "Acme".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        }];
+        assert_eq!(
+            tenants_text(&tenants),
+            "acme\tAcme\t2026-01-01T00:00:00.000Z\n"
+        );
+        let view = TokenView {
+            id: "t1".into(),
+            tenant: "acme".into(),
+            subject: "ci".into(),
+            roles: vec!["agent".into(), "auditor".into()],
+            groups: vec![],
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            expires_at: None,
+            revoked_at: None,
+            state: "active",
+        };
+        assert_eq!(
+            tokens_text(&[view]),
+            "t1\tacme\tagent,auditor\tci\tactive\n"
+        );
     }
 }

@@ -81,6 +81,10 @@ pub struct AppState {
     pub subtrees: crate::proofs::SubtreeCache,
     /// Permits for assembling evidence bundles (`limits.concurrent_bundles`).
     pub bundles: Arc<tokio::sync::Semaphore>,
+    /// The Slack apps whose button presses this service takes (signing secrets resolved).
+    pub slack: cavra_connectors::slack::SlackApps,
+    /// The Teams outgoing webhooks whose messages this service takes.
+    pub teams: cavra_connectors::teams::TeamsApps,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -220,6 +224,10 @@ impl AppState {
             })
             .transpose()?;
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
+        let slack = cavra_connectors::slack::SlackApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let teams = cavra_connectors::teams::TeamsApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -240,6 +248,8 @@ impl AppState {
             signer,
             limiter: crate::rate::Limiter::default(),
             bundles,
+            slack,
+            teams,
             subtrees: crate::proofs::SubtreeCache::default(),
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),

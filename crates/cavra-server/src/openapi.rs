@@ -8,7 +8,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    approvals, connectors, decisions, evidence, health, policies, registry, releases, tenants,
+    approvals, connectors, decisions, evidence, health, integrations, policies, registry, releases,
+    tenants,
 };
 
 struct BearerAuth;
@@ -115,6 +116,7 @@ impl Modify for LimitResponses {
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,
+        integrations::slack_interactions, integrations::teams_messages,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

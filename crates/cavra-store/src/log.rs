@@ -155,6 +155,23 @@ impl LogReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// What people read: the log's figures, each problem, and the verdict.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "log {}: {} entries, {} checkpoints ({} signatures verified), tree head {}\n",
+            self.log_id, self.entries, self.checkpoints, self.signatures_verified, self.root_hash
+        );
+        for p in &self.problems {
+            out.push_str(&format!("FAIL {p}\n"));
+        }
+        out.push_str(if self.ok() {
+            "verified\n"
+        } else {
+            "NOT verified\n"
+        });
+        out
+    }
 }
 
 fn hash_from(bytes: &[u8]) -> Result<Hash> {

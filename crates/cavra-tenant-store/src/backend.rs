@@ -12,6 +12,10 @@
 
 use std::future::Future;
 
+use crate::outbox::{
+    AttemptRecord, AttemptWritten, Claim, Delivery, DeliveryFilter, NewEvent, OutboxEvent, Purged,
+    Release, Route,
+};
 use crate::subtrees::{SubtreeHash, SubtreeRange};
 use crate::types::*;
 use crate::{Readiness, Result, StoreError};
@@ -317,4 +321,101 @@ pub trait Evidence {
 
     /// How many subtree hashes of `tenant`'s log are stored (for operators and tests).
     fn stored_subtree_count(&self, tenant: &str) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// The connectors' outbox: events written with the decisions and approvals that caused them,
+/// their deliveries, leases and attempts. Claims and routing span every tenant (a worker
+/// serves them all); everything else takes the tenant.
+pub trait Outbox {
+    /// Writes an event of `tenant` outside a decision (a test event, a report), with an
+    /// evidence entry `(kind, body)` recording it when given; returns that entry's index.
+    fn enqueue_event(
+        &self,
+        tenant: &str,
+        event: NewEvent,
+        entry: Option<(String, serde_json::Value)>,
+    ) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    /// Appends one evidence entry `(kind, body)` of `tenant` about `ref_id`, with no event:
+    /// what happened at an integration's endpoint (a chat button press refused, say), which
+    /// must be in the log but is nobody's delivery. Returns its index.
+    fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: serde_json::Value,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Routes and claims in one write: takes up to `limit` events not yet routed (every
+    /// tenant, oldest first), creates one delivery per destination `route` gives each (the
+    /// connectors' routing, run inside the write) already leased to `owner` for `lease_ms`,
+    /// and marks them routed; then, while under `limit` deliveries, claims due ones (retries,
+    /// those whose lease ran out) the same way. Another worker takes a claimed delivery over
+    /// only after its lease ends.
+    fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+        at: &str,
+        route: Route,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
+    /// Gives claimed deliveries back without an attempt (their destination's circuit is
+    /// open), each due again at its `next_at_ms`, in one write; returns how many `owner`
+    /// still held.
+    fn release_deliveries(
+        &self,
+        owner: &str,
+        releases: Vec<Release>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Records the attempts of a batch in one transaction: each attempt's evidence entry
+    /// always (appended in the order given), each delivery's new state when the worker
+    /// still holds its lease, and the follow-up events. The entries' bodies are redacted
+    /// and made canonical before the write, off the SQLite writer.
+    fn record_attempts(
+        &self,
+        attempts: Vec<AttemptRecord>,
+    ) -> impl Future<Output = Result<Vec<AttemptWritten>>> + Send;
+
+    /// Removes, for every tenant, at most `chunk` finished deliveries (delivered or dead)
+    /// that last changed before `before` (RFC 3339 in the store's format, which sorts as
+    /// text), then at most `chunk` events created before it that have no delivery left
+    /// (routed long ago, or never routed because no connector took them): the outbox's
+    /// retention. Each call is one short write; call again while it removes anything, so
+    /// that decisions are never held up behind one long delete.
+    fn purge_outbox(
+        &self,
+        before: &str,
+        chunk: usize,
+    ) -> impl Future<Output = Result<Purged>> + Send;
+
+    /// Deliveries of a tenant, newest first.
+    fn deliveries(
+        &self,
+        tenant: &str,
+        filter: &DeliveryFilter,
+    ) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
+
+    /// One outbox event of a tenant.
+    fn event(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<OutboxEvent>>> + Send;
+
+    /// Puts a tenant's dead letters (of one event, one destination, or all) back to pending
+    /// with a fresh attempt count and age; returns how many.
+    fn retry_dead(
+        &self,
+        tenant: &str,
+        event_id: Option<&str>,
+        destination: Option<&str>,
+        now_ms: i64,
+        at: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }

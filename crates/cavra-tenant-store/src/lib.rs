@@ -35,7 +35,7 @@ pub mod types;
 
 use std::sync::Arc;
 
-pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, TenantStore};
+pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantStore};
 pub use cavra_store::LogSigner;
 pub use db::Db;
 pub use types::*;

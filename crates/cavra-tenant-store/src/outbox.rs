@@ -339,6 +339,38 @@ pub fn approval_event(a: &Approval, body: Value, at: &str) -> NewEvent {
     NewEvent::new(kind, Some(a.id.clone()), at, body)
 }
 
+/// The `approval.requested` event of an approval created with a decision: the approval's
+/// body, with what the approver needs to judge it taken from the decision's event (`event`,
+/// already redacted): the rule, its reason, the action and target, the repository. A chat
+/// message or ticket shows these without reading the store.
+pub fn requested_event(
+    a: &Approval,
+    body: Value,
+    at: &str,
+    decision: Option<&NewEvent>,
+) -> NewEvent {
+    let mut e = approval_event(a, body, at);
+    if let (Some(d), Some(obj)) = (decision, e.payload.as_object_mut()) {
+        for k in [
+            "rule_id",
+            "action_type",
+            "target",
+            "reason",
+            "repository",
+            "environment",
+            "branch",
+            "severity",
+            "pack",
+            "agent",
+        ] {
+            if let Some(v) = d.payload.get(k).filter(|v| !v.is_null()) {
+                obj.entry(k).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    e
+}
+
 /// The event a signed checkpoint makes.
 pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> NewEvent {
     NewEvent::new(
@@ -354,36 +386,36 @@ pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> NewEvent {
     )
 }
 
-macro_rules! on_backend {
-    ($self:ident . $m:ident ( $($a:expr),* )) => {
-        match $self {
-            crate::Db::Sqlite(db) => db.$m($($a),*).await,
-            crate::Db::Postgres(db) => db.$m($($a),*).await,
-        }
-    };
-}
-
-/// The outbox, on either backend. Claims and routing span every tenant (a worker serves
-/// them all); everything else takes the tenant.
-impl crate::Db {
-    /// Writes an event of `tenant` outside a decision (a test event, a report), with an
-    /// evidence entry `(kind, body)` recording it when given; returns that entry's index.
-    pub async fn enqueue_event(
+/// The outbox on the backend the URL chose: a `match` per call, as for the store's other
+/// traits (see [`crate::Db`]).
+impl crate::backend::Outbox for crate::Db {
+    async fn enqueue_event(
         &self,
         tenant: &str,
         event: NewEvent,
         entry: Option<(String, Value)>,
     ) -> crate::Result<Option<u64>> {
-        on_backend!(self.enqueue_event(tenant, event, entry))
+        match self {
+            crate::Db::Sqlite(db) => db.enqueue_event(tenant, event, entry).await,
+            crate::Db::Postgres(db) => db.enqueue_event(tenant, event, entry).await,
+        }
     }
 
-    /// Routes and claims in one write: takes up to `limit` events not yet routed (every
-    /// tenant, oldest first), creates one delivery per destination `route` gives each (the
-    /// connectors' routing, run inside the write) already leased to `owner` for `lease_ms`,
-    /// and marks them routed; then, while under `limit` deliveries, claims due ones (retries,
-    /// those whose lease ran out) the same way. Another worker takes a claimed delivery over
-    /// only after its lease ends.
-    pub async fn claim(
+    async fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: Value,
+    ) -> crate::Result<u64> {
+        match self {
+            crate::Db::Sqlite(db) => db.append_entry(tenant, kind, ref_id, at, body).await,
+            crate::Db::Postgres(db) => db.append_entry(tenant, kind, ref_id, at, body).await,
+        }
+    }
+
+    async fn claim(
         &self,
         owner: &str,
         now_ms: i64,
@@ -392,64 +424,61 @@ impl crate::Db {
         at: &str,
         route: Route,
     ) -> crate::Result<Claim> {
-        on_backend!(self.claim(owner, now_ms, lease_ms, limit, at, route))
+        match self {
+            crate::Db::Sqlite(db) => db.claim(owner, now_ms, lease_ms, limit, at, route).await,
+            crate::Db::Postgres(db) => db.claim(owner, now_ms, lease_ms, limit, at, route).await,
+        }
     }
 
-    /// Gives claimed deliveries back without an attempt (their destination's circuit is
-    /// open), each due again at its `next_at_ms`, in one write; returns how many `owner`
-    /// still held.
-    pub async fn release_deliveries(
-        &self,
-        owner: &str,
-        releases: Vec<Release>,
-    ) -> crate::Result<u64> {
+    async fn release_deliveries(&self, owner: &str, releases: Vec<Release>) -> crate::Result<u64> {
         if releases.is_empty() {
             return Ok(0);
         }
-        on_backend!(self.release_deliveries(owner, releases))
+        match self {
+            crate::Db::Sqlite(db) => db.release_deliveries(owner, releases).await,
+            crate::Db::Postgres(db) => db.release_deliveries(owner, releases).await,
+        }
     }
 
-    /// Records the attempts of a batch in one transaction: each attempt's evidence entry
-    /// always (appended in the order given), each delivery's new state when the worker
-    /// still holds its lease, and the follow-up events. The entries' bodies are redacted
-    /// and made canonical before the write, off the SQLite writer.
-    pub async fn record_attempts(
+    async fn record_attempts(
         &self,
         attempts: Vec<AttemptRecord>,
     ) -> crate::Result<Vec<AttemptWritten>> {
         if attempts.is_empty() {
             return Ok(Vec::new());
         }
-        on_backend!(self.record_attempts(attempts))
+        match self {
+            crate::Db::Sqlite(db) => db.record_attempts(attempts).await,
+            crate::Db::Postgres(db) => db.record_attempts(attempts).await,
+        }
     }
 
-    /// Removes, for every tenant, at most `chunk` finished deliveries (delivered or dead)
-    /// that last changed before `before` (RFC 3339 in the store's format, which sorts as
-    /// text), then at most `chunk` events created before it that have no delivery left
-    /// (routed long ago, or never routed because no connector took them): the outbox's
-    /// retention. Each call is one short write; call again while it removes anything, so
-    /// that decisions are never held up behind one long delete.
-    pub async fn purge_outbox(&self, before: &str, chunk: usize) -> crate::Result<Purged> {
-        on_backend!(self.purge_outbox(before, chunk))
+    async fn purge_outbox(&self, before: &str, chunk: usize) -> crate::Result<Purged> {
+        match self {
+            crate::Db::Sqlite(db) => db.purge_outbox(before, chunk).await,
+            crate::Db::Postgres(db) => db.purge_outbox(before, chunk).await,
+        }
     }
 
-    /// Deliveries of a tenant, newest first.
-    pub async fn deliveries(
+    async fn deliveries(
         &self,
         tenant: &str,
         filter: &DeliveryFilter,
     ) -> crate::Result<Vec<Delivery>> {
-        on_backend!(self.deliveries(tenant, filter))
+        match self {
+            crate::Db::Sqlite(db) => db.deliveries(tenant, filter).await,
+            crate::Db::Postgres(db) => db.deliveries(tenant, filter).await,
+        }
     }
 
-    /// One outbox event of a tenant.
-    pub async fn event(&self, tenant: &str, id: &str) -> crate::Result<Option<OutboxEvent>> {
-        on_backend!(self.event(tenant, id))
+    async fn event(&self, tenant: &str, id: &str) -> crate::Result<Option<OutboxEvent>> {
+        match self {
+            crate::Db::Sqlite(db) => db.event(tenant, id).await,
+            crate::Db::Postgres(db) => db.event(tenant, id).await,
+        }
     }
 
-    /// Puts a tenant's dead letters (of one event, one destination, or all) back to pending
-    /// with a fresh attempt count and age; returns how many.
-    pub async fn retry_dead(
+    async fn retry_dead(
         &self,
         tenant: &str,
         event_id: Option<&str>,
@@ -457,7 +486,16 @@ impl crate::Db {
         now_ms: i64,
         at: &str,
     ) -> crate::Result<u64> {
-        on_backend!(self.retry_dead(tenant, event_id, destination, now_ms, at))
+        match self {
+            crate::Db::Sqlite(db) => {
+                db.retry_dead(tenant, event_id, destination, now_ms, at)
+                    .await
+            }
+            crate::Db::Postgres(db) => {
+                db.retry_dead(tenant, event_id, destination, now_ms, at)
+                    .await
+            }
+        }
     }
 }
 

@@ -151,8 +151,23 @@ fn delivery_row(r: &Row) -> Result<Delivery> {
     })
 }
 
-impl PgDb {
-    pub(crate) async fn enqueue_event(
+impl crate::backend::Outbox for PgDb {
+    async fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: serde_json::Value,
+    ) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let index = append(&tx, &self.settings, tenant, kind, ref_id, None, at, body).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    async fn enqueue_event(
         &self,
         tenant: &str,
         event: NewEvent,
@@ -182,7 +197,7 @@ impl PgDb {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn claim(
+    async fn claim(
         &self,
         owner: &str,
         now_ms: i64,
@@ -277,11 +292,7 @@ impl PgDb {
         Ok(claim)
     }
 
-    pub(crate) async fn release_deliveries(
-        &self,
-        owner: &str,
-        releases: Vec<Release>,
-    ) -> Result<u64> {
+    async fn release_deliveries(&self, owner: &str, releases: Vec<Release>) -> Result<u64> {
         let c = self.client().await?;
         let col = |f: fn(&Release) -> &str| -> Vec<&str> { releases.iter().map(f).collect() };
         let next: Vec<i64> = releases.iter().map(|r| r.next_at_ms).collect();
@@ -303,7 +314,7 @@ impl PgDb {
         .await?)
     }
 
-    pub(crate) async fn record_attempts(
+    async fn record_attempts(
         &self,
         mut attempts: Vec<AttemptRecord>,
     ) -> Result<Vec<AttemptWritten>> {
@@ -409,7 +420,7 @@ impl PgDb {
         Ok(out)
     }
 
-    pub(crate) async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
+    async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let chunk = chunk as i64;
@@ -437,11 +448,7 @@ impl PgDb {
         Ok(Purged { deliveries, events })
     }
 
-    pub(crate) async fn deliveries(
-        &self,
-        tenant: &str,
-        f: &DeliveryFilter,
-    ) -> Result<Vec<Delivery>> {
+    async fn deliveries(&self, tenant: &str, f: &DeliveryFilter) -> Result<Vec<Delivery>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
@@ -464,7 +471,7 @@ impl PgDb {
         rows.iter().map(delivery_row).collect()
     }
 
-    pub(crate) async fn event(&self, tenant: &str, id: &str) -> Result<Option<OutboxEvent>> {
+    async fn event(&self, tenant: &str, id: &str) -> Result<Option<OutboxEvent>> {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
@@ -478,7 +485,7 @@ impl PgDb {
             .transpose()
     }
 
-    pub(crate) async fn retry_dead(
+    async fn retry_dead(
         &self,
         tenant: &str,
         event_id: Option<&str>,

@@ -192,9 +192,36 @@ fn write_attempts(
     Ok(out)
 }
 
-impl SqliteDb {
-    pub(crate) async fn enqueue_event(
-        self: &std::sync::Arc<Self>,
+impl crate::backend::Outbox for SqliteDb {
+    async fn append_entry(
+        &self,
+        tenant: &str,
+        kind: &str,
+        ref_id: Option<&str>,
+        at: &str,
+        body: Value,
+    ) -> Result<u64> {
+        let (tenant, kind, at) = (tenant.to_string(), kind.to_string(), at.to_string());
+        let ref_id = ref_id.map(str::to_string);
+        self.write(move |c, settings| {
+            atomic(c, |c| {
+                append(
+                    c,
+                    settings,
+                    &tenant,
+                    &kind,
+                    ref_id.as_deref(),
+                    None,
+                    &at,
+                    body.clone(),
+                )
+            })
+        })
+        .await
+    }
+
+    async fn enqueue_event(
+        &self,
         tenant: &str,
         event: NewEvent,
         entry: Option<(String, Value)>,
@@ -222,8 +249,8 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn claim(
-        self: &std::sync::Arc<Self>,
+    async fn claim(
+        &self,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
@@ -274,11 +301,7 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn release_deliveries(
-        self: &std::sync::Arc<Self>,
-        owner: &str,
-        releases: Vec<Release>,
-    ) -> Result<u64> {
+    async fn release_deliveries(&self, owner: &str, releases: Vec<Release>) -> Result<u64> {
         let owner = owner.to_string();
         self.write(move |c, _| {
             atomic(c, |c| {
@@ -295,10 +318,7 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn record_attempts(
-        self: &std::sync::Arc<Self>,
-        attempts: Vec<AttemptRecord>,
-    ) -> Result<Vec<AttemptWritten>> {
+    async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> Result<Vec<AttemptWritten>> {
         // Redacted and canonical here, on the caller's thread: the one writer only splices.
         let attempts: Vec<(AttemptRecord, PreparedBody)> = attempts
             .into_iter()
@@ -311,11 +331,7 @@ impl SqliteDb {
             .await
     }
 
-    pub(crate) async fn purge_outbox(
-        self: &std::sync::Arc<Self>,
-        before: &str,
-        chunk: usize,
-    ) -> Result<Purged> {
+    async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
         // The rows to remove are found on a reader (a scan that would otherwise hold the one
         // writer, and the decisions behind it), then removed by id on the writer, each
         // condition checked again there.
@@ -372,11 +388,7 @@ impl SqliteDb {
         Ok(Purged { deliveries, events })
     }
 
-    pub(crate) async fn deliveries(
-        self: &std::sync::Arc<Self>,
-        tenant: &str,
-        f: &DeliveryFilter,
-    ) -> Result<Vec<Delivery>> {
+    async fn deliveries(&self, tenant: &str, f: &DeliveryFilter) -> Result<Vec<Delivery>> {
         let tenant = tenant.to_string();
         let f = f.clone();
         self.read(move |c| {
@@ -401,17 +413,13 @@ impl SqliteDb {
         .await
     }
 
-    pub(crate) async fn event(
-        self: &std::sync::Arc<Self>,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<OutboxEvent>> {
+    async fn event(&self, tenant: &str, id: &str) -> Result<Option<OutboxEvent>> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |c| load_event(c, &tenant, &id)).await
     }
 
-    pub(crate) async fn retry_dead(
-        self: &std::sync::Arc<Self>,
+    async fn retry_dead(
+        &self,
         tenant: &str,
         event_id: Option<&str>,
         destination: Option<&str>,

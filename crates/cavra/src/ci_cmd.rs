@@ -3,7 +3,7 @@
 use crate::evidence_cmd::{read_trust, write_atomic};
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use anyhow::anyhow;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 /// `cavra ci …`
@@ -70,24 +70,7 @@ pub struct VerifyAttestationArgs {
     pub json: bool,
 }
 
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people.
-    Text,
-    /// For machines.
-    Json,
-    /// JUnit XML (GitLab test reports, most CI systems): one test case per changed path.
-    Junit,
-    /// GitHub Actions: `::error file=…::` annotations, and a markdown job summary written to
-    /// `$GITHUB_STEP_SUMMARY` when it is set.
-    Github,
-    /// GitLab code-quality report (JSON).
-    Gitlab,
-    /// SARIF 2.1.0 (GitHub code scanning): one rule per finding kind, results located on the
-    /// changed paths.
-    Sarif,
-}
+pub use cavra_ci::render::Format;
 
 /// `cavra ci check` arguments.
 #[derive(Debug, Args)]
@@ -211,12 +194,7 @@ fn verify_attestation(args: &VerifyAttestationArgs) -> Result<i32, Failure> {
         }))?;
     } else {
         match &result {
-            Ok(v) => println!(
-                "verified: commit {} attested by {} (policy {})",
-                v.head,
-                v.key_id,
-                v.predicate["policy_digest"].as_str().unwrap_or("?")
-            ),
+            Ok(v) => print!("{}", v.to_text()),
             Err(e) => println!("NOT verified: {e}"),
         }
     }
@@ -274,30 +252,13 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
         attestation.as_deref(),
         false,
     )?;
-    let text = match args.format {
-        Format::Junit => cavra_ci::render::junit(&report),
-        Format::Github => {
-            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| anyhow!("writing $GITHUB_STEP_SUMMARY: {e}"))?;
-                f.write_all(cavra_ci::render::markdown_summary(&report).as_bytes())
-                    .map_err(|e| anyhow!("writing $GITHUB_STEP_SUMMARY: {e}"))?;
-            }
-            cavra_ci::render::github(&report)
-        }
-        Format::Gitlab => cavra_ci::render::gitlab(&report).map_err(|e| anyhow!("{e}"))?,
-        Format::Sarif => cavra_ci::render::sarif(&report).map_err(|e| anyhow!("{e}"))?,
-        Format::Json => {
-            let mut v = serde_json::to_value(&report).map_err(|e| anyhow!("{e}"))?;
-            v["ok"] = serde_json::Value::Bool(report.ok());
-            serde_json::to_string_pretty(&v).map_err(|e| anyhow!("{e}"))? + "\n"
-        }
-        Format::Text => cavra_ci::render::text(&report),
-    };
+    if args.format == Format::Github
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+    {
+        cavra_ci::render::append_step_summary(&report, std::path::Path::new(&path))
+            .map_err(|e| anyhow!("writing $GITHUB_STEP_SUMMARY: {e}"))?;
+    }
+    let text = cavra_ci::render::render(&report, args.format).map_err(|e| anyhow!("{e}"))?;
     match &args.output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),

@@ -1,7 +1,7 @@
 //! `cavra connector …`: the API service's connectors of the token's tenant (admins), over
 //! `/v1/connectors`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -97,15 +97,7 @@ pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
             if s.json {
                 support::print_json(&list)?;
             } else {
-                for c in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\t{}\tdead letters {}",
-                        c["name"].as_str().unwrap_or_default(),
-                        c["kind"].as_str().unwrap_or_default(),
-                        c["destination"].as_str().unwrap_or_default(),
-                        c["dead_letters"],
-                    );
-                }
+                print!("{}", cavra_runtime::text::connectors(&list));
             }
             Ok(support::EXIT_OK)
         }
@@ -190,25 +182,11 @@ fn test(name: &str, wait: u64, s: &ServerArgs) -> Result<i32, Failure> {
         .as_str()
         .ok_or_else(|| Failure::Other(anyhow::anyhow!("the service sent no event id: {sent}")))?
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(wait);
-    let detail = loop {
-        let detail = call(
-            &s.server,
-            "GET",
-            &format!("/v1/connectors/deliveries/{event}"),
-            None,
-        )?;
-        let settled = detail["deliveries"]
-            .as_array()
-            .is_some_and(|l| !l.is_empty() && l.iter().all(|d| d["state"] != "pending"));
-        if settled || Instant::now() >= deadline {
-            break detail;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    let delivered = detail["deliveries"]
-        .as_array()
-        .is_some_and(|l| !l.is_empty() && l.iter().all(|d| d["state"] == "delivered"));
+    let path = format!("/v1/connectors/deliveries/{event}");
+    let (detail, delivered) = cavra_runtime::service::follow_deliveries(
+        || call(&s.server, "GET", &path, None),
+        Duration::from_secs(wait),
+    )?;
     if s.json {
         support::print_json(&detail)?;
     } else {

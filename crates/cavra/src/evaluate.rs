@@ -228,23 +228,11 @@ fn run_remote(args: &EvaluateArgs, base: &str) -> Result<i32, Failure> {
     if args.json {
         support::print_json(&answer)?;
     } else {
-        let record = &answer["record"];
-        let mut line = format!(
-            "{}  {}  {}",
-            support::paint_decision(decision, support::stdout_is_terminal()),
-            record["rule_id"].as_str().unwrap_or_default(),
-            record["reason"].as_str().unwrap_or_default()
+        let colour = support::stdout_is_terminal();
+        println!(
+            "{}",
+            cavra_runtime::text::service_decision(decision, &answer, colour)
         );
-        if let Some(id) = answer["approval"]["id"].as_str() {
-            line.push_str(&format!(
-                " (approval {id}, {} for {})",
-                answer["approval"]["state"].as_str().unwrap_or_default(),
-                answer["approval"]["approver_group"]
-                    .as_str()
-                    .unwrap_or_default()
-            ));
-        }
-        println!("{line}");
     }
     Ok(decision.exit_code())
 }
@@ -280,20 +268,7 @@ pub fn run(args: &EvaluateArgs) -> Result<i32, Failure> {
         support::print_json(&record)?;
     } else {
         let colour = support::stdout_is_terminal();
-        let mut line = format!(
-            "{}  {}  {}",
-            support::paint_decision(record.decision, colour),
-            record.rule_id,
-            record.reason
-        );
-        if let Some(group) = record
-            .approver_group
-            .as_deref()
-            .filter(|_| record.decision == cavra_engine::Decision::RequireApproval)
-        {
-            line.push_str(&format!(" (approver group: {group})"));
-        }
-        println!("{line}");
+        println!("{}", cavra_runtime::text::evaluated(&record, colour));
     }
     // The process exits next: freeing the compiled pack piece by piece would only cost time.
     std::mem::forget(prepared);

@@ -12,7 +12,6 @@ use cavra_store::{EntryFilter, Store};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// `cavra keys …`
 #[derive(Debug, Subcommand)]
@@ -304,32 +303,13 @@ pub struct ExportArgs {
 }
 
 fn parse_time(s: &str, what: &str) -> Result<OffsetDateTime, Failure> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        Failure::Usage(format!(
-            "{what} {s:?} is not an RFC 3339 time (for example 2026-11-25T09:00:00Z)"
-        ))
-    })
-}
-
-fn store_time(s: &str, what: &str) -> Result<String, Failure> {
-    cavra_store::format_time(parse_time(s, what)?).map_err(|e| anyhow!("{e}").into())
+    cavra_runtime::local::parse_time(s, what).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn filter_of(sel: &SelectionArgs) -> Result<EntryFilter, Failure> {
-    Ok(EntryFilter {
-        session_id: sel.session.clone(),
-        since: sel
-            .since
-            .as_deref()
-            .map(|s| store_time(s, "--since"))
-            .transpose()?,
-        until: sel
-            .until
-            .as_deref()
-            .map(|s| store_time(s, "--until"))
-            .transpose()?,
-        below: None,
-    })
+    let (since, until) = (sel.since.as_deref(), sel.until.as_deref());
+    cavra_runtime::local::entry_filter(sel.session.as_deref(), since, until)
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn repo_root() -> Result<PathBuf, Failure> {
@@ -533,24 +513,7 @@ fn trust_export(
 ) -> Result<i32, Failure> {
     let done = trust_package::export(trust_path, policies, sign_key, key_id, output)
         .map_err(package_failure)?;
-    support::done(
-        json,
-        &serde_json::json!({
-            "written": output,
-            "keys": done.keys,
-            "policies": done.policies,
-            "signed_by": done.signed_by,
-            "fingerprint": done.fingerprint,
-        }),
-        &format!(
-            "wrote {}: {} keys, {} signed pack(s), signed by {} ({})",
-            output.display(),
-            done.keys,
-            done.policies.len(),
-            done.signed_by,
-            done.fingerprint,
-        ),
-    )
+    support::done(json, &done.to_json(output), &done.to_text(output))
 }
 
 /// `cavra trust import`
@@ -565,25 +528,8 @@ fn trust_import(
         .map_err(package_failure)?;
     support::done(
         json,
-        &serde_json::json!({
-            "imported": package_path,
-            "signed_by": done.signed_by,
-            "trust_root": trust_path,
-            "keys": done.keys,
-            "policies": done.policies,
-            "policies_dir": policies_dir,
-        }),
-        &format!(
-            "imported {} (signed by {}): {} keys in {}, {} signed pack(s){}",
-            package_path.display(),
-            done.signed_by,
-            done.keys,
-            trust_path.display(),
-            done.policies.len(),
-            policies_dir
-                .map(|d| format!(" written to {}", d.display()))
-                .unwrap_or_default()
-        ),
+        &done.to_json(package_path, trust_path, policies_dir),
+        &done.to_text(package_path, trust_path, policies_dir),
     )
 }
 
@@ -606,25 +552,7 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
             if *json {
                 support::print_json(&report)?;
             } else {
-                println!(
-                    "log {}: {} entries, {} checkpoints ({} signatures verified), tree head {}",
-                    report.log_id,
-                    report.entries,
-                    report.checkpoints,
-                    report.signatures_verified,
-                    report.root_hash
-                );
-                for p in &report.problems {
-                    println!("FAIL {p}");
-                }
-                println!(
-                    "{}",
-                    if report.ok() {
-                        "verified"
-                    } else {
-                        "NOT verified"
-                    }
-                );
+                print!("{}", report.to_text());
             }
             Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
         }

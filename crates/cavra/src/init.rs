@@ -6,7 +6,7 @@ use crate::support::{self, Failure};
 use cavra_agents::Agent;
 use cavra_install::{Change, InitOptions, InstallError, Programs};
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `cavra init` arguments.
 #[derive(Debug, Args)]
@@ -87,16 +87,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     let diff =
         |c: &Change| cavra_install::diff(&c.path, &root, c.before.as_deref(), c.after.as_deref());
     if args.dry_run && args.json {
-        let files: Vec<Value> = changed
-            .iter()
-            .map(|c| {
-                json!({
-                    "path": cavra_install::relative(&c.path, &root),
-                    "change": c.what(),
-                    "diff": diff(c),
-                })
-            })
-            .collect();
+        let files = cavra_install::choice::changes_json(&changed, &root, true);
         support::print_json(&json!({ "agent": label, "dry_run": true, "changes": files }))?;
         return Ok(support::EXIT_OK);
     }
@@ -112,20 +103,15 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
     for c in &changed {
         cavra_install::apply(c)?;
     }
-    let mut notes = plan.notes.clone();
-    let mut warnings = Vec::new();
-    if !args.uninstall {
-        let agent = targets[0];
-        let command = programs.hook_command(agent, !args.no_daemon);
-        warnings.extend(cavra_install::path_warning(&command, programs.exe.parent()));
-        let settings_file = cavra_install::settings_file(agent, &root);
-        let hooks_changed = changed.iter().any(|c| c.path == settings_file);
-        notes.extend(cavra_install::choice::after_install_note(
-            agent,
-            &command,
-            hooks_changed,
-        ));
-    }
+    let installed = (!args.uninstall).then(|| targets[0]);
+    let (notes, warnings) = cavra_install::choice::after_apply(
+        &plan.notes,
+        &changed,
+        installed,
+        &programs,
+        &root,
+        !args.no_daemon,
+    );
     // Notes and warnings go to stderr either way, so a person running with --json sees them.
     for n in &notes {
         eprintln!("note: {n}");
@@ -134,10 +120,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Failure> {
         eprintln!("{w}");
     }
     if args.json {
-        let files: Vec<Value> = changed
-            .iter()
-            .map(|c| json!({ "path": cavra_install::relative(&c.path, &root), "change": c.what() }))
-            .collect();
+        let files = cavra_install::choice::changes_json(&changed, &root, false);
         support::print_json(&json!({
             "agent": label,
             "uninstall": args.uninstall,

@@ -2,10 +2,9 @@
 
 use crate::support::{self, Failure};
 use anyhow::anyhow;
-use cavra_mcp::{Governor, GovernorConfig, KeyLoader};
+use cavra_mcp::{Governor, OpenError, OpenOptions};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// `cavra mcp …`
@@ -93,44 +92,22 @@ pub fn governor(
 ) -> Result<Governor, Failure> {
     let cwd = support::current_dir()?;
     let repo_root = match &common.repo_root {
-        Some(r) if r.is_absolute() => r.clone(),
         Some(r) => cwd.join(r),
         None => support::find_repo_root(&cwd),
     };
-    // The runtime's loader, as for the hook: a pack (or CAVRA_REQUIRE_SIGNED_POLICY) that
-    // requires signatures is checked against the trust root here too.
-    let source = cavra_runtime::policy::Source::cli(common.policy.as_deref(), &repo_root, &cwd);
-    let reference = source.reference().map_err(support::load_failure)?;
-    let loaded = source.load(&reference).map_err(support::load_failure)?;
-    let (resolved, pack) = (loaded.resolved, loaded.compiled);
-    let mut store = cavra_store::Store::open_repo(&repo_root).map_err(|e| {
-        anyhow!(
-            "cannot open the decision store under {}/.cavra: {e}",
-            repo_root.display()
-        )
-    })?;
-    cavra_runtime::keyfiles::attach_log_key(&mut store, &repo_root);
-    let key_root = repo_root.clone();
-    let log_key: KeyLoader =
-        Arc::new(move || cavra_runtime::keyfiles::log_key(&key_root).map_err(|e| format!("{e:#}")));
-    let session_id = common
-        .session_id
-        .clone()
-        .unwrap_or_else(|| format!("mcp-{}", uuid::Uuid::now_v7()));
-    Ok(Governor::new(GovernorConfig {
+    Governor::open(OpenOptions {
         repo_root,
-        policy_reference: reference,
-        resolved,
-        pack,
-        store,
-        log_key,
-        bundle_key,
-        session_id,
-        agent: agent.to_string(),
+        cwd: &cwd,
+        policy: common.policy.as_deref(),
+        session_id: common.session_id.as_deref(),
+        agent,
         approval_ttl: Duration::from_secs(common.approval_ttl.saturating_mul(60)),
-        resolver: Box::new(support::FsResolver),
-        home: support::home_dir(),
-    }))
+        bundle_key,
+    })
+    .map_err(|e| match e {
+        OpenError::Policy(e) => support::load_failure(e),
+        other => Failure::Other(other.into()),
+    })
 }
 
 /// Runs `cavra mcp …`.
@@ -165,10 +142,7 @@ pub fn run(command: &McpCommand) -> Result<i32, Failure> {
         McpCommand::Proxy(args) => {
             let mut governor = governor(&args.common, "mcp-proxy", None)?;
             // The policy says what a changed tool gets (`mcp.on_tool_change`, default block).
-            let on_tool_change = match governor.pack().document.mcp.on_tool_change.as_deref() {
-                Some("warn") => cavra_mcp::proxy::OnToolChange::Warn,
-                _ => cavra_mcp::proxy::OnToolChange::Block,
-            };
+            let on_tool_change = cavra_mcp::proxy::OnToolChange::of_pack(governor.pack());
             governor
                 .store()
                 .set_power_loss_durable(args.durability == "full")

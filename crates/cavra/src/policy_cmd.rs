@@ -2,8 +2,6 @@
 
 use crate::evaluate::RequestArgs;
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
-use cavra_policy::builtin;
-use cavra_policy::retained::rule_views;
 use cavra_runtime::policy::Validated;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -168,20 +166,10 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
 }
 
 fn list(json: bool) -> Result<i32, Failure> {
-    let packs = builtin::builtin_packs();
     if json {
-        let rows: Vec<_> = packs
-            .iter()
-            .map(
-                |p| serde_json::json!({"id": p.id, "title": p.title, "description": p.description}),
-            )
-            .collect();
-        support::print_json(&rows)?;
+        support::print_json(&cavra_runtime::policy::builtin_rows())?;
     } else {
-        let width = packs.iter().map(|p| p.id.len()).max().unwrap_or(0);
-        for p in packs {
-            println!("{:width$}  {} — {}", p.id, p.title, p.description);
-        }
+        print!("{}", cavra_runtime::policy::builtin_text());
     }
     Ok(EXIT_OK)
 }
@@ -254,19 +242,8 @@ fn test(files: &[PathBuf], json: bool) -> Result<i32, Failure> {
 
 fn compile_cmd(path: &str) -> Result<i32, Failure> {
     let policy = support::load_policy(path)?;
-    let pack = &policy.compiled;
-    support::print_json(&serde_json::json!({
-        "id": pack.id,
-        "title": pack.title,
-        "version": pack.version,
-        "digest": pack.digest,
-        "origin": pack.origin,
-        "chain": pack.chain,
-        "settings": cavra_policy::diff::settings(pack),
-        "rules": rule_views(pack).into_values().collect::<Vec<_>>(),
-        "pattern_count": pack.pattern_count(),
-        "document": policy.resolved.document,
-    }))?;
+    let view = cavra_runtime::policy::compiled_view(&policy.resolved, &policy.compiled);
+    support::print_json(&view)?;
     Ok(EXIT_OK)
 }
 

@@ -188,34 +188,7 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
                 support::print_json(&registry)?;
                 return Ok(support::EXIT_OK);
             }
-            if registry.is_empty() {
-                println!("no MCP servers registered (cavra registry mcp add NAME --trust …)");
-            }
-            for e in registry.servers.values() {
-                let tools = if e.allowed_tools.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    e.allowed_tools.join(",")
-                };
-                let caps = if e.capabilities.is_empty() {
-                    "any".to_string()
-                } else {
-                    e.capabilities
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                println!(
-                    "{}  trust={}  approval={}  owner={}  tools={}  capabilities={}",
-                    e.name,
-                    e.trust_tier,
-                    e.approval_state,
-                    e.owner.as_deref().unwrap_or("-"),
-                    tools,
-                    caps
-                );
-            }
+            print!("{}", cavra_runtime::text::registry(&registry));
             Ok(support::EXIT_OK)
         }
         McpRegistryCommand::Check {
@@ -229,11 +202,11 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
             if *json {
                 support::print_json(&verdict)?;
             } else {
+                let colour = support::stdout_is_terminal();
+                let (rule, reason) = (&verdict.rule_id, &verdict.reason);
                 println!(
-                    "{}  {}  {}",
-                    support::paint_decision(verdict.decision, support::stdout_is_terminal()),
-                    verdict.rule_id,
-                    verdict.reason
+                    "{}",
+                    cavra_runtime::text::decision_line(verdict.decision, rule, reason, colour)
                 );
             }
             Ok(verdict.decision.exit_code())

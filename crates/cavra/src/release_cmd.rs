@@ -3,7 +3,7 @@
 use crate::support::{self, EXIT_OK, Failure};
 use anyhow::anyhow;
 use cavra_release::ReleaseError;
-use cavra_release::record::{self, Record};
+use cavra_release::record;
 use cavra_runtime::{keyfiles, trust_file};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -259,11 +259,7 @@ fn signer(
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
-    }
-    cavra_runtime::repo::write_atomic(path, bytes)
-        .map_err(|e| Failure::Other(anyhow!("writing {}: {e}", path.display())))
+    cavra_release::write_file(path, bytes).map_err(failure)
 }
 
 /// Sends a record to the service, which records it and hands it to its connectors.
@@ -326,15 +322,11 @@ fn record_cmd(args: &RecordArgs) -> Result<i32, Failure> {
             "service": sent,
         }))?;
     } else {
-        let unchecked = predicate["unchecked"].as_array().map_or(0, Vec::len);
-        let commits = predicate["commits"].as_array().map_or(0, Vec::len);
         println!(
-            "recorded release {} ({} artefact(s), {commits} commit(s), {unchecked} without a CI check) signed by {}: {}",
-            args.version,
-            signed.statement.subject.len(),
-            signer.key_id,
-            output.display()
+            "{}",
+            signed.release_text(&args.version, &signer.key_id, &output)
         );
+        let unchecked = signed.unchecked();
         if unchecked > 0 {
             eprintln!(
                 "note: {unchecked} commit(s) have no CI attestation; --require-checks refuses such a release"
@@ -424,14 +416,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
                 &json!({"verified": true, "kind": "release_archive", "archive": verified}),
             )?;
         } else {
-            println!(
-                "verified: release archive {} {} ({} files) signed by {} at {}",
-                verified.version,
-                verified.target,
-                verified.files.len(),
-                verified.signed_by,
-                verified.signed_at
-            );
+            print!("{}", verified.to_text());
         }
         return Ok(EXIT_OK);
     }
@@ -439,25 +424,8 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
         .map_err(|e| anyhow!("{name}: does not verify: {e}"))?;
     if args.json {
         support::print_json(&json!({"verified": true, "result": verified}))?;
-        return Ok(EXIT_OK);
-    }
-    match &verified.record {
-        Record::Release(p) => println!(
-            "verified: release {} (commit {}, {} commit(s), {} without a CI check) signed by {} at {}",
-            p.version,
-            p.commit,
-            p.commits.len(),
-            p.unchecked.len(),
-            verified.signed_by,
-            p.signed_at
-        ),
-        Record::Rollback(p) => println!(
-            "verified: rollback {} -> {} by {} ({}) signed by {} at {}",
-            p.from, p.to, p.actor, p.reason, verified.signed_by, p.signed_at
-        ),
-    }
-    for a in &verified.artifacts_checked {
-        println!("  artefact {a}: digest matches");
+    } else {
+        print!("{}", verified.to_text());
     }
     Ok(EXIT_OK)
 }
@@ -488,14 +456,7 @@ fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
     if args.json {
         support::print_json(&json!({"archive": path, "built": built}))?;
     } else {
-        println!(
-            "{}  {}\nrelease archive of {} files signed by {} at {}",
-            built.sha256,
-            path.display(),
-            built.files.len(),
-            built.signed_by,
-            built.signed_at
-        );
+        print!("{}", built.to_text(&path));
     }
     Ok(EXIT_OK)
 }
@@ -523,13 +484,7 @@ pub fn offline(command: &OfflineCommand) -> Result<i32, Failure> {
             if args.json {
                 support::print_json(&json!({"bundle": args.output, "summary": summary}))?;
             } else {
-                println!(
-                    "offline bundle of {} files ({}) signed by {}: {}",
-                    summary.files.len(),
-                    summary.releases.join(", "),
-                    summary.signed_by,
-                    args.output.display()
-                );
+                print!("{}", summary.written_text(&args.output));
             }
             Ok(EXIT_OK)
         }
@@ -539,7 +494,7 @@ pub fn offline(command: &OfflineCommand) -> Result<i32, Failure> {
             if a.json {
                 support::print_json(&json!({"verified": true, "bundle": checked.summary}))?;
             } else {
-                print_summary("verified", &checked.summary);
+                print!("{}", checked.summary.to_text());
             }
             Ok(EXIT_OK)
         }
@@ -551,13 +506,7 @@ pub fn offline(command: &OfflineCommand) -> Result<i32, Failure> {
             if a.json {
                 support::print_json(&installed)?;
             } else {
-                print_summary("verified", &installed.bundle);
-                println!(
-                    "installed {} files under {}; trust root {}",
-                    installed.written.len(),
-                    args.prefix.display(),
-                    installed.trust_root.display()
-                );
+                print!("{}", installed.to_text(&args.prefix));
             }
             Ok(EXIT_OK)
         }
@@ -574,17 +523,6 @@ fn open_bundle(a: &AnchorArgs) -> Result<cavra_release::offline::Checked, Failur
             failure(e)
         }
     })
-}
-
-fn print_summary(word: &str, s: &cavra_release::offline::Summary) {
-    println!(
-        "{word}: offline bundle of {} files ({}) signed by {} at {}; trust package signed by {}",
-        s.files.len(),
-        s.releases.join(", "),
-        s.signed_by,
-        s.signed_at,
-        s.trust_package_signed_by
-    );
 }
 
 /// `cavra trust status` arguments.

@@ -2,7 +2,7 @@
 //! directly: `cavra db migrate`, `cavra tenant create|list`, `cavra token create|list|revoke`;
 //! and `cavra healthcheck`, the probe a container runs against the service.
 
-use cavra_tenant_store::{Directory, TenantStore};
+use cavra_tenant_store::Directory;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
@@ -229,33 +229,13 @@ pub fn healthcheck(args: &HealthcheckArgs) -> Result<i32, Failure> {
 
 /// `cavra db …`
 pub fn db(command: &DbCommand) -> Result<i32, Failure> {
-    match command {
-        DbCommand::Migrate { db: args, json } => {
-            let config = config(args)?;
-            runtime()?.block_on(async {
-                let db = open(&config).await?;
-                let r = db.readiness().await.map_err(|e| anyhow!("{e}"))?;
-                let url = cavra_redact::url_without_password(&config.database_url);
-                support::done(
-                    *json,
-                    &serde_json::json!({
-                        "database": url,
-                        "schema_version": r.schema_version,
-                        "current": r.migrations_current,
-                    }),
-                    &format!(
-                        "{url}: schema version {} ({})",
-                        r.schema_version,
-                        if r.migrations_current {
-                            "current"
-                        } else {
-                            "NOT current"
-                        }
-                    ),
-                )
-            })
-        }
-    }
+    let DbCommand::Migrate { db, json } = command;
+    let config = config(db)?;
+    let migrated = runtime()?
+        .block_on(admin::migrate(&config))
+        .map_err(failure)?;
+    let value = serde_json::to_value(&migrated).map_err(|e| anyhow!("{e}"))?;
+    support::done(*json, &value, &migrated.to_text())
 }
 
 /// `cavra tenant …`
@@ -263,20 +243,12 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
     runtime()?.block_on(async {
         match command {
             TenantCommand::Create { id, name, json, db } => {
-                if !cavra_server::api::tenants::valid_tenant_id(id) {
-                    return Err(Failure::Usage(
-                        "a tenant id is 1-64 lowercase letters, digits, - or _".into(),
-                    ));
-                }
+                // Checked before the database is opened (and perhaps created).
+                admin::check_tenant_id(id).map_err(failure)?;
                 let db = open(&config(db)?).await?;
-                let created = db
-                    .create_tenant(&cavra_tenant_store::Tenant {
-                        id: id.clone(),
-                        name: name.clone().unwrap_or_else(|| id.clone()),
-                        created_at: cavra_server::now_text(),
-                    })
+                let created = admin::create_tenant(&db, id, name.as_deref())
                     .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                    .map_err(failure)?;
                 support::done(
                     *json,
                     &serde_json::json!({ "id": id, "created": created }),
@@ -291,14 +263,9 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
                 let db = open_existing(&config(db)?).await?;
                 let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
                 if *json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&tenants).map_err(|e| anyhow!("{e}"))?
-                    );
+                    support::print_json(&tenants)?;
                 } else {
-                    for t in tenants {
-                        println!("{}\t{}\t{}", t.id, t.name, t.created_at);
-                    }
+                    print!("{}", admin::tenants_text(&tenants));
                 }
                 Ok(EXIT_OK)
             }
@@ -332,14 +299,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                         .await
                         .map_err(failure)?;
                 if *json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "id": record.id, "tenant": record.tenant, "subject": record.subject,
-                            "role": role.as_str(), "groups": record.groups,
-                            "expires_at": record.expires_at, "token": issued.plaintext(),
-                        })
-                    );
+                    println!("{}", admin::issued_json(&record, *role, &issued));
                 } else {
                     eprintln!(
                         "created {} token {} for {} in tenant {tenant} (shown once; only its hash is stored):",
@@ -353,53 +313,25 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
             }
             TokenCommand::List { tenant, json, db } => {
                 let db = open_existing(&config(db)?).await?;
-                let tokens = db
-                    .tokens(tenant.as_deref())
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
                 let now = time::OffsetDateTime::now_utc();
-                let rows: Vec<_> = tokens
-                    .iter()
-                    .map(|t| {
-                        serde_json::json!({
-                            "id": t.id, "tenant": t.tenant, "subject": t.subject, "roles": t.roles,
-                            "groups": t.groups, "created_at": t.created_at,
-                            "expires_at": t.expires_at, "revoked_at": t.revoked_at,
-                            "state": t.state(now),
-                        })
-                    })
-                    .collect();
+                let tokens = admin::tokens(&db, tenant.as_deref(), now)
+                    .await
+                    .map_err(failure)?;
                 if *json {
-                    println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| anyhow!("{e}"))?);
+                    support::print_json(&tokens)?;
                 } else {
-                    for t in &tokens {
-                        let state = t.state(now);
-                        println!(
-                            "{}\t{}\t{}\t{}\t{state}",
-                            t.id,
-                            t.tenant,
-                            t.roles.join(","),
-                            t.subject
-                        );
-                    }
+                    print!("{}", admin::tokens_text(&tokens));
                 }
                 Ok(EXIT_OK)
             }
             TokenCommand::Revoke { id, json, db } => {
                 let db = open(&config(db)?).await?;
-                let done = db
-                    .revoke_token(None, id, &cavra_server::now_text())
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
-                if done {
-                    support::done(
-                        *json,
-                        &serde_json::json!({ "id": id, "revoked": true }),
-                        &format!("revoked token {id}"),
-                    )
-                } else {
-                    Err(Failure::Other(anyhow!("no active token {id}")))
-                }
+                admin::revoke_token(&db, id).await.map_err(failure)?;
+                support::done(
+                    *json,
+                    &serde_json::json!({ "id": id, "revoked": true }),
+                    &format!("revoked token {id}"),
+                )
             }
         }
     })

@@ -233,14 +233,10 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
             if args.json {
                 return support::print_json(&a).map(|_| support::EXIT_OK);
             }
-            if approve {
-                println!(
-                    "approved {} by {who}: the same action is allowed once, until {}",
-                    a.id, a.expires_at
-                );
-            } else {
-                println!("denied {} by {who}: the action stays blocked", a.id);
-            }
+            print!(
+                "{}",
+                cavra_runtime::text::decided_approval(&a, approve, &who)
+            );
             Ok(support::EXIT_OK)
         }
         ApprovalCommand::Expire(JsonFlag { json }) => {
@@ -249,10 +245,7 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
                 return support::print_json(&serde_json::json!({ "expired": ids }))
                     .map(|_| support::EXIT_OK);
             }
-            println!("{} approval(s) expired", ids.len());
-            for id in ids {
-                println!("  {id}");
-            }
+            print!("{}", cavra_runtime::text::expired(&ids));
             Ok(support::EXIT_OK)
         }
         ApprovalCommand::List { .. } => Ok(support::EXIT_OK),

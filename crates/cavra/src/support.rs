@@ -112,7 +112,7 @@ pub fn find_repo_root(start: &Path) -> PathBuf {
     cavra_hook_wire::client::find_repo_root(start)
 }
 
-pub use cavra_runtime::repo::{FsResolver, home_dir};
+pub use cavra_runtime::repo::FsResolver;
 
 /// The current folder, absolute.
 pub fn current_dir() -> Result<PathBuf, Failure> {
@@ -186,8 +186,6 @@ pub fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
-
-pub use cavra_runtime::text::paint_decision;
 
 /// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every
 /// mutating command reports through here, so scripts never have to parse prose.

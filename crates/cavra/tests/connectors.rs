@@ -733,3 +733,150 @@ fn break_glass_is_delivered_to_the_connector_routed_for_it() {
         serde_json::json!([])
     );
 }
+
+/// A POST of a raw body with `headers` and no cavra credential (a request Slack signs);
+/// returns the status and the JSON body.
+fn post_signed(url: &str, path: &str, headers: &[(&str, String)], body: String) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(format!("{url}{path}"))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    })
+}
+
+/// Issue 20's round trip through the real binaries: `cavra evaluate --server` asks for
+/// approval (exit 3), `cavra serve` posts the request to a Slack stand-in, an approver's
+/// press (signed as Slack signs it) comes back and is granted, the message is updated, and
+/// the agent's retry is allowed once (exit 0, then 3 again). The evidence entries of the
+/// approval tell the story in order.
+#[test]
+fn a_slack_press_approves_and_the_agents_retry_is_allowed_once() {
+    use cavra_connectors::slack::testing::{StandIn, signed_press};
+    const SECRET: &str = "slack-signing-secret-for-the-round-trip";
+    const BOT: &str = "xoxb-round-trip";
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    assert!(
+        cavra(&db)
+            .args(["tenant", "create", "acme"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let agent = token(
+        &db,
+        &["--tenant", "acme", "--role", "agent", "--subject", "bot"],
+    );
+    let auditor = token(&db, &["--tenant", "acme", "--role", "auditor"]);
+    let slack = StandIn::start(BOT);
+    std::fs::write(dir.path().join("signing"), SECRET).unwrap();
+    std::fs::write(dir.path().join("bot"), BOT).unwrap();
+    let config = dir.path().join("serve.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connectors:\n  - name: chat\n    tenant: acme\n    events: [approval.requested]\n    slack:\n      api_url: {}\n      bot_token: file:{}\n      channel: C0APPROVALS\n      signing_secret: file:{}\n      approvers:\n        U0CAROL: {{subject: carol, groups: [Cloud Security]}}\n",
+            slack.api_url(),
+            dir.path().join("bot").display(),
+            dir.path().join("signing").display()
+        ),
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db, &config);
+    let evaluate = || {
+        Command::new(cargo_bin("cavra"))
+            .env("CAVRA_TOKEN", &agent)
+            .env_remove("CAVRA_SERVER")
+            .args([
+                "evaluate",
+                "execute_command",
+                "terraform import a b",
+                "--json",
+            ])
+            .args(["--server", &url])
+            .output()
+            .unwrap()
+    };
+    let asked = evaluate();
+    assert_eq!(
+        asked.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+    let v: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    let id = v["approval"]["id"].as_str().unwrap().to_string();
+
+    let posted = slack.wait_for(1, |c| {
+        c.method == "chat.postMessage" && c.body.to_string().contains(&id)
+    });
+    assert_eq!(posted.len(), 1, "{:?}", slack.calls());
+    assert_eq!(posted[0].refused, None);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (headers, body) = signed_press(
+        SECRET,
+        now,
+        "acme",
+        &id,
+        "U0CAROL",
+        true,
+        &slack.response_url("rt"),
+    );
+    let (status, answer) = post_signed(&url, "/v1/integrations/slack/interactions", &headers, body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "approved", "{answer}");
+    let updated = slack.wait_for(1, |c| c.method == "chat.update");
+    assert_eq!(updated.len(), 1, "{:?}", slack.calls());
+    assert!(updated[0].body.to_string().contains("approved"));
+
+    let retry = evaluate();
+    assert_eq!(
+        retry.status.code(),
+        Some(0),
+        "approved once: {}",
+        String::from_utf8_lossy(&retry.stdout)
+    );
+    let again = evaluate();
+    assert_eq!(again.status.code(), Some(3), "and only once");
+
+    // The approval's entries, oldest first: asked, approved (by carol, the Slack user in its
+    // reason), the press that approved it, the grant used by the retry.
+    let entries = get(&url, &auditor, &format!("/v1/evidence/entries?ref_id={id}"));
+    let story: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let b = &e["entry"]["body"];
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap_or(""),
+                b["state"].as_str().or(b["outcome"].as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            "approval pending",
+            "approval approved",
+            "chat_interaction approved",
+            "approval consumed"
+        ],
+        "{entries}"
+    );
+}

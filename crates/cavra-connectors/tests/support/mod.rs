@@ -11,6 +11,7 @@ use cavra_connectors::event::EnvelopeSigner;
 use cavra_connectors::retry::{Clock, Jitter};
 use cavra_connectors::worker::{Progress, build_destinations};
 use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::DeliveryFilter;
 use cavra_tenant_store::{
     ActionType, Db, Decision, DecisionWrite, Decisions, EntryQuery, Evidence, LogSettings,

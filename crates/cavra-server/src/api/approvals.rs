@@ -154,6 +154,59 @@ fn outcome(
     }
 }
 
+/// What a decision on a pending approval does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Approve it, unlocking one retry or every retry until expiry.
+    Approve(GrantUse),
+    /// Deny it.
+    Deny,
+}
+
+/// Approves or denies a pending approval as `caller`, with `reason`: the one path every
+/// channel takes (the API's approve and deny routes, a chat button press), so the same
+/// rules hold everywhere: the approver or admin role, membership of the approval's group,
+/// never the requester, never after expiry, only from pending.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    verdict: Verdict,
+    reason: &str,
+) -> ApiResult<Approval> {
+    let verb = match verdict {
+        Verdict::Approve(_) => "approving",
+        Verdict::Deny => "denying",
+    };
+    caller.require(&[Role::Approver, Role::Admin], verb)?;
+    let why = state.config.limits.reason(reason)?;
+    let from = [ApprovalState::Pending];
+    decidable(state, caller, id, None, &from).await?;
+    let now = now_text();
+    let (to, grant, done) = match verdict {
+        Verdict::Approve(g) => (ApprovalState::Approved, Some(g), "approved"),
+        Verdict::Deny => (ApprovalState::Denied, None, "denied"),
+    };
+    let t = Transition {
+        to,
+        from: from.to_vec(),
+        actor: caller.subject().to_string(),
+        reason: Some(why),
+        at: now.clone(),
+        expires_at: None,
+        grant,
+        not_requested_by: Some(caller.subject().to_string()),
+        unexpired_at: Some(now),
+    };
+    outcome(
+        state.db.transition(caller.tenant(), id, t).await?,
+        caller,
+        done,
+        &from,
+    )
+    .map(|Json(a)| a)
+}
+
 /// Approve a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", operation_id = "approvals_approve", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
@@ -166,28 +219,10 @@ pub async fn approve(
     Path(id): Path<String>,
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
-    caller.require(&[Role::Approver, Role::Admin], "approving")?;
-    let why = state.config.limits.reason(&body.reason)?;
-    let from = [ApprovalState::Pending];
-    decidable(&state, &caller, &id, None, &from).await?;
-    let now = now_text();
-    let t = Transition {
-        to: ApprovalState::Approved,
-        from: from.to_vec(),
-        actor: caller.subject().to_string(),
-        reason: Some(why),
-        at: now.clone(),
-        expires_at: None,
-        grant: Some(body.grant.unwrap_or_default()),
-        not_requested_by: Some(caller.subject().to_string()),
-        unexpired_at: Some(now),
-    };
-    outcome(
-        state.db.transition(caller.tenant(), &id, t).await?,
-        &caller,
-        "approved",
-        &from,
-    )
+    let grant = body.grant.unwrap_or_default();
+    decide(&state, &caller, &id, Verdict::Approve(grant), &body.reason)
+        .await
+        .map(Json)
 }
 
 /// Deny a pending approval (members of its group only; not the requester).
@@ -202,28 +237,9 @@ pub async fn deny(
     Path(id): Path<String>,
     Body(body): Body<DecideBody>,
 ) -> ApiResult<Json<Approval>> {
-    caller.require(&[Role::Approver, Role::Admin], "denying")?;
-    let why = state.config.limits.reason(&body.reason)?;
-    let from = [ApprovalState::Pending];
-    decidable(&state, &caller, &id, None, &from).await?;
-    let now = now_text();
-    let t = Transition {
-        to: ApprovalState::Denied,
-        from: from.to_vec(),
-        actor: caller.subject().to_string(),
-        reason: Some(why),
-        at: now.clone(),
-        expires_at: None,
-        grant: None,
-        not_requested_by: Some(caller.subject().to_string()),
-        unexpired_at: Some(now),
-    };
-    outcome(
-        state.db.transition(caller.tenant(), &id, t).await?,
-        &caller,
-        "denied",
-        &from,
-    )
+    decide(&state, &caller, &id, Verdict::Deny, &body.reason)
+        .await
+        .map(Json)
 }
 
 /// Expire an approval now (withdraw a request, or end a grant early).

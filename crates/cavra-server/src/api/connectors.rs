@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cavra_identity::Role;
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::{Delivery, DeliveryFilter, DeliveryState, NewEvent};
 use cavra_tenant_store::{EntryQuery, Evidence};
 use serde::{Deserialize, Serialize};

@@ -10,8 +10,8 @@ use cavra_engine::registry::{McpRegistry, McpServerEntry};
 use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
 use cavra_tenant_store::{
-    Approval, ApprovalState, DecisionFilter, DecisionWrite, NewApproval, NewDecision,
-    SessionSummary, StoreError, StoredDecision,
+    Approval, DecisionFilter, DecisionWrite, NewApproval, NewDecision, SessionSummary, StoreError,
+    StoredDecision,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,17 +24,6 @@ use crate::{AppState, format_time};
 use cavra_runtime::approvals::{
     Found, GrantState, Resolution, approval_fingerprint, note_new, resolve,
 };
-
-/// The store's approval state as the runtime reads it (`None`: not one that decides).
-fn grant_state(state: ApprovalState) -> Option<GrantState> {
-    match state {
-        ApprovalState::Pending => Some(GrantState::Pending),
-        ApprovalState::Approved => Some(GrantState::Approved),
-        ApprovalState::BreakGlass => Some(GrantState::BreakGlass),
-        ApprovalState::Denied => Some(GrantState::Denied),
-        ApprovalState::Expired | ApprovalState::Consumed => None,
-    }
-}
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -283,7 +272,7 @@ pub async fn create(
             let view = found.as_ref().and_then(|a| {
                 Some(Found {
                     id: &a.id,
-                    state: grant_state(a.state)?,
+                    state: GrantState::of(a.state)?,
                     approver_group: &a.approver_group,
                     decided_by: a.decided_by.as_deref(),
                     reason: a.reason.as_deref(),
@@ -298,10 +287,7 @@ pub async fn create(
                 Resolution::Ask { group } => {
                     let id = format!("apr_{}", uuid::Uuid::now_v7().simple());
                     let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
-                    let summary = pack
-                        .redactor()
-                        .redact_text(&format!("{}: {}", record.action_type, record.target))
-                        .value;
+                    let summary = cavra_runtime::decide::summary(pack.redactor(), &record);
                     note_new(&mut record, &id);
                     new_approval = Some(NewApproval {
                         id,

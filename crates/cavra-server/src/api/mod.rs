@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod decisions;
 pub mod evidence;
 pub mod health;
+pub mod integrations;
 pub mod policies;
 pub mod registry;
 pub mod releases;
@@ -163,6 +164,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connectors/dead-letters", get(connectors::dead_letters))
         .route("/connectors/retry", post(connectors::retry))
         .route("/connectors/{name}/test", post(connectors::test))
+        .route(
+            "/integrations/slack/interactions",
+            post(integrations::slack_interactions),
+        )
+        .route(
+            "/integrations/teams/messages",
+            post(integrations::teams_messages),
+        )
         .route("/releases", post(releases::record))
         .route("/trust", get(releases::trust))
         .route("/whoami", get(tenants::whoami));

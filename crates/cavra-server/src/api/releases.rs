@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use cavra_identity::Role;
 use cavra_release::record::{self, Record};
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::NewEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

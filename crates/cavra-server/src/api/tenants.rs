@@ -1,5 +1,6 @@
 //! Tenants (the operator tenant's admins only) and a tenant's own posture.
 
+use cavra_tenant_store::Outbox;
 use cavra_tenant_store::{Approvals, Decisions, Directory, Evidence};
 use std::sync::Arc;
 
@@ -271,6 +272,7 @@ pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
         method: match &principal.method {
             cavra_identity::AuthMethod::ApiToken { .. } => "api_token".into(),
             cavra_identity::AuthMethod::Oidc { .. } => "oidc".into(),
+            cavra_identity::AuthMethod::Integration { .. } => "integration".into(),
         },
     })
 }

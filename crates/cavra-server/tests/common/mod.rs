@@ -173,6 +173,45 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Runs the connectors' worker of this service (as `cavra serve` does) until the returned
+    /// sender is dropped or sent `true`.
+    pub fn deliver(&self) -> tokio::sync::watch::Sender<bool> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = cavra_server::connector_worker(&self.state).expect("connector worker");
+        tokio::spawn(worker.run(stopped));
+        stop
+    }
+
+    /// POSTs a raw body with `headers` (a request another system signs); the answer's
+    /// status and body.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// A file holding `secret`, in `dir`, and its `file:` reference (secrets go by reference).
+pub fn secret_file(dir: &std::path::Path, name: &str, secret: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{secret}\n")).expect("secret file");
+    format!("file:{}", path.display())
+}
+
 /// A decision request body.
 pub fn decide(action: &str, target: &str, session: &str) -> Value {
     json!({"request": {"action": action, "target": target, "session_id": session, "agent_id": "claude-code"}})

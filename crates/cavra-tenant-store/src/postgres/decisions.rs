@@ -223,10 +223,11 @@ async fn record_decision_in(
             approval_body(&approval, &approval.requested_by),
         )
         .await?;
-        let e = crate::outbox::approval_event(
+        let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
             &d.timestamp,
+            event.as_ref(),
         );
         crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;
         approval_id = Some(approval.id);

@@ -188,10 +188,11 @@ fn record_decision_in(
             &d.timestamp,
             approval_body(&approval, &approval.requested_by),
         )?;
-        let e = crate::outbox::approval_event(
+        let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
             &d.timestamp,
+            event.as_ref(),
         );
         crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
         approval_id = Some(approval.id);

@@ -1,0 +1,569 @@
+//! What the chat kinds ([`crate::slack`], [`crate::teams`]) share: who a chat user is to
+//! cavra, the HMAC checks of their callbacks, the memory of callbacks already seen, and the
+//! fields of an approval as people read them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+
+/// The approver identity a chat user acts as, by configuration: the subject the approval
+/// rules see (the same as the person's API token or OIDC subject, so that "nobody decides
+/// their own request" holds across channels) and the approver groups they belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatApprover {
+    /// The subject (`alice`, an OIDC `sub`).
+    pub subject: String,
+    /// Approver groups (`Cloud Security`); an approval routed to a group they are not in is
+    /// refused, as through the API.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Checks an `approvers` map: user ids in the vendor's form (`valid_user`), subjects and
+/// groups not empty.
+pub(crate) fn check_approvers(
+    field: &str,
+    approvers: &BTreeMap<String, ChatApprover>,
+    valid_user: impl Fn(&str) -> bool,
+    form: &str,
+) -> Result<(), String> {
+    for (user, a) in approvers {
+        if !valid_user(user) {
+            return Err(format!("{field}: `{user}` is not a user id ({form})"));
+        }
+        if a.subject.trim().is_empty() || a.subject.len() > 200 {
+            return Err(format!("{field}.{user}.subject: 1 to 200 characters"));
+        }
+        if a.groups.iter().any(|g| g.trim().is_empty()) {
+            return Err(format!("{field}.{user}.groups: no empty group names"));
+        }
+    }
+    Ok(())
+}
+
+/// HMAC-SHA256 of `parts` (concatenated) with `key`.
+fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    for p in parts {
+        m.update(p);
+    }
+    m
+}
+
+/// HMAC-SHA256 of `parts` with `key`, as bytes.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    mac(key, parts).finalize().into_bytes().into()
+}
+
+/// Whether `expected` is the HMAC-SHA256 of `parts` with `key`, compared in constant time.
+pub fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
+    mac(key, parts).verify_slice(expected).is_ok()
+}
+
+/// How far a callback's time may be from now, in seconds (Slack's advice, and Teams').
+pub const MAX_SKEW_SECONDS: i64 = 5 * 60;
+
+/// Callbacks remembered at most at once; past this (after forgetting expired ones) new
+/// callbacks are refused rather than let a replay through.
+pub const REPLAY_CAPACITY: usize = 100_000;
+
+/// Why a callback was not let through by the [`ReplayGuard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// It was seen before, within its validity.
+    Replayed,
+    /// The memory is full of callbacks still valid.
+    Full,
+}
+
+/// Remembers the callbacks seen (their signatures or ids) until they would be refused as
+/// stale anyway, so each is taken once. Bounded by [`REPLAY_CAPACITY`]. One per replica: a
+/// replay sent to another replica finds the approval already decided (the store's
+/// transition takes a pending approval only).
+#[derive(Default)]
+pub struct ReplayGuard {
+    seen: Mutex<HashMap<Vec<u8>, i64>>,
+}
+
+impl ReplayGuard {
+    /// Notes `key`, valid until `until` (seconds); refuses it when seen before.
+    pub fn first_time(&self, key: &[u8], until: i64, now: i64) -> Result<(), Seen> {
+        self.first_time_within(key, until, now, REPLAY_CAPACITY)
+    }
+
+    fn first_time_within(
+        &self,
+        key: &[u8],
+        until: i64,
+        now: i64,
+        capacity: usize,
+    ) -> Result<(), Seen> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.get(key).is_some_and(|&u| u >= now) {
+            return Err(Seen::Replayed);
+        }
+        if seen.len() >= capacity {
+            seen.retain(|_, u| *u >= now);
+            if seen.len() >= capacity {
+                return Err(Seen::Full);
+            }
+        }
+        seen.insert(key.to_vec(), until);
+        Ok(())
+    }
+}
+
+/// A string field of an envelope's data, or empty.
+pub(crate) fn field<'a>(data: &'a Value, key: &str) -> &'a str {
+    data.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Cuts `text` to `max` characters, marking the cut.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// The facts of an approval request, labelled, in the order people read them: what the
+/// agent wants to do and why it needs approval. Empty values are left out.
+pub(crate) fn approval_facts(data: &Value) -> Vec<(&'static str, String)> {
+    let action = match (field(data, "action_type"), field(data, "target")) {
+        ("", "") => field(data, "summary").to_string(),
+        (a, "") => a.to_string(),
+        (a, t) => format!("{a}: {t}"),
+    };
+    [
+        ("Action", action),
+        ("Rule", field(data, "rule_id").to_string()),
+        ("Reason", field(data, "reason").to_string()),
+        ("Session", field(data, "session_id").to_string()),
+        ("Repository", field(data, "repository").to_string()),
+        ("Requested by", field(data, "requested_by").to_string()),
+        ("Approver group", field(data, "approver_group").to_string()),
+        ("Expires", field(data, "expires_at").to_string()),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect()
+}
+
+/// A one-line headline of any event for people: `decision.block: execute_command: rm -rf /
+/// (rule, reason)`.
+pub(crate) fn headline(kind: &str, data: &Value) -> String {
+    let what = match (field(data, "action_type"), field(data, "target")) {
+        ("", "") => field(data, "summary").to_string(),
+        (a, t) => format!("{a}: {t}"),
+    };
+    let why = [field(data, "rule_id"), field(data, "reason")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    match (what.is_empty(), why.is_empty()) {
+        (true, true) => kind.to_string(),
+        (false, true) => format!("{kind}: {what}"),
+        (true, false) => format!("{kind} ({why})"),
+        (false, false) => format!("{kind}: {what} ({why})"),
+    }
+}
+
+/// Whether an event type is an alert (a block, break glass): such events go to the alerts
+/// channel.
+pub(crate) fn is_alert(kind: &str) -> bool {
+    matches!(
+        kind,
+        "decision.block" | "decision.break_glass" | "approval.break_glass"
+    )
+}
+
+/// Loopback stand-ins for the chat services, for tests and benchmarks (the `testing`
+/// feature).
+#[cfg(feature = "testing")]
+pub mod testing {
+    use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// One request the stand-in took.
+    #[derive(Debug, Clone)]
+    pub struct Call {
+        /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `webhook`, `response` or
+        /// `teams`.
+        pub method: String,
+        /// The JSON body.
+        pub body: Value,
+        /// When it arrived.
+        pub at: Instant,
+        /// Why the stand-in refused it (as Slack would, `ok: false`), if it did.
+        pub refused: Option<String>,
+    }
+
+    /// A loopback stand-in for Slack's Web API (`{api_url}/chat.postMessage`,
+    /// `chat.update`, `chat.postEphemeral`, with a bot token), a Slack incoming webhook
+    /// (`/webhook`), Slack response URLs (`/response/…`) and a Teams Workflows webhook
+    /// (`/teams/…`, checked by [`check_card`]). It checks each request as Slack
+    /// documents them (the token; JSON; a channel, and `ts` for an update; Block Kit's
+    /// limits: at most 50 blocks, a header's plain text at most 150 characters, at most 10
+    /// fields of at most 2000, buttons with an `action_id` and a value of at most 2000),
+    /// answers `ok: false` with Slack's error word when one fails, and records every request.
+    pub struct StandIn {
+        /// `http://127.0.0.1:PORT`.
+        pub base: String,
+        calls: Arc<Mutex<Vec<Call>>>,
+    }
+
+    fn check_blocks(body: &Value) -> Result<(), String> {
+        if body["text"].as_str().is_none_or(str::is_empty) && body["blocks"].is_null() {
+            return Err("no_text".into());
+        }
+        let Some(blocks) = body.get("blocks") else {
+            return Ok(());
+        };
+        let blocks = blocks.as_array().ok_or("invalid_blocks: not a list")?;
+        if blocks.len() > 50 {
+            return Err("invalid_blocks: more than 50".into());
+        }
+        for b in blocks {
+            let len = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(usize::MAX);
+            match b["type"].as_str() {
+                Some("header") => {
+                    if b["text"]["type"] != "plain_text" || len(&b["text"]["text"]) > 150 {
+                        return Err("invalid_blocks: header".into());
+                    }
+                }
+                Some("section") => {
+                    let fields = b["fields"].as_array();
+                    if fields.is_none() && b["text"].is_null() {
+                        return Err("invalid_blocks: empty section".into());
+                    }
+                    if let Some(f) = fields
+                        && (f.len() > 10 || f.iter().any(|x| len(&x["text"]) > 2000))
+                    {
+                        return Err("invalid_blocks: section fields".into());
+                    }
+                    if !b["text"].is_null() && len(&b["text"]["text"]) > 3000 {
+                        return Err("invalid_blocks: section text".into());
+                    }
+                }
+                Some("actions") => {
+                    let el = b["elements"].as_array().ok_or("invalid_blocks: actions")?;
+                    if el.len() > 25
+                        || el.iter().any(|e| {
+                            e["type"] != "button"
+                                || len(&e["action_id"]) > 255
+                                || len(&e["value"]) > 2000
+                                || len(&e["text"]["text"]) > 75
+                        })
+                    {
+                        return Err("invalid_blocks: button".into());
+                    }
+                }
+                Some("context") => {
+                    if b["elements"]
+                        .as_array()
+                        .is_none_or(|e| e.is_empty() || e.len() > 10)
+                    {
+                        return Err("invalid_blocks: context".into());
+                    }
+                }
+                other => return Err(format!("invalid_blocks: type {other:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a Teams Workflows message as the "Post card" flow takes it: a `message` with one
+    /// attachment of content type `application/vnd.microsoft.card.adaptive` whose content is
+    /// an Adaptive Card of version 1.4 (or lower), every body element a `TextBlock` with
+    /// text or a `FactSet` of titled values, every action an `Action.OpenUrl` to an http(s)
+    /// URL.
+    pub fn check_card(body: &Value) -> Result<(), String> {
+        if body["type"] != "message" {
+            return Err("not a message".into());
+        }
+        let attachments = body["attachments"].as_array().ok_or("no attachments")?;
+        let [card] = attachments.as_slice() else {
+            return Err("one attachment".into());
+        };
+        if card["contentType"] != "application/vnd.microsoft.card.adaptive" {
+            return Err("not an Adaptive Card".into());
+        }
+        let content = &card["content"];
+        if content["type"] != "AdaptiveCard" {
+            return Err("content is not an AdaptiveCard".into());
+        }
+        if !matches!(
+            content["version"].as_str(),
+            Some("1.0" | "1.1" | "1.2" | "1.3" | "1.4")
+        ) {
+            return Err(format!("version {} is not at most 1.4", content["version"]));
+        }
+        for e in content["body"].as_array().ok_or("no body")? {
+            match e["type"].as_str() {
+                Some("TextBlock") if e["text"].as_str().is_some_and(|t| !t.is_empty()) => {}
+                Some("FactSet")
+                    if e["facts"].as_array().is_some_and(|f| {
+                        f.iter()
+                            .all(|x| x["title"].is_string() && x["value"].is_string())
+                    }) => {}
+                other => return Err(format!("body element {other:?} malformed")),
+            }
+        }
+        for a in content["actions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let url = a["url"].as_str().unwrap_or("");
+            if a["type"] != "Action.OpenUrl"
+                || a["title"].as_str().is_none()
+                || !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(format!("action {a} malformed"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check(method: &str, auth: Option<&str>, token: &str, body: &Value) -> Result<(), String> {
+        if method == "teams" {
+            return check_card(body);
+        }
+        if method.starts_with("chat.") && auth != Some(&format!("Bearer {token}")) {
+            return Err("invalid_auth".into());
+        }
+        match method {
+            "chat.postMessage" | "chat.postEphemeral" if body["channel"].as_str().is_none() => {
+                return Err("channel_not_found".into());
+            }
+            "chat.postEphemeral" if body["user"].as_str().is_none() => {
+                return Err("user_not_found".into());
+            }
+            "chat.update" if body["channel"].is_null() || body["ts"].is_null() => {
+                return Err("message_not_found".into());
+            }
+            "chat.postMessage" | "chat.update" | "chat.postEphemeral" | "webhook" | "response" => {}
+            _ => return Err("unknown_method".into()),
+        }
+        check_blocks(body)
+    }
+
+    impl StandIn {
+        /// Starts it on a loopback port (its own thread and runtime), taking bot token
+        /// `token`.
+        pub fn start(token: &str) -> StandIn {
+            use axum::extract::Path;
+            use axum::http::HeaderMap;
+            let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (store, token) = (calls.clone(), token.to_string());
+            std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    let take = move |method: String, headers: HeaderMap, body: axum::body::Bytes| {
+                        let at = Instant::now();
+                        let auth = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let refused = if json.is_object() {
+                            check(&method, auth.as_deref(), &token, &json).err()
+                        } else {
+                            Some("invalid_json".into())
+                        };
+                        let answer = match &refused {
+                            None => json!({"ok": true, "channel": json["channel"],
+                                "ts": json.get("ts").cloned().unwrap_or(json!("1700000000.000100"))}),
+                            Some(e) => json!({"ok": false, "error": e}),
+                        };
+                        if let Ok(mut c) = store.lock() {
+                            c.push(Call { method: method.clone(), body: json, at, refused });
+                        }
+                        if method.starts_with("chat.") {
+                            answer.to_string()
+                        } else {
+                            "ok".to_string()
+                        }
+                    };
+                    let (a, b, c, d) = (take.clone(), take.clone(), take.clone(), take);
+                    let app = axum::Router::new()
+                        .route(
+                            "/api/{method}",
+                            axum::routing::post(move |Path(m): Path<String>, h: HeaderMap, body| {
+                                let a = a.clone();
+                                async move { a(m, h, body) }
+                            }),
+                        )
+                        .route(
+                            "/webhook",
+                            axum::routing::post(move |h: HeaderMap, body| {
+                                let b = b.clone();
+                                async move { b("webhook".into(), h, body) }
+                            }),
+                        )
+                        .route(
+                            "/teams/{id}",
+                            axum::routing::post(move |h: HeaderMap, body| {
+                                let d = d.clone();
+                                async move { d("teams".into(), h, body) }
+                            }),
+                        )
+                        .route(
+                            "/response/{id}",
+                            axum::routing::post(move |h: HeaderMap, body| {
+                                let c = c.clone();
+                                async move { c("response".into(), h, body) }
+                            }),
+                        );
+                    let Ok(l) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
+                        return;
+                    };
+                    if let Ok(addr) = l.local_addr() {
+                        let _ = tx.send(addr);
+                    }
+                    let _ = axum::serve(l, app).await;
+                });
+            });
+            let addr = rx.recv().expect("the Slack stand-in listens");
+            StandIn {
+                base: format!("http://{addr}"),
+                calls,
+            }
+        }
+
+        /// The Web API's base URL (`api_url`).
+        pub fn api_url(&self) -> String {
+            format!("{}/api", self.base)
+        }
+
+        /// The incoming webhook's URL.
+        pub fn webhook_url(&self) -> String {
+            format!("{}/webhook", self.base)
+        }
+
+        /// A Teams Workflows webhook's URL.
+        pub fn teams_url(&self) -> String {
+            format!("{}/teams/workflow", self.base)
+        }
+
+        /// A response URL, as Slack gives with each press.
+        pub fn response_url(&self, id: &str) -> String {
+            format!("{}/response/{id}", self.base)
+        }
+
+        /// Every request so far.
+        pub fn calls(&self) -> Vec<Call> {
+            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+
+        /// Waits (up to a minute: a bound against hanging, not a measure) for `n` requests
+        /// that `pred` accepts; returns them. Blocks the thread: for tests without a runtime.
+        pub fn wait_for(&self, n: usize, pred: impl Fn(&Call) -> bool) -> Vec<Call> {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let got: Vec<Call> = self.calls().into_iter().filter(|c| pred(c)).collect();
+                if got.len() >= n || Instant::now() > deadline {
+                    return got;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+
+        /// [`StandIn::wait_for`] for async tests: yields to the runtime while it waits.
+        pub async fn until(&self, n: usize, pred: impl Fn(&Call) -> bool) -> Vec<Call> {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let got: Vec<Call> = self.calls().into_iter().filter(|c| pred(c)).collect();
+                if got.len() >= n || Instant::now() > deadline {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hmac_matches_known_values_in_constant_time() {
+        // RFC 4231 test case 2.
+        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(hmac_matches(
+            b"Jefe",
+            &[b"what do ya want for nothing?"],
+            &mac
+        ));
+        assert!(!hmac_matches(
+            b"Jefe",
+            &[b"what do ya want for nothing!"],
+            &mac
+        ));
+        assert!(!hmac_matches(
+            b"Jefe",
+            &[b"what do ya want for nothing?"],
+            &mac[..31]
+        ));
+    }
+
+    #[test]
+    fn the_replay_guard_remembers_until_expiry_and_is_bounded() {
+        let g = ReplayGuard::default();
+        assert_eq!(g.first_time_within(b"a", 100, 0, 2), Ok(()));
+        assert_eq!(g.first_time_within(b"a", 100, 50, 2), Err(Seen::Replayed));
+        assert_eq!(g.first_time_within(b"b", 10, 0, 2), Ok(()));
+        // Full of valid entries: refused, not forgotten.
+        assert_eq!(g.first_time_within(b"c", 100, 5, 2), Err(Seen::Full));
+        // Once `b` expired it makes room.
+        assert_eq!(g.first_time_within(b"c", 100, 11, 2), Ok(()));
+        assert_eq!(g.first_time_within(b"a", 200, 101, 2), Ok(()), "a expired");
+    }
+
+    #[test]
+    fn facts_and_headlines_read_the_event() {
+        let data = json!({"action_type": "execute_command", "target": "terraform apply",
+            "rule_id": "cloud.apply", "reason": "changes infrastructure", "session_id": "s1",
+            "repository": "acme/infra", "expires_at": "2026-01-01T00:00:00.000Z", "summary": "x"});
+        let facts = approval_facts(&data);
+        assert_eq!(
+            facts[0],
+            ("Action", "execute_command: terraform apply".to_string())
+        );
+        assert!(
+            facts
+                .iter()
+                .any(|(k, v)| *k == "Repository" && v == "acme/infra")
+        );
+        assert!(!facts.iter().any(|(k, _)| *k == "Approver group"));
+        assert_eq!(
+            headline("decision.block", &data),
+            "decision.block: execute_command: terraform apply (cloud.apply: changes infrastructure)"
+        );
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert!(is_alert("decision.break_glass") && !is_alert("approval.requested"));
+    }
+}

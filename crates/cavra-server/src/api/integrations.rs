@@ -1,0 +1,380 @@
+//! Integrations: requests that other systems sign rather than callers authenticated with a
+//! cavra credential. A Slack button press is verified by the app's signing secret
+//! (`cavra_connectors::slack`), its user mapped to an approver identity by configuration, and
+//! decided through [`approvals::decide`], the code of the API's approve and deny routes: the
+//! same rules hold. A Teams outgoing webhook's `approve <id>` / `deny <id>` is verified by its
+//! security token and decided the same way (`cavra_connectors::teams`). Every verified
+//! answer is an evidence entry (`chat_interaction`) of its tenant, accepted or refused.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use cavra_connectors::chat::ChatApprover;
+use cavra_connectors::slack::{Press, Refusal, SlackApp, escape};
+use cavra_identity::{AuthMethod, Principal, Role};
+use cavra_tenant_store::GrantUse;
+use cavra_tenant_store::Outbox;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::api::approvals::{self, Verdict};
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Problem};
+use crate::{AppState, now_text};
+
+/// The evidence entry kind of a press.
+pub const ENTRY_KIND: &str = "chat_interaction";
+
+/// What the service made of a press.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PressAnswer {
+    /// `approved`, `denied` or `refused`.
+    pub outcome: String,
+    /// Why it was refused (also told to the presser in Slack).
+    pub detail: Option<String>,
+    /// The approval the button is for.
+    pub approval_id: String,
+    /// The evidence entry recording the press.
+    pub log_index: u64,
+}
+
+/// A Slack button press (Approve or Deny on an approval request). Signed by the Slack app
+/// (`X-Slack-Signature`, `v0` HMAC-SHA256 with its signing secret), not by a cavra credential.
+/// Refused with 401 when unsigned, signed by no configured app, older than five minutes or
+/// seen before; a verified press is answered 200 with its outcome, approved, denied or
+/// refused (unknown Slack user, not in the approval's group, the requester, expired, decided
+/// already), and recorded.
+#[utoipa::path(post, path = "/v1/integrations/slack/interactions", tag = "integrations", operation_id = "integrations_slack_interactions",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Slack's interaction request: `payload=` and the JSON of a block_actions payload"),
+    params(
+        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds when Slack sent it"),
+        ("X-Slack-Signature" = String, Header, description = "`v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`"),
+    ),
+    responses((status = 200, body = PressAnswer), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 503, body = Problem)))]
+pub async fn slack_interactions(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PressAnswer>> {
+    if state.slack.is_empty() {
+        return Err(Problem::not_found(
+            "Slack app (no slack connector has a signing_secret)",
+        ));
+    }
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = state.slack.verify(
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        &body,
+        now,
+    );
+    let (app, press) = match verified {
+        Ok(v) => v,
+        Err(refusal) => return Err(refused_request(&state, &refusal).await),
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "slack",
+            vendor: "Slack",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &press.user,
+            approver: app.approver(&press.user),
+            approval_id: &press.approval_id,
+            approve: press.approve,
+            extra: json!({"slack_user": press.user, "slack_team": press.team}),
+        },
+    )
+    .await?;
+    // Slack wants its answer within three seconds: the message is updated after it.
+    tokio::spawn(tell_slack(
+        app,
+        press.clone(),
+        outcome.clone(),
+        detail.clone(),
+    ));
+    Ok(Json(PressAnswer {
+        outcome,
+        detail,
+        approval_id: press.approval_id,
+        log_index,
+    }))
+}
+
+/// An approver's answer given in a chat, verified by its integration.
+struct ChatAnswer<'a> {
+    /// `slack`, `teams`.
+    integration: &'static str,
+    /// `Slack`, `Teams`, for reasons people read.
+    vendor: &'static str,
+    tenant: &'a str,
+    connector: &'a str,
+    /// The user there.
+    user: &'a str,
+    /// Who they are to cavra, when configured.
+    approver: Option<&'a ChatApprover>,
+    approval_id: &'a str,
+    approve: bool,
+    /// Vendor fields for the record.
+    extra: Value,
+}
+
+/// Decides an answer given in a chat through [`approvals::decide`] as the user's approver
+/// identity (a user with none is refused), and records it as a `chat_interaction` entry:
+/// the outcome (`approved`, `denied`, `refused`), why it was refused, the entry's index.
+async fn decide_and_record(
+    state: &AppState,
+    a: ChatAnswer<'_>,
+) -> ApiResult<(String, Option<String>, u64)> {
+    let (outcome, detail) = match a.approver {
+        None => (
+            "refused".to_string(),
+            Some(format!(
+                "{} user {} is not an approver of tenant {} ({}.approvers)",
+                a.vendor, a.user, a.tenant, a.integration
+            )),
+        ),
+        Some(approver) => {
+            let caller = Caller(Principal {
+                subject: approver.subject.clone(),
+                tenant: a.tenant.to_string(),
+                roles: BTreeSet::from([Role::Approver]),
+                approver_groups: approver.groups.iter().cloned().collect(),
+                method: AuthMethod::Integration {
+                    integration: format!("{}/{}", a.integration, a.connector),
+                    user: a.user.to_string(),
+                },
+            });
+            let (verdict, word) = if a.approve {
+                (Verdict::Approve(GrantUse::Once), "approved")
+            } else {
+                (Verdict::Deny, "denied")
+            };
+            let reason = format!(
+                "{word} in {} by {} ({})",
+                a.vendor, a.user, approver.subject
+            );
+            match approvals::decide(state, &caller, a.approval_id, verdict, &reason).await {
+                Ok(done) => (done.state.as_str().to_string(), None),
+                // The store failing is the service's error, not the approver's.
+                Err(p) if p.status >= 500 => return Err(p),
+                Err(p) => ("refused".to_string(), Some(p.detail)),
+            }
+        }
+    };
+    let mut entry = json!({
+        "integration": a.integration,
+        "connector": a.connector,
+        "approver": a.approver.map(|x| x.subject.clone()),
+        "approval_id": a.approval_id,
+        "action": if a.approve { "approve" } else { "deny" },
+        "outcome": outcome,
+        "detail": detail,
+    });
+    if let (Some(e), Some(extra)) = (entry.as_object_mut(), a.extra.as_object()) {
+        e.extend(extra.clone());
+    }
+    let log_index = state
+        .db
+        .append_entry(
+            a.tenant,
+            ENTRY_KIND,
+            Some(a.approval_id),
+            &now_text(),
+            entry,
+        )
+        .await?;
+    Ok((outcome, detail, log_index))
+}
+
+/// Records a refused request for the tenants whose integration signed it (a request nobody
+/// signed belongs to no tenant: it is only logged).
+async fn record_refusal(
+    state: &AppState,
+    integration: &str,
+    tenants: &[&str],
+    why: &str,
+    detail: Option<&str>,
+) {
+    let mut tenants = tenants.to_vec();
+    tenants.sort();
+    tenants.dedup();
+    for tenant in tenants {
+        let mut entry = json!({"integration": integration, "outcome": "refused", "why": why});
+        if let Some(d) = detail {
+            entry["detail"] = Value::String(d.to_string());
+        }
+        if let Err(e) = state
+            .db
+            .append_entry(tenant, ENTRY_KIND, None, &now_text(), entry)
+            .await
+        {
+            log_line!("cavra serve: recording a refused {integration} request failed: {e}");
+        }
+    }
+    log_line!("cavra serve: a request to the {integration} endpoint was refused: {why}");
+}
+
+/// Updates the message with the outcome, or tells the presser why their press was refused.
+async fn tell_slack(app: Arc<SlackApp>, press: Press, outcome: String, detail: Option<String>) {
+    let who = slack_mention(&press.user);
+    let sent = match &detail {
+        None => {
+            let mark = if outcome == "approved" { "✅" } else { "⛔" };
+            let text = format!(
+                "{mark} *{}* by {who} at {}",
+                escape(&outcome),
+                escape(&now_text())
+            );
+            app.update(&press, &text).await
+        }
+        Some(why) => app.tell(&press, &format!("Not done: {why}")).await,
+    };
+    if sent.verdict != cavra_connectors::sink::Verdict::Delivered {
+        log_line!(
+            "cavra serve: slack/{}: answering the press on {} failed: {} {}",
+            app.name,
+            press.approval_id,
+            sent.status,
+            sent.response
+        );
+    }
+}
+
+/// `<@U…>` for a Slack user id of the expected form, else the id escaped.
+fn slack_mention(user: &str) -> String {
+    if user.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("<@{user}>")
+    } else {
+        escape(user)
+    }
+}
+
+/// Records a refused Slack request and gives the answer.
+async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
+    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+    let detail = match refusal {
+        Refusal::NotAPress { why, .. } => Some(why.as_str()),
+        _ => None,
+    };
+    record_refusal(state, "slack", &tenants, refusal.word(), detail).await;
+    match refusal {
+        Refusal::Busy => Problem::unavailable(
+            "too many recent Slack requests to tell a replay; try again in a few minutes",
+        ),
+        Refusal::Unsigned => Problem::unauthorized(
+            "send X-Slack-Request-Timestamp and X-Slack-Signature (v0=…) as Slack does",
+        ),
+        Refusal::BadSignature => {
+            Problem::unauthorized("the signature matches no configured Slack app")
+        }
+        Refusal::Stale { .. } => {
+            Problem::unauthorized("the request is more than five minutes from this service's clock")
+        }
+        Refusal::Replayed { .. } => Problem::unauthorized("this request was received before"),
+        Refusal::NotAPress { why, .. } => {
+            Problem::bad_request(format!("not a press of cavra's buttons: {why}"))
+        }
+    }
+}
+
+/// A Teams outgoing webhook's message to cavra (`@cavra approve apr_…` or `deny apr_…`),
+/// signed with the webhook's security token (`Authorization: HMAC <base64 HMAC-SHA256 of the
+/// body>`), not by a cavra credential. Refused with 401 when unsigned, signed by no
+/// configured webhook, more than five minutes from now or seen before; a verified command is
+/// answered 200 with a message activity saying its outcome, decided by the same rules as
+/// the API's, and recorded.
+#[utoipa::path(post, path = "/v1/integrations/teams/messages", tag = "integrations", operation_id = "integrations_teams_messages",
+    request_body(content = Object, content_type = "application/json", description = "A Bot Framework message activity"),
+    params(("Authorization" = String, Header, description = "`HMAC ` and the base64 HMAC-SHA256 of the body with the webhook's security token")),
+    responses((status = 200, body = Object, description = "A message activity (`type` message, `text`) with `outcome`, `detail`, `approval_id`, `log_index`"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn teams_messages(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    use cavra_connectors::teams::Refusal as TeamsRefusal;
+    if state.teams.is_empty() {
+        return Err(Problem::not_found(
+            "Teams outgoing webhook (no teams connector has an outgoing_secret)",
+        ));
+    }
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (app, command) = match state.teams.verify(authorization, &body, now) {
+        Ok(v) => v,
+        Err(refusal) => {
+            let tenants: Vec<&str> = refusal.tenant().into_iter().collect();
+            let detail = match &refusal {
+                TeamsRefusal::NotACommand(_, why) => Some(why.as_str()),
+                _ => None,
+            };
+            record_refusal(&state, "teams", &tenants, refusal.word(), detail).await;
+            return Err(match refusal {
+                TeamsRefusal::Busy => Problem::unavailable(
+                    "too many recent Teams messages to tell a replay; try again in a few minutes",
+                ),
+                TeamsRefusal::Unsigned => {
+                    Problem::unauthorized("send Authorization: HMAC <signature> as Teams does")
+                }
+                TeamsRefusal::BadSignature => Problem::unauthorized(
+                    "the signature matches no configured Teams outgoing webhook",
+                ),
+                TeamsRefusal::Stale(_) => Problem::unauthorized(
+                    "the message is more than five minutes from this service's clock",
+                ),
+                TeamsRefusal::Replayed(_) => {
+                    Problem::unauthorized("this message was received before")
+                }
+                TeamsRefusal::NotACommand(_, why) => Problem::bad_request(why),
+            });
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "teams",
+            vendor: "Teams",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &command.user,
+            approver: app.approver(&command.user),
+            approval_id: &command.approval_id,
+            approve: command.approve,
+            extra: json!({"teams_user": command.user, "teams_name": command.name}),
+        },
+    )
+    .await?;
+    let text = match &detail {
+        None => format!("{} {outcome} by {}.", command.approval_id, command.name),
+        Some(why) => format!("Not done: {why}"),
+    };
+    Ok(Json(json!({
+        "type": "message",
+        "text": text,
+        "outcome": outcome,
+        "detail": detail,
+        "approval_id": command.approval_id,
+        "log_index": log_index,
+    })))
+}
