@@ -85,6 +85,8 @@ pub struct AppState {
     pub slack: cavra_connectors::slack::SlackApps,
     /// The Teams outgoing webhooks whose messages this service takes.
     pub teams: cavra_connectors::teams::TeamsApps,
+    /// The ServiceNow instances whose change requests' approvals this service takes.
+    pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -228,6 +230,8 @@ impl AppState {
             .map_err(|e| StartError::Config(e.to_string()))?;
         let teams = cavra_connectors::teams::TeamsApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let servicenow = cavra_connectors::servicenow::ServiceNowApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -250,6 +254,7 @@ impl AppState {
             bundles,
             slack,
             teams,
+            servicenow,
             subtrees: crate::proofs::SubtreeCache::default(),
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
