@@ -209,7 +209,10 @@ pub mod testing {
         pub refused: Option<String>,
     }
 
-    /// A loopback stand-in for Slack's Web API (`{api_url}/chat.postMessage`,
+    /// A loopback stand-in for ServiceNow's Table API (`/api/now/table/{incident,
+    /// change_request}`, basic authentication as `cavra` with the token as password: GET by
+    /// `correlation_id`, POST with `short_description` and `correlation_id` required, numbers
+    /// `INC…`/`CHG…` given), Slack's Web API (`{api_url}/chat.postMessage`,
     /// `chat.update`, `chat.postEphemeral`, with a bot token), a Slack incoming webhook
     /// (`/webhook`), Slack response URLs (`/response/…`) and a Teams Workflows webhook
     /// (`/teams/…`, checked by [`check_card`]). It checks each request as Slack
@@ -368,6 +371,15 @@ pub mod testing {
             let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
             let (tx, rx) = std::sync::mpsc::channel();
             let (store, token) = (calls.clone(), token.to_string());
+            let (tickets, ticket_calls) =
+                (Arc::new(Mutex::new(Vec::<Value>::new())), calls.clone());
+            let basic = format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("cavra:{token}")
+                )
+            );
             std::thread::spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -403,6 +415,73 @@ pub mod testing {
                         }
                     };
                     let (a, b, c, d) = (take.clone(), take.clone(), take.clone(), take);
+                    // ServiceNow's Table API: records by table, found by correlation_id.
+                    let table = move |method: axum::http::Method,
+                                      table: String,
+                                      query: Option<String>,
+                                      headers: HeaderMap,
+                                      body: axum::body::Bytes| {
+                        let at = Instant::now();
+                        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let mut refused = None;
+                        let (status, answer) = if auth != Some(basic.as_str()) {
+                            refused = Some("401 User Not Authenticated".to_string());
+                            (401, json!({"error": {"message": "User Not Authenticated"}}))
+                        } else if !matches!(table.as_str(), "incident" | "change_request") {
+                            refused = Some(format!("400 no table {table}"));
+                            (400, json!({"error": {"message": "Invalid table"}}))
+                        } else if method == axum::http::Method::GET {
+                            let wanted = query
+                                .as_deref()
+                                .and_then(|q| {
+                                    url::form_urlencoded::parse(q.as_bytes())
+                                        .find(|(k, _)| k == "sysparm_query")
+                                        .map(|(_, v)| v.into_owned())
+                                })
+                                .and_then(|q| q.strip_prefix("correlation_id=").map(str::to_string));
+                            let found: Vec<Value> = tickets
+                                .lock()
+                                .map(|t| {
+                                    t.iter()
+                                        .filter(|r| {
+                                            r["table"] == table.as_str()
+                                                && wanted.as_deref() == r["correlation_id"].as_str()
+                                        })
+                                        .cloned()
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            (200, json!({"result": found}))
+                        } else if json["short_description"].as_str().is_none_or(str::is_empty)
+                            || json["correlation_id"].as_str().is_none()
+                        {
+                            refused = Some("400 short_description and correlation_id".into());
+                            (400, json!({"error": {"message": "Missing fields"}}))
+                        } else {
+                            let mut t = tickets.lock().unwrap_or_else(|p| p.into_inner());
+                            let prefix = if table == "incident" { "INC" } else { "CHG" };
+                            let mut r = json.clone();
+                            r["table"] = json!(table);
+                            r["number"] = json!(format!("{prefix}{:07}", t.len() + 1));
+                            r["sys_id"] = json!(format!("{:032x}", t.len() + 1));
+                            t.push(r.clone());
+                            (201, json!({"result": r}))
+                        };
+                        if let Ok(mut c) = ticket_calls.lock() {
+                            c.push(Call {
+                                method: format!("servicenow.{} {table}", method.as_str().to_lowercase()),
+                                body: json,
+                                at,
+                                refused,
+                            });
+                        }
+                        (
+                            axum::http::StatusCode::from_u16(status)
+                                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                            answer.to_string(),
+                        )
+                    };
                     let app = axum::Router::new()
                         .route(
                             "/api/{method}",
@@ -417,6 +496,19 @@ pub mod testing {
                                 let b = b.clone();
                                 async move { b("webhook".into(), h, body) }
                             }),
+                        )
+                        .route(
+                            "/api/now/table/{table}",
+                            axum::routing::any(
+                                move |m: axum::http::Method,
+                                      Path(name): Path<String>,
+                                      q: axum::extract::RawQuery,
+                                      h: HeaderMap,
+                                      body| {
+                                    let table = table.clone();
+                                    async move { table(m, name, q.0, h, body) }
+                                },
+                            ),
                         )
                         .route(
                             "/teams/{id}",

@@ -1,6 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
 //! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
-//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`).
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`, `servicenow`).
 //!
 //! ```yaml
 //! connectors:
@@ -90,6 +90,9 @@ pub struct ConnectorConfig {
     /// Microsoft Teams: Adaptive Cards through a Workflows webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teams: Option<crate::teams::TeamsConfig>,
+    /// ServiceNow: tickets through the Table API, change requests' approvals back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicenow: Option<crate::servicenow::ServiceNowConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -407,12 +410,14 @@ pub enum Kind {
     Slack,
     /// Microsoft Teams.
     Teams,
+    /// ServiceNow.
+    ServiceNow,
 }
 
 impl Kind {
     /// Every kind's configuration key.
     pub const KEYS: &'static str =
-        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams";
+        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
@@ -425,6 +430,7 @@ impl Kind {
             Kind::SyslogTls => "syslog_tls",
             Kind::Slack => "slack",
             Kind::Teams => "teams",
+            Kind::ServiceNow => "servicenow",
         }
     }
 }
@@ -565,6 +571,7 @@ impl ConnectorConfig {
             (self.syslog_tls.is_some(), Kind::SyslogTls),
             (self.slack.is_some(), Kind::Slack),
             (self.teams.is_some(), Kind::Teams),
+            (self.servicenow.is_some(), Kind::ServiceNow),
         ]
         .into_iter()
         .filter_map(|(set, k)| set.then_some(k))
@@ -593,6 +600,8 @@ impl ConnectorConfig {
             };
         } else if self.teams.is_some() {
             return "teams workflows webhook".into();
+        } else if let Some(s) = &self.servicenow {
+            &s.instance_url
         } else {
             return String::new();
         };
@@ -639,6 +648,9 @@ impl ConnectorConfig {
         }
         if let Some(t) = &self.teams {
             out.extend(t.secrets());
+        }
+        if let Some(s) = &self.servicenow {
+            out.extend(s.secrets());
         }
         out
     }
@@ -741,6 +753,9 @@ impl ConnectorConfig {
         }
         if let Some(t) = &self.teams {
             t.check(at)?;
+        }
+        if let Some(s) = &self.servicenow {
+            s.check(at)?;
         }
         if let Some(s) = &self.syslog_tls {
             if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {

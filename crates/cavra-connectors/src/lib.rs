@@ -24,8 +24,9 @@
 //!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms), [`smtp`]
 //!   (e-mail with per-tenant recipient allow-lists), [`slack`] (approval requests with
 //!   buttons whose presses come back verified) and [`teams`] (Adaptive Cards through a
-//!   Workflows webhook, commands through a verified outgoing webhook); [`chat`] holds what
-//!   the chat kinds share.
+//!   Workflows webhook, commands through a verified outgoing webhook) and [`servicenow`]
+//!   (tickets created once, change requests' approvals back); [`chat`] holds what these
+//!   share.
 //!
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
@@ -52,6 +53,7 @@ pub mod retention;
 pub mod retry;
 pub mod route;
 pub mod secret;
+pub mod servicenow;
 pub mod sink;
 pub mod slack;
 pub mod smtp;

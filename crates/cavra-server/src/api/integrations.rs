@@ -30,6 +30,9 @@ use crate::{AppState, now_text};
 /// The evidence entry kind of a press.
 pub const ENTRY_KIND: &str = "chat_interaction";
 
+/// The evidence entry kind of a ticket's state update.
+pub const ITSM_ENTRY_KIND: &str = "itsm_update";
+
 /// What the service made of a press.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PressAnswer {
@@ -96,6 +99,7 @@ pub async fn slack_interactions(
             approval_id: &press.approval_id,
             approve: press.approve,
             extra: json!({"slack_user": press.user, "slack_team": press.team}),
+            entry_kind: ENTRY_KIND,
         },
     )
     .await?;
@@ -130,6 +134,8 @@ struct ChatAnswer<'a> {
     approve: bool,
     /// Vendor fields for the record.
     extra: Value,
+    /// The evidence entry's kind ([`ENTRY_KIND`] for chats, [`ITSM_ENTRY_KIND`] for tickets).
+    entry_kind: &'static str,
 }
 
 /// Decides an answer given in a chat through [`approvals::decide`] as the user's approver
@@ -148,7 +154,7 @@ async fn decide_and_record(
             )),
         ),
         Some(approver) => {
-            let caller = Caller(Principal {
+            let principal = Principal {
                 subject: approver.subject.clone(),
                 tenant: a.tenant.to_string(),
                 roles: BTreeSet::from([Role::Approver]),
@@ -157,7 +163,7 @@ async fn decide_and_record(
                     integration: format!("{}/{}", a.integration, a.connector),
                     user: a.user.to_string(),
                 },
-            });
+            };
             let (verdict, word) = if a.approve {
                 (Verdict::Approve(GrantUse::Once), "approved")
             } else {
@@ -167,7 +173,14 @@ async fn decide_and_record(
                 "{word} in {} by {} ({})",
                 a.vendor, a.user, approver.subject
             );
-            match approvals::decide(state, &caller, a.approval_id, verdict, &reason).await {
+            // An answer acts for the tenant: a suspended or expired tenant's is refused too.
+            let decided = match Caller::admit(state, principal, &axum::http::Method::POST).await {
+                Ok(caller) => {
+                    approvals::decide(state, &caller, a.approval_id, verdict, &reason).await
+                }
+                Err(p) => Err(p),
+            };
+            match decided {
                 Ok(done) => (done.state.as_str().to_string(), None),
                 // The store failing is the service's error, not the approver's.
                 Err(p) if p.status >= 500 => return Err(p),
@@ -191,7 +204,7 @@ async fn decide_and_record(
         .db
         .append_entry(
             a.tenant,
-            ENTRY_KIND,
+            a.entry_kind,
             Some(a.approval_id),
             &now_text(),
             entry,
@@ -204,6 +217,7 @@ async fn decide_and_record(
 /// signed belongs to no tenant: it is only logged).
 async fn record_refusal(
     state: &AppState,
+    kind: &str,
     integration: &str,
     tenants: &[&str],
     why: &str,
@@ -219,7 +233,7 @@ async fn record_refusal(
         }
         if let Err(e) = state
             .db
-            .append_entry(tenant, ENTRY_KIND, None, &now_text(), entry)
+            .append_entry(tenant, kind, None, &now_text(), entry)
             .await
         {
             log_line!("cavra serve: recording a refused {integration} request failed: {e}");
@@ -270,7 +284,7 @@ async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
         Refusal::NotAPress { why, .. } => Some(why.as_str()),
         _ => None,
     };
-    record_refusal(state, "slack", &tenants, refusal.word(), detail).await;
+    record_refusal(state, ENTRY_KIND, "slack", &tenants, refusal.word(), detail).await;
     match refusal {
         Refusal::Busy => Problem::unavailable(
             "too many recent Slack requests to tell a replay; try again in a few minutes",
@@ -326,7 +340,15 @@ pub async fn teams_messages(
                 TeamsRefusal::NotACommand(_, why) => Some(why.as_str()),
                 _ => None,
             };
-            record_refusal(&state, "teams", &tenants, refusal.word(), detail).await;
+            record_refusal(
+                &state,
+                ENTRY_KIND,
+                "teams",
+                &tenants,
+                refusal.word(),
+                detail,
+            )
+            .await;
             return Err(match refusal {
                 TeamsRefusal::Busy => Problem::unavailable(
                     "too many recent Teams messages to tell a replay; try again in a few minutes",
@@ -362,6 +384,7 @@ pub async fn teams_messages(
             approval_id: &command.approval_id,
             approve: command.approve,
             extra: json!({"teams_user": command.user, "teams_name": command.name}),
+            entry_kind: ENTRY_KIND,
         },
     )
     .await?;
@@ -377,4 +400,103 @@ pub async fn teams_messages(
         "approval_id": command.approval_id,
         "log_index": log_index,
     })))
+}
+
+/// A ServiceNow change request's approval changed (`approved` grants the approval named in
+/// its `correlation_display`, `rejected` denies it), POSTed by the instance's business rule
+/// and signed with the connector's `webhook_secret`: `X-Cavra-Timestamp` and
+/// `X-Cavra-Signature: v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`. Refused with 401 when
+/// unsigned, signed by no configured instance, more than five minutes from now or seen
+/// before; a verified update is answered 200 with its outcome, decided by the API's rules as
+/// the ServiceNow user who changed it, and recorded (`itsm_update`) with that user and the
+/// ticket.
+#[utoipa::path(post, path = "/v1/integrations/servicenow/events", tag = "integrations", operation_id = "integrations_servicenow_events",
+    request_body(content = Object, content_type = "application/json",
+        description = "`number`, `sys_id`, `correlation_display` (tenant:approval id), `approval` (approved or rejected), `sys_updated_by`"),
+    params(
+        ("X-Cavra-Timestamp" = String, Header, description = "Unix seconds when the instance sent it"),
+        ("X-Cavra-Signature" = String, Header, description = "`v1=` and the hex HMAC-SHA256 of `{timestamp}.{body}`"),
+    ),
+    responses((status = 200, body = PressAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn servicenow_events(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PressAnswer>> {
+    use cavra_connectors::servicenow::Refusal as SnRefusal;
+    if state.servicenow.is_empty() {
+        return Err(Problem::not_found(
+            "ServiceNow instance (no servicenow connector has a webhook_secret)",
+        ));
+    }
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = state.servicenow.verify(
+        header("x-cavra-timestamp"),
+        header("x-cavra-signature"),
+        &body,
+        now,
+    );
+    let (app, update) = match verified {
+        Ok(v) => v,
+        Err(refusal) => {
+            let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+            let detail = match &refusal {
+                SnRefusal::NotAnUpdate(_, why) => Some(why.as_str()),
+                _ => None,
+            };
+            record_refusal(
+                &state,
+                ITSM_ENTRY_KIND,
+                "servicenow",
+                &tenants,
+                refusal.word(),
+                detail,
+            )
+            .await;
+            return Err(match refusal {
+                SnRefusal::Busy => Problem::unavailable(
+                    "too many recent ServiceNow updates to tell a replay; try again in a few minutes",
+                ),
+                SnRefusal::Unsigned => {
+                    Problem::unauthorized("send X-Cavra-Timestamp and X-Cavra-Signature (v1=…)")
+                }
+                SnRefusal::BadSignature => {
+                    Problem::unauthorized("the signature matches no configured ServiceNow instance")
+                }
+                SnRefusal::Stale(_) => Problem::unauthorized(
+                    "the update is more than five minutes from this service's clock",
+                ),
+                SnRefusal::Replayed(_) => Problem::unauthorized("this update was received before"),
+                SnRefusal::NotAnUpdate(_, why) => Problem::bad_request(why),
+            });
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "servicenow",
+            vendor: "ServiceNow",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &update.user,
+            approver: app.approver(&update.user),
+            approval_id: &update.approval_id,
+            approve: update.approve,
+            extra: json!({"itsm_user": update.user, "ticket": update.number, "sys_id": update.sys_id}),
+            entry_kind: ITSM_ENTRY_KIND,
+        },
+    )
+    .await?;
+    Ok(Json(PressAnswer {
+        outcome,
+        detail,
+        approval_id: update.approval_id,
+        log_index,
+    }))
 }
