@@ -9,7 +9,7 @@
 #[allow(dead_code)]
 mod entry;
 
-use entry::{Effect, EnvironmentEntry, ProgramEntry, Text};
+use entry::{Effect, EnvironmentEntry, ProgramEntry, Setting, Text};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,6 +41,20 @@ fn effect(e: Option<Effect>) -> String {
     }
 }
 
+fn settings(list: &[Setting]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|s| {
+            format!(
+                "Setting {{ keys: {}, effect: Effect::{:?} }}",
+                texts(&s.keys),
+                s.effect
+            )
+        })
+        .collect();
+    format!("Cow::Borrowed(&[{}])", items.join(", "))
+}
+
 fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
     let mut options = String::new();
     for o in entry.options.iter() {
@@ -50,22 +64,24 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         };
         let _ = write!(
             options,
-            "OptionEntry {{ names: {}, effect: {}, classes: {}, until: {until} }}, ",
+            "OptionEntry {{ names: {}, effect: {}, classes: {}, until: {until}, settings: {} }}, ",
             texts(&o.names),
             effect(o.effect),
             texts(&o.classes),
+            settings(&o.settings),
         );
     }
     let _ = writeln!(
         out,
-        "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, source: {}, \
+        "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, under: {}, source: {}, \
          abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_anywhere: {}, options_end_at_operand: {}, \
          short_with_value: {}, long_with_value: {}, long_options: {}, \
-         options: Cow::Borrowed(&[{options}]), operands: {}, stdin: {}, classes: {}, \
-         version_selector: {}, neutral_options: {}, nested: {}, canonical_subcommand: {}, origin: {} }},",
+         options: Cow::Borrowed(&[{options}]), operands: {}, settings: {}, stdin: {}, classes: {}, \
+         version_selector: {}, environment_separator: {}, neutral_options: {}, nested: {}, complete_options: {}, canonical_subcommand: {}, origin: {} }},",
         text(&entry.program),
         texts(&entry.aliases),
         texts(&entry.subcommands),
+        texts(&entry.under),
         text(&entry.source),
         entry.abbreviations,
         entry.single_dash_long,
@@ -75,11 +91,14 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         texts(&entry.long_with_value),
         texts(&entry.long_options),
         effect(entry.operands),
+        settings(&entry.settings),
         effect(entry.stdin),
         texts(&entry.classes),
         text(&entry.version_selector),
+        text(&entry.environment_separator),
         texts(&entry.neutral_options),
         entry.nested,
+        entry.complete_options,
         match &entry.canonical_subcommand {
             Some(c) => format!("Some({})", text(c)),
             None => "None".to_string(),

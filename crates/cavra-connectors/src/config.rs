@@ -1,6 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
 //! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
-//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`).
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`, `servicenow`).
 //!
 //! ```yaml
 //! connectors:
@@ -87,6 +87,12 @@ pub struct ConnectorConfig {
     /// Slack: approval requests with buttons, blocks and break glass as alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack: Option<crate::slack::SlackConfig>,
+    /// Microsoft Teams: Adaptive Cards through a Workflows webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<crate::teams::TeamsConfig>,
+    /// ServiceNow: tickets through the Table API, change requests' approvals back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicenow: Option<crate::servicenow::ServiceNowConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -402,12 +408,16 @@ pub enum Kind {
     SyslogTls,
     /// Slack.
     Slack,
+    /// Microsoft Teams.
+    Teams,
+    /// ServiceNow.
+    ServiceNow,
 }
 
 impl Kind {
     /// Every kind's configuration key.
     pub const KEYS: &'static str =
-        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack";
+        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
@@ -419,6 +429,8 @@ impl Kind {
             Kind::Smtp => "smtp",
             Kind::SyslogTls => "syslog_tls",
             Kind::Slack => "slack",
+            Kind::Teams => "teams",
+            Kind::ServiceNow => "servicenow",
         }
     }
 }
@@ -558,6 +570,8 @@ impl ConnectorConfig {
             (self.smtp.is_some(), Kind::Smtp),
             (self.syslog_tls.is_some(), Kind::SyslogTls),
             (self.slack.is_some(), Kind::Slack),
+            (self.teams.is_some(), Kind::Teams),
+            (self.servicenow.is_some(), Kind::ServiceNow),
         ]
         .into_iter()
         .filter_map(|(set, k)| set.then_some(k))
@@ -584,6 +598,10 @@ impl ConnectorConfig {
                 (Some(_), Some(c)) => format!("{} #{c}", s.api_url.trim_end_matches('/')),
                 _ => "slack incoming webhook".into(),
             };
+        } else if self.teams.is_some() {
+            return "teams workflows webhook".into();
+        } else if let Some(s) = &self.servicenow {
+            &s.instance_url
         } else {
             return String::new();
         };
@@ -626,6 +644,12 @@ impl ConnectorConfig {
             out.push(("smtp.password", p));
         }
         if let Some(s) = &self.slack {
+            out.extend(s.secrets());
+        }
+        if let Some(t) = &self.teams {
+            out.extend(t.secrets());
+        }
+        if let Some(s) = &self.servicenow {
             out.extend(s.secrets());
         }
         out
@@ -725,6 +749,12 @@ impl ConnectorConfig {
             self.check_smtp(at, m)?;
         }
         if let Some(s) = &self.slack {
+            s.check(at)?;
+        }
+        if let Some(t) = &self.teams {
+            t.check(at)?;
+        }
+        if let Some(s) = &self.servicenow {
             s.check(at)?;
         }
         if let Some(s) = &self.syslog_tls {

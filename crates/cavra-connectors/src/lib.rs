@@ -22,8 +22,11 @@
 //! - The destinations: [`hec`] (Splunk HTTP Event Collector with indexer acknowledgement),
 //!   [`ocsf`] (OCSF events over HTTPS), [`syslog`] (RFC 5424 over TLS, RFC 5425 framing),
 //!   [`nats`] (NATS JetStream), [`amqp`] (AMQP 0-9-1 with publisher confirms), [`smtp`]
-//!   (e-mail with per-tenant recipient allow-lists) and [`slack`] (approval requests with
-//!   buttons whose presses come back verified; [`chat`] holds what chat kinds share).
+//!   (e-mail with per-tenant recipient allow-lists), [`slack`] (approval requests with
+//!   buttons whose presses come back verified) and [`teams`] (Adaptive Cards through a
+//!   Workflows webhook, commands through a verified outgoing webhook) and [`servicenow`]
+//!   (tickets created once, change requests' approvals back); [`chat`] holds what these
+//!   share.
 //!
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
@@ -50,10 +53,12 @@ pub mod retention;
 pub mod retry;
 pub mod route;
 pub mod secret;
+pub mod servicenow;
 pub mod sink;
 pub mod slack;
 pub mod smtp;
 pub mod syslog;
+pub mod teams;
 pub mod template;
 mod tls;
 pub mod worker;

@@ -764,6 +764,8 @@ impl SlackApp {
     }
 }
 
+/// What tests and benchmarks need to press cavra's buttons as Slack would (the `testing`
+/// feature).
 #[cfg(feature = "testing")]
 pub mod testing;
 

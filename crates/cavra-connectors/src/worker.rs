@@ -82,6 +82,8 @@ pub fn build_destinations(config: &ConnectorsConfig) -> Result<Vec<Destination>,
                 Some(Kind::Smtp) => Arc::new(crate::smtp::Smtp::new(c)?),
                 Some(Kind::SyslogTls) => Arc::new(crate::syslog::Syslog::new(c)?),
                 Some(Kind::Slack) => Arc::new(crate::slack::Slack::new(c)?),
+                Some(Kind::Teams) => Arc::new(crate::teams::Teams::new(c)?),
+                Some(Kind::ServiceNow) => Arc::new(crate::servicenow::ServiceNow::new(c)?),
                 None => {
                     return Err(ConnectorError::Config(format!(
                         "connector {}: no kind",

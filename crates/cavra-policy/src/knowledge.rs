@@ -43,10 +43,10 @@ impl KnowledgeSection {
     }
 }
 
-const EFFECT_WORDS: [&str; 6] = {
-    let mut words = [""; 6];
+const EFFECT_WORDS: [&str; Effect::NAMES.len()] = {
+    let mut words = [""; Effect::NAMES.len()];
     let mut i = 0;
-    while i < 6 {
+    while i < Effect::NAMES.len() {
         words[i] = Effect::NAMES[i].0;
         i += 1;
     }
@@ -58,7 +58,21 @@ const OPTION_FIELDS: &[Field] = &[
     opt("effect", Shape::OptWord("effect", &EFFECT_WORDS)),
     opt("classes", Shape::StrList),
     opt("until", Shape::OptStr),
+    opt("settings", Shape::List(&SETTING_SHAPE)),
 ];
+
+const SETTING_FIELDS: &[Field] = &[
+    req("keys", Shape::StrList),
+    req(
+        "effect",
+        Shape::Word(
+            "effect",
+            &["command", "code", "read", "write", "write_folder"],
+        ),
+    ),
+];
+
+const SETTING_SHAPE: Shape = Shape::Struct("knowledge setting", SETTING_FIELDS);
 
 const OPTION_SHAPE: Shape = Shape::Struct("knowledge option", OPTION_FIELDS);
 
@@ -66,6 +80,7 @@ const ENTRY_FIELDS: &[Field] = &[
     req("program", Shape::Str),
     opt("aliases", Shape::StrList),
     opt("subcommands", Shape::StrList),
+    opt("under", Shape::StrList),
     req("source", Shape::Str),
     opt(
         "abbreviations",
@@ -79,11 +94,14 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("long_options", Shape::StrList),
     opt("options", Shape::List(&OPTION_SHAPE)),
     opt("operands", Shape::OptWord("effect", &EFFECT_WORDS)),
+    opt("settings", Shape::List(&SETTING_SHAPE)),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),
     opt("version_selector", Shape::Str),
+    opt("environment_separator", Shape::Str),
     opt("neutral_options", Shape::StrList),
     opt("nested", Shape::Bool),
+    opt("complete_options", Shape::Bool),
     opt("canonical_subcommand", Shape::OptStr),
 ];
 

@@ -16,33 +16,11 @@
 use std::time::{Duration, Instant};
 
 use cavra_connectors::slack::testing::{StandIn, signed_press};
-use cavra_identity::IssuedToken;
 use cavra_server::{AppState, ServerConfig};
-use cavra_tenant_store::{Directory, TokenRecord};
 use serde_json::{Value, json};
 
 const SECRET: &str = "benchmark-signing-secret";
 const BOT: &str = "xoxb-benchmark";
-
-async fn token(state: &AppState, role: &str, subject: &str) -> String {
-    let issued = IssuedToken::generate().expect("token");
-    state
-        .db
-        .insert_token(&TokenRecord {
-            id: issued.token_id.clone(),
-            tenant: "acme".into(),
-            subject: subject.into(),
-            roles: vec![role.into()],
-            groups: Vec::new(),
-            digest: issued.digest.to_hex(),
-            created_at: cavra_server::now_text(),
-            expires_at: None,
-            revoked_at: None,
-        })
-        .await
-        .expect("insert token");
-    issued.plaintext().to_string()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
@@ -86,7 +64,20 @@ async fn main() {
     };
     let state = AppState::new(config).await.expect("state");
     state.create_tenant("acme", "acme").await.expect("tenant");
-    let agent = token(&state, "agent", "bot").await;
+    let (_, issued) = cavra_server::admin::create_token(
+        &state.db,
+        &cavra_server::admin::NewToken {
+            tenant: "acme",
+            role: cavra_identity::Role::Agent,
+            subject: Some("bot"),
+            groups: &[],
+            expires_in_days: None,
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .expect("token");
+    let agent = issued.plaintext().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

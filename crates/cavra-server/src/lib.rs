@@ -83,6 +83,10 @@ pub struct AppState {
     pub bundles: Arc<tokio::sync::Semaphore>,
     /// The Slack apps whose button presses this service takes (signing secrets resolved).
     pub slack: cavra_connectors::slack::SlackApps,
+    /// The Teams outgoing webhooks whose messages this service takes.
+    pub teams: cavra_connectors::teams::TeamsApps,
+    /// The ServiceNow instances whose change requests' approvals this service takes.
+    pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
     known_tenants: TtlCache<()>,
     assignments: TtlCache<Assignments>,
 }
@@ -224,6 +228,10 @@ impl AppState {
         let routing = Routing::new(&config.routing).map_err(StartError::Config)?;
         let slack = cavra_connectors::slack::SlackApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let teams = cavra_connectors::teams::TeamsApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let servicenow = cavra_connectors::servicenow::ServiceNowApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -245,6 +253,8 @@ impl AppState {
             limiter: crate::rate::Limiter::default(),
             bundles,
             slack,
+            teams,
+            servicenow,
             subtrees: crate::proofs::SubtreeCache::default(),
             known_tenants: TtlCache::new(Duration::from_secs(60)),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),

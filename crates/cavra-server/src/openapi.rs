@@ -116,7 +116,8 @@ impl Modify for LimitResponses {
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,
-        integrations::slack_interactions,
+        integrations::slack_interactions, integrations::teams_messages,
+        integrations::servicenow_events,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

@@ -842,8 +842,12 @@ impl<'l> Analyzer<'l> {
             })
             .min()
             .unwrap_or(args.len());
-        let (canonical, variants, match_keys) =
-            canon::forms(self.kb, &name, name_is_literal, args, flag_limit);
+        let canon::Forms {
+            canonical,
+            variants,
+            keys: match_keys,
+            readings,
+        } = canon::forms(self.kb, &name, name_is_literal, args, flag_limit);
         let known_program = name_is_literal
             && (self.kb.knows(&name)
                 || !info.inner.is_empty()
@@ -860,6 +864,7 @@ impl<'l> Analyzer<'l> {
             canonical,
             variants,
             match_keys,
+            readings,
             role: if info.inner.is_empty() {
                 CommandRole::Executed
             } else {

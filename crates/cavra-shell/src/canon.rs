@@ -14,166 +14,17 @@ pub(crate) fn basename(name: &str) -> &str {
     }
 }
 
-/// Git options placed before the subcommand that only choose where/how git runs, not what the
-/// subcommand does. The `bool` says whether the option takes the next word as its value.
-const GIT_NEUTRAL_GLOBALS: &[(&str, bool)] = &[
-    ("-C", true),
-    ("-c", true),
-    ("--git-dir", true),
-    ("--work-tree", true),
-    ("--namespace", true),
-    ("--config-env", true),
-    ("--exec-path", false),
-    ("--no-pager", false),
-    ("-P", false),
-    ("-p", false),
-    ("--paginate", false),
-    ("--no-replace-objects", false),
-    ("--bare", false),
-    ("--literal-pathspecs", false),
-    ("--glob-pathspecs", false),
-    ("--noglob-pathspecs", false),
-    ("--icase-pathspecs", false),
-    ("--no-optional-locks", false),
-];
-
-/// Index of git's subcommand in `args` (the words after `git`), skipping global options.
+/// Index of git's subcommand in `args` (the words after `git`), skipping git's own options
+/// (`knowledge/infrastructure.yaml` lists those that take a value).
 pub(crate) fn git_subcommand_index(args: &[&str]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if !a.starts_with('-') {
-            return Some(i);
-        }
-        let (name, has_inline) = match a.split_once('=') {
-            Some((n, _)) => (n, true),
-            None => (*a, false),
-        };
-        let takes_value = GIT_NEUTRAL_GLOBALS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(false);
-        i += if takes_value && !has_inline { 2 } else { 1 };
-    }
-    None
+    crate::knowledge::program_words_start(Knowledge::builtin(), "git", args)
 }
 
-/// Options of other infrastructure tools that may stand before the subcommand and only choose
-/// where the tool acts (which directory, namespace, profile, context), so that
-/// `kubectl -n prod delete pod x` is matched as `kubectl delete pod x`. The `bool` says whether
-/// the option takes the next word as its value (an inline `--opt=value` never does).
-const TOOL_NEUTRAL_GLOBALS: &[(&str, &[(&str, bool)])] = &[
-    ("terraform", &[("-chdir", false), ("-no-color", false)]),
-    ("tofu", &[("-chdir", false), ("-no-color", false)]),
-    (
-        "kubectl",
-        &[
-            ("-n", true),
-            ("--namespace", true),
-            ("--context", true),
-            ("--kubeconfig", true),
-            ("--cluster", true),
-            ("--user", true),
-            ("-s", true),
-            ("--server", true),
-            ("--as", true),
-            ("--as-group", true),
-            ("--token", true),
-            ("--request-timeout", true),
-            ("-v", true),
-            ("--v", true),
-            ("--insecure-skip-tls-verify", false),
-            ("-A", false),
-            ("--all-namespaces", false),
-        ],
-    ),
-    (
-        "helm",
-        &[
-            ("-n", true),
-            ("--namespace", true),
-            ("--kube-context", true),
-            ("--kubeconfig", true),
-            ("--debug", false),
-        ],
-    ),
-    (
-        "aws",
-        &[
-            ("--profile", true),
-            ("--region", true),
-            ("--output", true),
-            ("--endpoint-url", true),
-            ("--query", true),
-            ("--color", true),
-            ("--ca-bundle", true),
-            ("--cli-read-timeout", true),
-            ("--cli-connect-timeout", true),
-            ("--no-verify-ssl", false),
-            ("--no-paginate", false),
-            ("--no-cli-pager", false),
-            ("--no-sign-request", false),
-            ("--debug", false),
-        ],
-    ),
-    (
-        "gcloud",
-        &[
-            ("--project", true),
-            ("--account", true),
-            ("--configuration", true),
-            ("--verbosity", true),
-            ("--format", true),
-            ("--quiet", false),
-            ("-q", false),
-        ],
-    ),
-    (
-        "docker",
-        &[
-            ("-H", true),
-            ("--host", true),
-            ("--context", true),
-            ("-c", true),
-            ("--config", true),
-            ("-l", true),
-            ("--log-level", true),
-            ("-D", false),
-            ("--debug", false),
-        ],
-    ),
-];
-
-/// Index of the subcommand of `tool` in `args`, skipping the tool's neutral global options;
-/// `None` for tools without such options, or when an option before the subcommand is not a
-/// known neutral one (then nothing is dropped: cavra never guesses what an option means).
+/// Index of the subcommand of `tool` in `args`, skipping the tool's options that only choose
+/// where it acts (`docker --context c run …`); `None` when an option before the subcommand is
+/// not known to be one (then nothing is dropped: cavra never guesses what an option means).
 pub(crate) fn tool_subcommand_index(tool: &str, args: &[&str]) -> Option<usize> {
-    let (_, globals) = TOOL_NEUTRAL_GLOBALS.iter().find(|(t, _)| *t == tool)?;
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if !a.starts_with('-') {
-            return (i > 0).then_some(i);
-        }
-        let (name, has_inline) = match a.split_once('=') {
-            Some((n, _)) => (n, true),
-            None => (*a, false),
-        };
-        let found = globals.iter().find(|(n, _)| *n == name);
-        let (takes_value, has_inline) = match found {
-            Some((_, v)) => (*v, has_inline),
-            // A short option with its value attached: `-nprod`, `-sURL`.
-            None if !a.starts_with("--") && a.len() > 2 => {
-                let short = &a[..2];
-                match globals.iter().find(|(n, v)| *n == short && *v) {
-                    Some(_) => (true, true),
-                    None => return None,
-                }
-            }
-            None => return None,
-        };
-        i += if takes_value && !has_inline { 2 } else { 1 };
-    }
-    None
+    crate::knowledge::program_words_start(Knowledge::builtin(), tool, args).filter(|&i| i > 0)
 }
 
 /// Whether `tok` is a cluster of short flags (`-rf`): a dash then ASCII letters only.
@@ -198,31 +49,6 @@ fn fold_rm_flag(tok: &str) -> &str {
     }
 }
 
-/// Tools whose options are single-dash words (`find -name`, `java -version`): their letters are
-/// not clusters of short flags, so no merged/split spellings are made for them.
-const SINGLE_DASH_LONG: &[&str] = &[
-    "find",
-    "java",
-    "javac",
-    "terraform",
-    "tofu",
-    "go",
-    "openssl",
-    "gcc",
-    "g++",
-    "cc",
-    "clang",
-    "clang++",
-    "ffmpeg",
-    "ffprobe",
-    "xcodebuild",
-    "keytool",
-    "qemu-system-x86_64",
-    "iptables",
-    "ip",
-    "tc",
-];
-
 /// Canonical form and variants of a command whose name is `name` (already a base name when
 /// literal) and arguments `args`. Only arguments before `flag_limit` (where a wrapper's inner
 /// command starts) are considered flags of this command.
@@ -232,20 +58,15 @@ pub(crate) fn forms(
     name_literal: bool,
     args: &[Word],
     flag_limit: usize,
-) -> (String, Vec<String>, Vec<String>) {
+) -> Forms {
     let mut toks: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
-    if name_literal
-        && name == "git"
-        && let Some(i) = git_subcommand_index(&toks)
-    {
-        toks.drain(..i);
-    } else if name_literal && let Some(i) = tool_subcommand_index(name, &toks) {
-        toks.drain(..i);
-    }
-    // Subcommands as words: neutral options before a (nested) subcommand word dropped,
-    // subcommand spellings written as the knowledge base spells them.
+    // Subcommands as words: neutral options before each subcommand word dropped (`git -C
+    // dir`, `kubectl -n prod`, `gh pr -R o/r`), subcommand spellings written as the knowledge
+    // base spells them, and the other readings where an unknown option makes a word uncertain.
+    let mut readings: Vec<Vec<&str>> = Vec::new();
     if name_literal && let Some(words) = crate::knowledge::canonical_words(kb, name, &toks) {
-        toks = words;
+        toks = words.words;
+        readings = words.readings;
     }
     let original: Vec<&str> = toks.clone();
     if name_literal && name == "rm" {
@@ -285,6 +106,11 @@ pub(crate) fn forms(
             keys.push(key(ts));
         }
     };
+    // Every reading is matched: a rule naming any of them applies.
+    let reading_keys: Vec<String> = readings.iter().map(|r| key(r)).collect();
+    for r in &readings {
+        add(r);
+    }
 
     // Only flags before `--` are flags.
     let end = toks
@@ -292,7 +118,8 @@ pub(crate) fn forms(
         .position(|t| *t == "--")
         .unwrap_or(toks.len())
         .min(flag_limit);
-    let cluster_idx: Vec<usize> = if name_literal && SINGLE_DASH_LONG.contains(&name) {
+    let single_dash_long = name_literal && kb.entries_for(name).any(|e| e.single_dash_long);
+    let cluster_idx: Vec<usize> = if single_dash_long {
         Vec::new()
     } else {
         (0..end)
@@ -352,7 +179,24 @@ pub(crate) fn forms(
     }
     // The spelling as written, so a pattern using the long flags still matches.
     add(&original);
-    (canonical, variants, keys)
+    Forms {
+        canonical,
+        variants,
+        keys,
+        readings: reading_keys,
+    }
+}
+
+/// A command's canonical form, its other spellings and readings (see [`forms`]).
+pub(crate) struct Forms {
+    /// The canonical form.
+    pub canonical: String,
+    /// Spellings of the same command, the canonical one first, then the other readings.
+    pub variants: Vec<String>,
+    /// Their match keys.
+    pub keys: Vec<String>,
+    /// Match keys of the other readings alone (see `SimpleCommand::readings`).
+    pub readings: Vec<String>,
 }
 
 /// See [`crate::canonicalize_pattern`].

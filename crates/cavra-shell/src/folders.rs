@@ -13,7 +13,7 @@ use crate::tools::{Info, texts};
 use crate::words::Word;
 
 /// `FOLDER/**` for a word (`**` for `.`, `./` and `:/`).
-fn subtree(w: &Word) -> Word {
+pub(crate) fn subtree(w: &Word) -> Word {
     let dir = w.path.trim_end_matches('/');
     let text = if dir.is_empty() && w.path.starts_with('/') {
         "/**".to_string()

@@ -168,6 +168,13 @@ pub struct SimpleCommand {
     /// inside a word written as NUL, so no glob reaches across a word boundary.
     #[serde(skip)]
     pub match_keys: Vec<String>,
+    /// Where an option cavra does not know stands before a word that may be a subcommand
+    /// (`gh pr --weird merge 12`: `merge`, or the option's value and then `12`), the match
+    /// keys of the other readings (their spellings are in `variants` too). Each reading is
+    /// judged: a rule naming any of them applies, and one that no rule names gets the
+    /// default, as the command would alone.
+    #[serde(skip)]
+    pub readings: Vec<String>,
     /// Executed or wrapper.
     pub role: CommandRole,
     /// Whether cavra knows what the program does with its arguments (the knowledge base or

@@ -70,13 +70,14 @@ fn long_names_of(entry: &ProgramEntry) -> Vec<String> {
 
 /// The command line that uses `spelling` with a value that shows what was derived.
 fn line(entry: &ProgramEntry, spelling: &str, effect: Option<Effect>) -> String {
-    let sub = entry
-        .subcommands
-        .first()
+    let sub: String = entry
+        .under
+        .iter()
+        .chain(entry.subcommands.first())
         .map(|s| format!(" {s}"))
-        .unwrap_or_default();
+        .collect();
     let value = match effect {
-        Some(Effect::Command) => "'terraform apply'",
+        Some(Effect::Command | Effect::CommandLine) => "'terraform apply'",
         Some(Effect::CommandWords) => "terraform apply",
         _ => "kb-probe-file",
     };

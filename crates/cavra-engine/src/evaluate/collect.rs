@@ -251,7 +251,23 @@ pub(crate) fn collect<'p>(
                     {
                         out.push(c);
                     }
-                    if out.len() == before
+                    // Where an unknown option makes a subcommand word uncertain, a reading no
+                    // rule names gets the default, as that command would alone.
+                    let unnamed_reading = out.len() > before
+                        && !command.readings.is_empty()
+                        && std::iter::once(command.match_keys.first())
+                            .flatten()
+                            .chain(command.readings.iter())
+                            .any(|key| {
+                                hits.clear();
+                                pack.command_hits(
+                                    std::slice::from_ref(key),
+                                    &mut scratch,
+                                    &mut hits,
+                                );
+                                hits.is_empty()
+                            });
+                    if (out.len() == before || unnamed_reading)
                         && *role == CommandRole::Executed
                         && !is_neutral_builtin(&command.argv)
                     {

@@ -2,8 +2,9 @@
 //! cavra credential. A Slack button press is verified by the app's signing secret
 //! (`cavra_connectors::slack`), its user mapped to an approver identity by configuration, and
 //! decided through [`approvals::decide`], the code of the API's approve and deny routes: the
-//! same rules hold. Every verified press is an evidence entry (`chat_interaction`) of its
-//! tenant, accepted or refused.
+//! same rules hold. A Teams outgoing webhook's `approve <id>` / `deny <id>` is verified by its
+//! security token and decided the same way (`cavra_connectors::teams`). Every verified
+//! answer is an evidence entry (`chat_interaction`) of its tenant, accepted or refused.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use cavra_connectors::chat::ChatApprover;
 use cavra_connectors::slack::{Press, Refusal, SlackApp, escape};
 use cavra_identity::{AuthMethod, Principal, Role};
 use cavra_tenant_store::GrantUse;
@@ -27,6 +29,9 @@ use crate::{AppState, now_text};
 
 /// The evidence entry kind of a press.
 pub const ENTRY_KIND: &str = "chat_interaction";
+
+/// The evidence entry kind of a ticket's state update.
+pub const ITSM_ENTRY_KIND: &str = "itsm_update";
 
 /// What the service made of a press.
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,60 +87,22 @@ pub async fn slack_interactions(
     if let Some(tag) = tag {
         tag.authenticated();
     }
-    let (outcome, detail) = match app.approver(&press.user) {
-        None => (
-            "refused".to_string(),
-            Some(format!(
-                "Slack user {} is not an approver of tenant {} (slack.approvers)",
-                press.user, app.tenant
-            )),
-        ),
-        Some(approver) => {
-            let caller = Caller(Principal {
-                subject: approver.subject.clone(),
-                tenant: app.tenant.clone(),
-                roles: BTreeSet::from([Role::Approver]),
-                approver_groups: approver.groups.iter().cloned().collect(),
-                method: AuthMethod::Integration {
-                    integration: format!("slack/{}", app.name),
-                    user: press.user.clone(),
-                },
-            });
-            let (verdict, word) = if press.approve {
-                (Verdict::Approve(GrantUse::Once), "approved")
-            } else {
-                (Verdict::Deny, "denied")
-            };
-            let reason = format!("{word} in Slack by {} ({})", press.user, approver.subject);
-            match approvals::decide(&state, &caller, &press.approval_id, verdict, &reason).await {
-                Ok(a) => (a.state.as_str().to_string(), None),
-                // The store failing is the service's error, not the presser's.
-                Err(p) if p.status >= 500 => return Err(p),
-                Err(p) => ("refused".to_string(), Some(p.detail)),
-            }
-        }
-    };
-    let entry = json!({
-        "integration": "slack",
-        "connector": app.name,
-        "slack_user": press.user,
-        "slack_team": press.team,
-        "approver": app.approver(&press.user).map(|a| a.subject.clone()),
-        "approval_id": press.approval_id,
-        "action": if press.approve { "approve" } else { "deny" },
-        "outcome": outcome,
-        "detail": detail,
-    });
-    let log_index = state
-        .db
-        .append_entry(
-            &app.tenant,
-            ENTRY_KIND,
-            Some(&press.approval_id),
-            &now_text(),
-            entry,
-        )
-        .await?;
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "slack",
+            vendor: "Slack",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &press.user,
+            approver: app.approver(&press.user),
+            approval_id: &press.approval_id,
+            approve: press.approve,
+            extra: json!({"slack_user": press.user, "slack_team": press.team}),
+            entry_kind: ENTRY_KIND,
+        },
+    )
+    .await?;
     // Slack wants its answer within three seconds: the message is updated after it.
     tokio::spawn(tell_slack(
         app,
@@ -149,6 +116,123 @@ pub async fn slack_interactions(
         approval_id: press.approval_id,
         log_index,
     }))
+}
+
+/// An approver's answer given in a chat, verified by its integration.
+struct ChatAnswer<'a> {
+    /// `slack`, `teams`.
+    integration: &'static str,
+    /// `Slack`, `Teams`, for reasons people read.
+    vendor: &'static str,
+    tenant: &'a str,
+    connector: &'a str,
+    /// The user there.
+    user: &'a str,
+    /// Who they are to cavra, when configured.
+    approver: Option<&'a ChatApprover>,
+    approval_id: &'a str,
+    approve: bool,
+    /// Vendor fields for the record.
+    extra: Value,
+    /// The evidence entry's kind ([`ENTRY_KIND`] for chats, [`ITSM_ENTRY_KIND`] for tickets).
+    entry_kind: &'static str,
+}
+
+/// Decides an answer given in a chat through [`approvals::decide`] as the user's approver
+/// identity (a user with none is refused), and records it as a `chat_interaction` entry:
+/// the outcome (`approved`, `denied`, `refused`), why it was refused, the entry's index.
+async fn decide_and_record(
+    state: &AppState,
+    a: ChatAnswer<'_>,
+) -> ApiResult<(String, Option<String>, u64)> {
+    let (outcome, detail) = match a.approver {
+        None => (
+            "refused".to_string(),
+            Some(format!(
+                "{} user {} is not an approver of tenant {} ({}.approvers)",
+                a.vendor, a.user, a.tenant, a.integration
+            )),
+        ),
+        Some(approver) => {
+            let caller = Caller(Principal {
+                subject: approver.subject.clone(),
+                tenant: a.tenant.to_string(),
+                roles: BTreeSet::from([Role::Approver]),
+                approver_groups: approver.groups.iter().cloned().collect(),
+                method: AuthMethod::Integration {
+                    integration: format!("{}/{}", a.integration, a.connector),
+                    user: a.user.to_string(),
+                },
+            });
+            let (verdict, word) = if a.approve {
+                (Verdict::Approve(GrantUse::Once), "approved")
+            } else {
+                (Verdict::Deny, "denied")
+            };
+            let reason = format!(
+                "{word} in {} by {} ({})",
+                a.vendor, a.user, approver.subject
+            );
+            match approvals::decide(state, &caller, a.approval_id, verdict, &reason).await {
+                Ok(done) => (done.state.as_str().to_string(), None),
+                // The store failing is the service's error, not the approver's.
+                Err(p) if p.status >= 500 => return Err(p),
+                Err(p) => ("refused".to_string(), Some(p.detail)),
+            }
+        }
+    };
+    let mut entry = json!({
+        "integration": a.integration,
+        "connector": a.connector,
+        "approver": a.approver.map(|x| x.subject.clone()),
+        "approval_id": a.approval_id,
+        "action": if a.approve { "approve" } else { "deny" },
+        "outcome": outcome,
+        "detail": detail,
+    });
+    if let (Some(e), Some(extra)) = (entry.as_object_mut(), a.extra.as_object()) {
+        e.extend(extra.clone());
+    }
+    let log_index = state
+        .db
+        .append_entry(
+            a.tenant,
+            a.entry_kind,
+            Some(a.approval_id),
+            &now_text(),
+            entry,
+        )
+        .await?;
+    Ok((outcome, detail, log_index))
+}
+
+/// Records a refused request for the tenants whose integration signed it (a request nobody
+/// signed belongs to no tenant: it is only logged).
+async fn record_refusal(
+    state: &AppState,
+    kind: &str,
+    integration: &str,
+    tenants: &[&str],
+    why: &str,
+    detail: Option<&str>,
+) {
+    let mut tenants = tenants.to_vec();
+    tenants.sort();
+    tenants.dedup();
+    for tenant in tenants {
+        let mut entry = json!({"integration": integration, "outcome": "refused", "why": why});
+        if let Some(d) = detail {
+            entry["detail"] = Value::String(d.to_string());
+        }
+        if let Err(e) = state
+            .db
+            .append_entry(tenant, kind, None, &now_text(), entry)
+            .await
+        {
+            log_line!("cavra serve: recording a refused {integration} request failed: {e}");
+        }
+    }
+    log_line!("cavra serve: a request to the {integration} endpoint was refused: {why}");
 }
 
 /// Updates the message with the outcome, or tells the presser why their press was refused.
@@ -186,30 +270,14 @@ fn slack_mention(user: &str) -> String {
     }
 }
 
-/// Records a refused request for each tenant whose app signed it (a request no app signed
-/// belongs to no tenant: it is only logged), and gives the answer.
+/// Records a refused Slack request and gives the answer.
 async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
-    let mut tenants: Vec<&String> = refusal.tenants().iter().collect();
-    tenants.sort();
-    tenants.dedup();
-    for tenant in tenants {
-        let mut entry =
-            json!({"integration": "slack", "outcome": "refused", "why": refusal.word()});
-        if let Refusal::NotAPress { why, .. } = refusal {
-            entry["detail"] = Value::String(why.clone());
-        }
-        if let Err(e) = state
-            .db
-            .append_entry(tenant, ENTRY_KIND, None, &now_text(), entry)
-            .await
-        {
-            log_line!("cavra serve: recording a refused Slack request failed: {e}");
-        }
-    }
-    log_line!(
-        "cavra serve: a request to the Slack interactions endpoint was refused: {}",
-        refusal.word()
-    );
+    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+    let detail = match refusal {
+        Refusal::NotAPress { why, .. } => Some(why.as_str()),
+        _ => None,
+    };
+    record_refusal(state, ENTRY_KIND, "slack", &tenants, refusal.word(), detail).await;
     match refusal {
         Refusal::Busy => Problem::unavailable(
             "too many recent Slack requests to tell a replay; try again in a few minutes",
@@ -228,4 +296,200 @@ async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
             Problem::bad_request(format!("not a press of cavra's buttons: {why}"))
         }
     }
+}
+
+/// A Teams outgoing webhook's message to cavra (`@cavra approve apr_…` or `deny apr_…`),
+/// signed with the webhook's security token (`Authorization: HMAC <base64 HMAC-SHA256 of the
+/// body>`), not by a cavra credential. Refused with 401 when unsigned, signed by no
+/// configured webhook, more than five minutes from now or seen before; a verified command is
+/// answered 200 with a message activity saying its outcome, decided by the same rules as
+/// the API's, and recorded.
+#[utoipa::path(post, path = "/v1/integrations/teams/messages", tag = "integrations", operation_id = "integrations_teams_messages",
+    request_body(content = Object, content_type = "application/json", description = "A Bot Framework message activity"),
+    params(("Authorization" = String, Header, description = "`HMAC ` and the base64 HMAC-SHA256 of the body with the webhook's security token")),
+    responses((status = 200, body = Object, description = "A message activity (`type` message, `text`) with `outcome`, `detail`, `approval_id`, `log_index`"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn teams_messages(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    use cavra_connectors::teams::Refusal as TeamsRefusal;
+    if state.teams.is_empty() {
+        return Err(Problem::not_found(
+            "Teams outgoing webhook (no teams connector has an outgoing_secret)",
+        ));
+    }
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (app, command) = match state.teams.verify(authorization, &body, now) {
+        Ok(v) => v,
+        Err(refusal) => {
+            let tenants: Vec<&str> = refusal.tenant().into_iter().collect();
+            let detail = match &refusal {
+                TeamsRefusal::NotACommand(_, why) => Some(why.as_str()),
+                _ => None,
+            };
+            record_refusal(
+                &state,
+                ENTRY_KIND,
+                "teams",
+                &tenants,
+                refusal.word(),
+                detail,
+            )
+            .await;
+            return Err(match refusal {
+                TeamsRefusal::Busy => Problem::unavailable(
+                    "too many recent Teams messages to tell a replay; try again in a few minutes",
+                ),
+                TeamsRefusal::Unsigned => {
+                    Problem::unauthorized("send Authorization: HMAC <signature> as Teams does")
+                }
+                TeamsRefusal::BadSignature => Problem::unauthorized(
+                    "the signature matches no configured Teams outgoing webhook",
+                ),
+                TeamsRefusal::Stale(_) => Problem::unauthorized(
+                    "the message is more than five minutes from this service's clock",
+                ),
+                TeamsRefusal::Replayed(_) => {
+                    Problem::unauthorized("this message was received before")
+                }
+                TeamsRefusal::NotACommand(_, why) => Problem::bad_request(why),
+            });
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "teams",
+            vendor: "Teams",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &command.user,
+            approver: app.approver(&command.user),
+            approval_id: &command.approval_id,
+            approve: command.approve,
+            extra: json!({"teams_user": command.user, "teams_name": command.name}),
+            entry_kind: ENTRY_KIND,
+        },
+    )
+    .await?;
+    let text = match &detail {
+        None => format!("{} {outcome} by {}.", command.approval_id, command.name),
+        Some(why) => format!("Not done: {why}"),
+    };
+    Ok(Json(json!({
+        "type": "message",
+        "text": text,
+        "outcome": outcome,
+        "detail": detail,
+        "approval_id": command.approval_id,
+        "log_index": log_index,
+    })))
+}
+
+/// A ServiceNow change request's approval changed (`approved` grants the approval named in
+/// its `correlation_display`, `rejected` denies it), POSTed by the instance's business rule
+/// and signed with the connector's `webhook_secret`: `X-Cavra-Timestamp` and
+/// `X-Cavra-Signature: v1=<hex HMAC-SHA256 of "{timestamp}.{body}">`. Refused with 401 when
+/// unsigned, signed by no configured instance, more than five minutes from now or seen
+/// before; a verified update is answered 200 with its outcome, decided by the API's rules as
+/// the ServiceNow user who changed it, and recorded (`itsm_update`) with that user and the
+/// ticket.
+#[utoipa::path(post, path = "/v1/integrations/servicenow/events", tag = "integrations", operation_id = "integrations_servicenow_events",
+    request_body(content = Object, content_type = "application/json",
+        description = "`number`, `sys_id`, `correlation_display` (tenant:approval id), `approval` (approved or rejected), `sys_updated_by`"),
+    params(
+        ("X-Cavra-Timestamp" = String, Header, description = "Unix seconds when the instance sent it"),
+        ("X-Cavra-Signature" = String, Header, description = "`v1=` and the hex HMAC-SHA256 of `{timestamp}.{body}`"),
+    ),
+    responses((status = 200, body = PressAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn servicenow_events(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PressAnswer>> {
+    use cavra_connectors::servicenow::Refusal as SnRefusal;
+    if state.servicenow.is_empty() {
+        return Err(Problem::not_found(
+            "ServiceNow instance (no servicenow connector has a webhook_secret)",
+        ));
+    }
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = state.servicenow.verify(
+        header("x-cavra-timestamp"),
+        header("x-cavra-signature"),
+        &body,
+        now,
+    );
+    let (app, update) = match verified {
+        Ok(v) => v,
+        Err(refusal) => {
+            let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+            let detail = match &refusal {
+                SnRefusal::NotAnUpdate(_, why) => Some(why.as_str()),
+                _ => None,
+            };
+            record_refusal(
+                &state,
+                ITSM_ENTRY_KIND,
+                "servicenow",
+                &tenants,
+                refusal.word(),
+                detail,
+            )
+            .await;
+            return Err(match refusal {
+                SnRefusal::Busy => Problem::unavailable(
+                    "too many recent ServiceNow updates to tell a replay; try again in a few minutes",
+                ),
+                SnRefusal::Unsigned => {
+                    Problem::unauthorized("send X-Cavra-Timestamp and X-Cavra-Signature (v1=…)")
+                }
+                SnRefusal::BadSignature => {
+                    Problem::unauthorized("the signature matches no configured ServiceNow instance")
+                }
+                SnRefusal::Stale(_) => Problem::unauthorized(
+                    "the update is more than five minutes from this service's clock",
+                ),
+                SnRefusal::Replayed(_) => Problem::unauthorized("this update was received before"),
+                SnRefusal::NotAnUpdate(_, why) => Problem::bad_request(why),
+            });
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "servicenow",
+            vendor: "ServiceNow",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &update.user,
+            approver: app.approver(&update.user),
+            approval_id: &update.approval_id,
+            approve: update.approve,
+            extra: json!({"itsm_user": update.user, "ticket": update.number, "sys_id": update.sys_id}),
+            entry_kind: ITSM_ENTRY_KIND,
+        },
+    )
+    .await?;
+    Ok(Json(PressAnswer {
+        outcome,
+        detail,
+        approval_id: update.approval_id,
+        log_index,
+    }))
 }

@@ -168,6 +168,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/integrations/slack/interactions",
             post(integrations::slack_interactions),
         )
+        .route(
+            "/integrations/teams/messages",
+            post(integrations::teams_messages),
+        )
+        .route(
+            "/integrations/servicenow/events",
+            post(integrations::servicenow_events),
+        )
         .route("/releases", post(releases::record))
         .route("/trust", get(releases::trust))
         .route("/whoami", get(tenants::whoami));

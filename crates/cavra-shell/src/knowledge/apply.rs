@@ -1,5 +1,6 @@
 //! Applying knowledge-base entries to one simple command's arguments.
 
+use super::subcommands::subcommand_path;
 use super::{Abbreviations, Effect, Knowledge, OptionEntry, ProgramEntry};
 use crate::tools::{Info, Inner, InnerKind, Stdin, sh_quote, stdin_code};
 use crate::words::Word;
@@ -9,7 +10,7 @@ use std::str::FromStr;
 
 /// The long name of an option spelling (`--exec` → `exec`; `-exec` when the program's long
 /// options take one dash), or `None` for a short option (`-x`).
-fn long_name<'n>(entry: &ProgramEntry, spelling: &'n str) -> Option<&'n str> {
+pub(super) fn long_name<'n>(entry: &ProgramEntry, spelling: &'n str) -> Option<&'n str> {
     if let Some(long) = spelling.strip_prefix("--") {
         return Some(long);
     }
@@ -18,7 +19,7 @@ fn long_name<'n>(entry: &ProgramEntry, spelling: &'n str) -> Option<&'n str> {
 }
 
 /// The letter of a short option spelling (`-x` → `x`).
-fn short_letter(entry: &ProgramEntry, spelling: &str) -> Option<char> {
+pub(super) fn short_letter(entry: &ProgramEntry, spelling: &str) -> Option<char> {
     if entry.single_dash_long || spelling.starts_with("--") {
         return None;
     }
@@ -60,12 +61,12 @@ fn resolve<'e>(entry: &'e ProgramEntry, name: &str) -> Vec<&'e str> {
 
 /// What the scan of one entry's arguments found.
 #[derive(Default)]
-struct Found<'e> {
+pub(super) struct Found<'e> {
     /// Options with an effect: the option, its spelling as written, where its value or words
     /// are (`value`: index of the value word or an inline value; `words`: a range).
     hits: Vec<Hit<'e>>,
     /// Indices of the operands.
-    operands: Vec<usize>,
+    pub(super) operands: Vec<usize>,
     /// Abbreviated long options as their full spelling: index and new text.
     expanded: Vec<(usize, String)>,
 }
@@ -78,7 +79,12 @@ struct Hit<'e> {
 }
 
 /// Scans `args[start..end]` as `entry` describes.
-fn scan<'e>(entry: &'e ProgramEntry, args: &[Word], start: usize, end: usize) -> Found<'e> {
+pub(super) fn scan<'e>(
+    entry: &'e ProgramEntry,
+    args: &[Word],
+    start: usize,
+    end: usize,
+) -> Found<'e> {
     let mut found = Found::default();
     let mut i = start;
     let mut only_operands = false;
@@ -236,44 +242,33 @@ fn words_end(args: &[Word], from: usize, end: usize, option: &OptionEntry) -> us
 }
 
 /// The part of `args` an entry describes: `(start, end)`, or `None` when the entry is for a
-/// subcommand the command does not run.
+/// subcommand the command does not run. `path` is [`subcommand_path`]; `has_subcommands`
+/// whether any entry of the program names a subcommand.
 fn range(
-    kb: &Knowledge,
     entry: &ProgramEntry,
-    base: &str,
+    path: &[usize],
+    has_subcommands: bool,
     args: &[Word],
 ) -> Option<(usize, usize)> {
-    let sub = subcommand_index(kb, base, args);
     if entry.subcommands.is_empty() {
         // A program with subcommands: its own options stand before the subcommand.
-        let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
         let end = if has_subcommands && !entry.options_anywhere {
-            sub.unwrap_or(args.len())
+            path.first().copied().unwrap_or(args.len())
         } else {
             args.len()
         };
         return Some((0, end));
     }
-    let sub = sub?;
-    let name = args.get(sub)?;
-    entry
-        .subcommands
+    let depth = entry.under.len();
+    let sub = *path.get(depth)?;
+    let above_matches = entry
+        .under
         .iter()
-        .any(|s| *s == name.text)
+        .zip(path)
+        .all(|(u, &i)| args.get(i).is_some_and(|w| w.text == **u));
+    let name = args.get(sub)?;
+    (above_matches && entry.subcommands.iter().any(|s| *s == name.text))
         .then_some((sub + 1, args.len()))
-}
-
-/// Index of the subcommand word: git's own rules for git, else the first operand after the
-/// program's own options (as its program-level entry spells them).
-fn subcommand_index(kb: &Knowledge, base: &str, args: &[Word]) -> Option<usize> {
-    if base == "git" {
-        let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
-        return crate::canon::git_subcommand_index(&texts);
-    }
-    match kb.entries_for(base).find(|e| e.subcommands.is_empty()) {
-        Some(program) => scan(program, args, 0, args.len()).operands.first().copied(),
-        None => args.iter().position(|w| !w.text.starts_with('-')),
-    }
 }
 
 /// The arguments without a version selector (`cargo +nightly test` is `cargo test`), for
@@ -298,124 +293,6 @@ pub(crate) fn drop_version_selector<'a>(
     if selects { &args[1..] } else { args }
 }
 
-/// Whether `word` is one of `entries`' neutral options, and how many words it spans (2 when
-/// its value is the next word).
-fn neutral_span<'e>(entries: impl Iterator<Item = &'e ProgramEntry>, word: &str) -> Option<usize> {
-    let (name, inline) = match word.split_once('=') {
-        Some((n, _)) => (n, true),
-        None => (word, false),
-    };
-    for e in entries {
-        if e.neutral_options.iter().any(|n| n == name) {
-            let takes_value = match name.strip_prefix("--") {
-                Some(long) => e.long_with_value.iter().any(|v| v == long),
-                None if e.single_dash_long => e
-                    .long_with_value
-                    .iter()
-                    .any(|v| Some(v.as_ref()) == name.strip_prefix('-')),
-                None => name
-                    .strip_prefix('-')
-                    .and_then(|l| l.chars().next())
-                    .is_some_and(|c| e.short_with_value.contains(c)),
-            };
-            return Some(if takes_value && !inline { 2 } else { 1 });
-        }
-        // A short option with its value attached: `-Ro/r`, `-fprod.yml`.
-        if !e.single_dash_long
-            && !word.starts_with("--")
-            && word.len() > 2
-            && let Some(short) = word.get(..2)
-            && e.neutral_options.iter().any(|n| n == short)
-            && short[1..]
-                .chars()
-                .next()
-                .is_some_and(|c| e.short_with_value.contains(c))
-        {
-            return Some(1);
-        }
-    }
-    None
-}
-
-/// Skips neutral options from `i` (`span` says whether a word is one, and how many words it
-/// takes): the index of the next word that is not one, or `None` when an option that is not
-/// neutral stands there (nothing is guessed).
-fn skip_neutral(
-    span: impl Fn(&str) -> Option<usize>,
-    toks: &[&str],
-    mut i: usize,
-) -> Option<usize> {
-    while let Some(t) = toks.get(i) {
-        if !t.starts_with('-') || *t == "-" {
-            return Some(i);
-        }
-        i += span(t)?;
-    }
-    Some(i)
-}
-
-/// The words of a command as command patterns see them (issue 15: subcommands matched as
-/// words): neutral options standing before a subcommand word dropped (`gh -R o/r pr merge 1`
-/// is `gh pr merge 1`, `docker compose -f x.yml run web` is `docker compose run web`), and
-/// subcommands written as the entry spells them (`npm run-script x` is `npm run x`). `None`
-/// when nothing changes; nothing is allocated then.
-pub(crate) fn canonical_words<'a>(
-    kb: &'a Knowledge,
-    base: &str,
-    toks: &[&'a str],
-) -> Option<Vec<&'a str>> {
-    let spelling = |e: &ProgramEntry| {
-        e.nested || !e.neutral_options.is_empty() || e.canonical_subcommand.is_some()
-    };
-    if !kb.entries_for(base).any(spelling) {
-        return None;
-    }
-    let level0 = |e: &&ProgramEntry| e.subcommands.is_empty();
-    let sub = skip_neutral(
-        |w| neutral_span(kb.entries_for(base).filter(level0), w),
-        toks,
-        0,
-    )?;
-    let word: &'a str = toks.get(sub)?;
-    let level1 = |e: &&ProgramEntry| e.subcommands.iter().any(|s| s == word);
-    let spelled: &'a str = kb
-        .entries_for(base)
-        .filter(level1)
-        .find_map(|e| e.canonical_subcommand.as_deref())
-        .unwrap_or(word);
-    let mut rest = sub + 1;
-    let mut second: Option<&'a str> = None;
-    if kb.entries_for(base).filter(level1).any(|e| e.nested) {
-        // The subcommand's neutral options, and the program's own where it reads them
-        // anywhere, may stand before the next word.
-        let next = skip_neutral(
-            |w| {
-                neutral_span(
-                    kb.entries_for(base)
-                        .filter(|e| level1(e) || (level0(e) && e.options_anywhere)),
-                    w,
-                )
-            },
-            toks,
-            rest,
-        );
-        if let Some(next) = next.filter(|&n| n > rest)
-            && let Some(w) = toks.get(next)
-        {
-            second = Some(w);
-            rest = next + 1;
-        }
-    }
-    if sub == 0 && second.is_none() && spelled == word {
-        return None;
-    }
-    let mut out: Vec<&'a str> = Vec::with_capacity(toks.len());
-    out.push(spelled);
-    out.extend(second);
-    out.extend_from_slice(toks.get(rest..).unwrap_or_default());
-    Some(out)
-}
-
 /// Abbreviated long options written in full (`git push --forc` → `--force`), for programs
 /// whose option parser accepts unique prefixes, so patterns and the analysis see the option
 /// the program will act on. The words are returned as they are when nothing changes.
@@ -425,11 +302,19 @@ pub(crate) fn expand_abbreviations<'a>(
     args: &'a [Word],
 ) -> Cow<'a, [Word]> {
     let mut out: Option<Vec<Word>> = None;
+    if !kb
+        .entries_for(base)
+        .any(|e| e.abbreviations == Abbreviations::UniquePrefix)
+    {
+        return Cow::Borrowed(args);
+    }
+    let path = subcommand_path(kb, base, args);
+    let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
     for entry in kb.entries_for(base) {
         if entry.abbreviations != Abbreviations::UniquePrefix {
             continue;
         }
-        let Some((start, end)) = range(kb, entry, base, args) else {
+        let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
         for (i, text) in scan(entry, args, start, end).expanded {
@@ -448,8 +333,13 @@ pub(crate) fn expand_abbreviations<'a>(
 /// Applies every entry for `base` to the command's arguments: the commands, code, files,
 /// network use and classes they imply go into `info`.
 pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
+    if kb.entries_for(base).next().is_none() {
+        return;
+    }
+    let path = subcommand_path(kb, base, args);
+    let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
     for entry in kb.entries_for(base) {
-        let Some((start, end)) = range(kb, entry, base, args) else {
+        let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
         let known = format!("knowledge: {}", entry.describe());
@@ -465,17 +355,69 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                     info.class(c);
                 }
             }
-            let Some(e) = hit.option.effect else { continue };
             let label = format!("{base} {} [{known}]", hit.written);
+            if !hit.option.settings.is_empty()
+                && let Some(v) = &hit.value
+                && let Some((key, value)) = split_setting(&v.text)
+            {
+                setting(&hit.option.settings, key, value, v, &label, info);
+                continue;
+            }
+            let Some(e) = hit.option.effect else { continue };
             effect(e, &label, hit.value.as_ref(), hit.words, args, info);
+        }
+        if !entry.settings.is_empty()
+            && let Some(first) = found.operands.first().and_then(|&i| args.get(i))
+        {
+            let label = format!("{base} operand [{known}]");
+            let pair = split_setting(&first.text)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string(), first))
+                .or_else(|| {
+                    let value = found.operands.get(1).and_then(|&i| args.get(i))?;
+                    Some((first.text.clone(), value.text.clone(), value))
+                });
+            if let Some((key, value, word)) = pair {
+                setting(&entry.settings, &key, &value, word, &label, info);
+            }
         }
         if let Some(e) = entry.operands {
             let label = format!("{base} operand [{known}]");
             match e {
                 Effect::CommandWords => {
-                    if let Some(&first) = found.operands.first() {
-                        info.words(args, first, end, &label, stdin.clone());
+                    let split = found.operands.first().and_then(|&i| {
+                        let sep = entry.environment_separator.as_ref();
+                        let w = args.get(i)?;
+                        let (_, cmd) = w.text.split_once(sep).filter(|_| !sep.is_empty())?;
+                        Some((i, cmd, w))
+                    });
+                    match split {
+                        // `hatch run test:pytest -x`: the command is `pytest -x`.
+                        Some((i, cmd, w)) => {
+                            let mut text = sh_quote(cmd);
+                            let rest = args.get(i + 1..end).unwrap_or_default();
+                            for r in rest {
+                                text.push(' ');
+                                text.push_str(&sh_quote(&r.text));
+                            }
+                            let all_literal = w.literal && rest.iter().all(|r| r.literal);
+                            let joined = Word {
+                                literal: all_literal,
+                                ..Word::derived(w, &text)
+                            };
+                            info.code(&[&joined], &label, stdin.clone());
+                        }
+                        None => {
+                            if let Some(&first) = found.operands.first() {
+                                info.words(args, first, end, &label, stdin.clone());
+                            }
+                        }
                     }
+                }
+                Effect::CommandLine => {
+                    let words: Vec<&Word> =
+                        found.operands.iter().filter_map(|&i| args.get(i)).collect();
+                    info.code(&words, &label, Stdin::Terminal);
                 }
                 Effect::Command => {
                     // Each operand is a command line (`hyperfine 'a' 'b'`); several operands
@@ -502,6 +444,73 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             Some(Effect::Code) => stdin_code(base, false, stdin, info),
             _ => {}
         }
+    }
+}
+
+/// A setting written `KEY=VALUE` or `KEY VALUE` (ssh's `-o`): the key and the value, or
+/// `None` when the text is not one. An `=` or a space inside quotes belongs to the key
+/// (`target.'cfg(target_os = "linux")'.runner=…`).
+fn split_setting(text: &str) -> Option<(&str, &str)> {
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '=') | (None, ' ' | '\t') => {
+                let key = text.get(..i)?.trim();
+                let value = text.get(i..)?.trim_start();
+                let value = value.strip_prefix('=').unwrap_or(value).trim();
+                return (!key.is_empty()).then_some((key, value));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A setting's value as the program reads it: TOML (cargo's `--config`) writes a string in
+/// quotes and a command as an array of strings (`['sh', '-c', 'x']`); other text is as written.
+fn setting_value(value: &str) -> String {
+    let v = value.trim();
+    let unquote = |s: &str| -> String {
+        let s = s.trim();
+        for q in ['"', '\''] {
+            if let Some(inner) = s.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+                return inner.to_string();
+            }
+        }
+        s.to_string()
+    };
+    if let Some(inner) = v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner
+            .split(',')
+            .map(|item| sh_quote(&unquote(item)))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    unquote(v)
+}
+
+/// The effects of setting `key` to `value` (written in `word`), as `settings` say.
+fn setting(
+    settings: &[super::Setting],
+    key: &str,
+    value: &str,
+    word: &Word,
+    label: &str,
+    info: &mut Info,
+) {
+    for s in settings.iter().filter(|s| s.names_key(key)) {
+        let v = Word::derived(word, &setting_value(value));
+        effect(
+            s.effect,
+            &format!("{label} {key}"),
+            Some(&v),
+            None,
+            &[],
+            info,
+        );
     }
 }
 
@@ -533,6 +542,18 @@ fn effect(
         Effect::Write => {
             if let Some(v) = value {
                 info.access(AccessKind::Write, v, label);
+            }
+        }
+        Effect::WriteFolder => {
+            if let Some(v) = value {
+                info.access(AccessKind::Write, v, label);
+                info.access(AccessKind::Write, &crate::folders::subtree(v), label);
+            }
+        }
+        // A command line given as one value: as `command`.
+        Effect::CommandLine => {
+            if let Some(v) = value {
+                info.code(&[v], label, Stdin::Terminal);
             }
         }
         Effect::Network => info.class(RiskClass::NetworkEgress),

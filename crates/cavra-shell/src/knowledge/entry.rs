@@ -31,6 +31,12 @@ pub enum Effect {
     Read,
     /// A file the program creates or changes.
     Write,
+    /// A folder the program writes files in (a report or cache folder): a write of every
+    /// path under it.
+    WriteFolder,
+    /// The operands, joined by spaces, are one shell command line (`git submodule foreach
+    /// 'cmd'` or `foreach cmd args`, as `eval` joins them).
+    CommandLine,
     /// The program reaches the network (`network_egress`).
     Network,
 }
@@ -41,17 +47,19 @@ impl Effect {
     pub fn takes_value(self) -> bool {
         matches!(
             self,
-            Effect::Command | Effect::Code | Effect::Read | Effect::Write
+            Effect::Command | Effect::Code | Effect::Read | Effect::Write | Effect::WriteFolder
         )
     }
 
     /// Every effect with its name as written in YAML.
-    pub const NAMES: [(&'static str, Effect); 6] = [
+    pub const NAMES: [(&'static str, Effect); 8] = [
         ("command", Effect::Command),
         ("command_words", Effect::CommandWords),
         ("code", Effect::Code),
         ("read", Effect::Read),
         ("write", Effect::Write),
+        ("write_folder", Effect::WriteFolder),
+        ("command_line", Effect::CommandLine),
         ("network", Effect::Network),
     ];
 }
@@ -87,6 +95,70 @@ pub struct OptionEntry {
     /// command runs to the end of the line's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Text>,
+    /// The option's value is a setting, `KEY=VALUE` (or `KEY VALUE`, as ssh's `-o` takes it):
+    /// a setting whose key one of these names has that setting's effect on its value. A
+    /// value that is not a setting has the option's own `effect` (`cargo --config FILE`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub settings: List<Setting>,
+}
+
+/// Settings (configuration keys) whose value a program runs or loads: `ProxyCommand` for
+/// `ssh -o`, `target.*.runner` for `cargo --config`, `script-shell` for `yarn config set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// Keys, compared without regard to case; one `*` stands for any text
+    /// (`target.*.runner`).
+    pub keys: List<Text>,
+    /// What the value is: `command`, `code`, `read` or `write`.
+    pub effect: Effect,
+}
+
+impl Setting {
+    /// Whether the setting names `key`.
+    pub fn names_key(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| match k.split_once('*') {
+            Some((head, tail)) => {
+                key.len() >= head.len() + tail.len()
+                    && key
+                        .get(..head.len())
+                        .is_some_and(|h| h.eq_ignore_ascii_case(head))
+                    && key
+                        .get(key.len() - tail.len()..)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(tail))
+            }
+            None => k.eq_ignore_ascii_case(key),
+        })
+    }
+
+    fn check(&self, field: &str) -> Result<(), (String, String)> {
+        if self.keys.is_empty() {
+            return Err((
+                format!("{field}.keys"),
+                "a setting names at least one key".into(),
+            ));
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            let ok = !k.is_empty()
+                && k.len() <= MAX_NAME
+                && k.matches('*').count() <= 1
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '@'));
+            if !ok {
+                return Err((
+                    format!("{field}.keys[{i}]"),
+                    format!("`{k}` is not a key (letters, digits, - _ . @, one * at most)"),
+                ));
+            }
+        }
+        if matches!(self.effect, Effect::CommandWords | Effect::Network) {
+            return Err((
+                format!("{field}.effect"),
+                "a setting's value is a `command`, `code`, or a file `read` or `write`".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What one program, or one of its subcommands, does with its arguments.
@@ -102,6 +174,11 @@ pub struct ProgramEntry {
     /// program's own options, whatever the subcommand.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub subcommands: List<Text>,
+    /// The subcommand words above `subcommands`, outermost first: `[submodule]` for `git
+    /// submodule foreach`, `[pr]` for `gh pr merge`, `[config]` for `kubectl config
+    /// set-credentials`. Empty: `subcommands` follow the program's own options.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub under: List<Text>,
     /// Where the behaviour is documented: the manual page or documentation URL and the
     /// version it describes.
     pub source: Text,
@@ -136,6 +213,10 @@ pub struct ProgramEntry {
     /// What the operands are (`command_words`: the first operand starts a command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operands: Option<Effect>,
+    /// The operands are one setting, `KEY VALUE` or `KEY=VALUE` (`yarn config set KEY
+    /// VALUE`): a key these name has that setting's effect on the value.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub settings: List<Setting>,
     /// What the standard input is (`command`: shell code, as `at` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<Effect>,
@@ -147,6 +228,11 @@ pub struct ProgramEntry {
     /// arguments are read, so the command is judged as the same command without it.
     #[serde(default, skip_serializing_if = "is_empty_text")]
     pub version_selector: Text,
+    /// With `operands: command_words`: a first operand `NAME` + this text + `COMMAND` names
+    /// an environment and then the command (`:` for `hatch run test:pytest`): the command is
+    /// judged without the environment's name.
+    #[serde(default, skip_serializing_if = "is_empty_text")]
+    pub environment_separator: Text,
     /// Options that only choose where or how the program (or subcommand) acts — a folder, a
     /// context, a project file, quieter output — dropped from the canonical form when they
     /// stand before the (next) subcommand word, so `gh -R o/r pr merge` is matched as
@@ -159,6 +245,12 @@ pub struct ProgramEntry {
     /// entry's `neutral_options` may stand before it too.
     #[serde(default, skip_serializing_if = "is_false")]
     pub nested: bool,
+    /// Every option of this level that takes a value is listed (`short_with_value`,
+    /// `long_with_value`, `neutral_options`): any other option takes none, so the word after
+    /// it is never its value (git's own options before the subcommand). Without it an option
+    /// the entry does not know makes the next word uncertain, and every reading is judged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub complete_options: bool,
     /// How the canonical form spells the subcommands of this entry (`run` for `npm
     /// run-script`, `npm rum`), so one pattern names them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,7 +297,10 @@ impl ProgramEntry {
             && self.operands.is_none()
             && self.stdin.is_none()
             && self.classes.is_empty()
+            && self.settings.is_empty()
             && (self.nested
+                || self.complete_options
+                || self.single_dash_long
                 || !self.neutral_options.is_empty()
                 || self.canonical_subcommand.is_some()
                 || !self.version_selector.is_empty())
@@ -240,6 +335,15 @@ impl ProgramEntry {
         }
         for (i, s) in self.subcommands.iter().enumerate() {
             word(&format!("subcommands[{i}]"), s)?;
+        }
+        for (i, s) in self.under.iter().enumerate() {
+            word(&format!("under[{i}]"), s)?;
+        }
+        if !self.under.is_empty() && self.subcommands.is_empty() {
+            return Err((
+                "under".into(),
+                "`under` names the words above the entry's `subcommands`: name them".into(),
+            ));
         }
         if self.source.trim().is_empty() {
             return Err((
@@ -295,11 +399,14 @@ impl ProgramEntry {
                     }
                 }
             }
-            if o.effect.is_none() && o.classes.is_empty() {
+            if o.effect.is_none() && o.classes.is_empty() && o.settings.is_empty() {
                 return Err((
                     format!("options[{i}]"),
-                    "an option has an `effect`, `classes`, or both".into(),
+                    "an option has an `effect`, `classes`, `settings`, or some of them".into(),
                 ));
+            }
+            for (j, setting) in o.settings.iter().enumerate() {
+                setting.check(&format!("options[{i}].settings[{j}]"))?;
             }
             for (j, c) in o.classes.iter().enumerate() {
                 if !CLASS_NAMES.contains(&c.as_ref()) {
@@ -348,6 +455,12 @@ impl ProgramEntry {
                 ),
             ));
         }
+        if !self.environment_separator.is_empty() && self.operands != Some(Effect::CommandWords) {
+            return Err((
+                "environment_separator".into(),
+                "`environment_separator` splits the command of `operands: command_words`".into(),
+            ));
+        }
         if self.options_anywhere && !self.subcommands.is_empty() {
             return Err((
                 "options_anywhere".into(),
@@ -377,6 +490,9 @@ impl ProgramEntry {
                 "stdin".into(),
                 "the standard input can be `command` or `code`".into(),
             ));
+        }
+        for (j, setting) in self.settings.iter().enumerate() {
+            setting.check(&format!("settings[{j}]"))?;
         }
         for (i, c) in self.classes.iter().enumerate() {
             if !CLASS_NAMES.contains(&c.as_ref()) {

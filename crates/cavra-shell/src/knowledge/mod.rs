@@ -12,20 +12,20 @@
 
 mod apply;
 mod entry;
+mod subcommands;
 
-pub(crate) use apply::{
-    apply, assignments, canonical_words, drop_version_selector, expand_abbreviations,
-};
+pub(crate) use apply::{apply, assignments, drop_version_selector, expand_abbreviations};
 pub use entry::{
     Abbreviations, CLASS_NAMES, Effect, EnvironmentEntry, List, MAX_NAME, OptionEntry,
-    ProgramEntry, Text,
+    ProgramEntry, Setting, Text,
 };
+pub(crate) use subcommands::{canonical_words, program_words_start};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 mod builtin {
-    use super::{Abbreviations, Effect, EnvironmentEntry, OptionEntry, ProgramEntry};
+    use super::{Abbreviations, Effect, EnvironmentEntry, OptionEntry, ProgramEntry, Setting};
     use std::borrow::Cow;
     include!(concat!(env!("OUT_DIR"), "/knowledge.rs"));
 }

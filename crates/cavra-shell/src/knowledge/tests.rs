@@ -203,6 +203,7 @@ fn a_pack_entry_extends_the_built_in_base() {
         program: Cow::Borrowed("taskrunner"),
         aliases: Cow::Borrowed(&[]),
         subcommands: Cow::Borrowed(&[]),
+        under: Cow::Borrowed(&[]),
         source: Cow::Borrowed("taskrunner(1)"),
         abbreviations: crate::knowledge::Abbreviations::UniquePrefix,
         single_dash_long: false,
@@ -216,13 +217,17 @@ fn a_pack_entry_extends_the_built_in_base() {
             effect: Some(Effect::Command),
             classes: Cow::Borrowed(&[]),
             until: None,
+            settings: Cow::Borrowed(&[]),
         }]),
         operands: None,
+        settings: Cow::Borrowed(&[]),
         stdin: None,
         classes: Cow::Borrowed(&[]),
         version_selector: Cow::Borrowed(""),
+        environment_separator: Cow::Borrowed(""),
         neutral_options: Cow::Borrowed(&[]),
         nested: false,
+        complete_options: false,
         canonical_subcommand: None,
         origin: Cow::Borrowed(""),
     }
@@ -499,4 +504,127 @@ fn environment_values_are_judged_as_what_they_name() {
         assert!(a.classes.is_empty(), "{line}: {:?}", a.classes);
         assert!(!has(&a, "terraform apply"));
     }
+}
+
+#[test]
+fn entries_apply_at_any_subcommand_depth() {
+    // `git submodule foreach` evaluates its words joined, `kubectl config set-credentials
+    // --exec-command` is a command kubectl runs later.
+    for (line, inner) in [
+        ("git submodule foreach 'terraform apply'", "terraform apply"),
+        (
+            "git submodule --quiet foreach --recursive git pull",
+            "git pull",
+        ),
+        (
+            "git -C x submodule foreach terraform apply",
+            "terraform apply",
+        ),
+        (
+            "kubectl config set-credentials u --exec-command='terraform apply'",
+            "terraform apply",
+        ),
+        (
+            "kubectl --context c config --kubeconfig k set-credentials u --exec-command 'terraform apply'",
+            "terraform apply",
+        ),
+    ] {
+        let a = analyze(line);
+        assert!(has(&a, inner), "{line}: {:?}", canon(&a));
+    }
+    // The word after `foreach` in another position is not the subcommand.
+    let a = analyze("git submodule status foreach");
+    assert!(!has(&a, "status"), "{:?}", canon(&a));
+}
+
+#[test]
+fn an_unknown_option_before_a_subcommand_word_gives_every_reading() {
+    let a = analyze("gh pr --weird merge 12");
+    let c = &a.commands[0];
+    assert_eq!(c.canonical, "gh pr --weird merge 12");
+    assert!(
+        c.variants.iter().any(|v| v == "gh pr merge --weird 12"),
+        "{:?}",
+        c.variants
+    );
+    assert!(!c.readings.is_empty());
+    // Level 0, then the reading is read again: `pr`, then `merge`.
+    let a = analyze("gh --weird pr merge 12");
+    let v = &a.commands[0].variants;
+    assert!(v.iter().any(|v| v.starts_with("gh pr merge")), "{v:?}");
+    // A program cavra knows nothing about: its leading words may be subcommands.
+    let a = analyze("az account --weird set -s prod");
+    let v = &a.commands[0].variants;
+    assert!(
+        v.iter().any(|v| v == "az account set --weird -s prod"),
+        "{v:?}"
+    );
+    // Known options leave nothing uncertain; paths and numbers are no subcommand words.
+    for line in [
+        "gh pr -R o/r merge 12",
+        "git commit -m msg",
+        "find . -name x -type f",
+        "terraform plan -out plan.bin",
+        "python -m pytest tests",
+    ] {
+        let a = analyze(line);
+        assert!(
+            a.commands[0].readings.is_empty(),
+            "{line}: {:?}",
+            a.commands[0].variants
+        );
+    }
+}
+
+#[test]
+fn settings_are_judged_by_key() {
+    for (line, inner) in [
+        ("ssh -o ProxyCommand='terraform apply' h", "terraform apply"),
+        ("ssh -oproxycommand='terraform apply' h", "terraform apply"),
+        ("ssh -o 'ProxyCommand terraform apply' h", "terraform apply"),
+        (
+            "scp -o LocalCommand='terraform apply' a h:",
+            "terraform apply",
+        ),
+        (
+            "cargo --config 'target.x86_64-unknown-linux-gnu.runner=\"terraform apply\"' test",
+            "terraform apply",
+        ),
+        (
+            "cargo test --config \"target.'cfg(target_os = \\\"linux\\\")'.runner=['terraform','apply']\"",
+            "terraform apply",
+        ),
+        ("cargo --config build.rustc-wrapper=sudo build", "sudo"),
+        (
+            "yarn config set script-shell 'terraform apply'",
+            "terraform apply",
+        ),
+        ("hatch run test:terraform apply", "terraform apply"),
+        ("pdm run -p api terraform apply", "terraform apply"),
+    ] {
+        let a = analyze(line);
+        assert!(has(&a, inner), "{line}: {:?}", canon(&a));
+    }
+    // Keys that change nothing that runs derive nothing; a configuration file is code.
+    let a = analyze("cargo test --config profile.dev.opt-level=1");
+    assert!(a.classes.is_empty(), "{:?}", a.classes);
+    let a = analyze("cargo --config ci.toml build");
+    assert!(a.classes.contains(&RiskClass::InterpreterInlineCode));
+    assert!(
+        canon(&a).contains(&"cargo build --config ci.toml"),
+        "{:?}",
+        canon(&a)
+    );
+    let a = analyze("ssh -o PKCS11Provider=/tmp/x.so h");
+    assert!(a.classes.contains(&RiskClass::InterpreterInlineCode));
+}
+
+#[test]
+fn report_folders_are_written_whole() {
+    let a = analyze("mypy --html-report .github/workflows src");
+    assert!(
+        accesses(&a).contains(&(AccessKind::Write, ".github/workflows/**")),
+        "{:?}",
+        accesses(&a)
+    );
 }

@@ -151,7 +151,8 @@ pub(crate) fn chmod_sets_id(t: &[&str]) -> bool {
         .any(|m| mode_sets_id(m))
 }
 
-/// `nsenter -t 1`, `--target 1`, `--target=1`, `-t1`, `-at 1`: the init process's namespaces.
+/// `nsenter -t 1`, `--target 1`, `--target=1`, `-t1`, `-at 1`, `-t 01`, or init's namespace
+/// files (`--mount=/proc/1/ns/mnt`): the init process's namespaces.
 pub(crate) fn nsenter_init(t: &[&str]) -> bool {
     let mut i = 0;
     while let Some(a) = t.get(i) {
@@ -169,7 +170,12 @@ pub(crate) fn nsenter_init(t: &[&str]) -> bool {
         } else {
             None
         };
-        if value == Some("1") {
+        // util-linux reads the PID as a decimal number: `01` and `+1` are 1 too.
+        if value.is_some_and(|v| v.trim_start_matches('+').trim_start_matches('0') == "1") {
+            return true;
+        }
+        // `--mount=/proc/1/ns/mnt`, `-n/proc/1/ns/net`: init's namespace files.
+        if a.starts_with('-') && a.contains("/proc/1/") {
             return true;
         }
     }

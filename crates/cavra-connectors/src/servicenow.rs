@@ -1,0 +1,506 @@
+//! ServiceNow: a ticket per event through the Table API — a `change_request` for an
+//! approval request, an `incident` for anything else (a block, break glass) — created once
+//! however often the delivery is retried, and the change request's approval coming back.
+//!
+//! **Idempotent creation.** Each ticket carries `correlation_id` `cavra:<idempotency key>`
+//! (the same on every attempt and replica). An attempt first asks the table for a record with
+//! that `correlation_id` and creates one only when there is none, so a retry after a lost
+//! answer finds the ticket the first attempt made.
+//!
+//! **State back.** A business rule or flow on the instance POSTs the change request when its
+//! `approval` changes to `POST /v1/integrations/servicenow/events`, signed with a shared
+//! secret: `X-Cavra-Timestamp` (Unix seconds) and `X-Cavra-Signature: v1=<hex HMAC-SHA256 of
+//! "{timestamp}.{body}">`. [`ServiceNowApps::verify`] checks it (constant time, five minutes,
+//! never twice); `approved` grants the approval named in `correlation_display`
+//! (`<tenant>:<approval id>`), `rejected` denies it, as the ServiceNow user who changed it
+//! mapped to an approver identity, through the API's approve and deny code.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ConnectorError;
+use crate::chat::{self, ChatApprover, MAX_SKEW_SECONDS, ReplayGuard, Seen};
+use crate::config::ConnectorConfig;
+use crate::http;
+use crate::secret::{Secret, SecretRef};
+use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict};
+
+/// ServiceNow (the `servicenow` key of a connector).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowConfig {
+    /// The instance (`https://acme.service-now.com`).
+    pub instance_url: String,
+    /// The integration user (basic authentication).
+    pub user: String,
+    /// Its password (by reference).
+    pub password: SecretRef,
+    /// The secret the instance signs state updates with (by reference); without it no
+    /// update is taken.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+    /// ServiceNow user name (`sys_updated_by`) → the approver identity they act as.
+    #[serde(default)]
+    pub approvers: BTreeMap<String, ChatApprover>,
+    /// A PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl ServiceNowConfig {
+    pub(crate) fn check(&self, at: &str) -> Result<(), ConnectorError> {
+        crate::config::check_url(&format!("{at}.servicenow.instance_url"), &self.instance_url)?;
+        if self.user.trim().is_empty() {
+            return Err(ConnectorError::Config(format!(
+                "{at}.servicenow.user: the integration user's name"
+            )));
+        }
+        if !self.approvers.is_empty() && self.webhook_secret.is_none() {
+            return Err(ConnectorError::Config(format!(
+                "{at}.servicenow.webhook_secret: approvals come back signed with it: give it"
+            )));
+        }
+        chat::check_approvers(
+            &format!("{at}.servicenow.approvers"),
+            &self.approvers,
+            |u| !u.is_empty() && u.len() <= 100 && !u.contains(char::is_whitespace),
+            "a ServiceNow user name",
+        )
+        .map_err(ConnectorError::Config)
+    }
+
+    pub(crate) fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
+        let mut out = vec![("servicenow.password", &self.password)];
+        if let Some(s) = &self.webhook_secret {
+            out.push(("servicenow.webhook_secret", s));
+        }
+        out
+    }
+}
+
+/// A ServiceNow destination.
+pub struct ServiceNow {
+    client: reqwest::Client,
+    base: url::Url,
+    user: String,
+    password: Secret,
+}
+
+/// The table an event's ticket goes to.
+pub fn table(kind: &str) -> &'static str {
+    if kind == "approval.requested" {
+        "change_request"
+    } else {
+        "incident"
+    }
+}
+
+/// The record an envelope becomes (without `correlation_id`).
+pub fn record(envelope: &Value) -> Value {
+    let data = &envelope["data"];
+    let kind = envelope["type"].as_str().unwrap_or("event");
+    let tenant = envelope["tenant"].as_str().unwrap_or("");
+    let subject = envelope["subject"].as_str().unwrap_or("");
+    let mut description: Vec<String> = chat::approval_facts(data)
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    if let Some(t) = envelope["text"].as_str() {
+        description.push(t.to_string());
+    }
+    description.push(format!("cavra event {} of tenant {tenant}", envelope["id"]));
+    // Urgency and impact 1 (high) to 3 (low), from the rule's severity.
+    let level = match chat::field(data, "severity") {
+        "critical" | "high" => "1",
+        "medium" => "2",
+        _ => "3",
+    };
+    json!({
+        "short_description": chat::cut(&format!("cavra: {}", chat::headline(kind, data)), 160),
+        "description": description.join("\n"),
+        "correlation_display": format!("{tenant}:{subject}"),
+        "urgency": level,
+        "impact": level,
+    })
+}
+
+impl ServiceNow {
+    /// Builds the destination of `c` (its `servicenow`), resolving its password.
+    pub fn new(c: &ConnectorConfig) -> Result<ServiceNow, ConnectorError> {
+        let s = c.servicenow.as_ref().ok_or_else(|| ConnectorError::Setup {
+            name: c.name.clone(),
+            reason: "not a servicenow connector".into(),
+        })?;
+        let base = url::Url::parse(&format!("{}/", s.instance_url.trim_end_matches('/'))).map_err(
+            |e| ConnectorError::Setup {
+                name: c.name.clone(),
+                reason: e.to_string(),
+            },
+        )?;
+        Ok(ServiceNow {
+            client: http::client(&c.name, c.timeout_ms, s.ca_file.as_deref())?,
+            base,
+            user: s.user.clone(),
+            password: s
+                .password
+                .resolve(&format!("{}.servicenow.password", c.name))?,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, url)
+            .basic_auth(&self.user, Some(self.password.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    async fn deliver(&self, msg: &Outgoing) -> Sent {
+        let table = table(&msg.event_kind);
+        let Ok(mut url) = self.base.join(&format!("api/now/table/{table}")) else {
+            return Sent {
+                verdict: Verdict::Permanent,
+                status: "bad url".into(),
+                request: table.into(),
+                response: String::new(),
+            };
+        };
+        let correlation = format!("cavra:{}", msg.idempotency_key);
+        // A ticket an earlier attempt made (its answer lost) is found, not made again.
+        let mut query = url.clone();
+        query
+            .query_pairs_mut()
+            .append_pair("sysparm_query", &format!("correlation_id={correlation}"))
+            .append_pair("sysparm_fields", "sys_id,number")
+            .append_pair("sysparm_limit", "1");
+        let request = format!("GET {} (correlation_id {correlation})", http::shown(&url));
+        let found = http::answered(
+            request,
+            self.request(reqwest::Method::GET, query).send().await,
+        )
+        .await;
+        if found.verdict != Verdict::Delivered {
+            return found;
+        }
+        let existing: Value = serde_json::from_str(&found.response).unwrap_or(Value::Null);
+        if let Some(number) = existing["result"][0]["number"].as_str() {
+            return Sent {
+                status: format!("exists {number}"),
+                ..found
+            };
+        }
+        let mut body = record(&msg.envelope);
+        body["correlation_id"] = json!(correlation);
+        let text = body.to_string();
+        url.set_query(None);
+        let request = format!("POST {} ({} bytes)", http::shown(&url), text.len());
+        let created = http::answered(
+            request,
+            self.request(reqwest::Method::POST, url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(text)
+                .send()
+                .await,
+        )
+        .await;
+        let v: Value = serde_json::from_str(&created.response).unwrap_or(Value::Null);
+        match v["result"]["number"].as_str() {
+            Some(number) if created.verdict == Verdict::Delivered => Sent {
+                status: format!("created {number}"),
+                ..created
+            },
+            _ => created,
+        }
+    }
+}
+
+impl Sink for ServiceNow {
+    fn kind(&self) -> &'static str {
+        "servicenow"
+    }
+
+    fn send<'a>(&'a self, msg: &'a Outgoing) -> Attempt<'a> {
+        Box::pin(self.deliver(msg))
+    }
+}
+
+/// A verified state update of a change request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The tenant its `correlation_display` names.
+    pub tenant: String,
+    /// The approval.
+    pub approval_id: String,
+    /// `approved` (true) or `rejected`.
+    pub approve: bool,
+    /// Who changed it (`sys_updated_by`).
+    pub user: String,
+    /// The ticket (`CHG…`).
+    pub number: String,
+    /// Its `sys_id`.
+    pub sys_id: String,
+}
+
+/// Why a state update was refused before any approval rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `X-Cavra-Timestamp` or `X-Cavra-Signature`.
+    Unsigned,
+    /// Signed by no configured instance.
+    BadSignature,
+    /// Signed, but more than five minutes from now.
+    Stale(Vec<String>),
+    /// Signed and fresh, but seen before.
+    Replayed(Vec<String>),
+    /// Too many updates remembered to tell a replay.
+    Busy,
+    /// Signed, but not an approval's `approved` or `rejected`.
+    NotAnUpdate(Vec<String>, String),
+}
+
+impl Refusal {
+    /// A short word for records.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Refusal::Unsigned => "unsigned",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Stale(_) => "stale",
+            Refusal::Replayed(_) => "replayed",
+            Refusal::Busy => "busy",
+            Refusal::NotAnUpdate(..) => "not_an_update",
+        }
+    }
+
+    /// The tenants whose secret signed it.
+    pub fn tenants(&self) -> &[String] {
+        match self {
+            Refusal::Stale(t) | Refusal::Replayed(t) | Refusal::NotAnUpdate(t, _) => t,
+            _ => &[],
+        }
+    }
+}
+
+/// One tenant's instance, as its updates are taken.
+pub struct ServiceNowApp {
+    /// The tenant.
+    pub tenant: String,
+    /// The connector's name.
+    pub name: String,
+    secret: Secret,
+    approvers: BTreeMap<String, ChatApprover>,
+}
+
+impl std::fmt::Debug for ServiceNowApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceNowApp")
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceNowApp {
+    /// The approver identity a ServiceNow user acts as, when configured.
+    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
+        self.approvers.get(user)
+    }
+}
+
+/// Every ServiceNow connector with a `webhook_secret`.
+#[derive(Default)]
+pub struct ServiceNowApps {
+    apps: Vec<std::sync::Arc<ServiceNowApp>>,
+    seen: ReplayGuard,
+}
+
+impl ServiceNowApps {
+    /// The instances whose updates are taken, secrets resolved.
+    pub fn new(config: &crate::ConnectorsConfig) -> Result<ServiceNowApps, ConnectorError> {
+        let mut apps = Vec::new();
+        for c in &config.0 {
+            let Some(s) = &c.servicenow else { continue };
+            let Some(secret) = &s.webhook_secret else {
+                continue;
+            };
+            apps.push(std::sync::Arc::new(ServiceNowApp {
+                tenant: c.tenant.clone(),
+                name: c.name.clone(),
+                secret: secret.resolve(&format!("{}.servicenow.webhook_secret", c.name))?,
+                approvers: s.approvers.clone(),
+            }));
+        }
+        Ok(ServiceNowApps {
+            apps,
+            seen: ReplayGuard::default(),
+        })
+    }
+
+    /// Whether any instance sends updates.
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+
+    /// Checks a state update (its two headers and raw body) at `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(std::sync::Arc<ServiceNowApp>, Update), Refusal> {
+        let ts_text = timestamp.ok_or(Refusal::Unsigned)?.trim();
+        let ts: i64 = ts_text.parse().map_err(|_| Refusal::Unsigned)?;
+        let sig = signature
+            .and_then(|s| s.trim().strip_prefix("v1="))
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or(Refusal::Unsigned)?;
+        let signed_by: Vec<&std::sync::Arc<ServiceNowApp>> = self
+            .apps
+            .iter()
+            .filter(|a| {
+                chat::hmac_matches(
+                    a.secret.expose().as_bytes(),
+                    &[ts_text.as_bytes(), b".", body],
+                    &sig,
+                )
+            })
+            .collect();
+        if signed_by.is_empty() {
+            return Err(Refusal::BadSignature);
+        }
+        let tenants: Vec<String> = signed_by.iter().map(|a| a.tenant.clone()).collect();
+        if (now - ts).abs() > MAX_SKEW_SECONDS {
+            return Err(Refusal::Stale(tenants));
+        }
+        match self.seen.first_time(&sig, ts + MAX_SKEW_SECONDS, now) {
+            Ok(()) => {}
+            Err(Seen::Replayed) => return Err(Refusal::Replayed(tenants)),
+            Err(Seen::Full) => return Err(Refusal::Busy),
+        }
+        let update =
+            parse_update(body).map_err(|why| Refusal::NotAnUpdate(tenants.clone(), why))?;
+        let app = signed_by
+            .into_iter()
+            .find(|a| a.tenant == update.tenant)
+            .cloned()
+            .ok_or_else(|| {
+                Refusal::NotAnUpdate(
+                    tenants,
+                    format!(
+                        "the ticket names tenant `{}`, whose secret did not sign it",
+                        update.tenant
+                    ),
+                )
+            })?;
+        Ok((app, update))
+    }
+}
+
+fn parse_update(body: &[u8]) -> Result<Update, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    let approve = match v["approval"].as_str() {
+        Some("approved") => true,
+        Some("rejected") => false,
+        other => {
+            return Err(format!(
+                "approval {other:?} is neither approved nor rejected"
+            ));
+        }
+    };
+    let (tenant, id) = v["correlation_display"]
+        .as_str()
+        .and_then(|c| c.split_once(':'))
+        .ok_or("correlation_display is not tenant:approval")?;
+    Ok(Update {
+        tenant: tenant.to_string(),
+        approval_id: id.to_string(),
+        approve,
+        user: text("sys_updated_by").ok_or("no sys_updated_by")?,
+        number: text("number").unwrap_or_default(),
+        sys_id: text("sys_id").unwrap_or_default(),
+    })
+}
+
+/// What tests need to send a signed state update: built once here.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use super::*;
+    use base64::Engine as _;
+
+    /// The change request `number` of approval `approval_id` of `tenant` set to `approval`
+    /// (`approved`, `rejected`) by `user`, signed with `secret` at `timestamp`: the headers
+    /// and the JSON body.
+    pub fn signed_update(
+        secret: &str,
+        timestamp: i64,
+        tenant: &str,
+        approval_id: &str,
+        number: &str,
+        approval: &str,
+        user: &str,
+    ) -> (Vec<(&'static str, String)>, String) {
+        let body = json!({
+            "table": "change_request", "number": number, "sys_id": format!("sys-{number}"),
+            "correlation_display": format!("{tenant}:{approval_id}"),
+            "approval": approval, "sys_updated_by": user,
+        })
+        .to_string();
+        let ts = timestamp.to_string();
+        let mac = chat::hmac_sha256(
+            secret.as_bytes(),
+            &[format!("{ts}.").as_bytes(), body.as_bytes()],
+        );
+        (
+            vec![
+                ("X-Cavra-Timestamp", ts),
+                ("X-Cavra-Signature", format!("v1={}", hex::encode(mac))),
+                ("Content-Type", "application/json".to_string()),
+            ],
+            body,
+        )
+    }
+
+    /// The `Authorization` a stand-in expects of user `user` with `password`.
+    pub fn basic(user: &str, password: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_carry_the_facts_and_the_approval() {
+        let env = json!({"id": "evt_1", "type": "approval.requested", "tenant": "acme", "subject": "apr_1",
+            "data": {"action_type": "execute_command", "target": "terraform apply", "severity": "high"}});
+        assert_eq!(table("approval.requested"), "change_request");
+        assert_eq!(table("decision.block"), "incident");
+        let r = record(&env);
+        assert_eq!(r["correlation_display"], "acme:apr_1");
+        assert_eq!(r["urgency"], "1");
+        assert!(
+            r["description"]
+                .as_str()
+                .unwrap()
+                .contains("terraform apply")
+        );
+    }
+
+    #[test]
+    fn updates_read_approved_and_rejected() {
+        let u = parse_update(br#"{"approval":"rejected","correlation_display":"acme:apr_2","sys_updated_by":"jane","number":"CHG1"}"#).unwrap();
+        assert!(!u.approve && u.approval_id == "apr_2" && u.user == "jane");
+        assert!(
+            parse_update(
+                br#"{"approval":"requested","correlation_display":"a:b","sys_updated_by":"j"}"#
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Issue 20, ServiceNow: an approval request opens a change request and a block an incident
+//! through the Table API of a stand-in on loopback; a retried delivery finds the ticket the
+//! first made instead of opening another; the change request's approval comes back signed
+//! (`X-Cavra-Signature`): a wrong secret, a stale or replayed update and an unmapped user are
+//! refused, `approved` grants the approval (recorded with the ServiceNow user and the ticket)
+//! and `rejected` denies another. On SQLite and PostgreSQL.
+
+mod common;
+
+use cavra_connectors::chat::testing::StandIn;
+use cavra_connectors::servicenow::testing::signed_update;
+use cavra_connectors::sink::{Outgoing, Sink};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "sn-integration-password";
+const SECRET: &str = "sn-webhook-secret";
+const PATH: &str = "/v1/integrations/servicenow/events";
+
+fn configure(cfg: &mut cavra_server::ServerConfig, dir: &std::path::Path, sn: &StandIn) {
+    let yaml = format!(
+        "
+- name: itsm
+  tenant: a
+  events: [approval.requested, decision.block]
+  servicenow:
+    instance_url: {base}
+    user: cavra
+    password: {password}
+    webhook_secret: {secret}
+    approvers:
+      jane.doe: {{subject: jane, groups: [Cloud Security]}}
+",
+        base = sn.base,
+        password = secret_file(dir, "password", PASSWORD),
+        secret = secret_file(dir, "webhook", SECRET),
+    );
+    cfg.connectors = cavra_connectors::ConnectorsConfig::from_yaml(&yaml).expect("connectors");
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn update(s: &Server, m: (Vec<(&'static str, String)>, String)) -> (StatusCode, Value) {
+    s.post_raw(PATH, &m.0, m.1).await
+}
+
+async fn check(s: Server, sn: StandIn) {
+    let agent = s.token("a", "agent", "bot", &[]).await;
+    let auditor = s.token("a", "auditor", "audit", &[]).await;
+    let _stop = s.deliver();
+
+    let retry = decide("execute_command", "terraform import a b", "sess-sn");
+    let (_, d) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
+        .await;
+    let id = d["approval"]["id"].as_str().expect("approval").to_string();
+    let created = sn
+        .until(1, |c| c.method == "servicenow.post change_request")
+        .await;
+    assert_eq!(created.len(), 1, "{:?}", sn.calls());
+    assert_eq!(created[0].refused, None, "{:?}", created[0]);
+    assert_eq!(created[0].body["correlation_display"], format!("a:{id}"));
+    assert!(
+        created[0].body["description"]
+            .to_string()
+            .contains("terraform import a b")
+    );
+    let (_, blocked) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide("read_file", ".env", "sess-sn")),
+        )
+        .await;
+    assert_eq!(blocked["decision"], "block");
+    let incident = sn
+        .until(1, |c| c.method == "servicenow.post incident")
+        .await;
+    assert_eq!(incident.len(), 1, "{:?}", sn.calls());
+
+    // A retried delivery (the same event, the same key) finds its ticket: never two.
+    let sink = cavra_connectors::servicenow::ServiceNow::new(&s.state.config.connectors.0[0])
+        .expect("destination");
+    let msg = Outgoing {
+        tenant: "a".into(),
+        event_id: "evt_retried".into(),
+        event_kind: "approval.requested".into(),
+        destination: "itsm".into(),
+        idempotency_key: "key-of-a-retried-delivery".into(),
+        envelope: json!({"id": "evt_retried", "type": "approval.requested", "tenant": "a",
+            "subject": "apr_x", "data": {"summary": "x"}}),
+    };
+    let first = sink.send(&msg).await;
+    let second = sink.send(&msg).await;
+    assert!(first.status.starts_with("created CHG"), "{first:?}");
+    assert_eq!(
+        second.status,
+        first.status.replace("created", "exists"),
+        "{second:?}"
+    );
+    let posts = sn
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "servicenow.post change_request");
+    assert_eq!(
+        posts.count(),
+        2,
+        "one for the approval, one for the retried event"
+    );
+
+    // The stand-in numbers tickets in order: the approval's change request is the first.
+    let number = "CHG0000001";
+    let (st, v) = update(
+        &s,
+        signed_update("wrong", now(), "a", &id, number, "approved", "jane.doe"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    let (st, v) = update(
+        &s,
+        signed_update(
+            SECRET,
+            now() - 400,
+            "a",
+            &id,
+            number,
+            "approved",
+            "jane.doe",
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    let (st, v) = update(
+        &s,
+        signed_update(SECRET, now(), "a", &id, number, "approved", "mallory"),
+    )
+    .await;
+    assert_eq!(
+        (st, v["outcome"].as_str()),
+        (StatusCode::OK, Some("refused")),
+        "{v}"
+    );
+    let valid = signed_update(SECRET, now(), "a", &id, number, "approved", "jane.doe");
+    let (st, v) = update(&s, valid.clone()).await;
+    assert_eq!(
+        (st, v["outcome"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{v}"
+    );
+    let (st, v) = update(&s, valid).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a replay: {v}");
+    let (_, a) = s
+        .call("GET", &format!("/v1/approvals/{id}"), Some(&auditor), None)
+        .await;
+    assert_eq!(
+        (a["state"].as_str(), a["decided_by"].as_str()),
+        (Some("approved"), Some("jane"))
+    );
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ServiceNow by jane.doe"),
+        "{a}"
+    );
+
+    let (_, v) = s
+        .call(
+            "GET",
+            "/v1/evidence/entries?kind=itsm_update",
+            Some(&auditor),
+            None,
+        )
+        .await;
+    let got: Vec<String> = v
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let b = &e["entry"]["body"];
+            format!(
+                "{} {} {}",
+                b["why"].as_str().or(b["itsm_user"].as_str()).unwrap_or(""),
+                b["ticket"].as_str().unwrap_or("-"),
+                b["outcome"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "stale - refused",
+            "mallory CHG0000001 refused",
+            "jane.doe CHG0000001 approved",
+            "replayed - refused"
+        ],
+        "{v}"
+    );
+    let (_, d) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
+        .await;
+    assert_eq!(d["decision"], "allow", "{d}");
+    let (_, d) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(retry))
+        .await;
+    assert_eq!(d["decision"], "require_approval", "once: {d}");
+
+    // Rejected in ServiceNow: denied in cavra.
+    let (_, d) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide("execute_command", "terraform import c d", "sess-sn")),
+        )
+        .await;
+    let other = d["approval"]["id"].as_str().expect("id").to_string();
+    let (st, v) = update(
+        &s,
+        signed_update(
+            SECRET,
+            now(),
+            "a",
+            &other,
+            "CHG0000003",
+            "rejected",
+            "jane.doe",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (st, v["outcome"].as_str()),
+        (StatusCode::OK, Some("denied")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn servicenow_tickets_are_made_once_and_their_approval_comes_back_sqlite() {
+    let sn = StandIn::start(PASSWORD);
+    let dir = tempfile::tempdir().expect("dir");
+    let s = sqlite_with(|c| configure(c, dir.path(), &sn)).await;
+    check(s, sn).await;
+}
+
+#[tokio::test]
+async fn servicenow_tickets_are_made_once_and_their_approval_comes_back_postgres() {
+    let sn = StandIn::start(PASSWORD);
+    let dir = tempfile::tempdir().expect("dir");
+    if let Some(s) = postgres_with(|c| configure(c, dir.path(), &sn)).await {
+        check(s, sn).await;
+    }
+}
