@@ -2,7 +2,7 @@
 """Where the bytes of a binary go, by crate: the sizes of its symbols (`nm -S -C`, so the binary
 must not be stripped yet), summed by the crate each symbol belongs to.
 
-    python3 benches/size/by_crate.py target/x86_64-unknown-linux-gnu/release/cavra [TOP]
+    python3 benches/size/by_crate.py target/x86_64-unknown-linux-musl/release/cavra [TOP]
 
 A generic function belongs to the first crate named in it that is not core, alloc or std (so
 `core::ptr::drop_in_place::<cavra_server::X>` counts for cavra_server, where it was

@@ -14,6 +14,14 @@ pub enum CallError {
     Refused(String),
 }
 
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(m) | CallError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Whether `value` names an API service (an http or https URL) rather than an MCP server.
 pub fn is_service_url(value: &str) -> bool {
     value.starts_with("http://") || value.starts_with("https://")
@@ -40,6 +48,7 @@ pub fn send(
             .map_err(|e| CallError::Unreachable(e.to_string()))?;
         let mut req = match method {
             "POST" => http.post(&url),
+            "PUT" => http.put(&url),
             _ => http.get(&url),
         }
         .bearer_auth(token.trim());

@@ -6,9 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cavra_identity::{IssuedToken, Role};
-use cavra_tenant_store::{Db, Directory, LogSettings, LogSigner, TenantStore, TokenRecord};
+use std::collections::BTreeSet;
+
+use cavra_tenant_store::{
+    Db, Directory, Entitlement, EntitlementStatus, LogSettings, LogSigner, TenantStore, TokenRecord,
+};
 
 use crate::ServerConfig;
+use crate::entitlement::EntitlementView;
 
 /// Why an operator's command could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +181,146 @@ fn token_record(
         expires_at,
         revoked_at: None,
     }
+}
+
+/// Changes to a tenant's entitlement, as `cavra tenant entitle` takes them: what is given
+/// replaces what is stored, the rest stays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntitlementChange {
+    /// The new status.
+    pub status: Option<EntitlementStatus>,
+    /// The new expiry (`Some(None)`: none).
+    pub expires_at: Option<Option<String>>,
+    /// The new features (`Some(None)`: every feature).
+    pub features: Option<Option<BTreeSet<String>>>,
+    /// Limits to set (`Some(n)`) or lift (`None`).
+    pub limits: Vec<(String, Option<u64>)>,
+}
+
+impl EntitlementChange {
+    /// The change the command line's words give: `status` (active, suspended, expired),
+    /// `expires_at` (RFC 3339, or `never`), `features` (names, or the one word `all` or
+    /// `none`), `limits` (`KIND=N`, or `KIND=none` to lift one).
+    pub fn from_words(
+        status: Option<&str>,
+        expires_at: Option<&str>,
+        features: &[String],
+        limits: &[String],
+    ) -> Result<EntitlementChange, AdminError> {
+        let status = status
+            .map(|w| {
+                EntitlementStatus::parse(w).ok_or_else(|| {
+                    AdminError::Usage(format!("--status {w}: use active, suspended or expired"))
+                })
+            })
+            .transpose()?;
+        let expires_at = expires_at.map(|w| (w != "never").then(|| w.to_string()));
+        let features = match features {
+            [] => None,
+            [one] if one == "all" => Some(None),
+            [one] if one == "none" => Some(Some(BTreeSet::new())),
+            names => Some(Some(names.iter().cloned().collect())),
+        };
+        let limits = limits
+            .iter()
+            .map(|word| {
+                let (kind, n) = word.split_once('=').ok_or_else(|| {
+                    AdminError::Usage(format!("--limit {word}: write KIND=N or KIND=none"))
+                })?;
+                let n = match n {
+                    "none" => None,
+                    n => Some(n.parse::<u64>().map_err(|_| {
+                        AdminError::Usage(format!("--limit {word}: {n} is not a count"))
+                    })?),
+                };
+                Ok((kind.to_string(), n))
+            })
+            .collect::<Result<_, AdminError>>()?;
+        Ok(EntitlementChange {
+            status,
+            expires_at,
+            features,
+            limits,
+        })
+    }
+
+    /// `current` with the change applied, checked (unknown features or limits, a bad expiry
+    /// are usage errors).
+    pub fn apply(&self, mut current: Entitlement) -> Result<Entitlement, AdminError> {
+        if let Some(status) = self.status {
+            current.status = status;
+        }
+        if let Some(expires_at) = &self.expires_at {
+            current.expires_at = expires_at.clone();
+        }
+        if let Some(features) = &self.features {
+            current.features = features.clone();
+        }
+        for (kind, n) in &self.limits {
+            match n {
+                Some(n) => current.limits.insert(kind.clone(), *n),
+                None => current.limits.remove(kind),
+            };
+        }
+        current.check().map_err(AdminError::Usage)?;
+        Ok(current)
+    }
+}
+
+/// `tenant`'s entitlement in the database, as shown.
+pub async fn entitlement(db: &Db, tenant: &str) -> Result<EntitlementView, AdminError> {
+    let found = db
+        .entitlement(tenant)
+        .await
+        .map_err(other)?
+        .ok_or_else(|| AdminError::Usage(format!("no tenant `{tenant}`")))?;
+    Ok(EntitlementView::new(
+        tenant,
+        found,
+        time::OffsetDateTime::now_utc(),
+    ))
+}
+
+/// Applies `change` to `tenant`'s entitlement in the database (the service's replicas see it
+/// within their cache's 2 s).
+pub async fn entitle(
+    db: &Db,
+    config: &ServerConfig,
+    tenant: &str,
+    change: &EntitlementChange,
+) -> Result<EntitlementView, AdminError> {
+    let next = change.apply(entitlement(db, tenant).await?.entitlement)?;
+    crate::entitlement::check(&config.operator_tenant, tenant, &next).map_err(AdminError::Usage)?;
+    if !db.set_entitlement(tenant, &next).await.map_err(other)? {
+        return Err(AdminError::Usage(format!("no tenant `{tenant}`")));
+    }
+    Ok(EntitlementView::new(
+        tenant,
+        next,
+        time::OffsetDateTime::now_utc(),
+    ))
+}
+
+/// Applies `change` to `tenant`'s entitlement through the API service: reads it, changes it,
+/// writes it back (`GET`/`PUT /v1/tenants/{tenant}/entitlement`, a platform admin's token).
+/// `call(method, path, body)` sends one request and gives the service's JSON answer, or why
+/// not; no change reads the entitlement only.
+pub fn entitle_remote(
+    mut call: impl FnMut(&str, &str, Option<&serde_json::Value>) -> Result<serde_json::Value, String>,
+    tenant: &str,
+    change: Option<&EntitlementChange>,
+) -> Result<EntitlementView, AdminError> {
+    let path = format!("/v1/tenants/{tenant}/entitlement");
+    let read = |v: serde_json::Value| {
+        serde_json::from_value::<EntitlementView>(v)
+            .map_err(|e| other(format!("the service's entitlement does not read: {e}")))
+    };
+    let current = read(call("GET", &path, None).map_err(AdminError::Other)?)?;
+    let Some(change) = change else {
+        return Ok(current);
+    };
+    let next = serde_json::to_value(change.apply(current.entitlement)?).map_err(other)?;
+    read(call("PUT", &path, Some(&next)).map_err(AdminError::Other)?)
 }
 
 /// What `cavra db migrate` reached.
@@ -381,6 +526,55 @@ mod tests {
             Some("2026-03-03T12:00:00.000Z")
         );
         assert_eq!(record.state(now), "active");
+    }
+
+    #[test]
+    fn an_entitlement_change_replaces_what_it_names_and_refuses_unknown_words() {
+        let words = |s: Option<&str>, e: Option<&str>, f: &[&str], l: &[&str]| {
+            let f: Vec<String> = f.iter().map(|w| w.to_string()).collect();
+            let l: Vec<String> = l.iter().map(|w| w.to_string()).collect();
+            EntitlementChange::from_words(s, e, &f, &l)
+        };
+        let start = Entitlement {
+            limits: [("agents".to_string(), 2)].into(),
+            ..Entitlement::default()
+        };
+        let suspended = words(Some("suspended"), None, &[], &["policy_packs=5"])
+            .expect("words")
+            .apply(start.clone())
+            .expect("applies");
+        assert_eq!(suspended.status, EntitlementStatus::Suspended);
+        assert_eq!(suspended.features, None, "untouched");
+        assert_eq!(
+            suspended.limits,
+            [("agents".to_string(), 2), ("policy_packs".to_string(), 5)].into()
+        );
+        let lifted = words(
+            None,
+            Some("2027-01-01T00:00:00Z"),
+            &["none"],
+            &["agents=none"],
+        )
+        .expect("words")
+        .apply(start.clone())
+        .expect("applies");
+        assert_eq!(lifted.features, Some(BTreeSet::new()));
+        assert!(lifted.limits.is_empty());
+        assert_eq!(lifted.expires_at.as_deref(), Some("2027-01-01T00:00:00Z"));
+        let never = words(None, Some("never"), &["all"], &[])
+            .expect("words")
+            .apply(lifted)
+            .expect("applies");
+        assert_eq!((never.expires_at, never.features), (None, None));
+        for bad in [
+            words(Some("paused"), None, &[], &[]).map(|_| ()),
+            words(None, None, &[], &["agents"]).map(|_| ()),
+            words(None, None, &[], &["agents=many"]).map(|_| ()),
+            words(None, None, &["teleport"], &[]).and_then(|c| c.apply(start.clone()).map(|_| ())),
+            words(None, Some("soon"), &[], &[]).and_then(|c| c.apply(start.clone()).map(|_| ())),
+        ] {
+            assert!(matches!(bad, Err(AdminError::Usage(_))), "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use crate::AppState;
 use crate::problem::Problem;
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, and its tenant's entitlement (already admitted).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Principal, Arc<crate::entitlement::Gate>);
 
 impl Caller {
     /// The caller's tenant.
@@ -27,6 +27,29 @@ impl Caller {
     /// The caller's subject.
     pub fn subject(&self) -> &str {
         &self.0.subject
+    }
+
+    /// `principal` as the caller of a request by `method`, if its tenant admits it: a
+    /// principal of a tenant the service does not know acts nowhere; one of a suspended or
+    /// expired tenant only reads, and only an auditor's (see [`crate::entitlement`]).
+    pub async fn admit(
+        state: &AppState,
+        principal: Principal,
+        method: &axum::http::Method,
+    ) -> Result<Caller, Problem> {
+        let Some(gate) = state.tenant_gate(&principal.tenant).await? else {
+            return Err(Problem::forbidden(format!(
+                "tenant `{}` does not exist on this service",
+                principal.tenant
+            )));
+        };
+        gate.admit(method, &principal)?;
+        Ok(Caller(principal, gate))
+    }
+
+    /// The caller's tenant's entitlement: its features and limits.
+    pub fn entitlement(&self) -> &crate::entitlement::Gate {
+        &self.1
     }
 
     /// Whether the caller holds any of `roles`.
@@ -98,18 +121,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "the credential is not a cavra API token, and this service accepts no OIDC tokens",
             ));
         };
-        // A credential for a tenant the service does not know acts nowhere.
-        if !state.tenant_exists(&principal.tenant).await? {
-            return Err(Problem::forbidden(format!(
-                "tenant `{}` does not exist on this service",
-                principal.tenant
-            )));
-        }
-        rate_limit(state, &principal)?;
+        let caller = Caller::admit(state, principal, &parts.method).await?;
+        rate_limit(state, &caller.0)?;
         if let Some(tag) = parts.extensions.get::<crate::conn::ConnectionTag>() {
             tag.authenticated();
         }
-        Ok(Caller(principal))
+        Ok(caller)
     }
 }
 

@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod cache;
 pub mod config;
 pub mod conn;
+pub mod entitlement;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -31,6 +32,7 @@ pub mod packs;
 pub mod problem;
 pub mod proofs;
 pub mod rate;
+pub mod readiness;
 pub mod routing;
 
 use cavra_tenant_store::Directory;
@@ -87,12 +89,17 @@ pub struct AppState {
     pub teams: cavra_connectors::teams::TeamsApps,
     /// The ServiceNow instances whose change requests' approvals this service takes.
     pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
-    known_tenants: TtlCache<()>,
+    entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
 
 /// A tenant's pack assignments, shared.
 pub type Assignments = Arc<Vec<cavra_tenant_store::Assignment>>;
+
+/// How long a replica trusts a tenant's cached entitlement: a change through another replica
+/// takes effect within this, one through this replica at once. Each request reads it from
+/// memory; the database is read once per tenant per this period.
+pub const ENTITLEMENT_CACHE: Duration = Duration::from_secs(2);
 
 /// How long a replica trusts its cached pack assignments (another replica's change takes
 /// effect within this; this replica's own at once).
@@ -256,21 +263,31 @@ impl AppState {
             teams,
             servicenow,
             subtrees: crate::proofs::SubtreeCache::default(),
-            known_tenants: TtlCache::new(Duration::from_secs(60)),
+            entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
         }))
     }
 
-    /// Whether `tenant` exists (cached for a minute once seen).
-    pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, Problem> {
-        if self.known_tenants.get(tenant).is_some() {
-            return Ok(true);
+    /// The entitlement gate of `tenant`; None: there is no such tenant. Cached for
+    /// [`ENTITLEMENT_CACHE`] once found (a tenant's row, by primary key, on a miss).
+    pub async fn tenant_gate(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<Arc<entitlement::Gate>>, Problem> {
+        if let Some(gate) = self.entitlements.get(tenant) {
+            return Ok(Some(gate));
         }
-        let found = self.db.tenant(tenant).await?.is_some();
-        if found {
-            self.known_tenants.put(tenant, ());
-        }
-        Ok(found)
+        let Some(found) = self.db.entitlement(tenant).await? else {
+            return Ok(None);
+        };
+        let gate = entitlement::Gate::new(tenant, found);
+        self.entitlements.put(tenant, gate.clone());
+        Ok(Some(gate))
+    }
+
+    /// Forgets `tenant`'s cached entitlement (after this replica changed it).
+    pub fn forget_entitlement(&self, tenant: &str) {
+        self.entitlements.evict(tenant);
     }
 
     /// The tenant's pack assignments (cached for [`ASSIGNMENT_CACHE`]).

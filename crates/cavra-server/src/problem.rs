@@ -20,6 +20,11 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
+    /// Why a request was refused, as a word a program can act on (`tenant-suspended`,
+    /// `tenant-expired`, `feature-not-entitled`, `limit-reached`); absent when the type says
+    /// all there is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Seconds to wait before retrying (sent as `Retry-After`, not in the body).
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -33,8 +38,18 @@ impl Problem {
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            reason: None,
             retry_after: None,
         }
+    }
+
+    /// 403 for a reason a program can act on: `reason` is the problem's type (slug) and its
+    /// `reason` member, and the detail starts with it, so that a client that shows only the
+    /// detail (the hook's denial) still names it.
+    pub fn refused(reason: &str, title: &str, detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::FORBIDDEN, reason, title, detail);
+        p.reason = Some(reason.to_string());
+        p
     }
 
     /// 429: over a rate limit; retry after `seconds`.

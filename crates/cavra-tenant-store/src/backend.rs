@@ -42,6 +42,21 @@ pub trait Directory {
     /// One tenant.
     fn tenant(&self, id: &str) -> impl Future<Output = Result<Option<Tenant>>> + Send;
 
+    /// A tenant's entitlement (None: no such tenant). Read on every request the service
+    /// has not cached, so it is one row by primary key.
+    fn entitlement(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<crate::Entitlement>>> + Send;
+
+    /// Replaces a tenant's entitlement (already checked by [`crate::Entitlement::check`]);
+    /// false if there is no such tenant.
+    fn set_entitlement(
+        &self,
+        tenant: &str,
+        entitlement: &crate::Entitlement,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Stores a new token record.
     fn insert_token(&self, token: &TokenRecord) -> impl Future<Output = Result<()>> + Send;
 

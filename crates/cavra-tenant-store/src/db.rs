@@ -73,6 +73,20 @@ impl Directory for Db {
         }
     }
 
+    async fn entitlement(&self, tenant: &str) -> Result<Option<crate::Entitlement>> {
+        match self {
+            Db::Sqlite(db) => db.entitlement(tenant).await,
+            Db::Postgres(db) => db.entitlement(tenant).await,
+        }
+    }
+
+    async fn set_entitlement(&self, tenant: &str, e: &crate::Entitlement) -> Result<bool> {
+        match self {
+            Db::Sqlite(db) => db.set_entitlement(tenant, e).await,
+            Db::Postgres(db) => db.set_entitlement(tenant, e).await,
+        }
+    }
+
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
         match self {
             Db::Sqlite(db) => db.insert_token(token).await,

@@ -23,6 +23,7 @@
 
 pub mod backend;
 mod db;
+pub mod entitlement;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
@@ -121,7 +122,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::entitlement::{Entitlement, EntitlementStatus};
 pub use cavra_engine::{ActionType, Decision};
 pub use cavra_store::{ApprovalState, DecisionFilter, HistoryEntry};
 

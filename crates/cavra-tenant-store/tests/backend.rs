@@ -357,6 +357,46 @@ mod scenarios {
         assert_eq!(db.tenant("nope").await.unwrap(), None);
     }
 
+    pub async fn entitlements(db: &Db) {
+        assert!(db.create_tenant(&tenant("acme")).await.unwrap());
+        assert!(db.create_tenant(&tenant("beta")).await.unwrap());
+        assert_eq!(
+            db.entitlement("acme").await.unwrap(),
+            Some(Entitlement::default()),
+            "a new tenant is active with every feature and no limits"
+        );
+        let e = Entitlement {
+            status: EntitlementStatus::Suspended,
+            expires_at: Some("2027-01-01T00:00:00.000Z".into()),
+            features: Some(["evidence_bundle".to_string()].into()),
+            limits: [("agents".to_string(), 3), ("policy_packs".to_string(), 0)].into(),
+        };
+        assert!(db.set_entitlement("acme", &e).await.unwrap());
+        assert_eq!(db.entitlement("acme").await.unwrap(), Some(e.clone()));
+        let none = Entitlement {
+            features: Some(Default::default()),
+            ..Entitlement::default()
+        };
+        assert!(db.set_entitlement("acme", &none).await.unwrap());
+        assert_eq!(
+            db.entitlement("acme").await.unwrap(),
+            Some(none),
+            "no features is not every feature"
+        );
+        assert_eq!(
+            db.entitlement("beta").await.unwrap(),
+            Some(Entitlement::default()),
+            "another tenant's is its own"
+        );
+        assert_eq!(db.entitlement("nope").await.unwrap(), None);
+        assert!(!db.set_entitlement("nope", &e).await.unwrap());
+        assert_eq!(
+            db.tenant("acme").await.unwrap(),
+            Some(tenant("acme")),
+            "the tenant itself is unchanged"
+        );
+    }
+
     pub async fn tokens(db: &Db) {
         db.insert_token(&token("tok_a1", "a")).await.unwrap();
         db.insert_token(&token("tok_a2", "a")).await.unwrap();
@@ -1787,6 +1827,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     tenants,
+    entitlements,
     tokens,
     decisions,
     sessions,

@@ -19,11 +19,13 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/sqlite-v1.sql")),
     (2, include_str!("data/schema/sqlite-v2.sql")),
     (3, include_str!("data/schema/sqlite-v3.sql")),
+    (4, include_str!("data/schema/sqlite-v4.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
     (2, include_str!("data/schema/postgres-v2.sql")),
     (3, include_str!("data/schema/postgres-v3.sql")),
+    (4, include_str!("data/schema/postgres-v4.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
@@ -103,6 +105,27 @@ async fn check_migrated(db: &Db, label: &str) {
 
     let tenant = db.tenant("acme").await.expect("tenant").expect("acme");
     assert_eq!(tenant.name, "Acme");
+    // A tenant from before entitlements keeps what it had: active, every feature, no limits;
+    // and its entitlement can be changed.
+    assert_eq!(
+        db.entitlement("acme").await.expect("entitlement"),
+        Some(Entitlement::default()),
+        "{label}"
+    );
+    let suspended = Entitlement {
+        status: EntitlementStatus::Suspended,
+        ..Entitlement::default()
+    };
+    assert!(db.set_entitlement("acme", &suspended).await.expect("set"));
+    assert_eq!(
+        db.entitlement("acme").await.expect("entitlement"),
+        Some(suspended)
+    );
+    assert!(
+        db.set_entitlement("acme", &Entitlement::default())
+            .await
+            .expect("set")
+    );
     let token = db.token("tok1").await.expect("token").expect("tok1");
     assert_eq!(token.roles, ["agent", "approver"]);
     assert_eq!(token.groups, ["sec"]);

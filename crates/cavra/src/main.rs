@@ -94,9 +94,12 @@ enum Command {
     /// The service's database: run its migrations.
     #[command(subcommand)]
     Db(server_cmd::DbCommand),
-    /// The service's tenants: create, list.
+    /// The service's tenants: create, list, entitle (status, expiry, features, limits), entitlement.
     #[command(subcommand)]
     Tenant(server_cmd::TenantCommand),
+    /// The production readiness gate: every blocker (dead letters, approvals past expiry,
+    /// expiring keys) with the validator that found it and the fix. Exit 0 ready, 1 not.
+    Readiness(server_cmd::ReadinessArgs),
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
@@ -149,6 +152,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Db(command) => server_cmd::db(command),
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
+        Command::Readiness(args) => server_cmd::readiness(args),
         Command::Connector(command) => connector_cmd::run(command),
         Command::Aispm(command) => aispm_cmd::run(command),
         Command::Release(command) => release_cmd::run(command),

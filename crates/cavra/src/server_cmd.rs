@@ -57,6 +57,23 @@ pub struct HealthcheckArgs {
     pub json: bool,
 }
 
+/// `cavra readiness`.
+#[derive(Debug, Args)]
+pub struct ReadinessArgs {
+    /// The API service (token from CAVRA_TOKEN, an admin's or auditor's): its tenant's gate.
+    /// Without it, the gate of the database's tenants.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Only this tenant (with the database).
+    #[arg(long, conflicts_with = "server")]
+    pub tenant: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
 /// `cavra db …`
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -94,6 +111,47 @@ pub enum TenantCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Change a tenant's entitlement (what is not given stays): a suspended or expired tenant
+    /// cannot act; its auditors still read.
+    Entitle {
+        /// The tenant.
+        id: String,
+        /// active, suspended or expired.
+        #[arg(long)]
+        status: Option<String>,
+        /// When it expires (RFC 3339), or `never`.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+        /// A feature it may use (repeatable; or `all`, or `none`): break_glass, evidence_bundle.
+        #[arg(long = "feature", value_name = "FEATURE")]
+        features: Vec<String>,
+        /// A limit, KIND=N or KIND=none (repeatable): agents, mcp_servers, policy_packs.
+        #[arg(long = "limit", value_name = "KIND=N")]
+        limits: Vec<String>,
+        #[command(flatten)]
+        at: EntitlementAt,
+    },
+    /// Show a tenant's entitlement.
+    Entitlement {
+        /// The tenant.
+        id: String,
+        #[command(flatten)]
+        at: EntitlementAt,
+    },
+}
+
+/// Where `cavra tenant entitle|entitlement` works: the service, or its database.
+#[derive(Debug, Args)]
+pub struct EntitlementAt {
+    /// The API service (token from CAVRA_TOKEN: an admin's of the operator tenant); without
+    /// it, the database.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 /// `cavra token …`
@@ -238,39 +296,118 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
     support::done(*json, &value, &migrated.to_text())
 }
 
+/// `cavra readiness`: exit 0 ready, 1 while blockers remain.
+pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
+    let report: cavra_server::readiness::Readiness = match &args.server {
+        Some(url) => {
+            serde_json::from_value(crate::client::call(url, "GET", "/v1/readiness", None)?)
+                .map_err(|e| anyhow!("the service's readiness report does not read: {e}"))?
+        }
+        None => runtime()?.block_on(async {
+            let config = config(&args.db)?;
+            let db = open_existing(&config).await?;
+            let now = time::OffsetDateTime::now_utc();
+            cavra_server::readiness::check_database(&db, &config, args.tenant.as_deref(), now)
+                .await
+                .map_err(failure)
+        })?,
+    };
+    if args.json {
+        support::print_json(&report)?;
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ready() {
+        EXIT_OK
+    } else {
+        support::EXIT_ERROR
+    })
+}
+
 /// `cavra tenant …`
 pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
-    runtime()?.block_on(async {
-        match command {
-            TenantCommand::Create { id, name, json, db } => {
-                // Checked before the database is opened (and perhaps created).
-                admin::check_tenant_id(id).map_err(failure)?;
-                let db = open(&config(db)?).await?;
-                let created = admin::create_tenant(&db, id, name.as_deref())
-                    .await
-                    .map_err(failure)?;
-                support::done(
-                    *json,
-                    &serde_json::json!({ "id": id, "created": created }),
-                    &if created {
-                        format!("created tenant {id}")
-                    } else {
-                        format!("tenant {id} exists")
-                    },
-                )
-            }
-            TenantCommand::List { json, db } => {
-                let db = open_existing(&config(db)?).await?;
-                let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
-                if *json {
-                    support::print_json(&tenants)?;
-                } else {
-                    print!("{}", admin::tenants_text(&tenants));
-                }
-                Ok(EXIT_OK)
-            }
+    match command {
+        TenantCommand::Entitle {
+            id,
+            status,
+            expires_at,
+            features,
+            limits,
+            at,
+        } => {
+            let change = admin::EntitlementChange::from_words(
+                status.as_deref(),
+                expires_at.as_deref(),
+                features,
+                limits,
+            )
+            .map_err(failure)?;
+            entitlement(id, at, Some(change))
         }
-    })
+        TenantCommand::Entitlement { id, at } => entitlement(id, at, None),
+        TenantCommand::Create { id, name, json, db } => runtime()?.block_on(async {
+            // Checked before the database is opened (and perhaps created).
+            admin::check_tenant_id(id).map_err(failure)?;
+            let db = open(&config(db)?).await?;
+            let created = admin::create_tenant(&db, id, name.as_deref())
+                .await
+                .map_err(failure)?;
+            support::done(
+                *json,
+                &serde_json::json!({ "id": id, "created": created }),
+                &if created {
+                    format!("created tenant {id}")
+                } else {
+                    format!("tenant {id} exists")
+                },
+            )
+        }),
+        TenantCommand::List { json, db } => runtime()?.block_on(async {
+            let db = open_existing(&config(db)?).await?;
+            let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
+            if *json {
+                support::print_json(&tenants)?;
+            } else {
+                print!("{}", admin::tenants_text(&tenants));
+            }
+            Ok(EXIT_OK)
+        }),
+    }
+}
+
+/// `cavra tenant entitle|entitlement`.
+fn entitlement(
+    id: &str,
+    at: &EntitlementAt,
+    change: Option<admin::EntitlementChange>,
+) -> Result<i32, Failure> {
+    let view = match &at.server {
+        Some(url) => {
+            let token = crate::client::token()?;
+            admin::entitle_remote(
+                |method, path, body| {
+                    crate::client::call_with(url, &token, method, path, body)
+                        .map_err(|e| e.to_string())
+                },
+                id,
+                change.as_ref(),
+            )
+        }
+        None => runtime()?.block_on(async {
+            let config = config(&at.db)?;
+            let db = open_existing(&config).await?;
+            Ok::<_, Failure>(match &change {
+                Some(change) => admin::entitle(&db, &config, id, change).await,
+                None => admin::entitlement(&db, id).await,
+            })
+        })?,
+    }
+    .map_err(failure)?;
+    support::done(
+        at.json,
+        &serde_json::to_value(&view).map_err(|e| anyhow!("{e}"))?,
+        &view.describe(),
+    )
 }
 
 /// `cavra token …`

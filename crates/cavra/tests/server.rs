@@ -164,12 +164,24 @@ fn hook(
     tool: &str,
     input: serde_json::Value,
 ) -> (i32, String, String) {
+    hook_by("cavra", &["hook", "claude-code"], project, env, tool, input)
+}
+
+/// One PreToolUse call through `bin args…` (`cavra hook claude-code`, `cavra-hook claude-code`).
+fn hook_by(
+    bin: &str,
+    args: &[&str],
+    project: &std::path::Path,
+    env: &[(&str, &str)],
+    tool: &str,
+    input: serde_json::Value,
+) -> (i32, String, String) {
     let payload = serde_json::json!({
         "session_id": "sess-srv", "transcript_path": "/tmp/t.jsonl", "cwd": project,
         "permission_mode": "default", "hook_event_name": "PreToolUse",
         "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_srv",
     });
-    let mut c = assert_cmd::Command::cargo_bin("cavra").unwrap();
+    let mut c = assert_cmd::Command::cargo_bin(bin).unwrap();
     c.env_remove("CAVRA_SERVER")
         .env_remove("CAVRA_TOKEN")
         .env_remove("CAVRA_SERVER_FALLBACK")
@@ -178,7 +190,7 @@ fn hook(
         c.env(k, v);
     }
     let out = c
-        .args(["hook", "claude-code"])
+        .args(args)
         .current_dir(project)
         .write_stdin(payload.to_string())
         .output()
@@ -308,6 +320,112 @@ fn the_hook_asks_the_service_and_falls_back_as_configured() {
         out.contains("\"deny\"") && out.contains("cannot be reached"),
         "{out}"
     );
+}
+
+/// A suspended tenant's agent is denied with the reason through the slim hook client
+/// (`cavra-hook --server`), and acts again once reactivated: `cavra tenant entitle` through
+/// the service (a platform admin's token) and in the database, `cavra tenant entitlement`.
+#[test]
+fn a_suspended_tenants_hook_is_denied_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    for t in ["acme", "operator"] {
+        assert!(
+            cavra(&db)
+                .args(["tenant", "create", t])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let agent = token(&db, &["--tenant", "acme", "--role", "agent"]);
+    let platform = token(&db, &["--tenant", "operator", "--role", "admin"]);
+    let acme_admin = token(&db, &["--tenant", "acme", "--role", "admin"]);
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join(".git")).unwrap();
+    std::fs::create_dir(project.path().join(".cavra")).unwrap();
+    std::fs::write(
+        project.path().join(".cavra/policy.yaml"),
+        "metadata:\n  id: local\n  title: L\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\n",
+    )
+    .unwrap();
+    let (_serve, url) = start_serve(&db);
+    let slim_hook = || {
+        hook_by(
+            "cavra-hook",
+            &["claude-code", "--server", &url],
+            project.path(),
+            &[("CAVRA_TOKEN", agent.as_str())],
+            "Read",
+            serde_json::json!({"file_path": "src/main.rs"}),
+        )
+        .1
+    };
+    let entitle = |token: &str, args: &[&str]| {
+        Command::new(cargo_bin("cavra"))
+            .env("CAVRA_TOKEN", token)
+            .args(["tenant", "entitle", "acme", "--json", "--server", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = slim_hook();
+    assert!(!out.contains("\"deny\""), "active: {out}");
+
+    let refused = entitle(&acme_admin, &["--status", "suspended"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a tenant's own admin cannot"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
+    let out = entitle(&platform, &["--status", "suspended", "--limit", "agents=3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["refusal"], "tenant-suspended", "{v}");
+    assert_eq!(v["limits"]["agents"], 3, "{v}");
+    let out = slim_hook();
+    assert!(
+        out.contains("\"deny\"") && out.contains("tenant-suspended"),
+        "denied with the reason: {out}"
+    );
+
+    // The database shows the same; reactivating there keeps the limit.
+    let shown = cavra(&db)
+        .args(["tenant", "entitlement", "acme"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("suspended") && text.contains("agents=3"),
+        "{text}"
+    );
+    let bad = cavra(&db)
+        .args(["tenant", "entitle", "acme", "--feature", "teleport"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown feature is a usage error"
+    );
+    let out = entitle(&platform, &["--status", "active"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["in_force"], &v["limits"]["agents"]),
+        (&serde_json::json!("active"), &serde_json::json!(3))
+    );
+    let out = slim_hook();
+    assert!(!out.contains("\"deny\""), "active again: {out}");
 }
 
 /// A GET over a plain TCP socket (the test needs no HTTP client of its own).

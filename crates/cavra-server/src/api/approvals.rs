@@ -311,6 +311,9 @@ pub async fn break_glass(
     // approve at all (the role) *and* membership of the break-glass group. A group alone is
     // not enough, since an identity provider hands a person's groups to every role they hold.
     caller.require(&[Role::Approver, Role::Admin], "breaking glass")?;
+    caller
+        .entitlement()
+        .require_feature(cavra_tenant_store::entitlement::FEATURE_BREAK_GLASS)?;
     let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
     let from = [ApprovalState::Pending, ApprovalState::Denied];

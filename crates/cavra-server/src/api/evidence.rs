@@ -191,6 +191,9 @@ pub async fn bundle(
     Params(q): Params<BundleParams>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse as _;
+    caller
+        .entitlement()
+        .require_feature(cavra_tenant_store::entitlement::FEATURE_EVIDENCE_BUNDLE)?;
     let selection = cavra_bundle::Selection {
         session_id: q.session_id,
         since: query_time("since", q.since)?,

@@ -154,7 +154,7 @@ async fn decide_and_record(
             )),
         ),
         Some(approver) => {
-            let caller = Caller(Principal {
+            let principal = Principal {
                 subject: approver.subject.clone(),
                 tenant: a.tenant.to_string(),
                 roles: BTreeSet::from([Role::Approver]),
@@ -163,7 +163,7 @@ async fn decide_and_record(
                     integration: format!("{}/{}", a.integration, a.connector),
                     user: a.user.to_string(),
                 },
-            });
+            };
             let (verdict, word) = if a.approve {
                 (Verdict::Approve(GrantUse::Once), "approved")
             } else {
@@ -173,7 +173,14 @@ async fn decide_and_record(
                 "{word} in {} by {} ({})",
                 a.vendor, a.user, approver.subject
             );
-            match approvals::decide(state, &caller, a.approval_id, verdict, &reason).await {
+            // An answer acts for the tenant: a suspended or expired tenant's is refused too.
+            let decided = match Caller::admit(state, principal, &axum::http::Method::POST).await {
+                Ok(caller) => {
+                    approvals::decide(state, &caller, a.approval_id, verdict, &reason).await
+                }
+                Err(p) => Err(p),
+            };
+            match decided {
                 Ok(done) => (done.state.as_str().to_string(), None),
                 // The store failing is the service's error, not the approver's.
                 Err(p) if p.status >= 500 => return Err(p),

@@ -154,7 +154,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/evidence/entries/{index}/proof", get(evidence::proof))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get_one))
+        .route(
+            "/tenants/{id}/entitlement",
+            get(tenants::entitlement).put(tenants::entitle),
+        )
         .route("/posture", get(tenants::posture))
+        .route("/readiness", get(tenants::readiness))
         .route("/connectors", get(connectors::list))
         .route("/connectors/deliveries", get(connectors::deliveries))
         .route(

@@ -80,6 +80,18 @@ pub async fn upload(
             UploadError::Invalid(m) => Problem::unprocessable(format!("invalid pack: {m}")),
             UploadError::Signature(m) => Problem::unprocessable(m),
         })?;
+    // A limit counts packs: uploading one the tenant holds (by digest) is not creating one.
+    let limit = cavra_tenant_store::entitlement::LIMIT_POLICY_PACKS;
+    if caller.entitlement().entitlement().limit(limit).is_some()
+        && state
+            .db
+            .pack(caller.tenant(), &checked.digest)
+            .await?
+            .is_none()
+    {
+        let held = state.db.packs(caller.tenant()).await?.len();
+        caller.entitlement().check_limit(limit, held)?;
+    }
     let stored = StoredPack {
         digest: checked.digest,
         pack_id: checked.pack_id,

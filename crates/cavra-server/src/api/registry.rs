@@ -153,6 +153,21 @@ pub async fn put_one(
         ),
     }
     .map_err(Problem::internal)?;
+    // A limit counts records: replacing one is not creating one.
+    let limit = match k {
+        RegistryKind::Agent => cavra_tenant_store::entitlement::LIMIT_AGENTS,
+        RegistryKind::McpServer => cavra_tenant_store::entitlement::LIMIT_MCP_SERVERS,
+    };
+    if caller.entitlement().entitlement().limit(limit).is_some()
+        && state
+            .db
+            .registry_entry(caller.tenant(), k, &name)
+            .await?
+            .is_none()
+    {
+        let held = state.db.registry(caller.tenant(), k).await?.len();
+        caller.entitlement().check_limit(limit, held)?;
+    }
     let r = RegistryRecord {
         kind: k,
         name,

@@ -1,19 +1,19 @@
 //! Tenants (the operator tenant's admins only) and a tenant's own posture.
 
-use cavra_tenant_store::Outbox;
 use cavra_tenant_store::{Approvals, Decisions, Directory, Evidence};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use cavra_identity::Role;
-use cavra_tenant_store::{ApprovalState, DecisionFilter, Tenant};
+use cavra_tenant_store::{ApprovalState, DecisionFilter, Entitlement, Tenant};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::check_id;
 use crate::auth::Caller;
+use crate::entitlement::EntitlementView;
 use crate::problem::{ApiResult, Body, Problem};
 
 fn operator(state: &AppState, caller: &Caller) -> ApiResult<()> {
@@ -139,6 +139,57 @@ pub async fn get_one(
         .ok_or_else(|| Problem::not_found("tenant"))
 }
 
+/// A tenant's entitlement (operator admins): its status, expiry, features and limits, and
+/// the status in force now.
+#[utoipa::path(get, path = "/v1/tenants/{id}/entitlement", tag = "tenants", operation_id = "tenants_entitlement", params(("id" = String, Path, description = "tenant id")),
+    responses((status = 200, body = EntitlementView), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn entitlement(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
+    operator(&state, &caller)?;
+    check_id(&id)?;
+    let found = state
+        .db
+        .entitlement(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("tenant"))?;
+    Ok(Json(EntitlementView::new(
+        &id,
+        found,
+        time::OffsetDateTime::now_utc(),
+    )))
+}
+
+/// Replace a tenant's entitlement (operator admins). Takes effect at once on this replica and
+/// within `ENTITLEMENT_CACHE` (2 s) on the others.
+#[utoipa::path(put, path = "/v1/tenants/{id}/entitlement", tag = "tenants", operation_id = "tenants_entitle", params(("id" = String, Path, description = "tenant id")),
+    request_body = Entitlement,
+    responses((status = 200, body = EntitlementView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn entitle(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Entitlement>,
+) -> ApiResult<Json<EntitlementView>> {
+    operator(&state, &caller)?;
+    check_id(&id)?;
+    crate::entitlement::check(&state.config.operator_tenant, &id, &body)
+        .map_err(Problem::unprocessable)?;
+    if !state.db.set_entitlement(&id, &body).await? {
+        return Err(Problem::not_found("tenant"));
+    }
+    state.forget_entitlement(&id);
+    Ok(Json(EntitlementView::new(
+        &id,
+        body,
+        time::OffsetDateTime::now_utc(),
+    )))
+}
+
 /// A tenant's posture, from its own records only.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Posture {
@@ -205,26 +256,13 @@ pub async fn posture(
         .await?
         .map(|h| h.size)
         .unwrap_or(0);
-    let dead = state
-        .db
-        .deliveries(
-            tenant,
-            &cavra_tenant_store::outbox::DeliveryFilter {
-                state: Some(cavra_tenant_store::outbox::DeliveryState::Dead),
-                limit: state.config.limits.list_items,
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut by_connector = std::collections::BTreeMap::<&str, usize>::new();
-    for d in &dead {
-        *by_connector.entry(d.destination.as_str()).or_default() += 1;
-    }
-    let blockers = by_connector
-        .iter()
-        .map(|(name, n)| {
-            format!("connector {name}: {n} dead letter(s); see `cavra connector dead-letters`, retry with `cavra connector retry`")
-        })
+    // One blocker per connector with dead letters: the readiness gate's own validator.
+    let dead =
+        crate::readiness::dead_letters(&state.db, tenant, state.config.limits.list_items).await?;
+    let dead_letters = dead.iter().map(|b| b.count).sum();
+    let blockers = dead
+        .into_iter()
+        .map(|b| format!("{}; {}", b.problem, b.fix))
         .collect();
     let aispm = crate::aispm::tenant_posture(&state.db, tenant).await?;
     Ok(Json(Posture {
@@ -234,9 +272,31 @@ pub async fn posture(
         window: recent.len(),
         pending_approvals: pending,
         log_size,
-        dead_letters: dead.len(),
+        dead_letters,
         blockers,
     }))
+}
+
+/// The readiness gate for the caller's tenant (admins and auditors): its blockers, and those
+/// of the service's trusted keys, each with the validator that found it and the fix.
+#[utoipa::path(get, path = "/v1/readiness", tag = "tenants", operation_id = "tenants_readiness",
+    responses((status = 200, body = crate::readiness::Readiness), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn readiness(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<crate::readiness::Readiness>> {
+    caller.require(&[Role::Admin, Role::Auditor], "the readiness gate")?;
+    Ok(Json(
+        crate::readiness::check(
+            &state.db,
+            &[caller.tenant().to_string()],
+            state.trust.as_ref(),
+            time::OffsetDateTime::now_utc(),
+            state.config.limits.list_items,
+        )
+        .await?,
+    ))
 }
 
 /// Who the caller is here: what `cavra doctor` shows as "who you are there".

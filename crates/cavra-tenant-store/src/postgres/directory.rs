@@ -33,6 +33,38 @@ impl Directory for PgDb {
             .transpose()
     }
 
+    async fn entitlement(&self, tenant: &str) -> Result<Option<Entitlement>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "SELECT status, expires_at, features, limits FROM tenants WHERE id = $1",
+            )
+            .await?;
+        match c.query_opt(&st, &[&tenant]).await? {
+            None => Ok(None),
+            Some(r) => crate::entitlement::from_columns(
+                tenant,
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+            )
+            .map(Some),
+        }
+    }
+
+    async fn set_entitlement(&self, tenant: &str, e: &Entitlement) -> Result<bool> {
+        let (status, expires_at, features, limits) = crate::entitlement::to_columns(e)?;
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "UPDATE tenants SET status = $1, expires_at = $2, features = $3, limits = $4 WHERE id = $5",
+            )
+            .await?;
+        Ok(
+            c.execute(&st, &[&status, &expires_at, &features, &limits, &tenant])
+                .await?
+                == 1,
+        )
+    }
+
     async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
         let c = self.client().await?;
         let st = c

@@ -138,4 +138,14 @@ CREATE TABLE log_subtrees (
 "#,
     // Version 4: the connectors' outbox (see `crate::outbox`).
     crate::postgres_outbox::MIGRATION,
+    // Version 5: each tenant's entitlement (see `crate::types::Entitlement`). Tenants created
+    // before it are active, without expiry, with every feature and no limits: what they had.
+    r#"
+ALTER TABLE tenants
+    ADD COLUMN status TEXT COLLATE "C" NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'suspended', 'expired')),
+    ADD COLUMN expires_at TEXT COLLATE "C",
+    ADD COLUMN features TEXT,
+    ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+"#,
 ];

@@ -49,6 +49,36 @@ impl Directory for SqliteDb {
         .await
     }
 
+    async fn entitlement(&self, tenant: &str) -> Result<Option<Entitlement>> {
+        let tenant = tenant.to_string();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT status, expires_at, features, limits FROM tenants WHERE id = ?1",
+                )?
+                .query_row(params![tenant], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?;
+            row.map(|cols| crate::entitlement::from_columns(&tenant, cols))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_entitlement(&self, tenant: &str, e: &Entitlement) -> Result<bool> {
+        let tenant = tenant.to_string();
+        let (status, expires_at, features, limits) = crate::entitlement::to_columns(e)?;
+        self.write(move |c, _| {
+            Ok(c.prepare_cached(
+                "UPDATE tenants SET status = ?1, expires_at = ?2, features = ?3, limits = ?4 WHERE id = ?5",
+            )?
+            .execute(params![status, expires_at, features, limits, tenant])?
+                == 1)
+        })
+        .await
+    }
+
     async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
         let t = t.clone();
         self.write(move |c, _| {

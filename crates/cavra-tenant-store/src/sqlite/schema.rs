@@ -180,4 +180,13 @@ CREATE TABLE log_subtrees (
 "#,
     // Version 4: the connectors' outbox (see `crate::outbox`).
     crate::sqlite_outbox::MIGRATION,
+    // Version 5: each tenant's entitlement (see `crate::types::Entitlement`). Tenants created
+    // before it are active, without expiry, with every feature and no limits: what they had.
+    r#"
+ALTER TABLE tenants ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+    CHECK (status IN ('active', 'suspended', 'expired'));
+ALTER TABLE tenants ADD COLUMN expires_at TEXT;
+ALTER TABLE tenants ADD COLUMN features TEXT;
+ALTER TABLE tenants ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
