@@ -308,8 +308,12 @@ pub(crate) fn expand_abbreviations<'a>(
     {
         return Cow::Borrowed(args);
     }
-    let path = subcommand_path(kb, base, args);
     let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
+    let path = if has_subcommands {
+        subcommand_path(kb, base, args)
+    } else {
+        Vec::new()
+    };
     for entry in kb.entries_for(base) {
         if entry.abbreviations != Abbreviations::UniquePrefix {
             continue;
@@ -333,16 +337,31 @@ pub(crate) fn expand_abbreviations<'a>(
 /// Applies every entry for `base` to the command's arguments: the commands, code, files,
 /// network use and classes they imply go into `info`.
 pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, info: &mut Info) {
-    if kb.entries_for(base).next().is_none() {
+    // Entries that say what an argument does; spelling (and plain programs') entries derive
+    // nothing here.
+    let acts = |e: &&ProgramEntry| {
+        !e.options.is_empty()
+            || e.operands.is_some()
+            || !e.settings.is_empty()
+            || e.stdin.is_some()
+            || !e.classes.is_empty()
+    };
+    if !kb.entries_for(base).any(|e| acts(&e)) {
         return;
     }
-    let path = subcommand_path(kb, base, args);
     let has_subcommands = kb.entries_for(base).any(|e| !e.subcommands.is_empty());
-    for entry in kb.entries_for(base) {
+    // The subcommand words matter only to a program that has some.
+    let path = if has_subcommands {
+        subcommand_path(kb, base, args)
+    } else {
+        Vec::new()
+    };
+    for entry in kb.entries_for(base).filter(acts) {
         let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
-        let known = format!("knowledge: {}", entry.describe());
+        // Named only when something is derived (most entries derive nothing for most lines).
+        let known = || format!("knowledge: {}", entry.describe());
         for class in entry.classes.iter() {
             if let Ok(c) = RiskClass::from_str(class) {
                 info.class(c);
@@ -355,7 +374,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                     info.class(c);
                 }
             }
-            let label = format!("{base} {} [{known}]", hit.written);
+            let label = format!("{base} {} [{}]", hit.written, known());
             if !hit.option.settings.is_empty()
                 && let Some(v) = &hit.value
                 && let Some((key, value)) = split_setting(&v.text)
@@ -369,7 +388,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         if !entry.settings.is_empty()
             && let Some(first) = found.operands.first().and_then(|&i| args.get(i))
         {
-            let label = format!("{base} operand [{known}]");
+            let label = format!("{base} operand [{}]", known());
             let pair = split_setting(&first.text)
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| (k.to_string(), v.to_string(), first))
@@ -381,8 +400,10 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                 setting(&entry.settings, &key, &value, word, &label, info);
             }
         }
-        if let Some(e) = entry.operands {
-            let label = format!("{base} operand [{known}]");
+        if let Some(e) = entry.operands
+            && !found.operands.is_empty()
+        {
+            let label = format!("{base} operand [{}]", known());
             match e {
                 Effect::CommandWords => {
                     let split = found.operands.first().and_then(|&i| {
