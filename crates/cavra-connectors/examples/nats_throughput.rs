@@ -247,7 +247,7 @@ async fn main() {
                             timestamp: ts,
                             fingerprint: format!("fp-{id}"),
                             policy_digest: "sha256:p".into(),
-                            record,
+                            record: record.into(),
                         },
                         new_approval: None,
                         use_grant: None,

@@ -679,7 +679,7 @@ async fn no_secret_reaches_any_receiver() {
                 timestamp: "2026-01-01T00:00:00.000Z".into(),
                 fingerprint: format!("fp-ask-{i}"),
                 policy_digest: "sha256:p".into(),
-                record: json!({"severity": "high", "target": case.text}),
+                record: json!({"severity": "high", "target": case.text}).into(),
             },
             new_approval: None,
             use_grant: None,

@@ -77,7 +77,21 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+/// Compares two object keys in canonical order (RFC 8785 §3.2.3: by UTF-16 code units), for
+/// writers that sort members themselves. Keys without a character from U+E000 up (whose
+/// UTF-8 lead bytes are all below 0xEE) compare as bytes, which is then the same order.
+pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
+    let plain = |k: &str| k.bytes().all(|b| b < 0xEE);
+    if plain(a) && plain(b) {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+/// Appends the canonical text of string `s` (quoted and escaped as RFC 8785 §3.2.2.2 says,
+/// which is also how `serde_json` escapes).
+pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     // Most strings need no escape at all: copied whole.
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
@@ -116,8 +130,9 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
     }
 }
 
-/// ECMAScript `Number.prototype.toString` for finite doubles (RFC 8785 §3.2.2.3).
-fn write_f64(f: f64, out: &mut String) {
+/// Appends the canonical text of a double: ECMAScript `Number.prototype.toString` for finite
+/// doubles (RFC 8785 §3.2.2.3); `null` for the others, which JSON cannot hold.
+pub fn write_f64(f: f64, out: &mut String) {
     if !f.is_finite() {
         // Not representable in JSON; serde_json never stores these in a Value.
         out.push_str("null");
@@ -319,6 +334,16 @@ mod tests {
             }
             let v = Value::Object(map);
             proptest::prop_assert_eq!(to_canonical(&v), reference(&v));
+        }
+
+        #[test]
+        fn compare_keys_is_the_utf16_order(
+            mut keys in proptest::collection::vec("(?s).{0,6}|[a-z_]{1,8}|[\u{e000}-\u{ffff}\u{10000}-\u{10ffff}a]{1,3}", 0..8),
+        ) {
+            let mut utf16 = keys.clone();
+            utf16.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            keys.sort_by(|a, b| compare_keys(a, b));
+            proptest::prop_assert_eq!(keys, utf16);
         }
     }
 }

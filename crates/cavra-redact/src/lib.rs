@@ -631,13 +631,7 @@ impl Redactor {
     ) {
         match value {
             Value::String(s) => {
-                if sensitive && !s.is_empty() && !is_mask(s) {
-                    findings.push(Finding {
-                        pointer: pointer.clone(),
-                        rule: "sensitive-key".into(),
-                    });
-                    *s = mask("sensitive-key");
-                } else if let Some(masked) = self.redact_changed(s, pointer, findings) {
+                if let Some(masked) = self.redact_json_string(s, pointer, sensitive, findings) {
                     *s = masked;
                 }
             }
@@ -661,6 +655,28 @@ impl Redactor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// One string value of a JSON document as [`Redactor::redact_json_in_place`] treats it:
+    /// masked whole when a key above it names a secret (`sensitive`), else every secret in it
+    /// masked. `pointer` is its RFC 6901 pointer, for the findings. Returns the new text, or
+    /// None when it stays as it is. For serialisers that redact as they write.
+    pub fn redact_json_string(
+        &self,
+        s: &str,
+        pointer: &str,
+        sensitive: bool,
+        findings: &mut Vec<Finding>,
+    ) -> Option<String> {
+        if sensitive && !s.is_empty() && !is_mask(s) {
+            findings.push(Finding {
+                pointer: pointer.to_string(),
+                rule: SENSITIVE_KEY_RULE.into(),
+            });
+            Some(mask(SENSITIVE_KEY_RULE))
+        } else {
+            self.redact_changed(s, pointer, findings)
         }
     }
 
@@ -753,7 +769,7 @@ impl Compiled {
 }
 
 /// Appends a JSON Pointer reference token (RFC 6901: `~` as `~0`, `/` as `~1`).
-fn push_pointer_token(pointer: &mut String, key: &str) {
+pub fn push_pointer_token(pointer: &mut String, key: &str) {
     if !key.contains(['~', '/']) {
         pointer.push_str(key);
         return;

@@ -28,6 +28,7 @@ pub mod log;
 pub mod outbox;
 pub mod postgres;
 mod postgres_outbox;
+mod redacting;
 mod rules;
 pub mod sqlite;
 mod sqlite_outbox;

@@ -240,11 +240,10 @@ pub(crate) fn entry_record(entry: &[u8]) -> Result<Value, String> {
         .map_err(|e| format!("its log entry holds no record: {e}"))
 }
 
-/// A decision entry's body. The record moves into it (the decision row does not keep one),
-/// which spares a deep copy on every decision.
-pub(crate) fn decision_body(d: &mut crate::types::NewDecision) -> Value {
-    let record = std::mem::take(&mut d.record);
-    json!({
+/// A decision entry's body with its record given as a value (moved in, not copied: `json!`
+/// would serialise it into a new value).
+pub(crate) fn decision_body(d: &crate::types::NewDecision, record: Value) -> Value {
+    let mut body = json!({
         "decision_id": d.decision_id,
         "session_id": d.session_id,
         "agent": d.agent,
@@ -254,7 +253,99 @@ pub(crate) fn decision_body(d: &mut crate::types::NewDecision) -> Value {
         "rule_id": d.rule_id,
         "fingerprint": d.fingerprint,
         "policy_digest": d.policy_digest,
-        "record": record,
+    });
+    if let Some(map) = body.as_object_mut() {
+        map.insert("record".into(), record);
+    }
+    body
+}
+/// A decision ready for the writer, prepared on the caller's thread: its entry's body
+/// (redacted, canonical), the outbox event it makes, and the record as stored for the caller.
+pub(crate) struct PreparedDecision {
+    pub(crate) body: PreparedBody,
+    pub(crate) event: Option<crate::outbox::NewEvent>,
+    /// For a record given as a value: the value as stored.
+    pub(crate) record: Value,
+    /// For the engine's record: the record as stored, as JSON text in its own field order.
+    pub(crate) record_json: Option<String>,
+}
+
+/// The body of a decision's entry with the engine's record, in the order of [`decision_body`]
+/// (the field-order JSON of the two must be the same).
+#[derive(serde::Serialize)]
+struct DecidedBody<'a> {
+    decision_id: &'a str,
+    session_id: &'a Option<String>,
+    agent: &'a Option<String>,
+    requested_by: &'a str,
+    action_type: cavra_engine::ActionType,
+    decision: cavra_engine::Decision,
+    rule_id: &'a str,
+    fingerprint: &'a str,
+    policy_digest: &'a str,
+    record: &'a crate::types::DecidedRecord,
+}
+
+/// Prepares a decision for the writer: redacted with `extra` rules (a pack's) and the store's
+/// `own` (see [`prepare_decision_body`]), canonical, its event built. The engine's record is
+/// written out once, redacted as it goes ([`crate::redacting`]); a record given as a value
+/// takes the value path. Both give the same bytes for the same record.
+pub(crate) fn prepare_decision(
+    own: &Redactor,
+    extra: Option<&Redactor>,
+    d: &mut crate::types::NewDecision,
+) -> Result<PreparedDecision, crate::StoreError> {
+    let decided = match std::mem::take(&mut d.record) {
+        crate::types::RecordInput::Decided(r) => r,
+        crate::types::RecordInput::Json(v) => {
+            let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
+            let event = crate::outbox::decision_event(&value, &d.timestamp);
+            return Ok(PreparedDecision {
+                body,
+                event,
+                record: value["record"].take(),
+                record_json: None,
+            });
+        }
+    };
+    let (first, second) = match extra {
+        Some(extra) if extra.includes(own) => (extra, None),
+        Some(extra) => (extra, Some(own)),
+        None => (own, None),
+    };
+    let body = DecidedBody {
+        decision_id: &d.decision_id,
+        session_id: &d.session_id,
+        agent: &d.agent,
+        requested_by: &d.requested_by,
+        action_type: d.action_type,
+        decision: d.decision,
+        rule_id: &d.rule_id,
+        fingerprint: &d.fingerprint,
+        policy_digest: &d.policy_digest,
+        record: &decided,
+    };
+    let written = crate::redacting::write(&body, first, second, "record")
+        .map_err(|e| crate::StoreError::Corrupt(format!("the decision record: {e}")))?;
+    // Only some decisions make an event; those read it from the body as stored.
+    let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
+        let value: Value = serde_json::from_str(&written.json)?;
+        crate::outbox::decision_event(&value, &d.timestamp)
+    } else {
+        None
+    };
+    let record_json = written
+        .marked
+        .map(|r| written.json[r].to_string())
+        .ok_or_else(|| crate::StoreError::Corrupt("the decision body has no record".into()))?;
+    Ok(PreparedDecision {
+        body: PreparedBody {
+            canonical: written.canonical.into_bytes(),
+            findings: written.findings,
+        },
+        event,
+        record: Value::Null,
+        record_json: Some(record_json),
     })
 }
 
@@ -326,5 +417,195 @@ mod tests {
         .unwrap();
         assert_eq!(plain.bytes, prepared.bytes);
         assert!(!String::from_utf8_lossy(&plain.bytes).contains(tenant));
+    }
+
+    use crate::redacting::tests::{rule_sets, text};
+
+    fn record() -> impl proptest::strategy::Strategy<Value = crate::types::DecidedRecord> {
+        use cavra_engine::{ActionType, Decision, DecisionRecord, RuleMatch};
+        use cavra_engine::{Mode, Severity};
+        use proptest::prelude::*;
+        let opt = || proptest::option::of(text());
+        let rule = (
+            text(),
+            proptest::sample::select(Decision::ALL),
+            proptest::sample::select(Severity::ALL),
+            proptest::option::of(text()),
+            text(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(rule_id, decision, severity, pattern, subject, explicit)| RuleMatch {
+                    rule_id,
+                    decision,
+                    severity,
+                    pattern,
+                    subject,
+                    explicit,
+                },
+            );
+        let ids = (
+            text(),
+            text(),
+            text(),
+            opt(),
+            opt(),
+            opt(),
+            opt(),
+            opt(),
+            opt(),
+        );
+        let what = (
+            proptest::sample::select(ActionType::ALL),
+            text(),
+            opt(),
+            text(),
+            text(),
+            text(),
+            text(),
+            proptest::sample::select(Severity::ALL),
+            text(),
+            opt(),
+        );
+        let how = (
+            proptest::sample::select(Mode::ALL),
+            proptest::sample::select(Decision::ALL),
+            proptest::sample::select(Decision::ALL),
+            any::<bool>(),
+            proptest::option::of((text(), text())),
+            proptest::collection::vec(text(), 0..3),
+            proptest::collection::vec(rule, 0..3),
+            opt(),
+        );
+        (ids, what, how).prop_map(|(ids, what, how)| {
+            let (
+                decision_id,
+                correlation_id,
+                timestamp,
+                session_id,
+                agent_id,
+                actor,
+                tenant,
+                repository,
+                environment,
+            ) = ids;
+            let (
+                action_type,
+                target,
+                requested_operation,
+                policy_pack,
+                policy_version,
+                policy_digest,
+                rule_id,
+                severity,
+                reason,
+                approver_group,
+            ) = what;
+            let (
+                mode,
+                base_decision,
+                decision,
+                explicit,
+                break_glass,
+                evidence_refs,
+                matched_rules,
+                claimed_actor,
+            ) = how;
+            crate::types::DecidedRecord {
+                record: DecisionRecord {
+                    decision_id,
+                    correlation_id,
+                    timestamp,
+                    session_id,
+                    agent_id,
+                    actor,
+                    tenant,
+                    repository,
+                    environment,
+                    branch: None,
+                    action_type,
+                    target,
+                    requested_operation,
+                    policy_pack,
+                    policy_version,
+                    policy_digest,
+                    rule_id,
+                    severity,
+                    reason,
+                    approver_group,
+                    mode,
+                    base_decision,
+                    decision,
+                    explicit,
+                    break_glass: break_glass
+                        .map(|(actor, reason)| cavra_engine::record::BreakGlass { actor, reason }),
+                    evidence_refs,
+                    matched_rules,
+                },
+                claimed_actor,
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The engine's record written out once, redacted as it goes, gives the bytes of the
+        /// value path: the same canonical body and findings, the same entry (and so the same
+        /// leaf hash), the same outbox event and the same answer text, with the store's rules
+        /// alone, with a pack's that include them (one pass) and with a pack's that disable one
+        /// (two passes).
+        #[test]
+        fn a_record_written_once_is_byte_for_byte_the_value_path(
+            decided in record(),
+            session_id in proptest::option::of(text()),
+            requested_by in text(),
+            pack in 0usize..3,
+        ) {
+            use crate::types::{NewDecision, RecordInput};
+            let (own, packs) = rule_sets();
+            let extra = packs[pack].as_ref();
+            let new = |record: RecordInput| NewDecision {
+                decision_id: decided.record.decision_id.clone(),
+                session_id: session_id.clone(),
+                agent: decided.record.agent_id.clone(),
+                requested_by: requested_by.clone(),
+                action_type: decided.record.action_type,
+                decision: decided.record.decision,
+                rule_id: decided.record.rule_id.clone(),
+                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                fingerprint: "sha256:00".into(),
+                policy_digest: decided.record.policy_digest.clone(),
+                record,
+            };
+            // Today's value path, as the service built the value before.
+            let mut value = serde_json::to_value(&decided.record).unwrap();
+            if let Some(claimed) = &decided.claimed_actor {
+                value["claimed_actor"] = Value::String(claimed.clone());
+            }
+            let mut by_value = new(RecordInput::Json(value));
+            let mut written = new(RecordInput::Decided(Box::new(decided.clone())));
+            let a = prepare_decision(&own, extra, &mut by_value).unwrap();
+            let b = prepare_decision(&own, extra, &mut written).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&a.body.canonical),
+                String::from_utf8_lossy(&b.body.canonical)
+            );
+            proptest::prop_assert_eq!(&a.body.findings, &b.body.findings);
+            proptest::prop_assert_eq!(
+                Some(serde_json::to_string(&a.record).unwrap()),
+                b.record_json.clone()
+            );
+            let event = |e: Option<crate::outbox::NewEvent>| {
+                e.map(|e| (e.kind, e.ref_id, e.created_at, e.payload.to_string()))
+            };
+            proptest::prop_assert_eq!(event(a.event), event(b.event));
+            let entry = |p: PreparedBody| {
+                build_entry(&own, "acme", 9, "decision", "2026-01-01T00:00:00.000Z", EntryBody::Prepared(p))
+                    .unwrap()
+                    .bytes
+            };
+            proptest::prop_assert_eq!(entry(a.body), entry(b.body));
+        }
     }
 }

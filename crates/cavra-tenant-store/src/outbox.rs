@@ -290,6 +290,12 @@ pub struct DeliveryFilter {
 /// The event a decision made at `at` makes, if its outcome is one connectors report: built
 /// from the decision entry's body (already redacted), before the write, so that the writer
 /// only inserts it.
+/// Whether a decision with this word (and break glass or not) makes an event at all: what
+/// [`decision_event`] answers None for without looking further.
+pub(crate) fn may_make_event(decision: cavra_engine::Decision, break_glass: bool) -> bool {
+    break_glass || EVENTFUL_DECISIONS.contains(&decision.as_str())
+}
+
 pub fn decision_event(body: &Value, at: &str) -> Option<NewEvent> {
     let decision = body.get("decision").and_then(Value::as_str)?;
     let record = body.get("record").unwrap_or(&Value::Null);

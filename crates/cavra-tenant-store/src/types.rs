@@ -86,8 +86,42 @@ pub struct NewDecision {
     pub fingerprint: String,
     /// Digest of the pack that decided.
     pub policy_digest: String,
-    /// The full decision record, already redacted.
-    pub record: Value,
+    /// The full decision record (the store redacts it).
+    pub record: RecordInput,
+}
+
+/// A decision's record as it is given to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordInput {
+    /// Any JSON value: redacted by walking it, then made canonical.
+    Json(Value),
+    /// The engine's record (the service's decisions): written out once, redacted as it is
+    /// written, in canonical form and in its own field order in the same pass. The bytes are
+    /// those of [`RecordInput::Json`] with `serde_json::to_value` of the same record.
+    Decided(Box<DecidedRecord>),
+}
+
+impl Default for RecordInput {
+    fn default() -> Self {
+        RecordInput::Json(Value::Null)
+    }
+}
+
+impl From<Value> for RecordInput {
+    fn from(v: Value) -> Self {
+        RecordInput::Json(v)
+    }
+}
+
+/// The engine's record of a decision as the service stores it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecidedRecord {
+    /// The record (its `actor` is who authenticated).
+    #[serde(flatten)]
+    pub record: cavra_engine::DecisionRecord,
+    /// The actor named in the request by an account allowed to act for others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_actor: Option<String>,
 }
 
 /// A stored decision.
@@ -252,8 +286,12 @@ pub struct DecisionWrite {
 pub struct Recorded {
     /// The decision's evidence entry.
     pub log_index: u64,
-    /// The decision record as stored: redacted, the body's `record` of that entry.
+    /// The decision record as stored: redacted, the body's `record` of that entry (null for
+    /// a [`RecordInput::Decided`] record: see `record_json`).
     pub record: serde_json::Value,
+    /// For a [`RecordInput::Decided`] record, the record as stored as JSON text, in its own
+    /// field order: `serde_json::to_string` of what `record` would hold.
+    pub record_json: Option<String>,
     /// The approval created, when any.
     pub approval_id: Option<String>,
 }

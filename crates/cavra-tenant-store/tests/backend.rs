@@ -196,7 +196,7 @@ fn decision(id: &str, session: Option<&str>, word: &str, at: u32) -> NewDecision
         timestamp: ts(at),
         fingerprint: format!("fp-{id}"),
         policy_digest: "sha256:pack".into(),
-        record: json!({"decision_id": id, "decision": word}),
+        record: json!({"decision_id": id, "decision": word}).into(),
     }
 }
 
@@ -438,7 +438,7 @@ mod scenarios {
             .unwrap();
         let mut d2 = decision("d2", Some("s2"), "warn", 30);
         // A secret the caller left in the record is masked in the evidence entry.
-        d2.record["command"] = json!("export AWS_KEY=AKIAJ4X7Q2M9ZK3LB8WP");
+        d2.record = json!({"decision_id": "d2", "decision": "warn", "command": "export AWS_KEY=AKIAJ4X7Q2M9ZK3LB8WP"}).into();
         let r2 = db.record_decision("t", plain(d2)).await.unwrap();
         assert_eq!(
             (r0.log_index, r1.log_index, r2.log_index),
@@ -2199,7 +2199,7 @@ async fn the_sqlite_wal_stays_bounded_under_load() {
         writers.push(tokio::spawn(async move {
             for i in 0..250 {
                 let mut d = decision(&format!("d-{w}-{i}"), Some("s"), "allow", i);
-                d.record = json!({"decision": "allow", "padding": big});
+                d.record = json!({"decision": "allow", "padding": big}).into();
                 db.record_decision("t", plain(d)).await.expect("record");
             }
         }));

@@ -190,7 +190,7 @@ async fn check_migrated(db: &Db, label: &str) {
                     timestamp: LATER.into(),
                     fingerprint: "fp2".into(),
                     policy_digest: "sha256:p".into(),
-                    record: json!({"decision_id": "d2", "decision": "allow"}),
+                    record: json!({"decision_id": "d2", "decision": "allow"}).into(),
                 },
                 new_approval: None,
                 use_grant: None,

@@ -136,7 +136,7 @@ pub async fn decide(db: &Db, tenant: &str, id: &str, decision: Decision, target:
                 timestamp: "2026-01-01T00:00:00.000Z".into(),
                 fingerprint: format!("fp-{id}"),
                 policy_digest: "sha256:p".into(),
-                record,
+                record: record.into(),
             },
             new_approval: None,
             use_grant: None,

@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse as _, Response};
 use cavra_engine::registry::{McpRegistry, McpServerEntry};
 use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
 use cavra_tenant_store::{
-    Approval, DecisionFilter, DecisionWrite, NewApproval, NewDecision, SessionSummary, StoreError,
-    StoredDecision,
+    Approval, DecidedRecord, DecisionFilter, DecisionWrite, NewApproval, NewDecision, RecordInput,
+    SessionSummary, StoreError, StoredDecision,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -54,6 +55,36 @@ pub struct DecisionResponse {
     pub fingerprint: String,
     /// Its entry in the tenant's evidence log.
     pub log_index: u64,
+}
+
+/// The answer's JSON: [`DecisionResponse`] as `serde_json` writes it, field for field, with
+/// the record's stored text put in as it is rather than parsed and written again.
+fn answer(
+    decision: Decision,
+    record: &str,
+    approval: &Option<Approval>,
+    fingerprint: &str,
+    log_index: u64,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(record.len() + 256);
+    out.extend_from_slice(b"{\"decision\":");
+    serde_json::to_writer(&mut out, &decision)?;
+    let may_proceed: &[u8] = if decision.may_proceed() {
+        b",\"may_proceed\":true"
+    } else {
+        b",\"may_proceed\":false"
+    };
+    out.extend_from_slice(may_proceed);
+    out.extend_from_slice(b",\"record\":");
+    out.extend_from_slice(record.as_bytes());
+    out.extend_from_slice(b",\"approval\":");
+    serde_json::to_writer(&mut out, approval)?;
+    out.extend_from_slice(b",\"fingerprint\":");
+    serde_json::to_writer(&mut out, fingerprint)?;
+    out.extend_from_slice(b",\"log_index\":");
+    serde_json::to_writer(&mut out, &log_index)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 /// The pack reference and compiled pack for a request.
@@ -202,7 +233,7 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Body(body): Body<DecisionBody>,
-) -> ApiResult<Json<DecisionResponse>> {
+) -> ApiResult<Response> {
     caller.require(&[Role::Agent, Role::Admin], "evaluating a request")?;
     let started = Instant::now();
     let mut request = body.request;
@@ -299,12 +330,12 @@ pub async fn create(
             }
         }
         // The store redacts the record (with the pack's rules and its own) on its way into
-        // the log and gives back what it stored, which is what the caller sees.
-        let mut value = serde_json::to_value(&record).map_err(Problem::internal)?;
-        if let Some(claimed) = &claimed_actor {
+        // the log, writing it out once, and gives back what it stored, which is what the
+        // caller sees.
+        let decision = record.decision;
+        if claimed_actor.is_some() {
             // Who authenticated stays the actor of record; the name is what it claimed.
-            value["actor"] = serde_json::Value::String(by.clone());
-            value["claimed_actor"] = serde_json::Value::String(claimed.clone());
+            record.actor = Some(by.clone());
         }
         let write = DecisionWrite {
             decision: NewDecision {
@@ -313,12 +344,15 @@ pub async fn create(
                 agent: request.agent_id.clone(),
                 requested_by: by.clone(),
                 action_type: record.action_type,
-                decision: record.decision,
+                decision,
                 rule_id: record.rule_id.clone(),
                 timestamp: ts.clone(),
                 fingerprint: fingerprint.clone(),
                 policy_digest: record.policy_digest.clone(),
-                record: value,
+                record: RecordInput::Decided(Box::new(DecidedRecord {
+                    record,
+                    claimed_actor: claimed_actor.clone(),
+                })),
             },
             new_approval: new_approval.clone(),
             use_grant: use_grant.clone(),
@@ -338,15 +372,26 @@ pub async fn create(
                 }
                 state
                     .metrics
-                    .decision(record.decision, started.elapsed().as_secs_f64());
-                return Ok(Json(DecisionResponse {
-                    decision: record.decision,
-                    may_proceed: record.decision.may_proceed(),
-                    record: recorded.record,
-                    approval,
-                    fingerprint,
-                    log_index: recorded.log_index,
-                }));
+                    .decision(decision, started.elapsed().as_secs_f64());
+                let record = recorded.record_json.ok_or_else(|| {
+                    Problem::internal("the store gave back no record for the decision")
+                })?;
+                let body = answer(
+                    decision,
+                    &record,
+                    &approval,
+                    &fingerprint,
+                    recorded.log_index,
+                )
+                .map_err(Problem::internal)?;
+                return Ok((
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response());
             }
             Err(StoreError::Conflict(_)) if use_grant.is_some() => continue,
             Err(e) => return Err(e.into()),
@@ -467,4 +512,66 @@ pub async fn session(
         .await?
         .map(Json)
         .ok_or_else(|| Problem::not_found("session"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cavra_tenant_store::{ApprovalState, GrantUse, HistoryEntry};
+
+    #[test]
+    fn the_answer_is_the_response_as_serde_json_writes_it() {
+        let record = serde_json::json!({"decision_id": "d1", "target": "a \"b\"\n\u{1}é", "n": [1, null, true], "o": {"z": 1, "a": 2}});
+        let text = serde_json::to_string(&record).unwrap();
+        let approval = Approval {
+            id: "apr_1".into(),
+            decision_id: "d1".into(),
+            fingerprint: "sha256:ab".into(),
+            session_id: None,
+            approver_group: "Platform Security".into(),
+            requested_by: "agent".into(),
+            requested_at: "2026-01-01T00:00:00.000Z".into(),
+            expires_at: "2026-01-01T01:00:00.000Z".into(),
+            state: ApprovalState::Pending,
+            decided_by: None,
+            decided_at: None,
+            reason: Some("because".into()),
+            summary: "write_file: x".into(),
+            grant: GrantUse::Once,
+            uses: 0,
+            history: vec![HistoryEntry {
+                at: "2026-01-01T00:00:00.000Z".into(),
+                state: ApprovalState::Pending,
+                actor: "agent".into(),
+                reason: None,
+            }],
+        };
+        for (decision, approval) in [
+            (Decision::Allow, None),
+            (Decision::Block, None),
+            (Decision::RequireApproval, Some(approval)),
+        ] {
+            let expected = serde_json::to_vec(&DecisionResponse {
+                decision,
+                may_proceed: decision.may_proceed(),
+                record: record.clone(),
+                approval: approval.clone(),
+                fingerprint: "sha256:\"x\"".into(),
+                log_index: 18_446_744_073_709_551_615,
+            })
+            .unwrap();
+            let got = answer(
+                decision,
+                &text,
+                &approval,
+                "sha256:\"x\"",
+                18_446_744_073_709_551_615,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 }

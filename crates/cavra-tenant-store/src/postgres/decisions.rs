@@ -11,12 +11,8 @@ impl Decisions for PgDb {
         rules: Option<&cavra_redact::Redactor>,
     ) -> Result<Recorded> {
         // Redacted and canonical before the transaction takes the log's lock.
-        let (prepared, mut body) = crate::log::prepare_decision_body(
-            &self.settings.redactor,
-            rules,
-            crate::log::decision_body(&mut w.decision),
-        );
-        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
+        let p = crate::log::prepare_decision(&self.settings.redactor, rules, &mut w.decision)?;
+        let (prepared, event) = (p.body, p.event);
         let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
             // A plain decision: appended with whatever else of this tenant is waiting, in
             // one transaction under one lock of the log head (one commit for the group).
@@ -35,6 +31,7 @@ impl Decisions for PgDb {
                 log_index: answer.await.map_err(|_| StoreError::Closed)??,
                 approval_id: None,
                 record: serde_json::Value::Null,
+                record_json: None,
             }
         } else {
             let mut c = self.client().await?;
@@ -44,7 +41,8 @@ impl Decisions for PgDb {
             tx.commit().await?;
             recorded
         };
-        recorded.record = body["record"].take();
+        recorded.record = p.record;
+        recorded.record_json = p.record_json;
         Ok(recorded)
     }
 
@@ -236,5 +234,6 @@ async fn record_decision_in(
         log_index,
         approval_id,
         record: serde_json::Value::Null,
+        record_json: None,
     })
 }

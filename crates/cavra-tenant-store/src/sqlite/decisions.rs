@@ -11,21 +11,18 @@ impl Decisions for SqliteDb {
         rules: Option<&cavra_redact::Redactor>,
     ) -> Result<Recorded> {
         let tenant = tenant.to_string();
-        // Redacted and canonical here, on the caller's thread: the one writer only splices.
-        let (prepared, mut body) = crate::log::prepare_decision_body(
-            &self.redactor,
-            rules,
-            crate::log::decision_body(&mut w.decision),
-        );
-        // The outbox event, when the outcome makes one, is built here too.
-        let event = crate::outbox::decision_event(&body, &w.decision.timestamp);
+        // Redacted and canonical here, on the caller's thread, with the outbox event when the
+        // outcome makes one: the one writer only splices.
+        let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
+        let (prepared, event) = (p.body, p.event);
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
             .write_direct(move |c, settings, heads| {
                 record_decision_in(c, settings, heads, &tenant, w, prepared, event)
             })
             .await?;
-        recorded.record = body["record"].take();
+        recorded.record = p.record;
+        recorded.record_json = p.record_json;
         Ok(recorded)
     }
 
@@ -201,5 +198,6 @@ fn record_decision_in(
         log_index,
         approval_id,
         record: Value::Null,
+        record_json: None,
     })
 }

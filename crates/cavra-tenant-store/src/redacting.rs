@@ -1,0 +1,761 @@
+//! A typed record written out once: redacted while it is serialised, in its canonical form
+//! (for the log entry) and in its own field order (for the caller's answer) in the same pass,
+//! instead of becoming a `serde_json::Value` that is then walked, sorted and serialised again.
+//!
+//! The result is byte for byte what the value path gives ([`crate::log::prepare_decision_body`]
+//! on `serde_json::to_value` of the same record, then `serde_json::to_vec` of the redacted
+//! value): the same strings redacted with the same findings, in the same order (the tests of
+//! `log.rs` compare both over generated records).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use cavra_evidence::canonical;
+use cavra_redact::{Finding, Redactor};
+use serde::ser::{self, Serialize};
+
+/// What [`write`] produced.
+pub(crate) struct Written {
+    /// The redacted value's canonical JSON.
+    pub(crate) canonical: String,
+    /// The redacted value's JSON in its own field order (as `serde_json::to_vec` writes it).
+    pub(crate) json: String,
+    /// Where the top-level member named by `mark` lies in `json`, when there is one.
+    pub(crate) marked: Option<std::ops::Range<usize>>,
+    /// What was masked: every finding of the first rule set, then every one of the second
+    /// (the order of one pass over the whole value with each).
+    pub(crate) findings: Vec<Finding>,
+}
+
+/// The error of a value that JSON cannot hold (a map key that is not a string or number).
+#[derive(Debug)]
+pub(crate) struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+/// Serialises `value` redacted with `first` and then, when given, `second` (each string goes
+/// through both in turn, as two passes over the whole value would), noting where the
+/// top-level member `mark` lies in the field-order JSON.
+pub(crate) fn write<T: Serialize + ?Sized>(
+    value: &T,
+    first: &Redactor,
+    second: Option<&Redactor>,
+    mark: &str,
+) -> Result<Written, Error> {
+    let mut w = Writer {
+        first,
+        second,
+        mark,
+        pointer: String::new(),
+        sensitive: false,
+        depth: 0,
+        canonical: String::with_capacity(2048),
+        json: String::with_capacity(2048),
+        members: Vec::new(),
+        scratch: String::new(),
+        marked: None,
+        findings: Vec::new(),
+        second_findings: Vec::new(),
+    };
+    value.serialize(&mut w)?;
+    let mut findings = w.findings;
+    findings.extend(w.second_findings);
+    Ok(Written {
+        canonical: w.canonical,
+        json: w.json,
+        marked: w.marked,
+        findings,
+    })
+}
+
+/// A member of an object being written: its key and where its `"key":value` text lies in
+/// the canonical buffer (members are written there back to back and put in key order when
+/// the object ends).
+struct Member {
+    key: Cow<'static, str>,
+    start: usize,
+    end: usize,
+}
+
+struct Writer<'r> {
+    first: &'r Redactor,
+    second: Option<&'r Redactor>,
+    mark: &'r str,
+    /// The RFC 6901 pointer of the value being written.
+    pointer: String,
+    /// Whether a key above names a secret (its string values are masked whole).
+    sensitive: bool,
+    depth: usize,
+    canonical: String,
+    json: String,
+    /// The members of the objects being written, innermost last.
+    members: Vec<Member>,
+    scratch: String,
+    marked: Option<std::ops::Range<usize>>,
+    findings: Vec<Finding>,
+    second_findings: Vec<Finding>,
+}
+
+impl Writer<'_> {
+    fn both(&mut self, text: &str) {
+        self.canonical.push_str(text);
+        self.json.push_str(text);
+    }
+
+    fn string(&mut self, s: &str) {
+        let once =
+            self.first
+                .redact_json_string(s, &self.pointer, self.sensitive, &mut self.findings);
+        let twice = match self.second {
+            Some(second) => second.redact_json_string(
+                once.as_deref().unwrap_or(s),
+                &self.pointer,
+                self.sensitive,
+                &mut self.second_findings,
+            ),
+            None => None,
+        };
+        let out = twice.as_deref().or(once.as_deref()).unwrap_or(s);
+        let start = self.json.len();
+        canonical::write_string(out, &mut self.json);
+        // The same escapes in both forms (RFC 8785's are serde_json's).
+        let (json, canonical) = (&self.json, &mut self.canonical);
+        canonical.push_str(&json[start..]);
+    }
+
+    fn integer(&mut self, n: impl std::fmt::Display) {
+        let start = self.json.len();
+        let _ = write!(self.json, "{n}");
+        let (json, canonical) = (&self.json, &mut self.canonical);
+        canonical.push_str(&json[start..]);
+    }
+
+    fn float(&mut self, f: f64) {
+        if f.is_finite() {
+            canonical::write_f64(f, &mut self.canonical);
+            // serde_json's own text of a double (what the answer has).
+            self.json.push_str(&json_double(f));
+        } else {
+            // As `serde_json::to_value` makes it: null.
+            self.both("null");
+        }
+    }
+
+    fn begin_object(&mut self) -> usize {
+        self.json.push('{');
+        self.depth += 1;
+        self.members.len()
+    }
+
+    /// Starts member `key`: its pointer, its sensitivity and its text; returns what to restore.
+    fn begin_member(&mut self, key: Cow<'static, str>, first: bool) -> (usize, bool) {
+        if !first {
+            self.json.push(',');
+        }
+        canonical::write_string(&key, &mut self.json);
+        self.json.push(':');
+        let start = self.canonical.len();
+        canonical::write_string(&key, &mut self.canonical);
+        self.canonical.push(':');
+        let saved = (self.pointer.len(), self.sensitive);
+        self.pointer.push('/');
+        cavra_redact::push_pointer_token(&mut self.pointer, &key);
+        self.sensitive = self.sensitive || cavra_redact::is_sensitive_key(&key);
+        self.members.push(Member {
+            key,
+            start,
+            end: start,
+        });
+        saved
+    }
+
+    fn end_member(&mut self, saved: (usize, bool)) {
+        self.pointer.truncate(saved.0);
+        self.sensitive = saved.1;
+        if let Some(m) = self.members.last_mut() {
+            m.end = self.canonical.len();
+        }
+    }
+
+    /// Ends the object whose members start at `from`: the canonical text of its members is
+    /// put in key order (RFC 8785: by UTF-16 code units) with separators.
+    fn end_object(&mut self, from: usize) {
+        self.json.push('}');
+        self.depth -= 1;
+        let members = &mut self.members[from..];
+        let Some(start) = members.first().map(|m| m.start) else {
+            self.canonical.push_str("{}");
+            return;
+        };
+        members.sort_by(|a, b| canonical::compare_keys(&a.key, &b.key));
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.push_str(&self.canonical[start..]);
+        self.canonical.truncate(start);
+        self.canonical.push('{');
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                self.canonical.push(',');
+            }
+            self.canonical
+                .push_str(&scratch[m.start - start..m.end - start]);
+        }
+        self.canonical.push('}');
+        self.members.truncate(from);
+        self.scratch = scratch;
+    }
+}
+
+/// serde_json's text of a finite double.
+fn json_double(f: f64) -> String {
+    serde_json::to_string(&f).unwrap_or_else(|_| "null".into())
+}
+
+/// An array, an object, or a one-member object around either (an enum variant with data).
+pub(crate) struct Compound<'a, 'r> {
+    w: &'a mut Writer<'r>,
+    /// Members of the object (its first member's index), or None for an array.
+    object: Option<usize>,
+    /// Items or members so far.
+    count: usize,
+    /// The one-member object of an enum variant around this array or object, to close.
+    variant: Option<(usize, (usize, bool))>,
+    /// The member begun by `serialize_key`, waiting for its value.
+    pending: Option<Begun>,
+}
+
+/// A member begun: the pointer and sensitivity to restore, and whether it is the top-level
+/// member to mark.
+struct Begun {
+    saved: (usize, bool),
+    marked: bool,
+}
+
+impl<'a, 'r> Compound<'a, 'r> {
+    fn array(w: &'a mut Writer<'r>, variant: Option<(usize, (usize, bool))>) -> Self {
+        w.both("[");
+        w.depth += 1;
+        Compound {
+            w,
+            object: None,
+            count: 0,
+            variant,
+            pending: None,
+        }
+    }
+
+    fn object(w: &'a mut Writer<'r>, variant: Option<(usize, (usize, bool))>) -> Self {
+        let from = w.begin_object();
+        Compound {
+            w,
+            object: Some(from),
+            count: 0,
+            variant,
+            pending: None,
+        }
+    }
+
+    fn item<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        if self.count > 0 {
+            self.w.both(",");
+        }
+        let saved = self.w.pointer.len();
+        let _ = write!(self.w.pointer, "/{}", self.count);
+        value.serialize(&mut *self.w)?;
+        self.w.pointer.truncate(saved);
+        self.count += 1;
+        Ok(())
+    }
+
+    fn member<T: Serialize + ?Sized>(
+        &mut self,
+        key: Cow<'static, str>,
+        value: &T,
+    ) -> Result<(), Error> {
+        let member = self.begin(key);
+        self.value_of(member, value)
+    }
+
+    /// Begins member `key`: what [`Compound::value_of`] needs to end it.
+    fn begin(&mut self, key: Cow<'static, str>) -> Begun {
+        let marked = self.w.depth == 1 && key == self.w.mark;
+        let saved = self.w.begin_member(key, self.count == 0);
+        Begun { saved, marked }
+    }
+
+    /// Writes the value of a begun member and ends it.
+    fn value_of<T: Serialize + ?Sized>(&mut self, member: Begun, value: &T) -> Result<(), Error> {
+        let start = self.w.json.len();
+        value.serialize(&mut *self.w)?;
+        if member.marked {
+            self.w.marked = Some(start..self.w.json.len());
+        }
+        self.w.end_member(member.saved);
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        match self.object {
+            Some(from) => self.w.end_object(from),
+            None => {
+                self.w.both("]");
+                self.w.depth -= 1;
+            }
+        }
+        if let Some((from, saved)) = self.variant {
+            self.w.end_member(saved);
+            self.w.end_object(from);
+        }
+        Ok(())
+    }
+}
+
+impl Writer<'_> {
+    /// Opens the one-member object `{"variant": …}` of an enum variant with data.
+    fn variant(&mut self, variant: &'static str) -> (usize, (usize, bool)) {
+        let from = self.begin_object();
+        let saved = self.begin_member(Cow::Borrowed(variant), true);
+        (from, saved)
+    }
+}
+
+/// Integers, written as they are in both forms.
+macro_rules! integers {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<(), Error> {
+            self.integer(v);
+            Ok(())
+        })*
+    };
+}
+
+impl<'a, 'r> ser::Serializer for &'a mut Writer<'r> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a, 'r>;
+    type SerializeTuple = Compound<'a, 'r>;
+    type SerializeTupleStruct = Compound<'a, 'r>;
+    type SerializeTupleVariant = Compound<'a, 'r>;
+    type SerializeMap = Compound<'a, 'r>;
+    type SerializeStruct = Compound<'a, 'r>;
+    type SerializeStructVariant = Compound<'a, 'r>;
+
+    integers!(
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+    );
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.both(if v { "true" } else { "false" });
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        // As serde_json's value: an i64 or u64 when it fits, else an error.
+        if let Ok(v) = i64::try_from(v) {
+            self.integer(v);
+        } else if let Ok(v) = u64::try_from(v) {
+            self.integer(v);
+        } else {
+            return Err(Error("number out of range".into()));
+        }
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        match u64::try_from(v) {
+            Ok(v) => {
+                self.integer(v);
+                Ok(())
+            }
+            Err(_) => Err(Error("number out of range".into())),
+        }
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        // serde_json's value keeps an f32 as the f64 it widens to.
+        self.float(f64::from(v));
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.float(v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.string(v.encode_utf8(&mut [0u8; 4]));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.string(v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        use ser::SerializeSeq as _;
+        let mut seq = self.serialize_seq(Some(v.len()))?;
+        for b in v {
+            seq.serialize_element(b)?;
+        }
+        seq.end()
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.both("null");
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.both("null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.string(variant);
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let (from, saved) = self.variant(variant);
+        value.serialize(&mut *self)?;
+        self.end_member(saved);
+        self.end_object(from);
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, 'r>, Error> {
+        Ok(Compound::array(self, None))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'r>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a, 'r>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'r>, Error> {
+        let around = self.variant(variant);
+        Ok(Compound::array(self, Some(around)))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'r>, Error> {
+        Ok(Compound::object(self, None))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a, 'r>, Error> {
+        Ok(Compound::object(self, None))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'r>, Error> {
+        let around = self.variant(variant);
+        Ok(Compound::object(self, Some(around)))
+    }
+}
+
+/// The serde traits of arrays: each element is an item.
+macro_rules! items {
+    ($($kind:ident::$method:ident),* $(,)?) => {
+        $(impl ser::$kind for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.item(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        })*
+    };
+}
+
+items!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+
+/// The serde traits of structs: each field is a member.
+macro_rules! members {
+    ($($kind:ident),* $(,)?) => {
+        $(impl ser::$kind for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.member(Cow::Borrowed(key), value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        })*
+    };
+}
+
+members!(SerializeStruct, SerializeStructVariant);
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        let key = key.serialize(KeyText)?;
+        self.pending = Some(self.begin(key));
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        let member = self
+            .pending
+            .take()
+            .ok_or_else(|| Error("a map value without its key".into()))?;
+        self.value_of(member, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+/// A map key as text, as serde_json's value accepts it: strings, characters, booleans,
+/// integers and unit variants.
+struct KeyText;
+
+/// The text of a key of these kinds.
+macro_rules! key_text {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<Self::Ok, Error> {
+            Ok(Cow::Owned(v.to_string()))
+        })*
+    };
+}
+
+/// Key kinds JSON has no text for.
+macro_rules! not_a_key {
+    ($($method:ident($($arg:ty),*) -> $out:ty),* $(,)?) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$out, Error> {
+            Err(Error("a map key must be a string".into()))
+        })*
+    };
+}
+
+impl ser::Serializer for KeyText {
+    type Ok = Cow<'static, str>;
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeTuple = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeTupleStruct = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeTupleVariant = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeMap = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeStruct = ser::Impossible<Cow<'static, str>, Error>;
+    type SerializeStructVariant = ser::Impossible<Cow<'static, str>, Error>;
+
+    key_text!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_char(char),
+        serialize_str(&str),
+    );
+    not_a_key!(
+        serialize_f32(f32) -> Self::Ok,
+        serialize_f64(f64) -> Self::Ok,
+        serialize_bytes(&[u8]) -> Self::Ok,
+        serialize_none() -> Self::Ok,
+        serialize_unit() -> Self::Ok,
+        serialize_unit_struct(&'static str) -> Self::Ok,
+        serialize_seq(Option<usize>) -> Self::SerializeSeq,
+        serialize_tuple(usize) -> Self::SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant,
+        serialize_map(Option<usize>) -> Self::SerializeMap,
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant,
+    );
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<Self::Ok, Error> {
+        Err(Error("a map key must be a string".into()))
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<Self::Ok, Error> {
+        Ok(Cow::Borrowed(variant))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<Self::Ok, Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<Self::Ok, Error> {
+        Err(Error("a map key must be a string".into()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Strings as records hold them: plain words, secrets of several rules, masks, escapes,
+    /// and characters whose UTF-8 and UTF-16 orders differ.
+    pub(crate) fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[a-z./_-]{0,12}",
+            Just("ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_string()),
+            Just("AKIAIOSFODNN7EXAMPLE".to_string()),
+            Just("password=hunter2".to_string()),
+            Just("curl -H 'Authorization: Bearer abcdefghijklmnop' https://x".to_string()),
+            Just("postgres://u:s3cret@db/x".to_string()),
+            Just("token: Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA".to_string()),
+            Just("acme_secretvalue".to_string()),
+            Just("[REDACTED:github-token]".to_string()),
+            Just("\"q\" \\ \n\t\u{1}\u{7f} é \u{e000} \u{1f600}".to_string()),
+            Just("MY_SECRET".to_string()),
+        ];
+        proptest::collection::vec(piece, 0..4).prop_map(|p| p.join(" "))
+    }
+
+    /// The rule sets a decision is redacted with: the store's alone; a pack's that include
+    /// them (one pass); a pack's that disable one of them (a pass with each).
+    pub(crate) fn rule_sets() -> (Redactor, [Option<Redactor>; 3]) {
+        let custom = cavra_redact::RuleSpec {
+            id: "acme-key".into(),
+            description: String::new(),
+            regex: r"(?P<secret>acme_[a-z]{6,})".into(),
+            keywords: vec!["acme_".into()],
+            min_entropy: None,
+        };
+        (
+            Redactor::for_pack(&[], &[]).expect("built-in rules"),
+            [
+                None,
+                Some(Redactor::for_pack(&[], std::slice::from_ref(&custom)).expect("pack")),
+                Some(Redactor::for_pack(&["github-token".to_string()], &[custom]).expect("pack")),
+            ],
+        )
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_]{0,8}",
+            Just("password".to_string()),
+            Just("api_key".to_string()),
+            Just("token_count".to_string()),
+            Just("record".to_string()),
+            Just("a/b~c".to_string()),
+            Just("\u{e000}".to_string()),
+            Just("\u{1f600}".to_string()),
+            Just("é".to_string()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e30f64..1e30f64).prop_map(Value::from),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((key(), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any JSON value written through the redacting writer is what the value path makes
+        /// of it: redacted by walking it (once per rule set), then canonical, and serialised
+        /// in its own order; with the same findings in the same order.
+        #[test]
+        fn writing_redacted_is_walking_then_serialising(v in value(), pack in 0usize..3) {
+            let (own, packs) = rule_sets();
+            let (first, second) = match &packs[pack] {
+                None => (&own, None),
+                Some(p) if p.includes(&own) => (p, None),
+                Some(p) => (p, Some(&own)),
+            };
+            let mut walked = v.clone();
+            let mut findings = first.redact_json_in_place(&mut walked);
+            if let Some(second) = second {
+                findings.extend(second.redact_json_in_place(&mut walked));
+            }
+            let written = write(&v, first, second, "record").unwrap();
+            prop_assert_eq!(&written.canonical, &cavra_evidence::canonical::to_canonical(&walked));
+            prop_assert_eq!(&written.json, &serde_json::to_string(&walked).unwrap());
+            prop_assert_eq!(&written.findings, &findings);
+            let marked = written.marked.map(|r| written.json[r].to_string());
+            let expected = walked.get("record").map(|r| serde_json::to_string(r).unwrap());
+            prop_assert_eq!(marked, expected);
+        }
+    }
+}
