@@ -282,7 +282,13 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
             if let Some(l) = made {
-                eprintln!("cavra serve: console sign-in (one-time link): {l}");
+                // Not eprintln!: a supervisor that read the first line and closed the pipe
+                // must not take the service down with a panic on this one.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "cavra serve: console sign-in (one-time link): {l}"
+                );
             }
         }))
         .await
