@@ -386,6 +386,14 @@ pub struct DecisionFilter {
     pub since: Option<String>,
     /// Before this time.
     pub until: Option<String>,
+    /// Only decisions by this rule.
+    pub rule_id: Option<String>,
+    /// Only decisions asked for by this actor (the service: the authenticated caller; a
+    /// repository's store: the record's actor).
+    pub requested_by: Option<String>,
+    /// Only decisions recorded before the decision of this id (keyset pagination: the last
+    /// id of a page gives the next page); an unknown id gives none.
+    pub before: Option<String>,
     /// At most this many; None: all.
     pub limit: Option<usize>,
 }

@@ -38,11 +38,21 @@ impl Decisions for SqliteDb {
                 ("action_type", "=", f.action_type.map(ActionType::as_str)),
                 ("timestamp", ">=", f.since.as_deref()),
                 ("timestamp", "<", f.until.as_deref()),
+                ("rule_id", "=", f.rule_id.as_deref()),
+                ("requested_by", "=", f.requested_by.as_deref()),
             ] {
                 if let Some(v) = v {
                     sql.push_str(&format!(" AND d.{col} {op} ?"));
                     args.push(v.to_string());
                 }
+            }
+            // Keyset: after the page that ended with `before`, in the tenant's own decisions
+            // (another tenant's id gives nothing). A range on the (tenant, seq) index.
+            if let Some(before) = &f.before {
+                sql.push_str(
+                    " AND d.seq < (SELECT b.seq FROM decisions b WHERE b.decision_id = ? AND b.tenant = d.tenant)",
+                );
+                args.push(before.clone());
             }
             let limit = f.limit.map_or(-1, |l| l.max(1) as i64);
             sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {limit}"));
