@@ -167,8 +167,8 @@ impl crate::backend::Outbox for PgDb {
             &self.settings,
             tenant,
             NewEntry {
-                kind: kind,
-                ref_id: ref_id,
+                kind,
+                ref_id,
                 session_id: None,
                 timestamp: at,
                 body: body.into(),

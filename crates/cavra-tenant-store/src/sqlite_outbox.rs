@@ -215,7 +215,7 @@ impl crate::backend::Outbox for SqliteDb {
                         settings,
                         &tenant,
                         NewEntry {
-                            kind: kind,
+                            kind,
                             ref_id: Some(&event.id),
                             session_id: None,
                             timestamp: &event.created_at,
