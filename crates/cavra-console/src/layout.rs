@@ -21,14 +21,20 @@ pub enum Section {
     Evidence,
     /// MCP registry and policy packs.
     Registry,
+    /// Posture and readiness.
+    Posture,
+    /// Connectors' deliveries.
+    Connectors,
 }
 
-const SECTIONS: [(Section, &str, &str); 5] = [
+const SECTIONS: [(Section, &str, &str); 7] = [
     (Section::Approvals, "approvals", "Approvals"),
     (Section::Decisions, "decisions", "Decisions"),
     (Section::Sessions, "sessions", "Sessions"),
     (Section::Evidence, "evidence", "Evidence"),
     (Section::Registry, "registry", "Registry and packs"),
+    (Section::Posture, "posture", "Posture"),
+    (Section::Connectors, "connectors", "Connectors"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -42,6 +42,7 @@ pub mod evidence;
 pub mod layout;
 pub mod login;
 pub mod oidc;
+pub mod operations;
 pub mod registry;
 pub mod session;
 pub mod sessions;
@@ -182,6 +183,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/registry", get(registry::page))
         .route("/packs/diff", get(registry::diff_page))
         .route("/packs/{digest}", get(registry::pack))
+        .route("/posture", get(operations::posture))
+        .route("/connectors", get(operations::connectors))
+        .route("/connectors/retry", post(operations::retry_dead))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
         .layer(middleware::from_fn(security_headers))

@@ -264,3 +264,58 @@ async fn registry_and_pack_diffs_show_the_tenants_own() {
     );
     assert!(!b2.get("/console/registry").await.body.contains("github"));
 }
+
+#[tokio::test]
+async fn posture_readiness_and_connectors_follow_the_apis_roles() {
+    let s = start(|_| {}).await;
+    let bot = s.token("a", "agent", "bot", &[]).await;
+    record(&s, &bot, 2).await;
+    let auditor = s.token("a", "auditor", "audrey", &[]).await;
+    let mut b = s.signed_in(&auditor).await;
+    let page = b.get("/console/posture").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("AISPM posture") && page.body.contains("Readiness gate"));
+    assert!(
+        page.body.contains("Checked at"),
+        "an auditor runs the readiness gate"
+    );
+    // Connectors are for admins, as in the API.
+    assert_eq!(
+        b.get("/console/connectors").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = b.get("/console/posture").await.hidden("csrf");
+    let page = b
+        .post_form("/console/connectors/retry", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let approver = s.token("a", "approver", "carol", &[]).await;
+    let mut c = s.signed_in(&approver).await;
+    let page = c.get("/console/posture").await;
+    assert!(
+        page.body.contains("the readiness gate needs the role"),
+        "{}",
+        page.body
+    );
+
+    let admin = s.token("a", "admin", "ada", &[]).await;
+    let mut d = s.signed_in(&admin).await;
+    let page = d.get("/console/connectors").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No connectors deliver"));
+    let csrf = page.hidden("csrf");
+    let page = d
+        .post_with(
+            "/console/connectors/retry",
+            &[("csrf", &csrf)],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = d
+        .post_form("/console/connectors/retry", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/console/connectors?retried=0");
+}

@@ -48,6 +48,9 @@ use cavra_tenant_store::{Db, LogSettings, LogSigner, Tenant};
 
 pub use config::ServerConfig;
 
+/// The HTTP application's type (what [`serve_app`] serves).
+pub type App = Router;
+
 use crate::auth::TokenCache;
 use crate::cache::TtlCache;
 use crate::metrics::Metrics;

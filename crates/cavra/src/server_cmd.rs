@@ -39,6 +39,7 @@ pub struct ServeArgs {
     pub trust_root: Option<PathBuf>,
     /// The tenant the printed one-time console login link signs in to (default: the
     /// configuration's `console.login_link.tenant`, else the operator tenant).
+    #[cfg(feature = "console")]
     #[arg(long, value_name = "TENANT")]
     pub console_tenant: Option<String>,
     #[command(flatten)]
@@ -256,6 +257,7 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
     if let Some(t) = &args.trust_root {
         config.trust_root = Some(t.clone());
     }
+    #[cfg(feature = "console")]
     if let Some(t) = &args.console_tenant {
         config.console.login_link.tenant = Some(t.clone());
     }
@@ -267,8 +269,7 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
         // printed once the service listens.
         let make_app = move |state: std::sync::Arc<cavra_server::AppState>,
                              addr: std::net::SocketAddr| {
-            let app = cavra_server::app(std::sync::Arc::clone(&state));
-            let (app, made, _) = cavra_console::mount(app, state, addr);
+            let (app, made) = with_console(state, addr);
             *link
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = made;
@@ -296,6 +297,27 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Other(anyhow!("{e}")))
     })?;
     Ok(EXIT_OK)
+}
+
+/// The API, and the web console under `/console` when this binary has it (the `console`
+/// feature, on by default), with the one-time login link to print.
+#[cfg(feature = "console")]
+fn with_console(
+    state: std::sync::Arc<cavra_server::AppState>,
+    addr: std::net::SocketAddr,
+) -> (cavra_server::App, Option<String>) {
+    let app = cavra_server::app(std::sync::Arc::clone(&state));
+    let (app, link, _) = cavra_console::mount(app, state, addr);
+    (app, link)
+}
+
+/// The API alone: this binary was built without the `console` feature.
+#[cfg(not(feature = "console"))]
+fn with_console(
+    state: std::sync::Arc<cavra_server::AppState>,
+    _addr: std::net::SocketAddr,
+) -> (cavra_server::App, Option<String>) {
+    (cavra_server::app(state), None)
 }
 
 /// `cavra healthcheck`: exit 0 when the service says ready, 1 when it does not or cannot be
