@@ -159,11 +159,13 @@ async fn record_decision_in(
         tx,
         settings,
         tenant,
-        "decision",
-        Some(&d.decision_id),
-        d.session_id.as_deref(),
-        &d.timestamp,
-        EntryBody::Prepared(prepared),
+        NewEntry {
+            kind: "decision",
+            ref_id: Some(&d.decision_id),
+            session_id: d.session_id.as_deref(),
+            timestamp: &d.timestamp,
+            body: EntryBody::Prepared(prepared),
+        },
     )
     .await?;
     tx.execute(
@@ -224,11 +226,13 @@ async fn record_decision_in(
             tx,
             settings,
             tenant,
-            "approval",
-            Some(&approval.id),
-            approval.session_id.as_deref(),
-            &d.timestamp,
-            approval_body(&approval, &approval.requested_by),
+            NewEntry {
+                kind: "approval",
+                ref_id: Some(&approval.id),
+                session_id: approval.session_id.as_deref(),
+                timestamp: &d.timestamp,
+                body: approval_body(&approval, &approval.requested_by).into(),
+            },
         )
         .await?;
         let e = crate::outbox::requested_event(

@@ -132,11 +132,13 @@ fn record_decision_in(
         settings,
         heads,
         tenant,
-        "decision",
-        Some(&d.decision_id),
-        d.session_id.as_deref(),
-        &d.timestamp,
-        EntryBody::Prepared(prepared),
+        NewEntry {
+            kind: "decision",
+            ref_id: Some(&d.decision_id),
+            session_id: d.session_id.as_deref(),
+            timestamp: &d.timestamp,
+            body: EntryBody::Prepared(prepared),
+        },
     )?;
     c.prepare_cached(&format!(
         "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -189,11 +191,13 @@ fn record_decision_in(
             settings,
             heads,
             tenant,
-            "approval",
-            Some(&approval.id),
-            approval.session_id.as_deref(),
-            &d.timestamp,
-            approval_body(&approval, &approval.requested_by),
+            NewEntry {
+                kind: "approval",
+                ref_id: Some(&approval.id),
+                session_id: approval.session_id.as_deref(),
+                timestamp: &d.timestamp,
+                body: approval_body(&approval, &approval.requested_by).into(),
+            },
         )?;
         let e = crate::outbox::requested_event(
             &approval,
