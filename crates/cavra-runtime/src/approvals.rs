@@ -8,6 +8,7 @@
 //! group once more when a grant is about to be used.
 
 use cavra_engine::{Decision, DecisionRecord, Request};
+use cavra_store::{ApprovalState, GrantUse, Transition};
 
 /// The key an approval is stored under: the normalised action plus every part of the context
 /// it was granted in (environment, branch, repository, actor, tenant), the rule that asked for
@@ -185,6 +186,171 @@ pub fn ask(
 /// Notes a newly asked-for approval in the record.
 pub fn note_new(record: &mut DecisionRecord, id: &str) {
     record.evidence_refs.push(format!("approval:{id}"));
+}
+
+/// What a person does to an approval the service keeps: the steps of its approve, deny,
+/// expire and break-glass routes, of a chat button press and of the console. [`transition`]
+/// turns one into the store's compare-and-set terms; [`refusal`] reads what the store found
+/// when it refused them. The caller keeps only the checks of who it is (roles, groups) and
+/// the database calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Approve a pending approval, unlocking one retry or every retry until expiry.
+    Approve(GrantUse),
+    /// Deny a pending approval.
+    Deny,
+    /// End a request or a grant now (pending, approved or break-glass).
+    Expire,
+    /// Grant a pending or denied approval at once, for this many minutes (see
+    /// [`break_glass_minutes`]), usable once.
+    BreakGlass {
+        /// How long the grant lasts.
+        minutes: u64,
+    },
+}
+
+impl Step {
+    /// The states an approval may leave by this step.
+    pub fn from(self) -> &'static [ApprovalState] {
+        match self {
+            Step::Approve(_) | Step::Deny => &[ApprovalState::Pending],
+            Step::Expire => &[
+                ApprovalState::Pending,
+                ApprovalState::Approved,
+                ApprovalState::BreakGlass,
+            ],
+            Step::BreakGlass { .. } => &[ApprovalState::Pending, ApprovalState::Denied],
+        }
+    }
+
+    /// The state it enters.
+    pub fn to(self) -> ApprovalState {
+        match self {
+            Step::Approve(_) => ApprovalState::Approved,
+            Step::Deny => ApprovalState::Denied,
+            Step::Expire => ApprovalState::Expired,
+            Step::BreakGlass { .. } => ApprovalState::BreakGlass,
+        }
+    }
+
+    /// The past participle messages use (`it can no longer be approved`).
+    pub fn done(self) -> &'static str {
+        match self {
+            Step::Approve(_) => "approved",
+            Step::Deny => "denied",
+            Step::Expire => "expired",
+            Step::BreakGlass { .. } => "broken open",
+        }
+    }
+
+    /// Whether the one who asked for an approval in `state` is refused this step: nobody
+    /// decides their own request while it can still take the step. Expiring is not deciding:
+    /// a requester may withdraw their own request.
+    pub fn refuses_requester(self, state: ApprovalState) -> bool {
+        self != Step::Expire && self.from().contains(&state)
+    }
+}
+
+/// The minutes a break-glass grant lasts: `asked`, or the service's maximum `max` up to 15
+/// when none is asked for; an error (for the person) outside 1 to `max`.
+pub fn break_glass_minutes(asked: Option<u64>, max: u64) -> Result<u64, String> {
+    let minutes = asked.unwrap_or(max.min(15));
+    if minutes == 0 || minutes > max {
+        return Err(format!("break glass lasts 1 to {max} minutes"));
+    }
+    Ok(minutes)
+}
+
+/// The store's terms for `step` taken by `actor` for `reason` at `now`: which states it may
+/// leave, the state it enters, the history line, the grant; a decision (approve, deny, break
+/// glass) is refused to the requester and after expiry, in the store's own condition so that
+/// a request decided or expired elsewhere in the meantime does not move.
+pub fn transition(
+    step: Step,
+    actor: &str,
+    reason: &str,
+    now: time::OffsetDateTime,
+) -> Result<Transition, cavra_store::StoreError> {
+    let at = cavra_store::format_time(now)?;
+    let decides = step != Step::Expire;
+    let (reason, expires_at, grant) = match step {
+        Step::Approve(grant) => (reason.to_string(), None, Some(grant)),
+        Step::Deny => (reason.to_string(), None, None),
+        Step::Expire => (reason.to_string(), Some(at.clone()), None),
+        Step::BreakGlass { minutes } => {
+            let minutes = i64::try_from(minutes)
+                .map_err(|_| cavra_store::StoreError::Time(format!("{minutes} minutes")))?;
+            let until = cavra_store::format_time(now + time::Duration::minutes(minutes))?;
+            (
+                format!("BREAK GLASS: {reason}"),
+                Some(until),
+                Some(GrantUse::Once),
+            )
+        }
+    };
+    Ok(Transition {
+        to: step.to(),
+        from: step.from().to_vec(),
+        actor: actor.to_string(),
+        reason: Some(reason),
+        at: at.clone(),
+        expires_at,
+        grant,
+        not_requested_by: decides.then(|| actor.to_string()),
+        unexpired_at: decides.then_some(at),
+    })
+}
+
+/// Why the store refused a [`transition`], read from the approval as it found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller asked for it and it could still take the step: nobody decides their own
+    /// request.
+    OwnRequest,
+    /// It expired (at this time) while it could still have been used or decided.
+    Expired(String),
+    /// It is in a state the step cannot leave.
+    State(ApprovalState),
+}
+
+impl Refusal {
+    /// What the person reads, for the approval `id` and the refused `step`.
+    pub fn message(&self, id: &str, step: Step) -> String {
+        let done = step.done();
+        match self {
+            Refusal::OwnRequest => "nobody decides their own request".to_string(),
+            Refusal::Expired(at) => {
+                format!("approval {id} expired at {at}; it can no longer be {done}")
+            }
+            Refusal::State(state) => {
+                format!("approval {id} is {state}; it can no longer be {done}")
+            }
+        }
+    }
+}
+
+/// Why `step` by `caller` at `now` (the store's text form) was refused, given the approval
+/// as the store found it: its `state`, who asked for it and when it expires.
+pub fn refusal(
+    step: Step,
+    state: ApprovalState,
+    requested_by: &str,
+    expires_at: &str,
+    caller: &str,
+    now: &str,
+) -> Refusal {
+    if requested_by == caller && step.refuses_requester(state) {
+        Refusal::OwnRequest
+    } else if expires_at <= now
+        && matches!(
+            state,
+            ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass
+        )
+    {
+        Refusal::Expired(expires_at.to_string())
+    } else {
+        Refusal::State(state)
+    }
 }
 
 #[cfg(test)]
@@ -461,6 +627,131 @@ rules:
             granted.branch = branch;
             let grants = grant_for(&pack, &granted);
             prop_assert!(usable(&pack, &grants, &granted.clone()));
+        }
+    }
+
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-06-01 12:00 UTC);
+    const STEPS: [Step; 5] = [
+        Step::Approve(GrantUse::Once),
+        Step::Approve(GrantUse::UntilExpiry),
+        Step::Deny,
+        Step::Expire,
+        Step::BreakGlass { minutes: 10 },
+    ];
+
+    #[test]
+    fn each_step_has_the_terms_the_service_applies() {
+        let t = transition(Step::Approve(GrantUse::UntilExpiry), "ann", "ok", NOW).expect("terms");
+        assert_eq!(t.to, ApprovalState::Approved);
+        assert_eq!(t.from, vec![ApprovalState::Pending]);
+        assert_eq!(t.at, "2026-06-01T12:00:00.000Z");
+        assert_eq!(t.reason.as_deref(), Some("ok"));
+        assert_eq!(t.grant, Some(GrantUse::UntilExpiry));
+        assert_eq!(t.expires_at, None);
+        assert_eq!(t.not_requested_by.as_deref(), Some("ann"));
+        assert_eq!(t.unexpired_at.as_deref(), Some("2026-06-01T12:00:00.000Z"));
+
+        let t = transition(Step::Deny, "ann", "no", NOW).expect("terms");
+        assert_eq!((t.to, t.grant), (ApprovalState::Denied, None));
+        assert_eq!(t.not_requested_by.as_deref(), Some("ann"));
+
+        // Expiring ends the approval now, for anyone allowed to, the requester included, and
+        // whether or not it has expired already.
+        let t = transition(Step::Expire, "bob", "withdrawn", NOW).expect("terms");
+        assert_eq!(t.to, ApprovalState::Expired);
+        assert_eq!(
+            t.from,
+            vec![
+                ApprovalState::Pending,
+                ApprovalState::Approved,
+                ApprovalState::BreakGlass
+            ]
+        );
+        assert_eq!(t.expires_at.as_deref(), Some("2026-06-01T12:00:00.000Z"));
+        assert_eq!((t.not_requested_by, t.unexpired_at), (None, None));
+
+        // Break glass is loud, short and once.
+        let t = transition(Step::BreakGlass { minutes: 10 }, "cy", "outage", NOW).expect("terms");
+        assert_eq!(t.to, ApprovalState::BreakGlass);
+        assert_eq!(t.from, vec![ApprovalState::Pending, ApprovalState::Denied]);
+        assert_eq!(t.reason.as_deref(), Some("BREAK GLASS: outage"));
+        assert_eq!(t.expires_at.as_deref(), Some("2026-06-01T12:10:00.000Z"));
+        assert_eq!(t.grant, Some(GrantUse::Once));
+        assert_eq!(t.not_requested_by.as_deref(), Some("cy"));
+    }
+
+    #[test]
+    fn break_glass_lasts_one_to_the_maximum_minutes() {
+        assert_eq!(break_glass_minutes(None, 60), Ok(15));
+        assert_eq!(break_glass_minutes(None, 5), Ok(5));
+        assert_eq!(break_glass_minutes(Some(60), 60), Ok(60));
+        assert!(break_glass_minutes(Some(0), 60).is_err());
+        assert_eq!(
+            break_glass_minutes(Some(61), 60),
+            Err("break glass lasts 1 to 60 minutes".to_string())
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_requester_then_the_expiry_then_the_state() {
+        let (past, future) = ("2026-06-01T11:00:00.000Z", "2026-06-01T13:00:00.000Z");
+        let now = "2026-06-01T12:00:00.000Z";
+        let step = Step::Approve(GrantUse::Once);
+        let r = refusal(step, ApprovalState::Pending, "bob", past, "bob", now);
+        assert_eq!(r, Refusal::OwnRequest);
+        assert_eq!(r.message("apr_1", step), "nobody decides their own request");
+        // Once it has moved on, the requester hears what anyone hears.
+        let r = refusal(step, ApprovalState::Denied, "bob", future, "bob", now);
+        assert_eq!(
+            r.message("apr_1", step),
+            "approval apr_1 is denied; it can no longer be approved"
+        );
+        let r = refusal(step, ApprovalState::Pending, "bob", past, "ann", now);
+        assert_eq!(
+            r.message("apr_1", step),
+            format!("approval apr_1 expired at {past}; it can no longer be approved")
+        );
+        // A consumed or expired approval is refused for its state, whatever its expiry.
+        for state in [
+            ApprovalState::Consumed,
+            ApprovalState::Expired,
+            ApprovalState::Denied,
+        ] {
+            assert_eq!(
+                refusal(step, state, "bob", past, "ann", now),
+                Refusal::State(state)
+            );
+        }
+        let r = refusal(
+            Step::BreakGlass { minutes: 5 },
+            ApprovalState::Approved,
+            "b",
+            future,
+            "a",
+            now,
+        );
+        assert_eq!(
+            r.message("apr_2", Step::BreakGlass { minutes: 5 }),
+            "approval apr_2 is approved; it can no longer be broken open"
+        );
+    }
+
+    proptest! {
+        /// Nobody takes a deciding step on their own request while it could take it; anyone
+        /// may expire their own request.
+        #[test]
+        fn only_expiring_is_open_to_the_requester(
+            step in proptest::sample::select(STEPS.to_vec()),
+            state in proptest::sample::select(ApprovalState::ALL.to_vec()),
+        ) {
+            let own = step.refuses_requester(state);
+            prop_assert_eq!(own, step != Step::Expire && step.from().contains(&state));
+            let t = transition(step, "ann", "why", NOW).expect("terms");
+            prop_assert_eq!(t.not_requested_by.is_some(), step != Step::Expire);
+            prop_assert_eq!(t.unexpired_at.is_some(), step != Step::Expire);
+            prop_assert_eq!(&t.from[..], step.from());
+            prop_assert_eq!(t.to, step.to());
+            prop_assert!(!t.from.contains(&t.to));
         }
     }
 }

@@ -58,6 +58,111 @@ pub struct ServerConfig {
     /// Days after which delivered and dead connector deliveries, and events with no delivery
     /// left, are removed from the outbox (swept hourly; pending ones never are).
     pub connector_retention_days: u32,
+    /// The web console under `/console` (docs/console.md).
+    pub console: ConsoleConfig,
+}
+
+/// The web console's settings. The console itself is the `cavra-console` crate, mounted by
+/// `cavra serve`; these are here so that one configuration file holds the whole service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console under `/console`.
+    pub enabled: bool,
+    /// The origin people reach the service at (`https://cavra.example.com`), when it is not
+    /// what the `Host` header says (behind a proxy). State changes must come from this origin;
+    /// an `https` origin makes session cookies `Secure`.
+    pub public_url: Option<String>,
+    /// A session ends this many minutes after sign-in, whatever happens.
+    pub session_minutes: u64,
+    /// A session ends after this many minutes without a request.
+    pub idle_minutes: u64,
+    /// The one-time login link `cavra serve` prints.
+    pub login_link: LoginLinkConfig,
+    /// Sign-in with the service's OIDC provider (authorization code with PKCE); the ID token
+    /// is verified by the service's `oidc` settings, whose audiences must include `client_id`.
+    pub oidc: Option<ConsoleOidcConfig>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            public_url: None,
+            session_minutes: 8 * 60,
+            idle_minutes: 60,
+            login_link: LoginLinkConfig::default(),
+            oidc: None,
+        }
+    }
+}
+
+/// When `cavra serve` prints a one-time login link, and who it signs in as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginLinkConfig {
+    /// `loopback` (the default: only when listening on a loopback address), `always` or
+    /// `never`.
+    pub print: LinkPrint,
+    /// The tenant it signs in to (default: `operator_tenant`).
+    pub tenant: Option<String>,
+    /// The subject it acts as (never the subject of an agent's token, or its requests could
+    /// not be approved from the console).
+    pub subject: String,
+    /// Its roles.
+    pub roles: Vec<cavra_identity::Role>,
+    /// Its approver groups; empty: every group this service routes approvals to (the
+    /// routing rules', the built-in defaults', Repository Owners and break glass).
+    pub groups: Vec<String>,
+    /// Minutes the link stays usable.
+    pub minutes: u64,
+}
+
+impl Default for LoginLinkConfig {
+    fn default() -> Self {
+        use cavra_identity::Role;
+        LoginLinkConfig {
+            print: LinkPrint::Loopback,
+            tenant: None,
+            subject: "local-operator".into(),
+            roles: vec![Role::Approver, Role::Auditor, Role::Admin],
+            groups: Vec::new(),
+            minutes: 15,
+        }
+    }
+}
+
+/// When the login link is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPrint {
+    /// Only when the service listens on a loopback address.
+    Loopback,
+    /// Always (the link then appears in whatever collects the service's standard error).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The console's OIDC client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleOidcConfig {
+    /// The provider's authorization endpoint (`https://`, or `http://` on loopback).
+    pub authorization_endpoint: String,
+    /// The provider's token endpoint.
+    pub token_endpoint: String,
+    /// This console's client id (an audience of the service's `oidc`).
+    pub client_id: String,
+    /// The environment variable holding the client secret, for confidential clients.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Scopes asked for (`openid` is always asked for).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A label for the sign-in button.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// A credential allowed to act for others: its tenant and subject (an API token's subject or
@@ -153,6 +258,7 @@ impl Default for ServerConfig {
             act_for_others: Vec::new(),
             connectors: cavra_connectors::ConnectorsConfig::default(),
             connector_retention_days: 30,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -203,6 +309,27 @@ impl ServerConfig {
         self.connectors.check().map_err(|e| e.to_string())?;
         if self.connector_retention_days == 0 {
             return Err("connector_retention_days must be at least 1".into());
+        }
+        let console = &self.console;
+        if console.session_minutes == 0 || console.idle_minutes == 0 {
+            return Err("console: session_minutes and idle_minutes must be at least 1".into());
+        }
+        if console.login_link.minutes == 0 || console.login_link.minutes > 24 * 60 {
+            return Err("console.login_link.minutes must be between 1 and 1440".into());
+        }
+        if console.login_link.subject.trim().is_empty() || console.login_link.roles.is_empty() {
+            return Err("console.login_link: give a subject and at least one role".into());
+        }
+        if let Some(url) = &console.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err("console.public_url must be an http:// or https:// origin".into());
+        }
+        if console.oidc.is_some() && self.oidc.is_none() {
+            return Err(
+                "console.oidc needs the service's `oidc` settings (they verify the ID token)"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -48,6 +48,9 @@ use cavra_tenant_store::{Db, LogSettings, LogSigner, Tenant};
 
 pub use config::ServerConfig;
 
+/// The HTTP application's type (what [`serve_app`] serves).
+pub type App = Router;
+
 use crate::auth::TokenCache;
 use crate::cache::TtlCache;
 use crate::metrics::Metrics;
@@ -328,6 +331,16 @@ pub async fn serve(
     config: ServerConfig,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), StartError> {
+    serve_app(config, |state, _| Ok(app(state)), ready).await
+}
+
+/// [`serve`] with the application built by `make_app` from the state and the bound address
+/// (`cavra serve` adds the console there, a crate above this one), before `ready` is told.
+pub async fn serve_app(
+    config: ServerConfig,
+    make_app: impl FnOnce(Arc<AppState>, std::net::SocketAddr) -> Result<Router, StartError>,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), StartError> {
     let listen = config.listen.clone();
     let sweep = Duration::from_secs(config.expiry_sweep_seconds.max(1));
     let state = AppState::new(config).await?;
@@ -341,6 +354,7 @@ pub async fn serve(
         addr: listen.clone(),
         source,
     })?;
+    let router = make_app(state.clone(), addr)?;
     ready(addr);
     let sweeper = state.clone();
     tokio::spawn(async move {
@@ -372,7 +386,7 @@ pub async fn serve(
         tokio::spawn(worker.run(worker_stopped));
     }
     let limits = state.config.connections.clone();
-    serve_on(listener, app(state), &limits, shutdown()).await;
+    serve_on(listener, router, &limits, shutdown()).await;
     let _ = stop_worker.send(true);
     Ok(())
 }

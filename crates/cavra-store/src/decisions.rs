@@ -138,6 +138,8 @@ impl Store {
             "SELECT decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record
              FROM decisions WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR decision = ?2)
              AND (?3 IS NULL OR action_type = ?3) AND (?4 IS NULL OR timestamp >= ?4) AND (?5 IS NULL OR timestamp < ?5)
+             AND (?7 IS NULL OR rule_id = ?7) AND (?8 IS NULL OR json_extract(record, '$.actor') = ?8)
+             AND (?9 IS NULL OR seq < (SELECT b.seq FROM decisions b WHERE b.decision_id = ?9))
              ORDER BY seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
@@ -147,7 +149,10 @@ impl Store {
                 filter.action_type.map(ActionType::as_str),
                 filter.since,
                 filter.until,
-                limit
+                limit,
+                filter.rule_id,
+                filter.requested_by,
+                filter.before
             ],
             decision_row,
         )?;

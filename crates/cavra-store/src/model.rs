@@ -120,6 +120,61 @@ impl FromStr for ApprovalRoute {
     }
 }
 
+/// How an approval may be used once granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantUse {
+    /// One retry of the exact action.
+    #[default]
+    Once,
+    /// Every retry of the exact action until it expires.
+    UntilExpiry,
+}
+
+impl GrantUse {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantUse::Once => "once",
+            GrantUse::UntilExpiry => "until_expiry",
+        }
+    }
+
+    /// Reads the stored word (anything else is `once`, the stricter reading).
+    pub fn parse(s: &str) -> GrantUse {
+        if s == "until_expiry" {
+            GrantUse::UntilExpiry
+        } else {
+            GrantUse::Once
+        }
+    }
+}
+
+/// A state change of an approval in the service's store, applied only if the approval is still
+/// in one of `from`: the terms `cavra_runtime::approvals::transition` works out for a step, which
+/// the store applies as one compare-and-set.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The new state.
+    pub to: ApprovalState,
+    /// The states it may leave.
+    pub from: Vec<ApprovalState>,
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When.
+    pub at: String,
+    /// A new expiry (break-glass shortens it).
+    pub expires_at: Option<String>,
+    /// How the grant may be used.
+    pub grant: Option<GrantUse>,
+    /// When set, the transition is refused if the approval was asked for by this caller.
+    pub not_requested_by: Option<String>,
+    /// When set, only approvals that have not expired at this time move.
+    pub unexpired_at: Option<String>,
+}
+
 /// One entry of an approval's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -331,6 +386,14 @@ pub struct DecisionFilter {
     pub since: Option<String>,
     /// Before this time.
     pub until: Option<String>,
+    /// Only decisions by this rule.
+    pub rule_id: Option<String>,
+    /// Only decisions asked for by this actor (the service: the authenticated caller; a
+    /// repository's store: the record's actor).
+    pub requested_by: Option<String>,
+    /// Only decisions recorded before the decision of this id (keyset pagination: the last
+    /// id of a page gives the next page); an unknown id gives none.
+    pub before: Option<String>,
     /// At most this many; None: all.
     pub limit: Option<usize>,
 }

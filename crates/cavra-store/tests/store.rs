@@ -67,6 +67,22 @@ fn decisions_sessions_outcomes() {
         .unwrap();
     assert_eq!(blocked.len(), 1);
     assert_eq!(blocked[0].record["decision_id"], "d2");
+    // Keyset pagination: what was recorded before a given decision.
+    let page = |before: &str| {
+        s.decisions(&DecisionFilter {
+            before: Some(before.into()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|d| d.decision_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(page("d3"), ["d2"]);
+    assert_eq!(page("d2"), ["d1"]);
+    assert!(page("d1").is_empty());
+    assert!(page("unknown").is_empty());
     let s1 = s.session("s1").unwrap().unwrap();
     assert_eq!((s1.decisions, s1.blocked, s1.approvals), (2, 1, 0));
     assert_eq!(s.sessions().unwrap().len(), 2);

@@ -274,6 +274,51 @@ pub(crate) fn outcome_row(o: &AttemptOutcome) -> (DeliveryState, i64) {
     }
 }
 
+/// One tenant's share of a batch of delivery attempts: the log entries to append to its log,
+/// in the batch's order, and the batch position each came from.
+pub(crate) struct TenantAttempts<'a> {
+    /// The tenant.
+    pub(crate) tenant: &'a str,
+    /// Where in the batch each entry came from.
+    pub(crate) positions: Vec<usize>,
+    /// The `delivery` entries, one per attempt.
+    pub(crate) entries: Vec<crate::log::NewEntry<'a>>,
+}
+
+/// A batch's attempts (each with its prepared entry body) grouped by tenant, tenants in
+/// their sorted order: the order in which both backends take the log heads, so that two
+/// workers never wait on each other in a cycle. Every attempt is in exactly one group.
+pub(crate) fn attempts_by_tenant<'a>(
+    attempts: impl IntoIterator<Item = (&'a AttemptRecord, &'a crate::log::PreparedBody)>,
+) -> Vec<TenantAttempts<'a>> {
+    let mut groups: Vec<TenantAttempts<'a>> = Vec::new();
+    for (i, (a, body)) in attempts.into_iter().enumerate() {
+        let at = match groups.binary_search_by(|g| g.tenant.cmp(a.tenant.as_str())) {
+            Ok(at) => at,
+            Err(at) => {
+                groups.insert(
+                    at,
+                    TenantAttempts {
+                        tenant: &a.tenant,
+                        positions: Vec::new(),
+                        entries: Vec::new(),
+                    },
+                );
+                at
+            }
+        };
+        groups[at].positions.push(i);
+        groups[at].entries.push(crate::log::NewEntry {
+            kind: "delivery",
+            ref_id: Some(&a.event_id),
+            session_id: None,
+            timestamp: &a.at,
+            body: crate::log::EntryBody::Prepared(body.clone()),
+        });
+    }
+    groups
+}
+
 /// Filters for listing deliveries (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {

@@ -5,7 +5,7 @@
 
 use tokio_postgres::Row;
 
-use crate::log::{EntryBody, NewEntry, PreparedBody, prepare_body};
+use crate::log::{NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
 use crate::postgres::{PgDb, append, append_many};
 use crate::{Result, StoreError};
@@ -162,7 +162,19 @@ impl crate::backend::Outbox for PgDb {
     ) -> Result<u64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let index = append(&tx, &self.settings, tenant, kind, ref_id, None, at, body).await?;
+        let index = append(
+            &tx,
+            &self.settings,
+            tenant,
+            NewEntry {
+                kind,
+                ref_id,
+                session_id: None,
+                timestamp: at,
+                body: body.into(),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(index)
     }
@@ -181,11 +193,13 @@ impl crate::backend::Outbox for PgDb {
                     &tx,
                     &self.settings,
                     tenant,
-                    &kind,
-                    Some(&event.id),
-                    None,
-                    &event.created_at,
-                    body,
+                    NewEntry {
+                        kind: &kind,
+                        ref_id: Some(&event.id),
+                        session_id: None,
+                        timestamp: &event.created_at,
+                        body: body.into(),
+                    },
                 )
                 .await?,
             ),
@@ -380,30 +394,9 @@ impl crate::backend::Outbox for PgDb {
             ));
         }
         let mut indexes = vec![0u64; attempts.len()];
-        let mut tenants: Vec<&str> = t.clone();
-        tenants.sort_unstable();
-        tenants.dedup();
-        for tenant in tenants {
-            let (mine, entries): (Vec<usize>, Vec<NewEntry<'_>>) = attempts
-                .iter()
-                .zip(&bodies)
-                .enumerate()
-                .filter(|(_, (a, _))| a.tenant == tenant)
-                .map(|(i, (a, body))| {
-                    (
-                        i,
-                        NewEntry {
-                            kind: "delivery",
-                            ref_id: Some(&a.event_id),
-                            session_id: None,
-                            timestamp: &a.at,
-                            body: EntryBody::Prepared(body.clone()),
-                        },
-                    )
-                })
-                .unzip();
-            let got = append_many(&tx, &self.settings, tenant, entries).await?;
-            for (i, index) in mine.into_iter().zip(got) {
+        for group in attempts_by_tenant(attempts.iter().zip(&bodies)) {
+            let got = append_many(&tx, &self.settings, group.tenant, group.entries).await?;
+            for (i, index) in group.positions.into_iter().zip(got) {
                 indexes[i] = index;
             }
         }

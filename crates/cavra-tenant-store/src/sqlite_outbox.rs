@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::log::{EntryBody, NewEntry, PreparedBody, prepare_body};
+use crate::log::{NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
 use crate::sqlite::{SqliteDb, append, append_many, atomic};
 use crate::{LogSettings, Result, StoreError};
@@ -154,31 +154,9 @@ fn write_attempts(
     }
     // One append per tenant, in the order given.
     let mut indexes = vec![0u64; attempts.len()];
-    let mut tenants: Vec<&str> = attempts.iter().map(|(a, _)| a.tenant.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    for tenant in tenants {
-        let (mine, entries): (Vec<usize>, Vec<NewEntry<'_>>) = attempts
-            .iter()
-            .enumerate()
-            .filter(|(_, (a, _))| a.tenant == tenant)
-            .map(|(i, (a, body))| {
-                (
-                    i,
-                    NewEntry {
-                        kind: "delivery",
-                        ref_id: Some(&a.event_id),
-                        session_id: None,
-                        timestamp: &a.at,
-                        body: EntryBody::Prepared(body.clone()),
-                    },
-                )
-            })
-            .unzip();
-        for (i, index) in mine
-            .into_iter()
-            .zip(append_many(conn, settings, tenant, entries)?)
-        {
+    for group in attempts_by_tenant(attempts.iter().map(|(a, body)| (a, body))) {
+        let got = append_many(conn, settings, group.tenant, group.entries)?;
+        for (i, index) in group.positions.into_iter().zip(got) {
             indexes[i] = index;
         }
     }
@@ -209,11 +187,13 @@ impl crate::backend::Outbox for SqliteDb {
                     c,
                     settings,
                     &tenant,
-                    &kind,
-                    ref_id.as_deref(),
-                    None,
-                    &at,
-                    body.clone(),
+                    NewEntry {
+                        kind: &kind,
+                        ref_id: ref_id.as_deref(),
+                        session_id: None,
+                        timestamp: &at,
+                        body: body.clone().into(),
+                    },
                 )
             })
         })
@@ -234,11 +214,13 @@ impl crate::backend::Outbox for SqliteDb {
                         c,
                         settings,
                         &tenant,
-                        kind,
-                        Some(&event.id),
-                        None,
-                        &event.created_at,
-                        body.clone(),
+                        NewEntry {
+                            kind,
+                            ref_id: Some(&event.id),
+                            session_id: None,
+                            timestamp: &event.created_at,
+                            body: body.clone().into(),
+                        },
                     )?),
                     None => None,
                 };

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 pub use crate::entitlement::{Entitlement, EntitlementStatus};
 pub use cavra_engine::{ActionType, Decision};
-pub use cavra_store::{ApprovalState, DecisionFilter, HistoryEntry};
+pub use cavra_store::{ApprovalState, DecisionFilter, GrantUse, HistoryEntry, Transition};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,36 +179,6 @@ pub struct SessionSummary {
     pub warned: i64,
 }
 
-/// How an approval may be used once granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantUse {
-    /// One retry of the exact action.
-    #[default]
-    Once,
-    /// Every retry of the exact action until it expires.
-    UntilExpiry,
-}
-
-impl GrantUse {
-    /// The stored word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantUse::Once => "once",
-            GrantUse::UntilExpiry => "until_expiry",
-        }
-    }
-
-    /// Reads the stored word (anything else is `once`, the stricter reading).
-    pub fn parse(s: &str) -> GrantUse {
-        if s == "until_expiry" {
-            GrantUse::UntilExpiry
-        } else {
-            GrantUse::Once
-        }
-    }
-}
-
 /// An approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -294,29 +264,6 @@ pub struct Recorded {
     pub record_json: Option<String>,
     /// The approval created, when any.
     pub approval_id: Option<String>,
-}
-
-/// A state change of an approval, applied only if the approval is still in one of `from`.
-#[derive(Debug, Clone)]
-pub struct Transition {
-    /// The new state.
-    pub to: ApprovalState,
-    /// The states it may leave.
-    pub from: Vec<ApprovalState>,
-    /// Who.
-    pub actor: String,
-    /// Why.
-    pub reason: Option<String>,
-    /// When.
-    pub at: String,
-    /// A new expiry (break-glass shortens it).
-    pub expires_at: Option<String>,
-    /// How the grant may be used.
-    pub grant: Option<GrantUse>,
-    /// When set, the transition is refused if the approval was asked for by this caller.
-    pub not_requested_by: Option<String>,
-    /// When set, only approvals that have not expired at this time move.
-    pub unexpired_at: Option<String>,
 }
 
 /// What a transition did.

@@ -507,6 +507,49 @@ mod scenarios {
             ..DecisionFilter::default()
         };
         assert_eq!(ids(db.decisions("t", &one).await.unwrap()), ["d2"]);
+        // Keyset pagination: the page after the one that ended with a decision's id.
+        let after = |id: &str, limit: usize| DecisionFilter {
+            before: Some(id.to_string()),
+            limit: Some(limit),
+            ..DecisionFilter::default()
+        };
+        assert_eq!(
+            ids(db.decisions("t", &after("d2", 1)).await.unwrap()),
+            ["d1"]
+        );
+        assert_eq!(
+            ids(db.decisions("t", &after("d1", 5)).await.unwrap()),
+            ["d0"]
+        );
+        assert!(db.decisions("t", &after("d0", 5)).await.unwrap().is_empty());
+        assert!(
+            db.decisions("t", &after("nope", 5))
+                .await
+                .unwrap()
+                .is_empty(),
+            "an unknown cursor gives nothing, not everything"
+        );
+        let by_rule = f(DecisionFilter {
+            rule_id: Some("rule-block".into()),
+            ..DecisionFilter::default()
+        });
+        assert_eq!(ids(db.decisions("t", &by_rule).await.unwrap()), ["d1"]);
+        let by_actor = |who: &str| {
+            f(DecisionFilter {
+                requested_by: Some(who.into()),
+                ..DecisionFilter::default()
+            })
+        };
+        assert_eq!(
+            ids(db.decisions("t", &by_actor("agent-1")).await.unwrap()).len(),
+            3
+        );
+        assert!(
+            db.decisions("t", &by_actor("someone"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         // A duplicate decision id is a conflict, and nothing of it is kept: not the
         // decision, not its log entry.

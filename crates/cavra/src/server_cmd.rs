@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// The trust root that uploaded packs' signatures are checked against.
     #[arg(long, value_name = "FILE")]
     pub trust_root: Option<PathBuf>,
+    /// The tenant the printed one-time console login link signs in to (default: the
+    /// configuration's `console.login_link.tenant`, else the operator tenant).
+    #[cfg(feature = "console")]
+    #[arg(long, value_name = "TENANT")]
+    pub console_tenant: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -252,17 +257,67 @@ pub fn serve(args: &ServeArgs) -> Result<i32, Failure> {
     if let Some(t) = &args.trust_root {
         config.trust_root = Some(t.clone());
     }
+    #[cfg(feature = "console")]
+    if let Some(t) = &args.console_tenant {
+        config.console.login_link.tenant = Some(t.clone());
+    }
     let url = cavra_redact::url_without_password(&config.database_url);
+    let link = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let printed = link.clone();
     runtime()?.block_on(async move {
+        // The console under /console, beside the API; its one-time login link, if any, is
+        // printed once the service listens.
+        let make_app = move |state: std::sync::Arc<cavra_server::AppState>,
+                             addr: std::net::SocketAddr| {
+            let (app, made) = with_console(state, addr);
+            *link
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = made;
+            Ok(app)
+        };
         // On a worker, not on this thread: the runtime's workers share all the work.
-        tokio::spawn(cavra_server::serve(config, move |addr| {
+        tokio::spawn(cavra_server::serve_app(config, make_app, move |addr| {
             eprintln!("cavra serve: listening on http://{addr} ({url})");
+            let made = printed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(l) = made {
+                // Not eprintln!: a supervisor that read the first line and closed the pipe
+                // must not take the service down with a panic on this one.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "cavra serve: console sign-in (one-time link): {l}"
+                );
+            }
         }))
         .await
         .map_err(|e| Failure::Other(anyhow!("the service stopped: {e}")))?
         .map_err(|e| Failure::Other(anyhow!("{e}")))
     })?;
     Ok(EXIT_OK)
+}
+
+/// The API, and the web console under `/console` when this binary has it (the `console`
+/// feature, on by default), with the one-time login link to print.
+#[cfg(feature = "console")]
+fn with_console(
+    state: std::sync::Arc<cavra_server::AppState>,
+    addr: std::net::SocketAddr,
+) -> (cavra_server::App, Option<String>) {
+    let app = cavra_server::app(std::sync::Arc::clone(&state));
+    let (app, link, _) = cavra_console::mount(app, state, addr);
+    (app, link)
+}
+
+/// The API alone: this binary was built without the `console` feature.
+#[cfg(not(feature = "console"))]
+fn with_console(
+    state: std::sync::Arc<cavra_server::AppState>,
+    _addr: std::net::SocketAddr,
+) -> (cavra_server::App, Option<String>) {
+    (cavra_server::app(state), None)
 }
 
 /// `cavra healthcheck`: exit 0 when the service says ready, 1 when it does not or cannot be

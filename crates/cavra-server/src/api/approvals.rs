@@ -8,14 +8,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use cavra_identity::Role;
-use cavra_tenant_store::{Approval, ApprovalState, GrantUse, Transition, TransitionOutcome};
+use cavra_runtime::approvals::{Step, break_glass_minutes, refusal, transition};
+use cavra_tenant_store::{Approval, ApprovalState, GrantUse, TransitionOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, format_time, now_text};
+use crate::{AppState, now_text};
 
 /// Filters for listing approvals.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,7 +99,7 @@ async fn decidable(
     caller: &Caller,
     id: &str,
     group: Option<&str>,
-    from: &[ApprovalState],
+    step: Step,
 ) -> ApiResult<Approval> {
     check_id(id)?;
     let a = state
@@ -114,42 +115,32 @@ async fn decidable(
     }
     // While the approval can still take this step, its requester is refused; once it has
     // moved on, the store's answer (409, the state conflict) is the same for everyone.
-    if a.requested_by == caller.subject() && from.contains(&a.state) {
+    if a.requested_by == caller.subject() && step.refuses_requester(a.state) {
         return Err(Problem::forbidden("nobody decides their own request"));
     }
     Ok(a)
 }
 
-fn outcome(
-    o: TransitionOutcome,
-    caller: &Caller,
-    verb: &str,
-    from: &[ApprovalState],
-) -> ApiResult<Json<Approval>> {
+/// The store's answer to a transition: the approval as it is now, or why it did not move
+/// ([`cavra_runtime::approvals::refusal`]).
+fn outcome(o: TransitionOutcome, caller: &Caller, step: Step) -> ApiResult<Approval> {
     match o {
-        TransitionOutcome::Done(a) => Ok(Json(a)),
+        TransitionOutcome::Done(a) => Ok(a),
         TransitionOutcome::NotFound => Err(Problem::not_found("approval")),
         TransitionOutcome::Conflict(a) => {
-            // The requester is refused only while the approval could still be decided;
-            // once it has moved on, the answer is the state conflict, as for anyone.
-            if a.requested_by == caller.subject() && from.contains(&a.state) {
-                Err(Problem::forbidden("nobody decides their own request"))
-            } else if a.expires_at.as_str() <= now_text().as_str()
-                && matches!(
-                    a.state,
-                    ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass
-                )
-            {
-                Err(Problem::conflict(format!(
-                    "approval {} expired at {}; it can no longer be {verb}",
-                    a.id, a.expires_at
-                )))
-            } else {
-                Err(Problem::conflict(format!(
-                    "approval {} is {}; it can no longer be {verb}",
-                    a.id, a.state
-                )))
-            }
+            let why = refusal(
+                step,
+                a.state,
+                &a.requested_by,
+                &a.expires_at,
+                caller.subject(),
+                &now_text(),
+            );
+            let message = why.message(&a.id, step);
+            Err(match why {
+                cavra_runtime::approvals::Refusal::OwnRequest => Problem::forbidden(message),
+                _ => Problem::conflict(message),
+            })
         }
     }
 }
@@ -180,31 +171,23 @@ pub async fn decide(
     };
     caller.require(&[Role::Approver, Role::Admin], verb)?;
     let why = state.config.limits.reason(reason)?;
-    let from = [ApprovalState::Pending];
-    decidable(state, caller, id, None, &from).await?;
-    let now = now_text();
-    let (to, grant, done) = match verdict {
-        Verdict::Approve(g) => (ApprovalState::Approved, Some(g), "approved"),
-        Verdict::Deny => (ApprovalState::Denied, None, "denied"),
+    let step = match verdict {
+        Verdict::Approve(grant) => Step::Approve(grant),
+        Verdict::Deny => Step::Deny,
     };
-    let t = Transition {
-        to,
-        from: from.to_vec(),
-        actor: caller.subject().to_string(),
-        reason: Some(why),
-        at: now.clone(),
-        expires_at: None,
-        grant,
-        not_requested_by: Some(caller.subject().to_string()),
-        unexpired_at: Some(now),
-    };
+    decidable(state, caller, id, None, step).await?;
+    let t = transition(
+        step,
+        caller.subject(),
+        &why,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(Problem::internal)?;
     outcome(
         state.db.transition(caller.tenant(), id, t).await?,
         caller,
-        done,
-        &from,
+        step,
     )
-    .map(|Json(a)| a)
 }
 
 /// Approve a pending approval (members of its group only; not the requester).
@@ -270,27 +253,19 @@ pub async fn expire(
             a.approver_group
         )));
     }
-    let t = Transition {
-        to: ApprovalState::Expired,
-        from: vec![
-            ApprovalState::Pending,
-            ApprovalState::Approved,
-            ApprovalState::BreakGlass,
-        ],
-        actor: caller.subject().to_string(),
-        reason: Some(why),
-        at: now_text(),
-        expires_at: Some(now_text()),
-        grant: None,
-        not_requested_by: None,
-        unexpired_at: None,
-    };
+    let t = transition(
+        Step::Expire,
+        caller.subject(),
+        &why,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(Problem::internal)?;
     outcome(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
-        "expired",
-        &[],
+        Step::Expire,
     )
+    .map(Json)
 }
 
 /// Break glass: grant a pending or denied approval at once, for a short time. Approvers (or
@@ -316,34 +291,32 @@ pub async fn break_glass(
         .require_feature(cavra_tenant_store::entitlement::FEATURE_BREAK_GLASS)?;
     let why = state.config.limits.reason(&body.reason)?;
     let group = state.config.break_glass.group.clone();
-    let from = [ApprovalState::Pending, ApprovalState::Denied];
-    decidable(&state, &caller, &id, Some(&group), &from).await?;
     let max = state.config.break_glass.max_minutes;
-    let minutes = body.minutes.unwrap_or(max.min(15));
-    if minutes == 0 || minutes > max {
-        return Err(Problem::unprocessable(format!(
-            "break glass lasts 1 to {max} minutes"
-        )));
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let at = format_time(now);
-    let t = Transition {
-        to: ApprovalState::BreakGlass,
-        from: from.to_vec(),
-        actor: caller.subject().to_string(),
-        reason: Some(format!("BREAK GLASS: {why}")),
-        at: at.clone(),
-        expires_at: Some(format_time(now + time::Duration::minutes(minutes as i64))),
-        grant: Some(GrantUse::Once),
-        not_requested_by: Some(caller.subject().to_string()),
-        unexpired_at: Some(at),
-    };
+    // Who may take the step does not depend on how long it lasts: the approval is read and
+    // the caller checked first, then the minutes.
+    decidable(
+        &state,
+        &caller,
+        &id,
+        Some(&group),
+        Step::BreakGlass { minutes: max },
+    )
+    .await?;
+    let minutes = break_glass_minutes(body.minutes, max).map_err(Problem::unprocessable)?;
+    let step = Step::BreakGlass { minutes };
+    let t = transition(
+        step,
+        caller.subject(),
+        &why,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(Problem::internal)?;
     let result = outcome(
         state.db.transition(caller.tenant(), &id, t).await?,
         &caller,
-        "broken open",
-        &from,
-    );
+        step,
+    )
+    .map(Json);
     if result.is_ok() {
         log_line!(
             "cavra serve: BREAK GLASS on approval {id} in tenant {} by {} for {minutes} min: {why}",

@@ -448,6 +448,7 @@ pub async fn list(
         since: query_time("since", q.since)?,
         until: query_time("until", q.until)?,
         limit: Some(state.config.limits.page(q.limit)),
+        ..DecisionFilter::default()
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
     Ok(Json(rows))

@@ -4,27 +4,22 @@ use super::*;
 
 /// Appends one entry to `tenant`'s log inside `tx`; returns its index. The log head's row
 /// stays locked until `tx` ends, so appends of one tenant are serialised across replicas.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
     settings: &LogSettings,
     tenant: &str,
-    kind: &str,
-    ref_id: Option<&str>,
-    session_id: Option<&str>,
-    timestamp: &str,
-    body: impl Into<EntryBody>,
+    entry: NewEntry<'_>,
 ) -> Result<u64> {
+    let NewEntry {
+        kind,
+        ref_id,
+        session_id,
+        timestamp,
+        body,
+    } = entry;
     let (log_id, mut frontier) = lock_log_head(tx, tenant).await?;
     let index = frontier.size();
-    let built = build_entry(
-        &settings.redactor,
-        tenant,
-        index,
-        kind,
-        timestamp,
-        body.into(),
-    )?;
+    let built = build_entry(&settings.redactor, tenant, index, kind, timestamp, body)?;
     frontier.push(built.leaf);
     tx.execute(
         &tx.prepare_cached(
@@ -61,7 +56,7 @@ pub(crate) async fn append_many(
     tx: &deadpool_postgres::Transaction<'_>,
     settings: &LogSettings,
     tenant: &str,
-    entries: Vec<crate::log::NewEntry<'_>>,
+    entries: Vec<NewEntry<'_>>,
 ) -> Result<Vec<u64>> {
     let (log_id, mut frontier) = lock_log_head(tx, tenant).await?;
     let n = entries.len();

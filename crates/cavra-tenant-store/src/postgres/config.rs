@@ -21,16 +21,7 @@ impl Configuration for PgDb {
             ],
         )
         .await?;
-        append(
-            &tx,
-            &self.settings,
-            tenant,
-            "registry",
-            Some(&r.name),
-            None,
-            &r.updated_at,
-            serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}),
-        )
+        append(&tx, &self.settings, tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at, body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })
         .await?;
         tx.commit().await?;
         Ok(())
@@ -106,11 +97,13 @@ impl Configuration for PgDb {
                 &tx,
                 &self.settings,
                 tenant,
-                "policy_pack",
-                Some(&p.digest),
-                None,
-                &p.uploaded_at,
-                crate::log::pack_body(p),
+                NewEntry {
+                    kind: "policy_pack",
+                    ref_id: Some(&p.digest),
+                    session_id: None,
+                    timestamp: &p.uploaded_at,
+                    body: crate::log::pack_body(p).into(),
+                },
             )
             .await?;
         }
@@ -161,11 +154,13 @@ impl Configuration for PgDb {
             &tx,
             &self.settings,
             tenant,
-            "policy_assignment",
-            Some(&a.pack),
-            None,
-            &a.assigned_at,
-            serde_json::to_value(a)?,
+            NewEntry {
+                kind: "policy_assignment",
+                ref_id: Some(&a.pack),
+                session_id: None,
+                timestamp: &a.assigned_at,
+                body: serde_json::to_value(a)?.into(),
+            },
         )
         .await?;
         tx.commit().await?;

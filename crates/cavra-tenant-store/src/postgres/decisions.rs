@@ -50,9 +50,16 @@ impl Decisions for PgDb {
         let c = self.client().await?;
         // One statement for every combination of filters (an absent filter is NULL), so it
         // is prepared once per connection.
+        // Keyset pagination is its own statement, so that `seq < (the cursor's seq)` bounds
+        // the (tenant, seq) index scan rather than filtering it.
+        let keyset = if f.before.is_some() {
+            " AND d.seq < (SELECT b.seq FROM decisions b WHERE b.tenant = $1 AND b.decision_id = $10)"
+        } else {
+            " AND $10::text IS NULL"
+        };
         let st = c
             .prepare_cached(&format!(
-                "{DECISION_SELECT} WHERE d.tenant = $1 AND ($2::text IS NULL OR d.session_id = $2) AND ($3::text IS NULL OR d.decision = $3) AND ($4::text IS NULL OR d.action_type = $4) AND ($5::text IS NULL OR d.timestamp >= $5) AND ($6::text IS NULL OR d.timestamp < $6) ORDER BY d.seq DESC LIMIT $7"
+                "{DECISION_SELECT} WHERE d.tenant = $1 AND ($2::text IS NULL OR d.session_id = $2) AND ($3::text IS NULL OR d.decision = $3) AND ($4::text IS NULL OR d.action_type = $4) AND ($5::text IS NULL OR d.timestamp >= $5) AND ($6::text IS NULL OR d.timestamp < $6) AND ($8::text IS NULL OR d.rule_id = $8) AND ($9::text IS NULL OR d.requested_by = $9){keyset} ORDER BY d.seq DESC LIMIT $7"
             ))
             .await?;
         c.query(
@@ -66,6 +73,9 @@ impl Decisions for PgDb {
                 &f.until,
                 // NULL: no limit.
                 &f.limit.map(|l| l.max(1) as i64),
+                &f.rule_id,
+                &f.requested_by,
+                &f.before,
             ],
         )
         .await?
@@ -149,11 +159,13 @@ async fn record_decision_in(
         tx,
         settings,
         tenant,
-        "decision",
-        Some(&d.decision_id),
-        d.session_id.as_deref(),
-        &d.timestamp,
-        EntryBody::Prepared(prepared),
+        NewEntry {
+            kind: "decision",
+            ref_id: Some(&d.decision_id),
+            session_id: d.session_id.as_deref(),
+            timestamp: &d.timestamp,
+            body: EntryBody::Prepared(prepared),
+        },
     )
     .await?;
     tx.execute(
@@ -214,11 +226,13 @@ async fn record_decision_in(
             tx,
             settings,
             tenant,
-            "approval",
-            Some(&approval.id),
-            approval.session_id.as_deref(),
-            &d.timestamp,
-            approval_body(&approval, &approval.requested_by),
+            NewEntry {
+                kind: "approval",
+                ref_id: Some(&approval.id),
+                session_id: approval.session_id.as_deref(),
+                timestamp: &d.timestamp,
+                body: approval_body(&approval, &approval.requested_by).into(),
+            },
         )
         .await?;
         let e = crate::outbox::requested_event(

@@ -39,7 +39,9 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use tokio_postgres::{NoTls, Row};
 
 use crate::backend::*;
-use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
+use crate::log::{
+    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, build_entry, sign_checkpoint,
+};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
 

@@ -93,11 +93,13 @@ pub(super) async fn store_transition(
         tx,
         settings,
         tenant,
-        "approval",
-        Some(&after.id),
-        after.session_id.as_deref(),
-        &at,
-        approval_body(after, actor),
+        NewEntry {
+            kind: "approval",
+            ref_id: Some(&after.id),
+            session_id: after.session_id.as_deref(),
+            timestamp: &at,
+            body: approval_body(after, actor).into(),
+        },
     )
     .await?;
     let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);

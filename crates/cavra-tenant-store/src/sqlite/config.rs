@@ -18,16 +18,7 @@ impl Configuration for SqliteDb {
                     r.updated_at,
                     r.updated_by
                 ])?;
-                append(
-                    c,
-                    settings,
-                    &tenant,
-                    "registry",
-                    Some(&r.name),
-                    None,
-                    &r.updated_at,
-                    serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}),
-                )?;
+                append(c, settings, &tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at, body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })?;
                 Ok(())
             })
         })
@@ -122,16 +113,7 @@ impl Configuration for SqliteDb {
                     ])?;
                 // The upload is evidence (with its verified signer) the first time only.
                 if inserted == 1 {
-                    append(
-                        c,
-                        settings,
-                        &tenant,
-                        "policy_pack",
-                        Some(&p.digest),
-                        None,
-                        &p.uploaded_at,
-                        crate::log::pack_body(&p),
-                    )?;
+                    append(c, settings, &tenant, NewEntry { kind: "policy_pack", ref_id: Some(&p.digest), session_id: None, timestamp: &p.uploaded_at, body: crate::log::pack_body(&p).into() })?;
                 }
                 Ok(())
             })
@@ -173,16 +155,7 @@ impl Configuration for SqliteDb {
                     "INSERT OR REPLACE INTO policy_assignments (tenant, scope, pack, assigned_at, assigned_by) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![tenant, a.scope, a.pack, a.assigned_at, a.assigned_by])?;
-                append(
-                    c,
-                    settings,
-                    &tenant,
-                    "policy_assignment",
-                    Some(&a.pack),
-                    None,
-                    &a.assigned_at,
-                    serde_json::to_value(&a)?,
-                )?;
+                append(c, settings, &tenant, NewEntry { kind: "policy_assignment", ref_id: Some(&a.pack), session_id: None, timestamp: &a.assigned_at, body: serde_json::to_value(&a)?.into() })?;
                 Ok(())
             })
         })

@@ -38,11 +38,21 @@ impl Decisions for SqliteDb {
                 ("action_type", "=", f.action_type.map(ActionType::as_str)),
                 ("timestamp", ">=", f.since.as_deref()),
                 ("timestamp", "<", f.until.as_deref()),
+                ("rule_id", "=", f.rule_id.as_deref()),
+                ("requested_by", "=", f.requested_by.as_deref()),
             ] {
                 if let Some(v) = v {
                     sql.push_str(&format!(" AND d.{col} {op} ?"));
                     args.push(v.to_string());
                 }
+            }
+            // Keyset: after the page that ended with `before`, in the tenant's own decisions
+            // (another tenant's id gives nothing). A range on the (tenant, seq) index.
+            if let Some(before) = &f.before {
+                sql.push_str(
+                    " AND d.seq < (SELECT b.seq FROM decisions b WHERE b.decision_id = ? AND b.tenant = d.tenant)",
+                );
+                args.push(before.clone());
             }
             let limit = f.limit.map_or(-1, |l| l.max(1) as i64);
             sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {limit}"));
@@ -122,11 +132,13 @@ fn record_decision_in(
         settings,
         heads,
         tenant,
-        "decision",
-        Some(&d.decision_id),
-        d.session_id.as_deref(),
-        &d.timestamp,
-        EntryBody::Prepared(prepared),
+        NewEntry {
+            kind: "decision",
+            ref_id: Some(&d.decision_id),
+            session_id: d.session_id.as_deref(),
+            timestamp: &d.timestamp,
+            body: EntryBody::Prepared(prepared),
+        },
     )?;
     c.prepare_cached(&format!(
         "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -179,11 +191,13 @@ fn record_decision_in(
             settings,
             heads,
             tenant,
-            "approval",
-            Some(&approval.id),
-            approval.session_id.as_deref(),
-            &d.timestamp,
-            approval_body(&approval, &approval.requested_by),
+            NewEntry {
+                kind: "approval",
+                ref_id: Some(&approval.id),
+                session_id: approval.session_id.as_deref(),
+                timestamp: &d.timestamp,
+                body: approval_body(&approval, &approval.requested_by).into(),
+            },
         )?;
         let e = crate::outbox::requested_event(
             &approval,

@@ -30,7 +30,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::*;
-use crate::log::{CHECKPOINT_EVERY, EntryBody, approval_body, build_entry, sign_checkpoint};
+use crate::log::{
+    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, build_entry, sign_checkpoint,
+};
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
 
@@ -436,49 +438,37 @@ pub(crate) fn atomic<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result
 
 /// Appends one entry to `tenant`'s log; returns its index. Reads and writes the log's head
 /// row itself (for the writes that are not direct).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
     conn: &Connection,
     settings: &LogSettings,
     tenant: &str,
-    kind: &str,
-    ref_id: Option<&str>,
-    session_id: Option<&str>,
-    timestamp: &str,
-    body: impl Into<EntryBody>,
+    entry: NewEntry<'_>,
 ) -> Result<u64> {
     let mut heads = Heads::default();
-    let index = append_with(
-        conn, settings, &mut heads, tenant, kind, ref_id, session_id, timestamp, body,
-    )?;
+    let index = append_with(conn, settings, &mut heads, tenant, entry)?;
     heads.store(conn)?;
     Ok(index)
 }
 
 /// Appends one entry to `tenant`'s log with its head in `heads`; returns its index. The head
 /// moves on only once the entry's row is in.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn append_with(
     conn: &Connection,
     settings: &LogSettings,
     heads: &mut Heads,
     tenant: &str,
-    kind: &str,
-    ref_id: Option<&str>,
-    session_id: Option<&str>,
-    timestamp: &str,
-    body: impl Into<EntryBody>,
+    entry: NewEntry<'_>,
 ) -> Result<u64> {
+    let NewEntry {
+        kind,
+        ref_id,
+        session_id,
+        timestamp,
+        body,
+    } = entry;
     let head = heads.get(conn, tenant)?;
     let index = head.frontier.size();
-    let built = build_entry(
-        &settings.redactor,
-        tenant,
-        index,
-        kind,
-        timestamp,
-        body.into(),
-    )?;
+    let built = build_entry(&settings.redactor, tenant, index, kind, timestamp, body)?;
     conn.prepare_cached(
         "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
@@ -520,7 +510,7 @@ pub(crate) fn append_many(
     conn: &Connection,
     settings: &LogSettings,
     tenant: &str,
-    entries: Vec<crate::log::NewEntry<'_>>,
+    entries: Vec<NewEntry<'_>>,
 ) -> Result<Vec<u64>> {
     let (log_id, mut frontier) = log_head(conn, tenant)?;
     let mut indexes = Vec::with_capacity(entries.len());

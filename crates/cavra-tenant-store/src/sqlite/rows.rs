@@ -94,11 +94,13 @@ pub(super) fn store_transition(
         settings,
         heads,
         tenant,
-        "approval",
-        Some(&after.id),
-        after.session_id.as_deref(),
-        &at,
-        approval_body(after, actor),
+        NewEntry {
+            kind: "approval",
+            ref_id: Some(&after.id),
+            session_id: after.session_id.as_deref(),
+            timestamp: &at,
+            body: approval_body(after, actor).into(),
+        },
     )?;
     let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
     crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;
