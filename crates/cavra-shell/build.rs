@@ -3,7 +3,7 @@
 //! Each file is read with the same entry type (and the same checks) a pack's `knowledge:`
 //! section is loaded with; a file that does not read or check fails the build, naming the
 //! file and the entry. The output is plain Rust data, so a process never parses YAML to know
-//! what a program does, and a lookup is one `match` on the program name.
+//! what a program does, and a lookup is a hash of the program name and a probe or two.
 
 #[path = "src/knowledge/entry.rs"]
 #[allow(dead_code)]
@@ -76,7 +76,7 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, under: {}, source: {}, \
          abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_anywhere: {}, options_end_at_operand: {}, \
          short_with_value: {}, long_with_value: {}, long_options: {}, \
-         options: Cow::Borrowed(&[{options}]), operands: {}, settings: {}, stdin: {}, classes: {}, \
+         options: Cow::Borrowed(&[{options}]), operands: {}, command_after: {}, settings: {}, writes: {}, stdin: {}, classes: {}, \
          version_selector: {}, environment_separator: {}, neutral_options: {}, nested: {}, complete_options: {}, canonical_subcommand: {}, origin: {} }},",
         text(&entry.program),
         texts(&entry.aliases),
@@ -91,7 +91,9 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         texts(&entry.long_with_value),
         texts(&entry.long_options),
         effect(entry.operands),
+        entry.command_after,
         settings(&entry.settings),
+        texts(&entry.writes),
         effect(entry.stdin),
         texts(&entry.classes),
         text(&entry.version_selector),
@@ -168,21 +170,66 @@ fn main() {
     out.push_str("];\n\n");
     environment.push_str("];\n\n");
     out.push_str(&environment);
-    out.push_str(
-        "/// Indices into [`ENTRIES`] of the entries for a program name (or alias).\n\
-         pub(super) fn indices(program: &str) -> &'static [usize] {\n    match program {\n",
-    );
+    // An open-addressing hash table of the names (FNV-1a, linear probing, at most half full),
+    // so a lookup costs a hash of the name and a probe or two, not a walk through every name.
+    let size = (names.len() * 2).next_power_of_two().max(16);
+    let mut slots: Vec<Option<(&String, &Vec<usize>)>> = vec![None; size];
     for (name, idx) in &names {
-        let list: Vec<String> = idx.iter().map(usize::to_string).collect();
-        let _ = writeln!(out, "        {name:?} => &[{}],", list.join(", "));
+        let mut at = (entry::name_hash(name) as usize) & (size - 1);
+        while slots[at].is_some() {
+            at = (at + 1) & (size - 1);
+        }
+        slots[at] = Some((name, idx));
     }
-    out.push_str("        _ => &[],\n    }\n}\n\n");
-    out.push_str(
-        "/// Whether an entry for the program (or alias) says what an argument does.\n\
-         pub(super) fn known(program: &str) -> bool {\n    matches!(\n        program,\n",
+    let _ = writeln!(
+        out,
+        "/// One slot of [`PROGRAMS`]: a program name (or alias), the indices into [`ENTRIES`] of its\n\
+         /// entries, and whether one of them says what an argument does; an empty name is a free slot.\n\
+         pub(super) struct Slot {{ pub(super) name: &'static str, pub(super) entries: &'static [usize], pub(super) known: bool }}\n\n\
+         /// The program names by [`name_hash`](super::entry::name_hash), linear probing.\n\
+         pub(super) static PROGRAMS: [Slot; {size}] = ["
     );
-    let list: Vec<String> = known.iter().map(|n| format!("{n:?}")).collect();
-    let _ = writeln!(out, "        {}\n    )\n}}", list.join("\n            | "));
+    for slot in &slots {
+        match slot {
+            Some((name, idx)) => {
+                let list: Vec<String> = idx.iter().map(usize::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "    Slot {{ name: {name:?}, entries: &[{}], known: {} }},",
+                    list.join(", "),
+                    known.contains(*name)
+                );
+            }
+            None => out.push_str("    Slot { name: \"\", entries: &[], known: false },\n"),
+        }
+    }
+    out.push_str("];\n\n");
+    let _ = writeln!(
+        out,
+        "/// The slot of a program name (or alias), if the knowledge base has entries for it.\n\
+         pub(super) fn slot(program: &str) -> Option<&'static Slot> {{\n\
+         \x20   let mut at = (super::entry::name_hash(program) as usize) & {mask};\n\
+         \x20   loop {{\n\
+         \x20       let slot = PROGRAMS.get(at)?;\n\
+         \x20       if slot.name.is_empty() {{\n\
+         \x20           return None;\n\
+         \x20       }}\n\
+         \x20       if slot.name == program {{\n\
+         \x20           return Some(slot);\n\
+         \x20       }}\n\
+         \x20       at = (at + 1) & {mask};\n\
+         \x20   }}\n\
+         }}\n\n\
+         /// Indices into [`ENTRIES`] of the entries for a program name (or alias).\n\
+         pub(super) fn indices(program: &str) -> &'static [usize] {{\n\
+         \x20   slot(program).map_or(&[], |s| s.entries)\n\
+         }}\n\n\
+         /// Whether an entry for the program (or alias) says what an argument does.\n\
+         pub(super) fn known(program: &str) -> bool {{\n\
+         \x20   slot(program).is_some_and(|s| s.known)\n\
+         }}",
+        mask = size - 1
+    );
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|e| panic!("OUT_DIR: {e}")))
         .join("knowledge.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));

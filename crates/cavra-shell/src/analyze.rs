@@ -847,7 +847,13 @@ impl<'l> Analyzer<'l> {
             variants,
             keys: match_keys,
             readings,
+            readings_incomplete,
         } = canon::forms(self.kb, &name, name_is_literal, args, flag_limit);
+        // More readings than cavra makes: one it did not make may be what a rule names, so the
+        // command is never simply allowed.
+        if readings_incomplete {
+            classes.insert(RiskClass::Unparseable);
+        }
         let known_program = name_is_literal
             && (self.kb.knows(&name)
                 || !info.inner.is_empty()

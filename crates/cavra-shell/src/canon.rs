@@ -64,9 +64,11 @@ pub(crate) fn forms(
     // dir`, `kubectl -n prod`, `gh pr -R o/r`), subcommand spellings written as the knowledge
     // base spells them, and the other readings where an unknown option makes a word uncertain.
     let mut readings: Vec<Vec<&str>> = Vec::new();
+    let mut readings_incomplete = false;
     if name_literal && let Some(words) = crate::knowledge::canonical_words(kb, name, &toks) {
         toks = words.words;
         readings = words.readings;
+        readings_incomplete = words.incomplete;
     }
     let original: Vec<&str> = toks.clone();
     if name_literal && name == "rm" {
@@ -184,6 +186,7 @@ pub(crate) fn forms(
         variants,
         keys,
         readings: reading_keys,
+        readings_incomplete,
     }
 }
 
@@ -197,6 +200,9 @@ pub(crate) struct Forms {
     pub keys: Vec<String>,
     /// Match keys of the other readings alone (see `SimpleCommand::readings`).
     pub readings: Vec<String>,
+    /// Not every reading could be made within the bounds (see
+    /// `knowledge::CanonicalWords::incomplete`).
+    pub readings_incomplete: bool,
 }
 
 /// See [`crate::canonicalize_pattern`].

@@ -895,6 +895,8 @@ fn tool_operands() {
             "ln -s target link",
             &[
                 (AccessKind::Read, "target"),
+                (AccessKind::Write, "target"),
+                (AccessKind::Write, "target/**"),
                 (AccessKind::Write, "link"),
                 (AccessKind::Write, "link/target"),
             ],

@@ -145,6 +145,24 @@ fn outcome(o: TransitionOutcome, caller: &Caller, step: Step) -> ApiResult<Appro
     }
 }
 
+/// Takes `step` on approval `id` as `caller` (already checked) for `why`: the runtime's terms,
+/// the store's compare-and-set, and its answer.
+async fn take(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    step: Step,
+    why: &str,
+) -> ApiResult<Approval> {
+    let t = transition(step, caller.subject(), why, time::OffsetDateTime::now_utc())
+        .map_err(Problem::internal)?;
+    outcome(
+        state.db.transition(caller.tenant(), id, t).await?,
+        caller,
+        step,
+    )
+}
+
 /// What a decision on a pending approval does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -176,18 +194,7 @@ pub async fn decide(
         Verdict::Deny => Step::Deny,
     };
     decidable(state, caller, id, None, step).await?;
-    let t = transition(
-        step,
-        caller.subject(),
-        &why,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(Problem::internal)?;
-    outcome(
-        state.db.transition(caller.tenant(), id, t).await?,
-        caller,
-        step,
-    )
+    take(state, caller, id, step, &why).await
 }
 
 /// Approve a pending approval (members of its group only; not the requester).
@@ -253,19 +260,9 @@ pub async fn expire(
             a.approver_group
         )));
     }
-    let t = transition(
-        Step::Expire,
-        caller.subject(),
-        &why,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(Problem::internal)?;
-    outcome(
-        state.db.transition(caller.tenant(), &id, t).await?,
-        &caller,
-        Step::Expire,
-    )
-    .map(Json)
+    take(&state, &caller, &id, Step::Expire, &why)
+        .await
+        .map(Json)
 }
 
 /// Break glass: grant a pending or denied approval at once, for a short time. Approvers (or
@@ -304,19 +301,7 @@ pub async fn break_glass(
     .await?;
     let minutes = break_glass_minutes(body.minutes, max).map_err(Problem::unprocessable)?;
     let step = Step::BreakGlass { minutes };
-    let t = transition(
-        step,
-        caller.subject(),
-        &why,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(Problem::internal)?;
-    let result = outcome(
-        state.db.transition(caller.tenant(), &id, t).await?,
-        &caller,
-        step,
-    )
-    .map(Json);
+    let result = take(&state, &caller, &id, step, &why).await.map(Json);
     if result.is_ok() {
         log_line!(
             "cavra serve: BREAK GLASS on approval {id} in tenant {} by {} for {minutes} min: {why}",

@@ -69,6 +69,8 @@ pub(super) struct Found<'e> {
     pub(super) operands: Vec<usize>,
     /// Abbreviated long options as their full spelling: index and new text.
     expanded: Vec<(usize, String)>,
+    /// Where an option terminator `--` ended the options.
+    double_dash: Option<usize>,
 }
 
 struct Hit<'e> {
@@ -99,6 +101,7 @@ pub(super) fn scan<'e>(
         }
         if t == "--" {
             only_operands = true;
+            found.double_dash.get_or_insert(i);
             i += 1;
             continue;
         }
@@ -343,6 +346,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         !e.options.is_empty()
             || e.operands.is_some()
             || !e.settings.is_empty()
+            || !e.writes.is_empty()
             || e.stdin.is_some()
             || !e.classes.is_empty()
     };
@@ -365,6 +369,17 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         for class in entry.classes.iter() {
             if let Ok(c) = RiskClass::from_str(class) {
                 info.class(c);
+            }
+        }
+        if !entry.writes.is_empty()
+            && let Some(at) = start
+                .checked_sub(1)
+                .and_then(|i| args.get(i))
+                .or(args.first())
+        {
+            let label = format!("{base} [{}]", known());
+            for file in entry.writes.iter() {
+                info.access(AccessKind::Write, &Word::derived(at, file), &label);
             }
         }
         let found = scan(entry, args, start, end);
@@ -405,6 +420,20 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         {
             let label = format!("{base} operand [{}]", known());
             match e {
+                Effect::CommandWords if entry.command_after > 0 => {
+                    // `docker exec web cmd …`, `kubectl exec pod -- cmd …`: the command
+                    // starts past the operands naming where it runs, or right after `--`.
+                    let first = match found.double_dash {
+                        Some(d) => found.operands.iter().copied().find(|&i| i > d),
+                        None => found
+                            .operands
+                            .get(usize::from(entry.command_after))
+                            .copied(),
+                    };
+                    if let Some(first) = first {
+                        info.words(args, first, end, &label, stdin.clone());
+                    }
+                }
                 Effect::CommandWords => {
                     let split = found.operands.first().and_then(|&i| {
                         let sep = entry.environment_separator.as_ref();

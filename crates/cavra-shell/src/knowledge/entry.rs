@@ -8,6 +8,17 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+/// The hash the built-in table of program names is laid out by (FNV-1a, 64 bits): the build
+/// script places each name with it and a lookup probes from it, so both must agree.
+pub fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Text that is either compiled in (the built-in knowledge base) or loaded (a pack's entries).
 pub type Text = Cow<'static, str>;
 
@@ -213,10 +224,21 @@ pub struct ProgramEntry {
     /// What the operands are (`command_words`: the first operand starts a command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operands: Option<Effect>,
+    /// With `operands: command_words`: how many operands name where the command runs before
+    /// it starts (a container, a compose service, an image, a pod: `docker exec web rm -rf x`
+    /// runs `rm -rf x` in `web`). After an option terminator `--` the command starts right
+    /// there (`kubectl exec pod -c app -- sh -c …`), whatever stands before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub command_after: u8,
     /// The operands are one setting, `KEY VALUE` or `KEY=VALUE` (`yarn config set KEY
     /// VALUE`): a key these name has that setting's effect on the value.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub settings: List<Setting>,
+    /// Files the program (or subcommand) writes whatever its arguments say: its own
+    /// configuration file (`yarn config set` writes `~/.yarnrc`, or `.yarnrc.yml` with Yarn 2
+    /// and later). Judged as writes of those files, as `--output FILE` is.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub writes: List<Text>,
     /// What the standard input is (`command`: shell code, as `at` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<Effect>,
@@ -268,6 +290,10 @@ fn is_empty_text(t: &Text) -> bool {
     t.is_empty()
 }
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -285,6 +311,12 @@ pub const CLASS_NAMES: [&str; 9] = [
     "unparseable",
 ];
 
+/// The longest path `writes` may name.
+pub const MAX_PATH: usize = 256;
+
+/// The most operands `command_after` may count.
+pub const MAX_COMMAND_AFTER: u8 = 4;
+
 /// The longest program, subcommand or option name accepted.
 pub const MAX_NAME: usize = 128;
 
@@ -298,6 +330,7 @@ impl ProgramEntry {
             && self.stdin.is_none()
             && self.classes.is_empty()
             && self.settings.is_empty()
+            && self.writes.is_empty()
             && (self.nested
                 || self.complete_options
                 || self.single_dash_long
@@ -459,6 +492,33 @@ impl ProgramEntry {
             return Err((
                 "environment_separator".into(),
                 "`environment_separator` splits the command of `operands: command_words`".into(),
+            ));
+        }
+        for (i, w) in self.writes.iter().enumerate() {
+            let ok = !w.trim().is_empty()
+                && w.len() <= MAX_PATH
+                && !w.contains(['\0', '\n', '*', '?', '['])
+                && !w.split('/').any(|c| c == "..");
+            if !ok {
+                return Err((
+                    format!("writes[{i}]"),
+                    format!(
+                        "`{w}` is not a file path (no wildcards, no `..`, at most {MAX_PATH} bytes)"
+                    ),
+                ));
+            }
+        }
+        if self.command_after > 0 && self.operands != Some(Effect::CommandWords) {
+            return Err((
+                "command_after".into(),
+                "`command_after` counts the operands before the command of `operands: command_words`"
+                    .into(),
+            ));
+        }
+        if self.command_after > MAX_COMMAND_AFTER {
+            return Err((
+                "command_after".into(),
+                format!("at most {MAX_COMMAND_AFTER} operands stand before the command"),
             ));
         }
         if self.options_anywhere && !self.subcommands.is_empty() {

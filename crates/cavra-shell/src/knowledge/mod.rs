@@ -3,7 +3,7 @@
 //!
 //! The built-in entries are data (`crates/cavra-shell/knowledge/*.yaml`, one file per tool
 //! family, each entry citing its source). The build script checks them and compiles them into
-//! static tables, so a process never parses them: a lookup is one `match` on the program name.
+//! static tables, so a process never parses them: a lookup is a hash of the program name.
 //! A pack adds entries of its own (its `knowledge:` section, same format) through
 //! [`Knowledge::with_entries`]; both apply, so a pack can only add what programs do.
 //!
@@ -172,3 +172,5 @@ impl ProgramEntry {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_derived;

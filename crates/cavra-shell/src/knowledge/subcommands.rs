@@ -156,10 +156,15 @@ pub(crate) struct CanonicalWords<'a> {
     /// that may be a subcommand (`gh pr --weird merge 12`: `merge` is the subcommand, or the
     /// option's value): each with another candidate word put in the subcommand's place.
     pub readings: Vec<Vec<&'a str>>,
+    /// Some readings were not made: more candidate words ([`MAX_CANDIDATES`]), deeper readings
+    /// ([`MAX_READING_DEPTH`]) or more readings in all ([`MAX_ALL_READINGS`]) than the bounds. The command is then not simply allowed (the caller marks it
+    /// `unparseable`, which needs approval at least): what was not read could be what a rule
+    /// names.
+    pub incomplete: bool,
 }
 
-/// Most other readings made for one command.
-const MAX_READINGS: usize = 2;
+/// Most candidate words made into readings at one uncertain place.
+const MAX_CANDIDATES: usize = 12;
 
 /// The words of a command as command patterns see them (issue 15: subcommands matched as
 /// words, at every depth): options that only choose where or how a program (or subcommand)
@@ -201,10 +206,12 @@ fn canonical_words_at<'a>(
         if lead == 0 {
             return None;
         }
-        let readings = readings(toks, lead, toks.get(..lead).unwrap_or_default(), &[]);
+        let (readings, incomplete) =
+            readings(toks, lead, toks.get(..lead).unwrap_or_default(), &[]);
         return (!readings.is_empty()).then(|| CanonicalWords {
             words: toks.to_vec(),
             readings,
+            incomplete,
         });
     }
     // A program described without subcommands (`find`, `rg`): its words are operands.
@@ -301,14 +308,20 @@ fn canonical_words_at<'a>(
     words.extend_from_slice(&kept);
     words.extend_from_slice(rest);
     let mut all: Vec<Vec<&'a str>> = Vec::new();
+    let mut incomplete = false;
     if let Some(at) = readings_at {
-        for r in readings(toks, at, &out, &kept) {
+        let (made, beyond) = readings(toks, at, &out, &kept);
+        // The deepest readings are not read again: their own uncertain words are not known.
+        incomplete |= beyond || (depth >= MAX_READING_DEPTH && !made.is_empty());
+        for r in made {
+            if depth >= MAX_READING_DEPTH {
+                all.push(r);
+                continue;
+            }
             // The reading's own subcommand words (`gh --weird pr merge`: `pr`, then `merge`).
-            match (depth < MAX_READING_DEPTH)
-                .then(|| canonical_words_at(kb, base, &r, depth + 1))
-                .flatten()
-            {
+            match canonical_words_at(kb, base, &r, depth + 1) {
                 Some(again) => {
+                    incomplete |= again.incomplete;
                     all.push(again.words);
                     all.extend(again.readings);
                 }
@@ -317,15 +330,26 @@ fn canonical_words_at<'a>(
         }
     }
     all.retain(|r| *r != words);
-    all.dedup();
-    all.truncate(MAX_ALL_READINGS);
+    // Duplicates dropped, first occurrence kept (the order is the order of the candidates).
+    let mut unique: Vec<Vec<&'a str>> = Vec::with_capacity(all.len());
+    for r in all {
+        if !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    let mut all = unique;
+    if all.len() > MAX_ALL_READINGS {
+        incomplete = true;
+        all.truncate(MAX_ALL_READINGS);
+    }
     (changed || !all.is_empty()).then_some(CanonicalWords {
         words,
         readings: all,
+        incomplete,
     })
 }
 
-/// How many times a reading is read again.
+/// How deep a reading is read again (a reading of a reading of a reading …).
 const MAX_READING_DEPTH: usize = 2;
 
 /// Whether `word` is an option one of `entries` knows (as one with an effect, one that takes a
@@ -374,33 +398,35 @@ fn subcommand_like(word: &str) -> bool {
 }
 
 /// Most readings kept for one command (besides its main one).
-const MAX_ALL_READINGS: usize = 4;
+const MAX_ALL_READINGS: usize = 16;
 
 /// The other readings of `toks` where an option stands at `at`: each of the next plain words
-/// (at most [`MAX_READINGS`]) put right after `head` (the subcommand words before `at`), the
-/// rest as written.
+/// (at most [`MAX_CANDIDATES`]) put right after `head` (the subcommand words before `at`), the
+/// rest as written; and whether there were more candidates than that.
 fn readings<'a>(
     toks: &[&'a str],
     at: usize,
     head: &[&'a str],
     kept: &[&'a str],
-) -> Vec<Vec<&'a str>> {
+) -> (Vec<Vec<&'a str>>, bool) {
     let rest = toks.get(at..).unwrap_or_default();
     if !rest
         .first()
         .is_some_and(|t| t.starts_with('-') && *t != "--")
     {
-        return Vec::new();
+        return (Vec::new(), false);
     }
-    let candidates: Vec<usize> = rest
+    let mut candidates: Vec<usize> = rest
         .iter()
         .take_while(|t| **t != "--")
         .enumerate()
         .filter(|(_, t)| subcommand_like(t))
         .map(|(j, _)| j)
-        .take(MAX_READINGS)
+        .take(MAX_CANDIDATES + 1)
         .collect();
-    candidates
+    let beyond = candidates.len() > MAX_CANDIDATES;
+    candidates.truncate(MAX_CANDIDATES);
+    let made = candidates
         .into_iter()
         .map(|j| {
             let mut r: Vec<&'a str> = Vec::with_capacity(head.len() + rest.len());
@@ -415,5 +441,6 @@ fn readings<'a>(
             );
             r
         })
-        .collect()
+        .collect();
+    (made, beyond)
 }

@@ -220,7 +220,9 @@ fn a_pack_entry_extends_the_built_in_base() {
             settings: Cow::Borrowed(&[]),
         }]),
         operands: None,
+        command_after: 0,
         settings: Cow::Borrowed(&[]),
+        writes: Cow::Borrowed(&[]),
         stdin: None,
         classes: Cow::Borrowed(&[]),
         version_selector: Cow::Borrowed(""),
@@ -301,8 +303,8 @@ fn subcommands_are_words_past_neutral_options() {
         ("gh -Ro/r pr merge 12", "gh pr merge 12"),
         ("gh pr -R o/r merge --squash 12", "gh pr merge --squash 12"),
         (
-            "docker compose -f x.yml -p app run web sh",
-            "docker compose run web sh",
+            "docker compose -f x.yml -p app run web",
+            "docker compose run web",
         ),
         (
             "docker --context c compose run web",
@@ -406,11 +408,11 @@ fn configuration_commands_are_judged_by_what_they_set() {
 
 #[test]
 fn spelling_entries_alone_do_not_make_a_program_known() {
-    // docker-compose's entry only names its neutral options: the program stays unknown, so a
-    // command line among its arguments still needs approval.
-    let a = analyze("docker-compose -f x.yml ps");
+    // helm's entry only names its neutral options: the program stays unknown, so a command
+    // line among its arguments still needs approval.
+    let a = analyze("helm --kube-context x list");
     assert!(!a.commands.iter().any(|c| c.known_program));
-    assert!(!Knowledge::builtin().knows("docker-compose"));
+    assert!(!Knowledge::builtin().knows("helm"));
     assert!(Knowledge::builtin().knows("cargo"));
 }
 

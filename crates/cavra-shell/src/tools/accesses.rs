@@ -279,6 +279,54 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 _ => Read,
             };
             let targets = opts::values(&p, &["t", "target-directory"]);
+            // A link (`ln`, `cp -s`/`-l`) is a second name for its target: what is written
+            // through it later changes the target, so the target counts as written too
+            // (`ln -s .claude cfg && echo x > cfg/settings.json`).
+            let links = base == "ln"
+                || (base == "cp" && (opts::has(&p, &["s", "l", "symbolic-link", "link"])));
+            if links {
+                let symbolic = opts::has(&p, &["s", "symbolic", "symbolic-link"]);
+                // A relative symbolic link target is read from the link's folder.
+                let link_dir: Option<String> = match targets.first() {
+                    Some(t) => Some(t.path.trim_end_matches('/').to_string()),
+                    None if ops.len() > 1 => ops.last().and_then(|&i| get(i)).map(|d| {
+                        if d.path.ends_with('/') {
+                            d.path.trim_end_matches('/').to_string()
+                        } else {
+                            d.path
+                                .rsplit_once('/')
+                                .map_or(String::new(), |(dir, _)| dir.to_string())
+                        }
+                    }),
+                    None => None,
+                };
+                let sources = if targets.is_empty() && ops.len() > 1 {
+                    &ops[..ops.len() - 1]
+                } else {
+                    &ops[..]
+                };
+                for &i in sources {
+                    let Some(w) = get(i) else { continue };
+                    let named = match &link_dir {
+                        Some(dir)
+                            if symbolic
+                                && !dir.is_empty()
+                                && dir != "."
+                                && !w.path.starts_with('/')
+                                && !w.path.starts_with('~') =>
+                        {
+                            Word::derived(w, &format!("{dir}/{}", w.path))
+                        }
+                        _ => w.clone(),
+                    };
+                    let why = format!("target of a link made by {base}");
+                    info.access(Write, &named, why.clone());
+                    if symbolic {
+                        // A link to a folder names everything under it.
+                        info.access(Write, &crate::folders::subtree(&named), why);
+                    }
+                }
+            }
             if base == "install" && opts::has(&p, &["d", "directory"]) {
                 each(info, &ops, Write, "install -d");
                 return;

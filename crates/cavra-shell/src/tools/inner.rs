@@ -119,17 +119,16 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
                 "stdbuf" => stop("ioe", &["input", "output", "error"]),
                 "nice" => stop("n", &["adjustment"]),
                 "ionice" => stop("cnp", &["class", "classdata", "pid", "pgid", "uid"]),
+                // `--replace[=R]`, `--eof[=E]`, `-i[R]`, `-e[E]` and `-l[N]` take their value
+                // only attached (findutils xargs(1)): none of them takes the next word.
                 "xargs" => stop(
                     "IadELnPs",
                     &[
                         "arg-file",
                         "delimiter",
                         "max-args",
-                        "max-lines",
                         "max-procs",
                         "max-chars",
-                        "eof",
-                        "replace",
                         "process-slot-var",
                     ],
                 ),
@@ -201,17 +200,7 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
                 info.code(&ws, "watch", Stdin::Terminal);
             }
         }
-        "parallel" => {
-            let p = opts::parse(args, &stop("adEIjLnPSsC", &["jobs", "arg-file"]));
-            if let Some(i) = opts::first_operand(&p) {
-                let ws: Vec<&Word> = args
-                    .iter()
-                    .skip(i)
-                    .take_while(|w| !w.text.starts_with(":::"))
-                    .collect();
-                info.code(&ws, "parallel", Stdin::Terminal);
-            }
-        }
+        "parallel" => super::parallel::parallel(args, stdin, info),
         "find" => find(args, info),
         "ssh" => {
             let p = opts::parse(args, &stop("BbcDEeFIiJLlmOoPpQRSWw", &[]));
@@ -435,6 +424,25 @@ pub(crate) fn sh_quote(s: &str) -> String {
 /// line (`echo .env | xargs cat`, `xargs … <<< "…"`), the commands xargs will run are
 /// analysed as written out; input known only at run time leaves the arguments unknown, and a
 /// shell or interpreter fed such arguments runs code from data.
+/// The text xargs replaces with each input line: `-I R`, `-iR` / `--replace=R`, or `{}` for a
+/// bare `-i` / `--replace` (findutils xargs(1), 4.10).
+fn xargs_replace(args: &[Word], p: &[opts::Parsed], first: usize) -> Option<String> {
+    let mut replace = opts::values(p, &["I"]).last().map(|w| w.text.clone());
+    for w in args.get(..first).unwrap_or_default() {
+        let t = w.text.as_str();
+        if t == "--replace" || t == "-i" {
+            replace = Some("{}".into());
+        } else if let Some(r) = t.strip_prefix("--replace=") {
+            replace = Some(r.into());
+        } else if let Some(r) = t.strip_prefix("-i")
+            && !t.starts_with("--")
+        {
+            replace = Some(r.into());
+        }
+    }
+    replace
+}
+
 pub(crate) fn xargs_inner(
     args: &[Word],
     p: &[opts::Parsed],
@@ -446,15 +454,17 @@ pub(crate) fn xargs_inner(
         return;
     };
     let inner: Vec<&Word> = args[first..all.min(args.len())].iter().collect();
-    let replace: Option<String> = opts::values(p, &["I", "replace"])
-        .into_iter()
-        .next()
-        .map(|w| w.text.clone());
+    let replace = xargs_replace(args, p, first);
     let inner_base = inner
         .first()
         .map(|w| w.text.rsplit('/').next().unwrap_or("").to_string())
         .unwrap_or_default();
-    let runs_code = is_shell(&inner_base)
+    // The input standing where the command's name is (`xargs -I{} {} …`) names the program.
+    let input_is_program = replace
+        .as_deref()
+        .is_some_and(|r| !r.is_empty() && inner.first().is_some_and(|w| w.text.contains(r)));
+    let runs_code = input_is_program
+        || is_shell(&inner_base)
         || matches!(
             inner_base.as_str(),
             "eval" | "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua"
@@ -498,7 +508,6 @@ pub(crate) fn xargs_inner(
                 });
             }
         }
-        Stdin::Terminal => info.words(args, first, all, "xargs", Stdin::Terminal),
         _ => {
             if runs_code {
                 // A shell or interpreter whose arguments come from data runs code from data.
@@ -655,8 +664,15 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
             _ => i += 1,
         }
     }
+    // Without a starting point find searches `.` (findutils find(1)).
+    let dot = args.first().map(|w| Word::derived(w, "."));
     if deletes {
         info.class(RiskClass::RecursiveDelete);
+        if starts.is_empty()
+            && let Some(d) = &dot
+        {
+            info.access(AccessKind::Delete, d, "find -delete (from .)");
+        }
         for s in starts {
             if let Some(w) = args.get(s) {
                 info.access(AccessKind::Delete, w, "find -delete");

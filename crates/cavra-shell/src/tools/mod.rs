@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 mod accesses;
 mod classes;
 mod inner;
+mod parallel;
 
 use accesses::*;
 use classes::*;
