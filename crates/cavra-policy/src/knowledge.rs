@@ -94,7 +94,9 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("long_options", Shape::StrList),
     opt("options", Shape::List(&OPTION_SHAPE)),
     opt("operands", Shape::OptWord("effect", &EFFECT_WORDS)),
+    opt("command_after", Shape::OptNumber),
     opt("settings", Shape::List(&SETTING_SHAPE)),
+    opt("writes", Shape::StrList),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),
     opt("version_selector", Shape::Str),
@@ -295,6 +297,20 @@ mod tests {
         let text = "programs:\n  - program: x\n    source: x(1)\n    version_selector: ab\n";
         let e = parse_knowledge(text, "k.yaml").expect_err("a selector is one character");
         assert!(e.message.contains("version_selector"), "{e}");
+    }
+
+    #[test]
+    fn writes_and_command_after_load_and_are_checked_where_they_stand() {
+        let text = "programs:\n  - program: box\n    subcommands: [exec]\n    source: box(1)\n    operands: command_words\n    command_after: 1\n  - program: box\n    subcommands: [config]\n    source: box(1)\n    writes: ['~/.boxrc']\n";
+        let section = parse_knowledge(text, "k.yaml").expect("both keys load");
+        assert_eq!(section.programs[0].command_after, 1);
+        assert_eq!(section.programs[1].writes.len(), 1);
+        let text = "programs:\n  - program: box\n    source: box(1)\n    command_after: 2\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("command_after needs command_words");
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(4), "{e}");
+        let text = "programs:\n  - program: box\n    source: box(1)\n    writes: x\n";
+        let e = parse_knowledge(text, "k.yaml").expect_err("writes is a list");
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(4), "{e}");
     }
 
     #[test]
