@@ -60,16 +60,25 @@ impl QueueFilter {
         parts.join("&")
     }
 
-    /// The earliest and latest request times the age filter admits, as stored text.
-    fn window(&self, now: time::OffsetDateTime) -> (Option<String>, Option<String>) {
+    /// The earliest and latest request times the age filter admits, as stored text. An age
+    /// that is none of the four is refused (422), never read as "any age".
+    fn window(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<(Option<String>, Option<String>), String> {
         let ago = |d: time::Duration| Some(cavra_server::format_time(now - d));
-        match self.age.as_deref() {
+        Ok(match self.age.as_deref().map(str::trim) {
+            None | Some("") => (None, None),
             Some("15m") => (ago(time::Duration::minutes(15)), None),
             Some("1h") => (ago(time::Duration::hours(1)), None),
             Some("24h") => (ago(time::Duration::hours(24)), None),
             Some("old") => (None, ago(time::Duration::hours(24))),
-            _ => (None, None),
-        }
+            Some(other) => {
+                return Err(format!(
+                    "`age` is `{other}`; use 15m, 1h, 24h or old (older than 24 hours)"
+                ));
+            }
+        })
     }
 }
 
@@ -94,12 +103,14 @@ pub async fn queue(
     let state = filter
         .state()
         .map_err(|e| layout::error_page(Some(StatusCode::BAD_REQUEST), &e))?;
+    let (since, until) = filter
+        .window(time::OffsetDateTime::now_utc())
+        .map_err(|e| layout::error_page(Some(StatusCode::UNPROCESSABLE_ENTITY), &e))?;
     let db = &console.state.db;
     let list = db
         .approvals(tenant, state, QUEUE_LIMIT)
         .await
-        .map_err(|e| layout::error_page(None, &e.to_string()))?;
-    let (since, until) = filter.window(time::OffsetDateTime::now_utc());
+        .map_err(layout::store_error)?;
     let group = filter.group.as_deref().filter(|g| !g.is_empty());
     let repository = filter.repository.as_deref().filter(|r| !r.is_empty());
     let mut rows = Vec::new();
@@ -117,7 +128,7 @@ pub async fn queue(
         let decision = db
             .decision(tenant, &a.decision_id)
             .await
-            .map_err(|e| layout::error_page(None, &e.to_string()))?;
+            .map_err(layout::store_error)?;
         if let Some(r) = repository
             && decision.as_ref().and_then(repository_of) != Some(r)
         {
@@ -401,7 +412,7 @@ async fn render_detail(
     let a = match db.approval(tenant, id).await {
         Ok(Some(a)) => a,
         Ok(None) => return layout::not_found().await,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let decision = db.decision(tenant, &a.decision_id).await.ok().flatten();
     let session_decisions = match &a.session_id {

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cavra_server::api::evidence::{ProofView, proof};
+use cavra_server::problem::Problem;
 use cavra_store::DecisionFilter;
 use cavra_tenant_store::{Decisions, StoredDecision};
 use maud::{Markup, html};
@@ -76,19 +77,21 @@ impl Search {
         .join("&")
     }
 
-    fn filter(&self, limit: usize) -> Result<DecisionFilter, String> {
-        let time = |field: &str, v: &Option<String>| {
-            cavra_server::api::query_time(field, given(v)).map_err(|p| p.detail)
-        };
+    fn filter(&self, limit: usize) -> Result<DecisionFilter, Problem> {
+        let time = |field: &str, v: &Option<String>| cavra_server::api::query_time(field, given(v));
         Ok(DecisionFilter {
             session_id: given(&self.session),
             decision: given(&self.outcome)
-                .map(|o| o.parse().map_err(|_| format!("`{o}` is not a decision")))
+                .map(|o| {
+                    o.parse()
+                        .map_err(|_| Problem::bad_request(format!("`{o}` is not a decision")))
+                })
                 .transpose()?,
             action_type: given(&self.action)
                 .map(|a| {
-                    a.parse()
-                        .map_err(|_| format!("`{a}` is not an action type"))
+                    a.parse().map_err(|_| {
+                        Problem::bad_request(format!("`{a}` is not an action type"))
+                    })
                 })
                 .transpose()?,
             since: time("since", &self.since)?,
@@ -115,14 +118,13 @@ fn repository_of(d: &StoredDecision) -> Option<&str> {
     d.record.get("repository").and_then(|v| v.as_str())
 }
 
-/// A page of decisions of `tenant` for `search`.
-pub async fn search(console: &Console, tenant: &str, search: &Search) -> Result<Found, String> {
+/// A page of decisions of `tenant` for `search`: a filter that is not one is the API's
+/// problem (400 for an unknown word, 422 for a time that is not one); a store failure is the
+/// API's problem too, without the database's text.
+pub async fn search(console: &Console, tenant: &str, search: &Search) -> Result<Found, Problem> {
     let db = &console.state.db;
     let Some(repository) = given(&search.repository) else {
-        let mut list = db
-            .decisions(tenant, &search.filter(PAGE + 1)?)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut list = db.decisions(tenant, &search.filter(PAGE + 1)?).await?;
         let more = list.len() > PAGE;
         list.truncate(PAGE);
         let next = more
@@ -140,10 +142,7 @@ pub async fn search(console: &Console, tenant: &str, search: &Search) -> Result<
     let mut list = Vec::new();
     let mut scanned = 0;
     loop {
-        let batch = db
-            .decisions(tenant, &filter)
-            .await
-            .map_err(|e| e.to_string())?;
+        let batch = db.decisions(tenant, &filter).await?;
         let exhausted = batch.len() < 500;
         for d in batch {
             scanned += 1;
@@ -257,7 +256,7 @@ pub async fn list(
 ) -> Response {
     let found = match search(&console, signed.caller.tenant(), &s).await {
         Ok(f) => f,
-        Err(e) => return layout::error_page(Some(StatusCode::BAD_REQUEST), &e),
+        Err(p) => return layout::problem(&p),
     };
     let q = s.query();
     let first_page = given(&s.before).is_none();
@@ -352,7 +351,7 @@ pub async fn detail(
     let d = match console.state.db.decision(tenant, &id).await {
         Ok(Some(d)) => d,
         Ok(None) => return layout::not_found().await,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     // The proof exactly as the API gives it (its handler, called with this caller).
     let proven = match d.log_index {

@@ -77,7 +77,7 @@ pub async fn page(
     let db = &console.state.db;
     let head = match db.log_head(tenant).await {
         Ok(h) => h,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let checkpoint = db.latest_checkpoint(tenant).await.ok().flatten();
     let trust = service_trust(&console);

@@ -129,6 +129,12 @@ pub async fn not_found() -> Response {
     error_page(Some(StatusCode::NOT_FOUND), "there is no such page")
 }
 
+/// A store failure as an error page: the status and the words the API would answer with
+/// (the database's own text goes to the service's log, never to the page).
+pub fn store_error(e: cavra_tenant_store::StoreError) -> Response {
+    problem(&cavra_server::problem::Problem::from(e))
+}
+
 /// A problem from the service's functions, as an error page.
 pub fn problem(p: &cavra_server::problem::Problem) -> Response {
     error_page(StatusCode::from_u16(p.status).ok(), &p.detail)

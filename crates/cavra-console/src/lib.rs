@@ -188,9 +188,35 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/connectors/retry", post(operations::retry_dead))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
+        .layer(middleware::from_fn_with_state(console.clone(), printable_query))
         .layer(middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(console)
+}
+
+/// Every query value of a console page is an identifier, a word, a time or a cursor: checked
+/// as the API checks its own (no control character, at most `limits.id_bytes`; 422 or 413)
+/// before any page reads the store with it, so a NUL is the same refusal on SQLite and
+/// PostgreSQL instead of an empty page on one and the database's error on the other. The
+/// identity provider's answer (`/login/oidc/callback`) is left to its own checks: its
+/// authorization code may be longer than an identifier, and it reaches no store.
+async fn printable_query(
+    axum::extract::State(console): axum::extract::State<Arc<Console>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path().ends_with("/login/oidc/callback") {
+        return next.run(req).await;
+    }
+    if let Ok(pairs) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
+        let limit = console.state.config.limits.id_bytes;
+        for (key, value) in &pairs.0 {
+            if let Err(p) = cavra_server::limits::identifier(key, value, limit) {
+                return layout::problem(&p);
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// The Content-Security-Policy of every console response: nothing inline, nothing from

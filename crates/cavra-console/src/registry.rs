@@ -65,7 +65,7 @@ pub async fn page(State(console): State<Arc<Console>>, signed: Signed) -> Respon
     ) {
         (Ok(s), Ok(a), Ok(p), Ok(x)) => (s, a, p, x),
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-            return layout::error_page(None, &e.to_string());
+            return layout::store_error(e);
         }
     };
     let default_pack = &console.state.config.default_pack;
@@ -159,7 +159,7 @@ pub async fn pack(
     let p = match console.state.db.pack(signed.caller.tenant(), &digest).await {
         Ok(Some(p)) => p,
         Ok(None) => return layout::not_found().await,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let body = html! {
         h1 { "Pack " (p.pack_id) " " (pack_version(&p.document).unwrap_or("")) }
@@ -255,7 +255,7 @@ pub async fn diff_page(
     let (from, to) = match (db.pack(tenant, &q.from).await, db.pack(tenant, &q.to).await) {
         (Ok(Some(f)), Ok(Some(t))) => (f, t),
         (Ok(_), Ok(_)) => return layout::not_found().await,
-        (Err(e), _) | (_, Err(e)) => return layout::error_page(None, &e.to_string()),
+        (Err(e), _) | (_, Err(e)) => return layout::store_error(e),
     };
     let Some(lines) = diff(&from.document, &to.document) else {
         return layout::error_page(

@@ -30,7 +30,7 @@ pub async fn list(State(console): State<Arc<Console>>, signed: Signed) -> Respon
         .await
     {
         Ok(l) => l,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let body = html! {
         h1 { "Agent sessions" }
@@ -90,7 +90,7 @@ pub async fn timeline(
     let summary = match db.session(tenant, &id).await {
         Ok(Some(s)) => s,
         Ok(None) => return layout::not_found().await,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let mut steps = match db
         .decisions(
@@ -105,7 +105,7 @@ pub async fn timeline(
         .await
     {
         Ok(l) => l,
-        Err(e) => return layout::error_page(None, &e.to_string()),
+        Err(e) => return layout::store_error(e),
     };
     let more = steps.len() > STEPS;
     steps.truncate(STEPS);

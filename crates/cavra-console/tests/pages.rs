@@ -86,7 +86,7 @@ async fn decisions_page_by_keyset_and_filter_by_repository_rule_actor_and_outcom
     let page = b.get("/console/decisions?outcome=nonsense").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     let page = b.get("/console/decisions?since=yesterday").await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     let first = &ids[0];
     let d = b.get(&format!("/console/decisions/{first}")).await;
     let rule = d
@@ -318,4 +318,50 @@ async fn posture_readiness_and_connectors_follow_the_apis_roles() {
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/console/connectors?retried=0");
+}
+
+/// What a signed-in person puts in a page's query reaches the store only as the API would let
+/// it: a time that is not one, an age that is none of the queue's, a control character in any
+/// value, a value over `limits.id_bytes` are refused with the API's status, the same on SQLite
+/// and PostgreSQL; and a store failure never shows the database's own text.
+async fn query_values_are_checked_before_the_store(s: &Server) {
+    let bot = s.token("a", "agent", "bot", &[]).await;
+    record(s, &bot, 2).await;
+    let auditor = s.token("a", "auditor", "audrey", &[]).await;
+    let mut b = s.signed_in(&auditor).await;
+    let long = "s".repeat(300);
+    for (path, want) in [
+        ("/console/decisions?since=yesterday".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions?until=2026-02-30T00:00:00Z".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions?session=a%00b".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions?actor=bot%01".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions?rule=r%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions?before=d%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/decisions/events?session=a%00b".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/sessions/sess-p?before=d%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/approvals?group=G%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/approvals?age=3d".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("/console/evidence/bundle?since=a%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        (format!("/console/decisions?session={long}"), StatusCode::PAYLOAD_TOO_LARGE),
+        ("/console/decisions?session=sess-p".to_string(), StatusCode::OK),
+        ("/console/approvals?age=1h".to_string(), StatusCode::OK),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, want, "{path}: {}", page.body);
+        for database_words in ["postgres", "sqlite", "ERROR", "0x00", "invalid byte sequence"] {
+            assert!(!page.body.contains(database_words), "{path}: {}", page.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn query_values_are_checked_before_the_store_on_sqlite() {
+    query_values_are_checked_before_the_store(&start(|_| {}).await).await;
+}
+
+#[tokio::test]
+async fn query_values_are_checked_before_the_store_on_postgres() {
+    if let Some(s) = support::start_on_postgres(|_| {}).await {
+        query_values_are_checked_before_the_store(&s).await;
+    }
 }

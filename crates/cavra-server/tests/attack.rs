@@ -205,10 +205,29 @@ async fn bad_input_is_refused_before_the_database(s: &Server) {
             "/v1/evidence/entries?ref_id=a%00b",
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        ("/v1/decisions?since=yesterday", StatusCode::BAD_REQUEST),
+        // A time that is not one is refused (422 naming the field), wherever a time is
+        // taken: never ignored (an empty one included), never a database error.
+        (
+            "/v1/decisions?since=yesterday",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/decisions?until=", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/v1/decisions?since=2026-01-01T25:00:00Z",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (
             "/v1/evidence/entries?until=2026-13-01",
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/evidence/entries?since=", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/v1/evidence/bundle?since=last%20week",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/evidence/bundle?until=2026-02-30T00:00:00Z",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "/v1/decisions?since=2026-01-01T00:00:00%2B02:00",
@@ -234,6 +253,22 @@ async fn bad_input_is_refused_before_the_database(s: &Server) {
     // Nothing of the refused requests was recorded: only the approval request.
     let (_, list) = s.call("GET", "/v1/decisions", Some(&agent), None).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    // Nothing comes after an index past any the stores keep (not "everything", as a
+    // negative 64-bit index would read).
+    let (st, v) = s
+        .call(
+            "GET",
+            "/v1/evidence/entries?after=18446744073709551615",
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!((st, v), (StatusCode::OK, json!([])));
+    let (st, v) = s
+        .call("GET", "/v1/evidence/entries", Some(&agent), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(!v.as_array().expect("list").is_empty(), "{v}");
 }
 
 #[tokio::test]

@@ -31,9 +31,53 @@ pub struct Server {
 
 /// The service on SQLite with tenants `a`, `b` and `operator`, its configuration `tweak`ed.
 pub async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
+    start_on(None, tweak).await
+}
+
+/// The same on PostgreSQL, in a fresh schema of `CAVRA_TEST_POSTGRES_URL`; `None` (and a note)
+/// without one.
+pub async fn start_on_postgres(tweak: impl FnOnce(&mut ServerConfig)) -> Option<Server> {
+    let base = match std::env::var("CAVRA_TEST_POSTGRES_URL") {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            eprintln!("NOTE: CAVRA_TEST_POSTGRES_URL is not set; the PostgreSQL half did not run");
+            return None;
+        }
+    };
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect postgres");
+    tokio::spawn(conn);
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("random");
+    let schema = format!("cavra_console_{}", hex::encode(random));
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    Some(start_on(Some(url), tweak).await)
+}
+
+async fn start_on(database_url: Option<String>, tweak: impl FnOnce(&mut ServerConfig)) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
+    // On PostgreSQL the service is given its key (replicas share one); on SQLite it makes one.
+    let signing_key = database_url.as_ref().map(|_| {
+        let path = dir.path().join("log-key.pem");
+        let key = cavra_evidence::keys::from_seed(&[7u8; 32]);
+        std::fs::write(
+            &path,
+            cavra_evidence::keys::private_key_to_pem(&key).expect("pem"),
+        )
+        .expect("key");
+        path
+    });
     let mut config = ServerConfig {
-        database_url: format!("sqlite://{}", dir.path().join("server.db").display()),
+        database_url: database_url.unwrap_or_else(|| {
+            format!("sqlite://{}", dir.path().join("server.db").display())
+        }),
+        signing_key,
         require_signed_packs: false,
         ..ServerConfig::default()
     };

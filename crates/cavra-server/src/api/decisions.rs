@@ -423,7 +423,7 @@ pub struct DecisionQuery {
 
 /// List the tenant's decisions, newest first.
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
-    responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,

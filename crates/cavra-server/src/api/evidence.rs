@@ -39,13 +39,20 @@ pub struct EntryParams {
 
 /// Search the tenant's evidence entries.
 #[utoipa::path(get, path = "/v1/evidence/entries", tag = "evidence", operation_id = "evidence_entries", params(EntryParams),
-    responses((status = 200, body = Vec<EntryRecord>), (status = 400, body = Problem)),
+    responses((status = 200, body = Vec<EntryRecord>), (status = 400, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn entries(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Params(q): Params<EntryParams>,
 ) -> ApiResult<Json<Vec<EntryRecord>>> {
+    // Indexes are stored as signed 64-bit numbers: nothing comes after one past them (the
+    // stores would otherwise read it as negative, so as "from the start").
+    if q.after.is_some_and(|a| a >= i64::MAX as u64) {
+        query_time("since", q.since)?;
+        query_time("until", q.until)?;
+        return Ok(Json(Vec::new()));
+    }
     let query = EntryQuery {
         kind: q.kind,
         session_id: q.session_id,
@@ -183,7 +190,7 @@ pub struct BundleParams {
 /// `cavra evidence verify` checks).
 #[utoipa::path(get, path = "/v1/evidence/bundle", tag = "evidence", operation_id = "evidence_bundle", params(BundleParams),
     responses((status = 200, description = "tar archive holding bundle/", body = Vec<u8>, content_type = "application/x-tar"),
-              (status = 400, body = Problem), (status = 404, body = Problem)),
+              (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn bundle(
     State(state): State<Arc<AppState>>,

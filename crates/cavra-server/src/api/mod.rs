@@ -54,14 +54,16 @@ where
 }
 
 /// A `since`/`until` query time: RFC 3339, given back in the store's form (UTC with
-/// milliseconds) so that it compares with stored times as text.
+/// milliseconds) so that it compares with stored times as text. A value that is not such a
+/// time (an empty one included) is refused with 422 naming the field: never ignored, so a
+/// filter the caller meant is never silently widened to everything.
 pub fn query_time(field: &str, value: Option<String>) -> Result<Option<String>, Problem> {
     value
         .map(|v| {
             time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
                 .map(|t| crate::format_time(t.to_offset(time::UtcOffset::UTC)))
                 .map_err(|e| {
-                    Problem::bad_request(format!(
+                    Problem::unprocessable(format!(
                         "`{field}` is not an RFC 3339 time such as 2026-01-31T09:00:00Z: {e}"
                     ))
                 })
