@@ -89,9 +89,8 @@ impl Search {
                 .transpose()?,
             action_type: given(&self.action)
                 .map(|a| {
-                    a.parse().map_err(|_| {
-                        Problem::bad_request(format!("`{a}` is not an action type"))
-                    })
+                    a.parse()
+                        .map_err(|_| Problem::bad_request(format!("`{a}` is not an action type")))
                 })
                 .transpose()?,
             since: time("since", &self.since)?,

@@ -188,7 +188,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/connectors/retry", post(operations::retry_dead))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
-        .layer(middleware::from_fn_with_state(console.clone(), printable_query))
+        .layer(middleware::from_fn_with_state(
+            console.clone(),
+            printable_query,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(console)

@@ -331,24 +331,69 @@ async fn query_values_are_checked_before_the_store(s: &Server) {
     let mut b = s.signed_in(&auditor).await;
     let long = "s".repeat(300);
     for (path, want) in [
-        ("/console/decisions?since=yesterday".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions?until=2026-02-30T00:00:00Z".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions?session=a%00b".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions?actor=bot%01".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions?rule=r%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions?before=d%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/decisions/events?session=a%00b".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/sessions/sess-p?before=d%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/approvals?group=G%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/approvals?age=3d".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/console/evidence/bundle?since=a%00".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        (format!("/console/decisions?session={long}"), StatusCode::PAYLOAD_TOO_LARGE),
-        ("/console/decisions?session=sess-p".to_string(), StatusCode::OK),
+        (
+            "/console/decisions?since=yesterday".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions?until=2026-02-30T00:00:00Z".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions?session=a%00b".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions?actor=bot%01".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions?rule=r%00".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions?before=d%00".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/decisions/events?session=a%00b".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/sessions/sess-p?before=d%00".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/approvals?group=G%00".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/approvals?age=3d".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/console/evidence/bundle?since=a%00".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/console/decisions?session={long}"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "/console/decisions?session=sess-p".to_string(),
+            StatusCode::OK,
+        ),
         ("/console/approvals?age=1h".to_string(), StatusCode::OK),
     ] {
         let page = b.get(&path).await;
         assert_eq!(page.status, want, "{path}: {}", page.body);
-        for database_words in ["postgres", "sqlite", "ERROR", "0x00", "invalid byte sequence"] {
+        for database_words in [
+            "postgres",
+            "sqlite",
+            "ERROR",
+            "0x00",
+            "invalid byte sequence",
+        ] {
             assert!(!page.body.contains(database_words), "{path}: {}", page.body);
         }
     }

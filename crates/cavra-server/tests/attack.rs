@@ -220,7 +220,10 @@ async fn bad_input_is_refused_before_the_database(s: &Server) {
             "/v1/evidence/entries?until=2026-13-01",
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        ("/v1/evidence/entries?since=", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/v1/evidence/entries?since=",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (
             "/v1/evidence/bundle?since=last%20week",
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -74,9 +74,8 @@ async fn start_on(database_url: Option<String>, tweak: impl FnOnce(&mut ServerCo
         path
     });
     let mut config = ServerConfig {
-        database_url: database_url.unwrap_or_else(|| {
-            format!("sqlite://{}", dir.path().join("server.db").display())
-        }),
+        database_url: database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("server.db").display())),
         signing_key,
         require_signed_packs: false,
         ..ServerConfig::default()
