@@ -92,6 +92,8 @@ pub struct AppState {
     pub teams: cavra_connectors::teams::TeamsApps,
     /// The ServiceNow instances whose change requests' approvals this service takes.
     pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
+    /// The Jira sites whose approvals' status changes this service takes.
+    pub jira: cavra_connectors::jira::JiraApps,
     entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
@@ -242,6 +244,8 @@ impl AppState {
             .map_err(|e| StartError::Config(e.to_string()))?;
         let servicenow = cavra_connectors::servicenow::ServiceNowApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let jira = cavra_connectors::jira::JiraApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -265,6 +269,7 @@ impl AppState {
             slack,
             teams,
             servicenow,
+            jira,
             subtrees: crate::proofs::SubtreeCache::default(),
             entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),

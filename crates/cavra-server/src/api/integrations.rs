@@ -500,3 +500,140 @@ pub async fn servicenow_events(
         log_index,
     }))
 }
+
+/// What the service made of a ticket's status change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketAnswer {
+    /// `approved`, `denied`, `refused`, or `ignored` (nothing for cavra: not an approval's
+    /// issue, no status change, a status that neither approves nor denies; not recorded).
+    pub outcome: String,
+    /// Why it was refused or ignored.
+    pub detail: Option<String>,
+    /// The approval the ticket is for.
+    pub approval_id: Option<String>,
+    /// The evidence entry recording it (none when ignored).
+    pub log_index: Option<u64>,
+}
+
+/// A Jira issue changed (`jira:issue_updated` from an admin webhook with a secret): an
+/// approval's issue (label `cavra-approval:<tenant>:<approval id>`) moved to one of the
+/// connector's `approved_statuses` grants the approval, to one of `denied_statuses` denies
+/// it, as the Jira account that moved it. Signed `X-Hub-Signature: sha256=<hex HMAC-SHA256
+/// of the body>` with the connector's `webhook_secret`, not by a cavra credential. Refused
+/// with 401 when unsigned, signed by no configured site, more than five minutes from now
+/// (the body's `timestamp`) or seen before; a verified change is answered 200 with its
+/// outcome and recorded (`itsm_update`) with the account and the issue key.
+#[utoipa::path(post, path = "/v1/integrations/jira/events", tag = "integrations", operation_id = "integrations_jira_events",
+    request_body(content = Object, content_type = "application/json",
+        description = "Jira's webhook body: `timestamp` (ms), `webhookEvent`, `user.accountId`, `issue.key`, `issue.fields.labels`, `changelog.items`"),
+    params(("X-Hub-Signature" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body")),
+    responses((status = 200, body = TicketAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn jira_events(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TicketAnswer>> {
+    use cavra_connectors::jira::Taken;
+    if state.jira.is_empty() {
+        return Err(Problem::not_found(
+            "Jira site (no jira connector has a webhook_secret)",
+        ));
+    }
+    let signature = headers
+        .get("x-hub-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let taken = match state.jira.verify(signature, &body, now) {
+        Ok(t) => t,
+        Err(refusal) => {
+            return Err(refused_callback(&state, "jira", "Jira site", "not_an_update", &refusal).await);
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (app, update) = match taken {
+        Taken::Update(app, update) => (app, update),
+        Taken::Ignored(why) => {
+            return Ok(Json(TicketAnswer {
+                outcome: "ignored".into(),
+                detail: Some(why),
+                approval_id: None,
+                log_index: None,
+            }));
+        }
+    };
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "jira",
+            vendor: "Jira",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &update.user,
+            approver: app.approver(&update.user),
+            approval_id: &update.approval_id,
+            approve: update.approve,
+            extra: json!({"itsm_user": update.user, "itsm_name": update.name,
+                "ticket": update.key, "status": update.status}),
+            entry_kind: ITSM_ENTRY_KIND,
+        },
+    )
+    .await?;
+    Ok(Json(TicketAnswer {
+        outcome,
+        detail,
+        approval_id: Some(update.approval_id),
+        log_index: Some(log_index),
+    }))
+}
+
+/// Records a refused signed callback (for the tenants whose secret signed it) and gives the
+/// answer: 401 unsigned, unknown signer, stale or replayed; 400 malformed; 503 when too many
+/// recent callbacks are remembered to tell a replay.
+async fn refused_callback(
+    state: &AppState,
+    integration: &str,
+    signer: &str,
+    malformed_word: &'static str,
+    refusal: &cavra_connectors::signature::Refusal,
+) -> Problem {
+    use cavra_connectors::signature::Refusal as R;
+    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+    let detail = match refusal {
+        R::Malformed(_, why) => Some(why.as_str()),
+        _ => None,
+    };
+    let kind = if matches!(integration, "slack" | "teams") {
+        ENTRY_KIND
+    } else {
+        ITSM_ENTRY_KIND
+    };
+    record_refusal(
+        state,
+        kind,
+        integration,
+        &tenants,
+        refusal.word(malformed_word),
+        detail,
+    )
+    .await;
+    match refusal {
+        R::Busy => Problem::unavailable(format!(
+            "too many recent {integration} callbacks to tell a replay; try again in a few minutes"
+        )),
+        R::Unsigned => Problem::unauthorized(format!(
+            "unsigned: send the signature header the {signer} signs with"
+        )),
+        R::BadSignature => {
+            Problem::unauthorized(format!("the signature matches no configured {signer}"))
+        }
+        R::Stale(_) => Problem::unauthorized(
+            "the callback is more than five minutes from this service's clock",
+        ),
+        R::Replayed(_) => Problem::unauthorized("this callback was received before"),
+        R::Malformed(_, why) => Problem::bad_request(why.clone()),
+    }
+}
