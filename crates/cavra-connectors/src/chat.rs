@@ -224,6 +224,52 @@ pub mod testing {
         /// `http://127.0.0.1:PORT`.
         pub base: String,
         calls: Arc<Mutex<Vec<Call>>>,
+        records: Arc<Mutex<Vec<Value>>>,
+        failing: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    /// One term of a ServiceNow encoded query.
+    enum Term {
+        Is(String, String),
+        In(String, Vec<String>),
+        StartsWith(String, String),
+    }
+
+    impl Term {
+        fn matches(&self, r: &Value) -> bool {
+            let field = |f: &str| r[f].as_str().unwrap_or("").to_string();
+            match self {
+                Term::Is(f, v) => field(f) == *v,
+                Term::In(f, vs) => vs.contains(&field(f)),
+                Term::StartsWith(f, v) => field(f).starts_with(v.as_str()),
+            }
+        }
+    }
+
+    /// Reads an encoded query of the terms the connector sends, joined by `^` (and):
+    /// `field=value`, `fieldINa,b,c`, `fieldSTARTSWITHx`; anything else is an error.
+    fn encoded_query(q: &str) -> Result<Vec<Term>, String> {
+        let field_ok = |f: &str| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        q.split('^')
+            .map(|t| {
+                if let Some((f, v)) = t.split_once('=')
+                    && field_ok(f)
+                {
+                    return Ok(Term::Is(f.into(), v.into()));
+                }
+                if let Some((f, v)) = t.split_once("STARTSWITH")
+                    && field_ok(f)
+                {
+                    return Ok(Term::StartsWith(f.into(), v.into()));
+                }
+                if let Some((f, v)) = t.split_once("IN")
+                    && field_ok(f)
+                {
+                    return Ok(Term::In(f.into(), v.split(',').map(str::to_string).collect()));
+                }
+                Err(format!("unsupported query term `{t}`"))
+            })
+            .collect()
     }
 
     fn check_blocks(body: &Value) -> Result<(), String> {
@@ -371,8 +417,10 @@ pub mod testing {
             let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
             let (tx, rx) = std::sync::mpsc::channel();
             let (store, token) = (calls.clone(), token.to_string());
-            let (tickets, ticket_calls) =
-                (Arc::new(Mutex::new(Vec::<Value>::new())), calls.clone());
+            let records = Arc::new(Mutex::new(Vec::<Value>::new()));
+            let (tickets, ticket_calls) = (records.clone(), calls.clone());
+            let failing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let unavailable = failing.clone();
             let basic = format!(
                 "Basic {}",
                 base64::Engine::encode(
@@ -431,6 +479,15 @@ pub mod testing {
                         } else if !matches!(table.as_str(), "incident" | "change_request") {
                             refused = Some(format!("400 no table {table}"));
                             (400, json!({"error": {"message": "Invalid table"}}))
+                        } else if method == axum::http::Method::GET
+                            && unavailable.fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |n| n.checked_sub(1),
+                            ).is_ok()
+                        {
+                            refused = Some("503 unavailable".into());
+                            (503, json!({"error": {"message": "Service Unavailable"}}))
                         } else if method == axum::http::Method::GET {
                             let wanted = query
                                 .as_deref()
@@ -439,20 +496,37 @@ pub mod testing {
                                         .find(|(k, _)| k == "sysparm_query")
                                         .map(|(_, v)| v.into_owned())
                                 })
-                                .and_then(|q| q.strip_prefix("correlation_id=").map(str::to_string));
-                            let found: Vec<Value> = tickets
-                                .lock()
-                                .map(|t| {
-                                    t.iter()
-                                        .filter(|r| {
-                                            r["table"] == table.as_str()
-                                                && wanted.as_deref() == r["correlation_id"].as_str()
-                                        })
-                                        .cloned()
-                                        .collect()
-                                })
                                 .unwrap_or_default();
-                            (200, json!({"result": found}))
+                            let limit = query
+                                .as_deref()
+                                .and_then(|q| {
+                                    url::form_urlencoded::parse(q.as_bytes())
+                                        .find(|(k, _)| k == "sysparm_limit")
+                                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                                })
+                                .unwrap_or(10_000);
+                            match encoded_query(&wanted) {
+                                Err(e) => {
+                                    refused = Some(format!("400 {e}"));
+                                    (400, json!({"error": {"message": e}}))
+                                }
+                                Ok(terms) => {
+                                    let found: Vec<Value> = tickets
+                                        .lock()
+                                        .map(|t| {
+                                            t.iter()
+                                                .filter(|r| {
+                                                    r["table"] == table.as_str()
+                                                        && terms.iter().all(|term| term.matches(r))
+                                                })
+                                                .take(limit)
+                                                .cloned()
+                                                .collect()
+                                        })
+                                        .unwrap_or_default();
+                                    (200, json!({"result": found}))
+                                }
+                            }
                         } else if json["short_description"].as_str().is_none_or(str::is_empty)
                             || json["correlation_id"].as_str().is_none()
                         {
@@ -537,7 +611,27 @@ pub mod testing {
             StandIn {
                 base: format!("http://{addr}"),
                 calls,
+                records,
+                failing,
             }
+        }
+
+        /// Sets `fields` of the ServiceNow record `number`, as a person changing it on the
+        /// instance does (`approval`, `sys_updated_by`). False when there is no such record.
+        pub fn set_ticket(&self, number: &str, fields: Value) -> bool {
+            let mut t = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(r) = t.iter_mut().find(|r| r["number"] == number) else {
+                return false;
+            };
+            if let (Some(r), Some(f)) = (r.as_object_mut(), fields.as_object()) {
+                r.extend(f.clone());
+            }
+            true
+        }
+
+        /// The next `n` Table API reads are answered 503.
+        pub fn fail_reads(&self, n: usize) {
+            self.failing.store(n, std::sync::atomic::Ordering::SeqCst);
         }
 
         /// The Web API's base URL (`api_url`).

@@ -388,12 +388,32 @@ pub async fn serve_app(
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     if !state.config.connectors.0.is_empty() {
         let worker = connector_worker(&state)?;
-        tokio::spawn(worker.run(worker_stopped));
+        tokio::spawn(worker.run(worker_stopped.clone()));
+        start_itsm_polling(&state, worker_stopped)?;
     }
     let limits = state.config.connections.clone();
     serve_on(listener, router, &limits, shutdown()).await;
     let _ = stop_worker.send(true);
     Ok(())
+}
+
+/// Starts a task polling each ServiceNow connector with `poll` (see
+/// [`api::integrations::poll_servicenow`]) until `stop` says so; how many were started.
+pub fn start_itsm_polling(
+    state: &Arc<AppState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, StartError> {
+    let pollers = cavra_connectors::servicenow::ServiceNowPoller::all(&state.config.connectors)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let n = pollers.len();
+    for p in pollers {
+        tokio::spawn(api::integrations::poll_servicenow(
+            state.clone(),
+            p,
+            stop.clone(),
+        ));
+    }
+    Ok(n)
 }
 
 /// The connectors' worker of this replica: its destinations built (secrets resolved, a
