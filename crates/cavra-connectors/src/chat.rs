@@ -1,14 +1,12 @@
-//! What the chat kinds ([`crate::slack`], [`crate::teams`]) share: who a chat user is to
-//! cavra, the HMAC checks of their callbacks, the memory of callbacks already seen, and the
-//! fields of an approval as people read them.
+//! What the chat and ticket kinds ([`crate::slack`], [`crate::teams`],
+//! [`crate::servicenow`], [`crate::jira`]) share: who a user there is to cavra and the fields
+//! of an approval as people read them. Their callbacks' signatures are checked by
+//! [`crate::signature`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 
 /// The approver identity a chat user acts as, by configuration: the subject the approval
 /// rules see (the same as the person's API token or OIDC subject, so that "nobody decides
@@ -44,80 +42,6 @@ pub(crate) fn check_approvers(
         }
     }
     Ok(())
-}
-
-/// HMAC-SHA256 of `parts` (concatenated) with `key`.
-fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    for p in parts {
-        m.update(p);
-    }
-    m
-}
-
-/// HMAC-SHA256 of `parts` with `key`, as bytes.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    mac(key, parts).finalize().into_bytes().into()
-}
-
-/// Whether `expected` is the HMAC-SHA256 of `parts` with `key`, compared in constant time.
-pub fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    mac(key, parts).verify_slice(expected).is_ok()
-}
-
-/// How far a callback's time may be from now, in seconds (Slack's advice, and Teams').
-pub const MAX_SKEW_SECONDS: i64 = 5 * 60;
-
-/// Callbacks remembered at most at once; past this (after forgetting expired ones) new
-/// callbacks are refused rather than let a replay through.
-pub const REPLAY_CAPACITY: usize = 100_000;
-
-/// Why a callback was not let through by the [`ReplayGuard`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// It was seen before, within its validity.
-    Replayed,
-    /// The memory is full of callbacks still valid.
-    Full,
-}
-
-/// Remembers the callbacks seen (their signatures or ids) until they would be refused as
-/// stale anyway, so each is taken once. Bounded by [`REPLAY_CAPACITY`]. One per replica: a
-/// replay sent to another replica finds the approval already decided (the store's
-/// transition takes a pending approval only).
-#[derive(Default)]
-pub struct ReplayGuard {
-    seen: Mutex<HashMap<Vec<u8>, i64>>,
-}
-
-impl ReplayGuard {
-    /// Notes `key`, valid until `until` (seconds); refuses it when seen before.
-    pub fn first_time(&self, key: &[u8], until: i64, now: i64) -> Result<(), Seen> {
-        self.first_time_within(key, until, now, REPLAY_CAPACITY)
-    }
-
-    fn first_time_within(
-        &self,
-        key: &[u8],
-        until: i64,
-        now: i64,
-        capacity: usize,
-    ) -> Result<(), Seen> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(key).is_some_and(|&u| u >= now) {
-            return Err(Seen::Replayed);
-        }
-        if seen.len() >= capacity {
-            seen.retain(|_, u| *u >= now);
-            if seen.len() >= capacity {
-                return Err(Seen::Full);
-            }
-        }
-        seen.insert(key.to_vec(), until);
-        Ok(())
-    }
 }
 
 /// A string field of an envelope's data, or empty.
@@ -249,7 +173,8 @@ pub mod testing {
     /// Reads an encoded query of the terms the connector sends, joined by `^` (and):
     /// `field=value`, `fieldINa,b,c`, `fieldSTARTSWITHx`; anything else is an error.
     fn encoded_query(q: &str) -> Result<Vec<Term>, String> {
-        let field_ok = |f: &str| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        let field_ok =
+            |f: &str| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         q.split('^')
             .map(|t| {
                 if let Some((f, v)) = t.split_once('=')
@@ -265,7 +190,10 @@ pub mod testing {
                 if let Some((f, v)) = t.split_once("IN")
                     && field_ok(f)
                 {
-                    return Ok(Term::In(f.into(), v.split(',').map(str::to_string).collect()));
+                    return Ok(Term::In(
+                        f.into(),
+                        v.split(',').map(str::to_string).collect(),
+                    ));
                 }
                 Err(format!("unsupported query term `{t}`"))
             })
@@ -690,44 +618,6 @@ pub mod testing {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn hmac_matches_known_values_in_constant_time() {
-        // RFC 4231 test case 2.
-        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(
-            hex::encode(mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        assert!(hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing?"],
-            &mac
-        ));
-        assert!(!hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing!"],
-            &mac
-        ));
-        assert!(!hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing?"],
-            &mac[..31]
-        ));
-    }
-
-    #[test]
-    fn the_replay_guard_remembers_until_expiry_and_is_bounded() {
-        let g = ReplayGuard::default();
-        assert_eq!(g.first_time_within(b"a", 100, 0, 2), Ok(()));
-        assert_eq!(g.first_time_within(b"a", 100, 50, 2), Err(Seen::Replayed));
-        assert_eq!(g.first_time_within(b"b", 10, 0, 2), Ok(()));
-        // Full of valid entries: refused, not forgotten.
-        assert_eq!(g.first_time_within(b"c", 100, 5, 2), Err(Seen::Full));
-        // Once `b` expired it makes room.
-        assert_eq!(g.first_time_within(b"c", 100, 11, 2), Ok(()));
-        assert_eq!(g.first_time_within(b"a", 200, 101, 2), Ok(()), "a expired");
-    }
 
     #[test]
     fn facts_and_headlines_read_the_event() {

@@ -192,8 +192,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind's configuration key.
-    pub const KEYS: &'static str =
-        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow, jira";
+    pub const KEYS: &'static str = "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow, jira";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {

@@ -266,12 +266,13 @@ impl Jira {
             name: c.name.clone(),
             reason: "not a jira connector".into(),
         })?;
-        let base = url::Url::parse(&format!("{}/", j.base_url.trim_end_matches('/'))).map_err(
-            |e| ConnectorError::Setup {
-                name: c.name.clone(),
-                reason: e.to_string(),
-            },
-        )?;
+        let base =
+            url::Url::parse(&format!("{}/", j.base_url.trim_end_matches('/'))).map_err(|e| {
+                ConnectorError::Setup {
+                    name: c.name.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Jira {
             client: http::client(&c.name, c.timeout_ms, j.ca_file.as_deref())?,
             base,
@@ -479,19 +480,14 @@ impl JiraApps {
     }
 
     /// Checks a webhook call (its `X-Hub-Signature` and raw body) at `now` (Unix seconds).
-    pub fn verify(
-        &self,
-        signature: Option<&str>,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Taken, Refusal> {
+    pub fn verify(&self, signature: Option<&str>, body: &[u8], now: i64) -> Result<Taken, Refusal> {
         let sig = signature
             .and_then(|s| s.trim().strip_prefix("sha256="))
             .and_then(|h| hex::decode(h).ok())
             .ok_or(Refusal::Unsigned)?;
         let signed = self.verifier.signed_by(&[body], &sig)?;
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| signed.malformed(format!("not JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| signed.malformed(format!("not JSON: {e}")))?;
         let at = v["timestamp"]
             .as_i64()
             .ok_or_else(|| signed.malformed("no timestamp (milliseconds)"))?
@@ -565,7 +561,10 @@ mod tests {
             "data": {"action_type": "execute_command", "target": "terraform\napply", "severity": "high"}});
         let (summary, doc) = issue(&env);
         assert!(!summary.contains('\n') && summary.starts_with("cavra: approval.requested"));
-        assert_eq!((doc["type"].as_str(), doc["version"].as_u64()), (Some("doc"), Some(1)));
+        assert_eq!(
+            (doc["type"].as_str(), doc["version"].as_u64()),
+            (Some("doc"), Some(1))
+        );
         let list = &doc["content"][1];
         assert_eq!(list["type"], "bulletList");
         assert_eq!(
@@ -574,7 +573,11 @@ mod tests {
         );
         let text = &doc["content"][2]["content"];
         assert_eq!(
-            (text[0]["text"].as_str(), text[1]["type"].as_str(), text[2]["text"].as_str()),
+            (
+                text[0]["text"].as_str(),
+                text[1]["type"].as_str(),
+                text[2]["text"].as_str()
+            ),
             (Some("line one"), Some("hardBreak"), Some("line two"))
         );
         assert_eq!(jql_string("a\"b\\"), "\"a\\\"b\\\\\"");

@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ConnectorError;
-use crate::chat::{self, ChatApprover, MAX_SKEW_SECONDS, ReplayGuard, Seen};
+use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
+use crate::signature::{Signer, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict};
 
 /// ServiceNow (the `servicenow` key of a connector).
@@ -296,44 +297,10 @@ pub struct Update {
     pub sys_id: String,
 }
 
-/// Why a state update was refused before any approval rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// No `X-Cavra-Timestamp` or `X-Cavra-Signature`.
-    Unsigned,
-    /// Signed by no configured instance.
-    BadSignature,
-    /// Signed, but more than five minutes from now.
-    Stale(Vec<String>),
-    /// Signed and fresh, but seen before.
-    Replayed(Vec<String>),
-    /// Too many updates remembered to tell a replay.
-    Busy,
-    /// Signed, but not an approval's `approved` or `rejected`.
-    NotAnUpdate(Vec<String>, String),
-}
+pub use crate::signature::Refusal;
 
-impl Refusal {
-    /// A short word for records.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Refusal::Unsigned => "unsigned",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::Stale(_) => "stale",
-            Refusal::Replayed(_) => "replayed",
-            Refusal::Busy => "busy",
-            Refusal::NotAnUpdate(..) => "not_an_update",
-        }
-    }
-
-    /// The tenants whose secret signed it.
-    pub fn tenants(&self) -> &[String] {
-        match self {
-            Refusal::Stale(t) | Refusal::Replayed(t) | Refusal::NotAnUpdate(t, _) => t,
-            _ => &[],
-        }
-    }
-}
+/// The word an update that is not one is recorded with.
+pub const NOT_AN_UPDATE: &str = "not_an_update";
 
 /// One tenant's instance, as its updates are taken.
 pub struct ServiceNowApp {
@@ -354,6 +321,16 @@ impl std::fmt::Debug for ServiceNowApp {
     }
 }
 
+impl Signer for ServiceNowApp {
+    fn key(&self) -> &[u8] {
+        self.secret.expose().as_bytes()
+    }
+
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl ServiceNowApp {
     /// The approver identity a ServiceNow user acts as, when configured.
     pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
@@ -364,8 +341,7 @@ impl ServiceNowApp {
 /// Every ServiceNow connector with a `webhook_secret`.
 #[derive(Default)]
 pub struct ServiceNowApps {
-    apps: Vec<std::sync::Arc<ServiceNowApp>>,
-    seen: ReplayGuard,
+    verifier: Verifier<ServiceNowApp>,
 }
 
 impl ServiceNowApps {
@@ -385,14 +361,13 @@ impl ServiceNowApps {
             }));
         }
         Ok(ServiceNowApps {
-            apps,
-            seen: ReplayGuard::default(),
+            verifier: Verifier::new(apps),
         })
     }
 
     /// Whether any instance sends updates.
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.verifier.is_empty()
     }
 
     /// Checks a state update (its two headers and raw body) at `now` (Unix seconds).
@@ -409,44 +384,12 @@ impl ServiceNowApps {
             .and_then(|s| s.trim().strip_prefix("v1="))
             .and_then(|h| hex::decode(h).ok())
             .ok_or(Refusal::Unsigned)?;
-        let signed_by: Vec<&std::sync::Arc<ServiceNowApp>> = self
-            .apps
-            .iter()
-            .filter(|a| {
-                chat::hmac_matches(
-                    a.secret.expose().as_bytes(),
-                    &[ts_text.as_bytes(), b".", body],
-                    &sig,
-                )
-            })
-            .collect();
-        if signed_by.is_empty() {
-            return Err(Refusal::BadSignature);
-        }
-        let tenants: Vec<String> = signed_by.iter().map(|a| a.tenant.clone()).collect();
-        if (now - ts).abs() > MAX_SKEW_SECONDS {
-            return Err(Refusal::Stale(tenants));
-        }
-        match self.seen.first_time(&sig, ts + MAX_SKEW_SECONDS, now) {
-            Ok(()) => {}
-            Err(Seen::Replayed) => return Err(Refusal::Replayed(tenants)),
-            Err(Seen::Full) => return Err(Refusal::Busy),
-        }
-        let update =
-            parse_update(body).map_err(|why| Refusal::NotAnUpdate(tenants.clone(), why))?;
-        let app = signed_by
-            .into_iter()
-            .find(|a| a.tenant == update.tenant)
-            .cloned()
-            .ok_or_else(|| {
-                Refusal::NotAnUpdate(
-                    tenants,
-                    format!(
-                        "the ticket names tenant `{}`, whose secret did not sign it",
-                        update.tenant
-                    ),
-                )
-            })?;
+        let signed = self
+            .verifier
+            .signed_by(&[ts_text.as_bytes(), b".", body], &sig)?;
+        signed.fresh_once(ts, &sig, now)?;
+        let update = parse_update(body).map_err(|why| signed.malformed(why))?;
+        let app = signed.of_tenant(&update.tenant, "ticket")?;
         Ok((app, update))
     }
 }
@@ -506,7 +449,10 @@ impl ServiceNowPoller {
     ) -> Result<Vec<std::sync::Arc<ServiceNowPoller>>, ConnectorError> {
         let mut out = Vec::new();
         for c in &config.0 {
-            let (Some(s), Some(p)) = (&c.servicenow, c.servicenow.as_ref().and_then(|s| s.poll.as_ref())) else {
+            let (Some(s), Some(p)) = (
+                &c.servicenow,
+                c.servicenow.as_ref().and_then(|s| s.poll.as_ref()),
+            ) else {
                 continue;
             };
             out.push(std::sync::Arc::new(ServiceNowPoller {
@@ -615,7 +561,7 @@ pub mod testing {
         })
         .to_string();
         let ts = timestamp.to_string();
-        let mac = chat::hmac_sha256(
+        let mac = crate::signature::hmac_sha256(
             secret.as_bytes(),
             &[format!("{ts}.").as_bytes(), body.as_bytes()],
         );
@@ -666,7 +612,11 @@ mod tests {
         let waits: Vec<u64> = (0..7).map(|f| poll_delay(i, f, m).as_secs()).collect();
         assert_eq!(waits, [60, 120, 240, 480, 900, 900, 900]);
         assert_eq!(poll_delay(i, u32::MAX, m), m);
-        assert_eq!(poll_delay(i, 3, Duration::from_secs(1)), i, "never under the interval");
+        assert_eq!(
+            poll_delay(i, 3, Duration::from_secs(1)),
+            i,
+            "never under the interval"
+        );
     }
 
     #[test]

@@ -218,6 +218,13 @@ impl<S: Signer> Signed<'_, S> {
         }
     }
 
+    /// The first configured signer that signed it (for callbacks that name no tenant).
+    pub fn first(self) -> Arc<S> {
+        let mut by = self.by;
+        // `signed_by` never makes a `Signed` of no signer.
+        by.swap_remove(0)
+    }
+
     /// The signer of `tenant` (the tenant the callback names); none: it names a tenant whose
     /// key did not sign it.
     pub fn of_tenant(self, tenant: &str, what: &str) -> Result<Arc<S>, Refusal> {

@@ -110,7 +110,11 @@ async fn check(s: Server, jira: StandIn) {
             .any(|l| l.starts_with("cavra-approval:")),
         "a block is no approval"
     );
-    assert!(jira.calls().iter().all(|c| c.refused.is_none()), "{:?}", jira.calls());
+    assert!(
+        jira.calls().iter().all(|c| c.refused.is_none()),
+        "{:?}",
+        jira.calls()
+    );
 
     // The stand-in's ADF check is a real one: it refuses what Jira refuses.
     for bad in [
@@ -160,12 +164,9 @@ async fn check(s: Server, jira: StandIn) {
     assert_eq!(with_key, 1, "three attempts, one issue");
 
     // A wrong API token: Jira's 401 is a dead letter, not retried.
-    let wrong = cavra_connectors::ConnectorsConfig::from_yaml(&yaml(
-        s.dir.path(),
-        &jira,
-        "not-the-token",
-    ))
-    .expect("config");
+    let wrong =
+        cavra_connectors::ConnectorsConfig::from_yaml(&yaml(s.dir.path(), &jira, "not-the-token"))
+            .expect("config");
     let refused = cavra_connectors::jira::Jira::new(&wrong.0[0])
         .expect("destination")
         .send(&msg)
@@ -187,7 +188,15 @@ async fn check(s: Server, jira: StandIn) {
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
     let (st, v) = call(
         &s,
-        signed_webhook(SECRET, now_ms() - 400_000, "SEC-1", &l, "Open", "Approved", JANE),
+        signed_webhook(
+            SECRET,
+            now_ms() - 400_000,
+            "SEC-1",
+            &l,
+            "Open",
+            "Approved",
+            JANE,
+        ),
     )
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "stale: {v}");
@@ -203,7 +212,15 @@ async fn check(s: Server, jira: StandIn) {
     );
     let (st, v) = call(
         &s,
-        signed_webhook(SECRET, now_ms(), "SEC-1", &l, "In Progress", "Approved", "mallory-id"),
+        signed_webhook(
+            SECRET,
+            now_ms(),
+            "SEC-1",
+            &l,
+            "In Progress",
+            "Approved",
+            "mallory-id",
+        ),
     )
     .await;
     assert_eq!(
@@ -211,7 +228,15 @@ async fn check(s: Server, jira: StandIn) {
         (StatusCode::OK, Some("refused")),
         "{v}"
     );
-    let valid = signed_webhook(SECRET, now_ms() + 1, "SEC-1", &l, "In Progress", "Approved", JANE);
+    let valid = signed_webhook(
+        SECRET,
+        now_ms() + 1,
+        "SEC-1",
+        &l,
+        "In Progress",
+        "Approved",
+        JANE,
+    );
     let (st, v) = call(&s, valid.clone()).await;
     assert_eq!(
         (st, v["outcome"].as_str()),
@@ -284,7 +309,11 @@ async fn check(s: Server, jira: StandIn) {
             "POST",
             "/v1/decisions",
             Some(&agent),
-            Some(decide("execute_command", "terraform import c d", "sess-jira")),
+            Some(decide(
+                "execute_command",
+                "terraform import c d",
+                "sess-jira",
+            )),
         )
         .await;
     let other = d["approval"]["id"].as_str().expect("id").to_string();
@@ -292,16 +321,32 @@ async fn check(s: Server, jira: StandIn) {
     let wanted = format!("cavra-approval:a:{other}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let issue = loop {
-        if let Some(i) = jira.issues().into_iter().find(|i| labels(i).contains(&wanted)) {
+        if let Some(i) = jira
+            .issues()
+            .into_iter()
+            .find(|i| labels(i).contains(&wanted))
+        {
             break i;
         }
-        assert!(std::time::Instant::now() < deadline, "no issue for {other}: {:?}", jira.issues());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no issue for {other}: {:?}",
+            jira.issues()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     };
     let key = issue["key"].as_str().expect("key");
     let (st, v) = call(
         &s,
-        signed_webhook(SECRET, now_ms(), key, &labels(&issue), "Open", "Declined", JANE),
+        signed_webhook(
+            SECRET,
+            now_ms(),
+            key,
+            &labels(&issue),
+            "Open",
+            "Declined",
+            JANE,
+        ),
     )
     .await;
     assert_eq!(

@@ -325,7 +325,11 @@ async fn check_polling(s: Server, sn: StandIn) {
             "POST",
             "/v1/decisions",
             Some(&agent),
-            Some(decide("execute_command", "terraform import c d", "sess-poll")),
+            Some(decide(
+                "execute_command",
+                "terraform import c d",
+                "sess-poll",
+            )),
         )
         .await;
     let other = d["approval"]["id"].as_str().expect("id").to_string();
@@ -338,7 +342,8 @@ async fn check_polling(s: Server, sn: StandIn) {
         json!({"approval": "rejected", "sys_updated_by": "mallory"})
     ));
     // Three polls at least (one a second) see it.
-    let is_read = |c: &cavra_connectors::chat::testing::Call| c.method == "servicenow.get change_request";
+    let is_read =
+        |c: &cavra_connectors::chat::testing::Call| c.method == "servicenow.get change_request";
     let before = sn.calls().into_iter().filter(is_read).count();
     let seen = sn.until(before + 3, is_read).await.len();
     assert!(seen >= before + 3, "three more polls");

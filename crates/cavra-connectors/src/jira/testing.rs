@@ -229,7 +229,10 @@ fn create(project: &str, body: &Value, n: usize) -> Result<Value, String> {
     }
     let summary = f["summary"].as_str().unwrap_or("");
     if summary.is_empty() || summary.chars().count() > 255 || summary.contains(['\n', '\r']) {
-        return Err("summary: You must specify a summary of the issue (one line, at most 255 characters).".into());
+        return Err(
+            "summary: You must specify a summary of the issue (one line, at most 255 characters)."
+                .into(),
+        );
     }
     check_adf(&f["description"]).map_err(|e| format!("description: {e}"))?;
     if let Some(labels) = f.get("labels") {
@@ -440,7 +443,10 @@ pub fn signed_webhook(
     (
         vec![
             ("X-Hub-Signature", format!("sha256={}", hex::encode(mac))),
-            ("X-Atlassian-Webhook-Identifier", format!("{timestamp_ms}-{key}")),
+            (
+                "X-Atlassian-Webhook-Identifier",
+                format!("{timestamp_ms}-{key}"),
+            ),
             ("Content-Type", "application/json".to_string()),
         ],
         body,

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use cavra_connectors::chat::ChatApprover;
-use cavra_connectors::slack::{Press, Refusal, SlackApp, escape};
+use cavra_connectors::slack::{Press, SlackApp, escape};
 use cavra_identity::{AuthMethod, Principal, Role};
 use cavra_tenant_store::GrantUse;
 use cavra_tenant_store::Outbox;
@@ -82,7 +82,16 @@ pub async fn slack_interactions(
     );
     let (app, press) = match verified {
         Ok(v) => v,
-        Err(refusal) => return Err(refused_request(&state, &refusal).await),
+        Err(refusal) => {
+            return Err(refused_callback(
+                &state,
+                "slack",
+                "Slack app",
+                cavra_connectors::slack::NOT_A_PRESS,
+                &refusal,
+            )
+            .await);
+        }
     };
     if let Some(tag) = tag {
         tag.authenticated();
@@ -277,34 +286,6 @@ fn slack_mention(user: &str) -> String {
     }
 }
 
-/// Records a refused Slack request and gives the answer.
-async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
-    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
-    let detail = match refusal {
-        Refusal::NotAPress { why, .. } => Some(why.as_str()),
-        _ => None,
-    };
-    record_refusal(state, ENTRY_KIND, "slack", &tenants, refusal.word(), detail).await;
-    match refusal {
-        Refusal::Busy => Problem::unavailable(
-            "too many recent Slack requests to tell a replay; try again in a few minutes",
-        ),
-        Refusal::Unsigned => Problem::unauthorized(
-            "send X-Slack-Request-Timestamp and X-Slack-Signature (v0=…) as Slack does",
-        ),
-        Refusal::BadSignature => {
-            Problem::unauthorized("the signature matches no configured Slack app")
-        }
-        Refusal::Stale { .. } => {
-            Problem::unauthorized("the request is more than five minutes from this service's clock")
-        }
-        Refusal::Replayed { .. } => Problem::unauthorized("this request was received before"),
-        Refusal::NotAPress { why, .. } => {
-            Problem::bad_request(format!("not a press of cavra's buttons: {why}"))
-        }
-    }
-}
-
 /// A Teams outgoing webhook's message to cavra (`@cavra approve apr_…` or `deny apr_…`),
 /// signed with the webhook's security token (`Authorization: HMAC <base64 HMAC-SHA256 of the
 /// body>`), not by a cavra credential. Refused with 401 when unsigned, signed by no
@@ -322,7 +303,6 @@ pub async fn teams_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    use cavra_connectors::teams::Refusal as TeamsRefusal;
     if state.teams.is_empty() {
         return Err(Problem::not_found(
             "Teams outgoing webhook (no teams connector has an outgoing_secret)",
@@ -335,38 +315,14 @@ pub async fn teams_messages(
     let (app, command) = match state.teams.verify(authorization, &body, now) {
         Ok(v) => v,
         Err(refusal) => {
-            let tenants: Vec<&str> = refusal.tenant().into_iter().collect();
-            let detail = match &refusal {
-                TeamsRefusal::NotACommand(_, why) => Some(why.as_str()),
-                _ => None,
-            };
-            record_refusal(
+            return Err(refused_callback(
                 &state,
-                ENTRY_KIND,
                 "teams",
-                &tenants,
-                refusal.word(),
-                detail,
+                "Teams outgoing webhook",
+                cavra_connectors::teams::NOT_A_COMMAND,
+                &refusal,
             )
-            .await;
-            return Err(match refusal {
-                TeamsRefusal::Busy => Problem::unavailable(
-                    "too many recent Teams messages to tell a replay; try again in a few minutes",
-                ),
-                TeamsRefusal::Unsigned => {
-                    Problem::unauthorized("send Authorization: HMAC <signature> as Teams does")
-                }
-                TeamsRefusal::BadSignature => Problem::unauthorized(
-                    "the signature matches no configured Teams outgoing webhook",
-                ),
-                TeamsRefusal::Stale(_) => Problem::unauthorized(
-                    "the message is more than five minutes from this service's clock",
-                ),
-                TeamsRefusal::Replayed(_) => {
-                    Problem::unauthorized("this message was received before")
-                }
-                TeamsRefusal::NotACommand(_, why) => Problem::bad_request(why),
-            });
+            .await);
         }
     };
     if let Some(tag) = tag {
@@ -425,7 +381,6 @@ pub async fn servicenow_events(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<PressAnswer>> {
-    use cavra_connectors::servicenow::Refusal as SnRefusal;
     if state.servicenow.is_empty() {
         return Err(Problem::not_found(
             "ServiceNow instance (no servicenow connector has a webhook_secret)",
@@ -442,36 +397,14 @@ pub async fn servicenow_events(
     let (app, update) = match verified {
         Ok(v) => v,
         Err(refusal) => {
-            let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
-            let detail = match &refusal {
-                SnRefusal::NotAnUpdate(_, why) => Some(why.as_str()),
-                _ => None,
-            };
-            record_refusal(
+            return Err(refused_callback(
                 &state,
-                ITSM_ENTRY_KIND,
                 "servicenow",
-                &tenants,
-                refusal.word(),
-                detail,
+                "ServiceNow instance",
+                cavra_connectors::servicenow::NOT_AN_UPDATE,
+                &refusal,
             )
-            .await;
-            return Err(match refusal {
-                SnRefusal::Busy => Problem::unavailable(
-                    "too many recent ServiceNow updates to tell a replay; try again in a few minutes",
-                ),
-                SnRefusal::Unsigned => {
-                    Problem::unauthorized("send X-Cavra-Timestamp and X-Cavra-Signature (v1=…)")
-                }
-                SnRefusal::BadSignature => {
-                    Problem::unauthorized("the signature matches no configured ServiceNow instance")
-                }
-                SnRefusal::Stale(_) => Problem::unauthorized(
-                    "the update is more than five minutes from this service's clock",
-                ),
-                SnRefusal::Replayed(_) => Problem::unauthorized("this update was received before"),
-                SnRefusal::NotAnUpdate(_, why) => Problem::bad_request(why),
-            });
+            .await);
         }
     };
     if let Some(tag) = tag {
@@ -541,14 +474,19 @@ pub async fn jira_events(
             "Jira site (no jira connector has a webhook_secret)",
         ));
     }
-    let signature = headers
-        .get("x-hub-signature")
-        .and_then(|v| v.to_str().ok());
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let taken = match state.jira.verify(signature, &body, now) {
         Ok(t) => t,
         Err(refusal) => {
-            return Err(refused_callback(&state, "jira", "Jira site", "not_an_update", &refusal).await);
+            return Err(refused_callback(
+                &state,
+                "jira",
+                "Jira site",
+                cavra_connectors::servicenow::NOT_AN_UPDATE,
+                &refusal,
+            )
+            .await);
         }
     };
     if let Some(tag) = tag {
