@@ -554,6 +554,46 @@ pub mod testing;
 mod tests {
     use super::*;
 
+    fn config(extra: &str) -> Result<crate::ConnectorsConfig, ConnectorError> {
+        crate::ConnectorsConfig::from_yaml(&format!(
+            "
+- name: tickets
+  tenant: acme
+  jira:
+    base_url: https://acme.atlassian.net
+    user: cavra@acme.example
+    api_token: env:CAVRA_JIRA_TOKEN
+{extra}"
+        ))
+    }
+
+    #[test]
+    fn the_configuration_is_checked() {
+        let c = config("    project: SEC\n").expect("valid");
+        let j = c.0[0].jira.as_ref().expect("jira");
+        assert_eq!(
+            (j.issue_type_of("decision.block"), j.approved_statuses.as_slice()),
+            ("Task", ["Approved".to_string()].as_slice())
+        );
+        assert_eq!(c.0[0].destination(), "https://acme.atlassian.net/ project SEC");
+        for (extra, says) in [
+            ("    project: sec\n", "project"),
+            ("    project: SEC\n    issue_types: {decision.nope: Bug}\n", "issue_types"),
+            (
+                "    project: SEC\n    approvers: {abc: {subject: jane}}\n",
+                "webhook_secret",
+            ),
+            (
+                "    project: SEC\n    approved_statuses: [Done]\n    denied_statuses: [done]\n",
+                "denied_statuses",
+            ),
+            ("    project: SEC\n    webhook_secret: hunter2-inline\n", "webhook_secret"),
+        ] {
+            let e = config(extra).expect_err(extra).to_string();
+            assert!(e.contains(says) && !e.contains("hunter2"), "{extra}: {e}");
+        }
+    }
+
     #[test]
     fn issues_carry_the_facts_in_adf() {
         let env = json!({"id": "evt_1", "type": "approval.requested", "tenant": "acme", "subject": "apr_1",

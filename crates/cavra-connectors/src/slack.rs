@@ -761,7 +761,7 @@ mod tests {
         let old = (now - 360).to_string();
         let sig_old = sign(secret, &old, &body);
         let r = apps.verify(Some(&old), Some(&sig_old), body.as_bytes(), now);
-        assert_eq!(r.err().map(|e| e.word()), Some("stale"));
+        assert_eq!(r.err().map(|e| e.word(NOT_A_PRESS)), Some("stale"));
         // Another secret, a changed body, a changed timestamp: not signed by the app.
         let ts2 = (now + 1).to_string();
         for (t, s, b) in [
@@ -789,7 +789,7 @@ mod tests {
             other.as_bytes(),
             now,
         );
-        assert_eq!(r.err().map(|e| e.word()), Some("not_a_press"));
+        assert_eq!(r.err().map(|e| e.word(NOT_A_PRESS)), Some("not_a_press"));
     }
 
     #[test]
