@@ -572,13 +572,22 @@ mod tests {
         let c = config("    project: SEC\n").expect("valid");
         let j = c.0[0].jira.as_ref().expect("jira");
         assert_eq!(
-            (j.issue_type_of("decision.block"), j.approved_statuses.as_slice()),
+            (
+                j.issue_type_of("decision.block"),
+                j.approved_statuses.as_slice()
+            ),
             ("Task", ["Approved".to_string()].as_slice())
         );
-        assert_eq!(c.0[0].destination(), "https://acme.atlassian.net/ project SEC");
+        assert_eq!(
+            c.0[0].destination(),
+            "https://acme.atlassian.net/ project SEC"
+        );
         for (extra, says) in [
             ("    project: sec\n", "project"),
-            ("    project: SEC\n    issue_types: {decision.nope: Bug}\n", "issue_types"),
+            (
+                "    project: SEC\n    issue_types: {decision.nope: Bug}\n",
+                "issue_types",
+            ),
             (
                 "    project: SEC\n    approvers: {abc: {subject: jane}}\n",
                 "webhook_secret",
@@ -587,7 +596,10 @@ mod tests {
                 "    project: SEC\n    approved_statuses: [Done]\n    denied_statuses: [done]\n",
                 "denied_statuses",
             ),
-            ("    project: SEC\n    webhook_secret: hunter2-inline\n", "webhook_secret"),
+            (
+                "    project: SEC\n    webhook_secret: hunter2-inline\n",
+                "webhook_secret",
+            ),
         ] {
             let e = config(extra).expect_err(extra).to_string();
             assert!(e.contains(says) && !e.contains("hunter2"), "{extra}: {e}");
