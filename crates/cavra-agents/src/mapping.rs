@@ -192,7 +192,7 @@ pub fn split_mcp_name(name: &str) -> Option<(&str, &str)> {
 }
 
 /// How an agent flattens an MCP server and tool into one tool name.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct McpNaming {
     prefix: &'static str,
     separator: &'static str,
@@ -227,7 +227,7 @@ fn namings(agent: Agent) -> &'static [McpNaming] {
     }
 }
 
-/// Every (server, tool) reading of `rest` split at one `separator`.
+/// Every (flattened server, tool) split of `rest` at one `separator`.
 fn readings<'a>(rest: &'a str, separator: &str) -> Vec<(&'a str, &'a str)> {
     rest.match_indices(separator)
         .map(|(i, _)| (&rest[..i], &rest[i + separator.len()..]))
@@ -238,11 +238,51 @@ fn readings<'a>(rest: &'a str, separator: &str) -> Vec<(&'a str, &'a str)> {
 /// Servers Copilot always has: its built-in GitHub MCP server.
 const COPILOT_BUILTIN_SERVERS: &[&str] = &["github-mcp-server"];
 
+/// How Claude Code writes a server's name inside a tool name: every character other than an
+/// ASCII letter, digit, `_` or `-` becomes `_`. A plugin's server, which Claude Code names
+/// `plugin:<plugin>:<server>`, is written `plugin_<plugin>_<server>`.
+pub fn flattened_server_name(server: &str) -> String {
+    server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What the flattened server part of a Claude Code tool name can stand for, when no known
+/// server settles it: a plugin's server `plugin:<plugin>:<server>` for each `_` the plugin
+/// and server names can be split at (`plugin_my_tools_db`: plugin `my` server `tools_db`, or
+/// plugin `my_tools` server `db`), else the name itself.
+fn unknown_servers(agent: Agent, naming: McpNaming, flat: &str) -> Vec<String> {
+    let plugin = (agent == Agent::ClaudeCode && naming.prefix == "mcp__")
+        .then(|| flat.strip_prefix("plugin_"))
+        .flatten();
+    match plugin {
+        Some(rest) => readings(rest, "_")
+            .into_iter()
+            .map(|(plugin, server)| format!("plugin:{plugin}:{server}"))
+            .collect(),
+        None => vec![flat.to_string()],
+    }
+}
+
 /// The MCP server and tool a tool name stands for, if it is an MCP tool name of this agent:
 /// `Ok((server, tool))`, or `Err(reason)` when the name can be read as more than one server
 /// and tool and cavra's known servers do not settle which (`mcp__github__shady__exec` is
 /// server `github` with tool `shady__exec`, or server `github__shady` with tool `exec`).
 /// A reading whose server is known wins; a name that has a single reading needs no lookup.
+///
+/// Claude Code names a plugin's MCP tools `mcp__plugin_<plugin>_<server>__<tool>` (its server
+/// `plugin:<plugin>:<server>`, flattened): such a name is read as that plugin's server, named
+/// `plugin:<plugin>:<server>` as Claude Code names it, never as a server of the same name
+/// configured elsewhere. Known servers are compared in Claude Code's flattened spelling, so a
+/// registry entry `my.docs` or `plugin:my-tools:db` settles `mcp__my_docs__…` and
+/// `mcp__plugin_my-tools_db__…`.
 pub fn mcp_name(
     event: &HookEvent,
     known_servers: &[String],
@@ -271,44 +311,78 @@ pub fn mcp_name(
         if naming.prefix.is_empty() && tools::find(event.agent, name).is_some() {
             continue;
         }
-        let all = readings(rest, naming.separator);
-        if all.is_empty() {
+        let splits = readings(rest, naming.separator);
+        if splits.is_empty() {
             continue;
         }
-        let is_known = |server: &str| {
-            known_servers.iter().any(|k| k == server)
-                || (event.agent == Agent::Copilot && COPILOT_BUILTIN_SERVERS.contains(&server))
+        let flattens = event.agent == Agent::ClaudeCode && naming.prefix == "mcp__";
+        let builtin: &[&str] = if event.agent == Agent::Copilot {
+            COPILOT_BUILTIN_SERVERS
+        } else {
+            &[]
         };
-        let known: Vec<&(&str, &str)> = all.iter().filter(|(s, _)| is_known(s)).collect();
+        let names_server = |known: &str, flat: &str| {
+            known == flat || (flattens && flattened_server_name(known) == flat)
+        };
+        let mut known: Vec<(String, &str)> = Vec::new();
+        for (flat, tool) in &splits {
+            for k in known_servers
+                .iter()
+                .map(String::as_str)
+                .chain(builtin.iter().copied())
+            {
+                if names_server(k, flat) && !known.iter().any(|(s, t)| s == k && t == tool) {
+                    known.push((k.to_string(), tool));
+                }
+            }
+        }
+        let all: Vec<(String, &str)> = splits
+            .iter()
+            .flat_map(|(flat, tool)| {
+                unknown_servers(event.agent, *naming, flat)
+                    .into_iter()
+                    .map(move |server| (server, *tool))
+            })
+            .collect();
         return Some(match (all.as_slice(), known.as_slice()) {
             (_, [(server, tool)]) | ([(server, tool)], []) => {
-                Ok((server.to_string(), tool.to_string()))
+                Ok((server.clone(), tool.to_string()))
             }
-            _ => Err(format!(
-                "the MCP tool name `{name}` can be read as {} and {}; cavra cannot tell which server it calls{}",
-                all.iter()
-                    .map(|(s, t)| format!("server `{s}` tool `{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", or "),
-                if known.is_empty() {
-                    "none of these servers is in the MCP registry or the pack's server lists"
-                } else {
-                    "more than one of these servers is known"
-                },
-                " (add the server to `cavra registry mcp` or the pack's mcp.allowed_servers, or rename the server without the separator)"
-            )),
+            _ => {
+                let listed = if known.is_empty() { &all } else { &known };
+                Err(format!(
+                    "the MCP tool name `{name}` can be read as {}; cavra cannot tell which server it calls: {} (add the server to `cavra registry mcp` or the pack's mcp.allowed_servers — a Claude Code plugin's server as `plugin:<plugin>:<server>` — or rename the server without the separator)",
+                    listed
+                        .iter()
+                        .map(|(s, t)| format!("server `{s}` tool `{t}`"))
+                        .collect::<Vec<_>>()
+                        .join(", or "),
+                    if known.is_empty() {
+                        "none of these servers is in the MCP registry or the pack's server lists"
+                    } else {
+                        "more than one of these servers is known"
+                    },
+                ))
+            }
         });
     }
     None
 }
 
 /// Whether mapping this event may need the known MCP servers (its name could be read as
-/// more than one server and tool), so the caller loads them only then.
+/// more than one server and tool, or, for Claude Code, its server could be spelled otherwise
+/// in the registry or the pack), so the caller loads them only then.
 pub fn needs_known_servers(event: &HookEvent) -> bool {
     if event.mcp_server.is_some() {
         return false;
     }
-    matches!(mcp_name(event, &[]), Some(Err(_)))
+    match mcp_name(event, &[]) {
+        Some(Err(_)) => true,
+        // Claude Code writes other characters as `_` (`my.docs` is `my_docs`) and a plugin's
+        // server as `plugin_<plugin>_<server>`: a known server may be spelled otherwise.
+        Some(Ok((server, _))) => event.agent == Agent::ClaudeCode && server.contains(['_', ':']),
+        None => false,
+    }
 }
 
 /// The files a Codex `apply_patch` touches: `*** Add File:`, `*** Update File:` (and its
@@ -799,5 +873,133 @@ mod tests {
             "mcp__github__create_issue",
             json!({})
         )));
+    }
+
+    fn mcp_of(agent: Agent, name: &str, known: &[&str]) -> Mapping {
+        let mut c = ctx();
+        c.known_mcp_servers = known.iter().map(|k| k.to_string()).collect();
+        map_tool(&pre(agent, name, json!({})), &c)
+    }
+
+    /// Claude Code names a plugin's MCP tools `mcp__plugin_<plugin>_<server>__<tool>`: the
+    /// server is the plugin's (`plugin:<plugin>:<server>`, as Claude Code names it), split by
+    /// the known servers when the plugin or server name holds the separator, else approval.
+    #[test]
+    fn claude_code_plugin_tool_names_are_the_plugins_servers() {
+        let one = "mcp__plugin_asana_asana__asana_create_task";
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, one, &[])),
+            ("plugin:asana:asana".into(), "asana_create_task".into())
+        );
+        assert!(needs_known_servers(&pre(Agent::ClaudeCode, one, json!({}))));
+        // Not the server of the same name configured in .mcp.json.
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, one, &["asana"])),
+            ("plugin:asana:asana".into(), "asana_create_task".into())
+        );
+        assert_eq!(
+            server_and_tool(mcp_of(
+                Agent::ClaudeCode,
+                "mcp__plugin_yellow-linear_linear__list_issues",
+                &[]
+            )),
+            ("plugin:yellow-linear:linear".into(), "list_issues".into())
+        );
+        // `my_tools` + `db` or `my` + `tools_db`: the registry decides, else approval.
+        let two = "mcp__plugin_my_tools_db__query";
+        match mcp_of(Agent::ClaudeCode, two, &[]) {
+            Mapping::Unknown { reason } => {
+                assert!(
+                    reason.contains("server `plugin:my:tools_db` tool `query`"),
+                    "{reason}"
+                );
+                assert!(
+                    reason.contains("server `plugin:my_tools:db` tool `query`"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, two, &["plugin:my_tools:db"])),
+            ("plugin:my_tools:db".into(), "query".into())
+        );
+        assert!(matches!(
+            mcp_of(
+                Agent::ClaudeCode,
+                two,
+                &["plugin:my_tools:db", "plugin:my:tools_db"]
+            ),
+            Mapping::Unknown { .. }
+        ));
+        // A plugin or server name with other characters is flattened by Claude Code.
+        assert_eq!(
+            server_and_tool(mcp_of(
+                Agent::ClaudeCode,
+                "mcp__plugin_acme_team_db__query",
+                &["plugin:acme.team:db"]
+            )),
+            ("plugin:acme.team:db".into(), "query".into())
+        );
+        // A tool name with `__` in a plugin's server: more than one reading.
+        assert!(matches!(
+            mcp_of(Agent::ClaudeCode, "mcp__plugin_a_b__x__y", &[]),
+            Mapping::Unknown { .. }
+        ));
+        assert_eq!(
+            server_and_tool(mcp_of(
+                Agent::ClaudeCode,
+                "mcp__plugin_a_b__x__y",
+                &["plugin:a:b"]
+            )),
+            ("plugin:a:b".into(), "x__y".into())
+        );
+        // A server configured under the name `plugin_…` is read so only when it is known;
+        // known beside a plugin reading, it is ambiguous.
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, one, &["plugin_asana_asana"])),
+            ("plugin_asana_asana".into(), "asana_create_task".into())
+        );
+        assert!(matches!(
+            mcp_of(
+                Agent::ClaudeCode,
+                one,
+                &["plugin_asana_asana", "plugin:asana:asana"]
+            ),
+            Mapping::Unknown { .. }
+        ));
+        // Other agents have no plugin namespace: Codex's name is its server's.
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::Codex, one, &[])),
+            ("plugin_asana_asana".into(), "asana_create_task".into())
+        );
+    }
+
+    /// Claude Code writes a server name's other characters as `_`: the registry's spelling
+    /// settles the name and is the server decided.
+    #[test]
+    fn claude_code_flattened_server_names_are_matched_in_the_registrys_spelling() {
+        let name = "mcp__my_docs__search";
+        assert!(needs_known_servers(&pre(
+            Agent::ClaudeCode,
+            name,
+            json!({})
+        )));
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, name, &["my.docs"])),
+            ("my.docs".into(), "search".into())
+        );
+        assert_eq!(
+            server_and_tool(mcp_of(Agent::ClaudeCode, name, &[])),
+            ("my_docs".into(), "search".into())
+        );
+        assert!(matches!(
+            mcp_of(Agent::ClaudeCode, name, &["my.docs", "my_docs"]),
+            Mapping::Unknown { .. }
+        ));
+        assert_eq!(
+            flattened_server_name("plugin:acme.team:db"),
+            "plugin_acme_team_db"
+        );
     }
 }

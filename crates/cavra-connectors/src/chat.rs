@@ -1,14 +1,12 @@
-//! What the chat kinds ([`crate::slack`], [`crate::teams`]) share: who a chat user is to
-//! cavra, the HMAC checks of their callbacks, the memory of callbacks already seen, and the
-//! fields of an approval as people read them.
+//! What the chat and ticket kinds ([`crate::slack`], [`crate::teams`],
+//! [`crate::servicenow`], [`crate::jira`]) share: who a user there is to cavra and the fields
+//! of an approval as people read them. Their callbacks' signatures are checked by
+//! [`crate::signature`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 
 /// The approver identity a chat user acts as, by configuration: the subject the approval
 /// rules see (the same as the person's API token or OIDC subject, so that "nobody decides
@@ -44,80 +42,6 @@ pub(crate) fn check_approvers(
         }
     }
     Ok(())
-}
-
-/// HMAC-SHA256 of `parts` (concatenated) with `key`.
-fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    for p in parts {
-        m.update(p);
-    }
-    m
-}
-
-/// HMAC-SHA256 of `parts` with `key`, as bytes.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    mac(key, parts).finalize().into_bytes().into()
-}
-
-/// Whether `expected` is the HMAC-SHA256 of `parts` with `key`, compared in constant time.
-pub fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    mac(key, parts).verify_slice(expected).is_ok()
-}
-
-/// How far a callback's time may be from now, in seconds (Slack's advice, and Teams').
-pub const MAX_SKEW_SECONDS: i64 = 5 * 60;
-
-/// Callbacks remembered at most at once; past this (after forgetting expired ones) new
-/// callbacks are refused rather than let a replay through.
-pub const REPLAY_CAPACITY: usize = 100_000;
-
-/// Why a callback was not let through by the [`ReplayGuard`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// It was seen before, within its validity.
-    Replayed,
-    /// The memory is full of callbacks still valid.
-    Full,
-}
-
-/// Remembers the callbacks seen (their signatures or ids) until they would be refused as
-/// stale anyway, so each is taken once. Bounded by [`REPLAY_CAPACITY`]. One per replica: a
-/// replay sent to another replica finds the approval already decided (the store's
-/// transition takes a pending approval only).
-#[derive(Default)]
-pub struct ReplayGuard {
-    seen: Mutex<HashMap<Vec<u8>, i64>>,
-}
-
-impl ReplayGuard {
-    /// Notes `key`, valid until `until` (seconds); refuses it when seen before.
-    pub fn first_time(&self, key: &[u8], until: i64, now: i64) -> Result<(), Seen> {
-        self.first_time_within(key, until, now, REPLAY_CAPACITY)
-    }
-
-    fn first_time_within(
-        &self,
-        key: &[u8],
-        until: i64,
-        now: i64,
-        capacity: usize,
-    ) -> Result<(), Seen> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(key).is_some_and(|&u| u >= now) {
-            return Err(Seen::Replayed);
-        }
-        if seen.len() >= capacity {
-            seen.retain(|_, u| *u >= now);
-            if seen.len() >= capacity {
-                return Err(Seen::Full);
-            }
-        }
-        seen.insert(key.to_vec(), until);
-        Ok(())
-    }
 }
 
 /// A string field of an envelope's data, or empty.
@@ -224,6 +148,56 @@ pub mod testing {
         /// `http://127.0.0.1:PORT`.
         pub base: String,
         calls: Arc<Mutex<Vec<Call>>>,
+        records: Arc<Mutex<Vec<Value>>>,
+        failing: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    /// One term of a ServiceNow encoded query.
+    enum Term {
+        Is(String, String),
+        In(String, Vec<String>),
+        StartsWith(String, String),
+    }
+
+    impl Term {
+        fn matches(&self, r: &Value) -> bool {
+            let field = |f: &str| r[f].as_str().unwrap_or("").to_string();
+            match self {
+                Term::Is(f, v) => field(f) == *v,
+                Term::In(f, vs) => vs.contains(&field(f)),
+                Term::StartsWith(f, v) => field(f).starts_with(v.as_str()),
+            }
+        }
+    }
+
+    /// Reads an encoded query of the terms the connector sends, joined by `^` (and):
+    /// `field=value`, `fieldINa,b,c`, `fieldSTARTSWITHx`; anything else is an error.
+    fn encoded_query(q: &str) -> Result<Vec<Term>, String> {
+        let field_ok =
+            |f: &str| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        q.split('^')
+            .map(|t| {
+                if let Some((f, v)) = t.split_once('=')
+                    && field_ok(f)
+                {
+                    return Ok(Term::Is(f.into(), v.into()));
+                }
+                if let Some((f, v)) = t.split_once("STARTSWITH")
+                    && field_ok(f)
+                {
+                    return Ok(Term::StartsWith(f.into(), v.into()));
+                }
+                if let Some((f, v)) = t.split_once("IN")
+                    && field_ok(f)
+                {
+                    return Ok(Term::In(
+                        f.into(),
+                        v.split(',').map(str::to_string).collect(),
+                    ));
+                }
+                Err(format!("unsupported query term `{t}`"))
+            })
+            .collect()
     }
 
     fn check_blocks(body: &Value) -> Result<(), String> {
@@ -371,8 +345,10 @@ pub mod testing {
             let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
             let (tx, rx) = std::sync::mpsc::channel();
             let (store, token) = (calls.clone(), token.to_string());
-            let (tickets, ticket_calls) =
-                (Arc::new(Mutex::new(Vec::<Value>::new())), calls.clone());
+            let records = Arc::new(Mutex::new(Vec::<Value>::new()));
+            let (tickets, ticket_calls) = (records.clone(), calls.clone());
+            let failing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let unavailable = failing.clone();
             let basic = format!(
                 "Basic {}",
                 base64::Engine::encode(
@@ -431,6 +407,15 @@ pub mod testing {
                         } else if !matches!(table.as_str(), "incident" | "change_request") {
                             refused = Some(format!("400 no table {table}"));
                             (400, json!({"error": {"message": "Invalid table"}}))
+                        } else if method == axum::http::Method::GET
+                            && unavailable.fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |n| n.checked_sub(1),
+                            ).is_ok()
+                        {
+                            refused = Some("503 unavailable".into());
+                            (503, json!({"error": {"message": "Service Unavailable"}}))
                         } else if method == axum::http::Method::GET {
                             let wanted = query
                                 .as_deref()
@@ -439,20 +424,37 @@ pub mod testing {
                                         .find(|(k, _)| k == "sysparm_query")
                                         .map(|(_, v)| v.into_owned())
                                 })
-                                .and_then(|q| q.strip_prefix("correlation_id=").map(str::to_string));
-                            let found: Vec<Value> = tickets
-                                .lock()
-                                .map(|t| {
-                                    t.iter()
-                                        .filter(|r| {
-                                            r["table"] == table.as_str()
-                                                && wanted.as_deref() == r["correlation_id"].as_str()
-                                        })
-                                        .cloned()
-                                        .collect()
-                                })
                                 .unwrap_or_default();
-                            (200, json!({"result": found}))
+                            let limit = query
+                                .as_deref()
+                                .and_then(|q| {
+                                    url::form_urlencoded::parse(q.as_bytes())
+                                        .find(|(k, _)| k == "sysparm_limit")
+                                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                                })
+                                .unwrap_or(10_000);
+                            match encoded_query(&wanted) {
+                                Err(e) => {
+                                    refused = Some(format!("400 {e}"));
+                                    (400, json!({"error": {"message": e}}))
+                                }
+                                Ok(terms) => {
+                                    let found: Vec<Value> = tickets
+                                        .lock()
+                                        .map(|t| {
+                                            t.iter()
+                                                .filter(|r| {
+                                                    r["table"] == table.as_str()
+                                                        && terms.iter().all(|term| term.matches(r))
+                                                })
+                                                .take(limit)
+                                                .cloned()
+                                                .collect()
+                                        })
+                                        .unwrap_or_default();
+                                    (200, json!({"result": found}))
+                                }
+                            }
                         } else if json["short_description"].as_str().is_none_or(str::is_empty)
                             || json["correlation_id"].as_str().is_none()
                         {
@@ -537,7 +539,27 @@ pub mod testing {
             StandIn {
                 base: format!("http://{addr}"),
                 calls,
+                records,
+                failing,
             }
+        }
+
+        /// Sets `fields` of the ServiceNow record `number`, as a person changing it on the
+        /// instance does (`approval`, `sys_updated_by`). False when there is no such record.
+        pub fn set_ticket(&self, number: &str, fields: Value) -> bool {
+            let mut t = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(r) = t.iter_mut().find(|r| r["number"] == number) else {
+                return false;
+            };
+            if let (Some(r), Some(f)) = (r.as_object_mut(), fields.as_object()) {
+                r.extend(f.clone());
+            }
+            true
+        }
+
+        /// The next `n` Table API reads are answered 503.
+        pub fn fail_reads(&self, n: usize) {
+            self.failing.store(n, std::sync::atomic::Ordering::SeqCst);
         }
 
         /// The Web API's base URL (`api_url`).
@@ -596,44 +618,6 @@ pub mod testing {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn hmac_matches_known_values_in_constant_time() {
-        // RFC 4231 test case 2.
-        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(
-            hex::encode(mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        assert!(hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing?"],
-            &mac
-        ));
-        assert!(!hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing!"],
-            &mac
-        ));
-        assert!(!hmac_matches(
-            b"Jefe",
-            &[b"what do ya want for nothing?"],
-            &mac[..31]
-        ));
-    }
-
-    #[test]
-    fn the_replay_guard_remembers_until_expiry_and_is_bounded() {
-        let g = ReplayGuard::default();
-        assert_eq!(g.first_time_within(b"a", 100, 0, 2), Ok(()));
-        assert_eq!(g.first_time_within(b"a", 100, 50, 2), Err(Seen::Replayed));
-        assert_eq!(g.first_time_within(b"b", 10, 0, 2), Ok(()));
-        // Full of valid entries: refused, not forgotten.
-        assert_eq!(g.first_time_within(b"c", 100, 5, 2), Err(Seen::Full));
-        // Once `b` expired it makes room.
-        assert_eq!(g.first_time_within(b"c", 100, 11, 2), Ok(()));
-        assert_eq!(g.first_time_within(b"a", 200, 101, 2), Ok(()), "a expired");
-    }
 
     #[test]
     fn facts_and_headlines_read_the_event() {

@@ -1,6 +1,6 @@
 //! The connectors' configuration: a list in the service's configuration file, each entry one
 //! destination of one tenant, with exactly one kind key (`splunk_hec`, `ocsf_https`,
-//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`, `servicenow`).
+//! `nats_jetstream`, `amqp`, `smtp`, `syslog_tls`, `slack`, `teams`, `servicenow`, `jira`).
 //!
 //! ```yaml
 //! connectors:
@@ -96,6 +96,9 @@ pub struct ConnectorConfig {
     /// ServiceNow: tickets through the Table API, change requests' approvals back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servicenow: Option<crate::servicenow::ServiceNowConfig>,
+    /// Jira: issues through REST v3 (descriptions in ADF), approvals' status changes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<crate::jira::JiraConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -183,12 +186,13 @@ pub enum Kind {
     Teams,
     /// ServiceNow.
     ServiceNow,
+    /// Jira.
+    Jira,
 }
 
 impl Kind {
     /// Every kind's configuration key.
-    pub const KEYS: &'static str =
-        "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow";
+    pub const KEYS: &'static str = "splunk_hec, ocsf_https, nats_jetstream, amqp, smtp, syslog_tls, slack, teams, servicenow, jira";
 
     /// The configuration key.
     pub fn as_str(self) -> &'static str {
@@ -202,6 +206,7 @@ impl Kind {
             Kind::Slack => "slack",
             Kind::Teams => "teams",
             Kind::ServiceNow => "servicenow",
+            Kind::Jira => "jira",
         }
     }
 }
@@ -343,6 +348,7 @@ impl ConnectorConfig {
             (self.slack.is_some(), Kind::Slack),
             (self.teams.is_some(), Kind::Teams),
             (self.servicenow.is_some(), Kind::ServiceNow),
+            (self.jira.is_some(), Kind::Jira),
         ]
         .into_iter()
         .filter_map(|(set, k)| set.then_some(k))
@@ -373,6 +379,14 @@ impl ConnectorConfig {
             return "teams workflows webhook".into();
         } else if let Some(s) = &self.servicenow {
             &s.instance_url
+        } else if let Some(j) = &self.jira {
+            return format!(
+                "{} project {}",
+                url::Url::parse(&j.base_url)
+                    .map(|u| crate::http::shown(&u))
+                    .unwrap_or_default(),
+                j.project
+            );
         } else {
             return String::new();
         };
@@ -422,6 +436,9 @@ impl ConnectorConfig {
         }
         if let Some(s) = &self.servicenow {
             out.extend(s.secrets());
+        }
+        if let Some(j) = &self.jira {
+            out.extend(j.secrets());
         }
         out
     }
@@ -527,6 +544,9 @@ impl ConnectorConfig {
         }
         if let Some(s) = &self.servicenow {
             s.check(at)?;
+        }
+        if let Some(j) = &self.jira {
+            j.check(at)?;
         }
         if let Some(s) = &self.syslog_tls {
             if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {

@@ -25,8 +25,10 @@
 //!   (e-mail with per-tenant recipient allow-lists), [`slack`] (approval requests with
 //!   buttons whose presses come back verified) and [`teams`] (Adaptive Cards through a
 //!   Workflows webhook, commands through a verified outgoing webhook) and [`servicenow`]
-//!   (tickets created once, change requests' approvals back); [`chat`] holds what these
-//!   share.
+//!   (tickets created once, change requests' approvals back) and [`jira`] (issues with
+//!   descriptions in the Atlassian Document Format, created once, approvals' status changes
+//!   back); [`chat`] holds what these share, [`signature`] the one check of every signed
+//!   callback.
 //!
 //! Clock and randomness are injected ([`retry::Clock`], [`retry::Jitter`]), so the delivery
 //! logic is tested without sleeping.
@@ -47,6 +49,7 @@ pub mod config;
 pub mod event;
 pub mod hec;
 mod http;
+pub mod jira;
 pub mod nats;
 pub mod ocsf;
 pub mod retention;
@@ -54,6 +57,7 @@ pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod servicenow;
+pub mod signature;
 pub mod sink;
 pub mod slack;
 pub mod smtp;

@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ConnectorError;
-use crate::chat::{self, ChatApprover, MAX_SKEW_SECONDS, ReplayGuard, Seen};
+use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
+use crate::signature::{Signer, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict};
 
 /// ServiceNow (the `servicenow` key of a connector).
@@ -47,6 +48,43 @@ pub struct ServiceNowConfig {
     /// A PEM file of extra CA certificates to trust.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Poll the change requests of pending approvals for their approval (instead of, or
+    /// beside, the webhook).
+    #[serde(default)]
+    pub poll: Option<PollConfig>,
+}
+
+/// Polling of change requests (the `poll` key of a `servicenow` connector).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// Seconds between polls while the instance answers (default 60).
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+    /// The longest wait after failures (default 900): each failed poll doubles the wait,
+    /// from `interval_seconds` up to this.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_seconds: u64,
+}
+
+fn default_interval() -> u64 {
+    60
+}
+
+fn default_max_backoff() -> u64 {
+    900
+}
+
+/// The wait before the next poll after `failures` failed polls in a row: `interval`, doubled
+/// with each failure, at most `max`.
+pub fn poll_delay(
+    interval: std::time::Duration,
+    failures: u32,
+    max: std::time::Duration,
+) -> std::time::Duration {
+    interval
+        .saturating_mul(2u32.saturating_pow(failures.min(31)))
+        .min(max.max(interval))
 }
 
 impl ServiceNowConfig {
@@ -57,10 +95,27 @@ impl ServiceNowConfig {
                 "{at}.servicenow.user: the integration user's name"
             )));
         }
-        if !self.approvers.is_empty() && self.webhook_secret.is_none() {
+        if !self.approvers.is_empty() && self.webhook_secret.is_none() && self.poll.is_none() {
             return Err(ConnectorError::Config(format!(
-                "{at}.servicenow.webhook_secret: approvals come back signed with it: give it"
+                "{at}.servicenow.webhook_secret: approvals come back signed with it, or polled (poll): give one"
             )));
+        }
+        if let Some(p) = &self.poll {
+            if p.interval_seconds == 0 || p.interval_seconds > 86_400 {
+                return Err(ConnectorError::Config(format!(
+                    "{at}.servicenow.poll.interval_seconds: 1 to 86400"
+                )));
+            }
+            if p.max_backoff_seconds < p.interval_seconds || p.max_backoff_seconds > 86_400 {
+                return Err(ConnectorError::Config(format!(
+                    "{at}.servicenow.poll.max_backoff_seconds: from interval_seconds to 86400"
+                )));
+            }
+            if self.approvers.is_empty() {
+                return Err(ConnectorError::Config(format!(
+                    "{at}.servicenow.poll: polled approvals are decided as the approvers: map them (approvers)"
+                )));
+            }
         }
         chat::check_approvers(
             &format!("{at}.servicenow.approvers"),
@@ -242,44 +297,10 @@ pub struct Update {
     pub sys_id: String,
 }
 
-/// Why a state update was refused before any approval rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// No `X-Cavra-Timestamp` or `X-Cavra-Signature`.
-    Unsigned,
-    /// Signed by no configured instance.
-    BadSignature,
-    /// Signed, but more than five minutes from now.
-    Stale(Vec<String>),
-    /// Signed and fresh, but seen before.
-    Replayed(Vec<String>),
-    /// Too many updates remembered to tell a replay.
-    Busy,
-    /// Signed, but not an approval's `approved` or `rejected`.
-    NotAnUpdate(Vec<String>, String),
-}
+pub use crate::signature::Refusal;
 
-impl Refusal {
-    /// A short word for records.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Refusal::Unsigned => "unsigned",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::Stale(_) => "stale",
-            Refusal::Replayed(_) => "replayed",
-            Refusal::Busy => "busy",
-            Refusal::NotAnUpdate(..) => "not_an_update",
-        }
-    }
-
-    /// The tenants whose secret signed it.
-    pub fn tenants(&self) -> &[String] {
-        match self {
-            Refusal::Stale(t) | Refusal::Replayed(t) | Refusal::NotAnUpdate(t, _) => t,
-            _ => &[],
-        }
-    }
-}
+/// The word an update that is not one is recorded with.
+pub const NOT_AN_UPDATE: &str = "not_an_update";
 
 /// One tenant's instance, as its updates are taken.
 pub struct ServiceNowApp {
@@ -300,6 +321,16 @@ impl std::fmt::Debug for ServiceNowApp {
     }
 }
 
+impl Signer for ServiceNowApp {
+    fn key(&self) -> &[u8] {
+        self.secret.expose().as_bytes()
+    }
+
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl ServiceNowApp {
     /// The approver identity a ServiceNow user acts as, when configured.
     pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
@@ -310,8 +341,7 @@ impl ServiceNowApp {
 /// Every ServiceNow connector with a `webhook_secret`.
 #[derive(Default)]
 pub struct ServiceNowApps {
-    apps: Vec<std::sync::Arc<ServiceNowApp>>,
-    seen: ReplayGuard,
+    verifier: Verifier<ServiceNowApp>,
 }
 
 impl ServiceNowApps {
@@ -331,14 +361,13 @@ impl ServiceNowApps {
             }));
         }
         Ok(ServiceNowApps {
-            apps,
-            seen: ReplayGuard::default(),
+            verifier: Verifier::new(apps),
         })
     }
 
     /// Whether any instance sends updates.
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.verifier.is_empty()
     }
 
     /// Checks a state update (its two headers and raw body) at `now` (Unix seconds).
@@ -355,50 +384,23 @@ impl ServiceNowApps {
             .and_then(|s| s.trim().strip_prefix("v1="))
             .and_then(|h| hex::decode(h).ok())
             .ok_or(Refusal::Unsigned)?;
-        let signed_by: Vec<&std::sync::Arc<ServiceNowApp>> = self
-            .apps
-            .iter()
-            .filter(|a| {
-                chat::hmac_matches(
-                    a.secret.expose().as_bytes(),
-                    &[ts_text.as_bytes(), b".", body],
-                    &sig,
-                )
-            })
-            .collect();
-        if signed_by.is_empty() {
-            return Err(Refusal::BadSignature);
-        }
-        let tenants: Vec<String> = signed_by.iter().map(|a| a.tenant.clone()).collect();
-        if (now - ts).abs() > MAX_SKEW_SECONDS {
-            return Err(Refusal::Stale(tenants));
-        }
-        match self.seen.first_time(&sig, ts + MAX_SKEW_SECONDS, now) {
-            Ok(()) => {}
-            Err(Seen::Replayed) => return Err(Refusal::Replayed(tenants)),
-            Err(Seen::Full) => return Err(Refusal::Busy),
-        }
-        let update =
-            parse_update(body).map_err(|why| Refusal::NotAnUpdate(tenants.clone(), why))?;
-        let app = signed_by
-            .into_iter()
-            .find(|a| a.tenant == update.tenant)
-            .cloned()
-            .ok_or_else(|| {
-                Refusal::NotAnUpdate(
-                    tenants,
-                    format!(
-                        "the ticket names tenant `{}`, whose secret did not sign it",
-                        update.tenant
-                    ),
-                )
-            })?;
+        let signed = self
+            .verifier
+            .signed_by(&[ts_text.as_bytes(), b".", body], &sig)?;
+        signed.fresh_once(ts, &sig, now)?;
+        let update = parse_update(body).map_err(|why| signed.malformed(why))?;
+        let app = signed.of_tenant(&update.tenant, "ticket")?;
         Ok((app, update))
     }
 }
 
 fn parse_update(body: &[u8]) -> Result<Update, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    update_of(&v)
+}
+
+/// The update a change request record (from the webhook or a poll) says.
+fn update_of(v: &Value) -> Result<Update, String> {
     let text = |k: &str| v[k].as_str().map(str::to_string);
     let approve = match v["approval"].as_str() {
         Some("approved") => true,
@@ -421,6 +423,117 @@ fn parse_update(body: &[u8]) -> Result<Update, String> {
         number: text("number").unwrap_or_default(),
         sys_id: text("sys_id").unwrap_or_default(),
     })
+}
+
+/// One tenant's instance, polled for the change requests of its pending approvals.
+pub struct ServiceNowPoller {
+    /// The tenant.
+    pub tenant: String,
+    /// The connector's name.
+    pub name: String,
+    /// The wait between polls.
+    pub interval: std::time::Duration,
+    /// The longest wait after failures.
+    pub max_backoff: std::time::Duration,
+    destination: ServiceNow,
+    approvers: BTreeMap<String, ChatApprover>,
+}
+
+/// Change requests asked for in one query at most (the query names each).
+const POLL_CHUNK: usize = 50;
+
+impl ServiceNowPoller {
+    /// A poller of every ServiceNow connector with `poll`, secrets resolved.
+    pub fn all(
+        config: &crate::ConnectorsConfig,
+    ) -> Result<Vec<std::sync::Arc<ServiceNowPoller>>, ConnectorError> {
+        let mut out = Vec::new();
+        for c in &config.0 {
+            let (Some(s), Some(p)) = (
+                &c.servicenow,
+                c.servicenow.as_ref().and_then(|s| s.poll.as_ref()),
+            ) else {
+                continue;
+            };
+            out.push(std::sync::Arc::new(ServiceNowPoller {
+                tenant: c.tenant.clone(),
+                name: c.name.clone(),
+                interval: std::time::Duration::from_secs(p.interval_seconds),
+                max_backoff: std::time::Duration::from_secs(p.max_backoff_seconds),
+                destination: ServiceNow::new(c)?,
+                approvers: s.approvers.clone(),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The approver identity a ServiceNow user acts as, when configured.
+    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
+        self.approvers.get(user)
+    }
+
+    /// The change requests of `approval_ids` (approvals of this tenant) whose approval is
+    /// `approved` or `rejected`: `GET /api/now/table/change_request` with
+    /// `correlation_displayIN<tenant>:<id>,…^approvalINapproved,rejected`, 50 approvals a
+    /// query. An error says why (no answer, a status other than 200, a body that is not a
+    /// result list).
+    pub async fn decided(&self, approval_ids: &[String]) -> Result<Vec<Update>, String> {
+        let d = &self.destination;
+        let url = d
+            .base
+            .join("api/now/table/change_request")
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for chunk in approval_ids.chunks(POLL_CHUNK) {
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("{}:{id}", self.tenant))
+                .collect();
+            let mut q = url.clone();
+            q.query_pairs_mut()
+                .append_pair(
+                    "sysparm_query",
+                    &format!(
+                        "correlation_displayIN{}^approvalINapproved,rejected",
+                        names.join(",")
+                    ),
+                )
+                .append_pair(
+                    "sysparm_fields",
+                    "number,sys_id,correlation_display,approval,sys_updated_by",
+                )
+                .append_pair("sysparm_limit", &POLL_CHUNK.to_string());
+            let resp = d
+                .request(reqwest::Method::GET, q)
+                .send()
+                .await
+                .map_err(|e| format!("GET {}: {e}", http::shown(&url)))?;
+            let status = resp.status();
+            let text = http::body(resp).await;
+            if status != reqwest::StatusCode::OK {
+                return Err(format!(
+                    "GET {}: {status} {}",
+                    http::shown(&url),
+                    crate::sink::excerpt(&text)
+                ));
+            }
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("GET {}: not JSON: {e}", http::shown(&url)))?;
+            let records = v["result"]
+                .as_array()
+                .ok_or_else(|| format!("GET {}: no result list", http::shown(&url)))?;
+            for r in records {
+                // A record the query should not have matched is skipped, not trusted.
+                if let Ok(u) = update_of(r)
+                    && u.tenant == self.tenant
+                    && chunk.contains(&u.approval_id)
+                {
+                    out.push(u);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// What tests need to send a signed state update: built once here.
@@ -448,7 +561,7 @@ pub mod testing {
         })
         .to_string();
         let ts = timestamp.to_string();
-        let mac = chat::hmac_sha256(
+        let mac = crate::signature::hmac_sha256(
             secret.as_bytes(),
             &[format!("{ts}.").as_bytes(), body.as_bytes()],
         );
@@ -489,6 +602,20 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("terraform apply")
+        );
+    }
+
+    #[test]
+    fn polls_back_off_doubling_to_the_maximum() {
+        use std::time::Duration;
+        let (i, m) = (Duration::from_secs(60), Duration::from_secs(900));
+        let waits: Vec<u64> = (0..7).map(|f| poll_delay(i, f, m).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(poll_delay(i, u32::MAX, m), m);
+        assert_eq!(
+            poll_delay(i, 3, Duration::from_secs(1)),
+            i,
+            "never under the interval"
         );
     }
 

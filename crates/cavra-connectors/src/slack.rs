@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ConnectorError;
-use crate::chat::{self, ChatApprover, MAX_SKEW_SECONDS, ReplayGuard, Seen};
+use crate::chat::{self, ChatApprover};
 use crate::config::{ConnectorConfig, ConnectorsConfig};
 use crate::http;
 use crate::secret::{Secret, SecretRef};
+use crate::signature::{Signer, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict, excerpt};
 
 /// The `action_id` of the Approve button.
@@ -474,58 +475,7 @@ pub struct Press {
     pub blocks: Option<Value>,
 }
 
-/// Why a request to the interactions endpoint was refused before any approval rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// No `X-Slack-Request-Timestamp` or `X-Slack-Signature`, or not in the `v0` form.
-    Unsigned,
-    /// The signature matches no configured signing secret.
-    BadSignature,
-    /// Signed, but the timestamp is more than five minutes from now.
-    Stale {
-        /// The tenants whose secret signed it.
-        tenants: Vec<String>,
-    },
-    /// Signed and fresh, but seen before.
-    Replayed {
-        /// The tenants whose secret signed it.
-        tenants: Vec<String>,
-    },
-    /// Too many requests remembered to tell a replay: refused rather than risk one.
-    Busy,
-    /// Signed, but not a press of cavra's buttons (or naming a tenant whose secret did not
-    /// sign it).
-    NotAPress {
-        /// The tenants whose secret signed it.
-        tenants: Vec<String>,
-        /// What is wrong.
-        why: String,
-    },
-}
-
-impl Refusal {
-    /// A short word for records.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Refusal::Unsigned => "unsigned",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::Stale { .. } => "stale",
-            Refusal::Replayed { .. } => "replayed",
-            Refusal::Busy => "busy",
-            Refusal::NotAPress { .. } => "not_a_press",
-        }
-    }
-
-    /// The tenants a refusal of a signed request is recorded for.
-    pub fn tenants(&self) -> &[String] {
-        match self {
-            Refusal::Stale { tenants }
-            | Refusal::Replayed { tenants }
-            | Refusal::NotAPress { tenants, .. } => tenants,
-            _ => &[],
-        }
-    }
-}
+pub use crate::signature::Refusal;
 
 /// One Slack app of one tenant, as its presses are handled.
 pub struct SlackApp {
@@ -550,11 +500,23 @@ impl std::fmt::Debug for SlackApp {
     }
 }
 
+impl Signer for SlackApp {
+    fn key(&self) -> &[u8] {
+        self.secret.expose().as_bytes()
+    }
+
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+/// The word a press that is not one is recorded with.
+pub const NOT_A_PRESS: &str = "not_a_press";
+
 /// Every Slack app configured to take presses (connectors with a signing secret).
 #[derive(Default)]
 pub struct SlackApps {
-    apps: Vec<std::sync::Arc<SlackApp>>,
-    seen: ReplayGuard,
+    verifier: Verifier<SlackApp>,
 }
 
 impl SlackApps {
@@ -581,14 +543,13 @@ impl SlackApps {
             }));
         }
         Ok(SlackApps {
-            apps,
-            seen: ReplayGuard::default(),
+            verifier: Verifier::new(apps),
         })
     }
 
     /// Whether any app takes presses.
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.verifier.is_empty()
     }
 
     /// Checks a request to the interactions endpoint (its two Slack headers and raw body) at
@@ -607,47 +568,14 @@ impl SlackApps {
             .and_then(|s| s.trim().strip_prefix("v0="))
             .and_then(|h| hex::decode(h).ok())
             .ok_or(Refusal::Unsigned)?;
-        let signed_by: Vec<&std::sync::Arc<SlackApp>> = self
-            .apps
-            .iter()
-            .filter(|a| {
-                chat::hmac_matches(
-                    a.secret.expose().as_bytes(),
-                    &[b"v0:", ts_text.as_bytes(), b":", body],
-                    &sig,
-                )
-            })
-            .collect();
-        if signed_by.is_empty() {
-            return Err(Refusal::BadSignature);
-        }
-        let signers: Vec<String> = signed_by.iter().map(|a| a.tenant.clone()).collect();
-        let tenants = || signers.clone();
-        if (now - ts).abs() > MAX_SKEW_SECONDS {
-            return Err(Refusal::Stale { tenants: tenants() });
-        }
-        match self.seen.first_time(&sig, ts + MAX_SKEW_SECONDS, now) {
-            Ok(()) => {}
-            Err(Seen::Replayed) => return Err(Refusal::Replayed { tenants: tenants() }),
-            Err(Seen::Full) => return Err(Refusal::Busy),
-        }
-        let press = parse_press(body).map_err(|why| Refusal::NotAPress {
-            tenants: tenants(),
-            why,
-        })?;
+        let signed = self
+            .verifier
+            .signed_by(&[b"v0:", ts_text.as_bytes(), b":", body], &sig)?;
+        signed.fresh_once(ts, &sig, now)?;
+        let press = parse_press(body).map_err(|why| signed.malformed(why))?;
         // The button names the tenant; only that tenant's app may have signed it (one app
         // shared by several tenants signs for each of them).
-        let app = signed_by
-            .into_iter()
-            .find(|a| a.tenant == press.tenant)
-            .cloned()
-            .ok_or_else(|| Refusal::NotAPress {
-                tenants: tenants(),
-                why: format!(
-                    "the button names tenant `{}`, whose app did not sign it",
-                    press.tenant
-                ),
-            })?;
+        let app = signed.of_tenant(&press.tenant, "button")?;
         Ok((app, press))
     }
 }
@@ -792,8 +720,10 @@ mod tests {
     }
 
     fn sign(secret: &str, ts: &str, body: &str) -> String {
-        let mac =
-            crate::chat::hmac_sha256(secret.as_bytes(), &[format!("v0:{ts}:{body}").as_bytes()]);
+        let mac = crate::signature::hmac_sha256(
+            secret.as_bytes(),
+            &[format!("v0:{ts}:{body}").as_bytes()],
+        );
         format!("v0={}", hex::encode(mac))
     }
 
@@ -831,7 +761,7 @@ mod tests {
         let old = (now - 360).to_string();
         let sig_old = sign(secret, &old, &body);
         let r = apps.verify(Some(&old), Some(&sig_old), body.as_bytes(), now);
-        assert_eq!(r.err().map(|e| e.word()), Some("stale"));
+        assert_eq!(r.err().map(|e| e.word(NOT_A_PRESS)), Some("stale"));
         // Another secret, a changed body, a changed timestamp: not signed by the app.
         let ts2 = (now + 1).to_string();
         for (t, s, b) in [
@@ -859,7 +789,7 @@ mod tests {
             other.as_bytes(),
             now,
         );
-        assert_eq!(r.err().map(|e| e.word()), Some("not_a_press"));
+        assert_eq!(r.err().map(|e| e.word(NOT_A_PRESS)), Some("not_a_press"));
     }
 
     #[test]

@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ConnectorError;
-use crate::chat::{self, ChatApprover, MAX_SKEW_SECONDS, ReplayGuard, Seen};
+use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
+use crate::signature::{Signer, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink};
 
 /// Teams (the `teams` key of a connector).
@@ -219,44 +220,10 @@ pub struct Command {
     pub name: String,
 }
 
-/// Why an outgoing webhook's request was refused before any approval rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// No `Authorization: HMAC …`.
-    Unsigned,
-    /// Signed by no configured outgoing webhook.
-    BadSignature,
-    /// Signed, but the activity's time is more than five minutes from now.
-    Stale(String),
-    /// Signed and fresh, but its activity id was seen before.
-    Replayed(String),
-    /// Too many activities remembered to tell a replay.
-    Busy,
-    /// Signed, but not `approve <id>` or `deny <id>`.
-    NotACommand(String, String),
-}
+pub use crate::signature::Refusal;
 
-impl Refusal {
-    /// A short word for records.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Refusal::Unsigned => "unsigned",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::Stale(_) => "stale",
-            Refusal::Replayed(_) => "replayed",
-            Refusal::Busy => "busy",
-            Refusal::NotACommand(..) => "not_a_command",
-        }
-    }
-
-    /// The tenant whose webhook signed it, when one did.
-    pub fn tenant(&self) -> Option<&str> {
-        match self {
-            Refusal::Stale(t) | Refusal::Replayed(t) | Refusal::NotACommand(t, _) => Some(t),
-            _ => None,
-        }
-    }
-}
+/// The word a message that is not a command is recorded with.
+pub const NOT_A_COMMAND: &str = "not_a_command";
 
 /// One tenant's outgoing webhook.
 pub struct TeamsApp {
@@ -264,8 +231,19 @@ pub struct TeamsApp {
     pub tenant: String,
     /// The connector's name.
     pub name: String,
-    key: Secret,
+    /// The token's bytes (Teams shows it base64; the key is what it encodes).
+    key: Vec<u8>,
     approvers: BTreeMap<String, ChatApprover>,
+}
+
+impl Signer for TeamsApp {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
 }
 
 impl std::fmt::Debug for TeamsApp {
@@ -287,8 +265,7 @@ impl TeamsApp {
 /// Every Teams outgoing webhook configured (connectors with an `outgoing_secret`).
 #[derive(Default)]
 pub struct TeamsApps {
-    apps: Vec<std::sync::Arc<TeamsApp>>,
-    seen: ReplayGuard,
+    verifier: Verifier<TeamsApp>,
 }
 
 fn key_bytes(s: &Secret) -> Vec<u8> {
@@ -310,19 +287,18 @@ impl TeamsApps {
             apps.push(std::sync::Arc::new(TeamsApp {
                 tenant: c.tenant.clone(),
                 name: c.name.clone(),
-                key: secret.resolve(&format!("{}.teams.outgoing_secret", c.name))?,
+                key: key_bytes(&secret.resolve(&format!("{}.teams.outgoing_secret", c.name))?),
                 approvers: t.approvers.clone(),
             }));
         }
         Ok(TeamsApps {
-            apps,
-            seen: ReplayGuard::default(),
+            verifier: Verifier::new(apps),
         })
     }
 
     /// Whether any outgoing webhook is configured.
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.verifier.is_empty()
     }
 
     /// Checks a request of an outgoing webhook (its `Authorization` header and raw body) at
@@ -342,38 +318,24 @@ impl TeamsApps {
             })
             .ok_or(Refusal::Unsigned)?;
         // Each outgoing webhook has its own token: the one that matches names the tenant.
-        let app = self
-            .apps
-            .iter()
-            .find(|a| chat::hmac_matches(&key_bytes(&a.key), &[body], &sig))
-            .cloned()
-            .ok_or(Refusal::BadSignature)?;
-        let tenant = app.tenant.clone();
-        let activity: Value = serde_json::from_slice(body)
-            .map_err(|e| Refusal::NotACommand(tenant.clone(), format!("not JSON: {e}")))?;
+        let signed = self.verifier.signed_by(&[body], &sig)?;
+        let activity: Value =
+            serde_json::from_slice(body).map_err(|e| signed.malformed(format!("not JSON: {e}")))?;
         let at = activity["timestamp"]
             .as_str()
             .and_then(|t| {
                 time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
             })
             .map(|t| t.unix_timestamp())
-            .ok_or_else(|| Refusal::NotACommand(tenant.clone(), "no timestamp".into()))?;
-        if (now - at).abs() > MAX_SKEW_SECONDS {
-            return Err(Refusal::Stale(tenant));
-        }
+            .ok_or_else(|| signed.malformed("no timestamp"))?;
         let id = activity["id"]
             .as_str()
-            .ok_or_else(|| Refusal::NotACommand(tenant.clone(), "no activity id".into()))?;
-        let mut key = app.name.as_bytes().to_vec();
-        key.push(0);
-        key.extend_from_slice(id.as_bytes());
-        match self.seen.first_time(&key, at + MAX_SKEW_SECONDS, now) {
-            Ok(()) => {}
-            Err(Seen::Replayed) => return Err(Refusal::Replayed(tenant)),
-            Err(Seen::Full) => return Err(Refusal::Busy),
-        }
-        let command = parse_command(&activity).map_err(|why| Refusal::NotACommand(tenant, why))?;
-        Ok((app, command))
+            .ok_or_else(|| signed.malformed("no activity id"))?;
+        // Teams may deliver one activity with the same id to several webhooks of a team.
+        let key = format!("{}\0{id}", signed.tenants().join(","));
+        signed.fresh_once(at, key.as_bytes(), now)?;
+        let command = parse_command(&activity).map_err(|why| signed.malformed(why))?;
+        Ok((signed.first(), command))
     }
 }
 
@@ -436,7 +398,7 @@ pub mod testing {
         let key = base64::engine::general_purpose::STANDARD
             .decode(secret)
             .expect("the security token is base64");
-        let mac = crate::chat::hmac_sha256(&key, &[body.as_bytes()]);
+        let mac = crate::signature::hmac_sha256(&key, &[body.as_bytes()]);
         let header = format!(
             "HMAC {}",
             base64::engine::general_purpose::STANDARD.encode(mac)

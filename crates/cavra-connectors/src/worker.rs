@@ -84,6 +84,7 @@ pub fn build_destinations(config: &ConnectorsConfig) -> Result<Vec<Destination>,
                 Some(Kind::Slack) => Arc::new(crate::slack::Slack::new(c)?),
                 Some(Kind::Teams) => Arc::new(crate::teams::Teams::new(c)?),
                 Some(Kind::ServiceNow) => Arc::new(crate::servicenow::ServiceNow::new(c)?),
+                Some(Kind::Jira) => Arc::new(crate::jira::Jira::new(c)?),
                 None => {
                     return Err(ConnectorError::Config(format!(
                         "connector {}: no kind",

@@ -25,9 +25,11 @@ pub enum Section {
     Posture,
     /// Connectors' deliveries.
     Connectors,
+    /// Scenario runs that record nothing.
+    Sandbox,
 }
 
-const SECTIONS: [(Section, &str, &str); 7] = [
+const SECTIONS: [(Section, &str, &str); 8] = [
     (Section::Approvals, "approvals", "Approvals"),
     (Section::Decisions, "decisions", "Decisions"),
     (Section::Sessions, "sessions", "Sessions"),
@@ -35,6 +37,7 @@ const SECTIONS: [(Section, &str, &str); 7] = [
     (Section::Registry, "registry", "Registry and packs"),
     (Section::Posture, "posture", "Posture"),
     (Section::Connectors, "connectors", "Connectors"),
+    (Section::Sandbox, "sandbox", "Sandbox"),
 ];
 
 fn head(title: &str) -> Markup {

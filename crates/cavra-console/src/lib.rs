@@ -44,6 +44,7 @@ pub mod login;
 pub mod oidc;
 pub mod operations;
 pub mod registry;
+pub mod sandbox;
 pub mod session;
 pub mod sessions;
 
@@ -186,6 +187,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/posture", get(operations::posture))
         .route("/connectors", get(operations::connectors))
         .route("/connectors/retry", post(operations::retry_dead))
+        .route("/sandbox", get(sandbox::page))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
         .layer(middleware::from_fn_with_state(
@@ -243,7 +245,7 @@ async fn security_headers(
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

@@ -118,6 +118,19 @@ pub(crate) fn protected_file(
     let glob = written.contains(['*', '?', '[']);
     // A deleted (or moved-away) folder takes what is under it along; so does a glob write.
     let subtree = access == ActionType::DeleteFile || glob;
+    // Every protected path has a component beginning with `.` (`.cavra`, `.claude`, `.git`,
+    // …; `every_protected_path_has_a_dot_component`): a literal file path none of whose forms
+    // has such a component is none of them, and the usual write ends here, before anything is
+    // split or allocated.
+    if !glob && !subtree {
+        let dotted = |form: &Option<String>| {
+            form.as_deref()
+                .is_some_and(|f| f.starts_with('.') || f.contains("/."))
+        };
+        if !dotted(&path.relative) && !dotted(&path.absolute) && !dotted(&path.home) {
+            return None;
+        }
+    }
     let verb = if access == ActionType::DeleteFile {
         "delete or move"
     } else {
@@ -349,6 +362,21 @@ mod tests {
             let path = ctx.normalize(&written);
             let guarded = protected_file(ActionType::WriteFile, &path, &written, false, Some("/r")).is_some();
             proptest::prop_assert_eq!(guarded, named_by_a_protected_path(&path), "{}", written);
+        }
+    }
+
+    /// What `protected_file`'s first rule-out stands on: a path can only be named by a
+    /// protected path when one of its components begins with `.`.
+    #[test]
+    fn every_protected_path_has_a_dot_component() {
+        for p in PROTECTED_PATHS {
+            let rest = p.pattern.strip_prefix("~/").unwrap_or(p.pattern);
+            assert!(
+                rest.split('/')
+                    .any(|c| c.starts_with('.') && c != "." && c != ".."),
+                "{}",
+                p.pattern
+            );
         }
     }
 

@@ -84,7 +84,13 @@ fn lexical_owned(path: String) -> String {
 /// No empty, `.` or `..` component (and not empty, and not just `/`).
 fn is_normal(path: &str) -> bool {
     let body = path.strip_prefix('/').unwrap_or(path);
-    !body.is_empty() && body.split('/').all(|p| !matches!(p, "" | "." | ".."))
+    // One pass over the bytes (every path of every decision comes here): no empty, `.` or
+    // `..` component.
+    !body.is_empty()
+        && body
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .all(|p| !matches!(p, b"" | b"." | b".."))
 }
 
 /// The component-wise resolution behind [`lexical`].

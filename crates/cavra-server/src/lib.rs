@@ -92,6 +92,8 @@ pub struct AppState {
     pub teams: cavra_connectors::teams::TeamsApps,
     /// The ServiceNow instances whose change requests' approvals this service takes.
     pub servicenow: cavra_connectors::servicenow::ServiceNowApps,
+    /// The Jira sites whose approvals' status changes this service takes.
+    pub jira: cavra_connectors::jira::JiraApps,
     entitlements: TtlCache<Arc<entitlement::Gate>>,
     assignments: TtlCache<Assignments>,
 }
@@ -242,6 +244,8 @@ impl AppState {
             .map_err(|e| StartError::Config(e.to_string()))?;
         let servicenow = cavra_connectors::servicenow::ServiceNowApps::new(&config.connectors)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let jira = cavra_connectors::jira::JiraApps::new(&config.connectors)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let packs = PackCache::default();
         let bundles = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_bundles,
@@ -265,6 +269,7 @@ impl AppState {
             slack,
             teams,
             servicenow,
+            jira,
             subtrees: crate::proofs::SubtreeCache::default(),
             entitlements: TtlCache::new(ENTITLEMENT_CACHE),
             assignments: TtlCache::new(ASSIGNMENT_CACHE),
@@ -383,12 +388,32 @@ pub async fn serve_app(
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     if !state.config.connectors.0.is_empty() {
         let worker = connector_worker(&state)?;
-        tokio::spawn(worker.run(worker_stopped));
+        tokio::spawn(worker.run(worker_stopped.clone()));
+        start_itsm_polling(&state, worker_stopped)?;
     }
     let limits = state.config.connections.clone();
     serve_on(listener, router, &limits, shutdown()).await;
     let _ = stop_worker.send(true);
     Ok(())
+}
+
+/// Starts a task polling each ServiceNow connector with `poll` (see
+/// [`api::integrations::poll_servicenow`]) until `stop` says so; how many were started.
+pub fn start_itsm_polling(
+    state: &Arc<AppState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, StartError> {
+    let pollers = cavra_connectors::servicenow::ServiceNowPoller::all(&state.config.connectors)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let n = pollers.len();
+    for p in pollers {
+        tokio::spawn(api::integrations::poll_servicenow(
+            state.clone(),
+            p,
+            stop.clone(),
+        ));
+    }
+    Ok(n)
 }
 
 /// The connectors' worker of this replica: its destinations built (secrets resolved, a

@@ -118,7 +118,7 @@ impl Modify for LimitResponses {
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,
         integrations::slack_interactions, integrations::teams_messages,
-        integrations::servicenow_events,
+        integrations::servicenow_events, integrations::jira_events,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     components(schemas(

@@ -110,9 +110,12 @@ async fn bundles_many_times_larger_than_the_memory_ceiling_stream_through_it() {
         "{sizes:?}"
     );
     // Three bundles of over 50 MB each (every entry holds its 60 KB target several times);
-    // assembled in memory, as before, each cost more than twice its size.
+    // assembled in memory, as before, each cost more than twice its size (over 300 MiB for
+    // the three). Streamed, the growth is buffers and the allocator's slack: 48 MiB was
+    // measured once in a debug build at load 10+, so the bound leaves room for that and
+    // still fails by far on any in-memory assembly.
     assert!(
-        grown_mib < 48,
+        grown_mib < 96,
         "resident memory grew by {grown_mib} MiB serving {served_mib} MiB"
     );
 

@@ -255,3 +255,179 @@ async fn servicenow_tickets_are_made_once_and_their_approval_comes_back_postgres
         check(s, sn).await;
     }
 }
+
+/// Polling instead of the webhook: the change request's approval set on the instance is
+/// read by the service's poll (after two failed reads, backing off) and grants the approval;
+/// a rejection by an unmapped user is recorded once however often it is polled, then the
+/// same rejection by a mapped user denies.
+async fn check_polling(s: Server, sn: StandIn) {
+    let agent = s.token("a", "agent", "bot", &[]).await;
+    let auditor = s.token("a", "auditor", "audit", &[]).await;
+    let _stop = s.deliver();
+    let (stop_polls, polls_stopped) = tokio::sync::watch::channel(false);
+    assert_eq!(
+        cavra_server::start_itsm_polling(&s.state, polls_stopped).expect("pollers"),
+        1
+    );
+
+    let retry = decide("execute_command", "terraform import a b", "sess-poll");
+    let (_, d) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
+        .await;
+    let id = d["approval"]["id"].as_str().expect("approval").to_string();
+    let created = sn
+        .until(1, |c| c.method == "servicenow.post change_request")
+        .await;
+    assert_eq!(created.len(), 1, "{:?}", sn.calls());
+    sn.fail_reads(2);
+    assert!(sn.set_ticket(
+        "CHG0000001",
+        json!({"approval": "approved", "sys_updated_by": "jane.doe"})
+    ));
+    let state = |id: String| {
+        let (s, auditor) = (&s, &auditor);
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (_, a) = s
+                    .call("GET", &format!("/v1/approvals/{id}"), Some(auditor), None)
+                    .await;
+                if a["state"] != "pending" || std::time::Instant::now() > deadline {
+                    return a;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let a = state(id.clone()).await;
+    assert_eq!(
+        (a["state"].as_str(), a["decided_by"].as_str()),
+        (Some("approved"), Some("jane")),
+        "{a}"
+    );
+    let reads: Vec<Option<String>> = sn
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "servicenow.get change_request")
+        .map(|c| c.refused)
+        .collect();
+    assert!(
+        reads.iter().filter(|r| r.is_some()).count() == 2 && reads.last() == Some(&None),
+        "two failed reads, then one that answered: {reads:?}"
+    );
+    let (_, d) = s
+        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
+        .await;
+    assert_eq!(d["decision"], "allow", "{d}");
+
+    let (_, d) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide(
+                "execute_command",
+                "terraform import c d",
+                "sess-poll",
+            )),
+        )
+        .await;
+    let other = d["approval"]["id"].as_str().expect("id").to_string();
+    let created = sn
+        .until(2, |c| c.method == "servicenow.post change_request")
+        .await;
+    assert_eq!(created.len(), 2);
+    assert!(sn.set_ticket(
+        "CHG0000002",
+        json!({"approval": "rejected", "sys_updated_by": "mallory"})
+    ));
+    // Three polls at least (one a second) see it.
+    let is_read =
+        |c: &cavra_connectors::chat::testing::Call| c.method == "servicenow.get change_request";
+    let before = sn.calls().into_iter().filter(is_read).count();
+    let seen = sn.until(before + 3, is_read).await.len();
+    assert!(seen >= before + 3, "three more polls");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(sn.set_ticket("CHG0000002", json!({"sys_updated_by": "jane.doe"})));
+    let a = state(other.clone()).await;
+    assert_eq!(a["state"], "denied", "{a}");
+
+    // The answer's entry follows the approval's change (two writes): wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (v, got) = loop {
+        let (_, v) = s
+            .call(
+                "GET",
+                "/v1/evidence/entries?kind=itsm_update",
+                Some(&auditor),
+                None,
+            )
+            .await;
+        let got: Vec<String> = v
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                let b = &e["entry"]["body"];
+                format!(
+                    "{} {} {} {}",
+                    b["via"].as_str().unwrap_or("-"),
+                    b["itsm_user"].as_str().unwrap_or(""),
+                    b["ticket"].as_str().unwrap_or("-"),
+                    b["outcome"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        if got.len() >= 3 || std::time::Instant::now() > deadline {
+            break (v, got);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        got,
+        [
+            "poll jane.doe CHG0000001 approved",
+            "poll mallory CHG0000002 refused",
+            "poll jane.doe CHG0000002 denied",
+        ],
+        "{v}"
+    );
+    let _ = stop_polls.send(true);
+}
+
+fn configure_polling(cfg: &mut cavra_server::ServerConfig, dir: &std::path::Path, sn: &StandIn) {
+    let yaml = format!(
+        "
+- name: itsm
+  tenant: a
+  events: [approval.requested]
+  servicenow:
+    instance_url: {base}
+    user: cavra
+    password: {password}
+    poll: {{interval_seconds: 1, max_backoff_seconds: 2}}
+    approvers:
+      jane.doe: {{subject: jane, groups: [Cloud Security]}}
+",
+        base = sn.base,
+        password = secret_file(dir, "password", PASSWORD),
+    );
+    cfg.connectors = cavra_connectors::ConnectorsConfig::from_yaml(&yaml).expect("connectors");
+}
+
+#[tokio::test]
+async fn servicenow_polling_grants_and_denies_with_backoff_sqlite() {
+    let sn = StandIn::start(PASSWORD);
+    let dir = tempfile::tempdir().expect("dir");
+    let s = sqlite_with(|c| configure_polling(c, dir.path(), &sn)).await;
+    check_polling(s, sn).await;
+}
+
+#[tokio::test]
+async fn servicenow_polling_grants_and_denies_with_backoff_postgres() {
+    let sn = StandIn::start(PASSWORD);
+    let dir = tempfile::tempdir().expect("dir");
+    if let Some(s) = postgres_with(|c| configure_polling(c, dir.path(), &sn)).await {
+        check_polling(s, sn).await;
+    }
+}

@@ -169,6 +169,39 @@ fn find(args: &[Word], info: &mut Info) {
     }
 }
 
+/// Whether `text` could be a ref or revision (`main`, `HEAD~2`, `origin/x`): no component
+/// begins with `.` (git-check-ref-format(1): no component may) and it is not a pathspec magic
+/// (`:/`, `:(top)…`).
+fn could_name_a_ref(text: &str) -> bool {
+    !text.starts_with(':')
+        && !text.contains(['*', '?', '['])
+        && !text.split('/').any(|c| c.starts_with('.'))
+}
+
+/// The operands of a git subcommand, without the values of its options that take one as the
+/// next word (`git restore -s HEAD~1 x`: `x`), up to `--`.
+fn git_operands<'a>(rest: &'a [Word], sub: &str) -> Vec<&'a Word> {
+    let with_value: &[&str] = match sub {
+        "checkout" => &["-b", "-B", "--orphan", "--conflict", "--pathspec-from-file"],
+        "restore" => &["-s", "--source", "--conflict", "--pathspec-from-file"],
+        "checkout-index" => &["--prefix", "--stage"],
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    let mut skip = false;
+    for w in rest.iter().take_while(|w| w.text != "--") {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if with_value.contains(&w.text.as_str()) {
+            skip = true;
+        } else if !w.text.starts_with('-') {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// git commands that rewrite or remove files across the working tree.
 fn git(args: &[Word], info: &mut Info) {
     let words = texts(args);
@@ -247,25 +280,76 @@ fn git(args: &[Word], info: &mut Info) {
                     "git checkout -f (rewrites the working tree)",
                 );
             }
-            // Pathspecs: after `--`, or (restore) every operand, or (checkout) `.`-like ones.
+            // Pathspecs: after `--`; else (restore) every operand; else (checkout) the operands
+            // past a first one that may name a commit, and any operand no ref can be named
+            // (`.`, `:/`, a component beginning with `.`: git-check-ref-format(1)), which git
+            // can only read as a pathspec — every protected path has such a component.
             let after: Vec<&Word> = rest.iter().skip_while(|w| w.text != "--").skip(1).collect();
+            // Paths after `--` are also written as themselves by `tools::git_accesses`.
+            let named_after_dashes = !after.is_empty();
+            let operands = git_operands(rest, name);
             let specs: Vec<&Word> = if !after.is_empty() {
                 after
             } else if name == "restore" {
                 operands
+            } else if has(&["-b", "-B", "--orphan", "--detach"]) {
+                // A branch and its start point, no pathspec.
+                Vec::new()
             } else {
                 operands
-                    .into_iter()
-                    .filter(|w| matches!(w.text.as_str(), "." | "./" | ":/" | "*"))
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, w)| *i > 0 || !could_name_a_ref(&w.text))
+                    .map(|(_, w)| *w)
                     .collect()
             };
             for w in specs {
+                if !named_after_dashes {
+                    info.access(AccessKind::Write, w, format!("git {name} of a pathspec"));
+                }
                 info.access(
                     AccessKind::Write,
                     &subtree(w),
                     format!("git {name} of a pathspec (every file under it)"),
                 );
             }
+        }
+        // `git checkout-index -a` and `git read-tree -u` write index content over the working
+        // tree; checkout-index's operands are the files it writes.
+        Some("checkout-index") => {
+            // `--prefix=DIR/` writes the files under DIR instead.
+            let prefix = rest.iter().take_while(|w| w.text != "--").find_map(|w| {
+                w.text
+                    .strip_prefix("--prefix=")
+                    .map(|p| Word::derived(w, p))
+            });
+            if let Some(p) = &prefix {
+                info.access(
+                    AccessKind::Write,
+                    &subtree(p),
+                    "git checkout-index --prefix (the folder it writes in)",
+                );
+            } else if has(&["-a", "--all"]) {
+                everything(
+                    args,
+                    info,
+                    AccessKind::Write,
+                    "git checkout-index --all (rewrites every tracked file)",
+                );
+            }
+            if prefix.is_none() {
+                for w in git_operands(rest, "checkout-index") {
+                    info.access(AccessKind::Write, w, "git checkout-index of a file");
+                }
+            }
+        }
+        Some("read-tree") if has(&["-u"]) => {
+            everything(
+                args,
+                info,
+                AccessKind::Write,
+                "git read-tree -u (rewrites the working tree)",
+            );
         }
         _ => {}
     }

@@ -117,13 +117,20 @@ fn parse_tool_capability(s: &str) -> Result<(String, ToolCapability), String> {
     Ok((tool.trim().to_string(), parse_capability(cap)?))
 }
 
-/// A server name: what MCP configurations and `mcp__server__tool` names can carry.
+/// A server name: what MCP configurations and `mcp__server__tool` names can carry, or a
+/// Claude Code plugin's server as Claude Code names it, `plugin:<plugin>:<server>`.
 fn valid_server_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    name.len() <= 128
+        && match name.strip_prefix("plugin:").map(|r| r.split_once(':')) {
+            Some(Some((plugin, server))) => plain(plugin) && plain(server),
+            Some(None) => false,
+            None => plain(name),
+        }
 }
 
 fn open_store() -> Result<Store, Failure> {
@@ -150,7 +157,7 @@ pub fn run(command: &RegistryCommand) -> Result<i32, Failure> {
         McpRegistryCommand::Add(args) => {
             if !valid_server_name(&args.server) {
                 return Err(Failure::Usage(format!(
-                    "server name `{}` must be 1-128 letters, digits, '-', '_' or '.'",
+                    "server name `{}` must be 1-128 letters, digits, '-', '_' or '.' (a Claude Code plugin's server: plugin:<plugin>:<server>)",
                     args.server
                 )));
             }

@@ -40,7 +40,7 @@ pub fn signed_press(
         .append_pair("payload", &payload.to_string())
         .finish();
     let ts = timestamp.to_string();
-    let sig = crate::chat::hmac_sha256(
+    let sig = crate::signature::hmac_sha256(
         secret.as_bytes(),
         &[format!("v0:{ts}:").as_bytes(), body.as_bytes()],
     );

@@ -132,9 +132,9 @@ impl Subject {
                     _ => "write",
                 };
                 if from == "request" {
-                    format!("{verb} of {shown}")
+                    normalize::concat(&[verb, " of ", shown])
                 } else {
-                    format!("{verb} of {shown} ({from})")
+                    normalize::concat(&[verb, " of ", shown, " (", from, ")"])
                 }
             }
             Subject::Command { canonical, .. } => format!("command `{canonical}`"),

@@ -260,6 +260,15 @@ pub(crate) fn folders_before_each_command(
     out
 }
 
+/// The pieces, joined into one string of the right size.
+pub(crate) fn concat(pieces: &[&str]) -> String {
+    let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for p in pieces {
+        s.push_str(p);
+    }
+    s
+}
+
 pub(crate) fn command_subjects(
     subjects: &mut Vec<Subject>,
     analysis: &CommandAnalysis,
@@ -314,8 +323,10 @@ pub(crate) fn command_subjects(
             AccessKind::Write => ActionType::WriteFile,
             AccessKind::Delete => ActionType::DeleteFile,
         };
+        // Built by hand: every derived file access has one, and `format!` costs several
+        // times the copying.
         let from = match analysis.commands.get(access.command_index) {
-            Some(c) => format!("{} in `{}`", access.reason, c.canonical),
+            Some(c) => concat(&[&access.reason, " in `", &c.canonical, "`"]),
             None => access.reason.clone(),
         };
         file_subjects(
@@ -342,7 +353,7 @@ pub(crate) fn command_subjects(
                     action,
                     &access.path,
                     false,
-                    format!("{from}, after cd {dir}"),
+                    concat(&[&from, ", after cd ", dir]),
                 );
             }
             Some(Folder::Unknown) if relative => {

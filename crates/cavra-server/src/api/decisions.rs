@@ -132,8 +132,8 @@ async fn pack_for(
 }
 
 /// The tenant's MCP registry, when it has any server (as the CLI uses the local registry
-/// whenever it has one).
-async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpRegistry>> {
+/// whenever it has one). The console's sandbox reads it too.
+pub async fn mcp_registry(state: &AppState, tenant: &str) -> ApiResult<Option<McpRegistry>> {
     let records = state
         .db
         .registry(tenant, cavra_tenant_store::RegistryKind::McpServer)

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use cavra_connectors::chat::ChatApprover;
-use cavra_connectors::slack::{Press, Refusal, SlackApp, escape};
+use cavra_connectors::slack::{Press, SlackApp, escape};
 use cavra_identity::{AuthMethod, Principal, Role};
 use cavra_tenant_store::GrantUse;
 use cavra_tenant_store::Outbox;
@@ -82,7 +82,16 @@ pub async fn slack_interactions(
     );
     let (app, press) = match verified {
         Ok(v) => v,
-        Err(refusal) => return Err(refused_request(&state, &refusal).await),
+        Err(refusal) => {
+            return Err(refused_callback(
+                &state,
+                "slack",
+                "Slack app",
+                cavra_connectors::slack::NOT_A_PRESS,
+                &refusal,
+            )
+            .await);
+        }
     };
     if let Some(tag) = tag {
         tag.authenticated();
@@ -277,34 +286,6 @@ fn slack_mention(user: &str) -> String {
     }
 }
 
-/// Records a refused Slack request and gives the answer.
-async fn refused_request(state: &AppState, refusal: &Refusal) -> Problem {
-    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
-    let detail = match refusal {
-        Refusal::NotAPress { why, .. } => Some(why.as_str()),
-        _ => None,
-    };
-    record_refusal(state, ENTRY_KIND, "slack", &tenants, refusal.word(), detail).await;
-    match refusal {
-        Refusal::Busy => Problem::unavailable(
-            "too many recent Slack requests to tell a replay; try again in a few minutes",
-        ),
-        Refusal::Unsigned => Problem::unauthorized(
-            "send X-Slack-Request-Timestamp and X-Slack-Signature (v0=…) as Slack does",
-        ),
-        Refusal::BadSignature => {
-            Problem::unauthorized("the signature matches no configured Slack app")
-        }
-        Refusal::Stale { .. } => {
-            Problem::unauthorized("the request is more than five minutes from this service's clock")
-        }
-        Refusal::Replayed { .. } => Problem::unauthorized("this request was received before"),
-        Refusal::NotAPress { why, .. } => {
-            Problem::bad_request(format!("not a press of cavra's buttons: {why}"))
-        }
-    }
-}
-
 /// A Teams outgoing webhook's message to cavra (`@cavra approve apr_…` or `deny apr_…`),
 /// signed with the webhook's security token (`Authorization: HMAC <base64 HMAC-SHA256 of the
 /// body>`), not by a cavra credential. Refused with 401 when unsigned, signed by no
@@ -322,7 +303,6 @@ pub async fn teams_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    use cavra_connectors::teams::Refusal as TeamsRefusal;
     if state.teams.is_empty() {
         return Err(Problem::not_found(
             "Teams outgoing webhook (no teams connector has an outgoing_secret)",
@@ -335,38 +315,14 @@ pub async fn teams_messages(
     let (app, command) = match state.teams.verify(authorization, &body, now) {
         Ok(v) => v,
         Err(refusal) => {
-            let tenants: Vec<&str> = refusal.tenant().into_iter().collect();
-            let detail = match &refusal {
-                TeamsRefusal::NotACommand(_, why) => Some(why.as_str()),
-                _ => None,
-            };
-            record_refusal(
+            return Err(refused_callback(
                 &state,
-                ENTRY_KIND,
                 "teams",
-                &tenants,
-                refusal.word(),
-                detail,
+                "Teams outgoing webhook",
+                cavra_connectors::teams::NOT_A_COMMAND,
+                &refusal,
             )
-            .await;
-            return Err(match refusal {
-                TeamsRefusal::Busy => Problem::unavailable(
-                    "too many recent Teams messages to tell a replay; try again in a few minutes",
-                ),
-                TeamsRefusal::Unsigned => {
-                    Problem::unauthorized("send Authorization: HMAC <signature> as Teams does")
-                }
-                TeamsRefusal::BadSignature => Problem::unauthorized(
-                    "the signature matches no configured Teams outgoing webhook",
-                ),
-                TeamsRefusal::Stale(_) => Problem::unauthorized(
-                    "the message is more than five minutes from this service's clock",
-                ),
-                TeamsRefusal::Replayed(_) => {
-                    Problem::unauthorized("this message was received before")
-                }
-                TeamsRefusal::NotACommand(_, why) => Problem::bad_request(why),
-            });
+            .await);
         }
     };
     if let Some(tag) = tag {
@@ -425,7 +381,6 @@ pub async fn servicenow_events(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<PressAnswer>> {
-    use cavra_connectors::servicenow::Refusal as SnRefusal;
     if state.servicenow.is_empty() {
         return Err(Problem::not_found(
             "ServiceNow instance (no servicenow connector has a webhook_secret)",
@@ -442,36 +397,14 @@ pub async fn servicenow_events(
     let (app, update) = match verified {
         Ok(v) => v,
         Err(refusal) => {
-            let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
-            let detail = match &refusal {
-                SnRefusal::NotAnUpdate(_, why) => Some(why.as_str()),
-                _ => None,
-            };
-            record_refusal(
+            return Err(refused_callback(
                 &state,
-                ITSM_ENTRY_KIND,
                 "servicenow",
-                &tenants,
-                refusal.word(),
-                detail,
+                "ServiceNow instance",
+                cavra_connectors::servicenow::NOT_AN_UPDATE,
+                &refusal,
             )
-            .await;
-            return Err(match refusal {
-                SnRefusal::Busy => Problem::unavailable(
-                    "too many recent ServiceNow updates to tell a replay; try again in a few minutes",
-                ),
-                SnRefusal::Unsigned => {
-                    Problem::unauthorized("send X-Cavra-Timestamp and X-Cavra-Signature (v1=…)")
-                }
-                SnRefusal::BadSignature => {
-                    Problem::unauthorized("the signature matches no configured ServiceNow instance")
-                }
-                SnRefusal::Stale(_) => Problem::unauthorized(
-                    "the update is more than five minutes from this service's clock",
-                ),
-                SnRefusal::Replayed(_) => Problem::unauthorized("this update was received before"),
-                SnRefusal::NotAnUpdate(_, why) => Problem::bad_request(why),
-            });
+            .await);
         }
     };
     if let Some(tag) = tag {
@@ -499,4 +432,248 @@ pub async fn servicenow_events(
         approval_id: update.approval_id,
         log_index,
     }))
+}
+
+/// What the service made of a ticket's status change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketAnswer {
+    /// `approved`, `denied`, `refused`, or `ignored` (nothing for cavra: not an approval's
+    /// issue, no status change, a status that neither approves nor denies; not recorded).
+    pub outcome: String,
+    /// Why it was refused or ignored.
+    pub detail: Option<String>,
+    /// The approval the ticket is for.
+    pub approval_id: Option<String>,
+    /// The evidence entry recording it (none when ignored).
+    pub log_index: Option<u64>,
+}
+
+/// A Jira issue changed (`jira:issue_updated` from an admin webhook with a secret): an
+/// approval's issue (label `cavra-approval:<tenant>:<approval id>`) moved to one of the
+/// connector's `approved_statuses` grants the approval, to one of `denied_statuses` denies
+/// it, as the Jira account that moved it. Signed `X-Hub-Signature: sha256=<hex HMAC-SHA256
+/// of the body>` with the connector's `webhook_secret`, not by a cavra credential. Refused
+/// with 401 when unsigned, signed by no configured site, more than five minutes from now
+/// (the body's `timestamp`) or seen before; a verified change is answered 200 with its
+/// outcome and recorded (`itsm_update`) with the account and the issue key.
+#[utoipa::path(post, path = "/v1/integrations/jira/events", tag = "integrations", operation_id = "integrations_jira_events",
+    request_body(content = Object, content_type = "application/json",
+        description = "Jira's webhook body: `timestamp` (ms), `webhookEvent`, `user.accountId`, `issue.key`, `issue.fields.labels`, `changelog.items`"),
+    params(("X-Hub-Signature" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body")),
+    responses((status = 200, body = TicketAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn jira_events(
+    State(state): State<Arc<AppState>>,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TicketAnswer>> {
+    use cavra_connectors::jira::Taken;
+    if state.jira.is_empty() {
+        return Err(Problem::not_found(
+            "Jira site (no jira connector has a webhook_secret)",
+        ));
+    }
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let taken = match state.jira.verify(signature, &body, now) {
+        Ok(t) => t,
+        Err(refusal) => {
+            return Err(refused_callback(
+                &state,
+                "jira",
+                "Jira site",
+                cavra_connectors::servicenow::NOT_AN_UPDATE,
+                &refusal,
+            )
+            .await);
+        }
+    };
+    if let Some(tag) = tag {
+        tag.authenticated();
+    }
+    let (app, update) = match taken {
+        Taken::Update(app, update) => (app, update),
+        Taken::Ignored(why) => {
+            return Ok(Json(TicketAnswer {
+                outcome: "ignored".into(),
+                detail: Some(why),
+                approval_id: None,
+                log_index: None,
+            }));
+        }
+    };
+    let (outcome, detail, log_index) = decide_and_record(
+        &state,
+        ChatAnswer {
+            integration: "jira",
+            vendor: "Jira",
+            tenant: &app.tenant,
+            connector: &app.name,
+            user: &update.user,
+            approver: app.approver(&update.user),
+            approval_id: &update.approval_id,
+            approve: update.approve,
+            extra: json!({"itsm_user": update.user, "itsm_name": update.name,
+                "ticket": update.key, "status": update.status}),
+            entry_kind: ITSM_ENTRY_KIND,
+        },
+    )
+    .await?;
+    Ok(Json(TicketAnswer {
+        outcome,
+        detail,
+        approval_id: Some(update.approval_id),
+        log_index: Some(log_index),
+    }))
+}
+
+/// Records a refused signed callback (for the tenants whose secret signed it) and gives the
+/// answer: 401 unsigned, unknown signer, stale or replayed; 400 malformed; 503 when too many
+/// recent callbacks are remembered to tell a replay.
+async fn refused_callback(
+    state: &AppState,
+    integration: &str,
+    signer: &str,
+    malformed_word: &'static str,
+    refusal: &cavra_connectors::signature::Refusal,
+) -> Problem {
+    use cavra_connectors::signature::Refusal as R;
+    let tenants: Vec<&str> = refusal.tenants().iter().map(String::as_str).collect();
+    let detail = match refusal {
+        R::Malformed(_, why) => Some(why.as_str()),
+        _ => None,
+    };
+    let kind = if matches!(integration, "slack" | "teams") {
+        ENTRY_KIND
+    } else {
+        ITSM_ENTRY_KIND
+    };
+    record_refusal(
+        state,
+        kind,
+        integration,
+        &tenants,
+        refusal.word(malformed_word),
+        detail,
+    )
+    .await;
+    match refusal {
+        R::Busy => Problem::unavailable(format!(
+            "too many recent {integration} callbacks to tell a replay; try again in a few minutes"
+        )),
+        R::Unsigned => Problem::unauthorized(format!(
+            "unsigned: send the signature header the {signer} signs with"
+        )),
+        R::BadSignature => {
+            Problem::unauthorized(format!("the signature matches no configured {signer}"))
+        }
+        R::Stale(_) => Problem::unauthorized(
+            "the callback is more than five minutes from this service's clock",
+        ),
+        R::Replayed(_) => Problem::unauthorized("this callback was received before"),
+        R::Malformed(_, why) => Problem::bad_request(why.clone()),
+    }
+}
+
+/// Polls one ServiceNow instance for the change requests of its tenant's pending approvals
+/// until `stop` says so: every `interval` while the instance answers, backing off (doubling
+/// up to `max_backoff`) while it fails. A change request `approved` or `rejected` is decided
+/// as for the webhook (the user in `sys_updated_by`, the same rules, an `itsm_update` entry
+/// with `via: poll`). A refused one (an unmapped user, not in the group) is recorded once,
+/// not at every poll: it is polled again only when its approval or user changes.
+pub async fn poll_servicenow(
+    state: Arc<AppState>,
+    poller: Arc<cavra_connectors::servicenow::ServiceNowPoller>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    let mut refused: std::collections::HashSet<(String, String, bool)> = Default::default();
+    loop {
+        let wait = match poll_once(&state, &poller, &mut refused).await {
+            Ok(()) => {
+                failures = 0;
+                poller.interval
+            }
+            Err(why) => {
+                failures = failures.saturating_add(1);
+                let wait = cavra_connectors::servicenow::poll_delay(
+                    poller.interval,
+                    failures,
+                    poller.max_backoff,
+                );
+                log_line!(
+                    "cavra serve: servicenow/{}: polling failed ({failures} in a row, next in {}s): {why}",
+                    poller.name,
+                    wait.as_secs()
+                );
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn poll_once(
+    state: &AppState,
+    poller: &cavra_connectors::servicenow::ServiceNowPoller,
+    refused: &mut std::collections::HashSet<(String, String, bool)>,
+) -> Result<(), String> {
+    use cavra_tenant_store::Approvals;
+    let now = now_text();
+    let pending: Vec<String> = state
+        .db
+        .approvals(
+            &poller.tenant,
+            Some(cavra_tenant_store::ApprovalState::Pending),
+            10_000,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|a| a.expires_at > now)
+        .map(|a| a.id)
+        .collect();
+    refused.retain(|(id, _, _)| pending.contains(id));
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for update in poller.decided(&pending).await? {
+        let key = (
+            update.approval_id.clone(),
+            update.user.clone(),
+            update.approve,
+        );
+        if refused.contains(&key) {
+            continue;
+        }
+        let (outcome, _, _) = decide_and_record(
+            state,
+            ChatAnswer {
+                integration: "servicenow",
+                vendor: "ServiceNow",
+                tenant: &poller.tenant,
+                connector: &poller.name,
+                user: &update.user,
+                approver: poller.approver(&update.user),
+                approval_id: &update.approval_id,
+                approve: update.approve,
+                extra: json!({"itsm_user": update.user, "ticket": update.number,
+                    "sys_id": update.sys_id, "via": "poll"}),
+                entry_kind: ITSM_ENTRY_KIND,
+            },
+        )
+        .await
+        .map_err(|p| p.detail)?;
+        if outcome == "refused" {
+            refused.insert(key);
+        }
+    }
+    Ok(())
 }

@@ -183,6 +183,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/integrations/servicenow/events",
             post(integrations::servicenow_events),
         )
+        .route("/integrations/jira/events", post(integrations::jira_events))
         .route("/releases", post(releases::record))
         .route("/trust", get(releases::trust))
         .route("/whoami", get(tenants::whoami));

@@ -46,10 +46,18 @@ fn long_table(entry: &ProgramEntry) -> Vec<&str> {
 /// accept abbreviations) every long name it is a prefix of. An ambiguous prefix keeps all its
 /// candidates: the program either refuses it or picks one of them, so every one is judged.
 fn resolve<'e>(entry: &'e ProgramEntry, name: &str) -> Vec<&'e str> {
-    let table = long_table(entry);
-    if let Some(exact) = table.iter().find(|n| **n == name) {
-        return vec![*exact];
+    // The usual case, a full name, without building the table.
+    let exact = entry
+        .options
+        .iter()
+        .flat_map(|o| o.names.iter().filter_map(|n| long_name(entry, n)))
+        .chain(entry.long_with_value.iter().map(|n| n.as_ref()))
+        .chain(entry.long_options.iter().map(|n| n.as_ref()))
+        .find(|n| *n == name);
+    if let Some(exact) = exact {
+        return vec![exact];
     }
+    let table = long_table(entry);
     if entry.abbreviations != Abbreviations::UniquePrefix || name.is_empty() {
         return Vec::new();
     }

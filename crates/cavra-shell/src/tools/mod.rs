@@ -11,6 +11,7 @@ mod accesses;
 mod classes;
 mod inner;
 mod parallel;
+mod patches;
 
 use accesses::*;
 use classes::*;
@@ -219,12 +220,26 @@ pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) 
             crate::gitconfig::config_command(args.get(sub + 1..).unwrap_or(&[]), &mut info);
         }
         git_accesses(args, &mut info);
+        if let Some(sub) = crate::canon::git_subcommand_index(&words)
+            && let (Some(name), Some(at)) = (words.get(sub), args.get(sub))
+        {
+            patches::git(
+                name,
+                at,
+                args.get(sub + 1..).unwrap_or(&[]),
+                stdin,
+                &mut info,
+            );
+        }
         info.push = git_push(args);
         if info.push.as_ref().is_some_and(|p| p.force) {
             info.class(RiskClass::ForcePush);
         }
         info.pull_request = info.push.as_ref().is_some_and(|p| p.opens_pull_request);
     } else {
+        if base == "patch" {
+            patches::patch(args, stdin, &mut info);
+        }
         info.pull_request = opens_pull_request(base, args);
     }
     info
