@@ -204,13 +204,16 @@ pub fn router(console: Arc<Console>) -> Router {
 /// before any page reads the store with it, so a NUL is the same refusal on SQLite and
 /// PostgreSQL instead of an empty page on one and the database's error on the other. The
 /// identity provider's answer (`/login/oidc/callback`) is left to its own checks: its
-/// authorization code may be longer than an identifier, and it reaches no store.
+/// authorization code may be longer than an identifier, and it reaches no store. So is the
+/// sandbox (`/sandbox`): its values are a pasted pack and a shell line, bounded by its own
+/// limits (32 KiB, 16 KiB) and refused there with their place.
 async fn printable_query(
     axum::extract::State(console): axum::extract::State<Arc<Console>>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    if req.uri().path().ends_with("/login/oidc/callback") {
+    let path = req.uri().path();
+    if path.ends_with("/login/oidc/callback") || path.ends_with("/sandbox") {
         return next.run(req).await;
     }
     if let Ok(pairs) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
