@@ -26,7 +26,7 @@ use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
-use crate::signature::{Refusal, Signer, Verifier};
+use crate::signature::{self, Refusal, SignedApp, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict};
 
 /// The label prefix naming an approval's issue: `cavra-approval:<tenant>:<approval id>`.
@@ -407,43 +407,15 @@ pub enum Taken {
     Ignored(String),
 }
 
-/// One tenant's Jira site, as its webhook calls are taken.
-pub struct JiraApp {
-    /// The tenant.
-    pub tenant: String,
-    /// The connector's name.
-    pub name: String,
-    secret: Secret,
-    approvers: BTreeMap<String, ChatApprover>,
+/// What a Jira site adds to a signed sender: the statuses that approve and deny.
+#[derive(Debug)]
+pub struct JiraStatuses {
     approved: Vec<String>,
     denied: Vec<String>,
 }
 
-impl std::fmt::Debug for JiraApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JiraApp")
-            .field("tenant", &self.tenant)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Signer for JiraApp {
-    fn key(&self) -> &[u8] {
-        self.secret.expose().as_bytes()
-    }
-
-    fn tenant(&self) -> &str {
-        &self.tenant
-    }
-}
-
-impl JiraApp {
-    /// The approver identity an Atlassian account acts as, when configured.
-    pub fn approver(&self, account: &str) -> Option<&ChatApprover> {
-        self.approvers.get(account)
-    }
-}
+/// One tenant's Jira site, as its webhook calls are taken.
+pub type JiraApp = SignedApp<JiraStatuses>;
 
 /// Every Jira connector with a `webhook_secret`.
 #[derive(Default)]
@@ -454,24 +426,24 @@ pub struct JiraApps {
 impl JiraApps {
     /// The sites whose status changes are taken, secrets resolved.
     pub fn new(config: &crate::ConnectorsConfig) -> Result<JiraApps, ConnectorError> {
-        let mut apps = Vec::new();
-        for c in &config.0 {
-            let Some(j) = &c.jira else { continue };
+        let verifier = signature::verifier_of(config, |c| {
+            let Some(j) = &c.jira else { return Ok(None) };
             let Some(secret) = &j.webhook_secret else {
-                continue;
+                return Ok(None);
             };
-            apps.push(Arc::new(JiraApp {
-                tenant: c.tenant.clone(),
-                name: c.name.clone(),
-                secret: secret.resolve(&format!("{}.jira.webhook_secret", c.name))?,
-                approvers: j.approvers.clone(),
+            let secret = secret.resolve(&format!("{}.jira.webhook_secret", c.name))?;
+            let statuses = JiraStatuses {
                 approved: j.approved_statuses.clone(),
                 denied: j.denied_statuses.clone(),
-            }));
-        }
-        Ok(JiraApps {
-            verifier: Verifier::new(apps),
-        })
+            };
+            Ok(Some(SignedApp::new(
+                c,
+                secret.expose().as_bytes().to_vec(),
+                j.approvers.clone(),
+                statuses,
+            )))
+        })?;
+        Ok(JiraApps { verifier })
     }
 
     /// Whether any site sends status changes.
@@ -521,9 +493,9 @@ impl JiraApps {
         };
         let app = signed.of_tenant(tenant, "issue")?;
         let is = |list: &[String]| list.iter().any(|s| s.eq_ignore_ascii_case(status));
-        let approve = if is(&app.approved) {
+        let approve = if is(&app.kind.approved) {
             true
-        } else if is(&app.denied) {
+        } else if is(&app.kind.denied) {
             false
         } else {
             return Ok(Taken::Ignored(format!(

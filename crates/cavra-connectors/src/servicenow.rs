@@ -25,7 +25,7 @@ use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
-use crate::signature::{Signer, Verifier};
+use crate::signature::{self, SignedApp, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict};
 
 /// ServiceNow (the `servicenow` key of a connector).
@@ -303,40 +303,7 @@ pub use crate::signature::Refusal;
 pub const NOT_AN_UPDATE: &str = "not_an_update";
 
 /// One tenant's instance, as its updates are taken.
-pub struct ServiceNowApp {
-    /// The tenant.
-    pub tenant: String,
-    /// The connector's name.
-    pub name: String,
-    secret: Secret,
-    approvers: BTreeMap<String, ChatApprover>,
-}
-
-impl std::fmt::Debug for ServiceNowApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceNowApp")
-            .field("tenant", &self.tenant)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Signer for ServiceNowApp {
-    fn key(&self) -> &[u8] {
-        self.secret.expose().as_bytes()
-    }
-
-    fn tenant(&self) -> &str {
-        &self.tenant
-    }
-}
-
-impl ServiceNowApp {
-    /// The approver identity a ServiceNow user acts as, when configured.
-    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
-        self.approvers.get(user)
-    }
-}
+pub type ServiceNowApp = SignedApp<()>;
 
 /// Every ServiceNow connector with a `webhook_secret`.
 #[derive(Default)]
@@ -347,22 +314,22 @@ pub struct ServiceNowApps {
 impl ServiceNowApps {
     /// The instances whose updates are taken, secrets resolved.
     pub fn new(config: &crate::ConnectorsConfig) -> Result<ServiceNowApps, ConnectorError> {
-        let mut apps = Vec::new();
-        for c in &config.0 {
-            let Some(s) = &c.servicenow else { continue };
-            let Some(secret) = &s.webhook_secret else {
-                continue;
+        let verifier = signature::verifier_of(config, |c| {
+            let Some(s) = &c.servicenow else {
+                return Ok(None);
             };
-            apps.push(std::sync::Arc::new(ServiceNowApp {
-                tenant: c.tenant.clone(),
-                name: c.name.clone(),
-                secret: secret.resolve(&format!("{}.servicenow.webhook_secret", c.name))?,
-                approvers: s.approvers.clone(),
-            }));
-        }
-        Ok(ServiceNowApps {
-            verifier: Verifier::new(apps),
-        })
+            let Some(secret) = &s.webhook_secret else {
+                return Ok(None);
+            };
+            let secret = secret.resolve(&format!("{}.servicenow.webhook_secret", c.name))?;
+            Ok(Some(SignedApp::new(
+                c,
+                secret.expose().as_bytes().to_vec(),
+                s.approvers.clone(),
+                (),
+            )))
+        })?;
+        Ok(ServiceNowApps { verifier })
     }
 
     /// Whether any instance sends updates.

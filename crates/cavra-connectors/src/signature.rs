@@ -9,11 +9,15 @@
 //! [`MAX_SKEW_SECONDS`] of now or seen before, and [`Signed::of_tenant`] takes the signer of
 //! the tenant the callback names (one secret may serve several tenants: it signs for each).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::ConnectorError;
+use crate::chat::ChatApprover;
+use crate::config::{ConnectorConfig, ConnectorsConfig};
 
 /// HMAC-SHA256 of `parts` (concatenated) with `key`.
 fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
@@ -95,6 +99,79 @@ pub trait Signer {
     fn key(&self) -> &[u8];
     /// The tenant it signs for.
     fn tenant(&self) -> &str;
+}
+
+/// One tenant's configured sender of signed callbacks (a Slack app, a Teams outgoing webhook,
+/// a Jira site, a ServiceNow instance): the key it signs with, the people who may approve
+/// through it, and what its kind adds (`K`).
+pub struct SignedApp<K> {
+    /// The tenant.
+    pub tenant: String,
+    /// The connector's name.
+    pub name: String,
+    key: Vec<u8>,
+    approvers: BTreeMap<String, ChatApprover>,
+    /// What the kind of connector adds (a Slack app's bot, Jira's statuses).
+    pub kind: K,
+}
+
+impl<K> SignedApp<K> {
+    /// The sender that connector `c` configures, signing with `key`.
+    pub fn new(
+        c: &ConnectorConfig,
+        key: Vec<u8>,
+        approvers: BTreeMap<String, ChatApprover>,
+        kind: K,
+    ) -> SignedApp<K> {
+        SignedApp {
+            tenant: c.tenant.clone(),
+            name: c.name.clone(),
+            key,
+            approvers,
+            kind,
+        }
+    }
+
+    /// The approver identity a user of the other system (a Slack or Teams user, an
+    /// Atlassian account, a ServiceNow user) acts as, when configured.
+    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
+        self.approvers.get(user)
+    }
+}
+
+impl<K> Signer for SignedApp<K> {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+impl<K> std::fmt::Debug for SignedApp<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key, nor what the kind holds (a bot token).
+        f.debug_struct("SignedApp")
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A verifier of every connector in `config` that `app_of` makes a sender of (those it
+/// answers `None` for take no callbacks).
+pub fn verifier_of<K>(
+    config: &ConnectorsConfig,
+    mut app_of: impl FnMut(&ConnectorConfig) -> Result<Option<SignedApp<K>>, ConnectorError>,
+) -> Result<Verifier<SignedApp<K>>, ConnectorError> {
+    let mut apps = Vec::new();
+    for c in &config.0 {
+        if let Some(app) = app_of(c)? {
+            apps.push(Arc::new(app));
+        }
+    }
+    Ok(Verifier::new(apps))
 }
 
 /// Why a signed callback was refused before any approval rule.

@@ -20,7 +20,7 @@ use crate::chat::{self, ChatApprover};
 use crate::config::{ConnectorConfig, ConnectorsConfig};
 use crate::http;
 use crate::secret::{Secret, SecretRef};
-use crate::signature::{Signer, Verifier};
+use crate::signature::{self, SignedApp, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict, excerpt};
 
 /// The `action_id` of the Approve button.
@@ -477,38 +477,16 @@ pub struct Press {
 
 pub use crate::signature::Refusal;
 
-/// One Slack app of one tenant, as its presses are handled.
-pub struct SlackApp {
-    /// The tenant.
-    pub tenant: String,
-    /// The connector's name.
-    pub name: String,
-    secret: Secret,
-    approvers: BTreeMap<String, ChatApprover>,
+/// What a Slack app adds to a signed sender: how it answers a press (its Web API and bot
+/// token, when it has one; the press's `response_url` otherwise).
+pub struct SlackBot {
     client: reqwest::Client,
     api: url::Url,
     token: Option<Secret>,
 }
 
-impl std::fmt::Debug for SlackApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the secrets.
-        f.debug_struct("SlackApp")
-            .field("tenant", &self.tenant)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Signer for SlackApp {
-    fn key(&self) -> &[u8] {
-        self.secret.expose().as_bytes()
-    }
-
-    fn tenant(&self) -> &str {
-        &self.tenant
-    }
-}
+/// One Slack app of one tenant, as its presses are handled.
+pub type SlackApp = SignedApp<SlackBot>;
 
 /// The word a press that is not one is recorded with.
 pub const NOT_A_PRESS: &str = "not_a_press";
@@ -522,17 +500,13 @@ pub struct SlackApps {
 impl SlackApps {
     /// The apps of every Slack connector with a signing secret, secrets resolved.
     pub fn new(config: &ConnectorsConfig) -> Result<SlackApps, ConnectorError> {
-        let mut apps = Vec::new();
-        for c in &config.0 {
-            let Some(s) = &c.slack else { continue };
+        let verifier = signature::verifier_of(config, |c| {
+            let Some(s) = &c.slack else { return Ok(None) };
             let Some(secret) = &s.signing_secret else {
-                continue;
+                return Ok(None);
             };
-            apps.push(std::sync::Arc::new(SlackApp {
-                tenant: c.tenant.clone(),
-                name: c.name.clone(),
-                secret: secret.resolve(&format!("{}.slack.signing_secret", c.name))?,
-                approvers: s.approvers.clone(),
+            let secret = secret.resolve(&format!("{}.slack.signing_secret", c.name))?;
+            let bot = SlackBot {
                 client: http::client(&c.name, c.timeout_ms, s.ca_file.as_deref())?,
                 api: api_base(c, s)?,
                 token: s
@@ -540,11 +514,15 @@ impl SlackApps {
                     .as_ref()
                     .map(|t| t.resolve(&format!("{}.slack.bot_token", c.name)))
                     .transpose()?,
-            }));
-        }
-        Ok(SlackApps {
-            verifier: Verifier::new(apps),
-        })
+            };
+            Ok(Some(SignedApp::new(
+                c,
+                secret.expose().as_bytes().to_vec(),
+                s.approvers.clone(),
+                bot,
+            )))
+        })?;
+        Ok(SlackApps { verifier })
     }
 
     /// Whether any app takes presses.
@@ -621,11 +599,6 @@ fn parse_press(body: &[u8]) -> Result<Press, String> {
 }
 
 impl SlackApp {
-    /// The approver identity a Slack user acts as, when configured.
-    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
-        self.approvers.get(user)
-    }
-
     /// Replaces the pressed message with its facts and the outcome (`mrkdwn`, escaped by the
     /// caller: see [`escape`]), without buttons: `chat.update` with the bot token, else
     /// through the press's `response_url`.
@@ -643,11 +616,11 @@ impl SlackApp {
             .unwrap_or_default();
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": chat::cut(outcome, 2900)}}));
         let mut body = json!({"text": chat::cut(outcome, 3000), "blocks": blocks});
-        match (&self.token, &press.channel, &press.message_ts) {
+        match (&self.kind.token, &press.channel, &press.message_ts) {
             (Some(token), Some(channel), Some(ts)) => {
                 body["channel"] = json!(channel);
                 body["ts"] = json!(ts);
-                web_api(&self.client, &self.api, token, "chat.update", &body).await
+                web_api(&self.kind.client, &self.kind.api, token, "chat.update", &body).await
             }
             _ => {
                 body["replace_original"] = json!(true);
@@ -660,7 +633,7 @@ impl SlackApp {
     /// the press's `response_url`, else `chat.postEphemeral` with the bot token.
     pub async fn tell(&self, press: &Press, text: &str) -> Sent {
         let mut body = json!({"text": chat::cut(text, 3000)});
-        match (&press.response_url, &self.token, &press.channel) {
+        match (&press.response_url, &self.kind.token, &press.channel) {
             (Some(_), _, _) | (None, None, _) | (None, _, None) => {
                 body["response_type"] = json!("ephemeral");
                 body["replace_original"] = json!(false);
@@ -669,7 +642,7 @@ impl SlackApp {
             (None, Some(token), Some(channel)) => {
                 body["channel"] = json!(channel);
                 body["user"] = json!(press.user);
-                web_api(&self.client, &self.api, token, "chat.postEphemeral", &body).await
+                web_api(&self.kind.client, &self.kind.api, token, "chat.postEphemeral", &body).await
             }
         }
     }
@@ -681,7 +654,7 @@ impl SlackApp {
             .as_deref()
             .and_then(|u| crate::config::check_url("response_url", u).ok());
         match url {
-            Some(u) => post_webhook(&self.client, &u, body).await,
+            Some(u) => post_webhook(&self.kind.client, &u, body).await,
             None => Sent {
                 verdict: Verdict::Permanent,
                 status: "no response_url".into(),

@@ -20,7 +20,7 @@ use crate::chat::{self, ChatApprover};
 use crate::config::ConnectorConfig;
 use crate::http;
 use crate::secret::{Secret, SecretRef};
-use crate::signature::{Signer, Verifier};
+use crate::signature::{self, SignedApp, Verifier};
 use crate::sink::{Attempt, Outgoing, Sent, Sink};
 
 /// Teams (the `teams` key of a connector).
@@ -225,42 +225,8 @@ pub use crate::signature::Refusal;
 /// The word a message that is not a command is recorded with.
 pub const NOT_A_COMMAND: &str = "not_a_command";
 
-/// One tenant's outgoing webhook.
-pub struct TeamsApp {
-    /// The tenant.
-    pub tenant: String,
-    /// The connector's name.
-    pub name: String,
-    /// The token's bytes (Teams shows it base64; the key is what it encodes).
-    key: Vec<u8>,
-    approvers: BTreeMap<String, ChatApprover>,
-}
-
-impl Signer for TeamsApp {
-    fn key(&self) -> &[u8] {
-        &self.key
-    }
-
-    fn tenant(&self) -> &str {
-        &self.tenant
-    }
-}
-
-impl std::fmt::Debug for TeamsApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeamsApp")
-            .field("tenant", &self.tenant)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TeamsApp {
-    /// The approver identity a Teams user acts as, when configured.
-    pub fn approver(&self, user: &str) -> Option<&ChatApprover> {
-        self.approvers.get(user)
-    }
-}
+/// One tenant's outgoing webhook (its key is the bytes of the token Teams shows base64).
+pub type TeamsApp = SignedApp<()>;
 
 /// Every Teams outgoing webhook configured (connectors with an `outgoing_secret`).
 #[derive(Default)]
@@ -278,22 +244,20 @@ fn key_bytes(s: &Secret) -> Vec<u8> {
 impl TeamsApps {
     /// The outgoing webhooks of every Teams connector with one, secrets resolved.
     pub fn new(config: &crate::ConnectorsConfig) -> Result<TeamsApps, ConnectorError> {
-        let mut apps = Vec::new();
-        for c in &config.0 {
-            let Some(t) = &c.teams else { continue };
+        let verifier = signature::verifier_of(config, |c| {
+            let Some(t) = &c.teams else { return Ok(None) };
             let Some(secret) = &t.outgoing_secret else {
-                continue;
+                return Ok(None);
             };
-            apps.push(std::sync::Arc::new(TeamsApp {
-                tenant: c.tenant.clone(),
-                name: c.name.clone(),
-                key: key_bytes(&secret.resolve(&format!("{}.teams.outgoing_secret", c.name))?),
-                approvers: t.approvers.clone(),
-            }));
-        }
-        Ok(TeamsApps {
-            verifier: Verifier::new(apps),
-        })
+            let secret = secret.resolve(&format!("{}.teams.outgoing_secret", c.name))?;
+            Ok(Some(SignedApp::new(
+                c,
+                key_bytes(&secret),
+                t.approvers.clone(),
+                (),
+            )))
+        })?;
+        Ok(TeamsApps { verifier })
     }
 
     /// Whether any outgoing webhook is configured.

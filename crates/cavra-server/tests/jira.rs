@@ -73,9 +73,7 @@ async fn check(s: Server, jira: StandIn) {
     let _stop = s.deliver();
 
     let retry = decide("execute_command", "terraform import a b", "sess-jira");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     let id = d["approval"]["id"].as_str().expect("approval").to_string();
     let issues = jira.until_issues(1).await;
     assert_eq!(issues.len(), 1, "{:?}", jira.calls());
@@ -93,13 +91,8 @@ async fn check(s: Server, jira: StandIn) {
             .contains("execute_command: terraform import a b"),
         "{approval_issue}"
     );
-    let (_, blocked) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide("read_file", ".env", "sess-jira")),
-        )
+    let blocked = s
+        .decision(&agent, decide("read_file", ".env", "sess-jira"))
         .await;
     assert_eq!(blocked["decision"], "block");
     let issues = jira.until_issues(2).await;
@@ -261,28 +254,10 @@ async fn check(s: Server, jira: StandIn) {
         "{a}"
     );
 
-    let (_, v) = s
-        .call(
-            "GET",
-            "/v1/evidence/entries?kind=itsm_update",
-            Some(&auditor),
-            None,
-        )
-        .await;
+    let v = s.entry_bodies(&auditor, "itsm_update").await;
     let got: Vec<String> = v
-        .as_array()
-        .expect("entries")
         .iter()
-        .map(|e| {
-            let b = &e["entry"]["body"];
-            format!(
-                "{} {} {} {}",
-                b["integration"].as_str().unwrap_or(""),
-                b["why"].as_str().or(b["itsm_user"].as_str()).unwrap_or(""),
-                b["ticket"].as_str().unwrap_or("-"),
-                b["outcome"].as_str().unwrap_or("")
-            )
-        })
+        .map(|b| summary(b, &["integration", "why|itsm_user", "ticket", "outcome"]))
         .collect();
     assert_eq!(
         got,
@@ -292,28 +267,18 @@ async fn check(s: Server, jira: StandIn) {
             &format!("jira {JANE} SEC-1 approved"),
             "jira replayed - refused"
         ],
-        "{v}"
+        "{v:?}"
     );
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     assert_eq!(d["decision"], "allow", "{d}");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry))
-        .await;
+    let d = s.decision(&agent, retry).await;
     assert_eq!(d["decision"], "require_approval", "once: {d}");
 
     // Declined in Jira: denied in cavra.
-    let (_, d) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide(
-                "execute_command",
-                "terraform import c d",
-                "sess-jira",
-            )),
+    let d = s
+        .decision(
+            &agent,
+            decide("execute_command", "terraform import c d", "sess-jira"),
         )
         .await;
     let other = d["approval"]["id"].as_str().expect("id").to_string();

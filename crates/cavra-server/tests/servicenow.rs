@@ -39,10 +39,6 @@ fn configure(cfg: &mut cavra_server::ServerConfig, dir: &std::path::Path, sn: &S
     cfg.connectors = cavra_connectors::ConnectorsConfig::from_yaml(&yaml).expect("connectors");
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 async fn update(s: &Server, m: (Vec<(&'static str, String)>, String)) -> (StatusCode, Value) {
     s.post_raw(PATH, &m.0, m.1).await
 }
@@ -53,9 +49,7 @@ async fn check(s: Server, sn: StandIn) {
     let _stop = s.deliver();
 
     let retry = decide("execute_command", "terraform import a b", "sess-sn");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     let id = d["approval"]["id"].as_str().expect("approval").to_string();
     let created = sn
         .until(1, |c| c.method == "servicenow.post change_request")
@@ -68,13 +62,8 @@ async fn check(s: Server, sn: StandIn) {
             .to_string()
             .contains("terraform import a b")
     );
-    let (_, blocked) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide("read_file", ".env", "sess-sn")),
-        )
+    let blocked = s
+        .decision(&agent, decide("read_file", ".env", "sess-sn"))
         .await;
     assert_eq!(blocked["decision"], "block");
     let incident = sn
@@ -168,27 +157,10 @@ async fn check(s: Server, sn: StandIn) {
         "{a}"
     );
 
-    let (_, v) = s
-        .call(
-            "GET",
-            "/v1/evidence/entries?kind=itsm_update",
-            Some(&auditor),
-            None,
-        )
-        .await;
+    let v = s.entry_bodies(&auditor, "itsm_update").await;
     let got: Vec<String> = v
-        .as_array()
-        .expect("entries")
         .iter()
-        .map(|e| {
-            let b = &e["entry"]["body"];
-            format!(
-                "{} {} {}",
-                b["why"].as_str().or(b["itsm_user"].as_str()).unwrap_or(""),
-                b["ticket"].as_str().unwrap_or("-"),
-                b["outcome"].as_str().unwrap_or("")
-            )
-        })
+        .map(|b| summary(b, &["why|itsm_user", "ticket", "outcome"]))
         .collect();
     assert_eq!(
         got,
@@ -198,24 +170,18 @@ async fn check(s: Server, sn: StandIn) {
             "jane.doe CHG0000001 approved",
             "replayed - refused"
         ],
-        "{v}"
+        "{v:?}"
     );
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     assert_eq!(d["decision"], "allow", "{d}");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry))
-        .await;
+    let d = s.decision(&agent, retry).await;
     assert_eq!(d["decision"], "require_approval", "once: {d}");
 
     // Rejected in ServiceNow: denied in cavra.
-    let (_, d) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide("execute_command", "terraform import c d", "sess-sn")),
+    let d = s
+        .decision(
+            &agent,
+            decide("execute_command", "terraform import c d", "sess-sn"),
         )
         .await;
     let other = d["approval"]["id"].as_str().expect("id").to_string();
@@ -271,9 +237,7 @@ async fn check_polling(s: Server, sn: StandIn) {
     );
 
     let retry = decide("execute_command", "terraform import a b", "sess-poll");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     let id = d["approval"]["id"].as_str().expect("approval").to_string();
     let created = sn
         .until(1, |c| c.method == "servicenow.post change_request")
@@ -315,21 +279,13 @@ async fn check_polling(s: Server, sn: StandIn) {
         reads.iter().filter(|r| r.is_some()).count() == 2 && reads.last() == Some(&None),
         "two failed reads, then one that answered: {reads:?}"
     );
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     assert_eq!(d["decision"], "allow", "{d}");
 
-    let (_, d) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide(
-                "execute_command",
-                "terraform import c d",
-                "sess-poll",
-            )),
+    let d = s
+        .decision(
+            &agent,
+            decide("execute_command", "terraform import c d", "sess-poll"),
         )
         .await;
     let other = d["approval"]["id"].as_str().expect("id").to_string();
@@ -355,28 +311,10 @@ async fn check_polling(s: Server, sn: StandIn) {
     // The answer's entry follows the approval's change (two writes): wait for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (v, got) = loop {
-        let (_, v) = s
-            .call(
-                "GET",
-                "/v1/evidence/entries?kind=itsm_update",
-                Some(&auditor),
-                None,
-            )
-            .await;
+        let v = s.entry_bodies(&auditor, "itsm_update").await;
         let got: Vec<String> = v
-            .as_array()
-            .expect("entries")
             .iter()
-            .map(|e| {
-                let b = &e["entry"]["body"];
-                format!(
-                    "{} {} {} {}",
-                    b["via"].as_str().unwrap_or("-"),
-                    b["itsm_user"].as_str().unwrap_or(""),
-                    b["ticket"].as_str().unwrap_or("-"),
-                    b["outcome"].as_str().unwrap_or("")
-                )
-            })
+            .map(|b| summary(b, &["via", "itsm_user", "ticket", "outcome"]))
             .collect();
         if got.len() >= 3 || std::time::Instant::now() > deadline {
             break (v, got);
@@ -390,7 +328,7 @@ async fn check_polling(s: Server, sn: StandIn) {
             "poll mallory CHG0000002 refused",
             "poll jane.doe CHG0000002 denied",
         ],
-        "{v}"
+        "{v:?}"
     );
     let _ = stop_polls.send(true);
 }

@@ -43,10 +43,6 @@ fn configure(cfg: &mut cavra_server::ServerConfig, dir: &std::path::Path, slack:
     cfg.connectors = cavra_connectors::ConnectorsConfig::from_yaml(&yaml).expect("connectors");
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 async fn press(
     s: &Server,
     slack: &StandIn,
@@ -69,38 +65,18 @@ async fn press(
     (st, v, signed)
 }
 
-async fn interactions(s: &Server, auditor: &str) -> Vec<Value> {
-    let (st, v) = s
-        .call(
-            "GET",
-            "/v1/evidence/entries?kind=chat_interaction&limit=1000",
-            Some(auditor),
-            None,
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    v.as_array().cloned().unwrap_or_default()
-}
-
 async fn check(s: Server, slack: StandIn) {
     let agent = s.token("a", "agent", "bot", &[]).await;
     let auditor = s.token("a", "auditor", "audit", &[]).await;
     let _stop = s.deliver();
 
     // A decision that needs Cloud Security's approval: its request reaches Slack as Block Kit.
-    let (st, d) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide(
-                "execute_command",
-                "terraform import a b",
-                "sess-slack",
-            )),
+    let d = s
+        .decision(
+            &agent,
+            decide("execute_command", "terraform import a b", "sess-slack"),
         )
         .await;
-    assert_eq!(st, StatusCode::OK, "{d}");
     assert_eq!(d["decision"], "require_approval", "{d}");
     let id = d["approval"]["id"]
         .as_str()
@@ -131,13 +107,8 @@ async fn check(s: Server, slack: StandIn) {
     }
 
     // A block goes to the alerts channel, without buttons.
-    let (_, blocked) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide("read_file", ".env", "sess-slack")),
-        )
+    let blocked = s
+        .decision(&agent, decide("read_file", ".env", "sess-slack"))
         .await;
     assert_eq!(blocked["decision"], "block", "{blocked}");
     let alert = slack.until(1, |c| c.body["channel"] == "C0ALERTS").await;
@@ -159,7 +130,11 @@ async fn check(s: Server, slack: StandIn) {
             .contains("no configured Slack app"),
         "{v}"
     );
-    assert!(interactions(&s, &auditor).await.is_empty());
+    assert!(
+        s.entry_bodies(&auditor, "chat_interaction")
+            .await
+            .is_empty()
+    );
 
     // Stale: signed, six minutes old.
     let (st, v, _) = press(&s, &slack, SECRET, now() - 360, &id, "U0CAROL", true).await;
@@ -234,11 +209,10 @@ async fn check(s: Server, slack: StandIn) {
     );
 
     // Every signed request is on record, with its outcome.
-    let entries = interactions(&s, &auditor).await;
+    let entries = s.entry_bodies(&auditor, "chat_interaction").await;
     let outcomes: Vec<(String, String)> = entries
         .iter()
-        .map(|e| {
-            let b = &e["entry"]["body"];
+        .map(|b| {
             let what = b["why"].as_str().or(b["slack_user"].as_str()).unwrap_or("");
             (
                 what.to_string(),
@@ -262,27 +236,17 @@ async fn check(s: Server, slack: StandIn) {
 
     // The agent's retry is allowed, once.
     let retry = decide("execute_command", "terraform import a b", "sess-slack");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     assert_eq!(d["decision"], "allow", "{d}");
     assert_eq!(d["approval"]["id"], json!(id), "{d}");
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry))
-        .await;
+    let d = s.decision(&agent, retry).await;
     assert_eq!(d["decision"], "require_approval", "used up: {d}");
 
     // Deny: a second request denied from Slack stays denied.
-    let (_, d) = s
-        .call(
-            "POST",
-            "/v1/decisions",
-            Some(&agent),
-            Some(decide(
-                "execute_command",
-                "terraform import c d",
-                "sess-slack",
-            )),
+    let d = s
+        .decision(
+            &agent,
+            decide("execute_command", "terraform import c d", "sess-slack"),
         )
         .await;
     let second = d["approval"]["id"].as_str().expect("id").to_string();

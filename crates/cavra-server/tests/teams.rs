@@ -55,10 +55,7 @@ async fn check(s: Server, teams: StandIn) {
     let _stop = s.deliver();
 
     let retry = decide("execute_command", "terraform import a b", "sess-teams");
-    let (st, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
-    assert_eq!(st, StatusCode::OK, "{d}");
+    let d = s.decision(&agent, retry.clone()).await;
     let id = d["approval"]["id"].as_str().expect("approval").to_string();
     let cards = teams
         .until(1, |c| {
@@ -119,27 +116,11 @@ async fn check(s: Server, teams: StandIn) {
         (Some("approved"), Some("carol"))
     );
 
-    let (_, v) = s
-        .call(
-            "GET",
-            "/v1/evidence/entries?kind=chat_interaction",
-            Some(&auditor),
-            None,
-        )
-        .await;
+    let v = s.entry_bodies(&auditor, "chat_interaction").await;
     let got: Vec<String> = v
-        .as_array()
-        .expect("entries")
         .iter()
-        .map(|e| {
-            let b = &e["entry"]["body"];
-            format!(
-                "{} {}",
-                b["why"].as_str().or(b["approver"].as_str()).unwrap_or(""),
-                b["outcome"].as_str().unwrap_or("")
-            )
-        })
-        .collect::<Vec<_>>();
+        .map(|b| summary(b, &["why|approver", "outcome"]))
+        .collect();
     assert_eq!(
         got,
         [
@@ -148,11 +129,9 @@ async fn check(s: Server, teams: StandIn) {
             "carol approved",
             "replayed refused"
         ],
-        "{v}"
+        "{v:?}"
     );
-    let (_, d) = s
-        .call("POST", "/v1/decisions", Some(&agent), Some(retry.clone()))
-        .await;
+    let d = s.decision(&agent, retry.clone()).await;
     assert_eq!(d["decision"], "allow", "{d}");
     let (_, d): (StatusCode, Value) = s
         .call("POST", "/v1/decisions", Some(&agent), Some(retry))

@@ -67,35 +67,16 @@ pub async fn slack_interactions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<PressAnswer>> {
-    if state.slack.is_empty() {
-        return Err(Problem::not_found(
-            "Slack app (no slack connector has a signing_secret)",
-        ));
-    }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verified = state.slack.verify(
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        &body,
-        now,
-    );
-    let (app, press) = match verified {
-        Ok(v) => v,
-        Err(refusal) => {
-            return Err(refused_callback(
-                &state,
-                "slack",
-                "Slack app",
-                cavra_connectors::slack::NOT_A_PRESS,
-                &refusal,
-            )
-            .await);
-        }
-    };
-    if let Some(tag) = tag {
-        tag.authenticated();
-    }
+    let (app, press) = verified(&state, tag, &SLACK, state.slack.is_empty(), |now| {
+        state.slack.verify(
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            &body,
+            now,
+        )
+    })
+    .await?;
     let (outcome, detail, log_index) = decide_and_record(
         &state,
         ChatAnswer {
@@ -303,31 +284,13 @@ pub async fn teams_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    if state.teams.is_empty() {
-        return Err(Problem::not_found(
-            "Teams outgoing webhook (no teams connector has an outgoing_secret)",
-        ));
-    }
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (app, command) = match state.teams.verify(authorization, &body, now) {
-        Ok(v) => v,
-        Err(refusal) => {
-            return Err(refused_callback(
-                &state,
-                "teams",
-                "Teams outgoing webhook",
-                cavra_connectors::teams::NOT_A_COMMAND,
-                &refusal,
-            )
-            .await);
-        }
-    };
-    if let Some(tag) = tag {
-        tag.authenticated();
-    }
+    let (app, command) = verified(&state, tag, &TEAMS, state.teams.is_empty(), |now| {
+        state.teams.verify(authorization, &body, now)
+    })
+    .await?;
     let (outcome, detail, log_index) = decide_and_record(
         &state,
         ChatAnswer {
@@ -381,35 +344,17 @@ pub async fn servicenow_events(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<PressAnswer>> {
-    if state.servicenow.is_empty() {
-        return Err(Problem::not_found(
-            "ServiceNow instance (no servicenow connector has a webhook_secret)",
-        ));
-    }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verified = state.servicenow.verify(
-        header("x-cavra-timestamp"),
-        header("x-cavra-signature"),
-        &body,
-        now,
-    );
-    let (app, update) = match verified {
-        Ok(v) => v,
-        Err(refusal) => {
-            return Err(refused_callback(
-                &state,
-                "servicenow",
-                "ServiceNow instance",
-                cavra_connectors::servicenow::NOT_AN_UPDATE,
-                &refusal,
-            )
-            .await);
-        }
-    };
-    if let Some(tag) = tag {
-        tag.authenticated();
-    }
+    let none_configured = state.servicenow.is_empty();
+    let (app, update) = verified(&state, tag, &SERVICENOW, none_configured, |now| {
+        state.servicenow.verify(
+            header("x-cavra-timestamp"),
+            header("x-cavra-signature"),
+            &body,
+            now,
+        )
+    })
+    .await?;
     let (outcome, detail, log_index) = decide_and_record(
         &state,
         ChatAnswer {
@@ -469,29 +414,11 @@ pub async fn jira_events(
     body: Bytes,
 ) -> ApiResult<Json<TicketAnswer>> {
     use cavra_connectors::jira::Taken;
-    if state.jira.is_empty() {
-        return Err(Problem::not_found(
-            "Jira site (no jira connector has a webhook_secret)",
-        ));
-    }
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let taken = match state.jira.verify(signature, &body, now) {
-        Ok(t) => t,
-        Err(refusal) => {
-            return Err(refused_callback(
-                &state,
-                "jira",
-                "Jira site",
-                cavra_connectors::servicenow::NOT_AN_UPDATE,
-                &refusal,
-            )
-            .await);
-        }
-    };
-    if let Some(tag) = tag {
-        tag.authenticated();
-    }
+    let taken = verified(&state, tag, &JIRA, state.jira.is_empty(), |now| {
+        state.jira.verify(signature, &body, now)
+    })
+    .await?;
     let (app, update) = match taken {
         Taken::Update(app, update) => (app, update),
         Taken::Ignored(why) => {
@@ -526,6 +453,79 @@ pub async fn jira_events(
         approval_id: Some(update.approval_id),
         log_index: Some(log_index),
     }))
+}
+
+/// A signed callback endpoint, in the words its records and answers use.
+struct Callback {
+    /// The integration's word in records (`slack`, `jira`).
+    integration: &'static str,
+    /// What signs its callbacks, as answers name it.
+    signer: &'static str,
+    /// The word a signed callback that is not what the endpoint takes is recorded with.
+    malformed: &'static str,
+    /// What is missing when no connector takes these callbacks (a 404's text).
+    unconfigured: &'static str,
+}
+
+const SLACK: Callback = Callback {
+    integration: "slack",
+    signer: "Slack app",
+    malformed: cavra_connectors::slack::NOT_A_PRESS,
+    unconfigured: "Slack app (no slack connector has a signing_secret)",
+};
+
+const TEAMS: Callback = Callback {
+    integration: "teams",
+    signer: "Teams outgoing webhook",
+    malformed: cavra_connectors::teams::NOT_A_COMMAND,
+    unconfigured: "Teams outgoing webhook (no teams connector has an outgoing_secret)",
+};
+
+const SERVICENOW: Callback = Callback {
+    integration: "servicenow",
+    signer: "ServiceNow instance",
+    malformed: cavra_connectors::servicenow::NOT_AN_UPDATE,
+    unconfigured: "ServiceNow instance (no servicenow connector has a webhook_secret)",
+};
+
+const JIRA: Callback = Callback {
+    integration: "jira",
+    signer: "Jira site",
+    malformed: cavra_connectors::servicenow::NOT_AN_UPDATE,
+    unconfigured: "Jira site (no jira connector has a webhook_secret)",
+};
+
+/// Takes a signed callback: 404 when no connector takes this kind (`none_configured`);
+/// otherwise `verify` at this service's clock (Unix seconds), a refusal recorded and
+/// answered by [`refused_callback`]. Only a verified callback marks its connection as
+/// authenticated (unauthenticated connections are capped).
+async fn verified<T>(
+    state: &AppState,
+    tag: Option<axum::Extension<crate::conn::ConnectionTag>>,
+    callback: &Callback,
+    none_configured: bool,
+    verify: impl FnOnce(i64) -> Result<T, cavra_connectors::signature::Refusal>,
+) -> ApiResult<T> {
+    if none_configured {
+        return Err(Problem::not_found(callback.unconfigured));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match verify(now) {
+        Ok(taken) => {
+            if let Some(tag) = tag {
+                tag.authenticated();
+            }
+            Ok(taken)
+        }
+        Err(refusal) => Err(refused_callback(
+            state,
+            callback.integration,
+            callback.signer,
+            callback.malformed,
+            &refusal,
+        )
+        .await),
+    }
 }
 
 /// Records a refused signed callback (for the tenants whose secret signed it) and gives the

@@ -205,6 +205,48 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Asks for a decision as `agent` (`body` as [`decide`] makes it): the answer, which
+    /// must be 200.
+    pub async fn decision(&self, agent: &str, body: Value) -> Value {
+        let (status, answer) = self
+            .call("POST", "/v1/decisions", Some(agent), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer
+    }
+
+    /// The bodies of the evidence entries of `kind` (at most 1,000), oldest first, read as
+    /// `auditor`.
+    pub async fn entry_bodies(&self, auditor: &str, kind: &str) -> Vec<Value> {
+        let path = format!("/v1/evidence/entries?kind={kind}&limit=1000");
+        let (status, entries) = self.call("GET", &path, Some(auditor), None).await;
+        assert_eq!(status, StatusCode::OK, "{entries}");
+        entries
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["entry"]["body"].clone())
+            .collect()
+    }
+}
+
+/// An entry body in one line, for comparing a log with what a test expects: the text of
+/// each field in `fields`, separated by spaces, `-` for one that is absent; `a|b` takes the
+/// first of `a` and `b` present.
+pub fn summary(body: &Value, fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| f.split('|').find_map(|k| body[k].as_str()).unwrap_or("-"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// A file holding `secret`, in `dir`, and its `file:` reference (secrets go by reference).
 pub fn secret_file(dir: &std::path::Path, name: &str, secret: &str) -> String {
     let path = dir.join(name);

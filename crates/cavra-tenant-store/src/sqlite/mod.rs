@@ -155,7 +155,8 @@ impl Readers {
 
 /// Creates the database file readable by its owner only (0600) when it does not exist yet:
 /// it holds every tenant's decisions and token digests. SQLite gives its `-wal` and `-shm`
-/// files the main file's permissions.
+/// files the main file's permissions. A file an older version created readable by others
+/// (0644), and its `-wal` and `-shm` companions, are made private before they are opened.
 fn create_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::OpenOptions::new()
@@ -165,12 +166,47 @@ fn create_private(path: &Path) -> Result<()> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut companions = [path.as_os_str().to_owned(), path.as_os_str().to_owned()];
+            companions[0].push("-wal");
+            companions[1].push("-shm");
+            make_private(path)?;
+            for companion in companions {
+                make_private(Path::new(&companion))?;
+            }
+            Ok(())
+        }
         Err(e) => Err(StoreError::Corrupt(format!(
             "cannot create {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// Removes the group's and others' permissions from an existing file; a missing file is fine.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(StoreError::Corrupt(format!(
+                "cannot read the permissions of {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mode = metadata.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700)).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{} is readable by others (mode {:o}) and cannot be made private: {e}",
+            path.display(),
+            mode & 0o777
+        ))
+    })
 }
 
 fn connect(path: &Path) -> Result<Connection> {

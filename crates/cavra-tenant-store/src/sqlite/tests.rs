@@ -123,3 +123,37 @@ fn version_1_data_survives_the_migration() {
         .unwrap();
     assert_eq!(rowid_table, 1);
 }
+
+/// A database an older version created readable by everyone (0644), with its write-ahead
+/// log, is made private (0600) when it is opened again; its contents stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_world_readable_database_is_made_private_on_open() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let settings = || LogSettings {
+        signer: Arc::new(crate::LogSigner {
+            key_id: "k".into(),
+            key: cavra_evidence::keys::from_seed(&[3; 32]),
+        }),
+        redactor: Arc::new(cavra_redact::Redactor::for_pack(&[], &[]).unwrap()),
+    };
+    // The first store stays open, so SQLite keeps its `-wal` and `-shm` files.
+    let first = SqliteDb::open(&path, settings()).await.unwrap();
+    insert_tenant(&connect(first.path()).unwrap(), "kept").unwrap();
+    let mut opened = Vec::new();
+    for name in ["t.db", "t.db-wal", "t.db-shm"] {
+        let file = dir.path().join(name);
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            opened.push(file);
+        }
+    }
+    assert_eq!(opened.len(), 3, "the database and its log exist: {opened:?}");
+    let db = SqliteDb::open(&path, settings()).await.unwrap();
+    for file in &opened {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+    assert_eq!(tenant_ids(&db), vec!["kept".to_string()]);
+}
