@@ -357,14 +357,7 @@ impl Jira {
             body.to_string().len()
         );
         let created = http::answered(request, self.post(create, &body).send().await).await;
-        let v: Value = serde_json::from_str(&created.response).unwrap_or(Value::Null);
-        match v["key"].as_str() {
-            Some(key) if created.verdict == Verdict::Delivered => Sent {
-                status: format!("created {key}"),
-                ..created
-            },
-            _ => created,
-        }
+        created.naming_created("/key")
     }
 }
 

@@ -259,14 +259,7 @@ impl ServiceNow {
                 .await,
         )
         .await;
-        let v: Value = serde_json::from_str(&created.response).unwrap_or(Value::Null);
-        match v["result"]["number"].as_str() {
-            Some(number) if created.verdict == Verdict::Delivered => Sent {
-                status: format!("created {number}"),
-                ..created
-            },
-            _ => created,
-        }
+        created.naming_created("/result/number")
     }
 }
 

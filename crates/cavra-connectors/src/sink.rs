@@ -52,6 +52,25 @@ pub struct Sent {
     pub response: String,
 }
 
+impl Sent {
+    /// A creation's record naming what it made (`created SEC-12`): the text at `pointer` (a
+    /// JSON pointer) in the answer of a delivered request; other records stay as they are.
+    pub fn naming_created(self, pointer: &str) -> Sent {
+        if self.verdict != Verdict::Delivered {
+            return self;
+        }
+        let answer: serde_json::Value =
+            serde_json::from_str(&self.response).unwrap_or(serde_json::Value::Null);
+        match answer.pointer(pointer).and_then(serde_json::Value::as_str) {
+            Some(made) => Sent {
+                status: format!("created {made}"),
+                ..self
+            },
+            None => self,
+        }
+    }
+}
+
 /// The most of a response kept in the delivery record.
 pub const RESPONSE_EXCERPT: usize = 512;
 

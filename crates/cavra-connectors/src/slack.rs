@@ -620,7 +620,14 @@ impl SlackApp {
             (Some(token), Some(channel), Some(ts)) => {
                 body["channel"] = json!(channel);
                 body["ts"] = json!(ts);
-                web_api(&self.kind.client, &self.kind.api, token, "chat.update", &body).await
+                web_api(
+                    &self.kind.client,
+                    &self.kind.api,
+                    token,
+                    "chat.update",
+                    &body,
+                )
+                .await
             }
             _ => {
                 body["replace_original"] = json!(true);
@@ -642,7 +649,14 @@ impl SlackApp {
             (None, Some(token), Some(channel)) => {
                 body["channel"] = json!(channel);
                 body["user"] = json!(press.user);
-                web_api(&self.kind.client, &self.kind.api, token, "chat.postEphemeral", &body).await
+                web_api(
+                    &self.kind.client,
+                    &self.kind.api,
+                    token,
+                    "chat.postEphemeral",
+                    &body,
+                )
+                .await
             }
         }
     }
