@@ -149,7 +149,11 @@ async fn an_older_world_readable_database_is_made_private_on_open() {
             opened.push(file);
         }
     }
-    assert_eq!(opened.len(), 3, "the database and its log exist: {opened:?}");
+    assert_eq!(
+        opened.len(),
+        3,
+        "the database and its log exist: {opened:?}"
+    );
     let db = SqliteDb::open(&path, settings()).await.unwrap();
     for file in &opened {
         let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
