@@ -292,8 +292,7 @@ pub struct Update {
 
 pub use crate::signature::Refusal;
 
-/// The word an update that is not one is recorded with.
-pub const NOT_AN_UPDATE: &str = "not_an_update";
+pub use crate::signature::NOT_AN_UPDATE;
 
 /// One tenant's instance, as its updates are taken.
 pub type ServiceNowApp = SignedApp<()>;

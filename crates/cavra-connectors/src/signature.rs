@@ -109,6 +109,8 @@ pub struct SignedApp<K> {
     pub tenant: String,
     /// The connector's name.
     pub name: String,
+    /// Its kind's configuration key (`slack`, `jira`, …), so logs tell senders apart.
+    pub vendor: &'static str,
     key: Vec<u8>,
     approvers: BTreeMap<String, ChatApprover>,
     /// What the kind of connector adds (a Slack app's bot, Jira's statuses).
@@ -126,6 +128,7 @@ impl<K> SignedApp<K> {
         SignedApp {
             tenant: c.tenant.clone(),
             name: c.name.clone(),
+            vendor: c.kind().map_or("unknown", crate::config::Kind::as_str),
             key,
             approvers,
             kind,
@@ -153,6 +156,7 @@ impl<K> std::fmt::Debug for SignedApp<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key, nor what the kind holds (a bot token).
         f.debug_struct("SignedApp")
+            .field("vendor", &self.vendor)
             .field("tenant", &self.tenant)
             .field("name", &self.name)
             .finish_non_exhaustive()
@@ -173,6 +177,9 @@ pub fn verifier_of<K>(
     }
     Ok(Verifier::new(apps))
 }
+
+/// The word a signed ticket update (ServiceNow, Jira) that is not one is recorded with.
+pub const NOT_AN_UPDATE: &str = "not_an_update";
 
 /// Why a signed callback was refused before any approval rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +328,28 @@ impl<S: Signer> Signed<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_shows_its_kind_and_never_its_key() {
+        let config = crate::ConnectorsConfig::from_yaml(
+            "
+- name: tickets
+  tenant: acme
+  jira:
+    base_url: https://acme.atlassian.net
+    user: cavra@acme.example
+    api_token: env:CAVRA_JIRA_TOKEN
+    project: SEC
+",
+        )
+        .expect("valid");
+        let app = SignedApp::new(&config.0[0], b"hunter2-key".to_vec(), BTreeMap::new(), ());
+        let shown = format!("{app:?}");
+        assert!(
+            shown.contains("\"jira\"") && shown.contains("tickets") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn hmac_matches_known_values_in_constant_time() {

@@ -327,6 +327,81 @@ pub fn fetcher_destinations(program: &str, args: &[&str]) -> Vec<String> {
     out
 }
 
+/// The git subcommands that contact the remote repository their operands name.
+const GIT_REMOTE_SUBCOMMANDS: &[&str] = &["fetch", "pull", "push", "clone", "ls-remote", "archive"];
+
+/// The hosts a program contacts because an operand names a remote, for programs that reach
+/// the network only then and so carry no `network_egress` class of their own: `git fetch
+/// URL`, `git push URL`, `git clone URL`, `git ls-remote URL`, `git archive --remote=URL` —
+/// URLs (`https://h/r`, `ssh://h/r`) and git's scp-like form (`user@host:path`). `args`
+/// are the literal words after the program name.
+pub fn remote_destinations(program: &str, args: &[&str]) -> Vec<String> {
+    if program != "git" {
+        return Vec::new();
+    }
+    let Some(sub) = crate::canon::git_subcommand_index(args) else {
+        return Vec::new();
+    };
+    if !args
+        .get(sub)
+        .is_some_and(|s| GIT_REMOTE_SUBCOMMANDS.contains(s))
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut first_operand = true;
+    for word in args.iter().skip(sub + 1) {
+        let option_value = ["--remote=", "--repo="]
+            .iter()
+            .find_map(|p| word.strip_prefix(p));
+        let operand = !word.starts_with('-');
+        // The repository is the first operand (or an option's value); later operands are
+        // refspecs (`HEAD:main`), which only an `@` makes look like `user@host:path`.
+        let repository = option_value.is_some() || (operand && first_operand);
+        first_operand &= !operand;
+        let word = option_value.unwrap_or(word);
+        let host = if word.contains("://") {
+            destination_host(word)
+        } else if repository || word.split_once(':').is_some_and(|(h, _)| h.contains('@')) {
+            scp_like_host(word)
+        } else {
+            None
+        };
+        if let Some(h) = host
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// The host of git's scp-like remote `[user@]host:path` (git-clone(1), "GIT URLS"): a colon
+/// before any slash, and not a single drive letter or an option.
+fn scp_like_host(word: &str) -> Option<String> {
+    if word.starts_with('-') {
+        return None;
+    }
+    let (user, rest) = match word.split_once('@') {
+        Some((u, r)) if !u.contains(['/', ':']) => (Some(u), r),
+        _ => (None, word),
+    };
+    // `[::1]:path` and `user@[addr]:path`: the brackets hold colons of their own.
+    let host = match rest.strip_prefix('[') {
+        Some(inner) => {
+            let (addr, after) = inner.split_once(']')?;
+            after.starts_with(':').then_some(addr)?
+        }
+        None => rest.split_once(':')?.0,
+    };
+    if host.contains('/') || (host.len() < 2 && user.is_none()) || host.is_empty() {
+        return None;
+    }
+    destination_host(&format!("[{host}]"))
+        .filter(|_| host.contains(':'))
+        .or_else(|| destination_host(host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +450,39 @@ mod tests {
         assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
         assert_eq!(host("https:///nohost"), None);
         assert_eq!(host(""), None);
+    }
+
+    #[test]
+    fn git_remotes_name_their_hosts() {
+        let hosts = |line: &str| {
+            let words: Vec<&str> = line.split(' ').collect();
+            remote_destinations("git", &words)
+        };
+        assert_eq!(
+            hosts("fetch http://169.254.169.254/latest"),
+            ["169.254.169.254"]
+        );
+        assert_eq!(
+            hosts("-C x pull https://2852039166/r main"),
+            ["169.254.169.254"]
+        );
+        assert_eq!(
+            hosts("push git@169.254.169.254:o/r feature"),
+            ["169.254.169.254"]
+        );
+        assert_eq!(
+            hosts("clone --depth 1 ssh://x@Example.COM./r"),
+            ["example.com"]
+        );
+        assert_eq!(
+            hosts("archive --remote=[::ffff:a9fe:a9fe]:r HEAD"),
+            ["169.254.169.254"]
+        );
+        // Remote names, branches, refspecs and paths name no host.
+        assert!(hosts("fetch origin main").is_empty());
+        assert!(hosts("push origin HEAD:main").is_empty());
+        assert!(hosts("status http://169.254.169.254/").is_empty());
+        assert!(hosts("clone ./a/b:c d").is_empty());
     }
 
     #[test]

@@ -287,15 +287,29 @@ pub(crate) fn command_subjects(
     // A command that reaches the network is also judged as a request to every host its
     // literal URL operands name (`curl http://169.254.169.254/…` meets the blocked domains).
     for command in &analysis.commands {
-        if !command.classes.contains(&RiskClass::NetworkEgress) {
-            continue;
-        }
-        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
         let program = command
             .argv
             .first()
             .map(|n| n.rsplit('/').next().unwrap_or(n))
             .unwrap_or("");
+        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
+        if !command.classes.contains(&RiskClass::NetworkEgress) {
+            // git reaches the network only when an operand names a remote (`git fetch
+            // URL`): judged as a request to that host, without a network class of its own.
+            if program == "git" {
+                let args: Vec<&str> = command
+                    .argv
+                    .iter()
+                    .skip(1)
+                    .filter(literal)
+                    .map(String::as_str)
+                    .collect();
+                for host in cavra_shell::remote_destinations(program, &args) {
+                    subjects.push(Subject::Network { host });
+                }
+            }
+            continue;
+        }
         let args: Vec<&str> = command
             .argv
             .iter()

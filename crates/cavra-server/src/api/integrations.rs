@@ -484,14 +484,14 @@ const TEAMS: Callback = Callback {
 const SERVICENOW: Callback = Callback {
     integration: "servicenow",
     signer: "ServiceNow instance",
-    malformed: cavra_connectors::servicenow::NOT_AN_UPDATE,
+    malformed: cavra_connectors::signature::NOT_AN_UPDATE,
     unconfigured: "ServiceNow instance (no servicenow connector has a webhook_secret)",
 };
 
 const JIRA: Callback = Callback {
     integration: "jira",
     signer: "Jira site",
-    malformed: cavra_connectors::servicenow::NOT_AN_UPDATE,
+    malformed: cavra_connectors::signature::NOT_AN_UPDATE,
     unconfigured: "Jira site (no jira connector has a webhook_secret)",
 };
 

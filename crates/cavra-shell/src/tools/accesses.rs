@@ -45,12 +45,13 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 "diff" => "CUIFLSWxX",
                 "cmp" => "in",
                 "file" => "mfFeP",
-                "stat" => "ct",
+                "stat" => "c",
                 "xxd" => "cglso",
                 "uniq" => "fsw",
                 "sort" => "ktoST",
                 "fold" | "fmt" => "wgp",
-                "column" => "cstoNEHRW",
+                // util-linux column(1) 2.40: -t (table), -J, -L, -x, -d, -e take none.
+                "column" => "cEHilnNOoprRsTWC",
                 "shasum" => "a",
                 "iconv" => "fto",
                 _ => "",
@@ -89,10 +90,23 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     info.access(Write, w, format!("{base} -o"));
                 }
             }
-            for w in opts::values(&p, &["files0-from", "X", "exclude-from", "f"]) {
-                if matches!(base, "wc" | "diff" | "file" | "du") {
-                    info.access(Read, w, format!("{base} option"));
-                }
+            // Options whose value is a file the program reads: a list of names to read
+            // (`--files0-from`), patterns (`diff -X`), a format (`hexdump -f`), a magic
+            // database (`file -m`), random bytes (`sort --random-source`), or the other side
+            // of a comparison (`diff --from-file`).
+            let read_options: &[&str] = match base {
+                "wc" | "du" => &["files0-from"],
+                "sort" => &["files0-from", "random-source"],
+                "diff" => &["X", "exclude-from", "from-file", "to-file"],
+                "file" => &["f", "files-from", "m", "magic-file"],
+                "hexdump" => &["f", "format-file"],
+                _ => &[],
+            };
+            for w in opts::values(&p, read_options) {
+                info.access(Read, w, format!("{base} option"));
+            }
+            if base == "less" {
+                less(args, &p, &ops, info);
             }
         }
         "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack" | "zgrep" => {
@@ -679,5 +693,35 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
         for w in opts::values(&p, &["C", "directory"]) {
             info.access(Write, w, "tar extraction directory");
         }
+    }
+}
+
+/// What less does beyond reading its operands: `-o`/`-O FILE` copy the input to a log file
+/// (a write); a lesskey file (`-k`, `--lesskey-src`, `--lesskey-content`) can set the
+/// environment less runs `LESSOPEN` from, so it is code; and an initial command (`+CMD`)
+/// is a less command, whose `!` runs a shell command and whose `|` pipes to one.
+fn less(args: &[Word], parsed: &[Parsed], operands: &[usize], info: &mut Info) {
+    for w in operands.iter().filter_map(|&i| args.get(i)) {
+        let Some(commands) = w.text.strip_prefix('+') else {
+            continue;
+        };
+        let shell = commands.split_once('!').map(|(_, c)| c).or_else(|| {
+            commands
+                .split_once('|')
+                .map(|(_, c)| c.get(1..).unwrap_or(""))
+        });
+        if let Some(command) = shell.map(str::trim).filter(|c| !c.is_empty()) {
+            info.code(&[&Word::derived(w, command)], "less +!", Stdin::Terminal);
+        }
+    }
+    for w in opts::values(parsed, &["o", "O", "log-file", "LOG-FILE"]) {
+        info.access(AccessKind::Write, w, "less log file");
+    }
+    for w in opts::values(parsed, &["k", "lesskey-file", "lesskey-src"]) {
+        info.access(AccessKind::Read, w, "less key file");
+        info.class(RiskClass::InterpreterInlineCode);
+    }
+    if !opts::values(parsed, &["lesskey-content"]).is_empty() {
+        info.class(RiskClass::InterpreterInlineCode);
     }
 }

@@ -9,6 +9,7 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
         b if is_shell(b) => shell(b, args, stdin, info),
         "busybox" => info.words(args, 0, all, "busybox", stdin.clone()),
         "make" | "gmake" | "just" => build_targets(base, args, info),
+        "mvn" | "mvnw" | "gradle" | "gradlew" => build_goals(base, args, info),
         "eval" => {
             let ws: Vec<&Word> = args.iter().collect();
             info.code(&ws, "eval", stdin.clone());
@@ -247,11 +248,24 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
             if let Some((spec, inline)) = interpreter(b) {
                 run_interpreter(b, args, stdin, &spec, inline, info);
             } else if b == "deno" {
+                // Deno runs modules named by URL (`deno test https://…/x_test.ts`) and
+                // fetches registry packages to run (`npm:`, `jsr:` specifiers).
                 let t = texts(args);
                 match t.first() {
                     Some(&"eval") => info.class(RiskClass::InterpreterInlineCode),
-                    Some(&"run") if t.iter().any(|a| a.starts_with("http")) => {
-                        info.class(RiskClass::RemoteCodeExecution)
+                    Some(&("run" | "test" | "bench" | "serve" | "repl" | "install" | "x")) => {
+                        let operands = || {
+                            t.iter()
+                                .skip(1)
+                                .map(|a| a.split_once('=').map_or(*a, |(_, v)| v))
+                        };
+                        if operands().any(|a| a.starts_with("http://") || a.starts_with("https://"))
+                        {
+                            info.class(RiskClass::RemoteCodeExecution);
+                        }
+                        if operands().any(|a| a.starts_with("npm:") || a.starts_with("jsr:")) {
+                            info.class(RiskClass::PackageInstall);
+                        }
                     }
                     _ => {}
                 }
@@ -370,7 +384,9 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
                 let is_count = previous_takes_count
                     && !w.text.is_empty()
                     && w.text.bytes().all(|b| b.is_ascii_digit());
-                if !is_count && !is_assignment(&w.text) {
+                if is_assignment(&w.text) {
+                    command_variable(base, w, info);
+                } else if !is_count {
                     targets.push(*i);
                 }
                 previous_takes_count = false;
@@ -382,7 +398,100 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
             }
         }
     }
-    // One target written first is already in the form patterns name (`make test -j4`).
+    each_target_alone(base, args, &targets, "target", info);
+}
+
+/// Maven's goals and phases (`mvn test deploy`, `mvn test exec:exec`) and Gradle's tasks
+/// (`gradle test publish`) run in turn, like make's targets: each is its own request, so an
+/// allowed `mvn test *` cannot carry `deploy` along. Options (and `-D` properties) stay with
+/// every goal.
+pub(crate) fn build_goals(base: &str, args: &[Word], info: &mut Info) {
+    let maven = matches!(base, "mvn" | "mvnw");
+    // Options that take the next word as their value, when not attached (`-Dx=y`, `-T4`,
+    // `--file=pom.xml`). Maven 3.9 (`mvn --help`) and Gradle 8.11's command line reference,
+    // with Gradle's common task options (`test --tests`, `run --args`).
+    let takes_value: &[&str] = if maven {
+        &[
+            "-f",
+            "--file",
+            "-s",
+            "--settings",
+            "-gs",
+            "--global-settings",
+            "-t",
+            "--toolchains",
+            "-gt",
+            "--global-toolchains",
+            "-P",
+            "--activate-profiles",
+            "-pl",
+            "--projects",
+            "-rf",
+            "--resume-from",
+            "-T",
+            "--threads",
+            "-l",
+            "--log-file",
+            "-b",
+            "--builder",
+            "-D",
+            "--define",
+            "-emp",
+            "--encrypt-master-password",
+            "-ep",
+            "--encrypt-password",
+        ]
+    } else {
+        &[
+            "-b",
+            "--build-file",
+            "-c",
+            "--settings-file",
+            "-D",
+            "--system-prop",
+            "-g",
+            "--gradle-user-home",
+            "-I",
+            "--init-script",
+            "-P",
+            "--project-prop",
+            "-p",
+            "--project-dir",
+            "-x",
+            "--exclude-task",
+            "--console",
+            "--warning-mode",
+            "--max-workers",
+            "--include-build",
+            "--project-cache-dir",
+            "-M",
+            "--write-verification-metadata",
+            "--priority",
+            "--dependency-verification",
+            "-F",
+            "--update-locks",
+            "--tests",
+            "--args",
+        ]
+    };
+    let mut goals = Vec::new();
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if t.starts_with('-') && t.len() > 1 {
+            i += if takes_value.contains(&t) { 2 } else { 1 };
+            continue;
+        }
+        goals.push(i);
+        i += 1;
+    }
+    each_target_alone(base, args, &goals, "goal", info);
+}
+
+/// Makes each of `targets` (indices into `args`) its own command, `BASE TARGET` followed by
+/// every word that is not a target, for the rules to judge alone. Nothing to do for one
+/// target written first: already the form patterns name (`make test -j4`).
+fn each_target_alone(base: &str, args: &[Word], targets: &[usize], what: &str, info: &mut Info) {
     if targets.is_empty() || (targets.len() == 1 && targets[0] == 0) {
         return;
     }
@@ -396,10 +505,10 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
         .filter(|(i, _)| !targets.contains(i))
         .map(|(_, w)| sh_quote(&w.text))
         .collect();
-    for &t in &targets {
+    for &t in targets {
         let Some(target) = args.get(t) else { continue };
-        // Target first: GNU make and just accept options anywhere, and patterns name the
-        // target right after the program (`make test *`).
+        // Target first: make, just, Maven and Gradle accept options anywhere, and patterns
+        // name the target right after the program (`make test *`).
         let mut text = format!("{base} {}", sh_quote(&target.text));
         for s in &shared {
             text.push(' ');
@@ -407,10 +516,40 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
         }
         info.inner.push(Inner {
             kind: InnerKind::Code(text),
-            label: format!("{base} target"),
+            label: format!("{base} {what}"),
             stdin: Stdin::Terminal,
             span: target.span,
         });
+    }
+}
+
+/// The variables GNU make runs as programs (its manual's "Variables Used by Implicit Rules",
+/// plus `SHELL`, which runs every recipe line, and `MAKE`): a command-line assignment
+/// overrides the makefile's own, so `make test CC='terraform apply'` runs that command
+/// wherever a recipe names `$(CC)`.
+const MAKE_COMMAND_VARIABLES: &[&str] = &[
+    "SHELL", "MAKE", "AR", "AS", "CC", "CXX", "CPP", "FC", "M2C", "PC", "CO", "GET", "LEX", "YACC",
+    "LINT", "MAKEINFO", "TEX", "TEXI2DVI", "WEAVE", "CWEAVE", "TANGLE", "CTANGLE", "RM", "LD",
+    "INSTALL",
+];
+
+/// A `NAME=VALUE` operand of make naming one of [`MAKE_COMMAND_VARIABLES`]: its value is
+/// judged as the command it becomes (`just` takes assignments as its own variables, which
+/// recipes may run too, but names none by convention: only make's are known).
+fn command_variable(base: &str, w: &Word, info: &mut Info) {
+    if base == "just" {
+        return;
+    }
+    let Some((name, value)) = w.text.split_once('=') else {
+        return;
+    };
+    let name = name.trim_end_matches([':', '+', '?', '!']);
+    if MAKE_COMMAND_VARIABLES.contains(&name) && !value.trim().is_empty() {
+        info.code(
+            &[&Word::derived(w, value)],
+            &format!("make {name}="),
+            Stdin::Terminal,
+        );
     }
 }
 

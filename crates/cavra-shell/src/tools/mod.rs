@@ -387,6 +387,41 @@ fn npm_config(kb: &Knowledge, args: &[Word], info: &mut Info) {
     }
 }
 
+/// The merge strategies git has built in (git-merge(1), git 2.47): any other name runs the
+/// program `git-merge-NAME` found on the `PATH`.
+const GIT_BUILTIN_STRATEGIES: &[&str] =
+    &["ort", "recursive", "resolve", "octopus", "ours", "subtree"];
+
+/// `git merge -s NAME` (and pull's, rebase's, cherry-pick's and revert's `--strategy`) with a
+/// strategy git does not have built in runs `git-merge-NAME`: judged as that command.
+fn merge_strategies(sub: &str, rest: &[Word], info: &mut Info) {
+    let short_s = matches!(sub, "merge" | "pull" | "rebase");
+    let mut i = 0;
+    while let Some(w) = rest.get(i) {
+        let t = w.text.as_str();
+        if t == "--" {
+            break;
+        }
+        let (value, step) = if t == "--strategy" || (short_s && t == "-s") {
+            (rest.get(i + 1).map(|v| (v, v.text.as_str())), 2)
+        } else if let Some(v) = t.strip_prefix("--strategy=") {
+            (Some((w, v)), 1)
+        } else if let Some(v) = t.strip_prefix("-s").filter(|v| short_s && !v.is_empty()) {
+            (Some((w, v)), 1)
+        } else {
+            (None, 1)
+        };
+        if let Some((at, v)) = value.filter(|(_, v)| !GIT_BUILTIN_STRATEGIES.contains(v)) {
+            info.code(
+                &[&Word::derived(at, &format!("git-merge-{v}"))],
+                &format!("git {sub} --strategy"),
+                Stdin::Terminal,
+            );
+        }
+        i += step;
+    }
+}
+
 /// Files git reads or changes on the agent's behalf: `git show REV:PATH` and
 /// `git cat-file -p REV:PATH` print a file's committed content, `git diff|log|show|blame -- PATH`
 /// print it too, `git checkout|restore -- PATH` overwrite it, `git rm PATH` deletes it.
@@ -404,6 +439,12 @@ fn git_accesses(args: &[Word], info: &mut Info) {
             .collect::<Vec<&Word>>()
     };
     let reason = format!("git {name}");
+    if matches!(
+        *name,
+        "merge" | "pull" | "rebase" | "cherry-pick" | "revert"
+    ) {
+        merge_strategies(name, rest, info);
+    }
     match *name {
         "show" | "cat-file" => {
             for w in rest.iter().filter(|w| !w.text.starts_with('-')) {
