@@ -511,6 +511,22 @@ impl<'l> Analyzer<'l> {
                     stdin: Stdin::Terminal,
                     ..ctx
                 };
+                // `$(<FILE)` is bash's `$(cat FILE)`: the file's content becomes the text.
+                let mut cursor = node.walk();
+                let reads: Vec<Node<'t>> = node
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() == "file_redirect")
+                    .collect();
+                for r in reads {
+                    let dest = fielded_children(r)
+                        .into_iter()
+                        .find(|(f, _)| *f == Some("destination"))
+                        .map(|(_, d)| word_from_node(d, src));
+                    if let Some(dest) = dest {
+                        let words = [Word::derived(&dest, "cat"), dest];
+                        self.simple(&words, &inner, self.span(r, &inner));
+                    }
+                }
                 push_children(node, &inner, stack);
             }
             "heredoc_redirect" => {

@@ -138,15 +138,83 @@ fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &m
         },
     );
     let skip = usize::from(!opts::has(&p, &["e", "f", "regexp", "file"]));
-    for i in opts::operands(&p).into_iter().skip(skip) {
-        if let Some(w) = args.get(i) {
-            info.access(
-                AccessKind::Read,
-                &subtree(w),
-                format!("searched by {base} (every file under it)"),
-            );
+    let folders: Vec<&Word> = opts::operands(&p)
+        .into_iter()
+        .skip(skip)
+        .filter_map(|i| args.get(i))
+        .collect();
+    for w in &folders {
+        info.access(
+            AccessKind::Read,
+            &subtree(w),
+            format!("searched by {base} (every file under it)"),
+        );
+    }
+    // A file filter (`grep -r --include=.env`, `rg -g '.env*'`) says which files are read:
+    // a name pattern of the pack that may sit anywhere is not assumed to be in a folder, but
+    // a filter naming it reads it.
+    let filters: Vec<&Word> = opts::values(&p, &["include", "g", "glob", "iglob"])
+        .into_iter()
+        .filter(|g| !g.text.starts_with('!'))
+        .collect();
+    if filters.is_empty() {
+        return;
+    }
+    let here = args.first().map(|w| Word::derived(w, "."));
+    let roots: Vec<&Word> = if folders.is_empty() {
+        here.iter().collect()
+    } else {
+        folders
+    };
+    for root in roots {
+        for g in &filters {
+            for variant in dotted(g) {
+                info.access(
+                    AccessKind::Read,
+                    &filtered(root, &variant),
+                    format!("files {base} searches, by its filter"),
+                );
+            }
         }
     }
+}
+
+/// A search filter and the spellings of what it also selects: grep's and ripgrep's globs
+/// (like find's `-name`) let a leading `*` or `?` match a leading dot, which the shell's do
+/// not, so `*.env*` selects `.env` — judged as `.*.env*` and `.env*` too.
+fn dotted(glob: &Word) -> Vec<Word> {
+    let t = glob.text.as_str();
+    let mut out = vec![glob.clone()];
+    // A bare `*` selects every file, as the search without a filter does.
+    if t == "*" {
+        return out;
+    }
+    if let Some(rest) = t.strip_prefix('*') {
+        out.push(Word::derived(glob, &format!(".{t}")));
+        if rest.starts_with('.') {
+            out.push(Word::derived(glob, rest));
+        }
+    } else if let Some(rest) = t.strip_prefix('?') {
+        out.push(Word::derived(glob, &format!(".{rest}")));
+    }
+    out
+}
+
+/// The files a search filter `glob` selects under folder `root`: `ROOT/**/GLOB` for a name
+/// pattern, `ROOT/GLOB` for one with a `/`.
+fn filtered(root: &Word, glob: &Word) -> Word {
+    let dir = root.path.trim_end_matches('/');
+    let pattern = glob.text.trim_start_matches('/');
+    let text = match (matches!(dir, "" | "."), pattern.contains('/')) {
+        (true, true) => pattern.to_string(),
+        (true, false) => format!("**/{pattern}"),
+        (false, true) => format!("{dir}/{pattern}"),
+        (false, false) => format!("{dir}/**/{pattern}"),
+    };
+    let mut w = Word::derived(root, &text);
+    w.literal = root.literal && glob.literal;
+    w.path_literal = w.path_literal && glob.path_literal;
+    w
 }
 
 /// `find DIR … -exec CMD {} ;` runs a command on every file under DIR: each is read.
@@ -157,15 +225,46 @@ fn find(args: &[Word], info: &mut Info) {
     if !runs {
         return;
     }
-    for w in args
+    let roots: Vec<&Word> = args
         .iter()
         .take_while(|w| !(w.text.starts_with('-') || w.text == "(" || w.text == "!"))
-    {
+        .collect();
+    for w in &roots {
         info.access(
             AccessKind::Read,
             &subtree(w),
             "files found by find and handed to -exec",
         );
+    }
+    // What the tests select is handed to the command: `find . -name '.env*' -exec grep …`
+    // reads `.env`, whichever folder it sits in.
+    let here = args.first().map(|w| Word::derived(w, "."));
+    let roots: Vec<&Word> = if roots.is_empty() {
+        here.iter().collect()
+    } else {
+        roots
+    };
+    for pair in args.windows(2) {
+        let [test, value] = pair else { continue };
+        let by_name = matches!(test.text.as_str(), "-name" | "-iname");
+        let by_path = matches!(test.text.as_str(), "-path" | "-ipath" | "-wholename");
+        if by_path {
+            info.access(
+                AccessKind::Read,
+                value,
+                "files find selects by path for -exec",
+            );
+        } else if by_name {
+            for root in &roots {
+                for variant in dotted(value) {
+                    info.access(
+                        AccessKind::Read,
+                        &filtered(root, &variant),
+                        "files find selects by name for -exec",
+                    );
+                }
+            }
+        }
     }
 }
 

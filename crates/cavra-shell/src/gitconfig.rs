@@ -27,6 +27,7 @@ const RUNS_PROGRAM: &[&str] = &[
     "sendemail.tocmd",
     "sendemail.cccmd",
     "web.browser",
+    "interactive.difffilter",
     "pager.",
     "alias.",
     ".textconv",

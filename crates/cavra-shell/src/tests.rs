@@ -869,6 +869,8 @@ fn tool_operands() {
             "mv a b",
             &[
                 (AccessKind::Delete, "a"),
+                // Its content, under the new name.
+                (AccessKind::Read, "a"),
                 (AccessKind::Write, "b"),
                 (AccessKind::Write, "b/a"),
                 // A moved folder takes everything under it along.

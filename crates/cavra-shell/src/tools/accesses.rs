@@ -90,6 +90,13 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     info.access(Write, w, format!("{base} -o"));
                 }
             }
+            // sort writes its temporary files in the folder `-T` names.
+            if base == "sort" {
+                for w in opts::values(&p, &["T", "temporary-directory"]) {
+                    info.access(Write, w, "sort -T");
+                    info.access(Write, &crate::folders::subtree(w), "sort -T");
+                }
+            }
             // Options whose value is a file the program reads: a list of names to read
             // (`--files0-from`), patterns (`diff -X`), a format (`hexdump -f`), a magic
             // database (`file -m`), random bytes (`sort --random-source`), or the other side
@@ -121,6 +128,7 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                         "max-count",
                         "replace",
                         "context",
+                        "ignore-file",
                     ],
                 )
             } else {
@@ -142,7 +150,7 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 long_val: long,
                 stop_at_operand: false,
             });
-            for w in opts::values(&p, &["f", "file", "exclude-from"]) {
+            for w in opts::values(&p, &["f", "file", "exclude-from", "ignore-file"]) {
                 info.access(Read, w, format!("pattern file of {base}"));
             }
             let skip = usize::from(!opts::has(&p, &["e", "f", "regexp", "file"]));
@@ -374,6 +382,9 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 }
                 // A link to a file is a way to read it under another name later in the line.
                 each(info, &ops, src_kind, &format!("source of {base}"));
+                if base == "mv" {
+                    each(info, &ops, Read, "source of mv (its content, renamed)");
+                }
                 return;
             }
             if let Some((&last, sources)) = ops.split_last() {
@@ -387,6 +398,11 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     return;
                 }
                 each(info, sources, src_kind, &format!("source of {base}"));
+                // Moving a file is reading it under another name: `mv .env notes.txt`
+                // then `cat notes.txt` is `cat .env`.
+                if base == "mv" {
+                    each(info, sources, Read, "source of mv (its content, renamed)");
+                }
                 if let Some(w) = get(last) {
                     info.access(Write, w, format!("destination of {base}"));
                     into_dir(info, w, sources);

@@ -108,11 +108,21 @@ pub(crate) fn option_values<'a>(t: &[&'a str], short: &[&str], long: &[&str]) ->
 /// A chmod/install mode that sets the set-user-ID or set-group-ID bit: symbolic (`u+s`,
 /// `g=rwxs`, `+s`, `a+rs,o-w`) or octal with the 4000/2000 bits (`4755`, `2775`, `06755`).
 pub(crate) fn mode_sets_id(mode: &str) -> bool {
-    if !mode.is_empty() && mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        let value = mode
+    // GNU chmod takes a numeric mode after an operator too (`=4755`, `+4000`; `-6000`
+    // clears): then the bits count however few digits are written.
+    let (operator, digits) = match mode.strip_prefix(['+', '=', '-']) {
+        Some(rest) => (mode.chars().next(), rest),
+        None => (None, mode),
+    };
+    if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        let value = digits
             .bytes()
-            .fold(0u32, |v, b| (v << 3) | u32::from(b - b'0'));
-        return mode.len() >= 4 && value & 0o6000 != 0;
+            .fold(0u32, |v, b| (v << 3) | u32::from(b.saturating_sub(b'0')));
+        return match operator {
+            Some('-') => false,
+            Some(_) => value & 0o6000 != 0,
+            None => digits.len() >= 4 && value & 0o6000 != 0,
+        };
     }
     mode.split(',').any(|clause| {
         // `[ugoa]*([-+=][rwxXst]*)+`: an operator that adds, followed by `s`.
