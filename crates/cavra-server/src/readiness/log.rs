@@ -180,3 +180,110 @@ pub async fn read_log(db: &Db, tenant: &str) -> cavra_tenant_store::Result<LogRe
         .get_or_insert_with(|| tenant.to_string());
     Ok(reading)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(index: u64) -> EntryRecord {
+        let entry =
+            json!({"format": "x", "index": index, "kind": "decision", "body": {"n": index}});
+        EntryRecord {
+            index,
+            kind: "decision".into(),
+            ref_id: None,
+            session_id: None,
+            timestamp: "2026-12-01T00:00:00Z".into(),
+            leaf_hash: hex::encode(leaf_hash(&to_canonical_bytes(&entry))),
+            entry,
+        }
+    }
+
+    fn log(n: u64) -> (Vec<EntryRecord>, LogHead, CheckpointRecord) {
+        let entries: Vec<_> = (0..n).map(entry).collect();
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| leaf_hash(&to_canonical_bytes(&e.entry)))
+            .collect();
+        let head = LogHead {
+            log_id: "l".into(),
+            size: n,
+            root_hash: hex::encode(root(&leaves)),
+        };
+        let cp = Checkpoint::new("l", n - 1, &root(&leaves[..(n - 1) as usize]), "t", "k");
+        let key = cavra_evidence::keys::from_seed(&[3; 32]);
+        let record = CheckpointRecord {
+            tree_size: cp.tree_size,
+            root_hash: cp.root_hash.clone(),
+            timestamp: "t".into(),
+            key_id: "k".into(),
+            envelope: cp.sign(&key).to_json(),
+        };
+        (entries, head, record)
+    }
+
+    fn problems(entries: &[EntryRecord], head: &LogHead, cp: &CheckpointRecord) -> Vec<String> {
+        let mut v = LogVerifier::new();
+        for e in entries {
+            v.push(e);
+        }
+        v.finish(Some(head), Some(cp)).problems
+    }
+
+    #[test]
+    fn an_intact_log_verifies() {
+        let (entries, head, cp) = log(5);
+        assert_eq!(problems(&entries, &head, &cp), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_changed_entry_is_found_by_its_leaf_hash_and_the_head() {
+        let (mut entries, head, cp) = log(5);
+        entries[2].entry["body"]["n"] = json!(99);
+        let p = problems(&entries, &head, &cp);
+        assert!(
+            p.iter().any(|p| p.contains("entry 2 does not match")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|p| p.contains("tree head")), "{p:?}");
+    }
+
+    #[test]
+    fn a_missing_entry_is_a_gap() {
+        let (mut entries, head, cp) = log(5);
+        entries.remove(1);
+        let p = problems(&entries, &head, &cp);
+        assert!(p.iter().any(|p| p.contains("entry 1 is missing")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.contains("says 5 entries, 4 were read")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_head_or_checkpoint_that_is_not_the_entries_root_is_found() {
+        let (entries, mut head, mut cp) = log(5);
+        head.root_hash = "00".repeat(32);
+        let p = problems(&entries, &head, &cp);
+        assert!(p.iter().any(|p| p.contains("tree head")), "{p:?}");
+        let (entries, head, _) = log(5);
+        // A checkpoint signed over another root.
+        let other = Checkpoint::new("l", 4, &[7u8; 32], "t", "k");
+        cp.root_hash = other.root_hash.clone();
+        cp.envelope = other
+            .sign(&cavra_evidence::keys::from_seed(&[3; 32]))
+            .to_json();
+        let p = problems(&entries, &head, &cp);
+        assert!(p.iter().any(|p| p.contains("checkpoint's root")), "{p:?}");
+        // A stored record that is not what its envelope signed.
+        let (entries, head, mut cp) = log(5);
+        cp.root_hash = "11".repeat(32);
+        let p = problems(&entries, &head, &cp);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("not the one its signature covers")),
+            "{p:?}"
+        );
+    }
+}
