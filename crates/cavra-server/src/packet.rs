@@ -470,13 +470,16 @@ fn human(d: time::Duration) -> String {
 
 /// Where a review packet's figures come from.
 pub enum Source<'a> {
-    /// The API service, through a call that answers a GET path with its JSON (the caller's
-    /// token decides the tenant; an admin's or auditor's, for the readiness gate).
-    Service(&'a dyn Fn(&str) -> Result<serde_json::Value, String>),
-    /// The service's database and configuration, read directly.
+    /// The API service at `url`, asked with `token` (its tenant; an admin's or auditor's, for
+    /// the readiness gate).
+    Service {
+        /// The service's base URL.
+        url: &'a str,
+        /// The API token.
+        token: &'a str,
+    },
+    /// The service's database, as its configuration names it, read directly.
     Database {
-        /// The database.
-        db: &'a cavra_tenant_store::Db,
         /// The service's configuration.
         config: &'a crate::ServerConfig,
         /// The tenant.
@@ -484,63 +487,40 @@ pub enum Source<'a> {
     },
 }
 
-/// The review of `tenant` from the service's database (`config` names it), as
-/// [`review`] with [`Source::Database`].
-pub async fn review_database(
-    config: &crate::ServerConfig,
-    tenant: &str,
-    period: time::Duration,
-    now: OffsetDateTime,
-) -> Result<(Readiness, Review), PacketError> {
-    let db = crate::admin::open_existing(config)
-        .await
-        .map_err(|e| PacketError::Source(e.to_string()))?;
-    let source = Source::Database {
-        db: &db,
-        config,
-        tenant,
-    };
-    review(&source, period, now).await
-}
-
-/// The review of the period of `period` ending at `now`, and the readiness gate, from `source`.
-pub async fn review(
+/// Makes the review of the `period` up to now from `source`, signs it with the key file `key`
+/// and writes it to `output`; returns the readiness blockers it records.
+pub fn create(
     source: &Source<'_>,
     period: time::Duration,
-    now: OffsetDateTime,
-) -> Result<(Readiness, Review), PacketError> {
-    let since = crate::format_time(now - period);
-    let until = crate::format_time(now);
-    let src = |e: String| PacketError::Source(e);
+    output: &Path,
+    key: &Path,
+    key_id: Option<&str>,
+) -> Result<usize, PacketError> {
+    let now = OffsetDateTime::now_utc();
+    let (since, until) = (crate::format_time(now - period), crate::format_time(now));
+    let src = PacketError::Source;
     let (tenant, posture, evidence, readiness) = match source {
-        Source::Service(get) => {
-            let answer = get(&format!("/v1/posture?since={since}&until={until}")).map_err(src)?;
-            let posture: cavra_aispm::Posture = serde_json::from_value(answer["aispm"].clone())
-                .map_err(|e| src(format!("the service's posture does not read: {e}")))?;
+        Source::Service { url, token } => {
+            // Blocking calls, outside any runtime (the client runs its own).
+            let get = |path: &str| {
+                let timeout = std::time::Duration::from_secs(60);
+                cavra_runtime::service::send(url, token, "GET", path, None, timeout)
+                    .map_err(|e| src(format!("GET {path}: {e}")))
+            };
+            let answer = get(&format!("/v1/posture?since={since}&until={until}"))?;
             let tenant = answer["tenant"].as_str().unwrap_or_default().to_string();
-            let evidence = serde_json::from_value(get("/v1/evidence/head").map_err(src)?)
-                .map_err(|e| src(format!("the service's log head does not read: {e}")))?;
-            let readiness = serde_json::from_value(get("/v1/readiness").map_err(src)?)
-                .map_err(|e| src(format!("the service's readiness report does not read: {e}")))?;
+            let posture = read(answer["aispm"].clone(), "posture")?;
+            let evidence = read(get("/v1/evidence/head")?, "log head")?;
+            let readiness = read(get("/v1/readiness")?, "readiness report")?;
             (tenant, posture, evidence, readiness)
         }
-        Source::Database { db, config, tenant } => {
-            use cavra_tenant_store::Evidence as _;
-            let store = |e: cavra_tenant_store::StoreError| src(e.to_string());
-            let posture = crate::aispm::posture_at(db, tenant, Some(&since), Some(&until))
-                .await
-                .map_err(store)?;
-            let head = db.log_head(tenant).await.map_err(store)?;
-            let cp = db.latest_checkpoint(tenant).await.map_err(store)?;
-            let evidence = EvidenceDigests {
-                log_id: head.as_ref().map(|h| h.log_id.clone()),
-                size: head.as_ref().map_or(0, |h| h.size),
-                root_hash: head.map(|h| h.root_hash),
-                checkpoint: cp.map(|c| c.envelope),
-            };
-            let readiness = crate::readiness::check_database(db, config, Some(tenant), now)
-                .await
+        Source::Database { config, tenant } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
                 .map_err(|e| src(e.to_string()))?;
+            let (posture, evidence, readiness) =
+                rt.block_on(from_database(config, tenant, &since, &until, now))?;
             (tenant.to_string(), posture, evidence, readiness)
         }
     };
@@ -557,16 +537,55 @@ pub async fn review(
         })
         .collect();
     let approvals = posture.approvals.clone();
-    Ok((
-        readiness,
-        Review {
-            tenant,
-            since,
-            until,
-            posture,
-            findings,
-            evidence,
-            approvals,
-        },
-    ))
+    let blockers = readiness.blockers.len();
+    let review = Review {
+        tenant,
+        since,
+        until,
+        posture,
+        findings,
+        evidence,
+        approvals,
+    };
+    write_signed(output, key, key_id, readiness, Some(review))?;
+    Ok(blockers)
+}
+
+fn read<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    what: &str,
+) -> Result<T, PacketError> {
+    serde_json::from_value(v)
+        .map_err(|e| PacketError::Source(format!("the service's {what} does not read: {e}")))
+}
+
+async fn from_database(
+    config: &crate::ServerConfig,
+    tenant: &str,
+    since: &str,
+    until: &str,
+    now: OffsetDateTime,
+) -> Result<(cavra_aispm::Posture, EvidenceDigests, Readiness), PacketError> {
+    use cavra_tenant_store::Evidence as _;
+    let src = |e: String| PacketError::Source(e);
+    let store = |e: cavra_tenant_store::StoreError| src(e.to_string());
+    let db = crate::admin::open_existing(config)
+        .await
+        .map_err(|e| src(e.to_string()))?;
+    // The gate first: it also refuses a tenant the database does not hold.
+    let readiness = crate::readiness::check_database(&db, config, Some(tenant), now)
+        .await
+        .map_err(|e| src(e.to_string()))?;
+    let posture = crate::aispm::posture_at(&db, tenant, Some(since), Some(until))
+        .await
+        .map_err(store)?;
+    let head = db.log_head(tenant).await.map_err(store)?;
+    let cp = db.latest_checkpoint(tenant).await.map_err(store)?;
+    let evidence = EvidenceDigests {
+        log_id: head.as_ref().map(|h| h.log_id.clone()),
+        size: head.as_ref().map_or(0, |h| h.size),
+        root_hash: head.map(|h| h.root_hash),
+        checkpoint: cp.map(|c| c.envelope),
+    };
+    Ok((posture, evidence, readiness))
 }

@@ -23,11 +23,9 @@ pub enum AispmCommand {
 /// `cavra aispm packet …`
 #[derive(Debug, Subcommand)]
 pub enum PacketCommand {
-    /// Write a signed review packet: posture, findings, evidence digests, approvals and the
-    /// readiness gate of one tenant over a period.
+    /// Write a signed review packet of a tenant's period (posture, findings, evidence, readiness).
     Create(CreateArgs),
-    /// Verify a review packet; exit 1 with the reason (unsigned, tampered, untrusted_key,
-    /// stale, blockers_open, invalid).
+    /// Verify a review packet; exit 1 with the reason (see docs/aispm.md).
     Verify(VerifyArgs),
 }
 
@@ -92,35 +90,47 @@ fn any(e: impl std::fmt::Display) -> Failure {
 }
 
 fn create(args: &CreateArgs) -> Result<i32, Failure> {
-    let (now, rt) = (
-        time::OffsetDateTime::now_utc(),
-        crate::server_cmd::runtime()?,
-    );
-    let made = if let Some(url) = &args.server {
-        let get = |p: &str| crate::client::call(url, "GET", p, None).map_err(|e| e.to_string());
-        rt.block_on(packet::review(
-            &packet::Source::Service(&get),
-            args.period,
-            now,
-        ))
+    let (token, config);
+    let source = if let Some(url) = &args.server {
+        token = crate::client::token()?;
+        packet::Source::Service { url, token: &token }
     } else {
-        let (config, tenant) = (crate::server_cmd::config(&args.db)?, args.tenant.as_deref());
-        rt.block_on(packet::review_database(
-            &config,
-            tenant.unwrap_or_default(),
-            args.period,
-            now,
-        ))
+        config = crate::server_cmd::config(&args.db)?;
+        let tenant = args.tenant.as_deref().unwrap_or_default();
+        packet::Source::Database {
+            config: &config,
+            tenant,
+        }
     };
-    let (readiness, review) = made.map_err(any)?;
-    let blockers = readiness.blockers.len();
     let (key, id) = (&args.key.sign_key, args.key.key_id.as_deref());
-    packet::write_signed(&args.output, key, id, readiness, Some(review)).map_err(any)?;
+    let blockers = packet::create(&source, args.period, &args.output, key, id).map_err(any)?;
     println!(
         "wrote {} ({blockers} readiness blocker(s))",
         args.output.display()
     );
     Ok(EXIT_OK)
+}
+
+/// Where the entries come from: exactly one of the three.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["server", "database_url", "from_bundle"])))]
+pub struct PostureArgs {
+    /// The API service: the posture of the token's tenant (token from CAVRA_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The service's database, read directly (`sqlite://PATH` or `postgres://…`); with --tenant.
+    #[arg(long, value_name = "URL", requires = "tenant")]
+    pub database_url: Option<String>,
+    /// The tenant whose log to read (with --database-url).
+    #[arg(long, requires = "database_url", conflicts_with_all = ["server", "from_bundle"])]
+    pub tenant: Option<String>,
+    /// An evidence bundle folder: recompute the posture offline from its entries (verify the
+    /// bundle first with `cavra evidence verify`).
+    #[arg(long, value_name = "DIR")]
+    pub from_bundle: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `cavra aispm …`.

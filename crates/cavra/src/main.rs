@@ -103,8 +103,7 @@ enum Command {
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
-    /// AISPM: a tenant's posture from its evidence (the service, its database, or a bundle);
-    /// signed review packets (create, verify).
+    /// AISPM: a tenant's posture from its evidence (service, database or bundle); review packets.
     #[command(subcommand)]
     Aispm(aispm_cmd::AispmCommand),
     /// The service's connectors: list, test, deliveries, retry, dead-letters (admins).

@@ -91,8 +91,7 @@ pub struct ReadinessArgs {
 /// `cavra readiness verify`.
 #[derive(Debug, Subcommand)]
 pub enum ReadinessVerify {
-    /// Verify a readiness packet; exit 1 with the reason (unsigned, tampered, untrusted_key,
-    /// stale, blockers_open, invalid).
+    /// Verify a readiness packet; exit 1 with the reason (see docs/operations.md).
     Verify(crate::aispm_cmd::VerifyArgs),
 }
 
@@ -263,17 +262,8 @@ async fn open(config: &ServerConfig) -> Result<Db, Failure> {
     admin::open(config).await.map_err(failure)
 }
 
-pub(crate) async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
+async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
     admin::open_existing(config).await.map_err(failure)
-}
-
-/// Opens an existing database by URL alone, to read it.
-pub(crate) async fn open_url(url: &str) -> Result<Db, Failure> {
-    let config = ServerConfig {
-        database_url: url.to_string(),
-        ..ServerConfig::default()
-    };
-    open_existing(&config).await
 }
 
 /// `cavra serve`
@@ -405,10 +395,7 @@ pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
         let id = key.key_id.as_deref();
         cavra_server::packet::write_signed(path, &key.sign_key, id, report, None)
             .map_err(|e| anyhow!("{e}"))?;
-        eprintln!(
-            "cavra readiness: signed packet written to {}",
-            path.display()
-        );
+        eprintln!("signed packet: {}", path.display());
     }
     Ok(if ready { EXIT_OK } else { 4 })
 }
