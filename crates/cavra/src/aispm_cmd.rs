@@ -32,6 +32,7 @@ pub enum PacketCommand {
 /// `cavra aispm packet create`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["server", "tenant"])))]
+#[command(group(ArgGroup::new("key").required(true).args(["sign_key"])))]
 pub struct CreateArgs {
     /// The period reviewed, up to now: 30d, 12h, ….
     #[arg(long, value_parser = packet::parse_duration, default_value = "30d")]
@@ -102,12 +103,10 @@ fn create(args: &CreateArgs) -> Result<i32, Failure> {
             tenant,
         }
     };
-    let (key, id) = (&args.key.sign_key, args.key.key_id.as_deref());
-    let blockers = packet::create(&source, args.period, &args.output, key, id).map_err(any)?;
-    println!(
-        "wrote {} ({blockers} readiness blocker(s))",
-        args.output.display()
-    );
+    let key = args.key.sign_key.clone().unwrap_or_default(); // required by the `key` group
+    let id = args.key.key_id.as_deref();
+    let blockers = packet::create(&source, args.period, &args.output, &key, id).map_err(any)?;
+    println!("wrote {} ({blockers} blocker(s))", args.output.display());
     Ok(EXIT_OK)
 }
 

@@ -73,7 +73,7 @@ pub struct ReadinessArgs {
     #[arg(long, value_name = "FILE", requires = "sign_key")]
     pub packet: Option<PathBuf>,
     #[command(flatten)]
-    pub key: Option<SignKey>,
+    pub key: SignKey,
     /// The API service (token from CAVRA_TOKEN, an admin's or auditor's): its tenant's gate.
     /// Without it, the gate of the database's tenants.
     #[arg(long, value_name = "URL")]
@@ -100,7 +100,7 @@ pub enum ReadinessVerify {
 pub struct SignKey {
     /// The private key that signs the packet (a key of the trust root verifiers use).
     #[arg(long, value_name = "FILE")]
-    pub sign_key: PathBuf,
+    pub sign_key: Option<PathBuf>,
     /// The signing key's id (default: the key file's name without extension).
     #[arg(long, value_name = "ID")]
     pub key_id: Option<String>,
@@ -391,9 +391,9 @@ pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
         print!("{}", report.text());
     }
     let ready = report.ready();
-    if let (Some(path), Some(key)) = (&args.packet, &args.key) {
-        let id = key.key_id.as_deref();
-        cavra_server::packet::write_signed(path, &key.sign_key, id, report, None)
+    if let (Some(path), Some(key)) = (&args.packet, &args.key.sign_key) {
+        let id = args.key.key_id.as_deref();
+        cavra_server::packet::write_signed(path, key, id, report, None)
             .map_err(|e| anyhow!("{e}"))?;
         eprintln!("signed packet: {}", path.display());
     }
