@@ -26,7 +26,8 @@ use crate::{Console, PREFIX};
 /// `GET /console/posture`.
 pub async fn posture(State(console): State<Arc<Console>>, signed: Signed) -> Response {
     let state = || State(console.state.clone());
-    let posture = match tenant_posture(state(), signed.caller.clone()).await {
+    let whole = axum::extract::Query(Default::default());
+    let posture = match tenant_posture(state(), signed.caller.clone(), whole).await {
         Ok(p) => p.0,
         Err(p) => return layout::problem(&p),
     };

@@ -5,37 +5,74 @@
 use cavra_aispm::{Accumulator, Posture};
 use cavra_tenant_store::{Db, EntryQuery, Evidence, Result};
 
+use crate::admin::AdminError;
+
 /// Entries read from the store at a time: one page is all the posture holds of the log.
 const PAGE: usize = 2048;
 
 /// The posture of `tenant`'s log as it is now (the entries up to its head when the read
 /// starts; entries appended meanwhile wait for the next call).
 pub async fn tenant_posture(db: &Db, tenant: &str) -> Result<Posture> {
+    posture_at(db, tenant, None, None).await
+}
+
+/// The posture of the entries of `tenant`'s log written at or after `since` and before
+/// `until` (RFC 3339 in the store's form, as `api::query_time` gives it; None: unbounded).
+/// Only the period's entries are folded: an approval asked before `since` and answered in the
+/// period counts as answered but not as asked.
+pub async fn posture_at(
+    db: &Db,
+    tenant: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Posture> {
     let size = db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
     let mut acc = Accumulator::new();
     let mut after: Option<u64> = None;
-    let mut read = 0u64;
-    while read < size {
-        let want = usize::try_from(size - read).unwrap_or(PAGE).min(PAGE);
+    loop {
         let page = db
             .entries(
                 tenant,
                 &EntryQuery {
+                    since: since.map(str::to_string),
+                    until: until.map(str::to_string),
                     after_index: after,
-                    limit: want,
+                    limit: PAGE,
                     ..EntryQuery::default()
                 },
             )
             .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.index);
-        read += page.len() as u64;
-        for e in &page {
+        let Some(last) = page.last().map(|e| e.index) else {
+            break;
+        };
+        for e in page.iter().take_while(|e| e.index < size) {
             acc.push_value(&e.entry);
         }
+        if last + 1 >= size || page.len() < PAGE {
+            break;
+        }
+        after = Some(last);
     }
     let mut posture = acc.finish();
-    // A log without entries still belongs to the tenant asked about.
+    // A log (or period) without entries still belongs to the tenant asked about.
     posture.tenant.get_or_insert_with(|| tenant.to_string());
     Ok(posture)
+}
+
+/// The posture of `tenant` read straight from the database at `url` (`cavra aispm posture
+/// --database-url`); a tenant the database does not hold is a usage error.
+pub async fn database_posture(url: &str, tenant: &str) -> std::result::Result<Posture, AdminError> {
+    use cavra_tenant_store::Directory as _;
+    let config = crate::ServerConfig {
+        database_url: url.to_string(),
+        ..crate::ServerConfig::default()
+    };
+    let db = crate::admin::open_existing(&config).await?;
+    let other = |e: cavra_tenant_store::StoreError| AdminError::Other(e.to_string());
+    if db.tenant(tenant).await.map_err(other)?.is_none() {
+        return Err(AdminError::Usage(format!(
+            "no tenant `{tenant}` in this database"
+        )));
+    }
+    tenant_posture(&db, tenant).await.map_err(other)
 }

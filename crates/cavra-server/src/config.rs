@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub connector_retention_days: u32,
     /// The web console under `/console` (docs/console.md).
     pub console: ConsoleConfig,
+    /// The production readiness gate's settings (docs/operations.md).
+    pub readiness: crate::readiness::ReadinessConfig,
 }
 
 /// The web console's settings. The console itself is the `cavra-console` crate, mounted by
@@ -259,6 +261,7 @@ impl Default for ServerConfig {
             connectors: cavra_connectors::ConnectorsConfig::default(),
             connector_retention_days: 30,
             console: ConsoleConfig::default(),
+            readiness: crate::readiness::ReadinessConfig::default(),
         }
     }
 }
@@ -274,6 +277,7 @@ impl ServerConfig {
 
     /// Checks what serde cannot.
     pub fn check(&self) -> Result<(), String> {
+        self.readiness.check()?;
         if self.approval_ttl_minutes == 0 {
             return Err("approval_ttl_minutes must be at least 1".into());
         }

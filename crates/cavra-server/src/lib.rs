@@ -28,6 +28,7 @@ pub mod entitlement;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod packet;
 pub mod packs;
 pub mod problem;
 pub mod proofs;

@@ -242,6 +242,78 @@ async fn service_and_bundle_agree(s: &Server) {
     std::fs::write(dir.join("entries.jsonl"), fewer.join("\n")).expect("write");
     let changed = cavra_aispm::posture_from_bundle(&dir).expect("bundle posture");
     assert_ne!(serde_json::to_value(&changed).expect("json"), service);
+    period(s, &auditor, &service).await;
+}
+
+/// `?since=&until=` bounds the entries the posture is computed from and is echoed back; a
+/// time that is not RFC 3339, or a period that ends before it starts, is a 422 problem.
+async fn period(s: &Server, auditor: &str, whole: &Value) {
+    let all = ok(
+        s,
+        "GET",
+        "/v1/posture?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B00:00",
+        auditor,
+        None,
+    )
+    .await;
+    assert_eq!(
+        &all["aispm"], whole,
+        "a period around the whole log is the whole log"
+    );
+    assert_eq!(
+        all["period"],
+        json!({"since": "2000-01-01T00:00:00.000Z", "until": "2999-01-01T00:00:00.000Z"})
+    );
+    let none = ok(
+        s,
+        "GET",
+        "/v1/posture?until=2000-01-01T00:00:00Z",
+        auditor,
+        None,
+    )
+    .await;
+    assert_eq!(none["aispm"]["covers"]["entries"], 0, "{none}");
+    assert_eq!(none["aispm"]["tenant"], "a");
+    assert_eq!(
+        none["period"],
+        json!({"since": null, "until": "2000-01-01T00:00:00.000Z"})
+    );
+    // From a point inside the log: only what came after it.
+    let entries = ok(s, "GET", "/v1/evidence/entries?limit=1000", auditor, None).await;
+    let times: Vec<&str> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["timestamp"].as_str())
+        .collect();
+    let last = *times.get(times.len() / 2).expect("entries");
+    let later = ok(
+        s,
+        "GET",
+        &format!("/v1/posture?since={}", last.replace('+', "%2B")),
+        auditor,
+        None,
+    )
+    .await;
+    let n = times.iter().filter(|t| **t >= last).count() as u64;
+    assert_eq!(later["aispm"]["covers"]["entries"], n, "{later}");
+    assert!(n >= 1 && n <= whole["covers"]["entries"].as_u64().expect("n"));
+    for bad in [
+        "since=yesterday",
+        "until=2026-13-01T00:00:00Z",
+        "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+    ] {
+        let (st, v) = s
+            .call("GET", &format!("/v1/posture?{bad}"), Some(auditor), None)
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("since") || d.contains("until")),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]

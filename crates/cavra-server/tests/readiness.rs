@@ -1,13 +1,16 @@
 //! The production readiness gate on SQLite and PostgreSQL: each validator finds its blocker
 //! (and only the tenant's own), and says nothing once it is gone; `GET /v1/readiness` gives a
-//! tenant its own.
+//! tenant its own, with the digests of the configuration it checked.
 
 mod common;
 
 use std::sync::Arc;
 
 use cavra_evidence::trust::{KeyRecord, TrustRoot};
-use cavra_server::readiness::{self, APPROVALS_PAST_EXPIRY, DEAD_LETTERS, KEYS_EXPIRING};
+use cavra_server::readiness::{
+    self, APPROVALS_PAST_EXPIRY, DEAD_LETTERS, EVIDENCE_VERIFY, HOOK_COVERAGE_FLOOR, KEYS_EXPIRING,
+    PACKS_UNSIGNED_ENFORCE, ReadinessConfig,
+};
 use cavra_tenant_store::Outbox as _;
 use cavra_tenant_store::outbox::{AttemptOutcome, AttemptRecord, OutboxEvent, Route};
 use common::{Server, decide};
@@ -20,9 +23,179 @@ fn tenants() -> Vec<String> {
 }
 
 async fn gate(s: &Server, now: OffsetDateTime) -> readiness::Readiness {
-    readiness::check(&s.state.db, &tenants(), None, now, 1000)
+    let t = tenants();
+    readiness::check(&s.state.db, &readiness::Gate::of_service(&s.state, &t, now))
         .await
         .expect("the gate runs")
+}
+
+/// The gate with a hook coverage floor of `floor`.
+async fn gate_with_floor(s: &Server, floor: f64) -> readiness::Readiness {
+    let t = tenants();
+    let settings = ReadinessConfig {
+        hook_coverage_floor: floor,
+    };
+    let mut g = readiness::Gate::of_service(&s.state, &t, OffsetDateTime::now_utc());
+    g.settings = &settings;
+    readiness::check(&s.state.db, &g)
+        .await
+        .expect("the gate runs")
+}
+
+fn of<'a>(r: &'a readiness::Readiness, validator: &str) -> Vec<&'a readiness::Blocker> {
+    r.blockers
+        .iter()
+        .filter(|b| b.validator == validator)
+        .collect()
+}
+
+async fn ok(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let (st, v) = s.call(method, path, Some(token), Some(body)).await;
+    assert!(st.is_success(), "{method} {path}: {st} {v}");
+    v
+}
+
+/// An unsigned pack with `mode` (none: the default, enforce) assigned to `repo` of tenant a.
+async fn assign_unsigned(s: &Server, admin: &str, id: &str, mode: Option<&str>, repo: &str) {
+    let mode = mode.map_or(String::new(), |m| format!("  mode: {m}\n"));
+    let pack = format!(
+        "metadata:\n  id: {id}\n  title: T\n  description: d\n  version: '1'\n  inherits: [cavra-baseline]\n{mode}"
+    );
+    let up = ok(s, "POST", "/v1/policies", admin, json!({"document": pack})).await;
+    let digest = up["digest"].as_str().expect("digest");
+    ok(
+        s,
+        "PUT",
+        "/v1/policy-assignments",
+        admin,
+        json!({"repository": repo, "pack": digest}),
+    )
+    .await;
+}
+
+/// The new validators: unsigned packs in enforce mode, hook coverage, the log verifying; and
+/// the digests following the packs.
+async fn more(s: &Server) {
+    let admin = s.token("a", "admin", "adm2", &[]).await;
+    let before = gate(s, OffsetDateTime::now_utc()).await;
+    assert!(of(&before, PACKS_UNSIGNED_ENFORCE).is_empty());
+    assert!(
+        of(&before, EVIDENCE_VERIFY).is_empty(),
+        "{:?}",
+        before.blockers
+    );
+    assert!(
+        of(&before, HOOK_COVERAGE_FLOOR).is_empty(),
+        "no inventory: nothing to judge"
+    );
+    for key in [
+        "tenant/a/packs",
+        "tenant/a/connectors",
+        "tenant/b/packs",
+        "trust_root",
+    ] {
+        assert!(
+            before.digests[key].starts_with("sha256:"),
+            "{key}: {:?}",
+            before.digests
+        );
+    }
+
+    // An unsigned pack in audit_only mode is no blocker; one in enforce mode is, a's alone.
+    assign_unsigned(s, &admin, "audit", Some("audit_only"), "org/docs").await;
+    let r = gate(s, OffsetDateTime::now_utc()).await;
+    assert!(
+        of(&r, PACKS_UNSIGNED_ENFORCE).is_empty(),
+        "{:?}",
+        r.blockers
+    );
+    assert_ne!(
+        r.digests["tenant/a/packs"], before.digests["tenant/a/packs"],
+        "a pack change changes the digest"
+    );
+    assert_eq!(
+        r.digests["tenant/b/packs"],
+        before.digests["tenant/b/packs"]
+    );
+    assign_unsigned(s, &admin, "team", None, "org/web").await;
+    let r = gate(s, OffsetDateTime::now_utc()).await;
+    let unsigned = of(&r, PACKS_UNSIGNED_ENFORCE);
+    assert_eq!(unsigned.len(), 1, "{:?}", r.blockers);
+    assert_eq!(unsigned[0].tenant.as_deref(), Some("a"));
+    assert!(
+        unsigned[0].problem.contains("org/web: team (enforce)"),
+        "{:?}",
+        unsigned[0]
+    );
+    assert!(unsigned[0].fix.contains("cavra policy sign"));
+
+    // Two agents registered, one seen deciding: 50%, under the default floor of 90%.
+    for name in ["claude-code", "codex"] {
+        ok(
+            s,
+            "PUT",
+            &format!("/v1/registry/agents/{name}"),
+            &admin,
+            json!({"kind": name, "owner": "platform"}),
+        )
+        .await;
+    }
+    let r = gate(s, OffsetDateTime::now_utc()).await;
+    let hooks = of(&r, HOOK_COVERAGE_FLOOR);
+    assert_eq!(hooks.len(), 1, "{:?}", r.blockers);
+    assert!(
+        hooks[0].problem.contains("1 of 2") && hooks[0].problem.contains("codex"),
+        "{:?}",
+        hooks[0]
+    );
+    assert!(of(&gate_with_floor(s, 0.5).await, HOOK_COVERAGE_FLOOR).is_empty());
+
+    // The log verifies until an entry is removed behind the service's back.
+    assert!(of(&r, EVIDENCE_VERIFY).is_empty(), "{:?}", r.blockers);
+    remove_entry(s, "a", 1).await;
+    let r = gate(s, OffsetDateTime::now_utc()).await;
+    let broken = of(&r, EVIDENCE_VERIFY);
+    assert_eq!(broken.len(), 1, "{:?}", r.blockers);
+    assert_eq!(broken[0].tenant.as_deref(), Some("a"));
+    assert!(
+        broken[0].problem.contains("entry 1 is missing"),
+        "{:?}",
+        broken[0]
+    );
+}
+
+/// Deletes entry `idx` of `tenant`'s log in the database itself.
+async fn remove_entry(s: &Server, tenant: &str, idx: i64) {
+    let url = s.state.config.database_url.clone();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let c = rusqlite::Connection::open(path).expect("open");
+        let n = c
+            .execute(
+                "DELETE FROM log_entries WHERE tenant = ?1 AND idx = ?2",
+                rusqlite::params![tenant, idx],
+            )
+            .expect("delete");
+        assert_eq!(n, 1);
+    } else {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let n = client
+            .execute(
+                "DELETE FROM log_entries WHERE tenant = $1 AND idx = $2",
+                &[&tenant, &idx],
+            )
+            .await
+            .expect("delete");
+        assert_eq!(n, 1);
+    }
 }
 
 /// Tenant a's one blocked decision, delivered to connector `x` and given up on.
@@ -74,7 +247,16 @@ async fn scenario(s: Server) {
     let now = OffsetDateTime::now_utc();
     let clean = gate(&s, now).await;
     assert!(clean.ready(), "{:?}", clean.blockers);
-    assert_eq!(clean.validators, [DEAD_LETTERS, APPROVALS_PAST_EXPIRY]);
+    assert_eq!(
+        clean.validators,
+        [
+            DEAD_LETTERS,
+            APPROVALS_PAST_EXPIRY,
+            PACKS_UNSIGNED_ENFORCE,
+            EVIDENCE_VERIFY,
+            HOOK_COVERAGE_FLOOR
+        ]
+    );
 
     // Dead letters: a's blocker, never b's.
     dead_letter(&s, &agent).await;
@@ -123,6 +305,13 @@ async fn scenario(s: Server) {
     assert_eq!(v["blockers"], json!([]), "a's failures are not b's: {v}");
     let (st, _) = s.call("GET", "/v1/readiness", Some(&agent), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    let (_, v) = s.call("GET", "/v1/readiness", Some(&admin), None).await;
+    assert!(v["digests"]["tenant/a/packs"].is_string(), "{v}");
+    assert!(
+        v["digests"].get("tenant/b/packs").is_none(),
+        "only the caller's tenant: {v}"
+    );
+    more(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,13 +97,13 @@ enum Command {
     /// The service's tenants: create, list, entitle (status, expiry, features, limits), entitlement.
     #[command(subcommand)]
     Tenant(server_cmd::TenantCommand),
-    /// The production readiness gate: every blocker (dead letters, approvals past expiry,
-    /// expiring keys) with the validator that found it and the fix. Exit 0 ready, 1 not.
+    /// The production readiness gate: every blocker with the validator that found it and the
+    /// fix; --packet signs the result, `verify` checks a packet. Exit 0 ready, 4 blockers, 1 error.
     Readiness(server_cmd::ReadinessArgs),
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
-    /// AISPM: a tenant's posture from its evidence (the service, its database, or a bundle).
+    /// AISPM: a tenant's posture from its evidence (service, database or bundle); review packets.
     #[command(subcommand)]
     Aispm(aispm_cmd::AispmCommand),
     /// The service's connectors: list, test, deliveries, retry, dead-letters (admins).

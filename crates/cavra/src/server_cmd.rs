@@ -62,9 +62,18 @@ pub struct HealthcheckArgs {
     pub json: bool,
 }
 
-/// `cavra readiness`.
+/// `cavra readiness [verify]`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ReadinessArgs {
+    /// Verify a readiness packet instead of running the gate.
+    #[command(subcommand)]
+    pub verify: Option<ReadinessVerify>,
+    /// Also write the result as a signed readiness packet here (with --sign-key).
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    pub packet: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: SignKey,
     /// The API service (token from CAVRA_TOKEN, an admin's or auditor's): its tenant's gate.
     /// Without it, the gate of the database's tenants.
     #[arg(long, value_name = "URL")]
@@ -77,6 +86,24 @@ pub struct ReadinessArgs {
     pub json: bool,
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+/// `cavra readiness verify`.
+#[derive(Debug, Subcommand)]
+pub enum ReadinessVerify {
+    /// Verify a readiness packet; exit 1 with the reason (see docs/operations.md).
+    Verify(crate::aispm_cmd::VerifyArgs),
+}
+
+/// The key that signs a packet.
+#[derive(Debug, Args)]
+pub struct SignKey {
+    /// The private key that signs the packet (a key of the trust root verifiers use).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// The signing key's id (default: the key file's name without extension).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
 }
 
 /// `cavra db …`
@@ -208,7 +235,7 @@ pub enum TokenCommand {
     },
 }
 
-fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
+pub(crate) fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
     admin::config(
         db.config.as_deref(),
         db.database_url.as_deref(),
@@ -217,7 +244,7 @@ fn config(db: &DbArgs) -> Result<ServerConfig, Failure> {
     .map_err(failure)
 }
 
-fn failure(e: AdminError) -> Failure {
+pub(crate) fn failure(e: AdminError) -> Failure {
     match e {
         AdminError::Usage(m) => Failure::Usage(m),
         other => Failure::Other(anyhow!("{other}")),
@@ -237,15 +264,6 @@ async fn open(config: &ServerConfig) -> Result<Db, Failure> {
 
 async fn open_existing(config: &ServerConfig) -> Result<Db, Failure> {
     admin::open_existing(config).await.map_err(failure)
-}
-
-/// Opens an existing database by URL alone, to read it.
-pub(crate) async fn open_url(url: &str) -> Result<Db, Failure> {
-    let config = ServerConfig {
-        database_url: url.to_string(),
-        ..ServerConfig::default()
-    };
-    open_existing(&config).await
 }
 
 /// `cavra serve`
@@ -351,13 +369,13 @@ pub fn db(command: &DbCommand) -> Result<i32, Failure> {
     support::done(*json, &value, &migrated.to_text())
 }
 
-/// `cavra readiness`: exit 0 ready, 1 while blockers remain.
+/// `cavra readiness`: exit 0 ready, 4 while blockers remain (the gate blocks), 1 error.
 pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
+    if let Some(ReadinessVerify::Verify(args)) = &args.verify {
+        return crate::aispm_cmd::verify(args, cavra_server::packet::Kind::Readiness);
+    }
     let report: cavra_server::readiness::Readiness = match &args.server {
-        Some(url) => {
-            serde_json::from_value(crate::client::call(url, "GET", "/v1/readiness", None)?)
-                .map_err(|e| anyhow!("the service's readiness report does not read: {e}"))?
-        }
+        Some(url) => crate::aispm_cmd::live_readiness(url)?,
         None => runtime()?.block_on(async {
             let config = config(&args.db)?;
             let db = open_existing(&config).await?;
@@ -372,11 +390,14 @@ pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
     } else {
         print!("{}", report.text());
     }
-    Ok(if report.ready() {
-        EXIT_OK
-    } else {
-        support::EXIT_ERROR
-    })
+    let ready = report.ready();
+    if let (Some(path), Some(key)) = (&args.packet, &args.key.sign_key) {
+        let id = args.key.key_id.as_deref();
+        cavra_server::packet::write_signed(path, key, id, report, None)
+            .map_err(|e| anyhow!("{e}"))?;
+        eprintln!("signed packet: {}", path.display());
+    }
+    Ok(if ready { EXIT_OK } else { 4 })
 }
 
 /// `cavra tenant …`

@@ -376,3 +376,135 @@ fn gitlab_required_check() {
     assert_ne!(*codes.last().expect("gate"), 0, "{codes:?}");
     assert!(gate.contains("by-hand.txt"), "{gate}");
 }
+
+/// The operator's side: a service database with tenant `acme` (nothing in the way), its
+/// readiness packet and its AISPM review packet signed with the trusted key, under review/.
+fn review_packets(s: &Scratch) {
+    let key = s.temp.join("ci-2026.key");
+    std::fs::write(&key, &s.key_pem).expect("key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let db = format!("sqlite://{}", s.temp.join("server.db").display());
+    ok(cavra().args(["db", "migrate", "--database-url", &db]));
+    ok(cavra().args(["tenant", "create", "acme", "--database-url", &db]));
+    std::fs::create_dir_all(s.repo.join("review")).expect("mkdir");
+    ok(cavra()
+        .args(["readiness", "--tenant", "acme", "--database-url", &db])
+        .args([
+            "--packet",
+            "review/cavra-readiness-packet.json",
+            "--sign-key",
+        ])
+        .arg(&key)
+        .current_dir(&s.repo));
+    ok(cavra()
+        .args([
+            "aispm",
+            "packet",
+            "create",
+            "--tenant",
+            "acme",
+            "--database-url",
+            &db,
+        ])
+        .args([
+            "--period",
+            "30d",
+            "--output",
+            "review/cavra-aispm-review-packet.json",
+        ])
+        .arg("--sign-key")
+        .arg(&key)
+        .current_dir(&s.repo));
+}
+
+/// Changes one byte of the signed payload of `file` (still valid base64 and JSON).
+fn tamper(file: &Path) {
+    let text = std::fs::read_to_string(file).expect("packet");
+    let mut env: Value = serde_json::from_str(&text).expect("json");
+    let mut payload = env["payload"]
+        .as_str()
+        .expect("payload")
+        .as_bytes()
+        .to_vec();
+    let i = payload.len() / 2;
+    payload[i] = if payload[i] == b'A' { b'B' } else { b'A' };
+    env["payload"] = String::from_utf8(payload).expect("ascii").into();
+    std::fs::write(file, env.to_string()).expect("write");
+}
+
+#[test]
+fn github_aispm_review_packet_validation() {
+    let s = scratch();
+    review_packets(&s);
+    let path = "examples/github-actions/cavra-aispm-review-packet-validation.yml";
+    let supplied = BTreeMap::from([("CAVRA_TRUST_ROOT_JSON", s.trust_json.clone())]);
+    let (env, steps) = github_job(path, &supplied);
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    let (codes, last) = run_steps(&s, &env, &steps);
+    assert!(codes.iter().all(|&c| c == 0), "{codes:?} {last}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.repo.join("cavra-review-verify.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["verified"], true, "{report}");
+    // A packet changed after signing fails its step, naming the reason.
+    tamper(&s.repo.join("review/cavra-aispm-review-packet.json"));
+    let (codes, last) = run_steps(&s, &env, &steps);
+    assert_eq!(codes[..2], [0, 0], "{codes:?}");
+    assert_ne!(codes[2], 0, "{codes:?}");
+    assert!(last.contains("\"reason\": \"tampered\""), "{last}");
+}
+
+#[test]
+fn gitlab_aispm_review_packet_validation() {
+    let s = scratch();
+    review_packets(&s);
+    let doc = yaml("examples/gitlab-ci/cavra-aispm-review-packet-validation.gitlab-ci.yml");
+    let job = &doc["cavra-review-packet"];
+    let env: BTreeMap<String, String> = job["variables"]
+        .as_object()
+        .expect("variables")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
+        .collect();
+    let steps: Vec<String> = job["script"]
+        .as_array()
+        .expect("script")
+        .iter()
+        .map(|l| l.as_str().expect("line").to_string())
+        .collect();
+    let (codes, last) = run_steps(&s, &env, &steps);
+    assert!(codes.iter().all(|&c| c == 0), "{codes:?} {last}");
+    for artifact in job["artifacts"]["paths"].as_array().expect("paths") {
+        let file = s.repo.join(artifact.as_str().expect("path"));
+        assert!(file.exists(), "{} not written", file.display());
+    }
+    // A packet older than CAVRA_PACKET_MAX_AGE is stale.
+    let mut env = env;
+    env.insert("CAVRA_PACKET_MAX_AGE".into(), "1s".into());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (codes, last) = run_steps(&s, &env, &steps);
+    assert_ne!(codes[0], 0, "{codes:?}");
+    assert!(last.contains("\"reason\": \"stale\""), "{last}");
+    // A readiness packet signed by a key the trust root does not hold is refused.
+    let other = s.temp.join("other");
+    ok(cavra()
+        .args(["keys", "generate", "--key-id", "other", "--output"])
+        .arg(&other));
+    let db = format!("sqlite://{}", s.temp.join("server.db").display());
+    ok(cavra()
+        .args(["readiness", "--tenant", "acme", "--database-url", &db])
+        .args([
+            "--packet",
+            "review/cavra-readiness-packet.json",
+            "--sign-key",
+        ])
+        .arg(other.join("other.key"))
+        .current_dir(&s.repo));
+    env.insert("CAVRA_PACKET_MAX_AGE".into(), "35d".into());
+    let (codes, _) = run_steps(&s, &env, &steps[..1]);
+    assert_eq!(codes, [1]);
+    let report = std::fs::read_to_string(s.repo.join("cavra-readiness-verify.json")).expect("r");
+    assert!(report.contains("\"reason\": \"untrusted_key\""), "{report}");
+}

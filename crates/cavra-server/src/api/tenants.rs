@@ -4,11 +4,11 @@ use cavra_tenant_store::{Approvals, Decisions, Directory, Evidence};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use cavra_identity::Role;
 use cavra_tenant_store::{ApprovalState, DecisionFilter, Entitlement, Tenant};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::api::check_id;
@@ -214,16 +214,43 @@ pub struct Posture {
     /// from a bundle of the whole log. See docs/aispm.md.
     #[schema(value_type = Object)]
     pub aispm: cavra_aispm::Posture,
+    /// The period `aispm` covers, as asked (normalised to UTC); the other figures are the
+    /// tenant's as they are now.
+    pub period: Period,
 }
 
-/// The caller's tenant posture.
+/// A period of the evidence log: entries written at or after `since` and before `until`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    /// From this time (RFC 3339, e.g. 2026-11-01T00:00:00Z); none: the log's start.
+    pub since: Option<String>,
+    /// Up to, not including, this time (RFC 3339); none: now.
+    pub until: Option<String>,
+}
+
+/// The caller's tenant posture; `since` and `until` bound the evidence the AISPM posture is
+/// computed from (422 when either is not an RFC 3339 time or `since` is not before `until`).
 #[utoipa::path(get, path = "/v1/posture", tag = "tenants", operation_id = "tenants_posture",
-    responses((status = 200, body = Posture)),
+    params(Period),
+    responses((status = 200, body = Posture), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn posture(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    Query(period): Query<Period>,
 ) -> ApiResult<Json<Posture>> {
+    let period = Period {
+        since: crate::api::query_time("since", period.since)?,
+        until: crate::api::query_time("until", period.until)?,
+    };
+    // Both in the store's one UTC form: compared as text, as the store compares them.
+    if let (Some(s), Some(u)) = (&period.since, &period.until)
+        && s >= u
+    {
+        return Err(Problem::unprocessable("`since` must be before `until`"));
+    }
     let tenant = caller.tenant();
     let recent = state
         .db
@@ -264,9 +291,16 @@ pub async fn posture(
         .into_iter()
         .map(|b| format!("{}; {}", b.problem, b.fix))
         .collect();
-    let aispm = crate::aispm::tenant_posture(&state.db, tenant).await?;
+    let aispm = crate::aispm::posture_at(
+        &state.db,
+        tenant,
+        period.since.as_deref(),
+        period.until.as_deref(),
+    )
+    .await?;
     Ok(Json(Posture {
         aispm,
+        period,
         tenant: tenant.to_string(),
         decisions: counts,
         window: recent.len(),
@@ -287,16 +321,10 @@ pub async fn readiness(
     caller: Caller,
 ) -> ApiResult<Json<crate::readiness::Readiness>> {
     caller.require(&[Role::Admin, Role::Auditor], "the readiness gate")?;
-    Ok(Json(
-        crate::readiness::check(
-            &state.db,
-            &[caller.tenant().to_string()],
-            state.trust.as_ref(),
-            time::OffsetDateTime::now_utc(),
-            state.config.limits.list_items,
-        )
-        .await?,
-    ))
+    let tenants = [caller.tenant().to_string()];
+    let gate =
+        crate::readiness::Gate::of_service(&state, &tenants, time::OffsetDateTime::now_utc());
+    Ok(Json(crate::readiness::check(&state.db, &gate).await?))
 }
 
 /// Who the caller is here: what `cavra doctor` shows as "who you are there".

@@ -1,0 +1,289 @@
+//! Readiness and AISPM review packets against a running `cavra serve`: made from the service
+//! (`--server`), verified offline and against the live configuration; a pack assignment made
+//! after the packet makes it stale, and the gate exits 4 while blockers remain.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cavra(db: &str) -> Command {
+    let mut c = Command::new(cargo_bin("cavra"));
+    c.env("CAVRA_DATABASE_URL", db)
+        .env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TOKEN")
+        .env_remove("CAVRA_TRUST_ROOT");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("runs")
+}
+
+fn ok(c: &mut Command) -> String {
+    let out = run(c);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn start_serve(db: &str) -> (Serve, String) {
+    let mut child = cavra(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let guard = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).expect("line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (guard, url)
+}
+
+/// A request with a JSON body over a plain TCP socket; the status code.
+fn send(base: &str, token: &str, method: &str, path: &str, body: &str) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn verify(
+    db: &str,
+    what: &[&str],
+    file: &Path,
+    trust: &Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let out = run(cavra(db)
+        .args(what)
+        .arg(file)
+        .arg("--trust-root")
+        .arg(trust)
+        .arg("--json")
+        .args(extra));
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn packets_from_the_service_verify_until_its_configuration_changes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    ok(cavra(&db).args(["tenant", "create", "acme"]));
+    let out = ok(cavra(&db).args([
+        "token", "create", "--tenant", "acme", "--role", "admin", "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let token = v["token"].as_str().expect("token").to_string();
+    let keys = dir.path().join("keys");
+    ok(cavra(&db)
+        .args(["keys", "generate", "--key-id", "ops", "--output"])
+        .arg(&keys));
+    let trust = dir.path().join("trust.json");
+    ok(cavra(&db)
+        .args(["trust", "add", "--trust-root"])
+        .arg(&trust)
+        .args([
+            "--key-id",
+            "ops",
+            "--owner",
+            "ops",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(keys.join("ops.pub")));
+    let (_serve, url) = start_serve(&db);
+    let key = keys.join("ops.key");
+
+    let readiness = dir.path().join("readiness.json");
+    let review = dir.path().join("review.json");
+    ok(cavra(&db)
+        .env("CAVRA_TOKEN", &token)
+        .args(["readiness", "--server", &url, "--packet"])
+        .arg(&readiness)
+        .arg("--sign-key")
+        .arg(&key));
+    ok(cavra(&db)
+        .env("CAVRA_TOKEN", &token)
+        .args([
+            "aispm", "packet", "create", "--server", &url, "--period", "7d", "--output",
+        ])
+        .arg(&review)
+        .arg("--sign-key")
+        .arg(&key));
+    let body: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&review).expect("review")).expect("json");
+    assert_eq!(
+        body["payloadType"], "application/vnd.cavra.packet+json",
+        "{body}"
+    );
+
+    let live = ["--server", url.as_str()];
+    let (code, v) = verify(&db, &["readiness", "verify"], &readiness, &trust, &[]);
+    assert_eq!((code, &v["verified"]), (0, &serde_json::json!(true)), "{v}");
+    let mut c = cavra(&db);
+    c.env("CAVRA_TOKEN", &token);
+    let out = run(c
+        .args(["readiness", "verify"])
+        .arg(&readiness)
+        .arg("--trust-root")
+        .arg(&trust)
+        .args(live));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (code, v) = verify(
+        &db,
+        &["aispm", "packet", "verify"],
+        &review,
+        &trust,
+        &["--max-age", "1h"],
+    );
+    assert_eq!(code, 0, "{v}");
+    // A review packet is not a readiness packet.
+    let (code, v) = verify(&db, &["readiness", "verify"], &review, &trust, &[]);
+    assert_eq!((code, v["reason"].as_str()), (1, Some("invalid")), "{v}");
+
+    // A pack assigned after the packets: against the live service they are stale.
+    let st = send(
+        &url,
+        &token,
+        "PUT",
+        "/v1/policy-assignments",
+        r#"{"pack": "cavra-baseline"}"#,
+    );
+    assert_eq!(st, 200);
+    for (what, file) in [
+        (&["readiness", "verify"][..], &readiness),
+        (&["aispm", "packet", "verify"][..], &review),
+    ] {
+        let out = run(cavra(&db)
+            .env("CAVRA_TOKEN", &token)
+            .args(what)
+            .arg(file)
+            .arg("--trust-root")
+            .arg(&trust)
+            .args(live)
+            .arg("--json"));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(out.status.code(), Some(1), "{v}");
+        assert_eq!(v["reason"], "stale", "{v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("tenant/acme/packs")),
+            "{v}"
+        );
+    }
+    // Offline, without the live digests, the same packet still verifies.
+    let (code, _) = verify(&db, &["readiness", "verify"], &readiness, &trust, &[]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn the_gate_exits_4_while_blockers_remain_and_its_packet_says_blockers_open() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("s.db");
+    let db = format!("sqlite://{}", path.display());
+    ok(cavra(&db).args(["tenant", "create", "acme"]));
+    let admin = {
+        let out = ok(cavra(&db).args([
+            "token", "create", "--tenant", "acme", "--role", "admin", "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v["token"].as_str().expect("token").to_string()
+    };
+    let (serve, url) = start_serve(&db);
+    // Two agents registered; none ever decides: hook coverage 0 % under the 90 % floor.
+    for name in ["claude-code", "codex"] {
+        let body = format!(r#"{{"kind": "{name}", "owner": "platform"}}"#);
+        assert_eq!(
+            send(
+                &url,
+                &admin,
+                "PUT",
+                &format!("/v1/registry/agents/{name}"),
+                &body
+            ),
+            200
+        );
+    }
+    drop(serve);
+    let keys = dir.path().join("keys");
+    ok(cavra(&db)
+        .args(["keys", "generate", "--key-id", "ops", "--output"])
+        .arg(&keys));
+    let trust = dir.path().join("trust.json");
+    ok(cavra(&db)
+        .args(["trust", "add", "--trust-root"])
+        .arg(&trust)
+        .args([
+            "--key-id",
+            "ops",
+            "--owner",
+            "ops",
+            "--valid-from",
+            "2020-01-01T00:00:00Z",
+            "--public-key",
+        ])
+        .arg(keys.join("ops.pub")));
+    let packet = dir.path().join("readiness.json");
+    let out = run(cavra(&db)
+        .args(["readiness", "--tenant", "acme", "--packet"])
+        .arg(&packet)
+        .arg("--sign-key")
+        .arg(keys.join("ops.key")));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("BLOCKER hook_coverage.floor [acme]"),
+        "{text}"
+    );
+    let (code, v) = verify(&db, &["readiness", "verify"], &packet, &trust, &[]);
+    assert_eq!(
+        (code, v["reason"].as_str()),
+        (1, Some("blockers_open")),
+        "{v}"
+    );
+    // --packet without a key is a usage error.
+    let out = run(cavra(&db).args(["readiness", "--packet"]).arg(&packet));
+    assert_eq!(out.status.code(), Some(2));
+}
