@@ -55,6 +55,12 @@ def watch(page):
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught: {exc}"))
 
+    def on_response(resp):
+        if resp.status >= 400:
+            errors.append(f"{page.url}: {resp.status} for {resp.url}")
+
+    page.on("response", on_response)
+
 
 def assert_clean(where):
     assert not errors, f"{where}: browser errors:\n" + "\n".join(errors)
@@ -98,7 +104,7 @@ def hook(command, session):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAVRA_")}
     env.update({"CAVRA_SERVER": BASE, "CAVRA_TOKEN": AGENT_TOKEN})
     out = subprocess.run(
-        [HOOK, "claude-code"], input=json.dumps(payload), capture_output=True, text=True,
+        [HOOK, "claude-code", "--server", BASE], input=json.dumps(payload), capture_output=True, text=True,
         cwd=PROJECT, env=env, timeout=60,
     )
     text = out.stdout
@@ -121,7 +127,7 @@ def api_decision(target):
         headers={"authorization": f"Bearer {AGENT_TOKEN}", "content-type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)["decision_id"]
+        return json.load(r)["record"]["decision_id"]
 
 
 def queued_approval(page, before):
@@ -144,6 +150,35 @@ def queue_ids(page):
     )
 
 
+def transferred(browser, state, url):
+    """Bytes on the wire (headers and bodies, as encoded) to load `url` with an empty cache in
+    a new context (signed in when `state` holds the session's cookie), the page's assets
+    included; the event stream, which stays open, is left out."""
+    context = browser.new_context(storage_state=state) if state else browser.new_context()
+    page = context.new_page()
+    done = []
+    page.on("requestfinished", lambda req: done.append(req))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    total = 0
+    for req in done:
+        if "/events" in req.url:
+            continue
+        sizes = req.sizes()
+        total += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+    context.close()
+    return total
+
+
+def wait_live(page):
+    """Until the page's event stream has delivered its first `rows` event (the stream sends
+    the current rows first, then whenever they change)."""
+    page.wait_for_function(
+        "() => /Updated at/.test(document.getElementById('live-status').textContent)",
+        timeout=WAIT_MS,
+    )
+
+
 def tab_to(page, selector, limit=80):
     """Tab (only) until the focused element matches `selector`."""
     for _ in range(limit):
@@ -162,29 +197,16 @@ def main():
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         watch(page)
-        first_bytes = {}
-
-        def count(resp):
-            try:
-                if resp.url.startswith(BASE + "/console"):
-                    first_bytes[resp.url] = len(resp.body())
-            except Exception:  # a redirect has no body
-                pass
-
-        # Sign-in with the one-time link; the bytes of this first page and its assets.
+        # Sign-in with the one-time link.
         step("sign-in")
-        page.on("response", count)
+        login_bytes = transferred(browser, None, LINK)
         page.goto(LINK)
         page.wait_for_load_state("load")
-        login_bytes = sum(first_bytes.values())
         axe(page, "login")
         page.screenshot(path=str(SHOTS / "login.png"), full_page=True)
-        first_bytes.clear()
         page.get_by_role("button", name="Sign in with this link").click()
         page.wait_for_url(BASE + "/console/approvals*", timeout=WAIT_MS)
         page.wait_for_load_state("load")
-        page.remove_listener("response", count)
-        approvals_bytes = sum(first_bytes.values())
         assert page.get_by_text("local-operator").count() > 0, "signed in as the link's person"
         assert_clean("sign-in")
 
@@ -192,9 +214,7 @@ def main():
         # approved in the browser with a reason, and the hook's retry is allowed.
         step("approval round trip")
         page.wait_for_selector("#queue", timeout=WAIT_MS)
-        page.wait_for_function(
-            "() => /Live:/.test(document.getElementById('live-status').textContent)", timeout=WAIT_MS
-        )
+        wait_live(page)
         before = queue_ids(page)
         word, out = hook("make deploy-prod", "sess-browser")
         assert word == "ask", f"the hook asks first: {out}"
@@ -217,9 +237,7 @@ def main():
         # type it, Tab to Approve, Enter.
         step("keyboard-only approval")
         page.goto(BASE + "/console/approvals")
-        page.wait_for_function(
-            "() => /Live:/.test(document.getElementById('live-status').textContent)", timeout=WAIT_MS
-        )
+        wait_live(page)
         before = queue_ids(page)
         word, out = hook("terraform import aws_s3_bucket.b b", "sess-keyboard")
         assert word == "ask", f"the hook asks: {out}"
@@ -240,9 +258,7 @@ def main():
         # Live updates: a decision made through the API appears in the open page.
         step("live decisions")
         visit(page, "/console/decisions", "decisions", shot=False)
-        page.wait_for_function(
-            "() => /Live:/.test(document.getElementById('live-status').textContent)", timeout=WAIT_MS
-        )
+        wait_live(page)
         decision = api_decision("docs/live-update.md")
         page.wait_for_selector(f'#stream a[href="/console/decisions/{decision}"]', timeout=WAIT_MS)
         page.screenshot(path=str(SHOTS / "decisions.png"), full_page=True)
@@ -271,10 +287,15 @@ def main():
         page.screenshot(path=str(SHOTS / "sandbox.png"), full_page=True)
         assert_clean("sandbox")
 
+        # The bytes of a first visit (cold cache) to the queue, signed in.
+        approvals_bytes = transferred(browser, context.storage_state(), BASE + "/console/approvals")
+        decisions_bytes = transferred(browser, context.storage_state(), BASE + "/console/decisions")
         browser.close()
     print(json.dumps({
         "axe": axe_results,
-        "first_page_bytes": {"login": login_bytes, "approvals": approvals_bytes},
+        "first_page_bytes": {
+            "login": login_bytes, "approvals": approvals_bytes, "decisions": decisions_bytes,
+        },
     }))
 
 
