@@ -14,7 +14,8 @@ store; everything it needs comes from the environment:
 Checks, each fatal: sign-in with the link; every page loads with no console error (CSP
 violations included) and no serious or critical axe-core violation; an approval asked by the
 hook is approved in the browser with a reason and the hook's retry of the same call is
-allowed; a second one approved with the keyboard only; a decision made through the API
+allowed; a second one approved with the keyboard only; a form on another origin that posts
+an approval with the signed-in browser's cookie is refused; a decision made through the API
 appears in the open decisions page over server-sent events; a sandbox run. Every wait is on
 the page's DOM or on a process; none is a sleep. Prints one JSON line (the axe results and
 the first page's bytes) and exits 0, or raises.
@@ -25,7 +26,9 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import sync_playwright
 
@@ -150,6 +153,28 @@ def queue_ids(page):
     )
 
 
+def other_origin(html):
+    """A page served from another origin (another port of loopback: the same site, so the
+    browser sends the SameSite=Strict cookie along, and only the console's Origin check and
+    CSRF token stand in the way); its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/"
+
+
 def transferred(browser, state, url):
     """Bytes on the wire (headers and bodies, as encoded) to load `url` with an empty cache in
     a new context (signed in when `state` holds the session's cookie), the page's assets
@@ -254,6 +279,36 @@ def main():
         word, out = hook("terraform import aws_s3_bucket.b b", "sess-keyboard")
         assert word == "allow", f"the keyboard-approved retry is allowed: {out}"
         assert_clean("keyboard-only approval")
+
+        # A form on another origin posting an approval with the signed-in browser's cookie
+        # (and a guessed CSRF token: the other page cannot read the real one) is refused, and
+        # changes nothing.
+        step("cross-origin form post")
+        page.goto(BASE + "/console/approvals")
+        wait_live(page)
+        before = queue_ids(page)
+        word, out = hook("make deploy-staging", "sess-cross")
+        assert word == "ask", f"the hook asks: {out}"
+        approval = queued_approval(page, before)
+        attacker = other_origin(
+            f'<!doctype html><html lang="en"><title>prize</title><form method="post" '
+            f'action="{BASE}/console/approvals/{approval}/decide">'
+            '<input type="hidden" name="csrf" value="guessed">'
+            '<input type="hidden" name="verdict" value="approve">'
+            '<input type="hidden" name="reason" value="cross-site">'
+            '<button type="submit">Claim your prize</button></form></html>'
+        )
+        evil = context.new_page()  # not watched: its refusal is the expected outcome
+        evil.goto(attacker)
+        with evil.expect_response(f"{BASE}/console/approvals/{approval}/decide") as posted:
+            evil.get_by_role("button", name="Claim your prize").click()
+        assert posted.value.status == 403, f"cross-origin post: {posted.value.status}"
+        evil.close()
+        page.goto(f"{BASE}/console/approvals/{approval}")
+        assert page.locator("dd .badge").first.inner_text() == "pending", "still pending"
+        word, out = hook("make deploy-staging", "sess-cross")
+        assert word == "ask", f"and the agent still waits: {out}"
+        assert_clean("cross-origin form post")
 
         # Live updates: a decision made through the API appears in the open page.
         step("live decisions")
