@@ -1,4 +1,4 @@
-//! The console's stylesheet and script, embedded in the binary. Each is served under a name
+//! The console's stylesheet, script and icon, embedded in the binary. Each is served under a name
 //! that carries its content hash (so it can be cached for good) and referenced with its
 //! `sha384` subresource-integrity hash, computed from the embedded bytes.
 
@@ -66,8 +66,18 @@ pub static JS: Asset = Asset {
     hashes: LazyLock::new(|| hashes(include_bytes!("assets/console.js"))),
 };
 
+/// The icon. Without one, browsers ask for `/favicon.ico`, outside the console, and log its
+/// 404 as a console error on every page.
+pub static ICON: Asset = Asset {
+    stem: "icon",
+    ext: "svg",
+    content_type: "image/svg+xml",
+    bytes: include_bytes!("assets/icon.svg"),
+    hashes: LazyLock::new(|| hashes(include_bytes!("assets/icon.svg"))),
+};
+
 /// Every asset.
-pub static ALL: [&Asset; 2] = [&CSS, &JS];
+pub static ALL: [&Asset; 3] = [&CSS, &JS, &ICON];
 
 /// `GET /console/assets/{name}`.
 pub async fn serve(Path(name): Path<String>) -> Response {

@@ -47,6 +47,7 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · cavra console" }
             link rel="stylesheet" href=(assets::CSS.url()) integrity=(assets::CSS.integrity());
+            link rel="icon" type="image/svg+xml" href=(assets::ICON.url()) integrity=(assets::ICON.integrity());
             script src=(assets::JS.url()) integrity=(assets::JS.integrity()) defer {}
         }
     }

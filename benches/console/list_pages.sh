@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The console's decision list over 1,000,000 decisions (issue 22; docs/benchmarks.md): a
+# scratch SQLite store, a few real decisions through the API, seeded to N by
+# benches/console/seed_decisions.py, then `cavra serve` and wrk (one connection, so each
+# figure is one request's latency) on the first page, a page deep in the keyset, and a
+# filtered page; plus the first page's bytes as served (HTML and assets, as curl receives
+# them with the encodings a browser accepts).
+#
+#   benches/console/list_pages.sh [CAVRA_BINARY] [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-target/release/cavra}
+n=${2:-1000000}
+dir=${BENCH_DIR:-/tmp/cavra-console-bench}
+db="sqlite://$dir/s.db"
+export CAVRA_DATABASE_URL="$db"
+unset CAVRA_SERVER CAVRA_TOKEN CAVRA_SERVER_CONFIG
+
+serve() {
+  "$bin" serve --listen 127.0.0.1:0 --console-tenant acme 2>"$dir/serve.log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "one-time link" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
+  base=$(head -n1 "$dir/serve.log" | grep -o 'http://[^ ]*')
+  link=$(grep -o 'http://[^ ]*/console/login?link=[^ ]*' "$dir/serve.log")
+}
+
+if [ ! -f "$dir/seeded-$n" ]; then
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$bin" tenant create acme >/dev/null
+  agent=$("$bin" token create --tenant acme --role agent --subject bench-bot --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  serve
+  for t in "read_file src/main.rs" "read_file .env" "execute_command make deploy-prod" \
+           "execute_command cargo test" "write_file src/lib.rs" "git_operation main"; do
+    set -- $t
+    curl -sf -o /dev/null -H "authorization: Bearer $agent" -H 'content-type: application/json' \
+      -d "{\"request\":{\"action\":\"$1\",\"target\":\"$2\",\"session_id\":\"sess-bench\",\"agent_id\":\"claude-code\",\"repository\":\"acme/app\"}}" \
+      "$base/v1/decisions"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  python3 benches/console/seed_decisions.py "$dir/s.db" acme "$n"
+  touch "$dir/seeded-$n"
+fi
+
+serve
+trap 'kill $pid' EXIT
+secret=${link#*link=}
+cookie=$(curl -s -o /dev/null -D - -H "origin: $base" --data-urlencode "link=$secret" "$base/console/login/link" \
+  | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }')
+middle=$(printf 'dec-seed-%08d' $((n / 2)))
+echo "load before: $(uptime)"
+echo "first page bytes as served (HTML + CSS + JS, accept-encoding gzip, br):"
+total=0
+for path in /console/decisions $(curl -s -H "cookie: $cookie" "$base/console/decisions" | grep -o '/console/assets/[^"]*'); do
+  b=$(curl -s -o /dev/null -w '%{size_download}' -H 'accept-encoding: gzip, br' -H "cookie: $cookie" "$base$path")
+  echo "  $path $b"; total=$((total + b))
+done
+echo "  total $total"
+for path in "/console/decisions" "/console/decisions?before=$middle" "/console/decisions?outcome=block" "/console/approvals"; do
+  echo "== $path"
+  wrk -t1 -c1 -d10s --latency -H "cookie: $cookie" "$base$path" | grep -E 'Latency|50%|90%|99%|Requests/sec|Non-2xx'
+done
+echo "load after: $(uptime)"
