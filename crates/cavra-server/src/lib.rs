@@ -35,6 +35,7 @@ pub mod proofs;
 pub mod rate;
 pub mod readiness;
 pub mod routing;
+pub mod validation;
 
 use cavra_tenant_store::Directory;
 use cavra_tenant_store::{Approvals, Configuration};

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     approvals, connectors, decisions, evidence, health, integrations, policies, registry, releases,
-    tenants,
+    tenants, validations,
 };
 
 struct BearerAuth;
@@ -113,7 +113,7 @@ impl Modify for LimitResponses {
         policies::upload, policies::list, policies::get_one, policies::assignments, policies::assign,
         evidence::entries, evidence::head, evidence::proof, evidence::bundle,
         tenants::list, tenants::create, tenants::get_one, tenants::entitlement, tenants::entitle,
-        tenants::posture, tenants::readiness, tenants::whoami,
+        tenants::posture, tenants::readiness, tenants::whoami, validations::record,
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,

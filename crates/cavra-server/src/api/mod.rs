@@ -11,6 +11,7 @@ pub mod policies;
 pub mod registry;
 pub mod releases;
 pub mod tenants;
+pub mod validations;
 
 use std::sync::Arc;
 
@@ -186,6 +187,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/integrations/jira/events", post(integrations::jira_events))
         .route("/releases", post(releases::record))
         .route("/trust", get(releases::trust))
+        .route("/validations", post(validations::record))
         .route("/whoami", get(tenants::whoami));
     Router::new()
         .nest("/v1", v1)
