@@ -9,12 +9,20 @@ pub struct ReadinessConfig {
     /// The share (0–1) of registered agents that must be seen deciding; under it,
     /// `hook_coverage.floor` is a blocker.
     pub hook_coverage_floor: f64,
+    /// How many days a passing tenant isolation or runtime validation counts for; without one
+    /// that recent, `tenants.isolation_validation` / `runtime.validation` is a blocker.
+    pub validation_max_age_days: u32,
+    /// The distributed trust package (`cavra trust package`) the trust root in use is compared
+    /// with (`trust_root.drift`); none: not compared.
+    pub trust_package: Option<std::path::PathBuf>,
 }
 
 impl Default for ReadinessConfig {
     fn default() -> Self {
         ReadinessConfig {
             hook_coverage_floor: 0.9,
+            validation_max_age_days: 30,
+            trust_package: None,
         }
     }
 }
@@ -29,6 +37,12 @@ impl ReadinessConfig {
                 "readiness.hook_coverage_floor must be a share between 0 and 1 (e.g. 0.9), not {f}"
             ));
         }
+        if self.validation_max_age_days == 0 || self.validation_max_age_days > 3650 {
+            return Err(format!(
+                "readiness.validation_max_age_days must be between 1 and 3650, not {}",
+                self.validation_max_age_days
+            ));
+        }
         Ok(())
     }
 }
@@ -41,6 +55,10 @@ mod tests {
     fn the_floor_defaults_to_0_9_and_must_be_within_0_and_1() {
         let c = ServerConfig::from_yaml("listen: 127.0.0.1:7700\n", "t.yaml").expect("reads");
         assert_eq!(c.readiness.hook_coverage_floor, 0.9);
+        assert_eq!(c.readiness.validation_max_age_days, 30);
+        let e = ServerConfig::from_yaml("readiness:\n  validation_max_age_days: 0\n", "t.yaml")
+            .expect_err("zero days");
+        assert!(e.contains("validation_max_age_days"), "{e}");
         let c = ServerConfig::from_yaml("readiness:\n  hook_coverage_floor: 0.5\n", "t.yaml")
             .expect("reads");
         assert_eq!(c.readiness.hook_coverage_floor, 0.5);

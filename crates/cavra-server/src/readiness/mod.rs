@@ -8,6 +8,7 @@
 
 mod config;
 pub mod log;
+pub mod validations;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 pub use config::ReadinessConfig;
+pub use validations::{ISOLATION_VALIDATION, RUNTIME_VALIDATION, TRUST_ROOT_DRIFT};
 
 /// The format of a readiness report.
 pub const FORMAT: &str = "cavra-readiness/v1";
@@ -114,6 +116,11 @@ pub struct Gate<'a> {
     pub now: OffsetDateTime,
     /// Listings are read up to this many rows.
     pub limit: usize,
+    /// Where the trust root in use was read from (to open the trust package with).
+    pub trust_path: Option<&'a std::path::Path>,
+    /// Other trust roots to compare with the one in use (`trust_root.drift`): replicas'
+    /// (`cavra readiness --replica`); the trust package of `readiness.trust_package` is added.
+    pub drift_sides: Vec<cavra_release::drift::Side>,
 }
 
 impl<'a> Gate<'a> {
@@ -130,6 +137,8 @@ impl<'a> Gate<'a> {
             settings: &state.config.readiness,
             now,
             limit: state.config.limits.list_items,
+            trust_path: state.config.trust_root.as_deref(),
+            drift_sides: Vec::new(),
         }
     }
 }
@@ -387,6 +396,10 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         blockers.extend(approvals_past_expiry(db, tenant, &at, gate.limit).await?);
         blockers.extend(packs_unsigned_enforce(db, tenant).await?);
         blockers.extend(log_validators(db, tenant, gate.settings.hook_coverage_floor).await?);
+        let days = gate.settings.validation_max_age_days;
+        blockers.extend(
+            validations::recent_validations(db, tenant, gate.now, days, gate.limit).await?,
+        );
         digests.insert(
             packs_key(tenant),
             digest_of(&packs_view(db, tenant).await?)?,
@@ -405,9 +418,22 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         PACKS_UNSIGNED_ENFORCE,
         EVIDENCE_VERIFY,
         HOOK_COVERAGE_FLOOR,
+        ISOLATION_VALIDATION,
+        RUNTIME_VALIDATION,
     ]
     .map(String::from)
     .to_vec();
+    let mut sides = gate.drift_sides.clone();
+    if let Some(package) = &gate.settings.trust_package {
+        match validations::package_side(package, gate.trust, gate.trust_path) {
+            Ok(side) => sides.push(side),
+            Err(blocker) => blockers.push(blocker),
+        }
+    }
+    if !sides.is_empty() || gate.settings.trust_package.is_some() {
+        blockers.extend(validations::trust_drift(gate.trust, &sides));
+        validators.push(TRUST_ROOT_DRIFT.into());
+    }
     if let Some(trust) = gate.trust {
         blockers.extend(keys_expiring(trust, gate.now));
         validators.push(KEYS_EXPIRING.into());
@@ -431,6 +457,18 @@ pub async fn check_database(
     config: &crate::ServerConfig,
     tenant: Option<&str>,
     now: OffsetDateTime,
+) -> Result<Readiness, crate::admin::AdminError> {
+    check_database_with(db, config, tenant, now, Vec::new()).await
+}
+
+/// [`check_database`], comparing the trust root in use with `replicas`' too
+/// (`cavra readiness --replica URL`, each read from its `GET /v1/trust`).
+pub async fn check_database_with(
+    db: &Db,
+    config: &crate::ServerConfig,
+    tenant: Option<&str>,
+    now: OffsetDateTime,
+    replicas: Vec<cavra_release::drift::Side>,
 ) -> Result<Readiness, crate::admin::AdminError> {
     use crate::admin::AdminError;
     use cavra_tenant_store::Directory as _;
@@ -470,6 +508,8 @@ pub async fn check_database(
         settings: &config.readiness,
         now,
         limit: config.limits.list_items,
+        trust_path: config.trust_root.as_deref(),
+        drift_sides: replicas,
     };
     check(db, &gate)
         .await
