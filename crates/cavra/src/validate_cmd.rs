@@ -20,6 +20,60 @@ pub enum ValidateCommand {
     /// Verify a validation report offline against a trust root. Exit 0: verified and passed;
     /// 4: verified, and it says failed; 1: it does not verify.
     Verify(VerifyArgs),
+    /// Prove tenant isolation live (HTTP only) with two probe tenants' credentials; write a
+    /// signed report per tenant. Exit 0: every proof held; 4: one failed (named); 1: could not
+    /// run. `cavra validate tenants verify REPORT` checks a report offline.
+    Tenants(TenantsArgs),
+}
+
+/// `cavra validate tenants` arguments.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TenantsArgs {
+    /// Verify a report instead.
+    #[command(subcommand)]
+    pub verify: Option<TenantsVerify>,
+    /// The deployed service.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Probe tenant A's credentials: a token file, or JSON {"agent","admin","auditor"}.
+    #[arg(long, value_name = "CRED_FILE")]
+    pub probe_a: Option<PathBuf>,
+    /// Probe tenant B's credentials.
+    #[arg(long, value_name = "CRED_FILE")]
+    pub probe_b: Option<PathBuf>,
+    /// Signs the reports (a key of the service's trust root, to be recorded).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// The signing key's id (default: the key file's name without extension).
+    #[arg(long, value_name = "ID")]
+    pub key_id: Option<String>,
+    /// Where `<tenant>.json` is written per tenant.
+    #[arg(long, value_name = "DIR", default_value = "cavra-tenant-validation")]
+    pub output: PathBuf,
+    /// Seconds to wait for the probe connector deliveries to settle.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub wait: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cavra validate tenants verify`.
+#[derive(Debug, Subcommand)]
+pub enum TenantsVerify {
+    /// Verify a tenant validation report offline. Exit 0: verified and passed; 4: verified,
+    /// failed; 1: it does not verify.
+    Verify {
+        /// The report.
+        report: PathBuf,
+        /// The trust root to verify it against.
+        #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
+        trust_root: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A known bypass to inject, proving the detection finds it (the report then fails).
@@ -92,7 +146,37 @@ pub fn run(command: &ValidateCommand) -> Result<i32, Failure> {
     match command {
         ValidateCommand::Runtime(args) => runtime_cmd(args),
         ValidateCommand::Verify(args) => verify_cmd(args),
+        ValidateCommand::Tenants(args) => tenants_cmd(args),
     }
+}
+
+fn tenants_cmd(args: &TenantsArgs) -> Result<i32, Failure> {
+    use cavra_server::validation::{self as v, Credentials};
+    if let Some(TenantsVerify::Verify { report, trust_root, json }) = &args.verify {
+        let (value, text, code) = v::verify_file(report, trust_root);
+        support::done(*json, &value, text.trim_end())?;
+        return Ok(code);
+    }
+    let need = |o: Option<&PathBuf>, f: &str| o.ok_or_else(|| Failure::Usage(format!("give {f}")));
+    let server = args.server.clone().ok_or_else(|| Failure::Usage("give --server".into()))?;
+    let cred = |p: &PathBuf| Credentials::read(p).map_err(|e| Failure::Usage(e.to_string()));
+    let signer = match &args.sign_key {
+        Some(k) => Some(cavra_runtime::keyfiles::signer(k, args.key_id.as_deref())?),
+        None => None,
+    };
+    let config = v::Config {
+        server,
+        a: cred(need(args.probe_a.as_ref(), "--probe-a")?)?,
+        b: cred(need(args.probe_b.as_ref(), "--probe-b")?)?,
+        signer: signer.map(|s| v::Signer { key_id: s.key_id, key: s.key }),
+        output: args.output.clone(),
+        wait: std::time::Duration::from_secs(args.wait),
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let outcome = v::run_blocking(&config).map_err(|e| Failure::Other(e.into()))?;
+    let value = serde_json::to_value(&outcome).map_err(|e| anyhow!("{e}"))?;
+    support::done(args.json, &value, outcome.to_text().trim_end())?;
+    Ok(outcome.exit_code())
 }
 
 fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {

@@ -12,6 +12,9 @@ pub struct ReadinessConfig {
     /// How many days a passing tenant isolation or runtime validation counts for; without one
     /// that recent, `tenants.isolation_validation` / `runtime.validation` is a blocker.
     pub validation_max_age_days: u32,
+    /// Whether `tenants.isolation_validation` and `runtime.validation` run (default true;
+    /// false only for a deployment that is not headed for production, such as a test bed).
+    pub require_validations: bool,
     /// The distributed trust package (`cavra trust package`) the trust root in use is compared
     /// with (`trust_root.drift`); none: not compared.
     pub trust_package: Option<std::path::PathBuf>,
@@ -22,6 +25,7 @@ impl Default for ReadinessConfig {
         ReadinessConfig {
             hook_coverage_floor: 0.9,
             validation_max_age_days: 30,
+            require_validations: true,
             trust_package: None,
         }
     }

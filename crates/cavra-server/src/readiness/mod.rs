@@ -397,9 +397,11 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         blockers.extend(packs_unsigned_enforce(db, tenant).await?);
         blockers.extend(log_validators(db, tenant, gate.settings.hook_coverage_floor).await?);
         let days = gate.settings.validation_max_age_days;
-        blockers.extend(
-            validations::recent_validations(db, tenant, gate.now, days, gate.limit).await?,
-        );
+        if gate.settings.require_validations {
+            blockers.extend(
+                validations::recent_validations(db, tenant, gate.now, days, gate.limit).await?,
+            );
+        }
         digests.insert(
             packs_key(tenant),
             digest_of(&packs_view(db, tenant).await?)?,
@@ -418,11 +420,12 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         PACKS_UNSIGNED_ENFORCE,
         EVIDENCE_VERIFY,
         HOOK_COVERAGE_FLOOR,
-        ISOLATION_VALIDATION,
-        RUNTIME_VALIDATION,
     ]
     .map(String::from)
     .to_vec();
+    if gate.settings.require_validations {
+        validators.extend([ISOLATION_VALIDATION.into(), RUNTIME_VALIDATION.into()]);
+    }
     let mut sides = gate.drift_sides.clone();
     if let Some(package) = &gate.settings.trust_package {
         match validations::package_side(package, gate.trust, gate.trust_path) {

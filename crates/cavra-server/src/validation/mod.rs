@@ -265,3 +265,62 @@ mod tests {
 pub fn is_url(value: &str) -> bool {
     value.starts_with("http://") || value.starts_with("https://")
 }
+
+/// [`run`] on a runtime of its own, for the CLI.
+pub fn run_blocking(config: &Config) -> Result<Outcome, ValidationError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ValidationError::Service(format!("no async runtime: {e}")))?
+        .block_on(run(config))
+}
+
+impl Outcome {
+    /// The exit code of `cavra validate tenants`: 0 every proof held, 4 one failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.passed() { 0 } else { 4 }
+    }
+
+    /// Each report as text, where it was written and whether it was recorded, then the
+    /// failed proofs by name.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for w in &self.reports {
+            out.push_str(&w.report.to_text());
+            out.push_str(&format!("  report: {}\n", w.path.display()));
+            match &w.recorded {
+                Ok(i) => out.push_str(&format!("  recorded in the tenant's log at {i}\n")),
+                Err(e) => out.push_str(&format!("  not recorded in the tenant's log: {e}\n")),
+            }
+        }
+        for f in self.failures() {
+            out.push_str(&format!("FAILED {f}\n"));
+        }
+        out
+    }
+}
+
+/// Verifies the report file `file` against the trust root file `trust_root`: the JSON
+/// `cavra validate tenants verify` prints, its text, and its exit code (0 verified and
+/// passed, 4 verified and failed, 1 does not verify).
+pub fn verify_file(file: &Path, trust_root: &Path) -> (serde_json::Value, String, i32) {
+    let checked = cavra_runtime::trust_file::read(trust_root)
+        .map_err(|e| format!("{}: {e}", trust_root.display()))
+        .and_then(|trust| {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            report::verify(&text, &trust).map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(v) => {
+            let code = if v.report.passed { 0 } else { 4 };
+            let text = format!("verified: signed by {}\n{}", v.key_id, v.report.to_text());
+            (serde_json::json!({"verified": true, "report": v}), text, code)
+        }
+        Err(e) => (
+            serde_json::json!({"verified": false, "error": e}),
+            format!("not verified: {e}\n"),
+            1,
+        ),
+    }
+}

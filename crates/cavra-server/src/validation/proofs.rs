@@ -245,7 +245,7 @@ pub async fn all(http: &Client, x: (&Side<'_>, &Planted), y: (&Side<'_>, &Plante
         packs(http, x, y).await,
         delivery(http, x, y).await,
         blockers(http, x, y).await,
-        posture(http, x, &bundle).await,
+        posture(http, x).await,
     ]
 }
 
@@ -383,36 +383,11 @@ async fn blockers(http: &Client, (x, _): (&Side<'_>, &Planted), (y, _): (&Side<'
 }
 
 /// (5) x's posture is computed from x's evidence: the service's figure equals the one
-/// recomputed offline from x's own bundle.
-async fn posture(http: &Client, (x, _): (&Side<'_>, &Planted), bundle: &Result<std::path::PathBuf, String>) -> ProofResult {
+/// recomputed offline from x's own bundle, both taken while the log stood still.
+async fn posture(http: &Client, (x, _): (&Side<'_>, &Planted)) -> ProofResult {
     let mut c = Check::new();
-    let mut tries = 0;
-    let mut bundle = bundle.clone();
-    let mut holder = None;
-    loop {
-        tries += 1;
-        let before = http.ok(&x.creds.auditor, "GET", "/v1/posture", None).await;
-        let offline = bundle.clone().and_then(|d| cavra_aispm::posture_from_bundle(&d).map_err(|e| e.to_string()));
-        let after = http.ok(&x.creds.auditor, "GET", "/v1/posture", None).await;
-        match (before, offline, after) {
-            (Ok(b), Ok(off), Ok(a)) => {
-                let off = serde_json::to_value(&off).unwrap_or(Value::Null);
-                if off == a["aispm"] && off["tenant"].as_str() == Some(x.tenant.as_str()) {
-                    c.that(true, format!("the service's posture of {} equals the one recomputed offline from its bundle ({} entries, score {})", x.tenant, off["covers"]["entries"], off["score"]));
-                    break;
-                }
-                // The log grew while the bundle was made: once more, else a failure.
-                if b["aispm"] == a["aispm"] || tries >= 3 {
-                    c.that(false, format!("the service's posture of {} differs from the one recomputed from its bundle (service: {} entries, score {}; offline: {} entries, score {})", x.tenant, a["aispm"]["covers"]["entries"], a["aispm"]["score"], off["covers"]["entries"], off["score"]));
-                    break;
-                }
-            }
-            (b, o, a) => {
-                let e = [b.err().map(|e| e.to_string()), o.err(), a.err().map(|e| e.to_string())].into_iter().flatten().collect::<Vec<_>>().join("; ");
-                c.that(false, format!("posture of {}: {e}", x.tenant));
-                break;
-            }
-        }
+    let t = &x.creds.auditor;
+    for tries in 1..=3 {
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
             Err(e) => {
@@ -420,9 +395,33 @@ async fn posture(http: &Client, (x, _): (&Side<'_>, &Planted), bundle: &Result<s
                 break;
             }
         };
-        bundle = http.bundle(&x.creds.auditor, "", dir.path()).await.map_err(|e| e.to_string());
-        holder = Some(dir);
+        let before = http.ok(t, "GET", "/v1/posture", None).await;
+        let offline = http
+            .bundle(t, "", dir.path())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|d| cavra_aispm::posture_from_bundle(&d).map_err(|e| e.to_string()));
+        let after = http.ok(t, "GET", "/v1/posture", None).await;
+        match (before, offline, after) {
+            (Ok(b), Ok(off), Ok(a)) => {
+                // The log grew while the bundle was made: once more.
+                if b["aispm"] != a["aispm"] && tries < 3 {
+                    continue;
+                }
+                let off = serde_json::to_value(&off).unwrap_or(Value::Null);
+                let same = off == a["aispm"] && off["tenant"].as_str() == Some(x.tenant.as_str());
+                c.that(same, format!("the service's posture of {} against the one recomputed offline from its bundle: service {} entries, score {}; offline {} entries, score {}", x.tenant, a["aispm"]["covers"]["entries"], a["aispm"]["score"], off["covers"]["entries"], off["score"]));
+            }
+            (b, o, a) => {
+                let e = [b.err().map(|e| e.to_string()), o.err(), a.err().map(|e| e.to_string())]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                c.that(false, format!("posture of {}: {e}", x.tenant));
+            }
+        }
+        break;
     }
-    drop(holder);
     c.result(5, "posture")
 }
