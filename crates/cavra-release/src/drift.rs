@@ -246,6 +246,36 @@ pub fn reported_trust_root(answer: &serde_json::Value) -> Result<Option<TrustRoo
     }
 }
 
+/// `cavra trust status`: the trust root file `trust_path` compared with the trust package
+/// `package` (opened with `fingerprint` when given) and with each replica's `GET /v1/trust`
+/// answer (by its address).
+pub fn status_of(
+    trust_path: &std::path::Path,
+    package: Option<&std::path::Path>,
+    fingerprint: Option<&str>,
+    replicas: &[(String, serde_json::Value)],
+) -> Result<Status, crate::ReleaseError> {
+    let in_use = cavra_runtime::trust_file::read(trust_path)
+        .map_err(|e| crate::ReleaseError::Verify(format!("{}: {e}", trust_path.display())))?;
+    let mut sides = Vec::new();
+    if let Some(package) = package {
+        let root = package_trust_root(package, fingerprint, &in_use, trust_path)?;
+        sides.push(Side {
+            name: format!("package {}", package.display()),
+            root: Some(root),
+        });
+    }
+    for (server, answer) in replicas {
+        let root = reported_trust_root(answer)
+            .map_err(|e| crate::ReleaseError::Verify(format!("{server}: {e}")))?;
+        sides.push(Side {
+            name: server.clone(),
+            root,
+        });
+    }
+    Ok(compare(&in_use, &sides))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ pub mod offline;
 pub mod record;
 pub mod sbom;
 pub mod tarball;
+pub mod verify_file;
 
 use std::path::{Path, PathBuf};
 

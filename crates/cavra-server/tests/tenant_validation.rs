@@ -67,9 +67,15 @@ fn configure(cfg: &mut ServerConfig, dir: &Path, sink: &str, failing: &[&str]) {
 
 async fn creds(s: &Server, tenant: &str) -> Credentials {
     Credentials {
-        agent: s.token(tenant, "agent", &format!("probe-agent-{tenant}"), &[]).await,
-        admin: s.token(tenant, "admin", &format!("probe-admin-{tenant}"), &[]).await,
-        auditor: s.token(tenant, "auditor", &format!("probe-auditor-{tenant}"), &[]).await,
+        agent: s
+            .token(tenant, "agent", &format!("probe-agent-{tenant}"), &[])
+            .await,
+        admin: s
+            .token(tenant, "admin", &format!("probe-admin-{tenant}"), &[])
+            .await,
+        auditor: s
+            .token(tenant, "auditor", &format!("probe-auditor-{tenant}"), &[])
+            .await,
     }
 }
 
@@ -91,9 +97,12 @@ async fn validate(url: &str, a: Credentials, b: Credentials, out: &Path) -> vali
 
 async fn gate(s: &Server) -> readiness::Readiness {
     let t = vec!["a".to_string(), "b".to_string()];
-    readiness::check(&s.state.db, &readiness::Gate::of_service(&s.state, &t, OffsetDateTime::now_utc()))
-        .await
-        .expect("gate")
+    readiness::check(
+        &s.state.db,
+        &readiness::Gate::of_service(&s.state, &t, OffsetDateTime::now_utc()),
+    )
+    .await
+    .expect("gate")
 }
 
 fn of(r: &readiness::Readiness, validator: &str, tenant: &str) -> usize {
@@ -130,8 +139,18 @@ async fn proves_and_records(s: &Server, url: &str) {
     let stop = s.deliver();
     let before = gate(s).await;
     for t in ["a", "b"] {
-        assert_eq!(of(&before, ISOLATION_VALIDATION, t), 1, "{:?}", before.blockers);
-        assert_eq!(of(&before, RUNTIME_VALIDATION, t), 1, "{:?}", before.blockers);
+        assert_eq!(
+            of(&before, ISOLATION_VALIDATION, t),
+            1,
+            "{:?}",
+            before.blockers
+        );
+        assert_eq!(
+            of(&before, RUNTIME_VALIDATION, t),
+            1,
+            "{:?}",
+            before.blockers
+        );
     }
     let out = tempfile::tempdir().expect("out");
     let outcome = validate(url, creds(s, "a").await, creds(s, "b").await, out.path()).await;
@@ -142,7 +161,14 @@ async fn proves_and_records(s: &Server, url: &str) {
     for w in &outcome.reports {
         assert_eq!(w.report.proofs.len(), 5);
         assert!(w.recorded.is_ok(), "{:?}", w.recorded);
-        assert!(w.report.probe_objects.iter().any(|o| o.kind == "approval" && o.cleanup == report::Cleanup::Closed), "{:?}", w.report.probe_objects);
+        assert!(
+            w.report
+                .probe_objects
+                .iter()
+                .any(|o| o.kind == "approval" && o.cleanup == report::Cleanup::Closed),
+            "{:?}",
+            w.report.probe_objects
+        );
         let (v, _, code) = validation::verify_file(&w.path, &trust_file);
         assert_eq!(code, 0, "{v}");
         // Tampered: one character of the signed payload changed.
@@ -165,12 +191,22 @@ async fn proves_and_records(s: &Server, url: &str) {
     // runtime report is recorded.
     let after = gate(s).await;
     for t in ["a", "b"] {
-        assert_eq!(of(&after, ISOLATION_VALIDATION, t), 0, "{:?}", after.blockers);
+        assert_eq!(
+            of(&after, ISOLATION_VALIDATION, t),
+            0,
+            "{:?}",
+            after.blockers
+        );
         assert_eq!(of(&after, RUNTIME_VALIDATION, t), 1, "{:?}", after.blockers);
     }
     let admin = s.token("a", "admin", "ops-a", &[]).await;
     let (st, v) = s
-        .call("POST", "/v1/validations", Some(&admin), Some(json!({"report": runtime_report()})))
+        .call(
+            "POST",
+            "/v1/validations",
+            Some(&admin),
+            Some(json!({"report": runtime_report()})),
+        )
         .await;
     assert!(st.is_success(), "{st} {v}");
     assert_eq!(v["validation"], "runtime", "{v}");
@@ -180,11 +216,21 @@ async fn proves_and_records(s: &Server, url: &str) {
     // b's report cannot be recorded by a; a bare (unsigned) report is refused.
     let b_report = std::fs::read_to_string(out.path().join("b.json")).expect("b");
     let (st, _) = s
-        .call("POST", "/v1/validations", Some(&admin), Some(json!({"report": b_report})))
+        .call(
+            "POST",
+            "/v1/validations",
+            Some(&admin),
+            Some(json!({"report": b_report})),
+        )
         .await;
     assert_eq!(st.as_u16(), 422);
     let (st, _) = s
-        .call("POST", "/v1/validations", Some(&admin), Some(json!({"report": "{\"format\": \"x\"}"})))
+        .call(
+            "POST",
+            "/v1/validations",
+            Some(&admin),
+            Some(json!({"report": "{\"format\": \"x\"}"})),
+        )
         .await;
     assert_eq!(st.as_u16(), 422);
     drop(stop);
@@ -233,7 +279,9 @@ async fn postgres_two_replicas_the_five_proofs_hold_and_are_recorded() {
 /// A second replica: the service started on a database whose tenants exist.
 async fn replica(config: ServerConfig, dir: tempfile::TempDir) -> Server {
     let state = cavra_server::AppState::new(config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = cavra_server::app(state.clone());
     let limits = state.config.connections.clone();
@@ -256,15 +304,25 @@ async fn a_proof_that_cannot_be_made_fails_by_name() {
     let s = sqlite(&["a"]).await;
     let _stop = s.deliver();
     let out = tempfile::tempdir().expect("out");
-    let outcome = validate(&s.base, creds(&s, "a").await, creds(&s, "b").await, out.path()).await;
+    let outcome = validate(
+        &s.base,
+        creds(&s, "a").await,
+        creds(&s, "b").await,
+        out.path(),
+    )
+    .await;
     assert_eq!(outcome.exit_code(), 4, "{}", outcome.to_text());
     let failures = outcome.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert!(failures[0].starts_with("tenant b: proof 4 connector_blockers"), "{failures:?}");
+    assert!(
+        failures[0].starts_with("tenant b: proof 4 connector_blockers"),
+        "{failures:?}"
+    );
     let a = &outcome.reports[0].report;
     assert!(a.passed, "{}", a.to_text());
     // A failed report still verifies (what it says is that it failed): exit 4.
-    let (_, _, code) = validation::verify_file(&outcome.reports[1].path, &s.dir.path().join("trust.json"));
+    let (_, _, code) =
+        validation::verify_file(&outcome.reports[1].path, &s.dir.path().join("trust.json"));
     assert_eq!(code, 4);
     // Recorded, it does not clear b's blocker.
     let r = gate(&s).await;
@@ -285,14 +343,21 @@ async fn a_proof_that_cannot_be_made_fails_by_name() {
     };
     let outcome = validation::run(&config).await.expect("runs");
     let failures = outcome.failures().join("\n");
-    assert!(failures.contains("tenant a: proof 3 report_delivery"), "{failures}");
+    assert!(
+        failures.contains("tenant a: proof 3 report_delivery"),
+        "{failures}"
+    );
     assert!(!failures.contains("proof 1 "), "{failures}");
     assert!(!failures.contains("proof 2 "), "{failures}");
     assert!(!failures.contains("proof 5 "), "{failures}");
     // Unsigned: a bare report, which does not verify.
-    let (v, _, code) = validation::verify_file(&outcome.reports[0].path, &s.dir.path().join("trust.json"));
+    let (v, _, code) =
+        validation::verify_file(&outcome.reports[0].path, &s.dir.path().join("trust.json"));
     assert_eq!(code, 1, "{v}");
-    assert!(v["error"].as_str().is_some_and(|e| e.contains("unsigned")), "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("unsigned")),
+        "{v}"
+    );
 }
 
 /// `trust_root.drift`: a replica (or package) with another trust root is a blocker naming it;
@@ -308,14 +373,26 @@ async fn trust_root_drift_is_a_blocker() {
     }];
     let r = readiness::check(&s.state.db, &g).await.expect("gate");
     assert!(r.validators.iter().any(|v| v == TRUST_ROOT_DRIFT));
-    assert!(!r.blockers.iter().any(|b| b.validator == TRUST_ROOT_DRIFT), "{:?}", r.blockers);
+    assert!(
+        !r.blockers.iter().any(|b| b.validator == TRUST_ROOT_DRIFT),
+        "{:?}",
+        r.blockers
+    );
     g.drift_sides = vec![cavra_release::drift::Side {
         name: "http://replica-2".into(),
         root: Some(trust(2)),
     }];
     let r = readiness::check(&s.state.db, &g).await.expect("gate");
-    let drift: Vec<_> = r.blockers.iter().filter(|b| b.validator == TRUST_ROOT_DRIFT).collect();
+    let drift: Vec<_> = r
+        .blockers
+        .iter()
+        .filter(|b| b.validator == TRUST_ROOT_DRIFT)
+        .collect();
     assert_eq!(drift.len(), 1, "{:?}", r.blockers);
-    assert!(drift[0].problem.contains("http://replica-2"), "{:?}", drift[0]);
+    assert!(
+        drift[0].problem.contains("http://replica-2"),
+        "{:?}",
+        drift[0]
+    );
     assert!(drift[0].fix.contains("cavra trust status"));
 }

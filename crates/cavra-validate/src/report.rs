@@ -261,6 +261,28 @@ pub fn verify(
     })
 }
 
+/// [`verify`] as `cavra validate verify` prints it: the JSON (`--json`), the text, and the
+/// exit code (0 verified and passed, 4 verified and failed, 1 it does not verify; the text
+/// then says why, for standard error).
+pub fn verify_printed(
+    envelope_json: &str,
+    trust: &TrustRoot,
+    bundle: Option<&Path>,
+) -> (serde_json::Value, String, i32) {
+    match verify(envelope_json, trust, bundle) {
+        Ok(v) => {
+            let text = format!("verified: signed by {}\n{}", v.key_id, v.report.to_text());
+            let code = if v.report.passed() { 0 } else { 4 };
+            (serde_json::to_value(&v).unwrap_or_default(), text, code)
+        }
+        Err(e) => (
+            serde_json::json!({"verified": false, "error": e.to_string()}),
+            format!("not verified: {e}"),
+            1,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

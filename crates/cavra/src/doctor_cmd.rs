@@ -67,10 +67,10 @@ pub fn run(args: &DoctorArgs) -> Result<i32, Failure> {
         now: time::OffsetDateTime::now_utc(),
     };
     let report = cavra_doctor::run(&setup, &CliProbes);
-    if args.json {
-        support::print_json(&report)?;
-    } else {
-        print!("{}", report.to_text(support::stdout_is_terminal()));
-    }
+    support::show(
+        args.json,
+        &report,
+        &report.to_text(support::stdout_is_terminal()),
+    )?;
     Ok(report.exit_code)
 }

@@ -353,12 +353,7 @@ pub fn keys(command: &KeysCommand) -> Result<i32, Failure> {
             json,
         } => {
             let generated = keyfiles::generate(output, key_id)?;
-            if *json {
-                support::print_json(&generated)?;
-            } else {
-                print!("{}", generated.to_text());
-            }
-            Ok(EXIT_OK)
+            support::show(*json, &generated, &generated.to_text())
         }
     }
 }
@@ -422,12 +417,11 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
         }
         TrustCommand::List { root, json } => {
             let trust = read_trust(&root.trust_root)?;
-            if *json {
-                support::print_json(&trust.keys)?;
-            } else {
-                print!("{}", trust_file::list_text(&trust, &root.trust_root));
-            }
-            Ok(EXIT_OK)
+            support::show(
+                *json,
+                &trust.keys,
+                &trust_file::list_text(&trust, &root.trust_root),
+            )
         }
         TrustCommand::Revoke {
             root,
@@ -549,11 +543,7 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
             let report = store
                 .verify_log(trust.as_ref())
                 .map_err(|e| anyhow!("{e}"))?;
-            if *json {
-                support::print_json(&report)?;
-            } else {
-                print!("{}", report.to_text());
-            }
+            support::show(*json, &report, &report.to_text())?;
             Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
         }
         EvidenceCommand::Checkpoint { json } => {
@@ -635,12 +625,7 @@ fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
     )
     .map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
-    if args.json {
-        support::print_json(&written)?;
-    } else {
-        print!("{}", written.to_text(&log.key_id));
-    }
-    Ok(EXIT_OK)
+    support::show(args.json, &written, &written.to_text(&log.key_id))
 }
 
 fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
@@ -680,14 +665,14 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
             allow_unsigned: args.allow_unsigned,
         },
     );
-    if args.json {
-        support::print_json(&serde_json::json!({
+    support::show(
+        args.json,
+        &serde_json::json!({
             "ok": report.ok(),
             "report": report,
-        }))?;
-    } else {
-        print!("{}", report.to_text());
-    }
+        }),
+        &report.to_text(),
+    )?;
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }
 

@@ -10,11 +10,11 @@ pub fn explain_decision(id: &str, json: bool) -> Result<i32, Failure> {
     let root = support::find_repo_root(&support::current_dir()?);
     let (explanation, stored) =
         cavra_runtime::local::explain_stored(&root, id, &FsResolver).map_err(|e| anyhow!("{e}"))?;
-    if json {
-        support::print_json(&explanation)?;
-    } else {
-        print!("{}", cavra_runtime::text::recorded(&explanation, &stored));
-    }
+    support::show(
+        json,
+        &explanation,
+        &cavra_runtime::text::recorded(&explanation, &stored),
+    )?;
     Ok(if explanation.exact {
         EXIT_OK
     } else {

@@ -399,35 +399,13 @@ fn rollback_cmd(args: &RollbackArgs) -> Result<i32, Failure> {
 }
 
 fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
+    use cavra_release::verify_file::{VerifyFileError, verify_file};
     let trust = trust_file::read(&args.trust_root)?;
-    let bytes =
-        std::fs::read(&args.file).map_err(|e| anyhow!("reading {}: {e}", args.file.display()))?;
-    let name = args.file.display();
-    if cavra_release::archive::is_archive(&bytes) {
-        if !args.artifacts.is_empty() {
-            return Err(Failure::Usage(
-                "--artifact checks a record's artefacts; an archive is checked whole".into(),
-            ));
-        }
-        let verified = cavra_release::archive::verify(&bytes, &trust)
-            .map_err(|e| anyhow!("{name}: does not verify: {e}"))?;
-        if args.json {
-            support::print_json(
-                &json!({"verified": true, "kind": "release_archive", "archive": verified}),
-            )?;
-        } else {
-            print!("{}", verified.to_text());
-        }
-        return Ok(EXIT_OK);
-    }
-    let verified = record::verify(&String::from_utf8_lossy(&bytes), &trust, &args.artifacts)
-        .map_err(|e| anyhow!("{name}: does not verify: {e}"))?;
-    if args.json {
-        support::print_json(&json!({"verified": true, "result": verified}))?;
-    } else {
-        print!("{}", verified.to_text());
-    }
-    Ok(EXIT_OK)
+    let printed = verify_file(&args.file, &trust, &args.artifacts).map_err(|e| match e {
+        VerifyFileError::ArtifactsWithArchive => Failure::Usage(e.to_string()),
+        e => Failure::Other(e.into()),
+    })?;
+    support::done(args.json, &printed.json, printed.text.trim_end())
 }
 
 fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
@@ -453,12 +431,11 @@ fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
     cavra_release::archive::verify(&built.bytes, &trust)
         .map_err(|e| anyhow!("the archive would not verify: {e}"))?;
     let path = cavra_release::archive::write(&built, &args.output).map_err(failure)?;
-    if args.json {
-        support::print_json(&json!({"archive": path, "built": built}))?;
-    } else {
-        print!("{}", built.to_text(&path));
-    }
-    Ok(EXIT_OK)
+    support::show(
+        args.json,
+        &json!({"archive": path, "built": built}),
+        &built.to_text(&path),
+    )
 }
 
 /// Runs `cavra offline …`.
@@ -481,34 +458,27 @@ pub fn offline(command: &OfflineCommand) -> Result<i32, Failure> {
             )
             .map_err(failure)?;
             write(&args.output, &bytes)?;
-            if args.json {
-                support::print_json(&json!({"bundle": args.output, "summary": summary}))?;
-            } else {
-                print!("{}", summary.written_text(&args.output));
-            }
-            Ok(EXIT_OK)
+            support::show(
+                args.json,
+                &json!({"bundle": args.output, "summary": summary}),
+                &summary.written_text(&args.output),
+            )
         }
         OfflineCommand::Verify(args) => {
             let a = &args.anchor;
             let checked = open_bundle(a)?;
-            if a.json {
-                support::print_json(&json!({"verified": true, "bundle": checked.summary}))?;
-            } else {
-                print!("{}", checked.summary.to_text());
-            }
-            Ok(EXIT_OK)
+            support::show(
+                a.json,
+                &json!({"verified": true, "bundle": checked.summary}),
+                &checked.summary.to_text(),
+            )
         }
         OfflineCommand::Install(args) => {
             let a = &args.anchor;
             let checked = open_bundle(a)?;
             let installed = cavra_release::offline::install(checked, &args.prefix, &a.trust_root)
                 .map_err(failure)?;
-            if a.json {
-                support::print_json(&installed)?;
-            } else {
-                print!("{}", installed.to_text(&args.prefix));
-            }
-            Ok(EXIT_OK)
+            support::show(a.json, &installed, &installed.to_text(&args.prefix))
         }
     }
 }
@@ -551,41 +521,23 @@ pub const EXIT_DRIFT: i32 = 3;
 
 /// Runs `cavra trust status`.
 pub fn trust_status(args: &TrustStatusArgs) -> Result<i32, Failure> {
-    use cavra_release::drift::{self, Side};
     if args.package.is_none() && args.servers.is_empty() {
         return Err(Failure::Usage(
             "nothing to compare with: give --package and/or --server".into(),
         ));
     }
-    let in_use = trust_file::read(&args.trust_root)?;
-    let mut sides = Vec::new();
-    if let Some(package) = &args.package {
-        let root = drift::package_trust_root(
-            package,
-            args.fingerprint.as_deref(),
-            &in_use,
-            &args.trust_root,
-        )
-        .map_err(failure)?;
-        sides.push(Side {
-            name: format!("package {}", package.display()),
-            root: Some(root),
-        });
-    }
+    let mut replicas = Vec::new();
     for server in &args.servers {
-        let answer = crate::client::call(server, "GET", "/v1/trust", None)?;
-        let root = drift::reported_trust_root(&answer).map_err(|e| anyhow!("{server}: {e}"))?;
-        sides.push(Side {
-            name: server.clone(),
-            root,
-        });
+        replicas.push((
+            server.clone(),
+            crate::client::call(server, "GET", "/v1/trust", None)?,
+        ));
     }
-    let status = drift::compare(&in_use, &sides);
-    if args.json {
-        support::print_json(&json!({"in_sync": status.in_sync(), "status": status}))?;
-    } else {
-        print!("{}", status.to_text());
-    }
+    let (package, fingerprint) = (args.package.as_deref(), args.fingerprint.as_deref());
+    let status = cavra_release::drift::status_of(&args.trust_root, package, fingerprint, &replicas)
+        .map_err(failure)?;
+    let value = json!({"in_sync": status.in_sync(), "status": status});
+    support::done(args.json, &value, status.to_text().trim_end())?;
     Ok(if status.in_sync() {
         EXIT_OK
     } else {

@@ -81,6 +81,10 @@ pub struct ReadinessArgs {
     /// Only this tenant (with the database).
     #[arg(long, conflicts_with = "server")]
     pub tenant: Option<String>,
+    /// A service replica whose trust root must equal the one in use (`trust_root.drift`;
+    /// repeat per replica; token from CAVRA_TOKEN; with the database).
+    #[arg(long = "replica", value_name = "URL", conflicts_with = "server")]
+    pub replicas: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -374,22 +378,32 @@ pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
     if let Some(ReadinessVerify::Verify(args)) = &args.verify {
         return crate::aispm_cmd::verify(args, cavra_server::packet::Kind::Readiness);
     }
-    let report: cavra_server::readiness::Readiness = match &args.server {
+    use cavra_server::readiness;
+    let report: readiness::Readiness = match &args.server {
         Some(url) => crate::aispm_cmd::live_readiness(url)?,
-        None => runtime()?.block_on(async {
-            let config = config(&args.db)?;
-            let db = open_existing(&config).await?;
-            let now = time::OffsetDateTime::now_utc();
-            cavra_server::readiness::check_database(&db, &config, args.tenant.as_deref(), now)
-                .await
-                .map_err(failure)
-        })?,
+        None => {
+            let mut sides = Vec::new();
+            for url in &args.replicas {
+                let answer = crate::client::call(url, "GET", "/v1/trust", None)?;
+                let root = cavra_release::drift::reported_trust_root(&answer)
+                    .map_err(|e| anyhow!("{url}: {e}"))?;
+                sides.push(cavra_release::drift::Side {
+                    name: url.clone(),
+                    root,
+                });
+            }
+            runtime()?.block_on(async {
+                let config = config(&args.db)?;
+                let db = open_existing(&config).await?;
+                let now = time::OffsetDateTime::now_utc();
+                let tenant = args.tenant.as_deref();
+                readiness::check_database_with(&db, &config, tenant, now, sides)
+                    .await
+                    .map_err(failure)
+            })?
+        }
     };
-    if args.json {
-        support::print_json(&report)?;
-    } else {
-        print!("{}", report.text());
-    }
+    support::show(args.json, &report, &report.text())?;
     let ready = report.ready();
     if let (Some(path), Some(key)) = (&args.packet, &args.key.sign_key) {
         let id = args.key.key_id.as_deref();
@@ -441,12 +455,7 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
         TenantCommand::List { json, db } => runtime()?.block_on(async {
             let db = open_existing(&config(db)?).await?;
             let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
-            if *json {
-                support::print_json(&tenants)?;
-            } else {
-                print!("{}", admin::tenants_text(&tenants));
-            }
-            Ok(EXIT_OK)
+            support::show(*json, &tenants, &admin::tenants_text(&tenants))
         }),
     }
 }
@@ -530,12 +539,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                 let tokens = admin::tokens(&db, tenant.as_deref(), now)
                     .await
                     .map_err(failure)?;
-                if *json {
-                    support::print_json(&tokens)?;
-                } else {
-                    print!("{}", admin::tokens_text(&tokens));
-                }
-                Ok(EXIT_OK)
+                support::show(*json, &tokens, &admin::tokens_text(&tokens))
             }
             TokenCommand::Revoke { id, json, db } => {
                 let db = open(&config(db)?).await?;

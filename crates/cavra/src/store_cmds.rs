@@ -265,11 +265,11 @@ fn remote_approval(cmd: &ApprovalCommand) -> Result<Option<i32>, Failure> {
                 None => "/v1/approvals".to_string(),
             };
             let answer = crate::client::call(base, "GET", &path, None)?;
-            if *json {
-                support::print_json(&answer)?;
-            } else {
-                print!("{}", cavra_runtime::text::service_approvals(&answer));
-            }
+            support::show(
+                *json,
+                &answer,
+                &cavra_runtime::text::service_approvals(&answer),
+            )?;
             Ok(Some(support::EXIT_OK))
         }
         ApprovalCommand::Approve(args) | ApprovalCommand::Deny(args) if args.server.is_some() => {

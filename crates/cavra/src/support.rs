@@ -181,6 +181,16 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     }
 }
 
+/// Prints `value` as JSON with `--json`, else `text` as it is (a report's text).
+pub fn show<T: serde::Serialize>(json: bool, value: &T, text: &str) -> Result<i32, Failure> {
+    if json {
+        print_json(value)?;
+    } else {
+        print!("{text}");
+    }
+    Ok(EXIT_OK)
+}
+
 /// Whether stdout is a terminal (for colour).
 pub fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;

@@ -151,28 +151,28 @@ pub fn run(command: &ValidateCommand) -> Result<i32, Failure> {
 }
 
 fn tenants_cmd(args: &TenantsArgs) -> Result<i32, Failure> {
-    use cavra_server::validation::{self as v, Credentials};
-    if let Some(TenantsVerify::Verify { report, trust_root, json }) = &args.verify {
+    use cavra_server::validation as v;
+    if let Some(TenantsVerify::Verify {
+        report,
+        trust_root,
+        json,
+    }) = &args.verify
+    {
         let (value, text, code) = v::verify_file(report, trust_root);
         support::done(*json, &value, text.trim_end())?;
         return Ok(code);
     }
-    let need = |o: Option<&PathBuf>, f: &str| o.ok_or_else(|| Failure::Usage(format!("give {f}")));
-    let server = args.server.clone().ok_or_else(|| Failure::Usage("give --server".into()))?;
-    let cred = |p: &PathBuf| Credentials::read(p).map_err(|e| Failure::Usage(e.to_string()));
-    let signer = match &args.sign_key {
-        Some(k) => Some(cavra_runtime::keyfiles::signer(k, args.key_id.as_deref())?),
-        None => None,
+    let (Some(server), Some(a), Some(b)) = (&args.server, &args.probe_a, &args.probe_b) else {
+        return Err(Failure::Usage(
+            "give --server, --probe-a and --probe-b".into(),
+        ));
     };
-    let config = v::Config {
-        server,
-        a: cred(need(args.probe_a.as_ref(), "--probe-a")?)?,
-        b: cred(need(args.probe_b.as_ref(), "--probe-b")?)?,
-        signer: signer.map(|s| v::Signer { key_id: s.key_id, key: s.key }),
-        output: args.output.clone(),
-        wait: std::time::Duration::from_secs(args.wait),
-        timeout: std::time::Duration::from_secs(60),
-    };
+    let key = args
+        .sign_key
+        .as_deref()
+        .map(|k| (k, args.key_id.as_deref()));
+    let config = v::Config::from_files(server, a, b, key, &args.output, args.wait)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let outcome = v::run_blocking(&config).map_err(|e| Failure::Other(e.into()))?;
     let value = serde_json::to_value(&outcome).map_err(|e| anyhow!("{e}"))?;
     support::done(args.json, &value, outcome.to_text().trim_end())?;
@@ -232,25 +232,11 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
     let trust = crate::evidence_cmd::read_trust(&args.trust_root)?;
     let report = std::fs::read_to_string(&args.report)
         .with_context(|| format!("reading {}", args.report.display()))?;
-    match cavra_validate::report::verify(&report, &trust, args.evidence.as_deref()) {
-        Ok(v) => {
-            if args.json {
-                support::print_json(&v)?;
-            } else {
-                println!("verified: signed by {}", v.key_id);
-                print!("{}", v.report.to_text());
-            }
-            Ok(exit_of(&v.report))
-        }
-        Err(e) => {
-            if args.json {
-                support::print_json(
-                    &serde_json::json!({"verified": false, "error": e.to_string()}),
-                )?;
-            } else {
-                eprintln!("not verified: {e}");
-            }
-            Ok(EXIT_ERROR)
-        }
+    let (value, text, code) =
+        cavra_validate::report::verify_printed(&report, &trust, args.evidence.as_deref());
+    match code {
+        EXIT_ERROR if !args.json => eprintln!("{text}"),
+        _ => _ = support::done(args.json, &value, text.trim_end())?,
     }
+    Ok(code)
 }

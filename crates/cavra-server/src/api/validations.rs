@@ -62,26 +62,36 @@ pub async fn record(
         Problem::unprocessable("the service has no trust root to verify reports against")
     })?;
     let tenant = caller.tenant();
-    let (validation, passed, key_id, signed_at) =
-        match crate::validation::report::verify(&body.report, trust) {
-            Ok(v) => {
-                if v.report.tenant != tenant {
-                    return Err(Problem::unprocessable(
-                        "the report is about another tenant than the caller's",
-                    ));
-                }
-                (TENANT_ISOLATION, v.report.passed, v.key_id, v.report.signed_at)
+    let (validation, passed, key_id, signed_at) = match crate::validation::report::verify(
+        &body.report,
+        trust,
+    ) {
+        Ok(v) => {
+            if v.report.tenant != tenant {
+                return Err(Problem::unprocessable(
+                    "the report is about another tenant than the caller's",
+                ));
             }
-            Err(tenant_error) => match cavra_validate::report::verify(&body.report, trust, None) {
-                Ok(v) => (RUNTIME, v.report.passed(), v.key_id, v.report.signed_at),
-                Err(runtime_error) => {
-                    return Err(Problem::unprocessable(format!(
-                        "not a verified validation report (as a tenant report: {tenant_error}; as a runtime report: {runtime_error})"
-                    )));
-                }
-            },
-        };
-    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body.report.as_bytes())));
+            (
+                TENANT_ISOLATION,
+                v.report.passed,
+                v.key_id,
+                v.report.signed_at,
+            )
+        }
+        Err(tenant_error) => match cavra_validate::report::verify(&body.report, trust, None) {
+            Ok(v) => (RUNTIME, v.report.passed(), v.key_id, v.report.signed_at),
+            Err(runtime_error) => {
+                return Err(Problem::unprocessable(format!(
+                    "not a verified validation report (as a tenant report: {tenant_error}; as a runtime report: {runtime_error})"
+                )));
+            }
+        },
+    };
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(body.report.as_bytes()))
+    );
     let entry = json!({
         "validation": validation,
         "passed": passed,

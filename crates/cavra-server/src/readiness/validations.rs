@@ -102,12 +102,14 @@ pub fn package_side(
     trust_path: Option<&std::path::Path>,
 ) -> Result<Side, Blocker> {
     let name = format!("package {}", package.display());
-    let fail = |why: String| Blocker {
+    let fail = |why: String| {
+        Blocker {
         validator: TRUST_ROOT_DRIFT.into(),
         tenant: None,
         count: 1,
         problem: format!("{name}: {why}"),
         fix: "point readiness.trust_package at the trust package distributed to the clients, signed by a key of the trust root in use".into(),
+    }
     };
     let (Some(in_use), Some(path)) = (in_use, trust_path) else {
         return Err(fail("the service has no trust root to open it with".into()));

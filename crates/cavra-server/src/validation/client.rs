@@ -78,7 +78,9 @@ impl Client {
         } else {
             Err(ValidationError::Service(format!(
                 "{method} {path} answered {status}: {}",
-                v.get("detail").and_then(Value::as_str).unwrap_or("no detail")
+                v.get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no detail")
             )))
         }
     }
@@ -118,14 +120,19 @@ impl Client {
     /// or why not.
     pub async fn record(&self, token: &str, signed: &str) -> Result<u64, String> {
         let body = serde_json::json!({ "report": signed });
-        match self.call(token, "POST", "/v1/validations", Some(&body)).await {
+        match self
+            .call(token, "POST", "/v1/validations", Some(&body))
+            .await
+        {
             Ok((s, v)) if (200..300).contains(&s) => v
                 .get("log_index")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| format!("answered {s} without a log index")),
             Ok((s, v)) => Err(format!(
                 "answered {s}: {}",
-                v.get("detail").and_then(Value::as_str).unwrap_or("no detail")
+                v.get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no detail")
             )),
             Err(e) => Err(e.to_string()),
         }

@@ -190,10 +190,9 @@ pub async fn run(config: &Config) -> Result<Outcome, ValidationError> {
     proofs::clean(&http, &a, &mut a_objects).await;
     proofs::clean(&http, &b, &mut b_objects).await;
     let mut reports = Vec::new();
-    for (side, peer, proofs, objects) in [
-        (&a, &b, a_proofs, a_objects),
-        (&b, &a, b_proofs, b_objects),
-    ] {
+    for (side, peer, proofs, objects) in
+        [(&a, &b, a_proofs, a_objects), (&b, &a, b_proofs, b_objects)]
+    {
         let report = TenantReport {
             format: report::FORMAT.into(),
             tenant: side.tenant.clone(),
@@ -252,9 +251,11 @@ mod tests {
     #[test]
     fn credentials_are_one_token_or_one_per_role() {
         let one = Credentials::parse("cav_abc\n").expect("one token");
-        assert_eq!((one.agent.as_str(), one.auditor.as_str()), ("cav_abc", "cav_abc"));
-        let roles =
-            Credentials::parse(r#"{"token": "t", "agent": "ag"}"#).expect("roles");
+        assert_eq!(
+            (one.agent.as_str(), one.auditor.as_str()),
+            ("cav_abc", "cav_abc")
+        );
+        let roles = Credentials::parse(r#"{"token": "t", "agent": "ag"}"#).expect("roles");
         assert_eq!((roles.agent.as_str(), roles.admin.as_str()), ("ag", "t"));
         assert!(Credentials::parse(r#"{"agent": "ag"}"#).is_err());
         assert!(Credentials::parse("  ").is_err());
@@ -307,20 +308,61 @@ pub fn verify_file(file: &Path, trust_root: &Path) -> (serde_json::Value, String
     let checked = cavra_runtime::trust_file::read(trust_root)
         .map_err(|e| format!("{}: {e}", trust_root.display()))
         .and_then(|trust| {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             report::verify(&text, &trust).map_err(|e| e.to_string())
         });
     match checked {
         Ok(v) => {
             let code = if v.report.passed { 0 } else { 4 };
             let text = format!("verified: signed by {}\n{}", v.key_id, v.report.to_text());
-            (serde_json::json!({"verified": true, "report": v}), text, code)
+            (
+                serde_json::json!({"verified": true, "report": v}),
+                text,
+                code,
+            )
         }
         Err(e) => (
             serde_json::json!({"verified": false, "error": e}),
             format!("not verified: {e}\n"),
             1,
         ),
+    }
+}
+
+impl Config {
+    /// The configuration `cavra validate tenants` builds from its flags: the service, the two
+    /// probe credential files, the signing key file (with its id; default: the file's name),
+    /// the output folder and how many seconds to wait for deliveries.
+    pub fn from_files(
+        server: &str,
+        probe_a: &Path,
+        probe_b: &Path,
+        sign_key: Option<(&Path, Option<&str>)>,
+        output: &Path,
+        wait_seconds: u64,
+    ) -> Result<Config, ValidationError> {
+        let signer = sign_key
+            .map(|(path, id)| {
+                cavra_runtime::keyfiles::signer(path, id)
+                    .map(|s| Signer {
+                        key_id: s.key_id,
+                        key: s.key,
+                    })
+                    .map_err(|e| ValidationError::Credentials {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })
+            })
+            .transpose()?;
+        Ok(Config {
+            server: server.to_string(),
+            a: Credentials::read(probe_a)?,
+            b: Credentials::read(probe_b)?,
+            signer,
+            output: output.to_path_buf(),
+            wait: Duration::from_secs(wait_seconds),
+            timeout: Duration::from_secs(60),
+        })
     }
 }

@@ -227,17 +227,30 @@ impl Check {
     }
 }
 
-async fn status(http: &Client, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+async fn status(
+    http: &Client,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     http.call(token, method, path, body)
         .await
         .unwrap_or_else(|e| (0, Value::String(e.to_string())))
 }
 
 /// The five proofs for tenant `x` against `y`.
-pub async fn all(http: &Client, x: (&Side<'_>, &Planted), y: (&Side<'_>, &Planted)) -> Vec<ProofResult> {
+pub async fn all(
+    http: &Client,
+    x: (&Side<'_>, &Planted),
+    y: (&Side<'_>, &Planted),
+) -> Vec<ProofResult> {
     let bundle_dir = tempfile::tempdir();
     let bundle = match &bundle_dir {
-        Ok(d) => http.bundle(&x.0.creds.auditor, "", d.path()).await.map_err(|e| e.to_string()),
+        Ok(d) => http
+            .bundle(&x.0.creds.auditor, "", d.path())
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     vec![
@@ -263,25 +276,89 @@ async fn evidence(
     let t = &x.creds.auditor;
     if let Some(d) = &py.decision {
         let real = status(http, t, "GET", &format!("/v1/decisions/{d}"), None).await;
-        let ghost = status(http, t, "GET", &format!("/v1/decisions/{GHOST_DECISION}"), None).await;
-        c.that(real.0 == 404 && real.0 == ghost.0, format!("{}'s decision answers {} to {} (a missing id: {})", y.tenant, real.0, x.tenant, ghost.0));
+        let ghost = status(
+            http,
+            t,
+            "GET",
+            &format!("/v1/decisions/{GHOST_DECISION}"),
+            None,
+        )
+        .await;
+        c.that(
+            real.0 == 404 && real.0 == ghost.0,
+            format!(
+                "{}'s decision answers {} to {} (a missing id: {})",
+                y.tenant, real.0, x.tenant, ghost.0
+            ),
+        );
     }
-    let real = status(http, t, "GET", &format!("/v1/sessions/{}", py.session), None).await;
-    c.that(real.0 == 404, format!("{}'s session answers {}", y.tenant, real.0));
+    let real = status(
+        http,
+        t,
+        "GET",
+        &format!("/v1/sessions/{}", py.session),
+        None,
+    )
+    .await;
+    c.that(
+        real.0 == 404,
+        format!("{}'s session answers {}", y.tenant, real.0),
+    );
     if let Some(a) = &py.approval {
         let real = status(http, t, "GET", &format!("/v1/approvals/{a}"), None).await;
-        c.that(real.0 == 404, format!("{}'s approval request answers {}", y.tenant, real.0));
+        c.that(
+            real.0 == 404,
+            format!("{}'s approval request answers {}", y.tenant, real.0),
+        );
     }
-    let theirs = status(http, t, "GET", &format!("/v1/evidence/entries?session_id={}", py.session), None).await;
-    c.that(theirs.0 == 200 && theirs.1.as_array().is_some_and(Vec::is_empty), format!("{}'s entries searched by its session: {} with {} entries", y.tenant, theirs.0, theirs.1.as_array().map_or(0, Vec::len)));
-    let own = status(http, t, "GET", &format!("/v1/evidence/entries?session_id={}", px.session), None).await;
-    c.that(own.1.as_array().is_some_and(|a| !a.is_empty()), format!("{}'s own probe entries are found ({})", x.tenant, own.1.as_array().map_or(0, Vec::len)));
+    let theirs = status(
+        http,
+        t,
+        "GET",
+        &format!("/v1/evidence/entries?session_id={}", py.session),
+        None,
+    )
+    .await;
+    c.that(
+        theirs.0 == 200 && theirs.1.as_array().is_some_and(Vec::is_empty),
+        format!(
+            "{}'s entries searched by its session: {} with {} entries",
+            y.tenant,
+            theirs.0,
+            theirs.1.as_array().map_or(0, Vec::len)
+        ),
+    );
+    let own = status(
+        http,
+        t,
+        "GET",
+        &format!("/v1/evidence/entries?session_id={}", px.session),
+        None,
+    )
+    .await;
+    c.that(
+        own.1.as_array().is_some_and(|a| !a.is_empty()),
+        format!(
+            "{}'s own probe entries are found ({})",
+            x.tenant,
+            own.1.as_array().map_or(0, Vec::len)
+        ),
+    );
     match bundle {
         Ok(dir) => {
             let text = std::fs::read_to_string(dir.join("entries.jsonl")).unwrap_or_default();
             let leaks = text.contains(&py.session)
-                || py.decision.as_ref().is_some_and(|d| text.contains(d.as_str()));
-            c.that(!leaks && text.contains(&px.session), format!("{}'s evidence bundle holds its own probe and nothing of {}'s", x.tenant, y.tenant));
+                || py
+                    .decision
+                    .as_ref()
+                    .is_some_and(|d| text.contains(d.as_str()));
+            c.that(
+                !leaks && text.contains(&px.session),
+                format!(
+                    "{}'s evidence bundle holds its own probe and nothing of {}'s",
+                    x.tenant, y.tenant
+                ),
+            );
         }
         Err(e) => c.that(false, format!("{}'s evidence bundle: {e}", x.tenant)),
     }
@@ -289,7 +366,11 @@ async fn evidence(
 }
 
 /// (2) x cannot use y's policy packs.
-async fn packs(http: &Client, (x, _): (&Side<'_>, &Planted), (y, py): (&Side<'_>, &Planted)) -> ProofResult {
+async fn packs(
+    http: &Client,
+    (x, _): (&Side<'_>, &Planted),
+    (y, py): (&Side<'_>, &Planted),
+) -> ProofResult {
     let mut c = Check::new();
     let digest = match &py.pack {
         Some(d) => Some(d.clone()),
@@ -301,45 +382,150 @@ async fn packs(http: &Client, (x, _): (&Side<'_>, &Planted), (y, py): (&Side<'_>
             .and_then(|p| str_at(&p, &["digest"])),
     };
     let Some(d) = digest else {
-        c.that(false, format!("{} holds no pack to prove with, and uploading one was refused", y.tenant));
+        c.that(
+            false,
+            format!(
+                "{} holds no pack to prove with, and uploading one was refused",
+                y.tenant
+            ),
+        );
         return c.result(2, "policy_packs");
     };
-    let real = status(http, &x.creds.auditor, "GET", &format!("/v1/policies/{d}"), None).await;
-    c.that(real.0 == 404, format!("{}'s pack answers {} to {}", y.tenant, real.0, x.tenant));
+    let real = status(
+        http,
+        &x.creds.auditor,
+        "GET",
+        &format!("/v1/policies/{d}"),
+        None,
+    )
+    .await;
+    c.that(
+        real.0 == 404,
+        format!("{}'s pack answers {} to {}", y.tenant, real.0, x.tenant),
+    );
     let assign = |pack: &str| json!({"repository": "cavra-probe/none", "pack": pack});
-    let real = status(http, &x.creds.admin, "PUT", "/v1/policy-assignments", Some(&assign(&d))).await;
-    let ghost = status(http, &x.creds.admin, "PUT", "/v1/policy-assignments", Some(&assign(GHOST_PACK))).await;
-    c.that((400..500).contains(&real.0) && real.0 == ghost.0, format!("assigning {}'s pack answers {} (a missing pack: {})", y.tenant, real.0, ghost.0));
+    let real = status(
+        http,
+        &x.creds.admin,
+        "PUT",
+        "/v1/policy-assignments",
+        Some(&assign(&d)),
+    )
+    .await;
+    let ghost = status(
+        http,
+        &x.creds.admin,
+        "PUT",
+        "/v1/policy-assignments",
+        Some(&assign(GHOST_PACK)),
+    )
+    .await;
+    c.that(
+        (400..500).contains(&real.0) && real.0 == ghost.0,
+        format!(
+            "assigning {}'s pack answers {} (a missing pack: {})",
+            y.tenant, real.0, ghost.0
+        ),
+    );
     let with = |pack: &str| json!({"request": {"action": "read_file", "target": "cavra-probe.txt", "session_id": "cavra-probe", "agent_id": "cavra-probe"}, "policy": pack});
-    let real = status(http, &x.creds.agent, "POST", "/v1/decisions", Some(&with(&d))).await;
-    let ghost = status(http, &x.creds.agent, "POST", "/v1/decisions", Some(&with(GHOST_PACK))).await;
-    c.that((400..500).contains(&real.0) && real.0 == ghost.0 && real.1.get("type") == ghost.1.get("type"), format!("deciding with {}'s pack answers {} (a missing pack: {})", y.tenant, real.0, ghost.0));
+    let real = status(
+        http,
+        &x.creds.agent,
+        "POST",
+        "/v1/decisions",
+        Some(&with(&d)),
+    )
+    .await;
+    let ghost = status(
+        http,
+        &x.creds.agent,
+        "POST",
+        "/v1/decisions",
+        Some(&with(GHOST_PACK)),
+    )
+    .await;
+    c.that(
+        (400..500).contains(&real.0)
+            && real.0 == ghost.0
+            && real.1.get("type") == ghost.1.get("type"),
+        format!(
+            "deciding with {}'s pack answers {} (a missing pack: {})",
+            y.tenant, real.0, ghost.0
+        ),
+    );
     c.result(2, "policy_packs")
 }
 
 /// (3) x's report delivery cannot reach y's recipients.
-async fn delivery(http: &Client, (x, px): (&Side<'_>, &Planted), (y, py): (&Side<'_>, &Planted)) -> ProofResult {
+async fn delivery(
+    http: &Client,
+    (x, px): (&Side<'_>, &Planted),
+    (y, py): (&Side<'_>, &Planted),
+) -> ProofResult {
     let mut c = Check::new();
     if px.connectors.is_empty() {
-        c.that(false, format!("{} has no connector (report recipient) configured to prove with", x.tenant));
+        c.that(
+            false,
+            format!(
+                "{} has no connector (report recipient) configured to prove with",
+                x.tenant
+            ),
+        );
         return c.result(3, "report_delivery");
     }
     for name in py.connectors.iter().filter(|n| !px.connectors.contains(n)) {
-        let real = status(http, &x.creds.admin, "POST", &format!("/v1/connectors/{name}/test"), None).await;
-        c.that(real.0 == 404, format!("a test event to {}'s connector {name} answers {}", y.tenant, real.0));
+        let real = status(
+            http,
+            &x.creds.admin,
+            "POST",
+            &format!("/v1/connectors/{name}/test"),
+            None,
+        )
+        .await;
+        c.that(
+            real.0 == 404,
+            format!(
+                "a test event to {}'s connector {name} answers {}",
+                y.tenant, real.0
+            ),
+        );
     }
     for event in &px.events {
-        let ours = deliveries_of(http, &x.creds.admin, event).await.unwrap_or_default();
-        c.that(!ours.is_empty() && ours.iter().all(|d| d["destination"].as_str().is_some_and(|n| px.connectors.iter().any(|c| c == n))), format!("event {event} went to {}'s connectors only ({} deliveries)", x.tenant, ours.len()));
+        let ours = deliveries_of(http, &x.creds.admin, event)
+            .await
+            .unwrap_or_default();
+        c.that(
+            !ours.is_empty()
+                && ours.iter().all(|d| {
+                    d["destination"]
+                        .as_str()
+                        .is_some_and(|n| px.connectors.iter().any(|c| c == n))
+                }),
+            format!(
+                "event {event} went to {}'s connectors only ({} deliveries)",
+                x.tenant,
+                ours.len()
+            ),
+        );
         let theirs = deliveries_of(http, &y.creds.admin, event).await;
-        c.that(theirs.as_ref().is_some_and(Vec::is_empty), format!("event {event} has no delivery in {}", y.tenant));
+        c.that(
+            theirs.as_ref().is_some_and(Vec::is_empty),
+            format!("event {event} has no delivery in {}", y.tenant),
+        );
     }
-    c.that(!px.events.is_empty(), format!("{} test event(s) sent", px.events.len()));
+    c.that(
+        !px.events.is_empty(),
+        format!("{} test event(s) sent", px.events.len()),
+    );
     c.result(3, "report_delivery")
 }
 
 /// (4) x's connector failures do not appear as y's blockers.
-async fn blockers(http: &Client, (x, _): (&Side<'_>, &Planted), (y, _): (&Side<'_>, &Planted)) -> ProofResult {
+async fn blockers(
+    http: &Client,
+    (x, _): (&Side<'_>, &Planted),
+    (y, _): (&Side<'_>, &Planted),
+) -> ProofResult {
     let mut c = Check::new();
     let dead = |s: &Side<'_>| {
         let t = s.creds.admin.clone();
@@ -356,12 +542,33 @@ async fn blockers(http: &Client, (x, _): (&Side<'_>, &Planted), (y, _): (&Side<'
         c.that(false, format!("{} has no failing connector to prove with (configure one to a closed port with retry.max_attempts: 1)", x.tenant));
         return c.result(4, "connector_blockers");
     }
-    let y_dead: Vec<String> = dead(y).await.iter().filter_map(|d| str_at(d, &["destination"])).collect();
-    let x_events: Vec<String> = x_dead.iter().filter_map(|d| str_at(d, &["event_id"])).collect();
+    let y_dead: Vec<String> = dead(y)
+        .await
+        .iter()
+        .filter_map(|d| str_at(d, &["destination"]))
+        .collect();
+    let x_events: Vec<String> = x_dead
+        .iter()
+        .filter_map(|d| str_at(d, &["event_id"]))
+        .collect();
     let own = http.ok(&x.creds.admin, "GET", "/v1/readiness", None).await;
     let is_dead = |b: &&Value| b["validator"] == crate::readiness::DEAD_LETTERS;
-    let own_n = own.as_ref().ok().and_then(|r| r["blockers"].as_array().map(|a| a.iter().filter(is_dead).count())).unwrap_or(0);
-    c.that(own_n > 0, format!("{}'s own readiness shows its dead letters ({own_n} blocker(s))", x.tenant));
+    let own_n = own
+        .as_ref()
+        .ok()
+        .and_then(|r| {
+            r["blockers"]
+                .as_array()
+                .map(|a| a.iter().filter(is_dead).count())
+        })
+        .unwrap_or(0);
+    c.that(
+        own_n > 0,
+        format!(
+            "{}'s own readiness shows its dead letters ({own_n} blocker(s))",
+            x.tenant
+        ),
+    );
     match http.ok(&y.creds.admin, "GET", "/v1/readiness", None).await {
         Ok(r) => {
             let list = r["blockers"].as_array().cloned().unwrap_or_default();
@@ -371,11 +578,29 @@ async fn blockers(http: &Client, (x, _): (&Side<'_>, &Planted), (y, _): (&Side<'
                     let text = b.to_string();
                     b["tenant"].as_str() == Some(x.tenant.as_str())
                         || x_events.iter().any(|e| text.contains(e.as_str()))
-                        || (is_dead(b) && !y_dead.iter().any(|n| b["problem"].as_str().is_some_and(|p| p.contains(&format!("connector {n}:")))))
+                        || (is_dead(b)
+                            && !y_dead.iter().any(|n| {
+                                b["problem"]
+                                    .as_str()
+                                    .is_some_and(|p| p.contains(&format!("connector {n}:")))
+                            }))
                 })
                 .map(|b| b["problem"].as_str().unwrap_or_default().to_string())
                 .collect();
-            c.that(foreign.is_empty(), format!("{}'s readiness holds no blocker of {}'s ({} blocker(s) checked{})", y.tenant, x.tenant, list.len(), if foreign.is_empty() { String::new() } else { format!(": {}", foreign.join(", ")) }));
+            c.that(
+                foreign.is_empty(),
+                format!(
+                    "{}'s readiness holds no blocker of {}'s ({} blocker(s) checked{})",
+                    y.tenant,
+                    x.tenant,
+                    list.len(),
+                    if foreign.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", foreign.join(", "))
+                    }
+                ),
+            );
         }
         Err(e) => c.that(false, format!("{}'s readiness: {e}", y.tenant)),
     }
@@ -413,11 +638,15 @@ async fn posture(http: &Client, (x, _): (&Side<'_>, &Planted)) -> ProofResult {
                 c.that(same, format!("the service's posture of {} against the one recomputed offline from its bundle: service {} entries, score {}; offline {} entries, score {}", x.tenant, a["aispm"]["covers"]["entries"], a["aispm"]["score"], off["covers"]["entries"], off["score"]));
             }
             (b, o, a) => {
-                let e = [b.err().map(|e| e.to_string()), o.err(), a.err().map(|e| e.to_string())]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let e = [
+                    b.err().map(|e| e.to_string()),
+                    o.err(),
+                    a.err().map(|e| e.to_string()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
                 c.that(false, format!("posture of {}: {e}", x.tenant));
             }
         }
