@@ -19,6 +19,14 @@ fn cavra() -> Command {
     cmd
 }
 
+/// A service configuration for a test bed: the gate does not ask for recorded tenant and
+/// runtime validations (tests/tenant_validation.rs in cavra-server proves those).
+fn no_validations(dir: &Path) -> PathBuf {
+    let path = dir.join("cavra-server.yaml");
+    std::fs::write(&path, "readiness:\n  require_validations: false\n").expect("config");
+    path
+}
+
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
     assert!(
@@ -390,6 +398,7 @@ fn review_packets(s: &Scratch) {
     std::fs::create_dir_all(s.repo.join("review")).expect("mkdir");
     ok(cavra()
         .args(["readiness", "--tenant", "acme", "--database-url", &db])
+        .env("CAVRA_SERVER_CONFIG", no_validations(&s.temp))
         .args([
             "--packet",
             "review/cavra-readiness-packet.json",
@@ -495,6 +504,7 @@ fn gitlab_aispm_review_packet_validation() {
     let db = format!("sqlite://{}", s.temp.join("server.db").display());
     ok(cavra()
         .args(["readiness", "--tenant", "acme", "--database-url", &db])
+        .env("CAVRA_SERVER_CONFIG", no_validations(&s.temp))
         .args([
             "--packet",
             "review/cavra-readiness-packet.json",
