@@ -416,6 +416,7 @@ fn review_packets(s: &Scratch) {
             "--database-url",
             &db,
         ])
+        .env("CAVRA_SERVER_CONFIG", no_validations(&s.temp))
         .args([
             "--period",
             "30d",
