@@ -3,7 +3,7 @@
 //! --from-bundle` folds a bundle's entries.
 
 use cavra_aispm::{Accumulator, Posture};
-use cavra_tenant_store::{Db, EntryQuery, Evidence, Result};
+use cavra_tenant_store::{Db, EntryQuery, Evidence as _, Result};
 
 use crate::admin::AdminError;
 
@@ -30,8 +30,9 @@ pub async fn posture_at(
     let mut acc = Accumulator::new();
     let mut after: Option<u64> = None;
     loop {
+        // The stored bytes, folded as a bundle's lines are: no JSON value per entry.
         let page = db
-            .entries(
+            .entry_bytes(
                 tenant,
                 &EntryQuery {
                     since: since.map(str::to_string),
@@ -42,11 +43,11 @@ pub async fn posture_at(
                 },
             )
             .await?;
-        let Some(last) = page.last().map(|e| e.index) else {
+        let Some(last) = page.last().map(|e| e.0) else {
             break;
         };
-        for e in page.iter().take_while(|e| e.index < size) {
-            acc.push_value(&e.entry);
+        for (_, bytes) in page.iter().take_while(|e| e.0 < size) {
+            acc.push_line(bytes);
         }
         if last + 1 >= size || page.len() < PAGE {
             break;

@@ -24,6 +24,7 @@
 pub mod backend;
 mod db;
 pub mod entitlement;
+pub mod entry_bytes;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
