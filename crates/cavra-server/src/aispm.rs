@@ -7,8 +7,9 @@ use cavra_tenant_store::{Db, EntryQuery, Evidence as _, Result};
 
 use crate::admin::AdminError;
 
-/// Entries read from the store at a time: one page is all the posture holds of the log.
-const PAGE: usize = 2048;
+/// Entries read from the store at a time: two pages (one read, one folded) are all the
+/// posture holds of the log.
+const PAGE: usize = 4096;
 
 /// The posture of `tenant`'s log as it is now (the entries up to its head when the read
 /// starts; entries appended meanwhile wait for the next call).
@@ -28,31 +29,33 @@ pub async fn posture_at(
 ) -> Result<Posture> {
     let size = db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
     let mut acc = Accumulator::new();
-    let mut after: Option<u64> = None;
-    loop {
-        // The stored bytes, folded as a bundle's lines are: no JSON value per entry.
-        let page = db
-            .entry_bytes(
-                tenant,
-                &EntryQuery {
-                    since: since.map(str::to_string),
-                    until: until.map(str::to_string),
-                    after_index: after,
-                    limit: PAGE,
-                    ..EntryQuery::default()
-                },
-            )
-            .await?;
+    // The next page is read (on the store's reader thread) while this one is folded here.
+    let read = |after: Option<u64>| {
+        let (db, tenant) = (db.clone(), tenant.to_string());
+        let query = EntryQuery {
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+            after_index: after,
+            limit: PAGE,
+            ..EntryQuery::default()
+        };
+        tokio::spawn(async move { db.entry_bytes(&tenant, &query).await })
+    };
+    let mut next = Some(read(None));
+    while let Some(reading) = next.take() {
+        let page = reading
+            .await
+            .map_err(|e| cavra_tenant_store::StoreError::Corrupt(format!("posture read: {e}")))??;
         let Some(last) = page.last().map(|e| e.0) else {
             break;
         };
+        if last + 1 < size && page.len() == PAGE {
+            next = Some(read(Some(last)));
+        }
+        // The stored bytes, folded as a bundle's lines are: no JSON value per entry.
         for (_, bytes) in page.iter().take_while(|e| e.0 < size) {
             acc.push_line(bytes);
         }
-        if last + 1 >= size || page.len() < PAGE {
-            break;
-        }
-        after = Some(last);
     }
     let mut posture = acc.finish();
     // A log (or period) without entries still belongs to the tenant asked about.
