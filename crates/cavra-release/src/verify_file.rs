@@ -37,7 +37,7 @@ pub enum VerifyFileError {
         /// The file's name as given.
         name: String,
         /// Why.
-        error: ReleaseError,
+        error: Box<ReleaseError>,
     },
 }
 
@@ -53,7 +53,7 @@ pub fn verify_file(
     })?;
     let failed = |error| VerifyFileError::Verify {
         name: file.display().to_string(),
-        error,
+        error: Box::new(error),
     };
     if crate::archive::is_archive(&bytes) {
         if !artifacts.is_empty() {

@@ -37,24 +37,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let state = AppState::new(config).await?;
         let tenant = "acme";
         if state.db.tenant(tenant).await?.is_none() {
-            state.create_tenant(tenant, tenant).await.map_err(|p| p.detail)?;
+            state
+                .create_tenant(tenant, tenant)
+                .await
+                .map_err(|p| p.detail)?;
             let started = std::time::Instant::now();
             let file = std::fs::File::open(dir.join("entries.jsonl"))?;
             let mut n = 0u64;
             for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
                 let entry: serde_json::Value = serde_json::from_str(&line?)?;
                 let kind = entry["kind"].as_str().unwrap_or("entry").to_string();
-                let at = entry["time"].as_str().unwrap_or("2026-03-01T00:00:00.000Z").to_string();
+                let at = entry["time"]
+                    .as_str()
+                    .unwrap_or("2026-03-01T00:00:00.000Z")
+                    .to_string();
                 state
                     .db
                     .append_entry(tenant, &kind, None, &at, entry["body"].clone())
                     .await?;
                 n += 1;
-                if n % 100_000 == 0 {
-                    eprintln!("seeded {n} entries ({:.0} s)", started.elapsed().as_secs_f64());
+                if n.is_multiple_of(100_000) {
+                    eprintln!(
+                        "seeded {n} entries ({:.0} s)",
+                        started.elapsed().as_secs_f64()
+                    );
                 }
             }
-            eprintln!("seeded {n} entries in {:.1} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "seeded {n} entries in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
         let offline = cavra_aispm::posture_from_bundle(&dir)?;
         for _ in 0..runs {

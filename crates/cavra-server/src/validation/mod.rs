@@ -244,24 +244,6 @@ fn write(path: &Path, text: &str) -> Result<(), ValidationError> {
     cavra_runtime::repo::write_atomic(path, text.as_bytes()).map_err(bad)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Credentials;
-
-    #[test]
-    fn credentials_are_one_token_or_one_per_role() {
-        let one = Credentials::parse("cav_abc\n").expect("one token");
-        assert_eq!(
-            (one.agent.as_str(), one.auditor.as_str()),
-            ("cav_abc", "cav_abc")
-        );
-        let roles = Credentials::parse(r#"{"token": "t", "agent": "ag"}"#).expect("roles");
-        assert_eq!((roles.agent.as_str(), roles.admin.as_str()), ("ag", "t"));
-        assert!(Credentials::parse(r#"{"agent": "ag"}"#).is_err());
-        assert!(Credentials::parse("  ").is_err());
-    }
-}
-
 /// Whether `value` is an http(s) URL.
 pub fn is_url(value: &str) -> bool {
     value.starts_with("http://") || value.starts_with("https://")
@@ -364,5 +346,23 @@ impl Config {
             wait: Duration::from_secs(wait_seconds),
             timeout: Duration::from_secs(60),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Credentials;
+
+    #[test]
+    fn credentials_are_one_token_or_one_per_role() {
+        let one = Credentials::parse("cav_abc\n").expect("one token");
+        assert_eq!(
+            (one.agent.as_str(), one.auditor.as_str()),
+            ("cav_abc", "cav_abc")
+        );
+        let roles = Credentials::parse(r#"{"token": "t", "agent": "ag"}"#).expect("roles");
+        assert_eq!((roles.agent.as_str(), roles.admin.as_str()), ("ag", "t"));
+        assert!(Credentials::parse(r#"{"agent": "ag"}"#).is_err());
+        assert!(Credentials::parse("  ").is_err());
     }
 }
