@@ -181,8 +181,9 @@ pub async fn run(config: &Config) -> Result<Outcome, ValidationError> {
     }
     let mut a_objects: Vec<ProbeObject> = Vec::new();
     let mut b_objects: Vec<ProbeObject> = Vec::new();
-    let pa = proofs::plant(&http, &a, &run_id, &mut a_objects).await;
-    let pb = proofs::plant(&http, &b, &run_id, &mut b_objects).await;
+    let signer = config.signer.as_ref();
+    let pa = proofs::plant(&http, &a, &run_id, signer, &mut a_objects).await;
+    let pb = proofs::plant(&http, &b, &run_id, signer, &mut b_objects).await;
     proofs::settle(&http, &a, &pa, config.wait).await;
     proofs::settle(&http, &b, &pb, config.wait).await;
     let a_proofs = proofs::all(&http, (&a, &pa), (&b, &pb)).await;

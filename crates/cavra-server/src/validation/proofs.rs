@@ -72,6 +72,7 @@ pub async fn plant(
     http: &Client,
     side: &Side<'_>,
     run_id: &str,
+    signer: Option<&super::Signer>,
     objects: &mut Vec<ProbeObject>,
 ) -> Planted {
     let mut p = Planted {
@@ -117,7 +118,7 @@ pub async fn plant(
             &side.creds.admin,
             "POST",
             "/v1/policies",
-            Some(&json!({ "document": pack })),
+            Some(&upload(&pack, signer)),
         )
         .await
     {
@@ -148,6 +149,20 @@ pub async fn plant(
         }
     }
     p
+}
+
+/// The probe pack's upload body: signed with the report key when there is one (a service
+/// that requires signed packs accepts only those).
+fn upload(pack: &str, signer: Option<&super::Signer>) -> Value {
+    let signature = signer.and_then(|s| {
+        let (id, digest) = crate::packs::document_digest(pack, "<probe>").ok()?;
+        cavra_evidence::pack_signature::sign(&id, &digest, &s.key, &s.key_id, &crate::now_text())
+            .ok()
+    });
+    match signature {
+        Some(sig) => json!({ "document": pack, "signature": sig }),
+        None => json!({ "document": pack }),
+    }
 }
 
 async fn deliveries_of(http: &Client, token: &str, event: &str) -> Option<Vec<Value>> {
