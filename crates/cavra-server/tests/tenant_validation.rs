@@ -260,11 +260,17 @@ async fn postgres_two_replicas_the_five_proofs_hold_and_are_recorded() {
         return;
     };
     let url = sink().await;
+    // Replicas on PostgreSQL sign checkpoints with one key.
+    let keys = tempfile::tempdir().expect("keys");
+    let log_key = keys.path().join("log-key.pem");
+    let pem = cavra_evidence::keys::private_key_to_pem(&key(7)).expect("pem");
+    std::fs::write(&log_key, pem).expect("log key");
     let mut replicas = Vec::new();
     for i in 0..2 {
         let dir = tempfile::tempdir().expect("dir");
         let mut c = common::sqlite_config(dir.path());
         c.database_url = pg.clone();
+        c.signing_key = Some(log_key.clone());
         configure(&mut c, dir.path(), &url, &["a", "b"]);
         replicas.push(if i == 0 {
             common::start(c, dir).await
