@@ -62,6 +62,22 @@ pub(crate) fn inspect(base: &str, args: &[Word], info: &mut Info) {
         }
         "rg" | "ag" | "ack" => searched_folders(base, args, "efmABCgtTjMrEd", info),
         "find" => find(args, info),
+        // tree(1) 2.1: `-R` runs tree again in every folder it lists, writing `00Tree.html`.
+        "tree" if args.iter().any(|w| w.text == "-R") => {
+            let roots: Vec<&Word> = args.iter().filter(|w| !w.text.starts_with('-')).collect();
+            let here = args.first().map(|w| Word::derived(w, "."));
+            for root in if roots.is_empty() {
+                here.iter().collect()
+            } else {
+                roots
+            } {
+                info.access(
+                    AccessKind::Write,
+                    &subtree(root),
+                    "tree -R (a listing in every folder)",
+                );
+            }
+        }
         "git" => git(args, info),
         _ => {}
     }

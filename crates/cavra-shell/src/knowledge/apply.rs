@@ -623,6 +623,24 @@ fn effect(
 /// the entry that says so. git configuration set through the environment is judged as `git -c`.
 pub(crate) fn assignments(kb: &Knowledge, list: &[(&str, &Word)], info: &mut Info) {
     for (name, value) in list {
+        // Folders appended after the current PATH (`PATH=$PATH:./node_modules/.bin`) cannot
+        // change what a name already found runs, and every command is judged by its name:
+        // only folders put before it (or a PATH replaced) decide where commands come from.
+        if *name == "PATH"
+            && [
+                "$PATH:",
+                "${PATH}:",
+                "\"$PATH:",
+                "\"${PATH}:",
+                "\"$PATH\":",
+                "\"${PATH}\":",
+            ]
+            .iter()
+            .any(|p| value.text.starts_with(p))
+            && !value.text.contains(['`', '('])
+        {
+            continue;
+        }
         for entry in kb.environment_for(name) {
             let label = if entry.origin.is_empty() {
                 format!("{name}= [knowledge: {name}]")

@@ -257,6 +257,24 @@ fn environment_operands(kb: &Knowledge, base: &str, args: &[Word], info: &mut In
                 is_assignment(&w.text).then(|| (name, Word::derived(w, value)))
             })
             .collect(),
+        // `printf -v NAME FORMAT …` and `read NAME` assign a shell variable, which the rest of
+        // the line sees as `NAME=…` would be seen (`printf -v PATH %s ./bin; ls`): the value
+        // is only known at run time, so it is the format, or nothing cavra can read.
+        "printf" => match (args.first(), args.get(1), args.get(2)) {
+            (Some(v), Some(name), Some(format)) if v.text == "-v" => {
+                vec![(name.text.as_str(), format.clone())]
+            }
+            _ => Vec::new(),
+        },
+        "read" | "mapfile" | "readarray" => args
+            .iter()
+            .filter(|w| is_assignment(&format!("{}=", w.text)))
+            .map(|w| {
+                let mut unknown = Word::derived(w, "$REPLY");
+                unknown.literal = false;
+                (w.text.as_str(), unknown)
+            })
+            .collect(),
         "env" | "sudo" | "doas" => {
             // Options (and their values) come first, then the assignments, then the command.
             let takes_value: &[&str] = match base {
