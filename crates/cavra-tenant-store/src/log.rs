@@ -85,6 +85,47 @@ pub(crate) struct NewEntry<'a> {
     pub(crate) body: EntryBody,
 }
 
+/// A decision's entry, in either backend: about the decision, in its session, at its time
+/// (`at`, its timestamp's text), with its prepared body.
+pub(crate) fn decision_entry<'a>(
+    d: &'a crate::types::NewDecision,
+    at: &'a str,
+    body: PreparedBody,
+) -> NewEntry<'a> {
+    NewEntry {
+        kind: "decision",
+        ref_id: Some(&d.decision_id),
+        session_id: d.session_id.as_deref(),
+        timestamp: at,
+        body: EntryBody::Prepared(body),
+    }
+}
+
+/// An approval step's entry, in either backend: about the approval, in its session, at `at`,
+/// its body naming who acted ([`approval_body`]).
+pub(crate) fn approval_entry<'a>(
+    a: &'a crate::types::Approval,
+    actor: &str,
+    at: &'a str,
+) -> NewEntry<'a> {
+    NewEntry {
+        kind: "approval",
+        ref_id: Some(&a.id),
+        session_id: a.session_id.as_deref(),
+        timestamp: at,
+        body: approval_body(a, actor).into(),
+    }
+}
+
+/// The time of an approval's latest step (its history's last entry; when it was asked for
+/// if it has none), as its entry and event say.
+pub(crate) fn step_time(a: &crate::types::Approval) -> String {
+    a.history
+        .last()
+        .map(|h| h.at.clone())
+        .unwrap_or_else(|| a.requested_at.to_string())
+}
+
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared
 /// one: the canonical form sorts the keys `body`, `format`, `index`, `kind`, `redactions`,
 /// `tenant`, `time`, and a finding's pointer is the same with `/body` in front. None when a
@@ -299,7 +340,7 @@ pub(crate) fn prepare_decision(
         crate::types::RecordInput::Decided(r) => r,
         crate::types::RecordInput::Json(v) => {
             let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
-            let event = crate::outbox::decision_event(&value, &d.timestamp);
+            let event = crate::outbox::decision_event(&value, &d.timestamp.to_string());
             return Ok(PreparedDecision {
                 body,
                 event,
@@ -330,7 +371,7 @@ pub(crate) fn prepare_decision(
     // Only some decisions make an event; those read it from the body as stored.
     let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
         let value: Value = serde_json::from_str(&written.json)?;
-        crate::outbox::decision_event(&value, &d.timestamp)
+        crate::outbox::decision_event(&value, &d.timestamp.to_string())
     } else {
         None
     };

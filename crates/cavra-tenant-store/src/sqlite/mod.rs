@@ -31,7 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::*;
 use crate::log::{
-    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, build_entry, sign_checkpoint,
+    CHECKPOINT_EVERY, NewEntry, approval_body, approval_entry, build_entry, decision_entry,
+    sign_checkpoint,
 };
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
