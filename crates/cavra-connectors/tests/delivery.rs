@@ -676,7 +676,7 @@ async fn no_secret_reaches_any_receiver() {
                 action_type: ActionType::ExecuteCommand,
                 decision: Decision::RequireApproval,
                 rule_id: "r".into(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: format!("fp-ask-{i}"),
                 policy_digest: "sha256:p".into(),
                 record: json!({"severity": "high", "target": case.text}).into(),
@@ -691,7 +691,7 @@ async fn no_secret_reaches_any_receiver() {
             approver_group: "sec".into(),
             requested_by: "agent-1".into(),
             summary: "run it".into(),
-            expires_at: "2026-01-02T00:00:00.000Z".into(),
+            expires_at: "2026-01-02T00:00:00.000Z".parse().unwrap(),
         });
         store.db.record_decision("acme", write).await.unwrap();
         let t = Transition {

@@ -23,6 +23,13 @@ pub struct Timestamp(OffsetDateTime);
 #[error("{0}")]
 pub struct TimeError(String);
 
+impl TimeError {
+    /// An error saying `why`.
+    pub fn new(why: impl Into<String>) -> Self {
+        TimeError(why.into())
+    }
+}
+
 impl Timestamp {
     /// Whether the fixed-width form holds `t`'s year.
     fn in_range(t: OffsetDateTime) -> bool {

@@ -166,7 +166,7 @@ fn new_decision(id: &str) -> NewDecision {
         action_type: ActionType::ExecuteCommand.into(),
         decision: Decision::Allow,
         rule_id: "default".into(),
-        timestamp: "2026-01-02T03:05:00.000Z".into(),
+        timestamp: "2026-01-02T03:05:00.000Z".parse().unwrap(),
         fingerprint: "sha256:f2".into(),
         record: serde_json::json!({"decision_id": id, "decision": "allow"}),
     }

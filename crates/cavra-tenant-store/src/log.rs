@@ -614,7 +614,7 @@ mod tests {
                 action_type: decided.record.action_type,
                 decision: decided.record.decision,
                 rule_id: decided.record.rule_id.clone(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: "sha256:00".into(),
                 policy_digest: decided.record.policy_digest.clone(),
                 record,

@@ -367,7 +367,7 @@ mod scenarios {
         );
         let e = Entitlement {
             status: EntitlementStatus::Suspended,
-            expires_at: Some("2027-01-01T00:00:00.000Z".into()),
+            expires_at: Some("2027-01-01T00:00:00.000Z".parse().unwrap()),
             features: Some(["evidence_bundle".to_string()].into()),
             limits: [("agents".to_string(), 3), ("policy_packs".to_string(), 0)].into(),
         };
