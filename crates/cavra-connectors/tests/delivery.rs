@@ -686,6 +686,8 @@ async fn no_secret_reaches_any_receiver() {
         };
         write.new_approval = Some(NewApproval {
             id: format!("apr-{i}"),
+            decision_id: format!("ask-{i}"),
+            requested_at: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             fingerprint: format!("fp-ask-{i}"),
             session_id: None,
             approver_group: "sec".into(),
@@ -699,7 +701,7 @@ async fn no_secret_reaches_any_receiver() {
             from: vec![ApprovalState::Pending],
             actor: "bob".into(),
             reason: Some(case.text.clone()),
-            at: "2026-01-01T00:01:00.000Z".into(),
+            at: "2026-01-01T00:01:00.000Z".parse().unwrap(),
             expires_at: None,
             grant: None,
             not_requested_by: None,
