@@ -107,14 +107,16 @@ impl From<Timestamp> for OffsetDateTime {
 }
 
 impl PartialEq<str> for Timestamp {
+    /// Whether `other` is exactly this time's stored text.
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        let text = self.to_string();
+        text.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Timestamp {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self == *other
     }
 }
 
