@@ -398,6 +398,68 @@ mod tests {
         Redactor::for_pack(&[], &[]).expect("built-in rules")
     }
 
+    /// Both backends take a decision's and an approval step's entries from here: about the
+    /// record, in its session, at its time, the approval's body naming who acted.
+    #[test]
+    fn the_shared_entries_of_a_decision_and_an_approval_step() {
+        let r = redactor();
+        let at: crate::types::Timestamp = "2026-01-01T00:00:05.000Z".parse().expect("time");
+        let d = crate::types::NewDecision {
+            decision_id: "d1".into(),
+            session_id: Some("s1".into()),
+            agent: None,
+            requested_by: "agent-1".into(),
+            action_type: cavra_engine::ActionType::ExecuteCommand,
+            decision: cavra_engine::Decision::RequireApproval,
+            rule_id: "r".into(),
+            timestamp: at,
+            fingerprint: "fp".into(),
+            policy_digest: "sha256:p".into(),
+            record: Value::Null.into(),
+        };
+        let text = d.timestamp.to_string();
+        let (body, _) = prepare_decision_body(&r, None, decision_body(&d, json!({"x": 1})));
+        let e = decision_entry(&d, &text, body);
+        assert_eq!(
+            (e.kind, e.ref_id, e.session_id, e.timestamp),
+            (
+                "decision",
+                Some("d1"),
+                Some("s1"),
+                "2026-01-01T00:00:05.000Z"
+            )
+        );
+        let a = crate::rules::pending_approval(&crate::types::NewApproval {
+            id: "apr_1".into(),
+            decision_id: "d1".into(),
+            fingerprint: "fp".into(),
+            session_id: Some("s1".into()),
+            approver_group: "sec".into(),
+            requested_by: "agent-1".into(),
+            summary: "run it".into(),
+            requested_at: at,
+            expires_at: "2026-01-01T01:00:05.000Z".parse().expect("time"),
+        });
+        let step = step_time(&a);
+        assert_eq!(step, "2026-01-01T00:00:05.000Z");
+        let e = approval_entry(&a, "bob", &step);
+        assert_eq!(
+            (e.kind, e.ref_id, e.session_id, e.timestamp),
+            (
+                "approval",
+                Some("apr_1"),
+                Some("s1"),
+                "2026-01-01T00:00:05.000Z"
+            )
+        );
+        let EntryBody::Plain(body) = e.body else {
+            panic!("an approval's body is built with its entry");
+        };
+        assert_eq!(body["actor"], "bob");
+        assert_eq!(body["expires_at"], "2026-01-01T01:00:05.000Z");
+        assert_eq!(body["state"], "pending");
+    }
+
     #[test]
     fn a_spliced_entry_is_exactly_the_built_one() {
         let r = redactor();
