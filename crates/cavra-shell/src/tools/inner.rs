@@ -10,6 +10,7 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
         "busybox" => info.words(args, 0, all, "busybox", stdin.clone()),
         "make" | "gmake" | "just" => build_targets(base, args, info),
         "mvn" | "mvnw" | "gradle" | "gradlew" => build_goals(base, args, info),
+        "go" => go_linker(args, info),
         "eval" => {
             let ws: Vec<&Word> = args.iter().collect();
             info.code(&ws, "eval", stdin.clone());
@@ -550,6 +551,43 @@ fn command_variable(base: &str, w: &Word, info: &mut Info) {
             &format!("make {name}="),
             Stdin::Terminal,
         );
+    }
+}
+
+/// `go build|test|run|install -ldflags '… -extld=PROG …'` links through PROG (the go tool's
+/// linker flags, `go tool link -help`: `-extld linker` names the external linker it runs).
+fn go_linker(args: &[Word], info: &mut Info) {
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.trim_start_matches('-');
+        let flags = match t.split_once('=') {
+            Some(("ldflags", v)) => Some((w, v.to_string())),
+            None if t == "ldflags" && w.text.starts_with('-') => {
+                i += 1;
+                args.get(i).map(|v| (v, v.text.clone()))
+            }
+            _ => None,
+        };
+        i += 1;
+        let Some((at, flags)) = flags else { continue };
+        let words: Vec<&str> = flags.split_whitespace().collect();
+        for (j, f) in words.iter().enumerate() {
+            let f = f.trim_matches(['\'', '"']);
+            let linker = match f.trim_start_matches('-').split_once('=') {
+                Some(("extld", v)) => Some(v.trim_matches(['\'', '"']).to_string()),
+                None if f.trim_start_matches('-') == "extld" && f.starts_with('-') => words
+                    .get(j + 1)
+                    .map(|v| v.trim_matches(['\'', '"']).to_string()),
+                _ => None,
+            };
+            if let Some(linker) = linker.filter(|l| !l.is_empty()) {
+                info.code(
+                    &[&Word::derived(at, &linker)],
+                    "go -ldflags -extld",
+                    Stdin::Terminal,
+                );
+            }
+        }
     }
 }
 
