@@ -2,28 +2,20 @@
 //! (`--server`), verified offline and against the live configuration; a pack assignment made
 //! after the packet makes it stale, and the gate exits 4 while blockers remain.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use assert_cmd::cargo::cargo_bin;
+mod support;
 
-struct Serve(Child);
+use support::service::{Serve, cli as cavra};
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cavra(db: &str) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_TRUST_ROOT");
-    c
+/// `cavra serve` on `db`, and its address.
+fn start_serve(db: &str) -> (Serve, String) {
+    let mut serve = support::service::serve::<&str>(db, &[]);
+    serve.keep_reading();
+    let url = serve.url.clone();
+    (serve, url)
 }
 
 fn run(c: &mut Command) -> Output {
@@ -38,24 +30,6 @@ fn ok(c: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn start_serve(db: &str) -> (Serve, String) {
-    let mut child = cavra(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let guard = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).expect("line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (guard, url)
 }
 
 /// A request with a JSON body over a plain TCP socket; the status code.
