@@ -354,6 +354,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         !e.options.is_empty()
             || e.operands.is_some()
             || !e.settings.is_empty()
+            || !e.assignments.is_empty()
             || !e.writes.is_empty()
             || e.stdin.is_some()
             || !e.classes.is_empty()
@@ -421,6 +422,17 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                 });
             if let Some((key, value, word)) = pair {
                 setting(&entry.settings, &key, &value, word, &label, info);
+            }
+        }
+        if !entry.assignments.is_empty() {
+            let label = format!("{base} assignment [{}]", known());
+            for w in found.operands.iter().filter_map(|&i| args.get(i)) {
+                if let Some((name, value)) = split_setting(&w.text)
+                    .filter(|(n, _)| crate::tools::is_assignment(&format!("{n}=")))
+                    && !value.is_empty()
+                {
+                    setting(&entry.assignments, name, value, w, &label, info);
+                }
             }
         }
         if let Some(e) = entry.operands

@@ -385,9 +385,7 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
                 let is_count = previous_takes_count
                     && !w.text.is_empty()
                     && w.text.bytes().all(|b| b.is_ascii_digit());
-                if is_assignment(&w.text) {
-                    command_variable(base, w, info);
-                } else if !is_count {
+                if !is_count && !is_assignment(&w.text) {
                     targets.push(*i);
                 }
                 previous_takes_count = false;
@@ -521,36 +519,6 @@ fn each_target_alone(base: &str, args: &[Word], targets: &[usize], what: &str, i
             stdin: Stdin::Terminal,
             span: target.span,
         });
-    }
-}
-
-/// The variables GNU make runs as programs (its manual's "Variables Used by Implicit Rules",
-/// plus `SHELL`, which runs every recipe line, and `MAKE`): a command-line assignment
-/// overrides the makefile's own, so `make test CC='terraform apply'` runs that command
-/// wherever a recipe names `$(CC)`.
-const MAKE_COMMAND_VARIABLES: &[&str] = &[
-    "SHELL", "MAKE", "AR", "AS", "CC", "CXX", "CPP", "FC", "M2C", "PC", "CO", "GET", "LEX", "YACC",
-    "LINT", "MAKEINFO", "TEX", "TEXI2DVI", "WEAVE", "CWEAVE", "TANGLE", "CTANGLE", "RM", "LD",
-    "INSTALL",
-];
-
-/// A `NAME=VALUE` operand of make naming one of [`MAKE_COMMAND_VARIABLES`]: its value is
-/// judged as the command it becomes (`just` takes assignments as its own variables, which
-/// recipes may run too, but names none by convention: only make's are known).
-fn command_variable(base: &str, w: &Word, info: &mut Info) {
-    if base == "just" {
-        return;
-    }
-    let Some((name, value)) = w.text.split_once('=') else {
-        return;
-    };
-    let name = name.trim_end_matches([':', '+', '?', '!']);
-    if MAKE_COMMAND_VARIABLES.contains(&name) && !value.trim().is_empty() {
-        info.code(
-            &[&Word::derived(w, value)],
-            &format!("make {name}="),
-            Stdin::Terminal,
-        );
     }
 }
 
