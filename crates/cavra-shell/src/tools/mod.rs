@@ -405,6 +405,25 @@ fn npm_config(kb: &Knowledge, args: &[Word], info: &mut Info) {
     }
 }
 
+/// A read of what a git pathspec names. git's wildcards match a leading dot and cross `/`
+/// (gitglossary(7), "pathspec"): `'*.env'` selects `.env` and `config/.env`, judged as the
+/// spellings a shell glob would need for them.
+fn pathspec_read(w: &Word, reason: &str, info: &mut Info) {
+    info.access(AccessKind::Read, w, reason);
+    if !w.text.contains(['*', '?', '[']) || w.text.starts_with(':') {
+        return;
+    }
+    for v in crate::folders::dotted(w).iter().skip(1) {
+        info.access(AccessKind::Read, v, reason);
+    }
+    if !w.text.contains('/') {
+        for v in crate::folders::dotted(w) {
+            let deep = Word::derived(&v, &format!("**/{}", v.text));
+            info.access(AccessKind::Read, &deep, reason);
+        }
+    }
+}
+
 /// The merge strategies git has built in (git-merge(1), git 2.47): any other name runs the
 /// program `git-merge-NAME` found on the `PATH`.
 const GIT_BUILTIN_STRATEGIES: &[&str] =
@@ -475,12 +494,18 @@ fn git_accesses(args: &[Word], info: &mut Info) {
                 }
             }
             for w in after_dashes() {
-                info.access(AccessKind::Read, w, reason.clone());
+                pathspec_read(w, &reason, info);
+            }
+        }
+        // `git stash show -p [STASH] -- PATH` prints the stashed changes of PATH.
+        "stash" if rest.first().is_some_and(|w| w.text == "show") => {
+            for w in after_dashes() {
+                pathspec_read(w, "git stash show", info);
             }
         }
         "diff" | "log" | "blame" | "annotate" | "whatchanged" => {
             for w in after_dashes() {
-                info.access(AccessKind::Read, w, reason.clone());
+                pathspec_read(w, &reason, info);
             }
             // `git diff --no-index A B` compares two files outside git's index: both are read.
             if *name == "diff" && rest.iter().any(|w| w.text == "--no-index") {
