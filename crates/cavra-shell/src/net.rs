@@ -336,6 +336,9 @@ const GIT_REMOTE_SUBCOMMANDS: &[&str] = &["fetch", "pull", "push", "clone", "ls-
 /// `rsync`, `socat`, `openssl s_client -connect`, `dig @server`). `args` are the literal
 /// words after the program name.
 pub fn remote_destinations(program: &str, args: &[&str]) -> Vec<String> {
+    if !names_remotes(program) {
+        return Vec::new();
+    }
     match program {
         "git" => git_remotes(args),
         _ => connection_hosts(program, args),
@@ -448,6 +451,43 @@ fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether [`remote_destinations`] reads the operands of `program` at all: a check before
+/// the words are gathered, since most commands name no host.
+pub fn names_remotes(program: &str) -> bool {
+    matches!(
+        program,
+        "git"
+            | "nc"
+            | "ncat"
+            | "netcat"
+            | "telnet"
+            | "ftp"
+            | "tftp"
+            | "ping"
+            | "ping6"
+            | "traceroute"
+            | "traceroute6"
+            | "tracepath"
+            | "mtr"
+            | "ssh"
+            | "scp"
+            | "sftp"
+            | "rsync"
+            | "socat"
+            | "openssl"
+            | "dig"
+            | "http"
+            | "https"
+            | "xh"
+            | "xhs"
+            | "lynx"
+            | "w3m"
+            | "links"
+            | "elinks"
+            | "browsh"
+    )
 }
 
 /// The host of `HOST:PORT` (`[V6]:PORT` too), or of a bare host.

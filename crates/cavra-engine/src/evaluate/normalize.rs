@@ -292,6 +292,10 @@ pub(crate) fn command_subjects(
             .first()
             .map(|n| n.rsplit('/').next().unwrap_or(n))
             .unwrap_or("");
+        let egress = command.classes.contains(&RiskClass::NetworkEgress);
+        if !egress && !cavra_shell::names_remotes(program) {
+            continue;
+        }
         let literal = |w: &&String| !w.contains('$') && !w.contains('`');
         let args: Vec<&str> = command
             .argv
@@ -304,7 +308,7 @@ pub(crate) fn command_subjects(
         // HOST`): judged as a request to it, whether or not the program carries a network
         // class of its own (git reaches the network only when told where).
         let mut hosts = cavra_shell::remote_destinations(program, &args);
-        if command.classes.contains(&RiskClass::NetworkEgress) {
+        if egress {
             // Fetchers take hosts without a scheme, proxies and address overrides too.
             for host in cavra_shell::fetcher_destinations(program, &args) {
                 if !hosts.contains(&host) {
