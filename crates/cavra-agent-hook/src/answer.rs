@@ -233,9 +233,7 @@ fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Reso
     let Ok(store) = res.store(&root) else {
         return;
     };
-    let Ok(timestamp) = cavra_store::format_time(time::OffsetDateTime::now_utc()) else {
-        return;
-    };
+    let timestamp = cavra_store::Timestamp::now();
     let decision_id = cavra_runtime::new_decision_id();
     let reason = Redactor::builtin().redact_text(message).value;
     let record = json!({

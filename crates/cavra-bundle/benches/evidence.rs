@@ -56,7 +56,9 @@ pub fn decision(i: u64) -> NewDecision {
             (i / 3600) % 24,
             (i / 60) % 60,
             i % 60
-        ),
+        )
+        .parse()
+        .unwrap(),
         fingerprint: format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         record: serde_json::json!({
             "decision_id": id,

@@ -884,7 +884,7 @@ mod tests {
                         cavra_store::Decision::Warn,
                     ][i],
                     rule_id: "r".into(),
-                    timestamp: "2026-01-01T00:00:00.000Z".into(),
+                    timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                     fingerprint: "f".into(),
                     record: serde_json::json!({
                         "break_glass": {"actor": "a", "decision": "x"},
@@ -912,7 +912,7 @@ mod tests {
                 success: Some(true),
                 sha256: None,
                 path: Some(",\"index\":7".into()),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             })
             .expect("outcome");
         let entries = store.log_entries(&EntryFilter::default()).expect("entries");

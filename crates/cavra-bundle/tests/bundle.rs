@@ -57,7 +57,9 @@ fn decision(i: usize, session: &str, word: &str) -> NewDecision {
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: word.parse().expect("a decision word"),
         rule_id: "r".into(),
-        timestamp: format!("2026-01-02T03:{:02}:00.000Z", i % 60),
+        timestamp: format!("2026-01-02T03:{:02}:00.000Z", i % 60)
+            .parse()
+            .unwrap(),
         fingerprint: format!("fp{i}"),
         record: serde_json::json!({
             "decision_id": format!("d{i}"),
@@ -87,18 +89,21 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
         s.record_decision(&decision(i, if i % 2 == 0 { "s1" } else { "s2" }, word))
             .expect("decision");
     }
-    s.create_approval(
-        &NewApproval {
-            decision_id: "d2".into(),
-            fingerprint: "fp2".into(),
-            session_id: Some("s1".into()),
-            approver_group: "Platform".into(),
-            requested_by: "claude-code:s1".into(),
-            summary: "terraform apply 2".into(),
-            ttl: std::time::Duration::from_secs(600),
-        },
-        datetime!(2026-01-02 04:00 UTC),
-    )
+    s.create_approval(&NewApproval {
+        decision_id: "d2".into(),
+        fingerprint: "fp2".into(),
+        session_id: Some("s1".into()),
+        approver_group: "Platform".into(),
+        requested_by: "claude-code:s1".into(),
+        summary: "terraform apply 2".into(),
+        id: cavra_store::new_approval_id(),
+        requested_at: cavra_store::Timestamp::at(datetime!(2026-01-02 04:00 UTC)).unwrap(),
+        expires_at: cavra_store::Timestamp::at(
+            datetime!(2026-01-02 04:00 UTC)
+                + time::Duration::try_from(std::time::Duration::from_secs(600)).unwrap(),
+        )
+        .unwrap(),
+    })
     .expect("approval");
     let out = dir.path().join("bundle");
     let log = signer(1, "log");

@@ -244,7 +244,8 @@ async fn main() {
                             action_type: ActionType::ReadFile,
                             decision,
                             rule_id: "r1".into(),
-                            timestamp: ts,
+                            timestamp: cavra_tenant_store::Timestamp::parse(&ts)
+                                .expect("an RFC 3339 time"),
                             fingerprint: format!("fp-{id}"),
                             policy_digest: "sha256:p".into(),
                             record: record.into(),

@@ -676,7 +676,7 @@ async fn no_secret_reaches_any_receiver() {
                 action_type: ActionType::ExecuteCommand,
                 decision: Decision::RequireApproval,
                 rule_id: "r".into(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: format!("fp-ask-{i}"),
                 policy_digest: "sha256:p".into(),
                 record: json!({"severity": "high", "target": case.text}).into(),
@@ -686,12 +686,14 @@ async fn no_secret_reaches_any_receiver() {
         };
         write.new_approval = Some(NewApproval {
             id: format!("apr-{i}"),
+            decision_id: format!("ask-{i}"),
+            requested_at: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             fingerprint: format!("fp-ask-{i}"),
             session_id: None,
             approver_group: "sec".into(),
             requested_by: "agent-1".into(),
             summary: "run it".into(),
-            expires_at: "2026-01-02T00:00:00.000Z".into(),
+            expires_at: "2026-01-02T00:00:00.000Z".parse().unwrap(),
         });
         store.db.record_decision("acme", write).await.unwrap();
         let t = Transition {
@@ -699,7 +701,7 @@ async fn no_secret_reaches_any_receiver() {
             from: vec![ApprovalState::Pending],
             actor: "bob".into(),
             reason: Some(case.text.clone()),
-            at: "2026-01-01T00:01:00.000Z".into(),
+            at: "2026-01-01T00:01:00.000Z".parse().unwrap(),
             expires_at: None,
             grant: None,
             not_requested_by: None,

@@ -118,10 +118,10 @@ pub async fn queue(
         if group.is_some_and(|g| g != a.approver_group)
             || since
                 .as_deref()
-                .is_some_and(|s| a.requested_at.as_str() < s)
+                .is_some_and(|s| a.requested_at.to_string().as_str() < s)
             || until
                 .as_deref()
-                .is_some_and(|u| a.requested_at.as_str() >= u)
+                .is_some_and(|u| a.requested_at.to_string().as_str() >= u)
         {
             continue;
         }
@@ -447,7 +447,7 @@ async fn render_detail(
             dt { "Requested at" } dd { (a.requested_at) }
             dt { "Expires at" } dd { (a.expires_at) }
             dt { "Grant" } dd { (a.grant.as_str()) ", used " (a.uses) " times" }
-            @if let Some(by) = &a.decided_by { dt { "Decided by" } dd { (by) " at " (a.decided_at.as_deref().unwrap_or("")) } }
+            @if let Some(by) = &a.decided_by { dt { "Decided by" } dd { (by) " at " (a.decided_at.map(|t| t.to_string()).unwrap_or_default()) } }
             @if let Some(r) = &a.reason { dt { "Reason given" } dd { (r) } }
         }
         @if pending {

@@ -162,13 +162,14 @@ pub fn mount(
 /// The console's routes (relative to `/console`).
 pub fn router(console: Arc<Console>) -> Router {
     let limit = console.state.config.max_body_bytes.min(64 * 1024);
-    Router::new()
+    // Pages whose query values are identifiers, words, times or cursors: checked by
+    // `printable_query` before any of them reads the store.
+    let identifier_queries = Router::new()
         .route("/", get(layout::home))
         .route("/login", get(login::page))
         .route("/login/link", post(login::with_link))
         .route("/login/token", post(login::with_token))
         .route("/login/oidc", get(oidc::start))
-        .route("/login/oidc/callback", get(oidc::callback))
         .route("/logout", post(login::logout))
         .route("/approvals", get(approvals::list))
         .route("/approvals/events", get(approvals::events))
@@ -187,35 +188,35 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/posture", get(operations::posture))
         .route("/connectors", get(operations::connectors))
         .route("/connectors/retry", post(operations::retry_dead))
-        .route("/sandbox", get(sandbox::page))
         .route("/assets/{name}", get(assets::serve))
         .fallback(layout::not_found)
         .layer(middleware::from_fn_with_state(
             console.clone(),
             printable_query,
-        ))
+        ));
+    // Pages that check their own query: the identity provider's answer (its authorization
+    // code may be longer than an identifier, and reaches no store) and the sandbox (a pasted
+    // pack and a shell line, bounded by its own limits, 32 KiB and 16 KiB, and refused there
+    // with their place).
+    let own_checks = Router::new()
+        .route("/login/oidc/callback", get(oidc::callback))
+        .route("/sandbox", get(sandbox::page));
+    identifier_queries
+        .merge(own_checks)
         .layer(middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(console)
 }
 
-/// Every query value of a console page is an identifier, a word, a time or a cursor: checked
-/// as the API checks its own (no control character, at most `limits.id_bytes`; 422 or 413)
-/// before any page reads the store with it, so a NUL is the same refusal on SQLite and
-/// PostgreSQL instead of an empty page on one and the database's error on the other. The
-/// identity provider's answer (`/login/oidc/callback`) is left to its own checks: its
-/// authorization code may be longer than an identifier, and it reaches no store. So is the
-/// sandbox (`/sandbox`): its values are a pasted pack and a shell line, bounded by its own
-/// limits (32 KiB, 16 KiB) and refused there with their place.
+/// Every query value of the pages it guards is an identifier, a word, a time or a cursor:
+/// checked as the API checks its own (no control character, at most `limits.id_bytes`; 422
+/// or 413) before any page reads the store with it, so a NUL is the same refusal on SQLite
+/// and PostgreSQL instead of an empty page on one and the database's error on the other.
 async fn printable_query(
     axum::extract::State(console): axum::extract::State<Arc<Console>>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    let path = req.uri().path();
-    if path.ends_with("/login/oidc/callback") || path.ends_with("/sandbox") {
-        return next.run(req).await;
-    }
     if let Ok(pairs) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
         let limit = console.state.config.limits.id_bytes;
         for (key, value) in &pairs.0 {

@@ -187,7 +187,7 @@ pub fn check_approvals(store: &Store, now: OffsetDateTime, out: &mut Vec<Finding
         ));
         return;
     }
-    let expired = |expires: &str| cavra_store::parse_time(expires).is_ok_and(|t| t <= now);
+    let expired = |expires: &cavra_store::Timestamp| expires.time() <= now;
     let details: Vec<String> = pending
         .iter()
         .map(|a| {
@@ -239,7 +239,7 @@ pub fn check_unknown_tools(store: &Store, out: &mut Vec<Finding>) {
         let text = |k: &str| d.record[k].as_str().unwrap_or("?").to_string();
         let entry = tools
             .entry((text("agent_id"), text("tool_name")))
-            .or_insert((0, d.timestamp.clone(), d.decision.as_str().to_string()));
+            .or_insert((0, d.timestamp.to_string(), d.decision.as_str().to_string()));
         entry.0 += 1;
     }
     let details = tools

@@ -159,7 +159,7 @@ pub(crate) fn protected_file(
             let holds_literals = |form: &Vec<&str>| {
                 rest.split('/')
                     .filter(|c| !c.is_empty() && *c != "." && *c != "**")
-                    .all(|c| form.contains(&c))
+                    .all(|c| form.iter().any(|f| f.eq_ignore_ascii_case(c)))
             };
             let candidate = if in_home {
                 home_rest.as_ref().is_some_and(holds_literals)
@@ -252,16 +252,19 @@ pub(crate) fn overlaps(given: &[&str], pattern: &[&str], subtree: bool) -> bool 
 }
 
 /// Whether a shell word component (maybe with `*`, `?`, `[…]`) can name `literal`. The shell's
-/// wildcards do not match a leading dot.
+/// wildcards do not match a leading dot. Letter case is ignored: on the file systems most
+/// agents run on besides Linux (macOS's APFS and Windows' NTFS by default) `.CLAUDE/settings.json`
+/// is `.claude/settings.json`.
 fn component_matches(word: &str, literal: &str) -> bool {
     if !word.contains(['*', '?', '[']) {
-        return word == literal;
+        return word.eq_ignore_ascii_case(literal);
     }
     if literal.starts_with('.') && !word.starts_with('.') {
         return false;
     }
     globset::GlobBuilder::new(word)
         .literal_separator(true)
+        .case_insensitive(true)
         .build()
         .map(|g| g.compile_matcher().is_match(literal))
         // A word globset cannot read is taken as able to name anything.
@@ -273,12 +276,23 @@ pub(crate) fn is_self_approval(argv: &[String]) -> bool {
     let Some(program) = argv.first() else {
         return false;
     };
-    if program.rsplit('/').next() != Some("cavra") {
+    if !names_cavra(program) {
         return false;
     }
     let mut words = argv[1..].iter().filter(|w| !w.starts_with('-'));
     words.next().map(String::as_str) == Some("approval")
         && matches!(words.next().map(String::as_str), Some("approve" | "deny"))
+}
+
+/// Whether a program name runs cavra: its base name in any letter case (macOS and Windows
+/// find `CAVRA` as `cavra`), with or without Windows' `.exe`.
+fn names_cavra(program: &str) -> bool {
+    let base = program.rsplit(['/', '\\']).next().unwrap_or(program);
+    let base = match base.len().checked_sub(4).and_then(|i| base.get(i..)) {
+        Some(ext) if ext.eq_ignore_ascii_case(".exe") => &base[..base.len() - 4],
+        _ => base,
+    };
+    base.eq_ignore_ascii_case("cavra")
 }
 
 /// Whether a command line's text names `cavra approval approve|deny` anywhere, quoted or not
@@ -292,11 +306,9 @@ pub(crate) fn mentions_self_approval(line: &str) -> bool {
         .split(|c: char| c.is_whitespace() || ";&|()`$'\"\\{}<>=".contains(c))
         .filter(|w| !w.is_empty())
         .collect();
-    words.windows(3).any(|w| {
-        w[0].rsplit('/').next() == Some("cavra")
-            && w[1] == "approval"
-            && matches!(w[2], "approve" | "deny")
-    })
+    words
+        .windows(3)
+        .any(|w| names_cavra(w[0]) && w[1] == "approval" && matches!(w[2], "approve" | "deny"))
 }
 
 /// The reason given for [`SELF_APPROVAL`].
@@ -378,6 +390,31 @@ mod tests {
                 p.pattern
             );
         }
+    }
+
+    #[test]
+    fn self_approval_by_any_spelling_of_the_program() {
+        let argv = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        for line in [
+            "CAVRA approval approve apr_1",
+            "/usr/local/bin/Cavra approval deny apr_1",
+            "cavra.exe approval approve apr_1",
+        ] {
+            assert!(is_self_approval(&argv(line)), "{line}");
+            assert!(mentions_self_approval(line), "{line}");
+        }
+        assert!(!is_self_approval(&argv("cavras approval approve apr_1")));
+        assert!(!is_self_approval(&argv("cavra approval list")));
+    }
+
+    #[test]
+    fn protected_paths_in_any_letter_case() {
+        // macOS and Windows file systems ignore case by default.
+        assert!(check(ActionType::WriteFile, ".CLAUDE/settings.json"));
+        assert!(check(ActionType::WriteFile, ".Cavra/policy.yaml"));
+        assert!(check(ActionType::WriteFile, ".GIT/Hooks/pre-commit"));
+        assert!(check(ActionType::DeleteFile, ".Claude"));
+        assert!(!check(ActionType::WriteFile, "claude/settings.json"));
     }
 
     #[test]

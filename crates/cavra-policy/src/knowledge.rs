@@ -96,6 +96,7 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("operands", Shape::OptWord("effect", &EFFECT_WORDS)),
     opt("command_after", Shape::OptNumber),
     opt("settings", Shape::List(&SETTING_SHAPE)),
+    opt("assignments", Shape::List(&SETTING_SHAPE)),
     opt("writes", Shape::StrList),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),

@@ -8,7 +8,7 @@
 //! group once more when a grant is about to be used.
 
 use cavra_engine::{Decision, DecisionRecord, Request};
-use cavra_store::{ApprovalState, GrantUse, Transition};
+use cavra_store::{ApprovalState, GrantUse, NewApproval, TimeError, Timestamp, Transition};
 
 /// The key an approval is stored under: the normalised action plus every part of the context
 /// it was granted in (environment, branch, repository, actor, tenant), the rule that asked for
@@ -149,38 +149,45 @@ pub fn resolve(record: &mut DecisionRecord, found: Option<Found<'_>>, group: &st
     }
 }
 
-/// A new approval's terms, for a store that asks for one itself with its own write (the API
-/// service): its id, already noted in the record, the group it is routed to, what the
-/// approver reads (redacted) and until when it may be decided.
+/// Who asks for an approval, and what the approver reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ask {
-    /// The approval's id.
-    pub id: String,
-    /// The approver group.
-    pub group: String,
-    /// What is asked for, redacted (`execute_command: make deploy`).
+pub struct Asker {
+    /// The agent session.
+    pub session_id: Option<String>,
+    /// The requester (the authenticated caller, or `agent:session` locally): only they can
+    /// use the grant, and they can never decide it.
+    pub requested_by: String,
+    /// What is asked for, redacted (`execute_command: make deploy`, [`crate::decide::summary`]).
     pub summary: String,
-    /// After this it can no longer be decided or used.
-    pub expires_at: time::OffsetDateTime,
 }
 
-/// The terms of the approval [`Resolution::Ask`] asks for at `now`, open for `ttl`; the record
-/// notes it.
-pub fn ask(
-    record: &mut DecisionRecord,
+/// The terms of the approval [`Resolution::Ask`] asks for, at `now` and open for `ttl`: a new
+/// id, the decision it is for, the action's `fingerprint`, the approver `group` the policy
+/// routes it to, who asks. Pure: the repository's store and the service's store both write
+/// exactly these (the caller notes the id in the record with [`note_new`]). Refused only
+/// when the expiry is past the years a [`Timestamp`] holds.
+pub fn ask_terms(
+    record: &DecisionRecord,
     group: String,
-    redactor: &cavra_redact::Redactor,
-    now: time::OffsetDateTime,
+    fingerprint: String,
+    asker: Asker,
+    now: Timestamp,
     ttl: time::Duration,
-) -> Ask {
-    let id = cavra_store::new_approval_id();
-    note_new(record, &id);
-    Ask {
-        summary: crate::decide::summary(redactor, record),
-        id,
-        group,
-        expires_at: now + ttl,
-    }
+) -> Result<NewApproval, TimeError> {
+    let expires_at = now
+        .checked_add(ttl)
+        .ok_or_else(|| TimeError::new(format!("{now} + {ttl} is not a time the stores hold")))?;
+    Ok(NewApproval {
+        id: cavra_store::new_approval_id(),
+        decision_id: record.decision_id.clone(),
+        fingerprint,
+        session_id: asker.session_id,
+        approver_group: group,
+        requested_by: asker.requested_by,
+        summary: asker.summary,
+        requested_at: now,
+        expires_at,
+    })
 }
 
 /// Notes a newly asked-for approval in the record.
@@ -271,16 +278,16 @@ pub fn transition(
     reason: &str,
     now: time::OffsetDateTime,
 ) -> Result<Transition, cavra_store::StoreError> {
-    let at = cavra_store::format_time(now)?;
+    let at = cavra_store::stamp(now)?;
     let decides = step != Step::Expire;
     let (reason, expires_at, grant) = match step {
         Step::Approve(grant) => (reason.to_string(), None, Some(grant)),
         Step::Deny => (reason.to_string(), None, None),
-        Step::Expire => (reason.to_string(), Some(at.clone()), None),
+        Step::Expire => (reason.to_string(), Some(at), None),
         Step::BreakGlass { minutes } => {
             let minutes = i64::try_from(minutes)
                 .map_err(|_| cavra_store::StoreError::Time(format!("{minutes} minutes")))?;
-            let until = cavra_store::format_time(now + time::Duration::minutes(minutes))?;
+            let until = cavra_store::stamp(now + time::Duration::minutes(minutes))?;
             (
                 format!("BREAK GLASS: {reason}"),
                 Some(until),
@@ -293,7 +300,7 @@ pub fn transition(
         from: step.from().to_vec(),
         actor: actor.to_string(),
         reason: Some(reason),
-        at: at.clone(),
+        at,
         expires_at,
         grant,
         not_requested_by: decides.then(|| actor.to_string()),
@@ -308,7 +315,7 @@ pub enum Refusal {
     /// request.
     OwnRequest,
     /// It expired (at this time) while it could still have been used or decided.
-    Expired(String),
+    Expired(Timestamp),
     /// It is in a state the step cannot leave.
     State(ApprovalState),
 }
@@ -335,9 +342,9 @@ pub fn refusal(
     step: Step,
     state: ApprovalState,
     requested_by: &str,
-    expires_at: &str,
+    expires_at: Timestamp,
     caller: &str,
-    now: &str,
+    now: Timestamp,
 ) -> Refusal {
     if requested_by == caller && step.refuses_requester(state) {
         Refusal::OwnRequest
@@ -347,7 +354,7 @@ pub fn refusal(
             ApprovalState::Pending | ApprovalState::Approved | ApprovalState::BreakGlass
         )
     {
-        Refusal::Expired(expires_at.to_string())
+        Refusal::Expired(expires_at)
     } else {
         Refusal::State(state)
     }
@@ -495,33 +502,61 @@ rules:
     }
 
     #[test]
-    fn an_ask_has_its_id_in_the_record_a_redacted_summary_and_an_expiry() {
+    fn the_terms_of_an_ask_are_what_both_stores_write() {
         let pack = pack();
         let mut record = decided(&pack, &base());
-        let now = time::macros::datetime!(2026-03-01 12:00 UTC);
-        let asked = ask(
-            &mut record,
+        let now = Timestamp::parse("2026-03-01T12:00:00.000Z").expect("time");
+        let summary = crate::decide::summary(pack.redactor(), &record);
+        let asker = || Asker {
+            session_id: Some("s1".into()),
+            requested_by: "agent-1".into(),
+            summary: summary.clone(),
+        };
+        let asked = ask_terms(
+            &record,
             "Repository Owners".into(),
-            pack.redactor(),
+            "fp".into(),
+            asker(),
             now,
             time::Duration::minutes(30),
-        );
+        )
+        .expect("terms");
         assert!(asked.id.starts_with("apr_"), "{}", asked.id);
-        assert_eq!(record.evidence_refs, [format!("approval:{}", asked.id)]);
-        assert_eq!(asked.group, "Repository Owners");
+        assert_eq!(asked.decision_id, record.decision_id);
+        assert_eq!(asked.approver_group, "Repository Owners");
+        assert_eq!(asked.fingerprint, "fp");
+        assert_eq!(asked.session_id.as_deref(), Some("s1"));
+        assert_eq!(asked.requested_by, "agent-1");
         assert_eq!(asked.summary, "execute_command: make deploy");
-        assert_eq!(
-            asked.expires_at,
-            time::macros::datetime!(2026-03-01 12:30 UTC)
-        );
-        let again = ask(
-            &mut record,
+        assert_eq!(asked.requested_at, now);
+        assert_eq!(asked.expires_at, "2026-03-01T12:30:00.000Z");
+        let again = ask_terms(
+            &record,
             "g".into(),
-            pack.redactor(),
+            "fp".into(),
+            asker(),
             now,
             time::Duration::ZERO,
-        );
+        )
+        .expect("terms");
         assert_ne!(again.id, asked.id, "every ask has an id of its own");
+        // Pure: the record is noted by the caller, once.
+        assert!(record.evidence_refs.is_empty());
+        note_new(&mut record, &asked.id);
+        assert_eq!(record.evidence_refs, [format!("approval:{}", asked.id)]);
+        // An expiry the stores cannot hold is refused, not wrapped.
+        let late = Timestamp::parse("9999-12-31T23:00:00.000Z").expect("time");
+        assert!(
+            ask_terms(
+                &record,
+                "g".into(),
+                "fp".into(),
+                asker(),
+                late,
+                time::Duration::hours(2)
+            )
+            .is_err()
+        );
     }
 
     fn field() -> impl Strategy<Value = Option<String>> {
@@ -649,7 +684,10 @@ rules:
         assert_eq!(t.grant, Some(GrantUse::UntilExpiry));
         assert_eq!(t.expires_at, None);
         assert_eq!(t.not_requested_by.as_deref(), Some("ann"));
-        assert_eq!(t.unexpired_at.as_deref(), Some("2026-06-01T12:00:00.000Z"));
+        assert_eq!(
+            t.unexpired_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-06-01T12:00:00.000Z")
+        );
 
         let t = transition(Step::Deny, "ann", "no", NOW).expect("terms");
         assert_eq!((t.to, t.grant), (ApprovalState::Denied, None));
@@ -667,7 +705,10 @@ rules:
                 ApprovalState::BreakGlass
             ]
         );
-        assert_eq!(t.expires_at.as_deref(), Some("2026-06-01T12:00:00.000Z"));
+        assert_eq!(
+            t.expires_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-06-01T12:00:00.000Z")
+        );
         assert_eq!((t.not_requested_by, t.unexpired_at), (None, None));
 
         // Break glass is loud, short and once.
@@ -675,7 +716,10 @@ rules:
         assert_eq!(t.to, ApprovalState::BreakGlass);
         assert_eq!(t.from, vec![ApprovalState::Pending, ApprovalState::Denied]);
         assert_eq!(t.reason.as_deref(), Some("BREAK GLASS: outage"));
-        assert_eq!(t.expires_at.as_deref(), Some("2026-06-01T12:10:00.000Z"));
+        assert_eq!(
+            t.expires_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-06-01T12:10:00.000Z")
+        );
         assert_eq!(t.grant, Some(GrantUse::Once));
         assert_eq!(t.not_requested_by.as_deref(), Some("cy"));
     }
@@ -694,8 +738,12 @@ rules:
 
     #[test]
     fn a_refusal_names_the_requester_then_the_expiry_then_the_state() {
-        let (past, future) = ("2026-06-01T11:00:00.000Z", "2026-06-01T13:00:00.000Z");
-        let now = "2026-06-01T12:00:00.000Z";
+        let at = |t: &str| Timestamp::parse(t).expect("time");
+        let (past, future) = (
+            at("2026-06-01T11:00:00.000Z"),
+            at("2026-06-01T13:00:00.000Z"),
+        );
+        let now = at("2026-06-01T12:00:00.000Z");
         let step = Step::Approve(GrantUse::Once);
         let r = refusal(step, ApprovalState::Pending, "bob", past, "bob", now);
         assert_eq!(r, Refusal::OwnRequest);

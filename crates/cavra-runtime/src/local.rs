@@ -2,9 +2,11 @@
 //! (the hook and the MCP governor): the store calls around [`crate::approvals::resolve`],
 //! written once.
 
-use crate::approvals::{Found, GrantState, Resolution, approval_fingerprint, note_new, resolve};
+use crate::approvals::{
+    Asker, Found, GrantState, Resolution, approval_fingerprint, ask_terms, note_new, resolve,
+};
 use cavra_engine::{DecisionRecord, Request};
-use cavra_store::{Approval, ApprovalState, NewApproval, Store, StoreError};
+use cavra_store::{Approval, ApprovalState, Store, StoreError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -86,23 +88,30 @@ pub fn resolve_in_store(
         Resolution::Denied { .. } => open.map_or(Outcome::None, Outcome::Denied),
         Resolution::Pending { .. } => open.map_or(Outcome::None, Outcome::Pending),
         Resolution::Ask { group } if asking.ask != Ask::Nowhere => {
-            let new = NewApproval {
-                decision_id: record.decision_id.clone(),
-                fingerprint,
+            let ttl = time::Duration::try_from(asking.ttl)
+                .map_err(|e| StoreError::Time(e.to_string()))?;
+            let asker = Asker {
                 session_id: asking.session_id.clone(),
-                approver_group: group,
                 requested_by: asking.requested_by.clone(),
                 summary: asking.summary.clone(),
-                ttl: asking.ttl,
             };
+            let new = ask_terms(
+                record,
+                group,
+                fingerprint,
+                asker,
+                cavra_store::stamp(now)?,
+                ttl,
+            )
+            .map_err(|e| StoreError::Time(e.to_string()))?;
             match &asking.ask {
                 Ask::AgentPrompt { tool_use_id } => {
-                    let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref(), now)?;
+                    let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref())?;
                     note_new(record, &asked.id);
                     Outcome::Asked(asked)
                 }
                 _ => {
-                    let created = store.create_approval(&new, now)?;
+                    let created = store.create_approval(&new)?;
                     note_new(record, &created.id);
                     Outcome::Created(created)
                 }

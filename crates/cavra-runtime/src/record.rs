@@ -73,6 +73,8 @@ pub fn record_decision(
     policy_decided: bool,
 ) -> Result<(), RuntimeError> {
     let value = stored_form(redactor, record, policy_decided.then_some(request), context)?;
+    let timestamp = cavra_store::Timestamp::parse(&record.timestamp)
+        .map_err(|e| RuntimeError::Record(cavra_store::StoreError::Time(e.to_string())))?;
     store
         .record_decision(&NewDecision {
             decision_id: record.decision_id.clone(),
@@ -83,7 +85,7 @@ pub fn record_decision(
             action_type: record.action_type.into(),
             decision: record.decision,
             rule_id: record.rule_id.clone(),
-            timestamp: record.timestamp.clone(),
+            timestamp,
             fingerprint: request.fingerprint(),
             record: value,
         })

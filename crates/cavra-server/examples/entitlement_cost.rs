@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         state.create_tenant("a", "a").await.map_err(|p| p.detail)?;
         if expiring {
             let e = Entitlement {
-                expires_at: Some("2999-01-01T00:00:00Z".into()),
+                expires_at: Some("2999-01-01T00:00:00Z".parse().unwrap()),
                 ..Entitlement::default()
             };
             state.db.set_entitlement("a", &e).await?;

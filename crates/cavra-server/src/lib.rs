@@ -368,7 +368,11 @@ pub async fn serve_app(
         let mut tick = tokio::time::interval(sweep);
         loop {
             tick.tick().await;
-            if let Err(e) = sweeper.db.expire_due(&now_text()).await {
+            if let Err(e) = sweeper
+                .db
+                .expire_due(cavra_tenant_store::Timestamp::now())
+                .await
+            {
                 log_line!("cavra serve: expiring approvals failed: {e}");
             }
         }

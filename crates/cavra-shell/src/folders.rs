@@ -61,7 +61,24 @@ pub(crate) fn inspect(base: &str, args: &[Word], info: &mut Info) {
             }
         }
         "rg" | "ag" | "ack" => searched_folders(base, args, "efmABCgtTjMrEd", info),
+        "fd" | "fdfind" => fd(args, info),
         "find" => find(args, info),
+        // tree(1) 2.1: `-R` runs tree again in every folder it lists, writing `00Tree.html`.
+        "tree" if args.iter().any(|w| w.text == "-R") => {
+            let roots: Vec<&Word> = args.iter().filter(|w| !w.text.starts_with('-')).collect();
+            let here = args.first().map(|w| Word::derived(w, "."));
+            for root in if roots.is_empty() {
+                here.iter().collect()
+            } else {
+                roots
+            } {
+                info.access(
+                    AccessKind::Write,
+                    &subtree(root),
+                    "tree -R (a listing in every folder)",
+                );
+            }
+        }
         "git" => git(args, info),
         _ => {}
     }
@@ -182,13 +199,14 @@ fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &m
 /// A search filter and the spellings of what it also selects: grep's and ripgrep's globs
 /// (like find's `-name`) let a leading `*` or `?` match a leading dot, which the shell's do
 /// not, so `*.env*` selects `.env` — judged as `.*.env*` and `.env*` too.
-fn dotted(glob: &Word) -> Vec<Word> {
+pub(crate) fn dotted(glob: &Word) -> Vec<Word> {
     let t = glob.text.as_str();
-    let mut out = vec![glob.clone()];
-    // A bare `*` selects every file, as the search without a filter does.
-    if t == "*" {
-        return out;
+    // A filter of wildcards alone (`*`, `?*`) selects every file, as the search without a
+    // filter does: the folder's read says it all.
+    if t.chars().all(|c| c == '*' || c == '?') {
+        return Vec::new();
     }
+    let mut out = vec![glob.clone()];
     if let Some(rest) = t.strip_prefix('*') {
         out.push(Word::derived(glob, &format!(".{t}")));
         if rest.starts_with('.') {
@@ -215,6 +233,158 @@ fn filtered(root: &Word, glob: &Word) -> Word {
     w.literal = root.literal && glob.literal;
     w.path_literal = w.path_literal && glob.path_literal;
     w
+}
+
+/// `fd PATTERN [PATH…] -x|-X CMD` runs a command on every file it finds: the files under the
+/// paths (`.` by default) that the pattern selects are read. The pattern is a regular
+/// expression searched in the file name (a glob with `-g`); hidden files take part only with
+/// `-H`/`--hidden` (or `-u`).
+fn fd(args: &[Word], info: &mut Info) {
+    let runs = args.iter().any(|w| {
+        matches!(w.text.as_str(), "-x" | "-X" | "--exec" | "--exec-batch")
+            || w.text.starts_with("--exec=")
+            || w.text.starts_with("--exec-batch=")
+    });
+    if !runs {
+        return;
+    }
+    // Words before the command: the command and its arguments follow -x/-X.
+    let before: Vec<&Word> = args
+        .iter()
+        .take_while(|w| !matches!(w.text.as_str(), "-x" | "-X" | "--exec" | "--exec-batch"))
+        .collect();
+    let value_options = [
+        "-e",
+        "--extension",
+        "-t",
+        "--type",
+        "-d",
+        "--max-depth",
+        "--min-depth",
+        "--exact-depth",
+        "-E",
+        "--exclude",
+        "-S",
+        "--size",
+        "--changed-within",
+        "--changed-before",
+        "-o",
+        "--owner",
+        "--base-directory",
+        "--search-path",
+        "-j",
+        "--threads",
+        "--max-results",
+        "--ignore-file",
+        "-c",
+        "--color",
+        "--path-separator",
+        "--batch-size",
+        "--format",
+    ];
+    let mut operands: Vec<&Word> = Vec::new();
+    let mut search_paths: Vec<&Word> = Vec::new();
+    let mut i = 0;
+    while let Some(w) = before.get(i) {
+        let t = w.text.as_str();
+        if t == "--search-path" || t == "--base-directory" {
+            if let Some(v) = before.get(i + 1) {
+                search_paths.push(v);
+            }
+            i += 2;
+        } else if value_options.contains(&t) {
+            i += 2;
+        } else if t.starts_with('-') && t.len() > 1 {
+            i += 1;
+        } else {
+            operands.push(w);
+            i += 1;
+        }
+    }
+    let glob = args
+        .iter()
+        .any(|w| matches!(w.text.as_str(), "-g" | "--glob"));
+    let hidden = args.iter().any(|w| {
+        matches!(w.text.as_str(), "--hidden" | "--unrestricted")
+            || (w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains(['H', 'u']))
+    });
+    let pattern = operands.first().copied();
+    let mut roots: Vec<&Word> = operands.iter().skip(1).copied().collect();
+    roots.extend(search_paths);
+    let here = args.first().map(|w| Word::derived(w, "."));
+    if roots.is_empty() {
+        roots.extend(here.iter());
+    }
+    for root in &roots {
+        info.access(
+            AccessKind::Read,
+            &subtree(root),
+            "files found by fd and handed to -x",
+        );
+        let Some(p) = pattern else { continue };
+        let name = if glob {
+            Some(p.text.clone())
+        } else {
+            regex_as_glob(&p.text)
+        };
+        let Some(name) = name else { continue };
+        let dot_first = name.strip_prefix("*?").map(|rest| format!(".{rest}"));
+        let name = Word::derived(p, &name);
+        let mut variants = dotted(&name);
+        if !hidden {
+            variants.truncate(1);
+        }
+        // `.env` as a regular expression: its `.` may be the name's leading dot.
+        if let Some(d) =
+            dot_first.filter(|d| hidden && !d[1..].chars().all(|c| c == '*' || c == '?'))
+        {
+            variants.push(Word::derived(&name, &d));
+        }
+        for v in variants {
+            info.access(
+                AccessKind::Read,
+                &filtered(root, &v),
+                "files fd selects for -x",
+            );
+        }
+    }
+}
+
+/// A regular expression searched in a file name, as a glob of the names it matches, when it
+/// is plain enough: literal text, `.` (any one character), `.*`, `^` and `$` anchors, `\.`.
+fn regex_as_glob(re: &str) -> Option<String> {
+    let (body, anchored_start) = match re.strip_prefix('^') {
+        Some(b) => (b, true),
+        None => (re, false),
+    };
+    let (body, anchored_end) = match body.strip_suffix('$') {
+        Some(b) if !b.ends_with('\\') => (b, true),
+        _ => (body, false),
+    };
+    let mut out = String::new();
+    if !anchored_start {
+        out.push('*');
+    }
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if !e.is_ascii_alphanumeric() => out.push(e),
+                _ => return None,
+            },
+            '.' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push('*');
+            }
+            '.' => out.push('?'),
+            c if "[](){}|+*?^$".contains(c) => return None,
+            c => out.push(c),
+        }
+    }
+    if !anchored_end {
+        out.push('*');
+    }
+    Some(out)
 }
 
 /// `find DIR … -exec CMD {} ;` runs a command on every file under DIR: each is read.

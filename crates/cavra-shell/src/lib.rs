@@ -274,7 +274,7 @@ mod tools;
 mod words;
 pub use analyze::{analyze, analyze_with, analyze_with_knowledge, canonicalize_pattern};
 pub use knowledge::{Knowledge, ProgramEntry};
-pub use net::{destination_host, fetcher_destinations, remote_destinations};
+pub use net::{destination_host, fetcher_destinations, names_remotes, remote_destinations};
 pub use pattern::{command_pattern_globs, command_pattern_warnings, match_key};
 
 #[cfg(test)]

@@ -330,15 +330,179 @@ pub fn fetcher_destinations(program: &str, args: &[&str]) -> Vec<String> {
 /// The git subcommands that contact the remote repository their operands name.
 const GIT_REMOTE_SUBCOMMANDS: &[&str] = &["fetch", "pull", "push", "clone", "ls-remote", "archive"];
 
-/// The hosts a program contacts because an operand names a remote, for programs that reach
-/// the network only then and so carry no `network_egress` class of their own: `git fetch
-/// URL`, `git push URL`, `git clone URL`, `git ls-remote URL`, `git archive --remote=URL` —
-/// URLs (`https://h/r`, `ssh://h/r`) and git's scp-like form (`user@host:path`). `args`
-/// are the literal words after the program name.
+/// The hosts a program contacts because an operand names them, beside the URLs of fetchers:
+/// git's remotes (`git fetch URL`, `git push user@host:path`, `git archive --remote=URL`)
+/// and the hosts of programs that open a connection (`nc`, `telnet`, `ping`, `ssh`, `scp`,
+/// `rsync`, `socat`, `openssl s_client -connect`, `dig @server`). `args` are the literal
+/// words after the program name.
 pub fn remote_destinations(program: &str, args: &[&str]) -> Vec<String> {
-    if program != "git" {
+    if !names_remotes(program) {
         return Vec::new();
     }
+    match program {
+        "git" => git_remotes(args),
+        _ => connection_hosts(program, args),
+    }
+}
+
+/// The hosts of programs that open a connection to a host their operands name: `nc HOST
+/// PORT`, `telnet HOST`, `ping HOST`, `ssh [USER@]HOST`, `scp`/`rsync` `HOST:PATH`, socat's
+/// `TCP:HOST:PORT`, `openssl s_client -connect HOST:PORT`, `dig @SERVER`.
+fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
+    // Options whose value is the next word (when not attached), per program.
+    let (value_letters, first_only): (&str, bool) = match program {
+        "nc" | "ncat" | "netcat" => ("psiwqIOTgGmxX", true),
+        "telnet" | "ftp" | "tftp" => ("bellnS", true),
+        "ping" | "ping6" | "traceroute" | "traceroute6" | "tracepath" | "mtr" => {
+            ("cfgiImlpQsStTwWMz", true)
+        }
+        "ssh" => ("BbcDEeFIiJLlmOopQRSWw", true),
+        "scp" | "sftp" | "rsync" => ("cFiJloPSe", false),
+        "socat" | "openssl" | "dig" => ("", false),
+        // HTTPie and xh: `[METHOD] URL [ITEM…]`, the URL often without a scheme; text
+        // browsers: the URL.
+        "http" | "https" | "xh" | "xhs" => ("", true),
+        "lynx" | "w3m" | "links" | "elinks" | "browsh" => ("", true),
+        _ => return Vec::new(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    let push = |out: &mut Vec<String>, h: Option<String>| {
+        if let Some(h) = h
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    };
+    let mut i = 0;
+    while let Some(&a) = args.get(i) {
+        i += 1;
+        match program {
+            "socat" => {
+                // ADDRESS-TYPE:HOST:PORT (tcp, tcp4, tcp6, udp…, openssl, socks4, proxy).
+                let lower = a.to_ascii_lowercase();
+                let kind = lower.split([':', ',']).next().unwrap_or("");
+                if [
+                    "tcp",
+                    "tcp4",
+                    "tcp6",
+                    "tcp-connect",
+                    "udp",
+                    "udp4",
+                    "udp6",
+                    "udp-connect",
+                    "openssl",
+                    "ssl",
+                    "socks4",
+                    "socks4a",
+                    "proxy",
+                    "sctp-connect",
+                ]
+                .contains(&kind)
+                    && let Some(rest) = a.split_once(':').map(|(_, r)| r)
+                {
+                    push(&mut out, host_and_port(rest));
+                }
+                continue;
+            }
+            "openssl" => {
+                if a == "-connect" {
+                    push(&mut out, args.get(i).and_then(|v| host_and_port(v)));
+                    i += 1;
+                }
+                continue;
+            }
+            "dig" => {
+                if let Some(server) = a.strip_prefix('@') {
+                    push(&mut out, destination_host(server));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if a == "--" {
+            continue;
+        }
+        if let Some(flags) = a.strip_prefix('-') {
+            // `-p 22` (or `-p22`): the last letter of a cluster takes the next word.
+            if flags.len() == 1 && value_letters.contains(flags) {
+                i += 1;
+            }
+            continue;
+        }
+        let host = match program {
+            "http" | "https" | "xh" | "xhs"
+                if a.len() <= 7 && a.bytes().all(|b| b.is_ascii_uppercase()) =>
+            {
+                continue;
+            }
+            "scp" | "sftp" | "rsync" => scp_like_host(a),
+            "ssh" => {
+                let h = a.rsplit_once('@').map_or(a, |(_, h)| h);
+                destination_host(h)
+            }
+            // A listening nc's operand is its port; otherwise the first operand is the host,
+            // a number too (`2852039166` is 169.254.169.254).
+            "nc" | "ncat" | "netcat" if args.iter().any(|w| *w == "-l" || *w == "--listen") => None,
+            _ => destination_host(a),
+        };
+        push(&mut out, host);
+        if first_only && !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether [`remote_destinations`] reads the operands of `program` at all: a check before
+/// the words are gathered, since most commands name no host.
+pub fn names_remotes(program: &str) -> bool {
+    matches!(
+        program,
+        "git"
+            | "nc"
+            | "ncat"
+            | "netcat"
+            | "telnet"
+            | "ftp"
+            | "tftp"
+            | "ping"
+            | "ping6"
+            | "traceroute"
+            | "traceroute6"
+            | "tracepath"
+            | "mtr"
+            | "ssh"
+            | "scp"
+            | "sftp"
+            | "rsync"
+            | "socat"
+            | "openssl"
+            | "dig"
+            | "http"
+            | "https"
+            | "xh"
+            | "xhs"
+            | "lynx"
+            | "w3m"
+            | "links"
+            | "elinks"
+            | "browsh"
+    )
+}
+
+/// The host of `HOST:PORT` (`[V6]:PORT` too), or of a bare host.
+fn host_and_port(text: &str) -> Option<String> {
+    let head = text.split(',').next().unwrap_or(text);
+    if let Some(inner) = head.strip_prefix('[') {
+        let (addr, _) = inner.split_once(']')?;
+        return destination_host(&format!("[{addr}]"));
+    }
+    let host = head.split(':').next().unwrap_or(head);
+    destination_host(host)
+}
+
+/// `git fetch|pull|push|clone|ls-remote|archive` remotes named by URL or scp-like form.
+fn git_remotes(args: &[&str]) -> Vec<String> {
     let Some(sub) = crate::canon::git_subcommand_index(args) else {
         return Vec::new();
     };
@@ -450,6 +614,36 @@ mod tests {
         assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
         assert_eq!(host("https:///nohost"), None);
         assert_eq!(host(""), None);
+    }
+
+    #[test]
+    fn connections_name_their_hosts() {
+        let hosts = |program: &str, line: &str| {
+            let words: Vec<&str> = line.split(' ').collect();
+            remote_destinations(program, &words)
+        };
+        let metadata = ["169.254.169.254"];
+        assert_eq!(hosts("nc", "-w 3 169.254.169.254 80"), metadata);
+        assert_eq!(hosts("ncat", "2852039166 80"), metadata);
+        assert_eq!(hosts("telnet", "169.254.169.254 80"), metadata);
+        assert_eq!(hosts("ping", "-c 1 169.254.43518"), metadata);
+        assert_eq!(hosts("ssh", "-p 22 -i k user@169.254.169.254 ls"), metadata);
+        assert_eq!(hosts("scp", "-P 22 x user@169.254.169.254:/tmp"), metadata);
+        assert_eq!(hosts("rsync", "-a x 169.254.169.254:/tmp"), metadata);
+        assert_eq!(hosts("socat", "- TCP:169.254.169.254:80"), metadata);
+        assert_eq!(hosts("socat", "- tcp4:[::ffff:a9fe:a9fe]:80"), metadata);
+        assert_eq!(
+            hosts("openssl", "s_client -connect 169.254.169.254:443"),
+            metadata
+        );
+        assert_eq!(hosts("dig", "@169.254.169.254 example.com"), metadata);
+        assert_eq!(hosts("http", "GET 169.254.169.254/latest"), metadata);
+        assert_eq!(hosts("lynx", "-dump http://169.254.169.254/"), metadata);
+        // Ports, counts, local copies and files name no host.
+        assert!(hosts("nc", "-l 8080").is_empty());
+        assert!(hosts("scp", "a b").is_empty());
+        assert!(hosts("socat", "- EXEC:ls").is_empty());
+        assert!(hosts("cat", "169.254.169.254").is_empty());
     }
 
     #[test]

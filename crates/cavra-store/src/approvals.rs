@@ -31,8 +31,8 @@ pub(crate) fn approval_event(
 
 impl Store {
     /// Asks for an approval (state pending), answered by a member of the approver group.
-    pub fn create_approval(&mut self, a: &NewApproval, now: OffsetDateTime) -> Result<Approval> {
-        self.insert_approval(a, ApprovalRoute::Approver, None, now)
+    pub fn create_approval(&mut self, a: &NewApproval) -> Result<Approval> {
+        self.insert_approval(a, ApprovalRoute::Approver, None)
     }
 
     pub(crate) fn insert_approval(
@@ -40,12 +40,9 @@ impl Store {
         a: &NewApproval,
         route: ApprovalRoute,
         tool_use_id: Option<&str>,
-        now: OffsetDateTime,
     ) -> Result<Approval> {
-        let requested_at = format_time(now)?;
-        let ttl = time::Duration::try_from(a.ttl).map_err(|e| StoreError::Time(e.to_string()))?;
-        let expires_at = format_time(now + ttl)?;
-        let id = new_approval_id();
+        let requested_at = a.requested_at.to_string();
+        let id = a.id.clone();
         let history = vec![HistoryEntry {
             at: requested_at.clone(),
             state: ApprovalState::Pending,
@@ -58,7 +55,7 @@ impl Store {
         tx.execute(
             "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history, route, tool_use_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
-            params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, requested_at, expires_at, a.summary, serde_json::to_string(&history)?, route.as_str(), tool_use_id],
+            params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, a.requested_at, a.expires_at, a.summary, serde_json::to_string(&history)?, route.as_str(), tool_use_id],
         )?;
         let created = tx
             .query_row(
@@ -72,11 +69,13 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchApproval(id.clone()))?;
         appender!(self).append(
             &tx,
-            EntryKind::Approval,
-            Some(&id),
-            a.session_id.as_deref(),
-            &requested_at,
-            approval_event(&created, ApprovalState::Pending, &a.requested_by, None),
+            NewEntry {
+                kind: EntryKind::Approval,
+                ref_id: Some(&id),
+                session_id: a.session_id.as_deref(),
+                timestamp: &requested_at,
+                body: approval_event(&created, ApprovalState::Pending, &a.requested_by, None),
+            },
         )?;
         tx.commit()?;
         Ok(created)
@@ -167,7 +166,8 @@ impl Store {
         if reason.is_empty() {
             return Err(StoreError::Empty("the reason"));
         }
-        let now_s = format_time(now)?;
+        let now_t = stamp(now)?;
+        let now_s = now_t.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -202,7 +202,7 @@ impl Store {
                 wanted,
             });
         }
-        if current.expires_at <= now_s {
+        if current.expires_at <= now_t {
             push_history(
                 &mut current,
                 &now_s,
@@ -216,16 +216,18 @@ impl Store {
             )?;
             appender!(self).append(
                 &tx,
-                EntryKind::Approval,
-                Some(id),
-                current.session_id.as_deref(),
-                &now_s,
-                approval_event(
-                    &current,
-                    ApprovalState::Expired,
-                    "cavra",
-                    Some("expired before it was decided"),
-                ),
+                NewEntry {
+                    kind: EntryKind::Approval,
+                    ref_id: Some(id),
+                    session_id: current.session_id.as_deref(),
+                    timestamp: &now_s,
+                    body: approval_event(
+                        &current,
+                        ApprovalState::Expired,
+                        "cavra",
+                        Some("expired before it was decided"),
+                    ),
+                },
             )?;
             tx.commit()?;
             return Err(StoreError::Expired(id.to_string()));
@@ -243,11 +245,13 @@ impl Store {
         )?;
         appender!(self).append(
             &tx,
-            EntryKind::Approval,
-            Some(id),
-            current.session_id.as_deref(),
-            &now_s,
-            approval_event(&current, to, actor, Some(reason)),
+            NewEntry {
+                kind: EntryKind::Approval,
+                ref_id: Some(id),
+                session_id: current.session_id.as_deref(),
+                timestamp: &now_s,
+                body: approval_event(&current, to, actor, Some(reason)),
+            },
         )?;
         tx.commit()?;
         self.approval(id)?
@@ -307,16 +311,18 @@ impl Store {
         if changed == 1 {
             appender!(self).append(
                 &tx,
-                EntryKind::Approval,
-                Some(&approval.id),
-                approval.session_id.as_deref(),
-                &now_s,
-                approval_event(
-                    &approval,
-                    ApprovalState::Consumed,
-                    by,
-                    Some("used by the matching request"),
-                ),
+                NewEntry {
+                    kind: EntryKind::Approval,
+                    ref_id: Some(&approval.id),
+                    session_id: approval.session_id.as_deref(),
+                    timestamp: &now_s,
+                    body: approval_event(
+                        &approval,
+                        ApprovalState::Consumed,
+                        by,
+                        Some("used by the matching request"),
+                    ),
+                },
             )?;
         }
         tx.commit()?;
@@ -404,11 +410,13 @@ pub(crate) fn expire_in(
         )?;
         log.append(
             tx,
-            EntryKind::Approval,
-            Some(&a.id),
-            a.session_id.as_deref(),
-            now,
-            approval_event(&a, ApprovalState::Expired, "cavra", Some(reason)),
+            NewEntry {
+                kind: EntryKind::Approval,
+                ref_id: Some(&a.id),
+                session_id: a.session_id.as_deref(),
+                timestamp: now,
+                body: approval_event(&a, ApprovalState::Expired, "cavra", Some(reason)),
+            },
         )?;
         ids.push(a.id);
     }

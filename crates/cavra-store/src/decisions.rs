@@ -18,22 +18,24 @@ impl Store {
             insert_decision(&tx, d, &record)?;
             appender!(self).append(
                 &tx,
-                EntryKind::Decision,
-                Some(&d.decision_id),
-                d.session_id.as_deref(),
-                &d.timestamp,
-                json!({
-                    "decision_id": d.decision_id,
-                    "session_id": d.session_id,
-                    "agent": d.agent,
-                    "cwd": d.cwd,
-                    "tool_use_id": d.tool_use_id,
-                    "action_type": d.action_type,
-                    "decision": d.decision,
-                    "rule_id": d.rule_id,
-                    "fingerprint": d.fingerprint,
-                    "record": d.record,
-                }),
+                NewEntry {
+                    kind: EntryKind::Decision,
+                    ref_id: Some(&d.decision_id),
+                    session_id: d.session_id.as_deref(),
+                    timestamp: &d.timestamp.to_string(),
+                    body: json!({
+                        "decision_id": d.decision_id,
+                        "session_id": d.session_id,
+                        "agent": d.agent,
+                        "cwd": d.cwd,
+                        "tool_use_id": d.tool_use_id,
+                        "action_type": d.action_type,
+                        "decision": d.decision,
+                        "rule_id": d.rule_id,
+                        "fingerprint": d.fingerprint,
+                        "record": d.record,
+                    }),
+                },
             )?;
         }
         tx.commit()?;
@@ -95,11 +97,13 @@ impl Store {
         }
         appender!(self).append(
             &tx,
-            EntryKind::Outcome,
-            decision_id.as_deref(),
-            o.session_id.as_deref(),
-            &o.timestamp,
-            entry,
+            NewEntry {
+                kind: EntryKind::Outcome,
+                ref_id: decision_id.as_deref(),
+                session_id: o.session_id.as_deref(),
+                timestamp: &o.timestamp,
+                body: entry,
+            },
         )?;
         if let Some(sid) = &o.session_id {
             tx.execute("UPDATE sessions SET outcomes = outcomes + 1, last_seen = max(last_seen, ?2) WHERE id = ?1", params![sid, o.timestamp])?;

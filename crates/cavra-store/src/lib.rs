@@ -35,6 +35,7 @@ mod prompt;
 mod read_only;
 mod registry;
 mod schema;
+mod timestamp;
 
 pub use log::{
     ENTRY_FORMAT, EntryFilter, EntryKind, LogEntry, LogReport, LogSigner, SignerLoader,
@@ -44,7 +45,7 @@ pub use log::{
 use approvals::*;
 use cavra_redact::Redactor;
 use decisions::*;
-use log::Appender;
+use log::{Appender, NewEntry};
 pub use model::*;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -58,6 +59,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
+pub use timestamp::{TimeError, Timestamp};
 
 /// The folder, under the repository root, that holds the policy and the store.
 pub const STORE_DIR: &str = ".cavra";

@@ -218,19 +218,32 @@ pub(crate) struct Appender<'a> {
     pub(crate) checkpoint_every: u64,
 }
 
+/// One entry to append to the local log: what it is, what it is about, when, and its body
+/// (redacted by [`Appender::append`] before it is hashed).
+pub(crate) struct NewEntry<'a> {
+    /// Decision, outcome, approval, ….
+    pub(crate) kind: EntryKind,
+    /// The record it is about.
+    pub(crate) ref_id: Option<&'a str>,
+    /// The session.
+    pub(crate) session_id: Option<&'a str>,
+    /// Its time (stored text).
+    pub(crate) timestamp: &'a str,
+    /// Its body.
+    pub(crate) body: Value,
+}
+
 impl Appender<'_> {
     /// Appends one entry inside `tx`: redacts it, hashes it, extends the frontier and, when
     /// due, signs a checkpoint. Returns the entry's index.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn append(
-        &mut self,
-        tx: &Transaction<'_>,
-        kind: EntryKind,
-        ref_id: Option<&str>,
-        session_id: Option<&str>,
-        timestamp: &str,
-        body: Value,
-    ) -> Result<u64> {
+    pub(crate) fn append(&mut self, tx: &Transaction<'_>, e: NewEntry<'_>) -> Result<u64> {
+        let NewEntry {
+            kind,
+            ref_id,
+            session_id,
+            timestamp,
+            body,
+        } = e;
         let (log_id, mut frontier) = state(tx)?;
         let index = frontier.size();
         let mut entry = Map::new();

@@ -9,13 +9,16 @@ pub fn new_approval_id() -> String {
 }
 
 /// Formats a time as fixed-width RFC 3339 UTC with milliseconds, so that text order is time
-/// order (queries compare these strings).
+/// order (queries compare these strings): the text of [`Timestamp`].
 pub fn format_time(t: OffsetDateTime) -> Result<String> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).map_err(|e| StoreError::Time(e.to_string()))
+    Timestamp::at(t)
+        .map(|t| t.to_string())
+        .map_err(|e| StoreError::Time(e.to_string()))
+}
+
+/// `t` as the stores keep it ([`Timestamp`]).
+pub fn stamp(t: OffsetDateTime) -> Result<Timestamp> {
+    Timestamp::at(t).map_err(|e| StoreError::Time(e.to_string()))
 }
 
 /// Parses an RFC 3339 time.
@@ -164,15 +167,15 @@ pub struct Transition {
     /// Why.
     pub reason: Option<String>,
     /// When.
-    pub at: String,
+    pub at: Timestamp,
     /// A new expiry (break-glass shortens it).
-    pub expires_at: Option<String>,
+    pub expires_at: Option<Timestamp>,
     /// How the grant may be used.
     pub grant: Option<GrantUse>,
     /// When set, the transition is refused if the approval was asked for by this caller.
     pub not_requested_by: Option<String>,
     /// When set, only approvals that have not expired at this time move.
-    pub unexpired_at: Option<String>,
+    pub unexpired_at: Option<Timestamp>,
 }
 
 /// One entry of an approval's history.
@@ -205,15 +208,15 @@ pub struct Approval {
     /// Who asked (the agent and session).
     pub requested_by: String,
     /// When it was asked for.
-    pub requested_at: String,
+    pub requested_at: Timestamp,
     /// After this it unlocks nothing.
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     /// Its state.
     pub state: ApprovalState,
     /// Who approved or denied it.
     pub decided_by: Option<String>,
     /// When.
-    pub decided_at: Option<String>,
+    pub decided_at: Option<Timestamp>,
     /// Why.
     pub reason: Option<String>,
     /// What is asked for, redacted, for the approver (`execute_command: make deploy`).
@@ -247,8 +250,8 @@ pub struct NewDecision {
     pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
-    /// The record's timestamp (RFC 3339).
-    pub timestamp: String,
+    /// The record's time.
+    pub timestamp: Timestamp,
     /// Action fingerprint.
     pub fingerprint: String,
     /// The full (redacted) decision record.
@@ -271,7 +274,7 @@ pub struct StoredDecision {
     /// Deciding rule.
     pub rule_id: String,
     /// Timestamp.
-    pub timestamp: String,
+    pub timestamp: Timestamp,
     /// Fingerprint.
     pub fingerprint: String,
     /// The full (redacted) record.
@@ -398,9 +401,13 @@ pub struct DecisionFilter {
     pub limit: Option<usize>,
 }
 
-/// What is needed to ask for an approval.
-#[derive(Debug, Clone)]
+/// An approval to ask for, in either store: its terms, worked out before the write by
+/// `cavra_runtime::approvals::ask_terms` (the local store and the service's store take the
+/// same shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApproval {
+    /// Its id (`apr_…`, [`new_approval_id`]).
+    pub id: String,
     /// The decision that asked.
     pub decision_id: String,
     /// The action fingerprint.
@@ -413,6 +420,8 @@ pub struct NewApproval {
     pub requested_by: String,
     /// What is asked for, redacted.
     pub summary: String,
-    /// How long it stays valid.
-    pub ttl: Duration,
+    /// When it is asked for.
+    pub requested_at: Timestamp,
+    /// After this it can no longer be decided or used.
+    pub expires_at: Timestamp,
 }

@@ -7,8 +7,8 @@
 use crate::log::EntryKind;
 use crate::{
     APPROVAL_COLUMNS, Appender, Approval, ApprovalRoute, ApprovalRow, ApprovalState, NewApproval,
-    Redactor, Result, Store, StoreError, approval_event, approval_row, expire_in, finish_approval,
-    format_time, push_history,
+    NewEntry, Redactor, Result, Store, StoreError, approval_event, approval_row, expire_in,
+    finish_approval, push_history,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -48,14 +48,13 @@ impl Store {
         &mut self,
         a: &NewApproval,
         tool_use_id: Option<&str>,
-        now: OffsetDateTime,
     ) -> Result<(Approval, bool)> {
         if let Some(id) = tool_use_id
             && let Some(existing) = self.pending_at_prompt(id)?
         {
             return Ok((existing, false));
         }
-        let created = self.insert_approval(a, ApprovalRoute::AgentPrompt, tool_use_id, now)?;
+        let created = self.insert_approval(a, ApprovalRoute::AgentPrompt, tool_use_id)?;
         Ok((created, true))
     }
 
@@ -81,7 +80,8 @@ impl Store {
         if person.is_empty() {
             return Err(StoreError::Empty("the person"));
         }
-        let now_s = format_time(now)?;
+        let now_t = crate::stamp(now)?;
+        let now_s = now_t.to_string();
         let due: bool = self.conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM approvals WHERE (state IN ('pending', 'approved') AND expires_at <= ?1)
                  OR (route = 'agent_prompt' AND state = 'pending' AND tool_use_id = ?2))",
@@ -138,18 +138,20 @@ impl Store {
         for event in [approved, used] {
             log.append(
                 &tx,
-                EntryKind::Approval,
-                Some(&a.id),
-                a.session_id.as_deref(),
-                &now_s,
-                event,
+                NewEntry {
+                    kind: EntryKind::Approval,
+                    ref_id: Some(&a.id),
+                    session_id: a.session_id.as_deref(),
+                    timestamp: &now_s,
+                    body: event,
+                },
             )?;
         }
         expire_in(&tx, &now_s, &mut log)?;
         tx.commit()?;
         a.state = ApprovalState::Consumed;
         a.decided_by = Some(person.to_string());
-        a.decided_at = Some(now_s);
+        a.decided_at = Some(now_t);
         a.reason = Some(APPROVED.to_string());
         Ok(Some(a))
     }

@@ -29,7 +29,7 @@ fn decision(id: &str) -> NewDecision {
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: cavra_store::Decision::Allow,
         rule_id: "r".into(),
-        timestamp: "2026-01-02T03:04:05.000Z".into(),
+        timestamp: "2026-01-02T03:04:05.000Z".parse().unwrap(),
         fingerprint: id.into(),
         record: serde_json::json!({"target": format!("echo {id}"), "padding": "x".repeat(300)}),
     }

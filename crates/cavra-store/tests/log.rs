@@ -24,7 +24,9 @@ fn decision(i: usize, session: &str) -> NewDecision {
             cavra_store::Decision::Allow
         },
         rule_id: "commands.allow".into(),
-        timestamp: format!("2026-01-02T03:04:{:02}.000Z", i % 60),
+        timestamp: format!("2026-01-02T03:04:{:02}.000Z", i % 60)
+            .parse()
+            .unwrap(),
         fingerprint: format!("fp{i}"),
         record: serde_json::json!({"decision_id": format!("d{i}"), "target": format!("ls {i}")}),
     }
@@ -78,23 +80,25 @@ fn every_record_is_an_entry_and_the_log_verifies() {
         success: Some(true),
         sha256: Some("ab".repeat(32)),
         path: Some("src/main.rs".into()),
-        timestamp: "2026-01-02T03:05:00.000Z".into(),
+        timestamp: "2026-01-02T03:05:00.000Z".parse().unwrap(),
     })
     .expect("outcome");
     let now = datetime!(2026-01-02 03:05:00 UTC);
     let a = s
-        .create_approval(
-            &NewApproval {
-                decision_id: "d2".into(),
-                fingerprint: "fp2".into(),
-                session_id: Some("s1".into()),
-                approver_group: "Platform".into(),
-                requested_by: "claude-code:s1".into(),
-                summary: "write_file iam/role.tf".into(),
-                ttl: Duration::from_secs(600),
-            },
-            now,
-        )
+        .create_approval(&NewApproval {
+            decision_id: "d2".into(),
+            fingerprint: "fp2".into(),
+            session_id: Some("s1".into()),
+            approver_group: "Platform".into(),
+            requested_by: "claude-code:s1".into(),
+            summary: "write_file iam/role.tf".into(),
+            id: cavra_store::new_approval_id(),
+            requested_at: cavra_store::Timestamp::at(now).unwrap(),
+            expires_at: cavra_store::Timestamp::at(
+                now + time::Duration::try_from(Duration::from_secs(600)).unwrap(),
+            )
+            .unwrap(),
+        })
         .expect("approval");
     s.approve(&a.id, "alice", "reviewed", now).expect("approve");
     s.consume_approval("fp2", "claude-code:s1", now)

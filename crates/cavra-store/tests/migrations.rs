@@ -166,8 +166,59 @@ fn new_decision(id: &str) -> NewDecision {
         action_type: ActionType::ExecuteCommand.into(),
         decision: Decision::Allow,
         rule_id: "default".into(),
-        timestamp: "2026-01-02T03:05:00.000Z".into(),
+        timestamp: "2026-01-02T03:05:00.000Z".parse().unwrap(),
         fingerprint: "sha256:f2".into(),
         record: serde_json::json!({"decision_id": id, "decision": "allow"}),
     }
+}
+
+/// Times as an older cavra stored them (text, from its own formatter) read back as the same
+/// text: through the typed fields' `Display`, through serde (what `--json` and the API
+/// print), and in the rows a new write adds next to them.
+#[test]
+fn times_written_by_an_older_cavra_read_back_as_the_same_text() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let &(version, schema) = RELEASED.last().expect("a released schema");
+    let path = dir.path().join("old.db");
+    old_store(&path, version, schema);
+    let mut store = Store::open(&path).expect("open");
+
+    let d = &store.decisions(&DecisionFilter::default()).expect("read")[0];
+    assert_eq!(d.timestamp.to_string(), "2026-01-02T03:04:05.000Z");
+    assert_eq!(
+        serde_json::to_value(d).expect("json")["timestamp"],
+        "2026-01-02T03:04:05.000Z"
+    );
+
+    let a = store.approval("apr_1").expect("read").expect("approval");
+    let json = serde_json::to_value(&a).expect("json");
+    assert_eq!(json["requested_at"], "2026-01-02T03:04:05.000Z");
+    assert_eq!(json["expires_at"], "2026-01-02T04:04:05.000Z");
+    assert_eq!(json["decided_at"], serde_json::Value::Null);
+    assert_eq!(json["history"][0]["at"], "2026-01-02T03:04:05.000Z");
+
+    // Approving it writes its time in the same form, and what is stored is what is read.
+    let at = time::macros::datetime!(2026-01-02 03:30:00.250 UTC);
+    let approved = store.approve("apr_1", "alice", "ok", at).expect("approve");
+    assert_eq!(
+        approved.decided_at.map(|t| t.to_string()).as_deref(),
+        Some("2026-01-02T03:30:00.250Z")
+    );
+    drop(store);
+    let conn = Connection::open(&path).expect("open");
+    let (requested, expires, decided): (String, String, String) = conn
+        .query_row(
+            "SELECT requested_at, expires_at, decided_at FROM approvals WHERE id = 'apr_1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("row");
+    assert_eq!(
+        (requested.as_str(), expires.as_str(), decided.as_str()),
+        (
+            "2026-01-02T03:04:05.000Z",
+            "2026-01-02T04:04:05.000Z",
+            "2026-01-02T03:30:00.250Z"
+        )
+    );
 }

@@ -22,21 +22,27 @@ fn decision(id: &str, session: &str, decision: &str, fp: &str) -> NewDecision {
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: decision.parse().expect("a decision word"),
         rule_id: "commands.block".into(),
-        timestamp: "2026-01-02T03:04:05.000Z".into(),
+        timestamp: "2026-01-02T03:04:05.000Z".parse().unwrap(),
         fingerprint: fp.into(),
         record: serde_json::json!({"decision_id": id, "decision": decision}),
     }
 }
 
+/// An approval asked for at [`t0`], open for `ttl`, with a new id.
 fn new_approval(fp: &str, ttl: Duration) -> NewApproval {
+    let at = cavra_store::Timestamp::at(t0()).unwrap();
     NewApproval {
+        id: cavra_store::new_approval_id(),
+        requested_at: at,
+        expires_at: at
+            .checked_add(time::Duration::try_from(ttl).unwrap())
+            .unwrap(),
         decision_id: "d1".into(),
         fingerprint: fp.into(),
         session_id: Some("s1".into()),
         approver_group: "Platform".into(),
         requested_by: "claude-code:s1".into(),
         summary: "write_file iam/role.tf".into(),
-        ttl,
     }
 }
 
@@ -94,7 +100,7 @@ fn decisions_sessions_outcomes() {
             success: Some(true),
             sha256: Some("sha256:abc".into()),
             path: Some("/repo/a".into()),
-            timestamp: "2026-01-02T03:04:06.000Z".into(),
+            timestamp: "2026-01-02T03:04:06.000Z".parse().unwrap(),
         })
         .unwrap();
     assert_eq!(o.decision_id.as_deref(), Some("d1"));
@@ -113,7 +119,7 @@ fn approval_unlocks_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(&dir.path().join("x.db")).unwrap();
     let a = s
-        .create_approval(&new_approval("fp", Duration::from_secs(3600)), t0())
+        .create_approval(&new_approval("fp", Duration::from_secs(3600)))
         .unwrap();
     assert_eq!(a.state, ApprovalState::Pending);
     assert!(a.id.starts_with("apr_"));
@@ -171,7 +177,7 @@ fn denied_and_expired_unlock_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(&dir.path().join("x.db")).unwrap();
     let d = s
-        .create_approval(&new_approval("fp-d", Duration::from_secs(3600)), t0())
+        .create_approval(&new_approval("fp-d", Duration::from_secs(3600)))
         .unwrap();
     s.deny(&d.id, "alice", "no", t0()).unwrap();
     assert!(s.consume_approval("fp-d", "hook", t0()).unwrap().is_none());
@@ -182,7 +188,7 @@ fn denied_and_expired_unlock_nothing() {
 
     // Approved, then its expiry passes before use.
     let e = s
-        .create_approval(&new_approval("fp-e", Duration::from_secs(60)), t0())
+        .create_approval(&new_approval("fp-e", Duration::from_secs(60)))
         .unwrap();
     s.approve(&e.id, "alice", "ok", t0()).unwrap();
     assert!(
@@ -197,7 +203,7 @@ fn denied_and_expired_unlock_nothing() {
 
     // Pending past its expiry: cannot be approved; `expire` marks it.
     let p = s
-        .create_approval(&new_approval("fp-p", Duration::from_secs(60)), t0())
+        .create_approval(&new_approval("fp-p", Duration::from_secs(60)))
         .unwrap();
     let late = t0() + time::Duration::minutes(5);
     assert!(matches!(
@@ -209,7 +215,7 @@ fn denied_and_expired_unlock_nothing() {
         ApprovalState::Expired
     );
     let q = s
-        .create_approval(&new_approval("fp-q", Duration::from_secs(60)), t0())
+        .create_approval(&new_approval("fp-q", Duration::from_secs(60)))
         .unwrap();
     assert_eq!(s.expire(late).unwrap(), vec![q.id.clone()]);
     assert_eq!(s.approvals(Some(ApprovalState::Expired)).unwrap().len(), 3);
@@ -302,7 +308,7 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
             action_type: cavra_store::ActionType::McpToolCall.into(),
             decision: cavra_store::Decision::Allow,
             rule_id: "mcp.registry.allowed".into(),
-            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             fingerprint: "fp".into(),
             record: serde_json::json!({"decision_id": "d-sync"}),
         })
@@ -319,12 +325,12 @@ fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open_repo(dir.path()).unwrap();
     let a = new_approval("fp", Duration::from_secs(600));
-    let (asked, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    let (asked, created) = s.ask_at_prompt(&a, Some("tu1")).unwrap();
     assert!(created);
     assert_eq!(asked.route, ApprovalRoute::AgentPrompt);
     assert_eq!(asked.state, ApprovalState::Pending);
     // Asked again for the same tool call: the same approval.
-    let (again, created) = s.ask_at_prompt(&a, Some("tu1"), t0()).unwrap();
+    let (again, created) = s.ask_at_prompt(&a, Some("tu1")).unwrap();
     assert!(!created);
     assert_eq!(again.id, asked.id);
     // Approver lookups do not see it: it neither blocks nor unlocks the fingerprint.
@@ -359,7 +365,9 @@ fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
         None
     );
     // Unanswered: closed at expiry as declined or abandoned.
-    let (late, _) = s.ask_at_prompt(&a, Some("tu3"), t0()).unwrap();
+    let (late, _) = s
+        .ask_at_prompt(&new_approval("fp", Duration::from_secs(600)), Some("tu3"))
+        .unwrap();
     // Another call's result an hour later closes it.
     let later = t0() + time::Duration::hours(1);
     assert_eq!(s.answered_at_prompt(None, "alice", later).unwrap(), None);

@@ -163,7 +163,7 @@ pub trait Approvals {
         tenant: &str,
         fingerprint: &str,
         requested_by: &str,
-        now: &str,
+        now: Timestamp,
     ) -> impl Future<Output = Result<Option<Approval>>> + Send;
 
     /// Moves an approval to a new state if it is still in one of `t.from`, recording the
@@ -177,7 +177,10 @@ pub trait Approvals {
 
     /// Expires every pending or granted approval past its expiry (all tenants); returns
     /// (tenant, approval id) of each.
-    fn expire_due(&self, now: &str) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    fn expire_due(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
 
     /// Pending approvals by tenant and group (all tenants), for the metrics.
     fn queue_depths(&self) -> impl Future<Output = Result<Vec<QueueDepth>>> + Send;

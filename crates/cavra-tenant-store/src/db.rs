@@ -187,7 +187,7 @@ impl Approvals for Db {
         tenant: &str,
         fingerprint: &str,
         requested_by: &str,
-        now: &str,
+        now: Timestamp,
     ) -> Result<Option<Approval>> {
         match self {
             Db::Sqlite(db) => {
@@ -208,7 +208,7 @@ impl Approvals for Db {
         }
     }
 
-    async fn expire_due(&self, now: &str) -> Result<Vec<(String, String)>> {
+    async fn expire_due(&self, now: Timestamp) -> Result<Vec<(String, String)>> {
         match self {
             Db::Sqlite(db) => db.expire_due(now).await,
             Db::Postgres(db) => db.expire_due(now).await,

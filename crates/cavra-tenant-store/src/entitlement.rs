@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn an_active_tenant_expires_at_its_expiry_and_a_bad_expiry_fails_closed() {
         let mut e = Entitlement {
-            expires_at: Some("2026-06-01T00:00:00Z".into()),
+            expires_at: Some("2026-06-01T00:00:00Z".parse().unwrap()),
             ..Entitlement::default()
         };
         assert_eq!(

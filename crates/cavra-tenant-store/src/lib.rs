@@ -58,6 +58,19 @@ pub enum StoreError {
     /// Stored data does not read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A file of the store could not be created, inspected or made private (the operating
+    /// system refused: permissions, a read-only file system, a path through a file). Not
+    /// [`StoreError::Corrupt`]: nothing stored is wrong, the file system said no.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was attempted (`create it`, `read its permissions`, `make it private (mode 644)`).
+        action: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A write conflicted with another (a grant already used, a duplicate id).
     #[error("conflict: {0}")]
     Conflict(String),

@@ -85,6 +85,47 @@ pub(crate) struct NewEntry<'a> {
     pub(crate) body: EntryBody,
 }
 
+/// A decision's entry, in either backend: about the decision, in its session, at its time
+/// (`at`, its timestamp's text), with its prepared body.
+pub(crate) fn decision_entry<'a>(
+    d: &'a crate::types::NewDecision,
+    at: &'a str,
+    body: PreparedBody,
+) -> NewEntry<'a> {
+    NewEntry {
+        kind: "decision",
+        ref_id: Some(&d.decision_id),
+        session_id: d.session_id.as_deref(),
+        timestamp: at,
+        body: EntryBody::Prepared(body),
+    }
+}
+
+/// An approval step's entry, in either backend: about the approval, in its session, at `at`,
+/// its body naming who acted ([`approval_body`]).
+pub(crate) fn approval_entry<'a>(
+    a: &'a crate::types::Approval,
+    actor: &str,
+    at: &'a str,
+) -> NewEntry<'a> {
+    NewEntry {
+        kind: "approval",
+        ref_id: Some(&a.id),
+        session_id: a.session_id.as_deref(),
+        timestamp: at,
+        body: approval_body(a, actor).into(),
+    }
+}
+
+/// The time of an approval's latest step (its history's last entry; when it was asked for
+/// if it has none), as its entry and event say.
+pub(crate) fn step_time(a: &crate::types::Approval) -> String {
+    a.history
+        .last()
+        .map(|h| h.at.clone())
+        .unwrap_or_else(|| a.requested_at.to_string())
+}
+
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared
 /// one: the canonical form sorts the keys `body`, `format`, `index`, `kind`, `redactions`,
 /// `tenant`, `time`, and a finding's pointer is the same with `/body` in front. None when a
@@ -299,7 +340,7 @@ pub(crate) fn prepare_decision(
         crate::types::RecordInput::Decided(r) => r,
         crate::types::RecordInput::Json(v) => {
             let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
-            let event = crate::outbox::decision_event(&value, &d.timestamp);
+            let event = crate::outbox::decision_event(&value, &d.timestamp.to_string());
             return Ok(PreparedDecision {
                 body,
                 event,
@@ -330,7 +371,7 @@ pub(crate) fn prepare_decision(
     // Only some decisions make an event; those read it from the body as stored.
     let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
         let value: Value = serde_json::from_str(&written.json)?;
-        crate::outbox::decision_event(&value, &d.timestamp)
+        crate::outbox::decision_event(&value, &d.timestamp.to_string())
     } else {
         None
     };
@@ -355,6 +396,68 @@ mod tests {
 
     fn redactor() -> Redactor {
         Redactor::for_pack(&[], &[]).expect("built-in rules")
+    }
+
+    /// Both backends take a decision's and an approval step's entries from here: about the
+    /// record, in its session, at its time, the approval's body naming who acted.
+    #[test]
+    fn the_shared_entries_of_a_decision_and_an_approval_step() {
+        let r = redactor();
+        let at: crate::types::Timestamp = "2026-01-01T00:00:05.000Z".parse().expect("time");
+        let d = crate::types::NewDecision {
+            decision_id: "d1".into(),
+            session_id: Some("s1".into()),
+            agent: None,
+            requested_by: "agent-1".into(),
+            action_type: cavra_engine::ActionType::ExecuteCommand,
+            decision: cavra_engine::Decision::RequireApproval,
+            rule_id: "r".into(),
+            timestamp: at,
+            fingerprint: "fp".into(),
+            policy_digest: "sha256:p".into(),
+            record: Value::Null.into(),
+        };
+        let text = d.timestamp.to_string();
+        let (body, _) = prepare_decision_body(&r, None, decision_body(&d, json!({"x": 1})));
+        let e = decision_entry(&d, &text, body);
+        assert_eq!(
+            (e.kind, e.ref_id, e.session_id, e.timestamp),
+            (
+                "decision",
+                Some("d1"),
+                Some("s1"),
+                "2026-01-01T00:00:05.000Z"
+            )
+        );
+        let a = crate::rules::pending_approval(&crate::types::NewApproval {
+            id: "apr_1".into(),
+            decision_id: "d1".into(),
+            fingerprint: "fp".into(),
+            session_id: Some("s1".into()),
+            approver_group: "sec".into(),
+            requested_by: "agent-1".into(),
+            summary: "run it".into(),
+            requested_at: at,
+            expires_at: "2026-01-01T01:00:05.000Z".parse().expect("time"),
+        });
+        let step = step_time(&a);
+        assert_eq!(step, "2026-01-01T00:00:05.000Z");
+        let e = approval_entry(&a, "bob", &step);
+        assert_eq!(
+            (e.kind, e.ref_id, e.session_id, e.timestamp),
+            (
+                "approval",
+                Some("apr_1"),
+                Some("s1"),
+                "2026-01-01T00:00:05.000Z"
+            )
+        );
+        let EntryBody::Plain(body) = e.body else {
+            panic!("an approval's body is built with its entry");
+        };
+        assert_eq!(body["actor"], "bob");
+        assert_eq!(body["expires_at"], "2026-01-01T01:00:05.000Z");
+        assert_eq!(body["state"], "pending");
     }
 
     #[test]
@@ -573,7 +676,7 @@ mod tests {
                 action_type: decided.record.action_type,
                 decision: decided.record.decision,
                 rule_id: decided.record.rule_id.clone(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: "sha256:00".into(),
                 policy_digest: decided.record.policy_digest.clone(),
                 record,

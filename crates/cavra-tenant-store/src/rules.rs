@@ -12,8 +12,8 @@ pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval>
     if t.not_requested_by.as_deref() == Some(a.requested_by.as_str()) {
         return None;
     }
-    if let Some(now) = &t.unexpired_at
-        && a.expires_at.as_str() <= now.as_str()
+    if let Some(now) = t.unexpired_at
+        && a.expires_at <= now
     {
         return None;
     }
@@ -24,17 +24,17 @@ pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval>
         ApprovalState::Approved | ApprovalState::Denied | ApprovalState::BreakGlass
     ) {
         next.decided_by = Some(t.actor.clone());
-        next.decided_at = Some(t.at.clone());
+        next.decided_at = Some(t.at);
         next.reason = t.reason.clone();
     }
     if let Some(e) = &t.expires_at {
-        next.expires_at = e.clone();
+        next.expires_at = *e;
     }
     if let Some(g) = t.grant {
         next.grant = g;
     }
     next.history.push(HistoryEntry {
-        at: t.at.clone(),
+        at: t.at.to_string(),
         state: t.to,
         actor: t.actor.clone(),
         reason: t.reason.clone(),
@@ -43,9 +43,9 @@ pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval>
 }
 
 /// Applies the use of a grant at `now`; None when it is not usable.
-pub(crate) fn apply_use(a: &Approval, by: &str, now: &str) -> Option<Approval> {
+pub(crate) fn apply_use(a: &Approval, by: &str, now: Timestamp) -> Option<Approval> {
     if !matches!(a.state, ApprovalState::Approved | ApprovalState::BreakGlass)
-        || a.expires_at.as_str() <= now
+        || a.expires_at <= now
         || a.requested_by != by
     {
         return None;
@@ -65,7 +65,7 @@ pub(crate) fn apply_use(a: &Approval, by: &str, now: &str) -> Option<Approval> {
 }
 
 /// The transition the expiry sweep applies.
-pub(crate) fn expiry_transition(now: &str) -> Transition {
+pub(crate) fn expiry_transition(now: Timestamp) -> Transition {
     Transition {
         to: ApprovalState::Expired,
         from: vec![
@@ -75,7 +75,7 @@ pub(crate) fn expiry_transition(now: &str) -> Transition {
         ],
         actor: "cavra".into(),
         reason: Some("expired".into()),
-        at: now.to_string(),
+        at: now,
         expires_at: None,
         grant: None,
         not_requested_by: None,
@@ -84,16 +84,16 @@ pub(crate) fn expiry_transition(now: &str) -> Transition {
 }
 
 /// The approval a decision asks for, as it is created: pending, asked for by the caller.
-pub(crate) fn pending_approval(d: &NewDecision, a: &NewApproval) -> Approval {
+pub(crate) fn pending_approval(a: &NewApproval) -> Approval {
     Approval {
         id: a.id.clone(),
-        decision_id: d.decision_id.clone(),
+        decision_id: a.decision_id.clone(),
         fingerprint: a.fingerprint.clone(),
         session_id: a.session_id.clone(),
         approver_group: a.approver_group.clone(),
         requested_by: a.requested_by.clone(),
-        requested_at: d.timestamp.clone(),
-        expires_at: a.expires_at.clone(),
+        requested_at: a.requested_at,
+        expires_at: a.expires_at,
         state: ApprovalState::Pending,
         decided_by: None,
         decided_at: None,
@@ -102,7 +102,7 @@ pub(crate) fn pending_approval(d: &NewDecision, a: &NewApproval) -> Approval {
         grant: GrantUse::Once,
         uses: 0,
         history: vec![HistoryEntry {
-            at: d.timestamp.clone(),
+            at: a.requested_at.to_string(),
             state: ApprovalState::Pending,
             actor: a.requested_by.clone(),
             reason: None,

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 pub use crate::entitlement::{Entitlement, EntitlementStatus};
 pub use cavra_engine::{ActionType, Decision};
-pub use cavra_store::{ApprovalState, DecisionFilter, GrantUse, HistoryEntry, Transition};
+pub use cavra_store::{
+    ApprovalState, DecisionFilter, GrantUse, HistoryEntry, NewApproval, Timestamp, Transition,
+};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +82,8 @@ pub struct NewDecision {
     pub decision: Decision,
     /// Deciding rule.
     pub rule_id: String,
-    /// The record's time (RFC 3339).
-    pub timestamp: String,
+    /// The record's time.
+    pub timestamp: Timestamp,
     /// The action's fingerprint.
     pub fingerprint: String,
     /// Digest of the pack that decided.
@@ -145,7 +147,8 @@ pub struct StoredDecision {
     /// Deciding rule.
     pub rule_id: String,
     /// Time.
-    pub timestamp: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub timestamp: Timestamp,
     /// Fingerprint.
     pub fingerprint: String,
     /// Pack digest.
@@ -196,16 +199,19 @@ pub struct Approval {
     /// The authenticated caller that asked (never allowed to decide it).
     pub requested_by: String,
     /// When it was asked for.
-    pub requested_at: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub requested_at: Timestamp,
     /// After this it unlocks nothing (enforced in every query that grants).
-    pub expires_at: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: Timestamp,
     /// Its state: pending, approved, denied, expired, break_glass, consumed.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: ApprovalState,
     /// Who decided it.
     pub decided_by: Option<String>,
     /// When.
-    pub decided_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub decided_at: Option<Timestamp>,
     /// Why.
     pub reason: Option<String>,
     /// What is asked for, redacted.
@@ -218,25 +224,6 @@ pub struct Approval {
     /// Every transition.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub history: Vec<HistoryEntry>,
-}
-
-/// An approval to create with a decision.
-#[derive(Debug, Clone)]
-pub struct NewApproval {
-    /// Its id.
-    pub id: String,
-    /// The action fingerprint.
-    pub fingerprint: String,
-    /// The session.
-    pub session_id: Option<String>,
-    /// Who may decide.
-    pub approver_group: String,
-    /// Who asks.
-    pub requested_by: String,
-    /// What is asked for, redacted.
-    pub summary: String,
-    /// When it expires.
-    pub expires_at: String,
 }
 
 /// Everything one decision writes, in one transaction with its evidence entries.

@@ -27,14 +27,21 @@ fn settings() -> LogSettings {
     }
 }
 
-/// A time `n` seconds into 2026 (RFC 3339, sorts as text).
+/// A time `n` seconds into 2026, in the stores' form (fixed-width RFC 3339 with
+/// milliseconds, sorts as text).
 fn ts(n: u32) -> String {
-    format!(
+    stamp(n).to_string()
+}
+
+/// [`ts`] as the stores' time type.
+fn stamp(n: u32) -> Timestamp {
+    Timestamp::parse(&format!(
         "2026-01-01T{:02}:{:02}:{:02}Z",
         n / 3600,
         (n / 60) % 60,
         n % 60
-    )
+    ))
+    .expect("a time")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -193,7 +200,7 @@ fn decision(id: &str, session: Option<&str>, word: &str, at: u32) -> NewDecision
         },
         decision: word.parse().expect("a decision word"),
         rule_id: format!("rule-{word}"),
-        timestamp: ts(at),
+        timestamp: stamp(at),
         fingerprint: format!("fp-{id}"),
         policy_digest: "sha256:pack".into(),
         record: json!({"decision_id": id, "decision": word}).into(),
@@ -217,12 +224,14 @@ fn asking(decision_id: &str, approval_id: &str, fp: &str, at: u32, expires: u32)
         decision: d,
         new_approval: Some(NewApproval {
             id: approval_id.into(),
+            decision_id: decision_id.into(),
+            requested_at: stamp(at),
             fingerprint: fp.into(),
             session_id: Some("s-apr".into()),
             approver_group: "sec".into(),
             requested_by: "agent-1".into(),
             summary: format!("write {fp}"),
-            expires_at: ts(expires),
+            expires_at: stamp(expires),
         }),
         use_grant: None,
     }
@@ -246,11 +255,11 @@ fn decide(to: ApprovalState, actor: &str, at: u32) -> Transition {
         from: vec![ApprovalState::Pending],
         actor: actor.into(),
         reason: Some(format!("{actor} says {to}")),
-        at: ts(at),
+        at: stamp(at),
         expires_at: None,
         grant: None,
         not_requested_by: Some(actor.into()),
-        unexpired_at: Some(ts(at)),
+        unexpired_at: Some(stamp(at)),
     }
 }
 
@@ -367,7 +376,7 @@ mod scenarios {
         );
         let e = Entitlement {
             status: EntitlementStatus::Suspended,
-            expires_at: Some("2027-01-01T00:00:00.000Z".into()),
+            expires_at: Some("2027-01-01T00:00:00.000Z".parse().unwrap()),
             features: Some(["evidence_bundle".to_string()].into()),
             limits: [("agents".to_string(), 3), ("policy_packs".to_string(), 0)].into(),
         };
@@ -629,7 +638,7 @@ mod scenarios {
         let a = db.approval("t", "apr_1").await.unwrap().unwrap();
         assert_eq!(a.state, ApprovalState::Pending);
         assert_eq!(a.decision_id, "d1");
-        assert_eq!(a.requested_at, ts(10));
+        assert_eq!(a.requested_at, stamp(10));
         assert_eq!(a.history.len(), 1);
         assert_eq!(
             db.approvals("t", Some(ApprovalState::Pending), 10)
@@ -638,13 +647,13 @@ mod scenarios {
             vec![a.clone()]
         );
         assert_eq!(
-            db.approval_for("t", "fp1", "agent-1", &ts(20))
+            db.approval_for("t", "fp1", "agent-1", stamp(20))
                 .await
                 .unwrap(),
             Some(a.clone())
         );
         assert_eq!(
-            db.approval_for("t", "fp1", "someone-else", &ts(20))
+            db.approval_for("t", "fp1", "someone-else", stamp(20))
                 .await
                 .unwrap(),
             None
@@ -671,7 +680,7 @@ mod scenarios {
         };
         assert_eq!(approved.state, ApprovalState::Approved);
         assert_eq!(approved.decided_by.as_deref(), Some("alice"));
-        assert_eq!(approved.decided_at, Some(ts(30)));
+        assert_eq!(approved.decided_at, Some(stamp(30)));
         assert_eq!(approved.history.len(), 2);
         assert_eq!(
             db.approval("t", "apr_1").await.unwrap(),
@@ -706,7 +715,7 @@ mod scenarios {
         };
         assert_eq!(denied.state, ApprovalState::Denied);
         assert_eq!(
-            db.approval_for("t", "fp2", "agent-1", &ts(70))
+            db.approval_for("t", "fp2", "agent-1", stamp(70))
                 .await
                 .unwrap()
                 .map(|a| a.state),
@@ -725,7 +734,7 @@ mod scenarios {
             matches!(late, TransitionOutcome::Conflict(a) if a.state == ApprovalState::Pending)
         );
         assert_eq!(
-            db.approval_for("t", "fp3", "agent-1", &ts(90))
+            db.approval_for("t", "fp3", "agent-1", stamp(90))
                 .await
                 .unwrap(),
             None,
@@ -855,7 +864,7 @@ mod scenarios {
             .await
             .unwrap();
 
-        let mut expired = db.expire_due(&ts(200)).await.unwrap();
+        let mut expired = db.expire_due(stamp(200)).await.unwrap();
         expired.sort();
         assert_eq!(
             expired,
@@ -875,7 +884,7 @@ mod scenarios {
         ] {
             assert_eq!(db.approval("t", id).await.unwrap().unwrap().state, state);
         }
-        assert!(db.expire_due(&ts(200)).await.unwrap().is_empty());
+        assert!(db.expire_due(stamp(200)).await.unwrap().is_empty());
         // The expiry is an entry in each tenant's own log.
         let expiries = |t: &'static str| async move {
             db.entries(t, &all_entries())
@@ -1216,11 +1225,13 @@ mod scenarios {
         );
         assert_eq!(db.approval(b, "aprA").await.unwrap(), None);
         assert_eq!(
-            db.approval_for(b, "fpA", "agent-1", &ts(10)).await.unwrap(),
+            db.approval_for(b, "fpA", "agent-1", stamp(10))
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(
-            db.approval_for(b, "fpA3", "agent-1", &ts(10))
+            db.approval_for(b, "fpA3", "agent-1", stamp(10))
                 .await
                 .unwrap(),
             None
@@ -2172,7 +2183,7 @@ async fn pg_replicas_expire_each_approval_once() {
     let sweeps: Vec<_> = (0..6)
         .map(|k| {
             let db = replicas[k % 2].clone();
-            tokio::spawn(async move { db.expire_due(&ts(200)).await })
+            tokio::spawn(async move { db.expire_due(stamp(200)).await })
         })
         .collect();
     let mut expired = Vec::new();

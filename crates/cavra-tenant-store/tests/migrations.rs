@@ -187,7 +187,7 @@ async fn check_migrated(db: &Db, label: &str) {
                     action_type: ActionType::ExecuteCommand,
                     decision: Decision::Allow,
                     rule_id: "default".into(),
-                    timestamp: LATER.into(),
+                    timestamp: LATER.parse().unwrap(),
                     fingerprint: "fp2".into(),
                     policy_digest: "sha256:p".into(),
                     record: json!({"decision_id": "d2", "decision": "allow"}).into(),

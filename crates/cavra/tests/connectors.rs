@@ -4,45 +4,24 @@
 //! letters of a failing connector as blockers of that tenant's posture, and a configuration
 //! holding an inline secret refused with the field named.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-struct Serve(Child);
+mod support;
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::service::{Serve, cli as cavra, token};
 
-fn cavra(db: &str) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_SERVER_CONFIG");
-    c
-}
-
-fn token(db: &str, args: &[&str]) -> String {
-    let out = cavra(db)
-        .args(["token", "create", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["token"].as_str().unwrap().to_string()
+/// `cavra serve --config CONFIG` on `db`, and its address.
+fn start_serve(db: &str, config: &std::path::Path) -> (Serve, String) {
+    let mut serve =
+        support::service::serve(db, &[std::ffi::OsStr::new("--config"), config.as_os_str()]);
+    serve.keep_reading();
+    let url = serve.url.clone();
+    (serve, url)
 }
 
 /// An OCSF receiver on loopback: `/ocsf` accepts API Activity objects carrying a cavra
@@ -88,25 +67,6 @@ fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     });
     let addr = rx.recv().unwrap();
     (format!("http://{addr}"), got)
-}
-
-fn start_serve(db: &str, config: &std::path::Path) -> (Serve, String) {
-    let mut child = cavra(db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let guard = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (guard, url)
 }
 
 fn connector(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {

@@ -2,19 +2,11 @@
 //! The real `cavra serve` with its web console: the one-time login link it prints on loopback
 //! signs a browser in once, to the tenant `--console-tenant` names.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use assert_cmd::cargo::cargo_bin;
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
 
 #[test]
 fn cavra_serve_prints_a_login_link_that_signs_in_once() {
@@ -25,30 +17,10 @@ fn cavra_serve_prints_a_login_link_that_signs_in_once() {
         .output()
         .unwrap();
     assert!(created.status.success());
-    let mut child = Command::new(cargo_bin("cavra"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--console-tenant",
-            "acme",
-            "--database-url",
-            &db,
-        ])
-        .env_remove("CAVRA_SERVER_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _guard = Serve(child);
-    let (mut first, mut second) = (String::new(), String::new());
-    stderr.read_line(&mut first).unwrap();
-    stderr.read_line(&mut second).unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let mut serve = support::service::serve(&db, &["--console-tenant", "acme"]);
+    let base = serve.url.clone();
+    let second = serve.next_line();
+    serve.keep_reading();
     let link = second
         .trim()
         .strip_prefix("cavra serve: console sign-in (one-time link): ")

@@ -10,20 +10,14 @@
 //! Without chromium, Playwright or axe-core the test says so and skips, unless
 //! `CAVRA_REQUIRE_BROWSER=1` (set by `.ci/run`), which makes that a failure.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::cargo_bin;
 
-struct Serve(Child);
+mod support;
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::service::{cli as cavra, token};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -66,30 +60,6 @@ fn tools() -> Result<Tools, String> {
         chromium,
         axe,
     })
-}
-
-fn cavra(db: &str) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_SERVER_CONFIG");
-    c
-}
-
-fn token(db: &str, args: &[&str]) -> String {
-    let out = cavra(db)
-        .args(["token", "create", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["token"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -135,34 +105,15 @@ fn the_console_in_a_real_browser() {
     )
     .unwrap();
 
-    let mut child = cavra(&db)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--console-tenant",
-            "acme",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _guard = Serve(child);
-    let (mut first, mut second) = (String::new(), String::new());
-    stderr.read_line(&mut first).unwrap();
-    stderr.read_line(&mut second).unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let mut serve = support::service::serve(&db, &["--console-tenant", "acme"]);
+    let base = serve.url.clone();
+    let second = serve.next_line();
     let link = second
         .trim()
         .strip_prefix("cavra serve: console sign-in (one-time link): ")
         .unwrap_or_else(|| panic!("no login link in {second:?}"))
         .to_string();
-    // The service's log goes on being read so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    serve.keep_reading();
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let out = Command::new(&tools.python)

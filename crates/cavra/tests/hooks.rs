@@ -931,18 +931,20 @@ fn expired_approval_does_not_unlock() {
     let mut s = store(&dir);
     let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
     let a = s
-        .create_approval(
-            &cavra_store::NewApproval {
-                decision_id: "d".into(),
-                fingerprint,
-                session_id: Some("sess-test".into()),
-                approver_group: "Repository Owners".into(),
-                requested_by: "claude-code:sess-test".into(),
-                summary: "execute_command: make deploy".into(),
-                ttl: std::time::Duration::from_secs(3600),
-            },
-            long_ago,
-        )
+        .create_approval(&cavra_store::NewApproval {
+            decision_id: "d".into(),
+            fingerprint,
+            session_id: Some("sess-test".into()),
+            approver_group: "Repository Owners".into(),
+            requested_by: "claude-code:sess-test".into(),
+            summary: "execute_command: make deploy".into(),
+            id: cavra_store::new_approval_id(),
+            requested_at: cavra_store::Timestamp::at(long_ago).unwrap(),
+            expires_at: cavra_store::Timestamp::at(
+                long_ago + time::Duration::try_from(std::time::Duration::from_secs(3600)).unwrap(),
+            )
+            .unwrap(),
+        })
         .expect("create");
     s.approve(&a.id, "alice", "ok", long_ago + time::Duration::minutes(1))
         .expect("approve");

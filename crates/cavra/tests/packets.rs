@@ -2,24 +2,18 @@
 //! (`--server`), verified offline and against the live configuration; a pack assignment made
 //! after the packet makes it stale, and the gate exits 4 while blockers remain.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use assert_cmd::cargo::cargo_bin;
+mod support;
 
-struct Serve(Child);
+use support::service::{Serve, cli};
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cavra(db: &str) -> Command {
-    // A test bed: the gate does not ask for recorded tenant and runtime validations
-    // (cavra-server's tests/tenant_validation.rs proves those).
+/// The test bed's service configuration next to the database: the gate does not ask for
+/// recorded tenant and runtime validations (cavra-server's tests/tenant_validation.rs and
+/// tests/tenant_validation.rs here prove those).
+fn test_bed(db: &str) -> std::path::PathBuf {
     let dir = Path::new(db.trim_start_matches("sqlite://"))
         .parent()
         .expect("the database's folder")
@@ -28,13 +22,23 @@ fn cavra(db: &str) -> Command {
     if !config.exists() {
         std::fs::write(&config, "readiness:\n  require_validations: false\n").expect("config");
     }
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env("CAVRA_SERVER_CONFIG", &config)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_TRUST_ROOT");
+    config
+}
+
+fn cavra(db: &str) -> Command {
+    let mut c = cli(db);
+    c.env("CAVRA_SERVER_CONFIG", test_bed(db));
     c
+}
+
+/// `cavra serve` on `db`, and its address.
+fn start_serve(db: &str) -> (Serve, String) {
+    let config = test_bed(db);
+    let mut serve =
+        support::service::serve(db, &[std::ffi::OsStr::new("--config"), config.as_os_str()]);
+    serve.keep_reading();
+    let url = serve.url.clone();
+    (serve, url)
 }
 
 fn run(c: &mut Command) -> Output {
@@ -49,24 +53,6 @@ fn ok(c: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn start_serve(db: &str) -> (Serve, String) {
-    let mut child = cavra(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let guard = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).expect("line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (guard, url)
 }
 
 /// A request with a JSON body over a plain TCP socket; the status code.

@@ -2,41 +2,20 @@
 //! loopback, `cavra evaluate --server`, `cavra approval list|approve --server`, and
 //! `cavra healthcheck` against it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use assert_cmd::cargo::cargo_bin;
 
-struct Serve(Child);
+mod support;
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::service::{Serve, cli as cavra, token};
 
-fn cavra(db: &str) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN");
-    c
-}
-
-fn token(db: &str, args: &[&str]) -> String {
-    let out = cavra(db)
-        .args(["token", "create", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["token"].as_str().unwrap().to_string()
+/// `cavra serve` on `db`, and its address.
+fn start_serve(db: &str) -> (Serve, String) {
+    let mut serve = support::service::serve::<&str>(db, &[]);
+    serve.keep_reading();
+    let url = serve.url.clone();
+    (serve, url)
 }
 
 #[test]
@@ -138,24 +117,6 @@ fn the_binary_serves_and_the_cli_is_its_client() {
     assert_eq!(retry.status.code(), Some(0), "approved once");
     let again = eval(&agent, &["execute_command", "terraform import a b"]);
     assert_eq!(again.status.code(), Some(3), "and only once");
-}
-
-fn start_serve(db: &str) -> (Serve, String) {
-    let mut child = cavra(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let guard = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (guard, url)
 }
 
 fn hook(

@@ -133,7 +133,7 @@ pub async fn decide(db: &Db, tenant: &str, id: &str, decision: Decision, target:
                 action_type: ActionType::ExecuteCommand,
                 decision,
                 rule_id: "r1".into(),
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: format!("fp-{id}"),
                 policy_digest: "sha256:p".into(),
                 record: record.into(),

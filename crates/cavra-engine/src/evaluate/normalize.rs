@@ -292,24 +292,11 @@ pub(crate) fn command_subjects(
             .first()
             .map(|n| n.rsplit('/').next().unwrap_or(n))
             .unwrap_or("");
-        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
-        if !command.classes.contains(&RiskClass::NetworkEgress) {
-            // git reaches the network only when an operand names a remote (`git fetch
-            // URL`): judged as a request to that host, without a network class of its own.
-            if program == "git" {
-                let args: Vec<&str> = command
-                    .argv
-                    .iter()
-                    .skip(1)
-                    .filter(literal)
-                    .map(String::as_str)
-                    .collect();
-                for host in cavra_shell::remote_destinations(program, &args) {
-                    subjects.push(Subject::Network { host });
-                }
-            }
+        let egress = command.classes.contains(&RiskClass::NetworkEgress);
+        if !egress && !cavra_shell::names_remotes(program) {
             continue;
         }
+        let literal = |w: &&String| !w.contains('$') && !w.contains('`');
         let args: Vec<&str> = command
             .argv
             .iter()
@@ -317,13 +304,23 @@ pub(crate) fn command_subjects(
             .filter(literal)
             .map(String::as_str)
             .collect();
-        // Fetchers take hosts without a scheme, proxies and address overrides too.
-        let mut hosts = cavra_shell::fetcher_destinations(program, &args);
-        for word in args.iter().filter(|w| w.contains("://")) {
-            if let Some(host) = url_host(word)
-                && !hosts.contains(&host)
-            {
-                hosts.push(host);
+        // A host an operand names for a connection (`git fetch URL`, `nc HOST PORT`, `ssh
+        // HOST`): judged as a request to it, whether or not the program carries a network
+        // class of its own (git reaches the network only when told where).
+        let mut hosts = cavra_shell::remote_destinations(program, &args);
+        if egress {
+            // Fetchers take hosts without a scheme, proxies and address overrides too.
+            for host in cavra_shell::fetcher_destinations(program, &args) {
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+            for word in args.iter().filter(|w| w.contains("://")) {
+                if let Some(host) = url_host(word)
+                    && !hosts.contains(&host)
+                {
+                    hosts.push(host);
+                }
             }
         }
         for host in hosts {
@@ -332,6 +329,20 @@ pub(crate) fn command_subjects(
     }
     let folders = folders_before_each_command(analysis, ctx);
     for access in &analysis.file_accesses {
+        // bash opens a connection for a redirection to `/dev/tcp/HOST/PORT` (or udp).
+        if let Some(rest) = access
+            .path
+            .strip_prefix("/dev/tcp/")
+            .or_else(|| access.path.strip_prefix("/dev/udp/"))
+        {
+            if let Some(host) = rest.split('/').next().and_then(url_host) {
+                subjects.push(Subject::Network { host });
+            }
+            subjects.push(Subject::Class {
+                class: RiskClass::NetworkEgress,
+            });
+            continue;
+        }
         let action = match access.kind {
             AccessKind::Read => ActionType::ReadFile,
             AccessKind::Write => ActionType::WriteFile,

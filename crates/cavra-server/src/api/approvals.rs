@@ -13,10 +13,10 @@ use cavra_tenant_store::{Approval, ApprovalState, GrantUse, TransitionOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, now_text};
 
 /// Filters for listing approvals.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -132,9 +132,9 @@ fn outcome(o: TransitionOutcome, caller: &Caller, step: Step) -> ApiResult<Appro
                 step,
                 a.state,
                 &a.requested_by,
-                &a.expires_at,
+                a.expires_at,
                 caller.subject(),
-                &now_text(),
+                cavra_tenant_store::Timestamp::now(),
             );
             let message = why.message(&a.id, step);
             Err(match why {
@@ -328,7 +328,10 @@ pub async fn sweep(
     caller: Caller,
 ) -> ApiResult<Json<SweepResult>> {
     caller.require(&[Role::Approver, Role::Admin], "expiring approvals")?;
-    let done = state.db.expire_due(&now_text()).await?;
+    let done = state
+        .db
+        .expire_due(cavra_tenant_store::Timestamp::now())
+        .await?;
     Ok(Json(SweepResult {
         expired: done
             .into_iter()

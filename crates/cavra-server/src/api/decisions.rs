@@ -11,18 +11,20 @@ use cavra_engine::registry::{McpRegistry, McpServerEntry};
 use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
 use cavra_tenant_store::{
-    Approval, DecidedRecord, DecisionFilter, DecisionWrite, NewApproval, NewDecision, RecordInput,
+    Approval, DecidedRecord, DecisionFilter, DecisionWrite, NewDecision, RecordInput,
     SessionSummary, StoreError, StoredDecision,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::api::{Params, check_id, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
-use crate::{AppState, format_time};
-use cavra_runtime::approvals::{Found, GrantState, Resolution, approval_fingerprint, ask, resolve};
+use cavra_runtime::approvals::{
+    Asker, Found, GrantState, Resolution, approval_fingerprint, ask_terms, note_new, resolve,
+};
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -266,8 +268,8 @@ pub async fn create(
     };
     // A grant used concurrently elsewhere makes the write fail; deciding again then sees it.
     for _ in 0..3 {
-        let now = time::OffsetDateTime::now_utc();
-        let ts = format_time(now);
+        let stamp = cavra_tenant_store::Timestamp::now();
+        let ts = stamp.to_string();
         let decision_id = uuid::Uuid::now_v7().to_string();
         // The engine's resolver is not Send; keep it out of the awaits below.
         let mut record = cavra_runtime::decide::decide_one(
@@ -296,7 +298,7 @@ pub async fn create(
             fingerprint = approval_fingerprint(&request, &record, &group);
             let found = state
                 .db
-                .approval_for(&tenant, &fingerprint, &by, &ts)
+                .approval_for(&tenant, &fingerprint, &by, stamp)
                 .await?;
             let view = found.as_ref().and_then(|a| {
                 Some(Found {
@@ -315,16 +317,15 @@ pub async fn create(
                 Resolution::Denied { .. } | Resolution::Pending { .. } => approval = found,
                 Resolution::Ask { group } => {
                     let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
-                    let asked = ask(&mut record, group, pack.redactor(), now, ttl);
-                    new_approval = Some(NewApproval {
-                        id: asked.id,
-                        fingerprint: fingerprint.clone(),
+                    let asker = Asker {
                         session_id: request.session_id.clone(),
-                        approver_group: asked.group,
                         requested_by: by.clone(),
-                        summary: asked.summary,
-                        expires_at: format_time(asked.expires_at),
-                    });
+                        summary: cavra_runtime::decide::summary(pack.redactor(), &record),
+                    };
+                    let terms = ask_terms(&record, group, fingerprint.clone(), asker, stamp, ttl)
+                        .map_err(Problem::internal)?;
+                    note_new(&mut record, &terms.id);
+                    new_approval = Some(terms);
                 }
                 Resolution::NotNeeded => {}
             }
@@ -346,7 +347,7 @@ pub async fn create(
                 action_type: record.action_type,
                 decision,
                 rule_id: record.rule_id.clone(),
-                timestamp: ts.clone(),
+                timestamp: stamp,
                 fingerprint: fingerprint.clone(),
                 policy_digest: record.policy_digest.clone(),
                 record: RecordInput::Decided(Box::new(DecidedRecord {
@@ -531,8 +532,8 @@ mod tests {
             session_id: None,
             approver_group: "Platform Security".into(),
             requested_by: "agent".into(),
-            requested_at: "2026-01-01T00:00:00.000Z".into(),
-            expires_at: "2026-01-01T01:00:00.000Z".into(),
+            requested_at: "2026-01-01T00:00:00.000Z".parse().unwrap(),
+            expires_at: "2026-01-01T01:00:00.000Z".parse().unwrap(),
             state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,

@@ -626,7 +626,7 @@ async fn poll_once(
     refused: &mut std::collections::HashSet<(String, String, bool)>,
 ) -> Result<(), String> {
     use cavra_tenant_store::Approvals;
-    let now = now_text();
+    let now = cavra_tenant_store::Timestamp::now();
     let pending: Vec<String> = state
         .db
         .approvals(

@@ -240,7 +240,7 @@ pub async fn approvals_past_expiry(
             .approvals(tenant, Some(state), limit)
             .await?
             .iter()
-            .filter(|a| a.expires_at.as_str() <= now)
+            .filter(|a| a.expires_at.to_string().as_str() <= now)
             .count();
     }
     Ok((overdue > 0)

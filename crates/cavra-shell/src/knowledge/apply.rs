@@ -354,6 +354,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         !e.options.is_empty()
             || e.operands.is_some()
             || !e.settings.is_empty()
+            || !e.assignments.is_empty()
             || !e.writes.is_empty()
             || e.stdin.is_some()
             || !e.classes.is_empty()
@@ -421,6 +422,17 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                 });
             if let Some((key, value, word)) = pair {
                 setting(&entry.settings, &key, &value, word, &label, info);
+            }
+        }
+        if !entry.assignments.is_empty() {
+            let label = format!("{base} assignment [{}]", known());
+            for w in found.operands.iter().filter_map(|&i| args.get(i)) {
+                if let Some((name, value)) = split_setting(&w.text)
+                    .filter(|(n, _)| crate::tools::is_assignment(&format!("{n}=")))
+                    && !value.is_empty()
+                {
+                    setting(&entry.assignments, name, value, w, &label, info);
+                }
             }
         }
         if let Some(e) = entry.operands
@@ -623,6 +635,24 @@ fn effect(
 /// the entry that says so. git configuration set through the environment is judged as `git -c`.
 pub(crate) fn assignments(kb: &Knowledge, list: &[(&str, &Word)], info: &mut Info) {
     for (name, value) in list {
+        // Folders appended after the current PATH (`PATH=$PATH:./node_modules/.bin`) cannot
+        // change what a name already found runs, and every command is judged by its name:
+        // only folders put before it (or a PATH replaced) decide where commands come from.
+        if *name == "PATH"
+            && [
+                "$PATH:",
+                "${PATH}:",
+                "\"$PATH:",
+                "\"${PATH}:",
+                "\"$PATH\":",
+                "\"${PATH}\":",
+            ]
+            .iter()
+            .any(|p| value.text.starts_with(p))
+            && !value.text.contains(['`', '('])
+        {
+            continue;
+        }
         for entry in kb.environment_for(name) {
             let label = if entry.origin.is_empty() {
                 format!("{name}= [knowledge: {name}]")

@@ -234,6 +234,11 @@ pub struct ProgramEntry {
     /// VALUE`): a key these name has that setting's effect on the value.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub settings: List<Setting>,
+    /// Operands of the form `NAME=VALUE` (make's variable assignments on its command line,
+    /// which override the makefile's): a name these list has that setting's effect on the
+    /// value (`make check CC='…'` runs the value wherever a recipe says `$(CC)`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub assignments: List<Setting>,
     /// Files the program (or subcommand) writes whatever its arguments say: its own
     /// configuration file (`yarn config set` writes `~/.yarnrc`, or `.yarnrc.yml` with Yarn 2
     /// and later). Judged as writes of those files, as `--output FILE` is.
@@ -330,6 +335,7 @@ impl ProgramEntry {
             && self.stdin.is_none()
             && self.classes.is_empty()
             && self.settings.is_empty()
+            && self.assignments.is_empty()
             && self.writes.is_empty()
             && (self.nested
                 || self.complete_options
@@ -553,6 +559,9 @@ impl ProgramEntry {
         }
         for (j, setting) in self.settings.iter().enumerate() {
             setting.check(&format!("settings[{j}]"))?;
+        }
+        for (j, setting) in self.assignments.iter().enumerate() {
+            setting.check(&format!("assignments[{j}]"))?;
         }
         for (i, c) in self.classes.iter().enumerate() {
             if !CLASS_NAMES.contains(&c.as_ref()) {

@@ -222,6 +222,7 @@ fn a_pack_entry_extends_the_built_in_base() {
         operands: None,
         command_after: 0,
         settings: Cow::Borrowed(&[]),
+        assignments: Cow::Borrowed(&[]),
         writes: Cow::Borrowed(&[]),
         stdin: None,
         classes: Cow::Borrowed(&[]),

@@ -103,7 +103,8 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
             // of a comparison (`diff --from-file`).
             let read_options: &[&str] = match base {
                 "wc" | "du" => &["files0-from"],
-                "sort" => &["files0-from", "random-source"],
+                // (`--files0-from` of sort: knowledge/inspection.yaml.)
+                "sort" => &["random-source"],
                 "diff" => &["X", "exclude-from", "from-file", "to-file"],
                 "file" => &["f", "files-from", "m", "magic-file"],
                 "hexdump" => &["f", "format-file"],
@@ -712,10 +713,11 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
     }
 }
 
-/// What less does beyond reading its operands: `-o`/`-O FILE` copy the input to a log file
-/// (a write); a lesskey file (`-k`, `--lesskey-src`, `--lesskey-content`) can set the
-/// environment less runs `LESSOPEN` from, so it is code; and an initial command (`+CMD`)
-/// is a less command, whose `!` runs a shell command and whose `|` pipes to one.
+/// What less does beyond reading its operands that its knowledge-base entry
+/// (`knowledge/inspection.yaml`: log files, key files) does not say: a first command (`+CMD`)
+/// is a less command, whose `!` runs a shell command and whose `|` pipes to one; and
+/// `--lesskey-content` is key bindings given inline, which can set the environment less runs
+/// `LESSOPEN` from, so it is code.
 fn less(args: &[Word], parsed: &[Parsed], operands: &[usize], info: &mut Info) {
     for w in operands.iter().filter_map(|&i| args.get(i)) {
         let Some(commands) = w.text.strip_prefix('+') else {
@@ -729,13 +731,6 @@ fn less(args: &[Word], parsed: &[Parsed], operands: &[usize], info: &mut Info) {
         if let Some(command) = shell.map(str::trim).filter(|c| !c.is_empty()) {
             info.code(&[&Word::derived(w, command)], "less +!", Stdin::Terminal);
         }
-    }
-    for w in opts::values(parsed, &["o", "O", "log-file", "LOG-FILE"]) {
-        info.access(AccessKind::Write, w, "less log file");
-    }
-    for w in opts::values(parsed, &["k", "lesskey-file", "lesskey-src"]) {
-        info.access(AccessKind::Read, w, "less key file");
-        info.class(RiskClass::InterpreterInlineCode);
     }
     if !opts::values(parsed, &["lesskey-content"]).is_empty() {
         info.class(RiskClass::InterpreterInlineCode);

@@ -10,6 +10,7 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
         "busybox" => info.words(args, 0, all, "busybox", stdin.clone()),
         "make" | "gmake" | "just" => build_targets(base, args, info),
         "mvn" | "mvnw" | "gradle" | "gradlew" => build_goals(base, args, info),
+        "go" => go_linker(args, info),
         "eval" => {
             let ws: Vec<&Word> = args.iter().collect();
             info.code(&ws, "eval", stdin.clone());
@@ -384,9 +385,7 @@ pub(crate) fn build_targets(base: &str, args: &[Word], info: &mut Info) {
                 let is_count = previous_takes_count
                     && !w.text.is_empty()
                     && w.text.bytes().all(|b| b.is_ascii_digit());
-                if is_assignment(&w.text) {
-                    command_variable(base, w, info);
-                } else if !is_count {
+                if !is_count && !is_assignment(&w.text) {
                     targets.push(*i);
                 }
                 previous_takes_count = false;
@@ -523,33 +522,40 @@ fn each_target_alone(base: &str, args: &[Word], targets: &[usize], what: &str, i
     }
 }
 
-/// The variables GNU make runs as programs (its manual's "Variables Used by Implicit Rules",
-/// plus `SHELL`, which runs every recipe line, and `MAKE`): a command-line assignment
-/// overrides the makefile's own, so `make test CC='terraform apply'` runs that command
-/// wherever a recipe names `$(CC)`.
-const MAKE_COMMAND_VARIABLES: &[&str] = &[
-    "SHELL", "MAKE", "AR", "AS", "CC", "CXX", "CPP", "FC", "M2C", "PC", "CO", "GET", "LEX", "YACC",
-    "LINT", "MAKEINFO", "TEX", "TEXI2DVI", "WEAVE", "CWEAVE", "TANGLE", "CTANGLE", "RM", "LD",
-    "INSTALL",
-];
-
-/// A `NAME=VALUE` operand of make naming one of [`MAKE_COMMAND_VARIABLES`]: its value is
-/// judged as the command it becomes (`just` takes assignments as its own variables, which
-/// recipes may run too, but names none by convention: only make's are known).
-fn command_variable(base: &str, w: &Word, info: &mut Info) {
-    if base == "just" {
-        return;
-    }
-    let Some((name, value)) = w.text.split_once('=') else {
-        return;
-    };
-    let name = name.trim_end_matches([':', '+', '?', '!']);
-    if MAKE_COMMAND_VARIABLES.contains(&name) && !value.trim().is_empty() {
-        info.code(
-            &[&Word::derived(w, value)],
-            &format!("make {name}="),
-            Stdin::Terminal,
-        );
+/// `go build|test|run|install -ldflags '… -extld=PROG …'` links through PROG (the go tool's
+/// linker flags, `go tool link -help`: `-extld linker` names the external linker it runs).
+fn go_linker(args: &[Word], info: &mut Info) {
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.trim_start_matches('-');
+        let flags = match t.split_once('=') {
+            Some(("ldflags", v)) => Some((w, v.to_string())),
+            None if t == "ldflags" && w.text.starts_with('-') => {
+                i += 1;
+                args.get(i).map(|v| (v, v.text.clone()))
+            }
+            _ => None,
+        };
+        i += 1;
+        let Some((at, flags)) = flags else { continue };
+        let words: Vec<&str> = flags.split_whitespace().collect();
+        for (j, f) in words.iter().enumerate() {
+            let f = f.trim_matches(['\'', '"']);
+            let linker = match f.trim_start_matches('-').split_once('=') {
+                Some(("extld", v)) => Some(v.trim_matches(['\'', '"']).to_string()),
+                None if f.trim_start_matches('-') == "extld" && f.starts_with('-') => words
+                    .get(j + 1)
+                    .map(|v| v.trim_matches(['\'', '"']).to_string()),
+                _ => None,
+            };
+            if let Some(linker) = linker.filter(|l| !l.is_empty()) {
+                info.code(
+                    &[&Word::derived(at, &linker)],
+                    "go -ldflags -extld",
+                    Stdin::Terminal,
+                );
+            }
+        }
     }
 }
 

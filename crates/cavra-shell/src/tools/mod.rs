@@ -257,6 +257,24 @@ fn environment_operands(kb: &Knowledge, base: &str, args: &[Word], info: &mut In
                 is_assignment(&w.text).then(|| (name, Word::derived(w, value)))
             })
             .collect(),
+        // `printf -v NAME FORMAT …` and `read NAME` assign a shell variable, which the rest of
+        // the line sees as `NAME=…` would be seen (`printf -v PATH %s ./bin; ls`): the value
+        // is only known at run time, so it is the format, or nothing cavra can read.
+        "printf" => match (args.first(), args.get(1), args.get(2)) {
+            (Some(v), Some(name), Some(format)) if v.text == "-v" => {
+                vec![(name.text.as_str(), format.clone())]
+            }
+            _ => Vec::new(),
+        },
+        "read" | "mapfile" | "readarray" => args
+            .iter()
+            .filter(|w| is_assignment(&format!("{}=", w.text)))
+            .map(|w| {
+                let mut unknown = Word::derived(w, "$REPLY");
+                unknown.literal = false;
+                (w.text.as_str(), unknown)
+            })
+            .collect(),
         "env" | "sudo" | "doas" => {
             // Options (and their values) come first, then the assignments, then the command.
             let takes_value: &[&str] = match base {
@@ -387,6 +405,25 @@ fn npm_config(kb: &Knowledge, args: &[Word], info: &mut Info) {
     }
 }
 
+/// A read of what a git pathspec names. git's wildcards match a leading dot and cross `/`
+/// (gitglossary(7), "pathspec"): `'*.env'` selects `.env` and `config/.env`, judged as the
+/// spellings a shell glob would need for them.
+fn pathspec_read(w: &Word, reason: &str, info: &mut Info) {
+    info.access(AccessKind::Read, w, reason);
+    if !w.text.contains(['*', '?', '[']) || w.text.starts_with(':') {
+        return;
+    }
+    for v in crate::folders::dotted(w).iter().skip(1) {
+        info.access(AccessKind::Read, v, reason);
+    }
+    if !w.text.contains('/') {
+        for v in crate::folders::dotted(w) {
+            let deep = Word::derived(&v, &format!("**/{}", v.text));
+            info.access(AccessKind::Read, &deep, reason);
+        }
+    }
+}
+
 /// The merge strategies git has built in (git-merge(1), git 2.47): any other name runs the
 /// program `git-merge-NAME` found on the `PATH`.
 const GIT_BUILTIN_STRATEGIES: &[&str] =
@@ -457,12 +494,18 @@ fn git_accesses(args: &[Word], info: &mut Info) {
                 }
             }
             for w in after_dashes() {
-                info.access(AccessKind::Read, w, reason.clone());
+                pathspec_read(w, &reason, info);
+            }
+        }
+        // `git stash show -p [STASH] -- PATH` prints the stashed changes of PATH.
+        "stash" if rest.first().is_some_and(|w| w.text == "show") => {
+            for w in after_dashes() {
+                pathspec_read(w, "git stash show", info);
             }
         }
         "diff" | "log" | "blame" | "annotate" | "whatchanged" => {
             for w in after_dashes() {
-                info.access(AccessKind::Read, w, reason.clone());
+                pathspec_read(w, &reason, info);
             }
             // `git diff --no-index A B` compares two files outside git's index: both are read.
             if *name == "diff" && rest.iter().any(|w| w.text == "--no-index") {

@@ -34,7 +34,7 @@ impl Approvals for PgDb {
         tenant: &str,
         fingerprint: &str,
         requested_by: &str,
-        now: &str,
+        now: Timestamp,
     ) -> Result<Option<Approval>> {
         let c = self.client().await?;
         // Grants first, then open requests; newest first within each.
@@ -43,11 +43,14 @@ impl Approvals for PgDb {
                 "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = $1 AND fingerprint = $2 AND requested_by = $3 AND expires_at > $4 AND state IN ('approved', 'break_glass', 'pending', 'denied') ORDER BY CASE state WHEN 'approved' THEN 0 WHEN 'break_glass' THEN 0 WHEN 'denied' THEN 1 ELSE 2 END, requested_at DESC LIMIT 1"
             ))
             .await?;
-        c.query_opt(&st, &[&tenant, &fingerprint, &requested_by, &now])
-            .await?
-            .as_ref()
-            .map(approval_row)
-            .transpose()
+        c.query_opt(
+            &st,
+            &[&tenant, &fingerprint, &requested_by, &now.to_string()],
+        )
+        .await?
+        .as_ref()
+        .map(approval_row)
+        .transpose()
     }
 
     async fn transition(&self, tenant: &str, id: &str, t: Transition) -> Result<TransitionOutcome> {
@@ -72,7 +75,7 @@ impl Approvals for PgDb {
         })
     }
 
-    async fn expire_due(&self, now: &str) -> Result<Vec<(String, String)>> {
+    async fn expire_due(&self, now: Timestamp) -> Result<Vec<(String, String)>> {
         let mut c = self.client().await?;
         let due: Vec<(String, String)> = {
             let st = c
@@ -80,7 +83,7 @@ impl Approvals for PgDb {
                     "SELECT tenant, id FROM approvals WHERE state IN ('pending', 'approved', 'break_glass') AND expires_at <= $1 ORDER BY tenant, id",
                 )
                 .await?;
-            c.query(&st, &[&now])
+            c.query(&st, &[&now.to_string()])
                 .await?
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

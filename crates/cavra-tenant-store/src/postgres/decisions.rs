@@ -136,11 +136,12 @@ async fn record_decision_in(
     event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
+    let at = d.timestamp.to_string();
     if let Some(id) = &w.use_grant {
         let current = load_approval(tx, tenant, id)
             .await?
             .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
-        let next = apply_use(&current, &d.requested_by, &d.timestamp).ok_or_else(|| {
+        let next = apply_use(&current, &d.requested_by, d.timestamp).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "approval {id} is no longer usable ({})",
                 current.state
@@ -155,19 +156,7 @@ async fn record_decision_in(
             )));
         }
     }
-    let log_index = append(
-        tx,
-        settings,
-        tenant,
-        NewEntry {
-            kind: "decision",
-            ref_id: Some(&d.decision_id),
-            session_id: d.session_id.as_deref(),
-            timestamp: &d.timestamp,
-            body: EntryBody::Prepared(prepared),
-        },
-    )
-    .await?;
+    let log_index = append(tx, settings, tenant, decision_entry(d, &at, prepared)).await?;
     tx.execute(
         &tx.prepare_cached(&format!(
             "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -182,7 +171,7 @@ async fn record_decision_in(
             &d.action_type.as_str(),
             &d.decision.as_str(),
             &d.rule_id,
-            &d.timestamp,
+            &at,
             &d.fingerprint,
             &d.policy_digest,
             &(log_index as i64),
@@ -195,7 +184,7 @@ async fn record_decision_in(
     }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
-        let approval = pending_approval(d, a);
+        let approval = pending_approval(a);
         tx.execute(
             &tx.prepare_cached(&format!(
                 "INSERT INTO approvals (tenant, {APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
@@ -209,11 +198,11 @@ async fn record_decision_in(
                 &approval.session_id,
                 &approval.approver_group,
                 &approval.requested_by,
-                &approval.requested_at,
-                &approval.expires_at,
+                &approval.requested_at.to_string(),
+                &approval.expires_at.to_string(),
                 &approval.state.as_str(),
                 &approval.decided_by,
-                &approval.decided_at,
+                &approval.decided_at.map(|t| t.to_string()),
                 &approval.reason,
                 &approval.summary,
                 &approval.grant.as_str(),
@@ -226,19 +215,13 @@ async fn record_decision_in(
             tx,
             settings,
             tenant,
-            NewEntry {
-                kind: "approval",
-                ref_id: Some(&approval.id),
-                session_id: approval.session_id.as_deref(),
-                timestamp: &d.timestamp,
-                body: approval_body(&approval, &approval.requested_by).into(),
-            },
+            approval_entry(&approval, &approval.requested_by, &at),
         )
         .await?;
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &d.timestamp,
+            &at,
             event.as_ref(),
         );
         crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;

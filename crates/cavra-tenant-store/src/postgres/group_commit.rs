@@ -68,12 +68,13 @@ pub(super) async fn append_group(
     let mut events = Vec::new();
     for (d, prepared, event) in items {
         let index = frontier.size();
+        let at = d.timestamp.to_string();
         let built = match build_entry(
             &settings.redactor,
             tenant,
             index,
             "decision",
-            &d.timestamp,
+            &at,
             EntryBody::Prepared(prepared.clone()),
         ) {
             Ok(b) => b,
@@ -84,12 +85,7 @@ pub(super) async fn append_group(
         };
         frontier.push(built.leaf);
         if frontier.size() % CHECKPOINT_EVERY == 0 {
-            checkpoints.push(sign_checkpoint(
-                &log_id,
-                &frontier,
-                &d.timestamp,
-                &settings.signer,
-            ));
+            checkpoints.push(sign_checkpoint(&log_id, &frontier, &at, &settings.signer));
         }
         entries.push(index, d, built);
         decisions.push(index, d);
@@ -176,7 +172,7 @@ impl EntryColumns {
         self.idx.push(index as i64);
         self.ref_id.push(d.decision_id.clone());
         self.session_id.push(d.session_id.clone());
-        self.timestamp.push(d.timestamp.clone());
+        self.timestamp.push(d.timestamp.to_string());
         self.leaf.push(built.leaf.to_vec());
         self.entry.push(built.bytes);
     }
@@ -207,7 +203,7 @@ impl DecisionColumns {
         self.action_type.push(d.action_type.as_str());
         self.decision.push(d.decision.as_str());
         self.rule_id.push(d.rule_id.clone());
-        self.timestamp.push(d.timestamp.clone());
+        self.timestamp.push(d.timestamp.to_string());
         self.fingerprint.push(d.fingerprint.clone());
         self.policy_digest.push(d.policy_digest.clone());
         self.log_index.push(index as i64);

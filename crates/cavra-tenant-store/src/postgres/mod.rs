@@ -40,7 +40,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::backend::*;
 use crate::log::{
-    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, build_entry, sign_checkpoint,
+    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, approval_entry, build_entry,
+    decision_entry, sign_checkpoint,
 };
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};

@@ -4,6 +4,16 @@ use super::*;
 
 pub(super) const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, grant_use, uses, history";
 
+/// A stored time of the record `of`, read as a [`Timestamp`].
+fn parse_stamp(text: &str, of: &str) -> Result<Timestamp> {
+    Timestamp::parse(text).map_err(|e| StoreError::Corrupt(format!("{of}: {e}")))
+}
+
+/// Column `i` of a row about record `of`, a stored time.
+fn stamp(r: &Row, i: usize, of: &str) -> Result<Timestamp> {
+    parse_stamp(&r.try_get::<_, String>(i)?, of)
+}
+
 pub(super) fn approval_row(r: &Row) -> Result<Approval> {
     let id: String = r.try_get(0)?;
     let state: String = r.try_get(8)?;
@@ -20,10 +30,13 @@ pub(super) fn approval_row(r: &Row) -> Result<Approval> {
         session_id: r.try_get(3)?,
         approver_group: r.try_get(4)?,
         requested_by: r.try_get(5)?,
-        requested_at: r.try_get(6)?,
-        expires_at: r.try_get(7)?,
+        requested_at: stamp(r, 6, &id)?,
+        expires_at: stamp(r, 7, &id)?,
         decided_by: r.try_get(9)?,
-        decided_at: r.try_get(10)?,
+        decided_at: r
+            .try_get::<_, Option<String>>(10)?
+            .map(|t| parse_stamp(&t, &id))
+            .transpose()?,
         reason: r.try_get(11)?,
         summary: r.try_get(12)?,
         grant: GrantUse::parse(&grant),
@@ -68,9 +81,9 @@ pub(super) async fn store_transition(
             &[
                 &after.state.as_str(),
                 &after.decided_by,
-                &after.decided_at,
+                &after.decided_at.map(|t| t.to_string()),
                 &after.reason,
-                &after.expires_at,
+                &after.expires_at.to_string(),
                 &after.grant.as_str(),
                 &after.uses,
                 &serde_json::to_string(&after.history)?,
@@ -84,24 +97,8 @@ pub(super) async fn store_transition(
     if changed == 0 {
         return Ok(false);
     }
-    let at = after
-        .history
-        .last()
-        .map(|h| h.at.clone())
-        .unwrap_or_else(|| after.requested_at.clone());
-    let index = append(
-        tx,
-        settings,
-        tenant,
-        NewEntry {
-            kind: "approval",
-            ref_id: Some(&after.id),
-            session_id: after.session_id.as_deref(),
-            timestamp: &at,
-            body: approval_body(after, actor).into(),
-        },
-    )
-    .await?;
+    let at = crate::log::step_time(after);
+    let index = append(tx, settings, tenant, approval_entry(after, actor, &at)).await?;
     let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
     crate::postgres_outbox::insert_event(tx, tenant, &event, Some(index)).await?;
     Ok(true)
@@ -136,7 +133,7 @@ pub(super) fn decision_row(r: &Row) -> Result<StoredDecision> {
         action_type: word(r, 4, &decision_id)?,
         decision: word(r, 5, &decision_id)?,
         rule_id: r.try_get(6)?,
-        timestamp: r.try_get(7)?,
+        timestamp: stamp(r, 7, &decision_id)?,
         fingerprint: r.try_get(8)?,
         policy_digest: r.try_get(9)?,
         log_index: r.try_get::<_, Option<i64>>(10)?.map(|i| i as u64),

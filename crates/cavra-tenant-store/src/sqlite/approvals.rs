@@ -32,7 +32,7 @@ impl Approvals for SqliteDb {
         tenant: &str,
         fingerprint: &str,
         requested_by: &str,
-        now: &str,
+        now: Timestamp,
     ) -> Result<Option<Approval>> {
         let (tenant, fp, by, now) = (
             tenant.to_string(),
@@ -73,15 +73,14 @@ impl Approvals for SqliteDb {
         .await
     }
 
-    async fn expire_due(&self, now: &str) -> Result<Vec<(String, String)>> {
-        let now = now.to_string();
+    async fn expire_due(&self, now: Timestamp) -> Result<Vec<(String, String)>> {
         self.write(move |c, settings| {
             atomic(c, |c| {
                 let due: Vec<(String, String)> = {
                     let mut st = c.prepare_cached(
                         "SELECT tenant, id FROM approvals WHERE state IN ('pending', 'approved', 'break_glass') AND expires_at <= ?1",
                     )?;
-                    let rows = st.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    let rows = st.query_map(params![now.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     rows.collect::<rusqlite::Result<Vec<_>>>()?
                 };
                 let mut out = Vec::new();
@@ -89,7 +88,7 @@ impl Approvals for SqliteDb {
                     let Some(current) = load_approval(c, &tenant, &id)? else {
                         continue;
                     };
-                    let t = expiry_transition(&now);
+                    let t = expiry_transition(now);
                     if let Some(next) = apply_transition(&current, &t)
                         && store_transition_now(c, settings, &tenant, &current, &next, "cavra")?
                     {

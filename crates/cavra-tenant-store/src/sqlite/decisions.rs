@@ -112,10 +112,11 @@ fn record_decision_in(
     event: Option<crate::outbox::NewEvent>,
 ) -> Result<Recorded> {
     let d = &w.decision;
+    let at = d.timestamp.to_string();
     if let Some(id) = &w.use_grant {
         let current = load_approval(c, tenant, id)?
             .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
-        let next = apply_use(&current, &d.requested_by, &d.timestamp).ok_or_else(|| {
+        let next = apply_use(&current, &d.requested_by, d.timestamp).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "approval {id} is no longer usable ({})",
                 current.state
@@ -127,19 +128,7 @@ fn record_decision_in(
             )));
         }
     }
-    let log_index = append_with(
-        c,
-        settings,
-        heads,
-        tenant,
-        NewEntry {
-            kind: "decision",
-            ref_id: Some(&d.decision_id),
-            session_id: d.session_id.as_deref(),
-            timestamp: &d.timestamp,
-            body: EntryBody::Prepared(prepared),
-        },
-    )?;
+    let log_index = append_with(c, settings, heads, tenant, decision_entry(d, &at, prepared))?;
     c.prepare_cached(&format!(
         "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
@@ -152,7 +141,7 @@ fn record_decision_in(
         d.action_type.as_str(),
         d.decision.as_str(),
         d.rule_id,
-        d.timestamp,
+        at,
         d.fingerprint,
         d.policy_digest,
         log_index as i64,
@@ -163,7 +152,7 @@ fn record_decision_in(
     }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
-        let approval = pending_approval(d, a);
+        let approval = pending_approval(a);
         c.prepare_cached(&format!(
             "INSERT INTO approvals (tenant, {APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
         ))?
@@ -191,18 +180,12 @@ fn record_decision_in(
             settings,
             heads,
             tenant,
-            NewEntry {
-                kind: "approval",
-                ref_id: Some(&approval.id),
-                session_id: approval.session_id.as_deref(),
-                timestamp: &d.timestamp,
-                body: approval_body(&approval, &approval.requested_by).into(),
-            },
+            approval_entry(&approval, &approval.requested_by, &at),
         )?;
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &d.timestamp,
+            &at,
             event.as_ref(),
         );
         crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;

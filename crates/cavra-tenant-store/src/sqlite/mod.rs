@@ -31,7 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::*;
 use crate::log::{
-    CHECKPOINT_EVERY, EntryBody, NewEntry, approval_body, build_entry, sign_checkpoint,
+    CHECKPOINT_EVERY, NewEntry, approval_body, approval_entry, build_entry, decision_entry,
+    sign_checkpoint,
 };
 use crate::types::*;
 use crate::{LogSettings, Readiness, Result, SCHEMA_VERSION, StoreError};
@@ -176,10 +177,11 @@ fn create_private(path: &Path) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) => Err(StoreError::Corrupt(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
+        Err(source) => Err(StoreError::File {
+            path: path.to_path_buf(),
+            action: "create it".into(),
+            source,
+        }),
     }
 }
 
@@ -189,24 +191,28 @@ fn make_private(path: &Path) -> Result<()> {
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(StoreError::Corrupt(format!(
-                "cannot read the permissions of {}: {e}",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(StoreError::File {
+                path: path.to_path_buf(),
+                action: "read its permissions".into(),
+                source,
+            });
         }
     };
     let mode = metadata.permissions().mode();
     if mode & 0o077 == 0 {
         return Ok(());
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700)).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "{} is readable by others (mode {:o}) and cannot be made private: {e}",
-            path.display(),
-            mode & 0o777
-        ))
-    })
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700)).map_err(
+        |source| StoreError::File {
+            path: path.to_path_buf(),
+            action: format!(
+                "make it private (it is readable by others, mode {:o})",
+                mode & 0o777
+            ),
+            source,
+        },
+    )
 }
 
 fn connect(path: &Path) -> Result<Connection> {

@@ -84,23 +84,13 @@ pub(super) fn store_transition(
     if changed == 0 {
         return Ok(false);
     }
-    let at = after
-        .history
-        .last()
-        .map(|h| h.at.clone())
-        .unwrap_or_else(|| after.requested_at.clone());
+    let at = crate::log::step_time(after);
     let index = append_with(
         conn,
         settings,
         heads,
         tenant,
-        NewEntry {
-            kind: "approval",
-            ref_id: Some(&after.id),
-            session_id: after.session_id.as_deref(),
-            timestamp: &at,
-            body: approval_body(after, actor).into(),
-        },
+        approval_entry(after, actor, &at),
     )?;
     let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
     crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;

@@ -161,3 +161,43 @@ async fn an_older_world_readable_database_is_made_private_on_open() {
     }
     assert_eq!(tenant_ids(&db), vec!["kept".to_string()]);
 }
+
+/// A file the operating system will not let the store create or inspect is reported as
+/// that file and the system's error, not as corrupt data.
+#[test]
+fn a_refused_file_is_an_io_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path through a regular file: every call on it fails with ENOTDIR.
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"").unwrap();
+    let inside = plain.join("tenant.db");
+    for (err, action) in [
+        (create_private(&inside).unwrap_err(), "create it"),
+        (make_private(&inside).unwrap_err(), "read its permissions"),
+    ] {
+        match &err {
+            StoreError::File {
+                path,
+                action: a,
+                source,
+            } => {
+                assert_eq!(path, &inside);
+                assert_eq!(a, action);
+                assert_eq!(source.raw_os_error(), Some(20), "ENOTDIR: {source}");
+            }
+            other => panic!("expected StoreError::File, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains(&inside.display().to_string()), "{text}");
+        assert!(text.contains(action), "{text}");
+    }
+    // A world-readable file is made private; a missing one is fine.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    make_private(&plain).unwrap();
+    assert_eq!(
+        std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    make_private(&dir.path().join("missing")).unwrap();
+}

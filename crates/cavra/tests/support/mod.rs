@@ -4,6 +4,8 @@
 //! Each test file uses part of it, so what one file leaves unused is not dead code.
 #![allow(dead_code)]
 
+pub mod service;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,91 @@
+//! The real `cavra serve` on loopback and the `cavra` client beside it: the commands the
+//! service tests share (a tenant store named by URL, a token, the served address).
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+/// `cavra` against the store at `db` (`sqlite://…` or `postgres://…`), with none of the
+/// caller's service settings (`CAVRA_SERVER`, `CAVRA_TOKEN`, `CAVRA_SERVER_CONFIG`).
+pub fn cli(db: &str) -> Command {
+    let mut c = Command::new(super::cavra_bin());
+    c.env("CAVRA_DATABASE_URL", db)
+        .env_remove("CAVRA_SERVER")
+        .env_remove("CAVRA_TOKEN")
+        .env_remove("CAVRA_SERVER_CONFIG");
+    c
+}
+
+/// A new token from `cavra token create --json <args…>` against `db`.
+pub fn token(db: &str, args: &[&str]) -> String {
+    let out = cli(db)
+        .args(["token", "create", "--json"])
+        .args(args)
+        .output()
+        .expect("cavra token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("token JSON");
+    v["token"].as_str().expect("a token").to_string()
+}
+
+/// A running `cavra serve`, stopped when dropped.
+pub struct Serve {
+    child: Child,
+    /// Its base address (`http://127.0.0.1:PORT`), from the first line it printed.
+    pub url: String,
+    /// What it prints after that line (the console's login link, polling reports), until
+    /// [`Serve::keep_reading`] hands it to a thread.
+    stderr: Option<BufReader<ChildStderr>>,
+}
+
+impl Serve {
+    /// The next line it prints.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        if let Some(r) = self.stderr.as_mut() {
+            r.read_line(&mut line).expect("a line from cavra serve");
+        }
+        line
+    }
+
+    /// Reads the rest of what it prints on a thread, so it never blocks on a full pipe.
+    pub fn keep_reading(&mut self) {
+        if let Some(r) = self.stderr.take() {
+            std::thread::spawn(move || for _ in r.lines() {});
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cavra serve --listen 127.0.0.1:0 <args…>` on the store at `db`, once it listens.
+pub fn serve<S: AsRef<OsStr>>(db: &str, args: &[S]) -> Serve {
+    let mut child = cli(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cavra serve");
+    let stderr = child.stderr.take().expect("its stderr");
+    let mut serve = Serve {
+        child,
+        url: String::new(),
+        stderr: Some(BufReader::new(stderr)),
+    };
+    let line = serve.next_line();
+    serve.url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    serve
+}
