@@ -27,6 +27,7 @@ mod config;
 mod decisions;
 mod directory;
 mod evidence;
+mod inventory;
 mod group_commit;
 mod rows;
 mod schema;
