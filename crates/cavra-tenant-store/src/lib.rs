@@ -25,6 +25,7 @@ pub mod backend;
 mod db;
 pub mod entitlement;
 pub mod inventory;
+pub mod inventory_source;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
