@@ -25,6 +25,7 @@ pub mod cache;
 pub mod config;
 pub mod conn;
 pub mod entitlement;
+pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
