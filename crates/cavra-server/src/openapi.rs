@@ -8,8 +8,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    approvals, connectors, decisions, evidence, health, integrations, inventory, policies, registry, releases,
-    tenants,
+    approvals, connectors, decisions, evidence, health, integrations, inventory, policies,
+    registry, releases, tenants,
 };
 
 struct BearerAuth;

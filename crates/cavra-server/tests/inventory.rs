@@ -49,16 +49,26 @@ async fn imports_and_coverage(s: &Server) {
     // Nothing imported: an empty page, no coverage, and the posture counts the registry.
     let page = ok(s, "GET", "/v1/inventory", &auditor, None).await;
     assert_eq!(page["inventory"], Value::Null);
-    let (st, _) = s.call("GET", "/v1/inventory/coverage", Some(&auditor), None).await;
+    let (st, _) = s
+        .call("GET", "/v1/inventory/coverage", Some(&auditor), None)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let posture = ok(s, "GET", "/v1/posture", &auditor, None).await;
-    assert!(posture["aispm"]["hook_coverage"].get("inventory_version").is_none());
+    assert!(
+        posture["aispm"]["hook_coverage"]
+            .get("inventory_version")
+            .is_none()
+    );
 
     // Only admins import; no token, no import.
     let body = import_body("hosts.json", "json", HOSTS);
-    let (st, _) = s.call("POST", "/v1/inventory", Some(&agent), Some(body.clone())).await;
+    let (st, _) = s
+        .call("POST", "/v1/inventory", Some(&agent), Some(body.clone()))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = s.call("POST", "/v1/inventory", None, Some(body.clone())).await;
+    let (st, _) = s
+        .call("POST", "/v1/inventory", None, Some(body.clone()))
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 
     // A bad source is refused naming its line and column, and nothing is stored.
@@ -67,16 +77,41 @@ async fn imports_and_coverage(s: &Server) {
             "POST",
             "/v1/inventory",
             Some(&admin),
-            Some(import_body("hosts.csv", "csv", "kind,name\nagent,a\nagent,\"b\n")),
+            Some(import_body(
+                "hosts.csv",
+                "csv",
+                "kind,name\nagent,a\nagent,\"b\n",
+            )),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(p["detail"].as_str().unwrap_or("").starts_with("hosts.csv:3:2:"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("hosts.csv:3:2:"),
+        "{p}"
+    );
     let (st, p) = s
-        .call("POST", "/v1/inventory", Some(&admin), Some(import_body("x.json", "json", "[{\"kind\": \"toaster\", \"name\": \"t\"}]")))
+        .call(
+            "POST",
+            "/v1/inventory",
+            Some(&admin),
+            Some(import_body(
+                "x.json",
+                "json",
+                "[{\"kind\": \"toaster\", \"name\": \"t\"}]",
+            )),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(ok(s, "GET", "/v1/inventory/versions", &auditor, None).await.as_array().expect("list").is_empty());
+    assert!(
+        ok(s, "GET", "/v1/inventory/versions", &auditor, None)
+            .await
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
 
     // Decisions: dev-1 asks as claude-code in acme/app.
     s.decision(
@@ -95,7 +130,14 @@ async fn imports_and_coverage(s: &Server) {
     .await;
 
     // Version 1: a CSV of one host; version 2: the JSON.
-    let v1 = ok(s, "POST", "/v1/inventory", &admin, Some(import_body("one.csv", "csv", "kind,name\nendpoint,dev-1\n"))).await;
+    let v1 = ok(
+        s,
+        "POST",
+        "/v1/inventory",
+        &admin,
+        Some(import_body("one.csv", "csv", "kind,name\nendpoint,dev-1\n")),
+    )
+    .await;
     assert_eq!(v1["inventory"]["version"], 1);
     let v2 = ok(s, "POST", "/v1/inventory", &admin, Some(body)).await;
     assert_eq!(v2["inventory"]["version"], 2);
@@ -108,17 +150,35 @@ async fn imports_and_coverage(s: &Server) {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1]["source"], "hosts.json");
     assert_eq!(entries[1]["digest"], v2["inventory"]["digest"]);
-    assert!(entries[1]["digest"].as_str().unwrap_or("").starts_with("sha256:"));
+    assert!(
+        entries[1]["digest"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("sha256:")
+    );
     assert_eq!(entries[1]["counts"]["endpoint"], 3);
 
     // Keyset pagination over the current version; version 1 still reads; a kind filter.
     let mut after = String::new();
     let mut ids = Vec::new();
     loop {
-        let path = format!("/v1/inventory?limit=4{}", if after.is_empty() { String::new() } else { format!("&after={after}") });
+        let path = format!(
+            "/v1/inventory?limit=4{}",
+            if after.is_empty() {
+                String::new()
+            } else {
+                format!("&after={after}")
+            }
+        );
         let page = ok(s, "GET", &path, &auditor, None).await;
         assert_eq!(page["inventory"]["version"], 2);
-        ids.extend(page["items"].as_array().expect("items").iter().map(|i| i["id"].as_str().unwrap_or("").to_string()));
+        ids.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["id"].as_str().unwrap_or("").to_string()),
+        );
         match page["next"].as_str() {
             Some(n) => after = n.to_string(),
             None => break,
@@ -130,8 +190,16 @@ async fn imports_and_coverage(s: &Server) {
     assert_eq!(old["items"][0]["id"], "endpoint:dev-1");
     let agents = ok(s, "GET", "/v1/inventory?kind=agent&limit=2", &auditor, None).await;
     assert_eq!(agents["items"].as_array().map(Vec::len), Some(2));
-    assert!(agents["items"].as_array().expect("items").iter().all(|i| i["kind"] == "agent"));
-    let (st, _) = s.call("GET", "/v1/inventory?version=9", Some(&auditor), None).await;
+    assert!(
+        agents["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["kind"] == "agent")
+    );
+    let (st, _) = s
+        .call("GET", "/v1/inventory?version=9", Some(&auditor), None)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Another tenant sees none of it.
     let theirs = ok(s, "GET", "/v1/inventory", &b_admin, None).await;
@@ -149,7 +217,13 @@ async fn imports_and_coverage(s: &Server) {
         .as_array()
         .expect("findings")
         .iter()
-        .map(|f| format!("{} {}", f["finding"].as_str().unwrap_or(""), f["id"].as_str().unwrap_or("")))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["finding"].as_str().unwrap_or(""),
+                f["id"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         findings,
@@ -167,7 +241,11 @@ async fn imports_and_coverage(s: &Server) {
     // The posture's hook coverage is now the inventory's: 1 of 3 agents.
     let posture = ok(s, "GET", "/v1/posture", &auditor, None).await;
     let h = &posture["aispm"]["hook_coverage"];
-    assert_eq!((h["inventory"].as_u64(), h["seen"].as_u64()), (Some(3), Some(1)), "{h}");
+    assert_eq!(
+        (h["inventory"].as_u64(), h["seen"].as_u64()),
+        (Some(3), Some(1)),
+        "{h}"
+    );
     assert_eq!(h["inventory_version"], 2);
     let factor = posture["aispm"]["factors"]
         .as_array()
@@ -176,15 +254,34 @@ async fn imports_and_coverage(s: &Server) {
         .find(|f| f["id"] == "hook_coverage")
         .cloned()
         .expect("the factor");
-    assert!(factor["explanation"].as_str().unwrap_or("").contains("imported inventory (version 2)"), "{factor}");
+    assert!(
+        factor["explanation"]
+            .as_str()
+            .unwrap_or("")
+            .contains("imported inventory (version 2)"),
+        "{factor}"
+    );
     // So is the readiness gate's floor.
     let t = vec!["a".to_string()];
-    let r = readiness::check(&s.state.db, &readiness::Gate::of_service(&s.state, &t, time::OffsetDateTime::now_utc()))
-        .await
-        .expect("gate");
-    let floor: Vec<_> = r.blockers.iter().filter(|b| b.validator == readiness::HOOK_COVERAGE_FLOOR).collect();
+    let r = readiness::check(
+        &s.state.db,
+        &readiness::Gate::of_service(&s.state, &t, time::OffsetDateTime::now_utc()),
+    )
+    .await
+    .expect("gate");
+    let floor: Vec<_> = r
+        .blockers
+        .iter()
+        .filter(|b| b.validator == readiness::HOOK_COVERAGE_FLOOR)
+        .collect();
     assert_eq!(floor.len(), 1, "{:?}", r.blockers);
-    assert!(floor[0].problem.starts_with("1 of 3 agent(s) of the imported inventory (version 2)"), "{}", floor[0].problem);
+    assert!(
+        floor[0]
+            .problem
+            .starts_with("1 of 3 agent(s) of the imported inventory (version 2)"),
+        "{}",
+        floor[0].problem
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,12 +307,32 @@ async fn an_import_over_the_limits_is_refused_and_unauthenticated_bodies_are_not
     .await;
     let admin = s.token("a", "admin", "admin-a", &[]).await;
     let big = "kind,name\n".to_string() + &"agent,aaaaaaaaaaaaaaaaaaaa\n".repeat(200);
-    let (st, p) = s.call("POST", "/v1/inventory", Some(&admin), Some(import_body("big.csv", "csv", &big))).await;
+    let (st, p) = s
+        .call(
+            "POST",
+            "/v1/inventory",
+            Some(&admin),
+            Some(import_body("big.csv", "csv", &big)),
+        )
+        .await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
     let many = "kind,name\nagent,a\nagent,b\nagent,c\nagent,d\n";
-    let (st, p) = s.call("POST", "/v1/inventory", Some(&admin), Some(import_body("many.csv", "csv", many))).await;
+    let (st, p) = s
+        .call(
+            "POST",
+            "/v1/inventory",
+            Some(&admin),
+            Some(import_body("many.csv", "csv", many)),
+        )
+        .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(p["detail"].as_str().unwrap_or("").contains("more than 3 items"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("more than 3 items"),
+        "{p}"
+    );
     // Without a token, a large body is refused before it is read.
     // (the service answers 401 and closes the connection: the client may see the answer or,
     // still writing, a closed connection; never a 2xx or a 413 from reading it).
@@ -261,7 +378,9 @@ async fn stand_in() -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -291,7 +410,11 @@ async fn the_cli_imports_files_and_paged_http_sources_with_etags() {
             let resp = req.send().await.map_err(|e| e.to_string())?;
             let status = resp.status();
             let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-            if status.is_success() { Ok(v) } else { Err(format!("{status}: {v}")) }
+            if status.is_success() {
+                Ok(v)
+            } else {
+                Err(format!("{status}: {v}"))
+            }
         })
     };
     let csv = s.dir.path().join("hosts.csv");
@@ -306,9 +429,18 @@ async fn the_cli_imports_files_and_paged_http_sources_with_etags() {
             by: "cli".into(),
         };
         let mut call = call;
-        let file = run_import(&args(csv.display().to_string(), Some("a")), Target::Service(&mut call));
-        let refused = run_import(&args(bad.display().to_string(), None), Target::Service(&mut call));
-        let wrong_tenant = run_import(&args(csv.display().to_string(), Some("b")), Target::Service(&mut call));
+        let file = run_import(
+            &args(csv.display().to_string(), Some("a")),
+            Target::Service(&mut call),
+        );
+        let refused = run_import(
+            &args(bad.display().to_string(), None),
+            Target::Service(&mut call),
+        );
+        let wrong_tenant = run_import(
+            &args(csv.display().to_string(), Some("b")),
+            Target::Service(&mut call),
+        );
         let first = run_import(&args(url.clone(), None), Target::Service(&mut call));
         let again = run_import(&args(url, None), Target::Service(&mut call));
         (file, refused, wrong_tenant, first, again)
@@ -321,17 +453,35 @@ async fn the_cli_imports_files_and_paged_http_sources_with_etags() {
     assert_eq!(file.inventory.as_ref().map(|v| v.version), Some(1));
     assert!(file.text().contains("1 endpoint"), "{}", file.text());
     let e = refused.expect_err("a bad row").to_string();
-    assert!(e.ends_with("bad.csv:2:3: 3 fields where the header has 2"), "{e}");
-    assert!(wrong_tenant.expect_err("another tenant").to_string().contains("not b"));
+    assert!(
+        e.ends_with("bad.csv:2:3: 3 fields where the header has 2"),
+        "{e}"
+    );
+    assert!(
+        wrong_tenant
+            .expect_err("another tenant")
+            .to_string()
+            .contains("not b")
+    );
     let first = first.expect("the URL");
     assert_eq!((first.outcome, first.pages), ("imported", Some(3)));
     let v = first.inventory.expect("a version");
-    assert_eq!((v.version, v.items, v.etag.as_deref()), (2, 3, Some("\"inv-1\"")));
+    assert_eq!(
+        (v.version, v.items, v.etag.as_deref()),
+        (2, 3, Some("\"inv-1\""))
+    );
     // The second time, the stand-in answers 304 to the ETag: version 2 is kept.
     let again = again.expect("not modified");
     assert_eq!(again.outcome, "not_modified");
     assert_eq!(again.inventory.map(|v| v.version), Some(2));
     assert_eq!(hits.load(Ordering::SeqCst), 4);
-    let versions = ok(&s, "GET", "/v1/inventory/versions", &s.token("a", "auditor", "aud", &[]).await, None).await;
+    let versions = ok(
+        &s,
+        "GET",
+        "/v1/inventory/versions",
+        &s.token("a", "auditor", "aud", &[]).await,
+        None,
+    )
+    .await;
     assert_eq!(versions.as_array().map(Vec::len), Some(2));
 }

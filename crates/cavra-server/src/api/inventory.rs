@@ -56,8 +56,11 @@ pub async fn import_one(
     crate::problem::Body(req): crate::problem::Body<ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
     caller.require(&[Role::Admin], "importing an inventory")?;
-    if req.source.is_empty() || req.source.len() > 2048 || req.source.chars().any(char::is_control) {
-        return Err(Problem::unprocessable("`source`: 1-2048 printable characters"));
+    if req.source.is_empty() || req.source.len() > 2048 || req.source.chars().any(char::is_control)
+    {
+        return Err(Problem::unprocessable(
+            "`source`: 1-2048 printable characters",
+        ));
     }
     let limits = state.config.inventory.limits();
     let version = import(
@@ -76,9 +79,14 @@ pub async fn import_one(
     .await
     .map_err(|e| match e {
         InventoryError::Store(s) => Problem::from(s),
-        InventoryError::Source(cavra_tenant_store::inventory_source::SourceError::TooLarge { .. }) => {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Inventory too large", e.to_string())
-        }
+        InventoryError::Source(cavra_tenant_store::inventory_source::SourceError::TooLarge {
+            ..
+        }) => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Inventory too large",
+            e.to_string(),
+        ),
         other => Problem::unprocessable(other.to_string()),
     })?;
     Ok((
@@ -136,7 +144,10 @@ pub async fn list(
                 .ok_or_else(|| Problem::bad_request(format!("`kind` {k} is not an inventory kind")))
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(100).clamp(1, state.config.limits.list_items.max(1));
+    let limit = q
+        .limit
+        .unwrap_or(100)
+        .clamp(1, state.config.limits.list_items.max(1));
     let version = state.db.inventory_version(tenant, q.version).await?;
     let Some(version) = version else {
         if q.version.is_some() {

@@ -28,6 +28,19 @@ pub struct ImportArgs {
     pub by: String,
 }
 
+impl ImportArgs {
+    /// The CLI's arguments: `format` a word (`json`, `csv`, `osquery`; others are the
+    /// default), the importer `$USER` (else `cli`).
+    pub fn new(source: &str, tenant: Option<&str>, format: Option<&str>) -> ImportArgs {
+        ImportArgs {
+            source: source.to_string(),
+            tenant: tenant.map(str::to_string),
+            format: format.and_then(SourceFormat::parse),
+            by: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportOutcome {
@@ -43,6 +56,11 @@ pub struct ImportOutcome {
 }
 
 impl ImportOutcome {
+    /// As JSON.
+    pub fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
     /// One line for people.
     pub fn text(&self) -> String {
         match (&self.inventory, self.outcome) {
@@ -76,12 +94,25 @@ pub enum Target<'a, C> {
     Service(C),
 }
 
+/// A call that is never made (the type of a database target's).
+pub type NoCall = fn(&str, &str, Option<&Value>) -> Result<Value, String>;
+
+impl<'a> Target<'a, NoCall> {
+    /// The database of `config`.
+    pub fn database(config: &'a ServerConfig) -> Self {
+        Target::Database(config)
+    }
+}
+
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
 /// Runs an import (on a runtime of its own: the CLI's call is blocking).
-pub fn run_import<C>(args: &ImportArgs, target: Target<'_, C>) -> Result<ImportOutcome, InventoryError>
+pub fn run_import<C>(
+    args: &ImportArgs,
+    target: Target<'_, C>,
+) -> Result<ImportOutcome, InventoryError>
 where
     C: FnMut(&str, &str, Option<&Value>) -> Result<Value, String>,
 {
@@ -117,7 +148,9 @@ async fn to_database(
         .map_err(|e| InventoryError::Remote(e.to_string()))?;
     use cavra_tenant_store::Directory as _;
     if db.tenant(&tenant).await?.is_none() {
-        return Err(InventoryError::Remote(format!("no tenant {tenant} in the database")));
+        return Err(InventoryError::Remote(format!(
+            "no tenant {tenant} in the database"
+        )));
     }
     let limits = config.inventory.limits();
     let at = crate::now_text();
@@ -128,14 +161,27 @@ async fn to_database(
             .filter(|v| v.source == args.source)
             .and_then(|v| v.etag.clone());
         let token = std::env::var(SOURCE_TOKEN_ENV).ok();
-        return match fetch(&args.source, etag.as_deref(), format, &limits, token.as_deref()).await? {
+        return match fetch(
+            &args.source,
+            etag.as_deref(),
+            format,
+            &limits,
+            token.as_deref(),
+        )
+        .await?
+        {
             Fetched::NotModified => Ok(ImportOutcome {
                 tenant,
                 outcome: "not_modified",
                 inventory: last,
                 pages: Some(1),
             }),
-            Fetched::Items { items, digest, etag, pages } => {
+            Fetched::Items {
+                items,
+                digest,
+                etag,
+                pages,
+            } => {
                 let v = db
                     .import_inventory(
                         &tenant,
@@ -212,7 +258,13 @@ where
             .filter(|v| v.source == args.source)
             .and_then(|v| v.etag.clone());
         let token = std::env::var(SOURCE_TOKEN_ENV).ok();
-        match rt.block_on(fetch(&args.source, etag.as_deref(), format, &limits, token.as_deref()))? {
+        match rt.block_on(fetch(
+            &args.source,
+            etag.as_deref(),
+            format,
+            &limits,
+            token.as_deref(),
+        ))? {
             Fetched::NotModified => {
                 return Ok(ImportOutcome {
                     tenant: current.tenant,
@@ -221,7 +273,9 @@ where
                     pages: Some(1),
                 });
             }
-            Fetched::Items { items, etag, pages, .. } => (
+            Fetched::Items {
+                items, etag, pages, ..
+            } => (
                 serde_json::to_string(&items).map_err(|e| InventoryError::Remote(e.to_string()))?,
                 SourceFormat::Json,
                 etag,
@@ -231,12 +285,12 @@ where
     } else {
         let bytes = read_file(&args.source, limits.max_bytes)?;
         parse_source(&bytes, format, &args.source, &limits)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            InventoryError::Remote(format!("{}: not UTF-8", args.source))
-        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| InventoryError::Remote(format!("{}: not UTF-8", args.source)))?;
         (text, format, None, None)
     };
-    let body = json!({"source": args.source, "format": sent_format, "etag": etag, "content": content});
+    let body =
+        json!({"source": args.source, "format": sent_format, "etag": etag, "content": content});
     let view: ImportView = serde_json::from_value(
         call("POST", "/v1/inventory", Some(&body)).map_err(InventoryError::Remote)?,
     )
@@ -258,14 +312,18 @@ fn read_file(path: &str, max: usize) -> Result<Vec<u8>, InventoryError> {
     };
     let f = std::fs::File::open(path).map_err(file)?;
     let mut bytes = Vec::new();
-    f.take(max as u64 + 1).read_to_end(&mut bytes).map_err(file)?;
+    f.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(file)?;
     if bytes.len() > max {
-        return Err(cavra_tenant_store::inventory_source::SourceError::TooLarge {
-            source_name: path.to_string(),
-            size: bytes.len(),
-            max,
-        }
-        .into());
+        return Err(
+            cavra_tenant_store::inventory_source::SourceError::TooLarge {
+                source_name: path.to_string(),
+                size: bytes.len(),
+                max,
+            }
+            .into(),
+        );
     }
     Ok(bytes)
 }

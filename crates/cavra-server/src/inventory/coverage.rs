@@ -234,9 +234,8 @@ pub async fn coverage(db: &Db, tenant: &str, j: Judging<'_>) -> Result<Option<Co
         .into_iter()
         .map(|r| r.name.to_ascii_lowercase())
         .collect();
-    let stale_before = crate::format_time(
-        j.now - time::Duration::days(i64::from(j.stale_after_days)),
-    );
+    let stale_before =
+        crate::format_time(j.now - time::Duration::days(i64::from(j.stale_after_days)));
     let mut out = Coverage {
         tenant: tenant.to_string(),
         inventory: version.clone(),
@@ -271,11 +270,18 @@ pub async fn coverage(db: &Db, tenant: &str, j: Judging<'_>) -> Result<Option<Co
                     });
                 }
             };
-            if let Some(last) = item.last_seen.as_deref().filter(|l| *l < stale_before.as_str()) {
+            if let Some(last) = item
+                .last_seen
+                .as_deref()
+                .filter(|l| *l < stale_before.as_str())
+            {
                 out.stale += 1;
                 finding(
                     FindingKind::Stale,
-                    format!("last seen {last}, more than {} days ago", j.stale_after_days),
+                    format!(
+                        "last seen {last}, more than {} days ago",
+                        j.stale_after_days
+                    ),
                 );
                 continue;
             }
@@ -339,7 +345,8 @@ pub async fn coverage(db: &Db, tenant: &str, j: Judging<'_>) -> Result<Option<Co
             _ => break,
         }
     }
-    out.findings.sort_by(|a, b| (a.finding, &a.id).cmp(&(b.finding, &b.id)));
+    out.findings
+        .sort_by(|a, b| (a.finding, &a.id).cmp(&(b.finding, &b.id)));
     out.unseen_agents = unseen.into_iter().collect();
     Ok(Some(out))
 }

@@ -402,7 +402,15 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         blockers.extend(dead_letters(db, tenant, gate.limit).await?);
         blockers.extend(approvals_past_expiry(db, tenant, &at, gate.limit).await?);
         blockers.extend(packs_unsigned_enforce(db, tenant).await?);
-        blockers.extend(log_validators(db, tenant, gate.settings.hook_coverage_floor, gate.inventory).await?);
+        blockers.extend(
+            log_validators(
+                db,
+                tenant,
+                gate.settings.hook_coverage_floor,
+                gate.inventory,
+            )
+            .await?,
+        );
         digests.insert(
             packs_key(tenant),
             digest_of(&packs_view(db, tenant).await?)?,
