@@ -82,7 +82,10 @@ pub async fn fetch(
     let mut pages = 0;
     while let Some(page_url) = next.take() {
         if !visited.insert(page_url.to_string()) {
-            return Err(http(page_url.as_str(), "the pages loop back to this one".into()));
+            return Err(http(
+                page_url.as_str(),
+                "the pages loop back to this one".into(),
+            ));
         }
         if page_url.origin() != first.origin() {
             return Err(FetchError::Url {
@@ -103,7 +106,10 @@ pub async fn fetch(
         {
             req = req.header(reqwest::header::IF_NONE_MATCH, tag);
         }
-        let mut resp = req.send().await.map_err(|e| http(page_url.as_str(), e.to_string()))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| http(page_url.as_str(), e.to_string()))?;
         let status = resp.status();
         if pages == 1 && status == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
@@ -116,7 +122,11 @@ pub async fn fetch(
         }
         let link_next = header(&resp, reqwest::header::LINK).and_then(|l| link_next(&l));
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| http(page_url.as_str(), e.to_string()))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| http(page_url.as_str(), e.to_string()))?
+        {
             if body.len() + chunk.len() > limits.max_bytes {
                 return Err(SourceError::TooLarge {
                     source_name: page_url.to_string(),

@@ -268,14 +268,22 @@ pub trait Inventory {
 }
 
 impl Inventory for crate::Db {
-    async fn import_inventory(&self, tenant: &str, import: NewInventory) -> Result<InventoryVersion> {
+    async fn import_inventory(
+        &self,
+        tenant: &str,
+        import: NewInventory,
+    ) -> Result<InventoryVersion> {
         match self {
             crate::Db::Sqlite(db) => db.import_inventory(tenant, import).await,
             crate::Db::Postgres(db) => db.import_inventory(tenant, import).await,
         }
     }
 
-    async fn inventory_versions(&self, tenant: &str, limit: usize) -> Result<Vec<InventoryVersion>> {
+    async fn inventory_versions(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<InventoryVersion>> {
         match self {
             crate::Db::Sqlite(db) => db.inventory_versions(tenant, limit).await,
             crate::Db::Postgres(db) => db.inventory_versions(tenant, limit).await,

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::inventory::{InventoryItem, InventoryKind};
@@ -223,8 +223,14 @@ impl Ctx<'_> {
         if name.is_empty() {
             return Err("no `name`".into());
         }
-        let endpoint = raw.endpoint.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
-        let repository = raw.repository.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+        let endpoint = raw
+            .endpoint
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty());
+        let repository = raw
+            .repository
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty());
         let hooks = match raw.hooks {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(b),
@@ -246,7 +252,11 @@ impl Ctx<'_> {
                 self.field(field, v)?;
             }
         }
-        let id = match raw.id.map(|i| i.trim().to_string()).filter(|i| !i.is_empty()) {
+        let id = match raw
+            .id
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+        {
             Some(id) => id,
             None => stable_id(kind, &name, endpoint.as_deref()),
         };
@@ -290,10 +300,21 @@ impl Ctx<'_> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let seed = Items(self.limits.max_items);
         let (raws, next) = match first {
-            Some(b'[') => (seed.deserialize(&mut de).map_err(|e| self.from_json(e))?, None),
-            Some(b'{') => de::Deserializer::deserialize_map(&mut de, PageVisitor(self.limits.max_items))
-                .map_err(|e| self.from_json(e))?,
-            _ => return Err(self.at(1, 1, "expected a JSON array of items or an object with `items`")),
+            Some(b'[') => (
+                seed.deserialize(&mut de).map_err(|e| self.from_json(e))?,
+                None,
+            ),
+            Some(b'{') => {
+                de::Deserializer::deserialize_map(&mut de, PageVisitor(self.limits.max_items))
+                    .map_err(|e| self.from_json(e))?
+            }
+            _ => {
+                return Err(self.at(
+                    1,
+                    1,
+                    "expected a JSON array of items or an object with `items`",
+                ));
+            }
         };
         de.end().map_err(|e| self.from_json(e))?;
         let mut items = Vec::with_capacity(raws.len());
@@ -327,9 +348,17 @@ impl Ctx<'_> {
         let Some(header) = rows.next_row().map_err(|(l, c, m)| self.at(l, c, m))? else {
             return Err(self.at(1, 1, "no header row"));
         };
-        let header: Vec<String> = header.1.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let header: Vec<String> = header
+            .1
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         if !header.iter().any(|h| h == "kind") {
-            return Err(self.at(header_line(&rows), 1, "the header row names no `kind` column"));
+            return Err(self.at(
+                header_line(&rows),
+                1,
+                "the header row names no `kind` column",
+            ));
         }
         let mut items = Vec::new();
         let mut ids: HashMap<String, usize> = HashMap::new();
@@ -341,7 +370,11 @@ impl Ctx<'_> {
                 return Err(self.at(
                     line,
                     cells.len().min(header.len()) + 1,
-                    format!("{} fields where the header has {}", cells.len(), header.len()),
+                    format!(
+                        "{} fields where the header has {}",
+                        cells.len(),
+                        header.len()
+                    ),
                 ));
             }
             if items.len() >= self.limits.max_items {
@@ -365,9 +398,15 @@ impl Ctx<'_> {
                     }
                 }
             }
-            let item = self.item(raw).map_err(|m| self.at(line, column_of(&m, &header), m))?;
+            let item = self
+                .item(raw)
+                .map_err(|m| self.at(line, column_of(&m, &header), m))?;
             if let Some(first) = ids.insert(item.id.clone(), line) {
-                return Err(self.at(line, 1, format!("the id `{}` is line {first}'s too", item.id)));
+                return Err(self.at(
+                    line,
+                    1,
+                    format!("the id `{}` is line {first}'s too", item.id),
+                ));
             }
             items.push(item);
         }
@@ -383,16 +422,19 @@ impl Ctx<'_> {
             results.extend(all.into_iter().map(|r| (0, r)));
         } else {
             let text = std::str::from_utf8(bytes).map_err(|e| {
-                let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1;
                 self.at(line, 1, "not UTF-8")
             })?;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let r: OsqueryResult = serde_json::from_str(line).map_err(|e| {
-                    self.at(i + 1, e.column().max(1), strip_position(&e))
-                })?;
+                let r: OsqueryResult = serde_json::from_str(line)
+                    .map_err(|e| self.at(i + 1, e.column().max(1), strip_position(&e)))?;
                 results.push((i + 1, r));
                 if results.len() > self.limits.max_items {
                     return Err(self.too_many());
@@ -675,7 +717,11 @@ impl<'a> CsvRows<'a> {
         loop {
             let Some(c) = self.rest.next() else {
                 if quoted {
-                    return Err((start, fields.len() + 1, "a quoted field is not closed".into()));
+                    return Err((
+                        start,
+                        fields.len() + 1,
+                        "a quoted field is not closed".into(),
+                    ));
                 }
                 fields.push(field);
                 return Ok((start, fields));

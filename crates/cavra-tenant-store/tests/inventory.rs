@@ -60,7 +60,10 @@ async fn scenario(db: &Db, replica: &Db, label: &str) {
     let v2 = replica
         .import_inventory(
             "acme",
-            import("https://cmdb/hosts", vec![item(InventoryKind::Repository, "acme/app")]),
+            import(
+                "https://cmdb/hosts",
+                vec![item(InventoryKind::Repository, "acme/app")],
+            ),
         )
         .await
         .expect("import 2");
@@ -68,9 +71,18 @@ async fn scenario(db: &Db, replica: &Db, label: &str) {
     assert_eq!(v2.log_index, v1.log_index + 1);
 
     // The newest is the current one; the first stays readable.
-    assert_eq!(db.inventory_version("acme", None).await.expect("current"), Some(v2.clone()));
-    assert_eq!(db.inventory_version("acme", Some(1)).await.expect("v1"), Some(v1.clone()));
-    assert_eq!(db.inventory_version("acme", Some(9)).await.expect("v9"), None);
+    assert_eq!(
+        db.inventory_version("acme", None).await.expect("current"),
+        Some(v2.clone())
+    );
+    assert_eq!(
+        db.inventory_version("acme", Some(1)).await.expect("v1"),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        db.inventory_version("acme", Some(9)).await.expect("v9"),
+        None
+    );
     assert_eq!(
         db.inventory_versions("acme", 10).await.expect("versions"),
         vec![v2.clone(), v1.clone()]
@@ -96,7 +108,13 @@ async fn scenario(db: &Db, replica: &Db, label: &str) {
 
     // Each import is an evidence entry with its digest, counts and source.
     let entries = db
-        .entries("acme", &EntryQuery { limit: 10, ..EntryQuery::default() })
+        .entries(
+            "acme",
+            &EntryQuery {
+                limit: 10,
+                ..EntryQuery::default()
+            },
+        )
         .await
         .expect("entries");
     assert_eq!(entries.len(), 2);
@@ -108,27 +126,78 @@ async fn scenario(db: &Db, replica: &Db, label: &str) {
     assert_eq!(body["counts"], json!({"repository": 1}));
 
     // Another tenant sees nothing of it.
-    assert_eq!(db.inventory_version("other", None).await.expect("other"), None);
-    assert!(db.inventory_items("other", 1, None, 10).await.expect("other").is_empty());
+    assert_eq!(
+        db.inventory_version("other", None).await.expect("other"),
+        None
+    );
+    assert!(
+        db.inventory_items("other", 1, None, 10)
+            .await
+            .expect("other")
+            .is_empty()
+    );
 
     // Two items with one id are refused, and nothing is written.
-    let twice = vec![item(InventoryKind::Agent, "a"), item(InventoryKind::Agent, "a")];
+    let twice = vec![
+        item(InventoryKind::Agent, "a"),
+        item(InventoryKind::Agent, "a"),
+    ];
     assert!(matches!(
         db.import_inventory("acme", import("dup.json", twice)).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(db.inventory_version("acme", None).await.expect("current").map(|v| v.version), Some(2));
+    assert_eq!(
+        db.inventory_version("acme", None)
+            .await
+            .expect("current")
+            .map(|v| v.version),
+        Some(2)
+    );
 
     // Leases: one holder at a time across replicas; renewal by the holder; takeover after
     // expiry; release frees it at once.
-    assert!(db.try_lease("jira/acme", "r1", 1_000, 500).await.expect("take"));
-    assert!(!replica.try_lease("jira/acme", "r2", 1_200, 500).await.expect("held"));
-    assert!(db.try_lease("jira/acme", "r1", 1_400, 500).await.expect("renew"));
-    assert!(!replica.try_lease("jira/acme", "r2", 1_800, 500).await.expect("renewed"));
-    assert!(replica.try_lease("jira/acme", "r2", 1_900, 500).await.expect("expired: taken over"));
-    assert!(!db.try_lease("jira/acme", "r1", 1_950, 500).await.expect("now r2's"));
-    replica.release_lease("jira/acme", "r2").await.expect("release");
-    assert!(db.try_lease("jira/acme", "r1", 1_960, 500).await.expect("free again"));
+    assert!(
+        db.try_lease("jira/acme", "r1", 1_000, 500)
+            .await
+            .expect("take")
+    );
+    assert!(
+        !replica
+            .try_lease("jira/acme", "r2", 1_200, 500)
+            .await
+            .expect("held")
+    );
+    assert!(
+        db.try_lease("jira/acme", "r1", 1_400, 500)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !replica
+            .try_lease("jira/acme", "r2", 1_800, 500)
+            .await
+            .expect("renewed")
+    );
+    assert!(
+        replica
+            .try_lease("jira/acme", "r2", 1_900, 500)
+            .await
+            .expect("expired: taken over")
+    );
+    assert!(
+        !db.try_lease("jira/acme", "r1", 1_950, 500)
+            .await
+            .expect("now r2's")
+    );
+    replica
+        .release_lease("jira/acme", "r2")
+        .await
+        .expect("release");
+    assert!(
+        db.try_lease("jira/acme", "r1", 1_960, 500)
+            .await
+            .expect("free again")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,24 +211,39 @@ async fn inventory_versions_items_and_leases_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_versions_items_and_leases_on_postgres() {
-    let Some(base) = std::env::var("CAVRA_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(base) = std::env::var("CAVRA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "\n***** CAVRA_TEST_POSTGRES_URL is not set: the PostgreSQL inventory test did NOT run *****");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n***** CAVRA_TEST_POSTGRES_URL is not set: the PostgreSQL inventory test did NOT run *****"
+        );
         return;
     };
-    let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("connect");
+    let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(conn);
     let name: String = c
-        .query_one("SELECT 'cavra_inv_' || replace(gen_random_uuid()::text, '-', '')", &[])
+        .query_one(
+            "SELECT 'cavra_inv_' || replace(gen_random_uuid()::text, '-', '')",
+            &[],
+        )
         .await
         .expect("name")
         .get(0);
-    c.batch_execute(&format!("CREATE SCHEMA {name}")).await.expect("schema");
+    c.batch_execute(&format!("CREATE SCHEMA {name}"))
+        .await
+        .expect("schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
     let db = Db::open(&url, settings()).await.expect("open");
     let replica = Db::open(&url, settings()).await.expect("replica");
     scenario(&db, &replica, "postgres").await;
     drop((db, replica));
-    c.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).await.expect("drop");
+    c.batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+        .await
+        .expect("drop");
 }

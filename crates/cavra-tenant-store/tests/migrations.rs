@@ -251,7 +251,9 @@ async fn check_migrated(db: &Db, label: &str) {
         .expect("an import after migrating");
     assert_eq!((v.version, v.log_index), (1, 2), "{label}");
     assert_eq!(
-        db.inventory_items("acme", 1, None, 10).await.expect("items"),
+        db.inventory_items("acme", 1, None, 10)
+            .await
+            .expect("items"),
         vec![item]
     );
     assert!(db.try_lease("jira/x", "r1", 0, 1000).await.expect("lease"));

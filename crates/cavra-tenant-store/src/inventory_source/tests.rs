@@ -32,7 +32,10 @@ fn json_arrays_and_pages_give_typed_items_with_stable_ids() {
             "ci_runner:runner-7"
         ]
     );
-    assert_eq!(p.items[0].last_seen.as_deref(), Some("2026-01-02T02:04:05.000Z"));
+    assert_eq!(
+        p.items[0].last_seen.as_deref(),
+        Some("2026-01-02T02:04:05.000Z")
+    );
     assert_eq!(p.items[0].attributes["os"], "macOS");
     assert_eq!(p.items[1].hooks, Some(true));
     assert_eq!(p.next, None);
@@ -48,23 +51,35 @@ fn json_arrays_and_pages_give_typed_items_with_stable_ids() {
 
 #[test]
 fn json_errors_say_where() {
-    let e = parse("[\n {\"kind\": \"agent\", \"name\": \"a\"},\n {\"kind\": \"agent\" \"name\": 1}\n]", SourceFormat::Json)
-        .expect_err("syntax");
+    let e = parse(
+        "[\n {\"kind\": \"agent\", \"name\": \"a\"},\n {\"kind\": \"agent\" \"name\": 1}\n]",
+        SourceFormat::Json,
+    )
+    .expect_err("syntax");
     assert!(matches!(e, SourceError::At { line: 3, .. }), "{e}");
     assert!(e.to_string().starts_with("f:3:"), "{e}");
-    let e = parse(r#"[{"kind": "agent", "name": "a"}, {"kind": "toaster", "name": "b"}]"#, SourceFormat::Json)
-        .expect_err("kind");
+    let e = parse(
+        r#"[{"kind": "agent", "name": "a"}, {"kind": "toaster", "name": "b"}]"#,
+        SourceFormat::Json,
+    )
+    .expect_err("kind");
     assert_eq!(
         e.to_string(),
         "f: item 2: kind `toaster` is not one of endpoint, repository, ci_runner, agent, mcp_server"
     );
     let e = parse(r#"[{"kind": "agent"}]"#, SourceFormat::Json).expect_err("name");
     assert_eq!(e.to_string(), "f: item 1: no `name`");
-    let e = parse(r#"[{"kind": "agent", "name": "a"}, {"kind": "agent", "name": "a"}]"#, SourceFormat::Json)
-        .expect_err("dup");
+    let e = parse(
+        r#"[{"kind": "agent", "name": "a"}, {"kind": "agent", "name": "a"}]"#,
+        SourceFormat::Json,
+    )
+    .expect_err("dup");
     assert!(e.to_string().contains("item 1's too"), "{e}");
-    let e = parse(r#"[{"kind": "agent", "name": "a", "last_seen": "yesterday"}]"#, SourceFormat::Json)
-        .expect_err("time");
+    let e = parse(
+        r#"[{"kind": "agent", "name": "a", "last_seen": "yesterday"}]"#,
+        SourceFormat::Json,
+    )
+    .expect_err("time");
     assert!(e.to_string().contains("`last_seen`"), "{e}");
     assert!(parse("\"x\"", SourceFormat::Json).is_err());
     assert!(parse("[] []", SourceFormat::Json).is_err());
@@ -72,14 +87,22 @@ fn json_errors_say_where() {
 
 #[test]
 fn bounds_are_checked_while_reading() {
-    let small = SourceLimits { max_bytes: 100, max_items: 2, max_field_bytes: 8 };
+    let small = SourceLimits {
+        max_bytes: 100,
+        max_items: 2,
+        max_field_bytes: 8,
+    };
     let big = "[".to_string() + &"{\"kind\":\"agent\",\"name\":\"a\"},".repeat(10) + "]";
     assert!(matches!(
         parse_source(big.as_bytes(), SourceFormat::Json, "f", &small),
         Err(SourceError::TooLarge { size, max: 100, .. }) if size == big.len()
     ));
-    let three = r#"[{"kind":"agent","name":"a"},{"kind":"agent","name":"b"},{"kind":"agent","name":"c"}]"#;
-    let roomy = SourceLimits { max_bytes: 1000, ..small };
+    let three =
+        r#"[{"kind":"agent","name":"a"},{"kind":"agent","name":"b"},{"kind":"agent","name":"c"}]"#;
+    let roomy = SourceLimits {
+        max_bytes: 1000,
+        ..small
+    };
     assert!(matches!(
         parse_source(three.as_bytes(), SourceFormat::Json, "f", &roomy),
         Err(SourceError::TooManyItems { max: 2, .. })
@@ -96,7 +119,17 @@ fn bounds_are_checked_while_reading() {
     ));
     let long = "kind,name\nagent,abcdefghijkl\n";
     let e = parse_source(long.as_bytes(), SourceFormat::Csv, "f", &roomy).expect_err("field");
-    assert!(matches!(e, SourceError::At { line: 2, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SourceError::At {
+                line: 2,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -106,7 +139,17 @@ fn csv_reads_quoted_fields_and_errors_name_line_and_column() {
         SourceFormat::Csv,
     );
     let e = p.expect_err("a control character in a name");
-    assert!(matches!(e, SourceError::At { line: 3, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SourceError::At {
+                line: 3,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let p = parse(
         "kind,name,endpoint,hooks,owner\nagent,claude-code,dev-1,no,\"Platform, \"\"Inc\"\"\"\nendpoint,dev-1,,,\n",
         SourceFormat::Csv,
@@ -120,16 +163,47 @@ fn csv_reads_quoted_fields_and_errors_name_line_and_column() {
     let e = parse("kind,name\nagent,a\nagent\n", SourceFormat::Csv).expect_err("short row");
     assert_eq!(e.to_string(), "f:3:2: 1 fields where the header has 2");
     let e = parse("kind,name\nagent,a\"b\n", SourceFormat::Csv).expect_err("quote");
-    assert!(matches!(e, SourceError::At { line: 2, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SourceError::At {
+                line: 2,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = parse("kind,name\nagent,\"open\n", SourceFormat::Csv).expect_err("open quote");
-    assert!(matches!(e, SourceError::At { line: 2, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SourceError::At {
+                line: 2,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = parse("kind,name,hooks\nagent,a,maybe\n", SourceFormat::Csv).expect_err("hooks");
-    assert!(matches!(e, SourceError::At { line: 2, column: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            SourceError::At {
+                line: 2,
+                column: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = parse("name\nagent\n", SourceFormat::Csv).expect_err("no kind");
     assert!(e.to_string().contains("no `kind` column"), "{e}");
     let e = parse("kind,name\nagent,a\nagent,a\n", SourceFormat::Csv).expect_err("dup");
     assert_eq!(e.to_string(), "f:3:1: the id `agent:a` is line 2's too");
-    let e = parse_source(b"kind,name\n\xff\n", SourceFormat::Csv, "f", &limits()).expect_err("utf8");
+    let e =
+        parse_source(b"kind,name\n\xff\n", SourceFormat::Csv, "f", &limits()).expect_err("utf8");
     assert!(matches!(e, SourceError::At { line: 2, .. }), "{e}");
 }
 
@@ -153,9 +227,16 @@ fn osquery_results_give_hosts_agents_and_mcp_servers() {
         ]
     );
     // The host's last sighting is the newest of its rows.
-    assert_eq!(p.items[1].last_seen.as_deref(), Some("2026-01-01T00:01:40.000Z"));
+    assert_eq!(
+        p.items[1].last_seen.as_deref(),
+        Some("2026-01-01T00:01:40.000Z")
+    );
     assert_eq!(p.items[4].attributes["command"], "npx");
-    let e = parse("{\"name\":\"x\",\"hostIdentifier\":\"h\"}\n{oops}\n", SourceFormat::Osquery).expect_err("bad line");
+    let e = parse(
+        "{\"name\":\"x\",\"hostIdentifier\":\"h\"}\n{oops}\n",
+        SourceFormat::Osquery,
+    )
+    .expect_err("bad line");
     assert!(matches!(e, SourceError::At { line: 2, .. }), "{e}");
     let e = parse("{\"name\":\"x\"}\n", SourceFormat::Osquery).expect_err("no host");
     assert_eq!(e.to_string(), "f:1:1: no `hostIdentifier`");
@@ -165,7 +246,9 @@ fn osquery_results_give_hosts_agents_and_mcp_servers() {
 }
 
 fn csv_cell() -> impl Strategy<Value = String> {
-    "[a-z0-9 ,\"\n-]{1,12}".prop_map(|s| s.trim().to_string()).prop_filter("non-empty", |s| !s.is_empty() && !s.contains('\n'))
+    "[a-z0-9 ,\"\n-]{1,12}"
+        .prop_map(|s| s.trim().to_string())
+        .prop_filter("non-empty", |s| !s.is_empty() && !s.contains('\n'))
 }
 
 fn quote(s: &str) -> String {

@@ -26,7 +26,11 @@ fn to_version(r: &Row) -> Result<InventoryVersion> {
 }
 
 impl crate::inventory::Inventory for PgDb {
-    async fn import_inventory(&self, tenant: &str, import: NewInventory) -> Result<InventoryVersion> {
+    async fn import_inventory(
+        &self,
+        tenant: &str,
+        import: NewInventory,
+    ) -> Result<InventoryVersion> {
         import.check()?;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -94,7 +98,11 @@ impl crate::inventory::Inventory for PgDb {
         Ok(stored)
     }
 
-    async fn inventory_versions(&self, tenant: &str, limit: usize) -> Result<Vec<InventoryVersion>> {
+    async fn inventory_versions(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<InventoryVersion>> {
         let c = self.client().await?;
         c.query(
             &format!(

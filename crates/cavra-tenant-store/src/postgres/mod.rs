@@ -27,8 +27,8 @@ mod config;
 mod decisions;
 mod directory;
 mod evidence;
-mod inventory;
 mod group_commit;
+mod inventory;
 mod rows;
 mod schema;
 

@@ -5,7 +5,20 @@ use crate::inventory::{
     InventoryItem, InventoryVersion, NewInventory, VERSION_COLUMNS, version_from,
 };
 
-fn version_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, String, Option<String>, String, i64, String, String, i64)> {
+fn version_row(
+    r: &Row<'_>,
+) -> rusqlite::Result<(
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -20,14 +33,29 @@ fn version_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, String, Op
     ))
 }
 
-type VersionRow = (i64, String, String, String, Option<String>, String, i64, String, String, i64);
+type VersionRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+);
 
 fn to_version(v: VersionRow) -> Result<InventoryVersion> {
     version_from(v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7, v.8, v.9)
 }
 
 impl crate::inventory::Inventory for SqliteDb {
-    async fn import_inventory(&self, tenant: &str, import: NewInventory) -> Result<InventoryVersion> {
+    async fn import_inventory(
+        &self,
+        tenant: &str,
+        import: NewInventory,
+    ) -> Result<InventoryVersion> {
         import.check()?;
         let tenant = tenant.to_string();
         self.write(move |c, settings| {
@@ -85,7 +113,11 @@ impl crate::inventory::Inventory for SqliteDb {
         .await
     }
 
-    async fn inventory_versions(&self, tenant: &str, limit: usize) -> Result<Vec<InventoryVersion>> {
+    async fn inventory_versions(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<InventoryVersion>> {
         let tenant = tenant.to_string();
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
