@@ -203,7 +203,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn from_json(&self, e: serde_json::Error) -> SourceError {
+    fn json_error(&self, e: serde_json::Error) -> SourceError {
         if e.to_string().starts_with(TOO_MANY) {
             return self.too_many();
         }
@@ -301,12 +301,12 @@ impl Ctx<'_> {
         let seed = Items(self.limits.max_items);
         let (raws, next) = match first {
             Some(b'[') => (
-                seed.deserialize(&mut de).map_err(|e| self.from_json(e))?,
+                seed.deserialize(&mut de).map_err(|e| self.json_error(e))?,
                 None,
             ),
             Some(b'{') => {
                 de::Deserializer::deserialize_map(&mut de, PageVisitor(self.limits.max_items))
-                    .map_err(|e| self.from_json(e))?
+                    .map_err(|e| self.json_error(e))?
             }
             _ => {
                 return Err(self.at(
@@ -316,7 +316,7 @@ impl Ctx<'_> {
                 ));
             }
         };
-        de.end().map_err(|e| self.from_json(e))?;
+        de.end().map_err(|e| self.json_error(e))?;
         let mut items = Vec::with_capacity(raws.len());
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (i, raw) in raws.into_iter().enumerate() {
@@ -418,7 +418,7 @@ impl Ctx<'_> {
         let mut results: Vec<(usize, OsqueryResult)> = Vec::new();
         if first == Some(&b'[') {
             let all: Vec<OsqueryResult> =
-                serde_json::from_slice(bytes).map_err(|e| self.from_json(e))?;
+                serde_json::from_slice(bytes).map_err(|e| self.json_error(e))?;
             results.extend(all.into_iter().map(|r| (0, r)));
         } else {
             let text = std::str::from_utf8(bytes).map_err(|e| {

@@ -5,20 +5,7 @@ use crate::inventory::{
     InventoryItem, InventoryVersion, NewInventory, VERSION_COLUMNS, version_from,
 };
 
-fn version_row(
-    r: &Row<'_>,
-) -> rusqlite::Result<(
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    String,
-    String,
-    i64,
-)> {
+fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
