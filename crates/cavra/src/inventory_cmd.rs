@@ -43,6 +43,9 @@ pub fn run(command: &InventoryCommand) -> Result<i32, Failure> {
         }
         None => run_import(&args, Target::database(&crate::server_cmd::config(&at.db)?)),
     };
-    let out = out.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = out.map_err(|e| match e {
+        cavra_server::inventory::InventoryError::Usage(m) => Failure::Usage(m),
+        e => anyhow::anyhow!("{e}").into(),
+    })?;
     support::done(at.json, &out.json(), out.text().trim_end())
 }

@@ -142,13 +142,13 @@ async fn to_database(
     let tenant = args
         .tenant
         .clone()
-        .ok_or_else(|| InventoryError::Remote("--tenant is required without --server".into()))?;
+        .ok_or_else(|| InventoryError::Usage("--tenant is required without --server".into()))?;
     let db = crate::admin::open_existing(config)
         .await
         .map_err(|e| InventoryError::Remote(e.to_string()))?;
     use cavra_tenant_store::Directory as _;
     if db.tenant(&tenant).await?.is_none() {
-        return Err(InventoryError::Remote(format!(
+        return Err(InventoryError::Usage(format!(
             "no tenant {tenant} in the database"
         )));
     }
@@ -244,7 +244,7 @@ where
     if let Some(t) = &args.tenant
         && *t != current.tenant
     {
-        return Err(InventoryError::Remote(format!(
+        return Err(InventoryError::Usage(format!(
             "the token acts in tenant {}, not {t}",
             current.tenant
         )));

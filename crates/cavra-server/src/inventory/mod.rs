@@ -83,6 +83,9 @@ pub enum InventoryError {
     /// The service refused or failed.
     #[error("{0}")]
     Remote(String),
+    /// The command was given what it cannot do (no tenant, another tenant's token).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// `sha256:` and the hex digest of `bytes`.
