@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use cavra_server::packet;
 use clap::{ArgGroup, Args, Subcommand};
 
-use crate::support::{self, EXIT_OK, Failure, print_json};
+use crate::support::{self, EXIT_OK, Failure};
 
 /// `cavra aispm …`
 #[derive(Debug, Subcommand)]
@@ -157,10 +157,5 @@ pub fn run(command: &AispmCommand) -> Result<i32, Failure> {
             "name --server, --database-url with --tenant, or --from-bundle".into(),
         ));
     };
-    if args.json {
-        print_json(&posture)?;
-    } else {
-        print!("{}", cavra_aispm::render(&posture));
-    }
-    Ok(EXIT_OK)
+    crate::support::show(args.json, &posture, &cavra_aispm::render(&posture))
 }

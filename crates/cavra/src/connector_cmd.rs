@@ -81,10 +81,6 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
-fn print_deliveries(list: &Value) {
-    print!("{}", cavra_runtime::text::deliveries(list));
-}
-
 fn print_detail(detail: &Value) {
     print!("{}", cavra_runtime::text::delivery_detail(detail));
 }
@@ -94,12 +90,7 @@ pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
     match command {
         ConnectorCommand::List(s) => {
             let list = call(&s.server, "GET", "/v1/connectors", None)?;
-            if s.json {
-                support::print_json(&list)?;
-            } else {
-                print!("{}", cavra_runtime::text::connectors(&list));
-            }
-            Ok(support::EXIT_OK)
+            crate::support::show(s.json, &list, &cavra_runtime::text::connectors(&list))
         }
         ConnectorCommand::Test { name, wait, server } => test(name, *wait, server),
         ConnectorCommand::Deliveries {
@@ -116,12 +107,8 @@ pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
                     &format!("/v1/connectors/deliveries/{event}"),
                     None,
                 )?;
-                if server.json {
-                    support::print_json(&detail)?;
-                } else {
-                    print_detail(&detail);
-                }
-                return Ok(support::EXIT_OK);
+                let text = cavra_runtime::text::delivery_detail(&detail);
+                return support::show(server.json, &detail, &text);
             }
             let path = format!(
                 "/v1/connectors/deliveries{}",
@@ -132,12 +119,7 @@ pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
                 ])
             );
             let list = call(&server.server, "GET", &path, None)?;
-            if server.json {
-                support::print_json(&list)?;
-            } else {
-                print_deliveries(&list);
-            }
-            Ok(support::EXIT_OK)
+            support::show(server.json, &list, &cavra_runtime::text::deliveries(&list))
         }
         ConnectorCommand::Retry {
             event,
@@ -159,12 +141,7 @@ pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
         }
         ConnectorCommand::DeadLetters(s) => {
             let list = call(&s.server, "GET", "/v1/connectors/dead-letters", None)?;
-            if s.json {
-                support::print_json(&list)?;
-            } else {
-                print_deliveries(&list);
-            }
-            Ok(support::EXIT_OK)
+            support::show(s.json, &list, &cavra_runtime::text::deliveries(&list))
         }
     }
 }

@@ -353,12 +353,7 @@ pub fn keys(command: &KeysCommand) -> Result<i32, Failure> {
             json,
         } => {
             let generated = keyfiles::generate(output, key_id)?;
-            if *json {
-                support::print_json(&generated)?;
-            } else {
-                print!("{}", generated.to_text());
-            }
-            Ok(EXIT_OK)
+            crate::support::show(*json, &generated, &generated.to_text())
         }
     }
 }
@@ -422,12 +417,11 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
         }
         TrustCommand::List { root, json } => {
             let trust = read_trust(&root.trust_root)?;
-            if *json {
-                support::print_json(&trust.keys)?;
-            } else {
-                print!("{}", trust_file::list_text(&trust, &root.trust_root));
-            }
-            Ok(EXIT_OK)
+            crate::support::show(
+                *json,
+                &trust.keys,
+                &trust_file::list_text(&trust, &root.trust_root),
+            )
         }
         TrustCommand::Revoke {
             root,
@@ -635,12 +629,7 @@ fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
     )
     .map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
-    if args.json {
-        support::print_json(&written)?;
-    } else {
-        print!("{}", written.to_text(&log.key_id));
-    }
-    Ok(EXIT_OK)
+    crate::support::show(args.json, &written, &written.to_text(&log.key_id))
 }
 
 fn verify(args: &VerifyArgs) -> Result<i32, Failure> {

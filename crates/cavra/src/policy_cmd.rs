@@ -166,12 +166,11 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
 }
 
 fn list(json: bool) -> Result<i32, Failure> {
-    if json {
-        support::print_json(&cavra_runtime::policy::builtin_rows())?;
-    } else {
-        print!("{}", cavra_runtime::policy::builtin_text());
-    }
-    Ok(EXIT_OK)
+    crate::support::show(
+        json,
+        &cavra_runtime::policy::builtin_rows(),
+        &cavra_runtime::policy::builtin_text(),
+    )
 }
 
 fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
@@ -251,10 +250,5 @@ fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
     let pa = support::load_policy(a)?;
     let pb = support::load_policy(b)?;
     let d = cavra_policy::diff::diff(&pa.compiled, &pb.compiled);
-    if json {
-        support::print_json(&d)?;
-    } else {
-        print!("{}", d.to_text());
-    }
-    Ok(EXIT_OK)
+    crate::support::show(json, &d, &d.to_text())
 }

@@ -422,12 +422,11 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
     }
     let verified = record::verify(&String::from_utf8_lossy(&bytes), &trust, &args.artifacts)
         .map_err(|e| anyhow!("{name}: does not verify: {e}"))?;
-    if args.json {
-        support::print_json(&json!({"verified": true, "result": verified}))?;
-    } else {
-        print!("{}", verified.to_text());
-    }
-    Ok(EXIT_OK)
+    crate::support::show(
+        args.json,
+        &json!({"verified": true, "result": verified}),
+        &verified.to_text(),
+    )
 }
 
 fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
@@ -453,12 +452,11 @@ fn archive_cmd(args: &ArchiveArgs) -> Result<i32, Failure> {
     cavra_release::archive::verify(&built.bytes, &trust)
         .map_err(|e| anyhow!("the archive would not verify: {e}"))?;
     let path = cavra_release::archive::write(&built, &args.output).map_err(failure)?;
-    if args.json {
-        support::print_json(&json!({"archive": path, "built": built}))?;
-    } else {
-        print!("{}", built.to_text(&path));
-    }
-    Ok(EXIT_OK)
+    crate::support::show(
+        args.json,
+        &json!({"archive": path, "built": built}),
+        &built.to_text(&path),
+    )
 }
 
 /// Runs `cavra offline …`.
@@ -481,34 +479,27 @@ pub fn offline(command: &OfflineCommand) -> Result<i32, Failure> {
             )
             .map_err(failure)?;
             write(&args.output, &bytes)?;
-            if args.json {
-                support::print_json(&json!({"bundle": args.output, "summary": summary}))?;
-            } else {
-                print!("{}", summary.written_text(&args.output));
-            }
-            Ok(EXIT_OK)
+            crate::support::show(
+                args.json,
+                &json!({"bundle": args.output, "summary": summary}),
+                &summary.written_text(&args.output),
+            )
         }
         OfflineCommand::Verify(args) => {
             let a = &args.anchor;
             let checked = open_bundle(a)?;
-            if a.json {
-                support::print_json(&json!({"verified": true, "bundle": checked.summary}))?;
-            } else {
-                print!("{}", checked.summary.to_text());
-            }
-            Ok(EXIT_OK)
+            crate::support::show(
+                a.json,
+                &json!({"verified": true, "bundle": checked.summary}),
+                &checked.summary.to_text(),
+            )
         }
         OfflineCommand::Install(args) => {
             let a = &args.anchor;
             let checked = open_bundle(a)?;
             let installed = cavra_release::offline::install(checked, &args.prefix, &a.trust_root)
                 .map_err(failure)?;
-            if a.json {
-                support::print_json(&installed)?;
-            } else {
-                print!("{}", installed.to_text(&args.prefix));
-            }
-            Ok(EXIT_OK)
+            crate::support::show(a.json, &installed, &installed.to_text(&args.prefix))
         }
     }
 }

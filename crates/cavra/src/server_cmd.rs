@@ -172,18 +172,19 @@ pub enum TenantCommand {
     },
 }
 
-/// Where `cavra tenant entitle|entitlement` works: the service, or its database.
+/// Where `cavra tenant entitle|entitlement` and `cavra inventory import` work: the service,
+/// or its database.
 #[derive(Debug, Args)]
 pub struct EntitlementAt {
-    /// The API service (token from CAVRA_TOKEN: an admin's of the operator tenant); without
-    /// it, the database.
+    /// The API service (token from CAVRA_TOKEN: an admin's, of the operator tenant for
+    /// entitlements); without it, the database.
     #[arg(long, value_name = "URL")]
-    server: Option<String>,
+    pub(crate) server: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 /// `cavra token …`
@@ -441,12 +442,7 @@ pub fn tenant(command: &TenantCommand) -> Result<i32, Failure> {
         TenantCommand::List { json, db } => runtime()?.block_on(async {
             let db = open_existing(&config(db)?).await?;
             let tenants = db.tenants().await.map_err(|e| anyhow!("{e}"))?;
-            if *json {
-                support::print_json(&tenants)?;
-            } else {
-                print!("{}", admin::tenants_text(&tenants));
-            }
-            Ok(EXIT_OK)
+            crate::support::show(*json, &tenants, &admin::tenants_text(&tenants))
         }),
     }
 }
@@ -530,12 +526,7 @@ pub fn token(command: &TokenCommand) -> Result<i32, Failure> {
                 let tokens = admin::tokens(&db, tenant.as_deref(), now)
                     .await
                     .map_err(failure)?;
-                if *json {
-                    support::print_json(&tokens)?;
-                } else {
-                    print!("{}", admin::tokens_text(&tokens));
-                }
-                Ok(EXIT_OK)
+                crate::support::show(*json, &tokens, &admin::tokens_text(&tokens))
             }
             TokenCommand::Revoke { id, json, db } => {
                 let db = open(&config(db)?).await?;

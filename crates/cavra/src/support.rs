@@ -187,6 +187,16 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// Prints what a reading command found: its JSON with `--json`, else `text` as it is.
+pub fn show<T: serde::Serialize>(json: bool, value: &T, text: &str) -> Result<i32, Failure> {
+    if json {
+        print_json(value)?
+    } else {
+        print!("{text}")
+    }
+    Ok(EXIT_OK)
+}
+
 /// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every
 /// mutating command reports through here, so scripts never have to parse prose.
 pub fn done(json: bool, value: &serde_json::Value, text: &str) -> Result<i32, Failure> {
