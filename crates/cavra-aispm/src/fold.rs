@@ -565,6 +565,7 @@ impl Accumulator {
                 .keys()
                 .filter(|a| !self.agents.contains_key(a.as_str()))
                 .count() as u64,
+            inventory_version: None,
         }
     }
 }

@@ -261,6 +261,19 @@ pub struct HookCoverage {
     pub unseen: Vec<String>,
     /// Agents deciding that are not registered.
     pub unregistered: u64,
+    /// When set, `inventory`, `seen` and `unseen` count the agents of this version of the
+    /// tenant's imported inventory instead of the registry's (the service's
+    /// `/v1/inventory/coverage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_version: Option<u64>,
+}
+
+impl Posture {
+    /// Replaces the hook coverage (with one from an imported inventory) and scores again.
+    pub fn set_hook_coverage(&mut self, h: HookCoverage) {
+        self.hook_coverage = h;
+        score::score(self);
+    }
 }
 
 /// The posture of the entries of an evidence bundle folder (its `entries.jsonl`, read a

@@ -140,10 +140,16 @@ fn judge(p: &Posture, id: FactorId) -> (Option<f64>, String) {
             match share(h.seen, h.inventory) {
                 Some(v) => (
                     Some(v),
-                    format!(
-                        "{} of {} registered agents seen deciding; {} unregistered agents decided",
-                        h.seen, h.inventory, h.unregistered
-                    ),
+                    match h.inventory_version {
+                        Some(version) => format!(
+                            "{} of {} agents of the imported inventory (version {version}) seen deciding; {} unregistered agents decided",
+                            h.seen, h.inventory, h.unregistered
+                        ),
+                        None => format!(
+                            "{} of {} registered agents seen deciding; {} unregistered agents decided",
+                            h.seen, h.inventory, h.unregistered
+                        ),
+                    },
                 ),
                 None => (None, "no agent registered (no inventory)".into()),
             }

@@ -65,6 +65,10 @@ pub struct JiraConfig {
     /// A PEM file of extra CA certificates to trust.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Search the issues of pending approvals for their status (instead of, or beside, the
+    /// webhook); see [`poll`].
+    #[serde(default)]
+    pub poll: Option<crate::servicenow::PollConfig>,
 }
 
 fn default_issue_type() -> String {
@@ -111,10 +115,20 @@ impl JiraConfig {
                 return Err(err(format!("issue_types.{event}: 1 to 60 characters")));
             }
         }
-        if !self.approvers.is_empty() && self.webhook_secret.is_none() {
+        if !self.approvers.is_empty() && self.webhook_secret.is_none() && self.poll.is_none() {
             return Err(err(
-                "webhook_secret: approvals come back signed with it: give it".into(),
+                "webhook_secret: approvals come back signed with it, or polled (poll): give one"
+                    .into(),
             ));
+        }
+        if let Some(p) = &self.poll {
+            p.check(&format!("{at}.jira.poll"))?;
+            if self.approvers.is_empty() {
+                return Err(err(
+                    "poll: polled approvals are decided as the approvers: map them (approvers)"
+                        .into(),
+                ));
+            }
         }
         if self.approved_statuses.is_empty() || self.denied_statuses.is_empty() {
             return Err(err(
@@ -244,6 +258,8 @@ pub fn issue(envelope: &Value) -> (String, Value) {
         adf::doc(content),
     )
 }
+
+pub mod poll;
 
 /// A Jira destination.
 pub struct Jira {

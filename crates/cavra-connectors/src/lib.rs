@@ -49,6 +49,7 @@ pub mod config;
 pub mod event;
 pub mod hec;
 mod http;
+pub mod inventory_http;
 pub mod jira;
 pub mod nats;
 pub mod ocsf;

@@ -67,6 +67,23 @@ pub struct PollConfig {
     pub max_backoff_seconds: u64,
 }
 
+impl PollConfig {
+    /// Checks the bounds (`at` names the key in errors).
+    pub(crate) fn check(&self, at: &str) -> Result<(), ConnectorError> {
+        if self.interval_seconds == 0 || self.interval_seconds > 86_400 {
+            return Err(ConnectorError::Config(format!(
+                "{at}.interval_seconds: 1 to 86400"
+            )));
+        }
+        if self.max_backoff_seconds < self.interval_seconds || self.max_backoff_seconds > 86_400 {
+            return Err(ConnectorError::Config(format!(
+                "{at}.max_backoff_seconds: from interval_seconds to 86400"
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn default_interval() -> u64 {
     60
 }

@@ -246,6 +246,17 @@ pub fn reported_trust_root(answer: &serde_json::Value) -> Result<Option<TrustRoo
     }
 }
 
+/// A replica as a side to compare: its address and the trust root its `GET /v1/trust`
+/// `answer` reports.
+pub fn replica_side(url: &str, answer: &serde_json::Value) -> Result<Side, crate::ReleaseError> {
+    let root = reported_trust_root(answer)
+        .map_err(|e| crate::ReleaseError::Verify(format!("{url}: {e}")))?;
+    Ok(Side {
+        name: url.to_string(),
+        root,
+    })
+}
+
 /// `cavra trust status`: the trust root file `trust_path` compared with the trust package
 /// `package` (opened with `fingerprint` when given) and with each replica's `GET /v1/trust`
 /// answer (by its address).

@@ -78,5 +78,9 @@ pub async fn database_posture(url: &str, tenant: &str) -> std::result::Result<Po
             "no tenant `{tenant}` in this database"
         )));
     }
-    tenant_posture(&db, tenant).await.map_err(other)
+    let mut posture = tenant_posture(&db, tenant).await.map_err(other)?;
+    crate::inventory::apply_to_posture(&db, tenant, &config.inventory, &mut posture, None, None)
+        .await
+        .map_err(other)?;
+    Ok(posture)
 }

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub console: ConsoleConfig,
     /// The production readiness gate's settings (docs/operations.md).
     pub readiness: crate::readiness::ReadinessConfig,
+    /// Inventory imports and their coverage findings (docs/connectors.md).
+    pub inventory: crate::inventory::InventoryConfig,
 }
 
 /// The web console's settings. The console itself is the `cavra-console` crate, mounted by
@@ -262,6 +264,7 @@ impl Default for ServerConfig {
             connector_retention_days: 30,
             console: ConsoleConfig::default(),
             readiness: crate::readiness::ReadinessConfig::default(),
+            inventory: crate::inventory::InventoryConfig::default(),
         }
     }
 }
@@ -278,6 +281,7 @@ impl ServerConfig {
     /// Checks what serde cannot.
     pub fn check(&self) -> Result<(), String> {
         self.readiness.check()?;
+        self.inventory.check()?;
         if self.approval_ttl_minutes == 0 {
             return Err("approval_ttl_minutes must be at least 1".into());
         }

@@ -25,6 +25,8 @@ pub mod cache;
 pub mod config;
 pub mod conn;
 pub mod entitlement;
+pub mod inventory;
+pub mod itsm_poll;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -403,21 +405,18 @@ pub async fn serve_app(
     Ok(())
 }
 
-/// Starts a task polling each ServiceNow connector with `poll` (see
-/// [`api::integrations::poll_servicenow`]) until `stop` says so; how many were started.
+/// Starts a task polling each ServiceNow and Jira connector with `poll` (see
+/// [`itsm_poll`]: one replica at a time per connector) until `stop` says so; how many were
+/// started.
 pub fn start_itsm_polling(
     state: &Arc<AppState>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<usize, StartError> {
-    let pollers = cavra_connectors::servicenow::ServiceNowPoller::all(&state.config.connectors)
+    let pollers = itsm_poll::Poller::all(&state.config.connectors)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let n = pollers.len();
     for p in pollers {
-        tokio::spawn(api::integrations::poll_servicenow(
-            state.clone(),
-            p,
-            stop.clone(),
-        ));
+        tokio::spawn(itsm_poll::poll(state.clone(), p, stop.clone()));
     }
     Ok(n)
 }

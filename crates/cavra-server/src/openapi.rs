@@ -8,8 +8,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    approvals, connectors, decisions, evidence, health, integrations, policies, registry, releases,
-    tenants, validations,
+    approvals, connectors, decisions, evidence, health, integrations, inventory, policies,
+    registry, releases, tenants, validations,
 };
 
 struct BearerAuth;
@@ -117,6 +117,7 @@ impl Modify for LimitResponses {
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,
+        inventory::import_one, inventory::list, inventory::versions, inventory::coverage_of,
         integrations::slack_interactions, integrations::teams_messages,
         integrations::servicenow_events, integrations::jira_events,
         health::healthz, health::readyz, health::metrics, health::openapi,

@@ -576,9 +576,19 @@ async fn from_database(
     let readiness = crate::readiness::check_database(&db, config, Some(tenant), now)
         .await
         .map_err(|e| src(e.to_string()))?;
-    let posture = crate::aispm::posture_at(&db, tenant, Some(since), Some(until))
+    let mut posture = crate::aispm::posture_at(&db, tenant, Some(since), Some(until))
         .await
         .map_err(store)?;
+    crate::inventory::apply_to_posture(
+        &db,
+        tenant,
+        &config.inventory,
+        &mut posture,
+        Some(since),
+        Some(until),
+    )
+    .await
+    .map_err(store)?;
     let head = db.log_head(tenant).await.map_err(store)?;
     let cp = db.latest_checkpoint(tenant).await.map_err(store)?;
     let evidence = EvidenceDigests {

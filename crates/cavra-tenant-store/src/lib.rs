@@ -25,6 +25,8 @@ pub mod backend;
 mod db;
 pub mod entitlement;
 pub mod entry_bytes;
+pub mod inventory;
+pub mod inventory_source;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
@@ -41,6 +43,7 @@ use std::sync::Arc;
 pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantStore};
 pub use cavra_store::LogSigner;
 pub use db::Db;
+pub use inventory::{Inventory, InventoryItem, InventoryKind, InventoryVersion, NewInventory};
 pub use types::*;
 
 /// Errors from the store.
@@ -136,7 +139,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

@@ -20,12 +20,14 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (2, include_str!("data/schema/sqlite-v2.sql")),
     (3, include_str!("data/schema/sqlite-v3.sql")),
     (4, include_str!("data/schema/sqlite-v4.sql")),
+    (5, include_str!("data/schema/sqlite-v5.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
     (2, include_str!("data/schema/postgres-v2.sql")),
     (3, include_str!("data/schema/postgres-v3.sql")),
     (4, include_str!("data/schema/postgres-v4.sql")),
+    (5, include_str!("data/schema/postgres-v5.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
@@ -220,6 +222,41 @@ async fn check_migrated(db: &Db, label: &str) {
         .expect("entries");
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].entry["body"]["record"], record());
+
+    // Version 6: an inventory import goes on from the same log, and a lease can be taken.
+    let item = InventoryItem {
+        id: "endpoint:dev-1".into(),
+        kind: InventoryKind::Endpoint,
+        name: "dev-1".into(),
+        endpoint: None,
+        repository: None,
+        last_seen: None,
+        hooks: None,
+        attributes: serde_json::Map::new(),
+    };
+    let v = db
+        .import_inventory(
+            "acme",
+            NewInventory {
+                source: "hosts.json".into(),
+                format: "json".into(),
+                digest: "sha256:00".into(),
+                etag: None,
+                imported_at: LATER.into(),
+                imported_by: "admin".into(),
+                items: vec![item.clone()],
+            },
+        )
+        .await
+        .expect("an import after migrating");
+    assert_eq!((v.version, v.log_index), (1, 2), "{label}");
+    assert_eq!(
+        db.inventory_items("acme", 1, None, 10)
+            .await
+            .expect("items"),
+        vec![item]
+    );
+    assert!(db.try_lease("jira/x", "r1", 0, 1000).await.expect("lease"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -157,5 +157,5 @@ pub fn run(command: &AispmCommand) -> Result<i32, Failure> {
             "name --server, --database-url with --tenant, or --from-bundle".into(),
         ));
     };
-    support::show(args.json, &posture, &cavra_aispm::render(&posture))
+    crate::support::show(args.json, &posture, &cavra_aispm::render(&posture))
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::client::call;
 use crate::support::{self, Failure};
@@ -81,12 +81,16 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
+fn print_detail(detail: &Value) {
+    print!("{}", cavra_runtime::text::delivery_detail(detail));
+}
+
 /// `cavra connector …`
 pub fn run(command: &ConnectorCommand) -> Result<i32, Failure> {
     match command {
         ConnectorCommand::List(s) => {
             let list = call(&s.server, "GET", "/v1/connectors", None)?;
-            support::show(s.json, &list, &cavra_runtime::text::connectors(&list))
+            crate::support::show(s.json, &list, &cavra_runtime::text::connectors(&list))
         }
         ConnectorCommand::Test { name, wait, server } => test(name, *wait, server),
         ConnectorCommand::Deliveries {
@@ -164,7 +168,7 @@ fn test(name: &str, wait: u64, s: &ServerArgs) -> Result<i32, Failure> {
         support::print_json(&detail)?;
     } else {
         println!("test event {event} to {name}:");
-        print!("{}", cavra_runtime::text::delivery_detail(&detail));
+        print_detail(&detail);
         if !delivered {
             println!("not delivered (yet): see the attempts above");
         }

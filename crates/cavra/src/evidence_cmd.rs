@@ -353,7 +353,7 @@ pub fn keys(command: &KeysCommand) -> Result<i32, Failure> {
             json,
         } => {
             let generated = keyfiles::generate(output, key_id)?;
-            support::show(*json, &generated, &generated.to_text())
+            crate::support::show(*json, &generated, &generated.to_text())
         }
     }
 }
@@ -417,7 +417,7 @@ pub fn trust(command: &TrustCommand) -> Result<i32, Failure> {
         }
         TrustCommand::List { root, json } => {
             let trust = read_trust(&root.trust_root)?;
-            support::show(
+            crate::support::show(
                 *json,
                 &trust.keys,
                 &trust_file::list_text(&trust, &root.trust_root),
@@ -543,7 +543,11 @@ pub fn evidence(command: &EvidenceCommand) -> Result<i32, Failure> {
             let report = store
                 .verify_log(trust.as_ref())
                 .map_err(|e| anyhow!("{e}"))?;
-            support::show(*json, &report, &report.to_text())?;
+            if *json {
+                support::print_json(&report)?;
+            } else {
+                print!("{}", report.to_text());
+            }
             Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
         }
         EvidenceCommand::Checkpoint { json } => {
@@ -625,7 +629,7 @@ fn bundle(args: &BundleArgs) -> Result<i32, Failure> {
     )
     .map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
-    support::show(args.json, &written, &written.to_text(&log.key_id))
+    crate::support::show(args.json, &written, &written.to_text(&log.key_id))
 }
 
 fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
@@ -665,14 +669,14 @@ fn verify(args: &VerifyArgs) -> Result<i32, Failure> {
             allow_unsigned: args.allow_unsigned,
         },
     );
-    support::show(
-        args.json,
-        &serde_json::json!({
+    if args.json {
+        support::print_json(&serde_json::json!({
             "ok": report.ok(),
             "report": report,
-        }),
-        &report.to_text(),
-    )?;
+        }))?;
+    } else {
+        print!("{}", report.to_text());
+    }
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }
 

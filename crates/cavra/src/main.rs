@@ -15,6 +15,7 @@ mod evidence_cmd;
 mod explain_cmd;
 mod hook_cmd;
 mod init;
+mod inventory_cmd;
 mod mcp_cmd;
 mod policy_cmd;
 mod proof_cmd;
@@ -100,6 +101,9 @@ enum Command {
     /// The production readiness gate: every blocker with the validator that found it and the
     /// fix; --packet signs the result, `verify` checks a packet. Exit 0 ready, 4 blockers, 1 error.
     Readiness(server_cmd::ReadinessArgs),
+    /// A tenant's inventory of endpoints, repositories, CI runners, agents and MCP servers: import.
+    #[command(subcommand)]
+    Inventory(inventory_cmd::InventoryCommand),
     /// The service's API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(server_cmd::TokenCommand),
@@ -152,6 +156,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Db(command) => server_cmd::db(command),
         Command::Tenant(command) => server_cmd::tenant(command),
         Command::Token(command) => server_cmd::token(command),
+        Command::Inventory(command) => inventory_cmd::run(command),
         Command::Readiness(args) => server_cmd::readiness(args),
         Command::Connector(command) => connector_cmd::run(command),
         Command::Aispm(command) => aispm_cmd::run(command),

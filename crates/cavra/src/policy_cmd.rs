@@ -166,7 +166,7 @@ pub fn run(command: &PolicyCommand) -> Result<i32, Failure> {
 }
 
 fn list(json: bool) -> Result<i32, Failure> {
-    support::show(
+    crate::support::show(
         json,
         &cavra_runtime::policy::builtin_rows(),
         &cavra_runtime::policy::builtin_text(),
@@ -250,5 +250,5 @@ fn diff(a: &str, b: &str, json: bool) -> Result<i32, Failure> {
     let pa = support::load_policy(a)?;
     let pb = support::load_policy(b)?;
     let d = cavra_policy::diff::diff(&pa.compiled, &pb.compiled);
-    support::show(json, &d, &d.to_text())
+    crate::support::show(json, &d, &d.to_text())
 }

@@ -176,18 +176,19 @@ pub enum TenantCommand {
     },
 }
 
-/// Where `cavra tenant entitle|entitlement` works: the service, or its database.
+/// Where `cavra tenant entitle|entitlement` and `cavra inventory import` work: the service,
+/// or its database.
 #[derive(Debug, Args)]
 pub struct EntitlementAt {
-    /// The API service (token from CAVRA_TOKEN: an admin's of the operator tenant); without
-    /// it, the database.
+    /// The API service (token from CAVRA_TOKEN: an admin's, of the operator tenant for
+    /// entitlements); without it, the database.
     #[arg(long, value_name = "URL")]
-    server: Option<String>,
+    pub(crate) server: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    db: DbArgs,
+    pub(crate) db: DbArgs,
 }
 
 /// `cavra token …`
@@ -385,12 +386,9 @@ pub fn readiness(args: &ReadinessArgs) -> Result<i32, Failure> {
             let mut sides = Vec::new();
             for url in &args.replicas {
                 let answer = crate::client::call(url, "GET", "/v1/trust", None)?;
-                let root = cavra_release::drift::reported_trust_root(&answer)
-                    .map_err(|e| anyhow!("{url}: {e}"))?;
-                sides.push(cavra_release::drift::Side {
-                    name: url.clone(),
-                    root,
-                });
+                sides.push(
+                    cavra_release::drift::replica_side(url, &answer).map_err(|e| anyhow!("{e}"))?,
+                );
             }
             runtime()?.block_on(async {
                 let config = config(&args.db)?;

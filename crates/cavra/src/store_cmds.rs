@@ -141,11 +141,7 @@ pub fn session(cmd: &SessionCommand) -> Result<i32, Failure> {
     match cmd {
         SessionCommand::List(JsonFlag { json }) => {
             let sessions = store.sessions().map_err(store_error)?;
-            if *json {
-                return support::print_json(&sessions).map(|_| support::EXIT_OK);
-            }
-            print!("{}", cavra_runtime::text::sessions(&sessions));
-            Ok(support::EXIT_OK)
+            support::show(*json, &sessions, &cavra_runtime::text::sessions(&sessions))
         }
         SessionCommand::Show { id, json } => {
             let Some(s) = store.session(id).map_err(store_error)? else {
@@ -241,12 +237,11 @@ pub fn approval(cmd: &ApprovalCommand) -> Result<i32, Failure> {
         }
         ApprovalCommand::Expire(JsonFlag { json }) => {
             let ids = store.expire(now).map_err(store_error)?;
-            if *json {
-                return support::print_json(&serde_json::json!({ "expired": ids }))
-                    .map(|_| support::EXIT_OK);
-            }
-            print!("{}", cavra_runtime::text::expired(&ids));
-            Ok(support::EXIT_OK)
+            support::show(
+                *json,
+                &serde_json::json!({ "expired": ids }),
+                &cavra_runtime::text::expired(&ids),
+            )
         }
         ApprovalCommand::List { .. } => Ok(support::EXIT_OK),
     }

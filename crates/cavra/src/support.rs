@@ -181,20 +181,20 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     }
 }
 
-/// Prints `value` as JSON with `--json`, else `text` as it is (a report's text).
-pub fn show<T: serde::Serialize>(json: bool, value: &T, text: &str) -> Result<i32, Failure> {
-    if json {
-        print_json(value)?;
-    } else {
-        print!("{text}");
-    }
-    Ok(EXIT_OK)
-}
-
 /// Whether stdout is a terminal (for colour).
 pub fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Prints what a reading command found: its JSON with `--json`, else `text` as it is.
+pub fn show<T: serde::Serialize>(json: bool, value: &T, text: &str) -> Result<i32, Failure> {
+    if json {
+        print_json(value)?
+    } else {
+        print!("{text}")
+    }
+    Ok(EXIT_OK)
 }
 
 /// Prints what a mutating command did: its JSON with `--json`, else its sentence. Every

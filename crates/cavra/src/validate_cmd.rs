@@ -2,7 +2,6 @@
 
 use crate::support::{self, EXIT_ERROR, EXIT_OK, Failure};
 use anyhow::{Context as _, anyhow};
-use cavra_validate::report::Report;
 use cavra_validate::runtime::{self, Config, Drill};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -17,31 +16,27 @@ pub enum ValidateCommand {
     /// write a signed validation report. Exit 0: passed; 4: failed (steps or findings);
     /// 1: could not run.
     Runtime(RuntimeArgs),
-    /// Verify a validation report offline against a trust root. Exit 0: verified and passed;
-    /// 4: verified, and it says failed; 1: it does not verify.
+    /// Verify a runtime or tenant validation report offline against a trust root. Exit 0:
+    /// verified and passed; 4: verified, and it says failed; 1: it does not verify.
     Verify(VerifyArgs),
     /// Prove tenant isolation live (HTTP only) with two probe tenants' credentials; write a
     /// signed report per tenant. Exit 0: every proof held; 4: one failed (named); 1: could not
-    /// run. `cavra validate tenants verify REPORT` checks a report offline.
+    /// run. `cavra validate verify REPORT` checks a report offline.
     Tenants(TenantsArgs),
 }
 
 /// `cavra validate tenants` arguments.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct TenantsArgs {
-    /// Verify a report instead.
-    #[command(subcommand)]
-    pub verify: Option<TenantsVerify>,
     /// The deployed service.
     #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
+    pub server: String,
     /// Probe tenant A's credentials: a token file, or JSON {"agent","admin","auditor"}.
     #[arg(long, value_name = "CRED_FILE")]
-    pub probe_a: Option<PathBuf>,
+    pub probe_a: PathBuf,
     /// Probe tenant B's credentials.
     #[arg(long, value_name = "CRED_FILE")]
-    pub probe_b: Option<PathBuf>,
+    pub probe_b: PathBuf,
     /// Signs the reports (a key of the service's trust root, to be recorded).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
@@ -57,23 +52,6 @@ pub struct TenantsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `cavra validate tenants verify`.
-#[derive(Debug, Subcommand)]
-pub enum TenantsVerify {
-    /// Verify a tenant validation report offline. Exit 0: verified and passed; 4: verified,
-    /// failed; 1: it does not verify.
-    Verify {
-        /// The report.
-        report: PathBuf,
-        /// The trust root to verify it against.
-        #[arg(long, value_name = "FILE", env = "CAVRA_TRUST_ROOT")]
-        trust_root: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 /// A known bypass to inject, proving the detection finds it (the report then fails).
@@ -152,26 +130,12 @@ pub fn run(command: &ValidateCommand) -> Result<i32, Failure> {
 
 fn tenants_cmd(args: &TenantsArgs) -> Result<i32, Failure> {
     use cavra_server::validation as v;
-    if let Some(TenantsVerify::Verify {
-        report,
-        trust_root,
-        json,
-    }) = &args.verify
-    {
-        let (value, text, code) = v::verify_file(report, trust_root);
-        support::done(*json, &value, text.trim_end())?;
-        return Ok(code);
-    }
-    let (Some(server), Some(a), Some(b)) = (&args.server, &args.probe_a, &args.probe_b) else {
-        return Err(Failure::Usage(
-            "give --server, --probe-a and --probe-b".into(),
-        ));
-    };
     let key = args
         .sign_key
         .as_deref()
         .map(|k| (k, args.key_id.as_deref()));
-    let config = v::Config::from_files(server, a, b, key, &args.output, args.wait)
+    let (a, b) = (&args.probe_a, &args.probe_b);
+    let config = v::Config::from_files(&args.server, a, b, key, &args.output, args.wait)
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let outcome = v::run_blocking(&config).map_err(|e| Failure::Other(e.into()))?;
     let value = serde_json::to_value(&outcome).map_err(|e| anyhow!("{e}"))?;
@@ -208,24 +172,15 @@ fn runtime_cmd(args: &RuntimeArgs) -> Result<i32, Failure> {
         eprintln!("cavra validate: {phase}")
     })
     .map_err(|e| Failure::Other(e.into()))?;
-    if args.json {
-        support::print_json(&serde_json::json!({
-            "report": outcome.report,
-            "written": outcome.report_path,
-        }))?;
-    } else {
-        print!("{}", outcome.report.to_text());
-        println!("report: {}", outcome.report_path.display());
-    }
-    Ok(exit_of(&outcome.report))
-}
-
-fn exit_of(report: &Report) -> i32 {
-    if report.passed() {
+    let (report, written) = (&outcome.report, &outcome.report_path);
+    let text = format!("{}report: {}\n", report.to_text(), written.display());
+    let value = serde_json::json!({"report": report, "written": written});
+    support::show(args.json, &value, &text)?;
+    Ok(if report.passed() {
         EXIT_OK
     } else {
         EXIT_FAILED
-    }
+    })
 }
 
 fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
@@ -233,7 +188,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<i32, Failure> {
     let report = std::fs::read_to_string(&args.report)
         .with_context(|| format!("reading {}", args.report.display()))?;
     let (value, text, code) =
-        cavra_validate::report::verify_printed(&report, &trust, args.evidence.as_deref());
+        cavra_server::validation::verify_any(&report, &trust, args.evidence.as_deref());
     match code {
         EXIT_ERROR if !args.json => eprintln!("{text}"),
         _ => _ = support::done(args.json, &value, text.trim_end())?,

@@ -1,7 +1,7 @@
 //! `cavra validate tenants` through the real binaries: two `cavra serve` replicas on one
 //! PostgreSQL database (when `CAVRA_TEST_POSTGRES_URL` is set; else one service on SQLite),
 //! two probe tenants with a report recipient and a failing connector each, the validator run
-//! against the second replica; its signed reports verify offline (`validate tenants verify`),
+//! against the second replica; its signed reports verify offline (`validate verify`),
 //! a tampered one does not, and the gate of the database no longer finds
 //! `tenants.isolation_validation` while `runtime.validation` stays; `cavra readiness
 //! --replica` compares both replicas' trust roots (`trust_root.drift`).
@@ -228,7 +228,7 @@ fn the_live_validator_proves_two_replicas_and_its_reports_verify() {
 
     let verify = |file: &Path| {
         cavra(&db)
-            .args(["validate", "tenants", "verify"])
+            .args(["validate", "verify"])
             .arg(file)
             .arg("--trust-root")
             .arg(p("trust.json"))

@@ -109,29 +109,29 @@ pub async fn slack_interactions(
 }
 
 /// An approver's answer given in a chat, verified by its integration.
-struct ChatAnswer<'a> {
+pub(crate) struct ChatAnswer<'a> {
     /// `slack`, `teams`.
-    integration: &'static str,
+    pub(crate) integration: &'static str,
     /// `Slack`, `Teams`, for reasons people read.
-    vendor: &'static str,
-    tenant: &'a str,
-    connector: &'a str,
+    pub(crate) vendor: &'static str,
+    pub(crate) tenant: &'a str,
+    pub(crate) connector: &'a str,
     /// The user there.
-    user: &'a str,
+    pub(crate) user: &'a str,
     /// Who they are to cavra, when configured.
-    approver: Option<&'a ChatApprover>,
-    approval_id: &'a str,
-    approve: bool,
+    pub(crate) approver: Option<&'a ChatApprover>,
+    pub(crate) approval_id: &'a str,
+    pub(crate) approve: bool,
     /// Vendor fields for the record.
-    extra: Value,
+    pub(crate) extra: Value,
     /// The evidence entry's kind ([`ENTRY_KIND`] for chats, [`ITSM_ENTRY_KIND`] for tickets).
-    entry_kind: &'static str,
+    pub(crate) entry_kind: &'static str,
 }
 
 /// Decides an answer given in a chat through [`approvals::decide`] as the user's approver
 /// identity (a user with none is refused), and records it as a `chat_interaction` entry:
 /// the outcome (`approved`, `denied`, `refused`), why it was refused, the entry's index.
-async fn decide_and_record(
+pub(crate) async fn decide_and_record(
     state: &AppState,
     a: ChatAnswer<'_>,
 ) -> ApiResult<(String, Option<String>, u64)> {
@@ -574,106 +574,4 @@ async fn refused_callback(
         R::Replayed(_) => Problem::unauthorized("this callback was received before"),
         R::Malformed(_, why) => Problem::bad_request(why.clone()),
     }
-}
-
-/// Polls one ServiceNow instance for the change requests of its tenant's pending approvals
-/// until `stop` says so: every `interval` while the instance answers, backing off (doubling
-/// up to `max_backoff`) while it fails. A change request `approved` or `rejected` is decided
-/// as for the webhook (the user in `sys_updated_by`, the same rules, an `itsm_update` entry
-/// with `via: poll`). A refused one (an unmapped user, not in the group) is recorded once,
-/// not at every poll: it is polled again only when its approval or user changes.
-pub async fn poll_servicenow(
-    state: Arc<AppState>,
-    poller: Arc<cavra_connectors::servicenow::ServiceNowPoller>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut failures = 0u32;
-    let mut refused: std::collections::HashSet<(String, String, bool)> = Default::default();
-    loop {
-        let wait = match poll_once(&state, &poller, &mut refused).await {
-            Ok(()) => {
-                failures = 0;
-                poller.interval
-            }
-            Err(why) => {
-                failures = failures.saturating_add(1);
-                let wait = cavra_connectors::servicenow::poll_delay(
-                    poller.interval,
-                    failures,
-                    poller.max_backoff,
-                );
-                log_line!(
-                    "cavra serve: servicenow/{}: polling failed ({failures} in a row, next in {}s): {why}",
-                    poller.name,
-                    wait.as_secs()
-                );
-                wait
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}
-
-async fn poll_once(
-    state: &AppState,
-    poller: &cavra_connectors::servicenow::ServiceNowPoller,
-    refused: &mut std::collections::HashSet<(String, String, bool)>,
-) -> Result<(), String> {
-    use cavra_tenant_store::Approvals;
-    let now = cavra_tenant_store::Timestamp::now();
-    let pending: Vec<String> = state
-        .db
-        .approvals(
-            &poller.tenant,
-            Some(cavra_tenant_store::ApprovalState::Pending),
-            10_000,
-        )
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|a| a.expires_at > now)
-        .map(|a| a.id)
-        .collect();
-    refused.retain(|(id, _, _)| pending.contains(id));
-    if pending.is_empty() {
-        return Ok(());
-    }
-    for update in poller.decided(&pending).await? {
-        let key = (
-            update.approval_id.clone(),
-            update.user.clone(),
-            update.approve,
-        );
-        if refused.contains(&key) {
-            continue;
-        }
-        let (outcome, _, _) = decide_and_record(
-            state,
-            ChatAnswer {
-                integration: "servicenow",
-                vendor: "ServiceNow",
-                tenant: &poller.tenant,
-                connector: &poller.name,
-                user: &update.user,
-                approver: poller.approver(&update.user),
-                approval_id: &update.approval_id,
-                approve: update.approve,
-                extra: json!({"itsm_user": update.user, "ticket": update.number,
-                    "sys_id": update.sys_id, "via": "poll"}),
-                entry_kind: ITSM_ENTRY_KIND,
-            },
-        )
-        .await
-        .map_err(|p| p.detail)?;
-        if outcome == "refused" {
-            refused.insert(key);
-        }
-    }
-    Ok(())
 }

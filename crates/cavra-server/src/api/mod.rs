@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod evidence;
 pub mod health;
 pub mod integrations;
+pub mod inventory;
 pub mod policies;
 pub mod registry;
 pub mod releases;
@@ -126,6 +127,14 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
 /// Every route.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
+    // An import is its source in a JSON string: quotes and line ends take two bytes each.
+    let inventory_body = state
+        .config
+        .inventory
+        .max_bytes
+        .saturating_mul(2)
+        .saturating_add(64 << 10)
+        .max(limit);
     let v1 = Router::new()
         .route("/decisions", post(decisions::create).get(decisions::list))
         .route("/decisions/{id}", get(decisions::get_one))
@@ -185,6 +194,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(integrations::servicenow_events),
         )
         .route("/integrations/jira/events", post(integrations::jira_events))
+        .route(
+            "/inventory",
+            get(inventory::list)
+                .post(inventory::import_one)
+                .layer(axum::extract::DefaultBodyLimit::max(inventory_body)),
+        )
+        .route("/inventory/versions", get(inventory::versions))
+        .route("/inventory/coverage", get(inventory::coverage_of))
         .route("/releases", post(releases::record))
         .route("/trust", get(releases::trust))
         .route("/validations", post(validations::record))

@@ -291,9 +291,18 @@ pub async fn posture(
         .into_iter()
         .map(|b| format!("{}; {}", b.problem, b.fix))
         .collect();
-    let aispm = crate::aispm::posture_at(
+    let mut aispm = crate::aispm::posture_at(
         &state.db,
         tenant,
+        period.since.as_deref(),
+        period.until.as_deref(),
+    )
+    .await?;
+    crate::inventory::apply_to_posture(
+        &state.db,
+        tenant,
+        &state.config.inventory,
+        &mut aispm,
         period.since.as_deref(),
         period.until.as_deref(),
     )

@@ -112,6 +112,8 @@ pub struct Gate<'a> {
     pub connectors: &'a ConnectorsConfig,
     /// The gate's settings.
     pub settings: &'a ReadinessConfig,
+    /// Inventory settings: hook coverage counts an imported inventory's agents when there is one.
+    pub inventory: &'a crate::inventory::InventoryConfig,
     /// When.
     pub now: OffsetDateTime,
     /// Listings are read up to this many rows.
@@ -135,6 +137,7 @@ impl<'a> Gate<'a> {
             trust: state.trust.as_ref(),
             connectors: &state.config.connectors,
             settings: &state.config.readiness,
+            inventory: &state.config.inventory,
             now,
             limit: state.config.limits.list_items,
             trust_path: state.config.trust_root.as_deref(),
@@ -343,9 +346,18 @@ pub async fn packs_unsigned_enforce(db: &Db, tenant: &str) -> Result<Vec<Blocker
         .collect())
 }
 
-/// `evidence.verify` and `hook_coverage.floor` for `tenant`, from one read of its log.
-pub async fn log_validators(db: &Db, tenant: &str, floor: f64) -> Result<Vec<Blocker>, StoreError> {
-    let reading = log::read_log(db, tenant).await?;
+/// `evidence.verify` and `hook_coverage.floor` for `tenant`, from one read of its log. With
+/// an imported inventory, hook coverage counts its agents (not stale) instead of the
+/// registry's.
+pub async fn log_validators(
+    db: &Db,
+    tenant: &str,
+    floor: f64,
+    inventory: &crate::inventory::InventoryConfig,
+) -> Result<Vec<Blocker>, StoreError> {
+    let mut reading = log::read_log(db, tenant).await?;
+    crate::inventory::apply_to_posture(db, tenant, inventory, &mut reading.posture, None, None)
+        .await?;
     let mut out = Vec::new();
     if !reading.problems.is_empty() {
         out.push(Blocker {
@@ -375,9 +387,13 @@ pub fn hook_coverage(h: &cavra_aispm::HookCoverage, tenant: &str, floor: f64) ->
         tenant: Some(tenant.to_string()),
         count: usize::try_from(h.inventory - h.seen.min(h.inventory)).unwrap_or(usize::MAX),
         problem: format!(
-            "{} of {} registered agent(s) seen deciding ({:.0}%), under the floor of {:.0}%{}",
+            "{} of {} {} seen deciding ({:.0}%), under the floor of {:.0}%{}",
             h.seen,
             h.inventory,
+            match h.inventory_version {
+                Some(v) => format!("agent(s) of the imported inventory (version {v})"),
+                None => "registered agent(s)".into(),
+            },
             share * 100.0,
             floor * 100.0,
             if h.unseen.is_empty() { String::new() } else { format!("; never seen: {}", h.unseen.join(", ")) }
@@ -395,7 +411,15 @@ pub async fn check(db: &Db, gate: &Gate<'_>) -> Result<Readiness, ReadinessError
         blockers.extend(dead_letters(db, tenant, gate.limit).await?);
         blockers.extend(approvals_past_expiry(db, tenant, &at, gate.limit).await?);
         blockers.extend(packs_unsigned_enforce(db, tenant).await?);
-        blockers.extend(log_validators(db, tenant, gate.settings.hook_coverage_floor).await?);
+        blockers.extend(
+            log_validators(
+                db,
+                tenant,
+                gate.settings.hook_coverage_floor,
+                gate.inventory,
+            )
+            .await?,
+        );
         let days = gate.settings.validation_max_age_days;
         if gate.settings.require_validations {
             blockers.extend(
@@ -509,6 +533,7 @@ pub async fn check_database_with(
         trust: trust.as_ref(),
         connectors: &config.connectors,
         settings: &config.readiness,
+        inventory: &config.inventory,
         now,
         limit: config.limits.list_items,
         trust_path: config.trust_root.as_deref(),

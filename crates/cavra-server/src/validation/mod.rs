@@ -284,18 +284,27 @@ impl Outcome {
     }
 }
 
-/// Verifies the report file `file` against the trust root file `trust_root`: the JSON
-/// `cavra validate tenants verify` prints, its text, and its exit code (0 verified and
-/// passed, 4 verified and failed, 1 does not verify).
-pub fn verify_file(file: &Path, trust_root: &Path) -> (serde_json::Value, String, i32) {
-    let checked = cavra_runtime::trust_file::read(trust_root)
-        .map_err(|e| format!("{}: {e}", trust_root.display()))
-        .and_then(|trust| {
-            let text =
-                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            report::verify(&text, &trust).map_err(|e| e.to_string())
+/// `cavra validate verify REPORT`: a tenant validation report (by its payload type) or a
+/// runtime validation report (`cavra_validate::report`, with its `bundle` when given), verified
+/// against `trust`: the JSON `--json` prints, the text, and the exit code (0 verified and
+/// passed, 4 verified and failed, 1 it does not verify; the text then says why).
+pub fn verify_any(
+    text: &str,
+    trust: &cavra_evidence::trust::TrustRoot,
+    bundle: Option<&Path>,
+) -> (serde_json::Value, String, i32) {
+    let payload_type = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("payloadType")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
         });
-    match checked {
+    let bare = text.contains(report::FORMAT) && payload_type.is_none();
+    if payload_type.as_deref() != Some(report::PAYLOAD_TYPE) && !bare {
+        return cavra_validate::report::verify_printed(text, trust, bundle);
+    }
+    match report::verify(text, trust) {
         Ok(v) => {
             let code = if v.report.passed { 0 } else { 4 };
             let text = format!("verified: signed by {}\n{}", v.key_id, v.report.to_text());
@@ -306,11 +315,26 @@ pub fn verify_file(file: &Path, trust_root: &Path) -> (serde_json::Value, String
             )
         }
         Err(e) => (
-            serde_json::json!({"verified": false, "error": e}),
-            format!("not verified: {e}\n"),
+            serde_json::json!({"verified": false, "error": e.to_string()}),
+            format!("not verified: {e}"),
             1,
         ),
     }
+}
+
+/// [`verify_any`] of the report file `file` against the trust root file `trust_root`.
+pub fn verify_file(file: &Path, trust_root: &Path) -> (serde_json::Value, String, i32) {
+    let read = cavra_runtime::trust_file::read(trust_root)
+        .map_err(|e| format!("{}: {e}", trust_root.display()))
+        .and_then(|trust| {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            Ok(verify_any(&text, &trust, None))
+        });
+    read.unwrap_or_else(|e| {
+        let text = format!("not verified: {e}");
+        (serde_json::json!({"verified": false, "error": e}), text, 1)
+    })
 }
 
 impl Config {

@@ -1,6 +1,6 @@
 //! The signed tenant validation report: one per probe tenant, a DSSE envelope over the
 //! canonical JSON of a [`TenantReport`], signed with an Ed25519 key of the trust root, and
-//! verified offline by [`verify`] (`cavra validate tenants verify`).
+//! verified offline by [`verify`] (`cavra validate verify`).
 
 use cavra_evidence::canonical::to_canonical_bytes;
 use cavra_evidence::dsse::Envelope;

@@ -28,6 +28,7 @@ mod decisions;
 mod directory;
 mod evidence;
 mod group_commit;
+mod inventory;
 mod rows;
 mod schema;
 

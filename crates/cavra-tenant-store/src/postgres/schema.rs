@@ -148,4 +148,7 @@ ALTER TABLE tenants
     ADD COLUMN features TEXT,
     ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
 "#,
+    // Version 6: inventory versions and items, and connector polling leases (see
+    // `crate::inventory`).
+    crate::inventory::POSTGRES_MIGRATION,
 ];

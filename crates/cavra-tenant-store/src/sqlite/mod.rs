@@ -16,6 +16,7 @@ mod config;
 mod decisions;
 mod directory;
 mod evidence;
+mod inventory;
 mod rows;
 mod schema;
 #[cfg(test)]

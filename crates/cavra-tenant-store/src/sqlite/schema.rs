@@ -189,4 +189,7 @@ ALTER TABLE tenants ADD COLUMN expires_at TEXT;
 ALTER TABLE tenants ADD COLUMN features TEXT;
 ALTER TABLE tenants ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
 "#,
+    // Version 6: inventory versions and items, and connector polling leases (see
+    // `crate::inventory`).
+    crate::inventory::SQLITE_MIGRATION,
 ];
