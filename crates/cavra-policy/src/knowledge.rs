@@ -115,7 +115,10 @@ const ENVIRONMENT_FIELDS: &[Field] = &[
     req("source", Shape::Str),
     opt(
         "effect",
-        Shape::OptWord("effect", &["command", "code", "read", "write"]),
+        Shape::OptWord(
+            "effect",
+            &["command", "code", "read", "write", "write_folder"],
+        ),
     ),
     opt("options_of", Shape::StrList),
 ];

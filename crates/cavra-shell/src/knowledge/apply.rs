@@ -653,6 +653,31 @@ pub(crate) fn assignments(kb: &Knowledge, list: &[(&str, &Word)], info: &mut Inf
         {
             continue;
         }
+        // less reads its options from `LESS` too, a `+` first command among them
+        // (`LESS='+!cmd' git log`): its `!` runs a shell command, its `|` pipes to one.
+        if *name == "LESS" {
+            for word in value.text.split_whitespace() {
+                let Some(commands) = word.strip_prefix('+') else {
+                    continue;
+                };
+                if commands.contains(['!', '|']) {
+                    let command = commands
+                        .split_once('!')
+                        .map(|(_, c)| c)
+                        .or_else(|| {
+                            commands
+                                .split_once('|')
+                                .map(|(_, c)| c.get(1..).unwrap_or(""))
+                        })
+                        .unwrap_or("");
+                    let start = value.text.find(command).unwrap_or(0);
+                    let rest = value.text.get(start..).unwrap_or(command).trim();
+                    if !rest.is_empty() {
+                        info.code(&[&Word::derived(value, rest)], "LESS= +!", Stdin::Terminal);
+                    }
+                }
+            }
+        }
         for entry in kb.environment_for(name) {
             let label = if entry.origin.is_empty() {
                 format!("{name}= [knowledge: {name}]")
