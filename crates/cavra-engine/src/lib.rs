@@ -17,7 +17,7 @@ pub use evaluate::{
     Env, Explanation, Normalization, Subject, evaluate, evaluate_with_registry, explain,
     explain_with_registry, normalize,
 };
-pub use paths::{NoSymlinks, PathResolver};
+pub use paths::{NoSymlinks, PATCH_READ_LIMIT, PatchText, PathResolver};
 pub use record::{DecisionRecord, RuleMatch};
 pub use registry::{
     McpRegistry, McpServerEntry, RegistryVerdict, ServerApproval, ToolCapability, TrustTier,

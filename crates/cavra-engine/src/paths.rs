@@ -4,12 +4,36 @@
 //! under `~`. `.` and `..` are resolved lexically; symlinks are resolved by the caller's
 //! [`PathResolver`], since looking at the disk is I/O and the engine does none.
 
-/// Resolves symlinks for the engine. The engine never touches the disk itself; entry points
-/// that can (the CLI, hooks) pass a resolver backed by the file system.
+/// Resolves symlinks for the engine, and reads the patch files a command applies. The engine
+/// never touches the disk itself; entry points that can (the CLI, hooks, the MCP proxy) pass a
+/// resolver backed by the file system.
 pub trait PathResolver {
     /// The fully resolved form of an absolute path, when it differs from the path itself
     /// (an existing symlink somewhere along it).
     fn resolve(&self, absolute: &str) -> Option<String>;
+
+    /// The text of the patch file at `absolute`, which a command applies (`git apply x.patch`):
+    /// what the patch names is what the command writes. A resolver without the disk (the API
+    /// service decides for a machine it cannot see) leaves it [`PatchText::NotRead`], and the
+    /// files are then judged as paths known only at run time.
+    fn patch_text(&self, absolute: &str) -> PatchText {
+        let _ = absolute;
+        PatchText::NotRead
+    }
+}
+
+/// The most of a patch file a resolver reads: a larger one is judged unread.
+pub const PATCH_READ_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// What a resolver could learn of a patch file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchText {
+    /// This resolver does not read files.
+    NotRead,
+    /// It could not be read, for this reason (missing, too large, not a file).
+    Unreadable(String),
+    /// Its text (invalid UTF-8 replaced).
+    Text(String),
 }
 
 /// A resolver that knows of no symlinks.

@@ -1,7 +1,7 @@
 //! Running policy test cases (the conformance format) against a compiled pack.
 
 use crate::evaluate::{Env, evaluate};
-use crate::paths::PathResolver;
+use crate::paths::{PatchText, PathContext, PathResolver};
 use crate::request::Request;
 use cavra_policy::document::TestCase;
 use cavra_policy::{CompiledPack, Decision};
@@ -56,6 +56,26 @@ pub fn case_request(
         .map_err(|e| format!("invalid request: {e}"))
 }
 
+/// The files a case gives (`files:`), over the caller's resolver: a case's world has those
+/// files and no others.
+struct CaseFiles<'a> {
+    files: Vec<(String, &'a str)>,
+    inner: &'a dyn PathResolver,
+}
+
+impl PathResolver for CaseFiles<'_> {
+    fn resolve(&self, absolute: &str) -> Option<String> {
+        self.inner.resolve(absolute)
+    }
+
+    fn patch_text(&self, absolute: &str) -> PatchText {
+        match self.files.iter().find(|(path, _)| path == absolute) {
+            Some((_, text)) => PatchText::Text(text.to_string()),
+            None => PatchText::Unreadable("there is no such file".into()),
+        }
+    }
+}
+
 /// Runs `cases` against `pack`.
 pub fn run_cases(
     pack: &CompiledPack,
@@ -84,10 +104,23 @@ pub fn run_cases(
             }
         };
         let id = format!("test-{i}");
+        let ctx = PathContext {
+            repo_root: request.repo_root.as_deref(),
+            cwd: request.cwd.as_deref(),
+            home: request.home.as_deref(),
+        };
+        let files = CaseFiles {
+            files: case
+                .files
+                .iter()
+                .filter_map(|(path, text)| Some((ctx.normalize(path).absolute?, text.as_str())))
+                .collect(),
+            inner: resolver,
+        };
         let env = Env {
             timestamp: "1970-01-01T00:00:00Z",
             decision_id: &id,
-            resolver,
+            resolver: &files,
         };
         let record = evaluate(pack, &request, &env);
         let decision_ok = expected.contains(&record.decision);

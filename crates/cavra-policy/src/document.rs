@@ -383,4 +383,9 @@ pub struct TestCase {
     /// The deciding rule id, when pinned.
     #[serde(default)]
     pub rule: Option<String>,
+    /// Files the case's command reads to be judged — the patch files it applies (`git apply
+    /// fix.patch`) — by path (relative to the request's working folder, else its repository
+    /// root) with their text. No other file exists for the case.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files: std::collections::BTreeMap<String, String>,
 }

@@ -2,7 +2,7 @@
 //! branch checked out, the home folder, symlinks resolved by asking the file system, and files
 //! written whole or not at all.
 
-use cavra_engine::PathResolver;
+use cavra_engine::{PATCH_READ_LIMIT, PatchText, PathResolver};
 use std::path::{Path, PathBuf};
 
 /// The branch checked out in the repository at `root` (`.git/HEAD` naming `refs/heads/…`),
@@ -167,6 +167,35 @@ impl PathResolver for FsResolver {
         }
         let canonical = canonical.to_string_lossy().into_owned();
         (canonical != absolute).then_some(canonical)
+    }
+
+    fn patch_text(&self, absolute: &str) -> PatchText {
+        use std::io::Read;
+        // Looked at before it is opened: opening a FIFO would wait for a writer.
+        match std::fs::metadata(absolute) {
+            Ok(m) if !m.is_file() => return PatchText::Unreadable("it is not a file".into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return PatchText::Unreadable("there is no such file".into());
+            }
+            Err(e) => return PatchText::Unreadable(e.to_string()),
+        }
+        let file = match std::fs::File::open(absolute) {
+            Ok(f) => f,
+            Err(e) => return PatchText::Unreadable(e.to_string()),
+        };
+        // Bounded whatever the metadata said: a FIFO or a growing file reads no further.
+        let mut bytes = Vec::new();
+        if let Err(e) = file.take(PATCH_READ_LIMIT + 1).read_to_end(&mut bytes) {
+            return PatchText::Unreadable(e.to_string());
+        }
+        if bytes.len() as u64 > PATCH_READ_LIMIT {
+            return PatchText::Unreadable(format!(
+                "it is larger than {} MiB",
+                PATCH_READ_LIMIT / (1024 * 1024)
+            ));
+        }
+        PatchText::Text(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 

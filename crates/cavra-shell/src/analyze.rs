@@ -909,6 +909,14 @@ impl<'l> Analyzer<'l> {
                 reason: a.reason,
             });
         }
+        for p in info.patch_files {
+            self.out.patch_files.push(crate::PatchFile {
+                path: p.file.path,
+                literal: p.file.path_literal,
+                command_index: idx,
+                how: p.how,
+            });
+        }
         if let Some(p) = info.push {
             self.out.git_pushes.push(GitPush {
                 remote: p.remote,

@@ -259,6 +259,41 @@ pub struct CommandAnalysis {
     pub classes: BTreeSet<RiskClass>,
     /// Human-readable reasons the input was (partly) unparseable; empty when it parsed cleanly.
     pub problems: Vec<String>,
+    /// Patch files a command applies: what they write is known once they are read (by the
+    /// caller, with [`patch_file_accesses`]).
+    pub patch_files: Vec<PatchFile>,
+}
+
+/// How a program applies a patch: what [`patch_file_accesses`] needs besides the patch's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatchApplying {
+    /// `-pN`; `None` for the program's default.
+    pub strip: Option<usize>,
+    /// `git apply`/`git am` (default strip 1) rather than GNU `patch` (judged at strips 0 and 1
+    /// and by base name, since it guesses).
+    pub git: bool,
+    /// The folder it patches in (`patch -d DIR`, `git apply --directory=DIR`), as written.
+    pub directory: Option<String>,
+    /// Whether `directory` is literal (else every derived path is a run-time path).
+    pub literal: bool,
+    /// `git apply`, `git am` or `patch`, for explain output.
+    pub program: String,
+}
+
+/// A patch file a command applies (`git apply fix.patch`, `patch -i x.diff`, `patch < x.diff`,
+/// `cat x.diff | git apply`). The analysis touches no disk, so the files the patch names are
+/// not known here: the caller reads the file (bounded) and derives them with
+/// [`patch_file_accesses`], or judges them as run-time paths when it cannot read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatchFile {
+    /// The patch file's path as written.
+    pub path: String,
+    /// Whether that path is literal.
+    pub literal: bool,
+    /// Index into [`CommandAnalysis::commands`] of the command that applies it.
+    pub command_index: usize,
+    /// How it is applied.
+    pub how: PatchApplying,
 }
 
 mod analyze;
@@ -276,6 +311,7 @@ pub use analyze::{analyze, analyze_with, analyze_with_knowledge, canonicalize_pa
 pub use knowledge::{Knowledge, ProgramEntry};
 pub use net::{destination_host, fetcher_destinations, names_remotes, remote_destinations};
 pub use pattern::{command_pattern_globs, command_pattern_warnings, match_key};
+pub use tools::patch_file_accesses;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 //! decides. The mode is applied last.
 
 use crate::guards;
-use crate::paths::{NormalizedPath, PathContext, PathResolver};
+use crate::paths::{NormalizedPath, PatchText, PathContext, PathResolver};
 use crate::record::{BreakGlass, DecisionRecord, RuleMatch};
 use crate::registry::{McpRegistry, ToolCapability};
 use crate::request::Request;

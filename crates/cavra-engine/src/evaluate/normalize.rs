@@ -269,6 +269,65 @@ pub(crate) fn concat(pieces: &[&str]) -> String {
     s
 }
 
+/// The writes of the patch files the line applies (`git apply fix.patch`): each file is read
+/// by the resolver (the engine reads nothing itself) and what it names is written. A patch that
+/// cannot be read here (the API service, a missing or oversized file, a run-time path or
+/// folder) writes paths known only at run time, which no rule can be shown to allow.
+fn patch_file_accesses(
+    analysis: &CommandAnalysis,
+    ctx: &PathContext<'_>,
+    folders: &[Folder],
+    resolver: &dyn PathResolver,
+) -> Vec<cavra_shell::FileAccess> {
+    let mut out = Vec::new();
+    for file in &analysis.patch_files {
+        let relative = !file.path.starts_with('/') && !file.path.starts_with('~');
+        let absolute = match folders.get(file.command_index) {
+            _ if !file.literal => None,
+            Some(Folder::Known(dir)) if relative => {
+                PathContext {
+                    cwd: Some(dir.as_str()),
+                    ..*ctx
+                }
+                .normalize(&file.path)
+                .absolute
+            }
+            Some(Folder::Unknown) if relative => None,
+            _ => ctx.normalize(&file.path).absolute,
+        };
+        let text = match absolute.as_deref() {
+            Some(abs) => resolver.patch_text(abs),
+            None => PatchText::Unreadable("its path is known only at run time".into()),
+        };
+        match text {
+            PatchText::Text(text) => {
+                out.extend(cavra_shell::patch_file_accesses(file, &text));
+            }
+            PatchText::NotRead | PatchText::Unreadable(_) => {
+                let why = match text {
+                    PatchText::Unreadable(why) => why,
+                    _ => "patch files are not read where this decision is made".to_string(),
+                };
+                out.push(cavra_shell::FileAccess {
+                    path: concat(&["<the files ", &file.path, " names>"]),
+                    literal: false,
+                    kind: AccessKind::Write,
+                    command_index: file.command_index,
+                    reason: concat(&[
+                        &file.how.program,
+                        " (",
+                        &file.path,
+                        " not read: ",
+                        &why,
+                        ")",
+                    ]),
+                });
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn command_subjects(
     subjects: &mut Vec<Subject>,
     analysis: &CommandAnalysis,
@@ -328,7 +387,8 @@ pub(crate) fn command_subjects(
         }
     }
     let folders = folders_before_each_command(analysis, ctx);
-    for access in &analysis.file_accesses {
+    let from_patches = patch_file_accesses(analysis, ctx, &folders, resolver);
+    for access in analysis.file_accesses.iter().chain(&from_patches) {
         // bash opens a connection for a redirection to `/dev/tcp/HOST/PORT` (or udp).
         if let Some(rest) = access
             .path

@@ -35,6 +35,8 @@ pub(crate) enum Shape {
     /// A request mapping: any string keys; `action` and `mode`, when given, must be valid words
     /// (whether a case has an action at all is checked later: a test file's `defaults` may give it).
     Request,
+    /// A mapping of names to texts (a test case's `files`).
+    TextMap,
     /// A test file's `policy`: a reference (a string) or an inline pack (a mapping).
     PolicyRef,
 }
@@ -204,6 +206,7 @@ pub(crate) const TEST_CASE_FIELDS: &[Field] = &[
     req("request", Shape::Request),
     req("expect", Shape::WordOrList("decision", DECISION_WORDS)),
     opt("rule", Shape::OptStr),
+    opt("files", Shape::TextMap),
 ];
 
 /// One test case.
@@ -489,6 +492,26 @@ pub(crate) fn check_shape(
             }
             _ => Err(wrong_type(src, node, path, "a list (`[]` for none)")),
         },
+        Shape::TextMap => {
+            let Node::Map(entries) = &node.value else {
+                return Err(wrong_type(
+                    src,
+                    node,
+                    path,
+                    "a mapping of file names to their text",
+                ));
+            };
+            for (key, value) in entries {
+                let (Node::Str(_), Node::Str(_)) = (&key.value, &value.value) else {
+                    return Err(src.error_at(
+                        PolicyErrorKind::InvalidValue,
+                        format!("`{path}` maps file names to their text, as strings"),
+                        &key.referenced,
+                    ));
+                };
+            }
+            Ok(())
+        }
         Shape::Request => {
             let Node::Map(entries) = &node.value else {
                 return Err(wrong_type(src, node, path, "a mapping of request fields"));

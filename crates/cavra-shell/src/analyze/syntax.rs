@@ -141,7 +141,7 @@ pub(super) fn fast_stdin(redirects: &[fast::Redirect]) -> Option<Stdin> {
         .iter()
         .rev()
         .find(|r| !r.descriptor && r.op == "<")
-        .map(|_| Stdin::Trusted)
+        .map(|r| Stdin::Local(r.dests.clone()))
 }
 
 /// [`producer_stdin`] for a fast front end node.
@@ -354,13 +354,13 @@ pub(super) fn stdin_from_redirects(redirects: &[Node<'_>], src: &str) -> Option<
                 let t = node_text(*r, src);
                 if t.starts_with('<') && !t.starts_with("<&") {
                     // `bash < <(curl …)` reads a process substitution: run-time content.
-                    let from_procsub = r
-                        .child_by_field_name("destination")
-                        .is_some_and(|d| d.kind() == "process_substitution");
-                    stdin = Some(if from_procsub {
-                        Stdin::Untrusted("process substitution".to_string())
-                    } else {
-                        Stdin::Trusted
+                    let destination = r.child_by_field_name("destination");
+                    stdin = Some(match destination {
+                        Some(d) if d.kind() == "process_substitution" => {
+                            Stdin::Untrusted("process substitution".to_string())
+                        }
+                        Some(d) => Stdin::Local(vec![word_from_node(d, src)]),
+                        None => Stdin::Local(Vec::new()),
                     });
                 }
             }
@@ -429,9 +429,33 @@ fn stdin_from_producer_words(words: &[Word], own: Stdin) -> Stdin {
                 subst: false,
             }
         }
-        "printf" => Stdin::Trusted,
+        "printf" => Stdin::Local(Vec::new()),
         "cat" if args.is_empty() => own,
-        "cat" | "head" | "tail" | "tac" => Stdin::Trusted,
+        "cat" | "head" | "tail" | "tac" => Stdin::Local(reader_files(base, args)),
         _ => Stdin::Untrusted(base.to_string()),
     }
+}
+
+/// The files a `cat`/`head`/`tail`/`tac` producer reads: its operands, less its options and
+/// the values of head's and tail's `-n`/`-c` (the content it passes on is at most theirs).
+fn reader_files(base: &str, args: &[Word]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut takes_value = false;
+    let mut options_end = false;
+    for w in args {
+        let t = w.text.as_str();
+        if takes_value {
+            takes_value = false;
+        } else if options_end || t == "-" || !t.starts_with('-') {
+            if t != "-" {
+                out.push(w.clone());
+            }
+        } else if t == "--" {
+            options_end = true;
+        } else if matches!(base, "head" | "tail") {
+            // `-n 5`, `-c 5`, `--lines 5` take the next word; `-n5`, `--lines=5`, `-5` do not.
+            takes_value = matches!(t, "-n" | "-c" | "--lines" | "--bytes");
+        }
+    }
+    out
 }

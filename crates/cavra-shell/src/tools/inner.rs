@@ -691,7 +691,7 @@ pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &
                 info.class(RiskClass::InterpreterInlineCode);
             }
         }
-        Stdin::Terminal | Stdin::Trusted => {}
+        Stdin::Terminal | Stdin::Local(_) => {}
     }
 }
 

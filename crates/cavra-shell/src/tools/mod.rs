@@ -17,6 +17,7 @@ use accesses::*;
 use classes::*;
 use inner::*;
 pub(crate) use inner::{sh_quote, stdin_code};
+pub use patches::patch_file_accesses;
 
 /// Where a command's standard input comes from, as far as it matters for code execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +26,10 @@ pub(crate) enum Stdin {
     Terminal,
     /// A pipe from a producer whose output is not known before run time (`curl …`).
     Untrusted(String),
-    /// A pipe from a producer of known, local content (`cat script.sh`, `printf …`).
-    Trusted,
+    /// Known, local content: a pipe from `cat script.sh` or `printf …`, or a `< FILE`
+    /// redirection. The files it comes from, when the producer names them (`cat a b`, `< x`);
+    /// empty when it makes the content itself (`printf`).
+    Local(Vec<Word>),
     /// Text known from the command line: `echo TEXT |`, here-strings, here-documents.
     Code {
         /// Shared: the stdin is copied into the context of every node below the statement.
@@ -66,6 +69,14 @@ pub(crate) struct Access {
     pub reason: String,
 }
 
+/// A patch file a command applies, before it is tied to a command index: what the patch
+/// writes is known only once the file is read (see [`crate::PatchFile`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingPatch {
+    pub file: Word,
+    pub how: crate::PatchApplying,
+}
+
 /// A `git push` before it is tied to a command index.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Push {
@@ -87,6 +98,8 @@ pub(crate) struct Info {
     /// The command opens a pull (merge) request (`gh pr create`, `glab mr create`, …).
     pub pull_request: bool,
     pub inner: Vec<Inner>,
+    /// Patch files the command applies (`git apply fix.patch`).
+    pub patch_files: Vec<PendingPatch>,
 }
 
 impl Info {

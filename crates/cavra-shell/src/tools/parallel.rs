@@ -164,7 +164,7 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
                 return;
             }
             Stdin::Terminal => {}
-            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Trusted => {
+            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Local(_) => {
                 dynamic_inputs = true;
             }
         }

@@ -2,10 +2,13 @@
 //! written (deleted, when the patch removes it), so a patch is judged like the writes it makes.
 //!
 //! The patch's text is known when it is on the command line: a here-document, a here-string or
-//! `echo … |` on the program's standard input. A patch read from a file is not opened (the
-//! analysis touches no disk); what the command line itself says is judged whatever the patch
-//! holds: `patch -d DIR` and `git apply --directory=DIR` write under `DIR`, `patch FILE` and
-//! `patch -o FILE` write `FILE`.
+//! `echo … |` on the program's standard input. A patch in a file (`git apply fix.patch`,
+//! `patch -i x.diff`, `patch < x.diff`, `cat x.diff | git apply`) is not opened here (the
+//! analysis touches no disk): it is handed over as a [`crate::PatchFile`], which the engine's
+//! caller reads with a bound and turns into writes with [`patch_file_accesses`]. A patch known
+//! only at run time (`curl … | git apply`) writes run-time paths. What the command line itself
+//! says is judged whatever the patch holds: `patch -d DIR` and `git apply --directory=DIR` write
+//! under `DIR`, `patch FILE` and `patch -o FILE` write `FILE`.
 
 use super::*;
 
@@ -143,32 +146,17 @@ fn strip(name: &str, n: usize) -> Option<&str> {
     (!rest.is_empty()).then_some(rest)
 }
 
-/// How the program strips and places the names: `-pN` (`None`: the program's default), the
-/// folder the patch is applied in, whether it writes at all.
+/// What a program applying a patch is given besides the patch.
 struct Applying<'a> {
-    strip: Option<usize>,
-    /// git's default strip is 1; patch without `-p` is judged at 0, 1 and the base name.
-    git: bool,
+    how: crate::PatchApplying,
     directory: Option<&'a Word>,
-    /// The patch's text, when it is on the command line.
-    text: Option<(&'a str, bool)>,
     /// Where the accesses are anchored (the program's first argument).
     at: &'a Word,
-    label: String,
 }
 
-/// What the patch's names make the program write.
-fn judge(a: &Applying<'_>, info: &mut Info) {
-    if let Some(dir) = a.directory {
-        info.access(
-            AccessKind::Write,
-            &crate::folders::subtree(dir),
-            format!("{} (the folder it patches in)", a.label),
-        );
-    }
-    let Some((text, literal)) = a.text else {
-        return;
-    };
+/// The files a patch's `text` makes the program write (or delete: `true`), as `-p` strips them
+/// and `-d` places them.
+fn written(text: &str, how: &crate::PatchApplying) -> Vec<(String, bool)> {
     // `echo -e 'diff …\n+++ …'`: the escapes become lines.
     let unescaped = text.contains("\\n").then(|| text.replace("\\n", "\n"));
     let mut seen: Vec<(String, bool)> = Vec::new();
@@ -176,7 +164,7 @@ fn judge(a: &Applying<'_>, info: &mut Info) {
         .into_iter()
         .chain(unescaped.as_deref().map(names).unwrap_or_default())
     {
-        let levels: Vec<Option<&str>> = match (a.strip, a.git, named.bare) {
+        let levels: Vec<Option<&str>> = match (how.strip, how.git, named.bare) {
             (Some(n), _, true) => vec![strip(&named.name, n.saturating_sub(1))],
             (Some(n), _, false) => vec![strip(&named.name, n)],
             (None, true, true) => vec![strip(&named.name, 0)],
@@ -188,31 +176,126 @@ fn judge(a: &Applying<'_>, info: &mut Info) {
             ],
         };
         for path in levels.into_iter().flatten() {
-            let full = match a.directory {
-                Some(d) => format!("{}/{path}", d.text.trim_end_matches('/')),
+            let full = match &how.directory {
+                Some(d) => format!("{}/{path}", d.trim_end_matches('/')),
                 None => path.to_string(),
             };
-            if seen.iter().any(|(p, r)| *p == full && *r == named.removed) {
-                continue;
+            if !seen.iter().any(|(p, r)| *p == full && *r == named.removed) {
+                seen.push((full, named.removed));
             }
-            seen.push((full.clone(), named.removed));
-            let mut w = Word::derived(a.at, &full);
-            w.path_literal = literal && a.at.literal && !full.contains(['$', '`']);
-            let kind = if named.removed {
+        }
+    }
+    seen
+}
+
+/// The file accesses of a patch file's `text`, read by the caller (the analysis reads no
+/// files): each file it names is written, or deleted when the patch removes it.
+pub fn patch_file_accesses(file: &crate::PatchFile, text: &str) -> Vec<crate::FileAccess> {
+    let reason = format!("{} (a file {} names)", file.how.program, file.path);
+    written(text, &file.how)
+        .into_iter()
+        .map(|(path, removed)| crate::FileAccess {
+            literal: file.how.literal && !path.contains(['$', '`']),
+            path,
+            kind: if removed {
                 AccessKind::Delete
             } else {
                 AccessKind::Write
-            };
-            info.access(kind, &w, format!("{} (a file the patch names)", a.label));
+            },
+            command_index: file.command_index,
+            reason: reason.clone(),
+        })
+        .collect()
+}
+
+/// Where the patch comes from.
+enum Source<'a> {
+    /// Nothing to judge: the program reads the terminal, or names the file it patches.
+    Nothing,
+    /// Its text, from the command line (and whether it is literal).
+    Text(&'a str, bool),
+    /// Files to read first.
+    Files(Vec<&'a Word>),
+    /// Content known only at run time (`curl … | git apply`, `printf … | patch`).
+    Unknown(String),
+}
+
+/// What the patch makes the program write.
+fn judge(a: &Applying<'_>, source: Source<'_>, info: &mut Info) {
+    if let Some(dir) = a.directory {
+        info.access(
+            AccessKind::Write,
+            &crate::folders::subtree(dir),
+            format!("{} (the folder it patches in)", a.how.program),
+        );
+    }
+    match source {
+        Source::Nothing => {}
+        Source::Text(text, literal) => {
+            for (full, removed) in written(text, &a.how) {
+                let mut w = Word::derived(a.at, &full);
+                w.path_literal = literal && a.at.literal && !full.contains(['$', '`']);
+                let kind = if removed {
+                    AccessKind::Delete
+                } else {
+                    AccessKind::Write
+                };
+                info.access(
+                    kind,
+                    &w,
+                    format!("{} (a file the patch names)", a.how.program),
+                );
+            }
+        }
+        Source::Files(files) => {
+            for file in files {
+                info.patch_files.push(super::PendingPatch {
+                    file: file.clone(),
+                    how: a.how.clone(),
+                });
+            }
+        }
+        Source::Unknown(from) => {
+            // The files it writes are known only at run time: a write of a run-time path.
+            let mut w = Word::derived(a.at, &format!("<the files the patch from {from} names>"));
+            w.path_literal = false;
+            info.access(
+                AccessKind::Write,
+                &w,
+                format!("{} (a patch known only at run time)", a.how.program),
+            );
         }
     }
 }
 
-/// The patch on the standard input, when its text is known.
-fn stdin_text(stdin: &Stdin) -> Option<(&str, bool)> {
+/// The patch on the standard input.
+fn stdin_source(stdin: &Stdin) -> Source<'_> {
     match stdin {
-        Stdin::Code { text, literal, .. } => Some((text, *literal)),
-        _ => None,
+        Stdin::Code { text, literal, .. } => Source::Text(text, *literal),
+        Stdin::Local(files) if !files.is_empty() => Source::Files(files.iter().collect()),
+        Stdin::Local(_) => Source::Unknown("a command's output".to_string()),
+        Stdin::Untrusted(from) => Source::Unknown(if from.is_empty() {
+            "a command's output".to_string()
+        } else {
+            format!("`{from}`")
+        }),
+        Stdin::Terminal => Source::Nothing,
+    }
+}
+
+/// How `directory` and `strip` read for the program.
+fn how(
+    program: String,
+    git: bool,
+    strip: Option<usize>,
+    directory: Option<&Word>,
+) -> crate::PatchApplying {
+    crate::PatchApplying {
+        strip,
+        git,
+        directory: directory.map(|d| d.path.clone()),
+        literal: directory.is_none_or(|d| d.path_literal),
+        program,
     }
 }
 
@@ -257,15 +340,36 @@ pub(crate) fn git(sub: &str, at: &Word, rest: &[Word], stdin: &Stdin, info: &mut
         .first()
         .and_then(|v| v.text.parse().ok());
     let directory = opts::values(&p, &["directory"]).first().copied();
+    let mut source = if from_stdin {
+        stdin_source(stdin)
+    } else {
+        Source::Nothing
+    };
+    // Each operand is a patch file (`git apply a.patch b.patch`; `git am` takes mailboxes,
+    // whose patches are read the same way).
+    let files: Vec<&Word> = ops
+        .iter()
+        .filter_map(|&i| rest.get(i))
+        .filter(|w| w.text != "-")
+        .collect();
+    if !files.is_empty() {
+        source = match source {
+            Source::Files(mut more) => {
+                more.extend(files);
+                Source::Files(more)
+            }
+            Source::Nothing => Source::Files(files),
+            // Both: the run-time patch decides (a write of a run-time path).
+            other => other,
+        };
+    }
     judge(
         &Applying {
-            strip,
-            git: true,
+            how: how(format!("git {sub}"), true, strip, directory),
             directory,
-            text: from_stdin.then(|| stdin_text(stdin)).flatten(),
             at,
-            label: format!("git {sub}"),
         },
+        source,
         info,
     );
 }
@@ -315,24 +419,32 @@ pub(crate) fn patch(args: &[Word], stdin: &Stdin, info: &mut Info) {
         info.access(AccessKind::Write, w, "patch's reject file");
     }
     let ops = opts::operands(&p);
-    let from_stdin = opts::values(&p, &["i", "input"]).is_empty() && ops.len() < 2;
+    let inputs = opts::values(&p, &["i", "input"]);
     // With a file to patch named, only that file (or `-o`'s) is written.
     let names_target = !ops.is_empty();
     let strip = opts::values(&p, &["p", "strip"])
         .first()
         .and_then(|v| v.text.parse().ok());
     let directory = opts::values(&p, &["d", "directory"]).first().copied();
+    let source = if names_target {
+        Source::Nothing
+    } else if !inputs.is_empty() {
+        Source::Files(inputs.into_iter().filter(|w| w.text != "-").collect())
+    } else {
+        stdin_source(stdin)
+    };
     judge(
         &Applying {
-            strip,
-            git: false,
+            how: how(
+                "patch".to_string(),
+                false,
+                strip,
+                directory.filter(|_| !names_target),
+            ),
             directory: directory.filter(|_| !names_target),
-            text: (from_stdin && !names_target)
-                .then(|| stdin_text(stdin))
-                .flatten(),
             at,
-            label: "patch".to_string(),
         },
+        source,
         info,
     );
 }
