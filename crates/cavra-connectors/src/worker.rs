@@ -31,6 +31,9 @@ use crate::retry::{Breaker, Clock, Gate, Jitter, Next, after_failure, rfc3339};
 use crate::route::Router;
 use crate::sink::{Outgoing, Sent, Sink, Verdict};
 
+/// The most attempts recorded in one write (each attempt is a row update and a log entry).
+const RECORD_CHUNK: usize = 256;
+
 /// How a worker claims.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -356,8 +359,12 @@ impl Worker {
         }
         // Each write is a turn of the store's writer, which the decisions wait behind: none
         // for nothing.
-        if !records.is_empty() {
+        // In writes of at most `RECORD_CHUNK` attempts: a batch of 1,024 recorded at once
+        // held the writer for tens of milliseconds, the decisions queued behind it.
+        while !records.is_empty() {
+            let rest = records.split_off(records.len().min(RECORD_CHUNK));
             self.db.record_attempts(records).await?;
+            records = rest;
         }
         if !releases.is_empty() {
             self.db
