@@ -14,7 +14,9 @@
 //! `--db URL` takes a database (default: SQLite in a temporary folder). `--rate N` paces the
 //! writers to N decisions per second in all (open loop; default 0: as fast as they can), so
 //! that the decision latency with and without delivery is compared at the same load.
-//! `--batch N` sets the worker's claim size. Prints one JSON line.
+//! `--batch N` sets the worker's claim size, `--gather-ms N` its pause after a step that took
+//! less than a full batch. Prints one JSON line; `service_cpu_us_per_decision_during_load` is
+//! the process's CPU time per decision without the subscriber's thread (the receiver's work).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +31,12 @@ use cavra_tenant_store::{
 };
 use serde_json::{Value, json};
 
+// The allocator of the `cavra` binary (which runs the delivery worker in the service), so that
+// the CPU figures are those of the service: glibc's malloc took about a fifth of this
+// example's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     nats: String,
     seconds: u64,
@@ -38,6 +46,7 @@ struct Args {
     db: Option<String>,
     rate: f64,
     batch: usize,
+    gather_ms: Option<u64>,
 }
 
 fn args() -> Args {
@@ -50,6 +59,7 @@ fn args() -> Args {
         db: None,
         rate: 0.0,
         batch: WorkerSettings::default().batch,
+        gather_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +73,7 @@ fn args() -> Args {
             "--db" => a.db = Some(v),
             "--rate" => a.rate = v.parse().unwrap_or(a.rate),
             "--batch" => a.batch = v.parse().unwrap_or(a.batch),
+            "--gather-ms" => a.gather_ms = v.parse().ok(),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -84,7 +95,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// clock ticks of 1/100 s, as Linux reports them on x86-64): CPU per event does not depend on
 /// what else runs on the machine, as wall-clock figures do.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of("/proc/self/stat")
+}
+
+/// [`cpu_seconds`] of the process or thread whose `stat` file is `path`.
+fn cpu_seconds_of(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // The fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -131,37 +147,63 @@ async fn main() {
     );
     let config = ConnectorsConfig::from_yaml(&yaml).expect("configuration");
 
-    // The subscriber: arrival time of each event, by its decision id.
-    let client = async_nats::connect(a.nats.as_str()).await.expect("NATS");
-    let mut sub = client
-        .subscribe(format!("{prefix}.>"))
-        .await
-        .expect("subscribe");
+    // The subscriber: arrival time of each event, by its decision id. It runs on a thread of
+    // its own (its client too), so that its CPU time can be told apart from the service's:
+    // it is the receiver's work, not the delivery's.
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let received = Arc::new(AtomicU64::new(0));
+    let (ask_cpu, cpu_asked) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<f64>>();
     {
         let (committed, latencies, received) =
             (committed.clone(), latencies.clone(), received.clone());
-        tokio::spawn(async move {
-            use futures_util::StreamExt as _;
-            while let Some(m) = sub.next().await {
-                let at = Instant::now();
-                received.fetch_add(1, Ordering::Relaxed);
-                let Ok(env) = serde_json::from_slice::<Value>(&m.payload) else {
-                    continue;
-                };
-                let id = env["subject"].as_str().unwrap_or("").to_string();
-                if let Some(t) = committed.lock().unwrap().remove(&id) {
-                    latencies
-                        .lock()
-                        .unwrap()
-                        .push(at.duration_since(t).as_secs_f64() * 1000.0);
+        let (nats, subject) = (a.nats.clone(), format!("{prefix}.>"));
+        let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use futures_util::StreamExt as _;
+                let client = async_nats::connect(nats.as_str()).await.expect("NATS");
+                let mut sub = client.subscribe(subject).await.expect("subscribe");
+                client.flush().await.expect("flush");
+                let _ = ready_tx.send(());
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tokio::select! {
+                        m = sub.next() => {
+                            let Some(m) = m else { break };
+                            let at = Instant::now();
+                            received.fetch_add(1, Ordering::Relaxed);
+                            let Ok(env) = serde_json::from_slice::<Value>(&m.payload) else {
+                                continue;
+                            };
+                            let id = env["subject"].as_str().unwrap_or("").to_string();
+                            if let Some(t) = committed.lock().unwrap().remove(&id) {
+                                latencies
+                                    .lock()
+                                    .unwrap()
+                                    .push(at.duration_since(t).as_secs_f64() * 1000.0);
+                            }
+                        }
+                        _ = tick.tick() => {
+                            while let Ok(reply) = cpu_asked.try_recv() {
+                                let _ = reply.send(cpu_seconds_of("/proc/thread-self/stat"));
+                            }
+                        }
+                    }
                 }
-            }
+            });
         });
+        ready.recv().expect("the subscriber is ready");
     }
-
+    let subscriber_cpu = move || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = ask_cpu.send(tx);
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or(0.0)
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker_task = if a.worker {
         let mut w = Worker::new(
@@ -175,9 +217,13 @@ async fn main() {
             })),
             Arc::new(SystemClock),
             Box::new(SystemJitter::new()),
-            WorkerSettings {
-                batch: a.batch,
-                ..WorkerSettings::default()
+            {
+                let d = WorkerSettings::default();
+                WorkerSettings {
+                    batch: a.batch,
+                    gather: a.gather_ms.map(Duration::from_millis).unwrap_or(d.gather),
+                    ..d
+                }
             },
         );
         let failed = w.prepare().await;
@@ -189,6 +235,7 @@ async fn main() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let cpu_start = cpu_seconds();
+    let sub_cpu_start = subscriber_cpu();
     let decided = Arc::new(AtomicU64::new(0));
     let decision_ms: Arc<Mutex<Vec<f64>>> = Arc::default();
     let started = Instant::now();
@@ -273,6 +320,7 @@ async fn main() {
     }
     let load_secs = started.elapsed().as_secs_f64();
     let cpu_load = cpu_seconds() - cpu_start;
+    let sub_cpu_load = subscriber_cpu() - sub_cpu_start;
     let received_during = received.load(Ordering::Relaxed);
     let decisions = decided.load(Ordering::Relaxed);
     // Then let the backlog drain (at most 120 s), for the end-to-end figures.
@@ -296,7 +344,7 @@ async fn main() {
     let out = json!({
         "store": url.split("://").next(),
         "worker": a.worker, "decision": if a.block { "block" } else { "allow" },
-        "writers": a.writers, "rate": a.rate, "batch": a.batch, "seconds": load_secs,
+        "writers": a.writers, "rate": a.rate, "batch": a.batch, "gather_ms": a.gather_ms, "seconds": load_secs,
         "decisions": decisions, "decisions_per_s": decisions as f64 / load_secs,
         "decision_ms": {"p50": percentile(&d, 0.5), "p90": percentile(&d, 0.9), "p99": percentile(&d, 0.99)},
         "events_received_during_load": received_during,
@@ -306,11 +354,14 @@ async fn main() {
         "drained_after_s": drained_at,
         "cpu_s_during_load": cpu_load,
         "cpu_us_per_decision_during_load": cpu_load * 1e6 / decisions.max(1) as f64,
+        "subscriber_cpu_s_during_load": sub_cpu_load,
+        "service_cpu_us_per_decision_during_load": (cpu_load - sub_cpu_load) * 1e6 / decisions.max(1) as f64,
         "cpu_s_until_drained": cpu_seconds() - cpu_start,
         "end_to_end_ms": {"n": e.len(), "p50": percentile(&e, 0.5), "p90": percentile(&e, 0.9), "p99": percentile(&e, 0.99), "max": e.last()},
     });
     println!("{out}");
     if a.worker && a.block {
+        let client = async_nats::connect(a.nats.as_str()).await.expect("NATS");
         let js = async_nats::jetstream::new(client);
         let _ = js.delete_stream(&stream).await;
     }

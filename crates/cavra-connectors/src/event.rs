@@ -125,6 +125,28 @@ pub fn envelope_with(
     signer: Option<&EnvelopeSigner>,
     templates: &crate::template::Templates,
 ) -> Value {
+    sealed(
+        event,
+        event.payload.clone(),
+        destination,
+        &idempotency_key(&event.tenant, &event.id, destination),
+        redactor,
+        signer,
+        templates,
+    )
+}
+
+/// [`envelope_with`] for a worker that already holds the event's `payload` apart (taken out
+/// of the event, not copied) and its idempotency `key` for `destination`.
+pub fn sealed(
+    event: &OutboxEvent,
+    payload: Value,
+    destination: &str,
+    key: &str,
+    redactor: &cavra_redact::Redactor,
+    signer: Option<&EnvelopeSigner>,
+    templates: &crate::template::Templates,
+) -> Value {
     let mut v = json!({
         "format": ENVELOPE_FORMAT,
         "id": event.id,
@@ -134,8 +156,8 @@ pub fn envelope_with(
         "subject": event.ref_id,
         "log_index": event.log_index,
         "destination": destination,
-        "idempotency_key": idempotency_key(&event.tenant, &event.id, destination),
-        "data": event.payload,
+        "idempotency_key": key,
+        "data": payload,
     });
     // Whatever the store let through (an approver's free-text reason), nothing the rules
     // know as a secret leaves.

@@ -636,6 +636,58 @@ async fn two_workers_deliver_each_event_once_postgres() {
     }
 }
 
+/// A step's batch larger than one record write (the worker records at most 256 attempts a
+/// write, so that the decisions do not wait long behind it): every attempt of the step is
+/// recorded, each delivery row and each audit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_a_record_write_is_recorded_whole() {
+    let store = sqlite().await;
+    let r = Receiver::new(vec![]);
+    let url = serve(r.clone()).await;
+    let yaml = format!(
+        "
+- name: q
+  tenant: acme
+  events: [\"decision.*\"]
+  ocsf_https: {{url: \"{url}/ocsf\"}}
+"
+    );
+    let clock = Manual::default();
+    let mut w = worker_with(&store.db, &yaml, &clock, "w1", 1024);
+    for i in 0..300 {
+        decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
+    }
+    let p = w.step().await.expect("step");
+    assert_eq!((p.attempted, p.delivered), (300, 300), "{p:?}");
+    assert_eq!(r.accepted().len(), 300);
+    let delivered = store
+        .db
+        .deliveries(
+            "acme",
+            &DeliveryFilter {
+                state: Some(DeliveryState::Delivered),
+                limit: 1000,
+                ..DeliveryFilter::default()
+            },
+        )
+        .await
+        .expect("deliveries");
+    assert_eq!(delivered.len(), 300);
+    let entries = store
+        .db
+        .entries(
+            "acme",
+            &EntryQuery {
+                kind: Some("delivery".into()),
+                limit: 1000,
+                ..EntryQuery::default()
+            },
+        )
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 300, "one audit record per attempt");
+}
+
 /// The secrets corpus: every secret in decisions, and in an approver's free-text reason
 /// (which the approval record keeps as written), never reaches a receiver or the delivery
 /// records.

@@ -242,7 +242,7 @@ pub struct Purged {
 
 /// A delivery just routed and leased, as a claim returns it.
 pub(crate) fn fresh_delivery(
-    e: &OutboxEvent,
+    e: OutboxEvent,
     destination: String,
     now_ms: i64,
     at: &str,
@@ -261,7 +261,27 @@ pub(crate) fn fresh_delivery(
             last_status: None,
             last_error: None,
         },
-        event: e.clone(),
+        event: e,
+    }
+}
+
+/// The fresh deliveries of `e` to `destinations`, pushed to `out`: the event is copied for
+/// all but the last (most events go to one destination, and are then not copied at all).
+pub(crate) fn fresh_deliveries(
+    e: OutboxEvent,
+    destinations: Vec<String>,
+    now_ms: i64,
+    at: &str,
+    out: &mut Vec<ClaimedDelivery>,
+) {
+    let mut rest = destinations.into_iter().peekable();
+    while let Some(d) = rest.next() {
+        if rest.peek().is_some() {
+            out.push(fresh_delivery(e.clone(), d, now_ms, at));
+        } else {
+            out.push(fresh_delivery(e, d, now_ms, at));
+            return;
+        }
     }
 }
 

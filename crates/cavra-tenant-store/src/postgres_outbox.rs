@@ -239,14 +239,14 @@ impl crate::backend::Outbox for PgDb {
             .map(|r| Ok((r.try_get::<_, i64>(0)?, event_row(r, 1)?)))
             .collect::<Result<Vec<_>>>()?;
         events.sort_by_key(|(seq, _)| *seq);
+        let routed = events.len();
         let mut fresh = Vec::new();
-        for (_, e) in &events {
-            for d in route(e) {
-                fresh.push(fresh_delivery(e, d, now_ms, at));
-            }
+        for (_, e) in events {
+            let destinations = route(&e);
+            fresh_deliveries(e, destinations, now_ms, at, &mut fresh);
         }
         let mut claim = Claim {
-            routed: events.len(),
+            routed,
             deliveries: Vec::with_capacity(fresh.len()),
         };
         if !fresh.is_empty() {

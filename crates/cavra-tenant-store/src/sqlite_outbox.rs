@@ -267,11 +267,13 @@ impl crate::backend::Outbox for SqliteDb {
                 ))?;
                 for row in events {
                     let e = finish_event((row.1, row.2))?;
+                    let mut taken = Vec::new();
                     for d in route(&e) {
                         if insert.execute(params![e.tenant, e.id, e.kind, d, now_ms, at, owner, until])? == 1 {
-                            claim.deliveries.push(fresh_delivery(&e, d, now_ms, &at));
+                            taken.push(d);
                         }
                     }
+                    fresh_deliveries(e, taken, now_ms, &at, &mut claim.deliveries);
                 }
                 let rest = limit.saturating_sub(claim.deliveries.len());
                 if rest > 0 {

@@ -199,6 +199,7 @@ pub fn worker_with(db: &Db, yaml: &str, clock: &Manual, owner: &str, batch: usiz
             batch,
             lease_ms: 60_000,
             idle: std::time::Duration::from_millis(10),
+            gather: std::time::Duration::from_millis(5),
         },
     )
 }
