@@ -133,27 +133,31 @@ pub fn send(msg: &Message<'_>, connectors: &[&ConnectorConfig]) -> Result<Vec<De
         .enable_all()
         .build()
         .map_err(|e| ReviewError::Mail(e.to_string()))?;
-    let mut out = Vec::new();
-    for c in connectors {
-        let sink = cavra_connectors::smtp::Smtp::new(c).map_err(|e| ReviewError::Mail(e.to_string()))?;
-        let outgoing = Outgoing {
-            tenant: msg.tenant.to_string(),
-            event_id: id.clone(),
-            event_kind: EVENT_KIND.into(),
-            destination: c.name.clone(),
-            idempotency_key: format!("{id}.{}", c.name),
-            envelope: env.clone(),
-        };
-        let sent = rt.block_on(sink.send(&outgoing));
-        out.push(Delivery {
-            connector: c.name.clone(),
-            recipients: c.smtp.as_ref().map(|s| s.to.clone()).unwrap_or_default(),
-            delivered: sent.verdict == Verdict::Delivered,
-            status: sent.status,
-            response: sent.response,
-        });
-    }
-    Ok(out)
+    // The transport's pool lives in the runtime: made, used and dropped inside it.
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for c in connectors {
+            let sink = cavra_connectors::smtp::Smtp::new(c)
+                .map_err(|e| ReviewError::Mail(e.to_string()))?;
+            let outgoing = Outgoing {
+                tenant: msg.tenant.to_string(),
+                event_id: id.clone(),
+                event_kind: EVENT_KIND.into(),
+                destination: c.name.clone(),
+                idempotency_key: format!("{id}.{}", c.name),
+                envelope: env.clone(),
+            };
+            let sent = sink.send(&outgoing).await;
+            out.push(Delivery {
+                connector: c.name.clone(),
+                recipients: c.smtp.as_ref().map(|s| s.to.clone()).unwrap_or_default(),
+                delivered: sent.verdict == Verdict::Delivered,
+                status: sent.status,
+                response: sent.response,
+            });
+        }
+        Ok(out)
+    })
 }
 
 /// Reads the connectors of the service's configuration file.

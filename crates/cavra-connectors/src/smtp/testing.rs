@@ -194,14 +194,19 @@ async fn session<S: AsyncBufRead + AsyncWrite + Unpin>(
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            let mut mails = server.mails.lock().map_err(|_| std::io::Error::other("poisoned"))?;
-            mails.push(Mail {
+            let mail = Mail {
                 tls,
                 user: user.clone(),
                 from: from.clone(),
                 to: std::mem::take(&mut to),
                 data,
-            });
+            };
+            // The guard is dropped before the next await.
+            server
+                .mails
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .push(mail);
             reply(s, "250 2.0.0 queued").await?;
         } else if upper == "RSET" || upper == "NOOP" {
             reply(s, "250 2.0.0 ok").await?;

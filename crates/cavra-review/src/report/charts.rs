@@ -41,6 +41,7 @@ pub fn bars(caption: &str, labels: &[String], values: &[u64]) -> Result<String, 
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(0)
             .x_labels(n * 2 + 1)
             .x_label_formatter(&name)
             .y_label_formatter(&|y| format!("{y:.0}"))
@@ -82,6 +83,7 @@ pub fn line(caption: &str, points: &[(String, Option<f64>)], max: f64) -> Result
         };
         chart
             .configure_mesh()
+            .max_light_lines(0)
             .x_labels(points.len().clamp(2, 8))
             .x_label_formatter(&label)
             .y_label_formatter(&|y| format!("{y:.0}"))
