@@ -64,22 +64,81 @@ fn verdict(r: &Result<packet::Verified, Refused>) -> String {
     }
 }
 
-/// The packet inside an envelope, unverified: to learn its kind (and to re-sign it).
-fn content(text: &str) -> Option<Packet> {
-    let env = Envelope::from_json(text).ok()?;
-    serde_json::from_slice(&env.payload_bytes().ok()?).ok()
+/// A past record: a packet (readiness, review packet, review record) or an in-toto release
+/// or rollback record (`cavra release record|rollback`).
+enum Past {
+    Packet(Packet),
+    Statement(cavra_evidence::intoto::Statement),
 }
 
-fn check(text: &str, trust: &TrustRoot) -> (Result<packet::Verified, Refused>, Option<Packet>) {
-    let Some(p) = content(text) else {
-        let bad = Refused {
-            reason: Reason::Invalid,
-            detail: "not a signed packet".into(),
-        };
-        return (Err(bad), None);
-    };
-    let expect = Expect::new(p.kind, None, None);
-    (packet::verify(text, trust, &expect), Some(p))
+fn past(text: &str) -> Option<Past> {
+    let env = Envelope::from_json(text).ok()?;
+    let bytes = env.payload_bytes().ok()?;
+    if env.payload_type == cavra_evidence::intoto::PAYLOAD_TYPE {
+        serde_json::from_slice(&bytes).ok().map(Past::Statement)
+    } else {
+        serde_json::from_slice(&bytes).ok().map(Past::Packet)
+    }
+}
+
+/// The signature verdict on `text` under `trust` (`verified` or a packet reason) and the
+/// key the trust root says signed it.
+fn check(text: &str, trust: &TrustRoot) -> (String, Option<String>, Option<Past>) {
+    match past(text) {
+        Some(Past::Packet(p)) => {
+            let expect = Expect::new(p.kind, None, None);
+            let r = packet::verify(text, trust, &expect);
+            let by = match &r {
+                Ok(v) => Some(v.key_id.clone()),
+                _ => Some(p.key_id.clone()),
+            };
+            (verdict(&r), by, Some(Past::Packet(p)))
+        }
+        Some(Past::Statement(st)) => {
+            let word = match cavra_release::record::verify(text, trust, &[]) {
+                Ok(_) => "verified".to_string(),
+                Err(e) => release_reason(&e.to_string()).to_string(),
+            };
+            let by = st.predicate["key_id"].as_str().map(str::to_string);
+            (word, by, Some(Past::Statement(st)))
+        }
+        None => ("invalid".into(), None, None),
+    }
+}
+
+/// The packet reason of a release record's refusal, from the trust root's words.
+fn release_reason(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if m.contains("revoked") || m.contains("untrusted") || m.contains("valid") && m.contains("key") {
+        Reason::UntrustedKey.as_str()
+    } else if m.contains("no signature") || m.contains("missing") {
+        Reason::Unsigned.as_str()
+    } else if m.contains("signature") {
+        Reason::Tampered.as_str()
+    } else {
+        Reason::Invalid.as_str()
+    }
+}
+
+/// The same content signed now by `signer`, in its own format.
+fn resign(past: Past, signer: &cavra_runtime::keyfiles::LogSigner) -> Result<String, ReviewError> {
+    let sign = |e: &dyn std::fmt::Display| ReviewError::Sign(e.to_string());
+    match past {
+        Past::Packet(mut p) => {
+            p.key_id = signer.key_id.clone();
+            p.signed_at = cavra_server::now_text();
+            p.sign(&signer.key).map_err(|e| sign(&e))
+        }
+        Past::Statement(mut st) => {
+            // The statement's own time and key are what its verifier reads.
+            st.predicate["signed_at"] = json!(cavra_server::now_text());
+            st.predicate["key_id"] = json!(signer.key_id);
+            let mut env = Envelope::new(cavra_evidence::intoto::PAYLOAD_TYPE, &st.to_canonical_bytes());
+            env.add_signature(&signer.key, signer.key_id.clone())
+                .map_err(|e| sign(&e))?;
+            Ok(format!("{}\n", env.to_json()))
+        }
+    }
 }
 
 /// Runs the drill; the record, signed by the operator's `recorder` (a key of the trust root
@@ -136,14 +195,13 @@ pub fn run(
         let bytes = crate::read_file(path)?;
         digests.push(FileDigest::of(&name, &bytes));
         let text = String::from_utf8_lossy(&bytes);
-        let (before, packet) = check(&text, &trust);
-        let signed_by = packet.as_ref().map(|p| p.key_id.clone());
-        let (after, _) = check(&text, &rotated);
+        let (before, signed_by, content) = check(&text, &trust);
+        let (after, _, _) = check(&text, &rotated);
         let mut item = Checked {
             name: name.clone(),
             signed_by: signed_by.clone(),
-            before: verdict(&before),
-            after_revocation: verdict(&after),
+            before,
+            after_revocation: after,
             resigned: None,
             resigned_verifies: None,
         };
@@ -156,14 +214,11 @@ pub fn run(
                     item.after_revocation
                 ));
             }
-            if let Some(mut p) = packet {
-                p.key_id = signer.key_id.clone();
-                p.signed_at = cavra_server::now_text();
-                let text = p.sign(&signer.key).map_err(|e| ReviewError::Sign(e.to_string()))?;
+            if let Some(content) = content {
+                let text = resign(content, &signer)?;
                 let out = inputs.output.join("resigned").join(&name);
                 crate::write_file(&out, text.as_bytes())?;
-                let (again, _) = check(&text, &rotated);
-                let v = verdict(&again);
+                let (v, _, _) = check(&text, &rotated);
                 if v != "verified" {
                     problems.push(format!("{name}: the re-signed copy does not verify ({v})"));
                 }

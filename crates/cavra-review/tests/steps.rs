@@ -293,7 +293,11 @@ fn records(bed: &Bed, key: &str, dir: &str) -> Vec<PathBuf> {
 #[test]
 fn the_drill_revokes_rotates_resigns_and_reverifies() {
     let bed = Bed::new();
-    let past = records(&bed, "release", "past");
+    let mut past = records(&bed, "release", "past");
+    let art = bed.path("cavra.tar");
+    std::fs::write(&art, "bytes").expect("artefact");
+    // The release record (in-toto, `cavra release record`) the compromised key signed.
+    past.push(release(&bed, &art));
     let mut given = past.clone();
     given.extend(records(&bed, "ops", "other"));
     let out = bed.path("drill");
@@ -302,7 +306,7 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
         compromised: "release",
         new_key_id: "release-2027",
         owner: "release",
-        records: &given[..4],
+        records: &given[..5],
         key_dir: &bed.path("new-keys"),
         output: &out,
     };
@@ -315,7 +319,7 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
 
     let rotated = out.join("trust-root.json");
     let check = |p: &Path| verify::path(p, &rotated, &Checks::default()).expect("readable");
-    for p in &past {
+    for p in &past[..3] {
         let old = check(p);
         assert_eq!(old.reason.map(|r| r.as_str()), Some("untrusted_key"), "{}", old.detail);
         let again = check(&out.join("resigned").join(p.file_name().expect("name")));
@@ -323,14 +327,22 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
         assert_eq!(again.key_id.as_deref(), Some("release-2027"));
     }
     // Signed by a key that was not revoked: still good after the rotation, not re-signed.
-    assert!(check(&given[3]).verified);
+    assert!(check(&given[4]).verified);
+    let rotated_root = cavra_runtime::trust_file::read(&rotated).expect("rotated");
+    let old = std::fs::read_to_string(&past[3]).expect("release record");
+    let e = cavra_release::record::verify(&old, &rotated_root, &[]).expect_err("revoked");
+    assert!(e.to_string().contains("revoked"), "{e}");
+    let again = std::fs::read_to_string(out.join("resigned/1.0.0.release.json")).expect("re-signed");
+    let v = cavra_release::record::verify(&again, &rotated_root, &[art.clone()]).expect("verifies");
+    assert_eq!(v.signed_by, "release-2027");
     let v = verify::record(
         &std::fs::read_to_string(&w.record).expect("read"),
         &cavra_runtime::trust_file::read(&bed.trust).expect("trust"),
         &Checks::default(),
     )
     .expect("verifies");
-    assert_eq!(v.record.body["resigned"], 3);
+    assert_eq!(v.record.body["resigned"], 4);
+    assert_eq!(v.record.body["records"][3]["after_revocation"], "untrusted_key");
     assert_eq!(v.record.body["records"][0]["after_revocation"], "untrusted_key");
 
     // The drill is recorded by another key than the one it revokes.
