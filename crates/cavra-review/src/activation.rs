@@ -78,7 +78,9 @@ fn gather(source: &Source<'_>) -> Result<Vec<Readiness>, ReviewError> {
         }
         Source::Database { config, tenants } => {
             if tenants.is_empty() {
-                return Err(ReviewError::Usage("name the first tenants with --tenant".into()));
+                return Err(ReviewError::Usage(
+                    "name the first tenants with --tenant".into(),
+                ));
             }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -229,7 +229,8 @@ fn token() -> Result<String, ReviewError> {
 
 fn print(json: bool, value: &impl serde::Serialize, text: &str) -> Result<(), ReviewError> {
     if json {
-        let s = serde_json::to_string_pretty(value).map_err(|e| ReviewError::Sign(e.to_string()))?;
+        let s =
+            serde_json::to_string_pretty(value).map_err(|e| ReviewError::Sign(e.to_string()))?;
         println!("{s}");
     } else {
         print!("{text}");
@@ -254,7 +255,10 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
                 artifacts: &a.artifacts,
                 trust_root: &a.trust_root,
             };
-            written(a.sign.json, &crate::publication::run(&inputs, &signer(&a.sign)?, &a.output)?)
+            written(
+                a.sign.json,
+                &crate::publication::run(&inputs, &signer(&a.sign)?, &a.output)?,
+            )
         }
         ReviewCommand::Activation(a) => {
             let w = if let Some(url) = &a.server {
@@ -283,8 +287,12 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
                     &a.output,
                 )?
             } else {
-                let config = cavra_server::admin::config(a.config.as_deref(), a.database_url.as_deref(), None)
-                    .map_err(|e| ReviewError::Usage(e.to_string()))?;
+                let config = cavra_server::admin::config(
+                    a.config.as_deref(),
+                    a.database_url.as_deref(),
+                    None,
+                )
+                .map_err(|e| ReviewError::Usage(e.to_string()))?;
                 let source = crate::activation::Source::Database {
                     config: &config,
                     tenants: &a.tenant,
@@ -295,8 +303,10 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
         }
         ReviewCommand::Report(a) => {
             let until = match &a.until {
-                Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| ReviewError::Usage(format!("--until {t:?}: {e}")))?,
+                Some(t) => {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .map_err(|e| ReviewError::Usage(format!("--until {t:?}: {e}")))?
+                }
                 None => time::OffsetDateTime::now_utc(),
             };
             let service = Service {
@@ -304,7 +314,10 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
                 token: token()?,
             };
             let data = crate::report::gather(&service, until - a.period, until)?;
-            written(a.sign.json, &crate::report::write(&data, &a.output, &signer(&a.sign)?)?)
+            written(
+                a.sign.json,
+                &crate::report::write(&data, &a.output, &signer(&a.sign)?)?,
+            )
         }
         ReviewCommand::Drill(a) => {
             let inputs = crate::drill::Inputs {
@@ -331,7 +344,8 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
         ReviewCommand::Send(a) => {
             let config = crate::mail::config(&a.config)?;
             let connectors = crate::mail::connectors(&config, &a.tenant, a.connector.as_deref())?;
-            let text = std::fs::read_to_string(&a.text).map_err(|e| crate::file_error(&a.text, e))?;
+            let text =
+                std::fs::read_to_string(&a.text).map_err(|e| crate::file_error(&a.text, e))?;
             let msg = crate::mail::Message {
                 tenant: &a.tenant,
                 subject: &a.subject,
@@ -353,7 +367,11 @@ fn step(command: &ReviewCommand) -> Result<i32, ReviewError> {
                 })
                 .collect();
             print(a.json, &sent, &lines)?;
-            Ok(if sent.iter().all(|d| d.delivered) { 0 } else { 1 })
+            Ok(if sent.iter().all(|d| d.delivered) {
+                0
+            } else {
+                1
+            })
         }
         ReviewCommand::Verify(a) => {
             let checks = crate::verify::Checks {
@@ -374,7 +392,11 @@ pub fn run(command: &ReviewCommand) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            if matches!(e, ReviewError::Usage(_)) { 2 } else { 1 }
+            if matches!(e, ReviewError::Usage(_)) {
+                2
+            } else {
+                1
+            }
         }
     }
 }

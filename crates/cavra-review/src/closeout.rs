@@ -42,7 +42,10 @@ fn walk(path: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(
             .collect();
         entries.sort();
         for p in entries {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             walk(&p, &format!("{prefix}{name}/"), out)?;
         }
     } else {
@@ -84,7 +87,9 @@ pub fn run(
     let mut names = BTreeMap::new();
     for (name, path) in found {
         let name = if name.is_empty() {
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         } else {
             name
         };
@@ -95,7 +100,9 @@ pub fn run(
             )));
         }
         if names.insert(name.clone(), path).is_some() {
-            return Err(ReviewError::Usage(format!("two files would be {name} in the bundle")));
+            return Err(ReviewError::Usage(format!(
+                "two files would be {name} in the bundle"
+            )));
         }
     }
     if names.is_empty() {
@@ -146,7 +153,9 @@ pub fn run(
     let mut record = Record::new(Step::Closeout, problems, json!({ "files": entries }));
     record.inputs = digests;
     record.tenants = tenants;
-    record.period = since.zip(until).map(|(since, until)| Period { since, until });
+    record.period = since
+        .zip(until)
+        .map(|(since, until)| Period { since, until });
     crate::write_record(&output.join(MANIFEST), signer, None, &record, Vec::new())
 }
 
@@ -158,7 +167,11 @@ fn tampered(detail: String) -> Outcome {
 }
 
 /// Verifies a closeout folder against `trust`.
-pub fn verify_bundle(dir: &Path, trust: &TrustRoot, checks: &Checks) -> Result<Outcome, ReviewError> {
+pub fn verify_bundle(
+    dir: &Path,
+    trust: &TrustRoot,
+    checks: &Checks,
+) -> Result<Outcome, ReviewError> {
     let manifest = dir.join(MANIFEST);
     let text = match std::fs::read_to_string(&manifest) {
         Ok(t) => t,
@@ -177,9 +190,13 @@ pub fn verify_bundle(dir: &Path, trust: &TrustRoot, checks: &Checks) -> Result<O
         Ok(v) => v,
         Err(r) => return Ok(Outcome::of(&Err(r))),
     };
-    let entries: Vec<Entry> = serde_json::from_value(v.record.body["files"].clone()).map_err(|e| {
-        ReviewError::Usage(format!("{}: its file list does not read: {e}", manifest.display()))
-    })?;
+    let entries: Vec<Entry> =
+        serde_json::from_value(v.record.body["files"].clone()).map_err(|e| {
+            ReviewError::Usage(format!(
+                "{}: its file list does not read: {e}",
+                manifest.display()
+            ))
+        })?;
     let mut present = Vec::new();
     walk(dir, "", &mut present)?;
     let listed: BTreeMap<&str, &Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
@@ -197,10 +214,14 @@ pub fn verify_bundle(dir: &Path, trust: &TrustRoot, checks: &Checks) -> Result<O
             return Ok(tampered(format!("missing file {}", e.name)));
         };
         if crate::sha256(&bytes) != e.sha256 {
-            return Ok(tampered(format!("{}: changed since the closeout (digest mismatch)", e.name)));
+            return Ok(tampered(format!(
+                "{}: changed since the closeout (digest mismatch)",
+                e.name
+            )));
         }
         if e.step.is_some() {
-            let r = crate::verify::record(&String::from_utf8_lossy(&bytes), trust, &Checks::default());
+            let r =
+                crate::verify::record(&String::from_utf8_lossy(&bytes), trust, &Checks::default());
             if let Err(r) = r.as_ref()
                 && r.reason != Reason::BlockersOpen
             {
@@ -213,7 +234,11 @@ pub fn verify_bundle(dir: &Path, trust: &TrustRoot, checks: &Checks) -> Result<O
         contents.push(e.name.clone());
     }
     let mut out = Outcome::of(&Ok(v));
-    out.detail = format!("{} ({} files, each matching the manifest)", out.detail, contents.len());
+    out.detail = format!(
+        "{} ({} files, each matching the manifest)",
+        out.detail,
+        contents.len()
+    );
     out.contents = contents;
     Ok(out)
 }

@@ -109,7 +109,8 @@ fn check(text: &str, trust: &TrustRoot) -> (String, Option<String>, Option<Past>
 /// The packet reason of a release record's refusal, from the trust root's words.
 fn release_reason(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
-    if m.contains("revoked") || m.contains("untrusted") || m.contains("valid") && m.contains("key") {
+    if m.contains("revoked") || m.contains("untrusted") || m.contains("valid") && m.contains("key")
+    {
         Reason::UntrustedKey.as_str()
     } else if m.contains("no signature") || m.contains("missing") {
         Reason::Unsigned.as_str()
@@ -133,7 +134,10 @@ fn resign(past: Past, signer: &cavra_runtime::keyfiles::LogSigner) -> Result<Str
             // The statement's own time and key are what its verifier reads.
             st.predicate["signed_at"] = json!(cavra_server::now_text());
             st.predicate["key_id"] = json!(signer.key_id);
-            let mut env = Envelope::new(cavra_evidence::intoto::PAYLOAD_TYPE, &st.to_canonical_bytes());
+            let mut env = Envelope::new(
+                cavra_evidence::intoto::PAYLOAD_TYPE,
+                &st.to_canonical_bytes(),
+            );
             env.add_signature(&signer.key, signer.key_id.clone())
                 .map_err(|e| sign(&e))?;
             Ok(format!("{}\n", env.to_json()))
@@ -206,7 +210,10 @@ pub fn run(
             resigned_verifies: None,
         };
         if item.before != "verified" {
-            problems.push(format!("{name}: did not verify before the drill ({})", item.before));
+            problems.push(format!(
+                "{name}: did not verify before the drill ({})",
+                item.before
+            ));
         } else if signed_by.as_deref() == Some(inputs.compromised) {
             if item.after_revocation != Reason::UntrustedKey.as_str() {
                 problems.push(format!(

@@ -65,7 +65,10 @@ pub fn connectors<'a>(
         }
         return smtp_only(own, name);
     }
-    let own: Vec<&ConnectorConfig> = config.of_tenant(tenant).filter(|c| c.smtp.is_some()).collect();
+    let own: Vec<&ConnectorConfig> = config
+        .of_tenant(tenant)
+        .filter(|c| c.smtp.is_some())
+        .collect();
     if own.is_empty() {
         return Err(ReviewError::Usage(format!(
             "tenant {tenant} has no SMTP connector to send its report through"
@@ -79,7 +82,9 @@ fn smtp_only<'a>(
     name: &str,
 ) -> Result<Vec<&'a ConnectorConfig>, ReviewError> {
     if list.iter().any(|c| c.smtp.is_none()) {
-        return Err(ReviewError::Usage(format!("connector {name} is not an SMTP connector")));
+        return Err(ReviewError::Usage(format!(
+            "connector {name} is not an SMTP connector"
+        )));
     }
     Ok(list)
 }
@@ -120,13 +125,18 @@ fn envelope(msg: &Message<'_>, id: &str) -> Result<serde_json::Value, ReviewErro
 
 /// Sends `msg` through `connectors` (each checked by the connector itself: tenant and
 /// allow-list); returns one delivery per connector.
-pub fn send(msg: &Message<'_>, connectors: &[&ConnectorConfig]) -> Result<Vec<Delivery>, ReviewError> {
+pub fn send(
+    msg: &Message<'_>,
+    connectors: &[&ConnectorConfig],
+) -> Result<Vec<Delivery>, ReviewError> {
     let id = format!(
         "rev_{}",
-        crate::sha256(format!("{}{}{}", msg.tenant, msg.subject, cavra_server::now_text()).as_bytes())
-            .trim_start_matches("sha256:")
-            .get(..24)
-            .unwrap_or_default()
+        crate::sha256(
+            format!("{}{}{}", msg.tenant, msg.subject, cavra_server::now_text()).as_bytes()
+        )
+        .trim_start_matches("sha256:")
+        .get(..24)
+        .unwrap_or_default()
     );
     let env = envelope(msg, &id)?;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -90,7 +90,9 @@ pub fn run(
                 }
             }
             let (version, commit, unchecked) = match &v.record {
-                ReleaseRecord::Release(p) => (p.version.clone(), Some(p.commit.clone()), p.unchecked.len()),
+                ReleaseRecord::Release(p) => {
+                    (p.version.clone(), Some(p.commit.clone()), p.unchecked.len())
+                }
                 ReleaseRecord::Rollback(p) => {
                     problems.push(format!(
                         "a rollback record ({} -> {}), not a release record",

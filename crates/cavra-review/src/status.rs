@@ -53,11 +53,16 @@ pub fn states(
         }
         let name = path.display().to_string();
         digests.push(FileDigest::of(&name, &bytes));
-        let signed_at = match crate::verify::record(&String::from_utf8_lossy(&bytes), trust, &Checks::default()) {
+        let signed_at = match crate::verify::record(
+            &String::from_utf8_lossy(&bytes),
+            trust,
+            &Checks::default(),
+        ) {
             Ok(v) => v.signed_at,
             // Verified, and records that its step did not pass.
             Err(r) if r.reason == Reason::BlockersOpen => {
-                let env = cavra_evidence::dsse::Envelope::from_json(&String::from_utf8_lossy(&bytes));
+                let env =
+                    cavra_evidence::dsse::Envelope::from_json(&String::from_utf8_lossy(&bytes));
                 env.ok()
                     .and_then(|e| e.payload_bytes().ok())
                     .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
@@ -117,7 +122,9 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReviewError> {
 
 /// The summary in Markdown.
 pub fn markdown(states: &[StepState], unverified: &[String]) -> String {
-    let mut out = String::from("# Operating review chain: status\n\n| step | state | signed at | record |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "# Operating review chain: status\n\n| step | state | signed at | record |\n|---|---|---|---|\n",
+    );
     for s in states {
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",

@@ -69,7 +69,8 @@ fn a_report_reaches_its_tenants_recipients_and_never_anothers() {
     assert_eq!(page, b"<!DOCTYPE html><p>acme's report</p>");
 
     // acme's report through beta's connector: refused, nothing sent.
-    let e = cavra_review::mail::connectors(&config, "acme", Some("beta-mail")).expect_err("refused");
+    let e =
+        cavra_review::mail::connectors(&config, "acme", Some("beta-mail")).expect_err("refused");
     assert!(e.to_string().contains("not tenant acme's"), "{e}");
     // And should a caller hand beta's connector over anyway, the connector refuses the
     // message of another tenant at delivery.
@@ -77,7 +78,12 @@ fn a_report_reaches_its_tenants_recipients_and_never_anothers() {
     let sent = cavra_review::mail::send(&msg, &beta).expect("attempted");
     assert!(!sent[0].delivered);
     assert_eq!(sent[0].status, "refused");
-    assert!(sent[0].response.contains("an event of tenant acme at a connector of tenant beta"), "{sent:?}");
+    assert!(
+        sent[0]
+            .response
+            .contains("an event of tenant acme at a connector of tenant beta"),
+        "{sent:?}"
+    );
     assert_eq!(server.mails().len(), 1, "nothing reached beta's recipients");
 }
 

@@ -89,11 +89,28 @@ fn the_pages_say_the_same_with_charts_drawn_as_svg_and_no_script() {
         .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once("</text>")))
         .map(|(inner, _)| inner.trim())
         .collect();
-    for label in ["Decisions by outcome", "allow", "block", "Posture score by day", "11-01", "11-03", "100"] {
+    for label in [
+        "Decisions by outcome",
+        "allow",
+        "block",
+        "Posture score by day",
+        "11-01",
+        "11-03",
+        "100",
+    ] {
         assert!(texts.contains(&label), "{label} drawn as text: {texts:?}");
     }
-    assert!(html.contains("<polyline") || html.contains("<path"), "the trend's line");
-    for banned in ["<script", "javascript:", "src=\"http", "href=\"http", "@import"] {
+    assert!(
+        html.contains("<polyline") || html.contains("<path"),
+        "the trend's line"
+    );
+    for banned in [
+        "<script",
+        "javascript:",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+    ] {
         assert!(!html.contains(banned), "{banned} in the page");
     }
 }
@@ -105,7 +122,11 @@ fn the_period_is_cut_in_days_and_the_record_names_the_pages() {
     };
     let days = report::days(t("2026-11-01T06:00:00Z"), t("2026-11-03T12:00:00Z"));
     assert_eq!(days.len(), 3);
-    assert_eq!(days[2].1, t("2026-11-03T12:00:00Z"), "the last day ends with the period");
+    assert_eq!(
+        days[2].1,
+        t("2026-11-03T12:00:00Z"),
+        "the last day ends with the period"
+    );
 
     let dir = tempfile::tempdir().expect("tmp");
     let g = cavra_runtime::keyfiles::generate(dir.path(), "ops").expect("key");
@@ -121,12 +142,19 @@ fn the_period_is_cut_in_days_and_the_record_names_the_pages() {
     assert!(w.passed);
     let text = std::fs::read_to_string(out.join("report.record.json")).expect("record");
     let v = verify::record(&text, &root, &Checks::default()).expect("verifies");
-    assert_eq!(v.record.period.as_ref().map(|p| p.since.as_str()), Some("2026-11-01T00:00:00.000Z"));
+    assert_eq!(
+        v.record.period.as_ref().map(|p| p.since.as_str()),
+        Some("2026-11-01T00:00:00.000Z")
+    );
     for name in ["report.md", "report.html", "report.json"] {
         let bytes = std::fs::read(out.join(name)).expect("page");
-        let named = v.record.inputs.iter().find(|i| i.name == name).expect("named");
+        let named = v
+            .record
+            .inputs
+            .iter()
+            .find(|i| i.name == name)
+            .expect("named");
         assert_eq!(named.sha256, cavra_review::sha256(&bytes), "{name}");
     }
     assert_eq!(v.record.body["open_blockers"][0], "connectors.dead_letters");
 }
-

@@ -142,7 +142,12 @@ fn publication_passes_for_the_released_artefact_and_fails_for_a_changed_one() {
         w.problems
     );
     let o = bed.verify(&w.record);
-    assert_eq!(o.reason.map(|r| r.as_str()), Some("blockers_open"), "{}", o.detail);
+    assert_eq!(
+        o.reason.map(|r| r.as_str()),
+        Some("blockers_open"),
+        "{}",
+        o.detail
+    );
     assert_eq!(o.exit_code(), 1);
 
     // An unsigned release record: the publication fails, naming it.
@@ -172,7 +177,9 @@ fn a_record_fails_by_name_when_tampered_unsigned_untrusted_stale_or_of_another_s
 
     let reason = |p: &Path, checks: &Checks| {
         let o = verify::path(p, &bed.trust, checks).expect("readable");
-        o.reason.map(|r| r.as_str().to_string()).unwrap_or_else(|| "verified".into())
+        o.reason
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_else(|| "verified".into())
     };
     let any = Checks::default();
 
@@ -201,7 +208,8 @@ fn a_record_fails_by_name_when_tampered_unsigned_untrusted_stale_or_of_another_s
             None,
             serde_json::to_value(&record).expect("value"),
         );
-        p.signed_at = cavra_server::format_time(time::OffsetDateTime::now_utc() - time::Duration::days(2));
+        p.signed_at =
+            cavra_server::format_time(time::OffsetDateTime::now_utc() - time::Duration::days(2));
         std::fs::write(&old, p.sign(&bed.signer("ops").key).expect("sign")).expect("write");
     }
     let day = Checks {
@@ -238,7 +246,9 @@ fn activation_records_the_gate_and_verifies_only_without_blockers() {
     rt.block_on(async {
         let d = cavra_server::admin::open(&strict).await.expect("db");
         for t in ["acme", "beta"] {
-            cavra_server::admin::create_tenant(&d, t, None).await.expect("tenant");
+            cavra_server::admin::create_tenant(&d, t, None)
+                .await
+                .expect("tenant");
         }
     });
     let tenants = vec!["acme".to_string(), "beta".to_string()];
@@ -250,10 +260,25 @@ fn activation_records_the_gate_and_verifies_only_without_blockers() {
     let w = cavra_review::activation::run(&source, &bed.signer("ops"), &bed.path("act.json"))
         .expect("runs");
     assert!(!w.passed);
-    assert!(w.problems.iter().any(|p| p.contains("tenants.isolation_validation (acme)")), "{:?}", w.problems);
-    assert!(w.problems.iter().any(|p| p.contains("(beta)")), "{:?}", w.problems);
+    assert!(
+        w.problems
+            .iter()
+            .any(|p| p.contains("tenants.isolation_validation (acme)")),
+        "{:?}",
+        w.problems
+    );
+    assert!(
+        w.problems.iter().any(|p| p.contains("(beta)")),
+        "{:?}",
+        w.problems
+    );
     let o = bed.verify(&w.record);
-    assert_eq!(o.reason.map(|r| r.as_str()), Some("blockers_open"), "{}", o.detail);
+    assert_eq!(
+        o.reason.map(|r| r.as_str()),
+        Some("blockers_open"),
+        "{}",
+        o.detail
+    );
 
     let bed_config = open("readiness:\n  require_validations: false\n");
     let source = cavra_review::activation::Source::Database {
@@ -283,8 +308,11 @@ fn records(bed: &Bed, key: &str, dir: &str) -> Vec<PathBuf> {
         .map(|s| {
             let r = cavra_review::Record::new(*s, vec![], serde_json::json!({"n": 1}));
             let path = folder.join(format!("{}.json", s.as_str()));
-            std::fs::write(&path, cavra_review::sign_record(&bed.signer(key), None, &r).expect("sign"))
-                .expect("write");
+            std::fs::write(
+                &path,
+                cavra_review::sign_record(&bed.signer(key), None, &r).expect("sign"),
+            )
+            .expect("write");
             path
         })
         .collect()
@@ -313,7 +341,11 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
     let before = std::fs::read(&bed.trust).expect("trust");
     let w = cavra_review::drill::run(&inputs, &bed.signer("ops")).expect("drill");
     assert!(w.passed, "{:?}", w.problems);
-    assert_eq!(std::fs::read(&bed.trust).expect("trust"), before, "the trust root in use is read only");
+    assert_eq!(
+        std::fs::read(&bed.trust).expect("trust"),
+        before,
+        "the trust root in use is read only"
+    );
     // The drill's record verifies under the trust root in use.
     assert!(bed.verify(&w.record).verified);
 
@@ -321,7 +353,12 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
     let check = |p: &Path| verify::path(p, &rotated, &Checks::default()).expect("readable");
     for p in &past[..3] {
         let old = check(p);
-        assert_eq!(old.reason.map(|r| r.as_str()), Some("untrusted_key"), "{}", old.detail);
+        assert_eq!(
+            old.reason.map(|r| r.as_str()),
+            Some("untrusted_key"),
+            "{}",
+            old.detail
+        );
         let again = check(&out.join("resigned").join(p.file_name().expect("name")));
         assert!(again.verified, "{}", again.detail);
         assert_eq!(again.key_id.as_deref(), Some("release-2027"));
@@ -332,7 +369,8 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
     let old = std::fs::read_to_string(&past[3]).expect("release record");
     let e = cavra_release::record::verify(&old, &rotated_root, &[]).expect_err("revoked");
     assert!(e.to_string().contains("revoked"), "{e}");
-    let again = std::fs::read_to_string(out.join("resigned/1.0.0.release.json")).expect("re-signed");
+    let again =
+        std::fs::read_to_string(out.join("resigned/1.0.0.release.json")).expect("re-signed");
     let v = cavra_release::record::verify(&again, &rotated_root, &[art.clone()]).expect("verifies");
     assert_eq!(v.signed_by, "release-2027");
     let v = verify::record(
@@ -342,8 +380,14 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
     )
     .expect("verifies");
     assert_eq!(v.record.body["resigned"], 4);
-    assert_eq!(v.record.body["records"][3]["after_revocation"], "untrusted_key");
-    assert_eq!(v.record.body["records"][0]["after_revocation"], "untrusted_key");
+    assert_eq!(
+        v.record.body["records"][3]["after_revocation"],
+        "untrusted_key"
+    );
+    assert_eq!(
+        v.record.body["records"][0]["after_revocation"],
+        "untrusted_key"
+    );
 
     // The drill is recorded by another key than the one it revokes.
     let inputs = cavra_review::drill::Inputs {
@@ -397,8 +441,13 @@ fn a_closeout_bundle_verifies_whole_and_fails_on_a_changed_extra_or_missing_file
     let bad = bed.path("bad");
     std::fs::create_dir_all(&bad).expect("dir");
     tamper(&recs[0], &bad.join("publication.json"));
-    let w = cavra_review::closeout::run(&[bad], &trust, &bed.signer("ops"), &bed.path("closeout-bad"))
-        .expect("closeout");
+    let w = cavra_review::closeout::run(
+        &[bad],
+        &trust,
+        &bed.signer("ops"),
+        &bed.path("closeout-bad"),
+    )
+    .expect("closeout");
     assert!(!w.passed);
     assert!(w.problems[0].contains("tampered"), "{:?}", w.problems);
 }
@@ -408,7 +457,11 @@ fn the_status_names_each_step_passed_failed_or_missing() {
     let bed = Bed::new();
     let dir = bed.path("recs");
     records(&bed, "ops", "recs");
-    let failed = cavra_review::Record::new(Step::Drill, vec!["nothing re-signed".into()], serde_json::json!({}));
+    let failed = cavra_review::Record::new(
+        Step::Drill,
+        vec!["nothing re-signed".into()],
+        serde_json::json!({}),
+    );
     std::fs::write(
         dir.join("drill.json"),
         cavra_review::sign_record(&bed.signer("ops"), None, &failed).expect("sign"),
@@ -421,8 +474,14 @@ fn the_status_names_each_step_passed_failed_or_missing() {
     )
     .expect("write");
     let trust = cavra_runtime::trust_file::read(&bed.trust).expect("trust");
-    let (states, unverified, _) = cavra_review::status::states(&[dir.clone()], &trust).expect("states");
-    let state = |s: Step| states.iter().find(|x| x.step == s).map(|x| x.state.as_str());
+    let (states, unverified, _) =
+        cavra_review::status::states(&[dir.clone()], &trust).expect("states");
+    let state = |s: Step| {
+        states
+            .iter()
+            .find(|x| x.step == s)
+            .map(|x| x.state.as_str())
+    };
     assert_eq!(state(Step::Publication), Some("passed"));
     assert_eq!(state(Step::Report), Some("passed"));
     assert_eq!(state(Step::Drill), Some("failed"));
@@ -438,5 +497,8 @@ fn the_status_names_each_step_passed_failed_or_missing() {
     assert!(md.contains("| drill | failed |"), "{md}");
     assert!(md.contains("| closeout | missing |"), "{md}");
     assert!(md.contains("nothing re-signed"), "{md}");
-    assert_eq!(bed.verify(&out).reason.map(|r| r.as_str()), Some("blockers_open"));
+    assert_eq!(
+        bed.verify(&out).reason.map(|r| r.as_str()),
+        Some("blockers_open")
+    );
 }

@@ -54,7 +54,14 @@ fn a_packet_signed_by_a_trusted_key_without_blockers_verifies() {
     let text = signed(vec![], &key(1), "ops");
     let v = packet::verify(&text, &trust(), &now()).expect("verifies");
     assert_eq!(v.key_id, "ops");
-    assert_eq!(v.packet.readiness.as_ref().expect("a readiness result").tenants, ["a"]);
+    assert_eq!(
+        v.packet
+            .readiness
+            .as_ref()
+            .expect("a readiness result")
+            .tenants,
+        ["a"]
+    );
     let outcome = packet::Outcome::of(&Ok(v));
     assert_eq!(outcome.exit_code(), 0);
 }

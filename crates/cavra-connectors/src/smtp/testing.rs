@@ -261,7 +261,6 @@ pub async fn smtp_server(pki: &Pki, mode: Mode, login: Option<(&str, &str)>) -> 
     (server, port)
 }
 
-
 /// Decodes quoted-printable text (RFC 2045 6.7): `=XX` octets and `=` soft line breaks.
 fn quoted_printable(text: &str) -> Option<Vec<u8>> {
     let b = text.as_bytes();

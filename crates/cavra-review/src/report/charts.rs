@@ -60,7 +60,11 @@ pub fn bars(caption: &str, labels: &[String], values: &[u64]) -> Result<String, 
 
 /// A line through `points` (label, value; a missing value breaks nothing, it is skipped),
 /// on a 0–`max` scale, titled `caption`.
-pub fn line(caption: &str, points: &[(String, Option<f64>)], max: f64) -> Result<String, ReviewError> {
+pub fn line(
+    caption: &str,
+    points: &[(String, Option<f64>)],
+    max: f64,
+) -> Result<String, ReviewError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -76,7 +80,10 @@ pub fn line(caption: &str, points: &[(String, Option<f64>)], max: f64) -> Result
         let label = |x: &f64| {
             let i = x.round();
             if (x - i).abs() < 1e-9 && i >= 0.0 {
-                points.get(i as usize).map(|p| p.0.clone()).unwrap_or_default()
+                points
+                    .get(i as usize)
+                    .map(|p| p.0.clone())
+                    .unwrap_or_default()
             } else {
                 String::new()
             }
@@ -95,7 +102,10 @@ pub fn line(caption: &str, points: &[(String, Option<f64>)], max: f64) -> Result
             .filter_map(|(i, (_, v))| v.map(|v| (i as f64, v)))
             .collect();
         chart
-            .draw_series(LineSeries::new(values.iter().copied(), LINE.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                values.iter().copied(),
+                LINE.stroke_width(2),
+            ))
             .map_err(drawing)?;
         chart
             .draw_series(values.iter().map(|p| Circle::new(*p, 3, LINE.filled())))

@@ -105,7 +105,9 @@ pub fn gather(
     until: OffsetDateTime,
 ) -> Result<ReportData, ReviewError> {
     if until <= since {
-        return Err(ReviewError::Usage("the period ends before it starts".into()));
+        return Err(ReviewError::Usage(
+            "the period ends before it starts".into(),
+        ));
     }
     if until - since > time::Duration::days(MAX_DAYS) {
         return Err(ReviewError::Usage(format!(
@@ -193,7 +195,8 @@ fn rules(service: &Service, period: &Period) -> Result<(Vec<RuleCount>, u64, boo
         }
         let Some(oldest) = oldest else { break };
         // `until` is exclusive: one millisecond past the oldest keeps its neighbours.
-        until = match OffsetDateTime::parse(&oldest, &time::format_description::well_known::Rfc3339) {
+        until = match OffsetDateTime::parse(&oldest, &time::format_description::well_known::Rfc3339)
+        {
             Ok(t) => cavra_server::format_time(t + time::Duration::milliseconds(1)),
             Err(_) => {
                 truncated = true;
@@ -202,7 +205,11 @@ fn rules(service: &Service, period: &Period) -> Result<(Vec<RuleCount>, u64, boo
         };
     }
     let mut top: Vec<RuleCount> = counts.into_values().collect();
-    top.sort_by(|a, b| b.decisions.cmp(&a.decisions).then(a.rule_id.cmp(&b.rule_id)));
+    top.sort_by(|a, b| {
+        b.decisions
+            .cmp(&a.decisions)
+            .then(a.rule_id.cmp(&b.rule_id))
+    });
     top.truncate(TOP_RULES);
     Ok((top, seen.len() as u64, truncated))
 }
@@ -246,5 +253,11 @@ pub fn write(
     record.tenants = vec![data.tenant.clone()];
     record.period = Some(data.period.clone());
     record.inputs = inputs;
-    crate::write_record(&dir.join("report.record.json"), signer, None, &record, files)
+    crate::write_record(
+        &dir.join("report.record.json"),
+        signer,
+        None,
+        &record,
+        files,
+    )
 }

@@ -33,7 +33,11 @@ fn tables(d: &ReportData) -> Vec<(&'static str, Vec<&'static str>, Vec<Vec<Strin
         .top_rules
         .iter()
         .map(|r| {
-            let by: Vec<String> = r.by_decision.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let by: Vec<String> = r
+                .by_decision
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             vec![r.rule_id.clone(), r.decisions.to_string(), by.join(", ")]
         })
         .collect();
@@ -41,7 +45,10 @@ fn tables(d: &ReportData) -> Vec<(&'static str, Vec<&'static str>, Vec<Vec<Strin
     let approvals = vec![
         vec!["asked".into(), a.requested.to_string()],
         vec!["answered".into(), a.answered.to_string()],
-        vec!["expired unanswered".into(), a.expired_unanswered.to_string()],
+        vec![
+            "expired unanswered".into(),
+            a.expired_unanswered.to_string(),
+        ],
         vec!["open".into(), a.open.to_string()],
         vec!["latency p50".into(), ms(a.latency_p50_ms)],
         vec!["latency p95".into(), ms(a.latency_p95_ms)],
@@ -61,7 +68,10 @@ fn tables(d: &ReportData) -> Vec<(&'static str, Vec<&'static str>, Vec<Vec<Strin
     let bg = &p.break_glass;
     let break_glass = vec![
         vec!["approvals by break glass".into(), bg.approvals.to_string()],
-        vec!["decisions in break_glass mode".into(), bg.decisions.to_string()],
+        vec![
+            "decisions in break_glass mode".into(),
+            bg.decisions.to_string(),
+        ],
     ];
     let connectors = p
         .connectors
@@ -91,17 +101,35 @@ fn tables(d: &ReportData) -> Vec<(&'static str, Vec<&'static str>, Vec<Vec<Strin
         })
         .collect();
     vec![
-        ("Decisions by outcome", vec!["outcome", "decisions"], outcomes),
+        (
+            "Decisions by outcome",
+            vec!["outcome", "decisions"],
+            outcomes,
+        ),
         ("Top rules", vec!["rule", "decisions", "by outcome"], rules),
         ("Approvals", vec!["figure", "value"], approvals),
-        ("Posture trend", vec!["day", "score", "decisions", "blocked"], trend),
+        (
+            "Posture trend",
+            vec!["day", "score", "decisions", "blocked"],
+            trend,
+        ),
         ("Break glass", vec!["use", "count"], break_glass),
         (
             "Connector health",
-            vec!["destination", "attempts", "delivered", "retrying", "dead letters"],
+            vec![
+                "destination",
+                "attempts",
+                "delivered",
+                "retrying",
+                "dead letters",
+            ],
             connectors,
         ),
-        ("Open blockers", vec!["validator", "tenant", "problem", "fix"], blockers),
+        (
+            "Open blockers",
+            vec!["validator", "tenant", "problem", "fix"],
+            blockers,
+        ),
     ]
 }
 
