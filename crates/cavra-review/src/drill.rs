@@ -67,7 +67,7 @@ fn verdict(r: &Result<packet::Verified, Refused>) -> String {
 /// A past record: a packet (readiness, review packet, review record) or an in-toto release
 /// or rollback record (`cavra release record|rollback`).
 enum Past {
-    Packet(Packet),
+    Packet(Box<Packet>),
     Statement(cavra_evidence::intoto::Statement),
 }
 
@@ -77,7 +77,9 @@ fn past(text: &str) -> Option<Past> {
     if env.payload_type == cavra_evidence::intoto::PAYLOAD_TYPE {
         serde_json::from_slice(&bytes).ok().map(Past::Statement)
     } else {
-        serde_json::from_slice(&bytes).ok().map(Past::Packet)
+        serde_json::from_slice(&bytes)
+            .ok()
+            .map(|p| Past::Packet(Box::new(p)))
     }
 }
 
@@ -86,13 +88,14 @@ fn past(text: &str) -> Option<Past> {
 fn check(text: &str, trust: &TrustRoot) -> (String, Option<String>, Option<Past>) {
     match past(text) {
         Some(Past::Packet(p)) => {
+            let p = *p;
             let expect = Expect::new(p.kind, None, None);
             let r = packet::verify(text, trust, &expect);
             let by = match &r {
                 Ok(v) => Some(v.key_id.clone()),
                 _ => Some(p.key_id.clone()),
             };
-            (verdict(&r), by, Some(Past::Packet(p)))
+            (verdict(&r), by, Some(Past::Packet(Box::new(p))))
         }
         Some(Past::Statement(st)) => {
             let word = match cavra_release::record::verify(text, trust, &[]) {

@@ -28,12 +28,20 @@ pub struct StepState {
     pub problems: Vec<String>,
 }
 
+/// What the records say about the chain.
+#[derive(Debug, Clone)]
+pub struct States {
+    /// Each step but the status itself, in the chain's order.
+    pub steps: Vec<StepState>,
+    /// Records that do not verify: name and reason.
+    pub unverified: Vec<String>,
+    /// Every record read, by digest.
+    pub digests: Vec<FileDigest>,
+}
+
 /// The steps' states from the records among `sources` (files or folders), verified against
 /// `trust`; records that do not verify are listed by name and reason.
-pub fn states(
-    sources: &[PathBuf],
-    trust: &TrustRoot,
-) -> Result<(Vec<StepState>, Vec<String>, Vec<FileDigest>), ReviewError> {
+pub fn states(sources: &[PathBuf], trust: &TrustRoot) -> Result<States, ReviewError> {
     let mut files = Vec::new();
     for s in sources {
         collect(s, &mut files)?;
@@ -101,7 +109,11 @@ pub fn states(
             },
         })
         .collect();
-    Ok((states, unverified, digests))
+    Ok(States {
+        steps: states,
+        unverified,
+        digests,
+    })
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReviewError> {
@@ -156,7 +168,11 @@ pub fn run(
     signer: &cavra_runtime::keyfiles::LogSigner,
     output: &Path,
 ) -> Result<Written, ReviewError> {
-    let (states, unverified, digests) = states(sources, trust)?;
+    let States {
+        steps: states,
+        unverified,
+        digests,
+    } = states(sources, trust)?;
     let mut problems: Vec<String> = states
         .iter()
         .filter(|s| s.state != "passed")

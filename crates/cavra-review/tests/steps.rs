@@ -122,7 +122,12 @@ fn publication_passes_for_the_released_artefact_and_fails_for_a_changed_one() {
     std::fs::write(&art, "the released bytes").expect("artefact");
     let record = release(&bed, &art);
 
-    let w = publication(&bed, &record, &[art.clone()], "publication.json");
+    let w = publication(
+        &bed,
+        &record,
+        std::slice::from_ref(&art),
+        "publication.json",
+    );
     assert!(w.passed, "{:?}", w.problems);
     assert_eq!(w.exit_code(), 0);
     let o = bed.verify(&w.record);
@@ -371,7 +376,8 @@ fn the_drill_revokes_rotates_resigns_and_reverifies() {
     assert!(e.to_string().contains("revoked"), "{e}");
     let again =
         std::fs::read_to_string(out.join("resigned/1.0.0.release.json")).expect("re-signed");
-    let v = cavra_release::record::verify(&again, &rotated_root, &[art.clone()]).expect("verifies");
+    let v = cavra_release::record::verify(&again, &rotated_root, std::slice::from_ref(&art))
+        .expect("verifies");
     assert_eq!(v.signed_by, "release-2027");
     let v = verify::record(
         &std::fs::read_to_string(&w.record).expect("read"),
@@ -474,8 +480,8 @@ fn the_status_names_each_step_passed_failed_or_missing() {
     )
     .expect("write");
     let trust = cavra_runtime::trust_file::read(&bed.trust).expect("trust");
-    let (states, unverified, _) =
-        cavra_review::status::states(&[dir.clone()], &trust).expect("states");
+    let found = cavra_review::status::states(std::slice::from_ref(&dir), &trust).expect("states");
+    let (states, unverified) = (found.steps, found.unverified);
     let state = |s: Step| {
         states
             .iter()

@@ -19,9 +19,11 @@ fn day(t: &str) -> String {
     t.get(..10).unwrap_or(t).to_string()
 }
 
-/// The report's sections as (title, rows of cells), shared by both renderings so they say
-/// the same.
-fn tables(d: &ReportData) -> Vec<(&'static str, Vec<&'static str>, Vec<Vec<String>>)> {
+/// A section of the report: its title, column heads and rows of cells.
+type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+
+/// The report's sections, shared by both renderings so they say the same.
+fn tables(d: &ReportData) -> Vec<Table> {
     let p = &d.posture;
     let outcomes = p
         .decisions
