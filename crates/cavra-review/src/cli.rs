@@ -230,7 +230,7 @@ fn token() -> Result<String, ReviewError> {
 fn print(json: bool, value: &impl serde::Serialize, text: &str) -> Result<(), ReviewError> {
     if json {
         let s =
-            serde_json::to_string_pretty(value).map_err(|e| ReviewError::Sign(e.to_string()))?;
+            serde_json::to_string_pretty(value).map_err(|e| ReviewError::Render(e.to_string()))?;
         println!("{s}");
     } else {
         print!("{text}");

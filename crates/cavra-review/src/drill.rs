@@ -98,29 +98,36 @@ fn check(text: &str, trust: &TrustRoot) -> (String, Option<String>, Option<Past>
             (verdict(&r), by, Some(Past::Packet(Box::new(p))))
         }
         Some(Past::Statement(st)) => {
-            let word = match cavra_release::record::verify(text, trust, &[]) {
-                Ok(_) => "verified".to_string(),
-                Err(e) => release_reason(&e.to_string()).to_string(),
-            };
             let by = st.predicate["key_id"].as_str().map(str::to_string);
-            (word, by, Some(Past::Statement(st)))
+            (
+                statement_verdict(text, trust),
+                by,
+                Some(Past::Statement(st)),
+            )
         }
         None => ("invalid".into(), None, None),
     }
 }
 
-/// The packet reason of a release record's refusal, from the trust root's words.
-fn release_reason(message: &str) -> &'static str {
-    let m = message.to_ascii_lowercase();
-    if m.contains("revoked") || m.contains("untrusted") || m.contains("valid") && m.contains("key")
-    {
-        Reason::UntrustedKey.as_str()
-    } else if m.contains("no signature") || m.contains("missing") {
-        Reason::Unsigned.as_str()
-    } else if m.contains("signature") {
-        Reason::Tampered.as_str()
-    } else {
-        Reason::Invalid.as_str()
+/// A release or rollback record's verdict, in the packets' reasons: its signature against
+/// `trust` as of its signed time (refusals named as for a packet), then the record itself.
+fn statement_verdict(text: &str, trust: &TrustRoot) -> String {
+    let Ok(env) = Envelope::from_json(text) else {
+        return Reason::Invalid.as_str().into();
+    };
+    let at = |p: &[u8]| -> Option<String> {
+        let s: cavra_evidence::intoto::Statement = serde_json::from_slice(p).ok()?;
+        s.predicate.get("signed_at")?.as_str().map(str::to_string)
+    };
+    if let Err(e) = trust.verify(&env, cavra_evidence::intoto::PAYLOAD_TYPE, None, &at) {
+        return packet::signature_refusal(e, &env, trust)
+            .reason
+            .as_str()
+            .into();
+    }
+    match cavra_release::record::verify(text, trust, &[]) {
+        Ok(_) => "verified".into(),
+        Err(_) => Reason::Invalid.as_str().into(),
     }
 }
 

@@ -66,6 +66,13 @@ pub enum ReviewError {
     /// A record could not be signed.
     #[error("signing: {0}")]
     Sign(String),
+    /// A report's page or chart could not be made.
+    #[error("rendering the report: {0}")]
+    Render(String),
+    /// The release evidence could not be read (not a failed verification: that is a problem
+    /// the publication record names).
+    #[error("{0}")]
+    Release(String),
     /// A report could not be sent.
     #[error("{0}")]
     Mail(String),

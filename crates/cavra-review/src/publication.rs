@@ -111,7 +111,8 @@ pub fn run(
             problems.push(format!("release record: {e}"));
             json!({"artifacts": artifacts})
         }
-        Err(e) => return Err(ReviewError::Usage(e.to_string())),
+        Err(cavra_release::ReleaseError::Input(m)) => return Err(ReviewError::Usage(m)),
+        Err(e) => return Err(ReviewError::Release(e.to_string())),
     };
     let mut record = Record::new(Step::Publication, problems, body);
     record.inputs = digests;

@@ -386,8 +386,9 @@ pub fn verify(text: &str, trust: &TrustRoot, expect: &Expect<'_>) -> Result<Veri
 
 /// The reason of a signature that failed: a key the trust root holds that does not verify
 /// the bytes means they changed; a key it does not hold (or holds revoked, or held at another
-/// time) is an untrusted key.
-fn signature_refusal(e: TrustError, env: &Envelope, trust: &TrustRoot) -> Refused {
+/// time) is an untrusted key. Also for other envelopes checked against a trust root (the
+/// operating review's drill re-verifies release records with it).
+pub fn signature_refusal(e: TrustError, env: &Envelope, trust: &TrustRoot) -> Refused {
     let detail = e.to_string();
     match e {
         TrustError::MissingSignature => refuse(Reason::Unsigned, detail),

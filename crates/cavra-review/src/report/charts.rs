@@ -11,7 +11,7 @@ const BAR: RGBColor = RGBColor(0x2f, 0x6f, 0xb3);
 const LINE: RGBColor = RGBColor(0x1b, 0x7f, 0x4d);
 
 fn drawing(e: impl std::fmt::Display) -> ReviewError {
-    ReviewError::Sign(format!("drawing a chart: {e}"))
+    ReviewError::Render(format!("drawing a chart: {e}"))
 }
 
 /// A bar per label, `values` high, titled `caption`.

@@ -223,7 +223,8 @@ pub fn write(
 ) -> Result<Written, ReviewError> {
     let markdown = render::markdown(data);
     let html = render::html(data)?;
-    let figures = serde_json::to_vec_pretty(data).map_err(|e| ReviewError::Sign(e.to_string()))?;
+    let figures =
+        serde_json::to_vec_pretty(data).map_err(|e| ReviewError::Render(e.to_string()))?;
     let mut files: Vec<PathBuf> = Vec::new();
     let mut inputs = Vec::new();
     for (name, bytes) in [
