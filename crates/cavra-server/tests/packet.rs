@@ -176,3 +176,30 @@ fn durations_read_days_hours_minutes_and_seconds() {
         assert!(packet::parse_duration(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_review_record_verifies_as_what_it_records_and_an_empty_packet_is_invalid() {
+    let review = Expect::new(Kind::ReviewRecord, None, None);
+    let record = |passed: bool| {
+        let content = serde_json::json!({"step": "publication", "passed": passed,
+            "problems": if passed { vec![] } else { vec!["artefact a: digest mismatch"] }});
+        Packet::review_record("ops", None, content)
+            .sign(&key(1))
+            .expect("signs")
+    };
+    assert_eq!(reason(&record(true), &review), None);
+    let r = packet::verify(&record(false), &trust(), &review).expect_err("did not pass");
+    assert_eq!(r.reason, Reason::BlockersOpen);
+    assert!(
+        r.detail
+            .contains("publication step did not pass: artefact a"),
+        "{}",
+        r.detail
+    );
+    // A review record is not a readiness packet, and a packet must carry something.
+    assert_eq!(reason(&record(true), &now()), Some(Reason::Invalid));
+    let mut empty = Packet::review_record("ops", None, serde_json::json!({}));
+    empty.record = None;
+    let text = empty.sign(&key(1)).expect("signs");
+    assert_eq!(reason(&text, &review), Some(Reason::Invalid));
+}
