@@ -26,6 +26,10 @@ use crate::ConnectorError;
 use crate::config::{ConnectorConfig, SmtpConfig, SmtpTls, recipient_allowed};
 use crate::sink::{Attempt, Outgoing, Sent, Sink, Verdict, excerpt};
 
+/// A loopback SMTP server for tests.
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// The most attached in one message, in bytes (decoded).
 const MAX_ATTACHMENTS_BYTES: usize = 20 * 1024 * 1024;
 

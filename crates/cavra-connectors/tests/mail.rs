@@ -1,5 +1,5 @@
-//! The SMTP kind against an SMTP server written here that speaks the real protocol over real
-//! TLS (rustls, a private CA the connector is told to trust): STARTTLS on a plain port and
+//! The SMTP kind against the SMTP server of `cavra_connectors::smtp::testing`, which speaks the
+//! real protocol over real TLS (rustls, a private CA the connector is told to trust): STARTTLS on a plain port and
 //! implicit TLS, `AUTH PLAIN`, the envelope (`MAIL FROM`, `RCPT TO`) and `DATA`. What it
 //! received is checked as a mail reader would: who it went to, over TLS, authenticated, the
 //! plain text and HTML alternatives and the attachments (the signed envelope, a report's
@@ -7,247 +7,16 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use cavra_connectors::config::ConnectorsConfig;
 use cavra_connectors::event::verify_envelope;
 use cavra_connectors::sink::{Outgoing, Verdict};
+use cavra_connectors::smtp::testing::{Mode, Pki, attachment, part, smtp_server};
 use cavra_connectors::worker::build_destinations;
 use cavra_tenant_store::Decision;
 use cavra_tenant_store::outbox::DeliveryState;
 use serde_json::{Value, json};
 use support::*;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
-
-// ---------------------------------------------------------------------------------------
-// The SMTP server
-
-/// One message as the server received it.
-#[derive(Debug, Clone)]
-struct Mail {
-    tls: bool,
-    user: Option<String>,
-    from: String,
-    to: Vec<String>,
-    data: String,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Starttls,
-    Implicit,
-}
-
-struct Server {
-    mode: Mode,
-    /// `AUTH PLAIN` user and password, when the server requires authentication.
-    login: Option<(String, String)>,
-    tls: tokio_rustls::TlsAcceptor,
-    mails: Mutex<Vec<Mail>>,
-}
-
-async fn reply<W: AsyncWrite + Unpin>(w: &mut W, text: &str) -> std::io::Result<()> {
-    w.write_all(text.as_bytes()).await?;
-    w.write_all(b"\r\n").await?;
-    w.flush().await
-}
-
-fn address(arg: &str) -> String {
-    let a = arg.split_once(':').map(|x| x.1).unwrap_or(arg).trim();
-    a.trim_start_matches('<')
-        .split('>')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
-/// What a session ended with: done, or the client asked for TLS.
-enum Ended {
-    Quit,
-    StartTls,
-}
-
-/// Speaks SMTP on `s` until QUIT (or STARTTLS, on a plain connection).
-async fn session<S: AsyncBufRead + AsyncWrite + Unpin>(
-    server: &Server,
-    s: &mut S,
-    tls: bool,
-) -> std::io::Result<Ended> {
-    let mut user = None;
-    let mut from = String::new();
-    let mut to = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if s.read_line(&mut line).await? == 0 {
-            return Ok(Ended::Quit);
-        }
-        let cmd = line.trim_end().to_string();
-        let upper = cmd.to_ascii_uppercase();
-        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            let mut caps = vec!["250-localhost"];
-            if !tls && server.mode == Mode::Starttls {
-                caps.push("250-STARTTLS");
-            }
-            if tls && server.login.is_some() {
-                caps.push("250-AUTH PLAIN");
-            }
-            caps.push("250 8BITMIME");
-            reply(s, &caps.join("\r\n")).await?;
-        } else if upper == "STARTTLS" && !tls {
-            reply(s, "220 2.0.0 go ahead").await?;
-            return Ok(Ended::StartTls);
-        } else if upper.starts_with("AUTH PLAIN") {
-            let b64 = cmd.split_whitespace().nth(2).unwrap_or("");
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap_or_default();
-            let parts: Vec<String> = raw
-                .split(|b| *b == 0)
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect();
-            match (&server.login, parts.as_slice()) {
-                (Some((u, p)), [_, gu, gp]) if gu == u && gp == p && tls => {
-                    user = Some(u.clone());
-                    reply(s, "235 2.7.0 authenticated").await?;
-                }
-                _ => reply(s, "535 5.7.8 authentication failed").await?,
-            }
-        } else if upper.starts_with("MAIL FROM") {
-            if server.login.is_some() && user.is_none() {
-                reply(s, "530 5.7.0 authentication required").await?;
-                continue;
-            }
-            from = address(&cmd);
-            to.clear();
-            reply(s, "250 2.1.0 ok").await?;
-        } else if upper.starts_with("RCPT TO") {
-            to.push(address(&cmd));
-            reply(s, "250 2.1.5 ok").await?;
-        } else if upper == "DATA" {
-            reply(s, "354 end with <CRLF>.<CRLF>").await?;
-            let mut data = String::new();
-            loop {
-                line.clear();
-                if s.read_line(&mut line).await? == 0 {
-                    return Ok(Ended::Quit);
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-                data.push_str(line.strip_prefix('.').unwrap_or(&line));
-            }
-            server.mails.lock().unwrap().push(Mail {
-                tls,
-                user: user.clone(),
-                from: from.clone(),
-                to: std::mem::take(&mut to),
-                data,
-            });
-            reply(s, "250 2.0.0 queued").await?;
-        } else if upper == "RSET" || upper == "NOOP" {
-            reply(s, "250 2.0.0 ok").await?;
-        } else if upper == "QUIT" {
-            reply(s, "221 2.0.0 bye").await?;
-            return Ok(Ended::Quit);
-        } else {
-            reply(s, "502 5.5.2 not implemented").await?;
-        }
-    }
-}
-
-async fn connection(server: Arc<Server>, tcp: TcpStream) -> std::io::Result<()> {
-    if server.mode == Mode::Implicit {
-        let tls = server.tls.accept(tcp).await?;
-        let mut s = BufReader::new(tls);
-        reply(&mut s, "220 localhost ESMTP cavra-test").await?;
-        session(&server, &mut s, true).await?;
-        return Ok(());
-    }
-    let mut plain = BufReader::new(tcp);
-    reply(&mut plain, "220 localhost ESMTP cavra-test").await?;
-    if let Ended::StartTls = session(&server, &mut plain, false).await? {
-        let tls = server.tls.accept(plain.into_inner()).await?;
-        let mut s = BufReader::new(tls);
-        session(&server, &mut s, true).await?;
-    }
-    Ok(())
-}
-
-/// Starts a server; returns it and its port.
-async fn smtp_server(pki: &TestPki, mode: Mode, login: Option<(&str, &str)>) -> (Arc<Server>, u16) {
-    let server = Arc::new(Server {
-        mode,
-        login: login.map(|(u, p)| (u.to_string(), p.to_string())),
-        tls: tokio_rustls::TlsAcceptor::from(pki.server.clone()),
-        mails: Mutex::new(Vec::new()),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let s = server.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let _ = connection(s, tcp).await;
-            });
-        }
-    });
-    (server, port)
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading a message
-
-/// Decodes quoted-printable text (RFC 2045 6.7): `=XX` octets and `=` soft line breaks.
-fn quoted_printable(text: &str) -> Option<Vec<u8>> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' {
-            if b.get(i + 1..i + 3) == Some(b"\r\n") {
-                i += 3;
-                continue;
-            }
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-/// The decoded body of the attachment named `name` in a MIME message.
-fn attachment(data: &str, name: &str) -> Option<Vec<u8>> {
-    part(data, &format!("filename=\"{name}\""))
-}
-
-/// The decoded body of the first MIME part whose headers hold `marker`.
-fn part(data: &str, marker: &str) -> Option<Vec<u8>> {
-    let at = data.find(marker)?;
-    let rest = &data[at..];
-    let header_end = rest.find("\r\n\r\n")?;
-    let headers = &rest[..header_end];
-    let body = &rest[header_end + 4..];
-    let body = &body[..body.find("\r\n--").unwrap_or(body.len())];
-    if headers.contains("Content-Transfer-Encoding: base64") {
-        base64::engine::general_purpose::STANDARD
-            .decode(body.replace("\r\n", ""))
-            .ok()
-    } else if headers.contains("Content-Transfer-Encoding: quoted-printable") {
-        quoted_printable(body)
-    } else {
-        Some(body.as_bytes().to_vec())
-    }
-}
 
 fn smtp_yaml(
     tenant: &str,
@@ -287,7 +56,7 @@ fn smtp_yaml(
 /// recipients only, as plain text and HTML with the signed envelope attached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
-    let pki = TestPki::new();
+    let pki = Pki::new();
     let (server, port) = smtp_server(&pki, Mode::Starttls, Some(("mailer", "s3cret-pass"))).await;
     let dir = tempfile::tempdir().expect("dir");
     let pass = secret_file(&dir, "smtp-pass", "s3cret-pass");
@@ -335,7 +104,7 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
     let p = drain(&mut w).await;
     assert_eq!(p.delivered, 2, "{p:?}");
 
-    let mails = server.mails.lock().unwrap().clone();
+    let mails = server.mails();
     assert_eq!(mails.len(), 2);
     for m in &mails {
         assert!(m.tls, "sent after STARTTLS");
@@ -384,7 +153,7 @@ async fn starttls_with_auth_each_tenant_to_its_own_recipients() {
 /// Implicit TLS without authentication; a report's file in the event is attached as is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implicit_tls_with_a_report_attached() {
-    let pki = TestPki::new();
+    let pki = Pki::new();
     let (server, port) = smtp_server(&pki, Mode::Implicit, None).await;
     let yaml = smtp_yaml(
         "acme",
@@ -412,7 +181,7 @@ async fn implicit_tls_with_a_report_attached() {
     };
     let sent = dests[0].sink.send(&msg).await;
     assert_eq!(sent.verdict, Verdict::Delivered, "{sent:?}");
-    let mails = server.mails.lock().unwrap().clone();
+    let mails = server.mails();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].tls);
     assert_eq!(
@@ -432,7 +201,7 @@ async fn implicit_tls_with_a_report_attached() {
 /// event, is not sent at all: a dead letter, and the server sees nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_lists_keep_tenants_apart() {
-    let pki = TestPki::new();
+    let pki = Pki::new();
     let (server, port) = smtp_server(&pki, Mode::Implicit, None).await;
     let ca = &pki.ca_file;
 
@@ -510,14 +279,14 @@ async fn allow_lists_keep_tenants_apart() {
         sent.response.contains("an event of tenant globex"),
         "{sent:?}"
     );
-    assert!(server.mails.lock().unwrap().is_empty(), "nothing was sent");
+    assert!(server.mails().is_empty(), "nothing was sent");
 }
 
 /// A refused login is a dead letter at once (another attempt will not fix it); a server
 /// whose certificate is not trusted is a retried TLS failure, and nothing is sent in clear.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_login_and_untrusted_certificate() {
-    let pki = TestPki::new();
+    let pki = Pki::new();
     let (server, port) = smtp_server(&pki, Mode::Starttls, Some(("mailer", "right"))).await;
     let dir = tempfile::tempdir().expect("dir");
     let wrong = secret_file(&dir, "wrong", "wrong");
@@ -541,7 +310,7 @@ async fn refused_login_and_untrusted_certificate() {
     let list = attempts(&store.db, "acme", &d.event_id).await;
     assert_eq!(list[0]["status"], "535", "{list:?}");
 
-    let other = TestPki::new();
+    let other = Pki::new();
     let store = sqlite().await;
     let yaml = smtp_yaml(
         "acme",
@@ -558,14 +327,14 @@ async fn refused_login_and_untrusted_certificate() {
     assert_eq!((p.attempted, p.delivered, p.dead), (1, 0, 0), "{p:?}");
     let d = only_delivery(&store.db, "acme", "mail").await;
     assert_eq!(d.state, DeliveryState::Pending);
-    assert!(server.mails.lock().unwrap().is_empty());
+    assert!(server.mails().is_empty());
 }
 
 /// The connector's templates make the subject and open the message; a value's line break
 /// cannot add a header, and the HTML part escapes the text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_make_the_subject_and_open_the_message() {
-    let pki = TestPki::new();
+    let pki = Pki::new();
     let (server, port) = smtp_server(&pki, Mode::Implicit, None).await;
     let yaml = smtp_yaml(
         "acme",
@@ -593,7 +362,7 @@ async fn templates_make_the_subject_and_open_the_message() {
     .await;
     let p = drain(&mut w).await;
     assert_eq!(p.delivered, 1, "{p:?}");
-    let mails = server.mails.lock().unwrap().clone();
+    let mails = server.mails();
     assert_eq!(mails.len(), 1);
     let m = &mails[0];
     assert_eq!(m.to, vec!["ops@acme.example".to_string()]);

@@ -30,6 +30,9 @@ pub enum Kind {
     Readiness,
     /// An AISPM review of a period.
     AispmReview,
+    /// A step of the operating review chain (`cavra review`): its [`Packet::record`] says
+    /// which step and what it found.
+    ReviewRecord,
 }
 
 /// The signed content.
@@ -43,11 +46,17 @@ pub struct Packet {
     pub signed_at: String,
     /// The trust root's id of the signing key.
     pub key_id: String,
-    /// The readiness gate's result (with the digests of the configuration it checked).
-    pub readiness: Readiness,
+    /// The readiness gate's result (with the digests of the configuration it checked). Every
+    /// readiness and review packet has one; a review record only when its step ran the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
     /// The review, in an AISPM review packet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
+    /// What a step of the operating review chain recorded (`cavra_review`). A record with
+    /// `"passed": false` verifies as [`Reason::BlockersOpen`], its `problems` in the detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<serde_json::Value>,
 }
 
 /// An AISPM review of one tenant over a period.
@@ -209,8 +218,27 @@ impl Packet {
             kind,
             signed_at: crate::now_text(),
             key_id: key_id.to_string(),
-            readiness,
+            readiness: Some(readiness),
             review,
+            record: None,
+        }
+    }
+
+    /// A review record signed now by `key_id`: what the step found, and the readiness gate's
+    /// result when the step ran it.
+    pub fn review_record(
+        key_id: &str,
+        readiness: Option<Readiness>,
+        record: serde_json::Value,
+    ) -> Self {
+        Packet {
+            format: FORMAT.into(),
+            kind: Kind::ReviewRecord,
+            signed_at: crate::now_text(),
+            key_id: key_id.to_string(),
+            readiness,
+            review: None,
+            record: Some(record),
         }
     }
 
@@ -315,18 +343,39 @@ pub fn verify(text: &str, trust: &TrustRoot, expect: &Expect<'_>) -> Result<Veri
         }
     }
     if let Some(live) = expect.live {
-        compare_digests(&packet.readiness.digests, live)?;
+        let none = BTreeMap::new();
+        let digests = packet.readiness.as_ref().map_or(&none, |r| &r.digests);
+        compare_digests(digests, live)?;
     }
-    if !packet.readiness.blockers.is_empty() {
-        let names: Vec<&str> = packet
-            .readiness
-            .blockers
-            .iter()
-            .map(|b| b.validator.as_str())
-            .collect();
+    if packet.readiness.is_none() && packet.record.is_none() {
+        return Err(refuse(
+            Reason::Invalid,
+            "a packet with neither a readiness result nor a record",
+        ));
+    }
+    let blockers = packet.readiness.as_ref().map_or(&[][..], |r| &r.blockers);
+    if !blockers.is_empty() {
+        let names: Vec<&str> = blockers.iter().map(|b| b.validator.as_str()).collect();
         return Err(refuse(
             Reason::BlockersOpen,
             format!("{} blocker(s) open: {}", names.len(), names.join(", ")),
+        ));
+    }
+    // A review step that did not pass is signed as it was found: it verifies as what it is.
+    if let Some(record) = &packet.record
+        && record.get("passed") == Some(&serde_json::Value::Bool(false))
+    {
+        let problems: Vec<&str> = record["problems"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        return Err(refuse(
+            Reason::BlockersOpen,
+            format!(
+                "the {} step did not pass: {}",
+                record["step"].as_str().unwrap_or("review"),
+                problems.join("; ")
+            ),
         ));
     }
     Ok(Verified {
@@ -337,8 +386,9 @@ pub fn verify(text: &str, trust: &TrustRoot, expect: &Expect<'_>) -> Result<Veri
 
 /// The reason of a signature that failed: a key the trust root holds that does not verify
 /// the bytes means they changed; a key it does not hold (or holds revoked, or held at another
-/// time) is an untrusted key.
-fn signature_refusal(e: TrustError, env: &Envelope, trust: &TrustRoot) -> Refused {
+/// time) is an untrusted key. Also for other envelopes checked against a trust root (the
+/// operating review's drill re-verifies release records with it).
+pub fn signature_refusal(e: TrustError, env: &Envelope, trust: &TrustRoot) -> Refused {
     let detail = e.to_string();
     match e {
         TrustError::MissingSignature => refuse(Reason::Unsigned, detail),

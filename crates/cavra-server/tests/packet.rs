@@ -54,7 +54,14 @@ fn a_packet_signed_by_a_trusted_key_without_blockers_verifies() {
     let text = signed(vec![], &key(1), "ops");
     let v = packet::verify(&text, &trust(), &now()).expect("verifies");
     assert_eq!(v.key_id, "ops");
-    assert_eq!(v.packet.readiness.tenants, ["a"]);
+    assert_eq!(
+        v.packet
+            .readiness
+            .as_ref()
+            .expect("a readiness result")
+            .tenants,
+        ["a"]
+    );
     let outcome = packet::Outcome::of(&Ok(v));
     assert_eq!(outcome.exit_code(), 0);
 }
@@ -168,4 +175,31 @@ fn durations_read_days_hours_minutes_and_seconds() {
     for bad in ["", "30", "d", "0d", "-1d", "3w", "99999999999d"] {
         assert!(packet::parse_duration(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn a_review_record_verifies_as_what_it_records_and_an_empty_packet_is_invalid() {
+    let review = Expect::new(Kind::ReviewRecord, None, None);
+    let record = |passed: bool| {
+        let content = serde_json::json!({"step": "publication", "passed": passed,
+            "problems": if passed { vec![] } else { vec!["artefact a: digest mismatch"] }});
+        Packet::review_record("ops", None, content)
+            .sign(&key(1))
+            .expect("signs")
+    };
+    assert_eq!(reason(&record(true), &review), None);
+    let r = packet::verify(&record(false), &trust(), &review).expect_err("did not pass");
+    assert_eq!(r.reason, Reason::BlockersOpen);
+    assert!(
+        r.detail
+            .contains("publication step did not pass: artefact a"),
+        "{}",
+        r.detail
+    );
+    // A review record is not a readiness packet, and a packet must carry something.
+    assert_eq!(reason(&record(true), &now()), Some(Reason::Invalid));
+    let mut empty = Packet::review_record("ops", None, serde_json::json!({}));
+    empty.record = None;
+    let text = empty.sign(&key(1)).expect("signs");
+    assert_eq!(reason(&text, &review), Some(Reason::Invalid));
 }

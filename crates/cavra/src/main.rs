@@ -129,6 +129,9 @@ enum Command {
     /// Releases: signed release and rollback records, the release archive, offline checks.
     #[command(subcommand)]
     Release(release_cmd::ReleaseCommand),
+    /// The operating review chain: signed records of each step, verified offline (docs/operations.md).
+    #[command(subcommand)]
+    Review(cavra_review::cli::ReviewCommand),
     /// Air-gapped installs: signed offline bundles (bundle, verify, install).
     #[command(subcommand)]
     Offline(release_cmd::OfflineCommand),
@@ -162,6 +165,7 @@ fn run(cli: Cli) -> Result<i32, support::Failure> {
         Command::Aispm(command) => aispm_cmd::run(command),
         Command::Release(command) => release_cmd::run(command),
         Command::Offline(command) => release_cmd::offline(command),
+        Command::Review(command) => Ok(cavra_review::cli::run(command)),
         Command::Demo(command) => demo::run(command),
         Command::Validate(command) => validate_cmd::run(command),
         Command::Doctor(args) => doctor_cmd::run(args),
