@@ -208,7 +208,8 @@ impl Accumulator {
                 self.agents.insert(name.into_owned(), enabled);
             }
             Event::Assignment { scope, pack } => {
-                self.assignments.insert(scope.into_owned(), pack.into_owned());
+                self.assignments
+                    .insert(scope.into_owned(), pack.into_owned());
             }
             Event::Pack { digest, signed } => {
                 self.packs.insert(digest.into_owned(), signed);

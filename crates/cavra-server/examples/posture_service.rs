@@ -50,7 +50,8 @@ async fn seed(dir: &std::path::Path, state: &AppState) -> Result<(), Error> {
     let file = std::fs::File::open(dir.join("entries.jsonl"))?;
     let mut batch: Vec<BulkEntry> = Vec::with_capacity(BATCH);
     let mut n = 0u64;
-    let flush = |db: Db, batch: Vec<BulkEntry>| async move { db.append_entries(TENANT, batch).await };
+    let flush =
+        |db: Db, batch: Vec<BulkEntry>| async move { db.append_entries(TENANT, batch).await };
     for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
         let mut entry: serde_json::Value = serde_json::from_str(&line?)?;
         let kind = entry["kind"].as_str().unwrap_or("entry").to_string();
@@ -63,12 +64,18 @@ async fn seed(dir: &std::path::Path, state: &AppState) -> Result<(), Error> {
         if batch.len() == BATCH {
             flush(state.db.clone(), std::mem::take(&mut batch)).await?;
             if n.is_multiple_of(100_000) {
-                eprintln!("seeded {n} entries ({:.0} s)", started.elapsed().as_secs_f64());
+                eprintln!(
+                    "seeded {n} entries ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
     }
     flush(state.db.clone(), batch).await?;
-    eprintln!("seeded {n} entries in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {n} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

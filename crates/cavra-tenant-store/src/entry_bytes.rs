@@ -82,7 +82,13 @@ impl Db {
     /// time, bytes)`, the bytes borrowed from the database's row (not copied), on a reader
     /// thread: several ranges can be folded at once, one per reader, and their states
     /// combined in log order afterwards.
-    pub async fn fold_entries<S, F>(&self, tenant: &str, range: EntryRange, state: S, f: F) -> Result<S>
+    pub async fn fold_entries<S, F>(
+        &self,
+        tenant: &str,
+        range: EntryRange,
+        state: S,
+        f: F,
+    ) -> Result<S>
     where
         S: Send + 'static,
         F: Fn(&mut S, u64, &str, &[u8]) + Send + 'static,

@@ -30,8 +30,8 @@ pub mod inventory_source;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
-pub mod posture_days;
 mod postgres_outbox;
+pub mod posture_days;
 mod redacting;
 mod rules;
 pub mod sqlite;
@@ -45,8 +45,8 @@ pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outb
 pub use cavra_store::LogSigner;
 pub use db::Db;
 pub use entry_bytes::EntryRange;
-pub use posture_days::{BulkEntry, PostureDay};
 pub use inventory::{Inventory, InventoryItem, InventoryKind, InventoryVersion, NewInventory};
+pub use posture_days::{BulkEntry, PostureDay};
 pub use types::*;
 
 /// Errors from the store.

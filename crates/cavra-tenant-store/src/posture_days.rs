@@ -56,11 +56,17 @@ pub type BulkEntry = (String, Option<String>, String, serde_json::Value);
 impl Db {
     /// `tenant`'s stored days from `first` to `last` (both `YYYY-MM-DD`, inclusive), oldest
     /// first.
-    pub async fn posture_days(&self, tenant: &str, first: &str, last: &str) -> Result<Vec<PostureDay>> {
+    pub async fn posture_days(
+        &self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<PostureDay>> {
         const SQL: &str = "SELECT day, posture, entries, log_size, computed_at FROM posture_days WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY day";
         match self {
             Db::Sqlite(db) => {
-                let (tenant, first, last) = (tenant.to_string(), first.to_string(), last.to_string());
+                let (tenant, first, last) =
+                    (tenant.to_string(), first.to_string(), last.to_string());
                 db.read(move |c| {
                     let mut st = c.prepare_cached(&SQL.replace('$', "?"))?;
                     let rows = st.query_map(params![tenant, first, last], |r| {
@@ -155,15 +161,19 @@ impl Db {
             Db::Sqlite(db) => {
                 let tenant = tenant.to_string();
                 db.write(move |c, _| {
-                    Ok(c.prepare_cached("DELETE FROM posture_days WHERE tenant = ?1")?
-                        .execute(params![tenant])? as u64)
+                    Ok(
+                        c.prepare_cached("DELETE FROM posture_days WHERE tenant = ?1")?
+                            .execute(params![tenant])? as u64,
+                    )
                 })
                 .await
             }
             Db::Postgres(db) => {
                 let c = db.client().await?;
-                Ok(c.execute("DELETE FROM posture_days WHERE tenant = $1", &[&tenant])
-                    .await?)
+                Ok(
+                    c.execute("DELETE FROM posture_days WHERE tenant = $1", &[&tenant])
+                        .await?,
+                )
             }
         }
     }
@@ -199,13 +209,9 @@ impl Db {
             Db::Postgres(db) => {
                 let mut c = db.client().await?;
                 let tx = c.transaction().await?;
-                let indexes = crate::postgres::append_many(
-                    &tx,
-                    &db.settings,
-                    tenant,
-                    new_entries(&entries),
-                )
-                .await?;
+                let indexes =
+                    crate::postgres::append_many(&tx, &db.settings, tenant, new_entries(&entries))
+                        .await?;
                 tx.commit().await?;
                 Ok(indexes)
             }

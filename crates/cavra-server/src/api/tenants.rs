@@ -347,13 +347,9 @@ pub async fn posture_trend(
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<Json<crate::aispm::trend::Trend>> {
     let now = time::OffsetDateTime::now_utc();
-    let (first, last) = crate::aispm::trend::span(
-        q.days,
-        q.since.as_deref(),
-        q.until.as_deref(),
-        now.date(),
-    )
-    .map_err(Problem::unprocessable)?;
+    let (first, last) =
+        crate::aispm::trend::span(q.days, q.since.as_deref(), q.until.as_deref(), now.date())
+            .map_err(Problem::unprocessable)?;
     Ok(Json(
         crate::aispm::trend::trend(&state.db, caller.tenant(), first, last, now).await?,
     ))
