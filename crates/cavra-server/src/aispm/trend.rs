@@ -298,3 +298,63 @@ pub async fn day_posture(db: &Db, tenant: &str, day: Date, now: OffsetDateTime) 
         .pop()
         .ok_or_else(|| StoreError::Corrupt("posture day: none computed".into()))
 }
+
+/// The trend of `tenant` read straight from the database at `url` (`cavra aispm posture
+/// --trend --database-url`): the days as [`span`] reads them; a usage error for bad days or
+/// a tenant the database does not hold. Stores the closed days it computes, as the service
+/// does.
+pub async fn database_trend(
+    url: &str,
+    tenant: &str,
+    days: Option<i64>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> std::result::Result<Trend, crate::admin::AdminError> {
+    use crate::admin::AdminError;
+    use cavra_tenant_store::Directory as _;
+    let now = OffsetDateTime::now_utc();
+    let (first, last) = span(days, since, until, now.date()).map_err(AdminError::Usage)?;
+    let config = crate::ServerConfig {
+        database_url: url.to_string(),
+        ..crate::ServerConfig::default()
+    };
+    let db = crate::admin::open_existing(&config).await?;
+    let other = |e: StoreError| AdminError::Other(e.to_string());
+    if db.tenant(tenant).await.map_err(other)?.is_none() {
+        return Err(AdminError::Usage(format!(
+            "no tenant `{tenant}` in this database"
+        )));
+    }
+    trend(&db, tenant, first, last, now).await.map_err(other)
+}
+
+/// A trend in words: one line per day.
+pub fn render(t: &Trend) -> String {
+    let mut out = format!(
+        "AISPM posture trend of {} from {} to {} ({} days from snapshots, {} computed, {} live)\n",
+        t.tenant, t.since, t.until, t.from_snapshots, t.computed, t.live
+    );
+    out.push_str(
+        "day         score  entries  decisions  block  approvals  break-glass  dead letters\n",
+    );
+    for d in &t.days {
+        let score = d.score.map_or("-".to_string(), |s| format!("{s:.1}"));
+        let block = d
+            .block_rate
+            .map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+        out.push_str(&format!(
+            "{}{} {:>5} {:>8} {:>10} {:>6} {:>10} {:>12} {:>13}\n",
+            d.day,
+            if d.closed { " " } else { "*" },
+            score,
+            d.entries,
+            d.decisions,
+            block,
+            d.approvals_requested,
+            d.break_glass,
+            d.dead_letters
+        ));
+    }
+    out.push_str("(* today, not closed: computed live)");
+    out
+}
