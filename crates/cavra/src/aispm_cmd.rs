@@ -127,58 +127,14 @@ pub struct PostureArgs {
     /// bundle first with `cavra evidence verify`).
     #[arg(long, value_name = "DIR")]
     pub from_bundle: Option<PathBuf>,
-    /// The posture day by day (UTC days; stored once a day is over) instead of over the
-    /// whole log; with --server or --database-url.
+    /// Day by day (UTC days) over the last --days N (default 30).
     #[arg(long, conflicts_with = "from_bundle")]
     pub trend: bool,
-    /// Days of the trend, ending today (default 30).
-    #[arg(long, requires = "trend", conflicts_with = "since")]
+    #[arg(long, requires = "trend", hide = true)]
     pub days: Option<i64>,
-    /// The trend's first day (YYYY-MM-DD).
-    #[arg(long, requires = "trend")]
-    pub since: Option<String>,
-    /// The trend's last day (YYYY-MM-DD, default today).
-    #[arg(long, requires = "trend")]
-    pub until: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `cavra aispm posture --trend`.
-fn trend(args: &PostureArgs) -> Result<i32, Failure> {
-    let t = if let Some(server) = &args.server {
-        let mut query = Vec::new();
-        for (k, v) in [
-            ("days", args.days.map(|d| d.to_string())),
-            ("since", args.since.clone()),
-            ("until", args.until.clone()),
-        ] {
-            if let Some(v) = v {
-                query.push(format!("{k}={v}"));
-            }
-        }
-        let path = format!("/v1/posture/trend?{}", query.join("&"));
-        serde_json::from_value(crate::client::call(server, "GET", &path, None)?)
-            .map_err(|e| anyhow!("the service's answer holds no trend: {e}"))?
-    } else if let (Some(url), Some(tenant)) = (&args.database_url, &args.tenant) {
-        let read = cavra_server::aispm::trend::database_trend(
-            url,
-            tenant,
-            args.days,
-            args.since.as_deref(),
-            args.until.as_deref(),
-        );
-        crate::server_cmd::runtime()?
-            .block_on(read)
-            .map_err(crate::server_cmd::failure)?
-    } else {
-        return Err(Failure::Usage(
-            "--trend reads the service (--server) or its database (--database-url with --tenant)"
-                .into(),
-        ));
-    };
-    crate::support::show(args.json, &t, &cavra_server::aispm::trend::render(&t))
 }
 
 /// Runs `cavra aispm …`.
@@ -190,24 +146,25 @@ pub fn run(command: &AispmCommand) -> Result<i32, Failure> {
             return verify(args, packet::Kind::AispmReview);
         }
     };
-    if args.trend {
-        return trend(args);
-    }
-    let posture = if let Some(server) = &args.server {
-        let answer = crate::client::call(server, "GET", "/v1/posture", None)?;
-        serde_json::from_value::<cavra_aispm::Posture>(answer["aispm"].clone())
-            .map_err(|e| anyhow!("the service's answer holds no posture: {e}"))?
+    let view = cavra_server::aispm::View(args.trend.then_some(args.days));
+    let (value, text) = if let Some(server) = &args.server {
+        let answer = crate::client::call(server, "GET", &view.path(), None)?;
+        view.of_answer(answer).map_err(|e| anyhow!(e))?
     } else if let (Some(url), Some(tenant)) = (&args.database_url, &args.tenant) {
-        let read = cavra_server::aispm::database_posture(url, tenant);
+        let read = view.of_database(url, tenant);
         crate::server_cmd::runtime()?
             .block_on(read)
             .map_err(crate::server_cmd::failure)?
     } else if let Some(dir) = &args.from_bundle {
-        cavra_aispm::posture_from_bundle(dir).map_err(|e| anyhow!("{e}"))?
+        let p = cavra_aispm::posture_from_bundle(dir).map_err(|e| anyhow!("{e}"))?;
+        (
+            serde_json::to_value(&p).map_err(|e| anyhow!("{e}"))?,
+            cavra_aispm::render(&p),
+        )
     } else {
         return Err(Failure::Usage(
             "name --server, --database-url with --tenant, or --from-bundle".into(),
         ));
     };
-    crate::support::show(args.json, &posture, &cavra_aispm::render(&posture))
+    crate::support::done(args.json, &value, &text)
 }

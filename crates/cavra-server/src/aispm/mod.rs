@@ -161,3 +161,60 @@ pub async fn database_posture(url: &str, tenant: &str) -> std::result::Result<Po
         .map_err(other)?;
     Ok(posture)
 }
+
+/// What `cavra aispm posture` shows: the posture of the whole log (None), or the trend over
+/// the last N days (Some; None inside: the default).
+#[derive(Debug, Clone, Copy)]
+pub struct View(pub Option<Option<i64>>);
+
+impl View {
+    /// The service's path giving it.
+    pub fn path(&self) -> String {
+        match self.0 {
+            None => "/v1/posture".into(),
+            Some(days) => trend::path(days, None, None),
+        }
+    }
+
+    /// Its JSON and words from the service's answer.
+    pub fn of_answer(
+        &self,
+        answer: serde_json::Value,
+    ) -> std::result::Result<(serde_json::Value, String), String> {
+        let text = match self.0 {
+            None => serde_json::from_value::<Posture>(answer["aispm"].clone())
+                .map(|p| cavra_aispm::render(&p))
+                .map_err(|e| format!("the service's answer holds no posture: {e}"))?,
+            Some(_) => serde_json::from_value::<trend::Trend>(answer.clone())
+                .map(|t| trend::render(&t))
+                .map_err(|e| format!("the service's answer holds no trend: {e}"))?,
+        };
+        let value = match self.0 {
+            None => answer["aispm"].clone(),
+            Some(_) => answer,
+        };
+        Ok((value, text))
+    }
+
+    /// Its JSON and words read straight from the database at `url`.
+    pub async fn of_database(
+        &self,
+        url: &str,
+        tenant: &str,
+    ) -> std::result::Result<(serde_json::Value, String), AdminError> {
+        let json = |e: serde_json::Error| AdminError::Other(e.to_string());
+        match self.0 {
+            None => {
+                let p = database_posture(url, tenant).await?;
+                Ok((
+                    serde_json::to_value(&p).map_err(json)?,
+                    cavra_aispm::render(&p),
+                ))
+            }
+            Some(days) => {
+                let t = trend::database_trend(url, tenant, days, None, None).await?;
+                Ok((serde_json::to_value(&t).map_err(json)?, trend::render(&t)))
+            }
+        }
+    }
+}

@@ -358,3 +358,17 @@ pub fn render(t: &Trend) -> String {
     out.push_str("(* today, not closed: computed live)");
     out
 }
+
+/// The path of `GET /v1/posture/trend` asking for these days.
+pub fn path(days: Option<i64>, since: Option<&str>, until: Option<&str>) -> String {
+    let days = days.map(|d| d.to_string());
+    let query: Vec<String> = [
+        ("days", days.as_deref()),
+        ("since", since),
+        ("until", until),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+    .collect();
+    format!("/v1/posture/trend?{}", query.join("&"))
+}
