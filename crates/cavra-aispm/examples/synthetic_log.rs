@@ -64,6 +64,37 @@ fn decision(i: u64) -> Value {
 /// An approval's course: asked, approved, used, and (for the benchmark's sake) expired.
 const APPROVAL_STATES: [&str; 4] = ["pending", "approved", "consumed", "expired"];
 
+/// Spreads the entries over days (None: every entry on 2026-03-01, as before).
+static SPREAD: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+
+/// Entry `index`'s time: on 2026-03-01 at `minute` (modulo a day), or its share of the days.
+fn time_of(index: u64, minute: u64) -> String {
+    match SPREAD.get().copied().flatten() {
+        None => format!(
+            "2026-03-01T{:02}:{:02}:00.000Z",
+            (minute / 60) % 24,
+            minute % 60
+        ),
+        Some((n, days)) => {
+            let per_day = n.div_ceil(days).max(1);
+            let day = time::Date::from_calendar_date(2026, time::Month::September, 1)
+                .map(|d| d + time::Duration::days((index / per_day) as i64))
+                .unwrap_or(time::Date::MIN);
+            let ms = (index % per_day) * 86_400_000 / per_day;
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                day.year(),
+                u8::from(day.month()),
+                day.day(),
+                ms / 3_600_000,
+                (ms / 60_000) % 60,
+                (ms / 1000) % 60,
+                ms % 1000
+            )
+        }
+    }
+}
+
 fn entry(index: u64, kind: &str, minute: u64, body: Value) -> Value {
     json!({
         "body": body,
@@ -71,7 +102,7 @@ fn entry(index: u64, kind: &str, minute: u64, body: Value) -> Value {
         "index": index,
         "kind": kind,
         "tenant": "acme",
-        "time": format!("2026-03-01T{:02}:{:02}:00.000Z", (minute / 60) % 24, minute % 60),
+        "time": time_of(index, minute),
     })
 }
 
@@ -82,6 +113,8 @@ fn main() -> std::io::Result<()> {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let days: Option<u64> = args.next().and_then(|s| s.parse().ok()).filter(|d| *d > 0);
+    let _ = SPREAD.set(days.map(|d| (n, d)));
     std::fs::create_dir_all(&dir)?;
     let file = std::fs::File::create(dir.join("entries.jsonl"))?;
     let mut out = std::io::BufWriter::new(file);

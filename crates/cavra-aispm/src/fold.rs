@@ -4,16 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::str::FromStr;
 
-use cavra_engine::registry::ids as registry_ids;
 use cavra_engine::{Decision, Mode, ServerApproval, TrustTier};
 use cavra_store::ApprovalState;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::entry::{Body, Entry, EntryKind, Text};
+use crate::entry::Entry;
+use crate::event::{self, AttemptOutcome, Chunk, Event, McpSignature, Read};
 use crate::{
     ApprovalFigures, BreakGlassFigures, ConnectorFigures, Covers, DecisionFigures,
     DestinationHealth, HookCoverage, McpFigures, POSTURE_FORMAT, PackFigures, Posture,
@@ -23,39 +21,12 @@ use crate::{
 /// How many names a list in the posture shows at most.
 pub(crate) const LIST_MAX: usize = 20;
 
-/// What a delivery attempt left the delivery as (the connectors' words in the attempt's
-/// evidence entry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum AttemptOutcome {
-    Delivered,
-    Retry,
-    DeadLetter,
-}
-
-/// What a registry entry is about (the tenant store's words).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RegistryKind {
-    Agent,
-    McpServer,
-}
-
 /// One approval's course.
 #[derive(Debug, Default)]
 struct ApprovalTrack {
     requested_at: Option<OffsetDateTime>,
     answered: bool,
     last: Option<ApprovalState>,
-}
-
-/// An MCP server's registered trust, tools and capabilities.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct McpSignature {
-    tier: Option<TrustTier>,
-    approval: Option<ServerApproval>,
-    tools: Vec<String>,
-    capabilities: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -102,9 +73,9 @@ impl Accumulator {
     /// Adds one entry given as its JSON text (a line of a bundle's `entries.jsonl`). An entry
     /// that does not read is counted as unreadable.
     pub fn push_line(&mut self, line: &[u8]) {
-        match serde_json::from_slice::<Entry<'_>>(line) {
-            Ok(e) => self.push(e),
-            Err(_) => self.damaged(),
+        match event::read_line(line) {
+            Some(r) => self.push(r),
+            None => self.damaged(),
         }
     }
 
@@ -117,7 +88,7 @@ impl Accumulator {
     /// Adds one entry given as a JSON value (as the service's store returns it).
     pub fn push_value(&mut self, entry: &serde_json::Value) {
         match Entry::deserialize(entry) {
-            Ok(e) => self.push(e),
+            Ok(e) => self.push(event::read(e)),
             Err(_) => self.damaged(),
         }
     }
@@ -137,89 +108,132 @@ impl Accumulator {
         }
     }
 
-    fn push(&mut self, e: Entry<'_>) {
+    /// Adds the entries of a chunk read ahead ([`Chunk`]): chunks given in log order add up
+    /// to exactly what pushing their entries one by one gives.
+    pub fn push_chunk(&mut self, chunk: Chunk) {
+        if self.covers.first_index.is_none() {
+            for (index, time, tenant) in chunk.head {
+                self.covers.first_index = index;
+                self.covers.first_time = time;
+                self.tenant = tenant;
+            }
+        }
+        if chunk.last_index.is_some() {
+            self.covers.last_index = chunk.last_index;
+        }
+        if let Some(t) = chunk.last_time {
+            self.last_time = t;
+        }
+        for e in chunk.events {
+            match e {
+                Some(e) => {
+                    self.covers.entries += 1;
+                    self.apply(e);
+                }
+                None => self.damaged(),
+            }
+        }
+    }
+
+    fn push(&mut self, r: Read<'_>) {
         self.covers.entries += 1;
         if self.covers.first_index.is_none() {
-            self.covers.first_index = e.index;
-            self.covers.first_time = e.time.as_deref().map(str::to_string);
-            self.tenant = e.tenant.as_deref().map(str::to_string);
+            self.covers.first_index = r.index;
+            self.covers.first_time = r.time.as_deref().map(str::to_string);
+            self.tenant = r.tenant.as_deref().map(str::to_string);
         }
-        if e.index.is_some() {
-            self.covers.last_index = e.index;
+        if r.index.is_some() {
+            self.covers.last_index = r.index;
         }
-        if let Some(t) = &e.time {
+        if let Some(t) = &r.time {
             // Reuses the buffer: no allocation per entry.
             self.last_time.clear();
             self.last_time.push_str(t);
         }
-        let at = e.time.as_deref();
-        let ok = match e.kind {
-            EntryKind::Decision => self.decision(e.body),
-            EntryKind::Approval => self.approval(e.body, at),
-            EntryKind::Registry => self.registry(e.body),
-            EntryKind::PolicyAssignment => self.assignment(e.body),
-            EntryKind::PolicyPack => self.pack(e.body),
-            EntryKind::Delivery => self.delivery(e.body),
-            EntryKind::Other => {
-                self.covers.other += 1;
-                true
+        self.apply(r.event);
+    }
+
+    /// Applies one entry's event (the entry itself is already counted).
+    fn apply(&mut self, e: Event<'_>) {
+        match e {
+            Event::Decision {
+                decision,
+                mode,
+                repository,
+                break_glass,
+                refused_mcp_call,
+                agent,
+            } => {
+                self.decisions += 1;
+                self.by_decision[index_of(Decision::ALL, decision)] += 1;
+                self.by_mode[index_of(Mode::ALL, mode)] += 1;
+                let repo = repository.as_deref().unwrap_or(NO_REPOSITORY);
+                match self.repositories.get_mut(repo) {
+                    Some(m) => *m = mode,
+                    None => {
+                        self.repositories.insert(repo.to_string(), mode);
+                    }
+                }
+                if break_glass {
+                    self.break_glass_decisions += 1;
+                }
+                if refused_mcp_call {
+                    self.refused_mcp_calls += 1;
+                }
+                if let Some(agent) = agent.as_deref()
+                    && !self.agents_seen.contains_key(agent)
+                {
+                    self.agents_seen.insert(agent.to_string(), ());
+                }
             }
-        };
-        if !ok {
-            self.covers.unreadable += 1;
+            Event::Approval { id, state, at } => self.approval(&id, state, at),
+            Event::Mcp { name, signature } => match self.mcp.get_mut(name.as_ref()) {
+                Some(s) => {
+                    if s.current != signature {
+                        s.changed = true;
+                        s.current = signature;
+                    }
+                }
+                None => {
+                    self.mcp.insert(
+                        name.into_owned(),
+                        McpServer {
+                            current: signature,
+                            changed: false,
+                        },
+                    );
+                }
+            },
+            Event::Agent { name, enabled } => {
+                self.agents.insert(name.into_owned(), enabled);
+            }
+            Event::Assignment { scope, pack } => {
+                self.assignments
+                    .insert(scope.into_owned(), pack.into_owned());
+            }
+            Event::Pack { digest, signed } => {
+                self.packs.insert(digest.into_owned(), signed);
+            }
+            Event::Delivery {
+                event,
+                destination,
+                outcome,
+            } => {
+                match self.attempts.get_mut(destination.as_ref()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.attempts.insert(destination.to_string(), 1);
+                    }
+                }
+                self.deliveries
+                    .insert((event.into_owned(), destination.into_owned()), outcome);
+            }
+            Event::Other => self.covers.other += 1,
+            Event::Unreadable => self.covers.unreadable += 1,
         }
     }
 
-    fn decision(&mut self, b: Body<'_>) -> bool {
-        let Some(Ok(decision)) = b.decision.as_deref().map(Decision::from_str) else {
-            return false;
-        };
-        let record = b.record.unwrap_or_default();
-        let mode = match record.mode.as_deref().map(Mode::from_str) {
-            Some(Ok(m)) => m,
-            Some(Err(_)) => return false,
-            // A record without a mode was decided as packs decide by default.
-            None => Mode::default(),
-        };
-        self.decisions += 1;
-        self.by_decision[index_of(Decision::ALL, decision)] += 1;
-        self.by_mode[index_of(Mode::ALL, mode)] += 1;
-        let repo = record.repository.as_deref().unwrap_or(NO_REPOSITORY);
-        match self.repositories.get_mut(repo) {
-            Some(m) => *m = mode,
-            None => {
-                self.repositories.insert(repo.to_string(), mode);
-            }
-        }
-        if record.break_glass.is_some() {
-            self.break_glass_decisions += 1;
-        }
-        if b.rule_id.as_deref().is_some_and(|r| {
-            [
-                registry_ids::UNREGISTERED,
-                registry_ids::BLOCKED,
-                registry_ids::PENDING,
-            ]
-            .contains(&r)
-        }) {
-            self.refused_mcp_calls += 1;
-        }
-        if let Some(agent) = b.agent.as_deref()
-            && !self.agents_seen.contains_key(agent)
-        {
-            self.agents_seen.insert(agent.to_string(), ());
-        }
-        true
-    }
-
-    fn approval(&mut self, b: Body<'_>, at: Option<&str>) -> bool {
-        let (Some(id), Some(Ok(state))) = (
-            b.approval_id.as_deref(),
-            b.state.as_deref().map(ApprovalState::from_str),
-        ) else {
-            return false;
-        };
-        let at = || at.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+    fn approval(&mut self, id: &str, state: ApprovalState, at: Option<OffsetDateTime>) {
         let track = match self.approvals.get_mut(id) {
             Some(t) => t,
             None => self.approvals.entry(id.to_string()).or_default(),
@@ -227,13 +241,13 @@ impl Accumulator {
         match state {
             ApprovalState::Pending => {
                 if track.requested_at.is_none() && track.last.is_none() {
-                    track.requested_at = at();
+                    track.requested_at = at;
                 }
             }
             ApprovalState::Approved | ApprovalState::Denied | ApprovalState::BreakGlass => {
                 if !track.answered {
                     track.answered = true;
-                    if let (Some(from), Some(to)) = (track.requested_at, at()) {
+                    if let (Some(from), Some(to)) = (track.requested_at, at) {
                         let ms = (to - from).whole_milliseconds().max(0);
                         self.latencies_ms
                             .push(u64::try_from(ms).unwrap_or(u64::MAX));
@@ -246,101 +260,6 @@ impl Accumulator {
             ApprovalState::Expired | ApprovalState::Consumed => {}
         }
         track.last = Some(state);
-        true
-    }
-
-    fn registry(&mut self, b: Body<'_>) -> bool {
-        let (Some(kind), Some(name)) = (b.kind.as_deref(), b.name.as_deref()) else {
-            return false;
-        };
-        let record = b.record.unwrap_or_default();
-        match word::<RegistryKind>(kind) {
-            Some(RegistryKind::McpServer) => {
-                let words = |v: Option<Vec<Text<'_>>>| {
-                    let mut v: Vec<String> = v
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|t| t.to_string())
-                        .collect();
-                    v.sort();
-                    v
-                };
-                let signature = McpSignature {
-                    tier: record
-                        .trust_tier
-                        .as_deref()
-                        .and_then(|t| TrustTier::from_str(t).ok()),
-                    approval: record
-                        .approval_state
-                        .as_deref()
-                        .and_then(|t| ServerApproval::from_str(t).ok()),
-                    tools: words(record.allowed_tools),
-                    capabilities: words(record.capabilities),
-                };
-                match self.mcp.get_mut(name) {
-                    Some(s) => {
-                        if s.current != signature {
-                            s.changed = true;
-                            s.current = signature;
-                        }
-                    }
-                    None => {
-                        self.mcp.insert(
-                            name.to_string(),
-                            McpServer {
-                                current: signature,
-                                changed: false,
-                            },
-                        );
-                    }
-                }
-                true
-            }
-            Some(RegistryKind::Agent) => {
-                self.agents
-                    .insert(name.to_string(), record.enabled.unwrap_or(true));
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn assignment(&mut self, b: Body<'_>) -> bool {
-        let (Some(scope), Some(pack)) = (b.scope.as_deref(), b.pack.as_deref()) else {
-            return false;
-        };
-        self.assignments.insert(scope.to_string(), pack.to_string());
-        true
-    }
-
-    fn pack(&mut self, b: Body<'_>) -> bool {
-        let Some(digest) = b.digest.as_deref() else {
-            return false;
-        };
-        self.packs.insert(digest.to_string(), b.signed_by.is_some());
-        true
-    }
-
-    fn delivery(&mut self, b: Body<'_>) -> bool {
-        let (Some(event), Some(destination), Some(outcome)) = (
-            b.event_id.as_deref(),
-            b.destination.as_deref(),
-            b.outcome.as_deref(),
-        ) else {
-            return false;
-        };
-        let Some(outcome) = word::<AttemptOutcome>(outcome) else {
-            return false;
-        };
-        match self.attempts.get_mut(destination) {
-            Some(n) => *n += 1,
-            None => {
-                self.attempts.insert(destination.to_string(), 1);
-            }
-        }
-        self.deliveries
-            .insert((event.to_string(), destination.to_string()), outcome);
-        true
     }
 
     /// The posture of the entries added.
@@ -580,14 +499,6 @@ const NO_REPOSITORY: &str = "(none)";
 
 /// How an assignment names a pack shipped with cavra rather than uploaded.
 const BUILT_IN_PREFIX: &str = "builtin:";
-
-/// A word of a closed set, read with the set's own serde names (None: not one of them).
-fn word<'de, T: Deserialize<'de>>(s: &'de str) -> Option<T> {
-    T::deserialize(serde::de::value::BorrowedStrDeserializer::<
-        serde::de::value::Error,
-    >::new(s))
-    .ok()
-}
 
 /// The nearest-rank percentile of sorted values.
 fn percentile(sorted: &[u64], p: usize) -> Option<u64> {

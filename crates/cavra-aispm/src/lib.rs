@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod entry;
+mod event;
 mod fold;
 mod score;
 mod text;
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use event::Chunk;
 pub use fold::Accumulator;
 pub use score::WEIGHTS;
 pub use text::render;

@@ -361,3 +361,41 @@ fn lines_and_values_give_the_same_posture_and_damage_is_counted() {
     assert_eq!(from_values.tenant.as_deref(), Some("acme"));
     assert_eq!(from_values.covers.last_index, Some(4));
 }
+
+#[test]
+fn chunks_read_ahead_give_the_posture_of_one_by_one() {
+    let mut log = Log::new();
+    log.decision("block", "enforce", "web", "claude")
+        .approval("apr_1", "pending", "2026-03-01T10:00:00Z")
+        .decision("allow", "audit_only", "web", "codex")
+        .approval("apr_1", "approved", "2026-03-01T10:00:07Z")
+        .push("connector_test", "t", json!({}))
+        .decision("maybe", "enforce", "web", "claude")
+        .push(
+            "delivery",
+            "2026-03-01T10:01:00Z",
+            json!({"event_id": "e", "destination": "siem", "outcome": "dead_letter"}),
+        )
+        .decision("warn", "enforce", "infra", "claude");
+    let mut lines: Vec<String> = log.entries.iter().map(|e| e.to_string()).collect();
+    lines.insert(3, "{not json".into());
+    let mut one = Accumulator::new();
+    for l in &lines {
+        one.push_line(l.as_bytes());
+    }
+    let one = one.finish();
+    // Every way of cutting the entries into chunks gives the same figures.
+    for size in 1..=lines.len() {
+        let mut acc = Accumulator::new();
+        for part in lines.chunks(size) {
+            let mut chunk = cavra_aispm::Chunk::new();
+            for l in part {
+                chunk.push_line(l.as_bytes());
+            }
+            acc.push_chunk(chunk);
+        }
+        assert_eq!(acc.finish(), one, "chunks of {size}");
+    }
+    assert_eq!(one.covers.unreadable, 2);
+    assert_eq!(one.approvals.latency_p50_ms, Some(7000));
+}

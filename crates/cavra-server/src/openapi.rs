@@ -113,7 +113,7 @@ impl Modify for LimitResponses {
         policies::upload, policies::list, policies::get_one, policies::assignments, policies::assign,
         evidence::entries, evidence::head, evidence::proof, evidence::bundle,
         tenants::list, tenants::create, tenants::get_one, tenants::entitlement, tenants::entitle,
-        tenants::posture, tenants::readiness, tenants::whoami, validations::record,
+        tenants::posture, tenants::posture_trend, tenants::readiness, tenants::whoami, validations::record,
         connectors::list, connectors::test, connectors::deliveries, connectors::delivery,
         connectors::dead_letters, connectors::retry,
         releases::record, releases::trust,

@@ -76,6 +76,10 @@ pub struct Review {
     pub evidence: EvidenceDigests,
     /// Approvals over the period.
     pub approvals: cavra_aispm::ApprovalFigures,
+    /// The posture day by day over the period's days (UTC; absent from packets made before
+    /// the trend existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<crate::aispm::trend::Trend>,
 }
 
 /// A factor short of full marks.
@@ -549,7 +553,9 @@ pub fn create(
     let now = OffsetDateTime::now_utc();
     let (since, until) = (crate::format_time(now - period), crate::format_time(now));
     let src = PacketError::Source;
-    let (tenant, posture, evidence, readiness) = match source {
+    // The days the period touches, today's included.
+    let days = ((period.whole_seconds().max(0) + 86_399) / 86_400).clamp(1, 399) + 1;
+    let (tenant, posture, evidence, readiness, trend) = match source {
         Source::Service { url, token } => {
             // Blocking calls, outside any runtime (the client runs its own).
             let get = |path: &str| {
@@ -562,16 +568,18 @@ pub fn create(
             let posture = read(answer["aispm"].clone(), "posture")?;
             let evidence = read(get("/v1/evidence/head")?, "log head")?;
             let readiness = read(get("/v1/readiness")?, "readiness report")?;
-            (tenant, posture, evidence, readiness)
+            let path = crate::aispm::trend::path(Some(days), None, None);
+            let trend = read(get(&path)?, "posture trend")?;
+            (tenant, posture, evidence, readiness, trend)
         }
         Source::Database { config, tenant } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| src(e.to_string()))?;
-            let (posture, evidence, readiness) =
-                rt.block_on(from_database(config, tenant, &since, &until, now))?;
-            (tenant.to_string(), posture, evidence, readiness)
+            let (posture, evidence, readiness, trend) =
+                rt.block_on(from_database(config, tenant, (&since, &until, days), now))?;
+            (tenant.to_string(), posture, evidence, readiness, trend)
         }
     };
     let findings = posture
@@ -596,6 +604,7 @@ pub fn create(
         findings,
         evidence,
         approvals,
+        trend: Some(trend),
     };
     write_signed(output, key, key_id, readiness, Some(review))?;
     Ok(blockers)
@@ -612,10 +621,17 @@ fn read<T: serde::de::DeserializeOwned>(
 async fn from_database(
     config: &crate::ServerConfig,
     tenant: &str,
-    since: &str,
-    until: &str,
+    (since, until, days): (&str, &str, i64),
     now: OffsetDateTime,
-) -> Result<(cavra_aispm::Posture, EvidenceDigests, Readiness), PacketError> {
+) -> Result<
+    (
+        cavra_aispm::Posture,
+        EvidenceDigests,
+        Readiness,
+        crate::aispm::trend::Trend,
+    ),
+    PacketError,
+> {
     use cavra_tenant_store::Evidence as _;
     let src = |e: String| PacketError::Source(e);
     let store = |e: cavra_tenant_store::StoreError| src(e.to_string());
@@ -647,5 +663,10 @@ async fn from_database(
         root_hash: head.map(|h| h.root_hash),
         checkpoint: cp.map(|c| c.envelope),
     };
-    Ok((posture, evidence, readiness))
+    let (first, last) =
+        crate::aispm::trend::span(Some(days), None, None, now.date()).map_err(src)?;
+    let trend = crate::aispm::trend::trend(&db, tenant, first, last, now)
+        .await
+        .map_err(store)?;
+    Ok((posture, evidence, readiness, trend))
 }

@@ -31,6 +31,7 @@ pub mod log;
 pub mod outbox;
 pub mod postgres;
 mod postgres_outbox;
+pub mod posture_days;
 mod redacting;
 mod rules;
 pub mod sqlite;
@@ -43,7 +44,9 @@ use std::sync::Arc;
 pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantStore};
 pub use cavra_store::LogSigner;
 pub use db::Db;
+pub use entry_bytes::EntryRange;
 pub use inventory::{Inventory, InventoryItem, InventoryKind, InventoryVersion, NewInventory};
+pub use posture_days::{BulkEntry, PostureDay};
 pub use types::*;
 
 /// Errors from the store.
@@ -139,7 +142,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

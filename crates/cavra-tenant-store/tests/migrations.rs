@@ -21,6 +21,7 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (3, include_str!("data/schema/sqlite-v3.sql")),
     (4, include_str!("data/schema/sqlite-v4.sql")),
     (5, include_str!("data/schema/sqlite-v5.sql")),
+    (6, include_str!("data/schema/sqlite-v6.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
@@ -28,6 +29,7 @@ const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (3, include_str!("data/schema/postgres-v3.sql")),
     (4, include_str!("data/schema/postgres-v4.sql")),
     (5, include_str!("data/schema/postgres-v5.sql")),
+    (6, include_str!("data/schema/postgres-v6.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
@@ -257,6 +259,42 @@ async fn check_migrated(db: &Db, label: &str) {
         vec![item]
     );
     assert!(db.try_lease("jira/x", "r1", 0, 1000).await.expect("lease"));
+
+    // Version 7: a day's posture is stored once, kept when stored again, and forgotten.
+    let day = |posture: &str| PostureDay {
+        day: "2026-01-01".into(),
+        posture: posture.into(),
+        entries: 2,
+        log_size: 3,
+        computed_at: LATER.into(),
+    };
+    assert_eq!(
+        db.put_posture_days("acme", vec![day("{}")])
+            .await
+            .expect("put"),
+        1,
+        "{label}"
+    );
+    assert_eq!(
+        db.put_posture_days("acme", vec![day("{\"x\":1}")])
+            .await
+            .expect("put"),
+        0
+    );
+    assert_eq!(
+        db.posture_days("acme", "2026-01-01", "2026-01-31")
+            .await
+            .expect("days"),
+        vec![day("{}")],
+        "{label}"
+    );
+    assert_eq!(
+        db.posture_days("globex", "2026-01-01", "2026-01-31")
+            .await
+            .expect("days"),
+        vec![]
+    );
+    assert_eq!(db.delete_posture_days("acme").await.expect("delete"), 1);
 }
 
 // ---------------------------------------------------------------------------------------

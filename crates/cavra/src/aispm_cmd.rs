@@ -127,6 +127,11 @@ pub struct PostureArgs {
     /// bundle first with `cavra evidence verify`).
     #[arg(long, value_name = "DIR")]
     pub from_bundle: Option<PathBuf>,
+    /// Day by day (UTC days) over the last --days N (default 30).
+    #[arg(long, conflicts_with = "from_bundle")]
+    pub trend: bool,
+    #[arg(long, requires = "trend", hide = true)]
+    pub days: Option<i64>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -141,21 +146,25 @@ pub fn run(command: &AispmCommand) -> Result<i32, Failure> {
             return verify(args, packet::Kind::AispmReview);
         }
     };
-    let posture = if let Some(server) = &args.server {
-        let answer = crate::client::call(server, "GET", "/v1/posture", None)?;
-        serde_json::from_value::<cavra_aispm::Posture>(answer["aispm"].clone())
-            .map_err(|e| anyhow!("the service's answer holds no posture: {e}"))?
+    let view = cavra_server::aispm::View(args.trend.then_some(args.days));
+    let (value, text) = if let Some(server) = &args.server {
+        let answer = crate::client::call(server, "GET", &view.path(), None)?;
+        view.of_answer(answer).map_err(|e| anyhow!(e))?
     } else if let (Some(url), Some(tenant)) = (&args.database_url, &args.tenant) {
-        let read = cavra_server::aispm::database_posture(url, tenant);
+        let read = view.of_database(url, tenant);
         crate::server_cmd::runtime()?
             .block_on(read)
             .map_err(crate::server_cmd::failure)?
     } else if let Some(dir) = &args.from_bundle {
-        cavra_aispm::posture_from_bundle(dir).map_err(|e| anyhow!("{e}"))?
+        let p = cavra_aispm::posture_from_bundle(dir).map_err(|e| anyhow!("{e}"))?;
+        (
+            serde_json::to_value(&p).map_err(|e| anyhow!("{e}"))?,
+            cavra_aispm::render(&p),
+        )
     } else {
         return Err(Failure::Usage(
             "name --server, --database-url with --tenant, or --from-bundle".into(),
         ));
     };
-    crate::support::show(args.json, &posture, &cavra_aispm::render(&posture))
+    crate::support::done(args.json, &value, &text)
 }

@@ -144,6 +144,14 @@ fn packets_from_the_service_verify_until_its_configuration_changes() {
         body["payloadType"], "application/vnd.cavra.packet+json",
         "{body}"
     );
+    // The review carries the posture day by day over the period's days, today's included.
+    let envelope: cavra_evidence::dsse::Envelope =
+        serde_json::from_value(body.clone()).expect("envelope");
+    let packet: serde_json::Value =
+        serde_json::from_slice(&envelope.payload_bytes().expect("payload")).expect("packet");
+    let trend = &packet["review"]["trend"];
+    assert_eq!(trend["days"].as_array().map(Vec::len), Some(8), "{packet}");
+    assert_eq!(trend["format"], "cavra-aispm-trend/v1", "{packet}");
 
     let live = ["--server", url.as_str()];
     let (code, v) = verify(&db, &["readiness", "verify"], &readiness, &trust, &[]);

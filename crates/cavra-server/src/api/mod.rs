@@ -171,6 +171,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(tenants::entitlement).put(tenants::entitle),
         )
         .route("/posture", get(tenants::posture))
+        .route("/posture/trend", get(tenants::posture_trend))
         .route("/readiness", get(tenants::readiness))
         .route("/connectors", get(connectors::list))
         .route("/connectors/deliveries", get(connectors::deliveries))

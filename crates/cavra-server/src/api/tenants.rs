@@ -320,6 +320,41 @@ pub async fn posture(
     }))
 }
 
+/// The days of a posture trend: the last `days` days up to today, or `since` to `until`.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TrendQuery {
+    /// How many days, ending today (1–400; 30 when neither this nor `since` is given).
+    pub days: Option<i64>,
+    /// The first day (`YYYY-MM-DD`, UTC).
+    pub since: Option<String>,
+    /// The last day, inclusive (`YYYY-MM-DD`, UTC; default today).
+    pub until: Option<String>,
+}
+
+/// The caller's tenant posture day by day (UTC days): each closed day's posture is stored
+/// once computed from the log and read back after; today's is computed live. 422 for days
+/// that are not `YYYY-MM-DD`, a span over 400 days, `until` after today or both `days` and
+/// `since`.
+#[utoipa::path(get, path = "/v1/posture/trend", tag = "tenants", operation_id = "tenants_posture_trend",
+    params(TrendQuery),
+    responses((status = 200, body = crate::aispm::trend::Trend), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn posture_trend(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<TrendQuery>,
+) -> ApiResult<Json<crate::aispm::trend::Trend>> {
+    let now = time::OffsetDateTime::now_utc();
+    let (first, last) =
+        crate::aispm::trend::span(q.days, q.since.as_deref(), q.until.as_deref(), now.date())
+            .map_err(Problem::unprocessable)?;
+    Ok(Json(
+        crate::aispm::trend::trend(&state.db, caller.tenant(), first, last, now).await?,
+    ))
+}
+
 /// The readiness gate for the caller's tenant (admins and auditors): its blockers, and those
 /// of the service's trusted keys, each with the validator that found it and the fix.
 #[utoipa::path(get, path = "/v1/readiness", tag = "tenants", operation_id = "tenants_readiness",

@@ -151,4 +151,6 @@ ALTER TABLE tenants
     // Version 6: inventory versions and items, and connector polling leases (see
     // `crate::inventory`).
     crate::inventory::POSTGRES_MIGRATION,
+    // Version 7: daily AISPM posture snapshots of each tenant (see `crate::posture_days`).
+    crate::posture_days::POSTGRES_MIGRATION,
 ];

@@ -192,4 +192,6 @@ ALTER TABLE tenants ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
     // Version 6: inventory versions and items, and connector polling leases (see
     // `crate::inventory`).
     crate::inventory::SQLITE_MIGRATION,
+    // Version 7: daily AISPM posture snapshots of each tenant (see `crate::posture_days`).
+    crate::posture_days::SQLITE_MIGRATION,
 ];
