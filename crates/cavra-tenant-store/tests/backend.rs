@@ -1956,9 +1956,9 @@ async fn pg_concurrent_migrations() {
         .unwrap()
         .get(0);
     assert_eq!(
-        tables, 17,
+        tables, 18,
         "eleven tables, the connectors' two (outbox events and deliveries), the inventory's two \
-         (versions and items), the polling leases and the migrations table"
+         (versions and items), the polling leases, the posture days and the migrations table"
     );
     for db in &dbs {
         assert!(db.readiness().await.unwrap().migrations_current);
