@@ -216,6 +216,9 @@ fn make_private(path: &Path) -> Result<()> {
     )
 }
 
+/// How much of the database file a reader maps (`PRAGMA mmap_size`).
+const READER_MMAP_BYTES: i64 = 1 << 31;
+
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -269,6 +272,12 @@ impl SqliteDb {
             for _ in 0..READERS {
                 let r = connect(&p)?;
                 r.pragma_update(None, "query_only", "ON")?;
+                // Readers map the database file instead of copying each page they read into
+                // their own cache: a fold over the whole log (the AISPM posture) reads
+                // gigabytes, and the copies were a sixth of its CPU (docs/benchmarks.md).
+                // SQLite caps the map at its compile-time limit (2 GB by default); pages past
+                // it, and the WAL, are read as before.
+                r.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
                 readers.push(r);
             }
             Ok((conn, readers))
