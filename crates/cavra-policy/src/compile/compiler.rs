@@ -408,17 +408,30 @@ impl Compiler {
             let hit = PatternHit {
                 rule: rule_index,
                 pattern: pattern_index,
+                ignoring_case: false,
             };
             let bad = |e| bad_pattern(&spec.id, pattern, e);
             match spec.kind {
                 PatternKind::Path => {
                     for (target, glob) in path_globs(pattern) {
-                        let set = match target {
-                            PathTarget::Relative => &mut self.sets.paths_relative,
-                            PathTarget::Absolute => &mut self.sets.paths_absolute,
-                            PathTarget::Home => &mut self.sets.paths_home,
-                        };
-                        set.add(&glob, true, hit).map_err(bad)?;
+                        self.sets.paths.of(target).add(&glob, true, hit).map_err(bad)?;
+                        // A rule that restricts a path restricts it in every letter case; an
+                        // `allow` stays as written, so case cannot widen what it allows.
+                        if spec.decision != Decision::Allow {
+                            let folded = if has_cased_letters(&glob) {
+                                &mut self.sets.paths_folded_cased
+                            } else {
+                                &mut self.sets.paths_folded_plain
+                            };
+                            let hit = PatternHit {
+                                ignoring_case: true,
+                                ..hit
+                            };
+                            folded
+                                .of(target)
+                                .add(&fold_case(&glob), true, hit)
+                                .map_err(bad)?;
+                        }
                     }
                 }
                 PatternKind::Command => {

@@ -213,6 +213,8 @@ pub struct PatternHit {
     pub rule: usize,
     /// Index into that rule's `patterns`.
     pub pattern: usize,
+    /// The pattern matched only once letter case was ignored (see [`CompiledPack::path_hits`]).
+    pub ignoring_case: bool,
 }
 
 /// Globs of many rules in one set, each with the rule pattern it came from.
@@ -243,12 +245,41 @@ impl SharedSet {
     }
 }
 
+/// The path patterns of one kind of rule, one set per form of a path.
+#[derive(Debug, Clone, Default)]
+struct PathSets {
+    relative: SharedSet,
+    absolute: SharedSet,
+    home: SharedSet,
+}
+
+impl PathSets {
+    fn of(&mut self, target: compiler::PathTarget) -> &mut SharedSet {
+        match target {
+            compiler::PathTarget::Relative => &mut self.relative,
+            compiler::PathTarget::Absolute => &mut self.absolute,
+            compiler::PathTarget::Home => &mut self.home,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.relative.owners.is_empty()
+            && self.absolute.owners.is_empty()
+            && self.home.owners.is_empty()
+    }
+}
+
 /// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
 #[derive(Debug, Clone, Default)]
 struct PatternSets {
-    paths_relative: SharedSet,
-    paths_absolute: SharedSet,
-    paths_home: SharedSet,
+    paths: PathSets,
+    /// Lower-cased copies of the path patterns of rules whose decision is not `allow` and
+    /// that hold a capital letter or a non-ASCII character: the only ones a lower-case ASCII
+    /// path can match ignoring case without matching them as written.
+    paths_folded_cased: PathSets,
+    /// Lower-cased copies of the other path patterns of rules whose decision is not `allow`:
+    /// asked only for a path with a capital letter or a non-ASCII character.
+    paths_folded_plain: PathSets,
     commands: SharedSet,
     servers: SharedSet,
     domains: SharedSet,
@@ -371,18 +402,77 @@ pub mod ids {
     pub const NETWORK_ALLOWED: &str = "network.domain.allow";
 }
 
+/// Whether a path or pattern has a letter whose case could differ from another spelling of
+/// the same name: an ASCII capital, or any non-ASCII character (checked by byte, without
+/// decoding, so a lower-case ASCII path is ruled out in one pass).
+pub fn has_cased_letters(text: &str) -> bool {
+    text.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+}
+
+/// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
+/// about. (`str::to_lowercase` leaves glob syntax alone: `*`, `?`, `[`, `{`, `\` have no case.)
+pub fn fold_case(text: &str) -> std::borrow::Cow<'_, str> {
+    if !has_cased_letters(text) {
+        std::borrow::Cow::Borrowed(text)
+    } else if text.is_ascii() {
+        std::borrow::Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Owned(text.to_lowercase())
+    }
+}
+
 impl CompiledPack {
-    /// Pattern hits of path rules for these forms of one path, in rule order.
+    /// Pattern hits of path rules for these forms of one path: first those of the patterns as
+    /// written, then (with [`PatternHit::ignoring_case`]) those of rules whose decision is not
+    /// `allow` matched ignoring letter case. On the file systems most agents run on besides
+    /// Linux (macOS's APFS, Windows' NTFS) `.Git/Config` is `.git/config`, so a rule that
+    /// restricts a path restricts every spelling of it; a rule that allows one does not allow
+    /// the others. A lower-case ASCII path needs only the patterns that hold capitals, so the
+    /// usual path costs a few lookups in a small (usually empty) set.
     pub fn path_hits(
         &self,
         forms: &PathForms<'_>,
         scratch: &mut Vec<usize>,
         out: &mut Vec<PatternHit>,
     ) {
+        self.path_set_hits(&self.sets.paths, forms, scratch, out);
+        let cased = [forms.relative, forms.absolute, forms.home]
+            .into_iter()
+            .flatten()
+            .any(has_cased_letters);
+        if !cased {
+            if !self.sets.paths_folded_cased.is_empty() {
+                self.path_set_hits(&self.sets.paths_folded_cased, forms, scratch, out);
+            }
+            return;
+        }
+        if self.sets.paths_folded_cased.is_empty() && self.sets.paths_folded_plain.is_empty() {
+            return;
+        }
+        let relative = forms.relative.map(fold_case);
+        let absolute = forms.absolute.map(fold_case);
+        let home = forms.home.map(fold_case);
+        let folded = PathForms {
+            relative: relative.as_deref(),
+            absolute: absolute.as_deref(),
+            home: home.as_deref(),
+        };
+        self.path_set_hits(&self.sets.paths_folded_cased, &folded, scratch, out);
+        self.path_set_hits(&self.sets.paths_folded_plain, &folded, scratch, out);
+    }
+
+    /// [`CompiledPack::path_hits`] for one group of sets.
+    fn path_set_hits(
+        &self,
+        sets: &PathSets,
+        forms: &PathForms<'_>,
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
         for (form, set) in [
-            (forms.relative, &self.sets.paths_relative),
-            (forms.absolute, &self.sets.paths_absolute),
-            (forms.home, &self.sets.paths_home),
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
         ] {
             if let Some(path) = form {
                 for prefix in ancestors(path) {
@@ -396,7 +486,7 @@ impl CompiledPack {
             let before = out.len();
             let outside = abs.trim_start_matches('/');
             for prefix in ancestors(outside) {
-                self.sets.paths_relative.hits_into(prefix, scratch, out);
+                sets.relative.hits_into(prefix, scratch, out);
             }
             let mut kept = before;
             for i in before..out.len() {
@@ -527,6 +617,94 @@ mod tests {
             vec!["~/.ssh/id", "~/.ssh"]
         );
         assert_eq!(ancestors("").count(), 0);
+    }
+
+    fn compiled(yaml: &str) -> CompiledPack {
+        let resolved = crate::load_pack_str(yaml, "<test>", std::path::Path::new("."))
+            .expect("pack loads");
+        compile(&resolved).expect("pack compiles")
+    }
+
+    /// The rule ids hit by a relative path, each with whether it matched only ignoring case.
+    fn hits(pack: &CompiledPack, relative: &str) -> Vec<(String, bool)> {
+        let forms = PathForms {
+            relative: Some(relative),
+            absolute: None,
+            home: None,
+        };
+        let mut out = Vec::new();
+        pack.path_hits(&forms, &mut Vec::new(), &mut out);
+        out.iter()
+            .map(|h| (pack.rules[h.rule].id.clone(), h.ignoring_case))
+            .collect()
+    }
+
+    const CASES: &str = r#"
+metadata: {id: case, version: "1"}
+filesystem:
+  block_write: [".git/config", "CODEOWNERS", "Ünïcode/**"]
+  warn_read: ["*.PEM"]
+  allow_write: ["docs/**"]
+"#;
+
+    #[test]
+    fn restricting_rules_match_in_any_letter_case() {
+        let pack = compiled(CASES);
+        let block = ids::WRITE_BLOCK.to_string();
+        assert_eq!(hits(&pack, ".git/config"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, ".Git/Config"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, ".GIT/CONFIG"), vec![(block.clone(), true)]);
+        // A capital in the pattern: the lower-case spelling is the same file.
+        assert_eq!(hits(&pack, "src/codeowners"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "ünïcode/x"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "ÜNÏCODE/x"), vec![(block.clone(), true)]);
+        assert_eq!(
+            hits(&pack, "keys/a.pem"),
+            vec![(ids::READ_WARN.to_string(), true)]
+        );
+        assert!(hits(&pack, ".git/configs").is_empty());
+        assert!(hits(&pack, "src/main.rs").is_empty());
+    }
+
+    #[test]
+    fn allow_rules_match_only_as_written() {
+        let pack = compiled(CASES);
+        assert_eq!(
+            hits(&pack, "docs/x.md"),
+            vec![(ids::WRITE_ALLOW.to_string(), false)]
+        );
+        assert!(hits(&pack, "Docs/x.md").is_empty());
+        assert!(hits(&pack, "DOCS/x.md").is_empty());
+    }
+
+    #[test]
+    fn exceptions_match_only_as_written() {
+        let pack = compiled(
+            r#"
+metadata: {id: except, version: "1"}
+rules:
+  - id: env
+    action: read_file
+    paths: [".env.*"]
+    except: [".env.example"]
+    decision: block
+"#,
+        );
+        let rule = pack.rules.iter().find(|r| r.id == "env").expect("rule");
+        assert_eq!(hits(&pack, ".ENV.example"), vec![("env".to_string(), true)]);
+        assert!(rule.is_excepted(".env.example"));
+        assert!(!rule.is_excepted(".ENV.example"));
+        assert!(!rule.is_excepted(".env.EXAMPLE"));
+    }
+
+    #[test]
+    fn case_folding_helpers() {
+        assert!(!has_cased_letters(".git/config"));
+        assert!(has_cased_letters(".Git/config"));
+        assert!(has_cased_letters("café"));
+        assert_eq!(fold_case(".Git/CONFIG"), ".git/config");
+        assert_eq!(fold_case("ÉTÉ/Ä.txt"), "été/ä.txt");
+        assert!(matches!(fold_case("plain"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
