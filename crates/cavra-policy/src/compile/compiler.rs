@@ -414,7 +414,11 @@ impl Compiler {
             match spec.kind {
                 PatternKind::Path => {
                     for (target, glob) in path_globs(pattern) {
-                        self.sets.paths.of(target).add(&glob, true, hit).map_err(bad)?;
+                        self.sets
+                            .paths
+                            .of(target)
+                            .add(&glob, true, hit)
+                            .map_err(bad)?;
                         // A rule that restricts a path restricts it in every letter case; an
                         // `allow` stays as written, so case cannot widen what it allows.
                         if spec.decision != Decision::Allow {

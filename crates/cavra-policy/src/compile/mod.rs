@@ -406,7 +406,8 @@ pub mod ids {
 /// the same name: an ASCII capital, or any non-ASCII character (checked by byte, without
 /// decoding, so a lower-case ASCII path is ruled out in one pass).
 pub fn has_cased_letters(text: &str) -> bool {
-    text.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    text.bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
 }
 
 /// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
@@ -620,8 +621,8 @@ mod tests {
     }
 
     fn compiled(yaml: &str) -> CompiledPack {
-        let resolved = crate::load_pack_str(yaml, "<test>", std::path::Path::new("."))
-            .expect("pack loads");
+        let resolved =
+            crate::load_pack_str(yaml, "<test>", std::path::Path::new(".")).expect("pack loads");
         compile(&resolved).expect("pack compiles")
     }
 
