@@ -421,20 +421,22 @@ impl Compiler {
                             .map_err(bad)?;
                         // A rule that restricts a path restricts it in every letter case; an
                         // `allow` stays as written, so case cannot widen what it allows.
+                        // (See `CompiledPack::path_hits` for the two places a copy goes.)
                         if spec.decision != Decision::Allow {
-                            let folded = if has_cased_letters(&glob) {
-                                &mut self.sets.paths_folded_cased
-                            } else {
-                                &mut self.sets.paths_folded_plain
-                            };
                             let hit = PatternHit {
                                 ignoring_case: true,
                                 ..hit
                             };
-                            folded
-                                .of(target)
-                                .add(&fold_case(&glob), true, hit)
-                                .map_err(bad)?;
+                            let folded = fold_case(&glob);
+                            if let Cow::Owned(lower) = &folded {
+                                self.sets
+                                    .paths
+                                    .of(target)
+                                    .add(lower, true, hit)
+                                    .map_err(bad)?;
+                            }
+                            let set = self.sets.paths_folded.of(target);
+                            set.add(&folded, true, hit).map_err(bad)?;
                         }
                     }
                 }

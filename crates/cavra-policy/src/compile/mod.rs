@@ -12,6 +12,7 @@ use crate::load::ResolvedPack;
 use crate::model::{ActionType, Decision, Mode, Severity};
 use cavra_redact::Redactor;
 use cavra_shell::RiskClass;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -272,14 +273,13 @@ impl PathSets {
 /// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
 #[derive(Debug, Clone, Default)]
 struct PatternSets {
+    /// Path patterns as written; and lower-cased copies of those of rules whose decision is not
+    /// `allow` that hold a capital or a non-ASCII letter, which a lower-case form can match
+    /// only ignoring case.
     paths: PathSets,
-    /// Lower-cased copies of the path patterns of rules whose decision is not `allow` and
-    /// that hold a capital letter or a non-ASCII character: the only ones a lower-case ASCII
-    /// path can match ignoring case without matching them as written.
-    paths_folded_cased: PathSets,
-    /// Lower-cased copies of the other path patterns of rules whose decision is not `allow`:
-    /// asked only for a path with a capital letter or a non-ASCII character.
-    paths_folded_plain: PathSets,
+    /// Lower-cased copies of the path patterns of rules whose decision is not `allow`: asked
+    /// only for a form with a capital or a non-ASCII letter, lower-cased.
+    paths_folded: PathSets,
     commands: SharedSet,
     servers: SharedSet,
     domains: SharedSet,
@@ -403,70 +403,81 @@ pub mod ids {
 }
 
 /// Whether a path or pattern has a letter whose case could differ from another spelling of
-/// the same name: an ASCII capital, or any non-ASCII character (checked by byte, without
-/// decoding, so a lower-case ASCII path is ruled out in one pass).
+/// the same name: an ASCII capital, or any non-ASCII character. Checked by byte, without
+/// decoding and without stopping early, which the compiler turns into a vector loop: this runs
+/// for every form of every path decided.
 pub fn has_cased_letters(text: &str) -> bool {
-    text.bytes()
-        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    text.bytes().fold(false, |cased, b| {
+        cased | (b.wrapping_sub(b'A') < 26) | (b >= 0x80)
+    })
 }
 
 /// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
-/// about. (`str::to_lowercase` leaves glob syntax alone: `*`, `?`, `[`, `{`, `\` have no case.)
-pub fn fold_case(text: &str) -> std::borrow::Cow<'_, str> {
+/// about; borrowed when it has no letter to fold. (`str::to_lowercase` leaves glob syntax
+/// alone: `*`, `?`, `[`, `{`, `\` have no case.)
+pub fn fold_case(text: &str) -> Cow<'_, str> {
     if !has_cased_letters(text) {
-        std::borrow::Cow::Borrowed(text)
+        Cow::Borrowed(text)
     } else if text.is_ascii() {
-        std::borrow::Cow::Owned(text.to_ascii_lowercase())
+        Cow::Owned(text.to_ascii_lowercase())
     } else {
-        std::borrow::Cow::Owned(text.to_lowercase())
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+/// A form folded by [`fold_case`] when it had letters to fold, else `None`.
+fn folded_form(form: Option<&str>) -> Option<String> {
+    match form.map(fold_case) {
+        Some(Cow::Owned(folded)) => Some(folded),
+        _ => None,
     }
 }
 
 impl CompiledPack {
-    /// Pattern hits of path rules for these forms of one path: first those of the patterns as
-    /// written, then (with [`PatternHit::ignoring_case`]) those of rules whose decision is not
-    /// `allow` matched ignoring letter case. On the file systems most agents run on besides
-    /// Linux (macOS's APFS, Windows' NTFS) `.Git/Config` is `.git/config`, so a rule that
-    /// restricts a path restricts every spelling of it; a rule that allows one does not allow
-    /// the others. A lower-case ASCII path needs only the patterns that hold capitals, so the
-    /// usual path costs a few lookups in a small (usually empty) set.
+    /// Pattern hits of path rules for these forms of one path, those of the patterns as
+    /// written first, then those (with [`PatternHit::ignoring_case`]) of rules whose decision
+    /// is not `allow` matched ignoring letter case. On the file systems most agents run on
+    /// besides Linux (macOS's APFS, Windows' NTFS) `.Git/Config` is `.git/config`, so a rule
+    /// that restricts a path restricts every spelling of it; a rule that allows one does not
+    /// allow the others.
+    ///
+    /// The usual path costs nothing more: the lower-cased copies of patterns that hold capitals
+    /// (`CODEOWNERS`) are in the sets of patterns as written, so a lower-case form finds them in
+    /// the same lookups; only a form with capitals or non-ASCII letters is lower-cased and
+    /// looked up again, in the sets of every restricting pattern lower-cased.
     pub fn path_hits(
         &self,
         forms: &PathForms<'_>,
         scratch: &mut Vec<usize>,
         out: &mut Vec<PatternHit>,
     ) {
-        self.path_set_hits(&self.sets.paths, forms, scratch, out);
-        let cased = [forms.relative, forms.absolute, forms.home]
-            .into_iter()
-            .flatten()
-            .any(has_cased_letters);
-        if !cased {
-            if !self.sets.paths_folded_cased.is_empty() {
-                self.path_set_hits(&self.sets.paths_folded_cased, forms, scratch, out);
-            }
-            return;
+        let start = out.len();
+        let outside = forms.relative.is_none();
+        self.path_set_hits(&self.sets.paths, forms, outside, scratch, out);
+        if !self.sets.paths_folded.is_empty() {
+            let relative = folded_form(forms.relative);
+            let absolute = folded_form(forms.absolute);
+            let home = folded_form(forms.home);
+            let folded = PathForms {
+                relative: relative.as_deref(),
+                absolute: absolute.as_deref(),
+                home: home.as_deref(),
+            };
+            self.path_set_hits(&self.sets.paths_folded, &folded, outside, scratch, out);
         }
-        if self.sets.paths_folded_cased.is_empty() && self.sets.paths_folded_plain.is_empty() {
-            return;
+        // A rule matched as written is reported so, whichever of its patterns came first.
+        if out.len() - start > 1 {
+            out[start..].sort_by_key(|h| h.ignoring_case);
         }
-        let relative = forms.relative.map(fold_case);
-        let absolute = forms.absolute.map(fold_case);
-        let home = forms.home.map(fold_case);
-        let folded = PathForms {
-            relative: relative.as_deref(),
-            absolute: absolute.as_deref(),
-            home: home.as_deref(),
-        };
-        self.path_set_hits(&self.sets.paths_folded_cased, &folded, scratch, out);
-        self.path_set_hits(&self.sets.paths_folded_plain, &folded, scratch, out);
     }
 
-    /// [`CompiledPack::path_hits`] for one group of sets.
+    /// [`CompiledPack::path_hits`] in one group of sets; `outside`: the path is outside the
+    /// repository (it has no relative form), whatever forms are given here.
     fn path_set_hits(
         &self,
         sets: &PathSets,
         forms: &PathForms<'_>,
+        outside: bool,
         scratch: &mut Vec<usize>,
         out: &mut Vec<PatternHit>,
     ) {
@@ -483,7 +494,7 @@ impl CompiledPack {
         }
         // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
         // outside the repository is still a secret. Anchored patterns stay in the repository.
-        if let (None, Some(abs)) = (forms.relative, forms.absolute) {
+        if let (true, Some(abs)) = (outside, forms.absolute) {
             let before = out.len();
             let outside = abs.trim_start_matches('/');
             for prefix in ancestors(outside) {
@@ -626,7 +637,8 @@ mod tests {
         compile(&resolved).expect("pack compiles")
     }
 
-    /// The rule ids hit by a relative path, each with whether it matched only ignoring case.
+    /// The rule ids hit by a relative path, each with whether it matched only ignoring case
+    /// (the first hit of each rule, as the engine takes them).
     fn hits(pack: &CompiledPack, relative: &str) -> Vec<(String, bool)> {
         let forms = PathForms {
             relative: Some(relative),
@@ -635,7 +647,13 @@ mod tests {
         };
         let mut out = Vec::new();
         pack.path_hits(&forms, &mut Vec::new(), &mut out);
+        let mut seen = Vec::new();
         out.iter()
+            .filter(|h| {
+                let first = !seen.contains(&h.rule);
+                seen.push(h.rule);
+                first
+            })
             .map(|h| (pack.rules[h.rule].id.clone(), h.ignoring_case))
             .collect()
     }
@@ -663,6 +681,9 @@ filesystem:
             hits(&pack, "keys/a.pem"),
             vec![(ids::READ_WARN.to_string(), true)]
         );
+        // Matched as written and ignoring case: reported as written.
+        assert_eq!(hits(&pack, "CODEOWNERS"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, "Ünïcode/x"), vec![(block.clone(), false)]);
         assert!(hits(&pack, ".git/configs").is_empty());
         assert!(hits(&pack, "src/main.rs").is_empty());
     }
