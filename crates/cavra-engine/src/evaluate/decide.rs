@@ -59,11 +59,7 @@ pub(crate) fn decide(
     let (base, rule_id, severity, mut reason, approver_group, explicit) =
         match deciding.and_then(|i| candidates.get(i)) {
             Some(c) => {
-                let case = if c.ignoring_case {
-                    " ignoring letter case"
-                } else {
-                    ""
-                };
+                let case = " ignoring letter case";
                 let reason = match (&c.reason, &c.pattern) {
                     (Some(r), Some(p)) if c.ignoring_case => {
                         let described = describe(c);
@@ -76,8 +72,14 @@ pub(crate) fn decide(
                         let described = describe(c);
                         format!("{described}: {}", r.render(&described))
                     }
-                    (None, Some(p)) => format!(
+                    (None, Some(p)) if c.ignoring_case => format!(
                         "{} matches `{p}`{case} ({} {})",
+                        describe(c),
+                        c.rule_id,
+                        c.decision
+                    ),
+                    (None, Some(p)) => format!(
+                        "{} matches `{p}` ({} {})",
                         describe(c),
                         c.rule_id,
                         c.decision

@@ -403,13 +403,28 @@ pub mod ids {
 }
 
 /// Whether a path or pattern has a letter whose case could differ from another spelling of
-/// the same name: an ASCII capital, or any non-ASCII character. Checked by byte, without
-/// decoding and without stopping early, which the compiler turns into a vector loop: this runs
-/// for every form of every path decided.
+/// the same name: an ASCII capital, or any non-ASCII character. This runs for every form of
+/// every path decided, so it reads eight bytes at a time: in each byte of a word, the high bit
+/// is set when the byte is not ASCII or, for an ASCII byte `b`, when `b + (0x80 - b'A')` reaches
+/// 0x80 and `b + (0x80 - b'Z' - 1)` does not (no sum carries into the next byte: the high
+/// bits are cleared first, so each sum stays below 0x100).
 pub fn has_cased_letters(text: &str) -> bool {
-    text.bytes().fold(false, |cased, b| {
-        cased | (b.wrapping_sub(b'A') < 26) | (b >= 0x80)
-    })
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    let mut cased = 0u64;
+    for chunk in &mut chunks {
+        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        let ascii = word & !HIGH;
+        let from_a = ascii + ONES * u64::from(0x80 - b'A');
+        let past_z = ascii + ONES * u64::from(0x80 - b'Z' - 1);
+        cased |= word | (from_a & !past_z);
+    }
+    let rest = chunks
+        .remainder()
+        .iter()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii());
+    rest || cased & HIGH != 0
 }
 
 /// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
@@ -721,6 +736,18 @@ rules:
 
     #[test]
     fn case_folding_helpers() {
+        // Every byte value, at every place of an eight-byte word and in the tail.
+        for b in 0u8..=255 {
+            for at in 0..12 {
+                let mut bytes = vec![b'a'; 12];
+                bytes[at] = b;
+                let text = String::from_utf8_lossy(&bytes);
+                let expected = text
+                    .bytes()
+                    .any(|c| c.is_ascii_uppercase() || !c.is_ascii());
+                assert_eq!(has_cased_letters(&text), expected, "{b:#x} at {at}");
+            }
+        }
         assert!(!has_cased_letters(".git/config"));
         assert!(has_cased_letters(".Git/config"));
         assert!(has_cased_letters("café"));
