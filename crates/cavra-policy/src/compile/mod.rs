@@ -262,12 +262,6 @@ impl PathSets {
             compiler::PathTarget::Home => &mut self.home,
         }
     }
-
-    fn is_empty(&self) -> bool {
-        self.relative.owners.is_empty()
-            && self.absolute.owners.is_empty()
-            && self.home.owners.is_empty()
-    }
 }
 
 /// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
@@ -440,12 +434,14 @@ pub fn fold_case(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// A form folded by [`fold_case`] when it had letters to fold, else `None`.
-fn folded_form(form: Option<&str>) -> Option<String> {
-    match form.map(fold_case) {
-        Some(Cow::Owned(folded)) => Some(folded),
-        _ => None,
+/// Where the first letter that has case is (see [`has_cased_letters`]): every byte before it
+/// is as [`fold_case`] leaves it.
+fn first_cased(text: &str) -> Option<usize> {
+    if !has_cased_letters(text) {
+        return None;
     }
+    text.bytes()
+        .position(|b| b.is_ascii_uppercase() || !b.is_ascii())
 }
 
 impl CompiledPack {
@@ -467,35 +463,7 @@ impl CompiledPack {
         out: &mut Vec<PatternHit>,
     ) {
         let start = out.len();
-        let outside = forms.relative.is_none();
-        self.path_set_hits(&self.sets.paths, forms, outside, scratch, out);
-        if !self.sets.paths_folded.is_empty() {
-            let relative = folded_form(forms.relative);
-            let absolute = folded_form(forms.absolute);
-            let home = folded_form(forms.home);
-            let folded = PathForms {
-                relative: relative.as_deref(),
-                absolute: absolute.as_deref(),
-                home: home.as_deref(),
-            };
-            self.path_set_hits(&self.sets.paths_folded, &folded, outside, scratch, out);
-        }
-        // A rule matched as written is reported so, whichever of its patterns came first.
-        if out.len() - start > 1 {
-            out[start..].sort_by_key(|h| h.ignoring_case);
-        }
-    }
-
-    /// [`CompiledPack::path_hits`] in one group of sets; `outside`: the path is outside the
-    /// repository (it has no relative form), whatever forms are given here.
-    fn path_set_hits(
-        &self,
-        sets: &PathSets,
-        forms: &PathForms<'_>,
-        outside: bool,
-        scratch: &mut Vec<usize>,
-        out: &mut Vec<PatternHit>,
-    ) {
+        let sets = &self.sets.paths;
         for (form, set) in [
             (forms.relative, &sets.relative),
             (forms.absolute, &sets.absolute),
@@ -509,22 +477,65 @@ impl CompiledPack {
         }
         // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
         // outside the repository is still a secret. Anchored patterns stay in the repository.
-        if let (true, Some(abs)) = (outside, forms.absolute) {
+        let outside = forms.absolute.filter(|_| forms.relative.is_none());
+        if let Some(abs) = outside {
             let before = out.len();
-            let outside = abs.trim_start_matches('/');
-            for prefix in ancestors(outside) {
+            for prefix in ancestors(abs.trim_start_matches('/')) {
                 sets.relative.hits_into(prefix, scratch, out);
             }
-            let mut kept = before;
-            for i in before..out.len() {
-                let hit = out[i];
-                if self.is_name_pattern(hit) {
-                    out[kept] = hit;
-                    kept += 1;
+            self.keep_name_patterns(out, before);
+        }
+        // Ignoring case, form by form: only a form with capitals or non-ASCII letters, and of
+        // it only the folders long enough to hold one (shorter ones are lower-case ASCII as
+        // written, and the lower-cased copies in `paths` were matched against them above).
+        let folded = &self.sets.paths_folded;
+        for (form, set) in [
+            (forms.relative, &folded.relative),
+            (forms.absolute, &folded.absolute),
+            (forms.home, &folded.home),
+        ] {
+            if set.owners.is_empty() {
+                continue;
+            }
+            if let Some(path) = form
+                && let Some(at) = first_cased(path)
+            {
+                let lower = fold_case(path);
+                for prefix in ancestors(&lower).take_while(|p| p.len() > at) {
+                    set.hits_into(prefix, scratch, out);
                 }
             }
-            out.truncate(kept);
         }
+        if let Some(abs) = outside
+            && !folded.relative.owners.is_empty()
+            && let Some(at) = first_cased(abs)
+        {
+            let before = out.len();
+            let lower = fold_case(abs);
+            let trimmed = lower.trim_start_matches('/');
+            let lead = lower.len() - trimmed.len();
+            for prefix in ancestors(trimmed).take_while(|p| lead + p.len() > at) {
+                folded.relative.hits_into(prefix, scratch, out);
+            }
+            self.keep_name_patterns(out, before);
+        }
+        // A rule matched as written is reported so, whichever of its patterns came first.
+        if out.len() - start > 1 {
+            out[start..].sort_by_key(|h| h.ignoring_case);
+        }
+    }
+
+    /// Drops from `out[before..]` the hits of patterns that are not name patterns.
+    fn keep_name_patterns(&self, out: &mut Vec<PatternHit>, before: usize) {
+        let mut kept = before;
+        for i in before..out.len() {
+            let hit = out[i];
+            if self.is_name_pattern(hit) {
+                out[kept] = hit;
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
     }
 
     /// Whether a path pattern hit comes from a pattern with no `/` (matches at any depth).
@@ -701,6 +712,48 @@ filesystem:
         assert_eq!(hits(&pack, "Ünïcode/x"), vec![(block.clone(), false)]);
         assert!(hits(&pack, ".git/configs").is_empty());
         assert!(hits(&pack, "src/main.rs").is_empty());
+    }
+
+    #[test]
+    fn folders_and_absolute_paths_in_any_case() {
+        let pack = compiled(
+            r#"
+metadata: {id: folders, version: "1"}
+filesystem:
+  block_read: ["Module", ".env", "/etc/shadow", "src/lib/**"]
+"#,
+        );
+        let hit = |relative: Option<&str>, absolute: &str| {
+            let forms = PathForms {
+                relative,
+                absolute: Some(absolute),
+                home: None,
+            };
+            let mut out = Vec::new();
+            pack.path_hits(&forms, &mut Vec::new(), &mut out);
+            out.first().map(|h| h.ignoring_case)
+        };
+        // The capital is deep in the path; the folder that matches is above or below it.
+        assert_eq!(
+            hit(Some("src/MODULE/x.rs"), "/r/src/MODULE/x.rs"),
+            Some(true)
+        );
+        assert_eq!(
+            hit(Some("src/module/x.rs"), "/r/src/module/x.rs"),
+            Some(true)
+        );
+        assert_eq!(
+            hit(Some("src/lib/Deep/x.rs"), "/r/src/lib/Deep/x.rs"),
+            Some(false)
+        );
+        assert_eq!(hit(Some("Src/lib/x.rs"), "/r/Src/lib/x.rs"), Some(true));
+        assert_eq!(hit(Some("src/li/x.rs"), "/r/src/li/x.rs"), None);
+        // Outside the repository: absolute patterns, and name patterns wherever they are.
+        assert_eq!(hit(None, "/ETC/shadow"), Some(true));
+        assert_eq!(hit(None, "/Opt/App/.ENV"), Some(true));
+        assert_eq!(hit(None, "/opt/app/.env"), Some(false));
+        // An anchored pattern stays in the repository, in any case.
+        assert_eq!(hit(None, "/Opt/SRC/lib/x.rs"), None);
     }
 
     #[test]
