@@ -421,22 +421,21 @@ impl Compiler {
                             .map_err(bad)?;
                         // A rule that restricts a path restricts it in every letter case; an
                         // `allow` stays as written, so case cannot widen what it allows.
-                        // (See `CompiledPack::path_hits` for the two places a copy goes.)
+                        // Copies of patterns with capitals go beside them here; copies of
+                        // every such pattern are built on first use (see
+                        // `CompiledPack::path_hits`).
                         if spec.decision != Decision::Allow {
                             let hit = PatternHit {
                                 ignoring_case: true,
                                 ..hit
                             };
-                            let folded = fold_case(&glob);
-                            if let Cow::Owned(lower) = &folded {
-                                self.sets
-                                    .paths
-                                    .of(target)
-                                    .add(lower, true, hit)
-                                    .map_err(bad)?;
+                            // A copy `globset` cannot build (a class such as `[Z-a]`
+                            // becomes `[z-a]`) is left out: the pattern still matches as
+                            // written.
+                            if let Cow::Owned(lower) = fold_case(&glob) {
+                                let _unbuildable =
+                                    self.sets.paths.of(target).add(&lower, true, hit);
                             }
-                            let set = self.sets.paths_folded.of(target);
-                            set.add(&folded, true, hit).map_err(bad)?;
                         }
                     }
                 }
@@ -499,6 +498,7 @@ impl Compiler {
             tools,
             operations: operations.to_vec(),
             branches,
+            restricts_paths: spec.kind == PatternKind::Path && spec.decision != Decision::Allow,
         });
         Ok(())
     }

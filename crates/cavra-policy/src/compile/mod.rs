@@ -15,7 +15,7 @@ use cavra_shell::RiskClass;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 mod compiler;
 mod globs;
@@ -90,6 +90,8 @@ pub struct CompiledRule {
     pub operations: Vec<String>,
     /// For custom git rules: branch globs (empty: any branch).
     branches: Option<Matcher>,
+    /// A path rule whose decision is not `allow`: its patterns also match ignoring letter case.
+    restricts_paths: bool,
 }
 
 impl CompiledRule {
@@ -255,6 +257,14 @@ struct PathSets {
 }
 
 impl PathSets {
+    fn get(&self, target: compiler::PathTarget) -> &SharedSet {
+        match target {
+            compiler::PathTarget::Relative => &self.relative,
+            compiler::PathTarget::Absolute => &self.absolute,
+            compiler::PathTarget::Home => &self.home,
+        }
+    }
+
     fn of(&mut self, target: compiler::PathTarget) -> &mut SharedSet {
         match target {
             compiler::PathTarget::Relative => &mut self.relative,
@@ -272,8 +282,10 @@ struct PatternSets {
     /// only ignoring case.
     paths: PathSets,
     /// Lower-cased copies of the path patterns of rules whose decision is not `allow`: asked
-    /// only for a form with a capital or a non-ASCII letter, lower-cased.
-    paths_folded: PathSets,
+    /// only for a form with a capital or a non-ASCII letter, lower-cased. Built on first use
+    /// (most processes decide only lower-case paths, and a short-lived one would otherwise
+    /// spend more compiling these than deciding).
+    paths_folded: OnceLock<PathSets>,
     commands: SharedSet,
     servers: SharedSet,
     domains: SharedSet,
@@ -488,18 +500,19 @@ impl CompiledPack {
         // Ignoring case, form by form: only a form with capitals or non-ASCII letters, and of
         // it only the folders long enough to hold one (shorter ones are lower-case ASCII as
         // written, and the lower-cased copies in `paths` were matched against them above).
-        let folded = &self.sets.paths_folded;
-        for (form, set) in [
-            (forms.relative, &folded.relative),
-            (forms.absolute, &folded.absolute),
-            (forms.home, &folded.home),
+        let folded = || self.folded_paths();
+        for (form, target) in [
+            (forms.relative, compiler::PathTarget::Relative),
+            (forms.absolute, compiler::PathTarget::Absolute),
+            (forms.home, compiler::PathTarget::Home),
         ] {
-            if set.owners.is_empty() {
-                continue;
-            }
             if let Some(path) = form
                 && let Some(at) = first_cased(path)
             {
+                let set = folded().get(target);
+                if set.owners.is_empty() {
+                    continue;
+                }
                 let lower = fold_case(path);
                 for prefix in ancestors(&lower).take_while(|p| p.len() > at) {
                     set.hits_into(prefix, scratch, out);
@@ -507,15 +520,15 @@ impl CompiledPack {
             }
         }
         if let Some(abs) = outside
-            && !folded.relative.owners.is_empty()
             && let Some(at) = first_cased(abs)
+            && !folded().relative.owners.is_empty()
         {
             let before = out.len();
             let lower = fold_case(abs);
             let trimmed = lower.trim_start_matches('/');
             let lead = lower.len() - trimmed.len();
             for prefix in ancestors(trimmed).take_while(|p| lead + p.len() > at) {
-                folded.relative.hits_into(prefix, scratch, out);
+                folded().relative.hits_into(prefix, scratch, out);
             }
             self.keep_name_patterns(out, before);
         }
@@ -523,6 +536,31 @@ impl CompiledPack {
         if out.len() - start > 1 {
             out[start..].sort_by_key(|h| h.ignoring_case);
         }
+    }
+
+    /// The lower-cased copies of the path patterns of every rule that restricts paths, built
+    /// on first use. A copy `globset` cannot build (a class such as `[Z-a]` becomes `[z-a]`) is
+    /// left out: that pattern then matches only as written.
+    fn folded_paths(&self) -> &PathSets {
+        self.sets.paths_folded.get_or_init(|| {
+            let mut sets = PathSets::default();
+            for (rule, compiled) in self.rules.iter().enumerate() {
+                if !compiled.restricts_paths {
+                    continue;
+                }
+                for (pattern, text) in compiled.patterns.iter().enumerate() {
+                    let hit = PatternHit {
+                        rule,
+                        pattern,
+                        ignoring_case: true,
+                    };
+                    for (target, glob) in compiler::path_globs(text) {
+                        let _unbuildable = sets.of(target).add(&fold_case(&glob), true, hit);
+                    }
+                }
+            }
+            sets
+        })
     }
 
     /// Drops from `out[before..]` the hits of patterns that are not name patterns.
@@ -754,6 +792,23 @@ filesystem:
         assert_eq!(hit(None, "/opt/app/.env"), Some(false));
         // An anchored pattern stays in the repository, in any case.
         assert_eq!(hit(None, "/Opt/SRC/lib/x.rs"), None);
+    }
+
+    #[test]
+    fn a_pattern_whose_lower_case_is_no_glob_still_matches_as_written() {
+        // `[Z-a]` is a range; lower-cased, `[z-a]` is not one.
+        let pack = compiled(
+            r#"
+metadata: {id: range, version: "1"}
+filesystem:
+  block_write: ["[Z-a]x", "KEYS/**"]
+"#,
+        );
+        let block = ids::WRITE_BLOCK.to_string();
+        assert_eq!(hits(&pack, "_x"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, "keys/a"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "Keys/a"), vec![(block.clone(), true)]);
+        assert!(hits(&pack, "Ax").is_empty());
     }
 
     #[test]
