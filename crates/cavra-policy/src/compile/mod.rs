@@ -410,27 +410,32 @@ pub mod ids {
 
 /// Whether a path or pattern has a letter whose case could differ from another spelling of
 /// the same name: an ASCII capital, or any non-ASCII character. This runs for every form of
-/// every path decided, so it reads eight bytes at a time: in each byte of a word, the high bit
-/// is set when the byte is not ASCII or, for an ASCII byte `b`, when `b + (0x80 - b'A')` reaches
-/// 0x80 and `b + (0x80 - b'Z' - 1)` does not (no sum carries into the next byte: the high
-/// bits are cleared first, so each sum stays below 0x100).
+/// every path decided, so it reads eight bytes at a time (the last word overlapping the one
+/// before, a short text padded with zeros, which have no case): in each byte of a word, the
+/// high bit is set when the byte is not ASCII or, for an ASCII byte `b`, when
+/// `b + (0x80 - b'A')` reaches 0x80 and `b + (0x80 - b'Z' - 1)` does not (no sum carries into
+/// the next byte: the high bits are cleared first, so each sum stays below 0x100).
 pub fn has_cased_letters(text: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
-    let mut chunks = text.as_bytes().chunks_exact(8);
-    let mut cased = 0u64;
-    for chunk in &mut chunks {
-        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+    let cased = |word: u64| {
         let ascii = word & !HIGH;
         let from_a = ascii + ONES * u64::from(0x80 - b'A');
         let past_z = ascii + ONES * u64::from(0x80 - b'Z' - 1);
-        cased |= word | (from_a & !past_z);
+        (word | (from_a & !past_z)) & HIGH
+    };
+    let word = |bytes: &[u8]| <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes);
+    let bytes = text.as_bytes();
+    if bytes.len() < 8 {
+        let mut padded = [0u8; 8];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        return cased(u64::from_le_bytes(padded)) != 0;
     }
-    let rest = chunks
-        .remainder()
-        .iter()
-        .any(|b| b.is_ascii_uppercase() || !b.is_ascii());
-    rest || cased & HIGH != 0
+    let last = word(&bytes[bytes.len() - 8..]);
+    bytes
+        .chunks_exact(8)
+        .fold(cased(last), |found, chunk| found | cased(word(chunk)))
+        != 0
 }
 
 /// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
@@ -844,18 +849,26 @@ rules:
 
     #[test]
     fn case_folding_helpers() {
-        // Every byte value, at every place of an eight-byte word and in the tail.
-        for b in 0u8..=255 {
-            for at in 0..12 {
-                let mut bytes = vec![b'a'; 12];
-                bytes[at] = b;
-                let text = String::from_utf8_lossy(&bytes);
-                let expected = text
-                    .bytes()
-                    .any(|c| c.is_ascii_uppercase() || !c.is_ascii());
-                assert_eq!(has_cased_letters(&text), expected, "{b:#x} at {at}");
+        // Every byte value, at every place of texts shorter than, as long as and longer than
+        // a word.
+        for len in [1, 5, 8, 12, 16, 21] {
+            for b in 0u8..=255 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let text = String::from_utf8_lossy(&bytes);
+                    let expected = text
+                        .bytes()
+                        .any(|c| c.is_ascii_uppercase() || !c.is_ascii());
+                    assert_eq!(
+                        has_cased_letters(&text),
+                        expected,
+                        "{b:#x} at {at} of {len}"
+                    );
+                }
             }
         }
+        assert!(!has_cased_letters(""));
         assert!(!has_cased_letters(".git/config"));
         assert!(has_cased_letters(".Git/config"));
         assert!(has_cased_letters("café"));
