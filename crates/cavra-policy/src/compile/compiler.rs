@@ -421,8 +421,7 @@ impl Compiler {
                             .map_err(bad)?;
                         // A rule that restricts a path restricts it in every letter case; an
                         // `allow` stays as written, so case cannot widen what it allows.
-                        // Copies of patterns with capitals go beside them here; copies of
-                        // every such pattern are built on first use (see
+                        // A copy of a pattern with capitals goes beside it, lower-cased (see
                         // `CompiledPack::path_hits`).
                         if spec.decision != Decision::Allow {
                             let hit = PatternHit {
@@ -498,7 +497,6 @@ impl Compiler {
             tools,
             operations: operations.to_vec(),
             branches,
-            restricts_paths: spec.kind == PatternKind::Path && spec.decision != Decision::Allow,
         });
         Ok(())
     }

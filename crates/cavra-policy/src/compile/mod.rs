@@ -15,7 +15,7 @@ use cavra_shell::RiskClass;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 mod compiler;
 mod globs;
@@ -90,8 +90,6 @@ pub struct CompiledRule {
     pub operations: Vec<String>,
     /// For custom git rules: branch globs (empty: any branch).
     branches: Option<Matcher>,
-    /// A path rule whose decision is not `allow`: its patterns also match ignoring letter case.
-    restricts_paths: bool,
 }
 
 impl CompiledRule {
@@ -257,14 +255,6 @@ struct PathSets {
 }
 
 impl PathSets {
-    fn get(&self, target: compiler::PathTarget) -> &SharedSet {
-        match target {
-            compiler::PathTarget::Relative => &self.relative,
-            compiler::PathTarget::Absolute => &self.absolute,
-            compiler::PathTarget::Home => &self.home,
-        }
-    }
-
     fn of(&mut self, target: compiler::PathTarget) -> &mut SharedSet {
         match target {
             compiler::PathTarget::Relative => &mut self.relative,
@@ -281,11 +271,6 @@ struct PatternSets {
     /// `allow` that hold a capital or a non-ASCII letter, which a lower-case form can match
     /// only ignoring case.
     paths: PathSets,
-    /// Lower-cased copies of the path patterns of rules whose decision is not `allow`: asked
-    /// only for a form with a capital or a non-ASCII letter, lower-cased. Built on first use
-    /// (most processes decide only lower-case paths, and a short-lived one would otherwise
-    /// spend more compiling these than deciding).
-    paths_folded: OnceLock<PathSets>,
     commands: SharedSet,
     servers: SharedSet,
     domains: SharedSet,
@@ -504,38 +489,39 @@ impl CompiledPack {
         }
         // Ignoring case, form by form: only a form with capitals or non-ASCII letters, and of
         // it only the folders long enough to hold one (shorter ones are lower-case ASCII as
-        // written, and the lower-cased copies in `paths` were matched against them above).
-        let folded = || self.folded_paths();
-        for (form, target) in [
-            (forms.relative, compiler::PathTarget::Relative),
-            (forms.absolute, compiler::PathTarget::Absolute),
-            (forms.home, compiler::PathTarget::Home),
+        // written, and were matched above). Lower-cased, the form is matched against the same
+        // sets: a pattern without capitals matches it exactly when it matches the form ignoring
+        // case, and a pattern with capitals has its lower-cased copy beside it. Of these hits
+        // only those of rules that restrict are kept. (No second set to compile: a process
+        // that decides `src/Main.java` pays one more lookup, not a build.)
+        for (form, set) in [
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
         ] {
             if let Some(path) = form
                 && let Some(at) = first_cased(path)
             {
-                let set = folded().get(target);
-                if set.owners.is_empty() {
-                    continue;
-                }
+                let before = out.len();
                 let lower = fold_case(path);
                 for prefix in ancestors(&lower).take_while(|p| p.len() > at) {
                     set.hits_into(prefix, scratch, out);
                 }
+                self.keep_restricting(out, before);
             }
         }
         if let Some(abs) = outside
             && let Some(at) = first_cased(abs)
-            && !folded().relative.owners.is_empty()
         {
             let before = out.len();
             let lower = fold_case(abs);
             let trimmed = lower.trim_start_matches('/');
             let lead = lower.len() - trimmed.len();
             for prefix in ancestors(trimmed).take_while(|p| lead + p.len() > at) {
-                folded().relative.hits_into(prefix, scratch, out);
+                sets.relative.hits_into(prefix, scratch, out);
             }
             self.keep_name_patterns(out, before);
+            self.keep_restricting(out, before);
         }
         // A rule matched as written is reported so, whichever of its patterns came first.
         if out.len() - start > 1 {
@@ -543,29 +529,25 @@ impl CompiledPack {
         }
     }
 
-    /// The lower-cased copies of the path patterns of every rule that restricts paths, built
-    /// on first use. A copy `globset` cannot build (a class such as `[Z-a]` becomes `[z-a]`) is
-    /// left out: that pattern then matches only as written.
-    fn folded_paths(&self) -> &PathSets {
-        self.sets.paths_folded.get_or_init(|| {
-            let mut sets = PathSets::default();
-            for (rule, compiled) in self.rules.iter().enumerate() {
-                if !compiled.restricts_paths {
-                    continue;
-                }
-                for (pattern, text) in compiled.patterns.iter().enumerate() {
-                    let hit = PatternHit {
-                        rule,
-                        pattern,
-                        ignoring_case: true,
-                    };
-                    for (target, glob) in compiler::path_globs(text) {
-                        let _unbuildable = sets.of(target).add(&fold_case(&glob), true, hit);
-                    }
-                }
+    /// Keeps of `out[before..]` (hits of a path lower-cased) those of rules whose decision is
+    /// not `allow`, marked as matched ignoring case.
+    fn keep_restricting(&self, out: &mut Vec<PatternHit>, before: usize) {
+        let mut kept = before;
+        for i in before..out.len() {
+            let hit = out[i];
+            if self
+                .rules
+                .get(hit.rule)
+                .is_some_and(|r| r.decision != Decision::Allow)
+            {
+                out[kept] = PatternHit {
+                    ignoring_case: true,
+                    ..hit
+                };
+                kept += 1;
             }
-            sets
-        })
+        }
+        out.truncate(kept);
     }
 
     /// Drops from `out[before..]` the hits of patterns that are not name patterns.
@@ -813,7 +795,9 @@ filesystem:
         assert_eq!(hits(&pack, "_x"), vec![(block.clone(), false)]);
         assert_eq!(hits(&pack, "keys/a"), vec![(block.clone(), true)]);
         assert_eq!(hits(&pack, "Keys/a"), vec![(block.clone(), true)]);
-        assert!(hits(&pack, "Ax").is_empty());
+        // `ax` is in the range, so `Ax` is too, ignoring case.
+        assert_eq!(hits(&pack, "Ax"), vec![(block.clone(), true)]);
+        assert!(hits(&pack, "0x").is_empty());
     }
 
     #[test]
