@@ -500,6 +500,7 @@ impl CompiledPack {
             (forms.home, &sets.home),
         ] {
             if let Some(path) = form
+                && !set.owners.is_empty()
                 && let Some(at) = first_cased(path)
             {
                 let before = out.len();
@@ -511,6 +512,7 @@ impl CompiledPack {
             }
         }
         if let Some(abs) = outside
+            && !sets.relative.owners.is_empty()
             && let Some(at) = first_cased(abs)
         {
             let before = out.len();
