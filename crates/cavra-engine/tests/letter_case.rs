@@ -2,12 +2,13 @@
 //! `allow` rules and `except:` lists match only as written; a match made only by ignoring case
 //! adds its decision beside the default or floor, never below it; `explain` says so.
 
-use cavra_engine::{
-    ActionType, CompiledPack, Decision, Env, NoSymlinks, Request, evaluate, explain,
-};
-use cavra_policy::{compile, load_pack, load_pack_str};
+use cavra_engine::{ActionType, CompiledPack, Decision, Request, evaluate, explain};
+use cavra_policy::{compile, load_pack};
 use proptest::prelude::*;
 use std::path::Path;
+
+mod common;
+use common::{env, pack};
 
 const PACK: &str = r#"
 metadata: {id: case, version: "1"}
@@ -27,19 +28,6 @@ defaults:
   read_file: {decision: require_approval}
   write_file: {decision: block}
 "#;
-
-fn pack(yaml: &str) -> CompiledPack {
-    let resolved = load_pack_str(yaml, "<test>", Path::new(".")).expect("pack loads");
-    compile(&resolved).expect("pack compiles")
-}
-
-fn env() -> Env<'static> {
-    Env {
-        timestamp: "2026-01-01T00:00:00Z",
-        decision_id: "d-1",
-        resolver: &NoSymlinks,
-    }
-}
 
 fn request(action: ActionType, target: &str) -> Request {
     let mut r = Request::new(action, target);
