@@ -423,8 +423,8 @@ pub fn has_cased_letters(text: &str) -> bool {
         != 0
 }
 
-/// A path or glob with its letters lower-cased: what the case-folded sets hold and are asked
-/// about; borrowed when it has no letter to fold. (`str::to_lowercase` leaves glob syntax
+/// A path or glob with its letters lower-cased (the copies of patterns with capitals, the
+/// forms of paths with capitals looked up again); borrowed when it has no letter to fold. (`str::to_lowercase` leaves glob syntax
 /// alone: `*`, `?`, `[`, `{`, `\` have no case.)
 pub fn fold_case(text: &str) -> Cow<'_, str> {
     if !has_cased_letters(text) {
@@ -457,7 +457,7 @@ impl CompiledPack {
     /// The usual path costs nothing more: the lower-cased copies of patterns that hold capitals
     /// (`CODEOWNERS`) are in the sets of patterns as written, so a lower-case form finds them in
     /// the same lookups; only a form with capitals or non-ASCII letters is lower-cased and
-    /// looked up again, in the sets of every restricting pattern lower-cased.
+    /// looked up again in the same sets, keeping the hits of rules that restrict.
     pub fn path_hits(
         &self,
         forms: &PathForms<'_>,
