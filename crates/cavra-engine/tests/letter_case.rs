@@ -108,6 +108,84 @@ fn restricting_rules_match_in_any_case_and_allows_do_not() {
 }
 
 #[test]
+fn the_repository_and_home_folder_in_other_capitals_are_still_them() {
+    let baseline =
+        compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles");
+    let decide = |action, target: &str| {
+        let mut r = Request::new(action, target);
+        r.repo_root = Some("/Users/dev/repo".into());
+        r.cwd = Some("/Users/dev/repo".into());
+        r.home = Some("/Users/dev".into());
+        let record = evaluate(&baseline, &r, &env());
+        (record.decision, record.rule_id)
+    };
+    use ActionType::*;
+    use Decision::*;
+    for (action, target, decision, rule) in [
+        // As written, for comparison.
+        (
+            WriteFile,
+            "/Users/dev/repo/.github/workflows/ci.yml",
+            Block,
+            "filesystem.write.block",
+        ),
+        (
+            ReadFile,
+            "/Users/dev/.aws/credentials",
+            Block,
+            "filesystem.read.block",
+        ),
+        // The root and home folder spelt otherwise: the rules of the repository and of the
+        // home folder still restrict.
+        (
+            WriteFile,
+            "/users/dev/repo/.github/workflows/ci.yml",
+            Block,
+            "filesystem.write.block",
+        ),
+        (
+            WriteFile,
+            "/USERS/DEV/REPO/iam/role.tf",
+            RequireApproval,
+            "baseline.iam.write",
+        ),
+        (
+            ReadFile,
+            "/users/dev/.aws/credentials",
+            Block,
+            "filesystem.read.block",
+        ),
+        (
+            ReadFile,
+            "/users/Dev/.kube/config",
+            Block,
+            "filesystem.read.block",
+        ),
+        // They do not allow: a write placed only by ignoring case keeps the floor of a path
+        // outside the repository.
+        (
+            WriteFile,
+            "/users/dev/repo/src/main.rs",
+            RequireApproval,
+            "filesystem.write.outside_repo",
+        ),
+        // And a path elsewhere is elsewhere.
+        (
+            ReadFile,
+            "/users/devx/.aws/credentials",
+            Allow,
+            "filesystem.read.default",
+        ),
+    ] {
+        assert_eq!(
+            decide(action, target),
+            (decision, rule.to_string()),
+            "{action} {target}"
+        );
+    }
+}
+
+#[test]
 fn explain_says_the_match_ignored_letter_case() {
     let pack = pack(PACK);
     let e = explain(

@@ -174,6 +174,18 @@ pub(crate) fn collect<'p>(
                 };
                 if !dynamic {
                     pack.path_hits(&forms, &mut scratch, &mut hits);
+                    let (relative, home) = path.placed_ignoring_case(
+                        request.repo_root.as_deref(),
+                        request.home.as_deref(),
+                    );
+                    if relative.is_some() || home.is_some() {
+                        let placed = PathForms {
+                            relative: relative.as_deref(),
+                            absolute: None,
+                            home: home.as_deref(),
+                        };
+                        pack.path_hits_ignoring_case(&placed, &mut scratch, &mut hits);
+                    }
                 }
                 let shown = path.display();
                 push_hits(

@@ -531,6 +531,34 @@ impl CompiledPack {
         }
     }
 
+    /// Pattern hits, ignoring letter case, of the forms a path has only when the repository
+    /// root or the home folder is compared with it ignoring case (`/users/dev/repo/.env` in the
+    /// repository `/Users/dev/repo`): every form given is lower-cased and looked up, and only
+    /// the hits of rules that restrict are kept, marked [`PatternHit::ignoring_case`].
+    pub fn path_hits_ignoring_case(
+        &self,
+        forms: &PathForms<'_>,
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
+        let before = out.len();
+        let sets = &self.sets.paths;
+        for (form, set) in [
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
+        ] {
+            if let Some(path) = form
+                && !set.owners.is_empty()
+            {
+                for prefix in ancestors(&fold_case(path)) {
+                    set.hits_into(prefix, scratch, out);
+                }
+            }
+        }
+        self.keep_restricting(out, before);
+    }
+
     /// Keeps of `out[before..]` (hits of a path lower-cased) those of rules whose decision is
     /// not `allow`, marked as matched ignoring case.
     fn keep_restricting(&self, out: &mut Vec<PatternHit>, before: usize) {
