@@ -89,6 +89,12 @@ impl NormalizedPath {
         home: Option<&str>,
     ) -> (Option<String>, Option<String>) {
         use cavra_policy::compile::{fold_case, has_cased_letters};
+        // The usual path is placed already (in the repository, or under a home folder).
+        let unplaced =
+            |form: &Option<String>, folder: Option<&str>| form.is_none() && folder.is_some();
+        if !unplaced(&self.relative, repo_root) && !unplaced(&self.home, home) {
+            return (None, None);
+        }
         let Some(abs) = self.absolute.as_deref() else {
             return (None, None);
         };
