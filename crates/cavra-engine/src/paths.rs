@@ -77,6 +77,49 @@ impl NormalizedPath {
     }
 }
 
+impl NormalizedPath {
+    /// The repository-relative and `~/` forms this path has when the repository root and the
+    /// home folder are compared with it ignoring letter case, each only where comparing them as
+    /// written placed it outside: on macOS and Windows `/users/dev/repo/.env` is in the
+    /// repository `/Users/dev/repo`. Lower-cased, since only rules that restrict are matched
+    /// against them (a path placed so is not allowed by the repository's `allow` rules).
+    pub fn placed_ignoring_case(
+        &self,
+        repo_root: Option<&str>,
+        home: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        use cavra_policy::compile::{fold_case, has_cased_letters};
+        // The usual path is placed already (in the repository, or under a home folder).
+        let unplaced =
+            |form: &Option<String>, folder: Option<&str>| form.is_none() && folder.is_some();
+        if !unplaced(&self.relative, repo_root) && !unplaced(&self.home, home) {
+            return (None, None);
+        }
+        let Some(abs) = self.absolute.as_deref() else {
+            return (None, None);
+        };
+        let place = |placed: bool, folder: Option<&str>| {
+            let folder = folder.filter(|f| !placed && f.starts_with('/'))?;
+            // Without a capital on either side, the exact comparison was the only one.
+            if !has_cased_letters(abs) && !has_cased_letters(folder) {
+                return None;
+            }
+            let folder = lexical(folder);
+            let (abs, folder) = (fold_case(abs), fold_case(&folder));
+            strip_root(&abs, &folder).map(str::to_string)
+        };
+        let relative = place(self.relative.is_some(), repo_root);
+        let home = place(self.home.is_some(), home).map(|rest| {
+            if rest.is_empty() {
+                "~".to_string()
+            } else {
+                format!("~/{rest}")
+            }
+        });
+        (relative, home)
+    }
+}
+
 /// Lexically normalises a path: collapses `//`, drops `.`, resolves `..` (never above `/` for an
 /// absolute path). For a relative path, leading `..` that cannot be resolved are kept.
 pub fn lexical(path: &str) -> String {

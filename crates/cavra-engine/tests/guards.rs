@@ -2,9 +2,10 @@
 //! shows them like any rule.
 
 use cavra_engine::guards::{PROTECTED, SELF_APPROVAL};
-use cavra_engine::{ActionType, CompiledPack, Decision, Env, Mode, NoSymlinks, Request};
-use cavra_policy::{compile, load_pack_str};
-use std::path::Path;
+use cavra_engine::{ActionType, Decision, Mode, Request};
+
+mod common;
+use common::{env, pack};
 
 /// A pack that allows everything it can: the guards must still hold.
 const PERMISSIVE: &str = r#"
@@ -14,19 +15,6 @@ filesystem:
 commands:
   allow: ["*"]
 "#;
-
-fn pack(yaml: &str) -> CompiledPack {
-    let resolved = load_pack_str(yaml, "<test>", Path::new(".")).expect("pack loads");
-    compile(&resolved).expect("pack compiles")
-}
-
-fn env() -> Env<'static> {
-    Env {
-        timestamp: "2026-01-01T00:00:00Z",
-        decision_id: "d-1",
-        resolver: &NoSymlinks,
-    }
-}
 
 fn request(action: ActionType, target: &str) -> Request {
     let mut r = Request::new(action, target);

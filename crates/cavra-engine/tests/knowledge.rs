@@ -2,23 +2,10 @@
 //! pack's `knowledge:` section adds programs, unknown programs given blocked command lines
 //! need approval, and explain names the entry that derived a request.
 
-use cavra_engine::{ActionType, CompiledPack, Decision, Env, NoSymlinks, Request};
-use cavra_policy::{compile, load_pack_str};
-use std::path::Path;
+use cavra_engine::{ActionType, CompiledPack, Decision, Request};
 
-fn pack(yaml: &str) -> CompiledPack {
-    let resolved =
-        load_pack_str(yaml, "<test>", Path::new(".")).unwrap_or_else(|e| panic!("pack loads: {e}"));
-    compile(&resolved).unwrap_or_else(|e| panic!("pack compiles: {e}"))
-}
-
-fn env() -> Env<'static> {
-    Env {
-        timestamp: "2026-01-01T00:00:00Z",
-        decision_id: "d-1",
-        resolver: &NoSymlinks,
-    }
-}
+mod common;
+use common::{env, pack};
 
 fn run(pack: &CompiledPack, line: &str) -> cavra_engine::DecisionRecord {
     let mut r = Request::new(ActionType::ExecuteCommand, line);

@@ -7,14 +7,9 @@ use cavra_engine::{
     NoSymlinks, Request, ServerApproval, ToolCapability, TrustTier, evaluate,
     evaluate_with_registry,
 };
-use cavra_policy::{compile, load_pack_str};
-use std::path::Path;
 
-fn pack(yaml: &str) -> CompiledPack {
-    let resolved =
-        load_pack_str(yaml, "<test>", Path::new(".")).unwrap_or_else(|e| panic!("pack loads: {e}"));
-    compile(&resolved).unwrap_or_else(|e| panic!("pack compiles: {e}"))
-}
+mod common;
+use common::pack;
 
 const PACK: &str = r#"
 metadata: {id: reg, version: "1"}

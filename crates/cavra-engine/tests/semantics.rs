@@ -4,15 +4,10 @@
 use cavra_engine::{
     ActionType, CompiledPack, Decision, DecisionRecord, Env, Mode, NoSymlinks, Request, evaluate,
 };
-use cavra_policy::{compile, load_pack_str};
 use proptest::prelude::*;
-use std::path::Path;
 
-fn pack(yaml: &str) -> CompiledPack {
-    let resolved =
-        load_pack_str(yaml, "<test>", Path::new(".")).unwrap_or_else(|e| panic!("pack loads: {e}"));
-    compile(&resolved).unwrap_or_else(|e| panic!("pack compiles: {e}"))
-}
+mod common;
+use common::pack;
 
 fn req(action: ActionType, target: &str) -> Request {
     let mut r = Request::new(action, target);

@@ -345,12 +345,11 @@ pub fn remote_destinations(program: &str, args: &[&str]) -> Vec<String> {
     }
 }
 
-/// The hosts of programs that open a connection to a host their operands name: `nc HOST
-/// PORT`, `telnet HOST`, `ping HOST`, `ssh [USER@]HOST`, `scp`/`rsync` `HOST:PATH`, socat's
-/// `TCP:HOST:PORT`, `openssl s_client -connect HOST:PORT`, `dig @SERVER`.
-fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
-    // Options whose value is the next word (when not attached), per program.
-    let (value_letters, first_only): (&str, bool) = match program {
+/// The programs that open a connection to a host their operands name (the one table
+/// [`connection_hosts`] and [`names_remotes`] read): the letters of the short options whose
+/// value is the next word when not attached, and whether only the first operand is a host.
+fn connection(program: &str) -> Option<(&'static str, bool)> {
+    Some(match program {
         "nc" | "ncat" | "netcat" => ("psiwqIOTgGmxX", true),
         "telnet" | "ftp" | "tftp" => ("bellnS", true),
         "ping" | "ping6" | "traceroute" | "traceroute6" | "tracepath" | "mtr" => {
@@ -363,7 +362,16 @@ fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
         // browsers: the URL.
         "http" | "https" | "xh" | "xhs" => ("", true),
         "lynx" | "w3m" | "links" | "elinks" | "browsh" => ("", true),
-        _ => return Vec::new(),
+        _ => return None,
+    })
+}
+
+/// The hosts of programs that open a connection to a host their operands name: `nc HOST
+/// PORT`, `telnet HOST`, `ping HOST`, `ssh [USER@]HOST`, `scp`/`rsync` `HOST:PATH`, socat's
+/// `TCP:HOST:PORT`, `openssl s_client -connect HOST:PORT`, `dig @SERVER`.
+fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
+    let Some((value_letters, first_only)) = connection(program) else {
+        return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();
     let push = |out: &mut Vec<String>, h: Option<String>| {
@@ -456,38 +464,7 @@ fn connection_hosts(program: &str, args: &[&str]) -> Vec<String> {
 /// Whether [`remote_destinations`] reads the operands of `program` at all: a check before
 /// the words are gathered, since most commands name no host.
 pub fn names_remotes(program: &str) -> bool {
-    matches!(
-        program,
-        "git"
-            | "nc"
-            | "ncat"
-            | "netcat"
-            | "telnet"
-            | "ftp"
-            | "tftp"
-            | "ping"
-            | "ping6"
-            | "traceroute"
-            | "traceroute6"
-            | "tracepath"
-            | "mtr"
-            | "ssh"
-            | "scp"
-            | "sftp"
-            | "rsync"
-            | "socat"
-            | "openssl"
-            | "dig"
-            | "http"
-            | "https"
-            | "xh"
-            | "xhs"
-            | "lynx"
-            | "w3m"
-            | "links"
-            | "elinks"
-            | "browsh"
-    )
+    program == "git" || connection(program).is_some()
 }
 
 /// The host of `HOST:PORT` (`[V6]:PORT` too), or of a bare host.

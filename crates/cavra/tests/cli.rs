@@ -361,6 +361,29 @@ fn explain_shows_the_normalisation() {
 }
 
 #[test]
+fn explain_says_when_a_rule_matched_ignoring_letter_case() {
+    let r = repo();
+    let explain = |target: &str| {
+        cavra()
+            .current_dir(r.path())
+            .args(["policy", "explain", "read_file", target])
+            .assert()
+    };
+    explain("config/.ENV")
+        .code(4)
+        .stdout(predicate::str::contains(
+            "filesystem.read.block                        matched ignoring letter case",
+        ))
+        .stdout(predicate::str::contains(
+            "matches `.env` ignoring letter case (filesystem.read.block block)",
+        ));
+    // As written, it is an ordinary match.
+    explain("config/.env")
+        .code(4)
+        .stdout(predicate::str::contains("ignoring letter case").not());
+}
+
+#[test]
 fn the_pack_cache_follows_every_edit() {
     let r = repo();
     let cache = tempfile::tempdir().expect("cache dir");

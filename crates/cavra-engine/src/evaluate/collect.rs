@@ -47,6 +47,8 @@ pub(crate) struct Candidate<'p> {
     pub(crate) explicit: bool,
     /// A built-in guard ([`crate::guards`]): it decides whatever else matched, in any mode.
     pub(crate) guard: bool,
+    /// The rule's pattern matched the path only once letter case was ignored.
+    pub(crate) ignoring_case: bool,
 }
 
 pub(crate) fn condition_context(request: &Request) -> ConditionContext<'_> {
@@ -78,6 +80,7 @@ pub(crate) fn from_rule<'p>(
         subject,
         explicit: true,
         guard: false,
+        ignoring_case: false,
     }
 }
 
@@ -101,6 +104,7 @@ pub(crate) fn builtin(
         subject,
         explicit: false,
         guard: false,
+        ignoring_case: false,
     }
 }
 
@@ -170,6 +174,18 @@ pub(crate) fn collect<'p>(
                 };
                 if !dynamic {
                     pack.path_hits(&forms, &mut scratch, &mut hits);
+                    let (relative, home) = path.placed_ignoring_case(
+                        request.repo_root.as_deref(),
+                        request.home.as_deref(),
+                    );
+                    if relative.is_some() || home.is_some() {
+                        let placed = PathForms {
+                            relative: relative.as_deref(),
+                            absolute: None,
+                            home: home.as_deref(),
+                        };
+                        pack.path_hits_ignoring_case(&placed, &mut scratch, &mut hits);
+                    }
                 }
                 let shown = path.display();
                 push_hits(
@@ -190,7 +206,10 @@ pub(crate) fn collect<'p>(
                 if !dynamic && has_glob(written) {
                     glob_hits(pack, *access, path, &cond, si, &mut scratch, &mut out);
                 }
-                if out.len() == before {
+                // A match ignoring letter case only adds a stricter candidate: the default or
+                // floor the path gets as written still applies, and the strictest decides (a
+                // `warn` matched as `.ENV` does not lower a `require_approval` default).
+                if out[before..].iter().all(|c| c.ignoring_case) {
                     let is_write = *access != ActionType::ReadFile;
                     if *dynamic && !is_write && guards_reads(pack) {
                         out.push(builtin(
@@ -766,11 +785,13 @@ pub(crate) fn push_hits<'p>(
             continue;
         }
         seen.push(hit.rule);
-        out.push(from_rule(
+        let mut c = from_rule(
             rule,
             rule.patterns.get(hit.pattern).map(String::as_str),
             subject,
-        ));
+        );
+        c.ignoring_case = hit.ignoring_case;
+        out.push(c);
     }
 }
 

@@ -59,11 +59,25 @@ pub(crate) fn decide(
     let (base, rule_id, severity, mut reason, approver_group, explicit) =
         match deciding.and_then(|i| candidates.get(i)) {
             Some(c) => {
+                let case = " ignoring letter case";
                 let reason = match (&c.reason, &c.pattern) {
+                    (Some(r), Some(p)) if c.ignoring_case => {
+                        let described = describe(c);
+                        format!(
+                            "{described}: {} (matches `{p}`{case})",
+                            r.render(&described)
+                        )
+                    }
                     (Some(r), _) => {
                         let described = describe(c);
                         format!("{described}: {}", r.render(&described))
                     }
+                    (None, Some(p)) if c.ignoring_case => format!(
+                        "{} matches `{p}`{case} ({} {})",
+                        describe(c),
+                        c.rule_id,
+                        c.decision
+                    ),
                     (None, Some(p)) => format!(
                         "{} matches `{p}` ({} {})",
                         describe(c),
@@ -221,10 +235,14 @@ pub(crate) fn consider(
             if is_class_rule != matches!(subject, Subject::Class { .. }) {
                 continue;
             }
-            let matched = candidates
+            let mut matches = candidates
                 .iter()
-                .any(|c| c.subject == si && c.rule_id == rule.id.as_str());
-            let outcome = if matched {
+                .filter(|c| c.subject == si && c.rule_id == rule.id.as_str())
+                .peekable();
+            let matched = matches.peek().is_some();
+            let outcome = if matched && matches.all(|c| c.ignoring_case) {
+                "matched ignoring letter case".to_string()
+            } else if matched {
                 "matched".to_string()
             } else if let Some(field) = rule.conditions.failing(&cond) {
                 format!("condition failed: {field}")

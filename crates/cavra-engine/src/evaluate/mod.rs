@@ -182,7 +182,8 @@ pub struct Consideration {
     pub rule_id: String,
     /// The subject (index into the normalisation's subjects).
     pub subject: usize,
-    /// `matched`, `no pattern matched`, `condition failed: environment`, `excepted by …`.
+    /// `matched`, `matched ignoring letter case`, `no pattern matched`, `condition failed:
+    /// environment`, `excepted by …`.
     pub outcome: String,
 }
 

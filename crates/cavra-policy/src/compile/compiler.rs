@@ -408,17 +408,34 @@ impl Compiler {
             let hit = PatternHit {
                 rule: rule_index,
                 pattern: pattern_index,
+                ignoring_case: false,
             };
             let bad = |e| bad_pattern(&spec.id, pattern, e);
             match spec.kind {
                 PatternKind::Path => {
                     for (target, glob) in path_globs(pattern) {
-                        let set = match target {
-                            PathTarget::Relative => &mut self.sets.paths_relative,
-                            PathTarget::Absolute => &mut self.sets.paths_absolute,
-                            PathTarget::Home => &mut self.sets.paths_home,
-                        };
-                        set.add(&glob, true, hit).map_err(bad)?;
+                        self.sets
+                            .paths
+                            .of(target)
+                            .add(&glob, true, hit)
+                            .map_err(bad)?;
+                        // A rule that restricts a path restricts it in every letter case; an
+                        // `allow` stays as written, so case cannot widen what it allows.
+                        // A copy of a pattern with capitals goes beside it, lower-cased (see
+                        // `CompiledPack::path_hits`).
+                        if spec.decision != Decision::Allow {
+                            let hit = PatternHit {
+                                ignoring_case: true,
+                                ..hit
+                            };
+                            // A copy `globset` cannot build (a class such as `[Z-a]`
+                            // becomes `[z-a]`) is left out: the pattern still matches as
+                            // written.
+                            if let Cow::Owned(lower) = fold_case(&glob) {
+                                let _unbuildable =
+                                    self.sets.paths.of(target).add(&lower, true, hit);
+                            }
+                        }
                     }
                 }
                 PatternKind::Command => {

@@ -282,15 +282,18 @@ impl GlobSet {
         literal_separator: bool,
     ) -> Result<(), globset::Error> {
         let index = Index::try_from(self.shapes.len()).unwrap_or(Index::MAX);
-        self.whole.texts.push((text.into(), literal_separator));
-        self.whole.built = OnceLock::new();
         let Some(shape) = shape(text, literal_separator) else {
             let glob = builder(text, literal_separator).build()?;
+            // Only a glob that is kept counts: the indices of `whole` are those of `shapes`.
+            self.whole.texts.push((text.into(), literal_separator));
+            self.whole.built = OnceLock::new();
             self.delegated.globs.push((index, glob));
             self.delegated.built = OnceLock::new();
             self.shapes.push(Shape::Other);
             return Ok(());
         };
+        self.whole.texts.push((text.into(), literal_separator));
+        self.whole.built = OnceLock::new();
         let key = |map: &mut Buckets, key: &[u8]| map.entry(key.into()).or_default().push(index);
         match &shape {
             Shape::Literal => key(&mut self.exact, text.as_bytes()),

@@ -12,6 +12,7 @@ use crate::load::ResolvedPack;
 use crate::model::{ActionType, Decision, Mode, Severity};
 use cavra_redact::Redactor;
 use cavra_shell::RiskClass;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -213,6 +214,8 @@ pub struct PatternHit {
     pub rule: usize,
     /// Index into that rule's `patterns`.
     pub pattern: usize,
+    /// The pattern matched only once letter case was ignored (see [`CompiledPack::path_hits`]).
+    pub ignoring_case: bool,
 }
 
 /// Globs of many rules in one set, each with the rule pattern it came from.
@@ -243,12 +246,31 @@ impl SharedSet {
     }
 }
 
+/// The path patterns of one kind of rule, one set per form of a path.
+#[derive(Debug, Clone, Default)]
+struct PathSets {
+    relative: SharedSet,
+    absolute: SharedSet,
+    home: SharedSet,
+}
+
+impl PathSets {
+    fn of(&mut self, target: compiler::PathTarget) -> &mut SharedSet {
+        match target {
+            compiler::PathTarget::Relative => &mut self.relative,
+            compiler::PathTarget::Absolute => &mut self.absolute,
+            compiler::PathTarget::Home => &mut self.home,
+        }
+    }
+}
+
 /// The patterns of all rules, one set per kind of subject, and the rules of each risk class.
 #[derive(Debug, Clone, Default)]
 struct PatternSets {
-    paths_relative: SharedSet,
-    paths_absolute: SharedSet,
-    paths_home: SharedSet,
+    /// Path patterns as written; and lower-cased copies of those of rules whose decision is not
+    /// `allow` that hold a capital or a non-ASCII letter, which a lower-case form can match
+    /// only ignoring case.
+    paths: PathSets,
     commands: SharedSet,
     servers: SharedSet,
     domains: SharedSet,
@@ -371,18 +393,83 @@ pub mod ids {
     pub const NETWORK_ALLOWED: &str = "network.domain.allow";
 }
 
+/// Whether a path or pattern has a letter whose case could differ from another spelling of
+/// the same name: an ASCII capital, or any non-ASCII character. This runs for every form of
+/// every path decided, so it reads eight bytes at a time (the last word overlapping the one
+/// before, a short text padded with zeros, which have no case): in each byte of a word, the
+/// high bit is set when the byte is not ASCII or, for an ASCII byte `b`, when
+/// `b + (0x80 - b'A')` reaches 0x80 and `b + (0x80 - b'Z' - 1)` does not (no sum carries into
+/// the next byte: the high bits are cleared first, so each sum stays below 0x100).
+pub fn has_cased_letters(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let cased = |word: u64| {
+        let ascii = word & !HIGH;
+        let from_a = ascii + ONES * u64::from(0x80 - b'A');
+        let past_z = ascii + ONES * u64::from(0x80 - b'Z' - 1);
+        (word | (from_a & !past_z)) & HIGH
+    };
+    let word = |bytes: &[u8]| <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes);
+    let bytes = text.as_bytes();
+    if bytes.len() < 8 {
+        let mut padded = [0u8; 8];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        return cased(u64::from_le_bytes(padded)) != 0;
+    }
+    let last = word(&bytes[bytes.len() - 8..]);
+    bytes
+        .chunks_exact(8)
+        .fold(cased(last), |found, chunk| found | cased(word(chunk)))
+        != 0
+}
+
+/// A path or glob with its letters lower-cased (the copies of patterns with capitals, the
+/// forms of paths with capitals looked up again); borrowed when it has no letter to fold. (`str::to_lowercase` leaves glob syntax
+/// alone: `*`, `?`, `[`, `{`, `\` have no case.)
+pub fn fold_case(text: &str) -> Cow<'_, str> {
+    if !has_cased_letters(text) {
+        Cow::Borrowed(text)
+    } else if text.is_ascii() {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+/// Where the first letter that has case is (see [`has_cased_letters`]): every byte before it
+/// is as [`fold_case`] leaves it.
+fn first_cased(text: &str) -> Option<usize> {
+    if !has_cased_letters(text) {
+        return None;
+    }
+    text.bytes()
+        .position(|b| b.is_ascii_uppercase() || !b.is_ascii())
+}
+
 impl CompiledPack {
-    /// Pattern hits of path rules for these forms of one path, in rule order.
+    /// Pattern hits of path rules for these forms of one path, those of the patterns as
+    /// written first, then those (with [`PatternHit::ignoring_case`]) of rules whose decision
+    /// is not `allow` matched ignoring letter case. On the file systems most agents run on
+    /// besides Linux (macOS's APFS, Windows' NTFS) `.Git/Config` is `.git/config`, so a rule
+    /// that restricts a path restricts every spelling of it; a rule that allows one does not
+    /// allow the others.
+    ///
+    /// The usual path costs nothing more: the lower-cased copies of patterns that hold capitals
+    /// (`CODEOWNERS`) are in the sets of patterns as written, so a lower-case form finds them in
+    /// the same lookups; only a form with capitals or non-ASCII letters is lower-cased and
+    /// looked up again in the same sets, keeping the hits of rules that restrict.
     pub fn path_hits(
         &self,
         forms: &PathForms<'_>,
         scratch: &mut Vec<usize>,
         out: &mut Vec<PatternHit>,
     ) {
+        let start = out.len();
+        let sets = &self.sets.paths;
         for (form, set) in [
-            (forms.relative, &self.sets.paths_relative),
-            (forms.absolute, &self.sets.paths_absolute),
-            (forms.home, &self.sets.paths_home),
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
         ] {
             if let Some(path) = form {
                 for prefix in ancestors(path) {
@@ -392,22 +479,118 @@ impl CompiledPack {
         }
         // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
         // outside the repository is still a secret. Anchored patterns stay in the repository.
-        if let (None, Some(abs)) = (forms.relative, forms.absolute) {
+        let outside = forms.absolute.filter(|_| forms.relative.is_none());
+        if let Some(abs) = outside {
             let before = out.len();
-            let outside = abs.trim_start_matches('/');
-            for prefix in ancestors(outside) {
-                self.sets.paths_relative.hits_into(prefix, scratch, out);
+            for prefix in ancestors(abs.trim_start_matches('/')) {
+                sets.relative.hits_into(prefix, scratch, out);
             }
-            let mut kept = before;
-            for i in before..out.len() {
-                let hit = out[i];
-                if self.is_name_pattern(hit) {
-                    out[kept] = hit;
-                    kept += 1;
+            self.keep_name_patterns(out, before);
+        }
+        // Ignoring case, form by form: only a form with capitals or non-ASCII letters, and of
+        // it only the folders long enough to hold one (shorter ones are lower-case ASCII as
+        // written, and were matched above). Lower-cased, the form is matched against the same
+        // sets: a pattern without capitals matches it exactly when it matches the form ignoring
+        // case, and a pattern with capitals has its lower-cased copy beside it. Of these hits
+        // only those of rules that restrict are kept. (No second set to compile: a process
+        // that decides `src/Main.java` pays one more lookup, not a build.)
+        for (form, set) in [
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
+        ] {
+            if let Some(path) = form
+                && !set.owners.is_empty()
+                && let Some(at) = first_cased(path)
+            {
+                let before = out.len();
+                let lower = fold_case(path);
+                for prefix in ancestors(&lower).take_while(|p| p.len() > at) {
+                    set.hits_into(prefix, scratch, out);
+                }
+                self.keep_restricting(out, before);
+            }
+        }
+        if let Some(abs) = outside
+            && !sets.relative.owners.is_empty()
+            && let Some(at) = first_cased(abs)
+        {
+            let before = out.len();
+            let lower = fold_case(abs);
+            let trimmed = lower.trim_start_matches('/');
+            let lead = lower.len() - trimmed.len();
+            for prefix in ancestors(trimmed).take_while(|p| lead + p.len() > at) {
+                sets.relative.hits_into(prefix, scratch, out);
+            }
+            self.keep_name_patterns(out, before);
+            self.keep_restricting(out, before);
+        }
+        // A rule matched as written is reported so, whichever of its patterns came first.
+        if out.len() - start > 1 {
+            out[start..].sort_by_key(|h| h.ignoring_case);
+        }
+    }
+
+    /// Pattern hits, ignoring letter case, of the forms a path has only when the repository
+    /// root or the home folder is compared with it ignoring case (`/users/dev/repo/.env` in the
+    /// repository `/Users/dev/repo`): every form given is lower-cased and looked up, and only
+    /// the hits of rules that restrict are kept, marked [`PatternHit::ignoring_case`].
+    pub fn path_hits_ignoring_case(
+        &self,
+        forms: &PathForms<'_>,
+        scratch: &mut Vec<usize>,
+        out: &mut Vec<PatternHit>,
+    ) {
+        let before = out.len();
+        let sets = &self.sets.paths;
+        for (form, set) in [
+            (forms.relative, &sets.relative),
+            (forms.absolute, &sets.absolute),
+            (forms.home, &sets.home),
+        ] {
+            if let Some(path) = form
+                && !set.owners.is_empty()
+            {
+                for prefix in ancestors(&fold_case(path)) {
+                    set.hits_into(prefix, scratch, out);
                 }
             }
-            out.truncate(kept);
         }
+        self.keep_restricting(out, before);
+    }
+
+    /// Keeps of `out[before..]` (hits of a path lower-cased) those of rules whose decision is
+    /// not `allow`, marked as matched ignoring case.
+    fn keep_restricting(&self, out: &mut Vec<PatternHit>, before: usize) {
+        let mut kept = before;
+        for i in before..out.len() {
+            let hit = out[i];
+            if self
+                .rules
+                .get(hit.rule)
+                .is_some_and(|r| r.decision != Decision::Allow)
+            {
+                out[kept] = PatternHit {
+                    ignoring_case: true,
+                    ..hit
+                };
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    }
+
+    /// Drops from `out[before..]` the hits of patterns that are not name patterns.
+    fn keep_name_patterns(&self, out: &mut Vec<PatternHit>, before: usize) {
+        let mut kept = before;
+        for i in before..out.len() {
+            let hit = out[i];
+            if self.is_name_pattern(hit) {
+                out[kept] = hit;
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
     }
 
     /// Whether a path pattern hit comes from a pattern with no `/` (matches at any depth).
@@ -527,6 +710,185 @@ mod tests {
             vec!["~/.ssh/id", "~/.ssh"]
         );
         assert_eq!(ancestors("").count(), 0);
+    }
+
+    fn compiled(yaml: &str) -> CompiledPack {
+        let resolved =
+            crate::load_pack_str(yaml, "<test>", std::path::Path::new(".")).expect("pack loads");
+        compile(&resolved).expect("pack compiles")
+    }
+
+    /// The rule ids hit by a relative path, each with whether it matched only ignoring case
+    /// (the first hit of each rule, as the engine takes them).
+    fn hits(pack: &CompiledPack, relative: &str) -> Vec<(String, bool)> {
+        let forms = PathForms {
+            relative: Some(relative),
+            absolute: None,
+            home: None,
+        };
+        let mut out = Vec::new();
+        pack.path_hits(&forms, &mut Vec::new(), &mut out);
+        let mut seen = Vec::new();
+        out.iter()
+            .filter(|h| {
+                let first = !seen.contains(&h.rule);
+                seen.push(h.rule);
+                first
+            })
+            .map(|h| (pack.rules[h.rule].id.clone(), h.ignoring_case))
+            .collect()
+    }
+
+    const CASES: &str = r#"
+metadata: {id: case, version: "1"}
+filesystem:
+  block_write: [".git/config", "CODEOWNERS", "Ünïcode/**"]
+  warn_read: ["*.PEM"]
+  allow_write: ["docs/**"]
+"#;
+
+    #[test]
+    fn restricting_rules_match_in_any_letter_case() {
+        let pack = compiled(CASES);
+        let block = ids::WRITE_BLOCK.to_string();
+        assert_eq!(hits(&pack, ".git/config"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, ".Git/Config"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, ".GIT/CONFIG"), vec![(block.clone(), true)]);
+        // A capital in the pattern: the lower-case spelling is the same file.
+        assert_eq!(hits(&pack, "src/codeowners"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "ünïcode/x"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "ÜNÏCODE/x"), vec![(block.clone(), true)]);
+        assert_eq!(
+            hits(&pack, "keys/a.pem"),
+            vec![(ids::READ_WARN.to_string(), true)]
+        );
+        // Matched as written and ignoring case: reported as written.
+        assert_eq!(hits(&pack, "CODEOWNERS"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, "Ünïcode/x"), vec![(block.clone(), false)]);
+        assert!(hits(&pack, ".git/configs").is_empty());
+        assert!(hits(&pack, "src/main.rs").is_empty());
+    }
+
+    #[test]
+    fn folders_and_absolute_paths_in_any_case() {
+        let pack = compiled(
+            r#"
+metadata: {id: folders, version: "1"}
+filesystem:
+  block_read: ["Module", ".env", "/etc/shadow", "src/lib/**"]
+"#,
+        );
+        let hit = |relative: Option<&str>, absolute: &str| {
+            let forms = PathForms {
+                relative,
+                absolute: Some(absolute),
+                home: None,
+            };
+            let mut out = Vec::new();
+            pack.path_hits(&forms, &mut Vec::new(), &mut out);
+            out.first().map(|h| h.ignoring_case)
+        };
+        // The capital is deep in the path; the folder that matches is above or below it.
+        assert_eq!(
+            hit(Some("src/MODULE/x.rs"), "/r/src/MODULE/x.rs"),
+            Some(true)
+        );
+        assert_eq!(
+            hit(Some("src/module/x.rs"), "/r/src/module/x.rs"),
+            Some(true)
+        );
+        assert_eq!(
+            hit(Some("src/lib/Deep/x.rs"), "/r/src/lib/Deep/x.rs"),
+            Some(false)
+        );
+        assert_eq!(hit(Some("Src/lib/x.rs"), "/r/Src/lib/x.rs"), Some(true));
+        assert_eq!(hit(Some("src/li/x.rs"), "/r/src/li/x.rs"), None);
+        // Outside the repository: absolute patterns, and name patterns wherever they are.
+        assert_eq!(hit(None, "/ETC/shadow"), Some(true));
+        assert_eq!(hit(None, "/Opt/App/.ENV"), Some(true));
+        assert_eq!(hit(None, "/opt/app/.env"), Some(false));
+        // An anchored pattern stays in the repository, in any case.
+        assert_eq!(hit(None, "/Opt/SRC/lib/x.rs"), None);
+    }
+
+    #[test]
+    fn a_pattern_whose_lower_case_is_no_glob_still_matches_as_written() {
+        // `[Z-a]` is a range; lower-cased, `[z-a]` is not one.
+        let pack = compiled(
+            r#"
+metadata: {id: range, version: "1"}
+filesystem:
+  block_write: ["[Z-a]x", "KEYS/**"]
+"#,
+        );
+        let block = ids::WRITE_BLOCK.to_string();
+        assert_eq!(hits(&pack, "_x"), vec![(block.clone(), false)]);
+        assert_eq!(hits(&pack, "keys/a"), vec![(block.clone(), true)]);
+        assert_eq!(hits(&pack, "Keys/a"), vec![(block.clone(), true)]);
+        // `ax` is in the range, so `Ax` is too, ignoring case.
+        assert_eq!(hits(&pack, "Ax"), vec![(block.clone(), true)]);
+        assert!(hits(&pack, "0x").is_empty());
+    }
+
+    #[test]
+    fn allow_rules_match_only_as_written() {
+        let pack = compiled(CASES);
+        assert_eq!(
+            hits(&pack, "docs/x.md"),
+            vec![(ids::WRITE_ALLOW.to_string(), false)]
+        );
+        assert!(hits(&pack, "Docs/x.md").is_empty());
+        assert!(hits(&pack, "DOCS/x.md").is_empty());
+    }
+
+    #[test]
+    fn exceptions_match_only_as_written() {
+        let pack = compiled(
+            r#"
+metadata: {id: except, version: "1"}
+rules:
+  - id: env
+    action: read_file
+    paths: [".env.*"]
+    except: [".env.example"]
+    decision: block
+"#,
+        );
+        let rule = pack.rules.iter().find(|r| r.id == "env").expect("rule");
+        assert_eq!(hits(&pack, ".ENV.example"), vec![("env".to_string(), true)]);
+        assert!(rule.is_excepted(".env.example"));
+        assert!(!rule.is_excepted(".ENV.example"));
+        assert!(!rule.is_excepted(".env.EXAMPLE"));
+    }
+
+    #[test]
+    fn case_folding_helpers() {
+        // Every byte value, at every place of texts shorter than, as long as and longer than
+        // a word.
+        for len in [1, 5, 8, 12, 16, 21] {
+            for b in 0u8..=255 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let text = String::from_utf8_lossy(&bytes);
+                    let expected = text
+                        .bytes()
+                        .any(|c| c.is_ascii_uppercase() || !c.is_ascii());
+                    assert_eq!(
+                        has_cased_letters(&text),
+                        expected,
+                        "{b:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        assert!(!has_cased_letters(""));
+        assert!(!has_cased_letters(".git/config"));
+        assert!(has_cased_letters(".Git/config"));
+        assert!(has_cased_letters("café"));
+        assert_eq!(fold_case(".Git/CONFIG"), ".git/config");
+        assert_eq!(fold_case("ÉTÉ/Ä.txt"), "été/ä.txt");
+        assert!(matches!(fold_case("plain"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
