@@ -1491,7 +1491,9 @@ async fn decision_lists_filter_by_rule_caller_and_repository_and_page_with_befor
     let ci = s.token("a", "agent", "ci", &[]).await;
     let other = s.token("b", "agent", "bot", &[]).await;
     let auditor = s.token("a", "auditor", "audrey", &[]).await;
-    let mut made = Vec::new();
+    // Each decision made: its id, caller, repository and rule.
+    type Made = (String, &'static str, &'static str, String);
+    let mut made: Vec<Made> = Vec::new();
     for i in 0..9 {
         let (who, repo, target) = match i % 3 {
             0 => (&bot, "acme/app", ".env"),
@@ -1553,7 +1555,7 @@ async fn decision_lists_filter_by_rule_caller_and_repository_and_page_with_befor
             }
         }
     };
-    let want = |keep: &dyn Fn(&(String, &str, &str, String)) -> bool| -> Vec<String> {
+    let want = |keep: &dyn Fn(&Made) -> bool| -> Vec<String> {
         made.iter()
             .rev()
             .filter(|m| keep(m))

@@ -6,10 +6,12 @@
 //! a page is one range scan of that index in its own order, read until the page is full,
 //! with no sort and no rows of other values in between. When several filters are given, one
 //! index is read (the first of [`DecisionIndex::for_filter`]'s order) and the others filter
-//! its rows. SQLite is told the index (`INDEXED BY`): without statistics its planner tends to
-//! read the time index backwards instead, filtering a million rows to find a rare value.
-//! PostgreSQL chooses from its statistics; the test `every_decision_filter_reads_its_own_index`
-//! checks the plans of both.
+//! its rows. SQLite is told the index (`INDEXED BY`) and the join order (`CROSS JOIN`): its
+//! planner has no statistics here (no `ANALYZE`), and reading the time index backwards
+//! instead, filtering a million rows to find a rare value, is a plan it may weigh; told, no
+//! SQLite version and no shape of the data can change the choice. PostgreSQL chooses from its
+//! statistics. The tests `every_decision_filter_reads_its_own_index_on_*` check the plans of
+//! both.
 
 use rusqlite::OptionalExtension;
 

@@ -1533,7 +1533,9 @@ mod scenarios {
                 }
             }
         };
-        let cases: Vec<(&str, DecisionFilter, Box<dyn Fn(&Made) -> bool>)> = vec![
+        // A case: its name, its filter, and which of the decisions made it keeps.
+        type Case = (&'static str, DecisionFilter, Box<dyn Fn(&Made) -> bool>);
+        let cases: Vec<Case> = vec![
             ("all", DecisionFilter::default(), Box::new(|_| true)),
             (
                 "outcome",

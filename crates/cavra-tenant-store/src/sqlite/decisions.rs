@@ -14,11 +14,15 @@ impl Decisions for SqliteDb {
         // Redacted and canonical here, on the caller's thread, with the outbox event when the
         // outcome makes one: the one writer only splices.
         let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
-        let (prepared, event, repository) = (p.body, p.event, p.repository);
+        let stored = ToStore {
+            body: p.body,
+            event: p.event,
+            repository: p.repository,
+        };
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
             .write_direct(move |c, settings, heads| {
-                record_decision_in(c, settings, heads, &tenant, w, prepared, event, repository)
+                record_decision_in(c, settings, heads, &tenant, w, stored)
             })
             .await?;
         recorded.record = p.record;
@@ -97,16 +101,27 @@ impl Decisions for SqliteDb {
     }
 }
 
+/// What the writer stores of a prepared decision: its entry's body, its outbox event and its
+/// repository column.
+struct ToStore {
+    body: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
+    repository: Option<String>,
+}
+
 fn record_decision_in(
     c: &Connection,
     settings: &LogSettings,
     heads: &mut Heads,
     tenant: &str,
     w: DecisionWrite,
-    prepared: crate::log::PreparedBody,
-    event: Option<crate::outbox::NewEvent>,
-    repository: Option<String>,
+    stored: ToStore,
 ) -> Result<Recorded> {
+    let ToStore {
+        body: prepared,
+        event,
+        repository,
+    } = stored;
     let d = &w.decision;
     let at = d.timestamp.to_string();
     if let Some(id) = &w.use_grant {
