@@ -642,7 +642,7 @@ async fn from_database(
     let readiness = crate::readiness::check_database(&db, config, Some(tenant), now)
         .await
         .map_err(|e| src(e.to_string()))?;
-    let mut posture = crate::aispm::posture_at(&db, tenant, Some(since), Some(until))
+    let mut posture = crate::aispm::posture_at(&db, tenant, Some(since), Some(until), None)
         .await
         .map_err(store)?;
     crate::inventory::apply_to_posture(

@@ -232,6 +232,56 @@ async fn service_and_bundle_agree(s: &Server) {
     let offline = cavra_aispm::posture_from_bundle(&dir).expect("bundle posture");
     assert_eq!(serde_json::to_value(&offline).expect("json"), service);
 
+    // The log grows; the posture over the bundle's checkpoint (`?tree_size=` of its
+    // manifest) still equals the bundle's, while the whole log's no longer does.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let size = manifest["tree_size"].as_u64().expect("tree_size");
+    assert_eq!(service["covers"]["entries"], size);
+    let agent = s.token("a", "agent", "agent-a2", &[]).await;
+    ok(
+        s,
+        "POST",
+        "/v1/decisions",
+        &agent,
+        Some(decide("read_file", "README.md", "org/a", "claude-code")),
+    )
+    .await;
+    let grown = ok(s, "GET", "/v1/posture", &auditor, None).await;
+    assert_eq!(grown["aispm"]["covers"]["entries"], size + 1, "{grown}");
+    let at = ok(
+        s,
+        "GET",
+        &format!("/v1/posture?tree_size={size}"),
+        &auditor,
+        None,
+    )
+    .await;
+    assert_eq!(
+        at["aispm"], service,
+        "the log as the bundle's checkpoint signed it"
+    );
+    assert_eq!(at["period"]["tree_size"], size);
+    let first = ok(s, "GET", "/v1/posture?tree_size=2", &auditor, None).await;
+    assert_eq!(first["aispm"]["covers"]["entries"], 2, "{first}");
+    let (st, v) = s
+        .call(
+            "GET",
+            &format!("/v1/posture?tree_size={}", size + 2),
+            Some(&auditor),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("tree_size")),
+        "{v}"
+    );
+
     // A bundle whose entries lost one decision gives another figure: the comparison can fail.
     let entries = std::fs::read_to_string(dir.join("entries.jsonl")).expect("entries");
     let fewer: Vec<&str> = entries
@@ -242,7 +292,7 @@ async fn service_and_bundle_agree(s: &Server) {
     std::fs::write(dir.join("entries.jsonl"), fewer.join("\n")).expect("write");
     let changed = cavra_aispm::posture_from_bundle(&dir).expect("bundle posture");
     assert_ne!(serde_json::to_value(&changed).expect("json"), service);
-    period(s, &auditor, &service).await;
+    period(s, &auditor, &grown["aispm"]).await;
 }
 
 /// `?since=&until=` bounds the entries the posture is computed from and is echoed back; a

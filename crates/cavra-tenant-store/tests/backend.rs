@@ -2371,7 +2371,7 @@ async fn pg_concurrent_migrations() {
     assert_eq!(
         tables, 18,
         "eleven tables, the connectors' two (outbox events and deliveries), the inventory's two \
-         (versions and items), the polling leases, the daily postures and the migrations table"
+         (versions and items), the polling leases, the posture days and the migrations table"
     );
     for db in &dbs {
         assert!(db.readiness().await.unwrap().migrations_current);

@@ -1946,25 +1946,26 @@ fn the_server_exits_when_its_executable_is_replaced() {
     std::fs::copy(assert_cmd::cargo::cargo_bin("cavra"), &exe).expect("copy cavra");
     let payload =
         claude_payload(&root(&s.dir), "Read", json!({"file_path": "README.md"})).to_string();
-    let out = std::process::Command::new(&exe)
-        .args(["hook", "claude-code", "--daemon"])
-        .env("XDG_RUNTIME_DIR", s.runtime.path())
-        .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
-        .env_remove("CAVRA_POLICY")
-        .current_dir(s.dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(payload.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("hook runs");
+    let out = support::spawn_copied(
+        std::process::Command::new(&exe)
+            .args(["hook", "claude-code", "--daemon"])
+            .env("XDG_RUNTIME_DIR", s.runtime.path())
+            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "20")
+            .env_remove("CAVRA_POLICY")
+            .current_dir(s.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .and_then(|mut c| {
+        use std::io::Write;
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(payload.as_bytes())?;
+        c.wait_with_output()
+    })
+    .expect("hook runs");
     assert_eq!(out.status.code(), Some(0));
     s.wait_running();
     // An upgrade replaces the file (a new inode under the same path): the server exits and

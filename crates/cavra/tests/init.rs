@@ -1,6 +1,8 @@
 //! `cavra init <agent>`: a fresh repository, a settings file with other hooks and keys, a
 //! second run, `--dry-run`, and `--uninstall` back to the original.
 
+mod support;
+
 use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::{Value, json};
@@ -450,12 +452,16 @@ fn daemon_flag_is_added_upgraded_in_place_and_opted_out() {
     let lone_cavra = alone.path().join("cavra");
     std::fs::copy(assert_cmd::cargo::cargo_bin("cavra"), &lone_cavra).expect("copy cavra");
     let lone = |args: &[&str]| {
-        let out = std::process::Command::new(&lone_cavra)
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("CAVRA_POLICY")
-            .output()
-            .expect("runs");
+        let out = support::spawn_copied(
+            std::process::Command::new(&lone_cavra)
+                .args(args)
+                .current_dir(dir.path())
+                .env_remove("CAVRA_POLICY")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped()),
+        )
+        .and_then(|c| c.wait_with_output())
+        .expect("runs");
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

@@ -19,24 +19,26 @@ const PAGE: u64 = 8192;
 /// The posture of `tenant`'s log as it is now (the entries up to its head when the read
 /// starts; entries appended meanwhile wait for the next call).
 pub async fn tenant_posture(db: &Db, tenant: &str) -> Result<Posture> {
-    posture_at(db, tenant, None, None).await
+    posture_at(db, tenant, None, None, None).await
 }
 
 /// The posture of the entries of `tenant`'s log written at or after `since` and before
 /// `until` (RFC 3339 in the store's form, as `api::query_time` gives it; None: unbounded).
 /// Only the period's entries are folded: an approval asked before `since` and answered in the
-/// period counts as answered but not as asked.
+/// period counts as answered but not as asked. `tree_size` folds only the log's first entries
+/// (the log as a checkpoint of that size signed it; None: up to the head).
 pub async fn posture_at(
     db: &Db,
     tenant: &str,
     since: Option<&str>,
     until: Option<&str>,
+    tree_size: Option<u64>,
 ) -> Result<Posture> {
     let window = Window {
         since: since.map(str::to_string),
         until: until.map(str::to_string),
     };
-    let mut postures = postures_of(db, tenant, vec![window]).await?;
+    let mut postures = fold_windows(db, tenant, vec![window], tree_size).await?;
     postures
         .pop()
         .ok_or_else(|| StoreError::Corrupt("posture: no window folded".into()))
@@ -77,7 +79,18 @@ fn window_of(windows: &[Window], time: &str) -> Option<usize> {
 /// parsed there into a [`Chunk`] (the JSON scanning, nearly all of the cost), and applies the
 /// chunks here in log order: the figures are those of reading the entries one by one.
 pub async fn postures_of(db: &Db, tenant: &str, windows: Vec<Window>) -> Result<Vec<Posture>> {
-    let size = db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
+    fold_windows(db, tenant, windows, None).await
+}
+
+/// [`postures_of`] over the log's first `tree_size` entries (None: up to its head).
+async fn fold_windows(
+    db: &Db,
+    tenant: &str,
+    windows: Vec<Window>,
+    tree_size: Option<u64>,
+) -> Result<Vec<Posture>> {
+    let head = db.log_head(tenant).await?.map(|h| h.size).unwrap_or(0);
+    let size = tree_size.map_or(head, |n| n.min(head));
     let n = windows.len();
     let (since, until) = match (windows.first(), windows.last()) {
         (Some(first), Some(last)) => (first.since.clone(), last.until.clone()),

@@ -228,6 +228,12 @@ pub struct Period {
     pub since: Option<String>,
     /// Up to, not including, this time (RFC 3339); none: now.
     pub until: Option<String>,
+    /// Only the log's first `tree_size` entries: the log as a checkpoint of that size signed
+    /// it (a bundle's `manifest.json` gives its `tree_size`), so the figures can be recomputed
+    /// offline from that bundle however the log has grown since; none: up to the head. More
+    /// than the log holds is a 422 problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
 }
 
 /// The caller's tenant posture; `since` and `until` bound the evidence the AISPM posture is
@@ -244,6 +250,7 @@ pub async fn posture(
     let period = Period {
         since: crate::api::query_time("since", period.since)?,
         until: crate::api::query_time("until", period.until)?,
+        tree_size: period.tree_size,
     };
     // Both in the store's one UTC form: compared as text, as the store compares them.
     if let (Some(s), Some(u)) = (&period.since, &period.until)
@@ -283,6 +290,13 @@ pub async fn posture(
         .await?
         .map(|h| h.size)
         .unwrap_or(0);
+    if let Some(n) = period.tree_size
+        && n > log_size
+    {
+        return Err(Problem::unprocessable(format!(
+            "`tree_size` {n} is beyond the log, which holds {log_size} entries"
+        )));
+    }
     // One blocker per connector with dead letters: the readiness gate's own validator.
     let dead =
         crate::readiness::dead_letters(&state.db, tenant, state.config.limits.list_items).await?;
@@ -296,6 +310,7 @@ pub async fn posture(
         tenant,
         period.since.as_deref(),
         period.until.as_deref(),
+        period.tree_size,
     )
     .await?;
     crate::inventory::apply_to_posture(

@@ -167,3 +167,20 @@ pub fn evidence(dir: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
 }
+
+/// Starts `cmd`, whose program a test has just copied into place. While another test thread
+/// forks, its child holds the copy's write descriptor until it executes its own program, and
+/// running the copy then fails with "text file busy" (ETXTBSY); that moment passes, so the
+/// start is tried again for up to two seconds.
+pub fn spawn_copied(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
