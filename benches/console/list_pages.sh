@@ -8,14 +8,18 @@
 # as served (HTML and assets, as curl receives them with the encodings a browser accepts).
 #
 #   benches/console/list_pages.sh [CAVRA_BINARY] [N]
+#
+# With BENCH_DATABASE_URL=postgres://… (a database or schema of its own, empty), the store is
+# PostgreSQL, seeded by benches/console/seed_decisions_postgres.sql.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-target/release/cavra}
 n=${2:-1000000}
 dir=${BENCH_DIR:-/tmp/cavra-console-bench}
-db="sqlite://$dir/s.db"
+db=${BENCH_DATABASE_URL:-sqlite://$dir/s.db}
 export CAVRA_DATABASE_URL="$db"
 unset CAVRA_SERVER CAVRA_TOKEN CAVRA_SERVER_CONFIG
+case "$db" in postgres*) export CAVRA_SIGNING_KEY="$dir/log-key.pem" ;; esac
 
 serve() {
   "$bin" serve --listen 127.0.0.1:0 --console-tenant acme 2>"$dir/serve.log" &
@@ -27,6 +31,8 @@ serve() {
 
 if [ ! -f "$dir/seeded-$n" ]; then
   rm -rf "$dir" && mkdir -p "$dir"
+  # PostgreSQL has no file to keep the checkpoint key beside: one of the benchmark's own.
+  case "$db" in postgres*) openssl genpkey -algorithm ed25519 -out "$dir/log-key.pem" ;; esac
   "$bin" tenant create acme >/dev/null
   agent=$("$bin" token create --tenant acme --role agent --subject bench-bot --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   serve
@@ -38,7 +44,10 @@ if [ ! -f "$dir/seeded-$n" ]; then
       "$base/v1/decisions"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  python3 benches/console/seed_decisions.py "$dir/s.db" acme "$n"
+  case "$db" in
+    postgres*) psql -q "$db" -v tenant=acme -v n="$n" -f benches/console/seed_decisions_postgres.sql ;;
+    *) python3 benches/console/seed_decisions.py "$dir/s.db" acme "$n" ;;
+  esac
   touch "$dir/seeded-$n"
 fi
 
@@ -51,7 +60,11 @@ middle=$(printf 'dec-seed-%08d' $((n / 2)))
 # Copy i is in repository acme/repo-(i % 50): the middle copy rounded to one of acme/repo-7's.
 middle7=$(printf 'dec-seed-%08d' $((n / 2 / 50 * 50 + 7)))
 # The rule the fewest decisions have, and a day in the middle of the seeded times.
-rule=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT rule_id FROM decisions INDEXED BY decisions_rule GROUP BY tenant, rule_id ORDER BY COUNT(*) LIMIT 1').fetchone()[0])" "$dir/s.db")
+rarest='SELECT rule_id FROM decisions GROUP BY tenant, rule_id ORDER BY COUNT(*), rule_id LIMIT 1'
+case "$db" in
+  postgres*) rule=$(psql -qtA "$db" -c "$rarest") ;;
+  *) rule=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$dir/s.db" "$rarest") ;;
+esac
 day=$(python3 -c "import time,sys; print(time.strftime('%Y-%m-%d', time.gmtime(1700000000 + int(sys.argv[1]) // 2)))" "$n")
 next_day=$(python3 -c "import time,sys; print(time.strftime('%Y-%m-%d', time.gmtime(1700000000 + int(sys.argv[1]) // 2 + 86400)))" "$n")
 echo "load before: $(uptime)"
