@@ -4,11 +4,14 @@
 The store must already hold a few real decisions of the tenant (made through the API, so
 their rows and log entries have the service's exact shape); this copies them round-robin as
 decisions N times over, each with its own decision id, sequence number, log index and time,
-in one transaction. The copies' log entries keep the templates' bytes and leaf hashes, so the
+in one transaction. Copy i names repository `acme/repo-{i % 50}` and is asked for by
+`bench-bot-{i % 10}` (in its row and its log entry's body alike), so those filters match one
+decision in 50 and one in 10. The copies' log entries keep the templates' leaf hashes, so the
 log does not verify afterwards: the store is for reading pages, not for evidence.
 
     python3 benches/console/seed_decisions.py STORE.db TENANT N
 """
+import json
 import sqlite3
 import sys
 import time
@@ -35,9 +38,20 @@ def rows():
         t = templates[i % len(templates)]
         d = dict(zip(cols, t[: len(cols)]))
         e = dict(zip(ecols, t[len(cols):]))
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + i)) + "Z"
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + i)) + ".000Z"
+        repository, actor = f"acme/repo-{i % 50}", f"bench-bot-{i % 10}"
         d.update(seq=seq + 1 + i, decision_id=f"dec-seed-{i:08d}", log_index=idx + 1 + i, timestamp=ts)
-        e.update(idx=idx + 1 + i, ref_id=d["decision_id"], timestamp=ts)
+        if "repository" in d:
+            d["repository"] = repository
+        d["requested_by"] = actor
+        entry = json.loads(e["entry"])
+        entry["body"]["requested_by"] = actor
+        entry["body"]["record"]["repository"] = repository
+        entry["body"]["decision_id"] = entry["body"]["record"]["decision_id"] = d["decision_id"]
+        entry["index"], entry["time"] = idx + 1 + i, ts
+        # Canonical form, as the service writes it (sorted keys, no spaces).
+        body = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        e.update(idx=idx + 1 + i, ref_id=d["decision_id"], timestamp=ts, entry=body)
         yield d, e
 
 

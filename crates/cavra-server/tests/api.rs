@@ -1480,3 +1480,109 @@ async fn secrets_in_requests_reach_neither_answers_nor_the_log() {
         "log leaks: {text}"
     );
 }
+
+/// `GET /v1/decisions` filters by rule, caller and repository (each the store's, on an index
+/// of its own) and pages by keyset with `before`: every page newest first, each decision of
+/// the filter once across the pages; an id of another tenant or none as the cursor gives none.
+#[tokio::test]
+async fn decision_lists_filter_by_rule_caller_and_repository_and_page_with_before() {
+    let s = sqlite_server().await;
+    let bot = s.token("a", "agent", "bot", &[]).await;
+    let ci = s.token("a", "agent", "ci", &[]).await;
+    let other = s.token("b", "agent", "bot", &[]).await;
+    let auditor = s.token("a", "auditor", "audrey", &[]).await;
+    // Each decision made: its id, caller, repository and rule.
+    type Made = (String, &'static str, &'static str, String);
+    let mut made: Vec<Made> = Vec::new();
+    for i in 0..9 {
+        let (who, repo, target) = match i % 3 {
+            0 => (&bot, "acme/app", ".env"),
+            1 => (&ci, "acme/app", "src/main.rs"),
+            _ => (&bot, "acme/infra", "src/lib.rs"),
+        };
+        let mut body = decide("read_file", target, "sess-l");
+        body["request"]["repository"] = json!(repo);
+        let (st, v) = s.call("POST", "/v1/decisions", Some(who), Some(body)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        made.push((
+            v["record"]["decision_id"].as_str().unwrap().to_string(),
+            if i % 3 == 1 { "ci" } else { "bot" },
+            repo,
+            v["record"]["rule_id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&other),
+            Some(decide("read_file", "x", "s")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let foreign = v["record"]["decision_id"].as_str().unwrap().to_string();
+    let secret_rule = made[0].3.clone();
+    // Every page of `query`, two at a time.
+    let walk = |query: String| {
+        let (s, auditor) = (&s, &auditor);
+        async move {
+            let mut ids = Vec::new();
+            let mut before = String::new();
+            loop {
+                let (st, v) = s
+                    .call(
+                        "GET",
+                        &format!("/v1/decisions?{query}&limit=2{before}"),
+                        Some(auditor),
+                        None,
+                    )
+                    .await;
+                assert_eq!(st, StatusCode::OK, "{query}: {v}");
+                let page: Vec<String> = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["decision_id"].as_str().unwrap().to_string())
+                    .collect();
+                let done = page.len() < 2;
+                if let Some(last) = page.last() {
+                    before = format!("&before={last}");
+                }
+                ids.extend(page);
+                if done {
+                    return ids;
+                }
+            }
+        }
+    };
+    let want = |keep: &dyn Fn(&Made) -> bool| -> Vec<String> {
+        made.iter()
+            .rev()
+            .filter(|m| keep(m))
+            .map(|m| m.0.clone())
+            .collect()
+    };
+    assert_eq!(walk("session_id=sess-l".into()).await, want(&|_| true));
+    assert_eq!(
+        walk("repository=acme/infra".into()).await,
+        want(&|m| m.2 == "acme/infra")
+    );
+    assert_eq!(walk("requested_by=ci".into()).await, want(&|m| m.1 == "ci"));
+    assert_eq!(
+        walk(format!("rule_id={secret_rule}&repository=acme/app")).await,
+        want(&|m| m.3 == secret_rule && m.2 == "acme/app")
+    );
+    assert!(!want(&|m| m.3 == secret_rule).is_empty());
+    for cursor in [foreign.as_str(), "dec-nope"] {
+        let (st, v) = s
+            .call(
+                "GET",
+                &format!("/v1/decisions?before={cursor}"),
+                Some(&auditor),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v, json!([]), "{cursor}");
+    }
+}

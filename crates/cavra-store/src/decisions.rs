@@ -144,6 +144,7 @@ impl Store {
              AND (?3 IS NULL OR action_type = ?3) AND (?4 IS NULL OR timestamp >= ?4) AND (?5 IS NULL OR timestamp < ?5)
              AND (?7 IS NULL OR rule_id = ?7) AND (?8 IS NULL OR json_extract(record, '$.actor') = ?8)
              AND (?9 IS NULL OR seq < (SELECT b.seq FROM decisions b WHERE b.decision_id = ?9))
+             AND (?10 IS NULL OR json_extract(record, '$.repository') = ?10)
              ORDER BY seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
@@ -156,7 +157,8 @@ impl Store {
                 limit,
                 filter.rule_id,
                 filter.requested_by,
-                filter.before
+                filter.before,
+                filter.repository
             ],
             decision_row,
         )?;

@@ -394,8 +394,13 @@ pub struct DecisionFilter {
     /// Only decisions asked for by this actor (the service: the authenticated caller; a
     /// repository's store: the record's actor).
     pub requested_by: Option<String>,
-    /// Only decisions recorded before the decision of this id (keyset pagination: the last
-    /// id of a page gives the next page); an unknown id gives none.
+    /// Only decisions whose request named this repository (`org/name`, the record's
+    /// `repository`).
+    pub repository: Option<String>,
+    /// Only decisions after the decision of this id in the list's order (keyset pagination:
+    /// the last id of a page gives the next page); an unknown id gives none. The service's
+    /// store lists by time, then by the order of recording among decisions of the same time;
+    /// a repository's store by the order of recording.
     pub before: Option<String>,
     /// At most this many; None: all.
     pub limit: Option<usize>,

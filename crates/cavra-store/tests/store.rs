@@ -114,6 +114,38 @@ fn decisions_sessions_outcomes() {
     assert_eq!(s.integrity_check().unwrap(), "ok");
 }
 
+/// A repository's store lists the decisions whose record names a repository.
+#[test]
+fn decisions_by_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_repo(dir.path()).unwrap();
+    for (id, repo) in [
+        ("d1", Some("acme/app")),
+        ("d2", None),
+        ("d3", Some("acme/app")),
+        ("d4", Some("acme/infra")),
+    ] {
+        let mut d = decision(id, "s1", "allow", id);
+        if let Some(r) = repo {
+            d.record["repository"] = serde_json::json!(r);
+        }
+        s.record_decision(&d).unwrap();
+    }
+    let in_repo = |r: &str| {
+        s.decisions(&DecisionFilter {
+            repository: Some(r.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|d| d.decision_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(in_repo("acme/app"), ["d3", "d1"]);
+    assert_eq!(in_repo("acme/infra"), ["d4"]);
+    assert!(in_repo("acme/other").is_empty());
+}
+
 #[test]
 fn approval_unlocks_once() {
     let dir = tempfile::tempdir().unwrap();

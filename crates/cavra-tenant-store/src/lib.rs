@@ -23,6 +23,7 @@
 
 pub mod backend;
 mod db;
+pub mod decision_list;
 pub mod entitlement;
 pub mod entry_bytes;
 pub mod inventory;
@@ -44,6 +45,7 @@ use std::sync::Arc;
 pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantStore};
 pub use cavra_store::LogSigner;
 pub use db::Db;
+pub use decision_list::DecisionIndex;
 pub use entry_bytes::EntryRange;
 pub use inventory::{Inventory, InventoryItem, InventoryKind, InventoryVersion, NewInventory};
 pub use posture_days::{BulkEntry, PostureDay};
@@ -142,7 +144,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

@@ -309,6 +309,9 @@ pub(crate) struct PreparedDecision {
     pub(crate) record: Value,
     /// For the engine's record: the record as stored, as JSON text in its own field order.
     pub(crate) record_json: Option<String>,
+    /// The record's repository as stored (redacted like the rest of the record), for the
+    /// decisions table's `repository` column that the decision list filters on.
+    pub(crate) repository: Option<String>,
 }
 
 /// The body of a decision's entry with the engine's record, in the order of [`decision_body`]
@@ -341,11 +344,13 @@ pub(crate) fn prepare_decision(
         crate::types::RecordInput::Json(v) => {
             let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
             let event = crate::outbox::decision_event(&value, &d.timestamp.to_string());
+            let repository = value["record"]["repository"].as_str().map(str::to_string);
             return Ok(PreparedDecision {
                 body,
                 event,
                 record: value["record"].take(),
                 record_json: None,
+                repository,
             });
         }
     };
@@ -379,6 +384,13 @@ pub(crate) fn prepare_decision(
         .marked
         .map(|r| written.json[r].to_string())
         .ok_or_else(|| crate::StoreError::Corrupt("the decision body has no record".into()))?;
+    // Nothing masked (the usual case): the repository is stored as given. Otherwise it may
+    // be among what was masked, and the column must hold what the record holds: read back.
+    let repository = match &decided.record.repository {
+        None => None,
+        Some(r) if written.findings.is_empty() => Some(r.clone()),
+        Some(_) => stored_repository(&record_json)?,
+    };
     Ok(PreparedDecision {
         body: PreparedBody {
             canonical: written.canonical.into_bytes(),
@@ -387,7 +399,18 @@ pub(crate) fn prepare_decision(
         event,
         record: Value::Null,
         record_json: Some(record_json),
+        repository,
     })
+}
+
+/// The `repository` of a record's JSON text, reading no other member into memory.
+fn stored_repository(record_json: &str) -> Result<Option<String>, crate::StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Repository {
+        repository: Option<String>,
+    }
+    let r: Repository = serde_json::from_str(record_json)?;
+    Ok(r.repository)
 }
 
 #[cfg(test)]
@@ -695,6 +718,12 @@ mod tests {
                 String::from_utf8_lossy(&b.body.canonical)
             );
             proptest::prop_assert_eq!(&a.body.findings, &b.body.findings);
+            // The repository column holds the record's repository as stored, masked or not.
+            proptest::prop_assert_eq!(&a.repository, &b.repository);
+            proptest::prop_assert_eq!(
+                a.repository.as_deref(),
+                a.record.get("repository").and_then(Value::as_str)
+            );
             proptest::prop_assert_eq!(
                 Some(serde_json::to_string(&a.record).unwrap()),
                 b.record_json.clone()

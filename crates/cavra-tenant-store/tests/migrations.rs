@@ -22,6 +22,7 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (4, include_str!("data/schema/sqlite-v4.sql")),
     (5, include_str!("data/schema/sqlite-v5.sql")),
     (6, include_str!("data/schema/sqlite-v6.sql")),
+    (7, include_str!("data/schema/sqlite-v7.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
@@ -30,6 +31,7 @@ const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (4, include_str!("data/schema/postgres-v4.sql")),
     (5, include_str!("data/schema/postgres-v5.sql")),
     (6, include_str!("data/schema/postgres-v6.sql")),
+    (7, include_str!("data/schema/postgres-v7.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
@@ -48,7 +50,7 @@ fn settings() -> LogSettings {
 }
 
 fn record() -> Value {
-    json!({"decision": "block", "decision_id": "d1", "target": ".env"})
+    json!({"decision": "block", "decision_id": "d1", "repository": "acme/app", "target": ".env"})
 }
 
 /// The log entry an earlier cavra wrote for decision `d1`, as stored bytes, and its leaf.
@@ -152,6 +154,50 @@ async fn check_migrated(db: &Db, label: &str) {
         .expect("session")
         .expect("s1");
     assert_eq!((session.decisions, session.blocked), (1, 1), "{label}");
+
+    // Version 8: the repository column is filled from the log entry, and each filter reads
+    // its index.
+    let listed = |f: DecisionFilter| async move {
+        db.decisions(
+            "acme",
+            &DecisionFilter {
+                limit: Some(10),
+                ..f
+            },
+        )
+        .await
+        .expect("decisions")
+        .into_iter()
+        .map(|d| d.decision_id)
+        .collect::<Vec<_>>()
+    };
+    for f in [
+        DecisionFilter::default(),
+        DecisionFilter {
+            repository: Some("acme/app".into()),
+            ..DecisionFilter::default()
+        },
+        DecisionFilter {
+            rule_id: Some("secrets.read".into()),
+            requested_by: Some("agent-1".into()),
+            session_id: Some("s1".into()),
+            decision: Some(Decision::Block),
+            action_type: Some(ActionType::ReadFile),
+            since: Some(AT.into()),
+            ..DecisionFilter::default()
+        },
+    ] {
+        assert_eq!(listed(f.clone()).await, ["d1"], "{label}: {f:?}");
+    }
+    assert!(
+        listed(DecisionFilter {
+            repository: Some("acme/other".into()),
+            ..DecisionFilter::default()
+        })
+        .await
+        .is_empty(),
+        "{label}"
+    );
 
     let a = db
         .approval("acme", "apr1")

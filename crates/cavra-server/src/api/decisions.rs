@@ -418,11 +418,21 @@ pub struct DecisionQuery {
     pub since: Option<String>,
     /// Before this time.
     pub until: Option<String>,
+    /// Only decisions by this rule.
+    pub rule_id: Option<String>,
+    /// Only decisions asked for by this caller (the authenticated subject).
+    pub requested_by: Option<String>,
+    /// Only decisions whose request named this repository (`org/name`).
+    pub repository: Option<String>,
+    /// The next page: the decisions after this decision id in the list's order (the last id
+    /// of the previous page). An id that is not one of the tenant's decisions gives none.
+    pub before: Option<String>,
     /// At most this many (default 100, at most `limits.list_items`, 1000 by default).
     pub limit: Option<usize>,
 }
 
-/// List the tenant's decisions, newest first.
+/// List the tenant's decisions, newest first (by time, then by order of recording), a page
+/// at a time: each filter reads an index of its own, and `before` continues after a page.
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
     responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -448,8 +458,11 @@ pub async fn list(
             .map_err(word)?,
         since: query_time("since", q.since)?,
         until: query_time("until", q.until)?,
+        rule_id: q.rule_id,
+        requested_by: q.requested_by,
+        repository: q.repository,
+        before: q.before,
         limit: Some(state.config.limits.page(q.limit)),
-        ..DecisionFilter::default()
     };
     let rows = state.db.decisions(caller.tenant(), &filter).await?;
     Ok(Json(rows))

@@ -12,7 +12,7 @@ impl Decisions for PgDb {
     ) -> Result<Recorded> {
         // Redacted and canonical before the transaction takes the log's lock.
         let p = crate::log::prepare_decision(&self.settings.redactor, rules, &mut w.decision)?;
-        let (prepared, event) = (p.body, p.event);
+        let (prepared, event, repository) = (p.body, p.event, p.repository);
         let mut recorded = if w.use_grant.is_none() && w.new_approval.is_none() {
             // A plain decision: appended with whatever else of this tenant is waiting, in
             // one transaction under one lock of the log head (one commit for the group).
@@ -21,6 +21,7 @@ impl Decisions for PgDb {
                 decision: w.decision,
                 prepared,
                 event,
+                repository,
                 reply,
             };
             self.appender(tenant)
@@ -37,7 +38,8 @@ impl Decisions for PgDb {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let recorded =
-                record_decision_in(&tx, &self.settings, tenant, w, prepared, event).await?;
+                record_decision_in(&tx, &self.settings, tenant, w, prepared, event, repository)
+                    .await?;
             tx.commit().await?;
             recorded
         };
@@ -47,41 +49,32 @@ impl Decisions for PgDb {
     }
 
     async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+        use crate::decision_list::{Arg, Cursor, Dialect, cursor_sql, list_query};
         let c = self.client().await?;
-        // One statement for every combination of filters (an absent filter is NULL), so it
-        // is prepared once per connection.
-        // Keyset pagination is its own statement, so that `seq < (the cursor's seq)` bounds
-        // the (tenant, seq) index scan rather than filtering it.
-        let keyset = if f.before.is_some() {
-            " AND d.seq < (SELECT b.seq FROM decisions b WHERE b.tenant = $1 AND b.decision_id = $10)"
-        } else {
-            " AND $10::text IS NULL"
+        let cursor = match &f.before {
+            None => None,
+            Some(id) => {
+                let st = c.prepare_cached(cursor_sql(Dialect::Postgres)).await?;
+                // Not a decision of this tenant: nothing comes after it.
+                let Some(r) = c.query_opt(&st, &[id, &tenant]).await? else {
+                    return Ok(Vec::new());
+                };
+                Some(Cursor {
+                    timestamp: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                })
+            }
         };
-        let st = c
-            .prepare_cached(&format!(
-                "{DECISION_SELECT} WHERE d.tenant = $1 AND ($2::text IS NULL OR d.session_id = $2) AND ($3::text IS NULL OR d.decision = $3) AND ($4::text IS NULL OR d.action_type = $4) AND ($5::text IS NULL OR d.timestamp >= $5) AND ($6::text IS NULL OR d.timestamp < $6) AND ($8::text IS NULL OR d.rule_id = $8) AND ($9::text IS NULL OR d.requested_by = $9){keyset} ORDER BY d.seq DESC LIMIT $7"
-            ))
-            .await?;
-        c.query(
-            &st,
-            &[
-                &tenant,
-                &f.session_id,
-                &f.decision.map(Decision::as_str),
-                &f.action_type.map(ActionType::as_str),
-                &f.since,
-                &f.until,
-                // NULL: no limit.
-                &f.limit.map(|l| l.max(1) as i64),
-                &f.rule_id,
-                &f.requested_by,
-                &f.before,
-            ],
-        )
-        .await?
-        .iter()
-        .map(decision_row)
-        .collect()
+        // One statement per combination of filters (prepared once per connection), so that
+        // the planner sees which columns are constrained and reads the matching index.
+        let q = list_query(Dialect::Postgres, tenant, f, cursor.as_ref());
+        let st = c.prepare_cached(&q.sql).await?;
+        let args: Vec<_> = q.args.iter().map(Arg::pg).collect();
+        c.query(&st, &args)
+            .await?
+            .iter()
+            .map(decision_row)
+            .collect()
     }
 
     async fn decision(&self, tenant: &str, id: &str) -> Result<Option<StoredDecision>> {
@@ -134,6 +127,7 @@ async fn record_decision_in(
     w: DecisionWrite,
     prepared: crate::log::PreparedBody,
     event: Option<crate::outbox::NewEvent>,
+    repository: Option<String>,
 ) -> Result<Recorded> {
     let d = &w.decision;
     let at = d.timestamp.to_string();
@@ -159,7 +153,7 @@ async fn record_decision_in(
     let log_index = append(tx, settings, tenant, decision_entry(d, &at, prepared)).await?;
     tx.execute(
         &tx.prepare_cached(&format!(
-            "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .await?,
         &[
@@ -175,6 +169,7 @@ async fn record_decision_in(
             &d.fingerprint,
             &d.policy_digest,
             &(log_index as i64),
+            &repository,
         ],
     )
     .await?;

@@ -16,7 +16,7 @@ pub(super) async fn append_loop(
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let (items, replies): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .map(|p| ((p.decision, p.prepared, p.event), p.reply))
+            .map(|p| ((p.decision, p.prepared, p.event, p.repository), p.reply))
             .unzip();
         match append_group(&pool, &settings, &tenant, &items).await {
             Ok(results) => {
@@ -56,6 +56,7 @@ pub(super) async fn append_group(
         NewDecision,
         crate::log::PreparedBody,
         Option<crate::outbox::NewEvent>,
+        Option<String>,
     )],
 ) -> Result<Vec<Result<u64>>> {
     let mut c = pool.get().await?;
@@ -66,7 +67,7 @@ pub(super) async fn append_group(
     let mut checkpoints = Vec::new();
     let mut results = Vec::with_capacity(items.len());
     let mut events = Vec::new();
-    for (d, prepared, event) in items {
+    for (d, prepared, event, repository) in items {
         let index = frontier.size();
         let at = d.timestamp.to_string();
         let built = match build_entry(
@@ -88,7 +89,7 @@ pub(super) async fn append_group(
             checkpoints.push(sign_checkpoint(&log_id, &frontier, &at, &settings.signer));
         }
         entries.push(index, d, built);
-        decisions.push(index, d);
+        decisions.push(index, d, repository);
         if let Some(e) = event {
             events.push((e, index));
         }
@@ -106,7 +107,7 @@ pub(super) async fn append_group(
             .await?;
         let insert_decisions = tx
             .prepare_cached(&format!(
-                "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])"
+                "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])"
             ))
             .await?;
         let entry_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
@@ -118,7 +119,7 @@ pub(super) async fn append_group(
             &entries.entry,
             &entries.leaf,
         ];
-        let decision_params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+        let decision_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
             &tenant,
             &decisions.decision_id,
             &decisions.session_id,
@@ -131,6 +132,7 @@ pub(super) async fn append_group(
             &decisions.fingerprint,
             &decisions.policy_digest,
             &decisions.log_index,
+            &decisions.repository,
         ];
         let (entries_done, decisions_done, head_done, checkpoints_done, events_done) = tokio::join!(
             tx.execute(&insert_entries, &entry_params),
@@ -192,10 +194,11 @@ pub(super) struct DecisionColumns {
     fingerprint: Vec<String>,
     policy_digest: Vec<String>,
     log_index: Vec<i64>,
+    repository: Vec<Option<String>>,
 }
 
 impl DecisionColumns {
-    fn push(&mut self, index: u64, d: &NewDecision) {
+    fn push(&mut self, index: u64, d: &NewDecision, repository: &Option<String>) {
         self.decision_id.push(d.decision_id.clone());
         self.session_id.push(d.session_id.clone());
         self.agent.push(d.agent.clone());
@@ -207,5 +210,6 @@ impl DecisionColumns {
         self.fingerprint.push(d.fingerprint.clone());
         self.policy_digest.push(d.policy_digest.clone());
         self.log_index.push(index as i64);
+        self.repository.push(repository.clone());
     }
 }

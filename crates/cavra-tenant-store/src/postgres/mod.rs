@@ -77,6 +77,8 @@ struct Pending {
     prepared: crate::log::PreparedBody,
     /// Its outbox event, written in the same group transaction.
     event: Option<crate::outbox::NewEvent>,
+    /// Its `repository` column.
+    repository: Option<String>,
     reply: oneshot::Sender<Result<u64>>,
 }
 

@@ -153,4 +153,7 @@ ALTER TABLE tenants
     crate::inventory::POSTGRES_MIGRATION,
     // Version 7: daily AISPM posture snapshots of each tenant (see `crate::posture_days`).
     crate::posture_days::POSTGRES_MIGRATION,
+    // Version 8: the request's repository as a column, and an index per decision filter in
+    // list order (see `crate::decision_list`).
+    crate::decision_list::POSTGRES_MIGRATION,
 ];

@@ -14,11 +14,15 @@ impl Decisions for SqliteDb {
         // Redacted and canonical here, on the caller's thread, with the outbox event when the
         // outcome makes one: the one writer only splices.
         let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
-        let (prepared, event) = (p.body, p.event);
+        let stored = ToStore {
+            body: p.body,
+            event: p.event,
+            repository: p.repository,
+        };
         // record_decision_in makes its checks (a grant still usable) before it writes.
         let mut recorded = self
             .write_direct(move |c, settings, heads| {
-                record_decision_in(c, settings, heads, &tenant, w, prepared, event)
+                record_decision_in(c, settings, heads, &tenant, w, stored)
             })
             .await?;
         recorded.record = p.record;
@@ -27,37 +31,32 @@ impl Decisions for SqliteDb {
     }
 
     async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+        use crate::decision_list::{Cursor, Dialect, cursor_sql, list_query};
         let tenant = tenant.to_string();
         let f = f.clone();
         self.read(move |c| {
-            let mut sql = format!("{DECISION_SELECT} WHERE d.tenant = ?");
-            let mut args: Vec<String> = vec![tenant];
-            for (col, op, v) in [
-                ("session_id", "=", f.session_id.as_deref()),
-                ("decision", "=", f.decision.map(Decision::as_str)),
-                ("action_type", "=", f.action_type.map(ActionType::as_str)),
-                ("timestamp", ">=", f.since.as_deref()),
-                ("timestamp", "<", f.until.as_deref()),
-                ("rule_id", "=", f.rule_id.as_deref()),
-                ("requested_by", "=", f.requested_by.as_deref()),
-            ] {
-                if let Some(v) = v {
-                    sql.push_str(&format!(" AND d.{col} {op} ?"));
-                    args.push(v.to_string());
+            let cursor = match &f.before {
+                None => None,
+                Some(id) => {
+                    let found = c
+                        .prepare_cached(cursor_sql(Dialect::Sqlite))?
+                        .query_row(params![id, tenant], |r| {
+                            Ok(Cursor {
+                                timestamp: r.get(0)?,
+                                seq: r.get(1)?,
+                            })
+                        })
+                        .optional()?;
+                    // Not a decision of this tenant: nothing comes after it.
+                    let Some(found) = found else {
+                        return Ok(Vec::new());
+                    };
+                    Some(found)
                 }
-            }
-            // Keyset: after the page that ended with `before`, in the tenant's own decisions
-            // (another tenant's id gives nothing). A range on the (tenant, seq) index.
-            if let Some(before) = &f.before {
-                sql.push_str(
-                    " AND d.seq < (SELECT b.seq FROM decisions b WHERE b.decision_id = ? AND b.tenant = d.tenant)",
-                );
-                args.push(before.clone());
-            }
-            let limit = f.limit.map_or(-1, |l| l.max(1) as i64);
-            sql.push_str(&format!(" ORDER BY d.seq DESC LIMIT {limit}"));
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(params_from_iter(args.iter()), decision_row)?;
+            };
+            let q = list_query(Dialect::Sqlite, &tenant, &f, cursor.as_ref());
+            let mut st = c.prepare_cached(&q.sql)?;
+            let rows = st.query_map(params_from_iter(q.args.iter()), decision_row)?;
             rows.map(|r| finish_decision(r?)).collect()
         })
         .await
@@ -102,15 +101,27 @@ impl Decisions for SqliteDb {
     }
 }
 
+/// What the writer stores of a prepared decision: its entry's body, its outbox event and its
+/// repository column.
+struct ToStore {
+    body: crate::log::PreparedBody,
+    event: Option<crate::outbox::NewEvent>,
+    repository: Option<String>,
+}
+
 fn record_decision_in(
     c: &Connection,
     settings: &LogSettings,
     heads: &mut Heads,
     tenant: &str,
     w: DecisionWrite,
-    prepared: crate::log::PreparedBody,
-    event: Option<crate::outbox::NewEvent>,
+    stored: ToStore,
 ) -> Result<Recorded> {
+    let ToStore {
+        body: prepared,
+        event,
+        repository,
+    } = stored;
     let d = &w.decision;
     let at = d.timestamp.to_string();
     if let Some(id) = &w.use_grant {
@@ -130,7 +141,7 @@ fn record_decision_in(
     }
     let log_index = append_with(c, settings, heads, tenant, decision_entry(d, &at, prepared))?;
     c.prepare_cached(&format!(
-        "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         tenant,
@@ -145,6 +156,7 @@ fn record_decision_in(
         d.fingerprint,
         d.policy_digest,
         log_index as i64,
+        repository,
     ])?;
     // In the decision's transaction: the event exists exactly when the decision does.
     if let Some(e) = &event {

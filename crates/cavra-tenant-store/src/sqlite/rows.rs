@@ -154,7 +154,7 @@ pub(super) fn finish_decision((mut d, entry): (StoredDecision, Vec<u8>)) -> Resu
 }
 
 /// The decisions table's columns, as written.
-pub(super) const DECISION_COLUMNS: &str = "decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index";
+pub(super) const DECISION_COLUMNS: &str = "decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index, repository";
 /// A decision as read: its columns (`d`) and its log entry (`e`), in [`decision_row`]'s order.
 pub(super) const DECISION_SELECT: &str = "SELECT d.decision_id, d.session_id, d.agent, d.requested_by, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, d.policy_digest, d.log_index, e.entry FROM decisions d JOIN log_entries e ON e.tenant = d.tenant AND e.idx = d.log_index";
 

@@ -77,6 +77,8 @@ async fn a_direct_write_failing_halfway_rolls_back_its_group() {
 /// same after migrating to version 2.
 #[test]
 fn version_1_data_survives_the_migration() {
+    // The columns version 1 had (today's have more).
+    const V1_COLUMNS: &str = "decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index";
     let mut conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(MIGRATIONS[0]).unwrap();
     conn.pragma_update(None, "user_version", 1).unwrap();
@@ -92,7 +94,7 @@ fn version_1_data_survives_the_migration() {
     )
     .unwrap();
     conn.execute(
-        &format!("INSERT INTO decisions (tenant, {DECISION_COLUMNS}, record) VALUES ('acme', 'd1', 's1', 'a', 'wrk', 'read_file', 'block', 'secrets.read', '2026-11-26T06:00:00.000Z', 'sha256:f', 'sha256:p', 0, ?1)"),
+        &format!("INSERT INTO decisions (tenant, {V1_COLUMNS}, record) VALUES ('acme', 'd1', 's1', 'a', 'wrk', 'read_file', 'block', 'secrets.read', '2026-11-26T06:00:00.000Z', 'sha256:f', 'sha256:p', 0, ?1)"),
         params![record.to_string()],
     )
     .unwrap();
