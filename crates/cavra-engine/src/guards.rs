@@ -14,6 +14,7 @@
 
 use crate::paths::NormalizedPath;
 use cavra_policy::ActionType;
+use cavra_policy::compile::fold_case;
 
 /// Rule id of the self-approval guard.
 pub const SELF_APPROVAL: &str = "cavra.self_approval";
@@ -206,7 +207,10 @@ pub(crate) fn protected_file(
         && !glob
         && let (Some(abs), Some(root)) = (absolute.as_ref(), repo_root.map(components))
         && root.len() >= abs.len()
-        && root.iter().zip(abs.iter()).all(|(r, a)| r == a)
+        && root
+            .iter()
+            .zip(abs.iter())
+            .all(|(r, a)| r.eq_ignore_ascii_case(a) || fold_case(r) == fold_case(a))
     {
         return Some(
             "the agent may not delete or move a folder that holds the repository and with it .cavra/ (cavra's own policy and decision store)"

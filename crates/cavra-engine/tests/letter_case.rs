@@ -108,6 +108,49 @@ fn restricting_rules_match_in_any_case_and_allows_do_not() {
 }
 
 #[test]
+fn the_built_in_guards_hold_under_the_repository_and_home_folder_in_other_capitals() {
+    let baseline =
+        compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles");
+    let decide = |action, target: &str, mode: cavra_engine::Mode| {
+        let mut r = Request::new(action, target);
+        r.repo_root = Some("/Users/dev/repo".into());
+        r.cwd = Some("/Users/dev/repo".into());
+        r.home = Some("/Users/dev".into());
+        r.mode = Some(mode);
+        let record = evaluate(&baseline, &r, &env());
+        (record.decision, record.rule_id)
+    };
+    use ActionType::*;
+    // The guards decide in every mode, audit_only included.
+    for mode in [cavra_engine::Mode::Enforce, cavra_engine::Mode::AuditOnly] {
+        for (action, target) in [
+            (DeleteFile, "/Users/dev/repo/.git"),
+            (DeleteFile, "/users/dev/repo/.git"),
+            (WriteFile, "/USERS/DEV/REPO/.git/hooks/pre-commit"),
+            (DeleteFile, "/users/dev/repo"),
+            (DeleteFile, "/users/dev"),
+            (WriteFile, "/users/dev/.cache/cavra/packs/x.yaml"),
+        ] {
+            assert_eq!(
+                decide(action, target, mode),
+                (Decision::Block, "cavra.protected".to_string()),
+                "{mode:?} {action} {target}"
+            );
+        }
+    }
+    // A folder elsewhere is elsewhere.
+    assert_ne!(
+        decide(
+            DeleteFile,
+            "/users/devx/repo/.git",
+            cavra_engine::Mode::Enforce
+        )
+        .1,
+        "cavra.protected"
+    );
+}
+
+#[test]
 fn the_repository_and_home_folder_in_other_capitals_are_still_them() {
     let baseline =
         compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles");

@@ -49,6 +49,9 @@ impl Default for Limits {
     }
 }
 
+/// The largest `limits.id_bytes` (see [`Limits::check`]).
+pub const MAX_ID_BYTES: usize = 2048;
+
 impl Limits {
     /// Checks the limits themselves.
     pub fn check(&self) -> Result<(), String> {
@@ -66,6 +69,15 @@ impl Limits {
             if value == 0 {
                 return Err(format!("limits.{name} must be at least 1"));
             }
+        }
+        // Identifiers (session, caller, repository, …) are index keys, and a PostgreSQL
+        // B-tree entry holds at most about 2.7 KB: a longer one would fail its tenant's whole
+        // group commit, and an existing one a migration's index build.
+        if self.id_bytes > MAX_ID_BYTES {
+            return Err(format!(
+                "limits.id_bytes must be at most {MAX_ID_BYTES} (identifiers are index keys), not {}",
+                self.id_bytes
+            ));
         }
         Ok(())
     }
@@ -203,6 +215,21 @@ pub fn json_has_nul(raw: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_longer_than_an_index_key_holds_are_refused() {
+        assert!(Limits::default().check().is_ok());
+        let at_most = Limits {
+            id_bytes: MAX_ID_BYTES,
+            ..Limits::default()
+        };
+        assert!(at_most.check().is_ok());
+        let over = Limits {
+            id_bytes: MAX_ID_BYTES + 1,
+            ..Limits::default()
+        };
+        assert!(over.check().unwrap_err().contains("limits.id_bytes"));
+    }
 
     #[test]
     fn escaped_nul_is_found_and_escaped_backslashes_are_not_nul() {

@@ -523,8 +523,34 @@ pub(crate) fn collect<'p>(
                 ..
             } => {
                 let root = request.repo_root.as_deref().map(crate::paths::lexical);
+                // A path placed in the repository or the home folder only when their names
+                // are compared ignoring letter case (`/users/dev/repo/.git` under the root
+                // `/Users/dev/repo`, the same folder on macOS and Windows) is guarded there
+                // too: the guards hold in any letter case, as the pack's restricting rules do.
+                let placed_ignoring_case = || {
+                    let (relative, home) = path.placed_ignoring_case(
+                        request.repo_root.as_deref(),
+                        request.home.as_deref(),
+                    );
+                    (relative.is_some() || home.is_some()).then(|| crate::paths::NormalizedPath {
+                        relative: relative.or_else(|| path.relative.clone()),
+                        absolute: path.absolute.clone(),
+                        home: home.or_else(|| path.home.clone()),
+                    })
+                };
                 if let Some(why) =
                     guards::protected_file(*access, path, written, *dynamic, root.as_deref())
+                        .or_else(|| {
+                            placed_ignoring_case().and_then(|placed| {
+                                guards::protected_file(
+                                    *access,
+                                    &placed,
+                                    written,
+                                    *dynamic,
+                                    root.as_deref(),
+                                )
+                            })
+                        })
                 {
                     out.push(guard(guards::PROTECTED, why, si));
                 }

@@ -428,10 +428,10 @@ impl Compiler {
                                 ignoring_case: true,
                                 ..hit
                             };
-                            // A copy `globset` cannot build (a class such as `[Z-a]`
-                            // becomes `[z-a]`) is left out: the pattern still matches as
+                            // Classes stay as written in the copy (`fold_glob_case`); a copy
+                            // `globset` cannot build is left out: the pattern still matches as
                             // written.
-                            if let Cow::Owned(lower) = fold_case(&glob) {
+                            if let Cow::Owned(lower) = fold_glob_case(&glob) {
                                 let _unbuildable =
                                     self.sets.paths.of(target).add(&lower, true, hit);
                             }

@@ -436,6 +436,60 @@ pub fn fold_case(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A glob's copy for matching ignoring letter case: [`fold_case`] outside bracket expressions,
+/// each class kept as written. Lower-casing a class's range takes in characters no spelling
+/// of it matches (`[0-Z]` holds `0`–`9`, `A`–`Z` and seven signs; `[0-z]` also `[`, `_`, `` ` ``
+/// and the small letters): the copy of a restricting rule must not restrict more than some
+/// spelling of the pattern as written would.
+pub fn fold_glob_case(glob: &str) -> Cow<'_, str> {
+    if !glob.contains('[') {
+        return fold_case(glob);
+    }
+    if !has_cased_letters(glob) {
+        return Cow::Borrowed(glob);
+    }
+    let mut out = String::with_capacity(glob.len());
+    // Inside a class: how many characters it has had, and whether it began with `!`. A `]`
+    // first in a class (after a leading `!`, too) is one of its characters, as globset reads it.
+    let mut class: Option<(usize, bool)> = None;
+    let mut escaped = false;
+    for c in glob.chars() {
+        if let Some((seen, negated)) = class.as_mut() {
+            out.push(c);
+            if c == ']' && *seen > usize::from(*negated) {
+                class = None;
+            } else {
+                if *seen == 0 && c == '!' {
+                    *negated = true;
+                }
+                *seen += 1;
+            }
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            out.extend(c.to_lowercase());
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                out.push(c);
+            }
+            '[' => {
+                class = Some((0, false));
+                out.push(c);
+            }
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    if out == glob {
+        Cow::Borrowed(glob)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
 /// Where the first letter that has case is (see [`has_cased_letters`]): every byte before it
 /// is as [`fold_case`] leaves it.
 fn first_cased(text: &str) -> Option<usize> {
@@ -887,6 +941,18 @@ rules:
         assert!(has_cased_letters(".Git/config"));
         assert!(has_cased_letters("café"));
         assert_eq!(fold_case(".Git/CONFIG"), ".git/config");
+        // A class keeps its letters: its range is not widened by the copy.
+        assert_eq!(fold_glob_case("[0-Z]x"), "[0-Z]x");
+        assert!(matches!(
+            fold_glob_case("[0-Z]x"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(fold_glob_case("SRC/[A-Z]*.RS"), "src/[A-Z]*.rs");
+        assert_eq!(fold_glob_case("[]A]B"), "[]A]b");
+        assert_eq!(fold_glob_case("[!]A]B"), "[!]A]b");
+        assert_eq!(fold_glob_case("\\[A]B"), "\\[a]b");
+        assert_eq!(fold_glob_case(".ENV.*"), ".env.*");
+        assert_eq!(fold_glob_case("ÉTÉ/[É]"), "été/[É]");
         assert_eq!(fold_case("ÉTÉ/Ä.txt"), "été/ä.txt");
         assert!(matches!(fold_case("plain"), std::borrow::Cow::Borrowed(_)));
     }

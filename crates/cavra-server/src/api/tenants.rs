@@ -259,6 +259,20 @@ pub async fn posture(
         return Err(Problem::unprocessable("`since` must be before `until`"));
     }
     let tenant = caller.tenant();
+    // Checked before anything else is read: a size beyond the head is the caller's mistake.
+    let log_size = state
+        .db
+        .log_head(tenant)
+        .await?
+        .map(|h| h.size)
+        .unwrap_or(0);
+    if let Some(n) = period.tree_size
+        && n > log_size
+    {
+        return Err(Problem::unprocessable(format!(
+            "`tree_size` {n} is beyond the log, which holds {log_size} entries"
+        )));
+    }
     let recent = state
         .db
         .decisions(
@@ -284,19 +298,6 @@ pub async fn posture(
         )
         .await?
         .len();
-    let log_size = state
-        .db
-        .log_head(tenant)
-        .await?
-        .map(|h| h.size)
-        .unwrap_or(0);
-    if let Some(n) = period.tree_size
-        && n > log_size
-    {
-        return Err(Problem::unprocessable(format!(
-            "`tree_size` {n} is beyond the log, which holds {log_size} entries"
-        )));
-    }
     // One blocker per connector with dead letters: the readiness gate's own validator.
     let dead =
         crate::readiness::dead_letters(&state.db, tenant, state.config.limits.list_items).await?;
