@@ -107,19 +107,30 @@ fn restricting_rules_match_in_any_case_and_allows_do_not() {
     }
 }
 
+fn baseline() -> CompiledPack {
+    compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles")
+}
+
+/// The decision and rule for `target` in the repository `/Users/dev/repo`, home `/Users/dev`.
+fn under_capitals(
+    pack: &CompiledPack,
+    action: ActionType,
+    target: &str,
+    mode: Option<cavra_engine::Mode>,
+) -> (Decision, String) {
+    let mut r = Request::new(action, target);
+    r.repo_root = Some("/Users/dev/repo".into());
+    r.cwd = Some("/Users/dev/repo".into());
+    r.home = Some("/Users/dev".into());
+    r.mode = mode;
+    let record = evaluate(pack, &r, &env());
+    (record.decision, record.rule_id)
+}
+
 #[test]
 fn the_built_in_guards_hold_under_the_repository_and_home_folder_in_other_capitals() {
-    let baseline =
-        compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles");
-    let decide = |action, target: &str, mode: cavra_engine::Mode| {
-        let mut r = Request::new(action, target);
-        r.repo_root = Some("/Users/dev/repo".into());
-        r.cwd = Some("/Users/dev/repo".into());
-        r.home = Some("/Users/dev".into());
-        r.mode = Some(mode);
-        let record = evaluate(&baseline, &r, &env());
-        (record.decision, record.rule_id)
-    };
+    let baseline = baseline();
+    let decide = |action, target: &str, mode| under_capitals(&baseline, action, target, Some(mode));
     use ActionType::*;
     // The guards decide in every mode, audit_only included.
     for mode in [cavra_engine::Mode::Enforce, cavra_engine::Mode::AuditOnly] {
@@ -152,16 +163,8 @@ fn the_built_in_guards_hold_under_the_repository_and_home_folder_in_other_capita
 
 #[test]
 fn the_repository_and_home_folder_in_other_capitals_are_still_them() {
-    let baseline =
-        compile(&load_pack("cavra-baseline", Path::new(".")).expect("baseline")).expect("compiles");
-    let decide = |action, target: &str| {
-        let mut r = Request::new(action, target);
-        r.repo_root = Some("/Users/dev/repo".into());
-        r.cwd = Some("/Users/dev/repo".into());
-        r.home = Some("/Users/dev".into());
-        let record = evaluate(&baseline, &r, &env());
-        (record.decision, record.rule_id)
-    };
+    let baseline = baseline();
+    let decide = |action, target: &str| under_capitals(&baseline, action, target, None);
     use ActionType::*;
     use Decision::*;
     for (action, target, decision, rule) in [
