@@ -1,7 +1,8 @@
 //! Resident memory stays under a ceiling while many clients download evidence bundles and
 //! thousands of half-sent connections idle (issue 16: four bundle downloads reached 597 MB
 //! and 10,000 half-sent requests held 444 MB). The service runs in this test's process (its
-//! own test binary, so nothing else shares it), and the process's VmRSS is what is measured.
+//! own test binary, so nothing else shares it), and the process's resident anonymous memory
+//! (`RssAnon`; see `common::resident_kib`) is what is measured.
 //! The limits are the ones the issue measured against: 16 bundle clients, 10,000 idle peers.
 
 mod common;

@@ -1,8 +1,8 @@
 //! Evidence bundles are streamed: the service's resident memory does not grow with the size
 //! of the bundles it serves (issue 16: one bundle of a 71,500-entry log took 178 MB, four at
 //! once 597 MB). The service runs in this test's process (its own test binary), the clients
-//! read each body chunk by chunk without keeping it, and the process's VmRSS is sampled
-//! throughout. One download is kept on disk and verified like any bundle.
+//! read each body chunk by chunk without keeping it, and the process's resident anonymous
+//! memory (`RssAnon`; the mapped database file is not counted) is sampled throughout. One download is kept on disk and verified like any bundle.
 
 mod common;
 

@@ -259,12 +259,16 @@ pub fn decide(action: &str, target: &str, session: &str) -> Value {
     json!({"request": {"action": action, "target": target, "session_id": session, "agent_id": "claude-code"}})
 }
 
-/// This process's resident memory in KiB (`VmRSS`): what the memory-ceiling tests watch.
+/// This process's resident anonymous memory in KiB (`RssAnon`: heap, stacks, the
+/// allocator's arenas), what the memory-ceiling tests watch. The database file's pages that
+/// the SQLite readers map are resident too once read (`RssFile`), but they are the kernel's
+/// page cache, given back under pressure, and no peer's request makes them grow past the
+/// file: a buffer a peer can fill is anonymous memory.
 pub fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("RssAnon:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .expect("RssAnon")
 }
