@@ -105,6 +105,12 @@ pub const PROTECTED_PATHS: &[ProtectedPath] = &[
     },
 ];
 
+/// Whether [`protected_file`] can find anything for this access: only writes and deletions of
+/// a path known before the command runs are guarded (reads never are).
+pub(crate) fn guards_access(access: ActionType, dynamic: bool) -> bool {
+    matches!(access, ActionType::WriteFile | ActionType::DeleteFile) && !dynamic
+}
+
 /// Why a file access hits [`PROTECTED`], or `None`.
 pub(crate) fn protected_file(
     access: ActionType,
@@ -113,7 +119,7 @@ pub(crate) fn protected_file(
     dynamic: bool,
     repo_root: Option<&str>,
 ) -> Option<String> {
-    if !matches!(access, ActionType::WriteFile | ActionType::DeleteFile) || dynamic {
+    if !guards_access(access, dynamic) {
         return None;
     }
     let glob = written.contains(['*', '?', '[']);

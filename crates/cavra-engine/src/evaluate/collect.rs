@@ -541,6 +541,10 @@ pub(crate) fn collect<'p>(
                 if let Some(why) =
                     guards::protected_file(*access, path, written, *dynamic, root.as_deref())
                         .or_else(|| {
+                            // Reads are never guarded: no second placing on their path.
+                            if !guards::guards_access(*access, *dynamic) {
+                                return None;
+                            }
                             placed_ignoring_case().and_then(|placed| {
                                 guards::protected_file(
                                     *access,
