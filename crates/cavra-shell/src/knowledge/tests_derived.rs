@@ -254,10 +254,59 @@ fn links_are_writes_of_what_they_name() {
     assert!(
         a.file_accesses
             .iter()
-            .any(|f| f.kind == AccessKind::Delete && f.path == "."),
+            .any(|f| f.kind == AccessKind::Delete && f.path == "./**/settings.json"),
         "{:?}",
         a.file_accesses
     );
+}
+
+#[test]
+fn find_deletes_by_name_are_deletes_of_those_names() {
+    let deletes = |line: &str| -> Vec<String> {
+        analyze(line)
+            .file_accesses
+            .iter()
+            .filter(|f| f.kind == AccessKind::Delete)
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    // A plain conjunction with a name test deletes that name below each starting point.
+    assert_eq!(deletes("find . -name '*.pyc' -delete"), ["./**/*.pyc"]);
+    assert_eq!(
+        deletes("find -type f -iname '*.LOG' -delete"),
+        ["./**/*.LOG"]
+    );
+    assert_eq!(
+        deletes("find src tests -mtime +7 -name '*.tmp' -delete"),
+        ["src/**/*.tmp", "tests/**/*.tmp"]
+    );
+    // A test's value is not an operator: `-path '!'` keeps the conjunction.
+    assert_eq!(
+        deletes("find . -path '!' -name '*.o' -delete"),
+        ["./**/*.o"]
+    );
+    // The starting point goes too when its own name matches.
+    assert_eq!(
+        deletes("find .claude/settings.json -name '*.json' -delete"),
+        [".claude/settings.json/**/*.json", ".claude/settings.json"]
+    );
+    assert_eq!(
+        deletes("find build/ -name 'b*' -delete"),
+        ["build/**/b*", "build/"]
+    );
+    // Anything else deletes from the starting point as before: alternatives, negations,
+    // parentheses, a name not known before the command runs, a name with a slash.
+    for line in [
+        "find . -name '*.pyc' -o -name '*.json' -delete",
+        "find . ! -name '*.pyc' -delete",
+        "find . -not -name '*.pyc' -delete",
+        "find . \\( -name '*.pyc' \\) -delete",
+        "find . -name \"$X\" -delete",
+        "find . -name 'a/b' -delete",
+        "find . -delete",
+    ] {
+        assert_eq!(deletes(line), ["."], "{line}");
+    }
 }
 
 #[test]

@@ -771,11 +771,91 @@ pub(crate) fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
     info.words(args, i, args.len(), "env", stdin.clone());
 }
 
+/// find(1)'s tests that take the next word as their value (findutils 4.10, GNU find's manual):
+/// the value is skipped, so it is never read as an operator or a test of its own.
+const FIND_TESTS_WITH_VALUE: &[&str] = &[
+    "-path",
+    "-ipath",
+    "-wholename",
+    "-iwholename",
+    "-regex",
+    "-iregex",
+    "-lname",
+    "-ilname",
+    "-type",
+    "-xtype",
+    "-user",
+    "-group",
+    "-uid",
+    "-gid",
+    "-perm",
+    "-size",
+    "-mtime",
+    "-mmin",
+    "-atime",
+    "-amin",
+    "-ctime",
+    "-cmin",
+    "-newer",
+    "-anewer",
+    "-cnewer",
+    "-samefile",
+    "-inum",
+    "-links",
+    "-maxdepth",
+    "-mindepth",
+    "-fstype",
+    "-context",
+    "-used",
+    "-printf",
+    "-regextype",
+    "-files0-from",
+];
+
+/// Whether find's name pattern may match `name`, erring towards yes: letter case is ignored
+/// (for `-iname`, and where the file system folds it) and a bracket expression counts as any
+/// one character.
+fn name_may_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|k| go(rest, &n[k..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some(('[', rest)) => match rest.iter().skip(1).position(|&c| c == ']') {
+                Some(close) => !n.is_empty() && go(&rest[close + 2..], &n[1..]),
+                None => n.first() == Some(&'[') && go(rest, &n[1..]),
+            },
+            Some(('\\', rest)) if !rest.is_empty() => {
+                n.first()
+                    .is_some_and(|c| c.to_lowercase().eq(rest[0].to_lowercase()))
+                    && go(&rest[1..], &n[1..])
+            }
+            Some((c, rest)) => {
+                n.first()
+                    .is_some_and(|m| m.to_lowercase().eq(c.to_lowercase()))
+                    && go(rest, &n[1..])
+            }
+        }
+    }
+    if pattern.len() > 256 {
+        return true;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Bounded: a pattern of many stars against a long name is exponential in the worst case.
+    p.iter().filter(|&&c| c == '*').count() > 8 || go(&p, &n)
+}
+
 pub(crate) fn find(args: &[Word], info: &mut Info) {
     let mut i = 0;
     let mut starts: Vec<usize> = Vec::new();
     let mut in_starts = true;
     let mut deletes = false;
+    // The `-name`/`-iname` patterns of the expression, and whether the expression is a plain
+    // conjunction of its tests (no `-o`, `!`, `-not`, `,` or parentheses): then everything
+    // `-delete` removes has a name every one of those patterns matches.
+    let mut names: Vec<&Word> = Vec::new();
+    let mut conjunction = true;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         if in_starts && (t.starts_with('-') || t == "(" || t == "!") && !t.is_empty() {
@@ -785,6 +865,22 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
             starts.push(i);
             i += 1;
             continue;
+        }
+        match t {
+            "-name" | "-iname" => {
+                match args.get(i + 1) {
+                    Some(n) if n.literal => names.push(n),
+                    _ => conjunction = false,
+                }
+                i += 2;
+                continue;
+            }
+            "-o" | "-or" | "!" | "-not" | "," | "(" | ")" => conjunction = false,
+            _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => {
+                i += 2;
+                continue;
+            }
+            _ => {}
         }
         match t {
             "-exec" | "-execdir" | "-ok" | "-okdir" => {
@@ -813,14 +909,39 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
     let dot = args.first().map(|w| Word::derived(w, "."));
     if deletes {
         info.class(RiskClass::RecursiveDelete);
+        // With a name pattern in a plain conjunction, what is deleted is the entries below each
+        // starting point with such a name: `find . -name '*.pyc' -delete` deletes `./**/*.pyc`,
+        // not `.` (which would take `.cavra/` along). `-delete` removes a folder only once it
+        // is empty, so nothing below a matched folder goes unless it matches too. One pattern
+        // (the last: every one must match, so any one bounds the set) names the deletion.
+        let name = names
+            .last()
+            .filter(|n| conjunction && !n.text.is_empty() && !n.text.contains('/'));
+        let delete = |info: &mut Info, start: &Word, why: &str| match name {
+            Some(n) => {
+                let base = start.text.trim_end_matches('/');
+                let below = Word::derived(start, &format!("{base}/**/{}", n.text));
+                info.access(
+                    AccessKind::Delete,
+                    &below,
+                    format!("{why} -name {}", n.text),
+                );
+                // The starting point is tested too: it goes when its own name matches (a
+                // file; or a folder, once empty).
+                if name_may_match(&n.text, base.rsplit('/').next().unwrap_or(base)) {
+                    info.access(AccessKind::Delete, start, why);
+                }
+            }
+            None => info.access(AccessKind::Delete, start, why),
+        };
         if starts.is_empty()
             && let Some(d) = &dot
         {
-            info.access(AccessKind::Delete, d, "find -delete (from .)");
+            delete(info, d, "find -delete (from .)");
         }
         for s in starts {
             if let Some(w) = args.get(s) {
-                info.access(AccessKind::Delete, w, "find -delete");
+                delete(info, w, "find -delete");
             }
         }
     }
