@@ -657,19 +657,97 @@ pub(crate) fn xargs_inner(
             if runs_code {
                 // A shell or interpreter whose arguments come from data runs code from data.
                 info.class(RiskClass::DynamicCommand);
-                if matches!(stdin, Stdin::Untrusted(_)) {
+                if matches!(stdin, Stdin::Untrusted(_) | Stdin::Names { .. }) {
                     info.class(RiskClass::RemoteCodeExecution);
                 }
             }
             info.words(args, first, all, "xargs", Stdin::Terminal);
+            if !runs_code {
+                xargs_with_input(&inner, replace.as_deref(), args, p, first, stdin, info);
+            }
         }
+    }
+}
+
+/// What stands for an argument xargs reads from a list only known at run time: a parameter
+/// expansion, so the command judges it as a path (or word) known only at run time.
+const RUN_TIME_ARGUMENT: &str = "\"$XARGS_INPUT\"";
+
+/// `xargs CMD…` with the items it reads in place: the command is judged once more with them as
+/// its further arguments (or in place of `-I`'s string), so `find . -name .env | xargs cat`
+/// reads `./**/.env` and `xargs cat < list` reads paths only known at run time. Items from a
+/// `find` that selects by name are the globs its output matches; from a file (`-a`, `< list`),
+/// another program or text not known before run time, one argument known only at run time.
+/// Without any input (a terminal) nothing is added.
+fn xargs_with_input(
+    inner: &[&Word],
+    replace: Option<&str>,
+    args: &[Word],
+    p: &[opts::Parsed],
+    first: usize,
+    stdin: &Stdin,
+    info: &mut Info,
+) {
+    if inner.is_empty() || !inner.iter().all(|w| w.literal) {
+        return;
+    }
+    let from_file = !opts::values(p, &["a", "arg-file"]).is_empty()
+        || args
+            .get(..first)
+            .unwrap_or_default()
+            .iter()
+            .any(|w| w.text.starts_with("--arg-file"));
+    let items: Vec<String> = match stdin {
+        _ if from_file => vec![RUN_TIME_ARGUMENT.to_string()],
+        Stdin::Names { globs, .. } => globs.iter().map(|g| sh_quote(g)).collect(),
+        Stdin::Terminal => return,
+        Stdin::Untrusted(_) | Stdin::Local(_) | Stdin::Code { .. } => {
+            vec![RUN_TIME_ARGUMENT.to_string()]
+        }
+    };
+    let span = match (inner.first(), inner.last()) {
+        (Some(a), Some(b)) => (a.span.0, b.span.1),
+        _ => (0, 0),
+    };
+    let mut commands = Vec::new();
+    match replace {
+        Some(r) if !r.is_empty() => {
+            for item in &items {
+                // Each word quoted as written, the item spliced in unquoted (it is quoted or an
+                // expansion already): `'cat '"$XARGS_INPUT"''`.
+                let words: Vec<String> = inner
+                    .iter()
+                    .map(|w| {
+                        w.text
+                            .split(r)
+                            .map(sh_quote)
+                            .collect::<Vec<_>>()
+                            .join(item.as_str())
+                    })
+                    .collect();
+                commands.push(words.join(" "));
+            }
+        }
+        _ => {
+            let mut words: Vec<String> = inner.iter().map(|w| sh_quote(&w.text)).collect();
+            words.extend(items);
+            commands.push(words.join(" "));
+        }
+    }
+    for command in commands.into_iter().take(64) {
+        info.inner.push(Inner {
+            kind: InnerKind::Code(command),
+            label: "xargs (its input)".into(),
+            stdin: Stdin::Terminal,
+            span,
+        });
     }
 }
 
 /// A shell or interpreter runs its standard input as code.
 pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
     match stdin {
-        Stdin::Untrusted(_) => info.class(RiskClass::RemoteCodeExecution),
+        Stdin::Untrusted(_) | Stdin::Names { .. } => info.class(RiskClass::RemoteCodeExecution),
         Stdin::Code {
             text,
             literal,
@@ -846,6 +924,113 @@ fn name_may_match(pattern: &str, name: &str) -> bool {
     p.iter().filter(|&&c| c == '*').count() > 8 || go(&p, &n)
 }
 
+/// The paths a `find` whose expression selects by `name` deletes or prints below `start`, as
+/// shell globs: the entries with that name at any depth, and whether `start` itself may be one
+/// (find tests its starting points too). find's `-name` is fnmatch(3) without `FNM_PERIOD`:
+/// its `*`, `?` and `[…]` match a leading dot, which a shell glob's do not, so a pattern that
+/// begins with one also gives the dotted names spelt out (`*env` → `.*env`, which `.env`
+/// matches). With `-iname` the lower-cased pattern is added, for rules written in lower case.
+fn find_named(start: &str, name: &str, ignore_case: bool) -> (Vec<String>, bool) {
+    let base = start.trim_end_matches('/');
+    let (prefix, last) = if base.is_empty() {
+        ("/**/".to_string(), "/")
+    } else {
+        (
+            format!("{base}/**/"),
+            base.rsplit('/').next().unwrap_or(base),
+        )
+    };
+    let mut names = vec![name.to_string()];
+    if ignore_case && name.to_lowercase() != name {
+        names.push(name.to_lowercase());
+    }
+    for n in names.clone() {
+        let dotted = if let Some(rest) = n.strip_prefix('*') {
+            Some(format!(".*{rest}"))
+        } else if let Some(rest) = n.strip_prefix('?') {
+            Some(format!(".{rest}"))
+        } else if n.starts_with('[') {
+            // A class that may hold the dot: the name with a dot in its place.
+            n.find(']')
+                .filter(|&close| close > 1)
+                .map(|close| format!(".{}", &n[close + 1..]))
+        } else {
+            None
+        };
+        names.extend(dotted);
+    }
+    let itself = names.iter().any(|n| name_may_match(n, last));
+    (
+        names.iter().map(|n| format!("{prefix}{n}")).collect(),
+        itself,
+    )
+}
+
+/// What a `find` prints, when it prints only names and selects them by name: globs the printed
+/// paths match (`find . -name '*.rs'` → `./**/*.rs`), so that what a consumer does with them
+/// (`| xargs cat`) is judged as done to those paths. `None` when the output could be anything
+/// else: no name test, alternatives or negations, an action other than `-print`/`-print0`
+/// (`-printf` prints any text), or a word not known before the command runs.
+pub(crate) fn find_output_globs(args: &[Word]) -> Option<Vec<String>> {
+    let mut starts: Vec<&str> = Vec::new();
+    let mut name: Option<&str> = None;
+    let mut ignore_case = false;
+    let mut i = 0;
+    let mut in_starts = true;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if !w.literal {
+            return None;
+        }
+        if in_starts && !t.is_empty() && (t.starts_with('-') || t == "(" || t == "!") {
+            in_starts = false;
+        }
+        if in_starts {
+            starts.push(t);
+            i += 1;
+            continue;
+        }
+        match t {
+            "-name" | "-iname" => {
+                name = Some(args.get(i + 1)?.text.as_str());
+                ignore_case = t == "-iname";
+                i += 2;
+            }
+            // `-printf FORMAT` prints any text.
+            "-printf" => return None,
+            _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => i += 2,
+            "-print" | "-print0" | "-a" | "-and" => i += 1,
+            // Tests and options without a value; not an action that prints, runs or deletes,
+            // nor an operator.
+            _ if t.starts_with('-')
+                && !t.starts_with("-exec")
+                && !t.starts_with("-ok")
+                && !t.starts_with("-fprint")
+                && !matches!(
+                    t,
+                    "-o" | "-or" | "-not" | "-delete" | "-ls" | "-fls" | "-prune" | "-quit"
+                ) =>
+            {
+                i += 1
+            }
+            _ => return None,
+        }
+    }
+    let name = name.filter(|n| !n.is_empty() && !n.contains('/'))?;
+    if starts.is_empty() {
+        starts.push(".");
+    }
+    let mut globs = Vec::new();
+    for start in starts {
+        let (below, itself) = find_named(start, name, ignore_case);
+        globs.extend(below);
+        if itself {
+            globs.push(start.to_string());
+        }
+    }
+    Some(globs)
+}
+
 pub(crate) fn find(args: &[Word], info: &mut Info) {
     let mut i = 0;
     let mut starts: Vec<usize> = Vec::new();
@@ -854,7 +1039,7 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
     // The `-name`/`-iname` patterns of the expression, and whether the expression is a plain
     // conjunction of its tests (no `-o`, `!`, `-not`, `,` or parentheses): then everything
     // `-delete` removes has a name every one of those patterns matches.
-    let mut names: Vec<&Word> = Vec::new();
+    let mut names: Vec<(&Word, bool)> = Vec::new();
     let mut conjunction = true;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
@@ -869,7 +1054,7 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
         match t {
             "-name" | "-iname" => {
                 match args.get(i + 1) {
-                    Some(n) if n.literal => names.push(n),
+                    Some(n) if n.literal => names.push((n, t == "-iname")),
                     _ => conjunction = false,
                 }
                 i += 2;
@@ -916,19 +1101,21 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
         // (the last: every one must match, so any one bounds the set) names the deletion.
         let name = names
             .last()
-            .filter(|n| conjunction && !n.text.is_empty() && !n.text.contains('/'));
+            .filter(|(n, _)| conjunction && !n.text.is_empty() && !n.text.contains('/'));
         let delete = |info: &mut Info, start: &Word, why: &str| match name {
-            Some(n) => {
-                let base = start.text.trim_end_matches('/');
-                let below = Word::derived(start, &format!("{base}/**/{}", n.text));
-                info.access(
-                    AccessKind::Delete,
-                    &below,
-                    format!("{why} -name {}", n.text),
-                );
+            Some((n, ignore_case)) => {
+                let (below, itself) = find_named(&start.text, &n.text, *ignore_case);
+                for glob in below {
+                    let below = Word::derived(start, &glob);
+                    info.access(
+                        AccessKind::Delete,
+                        &below,
+                        format!("{why} -name {}", n.text),
+                    );
+                }
                 // The starting point is tested too: it goes when its own name matches (a
                 // file; or a folder, once empty).
-                if name_may_match(&n.text, base.rsplit('/').next().unwrap_or(base)) {
+                if itself {
                     info.access(AccessKind::Delete, start, why);
                 }
             }
