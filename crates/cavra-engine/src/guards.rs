@@ -283,7 +283,7 @@ fn names_only_leftovers(component: &str) -> bool {
             || (lower.ends_with('~') && lower.len() > 1)
             || lower
                 .rsplit_once('.')
-                .is_some_and(|(stem, ext)| !stem.is_empty() && LEFTOVER_EXTENSIONS.contains(&ext));
+                .is_some_and(|(_, ext)| LEFTOVER_EXTENSIONS.contains(&ext));
     }
     let tail = lower
         .rfind(['*', '?', ']'])
@@ -439,6 +439,7 @@ mod tests {
             "__pycache__",
             "x.orig",
             "*x.rej",
+            ".pyc",
         ] {
             assert!(names_only_leftovers(c), "{c}");
         }
@@ -450,7 +451,7 @@ mod tests {
             "*pyc",
             "*.pyc.json",
             "settings.json",
-            ".pyc",
+            "pyc",
             "*.db",
             "*.key",
             "pre-commit",

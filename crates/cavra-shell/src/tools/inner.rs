@@ -705,7 +705,19 @@ fn xargs_with_input(
             vec![RUN_TIME_ARGUMENT.to_string()]
         }
     };
-    let span = match (inner.first(), inner.last()) {
+    with_items(inner, replace, items, "xargs (its input)", info);
+}
+
+/// Judges `command` once more with `items` (shell text: quoted globs or a run-time expansion)
+/// as its further arguments, or each in place of `replace` where the command holds it.
+fn with_items(
+    command: &[&Word],
+    replace: Option<&str>,
+    items: Vec<String>,
+    label: &str,
+    info: &mut Info,
+) {
+    let span = match (command.first(), command.last()) {
         (Some(a), Some(b)) => (a.span.0, b.span.1),
         _ => (0, 0),
     };
@@ -715,7 +727,7 @@ fn xargs_with_input(
             for item in &items {
                 // Each word quoted as written, the item spliced in unquoted (it is quoted or an
                 // expansion already): `'cat '"$XARGS_INPUT"''`.
-                let words: Vec<String> = inner
+                let words: Vec<String> = command
                     .iter()
                     .map(|w| {
                         w.text
@@ -729,7 +741,7 @@ fn xargs_with_input(
             }
         }
         _ => {
-            let mut words: Vec<String> = inner.iter().map(|w| sh_quote(&w.text)).collect();
+            let mut words: Vec<String> = command.iter().map(|w| sh_quote(&w.text)).collect();
             words.extend(items);
             commands.push(words.join(" "));
         }
@@ -737,7 +749,7 @@ fn xargs_with_input(
     for command in commands.into_iter().take(64) {
         info.inner.push(Inner {
             kind: InnerKind::Code(command),
-            label: "xargs (its input)".into(),
+            label: label.to_string(),
             stdin: Stdin::Terminal,
             span,
         });
@@ -945,19 +957,7 @@ fn find_named(start: &str, name: &str, ignore_case: bool) -> (Vec<String>, bool)
         names.push(name.to_lowercase());
     }
     for n in names.clone() {
-        let dotted = if let Some(rest) = n.strip_prefix('*') {
-            Some(format!(".*{rest}"))
-        } else if let Some(rest) = n.strip_prefix('?') {
-            Some(format!(".{rest}"))
-        } else if n.starts_with('[') {
-            // A class that may hold the dot: the name with a dot in its place.
-            n.find(']')
-                .filter(|&close| close > 1)
-                .map(|close| format!(".{}", &n[close + 1..]))
-        } else {
-            None
-        };
-        names.extend(dotted);
+        names.extend(crate::folders::dotted_names(&n));
     }
     let itself = names.iter().any(|n| name_may_match(n, last));
     (
@@ -972,6 +972,12 @@ fn find_named(start: &str, name: &str, ignore_case: bool) -> (Vec<String>, bool)
 /// else: no name test, alternatives or negations, an action other than `-print`/`-print0`
 /// (`-printf` prints any text), or a word not known before the command runs.
 pub(crate) fn find_output_globs(args: &[Word]) -> Option<Vec<String>> {
+    find_selection(args, false)
+}
+
+/// The globs the entries a `find` selects by name match (see [`find_output_globs`]); with
+/// `actions`, whatever its actions (`-exec CMD {} ;` is handed exactly those entries).
+fn find_selection(args: &[Word], actions: bool) -> Option<Vec<String>> {
     let mut starts: Vec<&str> = Vec::new();
     let mut name: Option<&str> = None;
     let mut ignore_case = false;
@@ -979,27 +985,39 @@ pub(crate) fn find_output_globs(args: &[Word]) -> Option<Vec<String>> {
     let mut in_starts = true;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
-        if !w.literal {
-            return None;
-        }
         if in_starts && !t.is_empty() && (t.starts_with('-') || t == "(" || t == "!") {
             in_starts = false;
         }
         if in_starts {
+            if !w.literal {
+                return None;
+            }
             starts.push(t);
             i += 1;
             continue;
         }
         match t {
             "-name" | "-iname" => {
-                name = Some(args.get(i + 1)?.text.as_str());
+                let value = args.get(i + 1)?;
+                if !value.literal {
+                    return None;
+                }
+                name = Some(value.text.as_str());
                 ignore_case = t == "-iname";
                 i += 2;
             }
+            "-exec" | "-execdir" | "-ok" | "-okdir" if actions => {
+                while args.get(i).is_some_and(|w| w.text != ";" && w.text != "+") {
+                    i += 1;
+                }
+                i += 1;
+            }
             // `-printf FORMAT` prints any text.
-            "-printf" => return None,
+            "-printf" if !actions => return None,
+            "-fprint" | "-fprint0" | "-fls" | "-fprintf" if actions => i += 2,
             _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => i += 2,
             "-print" | "-print0" | "-a" | "-and" => i += 1,
+            "-delete" | "-ls" | "-prune" | "-quit" if actions => i += 1,
             // Tests and options without a value; not an action that prints, runs or deletes,
             // nor an operator.
             _ if t.starts_with('-')
@@ -1032,6 +1050,7 @@ pub(crate) fn find_output_globs(args: &[Word]) -> Option<Vec<String>> {
 }
 
 pub(crate) fn find(args: &[Word], info: &mut Info) {
+    let selection = find_selection(args, true);
     let mut i = 0;
     let mut starts: Vec<usize> = Vec::new();
     let mut in_starts = true;
@@ -1075,6 +1094,47 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
                     j += 1;
                 }
                 info.words(args, start, j, &format!("find {t}"), Stdin::Terminal);
+                // The command is handed the entries found, in place of `{}`: judged once more
+                // with them there (`-exec rm {} ;` after `-name settings.json` deletes
+                // `./**/settings.json`).
+                let command: Vec<&Word> = args.get(start..j).unwrap_or_default().iter().collect();
+                if command.iter().skip(1).any(|w| w.text.contains("{}")) {
+                    // Without a name test, every entry below the starting points, as the
+                    // folder reads of `-exec` (crate::folders) have them.
+                    let everything = || -> Vec<String> {
+                        let roots: Vec<&Word> = args
+                            .iter()
+                            .take_while(|w| {
+                                !(w.text.starts_with('-') || w.text == "(" || w.text == "!")
+                            })
+                            .collect();
+                        if roots.iter().any(|w| !w.path_literal) {
+                            return vec![RUN_TIME_ARGUMENT.to_string()];
+                        }
+                        let roots: Vec<&str> = roots.iter().map(|w| w.path.as_str()).collect();
+                        let roots = if roots.is_empty() { vec!["."] } else { roots };
+                        roots
+                            .iter()
+                            .map(|r| match r.trim_end_matches('/') {
+                                "" if r.starts_with('/') => "/**".to_string(),
+                                "" | "." => "**".to_string(),
+                                dir => format!("{dir}/**"),
+                            })
+                            .map(|g| sh_quote(&g))
+                            .collect()
+                    };
+                    let items = match &selection {
+                        Some(globs) => globs.iter().map(|g| sh_quote(g)).collect(),
+                        None => everything(),
+                    };
+                    with_items(
+                        &command,
+                        Some("{}"),
+                        items,
+                        &format!("find {t} (its entries)"),
+                        info,
+                    );
+                }
                 i = j + 1;
             }
             "-delete" => {
