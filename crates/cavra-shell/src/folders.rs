@@ -207,13 +207,32 @@ pub(crate) fn dotted(glob: &Word) -> Vec<Word> {
         return Vec::new();
     }
     let mut out = vec![glob.clone()];
+    out.extend(dotted_names(t).iter().map(|n| Word::derived(glob, n)));
+    out
+}
+
+/// The names beginning with a dot that a find or search name pattern selects, spelt as shell
+/// globs (whose wildcards never take a leading dot): fnmatch(3) without `FNM_PERIOD`, as find's
+/// `-name` and the searchers' globs use it, lets `*`, `?` and `[…]` take it. `*env` → `.*env`;
+/// `*.env` → `.*.env` and `.env` (the star may be empty); `?env` and `[._]env` → `.env`.
+pub(crate) fn dotted_names(t: &str) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(rest) = t.strip_prefix('*') {
-        out.push(Word::derived(glob, &format!(".{t}")));
+        out.push(format!(".{t}"));
         if rest.starts_with('.') {
-            out.push(Word::derived(glob, rest));
+            out.push(rest.to_string());
         }
     } else if let Some(rest) = t.strip_prefix('?') {
-        out.push(Word::derived(glob, &format!(".{rest}")));
+        out.push(format!(".{rest}"));
+    } else if t.starts_with('[')
+        && let Some(close) = t
+            .get(1..)
+            .and_then(|r| r.get(1..))
+            .and_then(|r| r.find(']'))
+    {
+        // A class that may hold the dot (`[._]env`): the name with a dot in its place. (The
+        // first character after `[` or `[!` may be `]` itself.)
+        out.push(format!(".{}", &t[close + 3..]));
     }
     out
 }

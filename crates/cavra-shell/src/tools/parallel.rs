@@ -164,7 +164,7 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
                 return;
             }
             Stdin::Terminal => {}
-            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Local(_) => {
+            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Names { .. } | Stdin::Local(_) => {
                 dynamic_inputs = true;
             }
         }
@@ -181,7 +181,7 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
             || interpreter(base).is_some()
         {
             info.class(RiskClass::DynamicCommand);
-            if matches!(stdin, Stdin::Untrusted(_)) {
+            if matches!(stdin, Stdin::Untrusted(_) | Stdin::Names { .. }) {
                 info.class(RiskClass::RemoteCodeExecution);
             }
         }
