@@ -373,10 +373,10 @@ pub(crate) fn prepare_decision(
     };
     let written = crate::redacting::write(&body, first, second, "record")
         .map_err(|e| crate::StoreError::Corrupt(format!("the decision record: {e}")))?;
-    // Only some decisions make an event; those read it from the body as stored.
+    // Only some decisions make an event; those read it from the body as stored (only the
+    // members the event holds).
     let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
-        let value: Value = serde_json::from_str(&written.json)?;
-        crate::outbox::decision_event(&value, &d.timestamp.to_string())
+        crate::outbox::decision_event_of_json(&written.json, &d.timestamp.to_string())?
     } else {
         None
     };
