@@ -466,6 +466,31 @@ fn could_name_a_ref(text: &str) -> bool {
         && !text.split('/').any(|c| c.starts_with('.'))
 }
 
+/// The pathspecs of `git stash [push] …`: every word after `--`, and before it the operands
+/// after `push` that are no option's value (`-m MESSAGE`, `--pathspec-from-file FILE`).
+fn stash_pathspecs(rest: &[Word]) -> Vec<&Word> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    let mut after_dashes = false;
+    for w in rest
+        .iter()
+        .skip(usize::from(rest.first().is_some_and(|w| w.text == "push")))
+    {
+        let t = w.text.as_str();
+        if after_dashes {
+            out.push(w);
+        } else if std::mem::take(&mut skip) {
+        } else if t == "--" {
+            after_dashes = true;
+        } else if matches!(t, "-m" | "--message" | "--pathspec-from-file") {
+            skip = true;
+        } else if !t.starts_with('-') {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// The operands of a git subcommand, without the values of its options that take one as the
 /// next word (`git restore -s HEAD~1 x`: `x`), up to `--`.
 fn git_operands<'a>(rest: &'a [Word], sub: &str) -> Vec<&'a Word> {
@@ -533,6 +558,22 @@ fn git(args: &[Word], info: &mut Info) {
                     AccessKind::Delete,
                     "git stash -u (untracked files leave the working tree)",
                 );
+            }
+            // `git stash push [--] PATHSPEC…` (`git stash -- PATHSPEC…`) puts the committed
+            // version back in those paths (and takes staged new files away): a write of each,
+            // folders as what they hold (`git stash push -- .claude`).
+            let push = rest
+                .first()
+                .is_some_and(|w| w.text == "push" || w.text.starts_with('-'));
+            if push {
+                for path in stash_pathspecs(rest) {
+                    info.access(AccessKind::Write, path, "pathspec of git stash push");
+                    info.access(
+                        AccessKind::Write,
+                        &subtree(path),
+                        "pathspec of git stash push",
+                    );
+                }
             }
         }
         Some("clean") if has(&["-f", "--force"]) && !has(&["-n", "--dry-run"]) => {
