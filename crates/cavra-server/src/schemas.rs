@@ -1,16 +1,18 @@
 //! OpenAPI schemas of the records the API returns as the tenant store keeps them: a stored
 //! decision and an approval are the stores' shared types with the service's own fields
 //! (`cavra_tenant_store::StoredDecision`, `cavra_tenant_store::Approval`). Their schemas live
-//! here, with the API's other views, so that the stores carry no OpenAPI dependency; the tests
-//! below hold each schema to the JSON its record writes.
+//! here, with the API's other views, so that the stores carry no OpenAPI dependency: they are
+//! documentation only (no value of them is ever made), and the test below holds each to the
+//! JSON its record writes, so that the document cannot drift from the records.
 
 use utoipa::ToSchema;
 
-// The schema of `cavra_tenant_store::StoredDecision`; its doc comment is the schema's
-// description in the document, as it was when the store derived it.
+// The schema of `cavra_tenant_store::StoredDecision` (named so in the document); its doc
+// comment is the schema's description, as it was when the store derived it.
 /// A stored decision.
 #[derive(ToSchema)]
-pub struct StoredDecision {
+#[schema(as = StoredDecision)]
+pub struct StoredDecisionSchema {
     /// Decision id.
     pub decision_id: String,
     /// Agent session.
@@ -38,10 +40,11 @@ pub struct StoredDecision {
     pub record: serde_json::Value,
 }
 
-// The schema of `cavra_tenant_store::Approval`.
+// The schema of `cavra_tenant_store::Approval` (named so in the document).
 /// An approval.
 #[derive(ToSchema)]
-pub struct Approval {
+#[schema(as = Approval)]
+pub struct ApprovalSchema {
     /// Its id (`apr_…`).
     pub id: String,
     /// The decision that asked for it.

@@ -52,7 +52,7 @@ pub struct DecisionResponse {
     #[schema(value_type = Object)]
     pub record: serde_json::Value,
     /// The approval it asked for or used.
-    #[schema(value_type = Option<crate::schemas::Approval>)]
+    #[schema(value_type = Option<crate::schemas::ApprovalSchema>)]
     pub approval: Option<Approval>,
     /// The action's fingerprint (an approval unlocks exactly this).
     pub fingerprint: String,
@@ -437,7 +437,7 @@ pub struct DecisionQuery {
 /// List the tenant's decisions, newest first (by time, then by order of recording), a page
 /// at a time: each filter reads an index of its own, and `before` continues after a page.
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
-    responses((status = 200, body = Vec<crate::schemas::StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = Vec<crate::schemas::StoredDecisionSchema>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -473,7 +473,7 @@ pub async fn list(
 
 /// One decision of the tenant.
 #[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "decisions_get_one", params(("id" = String, Path, description = "decision id")),
-    responses((status = 200, body = crate::schemas::StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = crate::schemas::StoredDecisionSchema), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
