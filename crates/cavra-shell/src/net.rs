@@ -62,11 +62,28 @@ fn domain(d: &str) -> Option<String> {
     (!d.is_empty()).then_some(d)
 }
 
+/// An IPv6 address in normal form; one that carries an IPv4 address a packet can end up at is
+/// that IPv4 address: IPv4-mapped (`::ffff:a.b.c.d`, the socket API's spelling of IPv4),
+/// NAT64's well-known and local-use prefixes (`64:ff9b::/96`, `64:ff9b:1::/48`, RFC 6052 and
+/// RFC 8215: a NAT64 gateway forwards them to the embedded address) and the deprecated
+/// IPv4-compatible form (`::a.b.c.d`, RFC 4291 §2.5.5.1), which some stacks and tunnels still
+/// route as IPv4. Only the prefix decides, so no spelling of a blocked IPv4 address hides in
+/// IPv6; `::` and `::1` stay themselves.
 fn ipv6(a: Ipv6Addr) -> String {
-    match a.to_ipv4_mapped() {
-        Some(v4) => v4.to_string(),
-        None => a.to_string(),
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return v4.to_string();
     }
+    let s = a.segments();
+    let embedded = || std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let nat64_well_known = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    // RFC 8215's local-use prefix `64:ff9b:1::/48`: the operator picks a longer prefix inside
+    // it; the /96 form (IPv4 in the last 32 bits) is the usual one.
+    let nat64_local = s[..3] == [0x64, 0xff9b, 1] && s[3..6] == [0, 0, 0];
+    let compatible = s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1);
+    if nat64_well_known || nat64_local || compatible {
+        return embedded().to_string();
+    }
+    a.to_string()
 }
 
 /// The authority's host as written (userinfo and port dropped), for text the URL parser rejects
@@ -572,6 +589,12 @@ mod tests {
             "2852039166",
             "gopher://169.254.169.254:80/_x",
             "HTTP://169.254.169.254",
+            "http://[::169.254.169.254]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b::169.254.169.254]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[0064:FF9B:0000:0000:0000:0000:A9FE:A9FE]/",
         ] {
             assert_eq!(host(t).as_deref(), Some("169.254.169.254"), "{t}");
         }
@@ -589,6 +612,15 @@ mod tests {
         );
         assert_eq!(host("example.com/path").as_deref(), Some("example.com"));
         assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
+        assert_eq!(host("http://[::]/").as_deref(), Some("::"));
+        assert_eq!(
+            host("http://[fd00:ec2:0:0::254]/").as_deref(),
+            Some("fd00:ec2::254")
+        );
+        assert_eq!(
+            host("http://[2001:db8::1]/").as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(host("https:///nohost"), None);
         assert_eq!(host(""), None);
     }

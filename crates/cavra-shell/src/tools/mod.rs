@@ -16,7 +16,7 @@ mod patches;
 use accesses::*;
 use classes::*;
 use inner::*;
-pub(crate) use inner::{sh_quote, stdin_code};
+pub(crate) use inner::{find_output_globs, sh_quote, stdin_code};
 pub use patches::patch_file_accesses;
 
 /// Where a command's standard input comes from, as far as it matters for code execution.
@@ -30,6 +30,15 @@ pub(crate) enum Stdin {
     /// redirection. The files it comes from, when the producer names them (`cat a b`, `< x`);
     /// empty when it makes the content itself (`printf`).
     Local(Vec<Word>),
+    /// A pipe from a producer that prints only file names, selected so that the globs say
+    /// which: `find . -name '*.rs'` prints paths matching `./**/*.rs`. Otherwise as
+    /// [`Stdin::Untrusted`]: what the names are is known only at run time.
+    Names {
+        /// The producer's program.
+        from: String,
+        /// Globs every printed name matches.
+        globs: Vec<String>,
+    },
     /// Text known from the command line: `echo TEXT |`, here-strings, here-documents.
     Code {
         /// Shared: the stdin is copied into the context of every node below the statement.
