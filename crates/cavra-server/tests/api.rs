@@ -65,10 +65,10 @@ impl Server {
                 id: issued.token_id.clone(),
                 tenant: tenant.into(),
                 subject: subject.into(),
-                roles: vec![role.into()],
+                roles: vec![role.parse().expect("a role word")],
                 groups: groups.iter().map(|g| g.to_string()).collect(),
-                digest: issued.digest.to_hex(),
-                created_at: cavra_server::now_text(),
+                digest: issued.digest,
+                created_at: time::OffsetDateTime::now_utc(),
                 expires_at: None,
                 revoked_at: None,
             })
@@ -474,7 +474,7 @@ async fn bad_credentials_are_problems_and_write_nothing() {
     assert!(
         s.state
             .db
-            .revoke_token(Some("a"), &id, &cavra_server::now_text())
+            .revoke_token(Some("a"), &id, cavra_store::Timestamp::now())
             .await
             .unwrap()
     );

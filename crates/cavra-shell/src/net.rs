@@ -507,6 +507,52 @@ fn git_remotes(args: &[&str]) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
+    // git's own `-c key=value` settings that say where it connects: a proxy
+    // (`http.proxy`, `http.<url>.proxy`, `remote.<name>.proxy`), a remote's address
+    // (`remote.<name>.url`, `.pushurl`) or a rewrite of addresses (`url.<base>.insteadOf`:
+    // the base is where git goes). git-config(1), git 2.47.0.
+    let mut i = 0;
+    while i < sub {
+        let word = args.get(i).copied().unwrap_or("");
+        i += 1;
+        let setting = if word == "-c" {
+            i += 1;
+            args.get(i - 1).copied()
+        } else {
+            word.strip_prefix("-c").filter(|r| !r.is_empty())
+        };
+        let Some((key, value)) = setting.and_then(|s| s.split_once('=')) else {
+            continue;
+        };
+        let lower = key.to_ascii_lowercase();
+        let target = if lower.starts_with("url.")
+            && (lower.ends_with(".insteadof") || lower.ends_with(".pushinsteadof"))
+        {
+            key.get(4..key.rfind('.').unwrap_or(4))
+        } else if (lower.starts_with("http.") || lower.starts_with("https."))
+            && lower.ends_with(".proxy")
+            || lower.starts_with("remote.")
+                && (lower.ends_with(".url")
+                    || lower.ends_with(".pushurl")
+                    || lower.ends_with(".proxy"))
+        {
+            Some(value)
+        } else {
+            None
+        };
+        let host = target.and_then(|t| {
+            if t.contains("://") || !t.contains(':') || t.contains('[') {
+                destination_host(t)
+            } else {
+                scp_like_host(t).or_else(|| destination_host(t))
+            }
+        });
+        if let Some(h) = host
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    }
     let mut first_operand = true;
     for word in args.iter().skip(sub + 1) {
         let option_value = ["--remote=", "--repo="]
@@ -681,6 +727,25 @@ mod tests {
             hosts("archive --remote=[::ffff:a9fe:a9fe]:r HEAD"),
             ["169.254.169.254"]
         );
+        // git's own settings that say where it connects.
+        for line in [
+            "-c http.proxy=169.254.169.254:80 fetch",
+            "-c https.proxy=http://2852039166/ fetch origin",
+            "-chttp.https://github.com/.proxy=169.254.169.254 pull",
+            "-c remote.origin.url=http://169.254.169.254/r fetch origin",
+            "-c remote.origin.pushurl=git@169.254.169.254:r push origin x",
+            "-c url.http://169.254.169.254/.insteadOf=https://github.com/ clone https://github.com/o/r",
+            "-c Remote.Origin.Proxy=[::ffff:a9fe:a9fe]:80 fetch",
+        ] {
+            assert_eq!(
+                hosts(line).first().map(String::as_str),
+                Some("169.254.169.254"),
+                "{line}"
+            );
+        }
+        // Settings that name no place, and settings for a subcommand that connects nowhere.
+        assert!(hosts("-c color.ui=never fetch origin").is_empty());
+        assert!(hosts("-c http.proxy=169.254.169.254 status").is_empty());
         // Remote names, branches, refspecs and paths name no host.
         assert!(hosts("fetch origin main").is_empty());
         assert!(hosts("push origin HEAD:main").is_empty());
