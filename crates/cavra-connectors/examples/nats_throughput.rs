@@ -17,6 +17,13 @@
 //! `--batch N` sets the worker's claim size, `--gather-ms N` its pause after a step that took
 //! less than a full batch. Prints one JSON line; `service_cpu_us_per_decision_during_load` is
 //! the process's CPU time per decision without the subscriber's thread (the receiver's work).
+//!
+//! `--prefill N` measures the cost of delivering one event apart from any timing, for an
+//! instruction counter (`valgrind --tool=callgrind`): the writers record N decisions with
+//! no worker running, then (with `--worker on`) the worker's steps run back to back until
+//! the outbox is empty, with no subscriber. The instructions of a run with `--worker on`
+//! minus one with `--worker off`, divided by N, are the delivery's per event (batches are
+//! full there: the best case of a backlog).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,6 +33,7 @@ use std::time::{Duration, Instant};
 use cavra_connectors::retry::{Clock as _, SystemClock, SystemJitter};
 use cavra_connectors::worker::build_destinations;
 use cavra_connectors::{ConnectorsConfig, Worker, WorkerSettings};
+use cavra_redact::Redactor;
 use cavra_tenant_store::{
     ActionType, Db, Decision, DecisionWrite, Decisions, LogSettings, LogSigner, NewDecision,
 };
@@ -47,6 +55,7 @@ struct Args {
     rate: f64,
     batch: usize,
     gather_ms: Option<u64>,
+    prefill: u64,
 }
 
 fn args() -> Args {
@@ -60,6 +69,7 @@ fn args() -> Args {
         rate: 0.0,
         batch: WorkerSettings::default().batch,
         gather_ms: None,
+        prefill: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +84,7 @@ fn args() -> Args {
             "--rate" => a.rate = v.parse().unwrap_or(a.rate),
             "--batch" => a.batch = v.parse().unwrap_or(a.batch),
             "--gather-ms" => a.gather_ms = v.parse().ok(),
+            "--prefill" => a.prefill = v.parse().unwrap_or(0),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -115,6 +126,129 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The write of decision `id` (blocked: with its event in the same transaction).
+fn decision_write(id: &str, block: bool) -> DecisionWrite {
+    let decision = if block {
+        Decision::Block
+    } else {
+        Decision::Allow
+    };
+    let ts = now_rfc3339();
+    let record = json!({
+        "decision_id": id, "decision": decision.as_str(), "severity": "high",
+        "repository": "bench/app", "policy_pack": "cavra-baseline",
+        "target": ".env", "reason": "secrets file", "timestamp": ts,
+    });
+    DecisionWrite {
+        decision: NewDecision {
+            decision_id: id.to_string(),
+            session_id: Some("s1".into()),
+            agent: Some("claude-code".into()),
+            action_type: ActionType::ReadFile.into(),
+            decision,
+            rule_id: "r1".into(),
+            timestamp: cavra_tenant_store::Timestamp::parse(&ts).expect("an RFC 3339 time"),
+            fingerprint: format!("fp-{id}"),
+            extra: cavra_tenant_store::Caller {
+                requested_by: "agent-1".into(),
+                policy_digest: "sha256:p".into(),
+                record: record.into(),
+            },
+        },
+        new_approval: None,
+        use_grant: None,
+    }
+}
+
+/// Records decision `id` (see [`decision_write`]).
+async fn record(db: &Db, id: &str, block: bool) {
+    db.record_decision("bench", decision_write(id, block))
+        .await
+        .expect("record a decision");
+}
+
+/// The delivery worker of the benchmark, as the service builds it (`batch` and `gather` as
+/// asked).
+fn worker(a: &Args, db: &Db, config: &ConnectorsConfig, redactor: &Arc<Redactor>) -> Worker {
+    Worker::new(
+        db.clone(),
+        config,
+        build_destinations(config).expect("destinations"),
+        redactor.clone(),
+        Some(Arc::new(
+            cavra_connectors::event::EnvelopeSigner::new(
+                "bench",
+                &cavra_evidence::keys::from_seed(&[3; 32]),
+            )
+            .expect("the signer"),
+        )),
+        Arc::new(SystemClock),
+        Box::new(SystemJitter::new()),
+        {
+            let d = WorkerSettings::default();
+            WorkerSettings {
+                batch: a.batch,
+                gather: a.gather_ms.map(Duration::from_millis).unwrap_or(d.gather),
+                ..d
+            }
+        },
+    )
+}
+
+/// `--prefill N`: N decisions recorded by the writers with no worker, then (`--worker on`)
+/// the worker's steps back to back until nothing is left; one JSON line.
+async fn prefill(a: &Args, db: &Db, config: &ConnectorsConfig, redactor: &Arc<Redactor>) {
+    let per = a.prefill.div_ceil(a.writers.max(1) as u64);
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for wi in 0..a.writers.max(1) {
+        let (db, block) = (db.clone(), a.block);
+        let n = per.min(a.prefill.saturating_sub(per * wi as u64));
+        writers.push(tokio::spawn(async move {
+            for i in 1..=n {
+                record(&db, &format!("dec_{wi}_{i}"), block).await;
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("a writer");
+    }
+    let recorded_s = started.elapsed().as_secs_f64();
+    let (mut delivered, mut steps) = (0usize, 0usize);
+    let started = Instant::now();
+    if a.worker {
+        let mut w = worker(a, db, config, redactor);
+        let failed = w.prepare().await;
+        assert!(failed.is_empty(), "{failed:?}");
+        loop {
+            let p = w.step().await.expect("a step");
+            steps += 1;
+            delivered += p.delivered;
+            if p.routed == 0 && p.attempted == 0 {
+                break;
+            }
+        }
+        let client = async_nats::connect(a.nats.as_str()).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        let _ = js
+            .delete_stream(
+                config.0[0]
+                    .nats_jetstream
+                    .as_ref()
+                    .map_or("", |n| n.stream.as_str()),
+            )
+            .await;
+    }
+    println!(
+        "{}",
+        json!({
+            "prefill": a.prefill, "worker": a.worker, "batch": a.batch,
+            "recorded_s": recorded_s, "delivered": delivered, "steps": steps,
+            "delivery_s": started.elapsed().as_secs_f64(),
+        })
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
@@ -126,8 +260,7 @@ async fn main() {
         key_id: "bench".into(),
         key: cavra_evidence::keys::from_seed(&[3; 32]),
     });
-    let redactor =
-        Arc::new(cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("rules"));
+    let redactor = Arc::new(Redactor::new(cavra_redact::builtin_rules()).expect("rules"));
     let db = Db::open(
         &url,
         LogSettings {
@@ -146,6 +279,10 @@ async fn main() {
         a.nats
     );
     let config = ConnectorsConfig::from_yaml(&yaml).expect("configuration");
+    if a.prefill > 0 {
+        prefill(&a, &db, &config, &redactor).await;
+        return;
+    }
 
     // The subscriber: arrival time of each event, by its decision id. It runs on a thread of
     // its own (its client too), so that its CPU time can be told apart from the service's:
@@ -206,26 +343,7 @@ async fn main() {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker_task = if a.worker {
-        let mut w = Worker::new(
-            db.clone(),
-            &config,
-            build_destinations(&config).expect("destinations"),
-            redactor.clone(),
-            Some(Arc::new(cavra_connectors::event::EnvelopeSigner {
-                key_id: "bench".into(),
-                key: cavra_evidence::keys::from_seed(&[3; 32]),
-            })),
-            Arc::new(SystemClock),
-            Box::new(SystemJitter::new()),
-            {
-                let d = WorkerSettings::default();
-                WorkerSettings {
-                    batch: a.batch,
-                    gather: a.gather_ms.map(Duration::from_millis).unwrap_or(d.gather),
-                    ..d
-                }
-            },
-        );
+        let mut w = worker(&a, &db, &config, &redactor);
         let failed = w.prepare().await;
         assert!(failed.is_empty(), "{failed:?}");
         Some(tokio::spawn(w.run(stop_rx)))
@@ -268,43 +386,11 @@ async fn main() {
                 }
                 n += 1;
                 let id = format!("dec_{wi}_{n}");
-                let decision = if block {
-                    Decision::Block
-                } else {
-                    Decision::Allow
-                };
-                let ts = now_rfc3339();
-                let record = json!({
-                    "decision_id": id, "decision": decision.as_str(), "severity": "high",
-                    "repository": "bench/app", "policy_pack": "cavra-baseline",
-                    "target": ".env", "reason": "secrets file", "timestamp": ts,
-                });
+                let write = decision_write(&id, block);
                 let t = Instant::now();
-                db.record_decision(
-                    "bench",
-                    DecisionWrite {
-                        decision: NewDecision {
-                            decision_id: id.clone(),
-                            session_id: Some("s1".into()),
-                            agent: Some("claude-code".into()),
-                            action_type: ActionType::ReadFile.into(),
-                            decision,
-                            rule_id: "r1".into(),
-                            timestamp: cavra_tenant_store::Timestamp::parse(&ts)
-                                .expect("an RFC 3339 time"),
-                            fingerprint: format!("fp-{id}"),
-                            extra: cavra_tenant_store::Caller {
-                                requested_by: "agent-1".into(),
-                                policy_digest: "sha256:p".into(),
-                                record: record.into(),
-                            },
-                        },
-                        new_approval: None,
-                        use_grant: None,
-                    },
-                )
-                .await
-                .expect("record a decision");
+                db.record_decision("bench", write)
+                    .await
+                    .expect("record a decision");
                 let done = Instant::now();
                 mine.push(done.duration_since(t).as_secs_f64() * 1000.0);
                 if block {

@@ -133,7 +133,9 @@ pub struct Worker {
     db: Db,
     /// The routing, as the store runs it inside a claim.
     route: Route,
-    destinations: HashMap<(String, String), Destination>,
+    /// Shared with each send of a batch: a destination's configuration is a large value
+    /// (every kind's settings, filters, parsed templates), not to be copied per delivery.
+    destinations: HashMap<(String, String), Arc<Destination>>,
     redactor: Arc<Redactor>,
     signer: Option<Arc<EnvelopeSigner>>,
     clock: Arc<dyn Clock>,
@@ -198,7 +200,12 @@ impl Worker {
             },
             destinations: destinations
                 .into_iter()
-                .map(|d| ((d.config.tenant.clone(), d.config.name.clone()), d))
+                .map(|d| {
+                    (
+                        (d.config.tenant.clone(), d.config.name.clone()),
+                        Arc::new(d),
+                    )
+                })
                 .collect(),
             redactor,
             signer,
@@ -355,7 +362,7 @@ impl Worker {
             });
         }
         while let Some((d, dest, sent, latency, ikey)) = sends.next().await {
-            records.push(self.outcome(d, Some(&dest), sent, latency, ikey, p));
+            records.push(self.outcome(d, Some(&*dest), sent, latency, ikey, p));
         }
         // Each write is a turn of the store's writer, which the decisions wait behind: none
         // for nothing.

@@ -437,10 +437,13 @@ pub fn connector_worker(state: &AppState) -> Result<cavra_connectors::Worker, St
         connectors,
         destinations,
         Arc::new(redactor),
-        Some(Arc::new(cavra_connectors::event::EnvelopeSigner {
-            key_id: state.signer.key_id.clone(),
-            key: state.signer.key.clone(),
-        })),
+        Some(Arc::new(
+            cavra_connectors::event::EnvelopeSigner::new(
+                state.signer.key_id.clone(),
+                &state.signer.key,
+            )
+            .map_err(|e| StartError::Config(e.to_string()))?,
+        )),
         Arc::new(SystemClock),
         Box::new(SystemJitter::new()),
         cavra_connectors::WorkerSettings::default(),

@@ -190,10 +190,9 @@ pub fn worker_with(db: &Db, yaml: &str, clock: &Manual, owner: &str, batch: usiz
         &config,
         destinations,
         Arc::new(cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("rules")),
-        Some(Arc::new(EnvelopeSigner {
-            key_id: "log-key".into(),
-            key: signing_key(),
-        })),
+        Some(Arc::new(
+            EnvelopeSigner::new("log-key", &signing_key()).expect("the signer"),
+        )),
         Arc::new(clock.clone()),
         Box::new(Zero),
         WorkerSettings {
