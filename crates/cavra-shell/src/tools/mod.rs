@@ -9,14 +9,17 @@ use std::collections::BTreeSet;
 
 mod accesses;
 mod classes;
+mod find;
 mod inner;
 mod parallel;
 mod patches;
 
 use accesses::*;
 use classes::*;
+pub(crate) use find::find_output_globs;
+use find::*;
 use inner::*;
-pub(crate) use inner::{find_output_globs, sh_quote, stdin_code};
+pub(crate) use inner::{sh_quote, stdin_code};
 pub use patches::patch_file_accesses;
 
 /// Where a command's standard input comes from, as far as it matters for code execution.
