@@ -251,14 +251,16 @@ fn record_failure(agent: Agent, message: &str, env: &HookEnv, res: &mut dyn Reso
         decision_id,
         session_id: None,
         agent: Some(agent.as_str().to_string()),
-        cwd: Some(cwd.to_string_lossy().into_owned()),
-        tool_use_id: None,
         action_type: cavra_store::Subject::HookInput,
         decision: cavra_engine::Decision::Block,
         rule_id: "hook.failure".into(),
         timestamp,
         fingerprint: String::new(),
-        record,
+        extra: cavra_store::ToolCall {
+            cwd: Some(cwd.to_string_lossy().into_owned()),
+            tool_use_id: None,
+            record,
+        },
     });
 }
 

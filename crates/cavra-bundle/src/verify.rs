@@ -875,8 +875,6 @@ mod tests {
                     decision_id: format!("d{i}"),
                     session_id: Some("s".into()),
                     agent: Some("claude-code".into()),
-                    cwd: Some("/r/\"decision\":\"x".into()),
-                    tool_use_id: None,
                     action_type: cavra_store::ActionType::ExecuteCommand.into(),
                     decision: [
                         cavra_store::Decision::Allow,
@@ -886,7 +884,10 @@ mod tests {
                     rule_id: "r".into(),
                     timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                     fingerprint: "f".into(),
-                    record: serde_json::json!({
+                    extra: cavra_store::ToolCall {
+                        cwd: Some("/r/\"decision\":\"x".into()),
+                        tool_use_id: None,
+                        record: serde_json::json!({
                         "break_glass": {"actor": "a", "decision": "x"},
                         "matched_rules": if i == 2 {
                             serde_json::json!([{"decision": "allow"}])
@@ -901,6 +902,7 @@ mod tests {
                         "policy_digest": format!("sha256:{i:064}"),
                         "target": target,
                     }),
+                    },
                 })
                 .expect("record");
         }

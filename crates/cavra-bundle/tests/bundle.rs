@@ -52,8 +52,6 @@ fn decision(i: usize, session: &str, word: &str) -> NewDecision {
         decision_id: format!("d{i}"),
         session_id: Some(session.into()),
         agent: Some("claude-code".into()),
-        cwd: Some("/repo".into()),
-        tool_use_id: Some(format!("toolu_{i}")),
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: word.parse().expect("a decision word"),
         rule_id: "r".into(),
@@ -61,13 +59,17 @@ fn decision(i: usize, session: &str, word: &str) -> NewDecision {
             .parse()
             .unwrap(),
         fingerprint: format!("fp{i}"),
-        record: serde_json::json!({
-            "decision_id": format!("d{i}"),
-            "target": format!("terraform apply {i}"),
-            "reason": "infrastructure changes need a person",
-            "rule_id": "commands.block",
-            "policy_digest": policy_digest(),
-        }),
+        extra: cavra_store::ToolCall {
+            cwd: Some("/repo".into()),
+            tool_use_id: Some(format!("toolu_{i}")),
+            record: serde_json::json!({
+                "decision_id": format!("d{i}"),
+                "target": format!("terraform apply {i}"),
+                "reason": "infrastructure changes need a person",
+                "rule_id": "commands.block",
+                "policy_digest": policy_digest(),
+            }),
+        },
     }
 }
 

@@ -369,11 +369,11 @@ pub fn record_facts(d: &StoredDecision) -> Markup {
             dt { "Decision" } dd { (badge(d.decision.as_str())) }
             dt { "Rule" } dd { code { (d.rule_id) } }
             dt { "Reason" } dd { (text("reason").unwrap_or_default()) }
-            dt { "Actor" } dd { (text("actor").unwrap_or_else(|| d.requested_by.clone())) }
-            dt { "Agent" } dd { (d.agent.as_deref().unwrap_or("—")) }
+            dt { "Actor" } dd { (text("actor").unwrap_or_else(|| d.extra.requested_by.clone())) }
+            dt { "Agent" } dd { (d.extra.agent.as_deref().unwrap_or("—")) }
             dt { "Repository" } dd { (text("repository").unwrap_or_else(|| "—".into())) }
             dt { "Branch" } dd { (text("branch").unwrap_or_else(|| "—".into())) }
-            dt { "Policy" } dd { (text("policy_pack").unwrap_or_default()) " " (text("policy_version").unwrap_or_default()) " " code { (d.policy_digest) } }
+            dt { "Policy" } dd { (text("policy_pack").unwrap_or_default()) " " (text("policy_version").unwrap_or_default()) " " code { (d.extra.policy_digest) } }
             dt { "Time" } dd { (d.timestamp) }
             dt { "Decision id" } dd { a href={ (PREFIX) "/decisions/" (d.decision_id) } { code { (d.decision_id) } } }
         }
@@ -446,7 +446,7 @@ async fn render_detail(
             dt { "Requested by" } dd { (a.requested_by) @if own { " " strong { "(you: you cannot decide it)" } } }
             dt { "Requested at" } dd { (a.requested_at) }
             dt { "Expires at" } dd { (a.expires_at) }
-            dt { "Grant" } dd { (a.grant.as_str()) ", used " (a.uses) " times" }
+            dt { "Grant" } dd { (a.extra.grant.as_str()) ", used " (a.extra.uses) " times" }
             @if let Some(by) = &a.decided_by { dt { "Decided by" } dd { (by) " at " (a.decided_at.map(|t| t.to_string()).unwrap_or_default()) } }
             @if let Some(r) = &a.reason { dt { "Reason given" } dd { (r) } }
         }

@@ -172,7 +172,7 @@ pub fn rows(list: &[StoredDecision]) -> Markup {
                 td { (d.action_type.as_str()) }
                 td { code { (d.record.get("target").and_then(|t| t.as_str()).unwrap_or("")) } }
                 td { code { (d.rule_id) } }
-                td { (d.requested_by) }
+                td { (d.extra.requested_by) }
                 td { (repository_of(d).unwrap_or("—")) }
             }
         }
@@ -311,7 +311,7 @@ pub async fn detail(
         Err(e) => return layout::store_error(e),
     };
     // The proof exactly as the API gives it (its handler, called with this caller).
-    let proven = match d.log_index {
+    let proven = match d.extra.log_index {
         Some(i) => Some(
             proof(
                 State(console.state.clone()),

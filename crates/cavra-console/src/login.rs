@@ -219,13 +219,9 @@ pub async fn with_token(
         Ok(None) => return refused(),
         Err(p) => return layout::error_page(StatusCode::from_u16(p.status).ok(), &p.detail),
     };
-    let Ok(mut principal) = known
-        .record
-        .authenticate(&parts, time::OffsetDateTime::now_utc())
-    else {
+    let Ok(principal) = known.authenticate(&parts, time::OffsetDateTime::now_utc()) else {
         return refused();
     };
-    principal.subject = known.subject.clone();
     if principal.roles.iter().all(|r| *r == Role::Agent) {
         return retry("an agent's token does not sign in to the console; use a person's token");
     }

@@ -252,9 +252,7 @@ impl FromRequestParts<Arc<Console>> for Signed {
                 .await
                 .map_err(NotSigned::Refused)?;
             let now = time::OffsetDateTime::now_utc();
-            let usable = known.is_some_and(|k| {
-                k.record.revoked_at.is_none() && k.record.expires_at.is_none_or(|e| e > now)
-            });
+            let usable = known.is_some_and(|k| k.state(now) == "active");
             if !usable {
                 console.sessions.end(&value);
                 return Err(NotSigned::SignIn(next));

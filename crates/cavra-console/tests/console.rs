@@ -195,7 +195,7 @@ async fn an_agents_token_and_a_bad_token_do_not_sign_in_and_a_revoked_token_ends
         assert!(
             s.state
                 .db
-                .revoke_token(Some("a"), &id, &cavra_server::now_text())
+                .revoke_token(Some("a"), &id, cavra_store::Timestamp::now())
                 .await
                 .unwrap()
         );

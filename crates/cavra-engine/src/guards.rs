@@ -123,8 +123,15 @@ pub(crate) fn protected_file(
         return None;
     }
     let glob = written.contains(['*', '?', '[']);
+    // A deletion by a name pattern that only build and editor leftovers have
+    // (`find . -name '*.pyc' -delete`, `rm -f **/*.orig`) cannot take anything a protected
+    // folder's owner reads: it is not held against the folders protected as a whole, nor read
+    // as a folder holding protected files.
+    let leftovers_only = glob
+        && access == ActionType::DeleteFile
+        && written.rsplit('/').next().is_some_and(names_only_leftovers);
     // A deleted (or moved-away) folder takes what is under it along; so does a glob write.
-    let subtree = access == ActionType::DeleteFile || glob;
+    let subtree = (access == ActionType::DeleteFile || glob) && !leftovers_only;
     // Every protected path has a component beginning with `.` (`.cavra`, `.claude`, `.git`,
     // …; `every_protected_path_has_a_dot_component`): a literal file path none of whose forms
     // has such a component is none of them, and the usual write ends here, before anything is
@@ -159,6 +166,9 @@ pub(crate) fn protected_file(
             Some(rest) => (true, rest),
             None => (false, p.pattern),
         };
+        if leftovers_only && rest.ends_with("/**") {
+            continue;
+        }
         // Every write is checked against every protected path, so the usual case (a literal
         // file path, nothing below it) is ruled out before any allocation: a literal path can
         // only be named by a pattern whose every literal component it holds.
@@ -224,6 +234,66 @@ pub(crate) fn protected_file(
         );
     }
     None
+}
+
+/// The literal end of a path that is only known at run time: the components after the last one
+/// that holds an expansion (`$PWD/.claude` → `.claude`, `"$(git rev-parse --show-toplevel)"/.cavra/policy.yaml`
+/// → `.cavra/policy.yaml`). Whatever the expansion turns out to be, the path ends in these
+/// names, so a protected path named in them is named (the guard holds in every mode, where
+/// a dynamic path's approval alone would not). `None` when nothing literal follows.
+pub(crate) fn literal_tail(written: &str) -> Option<String> {
+    let expansion = |c: &str| c.contains(['$', '`', '(', ')', '{', '}']);
+    // Just past the `/` that ends the last component holding an expansion.
+    let mut start = None;
+    let mut offset = 0;
+    for component in written.split('/') {
+        let end = offset + component.len();
+        if expansion(component) {
+            start = Some(end + 1);
+        }
+        offset = end + 1;
+    }
+    // Quotes around or inside the literal end are the shell's, not the path's.
+    let tail: String = written
+        .get(start?..)?
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\''))
+        .collect();
+    let tail = tail.trim_start_matches('/');
+    (!tail.is_empty()).then(|| tail.to_string())
+}
+
+/// File names that only build, test and editor leftovers have: compiled objects and caches,
+/// logs, temporary, swap and backup files, patch leftovers, desktop metadata. Neither cavra
+/// nor any agent keeps settings, hooks, keys or decisions under such a name, so deleting them
+/// cannot switch a guard off. (Writing them stays guarded: a planted `__pycache__/*.pyc` is
+/// code Python runs.)
+const LEFTOVER_EXTENSIONS: &[&str] = &[
+    "pyc", "pyo", "o", "obj", "class", "log", "tmp", "temp", "swp", "swo", "bak", "orig", "rej",
+];
+const LEFTOVER_NAMES: &[&str] = &[".ds_store", "thumbs.db", "__pycache__"];
+
+/// Whether every name the shell pattern `component` can match is a leftover's: its literal end
+/// (after the last wildcard) is a whole leftover extension (`*.pyc`, `core.*.o`), or the
+/// component is a leftover's name as written (`.DS_Store`) or ends in `~` (`*~`).
+fn names_only_leftovers(component: &str) -> bool {
+    let lower = component.to_ascii_lowercase();
+    if !lower.contains(['*', '?', '[']) {
+        return LEFTOVER_NAMES.contains(&lower.as_str())
+            || (lower.ends_with('~') && lower.len() > 1)
+            || lower
+                .rsplit_once('.')
+                .is_some_and(|(_, ext)| LEFTOVER_EXTENSIONS.contains(&ext));
+    }
+    let tail = lower
+        .rfind(['*', '?', ']'])
+        .map_or(lower.as_str(), |i| &lower[i + 1..]);
+    if tail == "~" {
+        return true;
+    }
+    tail.strip_prefix('.')
+        .or_else(|| tail.rsplit_once('.').map(|(_, ext)| ext))
+        .is_some_and(|ext| LEFTOVER_EXTENSIONS.contains(&ext))
 }
 
 /// The non-empty components of a path (`~` kept as the first one of a home form).
@@ -328,6 +398,70 @@ pub(crate) const SELF_APPROVAL_REASON: &str = "an agent cannot approve or deny c
 mod tests {
     use super::*;
     use crate::paths::PathContext;
+
+    #[test]
+    fn the_literal_end_of_a_path_known_at_run_time() {
+        assert_eq!(literal_tail("$PWD/.claude").as_deref(), Some(".claude"));
+        assert_eq!(literal_tail("\"$PWD/.claude\"").as_deref(), Some(".claude"));
+        assert_eq!(
+            literal_tail("\"$PWD\"/'.cla'ude").as_deref(),
+            Some(".claude")
+        );
+        assert_eq!(
+            literal_tail("$(git rev-parse --show-toplevel)/.cavra/policy.yaml").as_deref(),
+            Some(".cavra/policy.yaml")
+        );
+        assert_eq!(
+            literal_tail("$(cat a/b)/.git/hooks/x").as_deref(),
+            Some(".git/hooks/x")
+        );
+        assert_eq!(
+            literal_tail("${ROOT}//.claude/").as_deref(),
+            Some(".claude/")
+        );
+        assert_eq!(literal_tail("`pwd`/x/$Y/out").as_deref(), Some("out"));
+        assert_eq!(literal_tail("$X").as_deref(), None);
+        assert_eq!(literal_tail("$X/").as_deref(), None);
+        assert_eq!(literal_tail("$(echo .claude)").as_deref(), None);
+        assert_eq!(literal_tail("plain/path").as_deref(), None);
+    }
+
+    #[test]
+    fn names_only_leftovers_have() {
+        for c in [
+            "*.pyc",
+            "*.PYC",
+            "core*.o",
+            "*.log",
+            "*.tmp",
+            "*~",
+            ".DS_Store",
+            "__pycache__",
+            "x.orig",
+            "*x.rej",
+            ".pyc",
+        ] {
+            assert!(names_only_leftovers(c), "{c}");
+        }
+        for c in [
+            "*",
+            "*.json",
+            "*.py",
+            "*.py[co]",
+            "*pyc",
+            "*.pyc.json",
+            "settings.json",
+            "pyc",
+            "*.db",
+            "*.key",
+            "pre-commit",
+            "config",
+            "*.log*",
+            "~",
+        ] {
+            assert!(!names_only_leftovers(c), "{c}");
+        }
+    }
 
     fn check(access: ActionType, written: &str) -> bool {
         let ctx = PathContext {

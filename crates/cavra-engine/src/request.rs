@@ -114,21 +114,125 @@ impl Request {
     /// the action it was granted for.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let parts = serde_json::json!({
-            "action": self.action.as_str(),
-            "target": self.target.trim(),
-            "operation": self.operation,
-            "force": self.force.unwrap_or(false),
-            "server": self.server,
-            "tool": self.tool,
-            "arguments": self.arguments,
-            "repo_root": self.repo_root,
-            "cwd": self.cwd,
-            "tenant": self.tenant,
-            "repository": self.repository,
-        });
-        // serde_json keeps insertion order here (preserve_order), so the text is stable.
-        let digest = Sha256::digest(parts.to_string().as_bytes());
+        /// The fingerprinted members in their order; serialised as the `json!` object of
+        /// them was (same members, same order, same text), without building a value.
+        #[derive(Serialize)]
+        struct Parts<'a> {
+            action: &'a str,
+            target: &'a str,
+            operation: &'a Option<String>,
+            force: bool,
+            server: &'a Option<String>,
+            tool: &'a Option<String>,
+            arguments: &'a Option<serde_json::Value>,
+            repo_root: &'a Option<String>,
+            cwd: &'a Option<String>,
+            tenant: &'a Option<String>,
+            repository: &'a Option<String>,
+        }
+        let parts = Parts {
+            action: self.action.as_str(),
+            target: self.target.trim(),
+            operation: &self.operation,
+            force: self.force.unwrap_or(false),
+            server: &self.server,
+            tool: &self.tool,
+            arguments: &self.arguments,
+            repo_root: &self.repo_root,
+            cwd: &self.cwd,
+            tenant: &self.tenant,
+            repository: &self.repository,
+        };
+        // Strings, options and a JSON value (whose keys are strings) always serialise.
+        let text = serde_json::to_vec(&parts).unwrap_or_default();
+        let digest = Sha256::digest(&text);
         format!("sha256:{}", hex::encode(digest))
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fingerprint as it was computed before: a `json!` object, then its text.
+    fn fingerprint_by_value(r: &Request) -> String {
+        use sha2::{Digest, Sha256};
+        let parts = serde_json::json!({
+            "action": r.action.as_str(),
+            "target": r.target.trim(),
+            "operation": r.operation,
+            "force": r.force.unwrap_or(false),
+            "server": r.server,
+            "tool": r.tool,
+            "arguments": r.arguments,
+            "repo_root": r.repo_root,
+            "cwd": r.cwd,
+            "tenant": r.tenant,
+            "repository": r.repository,
+        });
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(parts.to_string().as_bytes()))
+        )
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z ./_-]{0,10}",
+            Just(" \"q\" \\ \n\t\u{1} é \u{1f600} ".to_string())
+        ]
+    }
+
+    fn arguments() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-1e30f64..1e30f64).prop_map(serde_json::Value::from),
+            text().prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::vec(("[a-z]{0,4}", inner), 0..4)
+                    .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Written out from the request's fields, the fingerprint is the one the `json!`
+        /// value gave, for any of the fingerprinted fields set or not.
+        #[test]
+        fn the_fingerprint_is_that_of_the_json_value(
+            action in prop_oneof![
+                Just(ActionType::ReadFile),
+                Just(ActionType::ExecuteCommand),
+                Just(ActionType::McpToolCall),
+            ],
+            target in text(),
+            operation in proptest::option::of(text()),
+            force in proptest::option::of(any::<bool>()),
+            server in proptest::option::of(text()),
+            tool in proptest::option::of(text()),
+            args in proptest::option::of(arguments()),
+            repo_root in proptest::option::of(text()),
+            cwd in proptest::option::of(text()),
+            tenant in proptest::option::of(text()),
+            repository in proptest::option::of(text()),
+        ) {
+            let mut r = Request::new(action, target);
+            r.operation = operation;
+            r.force = force;
+            r.server = server;
+            r.tool = tool;
+            r.arguments = args;
+            r.repo_root = repo_root;
+            r.cwd = cwd;
+            r.tenant = tenant;
+            r.repository = repository;
+            prop_assert_eq!(r.fingerprint(), fingerprint_by_value(&r));
+        }
     }
 }

@@ -68,7 +68,7 @@ proptest! {
         raw in any::<u32>(),
         parts in 1u8..=4,
         bases in proptest::array::uniform4(0u8..4),
-        form in 0u8..6,
+        form in 0u8..9,
         trailing_dot in any::<bool>(),
         userinfo in any::<bool>(),
         scheme in prop::sample::select(vec!["http://", "https://", "ftp://", ""]),
@@ -82,6 +82,14 @@ proptest! {
                 format!("[::ffff:{:x}{:02x}:{:x}{:02x}]", o[0], o[1], o[2], o[3])
             }
             1 => format!("[::ffff:{addr}]"),
+            // NAT64's well-known prefix (RFC 6052): a gateway forwards it to the address.
+            6 => {
+                let o = addr.octets();
+                format!("[64:ff9b::{:x}{:02x}:{:x}{:02x}]", o[0], o[1], o[2], o[3])
+            }
+            7 => format!("[64:ff9b::{addr}]"),
+            // IPv4-compatible (`::a.b.c.d`); `::` and `::1` are themselves, not 0.0.0.0/0.0.0.1.
+            8 if raw > 1 => format!("[::{addr}]"),
             2 => percent_encode_first_digit(&ipv4_spelling(addr, parts, bases)),
             _ => ipv4_spelling(addr, parts, bases),
         };

@@ -195,20 +195,27 @@ fn base62_fixed(bytes: &[u8; SECRET_BYTES]) -> String {
     digits.iter().map(|&b| char::from(b)).collect()
 }
 
-/// What the server keeps per API token, and the checks a presented token must pass.
+/// An API token as the service stores it (the tenant store's `api_tokens`) and authentication
+/// checks it: the one token record, never the secret, only its SHA-256. Its times are instants
+/// (the tenant store writes them as its fixed-width text, `2026-12-06T02:10:52.000Z`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
-    /// The public lookup id.
-    pub token_id: String,
+    /// The public lookup id (part of the token text).
+    pub id: String,
     /// The tenant the token acts in.
     pub tenant: String,
-    /// The single role the token grants.
-    pub role: Role,
-    /// Approver groups for approver tokens (usually empty).
+    /// Who it stands for (`token:<id>` unless named when issued).
+    pub subject: String,
+    /// The roles it grants (one as issued; stored as a list).
+    pub roles: Vec<Role>,
+    /// Approver groups its holder belongs to, as given.
     #[serde(default)]
-    pub approver_groups: BTreeSet<String>,
+    pub groups: Vec<String>,
     /// SHA-256 of the secret.
     pub digest: TokenDigest,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
     /// When the token stops working; `None` means it does not expire.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
@@ -218,21 +225,37 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// The record to store for a newly issued token.
+    /// The record to store for a newly issued token, created at `now`: it stands for
+    /// `token:<id>` and belongs to no approver group until the caller says otherwise.
     pub fn new(
         issued: &IssuedToken,
         tenant: impl Into<String>,
         role: Role,
+        now: OffsetDateTime,
         expires_at: Option<OffsetDateTime>,
     ) -> Self {
         Self {
-            token_id: issued.token_id.clone(),
+            id: issued.token_id.clone(),
             tenant: tenant.into(),
-            role,
-            approver_groups: BTreeSet::new(),
+            subject: format!("token:{}", issued.token_id),
+            roles: vec![role],
+            groups: Vec::new(),
             digest: issued.digest,
+            created_at: now,
             expires_at,
             revoked_at: None,
+        }
+    }
+
+    /// `revoked`, `expired` (at or after `expires_at` as of `now`) or `active`: what a listing
+    /// shows, the same test [`TokenRecord::authenticate`] applies.
+    pub fn state(&self, now: OffsetDateTime) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at.is_some_and(|expires| now >= expires) {
+            "expired"
+        } else {
+            "active"
         }
     }
 
@@ -245,27 +268,27 @@ impl TokenRecord {
         presented: &ApiTokenParts,
         now: OffsetDateTime,
     ) -> Result<Principal, IdentityError> {
-        let id_matches = presented
-            .token_id
-            .as_bytes()
-            .ct_eq(self.token_id.as_bytes());
+        let id_matches = presented.token_id.as_bytes().ct_eq(self.id.as_bytes());
         let secret_matches = self.digest.matches(&presented.secret);
         if !bool::from(id_matches) || !secret_matches {
             return Err(IdentityError::InvalidApiToken);
         }
-        if self.revoked_at.is_some() {
-            return Err(IdentityError::Revoked);
+        match self.state(now) {
+            "revoked" => return Err(IdentityError::Revoked),
+            "expired" => return Err(IdentityError::Expired),
+            _ => {}
         }
-        if self.expires_at.is_some_and(|expires| now >= expires) {
-            return Err(IdentityError::Expired);
+        // A principal always carries a role; a stored token without one grants nothing.
+        if self.roles.is_empty() {
+            return Err(IdentityError::NoRole);
         }
         Ok(Principal {
-            subject: format!("token:{}", self.token_id),
+            subject: self.subject.clone(),
             tenant: self.tenant.clone(),
-            roles: [self.role].into(),
-            approver_groups: self.approver_groups.clone(),
+            roles: self.roles.iter().copied().collect(),
+            approver_groups: self.groups.iter().cloned().collect::<BTreeSet<_>>(),
             method: AuthMethod::ApiToken {
-                token_id: self.token_id.clone(),
+                token_id: self.id.clone(),
             },
         })
     }
@@ -278,7 +301,7 @@ mod tests {
     use time::Duration;
 
     fn record_for(issued: &IssuedToken) -> TokenRecord {
-        TokenRecord::new(issued, "acme", Role::Agent, None)
+        TokenRecord::new(issued, "acme", Role::Agent, OffsetDateTime::now_utc(), None)
     }
 
     #[test]
@@ -343,7 +366,7 @@ mod tests {
         let issued = IssuedToken::generate().expect("rng");
         let parts = parse_bearer(issued.plaintext()).expect("parse");
         let mut record = record_for(&issued);
-        record.token_id = "0000000000000000".into();
+        record.id = "0000000000000000".into();
         assert_eq!(
             record.authenticate(&parts, OffsetDateTime::now_utc()),
             Err(IdentityError::InvalidApiToken)
@@ -363,14 +386,41 @@ mod tests {
             Err(IdentityError::Revoked)
         );
 
-        let expired = TokenRecord::new(&issued, "acme", Role::Admin, Some(now));
+        let expired = TokenRecord::new(&issued, "acme", Role::Admin, now, Some(now));
         assert_eq!(
             expired.authenticate(&parts, now),
             Err(IdentityError::Expired)
         );
 
-        let later = TokenRecord::new(&issued, "acme", Role::Admin, Some(now + Duration::hours(1)));
+        let mut roleless = record_for(&issued);
+        roleless.roles.clear();
+        assert_eq!(
+            roleless.authenticate(&parts, now),
+            Err(IdentityError::NoRole)
+        );
+
+        let later = TokenRecord::new(
+            &issued,
+            "acme",
+            Role::Admin,
+            now,
+            Some(now + Duration::hours(1)),
+        );
         assert!(later.authenticate(&parts, now).is_ok());
+    }
+
+    #[test]
+    fn a_token_past_its_expiry_is_listed_as_expired() {
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let issued = IssuedToken::generate().expect("rng");
+        let mut t = TokenRecord::new(&issued, "a", Role::Agent, now, None);
+        assert_eq!(t.state(now), "active");
+        t.expires_at = Some(time::macros::datetime!(2026-06-01 12:00:01 UTC));
+        assert_eq!(t.state(now), "active");
+        t.expires_at = Some(now);
+        assert_eq!(t.state(now), "expired");
+        t.revoked_at = Some(time::macros::datetime!(2026-05-01 00:00 UTC));
+        assert_eq!(t.state(now), "revoked");
     }
 
     #[test]

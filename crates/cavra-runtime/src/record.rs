@@ -80,14 +80,16 @@ pub fn record_decision(
             decision_id: record.decision_id.clone(),
             session_id: caller.session_id.clone(),
             agent: Some(caller.agent.clone()),
-            cwd: caller.cwd.as_deref().map(|c| redactor.redact_text(c).value),
-            tool_use_id: caller.tool_use_id.clone(),
             action_type: record.action_type.into(),
             decision: record.decision,
             rule_id: record.rule_id.clone(),
             timestamp,
             fingerprint: request.fingerprint(),
-            record: value,
+            extra: cavra_store::ToolCall {
+                cwd: caller.cwd.as_deref().map(|c| redactor.redact_text(c).value),
+                tool_use_id: caller.tool_use_id.clone(),
+                record: value,
+            },
         })
         .map_err(RuntimeError::Record)
 }

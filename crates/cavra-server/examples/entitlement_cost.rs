@@ -79,10 +79,10 @@ async fn decide(state: std::sync::Arc<AppState>, n: u64) -> Result<(), Box<dyn s
             id: issued.token_id.clone(),
             tenant: "a".into(),
             subject: "agent".into(),
-            roles: vec!["agent".into()],
+            roles: vec![cavra_identity::Role::Agent],
             groups: Vec::new(),
-            digest: issued.digest.to_hex(),
-            created_at: cavra_server::now_text(),
+            digest: issued.digest,
+            created_at: time::OffsetDateTime::now_utc(),
             expires_at: None,
             revoked_at: None,
         })

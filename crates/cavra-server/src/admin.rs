@@ -166,21 +166,13 @@ fn token_record(
 ) -> TokenRecord {
     let expires_at = new
         .expires_in_days
-        .map(|d| crate::format_time(now + time::Duration::days(i64::from(d))));
-    TokenRecord {
-        id: issued.token_id.clone(),
-        tenant: new.tenant.to_string(),
-        subject: new
-            .subject
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("token:{}", issued.token_id)),
-        roles: vec![new.role.as_str().to_string()],
-        groups: new.groups.to_vec(),
-        digest: issued.digest.to_hex(),
-        created_at: crate::format_time(now),
-        expires_at,
-        revoked_at: None,
+        .map(|d| now + time::Duration::days(i64::from(d)));
+    let mut record = TokenRecord::new(issued, new.tenant, new.role, now, expires_at);
+    if let Some(subject) = new.subject {
+        record.subject = subject.to_string();
     }
+    record.groups = new.groups.to_vec();
+    record
 }
 
 /// Changes to a tenant's entitlement, as `cavra tenant entitle` takes them: what is given
@@ -396,7 +388,7 @@ pub fn issued_json(record: &TokenRecord, role: Role, issued: &IssuedToken) -> se
     serde_json::json!({
         "id": record.id, "tenant": record.tenant, "subject": record.subject,
         "role": role.as_str(), "groups": record.groups,
-        "expires_at": record.expires_at, "token": issued.plaintext(),
+        "expires_at": record.expires_at.map(crate::format_time), "token": issued.plaintext(),
     })
 }
 
@@ -437,11 +429,11 @@ pub async fn tokens(
             id: t.id,
             tenant: t.tenant,
             subject: t.subject,
-            roles: t.roles,
+            roles: t.roles.iter().map(|r| r.as_str().to_string()).collect(),
             groups: t.groups,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            revoked_at: t.revoked_at,
+            created_at: crate::format_time(t.created_at),
+            expires_at: t.expires_at.map(crate::format_time),
+            revoked_at: t.revoked_at.map(crate::format_time),
         })
         .collect())
 }
@@ -465,7 +457,10 @@ pub fn tokens_text(tokens: &[TokenView]) -> String {
 
 /// Revokes an active token by its id; an error when there is none.
 pub async fn revoke_token(db: &Db, id: &str) -> Result<(), AdminError> {
-    match db.revoke_token(None, id, &crate::now_text()).await {
+    match db
+        .revoke_token(None, id, cavra_store::Timestamp::now())
+        .await
+    {
         Ok(true) => Ok(()),
         Ok(false) => Err(AdminError::Other(format!("no active token {id}"))),
         Err(e) => Err(other(e)),
@@ -517,12 +512,15 @@ mod tests {
         };
         let record = token_record(&new, &issued, now);
         assert_eq!(record.subject, format!("token:{}", issued.token_id));
-        assert_eq!(record.roles, ["approver"]);
-        assert_eq!(record.digest, issued.digest.to_hex());
-        assert!(!record.digest.contains(issued.plaintext()));
-        assert_eq!(record.created_at, "2026-03-01T12:00:00.000Z");
+        assert_eq!(record.roles, [Role::Approver]);
+        assert_eq!(record.digest, issued.digest);
+        assert!(!record.digest.to_hex().contains(issued.plaintext()));
         assert_eq!(
-            record.expires_at.as_deref(),
+            crate::format_time(record.created_at),
+            "2026-03-01T12:00:00.000Z"
+        );
+        assert_eq!(
+            record.expires_at.map(crate::format_time).as_deref(),
             Some("2026-03-03T12:00:00.000Z")
         );
         assert_eq!(record.state(now), "active");

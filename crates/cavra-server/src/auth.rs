@@ -3,12 +3,11 @@
 //! secret) or, when OIDC is configured, a JWT from the identity provider.
 
 use cavra_tenant_store::Directory;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use cavra_identity::{IdentityError, Principal, Role, TokenDigest, is_api_token, parse_bearer};
+use cavra_identity::{IdentityError, Principal, Role, TokenRecord, is_api_token, parse_bearer};
 use time::OffsetDateTime;
 
 use crate::AppState;
@@ -174,58 +173,15 @@ async fn api_token(state: &Arc<AppState>, credential: &str) -> Result<Principal,
     let Some(known) = state.tokens.get(&parts.token_id, &state.db).await? else {
         return Err(identity_problem(&IdentityError::InvalidApiToken));
     };
-    let mut principal = known
-        .record
+    known
         .authenticate(&parts, OffsetDateTime::now_utc())
-        .map_err(|e| identity_problem(&e))?;
-    principal.subject = known.subject.clone();
-    Ok(principal)
-}
-
-/// The identity crate's view of a stored token.
-pub fn to_identity_record(
-    t: &cavra_tenant_store::TokenRecord,
-) -> Result<cavra_identity::TokenRecord, String> {
-    let role: Role = t
-        .roles
-        .first()
-        .ok_or_else(|| format!("token {} has no role", t.id))?
-        .parse()
-        .map_err(|e| format!("token {}: {e}", t.id))?;
-    let parse = |s: &Option<String>| -> Result<Option<OffsetDateTime>, String> {
-        s.as_deref()
-            .map(|v| {
-                OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| format!("token {}: {e}", t.id))
-            })
-            .transpose()
-    };
-    Ok(cavra_identity::TokenRecord {
-        token_id: t.id.clone(),
-        tenant: t.tenant.clone(),
-        role,
-        approver_groups: t.groups.iter().cloned().collect::<BTreeSet<_>>(),
-        digest: TokenDigest::from_hex(&t.digest).map_err(|e| format!("token {}: {e}", t.id))?,
-        expires_at: parse(&t.expires_at)?,
-        revoked_at: parse(&t.revoked_at)?,
-    })
-}
-
-/// A stored token as authentication uses it: converted once when it is read from the
-/// database, not on every request (parsing its role, groups, digest and times was about a
-/// quarter of authenticating a request).
-#[derive(Debug)]
-pub struct KnownToken {
-    /// The identity crate's view of the record (it checks the presented secret).
-    pub record: cavra_identity::TokenRecord,
-    /// The subject the token acts as.
-    pub subject: String,
+        .map_err(|e| identity_problem(&e))
 }
 
 /// Token records cached briefly, so that a burst of requests does not read the database for
 /// each. Revocation through this replica evicts at once; on other replicas it takes effect
 /// within [`TokenCache::TTL`].
-pub struct TokenCache(crate::cache::TtlCache<Option<Arc<KnownToken>>>);
+pub struct TokenCache(crate::cache::TtlCache<Option<Arc<TokenRecord>>>);
 
 impl Default for TokenCache {
     fn default() -> Self {
@@ -243,17 +199,13 @@ impl TokenCache {
         &self,
         id: &str,
         db: &cavra_tenant_store::Db,
-    ) -> Result<Option<Arc<KnownToken>>, Problem> {
+    ) -> Result<Option<Arc<TokenRecord>>, Problem> {
         if let Some(known) = self.0.get(id) {
             return Ok(known);
         }
-        let known = match db.token(id).await? {
-            Some(stored) => Some(Arc::new(KnownToken {
-                record: to_identity_record(&stored).map_err(Problem::internal)?,
-                subject: stored.subject,
-            })),
-            None => None,
-        };
+        // The store reads the record typed (roles, digest, times), once per database read,
+        // not on every request.
+        let known = db.token(id).await?.map(Arc::new);
         self.0.put(id, known.clone());
         Ok(known)
     }

@@ -37,6 +37,7 @@ pub mod proofs;
 pub mod rate;
 pub mod readiness;
 pub mod routing;
+pub mod schemas;
 pub mod validation;
 
 use cavra_tenant_store::Directory;

@@ -65,10 +65,10 @@ impl Server {
                 id: issued.token_id.clone(),
                 tenant: tenant.into(),
                 subject: subject.into(),
-                roles: vec![role.into()],
+                roles: vec![role.parse().expect("a role word")],
                 groups: groups.iter().map(|g| g.to_string()).collect(),
-                digest: issued.digest.to_hex(),
-                created_at: cavra_server::now_text(),
+                digest: issued.digest,
+                created_at: time::OffsetDateTime::now_utc(),
                 expires_at: None,
                 revoked_at: None,
             })
@@ -474,7 +474,7 @@ async fn bad_credentials_are_problems_and_write_nothing() {
     assert!(
         s.state
             .db
-            .revoke_token(Some("a"), &id, &cavra_server::now_text())
+            .revoke_token(Some("a"), &id, cavra_store::Timestamp::now())
             .await
             .unwrap()
     );
@@ -1585,4 +1585,52 @@ async fn decision_lists_filter_by_rule_caller_and_repository_and_page_with_befor
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(v, json!([]), "{cursor}");
     }
+}
+
+/// A route given a method it does not take answers 405 as a problem document, and every
+/// problem answer (the 405, a 401, a 404) is counted in `cavra_problems_total`; a success is
+/// not.
+#[tokio::test]
+async fn a_wrong_method_is_a_problem_and_problems_are_counted() {
+    let s = sqlite_server().await;
+    let agent = s.token("a", "agent", "agent-a", &[]).await;
+    let problems = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("cavra_problems_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no cavra_problems_total in {text}"))
+    };
+    let metrics = || async {
+        s.http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    let before = problems(&metrics().await);
+    let (status, body) = s.call("DELETE", "/v1/decisions", Some(&agent), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("method-not-allowed")),
+        "{body}"
+    );
+    let (status, _) = s.call("GET", "/v1/decisions", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = s.call("GET", "/v1/no-such-route", Some(&agent), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(&agent),
+            Some(decide("read_file", "src/main.rs", "s")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(problems(&metrics().await), before + 3);
 }

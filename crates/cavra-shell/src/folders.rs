@@ -207,13 +207,32 @@ pub(crate) fn dotted(glob: &Word) -> Vec<Word> {
         return Vec::new();
     }
     let mut out = vec![glob.clone()];
+    out.extend(dotted_names(t).iter().map(|n| Word::derived(glob, n)));
+    out
+}
+
+/// The names beginning with a dot that a find or search name pattern selects, spelt as shell
+/// globs (whose wildcards never take a leading dot): fnmatch(3) without `FNM_PERIOD`, as find's
+/// `-name` and the searchers' globs use it, lets `*`, `?` and `[…]` take it. `*env` → `.*env`;
+/// `*.env` → `.*.env` and `.env` (the star may be empty); `?env` and `[._]env` → `.env`.
+pub(crate) fn dotted_names(t: &str) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(rest) = t.strip_prefix('*') {
-        out.push(Word::derived(glob, &format!(".{t}")));
+        out.push(format!(".{t}"));
         if rest.starts_with('.') {
-            out.push(Word::derived(glob, rest));
+            out.push(rest.to_string());
         }
     } else if let Some(rest) = t.strip_prefix('?') {
-        out.push(Word::derived(glob, &format!(".{rest}")));
+        out.push(format!(".{rest}"));
+    } else if t.starts_with('[')
+        && let Some(close) = t
+            .get(1..)
+            .and_then(|r| r.get(1..))
+            .and_then(|r| r.find(']'))
+    {
+        // A class that may hold the dot (`[._]env`): the name with a dot in its place. (The
+        // first character after `[` or `[!` may be `]` itself.)
+        out.push(format!(".{}", &t[close + 3..]));
     }
     out
 }
@@ -447,6 +466,31 @@ fn could_name_a_ref(text: &str) -> bool {
         && !text.split('/').any(|c| c.starts_with('.'))
 }
 
+/// The pathspecs of `git stash [push] …`: every word after `--`, and before it the operands
+/// after `push` that are no option's value (`-m MESSAGE`, `--pathspec-from-file FILE`).
+fn stash_pathspecs(rest: &[Word]) -> Vec<&Word> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    let mut after_dashes = false;
+    for w in rest
+        .iter()
+        .skip(usize::from(rest.first().is_some_and(|w| w.text == "push")))
+    {
+        let t = w.text.as_str();
+        if after_dashes {
+            out.push(w);
+        } else if std::mem::take(&mut skip) {
+        } else if t == "--" {
+            after_dashes = true;
+        } else if matches!(t, "-m" | "--message" | "--pathspec-from-file") {
+            skip = true;
+        } else if !t.starts_with('-') {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// The operands of a git subcommand, without the values of its options that take one as the
 /// next word (`git restore -s HEAD~1 x`: `x`), up to `--`.
 fn git_operands<'a>(rest: &'a [Word], sub: &str) -> Vec<&'a Word> {
@@ -514,6 +558,22 @@ fn git(args: &[Word], info: &mut Info) {
                     AccessKind::Delete,
                     "git stash -u (untracked files leave the working tree)",
                 );
+            }
+            // `git stash push [--] PATHSPEC…` (`git stash -- PATHSPEC…`) puts the committed
+            // version back in those paths (and takes staged new files away): a write of each,
+            // folders as what they hold (`git stash push -- .claude`).
+            let push = rest
+                .first()
+                .is_some_and(|w| w.text == "push" || w.text.starts_with('-'));
+            if push {
+                for path in stash_pathspecs(rest) {
+                    info.access(AccessKind::Write, path, "pathspec of git stash push");
+                    info.access(
+                        AccessKind::Write,
+                        &subtree(path),
+                        "pathspec of git stash push",
+                    );
+                }
             }
         }
         Some("clean") if has(&["-f", "--force"]) && !has(&["-n", "--dry-run"]) => {

@@ -62,11 +62,28 @@ fn domain(d: &str) -> Option<String> {
     (!d.is_empty()).then_some(d)
 }
 
+/// An IPv6 address in normal form; one that carries an IPv4 address a packet can end up at is
+/// that IPv4 address: IPv4-mapped (`::ffff:a.b.c.d`, the socket API's spelling of IPv4),
+/// NAT64's well-known and local-use prefixes (`64:ff9b::/96`, `64:ff9b:1::/48`, RFC 6052 and
+/// RFC 8215: a NAT64 gateway forwards them to the embedded address) and the deprecated
+/// IPv4-compatible form (`::a.b.c.d`, RFC 4291 §2.5.5.1), which some stacks and tunnels still
+/// route as IPv4. Only the prefix decides, so no spelling of a blocked IPv4 address hides in
+/// IPv6; `::` and `::1` stay themselves.
 fn ipv6(a: Ipv6Addr) -> String {
-    match a.to_ipv4_mapped() {
-        Some(v4) => v4.to_string(),
-        None => a.to_string(),
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return v4.to_string();
     }
+    let s = a.segments();
+    let embedded = || std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let nat64_well_known = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    // RFC 8215's local-use prefix `64:ff9b:1::/48`: the operator picks a longer prefix inside
+    // it; the /96 form (IPv4 in the last 32 bits) is the usual one.
+    let nat64_local = s[..3] == [0x64, 0xff9b, 1] && s[3..6] == [0, 0, 0];
+    let compatible = s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1);
+    if nat64_well_known || nat64_local || compatible {
+        return embedded().to_string();
+    }
+    a.to_string()
 }
 
 /// The authority's host as written (userinfo and port dropped), for text the URL parser rejects
@@ -490,6 +507,52 @@ fn git_remotes(args: &[&str]) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
+    // git's own `-c key=value` settings that say where it connects: a proxy
+    // (`http.proxy`, `http.<url>.proxy`, `remote.<name>.proxy`), a remote's address
+    // (`remote.<name>.url`, `.pushurl`) or a rewrite of addresses (`url.<base>.insteadOf`:
+    // the base is where git goes). git-config(1), git 2.47.0.
+    let mut i = 0;
+    while i < sub {
+        let word = args.get(i).copied().unwrap_or("");
+        i += 1;
+        let setting = if word == "-c" {
+            i += 1;
+            args.get(i - 1).copied()
+        } else {
+            word.strip_prefix("-c").filter(|r| !r.is_empty())
+        };
+        let Some((key, value)) = setting.and_then(|s| s.split_once('=')) else {
+            continue;
+        };
+        let lower = key.to_ascii_lowercase();
+        let target = if lower.starts_with("url.")
+            && (lower.ends_with(".insteadof") || lower.ends_with(".pushinsteadof"))
+        {
+            key.get(4..key.rfind('.').unwrap_or(4))
+        } else if (lower.starts_with("http.") || lower.starts_with("https."))
+            && lower.ends_with(".proxy")
+            || lower.starts_with("remote.")
+                && (lower.ends_with(".url")
+                    || lower.ends_with(".pushurl")
+                    || lower.ends_with(".proxy"))
+        {
+            Some(value)
+        } else {
+            None
+        };
+        let host = target.and_then(|t| {
+            if t.contains("://") || !t.contains(':') || t.contains('[') {
+                destination_host(t)
+            } else {
+                scp_like_host(t).or_else(|| destination_host(t))
+            }
+        });
+        if let Some(h) = host
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    }
     let mut first_operand = true;
     for word in args.iter().skip(sub + 1) {
         let option_value = ["--remote=", "--repo="]
@@ -572,6 +635,12 @@ mod tests {
             "2852039166",
             "gopher://169.254.169.254:80/_x",
             "HTTP://169.254.169.254",
+            "http://[::169.254.169.254]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b::169.254.169.254]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[0064:FF9B:0000:0000:0000:0000:A9FE:A9FE]/",
         ] {
             assert_eq!(host(t).as_deref(), Some("169.254.169.254"), "{t}");
         }
@@ -589,6 +658,15 @@ mod tests {
         );
         assert_eq!(host("example.com/path").as_deref(), Some("example.com"));
         assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
+        assert_eq!(host("http://[::]/").as_deref(), Some("::"));
+        assert_eq!(
+            host("http://[fd00:ec2:0:0::254]/").as_deref(),
+            Some("fd00:ec2::254")
+        );
+        assert_eq!(
+            host("http://[2001:db8::1]/").as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(host("https:///nohost"), None);
         assert_eq!(host(""), None);
     }
@@ -649,6 +727,25 @@ mod tests {
             hosts("archive --remote=[::ffff:a9fe:a9fe]:r HEAD"),
             ["169.254.169.254"]
         );
+        // git's own settings that say where it connects.
+        for line in [
+            "-c http.proxy=169.254.169.254:80 fetch",
+            "-c https.proxy=http://2852039166/ fetch origin",
+            "-chttp.https://github.com/.proxy=169.254.169.254 pull",
+            "-c remote.origin.url=http://169.254.169.254/r fetch origin",
+            "-c remote.origin.pushurl=git@169.254.169.254:r push origin x",
+            "-c url.http://169.254.169.254/.insteadOf=https://github.com/ clone https://github.com/o/r",
+            "-c Remote.Origin.Proxy=[::ffff:a9fe:a9fe]:80 fetch",
+        ] {
+            assert_eq!(
+                hosts(line).first().map(String::as_str),
+                Some("169.254.169.254"),
+                "{line}"
+            );
+        }
+        // Settings that name no place, and settings for a subcommand that connects nowhere.
+        assert!(hosts("-c color.ui=never fetch origin").is_empty());
+        assert!(hosts("-c http.proxy=169.254.169.254 status").is_empty());
         // Remote names, branches, refspecs and paths name no host.
         assert!(hosts("fetch origin main").is_empty());
         assert!(hosts("push origin HEAD:main").is_empty());

@@ -22,9 +22,9 @@ pub(crate) fn approval_event(
         "reason": reason,
     });
     // Approver-routed events keep the shape they have always had in the log.
-    if a.route == ApprovalRoute::AgentPrompt {
-        event["route"] = json!(a.route.as_str());
-        event["tool_use_id"] = json!(a.tool_use_id);
+    if a.extra.route == ApprovalRoute::AgentPrompt {
+        event["route"] = json!(a.extra.route.as_str());
+        event["tool_use_id"] = json!(a.extra.tool_use_id);
     }
     event
 }
@@ -180,7 +180,7 @@ impl Store {
             .optional()?
             .ok_or_else(|| StoreError::NoSuchApproval(id.to_string()))?;
         let mut current = finish_approval(current)?;
-        if current.route == ApprovalRoute::AgentPrompt {
+        if current.extra.route == ApprovalRoute::AgentPrompt {
             return Err(StoreError::AnsweredAtPrompt(id.to_string()));
         }
         let wanted = if to == ApprovalState::Approved {
@@ -355,9 +355,11 @@ pub(crate) fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRo
             decided_at: r.get(10)?,
             reason: r.get(11)?,
             summary: r.get(12)?,
+            extra: AtPrompt {
+                route: ApprovalRoute::Approver,
+                tool_use_id: r.get(15)?,
+            },
             history: Vec::new(),
-            route: ApprovalRoute::Approver,
-            tool_use_id: r.get(15)?,
         },
         r.get(8)?,
         r.get(13)?,
@@ -367,7 +369,7 @@ pub(crate) fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRo
 
 pub(crate) fn finish_approval((mut a, state, history, route): ApprovalRow) -> Result<Approval> {
     a.state = state.parse().map_err(StoreError::Time)?;
-    a.route = route.parse().map_err(StoreError::Time)?;
+    a.extra.route = route.parse().map_err(StoreError::Time)?;
     a.history = serde_json::from_str(&history)?;
     Ok(a)
 }

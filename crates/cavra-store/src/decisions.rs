@@ -14,7 +14,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for d in decisions {
-            let record = serde_json::to_string(&d.record)?;
+            let record = serde_json::to_string(&d.extra.record)?;
             insert_decision(&tx, d, &record)?;
             appender!(self).append(
                 &tx,
@@ -27,13 +27,13 @@ impl Store {
                         "decision_id": d.decision_id,
                         "session_id": d.session_id,
                         "agent": d.agent,
-                        "cwd": d.cwd,
-                        "tool_use_id": d.tool_use_id,
+                        "cwd": d.extra.cwd,
+                        "tool_use_id": d.extra.tool_use_id,
                         "action_type": d.action_type,
                         "decision": d.decision,
                         "rule_id": d.rule_id,
                         "fingerprint": d.fingerprint,
-                        "record": d.record,
+                        "record": d.extra.record,
                     }),
                 },
             )?;
@@ -219,7 +219,7 @@ pub(crate) fn insert_decision(
         "INSERT INTO decisions (decision_id, session_id, tool_use_id, action_type, decision, rule_id, timestamp, fingerprint, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![d.decision_id, d.session_id, d.tool_use_id, d.action_type.as_str(), d.decision.as_str(), d.rule_id, d.timestamp, d.fingerprint, record],
+    .execute(params![d.decision_id, d.session_id, d.extra.tool_use_id, d.action_type.as_str(), d.decision.as_str(), d.rule_id, d.timestamp, d.fingerprint, record],
     )?;
     if let Some(sid) = &d.session_id {
         let blocked = i64::from(d.decision == Decision::Block);
@@ -237,7 +237,7 @@ pub(crate) fn insert_decision(
                 approvals = approvals + excluded.approvals,
                 warned = warned + excluded.warned",
         )?
-        .execute(params![sid, d.agent, d.timestamp, d.cwd, blocked, approvals, warned])?;
+        .execute(params![sid, d.agent, d.timestamp, d.extra.cwd, blocked, approvals, warned])?;
     }
     Ok(())
 }
@@ -247,7 +247,9 @@ pub(crate) fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredDec
         StoredDecision {
             decision_id: r.get(0)?,
             session_id: r.get(1)?,
-            tool_use_id: r.get(2)?,
+            extra: ToolUse {
+                tool_use_id: r.get(2)?,
+            },
             action_type: word(r, 3)?,
             decision: word(r, 4)?,
             rule_id: r.get(5)?,
@@ -259,9 +261,9 @@ pub(crate) fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredDec
     ))
 }
 
-/// A column holding one of the engine's words (a decision, an action type); another word is
-/// damage, reported as the column's conversion error.
-pub(crate) fn word<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
+/// A column holding one of the engine's words (a decision, an action type), in either store's
+/// SQLite tables; another word is damage, reported as the column's conversion error.
+pub fn word<T>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
 where
     T: FromStr,
     T::Err: std::error::Error + Send + Sync + 'static,

@@ -29,6 +29,7 @@ macro_rules! appender {
 
 mod approvals;
 mod decisions;
+mod error;
 mod log;
 mod model;
 mod prompt;
@@ -44,7 +45,9 @@ pub use log::{
 
 use approvals::*;
 use cavra_redact::Redactor;
+pub use decisions::word;
 use decisions::*;
+pub use error::{Result, StoreError};
 use log::{Appender, NewEntry};
 pub use model::*;
 use rusqlite::config::DbConfig;
@@ -123,24 +126,18 @@ pub fn completed_gitignore(existing: Option<&str>) -> String {
 /// [`completed_gitignore`]). Returns whether the file changed.
 pub fn ensure_gitignore(dir: &Path) -> Result<bool> {
     let ignore = dir.join(".gitignore");
-    let io = |source| StoreError::Io {
-        path: ignore.clone(),
-        source,
-    };
+    let io = |action: &'static str| StoreError::file(&ignore, action);
     let existing = match std::fs::read_to_string(&ignore) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(io("read it")(e)),
     };
     let wanted = completed_gitignore(existing.as_deref());
     if existing.as_deref() == Some(wanted.as_str()) {
         return Ok(false);
     }
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    std::fs::write(&ignore, wanted).map_err(io)?;
+    std::fs::create_dir_all(dir).map_err(StoreError::file(dir, "create the store folder"))?;
+    std::fs::write(&ignore, wanted).map_err(io("write it"))?;
     Ok(true)
 }
 
@@ -153,90 +150,6 @@ pub fn store_path(repo_root: &Path) -> PathBuf {
 }
 
 pub use registry::ToolPin;
-
-/// Everything that can go wrong with the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite failed.
-    #[error("store database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The store folder could not be created or written.
-    #[error("store folder {path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A record could not be (de)serialised.
-    #[error("store record is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A time could not be formatted or parsed.
-    #[error("store timestamp: {0}")]
-    Time(String),
-    /// The database was written by a newer cavra.
-    #[error(
-        "the store schema is version {found}, newer than this cavra understands ({known}); upgrade cavra"
-    )]
-    TooNew {
-        /// Version in the file.
-        found: i64,
-        /// Newest version known here.
-        known: i64,
-    },
-    /// The database predates this cavra's schema; the next write (any hook call) migrates it,
-    /// but a read-only open does not.
-    #[error(
-        "the store schema is version {found}, older than this cavra's ({known}); the next recorded decision upgrades it"
-    )]
-    Outdated {
-        /// Version in the file.
-        found: i64,
-        /// Newest version known here.
-        known: i64,
-    },
-    /// No approval with this id.
-    #[error("no approval with id `{0}`")]
-    NoSuchApproval(String),
-    /// The requester tried to approve their own request.
-    #[error(
-        "`{actor}` requested approval `{id}` and cannot approve it; another member of the approver group must"
-    )]
-    SelfApproval {
-        /// The approval.
-        id: String,
-        /// The actor.
-        actor: String,
-    },
-    /// The approval is not in a state that allows this.
-    #[error("approval `{id}` is {state}; only a pending approval can be {wanted}")]
-    WrongState {
-        /// The approval.
-        id: String,
-        /// Its state.
-        state: ApprovalState,
-        /// What was attempted.
-        wanted: &'static str,
-    },
-    /// The approval expired before it was decided.
-    #[error("approval `{0}` has expired; the agent must ask again")]
-    Expired(String),
-    /// The approval is answered by the person at the agent's prompt, not by an approver.
-    #[error(
-        "approval `{0}` was asked in the agent's own permission prompt; the person there answers it (the agent's tool result closes it)"
-    )]
-    AnsweredAtPrompt(String),
-    /// Stored evidence is damaged (a hash, a checkpoint or the log state cannot be read).
-    #[error("damaged evidence log: {0}")]
-    Corrupt(String),
-    /// A required text (reason, actor) was empty.
-    #[error("{0} must not be empty")]
-    Empty(&'static str),
-}
-
-/// Result alias.
-pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The store.
 pub struct Store {
@@ -265,10 +178,7 @@ impl Store {
     /// Also writes `.cavra/.gitignore` so that the database is never committed.
     pub fn open_repo(repo_root: &Path) -> Result<Store> {
         let dir = repo_root.join(STORE_DIR);
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(StoreError::file(&dir, "create the store folder"))?;
         // Best effort: a read-only .gitignore must not stop a decision from being recorded.
         let _ = ensure_gitignore(&dir);
         Store::open(&dir.join(DB_FILE))
@@ -277,10 +187,8 @@ impl Store {
     /// Opens (creating if needed) a store at a path.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(StoreError::file(parent, "create the store folder"))?;
         }
         let conn = Connection::open(path)?;
         // Several hook processes may write at once (parallel tool calls): wait, don't fail.

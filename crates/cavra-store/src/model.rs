@@ -192,9 +192,12 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
 }
 
-/// An approval.
+/// An approval as a store keeps it. Both stores keep these fields; `E` holds what only one
+/// keeps ([`AtPrompt`] in the repository's store: who answers it and the agent's tool call; the
+/// service's `Grant`: how the grant may be used and how often it was), written in place after
+/// `summary` (serde's `flatten`), so each store's JSON has the fields it always had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Approval {
+pub struct Approval<E = AtPrompt> {
     /// Its id (`apr_…`).
     pub id: String,
     /// The decision that asked for it.
@@ -205,11 +208,12 @@ pub struct Approval {
     pub session_id: Option<String>,
     /// Who may approve.
     pub approver_group: String,
-    /// Who asked (the agent and session).
+    /// Who asked (the repository's store: the agent and session; the service: the
+    /// authenticated caller, never allowed to decide it).
     pub requested_by: String,
     /// When it was asked for.
     pub requested_at: Timestamp,
-    /// After this it unlocks nothing.
+    /// After this it unlocks nothing (enforced in every query that grants).
     pub expires_at: Timestamp,
     /// Its state.
     pub state: ApprovalState,
@@ -221,8 +225,17 @@ pub struct Approval {
     pub reason: Option<String>,
     /// What is asked for, redacted, for the approver (`execute_command: make deploy`).
     pub summary: String,
+    /// What only this store keeps.
+    #[serde(flatten)]
+    pub extra: E,
     /// Every transition.
     pub history: Vec<HistoryEntry>,
+}
+
+/// What only the repository's store keeps of an approval: who answers it, and the agent's tool
+/// call asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtPrompt {
     /// Who answers it.
     #[serde(default)]
     pub route: ApprovalRoute,
@@ -231,19 +244,18 @@ pub struct Approval {
     pub tool_use_id: Option<String>,
 }
 
-/// A decision to record. `record` is the full decision record, already redacted.
+/// A decision to record, in either store. `E` holds what only one store takes with it
+/// ([`ToolCall`] in the repository's store: the agent's folder and tool call, and the record
+/// already redacted; the service's `Caller`: who asked, the pack's digest and the record as the
+/// service gives it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewDecision {
+pub struct NewDecision<E = ToolCall> {
     /// Decision id.
     pub decision_id: String,
     /// Agent session.
     pub session_id: Option<String>,
     /// Agent (`claude-code`).
     pub agent: Option<String>,
-    /// The agent's working folder.
-    pub cwd: Option<String>,
-    /// The agent's tool call id.
-    pub tool_use_id: Option<String>,
     /// What the decision was about.
     pub action_type: Subject,
     /// The effective decision.
@@ -254,19 +266,34 @@ pub struct NewDecision {
     pub timestamp: Timestamp,
     /// Action fingerprint.
     pub fingerprint: String,
-    /// The full (redacted) decision record.
+    /// What only this store takes.
+    pub extra: E,
+}
+
+/// What only the repository's store takes with a new decision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolCall {
+    /// The agent's working folder.
+    pub cwd: Option<String>,
+    /// The agent's tool call id.
+    pub tool_use_id: Option<String>,
+    /// The full decision record, already redacted.
     pub record: Value,
 }
 
-/// A stored decision.
+/// A decision as a store keeps it. Both stores keep these fields; `E` holds what only one
+/// keeps ([`ToolUse`] in the repository's store: the agent's tool call; the service's
+/// `Provenance`: the agent, who asked, the pack's digest, the log entry), written in place after
+/// `session_id` (serde's `flatten`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredDecision {
+pub struct StoredDecision<E = ToolUse> {
     /// Decision id.
     pub decision_id: String,
     /// Agent session.
     pub session_id: Option<String>,
-    /// Tool call id.
-    pub tool_use_id: Option<String>,
+    /// What only this store keeps.
+    #[serde(flatten)]
+    pub extra: E,
     /// What the decision was about.
     pub action_type: Subject,
     /// The effective decision.
@@ -279,6 +306,13 @@ pub struct StoredDecision {
     pub fingerprint: String,
     /// The full (redacted) record.
     pub record: Value,
+}
+
+/// What only the repository's store keeps of a decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ToolUse {
+    /// Tool call id.
+    pub tool_use_id: Option<String>,
 }
 
 /// A session's summary.

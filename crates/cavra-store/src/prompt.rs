@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 /// Why an approval expired, as its history and the log say.
 pub(crate) fn expiry_reason(a: &Approval) -> &'static str {
-    match (a.route, &a.tool_use_id) {
+    match (a.extra.route, &a.extra.tool_use_id) {
         (ApprovalRoute::Approver, _) => "expires_at passed",
         (ApprovalRoute::AgentPrompt, Some(_)) => {
             "no tool result came from the agent before expiry: declined or abandoned in its prompt"

@@ -23,8 +23,9 @@ impl Store {
     pub fn open_read_only(path: &Path) -> Result<Store> {
         use rusqlite::OpenFlags;
         if !path.is_file() {
-            return Err(StoreError::Io {
+            return Err(StoreError::File {
                 path: path.to_path_buf(),
+                action: "open it to read".into(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "no store here: nothing has been recorded yet",

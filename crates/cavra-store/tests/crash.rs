@@ -24,14 +24,16 @@ fn decision(id: &str) -> NewDecision {
         decision_id: id.into(),
         session_id: Some("crash".into()),
         agent: Some("claude-code".into()),
-        cwd: None,
-        tool_use_id: Some(id.into()),
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: cavra_store::Decision::Allow,
         rule_id: "r".into(),
         timestamp: "2026-01-02T03:04:05.000Z".parse().unwrap(),
         fingerprint: id.into(),
-        record: serde_json::json!({"target": format!("echo {id}"), "padding": "x".repeat(300)}),
+        extra: cavra_store::ToolCall {
+            cwd: None,
+            tool_use_id: Some(id.into()),
+            record: serde_json::json!({"target": format!("echo {id}"), "padding": "x".repeat(300)}),
+        },
     }
 }
 

@@ -15,8 +15,6 @@ fn decision(i: usize, session: &str) -> NewDecision {
         decision_id: format!("d{i}"),
         session_id: Some(session.into()),
         agent: Some("claude-code".into()),
-        cwd: Some("/repo".into()),
-        tool_use_id: Some(format!("toolu_{i}")),
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: if i.is_multiple_of(3) {
             cavra_store::Decision::Block
@@ -28,7 +26,11 @@ fn decision(i: usize, session: &str) -> NewDecision {
             .parse()
             .unwrap(),
         fingerprint: format!("fp{i}"),
-        record: serde_json::json!({"decision_id": format!("d{i}"), "target": format!("ls {i}")}),
+        extra: cavra_store::ToolCall {
+            cwd: Some("/repo".into()),
+            tool_use_id: Some(format!("toolu_{i}")),
+            record: serde_json::json!({"decision_id": format!("d{i}"), "target": format!("ls {i}")}),
+        },
     }
 }
 
@@ -152,7 +154,7 @@ fn secrets_never_reach_the_log() {
     let mut s = store_with_signer(&dir, 64);
     let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2z4A");
     let mut d = decision(1, "s1");
-    d.record = serde_json::json!({"target": format!("curl -H 'Authorization: token {token}' https://api.github.com")});
+    d.extra.record = serde_json::json!({"target": format!("curl -H 'Authorization: token {token}' https://api.github.com")});
     s.record_decision(&d).expect("decision");
     let e = &s.log_entries(&EntryFilter::default()).expect("entries")[0];
     let text = String::from_utf8_lossy(&e.bytes);

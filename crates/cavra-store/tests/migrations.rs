@@ -100,7 +100,7 @@ fn every_released_schema_migrates_with_its_data() {
         let d = &decisions[0];
         assert_eq!(d.decision_id, "d1");
         assert_eq!(d.session_id.as_deref(), Some("s1"));
-        assert_eq!(d.tool_use_id.as_deref(), Some("toolu_1"));
+        assert_eq!(d.extra.tool_use_id.as_deref(), Some("toolu_1"));
         assert_eq!(d.rule_id, "secrets.read");
         assert_eq!(d.decision, Decision::Block);
         assert_eq!(d.action_type, ActionType::ReadFile.into());
@@ -119,8 +119,8 @@ fn every_released_schema_migrates_with_its_data() {
         let approval = store.approval("apr_1").expect("read").expect("approval");
         assert_eq!(approval.state, ApprovalState::Pending, "v{version}");
         // Approvals from before version 4 were all answered by an approver.
-        assert_eq!(approval.route, ApprovalRoute::Approver, "v{version}");
-        assert_eq!(approval.tool_use_id, None);
+        assert_eq!(approval.extra.route, ApprovalRoute::Approver, "v{version}");
+        assert_eq!(approval.extra.tool_use_id, None);
         assert_eq!(approval.history.len(), 1);
         assert_eq!(approval.history[0].actor, "claude-code:s1");
 
@@ -161,14 +161,16 @@ fn new_decision(id: &str) -> NewDecision {
         decision_id: id.into(),
         session_id: None,
         agent: Some("claude-code".into()),
-        cwd: Some("/repo".into()),
-        tool_use_id: Some(format!("toolu_{id}")),
         action_type: ActionType::ExecuteCommand.into(),
         decision: Decision::Allow,
         rule_id: "default".into(),
         timestamp: "2026-01-02T03:05:00.000Z".parse().unwrap(),
         fingerprint: "sha256:f2".into(),
-        record: serde_json::json!({"decision_id": id, "decision": "allow"}),
+        extra: cavra_store::ToolCall {
+            cwd: Some("/repo".into()),
+            tool_use_id: Some(format!("toolu_{id}")),
+            record: serde_json::json!({"decision_id": id, "decision": "allow"}),
+        },
     }
 }
 

@@ -17,14 +17,16 @@ fn decision(id: &str, session: &str, decision: &str, fp: &str) -> NewDecision {
         decision_id: id.into(),
         session_id: Some(session.into()),
         agent: Some("claude-code".into()),
-        cwd: Some("/repo".into()),
-        tool_use_id: Some(format!("toolu_{id}")),
         action_type: cavra_store::ActionType::ExecuteCommand.into(),
         decision: decision.parse().expect("a decision word"),
         rule_id: "commands.block".into(),
         timestamp: "2026-01-02T03:04:05.000Z".parse().unwrap(),
         fingerprint: fp.into(),
-        record: serde_json::json!({"decision_id": id, "decision": decision}),
+        extra: cavra_store::ToolCall {
+            cwd: Some("/repo".into()),
+            tool_use_id: Some(format!("toolu_{id}")),
+            record: serde_json::json!({"decision_id": id, "decision": decision}),
+        },
     }
 }
 
@@ -127,7 +129,7 @@ fn decisions_by_repository() {
     ] {
         let mut d = decision(id, "s1", "allow", id);
         if let Some(r) = repo {
-            d.record["repository"] = serde_json::json!(r);
+            d.extra.record["repository"] = serde_json::json!(r);
         }
         s.record_decision(&d).unwrap();
     }
@@ -278,7 +280,7 @@ fn the_wal_stays_bounded_across_processes() {
     for i in 0..120 {
         let mut s = Store::open(&path).unwrap();
         let mut d = decision(&format!("d{i}"), "s", "allow", "fp");
-        d.record = serde_json::json!({ "pad": big });
+        d.extra.record = serde_json::json!({ "pad": big });
         s.record_decision(&d).unwrap();
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
         assert!(
@@ -335,14 +337,16 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
             decision_id: "d-sync".into(),
             session_id: Some("s".into()),
             agent: None,
-            cwd: None,
-            tool_use_id: None,
             action_type: cavra_store::ActionType::McpToolCall.into(),
             decision: cavra_store::Decision::Allow,
             rule_id: "mcp.registry.allowed".into(),
             timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             fingerprint: "fp".into(),
-            record: serde_json::json!({"decision_id": "d-sync"}),
+            extra: cavra_store::ToolCall {
+                cwd: None,
+                tool_use_id: None,
+                record: serde_json::json!({"decision_id": "d-sync"}),
+            },
         })
         .expect("record");
     store.sync_durable().expect("sync");
@@ -359,7 +363,7 @@ fn agent_prompt_approvals_record_the_question_and_unlock_nothing() {
     let a = new_approval("fp", Duration::from_secs(600));
     let (asked, created) = s.ask_at_prompt(&a, Some("tu1")).unwrap();
     assert!(created);
-    assert_eq!(asked.route, ApprovalRoute::AgentPrompt);
+    assert_eq!(asked.extra.route, ApprovalRoute::AgentPrompt);
     assert_eq!(asked.state, ApprovalState::Pending);
     // Asked again for the same tool call: the same approval.
     let (again, created) = s.ask_at_prompt(&a, Some("tu1")).unwrap();

@@ -72,7 +72,7 @@ pub trait Directory {
         &self,
         tenant: Option<&str>,
         id: &str,
-        at: &str,
+        at: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
 }
 

@@ -108,7 +108,7 @@ impl Directory for Db {
         }
     }
 
-    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: Timestamp) -> Result<bool> {
         match self {
             Db::Sqlite(db) => db.revoke_token(tenant, id, at).await,
             Db::Postgres(db) => db.revoke_token(tenant, id, at).await,

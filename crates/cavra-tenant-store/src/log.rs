@@ -257,8 +257,8 @@ pub(crate) fn approval_body(a: &crate::types::Approval, actor: &str) -> Value {
         "expires_at": a.expires_at,
         "summary": a.summary,
         "state": a.state.as_str(),
-        "grant": a.grant.as_str(),
-        "uses": a.uses,
+        "grant": a.extra.grant.as_str(),
+        "uses": a.extra.uses,
         "actor": actor,
         "reason": a.reason,
     })
@@ -288,12 +288,12 @@ pub(crate) fn decision_body(d: &crate::types::NewDecision, record: Value) -> Val
         "decision_id": d.decision_id,
         "session_id": d.session_id,
         "agent": d.agent,
-        "requested_by": d.requested_by,
+        "requested_by": d.extra.requested_by,
         "action_type": d.action_type,
         "decision": d.decision,
         "rule_id": d.rule_id,
         "fingerprint": d.fingerprint,
-        "policy_digest": d.policy_digest,
+        "policy_digest": d.extra.policy_digest,
     });
     if let Some(map) = body.as_object_mut() {
         map.insert("record".into(), record);
@@ -322,7 +322,7 @@ struct DecidedBody<'a> {
     session_id: &'a Option<String>,
     agent: &'a Option<String>,
     requested_by: &'a str,
-    action_type: cavra_engine::ActionType,
+    action_type: crate::types::Subject,
     decision: cavra_engine::Decision,
     rule_id: &'a str,
     fingerprint: &'a str,
@@ -339,7 +339,7 @@ pub(crate) fn prepare_decision(
     extra: Option<&Redactor>,
     d: &mut crate::types::NewDecision,
 ) -> Result<PreparedDecision, crate::StoreError> {
-    let decided = match std::mem::take(&mut d.record) {
+    let decided = match std::mem::take(&mut d.extra.record) {
         crate::types::RecordInput::Decided(r) => r,
         crate::types::RecordInput::Json(v) => {
             let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
@@ -363,20 +363,20 @@ pub(crate) fn prepare_decision(
         decision_id: &d.decision_id,
         session_id: &d.session_id,
         agent: &d.agent,
-        requested_by: &d.requested_by,
+        requested_by: &d.extra.requested_by,
         action_type: d.action_type,
         decision: d.decision,
         rule_id: &d.rule_id,
         fingerprint: &d.fingerprint,
-        policy_digest: &d.policy_digest,
+        policy_digest: &d.extra.policy_digest,
         record: &decided,
     };
     let written = crate::redacting::write(&body, first, second, "record")
         .map_err(|e| crate::StoreError::Corrupt(format!("the decision record: {e}")))?;
-    // Only some decisions make an event; those read it from the body as stored.
+    // Only some decisions make an event; those read it from the body as stored (only the
+    // members the event holds).
     let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
-        let value: Value = serde_json::from_str(&written.json)?;
-        crate::outbox::decision_event(&value, &d.timestamp.to_string())
+        crate::outbox::decision_event_of_json(&written.json, &d.timestamp.to_string())?
     } else {
         None
     };
@@ -431,14 +431,16 @@ mod tests {
             decision_id: "d1".into(),
             session_id: Some("s1".into()),
             agent: None,
-            requested_by: "agent-1".into(),
-            action_type: cavra_engine::ActionType::ExecuteCommand,
+            action_type: cavra_engine::ActionType::ExecuteCommand.into(),
             decision: cavra_engine::Decision::RequireApproval,
             rule_id: "r".into(),
             timestamp: at,
             fingerprint: "fp".into(),
-            policy_digest: "sha256:p".into(),
-            record: Value::Null.into(),
+            extra: crate::types::Caller {
+                requested_by: "agent-1".into(),
+                policy_digest: "sha256:p".into(),
+                record: Value::Null.into(),
+            },
         };
         let text = d.timestamp.to_string();
         let (body, _) = prepare_decision_body(&r, None, decision_body(&d, json!({"x": 1})));
@@ -695,14 +697,16 @@ mod tests {
                 decision_id: decided.record.decision_id.clone(),
                 session_id: session_id.clone(),
                 agent: decided.record.agent_id.clone(),
-                requested_by: requested_by.clone(),
-                action_type: decided.record.action_type,
+                action_type: decided.record.action_type.into(),
                 decision: decided.record.decision,
                 rule_id: decided.record.rule_id.clone(),
                 timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
                 fingerprint: "sha256:00".into(),
-                policy_digest: decided.record.policy_digest.clone(),
-                record,
+                extra: crate::types::Caller {
+                    requested_by: requested_by.clone(),
+                    policy_digest: decided.record.policy_digest.clone(),
+                    record,
+                },
             };
             // Today's value path, as the service built the value before.
             let mut value = serde_json::to_value(&decided.record).unwrap();

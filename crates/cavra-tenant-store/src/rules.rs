@@ -31,7 +31,7 @@ pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval>
         next.expires_at = *e;
     }
     if let Some(g) = t.grant {
-        next.grant = g;
+        next.extra.grant = g;
     }
     next.history.push(HistoryEntry {
         at: t.at.to_string(),
@@ -51,8 +51,8 @@ pub(crate) fn apply_use(a: &Approval, by: &str, now: Timestamp) -> Option<Approv
         return None;
     }
     let mut next = a.clone();
-    next.uses += 1;
-    if a.grant == GrantUse::Once {
+    next.extra.uses += 1;
+    if a.extra.grant == GrantUse::Once {
         next.state = ApprovalState::Consumed;
         next.history.push(HistoryEntry {
             at: now.to_string(),
@@ -99,8 +99,10 @@ pub(crate) fn pending_approval(a: &NewApproval) -> Approval {
         decided_at: None,
         reason: None,
         summary: a.summary.clone(),
-        grant: GrantUse::Once,
-        uses: 0,
+        extra: Grant {
+            grant: GrantUse::Once,
+            uses: 0,
+        },
         history: vec![HistoryEntry {
             at: a.requested_at.to_string(),
             state: ApprovalState::Pending,

@@ -7,7 +7,8 @@ use serde_json::Value;
 pub use crate::entitlement::{Entitlement, EntitlementStatus};
 pub use cavra_engine::{ActionType, Decision};
 pub use cavra_store::{
-    ApprovalState, DecisionFilter, GrantUse, HistoryEntry, NewApproval, Timestamp, Transition,
+    ApprovalState, DecisionFilter, GrantUse, HistoryEntry, NewApproval, Subject, Timestamp,
+    Transition,
 };
 
 /// A tenant.
@@ -21,71 +22,17 @@ pub struct Tenant {
     pub created_at: String,
 }
 
-/// An API token as stored: never the secret, only its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    /// The public lookup id (part of the token text).
-    pub id: String,
-    /// The tenant it acts in.
-    pub tenant: String,
-    /// Who it stands for.
-    pub subject: String,
-    /// Role words (`agent`, `approver`, `auditor`, `admin`).
-    pub roles: Vec<String>,
-    /// Approver groups its holder belongs to.
-    pub groups: Vec<String>,
-    /// Hex SHA-256 of the secret.
-    pub digest: String,
-    /// When it was created.
-    pub created_at: String,
-    /// After this it is refused; None: never expires.
-    pub expires_at: Option<String>,
-    /// When it was revoked.
-    pub revoked_at: Option<String>,
-}
+/// An API token as stored: the identity crate's record, which authentication checks.
+pub use cavra_identity::TokenRecord;
 
-impl TokenRecord {
-    /// `revoked`, `expired` (at or after `expires_at` as of `now`) or `active`: what a listing
-    /// shows, the same test authentication applies. An expiry that does not read as an
-    /// RFC 3339 time counts as expired (authentication refuses such a token too).
-    pub fn state(&self, now: time::OffsetDateTime) -> &'static str {
-        if self.revoked_at.is_some() {
-            return "revoked";
-        }
-        match &self.expires_at {
-            None => "active",
-            Some(at) => match time::OffsetDateTime::parse(
-                at,
-                &time::format_description::well_known::Rfc3339,
-            ) {
-                Ok(t) if t > now => "active",
-                _ => "expired",
-            },
-        }
-    }
-}
+/// A decision to record: the stores' one shape with what the service takes with it.
+pub type NewDecision = cavra_store::NewDecision<Caller>;
 
-/// A decision to record.
+/// What only the service's store takes with a new decision.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewDecision {
-    /// Decision id (globally unique).
-    pub decision_id: String,
-    /// Agent session.
-    pub session_id: Option<String>,
-    /// Agent id.
-    pub agent: Option<String>,
+pub struct Caller {
     /// The authenticated caller that asked.
     pub requested_by: String,
-    /// What kind of action.
-    pub action_type: ActionType,
-    /// The effective decision.
-    pub decision: Decision,
-    /// Deciding rule.
-    pub rule_id: String,
-    /// The record's time.
-    pub timestamp: Timestamp,
-    /// The action's fingerprint.
-    pub fingerprint: String,
     /// Digest of the pack that decided.
     pub policy_digest: String,
     /// The full decision record (the store redacts it).
@@ -126,38 +73,20 @@ pub struct DecidedRecord {
     pub claimed_actor: Option<String>,
 }
 
-/// A stored decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StoredDecision {
-    /// Decision id.
-    pub decision_id: String,
-    /// Agent session.
-    pub session_id: Option<String>,
+/// A stored decision: the stores' one shape with what the service keeps of it.
+pub type StoredDecision = cavra_store::StoredDecision<Provenance>;
+
+/// What only the service's store keeps of a decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Provenance {
     /// Agent id.
     pub agent: Option<String>,
     /// Who asked.
     pub requested_by: String,
-    /// What kind of action.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub action_type: ActionType,
-    /// The effective decision.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub decision: Decision,
-    /// Deciding rule.
-    pub rule_id: String,
-    /// Time.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub timestamp: Timestamp,
-    /// Fingerprint.
-    pub fingerprint: String,
     /// Pack digest.
     pub policy_digest: String,
     /// The evidence log entry that records it.
     pub log_index: Option<u64>,
-    /// The full (redacted) record.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub record: Value,
 }
 
 /// A session's summary, computed from its decisions.
@@ -182,48 +111,16 @@ pub struct SessionSummary {
     pub warned: i64,
 }
 
-/// An approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Approval {
-    /// Its id (`apr_…`).
-    pub id: String,
-    /// The decision that asked for it.
-    pub decision_id: String,
-    /// The action fingerprint it unlocks.
-    pub fingerprint: String,
-    /// The agent session that asked.
-    pub session_id: Option<String>,
-    /// Who may decide it.
-    pub approver_group: String,
-    /// The authenticated caller that asked (never allowed to decide it).
-    pub requested_by: String,
-    /// When it was asked for.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub requested_at: Timestamp,
-    /// After this it unlocks nothing (enforced in every query that grants).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub expires_at: Timestamp,
-    /// Its state: pending, approved, denied, expired, break_glass, consumed.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub state: ApprovalState,
-    /// Who decided it.
-    pub decided_by: Option<String>,
-    /// When.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub decided_at: Option<Timestamp>,
-    /// Why.
-    pub reason: Option<String>,
-    /// What is asked for, redacted.
-    pub summary: String,
+/// An approval: the stores' one shape with what the service keeps of it.
+pub type Approval = cavra_store::Approval<Grant>;
+
+/// What only the service's store keeps of an approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
     /// Once or until expiry.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub grant: GrantUse,
     /// Times the grant was used.
     pub uses: i64,
-    /// Every transition.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
-    pub history: Vec<HistoryEntry>,
 }
 
 /// Everything one decision writes, in one transaction with its evidence entries.
@@ -407,32 +304,77 @@ pub struct QueueDepth {
     pub pending: i64,
 }
 
-#[cfg(test)]
-mod token_state_tests {
-    use super::TokenRecord;
+/// A token's columns as both backends store them: roles and groups as JSON lists, the digest
+/// as hex, times as the stores' text ([`Timestamp`]); the record's other fields are stored as
+/// they are.
+pub(crate) struct TokenColumns {
+    /// `["agent"]`.
+    pub roles: String,
+    /// `["sre"]`.
+    pub groups: String,
+    /// Hex SHA-256 of the secret.
+    pub digest: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it expires.
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
 
-    #[test]
-    fn a_token_past_its_expiry_is_listed_as_expired() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
-        let mut t = TokenRecord {
-            id: "t".into(),
-            tenant: "a".into(),
-            subject: "s".into(),
-            roles: vec!["agent".into()],
-            groups: vec![],
-            digest: String::new(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            expires_at: None,
-            revoked_at: None,
+impl TokenColumns {
+    /// The columns of `t`.
+    pub fn of(t: &TokenRecord) -> crate::Result<Self> {
+        let text = |at: time::OffsetDateTime| {
+            Timestamp::at(at)
+                .map(Timestamp::text)
+                .map_err(|e| crate::StoreError::Time(format!("token {}: {e}", t.id)))
         };
-        assert_eq!(t.state(now), "active");
-        t.expires_at = Some("2026-06-01T12:00:01.000Z".into());
-        assert_eq!(t.state(now), "active");
-        t.expires_at = Some("2026-06-01T12:00:00.000Z".into());
-        assert_eq!(t.state(now), "expired");
-        t.expires_at = Some("soon".into());
-        assert_eq!(t.state(now), "expired");
-        t.revoked_at = Some("2026-05-01T00:00:00.000Z".into());
-        assert_eq!(t.state(now), "revoked");
+        Ok(TokenColumns {
+            roles: serde_json::to_string(&t.roles)?,
+            groups: serde_json::to_string(&t.groups)?,
+            digest: t.digest.to_hex(),
+            created_at: text(t.created_at)?,
+            expires_at: t.expires_at.map(text).transpose()?,
+            revoked_at: t.revoked_at.map(text).transpose()?,
+        })
+    }
+
+    /// The record of token `id` (of `tenant`, standing for `subject`) with these columns; a
+    /// column that does not read back is [`crate::StoreError::Corrupt`].
+    pub fn into_record(
+        self,
+        id: String,
+        tenant: String,
+        subject: String,
+    ) -> crate::Result<TokenRecord> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            crate::StoreError::Corrupt(format!("token {id} {what}: {e}"))
+        };
+        let time = |what: &str, s: &str| {
+            Timestamp::parse(s)
+                .map(Timestamp::time)
+                .map_err(|e| corrupt(what, &e))
+        };
+        Ok(TokenRecord {
+            roles: serde_json::from_str(&self.roles).map_err(|e| corrupt("roles", &e))?,
+            groups: serde_json::from_str(&self.groups).map_err(|e| corrupt("groups", &e))?,
+            digest: cavra_identity::TokenDigest::from_hex(&self.digest)
+                .map_err(|e| corrupt("digest", &e))?,
+            created_at: time("created_at", &self.created_at)?,
+            expires_at: self
+                .expires_at
+                .as_deref()
+                .map(|s| time("expires_at", s))
+                .transpose()?,
+            revoked_at: self
+                .revoked_at
+                .as_deref()
+                .map(|s| time("revoked_at", s))
+                .transpose()?,
+            id,
+            tenant,
+            subject,
+        })
     }
 }

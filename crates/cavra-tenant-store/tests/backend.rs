@@ -9,6 +9,7 @@ use cavra_evidence::canonical::to_canonical_bytes;
 use cavra_evidence::checkpoint::{CHECKPOINT_PAYLOAD_TYPE, Checkpoint};
 use cavra_evidence::dsse::{Envelope, TrustedKeys};
 use cavra_evidence::merkle;
+use cavra_identity::{Role, TokenDigest};
 use cavra_tenant_store::*;
 use serde_json::{Value, json};
 
@@ -178,11 +179,11 @@ fn token(id: &str, tenant: &str) -> TokenRecord {
         id: id.into(),
         tenant: tenant.into(),
         subject: format!("{id}-subject"),
-        roles: vec!["agent".into(), "approver".into()],
+        roles: vec![Role::Agent, Role::Approver],
         groups: vec!["sec".into()],
-        digest: format!("{:0>64}", id.len()),
-        created_at: ts(1),
-        expires_at: Some(ts(86_000)),
+        digest: TokenDigest::from_hex(&format!("{:0>64}", id.len())).expect("hex"),
+        created_at: stamp(1).time(),
+        expires_at: Some(stamp(86_000).time()),
         revoked_at: None,
     }
 }
@@ -192,18 +193,21 @@ fn decision(id: &str, session: Option<&str>, word: &str, at: u32) -> NewDecision
         decision_id: id.into(),
         session_id: session.map(str::to_string),
         agent: Some("claude-code".into()),
-        requested_by: "agent-1".into(),
         action_type: if word == "block" {
             ActionType::ExecuteCommand
         } else {
             ActionType::WriteFile
-        },
+        }
+        .into(),
         decision: word.parse().expect("a decision word"),
         rule_id: format!("rule-{word}"),
         timestamp: stamp(at),
         fingerprint: format!("fp-{id}"),
-        policy_digest: "sha256:pack".into(),
-        record: json!({"decision_id": id, "decision": word}).into(),
+        extra: cavra_tenant_store::Caller {
+            requested_by: "agent-1".into(),
+            policy_digest: "sha256:pack".into(),
+            record: json!({"decision_id": id, "decision": word}).into(),
+        },
     }
 }
 
@@ -424,16 +428,28 @@ mod scenarios {
         assert_eq!(ids(db.tokens(Some("b")).await.unwrap()), ["tok_b1"]);
         assert_eq!(db.tokens(None).await.unwrap().len(), 3);
         // Revoking is scoped by tenant: b cannot revoke a's token.
-        assert!(!db.revoke_token(Some("b"), "tok_a1", &ts(5)).await.unwrap());
+        assert!(
+            !db.revoke_token(Some("b"), "tok_a1", stamp(5))
+                .await
+                .unwrap()
+        );
         assert_eq!(db.token("tok_a1").await.unwrap().unwrap().revoked_at, None);
-        assert!(db.revoke_token(Some("a"), "tok_a1", &ts(5)).await.unwrap());
-        assert!(!db.revoke_token(Some("a"), "tok_a1", &ts(6)).await.unwrap());
+        assert!(
+            db.revoke_token(Some("a"), "tok_a1", stamp(5))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.revoke_token(Some("a"), "tok_a1", stamp(6))
+                .await
+                .unwrap()
+        );
         assert_eq!(
             db.token("tok_a1").await.unwrap().unwrap().revoked_at,
-            Some(ts(5))
+            Some(stamp(5).time())
         );
         // An admin (no tenant) may revoke any.
-        assert!(db.revoke_token(None, "tok_b1", &ts(7)).await.unwrap());
+        assert!(db.revoke_token(None, "tok_b1", stamp(7)).await.unwrap());
     }
 
     pub async fn decisions(db: &Db) {
@@ -447,7 +463,7 @@ mod scenarios {
             .unwrap();
         let mut d2 = decision("d2", Some("s2"), "warn", 30);
         // A secret the caller left in the record is masked in the evidence entry.
-        d2.record = json!({"decision_id": "d2", "decision": "warn", "command": "export AWS_KEY=AKIAJ4X7Q2M9ZK3LB8WP"}).into();
+        d2.extra.record = json!({"decision_id": "d2", "decision": "warn", "command": "export AWS_KEY=AKIAJ4X7Q2M9ZK3LB8WP"}).into();
         let r2 = db.record_decision("t", plain(d2)).await.unwrap();
         assert_eq!(
             (r0.log_index, r1.log_index, r2.log_index),
@@ -457,9 +473,9 @@ mod scenarios {
         assert_eq!(r0.approval_id, None);
         let stored = db.decision("t", "d1").await.unwrap().unwrap();
         assert_eq!(stored.decision, Decision::Block);
-        assert_eq!(stored.action_type, ActionType::ExecuteCommand);
+        assert_eq!(stored.action_type, ActionType::ExecuteCommand.into());
         assert_eq!(stored.session_id.as_deref(), Some("s1"));
-        assert_eq!(stored.log_index, Some(1));
+        assert_eq!(stored.extra.log_index, Some(1));
         assert_eq!(
             stored.record,
             json!({"decision_id": "d1", "decision": "block"})
@@ -783,7 +799,7 @@ mod scenarios {
         let before = db.log_head("t").await.unwrap().unwrap().size;
         // Only the requester may use it.
         let mut stranger = using("d2x", "apr_1", "fp1", 25);
-        stranger.decision.requested_by = "agent-2".into();
+        stranger.decision.extra.requested_by = "agent-2".into();
         assert!(is_conflict(&db.record_decision("t", stranger).await));
         let used = db
             .record_decision("t", using("d2", "apr_1", "fp1", 30))
@@ -791,7 +807,7 @@ mod scenarios {
             .unwrap();
         assert_eq!(used.log_index, before + 1, "the use, then the decision");
         let a = db.approval("t", "apr_1").await.unwrap().unwrap();
-        assert_eq!((a.state, a.uses), (ApprovalState::Consumed, 1));
+        assert_eq!((a.state, a.extra.uses), (ApprovalState::Consumed, 1));
         let again = db
             .record_decision("t", using("d3", "apr_1", "fp1", 40))
             .await;
@@ -818,7 +834,7 @@ mod scenarios {
         }
         let a = db.approval("t", "apr_2").await.unwrap().unwrap();
         assert_eq!(
-            (a.state, a.uses, a.grant),
+            (a.state, a.extra.uses, a.extra.grant),
             (ApprovalState::Approved, 3, GrantUse::UntilExpiry)
         );
         assert!(is_conflict(
@@ -1271,7 +1287,7 @@ mod scenarios {
         assert_eq!(db.checkpoint_now(b, &ts(9)).await.unwrap(), None);
 
         // Writes as B cannot reach A's rows either.
-        assert!(!db.revoke_token(Some(b), "tok_a", &ts(9)).await.unwrap());
+        assert!(!db.revoke_token(Some(b), "tok_a", stamp(9)).await.unwrap());
         assert!(
             !db.delete_registry(b, RegistryKind::Agent, "botA")
                 .await
@@ -1477,16 +1493,16 @@ mod scenarios {
             let word = words[(i % 3) as usize];
             let mut d = decision(&format!("p{i:02}"), Some(&format!("s{}", i % 4)), word, at);
             d.rule_id = format!("rule-{}", i % 5);
-            d.requested_by = format!("actor-{}", i % 2);
+            d.extra.requested_by = format!("actor-{}", i % 2);
             let repository = (i % 4 != 3).then(|| format!("org/r{}", i % 4));
-            d.record = json!({"decision_id": d.decision_id, "repository": repository}).into();
+            d.extra.record = json!({"decision_id": d.decision_id, "repository": repository}).into();
             made.push(Made {
                 id: d.decision_id.clone(),
                 at,
                 session: format!("s{}", i % 4),
                 word,
                 rule: d.rule_id.clone(),
-                actor: d.requested_by.clone(),
+                actor: d.extra.requested_by.clone(),
                 repository,
             });
             db.record_decision("p", plain(d)).await.unwrap();
@@ -1494,7 +1510,7 @@ mod scenarios {
         // Another tenant's decisions, in the same repository and session, never show.
         for i in 0..5u32 {
             let mut d = decision(&format!("q{i}"), Some("s0"), "block", 100 + i);
-            d.record = json!({"repository": "org/r0"}).into();
+            d.extra.record = json!({"repository": "org/r0"}).into();
             db.record_decision("q", plain(d)).await.unwrap();
         }
         // Newest first: by time, then the later recorded (index in `made`) first.
@@ -1708,7 +1724,7 @@ mod scenarios {
         // A repository a redaction rule masks is stored masked, in the record and the column
         // alike: the masked text finds it, the secret does not.
         let mut d = decision("p-secret", None, "allow", 200);
-        d.record = json!({"repository": "AKIAJ4X7Q2M9ZK3LB8WP"}).into();
+        d.extra.record = json!({"repository": "AKIAJ4X7Q2M9ZK3LB8WP"}).into();
         db.record_decision("p", plain(d)).await.unwrap();
         let stored = db.decision("p", "p-secret").await.unwrap().unwrap();
         let masked = stored.record["repository"].as_str().unwrap().to_string();
@@ -2259,7 +2275,7 @@ async fn check_plans(db: &Db, cursor: &str, reads_its_index: impl Fn(&[String], 
 async fn every_decision_filter_reads_its_own_index_on_sqlite() {
     let f = Fixture::sqlite().await;
     let mut d = decision("b7", Some("s7"), "block", 7);
-    d.record = json!({"repository": "org/7"}).into();
+    d.extra.record = json!({"repository": "org/7"}).into();
     f.db.record_decision("t", plain(d)).await.unwrap();
     check_plans(&f.db, "b7", |plan, index| {
         plan.len() == 2
@@ -2417,7 +2433,7 @@ async fn pg_replicas_append_to_one_log() {
     // Each decision points at the entry that records it.
     let entries = f.db.entries("t", &all_entries()).await.unwrap();
     for d in f.db.decisions("t", &all_decisions()).await.unwrap() {
-        let e = &entries[d.log_index.unwrap() as usize];
+        let e = &entries[d.extra.log_index.unwrap() as usize];
         assert_eq!(e.ref_id.as_deref(), Some(d.decision_id.as_str()));
     }
     // Checkpoints at 64, 128 and 192, each over its prefix.
@@ -2558,7 +2574,7 @@ async fn pg_replicas_use_a_once_grant_once() {
         }
         assert_eq!(ok, 1, "round {round}: exactly one use");
         let a = f.db.approval("t", &apr).await.unwrap().unwrap();
-        assert_eq!((a.state, a.uses), (ApprovalState::Consumed, 1));
+        assert_eq!((a.state, a.extra.uses), (ApprovalState::Consumed, 1));
         let uses =
             f.db.decisions("t", &all_decisions())
                 .await
@@ -2667,7 +2683,7 @@ async fn the_sqlite_wal_stays_bounded_under_load() {
         writers.push(tokio::spawn(async move {
             for i in 0..250 {
                 let mut d = decision(&format!("d-{w}-{i}"), Some("s"), "allow", i);
-                d.record = json!({"decision": "allow", "padding": big}).into();
+                d.extra.record = json!({"decision": "allow", "padding": big}).into();
                 db.record_decision("t", plain(d)).await.expect("record");
             }
         }));

@@ -76,7 +76,7 @@ fn old_frontier() -> Vec<u8> {
 const COMMON_ROWS: &str = r#"
 INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', '2026-01-01T00:00:00.000Z');
 INSERT INTO api_tokens (id, tenant, subject, roles, groups_json, digest, created_at, expires_at, revoked_at)
-    VALUES ('tok1', 'acme', 'alice', '["agent","approver"]', '["sec"]', 'abcd', '2026-01-01T00:00:00.000Z', NULL, NULL);
+    VALUES ('tok1', 'acme', 'alice', '["agent","approver"]', '["sec"]', 'abababababababababababababababababababababababababababababababab', '2026-01-01T00:00:00.000Z', NULL, NULL);
 INSERT INTO approvals (tenant, id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, grant_use, uses, history)
     VALUES ('acme', 'apr1', 'd1', 'fp1', 's1', 'sec', 'agent-1', '2026-01-01T00:00:00.000Z', '2026-01-01T01:00:00.000Z', 'pending', NULL, NULL, NULL, 'read .env', 'once', 0,
     '[{"at":"2026-01-01T00:00:00.000Z","state":"pending","actor":"agent-1"}]');
@@ -133,7 +133,10 @@ async fn check_migrated(db: &Db, label: &str) {
             .expect("set")
     );
     let token = db.token("tok1").await.expect("token").expect("tok1");
-    assert_eq!(token.roles, ["agent", "approver"]);
+    assert_eq!(
+        token.roles,
+        [cavra_identity::Role::Agent, cavra_identity::Role::Approver]
+    );
     assert_eq!(token.groups, ["sec"]);
 
     let d = db
@@ -146,7 +149,7 @@ async fn check_migrated(db: &Db, label: &str) {
         record(),
         "{label}: the record reads from its log entry"
     );
-    assert_eq!(d.log_index, Some(0));
+    assert_eq!(d.extra.log_index, Some(0));
     assert_eq!(d.rule_id, "secrets.read");
     let session = db
         .session("acme", "s1")
@@ -205,7 +208,7 @@ async fn check_migrated(db: &Db, label: &str) {
         .expect("approval")
         .expect("apr1");
     assert_eq!(a.state, ApprovalState::Pending);
-    assert_eq!(a.grant, GrantUse::Once);
+    assert_eq!(a.extra.grant, GrantUse::Once);
     assert_eq!(a.history.len(), 1);
 
     let r = db
@@ -233,14 +236,16 @@ async fn check_migrated(db: &Db, label: &str) {
                     decision_id: "d2".into(),
                     session_id: Some("s1".into()),
                     agent: Some("claude-code".into()),
-                    requested_by: "agent-1".into(),
-                    action_type: ActionType::ExecuteCommand,
+                    action_type: ActionType::ExecuteCommand.into(),
                     decision: Decision::Allow,
                     rule_id: "default".into(),
                     timestamp: LATER.parse().unwrap(),
                     fingerprint: "fp2".into(),
-                    policy_digest: "sha256:p".into(),
-                    record: json!({"decision_id": "d2", "decision": "allow"}).into(),
+                    extra: cavra_tenant_store::Caller {
+                        requested_by: "agent-1".into(),
+                        policy_digest: "sha256:p".into(),
+                        record: json!({"decision_id": "d2", "decision": "allow"}).into(),
+                    },
                 },
                 new_approval: None,
                 use_grant: None,

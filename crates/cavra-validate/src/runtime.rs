@@ -617,7 +617,7 @@ pub fn run(
     for call in &calls {
         if !decisions
             .iter()
-            .any(|d| d.tool_use_id.as_deref() == Some(call.id.as_str()))
+            .any(|d| d.extra.tool_use_id.as_deref() == Some(call.id.as_str()))
         {
             findings.push(Finding {
                 kind: FindingKind::UndecidedToolCall,

@@ -1022,7 +1022,7 @@ fn killed_hooks_leave_the_store_intact() {
         .decisions(&Default::default())
         .expect("decisions")
         .into_iter()
-        .filter_map(|d| d.tool_use_id)
+        .filter_map(|d| d.extra.tool_use_id)
         .collect();
     for id in &acknowledged {
         assert!(

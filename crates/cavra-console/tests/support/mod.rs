@@ -115,10 +115,10 @@ impl Server {
                 id: issued.token_id.clone(),
                 tenant: tenant.into(),
                 subject: subject.into(),
-                roles: vec![role.into()],
+                roles: vec![role.parse().expect("a role word")],
                 groups: groups.iter().map(|g| g.to_string()).collect(),
-                digest: issued.digest.to_hex(),
-                created_at: cavra_server::now_text(),
+                digest: issued.digest,
+                created_at: time::OffsetDateTime::now_utc(),
                 expires_at: None,
                 revoked_at: None,
             })

@@ -557,6 +557,22 @@ pub(crate) fn collect<'p>(
                         })
                 {
                     out.push(guard(guards::PROTECTED, why, si));
+                } else if *dynamic
+                    && guards::guards_access(*access, false)
+                    && let Some(tail) = guards::literal_tail(written)
+                {
+                    // A path known only at run time that ends in a protected name
+                    // (`rm -rf "$PWD/.claude"`) names it wherever the expansion points.
+                    let named = crate::paths::NormalizedPath {
+                        relative: Some(tail.clone()),
+                        absolute: None,
+                        home: None,
+                    };
+                    if let Some(why) =
+                        guards::protected_file(*access, &named, &tail, false, root.as_deref())
+                    {
+                        out.push(guard(guards::PROTECTED, why, si));
+                    }
                 }
             }
             Subject::Command { index, .. }

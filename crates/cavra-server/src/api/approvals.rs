@@ -31,7 +31,7 @@ pub struct ApprovalQuery {
 
 /// List the tenant's approvals, newest first.
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", operation_id = "approvals_list", params(ApprovalQuery),
-    responses((status = 200, body = Vec<Approval>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = Vec<crate::schemas::Approval>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -53,7 +53,7 @@ pub async fn list(
 
 /// One approval of the tenant.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", operation_id = "approvals_get_one", params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = crate::schemas::Approval), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
@@ -200,7 +200,7 @@ pub async fn decide(
 /// Approve a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", operation_id = "approvals_approve", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = crate::schemas::Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approve(
@@ -218,7 +218,7 @@ pub async fn approve(
 /// Deny a pending approval (members of its group only; not the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", operation_id = "approvals_deny", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Approval), (status = 400, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = crate::schemas::Approval), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn deny(
@@ -235,7 +235,7 @@ pub async fn deny(
 /// Expire an approval now (withdraw a request, or end a grant early).
 #[utoipa::path(post, path = "/v1/approvals/{id}/expire", tag = "approvals", operation_id = "approvals_expire", request_body = DecideBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = crate::schemas::Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn expire(
@@ -270,7 +270,7 @@ pub async fn expire(
 /// loudly.
 #[utoipa::path(post, path = "/v1/approvals/{id}/break-glass", tag = "approvals", operation_id = "approvals_break_glass", request_body = BreakGlassBody,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, body = Approval), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = crate::schemas::Approval), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn break_glass(

@@ -52,6 +52,7 @@ pub struct DecisionResponse {
     #[schema(value_type = Object)]
     pub record: serde_json::Value,
     /// The approval it asked for or used.
+    #[schema(value_type = Option<crate::schemas::Approval>)]
     pub approval: Option<Approval>,
     /// The action's fingerprint (an approval unlocks exactly this).
     pub fingerprint: String,
@@ -343,17 +344,19 @@ pub async fn create(
                 decision_id: decision_id.clone(),
                 session_id: request.session_id.clone(),
                 agent: request.agent_id.clone(),
-                requested_by: by.clone(),
-                action_type: record.action_type,
+                action_type: record.action_type.into(),
                 decision,
                 rule_id: record.rule_id.clone(),
                 timestamp: stamp,
                 fingerprint: fingerprint.clone(),
-                policy_digest: record.policy_digest.clone(),
-                record: RecordInput::Decided(Box::new(DecidedRecord {
-                    record,
-                    claimed_actor: claimed_actor.clone(),
-                })),
+                extra: cavra_tenant_store::Caller {
+                    requested_by: by.clone(),
+                    policy_digest: record.policy_digest.clone(),
+                    record: RecordInput::Decided(Box::new(DecidedRecord {
+                        record,
+                        claimed_actor: claimed_actor.clone(),
+                    })),
+                },
             },
             new_approval: new_approval.clone(),
             use_grant: use_grant.clone(),
@@ -434,7 +437,7 @@ pub struct DecisionQuery {
 /// List the tenant's decisions, newest first (by time, then by order of recording), a page
 /// at a time: each filter reads an index of its own, and `before` continues after a page.
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "decisions_list", params(DecisionQuery),
-    responses((status = 200, body = Vec<StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = Vec<crate::schemas::StoredDecision>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -470,7 +473,7 @@ pub async fn list(
 
 /// One decision of the tenant.
 #[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "decisions_get_one", params(("id" = String, Path, description = "decision id")),
-    responses((status = 200, body = StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = crate::schemas::StoredDecision), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
@@ -552,8 +555,10 @@ mod tests {
             decided_at: None,
             reason: Some("because".into()),
             summary: "write_file: x".into(),
-            grant: GrantUse::Once,
-            uses: 0,
+            extra: cavra_tenant_store::Grant {
+                grant: GrantUse::Once,
+                uses: 0,
+            },
             history: vec![HistoryEntry {
                 at: "2026-01-01T00:00:00.000Z".into(),
                 state: ApprovalState::Pending,

@@ -17,10 +17,9 @@ pub mod validations;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
@@ -90,16 +89,11 @@ pub fn check_id(id: &str) -> Result<(), Problem> {
     }
 }
 
-async fn count_problems(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let resp = next.run(req).await;
+/// Counts problem answers (4xx, 5xx) for the metrics.
+fn count_problems(state: &AppState, resp: &Response) {
     if resp.status().is_client_error() || resp.status().is_server_error() {
         state.metrics.problem();
     }
-    resp
 }
 
 async fn not_found() -> Problem {
@@ -111,8 +105,8 @@ async fn not_found() -> Problem {
     )
 }
 
-async fn method_not_allowed(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+/// A route's 405 as a problem like the service's others.
+fn method_not_allowed(resp: Response) -> Response {
     if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
         return axum::response::IntoResponse::into_response(Problem::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -214,11 +208,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .fallback(not_found)
-        .layer(middleware::from_fn(method_not_allowed))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_problems,
-        ))
+        // Every answer: a 405 made a problem, then problems counted. One plain response
+        // map rather than two `from_fn` middlewares, which box a future and clone the inner
+        // service for every request.
+        .layer(tower::util::MapResponseLayer::new({
+            let state = state.clone();
+            move |resp: Response| {
+                let resp = method_not_allowed(resp);
+                count_problems(&state, &resp);
+                resp
+            }
+        }))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -131,11 +131,15 @@ impl Server {
                 id: issued.token_id.clone(),
                 tenant: tenant.into(),
                 subject: subject.into(),
-                roles: vec![role.into()],
+                roles: vec![role.parse().expect("a role word")],
                 groups: groups.iter().map(|g| g.to_string()).collect(),
-                digest: issued.digest.to_hex(),
-                created_at: cavra_server::now_text(),
-                expires_at,
+                digest: issued.digest,
+                created_at: time::OffsetDateTime::now_utc(),
+                expires_at: expires_at.map(|at| {
+                    cavra_store::Timestamp::parse(&at)
+                        .expect("an RFC 3339 time")
+                        .time()
+                }),
                 revoked_at: None,
             })
             .await

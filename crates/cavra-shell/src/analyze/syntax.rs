@@ -432,6 +432,13 @@ fn stdin_from_producer_words(words: &[Word], own: Stdin) -> Stdin {
         "printf" => Stdin::Local(Vec::new()),
         "cat" if args.is_empty() => own,
         "cat" | "head" | "tail" | "tac" => Stdin::Local(reader_files(base, args)),
+        "find" => match crate::tools::find_output_globs(args) {
+            Some(globs) => Stdin::Names {
+                from: base.to_string(),
+                globs,
+            },
+            None => Stdin::Untrusted(base.to_string()),
+        },
         _ => Stdin::Untrusted(base.to_string()),
     }
 }

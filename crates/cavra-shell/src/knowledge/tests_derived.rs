@@ -254,10 +254,81 @@ fn links_are_writes_of_what_they_name() {
     assert!(
         a.file_accesses
             .iter()
-            .any(|f| f.kind == AccessKind::Delete && f.path == "."),
+            .any(|f| f.kind == AccessKind::Delete && f.path == "./**/settings.json"),
         "{:?}",
         a.file_accesses
     );
+}
+
+#[test]
+fn find_deletes_by_name_are_deletes_of_those_names() {
+    let deletes = |line: &str| -> Vec<String> {
+        analyze(line)
+            .file_accesses
+            .iter()
+            .filter(|f| f.kind == AccessKind::Delete)
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    // A plain conjunction with a name test deletes that name below each starting point.
+    // find's wildcards match a leading dot (fnmatch without FNM_PERIOD), a shell glob's do
+    // not: the dotted names are spelt out.
+    assert_eq!(
+        deletes("find . -name '*.pyc' -delete"),
+        ["./**/*.pyc", "./**/.*.pyc", "./**/.pyc"]
+    );
+    assert_eq!(
+        deletes("find . -name '?env' -delete"),
+        ["./**/?env", "./**/.env"]
+    );
+    assert_eq!(
+        deletes("find . -name '[._]env' -delete"),
+        ["./**/[._]env", "./**/.env"]
+    );
+    assert_eq!(deletes("find . -name 'x*' -delete"), ["./**/x*"]);
+    // -iname: the lower-cased pattern too.
+    assert_eq!(
+        deletes("find -type f -iname '*.LOG' -delete"),
+        [
+            "./**/*.LOG",
+            "./**/*.log",
+            "./**/.*.LOG",
+            "./**/.LOG",
+            "./**/.*.log",
+            "./**/.log"
+        ]
+    );
+    assert_eq!(
+        deletes("find src tests -mtime +7 -name 'a.tmp' -delete"),
+        ["src/**/a.tmp", "tests/**/a.tmp"]
+    );
+    // A test's value is not an operator: `-path '!'` keeps the conjunction.
+    assert_eq!(
+        deletes("find . -path '!' -name 'x.o' -delete"),
+        ["./**/x.o"]
+    );
+    // The starting point goes too when its own name matches.
+    assert_eq!(
+        deletes("find .claude/settings.json -name 's*.json' -delete"),
+        [".claude/settings.json/**/s*.json", ".claude/settings.json"]
+    );
+    assert_eq!(
+        deletes("find build/ -name 'b*' -delete"),
+        ["build/**/b*", "build/"]
+    );
+    // Anything else deletes from the starting point as before: alternatives, negations,
+    // parentheses, a name not known before the command runs, a name with a slash.
+    for line in [
+        "find . -name '*.pyc' -o -name '*.json' -delete",
+        "find . ! -name '*.pyc' -delete",
+        "find . -not -name '*.pyc' -delete",
+        "find . \\( -name '*.pyc' \\) -delete",
+        "find . -name \"$X\" -delete",
+        "find . -name 'a/b' -delete",
+        "find . -delete",
+    ] {
+        assert_eq!(deletes(line), ["."], "{line}");
+    }
 }
 
 #[test]
@@ -293,4 +364,50 @@ fn readings_past_the_bounds_are_never_simply_allowed() {
             a.classes
         );
     }
+}
+
+#[test]
+fn xargs_judges_the_items_it_reads() {
+    let reads = |line: &str| -> Vec<String> {
+        let a = analyze(line);
+        let mut out: Vec<String> = a
+            .file_accesses
+            .iter()
+            .filter(|f| f.kind == AccessKind::Read)
+            .map(|f| f.path.clone())
+            .collect();
+        out.sort();
+        out
+    };
+    // From a find that selects by name: the globs its output matches, dotted names spelt out.
+    assert_eq!(
+        reads("find . -name '*env' | xargs cat"),
+        ["./**/*env", "./**/.*env"]
+    );
+    assert_eq!(
+        reads("find src -name '*.rs' -print0 | xargs -0 -I{} wc -l {}"),
+        // (`{}`: the command as written is judged too.)
+        ["src/**/*.rs", "src/**/.*.rs", "src/**/.rs", "{}"]
+    );
+    // From anything else: one path known only at run time.
+    for line in [
+        "xargs cat < list.txt",
+        "xargs -a list.txt cat",
+        "cat list.txt | xargs cat",
+        "git ls-files | xargs cat",
+        "find . -type f | xargs cat",
+        "find . -name '*.rs' -printf '%p\\n' | xargs cat",
+        "find . -name '*.rs' -o -name '*.md' | xargs cat",
+    ] {
+        let a = analyze(line);
+        assert!(
+            a.file_accesses
+                .iter()
+                .any(|f| f.kind == AccessKind::Read && !f.literal),
+            "{line}: {:?}",
+            a.file_accesses
+        );
+    }
+    // Nothing piped in: nothing added.
+    assert!(reads("xargs cat").is_empty());
 }

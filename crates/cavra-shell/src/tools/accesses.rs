@@ -36,7 +36,9 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 "head" | "tail" => "ncs",
                 "less" => "bhjkoOpPtTxyz",
                 "nl" => "bdfhilnsvw",
-                "od" => "AjNtw",
+                // GNU od: -A, -j, -N, -S and -t take a value; -w only attached (`-w16`), so
+                // the word after a bare `-w` is a file it reads.
+                "od" => "AjNSt",
                 "hexdump" => "efns",
                 "strings" => "nteT",
                 "base64" | "base32" | "basenc" => "w",
@@ -56,9 +58,17 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 "iconv" => "fto",
                 _ => "",
             };
-            let (p, ops) = all_ops(Spec {
-                short_val: short,
-                long_val: &[
+            // od's `--width[=BYTES]` and `--strings[=BYTES]` take a value only after `=`.
+            let long_val: &[&str] = if base == "od" {
+                &[
+                    "address-radix",
+                    "skip-bytes",
+                    "read-bytes",
+                    "format",
+                    "endian",
+                ]
+            } else {
+                &[
                     "lines",
                     "bytes",
                     "format",
@@ -72,7 +82,11 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     "width",
                     "from-code",
                     "to-code",
-                ],
+                ]
+            };
+            let (p, ops) = all_ops(Spec {
+                short_val: short,
+                long_val,
                 stop_at_operand: false,
             });
             if base == "tr" {

@@ -657,19 +657,109 @@ pub(crate) fn xargs_inner(
             if runs_code {
                 // A shell or interpreter whose arguments come from data runs code from data.
                 info.class(RiskClass::DynamicCommand);
-                if matches!(stdin, Stdin::Untrusted(_)) {
+                if matches!(stdin, Stdin::Untrusted(_) | Stdin::Names { .. }) {
                     info.class(RiskClass::RemoteCodeExecution);
                 }
             }
             info.words(args, first, all, "xargs", Stdin::Terminal);
+            if !runs_code {
+                xargs_with_input(&inner, replace.as_deref(), args, p, first, stdin, info);
+            }
         }
+    }
+}
+
+/// What stands for an argument xargs reads from a list only known at run time: a parameter
+/// expansion, so the command judges it as a path (or word) known only at run time.
+const RUN_TIME_ARGUMENT: &str = "\"$XARGS_INPUT\"";
+
+/// `xargs CMD…` with the items it reads in place: the command is judged once more with them as
+/// its further arguments (or in place of `-I`'s string), so `find . -name .env | xargs cat`
+/// reads `./**/.env` and `xargs cat < list` reads paths only known at run time. Items from a
+/// `find` that selects by name are the globs its output matches; from a file (`-a`, `< list`),
+/// another program or text not known before run time, one argument known only at run time.
+/// Without any input (a terminal) nothing is added.
+fn xargs_with_input(
+    inner: &[&Word],
+    replace: Option<&str>,
+    args: &[Word],
+    p: &[opts::Parsed],
+    first: usize,
+    stdin: &Stdin,
+    info: &mut Info,
+) {
+    if inner.is_empty() || !inner.iter().all(|w| w.literal) {
+        return;
+    }
+    let from_file = !opts::values(p, &["a", "arg-file"]).is_empty()
+        || args
+            .get(..first)
+            .unwrap_or_default()
+            .iter()
+            .any(|w| w.text.starts_with("--arg-file"));
+    let items: Vec<String> = match stdin {
+        _ if from_file => vec![RUN_TIME_ARGUMENT.to_string()],
+        Stdin::Names { globs, .. } => globs.iter().map(|g| sh_quote(g)).collect(),
+        Stdin::Terminal => return,
+        Stdin::Untrusted(_) | Stdin::Local(_) | Stdin::Code { .. } => {
+            vec![RUN_TIME_ARGUMENT.to_string()]
+        }
+    };
+    with_items(inner, replace, items, "xargs (its input)", info);
+}
+
+/// Judges `command` once more with `items` (shell text: quoted globs or a run-time expansion)
+/// as its further arguments, or each in place of `replace` where the command holds it.
+fn with_items(
+    command: &[&Word],
+    replace: Option<&str>,
+    items: Vec<String>,
+    label: &str,
+    info: &mut Info,
+) {
+    let span = match (command.first(), command.last()) {
+        (Some(a), Some(b)) => (a.span.0, b.span.1),
+        _ => (0, 0),
+    };
+    let mut commands = Vec::new();
+    match replace {
+        Some(r) if !r.is_empty() => {
+            for item in &items {
+                // Each word quoted as written, the item spliced in unquoted (it is quoted or an
+                // expansion already): `'cat '"$XARGS_INPUT"''`.
+                let words: Vec<String> = command
+                    .iter()
+                    .map(|w| {
+                        w.text
+                            .split(r)
+                            .map(sh_quote)
+                            .collect::<Vec<_>>()
+                            .join(item.as_str())
+                    })
+                    .collect();
+                commands.push(words.join(" "));
+            }
+        }
+        _ => {
+            let mut words: Vec<String> = command.iter().map(|w| sh_quote(&w.text)).collect();
+            words.extend(items);
+            commands.push(words.join(" "));
+        }
+    }
+    for command in commands.into_iter().take(64) {
+        info.inner.push(Inner {
+            kind: InnerKind::Code(command),
+            label: label.to_string(),
+            stdin: Stdin::Terminal,
+            span,
+        });
     }
 }
 
 /// A shell or interpreter runs its standard input as code.
 pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &mut Info) {
     match stdin {
-        Stdin::Untrusted(_) => info.class(RiskClass::RemoteCodeExecution),
+        Stdin::Untrusted(_) | Stdin::Names { .. } => info.class(RiskClass::RemoteCodeExecution),
         Stdin::Code {
             text,
             literal,
@@ -771,11 +861,205 @@ pub(crate) fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
     info.words(args, i, args.len(), "env", stdin.clone());
 }
 
+/// find(1)'s tests that take the next word as their value (findutils 4.10, GNU find's manual):
+/// the value is skipped, so it is never read as an operator or a test of its own.
+const FIND_TESTS_WITH_VALUE: &[&str] = &[
+    "-path",
+    "-ipath",
+    "-wholename",
+    "-iwholename",
+    "-regex",
+    "-iregex",
+    "-lname",
+    "-ilname",
+    "-type",
+    "-xtype",
+    "-user",
+    "-group",
+    "-uid",
+    "-gid",
+    "-perm",
+    "-size",
+    "-mtime",
+    "-mmin",
+    "-atime",
+    "-amin",
+    "-ctime",
+    "-cmin",
+    "-newer",
+    "-anewer",
+    "-cnewer",
+    "-samefile",
+    "-inum",
+    "-links",
+    "-maxdepth",
+    "-mindepth",
+    "-fstype",
+    "-context",
+    "-used",
+    "-printf",
+    "-regextype",
+    "-files0-from",
+];
+
+/// Whether find's name pattern may match `name`, erring towards yes: letter case is ignored
+/// (for `-iname`, and where the file system folds it) and a bracket expression counts as any
+/// one character.
+fn name_may_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|k| go(rest, &n[k..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some(('[', rest)) => match rest.iter().skip(1).position(|&c| c == ']') {
+                Some(close) => !n.is_empty() && go(&rest[close + 2..], &n[1..]),
+                None => n.first() == Some(&'[') && go(rest, &n[1..]),
+            },
+            Some(('\\', rest)) if !rest.is_empty() => {
+                n.first()
+                    .is_some_and(|c| c.to_lowercase().eq(rest[0].to_lowercase()))
+                    && go(&rest[1..], &n[1..])
+            }
+            Some((c, rest)) => {
+                n.first()
+                    .is_some_and(|m| m.to_lowercase().eq(c.to_lowercase()))
+                    && go(rest, &n[1..])
+            }
+        }
+    }
+    if pattern.len() > 256 {
+        return true;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Bounded: a pattern of many stars against a long name is exponential in the worst case.
+    p.iter().filter(|&&c| c == '*').count() > 8 || go(&p, &n)
+}
+
+/// The paths a `find` whose expression selects by `name` deletes or prints below `start`, as
+/// shell globs: the entries with that name at any depth, and whether `start` itself may be one
+/// (find tests its starting points too). find's `-name` is fnmatch(3) without `FNM_PERIOD`:
+/// its `*`, `?` and `[…]` match a leading dot, which a shell glob's do not, so a pattern that
+/// begins with one also gives the dotted names spelt out (`*env` → `.*env`, which `.env`
+/// matches). With `-iname` the lower-cased pattern is added, for rules written in lower case.
+fn find_named(start: &str, name: &str, ignore_case: bool) -> (Vec<String>, bool) {
+    let base = start.trim_end_matches('/');
+    let (prefix, last) = if base.is_empty() {
+        ("/**/".to_string(), "/")
+    } else {
+        (
+            format!("{base}/**/"),
+            base.rsplit('/').next().unwrap_or(base),
+        )
+    };
+    let mut names = vec![name.to_string()];
+    if ignore_case && name.to_lowercase() != name {
+        names.push(name.to_lowercase());
+    }
+    for n in names.clone() {
+        names.extend(crate::folders::dotted_names(&n));
+    }
+    let itself = names.iter().any(|n| name_may_match(n, last));
+    (
+        names.iter().map(|n| format!("{prefix}{n}")).collect(),
+        itself,
+    )
+}
+
+/// What a `find` prints, when it prints only names and selects them by name: globs the printed
+/// paths match (`find . -name '*.rs'` → `./**/*.rs`), so that what a consumer does with them
+/// (`| xargs cat`) is judged as done to those paths. `None` when the output could be anything
+/// else: no name test, alternatives or negations, an action other than `-print`/`-print0`
+/// (`-printf` prints any text), or a word not known before the command runs.
+pub(crate) fn find_output_globs(args: &[Word]) -> Option<Vec<String>> {
+    find_selection(args, false)
+}
+
+/// The globs the entries a `find` selects by name match (see [`find_output_globs`]); with
+/// `actions`, whatever its actions (`-exec CMD {} ;` is handed exactly those entries).
+fn find_selection(args: &[Word], actions: bool) -> Option<Vec<String>> {
+    let mut starts: Vec<&str> = Vec::new();
+    let mut name: Option<&str> = None;
+    let mut ignore_case = false;
+    let mut i = 0;
+    let mut in_starts = true;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        if in_starts && !t.is_empty() && (t.starts_with('-') || t == "(" || t == "!") {
+            in_starts = false;
+        }
+        if in_starts {
+            if !w.literal {
+                return None;
+            }
+            starts.push(t);
+            i += 1;
+            continue;
+        }
+        match t {
+            "-name" | "-iname" => {
+                let value = args.get(i + 1)?;
+                if !value.literal {
+                    return None;
+                }
+                name = Some(value.text.as_str());
+                ignore_case = t == "-iname";
+                i += 2;
+            }
+            "-exec" | "-execdir" | "-ok" | "-okdir" if actions => {
+                while args.get(i).is_some_and(|w| w.text != ";" && w.text != "+") {
+                    i += 1;
+                }
+                i += 1;
+            }
+            // `-printf FORMAT` prints any text.
+            "-printf" if !actions => return None,
+            "-fprint" | "-fprint0" | "-fls" | "-fprintf" if actions => i += 2,
+            _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => i += 2,
+            "-print" | "-print0" | "-a" | "-and" => i += 1,
+            "-delete" | "-ls" | "-prune" | "-quit" if actions => i += 1,
+            // Tests and options without a value; not an action that prints, runs or deletes,
+            // nor an operator.
+            _ if t.starts_with('-')
+                && !t.starts_with("-exec")
+                && !t.starts_with("-ok")
+                && !t.starts_with("-fprint")
+                && !matches!(
+                    t,
+                    "-o" | "-or" | "-not" | "-delete" | "-ls" | "-fls" | "-prune" | "-quit"
+                ) =>
+            {
+                i += 1
+            }
+            _ => return None,
+        }
+    }
+    let name = name.filter(|n| !n.is_empty() && !n.contains('/'))?;
+    if starts.is_empty() {
+        starts.push(".");
+    }
+    let mut globs = Vec::new();
+    for start in starts {
+        let (below, itself) = find_named(start, name, ignore_case);
+        globs.extend(below);
+        if itself {
+            globs.push(start.to_string());
+        }
+    }
+    Some(globs)
+}
+
 pub(crate) fn find(args: &[Word], info: &mut Info) {
+    let selection = find_selection(args, true);
     let mut i = 0;
     let mut starts: Vec<usize> = Vec::new();
     let mut in_starts = true;
     let mut deletes = false;
+    // The `-name`/`-iname` patterns of the expression, and whether the expression is a plain
+    // conjunction of its tests (no `-o`, `!`, `-not`, `,` or parentheses): then everything
+    // `-delete` removes has a name every one of those patterns matches.
+    let mut names: Vec<(&Word, bool)> = Vec::new();
+    let mut conjunction = true;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         if in_starts && (t.starts_with('-') || t == "(" || t == "!") && !t.is_empty() {
@@ -787,6 +1071,22 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
             continue;
         }
         match t {
+            "-name" | "-iname" => {
+                match args.get(i + 1) {
+                    Some(n) if n.literal => names.push((n, t == "-iname")),
+                    _ => conjunction = false,
+                }
+                i += 2;
+                continue;
+            }
+            "-o" | "-or" | "!" | "-not" | "," | "(" | ")" => conjunction = false,
+            _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => {
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        match t {
             "-exec" | "-execdir" | "-ok" | "-okdir" => {
                 let start = i + 1;
                 let mut j = start;
@@ -794,6 +1094,47 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
                     j += 1;
                 }
                 info.words(args, start, j, &format!("find {t}"), Stdin::Terminal);
+                // The command is handed the entries found, in place of `{}`: judged once more
+                // with them there (`-exec rm {} ;` after `-name settings.json` deletes
+                // `./**/settings.json`).
+                let command: Vec<&Word> = args.get(start..j).unwrap_or_default().iter().collect();
+                if command.iter().skip(1).any(|w| w.text.contains("{}")) {
+                    // Without a name test, every entry below the starting points, as the
+                    // folder reads of `-exec` (crate::folders) have them.
+                    let everything = || -> Vec<String> {
+                        let roots: Vec<&Word> = args
+                            .iter()
+                            .take_while(|w| {
+                                !(w.text.starts_with('-') || w.text == "(" || w.text == "!")
+                            })
+                            .collect();
+                        if roots.iter().any(|w| !w.path_literal) {
+                            return vec![RUN_TIME_ARGUMENT.to_string()];
+                        }
+                        let roots: Vec<&str> = roots.iter().map(|w| w.path.as_str()).collect();
+                        let roots = if roots.is_empty() { vec!["."] } else { roots };
+                        roots
+                            .iter()
+                            .map(|r| match r.trim_end_matches('/') {
+                                "" if r.starts_with('/') => "/**".to_string(),
+                                "" | "." => "**".to_string(),
+                                dir => format!("{dir}/**"),
+                            })
+                            .map(|g| sh_quote(&g))
+                            .collect()
+                    };
+                    let items = match &selection {
+                        Some(globs) => globs.iter().map(|g| sh_quote(g)).collect(),
+                        None => everything(),
+                    };
+                    with_items(
+                        &command,
+                        Some("{}"),
+                        items,
+                        &format!("find {t} (its entries)"),
+                        info,
+                    );
+                }
                 i = j + 1;
             }
             "-delete" => {
@@ -813,14 +1154,41 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
     let dot = args.first().map(|w| Word::derived(w, "."));
     if deletes {
         info.class(RiskClass::RecursiveDelete);
+        // With a name pattern in a plain conjunction, what is deleted is the entries below each
+        // starting point with such a name: `find . -name '*.pyc' -delete` deletes `./**/*.pyc`,
+        // not `.` (which would take `.cavra/` along). `-delete` removes a folder only once it
+        // is empty, so nothing below a matched folder goes unless it matches too. One pattern
+        // (the last: every one must match, so any one bounds the set) names the deletion.
+        let name = names
+            .last()
+            .filter(|(n, _)| conjunction && !n.text.is_empty() && !n.text.contains('/'));
+        let delete = |info: &mut Info, start: &Word, why: &str| match name {
+            Some((n, ignore_case)) => {
+                let (below, itself) = find_named(&start.text, &n.text, *ignore_case);
+                for glob in below {
+                    let below = Word::derived(start, &glob);
+                    info.access(
+                        AccessKind::Delete,
+                        &below,
+                        format!("{why} -name {}", n.text),
+                    );
+                }
+                // The starting point is tested too: it goes when its own name matches (a
+                // file; or a folder, once empty).
+                if itself {
+                    info.access(AccessKind::Delete, start, why);
+                }
+            }
+            None => info.access(AccessKind::Delete, start, why),
+        };
         if starts.is_empty()
             && let Some(d) = &dot
         {
-            info.access(AccessKind::Delete, d, "find -delete (from .)");
+            delete(info, d, "find -delete (from .)");
         }
         for s in starts {
             if let Some(w) = args.get(s) {
-                info.access(AccessKind::Delete, w, "find -delete");
+                delete(info, w, "find -delete");
             }
         }
     }

@@ -16,7 +16,7 @@ mod patches;
 use accesses::*;
 use classes::*;
 use inner::*;
-pub(crate) use inner::{sh_quote, stdin_code};
+pub(crate) use inner::{find_output_globs, sh_quote, stdin_code};
 pub use patches::patch_file_accesses;
 
 /// Where a command's standard input comes from, as far as it matters for code execution.
@@ -30,6 +30,15 @@ pub(crate) enum Stdin {
     /// redirection. The files it comes from, when the producer names them (`cat a b`, `< x`);
     /// empty when it makes the content itself (`printf`).
     Local(Vec<Word>),
+    /// A pipe from a producer that prints only file names, selected so that the globs say
+    /// which: `find . -name '*.rs'` prints paths matching `./**/*.rs`. Otherwise as
+    /// [`Stdin::Untrusted`]: what the names are is known only at run time.
+    Names {
+        /// The producer's program.
+        from: String,
+        /// Globs every printed name matches.
+        globs: Vec<String>,
+    },
     /// Text known from the command line: `echo TEXT |`, here-strings, here-documents.
     Code {
         /// Shared: the stdin is copied into the context of every node below the statement.
@@ -421,6 +430,19 @@ fn npm_config(kb: &Knowledge, args: &[Word], info: &mut Info) {
 /// A read of what a git pathspec names. git's wildcards match a leading dot and cross `/`
 /// (gitglossary(7), "pathspec"): `'*.env'` selects `.env` and `config/.env`, judged as the
 /// spellings a shell glob would need for them.
+/// Whether an operand can only be a revision, never a path git would read: a range (`a..b`),
+/// a suffix walking history (`HEAD~2`, `HEAD^`, `@{1}`), `HEAD` and its kin, or an abbreviated
+/// object name. Anything else may be a file (gitrevisions(7)).
+fn revision_shaped(t: &str) -> bool {
+    t.contains("..")
+        || t.contains(['^', '~', '@'])
+        || matches!(
+            t,
+            "HEAD" | "FETCH_HEAD" | "ORIG_HEAD" | "MERGE_HEAD" | "CHERRY_PICK_HEAD" | "REBASE_HEAD"
+        )
+        || (t.len() >= 4 && t.len() <= 64 && t.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 fn pathspec_read(w: &Word, reason: &str, info: &mut Info) {
     info.access(AccessKind::Read, w, reason);
     if !w.text.contains(['*', '?', '[']) || w.text.starts_with(':') {
@@ -519,6 +541,30 @@ fn git_accesses(args: &[Word], info: &mut Info) {
         "diff" | "log" | "blame" | "annotate" | "whatchanged" => {
             for w in after_dashes() {
                 pathspec_read(w, &reason, info);
+            }
+            // Without `--`, git reads an operand that is no revision as a path (the first that
+            // is none and all after it): `git log -p .env` and `git diff HEAD~1 .env` print
+            // what .env held. An operand that could be either is judged as a path too (a read
+            // of a file named like a branch is harmless); `REV:PATH` names a committed file.
+            if matches!(*name, "diff" | "log" | "whatchanged")
+                && !rest.iter().any(|w| w.text == "--no-index")
+            {
+                for w in rest
+                    .iter()
+                    .take_while(|w| w.text != "--")
+                    .filter(|w| !w.text.starts_with('-'))
+                {
+                    match w.text.split_once(':') {
+                        Some((_, path)) if !path.is_empty() => info.access(
+                            AccessKind::Read,
+                            &Word::derived(w, path),
+                            format!("{reason} of a committed file"),
+                        ),
+                        Some(_) => {}
+                        None if !revision_shaped(&w.text) => pathspec_read(w, &reason, info),
+                        None => {}
+                    }
+                }
             }
             // `git diff --no-index A B` compares two files outside git's index: both are read.
             if *name == "diff" && rest.iter().any(|w| w.text == "--no-index") {

@@ -163,8 +163,27 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
                 write_out(&template, &[refs], &replace, info);
                 return;
             }
+            // Names a `find` printed, selected by name: the globs they match, as inputs.
+            Stdin::Names { globs, .. }
+                if !template.is_empty() && !runs_code(&template, &replace) =>
+            {
+                let lines: Vec<Word> = globs
+                    .iter()
+                    .take(MAX_COMMANDS)
+                    .map(|g| {
+                        template
+                            .first()
+                            .map(|w| Word::derived(w, g))
+                            .unwrap_or_else(|| plain_word(g))
+                    })
+                    .map(|w| Word { literal: true, ..w })
+                    .collect();
+                let refs: Vec<&Word> = lines.iter().collect();
+                write_out(&template, &[refs], &replace, info);
+                return;
+            }
             Stdin::Terminal => {}
-            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Local(_) => {
+            Stdin::Code { .. } | Stdin::Untrusted(_) | Stdin::Names { .. } | Stdin::Local(_) => {
                 dynamic_inputs = true;
             }
         }
@@ -172,18 +191,22 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
     if dynamic_inputs {
         // Inputs known only at run time: without a command they are the commands; a command
         // that puts them where a command or code stands runs code from data.
-        let first = template.first().map(|w| w.text.as_str()).unwrap_or("");
-        let base = first.rsplit('/').next().unwrap_or("");
-        if template.is_empty()
-            || first.contains(replace.as_str())
-            || is_shell(base)
-            || base == "eval"
-            || interpreter(base).is_some()
-        {
+        if template.is_empty() || runs_code(&template, &replace) {
             info.class(RiskClass::DynamicCommand);
-            if matches!(stdin, Stdin::Untrusted(_)) {
+            if matches!(stdin, Stdin::Untrusted(_) | Stdin::Names { .. }) {
                 info.class(RiskClass::RemoteCodeExecution);
             }
+        } else if groups.is_empty() {
+            // An ordinary command given them as arguments: judged with one argument known
+            // only at run time (`… | parallel cat` reads paths only known then).
+            let input = Word {
+                literal: true,
+                ..template
+                    .first()
+                    .map(|w| Word::derived(w, RUN_TIME_INPUT))
+                    .unwrap_or_else(|| plain_word(RUN_TIME_INPUT))
+            };
+            write_out(&template, &[vec![&input]], &replace, info);
         }
     }
     if template.is_empty() && groups.is_empty() {
@@ -199,6 +222,18 @@ pub(crate) fn parallel(args: &[Word], stdin: &Stdin, info: &mut Info) {
 }
 
 /// A literal word with no position in the line.
+/// What stands for an input parallel reads only at run time, spliced into the command
+/// unquoted: a parameter expansion, so the command judges it as a path or word known only then.
+const RUN_TIME_INPUT: &str = "\"$PARALLEL_INPUT\"";
+
+/// Whether the command puts its inputs where a command or code stands: the program's own
+/// place, a shell, `eval` or an interpreter.
+fn runs_code(template: &[&Word], replace: &str) -> bool {
+    let first = template.first().map(|w| w.text.as_str()).unwrap_or("");
+    let base = first.rsplit('/').next().unwrap_or("");
+    first.contains(replace) || is_shell(base) || base == "eval" || interpreter(base).is_some()
+}
+
 fn plain_word(text: &str) -> Word {
     Word {
         text: text.to_string(),

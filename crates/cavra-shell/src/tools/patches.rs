@@ -274,6 +274,7 @@ fn stdin_source(stdin: &Stdin) -> Source<'_> {
         Stdin::Code { text, literal, .. } => Source::Text(text, *literal),
         Stdin::Local(files) if !files.is_empty() => Source::Files(files.iter().collect()),
         Stdin::Local(_) => Source::Unknown("a command's output".to_string()),
+        Stdin::Names { from, .. } => Source::Unknown(format!("`{from}`")),
         Stdin::Untrusted(from) => Source::Unknown(if from.is_empty() {
             "a command's output".to_string()
         } else {

@@ -135,7 +135,7 @@ async fn record_decision_in(
         let current = load_approval(tx, tenant, id)
             .await?
             .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
-        let next = apply_use(&current, &d.requested_by, d.timestamp).ok_or_else(|| {
+        let next = apply_use(&current, &d.extra.requested_by, d.timestamp).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "approval {id} is no longer usable ({})",
                 current.state
@@ -144,7 +144,7 @@ async fn record_decision_in(
         // The compare-and-set is what keeps two replicas from both using a once-grant: the
         // second one's update finds the approval consumed (or its uses moved) and changes
         // nothing.
-        if !store_transition(tx, settings, tenant, &current, &next, &d.requested_by).await? {
+        if !store_transition(tx, settings, tenant, &current, &next, &d.extra.requested_by).await? {
             return Err(StoreError::Conflict(format!(
                 "approval {id} changed meanwhile"
             )));
@@ -161,13 +161,13 @@ async fn record_decision_in(
             &d.decision_id,
             &d.session_id,
             &d.agent,
-            &d.requested_by,
+            &d.extra.requested_by,
             &d.action_type.as_str(),
             &d.decision.as_str(),
             &d.rule_id,
             &at,
             &d.fingerprint,
-            &d.policy_digest,
+            &d.extra.policy_digest,
             &(log_index as i64),
             &repository,
         ],
@@ -200,8 +200,8 @@ async fn record_decision_in(
                 &approval.decided_at.map(|t| t.to_string()),
                 &approval.reason,
                 &approval.summary,
-                &approval.grant.as_str(),
-                &approval.uses,
+                &approval.extra.grant.as_str(),
+                &approval.extra.uses,
                 &serde_json::to_string(&approval.history)?,
             ],
         )

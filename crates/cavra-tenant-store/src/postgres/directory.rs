@@ -66,6 +66,7 @@ impl Directory for PgDb {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
+        let cols = TokenColumns::of(t)?;
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
@@ -78,12 +79,12 @@ impl Directory for PgDb {
                 &t.id,
                 &t.tenant,
                 &t.subject,
-                &serde_json::to_string(&t.roles)?,
-                &serde_json::to_string(&t.groups)?,
-                &t.digest,
-                &t.created_at,
-                &t.expires_at,
-                &t.revoked_at,
+                &cols.roles,
+                &cols.groups,
+                &cols.digest,
+                &cols.created_at,
+                &cols.expires_at,
+                &cols.revoked_at,
             ],
         )
         .await?;
@@ -118,7 +119,8 @@ impl Directory for PgDb {
             .collect()
     }
 
-    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: Timestamp) -> Result<bool> {
+        let at = at.text();
         let c = self.client().await?;
         let st = c
             .prepare_cached(

@@ -202,13 +202,13 @@ impl DecisionColumns {
         self.decision_id.push(d.decision_id.clone());
         self.session_id.push(d.session_id.clone());
         self.agent.push(d.agent.clone());
-        self.requested_by.push(d.requested_by.clone());
+        self.requested_by.push(d.extra.requested_by.clone());
         self.action_type.push(d.action_type.as_str());
         self.decision.push(d.decision.as_str());
         self.rule_id.push(d.rule_id.clone());
         self.timestamp.push(d.timestamp.to_string());
         self.fingerprint.push(d.fingerprint.clone());
-        self.policy_digest.push(d.policy_digest.clone());
+        self.policy_digest.push(d.extra.policy_digest.clone());
         self.log_index.push(index as i64);
         self.repository.push(repository.clone());
     }

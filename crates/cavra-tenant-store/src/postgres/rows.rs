@@ -39,8 +39,10 @@ pub(super) fn approval_row(r: &Row) -> Result<Approval> {
             .transpose()?,
         reason: r.try_get(11)?,
         summary: r.try_get(12)?,
-        grant: GrantUse::parse(&grant),
-        uses: r.try_get(14)?,
+        extra: Grant {
+            grant: GrantUse::parse(&grant),
+            uses: r.try_get(14)?,
+        },
         id,
     })
 }
@@ -84,13 +86,13 @@ pub(super) async fn store_transition(
                 &after.decided_at.map(|t| t.to_string()),
                 &after.reason,
                 &after.expires_at.to_string(),
-                &after.grant.as_str(),
-                &after.uses,
+                &after.extra.grant.as_str(),
+                &after.extra.uses,
                 &serde_json::to_string(&after.history)?,
                 &tenant,
                 &after.id,
                 &before.state.as_str(),
-                &before.uses,
+                &before.extra.uses,
             ],
         )
         .await?;
@@ -128,15 +130,17 @@ pub(super) fn decision_row(r: &Row) -> Result<StoredDecision> {
         record: crate::log::entry_record(&entry)
             .map_err(|e| StoreError::Corrupt(format!("decision {decision_id}: {e}")))?,
         session_id: r.try_get(1)?,
-        agent: r.try_get(2)?,
-        requested_by: r.try_get(3)?,
-        action_type: word(r, 4, &decision_id)?,
+        extra: Provenance {
+            agent: r.try_get(2)?,
+            requested_by: r.try_get(3)?,
+            policy_digest: r.try_get(9)?,
+            log_index: r.try_get::<_, Option<i64>>(10)?.map(|i| i as u64),
+        },
+        action_type: word::<ActionType>(r, 4, &decision_id)?.into(),
         decision: word(r, 5, &decision_id)?,
         rule_id: r.try_get(6)?,
         timestamp: stamp(r, 7, &decision_id)?,
         fingerprint: r.try_get(8)?,
-        policy_digest: r.try_get(9)?,
-        log_index: r.try_get::<_, Option<i64>>(10)?.map(|i| i as u64),
         decision_id,
     })
 }
@@ -145,22 +149,15 @@ pub(super) const TOKEN_COLUMNS: &str =
     "id, tenant, subject, roles, groups_json, digest, created_at, expires_at, revoked_at";
 
 pub(super) fn token_row(r: &Row) -> Result<TokenRecord> {
-    let id: String = r.try_get(0)?;
-    let roles: String = r.try_get(3)?;
-    let groups: String = r.try_get(4)?;
-    Ok(TokenRecord {
-        roles: serde_json::from_str(&roles)
-            .map_err(|e| StoreError::Corrupt(format!("token {id} roles: {e}")))?,
-        groups: serde_json::from_str(&groups)
-            .map_err(|e| StoreError::Corrupt(format!("token {id} groups: {e}")))?,
-        tenant: r.try_get(1)?,
-        subject: r.try_get(2)?,
+    let columns = TokenColumns {
+        roles: r.try_get(3)?,
+        groups: r.try_get(4)?,
         digest: r.try_get(5)?,
         created_at: r.try_get(6)?,
         expires_at: r.try_get(7)?,
         revoked_at: r.try_get(8)?,
-        id,
-    })
+    };
+    columns.into_record(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)
 }
 
 pub(super) const PACK_COLUMNS: &str =

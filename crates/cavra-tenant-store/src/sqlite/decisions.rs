@@ -127,13 +127,21 @@ fn record_decision_in(
     if let Some(id) = &w.use_grant {
         let current = load_approval(c, tenant, id)?
             .ok_or_else(|| StoreError::Conflict(format!("approval {id} is gone")))?;
-        let next = apply_use(&current, &d.requested_by, d.timestamp).ok_or_else(|| {
+        let next = apply_use(&current, &d.extra.requested_by, d.timestamp).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "approval {id} is no longer usable ({})",
                 current.state
             ))
         })?;
-        if !store_transition(c, settings, heads, tenant, &current, &next, &d.requested_by)? {
+        if !store_transition(
+            c,
+            settings,
+            heads,
+            tenant,
+            &current,
+            &next,
+            &d.extra.requested_by,
+        )? {
             return Err(StoreError::Conflict(format!(
                 "approval {id} changed meanwhile"
             )));
@@ -148,13 +156,13 @@ fn record_decision_in(
         d.decision_id,
         d.session_id,
         d.agent,
-        d.requested_by,
+        d.extra.requested_by,
         d.action_type.as_str(),
         d.decision.as_str(),
         d.rule_id,
         at,
         d.fingerprint,
-        d.policy_digest,
+        d.extra.policy_digest,
         log_index as i64,
         repository,
     ])?;
@@ -183,8 +191,8 @@ fn record_decision_in(
             approval.decided_at,
             approval.reason,
             approval.summary,
-            approval.grant.as_str(),
-            approval.uses,
+            approval.extra.grant.as_str(),
+            approval.extra.uses,
             serde_json::to_string(&approval.history)?,
         ])?;
         let index = append_with(

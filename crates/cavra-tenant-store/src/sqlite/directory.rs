@@ -80,21 +80,22 @@ impl Directory for SqliteDb {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
-        let t = t.clone();
+        let (id, tenant, subject) = (t.id.clone(), t.tenant.clone(), t.subject.clone());
+        let cols = TokenColumns::of(t)?;
         self.write(move |c, _| {
             c.prepare_cached(&format!(
                 "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))?
             .execute(params![
-                t.id,
-                t.tenant,
-                t.subject,
-                serde_json::to_string(&t.roles)?,
-                serde_json::to_string(&t.groups)?,
-                t.digest,
-                t.created_at,
-                t.expires_at,
-                t.revoked_at
+                id,
+                tenant,
+                subject,
+                cols.roles,
+                cols.groups,
+                cols.digest,
+                cols.created_at,
+                cols.expires_at,
+                cols.revoked_at
             ])?;
             Ok(())
         })
@@ -127,8 +128,8 @@ impl Directory for SqliteDb {
         .await
     }
 
-    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: &str) -> Result<bool> {
-        let (tenant, id, at) = (tenant.map(str::to_string), id.to_string(), at.to_string());
+    async fn revoke_token(&self, tenant: Option<&str>, id: &str, at: Timestamp) -> Result<bool> {
+        let (tenant, id) = (tenant.map(str::to_string), id.to_string());
         self.write(move |c, _| {
             Ok(c.prepare_cached(
                 "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND (?3 IS NULL OR tenant = ?3) AND revoked_at IS NULL",

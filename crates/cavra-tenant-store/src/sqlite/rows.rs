@@ -1,6 +1,7 @@
 //! Rows as read and written: column lists and the mapping of a row to a record.
 
 use super::*;
+use cavra_store::word;
 
 pub(super) const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, grant_use, uses, history";
 
@@ -22,8 +23,10 @@ pub(super) fn approval_row(r: &Row<'_>) -> rusqlite::Result<(Approval, String, S
             decided_at: r.get(10)?,
             reason: r.get(11)?,
             summary: r.get(12)?,
-            grant: GrantUse::parse(&r.get::<_, String>(13)?),
-            uses: r.get(14)?,
+            extra: Grant {
+                grant: GrantUse::parse(&r.get::<_, String>(13)?),
+                uses: r.get(14)?,
+            },
             history: Vec::new(),
         },
         state,
@@ -73,13 +76,13 @@ pub(super) fn store_transition(
             after.decided_at,
             after.reason,
             after.expires_at,
-            after.grant.as_str(),
-            after.uses,
+            after.extra.grant.as_str(),
+            after.extra.uses,
             serde_json::to_string(&after.history)?,
             tenant,
             after.id,
             before.state.as_str(),
-            before.uses,
+            before.extra.uses,
         ])?;
     if changed == 0 {
         return Ok(false);
@@ -118,32 +121,21 @@ pub(super) fn decision_row(r: &Row<'_>) -> rusqlite::Result<(StoredDecision, Vec
         StoredDecision {
             decision_id: r.get(0)?,
             session_id: r.get(1)?,
-            agent: r.get(2)?,
-            requested_by: r.get(3)?,
-            action_type: word(r, 4)?,
+            extra: Provenance {
+                agent: r.get(2)?,
+                requested_by: r.get(3)?,
+                policy_digest: r.get(9)?,
+                log_index: r.get::<_, Option<i64>>(10)?.map(|i| i as u64),
+            },
+            action_type: word::<ActionType>(r, 4)?.into(),
             decision: word(r, 5)?,
             rule_id: r.get(6)?,
             timestamp: r.get(7)?,
             fingerprint: r.get(8)?,
-            policy_digest: r.get(9)?,
-            log_index: r.get::<_, Option<i64>>(10)?.map(|i| i as u64),
             record: Value::Null,
         },
         r.get(11)?,
     ))
-}
-
-/// A column holding one of the engine's words (a decision, an action type); another word is
-/// damage, reported as the column's conversion error.
-pub(super) fn word<T>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
-where
-    T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let text: String = r.get(idx)?;
-    text.parse().map_err(|e: T::Err| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
 }
 
 /// Completes a decision read with its record, taken from its log entry.
@@ -158,32 +150,26 @@ pub(super) const DECISION_COLUMNS: &str = "decision_id, session_id, agent, reque
 /// A decision as read: its columns (`d`) and its log entry (`e`), in [`decision_row`]'s order.
 pub(super) const DECISION_SELECT: &str = "SELECT d.decision_id, d.session_id, d.agent, d.requested_by, d.action_type, d.decision, d.rule_id, d.timestamp, d.fingerprint, d.policy_digest, d.log_index, e.entry FROM decisions d JOIN log_entries e ON e.tenant = d.tenant AND e.idx = d.log_index";
 
-pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<(TokenRecord, String, String)> {
+pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, TokenColumns)> {
     Ok((
-        TokenRecord {
-            id: r.get(0)?,
-            tenant: r.get(1)?,
-            subject: r.get(2)?,
-            roles: Vec::new(),
-            groups: Vec::new(),
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        TokenColumns {
+            roles: r.get(3)?,
+            groups: r.get(4)?,
             digest: r.get(5)?,
             created_at: r.get(6)?,
             expires_at: r.get(7)?,
             revoked_at: r.get(8)?,
         },
-        r.get(3)?,
-        r.get(4)?,
     ))
 }
 
 pub(super) fn finish_token(
-    (mut t, roles, groups): (TokenRecord, String, String),
+    (id, tenant, subject, columns): (String, String, String, TokenColumns),
 ) -> Result<TokenRecord> {
-    t.roles = serde_json::from_str(&roles)
-        .map_err(|e| StoreError::Corrupt(format!("token {} roles: {e}", t.id)))?;
-    t.groups = serde_json::from_str(&groups)
-        .map_err(|e| StoreError::Corrupt(format!("token {} groups: {e}", t.id)))?;
-    Ok(t)
+    columns.into_record(id, tenant, subject)
 }
 
 pub(super) const TOKEN_COLUMNS: &str =

@@ -115,7 +115,7 @@ fn version_1_data_survives_the_migration() {
         .and_then(finish_decision)
         .unwrap();
     assert_eq!(d.record, record);
-    assert_eq!(d.log_index, Some(0));
+    assert_eq!(d.extra.log_index, Some(0));
     let rowid_table: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'log_entries' AND sql NOT LIKE '%WITHOUT ROWID%'",

@@ -72,7 +72,7 @@ pub(super) fn check_step(
     let id = tool_use_id(i);
     let recorded = decisions
         .iter()
-        .filter(|d| d.tool_use_id.as_deref() == Some(id.as_str()))
+        .filter(|d| d.extra.tool_use_id.as_deref() == Some(id.as_str()))
         .max_by_key(|d| d.decision.strictness())
         .map(|d| d.decision.as_str());
     let call = calls.iter().find(|c| c.id == id);
