@@ -22,6 +22,30 @@ fn need(tool: &str, out: &std::io::Result<std::process::Output>) -> std::process
     }
 }
 
+/// The service serves the document embedded from `openapi.json` (`cavra_server::openapi::DOCUMENT`),
+/// which must be exactly what the annotations generate now. `CAVRA_WRITE_OPENAPI=1` rewrites
+/// the file first (then rebuild: the binary embeds it).
+#[test]
+fn the_served_document_is_the_one_the_annotations_generate() {
+    let generated =
+        serde_json::to_string(&<cavra_server::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+            .expect("the document serialises");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    if std::env::var("CAVRA_WRITE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(&file, &generated).expect("write openapi.json");
+    }
+    let written = std::fs::read_to_string(&file).expect("read openapi.json");
+    assert!(
+        written == generated,
+        "crates/cavra-server/openapi.json is not what the handlers' annotations generate; rewrite it: \
+         CAVRA_WRITE_OPENAPI=1 cargo test -p cavra-server --test openapi"
+    );
+    assert!(
+        cavra_server::openapi::DOCUMENT == written,
+        "the embedded document is not the file (rebuild)"
+    );
+}
+
 #[test]
 fn operation_ids_are_unique_and_query_parameters_are_in_the_query() {
     let doc = document();
