@@ -389,21 +389,24 @@ pub fn is_sensitive_key(key: &str) -> bool {
     is_sensitive_normalised(&buf[..len])
 }
 
+/// The words that make a key sensitive, in a key reduced to lowercase letters and digits.
+const SENSITIVE_WORDS: [&[u8]; 11] = [
+    b"token",
+    b"secret",
+    b"password",
+    b"passwd",
+    b"passphrase",
+    b"apikey",
+    b"accesskey",
+    b"privatekey",
+    b"credential",
+    b"authorization",
+    b"clientsecret",
+];
+
 /// [`is_sensitive_key`] on a key already reduced to lowercase letters and digits.
 fn is_sensitive_normalised(k: &[u8]) -> bool {
-    const WORDS: [&[u8]; 11] = [
-        b"token",
-        b"secret",
-        b"password",
-        b"passwd",
-        b"passphrase",
-        b"apikey",
-        b"accesskey",
-        b"privatekey",
-        b"credential",
-        b"authorization",
-        b"clientsecret",
-    ];
+    const WORDS: [&[u8]; 11] = SENSITIVE_WORDS;
     // The words by their first letter, tried only where the key has that letter: the same
     // answer as looking for each word at every position, at a fraction of the comparisons
     // (this runs for every key of every record the service stores).
@@ -828,19 +831,7 @@ mod tests {
     /// The search of [`is_sensitive_normalised`] before it went by first letter: each word
     /// looked for at every position.
     fn sensitive_by_windows(k: &[u8]) -> bool {
-        const WORDS: [&[u8]; 11] = [
-            b"token",
-            b"secret",
-            b"password",
-            b"passwd",
-            b"passphrase",
-            b"apikey",
-            b"accesskey",
-            b"privatekey",
-            b"credential",
-            b"authorization",
-            b"clientsecret",
-        ];
+        const WORDS: [&[u8]; 11] = SENSITIVE_WORDS;
         WORDS
             .iter()
             .any(|w| k.windows(w.len()).any(|window| window == *w))
