@@ -249,11 +249,6 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
     let mut starts: Vec<usize> = Vec::new();
     let mut in_starts = true;
     let mut deletes = false;
-    // The `-name`/`-iname` patterns of the expression, and whether the expression is a plain
-    // conjunction of its tests (no `-o`, `!`, `-not`, `,` or parentheses): then everything
-    // `-delete` removes has a name every one of those patterns matches.
-    let mut names: Vec<(&Word, bool)> = Vec::new();
-    let mut conjunction = true;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         if in_starts && (t.starts_with('-') || t == "(" || t == "!") && !t.is_empty() {
@@ -265,16 +260,10 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
             continue;
         }
         match t {
-            "-name" | "-iname" => {
-                match args.get(i + 1) {
-                    Some(n) if n.literal => names.push((n, t == "-iname")),
-                    _ => conjunction = false,
-                }
-                i += 2;
-                continue;
-            }
-            "-o" | "-or" | "!" | "-not" | "," | "(" | ")" => conjunction = false,
-            _ if FIND_TESTS_WITH_VALUE.contains(&t) || t.starts_with("-newer") => {
+            _ if matches!(t, "-name" | "-iname")
+                || FIND_TESTS_WITH_VALUE.contains(&t)
+                || t.starts_with("-newer") =>
+            {
                 i += 2;
                 continue;
             }
@@ -349,40 +338,28 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
     if deletes {
         info.class(RiskClass::RecursiveDelete);
         // With a name pattern in a plain conjunction, what is deleted is the entries below each
-        // starting point with such a name: `find . -name '*.pyc' -delete` deletes `./**/*.pyc`,
-        // not `.` (which would take `.cavra/` along). `-delete` removes a folder only once it
-        // is empty, so nothing below a matched folder goes unless it matches too. One pattern
-        // (the last: every one must match, so any one bounds the set) names the deletion.
-        let name = names
-            .last()
-            .filter(|(n, _)| conjunction && !n.text.is_empty() && !n.text.contains('/'));
-        let delete = |info: &mut Info, start: &Word, why: &str| match name {
-            Some((n, ignore_case)) => {
-                let (below, itself) = find_named(&start.text, &n.text, *ignore_case);
-                for glob in below {
-                    let below = Word::derived(start, &glob);
-                    info.access(
-                        AccessKind::Delete,
-                        &below,
-                        format!("{why} -name {}", n.text),
-                    );
-                }
-                // The starting point is tested too: it goes when its own name matches (a
-                // file; or a folder, once empty).
-                if itself {
-                    info.access(AccessKind::Delete, start, why);
-                }
+        // starting point with such a name ([`find_selection`]): `find . -name '*.pyc' -delete`
+        // deletes `./**/*.pyc`, not `.` (which would take `.cavra/` along). `-delete` removes a
+        // folder only once it is empty, so nothing below a matched folder goes unless it
+        // matches too.
+        if let (Some(globs), Some(parent)) = (&selection, args.first()) {
+            for glob in globs {
+                info.access(
+                    AccessKind::Delete,
+                    &Word::derived(parent, glob),
+                    "find -delete -name",
+                );
             }
-            None => info.access(AccessKind::Delete, start, why),
-        };
+            return;
+        }
         if starts.is_empty()
             && let Some(d) = &dot
         {
-            delete(info, d, "find -delete (from .)");
+            info.access(AccessKind::Delete, d, "find -delete (from .)");
         }
         for s in starts {
             if let Some(w) = args.get(s) {
-                delete(info, w, "find -delete");
+                info.access(AccessKind::Delete, w, "find -delete");
             }
         }
     }
