@@ -916,7 +916,13 @@ fn tool_operands() {
             "tar -czf out.tgz src",
             &[(AccessKind::Write, "out.tgz"), (AccessKind::Read, "src")],
         ),
-        ("tar xf a.tar", &[(AccessKind::Read, "a.tar")]),
+        (
+            "tar xf a.tar",
+            &[
+                (AccessKind::Read, "a.tar"),
+                (AccessKind::Write, "<members of a.tar>"),
+            ],
+        ),
         (
             "vim .bashrc",
             &[

@@ -418,18 +418,37 @@ fn stdin_from_producer_words(words: &[Word], own: Stdin) -> Stdin {
     let base = canon::basename(&name.text);
     match base {
         "echo" => {
+            let escapes = args
+                .iter()
+                .take_while(|w| w.text.starts_with('-'))
+                .any(|w| w.text.contains('e'));
             let text: Vec<&str> = args
                 .iter()
                 .map(|w| w.text.as_str())
                 .skip_while(|t| matches!(*t, "-n" | "-e" | "-E" | "-ne" | "-en"))
                 .collect();
+            let text = text.join(" ");
+            // `echo -e '\x74erraform'` prints a text its words do not show.
+            if escapes && (text.contains("\\x") || text.contains("\\0") || text.contains("\\u")) {
+                return unknown_text();
+            }
             Stdin::Code {
-                text: text.join(" ").into(),
+                text: text.into(),
                 literal: true,
                 subst: false,
             }
         }
-        "printf" => Stdin::Local(Vec::new()),
+        // What printf prints, when its format is plain enough to know it: the text is then
+        // judged like echo's (`printf 'terraform destroy' | sh`); a format with other
+        // directives or numeric escapes prints what only running it shows.
+        "printf" => match printf_output(args) {
+            Some(text) => Stdin::Code {
+                text: text.into(),
+                literal: true,
+                subst: false,
+            },
+            None => unknown_text(),
+        },
         "cat" if args.is_empty() => own,
         "cat" | "head" | "tail" | "tac" => Stdin::Local(reader_files(base, args)),
         "find" => match crate::tools::find_output_globs(args) {
@@ -440,6 +459,64 @@ fn stdin_from_producer_words(words: &[Word], own: Stdin) -> Stdin {
             None => Stdin::Untrusted(base.to_string()),
         },
         _ => Stdin::Untrusted(base.to_string()),
+    }
+}
+
+/// Local text that only running its producer shows (`printf '\x74…'`): a shell given it runs
+/// a command known only at run time.
+fn unknown_text() -> Stdin {
+    Stdin::Code {
+        text: "".into(),
+        literal: false,
+        subst: false,
+    }
+}
+
+/// The text `printf FORMAT [ARG…]` prints, when its format uses only `%s`/`%b` (and `%%`) and
+/// the escapes `\n`, `\t`, `\\`, `\'`, `\"`: the format is repeated while arguments remain,
+/// as printf does. `None` for anything else (`%d`, `\x74`, `\0164`, `-v NAME`).
+pub(crate) fn printf_output(args: &[Word]) -> Option<String> {
+    let mut args = args.iter().map(|w| w.text.as_str());
+    let mut format = args.next()?;
+    if format == "--" {
+        format = args.next()?;
+    }
+    if format.starts_with('-') {
+        return None;
+    }
+    let rest: Vec<&str> = args.collect();
+    let mut out = String::new();
+    let mut next = 0;
+    loop {
+        let mut chars = format.chars();
+        let mut used = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    c @ ('\\' | '\'' | '"') => out.push(c),
+                    _ => return None,
+                },
+                '%' => match chars.next()? {
+                    '%' => out.push('%'),
+                    's' | 'b' => {
+                        used = true;
+                        let arg = rest.get(next).copied().unwrap_or("");
+                        if arg.contains('\\') {
+                            return None;
+                        }
+                        out.push_str(arg);
+                        next += 1;
+                    }
+                    _ => return None,
+                },
+                c => out.push(c),
+            }
+        }
+        if !used || next >= rest.len() {
+            return Some(out);
+        }
     }
 }
 

@@ -131,6 +131,53 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 less(args, &p, &ops, info);
             }
         }
+        // Readers whose options take values of their own: pr(1) and join(1) read every
+        // operand; look(1) reads the one after its string.
+        "pr" | "join" | "look" => {
+            let short = match base {
+                "pr" => "hlwoNW",
+                "join" => "aeotvj12",
+                _ => "t",
+            };
+            let (_, ops) = all_ops(plain(short));
+            let skip = usize::from(base == "look");
+            each(info, ops.get(skip..).unwrap_or(&[]), Read, &reason);
+        }
+        // split(1) reads FILE and writes PREFIX… (default `x…`); csplit(1) reads FILE and
+        // writes `-f PREFIX`… (default `xx…`).
+        "split" | "csplit" => {
+            let (p, ops) = all_ops(Spec {
+                short_val: if base == "split" { "abClnt" } else { "bfn" },
+                long_val: &[
+                    "suffix-length",
+                    "bytes",
+                    "line-bytes",
+                    "lines",
+                    "number",
+                    "separator",
+                    "additional-suffix",
+                    "filter",
+                    "prefix",
+                    "suffix-format",
+                    "digits",
+                ],
+                stop_at_operand: false,
+            });
+            each(info, ops.get(..1).unwrap_or(&[]), Read, &reason);
+            let prefix = if base == "split" {
+                ops.get(1).and_then(|&i| get(i))
+            } else {
+                opts::values(&p, &["f", "prefix"]).into_iter().next()
+            };
+            let pieces = match prefix {
+                Some(w) => Word::derived(w, &format!("{}*", w.text)),
+                None => match ops.first().and_then(|&i| get(i)) {
+                    Some(w) => Word::derived(w, if base == "split" { "x*" } else { "xx*" }),
+                    None => return,
+                },
+            };
+            info.access(Write, &pieces, format!("pieces written by {base}"));
+        }
         "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack" | "zgrep" => {
             let (short, long): (&str, &[&str]) = if base == "rg" {
                 (
@@ -291,8 +338,22 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 Read,
                 "archive read by unzip",
             );
-            for w in opts::values(&p, &["d"]) {
+            let folders = opts::values(&p, &["d"]);
+            for w in &folders {
                 info.access(Write, w, "unzip -d");
+            }
+            // Listing (`-l`, `-v`), testing (`-t`), printing (`-p`, `-c`) and comments (`-z`)
+            // extract nothing.
+            let extracts = !args.iter().any(|w| {
+                w.text.starts_with('-')
+                    && !w.text.starts_with("--")
+                    && w.text
+                        .chars()
+                        .skip(1)
+                        .any(|c| matches!(c, 'l' | 'v' | 't' | 'p' | 'c' | 'z' | 'Z'))
+            });
+            if extracts && folders.iter().all(|w| is_working_folder(&w.text)) {
+                extracted_members(ops.first().and_then(|&i| get(i)), "unzip", info);
             }
         }
         "gzip" | "gunzip" | "bzip2" | "bunzip2" | "xz" | "unxz" | "zstd" | "unzstd" | "lz4"
@@ -707,6 +768,7 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
         }
     }
     let creating = matches!(mode, 'c' | 'r' | 'u');
+    let archive_word = archive.clone();
     if let Some(a) = archive.filter(|a| a.text != "-") {
         if creating {
             info.access(Write, &a, "archive written by tar");
@@ -721,10 +783,45 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
             }
         }
     } else if mode == 'x' {
-        for w in opts::values(&p, &["C", "directory"]) {
+        let folders = opts::values(&p, &["C", "directory"]);
+        for w in &folders {
             info.access(Write, w, "tar extraction directory");
         }
+        // `-O`/`--to-stdout` and `--to-command` write no files.
+        let to_stdout = args.iter().enumerate().any(|(i, w)| {
+            let t = w.text.as_str();
+            t == "--to-stdout"
+                || t.starts_with("--to-command")
+                || (t.starts_with('-') && !t.starts_with("--") && t.contains('O'))
+                || (i == 0 && !t.starts_with('-') && t.contains('O'))
+        });
+        if !to_stdout && folders.iter().all(|w| is_working_folder(&w.text)) {
+            extracted_members(archive_word.as_ref().or(args.first()), "tar", info);
+        }
     }
+}
+
+/// Whether `path` names the working folder itself (`.`, `./`).
+fn is_working_folder(path: &str) -> bool {
+    path.trim_end_matches('/')
+        .trim_start_matches("./")
+        .is_empty()
+        || path.trim_end_matches('/') == "."
+}
+
+/// An archive extracted into the working folder writes files whose names only the archive
+/// knows, possibly the agent's hook settings or `.git/hooks`: a write of a path only known at
+/// run time (so it needs approval), named after the archive.
+fn extracted_members(archive: Option<&Word>, program: &str, info: &mut Info) {
+    let Some(at) = archive else { return };
+    let mut members = Word::derived(at, &format!("<members of {}>", at.text));
+    members.literal = false;
+    members.path_literal = false;
+    info.access(
+        AccessKind::Write,
+        &members,
+        format!("files extracted by {program} into the working folder"),
+    );
 }
 
 /// What less does beyond reading its operands that its knowledge-base entry

@@ -19,7 +19,7 @@ pub(crate) fn classes(base: &str, args: &[Word], info: &mut Info) {
         "curl" | "wget" | "nc" | "ncat" | "netcat" | "socat" | "ssh" | "scp" | "sftp"
         | "telnet" | "ftp" | "http" | "https" | "aria2c" | "xh" | "lftp" => true,
         "rsync" => args.iter().any(|w| is_remote(&w.text)),
-        _ => false,
+        _ => serves_files(base, &t),
     };
     if egress {
         info.class(RiskClass::NetworkEgress);
@@ -27,6 +27,30 @@ pub(crate) fn classes(base: &str, args: &[Word], info: &mut Info) {
     if package_install(base, &t) {
         info.class(RiskClass::PackageInstall);
     }
+}
+
+/// Whether the command starts a web server over a folder (`python -m http.server`, `php -S`,
+/// `ruby -run -e httpd`, `busybox httpd`): every file below it, `.env` included, is then
+/// served to whoever connects, so it is treated as sending files out (`network_egress`).
+fn serves_files(base: &str, t: &[&str]) -> bool {
+    let python = base.starts_with("python") || base.starts_with("pypy");
+    // `-m MODULE` or `-mMODULE`.
+    let module = t.iter().enumerate().find_map(|(i, w)| {
+        if *w == "-m" {
+            t.get(i + 1).copied()
+        } else {
+            w.strip_prefix("-m").filter(|m| !m.is_empty())
+        }
+    });
+    (python
+        && matches!(
+            module,
+            Some("http.server" | "SimpleHTTPServer" | "uploadserver")
+        ))
+        || (base == "php" && t.iter().any(|w| *w == "-S" || w.starts_with("-S")))
+        || (base == "ruby" && t.windows(2).any(|p| p == ["-e", "httpd"]) && t.contains(&"-run"))
+        || (base == "busybox" && t.first() == Some(&"httpd"))
+        || base == "httpd"
 }
 
 /// Whether the command gains privileges the agent does not have through an option's value: it

@@ -13,6 +13,7 @@ mod find;
 mod inner;
 mod parallel;
 mod patches;
+mod scripts;
 
 use accesses::*;
 use classes::*;
@@ -218,7 +219,14 @@ fn interpreter(base: &str) -> Option<(Spec, &'static [&'static str])> {
             spec("ep", &["eval", "print"]),
             &["e", "p", "eval", "print"][..],
         ),
-        "Rscript" | "lua" | "luajit" | "osascript" => (spec("el", &[]), &["e"][..]),
+        "Rscript" | "R" | "lua" | "luajit" | "osascript" => (spec("el", &[]), &["e"][..]),
+        "julia" => (
+            spec(
+                "eELCtJp",
+                &["eval", "print", "load", "project", "threads", "sysimage"],
+            ),
+            &["e", "E", "eval", "print"][..],
+        ),
         _ => return None,
     })
 }
@@ -233,6 +241,7 @@ pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) 
     crate::folders::inspect(base, args, &mut info);
     classes(base, args, &mut info);
     accesses(base, args, &mut info);
+    scripts::inspect(base, args, stdin, &mut info);
     if base == "npm" || base == "pnpm" {
         npm_config(kb, args, &mut info);
     }
@@ -586,6 +595,47 @@ fn git_accesses(args: &[Word], info: &mut Info) {
                     .find(|w| !w.text.starts_with('-') && w.text != "--")
             {
                 info.access(AccessKind::Read, w, reason.clone());
+            }
+        }
+        // `git archive TREE-ISH [PATH…]` packs the committed content of the paths.
+        "archive" => {
+            let p = opts::parse(
+                rest,
+                &Spec {
+                    short_val: "o",
+                    long_val: &[
+                        "format",
+                        "prefix",
+                        "add-file",
+                        "add-virtual-file",
+                        "remote",
+                        "exec",
+                        "output",
+                        "mtime",
+                    ],
+                    stop_at_operand: false,
+                },
+            );
+            for w in opts::values(&p, &["add-file"]) {
+                info.access(AccessKind::Read, w, "git archive --add-file");
+            }
+            let operands: Vec<&Word> = opts::operands(&p)
+                .into_iter()
+                .filter_map(|i| rest.get(i))
+                .filter(|w| w.text != "--")
+                .collect();
+            if let Some(tree) = operands.first()
+                && let Some((_, path)) = tree.text.split_once(':')
+                && !path.is_empty()
+            {
+                info.access(
+                    AccessKind::Read,
+                    &Word::derived(tree, path),
+                    format!("{reason} of a committed file"),
+                );
+            }
+            for w in operands.iter().skip(1) {
+                pathspec_read(w, &reason, info);
             }
         }
         "checkout" | "restore" => {
