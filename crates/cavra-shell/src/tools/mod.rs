@@ -597,6 +597,44 @@ fn git_accesses(args: &[Word], info: &mut Info) {
                 info.access(AccessKind::Read, w, reason.clone());
             }
         }
+        // `git grep PATTERN [REV…] [--] [PATH…]` prints the matching lines of the paths.
+        "grep" => {
+            for w in after_dashes() {
+                pathspec_read(w, &reason, info);
+            }
+            let p = opts::parse(
+                rest,
+                &Spec {
+                    short_val: "efABCm",
+                    long_val: &[
+                        "regexp",
+                        "file",
+                        "after-context",
+                        "before-context",
+                        "context",
+                        "max-count",
+                        "max-depth",
+                        "threads",
+                        "open-files-in-pager",
+                    ],
+                    stop_at_operand: false,
+                },
+            );
+            for w in opts::values(&p, &["f", "file"]) {
+                info.access(AccessKind::Read, w, "git grep -f");
+            }
+            let pattern_given = opts::has(&p, &["e", "f", "regexp", "file"]);
+            for w in opts::operands(&p)
+                .into_iter()
+                .filter_map(|i| rest.get(i))
+                .take_while(|w| w.text != "--")
+                .skip(usize::from(!pattern_given))
+            {
+                if !revision_shaped(&w.text) {
+                    pathspec_read(w, &reason, info);
+                }
+            }
+        }
         // `git archive TREE-ISH [PATH…]` packs the committed content of the paths.
         "archive" => {
             let p = opts::parse(

@@ -228,6 +228,10 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
             for w in opts::values(&p, &["o", "output", "L", "log-file"]) {
                 info.access(AccessKind::Write, w, "psql output file");
             }
+            // `-f FILE` runs FILE's statements (which may hold backslash commands too).
+            for w in opts::values(&p, &["f", "file"]) {
+                info.access(AccessKind::Read, w, "psql -f");
+            }
             for w in opts::values(&p, &["c", "command"]) {
                 apply(&psql(&w.text), w, "psql command", info);
             }
