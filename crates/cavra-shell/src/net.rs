@@ -59,7 +59,48 @@ pub fn destination_host(target: &str) -> Option<String> {
 
 fn domain(d: &str) -> Option<String> {
     let d = d.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(address) = wildcard_dns_address(&d) {
+        return Some(address);
+    }
     (!d.is_empty()).then_some(d)
+}
+
+/// Public wildcard DNS services answer every name under them with the IPv4 address written
+/// in the name: `169.254.169.254.nip.io`, `x.169-254-169-254.sslip.io` and `a9fea9fe.nip.io`
+/// resolve to 169.254.169.254 (https://nip.io, https://sslip.io). Such a name is that address.
+fn wildcard_dns_address(d: &str) -> Option<String> {
+    const SERVICES: [&str; 5] = [
+        ".nip.io",
+        ".sslip.io",
+        ".xip.io",
+        ".traefik.me",
+        ".nip.direct",
+    ];
+    let name = SERVICES.iter().find_map(|s| d.strip_suffix(s))?;
+    let labels: Vec<&str> = name.split('.').collect();
+    // Dotted: the last four labels.
+    if labels.len() >= 4
+        && let Some(tail) = labels.get(labels.len() - 4..)
+        && let Ok(a) = tail.join(".").parse::<std::net::Ipv4Addr>()
+    {
+        return Some(a.to_string());
+    }
+    let last = labels.last()?;
+    // Dashed: the last four dash-separated parts of the last label.
+    let parts: Vec<&str> = last.split('-').collect();
+    if parts.len() >= 4
+        && let Some(tail) = parts.get(parts.len() - 4..)
+        && let Ok(a) = tail.join(".").parse::<std::net::Ipv4Addr>()
+    {
+        return Some(a.to_string());
+    }
+    // Hexadecimal: eight hex digits, alone or after a dash.
+    let hex = parts.last()?;
+    if hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let n = u32::from_str_radix(hex, 16).ok()?;
+        return Some(std::net::Ipv4Addr::from(n).to_string());
+    }
+    None
 }
 
 /// An IPv6 address in normal form; one that carries an IPv4 address a packet can end up at is
@@ -657,6 +698,20 @@ mod tests {
             Some("metadata.google.internal")
         );
         assert_eq!(host("example.com/path").as_deref(), Some("example.com"));
+        // Wildcard DNS names are the address they spell.
+        for name in [
+            "http://169.254.169.254.nip.io/",
+            "http://x.169.254.169.254.nip.io./",
+            "http://169-254-169-254.sslip.io/",
+            "http://app-169-254-169-254.sslip.io/",
+            "http://a9fea9fe.nip.io/",
+            "http://x-a9fea9fe.nip.io/",
+            "http://169.254.169.254.XIP.IO/",
+        ] {
+            assert_eq!(host(name).as_deref(), Some("169.254.169.254"), "{name}");
+        }
+        assert_eq!(host("http://nip.io/").as_deref(), Some("nip.io"));
+        assert_eq!(host("http://app.nip.io/").as_deref(), Some("app.nip.io"));
         assert_eq!(host("https://[::1]:8080/").as_deref(), Some("::1"));
         assert_eq!(host("http://[::]/").as_deref(), Some("::"));
         assert_eq!(
