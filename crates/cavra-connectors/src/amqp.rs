@@ -168,7 +168,17 @@ impl Amqp {
 
     async fn deliver(&self, msg: &Outgoing) -> Sent {
         let key = self.routing_key(&msg.tenant, &msg.event_kind);
-        let body = msg.envelope.to_string();
+        let body = match crate::sink::envelope_bytes(msg) {
+            Ok(body) => body,
+            Err(why) => {
+                return Sent {
+                    verdict: Verdict::Permanent,
+                    status: "not JSON".into(),
+                    request: String::new(),
+                    response: why,
+                };
+            }
+        };
         let request = format!(
             "basic.publish exchange `{}` routing key {key} ({} bytes, message-id {})",
             self.config.exchange,
@@ -199,7 +209,7 @@ impl Amqp {
                     mandatory: true,
                     ..Default::default()
                 },
-                body.as_bytes(),
+                &body,
                 props,
             )
             .await?

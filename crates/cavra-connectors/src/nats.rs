@@ -155,7 +155,17 @@ impl Nats {
 
     async fn deliver(&self, msg: &Outgoing) -> Sent {
         let subject = subject(&self.config.subject_prefix, &msg.tenant, &msg.event_kind);
-        let body = msg.envelope.to_string();
+        let body = match crate::sink::envelope_bytes(msg) {
+            Ok(body) => body,
+            Err(why) => {
+                return Sent {
+                    verdict: Verdict::Permanent,
+                    status: "not JSON".into(),
+                    request: String::new(),
+                    response: why,
+                };
+            }
+        };
         let request = format!(
             "PUB {subject} on {} ({} bytes, Nats-Msg-Id {})",
             self.config.stream,
