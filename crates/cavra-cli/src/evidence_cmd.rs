@@ -302,6 +302,7 @@ pub struct ExportArgs {
     /// The file to write (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// With a file: print what was written as JSON.
