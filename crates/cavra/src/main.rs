@@ -4,28 +4,16 @@
 //! Exit codes: 0 the action may proceed (allow, warn, audit_only, allow_with_attestation) or
 //! the command succeeded; 1 error; 2 usage error; 3 require_approval; 4 block.
 
-mod aispm_cmd;
-mod ci_cmd;
-mod client;
-mod connector_cmd;
-mod demo;
-mod doctor_cmd;
 mod evaluate;
-mod evidence_cmd;
 mod explain_cmd;
 mod hook_cmd;
-mod init;
-mod inventory_cmd;
-mod mcp_cmd;
 mod policy_cmd;
-mod proof_cmd;
-mod registry_cmd;
-mod release_cmd;
-mod server_cmd;
-mod store_cmds;
-mod support;
-mod trailer;
-mod validate_cmd;
+
+// The cold subcommands live in cavra-cli (built for size); see its crate documentation.
+use cavra_cli::{
+    aispm_cmd, ci_cmd, client, connector_cmd, demo, doctor_cmd, evidence_cmd, init, inventory_cmd,
+    mcp_cmd, registry_cmd, release_cmd, server_cmd, store_cmds, support, trailer, validate_cmd,
+};
 
 // Pack signatures are the runtime's (the hook and the MCP governor check them on loading).
 use cavra_runtime::signature as policy_sig;

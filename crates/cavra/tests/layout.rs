@@ -49,9 +49,11 @@ fn lines(path: &Path) -> usize {
 fn the_binary_crate_stays_under_its_budget() {
     let mut files = Vec::new();
     sources(&workspace().join("crates/cavra/src"), &mut files);
+    // The binary crate is main.rs and the per-action commands (the cold ones are in
+    // crates/cavra-cli): that main.rs is among them shows the folder was read.
     assert!(
-        files.len() > 10,
-        "the binary's sources were found: {files:?}"
+        files.iter().any(|f| f.ends_with("src/main.rs")) && files.len() >= 5,
+        "the binary's sources were not found: {files:?}"
     );
     let mut counted: Vec<(usize, PathBuf)> = files.into_iter().map(|f| (lines(&f), f)).collect();
     let total: usize = counted.iter().map(|(n, _)| n).sum();

@@ -42,6 +42,7 @@ pub struct ServeArgs {
     #[cfg(feature = "console")]
     #[arg(long, value_name = "TENANT")]
     pub console_tenant: Option<String>,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -72,6 +73,7 @@ pub struct ReadinessArgs {
     /// Also write the result as a signed readiness packet here (with --sign-key).
     #[arg(long, value_name = "FILE", requires = "sign_key")]
     pub packet: Option<PathBuf>,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub key: SignKey,
     /// The API service (token from CAVRA_TOKEN, an admin's or auditor's): its tenant's gate.
@@ -88,6 +90,7 @@ pub struct ReadinessArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -115,6 +118,7 @@ pub struct SignKey {
 pub enum DbCommand {
     /// Run the service database's migrations (safe from several replicas at once).
     Migrate {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
         /// Print the schema version reached as JSON.
@@ -136,6 +140,7 @@ pub enum TenantCommand {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
     },
@@ -144,6 +149,7 @@ pub enum TenantCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
     },
@@ -164,6 +170,7 @@ pub enum TenantCommand {
         /// A limit, KIND=N or KIND=none (repeatable): agents, mcp_servers, policy_packs.
         #[arg(long = "limit", value_name = "KIND=N")]
         limits: Vec<String>,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         at: EntitlementAt,
     },
@@ -171,6 +178,7 @@ pub enum TenantCommand {
     Entitlement {
         /// The tenant.
         id: String,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         at: EntitlementAt,
     },
@@ -214,6 +222,7 @@ pub enum TokenCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
     },
@@ -225,6 +234,7 @@ pub enum TokenCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
     },
@@ -235,6 +245,7 @@ pub enum TokenCommand {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         db: DbArgs,
     },

@@ -19,6 +19,7 @@ pub enum InventoryCommand {
         /// json, csv or osquery (default: .csv is csv, .ndjson/.log osquery, else json).
         #[arg(long, value_parser = ["json", "csv", "osquery"])]
         format: Option<String>,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         at: crate::server_cmd::EntitlementAt,
     },

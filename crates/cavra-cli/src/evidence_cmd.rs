@@ -43,6 +43,7 @@ pub struct TrustRootArg {
 pub enum TrustCommand {
     /// Add a public key to a trust root (the file is created if missing).
     Add {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// The key's id, as signatures name it.
@@ -73,6 +74,7 @@ pub enum TrustCommand {
     },
     /// List the keys of a trust root with their status and validity.
     List {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// Print JSON.
@@ -81,6 +83,7 @@ pub enum TrustCommand {
     },
     /// Revoke a key: nothing it signed verifies any more.
     Revoke {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// The key.
@@ -95,6 +98,7 @@ pub enum TrustCommand {
     },
     /// Retire a key after a rotation: what it signed while valid still verifies.
     Retire {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// The key.
@@ -113,6 +117,7 @@ pub enum TrustCommand {
     /// Write an offline trust package: the trust root and signed policy packs, with checksums,
     /// signed, to carry into an air-gapped environment.
     Export {
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// Policy pack files to include; each needs its signature beside it (PACK.sig).
@@ -201,6 +206,7 @@ pub enum EvidenceCommand {
     CheckProof {
         /// The proof file.
         file: PathBuf,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         root: TrustRootArg,
         /// Print JSON.
@@ -244,6 +250,7 @@ pub struct BundleArgs {
     /// The bundle folder to create (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Sign the bundle with this private key (unsigned bundles only verify with --allow-unsigned).
@@ -295,6 +302,7 @@ pub struct ExportArgs {
     /// The file to write (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// With a file: print what was written as JSON.
@@ -340,7 +348,7 @@ pub(crate) fn read_trust(path: &Path) -> Result<TrustRoot, Failure> {
 }
 
 /// Writes a file whole or not at all (the runtime's [`cavra_runtime::repo::write_atomic`]).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(cavra_runtime::repo::write_atomic(path, bytes)?)
 }
 

@@ -34,6 +34,7 @@ pub enum ConnectorCommand {
         /// How long to wait for the delivery, in seconds.
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -51,6 +52,7 @@ pub enum ConnectorCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<usize>,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -62,6 +64,7 @@ pub enum ConnectorCommand {
         /// Only this connector's.
         #[arg(long)]
         destination: Option<String>,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         server: ServerArgs,
     },

@@ -40,6 +40,7 @@ pub struct CreateArgs {
     /// Where the packet goes.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub key: crate::server_cmd::SignKey,
     /// The API service: the token's tenant (CAVRA_TOKEN, an admin's or auditor's).
@@ -48,6 +49,7 @@ pub struct CreateArgs {
     /// The tenant, read from the service's database.
     #[arg(long, conflicts_with = "server")]
     pub tenant: Option<String>,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub db: crate::server_cmd::DbArgs,
 }
@@ -130,6 +132,7 @@ pub struct PostureArgs {
     /// Day by day (UTC days) over the last --days N (default 30).
     #[arg(long, conflicts_with = "from_bundle")]
     pub trend: bool,
+    /// The trend's length in days (hidden; the default is 30).
     #[arg(long, requires = "trend", hide = true)]
     pub days: Option<i64>,
     /// Print JSON.

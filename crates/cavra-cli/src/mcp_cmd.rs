@@ -19,6 +19,7 @@ pub enum McpCommand {
 /// `cavra mcp proxy` arguments.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub common: CommonArgs,
     /// The upstream server's name, as in the MCP registry and the policy.
@@ -66,6 +67,7 @@ pub struct CommonArgs {
 /// `cavra mcp serve` arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub common: CommonArgs,
     /// The key that signs evidence bundles written by the evidence_bundle tool (default: the

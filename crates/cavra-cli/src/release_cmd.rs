@@ -76,8 +76,10 @@ pub struct RecordArgs {
     /// The record file (default: .cavra/releases/V.release.json in the repository).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub signing: SigningArgs,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub notify: NotifyArgs,
     /// Print what was recorded as JSON.
@@ -107,8 +109,10 @@ pub struct RollbackArgs {
     /// The rollback record file (default: rollback-V-to-W-<time>.json in the records folder).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub signing: SigningArgs,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub notify: NotifyArgs,
     /// Print what was recorded as JSON.
@@ -157,6 +161,7 @@ pub struct ArchiveArgs {
     /// The folder to write the archive into.
     #[arg(long, value_name = "DIR", default_value = "dist")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub signing: SigningArgs,
     /// Print what was written as JSON.
@@ -195,6 +200,7 @@ pub struct BundleArgs {
     /// The bundle file to write.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub signing: SigningArgs,
     /// Print what was written as JSON.
@@ -222,6 +228,7 @@ pub struct AnchorArgs {
 /// `cavra offline verify` arguments.
 #[derive(Debug, Args)]
 pub struct OfflineVerifyArgs {
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub anchor: AnchorArgs,
 }
@@ -229,6 +236,7 @@ pub struct OfflineVerifyArgs {
 /// `cavra offline install` arguments.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
+    #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
     #[command(flatten)]
     pub anchor: AnchorArgs,
     /// Where to install: PREFIX/bin, PREFIX/share/cavra, PREFIX/policies, PREFIX/images.

@@ -16,6 +16,7 @@ pub enum SessionCommand {
     Show {
         /// The session id.
         id: String,
+        #[allow(missing_docs)] // flattened: clap takes the help from the inner struct's own fields
         #[command(flatten)]
         json: JsonFlag,
     },
