@@ -348,7 +348,7 @@ impl Governor {
             "sha256:{}",
             hex::encode(Sha256::digest(result.to_string().as_bytes()))
         );
-        let timestamp = now_string(OffsetDateTime::now_utc())?;
+        let timestamp = cavra_store::Timestamp::now();
         self.store.record_outcome_with_result(
             &cavra_store::Outcome {
                 tool_use_id: call_id.map(str::to_string),
