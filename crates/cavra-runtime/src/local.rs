@@ -86,9 +86,8 @@ pub fn resolve_in_store(
         cavra_store::stamp(now)?,
         ttl,
     );
-    let (_, settled) = cavra_store::now_or_never(settling).ok_or_else(|| {
-        StoreError::Corrupt("the repository's store did not answer at once".to_string())
-    })??;
+    let (_, settled) = cavra_store::now_or_never(settling)
+        .ok_or(StoreError::Waiting("the approval step"))??;
     Ok(match settled {
         Settled::Use(a) => Outcome::Used(a),
         Settled::Denied(a) => Outcome::Denied(a),

@@ -118,3 +118,55 @@ pub fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
         std::task::Poll::Pending => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApprovalState, NewApproval, Store};
+
+    #[test]
+    fn a_ready_future_gives_its_output_and_a_waiting_one_none() {
+        assert_eq!(now_or_never(std::future::ready(7)), Some(7));
+        assert_eq!(now_or_never(std::future::pending::<u8>()), None);
+    }
+
+    #[test]
+    fn the_repository_store_answers_at_once_and_uses_a_grant_as_it_finds_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut store = Store::open_repo(dir.path()).expect("store");
+        let at = |s: &str| Timestamp::parse(s).expect("time");
+        let now = at("2026-01-01T00:10:00Z");
+        let ask = |store: &mut Store| {
+            now_or_never(store.decisive_approval("sha256:f", "agent:s1", now)).expect("ready")
+        };
+        assert_eq!(ask(&mut store).expect("none"), None);
+        let asked = store
+            .create_approval(&NewApproval {
+                id: crate::new_approval_id(),
+                decision_id: "d1".into(),
+                fingerprint: "sha256:f".into(),
+                session_id: Some("s1".into()),
+                approver_group: "Platform".into(),
+                requested_by: "agent:s1".into(),
+                summary: "execute_command: make deploy".into(),
+                requested_at: at("2026-01-01T00:00:00Z"),
+                expires_at: at("2026-01-01T01:00:00Z"),
+            })
+            .expect("asked");
+        let open = ask(&mut store).expect("read").expect("open");
+        assert_eq!(open, Decisive::Open(open.approval().clone()));
+        assert_eq!(open.approval().state, ApprovalState::Pending);
+        store
+            .approve(&asked.id, "alice", "ok", at("2026-01-01T00:05:00Z").time())
+            .expect("approve");
+        let granted = ask(&mut store).expect("read").expect("grant");
+        assert!(matches!(granted, Decisive::Grant(_)), "{granted:?}");
+        assert_eq!(granted.into_approval().id, asked.id);
+        // Used as it was found: a once-use grant decides nothing more.
+        assert_eq!(ask(&mut store).expect("read"), None);
+        let listed = now_or_never(store.list_decisions(&DecisionFilter::default()))
+            .expect("ready")
+            .expect("list");
+        assert!(listed.is_empty());
+    }
+}
