@@ -86,8 +86,8 @@ pub fn resolve_in_store(
         cavra_store::stamp(now)?,
         ttl,
     );
-    let (_, settled) = cavra_store::now_or_never(settling)
-        .ok_or(StoreError::Waiting("the approval step"))??;
+    let (_, settled) =
+        cavra_store::now_or_never(settling).ok_or(StoreError::Waiting("the approval step"))??;
     Ok(match settled {
         Settled::Use(a) => Outcome::Used(a),
         Settled::Denied(a) => Outcome::Denied(a),
