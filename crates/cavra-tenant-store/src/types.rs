@@ -260,8 +260,9 @@ pub struct EntryRecord {
     pub ref_id: Option<String>,
     /// Session.
     pub session_id: Option<String>,
-    /// Time, as stored (the log is read to be checked: a damaged row comes back to be
-    /// reported rather than refusing to read).
+    // The stored text, not a `Timestamp`: the log is read to be checked, and a damaged row
+    // must come back to be reported rather than refuse to read.
+    /// Time.
     pub timestamp: String,
     /// Hex leaf hash.
     pub leaf_hash: String,

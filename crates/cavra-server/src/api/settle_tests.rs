@@ -14,7 +14,7 @@ use cavra_tenant_store::{
 };
 use std::sync::Arc;
 
-const PACK: &str = "metadata: {id: t, version: '1'}\nrules:\n  - id: deploy\n    action: execute_command\n    command: ['make deploy']\n    decision: require_approval\n";
+const PACK: &str = "metadata: {id: t, version: '1'}\nrules:\n  - id: deploy\n    action: execute_command\n    commands: ['make deploy']\n    decision: require_approval\n";
 
 fn decided(id: &str) -> (Request, DecisionRecord) {
     let resolved =
@@ -88,6 +88,7 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
     let ttl = time::Duration::hours(1);
     let mut steps = (Vec::new(), Vec::new());
     let mut approvals: (Option<String>, Option<String>) = (None, None);
+    let mut used = None;
 
     for (round, now) in [
         "2026-01-01T00:00:00Z", // none yet: ask
@@ -155,7 +156,10 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
                 approvals.1 = Some(terms.id.clone());
                 new_approval = Some(terms);
             }
-            Settled::Use(a) => use_grant = Some(a.id),
+            Settled::Use(a) => {
+                used = Some(a.id.clone());
+                use_grant = Some(a.id);
+            }
             _ => {}
         }
         db.record_decision(
@@ -212,7 +216,7 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
         "the grant's use allowed"
     );
     let approval = db
-        .approval("acme", approvals.1.as_deref().expect("asked"))
+        .approval("acme", used.as_deref().expect("a grant was used"))
         .await
         .expect("read")
         .expect("approval");
