@@ -90,7 +90,7 @@ pub(crate) fn post_tool_use(
                 sha256,
                 // The pack is not loaded after the tool ran; the built-in rules mask the path.
                 path: target.map(|p| Redactor::builtin().redact_text(&p.to_string_lossy()).value),
-                timestamp: timestamp.clone(),
+                timestamp,
             })
             .map_err(|e| format!("could not record the outcome: {e}"))?;
     }

@@ -401,8 +401,8 @@ impl Governor {
             "approvals": session.as_ref().map(|s| s.approvals).unwrap_or(0),
             "warned": session.as_ref().map(|s| s.warned).unwrap_or(0),
             "outcomes": session.as_ref().map(|s| s.outcomes).unwrap_or(0),
-            "first_seen": session.as_ref().map(|s| s.first_seen.clone()),
-            "last_seen": session.as_ref().map(|s| s.last_seen.clone()),
+            "first_seen": session.as_ref().map(|s| s.first_seen),
+            "last_seen": session.as_ref().map(|s| s.last_seen),
             "pending_approvals": pending,
             "recent": rows,
         }))

@@ -209,7 +209,7 @@ pub enum Settled<A> {
     /// notes in the record the id of the one written ([`note_new`]: the agent's prompt may
     /// already have one for the same tool call).
     Ask(NewApproval),
-    /// None applies and none is asked for (`may_ask` was false); the record's decision
+    /// None applies and none is asked for (no `ttl` was given); the record's decision
     /// stands.
     Unasked,
     /// The record's decision needs no approval.
@@ -219,17 +219,16 @@ pub enum Settled<A> {
 /// The approval step after the engine, written once for both stores: the approval bound to
 /// the decision's full context ([`approval_fingerprint`] of `request`, `record` and the routed
 /// `group`) looked up in `book` for `asker`, applied to the record by [`resolve`], and, when
-/// none applies and `may_ask`, the terms of a new one ([`ask_terms`], open for `ttl` from
-/// `now`). Returns the fingerprint and what the store is to write.
+/// none applies and `ttl` is given, the terms of a new one ([`ask_terms`], open for `ttl` from
+/// `now`; None: none is asked for). Returns the fingerprint and what the store is to write.
 pub async fn settle<B: cavra_store::DecisionBook>(
     book: &mut B,
     request: &Request,
     record: &mut DecisionRecord,
     group: &str,
     asker: Asker,
-    may_ask: bool,
     now: Timestamp,
-    ttl: time::Duration,
+    ttl: Option<time::Duration>,
 ) -> Result<(String, Settled<cavra_store::Approval<B::Granted>>), cavra_store::StoreError> {
     use cavra_store::Decisive;
     let fingerprint = approval_fingerprint(request, record, group);
@@ -272,7 +271,7 @@ pub async fn settle<B: cavra_store::DecisionBook>(
         Resolution::Pending { .. } => {
             found.map_or(Settled::Unasked, |f| Settled::Pending(f.into_approval()))
         }
-        Resolution::Ask { group } if may_ask => {
+        Resolution::Ask { group } if let Some(ttl) = ttl => {
             let terms = ask_terms(record, group, fingerprint.clone(), asker, now, ttl)
                 .map_err(|e| cavra_store::StoreError::Time(e.to_string()))?;
             Settled::Ask(terms)

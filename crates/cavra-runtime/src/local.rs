@@ -82,9 +82,8 @@ pub fn resolve_in_store(
         record,
         &group,
         asker,
-        asking.ask != Ask::Nowhere,
         cavra_store::stamp(now)?,
-        ttl,
+        (asking.ask != Ask::Nowhere).then_some(ttl),
     );
     let (_, settled) =
         cavra_store::now_or_never(settling).ok_or(StoreError::Waiting("the approval step"))??;

@@ -311,9 +311,8 @@ pub async fn create(
                 &mut record,
                 &group,
                 asker,
-                true,
                 stamp,
-                ttl,
+                Some(ttl),
             )
             .await?;
             match settled {

@@ -120,9 +120,8 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
             &mut record,
             "Platform",
             asker(),
-            true,
             now,
-            ttl,
+            Some(ttl),
         );
         let (local_fp, settled) = now_or_never(settling).expect("ready").expect("settled");
         steps.0.push(word(&settled));
@@ -141,9 +140,8 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
             &mut record,
             "Platform",
             asker(),
-            true,
             now,
-            ttl,
+            Some(ttl),
         )
         .await
         .expect("settled");
