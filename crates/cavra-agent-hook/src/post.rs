@@ -73,8 +73,7 @@ pub(crate) fn post_tool_use(
     }
     written.dedup();
     let store = res.store(repo_root)?;
-    let timestamp =
-        cavra_store::format_time(time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    let timestamp = cavra_store::Timestamp::now();
     let targets: Vec<Option<PathBuf>> = if written.is_empty() {
         vec![None]
     } else {
@@ -91,7 +90,7 @@ pub(crate) fn post_tool_use(
                 sha256,
                 // The pack is not loaded after the tool ran; the built-in rules mask the path.
                 path: target.map(|p| Redactor::builtin().redact_text(&p.to_string_lossy()).value),
-                timestamp: timestamp.clone(),
+                timestamp,
             })
             .map_err(|e| format!("could not record the outcome: {e}"))?;
     }

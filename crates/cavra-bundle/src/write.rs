@@ -8,7 +8,7 @@ use cavra_evidence::compact::batch_proof;
 use cavra_evidence::dsse::Envelope;
 use cavra_evidence::intoto::{Statement, Subject};
 use cavra_evidence::trust::format_time;
-use cavra_store::{EntryFilter, LogEntry, LogSigner, Store, StoredCheckpoint};
+use cavra_store::{EntryFilter, LogEntry, LogSigner, Store, StoredCheckpoint, Timestamp};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -23,12 +23,12 @@ pub struct Selection {
     /// One agent session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
-    /// Entries at or after this time (store format, RFC 3339 UTC with milliseconds).
+    /// Entries at or after this time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
+    pub since: Option<Timestamp>,
     /// Entries before this time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
+    pub until: Option<Timestamp>,
 }
 
 /// Where a bundle's entries, proofs, policies and approvals come from: the repository's
@@ -295,8 +295,8 @@ fn assemble(
     let tree_size = checkpoint.checkpoint.tree_size;
     let filter = EntryFilter {
         session_id: options.selection.session_id.clone(),
-        since: options.selection.since.clone(),
-        until: options.selection.until.clone(),
+        since: options.selection.since,
+        until: options.selection.until,
         below: Some(tree_size),
     };
     let mut manifest = Vec::new();
@@ -587,8 +587,8 @@ fn summary_markdown(
         (None, None, None) => "every entry of the log".into(),
         (None, since, until) => format!(
             "entries from {} to {}",
-            since.as_deref().unwrap_or("the start"),
-            until.as_deref().unwrap_or("now")
+            since.map_or_else(|| "the start".to_string(), Timestamp::text),
+            until.map_or_else(|| "now".to_string(), Timestamp::text)
         ),
     };
     s.push_str(&format!("- Selection: {what}\n"));

@@ -348,7 +348,7 @@ impl Governor {
             "sha256:{}",
             hex::encode(Sha256::digest(result.to_string().as_bytes()))
         );
-        let timestamp = now_string(OffsetDateTime::now_utc())?;
+        let timestamp = cavra_store::Timestamp::now();
         self.store.record_outcome_with_result(
             &cavra_store::Outcome {
                 tool_use_id: call_id.map(str::to_string),
@@ -401,8 +401,8 @@ impl Governor {
             "approvals": session.as_ref().map(|s| s.approvals).unwrap_or(0),
             "warned": session.as_ref().map(|s| s.warned).unwrap_or(0),
             "outcomes": session.as_ref().map(|s| s.outcomes).unwrap_or(0),
-            "first_seen": session.as_ref().map(|s| s.first_seen.clone()),
-            "last_seen": session.as_ref().map(|s| s.last_seen.clone()),
+            "first_seen": session.as_ref().map(|s| s.first_seen),
+            "last_seen": session.as_ref().map(|s| s.last_seen),
             "pending_approvals": pending,
             "recent": rows,
         }))

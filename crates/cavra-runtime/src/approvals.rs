@@ -195,6 +195,92 @@ pub fn note_new(record: &mut DecisionRecord, id: &str) {
     record.evidence_refs.push(format!("approval:{id}"));
 }
 
+/// What [`settle`] found for a decision that needs approval, and what the store is to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled<A> {
+    /// A grant for exactly this context applies: the record now allows. The repository's
+    /// store has marked it used; the service marks it used in the decision's write.
+    Use(A),
+    /// The approval was denied: the record now blocks.
+    Denied(A),
+    /// An approval is pending (or granted to another request): the agent waits.
+    Pending(A),
+    /// None applies; the store writes this new approval with the decision, and the caller
+    /// notes in the record the id of the one written ([`note_new`]: the agent's prompt may
+    /// already have one for the same tool call).
+    Ask(NewApproval),
+    /// None applies and none is asked for (no `ttl` was given); the record's decision
+    /// stands.
+    Unasked,
+    /// The record's decision needs no approval.
+    NotNeeded,
+}
+
+/// The approval step after the engine, written once for both stores: the approval bound to
+/// the decision's full context ([`approval_fingerprint`] of `request`, `record` and the routed
+/// `group`) looked up in `book` for `asker`, applied to the record by [`resolve`], and, when
+/// none applies and `ttl` is given, the terms of a new one ([`ask_terms`], open for `ttl` from
+/// `now`; None: none is asked for). Returns the fingerprint and what the store is to write.
+pub async fn settle<B: cavra_store::DecisionBook>(
+    book: &mut B,
+    request: &Request,
+    record: &mut DecisionRecord,
+    group: &str,
+    asker: Asker,
+    now: Timestamp,
+    ttl: Option<time::Duration>,
+) -> Result<(String, Settled<cavra_store::Approval<B::Granted>>), cavra_store::StoreError> {
+    use cavra_store::Decisive;
+    let fingerprint = approval_fingerprint(request, record, group);
+    if record.decision != Decision::RequireApproval {
+        return Ok((fingerprint, Settled::NotNeeded));
+    }
+    let found = book
+        .decisive_approval(&fingerprint, &asker.requested_by, now)
+        .await?;
+    let state = found.as_ref().and_then(|f| match f {
+        Decisive::Grant(a) if a.state == ApprovalState::BreakGlass => Some(GrantState::BreakGlass),
+        Decisive::Grant(_) => Some(GrantState::Approved),
+        Decisive::Open(a) => match a.state {
+            ApprovalState::Denied => Some(GrantState::Denied),
+            ApprovalState::Expired | ApprovalState::Consumed => None,
+            _ => Some(GrantState::Pending),
+        },
+    });
+    let view = match (&found, state) {
+        (Some(f), Some(state)) => {
+            let a = f.approval();
+            Some(Found {
+                id: &a.id,
+                state,
+                approver_group: &a.approver_group,
+                decided_by: a.decided_by.as_deref(),
+                reason: a.reason.as_deref(),
+            })
+        }
+        _ => None,
+    };
+    let settled = match resolve(record, view, group) {
+        Resolution::NotNeeded => Settled::NotNeeded,
+        Resolution::Use { .. } => {
+            found.map_or(Settled::Unasked, |f| Settled::Use(f.into_approval()))
+        }
+        Resolution::Denied { .. } => {
+            found.map_or(Settled::Unasked, |f| Settled::Denied(f.into_approval()))
+        }
+        Resolution::Pending { .. } => {
+            found.map_or(Settled::Unasked, |f| Settled::Pending(f.into_approval()))
+        }
+        Resolution::Ask { group } if let Some(ttl) = ttl => {
+            let terms = ask_terms(record, group, fingerprint.clone(), asker, now, ttl)
+                .map_err(|e| cavra_store::StoreError::Time(e.to_string()))?;
+            Settled::Ask(terms)
+        }
+        Resolution::Ask { .. } => Settled::Unasked,
+    };
+    Ok((fingerprint, settled))
+}
+
 /// What a person does to an approval the service keeps: the steps of its approve, deny,
 /// expire and break-glass routes, of a chat button press and of the console. [`transition`]
 /// turns one into the store's compare-and-set terms; [`refusal`] reads what the store found

@@ -10,8 +10,10 @@
 //! - [`approvals`]: an approval is bound to the full context of the decision it was asked for
 //!   ([`approvals::approval_fingerprint`]), and one pure step ([`approvals::resolve`]) says what
 //!   an approval found for a decision does to it: used, denied, still pending, or to be asked
-//!   for. Entry points keep only their storage calls around it; [`local`] holds those calls
-//!   for the repository's own store (the hook and the MCP governor).
+//!   for. [`approvals::settle`] is the whole step against either store (the contract
+//!   [`cavra_store::DecisionBook`], kept by the repository's store and the service's); entry
+//!   points keep only their writes around it; [`local`] holds those for the repository's own
+//!   store (the hook and the MCP governor).
 //! - [`record`]: the stored record (redacted as a whole, with what was masked), recording, and
 //!   the pack that decided kept once per digest.
 //! - [`service`]: one call to the API service, telling an outage from a refusal, and the

@@ -2,11 +2,9 @@
 //! (the hook and the MCP governor): the store calls around [`crate::approvals::resolve`],
 //! written once.
 
-use crate::approvals::{
-    Asker, Found, GrantState, Resolution, approval_fingerprint, ask_terms, note_new, resolve,
-};
+use crate::approvals::{Asker, Settled, note_new, settle};
 use cavra_engine::{DecisionRecord, Request};
-use cavra_store::{Approval, ApprovalState, Store, StoreError};
+use cavra_store::{Approval, Store, StoreError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -70,66 +68,43 @@ pub fn resolve_in_store(
         .approver_group
         .clone()
         .unwrap_or_else(|| cavra_engine::evaluate::DEFAULT_APPROVER_GROUP.to_string());
-    let fingerprint = approval_fingerprint(request, record, &group);
-    let granted = store.consume_approval(&fingerprint, &asking.requested_by, now)?;
-    let open = match &granted {
-        Some(_) => None,
-        None => store.open_approval(&fingerprint, now)?,
+    let asker = Asker {
+        session_id: asking.session_id.clone(),
+        requested_by: asking.requested_by.clone(),
+        summary: asking.summary.clone(),
     };
-    let found = match (&granted, &open) {
-        (Some(a), _) => Some(view(a, GrantState::Approved)),
-        // Approved for another requester: not usable here, so it reads as waiting.
-        (None, Some(a)) if a.state == ApprovalState::Denied => Some(view(a, GrantState::Denied)),
-        (None, Some(a)) => Some(view(a, GrantState::Pending)),
-        (None, None) => None,
-    };
-    Ok(match resolve(record, found, &group) {
-        Resolution::Use { .. } => granted.map_or(Outcome::None, Outcome::Used),
-        Resolution::Denied { .. } => open.map_or(Outcome::None, Outcome::Denied),
-        Resolution::Pending { .. } => open.map_or(Outcome::None, Outcome::Pending),
-        Resolution::Ask { group } if asking.ask != Ask::Nowhere => {
-            let ttl = time::Duration::try_from(asking.ttl)
-                .map_err(|e| StoreError::Time(e.to_string()))?;
-            let asker = Asker {
-                session_id: asking.session_id.clone(),
-                requested_by: asking.requested_by.clone(),
-                summary: asking.summary.clone(),
-            };
-            let new = ask_terms(
-                record,
-                group,
-                fingerprint,
-                asker,
-                cavra_store::stamp(now)?,
-                ttl,
-            )
-            .map_err(|e| StoreError::Time(e.to_string()))?;
-            match &asking.ask {
-                Ask::AgentPrompt { tool_use_id } => {
-                    let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref())?;
-                    note_new(record, &asked.id);
-                    Outcome::Asked(asked)
-                }
-                _ => {
-                    let created = store.create_approval(&new)?;
-                    note_new(record, &created.id);
-                    Outcome::Created(created)
-                }
+    // Past what a time can hold, the expiry is refused when an approval is asked for.
+    let ttl = time::Duration::try_from(asking.ttl).unwrap_or(time::Duration::MAX);
+    // The store's futures are ready when returned: no executor on the hook's path.
+    let settling = settle(
+        store,
+        request,
+        record,
+        &group,
+        asker,
+        cavra_store::stamp(now)?,
+        (asking.ask != Ask::Nowhere).then_some(ttl),
+    );
+    let (_, settled) =
+        cavra_store::now_or_never(settling).ok_or(StoreError::Waiting("the approval step"))??;
+    Ok(match settled {
+        Settled::Use(a) => Outcome::Used(a),
+        Settled::Denied(a) => Outcome::Denied(a),
+        Settled::Pending(a) => Outcome::Pending(a),
+        Settled::Ask(new) => match &asking.ask {
+            Ask::AgentPrompt { tool_use_id } => {
+                let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref())?;
+                note_new(record, &asked.id);
+                Outcome::Asked(asked)
             }
-        }
-        Resolution::Ask { .. } | Resolution::NotNeeded => Outcome::None,
+            _ => {
+                let created = store.create_approval(&new)?;
+                note_new(record, &created.id);
+                Outcome::Created(created)
+            }
+        },
+        Settled::Unasked | Settled::NotNeeded => Outcome::None,
     })
-}
-
-/// The runtime's view of a stored approval.
-fn view(a: &Approval, state: GrantState) -> Found<'_> {
-    Found {
-        id: &a.id,
-        state,
-        approver_group: &a.approver_group,
-        decided_by: a.decided_by.as_deref(),
-        reason: a.reason.as_deref(),
-    }
 }
 
 /// A time given by a person (a flag) that is not RFC 3339.
@@ -163,8 +138,8 @@ pub fn entry_filter(
         value
             .map(|v| {
                 let t = parse_time(v, flag)?;
-                // Only a year past 9999 does not format, and RFC 3339 cannot name one.
-                cavra_store::format_time(t).map_err(|_| BadTime {
+                // Only a year past 9999 is not a store's time, and RFC 3339 cannot name one.
+                cavra_store::stamp(t).map_err(|_| BadTime {
                     flag: flag.to_string(),
                     value: v.to_string(),
                 })
@@ -356,7 +331,10 @@ mod tests {
     fn an_entry_filter_reads_rfc3339_and_names_the_flag_of_a_bad_time() {
         let f = entry_filter(Some("s1"), Some("2026-11-25T09:00:00+01:00"), None).expect("ok");
         assert_eq!(f.session_id.as_deref(), Some("s1"));
-        assert_eq!(f.since.as_deref(), Some("2026-11-25T08:00:00.000Z"));
+        assert_eq!(
+            f.since.map(|t| t.text()).as_deref(),
+            Some("2026-11-25T08:00:00.000Z")
+        );
         assert_eq!((f.until, f.below), (None, None));
         let bad = entry_filter(None, None, Some("yesterday")).expect_err("not a time");
         assert_eq!(bad.flag, "--until");

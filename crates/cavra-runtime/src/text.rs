@@ -604,8 +604,8 @@ mod tests {
         let s = cavra_store::Session {
             id: "s1".into(),
             agent: Some("codex".into()),
-            first_seen: "t0".into(),
-            last_seen: "t1".into(),
+            first_seen: "2026-01-01T00:00:00.000Z".parse().expect("time"),
+            last_seen: "2026-01-01T00:01:00.000Z".parse().expect("time"),
             cwd: None,
             decisions: 2,
             blocked: 1,
@@ -622,7 +622,7 @@ mod tests {
         let shown = session(&s, &[], false);
         assert_eq!(
             shown,
-            "session s1  agent codex  cwd -\nfirst seen t0  last seen t1\n2 decisions: 1 blocked, 0 routed for approval, 0 warned; 0 outcomes recorded\n"
+            "session s1  agent codex  cwd -\nfirst seen 2026-01-01T00:00:00.000Z  last seen 2026-01-01T00:01:00.000Z\n2 decisions: 1 blocked, 0 routed for approval, 0 warned; 0 outcomes recorded\n"
         );
     }
 

@@ -369,7 +369,7 @@ pub async fn create_tenant(db: &Db, id: &str, name: Option<&str>) -> Result<bool
     db.create_tenant(&cavra_tenant_store::Tenant {
         id: id.to_string(),
         name: name.unwrap_or(id).to_string(),
-        created_at: crate::now_text(),
+        created_at: cavra_tenant_store::Timestamp::now(),
     })
     .await
     .map_err(other)
@@ -620,7 +620,7 @@ mod tests {
         let tenants = [cavra_tenant_store::Tenant {
             id: "acme".into(),
             name: "Acme".into(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
+            created_at: "2026-01-01T00:00:00.000Z".parse().expect("time"),
         }];
         assert_eq!(
             tenants_text(&tenants),

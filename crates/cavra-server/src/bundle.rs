@@ -55,8 +55,8 @@ pub async fn check_selection_size(
             tenant,
             &EntryQuery {
                 session_id: selection.session_id.clone(),
-                since: selection.since.clone(),
-                until: selection.until.clone(),
+                since: selection.since,
+                until: selection.until,
                 ..EntryQuery::default()
             },
             max_entries as u64,
@@ -177,8 +177,8 @@ impl LogSource for TenantLog {
         loop {
             let query = EntryQuery {
                 session_id: filter.session_id.clone(),
-                since: filter.since.clone(),
-                until: filter.until.clone(),
+                since: filter.since,
+                until: filter.until,
                 after_index: after,
                 limit: PAGE,
                 ..EntryQuery::default()

@@ -325,7 +325,7 @@ impl AppState {
             .create_tenant(&Tenant {
                 id: id.to_string(),
                 name: name.to_string(),
-                created_at: now_text(),
+                created_at: cavra_tenant_store::Timestamp::now(),
             })
             .await?)
     }

@@ -44,7 +44,7 @@ impl Store {
         let requested_at = a.requested_at.to_string();
         let id = a.id.clone();
         let history = vec![HistoryEntry {
-            at: requested_at.clone(),
+            at: a.requested_at,
             state: ApprovalState::Pending,
             actor: a.requested_by.clone(),
             reason: None,
@@ -205,7 +205,7 @@ impl Store {
         if current.expires_at <= now_t {
             push_history(
                 &mut current,
-                &now_s,
+                now_t,
                 ApprovalState::Expired,
                 "cavra",
                 Some("expired before it was decided"),
@@ -238,7 +238,7 @@ impl Store {
                 actor: actor.to_string(),
             });
         }
-        push_history(&mut current, &now_s, to, actor, Some(reason));
+        push_history(&mut current, now_t, to, actor, Some(reason));
         tx.execute(
             "UPDATE approvals SET state = ?2, decided_by = ?3, decided_at = ?4, reason = ?5, history = ?6 WHERE id = ?1",
             params![id, to.as_str(), actor, now_s, reason, serde_json::to_string(&current.history)?],
@@ -263,7 +263,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids = expire_in(&tx, &format_time(now)?, &mut appender!(self))?;
+        let ids = expire_in(&tx, stamp(now)?, &mut appender!(self))?;
         tx.commit()?;
         Ok(ids)
     }
@@ -277,11 +277,12 @@ impl Store {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Approval>> {
-        let now_s = format_time(now)?;
+        let now_t = stamp(now)?;
+        let now_s = now_t.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        expire_in(&tx, &now_s, &mut appender!(self))?;
+        expire_in(&tx, now_t, &mut appender!(self))?;
         let row = tx
             .query_row(
                 &format!(
@@ -299,7 +300,7 @@ impl Store {
         let mut approval = finish_approval(row)?;
         push_history(
             &mut approval,
-            &now_s,
+            now_t,
             ApprovalState::Consumed,
             by,
             Some("used by the matching request"),
@@ -376,13 +377,13 @@ pub(crate) fn finish_approval((mut a, state, history, route): ApprovalRow) -> Re
 
 pub(crate) fn push_history(
     a: &mut Approval,
-    at: &str,
+    at: Timestamp,
     state: ApprovalState,
     actor: &str,
     reason: Option<&str>,
 ) {
     a.history.push(HistoryEntry {
-        at: at.to_string(),
+        at,
         state,
         actor: actor.to_string(),
         reason: reason.map(str::to_string),
@@ -391,9 +392,11 @@ pub(crate) fn push_history(
 
 pub(crate) fn expire_in(
     tx: &rusqlite::Transaction<'_>,
-    now: &str,
+    now_t: Timestamp,
     log: &mut Appender<'_>,
 ) -> Result<Vec<String>> {
+    let now = now_t.to_string();
+    let now = now.as_str();
     let overdue: Vec<ApprovalRow> = {
         let mut stmt = tx.prepare(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= ?1"
@@ -405,7 +408,7 @@ pub(crate) fn expire_in(
     for row in overdue {
         let mut a = finish_approval(row)?;
         let reason = prompt::expiry_reason(&a);
-        push_history(&mut a, now, ApprovalState::Expired, "cavra", Some(reason));
+        push_history(&mut a, now_t, ApprovalState::Expired, "cavra", Some(reason));
         tx.execute(
             "UPDATE approvals SET state = 'expired', history = ?2 WHERE id = ?1",
             params![a.id, serde_json::to_string(&a.history)?],

@@ -101,7 +101,7 @@ impl Store {
                 kind: EntryKind::Outcome,
                 ref_id: decision_id.as_deref(),
                 session_id: o.session_id.as_deref(),
-                timestamp: &o.timestamp,
+                timestamp: &o.timestamp.text(),
                 body: entry,
             },
         )?;

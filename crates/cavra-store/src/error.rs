@@ -108,6 +108,11 @@ pub enum StoreError {
     /// The writer stopped (the service's SQLite store).
     #[error("the store is shut down")]
     Closed,
+    /// A store call made without an executor did not answer at once (the repository's store:
+    /// its [`crate::DecisionBook`] futures are ready when returned, so this is a broken
+    /// contract in code, never a state of the data).
+    #[error("the store did not answer at once ({0})")]
+    Waiting(&'static str),
 }
 
 /// Results of the stores.

@@ -28,6 +28,7 @@ macro_rules! appender {
 }
 
 mod approvals;
+mod contract;
 mod decisions;
 mod error;
 mod log;
@@ -45,6 +46,7 @@ pub use log::{
 
 use approvals::*;
 use cavra_redact::Redactor;
+pub use contract::{DecisionBook, Decisive, now_or_never};
 pub use decisions::word;
 use decisions::*;
 pub use error::{Result, StoreError};

@@ -25,7 +25,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, Timestamp};
 
 /// The `format` of a log entry.
 pub const ENTRY_FORMAT: &str = "cavra-log-entry/v1";
@@ -90,7 +90,8 @@ pub struct LogEntry {
     pub ref_id: Option<String>,
     /// Agent session.
     pub session_id: Option<String>,
-    /// Entry time (RFC 3339).
+    /// Entry time, as stored. Kept as the stored text, not a [`Timestamp`]: the log is read to
+    /// be checked, and a damaged row must come back to be reported, not refuse to read.
     pub timestamp: String,
     /// The canonical JSON bytes (the leaf's content).
     pub bytes: Vec<u8>,
@@ -125,10 +126,10 @@ pub struct StoredCheckpoint {
 pub struct EntryFilter {
     /// Only this session's entries.
     pub session_id: Option<String>,
-    /// Entries at or after this time (RFC 3339, compared as text in the store's fixed format).
-    pub since: Option<String>,
+    /// Entries at or after this time (compared as the stored text, whose order is time order).
+    pub since: Option<Timestamp>,
     /// Entries before this time.
-    pub until: Option<String>,
+    pub until: Option<Timestamp>,
     /// Only entries with index below this (a checkpoint's size).
     pub below: Option<u64>,
 }

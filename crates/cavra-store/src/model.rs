@@ -182,7 +182,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// When.
-    pub at: String,
+    pub at: Timestamp,
     /// The state entered.
     pub state: ApprovalState,
     /// Who (or `cavra` for automatic transitions).
@@ -323,9 +323,9 @@ pub struct Session {
     /// Agent.
     pub agent: Option<String>,
     /// First decision.
-    pub first_seen: String,
-    /// Latest decision.
-    pub last_seen: String,
+    pub first_seen: Timestamp,
+    /// Latest decision (or outcome).
+    pub last_seen: Timestamp,
     /// Working folder.
     pub cwd: Option<String>,
     /// Decisions recorded.
@@ -356,7 +356,7 @@ pub struct Outcome {
     /// The file written, when any.
     pub path: Option<String>,
     /// When.
-    pub timestamp: String,
+    pub timestamp: Timestamp,
 }
 
 /// What a decision in the repository's store is about: an action, in the engine's words, or
@@ -419,10 +419,10 @@ pub struct DecisionFilter {
     pub decision: Option<Decision>,
     /// Only this kind of action.
     pub action_type: Option<ActionType>,
-    /// At or after this time (RFC 3339 UTC, compared as stored text).
-    pub since: Option<String>,
+    /// At or after this time (compared as the stored text, whose order is time order).
+    pub since: Option<Timestamp>,
     /// Before this time.
-    pub until: Option<String>,
+    pub until: Option<Timestamp>,
     /// Only decisions by this rule.
     pub rule_id: Option<String>,
     /// Only decisions asked for by this actor (the service: the authenticated caller; a

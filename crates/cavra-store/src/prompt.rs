@@ -107,7 +107,7 @@ impl Store {
             None => None,
         };
         let Some(row) = row else {
-            expire_in(&tx, &now_s, &mut log)?;
+            expire_in(&tx, now_t, &mut log)?;
             tx.commit()?;
             return Ok(None);
         };
@@ -116,7 +116,7 @@ impl Store {
         const USED: &str = "the tool call ran after the prompt";
         push_history(
             &mut a,
-            &now_s,
+            now_t,
             ApprovalState::Approved,
             person,
             Some(APPROVED),
@@ -125,7 +125,7 @@ impl Store {
         let requester = a.requested_by.clone();
         push_history(
             &mut a,
-            &now_s,
+            now_t,
             ApprovalState::Consumed,
             &requester,
             Some(USED),
@@ -147,7 +147,7 @@ impl Store {
                 },
             )?;
         }
-        expire_in(&tx, &now_s, &mut log)?;
+        expire_in(&tx, now_t, &mut log)?;
         tx.commit()?;
         a.state = ApprovalState::Consumed;
         a.decided_by = Some(person.to_string());

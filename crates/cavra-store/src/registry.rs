@@ -19,7 +19,7 @@ pub struct ToolPin {
     /// `sha256:…` of the tool's canonical description and schema.
     pub digest: String,
     /// When it was first seen.
-    pub first_seen: String,
+    pub first_seen: crate::Timestamp,
 }
 
 impl Store {
@@ -105,7 +105,7 @@ impl Store {
         server: &str,
         tool: &str,
         digest: &str,
-        now: &str,
+        now: crate::Timestamp,
     ) -> Result<ToolPin> {
         self.conn.execute(
             "INSERT OR IGNORE INTO mcp_tool_pins (server, tool, digest, first_seen) VALUES (?1, ?2, ?3, ?4)",

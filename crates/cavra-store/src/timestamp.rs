@@ -82,7 +82,8 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.format(&FORMAT).map_err(|_| fmt::Error)?;
-        f.write_str(&s)
+        // `pad`, so that a width in a format string (`{:<26}`) applies as it does to text.
+        f.pad(&s)
     }
 }
 

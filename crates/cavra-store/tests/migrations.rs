@@ -224,3 +224,78 @@ fn times_written_by_an_older_cavra_read_back_as_the_same_text() {
         )
     );
 }
+
+/// Every time the repository's store reads as a [`cavra_store::Timestamp`] (an approval's
+/// history, a session's first and last decision, an outcome, an MCP tool pin) and every time a
+/// filter takes: an older cavra's text reads back, is shown and serialised as the same text,
+/// and rewriting the record (approving it) leaves the older bytes as they were.
+#[test]
+fn every_typed_time_of_an_older_store_reads_and_writes_back_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let &(version, schema) = RELEASED.last().expect("a released schema");
+    let path = dir.path().join("old.db");
+    old_store(&path, version, schema);
+    let mut store = Store::open(&path).expect("open");
+
+    let s = store.session("s1").expect("read").expect("session");
+    assert_eq!(
+        (s.first_seen.to_string(), s.last_seen.to_string()),
+        (
+            "2026-01-02T03:04:05.000Z".to_string(),
+            "2026-01-02T03:04:06.000Z".to_string()
+        )
+    );
+    let json = serde_json::to_value(&s).expect("json");
+    assert_eq!(json["first_seen"], "2026-01-02T03:04:05.000Z");
+    assert_eq!(json["last_seen"], "2026-01-02T03:04:06.000Z");
+    let o = &store.outcomes(Some("s1")).expect("read")[0];
+    assert_eq!(
+        serde_json::to_value(o).expect("json")["timestamp"],
+        "2026-01-02T03:04:06.000Z"
+    );
+    let pin = store.tool_pin("files", "read").expect("read").expect("pin");
+    assert_eq!(
+        serde_json::to_value(&pin).expect("json")["first_seen"],
+        "2026-01-02T03:04:05.000Z"
+    );
+
+    // The filter's times select as the stored text does: at or after `since`, before `until`.
+    let at = |s: &str| Some(s.parse::<cavra_store::Timestamp>().expect("time"));
+    let between = |since, until| DecisionFilter {
+        since,
+        until,
+        ..DecisionFilter::default()
+    };
+    let found = |f: &DecisionFilter| store.decisions(f).expect("read").len();
+    assert_eq!(found(&between(at("2026-01-02T03:04:05.000Z"), None)), 1);
+    assert_eq!(found(&between(at("2026-01-02T03:04:05.001Z"), None)), 0);
+    assert_eq!(found(&between(None, at("2026-01-02T03:04:05.000Z"))), 0);
+    assert_eq!(found(&between(None, at("2026-01-02T05:04:05+01:00"))), 1);
+
+    let history_before = serde_json::to_string(
+        &store
+            .approval("apr_1")
+            .expect("read")
+            .expect("approval")
+            .history,
+    )
+    .expect("json");
+    assert_eq!(history_before, HISTORY);
+    let when = time::macros::datetime!(2026-01-02 03:30:00.250 UTC);
+    store
+        .approve("apr_1", "alice", "ok", when)
+        .expect("approve");
+    drop(store);
+    let conn = Connection::open(&path).expect("open");
+    let history: String = conn
+        .query_row(
+            "SELECT history FROM approvals WHERE id = 'apr_1'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(
+        history,
+        r#"[{"at":"2026-01-02T03:04:05.000Z","state":"pending","actor":"claude-code:s1"},{"at":"2026-01-02T03:30:00.250Z","state":"approved","actor":"alice","reason":"ok"}]"#
+    );
+}

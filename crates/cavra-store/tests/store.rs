@@ -320,9 +320,12 @@ fn mcp_registry_round_trips_and_pins_keep_the_first_digest() {
     assert!(store.remove_mcp_server("github").expect("rm"));
     assert!(!store.remove_mcp_server("github").expect("rm again"));
 
-    let first = store.pin_tool("s", "t", "sha256:aa", "t1").expect("pin");
+    let at = |t: &str| t.parse::<cavra_store::Timestamp>().expect("time");
+    let first = store
+        .pin_tool("s", "t", "sha256:aa", at("2026-01-01T00:00:00Z"))
+        .expect("pin");
     let again = store
-        .pin_tool("s", "t", "sha256:bb", "t2")
+        .pin_tool("s", "t", "sha256:bb", at("2026-01-02T00:00:00Z"))
         .expect("pin again");
     assert_eq!(first, again);
     assert_eq!(again.digest, "sha256:aa");

@@ -437,3 +437,42 @@ pub trait Outbox {
         at: &str,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
+
+/// One tenant of a store (`S`: [`crate::Db`] or a backend), as the step after the engine sees
+/// a store ([`cavra_store::DecisionBook`], which the repository's store keeps too): the
+/// approval that decides a request ([`Approvals::approval_for`]: an approved or break-glass
+/// grant is the requester's to use, its use written with the decision) and the decisions
+/// ([`Decisions::decisions`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TenantBook<'a, S> {
+    /// The store.
+    pub store: &'a S,
+    /// The tenant.
+    pub tenant: &'a str,
+}
+
+impl<S: Decisions + Approvals + Sync> cavra_store::DecisionBook for TenantBook<'_, S> {
+    type Kept = Provenance;
+    type Granted = Grant;
+
+    async fn decisive_approval(
+        &mut self,
+        fingerprint: &str,
+        requested_by: &str,
+        now: Timestamp,
+    ) -> Result<Option<cavra_store::Decisive<Approval>>> {
+        use cavra_store::Decisive;
+        let found = self
+            .store
+            .approval_for(self.tenant, fingerprint, requested_by, now)
+            .await?;
+        Ok(found.map(|a| match a.state {
+            ApprovalState::Approved | ApprovalState::BreakGlass => Decisive::Grant(a),
+            _ => Decisive::Open(a),
+        }))
+    }
+
+    async fn list_decisions(&mut self, filter: &DecisionFilter) -> Result<Vec<StoredDecision>> {
+        self.store.decisions(self.tenant, filter).await
+    }
+}

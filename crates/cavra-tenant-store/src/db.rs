@@ -8,9 +8,17 @@ use crate::types::*;
 use crate::{LogSettings, Readiness, Result, StoreError, postgres, sqlite};
 
 /// The store: SQLite or PostgreSQL, chosen by the URL it is opened with. It implements every
-/// trait of [`crate::backend`] by passing each call to its backend: two backends known at
-/// compile time, so a `match` rather than a `dyn` object whose async calls would each box
-/// their future.
+/// trait of [`crate::backend`] by passing each call to its backend; the traits are the
+/// contract (each backend implements them, and `tests/backend.rs` runs every scenario on
+/// both), this enum only picks one at run time. Why an enum:
+///
+/// - not a `dyn` object: the traits' async methods are not object-safe without boxing each
+///   call's future (an allocation per store call on the decision path);
+/// - not a type parameter on the service (`AppState<S: TenantStore>`, chosen once at start):
+///   every handler, the console, the connectors' worker and the readiness gate would be
+///   generic, compiled twice into the one binary (whose size the release holds to a bound),
+///   for the saving of one predictable `match` per call. Code that needs only part of the
+///   contract is generic over the traits already (`crate::TenantBook<S>`).
 #[derive(Clone)]
 pub enum Db {
     /// The embedded default.

@@ -228,11 +228,11 @@ pub(crate) fn list_query(
         }
     }
     if let Some(since) = &f.since {
-        let p = arg(&mut q, Arg::Text(since.clone()));
+        let p = arg(&mut q, Arg::Text(since.text()));
         q.sql.push_str(&format!(" AND d.timestamp >= {p}"));
     }
     if let Some(until) = &f.until {
-        let p = arg(&mut q, Arg::Text(until.clone()));
+        let p = arg(&mut q, Arg::Text(until.text()));
         q.sql.push_str(&format!(" AND d.timestamp < {p}"));
     }
     if let Some(c) = cursor {
@@ -367,7 +367,7 @@ mod tests {
         let f = DecisionFilter {
             rule_id: Some("r".into()),
             decision: Some(crate::types::Decision::Block),
-            since: Some("2026-01-01T00:00:00.000Z".into()),
+            since: Some("2026-01-01T00:00:00.000Z".parse().expect("time")),
             limit: Some(51),
             ..DecisionFilter::default()
         };

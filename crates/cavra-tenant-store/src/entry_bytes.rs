@@ -5,7 +5,7 @@
 use rusqlite::params_from_iter;
 
 use crate::types::EntryQuery;
-use crate::{Db, Result, StoreError};
+use crate::{Db, Result, StoreError, Timestamp};
 
 /// One entry's index and stored bytes.
 pub type EntryBytes = (u64, Vec<u8>);
@@ -26,7 +26,7 @@ impl Db {
                     for (op, v) in [(">=", &q.since), ("<", &q.until)] {
                         if let Some(v) = v {
                             sql.push_str(&format!(" AND timestamp {op} ?"));
-                            args.push(v.clone().into());
+                            args.push(v.text().into());
                         }
                     }
                     if let Some(a) = after {
@@ -50,7 +50,16 @@ impl Db {
                     )
                     .await?;
                 let rows = c
-                    .query(&st, &[&tenant, &q.since, &q.until, &after, &limit])
+                    .query(
+                        &st,
+                        &[
+                            &tenant,
+                            &q.since.map(Timestamp::text),
+                            &q.until.map(Timestamp::text),
+                            &after,
+                            &limit,
+                        ],
+                    )
                     .await?;
                 rows.iter()
                     .map(|r| {
@@ -64,7 +73,7 @@ impl Db {
 }
 
 /// Which entries [`Db::fold_entries`] reads: those of index `start..end` stamped at or after
-/// `since` and before `until` (RFC 3339 in the store's form; None: unbounded).
+/// `since` and before `until` (None: unbounded).
 #[derive(Debug, Clone, Default)]
 pub struct EntryRange {
     /// The first index.
@@ -72,9 +81,9 @@ pub struct EntryRange {
     /// The index after the last.
     pub end: u64,
     /// Entries stamped at or after this time.
-    pub since: Option<String>,
+    pub since: Option<crate::Timestamp>,
     /// Entries stamped before this time.
-    pub until: Option<String>,
+    pub until: Option<crate::Timestamp>,
 }
 
 impl Db {
@@ -109,7 +118,7 @@ impl Db {
                     for (op, v) in [(">=", range.since), ("<", range.until)] {
                         if let Some(v) = v {
                             sql.push_str(&format!(" AND timestamp {op} ?"));
-                            args.push(v.into());
+                            args.push(v.text().into());
                         }
                     }
                     sql.push_str(" ORDER BY idx");
@@ -139,8 +148,8 @@ impl Db {
                             &tenant,
                             &(range.start as i64),
                             &(range.end as i64),
-                            &range.since,
-                            &range.until,
+                            &range.since.map(Timestamp::text),
+                            &range.until.map(Timestamp::text),
                         ],
                     )
                     .await?;

@@ -42,7 +42,9 @@ pub mod types;
 
 use std::sync::Arc;
 
-pub use backend::{Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantStore};
+pub use backend::{
+    Approvals, Configuration, Decisions, Directory, Evidence, Outbox, TenantBook, TenantStore,
+};
 pub use cavra_store::LogSigner;
 pub use db::Db;
 pub use decision_list::DecisionIndex;

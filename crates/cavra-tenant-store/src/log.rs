@@ -120,10 +120,7 @@ pub(crate) fn approval_entry<'a>(
 /// The time of an approval's latest step (its history's last entry; when it was asked for
 /// if it has none), as its entry and event say.
 pub(crate) fn step_time(a: &crate::types::Approval) -> String {
-    a.history
-        .last()
-        .map(|h| h.at.clone())
-        .unwrap_or_else(|| a.requested_at.to_string())
+    a.history.last().map_or(a.requested_at, |h| h.at).text()
 }
 
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared

@@ -34,7 +34,7 @@ pub(crate) fn apply_transition(a: &Approval, t: &Transition) -> Option<Approval>
         next.extra.grant = g;
     }
     next.history.push(HistoryEntry {
-        at: t.at.to_string(),
+        at: t.at,
         state: t.to,
         actor: t.actor.clone(),
         reason: t.reason.clone(),
@@ -55,7 +55,7 @@ pub(crate) fn apply_use(a: &Approval, by: &str, now: Timestamp) -> Option<Approv
     if a.extra.grant == GrantUse::Once {
         next.state = ApprovalState::Consumed;
         next.history.push(HistoryEntry {
-            at: now.to_string(),
+            at: now,
             state: ApprovalState::Consumed,
             actor: by.to_string(),
             reason: Some("used by a retry of the approved action".into()),
@@ -104,7 +104,7 @@ pub(crate) fn pending_approval(a: &NewApproval) -> Approval {
             uses: 0,
         },
         history: vec![HistoryEntry {
-            at: a.requested_at.to_string(),
+            at: a.requested_at,
             state: ApprovalState::Pending,
             actor: a.requested_by.clone(),
             reason: None,

@@ -18,8 +18,8 @@ pub struct Tenant {
     pub id: String,
     /// A display name.
     pub name: String,
-    /// When it was created (RFC 3339).
-    pub created_at: String,
+    /// When it was created.
+    pub created_at: Timestamp,
 }
 
 /// An API token as stored: the identity crate's record, which authentication checks.
@@ -98,9 +98,11 @@ pub struct SessionSummary {
     /// Agent.
     pub agent: Option<String>,
     /// First decision.
-    pub first_seen: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub first_seen: Timestamp,
     /// Latest decision.
-    pub last_seen: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub last_seen: Timestamp,
     /// Decisions recorded.
     pub decisions: i64,
     /// Of which blocked.
@@ -174,7 +176,7 @@ pub struct StoredPack {
     /// Who signed it (the verified signature), when signed.
     pub signed_by: Option<Value>,
     /// When.
-    pub uploaded_at: String,
+    pub uploaded_at: Timestamp,
     /// Who uploaded it.
     pub uploaded_by: String,
 }
@@ -187,7 +189,7 @@ pub struct Assignment {
     /// The pack: a digest of an uploaded pack or `builtin:<id>`.
     pub pack: String,
     /// When.
-    pub assigned_at: String,
+    pub assigned_at: Timestamp,
     /// By whom.
     pub assigned_by: String,
 }
@@ -222,7 +224,7 @@ pub struct RegistryRecord {
     /// The record.
     pub record: Value,
     /// When it last changed.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     /// Who changed it.
     pub updated_by: String,
 }
@@ -237,9 +239,9 @@ pub struct EntryQuery {
     /// Only entries about this record (decision or approval id).
     pub ref_id: Option<String>,
     /// At or after this time.
-    pub since: Option<String>,
+    pub since: Option<Timestamp>,
     /// Before this time.
-    pub until: Option<String>,
+    pub until: Option<Timestamp>,
     /// Only entries with a larger index.
     pub after_index: Option<u64>,
     /// At most this many.
@@ -258,6 +260,8 @@ pub struct EntryRecord {
     pub ref_id: Option<String>,
     /// Session.
     pub session_id: Option<String>,
+    // The stored text, not a `Timestamp`: the log is read to be checked, and a damaged row
+    // must come back to be reported rather than refuse to read.
     /// Time.
     pub timestamp: String,
     /// Hex leaf hash.

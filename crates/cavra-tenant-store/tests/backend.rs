@@ -170,7 +170,7 @@ fn tenant(id: &str) -> Tenant {
     Tenant {
         id: id.into(),
         name: format!("Tenant {id}"),
-        created_at: ts(0),
+        created_at: stamp(0),
     }
 }
 
@@ -522,8 +522,8 @@ mod scenarios {
             ["d1"]
         );
         let window = f(DecisionFilter {
-            since: Some(ts(20)),
-            until: Some(ts(30)),
+            since: Some(stamp(20)),
+            until: Some(stamp(30)),
             ..DecisionFilter::default()
         });
         assert_eq!(ids(db.decisions("t", &window).await.unwrap()), ["d1"]);
@@ -632,8 +632,8 @@ mod scenarios {
             SessionSummary {
                 id: "s1".into(),
                 agent: Some("claude-code".into()),
-                first_seen: ts(10),
-                last_seen: ts(14),
+                first_seen: stamp(10),
+                last_seen: stamp(14),
                 decisions: 5,
                 blocked: 2,
                 approvals: 1,
@@ -892,7 +892,7 @@ mod scenarios {
         let a = db.approval("u", "apr_granted").await.unwrap().unwrap();
         assert_eq!(a.state, ApprovalState::Expired);
         let last = a.history.last().unwrap();
-        assert_eq!((last.actor.as_str(), &last.at), ("cavra", &ts(200)));
+        assert_eq!((last.actor.as_str(), &last.at), ("cavra", &stamp(200)));
         for (id, state) in [
             ("apr_pending", ApprovalState::Expired),
             ("apr_later", ApprovalState::Pending),
@@ -920,7 +920,7 @@ mod scenarios {
             kind: RegistryKind::Agent,
             name: name.into(),
             record: json!({"owner": "team", "version": v}),
-            updated_at: ts(v as u32),
+            updated_at: stamp(v as u32),
             updated_by: "admin".into(),
         }
     }
@@ -932,7 +932,7 @@ mod scenarios {
             kind: RegistryKind::McpServer,
             name: "github".into(),
             record: json!({"url": "https://mcp.example"}),
-            updated_at: ts(3),
+            updated_at: stamp(3),
             updated_by: "admin".into(),
         };
         db.put_registry("t", &mcp).await.unwrap();
@@ -993,13 +993,13 @@ mod scenarios {
             pack_id: "acme-baseline".into(),
             document: "apiVersion: cavra/v1\n".into(),
             signed_by: Some(json!({"key_id": "k1"})),
-            uploaded_at: ts(1),
+            uploaded_at: stamp(1),
             uploaded_by: "admin".into(),
         };
         let unsigned = StoredPack {
             digest: "sha256:bbb".into(),
             signed_by: None,
-            uploaded_at: ts(2),
+            uploaded_at: stamp(2),
             ..pack.clone()
         };
         db.put_pack("t", &pack).await.unwrap();
@@ -1024,7 +1024,7 @@ mod scenarios {
         let assign = |scope: &str, pack: &str, at: u32| Assignment {
             scope: scope.into(),
             pack: pack.into(),
-            assigned_at: ts(at),
+            assigned_at: stamp(at),
             assigned_by: "admin".into(),
         };
         db.assign("t", &assign("org/repo", "sha256:bbb", 3))
@@ -1103,8 +1103,8 @@ mod scenarios {
                 .entries(
                     "t",
                     &q(|q| {
-                        q.since = Some(ts(20));
-                        q.until = Some(ts(40));
+                        q.since = Some(stamp(20));
+                        q.until = Some(stamp(40));
                     })
                 )
                 .await
@@ -1204,7 +1204,7 @@ mod scenarios {
                 pack_id: "a-pack".into(),
                 document: "doc".into(),
                 signed_by: None,
-                uploaded_at: ts(6),
+                uploaded_at: stamp(6),
                 uploaded_by: "admin".into(),
             },
         )
@@ -1215,7 +1215,7 @@ mod scenarios {
             &Assignment {
                 scope: String::new(),
                 pack: "sha256:A".into(),
-                assigned_at: ts(7),
+                assigned_at: stamp(7),
                 assigned_by: "admin".into(),
             },
         )
@@ -1604,8 +1604,8 @@ mod scenarios {
             (
                 "time",
                 DecisionFilter {
-                    since: Some(ts(95)),
-                    until: Some(ts(108)),
+                    since: Some(stamp(95)),
+                    until: Some(stamp(108)),
                     ..DecisionFilter::default()
                 },
                 Box::new(|m| (95..108).contains(&m.at)),
@@ -1624,7 +1624,7 @@ mod scenarios {
                 DecisionFilter {
                     rule_id: Some("rule-0".into()),
                     requested_by: Some("actor-0".into()),
-                    since: Some(ts(101)),
+                    since: Some(stamp(101)),
                     ..DecisionFilter::default()
                 },
                 Box::new(|m| m.rule == "rule-0" && m.actor == "actor-0" && m.at >= 101),
@@ -2194,8 +2194,8 @@ fn filter_for(index: DecisionIndex) -> DecisionFilter {
     let f = DecisionFilter::default();
     match index {
         DecisionIndex::Time => DecisionFilter {
-            since: Some(ts(100)),
-            until: Some(ts(20_000)),
+            since: Some(stamp(100)),
+            until: Some(stamp(20_000)),
             ..f
         },
         DecisionIndex::Session => DecisionFilter {
@@ -2253,8 +2253,8 @@ async fn check_plans(db: &Db, cursor: &str, reads_its_index: impl Fn(&[String], 
             index,
             DecisionFilter {
                 before: Some(cursor.into()),
-                since: Some(ts(50)),
-                until: Some(ts(30_000)),
+                since: Some(stamp(50)),
+                until: Some(stamp(30_000)),
                 ..f
             },
         ));

@@ -186,7 +186,7 @@ async fn check_migrated(db: &Db, label: &str) {
             session_id: Some("s1".into()),
             decision: Some(Decision::Block),
             action_type: Some(ActionType::ReadFile),
-            since: Some(AT.into()),
+            since: Some(AT.parse().expect("time")),
             ..DecisionFilter::default()
         },
     ] {
@@ -222,6 +222,68 @@ async fn check_migrated(db: &Db, label: &str) {
         db.assignments("acme").await.expect("assignments")[0].pack,
         "sha256:p"
     );
+
+    // Every time read as a `Timestamp` is shown and serialised as the text the older
+    // version stored (a tenant, a session, an approval's history, the registry, a pack, an
+    // assignment), and the filters' times select as that text does.
+    let json = |v: serde_json::Value, key: &str| v[key].as_str().map(str::to_string);
+    let stored = Some(AT.to_string());
+    assert_eq!(
+        json(json!({"t": tenant.created_at}), "t"),
+        stored,
+        "{label}"
+    );
+    let s = serde_json::to_value(&session).expect("json");
+    assert_eq!(json(s.clone(), "first_seen"), stored, "{label}");
+    assert_eq!(json(s, "last_seen"), stored, "{label}");
+    assert_eq!(
+        serde_json::to_string(&a.history).expect("json"),
+        r#"[{"at":"2026-01-01T00:00:00.000Z","state":"pending","actor":"agent-1"}]"#,
+        "{label}"
+    );
+    assert_eq!(
+        json(serde_json::to_value(&r).expect("json"), "updated_at"),
+        stored
+    );
+    let pack = &db.packs("acme").await.expect("packs")[0];
+    assert_eq!(
+        json(serde_json::to_value(pack).expect("json"), "uploaded_at"),
+        stored
+    );
+    let assignment = &db.assignments("acme").await.expect("assignments")[0];
+    assert_eq!(
+        json(
+            serde_json::to_value(assignment).expect("json"),
+            "assigned_at"
+        ),
+        stored
+    );
+    let at = |t: &str| Some(t.parse::<cavra_tenant_store::Timestamp>().expect("time"));
+    for (since, until, n) in [
+        (at(AT), None, 1),
+        (at("2026-01-01T00:00:00.001Z"), None, 0),
+        (None, at(AT), 0),
+        (None, at("2026-01-01T01:00:00+01:00"), 0),
+        (None, at("2026-01-01T02:00:00+01:00"), 1),
+    ] {
+        let f = DecisionFilter {
+            since,
+            until,
+            ..DecisionFilter::default()
+        };
+        assert_eq!(listed(f.clone()).await.len(), n, "{label}: {f:?}");
+        let q = EntryQuery {
+            since,
+            until,
+            limit: 10,
+            ..EntryQuery::default()
+        };
+        assert_eq!(
+            db.entries("acme", &q).await.expect("entries").len(),
+            n,
+            "{label}: {q:?}"
+        );
+    }
 
     let head = db.log_head("acme").await.expect("head").expect("a head");
     assert_eq!(head.size, 1, "{label}");

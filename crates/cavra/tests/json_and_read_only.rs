@@ -298,7 +298,7 @@ fn every_mutating_command_prints_json() {
             "github",
             "list_repos",
             "sha256:00",
-            "2026-01-01T00:00:00.000Z",
+            "2026-01-01T00:00:00.000Z".parse().expect("time"),
         )
         .expect("pin");
     let unpinned = json_of(

@@ -80,14 +80,11 @@ impl Gate {
     pub(super) fn check_pin(&mut self, name: &str, tool: &Value) {
         let server = self.config.server_name.clone();
         let digest = tool_digest(tool);
-        let now = match cavra_store::format_time(time::OffsetDateTime::now_utc()) {
-            Ok(n) => n,
-            Err(_) => return,
-        };
+        let now = cavra_store::Timestamp::now();
         // A read on every call; a write only the first time a tool is seen.
         let pin = match self.governor.store().tool_pin(&server, name) {
             Ok(Some(p)) => Ok(p),
-            Ok(None) => self.governor.store().pin_tool(&server, name, &digest, &now),
+            Ok(None) => self.governor.store().pin_tool(&server, name, &digest, now),
             Err(e) => Err(e),
         };
         let pin = match pin {

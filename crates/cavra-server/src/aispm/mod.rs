@@ -46,7 +46,8 @@ pub async fn posture_at(
 
 /// A period of a tenant's log: the entries stamped at or after `since` and before `until`
 /// (RFC 3339 in the store's form; None: unbounded), as `GET /v1/posture?since=&until=`
-/// selects them.
+/// selects them. Kept as the stored text: each entry's stored time is compared with it as
+/// the entries are folded, with no conversion per entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// From (inclusive).
@@ -60,6 +61,17 @@ impl Window {
         self.since.as_deref().is_none_or(|s| time >= s)
             && self.until.as_deref().is_none_or(|u| time < u)
     }
+}
+
+/// A window's bound as the stores' time, for the store's own filter.
+fn stamp(bound: &Option<String>) -> Result<Option<cavra_tenant_store::Timestamp>> {
+    bound
+        .as_deref()
+        .map(|t| {
+            cavra_tenant_store::Timestamp::parse(t)
+                .map_err(|e| StoreError::Time(format!("posture window: {e}")))
+        })
+        .transpose()
 }
 
 /// The window of `windows` (in time order, not overlapping) that holds `time`: the text
@@ -93,7 +105,7 @@ async fn fold_windows(
     let size = tree_size.map_or(head, |n| n.min(head));
     let n = windows.len();
     let (since, until) = match (windows.first(), windows.last()) {
-        (Some(first), Some(last)) => (first.since.clone(), last.until.clone()),
+        (Some(first), Some(last)) => (stamp(&first.since)?, stamp(&last.until)?),
         _ => return Ok(Vec::new()),
     };
     let windows = Arc::new(windows);
@@ -104,8 +116,8 @@ async fn fold_windows(
         let range = EntryRange {
             start,
             end: (start + PAGE).min(size),
-            since: since.clone(),
-            until: until.clone(),
+            since,
+            until,
         };
         tokio::spawn(async move {
             let chunks: Vec<Chunk> = (0..windows.len()).map(|_| Chunk::new()).collect();

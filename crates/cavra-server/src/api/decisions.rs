@@ -12,7 +12,7 @@ use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
 use cavra_tenant_store::{
     Approval, DecidedRecord, DecisionFilter, DecisionWrite, NewDecision, RecordInput,
-    SessionSummary, StoreError, StoredDecision,
+    SessionSummary, StoreError, StoredDecision, TenantBook,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,9 +22,7 @@ use crate::api::{Params, check_id, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
-use cavra_runtime::approvals::{
-    Asker, Found, GrantState, Resolution, approval_fingerprint, ask_terms, note_new, resolve,
-};
+use cavra_runtime::approvals::{Asker, Settled, note_new, settle};
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -296,39 +294,38 @@ pub async fn create(
                 target: &record.target,
                 pack_group: record.approver_group.as_deref(),
             });
-            fingerprint = approval_fingerprint(&request, &record, &group);
-            let found = state
-                .db
-                .approval_for(&tenant, &fingerprint, &by, stamp)
-                .await?;
-            let view = found.as_ref().and_then(|a| {
-                Some(Found {
-                    id: &a.id,
-                    state: GrantState::of(a.state)?,
-                    approver_group: &a.approver_group,
-                    decided_by: a.decided_by.as_deref(),
-                    reason: a.reason.as_deref(),
-                })
-            });
-            match resolve(&mut record, view, &group) {
-                Resolution::Use { id } => {
-                    use_grant = Some(id);
-                    approval = found;
+            let asker = Asker {
+                session_id: request.session_id.clone(),
+                requested_by: by.clone(),
+                summary: cavra_runtime::decide::summary(pack.redactor(), &record),
+            };
+            let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
+            let mut book = TenantBook {
+                store: &state.db,
+                tenant: &tenant,
+            };
+            let settled;
+            (fingerprint, settled) = settle(
+                &mut book,
+                &request,
+                &mut record,
+                &group,
+                asker,
+                stamp,
+                Some(ttl),
+            )
+            .await?;
+            match settled {
+                Settled::Use(a) => {
+                    use_grant = Some(a.id.clone());
+                    approval = Some(a);
                 }
-                Resolution::Denied { .. } | Resolution::Pending { .. } => approval = found,
-                Resolution::Ask { group } => {
-                    let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
-                    let asker = Asker {
-                        session_id: request.session_id.clone(),
-                        requested_by: by.clone(),
-                        summary: cavra_runtime::decide::summary(pack.redactor(), &record),
-                    };
-                    let terms = ask_terms(&record, group, fingerprint.clone(), asker, stamp, ttl)
-                        .map_err(Problem::internal)?;
+                Settled::Denied(a) | Settled::Pending(a) => approval = Some(a),
+                Settled::Ask(terms) => {
                     note_new(&mut record, &terms.id);
                     new_approval = Some(terms);
                 }
-                Resolution::NotNeeded => {}
+                Settled::Unasked | Settled::NotNeeded => {}
             }
         }
         // The store redacts the record (with the pack's rules and its own) on its way into
@@ -560,7 +557,7 @@ mod tests {
                 uses: 0,
             },
             history: vec![HistoryEntry {
-                at: "2026-01-01T00:00:00.000Z".into(),
+                at: "2026-01-01T00:00:00.000Z".parse().expect("time"),
                 state: ApprovalState::Pending,
                 actor: "agent".into(),
                 reason: None,

@@ -11,6 +11,8 @@ pub mod inventory;
 pub mod policies;
 pub mod registry;
 pub mod releases;
+#[cfg(test)]
+mod settle_tests;
 pub mod tenants;
 pub mod validations;
 
@@ -26,6 +28,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::problem::Problem;
+use cavra_tenant_store::Timestamp;
 
 /// Query parameters whose rejections are problem documents.
 pub struct Params<T>(pub T);
@@ -54,20 +57,19 @@ where
     }
 }
 
-/// A `since`/`until` query time: RFC 3339, given back in the store's form (UTC with
-/// milliseconds) so that it compares with stored times as text. A value that is not such a
-/// time (an empty one included) is refused with 422 naming the field: never ignored, so a
-/// filter the caller meant is never silently widened to everything.
-pub fn query_time(field: &str, value: Option<String>) -> Result<Option<String>, Problem> {
+/// A `since`/`until` query time: RFC 3339, read into the stores' time ([`Timestamp`]: UTC
+/// with milliseconds, compared with stored times as their text). A value that is not such a
+/// time (an empty one, or a year the stores cannot hold, included) is refused with 422 naming
+/// the field: never ignored, so a filter the caller meant is never silently widened to
+/// everything.
+pub fn query_time(field: &str, value: Option<String>) -> Result<Option<Timestamp>, Problem> {
     value
         .map(|v| {
-            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
-                .map(|t| crate::format_time(t.to_offset(time::UtcOffset::UTC)))
-                .map_err(|e| {
-                    Problem::unprocessable(format!(
-                        "`{field}` is not an RFC 3339 time such as 2026-01-31T09:00:00Z: {e}"
-                    ))
-                })
+            Timestamp::parse(&v).map_err(|e| {
+                Problem::unprocessable(format!(
+                    "`{field}` is not an RFC 3339 time such as 2026-01-31T09:00:00Z: {e}"
+                ))
+            })
         })
         .transpose()
 }

@@ -10,11 +10,11 @@ use cavra_tenant_store::{Assignment, StoredPack};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::api::check_id;
 use crate::auth::Caller;
 use crate::packs::{UploadError, builtin_reference};
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, now_text};
 
 /// A pack to upload.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,7 +38,8 @@ pub struct PackView {
     #[schema(value_type = Option<Object>)]
     pub signed_by: Option<serde_json::Value>,
     /// When.
-    pub uploaded_at: String,
+    #[schema(value_type = String)]
+    pub uploaded_at: cavra_tenant_store::Timestamp,
     /// By whom.
     pub uploaded_by: String,
     /// The YAML (only when one pack is read).
@@ -97,7 +98,7 @@ pub async fn upload(
         pack_id: checked.pack_id,
         document: body.document,
         signed_by: checked.signed_by,
-        uploaded_at: now_text(),
+        uploaded_at: cavra_tenant_store::Timestamp::now(),
         uploaded_by: caller.subject().to_string(),
     };
     state.db.put_pack(caller.tenant(), &stored).await?;
@@ -154,7 +155,8 @@ pub struct AssignmentView {
     /// The pack.
     pub pack: String,
     /// When.
-    pub assigned_at: String,
+    #[schema(value_type = String)]
+    pub assigned_at: cavra_tenant_store::Timestamp,
     /// By whom.
     pub assigned_by: String,
 }
@@ -211,7 +213,7 @@ pub async fn assign(
     let a = Assignment {
         scope,
         pack,
-        assigned_at: now_text(),
+        assigned_at: cavra_tenant_store::Timestamp::now(),
         assigned_by: caller.subject().to_string(),
     };
     state.db.assign(caller.tenant(), &a).await?;

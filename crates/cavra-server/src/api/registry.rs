@@ -11,10 +11,10 @@ use cavra_tenant_store::{RegistryKind, RegistryRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::api::check_id;
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
-use crate::{AppState, now_text};
 
 /// An MCP server's registry record: the engine's own entry, so the service decides MCP tool
 /// calls exactly as the CLI, the hook and the MCP proxy do. Its `name` is the path's.
@@ -51,7 +51,8 @@ pub struct RegistryView {
     #[schema(value_type = Object)]
     pub record: serde_json::Value,
     /// Last change.
-    pub updated_at: String,
+    #[schema(value_type = String)]
+    pub updated_at: cavra_tenant_store::Timestamp,
     /// By whom.
     pub updated_by: String,
 }
@@ -172,7 +173,7 @@ pub async fn put_one(
         kind: k,
         name,
         record,
-        updated_at: now_text(),
+        updated_at: cavra_tenant_store::Timestamp::now(),
         updated_by: caller.subject().to_string(),
     };
     state.db.put_registry(caller.tenant(), &r).await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cavra_identity::Role;
-use cavra_tenant_store::{ApprovalState, DecisionFilter, Entitlement, Tenant};
+use cavra_tenant_store::{ApprovalState, DecisionFilter, Entitlement, Tenant, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -34,7 +34,8 @@ pub struct TenantView {
     /// Name.
     pub name: String,
     /// Created.
-    pub created_at: String,
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
 }
 
 impl From<Tenant> for TenantView {
@@ -247,17 +248,19 @@ pub async fn posture(
     caller: Caller,
     Query(period): Query<Period>,
 ) -> ApiResult<Json<Posture>> {
-    let period = Period {
-        since: crate::api::query_time("since", period.since)?,
-        until: crate::api::query_time("until", period.until)?,
-        tree_size: period.tree_size,
-    };
-    // Both in the store's one UTC form: compared as text, as the store compares them.
-    if let (Some(s), Some(u)) = (&period.since, &period.until)
+    let since = crate::api::query_time("since", period.since)?;
+    let until = crate::api::query_time("until", period.until)?;
+    if let (Some(s), Some(u)) = (since, until)
         && s >= u
     {
         return Err(Problem::unprocessable("`since` must be before `until`"));
     }
+    // Given back in the stores' one UTC form, the text the posture compares with.
+    let period = Period {
+        since: since.map(Timestamp::text),
+        until: until.map(Timestamp::text),
+        tree_size: period.tree_size,
+    };
     let tenant = caller.tenant();
     // Checked before anything else is read: a size beyond the head is the caller's mistake.
     let log_size = state

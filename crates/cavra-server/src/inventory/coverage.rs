@@ -173,6 +173,16 @@ pub fn repository_key(repo: &str) -> String {
     parts[parts.len().saturating_sub(2)..].join("/")
 }
 
+/// A period's bound (the stores' text, as `api::query_time` or a packet's period gives it) as
+/// the stores' time.
+fn bound(t: Option<&str>) -> Result<Option<cavra_tenant_store::Timestamp>> {
+    t.map(|t| {
+        cavra_tenant_store::Timestamp::parse(t)
+            .map_err(|e| cavra_tenant_store::StoreError::Time(format!("coverage period: {e}")))
+    })
+    .transpose()
+}
+
 /// Reads the decisions of `tenant`'s log (between `since` and `until`, when given).
 pub async fn observe(
     db: &Db,
@@ -188,8 +198,8 @@ pub async fn observe(
                 tenant,
                 &EntryQuery {
                     kind: Some("decision".into()),
-                    since: since.map(str::to_string),
-                    until: until.map(str::to_string),
+                    since: bound(since)?,
+                    until: bound(until)?,
                     after_index: after,
                     limit: PAGE,
                     ..EntryQuery::default()

@@ -28,13 +28,15 @@ pub async fn recent_validations(
     max_age_days: u32,
     limit: usize,
 ) -> Result<Vec<Blocker>, StoreError> {
-    let since = crate::format_time(now - time::Duration::days(i64::from(max_age_days)));
+    // Past the years the stores hold, nothing is too old.
+    let since =
+        cavra_tenant_store::Timestamp::at(now - time::Duration::days(i64::from(max_age_days)));
     let entries = db
         .entries(
             tenant,
             &EntryQuery {
                 kind: Some(ENTRY_KIND.into()),
-                since: Some(since),
+                since: since.ok(),
                 limit,
                 ..EntryQuery::default()
             },

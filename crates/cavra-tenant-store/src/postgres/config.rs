@@ -16,12 +16,12 @@ impl Configuration for PgDb {
                 &r.kind.as_str(),
                 &r.name,
                 &serde_json::to_string(&r.record)?,
-                &r.updated_at,
+                &r.updated_at.text(),
                 &r.updated_by,
             ],
         )
         .await?;
-        append(&tx, &self.settings, tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at, body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })
+        append(&tx, &self.settings, tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at.text(), body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })
         .await?;
         tx.commit().await?;
         Ok(())
@@ -85,7 +85,7 @@ impl Configuration for PgDb {
                     &p.pack_id,
                     &p.document,
                     &p.signed_by.as_ref().map(|v| v.to_string()),
-                    &p.uploaded_at,
+                    &p.uploaded_at.text(),
                     &p.uploaded_by,
                 ],
             )
@@ -101,7 +101,7 @@ impl Configuration for PgDb {
                     kind: "policy_pack",
                     ref_id: Some(&p.digest),
                     session_id: None,
-                    timestamp: &p.uploaded_at,
+                    timestamp: &p.uploaded_at.text(),
                     body: crate::log::pack_body(p).into(),
                 },
             )
@@ -147,7 +147,7 @@ impl Configuration for PgDb {
                 "INSERT INTO policy_assignments (tenant, scope, pack, assigned_at, assigned_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, scope) DO UPDATE SET pack = EXCLUDED.pack, assigned_at = EXCLUDED.assigned_at, assigned_by = EXCLUDED.assigned_by",
             )
             .await?,
-            &[&tenant, &a.scope, &a.pack, &a.assigned_at, &a.assigned_by],
+            &[&tenant, &a.scope, &a.pack, &a.assigned_at.text(), &a.assigned_by],
         )
         .await?;
         append(
@@ -158,7 +158,7 @@ impl Configuration for PgDb {
                 kind: "policy_assignment",
                 ref_id: Some(&a.pack),
                 session_id: None,
-                timestamp: &a.assigned_at,
+                timestamp: &a.assigned_at.text(),
                 body: serde_json::to_value(a)?.into(),
             },
         )
@@ -181,7 +181,7 @@ impl Configuration for PgDb {
                 Ok(Assignment {
                     scope: r.try_get(0)?,
                     pack: r.try_get(1)?,
-                    assigned_at: r.try_get(2)?,
+                    assigned_at: stamp(r, 2, "policy assignment")?,
                     assigned_by: r.try_get(3)?,
                 })
             })

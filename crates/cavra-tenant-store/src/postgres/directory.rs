@@ -10,7 +10,9 @@ impl Directory for PgDb {
                 "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
-        Ok(c.execute(&st, &[&t.id, &t.name, &t.created_at]).await? == 1)
+        Ok(c.execute(&st, &[&t.id, &t.name, &t.created_at.text()])
+            .await?
+            == 1)
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>> {

@@ -5,6 +5,7 @@ use crate::subtrees::{SubtreeHash, SubtreeRange, to_hash};
 
 impl Evidence for PgDb {
     async fn count_entries(&self, tenant: &str, q: &EntryQuery, cap: u64) -> Result<u64> {
+        let (since, until) = (q.since.map(Timestamp::text), q.until.map(Timestamp::text));
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -21,8 +22,8 @@ impl Evidence for PgDb {
                     &q.kind,
                     &q.session_id,
                     &q.ref_id,
-                    &q.since,
-                    &q.until,
+                    &since,
+                    &until,
                     &after,
                     &limit,
                 ],
@@ -33,6 +34,7 @@ impl Evidence for PgDb {
     }
 
     async fn entries(&self, tenant: &str, q: &EntryQuery) -> Result<Vec<EntryRecord>> {
+        let (since, until) = (q.since.map(Timestamp::text), q.until.map(Timestamp::text));
         let c = self.client().await?;
         let st = c
             .prepare_cached(
@@ -48,8 +50,8 @@ impl Evidence for PgDb {
                     &q.kind,
                     &q.session_id,
                     &q.ref_id,
-                    &q.since,
-                    &q.until,
+                    &since,
+                    &until,
                     &after,
                     &(q.limit.max(1) as i64),
                 ],

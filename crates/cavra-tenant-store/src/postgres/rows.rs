@@ -10,7 +10,7 @@ fn parse_stamp(text: &str, of: &str) -> Result<Timestamp> {
 }
 
 /// Column `i` of a row about record `of`, a stored time.
-fn stamp(r: &Row, i: usize, of: &str) -> Result<Timestamp> {
+pub(super) fn stamp(r: &Row, i: usize, of: &str) -> Result<Timestamp> {
     parse_stamp(&r.try_get::<_, String>(i)?, of)
 }
 
@@ -173,28 +173,30 @@ pub(super) fn pack_row(r: &Row) -> Result<StoredPack> {
             .map_err(|e| StoreError::Corrupt(format!("pack {digest} signature: {e}")))?,
         pack_id: r.try_get(1)?,
         document: r.try_get(2)?,
-        uploaded_at: r.try_get(4)?,
+        uploaded_at: stamp(r, 4, &digest)?,
         uploaded_by: r.try_get(5)?,
         digest,
     })
 }
 
 pub(super) fn tenant_row(r: &Row) -> Result<Tenant> {
+    let id: String = r.try_get(0)?;
     Ok(Tenant {
-        id: r.try_get(0)?,
         name: r.try_get(1)?,
-        created_at: r.try_get(2)?,
+        created_at: stamp(r, 2, &id)?,
+        id,
     })
 }
 
 pub(super) const SESSION_SELECT: &str = "SELECT session_id, MAX(agent), MIN(timestamp), MAX(timestamp), COUNT(*), COUNT(*) FILTER (WHERE decision = 'block'), COUNT(*) FILTER (WHERE decision = 'require_approval'), COUNT(*) FILTER (WHERE decision = 'warn') FROM decisions";
 
 pub(super) fn session_row(r: &Row) -> Result<SessionSummary> {
+    let id: String = r.try_get(0)?;
     Ok(SessionSummary {
-        id: r.try_get(0)?,
         agent: r.try_get(1)?,
-        first_seen: r.try_get(2)?,
-        last_seen: r.try_get(3)?,
+        first_seen: stamp(r, 2, &id)?,
+        last_seen: stamp(r, 3, &id)?,
+        id,
         decisions: r.try_get(4)?,
         blocked: r.try_get(5)?,
         approvals: r.try_get(6)?,
@@ -209,8 +211,8 @@ pub(super) fn registry_row(kind: RegistryKind, r: &Row) -> Result<RegistryRecord
         kind,
         record: serde_json::from_str(&record)
             .map_err(|e| StoreError::Corrupt(format!("registry {name}: {e}")))?,
+        updated_at: stamp(r, 2, &name)?,
         name,
-        updated_at: r.try_get(2)?,
         updated_by: r.try_get(3)?,
     })
 }

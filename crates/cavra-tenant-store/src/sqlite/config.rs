@@ -18,7 +18,7 @@ impl Configuration for SqliteDb {
                     r.updated_at,
                     r.updated_by
                 ])?;
-                append(c, settings, &tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at, body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })?;
+                append(c, settings, &tenant, NewEntry { kind: "registry", ref_id: Some(&r.name), session_id: None, timestamp: &r.updated_at.text(), body: serde_json::json!({"kind": r.kind, "name": r.name, "record": r.record, "by": r.updated_by}).into() })?;
                 Ok(())
             })
         })
@@ -113,7 +113,7 @@ impl Configuration for SqliteDb {
                     ])?;
                 // The upload is evidence (with its verified signer) the first time only.
                 if inserted == 1 {
-                    append(c, settings, &tenant, NewEntry { kind: "policy_pack", ref_id: Some(&p.digest), session_id: None, timestamp: &p.uploaded_at, body: crate::log::pack_body(&p).into() })?;
+                    append(c, settings, &tenant, NewEntry { kind: "policy_pack", ref_id: Some(&p.digest), session_id: None, timestamp: &p.uploaded_at.text(), body: crate::log::pack_body(&p).into() })?;
                 }
                 Ok(())
             })
@@ -155,7 +155,7 @@ impl Configuration for SqliteDb {
                     "INSERT OR REPLACE INTO policy_assignments (tenant, scope, pack, assigned_at, assigned_by) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![tenant, a.scope, a.pack, a.assigned_at, a.assigned_by])?;
-                append(c, settings, &tenant, NewEntry { kind: "policy_assignment", ref_id: Some(&a.pack), session_id: None, timestamp: &a.assigned_at, body: serde_json::to_value(&a)?.into() })?;
+                append(c, settings, &tenant, NewEntry { kind: "policy_assignment", ref_id: Some(&a.pack), session_id: None, timestamp: &a.assigned_at.text(), body: serde_json::to_value(&a)?.into() })?;
                 Ok(())
             })
         })

@@ -5,6 +5,7 @@ use crate::subtrees::{SubtreeHash, SubtreeRange, to_hash};
 
 impl Evidence for SqliteDb {
     async fn count_entries(&self, tenant: &str, q: &EntryQuery, cap: u64) -> Result<u64> {
+        let (since, until) = (q.since.map(Timestamp::text), q.until.map(Timestamp::text));
         let tenant = tenant.to_string();
         let q = q.clone();
         self.read(move |c| {
@@ -14,8 +15,8 @@ impl Evidence for SqliteDb {
                 ("kind", "=", &q.kind),
                 ("session_id", "=", &q.session_id),
                 ("ref_id", "=", &q.ref_id),
-                ("timestamp", ">=", &q.since),
-                ("timestamp", "<", &q.until),
+                ("timestamp", ">=", &since),
+                ("timestamp", "<", &until),
             ] {
                 if let Some(v) = v {
                     sql.push_str(&format!(" AND {col} {op} ?"));
@@ -37,6 +38,7 @@ impl Evidence for SqliteDb {
     }
 
     async fn entries(&self, tenant: &str, q: &EntryQuery) -> Result<Vec<EntryRecord>> {
+        let (since, until) = (q.since.map(Timestamp::text), q.until.map(Timestamp::text));
         let tenant = tenant.to_string();
         let q = q.clone();
         self.read(move |c| {
@@ -48,8 +50,8 @@ impl Evidence for SqliteDb {
                 ("kind", "=", &q.kind),
                 ("session_id", "=", &q.session_id),
                 ("ref_id", "=", &q.ref_id),
-                ("timestamp", ">=", &q.since),
-                ("timestamp", "<", &q.until),
+                ("timestamp", ">=", &since),
+                ("timestamp", "<", &until),
             ] {
                 if let Some(v) = v {
                     sql.push_str(&format!(" AND {col} {op} ?"));
