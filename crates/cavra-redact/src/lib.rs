@@ -110,6 +110,9 @@ pub const MAX_ID_LEN: usize = 64;
 /// masked whole. It is not a rule of the list and cannot be disabled or reused.
 pub const SENSITIVE_KEY_RULE: &str = "sensitive-key";
 
+mod gate;
+use gate::Gate;
+
 struct Compiled {
     spec: RuleSpec,
     keywords_lower: Vec<String>,
@@ -121,60 +124,6 @@ pub struct Redactor {
     rules: Vec<Compiled>,
     /// One automaton over every rule's keywords, built on first use.
     gate: OnceLock<Gate>,
-}
-
-/// Which rules a text may concern: one pass of a case-insensitive Aho-Corasick automaton over
-/// all keywords, instead of lowercasing the text and searching it once per keyword.
-struct Gate {
-    automaton: Option<aho_corasick::AhoCorasick>,
-    /// Keyword (pattern) index → the rules that listed it.
-    rules_of: Vec<Vec<usize>>,
-}
-
-impl Gate {
-    fn build(rules: &[Compiled]) -> Gate {
-        let mut keywords: Vec<&str> = Vec::new();
-        let mut rules_of: Vec<Vec<usize>> = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
-            for k in &rule.keywords_lower {
-                match keywords.iter().position(|existing| *existing == k.as_str()) {
-                    Some(at) => rules_of[at].push(i),
-                    None => {
-                        keywords.push(k.as_str());
-                        rules_of.push(vec![i]);
-                    }
-                }
-            }
-        }
-        // A contiguous NFA, not the DFA the builder picks for few patterns: a hook process
-        // builds the gate once and searches one short payload, and building the DFA was about
-        // 6 % of a whole hook call; the matches are the same.
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-            .build(&keywords)
-            .ok();
-        Gate {
-            automaton,
-            rules_of,
-        }
-    }
-
-    /// Marks in `active` every rule one of whose keywords occurs in `text`. Without an
-    /// automaton (it could not be built) every rule is marked: the gate fails open to
-    /// redaction, never closed.
-    fn mark(&self, text: &str, active: &mut [bool]) {
-        match &self.automaton {
-            Some(ac) => {
-                for m in ac.find_overlapping_iter(text) {
-                    for &r in &self.rules_of[m.pattern().as_usize()] {
-                        active[r] = true;
-                    }
-                }
-            }
-            None => active.iter_mut().for_each(|a| *a = true),
-        }
-    }
 }
 
 impl std::fmt::Debug for Redactor {
@@ -713,7 +662,9 @@ impl Redactor {
         pointer: &str,
         findings: &mut Vec<Finding>,
     ) -> Option<String> {
-        let gate = self.gate.get_or_init(|| Gate::build(&self.rules));
+        let gate = self
+            .gate
+            .get_or_init(|| Gate::build(self.rules.iter().map(|r| r.keywords_lower.as_slice())));
         // Every string of every record comes through here: a rule set of ordinary size marks
         // its rules on the stack.
         let mut on_stack = [false; 64];

@@ -206,7 +206,7 @@ impl Writer<'_> {
         let saved = (self.pointer.len(), self.sensitive);
         self.pointer.push('/');
         cavra_redact::push_pointer_token(&mut self.pointer, &key);
-        self.sensitive = self.sensitive || cavra_redact::is_sensitive_key(&key);
+        self.sensitive = self.sensitive || sensitive_key(&key);
         let plain = key.bytes().all(|b| b < 0xEE);
         self.members.push(Member {
             key,
@@ -252,6 +252,59 @@ impl Writer<'_> {
         self.members.truncate(from);
         self.scratch = scratch;
     }
+}
+
+/// Keys whose sensitivity [`sensitive_key`] remembers, per thread, at most.
+const SENSITIVE_KEYS_KEPT: usize = 512;
+
+/// FNV-1a: a key of a record is a short ASCII word, which SipHash takes several times as
+/// long to hash as FNV; the cache holds no attacker's data beyond what it can forget.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+thread_local! {
+    /// The sensitivity of the keys this thread wrote lately: a decision record's forty-odd
+    /// keys are the same every time, and [`cavra_redact::is_sensitive_key`] normalises and
+    /// searches each (about 400 instructions a key, 16,000 a decision) where a lookup costs a
+    /// fraction. Emptied when full, so a stream of distinct keys keeps it bounded.
+    static SENSITIVE_KEYS: std::cell::RefCell<
+        std::collections::HashMap<Box<str>, bool, std::hash::BuildHasherDefault<Fnv>>,
+    > = std::cell::RefCell::new(std::collections::HashMap::default());
+}
+
+/// [`cavra_redact::is_sensitive_key`], remembered per thread.
+fn sensitive_key(key: &str) -> bool {
+    SENSITIVE_KEYS.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return cavra_redact::is_sensitive_key(key);
+        };
+        if let Some(&sensitive) = cache.get(key) {
+            return sensitive;
+        }
+        let sensitive = cavra_redact::is_sensitive_key(key);
+        if cache.len() >= SENSITIVE_KEYS_KEPT {
+            cache.clear();
+        }
+        cache.insert(key.into(), sensitive);
+        sensitive
+    })
 }
 
 /// serde_json's text of a finite double.
@@ -694,6 +747,19 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::Value;
+
+    proptest! {
+        /// The remembered sensitivity of a key is the key's sensitivity, for keys seen again,
+        /// keys that differ only in letter case or punctuation, and more keys than are kept.
+        #[test]
+        fn a_remembered_key_is_as_sensitive_as_the_key(
+            keys in proptest::collection::vec("[a-zA-Z_.-]{0,6}(token|Secret|PASS_WORD|key|api|x|)[a-zA-Z_-]{0,6}", 1..700),
+        ) {
+            for key in keys.iter().chain(keys.iter()) {
+                prop_assert_eq!(sensitive_key(key), cavra_redact::is_sensitive_key(key), "{}", key);
+            }
+        }
+    }
 
     /// Strings as records hold them: plain words, secrets of several rules, masks, escapes,
     /// and characters whose UTF-8 and UTF-16 orders differ.

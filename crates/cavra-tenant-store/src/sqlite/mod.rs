@@ -21,6 +21,7 @@ mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod wal_gather;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -220,7 +221,28 @@ fn make_private(path: &Path) -> Result<()> {
 const READER_MMAP_BYTES: i64 = 1 << 31;
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    connect_through(path, None)
+}
+
+/// The writer's connection: its WAL writes go through [`wal_gather`] (one `pwrite` per
+/// commit instead of two per page), or the default VFS should that not register.
+fn connect_writer(path: &Path) -> Result<Connection> {
+    match wal_gather::register() {
+        Ok(()) => connect_through(path, Some(wal_gather::NAME)),
+        Err(e) => {
+            eprintln!("cavra: SQLite writes each WAL frame separately ({e})");
+            connect_through(path, None)
+        }
+    }
+}
+
+fn connect_through(path: &Path, vfs: Option<&std::ffi::CStr>) -> Result<Connection> {
+    let conn = match vfs {
+        Some(vfs) => {
+            Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)?
+        }
+        None => Connection::open(path)?,
+    };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -266,7 +288,7 @@ impl SqliteDb {
                 })?;
             }
             create_private(&p)?;
-            let mut conn = connect(&p)?;
+            let mut conn = connect_writer(&p)?;
             migrate(&mut conn)?;
             let mut readers = Vec::with_capacity(READERS);
             for _ in 0..READERS {
