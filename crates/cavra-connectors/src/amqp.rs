@@ -170,14 +170,7 @@ impl Amqp {
         let key = self.routing_key(&msg.tenant, &msg.event_kind);
         let body = match crate::sink::envelope_bytes(msg) {
             Ok(body) => body,
-            Err(why) => {
-                return Sent {
-                    verdict: Verdict::Permanent,
-                    status: "not JSON".into(),
-                    request: String::new(),
-                    response: why,
-                };
-            }
+            Err(failed) => return failed,
         };
         let request = format!(
             "basic.publish exchange `{}` routing key {key} ({} bytes, message-id {})",

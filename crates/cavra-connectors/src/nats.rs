@@ -157,14 +157,7 @@ impl Nats {
         let subject = subject(&self.config.subject_prefix, &msg.tenant, &msg.event_kind);
         let body = match crate::sink::envelope_bytes(msg) {
             Ok(body) => body,
-            Err(why) => {
-                return Sent {
-                    verdict: Verdict::Permanent,
-                    status: "not JSON".into(),
-                    request: String::new(),
-                    response: why,
-                };
-            }
+            Err(failed) => return failed,
         };
         let request = format!(
             "PUB {subject} on {} ({} bytes, Nats-Msg-Id {})",

@@ -74,10 +74,16 @@ impl Sent {
 /// The envelope's JSON as sent by the kinds that send it as it is (queues): written into
 /// bytes directly, not through `Display` (`to_string`), which formats a value about three
 /// times slower and was 5 % of a delivery's instructions (docs/benchmarks.md).
-pub(crate) fn envelope_bytes(msg: &Outgoing) -> Result<Vec<u8>, String> {
+/// An envelope that does not serialise is a permanent failure of its delivery, recorded as
+/// such (the `Err` is the delivery's result).
+pub(crate) fn envelope_bytes(msg: &Outgoing) -> Result<Vec<u8>, Sent> {
     let mut out = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut out, &msg.envelope)
-        .map_err(|e| format!("the envelope is not JSON: {e}"))?;
+    serde_json::to_writer(&mut out, &msg.envelope).map_err(|e| Sent {
+        verdict: Verdict::Permanent,
+        status: "not JSON".into(),
+        request: String::new(),
+        response: format!("the envelope is not JSON: {e}"),
+    })?;
     Ok(out)
 }
 
