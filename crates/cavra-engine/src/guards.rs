@@ -123,6 +123,12 @@ pub(crate) fn protected_file(
         return None;
     }
     let glob = written.contains(['*', '?', '[']);
+    if access == ActionType::WriteFile
+        && !glob
+        && let Some(why) = git_directory_marker(path)
+    {
+        return Some(why);
+    }
     // A deletion by a name pattern that only build and editor leftovers have
     // (`find . -name '*.pyc' -delete`, `rm -f **/*.orig`) cannot take anything a protected
     // folder's owner reads: it is not held against the folders protected as a whole, nor read
@@ -234,6 +240,37 @@ pub(crate) fn protected_file(
         );
     }
     None
+}
+
+/// Why writing this file would make git read another repository's configuration, or `None`.
+/// git takes a folder holding `HEAD` (with `objects/` and `refs/`) for a repository of its own
+/// when it runs there (`git -C x fetch`, `cd x && git status`), a `.git` *file* (`gitdir: ../x`)
+/// sends it to another folder, and `.git/commondir` to another common folder; each brings a
+/// `config` whose keys run programs (`core.fsmonitor`, `core.sshCommand`) and which no
+/// protected path covers, since it is not at `.git/config`. No ordinary edit writes these names
+/// (git writes them itself, which is a git operation, not a file write), so the name alone
+/// decides, at any depth and in any letter case. `cp -r .git x` is caught too: it writes
+/// `x/.git` in the reading where `x` is a folder.
+fn git_directory_marker(path: &NormalizedPath) -> Option<String> {
+    let form = path
+        .relative
+        .as_deref()
+        .or(path.absolute.as_deref())
+        .or(path.home.as_deref())?;
+    let mut names = form.trim_end_matches('/').rsplit('/');
+    let last = names.next()?;
+    let what = if last.eq_ignore_ascii_case("HEAD") {
+        "a `HEAD` file makes its folder a git repository"
+    } else if last.eq_ignore_ascii_case(".git") {
+        "a `.git` file sends git to another git folder"
+    } else if last.eq_ignore_ascii_case("commondir") {
+        "`commondir` sends git to another common git folder"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the agent may not write {form}: {what}, whose configuration runs programs (core.fsmonitor, core.sshCommand) outside every protected path; git writes it itself"
+    ))
 }
 
 /// The literal end of a path that is only known at run time: the components after the last one
@@ -481,21 +518,22 @@ mod tests {
         let home = path.home.as_deref().map(components);
         let home_rest: Option<Vec<&str>> =
             home.as_ref().map(|h| h.iter().skip(1).copied().collect());
-        PROTECTED_PATHS
-            .iter()
-            .any(|p| match p.pattern.strip_prefix("~/") {
-                Some(rest) => home_rest
-                    .as_ref()
-                    .is_some_and(|f| overlaps(f, &components(rest), false)),
-                None => {
-                    let mut anywhere = vec!["**"];
-                    anywhere.extend(components(p.pattern));
-                    [&relative, &absolute, &home]
-                        .into_iter()
-                        .flatten()
-                        .any(|f| overlaps(f, &anywhere, false))
-                }
-            })
+        git_directory_marker(path).is_some()
+            || PROTECTED_PATHS
+                .iter()
+                .any(|p| match p.pattern.strip_prefix("~/") {
+                    Some(rest) => home_rest
+                        .as_ref()
+                        .is_some_and(|f| overlaps(f, &components(rest), false)),
+                    None => {
+                        let mut anywhere = vec!["**"];
+                        anywhere.extend(components(p.pattern));
+                        [&relative, &absolute, &home]
+                            .into_iter()
+                            .flatten()
+                            .any(|f| overlaps(f, &anywhere, false))
+                    }
+                })
     }
 
     proptest::proptest! {
@@ -509,6 +547,7 @@ mod tests {
                     ".cavra", ".claude", ".codex", ".gemini", ".cursor", ".github", ".git",
                     ".cache", "cavra", "hooks", "modules", "lib", "config", "config.toml",
                     "hooks.json", "settings.json", "settings.local.json", "src", "..", ".",
+                    "HEAD", "commondir",
                 ]),
                 1..7,
             ),
@@ -577,7 +616,8 @@ mod tests {
             (WriteFile, "/r/.git/hooks/pre-commit", true),
             (WriteFile, "/r/.git/config", true),
             (WriteFile, "/r/.git/modules/lib/hooks/post-checkout", true),
-            (WriteFile, "/r/.git/HEAD", false),
+            (WriteFile, "/r/.git/HEAD", true),
+            (WriteFile, "/r/.git/ORIG_HEAD", false),
             (WriteFile, "/r/.github/hooks/cavra.json", true),
             (WriteFile, "/r/.github/workflows/ci.yml", false),
             (WriteFile, "/r/vendor/x/.claude/settings.json", true),
@@ -596,7 +636,8 @@ mod tests {
             (DeleteFile, "/home/u/projects", false),
             // Writing into a folder names the file (`cp x .` also writes `./x`).
             (WriteFile, "/r", false),
-            (WriteFile, "/r/.git", false),
+            // (A `.git` itself is a git folder's marker: `git_directory_markers`.)
+            (WriteFile, "/r/.git", true),
             // Globs.
             (WriteFile, "/r/**", true),
             (WriteFile, "/r/.c*/policy.yaml", true),
@@ -605,6 +646,30 @@ mod tests {
             (WriteFile, "/r/src/**", false),
             (DeleteFile, "/r/src/*", false),
             (DeleteFile, "/r/.git/h*", true),
+        ] {
+            assert_eq!(check(access, written), expected, "{access} {written}");
+        }
+    }
+
+    #[test]
+    fn git_directory_markers() {
+        use ActionType::{DeleteFile, ReadFile, WriteFile};
+        for (access, written, expected) in [
+            // A folder made a repository of its own, or git sent elsewhere.
+            (WriteFile, "/r/x/HEAD", true),
+            (WriteFile, "x/head", true),
+            (WriteFile, "/r/sub/.git", true),
+            (WriteFile, "/r/sub/.GIT", true),
+            (WriteFile, "/r/.git/commondir", true),
+            (WriteFile, "/r/.git/worktrees/w/commondir", true),
+            (WriteFile, "/tmp/elsewhere/HEAD", true),
+            // Only writes of the name itself: reading, deleting, other names, globs.
+            (ReadFile, "/r/x/HEAD", false),
+            (DeleteFile, "/r/x/HEAD", false),
+            (WriteFile, "/r/docs/HEADER.md", false),
+            (WriteFile, "/r/src/head.rs", false),
+            (WriteFile, "/r/.gitignore", false),
+            (WriteFile, "/r/src/*", false),
         ] {
             assert_eq!(check(access, written), expected, "{access} {written}");
         }

@@ -93,8 +93,8 @@ fn setting(key: &str, value: Option<&Word>, label: &str, info: &mut Info) {
 }
 
 /// git's own options before the subcommand: `-c key=value`, `--config-env=key=VAR` (the value
-/// comes from the environment: not resolvable here) and `--exec-path=DIR` (git runs its
-/// programs from there).
+/// comes from the environment: not resolvable here), `--exec-path=DIR` (git runs its
+/// programs from there) and `--git-dir=DIR` (another repository's configuration).
 pub(crate) fn command_line(args: &[Word], info: &mut Info) {
     let words = texts(args);
     let end = crate::canon::git_subcommand_index(&words).unwrap_or(words.len());
@@ -112,7 +112,20 @@ pub(crate) fn command_line(args: &[Word], info: &mut Info) {
         } else if let Some(rest) = t.strip_prefix("-c").filter(|r| !r.is_empty()) {
             (w, rest, false)
         } else {
-            if t.starts_with("--exec-path=") {
+            // `--git-dir=DIR` is `GIT_DIR=DIR` (environment.yaml): git then reads DIR's
+            // configuration, whose keys run programs (`core.fsmonitor`, `core.sshCommand`),
+            // and nothing on the line says what it holds. The repository's own `.git` is no
+            // other configuration.
+            let git_dir = if t == "--git-dir" {
+                let value = args.get(i);
+                i += 1;
+                Some(value.map_or("", |v| v.text.as_str()))
+            } else {
+                t.strip_prefix("--git-dir=")
+            };
+            if t.starts_with("--exec-path=")
+                || git_dir.is_some_and(|d| !matches!(d.trim_end_matches('/'), ".git" | "./.git"))
+            {
                 info.class(RiskClass::InterpreterInlineCode);
             }
             continue;

@@ -356,6 +356,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             || !e.settings.is_empty()
             || !e.assignments.is_empty()
             || !e.writes.is_empty()
+            || !e.default_reads.is_empty()
             || e.stdin.is_some()
             || !e.classes.is_empty()
     };
@@ -392,6 +393,23 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             }
         }
         let found = scan(entry, args, start, end);
+        // The files read by default, unless an option names others (`dotenv` loads `.env`
+        // unless `-e FILE` is given).
+        if !entry.default_reads.is_empty()
+            && !found
+                .hits
+                .iter()
+                .any(|h| h.option.effect == Some(Effect::Read))
+            && let Some(at) = start
+                .checked_sub(1)
+                .and_then(|i| args.get(i))
+                .or(args.first())
+        {
+            let label = format!("{base} [{}]", known());
+            for file in entry.default_reads.iter() {
+                info.access(AccessKind::Read, &Word::derived(at, file), &label);
+            }
+        }
         for hit in &found.hits {
             for class in hit.option.classes.iter() {
                 if let Ok(c) = RiskClass::from_str(class) {
@@ -401,7 +419,8 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             let label = format!("{base} {} [{}]", hit.written, known());
             if !hit.option.settings.is_empty()
                 && let Some(v) = &hit.value
-                && let Some((key, value)) = split_setting(&v.text)
+                && let Some((key, value)) =
+                    split_setting(&v.text).or_else(|| split_typed(&v.text, &hit.option.settings))
             {
                 setting(&hit.option.settings, key, value, v, &label, info);
                 continue;
@@ -537,6 +556,19 @@ fn split_setting(text: &str) -> Option<(&str, &str)> {
         }
     }
     None
+}
+
+/// `TYPE:DEST`, as pytest-cov's `--cov-report html:DIR` spells a report and where it goes:
+/// taken as a setting only when a setting names `TYPE`, so a value that merely holds a colon
+/// (`-o log_format=%(name)s:%(message)s` is split at `=` before this) derives nothing new.
+fn split_typed<'t>(text: &'t str, settings: &[super::Setting]) -> Option<(&'t str, &'t str)> {
+    let (key, value) = text.split_once(':')?;
+    let named = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && settings.iter().any(|s| s.names_key(key));
+    named.then_some((key, value))
 }
 
 /// A setting's value as the program reads it: TOML (cargo's `--config`) writes a string in

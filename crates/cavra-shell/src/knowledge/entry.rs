@@ -244,6 +244,12 @@ pub struct ProgramEntry {
     /// and later). Judged as writes of those files, as `--output FILE` is.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub writes: List<Text>,
+    /// Files the program reads when no option names the files to read instead: dotenv-cli
+    /// loads `.env` unless `-e FILE` says otherwise, and `dotenv -- printenv` prints it.
+    /// Judged as reads of those files, as `-e FILE` is; an option with `effect: read` given on
+    /// the line replaces them.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub default_reads: List<Text>,
     /// What the standard input is (`command`: shell code, as `at` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<Effect>,
@@ -337,6 +343,7 @@ impl ProgramEntry {
             && self.settings.is_empty()
             && self.assignments.is_empty()
             && self.writes.is_empty()
+            && self.default_reads.is_empty()
             && (self.nested
                 || self.complete_options
                 || self.single_dash_long
@@ -500,14 +507,25 @@ impl ProgramEntry {
                 "`environment_separator` splits the command of `operands: command_words`".into(),
             ));
         }
-        for (i, w) in self.writes.iter().enumerate() {
+        let files = self
+            .writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (format!("writes[{i}]"), w))
+            .chain(
+                self.default_reads
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("default_reads[{i}]"), r)),
+            );
+        for (field, w) in files {
             let ok = !w.trim().is_empty()
                 && w.len() <= MAX_PATH
                 && !w.contains(['\0', '\n', '*', '?', '['])
                 && !w.split('/').any(|c| c == "..");
             if !ok {
                 return Err((
-                    format!("writes[{i}]"),
+                    field,
                     format!(
                         "`{w}` is not a file path (no wildcards, no `..`, at most {MAX_PATH} bytes)"
                     ),

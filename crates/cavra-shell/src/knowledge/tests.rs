@@ -224,6 +224,7 @@ fn a_pack_entry_extends_the_built_in_base() {
         settings: Cow::Borrowed(&[]),
         assignments: Cow::Borrowed(&[]),
         writes: Cow::Borrowed(&[]),
+        default_reads: Cow::Borrowed(&[]),
         stdin: None,
         classes: Cow::Borrowed(&[]),
         version_selector: Cow::Borrowed(""),
