@@ -164,6 +164,20 @@ pub(crate) fn mode_sets_id(mode: &str) -> bool {
 }
 
 pub(crate) fn chmod_sets_id(t: &[&str]) -> bool {
+    // `--reference=RFILE` copies RFILE's mode, set-ID bits included: a file outside the
+    // project (`/usr/bin/passwd`, `~/bin/x`) may well carry them, and nothing on the line
+    // says it does not.
+    let mut words = t.iter();
+    while let Some(w) = words.next() {
+        let reference = match w.strip_prefix("--reference") {
+            Some("") => words.next().copied(),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if reference.is_some_and(|r| r.starts_with(['/', '~']) || r.starts_with("../")) {
+            return true;
+        }
+    }
     // The mode is the first word that is not an option; `-s`-like words that are modes
     // (`-s`, `+s`) are modes to chmod too, so every word is checked except known options.
     t.iter()
@@ -417,7 +431,9 @@ pub(crate) fn git_push(args: &[Word]) -> Option<Push> {
         };
         match name.as_str() {
             "f" | "force" | "force-with-lease" | "force-if-includes" => push.force = true,
-            "mirror" => {
+            // `--prune` deletes every remote branch its refspecs cover that the local side
+            // lacks, the protected ones included, as `--mirror` does.
+            "mirror" | "prune" => {
                 push.force = true;
                 push.all_branches = true;
             }
