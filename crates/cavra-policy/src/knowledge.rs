@@ -98,6 +98,7 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("settings", Shape::List(&SETTING_SHAPE)),
     opt("assignments", Shape::List(&SETTING_SHAPE)),
     opt("writes", Shape::StrList),
+    opt("default_reads", Shape::StrList),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),
     opt("version_selector", Shape::Str),

@@ -462,12 +462,22 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                 Effect::CommandWords if entry.command_after > 0 => {
                     // `docker exec web cmd …`, `kubectl exec pod -- cmd …`: the command
                     // starts past the operands naming where it runs, or right after `--`.
+                    let after = usize::from(entry.command_after);
                     let first = match found.double_dash {
                         Some(d) => found.operands.iter().copied().find(|&i| i > d),
-                        None => found
+                        // A wrapper whose options end at its first operand sees `--` as an
+                        // operand (`aws-vault exec prod -- cmd`, `mise x node@20 -- cmd`):
+                        // one among the operands that name where the command runs ends them.
+                        // A later `--` is the command's own (`faketime X git log -- f`).
+                        None => match found
                             .operands
-                            .get(usize::from(entry.command_after))
-                            .copied(),
+                            .iter()
+                            .take(after + 1)
+                            .position(|&i| args.get(i).is_some_and(|w| w.text == "--"))
+                        {
+                            Some(p) => found.operands.get(p + 1).copied(),
+                            None => found.operands.get(after).copied(),
+                        },
                     };
                     if let Some(first) = first {
                         info.words(args, first, end, &label, stdin.clone());
