@@ -689,6 +689,23 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     info.access(Read, &Word::derived(w, f), "curl upload");
                 }
             }
+            // `--data-urlencode name@FILE` sends FILE's content too (curl(1): the name, then
+            // `@`, then the file, with no `=` before it), and `-H @FILE` reads headers from
+            // FILE (curl 7.55).
+            let named = opts::values(&p, &["data-urlencode"])
+                .into_iter()
+                .filter_map(|w| {
+                    let (name, f) = w.text.split_once('@')?;
+                    (!name.contains('=') && !name.is_empty()).then(|| Word::derived(w, f))
+                });
+            let headers = opts::values(&p, &["H", "header"])
+                .into_iter()
+                .filter_map(|w| w.text.strip_prefix('@').map(|f| Word::derived(w, f)));
+            for f in named.chain(headers) {
+                if !f.text.is_empty() && f.text != "-" {
+                    info.access(Read, &f, "curl upload");
+                }
+            }
         }
         "wget" => {
             let (p, _) = all_ops(Spec {
