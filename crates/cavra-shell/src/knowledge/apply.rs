@@ -613,8 +613,14 @@ fn setting(
     label: &str,
     info: &mut Info,
 ) {
+    let value = setting_value(value);
+    // An empty value sets nothing to run, load, read or write: `pytest -o addopts=""` clears
+    // the ini file's options.
+    if value.trim().is_empty() {
+        return;
+    }
     for s in settings.iter().filter(|s| s.names_key(key)) {
-        let v = Word::derived(word, &setting_value(value));
+        let v = Word::derived(word, &value);
         effect(
             s.effect,
             &format!("{label} {key}"),
