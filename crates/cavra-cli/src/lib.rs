@@ -17,6 +17,7 @@
 pub mod aispm_cmd;
 pub mod ci_cmd;
 pub mod client;
+pub mod commands;
 pub mod connector_cmd;
 pub mod demo;
 pub mod doctor_cmd;
@@ -27,6 +28,7 @@ pub mod mcp_cmd;
 pub mod proof_cmd;
 pub mod registry_cmd;
 pub mod release_cmd;
+pub mod report;
 pub mod server_cmd;
 pub mod store_cmds;
 pub mod support;

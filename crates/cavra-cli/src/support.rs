@@ -2,7 +2,6 @@
 //! a file-system symlink resolver, and turning errors into diagnostics and exit codes.
 
 use cavra_policy::{CompiledPack, PolicyError, ResolvedPack, compile};
-use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
 use std::path::{Path, PathBuf};
 
 /// Exit code: the action may proceed / the command succeeded.
@@ -67,7 +66,7 @@ impl Failure {
     pub fn report(self) -> i32 {
         match self {
             Failure::Policy(e) => {
-                eprintln!("{:?}", policy_report(&e));
+                eprint!("{}", policy_report(&e));
                 EXIT_ERROR
             }
             Failure::Usage(msg) => {
@@ -82,28 +81,9 @@ impl Failure {
     }
 }
 
-/// A rich diagnostic for a policy error: file, line, column, the source line, the suggestion.
-pub fn policy_report(e: &PolicyError) -> Report {
-    let mut diag =
-        MietteDiagnostic::new(e.message.clone()).with_code(format!("cavra::policy::{:?}", e.kind));
-    if let Some(help) = &e.help {
-        diag = diag.with_help(help.clone());
-    }
-    let location = e.location.clone();
-    if let (Some(loc), Some(offset)) = (&location, location.as_ref().and_then(|l| l.offset)) {
-        diag = diag.with_label(LabeledSpan::at_offset(
-            offset,
-            format!("{}:{}:{}", loc.file, loc.line, loc.column),
-        ));
-    }
-    let report = Report::new(diag);
-    match (&location, &e.source_text) {
-        (Some(loc), Some(text)) if loc.offset.is_some() => {
-            report.with_source_code(NamedSource::new(loc.file.clone(), text.to_string()))
-        }
-        (Some(loc), _) => report.wrap_err(format!("{loc}")),
-        _ => report,
-    }
+/// A rich diagnostic for a policy error: file, line, column, the source lines, the suggestion.
+pub fn policy_report(e: &PolicyError) -> crate::report::PolicyReport<'_> {
+    crate::report::PolicyReport(e)
 }
 
 /// The repository root for `start`: the nearest folder up from it holding `.git`, else `start`.

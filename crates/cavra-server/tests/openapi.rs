@@ -22,7 +22,7 @@ fn need(tool: &str, out: &std::io::Result<std::process::Output>) -> std::process
     }
 }
 
-/// The service serves the document embedded from `openapi.json` (`cavra_server::openapi::DOCUMENT`),
+/// The service serves the document embedded from `openapi.json` (`cavra_server::openapi::document()`, stored compressed),
 /// which must be exactly what the annotations generate now. `CAVRA_WRITE_OPENAPI=1` rewrites
 /// the file first (then rebuild: the binary embeds it).
 #[test]
@@ -41,7 +41,7 @@ fn the_served_document_is_the_one_the_annotations_generate() {
          CAVRA_WRITE_OPENAPI=1 cargo test -p cavra-server --test openapi"
     );
     assert!(
-        cavra_server::openapi::DOCUMENT == written,
+        cavra_server::openapi::document() == written,
         "the embedded document is not the file (rebuild)"
     );
 }

@@ -182,7 +182,7 @@ fn validate(paths: &[String], json: bool) -> Result<i32, Failure> {
             Err(Failure::Policy(e)) => {
                 failed += 1;
                 if !json {
-                    eprintln!("{:?}", support::policy_report(&e));
+                    eprint!("{}", support::policy_report(&e));
                 }
                 rows.push(Validated::invalid(path, &e));
             }

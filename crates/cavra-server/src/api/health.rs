@@ -98,6 +98,6 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::DOCUMENT,
+        crate::openapi::document(),
     )
 }
