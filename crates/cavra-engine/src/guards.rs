@@ -257,8 +257,12 @@ fn git_directory_marker(path: &NormalizedPath) -> Option<String> {
         .as_deref()
         .or(path.absolute.as_deref())
         .or(path.home.as_deref())?;
-    let mut names = form.trim_end_matches('/').rsplit('/');
-    let last = names.next()?;
+    let form = form.strip_suffix('/').unwrap_or(form);
+    let last = form.rsplit_once('/').map_or(form, |(_, name)| name);
+    // Every write passes here: names of another length are none of the three.
+    if !matches!(last.len(), 4 | 9) {
+        return None;
+    }
     let what = if last.eq_ignore_ascii_case("HEAD") {
         "a `HEAD` file makes its folder a git repository"
     } else if last.eq_ignore_ascii_case(".git") {
