@@ -300,6 +300,11 @@ impl Worker {
                 async move { db.claim(&owner, now, lease_ms, limit, &at, route).await }
             }
         };
+        // A claim's future tagged with the limit it asked for.
+        let tagged = |limit: usize| {
+            let f = claim(limit);
+            async move { (limit, f.await) }
+        };
         let first = claim(chunk).await?;
         let mut p = Progress {
             routed: first.routed,
@@ -308,10 +313,15 @@ impl Worker {
         let mut claimed = first.deliveries.len();
         let mut out = Attempted::default();
         let mut sealing = FuturesUnordered::new();
-        // At most one claim at a time.
+        // At most one claim at a time; another while the last one came back full (as many
+        // events as it asked for, some of which may go nowhere, or as many deliveries).
+        let full = |c: &cavra_tenant_store::outbox::Claim, limit: usize| {
+            c.routed >= limit || c.deliveries.len() >= limit
+        };
         let mut claims = FuturesUnordered::new();
-        if claimed == chunk && claimed < batch {
-            claims.push(claim(chunk.min(batch - claimed)));
+        if full(&first, chunk) && claimed < batch {
+            let limit = chunk.min(batch - claimed);
+            claims.push(tagged(limit));
         }
         self.dispatch(first.deliveries, now, &mut p, &mut out, &mut sealing);
         // The sends run concurrently inside this task rather than as a task each: a batch's
@@ -319,14 +329,14 @@ impl Worker {
         let mut sends = FuturesUnordered::new();
         loop {
             tokio::select! {
-                Some(got) = claims.next(), if !claims.is_empty() => {
+                Some((limit, got)) = claims.next(), if !claims.is_empty() => {
                     match got {
                         Ok(c) => {
                             p.routed += c.routed;
-                            let n = c.deliveries.len();
-                            claimed += n;
-                            if n == chunk && claimed < batch {
-                                claims.push(claim(chunk.min(batch - claimed)));
+                            claimed += c.deliveries.len();
+                            if full(&c, limit) && claimed < batch {
+                                let limit = chunk.min(batch - claimed);
+                                claims.push(tagged(limit));
                             }
                             self.dispatch(c.deliveries, now, &mut p, &mut out, &mut sealing);
                         }
