@@ -32,9 +32,6 @@ use crate::route::Router;
 use crate::seal::{SEAL_CHUNK, Sealed, Sealer, Sealing, ToSeal};
 use crate::sink::{Sent, Sink, Verdict};
 
-/// The most attempts recorded in one write (each attempt is a row update and a log entry).
-const RECORD_CHUNK: usize = 256;
-
 /// A chunk of deliveries being sealed.
 type SealedChunk = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Sealed>> + Send>>;
 
@@ -63,6 +60,10 @@ pub struct WorkerSettings {
     /// each chunk sent while the next is claimed (on SQLite a claim is a turn of the one
     /// writer, which the decisions wait behind).
     pub claim_chunk: usize,
+    /// The most attempts recorded in one write (each is a row update and a log entry): a
+    /// batch of 1,024 recorded at once held the SQLite writer, and the decisions queued
+    /// behind it, for tens of milliseconds.
+    pub record_chunk: usize,
 }
 
 impl Default for WorkerSettings {
@@ -81,6 +82,7 @@ impl Default for WorkerSettings {
             gather: Duration::from_millis(20),
             seal_nice: 10,
             claim_chunk: 128,
+            record_chunk: 256,
         }
     }
 }
@@ -155,17 +157,16 @@ impl Attempted {
         self.records.is_empty() && self.releases.is_empty()
     }
 
-    /// Writes the records (in writes of at most [`RECORD_CHUNK`]: a batch of 1,024 recorded
-    /// at once held the SQLite writer, and the decisions queued behind it, for tens of
-    /// milliseconds), then gives the others back. Each write is a turn of the store's
-    /// writer, which the decisions wait behind: none for nothing.
-    async fn write(self, db: &Db, owner: &str) -> Result<(), ConnectorError> {
+    /// Writes the records (in writes of at most `chunk`, see
+    /// [`WorkerSettings::record_chunk`]), then gives the others back. Each write is a turn
+    /// of the store's writer, which the decisions wait behind: none for nothing.
+    async fn write(self, db: &Db, owner: &str, chunk: usize) -> Result<(), ConnectorError> {
         let Attempted {
             mut records,
             releases,
         } = self;
         while !records.is_empty() {
-            let rest = records.split_off(records.len().min(RECORD_CHUNK));
+            let rest = records.split_off(records.len().min(chunk.max(1)));
             db.record_attempts(records).await?;
             records = rest;
         }
@@ -275,7 +276,9 @@ impl Worker {
     /// records every attempt of the batch (one more write): one step.
     pub async fn step(&mut self) -> Result<Progress, ConnectorError> {
         let (p, written) = self.attempt_step().await?;
-        written.write(&self.db, &self.settings.owner).await?;
+        written
+            .write(&self.db, &self.settings.owner, self.settings.record_chunk)
+            .await?;
         Ok(p)
     }
 
@@ -408,9 +411,10 @@ impl Worker {
                     }
                     if !written.is_empty() {
                         let (db, owner) = (self.db.clone(), self.settings.owner.clone());
-                        writing = Some(tokio::spawn(
-                            async move { written.write(&db, &owner).await },
-                        ));
+                        let chunk = self.settings.record_chunk;
+                        writing = Some(tokio::spawn(async move {
+                            written.write(&db, &owner, chunk).await
+                        }));
                     }
                     if p.routed == 0 && p.attempted == 0 {
                         self.settings.idle
