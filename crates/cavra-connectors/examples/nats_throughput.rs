@@ -15,7 +15,8 @@
 //! writers to N decisions per second in all (open loop; default 0: as fast as they can), so
 //! that the decision latency with and without delivery is compared at the same load.
 //! `--batch N` sets the worker's claim size, `--gather-ms N` its pause after a step that took
-//! less than a full batch. Prints one JSON line; `service_cpu_us_per_decision_during_load` is
+//! less than a full batch; `--claim-chunk N`, `--record-chunk N` and `--seal-nice N` its
+//! other settings (`WorkerSettings`). Prints one JSON line; `service_cpu_us_per_decision_during_load` is
 //! the process's CPU time per decision without the subscriber's thread (the receiver's work).
 //!
 //! `--prefill N` measures the cost of delivering one event apart from any timing, for an
@@ -56,6 +57,9 @@ struct Args {
     batch: usize,
     gather_ms: Option<u64>,
     prefill: u64,
+    claim_chunk: Option<usize>,
+    record_chunk: Option<usize>,
+    seal_nice: Option<i32>,
 }
 
 fn args() -> Args {
@@ -70,6 +74,9 @@ fn args() -> Args {
         batch: WorkerSettings::default().batch,
         gather_ms: None,
         prefill: 0,
+        claim_chunk: None,
+        record_chunk: None,
+        seal_nice: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +92,9 @@ fn args() -> Args {
             "--batch" => a.batch = v.parse().unwrap_or(a.batch),
             "--gather-ms" => a.gather_ms = v.parse().ok(),
             "--prefill" => a.prefill = v.parse().unwrap_or(0),
+            "--claim-chunk" => a.claim_chunk = v.parse().ok(),
+            "--record-chunk" => a.record_chunk = v.parse().ok(),
+            "--seal-nice" => a.seal_nice = v.parse().ok(),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -189,6 +199,9 @@ fn worker(a: &Args, db: &Db, config: &ConnectorsConfig, redactor: &Arc<Redactor>
             WorkerSettings {
                 batch: a.batch,
                 gather: a.gather_ms.map(Duration::from_millis).unwrap_or(d.gather),
+                claim_chunk: a.claim_chunk.unwrap_or(d.claim_chunk),
+                record_chunk: a.record_chunk.unwrap_or(d.record_chunk),
+                seal_nice: a.seal_nice.unwrap_or(d.seal_nice),
                 ..d
             }
         },

@@ -56,6 +56,7 @@ pub mod ocsf;
 pub mod retention;
 pub mod retry;
 pub mod route;
+mod seal;
 pub mod secret;
 pub mod servicenow;
 pub mod signature;

@@ -26,13 +26,14 @@ use serde_json::{Value, json};
 
 use crate::ConnectorError;
 use crate::config::{ConnectorConfig, ConnectorsConfig, Kind};
-use crate::event::{EnvelopeSigner, idempotency_key, sealed};
+use crate::event::{EnvelopeSigner, idempotency_key};
 use crate::retry::{Breaker, Clock, Gate, Jitter, Next, after_failure, rfc3339};
 use crate::route::Router;
-use crate::sink::{Outgoing, Sent, Sink, Verdict};
+use crate::seal::{SEAL_CHUNK, Sealed, Sealer, Sealing, ToSeal};
+use crate::sink::{Sent, Sink, Verdict};
 
-/// The most attempts recorded in one write (each attempt is a row update and a log entry).
-const RECORD_CHUNK: usize = 256;
+/// A chunk of deliveries being sealed.
+type SealedChunk = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Sealed>> + Send>>;
 
 /// How a worker claims.
 #[derive(Debug, Clone)]
@@ -51,6 +52,18 @@ pub struct WorkerSettings {
     /// a few deliveries as for a few hundred, and each write takes the store's writer from
     /// the decisions for a moment. Adds up to this much to an event's delivery latency.
     pub gather: Duration,
+    /// How much lower than the service's threads the thread that seals envelopes runs
+    /// (niceness added, Linux; 0: the same): sealing is most of a delivery's CPU, and the
+    /// decisions should not wait for it (docs/benchmarks.md).
+    pub seal_nice: i32,
+    /// The most deliveries claimed in one write: a batch is claimed in writes of this size,
+    /// each chunk sent while the next is claimed (on SQLite a claim is a turn of the one
+    /// writer, which the decisions wait behind).
+    pub claim_chunk: usize,
+    /// The most attempts recorded in one write (each is a row update and a log entry): a
+    /// batch of 1,024 recorded at once held the SQLite writer, and the decisions queued
+    /// behind it, for tens of milliseconds.
+    pub record_chunk: usize,
 }
 
 impl Default for WorkerSettings {
@@ -67,6 +80,9 @@ impl Default for WorkerSettings {
             lease_ms: 120_000,
             idle: Duration::from_millis(100),
             gather: Duration::from_millis(20),
+            seal_nice: 10,
+            claim_chunk: 128,
+            record_chunk: 256,
         }
     }
 }
@@ -128,6 +144,39 @@ pub struct Progress {
     pub dead: usize,
 }
 
+/// What a step's attempts leave to write: their records, and the deliveries given back
+/// without an attempt.
+#[derive(Default)]
+struct Attempted {
+    records: Vec<AttemptRecord>,
+    releases: Vec<Release>,
+}
+
+impl Attempted {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.releases.is_empty()
+    }
+
+    /// Writes the records (in writes of at most `chunk`, see
+    /// [`WorkerSettings::record_chunk`]), then gives the others back. Each write is a turn
+    /// of the store's writer, which the decisions wait behind: none for nothing.
+    async fn write(self, db: &Db, owner: &str, chunk: usize) -> Result<(), ConnectorError> {
+        let Attempted {
+            mut records,
+            releases,
+        } = self;
+        while !records.is_empty() {
+            let rest = records.split_off(records.len().min(chunk.max(1)));
+            db.record_attempts(records).await?;
+            records = rest;
+        }
+        if !releases.is_empty() {
+            db.release_deliveries(owner, releases).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The delivery worker.
 pub struct Worker {
     db: Db,
@@ -137,7 +186,8 @@ pub struct Worker {
     /// (every kind's settings, filters, parsed templates), not to be copied per delivery.
     destinations: HashMap<(String, String), Arc<Destination>>,
     redactor: Arc<Redactor>,
-    signer: Option<Arc<EnvelopeSigner>>,
+    /// Seals envelopes on a thread of lower priority.
+    sealer: Sealer,
     clock: Arc<dyn Clock>,
     jitter: Box<dyn Jitter>,
     breakers: HashMap<(String, String), Breaker>,
@@ -207,8 +257,14 @@ impl Worker {
                     )
                 })
                 .collect(),
+            sealer: Sealer::start(
+                Sealing {
+                    redactor: redactor.clone(),
+                    signer,
+                },
+                settings.seal_nice,
+            ),
             redactor,
-            signer,
             clock,
             jitter,
             breakers: HashMap::new(),
@@ -219,24 +275,95 @@ impl Worker {
     /// Routes what is new and claims it with what is due (one write), delivers it, and
     /// records every attempt of the batch (one more write): one step.
     pub async fn step(&mut self) -> Result<Progress, ConnectorError> {
-        let now = self.clock.now_ms();
-        let claim = self
-            .db
-            .claim(
-                &self.settings.owner,
-                now,
-                self.settings.lease_ms,
-                self.settings.batch,
-                &rfc3339(now),
-                self.route.clone(),
-            )
+        let (p, written) = self.attempt_step().await?;
+        written
+            .write(&self.db, &self.settings.owner, self.settings.record_chunk)
             .await?;
+        Ok(p)
+    }
+
+    /// [`Worker::step`] up to its attempts, whose records it returns to write. The batch is
+    /// claimed in writes of at most `claim_chunk` (on SQLite each is a turn of the one
+    /// writer, which the decisions wait behind), each chunk sealed and sent while the next
+    /// is claimed.
+    async fn attempt_step(&mut self) -> Result<(Progress, Attempted), ConnectorError> {
+        let now = self.clock.now_ms();
+        let at = rfc3339(now);
+        let batch = self.settings.batch.max(1);
+        let chunk = self.settings.claim_chunk.clamp(1, batch);
+        let claim = {
+            let (db, owner, route) = (
+                self.db.clone(),
+                self.settings.owner.clone(),
+                self.route.clone(),
+            );
+            let lease_ms = self.settings.lease_ms;
+            move |limit: usize| {
+                let (db, owner, route, at) = (db.clone(), owner.clone(), route.clone(), at.clone());
+                async move { db.claim(&owner, now, lease_ms, limit, &at, route).await }
+            }
+        };
+        // A claim's future tagged with the limit it asked for.
+        let tagged = |limit: usize| {
+            let f = claim(limit);
+            async move { (limit, f.await) }
+        };
+        let first = claim(chunk).await?;
         let mut p = Progress {
-            routed: claim.routed,
+            routed: first.routed,
             ..Progress::default()
         };
-        self.deliver(claim.deliveries, &mut p).await?;
-        Ok(p)
+        let mut claimed = first.deliveries.len();
+        let mut out = Attempted::default();
+        let mut sealing = FuturesUnordered::new();
+        // At most one claim at a time; another while the last one came back full (as many
+        // events as it asked for, some of which may go nowhere, or as many deliveries).
+        let full = |c: &cavra_tenant_store::outbox::Claim, limit: usize| {
+            c.routed >= limit || c.deliveries.len() >= limit
+        };
+        let mut claims = FuturesUnordered::new();
+        if full(&first, chunk) && claimed < batch {
+            let limit = chunk.min(batch - claimed);
+            claims.push(tagged(limit));
+        }
+        self.dispatch(first.deliveries, now, &mut p, &mut out, &mut sealing);
+        // The sends run concurrently inside this task rather than as a task each: a batch's
+        // acknowledgements then wake one task, not one per delivery (sinks never panic).
+        let mut sends = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                Some((limit, got)) = claims.next(), if !claims.is_empty() => {
+                    match got {
+                        Ok(c) => {
+                            p.routed += c.routed;
+                            claimed += c.deliveries.len();
+                            if full(&c, limit) && claimed < batch {
+                                let limit = chunk.min(batch - claimed);
+                                claims.push(tagged(limit));
+                            }
+                            self.dispatch(c.deliveries, now, &mut p, &mut out, &mut sealing);
+                        }
+                        // What is claimed already is delivered; the rest waits for the next step.
+                        Err(e) => log_line!("cavra: connectors: {e}"),
+                    }
+                }
+                Some(ready) = sealing.next(), if !sealing.is_empty() => {
+                    for Sealed { delivery, dest, msg } in ready {
+                        sends.push(async move {
+                            let started = Instant::now();
+                            let sent = dest.sink.send(&msg).await;
+                            let latency = started.elapsed().as_millis().min(u64::MAX as u128) as u64;
+                            (delivery, dest, sent, latency, msg.idempotency_key)
+                        });
+                    }
+                }
+                Some((d, dest, sent, latency, ikey)) = sends.next(), if !sends.is_empty() => {
+                    out.records.push(self.outcome(d, Some(&*dest), sent, latency, ikey, &mut p));
+                }
+                else => break,
+            }
+        }
+        Ok((p, out))
     }
 
     /// Prepares every destination (connects, creates or checks a stream or an exchange):
@@ -263,14 +390,40 @@ impl Worker {
                 "cavra: connectors: {tenant}/{name} is not ready ({why}); its deliveries will retry"
             );
         }
+        // A batch's attempts are written while the next batch is claimed and sent: the
+        // write (on PostgreSQL it waits for the log head behind the decisions' group
+        // commits) is then off the delivery's path. One write at a time: the next waits for
+        // it. Its rows stay leased until it is written, so no other claim takes them.
+        let mut writing: Option<tokio::task::JoinHandle<Result<(), ConnectorError>>> = None;
+        let finish = |done: Result<Result<(), ConnectorError>, tokio::task::JoinError>| match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log_line!("cavra: connectors: {e}"),
+            Err(e) => log_line!("cavra: connectors: recording attempts: {e}"),
+        };
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            let pause = match self.step().await {
-                Ok(p) if p.routed == 0 && p.attempted == 0 => self.settings.idle,
-                Ok(p) if p.attempted + p.deferred < self.settings.batch => self.settings.gather,
-                Ok(_) => Duration::ZERO,
+            let pause = match self.attempt_step().await {
+                Ok((p, written)) => {
+                    if let Some(previous) = writing.take() {
+                        finish(previous.await);
+                    }
+                    if !written.is_empty() {
+                        let (db, owner) = (self.db.clone(), self.settings.owner.clone());
+                        let chunk = self.settings.record_chunk;
+                        writing = Some(tokio::spawn(async move {
+                            written.write(&db, &owner, chunk).await
+                        }));
+                    }
+                    if p.routed == 0 && p.attempted == 0 {
+                        self.settings.idle
+                    } else if p.attempted + p.deferred < self.settings.batch {
+                        self.settings.gather
+                    } else {
+                        Duration::ZERO
+                    }
+                }
                 Err(e) => {
                     log_line!("cavra: connectors: {e}");
                     self.settings.idle
@@ -283,28 +436,30 @@ impl Worker {
                         // The sender is gone: nobody can stop this worker any more, and
                         // nobody needs it.
                         if changed.is_err() {
-                            return;
+                            break;
                         }
                     }
                 }
             }
         }
+        if let Some(last) = writing {
+            finish(last.await);
+        }
     }
 
-    /// Attempts each claimed delivery whose circuit lets it through (all at once), then
-    /// records the attempts in one write and gives the others back in another.
-    async fn deliver(
+    /// Hands each claimed delivery whose circuit lets it through to the sealer (in chunks;
+    /// each sealed chunk is sent as soon as it is ready), gives the others back (`out`), and
+    /// records at once those whose connector is gone.
+    fn dispatch(
         &mut self,
         claimed: Vec<ClaimedDelivery>,
+        now: i64,
         p: &mut Progress,
-    ) -> Result<(), ConnectorError> {
-        let now = self.clock.now_ms();
-        let mut records = Vec::new();
-        let mut releases = Vec::new();
-        // The sends run concurrently inside this task rather than as a task each: a batch's
-        // acknowledgements then wake one task, not one per delivery (sinks never panic).
-        let mut sends = FuturesUnordered::new();
-        for mut d in claimed {
+        out: &mut Attempted,
+        sealing: &mut FuturesUnordered<SealedChunk>,
+    ) {
+        let mut chunk = Vec::new();
+        for d in claimed {
             let key = (d.delivery.tenant.clone(), d.delivery.destination.clone());
             let Some(dest) = self.destinations.get(&key).cloned() else {
                 // Its connector was removed from the configuration: nowhere to send it.
@@ -316,7 +471,7 @@ impl Worker {
                 };
                 let ikey =
                     idempotency_key(&d.delivery.tenant, &d.event.id, &d.delivery.destination);
-                records.push(self.outcome(d, None, sent, 0, ikey, p));
+                out.records.push(self.outcome(d, None, sent, 0, ikey, p));
                 continue;
             };
             let gate = self
@@ -325,7 +480,7 @@ impl Worker {
                 .or_default()
                 .gate(&dest.config.breaker, now);
             if let Gate::Wait(until) = gate {
-                releases.push(Release {
+                out.releases.push(Release {
                     tenant: d.delivery.tenant,
                     event_id: d.delivery.event_id,
                     destination: d.delivery.destination,
@@ -334,51 +489,19 @@ impl Worker {
                 p.deferred += 1;
                 continue;
             }
-            let ikey = idempotency_key(&d.delivery.tenant, &d.event.id, &d.delivery.destination);
-            // The payload moves into the envelope: the attempt's record needs only the ids.
-            let payload = std::mem::take(&mut d.event.payload);
-            let envelope = sealed(
-                &d.event,
-                payload,
-                &d.delivery.destination,
-                &ikey,
-                &self.redactor,
-                self.signer.as_deref(),
-                &dest.config.template,
-            );
-            let msg = Outgoing {
-                tenant: d.delivery.tenant.clone(),
-                event_id: d.event.id.clone(),
-                event_kind: d.event.kind.clone(),
-                destination: d.delivery.destination.clone(),
-                idempotency_key: ikey,
-                envelope,
-            };
-            sends.push(async move {
-                let started = Instant::now();
-                let sent = dest.sink.send(&msg).await;
-                let latency = started.elapsed().as_millis().min(u64::MAX as u128) as u64;
-                (d, dest, sent, latency, msg.idempotency_key)
+            let key = idempotency_key(&d.delivery.tenant, &d.event.id, &d.delivery.destination);
+            chunk.push(ToSeal {
+                delivery: d,
+                dest,
+                key,
             });
+            if chunk.len() == SEAL_CHUNK {
+                sealing.push(Box::pin(self.sealer.submit(std::mem::take(&mut chunk))));
+            }
         }
-        while let Some((d, dest, sent, latency, ikey)) = sends.next().await {
-            records.push(self.outcome(d, Some(&*dest), sent, latency, ikey, p));
+        if !chunk.is_empty() {
+            sealing.push(Box::pin(self.sealer.submit(chunk)));
         }
-        // Each write is a turn of the store's writer, which the decisions wait behind: none
-        // for nothing.
-        // In writes of at most `RECORD_CHUNK` attempts: a batch of 1,024 recorded at once
-        // held the writer for tens of milliseconds, the decisions queued behind it.
-        while !records.is_empty() {
-            let rest = records.split_off(records.len().min(RECORD_CHUNK));
-            self.db.record_attempts(records).await?;
-            records = rest;
-        }
-        if !releases.is_empty() {
-            self.db
-                .release_deliveries(&self.settings.owner, releases)
-                .await?;
-        }
-        Ok(())
     }
 
     /// Decides what an attempt leaves the delivery as, updates the breaker, and builds the

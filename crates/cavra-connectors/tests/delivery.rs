@@ -688,6 +688,77 @@ async fn a_batch_larger_than_a_record_write_is_recorded_whole() {
     assert_eq!(entries.len(), 300, "one audit record per attempt");
 }
 
+/// The running worker (`Worker::run`) writes a batch's attempts while it claims and sends the
+/// next, in chunks of claims smaller than its batch: every event is delivered once, and when
+/// it is stopped every attempt has its delivery row and its evidence entry (the last write
+/// is finished, not dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_worker_records_every_attempt_before_it_stops() {
+    let store = sqlite().await;
+    let r = Receiver::new(vec![]);
+    let url = serve(r.clone()).await;
+    let yaml = format!(
+        "
+- name: q
+  tenant: acme
+  events: [\"decision.*\"]
+  ocsf_https: {{url: \"{url}/ocsf\"}}
+"
+    );
+    let clock = Manual::default();
+    let w = worker_with(&store.db, &yaml, &clock, "w1", 64);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(w.run(stopped));
+    for i in 0..150 {
+        decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while r.accepted().len() < 150 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).expect("the worker listens");
+    running.await.expect("the worker stops");
+    let mut ids: Vec<String> = r
+        .accepted()
+        .iter()
+        .map(|o| {
+            o["unmapped"]["cavra"]["subject"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((r.accepted().len(), ids.len()), (150, 150), "each once");
+    let delivered = store
+        .db
+        .deliveries(
+            "acme",
+            &DeliveryFilter {
+                state: Some(DeliveryState::Delivered),
+                limit: 1000,
+                ..DeliveryFilter::default()
+            },
+        )
+        .await
+        .expect("deliveries");
+    assert_eq!(delivered.len(), 150);
+    let entries = store
+        .db
+        .entries(
+            "acme",
+            &EntryQuery {
+                kind: Some("delivery".into()),
+                limit: 1000,
+                ..EntryQuery::default()
+            },
+        )
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 150, "one audit record per attempt");
+}
+
 /// The secrets corpus: every secret in decisions, and in an approver's free-text reason
 /// (which the approval record keeps as written), never reaches a receiver or the delivery
 /// records.

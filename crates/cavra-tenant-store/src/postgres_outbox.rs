@@ -250,13 +250,15 @@ impl crate::backend::Outbox for PgDb {
             deliveries: Vec::with_capacity(fresh.len()),
         };
         if !fresh.is_empty() {
+            // Leased until `until`, and due then: a claim looking for due deliveries does
+            // not walk past the ones in flight.
             let col = |f: fn(&Delivery) -> &str| -> Vec<&str> {
                 fresh.iter().map(|c| f(&c.delivery)).collect()
             };
             let inserted = tx
                 .query(
                     &tx.prepare_cached(&format!(
-                        "INSERT INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) SELECT t, e, k, d, 'pending', 0, $5, $5, $6, NULL, NULL, $7, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, e, k, d) ON CONFLICT DO NOTHING RETURNING tenant, event_id, destination"
+                        "INSERT INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) SELECT t, e, k, d, 'pending', 0, $8, $5, $6, NULL, NULL, $7, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, e, k, d) ON CONFLICT DO NOTHING RETURNING tenant, event_id, destination"
                     ))
                     .await?,
                     &[

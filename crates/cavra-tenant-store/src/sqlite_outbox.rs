@@ -61,6 +61,23 @@ pub(crate) fn insert_event(
     e: &NewEvent,
     log_index: Option<u64>,
 ) -> Result<()> {
+    insert_event_text(
+        conn,
+        tenant,
+        e,
+        log_index,
+        &serde_json::to_string(&e.payload)?,
+    )
+}
+
+/// [`insert_event`] with the payload's JSON text written out already (outside the writer).
+pub(crate) fn insert_event_text(
+    conn: &Connection,
+    tenant: &str,
+    e: &NewEvent,
+    log_index: Option<u64>,
+    payload: &str,
+) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO connector_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?
@@ -73,7 +90,7 @@ pub(crate) fn insert_event(
         e.only_destination,
         e.not_destination,
         e.created_at,
-        serde_json::to_string(&e.payload)?,
+        payload,
     ])?;
     Ok(())
 }
@@ -240,35 +257,53 @@ impl crate::backend::Outbox for SqliteDb {
         at: &str,
         route: Route,
     ) -> Result<Claim> {
+        // The events not yet routed are read, parsed and routed on a reader, off the one
+        // writer (which the decisions wait behind); the writer then only marks each routed,
+        // if no other worker did meanwhile, and inserts its deliveries.
+        let routed: Vec<(i64, OutboxEvent, Vec<String>)> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT seq, {EVENT_COLUMNS} FROM connector_events WHERE routed = 0 ORDER BY seq LIMIT ?1"
+                ))?;
+                let rows = st.query_map(params![limit as i64], |r| {
+                    let seq: i64 = r.get(0)?;
+                    let (e, p) = event_row_at(r, 1)?;
+                    Ok((seq, e, p))
+                })?;
+                let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter()
+                    .map(|(seq, e, p)| {
+                        let e = finish_event((e, p))?;
+                        let to = route(&e);
+                        Ok((seq, e, to))
+                    })
+                    .collect()
+            })
+            .await?;
         let (owner, at) = (owner.to_string(), at.to_string());
         self.write(move |c, _| {
             atomic(c, |c| {
                 let until = now_ms + lease_ms;
-                let mut events = {
-                    // No lease on the events themselves: they are routed in this same write.
-                    let mut st = c.prepare_cached(&format!(
-                        "UPDATE connector_events SET routed = 1, lease_owner = NULL, lease_until = 0 WHERE seq IN (SELECT seq FROM connector_events WHERE routed = 0 ORDER BY seq LIMIT ?1) RETURNING seq, {EVENT_COLUMNS}"
-                    ))?;
-                    let rows = st.query_map(params![limit as i64], |r| {
-                        let seq: i64 = r.get(0)?;
-                        let (e, p) = event_row_at(r, 1)?;
-                        Ok((seq, e, p))
-                    })?;
-                    rows.collect::<rusqlite::Result<Vec<_>>>()?
-                };
-                // RETURNING gives no order; deliveries go oldest first.
-                events.sort_by_key(|(seq, _, _)| *seq);
                 let mut claim = Claim {
-                    routed: events.len(),
-                    deliveries: Vec::with_capacity(events.len()),
+                    routed: 0,
+                    deliveries: Vec::with_capacity(routed.len()),
                 };
+                let mut mark = c.prepare_cached(
+                    "UPDATE connector_events SET routed = 1 WHERE seq = ?1 AND routed = 0",
+                )?;
+                // Leased until `until`, and due then: a claim looking for due deliveries
+                // does not walk past the ones in flight.
                 let mut insert = c.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, NULL, NULL, ?7, ?8)"
+                    "INSERT OR IGNORE INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?8, ?5, ?6, NULL, NULL, ?7, ?8)"
                 ))?;
-                for row in events {
-                    let e = finish_event((row.1, row.2))?;
+                for (seq, e, to) in routed {
+                    if mark.execute(params![seq])? == 0 {
+                        // Routed by another worker since it was read.
+                        continue;
+                    }
+                    claim.routed += 1;
                     let mut taken = Vec::new();
-                    for d in route(&e) {
+                    for d in to {
                         if insert.execute(params![e.tenant, e.id, e.kind, d, now_ms, at, owner, until])? == 1 {
                             taken.push(d);
                         }

@@ -1946,6 +1946,13 @@ mod outbox_scenarios {
             .await
             .unwrap();
         assert_eq!(pending.len(), 80);
+        // Due again only when the lease ends: a claim for due deliveries does not walk the
+        // ones in flight.
+        assert!(
+            pending.iter().all(|d| d.next_at_ms == 61_000),
+            "{:?}",
+            pending.iter().map(|d| d.next_at_ms).collect::<Vec<_>>()
+        );
 
         // One batch: a's 80 (the log crosses entry 64 inside it), one of them dead with a
         // follow-up, one retried, one whose lease w1 no longer holds (written as w2).

@@ -201,6 +201,7 @@ pub fn worker_with(db: &Db, yaml: &str, clock: &Manual, owner: &str, batch: usiz
             lease_ms: 60_000,
             idle: std::time::Duration::from_millis(10),
             gather: std::time::Duration::from_millis(5),
+            ..WorkerSettings::default()
         },
     )
 }

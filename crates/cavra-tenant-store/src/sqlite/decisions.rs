@@ -14,9 +14,17 @@ impl Decisions for SqliteDb {
         // Redacted and canonical here, on the caller's thread, with the outbox event when the
         // outcome makes one: the one writer only splices.
         let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
+        // The event's payload is written out here too: the writer only inserts its text.
+        let event = match p.event {
+            Some(e) => {
+                let text = serde_json::to_string(&e.payload)?;
+                Some((e, text))
+            }
+            None => None,
+        };
         let stored = ToStore {
             body: p.body,
-            event: p.event,
+            event,
             repository: p.repository,
         };
         // record_decision_in makes its checks (a grant still usable) before it writes.
@@ -105,7 +113,8 @@ impl Decisions for SqliteDb {
 /// repository column.
 struct ToStore {
     body: crate::log::PreparedBody,
-    event: Option<crate::outbox::NewEvent>,
+    /// With its payload's JSON text.
+    event: Option<(crate::outbox::NewEvent, String)>,
     repository: Option<String>,
 }
 
@@ -167,8 +176,8 @@ fn record_decision_in(
         repository,
     ])?;
     // In the decision's transaction: the event exists exactly when the decision does.
-    if let Some(e) = &event {
-        crate::sqlite_outbox::insert_event(c, tenant, e, Some(log_index))?;
+    if let Some((e, payload)) = &event {
+        crate::sqlite_outbox::insert_event_text(c, tenant, e, Some(log_index), payload)?;
     }
     let mut approval_id = None;
     if let Some(a) = &w.new_approval {
@@ -206,7 +215,7 @@ fn record_decision_in(
             &approval,
             approval_body(&approval, &approval.requested_by),
             &at,
-            event.as_ref(),
+            event.as_ref().map(|(e, _)| e),
         );
         crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
         approval_id = Some(approval.id);
