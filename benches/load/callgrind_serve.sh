@@ -4,7 +4,9 @@
 # WARMUP requests, the counters are zeroed, it sends N requests over C keep-alive connections
 # (16 by default, so that the writer commits groups as under load), and the counters are
 # dumped. Prints the service's instructions per request (all its threads).
-# Usage: [CAVRA_BIN=…] benches/load/callgrind_serve.sh [N] [C] [OUT]
+# Usage: [CAVRA_BIN=…] [CALLGRIND_ARGS=…] benches/load/callgrind_serve.sh [N] [C] [OUT]
+# (CALLGRIND_ARGS: more valgrind options, e.g. --dump-instr=yes for callgrind_annotate's
+# self costs by function.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n="${1:-2000}"
@@ -18,7 +20,7 @@ export CAVRA_SIGNING_KEY="$work/keys/service.key"
 "$bin" tenant create load --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
 token="$("$bin" token create --tenant load --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
 port=$((20000 + RANDOM % 20000))
-valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
+valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no ${CALLGRIND_ARGS:-} \
   "$bin" serve --listen "127.0.0.1:$port" --signing-key "$work/keys/service.key" 2>"$work/serve.log" &
 serve=$!
 trap 'kill $serve 2>/dev/null; rm -rf "$work"' EXIT

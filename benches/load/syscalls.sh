@@ -6,7 +6,8 @@
 # Prints, per request: all system calls, those of the WAL and the network by name, the
 # service's user and system CPU time (and PostgreSQL's, on PostgreSQL), and decisions per fsync
 # (the SQLite writer's group size).
-# Needs perf and wrk. Usage: [CAVRA_BIN=…] benches/load/syscalls.sh [DURATION] [DATABASE_URL]
+# Needs perf and wrk. Usage: [CAVRA_BIN=…] [TENANTS=N] benches/load/syscalls.sh [DURATION] [DATABASE_URL]
+# (TENANTS as in soak.sh: N tenants, each with its agent token, used in turn.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-10s}"
@@ -16,8 +17,13 @@ bin="${CAVRA_BIN:-target/release/cavra}"
 export CAVRA_DATABASE_URL="$db"
 "$bin" keys generate --key-id service --output "$work/keys" >/dev/null
 export CAVRA_SIGNING_KEY="$work/keys/service.key"
-"$bin" tenant create load --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
-export CAVRA_TOKENS="$("$bin" token create --tenant load --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
+tokens=""
+for n in $(seq 1 "${TENANTS:-1}"); do
+  tenant=load; [ "$n" = 1 ] || tenant="load$n"
+  "$bin" tenant create "$tenant" --signing-key "$CAVRA_SIGNING_KEY" >/dev/null
+  tokens="$tokens $("$bin" token create --tenant "$tenant" --role agent --subject wrk --signing-key "$CAVRA_SIGNING_KEY" 2>/dev/null)"
+done
+export CAVRA_TOKENS="$tokens"
 port=$((20000 + RANDOM % 20000))
 "$bin" serve --listen "127.0.0.1:$port" --signing-key "$work/keys/service.key" 2>"$work/serve.log" &
 serve=$!

@@ -94,7 +94,7 @@ pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     // Most strings need no escape at all: copied whole.
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if !needs_escape(s.as_bytes()) {
         out.push_str(s);
         out.push('"');
         return;
@@ -115,6 +115,34 @@ pub fn write_string(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// Whether `s` has a byte that a JSON string escapes (`"`, `\\` or one below 0x20), eight
+/// bytes at a time (every string of every record is scanned: a byte at a time, the scan was
+/// about 4 % of a decision's instructions in the service). Each test below is exact for the
+/// word as a whole (Hacker's Delight's "has a byte less than n", n ≤ 128), which is all that
+/// is asked.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let v = u64::from_le_bytes(b);
+        if below(v, 0x20)
+            | below(v ^ (ONES * u64::from(b'"')), 1)
+            | below(v ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
@@ -319,6 +347,30 @@ mod tests {
                 out
             }
             other => to_canonical(other),
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan says what the byte-at-a-time one it replaced says, for
+        /// bytes of every kind: those it looks for, their neighbours (0x1F, 0x20, 0x21, 0x23,
+        /// 0x5B, 0x5D), the same with the high bit set (0xA2, 0xDC, 0x9F, 0xA0), any byte, at
+        /// any place in a word or in the remainder.
+        #[test]
+        fn the_word_scan_is_the_byte_scan(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        0x00u8, 0x01, 0x1F, 0x20, 0x21, b'"', 0x23, b'\\', 0x5B, 0x5D, 0x7F,
+                        0x80, 0x9F, 0xA0, 0xA2, 0xDC, 0xFF, b'a',
+                    ]),
+                    proptest::prelude::any::<u8>(),
+                    proptest::strategy::Just(b'x'),
+                ],
+                0..40,
+            ),
+        ) {
+            let byte_scan = bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            proptest::prop_assert_eq!(needs_escape(&bytes), byte_scan);
         }
     }
 

@@ -1561,6 +1561,24 @@ mod scenarios {
                 },
                 Box::new(|m| m.word == "block"),
             ),
+            // Allowed decisions are not in the outcome index (migration 9): read from the
+            // time index, the others skipped.
+            (
+                "allowed",
+                DecisionFilter {
+                    decision: Some(Decision::Allow),
+                    ..DecisionFilter::default()
+                },
+                Box::new(|m| m.word == "allow"),
+            ),
+            (
+                "warned",
+                DecisionFilter {
+                    decision: Some(Decision::Warn),
+                    ..DecisionFilter::default()
+                },
+                Box::new(|m| m.word == "warn"),
+            ),
             (
                 "rule",
                 DecisionFilter {
@@ -2235,13 +2253,24 @@ fn filter_for(index: DecisionIndex) -> DecisionFilter {
 /// The plans of each filter's page (the first, one after a cursor, one in a time range after
 /// a cursor, and the unfiltered list), checked by `reads_its_index`.
 async fn check_plans(db: &Db, cursor: &str, reads_its_index: impl Fn(&[String], &str) -> bool) {
-    let mut cases = vec![(
-        DecisionIndex::Time,
-        DecisionFilter {
-            limit: Some(51),
-            ..DecisionFilter::default()
-        },
-    )];
+    let mut cases = vec![
+        (
+            DecisionIndex::Time,
+            DecisionFilter {
+                limit: Some(51),
+                ..DecisionFilter::default()
+            },
+        ),
+        // Allowed decisions alone: the time index (the outcome index has none of them).
+        (
+            DecisionIndex::Time,
+            DecisionFilter {
+                limit: Some(51),
+                decision: Some(Decision::Allow),
+                ..DecisionFilter::default()
+            },
+        ),
+    ];
     for index in DecisionIndex::ALL {
         let f = DecisionFilter {
             limit: Some(51),

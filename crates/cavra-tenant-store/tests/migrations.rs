@@ -23,6 +23,7 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (5, include_str!("data/schema/sqlite-v5.sql")),
     (6, include_str!("data/schema/sqlite-v6.sql")),
     (7, include_str!("data/schema/sqlite-v7.sql")),
+    (8, include_str!("data/schema/sqlite-v8.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
@@ -32,6 +33,7 @@ const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (5, include_str!("data/schema/postgres-v5.sql")),
     (6, include_str!("data/schema/postgres-v6.sql")),
     (7, include_str!("data/schema/postgres-v7.sql")),
+    (8, include_str!("data/schema/postgres-v8.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";
@@ -88,7 +90,8 @@ INSERT INTO policy_assignments (tenant, scope, pack, assigned_at, assigned_by)
     VALUES ('acme', '', 'sha256:p', '2026-01-01T00:00:00.000Z', 'admin');
 "#;
 
-/// The decision row as `version` wrote it (version 1 also kept the record in the row).
+/// The decision row as `version` wrote it (version 1 also kept the record in the row; from
+/// version 8 the record's repository is a column too).
 fn decision_insert(version: i64) -> String {
     let columns = "tenant, decision_id, session_id, agent, requested_by, action_type, decision, rule_id, timestamp, fingerprint, policy_digest, log_index";
     let values = format!(
@@ -97,6 +100,12 @@ fn decision_insert(version: i64) -> String {
     if version == 1 {
         let record = record().to_string();
         format!("INSERT INTO decisions ({columns}, record) VALUES ({values}, '{record}');")
+    } else if version >= 8 {
+        let repository = record()["repository"]
+            .as_str()
+            .expect("repository")
+            .to_string();
+        format!("INSERT INTO decisions ({columns}, repository) VALUES ({values}, '{repository}');")
     } else {
         format!("INSERT INTO decisions ({columns}) VALUES ({values});")
     }

@@ -156,4 +156,7 @@ ALTER TABLE tenants
     // Version 8: the request's repository as a column, and an index per decision filter in
     // list order (see `crate::decision_list`).
     crate::decision_list::POSTGRES_MIGRATION,
+    // Version 9: the session, repository and outcome indexes without the rows no filter finds
+    // through them (see `crate::decision_list`).
+    crate::decision_list::POSTGRES_MIGRATION_9,
 ];

@@ -197,4 +197,7 @@ ALTER TABLE tenants ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
     // Version 8: the request's repository as a column, and an index per decision filter in
     // list order (see `crate::decision_list`).
     crate::decision_list::SQLITE_MIGRATION,
+    // Version 9: the session, repository and outcome indexes without the rows no filter finds
+    // through them (see `crate::decision_list`).
+    crate::decision_list::SQLITE_MIGRATION_9,
 ];
