@@ -46,7 +46,7 @@ pub use log::{
 
 use approvals::*;
 use cavra_redact::Redactor;
-pub use contract::{DecisionBook, Decisive, now_or_never};
+pub use contract::{ApprovalWrite, DecisionBook, Decisive, ToRecord, now_or_never};
 pub use decisions::word;
 use decisions::*;
 pub use error::{Result, StoreError};
