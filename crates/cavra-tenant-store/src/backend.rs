@@ -372,7 +372,7 @@ pub trait Outbox {
         tenant: &str,
         kind: &str,
         ref_id: Option<&str>,
-        at: &str,
+        at: Timestamp,
         body: serde_json::Value,
     ) -> impl Future<Output = Result<u64>> + Send;
 
@@ -388,7 +388,7 @@ pub trait Outbox {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        at: &str,
+        at: Timestamp,
         route: Route,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
@@ -411,14 +411,14 @@ pub trait Outbox {
     ) -> impl Future<Output = Result<Vec<AttemptWritten>>> + Send;
 
     /// Removes, for every tenant, at most `chunk` finished deliveries (delivered or dead)
-    /// that last changed before `before` (RFC 3339 in the store's format, which sorts as
-    /// text), then at most `chunk` events created before it that have no delivery left
+    /// that last changed before `before` (compared as the stored text, which sorts as the
+    /// time does), then at most `chunk` events created before it that have no delivery left
     /// (routed long ago, or never routed because no connector took them): the outbox's
     /// retention. Each call is one short write; call again while it removes anything, so
     /// that decisions are never held up behind one long delete.
     fn purge_outbox(
         &self,
-        before: &str,
+        before: Timestamp,
         chunk: usize,
     ) -> impl Future<Output = Result<Purged>> + Send;
 
@@ -444,7 +444,7 @@ pub trait Outbox {
         event_id: Option<&str>,
         destination: Option<&str>,
         now_ms: i64,
-        at: &str,
+        at: Timestamp,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 

@@ -252,7 +252,7 @@ async fn record_decision_in(
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &at,
+            d.timestamp,
             event.as_ref(),
         );
         crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;

@@ -49,9 +49,17 @@ impl Decisions for SqliteDb {
         let mut stored = Vec::with_capacity(writes.len());
         for w in &mut writes {
             let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
+            // The event's payload is written out here, as for one decision.
+            let event = match p.event {
+                Some(e) => {
+                    let text = serde_json::to_string(&e.payload)?;
+                    Some((e, text))
+                }
+                None => None,
+            };
             stored.push(ToStore {
                 body: p.body,
-                event: p.event,
+                event,
                 repository: p.repository,
             });
             prepared.push((p.record, p.record_json));
@@ -254,7 +262,7 @@ fn record_decision_in(
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &at,
+            d.timestamp,
             event.as_ref().map(|(e, _)| e),
         );
         crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;
