@@ -17,9 +17,9 @@ use std::future::Future;
 /// The approval that decides a request, as a store found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decisive<A> {
-    /// A grant the requester may use now (approved or break glass). The repository's store has
-    /// already marked it used (its decision write cannot); the service marks it used in the
-    /// decision's own transaction, which fails if another request used it first.
+    /// A grant the requester may use now (approved or break glass), not yet marked used: both
+    /// stores mark it used in the decision's own transaction ([`ApprovalWrite::Use`]), which
+    /// fails if another request used it first.
     Grant(A),
     /// An approval that is not (or no longer) the requester's to use: pending, denied, or
     /// granted but taken by another request in the meantime (read as still waiting).
