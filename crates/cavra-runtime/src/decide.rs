@@ -337,8 +337,8 @@ impl Governor<'_> {
                 };
                 step = settle_in_store(self.store, &d.request, &mut d.record, &asking, now)?;
             }
-            let write = std::mem::replace(&mut step.write, ApprovalWrite::None);
-            match self.record_all(&decided, deciding, write, call) {
+            // The step keeps its write: what came of it depends on where it asked.
+            match self.record_all(&decided, deciding, step.write.clone(), call) {
                 Ok(written) => {
                     return Ok(Governed {
                         decided,
