@@ -47,57 +47,38 @@ pub(crate) fn pre_tool_use(
         rule_id,
         reason,
     };
-    let requests = match mapping {
-        Mapping::Requests(r) => r,
-        Mapping::Harmless { reason } => {
-            record_plain(
-                store,
-                &loaded,
-                event,
-                &caller,
-                &timestamp,
-                plain(Decision::Allow, "agent.harmless_tool", reason),
-            )?;
-            return Ok(cavra_agents::render(
-                args.agent,
-                event,
-                &Verdict::NoDecision,
-            ));
-        }
+    // A call no request stands for is decided by a built-in rule and recorded as one: a
+    // harmless tool (no decision shown to the agent), an unknown tool (never allowed
+    // silently: the pack's agents.unknown_tool decides whether a person approves it or it is
+    // blocked) and input that cannot be judged.
+    let (decided, harmless) = match mapping {
+        Mapping::Requests(r) => (Ok(r), false),
+        Mapping::Harmless { reason } => (
+            Err(plain(Decision::Allow, "agent.harmless_tool", reason)),
+            true,
+        ),
         Mapping::Unknown { reason } => {
-            // Never allowed silently: the pack says whether a person approves or it is blocked.
             let decision = pack.document.agents.unknown_tool_decision();
             let reason = format!(
                 "{reason}; the pack's agents.unknown_tool decides such calls ({decision}); report the tool, or deny it in the agent's own settings"
             );
-            let record = record_plain(
-                store,
-                &loaded,
-                event,
-                &caller,
-                &timestamp,
-                plain(decision, "agents.unknown_tool", reason),
-            )?;
-            return Ok(cavra_agents::render(
-                args.agent,
-                event,
-                &cavra_agents::verdict_for(&record),
-            ));
+            (Err(plain(decision, "agents.unknown_tool", reason)), false)
         }
-        Mapping::Invalid { reason } => {
-            let record = record_plain(
-                store,
-                &loaded,
-                event,
-                &caller,
-                &timestamp,
-                plain(Decision::Block, "agents.invalid_input", reason),
-            )?;
-            return Ok(cavra_agents::render(
-                args.agent,
-                event,
-                &cavra_agents::verdict_for(&record),
-            ));
+        Mapping::Invalid { reason } => (
+            Err(plain(Decision::Block, "agents.invalid_input", reason)),
+            false,
+        ),
+    };
+    let requests = match decided {
+        Ok(requests) => requests,
+        Err(p) => {
+            let record = record_plain(store, &loaded, event, &caller, &timestamp, p)?;
+            let verdict = if harmless {
+                Verdict::NoDecision
+            } else {
+                cavra_agents::verdict_for(&record)
+            };
+            return Ok(cavra_agents::render(args.agent, event, &verdict));
         }
     };
 

@@ -594,3 +594,6 @@ pub fn check(options: &CheckOptions<'_>) -> Result<CheckReport, CiError> {
         evidence_decisions,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -249,7 +249,7 @@ mod tests {
             log_index: Some(3),
             only_destination: None,
             not_destination: None,
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: "2026-01-01T00:00:00Z".parse().expect("time"),
             payload: json!({"reason": "password=hunter2 in argv", "severity": "high"}),
         }
     }

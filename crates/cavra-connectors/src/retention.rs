@@ -9,7 +9,6 @@ use cavra_tenant_store::Outbox;
 use cavra_tenant_store::outbox::Purged;
 
 use crate::ConnectorError;
-use crate::retry::rfc3339;
 
 /// How often the service sweeps.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -21,10 +20,10 @@ const CHUNK: usize = 2000;
 /// Removes what finished more than `days` days before `now_ms` (ms since the epoch), a chunk
 /// at a time until nothing is left to remove; returns how much it removed.
 pub async fn purge(db: &Db, days: u32, now_ms: i64) -> Result<Purged, ConnectorError> {
-    let before = rfc3339(now_ms.saturating_sub(i64::from(days) * 86_400_000));
+    let before = crate::retry::stamp_ms(now_ms.saturating_sub(i64::from(days) * 86_400_000));
     let mut total = Purged::default();
     loop {
-        let p = db.purge_outbox(&before, CHUNK).await?;
+        let p = db.purge_outbox(before, CHUNK).await?;
         total.deliveries += p.deliveries;
         total.events += p.events;
         if p.deliveries < CHUNK as u64 && p.events < CHUNK as u64 {

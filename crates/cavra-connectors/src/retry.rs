@@ -59,12 +59,15 @@ impl Jitter for SystemJitter {
 
 /// RFC 3339 (milliseconds, UTC) of a time in milliseconds since the epoch.
 pub fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&f).unwrap_or_default()
+    stamp_ms(ms).text()
+}
+
+/// `ms` since the epoch as the stores' time (the epoch when the stores cannot hold it).
+pub fn stamp_ms(ms: i64) -> cavra_tenant_store::Timestamp {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .map_or(cavra_tenant_store::Timestamp::EPOCH, |t| {
+            cavra_tenant_store::Timestamp::at_or_epoch(t)
+        })
 }
 
 /// How a failed attempt ends.

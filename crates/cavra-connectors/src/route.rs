@@ -141,7 +141,7 @@ mod tests {
             log_index: None,
             only_destination: None,
             not_destination: None,
-            created_at: "t".into(),
+            created_at: cavra_tenant_store::Timestamp::EPOCH,
             payload,
         }
     }

@@ -288,7 +288,7 @@ impl Worker {
     /// is claimed.
     async fn attempt_step(&mut self) -> Result<(Progress, Attempted), ConnectorError> {
         let now = self.clock.now_ms();
-        let at = rfc3339(now);
+        let at = crate::retry::stamp_ms(now);
         let batch = self.settings.batch.max(1);
         let chunk = self.settings.claim_chunk.clamp(1, batch);
         let claim = {
@@ -299,8 +299,8 @@ impl Worker {
             );
             let lease_ms = self.settings.lease_ms;
             move |limit: usize| {
-                let (db, owner, route, at) = (db.clone(), owner.clone(), route.clone(), at.clone());
-                async move { db.claim(&owner, now, lease_ms, limit, &at, route).await }
+                let (db, owner, route) = (db.clone(), owner.clone(), route.clone());
+                async move { db.claim(&owner, now, lease_ms, limit, at, route).await }
             }
         };
         // A claim's future tagged with the limit it asked for.
@@ -559,7 +559,7 @@ impl Worker {
         }
         let kind = dest.map(|d| d.sink.kind()).unwrap_or("none");
         let entry = attempt_entry(&d, kind, attempt, &sent, latency, &outcome, &ikey);
-        let at = rfc3339(now);
+        let at = crate::retry::stamp_ms(now);
         let error = match sent.verdict {
             Verdict::Delivered => None,
             _ => Some(
@@ -573,7 +573,7 @@ impl Worker {
                 let mut e = NewEvent::new(
                     "connector.failure",
                     Some(d.event.id.clone()),
-                    &at,
+                    at,
                     json!({
                         "destination": d.delivery.destination,
                         "connector_kind": kind,

@@ -519,7 +519,13 @@ async fn retry_after_breaker_and_dead_letters() {
     clock.set(200_000);
     let n = store
         .db
-        .retry_dead("acme", None, Some("flaky"), 200_000, "t")
+        .retry_dead(
+            "acme",
+            None,
+            Some("flaky"),
+            200_000,
+            cavra_tenant_store::Timestamp::EPOCH,
+        )
         .await
         .unwrap();
     assert_eq!(n, 1);

@@ -190,6 +190,49 @@ pub fn ask_terms(
     })
 }
 
+/// Where a new approval is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Of the approver group (the service, and the repository's headless runs).
+    Approver,
+    /// Of the person at the agent's own permission prompt (the repository's ask mode).
+    AgentPrompt {
+        /// The agent's id of the tool call.
+        tool_use_id: Option<String>,
+    },
+}
+
+/// What the store writes with a decision for its settled approval step, for either store:
+/// the grant it uses (by `requested_by`), the approval it asks for (noted in `record`, on
+/// `route`), or nothing (pending, denied, none needed or asked).
+pub fn approval_write<G>(
+    record: &mut DecisionRecord,
+    settled: &Settled<cavra_store::Approval<G>>,
+    requested_by: &str,
+    route: Route,
+) -> cavra_store::ApprovalWrite {
+    use cavra_store::ApprovalWrite;
+    match settled {
+        Settled::Use(a) => ApprovalWrite::Use {
+            id: a.id.clone(),
+            requested_by: requested_by.to_string(),
+        },
+        Settled::Ask(terms) => {
+            note_new(record, &terms.id);
+            match route {
+                Route::Approver => ApprovalWrite::Ask(terms.clone()),
+                Route::AgentPrompt { tool_use_id } => ApprovalWrite::AskAtPrompt {
+                    approval: terms.clone(),
+                    tool_use_id,
+                },
+            }
+        }
+        Settled::Denied(_) | Settled::Pending(_) | Settled::Unasked | Settled::NotNeeded => {
+            ApprovalWrite::None
+        }
+    }
+}
+
 /// Notes a newly asked-for approval in the record.
 pub fn note_new(record: &mut DecisionRecord, id: &str) {
     record.evidence_refs.push(format!("approval:{id}"));
@@ -198,8 +241,8 @@ pub fn note_new(record: &mut DecisionRecord, id: &str) {
 /// What [`settle`] found for a decision that needs approval, and what the store is to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled<A> {
-    /// A grant for exactly this context applies: the record now allows. The repository's
-    /// store has marked it used; the service marks it used in the decision's write.
+    /// A grant for exactly this context applies: the record now allows. Both stores mark it
+    /// used in the decision's own write ([`cavra_store::ApprovalWrite::Use`]).
     Use(A),
     /// The approval was denied: the record now blocks.
     Denied(A),

@@ -4,7 +4,7 @@
 //! registry; the strictest of the requests decides; approvals; every request recorded,
 //! redacted, before the caller answers.
 
-use crate::local::{Ask, Asking, Outcome, resolve_in_store};
+use crate::local::{Ask, Asking, LocalStep, Outcome, settle_in_store};
 use crate::record::{self, Caller, Context};
 use crate::service::{self, CallError};
 use crate::{RuntimeError, strictest};
@@ -12,7 +12,7 @@ use cavra_engine::{
     ActionType, CompiledPack, Decision, DecisionRecord, Env, McpRegistry, PathResolver, Request,
 };
 use cavra_policy::ResolvedPack;
-use cavra_store::{Approval, Store};
+use cavra_store::{Approval, ApprovalWrite, Store, StoreError};
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -319,42 +319,67 @@ impl Governor<'_> {
             self.resolver,
         )?;
         adjust(&mut decided[deciding].record);
-        let mut outcome = Outcome::None;
-        if decided[deciding].record.decision == Decision::RequireApproval {
-            let d = &mut decided[deciding];
-            let asking = Asking {
-                requested_by: call.requested_by.clone(),
-                session_id: call.caller.session_id.clone(),
-                ttl: call.approval_ttl,
-                ask: call.ask.clone(),
-                summary: summary(self.pack.redactor(), &d.record),
-            };
-            outcome = resolve_in_store(self.store, &d.request, &mut d.record, &asking, now)?;
+        // A grant used by another request between its lookup and this call's write makes the
+        // write fail with nothing written; settling again then finds what is left.
+        let before = decided[deciding].record.clone();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut step = LocalStep::none();
+            if decided[deciding].record.decision == Decision::RequireApproval {
+                let d = &mut decided[deciding];
+                let asking = Asking {
+                    requested_by: call.requested_by.clone(),
+                    session_id: call.caller.session_id.clone(),
+                    ttl: call.approval_ttl,
+                    ask: call.ask.clone(),
+                    summary: summary(self.pack.redactor(), &d.record),
+                };
+                step = settle_in_store(self.store, &d.request, &mut d.record, &asking, now)?;
+            }
+            // The step keeps its write: what came of it depends on where it asked.
+            match self.record_all(&decided, deciding, step.write.clone(), call) {
+                Ok(written) => {
+                    return Ok(Governed {
+                        decided,
+                        deciding,
+                        approval: ApprovalNote::Local(Box::new(
+                            step.outcome(written).map_err(RuntimeError::Record)?,
+                        )),
+                        fell_back,
+                    });
+                }
+                Err(RuntimeError::Record(StoreError::Conflict(_))) if tries < 3 => {
+                    decided[deciding].record = before.clone();
+                }
+                Err(e) => return Err(e),
+            }
         }
-        self.record_all(&decided, call)?;
-        Ok(Governed {
-            decided,
-            deciding,
-            approval: ApprovalNote::Local(Box::new(outcome)),
-            fell_back,
-        })
     }
 
     /// Records every decided request (the policy decided each), redacted with the local pack's
-    /// rules.
-    fn record_all(&mut self, decided: &[Decided], call: &Call<'_>) -> Result<(), RuntimeError> {
-        for d in decided {
-            record::record_decision(
-                self.store,
-                self.pack.redactor(),
-                call.caller,
-                call.context,
-                &d.request,
-                &d.record,
-                true,
-            )?;
-        }
-        Ok(())
+    /// rules, with the deciding one's approval step, in one transaction.
+    fn record_all(
+        &mut self,
+        decided: &[Decided],
+        deciding: usize,
+        approval: ApprovalWrite,
+        call: &Call<'_>,
+    ) -> Result<Option<Approval>, RuntimeError> {
+        let decisions = decided
+            .iter()
+            .map(|d| {
+                record::local_decision(
+                    self.pack.redactor(),
+                    call.caller,
+                    call.context,
+                    &d.request,
+                    &d.record,
+                    true,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        record::record_call(self.store, record::to_record(decisions, deciding, approval))
     }
 
     /// Records the service's decisions locally too.
@@ -368,7 +393,8 @@ impl Governor<'_> {
             strictest(&remote, |(d, _)| d.record.decision).ok_or(RuntimeError::Nothing)?;
         let approval = remote[deciding].1.clone();
         let decided: Vec<Decided> = remote.into_iter().map(|(d, _)| d).collect();
-        self.record_all(&decided, call)?;
+        // The service asked for or used its approval in its own store: none is written here.
+        self.record_all(&decided, deciding, ApprovalWrite::None, call)?;
         Ok(Governed {
             decided,
             deciding,

@@ -2,9 +2,9 @@
 //! (the hook and the MCP governor): the store calls around [`crate::approvals::resolve`],
 //! written once.
 
-use crate::approvals::{Asker, Settled, note_new, settle};
+use crate::approvals::{Asker, Route, Settled, approval_write, note_new, settle};
 use cavra_engine::{DecisionRecord, Request};
-use cavra_store::{Approval, Store, StoreError};
+use cavra_store::{Approval, ApprovalWrite, Store, StoreError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -55,15 +55,65 @@ pub enum Outcome {
     None,
 }
 
-/// Looks up, uses or asks for the approval of `record` (which needs one), bound to its full
-/// context. The record is updated as [`resolve`] says.
-pub fn resolve_in_store(
+/// The approval step of a decision that needs one, settled against the repository's store
+/// and not yet written: what was found, what recording the call writes
+/// ([`LocalStep::write`], the record already noting a new approval's id), and the agent
+/// prompt's approval of the same tool call when it already holds one.
+#[derive(Debug, Clone)]
+pub struct LocalStep {
+    /// What [`settle`] found.
+    pub settled: Settled<Approval>,
+    /// What recording the call writes with its decisions.
+    pub write: ApprovalWrite,
+    /// The pending agent-prompt approval of the same tool call, asked already (its
+    /// PreToolUse and then its PermissionRequest): kept, nothing new written.
+    pub asked_before: Option<Approval>,
+}
+
+impl LocalStep {
+    /// Nothing to settle: the decision needs no approval.
+    pub fn none() -> Self {
+        LocalStep {
+            settled: Settled::NotNeeded,
+            write: ApprovalWrite::None,
+            asked_before: None,
+        }
+    }
+
+    /// What came of it once the call is recorded; `written` is what recording gave back
+    /// (the grant as used, the approval as asked).
+    pub fn outcome(self, written: Option<Approval>) -> Result<Outcome, StoreError> {
+        let written = || {
+            written.ok_or_else(|| {
+                StoreError::Corrupt("recording gave back no approval for the call".into())
+            })
+        };
+        Ok(match self.settled {
+            Settled::Use(_) => Outcome::Used(written()?),
+            Settled::Denied(a) => Outcome::Denied(a),
+            Settled::Pending(a) => Outcome::Pending(a),
+            Settled::Ask(_) => match (self.asked_before, &self.write) {
+                (Some(a), _) => Outcome::Asked(a),
+                (None, ApprovalWrite::AskAtPrompt { .. }) => Outcome::Asked(written()?),
+                (None, _) => Outcome::Created(written()?),
+            },
+            Settled::Unasked | Settled::NotNeeded => Outcome::None,
+        })
+    }
+}
+
+/// Looks up the approval of `record` (which needs one), bound to its full context, and says
+/// what recording the call writes for it: the grant it uses, or the approval it asks for
+/// (for the approver group, or the agent's prompt, which may already hold one for the same
+/// tool call). The record is updated as [`crate::approvals::resolve`] says, and notes the id
+/// of an approval asked for. Nothing is written here but overdue approvals' expiry.
+pub fn settle_in_store(
     store: &mut Store,
     request: &Request,
     record: &mut DecisionRecord,
     asking: &Asking,
     now: OffsetDateTime,
-) -> Result<Outcome, StoreError> {
+) -> Result<LocalStep, StoreError> {
     let group = record
         .approver_group
         .clone()
@@ -87,23 +137,32 @@ pub fn resolve_in_store(
     );
     let (_, settled) =
         cavra_store::now_or_never(settling).ok_or(StoreError::Waiting("the approval step"))??;
-    Ok(match settled {
-        Settled::Use(a) => Outcome::Used(a),
-        Settled::Denied(a) => Outcome::Denied(a),
-        Settled::Pending(a) => Outcome::Pending(a),
-        Settled::Ask(new) => match &asking.ask {
-            Ask::AgentPrompt { tool_use_id } => {
-                let (asked, _) = store.ask_at_prompt(&new, tool_use_id.as_deref())?;
-                note_new(record, &asked.id);
-                Outcome::Asked(asked)
-            }
-            _ => {
-                let created = store.create_approval(&new)?;
-                note_new(record, &created.id);
-                Outcome::Created(created)
-            }
+    let asked_before = match (&settled, &asking.ask) {
+        (
+            Settled::Ask(_),
+            Ask::AgentPrompt {
+                tool_use_id: Some(id),
+            },
+        ) => store.pending_at_prompt(id)?,
+        _ => None,
+    };
+    let route = match &asking.ask {
+        Ask::AgentPrompt { tool_use_id } => Route::AgentPrompt {
+            tool_use_id: tool_use_id.clone(),
         },
-        Settled::Unasked | Settled::NotNeeded => Outcome::None,
+        _ => Route::Approver,
+    };
+    let write = match &asked_before {
+        Some(a) => {
+            note_new(record, &a.id);
+            ApprovalWrite::None
+        }
+        None => approval_write(record, &settled, &asking.requested_by, route),
+    };
+    Ok(LocalStep {
+        settled,
+        write,
+        asked_before,
     })
 }
 

@@ -60,9 +60,99 @@ pub fn stored_form(
     Ok(value)
 }
 
-/// Records one decision in the store, redacted, with the caller and context. `request` gives
-/// the record's fingerprint; `policy_decided` says whether the policy's rules decided it (then
-/// the request is kept with the record, see [`stored_form`]).
+/// One decided request as either store takes it, built here once for both: the record's own
+/// words (its id, subject, decision and rule) with the call's `session_id` and `agent`, at
+/// `timestamp`, under `fingerprint`, and what only that store takes, made from the record by
+/// `extra` (the repository's store: the agent's tool call and the record's stored form; the
+/// service: who asked and the record itself).
+pub fn new_decision<R: std::borrow::Borrow<DecisionRecord>, E>(
+    record: R,
+    session_id: Option<String>,
+    agent: Option<String>,
+    timestamp: cavra_store::Timestamp,
+    fingerprint: String,
+    extra: impl FnOnce(R) -> E,
+) -> NewDecision<E> {
+    let r = record.borrow();
+    let (decision_id, action_type, decision, rule_id) = (
+        r.decision_id.clone(),
+        r.action_type.into(),
+        r.decision,
+        r.rule_id.clone(),
+    );
+    NewDecision {
+        decision_id,
+        session_id,
+        agent,
+        action_type,
+        decision,
+        rule_id,
+        timestamp,
+        fingerprint,
+        extra: extra(record),
+    }
+}
+
+/// A decided call as either store records it ([`cavra_store::DecisionBook::record`]): its
+/// decisions in order, which decides, and the approval step written with them
+/// ([`crate::approvals::approval_write`]).
+pub fn to_record<E>(
+    decisions: Vec<NewDecision<E>>,
+    deciding: usize,
+    approval: cavra_store::ApprovalWrite,
+) -> cavra_store::ToRecord<E> {
+    cavra_store::ToRecord {
+        decisions,
+        deciding,
+        approval,
+    }
+}
+
+/// One decision as the repository's store takes it: [`new_decision`] with the caller's
+/// session, agent, folder (redacted) and tool call, and the record's [`stored_form`] with
+/// `context`. `request` gives the fingerprint; `policy_decided` says whether the policy's
+/// rules decided it (then the request is kept with the record).
+pub fn local_decision(
+    redactor: &Redactor,
+    caller: &Caller,
+    context: &Context,
+    request: &Request,
+    record: &DecisionRecord,
+    policy_decided: bool,
+) -> Result<NewDecision, RuntimeError> {
+    let value = stored_form(redactor, record, policy_decided.then_some(request), context)?;
+    let timestamp = cavra_store::Timestamp::parse(&record.timestamp)
+        .map_err(|e| RuntimeError::Record(cavra_store::StoreError::Time(e.to_string())))?;
+    Ok(new_decision(
+        record,
+        caller.session_id.clone(),
+        Some(caller.agent.clone()),
+        timestamp,
+        request.fingerprint(),
+        |_| cavra_store::ToolCall {
+            cwd: caller.cwd.as_deref().map(|c| redactor.redact_text(c).value),
+            tool_use_id: caller.tool_use_id.clone(),
+            record: value,
+        },
+    ))
+}
+
+/// Records a decided call in the repository's store, in one transaction
+/// ([`cavra_store::DecisionBook::record`]); returns the approval written or used.
+pub fn record_call(
+    store: &mut Store,
+    call: cavra_store::ToRecord<cavra_store::ToolCall>,
+) -> Result<Option<cavra_store::Approval>, RuntimeError> {
+    use cavra_store::DecisionBook as _;
+    cavra_store::now_or_never(store.record(call))
+        .ok_or(RuntimeError::Record(cavra_store::StoreError::Waiting(
+            "recording the call",
+        )))?
+        .map_err(RuntimeError::Record)
+}
+
+/// Records one decision in the store, redacted, with the caller and context, and no
+/// approval step ([`local_decision`], [`record_call`]).
 pub fn record_decision(
     store: &mut Store,
     redactor: &Redactor,
@@ -72,26 +162,12 @@ pub fn record_decision(
     record: &DecisionRecord,
     policy_decided: bool,
 ) -> Result<(), RuntimeError> {
-    let value = stored_form(redactor, record, policy_decided.then_some(request), context)?;
-    let timestamp = cavra_store::Timestamp::parse(&record.timestamp)
-        .map_err(|e| RuntimeError::Record(cavra_store::StoreError::Time(e.to_string())))?;
-    store
-        .record_decision(&NewDecision {
-            decision_id: record.decision_id.clone(),
-            session_id: caller.session_id.clone(),
-            agent: Some(caller.agent.clone()),
-            action_type: record.action_type.into(),
-            decision: record.decision,
-            rule_id: record.rule_id.clone(),
-            timestamp,
-            fingerprint: request.fingerprint(),
-            extra: cavra_store::ToolCall {
-                cwd: caller.cwd.as_deref().map(|c| redactor.redact_text(c).value),
-                tool_use_id: caller.tool_use_id.clone(),
-                record: value,
-            },
-        })
-        .map_err(RuntimeError::Record)
+    let d = local_decision(redactor, caller, context, request, record, policy_decided)?;
+    record_call(
+        store,
+        to_record(vec![d], 0, cavra_store::ApprovalWrite::None),
+    )?;
+    Ok(())
 }
 
 /// Keeps the merged pack that decides in the store (once per digest), so that evidence

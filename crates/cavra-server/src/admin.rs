@@ -406,11 +406,11 @@ pub struct TokenView {
     /// Its approver groups.
     pub groups: Vec<String>,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: cavra_store::Timestamp,
     /// When it expires.
-    pub expires_at: Option<String>,
+    pub expires_at: Option<cavra_store::Timestamp>,
     /// When it was revoked.
-    pub revoked_at: Option<String>,
+    pub revoked_at: Option<cavra_store::Timestamp>,
     /// `active`, `expired` or `revoked`, at the time of listing.
     pub state: &'static str,
 }
@@ -431,9 +431,9 @@ pub async fn tokens(
             subject: t.subject,
             roles: t.roles.iter().map(|r| r.as_str().to_string()).collect(),
             groups: t.groups,
-            created_at: crate::format_time(t.created_at),
-            expires_at: t.expires_at.map(crate::format_time),
-            revoked_at: t.revoked_at.map(crate::format_time),
+            created_at: cavra_store::Timestamp::at_or_epoch(t.created_at),
+            expires_at: t.expires_at.map(cavra_store::Timestamp::at_or_epoch),
+            revoked_at: t.revoked_at.map(cavra_store::Timestamp::at_or_epoch),
         })
         .collect())
 }
@@ -632,7 +632,7 @@ mod tests {
             subject: "ci".into(),
             roles: vec!["agent".into(), "auditor".into()],
             groups: vec![],
-            created_at: "2026-01-01T00:00:00.000Z".into(),
+            created_at: "2026-01-01T00:00:00.000Z".parse().expect("time"),
             expires_at: None,
             revoked_at: None,
             state: "active",

@@ -141,7 +141,7 @@ pub fn now_text() -> String {
 
 /// A time in the store's format (RFC 3339 UTC with milliseconds, which sorts as text).
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    cavra_store::format_time(t).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    cavra_store::Timestamp::at_or_epoch(t).text()
 }
 
 /// Loads the checkpoint signing key, creating it beside a SQLite database when none is given.

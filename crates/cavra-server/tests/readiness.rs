@@ -221,7 +221,14 @@ async fn dead_letter(s: &Server, agent: &str) {
     let claim = s
         .state
         .db
-        .claim("w1", 1_000, 60_000, 100, &cavra_server::now_text(), to_x)
+        .claim(
+            "w1",
+            1_000,
+            60_000,
+            100,
+            cavra_store::Timestamp::now(),
+            to_x,
+        )
         .await
         .expect("claim");
     assert!(!claim.deliveries.is_empty(), "the block is an event");
@@ -235,7 +242,7 @@ async fn dead_letter(s: &Server, agent: &str) {
             owner: "w1".into(),
             attempt: 1,
             outcome: AttemptOutcome::Dead,
-            at: cavra_server::now_text(),
+            at: cavra_store::Timestamp::now(),
             status: "connection refused".into(),
             error: Some("refused".into()),
             entry: json!({"delivery": "dead"}),

@@ -41,42 +41,10 @@ impl Store {
         route: ApprovalRoute,
         tool_use_id: Option<&str>,
     ) -> Result<Approval> {
-        let requested_at = a.requested_at.to_string();
-        let id = a.id.clone();
-        let history = vec![HistoryEntry {
-            at: a.requested_at,
-            state: ApprovalState::Pending,
-            actor: a.requested_by.clone(),
-            reason: None,
-        }];
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history, route, tool_use_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
-            params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, a.requested_at, a.expires_at, a.summary, serde_json::to_string(&history)?, route.as_str(), tool_use_id],
-        )?;
-        let created = tx
-            .query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                params![id],
-                approval_row,
-            )
-            .optional()?
-            .map(finish_approval)
-            .transpose()?
-            .ok_or_else(|| StoreError::NoSuchApproval(id.clone()))?;
-        appender!(self).append(
-            &tx,
-            NewEntry {
-                kind: EntryKind::Approval,
-                ref_id: Some(&id),
-                session_id: a.session_id.as_deref(),
-                timestamp: &requested_at,
-                body: approval_event(&created, ApprovalState::Pending, &a.requested_by, None),
-            },
-        )?;
+        let created = insert_approval_in(&tx, &mut appender!(self), a, route, tool_use_id)?;
         tx.commit()?;
         Ok(created)
     }
@@ -278,61 +246,140 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<Approval>> {
         let now_t = stamp(now)?;
-        let now_s = now_t.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        expire_in(&tx, now_t, &mut appender!(self))?;
-        let row = tx
-            .query_row(
-                &format!(
-                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ?1 AND state = 'approved' AND route = 'approver'
-                     AND expires_at > ?2 ORDER BY decided_at, id LIMIT 1"
-                ),
-                params![fingerprint, now_s],
-                approval_row,
-            )
-            .optional()?;
-        let Some(row) = row else {
+        let mut log = appender!(self);
+        expire_in(&tx, now_t, &mut log)?;
+        let Some(row) = grant_row(&tx, GrantKey::Fingerprint(fingerprint), now_t)? else {
             tx.commit()?;
             return Ok(None);
         };
-        let mut approval = finish_approval(row)?;
-        push_history(
-            &mut approval,
-            now_t,
-            ApprovalState::Consumed,
-            by,
-            Some("used by the matching request"),
-        );
-        let changed = tx.execute(
-            "UPDATE approvals SET state = 'consumed', history = ?2 WHERE id = ?1 AND state = 'approved'",
-            params![approval.id, serde_json::to_string(&approval.history)?],
-        )?;
-        if changed == 1 {
-            appender!(self).append(
-                &tx,
-                NewEntry {
-                    kind: EntryKind::Approval,
-                    ref_id: Some(&approval.id),
-                    session_id: approval.session_id.as_deref(),
-                    timestamp: &now_s,
-                    body: approval_event(
-                        &approval,
-                        ApprovalState::Consumed,
-                        by,
-                        Some("used by the matching request"),
-                    ),
-                },
-            )?;
-        }
+        let used = use_grant_in(&tx, &mut log, finish_approval(row)?, by, now_t)?;
         tx.commit()?;
-        if changed != 1 {
-            return Ok(None);
-        }
-        approval.state = ApprovalState::Consumed;
-        Ok(Some(approval))
+        Ok(used)
     }
+
+    /// The oldest approved, unexpired approval for this fingerprint, left unused (recording
+    /// the decision uses it: [`crate::ApprovalWrite::Use`]); overdue approvals are expired
+    /// first, in the same immediate transaction, as [`Store::consume_approval`] does.
+    pub fn usable_grant(&mut self, fingerprint: &str, now: Timestamp) -> Result<Option<Approval>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expire_in(&tx, now, &mut appender!(self))?;
+        let row = grant_row(&tx, GrantKey::Fingerprint(fingerprint), now)?;
+        tx.commit()?;
+        row.map(finish_approval).transpose()
+    }
+}
+
+/// Inserts the pending approval `a` (routed to `route`, matched to the agent's `tool_use_id`)
+/// with its evidence entry, inside `tx`; returns it as stored.
+pub(crate) fn insert_approval_in(
+    tx: &rusqlite::Transaction<'_>,
+    log: &mut Appender<'_>,
+    a: &NewApproval,
+    route: ApprovalRoute,
+    tool_use_id: Option<&str>,
+) -> Result<Approval> {
+    let requested_at = a.requested_at.to_string();
+    let id = a.id.clone();
+    let history = vec![HistoryEntry {
+        at: a.requested_at,
+        state: ApprovalState::Pending,
+        actor: a.requested_by.clone(),
+        reason: None,
+    }];
+    tx.execute(
+        "INSERT INTO approvals (id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, summary, history, route, tool_use_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
+        params![id, a.decision_id, a.fingerprint, a.session_id, a.approver_group, a.requested_by, a.requested_at, a.expires_at, a.summary, serde_json::to_string(&history)?, route.as_str(), tool_use_id],
+    )?;
+    let created = tx
+        .query_row(
+            &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+            params![id],
+            approval_row,
+        )
+        .optional()?
+        .map(finish_approval)
+        .transpose()?
+        .ok_or_else(|| StoreError::NoSuchApproval(id.clone()))?;
+    log.append(
+        tx,
+        NewEntry {
+            kind: EntryKind::Approval,
+            ref_id: Some(&id),
+            session_id: a.session_id.as_deref(),
+            timestamp: &requested_at,
+            body: approval_event(&created, ApprovalState::Pending, &a.requested_by, None),
+        },
+    )?;
+    Ok(created)
+}
+
+/// How a grant is looked up.
+pub(crate) enum GrantKey<'a> {
+    /// The oldest grant for an action fingerprint.
+    Fingerprint(&'a str),
+    /// The grant with this id.
+    Id(&'a str),
+}
+
+/// The approved, unexpired approver-routed approval `key` names, if any.
+pub(crate) fn grant_row(
+    tx: &rusqlite::Transaction<'_>,
+    key: GrantKey<'_>,
+    now: Timestamp,
+) -> Result<Option<ApprovalRow>> {
+    let (column, value) = match key {
+        GrantKey::Fingerprint(f) => ("fingerprint", f),
+        GrantKey::Id(id) => ("id", id),
+    };
+    Ok(tx
+        .query_row(
+            &format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {column} = ?1 AND state = 'approved' AND route = 'approver'
+                 AND expires_at > ?2 ORDER BY decided_at, id LIMIT 1"
+            ),
+            params![value, now],
+            approval_row,
+        )
+        .optional()?)
+}
+
+/// Marks `approval` (approved) consumed by `by` at `now`, with its evidence entry, inside `tx`:
+/// the compare-and-set on its state keeps two racing hooks from both using it. None when
+/// another request used it first.
+pub(crate) fn use_grant_in(
+    tx: &rusqlite::Transaction<'_>,
+    log: &mut Appender<'_>,
+    mut approval: Approval,
+    by: &str,
+    now: Timestamp,
+) -> Result<Option<Approval>> {
+    const USED: &str = "used by the matching request";
+    push_history(&mut approval, now, ApprovalState::Consumed, by, Some(USED));
+    let changed = tx.execute(
+        "UPDATE approvals SET state = 'consumed', history = ?2 WHERE id = ?1 AND state = 'approved'",
+        params![approval.id, serde_json::to_string(&approval.history)?],
+    )?;
+    if changed != 1 {
+        return Ok(None);
+    }
+    log.append(
+        tx,
+        NewEntry {
+            kind: EntryKind::Approval,
+            ref_id: Some(&approval.id),
+            session_id: approval.session_id.as_deref(),
+            timestamp: &now.to_string(),
+            body: approval_event(&approval, ApprovalState::Consumed, by, Some(USED)),
+        },
+    )?;
+    approval.state = ApprovalState::Consumed;
+    Ok(Some(approval))
 }
 
 pub(crate) const APPROVAL_COLUMNS: &str = "id, decision_id, fingerprint, session_id, approver_group, requested_by, requested_at, expires_at, state, decided_by, decided_at, reason, summary, history, route, tool_use_id";

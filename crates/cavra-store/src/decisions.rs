@@ -13,37 +13,74 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for d in decisions {
-            let record = serde_json::to_string(&d.extra.record)?;
-            insert_decision(&tx, d, &record)?;
-            appender!(self).append(
-                &tx,
-                NewEntry {
-                    kind: EntryKind::Decision,
-                    ref_id: Some(&d.decision_id),
-                    session_id: d.session_id.as_deref(),
-                    timestamp: &d.timestamp.to_string(),
-                    body: json!({
-                        "decision_id": d.decision_id,
-                        "session_id": d.session_id,
-                        "agent": d.agent,
-                        "cwd": d.extra.cwd,
-                        "tool_use_id": d.extra.tool_use_id,
-                        "action_type": d.action_type,
-                        "decision": d.decision,
-                        "rule_id": d.rule_id,
-                        "fingerprint": d.fingerprint,
-                        "record": d.extra.record,
-                    }),
-                },
-            )?;
-        }
+        decisions_in(&tx, &mut appender!(self), decisions)?;
         tx.commit()?;
+        self.after_recorded();
+        Ok(())
+    }
+
+    /// Records a decided call ([`crate::DecisionBook::record`]): the approval step (the grant
+    /// used, or the approval asked for, routed to the approver group or to the agent's
+    /// prompt), then each decision, with their evidence entries in that order, in one
+    /// immediate transaction. A grant no longer usable is [`StoreError::Conflict`] and
+    /// nothing is written. Returns the approval written or used.
+    pub fn record_call(&mut self, call: crate::ToRecord<ToolCall>) -> Result<Option<Approval>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut log = appender!(self);
+        let approval = match &call.approval {
+            crate::ApprovalWrite::None => None,
+            crate::ApprovalWrite::Use { id, requested_by } => {
+                // The use is at the call's time (its decisions are decided at one time).
+                let now = call
+                    .decisions
+                    .first()
+                    .map(|d| d.timestamp)
+                    .ok_or(StoreError::Empty("the decisions of a call"))?;
+                let row = approvals::grant_row(&tx, approvals::GrantKey::Id(id), now)?.ok_or_else(
+                    || StoreError::Conflict(format!("approval {id} is no longer usable")),
+                )?;
+                let used = approvals::use_grant_in(
+                    &tx,
+                    &mut log,
+                    finish_approval(row)?,
+                    requested_by,
+                    now,
+                )?
+                .ok_or_else(|| StoreError::Conflict(format!("approval {id} changed meanwhile")))?;
+                Some(used)
+            }
+            crate::ApprovalWrite::Ask(a) => Some(approvals::insert_approval_in(
+                &tx,
+                &mut log,
+                a,
+                ApprovalRoute::Approver,
+                None,
+            )?),
+            crate::ApprovalWrite::AskAtPrompt {
+                approval,
+                tool_use_id,
+            } => Some(approvals::insert_approval_in(
+                &tx,
+                &mut log,
+                approval,
+                ApprovalRoute::AgentPrompt,
+                tool_use_id.as_deref(),
+            )?),
+        };
+        decisions_in(&tx, &mut log, &call.decisions)?;
+        tx.commit()?;
+        self.after_recorded();
+        Ok(approval)
+    }
+
+    /// After recorded decisions were committed: keeps the log short (best effort).
+    fn after_recorded(&mut self) {
         // The records are durable here; keeping the log short is best effort.
         if self.maintain_on_commit {
             let _ = self.maintain();
         }
-        Ok(())
     }
 
     /// Whether recording a decision also truncates a long WAL before returning (the default).
@@ -210,6 +247,40 @@ impl Store {
 }
 
 /// The decision row and its session's counters.
+/// Inserts `decisions` with their evidence entries, in order, inside `tx`.
+fn decisions_in(
+    tx: &rusqlite::Transaction<'_>,
+    log: &mut Appender<'_>,
+    decisions: &[NewDecision],
+) -> Result<()> {
+    for d in decisions {
+        let record = serde_json::to_string(&d.extra.record)?;
+        insert_decision(tx, d, &record)?;
+        log.append(
+            tx,
+            NewEntry {
+                kind: EntryKind::Decision,
+                ref_id: Some(&d.decision_id),
+                session_id: d.session_id.as_deref(),
+                timestamp: &d.timestamp.to_string(),
+                body: json!({
+                    "decision_id": d.decision_id,
+                    "session_id": d.session_id,
+                    "agent": d.agent,
+                    "cwd": d.extra.cwd,
+                    "tool_use_id": d.extra.tool_use_id,
+                    "action_type": d.action_type,
+                    "decision": d.decision,
+                    "rule_id": d.rule_id,
+                    "fingerprint": d.fingerprint,
+                    "record": d.extra.record,
+                }),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn insert_decision(
     tx: &rusqlite::Transaction<'_>,
     d: &NewDecision,

@@ -9,9 +9,11 @@
 //!
 //! Approval semantics: an approval is bound to an action fingerprint
 //! ([`cavra_engine::Request::fingerprint`] upstream). Once approved by someone other than the
-//! requester, it unlocks exactly one request with that fingerprint before `expires_at`;
-//! [`Store::consume_approval`] marks it consumed in the same immediate transaction that finds
-//! it, so two racing hooks cannot both use it. Denied and expired approvals unlock nothing.
+//! requester, it unlocks exactly one request with that fingerprint before `expires_at`: the
+//! decision that uses it marks it consumed in its own transaction ([`Store::record_call`],
+//! [`ApprovalWrite::Use`]), by a compare-and-set on its state, so two racing hooks cannot both
+//! use it (the second write is a conflict and writes nothing). Denied and expired approvals
+//! unlock nothing.
 
 /// Borrows the store's log settings beside an open transaction (disjoint fields).
 macro_rules! appender {
@@ -46,7 +48,7 @@ pub use log::{
 
 use approvals::*;
 use cavra_redact::Redactor;
-pub use contract::{DecisionBook, Decisive, now_or_never};
+pub use contract::{ApprovalWrite, DecisionBook, Decisive, ToRecord, now_or_never};
 pub use decisions::word;
 use decisions::*;
 pub use error::{Result, StoreError};

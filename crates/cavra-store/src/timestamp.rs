@@ -49,6 +49,15 @@ impl Timestamp {
         Ok(Timestamp(t))
     }
 
+    /// The Unix epoch (`1970-01-01T00:00:00.000Z`).
+    pub const EPOCH: Timestamp = Timestamp(OffsetDateTime::UNIX_EPOCH);
+
+    /// `t` as [`Timestamp::at`] keeps it, or the epoch when its year is outside 0000–9999
+    /// (what the stores' old formatter showed for one).
+    pub fn at_or_epoch(t: OffsetDateTime) -> Self {
+        Self::at(t).unwrap_or(Self::EPOCH)
+    }
+
     /// The current time.
     pub fn now() -> Self {
         // The clock is within the years the form holds; the epoch only if it is not.

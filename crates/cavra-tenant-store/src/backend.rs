@@ -89,6 +89,16 @@ pub trait Decisions {
         rules: Option<&cavra_redact::Redactor>,
     ) -> impl Future<Output = Result<Recorded>> + Send;
 
+    /// Records several decisions of one call (`writes`, in order; at most one asks for or
+    /// uses an approval), each as [`Decisions::record_decision_with`] does, all in one
+    /// transaction: on any failure none is written. What each produced, in order.
+    fn record_decisions_with(
+        &self,
+        tenant: &str,
+        writes: Vec<DecisionWrite>,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> impl Future<Output = Result<Vec<Recorded>>> + Send;
+
     /// [`Decisions::record_decision_with`] with the store's redaction rules only.
     fn record_decision(
         &self,
@@ -362,7 +372,7 @@ pub trait Outbox {
         tenant: &str,
         kind: &str,
         ref_id: Option<&str>,
-        at: &str,
+        at: Timestamp,
         body: serde_json::Value,
     ) -> impl Future<Output = Result<u64>> + Send;
 
@@ -378,7 +388,7 @@ pub trait Outbox {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        at: &str,
+        at: Timestamp,
         route: Route,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
@@ -401,14 +411,14 @@ pub trait Outbox {
     ) -> impl Future<Output = Result<Vec<AttemptWritten>>> + Send;
 
     /// Removes, for every tenant, at most `chunk` finished deliveries (delivered or dead)
-    /// that last changed before `before` (RFC 3339 in the store's format, which sorts as
-    /// text), then at most `chunk` events created before it that have no delivery left
+    /// that last changed before `before` (compared as the stored text, which sorts as the
+    /// time does), then at most `chunk` events created before it that have no delivery left
     /// (routed long ago, or never routed because no connector took them): the outbox's
     /// retention. Each call is one short write; call again while it removes anything, so
     /// that decisions are never held up behind one long delete.
     fn purge_outbox(
         &self,
-        before: &str,
+        before: Timestamp,
         chunk: usize,
     ) -> impl Future<Output = Result<Purged>> + Send;
 
@@ -434,7 +444,7 @@ pub trait Outbox {
         event_id: Option<&str>,
         destination: Option<&str>,
         now_ms: i64,
-        at: &str,
+        at: Timestamp,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 
@@ -449,11 +459,17 @@ pub struct TenantBook<'a, S> {
     pub store: &'a S,
     /// The tenant.
     pub tenant: &'a str,
+    /// A policy pack's redaction rules, applied to recorded decisions besides the store's
+    /// (`None`: the store's only).
+    pub rules: Option<&'a cavra_redact::Redactor>,
 }
 
 impl<S: Decisions + Approvals + Sync> cavra_store::DecisionBook for TenantBook<'_, S> {
     type Kept = Provenance;
     type Granted = Grant;
+    type Taken = Caller;
+    /// What each decision's write produced, in the call's order.
+    type Receipt = Vec<Recorded>;
 
     async fn decisive_approval(
         &mut self,
@@ -474,5 +490,58 @@ impl<S: Decisions + Approvals + Sync> cavra_store::DecisionBook for TenantBook<'
 
     async fn list_decisions(&mut self, filter: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         self.store.decisions(self.tenant, filter).await
+    }
+
+    /// One decision (the service's calls: one request each) is one [`DecisionWrite`] in the
+    /// decision's transaction, as before; several are one transaction of them all
+    /// ([`Decisions::record_decisions_with`]). The grant used is the deciding decision's
+    /// requester's (who asked is stored with each decision, `Caller::requested_by`).
+    async fn record(&mut self, call: cavra_store::ToRecord<Caller>) -> Result<Vec<Recorded>> {
+        let cavra_store::ToRecord {
+            decisions,
+            deciding,
+            approval,
+        } = call;
+        let (mut new_approval, mut use_grant) = match approval {
+            cavra_store::ApprovalWrite::None => (None, None),
+            cavra_store::ApprovalWrite::Use { id, .. } => (None, Some(id)),
+            cavra_store::ApprovalWrite::Ask(a) => (Some(a), None),
+            cavra_store::ApprovalWrite::AskAtPrompt { .. } => {
+                return Err(StoreError::InvalidInput(
+                    "the service has no agent prompt to ask an approval in".into(),
+                ));
+            }
+        };
+        if deciding >= decisions.len() {
+            return Err(StoreError::InvalidInput(format!(
+                "the deciding decision {deciding} of a call of {}",
+                decisions.len()
+            )));
+        }
+        let mut writes = decisions.into_iter().enumerate().map(|(i, decision)| {
+            let (new_approval, use_grant) = if i == deciding {
+                (new_approval.take(), use_grant.take())
+            } else {
+                (None, None)
+            };
+            DecisionWrite {
+                decision,
+                new_approval,
+                use_grant,
+            }
+        });
+        match (writes.next(), writes.len()) {
+            (Some(one), 0) => Ok(vec![
+                self.store
+                    .record_decision_with(self.tenant, one, self.rules)
+                    .await?,
+            ]),
+            (first, _) => {
+                let all = first.into_iter().chain(writes).collect();
+                self.store
+                    .record_decisions_with(self.tenant, all, self.rules)
+                    .await
+            }
+        }
     }
 }

@@ -137,6 +137,18 @@ impl Decisions for Db {
         }
     }
 
+    async fn record_decisions_with(
+        &self,
+        tenant: &str,
+        writes: Vec<DecisionWrite>,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Vec<Recorded>> {
+        match self {
+            Db::Sqlite(db) => db.record_decisions_with(tenant, writes, rules).await,
+            Db::Postgres(db) => db.record_decisions_with(tenant, writes, rules).await,
+        }
+    }
+
     async fn decisions(
         &self,
         tenant: &str,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Result;
+use crate::{Result, Timestamp};
 
 /// What an inventory item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -106,7 +106,8 @@ pub struct InventoryVersion {
     /// Items in all.
     pub items: u64,
     /// When it was imported.
-    pub imported_at: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub imported_at: Timestamp,
     /// Who imported it.
     pub imported_by: String,
     /// The evidence entry recording it.
@@ -124,8 +125,8 @@ pub struct NewInventory {
     pub digest: String,
     /// The HTTP source's ETag.
     pub etag: Option<String>,
-    /// When (the store's time format).
-    pub imported_at: String,
+    /// When.
+    pub imported_at: Timestamp,
     /// Who.
     pub imported_by: String,
     /// The items, ids unique.
@@ -152,7 +153,7 @@ impl NewInventory {
             etag: self.etag.clone(),
             counts: self.counts(),
             items: self.items.len() as u64,
-            imported_at: self.imported_at.clone(),
+            imported_at: self.imported_at,
             imported_by: self.imported_by.clone(),
             log_index,
         }
@@ -213,7 +214,8 @@ pub(crate) fn version_from(
         etag,
         counts: serde_json::from_str(&counts)?,
         items: items.max(0) as u64,
-        imported_at,
+        imported_at: Timestamp::parse(&imported_at)
+            .map_err(|e| crate::StoreError::Corrupt(format!("inventory version {version}: {e}")))?,
         imported_by,
         log_index: log_index.max(0) as u64,
     })

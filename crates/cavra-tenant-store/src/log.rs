@@ -120,7 +120,12 @@ pub(crate) fn approval_entry<'a>(
 /// The time of an approval's latest step (its history's last entry; when it was asked for
 /// if it has none), as its entry and event say.
 pub(crate) fn step_time(a: &crate::types::Approval) -> String {
-    a.history.last().map_or(a.requested_at, |h| h.at).text()
+    step_stamp(a).text()
+}
+
+/// [`step_time`] as the stores' time.
+pub(crate) fn step_stamp(a: &crate::types::Approval) -> crate::Timestamp {
+    a.history.last().map_or(a.requested_at, |h| h.at)
 }
 
 /// The entry [`build_entry`] would build from the original body, spliced from the prepared
@@ -340,7 +345,7 @@ pub(crate) fn prepare_decision(
         crate::types::RecordInput::Decided(r) => r,
         crate::types::RecordInput::Json(v) => {
             let (body, mut value) = prepare_decision_body(own, extra, decision_body(d, v));
-            let event = crate::outbox::decision_event(&value, &d.timestamp.to_string());
+            let event = crate::outbox::decision_event(&value, d.timestamp);
             let repository = value["record"]["repository"].as_str().map(str::to_string);
             return Ok(PreparedDecision {
                 body,
@@ -373,7 +378,7 @@ pub(crate) fn prepare_decision(
     // Only some decisions make an event; those read it from the body as stored (only the
     // members the event holds).
     let event = if crate::outbox::may_make_event(d.decision, decided.record.break_glass.is_some()) {
-        crate::outbox::decision_event_of_json(&written.json, &d.timestamp.to_string())?
+        crate::outbox::decision_event_of_json(&written.json, d.timestamp)?
     } else {
         None
     };

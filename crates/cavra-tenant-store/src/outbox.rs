@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::types::Approval;
+use crate::types::{Approval, Timestamp};
 
 /// Decisions that make an event: the outcomes someone downstream acts on. Allows (and
 /// `audit_only`, `allow_with_attestation`) make none, so the decision path of an allowed
@@ -32,22 +32,27 @@ pub struct NewEvent {
     /// Never deliver to this destination (a connector failure is not reported to the
     /// connector that failed).
     pub not_destination: Option<String>,
-    /// When it happened (RFC 3339).
-    pub created_at: String,
+    /// When it happened.
+    pub created_at: Timestamp,
     /// What it says, already redacted by the store's rules.
     pub payload: Value,
 }
 
 impl NewEvent {
     /// A new event with a fresh id.
-    pub fn new(kind: impl Into<String>, ref_id: Option<String>, at: &str, payload: Value) -> Self {
+    pub fn new(
+        kind: impl Into<String>,
+        ref_id: Option<String>,
+        at: Timestamp,
+        payload: Value,
+    ) -> Self {
         NewEvent {
             id: new_event_id(),
             kind: kind.into(),
             ref_id,
             only_destination: None,
             not_destination: None,
-            created_at: at.to_string(),
+            created_at: at,
             payload,
         }
     }
@@ -76,7 +81,7 @@ pub struct OutboxEvent {
     /// Never deliver to this destination.
     pub not_destination: Option<String>,
     /// When it happened.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// What it says (redacted).
     pub payload: Value,
 }
@@ -133,8 +138,8 @@ pub struct Delivery {
     pub next_at_ms: i64,
     /// When it was routed (ms since the epoch): the age limit counts from here.
     pub created_ms: i64,
-    /// When it last changed (RFC 3339).
-    pub updated_at: String,
+    /// When it last changed.
+    pub updated_at: Timestamp,
     /// The last attempt's status (`200`, `timeout`, `connection refused`, …).
     pub last_status: Option<String>,
     /// The last attempt's error, redacted.
@@ -181,8 +186,8 @@ pub struct AttemptRecord {
     pub attempt: u32,
     /// What it leaves the delivery as.
     pub outcome: AttemptOutcome,
-    /// When (RFC 3339).
-    pub at: String,
+    /// When.
+    pub at: Timestamp,
     /// The status in a word or code.
     pub status: String,
     /// The error, when it failed (redacted).
@@ -245,7 +250,7 @@ pub(crate) fn fresh_delivery(
     e: OutboxEvent,
     destination: String,
     now_ms: i64,
-    at: &str,
+    at: Timestamp,
 ) -> ClaimedDelivery {
     ClaimedDelivery {
         delivery: Delivery {
@@ -257,7 +262,7 @@ pub(crate) fn fresh_delivery(
             attempts: 0,
             next_at_ms: now_ms,
             created_ms: now_ms,
-            updated_at: at.to_string(),
+            updated_at: at,
             last_status: None,
             last_error: None,
         },
@@ -271,7 +276,7 @@ pub(crate) fn fresh_deliveries(
     e: OutboxEvent,
     destinations: Vec<String>,
     now_ms: i64,
-    at: &str,
+    at: Timestamp,
     out: &mut Vec<ClaimedDelivery>,
 ) {
     let mut rest = destinations.into_iter().peekable();
@@ -305,14 +310,15 @@ pub(crate) struct TenantAttempts<'a> {
     pub(crate) entries: Vec<crate::log::NewEntry<'a>>,
 }
 
-/// A batch's attempts (each with its prepared entry body) grouped by tenant, tenants in
+/// A batch's attempts (each with its prepared entry body and its time's text) grouped by
+/// tenant, tenants in
 /// their sorted order: the order in which both backends take the log heads, so that two
 /// workers never wait on each other in a cycle. Every attempt is in exactly one group.
 pub(crate) fn attempts_by_tenant<'a>(
-    attempts: impl IntoIterator<Item = (&'a AttemptRecord, &'a crate::log::PreparedBody)>,
+    attempts: impl IntoIterator<Item = (&'a AttemptRecord, &'a crate::log::PreparedBody, &'a str)>,
 ) -> Vec<TenantAttempts<'a>> {
     let mut groups: Vec<TenantAttempts<'a>> = Vec::new();
-    for (i, (a, body)) in attempts.into_iter().enumerate() {
+    for (i, (a, body, at_text)) in attempts.into_iter().enumerate() {
         let at = match groups.binary_search_by(|g| g.tenant.cmp(a.tenant.as_str())) {
             Ok(at) => at,
             Err(at) => {
@@ -332,7 +338,7 @@ pub(crate) fn attempts_by_tenant<'a>(
             kind: "delivery",
             ref_id: Some(&a.event_id),
             session_id: None,
-            timestamp: &a.at,
+            timestamp: at_text,
             body: crate::log::EntryBody::Prepared(body.clone()),
         });
     }
@@ -361,7 +367,7 @@ pub(crate) fn may_make_event(decision: cavra_engine::Decision, break_glass: bool
     break_glass || EVENTFUL_DECISIONS.contains(&decision.as_str())
 }
 
-pub fn decision_event(body: &Value, at: &str) -> Option<NewEvent> {
+pub fn decision_event(body: &Value, at: Timestamp) -> Option<NewEvent> {
     let decision = body.get("decision").and_then(Value::as_str)?;
     let record = body.get("record").unwrap_or(&Value::Null);
     let break_glass = record.get("break_glass").filter(|b| !b.is_null());
@@ -406,7 +412,7 @@ pub fn decision_event(body: &Value, at: &str) -> Option<NewEvent> {
 /// per eventful decision on the service's hot path (docs/benchmarks.md).
 pub(crate) fn decision_event_of_json(
     body: &str,
-    at: &str,
+    at: Timestamp,
 ) -> Result<Option<NewEvent>, serde_json::Error> {
     // A member absent and a member `null` both become `None`, and then `null` in the
     // payload, as `body.get(k)` and `record.get(k).cloned().unwrap_or(Null)` give.
@@ -478,7 +484,7 @@ pub(crate) fn decision_event_of_json(
 
 /// The event an approval's transition (or creation) makes: `approval.requested` for a new
 /// one, else `approval.<state>`.
-pub fn approval_event(a: &Approval, body: Value, at: &str) -> NewEvent {
+pub fn approval_event(a: &Approval, body: Value, at: Timestamp) -> NewEvent {
     let kind = match a.state {
         cavra_store::ApprovalState::Pending => "approval.requested".to_string(),
         other => format!("approval.{}", other.as_str()),
@@ -493,7 +499,7 @@ pub fn approval_event(a: &Approval, body: Value, at: &str) -> NewEvent {
 pub fn requested_event(
     a: &Approval,
     body: Value,
-    at: &str,
+    at: Timestamp,
     decision: Option<&NewEvent>,
 ) -> NewEvent {
     let mut e = approval_event(a, body, at);
@@ -518,19 +524,22 @@ pub fn requested_event(
     e
 }
 
-/// The event a signed checkpoint makes.
-pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> NewEvent {
-    NewEvent::new(
+/// The event a signed checkpoint makes. (A checkpoint's time is evidence-log text; one that
+/// is not a store time is refused, never sent on.)
+pub fn checkpoint_event(c: &crate::types::CheckpointRecord) -> crate::Result<NewEvent> {
+    let at = Timestamp::parse(&c.timestamp)
+        .map_err(|e| crate::StoreError::Corrupt(format!("checkpoint at {}: {e}", c.tree_size)))?;
+    Ok(NewEvent::new(
         "evidence.checkpoint",
         None,
-        &c.timestamp,
+        at,
         json!({
             "tree_size": c.tree_size,
             "root_hash": c.root_hash,
             "key_id": c.key_id,
             "timestamp": c.timestamp,
         }),
-    )
+    ))
 }
 
 /// The outbox on the backend the URL chose: a `match` per call, as for the store's other
@@ -553,7 +562,7 @@ impl crate::backend::Outbox for crate::Db {
         tenant: &str,
         kind: &str,
         ref_id: Option<&str>,
-        at: &str,
+        at: Timestamp,
         body: Value,
     ) -> crate::Result<u64> {
         match self {
@@ -568,7 +577,7 @@ impl crate::backend::Outbox for crate::Db {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        at: &str,
+        at: Timestamp,
         route: Route,
     ) -> crate::Result<Claim> {
         match self {
@@ -600,7 +609,7 @@ impl crate::backend::Outbox for crate::Db {
         }
     }
 
-    async fn purge_outbox(&self, before: &str, chunk: usize) -> crate::Result<Purged> {
+    async fn purge_outbox(&self, before: Timestamp, chunk: usize) -> crate::Result<Purged> {
         match self {
             crate::Db::Sqlite(db) => db.purge_outbox(before, chunk).await,
             crate::Db::Postgres(db) => db.purge_outbox(before, chunk).await,
@@ -631,7 +640,7 @@ impl crate::backend::Outbox for crate::Db {
         event_id: Option<&str>,
         destination: Option<&str>,
         now_ms: i64,
-        at: &str,
+        at: Timestamp,
     ) -> crate::Result<u64> {
         match self {
             crate::Db::Sqlite(db) => {
@@ -651,7 +660,7 @@ mod tests {
     use super::*;
 
     fn decision_event_at(body: &Value) -> Option<NewEvent> {
-        decision_event(body, "2026-01-01T00:00:00.000Z")
+        decision_event(body, "2026-01-01T00:00:00.000Z".parse().expect("time"))
     }
 
     fn body(decision: &str, record: Value) -> Value {
@@ -704,7 +713,7 @@ mod tests {
             json!({"decision": 5, "record": {}}),
             json!({"record": {"break_glass": {"actor": "bob"}}}),
         ];
-        let at = "2026-01-01T00:00:00.000Z";
+        let at: Timestamp = "2026-01-01T00:00:00.000Z".parse().expect("time");
         for body in bodies {
             let text = serde_json::to_string(&body).expect("text");
             let from_value = decision_event(&body, at);

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use crate::log::{NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
 use crate::postgres::{PgDb, append, append_many};
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, Timestamp};
 
 /// The outbox's tables (migration 4).
 pub(crate) const MIGRATION: &str = r#"
@@ -73,7 +73,7 @@ pub(crate) async fn insert_event(
             &log_index.map(|i| i as i64),
             &e.only_destination,
             &e.not_destination,
-            &e.created_at,
+            &e.created_at.to_string(),
             &serde_json::to_string(&e.payload)?,
         ],
     )
@@ -101,7 +101,7 @@ pub(crate) async fn insert_events(
         kinds.push(e.kind.as_str());
         refs.push(e.ref_id.as_deref());
         indexes.push(*index as i64);
-        times.push(e.created_at.as_str());
+        times.push(e.created_at.to_string());
         payloads.push(serde_json::to_string(&e.payload)?);
     }
     tx.execute(
@@ -125,7 +125,7 @@ fn event_row(r: &Row, at: usize) -> Result<OutboxEvent> {
         log_index: r.try_get::<_, Option<i64>>(at + 4)?.map(|i| i as u64),
         only_destination: r.try_get(at + 5)?,
         not_destination: r.try_get(at + 6)?,
-        created_at: r.try_get(at + 7)?,
+        created_at: crate::posture_days::pg_time(r.try_get(at + 7)?, &format!("event {id}"))?,
         payload: serde_json::from_str(&payload)
             .map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))?,
         id,
@@ -144,7 +144,10 @@ fn delivery_row(r: &Row) -> Result<Delivery> {
         attempts: r.try_get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
         next_at_ms: r.try_get(6)?,
         created_ms: r.try_get(7)?,
-        updated_at: r.try_get(8)?,
+        updated_at: crate::posture_days::pg_time(
+            r.try_get(8)?,
+            &format!("delivery of {event_id}"),
+        )?,
         last_status: r.try_get(9)?,
         last_error: r.try_get(10)?,
         event_id,
@@ -157,9 +160,10 @@ impl crate::backend::Outbox for PgDb {
         tenant: &str,
         kind: &str,
         ref_id: Option<&str>,
-        at: &str,
+        at: Timestamp,
         body: serde_json::Value,
     ) -> Result<u64> {
+        let at = at.to_string();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let index = append(
@@ -170,7 +174,7 @@ impl crate::backend::Outbox for PgDb {
                 kind,
                 ref_id,
                 session_id: None,
-                timestamp: at,
+                timestamp: &at,
                 body: body.into(),
             },
         )
@@ -197,7 +201,7 @@ impl crate::backend::Outbox for PgDb {
                         kind: &kind,
                         ref_id: Some(&event.id),
                         session_id: None,
-                        timestamp: &event.created_at,
+                        timestamp: &event.created_at.to_string(),
                         body: body.into(),
                     },
                 )
@@ -217,7 +221,7 @@ impl crate::backend::Outbox for PgDb {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        at: &str,
+        at: Timestamp,
         route: Route,
     ) -> Result<Claim> {
         let until = now_ms + lease_ms;
@@ -267,7 +271,7 @@ impl crate::backend::Outbox for PgDb {
                         &col(|d| &d.event_kind),
                         &col(|d| &d.destination),
                         &now_ms,
-                        &at,
+                        &at.to_string(),
                         &owner,
                         &until,
                     ],
@@ -374,7 +378,7 @@ impl crate::backend::Outbox for PgDb {
             state.push(s.as_str());
             n.push(a.attempt as i64);
             next.push(next_at);
-            at.push(a.at.as_str());
+            at.push(a.at.to_string());
             status.push(a.status.as_str());
             error.push(a.error.as_deref());
         }
@@ -396,7 +400,13 @@ impl crate::backend::Outbox for PgDb {
             ));
         }
         let mut indexes = vec![0u64; attempts.len()];
-        for group in attempts_by_tenant(attempts.iter().zip(&bodies)) {
+        for group in attempts_by_tenant(
+            attempts
+                .iter()
+                .zip(&bodies)
+                .zip(&at)
+                .map(|((a, body), at)| (a, body, at.as_str())),
+        ) {
             let got = append_many(&tx, &self.settings, group.tenant, group.entries).await?;
             for (i, index) in group.positions.into_iter().zip(got) {
                 indexes[i] = index;
@@ -415,7 +425,8 @@ impl crate::backend::Outbox for PgDb {
         Ok(out)
     }
 
-    async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
+    async fn purge_outbox(&self, before: Timestamp, chunk: usize) -> Result<Purged> {
+        let before = before.to_string();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let chunk = chunk as i64;
@@ -486,8 +497,9 @@ impl crate::backend::Outbox for PgDb {
         event_id: Option<&str>,
         destination: Option<&str>,
         now_ms: i64,
-        at: &str,
+        at: Timestamp,
     ) -> Result<u64> {
+        let at = at.to_string();
         let c = self.client().await?;
         let st = c
             .prepare_cached(

@@ -46,8 +46,14 @@ pub struct PostureDay {
     pub entries: u64,
     /// The size of the tenant's log when it was computed.
     pub log_size: u64,
-    /// When it was computed (RFC 3339).
-    pub computed_at: String,
+    /// When it was computed.
+    pub computed_at: cavra_store::Timestamp,
+}
+
+/// A stored time read from PostgreSQL's text (a row of `of`).
+pub(crate) fn pg_time(text: String, of: &str) -> Result<cavra_store::Timestamp> {
+    cavra_store::Timestamp::parse(&text)
+        .map_err(|e| crate::StoreError::Corrupt(format!("{of}: {e}")))
 }
 
 /// An entry for [`Db::append_entries`]: kind, the id it is about, time and body.
@@ -92,7 +98,7 @@ impl Db {
                             posture: r.try_get(1)?,
                             entries: r.try_get::<_, i64>(2)? as u64,
                             log_size: r.try_get::<_, i64>(3)? as u64,
-                            computed_at: r.try_get(4)?,
+                            computed_at: pg_time(r.try_get(4)?, "posture day")?,
                         })
                     })
                     .collect()
@@ -143,7 +149,7 @@ impl Db {
                                 &d.posture,
                                 &(d.entries as i64),
                                 &(d.log_size as i64),
-                                &d.computed_at,
+                                &d.computed_at.to_string(),
                             ],
                         )
                         .await?;

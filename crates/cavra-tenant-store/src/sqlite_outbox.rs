@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::log::{NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
 use crate::sqlite::{SqliteDb, append, append_many, atomic};
-use crate::{LogSettings, Result, StoreError};
+use crate::{LogSettings, Result, StoreError, Timestamp};
 
 /// The outbox's tables (migration 4).
 pub(crate) const MIGRATION: &str = r#"
@@ -171,7 +171,13 @@ fn write_attempts(
     }
     // One append per tenant, in the order given.
     let mut indexes = vec![0u64; attempts.len()];
-    for group in attempts_by_tenant(attempts.iter().map(|(a, body)| (a, body))) {
+    let times: Vec<String> = attempts.iter().map(|(a, _)| a.at.text()).collect();
+    for group in attempts_by_tenant(
+        attempts
+            .iter()
+            .zip(&times)
+            .map(|((a, body), at)| (a, body, at.as_str())),
+    ) {
         let got = append_many(conn, settings, group.tenant, group.entries)?;
         for (i, index) in group.positions.into_iter().zip(got) {
             indexes[i] = index;
@@ -193,7 +199,7 @@ impl crate::backend::Outbox for SqliteDb {
         tenant: &str,
         kind: &str,
         ref_id: Option<&str>,
-        at: &str,
+        at: Timestamp,
         body: Value,
     ) -> Result<u64> {
         let (tenant, kind, at) = (tenant.to_string(), kind.to_string(), at.to_string());
@@ -235,7 +241,7 @@ impl crate::backend::Outbox for SqliteDb {
                             kind,
                             ref_id: Some(&event.id),
                             session_id: None,
-                            timestamp: &event.created_at,
+                            timestamp: &event.created_at.to_string(),
                             body: body.clone().into(),
                         },
                     )?),
@@ -254,7 +260,7 @@ impl crate::backend::Outbox for SqliteDb {
         now_ms: i64,
         lease_ms: i64,
         limit: usize,
-        at: &str,
+        at: Timestamp,
         route: Route,
     ) -> Result<Claim> {
         // The events not yet routed are read, parsed and routed on a reader, off the one
@@ -280,7 +286,7 @@ impl crate::backend::Outbox for SqliteDb {
                     .collect()
             })
             .await?;
-        let (owner, at) = (owner.to_string(), at.to_string());
+        let owner = owner.to_string();
         self.write(move |c, _| {
             atomic(c, |c| {
                 let until = now_ms + lease_ms;
@@ -308,7 +314,7 @@ impl crate::backend::Outbox for SqliteDb {
                             taken.push(d);
                         }
                     }
-                    fresh_deliveries(e, taken, now_ms, &at, &mut claim.deliveries);
+                    fresh_deliveries(e, taken, now_ms, at, &mut claim.deliveries);
                 }
                 let rest = limit.saturating_sub(claim.deliveries.len());
                 if rest > 0 {
@@ -350,11 +356,11 @@ impl crate::backend::Outbox for SqliteDb {
             .await
     }
 
-    async fn purge_outbox(&self, before: &str, chunk: usize) -> Result<Purged> {
+    async fn purge_outbox(&self, before: Timestamp, chunk: usize) -> Result<Purged> {
         // The rows to remove are found on a reader (a scan that would otherwise hold the one
         // writer, and the decisions behind it), then removed by id on the writer, each
         // condition checked again there.
-        let cut = before.to_string();
+        let cut = before;
         let rows: Vec<i64> = self
             .read(move |c| {
                 let mut st = c.prepare_cached(
@@ -364,7 +370,7 @@ impl crate::backend::Outbox for SqliteDb {
                 Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
             })
             .await?;
-        let cut = before.to_string();
+        let cut = before;
         let deliveries = self
             .write(move |c, _| {
                 atomic(c, |c| {
@@ -379,7 +385,7 @@ impl crate::backend::Outbox for SqliteDb {
                 })
             })
             .await?;
-        let cut = before.to_string();
+        let cut = before;
         let seqs: Vec<i64> = self
             .read(move |c| {
                 let mut st = c.prepare_cached(
@@ -389,7 +395,7 @@ impl crate::backend::Outbox for SqliteDb {
                 Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
             })
             .await?;
-        let cut = before.to_string();
+        let cut = before;
         let events = self
             .write(move |c, _| {
                 atomic(c, |c| {
@@ -443,13 +449,12 @@ impl crate::backend::Outbox for SqliteDb {
         event_id: Option<&str>,
         destination: Option<&str>,
         now_ms: i64,
-        at: &str,
+        at: Timestamp,
     ) -> Result<u64> {
-        let (tenant, event_id, destination, at) = (
+        let (tenant, event_id, destination) = (
             tenant.to_string(),
             event_id.map(str::to_string),
             destination.map(str::to_string),
-            at.to_string(),
         );
         self.write(move |c, _| {
             Ok(c.prepare_cached(

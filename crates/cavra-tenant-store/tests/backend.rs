@@ -34,6 +34,11 @@ fn ts(n: u32) -> String {
     stamp(n).to_string()
 }
 
+/// A time written out, as the stores' time type.
+fn time_at(text: &str) -> Timestamp {
+    Timestamp::parse(text).expect("time")
+}
+
 /// [`ts`] as the stores' time type.
 fn stamp(n: u32) -> Timestamp {
     Timestamp::parse(&format!(
@@ -1792,7 +1797,7 @@ mod outbox_scenarios {
             owner: owner.into(),
             attempt: d.attempts + 1,
             outcome,
-            at: ts(100),
+            at: stamp(100),
             status: "200".into(),
             error: None,
             entry: json!({"event_id": d.event_id, "destination": d.destination, "note": "password=hunter2"}),
@@ -1816,7 +1821,7 @@ mod outbox_scenarios {
                 1_000,
                 60_000,
                 100,
-                "2026-01-01T00:00:00.000Z",
+                time_at("2026-01-01T00:00:00.000Z"),
                 only_x.clone(),
             )
             .await
@@ -1834,13 +1839,13 @@ mod outbox_scenarios {
                 _ => (AttemptOutcome::Delivered, "2026-03-01T00:00:00.000Z"),
             };
             let mut r = attempt(&c.delivery, "w1", outcome);
-            r.at = at.into();
+            r.at = time_at(at);
             records.push(r);
         }
         db.record_attempts(records).await.unwrap();
         let entries_before = db.entries("a", &all_entries()).await.unwrap().len();
 
-        let cut = "2026-02-01T00:00:00.000Z";
+        let cut = time_at("2026-02-01T00:00:00.000Z");
         let first = db.purge_outbox(cut, 1).await.unwrap();
         assert_eq!(
             first,
@@ -1901,7 +1906,9 @@ mod outbox_scenarios {
             .await
             .unwrap();
         assert_eq!(
-            db.purge_outbox("2026-01-01T00:00:05Z", 100).await.unwrap(),
+            db.purge_outbox(time_at("2026-01-01T00:00:05Z"), 100)
+                .await
+                .unwrap(),
             Purged::default()
         );
         assert_eq!(
@@ -1925,7 +1932,14 @@ mod outbox_scenarios {
             .unwrap();
 
         let claim = db
-            .claim("w1", 1_000, 60_000, 100, "t", route())
+            .claim(
+                "w1",
+                1_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route(),
+            )
             .await
             .unwrap();
         assert_eq!(claim.routed, 41);
@@ -1944,7 +1958,14 @@ mod outbox_scenarios {
             "in event order, each event's destinations together"
         );
         let other = db
-            .claim("w2", 1_000, 60_000, 100, "t", route())
+            .claim(
+                "w2",
+                1_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -1988,7 +2009,7 @@ mod outbox_scenarios {
                 r.follow_up = Some(NewEvent::new(
                     "connector.failure",
                     Some(d.event_id.clone()),
-                    "t",
+                    time_at("2026-01-01T00:00:00Z"),
                     json!({"destination": "x"}),
                 ));
             }
@@ -2071,7 +2092,14 @@ mod outbox_scenarios {
         // The follow-up (and the checkpoint's event) are new events: the next claim routes
         // them; the retry is due at 5 s, the lost-lease row when w1's lease ends.
         let next = db
-            .claim("w1", 2_000, 60_000, 100, "t", route())
+            .claim(
+                "w1",
+                2_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route(),
+            )
             .await
             .unwrap();
         let kinds: Vec<&str> = next
@@ -2083,7 +2111,14 @@ mod outbox_scenarios {
         assert!(kinds.contains(&"evidence.checkpoint"), "{kinds:?}");
         assert!(next.deliveries.iter().all(|c| c.delivery.attempts == 0));
         let due = db
-            .claim("w1", 5_000, 60_000, 100, "t", route())
+            .claim(
+                "w1",
+                5_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route(),
+            )
             .await
             .unwrap();
         assert_eq!(due.routed, 0);
@@ -2124,23 +2159,44 @@ mod outbox_scenarios {
         );
         assert_eq!(db.release_deliveries("w1", releases).await.unwrap(), 1);
         assert!(
-            db.claim("w1", 8_999, 60_000, 100, "t", route())
-                .await
-                .unwrap()
-                .deliveries
-                .is_empty()
+            db.claim(
+                "w1",
+                8_999,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route()
+            )
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty()
         );
         assert_eq!(
-            db.claim("w2", 9_000, 60_000, 100, "t", route())
-                .await
-                .unwrap()
-                .deliveries
-                .len(),
+            db.claim(
+                "w2",
+                9_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route()
+            )
+            .await
+            .unwrap()
+            .deliveries
+            .len(),
             1
         );
         // w1's lease on the lost-lease row ends at 61 s: then it is due again.
         let late = db
-            .claim("w3", 61_000, 60_000, 100, "t", route())
+            .claim(
+                "w3",
+                61_000,
+                60_000,
+                100,
+                time_at("2026-01-01T00:00:00Z"),
+                route(),
+            )
             .await
             .unwrap();
         assert!(

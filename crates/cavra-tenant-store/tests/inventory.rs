@@ -37,7 +37,7 @@ fn import(source: &str, items: Vec<InventoryItem>) -> NewInventory {
         format: "json".into(),
         digest: format!("sha256:{}", source.len()),
         etag: Some("\"v1\"".into()),
-        imported_at: "2026-01-01T00:00:00.000Z".into(),
+        imported_at: "2026-01-01T00:00:00.000Z".parse().expect("time"),
         imported_by: "admin".into(),
         items,
     }

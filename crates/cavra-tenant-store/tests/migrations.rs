@@ -366,7 +366,7 @@ async fn check_migrated(db: &Db, label: &str) {
                 format: "json".into(),
                 digest: "sha256:00".into(),
                 etag: None,
-                imported_at: LATER.into(),
+                imported_at: LATER.parse().expect("time"),
                 imported_by: "admin".into(),
                 items: vec![item.clone()],
             },
@@ -388,7 +388,7 @@ async fn check_migrated(db: &Db, label: &str) {
         posture: posture.into(),
         entries: 2,
         log_size: 3,
-        computed_at: LATER.into(),
+        computed_at: LATER.parse().expect("time"),
     };
     assert_eq!(
         db.put_posture_days("acme", vec![day("{}")])

@@ -242,7 +242,7 @@ async fn day_texts(
                     posture: text.clone(),
                     entries: posture.covers.entries,
                     log_size: size,
-                    computed_at: crate::format_time(now),
+                    computed_at: cavra_store::Timestamp::at_or_epoch(now),
                 });
             }
             stored.insert(day_text(*day), text);

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::api::{Params, check_id};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, now_text};
 
 fn admin(caller: &Caller) -> ApiResult<()> {
     caller.require(&[Role::Admin], "managing connectors")
@@ -62,7 +62,8 @@ pub struct DeliveryView {
     /// When it was routed.
     pub created_at: String,
     /// When it last changed.
-    pub updated_at: String,
+    #[schema(value_type = String)]
+    pub updated_at: cavra_store::Timestamp,
     /// The last attempt's status.
     pub last_status: Option<String>,
     /// The last attempt's error (redacted).
@@ -201,11 +202,10 @@ pub async fn test(
     if state.config.connectors.get(tenant, &name).is_none() {
         return Err(Problem::not_found("connector"));
     }
-    let at = now_text();
     let mut event = NewEvent::new(
         "connector.test",
         None,
-        &at,
+        cavra_store::Timestamp::now(),
         json!({"connector": name, "requested_by": caller.subject(), "message": "a test event from cavra"}),
     );
     event.only_destination = Some(name.clone());
@@ -353,7 +353,7 @@ pub async fn retry(
             body.event_id.as_deref(),
             body.destination.as_deref(),
             now_ms,
-            &crate::format_time(now),
+            cavra_store::Timestamp::at_or_epoch(now),
         )
         .await?;
     Ok(Json(Retried { retried }))

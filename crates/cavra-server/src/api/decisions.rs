@@ -10,9 +10,10 @@ use axum::response::{IntoResponse as _, Response};
 use cavra_engine::registry::{McpRegistry, McpServerEntry};
 use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
+use cavra_store::{ApprovalWrite, DecisionBook as _};
 use cavra_tenant_store::{
-    Approval, DecidedRecord, DecisionFilter, DecisionWrite, NewDecision, RecordInput,
-    SessionSummary, StoreError, StoredDecision, TenantBook,
+    Approval, DecidedRecord, DecisionFilter, RecordInput, SessionSummary, StoreError,
+    StoredDecision, TenantBook,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +23,7 @@ use crate::api::{Params, check_id, query_time};
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
 use crate::routing::RouteInput;
-use cavra_runtime::approvals::{Asker, Settled, note_new, settle};
+use cavra_runtime::approvals::{Asker, Route, Settled, approval_write, settle};
 
 /// A request to evaluate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -279,9 +280,13 @@ pub async fn create(
             &decision_id,
             &NoSymlinks,
         );
-        let mut use_grant = None;
-        let mut new_approval = None;
+        let mut write = ApprovalWrite::None;
         let mut approval = None;
+        let mut book = TenantBook {
+            store: &state.db,
+            tenant: &tenant,
+            rules: Some(pack.redactor()),
+        };
         // An approval is bound to the whole context of the decision (see cavra-runtime):
         // looked up by that key, and applied by the one resolution step every entry point uses.
         let mut fingerprint = request.fingerprint();
@@ -300,10 +305,6 @@ pub async fn create(
                 summary: cavra_runtime::decide::summary(pack.redactor(), &record),
             };
             let ttl = time::Duration::minutes(state.config.approval_ttl_minutes as i64);
-            let mut book = TenantBook {
-                store: &state.db,
-                tenant: &tenant,
-            };
             let settled;
             (fingerprint, settled) = settle(
                 &mut book,
@@ -315,17 +316,9 @@ pub async fn create(
                 Some(ttl),
             )
             .await?;
-            match settled {
-                Settled::Use(a) => {
-                    use_grant = Some(a.id.clone());
-                    approval = Some(a);
-                }
-                Settled::Denied(a) | Settled::Pending(a) => approval = Some(a),
-                Settled::Ask(terms) => {
-                    note_new(&mut record, &terms.id);
-                    new_approval = Some(terms);
-                }
-                Settled::Unasked | Settled::NotNeeded => {}
+            write = approval_write(&mut record, &settled, &by, Route::Approver);
+            if let Settled::Use(a) | Settled::Denied(a) | Settled::Pending(a) = settled {
+                approval = Some(a);
             }
         }
         // The store redacts the record (with the pack's rules and its own) on its way into
@@ -336,39 +329,31 @@ pub async fn create(
             // Who authenticated stays the actor of record; the name is what it claimed.
             record.actor = Some(by.clone());
         }
-        let write = DecisionWrite {
-            decision: NewDecision {
-                decision_id: decision_id.clone(),
-                session_id: request.session_id.clone(),
-                agent: request.agent_id.clone(),
-                action_type: record.action_type.into(),
-                decision,
-                rule_id: record.rule_id.clone(),
-                timestamp: stamp,
-                fingerprint: fingerprint.clone(),
-                extra: cavra_tenant_store::Caller {
-                    requested_by: by.clone(),
-                    policy_digest: record.policy_digest.clone(),
-                    record: RecordInput::Decided(Box::new(DecidedRecord {
-                        record,
-                        claimed_actor: claimed_actor.clone(),
-                    })),
-                },
+        let used = matches!(write, ApprovalWrite::Use { .. });
+        let one = cavra_runtime::record::new_decision(
+            record,
+            request.session_id.clone(),
+            request.agent_id.clone(),
+            stamp,
+            fingerprint.clone(),
+            |record| cavra_tenant_store::Caller {
+                requested_by: by.clone(),
+                policy_digest: record.policy_digest.clone(),
+                record: RecordInput::Decided(Box::new(DecidedRecord {
+                    record,
+                    claimed_actor: claimed_actor.clone(),
+                })),
             },
-            new_approval: new_approval.clone(),
-            use_grant: use_grant.clone(),
-        };
-        match state
-            .db
-            .record_decision_redacted(&tenant, write, pack.redactor())
-            .await
-        {
+        );
+        let call = cavra_runtime::record::to_record(vec![one], 0, write);
+        match book.record(call).await.and_then(|mut r| {
+            r.pop()
+                .ok_or_else(|| StoreError::Corrupt("the store recorded no decision".into()))
+        }) {
             Ok(recorded) => {
                 if let Some(id) = &recorded.approval_id {
                     approval = state.db.approval(&tenant, id).await?;
-                } else if use_grant.is_some()
-                    && let Some(a) = &approval
-                {
+                } else if used && let Some(a) = &approval {
                     approval = state.db.approval(&tenant, &a.id).await?;
                 }
                 state
@@ -394,7 +379,7 @@ pub async fn create(
                 )
                     .into_response());
             }
-            Err(StoreError::Conflict(_)) if use_grant.is_some() => continue,
+            Err(StoreError::Conflict(_)) if used => continue,
             Err(e) => return Err(e.into()),
         }
     }

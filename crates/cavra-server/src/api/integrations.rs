@@ -196,7 +196,7 @@ pub(crate) async fn decide_and_record(
             a.tenant,
             a.entry_kind,
             Some(a.approval_id),
-            &now_text(),
+            cavra_store::Timestamp::now(),
             entry,
         )
         .await?;
@@ -223,7 +223,7 @@ async fn record_refusal(
         }
         if let Err(e) = state
             .db
-            .append_entry(tenant, kind, None, &now_text(), entry)
+            .append_entry(tenant, kind, None, cavra_store::Timestamp::now(), entry)
             .await
         {
             log_line!("cavra serve: recording a refused {integration} request failed: {e}");

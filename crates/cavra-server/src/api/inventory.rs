@@ -12,12 +12,12 @@ use cavra_tenant_store::{Inventory, InventoryItem, InventoryVersion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::api::Params;
 use crate::auth::Caller;
 use crate::inventory::coverage::{Coverage, Judging, coverage};
 use crate::inventory::{ImportSource, InventoryError, import};
 use crate::problem::{ApiResult, Problem};
-use crate::{AppState, now_text};
 
 /// An import: a source's text and where it came from.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,7 +67,7 @@ pub async fn import_one(
         &state.db,
         caller.tenant(),
         caller.subject(),
-        &now_text(),
+        cavra_store::Timestamp::now(),
         ImportSource {
             source: &req.source,
             format: req.format,

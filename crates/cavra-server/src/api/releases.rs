@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, now_text};
 
 /// A signed record to keep.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,7 +93,12 @@ pub async fn record(
             }),
         ),
     };
-    let event = NewEvent::new(kind, Some(ref_id), &now_text(), payload.clone());
+    let event = NewEvent::new(
+        kind,
+        Some(ref_id),
+        cavra_store::Timestamp::now(),
+        payload.clone(),
+    );
     let event_id = event.id.clone();
     let mut entry = payload;
     entry["event_id"] = json!(event_id);

@@ -6,11 +6,11 @@
 //! leave the same record.
 
 use cavra_engine::{ActionType, Decision, DecisionRecord, Env, NoSymlinks, Request};
-use cavra_runtime::approvals::{Asker, Settled, Step, note_new, settle, transition};
-use cavra_store::{DecisionBook, GrantUse, Store, Timestamp, now_or_never};
+use cavra_runtime::approvals::{Asker, Route, Settled, Step, approval_write, settle, transition};
+use cavra_runtime::record::{new_decision, stored_form, to_record};
+use cavra_store::{ApprovalWrite, DecisionBook, GrantUse, Store, Timestamp, now_or_never};
 use cavra_tenant_store::{
-    Approvals, Caller, DecisionWrite, Decisions, Directory, LogSettings, NewDecision, RecordInput,
-    TenantBook, TransitionOutcome,
+    Approvals, Caller, Directory, LogSettings, RecordInput, TenantBook, TransitionOutcome,
 };
 use std::sync::Arc;
 
@@ -83,6 +83,7 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
     let mut tenant = TenantBook {
         store: &db,
         tenant: "acme",
+        rules: None,
     };
     let at = |s: &str| Timestamp::parse(s).expect("time");
     let ttl = time::Duration::hours(1);
@@ -125,11 +126,32 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
         );
         let (local_fp, settled) = now_or_never(settling).expect("ready").expect("settled");
         steps.0.push(word(&settled));
-        if let Settled::Ask(terms) = &settled {
-            let created = local.create_approval(terms).expect("create");
-            note_new(&mut record, &created.id);
-            approvals.0 = Some(created.id);
+        let write = approval_write(&mut record, &settled, "agent-1", Route::Approver);
+        if let ApprovalWrite::Ask(terms) = &write {
+            approvals.0 = Some(terms.id.clone());
         }
+        let value = stored_form(
+            cavra_redact::Redactor::builtin(),
+            &record,
+            Some(&request),
+            &Vec::new(),
+        )
+        .expect("stored form");
+        let one = new_decision(
+            &record,
+            Some("s1".into()),
+            None,
+            now,
+            local_fp.clone(),
+            |_| cavra_store::ToolCall {
+                cwd: None,
+                tool_use_id: None,
+                record: value,
+            },
+        );
+        now_or_never(local.record(to_record(vec![one], 0, write)))
+            .expect("ready")
+            .expect("recorded locally");
         let local_record = record;
 
         // The service's tenant store, as `api::decisions::create` does it.
@@ -147,43 +169,23 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
         .expect("settled");
         assert_eq!(fp, local_fp, "one fingerprint for one context");
         steps.1.push(word(&settled));
-        let (mut new_approval, mut use_grant) = (None, None);
-        match settled {
-            Settled::Ask(terms) => {
-                note_new(&mut record, &terms.id);
-                approvals.1 = Some(terms.id.clone());
-                new_approval = Some(terms);
-            }
-            Settled::Use(a) => {
-                used = Some(a.id.clone());
-                use_grant = Some(a.id);
-            }
+        let write = approval_write(&mut record, &settled, "agent-1", Route::Approver);
+        match &write {
+            ApprovalWrite::Ask(terms) => approvals.1 = Some(terms.id.clone()),
+            ApprovalWrite::Use { id, .. } => used = Some(id.clone()),
             _ => {}
         }
-        db.record_decision(
-            "acme",
-            DecisionWrite {
-                decision: NewDecision {
-                    decision_id: record.decision_id.clone(),
-                    session_id: Some("s1".into()),
-                    agent: None,
-                    action_type: record.action_type.into(),
-                    decision: record.decision,
-                    rule_id: record.rule_id.clone(),
-                    timestamp: now,
-                    fingerprint: fp,
-                    extra: Caller {
-                        requested_by: "agent-1".into(),
-                        policy_digest: record.policy_digest.clone(),
-                        record: RecordInput::Json(serde_json::to_value(&record).expect("json")),
-                    },
-                },
-                new_approval,
-                use_grant,
-            },
-        )
-        .await
-        .expect("recorded");
+        let one = new_decision(record.clone(), Some("s1".into()), None, now, fp, |record| {
+            Caller {
+                requested_by: "agent-1".into(),
+                policy_digest: record.policy_digest.clone(),
+                record: RecordInput::Json(serde_json::to_value(&record).expect("json")),
+            }
+        });
+        tenant
+            .record(to_record(vec![one], 0, write))
+            .await
+            .expect("recorded");
 
         // The same record in both, but for the approval's own id.
         let (l, t) = (approvals.0.as_deref(), approvals.1.as_deref());
@@ -219,12 +221,17 @@ async fn settle_takes_the_same_steps_in_the_repository_store_and_the_tenant_stor
         .expect("read")
         .expect("approval");
     assert_eq!(approval.extra.uses, 1);
-    assert_eq!(
-        now_or_never(local.list_decisions(&filter))
-            .expect("ready")
-            .expect("local list")
-            .len(),
-        0,
-        "the test recorded no decision locally"
+    let local_listed = now_or_never(local.list_decisions(&filter))
+        .expect("ready")
+        .expect("local list");
+    assert_eq!(local_listed.len(), 4);
+    assert_eq!(local_listed[1].decision, Decision::Allow);
+    assert!(
+        local
+            .approvals(Some(cavra_store::ApprovalState::Consumed))
+            .expect("approvals")
+            .len()
+            == 1,
+        "the grant was used once, by the decision that took it"
     );
 }

@@ -16,9 +16,9 @@ use serde_json::json;
 use sha2::Digest as _;
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Body, Problem};
-use crate::{AppState, now_text};
 
 /// The evidence entry kind of a recorded validation.
 pub const ENTRY_KIND: &str = "validation";
@@ -102,7 +102,13 @@ pub async fn record(
     });
     let log_index = state
         .db
-        .append_entry(tenant, ENTRY_KIND, Some(&digest), &now_text(), entry)
+        .append_entry(
+            tenant,
+            ENTRY_KIND,
+            Some(&digest),
+            cavra_store::Timestamp::now(),
+            entry,
+        )
         .await?;
     Ok(Json(Recorded {
         validation: validation.into(),

@@ -153,7 +153,7 @@ async fn to_database(
         )));
     }
     let limits = config.inventory.limits();
-    let at = crate::now_text();
+    let at = cavra_store::Timestamp::now();
     if is_url(&args.source) {
         let last = db.inventory_version(&tenant, None).await?;
         let etag = last
@@ -210,7 +210,7 @@ async fn to_database(
         &db,
         &tenant,
         &args.by,
-        &at,
+        at,
         ImportSource {
             source: &args.source,
             format,

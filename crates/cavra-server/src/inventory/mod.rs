@@ -111,7 +111,7 @@ pub async fn import(
     db: &Db,
     tenant: &str,
     by: &str,
-    at: &str,
+    at: cavra_store::Timestamp,
     src: ImportSource<'_>,
     limits: &SourceLimits,
 ) -> Result<InventoryVersion, InventoryError> {
@@ -124,7 +124,7 @@ pub async fn import(
                 format: src.format.as_str().into(),
                 digest: digest(src.bytes),
                 etag: src.etag,
-                imported_at: at.to_string(),
+                imported_at: at,
                 imported_by: by.to_string(),
                 items: parsed.items,
             },

@@ -180,7 +180,7 @@ pub(super) async fn insert_checkpoint(
         ],
     )
     .await?;
-    crate::postgres_outbox::insert_event(tx, tenant, &crate::outbox::checkpoint_event(c), None)
+    crate::postgres_outbox::insert_event(tx, tenant, &crate::outbox::checkpoint_event(c)?, None)
         .await?;
     Ok(())
 }

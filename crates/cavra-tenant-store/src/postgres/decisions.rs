@@ -48,6 +48,42 @@ impl Decisions for PgDb {
         Ok(recorded)
     }
 
+    async fn record_decisions_with(
+        &self,
+        tenant: &str,
+        mut writes: Vec<DecisionWrite>,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Vec<Recorded>> {
+        let mut prepared = Vec::with_capacity(writes.len());
+        for w in &mut writes {
+            prepared.push(crate::log::prepare_decision(
+                &self.settings.redactor,
+                rules,
+                &mut w.decision,
+            )?);
+        }
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut out = Vec::with_capacity(writes.len());
+        for (w, p) in writes.into_iter().zip(prepared) {
+            let mut recorded = record_decision_in(
+                &tx,
+                &self.settings,
+                tenant,
+                w,
+                p.body,
+                p.event,
+                p.repository,
+            )
+            .await?;
+            recorded.record = p.record;
+            recorded.record_json = p.record_json;
+            out.push(recorded);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         use crate::decision_list::{Arg, Cursor, Dialect, cursor_sql, list_query};
         let c = self.client().await?;
@@ -216,7 +252,7 @@ async fn record_decision_in(
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &at,
+            d.timestamp,
             event.as_ref(),
         );
         crate::postgres_outbox::insert_event(tx, tenant, &e, Some(index)).await?;

@@ -56,7 +56,7 @@ impl crate::inventory::Inventory for PgDb {
                 kind: "inventory",
                 ref_id: Some(&ref_id),
                 session_id: None,
-                timestamp: &import.imported_at,
+                timestamp: &import.imported_at.to_string(),
                 body: import.entry_body(version as u64).into(),
             },
         )
@@ -75,7 +75,7 @@ impl crate::inventory::Inventory for PgDb {
                 &stored.etag,
                 &serde_json::to_string(&stored.counts)?,
                 &(stored.items as i64),
-                &stored.imported_at,
+                &stored.imported_at.to_string(),
                 &stored.imported_by,
                 &(log_index as i64),
             ],

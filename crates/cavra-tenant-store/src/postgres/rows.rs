@@ -101,7 +101,11 @@ pub(super) async fn store_transition(
     }
     let at = crate::log::step_time(after);
     let index = append(tx, settings, tenant, approval_entry(after, actor, &at)).await?;
-    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    let event = crate::outbox::approval_event(
+        after,
+        approval_body(after, actor),
+        crate::log::step_stamp(after),
+    );
     crate::postgres_outbox::insert_event(tx, tenant, &event, Some(index)).await?;
     Ok(true)
 }

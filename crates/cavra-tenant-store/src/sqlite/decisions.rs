@@ -38,6 +38,54 @@ impl Decisions for SqliteDb {
         Ok(recorded)
     }
 
+    async fn record_decisions_with(
+        &self,
+        tenant: &str,
+        mut writes: Vec<DecisionWrite>,
+        rules: Option<&cavra_redact::Redactor>,
+    ) -> Result<Vec<Recorded>> {
+        let tenant = tenant.to_string();
+        let mut prepared = Vec::with_capacity(writes.len());
+        let mut stored = Vec::with_capacity(writes.len());
+        for w in &mut writes {
+            let p = crate::log::prepare_decision(&self.redactor, rules, &mut w.decision)?;
+            // The event's payload is written out here, as for one decision.
+            let event = match p.event {
+                Some(e) => {
+                    let text = serde_json::to_string(&e.payload)?;
+                    Some((e, text))
+                }
+                None => None,
+            };
+            stored.push(ToStore {
+                body: p.body,
+                event,
+                repository: p.repository,
+            });
+            prepared.push((p.record, p.record_json));
+        }
+        // One direct write: a failure part way rolls back what this call wrote before it
+        // (the writer's group is rolled back when a direct write fails after changes).
+        let recorded = self
+            .write_direct(move |c, settings, heads| {
+                writes
+                    .into_iter()
+                    .zip(stored)
+                    .map(|(w, s)| record_decision_in(c, settings, heads, &tenant, w, s))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        Ok(recorded
+            .into_iter()
+            .zip(prepared)
+            .map(|(mut r, (record, record_json))| {
+                r.record = record;
+                r.record_json = record_json;
+                r
+            })
+            .collect())
+    }
+
     async fn decisions(&self, tenant: &str, f: &DecisionFilter) -> Result<Vec<StoredDecision>> {
         use crate::decision_list::{Cursor, Dialect, cursor_sql, list_query};
         let tenant = tenant.to_string();
@@ -214,7 +262,7 @@ fn record_decision_in(
         let e = crate::outbox::requested_event(
             &approval,
             approval_body(&approval, &approval.requested_by),
-            &at,
+            d.timestamp,
             event.as_ref().map(|(e, _)| e),
         );
         crate::sqlite_outbox::insert_event(c, tenant, &e, Some(index))?;

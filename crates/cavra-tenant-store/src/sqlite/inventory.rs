@@ -61,7 +61,7 @@ impl crate::inventory::Inventory for SqliteDb {
                         kind: "inventory",
                         ref_id: Some(&format!("inventory:{version}")),
                         session_id: None,
-                        timestamp: &import.imported_at,
+                        timestamp: &import.imported_at.to_string(),
                         body: import.entry_body(version as u64).into(),
                     },
                 )?;

@@ -638,6 +638,6 @@ fn insert_checkpoint(conn: &Connection, tenant: &str, c: &CheckpointRecord) -> R
         c.key_id,
         c.envelope
     ])?;
-    crate::sqlite_outbox::insert_event(conn, tenant, &crate::outbox::checkpoint_event(c), None)?;
+    crate::sqlite_outbox::insert_event(conn, tenant, &crate::outbox::checkpoint_event(c)?, None)?;
     Ok(())
 }

@@ -95,7 +95,11 @@ pub(super) fn store_transition(
         tenant,
         approval_entry(after, actor, &at),
     )?;
-    let event = crate::outbox::approval_event(after, approval_body(after, actor), &at);
+    let event = crate::outbox::approval_event(
+        after,
+        approval_body(after, actor),
+        crate::log::step_stamp(after),
+    );
     crate::sqlite_outbox::insert_event(conn, tenant, &event, Some(index))?;
     Ok(true)
 }
