@@ -243,6 +243,14 @@ fn find_selection(args: &[Word], actions: bool) -> Option<Vec<String>> {
     Some(globs)
 }
 
+/// Programs that print the whole of every file they are given (so every entry a `find -exec`
+/// hands them, dot files included, reaches the output).
+const WHOLE_FILE_PRINTERS: &[&str] = &[
+    "cat", "tac", "nl", "head", "tail", "more", "less", "most", "bat", "batcat", "strings", "xxd",
+    "od", "hexdump", "hd", "base64", "base32", "basenc", "rev", "paste", "pr", "fold", "fmt",
+    "column", "tee", "cp", "rsync", "scp", "curl", "zip", "tar",
+];
+
 pub(crate) fn find(args: &[Word], info: &mut Info) {
     let selection = find_selection(args, true);
     let mut i = 0;
@@ -296,12 +304,27 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
                         }
                         let roots: Vec<&str> = roots.iter().map(|w| w.path.as_str()).collect();
                         let roots = if roots.is_empty() { vec!["."] } else { roots };
+                        // find's entries include dot files, which the shell's `**` does not
+                        // name: a program that prints whole files (`-exec cat {} +`) prints
+                        // `.env` too, so its entries are also every dot file below. (A search
+                        // or count, `-exec grep -l x {} +`, is judged on `DIR/**` as
+                        // `grep -r` is.)
+                        let prints = command.first().is_some_and(|w| {
+                            WHOLE_FILE_PRINTERS.contains(&crate::canon::basename(&w.text))
+                        });
                         roots
                             .iter()
-                            .map(|r| match r.trim_end_matches('/') {
-                                "" if r.starts_with('/') => "/**".to_string(),
-                                "" | "." => "**".to_string(),
-                                dir => format!("{dir}/**"),
+                            .flat_map(|r| {
+                                let dir = match r.trim_end_matches('/') {
+                                    "" if r.starts_with('/') => "/".to_string(),
+                                    "" | "." => String::new(),
+                                    dir => format!("{dir}/"),
+                                };
+                                let mut globs = vec![format!("{dir}**")];
+                                if prints {
+                                    globs.push(format!("{dir}**/.*"));
+                                }
+                                globs
                             })
                             .map(|g| sh_quote(&g))
                             .collect()

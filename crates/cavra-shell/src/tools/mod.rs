@@ -706,6 +706,52 @@ fn git_accesses(args: &[Word], info: &mut Info) {
                 info.access(AccessKind::Read, w, format!("{reason} (staged content)"));
             }
         }
+        // Committing paths stages their content first (`git commit -m x .env` is `git add
+        // .env` and a commit): the paths are read, as `git add`'s are.
+        "commit" => {
+            let value_long = [
+                "message",
+                "file",
+                "reuse-message",
+                "reedit-message",
+                "author",
+                "date",
+                "template",
+                "fixup",
+                "squash",
+                "trailer",
+                "cleanup",
+                "pathspec-from-file",
+            ];
+            let mut skip = false;
+            let mut dashes = false;
+            for w in rest {
+                let t = w.text.as_str();
+                if skip {
+                    skip = false;
+                    continue;
+                }
+                if !dashes && t == "--" {
+                    dashes = true;
+                    continue;
+                }
+                if !dashes && let Some(long) = t.strip_prefix("--") {
+                    skip = !long.contains('=') && value_long.contains(&long);
+                    continue;
+                }
+                if !dashes && t.starts_with('-') && t.len() > 1 {
+                    // A cluster (`-am`): the first letter that takes a value takes the rest
+                    // of the word, or the next word when it is the last letter.
+                    skip = t
+                        .char_indices()
+                        .skip(1)
+                        .find(|(_, c)| "mFCct".contains(*c))
+                        .is_some_and(|(i, _)| i + 1 == t.len());
+                    continue;
+                }
+                info.access(AccessKind::Read, w, format!("{reason} (committed content)"));
+            }
+        }
         _ => {}
     }
 }
