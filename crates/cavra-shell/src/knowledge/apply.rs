@@ -381,34 +381,29 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
                 info.class(c);
             }
         }
-        if !entry.writes.is_empty()
-            && let Some(at) = start
+        // Files the entry names itself are spelt at the program (or subcommand) word.
+        let named_files = |info: &mut Info, kind: AccessKind, files: &[super::Text]| {
+            let at = start
                 .checked_sub(1)
                 .and_then(|i| args.get(i))
-                .or(args.first())
-        {
-            let label = format!("{base} [{}]", known());
-            for file in entry.writes.iter() {
-                info.access(AccessKind::Write, &Word::derived(at, file), &label);
+                .or(args.first());
+            if let Some(at) = at.filter(|_| !files.is_empty()) {
+                let label = format!("{base} [{}]", known());
+                for file in files {
+                    info.access(kind, &Word::derived(at, file), &label);
+                }
             }
-        }
+        };
+        named_files(info, AccessKind::Write, &entry.writes);
         let found = scan(entry, args, start, end);
         // The files read by default, unless an option names others (`dotenv` loads `.env`
         // unless `-e FILE` is given).
-        if !entry.default_reads.is_empty()
-            && !found
-                .hits
-                .iter()
-                .any(|h| h.option.effect == Some(Effect::Read))
-            && let Some(at) = start
-                .checked_sub(1)
-                .and_then(|i| args.get(i))
-                .or(args.first())
+        if !found
+            .hits
+            .iter()
+            .any(|h| h.option.effect == Some(Effect::Read))
         {
-            let label = format!("{base} [{}]", known());
-            for file in entry.default_reads.iter() {
-                info.access(AccessKind::Read, &Word::derived(at, file), &label);
-            }
+            named_files(info, AccessKind::Read, &entry.default_reads);
         }
         for hit in &found.hits {
             for class in hit.option.classes.iter() {
