@@ -224,15 +224,22 @@ pub(crate) fn protected_file(
             return hit(p);
         }
     }
-    // Deleting a folder that holds the repository (`rm -rf ..`, `rm -rf /`) deletes all of it.
+    // Deleting a folder that holds the repository (`rm -rf ..`, `rm -rf /`) deletes all of it;
+    // so does a glob that names one (`rm -rf /*` takes `/home` with every repository in it).
     if access == ActionType::DeleteFile
-        && !glob
         && let (Some(abs), Some(root)) = (absolute.as_ref(), repo_root.map(components))
-        && root.len() >= abs.len()
-        && root
-            .iter()
-            .zip(abs.iter())
-            .all(|(r, a)| r.eq_ignore_ascii_case(a) || fold_case(r) == fold_case(a))
+        && if glob {
+            (1..=root.len()).any(|depth| {
+                root.get(..depth)
+                    .is_some_and(|above| overlaps(abs, above, false))
+            })
+        } else {
+            root.len() >= abs.len()
+                && root
+                    .iter()
+                    .zip(abs.iter())
+                    .all(|(r, a)| r.eq_ignore_ascii_case(a) || fold_case(r) == fold_case(a))
+        }
     {
         return Some(
             "the agent may not delete or move a folder that holds the repository and with it .cavra/ (cavra's own policy and decision store)"
@@ -647,6 +654,13 @@ mod tests {
             (WriteFile, "/r/.c*/policy.yaml", true),
             (DeleteFile, "/r/.*", true),
             (DeleteFile, "/r/*", false),
+            // A glob naming a folder above the repository (`/r` is under `/`).
+            (DeleteFile, "/*", true),
+            (DeleteFile, "/?", true),
+            (DeleteFile, "/**", true),
+            (DeleteFile, "/[a-z]*", true),
+            (DeleteFile, "/tmp/*", false),
+            (DeleteFile, "/r/src/*.rs", false),
             (WriteFile, "/r/src/**", false),
             (DeleteFile, "/r/src/*", false),
             (DeleteFile, "/r/.git/h*", true),

@@ -167,6 +167,23 @@ fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &m
             format!("searched by {base} (every file under it)"),
         );
     }
+    // A search that prints every line of what it reads is a whole-file printer: its dot files
+    // (which the shell's `**` does not name) reach the output, `.env` included.
+    if searches_dot_files(base, args) && prints_every_line(base, args, &p) {
+        let here = args.first().map(|w| Word::derived(w, "."));
+        let roots: Vec<&Word> = if folders.is_empty() {
+            here.iter().collect()
+        } else {
+            folders.clone()
+        };
+        for root in roots {
+            info.access(
+                AccessKind::Read,
+                &filtered(root, &Word::derived(root, ".*")),
+                format!("dot files {base} prints whole (its pattern matches every line)"),
+            );
+        }
+    }
     // A file filter (`grep -r --include=.env`, `rg -g '.env*'`) says which files are read:
     // a name pattern of the pack that may sit anywhere is not assumed to be in a folder, but
     // a filter naming it reads it.
@@ -194,6 +211,144 @@ fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &m
             }
         }
     }
+}
+
+/// Whether a recursive search reads dot files: grep, ack and ag (`-u`, `--hidden`) do; ripgrep
+/// only with `--hidden`, `-.` or `-uu` (one `-u` only stops honouring ignore files).
+fn searches_dot_files(base: &str, args: &[Word]) -> bool {
+    let short_letters = |letter: char| -> usize {
+        args.iter()
+            .map(|w| w.text.as_str())
+            .take_while(|t| *t != "--")
+            .filter(|t| t.starts_with('-') && !t.starts_with("--"))
+            .map(|t| t.chars().filter(|c| *c == letter).count())
+            .sum()
+    };
+    let long = |name: &str| {
+        args.iter()
+            .map(|w| w.text.as_str())
+            .take_while(|t| *t != "--")
+            .filter(|t| *t == name)
+            .count()
+    };
+    match base {
+        "rg" => {
+            long("--hidden") > 0
+                || short_letters('.') > 0
+                || short_letters('u') + long("--unrestricted") >= 2
+        }
+        "ag" => long("--hidden") > 0 || short_letters('u') > 0 || long("--unrestricted") > 0,
+        _ => true,
+    }
+}
+
+/// The lines of credentials files, by the files' shapes (dotenv assignments, YAML keys): a
+/// pattern that matches every line of one shape prints such a file whole (`grep -r . .`,
+/// `grep -r = .`, `rg -uu ''`).
+const SECRET_FILE_SHAPES: &[&[&str]] = &[
+    &[
+        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI",
+        "export TOKEN=abc123",
+        "db_url = postgres://u:p@h/d",
+    ],
+    &["password: hunter2", "api_key: abc123"],
+];
+
+/// Whether a search prints every line of the files it reads: it prints matching lines (not
+/// only names or counts), and either inverts the match (`-v`: every line but the matches) or
+/// its patterns match every line of a credentials file. Patterns read from a file (`-f`) are
+/// not known and count as not matching everything.
+fn prints_every_line(base: &str, args: &[Word], parsed: &[opts::Parsed]) -> bool {
+    let only_names_or_counts = opts::has(
+        parsed,
+        &[
+            "l",
+            "L",
+            "c",
+            "q",
+            "files-with-matches",
+            "files-without-match",
+            "count",
+            "count-matches",
+            "quiet",
+            "silent",
+            "files",
+        ],
+    );
+    if only_names_or_counts {
+        return false;
+    }
+    if opts::has(parsed, &["v", "invert-match"]) {
+        return true;
+    }
+    let given = opts::values(parsed, &["e", "regexp"]);
+    let patterns: Vec<&str> = if !given.is_empty() {
+        given.iter().map(|w| w.text.as_str()).collect()
+    } else if opts::has(parsed, &["f", "file"]) {
+        return false;
+    } else {
+        match opts::operands(parsed).first().and_then(|&i| args.get(i)) {
+            Some(w) => vec![w.text.as_str()],
+            None => return false,
+        }
+    };
+    let fixed = base == "fgrep" || opts::has(parsed, &["F", "fixed-strings", "Q", "literal"]);
+    let basic = matches!(base, "grep" | "zgrep")
+        && !fixed
+        && !opts::has(parsed, &["E", "P", "extended-regexp", "perl-regexp"]);
+    let ignore_case = opts::has(parsed, &["i", "ignore-case"]);
+    let whole_line = opts::has(parsed, &["x", "line-regexp"]);
+    patterns.iter().any(|p| {
+        // grep takes each line of a pattern as a pattern of its own.
+        p.split('\n').any(|line| {
+            let body = if fixed {
+                regex::escape(line)
+            } else if basic {
+                basic_to_extended(line)
+            } else {
+                line.to_string()
+            };
+            let body = if whole_line {
+                format!("^(?:{body})$")
+            } else {
+                body
+            };
+            regex::RegexBuilder::new(&body)
+                .case_insensitive(ignore_case)
+                .size_limit(1 << 16)
+                .build()
+                .is_ok_and(|re| {
+                    SECRET_FILE_SHAPES
+                        .iter()
+                        .any(|lines| lines.iter().all(|l| re.is_match(l)))
+                })
+        })
+    })
+}
+
+/// A POSIX basic regular expression in the syntax of the `regex` crate: in a BRE `+ ? ( ) { } |`
+/// are literal and their escaped forms are operators (GNU).
+fn basic_to_extended(bre: &str) -> String {
+    let mut out = String::with_capacity(bre.len() + 4);
+    let mut chars = bre.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ ('+' | '?' | '(' | ')' | '{' | '}' | '|')) => out.push(n),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            },
+            '+' | '?' | '(' | ')' | '{' | '}' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A search filter and the spellings of what it also selects: grep's and ripgrep's globs
@@ -327,7 +482,37 @@ fn fd(args: &[Word], info: &mut Info) {
         matches!(w.text.as_str(), "--hidden" | "--unrestricted")
             || (w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains(['H', 'u']))
     });
+    // The program -x/-X runs: one that prints whole files (`cat`) prints every dot file fd
+    // hands it with `-H`, which the shell's `**` does not name (as with `find -exec cat`).
+    let command = args
+        .iter()
+        .position(|w| matches!(w.text.as_str(), "-x" | "-X" | "--exec" | "--exec-batch"))
+        .and_then(|i| args.get(i + 1))
+        .map(|w| w.text.as_str())
+        .or_else(|| {
+            args.iter().find_map(|w| {
+                w.text
+                    .strip_prefix("--exec=")
+                    .or_else(|| w.text.strip_prefix("--exec-batch="))
+            })
+        });
+    let prints = command
+        .is_some_and(|c| crate::tools::WHOLE_FILE_PRINTERS.contains(&crate::canon::basename(c)));
     let pattern = operands.first().copied();
+    let extensions: Vec<&Word> = before
+        .windows(2)
+        .filter(|pair| matches!(pair[0].text.as_str(), "-e" | "--extension"))
+        .map(|pair| pair[1])
+        .collect();
+    let selects_every_name = pattern.is_none_or(|p| {
+        let name = if glob {
+            Some(p.text.clone())
+        } else {
+            regex_as_glob(&p.text)
+        };
+        // A regular expression too complex to read as a glob may select any name.
+        name.is_none_or(|n| n.chars().all(|c| c == '*' || c == '?'))
+    });
     let mut roots: Vec<&Word> = operands.iter().skip(1).copied().collect();
     roots.extend(search_paths);
     let here = args.first().map(|w| Word::derived(w, "."));
@@ -340,6 +525,25 @@ fn fd(args: &[Word], info: &mut Info) {
             &subtree(root),
             "files found by fd and handed to -x",
         );
+        // Every dot file, when the pattern selects every name (a pattern that names some, as
+        // `env`, is judged by its spellings below); `-e EXT` keeps those ending in `.EXT`.
+        if hidden && prints && selects_every_name {
+            let dot_names: Vec<String> = if extensions.is_empty() {
+                vec![".*".to_string()]
+            } else {
+                extensions
+                    .iter()
+                    .map(|e| format!(".*.{}", e.text.trim_start_matches('.')))
+                    .collect()
+            };
+            for name in dot_names {
+                info.access(
+                    AccessKind::Read,
+                    &filtered(root, &Word::derived(root, &name)),
+                    "dot files found by fd -H and printed by -x",
+                );
+            }
+        }
         let Some(p) = pattern else { continue };
         let name = if glob {
             Some(p.text.clone())

@@ -245,7 +245,7 @@ fn find_selection(args: &[Word], actions: bool) -> Option<Vec<String>> {
 
 /// Programs that print the whole of every file they are given (so every entry a `find -exec`
 /// hands them, dot files included, reaches the output).
-const WHOLE_FILE_PRINTERS: &[&str] = &[
+pub(crate) const WHOLE_FILE_PRINTERS: &[&str] = &[
     "cat", "tac", "nl", "head", "tail", "more", "less", "most", "bat", "batcat", "strings", "xxd",
     "od", "hexdump", "hd", "base64", "base32", "basenc", "rev", "paste", "pr", "fold", "fmt",
     "column", "tee", "cp", "rsync", "scp", "curl", "zip", "tar",

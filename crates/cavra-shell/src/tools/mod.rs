@@ -17,6 +17,7 @@ mod scripts;
 
 use accesses::*;
 use classes::*;
+pub(crate) use find::WHOLE_FILE_PRINTERS;
 pub(crate) use find::find_output_globs;
 use find::*;
 use inner::*;
