@@ -706,6 +706,18 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     info.access(Read, &f, "curl upload");
                 }
             }
+            // A `file://` URL is a read of that file (`curl file://$PWD/.env` prints it), with
+            // its `%XX` escapes decoded as curl decodes them; a host other than `localhost`
+            // is not a local file.
+            for w in opts::operands(&p)
+                .into_iter()
+                .filter_map(|i| args.get(i))
+                .chain(opts::values(&p, &["url"]))
+            {
+                if let Some(path) = file_url_path(&w.text) {
+                    info.access(Read, &Word::derived(w, &path), "curl file:// URL");
+                }
+            }
         }
         "wget" => {
             let (p, _) = all_ops(Spec {
@@ -862,5 +874,66 @@ fn less(args: &[Word], parsed: &[Parsed], operands: &[usize], info: &mut Info) {
     }
     if !opts::values(parsed, &["lesskey-content"]).is_empty() {
         info.class(RiskClass::InterpreterInlineCode);
+    }
+}
+
+/// The local path a `file:` URL names (`file:///etc/passwd`, `file://localhost/x`,
+/// `FILE:/x`), with `%XX` escapes decoded; `None` for any other URL, or another host's file.
+fn file_url_path(url: &str) -> Option<String> {
+    let scheme = url.get(..5)?;
+    if !scheme.eq_ignore_ascii_case("file:") {
+        return None;
+    }
+    let rest = url.get(5..)?;
+    let path = match rest.strip_prefix("//") {
+        Some(after) => {
+            let slash = after.find('/')?;
+            let host = after.get(..slash)?;
+            if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                return None;
+            }
+            after.get(slash..)?
+        }
+        None => rest,
+    };
+    // A query or fragment is not part of the path.
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().filter(|p| p.starts_with('/'))
+}
+
+#[cfg(test)]
+mod file_url_tests {
+    use super::file_url_path;
+
+    #[test]
+    fn file_urls_name_local_paths() {
+        for (url, path) in [
+            ("file:///etc/passwd", Some("/etc/passwd")),
+            ("FILE:///r/.env", Some("/r/.env")),
+            ("file://localhost/r/%2Eenv", Some("/r/.env")),
+            ("file:/r/.env", Some("/r/.env")),
+            ("file:///r/.env?x=1#y", Some("/r/.env")),
+            ("file://server/share/x", None),
+            ("https://example.com/file:///x", None),
+            ("file:", None),
+        ] {
+            assert_eq!(file_url_path(url).as_deref(), path, "{url}");
+        }
     }
 }
