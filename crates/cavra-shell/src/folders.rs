@@ -176,7 +176,23 @@ fn searched_folders(base: &str, args: &[Word], short_val: &'static str, info: &m
         } else {
             folders.clone()
         };
-        for root in roots {
+        // An operand named like a file (`src/main.rs`, `config.json`) holds no dot files;
+        // `conf.d` and `.github` are folders.
+        let named_like_a_file = |w: &Word| {
+            let name = w
+                .path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            name.char_indices().skip(1).any(|(i, c)| {
+                c == '.'
+                    && name.get(i + 1..).is_some_and(|ext| {
+                        ext.len() >= 2 && ext.chars().all(|e| e.is_ascii_alphanumeric())
+                    })
+            })
+        };
+        for root in roots.into_iter().filter(|w| !named_like_a_file(w)) {
             info.access(
                 AccessKind::Read,
                 &filtered(root, &Word::derived(root, ".*")),
