@@ -18,7 +18,8 @@
 //! less than a full batch; `--claim-chunk N`, `--record-chunk N` and `--seal-nice N` its
 //! other settings (`WorkerSettings`); `--thread-nice N` the niceness of the worker's own
 //! thread, and `--worker-thread off` runs the worker as a task of the writers' runtime instead
-//! (as the service did before `Worker::spawn`). Prints one JSON line; `service_cpu_us_per_decision_during_load` is
+//! (as the service did before `Worker::spawn`); `--subscriber-nice N` runs the timing
+//! subscriber (the receiver's side) N below the rest. Prints one JSON line; `service_cpu_us_per_decision_during_load` is
 //! the process's CPU time per decision without the subscriber's thread (the receiver's work).
 //!
 //! `--prefill N` measures the cost of delivering one event apart from any timing, for an
@@ -64,6 +65,7 @@ struct Args {
     seal_nice: Option<i32>,
     thread_nice: Option<i32>,
     worker_thread: bool,
+    subscriber_nice: i32,
 }
 
 fn args() -> Args {
@@ -83,6 +85,7 @@ fn args() -> Args {
         seal_nice: None,
         thread_nice: None,
         worker_thread: true,
+        subscriber_nice: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -103,6 +106,7 @@ fn args() -> Args {
             "--seal-nice" => a.seal_nice = v.parse().ok(),
             "--thread-nice" => a.thread_nice = v.parse().ok(),
             "--worker-thread" => a.worker_thread = v == "on",
+            "--subscriber-nice" => a.subscriber_nice = v.parse().unwrap_or(0),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -318,7 +322,17 @@ async fn main() {
             (committed.clone(), latencies.clone(), received.clone());
         let (nats, subject) = (a.nats.clone(), format!("{prefix}.>"));
         let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        let nice = a.subscriber_nice;
         std::thread::spawn(move || {
+            // `--subscriber-nice N`: the receiver's thread below the service's, to tell its
+            // competition for the CPU apart from the delivery's.
+            #[cfg(target_os = "linux")]
+            if nice > 0 {
+                // SAFETY: setpriority reads no memory of ours; who 0 is the calling thread.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, nice.min(19));
+                }
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
