@@ -855,17 +855,19 @@ async fn the_worker_on_its_own_thread_delivers_every_event(store: Store) {
             rest.split_whitespace().nth(16)?.parse().ok()
         })
         .expect("this thread's niceness");
-    assert_eq!(
-        niceness_of(cavra_connectors::worker::WORKER_THREAD),
-        vec![(own + i64::from(nice)).min(19)],
-        "one worker thread, below this one"
+    // Every worker thread of this process (the tests of both backends may run at once)
+    // runs below this one.
+    let found = niceness_of(cavra_connectors::worker::WORKER_THREAD);
+    let below = (own + i64::from(nice)).min(19);
+    assert!(
+        !found.is_empty() && found.iter().all(|n| *n == below),
+        "worker threads at {found:?}, expected {below}"
     );
     stop.send(true).expect("the worker listens");
     tokio::task::spawn_blocking(move || thread.join())
         .await
         .expect("joined")
         .expect("the worker's thread ends without a panic");
-    assert!(niceness_of(cavra_connectors::worker::WORKER_THREAD).is_empty());
     let mut ids: Vec<String> = r
         .accepted()
         .iter()
