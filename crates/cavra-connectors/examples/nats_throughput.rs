@@ -16,7 +16,10 @@
 //! that the decision latency with and without delivery is compared at the same load.
 //! `--batch N` sets the worker's claim size, `--gather-ms N` its pause after a step that took
 //! less than a full batch; `--claim-chunk N`, `--record-chunk N` and `--seal-nice N` its
-//! other settings (`WorkerSettings`). Prints one JSON line; `service_cpu_us_per_decision_during_load` is
+//! other settings (`WorkerSettings`); `--thread-nice N` the niceness of the worker's own
+//! thread, and `--worker-thread off` runs the worker as a task of the writers' runtime instead
+//! (as the service did before `Worker::spawn`); `--subscriber-nice N` runs the timing
+//! subscriber (the receiver's side) N below the rest. Prints one JSON line; `service_cpu_us_per_decision_during_load` is
 //! the process's CPU time per decision without the subscriber's thread (the receiver's work).
 //!
 //! `--prefill N` measures the cost of delivering one event apart from any timing, for an
@@ -60,6 +63,9 @@ struct Args {
     claim_chunk: Option<usize>,
     record_chunk: Option<usize>,
     seal_nice: Option<i32>,
+    thread_nice: Option<i32>,
+    worker_thread: bool,
+    subscriber_nice: i32,
 }
 
 fn args() -> Args {
@@ -77,6 +83,9 @@ fn args() -> Args {
         claim_chunk: None,
         record_chunk: None,
         seal_nice: None,
+        thread_nice: None,
+        worker_thread: true,
+        subscriber_nice: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -95,6 +104,9 @@ fn args() -> Args {
             "--claim-chunk" => a.claim_chunk = v.parse().ok(),
             "--record-chunk" => a.record_chunk = v.parse().ok(),
             "--seal-nice" => a.seal_nice = v.parse().ok(),
+            "--thread-nice" => a.thread_nice = v.parse().ok(),
+            "--worker-thread" => a.worker_thread = v == "on",
+            "--subscriber-nice" => a.subscriber_nice = v.parse().unwrap_or(0),
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -202,6 +214,7 @@ fn worker(a: &Args, db: &Db, config: &ConnectorsConfig, redactor: &Arc<Redactor>
                 claim_chunk: a.claim_chunk.unwrap_or(d.claim_chunk),
                 record_chunk: a.record_chunk.unwrap_or(d.record_chunk),
                 seal_nice: a.seal_nice.unwrap_or(d.seal_nice),
+                thread_nice: a.thread_nice.unwrap_or(d.thread_nice),
                 ..d
             }
         },
@@ -309,7 +322,17 @@ async fn main() {
             (committed.clone(), latencies.clone(), received.clone());
         let (nats, subject) = (a.nats.clone(), format!("{prefix}.>"));
         let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        let nice = a.subscriber_nice;
         std::thread::spawn(move || {
+            // `--subscriber-nice N`: the receiver's thread below the service's, to tell its
+            // competition for the CPU apart from the delivery's.
+            #[cfg(target_os = "linux")]
+            if nice > 0 {
+                // SAFETY: setpriority reads no memory of ours; who 0 is the calling thread.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, nice.min(19));
+                }
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -359,7 +382,16 @@ async fn main() {
         let mut w = worker(&a, &db, &config, &redactor);
         let failed = w.prepare().await;
         assert!(failed.is_empty(), "{failed:?}");
-        Some(tokio::spawn(w.run(stop_rx)))
+        // As the service runs it: on a thread of its own (`--thread-nice` below the rest),
+        // or with `--worker-thread off` as a task of the decisions' runtime.
+        Some(if a.worker_thread {
+            let h = w.spawn(stop_rx).expect("the worker's thread");
+            tokio::task::spawn_blocking(move || {
+                let _ = h.join();
+            })
+        } else {
+            tokio::spawn(w.run(stop_rx))
+        })
     } else {
         None
     };
@@ -444,7 +476,7 @@ async fn main() {
     let total_received = received.load(Ordering::Relaxed);
     let out = json!({
         "store": url.split("://").next(),
-        "worker": a.worker, "decision": if a.block { "block" } else { "allow" },
+        "worker": a.worker, "worker_thread": a.worker_thread, "decision": if a.block { "block" } else { "allow" },
         "writers": a.writers, "rate": a.rate, "batch": a.batch, "gather_ms": a.gather_ms, "seconds": load_secs,
         "decisions": decisions, "decisions_per_s": decisions as f64 / load_secs,
         "decision_ms": {"p50": percentile(&d, 0.5), "p90": percentile(&d, 0.9), "p99": percentile(&d, 0.99)},

@@ -97,4 +97,8 @@ pub enum ConnectorError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] cavra_tenant_store::StoreError),
+    /// A store call handed to the service's runtime did not finish (it panicked, or the
+    /// runtime is shutting down).
+    #[error("the delivery worker's store call: {0}")]
+    Task(String),
 }

@@ -136,7 +136,7 @@ impl Sealer {
 
 /// Lowers the calling thread's scheduling priority by `nice` (Linux: `setpriority` with who
 /// 0 applies to the calling thread only). Best effort: a failure leaves it as it is.
-fn lower_priority(nice: i32) {
+pub(crate) fn lower_priority(nice: i32) {
     #[cfg(target_os = "linux")]
     if nice > 0 {
         // SAFETY: setpriority reads no memory of ours; who 0 is the calling thread.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use cavra_redact::Redactor;
 use cavra_tenant_store::Db;
 use cavra_tenant_store::Outbox;
+use cavra_tenant_store::TenantStore as _;
 use cavra_tenant_store::outbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, NewEvent, Release, Route,
 };
@@ -56,6 +57,11 @@ pub struct WorkerSettings {
     /// (niceness added, Linux; 0: the same): sealing is most of a delivery's CPU, and the
     /// decisions should not wait for it (docs/benchmarks.md).
     pub seal_nice: i32,
+    /// How much lower than the service's threads the worker's own thread runs when started
+    /// with [`Worker::spawn`] (niceness added, Linux; 0: the same). Everything the worker
+    /// does but its store writes (claims' routing, sends, acknowledgements, the attempts'
+    /// records made ready) then runs there, off the decisions' threads.
+    pub thread_nice: i32,
     /// The most deliveries claimed in one write: a batch is claimed in writes of this size,
     /// each chunk sent while the next is claimed (on SQLite a claim is a turn of the one
     /// writer, which the decisions wait behind).
@@ -81,11 +87,15 @@ impl Default for WorkerSettings {
             idle: Duration::from_millis(100),
             gather: Duration::from_millis(20),
             seal_nice: 10,
+            thread_nice: 10,
             claim_chunk: 128,
             record_chunk: 256,
         }
     }
 }
+
+/// The worker's thread's name, when it runs on one ([`Worker::spawn`]).
+pub const WORKER_THREAD: &str = "cavra-delivery";
 
 /// A configured destination and how to send to it.
 #[derive(Clone)]
@@ -160,26 +170,60 @@ impl Attempted {
     /// Writes the records (in writes of at most `chunk`, see
     /// [`WorkerSettings::record_chunk`]), then gives the others back. Each write is a turn
     /// of the store's writer, which the decisions wait behind: none for nothing.
-    async fn write(self, db: &Db, owner: &str, chunk: usize) -> Result<(), ConnectorError> {
+    async fn write(self, store: &Store, owner: &str, chunk: usize) -> Result<(), ConnectorError> {
         let Attempted {
             mut records,
             releases,
         } = self;
         while !records.is_empty() {
             let rest = records.split_off(records.len().min(chunk.max(1)));
-            db.record_attempts(records).await?;
+            let db = store.db.clone();
+            store
+                .call(async move { db.record_attempts(records).await })
+                .await??;
             records = rest;
         }
         if !releases.is_empty() {
-            db.release_deliveries(owner, releases).await?;
+            let (db, owner) = (store.db.clone(), owner.to_string());
+            store
+                .call(async move { db.release_deliveries(&owner, releases).await })
+                .await??;
         }
         Ok(())
     }
 }
 
+/// The store as the worker calls it. On PostgreSQL each call runs on the service's runtime
+/// (when the worker runs on a thread of its own, [`Worker::spawn`]): a pooled connection
+/// opened by a call is driven by a task of the runtime that opened it, and the decisions
+/// share the pool, so no connection may depend on the worker's thread of low priority (or
+/// die with it). On SQLite the writes go to the store's writer thread whichever runtime
+/// asks, and the reads (the claims' routing) then run on the worker's runtime, at its
+/// priority.
+#[derive(Clone)]
+struct Store {
+    db: Db,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Store {
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, ConnectorError> {
+        match &self.runtime {
+            Some(rt) => rt
+                .spawn(f)
+                .await
+                .map_err(|e| ConnectorError::Task(e.to_string())),
+            None => Ok(f.await),
+        }
+    }
+}
+
 /// The delivery worker.
 pub struct Worker {
-    db: Db,
+    store: Store,
     /// The routing, as the store runs it inside a claim.
     route: Route,
     /// Shared with each send of a batch: a destination's configuration is a large value
@@ -243,7 +287,7 @@ impl Worker {
         settings: WorkerSettings,
     ) -> Worker {
         Worker {
-            db,
+            store: Store { db, runtime: None },
             route: {
                 let router = Router::new(config);
                 Arc::new(move |e: &cavra_tenant_store::outbox::OutboxEvent| router.destinations(e))
@@ -277,7 +321,11 @@ impl Worker {
     pub async fn step(&mut self) -> Result<Progress, ConnectorError> {
         let (p, written) = self.attempt_step().await?;
         written
-            .write(&self.db, &self.settings.owner, self.settings.record_chunk)
+            .write(
+                &self.store,
+                &self.settings.owner,
+                self.settings.record_chunk,
+            )
             .await?;
         Ok(p)
     }
@@ -292,15 +340,23 @@ impl Worker {
         let batch = self.settings.batch.max(1);
         let chunk = self.settings.claim_chunk.clamp(1, batch);
         let claim = {
-            let (db, owner, route) = (
-                self.db.clone(),
+            let (store, owner, route) = (
+                self.store.clone(),
                 self.settings.owner.clone(),
                 self.route.clone(),
             );
             let lease_ms = self.settings.lease_ms;
             move |limit: usize| {
-                let (db, owner, route) = (db.clone(), owner.clone(), route.clone());
-                async move { db.claim(&owner, now, lease_ms, limit, at, route).await }
+                let (store, owner, route) = (store.clone(), owner.clone(), route.clone());
+                let db = store.db.clone();
+                async move {
+                    store
+                        .call(
+                            async move { db.claim(&owner, now, lease_ms, limit, at, route).await },
+                        )
+                        .await?
+                        .map_err(ConnectorError::from)
+                }
             }
         };
         // A claim's future tagged with the limit it asked for.
@@ -366,6 +422,11 @@ impl Worker {
         Ok((p, out))
     }
 
+    /// How this worker claims and runs.
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
     /// Prepares every destination (connects, creates or checks a stream or an exchange):
     /// returns the connectors that could not be, with why. None is fatal: a destination
     /// that is down now is connected again by its next attempt. (`&mut`: a worker is `Send`,
@@ -379,6 +440,37 @@ impl Worker {
         }
         failed.sort();
         failed
+    }
+
+    /// Runs the worker ([`Worker::run`]) on a thread of its own, with a runtime of its own,
+    /// `thread_nice` below the service's threads ([`WorkerSettings::thread_nice`]): the
+    /// delivery's CPU (routing, sends, acknowledgements, records made ready) then goes to
+    /// the decisions first when the two compete (issue 18: at most 5 % added latency on the
+    /// decision path). Must be called inside the service's runtime: on PostgreSQL the store
+    /// calls run there (see `Store`). The thread ends when `stop` turns true (or its sender
+    /// is dropped).
+    pub fn spawn(
+        mut self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        if self.store.db.backend() == "postgres" {
+            self.store.runtime = tokio::runtime::Handle::try_current().ok();
+        }
+        let nice = self.settings.thread_nice;
+        std::thread::Builder::new()
+            .name(WORKER_THREAD.into())
+            .spawn(move || {
+                // First, so that the threads this one starts (the runtime's blocking pool,
+                // which runs the SQLite reads) inherit the niceness.
+                crate::seal::lower_priority(nice);
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(self.run(stop)),
+                    Err(e) => log_line!("cavra: connectors: the worker's runtime: {e}"),
+                }
+            })
     }
 
     /// Runs steps until `stop` turns true; waits `idle` after a step that did nothing and
@@ -410,10 +502,10 @@ impl Worker {
                         finish(previous.await);
                     }
                     if !written.is_empty() {
-                        let (db, owner) = (self.db.clone(), self.settings.owner.clone());
+                        let (store, owner) = (self.store.clone(), self.settings.owner.clone());
                         let chunk = self.settings.record_chunk;
                         writing = Some(tokio::spawn(async move {
-                            written.write(&db, &owner, chunk).await
+                            written.write(&store, &owner, chunk).await
                         }));
                     }
                     if p.routed == 0 && p.attempted == 0 {

@@ -365,6 +365,40 @@ async fn hec_with_retries_and_acknowledgement(store: Store) {
             "the token is never recorded: {text}"
         );
     }
+    // Each attempt is an entry of its own in the tenant's log (issue 18: "every attempt is
+    // an entry"), not one entry for a batch: three leaves at three positions, each leaf the
+    // hash of that entry's canonical bytes, as the log's stored leaves (which its checkpoints
+    // sign) have them.
+    let records = store
+        .db
+        .entries(
+            "acme",
+            &EntryQuery {
+                kind: Some("delivery".into()),
+                ref_id: Some(d.event_id.clone()),
+                limit: 100,
+                ..EntryQuery::default()
+            },
+        )
+        .await
+        .expect("entries");
+    assert_eq!(records.len(), 3, "one entry per attempt");
+    let mut indexes: Vec<u64> = records.iter().map(|e| e.index).collect();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 3, "three positions: {indexes:?}");
+    for (n, e) in records.iter().enumerate() {
+        assert_eq!(e.entry["body"]["attempt"], n as u64 + 1);
+        let leaf = cavra_evidence::merkle::leaf_hash(
+            &cavra_evidence::canonical::to_canonical_bytes(&e.entry),
+        );
+        let stored = store
+            .db
+            .leaf_range("acme", e.index, e.index + 1)
+            .await
+            .expect("leaf");
+        assert_eq!(stored, vec![leaf], "entry {} is its own leaf", e.index);
+        assert_eq!(e.leaf_hash, hex::encode(leaf));
+    }
     // Nothing more to do.
     assert_eq!(drain(&mut w).await, Progress::default());
 }
@@ -763,6 +797,119 @@ async fn the_running_worker_records_every_attempt_before_it_stops() {
         .await
         .expect("entries");
     assert_eq!(entries.len(), 150, "one audit record per attempt");
+}
+
+/// The niceness of this process's threads named `name` (Linux), from their `stat`.
+fn niceness_of(name: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        // nice is field 19 of the line, the 17th after the name.
+        if let Some(n) = rest.split_whitespace().nth(16).and_then(|v| v.parse().ok()) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The worker as the service starts it (`Worker::spawn`): on a thread of its own below the
+/// service's priority, it delivers every event once and records every attempt, and its
+/// thread ends when told to stop. On PostgreSQL its store calls run on the service's
+/// runtime, whose pooled connections the decisions share: the decisions recorded after the
+/// worker stopped (its runtime gone) still go through.
+async fn the_worker_on_its_own_thread_delivers_every_event(store: Store) {
+    let r = Receiver::new(vec![]);
+    let url = serve(r.clone()).await;
+    let yaml = format!(
+        "
+- name: q
+  tenant: acme
+  events: [\"decision.*\"]
+  ocsf_https: {{url: \"{url}/ocsf\"}}
+"
+    );
+    let clock = Manual::default();
+    let w = worker_with(&store.db, &yaml, &clock, "w1", 16);
+    let nice = w.settings().thread_nice;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let thread = w.spawn(stopped).expect("the worker's thread");
+    for i in 0..40 {
+        decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while r.accepted().len() < 40 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let own: i64 = std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            rest.split_whitespace().nth(16)?.parse().ok()
+        })
+        .expect("this thread's niceness");
+    // Every worker thread of this process (the tests of both backends may run at once)
+    // runs below this one.
+    let found = niceness_of(cavra_connectors::worker::WORKER_THREAD);
+    let below = (own + i64::from(nice)).min(19);
+    assert!(
+        !found.is_empty() && found.iter().all(|n| *n == below),
+        "worker threads at {found:?}, expected {below}"
+    );
+    stop.send(true).expect("the worker listens");
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("joined")
+        .expect("the worker's thread ends without a panic");
+    let mut ids: Vec<String> = r
+        .accepted()
+        .iter()
+        .map(|o| {
+            o["unmapped"]["cavra"]["subject"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((r.accepted().len(), ids.len()), (40, 40), "each once");
+    let entries = store
+        .db
+        .entries(
+            "acme",
+            &EntryQuery {
+                kind: Some("delivery".into()),
+                limit: 1000,
+                ..EntryQuery::default()
+            },
+        )
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 40, "one audit record per attempt");
+    // The store still serves the decisions with the worker's thread gone.
+    for i in 40..60 {
+        decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_on_its_own_thread_delivers_every_event_sqlite() {
+    the_worker_on_its_own_thread_delivers_every_event(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_on_its_own_thread_delivers_every_event_postgres() {
+    if let Some(s) = postgres().await {
+        the_worker_on_its_own_thread_delivers_every_event(s).await;
+    }
 }
 
 /// The secrets corpus: every secret in decisions, and in an approver's free-text reason

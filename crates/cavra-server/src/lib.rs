@@ -397,7 +397,10 @@ pub async fn serve_app(
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     if !state.config.connectors.0.is_empty() {
         let worker = connector_worker(&state)?;
-        tokio::spawn(worker.run(worker_stopped.clone()));
+        // On a thread of its own below the decisions' priority (see `Worker::spawn`).
+        worker
+            .spawn(worker_stopped.clone())
+            .map_err(|e| StartError::Config(format!("cannot start the connectors' worker: {e}")))?;
         start_itsm_polling(&state, worker_stopped)?;
     }
     let limits = state.config.connections.clone();
