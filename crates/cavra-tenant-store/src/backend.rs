@@ -493,55 +493,97 @@ impl<S: Decisions + Approvals + Sync> cavra_store::DecisionBook for TenantBook<'
     }
 
     /// One decision (the service's calls: one request each) is one [`DecisionWrite`] in the
-    /// decision's transaction, as before; several are one transaction of them all
-    /// ([`Decisions::record_decisions_with`]). The grant used is the deciding decision's
-    /// requester's (who asked is stored with each decision, `Caller::requested_by`).
+    /// decision's transaction ([`TenantBook::record_one`]); several are one transaction of
+    /// them all ([`Decisions::record_decisions_with`]). The grant used is the deciding
+    /// decision's requester's (who asked is stored with each decision, `Caller::requested_by`).
     async fn record(&mut self, call: cavra_store::ToRecord<Caller>) -> Result<Vec<Recorded>> {
         let cavra_store::ToRecord {
-            decisions,
+            mut decisions,
             deciding,
             approval,
         } = call;
-        let (mut new_approval, mut use_grant) = match approval {
-            cavra_store::ApprovalWrite::None => (None, None),
-            cavra_store::ApprovalWrite::Use { id, .. } => (None, Some(id)),
-            cavra_store::ApprovalWrite::Ask(a) => (Some(a), None),
-            cavra_store::ApprovalWrite::AskAtPrompt { .. } => {
-                return Err(StoreError::InvalidInput(
-                    "the service has no agent prompt to ask an approval in".into(),
-                ));
-            }
-        };
+        let (mut new_approval, mut use_grant) = approval_step(approval)?;
         if deciding >= decisions.len() {
             return Err(StoreError::InvalidInput(format!(
                 "the deciding decision {deciding} of a call of {}",
                 decisions.len()
             )));
         }
-        let mut writes = decisions.into_iter().enumerate().map(|(i, decision)| {
-            let (new_approval, use_grant) = if i == deciding {
-                (new_approval.take(), use_grant.take())
-            } else {
-                (None, None)
-            };
-            DecisionWrite {
-                decision,
-                new_approval,
-                use_grant,
-            }
-        });
-        match (writes.next(), writes.len()) {
-            (Some(one), 0) => Ok(vec![
-                self.store
-                    .record_decision_with(self.tenant, one, self.rules)
-                    .await?,
-            ]),
-            (first, _) => {
-                let all = first.into_iter().chain(writes).collect();
-                self.store
-                    .record_decisions_with(self.tenant, all, self.rules)
-                    .await
-            }
+        // One decision (then `deciding` is 0): the one decision's own write.
+        if decisions.len() == 1
+            && let Some(one) = decisions.pop()
+        {
+            return Ok(vec![self.write_one(one, new_approval, use_grant).await?]);
         }
+        let writes = decisions
+            .into_iter()
+            .enumerate()
+            .map(|(i, decision)| {
+                let (new_approval, use_grant) = if i == deciding {
+                    (new_approval.take(), use_grant.take())
+                } else {
+                    (None, None)
+                };
+                DecisionWrite {
+                    decision,
+                    new_approval,
+                    use_grant,
+                }
+            })
+            .collect();
+        self.store
+            .record_decisions_with(self.tenant, writes, self.rules)
+            .await
+    }
+}
+
+impl<S: Decisions + Sync> TenantBook<'_, S> {
+    /// Records a call of one decided request (the service's: one request a call) with its
+    /// approval step: what [`cavra_store::DecisionBook::record`] does with a
+    /// [`ToRecord`](cavra_store::ToRecord) of that one decision, without the lists (the
+    /// call's, the receipt's) nor `record`'s own future around the write: this is on the
+    /// service's path of every decision.
+    pub async fn record_one(
+        &self,
+        decision: NewDecision,
+        approval: cavra_store::ApprovalWrite,
+    ) -> Result<Recorded> {
+        let (new_approval, use_grant) = approval_step(approval)?;
+        self.write_one(decision, new_approval, use_grant).await
+    }
+
+    /// One decision with its approval step, in the decision's own transaction.
+    async fn write_one(
+        &self,
+        decision: NewDecision,
+        new_approval: Option<NewApproval>,
+        use_grant: Option<String>,
+    ) -> Result<Recorded> {
+        self.store
+            .record_decision_with(
+                self.tenant,
+                DecisionWrite {
+                    decision,
+                    new_approval,
+                    use_grant,
+                },
+                self.rules,
+            )
+            .await
+    }
+}
+
+/// The deciding decision's approval step as a [`DecisionWrite`] takes it: the approval asked
+/// for, the grant used. The service has no agent prompt to ask at.
+fn approval_step(
+    approval: cavra_store::ApprovalWrite,
+) -> Result<(Option<NewApproval>, Option<String>)> {
+    match approval {
+        cavra_store::ApprovalWrite::None => Ok((None, None)),
+        cavra_store::ApprovalWrite::Use { id, .. } => Ok((None, Some(id))),
+        cavra_store::ApprovalWrite::Ask(a) => Ok((Some(a), None)),
+        cavra_store::ApprovalWrite::AskAtPrompt { .. } => Err(StoreError::InvalidInput(
+            "the service has no agent prompt to ask an approval in".into(),
+        )),
     }
 }

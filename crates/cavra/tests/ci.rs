@@ -1,47 +1,17 @@
 //! `cavra ci check` on real git repositories: an agent session through the real hook, its
 //! signed bundle, commits — and the ways a branch can differ from what was governed.
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-
-const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
-
-fn cavra() -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_REQUIRE_SIGNED_POLICY")
-        .env_remove("CAVRA_HOOK_DEADLINE_MS");
-    cmd
-}
+use support::{HOOK_POLICY, command as cavra, git, git_as};
 
 /// The conformance policy, with `echo` allowed (the agent writes a file with a command).
 fn policy() -> String {
-    let p = POLICY.replace("allow: [\"ls*\",", "allow: [\"echo *\", \"ls*\",");
-    assert_ne!(p, POLICY);
+    let p = HOOK_POLICY.replace("allow: [\"ls*\",", "allow: [\"echo *\", \"ls*\",");
+    assert_ne!(p, HOOK_POLICY);
     p
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 struct Fixture {
@@ -74,31 +44,11 @@ fn fixture() -> Fixture {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "base"]);
     git(&repo, &["checkout", "-q", "-b", "agent"]);
-    let out = cavra()
-        .args(["keys", "generate", "--key-id", "ci-2026", "--output"])
-        .arg(outside.join("keys"))
-        .output()
-        .expect("keys");
-    assert!(out.status.success());
+    let key = support::key_pair(&outside.join("keys"), "ci-2026");
     let trust = outside.join("trust.json");
-    let out = cavra()
-        .args(["trust", "add", "--trust-root"])
-        .arg(&trust)
-        .args([
-            "--key-id",
-            "ci-2026",
-            "--owner",
-            "ci",
-            "--valid-from",
-            "2020-01-01T00:00:00Z",
-            "--public-key",
-        ])
-        .arg(outside.join("keys/ci-2026.pub"))
-        .output()
-        .expect("trust");
-    assert!(out.status.success());
+    support::trust_key(&trust, &outside.join("keys/ci-2026.pub"), "ci-2026", "ci");
     Fixture {
-        key: outside.join("keys/ci-2026.key"),
+        key,
         trust,
         repo,
         outside,
@@ -106,28 +56,10 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The agent's hook call `event` of `tool` in session agent-1: the hook's exit code.
 fn hook(repo: &Path, event: &str, tool: &str, input: Value, id: &str) -> i32 {
-    let mut payload = json!({
-        "session_id": "agent-1",
-        "cwd": repo.to_string_lossy(),
-        "permission_mode": "default",
-        "hook_event_name": event,
-        "tool_name": tool,
-        "tool_input": input,
-        "tool_use_id": id,
-    });
-    if event == "PostToolUse" {
-        payload["tool_response"] = json!({"success": true});
-    }
-    cavra()
-        .args(["hook", "claude-code"])
-        .current_dir(repo)
-        .write_stdin(payload.to_string())
-        .output()
-        .expect("hook")
-        .status
-        .code()
-        .unwrap_or(-1)
+    let payload = support::claude_call(repo, "agent-1", event, tool, input, id);
+    support::hook_by(support::in_dir(repo), "claude-code", &payload, &[]).code
 }
 
 /// The agent writes a file the governed way: asks, writes, reports.
@@ -147,18 +79,13 @@ fn agent_writes(repo: &Path, rel: &str, content: &str, id: &str) -> i32 {
 
 fn bundle(f: &Fixture, name: &str) -> PathBuf {
     let dir = f.outside.join(name);
-    let out = cavra()
-        .args(["evidence", "bundle", "--session", "agent-1", "--output"])
-        .arg(&dir)
-        .arg("--sign-key")
-        .arg(&f.key)
-        .current_dir(&f.repo)
-        .output()
-        .expect("bundle");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::ok(
+        cavra()
+            .args(["evidence", "bundle", "--session", "agent-1", "--output"])
+            .arg(&dir)
+            .arg("--sign-key")
+            .arg(&f.key)
+            .current_dir(&f.repo),
     );
     dir
 }
@@ -666,27 +593,6 @@ fn untrusted_or_tampered_evidence_fails() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-fn git_as(dir: &Path, email: &str, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Someone",
-            "-c",
-            &format!("user.email={email}"),
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn human_commits_can_be_exempted_by_author_never_by_default() {
     let f = fixture();
@@ -695,15 +601,16 @@ fn human_commits_can_be_exempted_by_author_never_by_default() {
         0
     );
     let b = bundle(&f, "bundle");
-    commit(&f.repo, "agent work"); // by dev@example.com
+    commit(&f.repo, "agent work"); // by git's test identity, not alice
     // A person adds docs, touches the agent's file, and adds a workflow.
     std::fs::write(f.repo.join("HUMAN.md"), "written by a person\n").expect("write");
     std::fs::write(f.repo.join("src/app.rs"), "fn main() { tweak() }\n").expect("write");
     std::fs::create_dir_all(f.repo.join(".github/workflows")).expect("mkdir");
     std::fs::write(f.repo.join(".github/workflows/x.yml"), "on: push\n").expect("write");
-    git_as(&f.repo, "alice@example.com", &["add", "-A"]);
+    git_as(&f.repo, "Someone", "alice@example.com", &["add", "-A"]);
     git_as(
         &f.repo,
+        "Someone",
         "alice@example.com",
         &["commit", "-q", "-m", "human edits"],
     );
@@ -774,22 +681,13 @@ fn agent_commits_carry_their_session_and_the_gate_links_them() {
     assert_eq!(hook(&f.repo, "PreToolUse", "Bash", command, "t2"), 0);
     git(&f.repo, &["add", "src/app.rs"]);
     git(&f.repo, &["commit", "-q", "-m", "agent work"]);
-    let message = std::process::Command::new("git")
-        .args(["log", "-1", "--format=%B"])
-        .current_dir(&f.repo)
-        .output()
-        .expect("log");
-    let message = String::from_utf8_lossy(&message.stdout).into_owned();
+    let message = git(&f.repo, &["log", "-1", "--format=%B"]);
     assert!(message.contains("Cavra-Session: agent-1"), "{message}");
     // A person's commit right after gets no trailer (the note was used once).
     std::fs::write(f.repo.join("src/app.rs"), "fn main() {}\n// reviewed\n").expect("write");
     git(&f.repo, &["commit", "-q", "-am", "review note"]);
-    let last = std::process::Command::new("git")
-        .args(["log", "-1", "--format=%B"])
-        .current_dir(&f.repo)
-        .output()
-        .expect("log");
-    assert!(!String::from_utf8_lossy(&last.stdout).contains("Cavra-Session"));
+    let last = git(&f.repo, &["log", "-1", "--format=%B"]);
+    assert!(!last.contains("Cavra-Session"));
     git(&f.repo, &["reset", "-q", "--hard", "HEAD~1"]);
 
     let b = bundle(&f, "bundle");
@@ -1017,16 +915,7 @@ fn a_release_record_binds_the_attested_commit_and_its_evidence() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let head = String::from_utf8_lossy(
-        &std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(&f.repo)
-            .output()
-            .expect("git")
-            .stdout,
-    )
-    .trim()
-    .to_string();
+    let head = git(&f.repo, &["rev-parse", "HEAD"]);
     let commits = v["predicate"]["commits"].as_array().expect("commits");
     let checked = commits
         .iter()

@@ -11,36 +11,13 @@
 //! cavra's records, and in Claude Code's own result (`permission_denials`), and the model saw
 //! cavra's reason in the tool result.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// The Claude Code native binary for this machine, from the pinned npm package.
-fn claude_binary() -> PathBuf {
-    let node = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/agents/node/node_modules/@anthropic-ai");
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "x64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let candidates = [
-        node.join(format!("claude-code-linux-{arch}/claude")),
-        node.join(format!("claude-code-linux-{arch}-musl/claude")),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "Claude Code is not installed for the end-to-end test: npm ci --prefix tests/agents/node --ignore-scripts (scripts/test does this); looked for {}",
-                candidates[0].display()
-            )
-        })
-}
+use support::agents::claude_binary;
 
 /// One scripted model turn: a tool call, or the final text.
 fn turn(step: usize, root: &str) -> Option<(&'static str, Value)> {
@@ -178,27 +155,10 @@ fn stand_in(root: String) -> (u16, Arc<Mutex<Vec<Value>>>) {
     (port, seen)
 }
 
-fn run(cmd: &mut std::process::Command) -> std::process::Output {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn claude_code_runs_real_tools_through_cavra_hooks() {
     let claude = claude_binary();
-    let cavra = assert_cmd::cargo::cargo_bin("cavra");
-    let bin_dir = cavra.parent().expect("bin dir").to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_cavra();
     let scratch = tempfile::tempdir().expect("temp dir");
     let repo = scratch.path().join("repo");
     let home = scratch.path().join("home");
@@ -207,21 +167,19 @@ fn claude_code_runs_real_tools_through_cavra_hooks() {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let root = repo.to_string_lossy().into_owned();
-    run(std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&repo));
+    support::git(&repo, &["init", "-q"]);
     std::fs::write(repo.join(".env"), "SECRET=do-not-read\n").expect(".env");
     let env = |cmd: &mut std::process::Command| {
-        cmd.current_dir(&repo)
+        support::unset(cmd)
+            .current_dir(&repo)
             .env("PATH", &path)
             .env("HOME", &home)
             .env("XDG_RUNTIME_DIR", &runtime)
-            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "10")
-            .env_remove("CAVRA_POLICY");
+            .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "10");
     };
-    let mut init = std::process::Command::new(&cavra);
+    let mut init = std::process::Command::new(support::cavra_bin());
     env(&mut init);
-    run(init.args(["init", "claude-code"]));
+    support::ok(init.args(["init", "claude-code"]));
 
     let (port, seen) = stand_in(root.clone());
     let mut agent = std::process::Command::new(&claude);
@@ -247,7 +205,7 @@ fn claude_code_runs_real_tools_through_cavra_hooks() {
         .env("NO_PROXY", "127.0.0.1,localhost")
         .output()
         .expect("claude runs");
-    let mut stop = std::process::Command::new(&cavra);
+    let mut stop = std::process::Command::new(support::cavra_bin());
     env(&mut stop);
     let _ = stop.args(["hook", "daemon", "stop"]).output();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -294,10 +252,10 @@ fn claude_code_runs_real_tools_through_cavra_hooks() {
     assert_eq!(result["result"], "done", "{result}");
 
     // In cavra's records: each call decided, with the session Claude Code reported.
-    let mut list = std::process::Command::new(&cavra);
+    let mut list = std::process::Command::new(support::cavra_bin());
     env(&mut list);
     let records: Value =
-        serde_json::from_slice(&run(list.args(["decision", "list", "--json"])).stdout)
+        serde_json::from_str(&support::ok(list.args(["decision", "list", "--json"])))
             .expect("decision list JSON");
     let records = records.as_array().cloned().unwrap_or_default();
     let find = |suffix: &str| {

@@ -1,24 +1,9 @@
 //! The real `cavra` binary: exit codes, output, policy errors, conformance files.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::prelude::*;
-use std::path::{Path, PathBuf};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cavra() -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY");
-    cmd
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    dir
-}
+use support::{command as cavra, marked_repo as repo, workspace};
 
 #[test]
 fn every_conformance_file_passes() {

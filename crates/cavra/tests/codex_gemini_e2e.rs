@@ -16,39 +16,17 @@
 //! provider it offers no `apply_patch`). Gemini CLI: `--model` is named, so no model router asks
 //! the stand-in side questions.
 
+mod support;
+
 use cavra_validate::standin::{StandIn, ToolCall, Wire};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
+use support::agents::{codex_binary, gemini_entry};
+use support::text;
 
 const SECRET: &str = "API_TOKEN=e2e-secret-do-not-read";
-
-fn node_modules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agents/node/node_modules")
-}
-
-fn installed(path: PathBuf) -> PathBuf {
-    assert!(
-        path.is_file(),
-        "the agent is not installed for this test: npm ci --prefix tests/agents/node --ignore-scripts (scripts/test does this); looked for {}",
-        path.display()
-    );
-    path
-}
-
-/// Codex's native binary for this machine, from the pinned platform package.
-fn codex_binary() -> PathBuf {
-    let (pkg, triple) = match std::env::consts::ARCH {
-        "aarch64" => ("codex-linux-arm64", "aarch64-unknown-linux-musl"),
-        _ => ("codex-linux-x64", "x86_64-unknown-linux-musl"),
-    };
-    installed(node_modules().join(format!("@openai/{pkg}/vendor/{triple}/bin/codex")))
-}
-
-fn gemini_entry() -> PathBuf {
-    installed(node_modules().join("@google/gemini-cli/bundle/gemini.js"))
-}
 
 /// A scratch repository with a secret, a workflow folder and a README, under `root/repo`,
 /// with cavra's hooks for `agent`; returns (repo, home, PATH).
@@ -63,35 +41,17 @@ fn project(root: &Path, agent: &str) -> (PathBuf, PathBuf, String) {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let repo = repo.canonicalize().expect("canonical");
-    let git = Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&repo)
-        .output()
-        .expect("git");
-    assert!(git.status.success());
+    support::git(&repo, &["init", "-q"]);
     std::fs::write(repo.join(".env"), format!("{SECRET}\n")).expect(".env");
     std::fs::write(repo.join("prod.tfvars"), format!("{SECRET}\n")).expect("tfvars");
     std::fs::write(repo.join("README.md"), "# project\n").expect("readme");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_cavra"));
-    let path = format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = cavra(&repo, &home, &path)
-        .args(["init", agent])
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let path = support::path_with_cavra();
+    support::ok(cavra(&repo, &home, &path).args(["init", agent]));
     (repo, home, path)
 }
 
 fn cavra(repo: &Path, home: &Path, path: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cavra"));
+    let mut cmd = Command::new(support::cavra_bin());
     sandboxed(&mut cmd, repo, home, path);
     cmd
 }
@@ -99,15 +59,14 @@ fn cavra(repo: &Path, home: &Path, path: &str) -> Command {
 /// The environment every process of a run shares: the scratch home, PATH with cavra, and
 /// every proxy at a closed loopback port.
 fn sandboxed(cmd: &mut Command, repo: &Path, home: &Path, path: &str) {
-    cmd.current_dir(repo)
+    support::unset(cmd)
+        .current_dir(repo)
         .env("HOME", home)
         .env("PATH", path)
         .env("XDG_RUNTIME_DIR", home.parent().expect("root").join("run"))
         // Gemini CLI writes its error reports to the temporary folder: the scratch one.
         .env("TMPDIR", home.parent().expect("root").join("tmp"))
         .env("CAVRA_HOOK_DAEMON_IDLE_SECS", "10")
-        .env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_SERVER")
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .env("https_proxy", "http://127.0.0.1:9")
@@ -121,16 +80,8 @@ fn decisions(repo: &Path, home: &Path, path: &str) -> Vec<(String, String, Value
     let _ = cavra(repo, home, path)
         .args(["hook", "daemon", "stop"])
         .output();
-    let out = cavra(repo, home, path)
-        .args(["decision", "list", "--json"])
-        .output()
-        .expect("decision list");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let out = support::ok(cavra(repo, home, path).args(["decision", "list", "--json"]));
+    let list: Value = serde_json::from_str(&out).expect("JSON");
     list.as_array()
         .cloned()
         .unwrap_or_default()
@@ -165,14 +116,6 @@ fn call(name: &str, input: Value) -> ToolCall {
         name: name.into(),
         input,
     }
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -227,10 +170,10 @@ fn codex_runs_real_commands_through_cavra_hooks() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("codex runs");
-    assert!(out.status.success(), "codex exec failed: {}", show(&out));
+    assert!(out.status.success(), "codex exec failed: {}", text(&out));
 
     // On disk.
-    assert!(repo.join("allowed.txt").is_file(), "{}", show(&out));
+    assert!(repo.join("allowed.txt").is_file(), "{}", text(&out));
     assert!(!repo.join(".github/workflows/ci.yml").exists());
     // In cavra's records.
     let list = decisions(&repo, &home, &path);
@@ -243,7 +186,7 @@ fn codex_runs_real_commands_through_cavra_hooks() {
     assert!(sent.contains("cavra"), "{sent}");
     assert!(!sent.contains("e2e-secret"), "the secret reached the model");
     assert!(
-        !show(&out).contains("e2e-secret"),
+        !text(&out).contains("e2e-secret"),
         "the secret reached the output"
     );
 }
@@ -309,7 +252,7 @@ fn gemini_cli_runs_real_tools_through_cavra_hooks() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("gemini runs");
-    assert!(out.status.success(), "gemini -p failed: {}", show(&out));
+    assert!(out.status.success(), "gemini -p failed: {}", text(&out));
 
     assert_eq!(
         std::fs::read_to_string(repo.join("allowed.txt")).expect("allowed.txt"),

@@ -10,15 +10,13 @@
 //! (run by .ci/run). A missing tool skips its test with the reason printed, unless
 //! CAVRA_REQUIRE_DEPLOY_TOOLS=1 (set by .ci/run), where it fails.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{cavra_bin, text, workspace};
 
 fn chart() -> PathBuf {
     workspace().join("deploy/helm/cavra")
@@ -69,14 +67,6 @@ fn run(command: &mut Command) -> Output {
     command.output().expect("the tool runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The YAML documents of `yaml` as JSON values (empty documents dropped).
 fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml)
@@ -124,7 +114,7 @@ fn compose_secrets() -> tempfile::TempDir {
     let out = run(
         Command::new(workspace().join("deploy/compose/init-secrets"))
             .arg(dir.path())
-            .env("CAVRA", cargo_bin("cavra")),
+            .env("CAVRA", cavra_bin()),
     );
     assert!(out.status.success(), "{}", text(&out));
     dir
@@ -154,7 +144,7 @@ fn compose_secrets_are_written_outside_repositories_once_and_read_by_cavra() {
     let out = run(
         Command::new(workspace().join("deploy/compose/init-secrets"))
             .arg(dir.path())
-            .env("CAVRA", cargo_bin("cavra")),
+            .env("CAVRA", cavra_bin()),
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(read("postgres_password"), password);
@@ -162,15 +152,11 @@ fn compose_secrets_are_written_outside_repositories_once_and_read_by_cavra() {
 
     // Never inside a repository.
     let repo = tempfile::tempdir().expect("tmp");
-    assert!(
-        run(Command::new("git").arg("init").arg("-q").arg(repo.path()))
-            .status
-            .success()
-    );
+    support::git(repo.path(), &["init", "-q"]);
     let out = run(
         Command::new(workspace().join("deploy/compose/init-secrets"))
             .arg(repo.path().join("secrets"))
-            .env("CAVRA", cargo_bin("cavra")),
+            .env("CAVRA", cavra_bin()),
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(

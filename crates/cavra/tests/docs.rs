@@ -1,11 +1,10 @@
 //! The documentation is run, not only read: the README's quick start is what CI runs, and
 //! `cargo install --path crates/cavra` (the install path) brings both binaries.
 
-use std::path::{Path, PathBuf};
+mod support;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::{Path, PathBuf};
+use support::workspace;
 
 /// The lines of the first ```sh block after the heading `## Quick start` in README.md.
 fn readme_quick_start() -> Vec<String> {
@@ -168,24 +167,17 @@ fn expected_exit(line: &str) -> i32 {
 /// Runs each line of a block in `dir` (bash, the built binaries first on PATH), checking the
 /// exit code each line's comment promises.
 fn run_block(dir: &Path, block: &[String]) {
-    let bin = assert_cmd::cargo::cargo_bin("cavra");
-    let path = format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_cavra();
     let home = dir.join(".home");
     std::fs::create_dir_all(&home).expect("home");
     for line in block {
-        let out = std::process::Command::new("bash")
+        let out = support::unset(&mut std::process::Command::new("bash"))
             .args(["-o", "pipefail", "-c", line])
             .current_dir(dir)
             .env("PATH", &path)
             .env("HOME", &home)
             .env("CAVRA_SRC", workspace())
             .env("CAVRA_NO_CACHE", "1")
-            .env_remove("CAVRA_POLICY")
-            .env_remove("CAVRA_TRUST_ROOT")
             .env("XDG_RUNTIME_DIR", &home)
             .output()
             .expect("bash runs");
@@ -274,12 +266,7 @@ impl Drop for ServiceGuard {
 /// API service in the foreground is marked `# runs until stopped` and run as [`ServiceGuard`]
 /// says.
 fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
-    let bin = assert_cmd::cargo::cargo_bin("cavra");
-    let path = format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_cavra();
     let home = dir.join(".home");
     std::fs::create_dir_all(&home).expect("home");
     let service = ServiceGuard::new(&home);
@@ -301,7 +288,7 @@ fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
             ));
         }
     }
-    let out = std::process::Command::new("bash")
+    let out = support::unset(&mut std::process::Command::new("bash"))
         .args(["+e", "-o", "pipefail", "-c", &script])
         .current_dir(dir)
         .env("PATH", &path)
@@ -310,11 +297,6 @@ fn run_doc(dir: &Path, name: &str, blocks: &[&Block]) {
         .env("CAVRA_NO_CACHE", "1")
         .env("XDG_RUNTIME_DIR", &home)
         .env("CAVRA_ACTOR", "alice")
-        .env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_DATABASE_URL")
         .stdin(std::process::Stdio::null())
         .output()
         .expect("bash runs");
@@ -333,19 +315,16 @@ fn worked_in_repo() -> tempfile::TempDir {
     let d = dir.path();
     std::fs::write(d.join("README.md"), "# a project\n").expect("README");
     let cavra = || {
-        let mut c = assert_cmd::Command::cargo_bin("cavra").expect("cavra");
-        c.current_dir(d)
-            .env("HOME", d.join(".home"))
-            .env("CAVRA_NO_CACHE", "1")
-            .env_remove("CAVRA_POLICY");
+        let mut c = support::uncached(d);
+        c.env("HOME", d.join(".home"));
         c
     };
     cavra()
         .args(["init", "claude-code", "--no-daemon"])
         .assert()
         .success();
-    let payload = serde_json::json!({"session_id": "s1", "cwd": d, "hook_event_name": "PreToolUse",
-        "tool_name": "Read", "tool_input": {"file_path": d.join("README.md")}, "tool_use_id": "t1"});
+    let read = serde_json::json!({"file_path": d.join("README.md")});
+    let payload = support::claude_call(d, "s1", "PreToolUse", "Read", read, "t1");
     cavra()
         .args(["hook", "claude-code"])
         .write_stdin(payload.to_string())
@@ -400,12 +379,7 @@ fn every_pasted_block_of_the_readme_and_docs_runs() {
 
 fn scratch_git_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = std::process::Command::new("git")
-        .args(["init", "-q", "-b", "main"])
-        .current_dir(dir.path())
-        .output()
-        .expect("git");
-    assert!(out.status.success());
+    support::git(dir.path(), &["init", "-q", "-b", "main"]);
     dir
 }
 
@@ -502,15 +476,10 @@ fn the_service_guard_stops_what_the_document_started() {
 /// as a heading underline only under a text line, so only the three together count.
 #[test]
 fn no_tracked_file_holds_merge_conflict_markers() {
-    let out = std::process::Command::new("git")
-        .args(["ls-files", "-z"])
-        .current_dir(workspace())
-        .output()
-        .expect("git ls-files");
-    assert!(out.status.success());
+    let files = support::git(&workspace(), &["ls-files", "-z"]);
     let mut found = Vec::new();
-    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
+    for name in files.split('\0').filter(|n| !n.is_empty()) {
+        let name = name.to_string();
         let Ok(text) = std::fs::read_to_string(workspace().join(&name)) else {
             continue; // binary or removed in the work tree
         };

@@ -5,12 +5,13 @@
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 mod support;
+
+use support::snapshot;
 
 /// A scratch repository with its own PATH folder (links to the built binaries), runtime
 /// folder (hook server sockets) and home.
@@ -19,35 +20,6 @@ struct Scratch {
     bin: tempfile::TempDir,
     runtime: tempfile::TempDir,
     home: tempfile::TempDir,
-}
-
-/// Every file under `dir` with its size and modification time (SQLite's shared-memory index
-/// `*-shm` only by presence: readers take their read locks in it, which is not content).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let Ok(meta) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(p.clone());
-            }
-            let shm = p.to_string_lossy().ends_with("-shm");
-            let modified = if shm {
-                std::time::UNIX_EPOCH
-            } else {
-                meta.modified().unwrap_or(std::time::UNIX_EPOCH)
-            };
-            out.insert(p, (if shm { 0 } else { meta.len() }, modified));
-        }
-    }
-    out
 }
 
 fn link(bin: &Path, name: &str) {

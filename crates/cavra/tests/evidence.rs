@@ -1,59 +1,20 @@
 //! `cavra keys`, `cavra trust`, `cavra evidence` and signed policies, driven through the real
 //! binary on decisions the real hook recorded.
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-
-const POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
-
-fn cavra() -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_REQUIRE_SIGNED_POLICY")
-        .env_remove("CAVRA_HOOK_DEADLINE_MS");
-    cmd
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.output().expect("runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use std::path::Path;
+use support::{Out, command as cavra, key_pair as keygen, outcome as run};
 
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
-    std::fs::write(dir.path().join(".cavra/policy.yaml"), POLICY).expect("policy");
-    dir
+    support::marked_project(support::HOOK_POLICY)
 }
 
 fn hook(dir: &Path, tool: &str, input: Value, extra: &[&str]) -> Out {
-    let payload = json!({
-        "session_id": "sess-1",
-        "cwd": dir.to_string_lossy(),
-        "permission_mode": "default",
-        "hook_event_name": "PreToolUse",
-        "tool_name": tool,
-        "tool_input": input,
-        "tool_use_id": format!("toolu_{}", uuid_like()),
-    });
-    run(cavra()
-        .args(["hook", "claude-code"])
-        .args(extra)
-        .current_dir(dir)
-        .write_stdin(payload.to_string()))
+    let id = format!("toolu_{}", uuid_like());
+    let payload = support::claude_call(dir, "sess-1", "PreToolUse", tool, input, &id);
+    support::hook_by(support::in_dir(dir), "claude-code", &payload, extra)
 }
 
 fn uuid_like() -> String {
@@ -92,29 +53,9 @@ fn project_with_decisions() -> tempfile::TempDir {
     dir
 }
 
-fn keygen(dir: &Path, id: &str) -> PathBuf {
-    let out = run(cavra()
-        .args(["keys", "generate", "--key-id", id, "--output"])
-        .arg(dir));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    dir.join(format!("{id}.key"))
-}
-
+/// Adds `keys/ID.pub` to `trust` as `id`, owned by security.
 fn trust_add(trust: &Path, keys: &Path, id: &str) {
-    let out = run(cavra()
-        .args(["trust", "add", "--trust-root"])
-        .arg(trust)
-        .args([
-            "--key-id",
-            id,
-            "--owner",
-            "security",
-            "--valid-from",
-            "2020-01-01T00:00:00Z",
-            "--public-key",
-        ])
-        .arg(keys.join(format!("{id}.pub"))));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    support::trust_key(trust, &keys.join(format!("{id}.pub")), id, "security");
 }
 
 #[test]
@@ -162,7 +103,7 @@ fn keys_are_private_and_never_overwritten() {
     )
     .expect("chmod");
     let pack = dir.path().join("p.yaml");
-    std::fs::write(&pack, POLICY).expect("pack");
+    std::fs::write(&pack, support::HOOK_POLICY).expect("pack");
     let out = run(cavra()
         .args(["policy", "sign"])
         .arg(&pack)
@@ -583,7 +524,7 @@ fn air_gapped_trust_package() {
     let trust = outside.path().join("trust.json");
     trust_add(&trust, outside.path(), "release");
     let pack = outside.path().join("team.yaml");
-    std::fs::write(&pack, POLICY).expect("pack");
+    std::fs::write(&pack, support::HOOK_POLICY).expect("pack");
     assert_eq!(
         run(cavra()
             .args(["policy", "sign"])

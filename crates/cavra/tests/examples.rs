@@ -5,19 +5,12 @@
 //! naming its path. Steps that install cavra or call other actions (`uses:`) are what the test
 //! stands in for.
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn cavra() -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_REQUIRE_SIGNED_POLICY")
-        .env_remove("CAVRA_HOOK_DEADLINE_MS");
-    cmd
-}
+use support::{command as cavra, git, ok};
 
 /// A service configuration for a test bed: the gate does not ask for recorded tenant and
 /// runtime validations (tests/tenant_validation.rs in cavra-server proves those).
@@ -25,38 +18,6 @@ fn no_validations(dir: &Path) -> PathBuf {
     let path = dir.join("cavra-server.yaml");
     std::fs::write(&path, "readiness:\n  require_validations: false\n").expect("config");
     path
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 struct Scratch {
@@ -79,23 +40,9 @@ fn scratch() -> Scratch {
     std::fs::create_dir_all(repo.join(".cavra")).expect("mkdir");
     std::fs::create_dir_all(&temp).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
-    ok(cavra()
-        .args(["keys", "generate", "--key-id", "ci-2026", "--output"])
-        .arg(&keys));
+    support::key_pair(&keys, "ci-2026");
     let trust = repo.join(".cavra/trust-root.json");
-    ok(cavra()
-        .args(["trust", "add", "--trust-root"])
-        .arg(&trust)
-        .args([
-            "--key-id",
-            "ci-2026",
-            "--owner",
-            "ci",
-            "--valid-from",
-            "2020-01-01T00:00:00Z",
-            "--public-key",
-        ])
-        .arg(keys.join("ci-2026.pub")));
+    support::trust_key(&trust, &keys.join("ci-2026.pub"), "ci-2026", "ci");
     ok(cavra().args(["init", "claude-code"]).current_dir(&repo));
     ok(cavra()
         .args(["policy", "sign"])
@@ -118,8 +65,7 @@ fn scratch() -> Scratch {
             std::fs::create_dir_all(repo.join("src")).expect("mkdir");
             std::fs::write(&file, "fn main() {}\n").expect("write");
         }
-        let payload = json!({"session_id": "s1", "cwd": repo.to_string_lossy(), "hook_event_name": event,
-            "tool_name": "Write", "tool_input": input, "tool_use_id": "t1", "tool_response": {"success": true}});
+        let payload = support::claude_call(&repo, "s1", event, "Write", input.clone(), "t1");
         ok(cavra()
             .args(["hook", "claude-code"])
             .current_dir(&repo)
@@ -150,24 +96,14 @@ fn scratch() -> Scratch {
 }
 
 fn yaml(path: &str) -> Value {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path),
-    )
-    .expect("example");
+    let text = std::fs::read_to_string(support::workspace().join(path)).expect("example");
     serde_saphyr::from_str(&text).expect("the example is valid YAML")
 }
 
 /// Runs shell steps the way the CI runner would (bash -e), carrying $GITHUB_ENV forward.
 /// Returns the exit code of each step and what the last step printed.
 fn run_steps(s: &Scratch, env: &BTreeMap<String, String>, steps: &[String]) -> (Vec<i32>, String) {
-    let bin = assert_cmd::cargo::cargo_bin("cavra");
-    let path = format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_cavra();
     let github_env = s.temp.join("github-env");
     std::fs::write(&github_env, "").expect("env file");
     let mut env = env.clone();

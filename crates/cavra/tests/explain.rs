@@ -3,28 +3,15 @@
 //! changed or gone, the record changed behind the evidence log, the world the decision read
 //! changed) said so, with exit 1.
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::{Value, json};
 use std::path::Path;
-
-fn cavra(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    for var in [
-        "CAVRA_POLICY",
-        "CAVRA_SERVER",
-        "CAVRA_TOKEN",
-        "CAVRA_TRUST_ROOT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("CAVRA_NO_CACHE", "1").current_dir(dir);
-    cmd
-}
+use support::uncached as cavra;
 
 /// A repository set up with `cavra init claude-code`, whose agent read `target` once.
 fn decided(target: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
+    let dir = support::marked_repo();
     std::fs::write(dir.path().join(".env"), "TOKEN=abc\n").expect(".env");
     cavra(dir.path())
         .args(["init", "claude-code", "--no-daemon"])
@@ -34,8 +21,8 @@ fn decided(target: &str) -> (tempfile::TempDir, String) {
         std::os::unix::fs::symlink(dir.path().join(".env"), dir.path().join(target))
             .expect("symlink");
     }
-    let payload = json!({"session_id": "s1", "cwd": dir.path(), "hook_event_name": "PreToolUse",
-        "tool_name": "Read", "tool_input": {"file_path": dir.path().join(target)}, "tool_use_id": "t1"});
+    let read = json!({"file_path": dir.path().join(target)});
+    let payload = support::claude_call(dir.path(), "s1", "PreToolUse", "Read", read, "t1");
     // Blocked: Claude Code reads exit code 2 as a block.
     cavra(dir.path())
         .args(["hook", "claude-code"])

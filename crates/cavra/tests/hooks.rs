@@ -8,25 +8,15 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use support::Out;
 use support::claude_decision as decision_of;
+use support::command as cavra;
 
-const CONFORMANCE_POLICY: &str = include_str!("../../../tests/data/conformance/hooks/policy.yaml");
+const CONFORMANCE_POLICY: &str = support::HOOK_POLICY;
 const CONFORMANCE_CASES: &str =
     include_str!("../../../tests/data/conformance/hooks/claude-code.jsonl");
 
-fn cavra() -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_HOOK_DEADLINE_MS");
-    cmd
-}
-
-/// A scratch git repository whose `.cavra/policy.yaml` is the conformance policy.
+/// A scratch repository whose `.cavra/policy.yaml` is the conformance policy.
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
-    std::fs::write(dir.path().join(".cavra/policy.yaml"), CONFORMANCE_POLICY).expect("policy");
-    dir
+    support::marked_project(CONFORMANCE_POLICY)
 }
 
 fn root(dir: &tempfile::TempDir) -> String {

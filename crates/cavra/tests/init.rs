@@ -3,22 +3,10 @@
 
 mod support;
 
-use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::{Value, json};
 use std::path::Path;
-
-fn cavra(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY").current_dir(dir);
-    cmd
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    dir
-}
+use support::{command_in as cavra, marked_repo as repo};
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")

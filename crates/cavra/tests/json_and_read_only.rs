@@ -2,56 +2,38 @@
 //! JSON on stdout), and every command that only reads leaves the disk as it found it — in a
 //! scratch folder without `.cavra`, and in a repository with a store.
 
-use assert_cmd::Command;
-use assert_cmd::cargo::cargo_bin;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
 
-fn cavra(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    for var in [
-        "CAVRA_POLICY",
-        "CAVRA_TRUST_ROOT",
-        "CAVRA_SERVER",
-        "CAVRA_TOKEN",
-        "CAVRA_DATABASE_URL",
-        "CAVRA_SERVER_CONFIG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("CAVRA_ACTOR", "alice").current_dir(dir);
+use serde_json::{Value, json};
+use std::path::Path;
+use support::{marked_repo as repo, snapshot};
+
+/// `cavra` in `dir` as alice.
+fn cavra(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = support::command_in(dir);
+    cmd.env("CAVRA_ACTOR", "alice");
     cmd
 }
 
 /// Runs a command that must succeed with `--json` among its arguments; returns its JSON.
 fn json_of(dir: &Path, args: &[&str]) -> Value {
     assert!(args.contains(&"--json"), "{args:?}");
-    let out = cavra(dir).args(args).output().expect("cavra runs");
-    assert!(
-        out.status.success(),
-        "cavra {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "cavra {args:?} --json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    dir
+    let out = support::outcome(cavra(dir).args(args));
+    assert_eq!(out.code, 0, "cavra {args:?} failed: {}", out.stderr);
+    out.json()
 }
 
 /// A Write through the hook in store mode (a pending approval when the policy asks for one).
 fn agent_writes(dir: &Path, file: &str) {
-    let payload = json!({"session_id": "s1", "cwd": dir, "hook_event_name": "PreToolUse",
-        "tool_name": "Write", "tool_input": {"file_path": dir.join(file), "content": "x"},
-        "tool_use_id": format!("t-{file}")});
+    let write = json!({"file_path": dir.join(file), "content": "x"});
+    let payload = support::claude_call(
+        dir,
+        "s1",
+        "PreToolUse",
+        "Write",
+        write,
+        &format!("t-{file}"),
+    );
     // Held for approval: denied for now (exit code 2), a pending approval recorded.
     cavra(dir)
         .args(["hook", "claude-code", "--approval-mode", "store"])
@@ -352,30 +334,6 @@ fn service_administration_prints_json() {
     assert_eq!(revoked["revoked"], true);
 }
 
-/// Every file under `dir` with its size and modification time (SQLite's shared-memory index
-/// `*-shm` only by presence: readers take their read locks in it, which is not content).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let p = e.path();
-            let meta = std::fs::symlink_metadata(&p).expect("metadata");
-            if meta.is_dir() {
-                stack.push(p.clone());
-            }
-            let shm = p.to_string_lossy().ends_with("-shm");
-            let modified = if shm {
-                std::time::UNIX_EPOCH
-            } else {
-                meta.modified().expect("mtime")
-            };
-            out.insert(p, (if shm { 0 } else { meta.len() }, modified));
-        }
-    }
-    out
-}
-
 /// The read-only commands; each may succeed or fail (no store, no such id), never write.
 fn read_only_commands(typo_db: &str) -> Vec<Vec<String>> {
     let v = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
@@ -470,5 +428,5 @@ fn read_only_commands_change_nothing_in_a_repository_with_a_store() {
         .success();
     assert_eq!(before, snapshot(d));
     // Sanity: the binaries the hook commands name are the ones built here.
-    assert!(cargo_bin("cavra").is_file());
+    assert!(support::cavra_bin().is_file());
 }

@@ -2,16 +2,15 @@
 //! called, results printed; docs/architecture.md) and no source file grows past what a reader
 //! can hold. A failure here means logic belongs in a library, or a file wants splitting.
 
+mod support;
+
 use std::path::{Path, PathBuf};
+use support::workspace;
 
 /// The binary crate's budget, in lines of `crates/cavra/src/**/*.rs`.
 const BINARY_LINES: usize = 5_000;
 /// The most lines one source file may have (tests and data aside).
 const FILE_LINES: usize = 1_000;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Every `.rs` file under `dir`, skipping what is not source: build output, hidden folders,
 /// test folders and test data.

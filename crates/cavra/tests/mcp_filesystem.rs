@@ -9,24 +9,12 @@
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 mod support;
+use support::agents::mcp_filesystem_server as filesystem_server;
 use support::{cavra_bin, cavra_text as cavra};
-
-/// The server's entry point; the test fails (it never skips) when it is not installed.
-fn filesystem_server() -> PathBuf {
-    let entry = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../../tests/agents/node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js",
-    );
-    assert!(
-        entry.exists(),
-        "the MCP filesystem server is not installed for this test: npm ci --prefix tests/agents/node --ignore-scripts (scripts/test does this); looked for {}",
-        entry.display()
-    );
-    entry
-}
 
 /// A JSON-RPC session with `cavra mcp proxy` over its stdio.
 struct Session {

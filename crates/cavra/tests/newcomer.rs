@@ -2,25 +2,12 @@
 //! read-only commands that create nothing, an unsigned bundle of this repository checked with
 //! one flag, a trust root for the log key made with the defaults.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::str::contains;
 use serde_json::json;
 use std::path::Path;
-
-fn cavra(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_DATABASE_URL")
-        .current_dir(dir);
-    cmd
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    dir
-}
+use support::{command_in as cavra, marked_repo as repo};
 
 #[test]
 fn evaluate_without_a_target_is_a_usage_error() {
@@ -58,23 +45,14 @@ fn one_call_and_a_bundle(dir: &Path) -> String {
         .args(["init", "claude-code", "--no-daemon"])
         .assert()
         .success();
-    let payload = json!({"session_id": "s1", "cwd": dir.to_string_lossy(), "hook_event_name": "PreToolUse",
-        "tool_name": "Read", "tool_input": {"file_path": dir.join("README.md").to_string_lossy()}, "tool_use_id": "t1"});
+    let read = json!({"file_path": dir.join("README.md").to_string_lossy()});
+    let payload = support::claude_call(dir, "s1", "PreToolUse", "Read", read, "t1");
     cavra(dir)
         .args(["hook", "claude-code"])
         .write_stdin(payload.to_string())
         .assert()
         .success();
-    let out = cavra(dir)
-        .args(["evidence", "bundle", "--output", "bundle"])
-        .output()
-        .expect("bundle");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = support::ok(cavra(dir).args(["evidence", "bundle", "--output", "bundle"]));
     text.split_whitespace()
         .find(|w| w.starts_with("log-"))
         .unwrap_or_else(|| panic!("the log key's id: {text}"))

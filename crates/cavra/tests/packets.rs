@@ -2,12 +2,12 @@
 //! (`--server`), verified offline and against the live configuration; a pack assignment made
 //! after the packet makes it stale, and the gate exits 4 while blockers remain.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 
 mod support;
 
+use support::ok;
 use support::service::{Serve, cli};
 
 /// The test bed's service configuration next to the database: the gate does not ask for
@@ -45,32 +45,9 @@ fn run(c: &mut Command) -> Output {
     c.output().expect("runs")
 }
 
-fn ok(c: &mut Command) -> String {
-    let out = run(c);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A request with a JSON body over a plain TCP socket; the status code.
 fn send(base: &str, token: &str, method: &str, path: &str, body: &str) -> u16 {
-    let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    support::service::request(base, token, method, path, body).0
 }
 
 fn verify(

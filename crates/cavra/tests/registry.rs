@@ -1,9 +1,11 @@
 //! `cavra registry mcp …` and the registry in the hook and in `cavra evaluate`: the real
 //! binary in a scratch repository.
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::{Value, json};
 use std::path::Path;
+use support::Out;
 
 const POLICY: &str = r#"
 metadata: {id: reg-test, version: "1"}
@@ -12,51 +14,32 @@ mcp:
   allowed_servers: [github]
 "#;
 
-fn cavra(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("cavra").expect("the cavra binary is built");
-    cmd.env_remove("CAVRA_POLICY")
-        .env("CAVRA_NO_CACHE", "1")
-        .env("CAVRA_ACTOR", "alice")
-        .current_dir(dir);
-    cmd
-}
-
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join(".git")).expect(".git");
-    std::fs::create_dir(dir.path().join(".cavra")).expect(".cavra");
-    std::fs::write(dir.path().join(".cavra/policy.yaml"), POLICY).expect("policy");
-    dir
+    support::marked_project(POLICY)
 }
 
+/// `cavra <args…>` as alice: (exit code, stdout, stderr).
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = cavra(dir).args(args).output().expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    parts(support::outcome(
+        support::cavra(dir).env("CAVRA_ACTOR", "alice").args(args),
+    ))
+}
+
+fn parts(out: Out) -> (i32, String, String) {
+    (out.code, out.stdout, out.stderr)
 }
 
 fn hook(dir: &Path, tool: &str) -> (i32, String, String) {
-    let payload = json!({
-        "session_id": "sess-reg",
-        "cwd": dir.to_string_lossy(),
-        "hook_event_name": "PreToolUse",
-        "tool_name": tool,
-        "tool_input": {"path": "x"},
-        "tool_use_id": "toolu_1",
-    });
-    let out = cavra(dir)
-        .args(["hook", "claude-code"])
-        .write_stdin(payload.to_string())
-        .output()
-        .expect("hook runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let payload = support::claude_call(
+        dir,
+        "sess-reg",
+        "PreToolUse",
+        tool,
+        json!({"path": "x"}),
+        "toolu_1",
+    );
+    let actor = [("CAVRA_ACTOR", "alice")];
+    parts(support::hook(dir, "claude-code", &payload, &[], &actor))
 }
 
 fn permission(out: &(i32, String, String)) -> String {

@@ -7,56 +7,27 @@
 
 mod support;
 
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cavra_connectors::smtp::testing::{Mode, Pki, attachment, smtp_server};
 use serde_json::{Value, json};
+use support::ok;
 use support::service::cli;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// (exit code, stdout, stderr).
 fn out(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().expect("runs");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(c: &mut Command) -> String {
-    let (code, stdout, stderr) = out(c);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    stdout
+    let o = support::outcome(c);
+    (o.code, o.stdout, o.stderr)
 }
 
 /// A request over a plain socket: the status and the JSON body.
 fn http(base: &str, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    let body = body.to_string();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = text
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
+    support::service::request(base, token, method, path, &body.to_string())
 }
 
 fn token(db: &str, tenant: &str, role: &str) -> String {

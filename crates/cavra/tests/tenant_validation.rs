@@ -6,42 +6,13 @@
 //! `tenants.isolation_validation` while `runtime.validation` stays; `cavra readiness
 //! --replica` compares both replicas' trust roots (`trust_root.drift`).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cavra(db: &str) -> Command {
-    let mut c = Command::new(cargo_bin("cavra"));
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_SERVER_CONFIG");
-    c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::ok;
+use support::service::{Serve, cli as cavra};
 
 /// A fresh PostgreSQL schema's URL, when the test database is configured.
 fn postgres() -> Option<String> {
@@ -89,55 +60,32 @@ fn recipient() -> String {
     format!("http://{}", rx.recv().expect("address"))
 }
 
+/// `cavra serve` on `db` with `config`, signing with the key the replicas share; its address.
 fn start_serve(db: &str, config: &Path) -> (Serve, String) {
     // Replicas on PostgreSQL sign checkpoints with one key.
     let log_key = config.with_file_name("keys").join("log.key");
-    let mut child = cavra(db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--signing-key")
-        .arg(log_key)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let guard = Serve(child);
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    let mut said = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).expect("line") > 0,
-            "serve ended: {said}"
-        );
-        said.push_str(&line);
-        if let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            break u.to_string();
-        }
-    };
-    // Keep draining its standard error so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (guard, url)
+    let mut serve = support::service::serve(
+        db,
+        &[
+            Path::new("--config"),
+            config,
+            Path::new("--signing-key"),
+            &log_key,
+        ],
+    );
+    serve.keep_reading();
+    let url = serve.url.clone();
+    (serve, url)
 }
 
 /// Writes tenant `t`'s probe credential file: one token per role.
 fn credentials(db: &str, dir: &Path, t: &str) -> std::path::PathBuf {
     let mut creds = serde_json::Map::new();
     for role in ["agent", "admin", "auditor"] {
-        let out = ok(cavra(db).args([
-            "token",
-            "create",
-            "--json",
-            "--tenant",
-            t,
-            "--role",
-            role,
-            "--subject",
-            &format!("probe-{role}-{t}"),
-        ]));
-        let v: Value = serde_json::from_str(&out).expect("json");
-        creds.insert(role.into(), v["token"].clone());
+        let subject = format!("probe-{role}-{t}");
+        let token =
+            support::service::token(db, &["--tenant", t, "--role", role, "--subject", &subject]);
+        creds.insert(role.into(), Value::String(token));
     }
     let path = dir.join(format!("{t}.cred.json"));
     std::fs::write(&path, Value::Object(creds).to_string()).expect("creds");

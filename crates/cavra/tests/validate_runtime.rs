@@ -5,90 +5,20 @@
 //! changed outside the agent. The agent's model is the command's own loopback stand-in; every
 //! other address is a closed loopback port.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn cavra() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cavra"));
-    cmd.env_remove("CAVRA_POLICY")
-        .env_remove("CAVRA_TRUST_ROOT")
-        .env_remove("CAVRA_SERVER");
-    cmd
-}
-
-fn node_modules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agents/node/node_modules")
-}
-
-/// The Claude Code native binary for this machine, from the pinned npm package.
-fn claude_binary() -> PathBuf {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "x64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let dir = node_modules().join("@anthropic-ai");
-    let candidates = [
-        dir.join(format!("claude-code-linux-{arch}/claude")),
-        dir.join(format!("claude-code-linux-{arch}-musl/claude")),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "Claude Code is not installed for this test: npm ci --prefix tests/agents/node --ignore-scripts (scripts/test does this); looked for {}",
-                candidates[0].display()
-            )
-        })
-}
-
-fn mcp_server() -> PathBuf {
-    let entry = node_modules().join("@modelcontextprotocol/server-filesystem/dist/index.js");
-    assert!(
-        entry.is_file(),
-        "the MCP filesystem server is not installed for this test: npm ci --prefix tests/agents/node --ignore-scripts; looked for {}",
-        entry.display()
-    );
-    entry
-}
+use support::agents::{claude_binary, mcp_filesystem_server as mcp_server};
+use support::bare as cavra;
 
 /// A key pair and a trust root holding it, outside any repository.
 fn keys(dir: &Path) -> (PathBuf, PathBuf) {
-    let out = cavra()
-        .args(["keys", "generate", "--key-id", "validation", "--output"])
-        .arg(dir.join("keys"))
-        .output()
-        .expect("keys");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let key = support::key_pair(&dir.join("keys"), "validation");
     let trust = dir.join("trust.json");
-    let out = cavra()
-        .args(["trust", "add", "--trust-root"])
-        .arg(&trust)
-        .args([
-            "--key-id",
-            "validation",
-            "--owner",
-            "validation",
-            "--valid-from",
-            "2020-01-01T00:00:00Z",
-            "--public-key",
-        ])
-        .arg(dir.join("keys/validation.pub"))
-        .output()
-        .expect("trust");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir.join("keys/validation.key"), trust)
+    let public = dir.join("keys/validation.pub");
+    support::trust_key(&trust, &public, "validation", "validation");
+    (key, trust)
 }
 
 struct Run {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse as _, Response};
 use cavra_engine::registry::{McpRegistry, McpServerEntry};
 use cavra_engine::{ActionType, Decision, Mode, NoSymlinks, Request};
 use cavra_identity::Role;
-use cavra_store::{ApprovalWrite, DecisionBook as _};
+use cavra_store::ApprovalWrite;
 use cavra_tenant_store::{
     Approval, DecidedRecord, DecisionFilter, RecordInput, SessionSummary, StoreError,
     StoredDecision, TenantBook,
@@ -345,11 +345,9 @@ pub async fn create(
                 })),
             },
         );
-        let call = cavra_runtime::record::to_record(vec![one], 0, write);
-        match book.record(call).await.and_then(|mut r| {
-            r.pop()
-                .ok_or_else(|| StoreError::Corrupt("the store recorded no decision".into()))
-        }) {
+        // `record_one` is `DecisionBook::record` of a call of this one decision, written
+        // without that call's lists: this is every decision's path.
+        match book.record_one(one, write).await {
             Ok(recorded) => {
                 if let Some(id) = &recorded.approval_id {
                     approval = state.db.approval(&tenant, id).await?;

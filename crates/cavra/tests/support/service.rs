@@ -6,13 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
 /// `cavra` against the store at `db` (`sqlite://…` or `postgres://…`), with none of the
-/// caller's service settings (`CAVRA_SERVER`, `CAVRA_TOKEN`, `CAVRA_SERVER_CONFIG`).
+/// caller's settings ([`super::UNSET`]: `CAVRA_SERVER`, `CAVRA_TOKEN`, `CAVRA_SERVER_CONFIG`…).
 pub fn cli(db: &str) -> Command {
-    let mut c = Command::new(super::cavra_bin());
-    c.env("CAVRA_DATABASE_URL", db)
-        .env_remove("CAVRA_SERVER")
-        .env_remove("CAVRA_TOKEN")
-        .env_remove("CAVRA_SERVER_CONFIG");
+    let mut c = super::bare();
+    c.env("CAVRA_DATABASE_URL", db);
     c
 }
 
@@ -81,11 +78,51 @@ pub fn serve<S: AsRef<OsStr>>(db: &str, args: &[S]) -> Serve {
         url: String::new(),
         stderr: Some(BufReader::new(stderr)),
     };
-    let line = serve.next_line();
-    serve.url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    // Lines before the one with the address (warnings) are kept for the panic.
+    let mut said = String::new();
+    serve.url = loop {
+        let line = serve.next_line();
+        assert!(
+            !line.is_empty(),
+            "cavra serve ended without an address: {said:?}"
+        );
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break url.to_string();
+        }
+        said.push_str(&line);
+    };
     serve
+}
+
+/// `method path` with the JSON `body` and `token` over a plain socket to the service at `base`
+/// (`http://127.0.0.1:PORT`), the connection closed after: the status code (0 when none came)
+/// and the response's body (null when it is not JSON).
+pub fn request(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
 }
