@@ -713,19 +713,11 @@ async fn a_batch_larger_than_a_record_write_is_recorded_whole() {
         .await
         .expect("deliveries");
     assert_eq!(delivered.len(), 300);
-    let entries = store
-        .db
-        .entries(
-            "acme",
-            &EntryQuery {
-                kind: Some("delivery".into()),
-                limit: 1000,
-                ..EntryQuery::default()
-            },
-        )
-        .await
-        .expect("entries");
-    assert_eq!(entries.len(), 300, "one audit record per attempt");
+    assert_eq!(
+        delivery_entries(&store.db).await,
+        300,
+        "one audit record per attempt"
+    );
 }
 
 /// The running worker (`Worker::run`) writes a batch's attempts while it claims and sends the
@@ -752,10 +744,7 @@ async fn the_running_worker_records_every_attempt_before_it_stops() {
     for i in 0..150 {
         decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while r.accepted().len() < 150 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_accepted(&r, 150).await;
     stop.send(true).expect("the worker listens");
     running.await.expect("the worker stops");
     assert_eq!(
@@ -776,19 +765,41 @@ async fn the_running_worker_records_every_attempt_before_it_stops() {
         .await
         .expect("deliveries");
     assert_eq!(delivered.len(), 150);
-    let entries = store
-        .db
-        .entries(
-            "acme",
-            &EntryQuery {
-                kind: Some("delivery".into()),
-                limit: 1000,
-                ..EntryQuery::default()
-            },
-        )
-        .await
-        .expect("entries");
-    assert_eq!(entries.len(), 150, "one audit record per attempt");
+    assert_eq!(
+        delivery_entries(&store.db).await,
+        150,
+        "one audit record per attempt"
+    );
+}
+
+/// The niceness in a thread's `/proc/…/stat` line: field 19, the 17th after the name (which
+/// is in parentheses and may hold spaces).
+fn niceness_in_stat(stat: &str) -> Option<i64> {
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(16)?.parse().ok()
+}
+
+/// The tenant `acme`'s delivery audit entries (one per attempt).
+async fn delivery_entries(db: &Db) -> usize {
+    db.entries(
+        "acme",
+        &EntryQuery {
+            kind: Some("delivery".into()),
+            limit: 1000,
+            ..EntryQuery::default()
+        },
+    )
+    .await
+    .expect("entries")
+    .len()
+}
+
+/// Waits (up to 30 s) until the receiver has accepted `n` events.
+async fn wait_for_accepted(r: &Receiver, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while r.accepted().len() < n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// How many distinct decisions (the OCSF events' `unmapped.cavra.subject`) a receiver accepted.
@@ -812,9 +823,7 @@ fn niceness_of(name: &str) -> Vec<i64> {
             continue;
         }
         let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        // nice is field 19 of the line, the 17th after the name.
-        if let Some(n) = rest.split_whitespace().nth(16).and_then(|v| v.parse().ok()) {
+        if let Some(n) = niceness_in_stat(&stat) {
             out.push(n);
         }
     }
@@ -845,16 +854,10 @@ async fn the_worker_on_its_own_thread_delivers_every_event(store: Store) {
     for i in 0..40 {
         decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while r.accepted().len() < 40 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let own: i64 = std::fs::read_to_string("/proc/thread-self/stat")
+    wait_for_accepted(&r, 40).await;
+    let own = std::fs::read_to_string("/proc/thread-self/stat")
         .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_string();
-            rest.split_whitespace().nth(16)?.parse().ok()
-        })
+        .and_then(|stat| niceness_in_stat(&stat))
         .expect("this thread's niceness");
     // Every worker thread of this process (the tests of both backends may run at once)
     // runs below this one.
@@ -874,19 +877,11 @@ async fn the_worker_on_its_own_thread_delivers_every_event(store: Store) {
         (40, 40),
         "each once"
     );
-    let entries = store
-        .db
-        .entries(
-            "acme",
-            &EntryQuery {
-                kind: Some("delivery".into()),
-                limit: 1000,
-                ..EntryQuery::default()
-            },
-        )
-        .await
-        .expect("entries");
-    assert_eq!(entries.len(), 40, "one audit record per attempt");
+    assert_eq!(
+        delivery_entries(&store.db).await,
+        40,
+        "one audit record per attempt"
+    );
     // The store still serves the decisions with the worker's thread gone.
     for i in 40..60 {
         decide(&store.db, "acme", &format!("dec-{i}"), Decision::Block, "x").await;
