@@ -77,6 +77,9 @@ pub(super) struct Found<'e> {
     pub(super) operands: Vec<usize>,
     /// Abbreviated long options as their full spelling: index and new text.
     expanded: Vec<(usize, String)>,
+    /// Ambiguous abbreviations one of whose candidates has an effect: written out by no entry,
+    /// so another entry of the same program cannot turn them into a harmless option first.
+    held: Vec<usize>,
     /// Where an option terminator `--` ended the options.
     double_dash: Option<usize>,
 }
@@ -134,6 +137,9 @@ pub(super) fn scan<'e>(
                         .filter_map(|n| long_name(entry, n))
                         .any(|n| full.contains(&n))
                 });
+            if effect_candidate {
+                found.held.push(i);
+            }
             if let Some(first) = full.first()
                 && *first != name
                 && !effect_candidate
@@ -325,6 +331,12 @@ pub(crate) fn expand_abbreviations<'a>(
     } else {
         Vec::new()
     };
+    // Two entries of one program (`git send-email` in the git and the uploads tables) each
+    // know part of its options: an abbreviation that one entry reads as a harmless option may
+    // be, for the other, ambiguous with an option that runs its value. Such a word stays as
+    // written, and every entry judges each candidate.
+    let mut expanded = Vec::new();
+    let mut held = Vec::new();
     for entry in kb.entries_for(base) {
         if entry.abbreviations != Abbreviations::UniquePrefix {
             continue;
@@ -332,11 +344,17 @@ pub(crate) fn expand_abbreviations<'a>(
         let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
-        for (i, text) in scan(entry, args, start, end).expanded {
-            let words = out.get_or_insert_with(|| args.to_vec());
-            if let Some(w) = words.get_mut(i) {
-                *w = Word::derived(w, &text);
-            }
+        let found = scan(entry, args, start, end);
+        expanded.extend(found.expanded);
+        held.extend(found.held);
+    }
+    for (i, text) in expanded {
+        if held.contains(&i) {
+            continue;
+        }
+        let words = out.get_or_insert_with(|| args.to_vec());
+        if let Some(w) = words.get_mut(i) {
+            *w = Word::derived(w, &text);
         }
     }
     match out {

@@ -127,6 +127,11 @@ fn abbreviations_are_read_as_the_option_the_program_acts_on() {
         canon(&analyze("git push --forc origin x")),
         ["git push --force origin x"]
     );
+    // Two entries know `git send-email`; for the uploads entry `--sm` is only `--smtp-user`,
+    // for the git entry it may be `--smtp-server`, which runs its value. The word is not
+    // rewritten to the harmless reading before the other entry judges it.
+    let a = analyze("git send-email --sm 'terraform apply'");
+    assert!(has(&a, "terraform apply"), "{:?}", canon(&a));
     // Programs whose parser wants the full name (fd's clap, ripgrep) get no abbreviations.
     let a = analyze("rg --pr ./evil.sh pattern");
     assert!(!has(&a, "evil.sh"), "{:?}", canon(&a));
