@@ -76,7 +76,7 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         "    ProgramEntry {{ program: {}, aliases: {}, subcommands: {}, under: {}, source: {}, \
          abbreviations: Abbreviations::{:?}, single_dash_long: {}, options_anywhere: {}, options_end_at_operand: {}, \
          short_with_value: {}, long_with_value: {}, long_options: {}, \
-         options: Cow::Borrowed(&[{options}]), operands: {}, command_after: {}, settings: {}, assignments: {}, writes: {}, default_reads: {}, stdin: {}, classes: {}, \
+         options: Cow::Borrowed(&[{options}]), operands: {}, command_after: {}, settings: {}, assignments: {}, writes: {}, default_reads: {}, wrapper: {}, stdin: {}, classes: {}, \
          version_selector: {}, environment_separator: {}, neutral_options: {}, nested: {}, complete_options: {}, canonical_subcommand: {}, origin: {} }},",
         text(&entry.program),
         texts(&entry.aliases),
@@ -96,6 +96,7 @@ fn emit(entry: &ProgramEntry, origin: &str, out: &mut String) {
         settings(&entry.assignments),
         texts(&entry.writes),
         texts(&entry.default_reads),
+        entry.wrapper,
         effect(entry.stdin),
         texts(&entry.classes),
         text(&entry.version_selector),

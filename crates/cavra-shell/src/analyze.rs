@@ -887,7 +887,7 @@ impl<'l> Analyzer<'l> {
             variants,
             match_keys,
             readings,
-            role: if info.inner.is_empty() {
+            role: if info.inner.is_empty() || info.acts_itself {
                 CommandRole::Executed
             } else {
                 CommandRole::Wrapper

@@ -392,6 +392,7 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
         let Some((start, end)) = range(entry, &path, has_subcommands, args) else {
             continue;
         };
+        let inner_before = info.inner.len();
         // Named only when something is derived (most entries derive nothing for most lines).
         let known = || format!("knowledge: {}", entry.describe());
         for class in entry.classes.iter() {
@@ -555,6 +556,11 @@ pub(crate) fn apply(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin, in
             Some(Effect::Command) => stdin_code(base, true, stdin, info),
             Some(Effect::Code) => stdin_code(base, false, stdin, info),
             _ => {}
+        }
+        // A program that runs a command as part of work of its own (in a pod, while
+        // rebasing, while extracting) is judged as itself too; see `ProgramEntry::wrapper`.
+        if !entry.wrapper && info.inner.len() > inner_before {
+            info.acts_itself = true;
         }
     }
 }

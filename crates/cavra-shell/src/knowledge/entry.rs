@@ -250,6 +250,15 @@ pub struct ProgramEntry {
     /// the line replaces them.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub default_reads: List<Text>,
+    /// The program only prepares what the command it runs finds on this machine — a toolchain
+    /// or virtual environment (`uv run`, `bundle exec`), variables (`dotenv`, `op run`), a
+    /// tracer (`strace`), a terminal session (`tmux`) — and does nothing of its own that a
+    /// policy judges, so it adds no decision of its own, as `nice` and `timeout` do not.
+    /// Without it a program that runs a command is judged as itself too: `kubectl exec pod --
+    /// ls` needs what `kubectl exec pod` needs, `git rebase -x 'make' main` what `git rebase
+    /// main` needs, however harmless the command it runs.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub wrapper: bool,
     /// What the standard input is (`command`: shell code, as `at` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<Effect>,

@@ -236,6 +236,7 @@ fn a_pack_entry_extends_the_built_in_base() {
         environment_separator: Cow::Borrowed(""),
         neutral_options: Cow::Borrowed(&[]),
         nested: false,
+        wrapper: false,
         complete_options: false,
         canonical_subcommand: None,
         origin: Cow::Borrowed(""),
@@ -636,4 +637,41 @@ fn report_folders_are_written_whole() {
         "{:?}",
         accesses(&a)
     );
+}
+
+#[test]
+fn programs_that_act_while_running_a_command_are_judged_as_themselves() {
+    // Work of their own (in a pod, on a host, while rebasing or extracting): not wrappers, so
+    // the command they run cannot carry them.
+    for line in [
+        "kubectl exec pod -- ls",
+        "docker exec web ls",
+        "ssh prod-host ls",
+        "git rebase -x 'echo ok' main",
+        "tar --to-command=cat -xf a.tar",
+        "vagrant ssh -c ls",
+    ] {
+        let a = analyze(line);
+        assert_eq!(
+            a.commands.first().map(|c| c.role),
+            Some(crate::CommandRole::Executed),
+            "{line}"
+        );
+        assert!(a.commands.len() > 1, "{line}: {:?}", canon(&a));
+    }
+    // Pure wrappers, built in or marked `wrapper: true`, add nothing of their own.
+    for line in [
+        "timeout 5 ls",
+        "uv run pytest",
+        "op run -- cargo test",
+        "strace -f cargo test",
+        "setpriv --no-new-privs make test",
+    ] {
+        let a = analyze(line);
+        assert_eq!(
+            a.commands.first().map(|c| c.role),
+            Some(crate::CommandRole::Wrapper),
+            "{line}"
+        );
+    }
 }

@@ -212,6 +212,8 @@ pub(crate) fn wrappers(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info
             if let Some(host) = opts::first_operand(&p) {
                 let ws: Vec<&Word> = args.iter().skip(host + 1).collect();
                 info.code(&ws, "ssh", Stdin::Terminal);
+                // The command runs on another host: reaching it is judged, as `ssh host` alone.
+                info.acts_itself = true;
             }
         }
         "alias" => {

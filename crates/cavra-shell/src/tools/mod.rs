@@ -112,6 +112,10 @@ pub(crate) struct Info {
     /// The command opens a pull (merge) request (`gh pr create`, `glab mr create`, …).
     pub pull_request: bool,
     pub inner: Vec<Inner>,
+    /// The command does work of its own besides running `inner` (connects to a host, runs in
+    /// a pod, rewrites history): it is judged as itself too, the default included, rather
+    /// than as a wrapper that only the rules naming it judge.
+    pub acts_itself: bool,
     /// Patch files the command applies (`git apply fix.patch`).
     pub patch_files: Vec<PendingPatch>,
 }
