@@ -6,9 +6,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::log::{NewEntry, PreparedBody, prepare_body};
+use crate::log::{EntryBody, NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
-use crate::sqlite::{SqliteDb, append, append_many, atomic};
+use crate::sqlite::{Heads, SqliteDb, append, append_with, atomic};
 use crate::{LogSettings, Result, StoreError, Timestamp};
 
 /// The outbox's tables (migration 4).
@@ -54,6 +54,19 @@ const EVENT_COLUMNS: &str =
     "tenant, id, kind, ref_id, log_index, only_destination, not_destination, created_at, payload";
 const DELIVERY_COLUMNS: &str = "tenant, event_id, event_kind, destination, state, attempts, next_at, created_ms, updated_at, last_status, last_error";
 
+/// A fresh delivery, leased and due when its lease ends (`?8`).
+const INSERT_LEASED: &str = "INSERT OR IGNORE INTO connector_deliveries (tenant, event_id, event_kind, destination, state, attempts, next_at, created_ms, updated_at, last_status, last_error, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?8, ?5, ?6, NULL, NULL, ?7, ?8)";
+
+/// An event's row in the outbox, from the decision's transaction (`?5` the log index).
+const INSERT_EVENT: &str = "INSERT INTO connector_events (tenant, id, kind, ref_id, log_index, only_destination, not_destination, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// A unit of a claim's write (see `write_units`): an event read and routed on a reader,
+/// marked and given its deliveries on the writer; or, last, the due deliveries.
+enum ClaimUnit {
+    Routed(i64, OutboxEvent, Vec<String>),
+    Due,
+}
+
 /// Inserts `e` into the outbox, inside the caller's transaction.
 pub(crate) fn insert_event(
     conn: &Connection,
@@ -78,10 +91,9 @@ pub(crate) fn insert_event_text(
     log_index: Option<u64>,
     payload: &str,
 ) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO connector_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?
-    .execute(params![
+    // A constant statement: the decision's path looks it up in the connection's cache
+    // without building its text first.
+    conn.prepare_cached(INSERT_EVENT)?.execute(params![
         tenant,
         e.id,
         e.kind,
@@ -140,57 +152,51 @@ fn load_event(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Outbox
     .transpose()
 }
 
-/// Writes the attempts of a batch: each delivery row moves if `a.owner` still holds its
-/// lease, every attempt is appended to its tenant's log either way (it happened), and the
-/// follow-up events of those that moved are inserted.
-fn write_attempts(
+/// Writes one attempt of a batch (a unit of [`SqliteDb::write_units`]): its delivery row
+/// moves if `a.owner` still holds its lease, the attempt is appended to its tenant's log
+/// either way (it happened), and the follow-up event of one that moved is inserted. Its
+/// statements can fail only on a broken database, which takes the group down.
+fn write_attempt(
     conn: &Connection,
     settings: &LogSettings,
-    attempts: Vec<(AttemptRecord, PreparedBody)>,
-) -> Result<Vec<AttemptWritten>> {
-    let mut update = conn.prepare_cached(
-        "UPDATE connector_deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4, last_status = ?5, last_error = ?6, lease_owner = NULL, lease_until = 0 WHERE tenant = ?7 AND event_id = ?8 AND destination = ?9 AND lease_owner = ?10 AND state = 'pending'",
+    heads: &mut Heads,
+    (a, body, at): (AttemptRecord, PreparedBody, String),
+) -> Result<AttemptWritten> {
+    let (state, next_at) = outcome_row(&a.outcome);
+    let applied = conn
+        .prepare_cached(
+            "UPDATE connector_deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4, last_status = ?5, last_error = ?6, lease_owner = NULL, lease_until = 0 WHERE tenant = ?7 AND event_id = ?8 AND destination = ?9 AND lease_owner = ?10 AND state = 'pending'",
+        )?
+        .execute(params![
+            state.as_str(),
+            a.attempt as i64,
+            next_at,
+            a.at,
+            a.status,
+            a.error,
+            a.tenant,
+            a.event_id,
+            a.destination,
+            a.owner,
+        ])?
+        == 1;
+    let log_index = append_with(
+        conn,
+        settings,
+        heads,
+        &a.tenant,
+        NewEntry {
+            kind: "delivery",
+            ref_id: Some(&a.event_id),
+            session_id: None,
+            timestamp: &at,
+            body: EntryBody::Prepared(body),
+        },
     )?;
-    let mut applied = Vec::with_capacity(attempts.len());
-    for (a, _) in &attempts {
-        let (state, next_at) = outcome_row(&a.outcome);
-        applied.push(
-            update.execute(params![
-                state.as_str(),
-                a.attempt as i64,
-                next_at,
-                a.at,
-                a.status,
-                a.error,
-                a.tenant,
-                a.event_id,
-                a.destination,
-                a.owner,
-            ])? == 1,
-        );
+    if applied && let Some(f) = &a.follow_up {
+        insert_event(conn, &a.tenant, f, Some(log_index))?;
     }
-    // One append per tenant, in the order given.
-    let mut indexes = vec![0u64; attempts.len()];
-    let times: Vec<String> = attempts.iter().map(|(a, _)| a.at.text()).collect();
-    for group in attempts_by_tenant(
-        attempts
-            .iter()
-            .zip(&times)
-            .map(|((a, body), at)| (a, body, at.as_str())),
-    ) {
-        let got = append_many(conn, settings, group.tenant, group.entries)?;
-        for (i, index) in group.positions.into_iter().zip(got) {
-            indexes[i] = index;
-        }
-    }
-    let mut out = Vec::with_capacity(attempts.len());
-    for (((a, _), applied), log_index) in attempts.iter().zip(applied).zip(indexes) {
-        if applied && let Some(f) = &a.follow_up {
-            insert_event(conn, &a.tenant, f, Some(log_index))?;
-        }
-        out.push(AttemptWritten { log_index, applied });
-    }
-    Ok(out)
+    Ok(AttemptWritten { log_index, applied })
 }
 
 impl crate::backend::Outbox for SqliteDb {
@@ -286,49 +292,67 @@ impl crate::backend::Outbox for SqliteDb {
                     .collect()
             })
             .await?;
+        // A unit per routed event, then the due deliveries: decisions arriving while a
+        // claim is written wait for a few events, not for the claim (see `write_units`).
         let owner = owner.to_string();
-        self.write(move |c, _| {
-            atomic(c, |c| {
-                let until = now_ms + lease_ms;
-                let mut claim = Claim {
-                    routed: 0,
-                    deliveries: Vec::with_capacity(routed.len()),
-                };
-                let mut mark = c.prepare_cached(
-                    "UPDATE connector_events SET routed = 1 WHERE seq = ?1 AND routed = 0",
-                )?;
-                // Leased until `until`, and due then: a claim looking for due deliveries
-                // does not walk past the ones in flight.
-                let mut insert = c.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO connector_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?8, ?5, ?6, NULL, NULL, ?7, ?8)"
-                ))?;
-                for (seq, e, to) in routed {
-                    if mark.execute(params![seq])? == 0 {
+        let until = now_ms + lease_ms;
+        let mut units: Vec<ClaimUnit> = routed
+            .into_iter()
+            .map(|(seq, e, to)| ClaimUnit::Routed(seq, e, to))
+            .collect();
+        units.push(ClaimUnit::Due);
+        let mut taken = 0usize;
+        let parts = self
+            .write_units(units, move |c, _, _, unit| match unit {
+                ClaimUnit::Routed(seq, e, to) => {
+                    let marked = c
+                        .prepare_cached(
+                            "UPDATE connector_events SET routed = 1 WHERE seq = ?1 AND routed = 0",
+                        )?
+                        .execute(params![seq])?;
+                    if marked == 0 {
                         // Routed by another worker since it was read.
-                        continue;
+                        return Ok((0, Vec::new()));
                     }
-                    claim.routed += 1;
-                    let mut taken = Vec::new();
+                    // Leased until `until`, and due then: a claim looking for due
+                    // deliveries does not walk past the ones in flight.
+                    let mut insert = c.prepare_cached(INSERT_LEASED)?;
+                    let mut mine = Vec::with_capacity(to.len());
                     for d in to {
-                        if insert.execute(params![e.tenant, e.id, e.kind, d, now_ms, at, owner, until])? == 1 {
-                            taken.push(d);
+                        if insert
+                            .execute(params![e.tenant, e.id, e.kind, d, now_ms, at, owner, until])?
+                            == 1
+                        {
+                            mine.push(d);
                         }
                     }
-                    fresh_deliveries(e, taken, now_ms, at, &mut claim.deliveries);
+                    let mut out = Vec::with_capacity(mine.len());
+                    fresh_deliveries(e, mine, now_ms, at, &mut out);
+                    taken += out.len();
+                    Ok((1, out))
                 }
-                let rest = limit.saturating_sub(claim.deliveries.len());
-                if rest > 0 {
-                    claim.deliveries.extend(claim_due(c, &owner, now_ms, until, rest)?);
+                ClaimUnit::Due => {
+                    let rest = limit.saturating_sub(taken);
+                    if rest == 0 {
+                        return Ok((0, Vec::new()));
+                    }
+                    Ok((0, claim_due(c, &owner, now_ms, until, rest)?))
                 }
-                Ok(claim)
             })
-        })
-        .await
+            .await?;
+        let mut claim = Claim {
+            routed: parts.iter().map(|(n, _)| n).sum(),
+            deliveries: Vec::with_capacity(parts.iter().map(|(_, d)| d.len()).sum()),
+        };
+        for (_, d) in parts {
+            claim.deliveries.extend(d);
+        }
+        Ok(claim)
     }
 
     async fn release_deliveries(&self, owner: &str, releases: Vec<Release>) -> Result<u64> {
         let owner = owner.to_string();
-        self.write(move |c, _| {
+        self.write_background(move |c, _| {
             atomic(c, |c| {
                 let mut st = c.prepare_cached(
                     "UPDATE connector_deliveries SET next_at = ?1, lease_owner = NULL, lease_until = 0 WHERE tenant = ?2 AND event_id = ?3 AND destination = ?4 AND lease_owner = ?5 AND state = 'pending'",
@@ -345,15 +369,17 @@ impl crate::backend::Outbox for SqliteDb {
 
     async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> Result<Vec<AttemptWritten>> {
         // Redacted and canonical here, on the caller's thread: the one writer only splices.
-        let attempts: Vec<(AttemptRecord, PreparedBody)> = attempts
+        let attempts: Vec<(AttemptRecord, PreparedBody, String)> = attempts
             .into_iter()
             .map(|mut a| {
                 let body = prepare_body(&self.redactor, std::mem::take(&mut a.entry));
-                (a, body)
+                let at = a.at.text();
+                (a, body, at)
             })
             .collect();
-        self.write(move |c, settings| atomic(c, |c| write_attempts(c, settings, attempts)))
-            .await
+        // A unit per attempt: decisions arriving while a batch is recorded wait for a few
+        // attempts, not for the batch (see `write_units`).
+        self.write_units(attempts, write_attempt).await
     }
 
     async fn purge_outbox(&self, before: Timestamp, chunk: usize) -> Result<Purged> {
@@ -372,7 +398,7 @@ impl crate::backend::Outbox for SqliteDb {
             .await?;
         let cut = before;
         let deliveries = self
-            .write(move |c, _| {
+            .write_background(move |c, _| {
                 atomic(c, |c| {
                     let mut st = c.prepare_cached(
                         "DELETE FROM connector_deliveries WHERE rowid = ?1 AND state IN ('delivered', 'dead') AND updated_at < ?2",
@@ -397,7 +423,7 @@ impl crate::backend::Outbox for SqliteDb {
             .await?;
         let cut = before;
         let events = self
-            .write(move |c, _| {
+            .write_background(move |c, _| {
                 atomic(c, |c| {
                     let mut st = c.prepare_cached(
                         "DELETE FROM connector_events WHERE seq = ?1 AND created_at < ?2 AND NOT EXISTS (SELECT 1 FROM connector_deliveries d WHERE d.tenant = connector_events.tenant AND d.event_id = connector_events.id)",
@@ -510,4 +536,16 @@ fn event_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<(OutboxEvent, String
         },
         r.get(at + 8)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constant statements name the columns the rest of this file reads.
+    #[test]
+    fn the_constant_statements_match_the_columns() {
+        assert!(INSERT_EVENT.contains(&format!("({EVENT_COLUMNS})")));
+        assert!(INSERT_LEASED.contains(&format!("({DELIVERY_COLUMNS}, lease_owner, lease_until)")));
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every write is a closure run on the writer thread in a shared transaction; the writer takes
 //! whatever writes are waiting (up to `BATCH`), commits them together (`synchronous=FULL`: one
-//! fsync), and only then answers each caller. A failing write undoes its own work (one
+//! fsync), and only then answers each caller. The delivery worker's writes wait in a lane of
+//! their own, run when no other write waits, and let the writes that arrive meanwhile in
+//! between their units ([`Lanes`], [`Units`]). A failing write undoes its own work (one
 //! statement, or its own savepoint) without disturbing the others in its batch; the decision
 //! path's writes keep their tenants' log heads in memory for the batch ([`Heads`]).
 //!
@@ -60,7 +62,98 @@ type Run =
 /// A write waiting for the writer; `direct` writes share the group's [`Heads`].
 struct Job {
     direct: bool,
-    run: Run,
+    /// The delivery worker's writes (claims, attempts' records, releases, purges): never
+    /// behind a decision's write in a group commit, and run only when no other write waits
+    /// (see [`Lanes`]).
+    background: bool,
+    work: Work,
+}
+
+/// What a job runs.
+enum Work {
+    /// One closure, at once.
+    Once(Run),
+    /// Units, a few at a time (always in the background lane): see [`Units`].
+    Units(Box<dyn Units>),
+}
+
+/// A background write made of independent units (a batch's delivery attempts), which the
+/// writer runs one after another with the group's [`Heads`], letting the writes that arrive
+/// meanwhile in between: after [`BACKGROUND_SLICE`] it stops as soon as another write
+/// waits, commits what it ran together with that write, and goes on in a later group.
+/// A decision then waits for a few units, not for a whole batch's record (a record of 256
+/// attempts held the writer, and the decisions queued behind it, for milliseconds).
+trait Units: Send {
+    /// Runs the next unit: `Ok(false)` when none was left. A unit fails only before it
+    /// changes anything, or it takes its group down (as a direct write does).
+    fn run_next(
+        &mut self,
+        conn: &Connection,
+        settings: &LogSettings,
+        heads: &mut Heads,
+    ) -> Result<bool>;
+    /// The group holding the units run since the last call ended, committed (`None`) or not;
+    /// answers the caller once every unit is committed, or at the first failure. True when
+    /// it answered (the job is over).
+    fn group_ended(&mut self, error: Option<&str>) -> bool;
+}
+
+/// How long a background write of units runs (at least one unit) before it yields to a
+/// waiting write: a decision waits for about this much of the worker's work at most, and
+/// the worker still moves a few units per group when decisions never stop coming (an
+/// attempt's record is some tens of microseconds).
+const BACKGROUND_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Foreground groups after which a waiting background write runs even though foreground
+/// writes still wait: the delivery worker keeps moving when decisions never stop coming.
+const BACKGROUND_EVERY: usize = 4;
+
+/// The writes waiting for the writer, in two lanes. A decision's transaction should not
+/// wait behind the delivery worker's writes (issue 18: at most 5 % added latency on the
+/// decision path): when the two wait together the decisions are committed first, and a
+/// background write runs alone, in a transaction of its own, when no foreground write is
+/// waiting, or after [`BACKGROUND_EVERY`] foreground groups. A decision then waits at most
+/// for the one background write already running, which the worker keeps short (it records
+/// and claims in chunks).
+#[derive(Default)]
+struct Lanes {
+    foreground: std::collections::VecDeque<Job>,
+    background: std::collections::VecDeque<Job>,
+    /// Foreground groups run since the last background write (or since the writer started).
+    since_background: usize,
+}
+
+impl Lanes {
+    fn push(&mut self, job: Job) {
+        if job.background || matches!(job.work, Work::Units(_)) {
+            self.background.push_back(job);
+        } else {
+            self.foreground.push_back(job);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.foreground.is_empty() && self.background.is_empty()
+    }
+
+    /// The next group commit: one background write, or up to `max` foreground writes in
+    /// their order of arrival.
+    fn next_group(&mut self, max: usize) -> Vec<Job> {
+        let background_turn = !self.background.is_empty()
+            && (self.foreground.is_empty() || self.since_background >= BACKGROUND_EVERY);
+        if background_turn {
+            self.since_background = 0;
+            return self.background.pop_front().into_iter().collect();
+        }
+        self.since_background += 1;
+        self.take_foreground(max)
+    }
+
+    /// Up to `max` foreground writes, in their order of arrival.
+    fn take_foreground(&mut self, max: usize) -> Vec<Job> {
+        let n = self.foreground.len().min(max.max(1));
+        self.foreground.drain(..n).collect()
+    }
 }
 
 /// The log heads (id and frontier) of the tenants a group commit's direct writes appended
@@ -341,8 +434,53 @@ impl SqliteDb {
         &self,
         f: impl FnOnce(&Connection, &LogSettings) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        self.submit(false, move |c, settings, _| f(c, settings))
+        self.submit(false, false, move |c, settings, _| f(c, settings))
             .await
+    }
+
+    /// [`SqliteDb::write`] for the delivery worker's writes: never in the same group commit
+    /// as the decisions' writes, and run when none of theirs waits (see [`Lanes`]). Keep
+    /// each short: a decision arriving while it runs waits for it.
+    pub(crate) async fn write_background<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &LogSettings) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.submit(false, true, move |c, settings, _| f(c, settings))
+            .await
+    }
+
+    /// A background write of independent `units`, each run by `f` with the group's log
+    /// heads, a few at a time between other writes (see [`Units`]); answers with each unit's
+    /// result, in order, once all are committed. Should the store fail midway, the units
+    /// committed before stay committed and the answer is the error. `f` must fail only
+    /// before it changes anything (a unit that fails after takes its group down).
+    pub(crate) async fn write_units<U, R, F>(&self, units: Vec<U>, f: F) -> Result<Vec<R>>
+    where
+        U: Send + 'static,
+        R: Send + 'static,
+        F: FnMut(&Connection, &LogSettings, &mut Heads, U) -> Result<R> + Send + 'static,
+    {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel::<Result<Vec<R>>>();
+        let job = UnitsJob {
+            todo: units.into_iter(),
+            f,
+            done: Vec::new(),
+            uncommitted: 0,
+            failed: None,
+            reply: Some(reply),
+        };
+        self.writer
+            .send(Job {
+                direct: false,
+                background: true,
+                work: Work::Units(Box::new(job)),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs `f` on the writer thread without a savepoint of its own, for the hot path (a
@@ -356,12 +494,13 @@ impl SqliteDb {
         &self,
         f: impl FnOnce(&Connection, &LogSettings, &mut Heads) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        self.submit(true, f).await
+        self.submit(true, false, f).await
     }
 
     async fn submit<R: Send + 'static>(
         &self,
         direct: bool,
+        background: bool,
         f: impl FnOnce(&Connection, &LogSettings, &mut Heads) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (reply, answer) = oneshot::channel::<Result<R>>();
@@ -385,7 +524,11 @@ impl SqliteDb {
             (poison, finish)
         });
         self.writer
-            .send(Job { direct, run })
+            .send(Job {
+                direct,
+                background,
+                work: Work::Once(run),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -425,18 +568,82 @@ impl TenantStore for SqliteDb {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSettings) {
-    let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
-    let mut finishers: Vec<Finish> = Vec::with_capacity(BATCH);
-    let mut heads = Heads::default();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The job of [`SqliteDb::write_units`].
+struct UnitsJob<U, R, F> {
+    todo: std::vec::IntoIter<U>,
+    f: F,
+    /// The results so far, the last `uncommitted` of them from the group now open.
+    done: Vec<R>,
+    uncommitted: usize,
+    /// A unit's failure, answered when its group ends.
+    failed: Option<StoreError>,
+    reply: Option<oneshot::Sender<Result<Vec<R>>>>,
+}
+
+impl<U, R, F> Units for UnitsJob<U, R, F>
+where
+    U: Send,
+    R: Send,
+    F: FnMut(&Connection, &LogSettings, &mut Heads, U) -> Result<R> + Send,
+{
+    fn run_next(
+        &mut self,
+        conn: &Connection,
+        settings: &LogSettings,
+        heads: &mut Heads,
+    ) -> Result<bool> {
+        let Some(unit) = self.todo.next() else {
+            return Ok(false);
+        };
+        match (self.f)(conn, settings, heads, unit) {
+            Ok(r) => {
+                self.done.push(r);
+                self.uncommitted += 1;
+                Ok(true)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                self.failed = Some(e);
+                Err(StoreError::Corrupt(text))
             }
         }
+    }
+
+    fn group_ended(&mut self, error: Option<&str>) -> bool {
+        let out = match (self.failed.take(), error) {
+            (Some(e), _) => Err(e),
+            (None, Some(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+            (None, None) => {
+                self.uncommitted = 0;
+                if self.todo.len() > 0 {
+                    return false;
+                }
+                Ok(std::mem::take(&mut self.done))
+            }
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(out);
+        }
+        true
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSettings) {
+    let mut lanes = Lanes::default();
+    let mut finishers: Vec<Finish> = Vec::with_capacity(BATCH);
+    let mut heads = Heads::default();
+    loop {
+        if lanes.is_empty() {
+            match rx.blocking_recv() {
+                Some(job) => lanes.push(job),
+                None => break,
+            }
+        }
+        // Everything waiting, so that the lanes see it (the channel holds at most 8,192).
+        while let Ok(job) = rx.try_recv() {
+            lanes.push(job);
+        }
+        let mut batch = lanes.next_group(BATCH);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs drops their reply channels: each caller gets an error, and
             // nothing was written.
@@ -445,6 +652,47 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
             continue;
         }
         let mut poisoned: Option<String> = None;
+        // A background write of units runs first, alone, until it is done or, after a few
+        // units, another write waits: that write then joins this group (one commit for both).
+        let mut resumable: Option<Box<dyn Units>> = None;
+        if let [
+            Job {
+                work: Work::Units(_),
+                ..
+            },
+        ] = batch.as_slice()
+            && let Some(Job {
+                work: Work::Units(mut units),
+                ..
+            }) = batch.pop()
+        {
+            let (started, mut ran) = (std::time::Instant::now(), 0usize);
+            loop {
+                if ran > 0
+                    && !(rx.is_empty() && lanes.foreground.is_empty())
+                    && started.elapsed() >= BACKGROUND_SLICE
+                {
+                    break;
+                }
+                match units.run_next(&conn, &settings, &mut heads) {
+                    Ok(true) => ran += 1,
+                    Ok(false) => break,
+                    Err(e) => {
+                        poisoned = Some(format!(
+                            "a background write failed halfway ({e}); the group was rolled back"
+                        ));
+                        break;
+                    }
+                }
+            }
+            resumable = Some(units);
+            if poisoned.is_none() {
+                while let Ok(job) = rx.try_recv() {
+                    lanes.push(job);
+                }
+                batch = lanes.take_foreground(BATCH);
+            }
+        }
         for job in batch.drain(..) {
             // Any other write reads and writes log_meta itself: it sees the heads so far.
             if !job.direct
@@ -458,7 +706,15 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
             // A job undoes its own partial work on failure (`atomic`), or fails before it
             // changes anything, so a failing job does not disturb the others in its batch;
             // one that fails halfway anyway poisons the batch, which is then rolled back.
-            let (poison, finish) = (job.run)(&conn, &settings, &mut heads);
+            let (poison, finish) = match job.work {
+                Work::Once(run) => run(&conn, &settings, &mut heads),
+                Work::Units(mut units) => {
+                    // Never here (a units job is a group's first and only background job);
+                    // answered as a failure rather than run out of turn.
+                    units.group_ended(Some("a background write out of its turn"));
+                    continue;
+                }
+            };
             if poisoned.is_none() {
                 poisoned = poison;
             }
@@ -490,6 +746,16 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
         };
         for finish in finishers.drain(..) {
             finish(err.as_deref());
+        }
+        if let Some(mut units) = resumable
+            && !units.group_ended(err.as_deref())
+        {
+            // Not done: it goes on before any other background write.
+            lanes.background.push_front(Job {
+                direct: false,
+                background: true,
+                work: Work::Units(units),
+            });
         }
     }
     let _ = conn.close();

@@ -203,3 +203,212 @@ fn a_refused_file_is_an_io_error_naming_the_file() {
     );
     make_private(&dir.path().join("missing")).unwrap();
 }
+
+fn test_settings() -> LogSettings {
+    LogSettings {
+        signer: Arc::new(crate::LogSigner {
+            key_id: "k".into(),
+            key: cavra_evidence::keys::from_seed(&[3; 32]),
+        }),
+        redactor: Arc::new(cavra_redact::Redactor::for_pack(&[], &[]).unwrap()),
+    }
+}
+
+/// A decision's write queued behind a slow background write (the delivery worker's) is
+/// committed without waiting for it: the two never share a group commit, and the foreground
+/// goes first. (Before the lanes, both joined the next group and the decision waited the
+/// background write's 400 ms.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreground_write_does_not_wait_behind_a_queued_background_write() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        SqliteDb::open(&dir.path().join("t.db"), test_settings())
+            .await
+            .unwrap(),
+    );
+    // Holds the writer so that the next two queue up together.
+    let hold = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|c, _| {
+                std::thread::sleep(Duration::from_millis(200));
+                insert_tenant(c, "hold")
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let background = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write_background(|c, _| {
+                std::thread::sleep(Duration::from_millis(400));
+                insert_tenant(c, "background")
+            })
+            .await
+            .map(|()| Instant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let asked = Instant::now();
+    db.write(|c, _| insert_tenant(c, "foreground"))
+        .await
+        .unwrap();
+    let foreground_done = Instant::now();
+    hold.await.unwrap().unwrap();
+    let background_done = background.await.unwrap().unwrap();
+    assert!(
+        foreground_done < background_done,
+        "the foreground write was answered after the background one"
+    );
+    assert!(
+        foreground_done - asked < Duration::from_millis(350),
+        "the foreground write waited {:?}",
+        foreground_done - asked
+    );
+    assert_eq!(
+        tenant_ids(&db),
+        vec![
+            "background".to_string(),
+            "foreground".to_string(),
+            "hold".to_string()
+        ]
+    );
+}
+
+/// A job for the lanes' tests: it writes nothing; `tag` says which it was.
+fn lane_job(background: bool, tag: usize, ran: Arc<std::sync::Mutex<Vec<usize>>>) -> Job {
+    Job {
+        direct: false,
+        background,
+        work: Work::Once(Box::new(move |_, _, _| {
+            ran.lock().unwrap().push(tag);
+            (None, Box::new(|_| {}) as Finish)
+        })),
+    }
+}
+
+/// The groups the lanes make: foreground writes together and first, each background write
+/// alone; while foreground writes keep waiting, a background write still gets a turn every
+/// `BACKGROUND_EVERY` groups (the delivery worker is never starved by decisions).
+#[test]
+fn the_lanes_put_decisions_first_without_starving_the_worker() {
+    let ran: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let mut lanes = Lanes::default();
+    lanes.push(lane_job(true, 100, ran.clone()));
+    lanes.push(lane_job(false, 1, ran.clone()));
+    lanes.push(lane_job(true, 101, ran.clone()));
+    lanes.push(lane_job(false, 2, ran.clone()));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let conn = Connection::open_in_memory().unwrap();
+    let settings = test_settings();
+    let mut run = |lanes: &mut Lanes, max: usize| {
+        let group = lanes.next_group(max);
+        let before = ran.lock().unwrap().len();
+        for job in group {
+            if let Work::Once(run) = job.work {
+                let _ = run(&conn, &settings, &mut Heads::default());
+            }
+        }
+        ran.lock().unwrap()[before..].to_vec()
+    };
+    while !lanes.is_empty() {
+        groups.push(run(&mut lanes, 512));
+    }
+    assert_eq!(groups, vec![vec![1, 2], vec![100], vec![101]]);
+
+    // Foreground writes that never stop (one new per group, groups of one): the background
+    // write runs after BACKGROUND_EVERY of them, not never.
+    let mut lanes = Lanes::default();
+    lanes.push(lane_job(true, 100, ran.clone()));
+    let mut order = Vec::new();
+    for tag in 0..(2 * BACKGROUND_EVERY) {
+        lanes.push(lane_job(false, tag, ran.clone()));
+        order.extend(run(&mut lanes, 1));
+    }
+    let at = order
+        .iter()
+        .position(|&t| t == 100)
+        .expect("the background write ran");
+    assert_eq!(at, BACKGROUND_EVERY, "{order:?}");
+    assert!(order.len() == 2 * BACKGROUND_EVERY, "{order:?}");
+}
+
+/// A background write of many units lets a write that arrives meanwhile in after a few of
+/// them (it is committed long before the last unit runs), then goes on where it stopped:
+/// every unit is committed once, and the answer holds their results in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_background_write_lets_other_writes_in_between_its_units() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        SqliteDb::open(&dir.path().join("t.db"), test_settings())
+            .await
+            .unwrap(),
+    );
+    const UNITS: usize = 64;
+    let units = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let out = db
+                .write_units((0..UNITS).collect(), |c, _, _, i: usize| {
+                    std::thread::sleep(Duration::from_millis(10));
+                    insert_tenant(c, &format!("u{i:02}"))?;
+                    Ok(i)
+                })
+                .await;
+            (out, Instant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    db.write(|c, _| insert_tenant(c, "foreground"))
+        .await
+        .unwrap();
+    let foreground_done = Instant::now();
+    let (out, units_done) = units.await.unwrap();
+    assert_eq!(out.unwrap(), (0..UNITS).collect::<Vec<_>>());
+    // The units take 640 ms in all; the foreground write waits for the one running (10 ms,
+    // longer than BACKGROUND_SLICE) when it arrives.
+    assert!(
+        foreground_done - asked < Duration::from_millis(300),
+        "the foreground write waited {:?}",
+        foreground_done - asked
+    );
+    assert!(foreground_done < units_done);
+    let mut want: Vec<String> = (0..UNITS).map(|i| format!("u{i:02}")).collect();
+    want.insert(0, "foreground".to_string());
+    assert_eq!(tenant_ids(&db), want);
+}
+
+/// A unit that fails takes its group's units down with it and the write is answered with
+/// the failure; the writer goes on with the next write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_unit_fails_its_background_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("t.db"), test_settings())
+        .await
+        .unwrap();
+    let out = db
+        .write_units((0..5).collect(), |c, _, _, i: usize| {
+            if i == 3 {
+                return Err(StoreError::Conflict("unit 3".into()));
+            }
+            insert_tenant(c, &format!("u{i}"))
+        })
+        .await;
+    assert!(
+        matches!(out, Err(StoreError::Conflict(ref m)) if m == "unit 3"),
+        "{out:?}"
+    );
+    assert!(tenant_ids(&db).is_empty());
+    db.write(|c, _| insert_tenant(c, "next")).await.unwrap();
+    assert_eq!(tenant_ids(&db), vec!["next".to_string()]);
+    assert!(
+        db.write_units(Vec::<usize>::new(), |_, _, _, i| Ok(i))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
