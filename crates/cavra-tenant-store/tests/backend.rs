@@ -1920,6 +1920,111 @@ mod outbox_scenarios {
         );
     }
 
+    /// A batch's attempts recorded while decisions of the same tenant keep coming (on SQLite
+    /// the writer lets the decisions in between the attempts, `interleaves`): every attempt
+    /// has its one entry and its row moved, every decision its entry, and the log stays
+    /// whole (dense, each leaf its entry's hash, the checkpoints signed over prefixes).
+    pub async fn outbox_records_between_decisions(db: &Db, interleaves: bool) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        for i in 0..150 {
+            db.record_decision("a", plain(decision(&format!("a{i}"), None, "block", i)))
+                .await
+                .unwrap();
+        }
+        // The decisions' events only (the log's checkpoints make events too).
+        let decisions_to_x_and_y: Route = Arc::new(|e: &OutboxEvent| {
+            if e.kind.starts_with("decision.") {
+                vec!["x".to_string(), "y".to_string()]
+            } else {
+                Vec::new()
+            }
+        });
+        let claim = db
+            .claim(
+                "w1",
+                1_000,
+                60_000,
+                1_000,
+                time_at("2026-01-01T00:00:00Z"),
+                decisions_to_x_and_y,
+            )
+            .await
+            .unwrap();
+        assert_eq!(claim.deliveries.len(), 300, "each event to x and y");
+        let records: Vec<AttemptRecord> = claim
+            .deliveries
+            .iter()
+            .map(|c| attempt(&c.delivery, "w1", AttemptOutcome::Delivered))
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let (db, stop) = (db.clone(), stop.clone());
+            writers.push(tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    db.record_decision(
+                        "a",
+                        plain(decision(&format!("w{w}_{n}"), None, "allow", 200 + n)),
+                    )
+                    .await
+                    .unwrap();
+                    n += 1;
+                }
+                n as u64
+            }));
+        }
+        // The decisions are coming before the batch is recorded.
+        while db.decisions("a", &all_decisions()).await.unwrap().len() < 160 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let written = db.record_attempts(records).await.unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let mut decided = 0;
+        for w in writers {
+            decided += w.await.unwrap();
+        }
+        assert_eq!(written.len(), 300);
+        assert!(written.iter().all(|w| w.applied), "every row moved");
+        assert!(
+            written.windows(2).all(|w| w[1].log_index > w[0].log_index),
+            "appended in the batch's order"
+        );
+        if interleaves {
+            assert!(
+                written
+                    .windows(2)
+                    .any(|w| w[1].log_index != w[0].log_index + 1),
+                "decisions were written between the attempts"
+            );
+        }
+        assert_eq!(check_log(db, "a").await, 150 + 300 + decided);
+        let delivered = db
+            .deliveries(
+                "a",
+                &DeliveryFilter {
+                    state: Some(DeliveryState::Delivered),
+                    limit: 1000,
+                    ..DeliveryFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(delivered.len(), 300);
+        let entries = db
+            .entries(
+                "a",
+                &EntryQuery {
+                    kind: Some("delivery".into()),
+                    limit: 1000,
+                    ..EntryQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 300, "one entry per attempt");
+    }
+
     pub async fn outbox_batches(db: &Db) {
         // 40 decisions of tenant a (40 entries), 1 of tenant b; blocks make events.
         for i in 0..40 {
@@ -2228,6 +2333,11 @@ macro_rules! on_both_backends {
                 let f = super::Fixture::sqlite().await;
                 super::outbox_scenarios::outbox_retention(&f.db).await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_records_between_decisions() {
+                let f = super::Fixture::sqlite().await;
+                super::outbox_scenarios::outbox_records_between_decisions(&f.db, true).await;
+            }
         }
         mod on_postgres {
             $(
@@ -2246,6 +2356,11 @@ macro_rules! on_both_backends {
             async fn outbox_retention() {
                 let Some(f) = super::Fixture::postgres().await else { return };
                 super::outbox_scenarios::outbox_retention(&f.db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_records_between_decisions() {
+                let Some(f) = super::Fixture::postgres().await else { return };
+                super::outbox_scenarios::outbox_records_between_decisions(&f.db, false).await;
             }
         }
     };

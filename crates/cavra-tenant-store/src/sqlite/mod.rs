@@ -108,6 +108,15 @@ const BACKGROUND_SLICE: std::time::Duration = std::time::Duration::from_micros(2
 /// writes still wait: the delivery worker keeps moving when decisions never stop coming.
 const BACKGROUND_EVERY: usize = 4;
 
+/// When foreground writes never stop coming, a background write's turn lasts at least the
+/// writer's time in the foreground groups since the last turn divided by this: the worker
+/// then gets about a fifth of a saturated writer (before the lanes, its writes joined the
+/// decisions' groups whole and were never held back), so delivery keeps up with decisions.
+const BACKGROUND_SHARE: u32 = 4;
+
+/// The longest a background turn lasts while foreground writes wait.
+const BACKGROUND_SLICE_MAX: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The writes waiting for the writer, in two lanes. A decision's transaction should not
 /// wait behind the delivery worker's writes (issue 18: at most 5 % added latency on the
 /// decision path): when the two wait together the decisions are committed first, and a
@@ -121,6 +130,8 @@ struct Lanes {
     background: std::collections::VecDeque<Job>,
     /// Foreground groups run since the last background write (or since the writer started).
     since_background: usize,
+    /// The writer's time in those groups.
+    foreground_busy: std::time::Duration,
 }
 
 impl Lanes {
@@ -143,6 +154,7 @@ impl Lanes {
             && (self.foreground.is_empty() || self.since_background >= BACKGROUND_EVERY);
         if background_turn {
             self.since_background = 0;
+            self.foreground_busy = std::time::Duration::ZERO;
             return self.background.pop_front().into_iter().collect();
         }
         self.since_background += 1;
@@ -643,7 +655,12 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
         while let Ok(job) = rx.try_recv() {
             lanes.push(job);
         }
+        let group_started = std::time::Instant::now();
+        // A background turn's slice (see BACKGROUND_SHARE), read before the turn resets it.
+        let slice = (lanes.foreground_busy / BACKGROUND_SHARE)
+            .clamp(BACKGROUND_SLICE, BACKGROUND_SLICE_MAX);
         let mut batch = lanes.next_group(BATCH);
+        let foreground_only = batch.iter().all(|j| !j.background);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs drops their reply channels: each caller gets an error, and
             // nothing was written.
@@ -670,7 +687,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
             loop {
                 if ran > 0
                     && !(rx.is_empty() && lanes.foreground.is_empty())
-                    && started.elapsed() >= BACKGROUND_SLICE
+                    && started.elapsed() >= slice
                 {
                     break;
                 }
@@ -746,6 +763,10 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
         };
         for finish in finishers.drain(..) {
             finish(err.as_deref());
+        }
+        // Counted only while the worker waits for its turn (the share is of a busy writer).
+        if foreground_only && !lanes.background.is_empty() {
+            lanes.foreground_busy += group_started.elapsed();
         }
         if let Some(mut units) = resumable
             && !units.group_ended(err.as_deref())

@@ -282,10 +282,12 @@ fn lane_job(background: bool, tag: usize, ran: Arc<std::sync::Mutex<Vec<usize>>>
     Job {
         direct: false,
         background,
-        work: Work::Once(Box::new(move |_, _, _| {
-            ran.lock().unwrap().push(tag);
-            (None, Box::new(|_| {}) as Finish)
-        })),
+        work: Work::Once(Box::new(
+            move |_: &Connection, _: &LogSettings, _: &mut Heads| {
+                ran.lock().unwrap().push(tag);
+                (None, Box::new(|_: Option<&str>| {}) as Finish)
+            },
+        )),
     }
 }
 
@@ -303,7 +305,7 @@ fn the_lanes_put_decisions_first_without_starving_the_worker() {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let conn = Connection::open_in_memory().unwrap();
     let settings = test_settings();
-    let mut run = |lanes: &mut Lanes, max: usize| {
+    let run = |lanes: &mut Lanes, max: usize| {
         let group = lanes.next_group(max);
         let before = ran.lock().unwrap().len();
         for job in group {
