@@ -63,12 +63,15 @@ pub struct WorkerSettings {
     /// records made ready) then runs there, off the decisions' threads.
     pub thread_nice: i32,
     /// The most deliveries claimed in one write: a batch is claimed in writes of this size,
-    /// each chunk sent while the next is claimed (on SQLite a claim is a turn of the one
-    /// writer, which the decisions wait behind).
+    /// each chunk sent while the next is claimed. (On SQLite the writer runs a claim's events
+    /// a few at a time between the decisions' writes, which go first: the store's
+    /// `write_units`.)
     pub claim_chunk: usize,
-    /// The most attempts recorded in one write (each is a row update and a log entry): a
-    /// batch of 1,024 recorded at once held the SQLite writer, and the decisions queued
-    /// behind it, for tens of milliseconds.
+    /// The most attempts recorded in one write (each is a row update and a log entry): on
+    /// PostgreSQL a write holds the tenant's log head, which the decisions' group commit
+    /// waits for, as long as it runs. (On SQLite, where a batch of 1,024 recorded at once
+    /// held the one writer for tens of milliseconds, the writer now records a write's
+    /// attempts a few at a time between the decisions' writes, which go first.)
     pub record_chunk: usize,
 }
 

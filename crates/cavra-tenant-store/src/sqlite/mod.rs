@@ -106,16 +106,22 @@ const BACKGROUND_SLICE: std::time::Duration = std::time::Duration::from_micros(2
 
 /// Foreground groups after which a waiting background write runs even though foreground
 /// writes still wait: the delivery worker keeps moving when decisions never stop coming.
-const BACKGROUND_EVERY: usize = 4;
+/// One (the lanes take turns): the worker has one write out at a time, so each turn it waits
+/// for delays its next write too; after 4 groups a turn, 64 writers flat out on a loaded
+/// machine got 3,662 decisions/s and 1,445 events/s (docs/benchmarks.md).
+const BACKGROUND_EVERY: usize = 1;
 
 /// When foreground writes never stop coming, a background write's turn lasts at least the
 /// writer's time in the foreground groups since the last turn divided by this: the worker
-/// then gets about a fifth of a saturated writer (before the lanes, its writes joined the
-/// decisions' groups whole and were never held back), so delivery keeps up with decisions.
-const BACKGROUND_SHARE: u32 = 4;
+/// then gets as much of a saturated writer as the decisions (a delivered event costs the
+/// writer about what a decision does), so delivery keeps up with them. With a fifth of it,
+/// 64 writers flat out on a loaded machine got 3,011 decisions/s and 891 events/s, a backlog
+/// growing by the second (docs/benchmarks.md). Before the lanes, the worker's writes joined
+/// the decisions' groups whole and were never held back.
+const BACKGROUND_SHARE: u32 = 1;
 
 /// The longest a background turn lasts while foreground writes wait.
-const BACKGROUND_SLICE_MAX: std::time::Duration = std::time::Duration::from_millis(5);
+const BACKGROUND_SLICE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The writes waiting for the writer, in two lanes. A decision's transaction should not
 /// wait behind the delivery worker's writes (issue 18: at most 5 % added latency on the
@@ -159,6 +165,12 @@ impl Lanes {
         }
         self.since_background += 1;
         self.take_foreground(max)
+    }
+
+    /// How long the next background turn may run while foreground writes wait (see
+    /// [`BACKGROUND_SHARE`]).
+    fn slice(&self) -> std::time::Duration {
+        (self.foreground_busy / BACKGROUND_SHARE).clamp(BACKGROUND_SLICE, BACKGROUND_SLICE_MAX)
     }
 
     /// Up to `max` foreground writes, in their order of arrival.
@@ -657,8 +669,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
         }
         let group_started = std::time::Instant::now();
         // A background turn's slice (see BACKGROUND_SHARE), read before the turn resets it.
-        let slice = (lanes.foreground_busy / BACKGROUND_SHARE)
-            .clamp(BACKGROUND_SLICE, BACKGROUND_SLICE_MAX);
+        let slice = lanes.slice();
         let mut batch = lanes.next_group(BATCH);
         let foreground_only = batch.iter().all(|j| !j.background);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {

@@ -414,3 +414,22 @@ async fn a_failing_unit_fails_its_background_write() {
             .is_empty()
     );
 }
+
+/// A background turn while foreground writes wait lasts as long as the foreground groups
+/// since the last turn (the worker's share of a saturated writer), within its bounds.
+#[test]
+fn a_background_turn_lasts_the_foreground_time_since_the_last() {
+    use std::time::Duration;
+    let mut lanes = Lanes::default();
+    assert_eq!(lanes.slice(), BACKGROUND_SLICE);
+    lanes.foreground_busy = Duration::from_millis(8);
+    assert_eq!(lanes.slice(), Duration::from_millis(8) / BACKGROUND_SHARE);
+    lanes.foreground_busy = Duration::from_secs(1);
+    assert_eq!(lanes.slice(), BACKGROUND_SLICE_MAX);
+    // A turn resets it.
+    lanes.push(lane_job(true, 1, Arc::default()));
+    lanes.push(lane_job(false, 2, Arc::default()));
+    lanes.since_background = BACKGROUND_EVERY;
+    assert_eq!(lanes.next_group(512).len(), 1);
+    assert_eq!(lanes.slice(), BACKGROUND_SLICE);
+}
