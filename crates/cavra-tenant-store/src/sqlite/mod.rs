@@ -775,7 +775,13 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, settings: LogSetti
         for finish in finishers.drain(..) {
             finish(err.as_deref());
         }
-        // Counted only while the worker waits for its turn (the share is of a busy writer).
+        // Counted only while the worker waits for its turn (the share is of a busy writer);
+        // a write that came during the group waited for it (not yet drained into the lanes,
+        // it went uncounted, and the worker's turns shrank to the least slice: 1,700
+        // events/s for 3,600 decisions/s flat out).
+        while let Ok(job) = rx.try_recv() {
+            lanes.push(job);
+        }
         if foreground_only && !lanes.background.is_empty() {
             lanes.foreground_busy += group_started.elapsed();
         }
