@@ -134,7 +134,7 @@ const BACKGROUND_SLICE_MAX: std::time::Duration = std::time::Duration::from_mill
 struct Lanes {
     foreground: std::collections::VecDeque<Job>,
     background: std::collections::VecDeque<Job>,
-    /// Foreground groups run since the last background write (or since the writer started).
+    /// Foreground groups run, while a background write waited, since the last background turn.
     since_background: usize,
     /// The writer's time in those groups.
     foreground_busy: std::time::Duration,
@@ -163,7 +163,11 @@ impl Lanes {
             self.foreground_busy = std::time::Duration::ZERO;
             return self.background.pop_front().into_iter().collect();
         }
-        self.since_background += 1;
+        // Only the groups a background write waited through count: one that ran before
+        // the worker's write came leaves the decisions queued with it first.
+        if !self.background.is_empty() {
+            self.since_background += 1;
+        }
         self.take_foreground(max)
     }
 
