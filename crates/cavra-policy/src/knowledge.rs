@@ -99,6 +99,7 @@ const ENTRY_FIELDS: &[Field] = &[
     opt("assignments", Shape::List(&SETTING_SHAPE)),
     opt("writes", Shape::StrList),
     opt("default_reads", Shape::StrList),
+    opt("wrapper", Shape::Bool),
     opt("stdin", Shape::OptWord("effect", &["command", "code"])),
     opt("classes", Shape::StrList),
     opt("version_selector", Shape::Str),
@@ -269,6 +270,28 @@ mod tests {
         let text = "environment:\n  - names: [GIT SSH]\n    source: git(1)\n    effect: command\n";
         let e = parse_knowledge(text, "k.yaml").expect_err("not a variable name");
         assert_eq!(e.location.as_ref().map(|l| l.line), Some(2), "{e}");
+    }
+
+    #[test]
+    fn a_pack_entry_says_whether_its_program_is_a_pure_wrapper() {
+        let role = |wrapper: &str| {
+            let text = format!(
+                "programs:\n  - program: inbox\n    source: inbox(1)\n{wrapper}    options_end_at_operand: true\n    operands: command_words\n"
+            );
+            let section = parse_knowledge(&text, "k.yaml").unwrap_or_else(|e| panic!("{e}"));
+            let kb = section.compile("k.yaml");
+            let a = cavra_shell::analyze_with_knowledge(
+                "inbox ls",
+                &cavra_shell::Limits::default(),
+                &kb,
+            );
+            a.commands.first().map(|c| c.role)
+        };
+        assert_eq!(
+            role("    wrapper: true\n"),
+            Some(cavra_shell::CommandRole::Wrapper)
+        );
+        assert_eq!(role(""), Some(cavra_shell::CommandRole::Executed));
     }
 
     #[test]
