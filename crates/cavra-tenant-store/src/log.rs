@@ -2,7 +2,9 @@
 //! and how a checkpoint is signed. Each tenant has its own log (its own id, Merkle tree and
 //! checkpoints), so a tenant's bundle and proofs never involve another tenant's entries.
 
-use cavra_evidence::canonical::to_canonical_bytes;
+use std::fmt::Write as _;
+
+use cavra_evidence::canonical::{self, to_canonical_bytes};
 use cavra_evidence::checkpoint::Checkpoint;
 use cavra_evidence::compact::Frontier;
 use cavra_evidence::merkle::{Hash, leaf_hash};
@@ -28,7 +30,7 @@ pub(crate) struct BuiltEntry {
 /// only splices it into the entry), so that the one writer does as little as it can.
 #[derive(Clone)]
 pub(crate) struct PreparedBody {
-    canonical: Vec<u8>,
+    canonical: String,
     findings: Vec<cavra_redact::Finding>,
 }
 
@@ -65,7 +67,7 @@ pub(crate) fn prepare_decision_body(
     };
     let value = body;
     let prepared = PreparedBody {
-        canonical: to_canonical_bytes(&value),
+        canonical: canonical::to_canonical(&value),
         findings,
     };
     (prepared, value)
@@ -140,21 +142,26 @@ fn splice_entry(
     timestamp: &str,
     p: &PreparedBody,
 ) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    // The one writer thread runs this for every entry: the checks allocate nothing for a
+    // clean text, and the texts are escaped straight into the entry (not made values first).
+    let mut findings = Vec::new();
     for s in [tenant, kind, timestamp] {
-        if !redactor.redact_text(s).findings.is_empty() {
+        if redactor
+            .redact_json_string(s, "", false, &mut findings)
+            .is_some()
+        {
             return Ok(None);
         }
     }
-    let text = |s: &str| to_canonical_bytes(&Value::String(s.to_string()));
-    let mut out = Vec::with_capacity(p.canonical.len() + 160);
-    out.extend_from_slice(b"{\"body\":");
-    out.extend_from_slice(&p.canonical);
-    out.extend_from_slice(b",\"format\":");
-    out.extend_from_slice(&text(ENTRY_FORMAT));
-    out.extend_from_slice(b",\"index\":");
-    out.extend_from_slice(index.to_string().as_bytes());
-    out.extend_from_slice(b",\"kind\":");
-    out.extend_from_slice(&text(kind));
+    let mut out = String::with_capacity(p.canonical.len() + 160);
+    out.push_str("{\"body\":");
+    out.push_str(&p.canonical);
+    out.push_str(",\"format\":");
+    canonical::write_string(ENTRY_FORMAT, &mut out);
+    out.push_str(",\"index\":");
+    let _ = write!(out, "{index}");
+    out.push_str(",\"kind\":");
+    canonical::write_string(kind, &mut out);
     if !p.findings.is_empty() {
         let mut findings = serde_json::to_value(&p.findings)?;
         if let Some(list) = findings.as_array_mut() {
@@ -164,15 +171,15 @@ fn splice_entry(
                 }
             }
         }
-        out.extend_from_slice(b",\"redactions\":");
-        out.extend_from_slice(&to_canonical_bytes(&findings));
+        out.push_str(",\"redactions\":");
+        out.push_str(&canonical::to_canonical(&findings));
     }
-    out.extend_from_slice(b",\"tenant\":");
-    out.extend_from_slice(&text(tenant));
-    out.extend_from_slice(b",\"time\":");
-    out.extend_from_slice(&text(timestamp));
-    out.push(b'}');
-    Ok(Some(out))
+    out.push_str(",\"tenant\":");
+    canonical::write_string(tenant, &mut out);
+    out.push_str(",\"time\":");
+    canonical::write_string(timestamp, &mut out);
+    out.push('}');
+    Ok(Some(out.into_bytes()))
 }
 
 /// Builds entry `index` of a tenant's log: the canonical JSON (redacted once more, whatever
@@ -192,7 +199,7 @@ pub(crate) fn build_entry(
                 let leaf = leaf_hash(&bytes);
                 return Ok(BuiltEntry { bytes, leaf });
             }
-            serde_json::from_slice(&p.canonical)?
+            serde_json::from_str(&p.canonical)?
         }
     };
     let mut entry = Map::new();
@@ -382,9 +389,16 @@ pub(crate) fn prepare_decision(
     } else {
         None
     };
+    // The record's text cut out of the body's in place (the body's text is not needed after
+    // the event), not copied into a new string.
     let record_json = written
         .marked
-        .map(|r| written.json[r].to_string())
+        .map(|r| {
+            let mut json = written.json;
+            json.truncate(r.end);
+            json.drain(..r.start);
+            json
+        })
         .ok_or_else(|| crate::StoreError::Corrupt("the decision body has no record".into()))?;
     // Nothing masked (the usual case): the repository is stored as given. Otherwise it may
     // be among what was masked, and the column must hold what the record holds: read back.
@@ -395,7 +409,7 @@ pub(crate) fn prepare_decision(
     };
     Ok(PreparedDecision {
         body: PreparedBody {
-            canonical: written.canonical.into_bytes(),
+            canonical: written.canonical,
             findings: written.findings,
         },
         event,
@@ -720,8 +734,8 @@ mod tests {
             let a = prepare_decision(&own, extra, &mut by_value).unwrap();
             let b = prepare_decision(&own, extra, &mut written).unwrap();
             proptest::prop_assert_eq!(
-                String::from_utf8_lossy(&a.body.canonical),
-                String::from_utf8_lossy(&b.body.canonical)
+                &a.body.canonical,
+                &b.body.canonical
             );
             proptest::prop_assert_eq!(&a.body.findings, &b.body.findings);
             // The repository column holds the record's repository as stored, masked or not.
@@ -744,6 +758,36 @@ mod tests {
                     .bytes
             };
             proptest::prop_assert_eq!(entry(a.body), entry(b.body));
+        }
+
+        /// A decided record serialises as it did with `#[serde(flatten)]` around the engine's
+        /// record (the record's members, then `claimed_actor` when there is one), to text and
+        /// to a value alike, with a claimed actor or without.
+        #[test]
+        fn a_decided_record_is_the_flattened_record(
+            mut decided in record(),
+            claimed_actor in proptest::option::of(text()),
+        ) {
+            #[derive(serde::Serialize)]
+            struct Flattened<'a> {
+                #[serde(flatten)]
+                record: &'a cavra_engine::DecisionRecord,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                claimed_actor: &'a Option<String>,
+            }
+            decided.claimed_actor = claimed_actor;
+            let flattened = Flattened {
+                record: &decided.record,
+                claimed_actor: &decided.claimed_actor,
+            };
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&decided).unwrap(),
+                serde_json::to_string(&flattened).unwrap()
+            );
+            proptest::prop_assert_eq!(
+                serde_json::to_value(&decided).unwrap(),
+                serde_json::to_value(&flattened).unwrap()
+            );
         }
     }
 }

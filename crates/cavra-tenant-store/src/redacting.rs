@@ -88,6 +88,10 @@ struct Member {
     /// Whether the key has no character from U+E000 up, so that its bytes sort as its UTF-16
     /// code units do (see [`canonical::compare_keys`]): found once, not in every comparison.
     plain: bool,
+    /// The key's first eight bytes, big-endian, zeros after a shorter key: two plain keys
+    /// whose prefixes differ are in the order of their prefixes, so most comparisons of a
+    /// sort are one integer comparison (equal prefixes compare the whole keys).
+    prefix: u64,
     start: usize,
     end: usize,
 }
@@ -96,11 +100,90 @@ impl Member {
     /// The canonical order of two members' keys.
     fn order(&self, other: &Member) -> std::cmp::Ordering {
         if self.plain && other.plain {
-            self.key.as_bytes().cmp(other.key.as_bytes())
+            self.prefix
+                .cmp(&other.prefix)
+                .then_with(|| self.key.as_bytes().cmp(other.key.as_bytes()))
         } else {
             canonical::compare_keys(&self.key, &other.key)
         }
     }
+}
+
+/// [`Member::prefix`] of a key.
+fn prefix(key: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// What the writer needs to know of a member's key besides its text.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct KeyInfo {
+    /// It names a secret ([`cavra_redact::is_sensitive_key`]).
+    sensitive: bool,
+    /// [`Member::plain`].
+    plain: bool,
+    /// Its JSON text is the key in quotes and its pointer token is the key (no character
+    /// JSON escapes, no `~` or `/`).
+    bare: bool,
+}
+
+impl KeyInfo {
+    fn of(key: &str, sensitive: bool) -> KeyInfo {
+        KeyInfo {
+            sensitive,
+            plain: key.bytes().all(|b| b < 0xEE),
+            bare: !key
+                .bytes()
+                .any(|b| b < 0x20 || matches!(b, b'"' | b'\\' | b'~' | b'/')),
+        }
+    }
+
+    fn bits(self) -> u64 {
+        u64::from(self.sensitive) | u64::from(self.plain) << 1 | u64::from(self.bare) << 2
+    }
+
+    fn from_bits(bits: u64) -> KeyInfo {
+        KeyInfo {
+            sensitive: bits & 1 != 0,
+            plain: bits & 2 != 0,
+            bare: bits & 4 != 0,
+        }
+    }
+}
+
+/// Slots of [`STATIC_KEYS`].
+const STATIC_KEY_SLOTS: usize = 256;
+
+/// The [`KeyInfo`] of static keys (a struct's field names, which are most keys of a record),
+/// by the key's address and length: each slot holds the address (48 bits), the length (12
+/// bits), the info (3 bits) and a bit saying the slot is filled. A `&'static str` at an
+/// address never changes, so an entry whose address and length match is the key's; a
+/// collision only means the info is found again. One load instead of a hash of the key's
+/// text, a lookup and a comparison for each of a record's forty-odd keys.
+static STATIC_KEYS: [std::sync::atomic::AtomicU64; STATIC_KEY_SLOTS] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; STATIC_KEY_SLOTS];
+
+/// The [`KeyInfo`] of a static key, remembered in [`STATIC_KEYS`].
+fn static_key_info(key: &'static str) -> KeyInfo {
+    use std::sync::atomic::Ordering::Relaxed;
+    let addr = key.as_ptr() as usize as u64;
+    let len = key.len() as u64;
+    if addr >= 1 << 48 || len >= 1 << 12 {
+        return KeyInfo::of(key, cavra_redact::is_sensitive_key(key));
+    }
+    let tag = 1 << 63 | len << 48 | addr;
+    const TAG: u64 = 1 << 63 | (1 << 60) - 1;
+    let slot = (addr ^ len << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+    let cell = &STATIC_KEYS[slot as usize % STATIC_KEY_SLOTS];
+    let entry = cell.load(Relaxed);
+    if entry & TAG == tag {
+        return KeyInfo::from_bits(entry >> 60 & 7);
+    }
+    let info = KeyInfo::of(key, cavra_redact::is_sensitive_key(key));
+    cell.store(tag | info.bits() << 60, Relaxed);
+    info
 }
 
 /// Objects with at most this many members are sorted by insertion (stable, in place); the
@@ -195,22 +278,37 @@ impl Writer<'_> {
 
     /// Starts member `key`: its pointer, its sensitivity and its text; returns what to restore.
     fn begin_member(&mut self, key: Cow<'static, str>, first: bool) -> (usize, bool) {
+        let info = match &key {
+            Cow::Borrowed(k) => static_key_info(k),
+            Cow::Owned(k) => KeyInfo::of(k, sensitive_key(k)),
+        };
         if !first {
             self.json.push(',');
         }
-        canonical::write_string(&key, &mut self.json);
-        self.json.push(':');
         let start = self.canonical.len();
-        canonical::write_string(&key, &mut self.canonical);
-        self.canonical.push(':');
         let saved = (self.pointer.len(), self.sensitive);
         self.pointer.push('/');
-        cavra_redact::push_pointer_token(&mut self.pointer, &key);
-        self.sensitive = self.sensitive || sensitive_key(&key);
-        let plain = key.bytes().all(|b| b < 0xEE);
+        if info.bare {
+            // `"key":` once, copied: the same text in both forms.
+            let from = self.json.len();
+            self.json.push('"');
+            self.json.push_str(&key);
+            self.json.push_str("\":");
+            let (json, canonical) = (&self.json, &mut self.canonical);
+            canonical.push_str(&json[from..]);
+            self.pointer.push_str(&key);
+        } else {
+            canonical::write_string(&key, &mut self.json);
+            self.json.push(':');
+            canonical::write_string(&key, &mut self.canonical);
+            self.canonical.push(':');
+            cavra_redact::push_pointer_token(&mut self.pointer, &key);
+        }
+        self.sensitive = self.sensitive || info.sensitive;
         self.members.push(Member {
+            prefix: prefix(&key),
             key,
-            plain,
+            plain: info.plain,
             start,
             end: start,
         });
@@ -251,6 +349,25 @@ impl Writer<'_> {
         self.canonical.push('}');
         self.members.truncate(from);
         self.scratch = scratch;
+    }
+}
+
+/// Appends `/` and an array index to a pointer (what `write!(p, "/{i}")` writes, without the
+/// formatting machinery).
+fn push_index(pointer: &mut String, mut i: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (i % 10) as u8;
+        i /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    pointer.push('/');
+    for &d in &digits[at..] {
+        pointer.push(char::from(d));
     }
 }
 
@@ -361,7 +478,7 @@ impl<'a, 'r> Compound<'a, 'r> {
             self.w.both(",");
         }
         let saved = self.w.pointer.len();
-        let _ = write!(self.w.pointer, "/{}", self.count);
+        push_index(&mut self.w.pointer, self.count);
         value.serialize(&mut *self.w)?;
         self.w.pointer.truncate(saved);
         self.count += 1;
@@ -761,6 +878,46 @@ pub(crate) mod tests {
         }
     }
 
+    proptest! {
+        /// The info remembered for a static key is the key's own, the first time and again,
+        /// for more keys than there are slots (so slots are shared and overwritten), keys
+        /// that need escapes, hold `~` or `/`, characters from U+E000 up, or name a secret.
+        #[test]
+        fn a_static_key_is_what_it_is(
+            keys in proptest::collection::vec(
+                prop_oneof![
+                    "[a-zA-Z_.-]{0,6}(token|Secret|PASS_WORD|key|api|x|)[a-zA-Z_-]{0,6}",
+                    "[a-z~/\"\\\\\u{1}\u{e000}\u{1f600}é]{0,5}",
+                ],
+                1..600,
+            ),
+        ) {
+            let keys: Vec<&'static str> =
+                keys.into_iter().map(|k| &*Box::leak(k.into_boxed_str())).collect();
+            for key in keys.iter().chain(keys.iter()) {
+                let expected = KeyInfo::of(key, cavra_redact::is_sensitive_key(key));
+                prop_assert_eq!(static_key_info(key), expected, "{:?}", key);
+                let mut text = String::new();
+                canonical::write_string(key, &mut text);
+                let mut pointer = String::new();
+                cavra_redact::push_pointer_token(&mut pointer, key);
+                prop_assert_eq!(
+                    expected.bare,
+                    text == format!("\"{key}\"") && pointer == *key,
+                    "{:?}", key
+                );
+            }
+        }
+
+        /// An array index is appended to a pointer as `write!` writes it.
+        #[test]
+        fn an_index_is_written_as_format_writes_it(i in prop_oneof![0usize..1000, any::<usize>()]) {
+            let mut pointer = String::from("/a");
+            push_index(&mut pointer, i);
+            prop_assert_eq!(pointer, format!("/a/{i}"));
+        }
+    }
+
     /// Strings as records hold them: plain words, secrets of several rules, masks, escapes,
     /// and characters whose UTF-8 and UTF-16 orders differ.
     pub(crate) fn text() -> impl Strategy<Value = String> {
@@ -865,7 +1022,13 @@ pub(crate) mod tests {
         #[test]
         fn wide_objects_are_in_canonical_order(
             members in proptest::collection::vec(
-                (prop_oneof![key(), "[a-z\u{e000}-\u{e002}\u{1f600}é]{1,4}"], any::<u8>()),
+                (prop_oneof![
+                    key(),
+                    "[a-z\u{e000}-\u{e002}\u{1f600}é]{1,4}",
+                    // Keys sharing their first eight bytes (and NULs among them), which the
+                    // sort's prefixes cannot tell apart.
+                    "[ab\u{0}]{6,11}",
+                ], any::<u8>()),
                 0..100,
             )
         ) {
