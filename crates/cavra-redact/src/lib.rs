@@ -124,6 +124,14 @@ pub struct Redactor {
     rules: Vec<Compiled>,
     /// One automaton over every rule's keywords, built on first use.
     gate: OnceLock<Gate>,
+    /// [`Redactor::id`].
+    id: u64,
+}
+
+/// A new [`Redactor::id`].
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for Redactor {
@@ -502,6 +510,7 @@ impl Redactor {
         Ok(Redactor {
             rules: out,
             gate: OnceLock::new(),
+            id: next_id(),
         })
     }
 
@@ -533,6 +542,7 @@ impl Redactor {
         Ok(Redactor {
             rules: out,
             gate: OnceLock::new(),
+            id: next_id(),
         })
     }
 
@@ -543,7 +553,14 @@ impl Redactor {
         BUILTIN.get_or_init(|| Redactor {
             rules: builtin_rules().into_iter().map(Compiled::lazy).collect(),
             gate: OnceLock::new(),
+            id: next_id(),
         })
+    }
+
+    /// A number that no other rule set built in this process has (never 0): a caller may
+    /// remember what this rule set made of a text under it, as the rules never change.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The rules, as data.

@@ -64,6 +64,7 @@ pub(crate) fn write<T: Serialize + ?Sized>(
         canonical: String::with_capacity(2048),
         json: String::with_capacity(2048),
         members: Vec::new(),
+        order: Vec::new(),
         scratch: String::new(),
         marked: None,
         findings: Vec::new(),
@@ -154,7 +155,7 @@ impl KeyInfo {
 }
 
 /// Slots of [`STATIC_KEYS`].
-const STATIC_KEY_SLOTS: usize = 256;
+const STATIC_KEY_SLOTS: usize = 1024;
 
 /// The [`KeyInfo`] of static keys (a struct's field names, which are most keys of a record),
 /// by the key's address and length: each slot holds the address (48 bits), the length (12
@@ -175,34 +176,106 @@ fn static_key_info(key: &'static str) -> KeyInfo {
     }
     let tag = 1 << 63 | len << 48 | addr;
     const TAG: u64 = 1 << 63 | (1 << 60) - 1;
-    let slot = (addr ^ len << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
-    let cell = &STATIC_KEYS[slot as usize % STATIC_KEY_SLOTS];
-    let entry = cell.load(Relaxed);
-    if entry & TAG == tag {
-        return KeyInfo::from_bits(entry >> 60 & 7);
+    // Two slots a key may take (a record's forty-odd keys in one slot each would collide).
+    let slot = ((addr ^ len << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+    let slot = slot % STATIC_KEY_SLOTS;
+    for at in [slot, slot ^ 1] {
+        let entry = STATIC_KEYS[at].load(Relaxed);
+        if entry & TAG == tag {
+            return KeyInfo::from_bits(entry >> 60 & 7);
+        }
     }
     let info = KeyInfo::of(key, cavra_redact::is_sensitive_key(key));
-    cell.store(tag | info.bits() << 60, Relaxed);
+    let at = if STATIC_KEYS[slot].load(Relaxed) == 0 {
+        slot
+    } else {
+        slot ^ 1
+    };
+    STATIC_KEYS[at].store(tag | info.bits() << 60, Relaxed);
     info
 }
 
-/// Objects with at most this many members are sorted by insertion (stable, in place); the
-/// standard library's stable sort allocates a buffer for more than twenty, and a decision
-/// record has about thirty. Larger objects (a map in the request) take the standard sort.
+/// Objects with at most this many members are sorted by insertion (stable); the standard
+/// library's stable sort allocates a buffer for more than twenty, and a decision record has
+/// about thirty. Larger objects (a map in the request) take the standard sort.
 const INSERTION_SORT_MEMBERS: usize = 64;
 
-/// Puts members in canonical key order, keeping the order of equal keys.
-fn sort_members(members: &mut [Member]) {
+/// Puts `order` (indexes of `members`) in canonical key order, keeping the order of equal
+/// keys.
+fn sort_members(members: &[Member], order: &mut [usize]) {
     if members.len() > INSERTION_SORT_MEMBERS {
-        members.sort_by(Member::order);
+        order.sort_by(|&a, &b| members[a].order(&members[b]));
         return;
     }
-    for i in 1..members.len() {
+    for i in 1..order.len() {
         let mut j = i;
-        while j > 0 && members[j - 1].order(&members[j]) == std::cmp::Ordering::Greater {
-            members.swap(j - 1, j);
+        while j > 0
+            && members[order[j - 1]].order(&members[order[j]]) == std::cmp::Ordering::Greater
+        {
+            order.swap(j - 1, j);
             j -= 1;
         }
+    }
+}
+
+/// The canonical order of an object whose keys are all static, by the keys' addresses and
+/// lengths in the order written.
+struct KnownOrder {
+    keys: Vec<(usize, usize)>,
+    order: Vec<usize>,
+}
+
+/// Objects whose order [`canonical_order`] remembers, per thread, at most: a decision's body
+/// has three kinds (the body, the record, a matched rule).
+const KNOWN_ORDERS: usize = 16;
+
+thread_local! {
+    /// The orders of the objects of static keys this thread wrote lately: a decision's
+    /// objects have the same keys in the same order every time, and sorting the record's
+    /// thirty members took about a tenth of the writer's instructions.
+    static KNOWN: std::cell::RefCell<Vec<KnownOrder>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fills `order` with the indexes of `members` in canonical key order: remembered for an
+/// object of static keys written before with the same keys in the same order (a static key's
+/// text at an address never changes, so the same addresses are the same keys), else sorted.
+fn canonical_order(members: &[Member], order: &mut Vec<usize>) {
+    order.clear();
+    let id = |m: &Member| (m.key.as_ptr() as usize, m.key.len());
+    let remember = members.len() <= INSERTION_SORT_MEMBERS
+        && members.iter().all(|m| matches!(m.key, Cow::Borrowed(_)));
+    if remember {
+        let found = KNOWN.with(|known| {
+            let Ok(known) = known.try_borrow() else {
+                return false;
+            };
+            let Some(k) = known.iter().find(|k| {
+                k.keys.len() == members.len()
+                    && k.keys.iter().zip(members).all(|(k, m)| *k == id(m))
+            }) else {
+                return false;
+            };
+            order.extend_from_slice(&k.order);
+            true
+        });
+        if found {
+            return;
+        }
+    }
+    order.extend(0..members.len());
+    sort_members(members, order);
+    if remember {
+        KNOWN.with(|known| {
+            if let Ok(mut known) = known.try_borrow_mut() {
+                if known.len() >= KNOWN_ORDERS {
+                    known.remove(0);
+                }
+                known.push(KnownOrder {
+                    keys: members.iter().map(id).collect(),
+                    order: order.clone(),
+                });
+            }
+        });
     }
 }
 
@@ -219,6 +292,8 @@ struct Writer<'r> {
     json: String,
     /// The members of the objects being written, innermost last.
     members: Vec<Member>,
+    /// The canonical order of the object being ended (indexes of its members).
+    order: Vec<usize>,
     scratch: String,
     marked: Option<std::ops::Range<usize>>,
     findings: Vec<Finding>,
@@ -245,11 +320,46 @@ impl Writer<'_> {
             None => None,
         };
         let out = twice.as_deref().or(once.as_deref()).unwrap_or(s);
+        self.text(out);
+    }
+
+    /// Writes a text as it is, in both forms.
+    fn text(&mut self, out: &str) {
         let start = self.json.len();
         canonical::write_string(out, &mut self.json);
         // The same escapes in both forms (RFC 8785's are serde_json's).
         let (json, canonical) = (&self.json, &mut self.canonical);
         canonical.push_str(&json[start..]);
+    }
+
+    /// [`Writer::string`] of a static text (an enum variant's name: a record's decisions,
+    /// action type, severity and mode): one that these rule sets left as it is before, where
+    /// no key names a secret, is written without redacting it again (the same text under
+    /// the same rules gives the same answer; [`CLEAN`]).
+    fn static_string(&mut self, s: &'static str) {
+        if self.sensitive {
+            return self.string(s);
+        }
+        let key = CleanText {
+            first: self.first.id(),
+            second: self.second.map_or(0, Redactor::id),
+            addr: s.as_ptr() as usize,
+            len: s.len(),
+        };
+        let slot = ((key.addr ^ key.len << 40) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
+        let slot = slot as usize % CLEAN_TEXTS;
+        if CLEAN.with(|c| c.try_borrow().is_ok_and(|c| c[slot] == key)) {
+            return self.text(s);
+        }
+        let before = self.findings.len() + self.second_findings.len();
+        self.string(s);
+        if self.findings.len() + self.second_findings.len() == before {
+            CLEAN.with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c[slot] = key;
+                }
+            });
+        }
     }
 
     fn integer(&mut self, n: impl std::fmt::Display) {
@@ -328,27 +438,30 @@ impl Writer<'_> {
     fn end_object(&mut self, from: usize) {
         self.json.push('}');
         self.depth -= 1;
-        let members = &mut self.members[from..];
+        let members = &self.members[from..];
         let Some(start) = members.first().map(|m| m.start) else {
             self.canonical.push_str("{}");
             return;
         };
-        sort_members(members);
+        let mut order = std::mem::take(&mut self.order);
+        canonical_order(members, &mut order);
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.push_str(&self.canonical[start..]);
         self.canonical.truncate(start);
         self.canonical.push('{');
-        for (i, m) in members.iter().enumerate() {
+        for (i, &at) in order.iter().enumerate() {
             if i > 0 {
                 self.canonical.push(',');
             }
+            let m = &members[at];
             self.canonical
                 .push_str(&scratch[m.start - start..m.end - start]);
         }
         self.canonical.push('}');
         self.members.truncate(from);
         self.scratch = scratch;
+        self.order = order;
     }
 }
 
@@ -369,6 +482,27 @@ fn push_index(pointer: &mut String, mut i: usize) {
     for &d in &digits[at..] {
         pointer.push(char::from(d));
     }
+}
+
+/// A static text that the rule sets `first` and `second` (their [`Redactor::id`]s; 0 for none)
+/// leave as it is, by its address and length.
+#[derive(Clone, Copy, PartialEq)]
+struct CleanText {
+    first: u64,
+    second: u64,
+    addr: usize,
+    len: usize,
+}
+
+/// Slots of [`CLEAN`].
+const CLEAN_TEXTS: usize = 64;
+
+thread_local! {
+    /// Static texts this thread found clean lately ([`Writer::static_string`]). A rule set's
+    /// id is never 0, so an empty slot matches nothing.
+    static CLEAN: std::cell::RefCell<[CleanText; CLEAN_TEXTS]> = const {
+        std::cell::RefCell::new([CleanText { first: 0, second: 0, addr: 0, len: 0 }; CLEAN_TEXTS])
+    };
 }
 
 /// Keys whose sensitivity [`sensitive_key`] remembers, per thread, at most.
@@ -639,7 +773,7 @@ impl<'a, 'r> ser::Serializer for &'a mut Writer<'r> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), Error> {
-        self.string(variant);
+        self.static_string(variant);
         Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -915,6 +1049,71 @@ pub(crate) mod tests {
             let mut pointer = String::from("/a");
             push_index(&mut pointer, i);
             prop_assert_eq!(pointer, format!("/a/{i}"));
+        }
+    }
+
+    /// An enum variant's name is redacted as any text, under each pair of rule sets in
+    /// turn, whether it was clean under another pair before or not (the writer remembers
+    /// clean static texts per pair of rule sets), and masked whole under a secret's key.
+    #[test]
+    fn a_static_text_is_masked_by_the_rules_that_mask_it() {
+        #[derive(serde::Serialize, Clone, Copy)]
+        #[serde(rename_all = "snake_case")]
+        enum Word {
+            ReadFile,
+            Allow,
+        }
+        #[derive(serde::Serialize)]
+        struct Doc {
+            a: Word,
+            b: Word,
+            password: Word,
+            list: Vec<Word>,
+        }
+        let doc = Doc {
+            a: Word::ReadFile,
+            b: Word::Allow,
+            password: Word::Allow,
+            list: vec![Word::ReadFile, Word::Allow],
+        };
+        let plain = Redactor::for_pack(&[], &[]).expect("built-in rules");
+        let word = cavra_redact::RuleSpec {
+            id: "word".into(),
+            description: String::new(),
+            regex: "read_file".into(),
+            keywords: vec!["read_".into()],
+            min_entropy: None,
+        };
+        let masking = Redactor::for_pack(&[], &[word]).expect("pack");
+        let pairs = [
+            (&plain, None),
+            (&masking, None),
+            (&plain, Some(&masking)),
+            (&masking, Some(&plain)),
+            (&plain, None),
+            (&masking, None),
+        ];
+        for (first, second) in pairs {
+            for _ in 0..2 {
+                let mut walked = serde_json::to_value(&doc).unwrap();
+                let mut findings = first.redact_json_in_place(&mut walked);
+                if let Some(second) = second {
+                    findings.extend(second.redact_json_in_place(&mut walked));
+                }
+                let written = write(&doc, first, second, "record").unwrap();
+                assert_eq!(
+                    written.canonical,
+                    cavra_evidence::canonical::to_canonical(&walked)
+                );
+                assert_eq!(written.json, serde_json::to_string(&walked).unwrap());
+                assert_eq!(written.findings, findings);
+                let masked = std::ptr::eq(first, &masking) || second.is_some();
+                assert_eq!(
+                    written.json.matches("[REDACTED:word]").count(),
+                    if masked { 2 } else { 0 }
+                );
+                assert_eq!(written.json.matches("[REDACTED:sensitive-key]").count(), 1);
+            }
         }
     }
 
