@@ -1052,6 +1052,66 @@ pub(crate) mod tests {
         }
     }
 
+    /// An object of static keys (a struct's fields, here leaked texts) in any order of a few
+    /// key sets, written again and again: the order remembered for a sequence of keys is
+    /// the canonical order of those keys, never another sequence's.
+    #[test]
+    fn remembered_orders_are_canonical_orders() {
+        struct Fields(Vec<(&'static str, u64)>);
+        impl Serialize for Fields {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeStruct as _;
+                let mut st = s.serialize_struct("Fields", self.0.len())?;
+                for (k, v) in &self.0 {
+                    st.serialize_field(k, v)?;
+                }
+                st.end()
+            }
+        }
+        let pool: Vec<&'static str> = [
+            "b",
+            "a",
+            "ab",
+            "aa",
+            "abcdefghij",
+            "abcdefghik",
+            "abcdefgh",
+            "z\u{0}",
+            "z",
+            "\u{e000}",
+            "\u{1f600}",
+            "é",
+            "a/b",
+            "x~y",
+            "password",
+            "decision",
+            "decision_id",
+        ]
+        .iter()
+        .map(|k| &*Box::leak(k.to_string().into_boxed_str()))
+        .collect();
+        let own = Redactor::for_pack(&[], &[]).expect("built-in rules");
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let objects = proptest::collection::vec(
+            proptest::sample::subsequence(pool.clone(), 0..pool.len()).prop_shuffle(),
+            1..40,
+        );
+        runner
+            .run(&objects, |objects| {
+                for keys in objects.iter().chain(objects.iter()) {
+                    let fields = Fields(keys.iter().zip(0u64..).map(|(k, i)| (*k, i)).collect());
+                    let value = serde_json::to_value(&fields).unwrap();
+                    let written = write(&fields, &own, None, "record").unwrap();
+                    prop_assert_eq!(
+                        &written.canonical,
+                        &cavra_evidence::canonical::to_canonical(&value)
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     /// An enum variant's name is redacted as any text, under each pair of rule sets in
     /// turn, whether it was clean under another pair before or not (the writer remembers
     /// clean static texts per pair of rule sets), and masked whole under a secret's key.
