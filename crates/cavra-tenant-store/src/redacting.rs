@@ -338,7 +338,8 @@ impl Writer<'_> {
     /// the same rules gives the same answer; [`CLEAN`]).
     fn static_string(&mut self, s: &'static str) {
         if self.sensitive {
-            return self.string(s);
+            self.string(s);
+            return;
         }
         let key = CleanText {
             first: self.first.id(),
@@ -349,7 +350,8 @@ impl Writer<'_> {
         let slot = ((key.addr ^ key.len << 40) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
         let slot = slot as usize % CLEAN_TEXTS;
         if CLEAN.with(|c| c.try_borrow().is_ok_and(|c| c[slot] == key)) {
-            return self.text(s);
+            self.text(s);
+            return;
         }
         let before = self.findings.len() + self.second_findings.len();
         self.string(s);
