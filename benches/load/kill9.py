@@ -7,6 +7,9 @@ the Merkle root (RFC 6962) of the leaf hashes of the entries before it, each lea
 its stored entry.
 
     python3 benches/load/kill9.py CAVRA_BIN [ROUNDS] [THREADS]        (defaults 6 and 32)
+
+With KILL9_POSTGRES=postgres://… the service runs on PostgreSQL instead, in a schema of its own
+(made for the run, dropped when it passes), read back with psql.
 """
 import hashlib
 import http.client
@@ -27,7 +30,14 @@ bin_, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 6
 threads = int(sys.argv[3]) if len(sys.argv) > 3 else 32
 work = tempfile.mkdtemp(prefix="cavra-kill9-")
 db = os.path.join(work, "server.db")
-env = dict(os.environ, CAVRA_DATABASE_URL=f"sqlite://{db}")
+pg_base = os.environ.get("KILL9_POSTGRES")
+if pg_base:
+    schema = f"kill9_{int(time.time())}_{random.randrange(1 << 30)}"
+    subprocess.run(["psql", pg_base, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+    sep = "&" if "?" in pg_base else "?"
+    env = dict(os.environ, CAVRA_DATABASE_URL=f"{pg_base}{sep}options=-c%20search_path%3D{schema}")
+else:
+    env = dict(os.environ, CAVRA_DATABASE_URL=f"sqlite://{db}")
 key = os.path.join(work, "keys", "service.key")
 subprocess.run([bin_, "keys", "generate", "--key-id", "service", "--output", os.path.join(work, "keys")],
                env=env, check=True, stdout=subprocess.DEVNULL)
@@ -113,7 +123,35 @@ for rnd in range(rounds):
         t.join()
     print(f"round {rnd + 1}: killed -9 with {len(acked)} decisions acknowledged so far", flush=True)
 
-con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+class Psql:
+    """The few reads below, through psql (text columns; bytea as hex, turned back to bytes)."""
+
+    def execute(self, sql, args=()):
+        for a in args:
+            sql = sql.replace("?", "'" + a.replace("'", "''") + "'", 1)
+        sql = sql.replace("SELECT idx, entry, leaf_hash", "SELECT idx, encode(entry, 'hex'), encode(leaf_hash, 'hex')")
+        out = subprocess.run(["psql", env["CAVRA_DATABASE_URL"], "-AtF", "\t", "-c", sql], check=True,
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            cols = line.split("\t")
+            if "encode(entry" in sql:
+                cols = [int(cols[0]), bytes.fromhex(cols[1]), bytes.fromhex(cols[2])]
+            elif sql.startswith("SELECT size") or sql.startswith("SELECT tree_size"):
+                cols[0] = int(cols[0])
+            rows.append(tuple(cols))
+        return Rows(rows)
+
+
+class Rows(list):
+    def fetchall(self):
+        return list(self)
+
+    def fetchone(self):
+        return self[0] if self else None
+
+
+con = Psql() if pg_base else sqlite3.connect(f"file:{db}?mode=ro", uri=True)
 stored = {row[0] for row in con.execute("SELECT decision_id FROM decisions")}
 missing = [d for _, d in acked if d not in stored]
 tenants = ["load", "load2"]
@@ -139,7 +177,9 @@ print(f"acknowledged {len(acked)}, stored {len(stored)}, acknowledged but missin
 for p in problems:
     print("PROBLEM:", p)
 if missing or problems:
-    print(f"FAIL (the database is kept in {work})")
+    print(f"FAIL (the database is kept in {work}{' and schema ' + schema if pg_base else ''})")
     sys.exit(1)
 print("PASS: every acknowledged decision is stored and every log is whole")
 shutil.rmtree(work)
+if pg_base:
+    subprocess.run(["psql", pg_base, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)

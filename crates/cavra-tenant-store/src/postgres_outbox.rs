@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use crate::log::{NewEntry, PreparedBody, prepare_body};
 use crate::outbox::*;
-use crate::postgres::{PgDb, append, append_many};
+use crate::postgres::{PgDb, Work, append};
 use crate::{Result, StoreError, Timestamp};
 
 /// The outbox's tables (migration 4).
@@ -76,40 +76,6 @@ pub(crate) async fn insert_event(
             &e.created_at.to_string(),
             &serde_json::to_string(&e.payload)?,
         ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Inserts the events of a group commit inside `tx` (one statement).
-pub(crate) async fn insert_events(
-    tx: &deadpool_postgres::Transaction<'_>,
-    tenant: &str,
-    events: &[(&NewEvent, u64)],
-) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut ids = Vec::with_capacity(events.len());
-    let mut kinds = Vec::with_capacity(events.len());
-    let mut refs = Vec::with_capacity(events.len());
-    let mut indexes = Vec::with_capacity(events.len());
-    let mut times = Vec::with_capacity(events.len());
-    let mut payloads = Vec::with_capacity(events.len());
-    for (e, index) in events {
-        ids.push(e.id.as_str());
-        kinds.push(e.kind.as_str());
-        refs.push(e.ref_id.as_deref());
-        indexes.push(*index as i64);
-        times.push(e.created_at.to_string());
-        payloads.push(serde_json::to_string(&e.payload)?);
-    }
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO connector_events (tenant, id, kind, ref_id, log_index, created_at, payload) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])",
-        )
-        .await?,
-        &[&tenant, &ids, &kinds, &refs, &indexes, &times, &payloads],
     )
     .await?;
     Ok(())
@@ -338,91 +304,68 @@ impl crate::backend::Outbox for PgDb {
         &self,
         mut attempts: Vec<AttemptRecord>,
     ) -> Result<Vec<AttemptWritten>> {
+        // Redacted and canonical here, before the tenant's appender takes them.
         let bodies: Vec<PreparedBody> = attempts
             .iter_mut()
             .map(|a| prepare_body(&self.settings.redactor, std::mem::take(&mut a.entry)))
             .collect();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        // The delivery rows first, then the log heads (in tenant order): the order every
-        // write takes, so two workers never wait on each other in a cycle.
-        let (
-            mut t,
-            mut e,
-            mut dst,
-            mut owner,
-            mut state,
-            mut n,
-            mut next,
-            mut at,
-            mut status,
-            mut error,
-        ) = (
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-        );
-        for a in &attempts {
-            let (s, next_at) = outcome_row(&a.outcome);
-            t.push(a.tenant.as_str());
-            e.push(a.event_id.as_str());
-            dst.push(a.destination.as_str());
-            owner.push(a.owner.as_str());
-            state.push(s.as_str());
-            n.push(a.attempt as i64);
-            next.push(next_at);
-            at.push(a.at.to_string());
-            status.push(a.status.as_str());
-            error.push(a.error.as_deref());
+        // Each tenant's attempts go to its appender, which writes them with the decisions
+        // waiting (one transaction, one lock of the log head, see `postgres::group_commit`):
+        // an attempt's entry, its delivery row's move and its follow-up event are committed
+        // together, and the worker no longer holds a tenant's log head in a transaction of its
+        // own. The tenants' shares are written at once, each whole or not at all.
+        let mut shares: Vec<(String, Vec<usize>, Vec<AttemptRecord>, Vec<PreparedBody>)> =
+            Vec::new();
+        for (i, (a, body)) in attempts.into_iter().zip(bodies).enumerate() {
+            let at = match shares.iter().position(|(t, ..)| *t == a.tenant) {
+                Some(at) => at,
+                None => {
+                    shares.push((a.tenant.clone(), Vec::new(), Vec::new(), Vec::new()));
+                    shares.len() - 1
+                }
+            };
+            shares[at].1.push(i);
+            shares[at].2.push(a);
+            shares[at].3.push(body);
         }
-        let moved = tx
-            .query(
-                &tx.prepare_cached(
-                    "UPDATE connector_deliveries d SET state = u.s, attempts = u.n, next_at = u.next, updated_at = u.at, last_status = u.status, last_error = u.error, lease_owner = NULL, lease_until = 0 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[]) AS u(t, e, dst, o, s, n, next, at, status, error) WHERE d.tenant = u.t AND d.event_id = u.e AND d.destination = u.dst AND d.lease_owner = u.o AND d.state = 'pending' RETURNING d.tenant, d.event_id, d.destination",
-                )
-                .await?,
-                &[&t, &e, &dst, &owner, &state, &n, &next, &at, &status, &error],
-            )
-            .await?;
-        let mut applied = std::collections::HashSet::with_capacity(moved.len());
-        for r in &moved {
-            applied.insert((
-                r.try_get::<_, String>(0)?,
-                r.try_get::<_, String>(1)?,
-                r.try_get::<_, String>(2)?,
-            ));
+        let total = shares.iter().map(|s| s.1.len()).sum();
+        let mut waiting = Vec::with_capacity(shares.len());
+        for (tenant, positions, attempts, bodies) in shares {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.appender(&tenant)
+                .send(Work::Attempts {
+                    attempts,
+                    bodies,
+                    reply,
+                })
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            waiting.push((positions, answer));
         }
-        let mut indexes = vec![0u64; attempts.len()];
-        for group in attempts_by_tenant(
-            attempts
-                .iter()
-                .zip(&bodies)
-                .zip(&at)
-                .map(|((a, body), at)| (a, body, at.as_str())),
-        ) {
-            let got = append_many(&tx, &self.settings, group.tenant, group.entries).await?;
-            for (i, index) in group.positions.into_iter().zip(got) {
-                indexes[i] = index;
+        let mut out = vec![
+            AttemptWritten {
+                log_index: 0,
+                applied: false,
+            };
+            total
+        ];
+        let mut first_error = None;
+        for (positions, answer) in waiting {
+            match answer.await.map_err(|_| StoreError::Closed) {
+                Ok(Ok(written)) => {
+                    for (i, w) in positions.into_iter().zip(written) {
+                        out[i] = w;
+                    }
+                }
+                Ok(Err(e)) | Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        let mut out = Vec::with_capacity(attempts.len());
-        for (a, log_index) in attempts.iter().zip(indexes) {
-            let applied =
-                applied.contains(&(a.tenant.clone(), a.event_id.clone(), a.destination.clone()));
-            if applied && let Some(f) = &a.follow_up {
-                insert_event(&tx, &a.tenant, f, Some(log_index)).await?;
-            }
-            out.push(AttemptWritten { log_index, applied });
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        tx.commit().await?;
-        Ok(out)
     }
 
     async fn purge_outbox(&self, before: Timestamp, chunk: usize) -> Result<Purged> {

@@ -2830,3 +2830,53 @@ async fn pg_a_bad_decision_fails_alone_in_its_group() {
         60
     );
 }
+
+/// Plain decisions from many tasks on two replicas (each replica's appender keeps two groups
+/// in flight, built on the head the first will leave) while approvals are asked and
+/// free-standing entries appended between them under the lock: every answer is a distinct
+/// index holding its own record, and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_chained_groups_and_other_writes_keep_the_log_whole() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let replicas = [f.db.clone(), f.replica().await];
+    let mut tasks = Vec::new();
+    for i in 0..400u32 {
+        let db = replicas[(i % 2) as usize].clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("d{i}");
+            let r = if i % 40 == 7 {
+                db.record_decision(
+                    "t",
+                    asking(&id, &format!("apr{i}"), &format!("fp{i}"), i, 86_000),
+                )
+                .await
+            } else {
+                db.record_decision("t", plain(decision(&id, Some("s"), "allow", i)))
+                    .await
+            };
+            if i % 50 == 3 {
+                db.append_entry("t", "note", Some(&id), stamp(i), json!({"n": i}))
+                    .await
+                    .expect("an entry of its own");
+            }
+            r.map(|r| (id, r.log_index))
+        }));
+    }
+    let mut indexes = BTreeSet::new();
+    let mut answered = Vec::new();
+    for t in tasks {
+        let (id, index) = t.await.unwrap().expect("every decision is recorded");
+        assert!(indexes.insert(index), "no index is given twice");
+        answered.push((id, index));
+    }
+    // 400 decisions, 10 approvals asked (an entry each), 8 notes.
+    assert_eq!(check_log(&f.db, "t").await, 418);
+    let entries = f.db.entries("t", &all_entries()).await.unwrap();
+    for (id, index) in answered {
+        let e = &entries[index as usize];
+        assert_eq!(e.kind, "decision");
+        assert_eq!(e.ref_id.as_deref(), Some(id.as_str()), "entry {index}");
+    }
+}

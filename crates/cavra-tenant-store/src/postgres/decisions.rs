@@ -17,7 +17,7 @@ impl Decisions for PgDb {
             // A plain decision: appended with whatever else of this tenant is waiting, in
             // one transaction under one lock of the log head (one commit for the group).
             let (reply, answer) = oneshot::channel();
-            let pending = Pending {
+            let pending = Work::Decision {
                 decision: w.decision,
                 prepared,
                 event,

@@ -1,188 +1,805 @@
-//! Group commit of plain decisions: one transaction and one lock of the log head for many.
+//! Group commit of a tenant's plain decisions and delivery attempts: one transaction and one
+//! lock of the log head for many, and up to two groups in flight at once.
+//!
+//! A tenant's appender keeps the log head its groups leave (log id and frontier) in memory.
+//! While one group commits, the next is built on the head the first will leave and sent
+//! behind it on the same connection, `BEGIN`, statements and `COMMIT` together (pipelined:
+//! PostgreSQL runs them as they come, with no round trip to the service in between). Its
+//! first statement updates the head only if it is still the one the group was built on
+//! (`size` and `frontier` as expected) and fails otherwise, so the second group commits after
+//! the first and on what the first committed (log order is commit order); if the first did
+//! not commit, the head is not the expected one, the second group's transaction fails before
+//! its `COMMIT` and is rolled back, and its work is appended again from the head the database
+//! holds. Nothing is answered before its own group's `COMMIT` returned, so nothing
+//! acknowledged is missing.
+//! When the head is not known (the first group, after a failure) a group locks and reads it
+//! (`SELECT … FOR UPDATE`) first, as every other write of the log does; any other write that
+//! appends between two groups (an approval, another replica) makes the next guarded update
+//! fail, and that group is appended again under the lock.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use super::*;
+use crate::log::{BuiltEntry, PreparedBody};
+use crate::outbox::{AttemptRecord, AttemptWritten, NewEvent, outcome_row};
+use tokio_postgres::error::SqlState;
 
-/// One tenant's appender: takes every decision waiting (up to [`BATCH`]) and appends them in
-/// one transaction; each caller is answered after the commit. Across replicas the log head's
-/// row lock still orders the groups. Should a group fail (a duplicate decision id, say), its
-/// decisions are appended one by one, so that only the one at fault fails.
+/// Groups of one tenant in flight at once: the one committing and the one chained on it.
+const IN_FLIGHT: usize = 2;
+
+/// What a tenant's appender appends, each with whom to answer.
+pub(crate) enum Work {
+    /// A plain decision (no approval asked or used), answered with its entry's index.
+    Decision {
+        decision: NewDecision,
+        prepared: PreparedBody,
+        /// Its outbox event, written in the same transaction.
+        event: Option<NewEvent>,
+        /// Its `repository` column.
+        repository: Option<String>,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    /// Delivery attempts of the tenant, each an entry and its delivery row's new state, all
+    /// or none (their bodies prepared, in the attempts' order).
+    Attempts {
+        attempts: Vec<AttemptRecord>,
+        bodies: Vec<PreparedBody>,
+        reply: oneshot::Sender<Result<Vec<AttemptWritten>>>,
+    },
+}
+
+impl Work {
+    /// Answers with what a committed group wrote for this work (`moved`: the deliveries whose
+    /// rows moved, as event id and destination).
+    fn answer(self, placed: Result<Vec<u64>>, moved: &HashSet<(String, String)>) {
+        match self {
+            Work::Decision { reply, .. } => {
+                let r = placed.and_then(|p| p.first().copied().ok_or(StoreError::Closed));
+                let _ = reply.send(r);
+            }
+            Work::Attempts {
+                attempts, reply, ..
+            } => {
+                let r = placed.map(|indexes| {
+                    attempts
+                        .iter()
+                        .zip(indexes)
+                        .map(|(a, log_index)| AttemptWritten {
+                            log_index,
+                            applied: moved.contains(&(a.event_id.clone(), a.destination.clone())),
+                        })
+                        .collect()
+                });
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Answers with an error (its group failed).
+    fn fail(self, e: StoreError) {
+        match self {
+            Work::Decision { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            Work::Attempts { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// A log head: the log's id and its frontier.
+#[derive(Clone)]
+struct Head {
+    log_id: String,
+    frontier: Frontier,
+}
+
+/// Why a group did not commit.
+enum Failure {
+    /// The log head was not the one the group was built on (a group before it failed, or
+    /// another write appended in between): nothing of it was written, append it again.
+    HeadMoved,
+    /// The database refused it (nothing of it was written either).
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Store(e.into())
+    }
+}
+
+/// One tenant's appender: takes the work waiting (up to [`BATCH`] items) and appends it as a
+/// group; a second group starts while the first commits when the head the first leaves is
+/// known (see the module's documentation). Each group's task answers its own callers after
+/// its commit. Should a group fail for another reason than a moved head (a duplicate
+/// decision id, say), its work is appended item by item, so that only the one at fault fails.
 pub(super) async fn append_loop(
     pool: Pool,
     settings: LogSettings,
     tenant: String,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Work>,
 ) {
+    // The head once every group in flight has committed, when known.
+    let mut head: Option<Head> = None;
+    let mut flights: VecDeque<tokio::task::JoinHandle<Option<Head>>> = VecDeque::new();
+    // The connection the chained groups go out on, one behind the other, while any is in
+    // flight (given back to the pool when none is), and the signal that the last one's
+    // statements have all been sent, for the next to go out behind them.
+    let mut chain: Option<Arc<deadpool_postgres::Client>> = None;
+    let mut last_sent: Option<oneshot::Receiver<()>> = None;
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let (items, replies): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .map(|p| ((p.decision, p.prepared, p.event, p.repository), p.reply))
-            .unzip();
-        match append_group(&pool, &settings, &tenant, &items).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
+    loop {
+        // A group built on a predicted head may follow one in flight; a group that must read
+        // the head waits until nothing is in flight (what it reads would be stale).
+        let can_start = flights.is_empty() || (head.is_some() && flights.len() < IN_FLIGHT);
+        tokio::select! {
+            biased;
+            done = async { flights.front_mut().expect("a group in flight").await },
+                if !flights.is_empty() => {
+                flights.pop_front();
+                if flights.is_empty() {
+                    chain = None;
+                    last_sent = None;
+                }
+                match done {
+                    // Only a group that read the head runs alone, so its head is the newest.
+                    Ok(Some(h)) if flights.is_empty() && head.is_none() => head = Some(h),
+                    Ok(Some(_)) => {}
+                    // A failed group (and the one chained on it, which fails too) leaves the
+                    // head unknown until a group has read it again.
+                    Ok(None) | Err(_) => head = None,
                 }
             }
-            Err(e) if items.len() == 1 => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
+            n = rx.recv_many(&mut batch, BATCH), if can_start => {
+                if n == 0 {
+                    break;
                 }
+                let items: Vec<Work> = std::mem::take(&mut batch);
+                batch.reserve(BATCH);
+                let built = head.take().map(|h| build(&settings, &tenant, h, &items));
+                let conn = match (&built, &chain) {
+                    (Some(Ok(_)), Some(c)) if !c.is_closed() => Some(c.clone()),
+                    (Some(Ok(_)), _) => pool.get().await.ok().map(Arc::new),
+                    _ => None,
+                };
+                let (pool, settings, tenant) = (pool.clone(), settings.clone(), tenant.clone());
+                flights.push_back(match (built, conn) {
+                    (Some(Ok(group)), Some(conn)) => {
+                        head = Some(Head {
+                            log_id: group.before.log_id.clone(),
+                            frontier: group.after.clone(),
+                        });
+                        if !chain.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                            chain = Some(conn.clone());
+                            last_sent = None;
+                        }
+                        let (sent, next) = oneshot::channel();
+                        let after = last_sent.replace(next);
+                        tokio::spawn(commit_chained(
+                            pool, settings, tenant, conn, after, sent, group, items,
+                        ))
+                    }
+                    _ => tokio::spawn(commit_locked(pool, settings, tenant, items)),
+                });
             }
-            Err(_) => {
-                for (item, reply) in items.iter().zip(replies) {
-                    let result =
-                        match append_group(&pool, &settings, &tenant, std::slice::from_ref(item))
-                            .await
-                        {
-                            Ok(mut r) => r.pop().unwrap_or(Err(StoreError::Closed)),
-                            Err(e) => Err(e),
-                        };
-                    let _ = reply.send(result);
-                }
+        }
+    }
+    for f in flights {
+        let _ = f.await;
+    }
+}
+
+/// Commits a group built on a predicted head, answers its callers; returns the head it left
+/// (None when it failed: its work is appended again, under the lock).
+/// It goes out on `conn` once the group before it has gone out there (`after`), and says
+/// when it has (`sent`).
+#[allow(clippy::too_many_arguments)]
+async fn commit_chained(
+    pool: Pool,
+    settings: LogSettings,
+    tenant: String,
+    conn: Arc<deadpool_postgres::Client>,
+    after: Option<oneshot::Receiver<()>>,
+    sent: oneshot::Sender<()>,
+    group: Group,
+    items: Vec<Work>,
+) -> Option<Head> {
+    if let Some(after) = after {
+        // Sent, or failed before it could be: either way this group may go.
+        let _ = after.await;
+    }
+    let written = write_group(&conn, &tenant, &group, true, Some(sent)).await;
+    drop(conn);
+    match written {
+        Ok(moved) => {
+            for (item, placed) in items.into_iter().zip(group.placed) {
+                item.answer(placed, &moved);
+            }
+            Some(Head {
+                log_id: group.before.log_id,
+                frontier: group.after,
+            })
+        }
+        // Appended again in a task of its own, so that the appender learns at once that the
+        // head it predicted is wrong (and reads it again) rather than after the retries.
+        Err(Failure::HeadMoved) => {
+            tokio::spawn(commit_locked(pool, settings, tenant, items));
+            None
+        }
+        Err(Failure::Store(e)) => {
+            tokio::spawn(async move { one_by_one(&pool, &settings, &tenant, items, e).await });
+            None
+        }
+    }
+}
+
+/// Commits a group under the lock of the log head, read first; answers its callers and
+/// returns the head it left (None when it failed: its items are appended one by one).
+async fn commit_locked(
+    pool: Pool,
+    settings: LogSettings,
+    tenant: String,
+    items: Vec<Work>,
+) -> Option<Head> {
+    match locked(&pool, &settings, &tenant, &items).await {
+        Ok((group, moved)) => {
+            for (item, placed) in items.into_iter().zip(group.placed) {
+                item.answer(placed, &moved);
+            }
+            Some(Head {
+                log_id: group.before.log_id,
+                frontier: group.after,
+            })
+        }
+        Err(e) => {
+            tokio::spawn(async move { one_by_one(&pool, &settings, &tenant, items, e).await });
+            None
+        }
+    }
+}
+
+/// After a group failed with `e`: one item fails with it; several are appended each alone,
+/// so that only the one at fault fails.
+async fn one_by_one(
+    pool: &Pool,
+    settings: &LogSettings,
+    tenant: &str,
+    mut items: Vec<Work>,
+    e: StoreError,
+) {
+    if items.len() == 1 {
+        if let Some(item) = items.pop() {
+            item.fail(e);
+        }
+        return;
+    }
+    for item in items {
+        let one = [item];
+        match locked(pool, settings, tenant, &one).await {
+            Ok((group, moved)) => {
+                let [item] = one;
+                let placed = group.placed.into_iter().next();
+                item.answer(placed.unwrap_or(Err(StoreError::Closed)), &moved);
+            }
+            Err(e) => {
+                let [item] = one;
+                item.fail(e);
             }
         }
     }
 }
 
-/// Appends a group of plain decisions and their log entries in one transaction; answers per
-/// decision (one whose entry cannot be built is left out with its error). A database error
-/// fails the whole group and nothing of it is committed.
-pub(super) async fn append_group(
+/// Begins a transaction, locks and reads the log head, builds `items` on it and commits.
+async fn locked(
     pool: &Pool,
     settings: &LogSettings,
     tenant: &str,
-    items: &[(
-        NewDecision,
-        crate::log::PreparedBody,
-        Option<crate::outbox::NewEvent>,
-        Option<String>,
-    )],
-) -> Result<Vec<Result<u64>>> {
-    let mut c = pool.get().await?;
-    let tx = c.transaction().await?;
-    let (log_id, mut frontier) = lock_log_head(&tx, tenant).await?;
-    let mut entries = EntryColumns::default();
-    let mut decisions = DecisionColumns::default();
-    let mut checkpoints = Vec::new();
-    let mut results = Vec::with_capacity(items.len());
-    let mut events = Vec::new();
-    for (d, prepared, event, repository) in items {
-        let index = frontier.size();
-        let at = d.timestamp.to_string();
-        let built = match build_entry(
-            &settings.redactor,
-            tenant,
-            index,
-            "decision",
-            &at,
-            EntryBody::Prepared(prepared.clone()),
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                results.push(Err(e.into()));
-                continue;
-            }
-        };
-        frontier.push(built.leaf);
-        if frontier.size() % CHECKPOINT_EVERY == 0 {
-            checkpoints.push(sign_checkpoint(&log_id, &frontier, &at, &settings.signer));
+    items: &[Work],
+) -> Result<(Group, HashSet<(String, String)>)> {
+    let c = pool.get().await?;
+    let mut c = TxConn::new(c);
+    c.open = true;
+    let (begun, head) = tokio::join!(c.batch_execute("BEGIN"), read_head(&c, tenant));
+    let group = match begun
+        .map_err(StoreError::from)
+        .and_then(|()| head)
+        .and_then(|h| build(settings, tenant, h, items))
+    {
+        Ok(g) => g,
+        Err(e) => {
+            c.rollback().await;
+            return Err(e);
         }
-        entries.push(index, d, built);
-        decisions.push(index, d, repository);
-        if let Some(e) = event {
-            events.push((e, index));
-        }
-        results.push(Ok(index));
+    };
+    let written = write_group(&c, tenant, &group, false, None).await;
+    // The statements and the COMMIT went out together: the transaction is over whatever
+    // the answers (committed, rolled back, or the connection is gone and the pool drops it).
+    c.open = false;
+    match written {
+        Ok(moved) => Ok((group, moved)),
+        Err(Failure::Store(e)) => Err(e),
+        // Under the lock the head cannot move.
+        Err(Failure::HeadMoved) => Err(StoreError::Corrupt(format!(
+            "the log head of {tenant} moved under its lock"
+        ))),
     }
-    if !entries.idx.is_empty() {
-        // The group's statements go out together, in this order, and are answered in it:
-        // tokio-postgres pipelines the queries of one connection that are polled at once, so
-        // they cost one round trip instead of one each. The statements are prepared once per
-        // connection (cached), so preparing them costs no round trip either.
-        let insert_entries = tx
-            .prepare_cached(
-                "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) SELECT $1, idx, 'decision', ref_id, session_id, ts, entry, leaf FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS u(idx, ref_id, session_id, ts, entry, leaf)",
+}
+
+/// Locks `tenant`'s log head (creating it for the first entry) and reads it.
+async fn read_head(c: &deadpool_postgres::Client, tenant: &str) -> Result<Head> {
+    let lock = c
+        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = $1 FOR UPDATE")
+        .await?;
+    let row = match c.query_opt(&lock, &[&tenant]).await? {
+        Some(row) => row,
+        None => {
+            // The log's first entry: create its head (another replica may do so at the same
+            // moment; whichever commits first wins and the other waits for its row lock).
+            c.execute(
+                &c.prepare_cached(
+                    "INSERT INTO log_meta (tenant, log_id, size, frontier) VALUES ($1, replace(gen_random_uuid()::text, '-', ''), 0, '\\x'::bytea) ON CONFLICT (tenant) DO NOTHING",
+                )
+                .await?,
+                &[&tenant],
             )
             .await?;
-        let insert_decisions = tx
-            .prepare_cached(&format!(
-                "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])"
-            ))
-            .await?;
-        let entry_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &tenant,
-            &entries.idx,
-            &entries.ref_id,
-            &entries.session_id,
-            &entries.timestamp,
-            &entries.entry,
-            &entries.leaf,
-        ];
-        let decision_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
-            &tenant,
-            &decisions.decision_id,
-            &decisions.session_id,
-            &decisions.agent,
-            &decisions.requested_by,
-            &decisions.action_type,
-            &decisions.decision,
-            &decisions.rule_id,
-            &decisions.timestamp,
-            &decisions.fingerprint,
-            &decisions.policy_digest,
-            &decisions.log_index,
-            &decisions.repository,
-        ];
-        let (entries_done, decisions_done, head_done, checkpoints_done, events_done) = tokio::join!(
-            tx.execute(&insert_entries, &entry_params),
-            tx.execute(&insert_decisions, &decision_params),
-            store_log_head(&tx, tenant, &frontier),
-            async {
-                for cp in &checkpoints {
-                    insert_checkpoint(&tx, tenant, cp).await?;
-                }
-                Ok::<_, StoreError>(())
-            },
-            crate::postgres_outbox::insert_events(&tx, tenant, &events),
-        );
-        // After a failing statement the others fail too (the transaction is aborted): the
-        // first failure in statement order is the one that says why.
-        entries_done?;
-        decisions_done?;
-        head_done?;
-        checkpoints_done?;
-        events_done?;
+            c.query_one(&lock, &[&tenant]).await?
+        }
+    };
+    let size: i64 = row.try_get(1)?;
+    let bytes: Vec<u8> = row.try_get(2)?;
+    Ok(Head {
+        log_id: row.try_get(0)?,
+        frontier: Frontier::from_bytes(size as u64, &bytes)
+            .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?,
+    })
+}
+
+/// A pooled connection in a transaction begun by hand (`BEGIN` sent with the statements, so
+/// that it costs no round trip of its own). Dropped while the transaction may still be open (a
+/// task cancelled in the middle), the connection is closed, not given back to the pool.
+struct TxConn {
+    client: Option<deadpool_postgres::Client>,
+    /// Whether a transaction may be open.
+    open: bool,
+}
+
+impl TxConn {
+    fn new(client: deadpool_postgres::Client) -> TxConn {
+        TxConn {
+            client: Some(client),
+            open: false,
+        }
     }
-    tx.commit().await?;
-    Ok(results)
+
+    /// Rolls back what is open (a failed group before its statements went out).
+    async fn rollback(&mut self) {
+        if self.batch_execute("ROLLBACK").await.is_ok() {
+            self.open = false;
+        }
+    }
+}
+
+impl std::ops::Deref for TxConn {
+    type Target = deadpool_postgres::Client;
+    fn deref(&self) -> &deadpool_postgres::Client {
+        // Present from `new` until `drop`.
+        self.client.as_ref().expect("a connection")
+    }
+}
+
+impl Drop for TxConn {
+    fn drop(&mut self) {
+        if self.open
+            && let Some(c) = self.client.take()
+        {
+            drop(deadpool_postgres::Object::take(c));
+        }
+    }
+}
+
+/// Sends a group's statements, its `COMMIT` with them (and its `BEGIN` first when `begin`),
+/// says so on `sent`, and waits for every answer; returns the deliveries whose rows moved.
+/// Whatever else is sent on `c` afterwards runs after this transaction. The first statement
+/// is the head's update, guarded: it fails with a division by zero when the head is not the
+/// one the group was built on, which aborts the transaction, so that the `COMMIT` sent behind
+/// it rolls back (PostgreSQL answers `ROLLBACK` to the `COMMIT` of an aborted transaction,
+/// which is why every statement's answer is checked, not only the `COMMIT`'s).
+async fn write_group(
+    c: &deadpool_postgres::Client,
+    tenant: &str,
+    g: &Group,
+    begin: bool,
+    sent: Option<oneshot::Sender<()>>,
+) -> std::result::Result<HashSet<(String, String)>, Failure> {
+    let st = Statements::prepare(c).await?;
+    let pg: &tokio_postgres::Client = c;
+    let (old_size, old_bytes) = (
+        g.before.frontier.size() as i64,
+        g.before.frontier.to_bytes(),
+    );
+    let (new_size, new_bytes) = (g.after.size() as i64, g.after.to_bytes());
+    let e = &g.entries;
+    let d = &g.decisions;
+    let ev = &g.events;
+    let cp = &g.checkpoints;
+    let dl = &g.deliveries;
+    // Polled in this order on the first poll, each sends its statement then: tokio-postgres
+    // pipelines the queries of one connection polled at once, so the group costs one round
+    // trip (and its WAL flush) however many statements it has.
+    let (begun, guarded, entries, decisions, events, checkpoints, deliveries, committed, ()) = tokio::join!(
+        async {
+            if begin {
+                pg.batch_execute("BEGIN").await
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            pg.execute(
+                &st.guard,
+                &[&tenant, &new_size, &new_bytes, &old_size, &old_bytes],
+            )
+            .await
+        },
+        async {
+            if e.idx.is_empty() {
+                return Ok(0);
+            }
+            pg.execute(
+                &st.entries,
+                &[
+                    &tenant,
+                    &e.idx,
+                    &e.kind,
+                    &e.ref_id,
+                    &e.session_id,
+                    &e.timestamp,
+                    &e.entry,
+                    &e.leaf,
+                ],
+            )
+            .await
+        },
+        async {
+            if d.decision_id.is_empty() {
+                return Ok(0);
+            }
+            pg.execute(
+                &st.decisions,
+                &[
+                    &tenant,
+                    &d.decision_id,
+                    &d.session_id,
+                    &d.agent,
+                    &d.requested_by,
+                    &d.action_type,
+                    &d.decision,
+                    &d.rule_id,
+                    &d.timestamp,
+                    &d.fingerprint,
+                    &d.policy_digest,
+                    &d.log_index,
+                    &d.repository,
+                ],
+            )
+            .await
+        },
+        async {
+            if ev.id.is_empty() {
+                return Ok(0);
+            }
+            pg.execute(
+                &st.events,
+                &[
+                    &tenant,
+                    &ev.id,
+                    &ev.kind,
+                    &ev.ref_id,
+                    &ev.log_index,
+                    &ev.only_destination,
+                    &ev.not_destination,
+                    &ev.created_at,
+                    &ev.payload,
+                ],
+            )
+            .await
+        },
+        async {
+            if cp.tree_size.is_empty() {
+                return Ok(0);
+            }
+            pg.execute(
+                &st.checkpoints,
+                &[
+                    &tenant,
+                    &cp.tree_size,
+                    &cp.root_hash,
+                    &cp.timestamp,
+                    &cp.key_id,
+                    &cp.envelope,
+                ],
+            )
+            .await
+        },
+        async {
+            if dl.event_id.is_empty() {
+                return Ok(Vec::new());
+            }
+            let f = &dl.follow_ups;
+            pg.query(
+                &st.deliveries,
+                &[
+                    &tenant,
+                    &dl.event_id,
+                    &dl.destination,
+                    &dl.owner,
+                    &dl.state,
+                    &dl.attempts,
+                    &dl.next_at,
+                    &dl.at,
+                    &dl.status,
+                    &dl.error,
+                    &dl.follow_event,
+                    &dl.follow_destination,
+                    &f.id,
+                    &f.kind,
+                    &f.ref_id,
+                    &f.log_index,
+                    &f.only_destination,
+                    &f.not_destination,
+                    &f.created_at,
+                    &f.payload,
+                ],
+            )
+            .await
+        },
+        pg.batch_execute("COMMIT"),
+        // Polled last on the first poll: every statement above has been sent.
+        async {
+            if let Some(sent) = sent {
+                let _ = sent.send(());
+            }
+        },
+    );
+    begun?;
+    match guarded {
+        Err(e) if e.code() == Some(&SqlState::DIVISION_BY_ZERO) => {
+            return Err(Failure::HeadMoved);
+        }
+        r => {
+            r?;
+        }
+    }
+    // After a failing statement the others fail too (the transaction is aborted): the
+    // first failure in statement order is the one that says why.
+    entries?;
+    decisions?;
+    events?;
+    checkpoints?;
+    let moved = deliveries?;
+    committed?;
+    let mut out = HashSet::with_capacity(moved.len());
+    for r in &moved {
+        out.insert((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?));
+    }
+    Ok(out)
+}
+
+/// A group's statements, prepared on its connection (cached there after the first group).
+struct Statements {
+    guard: tokio_postgres::Statement,
+    entries: tokio_postgres::Statement,
+    decisions: tokio_postgres::Statement,
+    events: tokio_postgres::Statement,
+    checkpoints: tokio_postgres::Statement,
+    deliveries: tokio_postgres::Statement,
+}
+
+impl Statements {
+    async fn prepare(c: &deadpool_postgres::Client) -> Result<Statements> {
+        Ok(Statements {
+            // The head moves only from the head the group was built on; otherwise 1 / 0.
+            guard: c
+                .prepare_cached(
+                    "WITH moved AS (UPDATE log_meta SET size = $2, frontier = $3 WHERE tenant = $1 AND size = $4 AND frontier = $5 RETURNING 1) SELECT 1 / COUNT(*)::int FROM moved",
+                )
+                .await?,
+            entries: c
+                .prepare_cached(
+                    "INSERT INTO log_entries (tenant, idx, kind, ref_id, session_id, timestamp, entry, leaf_hash) SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])",
+                )
+                .await?,
+            decisions: c
+                .prepare_cached(&format!(
+                    "INSERT INTO decisions (tenant, {DECISION_COLUMNS}) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])"
+                ))
+                .await?,
+            events: c
+                .prepare_cached(
+                    "INSERT INTO connector_events (tenant, id, kind, ref_id, log_index, only_destination, not_destination, created_at, payload) SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])",
+                )
+                .await?,
+            checkpoints: c
+                .prepare_cached(
+                    "INSERT INTO checkpoints (tenant, tree_size, root_hash, timestamp, key_id, envelope) SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) ON CONFLICT (tenant, tree_size) DO UPDATE SET root_hash = EXCLUDED.root_hash, timestamp = EXCLUDED.timestamp, key_id = EXCLUDED.key_id, envelope = EXCLUDED.envelope",
+                )
+                .await?,
+            // The delivery rows still leased by the attempt's worker move; a follow-up event
+            // (a dead letter's) is written only with its row's move, as before.
+            deliveries: c
+                .prepare_cached(
+                    "WITH moved AS (UPDATE connector_deliveries d SET state = u.s, attempts = u.n, next_at = u.next, updated_at = u.at, last_status = u.status, last_error = u.error, lease_owner = NULL, lease_until = 0 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[]) AS u(e, dst, o, s, n, next, at, status, error) WHERE d.tenant = $1 AND d.event_id = u.e AND d.destination = u.dst AND d.lease_owner = u.o AND d.state = 'pending' RETURNING d.event_id, d.destination), followed AS (INSERT INTO connector_events (tenant, id, kind, ref_id, log_index, only_destination, not_destination, created_at, payload) SELECT $1, f.id, f.kind, f.ref_id, f.log_index, f.only_dst, f.not_dst, f.created_at, f.payload FROM UNNEST($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[]) AS f(e, dst, id, kind, ref_id, log_index, only_dst, not_dst, created_at, payload) WHERE EXISTS (SELECT 1 FROM moved m WHERE m.event_id = f.e AND m.destination = f.dst) RETURNING 1) SELECT event_id, destination FROM moved",
+                )
+                .await?,
+        })
+    }
+}
+
+/// A group built on a head: what its transaction writes, as statement parameters.
+struct Group {
+    /// The head it chains on.
+    before: Head,
+    /// The frontier after it.
+    after: Frontier,
+    entries: EntryColumns,
+    decisions: DecisionColumns,
+    events: EventColumns,
+    checkpoints: CheckpointColumns,
+    deliveries: DeliveryColumns,
+    /// Per item of work: its entries' indexes, or why it was left out.
+    placed: Vec<Result<Vec<u64>>>,
+}
+
+/// Builds `items` on `before`: their entries, in order, each item whole or left out (an entry
+/// that cannot be built fails its item only).
+fn build(settings: &LogSettings, tenant: &str, before: Head, items: &[Work]) -> Result<Group> {
+    let mut g = Group {
+        after: before.frontier.clone(),
+        before,
+        entries: EntryColumns::default(),
+        decisions: DecisionColumns::default(),
+        events: EventColumns::default(),
+        checkpoints: CheckpointColumns::default(),
+        deliveries: DeliveryColumns::default(),
+        placed: Vec::with_capacity(items.len()),
+    };
+    for item in items {
+        let first = g.after.size();
+        match item {
+            Work::Decision {
+                decision: d,
+                prepared,
+                event,
+                repository,
+                ..
+            } => {
+                let at = d.timestamp.to_string();
+                let built = match build_entry(
+                    &settings.redactor,
+                    tenant,
+                    first,
+                    "decision",
+                    &at,
+                    EntryBody::Prepared(prepared.clone()),
+                ) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        g.placed.push(Err(e.into()));
+                        continue;
+                    }
+                };
+                g.push_entry(
+                    settings,
+                    "decision",
+                    Some(d.decision_id.clone()),
+                    d.session_id.clone(),
+                    at,
+                    built,
+                )?;
+                g.decisions.push(first, d, repository);
+                if let Some(e) = event {
+                    g.events.push(e, Some(first))?;
+                }
+                g.placed.push(Ok(vec![first]));
+            }
+            Work::Attempts {
+                attempts, bodies, ..
+            } => {
+                // Built before any is placed, so that the item is whole or left out.
+                let built: std::result::Result<Vec<(String, BuiltEntry)>, _> = attempts
+                    .iter()
+                    .zip(bodies)
+                    .enumerate()
+                    .map(|(k, (a, body))| {
+                        let at = a.at.to_string();
+                        build_entry(
+                            &settings.redactor,
+                            tenant,
+                            first + k as u64,
+                            "delivery",
+                            &at,
+                            EntryBody::Prepared(body.clone()),
+                        )
+                        .map(|b| (at, b))
+                    })
+                    .collect();
+                let built = match built {
+                    Ok(b) => b,
+                    Err(e) => {
+                        g.placed.push(Err(e.into()));
+                        continue;
+                    }
+                };
+                let mut indexes = Vec::with_capacity(attempts.len());
+                for (a, (at, b)) in attempts.iter().zip(built) {
+                    let index = g.after.size();
+                    g.push_entry(settings, "delivery", Some(a.event_id.clone()), None, at, b)?;
+                    g.deliveries.push(a, index)?;
+                    indexes.push(index);
+                }
+                g.placed.push(Ok(indexes));
+            }
+        }
+    }
+    Ok(g)
+}
+
+impl Group {
+    /// Appends one built entry (and the checkpoint it completes, with its event).
+    fn push_entry(
+        &mut self,
+        settings: &LogSettings,
+        kind: &'static str,
+        ref_id: Option<String>,
+        session_id: Option<String>,
+        at: String,
+        built: BuiltEntry,
+    ) -> Result<()> {
+        let index = self.after.size();
+        self.after.push(built.leaf);
+        if self.after.size() % CHECKPOINT_EVERY == 0 {
+            let cp = sign_checkpoint(&self.before.log_id, &self.after, &at, &settings.signer);
+            self.events
+                .push(&crate::outbox::checkpoint_event(&cp)?, None)?;
+            self.checkpoints.push(cp);
+        }
+        let e = &mut self.entries;
+        e.idx.push(index as i64);
+        e.kind.push(kind);
+        e.ref_id.push(ref_id);
+        e.session_id.push(session_id);
+        e.timestamp.push(at);
+        e.leaf.push(built.leaf.to_vec());
+        e.entry.push(built.bytes);
+        Ok(())
+    }
 }
 
 /// Log entry columns of a group, as arrays for one `INSERT … SELECT … UNNEST`.
 #[derive(Default)]
-pub(super) struct EntryColumns {
+struct EntryColumns {
     idx: Vec<i64>,
-    ref_id: Vec<String>,
+    kind: Vec<&'static str>,
+    ref_id: Vec<Option<String>>,
     session_id: Vec<Option<String>>,
     timestamp: Vec<String>,
     entry: Vec<Vec<u8>>,
     leaf: Vec<Vec<u8>>,
 }
 
-impl EntryColumns {
-    fn push(&mut self, index: u64, d: &NewDecision, built: crate::log::BuiltEntry) {
-        self.idx.push(index as i64);
-        self.ref_id.push(d.decision_id.clone());
-        self.session_id.push(d.session_id.clone());
-        self.timestamp.push(d.timestamp.to_string());
-        self.leaf.push(built.leaf.to_vec());
-        self.entry.push(built.bytes);
-    }
-}
-
 /// Decision columns of a group, in [`DECISION_COLUMNS`] order.
 #[derive(Default)]
-pub(super) struct DecisionColumns {
+struct DecisionColumns {
     decision_id: Vec<String>,
     session_id: Vec<Option<String>>,
     agent: Vec<Option<String>>,
@@ -211,5 +828,340 @@ impl DecisionColumns {
         self.policy_digest.push(d.extra.policy_digest.clone());
         self.log_index.push(index as i64);
         self.repository.push(repository.clone());
+    }
+}
+
+/// Outbox event columns (every column an event has).
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<String>,
+    kind: Vec<String>,
+    ref_id: Vec<Option<String>>,
+    log_index: Vec<Option<i64>>,
+    only_destination: Vec<Option<String>>,
+    not_destination: Vec<Option<String>>,
+    created_at: Vec<String>,
+    payload: Vec<String>,
+}
+
+impl EventColumns {
+    fn push(&mut self, e: &NewEvent, log_index: Option<u64>) -> Result<()> {
+        self.payload.push(serde_json::to_string(&e.payload)?);
+        self.id.push(e.id.clone());
+        self.kind.push(e.kind.clone());
+        self.ref_id.push(e.ref_id.clone());
+        self.log_index.push(log_index.map(|i| i as i64));
+        self.only_destination.push(e.only_destination.clone());
+        self.not_destination.push(e.not_destination.clone());
+        self.created_at.push(e.created_at.to_string());
+        Ok(())
+    }
+}
+
+/// Checkpoint columns.
+#[derive(Default)]
+struct CheckpointColumns {
+    tree_size: Vec<i64>,
+    root_hash: Vec<String>,
+    timestamp: Vec<String>,
+    key_id: Vec<String>,
+    envelope: Vec<String>,
+}
+
+impl CheckpointColumns {
+    fn push(&mut self, c: CheckpointRecord) {
+        self.tree_size.push(c.tree_size as i64);
+        self.root_hash.push(c.root_hash);
+        self.timestamp.push(c.timestamp);
+        self.key_id.push(c.key_id);
+        self.envelope.push(c.envelope);
+    }
+}
+
+/// Delivery rows to move, and the follow-up events written with them.
+#[derive(Default)]
+struct DeliveryColumns {
+    event_id: Vec<String>,
+    destination: Vec<String>,
+    owner: Vec<String>,
+    state: Vec<&'static str>,
+    attempts: Vec<i64>,
+    next_at: Vec<i64>,
+    at: Vec<String>,
+    status: Vec<String>,
+    error: Vec<Option<String>>,
+    /// The delivery (event id, destination) each follow-up goes with.
+    follow_event: Vec<String>,
+    follow_destination: Vec<String>,
+    follow_ups: EventColumns,
+}
+
+impl DeliveryColumns {
+    fn push(&mut self, a: &AttemptRecord, log_index: u64) -> Result<()> {
+        let (state, next_at) = outcome_row(&a.outcome);
+        self.event_id.push(a.event_id.clone());
+        self.destination.push(a.destination.clone());
+        self.owner.push(a.owner.clone());
+        self.state.push(state.as_str());
+        self.attempts.push(a.attempt as i64);
+        self.next_at.push(next_at);
+        self.at.push(a.at.to_string());
+        self.status.push(a.status.clone());
+        self.error.push(a.error.clone());
+        if let Some(f) = &a.follow_up {
+            self.follow_ups.push(f, Some(log_index))?;
+            self.follow_event.push(a.event_id.clone());
+            self.follow_destination.push(a.destination.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The chaining itself, on PostgreSQL (`CAVRA_TEST_POSTGRES_URL`, a schema of its own): two
+/// groups built one on the other and sent together, the first made to fail at its `COMMIT`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn settings() -> LogSettings {
+        LogSettings {
+            signer: Arc::new(crate::LogSigner {
+                key_id: "test-log-key".into(),
+                key: cavra_evidence::keys::from_seed(&[7; 32]),
+            }),
+            redactor: Arc::new(
+                cavra_redact::Redactor::new(cavra_redact::builtin_rules()).expect("rules"),
+            ),
+        }
+    }
+
+    /// A fresh schema on the test server and the store on it (None: no server named).
+    async fn store() -> Option<(PgDb, String, String)> {
+        let base = std::env::var("CAVRA_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let name = format!("cavra_test_gc_{}", uuid::Uuid::new_v4().simple());
+        c.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        let db = PgDb::open(&url, settings()).await.expect("open");
+        // A decision whose id starts with `poison` makes its transaction's COMMIT fail, a
+        // quarter second after it began committing (a deferred constraint trigger).
+        db.client()
+            .await
+            .expect("client")
+            .batch_execute(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.25); RAISE EXCEPTION 'poisoned %', NEW.decision_id; END $$;
+                 CREATE CONSTRAINT TRIGGER poison AFTER INSERT ON decisions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.decision_id LIKE 'poison%') EXECUTE FUNCTION poison();",
+            )
+            .await
+            .expect("trigger");
+        Some((db, base, name))
+    }
+
+    async fn drop_schema(base: &str, name: &str) {
+        if let Ok((c, conn)) = tokio_postgres::connect(base, tokio_postgres::NoTls).await {
+            tokio::spawn(conn);
+            let _ = c
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
+
+    /// A plain decision's work item and the receiver of its answer.
+    fn work(settings: &LogSettings, id: &str) -> (Work, oneshot::Receiver<Result<u64>>) {
+        let mut d = NewDecision {
+            decision_id: id.into(),
+            session_id: Some("s".into()),
+            agent: Some("claude-code".into()),
+            action_type: ActionType::WriteFile.into(),
+            decision: Decision::Allow,
+            rule_id: "rule".into(),
+            timestamp: Timestamp::parse("2026-01-01T00:00:01Z").expect("time"),
+            fingerprint: format!("fp-{id}"),
+            extra: Caller {
+                requested_by: "agent-1".into(),
+                policy_digest: "sha256:pack".into(),
+                record: serde_json::json!({"decision_id": id}).into(),
+            },
+        };
+        let p = crate::log::prepare_decision(&settings.redactor, None, &mut d).expect("prepared");
+        let (reply, answer) = oneshot::channel();
+        (
+            Work::Decision {
+                decision: d,
+                prepared: p.body,
+                event: p.event,
+                repository: p.repository,
+                reply,
+            },
+            answer,
+        )
+    }
+
+    /// The stored head (size, frontier) and whether it is the Merkle root of the stored
+    /// leaves, and the number of stored entries and decisions.
+    async fn stored(db: &PgDb) -> (u64, bool, i64, i64) {
+        let c = db.client().await.expect("client");
+        let row = c
+            .query_one(
+                "SELECT size, frontier FROM log_meta WHERE tenant = 't'",
+                &[],
+            )
+            .await
+            .expect("head");
+        let frontier = Frontier::from_bytes(row.get::<_, i64>(0) as u64, &row.get::<_, Vec<u8>>(1))
+            .expect("frontier");
+        let leaves: Vec<[u8; 32]> = c
+            .query(
+                "SELECT leaf_hash FROM log_entries WHERE tenant = 't' ORDER BY idx",
+                &[],
+            )
+            .await
+            .expect("leaves")
+            .iter()
+            .map(|r| r.get::<_, Vec<u8>>(0).try_into().expect("32 bytes"))
+            .collect();
+        let decisions: i64 = c
+            .query_one("SELECT COUNT(*) FROM decisions WHERE tenant = 't'", &[])
+            .await
+            .expect("count")
+            .get(0);
+        let whole = leaves.len() as u64 == frontier.size()
+            && cavra_evidence::merkle::root(&leaves) == frontier.root();
+        (frontier.size(), whole, leaves.len() as i64, decisions)
+    }
+
+    /// Builds `ids` on `head` (a group of that many decisions).
+    fn group_of(settings: &LogSettings, head: Head, ids: &[&str]) -> (Group, Vec<Work>) {
+        let items: Vec<Work> = ids.iter().map(|id| work(settings, id).0).collect();
+        (build(settings, "t", head, &items).expect("built"), items)
+    }
+
+    async fn send(db: &PgDb, g: &Group) -> std::result::Result<usize, Failure> {
+        let c = db.pool.get().await.map_err(StoreError::from)?;
+        write_group(&c, "t", g, true, None).await.map(|m| m.len())
+    }
+
+    /// Sends `second` behind `first` on one connection, as the appender does.
+    async fn send_chained(
+        db: &PgDb,
+        first: &Group,
+        second: &Group,
+    ) -> (
+        std::result::Result<usize, Failure>,
+        std::result::Result<usize, Failure>,
+    ) {
+        let c = db.pool.get().await.expect("a connection");
+        let (sent, after) = oneshot::channel();
+        tokio::join!(
+            async { write_group(&c, "t", first, true, Some(sent)).await.map(|m| m.len()) },
+            async {
+                let _ = after.await;
+                write_group(&c, "t", second, true, None).await.map(|m| m.len())
+            }
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_chained_on_one_that_fails_at_commit_is_not_written() {
+        let Some((db, base, name)) = store().await else {
+            return;
+        };
+        let s = settings();
+        // Ten decisions first, under the lock: the head they leave is known.
+        let ten: Vec<Work> = (0..10).map(|i| work(&s, &format!("d{i}")).0).collect();
+        let (g0, _) = locked(&db.pool, &s, "t", &ten).await.expect("first ten");
+        let head = Head {
+            log_id: g0.before.log_id.clone(),
+            frontier: g0.after.clone(),
+        };
+        // The first group fails at its COMMIT; the second is built on the head the first
+        // would have left, and sent while the first is committing.
+        let (first, _) = group_of(&s, head.clone(), &["a1", "poison", "a2"]);
+        let second_head = Head {
+            log_id: head.log_id.clone(),
+            frontier: first.after.clone(),
+        };
+        let (second, _) = group_of(&s, second_head, &["b1", "b2", "b3", "b4"]);
+        let (r1, r2) = send_chained(&db, &first, &second).await;
+        assert!(
+            matches!(r1, Err(Failure::Store(StoreError::Postgres(ref m))) if m.contains("poisoned")),
+            "the first group fails at its commit"
+        );
+        assert!(
+            matches!(r2, Err(Failure::HeadMoved)),
+            "the group chained on it is not written"
+        );
+        assert_eq!(
+            stored(&db).await,
+            (10, true, 10, 10),
+            "the head, the entries and the decisions are those before the two groups"
+        );
+
+        // Without a failure both commit, in order, and the log is whole.
+        let (first, _) = group_of(&s, head.clone(), &["c1", "c2"]);
+        let second_head = Head {
+            log_id: head.log_id.clone(),
+            frontier: first.after.clone(),
+        };
+        let (second, _) = group_of(&s, second_head, &["e1", "e2", "e3"]);
+        let (r1, r2) = send_chained(&db, &first, &second).await;
+        assert!(r1.is_ok() && r2.is_ok());
+        assert_eq!(stored(&db).await, (15, true, 15, 15));
+
+        // A group built on a head that is no longer the stored one (another write appended)
+        // is not written either.
+        let (stale, _) = group_of(&s, head, &["f1"]);
+        assert!(matches!(send(&db, &stale).await, Err(Failure::HeadMoved)));
+        assert_eq!(stored(&db).await, (15, true, 15, 15));
+        drop(db);
+        drop_schema(&base, &name).await;
+    }
+
+    /// Through the appender: callers in groups chained on a failing one are appended again
+    /// and answered with their own index; only the poisoned decision fails, and nothing
+    /// answered is missing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_appender_fails_only_the_poisoned_decision() {
+        let Some((db, base, name)) = store().await else {
+            return;
+        };
+        let db = Arc::new(db);
+        let s = settings();
+        let mut answers = Vec::new();
+        let tx = db.appender("t");
+        for round in 0..6 {
+            for i in 0..40 {
+                let id = if round == 2 && i == 5 {
+                    "poison-1".to_string()
+                } else {
+                    format!("r{round}-{i}")
+                };
+                let (w, answer) = work(&s, &id);
+                tx.send(w).await.expect("queued");
+                answers.push((id, answer));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut indexes = std::collections::BTreeSet::new();
+        for (id, answer) in answers {
+            match answer.await.expect("answered") {
+                Ok(i) => assert!(indexes.insert(i), "{id}: index {i} given twice"),
+                Err(e) => assert!(id.starts_with("poison"), "{id} failed: {e}"),
+            }
+        }
+        assert_eq!(indexes, (0..239).collect());
+        assert_eq!(stored(&db).await, (239, true, 239, 239));
+        drop(tx);
+        drop(db);
+        drop_schema(&base, &name).await;
     }
 }

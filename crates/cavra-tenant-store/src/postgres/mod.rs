@@ -1,8 +1,9 @@
 //! The PostgreSQL backend, for several service replicas on one database.
 //!
 //! Every write is one transaction on a pooled connection; a tenant's plain decisions (no
-//! approval asked or used) are group-committed by that tenant's appender task, many in one
-//! transaction with one lock of the log head. What makes replicas behave as one service:
+//! approval asked or used) and the connectors' delivery attempts are group-committed by that
+//! tenant's appender task, many in one transaction with one lock of the log head, two groups
+//! in flight at once (see `group_commit`). What makes replicas behave as one service:
 //!
 //! - appends to a tenant's log lock that log's `log_meta` row (`SELECT … FOR UPDATE`) in the
 //!   same transaction as the record they describe, so indexes are dense and the stored
@@ -12,13 +13,14 @@
 //! - migrations run under a transaction-scoped advisory lock, so replicas starting together
 //!   apply each migration once.
 //!
-//! Locks are always taken in the same order (the approval row, then the log head), so two
-//! writes never wait on each other in a cycle.
+//! Locks are always taken in the same order (the approval row, then the log head, then the
+//! delivery rows an appender's group moves), so two writes never wait on each other in a
+//! cycle (the outbox's claims take delivery rows with `SKIP LOCKED` and no log head).
 //!
 //! The queries are split by what they serve, each file implementing one of the store's traits
 //! ([`crate::backend`]): `directory` (tenants, tokens), `decisions`, `approvals`, `config`
 //! (registry, packs, assignments) and `evidence` (the log); `append` writes the log,
-//! `group_commit` appends many plain decisions at once, `rows` maps rows to records and
+//! `group_commit` appends many plain decisions and delivery attempts at once, `rows` maps rows to records and
 //! `schema` holds the migrations.
 
 mod append;
@@ -54,9 +56,10 @@ const POOL_SIZE: usize = 16;
 /// replica so that only one migrates at a time.
 pub const MIGRATION_LOCK: i64 = 0x6361_7672_6100_0001;
 use append::*;
-// The outbox (crate::postgres_outbox) appends its delivery evidence to the log too.
+// The outbox (crate::postgres_outbox) appends to the log too: its events' entries, and its
+// delivery attempts through the tenant's appender.
 pub(crate) use append::{append, append_many};
-use group_commit::*;
+pub(crate) use group_commit::Work;
 use rows::*;
 use schema::MIGRATIONS;
 
@@ -64,23 +67,13 @@ use schema::MIGRATIONS;
 pub struct PgDb {
     pool: Pool,
     pub(crate) settings: LogSettings,
-    /// Per tenant, the queue of its group-committing appender (see [`PgDb::record_decision`]).
-    appenders: std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<Pending>>>,
+    /// Per tenant, the queue of its group-committing appender (plain decisions and delivery
+    /// attempts; see `group_commit`).
+    appenders: std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<Work>>>,
 }
 
-/// Decisions appended together at most.
+/// Work items (decisions, batches of delivery attempts) appended together at most.
 const BATCH: usize = 512;
-
-/// A plain decision waiting for its tenant's next group commit.
-struct Pending {
-    decision: NewDecision,
-    prepared: crate::log::PreparedBody,
-    /// Its outbox event, written in the same group transaction.
-    event: Option<crate::outbox::NewEvent>,
-    /// Its `repository` column.
-    repository: Option<String>,
-    reply: oneshot::Sender<Result<u64>>,
-}
 
 /// Applies the migrations the database lacks, holding the migration lock so replicas
 /// starting together never apply one twice.
@@ -153,13 +146,13 @@ impl PgDb {
     }
 
     /// The queue of `tenant`'s appender, started on first use.
-    fn appender(&self, tenant: &str) -> mpsc::Sender<Pending> {
+    pub(crate) fn appender(&self, tenant: &str) -> mpsc::Sender<Work> {
         let mut map = self.appenders.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = map.get(tenant).filter(|tx| !tx.is_closed()) {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(append_loop(
+        tokio::spawn(group_commit::append_loop(
             self.pool.clone(),
             self.settings.clone(),
             tenant.to_string(),
