@@ -182,4 +182,4 @@ if missing or problems:
 print("PASS: every acknowledged decision is stored and every log is whole")
 shutil.rmtree(work)
 if pg_base:
-    subprocess.run(["psql", pg_base, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)
+    subprocess.run(["psql", pg_base, "-qc", f"SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE"], check=True)
