@@ -401,10 +401,14 @@ pub trait Outbox {
         releases: Vec<Release>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Records the attempts of a batch in one transaction: each attempt's evidence entry
-    /// always (appended in the order given), each delivery's new state when the worker
-    /// still holds its lease, and the follow-up events. The entries' bodies are redacted
-    /// and made canonical before the write, off the SQLite writer.
+    /// Records the attempts of a batch: each attempt's evidence entry always (appended in
+    /// the order given), each delivery's new state when the worker still holds its lease,
+    /// and the follow-up events. Each tenant's share is one transaction, whole or not at all
+    /// (SQLite writes the whole batch in one; PostgreSQL gives each share to its tenant's
+    /// appender). When a share fails the call fails, and the shares of other tenants may
+    /// have been written: their leases are released as recorded, and the failed share's
+    /// deliveries are taken up again when their lease runs out. The entries' bodies are
+    /// redacted and made canonical before the write, off the SQLite writer.
     fn record_attempts(
         &self,
         attempts: Vec<AttemptRecord>,

@@ -641,37 +641,25 @@ fn report_folders_are_written_whole() {
 
 #[test]
 fn programs_that_act_while_running_a_command_are_judged_as_themselves() {
+    use crate::CommandRole::{Executed, Wrapper};
     // Work of their own (in a pod, on a host, while rebasing or extracting): not wrappers, so
-    // the command they run cannot carry them.
-    for line in [
-        "kubectl exec pod -- ls",
-        "docker exec web ls",
-        "ssh prod-host ls",
-        "git rebase -x 'echo ok' main",
-        "tar --to-command=cat -xf a.tar",
-        "vagrant ssh -c ls",
+    // the command they run cannot carry them. Pure wrappers, built in or marked
+    // `wrapper: true`, add nothing of their own.
+    for (line, role) in [
+        ("kubectl exec pod -- ls", Executed),
+        ("docker exec web ls", Executed),
+        ("ssh prod-host ls", Executed),
+        ("git rebase -x 'echo ok' main", Executed),
+        ("tar --to-command=cat -xf a.tar", Executed),
+        ("vagrant ssh -c ls", Executed),
+        ("timeout 5 ls", Wrapper),
+        ("uv run pytest", Wrapper),
+        ("op run -- cargo test", Wrapper),
+        ("strace -f cargo test", Wrapper),
+        ("setpriv --no-new-privs make test", Wrapper),
     ] {
         let a = analyze(line);
-        assert_eq!(
-            a.commands.first().map(|c| c.role),
-            Some(crate::CommandRole::Executed),
-            "{line}"
-        );
+        assert_eq!(a.commands.first().map(|c| c.role), Some(role), "{line}");
         assert!(a.commands.len() > 1, "{line}: {:?}", canon(&a));
-    }
-    // Pure wrappers, built in or marked `wrapper: true`, add nothing of their own.
-    for line in [
-        "timeout 5 ls",
-        "uv run pytest",
-        "op run -- cargo test",
-        "strace -f cargo test",
-        "setpriv --no-new-privs make test",
-    ] {
-        let a = analyze(line);
-        assert_eq!(
-            a.commands.first().map(|c| c.role),
-            Some(crate::CommandRole::Wrapper),
-            "{line}"
-        );
     }
 }

@@ -28,6 +28,12 @@ use tokio_postgres::error::SqlState;
 /// Groups of one tenant in flight at once: the one committing and the one chained on it.
 const IN_FLIGHT: usize = 2;
 
+/// Failed groups of one tenant being appended again at once. While this many run, the
+/// appender starts no new group (its work waits in the bounded queue), so that a failing
+/// database is not sent ever more retries, each holding a connection of the pool every
+/// tenant shares.
+const RETRYING: usize = 2;
+
 /// What a tenant's appender appends, each with whom to answer.
 pub(crate) enum Work {
     /// A plain decision (no approval asked or used), answered with its entry's index.
@@ -96,6 +102,29 @@ struct Head {
     frontier: Frontier,
 }
 
+/// What a group in flight left: the head once it committed (None when it failed), and its
+/// work to append again when it failed (with the error when that was not a moved head).
+struct Landed {
+    head: Option<Head>,
+    again: Option<(Vec<Work>, Option<StoreError>)>,
+}
+
+impl Landed {
+    fn committed(head: Head) -> Landed {
+        Landed {
+            head: Some(head),
+            again: None,
+        }
+    }
+
+    fn failed(items: Vec<Work>, error: Option<StoreError>) -> Landed {
+        Landed {
+            head: None,
+            again: Some((items, error)),
+        }
+    }
+}
+
 /// Why a group did not commit.
 enum Failure {
     /// The log head was not the one the group was built on (a group before it failed, or
@@ -130,7 +159,9 @@ pub(super) async fn append_loop(
 ) {
     // The head once every group in flight has committed, when known.
     let mut head: Option<Head> = None;
-    let mut flights: VecDeque<tokio::task::JoinHandle<Option<Head>>> = VecDeque::new();
+    let mut flights: VecDeque<tokio::task::JoinHandle<Landed>> = VecDeque::new();
+    // Failed groups' work being appended again (at most RETRYING at once).
+    let mut retries: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     // The connection the chained groups go out on, one behind the other, while any is in
     // flight (given back to the pool when none is), and the signal that the last one's
     // statements have all been sent, for the next to go out behind them.
@@ -140,7 +171,8 @@ pub(super) async fn append_loop(
     loop {
         // A group built on a predicted head may follow one in flight; a group that must read
         // the head waits until nothing is in flight (what it reads would be stale).
-        let can_start = flights.is_empty() || (head.is_some() && flights.len() < IN_FLIGHT);
+        let can_start = retries.len() < RETRYING
+            && (flights.is_empty() || (head.is_some() && flights.len() < IN_FLIGHT));
         tokio::select! {
             biased;
             done = async { flights.front_mut().expect("a group in flight").await },
@@ -152,13 +184,26 @@ pub(super) async fn append_loop(
                 }
                 match done {
                     // Only a group that read the head runs alone, so its head is the newest.
-                    Ok(Some(h)) if flights.is_empty() && head.is_none() => head = Some(h),
-                    Ok(Some(_)) => {}
+                    Ok(Landed { head: Some(h), .. }) if flights.is_empty() && head.is_none() => {
+                        head = Some(h)
+                    }
+                    Ok(Landed { head: Some(_), .. }) => {}
                     // A failed group (and the one chained on it, which fails too) leaves the
                     // head unknown until a group has read it again.
-                    Ok(None) | Err(_) => head = None,
+                    Ok(Landed { head: None, again }) => {
+                        head = None;
+                        if let Some((items, error)) = again {
+                            let (pool, settings, tenant) =
+                                (pool.clone(), settings.clone(), tenant.clone());
+                            retries.spawn(async move {
+                                append_again(&pool, &settings, &tenant, items, error).await
+                            });
+                        }
+                    }
+                    Err(_) => head = None,
                 }
             }
+            Some(_) = retries.join_next(), if !retries.is_empty() => {}
             n = rx.recv_many(&mut batch, BATCH), if can_start => {
                 if n == 0 {
                     break;
@@ -171,7 +216,6 @@ pub(super) async fn append_loop(
                     (Some(Ok(_)), _) => pool.get().await.ok().map(Arc::new),
                     _ => None,
                 };
-                let (pool, settings, tenant) = (pool.clone(), settings.clone(), tenant.clone());
                 flights.push_back(match (built, conn) {
                     (Some(Ok(group)), Some(conn)) => {
                         head = Some(Head {
@@ -185,34 +229,48 @@ pub(super) async fn append_loop(
                         let (sent, next) = oneshot::channel();
                         let after = last_sent.replace(next);
                         tokio::spawn(commit_chained(
-                            pool, settings, tenant, conn, after, sent, group, items,
+                            tenant.clone(),
+                            conn,
+                            after,
+                            sent,
+                            group,
+                            items,
                         ))
                     }
-                    _ => tokio::spawn(commit_locked(pool, settings, tenant, items)),
+                    _ => tokio::spawn(commit_locked(
+                        pool.clone(),
+                        settings.clone(),
+                        tenant.clone(),
+                        items,
+                    )),
                 });
             }
         }
     }
     for f in flights {
-        let _ = f.await;
+        if let Ok(Landed {
+            again: Some((items, error)),
+            ..
+        }) = f.await
+        {
+            append_again(&pool, &settings, &tenant, items, error).await;
+        }
     }
+    while retries.join_next().await.is_some() {}
 }
 
-/// Commits a group built on a predicted head, answers its callers; returns the head it left
-/// (None when it failed: its work is appended again, under the lock).
+/// Commits a group built on a predicted head, answers its callers; returns the head it left,
+/// or its work to append again (under the lock) when it failed.
 /// It goes out on `conn` once the group before it has gone out there (`after`), and says
 /// when it has (`sent`).
-#[allow(clippy::too_many_arguments)]
 async fn commit_chained(
-    pool: Pool,
-    settings: LogSettings,
     tenant: String,
     conn: Arc<deadpool_postgres::Client>,
     after: Option<oneshot::Receiver<()>>,
     sent: oneshot::Sender<()>,
     group: Group,
     items: Vec<Work>,
-) -> Option<Head> {
+) -> Landed {
     if let Some(after) = after {
         // Sent, or failed before it could be: either way this group may go.
         let _ = after.await;
@@ -224,46 +282,61 @@ async fn commit_chained(
             for (item, placed) in items.into_iter().zip(group.placed) {
                 item.answer(placed, &moved);
             }
-            Some(Head {
+            Landed::committed(Head {
                 log_id: group.before.log_id,
                 frontier: group.after,
             })
         }
-        // Appended again in a task of its own, so that the appender learns at once that the
-        // head it predicted is wrong (and reads it again) rather than after the retries.
-        Err(Failure::HeadMoved) => {
-            tokio::spawn(commit_locked(pool, settings, tenant, items));
-            None
-        }
-        Err(Failure::Store(e)) => {
-            tokio::spawn(async move { one_by_one(&pool, &settings, &tenant, items, e).await });
-            None
-        }
+        // Appended again by the appender's retries, so that the appender learns at once that
+        // the head it predicted is wrong (and reads it again) rather than after the retries.
+        Err(Failure::HeadMoved) => Landed::failed(items, None),
+        Err(Failure::Store(e)) => Landed::failed(items, Some(e)),
     }
 }
 
+/// Appends a failed group's work again: under the lock as one group after a moved head
+/// (`error` None), then, or straight away after another failure, item by item.
+async fn append_again(
+    pool: &Pool,
+    settings: &LogSettings,
+    tenant: &str,
+    items: Vec<Work>,
+    error: Option<StoreError>,
+) {
+    let error = match error {
+        Some(e) => e,
+        None => match locked(pool, settings, tenant, &items).await {
+            Ok((group, moved)) => {
+                for (item, placed) in items.into_iter().zip(group.placed) {
+                    item.answer(placed, &moved);
+                }
+                return;
+            }
+            Err(e) => e,
+        },
+    };
+    one_by_one(pool, settings, tenant, items, error).await
+}
+
 /// Commits a group under the lock of the log head, read first; answers its callers and
-/// returns the head it left (None when it failed: its items are appended one by one).
+/// returns the head it left, or its work to append again (one by one) when it failed.
 async fn commit_locked(
     pool: Pool,
     settings: LogSettings,
     tenant: String,
     items: Vec<Work>,
-) -> Option<Head> {
+) -> Landed {
     match locked(&pool, &settings, &tenant, &items).await {
         Ok((group, moved)) => {
             for (item, placed) in items.into_iter().zip(group.placed) {
                 item.answer(placed, &moved);
             }
-            Some(Head {
+            Landed::committed(Head {
                 log_id: group.before.log_id,
                 frontier: group.after,
             })
         }
-        Err(e) => {
-            tokio::spawn(async move { one_by_one(&pool, &settings, &tenant, items, e).await });
-            None
-        }
+        Err(e) => Landed::failed(items, Some(e)),
     }
 }
 
@@ -1062,10 +1135,16 @@ mod tests {
         let c = db.pool.get().await.expect("a connection");
         let (sent, after) = oneshot::channel();
         tokio::join!(
-            async { write_group(&c, "t", first, true, Some(sent)).await.map(|m| m.len()) },
+            async {
+                write_group(&c, "t", first, true, Some(sent))
+                    .await
+                    .map(|m| m.len())
+            },
             async {
                 let _ = after.await;
-                write_group(&c, "t", second, true, None).await.map(|m| m.len())
+                write_group(&c, "t", second, true, None)
+                    .await
+                    .map(|m| m.len())
             }
         )
     }
