@@ -1196,6 +1196,23 @@ mod tests {
         assert!(r1.is_ok() && r2.is_ok());
         assert_eq!(stored(&db).await, (15, true, 15, 15));
 
+        // A head of the stored size whose frontier is not the stored one (other leaves): the
+        // guard compares the frontier as well as the size.
+        let mut forged = head.frontier.clone();
+        for i in 0..5u8 {
+            forged.push([i; 32]);
+        }
+        let (other, _) = group_of(
+            &s,
+            Head {
+                log_id: head.log_id.clone(),
+                frontier: forged,
+            },
+            &["g1"],
+        );
+        assert!(matches!(send(&db, &other).await, Err(Failure::HeadMoved)));
+        assert_eq!(stored(&db).await, (15, true, 15, 15));
+
         // A group built on a head that is no longer the stored one (another write appended)
         // is not written either.
         let (stale, _) = group_of(&s, head, &["f1"]);
