@@ -559,6 +559,9 @@ impl Redactor {
 
     /// A number that no other rule set built in this process has (never 0): a caller may
     /// remember what this rule set made of a text under it, as the rules never change.
+    /// That memory holds only while a text's redaction depends on the text alone, never on
+    /// where in a document it stands (its JSON pointer names findings, nothing else): a rule
+    /// scoped to a path would have to take part in this id's contract.
     pub fn id(&self) -> u64 {
         self.id
     }

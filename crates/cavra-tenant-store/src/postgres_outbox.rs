@@ -314,8 +314,9 @@ impl crate::backend::Outbox for PgDb {
         // an attempt's entry, its delivery row's move and its follow-up event are committed
         // together, and the worker no longer holds a tenant's log head in a transaction of its
         // own. The tenants' shares are written at once, each whole or not at all.
-        let mut shares: Vec<(String, Vec<usize>, Vec<AttemptRecord>, Vec<PreparedBody>)> =
-            Vec::new();
+        // Per tenant: its attempts' positions in the batch, the attempts and their bodies.
+        type Share = (String, Vec<usize>, Vec<AttemptRecord>, Vec<PreparedBody>);
+        let mut shares: Vec<Share> = Vec::new();
         for (i, (a, body)) in attempts.into_iter().zip(bodies).enumerate() {
             let at = match shares.iter().position(|(t, ..)| *t == a.tenant) {
                 Some(at) => at,

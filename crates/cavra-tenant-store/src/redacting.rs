@@ -175,7 +175,7 @@ fn static_key_info(key: &'static str) -> KeyInfo {
         return KeyInfo::of(key, cavra_redact::is_sensitive_key(key));
     }
     let tag = 1 << 63 | len << 48 | addr;
-    const TAG: u64 = 1 << 63 | (1 << 60) - 1;
+    const TAG: u64 = (1 << 63) | ((1 << 60) - 1);
     // Two slots a key may take (a record's forty-odd keys in one slot each would collide).
     let slot = ((addr ^ len << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
     let slot = slot % STATIC_KEY_SLOTS;
@@ -347,7 +347,8 @@ impl Writer<'_> {
             addr: s.as_ptr() as usize,
             len: s.len(),
         };
-        let slot = ((key.addr ^ key.len << 40) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
+        let slot =
+            (key.addr as u64 ^ (key.len as u64) << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
         let slot = slot as usize % CLEAN_TEXTS;
         if CLEAN.with(|c| c.try_borrow().is_ok_and(|c| c[slot] == key)) {
             self.text(s);
@@ -1025,7 +1026,7 @@ pub(crate) mod tests {
                     "[a-zA-Z_.-]{0,6}(token|Secret|PASS_WORD|key|api|x|)[a-zA-Z_-]{0,6}",
                     "[a-z~/\"\\\\\u{1}\u{e000}\u{1f600}é]{0,5}",
                 ],
-                1..600,
+                1..3000,
             ),
         ) {
             let keys: Vec<&'static str> =
@@ -1051,6 +1052,69 @@ pub(crate) mod tests {
             let mut pointer = String::from("/a");
             push_index(&mut pointer, i);
             prop_assert_eq!(pointer, format!("/a/{i}"));
+        }
+    }
+
+    /// A static key or text and a longer one at the same address (a prefix and its whole):
+    /// the caches keyed by address (a key's facts, an object's order, a text found clean) tell
+    /// them apart by length, so each is judged on its own, in whichever order they come.
+    #[test]
+    fn a_static_text_and_its_prefix_are_two_texts() {
+        struct Unit(&'static str);
+        impl Serialize for Unit {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_unit_variant("Word", 0, self.0)
+            }
+        }
+        struct Fields(Vec<(&'static str, Unit)>);
+        impl Serialize for Fields {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeStruct as _;
+                let mut st = s.serialize_struct("Fields", self.0.len())?;
+                for (k, v) in &self.0 {
+                    st.serialize_field(k, v)?;
+                }
+                st.end()
+            }
+        }
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+        // "x" is a plain key and "x_password" names a secret; "ok" is clean and
+        // "ok_read_file" is masked by the pack's rule; "a" sorts before "aa" and "ab" after.
+        let key = leak("x_password");
+        let text = leak("ok_read_file");
+        let ab = leak("ab");
+        let aa = leak("aa");
+        let docs = [
+            Fields(vec![(&key[..1], Unit(&text[..2]))]),
+            Fields(vec![(key, Unit(text))]),
+            Fields(vec![(&key[..1], Unit(text))]),
+            Fields(vec![(key, Unit(&text[..2]))]),
+            Fields(vec![(&ab[..1], Unit(&text[..2])), (aa, Unit(&text[..2]))]),
+            Fields(vec![(ab, Unit(&text[..2])), (aa, Unit(&text[..2]))]),
+        ];
+        let word = cavra_redact::RuleSpec {
+            id: "word".into(),
+            description: String::new(),
+            regex: "read_file".into(),
+            keywords: vec!["read_".into()],
+            min_entropy: None,
+        };
+        let masking = Redactor::for_pack(&[], &[word]).expect("pack");
+        for _ in 0..3 {
+            for doc in &docs {
+                let mut walked = serde_json::to_value(doc).unwrap();
+                let findings = masking.redact_json_in_place(&mut walked);
+                let written = write(doc, &masking, None, "record").unwrap();
+                assert_eq!(
+                    written.canonical,
+                    cavra_evidence::canonical::to_canonical(&walked)
+                );
+                assert_eq!(
+                    serde_json::from_str::<Value>(&written.json).unwrap(),
+                    walked
+                );
+                assert_eq!(written.findings, findings);
+            }
         }
     }
 
