@@ -993,8 +993,7 @@ impl DeliveryColumns {
     }
 }
 
-/// The chaining itself, on PostgreSQL (`CAVRA_TEST_POSTGRES_URL`, a schema of its own): two
-/// groups built one on the other and sent together, the first made to fail at its `COMMIT`.
-
+// The chaining itself, on PostgreSQL (`CAVRA_TEST_POSTGRES_URL`, a schema of its own): two
+// groups built one on the other and sent together, the first made to fail at its `COMMIT`.
 #[cfg(test)]
 mod tests;
