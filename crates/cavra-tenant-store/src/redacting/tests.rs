@@ -2,6 +2,32 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
+/// A struct of the given fields in the order given; the names are static keys (a struct's
+/// fields, here leaked texts).
+struct Fields<V>(Vec<(&'static str, V)>);
+
+impl<V: Serialize> Serialize for Fields<V> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Fields", self.0.len())?;
+        for (k, v) in &self.0 {
+            st.serialize_field(k, v)?;
+        }
+        st.end()
+    }
+}
+
+/// A pack's rule that masks `read_file` (an enum variant's name in the engine's records).
+fn read_file_rule() -> cavra_redact::RuleSpec {
+    cavra_redact::RuleSpec {
+        id: "word".into(),
+        description: String::new(),
+        regex: "read_file".into(),
+        keywords: vec!["read_".into()],
+        min_entropy: None,
+    }
+}
+
 proptest! {
     /// The remembered sensitivity of a key is the key's sensitivity, for keys seen again,
     /// keys that differ only in letter case or punctuation, and more keys than are kept.
@@ -66,17 +92,6 @@ fn a_static_text_and_its_prefix_are_two_texts() {
             s.serialize_unit_variant("Word", 0, self.0)
         }
     }
-    struct Fields(Vec<(&'static str, Unit)>);
-    impl Serialize for Fields {
-        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use ser::SerializeStruct as _;
-            let mut st = s.serialize_struct("Fields", self.0.len())?;
-            for (k, v) in &self.0 {
-                st.serialize_field(k, v)?;
-            }
-            st.end()
-        }
-    }
     let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
     // "x" is a plain key and "x_password" names a secret; "ok" is clean and
     // "ok_read_file" is masked by the pack's rule; "a" sorts before "aa" and "ab" after.
@@ -92,13 +107,7 @@ fn a_static_text_and_its_prefix_are_two_texts() {
         Fields(vec![(&ab[..1], Unit(&text[..2])), (aa, Unit(&text[..2]))]),
         Fields(vec![(ab, Unit(&text[..2])), (aa, Unit(&text[..2]))]),
     ];
-    let word = cavra_redact::RuleSpec {
-        id: "word".into(),
-        description: String::new(),
-        regex: "read_file".into(),
-        keywords: vec!["read_".into()],
-        min_entropy: None,
-    };
+    let word = read_file_rule();
     let masking = Redactor::for_pack(&[], &[word]).expect("pack");
     for _ in 0..3 {
         for doc in &docs {
@@ -123,17 +132,6 @@ fn a_static_text_and_its_prefix_are_two_texts() {
 /// the canonical order of those keys, never another sequence's.
 #[test]
 fn remembered_orders_are_canonical_orders() {
-    struct Fields(Vec<(&'static str, u64)>);
-    impl Serialize for Fields {
-        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use ser::SerializeStruct as _;
-            let mut st = s.serialize_struct("Fields", self.0.len())?;
-            for (k, v) in &self.0 {
-                st.serialize_field(k, v)?;
-            }
-            st.end()
-        }
-    }
     let pool: Vec<&'static str> = [
         "b",
         "a",
@@ -203,13 +201,7 @@ fn a_static_text_is_masked_by_the_rules_that_mask_it() {
         list: vec![Word::ReadFile, Word::Allow],
     };
     let plain = Redactor::for_pack(&[], &[]).expect("built-in rules");
-    let word = cavra_redact::RuleSpec {
-        id: "word".into(),
-        description: String::new(),
-        regex: "read_file".into(),
-        keywords: vec!["read_".into()],
-        min_entropy: None,
-    };
+    let word = read_file_rule();
     let masking = Redactor::for_pack(&[], &[word]).expect("pack");
     let pairs = [
         (&plain, None),
