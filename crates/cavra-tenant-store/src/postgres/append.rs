@@ -127,10 +127,11 @@ pub(super) async fn store_log_head(
     Ok(())
 }
 
-/// Locks `tenant`'s log head (creating it for the first entry) until `tx` ends; returns the
+/// Locks `tenant`'s log head (creating it for the first entry) until the transaction `tx`
+/// has open ends (a `Transaction`, or a client that sent `BEGIN`); returns the
 /// log's id and frontier.
-pub(super) async fn lock_log_head(
-    tx: &deadpool_postgres::Transaction<'_>,
+pub(super) async fn lock_log_head<C: GenericClient + Sync>(
+    tx: &C,
     tenant: &str,
 ) -> Result<(String, Frontier)> {
     let lock = tx

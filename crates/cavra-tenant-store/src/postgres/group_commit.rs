@@ -410,34 +410,11 @@ async fn locked(
     }
 }
 
-/// Locks `tenant`'s log head (creating it for the first entry) and reads it.
+/// Locks `tenant`'s log head (creating it for the first entry) and reads it, in the
+/// transaction `c` has open.
 async fn read_head(c: &deadpool_postgres::Client, tenant: &str) -> Result<Head> {
-    let lock = c
-        .prepare_cached("SELECT log_id, size, frontier FROM log_meta WHERE tenant = $1 FOR UPDATE")
-        .await?;
-    let row = match c.query_opt(&lock, &[&tenant]).await? {
-        Some(row) => row,
-        None => {
-            // The log's first entry: create its head (another replica may do so at the same
-            // moment; whichever commits first wins and the other waits for its row lock).
-            c.execute(
-                &c.prepare_cached(
-                    "INSERT INTO log_meta (tenant, log_id, size, frontier) VALUES ($1, replace(gen_random_uuid()::text, '-', ''), 0, '\\x'::bytea) ON CONFLICT (tenant) DO NOTHING",
-                )
-                .await?,
-                &[&tenant],
-            )
-            .await?;
-            c.query_one(&lock, &[&tenant]).await?
-        }
-    };
-    let size: i64 = row.try_get(1)?;
-    let bytes: Vec<u8> = row.try_get(2)?;
-    Ok(Head {
-        log_id: row.try_get(0)?,
-        frontier: Frontier::from_bytes(size as u64, &bytes)
-            .map_err(|e| StoreError::Corrupt(format!("log frontier of {tenant}: {e}")))?,
-    })
+    let (log_id, frontier) = super::append::lock_log_head(c, tenant).await?;
+    Ok(Head { log_id, frontier })
 }
 
 /// A pooled connection in a transaction begun by hand (`BEGIN` sent with the statements, so
