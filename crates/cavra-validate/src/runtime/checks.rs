@@ -79,11 +79,23 @@ pub(super) fn check_step(
     let proceeded = call.map(|c| c.result.is_some() && !c.is_error);
     let ok =
         recorded.is_some_and(|d| step.decisions.contains(&d)) && proceeded == Some(step.proceeds);
+    // A failed step names what the agent was told, so that a call denied by something other
+    // than cavra (the command failed, the hook erred) can be told from a denial by the policy.
+    let told = match call.and_then(|c| c.result.as_deref()) {
+        Some(text) if !ok => {
+            let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            format!(
+                " (the agent was told: {})",
+                text.chars().take(600).collect::<String>()
+            )
+        }
+        _ => String::new(),
+    };
     StepResult {
         name: step.name.into(),
         ok,
         detail: format!(
-            "{} {}: cavra decided {}, the agent's call {}",
+            "{} {}: cavra decided {}, the agent's call {}{told}",
             step.call.name,
             summary(&step.call.input),
             recorded.unwrap_or("nothing"),
