@@ -42,6 +42,11 @@ use support::{
 
 /// The branch the agent works on.
 pub const BRANCH: &str = "cavra-validate";
+/// The branch the pull-request step pushes `BRANCH` to, with the push option that opens a
+/// merge request. A new ref, so that the remote has an update to take: with nothing to
+/// update, `git-receive-pack` may hang up before it reads the push options, and `git push`
+/// then dies of SIGPIPE (exit 141) now and then — a race of git's, seen under load.
+pub const REVIEW_BRANCH: &str = "cavra-validate-review";
 /// The MCP server the session drives, as named in `.mcp.json` (the filesystem server; the
 /// argument catalogue knows it under this name).
 pub const MCP_SERVER: &str = "files";
@@ -196,10 +201,13 @@ fn script(root: &Path) -> Vec<Scripted> {
             // The pull request as the forge's push option opens one (GitLab's
             // `merge_request.create`): a real push to the local remote, so nothing reaches a
             // forge, decided as the `pull_request` it stands for (the attestation it needs).
+            // To a branch of its own (see `REVIEW_BRANCH`).
             "pull request opened (git push -o merge_request.create)",
             "Bash",
             json!({
-                "command": format!("git push -o merge_request.create origin {BRANCH}"),
+                "command": format!(
+                    "git push -o merge_request.create origin {BRANCH}:{REVIEW_BRANCH}"
+                ),
                 "description": "open a merge request"
             }),
             true,
