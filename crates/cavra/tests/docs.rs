@@ -31,7 +31,7 @@ fn ci_runs_the_readme_quick_start_as_written() {
     assert!(
         readme
             .iter()
-            .any(|l| l == "cargo run --release -p cavra -- demo before-the-agent-acts"),
+            .any(|l| l == "cargo run -p cavra -- demo before-the-agent-acts"),
         "the quick start runs the demo: {readme:?}"
     );
     assert!(readme.iter().any(|l| l == "scripts/test"), "{readme:?}");
