@@ -832,12 +832,34 @@ fn tool_operands() {
         ("sed 's/a/b/' f", &[(AccessKind::Read, "f")]),
         (
             "sed -i s/a/b/ .github/workflows/ci.yml",
-            &[(AccessKind::Write, ".github/workflows/ci.yml")],
+            &[
+                (AccessKind::Read, ".github/workflows/ci.yml"),
+                (AccessKind::Write, ".github/workflows/ci.yml"),
+            ],
         ),
-        ("sed -i '' -e s/a/b/ f", &[(AccessKind::Write, "f")]),
+        (
+            "sed -i '' -e s/a/b/ f",
+            &[(AccessKind::Read, "f"), (AccessKind::Write, "f")],
+        ),
+        (
+            "yq -i '.a = 1' f.yaml",
+            &[(AccessKind::Read, "f.yaml"), (AccessKind::Write, "f.yaml")],
+        ),
+        ("printenv", &[(AccessKind::Read, "/proc/self/environ")]),
+        ("env", &[(AccessKind::Read, "/proc/self/environ")]),
+        ("export -p", &[(AccessKind::Read, "/proc/self/environ")]),
+        ("jq -n env", &[(AccessKind::Read, "/proc/self/environ")]),
+        (
+            "jq -n '$ENV.GITHUB_TOKEN'",
+            &[(AccessKind::Read, "/proc/self/environ")],
+        ),
+        (
+            "awk 'BEGIN{print ENVIRON[\"HOME\"]}'",
+            &[(AccessKind::Read, "/proc/self/environ")],
+        ),
         (
             "sed --in-place=.bak 's/a/b/' f",
-            &[(AccessKind::Write, "f")],
+            &[(AccessKind::Read, "f"), (AccessKind::Write, "f")],
         ),
         (
             "cp /tmp/evil.yml .github/workflows/ci.yml",

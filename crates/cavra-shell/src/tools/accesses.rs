@@ -257,6 +257,8 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                         if let Some(f) = get(i + 1) {
                             info.access(Read, f, format!("program of {base}"));
                         }
+                        // A program cavra cannot read: it may print the environment.
+                        info.class(RiskClass::InterpreterInlineCode);
                         from_file = true;
                         i += 2;
                     }
@@ -265,6 +267,11 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                     _ => {
                         if filter_seen || from_file {
                             info.access(Read, w, &reason);
+                        } else if !w.literal {
+                            // A filter built at run time may be `env`.
+                            info.class(RiskClass::InterpreterInlineCode);
+                        } else if scripts::jq_reads_environment(t) {
+                            info.reads_environment(&format!("{base} filter reads the environment"));
                         }
                         filter_seen = true;
                         i += 1;
@@ -280,12 +287,12 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
             {
                 ops = ops.get(1..).unwrap_or(&[]);
             }
-            let kind = if opts::has(&p, &["i", "inplace"]) {
-                Write
-            } else {
-                Read
-            };
-            each(info, ops.get(1..).unwrap_or(&[]), kind, &reason);
+            let files = ops.get(1..).unwrap_or(&[]);
+            // Editing in place reads the file first (and the expression may print it).
+            each(info, files, Read, &reason);
+            if opts::has(&p, &["i", "inplace"]) {
+                each(info, files, Write, &reason);
+            }
         }
         "sed" | "gsed" => {
             // `-i` takes an optional attached suffix, so it is a flag here; `-i ''` (BSD) is
@@ -313,13 +320,32 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
             }
             let skip = usize::from(!opts::has(&p, &["e", "f", "expression", "file"]));
             let files = files.get(skip..).unwrap_or(&[]);
+            // Editing in place reads each file too, and its script may print what it read
+            // (`p`, `w /dev/stdout`): `sed -i … .env` reads .env.
+            each(info, files, Read, &reason);
             if in_place {
                 each(info, files, Write, "sed -i");
-            } else {
-                each(info, files, Read, &reason);
             }
         }
         "tar" | "bsdtar" | "gtar" => tar(args, info),
+        // With no name, each prints every variable of the environment (`printenv`, `export`,
+        // `export -p`, `declare -x`, `declare -p`, `typeset`, `set`).
+        "printenv" | "export" | "declare" | "typeset" | "set" => {
+            let p = opts::parse(args, &plain(""));
+            let prints_all = opts::operands(&p).is_empty()
+                && match base {
+                    // `set -e`, `set -o pipefail`: options, nothing printed.
+                    "set" => args.is_empty(),
+                    // `declare -f`/`-F`: functions only.
+                    "declare" | "typeset" => !args
+                        .iter()
+                        .any(|w| w.text.starts_with('-') && w.text.contains(['f', 'F'])),
+                    _ => true,
+                };
+            if prints_all {
+                info.reads_environment(&format!("{base} prints the environment"));
+            }
+        }
         "zip" => {
             let (_, ops) = all_ops(plain("bnPt"));
             each(

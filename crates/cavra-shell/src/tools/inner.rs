@@ -808,5 +808,13 @@ pub(crate) fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
     while args.get(i).is_some_and(|w| is_assignment(&w.text)) {
         i += 1;
     }
+    // No command: env prints the environment (unless told to start from an empty one).
+    let emptied = args
+        .iter()
+        .take(i)
+        .any(|w| matches!(w.text.as_str(), "-i" | "--ignore-environment" | "-"));
+    if i >= args.len() && !emptied {
+        info.reads_environment("env prints the environment");
+    }
     info.words(args, i, args.len(), "env", stdin.clone());
 }

@@ -103,6 +103,11 @@ pub(crate) struct Push {
     pub opens_pull_request: bool,
 }
 
+/// The file that is a process's environment. The environment an agent runs in holds its own
+/// API keys and tokens (the baseline blocks reading `/proc/*/environ`); a program that prints
+/// it, or whose script reads it, reads this file.
+pub(crate) const ENVIRONMENT_FILE: &str = "/proc/self/environ";
+
 /// Everything learnt from one simple command's name and arguments.
 #[derive(Debug, Default)]
 pub(crate) struct Info {
@@ -132,6 +137,18 @@ impl Info {
 
     pub(crate) fn class(&mut self, c: RiskClass) {
         self.classes.insert(c);
+    }
+
+    /// The command prints (or hands its program) the process's environment: a read of
+    /// [`ENVIRONMENT_FILE`], so that the pack's rule for that file judges `printenv`, jq's
+    /// `env` and awk's `ENVIRON` as it judges `cat /proc/self/environ`.
+    pub(crate) fn reads_environment(&mut self, reason: &str) {
+        self.accesses.push(Access {
+            kind: AccessKind::Read,
+            path: ENVIRONMENT_FILE.into(),
+            literal: true,
+            reason: reason.into(),
+        });
     }
 
     /// The words `args[start..end]` are a command run by this one.

@@ -70,8 +70,16 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
                 info.access(AccessKind::Read, w, format!("library of {base}"));
                 info.class(RiskClass::InterpreterInlineCode);
             }
+            // A program in a file (`-f prog.awk`, which the agent may just have written) is
+            // code cavra cannot read.
+            if from_file {
+                info.class(RiskClass::InterpreterInlineCode);
+            }
             for w in programs {
-                apply(&awk(&w.text), w, &format!("{base} program"), info);
+                script_word(w, &awk(&w.text), &format!("{base} program"), info);
+                if w.literal && awk_reads_environment(&w.text) {
+                    info.reads_environment(&format!("{base} program reads ENVIRON"));
+                }
             }
         }
         "sed" | "gsed" => {
@@ -88,14 +96,16 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
                 return;
             }
             let mut scripts: Vec<&Word> = opts::values(&p, &["e", "expression"]);
-            if scripts.is_empty()
-                && !opts::has(&p, &["f", "file"])
+            if opts::has(&p, &["f", "file"]) {
+                // A script in a file is code cavra cannot read (its `e`, `r`, `w`).
+                info.class(RiskClass::InterpreterInlineCode);
+            } else if scripts.is_empty()
                 && let Some(first) = opts::first_operand(&p).and_then(|i| args.get(i))
             {
                 scripts.push(first);
             }
             for w in scripts {
-                apply(&sed(&w.text), w, &format!("{base} script"), info);
+                script_word(w, &sed(&w.text), &format!("{base} script"), info);
             }
         }
         "ed" | "red" => {
@@ -280,6 +290,86 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
 }
 
 /// Puts `escapes`, found in the script written in `word`, into `info`.
+/// A script given as one word: its escapes when the word is literal; code known only at run
+/// time when it is not (`sed "$S"`, `awk "$PROGRAM"`: its text here is the expansion's
+/// source, not the script).
+fn script_word(word: &Word, escapes: &[Escape], label: &str, info: &mut Info) {
+    if word.literal {
+        apply(escapes, word, label, info);
+    } else {
+        info.class(RiskClass::InterpreterInlineCode);
+    }
+}
+
+/// Whether a jq filter uses jq's `env` builtin or `$ENV` (outside string literals and
+/// comments), which give the process's environment. `.env` and `."env"` are fields.
+pub(crate) fn jq_reads_environment(filter: &str) -> bool {
+    let b = filter.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                let word = &filter[start..i];
+                // What stands before the name, spaces skipped: `.` makes it a field.
+                let before = filter[..start].trim_end().as_bytes().last().copied();
+                let sigil = start > 0 && b[start - 1] == b'$';
+                if (word == "env" && !sigil && before != Some(b'.')) || (word == "ENV" && sigil) {
+                    return true;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// Whether an awk program reads `ENVIRON` (the process's environment), outside string
+/// literals.
+fn awk_reads_environment(program: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let b = program.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+        } else if program[i..].starts_with("ENVIRON") {
+            let ident = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+            let before = i.checked_sub(1).and_then(|j| b.get(j));
+            let after = b.get(i + "ENVIRON".len());
+            if !before.is_some_and(ident) && !after.is_some_and(ident) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn apply(escapes: &[Escape], word: &Word, label: &str, info: &mut Info) {
     for e in escapes {
         match e {

@@ -189,3 +189,57 @@ fn psql_and_mysql() {
         vec![Read(".env".into())]
     );
 }
+
+#[test]
+fn jq_env_and_dollar_env_read_the_environment_and_fields_do_not() {
+    for f in [
+        "env",
+        "env.HOME",
+        "$ENV",
+        "$ENV.GITHUB_TOKEN",
+        ".name | env",
+        "[.[] | env]",
+        "{a: env}",
+        "(env)",
+        "\"x\" as $a | $ENV[$a]",
+    ] {
+        assert!(jq_reads_environment(f), "{f}");
+    }
+    for f in [
+        ".env",
+        ".scripts.env",
+        ". env",
+        ".[\"env\"]",
+        ".\"env\"",
+        "select(.name == \"env\")",
+        "\"env \\\" env\"",
+        ".a # env in a comment",
+        ". as $env | $env",
+        "environment",
+        "envy",
+        "$ENVIRONMENT",
+        ".dependencies",
+    ] {
+        assert!(!jq_reads_environment(f), "{f}");
+    }
+}
+
+#[test]
+fn awk_environ_outside_strings_reads_the_environment() {
+    for p in [
+        "BEGIN{print ENVIRON[\"HOME\"]}",
+        "BEGIN { for (k in ENVIRON) print k, ENVIRON[k] }",
+        "{x=ENVIRON}",
+    ] {
+        assert!(awk_reads_environment(p), "{p}");
+    }
+    for p in [
+        "{print \"ENVIRON\"}",
+        "{print \"a \\\" ENVIRON\"}",
+        "{MY_ENVIRON=1}",
+        "{ENVIRONS=1}",
+        "{print $1}",
+    ] {
+        assert!(!awk_reads_environment(p), "{p}");
+    }
+}
