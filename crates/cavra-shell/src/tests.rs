@@ -842,6 +842,30 @@ fn tool_operands() {
             &[(AccessKind::Read, "f"), (AccessKind::Write, "f")],
         ),
         (
+            "sed -i.bak 's/a/b/' f",
+            &[
+                (AccessKind::Read, "f"),
+                (AccessKind::Write, "f"),
+                (AccessKind::Write, "f.bak"),
+            ],
+        ),
+        (
+            "sed -ni'.git/hooks/*' p pre-commit",
+            &[
+                (AccessKind::Read, "pre-commit"),
+                (AccessKind::Write, "pre-commit"),
+                (AccessKind::Write, ".git/hooks/pre-commit"),
+            ],
+        ),
+        (
+            "sed --in-place='bak/*.orig' s/a/b/ sub/k",
+            &[
+                (AccessKind::Read, "sub/k"),
+                (AccessKind::Write, "sub/k"),
+                (AccessKind::Write, "bak/sub/k.orig"),
+            ],
+        ),
+        (
             "yq -i '.a = 1' f.yaml",
             &[(AccessKind::Read, "f.yaml"), (AccessKind::Write, "f.yaml")],
         ),
@@ -859,7 +883,11 @@ fn tool_operands() {
         ),
         (
             "sed --in-place=.bak 's/a/b/' f",
-            &[(AccessKind::Read, "f"), (AccessKind::Write, "f")],
+            &[
+                (AccessKind::Read, "f"),
+                (AccessKind::Write, "f"),
+                (AccessKind::Write, "f.bak"),
+            ],
         ),
         (
             "cp /tmp/evil.yml .github/workflows/ci.yml",

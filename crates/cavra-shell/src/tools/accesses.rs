@@ -325,6 +325,18 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
             each(info, files, Read, &reason);
             if in_place {
                 each(info, files, Write, "sed -i");
+                if let Some((option, suffix)) = scripts::sed_backup_suffix(args) {
+                    for w in files.iter().filter_map(|&i| get(i)) {
+                        let backup =
+                            Word::derived(option, &scripts::sed_backup_path(&w.text, &suffix));
+                        let backup = Word {
+                            literal: backup.literal && w.literal,
+                            path_literal: backup.path_literal && w.path_literal,
+                            ..backup
+                        };
+                        info.access(Write, &backup, "sed -i backup");
+                    }
+                }
             }
         }
         "tar" | "bsdtar" | "gtar" => tar(args, info),

@@ -340,6 +340,45 @@ pub(crate) fn jq_reads_environment(filter: &str) -> bool {
     false
 }
 
+/// The backup suffix of GNU sed's `-iSUFFIX` / `--in-place=SUFFIX` (none when `-i` stands
+/// alone), with the word that gave it. `-i` ends a cluster of flags (`-ni.bak`), and what
+/// follows it in the word is the suffix.
+pub(crate) fn sed_backup_suffix(args: &[Word]) -> Option<(&Word, String)> {
+    for w in args {
+        let t = w.text.as_str();
+        if let Some(suffix) = t.strip_prefix("--in-place=") {
+            return Some((w, suffix.to_string())).filter(|(_, s)| !s.is_empty());
+        }
+        let Some(cluster) = t.strip_prefix('-').filter(|c| !c.starts_with('-')) else {
+            continue;
+        };
+        for (at, c) in cluster.char_indices() {
+            match c {
+                'i' => {
+                    let suffix = &cluster[at + 1..];
+                    return Some((w, suffix.to_string())).filter(|(_, s)| !s.is_empty());
+                }
+                'n' | 'E' | 'r' | 's' | 'u' | 'z' => {}
+                // A value option (`-e`, `-f`, `-l`) or anything else: the rest is its value.
+                _ => break,
+            }
+        }
+    }
+    None
+}
+
+/// Where GNU sed keeps the backup of `file` for `suffix`: the suffix added to the file's
+/// name, or, when the suffix has a `*`, the suffix with each `*` replaced by the file as named
+/// (GNU sed 4.9: `-i'bak/*.orig' sub/k` keeps `bak/sub/k.orig`), so `-i'.git/hooks/*'` copies
+/// the file it edits into `.git/hooks/`.
+pub(crate) fn sed_backup_path(file: &str, suffix: &str) -> String {
+    if suffix.contains('*') {
+        suffix.replace('*', file)
+    } else {
+        format!("{file}{suffix}")
+    }
+}
+
 /// Whether an awk program reads `ENVIRON` (the process's environment), outside string
 /// literals.
 fn awk_reads_environment(program: &str) -> bool {
