@@ -76,7 +76,9 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
                 info.class(RiskClass::InterpreterInlineCode);
             }
             for w in programs {
-                script_word(w, &awk(&w.text), &format!("{base} program"), info);
+                let mut escapes = awk(&w.text);
+                escapes.extend(awk_input_files(&w.text));
+                script_word(w, &escapes, &format!("{base} program"), info);
                 if w.literal && awk_reads_environment(&w.text) {
                     info.reads_environment(&format!("{base} program reads ENVIRON"));
                 }
@@ -377,6 +379,85 @@ pub(crate) fn sed_backup_path(file: &str, suffix: &str) -> String {
     } else {
         format!("{file}{suffix}")
     }
+}
+
+/// The input files an awk program adds for itself: a file named in `ARGV[…] = "FILE"` is read
+/// as the main input (`BEGIN { ARGV[1] = ".env"; ARGC = 2 } { print }` prints `.env`). Any
+/// other assignment to `ARGV`, or `ARGV` handed over whole (`split(s, ARGV)`), names files
+/// only at run time. Reading an element (`print ARGV[1]`) or deleting one adds nothing.
+fn awk_input_files(program: &str) -> Vec<Escape> {
+    let b = program.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                if &program[start..i] != "ARGV" {
+                    continue;
+                }
+                let rest = program[i..].trim_start();
+                let Some(subscript) = rest.strip_prefix('[') else {
+                    out.push(Escape::Opaque);
+                    continue;
+                };
+                // After the subscript's closing bracket (subscripts nest: `ARGV[a[1]]`).
+                let mut depth = 1usize;
+                let mut end = None;
+                for (at, c) in subscript.char_indices() {
+                    match c {
+                        '[' => depth += 1,
+                        ']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(at + 1);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(end) = end else {
+                    out.push(Escape::Opaque);
+                    continue;
+                };
+                let after = subscript[end..].trim_start();
+                let assigned = after.starts_with('=') && !after.starts_with("==");
+                let updated = ["+=", "-=", "*=", "/=", "%=", "^=", "++", "--"]
+                    .iter()
+                    .any(|op| after.starts_with(op));
+                if updated {
+                    out.push(Escape::Opaque);
+                } else if assigned {
+                    let value = after[1..].trim_start();
+                    match awk_tokens(value).as_slice() {
+                        [AwkToken::Str(f), rest @ ..]
+                            if matches!(
+                                rest.first(),
+                                None | Some(AwkToken::Punct(";" | "\n" | "}"))
+                            ) =>
+                        {
+                            out.extend(file_escape(f, false));
+                        }
+                        _ => out.push(Escape::Opaque),
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 /// Whether an awk program reads `ENVIRON` (the process's environment), outside string

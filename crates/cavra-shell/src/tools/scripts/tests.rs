@@ -243,3 +243,33 @@ fn awk_environ_outside_strings_reads_the_environment() {
         assert!(!awk_reads_environment(p), "{p}");
     }
 }
+
+#[test]
+fn awk_programs_that_set_their_input_files_read_them() {
+    assert_eq!(
+        awk_input_files("BEGIN { ARGV[1] = \".env\"; ARGC = 2 } { print }"),
+        vec![Read(".env".into())]
+    );
+    assert_eq!(
+        awk_input_files("BEGIN{ARGV[ARGC++]=\"/etc/shadow\"}{print}"),
+        vec![Read("/etc/shadow".into())]
+    );
+    for p in [
+        "BEGIN{ARGV[1]=f}{print}",
+        "BEGIN{ARGV[1]=\"a\" \"b\"}{print}",
+        "BEGIN{split(\".env\", ARGV)}{print}",
+        "BEGIN{ARGV[1] += 1}",
+        "BEGIN{ARGV[a[1]] = x}",
+    ] {
+        assert_eq!(awk_input_files(p), vec![Opaque], "{p}");
+    }
+    for p in [
+        "{print ARGV[1]}",
+        "BEGIN{delete ARGV[1]}{print}",
+        "BEGIN{if (ARGV[1] == \"x\") print}",
+        "{print \"ARGV[1]=x\"}",
+        "{MY_ARGV[1] = \"x\"}",
+    ] {
+        assert_eq!(awk_input_files(p), vec![], "{p}");
+    }
+}
