@@ -58,7 +58,7 @@ pub use types::*;
 pub use cavra_store::{Result, StoreError};
 
 /// The schema version this build expects (the number of migrations).
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// How the store signs checkpoints and redacts entries.
 #[derive(Clone)]

@@ -2880,3 +2880,67 @@ async fn pg_chained_groups_and_other_writes_keep_the_log_whole() {
         assert_eq!(e.ref_id.as_deref(), Some(id.as_str()), "entry {index}");
     }
 }
+
+/// What PostgreSQL writes per decision besides the rows: an insert into each index of
+/// `decisions` and `log_entries` (docs/benchmarks.md, "WAL per decision on PostgreSQL"). Each
+/// index here is one a read uses: the decision's id (its lookup, and its uniqueness), one per
+/// list filter, the log's order and its session and reference filters. No primary key on
+/// `decisions.seq` (nothing finds a decision by it), and no session index entry for an entry
+/// without a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_decisions_and_entries_have_only_the_indexes_reads_use() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let c = pg_connect(&f.url).await.unwrap();
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN ('decisions', 'log_entries') ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "decisions_action",
+            "decisions_actor",
+            "decisions_decision_id_key",
+            "decisions_outcome",
+            "decisions_repository",
+            "decisions_rule",
+            "decisions_session",
+            "decisions_time",
+            "log_entries_pkey",
+            "log_entries_ref",
+            "log_entries_session",
+        ]
+    );
+    // The log's session index holds only entries with a session: a delivery attempt's entry
+    // (no session) is not in it.
+    let partial: String = c
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'log_entries_session'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        partial.ends_with("WHERE (session_id IS NOT NULL)"),
+        "{partial}"
+    );
+    // The decision's id identifies its row for logical replication, as the key did.
+    let identity: String = c
+        .query_one(
+            "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'decisions'::regclass AND x.indisreplident",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(identity, "decisions_decision_id_key");
+}

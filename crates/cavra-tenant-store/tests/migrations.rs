@@ -24,6 +24,7 @@ const SQLITE_RELEASED: &[(i64, &str)] = &[
     (6, include_str!("data/schema/sqlite-v6.sql")),
     (7, include_str!("data/schema/sqlite-v7.sql")),
     (8, include_str!("data/schema/sqlite-v8.sql")),
+    (9, include_str!("data/schema/sqlite-v9.sql")),
 ];
 const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (1, include_str!("data/schema/postgres-v1.sql")),
@@ -34,6 +35,7 @@ const POSTGRES_RELEASED: &[(i64, &str)] = &[
     (6, include_str!("data/schema/postgres-v6.sql")),
     (7, include_str!("data/schema/postgres-v7.sql")),
     (8, include_str!("data/schema/postgres-v8.sql")),
+    (9, include_str!("data/schema/postgres-v9.sql")),
 ];
 
 const AT: &str = "2026-01-01T00:00:00.000Z";

@@ -159,4 +159,18 @@ ALTER TABLE tenants
     // Version 9: the session, repository and outcome indexes without the rows no filter finds
     // through them (see `crate::decision_list`).
     crate::decision_list::POSTGRES_MIGRATION_9,
+    // Version 10: fewer index entries written per decision and per delivery attempt, none a
+    // read uses (docs/benchmarks.md, "WAL per decision on PostgreSQL"). `decisions` loses the
+    // primary key on `seq`: no statement finds a decision by `seq` alone (it orders the lists
+    // as the last column of each list index, and the sequence keeps it unique), and every
+    // decision paid an insert into it. The unique `decision_id` (NOT NULL) identifies a row
+    // instead, for logical replication too. The entries' session index leaves out entries
+    // without a session (delivery attempts, approvals' steps without one): a filter by session
+    // is an equality, which never finds NULL.
+    r#"
+ALTER TABLE decisions DROP CONSTRAINT decisions_pkey;
+ALTER TABLE decisions REPLICA IDENTITY USING INDEX decisions_decision_id_key;
+DROP INDEX log_entries_session;
+CREATE INDEX log_entries_session ON log_entries(tenant, session_id, idx) WHERE session_id IS NOT NULL;
+"#,
 ];

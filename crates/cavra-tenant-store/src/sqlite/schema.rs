@@ -200,4 +200,7 @@ ALTER TABLE tenants ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
     // Version 9: the session, repository and outcome indexes without the rows no filter finds
     // through them (see `crate::decision_list`).
     crate::decision_list::SQLITE_MIGRATION_9,
+    // Version 10: PostgreSQL's WAL per decision (its `decisions` primary key on `seq`, its
+    // entries' session index); nothing here, where `seq` is the rowid and costs no index.
+    "-- nothing on SQLite",
 ];
