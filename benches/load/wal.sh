@@ -6,7 +6,11 @@
 # Bytes per decision are the figure to compare builds by: they hardly depend on the machine's
 # load, where decisions per second do. Needs a superuser (CREATE EXTENSION pg_walinspect,
 # PostgreSQL 15) and psql; the WAL between the points must still be on the server's disk.
-# Usage: [CAVRA_BIN=…] benches/load/wal.sh [DURATION] [DATABASE_URL without options]
+# The schema is dropped afterwards (KEEP=1 keeps it). With PREPARE_SQL=FILE the schema is
+# migrated first (a tenant `walprep` created in it) and FILE run in it before the load: to
+# try a schema change with a built binary, or to start from a store that has run for a while
+# (rows kept, then CHECKPOINT, so that pages written before are written whole once more).
+# Usage: [CAVRA_BIN=…] [KEEP=1] [PREPARE_SQL=FILE] benches/load/wal.sh [DURATION] [DATABASE_URL]
 #   benches/load/wal.sh 15s postgres://postgres@127.0.0.1:5432/test
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,8 +20,15 @@ schema="wal_$(date +%s)_$$"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 q() { psql "$base" -XAtqc "$1"; }
-q "CREATE EXTENSION IF NOT EXISTS pg_walinspect SCHEMA public"
+q "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_walinspect SCHEMA public"
 q "CREATE SCHEMA $schema"
+url="$base?options=-c%20search_path%3D$schema"
+if [ -n "${PREPARE_SQL:-}" ]; then
+  bin="${CAVRA_BIN:-target/release/cavra}"
+  "$bin" keys generate --key-id prep --output "$work/keys" >/dev/null
+  CAVRA_DATABASE_URL="$url" "$bin" tenant create walprep --signing-key "$work/keys/prep.key" >/dev/null
+  psql "$base" -XAtq -v ON_ERROR_STOP=1 -c "SET search_path = $schema" -f "$PREPARE_SQL"
+fi
 point="SELECT pg_current_wal_insert_lsn(), (SELECT count(*) FROM $schema.decisions), wal_bytes, wal_records, wal_fpi FROM pg_stat_wal"
 # The start: the first decision is in (the schema's migrations and the tenant's setup before
 # it are not the decisions' WAL).
@@ -28,7 +39,7 @@ point="SELECT pg_current_wal_insert_lsn(), (SELECT count(*) FROM $schema.decisio
   q "$point" >"$work/start"
 ) &
 watcher=$!
-benches/load/soak.sh "$duration" "$base?options=-c%20search_path%3D$schema" | grep -E 'Requests/sec|requests in|99%|CPU per'
+benches/load/soak.sh "$duration" "$url" | grep -E 'Requests/sec|requests in|99%|CPU per'
 wait $watcher
 q "$point" >"$work/end"
 IFS='|' read -r lsn0 n0 b0 r0 f0 <"$work/start"
@@ -52,3 +63,4 @@ q "WITH r AS (
       || lpad(round(count(*)::numeric / $n, 3)::text, 8) || ' records'
       || lpad(round(sum(fpi_length)::numeric / $n, 1)::text, 8) || ' B FPI  ' || string_agg(DISTINCT kind, ' ')
   FROM named GROUP BY rel ORDER BY sum(record_length) DESC"
+[ -n "${KEEP:-}" ] || q "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"
