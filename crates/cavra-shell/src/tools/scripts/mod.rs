@@ -79,9 +79,6 @@ pub(crate) fn inspect(base: &str, args: &[Word], stdin: &Stdin, info: &mut Info)
                 let mut escapes = awk(&w.text);
                 escapes.extend(awk_input_files(&w.text));
                 script_word(w, &escapes, &format!("{base} program"), info);
-                if w.literal && awk_reads_environment(&w.text) {
-                    info.reads_environment(&format!("{base} program reads ENVIRON"));
-                }
             }
         }
         "sed" | "gsed" => {
@@ -460,36 +457,6 @@ fn awk_input_files(program: &str) -> Vec<Escape> {
     out
 }
 
-/// Whether an awk program reads `ENVIRON` (the process's environment), outside string
-/// literals.
-fn awk_reads_environment(program: &str) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    let b = program.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        if c == b'"' {
-            in_string = true;
-        } else if program[i..].starts_with("ENVIRON") {
-            let ident = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
-            let before = i.checked_sub(1).and_then(|j| b.get(j));
-            let after = b.get(i + "ENVIRON".len());
-            if !before.is_some_and(ident) && !after.is_some_and(ident) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
 fn apply(escapes: &[Escape], word: &Word, label: &str, info: &mut Info) {
     for e in escapes {
         match e {
@@ -701,6 +668,10 @@ pub(crate) fn awk(program: &str) -> Vec<Escape> {
                     (Some(cmd), Some(Punct(")"))) => out.push(Escape::Command(cmd)),
                     _ => out.push(Escape::Opaque),
                 }
+            }
+            // `ENVIRON` is the process's environment (the agent's keys and tokens).
+            Ident(name) if name == "ENVIRON" => {
+                out.push(Escape::Read(super::ENVIRONMENT_FILE.to_string()));
             }
             Ident(name) if name == "@include" || name == "@load" => {
                 match literal(i + 1) {
