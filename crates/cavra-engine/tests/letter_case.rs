@@ -215,12 +215,19 @@ fn the_repository_and_home_folder_in_other_capitals_are_still_them() {
             RequireApproval,
             "filesystem.write.outside_repo",
         ),
-        // And a path elsewhere is elsewhere.
+        // And a path elsewhere is elsewhere: the home folder's rules (`~/.kube/**`) do not
+        // reach another folder, though a pattern for any depth (`**/.aws/credentials*`) does.
+        (
+            ReadFile,
+            "/users/devx/.kube/cache/discovery",
+            Allow,
+            "filesystem.read.default",
+        ),
         (
             ReadFile,
             "/users/devx/.aws/credentials",
-            Allow,
-            "filesystem.read.default",
+            Block,
+            "filesystem.read.block",
         ),
     ] {
         assert_eq!(

@@ -52,7 +52,13 @@ const LOADS_CODE: &[&str] = &[
     "protocol.allow",
     "protocol.ext.allow",
     "init.templatedir",
+    // A working tree elsewhere, as `--work-tree`: `:/` pathspecs start at its top.
+    "core.worktree",
 ];
+
+/// Keys whose value names a file git reads and shows: `commit.template` becomes the commit
+/// message, which `git log` prints (as `git commit -t FILE`).
+const READS_FILE: &[&str] = &["commit.template"];
 
 fn key_in(key: &str, table: &[&str]) -> bool {
     table.iter().any(|k| {
@@ -69,6 +75,7 @@ fn key_in(key: &str, table: &[&str]) -> bool {
 /// What setting `key` to `value` makes git do, into `info`. `value` is `None` when it comes
 /// from somewhere cavra cannot see (`--config-env`, a key without its value).
 fn setting(key: &str, value: Option<&Word>, label: &str, info: &mut Info) {
+    let written = key;
     let key = key.to_ascii_lowercase();
     if key_in(&key, LOADS_CODE) {
         // `protocol.allow=never` and friends only take away.
@@ -76,6 +83,33 @@ fn setting(key: &str, value: Option<&Word>, label: &str, info: &mut Info) {
             && value.is_some_and(|v| v.literal && matches!(v.text.as_str(), "never" | "user"));
         if !harmless {
             info.class(RiskClass::InterpreterInlineCode);
+        }
+        return;
+    }
+    // A remote's address with the `ext::` transport runs its command (git-remote-ext(1)):
+    // as the value of `remote.NAME.url`, or as the address `url.ADDRESS.insteadOf` puts in
+    // place of others (its subsection, whose letter case is kept).
+    let address = if key.ends_with(".url") || key.ends_with(".pushurl") {
+        value.map(|v| (v, v.text.as_str()))
+    } else if key.starts_with("url.")
+        && (key.ends_with(".insteadof") || key.ends_with(".pushinsteadof"))
+    {
+        let end = written.rfind('.').unwrap_or(written.len());
+        value.map(|v| (v, written.get(4..end).unwrap_or("")))
+    } else {
+        None
+    };
+    if let Some((at, command)) =
+        address.and_then(|(at, a)| a.strip_prefix("ext::").map(|c| (at, c)))
+    {
+        let word = Word::derived(at, &crate::tools::ext_command(command));
+        info.code(&[&word], label, Stdin::Terminal);
+        return;
+    }
+    if key_in(&key, READS_FILE) {
+        match value {
+            Some(v) => info.access(crate::AccessKind::Read, v, label.to_string()),
+            None => info.class(RiskClass::DynamicCommand),
         }
         return;
     }
@@ -123,8 +157,18 @@ pub(crate) fn command_line(args: &[Word], info: &mut Info) {
             } else {
                 t.strip_prefix("--git-dir=")
             };
+            // `--work-tree=DIR`: the working tree elsewhere, from whose top `:/` pathspecs
+            // start (`git --work-tree=/ add :/etc/shadow`). The repository's own is `.`.
+            let work_tree = if t == "--work-tree" {
+                let value = args.get(i);
+                i += 1;
+                Some(value.map_or("", |v| v.text.as_str()))
+            } else {
+                t.strip_prefix("--work-tree=")
+            };
             if t.starts_with("--exec-path=")
                 || git_dir.is_some_and(|d| !matches!(d.trim_end_matches('/'), ".git" | "./.git"))
+                || work_tree.is_some_and(|d| d.trim_end_matches('/') != ".")
             {
                 info.class(RiskClass::InterpreterInlineCode);
             }

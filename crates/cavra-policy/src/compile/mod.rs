@@ -531,9 +531,14 @@ impl CompiledPack {
                 }
             }
         }
-        // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is: a secret
-        // outside the repository is still a secret. Anchored patterns stay in the repository.
-        let outside = forms.absolute.filter(|_| forms.relative.is_none());
+        // A name pattern (`.env`, `*.pem`) names a kind of file wherever it is, as does a
+        // pattern starting `**/`: a secret outside the repository is still a secret. Anchored
+        // patterns stay in the repository. Outside it, the path is its absolute form, or the
+        // home form's (`~/.pgpass` as `/.pgpass`) when the home folder is not known.
+        let outside = forms
+            .absolute
+            .or_else(|| forms.home.map(|h| h.strip_prefix('~').unwrap_or(h)))
+            .filter(|_| forms.relative.is_none());
         if let Some(abs) = outside {
             let before = out.len();
             for prefix in ancestors(abs.trim_start_matches('/')) {
@@ -647,7 +652,9 @@ impl CompiledPack {
         out.truncate(kept);
     }
 
-    /// Whether a path pattern hit comes from a pattern with no `/` (matches at any depth).
+    /// Whether a path pattern hit comes from a pattern that matches at any depth: one with no
+    /// `/` (a name), or one that says so with a leading `**/` (`**/.aws/credentials*` is the
+    /// file in any `.aws` folder, a home folder's outside the repository too).
     fn is_name_pattern(&self, hit: PatternHit) -> bool {
         self.rules
             .get(hit.rule)
@@ -655,8 +662,7 @@ impl CompiledPack {
             .is_some_and(|p| {
                 let p = p.trim();
                 let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
-                let p = p.strip_prefix("**/").unwrap_or(p);
-                !p.contains('/') && !p.starts_with('~')
+                p.starts_with("**/") || (!p.contains('/') && !p.starts_with('~'))
             })
     }
 

@@ -267,6 +267,14 @@ pub(crate) fn find(args: &[Word], info: &mut Info) {
             i += 1;
             continue;
         }
+        if t == "-files0-from"
+            && let Some(f) = args.get(i + 1)
+        {
+            // The starting points are read from the file, and each one that is not a path is
+            // printed back in an error message: `find -files0-from .env` prints `.env`'s
+            // lines, as `wc --files0-from` does.
+            info.access(AccessKind::Read, f, "find -files0-from");
+        }
         match t {
             _ if matches!(t, "-name" | "-iname")
                 || FIND_TESTS_WITH_VALUE.contains(&t)

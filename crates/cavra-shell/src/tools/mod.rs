@@ -292,6 +292,8 @@ pub(crate) fn inspect(kb: &Knowledge, base: &str, args: &[Word], stdin: &Stdin) 
             info.class(RiskClass::ForcePush);
         }
         info.pull_request = info.push.as_ref().is_some_and(|p| p.opens_pull_request);
+        git_ext_transport(args, &mut info);
+        git_chdir(args, &mut info);
     } else {
         if base == "patch" {
             patches::patch(args, stdin, &mut info);
@@ -525,6 +527,95 @@ fn merge_strategies(sub: &str, rest: &[Word], info: &mut Info) {
             );
         }
         i += step;
+    }
+}
+
+/// A remote named `ext::COMMAND` (git-remote-ext(1)): git runs COMMAND to talk to it, with
+/// `% ` for a space and `%%` for `%` (`%s`/`%S` are the service's name). git refuses the
+/// transport unless `protocol.ext.allow` or `GIT_ALLOW_PROTOCOL` lets it, which cavra cannot
+/// see from here, so the command is judged as run.
+fn git_ext_transport(args: &[Word], info: &mut Info) {
+    for w in args {
+        if let Some(command) = w.text.strip_prefix("ext::") {
+            let command = ext_command(command);
+            info.code(
+                &[&Word::derived(w, &command)],
+                "git ext:: transport",
+                Stdin::Terminal,
+            );
+        }
+    }
+}
+
+/// The command of an `ext::` remote as git runs it (git-remote-ext(1)), as a shell line: an
+/// unescaped space separates arguments, `% ` is a space inside one and `%%` a `%`; `%s`/`%S`
+/// stand for the service (`git-upload-pack`), `%G`/`%V` for what a git:// request names.
+pub(crate) fn ext_command(text: &str) -> String {
+    let mut args: Vec<String> = Vec::new();
+    let mut arg = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => {
+                if !arg.is_empty() {
+                    args.push(sh_quote(&std::mem::take(&mut arg)));
+                }
+            }
+            '%' => match chars.next() {
+                Some(' ') => arg.push(' '),
+                Some('%') => arg.push('%'),
+                Some('s') => arg.push_str("upload-pack"),
+                Some('S') => arg.push_str("git-upload-pack"),
+                Some(other) => {
+                    arg.push('%');
+                    arg.push(other);
+                }
+                None => arg.push('%'),
+            },
+            c => arg.push(c),
+        }
+    }
+    if !arg.is_empty() {
+        args.push(sh_quote(&arg));
+    }
+    args.join(" ")
+}
+
+/// git's `-C DIR` (git(1): each one changes folder before the next, relative to the last):
+/// git works there, so every relative path it was given is DIR's, not the current folder's
+/// (`git -C .github/workflows checkout HEAD~1 -- ci.yml` writes `.github/workflows/ci.yml`).
+/// A folder known only at run time makes the paths so too. `-C ""` changes nothing.
+fn git_chdir(args: &[Word], info: &mut Info) {
+    let words = texts(args);
+    let end = crate::canon::git_subcommand_index(&words).unwrap_or(words.len());
+    let mut dir: Option<(String, bool)> = None;
+    let mut i = 0;
+    while i < end {
+        let Some(w) = args.get(i) else { break };
+        match w.text.as_str() {
+            "-C" => {
+                if let Some(v) = args.get(i + 1).filter(|v| !v.path.is_empty()) {
+                    let absolute = v.path.starts_with('/') || v.path.starts_with('~');
+                    dir = Some(match dir {
+                        Some((d, literal)) if !absolute => {
+                            (format!("{d}/{}", v.path), literal && v.path_literal)
+                        }
+                        _ => (v.path.clone(), v.path_literal),
+                    });
+                }
+                i += 2;
+            }
+            "-c" | "--git-dir" | "--work-tree" | "--namespace" | "--config-env"
+            | "--super-prefix" => i += 2,
+            _ => i += 1,
+        }
+    }
+    let Some((dir, literal)) = dir else { return };
+    for a in &mut info.accesses {
+        if !a.path.starts_with('/') && !a.path.starts_with('~') {
+            a.path = format!("{}/{}", dir.trim_end_matches('/'), a.path);
+            a.literal &= literal;
+        }
     }
 }
 
