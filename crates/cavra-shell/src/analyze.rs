@@ -119,6 +119,7 @@ pub(crate) fn run(
             span: None,
             stdin: Stdin::Terminal,
             map: None,
+            folder: None,
         };
         a.analyze_code(text, &ctx);
     }
@@ -146,6 +147,9 @@ struct Ctx {
     /// When line continuations were removed before parsing: their positions in the cleaned
     /// text, to map spans back to the text as given.
     map: Option<Rc<Vec<usize>>>,
+    /// The folder a wrapper runs the command in (`env -C DIR`), and whether it is literal:
+    /// the command's relative paths are that folder's.
+    folder: Option<Rc<(String, bool)>>,
 }
 
 impl Ctx {
@@ -185,6 +189,8 @@ struct Analyzer<'l> {
     /// Environment assignments written before the command [`Analyzer::simple`] records next
     /// (`GIT_SSH_COMMAND=… git fetch`); taken by it.
     pending_env: Vec<(String, Word)>,
+    /// The folder each recorded command runs in, where a wrapper set one (by command index).
+    folders: Vec<Option<Rc<(String, bool)>>>,
 }
 
 impl<'l> Analyzer<'l> {
@@ -200,10 +206,22 @@ impl<'l> Analyzer<'l> {
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
             parse_steps: 0,
             pending_env: Vec::new(),
+            folders: Vec::new(),
         }
     }
 
     fn finish(mut self) -> CommandAnalysis {
+        // A command run in another folder (`env -C DIR CMD`): its relative paths are DIR's.
+        for a in &mut self.out.file_accesses {
+            if let Some(Some(folder)) = self.folders.get(a.command_index)
+                && !a.path.starts_with('/')
+                && !a.path.starts_with('~')
+            {
+                let (dir, literal) = folder.as_ref();
+                a.path = format!("{}/{}", dir.trim_end_matches('/'), a.path);
+                a.literal &= *literal;
+            }
+        }
         let mut classes: BTreeSet<RiskClass> = std::mem::take(&mut self.out.classes);
         for c in &self.out.commands {
             classes.extend(c.classes.iter().copied());
@@ -880,6 +898,10 @@ impl<'l> Analyzer<'l> {
         let mut argv = Vec::with_capacity(words.len());
         argv.extend(words.iter().map(|w| w.text.clone()));
         let idx = self.out.commands.len();
+        if ctx.folder.is_some() {
+            self.folders.resize(idx, None);
+            self.folders.push(ctx.folder.clone());
+        }
         self.out.commands.push(SimpleCommand {
             argv,
             name_is_literal,
@@ -953,12 +975,26 @@ impl<'l> Analyzer<'l> {
         } else {
             map_span(ctx, inner.span)
         };
+        let folder = match (&ctx.folder, inner.folder) {
+            (outer, None) => outer.clone(),
+            (Some(outer), Some(dir))
+                if !dir.path.starts_with('/') && !dir.path.starts_with('~') =>
+            {
+                let (d, literal) = outer.as_ref();
+                Some(Rc::new((
+                    format!("{}/{}", d.trim_end_matches('/'), dir.path),
+                    *literal && dir.path_literal,
+                )))
+            }
+            (_, Some(dir)) => Some(Rc::new((dir.path, dir.path_literal))),
+        };
         let child = Ctx {
             depth: ctx.depth + 1,
             via: Rc::new(via),
             span: ctx.span,
             stdin: inner.stdin,
             map: ctx.map.clone(),
+            folder,
         };
         match inner.kind {
             InnerKind::Words(start, end) => {

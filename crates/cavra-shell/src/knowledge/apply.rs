@@ -819,6 +819,7 @@ fn options_value(
             label: format!("{} ({label})", inner.label),
             stdin: inner.stdin,
             span: value.span,
+            folder: None,
         });
     }
 }

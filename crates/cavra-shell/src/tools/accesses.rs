@@ -367,6 +367,10 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 "archive written by zip",
             );
             each(info, ops.get(1..).unwrap_or(&[]), Read, &reason);
+            // A folder is read whole with `-r` (what is below it, as a recursive search is).
+            for w in ops.get(1..).unwrap_or(&[]).iter().filter_map(|&i| get(i)) {
+                info.access(Read, &crate::folders::subtree(w), reason.clone());
+            }
         }
         "unzip" => {
             let (p, ops) = all_ops(plain("dP"));
@@ -379,6 +383,7 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
             let folders = opts::values(&p, &["d"]);
             for w in &folders {
                 info.access(Write, w, "unzip -d");
+                info.access(Write, &crate::folders::subtree(w), "unzip -d");
             }
             // Listing (`-l`, `-v`), testing (`-t`), printing (`-p`, `-c`) and comments (`-z`)
             // extract nothing.
@@ -657,6 +662,12 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                 for &s in sources {
                     if let Some(w) = get(s).filter(|w| !is_remote(&w.text)) {
                         info.access(Read, w, format!("source of {base}"));
+                        // A folder is copied whole (`-r`, `-a`).
+                        info.access(
+                            Read,
+                            &crate::folders::subtree(w),
+                            format!("source of {base}"),
+                        );
                     }
                 }
                 if !sources.is_empty()
@@ -844,15 +855,43 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
         }
     }
     if creating {
-        for i in opts::operands(&p) {
-            if let Some(w) = rest.get(i) {
-                info.access(Read, w, "input of tar");
+        // Each input is read whole (tar recurses into folders), from the folder the last
+        // `-C DIR` before it names (GNU tar applies `-C` in order, each relative to the last).
+        let mut folder: Option<Word> = None;
+        for item in &p {
+            match item {
+                Parsed::Opt(n, Some(v)) if n == "C" || n == "directory" => {
+                    folder = Some(match &folder {
+                        Some(d) if !v.path.starts_with('/') && !v.path.starts_with('~') => {
+                            in_folder(d, v)
+                        }
+                        _ => v.clone(),
+                    });
+                }
+                Parsed::Operand(i) => {
+                    if let Some(w) = rest.get(*i) {
+                        let w = match &folder {
+                            Some(d) if !w.path.starts_with('/') && !w.path.starts_with('~') => {
+                                in_folder(d, w)
+                            }
+                            _ => w.clone(),
+                        };
+                        info.access(Read, &w, "input of tar");
+                        info.access(Read, &crate::folders::subtree(&w), "input of tar");
+                    }
+                }
+                _ => {}
             }
         }
     } else if mode == 'x' {
         let folders = opts::values(&p, &["C", "directory"]);
         for w in &folders {
             info.access(Write, w, "tar extraction directory");
+            info.access(
+                Write,
+                &crate::folders::subtree(w),
+                "tar extraction directory",
+            );
         }
         // `-O`/`--to-stdout` and `--to-command` write no files.
         let to_stdout = args.iter().enumerate().any(|(i, w)| {
@@ -866,6 +905,13 @@ pub(crate) fn tar(args: &[Word], info: &mut Info) {
             extracted_members(archive_word.as_ref().or(args.first()), "tar", info);
         }
     }
+}
+
+/// `w` as a path below the folder `dir` (its literal parts literal only if both are).
+fn in_folder(dir: &Word, w: &Word) -> Word {
+    let mut out = Word::derived(w, &format!("{}/{}", dir.path.trim_end_matches('/'), w.path));
+    out.path_literal = dir.path_literal && w.path_literal;
+    out
 }
 
 /// Whether `path` names the working folder itself (`.`, `./`).

@@ -51,6 +51,7 @@ pub(crate) fn with_items(
             label: label.to_string(),
             stdin: Stdin::Terminal,
             span,
+            folder: None,
         });
     }
 }

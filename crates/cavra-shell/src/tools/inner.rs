@@ -520,6 +520,7 @@ fn each_target_alone(base: &str, args: &[Word], targets: &[usize], what: &str, i
             label: format!("{base} {what}"),
             stdin: Stdin::Terminal,
             span: target.span,
+            folder: None,
         });
     }
 }
@@ -652,6 +653,7 @@ pub(crate) fn xargs_inner(
                     label: "xargs".into(),
                     stdin: Stdin::Terminal,
                     span,
+                    folder: None,
                 });
             }
         }
@@ -726,6 +728,7 @@ pub(crate) fn stdin_code(base: &str, is_shell_code: bool, stdin: &Stdin, info: &
                     label: format!("{base} (stdin)"),
                     stdin: Stdin::Terminal,
                     span: (0, 0),
+                    folder: None,
                 });
             } else {
                 info.class(RiskClass::InterpreterInlineCode);
@@ -775,11 +778,25 @@ pub(crate) fn run_interpreter(
 
 pub(crate) fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
     let mut i = 0;
+    // `-C DIR`/`--chdir=DIR`: the command runs in DIR (GNU coreutils env).
+    let mut folder: Option<Word> = None;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         match t {
             "-i" | "-0" | "--ignore-environment" | "--null" | "-v" | "--debug" | "-" => i += 1,
-            "-u" | "-C" | "--unset" | "--chdir" => i += 2,
+            "-C" | "--chdir" => {
+                folder = args.get(i + 1).cloned();
+                i += 2;
+            }
+            _ if t.starts_with("--chdir=") => {
+                folder = Some(Word::derived(w, &t["--chdir=".len()..]));
+                i += 1;
+            }
+            _ if t.starts_with("-C") && t.len() > 2 => {
+                folder = Some(Word::derived(w, &t[2..]));
+                i += 1;
+            }
+            "-u" | "--unset" => i += 2,
             "-S" | "--split-string" => {
                 let ws: Vec<&Word> = args.iter().skip(i + 1).collect();
                 info.code(&ws, "env -S", stdin.clone());
@@ -816,5 +833,12 @@ pub(crate) fn env(args: &[Word], stdin: &Stdin, info: &mut Info) {
     if i >= args.len() && !emptied {
         info.reads_environment("env prints the environment");
     }
+    let before = info.inner.len();
     info.words(args, i, args.len(), "env", stdin.clone());
+    if info.inner.len() > before
+        && let Some(dir) = folder.filter(|d| !d.path.is_empty())
+        && let Some(inner) = info.inner.last_mut()
+    {
+        inner.folder = Some(dir);
+    }
 }

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub stdin: Stdin,
     /// Source range of the words that hold the inner command.
     pub span: (usize, usize),
+    /// The folder the wrapper runs it in (`env -C DIR`), when not the current one.
+    pub folder: Option<Word>,
 }
 
 /// A file access before it is tied to a command index.
@@ -173,6 +175,7 @@ impl Info {
             label: label.to_string(),
             stdin,
             span,
+            folder: None,
         });
     }
 
@@ -193,6 +196,7 @@ impl Info {
                 label: label.to_string(),
                 stdin,
                 span: (first.span.0, last.span.1),
+                folder: None,
             });
         } else {
             self.class(RiskClass::DynamicCommand);

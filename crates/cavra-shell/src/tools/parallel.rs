@@ -305,6 +305,7 @@ fn write_out(template: &[&Word], groups: &[Vec<&Word>], replace: &str, info: &mu
                 label: "parallel".into(),
                 stdin: Stdin::Terminal,
                 span,
+                folder: None,
             });
         }
         // The next combination, the last group fastest.
