@@ -253,6 +253,8 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                         i += 3;
                     }
                     "--indent" | "--tab-size" => i += 2,
+                    // The library path: where `import`/`include` find modules (below).
+                    "-L" | "--library-path" => i += 2,
                     "-f" | "--from-file" => {
                         if let Some(f) = get(i + 1) {
                             info.access(Read, f, format!("program of {base}"));
@@ -272,6 +274,10 @@ pub(crate) fn accesses(base: &str, args: &[Word], info: &mut Info) {
                             info.class(RiskClass::InterpreterInlineCode);
                         } else if scripts::jq_reads_environment(t) {
                             info.reads_environment(&format!("{base} filter reads the environment"));
+                        }
+                        if w.literal && scripts::jq_loads_modules(t) {
+                            // A module's code cavra cannot read: it may print the environment.
+                            info.class(RiskClass::InterpreterInlineCode);
                         }
                         filter_seen = true;
                         i += 1;

@@ -671,6 +671,28 @@ fn git_accesses(args: &[Word], info: &mut Info) {
             for w in after_dashes() {
                 pathspec_read(w, &reason, info);
             }
+            // `git log -L START,END:FILE` (or `-L :FUNC:FILE`) prints those lines of FILE as
+            // each commit changed them: the file is what follows the last `:`.
+            if *name == "log" {
+                let mut words = rest.iter().take_while(|w| w.text != "--");
+                while let Some(w) = words.next() {
+                    let range = match w.text.strip_prefix("-L") {
+                        Some("") => words.next().map(|v| (v, v.text.as_str())),
+                        Some(r) => Some((w, r)),
+                        None => None,
+                    };
+                    if let Some((at, file)) =
+                        range.and_then(|(at, r)| r.rsplit_once(':').map(|(_, f)| (at, f)))
+                        && !file.is_empty()
+                    {
+                        info.access(
+                            AccessKind::Read,
+                            &Word::derived(at, file),
+                            "git log -L".to_string(),
+                        );
+                    }
+                }
+            }
             // Without `--`, git reads an operand that is no revision as a path (the first that
             // is none and all after it): `git log -p .env` and `git diff HEAD~1 .env` print
             // what .env held. An operand that could be either is judged as a path too (a read

@@ -303,6 +303,23 @@ fn script_word(word: &Word, escapes: &[Escape], label: &str, info: &mut Info) {
 /// Whether a jq filter uses jq's `env` builtin or `$ENV` (outside string literals and
 /// comments), which give the process's environment. `.env` and `."env"` are fields.
 pub(crate) fn jq_reads_environment(filter: &str) -> bool {
+    jq_names(filter, |word, field, sigil| {
+        (word == "env" && !sigil && !field) || (word == "ENV" && sigil)
+    })
+}
+
+/// Whether a jq filter loads a module (`import "m" as m;`, `include "m";`): jq code or data
+/// from its library path (`~/.jq`, `-L DIR`), which cavra cannot read and which may print the
+/// environment.
+pub(crate) fn jq_loads_modules(filter: &str) -> bool {
+    jq_names(filter, |word, field, sigil| {
+        matches!(word, "import" | "include") && !field && !sigil
+    })
+}
+
+/// Whether `found` holds for a name of the filter outside string literals and comments, given
+/// the name, whether it is a field (`.` before it, spaces skipped) and whether `$` is its sigil.
+fn jq_names(filter: &str, found: impl Fn(&str, bool, bool) -> bool) -> bool {
     let b = filter.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut i = 0;
@@ -326,10 +343,9 @@ pub(crate) fn jq_reads_environment(filter: &str) -> bool {
                     i += 1;
                 }
                 let word = &filter[start..i];
-                // What stands before the name, spaces skipped: `.` makes it a field.
-                let before = filter[..start].trim_end().as_bytes().last().copied();
+                let field = filter[..start].trim_end().as_bytes().last().copied() == Some(b'.');
                 let sigil = start > 0 && b[start - 1] == b'$';
-                if (word == "env" && !sigil && before != Some(b'.')) || (word == "ENV" && sigil) {
+                if found(word, field, sigil) {
                     return true;
                 }
             }

@@ -225,6 +225,28 @@ fn jq_env_and_dollar_env_read_the_environment_and_fields_do_not() {
 }
 
 #[test]
+fn jq_import_and_include_load_modules() {
+    for f in [
+        "import \"m\" as m; m::f",
+        "include \"m\"; f",
+        "import \"data\" as $d; $d",
+        "  include\t\"lib\";.",
+    ] {
+        assert!(jq_loads_modules(f), "{f}");
+    }
+    for f in [
+        ".import",
+        ".include",
+        "\"import \\\"m\\\" as m\"",
+        ".a # include \"m\";",
+        ". as $import | $import",
+        "imports",
+    ] {
+        assert!(!jq_loads_modules(f), "{f}");
+    }
+}
+
+#[test]
 fn awk_environ_outside_strings_reads_the_environment() {
     for p in [
         "BEGIN{print ENVIRON[\"HOME\"]}",
