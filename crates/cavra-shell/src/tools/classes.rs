@@ -457,27 +457,69 @@ pub(crate) fn git_push(args: &[Word]) -> Option<Push> {
     if let Some(r) = ops.next() {
         push.remote = Some(r.text.clone());
     }
+    let mut given = false;
     for r in ops {
-        let spec = r.text.clone();
-        let body = match spec.strip_prefix('+') {
-            Some(b) => {
-                push.force = true;
-                b
+        given = true;
+        push_refspec(&r.text, &mut push);
+    }
+    // git's own options before `push` (git -c …): the refspecs and mode a remote's
+    // configuration gives when the line gives none (git-config(1): `remote.NAME.push`,
+    // `remote.NAME.mirror`, `push.default=matching`).
+    let mut i = 0;
+    while i < sub {
+        let setting = match t.get(i).copied() {
+            Some("-c") => {
+                i += 1;
+                t.get(i).copied()
             }
-            None => spec.as_str(),
+            Some(w) => w.strip_prefix("-c").filter(|r| !r.is_empty()),
+            None => None,
         };
-        let dst = match body.split_once(':') {
-            Some((src, "")) => src,
-            Some((_, dst)) => dst,
-            None => body,
+        i += 1;
+        let Some((key, value)) = setting.and_then(|s| s.split_once('=')) else {
+            continue;
         };
-        let dst = dst.strip_prefix("refs/heads/").unwrap_or(dst);
-        if !dst.is_empty() {
-            push.branches.push(dst.to_string());
+        let key = key.to_ascii_lowercase();
+        if key.starts_with("remote.") && key.ends_with(".push") && !given {
+            push_refspec(value, &mut push);
+        } else if key.starts_with("remote.") && key.ends_with(".mirror") && value != "false" {
+            push.force = true;
+            push.all_branches = true;
+        } else if key == "push.default" && value.eq_ignore_ascii_case("matching") && !given {
+            push.all_branches = true;
         }
-        push.refspecs.push(spec);
     }
     Some(push)
+}
+
+/// One refspec of a push (git-push(1)): its destination branch, or every branch for the
+/// matching refspec (`:`) and for a pattern whose destination may be a branch
+/// (`refs/heads/*:refs/heads/*`). A destination not under `refs/` is one git completes from
+/// the remote's refs, `heads/main` among them as `refs/heads/main`.
+fn push_refspec(spec: &str, push: &mut Push) {
+    let body = match spec.strip_prefix('+') {
+        Some(b) => {
+            push.force = true;
+            b
+        }
+        None => spec,
+    };
+    let dst = match body.split_once(':') {
+        Some((src, "")) => src,
+        Some((_, dst)) => dst,
+        None => body,
+    };
+    if body == ":" || (dst.contains('*') && (dst.starts_with("refs/heads/") || !dst.starts_with("refs/"))) {
+        push.all_branches = true;
+    }
+    let dst = dst
+        .strip_prefix("refs/heads/")
+        .or_else(|| dst.strip_prefix("heads/"))
+        .unwrap_or(dst);
+    if !dst.is_empty() {
+        push.branches.push(dst.to_string());
+    }
+    push.refspecs.push(spec.to_string());
 }
 
 /// Whether the command opens a pull (merge) request on a forge: `gh pr create` (or `new`),
