@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
 
+mod folders;
 mod syntax;
 use syntax::{
     assignment, extra_words, fast_producer_stdin, fast_stdin, fielded_children, first_error,
@@ -149,7 +150,7 @@ struct Ctx {
     map: Option<Rc<Vec<usize>>>,
     /// The folder a wrapper runs the command in (`env -C DIR`), and whether it is literal:
     /// the command's relative paths are that folder's.
-    folder: Option<Rc<(String, bool)>>,
+    folder: Option<folders::Folder>,
 }
 
 impl Ctx {
@@ -190,7 +191,7 @@ struct Analyzer<'l> {
     /// (`GIT_SSH_COMMAND=… git fetch`); taken by it.
     pending_env: Vec<(String, Word)>,
     /// The folder each recorded command runs in, where a wrapper set one (by command index).
-    folders: Vec<Option<Rc<(String, bool)>>>,
+    folders: Vec<Option<folders::Folder>>,
 }
 
 impl<'l> Analyzer<'l> {
@@ -211,17 +212,7 @@ impl<'l> Analyzer<'l> {
     }
 
     fn finish(mut self) -> CommandAnalysis {
-        // A command run in another folder (`env -C DIR CMD`): its relative paths are DIR's.
-        for a in &mut self.out.file_accesses {
-            if let Some(Some(folder)) = self.folders.get(a.command_index)
-                && !a.path.starts_with('/')
-                && !a.path.starts_with('~')
-            {
-                let (dir, literal) = folder.as_ref();
-                a.path = format!("{}/{}", dir.trim_end_matches('/'), a.path);
-                a.literal &= *literal;
-            }
-        }
+        folders::place(&mut self.out.file_accesses, &self.folders);
         let mut classes: BTreeSet<RiskClass> = std::mem::take(&mut self.out.classes);
         for c in &self.out.commands {
             classes.extend(c.classes.iter().copied());
@@ -975,19 +966,7 @@ impl<'l> Analyzer<'l> {
         } else {
             map_span(ctx, inner.span)
         };
-        let folder = match (&ctx.folder, inner.folder) {
-            (outer, None) => outer.clone(),
-            (Some(outer), Some(dir))
-                if !dir.path.starts_with('/') && !dir.path.starts_with('~') =>
-            {
-                let (d, literal) = outer.as_ref();
-                Some(Rc::new((
-                    format!("{}/{}", d.trim_end_matches('/'), dir.path),
-                    *literal && dir.path_literal,
-                )))
-            }
-            (_, Some(dir)) => Some(Rc::new((dir.path, dir.path_literal))),
-        };
+        let folder = folders::within(&ctx.folder, inner.folder);
         let child = Ctx {
             depth: ctx.depth + 1,
             via: Rc::new(via),

@@ -509,7 +509,9 @@ fn push_refspec(spec: &str, push: &mut Push) {
         Some((_, dst)) => dst,
         None => body,
     };
-    if body == ":" || (dst.contains('*') && (dst.starts_with("refs/heads/") || !dst.starts_with("refs/"))) {
+    if body == ":"
+        || (dst.contains('*') && (dst.starts_with("refs/heads/") || !dst.starts_with("refs/")))
+    {
         push.all_branches = true;
     }
     let dst = dst

@@ -8,6 +8,7 @@ use crate::{AccessKind, RiskClass};
 use std::collections::BTreeSet;
 
 mod accesses;
+mod archives;
 mod classes;
 mod find;
 mod inner;
