@@ -593,7 +593,7 @@ pub(crate) fn ext_command(text: &str) -> String {
 fn git_chdir(args: &[Word], info: &mut Info) {
     let words = texts(args);
     let end = crate::canon::git_subcommand_index(&words).unwrap_or(words.len());
-    let mut dir: Option<(String, bool)> = None;
+    let mut dir: Option<Word> = None;
     let mut i = 0;
     while i < end {
         let Some(w) = args.get(i) else { break };
@@ -602,10 +602,12 @@ fn git_chdir(args: &[Word], info: &mut Info) {
                 if let Some(v) = args.get(i + 1).filter(|v| !v.path.is_empty()) {
                     let absolute = v.path.starts_with('/') || v.path.starts_with('~');
                     dir = Some(match dir {
-                        Some((d, literal)) if !absolute => {
-                            (format!("{d}/{}", v.path), literal && v.path_literal)
+                        Some(d) if !absolute => {
+                            let mut joined = Word::derived(v, &format!("{}/{}", d.path, v.path));
+                            joined.path_literal = d.path_literal && v.path_literal;
+                            joined
                         }
-                        _ => (v.path.clone(), v.path_literal),
+                        _ => v.clone(),
                     });
                 }
                 i += 2;
@@ -615,12 +617,16 @@ fn git_chdir(args: &[Word], info: &mut Info) {
             _ => i += 1,
         }
     }
-    let Some((dir, literal)) = dir else { return };
+    let Some(dir) = dir else { return };
     for a in &mut info.accesses {
         if !a.path.starts_with('/') && !a.path.starts_with('~') {
-            a.path = format!("{}/{}", dir.trim_end_matches('/'), a.path);
-            a.literal &= literal;
+            a.path = format!("{}/{}", dir.path.trim_end_matches('/'), a.path);
+            a.literal &= dir.path_literal;
         }
+    }
+    // The commands git runs (`difftool -x`, aliases, `rebase -x`) run there too.
+    for inner in info.inner.iter_mut().filter(|n| n.folder.is_none()) {
+        inner.folder = Some(dir.clone());
     }
 }
 
